@@ -1,0 +1,114 @@
+/*
+ * admin.c — topic metadata and creation for an app: through Kafka's admin API on a real
+ * broker, through the mock cluster's own call on the embedded broker (which has no
+ * CreateTopics).
+ *
+ * DESIGN
+ * One admin handle per app, created at start and guarded by app->admin_lock, so any thread
+ * may ask. These calls block on the network and are used only at start and when a task is
+ * created, never per record.
+ */
+#include "admin_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define ADMIN_TIMEOUT_MS 15000
+
+rill_err_t rill__admin_open(rill_app_t *app, char *errstr, size_t errstr_size) {
+    rd_kafka_conf_t *kc =
+        rill__conf_kafka(app->conf, RILL_CLIENT_ADMIN, app->bootstrap, errstr, errstr_size);
+    if (!kc)
+        return RILL_ERR_INVALID_ARG;
+    rd_kafka_conf_set(kc, "allow.auto.create.topics", "false", NULL, 0);
+    app->admin = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);
+    if (!app->admin) {
+        rd_kafka_conf_destroy(kc);
+        return RILL_ERR_KAFKA;
+    }
+    return RILL_OK;
+}
+
+void rill__admin_close(rill_app_t *app) {
+    if (app->admin)
+        rd_kafka_destroy(app->admin);
+    app->admin = NULL;
+}
+
+int rill__app_partition_count(rill_app_t *app, const char *topic, char *errstr,
+                              size_t errstr_size) {
+    const struct rd_kafka_metadata *md = NULL;
+    pthread_mutex_lock(&app->admin_lock);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(app->admin, topic, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(app->admin, 0, rkt, &md, ADMIN_TIMEOUT_MS);
+    rd_kafka_topic_destroy(rkt);
+    pthread_mutex_unlock(&app->admin_lock);
+    int cnt = -1;
+    if (err) {
+        snprintf(errstr, errstr_size, "metadata for \"%s\" from %s: %s", topic, app->bootstrap,
+                 rd_kafka_err2str(err));
+    } else if (md->topic_cnt == 1 && !md->topics[0].err) {
+        cnt = md->topics[0].partition_cnt;
+    } else {
+        snprintf(errstr, errstr_size, "topic \"%s\": %s", topic,
+                 rd_kafka_err2str(md->topic_cnt ? md->topics[0].err
+                                                : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART));
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    return cnt;
+}
+
+static rill_err_t create_on_kafka(rill_app_t *app, const char *topic, int partitions,
+                                  char *errstr, size_t errstr_size) {
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions,
+                                                    app->set.replication_factor, errstr,
+                                                    errstr_size);
+    if (!nt)
+        return RILL_ERR_INVALID_ARG;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(app->admin);
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(app->admin, RD_KAFKA_ADMIN_OP_ANY);
+    rd_kafka_AdminOptions_set_operation_timeout(opts, ADMIN_TIMEOUT_MS, NULL, 0);
+    rd_kafka_CreateTopics(app->admin, &nt, 1, opts, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, ADMIN_TIMEOUT_MS + 5000);
+    rill_err_t rc = RILL_OK;
+    if (!ev || rd_kafka_event_error(ev)) {
+        snprintf(errstr, errstr_size, "create topic \"%s\": %s", topic,
+                 ev ? rd_kafka_event_error_string(ev) : "timed out");
+        rc = RILL_ERR_KAFKA;
+    } else {
+        size_t cnt = 0;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+        rd_kafka_resp_err_t err = cnt ? rd_kafka_topic_result_error(res[0]) : 0;
+        if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            snprintf(errstr, errstr_size, "create topic \"%s\": %s", topic,
+                     rd_kafka_topic_result_error_string(res[0]));
+            rc = RILL_ERR_KAFKA;
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_NewTopic_destroy(nt);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+rill_err_t rill_app_create_topic(rill_app_t *app, const char *topic, int partitions,
+                                 char *errstr, size_t errstr_size) {
+    char scratch[256];
+    if (!errstr) {
+        errstr = scratch;
+        errstr_size = sizeof(scratch);
+    }
+    rill_err_t err = rill__app_connect(app, errstr, errstr_size);
+    if (err)
+        return err;
+    if (app->broker)
+        return rill_broker_create_topic(app->broker, topic, partitions);
+    pthread_mutex_lock(&app->admin_lock);
+    rill_err_t rc = create_on_kafka(app, topic, partitions, errstr, errstr_size);
+    pthread_mutex_unlock(&app->admin_lock);
+    return rc;
+}

@@ -1,0 +1,15 @@
+/*
+ * admin_int.h — the app's admin client: metadata look-ups and topic creation.
+ */
+#ifndef RILL_ADMIN_INT_H
+#define RILL_ADMIN_INT_H
+
+#include "engine_int.h"
+
+/* Opens the admin client (a producer handle used for metadata and admin requests). */
+rill_err_t rill__admin_open(rill_app_t *app, char *errstr, size_t errstr_size);
+void rill__admin_close(rill_app_t *app);
+/* Starts the embedded broker if needed and opens the admin client; idempotent. */
+rill_err_t rill__app_connect(rill_app_t *app, char *errstr, size_t errstr_size);
+
+#endif

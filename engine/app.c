@@ -1,0 +1,220 @@
+/*
+ * app.c — the application lifecycle: create, start (broker, topics, threads), stop, wait,
+ * destroy, and the fatal-error slot that any thread may fill.
+ *
+ * DESIGN
+ * rill_app_new() only validates (configuration, topology); rill_app_start() does the I/O:
+ * it starts the embedded broker when no bootstrap.servers is given, checks that source
+ * topics exist (creating them on the embedded broker) and that co-partitioned inputs agree
+ * on their partition counts (invariant 2), creates the internal topics, then starts the
+ * stream threads. Stopping is a flag that threads check at least every poll.ms; the first
+ * fatal error stops every thread and is what rill_app_wait() returns.
+ */
+#include "engine_int.h"
+#include "admin_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t rill__now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void rill__log(const rill_app_t *app, int thread_idx, const char *fmt, ...) {
+    char msg[1024], when[32];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof(when), "%H:%M:%S", &tm);
+    if (thread_idx >= 0)
+        fprintf(stderr, "%s.%03ld rill[%s] thread-%d: %s\n", when, ts.tv_nsec / 1000000,
+                app->set.application_id, thread_idx, msg);
+    else
+        fprintf(stderr, "%s.%03ld rill[%s]: %s\n", when, ts.tv_nsec / 1000000,
+                app->set.application_id, msg);
+}
+
+void rill__app_fatal(rill_app_t *app, rill_err_t err, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&app->lock);
+    int first = app->fatal == RILL_OK;
+    if (first) {
+        app->fatal = err;
+        snprintf(app->fatal_msg, sizeof(app->fatal_msg), "%s", msg);
+    }
+    pthread_mutex_unlock(&app->lock);
+    if (first)
+        rill__log(app, -1, "fatal: %s", msg);
+    rill_app_stop(app);
+}
+
+bool rill__app_stopping(const rill_app_t *app) {
+    return __atomic_load_n(&app->stopping, __ATOMIC_RELAXED) != 0;
+}
+
+rill_app_t *rill_app_new(rill_topology_t *topo, rill_conf_t *conf, char *errstr,
+                         size_t errstr_size) {
+    char scratch[16];
+    if (!errstr) {
+        errstr = scratch;
+        errstr_size = sizeof(scratch);
+    }
+    if (!topo || !conf) {
+        snprintf(errstr, errstr_size, "rill_app_new: topology and configuration are required");
+        return NULL;
+    }
+    rill_app_t *app = calloc(1, sizeof(*app));
+    if (!app) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    if (rill__conf_settings(conf, &app->set, errstr, errstr_size) ||
+        rill__topology_freeze(topo, errstr, errstr_size)) {
+        free(app);
+        return NULL;
+    }
+    app->topo = topo;
+    app->conf = conf;
+    pthread_mutex_init(&app->lock, NULL);
+    pthread_mutex_init(&app->admin_lock, NULL);
+    return app;
+}
+
+/* Checks the source topics: they exist (created on the embedded broker) and co-partitioned
+ * ones agree on their partition counts. */
+static rill_err_t check_source_topics(rill_app_t *app, char *errstr, size_t errstr_size) {
+    rill_topology_t *topo = app->topo;
+    for (int s = 0; s < topo->sub_cnt; s++) {
+        rill__subtopology_t *sub = &topo->subs[s];
+        int first_cnt = -1;
+        for (int t = 0; t < sub->topic_cnt; t++) {
+            const char *topic = sub->topics[t];
+            int cnt = rill__app_partition_count(app, topic, errstr, errstr_size);
+            if (cnt < 0 && app->broker) {
+                rill_broker_create_topic(app->broker, topic, app->set.embedded_partitions);
+                cnt = app->set.embedded_partitions;
+            }
+            if (cnt < 0) {
+                snprintf(errstr, errstr_size,
+                         "source topic \"%s\" does not exist on %s: create it first "
+                         "(kafka-topics.sh --create --topic %s --partitions N)",
+                         topic, app->bootstrap, topic);
+                return RILL_ERR_TOPOLOGY;
+            }
+            if (sub->copartitioned && first_cnt >= 0 && cnt != first_cnt) {
+                snprintf(errstr, errstr_size,
+                         "topics \"%s\" (%d partitions) and \"%s\" (%d partitions) are joined "
+                         "and must be co-partitioned: give them the same partition count",
+                         sub->topics[0], first_cnt, topic, cnt);
+                return RILL_ERR_TOPOLOGY;
+            }
+            if (first_cnt < 0)
+                first_cnt = cnt;
+        }
+    }
+    return RILL_OK;
+}
+
+/* Starts the embedded broker when no bootstrap.servers is given and opens the admin client.
+ * Idempotent; called by rill_app_start() and by rill_app_create_topic() before it. */
+rill_err_t rill__app_connect(rill_app_t *app, char *errstr, size_t errstr_size) {
+    if (app->admin)
+        return RILL_OK;
+    if (!app->set.bootstrap_servers || !*app->set.bootstrap_servers) {
+        if (!(app->broker = rill_broker_new(1, errstr, errstr_size)))
+            return RILL_ERR_KAFKA;
+        app->bootstrap = strdup(rill_broker_bootstrap_servers(app->broker));
+        rill__log(app, -1, "no bootstrap.servers given: started the embedded broker at %s "
+                  "(in memory only; for trying things out)", app->bootstrap);
+    } else {
+        app->bootstrap = strdup(app->set.bootstrap_servers);
+    }
+    return rill__admin_open(app, errstr, errstr_size);
+}
+
+rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size) {
+    char scratch[16];
+    if (!errstr) {
+        errstr = scratch;
+        errstr_size = sizeof(scratch);
+    }
+    if (app->started) {
+        snprintf(errstr, errstr_size, "the app is already started");
+        return RILL_ERR_STATE;
+    }
+    rill_err_t err;
+    if ((err = rill__app_connect(app, errstr, errstr_size)) ||
+        (err = check_source_topics(app, errstr, errstr_size)) ||
+        (err = rill_app_create_topic(app, app->set.dlq_topic, app->set.dlq_partitions, errstr,
+                                     errstr_size)))
+        return err;
+    app->threads = calloc((size_t)app->set.num_stream_threads, sizeof(rill__thread_t));
+    if (!app->threads)
+        return RILL_ERR_NOMEM;
+    app->started = true;
+    for (int i = 0; i < app->set.num_stream_threads; i++) {
+        rill__thread_t *thread = &app->threads[i];
+        thread->app = app;
+        thread->idx = i;
+        app->thread_cnt++;
+        if (rill__thread_start(thread, errstr, errstr_size)) {
+            rill_app_stop(app);
+            return RILL_ERR_KAFKA;
+        }
+    }
+    rill__log(app, -1, "started %d stream thread(s) on %s, processing.guarantee=%s",
+              app->thread_cnt, app->bootstrap,
+              app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2 ? "exactly_once_v2"
+                                                                  : "at_least_once");
+    return RILL_OK;
+}
+
+void rill_app_stop(rill_app_t *app) {
+    if (app)
+        __atomic_store_n(&app->stopping, 1, __ATOMIC_RELAXED);
+}
+
+rill_err_t rill_app_wait(rill_app_t *app, char *errstr, size_t errstr_size) {
+    for (int i = 0; i < app->thread_cnt; i++)
+        rill__thread_join(&app->threads[i]);
+    pthread_mutex_lock(&app->lock);
+    rill_err_t err = app->fatal;
+    if (err && errstr)
+        snprintf(errstr, errstr_size, "%s", app->fatal_msg);
+    pthread_mutex_unlock(&app->lock);
+    return err;
+}
+
+const char *rill_app_bootstrap_servers(const rill_app_t *app) {
+    return app->bootstrap ? app->bootstrap : app->set.bootstrap_servers;
+}
+
+void rill_app_destroy(rill_app_t *app) {
+    if (!app)
+        return;
+    rill_app_stop(app);
+    rill_app_wait(app, NULL, 0);
+    rill__admin_close(app);
+    free(app->threads);
+    rill_broker_destroy(app->broker);
+    free(app->bootstrap);
+    rill_topology_destroy(app->topo);
+    rill_conf_destroy(app->conf);
+    pthread_mutex_destroy(&app->lock);
+    pthread_mutex_destroy(&app->admin_lock);
+    free(app);
+}

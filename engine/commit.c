@@ -1,0 +1,164 @@
+/*
+ * commit.c — the commit protocol of a stream thread, under at_least_once and exactly_once_v2.
+ *
+ * DESIGN
+ * A commit first asks every task to flush what its operators buffer (stores, caches, async
+ * stages: the later issues plug in here through the operators' commit hooks), then:
+ *  - at_least_once: flushes the producer and checks that every record was delivered, then
+ *    commits each input partition's next offset synchronously. Offsets are never committed
+ *    past an undelivered output (invariant 3).
+ *  - exactly_once_v2: sends the offsets to the open transaction and commits it (a
+ *    transaction is opened even when nothing was produced, so consumed offsets move on).
+ *    When the transaction must be aborted, it is, and every task is rewound to its last
+ *    committed offsets; when the producer is fenced, the thread drops its tasks and rejoins.
+ */
+#include "engine_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define COMMIT_TIMEOUT_MS 60000
+
+/* Builds the list of offsets that moved since the last commit; NULL when none did. */
+static rd_kafka_topic_partition_list_t *offsets_to_commit(rill__thread_t *thread) {
+    rd_kafka_topic_partition_list_t *offsets = NULL;
+    for (int t = 0; t < thread->task_cnt; t++) {
+        rill__task_t *task = thread->tasks[t];
+        for (int i = 0; i < task->pq_cnt; i++) {
+            rill__pq_t *pq = &task->pqs[i];
+            if (pq->next_offset < 0 || pq->next_offset == pq->commit_offset)
+                continue;
+            if (!offsets)
+                offsets = rd_kafka_topic_partition_list_new(16);
+            rd_kafka_topic_partition_list_add(offsets, pq->topic, pq->partition)->offset =
+                pq->next_offset;
+        }
+    }
+    return offsets;
+}
+
+static void mark_committed(rill__thread_t *thread) {
+    for (int t = 0; t < thread->task_cnt; t++) {
+        rill__task_t *task = thread->tasks[t];
+        for (int i = 0; i < task->pq_cnt; i++)
+            if (task->pqs[i].next_offset >= 0)
+                task->pqs[i].commit_offset = task->pqs[i].next_offset;
+    }
+    rill__metric_add(&thread->metrics, RILL_M_COMMITS, 1);
+}
+
+static int commit_alos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *offsets) {
+    rill_app_t *app = thread->app;
+    rd_kafka_resp_err_t err = rd_kafka_flush(thread->producer, COMMIT_TIMEOUT_MS);
+    if (err || thread->delivery_errors) {
+        rill__app_fatal(app, RILL_ERR_KAFKA, "thread %d: outputs not delivered, offsets not "
+                        "committed: %s", thread->idx,
+                        thread->delivery_errors ? thread->delivery_error : rd_kafka_err2str(err));
+        return -1;
+    }
+    if (!offsets)
+        return 0;
+    err = rd_kafka_commit(thread->consumer, offsets, 0);
+    if (err) {
+        /* Not fatal: the records will be processed again after a rebalance (at-least-once). */
+        rill__log(app, thread->idx, "offset commit failed: %s", rd_kafka_err2str(err));
+        return -1;
+    }
+    mark_committed(thread);
+    return 0;
+}
+
+/* Seeks every input partition back to its last committed offset and resets the tasks. */
+static void rewind_all(rill__thread_t *thread) {
+    rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(16);
+    for (int t = 0; t < thread->task_cnt; t++) {
+        rill__task_t *task = thread->tasks[t];
+        for (int i = 0; i < task->pq_cnt; i++)
+            if (task->pqs[i].commit_offset >= 0)
+                rd_kafka_topic_partition_list_add(seek, task->pqs[i].topic,
+                                                  task->pqs[i].partition)
+                    ->offset = task->pqs[i].commit_offset;
+        rill__task_rewind(task);
+    }
+    rd_kafka_resume_partitions(thread->consumer, seek);
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(thread->consumer, seek, 10000);
+    if (error) {
+        rill__app_fatal(thread->app, RILL_ERR_KAFKA, "thread %d: rewind after abort failed: %s",
+                        thread->idx, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    rd_kafka_topic_partition_list_destroy(seek);
+}
+
+/* Handles a transactional error; returns -1 always (the commit did not happen). */
+static int txn_failed(rill__thread_t *thread, const char *what, rd_kafka_error_t *error) {
+    rill_app_t *app = thread->app;
+    rill__log(app, thread->idx, "%s: %s", what, rd_kafka_error_string(error));
+    if (rd_kafka_error_is_fatal(error)) {
+        thread->fenced = true;
+    } else {
+        rd_kafka_error_t *aerr = rd_kafka_abort_transaction(thread->producer, COMMIT_TIMEOUT_MS);
+        if (aerr) {
+            rill__log(app, thread->idx, "abort_transaction: %s", rd_kafka_error_string(aerr));
+            if (rd_kafka_error_is_fatal(aerr))
+                thread->fenced = true;
+            rd_kafka_error_destroy(aerr);
+        }
+        thread->txn_open = false;
+        rill__metric_add(&thread->metrics, RILL_M_TXN_ABORTS, 1);
+        rewind_all(thread);
+    }
+    rd_kafka_error_destroy(error);
+    return -1;
+}
+
+static int commit_eos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *offsets) {
+    rd_kafka_error_t *error;
+    if (!offsets && !thread->txn_open)
+        return 0;
+    if (!thread->txn_open) {
+        if ((error = rd_kafka_begin_transaction(thread->producer)))
+            return txn_failed(thread, "begin_transaction", error);
+        thread->txn_open = true;
+    }
+    if (offsets) {
+        rd_kafka_consumer_group_metadata_t *cgmd =
+            rd_kafka_consumer_group_metadata(thread->consumer);
+        error = rd_kafka_send_offsets_to_transaction(thread->producer, offsets, cgmd,
+                                                     COMMIT_TIMEOUT_MS);
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+        if (error)
+            return txn_failed(thread, "send_offsets_to_transaction", error);
+    }
+    for (int attempt = 0;; attempt++) {
+        error = rd_kafka_commit_transaction(thread->producer, COMMIT_TIMEOUT_MS);
+        if (!error)
+            break;
+        if (!rd_kafka_error_is_retriable(error) || attempt == 5)
+            return txn_failed(thread, "commit_transaction", error);
+        rd_kafka_error_destroy(error);
+    }
+    thread->txn_open = false;
+    mark_committed(thread);
+    return 0;
+}
+
+int rill__thread_commit(rill__thread_t *thread) {
+    thread->last_commit_ms = rill__now_ms();
+    if (thread->fenced)
+        return -1;
+    for (int t = 0; t < thread->task_cnt; t++) {
+        if (rill__task_flush(thread->tasks[t])) {
+            rill__app_fatal(thread->app, RILL_ERR_PROCESSING, "task %s: flush before commit "
+                            "failed", thread->tasks[t]->id);
+            return -1;
+        }
+    }
+    rd_kafka_topic_partition_list_t *offsets = offsets_to_commit(thread);
+    int rc = thread->app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2
+                 ? commit_eos(thread, offsets)
+                 : commit_alos(thread, offsets);
+    if (offsets)
+        rd_kafka_topic_partition_list_destroy(offsets);
+    return rc;
+}

@@ -1,0 +1,66 @@
+/*
+ * conf_int.h — internal view of rill_conf_t: typed getters for Rill's own settings and the
+ * librdkafka configurations built from the pass-through properties.
+ */
+#ifndef RILL_CONF_INT_H
+#define RILL_CONF_INT_H
+
+#include "rill.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+
+typedef enum rill__guarantee_e {
+    RILL_GUARANTEE_AT_LEAST_ONCE = 0,
+    RILL_GUARANTEE_EXACTLY_ONCE_V2 = 1
+} rill__guarantee_t;
+
+/* Which librdkafka client a configuration is built for. */
+typedef enum rill__client_role_e {
+    RILL_CLIENT_CONSUMER,
+    RILL_CLIENT_PRODUCER,
+    RILL_CLIENT_ADMIN
+} rill__client_role_t;
+
+/* Rill's own settings, parsed and validated. Filled by rill__conf_settings(). */
+typedef struct rill__settings_s {
+    const char *application_id;    /* required */
+    const char *bootstrap_servers; /* NULL or "": embedded broker */
+    int num_stream_threads;        /* num.stream.threads, default 1 */
+    int64_t commit_interval_ms;    /* default 30000, or 100 under exactly_once_v2 */
+    rill__guarantee_t guarantee;   /* processing.guarantee */
+    const char *state_dir;         /* state.dir, default "/tmp/rill-state" */
+    int replication_factor;        /* replication.factor, default -1 (broker default) */
+    int errors_fatal;              /* errors.tolerance=none → 1; all (default) → 0 */
+    const char *dlq_topic;         /* errors.deadletterqueue.topic.name, default
+                                      "<application.id>-dlq" (owned by conf) */
+    int dlq_partitions;            /* errors.deadletterqueue.topic.partitions, default 1 */
+    const char *group_instance_id; /* group.instance.id (static membership) or NULL;
+                                      thread i uses "<id>-<i>" */
+    int buffered_records_per_partition; /* pause a partition above it, default 1000 */
+    int poll_ms;                   /* poll.ms: longest wait for records, default 100 */
+    int embedded_partitions;       /* embedded.broker.partitions: default partition count of
+                                      topics auto-created on the embedded broker, default 4 */
+} rill__settings_t;
+
+/*
+ * Validates conf as a whole (application.id present, ...) and fills *out. Strings in *out are
+ * owned by conf and live as long as it. Returns 0, or an error with a message in errstr.
+ */
+rill_err_t rill__conf_settings(rill_conf_t *conf, rill__settings_t *out, char *errstr,
+                               size_t errstr_size);
+
+/*
+ * Builds a librdkafka configuration for role from the pass-through properties: unprefixed
+ * ones go to every client, "consumer."/"producer."/"admin." ones to that client only (the
+ * prefix removed). bootstrap.servers is set from bootstrap (not from conf), so an app can
+ * point its clients at the embedded broker. Returns NULL with errstr on a bad property.
+ */
+rd_kafka_conf_t *rill__conf_kafka(const rill_conf_t *conf, rill__client_role_t role,
+                                  const char *bootstrap, char *errstr, size_t errstr_size);
+
+/* Prints Rill's own configuration keys, what each accepts, its default and description, one
+ * key per two lines (for --help). */
+void rill__conf_print_keys(FILE *out);
+
+#endif

@@ -1,0 +1,216 @@
+/*
+ * engine_int.h — the runtime's internal structures: app, stream threads, tasks, the processor
+ * context, metrics, and the functions that connect them.
+ *
+ * Thread map: an app owns N stream threads. A thread owns its consumer, its producer and the
+ * tasks it was assigned; everything inside a task (queues, operator state, context) is
+ * touched only by that thread. The app's fields after start are read-only, except the
+ * fatal-error slot (under app->lock) and the stop flag (atomic).
+ */
+#ifndef RILL_ENGINE_INT_H
+#define RILL_ENGINE_INT_H
+
+#include "conf_int.h"
+#include "rill.h"
+#include "topology_int.h"
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+typedef struct rill__thread_s rill__thread_t;
+
+/* ---- metrics: counters written by one thread, read by any (relaxed atomics) ---- */
+
+typedef enum rill__metric_e {
+    RILL_M_CONSUMED,     /* records polled from Kafka */
+    RILL_M_PROCESSED,    /* records that went through their source node */
+    RILL_M_PRODUCED,     /* records handed to the producer by sinks */
+    RILL_M_DLQ,          /* records sent to the dead-letter topic */
+    RILL_M_COMMITS,      /* successful commits (offsets, or transactions) */
+    RILL_M_TXN_ABORTS,   /* aborted transactions (exactly-once) */
+    RILL_M_REBALANCES,   /* partition assignments received */
+    RILL_M_PAUSES,       /* partitions paused because their queue was full */
+    RILL_M_TASKS,        /* tasks currently owned (a gauge) */
+    RILL_M_BUFFERED,     /* records queued in tasks (a gauge) */
+    RILL_M__COUNT
+} rill__metric_t;
+
+extern const char *const rill__metric_names[RILL_M__COUNT];
+
+typedef struct rill__metrics_s {
+    int64_t v[RILL_M__COUNT];
+} rill__metrics_t;
+
+static inline void rill__metric_add(rill__metrics_t *m, rill__metric_t which, int64_t n) {
+    __atomic_fetch_add(&m->v[which], n, __ATOMIC_RELAXED);
+}
+static inline void rill__metric_set(rill__metrics_t *m, rill__metric_t which, int64_t n) {
+    __atomic_store_n(&m->v[which], n, __ATOMIC_RELAXED);
+}
+
+/* ---- the processor context: one per task ---- */
+
+/* A consumed record waiting in its partition queue, already decoded. */
+typedef struct rill__entry_s {
+    rd_kafka_message_t *msg;
+    void *value_obj; /* decoded value, or NULL */
+    int64_t ts;      /* extracted timestamp */
+    char *error;     /* set when decoding or extraction failed: the reason (owned) */
+} rill__entry_t;
+
+struct rill_ctx_s {
+    rill__task_t *task;
+    rill__node_t *node;            /* the node being run */
+    const rd_kafka_message_t *msg; /* the input record being processed, or NULL */
+    int64_t timestamp;             /* its extracted timestamp */
+    char error[256];               /* reason set by rill_ctx_set_error() */
+};
+
+/* ---- tasks ---- */
+
+/* One input partition of a task: a FIFO of decoded records. */
+typedef struct rill__pq_s {
+    const char *topic; /* borrowed from the source node */
+    int32_t partition;
+    rill__node_t *source;
+    rill__entry_t *ring;
+    size_t head, cnt, cap;
+    int64_t next_offset;   /* offset to commit: last processed + 1, or -1 */
+    int64_t commit_offset; /* last committed (the rewind point), or -1 */
+    bool paused;
+} rill__pq_t;
+
+struct rill__task_s {
+    char id[32]; /* "<subtopology>_<partition>" */
+    int sub;
+    int32_t partition;
+    rill__thread_t *thread;
+    rill__pq_t *pqs;
+    int pq_cnt;
+    void **state; /* per node id; operator state of this task's nodes */
+    bool initialized;
+    int64_t stream_time;
+    rill_ctx_t ctx;
+};
+
+/* ---- stream threads ---- */
+
+/* The task and queue of the last polled record's partition (records come in runs). Cleared
+ * whenever tasks change. */
+typedef struct rill__dispatch_cache_s {
+    const rd_kafka_topic_t *rkt;
+    int32_t partition;
+    rill__task_t *task;
+    rill__pq_t *pq;
+} rill__dispatch_cache_t;
+
+struct rill__thread_s {
+    rill_app_t *app;
+    int idx;
+    pthread_t tid;
+    bool started;
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    rd_kafka_topic_t *dlq_rkt;
+    rill__task_t **tasks;
+    int task_cnt;
+    bool txn_open;       /* exactly-once: a transaction is open */
+    bool fenced;         /* exactly-once: the producer was fenced; drop tasks and rejoin */
+    int64_t last_commit_ms;
+    int delivery_errors; /* failed deliveries since the last commit (at-least-once) */
+    char delivery_error[256];
+    rill_buf_t scratch;  /* sink serialization buffer */
+    rill__dispatch_cache_t cache;
+    rill__metrics_t metrics;
+};
+
+/* ---- the app ---- */
+
+struct rill_app_s {
+    rill_topology_t *topo;
+    rill_conf_t *conf;
+    rill__settings_t set;
+    rill_broker_t *broker; /* embedded broker, when no bootstrap.servers */
+    char *bootstrap;
+    rill__thread_t *threads;
+    int thread_cnt;
+    int stopping; /* atomic */
+    bool started;
+    pthread_mutex_t lock;
+    rill_err_t fatal;
+    char fatal_msg[512];
+    rd_kafka_t *admin; /* metadata and topic creation; created at start */
+    pthread_mutex_t admin_lock;
+};
+
+/* ---- cross-file internals ---- */
+
+extern const rill__operator_t rill__source_operator;
+extern const rill__operator_t rill__sink_operator;
+
+/* Monotonic milliseconds. */
+int64_t rill__now_ms(void);
+
+/* Records a fatal error (the first one wins) and asks every thread to stop. Thread-safe. */
+void rill__app_fatal(rill_app_t *app, rill_err_t err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool rill__app_stopping(const rill_app_t *app);
+
+/* Logs one line to stderr with the app id and thread: "rill[app] thread-0: ...". */
+void rill__log(const rill_app_t *app, int thread_idx, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Partition count of topic via metadata; -1 when it does not exist. Thread-safe. */
+int rill__app_partition_count(rill_app_t *app, const char *topic, char *errstr,
+                              size_t errstr_size);
+
+/* task.c */
+rill__task_t *rill__task_new(rill__thread_t *thread, int sub, int32_t partition);
+/* Adds an input partition to the task. Returns the queue or NULL. */
+rill__pq_t *rill__task_add_partition(rill__task_t *task, const char *topic, int32_t partition);
+rill__pq_t *rill__task_find_pq(rill__task_t *task, const char *topic, int32_t partition);
+/* Decodes msg and appends it to its queue (takes ownership of msg). */
+void rill__task_enqueue(rill__task_t *task, rill__pq_t *pq, rd_kafka_message_t *msg);
+/* Processes up to max records, lowest timestamp first. Returns the number processed. */
+int rill__task_process(rill__task_t *task, int max);
+size_t rill__task_buffered(const rill__task_t *task);
+/* Runs the operators' commit hooks. Returns 0 or an error. */
+int rill__task_flush(rill__task_t *task);
+/* Drops queued records and rewinds the queues to their commit offsets. */
+void rill__task_rewind(rill__task_t *task);
+void rill__task_destroy(rill__task_t *task);
+
+/* ctx.c: runs child's process with the context switched to it. */
+rill_err_t rill__ctx_forward_node(rill_ctx_t *ctx, rill__node_t *child, const rill_record_t *rec);
+
+/* dlq.c: sends the record of ctx (or msg) to the dead-letter topic with reason. */
+int rill__dlq_send(rill__thread_t *thread, const rd_kafka_message_t *msg, const char *node,
+                   const char *reason, int attempts);
+
+/* producer.c */
+rd_kafka_t *rill__producer_new(rill__thread_t *thread, char *errstr, size_t errstr_size);
+/* Produces one record (copying its bytes); opens the transaction if needed. Blocks only on a
+ * full local queue (backpressure from the broker), serving delivery reports meanwhile. */
+int rill__produce(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t partition,
+                  const void *key, size_t key_len, const void *value, size_t value_len,
+                  int64_t timestamp, rd_kafka_headers_t *hdrs);
+
+/* commit.c */
+/* Commits every task's progress per the processing guarantee. Returns 0 or an error; on an
+ * aborted transaction the tasks are rewound and 0 is returned after recovery. */
+int rill__thread_commit(rill__thread_t *thread);
+
+/* rebalance.c */
+void rill__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t *parts, void *opaque);
+/* Closes every task (no commit). */
+void rill__thread_drop_tasks(rill__thread_t *thread);
+rill__task_t *rill__thread_task_for(rill__thread_t *thread, const char *topic, int32_t part,
+                                    rill__pq_t **pqp);
+
+/* stream_thread.c */
+int rill__thread_start(rill__thread_t *thread, char *errstr, size_t errstr_size);
+void rill__thread_join(rill__thread_t *thread);
+
+#endif

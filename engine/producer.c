@@ -1,0 +1,123 @@
+/*
+ * producer.c — a stream thread's producer: creation (idempotent, or transactional under
+ * exactly_once_v2), producing with backpressure, and delivery reports.
+ *
+ * DESIGN
+ * Under at-least-once the producer is idempotent (no duplicates or reordering from its own
+ * retries), and a failed delivery is remembered by the delivery-report callback so that the
+ * next commit refuses to commit past it (invariant 3). Under exactly_once_v2 the producer is
+ * transactional with id "<application.id>-<instance>-<thread>": a transaction is opened
+ * lazily by the first produce after a commit. The partitioner is murmur2, as in Java
+ * clients, so that Rill and Kafka Streams producers place a key in the same partition.
+ */
+#include "engine_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
+    rill__thread_t *thread = opaque;
+    if (msg->err) {
+        if (!thread->delivery_errors)
+            snprintf(thread->delivery_error, sizeof(thread->delivery_error),
+                     "delivery to %s failed: %s", rd_kafka_topic_name(msg->rkt),
+                     rd_kafka_err2str(msg->err));
+        thread->delivery_errors++;
+    }
+}
+
+static int set(rd_kafka_conf_t *kc, const char *name, const char *value, char *errstr,
+               size_t errstr_size) {
+    return rd_kafka_conf_set(kc, name, value, errstr, errstr_size) == RD_KAFKA_CONF_OK ? 0 : -1;
+}
+
+rd_kafka_t *rill__producer_new(rill__thread_t *thread, char *errstr, size_t errstr_size) {
+    rill_app_t *app = thread->app;
+    rd_kafka_conf_t *kc =
+        rill__conf_kafka(app->conf, RILL_CLIENT_PRODUCER, app->bootstrap, errstr, errstr_size);
+    if (!kc)
+        return NULL;
+    char id[256];
+    int eos = app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2;
+    if (eos) {
+        if (app->set.group_instance_id)
+            snprintf(id, sizeof(id), "%s-%s-%d", app->set.application_id,
+                     app->set.group_instance_id, thread->idx);
+        else
+            snprintf(id, sizeof(id), "%s-%d-%d", app->set.application_id, (int)getpid(),
+                     thread->idx);
+    }
+    snprintf(errstr, errstr_size, "producer configuration");
+    int user_partitioner =
+        rill_conf_get(app->conf, "partitioner") || rill_conf_get(app->conf, "producer.partitioner");
+    if ((!user_partitioner && set(kc, "partitioner", "murmur2_random", errstr, errstr_size)) ||
+        set(kc, "enable.idempotence", "true", errstr, errstr_size) ||
+        (eos && set(kc, "transactional.id", id, errstr, errstr_size))) {
+        rd_kafka_conf_destroy(kc);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(kc, thread);
+    rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);
+    if (!rk) {
+        rd_kafka_conf_destroy(kc);
+        return NULL;
+    }
+    if (eos) {
+        rd_kafka_error_t *error = rd_kafka_init_transactions(rk, 60000);
+        if (error) {
+            snprintf(errstr, errstr_size, "init_transactions for \"%s\": %s", id,
+                     rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+            rd_kafka_destroy(rk);
+            return NULL;
+        }
+    }
+    return rk;
+}
+
+static int begin_txn(rill__thread_t *thread) {
+    rd_kafka_error_t *error = rd_kafka_begin_transaction(thread->producer);
+    if (error) {
+        rill__log(thread->app, thread->idx, "begin_transaction: %s", rd_kafka_error_string(error));
+        if (rd_kafka_error_is_fatal(error))
+            thread->fenced = true;
+        rd_kafka_error_destroy(error);
+        return -1;
+    }
+    thread->txn_open = true;
+    return 0;
+}
+
+int rill__produce(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t partition,
+                  const void *key, size_t key_len, const void *value, size_t value_len,
+                  int64_t timestamp, rd_kafka_headers_t *hdrs) {
+    if (thread->app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2 && !thread->txn_open &&
+        begin_txn(thread)) {
+        rd_kafka_headers_destroy(hdrs);
+        return -1;
+    }
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            thread->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY((void *)key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+            RD_KAFKA_V_TIMESTAMP(timestamp), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        if (!err) {
+            rill__metric_add(&thread->metrics, RILL_M_PRODUCED, 1);
+            return 0;
+        }
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rill__log(thread->app, thread->idx, "produce to %s: %s", rd_kafka_topic_name(rkt),
+                      rd_kafka_err2str(err));
+            if (err == RD_KAFKA_RESP_ERR__FATAL || err == RD_KAFKA_RESP_ERR__FENCED)
+                thread->fenced = true;
+            rd_kafka_headers_destroy(hdrs);
+            return -1;
+        }
+        /* The local queue is full: the broker is slower than we are. Serve delivery reports
+         * until there is room; this is backpressure, not a busy wait. */
+        rd_kafka_poll(thread->producer, 10);
+    }
+}

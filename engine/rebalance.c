@@ -1,0 +1,102 @@
+/*
+ * rebalance.c — what a stream thread does when the group moves partitions: on revocation it
+ * finishes, flushes and commits its tasks and closes them; on assignment it forms tasks from
+ * the partitions (partition p of every source topic of a sub-topology makes task
+ * "<sub>_<p>").
+ *
+ * DESIGN
+ * The group uses the eager range assignor: it keeps equal partition numbers of co-partitioned
+ * topics on one member (librdkafka has no custom assignor), and eager revocation means every
+ * task is committed and closed before anything moves, so no two members ever process a
+ * partition at once (invariant 1). The callback runs inside the thread's consumer poll, on
+ * the stream thread.
+ */
+#include "engine_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void rill__thread_drop_tasks(rill__thread_t *thread) {
+    memset(&thread->cache, 0, sizeof(thread->cache));
+    for (int i = 0; i < thread->task_cnt; i++)
+        rill__task_destroy(thread->tasks[i]);
+    free(thread->tasks);
+    thread->tasks = NULL;
+    thread->task_cnt = 0;
+    rill__metric_set(&thread->metrics, RILL_M_TASKS, 0);
+}
+
+static rill__task_t *task_get(rill__thread_t *thread, int sub, int32_t partition) {
+    for (int i = 0; i < thread->task_cnt; i++)
+        if (thread->tasks[i]->sub == sub && thread->tasks[i]->partition == partition)
+            return thread->tasks[i];
+    rill__task_t **tasks = realloc(thread->tasks, sizeof(*tasks) * (size_t)(thread->task_cnt + 1));
+    if (!tasks)
+        return NULL;
+    thread->tasks = tasks;
+    rill__task_t *task = rill__task_new(thread, sub, partition);
+    if (task)
+        thread->tasks[thread->task_cnt++] = task;
+    return task;
+}
+
+rill__task_t *rill__thread_task_for(rill__thread_t *thread, const char *topic, int32_t part,
+                                    rill__pq_t **pqp) {
+    for (int i = 0; i < thread->task_cnt; i++) {
+        rill__task_t *task = thread->tasks[i];
+        if (task->partition != part)
+            continue;
+        rill__pq_t *pq = rill__task_find_pq(task, topic, part);
+        if (pq) {
+            *pqp = pq;
+            return task;
+        }
+    }
+    return NULL;
+}
+
+static void on_assign(rill__thread_t *thread, rd_kafka_topic_partition_list_t *parts) {
+    rill_app_t *app = thread->app;
+    memset(&thread->cache, 0, sizeof(thread->cache));
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        rill__node_t *source = rill__topology_source_for(app->topo, tp->topic);
+        rill__task_t *task = source ? task_get(thread, source->subtopology, tp->partition) : NULL;
+        if (!task || !rill__task_add_partition(task, tp->topic, tp->partition)) {
+            rill__app_fatal(app, RILL_ERR_NOMEM, "thread %d: cannot create a task for %s[%d]",
+                            thread->idx, tp->topic, (int)tp->partition);
+            return;
+        }
+    }
+    rd_kafka_resp_err_t err = rd_kafka_assign(thread->consumer, parts);
+    if (err)
+        rill__app_fatal(app, RILL_ERR_KAFKA, "thread %d: assign: %s", thread->idx,
+                        rd_kafka_err2str(err));
+    rill__metric_add(&thread->metrics, RILL_M_REBALANCES, 1);
+    rill__metric_set(&thread->metrics, RILL_M_TASKS, thread->task_cnt);
+    rill__log(app, thread->idx, "assigned %d partition(s), %d task(s)", parts->cnt,
+              thread->task_cnt);
+}
+
+static void on_revoke(rill__thread_t *thread) {
+    /* Finish nothing more: what was processed is committed, what is queued is dropped and
+     * will be read again by the partition's next owner. */
+    if (thread->task_cnt && !thread->fenced)
+        rill__thread_commit(thread);
+    rill__thread_drop_tasks(thread);
+    rd_kafka_assign(thread->consumer, NULL);
+}
+
+void rill__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    rill__thread_t *thread = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        on_assign(thread, parts);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        on_revoke(thread);
+    } else {
+        rill__log(thread->app, thread->idx, "rebalance error: %s", rd_kafka_err2str(err));
+        rill__thread_drop_tasks(thread);
+        rd_kafka_assign(rk, NULL);
+    }
+}

@@ -1,0 +1,103 @@
+/*
+ * source_sink.c — the source and sink operators: where records enter a topology from Kafka
+ * and leave it for Kafka.
+ *
+ * DESIGN
+ * Decoding happens when a record is queued (task.c), so a source node only forwards. A sink
+ * keeps, per task, a librdkafka topic handle and the topic's partition count (read once, at
+ * task start, only when a custom partitioner needs it). It encodes a decoded value with its
+ * serde into the thread's scratch buffer, so there is no allocation per record; librdkafka
+ * copies the bytes. Records keep their input headers and timestamp, as in Kafka Streams.
+ */
+#include "engine_int.h"
+
+#include <stdlib.h>
+
+static int source_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    return rill_ctx_forward(ctx, rec) ? -1 : 0;
+}
+
+const rill__operator_t rill__source_operator = {
+    .kind = "SOURCE",
+    .process = source_process,
+};
+
+typedef struct sink_state_s {
+    rd_kafka_topic_t *rkt;
+    int32_t partition_cnt;
+} sink_state_t;
+
+static int sink_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
+    rill__thread_t *thread = ctx->task->thread;
+    sink_state_t *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -1;
+    st->rkt = rd_kafka_topic_new(thread->producer, node->sink.topic, NULL);
+    if (!st->rkt) {
+        free(st);
+        return -1;
+    }
+    if (node->sink.opts.partitioner) {
+        char err[256];
+        st->partition_cnt = rill__app_partition_count(thread->app, node->sink.topic, err,
+                                                      sizeof(err));
+        if (st->partition_cnt <= 0) {
+            rill__app_fatal(thread->app, RILL_ERR_TOPOLOGY,
+                            "sink \"%s\": topic \"%s\" must exist for a custom partitioner: %s",
+                            node->name, node->sink.topic, err);
+            rd_kafka_topic_destroy(st->rkt);
+            free(st);
+            return -1;
+        }
+    }
+    *statep = st;
+    return 0;
+}
+
+static int sink_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    sink_state_t *st = state;
+    rill__thread_t *thread = ctx->task->thread;
+    const rill__node_t *node = ctx->node;
+    const void *value = rec->value;
+    size_t value_len = rec->value_len;
+    if (!value && rec->value_obj) {
+        const rill_serde_t *serde =
+            node->sink.opts.value_serde ? node->sink.opts.value_serde : rec->value_serde;
+        rill_buf_reset(&thread->scratch);
+        if (!serde || !serde->serialize || serde->serialize(serde, rec->value_obj, &thread->scratch)) {
+            rill_ctx_set_error(ctx, "sink \"%s\": value could not be serialized%s", node->name,
+                               serde ? "" : " (no value serde: set rill_sink_opts_t.value_serde)");
+            return -1;
+        }
+        value = thread->scratch.data;
+        value_len = thread->scratch.len;
+    }
+    int32_t partition = RD_KAFKA_PARTITION_UA;
+    if (node->sink.opts.partitioner)
+        partition = node->sink.opts.partitioner(rec, st->partition_cnt,
+                                                node->sink.opts.partitioner_opaque);
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rec->headers && rill_headers_count(rec->headers))
+        hdrs = rd_kafka_headers_copy((const rd_kafka_headers_t *)rec->headers);
+    if (rill__produce(thread, st->rkt, partition, rec->key, rec->key_len, value, value_len,
+                      rec->timestamp, hdrs)) {
+        rill_ctx_set_error(ctx, "sink \"%s\": produce to \"%s\" failed", node->name,
+                           node->sink.topic);
+        return -1;
+    }
+    return 0;
+}
+
+static void sink_close(const rill__node_t *node, void *state) {
+    sink_state_t *st = state;
+    if (st)
+        rd_kafka_topic_destroy(st->rkt);
+    free(st);
+}
+
+const rill__operator_t rill__sink_operator = {
+    .kind = "SINK",
+    .init = sink_init,
+    .process = sink_process,
+    .close = sink_close,
+};

@@ -1,0 +1,248 @@
+/*
+ * stream_thread.c — a stream thread: its consumer and producer and the loop that polls
+ * records, hands them to tasks, runs the tasks and commits.
+ *
+ * DESIGN
+ * One loop iteration: poll a batch (waiting up to poll.ms only when no task has work, so the
+ * thread never busy-waits and never sleeps with work queued); append each record to its
+ * task's partition queue; run every task for a bounded number of records, then pause a
+ * partition whose queue is still at buffered.records.per.partition and resume it at half; serve producer delivery reports; commit when commit.interval.ms has
+ * passed. All librdkafka callbacks of this thread's clients run here. A fenced producer
+ * (exactly-once) makes the thread drop its tasks, make a new producer and rejoin the group.
+ */
+#include "engine_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POLL_BATCH 1024
+#define PROCESS_BATCH 2048
+
+static rd_kafka_t *consumer_new(rill__thread_t *thread, char *errstr, size_t errstr_size) {
+    rill_app_t *app = thread->app;
+    rd_kafka_conf_t *kc =
+        rill__conf_kafka(app->conf, RILL_CLIENT_CONSUMER, app->bootstrap, errstr, errstr_size);
+    if (!kc)
+        return NULL;
+    char instance[256];
+    const char *props[][2] = {
+        {"group.id", app->set.application_id},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"partition.assignment.strategy", "range"},
+        {"isolation.level", app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2
+                                ? "read_committed"
+                                : "read_uncommitted"},
+        {"enable.partition.eof", "false"},
+    };
+    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
+        if (rd_kafka_conf_set(kc, props[i][0], props[i][1], errstr, errstr_size)) {
+            rd_kafka_conf_destroy(kc);
+            return NULL;
+        }
+    }
+    if (!rill_conf_get(app->conf, "auto.offset.reset") &&
+        !rill_conf_get(app->conf, "consumer.auto.offset.reset"))
+        rd_kafka_conf_set(kc, "auto.offset.reset", "earliest", NULL, 0);
+    if (app->set.group_instance_id) {
+        snprintf(instance, sizeof(instance), "%s-%d", app->set.group_instance_id, thread->idx);
+        rd_kafka_conf_set(kc, "group.instance.id", instance, NULL, 0);
+    }
+    rd_kafka_conf_set_opaque(kc, thread);
+    rd_kafka_conf_set_rebalance_cb(kc, rill__rebalance_cb);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errstr_size);
+    if (!rk) {
+        rd_kafka_conf_destroy(kc);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+static int subscribe(rill__thread_t *thread) {
+    rill_topology_t *topo = thread->app->topo;
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(8);
+    for (int s = 0; s < topo->sub_cnt; s++)
+        for (int t = 0; t < topo->subs[s].topic_cnt; t++)
+            rd_kafka_topic_partition_list_add(topics, topo->subs[s].topics[t],
+                                              RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(thread->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err) {
+        rill__app_fatal(thread->app, RILL_ERR_KAFKA, "thread %d: subscribe: %s", thread->idx,
+                        rd_kafka_err2str(err));
+        return -1;
+    }
+    return 0;
+}
+
+static void set_paused(rill__thread_t *thread, rill__pq_t *pq, bool paused) {
+    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(one, pq->topic, pq->partition);
+    if (paused)
+        rd_kafka_pause_partitions(thread->consumer, one);
+    else
+        rd_kafka_resume_partitions(thread->consumer, one);
+    rd_kafka_topic_partition_list_destroy(one);
+    pq->paused = paused;
+    if (paused)
+        rill__metric_add(&thread->metrics, RILL_M_PAUSES, 1);
+}
+
+/* Hands one polled message to its task; takes ownership of msg. */
+static void dispatch(rill__thread_t *thread, rd_kafka_message_t *msg) {
+    rill__dispatch_cache_t *c = &thread->cache;
+    if (c->rkt != msg->rkt || c->partition != msg->partition || !c->task) {
+        c->task = rill__thread_task_for(thread, rd_kafka_topic_name(msg->rkt), msg->partition,
+                                        &c->pq);
+        c->rkt = msg->rkt;
+        c->partition = msg->partition;
+        if (!c->task) {
+            /* A partition we no longer own (revoked meanwhile): its next owner reads the
+             * record again from the committed offset. */
+            rd_kafka_message_destroy(msg);
+            return;
+        }
+    }
+    rill__pq_t *pq = c->pq;
+    if (pq->commit_offset < 0)
+        pq->commit_offset = msg->offset; /* the rewind point until the first commit */
+    rill__task_enqueue(c->task, pq, msg);
+}
+
+static void handle_consumer_error(rill__thread_t *thread, const rd_kafka_message_t *msg) {
+    rill_app_t *app = thread->app;
+    if (msg->err == RD_KAFKA_RESP_ERR__FATAL || msg->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+        msg->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+        rill__app_fatal(app, RILL_ERR_KAFKA, "thread %d: consumer: %s%s%s", thread->idx,
+                        rd_kafka_message_errstr(msg), msg->rkt ? " (topic " : "",
+                        msg->rkt ? rd_kafka_topic_name(msg->rkt) : "");
+        return;
+    }
+    rill__log(app, thread->idx, "consumer: %s", rd_kafka_message_errstr(msg));
+}
+
+static size_t total_buffered(rill__thread_t *thread) {
+    size_t n = 0;
+    for (int i = 0; i < thread->task_cnt; i++)
+        n += rill__task_buffered(thread->tasks[i]);
+    return n;
+}
+
+static void poll_records(rill__thread_t *thread, int timeout_ms) {
+    for (int n = 0; n < POLL_BATCH; n++) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(thread->consumer, n ? 0 : timeout_ms);
+        if (!msg)
+            break;
+        if (msg->err) {
+            handle_consumer_error(thread, msg);
+            rd_kafka_message_destroy(msg);
+            continue;
+        }
+        rill__metric_add(&thread->metrics, RILL_M_CONSUMED, 1);
+        dispatch(thread, msg);
+    }
+}
+
+/* Runs every task for a bounded number of records, then pauses the partitions whose queue
+ * is still at or above the bound (processing is slower than fetching) and resumes those that
+ * drained to half of it. Checking after processing, not on arrival, avoids pausing a
+ * partition just because one fetch brought many records. */
+static void run_tasks(rill__thread_t *thread) {
+    size_t high = (size_t)thread->app->set.buffered_records_per_partition;
+    for (int i = 0; i < thread->task_cnt; i++) {
+        rill__task_t *task = thread->tasks[i];
+        rill__task_process(task, PROCESS_BATCH);
+        for (int p = 0; p < task->pq_cnt; p++) {
+            rill__pq_t *pq = &task->pqs[p];
+            if (!pq->paused && pq->cnt >= high)
+                set_paused(thread, pq, true);
+            else if (pq->paused && pq->cnt <= high / 2)
+                set_paused(thread, pq, false);
+        }
+    }
+}
+
+/* After a fence: new producer, no tasks, rejoin. Returns 0 or -1 (fatal). */
+static int recover_from_fence(rill__thread_t *thread) {
+    rill_app_t *app = thread->app;
+    char errstr[512];
+    rill__log(app, thread->idx, "producer fenced: dropping tasks and rejoining the group");
+    rill__thread_drop_tasks(thread);
+    rd_kafka_unsubscribe(thread->consumer);
+    rd_kafka_topic_destroy(thread->dlq_rkt);
+    rd_kafka_destroy(thread->producer);
+    thread->txn_open = false;
+    thread->producer = rill__producer_new(thread, errstr, sizeof(errstr));
+    if (!thread->producer) {
+        rill__app_fatal(app, RILL_ERR_FENCED, "thread %d: new producer: %s", thread->idx, errstr);
+        return -1;
+    }
+    thread->dlq_rkt = rd_kafka_topic_new(thread->producer, app->set.dlq_topic, NULL);
+    thread->fenced = false;
+    return subscribe(thread);
+}
+
+static void *thread_main(void *arg) {
+    rill__thread_t *thread = arg;
+    rill_app_t *app = thread->app;
+    thread->last_commit_ms = rill__now_ms();
+    if (subscribe(thread))
+        return NULL;
+    while (!rill__app_stopping(app)) {
+        size_t buffered = total_buffered(thread);
+        int64_t until_commit =
+            thread->last_commit_ms + app->set.commit_interval_ms - rill__now_ms();
+        int timeout = buffered ? 0 : app->set.poll_ms;
+        if (until_commit < timeout)
+            timeout = until_commit > 0 ? (int)until_commit : 0;
+        poll_records(thread, timeout);
+        run_tasks(thread);
+        rd_kafka_poll(thread->producer, 0);
+        rill__metric_set(&thread->metrics, RILL_M_BUFFERED, (int64_t)total_buffered(thread));
+        if (rill__now_ms() - thread->last_commit_ms >= app->set.commit_interval_ms)
+            rill__thread_commit(thread);
+        if (thread->fenced && recover_from_fence(thread))
+            break;
+    }
+    /* Clean shutdown: commit what was processed, then leave (revocation commits again, which
+     * finds nothing new). */
+    if (!thread->fenced)
+        rill__thread_commit(thread);
+    rd_kafka_consumer_close(thread->consumer);
+    rill__thread_drop_tasks(thread);
+    if (!thread->fenced)
+        rd_kafka_flush(thread->producer, 30000);
+    return NULL;
+}
+
+int rill__thread_start(rill__thread_t *thread, char *errstr, size_t errstr_size) {
+    rill_app_t *app = thread->app;
+    if (!(thread->producer = rill__producer_new(thread, errstr, errstr_size)))
+        return -1;
+    thread->dlq_rkt = rd_kafka_topic_new(thread->producer, app->set.dlq_topic, NULL);
+    if (!(thread->consumer = consumer_new(thread, errstr, errstr_size)))
+        return -1;
+    if (pthread_create(&thread->tid, NULL, thread_main, thread)) {
+        snprintf(errstr, errstr_size, "cannot start stream thread %d", thread->idx);
+        return -1;
+    }
+    thread->started = true;
+    return 0;
+}
+
+void rill__thread_join(rill__thread_t *thread) {
+    if (thread->started)
+        pthread_join(thread->tid, NULL);
+    thread->started = false;
+    if (thread->dlq_rkt)
+        rd_kafka_topic_destroy(thread->dlq_rkt);
+    if (thread->consumer)
+        rd_kafka_destroy(thread->consumer);
+    if (thread->producer)
+        rd_kafka_destroy(thread->producer);
+    thread->dlq_rkt = NULL;
+    thread->consumer = thread->producer = NULL;
+    rill_buf_free(&thread->scratch);
+}

@@ -1,0 +1,281 @@
+/*
+ * task.c — a task: the unit of work for partition p of one sub-topology. It holds one queue
+ * per input partition, hands out the queued record with the lowest timestamp, and runs it
+ * through the sub-topology's nodes.
+ *
+ * DESIGN
+ * Records are decoded (key and value serdes, timestamp extractor) when they are queued, so
+ * that the queue can order by the extracted timestamp, as Kafka Streams does; a record that
+ * fails to decode keeps its place and goes to the dead-letter topic when its turn comes, so
+ * offsets are still processed in order (invariant 1). Processing a record advances the
+ * queue's next offset to commit; the task's stream time is the largest timestamp processed.
+ * Operator state is created lazily, before the first record, on the owning thread.
+ */
+#include "engine_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+rill__task_t *rill__task_new(rill__thread_t *thread, int sub, int32_t partition) {
+    rill_topology_t *topo = thread->app->topo;
+    rill__task_t *task = calloc(1, sizeof(*task));
+    if (!task)
+        return NULL;
+    task->state = calloc((size_t)topo->node_cnt, sizeof(void *));
+    if (!task->state) {
+        free(task);
+        return NULL;
+    }
+    snprintf(task->id, sizeof(task->id), "%d_%d", sub, (int)partition);
+    task->sub = sub;
+    task->partition = partition;
+    task->thread = thread;
+    task->stream_time = -1;
+    task->ctx.task = task;
+    return task;
+}
+
+rill__pq_t *rill__task_add_partition(rill__task_t *task, const char *topic, int32_t partition) {
+    rill__node_t *source = rill__topology_source_for(task->thread->app->topo, topic);
+    if (!source)
+        return NULL;
+    rill__pq_t *pqs = realloc(task->pqs, sizeof(*pqs) * (size_t)(task->pq_cnt + 1));
+    if (!pqs)
+        return NULL;
+    task->pqs = pqs;
+    rill__pq_t *pq = &pqs[task->pq_cnt++];
+    memset(pq, 0, sizeof(*pq));
+    for (int i = 0; i < source->source.topic_cnt; i++)
+        if (!strcmp(source->source.topics[i], topic))
+            pq->topic = source->source.topics[i];
+    pq->partition = partition;
+    pq->source = source;
+    pq->next_offset = -1;
+    pq->commit_offset = -1;
+    return pq;
+}
+
+rill__pq_t *rill__task_find_pq(rill__task_t *task, const char *topic, int32_t partition) {
+    for (int i = 0; i < task->pq_cnt; i++)
+        if (task->pqs[i].partition == partition && !strcmp(task->pqs[i].topic, topic))
+            return &task->pqs[i];
+    return NULL;
+}
+
+static int pq_push(rill__pq_t *pq, const rill__entry_t *e) {
+    if (pq->cnt == pq->cap) {
+        size_t cap = pq->cap ? pq->cap * 2 : 256;
+        rill__entry_t *ring = malloc(sizeof(*ring) * cap);
+        if (!ring)
+            return -1;
+        for (size_t i = 0; i < pq->cnt; i++)
+            ring[i] = pq->ring[(pq->head + i) % pq->cap];
+        free(pq->ring);
+        pq->ring = ring;
+        pq->cap = cap;
+        pq->head = 0;
+    }
+    pq->ring[(pq->head + pq->cnt++) % pq->cap] = *e;
+    return 0;
+}
+
+static rill__entry_t *pq_peek(rill__pq_t *pq) {
+    return pq->cnt ? &pq->ring[pq->head] : NULL;
+}
+
+static void pq_pop(rill__pq_t *pq) {
+    pq->head = (pq->head + 1) % pq->cap;
+    pq->cnt--;
+}
+
+static void entry_free(const rill__node_t *source, rill__entry_t *e) {
+    const rill_serde_t *serde = source->source.opts.value_serde;
+    if (e->value_obj && serde->free_obj)
+        serde->free_obj(serde, e->value_obj);
+    free(e->error);
+    rd_kafka_message_destroy(e->msg);
+}
+
+static char *decode_error(const char *what, const char *serde, const char *detail) {
+    char buf[384];
+    snprintf(buf, sizeof(buf), "%s could not be deserialized by the %s serde: %s", what, serde,
+             detail);
+    return strdup(buf);
+}
+
+/* Decodes msg into e: value object, timestamp; on failure e->error says why. */
+static void decode(const rill__node_t *source, rill__entry_t *e) {
+    const rill_source_opts_t *o = &source->source.opts;
+    const rd_kafka_message_t *msg = e->msg;
+    char err[256] = "";
+    void *kobj = NULL;
+    if (o->key_serde->deserialize && msg->key &&
+        o->key_serde->deserialize(o->key_serde, msg->key, msg->key_len, &kobj, err, sizeof(err))) {
+        e->error = decode_error("key", o->key_serde->name, err);
+        return;
+    }
+    if (kobj && o->key_serde->free_obj)
+        o->key_serde->free_obj(o->key_serde, kobj);
+    if (o->value_serde->deserialize && msg->payload &&
+        o->value_serde->deserialize(o->value_serde, msg->payload, msg->len, &e->value_obj, err,
+                                    sizeof(err))) {
+        e->error = decode_error("value", o->value_serde->name, err);
+        return;
+    }
+    e->ts = rd_kafka_message_timestamp(msg, NULL);
+    if (o->timestamp_extractor) {
+        rill_record_t rec = {.key = msg->key, .key_len = msg->key_len, .value = msg->payload,
+                             .value_len = msg->len, .value_obj = e->value_obj,
+                             .value_serde = o->value_serde, .timestamp = e->ts};
+        e->ts = o->timestamp_extractor(&rec, o->timestamp_opaque);
+        if (e->ts < 0)
+            e->error = strdup("the timestamp extractor rejected the record (negative timestamp)");
+    }
+}
+
+void rill__task_enqueue(rill__task_t *task, rill__pq_t *pq, rd_kafka_message_t *msg) {
+    rill__entry_t e = {.msg = msg};
+    decode(pq->source, &e);
+    if (pq_push(pq, &e)) {
+        rill__app_fatal(task->thread->app, RILL_ERR_NOMEM, "task %s: out of memory", task->id);
+        entry_free(pq->source, &e);
+    }
+}
+
+size_t rill__task_buffered(const rill__task_t *task) {
+    size_t n = 0;
+    for (int i = 0; i < task->pq_cnt; i++)
+        n += task->pqs[i].cnt;
+    return n;
+}
+
+static int task_init(rill__task_t *task) {
+    rill_topology_t *topo = task->thread->app->topo;
+    for (int i = 0; i < topo->node_cnt; i++) {
+        rill__node_t *node = topo->nodes[i];
+        if (node->subtopology != task->sub || !node->op->init)
+            continue;
+        task->ctx.node = node;
+        task->ctx.msg = NULL;
+        if (node->op->init(&task->ctx, node, &task->state[i])) {
+            rill__app_fatal(task->thread->app, RILL_ERR_PROCESSING,
+                            "task %s: node \"%s\" failed to initialise%s%s", task->id,
+                            node->name, task->ctx.error[0] ? ": " : "", task->ctx.error);
+            return -1;
+        }
+    }
+    task->initialized = true;
+    return 0;
+}
+
+/* The queue whose head has the lowest timestamp, or NULL when all are empty. */
+static rill__pq_t *next_pq(rill__task_t *task) {
+    rill__pq_t *best = NULL;
+    for (int i = 0; i < task->pq_cnt; i++) {
+        rill__entry_t *e = pq_peek(&task->pqs[i]);
+        if (e && (!best || e->ts < pq_peek(best)->ts))
+            best = &task->pqs[i];
+    }
+    return best;
+}
+
+static void process_entry(rill__task_t *task, rill__pq_t *pq, rill__entry_t *e) {
+    rill__thread_t *thread = task->thread;
+    rill_ctx_t *ctx = &task->ctx;
+    const rd_kafka_message_t *msg = e->msg;
+    ctx->node = pq->source;
+    ctx->msg = msg;
+    ctx->timestamp = e->ts;
+    ctx->error[0] = '\0';
+    rill__metric_add(&thread->metrics, RILL_M_PROCESSED, 1);
+    if (e->error) {
+        rill__dlq_send(thread, msg, pq->source->name, e->error, 1);
+        return;
+    }
+    if (e->ts > task->stream_time)
+        task->stream_time = e->ts;
+    rill_record_t rec = {
+        .key = msg->key, .key_len = msg->key_len, .value = msg->payload, .value_len = msg->len,
+        .value_obj = e->value_obj, .value_serde = pq->source->source.opts.value_serde,
+        .timestamp = e->ts, .headers = rill_ctx_headers(ctx)};
+    if (pq->source->op->process(ctx, &rec, task->state[pq->source->id]))
+        rill__dlq_send(thread, msg, ctx->node->name,
+                       ctx->error[0] ? ctx->error : "processing failed", 1);
+}
+
+int rill__task_process(rill__task_t *task, int max) {
+    if (!task->initialized && task_init(task))
+        return 0;
+    int n = 0;
+    for (; n < max && !rill__app_stopping(task->thread->app); n++) {
+        rill__pq_t *pq = next_pq(task);
+        if (!pq)
+            break;
+        rill__entry_t e = *pq_peek(pq);
+        pq_pop(pq);
+        process_entry(task, pq, &e);
+        pq->next_offset = e.msg->offset + 1;
+        entry_free(pq->source, &e);
+    }
+    task->ctx.msg = NULL;
+    return n;
+}
+
+int rill__task_flush(rill__task_t *task) {
+    rill_topology_t *topo = task->thread->app->topo;
+    if (!task->initialized)
+        return 0;
+    for (int i = 0; i < topo->node_cnt; i++) {
+        rill__node_t *node = topo->nodes[i];
+        if (node->subtopology != task->sub || !node->op->commit)
+            continue;
+        task->ctx.node = node;
+        if (node->op->commit(&task->ctx, task->state[i]))
+            return -1;
+    }
+    return 0;
+}
+
+static void drop_queued(rill__task_t *task) {
+    for (int i = 0; i < task->pq_cnt; i++) {
+        rill__pq_t *pq = &task->pqs[i];
+        while (pq->cnt) {
+            entry_free(pq->source, pq_peek(pq));
+            pq_pop(pq);
+        }
+    }
+}
+
+static void close_nodes(rill__task_t *task) {
+    rill_topology_t *topo = task->thread->app->topo;
+    for (int i = 0; task->initialized && i < topo->node_cnt; i++) {
+        rill__node_t *node = topo->nodes[i];
+        if (node->subtopology == task->sub && node->op->close)
+            node->op->close(node, task->state[i]);
+        task->state[i] = NULL;
+    }
+    task->initialized = false;
+}
+
+void rill__task_rewind(rill__task_t *task) {
+    drop_queued(task);
+    close_nodes(task);
+    for (int i = 0; i < task->pq_cnt; i++) {
+        task->pqs[i].next_offset = -1;
+        task->pqs[i].paused = false;
+    }
+    task->stream_time = -1;
+}
+
+void rill__task_destroy(rill__task_t *task) {
+    if (!task)
+        return;
+    drop_queued(task);
+    close_nodes(task);
+    for (int i = 0; i < task->pq_cnt; i++)
+        free(task->pqs[i].ring);
+    free(task->pqs);
+    free(task->state);
+    free(task);
+}

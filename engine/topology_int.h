@@ -1,0 +1,121 @@
+/*
+ * topology_int.h — internal view of a topology: nodes, their operators, and the
+ * sub-topologies computed when an app freezes it.
+ */
+#ifndef RILL_TOPOLOGY_INT_H
+#define RILL_TOPOLOGY_INT_H
+
+#include "rill.h"
+
+#include <stdbool.h>
+
+typedef struct rill__node_s rill__node_t;
+typedef struct rill__task_s rill__task_t;
+
+typedef enum rill__node_kind_e {
+    RILL_NODE_SOURCE,
+    RILL_NODE_PROCESSOR,
+    RILL_NODE_SINK
+} rill__node_kind_t;
+
+/*
+ * An operator: the behaviour of a node. Operators in operators/ define a constant of this
+ * type (or embed it as "super" in a larger one). Every callback runs on the stream thread of
+ * the task that owns the node instance.
+ *  - init: creates the per-task state of node in task (*statep); NULL callback = no state.
+ *  - process: handles one record; forwards with rill_ctx_forward(). Non-zero = error (DLQ).
+ *  - punctuate: called as stream time advances (later issues), may be NULL.
+ *  - commit: called before the task commits, to flush what it buffers; may be NULL.
+ *  - close: frees the per-task state.
+ */
+typedef struct rill__operator_s {
+    const char *kind; /* "FILTER", "MAP", ... used in generated names */
+    int (*init)(rill_ctx_t *ctx, const rill__node_t *node, void **statep);
+    int (*process)(rill_ctx_t *ctx, const rill_record_t *rec, void *state);
+    int (*punctuate)(rill_ctx_t *ctx, int64_t stream_time, void *state);
+    int (*commit)(rill_ctx_t *ctx, void *state);
+    void (*close)(const rill__node_t *node, void *state);
+    void (*free_conf)(void *conf); /* frees node->conf when the topology goes; may be NULL */
+} rill__operator_t;
+
+struct rill_stream_s {
+    rill_topology_t *topo;
+    rill__node_t *node;
+};
+
+typedef struct rill__source_s {
+    char **topics;
+    int topic_cnt;
+    rill_source_opts_t opts;
+} rill__source_t;
+
+typedef struct rill__sink_s {
+    char *topic;
+    rill_sink_opts_t opts;
+} rill__sink_t;
+
+struct rill__node_s {
+    int id; /* index in topo->nodes */
+    char *name;
+    rill__node_kind_t kind;
+    const rill__operator_t *op;
+    void *conf;       /* the operator's own configuration (owned, freed by op->free_conf) */
+    void *opaque;     /* the user's opaque for callbacks */
+    rill__node_t **children;
+    int child_cnt;
+    rill__node_t **parents;
+    int parent_cnt;
+    int subtopology;  /* set by rill__topology_freeze() */
+    rill__source_t source; /* kind == SOURCE */
+    rill__sink_t sink;     /* kind == SINK */
+    rill_stream_t stream;  /* the handle the builder returns for this node */
+};
+
+typedef struct rill__subtopology_s {
+    int id;
+    char **topics; /* source topics, borrowed from the source nodes */
+    int topic_cnt;
+    rill__node_t **sources;
+    int source_cnt;
+    bool copartitioned; /* its sources must have equal partition counts (joins) */
+} rill__subtopology_t;
+
+struct rill_topology_s {
+    rill__node_t **nodes;
+    int node_cnt;
+    int node_cap;
+    char *error; /* sticky first builder error */
+    bool frozen;
+    rill__subtopology_t *subs;
+    int sub_cnt;
+};
+
+/*
+ * Adds a processor node under parent (NULL for none) running op with conf (ownership of
+ * conf passes to the topology, also on failure). name NULL: generated from op->kind.
+ * Returns the new stream or NULL after setting the sticky error.
+ */
+rill_stream_t *rill__topology_add(rill_topology_t *topo, rill_stream_t *parent,
+                                  const char *name, const rill__operator_t *op, void *conf,
+                                  void *opaque);
+
+/* Connects an extra parent to a node (merge, joins). Returns 0 or -1 (sticky error). */
+int rill__topology_connect(rill_topology_t *topo, rill__node_t *parent, rill__node_t *child);
+
+/* Records the first builder error (printf-style). */
+void rill__topology_fail(rill_topology_t *topo, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Validates the topology and computes its sub-topologies (connected components). Idempotent.
+ * Returns 0, or RILL_ERR_TOPOLOGY with a message.
+ */
+rill_err_t rill__topology_freeze(rill_topology_t *topo, char *errstr, size_t errstr_size);
+
+/* The source node reading topic, or NULL. Topology must be frozen. */
+rill__node_t *rill__topology_source_for(const rill_topology_t *topo, const char *topic);
+
+/* Finds a node by name, or NULL. */
+rill__node_t *rill__topology_node(const rill_topology_t *topo, const char *name);
+
+#endif

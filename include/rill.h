@@ -1,0 +1,392 @@
+/*
+ * rill.h — the one public header of Rill, a stateful stream processor over Kafka.
+ *
+ * Conventions
+ *  1. Public symbols start with rill_, macros and enum values with RILL_.
+ *  2. Handles are opaque and come in new/destroy pairs; destroy is NULL-safe.
+ *  3. Constructors return NULL on failure and write a message to errstr (when not NULL).
+ *     Fallible calls return rill_err_t: 0 is success, negative is an error; rill_err2str()
+ *     names it. Messages name the bad input and, where there is one, the fix.
+ *  4. Ownership is stated in each doc block. "Borrowed" data is valid only for the duration
+ *     of the call that hands it to you.
+ *  5. Nothing here is thread-safe except where stated. Callbacks given to the topology are
+ *     called from the stream thread that owns the task processing the record; they must not
+ *     block on network I/O.
+ *  6. Bad input never aborts the process: it goes to the dead-letter topic with its reason.
+ *  7. This header includes no third-party header. The JSON serde's decoded values are json-c
+ *     objects (struct json_object *): include <json-c/json.h> to work with them.
+ */
+#ifndef RILL_H
+#define RILL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RILL_VERSION_STR "0.1.0"
+
+/* ---------------------------------------------------------------------------------------- */
+/* Errors                                                                                   */
+
+typedef enum rill_err_e {
+    RILL_OK = 0,
+    RILL_ERR_INVALID_ARG = -1,  /* a bad argument or configuration value */
+    RILL_ERR_UNKNOWN_CONF = -2, /* a configuration key nobody knows */
+    RILL_ERR_KAFKA = -3,        /* the Kafka client reported an error; see the message */
+    RILL_ERR_NOMEM = -4,
+    RILL_ERR_SERDE = -5,      /* a key or value could not be (de)serialized */
+    RILL_ERR_TOPOLOGY = -6,   /* the topology is not valid (names, cycles, topics) */
+    RILL_ERR_STATE = -7,      /* the call is not allowed in the current state */
+    RILL_ERR_FENCED = -8,     /* a newer producer with the same transactional id exists */
+    RILL_ERR_IO = -9,         /* a file could not be read or written */
+    RILL_ERR_PROCESSING = -10 /* a processor reported an error for a record */
+} rill_err_t;
+
+/* Returns a static, human-readable name for err. Thread-safe. */
+const char *rill_err2str(rill_err_t err);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Configuration                                                                            */
+
+typedef struct rill_conf_s rill_conf_t;
+
+/* Creates a configuration holding the defaults. */
+rill_conf_t *rill_conf_new(void);
+
+/*
+ * Sets one property by name. Rill's own names follow Kafka Streams (application.id,
+ * bootstrap.servers, num.stream.threads, commit.interval.ms, processing.guarantee, state.dir,
+ * ...); a name Rill does not know is passed to librdkafka, which must know it (names starting
+ * "consumer." or "producer." go to that client only). A bad name or value returns an error and
+ * a message in errstr naming both.
+ */
+rill_err_t rill_conf_set(rill_conf_t *conf, const char *name, const char *value, char *errstr,
+                         size_t errstr_size);
+
+/* Reads "name=value" lines (# comments, blank lines) from a properties file. */
+rill_err_t rill_conf_load_file(rill_conf_t *conf, const char *path, char *errstr,
+                               size_t errstr_size);
+
+/* Returns the value of name (Rill's own or passed through), or NULL. Borrowed. */
+const char *rill_conf_get(const rill_conf_t *conf, const char *name);
+
+/* Returns a deep copy. */
+rill_conf_t *rill_conf_dup(const rill_conf_t *conf);
+
+void rill_conf_destroy(rill_conf_t *conf);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Headers and records                                                                      */
+
+typedef struct rill_headers_s rill_headers_t;
+
+/* Finds the last header called name. Returns 0 and sets valuep and lenp (borrowed), or -1. */
+int rill_headers_get(const rill_headers_t *hdrs, const char *name, const void **valuep,
+                     size_t *lenp);
+
+/* Number of headers, and the idx-th (0-based) name/value. Borrowed. */
+size_t rill_headers_count(const rill_headers_t *hdrs);
+int rill_headers_at(const rill_headers_t *hdrs, size_t idx, const char **namep,
+                    const void **valuep, size_t *lenp);
+
+typedef struct rill_serde_s rill_serde_t;
+
+/*
+ * A record travelling through the topology. Key and value are bytes. value_obj is the
+ * value decoded by value_serde (NULL for serdes without a decoded form, e.g. bytes): a
+ * processor may read either. A processor that forwards a new value sets value/value_len, or
+ * sets value to NULL and value_obj/value_serde to a decoded value, which the sink encodes.
+ * Records given to callbacks are borrowed; forwarded records are copied where they must be.
+ */
+typedef struct rill_record_s {
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    void *value_obj;
+    const rill_serde_t *value_serde;
+    int64_t timestamp; /* event time, epoch milliseconds */
+    const rill_headers_t *headers;
+} rill_record_t;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Serdes                                                                                   */
+
+typedef struct rill_buf_s {
+    char *data;
+    size_t len;
+    size_t cap;
+} rill_buf_t;
+
+/* Appends len bytes to buf, growing it. Returns 0 or -1 (out of memory). */
+int rill_buf_append(rill_buf_t *buf, const void *data, size_t len);
+void rill_buf_reset(rill_buf_t *buf);
+void rill_buf_free(rill_buf_t *buf);
+
+/*
+ * A serde: how a key or value's bytes map to a decoded form. A serde is a constant described
+ * by this struct of functions; user serdes embed it as the first member (as "super").
+ * deserialize decodes buf into *objp (it may leave *objp NULL when the bytes are the value,
+ * e.g. bytes or string) or returns -1 with a message; serialize appends obj's bytes to out;
+ * free_obj releases a decoded object. All may be called from any stream thread.
+ */
+struct rill_serde_s {
+    const char *name;
+    int (*deserialize)(const rill_serde_t *serde, const void *buf, size_t len, void **objp,
+                       char *errstr, size_t errstr_size);
+    int (*serialize)(const rill_serde_t *serde, const void *obj, rill_buf_t *out);
+    void (*free_obj)(const rill_serde_t *serde, void *obj);
+};
+
+/* Raw bytes: never fails, no decoded form. */
+const rill_serde_t *rill_serde_bytes(void);
+/* UTF-8 text: rejects invalid UTF-8, no decoded form (the bytes are the string). */
+const rill_serde_t *rill_serde_string(void);
+/* 64-bit signed integer, 8 bytes big-endian (Kafka's LongSerde): rejects other lengths. */
+const rill_serde_t *rill_serde_int64(void);
+/* JSON text: rejects malformed JSON; decoded form is a json-c struct json_object *. */
+const rill_serde_t *rill_serde_json(void);
+
+/* Decodes 8 big-endian bytes; returns 0, or -1 when len is not 8. */
+int rill_int64_decode(const void *buf, size_t len, int64_t *out);
+/* Encodes v into out[8], big-endian. */
+void rill_int64_encode(int64_t v, unsigned char out[8]);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Processor API                                                                            */
+
+typedef struct rill_ctx_s rill_ctx_t;
+
+/*
+ * A custom processor node. init is called once per task before its first record and may set
+ * *statep; process is called for each record; close when the task is closed. A non-zero
+ * return from init or process is an error: for process, the record goes to the dead-letter
+ * topic with the message set by rill_ctx_set_error() (or a generic one). Called on the stream
+ * thread that owns the task.
+ */
+typedef struct rill_processor_def_s {
+    int (*init)(rill_ctx_t *ctx, void **statep, void *opaque);
+    int (*process)(rill_ctx_t *ctx, const rill_record_t *rec, void *state);
+    void (*close)(void *state, void *opaque);
+} rill_processor_def_t;
+
+/* Forwards rec to every child of the current node, synchronously. rec is borrowed. */
+rill_err_t rill_ctx_forward(rill_ctx_t *ctx, const rill_record_t *rec);
+/* Forwards rec to the child called child_name only. */
+rill_err_t rill_ctx_forward_to(rill_ctx_t *ctx, const char *child_name, const rill_record_t *rec);
+/* Sets the reason a failing process() call gives the dead-letter topic. */
+void rill_ctx_set_error(rill_ctx_t *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The context of the record being processed (source topic, partition, offset). Borrowed. */
+const char *rill_ctx_topic(const rill_ctx_t *ctx);
+int32_t rill_ctx_partition(const rill_ctx_t *ctx);
+int64_t rill_ctx_offset(const rill_ctx_t *ctx);
+int64_t rill_ctx_timestamp(const rill_ctx_t *ctx);
+const rill_headers_t *rill_ctx_headers(const rill_ctx_t *ctx);
+/* Stream time of the task: the largest record timestamp it has processed. */
+int64_t rill_ctx_stream_time(const rill_ctx_t *ctx);
+/* The task's id, "<subtopology>_<partition>" as in Kafka Streams. Borrowed. */
+const char *rill_ctx_task_id(const rill_ctx_t *ctx);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Topology builder (DSL)                                                                   */
+
+typedef struct rill_topology_s rill_topology_t;
+typedef struct rill_stream_s rill_stream_t;
+
+/* Extracts an event time (epoch ms) from a record; return -1 to reject the record (DLQ). */
+typedef int64_t (*rill_timestamp_extractor_cb)(const rill_record_t *rec, void *opaque);
+/* Decides in which partition of partition_cnt a record goes (sinks). */
+typedef int32_t (*rill_partitioner_cb)(const rill_record_t *rec, int32_t partition_cnt,
+                                       void *opaque);
+
+typedef int (*rill_predicate_cb)(const rill_record_t *rec, void *opaque);
+/* Writes the mapped record to *out (fields may point into rec or into memory that stays
+ * valid until the callback is called again on this thread). Return non-zero for an error. */
+typedef int (*rill_mapper_cb)(const rill_record_t *rec, rill_record_t *out, void *opaque);
+/* Calls rill_ctx_forward() once per output record. Return non-zero for an error. */
+typedef int (*rill_flat_mapper_cb)(rill_ctx_t *ctx, const rill_record_t *rec, void *opaque);
+typedef void (*rill_peek_cb)(const rill_record_t *rec, void *opaque);
+
+/* Options of a source; NULL fields take the defaults (bytes serdes, record timestamp). */
+typedef struct rill_source_opts_s {
+    const rill_serde_t *key_serde;
+    const rill_serde_t *value_serde;
+    rill_timestamp_extractor_cb timestamp_extractor;
+    void *timestamp_opaque;
+} rill_source_opts_t;
+
+typedef struct rill_sink_opts_s {
+    const rill_serde_t *value_serde; /* encodes value_obj when a record has no value bytes */
+    rill_partitioner_cb partitioner; /* NULL: Kafka's default, murmur2 of the key */
+    void *partitioner_opaque;
+} rill_sink_opts_t;
+
+rill_topology_t *rill_topology_new(void);
+void rill_topology_destroy(rill_topology_t *topo);
+
+/*
+ * All builder calls below take a node name (NULL: a deterministic name such as
+ * "KSTREAM-FILTER-0000000003" from the node's kind and position) and return the new stream,
+ * or NULL after recording the first error in the topology (rill_topology_error()). Builder
+ * errors are sticky, so a topology can be written without checking each call. Streams are
+ * owned by the topology.
+ */
+rill_stream_t *rill_stream_from(rill_topology_t *topo, const char *name, const char *topic,
+                                const rill_source_opts_t *opts);
+/* A source reading several topics (comma-separated list). */
+rill_stream_t *rill_stream_from_topics(rill_topology_t *topo, const char *name,
+                                       const char *topics, const rill_source_opts_t *opts);
+
+rill_stream_t *rill_stream_filter(rill_stream_t *s, const char *name, rill_predicate_cb pred,
+                                  void *opaque);
+rill_stream_t *rill_stream_filter_not(rill_stream_t *s, const char *name,
+                                      rill_predicate_cb pred, void *opaque);
+rill_stream_t *rill_stream_map(rill_stream_t *s, const char *name, rill_mapper_cb fn,
+                               void *opaque);
+/* As map, but the key stays: fn's out->key is ignored. */
+rill_stream_t *rill_stream_map_values(rill_stream_t *s, const char *name, rill_mapper_cb fn,
+                                      void *opaque);
+/* As map, but only the key changes: fn's out value fields are ignored. */
+rill_stream_t *rill_stream_select_key(rill_stream_t *s, const char *name, rill_mapper_cb fn,
+                                      void *opaque);
+rill_stream_t *rill_stream_flat_map(rill_stream_t *s, const char *name, rill_flat_mapper_cb fn,
+                                    void *opaque);
+rill_stream_t *rill_stream_peek(rill_stream_t *s, const char *name, rill_peek_cb fn,
+                                void *opaque);
+rill_stream_t *rill_stream_merge(rill_stream_t *a, rill_stream_t *b, const char *name);
+rill_stream_t *rill_stream_process(rill_stream_t *s, const char *name,
+                                   const rill_processor_def_t *def, void *opaque);
+
+/*
+ * Split: rill_stream_split() makes a splitter; each rill_split_branch() returns the stream of
+ * records for which pred holds and no earlier branch's did; rill_split_default() returns
+ * the rest. Records matching no branch and with no default branch are dropped (as in
+ * Kafka Streams' split()).
+ */
+typedef struct rill_split_s rill_split_t;
+rill_split_t *rill_stream_split(rill_stream_t *s, const char *name);
+rill_stream_t *rill_split_branch(rill_split_t *split, const char *name, rill_predicate_cb pred,
+                                 void *opaque);
+rill_stream_t *rill_split_default(rill_split_t *split, const char *name);
+
+/* Writes the stream to topic. Returns 0 or the sticky builder error. */
+rill_err_t rill_stream_to(rill_stream_t *s, const char *name, const char *topic,
+                          const rill_sink_opts_t *opts);
+
+/* The first builder error, or NULL. Borrowed. */
+const char *rill_topology_error(const rill_topology_t *topo);
+
+/* Writes a description (sub-topologies, nodes, topics, stores) as text, or Graphviz DOT. */
+rill_err_t rill_topology_describe(const rill_topology_t *topo, rill_buf_t *out);
+rill_err_t rill_topology_describe_dot(const rill_topology_t *topo, rill_buf_t *out);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Application                                                                              */
+
+typedef struct rill_app_s rill_app_t;
+
+/*
+ * Creates an application running topo with conf. Takes ownership of topo and conf on success
+ * only. Fails (NULL, errstr) when the topology has a builder error or conf lacks
+ * application.id. With no bootstrap.servers, the app starts an embedded broker (librdkafka's
+ * in-process mock cluster) when started.
+ */
+rill_app_t *rill_app_new(rill_topology_t *topo, rill_conf_t *conf, char *errstr,
+                         size_t errstr_size);
+
+/* Creates missing internal topics, starts the stream threads and returns. */
+rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size);
+
+/*
+ * Asks the app to stop: threads finish the record at hand, commit, and leave the group.
+ * Thread-safe and async-signal-safe.
+ */
+void rill_app_stop(rill_app_t *app);
+
+/* Waits until the threads have stopped. Returns the first fatal error, or 0. */
+rill_err_t rill_app_wait(rill_app_t *app, char *errstr, size_t errstr_size);
+
+/* The bootstrap servers in use (the embedded broker's when it runs). Borrowed. */
+const char *rill_app_bootstrap_servers(const rill_app_t *app);
+
+/*
+ * Creates a topic: through the embedded broker when it runs, else through Kafka's admin API.
+ * An existing topic is not an error. May be called before rill_app_start() (it then starts
+ * the embedded broker when no bootstrap.servers is given). Thread-safe.
+ */
+rill_err_t rill_app_create_topic(rill_app_t *app, const char *topic, int partitions,
+                                 char *errstr, size_t errstr_size);
+
+/* Appends the metrics as "name{labels} value" lines (Prometheus text format). Thread-safe. */
+rill_err_t rill_app_metrics(rill_app_t *app, rill_buf_t *out);
+
+/* Looks up one metric by name (summed over labels); returns 0 when not found. Thread-safe. */
+int64_t rill_app_metric(rill_app_t *app, const char *name);
+
+void rill_app_destroy(rill_app_t *app);
+
+/*
+ * The command line every Rill binary shares: --bootstrap-servers, --config FILE, --threads N,
+ * --state-dir DIR, --instance-id ID, --describe, --help, plus "-D name=value" for any
+ * property. Applies the flags to conf. Returns 0 to go on, 1 when the program should exit
+ * successfully (after --help or --describe, having printed), -1 on a bad flag (message in
+ * errstr). Options not recognised are left in argv (it is permuted; *argcp updated) for the
+ * program's own flags when allow_extra is set, else they are errors.
+ */
+int rill_cli_parse(int *argcp, char **argv, rill_conf_t *conf, const rill_topology_t *topo,
+                   int allow_extra, char *errstr, size_t errstr_size);
+
+/* Runs app until SIGINT/SIGTERM, then stops it cleanly. Prints errors to stderr. Returns a
+ * process exit code. Installs signal handlers. Takes ownership of app. */
+int rill_app_run_until_signal(rill_app_t *app);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Producer: writing input for tests, demos and generators                                  */
+
+typedef struct rill_producer_s rill_producer_t;
+
+/*
+ * Creates a plain (non-transactional, idempotent) producer for bootstrap_servers. conf may
+ * be NULL; its pass-through properties apply. The partitioner is murmur2, as in Kafka's Java
+ * clients, so a key lands in the partition Kafka Streams would choose.
+ */
+rill_producer_t *rill_producer_new(const char *bootstrap_servers, const rill_conf_t *conf,
+                                   char *errstr, size_t errstr_size);
+
+/* Queues one record (bytes are copied). partition -1: by key. timestamp 0: now. Blocks
+ * while the local queue is full. */
+rill_err_t rill_producer_send(rill_producer_t *p, const char *topic, int32_t partition,
+                              const void *key, size_t key_len, const void *value,
+                              size_t value_len, int64_t timestamp);
+
+/* Waits until every queued record is acknowledged or timeout_ms passes. Returns 0, or an
+ * error when a record failed or the time ran out (message in errstr). */
+rill_err_t rill_producer_flush(rill_producer_t *p, int timeout_ms, char *errstr,
+                               size_t errstr_size);
+
+void rill_producer_destroy(rill_producer_t *p);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Embedded broker                                                                          */
+
+typedef struct rill_broker_s rill_broker_t;
+
+/*
+ * Starts librdkafka's in-process mock cluster with broker_cnt brokers on 127.0.0.1. For
+ * trying things out: data lives in memory only, about 5 MiB kept per partition, transactions
+ * are not faithful and there is no CreateTopics (use rill_broker_create_topic()).
+ */
+rill_broker_t *rill_broker_new(int broker_cnt, char *errstr, size_t errstr_size);
+const char *rill_broker_bootstrap_servers(const rill_broker_t *broker);
+rill_err_t rill_broker_create_topic(rill_broker_t *broker, const char *topic, int partitions);
+void rill_broker_destroy(rill_broker_t *broker);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RILL_H */

@@ -1,0 +1,246 @@
+/*
+ * stateless.c — the stateless DSL operators: filter, map, map_values, select_key, flat_map,
+ * peek, merge, split/branch and custom processors (the Processor API).
+ *
+ * DESIGN
+ * Each operator is a rill__operator_t whose per-node configuration is the user's callback
+ * (node->conf) and opaque (node->opaque). None keeps state across records, so none has init
+ * or close, except custom processors, whose init/close are the user's. Mapped records are
+ * built on the stack: no allocation per record.
+ */
+#include "engine_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The callback of a node, stored as its conf (a function pointer in a small box). */
+typedef struct fn_box_s {
+    void (*fn)(void);
+    int negate; /* filter_not */
+} fn_box_t;
+
+static void *box(void (*fn)(void), int negate) {
+    fn_box_t *b = malloc(sizeof(*b));
+    if (b) {
+        b->fn = fn;
+        b->negate = negate;
+    }
+    return b;
+}
+
+static const fn_box_t *box_of(const rill_ctx_t *ctx) {
+    return ctx->node->conf;
+}
+
+static int fwd(rill_ctx_t *ctx, const rill_record_t *rec) {
+    return rill_ctx_forward(ctx, rec) ? -1 : 0;
+}
+
+/* ---- filter ---- */
+
+static int filter_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    const fn_box_t *b = box_of(ctx);
+    int keep = ((rill_predicate_cb)b->fn)(rec, ctx->node->opaque) != 0;
+    return keep != b->negate ? fwd(ctx, rec) : 0;
+}
+
+static const rill__operator_t filter_op = {
+    .kind = "FILTER", .process = filter_process, .free_conf = free};
+
+static rill_stream_t *add_filter(rill_stream_t *s, const char *name, rill_predicate_cb pred,
+                                 void *opaque, int negate) {
+    if (!s)
+        return NULL;
+    return rill__topology_add(s->topo, s, name, &filter_op, box((void (*)(void))pred, negate),
+                              opaque);
+}
+
+rill_stream_t *rill_stream_filter(rill_stream_t *s, const char *name, rill_predicate_cb pred,
+                                  void *opaque) {
+    return add_filter(s, name, pred, opaque, 0);
+}
+
+rill_stream_t *rill_stream_filter_not(rill_stream_t *s, const char *name,
+                                      rill_predicate_cb pred, void *opaque) {
+    return add_filter(s, name, pred, opaque, 1);
+}
+
+/* ---- map, map_values, select_key ---- */
+
+typedef enum map_kind_e { MAP_BOTH, MAP_VALUE, MAP_KEY } map_kind_t;
+
+static int map_apply(rill_ctx_t *ctx, const rill_record_t *rec, map_kind_t kind) {
+    rill_record_t out = *rec;
+    if (((rill_mapper_cb)box_of(ctx)->fn)(rec, &out, ctx->node->opaque)) {
+        if (!ctx->error[0])
+            rill_ctx_set_error(ctx, "mapper of node \"%s\" failed", ctx->node->name);
+        return -1;
+    }
+    if (kind == MAP_VALUE) {
+        out.key = rec->key;
+        out.key_len = rec->key_len;
+    } else if (kind == MAP_KEY) {
+        out.value = rec->value;
+        out.value_len = rec->value_len;
+        out.value_obj = rec->value_obj;
+        out.value_serde = rec->value_serde;
+    }
+    return fwd(ctx, &out);
+}
+
+static int map_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    return map_apply(ctx, rec, MAP_BOTH);
+}
+static int map_values_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    return map_apply(ctx, rec, MAP_VALUE);
+}
+static int select_key_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    return map_apply(ctx, rec, MAP_KEY);
+}
+
+static const rill__operator_t map_op = {.kind = "MAP", .process = map_process, .free_conf = free};
+static const rill__operator_t map_values_op = {
+    .kind = "MAPVALUES", .process = map_values_process, .free_conf = free};
+static const rill__operator_t select_key_op = {
+    .kind = "KEY-SELECT", .process = select_key_process, .free_conf = free};
+
+static rill_stream_t *add_fn(rill_stream_t *s, const char *name, const rill__operator_t *op,
+                             void (*fn)(void), void *opaque) {
+    if (!s)
+        return NULL;
+    if (!fn) {
+        rill__topology_fail(s->topo, "%s node \"%s\" needs a callback", op->kind,
+                            name ? name : "(unnamed)");
+        return NULL;
+    }
+    return rill__topology_add(s->topo, s, name, op, box(fn, 0), opaque);
+}
+
+rill_stream_t *rill_stream_map(rill_stream_t *s, const char *name, rill_mapper_cb fn,
+                               void *opaque) {
+    return add_fn(s, name, &map_op, (void (*)(void))fn, opaque);
+}
+
+rill_stream_t *rill_stream_map_values(rill_stream_t *s, const char *name, rill_mapper_cb fn,
+                                      void *opaque) {
+    return add_fn(s, name, &map_values_op, (void (*)(void))fn, opaque);
+}
+
+rill_stream_t *rill_stream_select_key(rill_stream_t *s, const char *name, rill_mapper_cb fn,
+                                      void *opaque) {
+    return add_fn(s, name, &select_key_op, (void (*)(void))fn, opaque);
+}
+
+/* ---- flat_map, peek ---- */
+
+static int flat_map_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    if (((rill_flat_mapper_cb)box_of(ctx)->fn)(ctx, rec, ctx->node->opaque)) {
+        if (!ctx->error[0])
+            rill_ctx_set_error(ctx, "flat_map of node \"%s\" failed", ctx->node->name);
+        return -1;
+    }
+    return 0;
+}
+
+static int peek_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    ((rill_peek_cb)box_of(ctx)->fn)(rec, ctx->node->opaque);
+    return fwd(ctx, rec);
+}
+
+static const rill__operator_t flat_map_op = {
+    .kind = "FLATMAP", .process = flat_map_process, .free_conf = free};
+static const rill__operator_t peek_op = {.kind = "PEEK", .process = peek_process, .free_conf = free};
+
+rill_stream_t *rill_stream_flat_map(rill_stream_t *s, const char *name, rill_flat_mapper_cb fn,
+                                    void *opaque) {
+    return add_fn(s, name, &flat_map_op, (void (*)(void))fn, opaque);
+}
+
+rill_stream_t *rill_stream_peek(rill_stream_t *s, const char *name, rill_peek_cb fn,
+                                void *opaque) {
+    return add_fn(s, name, &peek_op, (void (*)(void))fn, opaque);
+}
+
+/* ---- merge: a pass-through node with two parents ---- */
+
+static int pass_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    return fwd(ctx, rec);
+}
+
+static const rill__operator_t merge_op = {.kind = "MERGE", .process = pass_process};
+
+rill_stream_t *rill_stream_merge(rill_stream_t *a, rill_stream_t *b, const char *name) {
+    if (!a || !b)
+        return NULL;
+    if (a->topo != b->topo) {
+        rill__topology_fail(a->topo, "merge of streams from two different topologies");
+        return NULL;
+    }
+    rill_stream_t *m = rill__topology_add(a->topo, a, name, &merge_op, NULL, NULL);
+    if (m && rill__topology_connect(a->topo, b->node, m->node))
+        return NULL;
+    return m;
+}
+
+/* ---- custom processors ---- */
+
+typedef struct proc_conf_s {
+    rill_processor_def_t def;
+} proc_conf_t;
+
+typedef struct proc_state_s {
+    void *user;
+} proc_state_t;
+
+static int proc_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
+    const proc_conf_t *pc = node->conf;
+    proc_state_t *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -1;
+    *statep = st;
+    if (pc->def.init && pc->def.init(ctx, &st->user, node->opaque))
+        return -1;
+    return 0;
+}
+
+static int proc_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    const proc_conf_t *pc = ctx->node->conf;
+    proc_state_t *st = state;
+    if (pc->def.process(ctx, rec, st->user)) {
+        if (!ctx->error[0])
+            rill_ctx_set_error(ctx, "processor \"%s\" failed", ctx->node->name);
+        return -1;
+    }
+    return 0;
+}
+
+static void proc_close(const rill__node_t *node, void *state) {
+    const proc_conf_t *pc = node->conf;
+    proc_state_t *st = state;
+    if (st && pc->def.close)
+        pc->def.close(st->user, node->opaque);
+    free(st);
+}
+
+static const rill__operator_t proc_op = {
+    .kind = "PROCESSOR",
+    .init = proc_init,
+    .process = proc_process,
+    .close = proc_close,
+    .free_conf = free,
+};
+
+rill_stream_t *rill_stream_process(rill_stream_t *s, const char *name,
+                                   const rill_processor_def_t *def, void *opaque) {
+    if (!s)
+        return NULL;
+    if (!def || !def->process) {
+        rill__topology_fail(s->topo, "processor \"%s\" needs a process callback",
+                            name ? name : "(unnamed)");
+        return NULL;
+    }
+    proc_conf_t *pc = malloc(sizeof(*pc));
+    if (pc)
+        pc->def = *def;
+    return rill__topology_add(s->topo, s, name, &proc_op, pc, opaque);
+}
