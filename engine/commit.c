@@ -26,12 +26,13 @@ static rd_kafka_topic_partition_list_t *offsets_to_commit(rill__thread_t *thread
         rill__task_t *task = thread->tasks[t];
         for (int i = 0; i < task->pq_cnt; i++) {
             rill__pq_t *pq = &task->pqs[i];
-            if (pq->next_offset < 0 || pq->next_offset == pq->commit_offset)
+            pq->commit_next = rill__task_committable(task, pq);
+            if (pq->commit_next < 0 || pq->commit_next <= pq->commit_offset)
                 continue;
             if (!offsets)
                 offsets = rd_kafka_topic_partition_list_new(16);
             rd_kafka_topic_partition_list_add(offsets, pq->topic, pq->partition)->offset =
-                pq->next_offset;
+                pq->commit_next;
         }
     }
     return offsets;
@@ -41,8 +42,8 @@ static void mark_committed(rill__thread_t *thread) {
     for (int t = 0; t < thread->task_cnt; t++) {
         rill__task_t *task = thread->tasks[t];
         for (int i = 0; i < task->pq_cnt; i++)
-            if (task->pqs[i].next_offset >= 0)
-                task->pqs[i].commit_offset = task->pqs[i].next_offset;
+            if (task->pqs[i].commit_next > task->pqs[i].commit_offset)
+                task->pqs[i].commit_offset = task->pqs[i].commit_next;
     }
     rill__metric_add(&thread->metrics, RILL_M_COMMITS, 1);
 }

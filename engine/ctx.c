@@ -82,3 +82,7 @@ int64_t rill_ctx_stream_time(const rill_ctx_t *ctx) {
 const char *rill_ctx_task_id(const rill_ctx_t *ctx) {
     return ctx->task->id;
 }
+
+rill__thread_t *rill__ctx_thread(const rill_ctx_t *ctx) {
+    return ctx->task->thread;
+}

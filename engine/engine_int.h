@@ -76,8 +76,10 @@ typedef struct rill__pq_s {
     rill__node_t *source;
     rill__entry_t *ring;
     size_t head, cnt, cap;
-    int64_t next_offset;   /* offset to commit: last processed + 1, or -1 */
+    int64_t next_offset;   /* last processed + 1, or -1 */
     int64_t commit_offset; /* last committed (the rewind point), or -1 */
+    int64_t commit_next;   /* what the commit in progress commits (next_offset lowered to
+                              the async nodes' low watermark) */
     bool paused;
 } rill__pq_t;
 
@@ -90,6 +92,7 @@ struct rill__task_s {
     int pq_cnt;
     void **state; /* per node id; operator state of this task's nodes */
     bool initialized;
+    bool has_async;  /* some node has a poll callback */
     int64_t stream_time;
     rill_ctx_t ctx;
 };
@@ -122,6 +125,9 @@ struct rill__thread_s {
     char delivery_error[256];
     rill_buf_t scratch;  /* sink serialization buffer */
     rill__dispatch_cache_t cache;
+    rd_kafka_queue_t *consumer_queue; /* for rill__thread_wake() */
+    struct rill__orphan_s *orphans;   /* work of closed operators still in flight */
+    int poll_wait_ms;                 /* the async nodes' next deadline, from the last poll */
     rill__metrics_t metrics;
 };
 
@@ -144,7 +150,23 @@ struct rill_app_s {
     pthread_mutex_t admin_lock;
 };
 
+/* Work adopted by a thread from an operator that closed with requests in flight: reap is
+ * called on every loop iteration and returns non-zero once everything is finished and
+ * freed. */
+typedef struct rill__orphan_s {
+    struct rill__orphan_s *next;
+    void *obj;
+    int (*reap)(void *obj);
+} rill__orphan_t;
+
 /* ---- cross-file internals ---- */
+
+/* Wakes the thread from its poll. Thread-safe; opaque is the rill__thread_t. */
+void rill__thread_wake(void *thread);
+/* Hands obj to the thread until reap(obj) says it is done (see rill__orphan_t). */
+void rill__thread_adopt(rill__thread_t *thread, void *obj, int (*reap)(void *obj));
+/* The thread running ctx's task. */
+rill__thread_t *rill__ctx_thread(const rill_ctx_t *ctx);
 
 extern const rill__operator_t rill__source_operator;
 extern const rill__operator_t rill__sink_operator;
@@ -175,6 +197,12 @@ void rill__task_enqueue(rill__task_t *task, rill__pq_t *pq, rd_kafka_message_t *
 /* Processes up to max records, lowest timestamp first. Returns the number processed. */
 int rill__task_process(rill__task_t *task, int max);
 size_t rill__task_buffered(const rill__task_t *task);
+/* Polls the task's asynchronous nodes; returns ms until the next deadline (INT32_MAX none). */
+int rill__task_poll(rill__task_t *task);
+/* Lowest offset of pq not yet fully processed by the task's async nodes (or next_offset). */
+int64_t rill__task_committable(rill__task_t *task, const rill__pq_t *pq);
+/* Non-zero while an async node holds records of the task. */
+int rill__task_async_pending(rill__task_t *task);
 /* Runs the operators' commit hooks. Returns 0 or an error. */
 int rill__task_flush(rill__task_t *task);
 /* Drops queued records and rewinds the queues to their commit offsets. */
@@ -184,7 +212,23 @@ void rill__task_destroy(rill__task_t *task);
 /* ctx.c: runs child's process with the context switched to it. */
 rill_err_t rill__ctx_forward_node(rill_ctx_t *ctx, rill__node_t *child, const rill_record_t *rec);
 
-/* dlq.c: sends the record of ctx (or msg) to the dead-letter topic with reason. */
+/* dlq.c: the input record that failed, wherever it is held. */
+typedef struct rill__dlq_src_s {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    int64_t timestamp;
+    const rd_kafka_headers_t *headers; /* may be NULL */
+} rill__dlq_src_t;
+
+/* Sends the record to the dead-letter topic with reason (see dlq.c). */
+int rill__dlq_send_src(rill__thread_t *thread, const rill__dlq_src_t *src, const char *node,
+                       const char *reason, int attempts);
+/* The same for a consumed message. */
 int rill__dlq_send(rill__thread_t *thread, const rd_kafka_message_t *msg, const char *node,
                    const char *reason, int attempts);
 

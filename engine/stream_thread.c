@@ -12,12 +12,14 @@
  */
 #include "engine_int.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define POLL_BATCH 1024
 #define PROCESS_BATCH 2048
+#define DRAIN_MS 10000 /* how long a clean stop waits for function results */
 
 static rd_kafka_t *consumer_new(rill__thread_t *thread, char *errstr, size_t errstr_size) {
     rill_app_t *app = thread->app;
@@ -151,9 +153,15 @@ static void poll_records(rill__thread_t *thread, int timeout_ms) {
  * partition just because one fetch brought many records. */
 static void run_tasks(rill__thread_t *thread) {
     size_t high = (size_t)thread->app->set.buffered_records_per_partition;
+    thread->poll_wait_ms = INT32_MAX;
     for (int i = 0; i < thread->task_cnt; i++) {
         rill__task_t *task = thread->tasks[i];
         rill__task_process(task, PROCESS_BATCH);
+        if (task->has_async) {
+            int wait = rill__task_poll(task);
+            if (wait < thread->poll_wait_ms)
+                thread->poll_wait_ms = wait;
+        }
         for (int p = 0; p < task->pq_cnt; p++) {
             rill__pq_t *pq = &task->pqs[p];
             if (!pq->paused && pq->cnt >= high)
@@ -184,6 +192,72 @@ static int recover_from_fence(rill__thread_t *thread) {
     return subscribe(thread);
 }
 
+void rill__thread_wake(void *opaque) {
+    rill__thread_t *thread = opaque;
+    rd_kafka_queue_yield(thread->consumer_queue);
+}
+
+void rill__thread_adopt(rill__thread_t *thread, void *obj, int (*reap)(void *obj)) {
+    rill__orphan_t *o = malloc(sizeof(*o));
+    if (!o) {
+        rill__app_fatal(thread->app, RILL_ERR_NOMEM, "thread %d: out of memory", thread->idx);
+        return;
+    }
+    o->obj = obj;
+    o->reap = reap;
+    o->next = thread->orphans;
+    thread->orphans = o;
+}
+
+/* Frees the adopted work that has finished. With wait_ms > 0, waits up to that long for all
+ * of it (shutdown). */
+static void reap_orphans(rill__thread_t *thread, int wait_ms) {
+    int64_t until = rill__now_ms() + wait_ms;
+    do {
+        for (rill__orphan_t **op = &thread->orphans; *op;) {
+            rill__orphan_t *o = *op;
+            if (o->reap(o->obj)) {
+                *op = o->next;
+                free(o);
+            } else {
+                op = &o->next;
+            }
+        }
+        if (thread->orphans && wait_ms > 0)
+            rd_kafka_poll(thread->producer, 10);
+    } while (thread->orphans && rill__now_ms() < until);
+}
+
+/* Gives asynchronous nodes up to drain_ms to release what they hold before the final commit
+ * of a clean stop. Input is paused; records still arriving are dropped (not committed, so
+ * read again on the next start). */
+static void drain_async(rill__thread_t *thread, int drain_ms) {
+    int64_t until = rill__now_ms() + drain_ms;
+    rd_kafka_topic_partition_list_t *assigned = NULL;
+    if (rd_kafka_assignment(thread->consumer, &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_pause_partitions(thread->consumer, assigned);
+        rd_kafka_topic_partition_list_destroy(assigned);
+    }
+    for (;;) {
+        int pending = 0, wait = 100;
+        for (int i = 0; i < thread->task_cnt; i++) {
+            rill__task_t *task = thread->tasks[i];
+            if (!task->has_async || !rill__task_async_pending(task))
+                continue;
+            pending = 1;
+            int w = rill__task_poll(task);
+            if (w < wait)
+                wait = w;
+        }
+        if (!pending || rill__now_ms() >= until)
+            break;
+        rd_kafka_poll(thread->producer, 0);
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(thread->consumer, wait);
+        if (msg)
+            rd_kafka_message_destroy(msg);
+    }
+}
+
 static void *thread_main(void *arg) {
     rill__thread_t *thread = arg;
     rill_app_t *app = thread->app;
@@ -195,11 +269,15 @@ static void *thread_main(void *arg) {
         int64_t until_commit =
             thread->last_commit_ms + app->set.commit_interval_ms - rill__now_ms();
         int timeout = buffered ? 0 : app->set.poll_ms;
+        if (thread->poll_wait_ms < timeout)
+            timeout = thread->poll_wait_ms;
         if (until_commit < timeout)
             timeout = until_commit > 0 ? (int)until_commit : 0;
         poll_records(thread, timeout);
         run_tasks(thread);
         rd_kafka_poll(thread->producer, 0);
+        if (thread->orphans)
+            reap_orphans(thread, 0);
         rill__metric_set(&thread->metrics, RILL_M_BUFFERED, (int64_t)total_buffered(thread));
         if (rill__now_ms() - thread->last_commit_ms >= app->set.commit_interval_ms)
             rill__thread_commit(thread);
@@ -208,10 +286,13 @@ static void *thread_main(void *arg) {
     }
     /* Clean shutdown: commit what was processed, then leave (revocation commits again, which
      * finds nothing new). */
-    if (!thread->fenced)
+    if (!thread->fenced) {
+        drain_async(thread, DRAIN_MS);
         rill__thread_commit(thread);
+    }
     rd_kafka_consumer_close(thread->consumer);
     rill__thread_drop_tasks(thread);
+    reap_orphans(thread, 30000);
     if (!thread->fenced)
         rd_kafka_flush(thread->producer, 30000);
     return NULL;
@@ -224,6 +305,7 @@ int rill__thread_start(rill__thread_t *thread, char *errstr, size_t errstr_size)
     thread->dlq_rkt = rd_kafka_topic_new(thread->producer, app->set.dlq_topic, NULL);
     if (!(thread->consumer = consumer_new(thread, errstr, errstr_size)))
         return -1;
+    thread->consumer_queue = rd_kafka_queue_get_consumer(thread->consumer);
     if (pthread_create(&thread->tid, NULL, thread_main, thread)) {
         snprintf(errstr, errstr_size, "cannot start stream thread %d", thread->idx);
         return -1;
@@ -238,6 +320,9 @@ void rill__thread_join(rill__thread_t *thread) {
     thread->started = false;
     if (thread->dlq_rkt)
         rd_kafka_topic_destroy(thread->dlq_rkt);
+    if (thread->consumer_queue)
+        rd_kafka_queue_destroy(thread->consumer_queue);
+    thread->consumer_queue = NULL;
     if (thread->consumer)
         rd_kafka_destroy(thread->consumer);
     if (thread->producer)

@@ -13,6 +13,7 @@
  */
 #include "engine_int.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,7 +155,11 @@ static int task_init(rill__task_t *task) {
     rill_topology_t *topo = task->thread->app->topo;
     for (int i = 0; i < topo->node_cnt; i++) {
         rill__node_t *node = topo->nodes[i];
-        if (node->subtopology != task->sub || !node->op->init)
+        if (node->subtopology != task->sub)
+            continue;
+        if (node->op->poll)
+            task->has_async = true;
+        if (!node->op->init)
             continue;
         task->ctx.node = node;
         task->ctx.msg = NULL;
@@ -167,6 +172,58 @@ static int task_init(rill__task_t *task) {
     }
     task->initialized = true;
     return 0;
+}
+
+/* Non-zero while an asynchronous node of the task holds as much as it may. */
+static int backpressured(rill__task_t *task) {
+    rill_topology_t *topo = task->thread->app->topo;
+    for (int i = 0; task->has_async && i < topo->node_cnt; i++) {
+        rill__node_t *node = topo->nodes[i];
+        if (node->subtopology == task->sub && node->op->backpressure &&
+            node->op->backpressure(task->state[i]))
+            return 1;
+    }
+    return 0;
+}
+
+int rill__task_poll(rill__task_t *task) {
+    rill_topology_t *topo = task->thread->app->topo;
+    int wait = INT32_MAX;
+    for (int i = 0; task->initialized && task->has_async && i < topo->node_cnt; i++) {
+        rill__node_t *node = topo->nodes[i];
+        if (node->subtopology != task->sub || !node->op->poll)
+            continue;
+        task->ctx.node = node;
+        task->ctx.msg = NULL;
+        int w = node->op->poll(&task->ctx, task->state[i]);
+        if (w < 0)
+            rill__app_fatal(task->thread->app, RILL_ERR_PROCESSING, "task %s: node \"%s\": %s",
+                            task->id, node->name, task->ctx.error);
+        else if (w < wait)
+            wait = w;
+    }
+    return wait;
+}
+
+int rill__task_async_pending(rill__task_t *task) {
+    for (int p = 0; p < task->pq_cnt; p++)
+        if (rill__task_committable(task, &task->pqs[p]) != task->pqs[p].next_offset)
+            return 1;
+    return 0;
+}
+
+int64_t rill__task_committable(rill__task_t *task, const rill__pq_t *pq) {
+    rill_topology_t *topo = task->thread->app->topo;
+    int64_t off = pq->next_offset;
+    for (int i = 0; task->initialized && task->has_async && i < topo->node_cnt; i++) {
+        rill__node_t *node = topo->nodes[i];
+        if (node->subtopology != task->sub || !node->op->low_watermark)
+            continue;
+        int64_t w = node->op->low_watermark(task->state[i], pq->topic, pq->partition);
+        if (w >= 0 && (off < 0 || w < off))
+            off = w;
+    }
+    return off;
 }
 
 /* The queue whose head has the lowest timestamp, or NULL when all are empty. */
@@ -209,6 +266,8 @@ int rill__task_process(rill__task_t *task, int max) {
         return 0;
     int n = 0;
     for (; n < max && !rill__app_stopping(task->thread->app); n++) {
+        if (task->has_async && (n & 63) == 0 && backpressured(task))
+            break;
         rill__pq_t *pq = next_pq(task);
         if (!pq)
             break;

@@ -26,7 +26,18 @@ typedef enum rill__node_kind_e {
  *  - process: handles one record; forwards with rill_ctx_forward(). Non-zero = error (DLQ).
  *  - punctuate: called as stream time advances (later issues), may be NULL.
  *  - commit: called before the task commits, to flush what it buffers; may be NULL.
- *  - close: frees the per-task state.
+ *  - close: frees the per-task state. An operator with work in flight hands it to the
+ *    thread with rill__thread_adopt() instead of waiting.
+ * Asynchronous operators (FaaS stages) also have:
+ *  - poll: called on every loop iteration of the thread (and when the thread is woken) to
+ *    apply completions and release results downstream; returns the number of milliseconds
+ *    until it wants to be polled again even if nothing happens (INT32_MAX: no deadline), or
+ *    a negative value on a fatal error.
+ *  - low_watermark: the lowest offset of input partition (topic, partition) whose results
+ *    have not left the node, or -1 when it holds none; the task never commits past it
+ *    (invariant 3).
+ *  - backpressure: non-zero while the node holds as many records as it may; the task then
+ *    stops feeding it and its input partitions fill up and pause.
  */
 typedef struct rill__operator_s {
     const char *kind; /* "FILTER", "MAP", ... used in generated names */
@@ -36,6 +47,9 @@ typedef struct rill__operator_s {
     int (*commit)(rill_ctx_t *ctx, void *state);
     void (*close)(const rill__node_t *node, void *state);
     void (*free_conf)(void *conf); /* frees node->conf when the topology goes; may be NULL */
+    int (*poll)(rill_ctx_t *ctx, void *state);
+    int64_t (*low_watermark)(void *state, const char *topic, int32_t partition);
+    int (*backpressure)(void *state);
 } rill__operator_t;
 
 struct rill_stream_s {
