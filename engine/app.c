@@ -203,12 +203,24 @@ const char *rill_app_bootstrap_servers(const rill_app_t *app) {
     return app->bootstrap ? app->bootstrap : app->set.bootstrap_servers;
 }
 
+void *rill__app_bridge(rill_app_t *app, void *(*make)(rill_app_t *app),
+                       void (*free_fn)(void *bridge)) {
+    pthread_mutex_lock(&app->lock);
+    if (!app->bridge && (app->bridge = make(app)))
+        app->bridge_free = free_fn;
+    void *bridge = app->bridge;
+    pthread_mutex_unlock(&app->lock);
+    return bridge;
+}
+
 void rill_app_destroy(rill_app_t *app) {
     if (!app)
         return;
     rill_app_stop(app);
     rill_app_wait(app, NULL, 0);
     rill__admin_close(app);
+    if (app->bridge)
+        app->bridge_free(app->bridge);
     free(app->threads);
     rill_broker_destroy(app->broker);
     free(app->bootstrap);

@@ -85,6 +85,10 @@ static const conf_key_t conf_keys[] = {
      "records buffered per partition before it is paused", NO_CHOICES},
     {"poll.ms", CONF_KIND_INT, 1, 10000, "100", "longest wait for records in one poll",
      NO_CHOICES},
+    {"faas.max.in.flight", CONF_KIND_INT, 1, 4096, "64",
+     "function invocations in flight at once in the whole process", NO_CHOICES},
+    {"faas.max.connections", CONF_KIND_INT, 1, 4096, "32",
+     "open connections to functions in the whole process", NO_CHOICES},
     {"embedded.broker.partitions", CONF_KIND_INT, 1, 1024, "4",
      "partitions of topics auto-created on the embedded broker", NO_CHOICES},
 };
@@ -629,6 +633,8 @@ rill_err_t rill__conf_settings(rill_conf_t *conf, rill__settings_t *out, char *e
     out->buffered_records_per_partition = (int)conf_int(conf, "buffered.records.per.partition");
     out->poll_ms = (int)conf_int(conf, "poll.ms");
     out->embedded_partitions = (int)conf_int(conf, "embedded.broker.partitions");
+    out->faas_max_in_flight = (int)conf_int(conf, "faas.max.in.flight");
+    out->faas_max_connections = (int)conf_int(conf, "faas.max.connections");
     return conf_settings_dlq(conf, out, errstr, errstr_size);
 }
 

@@ -41,6 +41,8 @@ typedef struct rill__settings_s {
     int poll_ms;                   /* poll.ms: longest wait for records, default 100 */
     int embedded_partitions;       /* embedded.broker.partitions: default partition count of
                                       topics auto-created on the embedded broker, default 4 */
+    int faas_max_in_flight;        /* faas.max.in.flight: invocations in flight per process */
+    int faas_max_connections;      /* faas.max.connections */
 } rill__settings_t;
 
 /*

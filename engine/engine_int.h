@@ -19,6 +19,7 @@
 #include <stdbool.h>
 
 typedef struct rill__thread_s rill__thread_t;
+typedef struct rill__pq_s rill__pq_t;
 
 /* ---- metrics: counters written by one thread, read by any (relaxed atomics) ---- */
 
@@ -63,6 +64,8 @@ struct rill_ctx_s {
     rill__task_t *task;
     rill__node_t *node;            /* the node being run */
     const rd_kafka_message_t *msg; /* the input record being processed, or NULL */
+    const rill__pq_t *pq;          /* its input partition queue (topic name owned by the
+                                      topology, so it outlives the record) */
     int64_t timestamp;             /* its extracted timestamp */
     char error[256];               /* reason set by rill_ctx_set_error() */
 };
@@ -70,7 +73,7 @@ struct rill_ctx_s {
 /* ---- tasks ---- */
 
 /* One input partition of a task: a FIFO of decoded records. */
-typedef struct rill__pq_s {
+struct rill__pq_s {
     const char *topic; /* borrowed from the source node */
     int32_t partition;
     rill__node_t *source;
@@ -81,7 +84,7 @@ typedef struct rill__pq_s {
     int64_t commit_next;   /* what the commit in progress commits (next_offset lowered to
                               the async nodes' low watermark) */
     bool paused;
-} rill__pq_t;
+};
 
 struct rill__task_s {
     char id[32]; /* "<subtopology>_<partition>" */
@@ -148,7 +151,14 @@ struct rill_app_s {
     char fatal_msg[512];
     rd_kafka_t *admin; /* metadata and topic creation; created at start */
     pthread_mutex_t admin_lock;
+    void *bridge;                    /* the FaaS bridge's HTTP thread, made on first use */
+    void (*bridge_free)(void *bridge);
 };
+
+/* Returns the app's bridge object, creating it with make(app) on first use (under the app
+ * lock; make returns NULL on failure). Thread-safe. */
+void *rill__app_bridge(rill_app_t *app, void *(*make)(rill_app_t *app),
+                       void (*free_fn)(void *bridge));
 
 /* Work adopted by a thread from an operator that closed with requests in flight: reap is
  * called on every loop iteration and returns non-zero once everything is finished and

@@ -30,6 +30,18 @@ static int64_t thread_value(const rill__thread_t *thread, int which) {
 }
 
 int64_t rill_app_metric(rill_app_t *app, const char *name) {
+    int64_t node_sum = 0;
+    int found = 0;
+    for (int i = 0; i < app->topo->node_cnt; i++) {
+        const rill__node_t *node = app->topo->nodes[i];
+        int64_t v = node->op->metric ? node->op->metric(node, name) : -1;
+        if (v >= 0) {
+            node_sum += v;
+            found = 1;
+        }
+    }
+    if (found)
+        return node_sum;
     for (int m = 0; m < RILL_M__COUNT; m++) {
         if (strcmp(rill__metric_names[m], name))
             continue;
@@ -51,6 +63,11 @@ rill_err_t rill_app_metrics(rill_app_t *app, rill_buf_t *out) {
             if (rill_buf_append(out, line, (size_t)n))
                 return RILL_ERR_NOMEM;
         }
+    }
+    for (int i = 0; i < app->topo->node_cnt; i++) {
+        const rill__node_t *node = app->topo->nodes[i];
+        if (node->op->metrics)
+            node->op->metrics(node, app->set.application_id, out);
     }
     return RILL_OK;
 }

@@ -243,6 +243,7 @@ static void process_entry(rill__task_t *task, rill__pq_t *pq, rill__entry_t *e) 
     const rd_kafka_message_t *msg = e->msg;
     ctx->node = pq->source;
     ctx->msg = msg;
+    ctx->pq = pq;
     ctx->timestamp = e->ts;
     ctx->error[0] = '\0';
     rill__metric_add(&thread->metrics, RILL_M_PROCESSED, 1);

@@ -50,6 +50,10 @@ typedef struct rill__operator_s {
     int (*poll)(rill_ctx_t *ctx, void *state);
     int64_t (*low_watermark)(void *state, const char *topic, int32_t partition);
     int (*backpressure)(void *state);
+    /* Appends the node's own metrics (Prometheus text) and looks one up by name (-1: not
+     * this node's). Both may be NULL. Called from any thread. */
+    void (*metrics)(const rill__node_t *node, const char *app_id, rill_buf_t *out);
+    int64_t (*metric)(const rill__node_t *node, const char *name);
 } rill__operator_t;
 
 struct rill_stream_s {

@@ -278,6 +278,61 @@ rill_stream_t *rill_split_default(rill_split_t *split, const char *name);
 rill_err_t rill_stream_to(rill_stream_t *s, const char *name, const char *topic,
                           const rill_sink_opts_t *opts);
 
+/* ---------------------------------------------------------------------------------------- */
+/* FaaS stages: stateless work handed to remote functions through the ordered async bridge  */
+
+typedef enum rill_faas_format_e {
+    RILL_FAAS_CLOUDEVENTS = 0, /* CloudEvents over HTTP: binary mode for one event, a
+                                  application/cloudevents-batch+json array for a batch */
+    RILL_FAAS_LAMBDA = 1       /* AWS Lambda Invoke API (RequestResponse), SigV4-signed, with
+                                  the event shape of Lambda's self-managed Kafka trigger */
+} rill_faas_format_t;
+
+typedef enum rill_faas_order_e {
+    RILL_FAAS_ORDER_PARTITION = 0, /* results leave in input order (per task) */
+    RILL_FAAS_ORDER_KEY = 1,       /* results leave in input order per key */
+    RILL_FAAS_UNORDERED = 2        /* results leave as they come back */
+} rill_faas_order_t;
+
+/*
+ * Options of a FaaS stage. Zero fields take the defaults shown. Strings are copied.
+ * Credentials for RILL_FAAS_LAMBDA come from the standard AWS environment variables
+ * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION).
+ */
+typedef struct rill_faas_opts_s {
+    const char *url;            /* CloudEvents: the function's URL. Lambda: the API endpoint,
+                                   default https://lambda.<region>.amazonaws.com */
+    const char *function;       /* Lambda: function name; CloudEvents: used in names/metrics */
+    const char *qualifier;      /* Lambda: alias or version (?Qualifier=), or NULL */
+    rill_faas_format_t format;
+    rill_faas_order_t order;
+    int batch_max_records;      /* records per invocation (1)... default 100 */
+    int batch_max_bytes;        /* encoded request size bound, default 1 MiB (Lambda: 6 MB
+                                   is the synchronous payload limit) */
+    int linger_ms;              /* how long a partial batch waits for more, default 5 */
+    int max_in_flight;          /* invocations in flight per task, default 8 */
+    int timeout_ms;             /* per invocation, default 30000 */
+    int max_retries;            /* retries of a failing batch before bisecting, default 5 */
+    int backoff_initial_ms;     /* first retry delay, default 100, doubling, with jitter */
+    int backoff_max_ms;         /* default 10000 */
+    int max_buffered_records;   /* records held per task; above it input pauses, default
+                                   10000; resumes below half */
+    int max_record_age_ms;      /* a record still failing after this long goes to the DLQ,
+                                   default 0 (no limit) */
+    int breaker_failures;       /* consecutive failed invocations that open the circuit
+                                   breaker, default 20 */
+    int breaker_open_ms;        /* how long it stays open before a trial call, default 5000 */
+    int insecure_skip_tls_verify; /* default 0: TLS certificates are verified */
+} rill_faas_opts_t;
+
+/*
+ * A stage that sends each record to a remote function and continues with what the function
+ * returns for it: zero, one or many records, or an error (retried, then dead-lettered).
+ * Invocations run on the bridge thread, never blocking the stream thread; results leave in
+ * the order opts->order says; offsets are committed only past records whose results left.
+ */
+rill_stream_t *rill_stream_faas(rill_stream_t *s, const char *name, const rill_faas_opts_t *opts);
+
 /* The first builder error, or NULL. Borrowed. */
 const char *rill_topology_error(const rill_topology_t *topo);
 

@@ -1,0 +1,205 @@
+/*
+ * faas_conf.c — a FaaS stage's configuration (defaults, target URL, AWS credentials), its
+ * process-wide circuit breaker and its metrics.
+ *
+ * DESIGN
+ * The configuration is the node's conf, shared by every task running the node, so the
+ * breaker and the metrics are per function per process. The breaker is closed until
+ * breaker_failures invocations in a row fail; it then stays open for breaker_open_ms, during
+ * which nothing is sent (records wait; their attempts are not spent), then lets one trial
+ * call through: success closes it, failure opens it again. Metrics are relaxed atomics.
+ */
+#include "faas_stage_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dup_or_null(const char *s) {
+    return s ? strdup(s) : NULL;
+}
+
+static void apply_defaults(rill_faas_opts_t *o) {
+#define DEF(field, value) \
+    if (o->field <= 0)    \
+    o->field = (value)
+    DEF(batch_max_records, 100);
+    DEF(batch_max_bytes, 1024 * 1024);
+    DEF(linger_ms, 5);
+    DEF(max_in_flight, 8);
+    DEF(timeout_ms, 30000);
+    DEF(backoff_initial_ms, 100);
+    DEF(backoff_max_ms, 10000);
+    DEF(max_buffered_records, 10000);
+    DEF(breaker_failures, 20);
+    DEF(breaker_open_ms, 5000);
+#undef DEF
+    if (o->max_retries < 0)
+        o->max_retries = 0;
+    else if (o->max_retries == 0)
+        o->max_retries = 5;
+}
+
+/* Lambda: endpoint + invoke path, credentials from the environment. */
+static int lambda_target(stage_conf_t *c, char *errstr, size_t errstr_size) {
+    const char *region = getenv("AWS_REGION") ? getenv("AWS_REGION") : getenv("AWS_DEFAULT_REGION");
+    if (!region)
+        region = "us-east-1";
+    char endpoint[256], url[1024];
+    if (c->o.url)
+        snprintf(endpoint, sizeof(endpoint), "%s", c->o.url);
+    else
+        snprintf(endpoint, sizeof(endpoint), "https://lambda.%s.amazonaws.com", region);
+    size_t elen = strlen(endpoint);
+    if (elen && endpoint[elen - 1] == '/')
+        endpoint[elen - 1] = '\0';
+    if (strpbrk(c->function, "/:?# ")) {
+        snprintf(errstr, errstr_size, "Lambda function name \"%s\" must be a plain name: put an "
+                 "alias or version in the qualifier option", c->function);
+        return -1;
+    }
+    snprintf(url, sizeof(url), "%s/2015-03-31/functions/%s/invocations%s%s", endpoint,
+             c->function, c->o.qualifier ? "?Qualifier=" : "",
+             c->o.qualifier ? c->o.qualifier : "");
+    c->url = strdup(url);
+    const char *key = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
+    if (key && secret) {
+        char sig[128], pwd[512];
+        snprintf(sig, sizeof(sig), "aws:amz:%s:lambda", region);
+        snprintf(pwd, sizeof(pwd), "%s:%s", key, secret);
+        c->sigv4 = strdup(sig);
+        c->userpwd = strdup(pwd);
+        c->session_token = dup_or_null(getenv("AWS_SESSION_TOKEN"));
+    }
+    return 0;
+}
+
+stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t *opts,
+                                  char *errstr, size_t errstr_size) {
+    stage_conf_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->o = *opts;
+    apply_defaults(&c->o);
+    c->function = strdup(opts->function ? opts->function : node_name);
+    char source[512];
+    snprintf(source, sizeof(source), "/rill/%s", node_name);
+    c->source = strdup(source);
+    pthread_mutex_init(&c->lock, NULL);
+    int rc = 0;
+    if (c->o.format == RILL_FAAS_LAMBDA) {
+        rc = lambda_target(c, errstr, errstr_size);
+    } else if (!opts->url) {
+        snprintf(errstr, errstr_size, "FaaS stage \"%s\" needs the function's url", node_name);
+        rc = -1;
+    } else {
+        c->url = strdup(opts->url);
+    }
+    c->o.url = c->url;
+    c->o.function = c->function;
+    c->o.qualifier = NULL;
+    c->target = (rill__faas_target_t){.format = (rill__faas_format_t)c->o.format,
+                                      .function = c->function, .source = c->source,
+                                      .event_type = "dev.rill.record"};
+    if (rc) {
+        rill__faas_conf_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void rill__faas_conf_free(void *conf) {
+    stage_conf_t *c = conf;
+    if (!c)
+        return;
+    free(c->url);
+    free(c->function);
+    free(c->source);
+    free(c->sigv4);
+    free(c->userpwd);
+    free(c->session_token);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+bool rill__faas_breaker_allows(stage_conf_t *c, int64_t now, bool *probe) {
+    *probe = false;
+    pthread_mutex_lock(&c->lock);
+    bool ok = true;
+    if (c->open_until) {
+        if (now < c->open_until || c->probing) {
+            ok = false;
+        } else {
+            c->probing = true;
+            *probe = true;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return ok;
+}
+
+void rill__faas_breaker_record(stage_conf_t *c, bool ok, bool probe, int64_t now) {
+    pthread_mutex_lock(&c->lock);
+    if (probe)
+        c->probing = false;
+    if (ok) {
+        c->consecutive_failures = 0;
+        c->open_until = 0;
+    } else if (++c->consecutive_failures >= c->o.breaker_failures || probe) {
+        if (!c->open_until || probe)
+            faas_count(&c->m_breaker_opens, 1);
+        c->open_until = now + c->o.breaker_open_ms;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+static const struct {
+    const char *name;
+    size_t off;
+} metric_fields[] = {
+    {"rill_faas_invocations_total", offsetof(stage_conf_t, m_invocations)},
+    {"rill_faas_records_total", offsetof(stage_conf_t, m_records)},
+    {"rill_faas_retries_total", offsetof(stage_conf_t, m_retries)},
+    {"rill_faas_failures_total", offsetof(stage_conf_t, m_failures)},
+    {"rill_faas_dlq_records_total", offsetof(stage_conf_t, m_dlq)},
+    {"rill_faas_batch_splits_total", offsetof(stage_conf_t, m_splits)},
+    {"rill_faas_breaker_opens_total", offsetof(stage_conf_t, m_breaker_opens)},
+    {"rill_faas_in_flight", offsetof(stage_conf_t, m_in_flight)},
+    {"rill_faas_latency_ms_sum", offsetof(stage_conf_t, m_latency_sum_ms)},
+};
+
+static int64_t field(const stage_conf_t *c, size_t off) {
+    return __atomic_load_n((const int64_t *)((const char *)c + off), __ATOMIC_RELAXED);
+}
+
+int64_t rill__faas_metric(const rill__node_t *node, const char *name) {
+    for (size_t i = 0; i < sizeof(metric_fields) / sizeof(metric_fields[0]); i++)
+        if (!strcmp(metric_fields[i].name, name))
+            return field(node->conf, metric_fields[i].off);
+    return -1;
+}
+
+void rill__faas_metrics(const rill__node_t *node, const char *app_id, rill_buf_t *out) {
+    const stage_conf_t *c = node->conf;
+    char line[512];
+    for (size_t i = 0; i < sizeof(metric_fields) / sizeof(metric_fields[0]); i++) {
+        int n = snprintf(line, sizeof(line), "%s{application_id=\"%s\",function=\"%s\"} %" PRId64
+                         "\n", metric_fields[i].name, app_id, c->function,
+                         field(c, metric_fields[i].off));
+        rill_buf_append(out, line, (size_t)n);
+    }
+    int64_t cum = 0;
+    for (int b = 0; b < FAAS_LAT_BUCKETS; b++) {
+        cum += __atomic_load_n(&c->m_latency[b], __ATOMIC_RELAXED);
+        char le[32];
+        if (b == FAAS_LAT_BUCKETS - 1)
+            snprintf(le, sizeof(le), "+Inf");
+        else
+            snprintf(le, sizeof(le), "%lld", 1LL << b);
+        int n = snprintf(line, sizeof(line),
+                         "rill_faas_latency_ms_bucket{application_id=\"%s\",function=\"%s\","
+                         "le=\"%s\"} %" PRId64 "\n", app_id, c->function, le, cum);
+        rill_buf_append(out, line, (size_t)n);
+    }
+}

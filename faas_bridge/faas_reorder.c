@@ -1,0 +1,253 @@
+/*
+ * faas_reorder.c — the FaaS stage's reorder buffer: records enter a ring of slots in input
+ * order with a sequence number, results fill the slots in whatever order invocations finish,
+ * and results leave the stage in the order the stage's mode requires.
+ *
+ * DESIGN
+ * The ring holds at most max_buffered_records (+ a small margin, since the task checks
+ * backpressure every 64 records) slots, allocated once per task. A record's bytes are copied
+ * into a shared chunk (one allocation per ~64 KiB of records, not per record).
+ *  - partition mode: slots are released strictly from the head, in sequence.
+ *  - key mode: a done slot is released when no earlier unreleased slot has the same key
+ *    hash (a hash collision only makes a record wait a little longer, never reorders).
+ *  - unordered: any done slot is released.
+ * The head advances over released slots, so the commit watermark — the offset of the oldest
+ * unreleased slot of a partition — never passes a record whose results have not left
+ * (invariant 3). A failed slot goes to the dead-letter topic on its turn, so order holds
+ * for everything else (invariant 7).
+ */
+#include "faas_stage_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK_MIN (64 * 1024)
+
+static uint64_t hash_bytes(const void *data, size_t len) {
+    const unsigned char *p = data;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static void chunk_unref(chunk_t *chunk) {
+    if (chunk && --chunk->refs == 0)
+        free(chunk);
+}
+
+/* Reserves len bytes in the stage's current chunk (a new one when it is full). */
+static char *chunk_reserve(stage_t *st, size_t len, chunk_t **chunkp) {
+    chunk_t *c = st->chunk;
+    if (!c || c->cap - c->len < len) {
+        size_t cap = len > CHUNK_MIN ? len : CHUNK_MIN;
+        chunk_t *n = malloc(sizeof(*n) + cap);
+        if (!n)
+            return NULL;
+        n->refs = 1; /* the stage's own reference while it is current */
+        n->len = 0;
+        n->cap = cap;
+        if (c)
+            chunk_unref(c);
+        st->chunk = c = n;
+    }
+    char *p = c->data + c->len;
+    c->len += len;
+    c->refs++;
+    *chunkp = c;
+    return p;
+}
+
+void rill__faas_response_unref(response_t *resp) {
+    if (resp && --resp->refs == 0) {
+        rill__faas_response_free(&resp->r);
+        free(resp);
+    }
+}
+
+void rill__faas_slot_free(slot_t *slot) {
+    chunk_unref(slot->chunk);
+    if (slot->hdrs)
+        rd_kafka_headers_destroy(slot->hdrs);
+    rill__faas_response_unref(slot->resp);
+    free(slot->error);
+    memset(slot, 0, sizeof(*slot));
+}
+
+int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec) {
+    if (st->tail - st->head >= st->cap) {
+        rill_ctx_set_error(ctx, "FaaS stage \"%s\" is full (%zu records held)", st->node->name,
+                           st->cap);
+        return -1;
+    }
+    const void *value = rec->value;
+    size_t value_len = rec->value_len;
+    if (!value && rec->value_obj && rec->value_serde && rec->value_serde->serialize) {
+        rill_buf_t *scratch = &st->thread->scratch;
+        rill_buf_reset(scratch);
+        if (rec->value_serde->serialize(rec->value_serde, rec->value_obj, scratch)) {
+            rill_ctx_set_error(ctx, "FaaS stage \"%s\": value could not be serialized",
+                               st->node->name);
+            return -1;
+        }
+        value = scratch->data;
+        value_len = scratch->len;
+    }
+    slot_t *slot = slot_at(st, st->tail);
+    char *p = chunk_reserve(st, rec->key_len + value_len, &slot->chunk);
+    if (!p)
+        return -1;
+    if (rec->key_len)
+        memcpy(p, rec->key, rec->key_len);
+    if (value_len)
+        memcpy(p + rec->key_len, value, value_len);
+    rill__faas_rec_t *r = &slot->rec;
+    r->topic = ctx->pq ? ctx->pq->topic : "";
+    r->partition = rill_ctx_partition(ctx);
+    r->offset = rill_ctx_offset(ctx);
+    r->timestamp = rec->timestamp;
+    r->key = rec->key ? p : NULL;
+    r->key_len = rec->key_len;
+    r->value = value ? p + rec->key_len : NULL;
+    r->value_len = value_len;
+    slot->hdrs = rec->headers && rill_headers_count(rec->headers)
+                     ? rd_kafka_headers_copy((const rd_kafka_headers_t *)rec->headers)
+                     : NULL;
+    r->headers = (const rill_headers_t *)slot->hdrs;
+    snprintf(r->id, sizeof(r->id), "%s-%d-%" PRId64, r->topic, (int)r->partition, r->offset);
+    slot->key_hash = st->conf->o.order == RILL_FAAS_ORDER_KEY ? hash_bytes(rec->key, rec->key_len)
+                                                              : 0;
+    slot->first_ms = rill__now_ms();
+    slot->attempts = 0;
+    slot->state = SLOT_OPEN;
+    if (st->tail == st->open_from)
+        st->open_since = slot->first_ms;
+    st->open_bytes += rec->key_len + value_len + 256;
+    st->tail++;
+    st->live++;
+    return 0;
+}
+
+static void dead_letter(stage_t *st, slot_t *slot) {
+    const rill__faas_rec_t *r = &slot->rec;
+    char reason[512];
+    snprintf(reason, sizeof(reason), "function \"%s\" failed after %d attempt(s): %s",
+             st->conf->function, slot->attempts, slot->error ? slot->error : "unknown error");
+    rill__dlq_src_t src = {.topic = r->topic, .partition = r->partition, .offset = r->offset,
+                           .key = r->key, .key_len = r->key_len, .value = r->value,
+                           .value_len = r->value_len, .timestamp = r->timestamp,
+                           .headers = slot->hdrs};
+    rill__dlq_send_src(st->thread, &src, st->node->name, reason, slot->attempts);
+    faas_count(&st->conf->m_dlq, 1);
+}
+
+/* Forwards a done slot's outputs downstream (or dead-letters a failed one). */
+static void emit(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
+    if (slot->state == SLOT_FAILED) {
+        dead_letter(st, slot);
+        return;
+    }
+    const rill__faas_result_t *res = slot->resp ? &slot->resp->r.results[slot->res_idx] : NULL;
+    for (size_t i = 0; res && i < res->out_cnt; i++) {
+        const rill__faas_out_t *o = &res->outs[i];
+        rill_record_t out = {
+            .key = o->key ? o->key : slot->rec.key,
+            .key_len = o->key ? o->key_len : slot->rec.key_len,
+            .value = o->value, .value_len = o->value_len,
+            .timestamp = slot->rec.timestamp,
+            .headers = (const rill_headers_t *)slot->hdrs};
+        ctx->node = (rill__node_t *)st->node;
+        ctx->timestamp = slot->rec.timestamp;
+        ctx->error[0] = '\0';
+        if (rill_ctx_forward(ctx, &out)) {
+            free(slot->error);
+            slot->error = strdup(ctx->error[0] ? ctx->error : "downstream processing failed");
+            rill__dlq_src_t src = {
+                .topic = slot->rec.topic, .partition = slot->rec.partition,
+                .offset = slot->rec.offset, .key = slot->rec.key, .key_len = slot->rec.key_len,
+                .value = slot->rec.value, .value_len = slot->rec.value_len,
+                .timestamp = slot->rec.timestamp, .headers = slot->hdrs};
+            rill__dlq_send_src(st->thread, &src, ctx->node->name, slot->error, slot->attempts);
+            return;
+        }
+    }
+}
+
+static void release(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
+    emit(st, ctx, slot);
+    rill__faas_slot_free(slot);
+    slot->state = SLOT_RELEASED;
+    st->live--;
+}
+
+static bool finished(const slot_t *slot) {
+    return slot->state == SLOT_DONE || slot->state == SLOT_FAILED;
+}
+
+/* Key mode: a small open-addressing set of the key hashes blocked by an earlier slot. */
+typedef struct keyset_s {
+    uint64_t *v;
+    size_t cap;
+} keyset_t;
+
+static bool keyset_test_add(keyset_t *ks, uint64_t h, bool add) {
+    size_t i = (size_t)(h * 0x9E3779B97F4A7C15ULL) & (ks->cap - 1);
+    h |= 1; /* 0 marks an empty cell */
+    for (; ks->v[i]; i = (i + 1) & (ks->cap - 1))
+        if (ks->v[i] == h)
+            return true;
+    if (add)
+        ks->v[i] = h;
+    return false;
+}
+
+static void release_by_key(stage_t *st, rill_ctx_t *ctx) {
+    size_t cap = 64;
+    while (cap < 2 * (st->tail - st->head))
+        cap <<= 1;
+    keyset_t ks = {.v = calloc(cap, sizeof(uint64_t)), .cap = cap};
+    if (!ks.v)
+        return;
+    for (uint64_t seq = st->head; seq < st->tail; seq++) {
+        slot_t *slot = slot_at(st, seq);
+        if (slot->state == SLOT_RELEASED)
+            continue;
+        if (finished(slot) && !keyset_test_add(&ks, slot->key_hash, false))
+            release(st, ctx, slot);
+        else
+            keyset_test_add(&ks, slot->key_hash, true);
+    }
+    free(ks.v);
+}
+
+void rill__faas_release(stage_t *st, rill_ctx_t *ctx) {
+    if (!st->dirty)
+        return;
+    st->dirty = false;
+    if (st->conf->o.order == RILL_FAAS_ORDER_KEY) {
+        release_by_key(st, ctx);
+    } else if (st->conf->o.order == RILL_FAAS_UNORDERED) {
+        for (uint64_t seq = st->head; seq < st->tail; seq++)
+            if (finished(slot_at(st, seq)))
+                release(st, ctx, slot_at(st, seq));
+    } else {
+        for (uint64_t seq = st->head; seq < st->tail && finished(slot_at(st, seq)); seq++)
+            release(st, ctx, slot_at(st, seq));
+    }
+    while (st->head < st->tail && slot_at(st, st->head)->state == SLOT_RELEASED) {
+        slot_at(st, st->head)->state = SLOT_FREE;
+        st->head++;
+    }
+}
+
+int64_t rill__faas_low_watermark(stage_t *st, const char *topic, int32_t partition) {
+    for (uint64_t seq = st->head; seq < st->tail; seq++) {
+        const slot_t *slot = slot_at(st, seq);
+        if (slot->state != SLOT_RELEASED && slot->rec.partition == partition &&
+            !strcmp(slot->rec.topic, topic))
+            return slot->rec.offset;
+    }
+    return -1;
+}

@@ -1,0 +1,457 @@
+/*
+ * faas_stage.c — the FaaS stage operator: batches records, invokes the remote function
+ * through the bridge thread with many invocations in flight, retries, bisects failing
+ * batches down to the poison record, and hands results to the reorder buffer.
+ *
+ * DESIGN
+ * Everything here runs on the stream thread that owns the task (invariant 6): process()
+ * admits a record and may cut a batch; poll() — called every loop iteration and whenever
+ * the bridge thread wakes the stream thread — takes completions, schedules retries, sends
+ * what may be sent and releases results. A batch is cut when it reaches batch_max_records or
+ * about batch_max_bytes, or when its oldest record has waited linger_ms. A failed invocation
+ * (connection error, timeout, 5xx, 408, 429, a function error, a malformed response) is
+ * retried after an exponential backoff with jitter (Retry-After honoured); after
+ * max_retries it is split in two halves, each tried once more and split again, until the
+ * failing record is alone and goes to the dead-letter topic. 413 splits at once. A record's
+ * own error reported by the function is retried for that record alone. Sending stops while
+ * the function's circuit breaker is open; attempts are not spent meanwhile.
+ * When the task closes with invocations in flight, the stage is handed to the thread, which
+ * frees it once they have completed (their results are dropped: the records were not
+ * committed, so they will be processed again).
+ */
+#include "faas_stage_int.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the bridge thread, one per app ---- */
+
+static void *make_http(rill_app_t *app) {
+    char errstr[256];
+    rill__http_t *http =
+        rill__http_new(app->set.faas_max_in_flight, app->set.faas_max_connections, errstr,
+                       sizeof(errstr));
+    if (!http)
+        rill__log(app, -1, "FaaS bridge thread: %s", errstr);
+    return http;
+}
+
+static void free_http(void *http) {
+    rill__http_destroy(http);
+}
+
+/* ---- batches ---- */
+
+static void batch_free(batch_t *b) {
+    if (!b)
+        return;
+    free(b->seqs);
+    free(b->recs);
+    rill_buf_free(&b->body);
+    rill_buf_free(&b->hdr_text);
+    free(b->hdr_lines);
+    free(b);
+}
+
+static batch_t *batch_new(stage_t *st, size_t n, int attempt) {
+    batch_t *b = calloc(1, sizeof(*b));
+    if (!b || !(b->seqs = malloc(sizeof(uint64_t) * n))) {
+        free(b);
+        return NULL;
+    }
+    b->stage = st;
+    b->attempt = attempt;
+    return b;
+}
+
+static void enqueue(stage_t *st, batch_t *b) {
+    batch_t **bp = &st->queued;
+    while (*bp)
+        bp = &(*bp)->next;
+    b->next = NULL;
+    *bp = b;
+}
+
+/* Cuts the open records into a batch. */
+static void cut_open(stage_t *st) {
+    size_t n = (size_t)(st->tail - st->open_from);
+    if (!n)
+        return;
+    batch_t *b = batch_new(st, n, 0);
+    if (!b) {
+        rill__app_fatal(st->thread->app, RILL_ERR_NOMEM, "FaaS stage: out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        b->seqs[i] = st->open_from + i;
+        slot_at(st, b->seqs[i])->state = SLOT_IN_BATCH;
+    }
+    b->n = n;
+    st->open_from = st->tail;
+    st->open_bytes = 0;
+    enqueue(st, b);
+}
+
+/* Splits the lines of hdr_text (NUL-separated) into a NULL-terminated array. */
+static int header_lines(batch_t *b) {
+    size_t cnt = 0;
+    for (size_t i = 0; i < b->hdr_text.len; i++)
+        cnt += b->hdr_text.data[i] == '\0';
+    free(b->hdr_lines);
+    b->hdr_lines = malloc(sizeof(char *) * (cnt + 2));
+    if (!b->hdr_lines)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < b->hdr_text.len; i += strlen(b->hdr_text.data + i) + 1)
+        b->hdr_lines[k++] = b->hdr_text.data + i;
+    b->hdr_lines[k++] = "Expect:"; /* no 100-continue round trip */
+    b->hdr_lines[k] = NULL;
+    return 0;
+}
+
+static int encode(stage_t *st, batch_t *b) {
+    free(b->recs);
+    if (!(b->recs = malloc(sizeof(*b->recs) * b->n)))
+        return -1;
+    for (size_t i = 0; i < b->n; i++)
+        b->recs[i] = slot_at(st, b->seqs[i])->rec;
+    rill_buf_reset(&b->body);
+    rill_buf_reset(&b->hdr_text);
+    if (rill__faas_encode(&st->conf->target, b->recs, b->n, &b->body, &b->hdr_text) ||
+        header_lines(b))
+        return -1;
+    const stage_conf_t *c = st->conf;
+    b->req = (rill__http_req_t){
+        .url = c->url, .headers = b->hdr_lines, .body = b->body.data, .body_len = b->body.len,
+        .timeout_ms = c->o.timeout_ms, .aws_sigv4 = c->sigv4, .aws_userpwd = c->userpwd,
+        .aws_session_token = c->session_token, .verify_tls = !c->o.insecure_skip_tls_verify};
+    return 0;
+}
+
+static int send_batch(stage_t *st, batch_t *b, bool probe) {
+    if (encode(st, b))
+        return -1;
+    for (size_t i = 0; i < b->n; i++)
+        slot_at(st, b->seqs[i])->attempts++;
+    b->in_flight = true;
+    b->probe = probe;
+    b->sent_ms = rill__now_ms();
+    if (rill__http_submit(st->http, &b->req, st->cq, b))
+        return -1;
+    st->in_flight++;
+    faas_count(&st->conf->m_invocations, 1);
+    faas_count(&st->conf->m_records, (int64_t)b->n);
+    faas_count(&st->conf->m_in_flight, 1);
+    return 0;
+}
+
+/* Sends queued batches that may go now; returns ms until the next one may (INT32_MAX). */
+static int send_ready(stage_t *st, int64_t now) {
+    int wait = INT32_MAX;
+    for (batch_t **bp = &st->queued; *bp && st->in_flight < st->conf->o.max_in_flight;) {
+        batch_t *b = *bp;
+        bool probe;
+        if (b->not_before > now) {
+            if (b->not_before - now < wait)
+                wait = (int)(b->not_before - now);
+            bp = &b->next;
+            continue;
+        }
+        if (!rill__faas_breaker_allows(st->conf, now, &probe)) {
+            return 50; /* look again soon: the breaker opens for a while */
+        }
+        *bp = b->next;
+        if (send_batch(st, b, probe)) {
+            rill__app_fatal(st->thread->app, RILL_ERR_NOMEM, "FaaS stage \"%s\": cannot send",
+                            st->node->name);
+            batch_free(b);
+            return INT32_MAX;
+        }
+    }
+    return wait;
+}
+
+/* ---- completions ---- */
+
+static void slot_fail(stage_t *st, slot_t *slot, const char *why) {
+    free(slot->error);
+    slot->error = strdup(why);
+    slot->state = SLOT_FAILED;
+    st->dirty = true;
+}
+
+static int64_t backoff_ms(const stage_conf_t *c, int attempt, long retry_after_ms) {
+    int64_t d = c->o.backoff_initial_ms;
+    for (int i = 1; i < attempt && d < c->o.backoff_max_ms; i++)
+        d *= 2;
+    if (d > c->o.backoff_max_ms)
+        d = c->o.backoff_max_ms;
+    d = d / 2 + (int64_t)(random() % (d / 2 + 1)); /* equal jitter */
+    return retry_after_ms > d ? retry_after_ms : d;
+}
+
+/* Re-queues seqs[0..n) as a batch that has had `attempt` tries, after a backoff. */
+static void requeue(stage_t *st, const uint64_t *seqs, size_t n, int attempt, long retry_after,
+                    const char *why) {
+    const stage_conf_t *c = st->conf;
+    int64_t now = rill__now_ms();
+    batch_t *b = batch_new(st, n, attempt);
+    if (!b) {
+        rill__app_fatal(st->thread->app, RILL_ERR_NOMEM, "FaaS stage: out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        slot_t *slot = slot_at(st, seqs[i]);
+        free(slot->error);
+        slot->error = strdup(why);
+        if (c->o.max_record_age_ms && now - slot->first_ms > c->o.max_record_age_ms)
+            slot_fail(st, slot, "max record age exceeded; last error: see previous attempts");
+        else
+            b->seqs[b->n++] = seqs[i];
+    }
+    if (!b->n) {
+        batch_free(b);
+        return;
+    }
+    b->not_before = now + backoff_ms(c, attempt, retry_after);
+    faas_count(&st->conf->m_retries, 1);
+    enqueue(st, b);
+}
+
+/* A whole invocation failed: retry, split, or give up on a lone record. */
+static void batch_failed(stage_t *st, batch_t *b, const char *why, long retry_after, bool split_now) {
+    const stage_conf_t *c = st->conf;
+    faas_count(&st->conf->m_failures, 1);
+    if (!split_now && b->attempt + 1 <= c->o.max_retries) {
+        requeue(st, b->seqs, b->n, b->attempt + 1, retry_after, why);
+    } else if (b->n > 1) {
+        size_t half = b->n / 2;
+        faas_count(&st->conf->m_splits, 1);
+        /* Each half gets one more try before it is split again. */
+        int attempt = split_now ? b->attempt : c->o.max_retries;
+        requeue(st, b->seqs, half, attempt, retry_after, why);
+        requeue(st, b->seqs + half, b->n - half, attempt, retry_after, why);
+    } else {
+        slot_fail(st, slot_at(st, b->seqs[0]), why);
+    }
+}
+
+/* Applies a decoded response: outputs to slots, per-record errors retried alone. */
+static void batch_succeeded(stage_t *st, batch_t *b, response_t *resp) {
+    for (size_t i = 0; i < b->n; i++) {
+        slot_t *slot = slot_at(st, b->seqs[i]);
+        const rill__faas_result_t *res = &resp->r.results[i];
+        if (res->failed) {
+            const char *why = res->error ? res->error : "the function reported an error";
+            if (slot->attempts > st->conf->o.max_retries)
+                slot_fail(st, slot, why);
+            else
+                requeue(st, &b->seqs[i], 1, slot->attempts, -1, why);
+            continue;
+        }
+        resp->refs++;
+        slot->resp = resp;
+        slot->res_idx = i;
+        slot->state = SLOT_DONE;
+        st->dirty = true;
+    }
+    rill__faas_response_unref(resp); /* the batch's own reference */
+}
+
+static void record_latency(stage_conf_t *c, double ms) {
+    int b = 0;
+    while (b < FAAS_LAT_BUCKETS - 1 && ms >= (double)(1LL << b))
+        b++;
+    faas_count(&c->m_latency[b], 1);
+    faas_count(&c->m_latency_sum_ms, (int64_t)ms);
+}
+
+static void complete(stage_t *st, rill__http_done_t *done) {
+    batch_t *b = done->opaque;
+    const rill__http_resp_t *r = &done->resp;
+    char why[512];
+    st->in_flight--;
+    faas_count(&st->conf->m_in_flight, -1);
+    record_latency(st->conf, r->total_ms);
+    bool ok = false;
+    if (r->curl_code) {
+        snprintf(why, sizeof(why), "call failed: %s", r->error);
+    } else if (r->status == 413 && b->n > 1) {
+        faas_count(&st->conf->m_splits, 1);
+        snprintf(why, sizeof(why), "HTTP 413: payload too large");
+        batch_failed(st, b, why, -1, true);
+        batch_free(b);
+        return;
+    } else if (r->status < 200 || r->status > 299) {
+        snprintf(why, sizeof(why), "HTTP %ld%s%.*s", r->status, r->body_len ? ": " : "",
+                 (int)(r->body_len < 200 ? r->body_len : 200), r->body ? r->body : "");
+    } else if (r->function_error[0]) {
+        snprintf(why, sizeof(why), "function error (%s): %.*s", r->function_error,
+                 (int)(r->body_len < 200 ? r->body_len : 200), r->body ? r->body : "");
+    } else {
+        response_t *resp = calloc(1, sizeof(*resp));
+        char err[256];
+        if (resp && !rill__faas_decode(&st->conf->target, b->recs, b->n, r->body, r->body_len,
+                                       &resp->r, err, sizeof(err))) {
+            resp->refs = 1;
+            batch_succeeded(st, b, resp);
+            ok = true;
+        } else {
+            snprintf(why, sizeof(why), "malformed response: %s", resp ? err : "out of memory");
+            if (resp) {
+                rill__faas_response_free(&resp->r);
+                free(resp);
+            }
+        }
+    }
+    rill__faas_breaker_record(st->conf, ok, b->probe, rill__now_ms());
+    if (!ok)
+        batch_failed(st, b, why, r->retry_after_ms, false);
+    batch_free(b);
+}
+
+/* ---- the operator ---- */
+
+static int stage_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
+    rill__thread_t *thread = rill__ctx_thread(ctx);
+    stage_conf_t *c = node->conf;
+    stage_t *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -1;
+    *statep = st;
+    st->conf = c;
+    st->node = node;
+    st->thread = thread;
+    st->cap = (size_t)c->o.max_buffered_records + 128;
+    st->ring = calloc(st->cap, sizeof(slot_t));
+    st->http = rill__app_bridge(thread->app, make_http, free_http);
+    st->cq = rill__http_cq_new(rill__thread_wake, thread);
+    if (!st->ring || !st->http || !st->cq) {
+        rill_ctx_set_error(ctx, "FaaS stage \"%s\" could not start its bridge", node->name);
+        return -1;
+    }
+    return 0;
+}
+
+static int stage_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    stage_t *st = state;
+    if (rill__faas_admit(st, ctx, rec))
+        return -1;
+    const rill_faas_opts_t *o = &st->conf->o;
+    if (st->tail - st->open_from >= (uint64_t)o->batch_max_records ||
+        st->open_bytes >= (size_t)o->batch_max_bytes * 9 / 10) {
+        cut_open(st);
+        send_ready(st, rill__now_ms());
+    }
+    return 0;
+}
+
+static int stage_poll(rill_ctx_t *ctx, void *state) {
+    stage_t *st = state;
+    for (rill__http_done_t *done = rill__http_cq_take(st->cq), *next; done; done = next) {
+        next = done->next;
+        complete(st, done);
+        rill__http_done_free(done);
+    }
+    int64_t now = rill__now_ms();
+    int wait = INT32_MAX;
+    if (st->tail > st->open_from) {
+        int64_t due = st->open_since + st->conf->o.linger_ms;
+        if (due <= now)
+            cut_open(st);
+        else
+            wait = (int)(due - now);
+    }
+    int w = send_ready(st, now);
+    if (w < wait)
+        wait = w;
+    rill__faas_release(st, ctx);
+    size_t max = (size_t)st->conf->o.max_buffered_records;
+    st->pressured = st->live >= max || (st->pressured && st->live > max / 2);
+    return wait;
+}
+
+static int64_t stage_low_watermark(void *state, const char *topic, int32_t partition) {
+    return state ? rill__faas_low_watermark(state, topic, partition) : -1;
+}
+
+static int stage_backpressure(void *state) {
+    stage_t *st = state;
+    return st && (st->pressured || st->live >= (size_t)st->conf->o.max_buffered_records);
+}
+
+static void stage_free(stage_t *st) {
+    for (batch_t *b = st->queued, *next; b; b = next) {
+        next = b->next;
+        batch_free(b);
+    }
+    rill__http_cq_destroy(st->cq);
+    free(st);
+}
+
+/* Reaps an orphaned stage: frees completed invocations; done when none is in flight. */
+static int stage_reap(void *obj) {
+    stage_t *st = obj;
+    for (rill__http_done_t *done = rill__http_cq_take(st->cq), *next; done; done = next) {
+        next = done->next;
+        batch_free(done->opaque);
+        rill__http_done_free(done);
+        st->in_flight--;
+        faas_count(&st->conf->m_in_flight, -1);
+    }
+    if (st->in_flight > 0)
+        return 0;
+    stage_free(st);
+    return 1;
+}
+
+static void stage_close(const rill__node_t *node, void *state) {
+    stage_t *st = state;
+    if (!st)
+        return;
+    for (uint64_t seq = st->head; st->ring && seq < st->tail; seq++)
+        rill__faas_slot_free(slot_at(st, seq));
+    free(st->ring);
+    st->ring = NULL;
+    if (st->chunk && --st->chunk->refs == 0)
+        free(st->chunk);
+    st->chunk = NULL;
+    st->closing = true;
+    if (st->in_flight > 0)
+        rill__thread_adopt(st->thread, st, stage_reap);
+    else
+        stage_free(st);
+}
+
+static const rill__operator_t faas_op = {
+    .kind = "FAAS",
+    .init = stage_init,
+    .process = stage_process,
+    .poll = stage_poll,
+    .close = stage_close,
+    .free_conf = rill__faas_conf_free,
+    .low_watermark = stage_low_watermark,
+    .backpressure = stage_backpressure,
+    .metrics = rill__faas_metrics,
+    .metric = rill__faas_metric,
+};
+
+rill_stream_t *rill_stream_faas(rill_stream_t *s, const char *name,
+                                const rill_faas_opts_t *opts) {
+    if (!s)
+        return NULL;
+    char errstr[256];
+    if (!opts) {
+        rill__topology_fail(s->topo, "FaaS stage \"%s\" needs options", name ? name : "?");
+        return NULL;
+    }
+    stage_conf_t *c = rill__faas_conf_new(name ? name : (opts->function ? opts->function : "faas"),
+                                          opts, errstr, sizeof(errstr));
+    if (!c) {
+        rill__topology_fail(s->topo, "%s", errstr);
+        return NULL;
+    }
+    return rill__topology_add(s->topo, s, name, &faas_op, c, NULL);
+}

@@ -1,0 +1,138 @@
+/*
+ * faas_stage_int.h — the FaaS stage operator's internals, shared by faas_stage.c (batching,
+ * invocations, retries, the circuit breaker), faas_reorder.c (the slot ring, release in
+ * order, the commit watermark) and faas_conf.c (options, metrics).
+ */
+#ifndef RILL_FAAS_STAGE_INT_H
+#define RILL_FAAS_STAGE_INT_H
+
+#include "bridge_int.h"
+#include "engine_int.h"
+
+#include <pthread.h>
+
+/* Latency histogram: bucket i counts invocations that took < 2^i ms (last: the rest). */
+#define FAAS_LAT_BUCKETS 18
+
+/* Per-node configuration and process-wide state (breaker, metrics), shared by every task. */
+typedef struct stage_conf_s {
+    rill_faas_opts_t o;   /* defaults applied; strings point to the owned copies below */
+    char *url;            /* full request URL */
+    char *function;
+    char *source;         /* CloudEvents source: "/rill/<node>" */
+    char *sigv4;          /* "aws:amz:<region>:lambda" or NULL */
+    char *userpwd;        /* "<key>:<secret>" or NULL */
+    char *session_token;
+    rill__faas_target_t target;
+    pthread_mutex_t lock; /* breaker */
+    int consecutive_failures;
+    int64_t open_until;   /* breaker open until (ms, monotonic); 0 closed */
+    bool probing;         /* half-open: one trial call in flight */
+    /* metrics (relaxed atomics) */
+    int64_t m_invocations, m_records, m_retries, m_failures, m_dlq, m_splits, m_breaker_opens;
+    int64_t m_in_flight, m_latency[FAAS_LAT_BUCKETS], m_latency_sum_ms;
+} stage_conf_t;
+
+/* Records' bytes live in chunks, one allocation for many records; a chunk is freed when
+ * the last of its records is released. */
+typedef struct chunk_s {
+    size_t refs;
+    size_t len, cap;
+    char data[];
+} chunk_t;
+
+typedef enum slot_state_e {
+    SLOT_FREE = 0,
+    SLOT_OPEN,      /* waiting to be put in a batch */
+    SLOT_IN_BATCH,  /* in a batch, queued or in flight */
+    SLOT_DONE,      /* result arrived, waiting for its turn */
+    SLOT_FAILED,    /* gave up: goes to the dead-letter topic on its turn */
+    SLOT_RELEASED   /* left the stage (unordered modes release out of turn) */
+} slot_state_t;
+
+typedef struct response_s response_t;
+
+typedef struct slot_s {
+    rill__faas_rec_t rec;     /* bytes point into chunk */
+    chunk_t *chunk;
+    rd_kafka_headers_t *hdrs; /* owned copy, or NULL */
+    uint64_t key_hash;
+    int64_t first_ms;         /* when it entered the stage */
+    int attempts;             /* invocations that included it */
+    uint8_t state;
+    response_t *resp;         /* its outputs: resp->r.results[res_idx] */
+    size_t res_idx;
+    char *error;              /* last failure, owned */
+} slot_t;
+
+/* A decoded response shared by the slots it answers (refcounted). */
+struct response_s {
+    size_t refs;
+    rill__faas_response_t r;
+};
+
+typedef struct batch_s {
+    struct batch_s *next;
+    struct stage_s *stage;
+    uint64_t *seqs;
+    size_t n;
+    int attempt;        /* tries done */
+    int64_t not_before; /* earliest send time (backoff) */
+    long retry_after_ms;
+    bool in_flight;
+    bool probe;         /* the breaker's trial call */
+    rill__faas_rec_t *recs; /* copies of the slots' recs, for encode/decode */
+    rill_buf_t body;
+    rill_buf_t hdr_text;
+    const char **hdr_lines;
+    rill__http_req_t req;
+    int64_t sent_ms;
+} batch_t;
+
+typedef struct stage_s {
+    stage_conf_t *conf;
+    const rill__node_t *node;
+    rill__thread_t *thread;
+    rill__http_t *http;
+    rill__http_cq_t *cq;
+    slot_t *ring;
+    size_t cap;
+    uint64_t head, tail;  /* live seqs are [head, tail) */
+    size_t live;          /* slots not yet released */
+    uint64_t open_from;   /* [open_from, tail) are OPEN */
+    size_t open_bytes;
+    int64_t open_since;
+    batch_t *queued;      /* ready to send once allowed (in-flight cap, backoff, breaker) */
+    int in_flight;
+    bool dirty;           /* something completed: try to release */
+    bool pressured;
+    bool closing;
+    chunk_t *chunk;       /* the chunk new records are copied into */
+} stage_t;
+
+static inline slot_t *slot_at(stage_t *st, uint64_t seq) {
+    return &st->ring[seq % st->cap];
+}
+
+/* faas_reorder.c */
+int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec);
+void rill__faas_release(stage_t *st, rill_ctx_t *ctx);
+int64_t rill__faas_low_watermark(stage_t *st, const char *topic, int32_t partition);
+void rill__faas_slot_free(slot_t *slot);
+void rill__faas_response_unref(response_t *resp);
+
+/* faas_conf.c */
+stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t *opts,
+                                  char *errstr, size_t errstr_size);
+void rill__faas_conf_free(void *conf);
+void rill__faas_metrics(const rill__node_t *node, const char *app_id, rill_buf_t *out);
+int64_t rill__faas_metric(const rill__node_t *node, const char *name);
+/* Breaker: may a batch be sent now? Sets *probe for the half-open trial call. */
+bool rill__faas_breaker_allows(stage_conf_t *conf, int64_t now, bool *probe);
+void rill__faas_breaker_record(stage_conf_t *conf, bool ok, bool probe, int64_t now);
+
+static inline void faas_count(int64_t *counter, int64_t n) {
+    __atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+#endif
