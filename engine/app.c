@@ -189,6 +189,11 @@ void rill_app_stop(rill_app_t *app) {
 }
 
 rill_err_t rill_app_wait(rill_app_t *app, char *errstr, size_t errstr_size) {
+    /* Threads see the stop flag within poll.ms; when it is already set, wake them so that a
+     * stop takes effect at once. */
+    for (int i = 0; i < app->thread_cnt && rill__app_stopping(app); i++)
+        if (app->threads[i].consumer_queue)
+            rill__thread_wake(&app->threads[i]);
     for (int i = 0; i < app->thread_cnt; i++)
         rill__thread_join(&app->threads[i]);
     pthread_mutex_lock(&app->lock);
