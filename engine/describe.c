@@ -101,6 +101,35 @@ rill_err_t rill_topology_describe(const rill_topology_t *topo, rill_buf_t *out) 
     return topo->error ? RILL_ERR_TOPOLOGY : RILL_OK;
 }
 
+/* Appends s as the inside of a DOT double-quoted string. */
+static void dot_escaped(rill_buf_t *out, const char *s) {
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            rill_buf_append(out, "\\", 1);
+        rill_buf_append(out, s, 1);
+    }
+}
+
+/* Declares a topic's node ("t:" + escaped name) and its edge to or from node n. */
+static void dot_topic(rill_buf_t *out, const char *topic, int node_id, int to_topic) {
+    out_printf(out, "    \"t:");
+    dot_escaped(out, topic);
+    out_printf(out, "\" [shape=cylinder,label=\"");
+    dot_escaped(out, topic);
+    out_printf(out, "\"];\n    ");
+    if (to_topic)
+        out_printf(out, "n%d -> \"t:", node_id);
+    else
+        out_printf(out, "\"t:");
+    dot_escaped(out, topic);
+    if (to_topic)
+        out_printf(out, "\";\n");
+    else
+        out_printf(out, "\" -> n%d;\n", node_id);
+}
+
+/* Nodes are "n<id>" with the escaped name as label, so no name can break the syntax or
+ * collide with a topic's node. */
 rill_err_t rill_topology_describe_dot(const rill_topology_t *topo, rill_buf_t *out) {
     if (topo->node_cnt > 4096)
         return RILL_ERR_TOPOLOGY;
@@ -114,24 +143,21 @@ rill_err_t rill_topology_describe_dot(const rill_topology_t *topo, rill_buf_t *o
             const rill__node_t *n = topo->nodes[i];
             if (sub_of(topo, n, subs) != s)
                 continue;
-            const char *shape = n->kind == RILL_NODE_PROCESSOR ? "box" : "ellipse";
-            out_printf(out, "    \"%s\" [shape=%s];\n", n->name, shape);
+            out_printf(out, "    n%d [shape=%s,label=\"", n->id,
+                       n->kind == RILL_NODE_PROCESSOR ? "box" : "ellipse");
+            dot_escaped(out, n->name);
+            out_printf(out, "\"];\n");
             for (int t = 0; n->kind == RILL_NODE_SOURCE && t < n->source.topic_cnt; t++)
-                out_printf(out, "    \"topic:%s\" [shape=cylinder,label=\"%s\"];\n"
-                           "    \"topic:%s\" -> \"%s\";\n",
-                           n->source.topics[t], n->source.topics[t], n->source.topics[t],
-                           n->name);
+                dot_topic(out, n->source.topics[t], n->id, 0);
             if (n->kind == RILL_NODE_SINK)
-                out_printf(out, "    \"topic:%s\" [shape=cylinder,label=\"%s\"];\n"
-                           "    \"%s\" -> \"topic:%s\";\n",
-                           n->sink.topic, n->sink.topic, n->name, n->sink.topic);
+                dot_topic(out, n->sink.topic, n->id, 1);
         }
         out_printf(out, "  }\n");
     }
     for (int i = 0; i < topo->node_cnt; i++)
         for (int c = 0; c < topo->nodes[i]->child_cnt; c++)
-            out_printf(out, "  \"%s\" -> \"%s\";\n", topo->nodes[i]->name,
-                       topo->nodes[i]->children[c]->name);
+            out_printf(out, "  n%d -> n%d;\n", topo->nodes[i]->id,
+                       topo->nodes[i]->children[c]->id);
     out_printf(out, "}\n");
     return topo->error ? RILL_ERR_TOPOLOGY : RILL_OK;
 }

@@ -51,7 +51,14 @@ rd_kafka_t *rill__producer_new(rill__thread_t *thread, char *errstr, size_t errs
     snprintf(errstr, errstr_size, "producer configuration");
     int user_partitioner =
         rill_conf_get(app->conf, "partitioner") || rill_conf_get(app->conf, "producer.partitioner");
-    if ((!user_partitioner && set(kc, "partitioner", "murmur2_random", errstr, errstr_size)) ||
+    /* A process killed inside a transaction leaves it open until the broker times it out,
+     * and read_committed readers of those partitions wait that long: keep it short, as
+     * Kafka Streams does (10 s), unless the user chose. */
+    int user_txn_timeout = rill_conf_get(app->conf, "transaction.timeout.ms") ||
+                           rill_conf_get(app->conf, "producer.transaction.timeout.ms");
+    if ((eos && !user_txn_timeout &&
+         set(kc, "transaction.timeout.ms", "10000", errstr, errstr_size)) ||
+        (!user_partitioner && set(kc, "partitioner", "murmur2_random", errstr, errstr_size)) ||
         set(kc, "enable.idempotence", "true", errstr, errstr_size) ||
         (eos && set(kc, "transactional.id", id, errstr, errstr_size))) {
         rd_kafka_conf_destroy(kc);

@@ -237,7 +237,10 @@ static rill__pq_t *next_pq(rill__task_t *task) {
     return best;
 }
 
-static void process_entry(rill__task_t *task, rill__pq_t *pq, rill__entry_t *e) {
+/* Runs one record through the sub-topology. Returns 0, or -1 when its failure could not be
+ * dead-lettered (errors.tolerance=none, or the producer failed): the record then counts as
+ * not processed, so its offset is not committed. */
+static int process_entry(rill__task_t *task, rill__pq_t *pq, rill__entry_t *e) {
     rill__thread_t *thread = task->thread;
     rill_ctx_t *ctx = &task->ctx;
     const rd_kafka_message_t *msg = e->msg;
@@ -247,10 +250,8 @@ static void process_entry(rill__task_t *task, rill__pq_t *pq, rill__entry_t *e) 
     ctx->timestamp = e->ts;
     ctx->error[0] = '\0';
     rill__metric_add(&thread->metrics, RILL_M_PROCESSED, 1);
-    if (e->error) {
-        rill__dlq_send(thread, msg, pq->source->name, e->error, 1);
-        return;
-    }
+    if (e->error)
+        return rill__dlq_send(thread, msg, pq->source->name, e->error, 1);
     if (e->ts > task->stream_time)
         task->stream_time = e->ts;
     rill_record_t rec = {
@@ -258,8 +259,9 @@ static void process_entry(rill__task_t *task, rill__pq_t *pq, rill__entry_t *e) 
         .value_obj = e->value_obj, .value_serde = pq->source->source.opts.value_serde,
         .timestamp = e->ts, .headers = rill_ctx_headers(ctx)};
     if (pq->source->op->process(ctx, &rec, task->state[pq->source->id]))
-        rill__dlq_send(thread, msg, ctx->node->name,
-                       ctx->error[0] ? ctx->error : "processing failed", 1);
+        return rill__dlq_send(thread, msg, ctx->node->name,
+                              ctx->error[0] ? ctx->error : "processing failed", 1);
+    return 0;
 }
 
 int rill__task_process(rill__task_t *task, int max) {
@@ -273,8 +275,9 @@ int rill__task_process(rill__task_t *task, int max) {
         if (!pq)
             break;
         rill__entry_t e = *pq_peek(pq);
+        if (process_entry(task, pq, &e))
+            break; /* fatal: the record stays queued and uncommitted */
         pq_pop(pq);
-        process_entry(task, pq, &e);
         pq->next_offset = e.msg->offset + 1;
         entry_free(pq->source, &e);
     }

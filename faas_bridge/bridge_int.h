@@ -77,9 +77,14 @@ rill__http_t *rill__http_new(int max_in_flight, int max_connections, char *errst
 void rill__http_destroy(rill__http_t *http);
 
 /* Creates a completion queue whose pushes call wake(wake_opaque) from the bridge thread
- * (the stream thread's wake-up: rd_kafka_queue_yield on its consumer queue). */
+ * (the stream thread's wake-up: rd_kafka_queue_yield on its consumer queue). Wake-ups are
+ * coalesced: wake is called when a push makes the queue non-empty, so after each wake-up the
+ * owner must take everything (rill__http_cq_take does). wake runs with the queue's lock held
+ * and must not call into the queue. */
 rill__http_cq_t *rill__http_cq_new(void (*wake)(void *wake_opaque), void *wake_opaque);
-void rill__http_cq_destroy(rill__http_cq_t *cq); /* frees completions still queued */
+/* Frees completions still queued. No request submitted with cq may still be outstanding
+ * (rill__http_destroy completes every outstanding request, aborted). */
+void rill__http_cq_destroy(rill__http_cq_t *cq);
 
 /* Submits req; its completion is pushed to cq with opaque. Thread-safe, never blocks on the
  * network. Returns 0, or -1 when the bridge is stopping. */
@@ -90,11 +95,12 @@ int rill__http_submit(rill__http_t *http, const rill__http_req_t *req, rill__htt
  * Thread-safe, non-blocking. */
 rill__http_done_t *rill__http_cq_take(rill__http_cq_t *cq);
 
-/* Frees a completion (its response body too). */
+/* Frees a completion (its response body too; resp.body is NUL-terminated). */
 void rill__http_done_free(rill__http_done_t *done);
 
 /* Requests in flight (a gauge), total completed, for metrics. Thread-safe. */
 int rill__http_in_flight(const rill__http_t *http);
+uint64_t rill__http_completed(const rill__http_t *http);
 
 /* ---------------------------------------------------------------------------------------- */
 /* 2. Wire formats                                                                          */
@@ -132,10 +138,11 @@ typedef struct rill__faas_target_s {
  * NUL-terminated strings, e.g. "Content-Type: application/cloudevents-batch+json").
  * CloudEvents: n == 1 → binary mode (ce-* headers, body = value bytes, ce-partitionkey =
  * key); n > 1 → structured batch (a JSON array of events: specversion, id, source, type,
- * time, datacontenttype, partitionkey, and data (JSON value when the bytes are JSON, else
- * data_base64)). Lambda: the event shape of Lambda's Kafka trigger ({"eventSource":
- * "aws:kafka", "bootstrapServers", "records": {"<topic>-<partition>": [{topic, partition,
- * offset, timestamp, timestampType, key (base64), value (base64), headers}]}}).
+ * time, datacontenttype, partitionkey, and data (JSON value when the bytes are JSON, a JSON
+ * string when they are other UTF-8 text, else data_base64)). Lambda: the event shape of
+ * Lambda's self-managed Kafka trigger ({"eventSource": "SelfManagedKafka", "bootstrapServers",
+ * "records": {"<topic>-<partition>": [{topic, partition, offset, timestamp, timestampType,
+ * key (base64), value (base64), headers}]}}).
  * Returns 0 or -1.
  */
 int rill__faas_encode(const rill__faas_target_t *target, const rill__faas_rec_t *recs, size_t n,
@@ -145,7 +152,7 @@ int rill__faas_encode(const rill__faas_target_t *target, const rill__faas_rec_t 
 typedef struct rill__faas_out_s {
     const char *key; /* NULL: keep the input key */
     size_t key_len;
-    const char *value;
+    const char *value; /* NULL: no value (a tombstone: "value" null or missing) */
     size_t value_len;
 } rill__faas_out_t;
 

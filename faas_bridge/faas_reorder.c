@@ -130,7 +130,7 @@ int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec) {
     return 0;
 }
 
-static void dead_letter(stage_t *st, slot_t *slot) {
+static int dead_letter(stage_t *st, slot_t *slot) {
     const rill__faas_rec_t *r = &slot->rec;
     char reason[512];
     snprintf(reason, sizeof(reason), "function \"%s\" failed after %d attempt(s): %s",
@@ -139,16 +139,18 @@ static void dead_letter(stage_t *st, slot_t *slot) {
                            .key = r->key, .key_len = r->key_len, .value = r->value,
                            .value_len = r->value_len, .timestamp = r->timestamp,
                            .headers = slot->hdrs};
-    rill__dlq_send_src(st->thread, &src, st->node->name, reason, slot->attempts);
+    if (rill__dlq_send_src(st->thread, &src, st->node->name, reason, slot->attempts))
+        return -1;
     faas_count(&st->conf->m_dlq, 1);
+    return 0;
 }
 
-/* Forwards a done slot's outputs downstream (or dead-letters a failed one). */
-static void emit(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
-    if (slot->state == SLOT_FAILED) {
-        dead_letter(st, slot);
-        return;
-    }
+/* Forwards a done slot's outputs downstream (or dead-letters a failed one). Returns -1 when
+ * a failure could not be dead-lettered (errors.tolerance=none): the slot is then kept, so
+ * the watermark stays before it. */
+static int emit(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
+    if (slot->state == SLOT_FAILED)
+        return dead_letter(st, slot);
     const rill__faas_result_t *res = slot->resp ? &slot->resp->r.results[slot->res_idx] : NULL;
     for (size_t i = 0; res && i < res->out_cnt; i++) {
         const rill__faas_out_t *o = &res->outs[i];
@@ -169,17 +171,20 @@ static void emit(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
                 .offset = slot->rec.offset, .key = slot->rec.key, .key_len = slot->rec.key_len,
                 .value = slot->rec.value, .value_len = slot->rec.value_len,
                 .timestamp = slot->rec.timestamp, .headers = slot->hdrs};
-            rill__dlq_send_src(st->thread, &src, ctx->node->name, slot->error, slot->attempts);
-            return;
+            return rill__dlq_send_src(st->thread, &src, ctx->node->name, slot->error,
+                                      slot->attempts);
         }
     }
+    return 0;
 }
 
-static void release(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
-    emit(st, ctx, slot);
+static int release(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
+    if (emit(st, ctx, slot))
+        return -1;
     rill__faas_slot_free(slot);
     slot->state = SLOT_RELEASED;
     st->live--;
+    return 0;
 }
 
 static bool finished(const slot_t *slot) {
@@ -214,9 +219,10 @@ static void release_by_key(stage_t *st, rill_ctx_t *ctx) {
         slot_t *slot = slot_at(st, seq);
         if (slot->state == SLOT_RELEASED)
             continue;
-        if (finished(slot) && !keyset_test_add(&ks, slot->key_hash, false))
-            release(st, ctx, slot);
-        else
+        if (finished(slot) && !keyset_test_add(&ks, slot->key_hash, false)) {
+            if (release(st, ctx, slot))
+                break;
+        } else
             keyset_test_add(&ks, slot->key_hash, true);
     }
     free(ks.v);
@@ -230,11 +236,12 @@ void rill__faas_release(stage_t *st, rill_ctx_t *ctx) {
         release_by_key(st, ctx);
     } else if (st->conf->o.order == RILL_FAAS_UNORDERED) {
         for (uint64_t seq = st->head; seq < st->tail; seq++)
-            if (finished(slot_at(st, seq)))
-                release(st, ctx, slot_at(st, seq));
+            if (finished(slot_at(st, seq)) && release(st, ctx, slot_at(st, seq)))
+                break;
     } else {
         for (uint64_t seq = st->head; seq < st->tail && finished(slot_at(st, seq)); seq++)
-            release(st, ctx, slot_at(st, seq));
+            if (release(st, ctx, slot_at(st, seq)))
+                break;
     }
     while (st->head < st->tail && slot_at(st, st->head)->state == SLOT_RELEASED) {
         slot_at(st, st->head)->state = SLOT_FREE;

@@ -100,13 +100,12 @@ static int header_lines(batch_t *b) {
     for (size_t i = 0; i < b->hdr_text.len; i++)
         cnt += b->hdr_text.data[i] == '\0';
     free(b->hdr_lines);
-    b->hdr_lines = malloc(sizeof(char *) * (cnt + 2));
+    b->hdr_lines = malloc(sizeof(char *) * (cnt + 1));
     if (!b->hdr_lines)
         return -1;
     size_t k = 0;
     for (size_t i = 0; i < b->hdr_text.len; i += strlen(b->hdr_text.data + i) + 1)
         b->hdr_lines[k++] = b->hdr_text.data + i;
-    b->hdr_lines[k++] = "Expect:"; /* no 100-continue round trip */
     b->hdr_lines[k] = NULL;
     return 0;
 }

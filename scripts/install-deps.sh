@@ -8,7 +8,7 @@ set -euo pipefail
 
 readonly PACKAGES=(
     build-essential cmake pkg-config
-    librdkafka-dev librocksdb-dev libcurl4-openssl-dev libcriterion-dev libjson-c-dev
+    librdkafka-dev librocksdb-dev libcurl4-openssl-dev libcriterion-dev libjson-c-dev libssl-dev
     kcat maven openjdk-17-jre-headless nodejs npm gnuplot-nox
 )
 
