@@ -14,6 +14,7 @@
 #include <string.h>
 
 #define ADMIN_TIMEOUT_MS 15000
+#define CREATE_TIMEOUT_MS 5000 /* brokers without CreateTopics never answer it */
 
 rill_err_t rill__admin_open(rill_app_t *app, char *errstr, size_t errstr_size) {
     rd_kafka_conf_t *kc =
@@ -68,9 +69,10 @@ static rill_err_t create_on_kafka(rill_app_t *app, const char *topic, int partit
         return RILL_ERR_INVALID_ARG;
     rd_kafka_queue_t *q = rd_kafka_queue_new(app->admin);
     rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(app->admin, RD_KAFKA_ADMIN_OP_ANY);
-    rd_kafka_AdminOptions_set_operation_timeout(opts, ADMIN_TIMEOUT_MS, NULL, 0);
+    rd_kafka_AdminOptions_set_operation_timeout(opts, CREATE_TIMEOUT_MS, NULL, 0);
+    rd_kafka_AdminOptions_set_request_timeout(opts, CREATE_TIMEOUT_MS, NULL, 0);
     rd_kafka_CreateTopics(app->admin, &nt, 1, opts, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, ADMIN_TIMEOUT_MS + 5000);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, CREATE_TIMEOUT_MS + 5000);
     rill_err_t rc = RILL_OK;
     if (!ev || rd_kafka_event_error(ev)) {
         snprintf(errstr, errstr_size, "create topic \"%s\": %s", topic,
@@ -95,6 +97,29 @@ static rill_err_t create_on_kafka(rill_app_t *app, const char *topic, int partit
     return rc;
 }
 
+/* Asks for the topic's metadata through a client that lets the broker create it: the way to
+ * make a topic on a broker without CreateTopics (librdkafka's mock cluster run by
+ * rill-broker in another process creates it with its default partition count). */
+static rill_err_t create_by_metadata(rill_app_t *app, const char *topic, char *errstr,
+                                     size_t errstr_size) {
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    rd_kafka_conf_set(kc, "bootstrap.servers", app->bootstrap, NULL, 0);
+    rd_kafka_conf_set(kc, "allow.auto.create.topics", "true", NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);
+    if (!rk) {
+        rd_kafka_conf_destroy(kc);
+        return RILL_ERR_KAFKA;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, ADMIN_TIMEOUT_MS);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+    return err ? RILL_ERR_KAFKA : RILL_OK;
+}
+
 rill_err_t rill_app_create_topic(rill_app_t *app, const char *topic, int partitions,
                                  char *errstr, size_t errstr_size) {
     char scratch[256];
@@ -107,8 +132,17 @@ rill_err_t rill_app_create_topic(rill_app_t *app, const char *topic, int partiti
         return err;
     if (app->broker)
         return rill_broker_create_topic(app->broker, topic, partitions);
+    char probe[256];
+    if (rill__app_partition_count(app, topic, probe, sizeof(probe)) > 0)
+        return RILL_OK; /* exists */
     pthread_mutex_lock(&app->admin_lock);
     rill_err_t rc = create_on_kafka(app, topic, partitions, errstr, errstr_size);
     pthread_mutex_unlock(&app->admin_lock);
+    if (rc && create_by_metadata(app, topic, probe, sizeof(probe)) == RILL_OK &&
+        rill__app_partition_count(app, topic, probe, sizeof(probe)) > 0) {
+        rill__log(app, -1, "topic \"%s\" created by the broker on first use (it has no "
+                  "CreateTopics; partitions: the broker's default)", topic);
+        return RILL_OK;
+    }
     return rc;
 }

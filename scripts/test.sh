@@ -6,11 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRILL_TESTS=ON >/dev/null
 cmake --build build -j"$(nproc)"
 
 started_kafka=""
+started_functions=""
 stop_services() {
+    if [[ -n "$started_functions" ]]; then
+        scripts/functions.sh stop || true
+    fi
     if [[ -n "$started_kafka" ]]; then
         scripts/kafka.sh stop || true
     fi
@@ -21,5 +25,14 @@ bootstrap_line=$(scripts/kafka.sh start)
 started_kafka=1
 export RILL_TEST_BOOTSTRAP="${bootstrap_line#bootstrap=}"
 echo "test.sh: Kafka at $RILL_TEST_BOOTSTRAP"
+
+# Function runtimes for the bridge's tests: lines "name=url" become RILL_TEST_FN_<NAME>.
+functions_out=$(scripts/functions.sh start)
+started_functions=1
+while IFS='=' read -r name url; do
+    [[ -n "$name" && -n "$url" ]] || continue
+    export "RILL_TEST_FN_${name^^}=$url"
+done <<<"$functions_out"
+echo "test.sh: functions at $(env | grep -c '^RILL_TEST_FN_') endpoint(s)"
 
 ctest --test-dir build --output-on-failure "$@"
