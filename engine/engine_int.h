@@ -96,6 +96,8 @@ struct rill__task_s {
     void **state; /* per node id; operator state of this task's nodes */
     bool initialized;
     bool has_async;  /* some node has a poll callback */
+    bool waiting;    /* holds records but waits for a lagging empty partition */
+    int64_t created_ms;
     int64_t stream_time;
     rill_ctx_t ctx;
 };

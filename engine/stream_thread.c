@@ -125,6 +125,13 @@ static void handle_consumer_error(rill__thread_t *thread, const rd_kafka_message
     rill__log(app, thread->idx, "consumer: %s", rd_kafka_message_errstr(msg));
 }
 
+static bool all_waiting(rill__thread_t *thread) {
+    for (int i = 0; i < thread->task_cnt; i++)
+        if (!thread->tasks[i]->waiting && rill__task_buffered(thread->tasks[i]))
+            return false;
+    return true;
+}
+
 static size_t total_buffered(rill__thread_t *thread) {
     size_t n = 0;
     for (int i = 0; i < thread->task_cnt; i++)
@@ -268,7 +275,9 @@ static void *thread_main(void *arg) {
         size_t buffered = total_buffered(thread);
         int64_t until_commit =
             thread->last_commit_ms + app->set.commit_interval_ms - rill__now_ms();
-        int timeout = buffered ? 0 : app->set.poll_ms;
+        /* With records queued, do not wait, unless every task holding them waits for a
+         * lagging partition: then poll briefly, for that partition's records. */
+        int timeout = buffered ? (all_waiting(thread) ? 5 : 0) : app->set.poll_ms;
         if (thread->poll_wait_ms < timeout)
             timeout = thread->poll_wait_ms;
         if (until_commit < timeout)

@@ -33,6 +33,7 @@ rill__task_t *rill__task_new(rill__thread_t *thread, int sub, int32_t partition)
     task->partition = partition;
     task->thread = thread;
     task->stream_time = -1;
+    task->created_ms = rill__now_ms();
     task->ctx.task = task;
     return task;
 }
@@ -227,12 +228,52 @@ int64_t rill__task_committable(rill__task_t *task, const rill__pq_t *pq) {
 }
 
 /* The queue whose head has the lowest timestamp, or NULL when all are empty. */
+/* How long a task waits at start for an empty input partition whose position is not known
+ * yet (nothing fetched since assignment) before it processes the others. */
+#define STARTUP_IDLE_MS 1000
+
+/*
+ * True when the empty queue pq may still get a record that sorts before what the task has:
+ * Kafka says there is more (its position, which librdkafka advances past transaction
+ * markers, is below the high watermark — the last stable offset under read_committed), or,
+ * just after assignment, nothing is known yet. This is Kafka Streams' rule for
+ * max.task.idle.ms = 0: wait for data known to exist, never for data not yet produced.
+ */
+static bool pq_lagging(rill__task_t *task, rill__pq_t *pq) {
+    rd_kafka_t *consumer = task->thread->consumer;
+    int64_t lo = RD_KAFKA_OFFSET_INVALID, hi = RD_KAFKA_OFFSET_INVALID;
+    rd_kafka_get_watermark_offsets(consumer, pq->topic, pq->partition, &lo, &hi);
+    rd_kafka_topic_partition_t tp = {.topic = (char *)pq->topic, .partition = pq->partition,
+                                     .offset = RD_KAFKA_OFFSET_INVALID};
+    rd_kafka_topic_partition_list_t one = {.cnt = 1, .size = 1, .elems = &tp};
+    rd_kafka_position(consumer, &one);
+    if (tp.offset >= 0 && hi >= 0)
+        return tp.offset < hi;
+    if (hi >= 0 && hi == lo)
+        return false; /* an empty partition */
+    return rill__now_ms() - task->created_ms < STARTUP_IDLE_MS;
+}
+
+/* The queue whose head has the lowest timestamp, or NULL when all are empty or when an
+ * empty one is lagging (then task->waiting is set). */
 static rill__pq_t *next_pq(rill__task_t *task) {
     rill__pq_t *best = NULL;
+    int empty = 0;
     for (int i = 0; i < task->pq_cnt; i++) {
         rill__entry_t *e = pq_peek(&task->pqs[i]);
-        if (e && (!best || e->ts < pq_peek(best)->ts))
+        if (!e)
+            empty++;
+        else if (!best || e->ts < pq_peek(best)->ts)
             best = &task->pqs[i];
+    }
+    task->waiting = false;
+    if (best && empty) {
+        for (int i = 0; i < task->pq_cnt; i++) {
+            if (!task->pqs[i].cnt && !task->pqs[i].paused && pq_lagging(task, &task->pqs[i])) {
+                task->waiting = true;
+                return NULL;
+            }
+        }
     }
     return best;
 }
