@@ -61,12 +61,15 @@ int rill__app_partition_count(rill_app_t *app, const char *topic, char *errstr,
 }
 
 static rill_err_t create_on_kafka(rill_app_t *app, const char *topic, int partitions,
-                                  char *errstr, size_t errstr_size) {
+                                  const char *const *configs, char *errstr,
+                                  size_t errstr_size) {
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions,
                                                     app->set.replication_factor, errstr,
                                                     errstr_size);
     if (!nt)
         return RILL_ERR_INVALID_ARG;
+    for (int i = 0; configs && configs[i] && configs[i + 1]; i += 2)
+        rd_kafka_NewTopic_set_config(nt, configs[i], configs[i + 1]);
     rd_kafka_queue_t *q = rd_kafka_queue_new(app->admin);
     rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(app->admin, RD_KAFKA_ADMIN_OP_ANY);
     rd_kafka_AdminOptions_set_operation_timeout(opts, CREATE_TIMEOUT_MS, NULL, 0);
@@ -122,6 +125,12 @@ static rill_err_t create_by_metadata(rill_app_t *app, const char *topic, char *e
 
 rill_err_t rill_app_create_topic(rill_app_t *app, const char *topic, int partitions,
                                  char *errstr, size_t errstr_size) {
+    return rill__app_create_topic_config(app, topic, partitions, NULL, errstr, errstr_size);
+}
+
+rill_err_t rill__app_create_topic_config(rill_app_t *app, const char *topic, int partitions,
+                                         const char *const *configs, char *errstr,
+                                         size_t errstr_size) {
     char scratch[256];
     if (!errstr) {
         errstr = scratch;
@@ -136,7 +145,7 @@ rill_err_t rill_app_create_topic(rill_app_t *app, const char *topic, int partiti
     if (rill__app_partition_count(app, topic, probe, sizeof(probe)) > 0)
         return RILL_OK; /* exists */
     pthread_mutex_lock(&app->admin_lock);
-    rill_err_t rc = create_on_kafka(app, topic, partitions, errstr, errstr_size);
+    rill_err_t rc = create_on_kafka(app, topic, partitions, configs, errstr, errstr_size);
     pthread_mutex_unlock(&app->admin_lock);
     if (rc && create_by_metadata(app, topic, probe, sizeof(probe)) == RILL_OK &&
         rill__app_partition_count(app, topic, probe, sizeof(probe)) > 0) {

@@ -12,4 +12,10 @@ void rill__admin_close(rill_app_t *app);
 /* Starts the embedded broker if needed and opens the admin client; idempotent. */
 rill_err_t rill__app_connect(rill_app_t *app, char *errstr, size_t errstr_size);
 
+/* rill_app_create_topic with topic configs: NULL-terminated name, value pairs (ignored by the
+ * embedded broker). */
+rill_err_t rill__app_create_topic_config(rill_app_t *app, const char *topic, int partitions,
+                                         const char *const *configs, char *errstr,
+                                         size_t errstr_size);
+
 #endif

@@ -12,6 +12,7 @@
  */
 #include "engine_int.h"
 #include "admin_int.h"
+#include "store_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -160,7 +161,8 @@ rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size) {
     if ((err = rill__app_connect(app, errstr, errstr_size)) ||
         (err = check_source_topics(app, errstr, errstr_size)) ||
         (err = rill_app_create_topic(app, app->set.dlq_topic, app->set.dlq_partitions, errstr,
-                                     errstr_size)))
+                                     errstr_size)) ||
+        (err = rill__app_create_changelogs(app, errstr, errstr_size)))
         return err;
     app->threads = calloc((size_t)app->set.num_stream_threads, sizeof(rill__thread_t));
     if (!app->threads)
@@ -226,6 +228,8 @@ void rill_app_destroy(rill_app_t *app) {
     rill__admin_close(app);
     if (app->bridge)
         app->bridge_free(app->bridge);
+    if (app->db)
+        app->db_close(app->db);
     free(app->threads);
     rill_broker_destroy(app->broker);
     free(app->bootstrap);

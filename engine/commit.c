@@ -13,6 +13,7 @@
  *    committed offsets; when the producer is fenced, the thread drops its tasks and rejoins.
  */
 #include "engine_int.h"
+#include "store_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,10 @@ static rd_kafka_topic_partition_list_t *offsets_to_commit(rill__thread_t *thread
 }
 
 static void mark_committed(rill__thread_t *thread) {
+    /* The outputs and changelog records are durable: now the stores may have them. */
+    for (int t = 0; t < thread->task_cnt; t++)
+        rill__task_apply_stores(thread->tasks[t]);
+    thread->commit_now = false;
     for (int t = 0; t < thread->task_cnt; t++) {
         rill__task_t *task = thread->tasks[t];
         for (int i = 0; i < task->pq_cnt; i++)
@@ -57,8 +62,10 @@ static int commit_alos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *
                         thread->delivery_errors ? thread->delivery_error : rd_kafka_err2str(err));
         return -1;
     }
-    if (!offsets)
+    if (!offsets) {
+        mark_committed(thread); /* store writes without new offsets (e.g. punctuation) */
         return 0;
+    }
     err = rd_kafka_commit(thread->consumer, offsets, 0);
     if (err) {
         /* Not fatal: the records will be processed again after a rebalance (at-least-once). */
@@ -115,8 +122,10 @@ static int txn_failed(rill__thread_t *thread, const char *what, rd_kafka_error_t
 
 static int commit_eos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *offsets) {
     rd_kafka_error_t *error;
-    if (!offsets && !thread->txn_open)
+    if (!offsets && !thread->txn_open) {
+        mark_committed(thread);
         return 0;
+    }
     if (!thread->txn_open) {
         if ((error = rd_kafka_begin_transaction(thread->producer)))
             return txn_failed(thread, "begin_transaction", error);
@@ -149,7 +158,7 @@ int rill__thread_commit(rill__thread_t *thread) {
     if (thread->fenced)
         return -1;
     for (int t = 0; t < thread->task_cnt; t++) {
-        if (rill__task_flush(thread->tasks[t])) {
+        if (rill__task_flush(thread->tasks[t]) || rill__task_log_stores(thread->tasks[t])) {
             rill__app_fatal(thread->app, RILL_ERR_PROCESSING, "task %s: flush before commit "
                             "failed", thread->tasks[t]->id);
             return -1;

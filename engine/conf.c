@@ -89,6 +89,15 @@ static const conf_key_t conf_keys[] = {
      "function invocations in flight at once in the whole process", NO_CHOICES},
     {"faas.max.connections", CONF_KIND_INT, 1, 4096, "32",
      "open connections to functions in the whole process", NO_CHOICES},
+    {"statestore.cache.max.bytes", CONF_KIND_INT, 0, INT64_MAX, "10485760",
+     "write cache of the stores per stream thread; above it the thread commits early",
+     NO_CHOICES},
+    {"statestore.block.cache.bytes", CONF_KIND_INT, 1048576, INT64_MAX, "67108864",
+     "RocksDB block cache shared by every store of the process", NO_CHOICES},
+    {"statestore.write.buffer.bytes", CONF_KIND_INT, 65536, INT64_MAX, "8388608",
+     "RocksDB memtable size per store", NO_CHOICES},
+    {"statestore.max.write.buffers", CONF_KIND_INT, 1, 16, "2",
+     "RocksDB memtables per store", NO_CHOICES},
     {"embedded.broker.partitions", CONF_KIND_INT, 1, 1024, "4",
      "partitions of topics auto-created on the embedded broker", NO_CHOICES},
 };
@@ -634,6 +643,10 @@ rill_err_t rill__conf_settings(rill_conf_t *conf, rill__settings_t *out, char *e
     out->poll_ms = (int)conf_int(conf, "poll.ms");
     out->embedded_partitions = (int)conf_int(conf, "embedded.broker.partitions");
     out->faas_max_in_flight = (int)conf_int(conf, "faas.max.in.flight");
+    out->cache_max_bytes = conf_int(conf, "statestore.cache.max.bytes");
+    out->block_cache_bytes = conf_int(conf, "statestore.block.cache.bytes");
+    out->write_buffer_bytes = conf_int(conf, "statestore.write.buffer.bytes");
+    out->max_write_buffers = (int)conf_int(conf, "statestore.max.write.buffers");
     out->faas_max_connections = (int)conf_int(conf, "faas.max.connections");
     return conf_settings_dlq(conf, out, errstr, errstr_size);
 }

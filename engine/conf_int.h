@@ -43,6 +43,10 @@ typedef struct rill__settings_s {
                                       topics auto-created on the embedded broker, default 4 */
     int faas_max_in_flight;        /* faas.max.in.flight: invocations in flight per process */
     int faas_max_connections;      /* faas.max.connections */
+    int64_t cache_max_bytes;       /* statestore.cache.max.bytes */
+    int64_t block_cache_bytes;     /* statestore.block.cache.bytes */
+    int64_t write_buffer_bytes;    /* statestore.write.buffer.bytes */
+    int max_write_buffers;         /* statestore.max.write.buffers */
 } rill__settings_t;
 
 /*

@@ -61,7 +61,10 @@ static void describe_node(const rill__node_t *n, rill_buf_t *out) {
     } else if (n->kind == RILL_NODE_SINK) {
         out_printf(out, "    Sink: %s (topic: %s)\n", n->name, n->sink.topic);
     } else {
-        out_printf(out, "    Processor: %s (stores: [])\n", n->name);
+        out_printf(out, "    Processor: %s (stores: [", n->name);
+        for (int k = 0; k < n->store_cnt; k++)
+            out_printf(out, "%s%s", k ? ", " : "", rill__store_def_name(n->stores[k]));
+        out_printf(out, "])\n");
     }
     if (n->child_cnt) {
         out_printf(out, "      --> ");

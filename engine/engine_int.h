@@ -34,6 +34,9 @@ typedef enum rill__metric_e {
     RILL_M_PAUSES,       /* partitions paused because their queue was full */
     RILL_M_TASKS,        /* tasks currently owned (a gauge) */
     RILL_M_BUFFERED,     /* records queued in tasks (a gauge) */
+    RILL_M_RESTORED,     /* changelog records restored into stores */
+    RILL_M_RESTORE_LAG,  /* changelog records still to restore (a gauge) */
+    RILL_M_CHANGELOG,    /* records written to changelogs */
     RILL_M__COUNT
 } rill__metric_t;
 
@@ -97,6 +100,8 @@ struct rill__task_s {
     bool initialized;
     bool has_async;  /* some node has a poll callback */
     bool waiting;    /* holds records but waits for a lagging empty partition */
+    struct rill__store_s **stores; /* its state stores (state/) */
+    int store_cnt;
     int64_t created_ms;
     int64_t stream_time;
     rill_ctx_t ctx;
@@ -133,6 +138,9 @@ struct rill__thread_s {
     rd_kafka_queue_t *consumer_queue; /* for rill__thread_wake() */
     struct rill__orphan_s *orphans;   /* work of closed operators still in flight */
     int poll_wait_ms;                 /* the async nodes' next deadline, from the last poll */
+    bool cache_bytes_dirty;           /* a store was written since the cache size check */
+    bool commit_now;                  /* a cache is full: commit at the next occasion */
+    rd_kafka_t *restore_consumer;     /* reads changelogs (assign, no group); on first use */
     rill__metrics_t metrics;
 };
 
@@ -153,6 +161,8 @@ struct rill_app_s {
     char fatal_msg[512];
     rd_kafka_t *admin; /* metadata and topic creation; created at start */
     pthread_mutex_t admin_lock;
+    void *db;                        /* the state stores' RocksDB (state/), on first use */
+    void (*db_close)(void *db);
     void *bridge;                    /* the FaaS bridge's HTTP thread, made on first use */
     void (*bridge_free)(void *bridge);
 };
@@ -251,6 +261,14 @@ rd_kafka_t *rill__producer_new(rill__thread_t *thread, char *errstr, size_t errs
 int rill__produce(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t partition,
                   const void *key, size_t key_len, const void *value, size_t value_len,
                   int64_t timestamp, rd_kafka_headers_t *hdrs);
+
+/* The same, with a delivery-report opaque (changelog records carry the changelog marker). */
+int rill__produce_opaque(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t partition,
+                         const void *key, size_t key_len, const void *value, size_t value_len,
+                         int64_t timestamp, rd_kafka_headers_t *hdrs, void *msg_opaque);
+/* state/: the changelog marker and what a delivered changelog record tells its store. */
+extern const char rill__changelog_marker;
+void rill__store_delivered(rill__thread_t *thread, const rd_kafka_message_t *msg);
 
 /* commit.c */
 /* Commits every task's progress per the processing guarantee. Returns 0 or an error; on an

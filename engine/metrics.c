@@ -23,6 +23,9 @@ const char *const rill__metric_names[RILL_M__COUNT] = {
     [RILL_M_PAUSES] = "rill_partition_pauses_total",
     [RILL_M_TASKS] = "rill_tasks",
     [RILL_M_BUFFERED] = "rill_buffered_records",
+    [RILL_M_RESTORED] = "rill_restored_records_total",
+    [RILL_M_RESTORE_LAG] = "rill_restore_remaining_records",
+    [RILL_M_CHANGELOG] = "rill_changelog_records_total",
 };
 
 static int64_t thread_value(const rill__thread_t *thread, int which) {

@@ -18,6 +18,8 @@
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
     rill__thread_t *thread = opaque;
+    if (!msg->err && msg->_private == &rill__changelog_marker)
+        rill__store_delivered(thread, msg);
     if (msg->err) {
         if (!thread->delivery_errors)
             snprintf(thread->delivery_error, sizeof(thread->delivery_error),
@@ -100,6 +102,13 @@ static int begin_txn(rill__thread_t *thread) {
 int rill__produce(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t partition,
                   const void *key, size_t key_len, const void *value, size_t value_len,
                   int64_t timestamp, rd_kafka_headers_t *hdrs) {
+    return rill__produce_opaque(thread, rkt, partition, key, key_len, value, value_len,
+                                timestamp, hdrs, NULL);
+}
+
+int rill__produce_opaque(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t partition,
+                         const void *key, size_t key_len, const void *value, size_t value_len,
+                         int64_t timestamp, rd_kafka_headers_t *hdrs, void *msg_opaque) {
     if (thread->app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2 && !thread->txn_open &&
         begin_txn(thread)) {
         rd_kafka_headers_destroy(hdrs);
@@ -110,7 +119,8 @@ int rill__produce(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t partiti
             thread->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_KEY((void *)key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
-            RD_KAFKA_V_TIMESTAMP(timestamp), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+            RD_KAFKA_V_TIMESTAMP(timestamp), RD_KAFKA_V_HEADERS(hdrs),
+            RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
         if (!err) {
             rill__metric_add(&thread->metrics, RILL_M_PRODUCED, 1);
             return 0;

@@ -11,6 +11,7 @@
  * (exactly-once) makes the thread drop its tasks, make a new producer and rejoin the group.
  */
 #include "engine_int.h"
+#include "store_int.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -123,6 +124,16 @@ static void handle_consumer_error(rill__thread_t *thread, const rd_kafka_message
         return;
     }
     rill__log(app, thread->idx, "consumer: %s", rd_kafka_message_errstr(msg));
+}
+
+/* True when the stores' write caches hold more than statestore.cache.max.bytes: the thread
+ * then commits early, which empties them. */
+static bool caches_full(rill__thread_t *thread) {
+    size_t bytes = 0;
+    thread->cache_bytes_dirty = false;
+    for (int i = 0; i < thread->task_cnt; i++)
+        bytes += rill__task_cache_bytes(thread->tasks[i]);
+    return bytes > (size_t)thread->app->set.cache_max_bytes;
 }
 
 static bool all_waiting(rill__thread_t *thread) {
@@ -288,7 +299,10 @@ static void *thread_main(void *arg) {
         if (thread->orphans)
             reap_orphans(thread, 0);
         rill__metric_set(&thread->metrics, RILL_M_BUFFERED, (int64_t)total_buffered(thread));
-        if (rill__now_ms() - thread->last_commit_ms >= app->set.commit_interval_ms)
+        if (thread->cache_bytes_dirty && caches_full(thread))
+            thread->commit_now = true;
+        if (thread->commit_now ||
+            rill__now_ms() - thread->last_commit_ms >= app->set.commit_interval_ms)
             rill__thread_commit(thread);
         if (thread->fenced && recover_from_fence(thread))
             break;
@@ -331,6 +345,11 @@ void rill__thread_join(rill__thread_t *thread) {
         rd_kafka_topic_destroy(thread->dlq_rkt);
     if (thread->consumer_queue)
         rd_kafka_queue_destroy(thread->consumer_queue);
+    if (thread->restore_consumer) {
+        rd_kafka_consumer_close(thread->restore_consumer);
+        rd_kafka_destroy(thread->restore_consumer);
+    }
+    thread->restore_consumer = NULL;
     thread->consumer_queue = NULL;
     if (thread->consumer)
         rd_kafka_destroy(thread->consumer);

@@ -12,6 +12,7 @@
  * Operator state is created lazily, before the first record, on the owning thread.
  */
 #include "engine_int.h"
+#include "store_int.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -154,6 +155,8 @@ size_t rill__task_buffered(const rill__task_t *task) {
 
 static int task_init(rill__task_t *task) {
     rill_topology_t *topo = task->thread->app->topo;
+    if (rill__task_open_stores(task))
+        return -1;
     for (int i = 0; i < topo->node_cnt; i++) {
         rill__node_t *node = topo->nodes[i];
         if (node->subtopology != task->sub)
@@ -365,6 +368,7 @@ static void close_nodes(rill__task_t *task) {
 void rill__task_rewind(rill__task_t *task) {
     drop_queued(task);
     close_nodes(task);
+    rill__task_close_stores(task); /* reopened, and restored, before the next record */
     for (int i = 0; i < task->pq_cnt; i++) {
         task->pqs[i].next_offset = -1;
         task->pqs[i].paused = false;
@@ -377,6 +381,7 @@ void rill__task_destroy(rill__task_t *task) {
         return;
     drop_queued(task);
     close_nodes(task);
+    rill__task_close_stores(task);
     for (int i = 0; i < task->pq_cnt; i++)
         free(task->pqs[i].ring);
     free(task->pqs);

@@ -32,6 +32,7 @@ static void node_free(rill__node_t *node) {
     free(node->sink.topic);
     free(node->children);
     free(node->parents);
+    free(node->stores);
     free(node->name);
     free(node);
 }
@@ -46,6 +47,7 @@ void rill_topology_destroy(rill_topology_t *topo) {
         free(topo->subs[i].sources);
     }
     free(topo->subs);
+    rill__topology_free_stores(topo);
     free(topo->nodes);
     free(topo->error);
     free(topo);

@@ -8,6 +8,7 @@
  * only. Freezing happens once, when an app takes the topology; later builder calls fail.
  */
 #include "engine_int.h"
+#include "store_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,18 @@ rill_err_t rill__topology_freeze(rill_topology_t *topo, char *errstr, size_t err
         if (!topo->subs[s].source_cnt) {
             snprintf(errstr, errstr_size, "sub-topology %d has no source node", s);
             return RILL_ERR_TOPOLOGY;
+        }
+    }
+    for (int i = 0; i < topo->node_cnt; i++) {
+        rill__node_t *node = topo->nodes[i];
+        for (int k = 0; k < node->store_cnt; k++) {
+            rill__store_def_t *def = node->stores[k];
+            if (def->sub >= 0 && def->sub != node->subtopology) {
+                snprintf(errstr, errstr_size, "store \"%s\" is used by two sub-topologies: a "
+                         "store belongs to the tasks of one", def->name);
+                return RILL_ERR_TOPOLOGY;
+            }
+            def->sub = node->subtopology;
         }
     }
     topo->frozen = true;

@@ -87,6 +87,8 @@ struct rill__node_s {
     rill__source_t source; /* kind == SOURCE */
     rill__sink_t sink;     /* kind == SINK */
     rill_stream_t stream;  /* the handle the builder returns for this node */
+    struct rill__store_def_s **stores; /* stores the node uses */
+    int store_cnt;
 };
 
 typedef struct rill__subtopology_s {
@@ -106,6 +108,8 @@ struct rill_topology_s {
     bool frozen;
     rill__subtopology_t *subs;
     int sub_cnt;
+    struct rill__store_def_s **stores; /* every store, in declaration order */
+    int store_cnt;
 };
 
 /*
@@ -132,6 +136,11 @@ rill_err_t rill__topology_freeze(rill_topology_t *topo, char *errstr, size_t err
 
 /* The source node reading topic, or NULL. Topology must be frozen. */
 rill__node_t *rill__topology_source_for(const rill_topology_t *topo, const char *topic);
+
+/* The name of a store declaration (state/store_def.c). */
+const char *rill__store_def_name(const struct rill__store_def_s *def);
+/* Frees the store declarations (state/store_def.c). */
+void rill__topology_free_stores(rill_topology_t *topo);
 
 /* Finds a node by name, or NULL. */
 rill__node_t *rill__topology_node(const rill_topology_t *topo, const char *name);

@@ -192,6 +192,24 @@ int64_t rill_ctx_stream_time(const rill_ctx_t *ctx);
 /* The task's id, "<subtopology>_<partition>" as in Kafka Streams. Borrowed. */
 const char *rill_ctx_task_id(const rill_ctx_t *ctx);
 
+/*
+ * Key-value state stores for custom processors (Kafka Streams' Processor API stores). A store
+ * is declared for a node with rill_stream_use_kv_store() and reached in init/process with
+ * rill_ctx_kv(). It is kept in RocksDB under state.dir, logged to the changelog topic
+ * "<application.id>-<store>-changelog" and restored from it, so its content survives crashes
+ * and moves with its task. Writes are seen by reads at once.
+ */
+typedef struct rill_kv_s rill_kv_t;
+/* The store called name of the current task, or NULL when the node did not declare it. */
+rill_kv_t *rill_ctx_kv(rill_ctx_t *ctx, const char *name);
+/* Reads key: returns 1 and sets *valuep/len (borrowed until the next call on this store), 0
+ * when absent, a negative rill_err_t on error. */
+int rill_kv_get(rill_kv_t *kv, const void *key, size_t key_len, const void **valuep,
+                size_t *value_lenp);
+rill_err_t rill_kv_put(rill_kv_t *kv, const void *key, size_t key_len, const void *value,
+                       size_t value_len);
+rill_err_t rill_kv_delete(rill_kv_t *kv, const void *key, size_t key_len);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Topology builder (DSL)                                                                   */
 
@@ -261,6 +279,9 @@ rill_stream_t *rill_stream_peek(rill_stream_t *s, const char *name, rill_peek_cb
 rill_stream_t *rill_stream_merge(rill_stream_t *a, rill_stream_t *b, const char *name);
 rill_stream_t *rill_stream_process(rill_stream_t *s, const char *name,
                                    const rill_processor_def_t *def, void *opaque);
+/* Declares that the node of stream s (a custom processor) uses the key-value store called
+ * store (letters, digits, '.', '_', '-'); several nodes of one sub-topology may share one. */
+rill_err_t rill_stream_use_kv_store(rill_stream_t *s, const char *store);
 
 /*
  * Split: rill_stream_split() makes a splitter; each rill_split_branch() returns the stream of

@@ -1,0 +1,44 @@
+/*
+ * cache_int.h — the write cache of a store instance (see cache.c).
+ */
+#ifndef RILL_CACHE_INT_H
+#define RILL_CACHE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct rill__centry_s {
+    uint64_t hash; /* 0: empty slot */
+    char *key;
+    size_t key_len;
+    char *value;
+    size_t value_len;
+    size_t value_cap;
+    bool deleted;
+} rill__centry_t;
+
+typedef struct rill__cache_s {
+    rill__centry_t *tab;
+    size_t cap, cnt;
+    size_t bytes; /* arena bytes and table entries in use */
+    struct block_s *blocks;
+} rill__cache_t;
+
+rill__centry_t *rill__cache_find(const rill__cache_t *c, const void *key, size_t key_len);
+/* Sets key to value, or marks it deleted. Returns 0 or -1 (out of memory). */
+int rill__cache_put(rill__cache_t *c, const void *key, size_t key_len, const void *value,
+                    size_t value_len, bool deleted);
+/* Removes the entries for which pred holds. */
+void rill__cache_remove_if(rill__cache_t *c, bool (*pred)(const rill__centry_t *e, void *opaque),
+                           void *opaque);
+/* Empties the cache, keeping one arena block. */
+void rill__cache_clear(rill__cache_t *c);
+void rill__cache_free(rill__cache_t *c);
+/* The entries with lo <= key < hi in key order: *outp is a malloc'd array (caller frees). */
+size_t rill__cache_sorted(const rill__cache_t *c, const void *lo, size_t lo_len, const void *hi,
+                          size_t hi_len, rill__centry_t ***outp);
+/* Byte-wise key order (RocksDB's default comparator). */
+int rill__key_cmp(const void *a, size_t a_len, const void *b, size_t b_len);
+
+#endif

@@ -1,0 +1,247 @@
+/*
+ * store.c — a task's instance of a store: reads and writes through the write cache, and the
+ * three steps that make writes durable at commit (see store_int.h): log to the changelog,
+ * then apply to RocksDB with the changelog offset, or drop on failure.
+ *
+ * DESIGN
+ * Keys in the cache are the RocksDB keys themselves ([partition][DATA][layout...]), so a
+ * cache entry maps one-to-one to a batch operation, and the changelog key is the RocksDB key
+ * without its 4-byte partition (restore puts it back). The changelog offset reached by this
+ * store is learnt from the producer's delivery reports (rill__store_delivered), which arrive
+ * before a commit completes (flush, or commit_transaction, serves them). Window expiry is a
+ * pending range delete applied with the next batch; it is not logged (the changelog's own
+ * retention drops old windows).
+ */
+#include "store_priv.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The marker put as msg_opaque on changelog records, so delivery reports find stores. */
+const char rill__changelog_marker = 'c';
+
+rill__store_t *rill__ctx_store(rill_ctx_t *ctx, const char *name) {
+    rill__task_t *task = ctx->task;
+    for (int i = 0; i < task->store_cnt; i++)
+        if (!strcmp(task->stores[i]->def->name, name))
+            return task->stores[i];
+    return NULL;
+}
+
+/* ---- reads and writes ---- */
+
+static int cached_get(rill__store_t *st, const void **valuep, size_t *lenp) {
+    rill__centry_t *e = rill__cache_find(&st->cache, st->kbuf.data, st->kbuf.len);
+    if (e) {
+        *valuep = e->value;
+        *lenp = e->value_len;
+        return e->deleted ? 0 : 1;
+    }
+    int rc = rill__db_get(st->db, st->cf, st->kbuf.data, st->kbuf.len, &st->vbuf, NULL, 0);
+    if (rc == 1) {
+        *valuep = st->vbuf.data;
+        *lenp = st->vbuf.len;
+    }
+    return rc;
+}
+
+static int cached_put(rill__store_t *st, const void *value, size_t value_len) {
+    if (rill__cache_put(&st->cache, st->kbuf.data, st->kbuf.len, value, value_len, !value))
+        return -1;
+    st->task->thread->cache_bytes_dirty = true;
+    return 0;
+}
+
+int rill__kv_get(rill__store_t *st, const void *key, size_t key_len, const void **valuep,
+                 size_t *value_lenp) {
+    rill_buf_reset(&st->kbuf);
+    if (rill__key_kv(&st->kbuf, st->partition, key, key_len))
+        return -1;
+    return cached_get(st, valuep, value_lenp);
+}
+
+int rill__kv_put(rill__store_t *st, const void *key, size_t key_len, const void *value,
+                 size_t value_len) {
+    rill_buf_reset(&st->kbuf);
+    if (rill__key_kv(&st->kbuf, st->partition, key, key_len))
+        return -1;
+    return cached_put(st, value, value_len);
+}
+
+static int64_t segment_of(const rill__store_t *st, int64_t t) {
+    return t / st->def->segment_ms;
+}
+
+int rill__window_get(rill__store_t *st, const void *key, size_t key_len, int64_t start,
+                     const void **valuep, size_t *value_lenp) {
+    rill_buf_reset(&st->kbuf);
+    if (rill__key_window(&st->kbuf, st->partition, segment_of(st, start), key, key_len, start))
+        return -1;
+    return cached_get(st, valuep, value_lenp);
+}
+
+int rill__window_put(rill__store_t *st, const void *key, size_t key_len, int64_t start,
+                     const void *value, size_t value_len) {
+    rill_buf_reset(&st->kbuf);
+    if (rill__key_window(&st->kbuf, st->partition, segment_of(st, start), key, key_len, start))
+        return -1;
+    return cached_put(st, value, value_len);
+}
+
+int rill__session_put(rill__store_t *st, const void *key, size_t key_len, int64_t start,
+                      int64_t end, const void *value, size_t value_len) {
+    rill_buf_reset(&st->kbuf);
+    if (rill__key_session(&st->kbuf, st->partition, segment_of(st, end), key, key_len, end,
+                          start))
+        return -1;
+    return cached_put(st, value, value_len);
+}
+
+int rill__session_remove(rill__store_t *st, const void *key, size_t key_len, int64_t start,
+                         int64_t end) {
+    return rill__session_put(st, key, key_len, start, end, NULL, 0);
+}
+
+/* ---- merged scans over the cache and RocksDB ---- */
+
+typedef int (*scan_cb)(const void *k, size_t k_len, const void *v, size_t v_len, void *opaque);
+
+/* Calls cb for every live key in [lo, hi), cache entries winning over RocksDB's. */
+static int merged_scan(rill__store_t *st, const rill_buf_t *lo, const rill_buf_t *hi, scan_cb cb,
+                       void *opaque) {
+    rill__centry_t **ents = NULL;
+    size_t n = rill__cache_sorted(&st->cache, lo->data, lo->len, hi->data, hi->len, &ents);
+    if (!ents)
+        return -1;
+    rill__iter_t *it = rill__db_iter(st->db, st->cf, lo->data, lo->len, hi->data, hi->len);
+    size_t i = 0;
+    int rc = 0;
+    while (!rc && (i < n || rill__iter_valid(it))) {
+        size_t klen = 0, vlen = 0;
+        const void *k = rill__iter_valid(it) ? rill__iter_key(it, &klen) : NULL;
+        int order = !k ? -1 : i == n ? 1 : rill__key_cmp(ents[i]->key, ents[i]->key_len, k, klen);
+        if (order <= 0) {
+            if (!ents[i]->deleted)
+                rc = cb(ents[i]->key, ents[i]->key_len, ents[i]->value, ents[i]->value_len,
+                        opaque);
+            i++;
+            if (order == 0)
+                rill__iter_next(it);
+        } else {
+            const void *v = rill__iter_value(it, &vlen);
+            rc = cb(k, klen, v, vlen, opaque);
+            rill__iter_next(it);
+        }
+    }
+    rill__iter_destroy(it);
+    free(ents);
+    return rc < 0 ? -1 : 0;
+}
+
+typedef struct wscan_s {
+    int64_t from, to;
+    rill__window_cb cb;
+    void *opaque;
+} wscan_t;
+
+static int window_scan_one(const void *k, size_t k_len, const void *v, size_t v_len, void *opaque) {
+    wscan_t *w = opaque;
+    int32_t p;
+    int64_t seg, start;
+    const void *key;
+    size_t key_len;
+    if (rill__key_window_parse(k, k_len, &p, &seg, &key, &key_len, &start))
+        return 0;
+    if (start < w->from || start >= w->to)
+        return 0;
+    return w->cb(key, key_len, start, v, v_len, w->opaque);
+}
+
+int rill__window_range(rill__store_t *st, int64_t from, int64_t to, rill__window_cb cb,
+                       void *opaque) {
+    if (from < 0)
+        from = 0;
+    if (to <= from)
+        return 0;
+    rill_buf_t lo = {0}, hi = {0};
+    int rc = -1;
+    if (!rill__key_segment_bound(&lo, st->partition, segment_of(st, from)) &&
+        !rill__key_segment_bound(&hi, st->partition, segment_of(st, to - 1) + 1)) {
+        wscan_t w = {.from = from, .to = to, .cb = cb, .opaque = opaque};
+        rc = merged_scan(st, &lo, &hi, window_scan_one, &w);
+    }
+    rill_buf_free(&lo);
+    rill_buf_free(&hi);
+    return rc;
+}
+
+typedef struct sscan_s {
+    const void *key;
+    size_t key_len;
+    int64_t earliest_end, latest_start;
+    rill__session_cb cb;
+    void *opaque;
+} sscan_t;
+
+static int session_scan_one(const void *k, size_t k_len, const void *v, size_t v_len,
+                            void *opaque) {
+    sscan_t *s = opaque;
+    int32_t p;
+    int64_t seg, end, start;
+    const void *key;
+    size_t key_len;
+    if (rill__key_session_parse(k, k_len, &p, &seg, &key, &key_len, &end, &start) ||
+        key_len != s->key_len || memcmp(key, s->key, key_len))
+        return 0;
+    if (end < s->earliest_end || start > s->latest_start)
+        return 0;
+    return s->cb(start, end, v, v_len, s->opaque);
+}
+
+int rill__session_find(rill__store_t *st, const void *key, size_t key_len,
+                       int64_t earliest_end, int64_t latest_start, rill__session_cb cb,
+                       void *opaque) {
+    if (earliest_end < 0)
+        earliest_end = 0;
+    rill_buf_t lo = {0}, hi = {0};
+    int rc = -1;
+    /* Sessions are segmented by end; a matching session ends at or after earliest_end and
+     * (starting at or before latest_start) can end no later than the last segment there is:
+     * scan from earliest_end's segment to the end of the partition's data. */
+    if (!rill__key_segment_bound(&lo, st->partition, segment_of(st, earliest_end)) &&
+        !rill__key_segment_bound(&hi, st->partition, INT64_MAX / 2)) {
+        sscan_t s = {.key = key, .key_len = key_len, .earliest_end = earliest_end,
+                     .latest_start = latest_start, .cb = cb, .opaque = opaque};
+        rc = merged_scan(st, &lo, &hi, session_scan_one, &s);
+    }
+    rill_buf_free(&lo);
+    rill_buf_free(&hi);
+    return rc;
+}
+
+static bool in_range(const rill__centry_t *e, void *opaque) {
+    const rill_buf_t *b = opaque;
+    return rill__key_cmp(e->key, e->key_len, b[0].data, b[0].len) >= 0 &&
+           rill__key_cmp(e->key, e->key_len, b[1].data, b[1].len) < 0;
+}
+
+int rill__window_expire(rill__store_t *st, int64_t before) {
+    int64_t seg = segment_of(st, before < 0 ? 0 : before); /* segments < seg end before it */
+    if (seg <= st->expired_below)
+        return 0;
+    rill_buf_t b[2] = {{0}, {0}};
+    if (rill__key_segment_bound(&b[0], st->partition, 0) ||
+        rill__key_segment_bound(&b[1], st->partition, seg)) {
+        rill_buf_free(&b[0]);
+        rill_buf_free(&b[1]);
+        return -1;
+    }
+    rill__batch_delete_range(st->pending, st->cf, b[0].data, b[0].len, b[1].data, b[1].len);
+    rill__cache_remove_if(&st->cache, in_range, b);
+    st->expired_below = seg;
+    rill_buf_free(&b[0]);
+    rill_buf_free(&b[1]);
+    return 0;
+}

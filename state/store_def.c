@@ -1,0 +1,92 @@
+/*
+ * store_def.c — stores as declared in a topology: names, kinds, retention, and which
+ * sub-topology owns each (the one whose tasks hold its partitions).
+ */
+#include "store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void def_free(rill__store_def_t *def) {
+    if (def)
+        free(def->name);
+    free(def);
+}
+
+void rill__topology_free_stores(rill_topology_t *topo) {
+    for (int i = 0; i < topo->store_cnt; i++)
+        def_free(topo->stores[i]);
+    free(topo->stores);
+    topo->stores = NULL;
+    topo->store_cnt = 0;
+}
+
+static int valid_name(const char *name) {
+    if (!name || !*name)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-'))
+            return 0;
+    return 1;
+}
+
+static int node_add_store(rill__node_t *node, rill__store_def_t *def) {
+    for (int i = 0; i < node->store_cnt; i++)
+        if (node->stores[i] == def)
+            return 0;
+    rill__store_def_t **s = realloc(node->stores, sizeof(*s) * (size_t)(node->store_cnt + 1));
+    if (!s)
+        return -1;
+    node->stores = s;
+    node->stores[node->store_cnt++] = def;
+    return 0;
+}
+
+rill__store_def_t *rill__topology_add_store(rill_topology_t *topo, rill__node_t *node,
+                                            const char *name, rill__store_kind_t kind,
+                                            int64_t retention_ms, int64_t segment_ms) {
+    if (topo->error)
+        return NULL;
+    if (!valid_name(name)) {
+        rill__topology_fail(topo, "store name \"%s\" is not valid: use letters, digits, '.', "
+                            "'_' and '-' (it becomes part of a topic name)", name ? name : "");
+        return NULL;
+    }
+    rill__store_def_t *def = NULL;
+    for (int i = 0; i < topo->store_cnt; i++)
+        if (!strcmp(topo->stores[i]->name, name))
+            def = topo->stores[i];
+    if (def && def->kind != kind) {
+        rill__topology_fail(topo, "store \"%s\" is declared twice with different kinds", name);
+        return NULL;
+    }
+    if (!def) {
+        rill__store_def_t **all = realloc(topo->stores, sizeof(*all) * (size_t)(topo->store_cnt + 1));
+        if (!all || !(def = calloc(1, sizeof(*def))) || !(def->name = strdup(name))) {
+            if (all)
+                topo->stores = all;
+            def_free(def);
+            rill__topology_fail(topo, "out of memory");
+            return NULL;
+        }
+        topo->stores = all;
+        def->kind = kind;
+        def->retention_ms = retention_ms;
+        def->segment_ms = segment_ms > 0 ? segment_ms : (retention_ms > 0 ? retention_ms / 3 : 0);
+        if (kind != RILL_STORE_KV && def->segment_ms < 60000)
+            def->segment_ms = 60000;
+        def->logged = true;
+        def->sub = -1;
+        topo->stores[topo->store_cnt++] = def;
+    }
+    if (node_add_store(node, def)) {
+        rill__topology_fail(topo, "out of memory");
+        return NULL;
+    }
+    return def;
+}
+
+const char *rill__store_def_name(const rill__store_def_t *def) {
+    return def->name;
+}

@@ -1,0 +1,120 @@
+/*
+ * store_int.h — state stores as operators see them: a task's instance of a store, read and
+ * written through a write cache that holds the task's writes until they are durable.
+ *
+ * Life of a write (invariant 4):
+ *  1. put/delete land in the store's write cache (one entry per key: repeated updates of a key
+ *     between commits cost one changelog record). Reads see the cache first, then RocksDB, so a
+ *     task reads its own writes at once.
+ *  2. At commit, the cache's entries are produced to the store's changelog topic
+ *     (<application.id>-<store>-changelog, partition = the task's partition), inside the
+ *     transaction under exactly-once.
+ *  3. When the commit succeeded (outputs acknowledged or transaction committed), the entries
+ *     and the changelog offset after the last of them go to RocksDB in one write batch, and
+ *     the cache is emptied. When it failed, the cache is dropped and the task restored.
+ * A cache larger than statestore.cache.max.bytes asks the thread to commit early.
+ *
+ * On assignment a task restores each store from its changelog, from the offset stored with
+ * the data (or from the start when there is none), before it processes a record.
+ */
+#ifndef RILL_STORE_INT_H
+#define RILL_STORE_INT_H
+
+#include "db_int.h"
+#include "engine_int.h"
+
+typedef enum rill__store_kind_e {
+    RILL_STORE_KV = 0,
+    RILL_STORE_WINDOW = 1,
+    RILL_STORE_SESSION = 2
+} rill__store_kind_t;
+
+/* A store as declared in the topology (shared by every task). */
+typedef struct rill__store_def_s {
+    char *name;
+    rill__store_kind_t kind;
+    int64_t segment_ms;   /* window/session: segment width (retention / 3 or more) */
+    int64_t retention_ms; /* window/session: how long windows are kept (changelog retention) */
+    bool logged;          /* has a changelog (default true) */
+    int sub;              /* sub-topology that owns it, set at freeze */
+} rill__store_def_t;
+
+/* Declares a store used by node (created once per topology; a second call with the same
+ * name and kind returns the existing one, so two nodes can share a store). */
+rill__store_def_t *rill__topology_add_store(rill_topology_t *topo, rill__node_t *node,
+                                            const char *name, rill__store_kind_t kind,
+                                            int64_t retention_ms, int64_t segment_ms);
+
+typedef struct rill__store_s rill__store_t;
+
+/* The task's instance of the store called name (NULL when the node did not declare it). */
+rill__store_t *rill__ctx_store(rill_ctx_t *ctx, const char *name);
+
+/* ---- key-value ---- */
+
+/* Reads key. Returns 1 and sets *valuep/len (valid until the next call on this store), 0
+ * when absent (or deleted), -1 on error. */
+int rill__kv_get(rill__store_t *st, const void *key, size_t key_len, const void **valuep,
+                 size_t *value_lenp);
+/* Writes key = value (value NULL: delete). Returns 0 or -1. */
+int rill__kv_put(rill__store_t *st, const void *key, size_t key_len, const void *value,
+                 size_t value_len);
+
+/* ---- windows: keyed by (key, window start) ---- */
+
+int rill__window_get(rill__store_t *st, const void *key, size_t key_len, int64_t start,
+                     const void **valuep, size_t *value_lenp);
+int rill__window_put(rill__store_t *st, const void *key, size_t key_len, int64_t start,
+                     const void *value, size_t value_len);
+
+/* Calls cb for every window with start in [from, to) (any key) in (start, key) order...
+ * precisely: ordered by segment, then key, then start — callers that need time order sort.
+ * cb returns non-zero to stop. Sees the cache and RocksDB merged. */
+typedef int (*rill__window_cb)(const void *key, size_t key_len, int64_t start,
+                               const void *value, size_t value_len, void *opaque);
+int rill__window_range(rill__store_t *st, int64_t from, int64_t to, rill__window_cb cb,
+                       void *opaque);
+
+/* Drops every segment entirely older than before (window start < before, segment-wise):
+ * one range delete, applied with the next commit's batch. */
+int rill__window_expire(rill__store_t *st, int64_t before);
+
+/* ---- sessions: keyed by (key, end, start) ---- */
+
+int rill__session_put(rill__store_t *st, const void *key, size_t key_len, int64_t start,
+                      int64_t end, const void *value, size_t value_len);
+int rill__session_remove(rill__store_t *st, const void *key, size_t key_len, int64_t start,
+                         int64_t end);
+/* Calls cb for each session of key that ends at or after earliest_end and starts at or
+ * before latest_start (the sessions a record at t with gap g may merge with:
+ * earliest_end = t - g, latest_start = t + g). */
+typedef int (*rill__session_cb)(int64_t start, int64_t end, const void *value,
+                                size_t value_len, void *opaque);
+int rill__session_find(rill__store_t *st, const void *key, size_t key_len,
+                       int64_t earliest_end, int64_t latest_start, rill__session_cb cb,
+                       void *opaque);
+
+/* ---- engine side (store.c, changelog.c, restore.c) ---- */
+
+/* Creates the task's store instances (restoring them). Returns 0 or -1 (fatal set). */
+int rill__task_open_stores(rill__task_t *task);
+/* Commit step 2: produces every store's cache to its changelog. */
+int rill__task_log_stores(rill__task_t *task);
+/* Commit step 3, after success: applies caches and offsets to RocksDB. */
+int rill__task_apply_stores(rill__task_t *task);
+/* After a failed commit or on close: drops the caches. */
+void rill__task_drop_store_caches(rill__task_t *task);
+void rill__task_close_stores(rill__task_t *task);
+/* Bytes held in the task's caches (to trigger early commits). */
+size_t rill__task_cache_bytes(const rill__task_t *task);
+
+/* "<application.id>-<store>-changelog". */
+void rill__store_changelog_name(const rill_app_t *app, const rill__store_def_t *def, char *out,
+                                size_t out_size);
+/* Creates the changelog topics of every store (start of the app). */
+rill_err_t rill__app_create_changelogs(rill_app_t *app, char *errstr, size_t errstr_size);
+
+/* The app's database, opened on first use. */
+rill__db_t *rill__app_db(rill_app_t *app, char *errstr, size_t errstr_size);
+
+#endif

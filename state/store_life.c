@@ -1,0 +1,248 @@
+/*
+ * store_life.c — store instances over a task's life: opened (and restored) before the task's
+ * first record, logged and applied at each commit, dropped on failure, closed with the task.
+ *
+ * DESIGN
+ * Each function here runs on the stream thread that owns the task. The database is the app's
+ * (one RocksDB per process, opened on first use under the app lock); each store is a column
+ * family of it. Applying is the only place a task's writes reach RocksDB: one batch with the
+ * cache's entries, the pending range deletes and the changelog offset key (invariant 4).
+ */
+#include "store_priv.h"
+#include "admin_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void db_close(void *db) {
+    rill__db_close(db);
+}
+
+/* Creates dir and its parents (mkdir -p). */
+static int mkdirs(const char *dir) {
+    char path[1024];
+    snprintf(path, sizeof(path), "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+rill__db_t *rill__app_db(rill_app_t *app, char *errstr, size_t errstr_size) {
+    pthread_mutex_lock(&app->lock);
+    if (!app->db) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", app->set.state_dir, app->set.application_id);
+        rill__db_opts_t o = {.block_cache_bytes = (size_t)app->set.block_cache_bytes,
+                             .write_buffer_bytes = (size_t)app->set.write_buffer_bytes,
+                             .max_write_buffers = app->set.max_write_buffers};
+        if (mkdirs(path))
+            snprintf(errstr, errstr_size, "state.dir: cannot create \"%s\": %s", path,
+                     strerror(errno));
+        else if ((app->db = rill__db_open(path, &o, errstr, errstr_size)))
+            app->db_close = db_close;
+    }
+    rill__db_t *db = app->db;
+    pthread_mutex_unlock(&app->lock);
+    return db;
+}
+
+static void store_free(rill__store_t *st) {
+    if (!st)
+        return;
+    rill__cache_free(&st->cache);
+    rill__batch_destroy(st->pending);
+    rill_buf_free(&st->kbuf);
+    rill_buf_free(&st->vbuf);
+    if (st->changelog_rkt)
+        rd_kafka_topic_destroy(st->changelog_rkt);
+    free(st);
+}
+
+void rill__store_changelog_name(const rill_app_t *app, const rill__store_def_t *def, char *out,
+                                size_t out_size) {
+    snprintf(out, out_size, "%s-%s-changelog", app->set.application_id, def->name);
+}
+
+static rill__store_t *store_open(rill__task_t *task, rill__store_def_t *def, char *errstr,
+                                 size_t errstr_size) {
+    rill__thread_t *thread = task->thread;
+    rill__store_t *st = calloc(1, sizeof(*st));
+    if (!st)
+        return NULL;
+    st->def = def;
+    st->task = task;
+    st->partition = task->partition;
+    st->logged_next = -1;
+    st->expired_below = 0;
+    st->pending = rill__batch_new();
+    char changelog[512];
+    rill__store_changelog_name(thread->app, def, changelog, sizeof(changelog));
+    if (!st->pending || !(st->db = rill__app_db(thread->app, errstr, errstr_size)) ||
+        !(st->cf = rill__db_cf(st->db, def->name, errstr, errstr_size)) ||
+        !(st->changelog_rkt = rd_kafka_topic_new(thread->producer, changelog, NULL)) ||
+        rill__store_restore(st, errstr, errstr_size)) {
+        store_free(st);
+        return NULL;
+    }
+    return st;
+}
+
+int rill__task_open_stores(rill__task_t *task) {
+    rill_topology_t *topo = task->thread->app->topo;
+    char errstr[512];
+    for (int i = 0; i < topo->store_cnt; i++) {
+        rill__store_def_t *def = topo->stores[i];
+        if (def->sub != task->sub)
+            continue;
+        rill__store_t **all =
+            realloc(task->stores, sizeof(*all) * (size_t)(task->store_cnt + 1));
+        if (!all)
+            return -1;
+        task->stores = all;
+        rill__store_t *st = store_open(task, def, errstr, sizeof(errstr));
+        if (!st) {
+            rill__app_fatal(task->thread->app, RILL_ERR_IO, "task %s: store \"%s\": %s",
+                            task->id, def->name, errstr);
+            return -1;
+        }
+        task->stores[task->store_cnt++] = st;
+    }
+    return 0;
+}
+
+int rill__task_log_stores(rill__task_t *task) {
+    rill__thread_t *thread = task->thread;
+    for (int s = 0; s < task->store_cnt; s++) {
+        rill__store_t *st = task->stores[s];
+        const rill__cache_t *c = &st->cache;
+        for (size_t i = 0; i < c->cap && c->cnt; i++) {
+            const rill__centry_t *e = &c->tab[i];
+            if (!e->hash)
+                continue;
+            /* The changelog key is the RocksDB key without its partition. */
+            if (rill__produce_opaque(thread, st->changelog_rkt, st->partition, e->key + 4,
+                                     e->key_len - 4, e->deleted ? NULL : e->value,
+                                     e->deleted ? 0 : e->value_len, 0, NULL,
+                                     (void *)&rill__changelog_marker))
+                return -1;
+            rill__metric_add(&thread->metrics, RILL_M_CHANGELOG, 1);
+        }
+    }
+    return 0;
+}
+
+int rill__task_apply_stores(rill__task_t *task) {
+    char errstr[512];
+    for (int s = 0; s < task->store_cnt; s++) {
+        rill__store_t *st = task->stores[s];
+        const rill__cache_t *c = &st->cache;
+        if (!c->cnt && !rill__batch_count(st->pending))
+            continue;
+        rill__batch_t *b = st->pending; /* range deletes first, then the cache's entries */
+        for (size_t i = 0; i < c->cap && c->cnt; i++) {
+            const rill__centry_t *e = &c->tab[i];
+            if (!e->hash)
+                continue;
+            if (e->deleted)
+                rill__batch_delete(b, st->cf, e->key, e->key_len);
+            else
+                rill__batch_put(b, st->cf, e->key, e->key_len, e->value, e->value_len);
+        }
+        if (st->logged_next >= 0) {
+            unsigned char meta[RILL_KEY_PREFIX_LEN], off[8];
+            rill__key_prefix(st->partition, RILL_KEY_META, meta);
+            rill__be64_put(off, (uint64_t)st->logged_next);
+            rill__batch_put(b, st->cf, meta, sizeof(meta), off, sizeof(off));
+        }
+        if (rill__db_write(st->db, b, errstr, sizeof(errstr))) {
+            rill__app_fatal(task->thread->app, RILL_ERR_IO, "task %s: store \"%s\": %s",
+                            task->id, st->def->name, errstr);
+            return -1;
+        }
+        rill__batch_clear(b);
+        rill__cache_clear(&st->cache);
+    }
+    return 0;
+}
+
+void rill__task_drop_store_caches(rill__task_t *task) {
+    for (int s = 0; s < task->store_cnt; s++) {
+        rill__cache_clear(&task->stores[s]->cache);
+        rill__batch_clear(task->stores[s]->pending);
+    }
+}
+
+void rill__task_close_stores(rill__task_t *task) {
+    for (int s = 0; s < task->store_cnt; s++)
+        store_free(task->stores[s]);
+    free(task->stores);
+    task->stores = NULL;
+    task->store_cnt = 0;
+}
+
+size_t rill__task_cache_bytes(const rill__task_t *task) {
+    size_t n = 0;
+    for (int s = 0; s < task->store_cnt; s++)
+        n += task->stores[s]->cache.bytes;
+    return n;
+}
+
+void rill__store_delivered(rill__thread_t *thread, const rd_kafka_message_t *msg) {
+    for (int t = 0; t < thread->task_cnt; t++) {
+        rill__task_t *task = thread->tasks[t];
+        if (task->partition != msg->partition)
+            continue;
+        for (int s = 0; s < task->store_cnt; s++) {
+            rill__store_t *st = task->stores[s];
+            if ((st->changelog_rkt == msg->rkt ||
+                 !strcmp(rd_kafka_topic_name(st->changelog_rkt), rd_kafka_topic_name(msg->rkt))) &&
+                msg->offset + 1 > st->logged_next)
+                st->logged_next = msg->offset + 1;
+        }
+    }
+}
+
+/* The partition count of a sub-topology's tasks: the largest of its source topics'. */
+static int sub_partitions(rill_app_t *app, int sub, char *errstr, size_t errstr_size) {
+    const rill__subtopology_t *s = &app->topo->subs[sub];
+    int max = -1;
+    for (int t = 0; t < s->topic_cnt; t++) {
+        int n = rill__app_partition_count(app, s->topics[t], errstr, errstr_size);
+        if (n > max)
+            max = n;
+    }
+    return max;
+}
+
+rill_err_t rill__app_create_changelogs(rill_app_t *app, char *errstr, size_t errstr_size) {
+    for (int i = 0; i < app->topo->store_cnt; i++) {
+        const rill__store_def_t *def = app->topo->stores[i];
+        if (!def->logged || def->sub < 0)
+            continue;
+        char topic[512], retention[32];
+        rill__store_changelog_name(app, def, topic, sizeof(topic));
+        int partitions = sub_partitions(app, def->sub, errstr, errstr_size);
+        if (partitions <= 0)
+            return RILL_ERR_TOPOLOGY;
+        /* Windows and sessions expire: compact and delete after retention plus a day, as
+         * Kafka Streams does; key-value stores are compacted only. */
+        snprintf(retention, sizeof(retention), "%" PRId64, def->retention_ms + 86400000);
+        const char *kv[] = {"cleanup.policy", "compact", NULL};
+        const char *win[] = {"cleanup.policy", "compact,delete", "retention.ms", retention, NULL};
+        rill_err_t err = rill__app_create_topic_config(
+            app, topic, partitions, def->kind == RILL_STORE_KV ? kv : win, errstr, errstr_size);
+        if (err)
+            return err;
+    }
+    return RILL_OK;
+}
