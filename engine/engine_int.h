@@ -100,6 +100,7 @@ struct rill__task_s {
     bool initialized;
     bool has_async;  /* some node has a poll callback */
     bool waiting;    /* holds records but waits for a lagging empty partition */
+    bool has_punctuate; /* some node punctuates on stream time */
     struct rill__store_s **stores; /* its state stores (state/) */
     int store_cnt;
     int64_t created_ms;
@@ -134,6 +135,7 @@ struct rill__thread_s {
     int delivery_errors; /* failed deliveries since the last commit (at-least-once) */
     char delivery_error[256];
     rill_buf_t scratch;  /* sink serialization buffer */
+    rill_buf_t key_scratch; /* sink key buffer (windowed keys) */
     rill__dispatch_cache_t cache;
     rd_kafka_queue_t *consumer_queue; /* for rill__thread_wake() */
     struct rill__orphan_s *orphans;   /* work of closed operators still in flight */

@@ -76,10 +76,27 @@ static int sink_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
     if (node->sink.opts.partitioner)
         partition = node->sink.opts.partitioner(rec, st->partition_cnt,
                                                 node->sink.opts.partitioner_opaque);
+    const void *key = rec->key;
+    size_t key_len = rec->key_len;
+    if (rec->window_kind) {
+        /* Windowed results: Kafka Streams' windowed key layout, key + start (time windows)
+         * or key + end + start (sessions), 8-byte big-endian each. */
+        unsigned char t[16];
+        rill_buf_t *kb = &thread->key_scratch;
+        rill_buf_reset(kb);
+        int session = rec->window_kind == RILL_WINDOW_SESSION;
+        rill_int64_encode(session ? rec->window_end : rec->window_start, t);
+        rill_int64_encode(rec->window_start, t + 8);
+        if (rill_buf_append(kb, rec->key, rec->key_len) ||
+            rill_buf_append(kb, t, session ? 16 : 8))
+            return -1;
+        key = kb->data;
+        key_len = kb->len;
+    }
     rd_kafka_headers_t *hdrs = NULL;
     if (rec->headers && rill_headers_count(rec->headers))
         hdrs = rd_kafka_headers_copy((const rd_kafka_headers_t *)rec->headers);
-    if (rill__produce(thread, st->rkt, partition, rec->key, rec->key_len, value, value_len,
+    if (rill__produce(thread, st->rkt, partition, key, key_len, value, value_len,
                       rec->timestamp, hdrs)) {
         rill_ctx_set_error(ctx, "sink \"%s\": produce to \"%s\" failed", node->name,
                            node->sink.topic);

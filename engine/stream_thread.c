@@ -358,4 +358,5 @@ void rill__thread_join(rill__thread_t *thread) {
     thread->dlq_rkt = NULL;
     thread->consumer = thread->producer = NULL;
     rill_buf_free(&thread->scratch);
+    rill_buf_free(&thread->key_scratch);
 }

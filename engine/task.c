@@ -163,6 +163,8 @@ static int task_init(rill__task_t *task) {
             continue;
         if (node->op->poll)
             task->has_async = true;
+        if (node->op->punctuate)
+            task->has_punctuate = true;
         if (!node->op->init)
             continue;
         task->ctx.node = node;
@@ -281,6 +283,21 @@ static rill__pq_t *next_pq(rill__task_t *task) {
     return best;
 }
 
+/* Stream time advanced: runs the nodes' stream-time punctuators (window closing, ...). */
+static void punctuate(rill__task_t *task) {
+    rill_topology_t *topo = task->thread->app->topo;
+    for (int i = 0; i < topo->node_cnt; i++) {
+        rill__node_t *node = topo->nodes[i];
+        if (node->subtopology != task->sub || !node->op->punctuate)
+            continue;
+        task->ctx.node = node;
+        task->ctx.error[0] = '\0';
+        if (node->op->punctuate(&task->ctx, task->stream_time, task->state[i]))
+            rill__log(task->thread->app, task->thread->idx, "task %s: node \"%s\": "
+                      "punctuation failed: %s", task->id, node->name, task->ctx.error);
+    }
+}
+
 /* Runs one record through the sub-topology. Returns 0, or -1 when its failure could not be
  * dead-lettered (errors.tolerance=none, or the producer failed): the record then counts as
  * not processed, so its offset is not committed. */
@@ -319,8 +336,11 @@ int rill__task_process(rill__task_t *task, int max) {
         if (!pq)
             break;
         rill__entry_t e = *pq_peek(pq);
+        int64_t before = task->stream_time;
         if (process_entry(task, pq, &e))
             break; /* fatal: the record stays queued and uncommitted */
+        if (task->has_punctuate && task->stream_time > before)
+            punctuate(task);
         pq_pop(pq);
         pq->next_offset = e.msg->offset + 1;
         entry_free(pq->source, &e);

@@ -110,6 +110,12 @@ typedef struct rill_record_s {
     const rill_serde_t *value_serde;
     int64_t timestamp; /* event time, epoch milliseconds */
     const rill_headers_t *headers;
+    /* The window of a windowed aggregation's result; window_kind is a rill_window_kind_t, or
+     * 0 for a record that is not windowed (then the bounds mean nothing). See "Tables,
+     * aggregations and windows" for the bounds of each kind and how sinks write them. */
+    int64_t window_start;
+    int64_t window_end;
+    int window_kind;
 } rill_record_t;
 
 /* ---------------------------------------------------------------------------------------- */
@@ -461,6 +467,164 @@ rill_broker_t *rill_broker_new(int broker_cnt, char *errstr, size_t errstr_size)
 const char *rill_broker_bootstrap_servers(const rill_broker_t *broker);
 rill_err_t rill_broker_create_topic(rill_broker_t *broker, const char *topic, int partitions);
 void rill_broker_destroy(rill_broker_t *broker);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Tables, aggregations and windows                                                         */
+
+/*
+ * Aggregations in the shape of Kafka Streams: group a stream by its key, window it if you
+ * like, aggregate it into a table, and continue with the table's updates as a stream.
+ *
+ *   rill_grouped_t *g = rill_stream_group_by_key(bids, NULL);
+ *   rill_window_spec_t spec = {.kind = RILL_WINDOW_TUMBLING, .size_ms = 60000,
+ *                              .grace_ms = 5000};
+ *   rill_table_t *t = rill_windowed_count(rill_grouped_windowed_by(g, &spec), "bids-per-min",
+ *                                         RILL_EMIT_FINAL);
+ *   rill_stream_to(rill_table_to_stream(t, NULL), NULL, "bid-counts", NULL);
+ *
+ * Keys. Records are grouped by their key bytes. The stream must be partitioned by that key
+ * (all records of a key in one partition), as a topic keyed by it is; no repartition topic is
+ * made, so a stream re-keyed by map or select_key must go through a topic keyed by the new
+ * key before it is grouped. A record with a null key cannot be grouped, and one with a null
+ * value (a tombstone) is not aggregated: they go to the dead-letter topic with a reason
+ * beginning "null key: " or "null value: " (Kafka Streams drops both).
+ *
+ * State. An aggregation keeps its aggregates in a state store of its own called store (NULL:
+ * a name such as KSTREAM-AGGREGATE-STATE-STORE-0000000002, from the node's kind and position;
+ * a name used twice is an error), a key-value store, or a window or session store for
+ * windows, with the changelog topic <application.id>-<store>-changelog. A windowed
+ * aggregation also keeps its stream time and emit progress in a key-value store called
+ * <store>-meta, so that after a restart or a move to another instance it neither emits a
+ * window twice nor takes a late record. Aggregates are bytes: callbacks read and write them.
+ *
+ * Results. Every update of a table is forwarded from its aggregation node to the streams made
+ * by rill_table_to_stream(): key = the group key, value = the aggregate's bytes (counts: 8
+ * bytes big-endian, rill_int64_decode()), timestamp = the largest timestamp among the records
+ * aggregated (sessions: the session's end), headers = those of the record that caused the
+ * update (none on emit-final results). There is no record cache in front of aggregations yet
+ * (Kafka Streams with its cache off): every update is forwarded downstream, none coalesced
+ * (the stores' write cache still coalesces their changelog records).
+ *
+ * Windows. Times are epoch milliseconds; stream time is the task's (rill_ctx_stream_time()).
+ *  - Tumbling, size S: [n*S, (n+1)*S), aligned to the epoch; a record at t is in the one
+ *    window with window_start <= t < window_end.
+ *  - Hopping, size S, advance A: [n*A, n*A + S) for n >= 0; a record is in every such window
+ *    that holds it.
+ *  - Sliding, time difference D (Kafka Streams' SlidingWindows.ofTimeDifferenceAndGrace):
+ *    windows of D + 1 ms, [s, s + D] both ends included, defined by the records of each key:
+ *    for a record at t the window ending at t, [t - D, t] (for t < D: [0, D]), and the one
+ *    starting just after it, [t + 1, t + 1 + D], when that holds a record. Each holds every
+ *    record of the key within its bounds.
+ *  - Session, gap G: records of a key at most G apart form one session [first, last], both
+ *    ends included; a record within G of two sessions merges them (the merger combines their
+ *    aggregates).
+ *
+ * Grace and lateness. A time window closes when stream time >= its end + grace (the exclusive
+ * end: window_end below); a session closes when stream time > its end + gap + grace, the
+ * moment no on-time record can extend it any more (as Kafka Streams' emit-final). A record
+ * that would only update closed windows (or merge into a closed session) is late: it goes to
+ * the dead-letter topic with a reason beginning "late: " and is not aggregated;
+ * rill_late_records_total counts it. A record with some windows open and some closed (hopping,
+ * sliding) updates the open ones.
+ *
+ * Emit. RILL_EMIT_ON_UPDATE forwards a window's new aggregate on every update; a session
+ * merged into another is retracted with a null value (a tombstone) for its old window.
+ * RILL_EMIT_FINAL forwards exactly one result per window, when it closes, in order of window
+ * start (sessions: of end), then key. Windows close as records reach the aggregation, so a
+ * partition that receives nothing emits nothing, as in Kafka Streams.
+ *
+ * Windowed results carry their window: window_kind, window_start and window_end. Time
+ * windows (tumbling, hopping, sliding) are half-open, [window_start, window_end) (sliding:
+ * window_end = start + D + 1); sessions give their first and last records' timestamps, both
+ * included. A sink writes a windowed record's key as Kafka Streams' windowed serializers do:
+ * time windows as the key bytes then window_start (8 bytes big-endian; TimeWindowedSerializer),
+ * sessions as the key bytes then window_end then window_start (8 bytes big-endian each;
+ * SessionWindowedSerializer). A processor that gives a windowed record a key that is not
+ * windowed should set window_kind to 0.
+ *
+ * Handles are owned by the topology. Like every builder call, these record the first error in
+ * the topology and return NULL (see rill_topology_error()). Callbacks run on the stream thread
+ * of the task whose record is being aggregated, with opaque last; a non-zero return sends the
+ * record to the dead-letter topic, and the window (or key) at hand keeps its aggregate (a
+ * hopping or sliding window updated before it keeps the update).
+ */
+
+typedef struct rill_grouped_s rill_grouped_t;
+typedef struct rill_windowed_s rill_windowed_t;
+typedef struct rill_table_s rill_table_t;
+
+/* Groups s by its record key (see "Keys" above). name: the node's name, or NULL. */
+rill_grouped_t *rill_stream_group_by_key(rill_stream_t *s, const char *name);
+
+/*
+ * Writes the new aggregate of rec over agg to out (out is empty on entry). agg is the current
+ * aggregate: for rill_grouped_aggregate() and windows, the initializer's output when the key
+ * or window is new; for rill_grouped_reduce(), the reducer is not called for a key's first
+ * record, whose value is the aggregate. Return non-zero for an error.
+ */
+typedef int (*rill_aggregator_cb)(const rill_record_t *rec, const void *agg, size_t agg_len,
+                                  rill_buf_t *out, void *opaque);
+/* Writes the initial aggregate to out (empty on entry). Return non-zero for an error. */
+typedef int (*rill_initializer_cb)(rill_buf_t *out, void *opaque);
+/* Writes the aggregate of two sessions merged into one to out (empty on entry): a is the
+ * aggregate so far, b a session's that joins it. Return non-zero for an error. */
+typedef int (*rill_merger_cb)(const void *a, size_t a_len, const void *b, size_t b_len,
+                              rill_buf_t *out, void *opaque);
+
+/* Counts records per key. Values: int64 big-endian (rill_int64_decode()). */
+rill_table_t *rill_grouped_count(rill_grouped_t *g, const char *store);
+/* Combines the values of a key with reducer (agg = the previous result, the first value as
+ * is). */
+rill_table_t *rill_grouped_reduce(rill_grouped_t *g, const char *store, rill_aggregator_cb reducer,
+                                  void *opaque);
+rill_table_t *rill_grouped_aggregate(rill_grouped_t *g, const char *store,
+                                     rill_initializer_cb init, rill_aggregator_cb adder,
+                                     void *opaque);
+
+typedef enum rill_window_kind_e {
+    RILL_WINDOW_TUMBLING = 1, /* size_ms */
+    RILL_WINDOW_HOPPING = 2,  /* size_ms, advance_ms (0 < advance <= size) */
+    RILL_WINDOW_SLIDING = 3,  /* size_ms: the time difference D */
+    RILL_WINDOW_SESSION = 4   /* gap_ms */
+} rill_window_kind_t;
+
+/*
+ * A window specification; fields a kind does not use must be 0. grace_ms >= 0 (0: no grace).
+ * retention_ms: how long windows stay in the store after they start (sessions: end); 0 takes
+ * the least a kind needs (tumbling, hopping: size + grace; sliding: 2 * D + grace + 1;
+ * session: 2 * gap + grace), and a smaller value is an error.
+ */
+typedef struct rill_window_spec_s {
+    rill_window_kind_t kind;
+    int64_t size_ms;
+    int64_t advance_ms;
+    int64_t grace_ms;
+    int64_t gap_ms;
+    int64_t retention_ms;
+} rill_window_spec_t;
+
+/* Windows g by spec (copied). Aggregate it with the calls below. */
+rill_windowed_t *rill_grouped_windowed_by(rill_grouped_t *g, const rill_window_spec_t *spec);
+
+typedef enum rill_emit_e {
+    RILL_EMIT_ON_UPDATE = 0, /* every update of a window, as it happens */
+    RILL_EMIT_FINAL = 1      /* one result per window, when it closes */
+} rill_emit_t;
+
+/* Counts records per key and window (any kind). Values: int64 big-endian. */
+rill_table_t *rill_windowed_count(rill_windowed_t *w, const char *store, rill_emit_t emit);
+/* Aggregates per key and time window (tumbling, hopping, sliding); sessions need a merger:
+ * use rill_session_aggregate(). */
+rill_table_t *rill_windowed_aggregate(rill_windowed_t *w, const char *store,
+                                      rill_initializer_cb init, rill_aggregator_cb adder,
+                                      void *opaque, rill_emit_t emit);
+/* Aggregates per key and session window; merger combines sessions a record bridges. */
+rill_table_t *rill_session_aggregate(rill_windowed_t *w, const char *store,
+                                     rill_initializer_cb init, rill_aggregator_cb adder,
+                                     rill_merger_cb merger, void *opaque, rill_emit_t emit);
+
+/* The stream of t's updates (see "Results" and "Emit" above). name: the node's, or NULL. */
+rill_stream_t *rill_table_to_stream(rill_table_t *t, const char *name);
 
 #ifdef __cplusplus
 }

@@ -135,6 +135,12 @@ static int merged_scan(rill__store_t *st, const rill_buf_t *lo, const rill_buf_t
             rill__iter_next(it);
         }
     }
+    char err[256];
+    if (!rc && rill__iter_error(it, err, sizeof(err))) {
+        rill__log(st->task->thread->app, st->task->thread->idx, "store \"%s\": scan: %s",
+                  st->def->name, err);
+        rc = -1;
+    }
     rill__iter_destroy(it);
     free(ents);
     return rc < 0 ? -1 : 0;
@@ -171,6 +177,68 @@ int rill__window_range(rill__store_t *st, int64_t from, int64_t to, rill__window
         !rill__key_segment_bound(&hi, st->partition, segment_of(st, to - 1) + 1)) {
         wscan_t w = {.from = from, .to = to, .cb = cb, .opaque = opaque};
         rc = merged_scan(st, &lo, &hi, window_scan_one, &w);
+    }
+    rill_buf_free(&lo);
+    rill_buf_free(&hi);
+    return rc;
+}
+
+int rill__window_fetch(rill__store_t *st, const void *key, size_t key_len, int64_t from,
+                       int64_t to, rill__window_cb cb, void *opaque) {
+    if (from < 0)
+        from = 0;
+    if (to <= from)
+        return 0;
+    rill_buf_t lo = {0}, hi = {0};
+    wscan_t w = {.from = from, .to = to, .cb = cb, .opaque = opaque};
+    int rc = 0;
+    for (int64_t seg = segment_of(st, from); !rc && seg <= segment_of(st, to - 1); seg++) {
+        /* Within a segment one key's windows are contiguous, ordered by start. */
+        int64_t seg_end = (seg + 1) * st->def->segment_ms;
+        rill_buf_reset(&lo);
+        rill_buf_reset(&hi);
+        if (rill__key_window(&lo, st->partition, seg, key, key_len, from) ||
+            rill__key_window(&hi, st->partition, seg, key, key_len, to < seg_end ? to : seg_end))
+            rc = -1;
+        else
+            rc = merged_scan(st, &lo, &hi, window_scan_one, &w);
+    }
+    rill_buf_free(&lo);
+    rill_buf_free(&hi);
+    return rc;
+}
+
+typedef struct srange_s {
+    int64_t from, to;
+    rill__session_range_cb cb;
+    void *opaque;
+} srange_t;
+
+static int session_range_one(const void *k, size_t k_len, const void *v, size_t v_len,
+                             void *opaque) {
+    srange_t *r = opaque;
+    int32_t p;
+    int64_t seg, end, start;
+    const void *key;
+    size_t key_len;
+    if (rill__key_session_parse(k, k_len, &p, &seg, &key, &key_len, &end, &start) ||
+        end < r->from || end >= r->to)
+        return 0;
+    return r->cb(key, key_len, start, end, v, v_len, r->opaque);
+}
+
+int rill__session_range(rill__store_t *st, int64_t from, int64_t to, rill__session_range_cb cb,
+                        void *opaque) {
+    if (from < 0)
+        from = 0;
+    if (to <= from)
+        return 0;
+    rill_buf_t lo = {0}, hi = {0};
+    int rc = -1;
+    if (!rill__key_segment_bound(&lo, st->partition, segment_of(st, from)) &&
+        !rill__key_segment_bound(&hi, st->partition, segment_of(st, to - 1) + 1)) {
+        srange_t r = {.from = from, .to = to, .cb = cb, .opaque = opaque};
+        rc = merged_scan(st, &lo, &hi, session_range_one, &r);
     }
     rill_buf_free(&lo);
     rill_buf_free(&hi);

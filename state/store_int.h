@@ -75,8 +75,14 @@ typedef int (*rill__window_cb)(const void *key, size_t key_len, int64_t start,
 int rill__window_range(rill__store_t *st, int64_t from, int64_t to, rill__window_cb cb,
                        void *opaque);
 
+/* Calls cb for every window of key with start in [from, to), in start order (one seek per
+ * segment). */
+int rill__window_fetch(rill__store_t *st, const void *key, size_t key_len, int64_t from,
+                       int64_t to, rill__window_cb cb, void *opaque);
+
 /* Drops every segment entirely older than before (window start < before, segment-wise):
- * one range delete, applied with the next commit's batch. */
+ * one range delete, applied with the next commit's batch. Session stores too: their
+ * segments are by session end. */
 int rill__window_expire(rill__store_t *st, int64_t before);
 
 /* ---- sessions: keyed by (key, end, start) ---- */
@@ -93,6 +99,14 @@ typedef int (*rill__session_cb)(int64_t start, int64_t end, const void *value,
 int rill__session_find(rill__store_t *st, const void *key, size_t key_len,
                        int64_t earliest_end, int64_t latest_start, rill__session_cb cb,
                        void *opaque);
+
+/* Calls cb for every session (any key) with end in [from, to), ordered by segment, key, end,
+ * start. */
+typedef int (*rill__session_range_cb)(const void *key, size_t key_len, int64_t start,
+                                      int64_t end, const void *value, size_t value_len,
+                                      void *opaque);
+int rill__session_range(rill__store_t *st, int64_t from, int64_t to, rill__session_range_cb cb,
+                        void *opaque);
 
 /* ---- engine side (store.c, changelog.c, restore.c) ---- */
 

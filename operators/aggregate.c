@@ -1,0 +1,168 @@
+/*
+ * aggregate.c — count, reduce and aggregate over a grouped stream, without windows: one
+ * aggregate per key in a key-value store, forwarded downstream on every update.
+ *
+ * DESIGN
+ * The node's state per task is its store instance and scratch buffers; everything that must
+ * survive a crash is in the store ([timestamp][aggregate] per key, see table_int.h), which the
+ * engine restores before the task runs. Each record is one read, one write and one forward:
+ * key = the group key, value = the new aggregate, timestamp = the largest timestamp the key has
+ * seen (as Kafka Streams' timestamped stores). There is no record cache in front of the store
+ * yet, so every update goes downstream (Kafka Streams with its cache off); the store's write
+ * cache still coalesces changelog records between commits.
+ */
+#include "table_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct agg_conf_s {
+    rill_table_t table; /* first: the handle given to the user */
+    rill__agg_fns_t fns;
+} agg_conf_t;
+
+typedef struct agg_state_s {
+    rill__store_t *store;
+    rill_buf_t agg; /* the new aggregate */
+    rill_buf_t val; /* the new stored value */
+} agg_state_t;
+
+static void agg_free_conf(void *conf) {
+    agg_conf_t *c = conf;
+    if (c)
+        free(c->table.store);
+    free(c);
+}
+
+static int agg_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
+    agg_state_t *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -1;
+    *statep = st;
+    return 0;
+}
+
+static void agg_close(const rill__node_t *node, void *state) {
+    agg_state_t *st = state;
+    if (!st)
+        return;
+    rill_buf_free(&st->agg);
+    rill_buf_free(&st->val);
+    free(st);
+}
+
+/* The task's store, looked up on first use (stores are opened by the engine before records
+ * flow, so this does not depend on the order in which the task sets things up). */
+static rill__store_t *store_of(rill_ctx_t *ctx, const agg_conf_t *c, agg_state_t *st) {
+    if (!st->store && !(st->store = rill__ctx_store(ctx, c->table.store)))
+        rill_ctx_set_error(ctx, "node \"%s\": store \"%s\" is not open", ctx->node->name,
+                           c->table.store);
+    return st->store;
+}
+
+static int agg_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    const agg_conf_t *c = ctx->node->conf;
+    agg_state_t *st = state;
+    if (!rec->key)
+        return rill__agg_dead_letter(ctx, rec, "null key: aggregation \"%s\" groups by key and "
+                                     "cannot place a record without one", ctx->node->name);
+    if (!rec->value && !rec->value_obj)
+        return rill__agg_dead_letter(ctx, rec, "null value: aggregation \"%s\" takes no "
+                                     "tombstones", ctx->node->name);
+    rill__store_t *store = store_of(ctx, c, st);
+    if (!store)
+        return -1;
+
+    const void *old = NULL, *agg = NULL;
+    size_t old_len = 0, agg_len = 0;
+    int64_t ts = rec->timestamp;
+    int rc = rill__kv_get(store, rec->key, rec->key_len, &old, &old_len);
+    if (rc < 0) {
+        rill_ctx_set_error(ctx, "node \"%s\": reading store \"%s\" failed", ctx->node->name,
+                           c->table.store);
+        return -1;
+    }
+    if (rc > 0) {
+        int64_t old_ts;
+        if (rill__stored_parse(old, old_len, &agg, &agg_len, &old_ts)) {
+            rill_ctx_set_error(ctx, "node \"%s\": store \"%s\" holds a malformed value",
+                               ctx->node->name, c->table.store);
+            return -1;
+        }
+        if (old_ts > ts)
+            ts = old_ts;
+    }
+    /* The stored value is valid until the next store call: aggregate before writing. */
+    if (rill__agg_add(ctx, &c->fns, rec, agg, agg_len, &st->agg))
+        return -1; /* the reason is in ctx: the task dead-letters the record */
+    if (rill__stored_make(&st->val, ts, st->agg.data, st->agg.len) ||
+        rill__kv_put(store, rec->key, rec->key_len, st->val.data, st->val.len)) {
+        rill_ctx_set_error(ctx, "node \"%s\": writing store \"%s\" failed", ctx->node->name,
+                           c->table.store);
+        return -1;
+    }
+    rill_record_t out = {.key = rec->key, .key_len = rec->key_len,
+                         .value = st->val.data + RILL__TS_LEN, .value_len = st->agg.len,
+                         .value_serde = rill__agg_serde(&c->fns), .timestamp = ts,
+                         .headers = rec->headers};
+    return rill_ctx_forward(ctx, &out) ? -1 : 0;
+}
+
+static const rill__operator_t aggregate_op = {
+    .kind = "AGGREGATE",
+    .init = agg_init,
+    .process = agg_process,
+    .close = agg_close,
+    .free_conf = agg_free_conf,
+};
+
+static const rill__operator_t reduce_op = {
+    .kind = "REDUCE",
+    .init = agg_init,
+    .process = agg_process,
+    .close = agg_close,
+    .free_conf = agg_free_conf,
+};
+
+static rill_table_t *add_aggregation(rill_grouped_t *g, const char *store,
+                                     const rill__agg_fns_t *fns, const char *what) {
+    if (!g || g->topo->error || rill__table_check_store(g->topo, store, what))
+        return NULL;
+    agg_conf_t *c = calloc(1, sizeof(*c));
+    if (!c) {
+        rill__topology_fail(g->topo, "out of memory");
+        return NULL;
+    }
+    c->fns = *fns;
+    return rill__table_add(g->topo, g->node,
+                           fns->kind == RILL__AGG_REDUCE ? &reduce_op : &aggregate_op, c, store,
+                           RILL_STORE_KV, 0, 0, NULL);
+}
+
+rill_table_t *rill_grouped_count(rill_grouped_t *g, const char *store) {
+    rill__agg_fns_t fns = {.kind = RILL__AGG_COUNT};
+    return add_aggregation(g, store, &fns, "count");
+}
+
+rill_table_t *rill_grouped_reduce(rill_grouped_t *g, const char *store, rill_aggregator_cb reducer,
+                                  void *opaque) {
+    if (g && !reducer) {
+        rill__topology_fail(g->topo, "reduce of \"%s\" needs a reducer", g->node->name);
+        return NULL;
+    }
+    rill__agg_fns_t fns = {.kind = RILL__AGG_REDUCE, .adder = reducer, .opaque = opaque};
+    return add_aggregation(g, store, &fns, "reduce");
+}
+
+rill_table_t *rill_grouped_aggregate(rill_grouped_t *g, const char *store,
+                                     rill_initializer_cb init, rill_aggregator_cb adder,
+                                     void *opaque) {
+    if (g && (!init || !adder)) {
+        rill__topology_fail(g->topo, "aggregate of \"%s\" needs an initializer and an adder",
+                            g->node->name);
+        return NULL;
+    }
+    rill__agg_fns_t fns = {
+        .kind = RILL__AGG_AGGREGATE, .init = init, .adder = adder, .opaque = opaque};
+    return add_aggregation(g, store, &fns, "aggregate");
+}

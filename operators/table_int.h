@@ -1,0 +1,119 @@
+/*
+ * table_int.h — what the aggregation operators share: the grouped, windowed and table handles,
+ * the aggregate functions (count, reduce, aggregate) behind one interface, the layout of
+ * stored aggregates, and dead-lettering from inside an aggregation.
+ *
+ * All functions run on the stream thread of the task whose record is at hand, except the
+ * builder ones (rill__table_*), which run where the topology is built.
+ */
+#ifndef RILL_TABLE_INT_H
+#define RILL_TABLE_INT_H
+
+#include "engine_int.h"
+#include "store_int.h"
+
+typedef enum rill__agg_kind_e {
+    RILL__AGG_COUNT = 0,
+    RILL__AGG_REDUCE = 1,
+    RILL__AGG_AGGREGATE = 2
+} rill__agg_kind_t;
+
+/* The functions of one aggregation (the user's, or the built-in count). */
+typedef struct rill__agg_fns_s {
+    rill__agg_kind_t kind;
+    rill_initializer_cb init; /* AGGREGATE */
+    rill_aggregator_cb adder; /* AGGREGATE; the reducer for REDUCE */
+    rill_merger_cb merger;    /* AGGREGATE over sessions */
+    void *opaque;
+} rill__agg_fns_t;
+
+struct rill_grouped_s {
+    rill_topology_t *topo;
+    rill__node_t *node;        /* the group-by-key node, a pass-through */
+    rill_windowed_t *windowed; /* the windowings made of it (owned, a list) */
+};
+
+struct rill_windowed_s {
+    rill_grouped_t *grouped;
+    rill_window_spec_t spec; /* validated; retention filled in */
+    rill_windowed_t *next;
+};
+
+/* A table: the aggregation node that forwards its updates and the store that holds it. It is
+ * the first member of its node's conf, so it lives and dies with the topology. */
+struct rill_table_s {
+    rill_topology_t *topo;
+    rill__node_t *node;
+    char *store;                    /* owned */
+    rill__store_kind_t store_kind;
+    rill_window_kind_t window_kind; /* 0 for a key-value table */
+};
+
+/*
+ * Stored aggregates of key-value and window stores are [timestamp 8 bytes BE][aggregate]: the
+ * timestamp is the largest among the records aggregated (Kafka Streams' ValueAndTimestamp) and
+ * becomes the timestamp of the result. Session stores hold the aggregate alone: a session's
+ * timestamp is its end.
+ */
+#define RILL__TS_LEN 8
+
+/* Splits a stored value. Returns 0, or -1 when it is too short to be one. */
+int rill__stored_parse(const void *value, size_t len, const void **aggp, size_t *agg_lenp,
+                       int64_t *tsp);
+/* Writes [ts][agg] to out (reset first). Returns 0 or -1 (out of memory). */
+int rill__stored_make(rill_buf_t *out, int64_t ts, const void *agg, size_t agg_len);
+
+/*
+ * The aggregate functions. Each writes its result to out (reset first) and returns 0, or -1
+ * with the reason set in ctx (the caller dead-letters the record).
+ *  - initial: the aggregate of nothing (count: 0; aggregate: the initializer's).
+ *  - add: rec added to agg; agg NULL means the key or window is new (count: 1; reduce: the
+ *    record's value; aggregate: the adder over the initial aggregate).
+ *  - merge: two sessions' aggregates combined (count: the sum; aggregate: the merger).
+ */
+int rill__agg_initial(rill_ctx_t *ctx, const rill__agg_fns_t *fns, rill_buf_t *out);
+int rill__agg_add(rill_ctx_t *ctx, const rill__agg_fns_t *fns, const rill_record_t *rec,
+                  const void *agg, size_t agg_len, rill_buf_t *out);
+int rill__agg_merge(rill_ctx_t *ctx, const rill__agg_fns_t *fns, const void *a, size_t a_len,
+                    const void *b, size_t b_len, rill_buf_t *out);
+/* The serde describing a table's values: int64 for counts, bytes otherwise. */
+const rill_serde_t *rill__agg_serde(const rill__agg_fns_t *fns);
+
+/* Sends the record being processed (the consumed input record, or rec when the node runs
+ * outside one, e.g. after an asynchronous stage) to the dead-letter topic with the reason
+ * (printf-style). Returns 0, or -1 when it could not (the app is then stopping). */
+int rill__agg_dead_letter(rill_ctx_t *ctx, const rill_record_t *rec, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Adds an aggregation node (with a generated name) under parent running op, with conf (taken,
+ * also on failure: op->free_conf frees it), whose first member is the table; declares its
+ * store (name NULL: "KSTREAM-<KIND>-STATE-STORE-<node index>") of store_kind with the given
+ * retention. Returns the table, or NULL with the builder error set. *defp gets the store's
+ * declaration when defp is not NULL.
+ */
+rill_table_t *rill__table_add(rill_topology_t *topo, rill__node_t *parent,
+                              const rill__operator_t *op, void *conf, const char *store,
+                              rill__store_kind_t store_kind, rill_window_kind_t window_kind,
+                              int64_t retention_ms, rill__store_def_t **defp);
+
+/* Builder argument checks shared by the aggregation calls: record the error and return -1.
+ * check: the name is not empty; claim: no store has that name yet. */
+int rill__table_check_store(rill_topology_t *topo, const char *store, const char *what);
+int rill__table_claim_store(rill_topology_t *topo, const char *store);
+
+/*
+ * Reads key's entry of the key-value table from the calling node's instance of its store (a
+ * node reading a table declares the table's store with rill__topology_add_store()). Returns 1
+ * and sets the aggregate (valid until the next call on the store) and its timestamp, 0 when
+ * absent, -1 on error.
+ */
+int rill__table_get(rill_ctx_t *ctx, const rill_table_t *table, const void *key, size_t key_len,
+                    const void **aggp, size_t *agg_lenp, int64_t *tsp);
+
+/* Adds n to a counter shared by the tasks of a node (relaxed atomic). */
+static inline void rill__agg_count(int64_t *counter, int64_t n) {
+    __atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+#endif

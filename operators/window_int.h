@@ -1,0 +1,90 @@
+/*
+ * window_int.h — the windowed aggregation operator's internals, shared by its window families:
+ * time windows (tumbling and hopping) and session windows in windowed.c, sliding windows in
+ * sliding.c. Everything here runs on the stream thread of the task at hand.
+ */
+#ifndef RILL_WINDOW_INT_H
+#define RILL_WINDOW_INT_H
+
+#include "table_int.h"
+
+#define RILL__WIN_UNSET INT64_MIN
+
+/* The node's configuration (shared by its tasks). */
+typedef struct rill__win_conf_s {
+    rill_table_t table; /* first: the handle given to the user */
+    rill_window_spec_t spec;
+    rill_emit_t emit;
+    rill__agg_fns_t fns;
+    char *meta_store;   /* <store>-meta: stream time and emit progress per task */
+    int64_t segment_ms; /* of the store: expiry is asked once per segment */
+    int64_t late;       /* late records, all tasks (atomic) */
+    int64_t finals;     /* emit-final results, all tasks (atomic) */
+} rill__win_conf_t;
+
+/* A window read from the store, copied (its key and aggregate live in the items' arena). */
+typedef struct rill__win_item_s {
+    int64_t start, end, ts;
+    size_t key_off, key_len, agg_off, agg_len;
+} rill__win_item_t;
+
+typedef struct rill__win_items_s {
+    rill__win_item_t *v;
+    size_t cnt, cap;
+    rill_buf_t arena;
+    int failed; /* out of memory or a malformed value while collecting */
+} rill__win_items_t;
+
+/* The node's state in one task. Only stream_time and emitted must survive a crash, and they
+ * are kept in the meta store; the rest is a cache or scratch space. */
+typedef struct rill__win_state_s {
+    rill__store_t *store, *meta;
+    int64_t stream_time;   /* the larger of the task's and the one kept in the meta store */
+    int64_t emitted;       /* emit-final: windows starting (sessions: ending) before it have
+                              been emitted; RILL__WIN_UNSET before the first record */
+    int64_t saved_time;    /* what the meta store holds */
+    int64_t saved_emitted;
+    int64_t expired_seg;   /* expiry asked up to this segment (memory only, -1 at start) */
+    rill_buf_t agg, val, tmp;
+    rill__win_items_t items;
+} rill__win_state_t;
+
+/* Items: reset, add a copy (returns 0 or -1 out of memory), read back. */
+void rill__win_items_reset(rill__win_items_t *items);
+int rill__win_items_add(rill__win_items_t *items, const void *key, size_t key_len, int64_t start,
+                        int64_t end, int64_t ts, const void *agg, size_t agg_len);
+static inline const void *rill__win_item_key(const rill__win_items_t *items, size_t i) {
+    return items->arena.data + items->v[i].key_off;
+}
+static inline const void *rill__win_item_agg(const rill__win_items_t *items, size_t i) {
+    return items->arena.data + items->v[i].agg_off;
+}
+
+/* Collects the windows of key with start in [from, to) of a time-window store into st->items,
+ * in start order (values parsed: ts and aggregate). Returns 0 or -1 with ctx's error set. */
+int rill__win_fetch(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
+                    const void *key, size_t key_len, int64_t from, int64_t to);
+
+/* Writes the window (key, start) = [ts][agg] of a time-window store. Returns 0 or -1. */
+int rill__win_put(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
+                  const void *key, size_t key_len, int64_t start, int64_t ts, const void *agg,
+                  size_t agg_len);
+
+/* Forwards a result: the window [start, end] of key with aggregate agg (NULL: a tombstone). */
+int rill__win_forward(rill_ctx_t *ctx, const rill__win_conf_t *c, const void *key,
+                      size_t key_len, int64_t start, int64_t end, const void *agg,
+                      size_t agg_len, int64_t ts, const rill_headers_t *headers);
+
+/* Dead-letters the record as late (reason "late: " + fmt) and counts it. Returns 0 or -1. */
+int rill__win_late(rill_ctx_t *ctx, rill__win_conf_t *c, const rill_record_t *rec,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Sets ctx's error for a failed store call and returns -1. */
+int rill__win_store_failed(rill_ctx_t *ctx, const rill__win_conf_t *c, const char *what);
+
+/* Sliding windows: aggregates one record (stream time already advanced). Returns 0, or -1
+ * with ctx's error set. */
+int rill__sliding_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *st,
+                          const rill_record_t *rec);
+
+#endif
