@@ -18,4 +18,8 @@ rill_err_t rill__app_create_topic_config(rill_app_t *app, const char *topic, int
                                          const char *const *configs, char *errstr,
                                          size_t errstr_size);
 
+/* Creates the repartition topics (repartition.c). */
+rill_err_t rill__app_create_repartition_topics(rill_app_t *app, char *errstr,
+                                               size_t errstr_size);
+
 #endif

@@ -84,6 +84,7 @@ rill_app_t *rill_app_new(rill_topology_t *topo, rill_conf_t *conf, char *errstr,
         return NULL;
     }
     if (rill__conf_settings(conf, &app->set, errstr, errstr_size) ||
+        rill__topology_name_internal(topo, app->set.application_id) ||
         rill__topology_freeze(topo, errstr, errstr_size)) {
         free(app);
         return NULL;
@@ -97,13 +98,16 @@ rill_app_t *rill_app_new(rill_topology_t *topo, rill_conf_t *conf, char *errstr,
 
 /* Checks the source topics: they exist (created on the embedded broker) and co-partitioned
  * ones agree on their partition counts. */
-static rill_err_t check_source_topics(rill_app_t *app, char *errstr, size_t errstr_size) {
+static rill_err_t check_source_topics(rill_app_t *app, bool skip_internal, char *errstr,
+                                      size_t errstr_size) {
     rill_topology_t *topo = app->topo;
     for (int s = 0; s < topo->sub_cnt; s++) {
         rill__subtopology_t *sub = &topo->subs[s];
         int first_cnt = -1;
         for (int t = 0; t < sub->topic_cnt; t++) {
             const char *topic = sub->topics[t];
+            if (skip_internal && rill__topology_source_for(topo, topic)->source.internal)
+                continue; /* created from the upstream counts, then checked */
             int cnt = rill__app_partition_count(app, topic, errstr, errstr_size);
             if (cnt < 0 && app->broker) {
                 rill_broker_create_topic(app->broker, topic, app->set.embedded_partitions);
@@ -159,7 +163,9 @@ rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size) {
     }
     rill_err_t err;
     if ((err = rill__app_connect(app, errstr, errstr_size)) ||
-        (err = check_source_topics(app, errstr, errstr_size)) ||
+        (err = check_source_topics(app, true, errstr, errstr_size)) ||
+        (err = rill__app_create_repartition_topics(app, errstr, errstr_size)) ||
+        (err = check_source_topics(app, false, errstr, errstr_size)) ||
         (err = rill_app_create_topic(app, app->set.dlq_topic, app->set.dlq_partitions, errstr,
                                      errstr_size)) ||
         (err = rill__app_create_changelogs(app, errstr, errstr_size)))

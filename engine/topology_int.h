@@ -65,11 +65,13 @@ typedef struct rill__source_s {
     char **topics;
     int topic_cnt;
     rill_source_opts_t opts;
+    bool internal; /* a repartition topic: "<application.id>-" is prefixed at app creation */
 } rill__source_t;
 
 typedef struct rill__sink_s {
     char *topic;
     rill_sink_opts_t opts;
+    bool internal; /* as for sources */
 } rill__sink_t;
 
 struct rill__node_s {
@@ -139,6 +141,9 @@ rill__node_t *rill__topology_source_for(const rill_topology_t *topo, const char 
 
 /* The name of a store declaration (state/store_def.c). */
 const char *rill__store_def_name(const struct rill__store_def_s *def);
+/* Prefixes the internal (repartition) topics of the topology with "<app_id>-". Once. */
+int rill__topology_name_internal(rill_topology_t *topo, const char *app_id);
+
 /* Frees the store declarations (state/store_def.c). */
 void rill__topology_free_stores(rill_topology_t *topo);
 

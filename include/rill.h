@@ -301,6 +301,14 @@ rill_stream_t *rill_split_branch(rill_split_t *split, const char *name, rill_pre
                                  void *opaque);
 rill_stream_t *rill_split_default(rill_split_t *split, const char *name);
 
+/*
+ * Writes the stream to the internal topic "<application.id>-<name>-repartition" (created at
+ * start with as many partitions as the largest input of this part of the topology) and reads
+ * it back: records are then in the partition of their current key, so equal keys meet in one
+ * task. What a key change needs before grouping or joining.
+ */
+rill_stream_t *rill_stream_repartition(rill_stream_t *s, const char *name);
+
 /* Writes the stream to topic. Returns 0 or the sticky builder error. */
 rill_err_t rill_stream_to(rill_stream_t *s, const char *name, const char *topic,
                           const rill_sink_opts_t *opts);
