@@ -127,12 +127,12 @@ static int replay(rill__store_t *st, rd_kafka_t *rk, const char *topic, int64_t 
             add_record(st, b, msg);
             next = msg->offset + 1;
             restored++;
+            rill__metric_add(&thread->metrics, RILL_M_RESTORED, 1);
             done = next >= end;
             if (rill__batch_count(b) >= RESTORE_BATCH || done)
                 rc = flush_batch(st, b, next, errstr, errstr_size);
         }
         rd_kafka_message_destroy(msg);
-        rill__metric_add(&thread->metrics, RILL_M_RESTORED, rc || done ? 0 : 1);
         if (now - last_log >= 1000) {
             rill__log(thread->app, thread->idx, "task %s: restoring store \"%s\": %" PRId64
                       " records, at offset %" PRId64 " of %" PRId64, st->task->id,
