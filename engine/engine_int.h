@@ -221,6 +221,8 @@ void rill__task_enqueue(rill__task_t *task, rill__pq_t *pq, rd_kafka_message_t *
 /* Processes up to max records, lowest timestamp first. Returns the number processed. */
 int rill__task_process(rill__task_t *task, int max);
 size_t rill__task_buffered(const rill__task_t *task);
+/* Non-zero while an async node of the task holds as much as it may (it is not fed). */
+int rill__task_blocked(rill__task_t *task);
 /* Polls the task's asynchronous nodes; returns ms until the next deadline (INT32_MAX none). */
 int rill__task_poll(rill__task_t *task);
 /* Lowest offset of pq not yet fully processed by the task's async nodes (or next_offset). */

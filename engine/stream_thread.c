@@ -136,11 +136,21 @@ static bool caches_full(rill__thread_t *thread) {
     return bytes > (size_t)thread->app->set.cache_max_bytes;
 }
 
-static bool all_waiting(rill__thread_t *thread) {
-    for (int i = 0; i < thread->task_cnt; i++)
-        if (!thread->tasks[i]->waiting && rill__task_buffered(thread->tasks[i]))
-            return false;
-    return true;
+/* How long the next poll may wait: not at all when a task can run queued records; briefly
+ * when the only queued records wait for a lagging partition; else poll.ms. Tasks held back by
+ * a full async node do not count: its completions wake the thread (invariant 6: no busy
+ * wait). */
+static int poll_timeout(rill__thread_t *thread) {
+    bool waiting = false;
+    for (int i = 0; i < thread->task_cnt; i++) {
+        rill__task_t *task = thread->tasks[i];
+        if (!rill__task_buffered(task) || rill__task_blocked(task))
+            continue;
+        if (!task->waiting)
+            return 0;
+        waiting = true;
+    }
+    return waiting ? 5 : thread->app->set.poll_ms;
 }
 
 static size_t total_buffered(rill__thread_t *thread) {
@@ -283,12 +293,9 @@ static void *thread_main(void *arg) {
     if (subscribe(thread))
         return NULL;
     while (!rill__app_stopping(app)) {
-        size_t buffered = total_buffered(thread);
         int64_t until_commit =
             thread->last_commit_ms + app->set.commit_interval_ms - rill__now_ms();
-        /* With records queued, do not wait, unless every task holding them waits for a
-         * lagging partition: then poll briefly, for that partition's records. */
-        int timeout = buffered ? (all_waiting(thread) ? 5 : 0) : app->set.poll_ms;
+        int timeout = poll_timeout(thread);
         if (thread->poll_wait_ms < timeout)
             timeout = thread->poll_wait_ms;
         if (until_commit < timeout)

@@ -192,6 +192,10 @@ static int backpressured(rill__task_t *task) {
     return 0;
 }
 
+int rill__task_blocked(rill__task_t *task) {
+    return task->initialized && task->has_async && backpressured(task);
+}
+
 int rill__task_poll(rill__task_t *task) {
     rill_topology_t *topo = task->thread->app->topo;
     int wait = INT32_MAX;

@@ -367,8 +367,10 @@ static int stage_poll(rill_ctx_t *ctx, void *state) {
     if (w < wait)
         wait = w;
     rill__faas_release(st, ctx);
-    size_t max = (size_t)st->conf->o.max_buffered_records;
-    st->pressured = st->live >= max || (st->pressured && st->live > max / 2);
+    /* The ring's span, not the unreleased count: in key and unordered modes released slots
+     * behind an unfinished one still occupy the ring. */
+    size_t max = (size_t)st->conf->o.max_buffered_records, held = (size_t)(st->tail - st->head);
+    st->pressured = held >= max || (st->pressured && held > max / 2);
     return wait;
 }
 
@@ -378,7 +380,8 @@ static int64_t stage_low_watermark(void *state, const char *topic, int32_t parti
 
 static int stage_backpressure(void *state) {
     stage_t *st = state;
-    return st && (st->pressured || st->live >= (size_t)st->conf->o.max_buffered_records);
+    return st && (st->pressured ||
+                  st->tail - st->head >= (uint64_t)st->conf->o.max_buffered_records);
 }
 
 static void stage_free(stage_t *st) {
