@@ -19,6 +19,11 @@
 #include <string.h>
 
 rill_stream_t *rill_stream_repartition(rill_stream_t *s, const char *name) {
+    return rill__stream_repartition(s, name, NULL);
+}
+
+rill_stream_t *rill__stream_repartition(rill_stream_t *s, const char *name,
+                                        const rill_source_opts_t *source_opts) {
     if (!s || s->topo->error)
         return NULL;
     rill_topology_t *topo = s->topo;
@@ -33,13 +38,20 @@ rill_stream_t *rill_stream_repartition(rill_stream_t *s, const char *name) {
     topo->nodes[topo->node_cnt - 1]->sink.internal = true;
     snprintf(node_name, sizeof(node_name), "%s-source", topic);
     rill_source_opts_t opts = {0};
-    /* Keep the upstream value serde so decoded values survive the round trip. */
-    for (rill__node_t *n = s->node; n; n = n->parent_cnt ? n->parents[0] : NULL)
-        if (n->kind == RILL_NODE_SOURCE) {
-            opts = n->source.opts;
-            opts.timestamp_extractor = NULL; /* the repartitioned record keeps its timestamp */
-            break;
-        }
+    if (source_opts) {
+        opts = *source_opts;
+    } else {
+        /* Keep the upstream value serde so decoded values survive the round trip; the key
+         * changed (that is why records are repartitioned), so it is read as bytes. */
+        for (rill__node_t *n = s->node; n; n = n->parent_cnt ? n->parents[0] : NULL)
+            if (n->kind == RILL_NODE_SOURCE) {
+                opts.value_serde = n->source.opts.value_serde;
+                break;
+            }
+        opts.key_serde = rill_serde_bytes();
+    }
+    /* No extractor: a repartitioned record keeps its timestamp. */
+    opts.timestamp_extractor = NULL;
     rill_stream_t *out = rill_stream_from(topo, node_name, topic, &opts);
     if (out)
         out->node->source.internal = true;

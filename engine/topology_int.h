@@ -141,6 +141,11 @@ rill__node_t *rill__topology_source_for(const rill_topology_t *topo, const char 
 
 /* The name of a store declaration (state/store_def.c). */
 const char *rill__store_def_name(const struct rill__store_def_s *def);
+/* rill_stream_repartition with the serdes of the reading source given (NULL: bytes keys and
+ * the upstream value serde). */
+rill_stream_t *rill__stream_repartition(rill_stream_t *s, const char *name,
+                                        const rill_source_opts_t *source_opts);
+
 /* Prefixes the internal (repartition) topics of the topology with "<app_id>-". Once. */
 int rill__topology_name_internal(rill_topology_t *topo, const char *app_id);
 

@@ -490,10 +490,10 @@ void rill_broker_destroy(rill_broker_t *broker);
  *                                         RILL_EMIT_FINAL);
  *   rill_stream_to(rill_table_to_stream(t, NULL), NULL, "bid-counts", NULL);
  *
- * Keys. Records are grouped by their key bytes. The stream must be partitioned by that key
- * (all records of a key in one partition), as a topic keyed by it is; no repartition topic is
- * made, so a stream re-keyed by map or select_key must go through a topic keyed by the new
- * key before it is grouped. A record with a null key cannot be grouped, and one with a null
+ * Keys. Records are grouped by their key bytes. rill_stream_group_by_key() needs the stream
+ * partitioned by that key (all records of a key in one partition), as a topic keyed by it
+ * is; to group by a new key use rill_stream_group_by(), which repartitions (or
+ * rill_stream_repartition() after map or select_key). A record with a null key cannot be grouped, and one with a null
  * value (a tombstone) is not aggregated: they go to the dead-letter topic with a reason
  * beginning "null key: " or "null value: " (Kafka Streams drops both).
  *
@@ -633,6 +633,100 @@ rill_table_t *rill_session_aggregate(rill_windowed_t *w, const char *store,
 
 /* The stream of t's updates (see "Results" and "Emit" above). name: the node's, or NULL. */
 rill_stream_t *rill_table_to_stream(rill_table_t *t, const char *name);
+
+/*
+ * Grouping by a new key, and tables read from topics
+ *
+ *   rill_table_t *users = rill_table_from(topo, "users", "users", NULL, "users-store");
+ *   rill_grouped_table_t *g = rill_table_group_by(users, "by-region", region_of, NULL);
+ *   rill_table_t *sums = rill_grouped_table_aggregate(g, "region-sums", zero, add_amount,
+ *                                                     subtract_amount, NULL);
+ *   rill_stream_to(rill_table_to_stream(sums, NULL), NULL, "region-sums", NULL);
+ *
+ * Repartitioning. rill_stream_group_by() and rill_table_group_by() give records a new key and
+ * send them through the internal topic "<application.id>-<name>-repartition" (see
+ * rill_stream_repartition(); name NULL: a generated one), so that equal new keys meet in one
+ * task whatever input partition they came from. The topology then has one more
+ * sub-topology, reading that topic; its keys are read as bytes.
+ *
+ * Tables from topics. rill_table_from() reads topic as a changelog (Kafka Streams'
+ * builder.table()): a record upserts the row of its key, a record with a null value (a
+ * tombstone) deletes it. The rows are kept in the key-value store called store (NULL:
+ * "<topic>-STATE-STORE-<index>"), with the changelog topic <application.id>-<store>-changelog;
+ * each value there is the row's timestamp (8 bytes big-endian) then the value's bytes (Kafka
+ * Streams' ValueAndTimestamp), which is also what a custom processor that declares the store
+ * (rill_stream_use_kv_store()) reads. Its change stream (rill_table_to_stream()) carries every
+ * record as it came, one update per record, a tombstone as a null value (also for a key that
+ * had no row). A record with a null key goes to the dead-letter topic ("null key: ").
+ *
+ * Aggregating a grouped table. When a row of the grouped table changes from old to new, the
+ * selector's (key, value) for old is taken out of its group by the subtractor, and the one for
+ * new is added to its group by the adder (Kafka Streams' KGroupedTable), so a row moving to
+ * another group leaves the first and joins the second, and a deleted row leaves its group.
+ * The change crosses the repartition topic as records keyed by group key, whose value is
+ *     [flags: 1 byte][old length: 4 bytes big-endian][old value][new value]
+ * (flags bit 0: an old value to subtract is present; bit 1: a new value to add is present;
+ * old length 0 when there is none; the new value is the rest): one record with both when the
+ * old and new group keys are equal, else one to the old group key, then one to the new. Each
+ * record updates its group once and forwards the result; a group's aggregate stays in the
+ * store when it goes back to the initial value (a count of 0 is forwarded as 0). The order of
+ * a group's updates follows each row's changes; updates coming from rows in different input
+ * partitions interleave as the tasks run.
+ *
+ * Callbacks. The selectors and key selectors are rill_mapper_cb: they read a record (a row:
+ * key, value, value_obj decoded by the table's value serde, timestamp) and set out->key (and,
+ * for rill_table_group_by(), out->value or out->value_obj with out->value_serde); a stream's
+ * key selector leaves the value as it is. A selector must be a pure function of its row, as
+ * it is asked again for the row's old value when the row changes. Adders and subtractors are
+ * rill_aggregator_cb called with the group key and the selected value's bytes (value_obj is
+ * NULL: the value crossed a topic) and the current aggregate; they run on the stream thread of
+ * the group's task.
+ *
+ * Failures. A record whose new key is null goes to the dead-letter topic ("null key: "), once,
+ * before the repartition topic; so does a table row whose selection fails or gives no key or
+ * no value (it then belongs to no group; the table and its change stream still take the row).
+ * A failing adder or subtractor dead-letters the change record and leaves its group's
+ * aggregate as it was: the row's later changes would then take out what was not put in, so
+ * make them total. Windowed tables cannot be grouped anew.
+ */
+
+typedef struct rill_grouped_table_s rill_grouped_table_t;
+
+/*
+ * Groups s by the key key_fn gives each record (out->key/key_len only; out starts as a copy of
+ * the record): a KEY-SELECT node, the repartition topic "<application.id>-<name>-repartition"
+ * and a group-by-key node. Aggregate the result like rill_stream_group_by_key()'s. name: the
+ * repartition topic's (NULL: generated).
+ */
+rill_grouped_t *rill_stream_group_by(rill_stream_t *s, const char *name, rill_mapper_cb key_fn,
+                                     void *opaque);
+
+/*
+ * A table of the rows in topic, materialized in store (NULL: generated). name: the source
+ * node's (its table node is then "<name>-table-source"), or NULL for generated names
+ * (KSTREAM-SOURCE-<index>, KTABLE-SOURCE-<index>). opts as for rill_stream_from().
+ */
+rill_table_t *rill_table_from(rill_topology_t *topo, const char *name, const char *topic,
+                              const rill_source_opts_t *opts, const char *store);
+
+/*
+ * Groups the rows of the key-value table t by selector, which gives each row its group key
+ * and the value to aggregate: a KTABLE-SELECT node and the repartition topic
+ * "<application.id>-<name>-repartition" (name NULL: generated). Aggregate the result with the
+ * calls below; t then hands its rows' previous values to the grouping.
+ */
+rill_grouped_table_t *rill_table_group_by(rill_table_t *t, const char *name,
+                                          rill_mapper_cb selector, void *opaque);
+
+/* Counts the rows per group (values: int64 big-endian), in a KTABLE-AGGREGATE node with its
+ * store (NULL: "KTABLE-AGGREGATE-STATE-STORE-<index>"). */
+rill_table_t *rill_grouped_table_count(rill_grouped_table_t *g, const char *store);
+
+/* Aggregates the rows per group: init makes a new group's aggregate, adder puts a row's value
+ * in, subtractor takes it out (all three required). */
+rill_table_t *rill_grouped_table_aggregate(rill_grouped_table_t *g, const char *store,
+                                           rill_initializer_cb init, rill_aggregator_cb adder,
+                                           rill_aggregator_cb subtractor, void *opaque);
 
 #ifdef __cplusplus
 }

@@ -9,7 +9,9 @@
  * key = the group key, value = the new aggregate, timestamp = the largest timestamp the key has
  * seen (as Kafka Streams' timestamped stores). There is no record cache in front of the store
  * yet, so every update goes downstream (Kafka Streams with its cache off); the store's write
- * cache still coalesces changelog records between commits.
+ * cache still coalesces changelog records between commits. When the table is grouped anew
+ * (rill_table_group_by()), the key's previous aggregate is copied into the state before the
+ * write, for the grouping node to subtract.
  */
 #include "table_int.h"
 
@@ -22,6 +24,7 @@ typedef struct agg_conf_s {
 } agg_conf_t;
 
 typedef struct agg_state_s {
+    rill__table_prev_t prev; /* first: the key's previous aggregate (table_int.h) */
     rill__store_t *store;
     rill_buf_t agg; /* the new aggregate */
     rill_buf_t val; /* the new stored value */
@@ -46,6 +49,7 @@ static void agg_close(const rill__node_t *node, void *state) {
     agg_state_t *st = state;
     if (!st)
         return;
+    rill_buf_free(&st->prev.value);
     rill_buf_free(&st->agg);
     rill_buf_free(&st->val);
     free(st);
@@ -95,6 +99,10 @@ static int agg_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     /* The stored value is valid until the next store call: aggregate before writing. */
     if (rill__agg_add(ctx, &c->fns, rec, agg, agg_len, &st->agg))
         return -1; /* the reason is in ctx: the task dead-letters the record */
+    if (c->table.send_old && rill__table_prev_keep(&st->prev, agg, agg_len)) {
+        rill_ctx_set_error(ctx, "out of memory");
+        return -1;
+    }
     if (rill__stored_make(&st->val, ts, st->agg.data, st->agg.len) ||
         rill__kv_put(store, rec->key, rec->key_len, st->val.data, st->val.len)) {
         rill_ctx_set_error(ctx, "node \"%s\": writing store \"%s\" failed", ctx->node->name,
@@ -134,6 +142,7 @@ static rill_table_t *add_aggregation(rill_grouped_t *g, const char *store,
         return NULL;
     }
     c->fns = *fns;
+    c->table.value_serde = rill__agg_serde(fns);
     return rill__table_add(g->topo, g->node,
                            fns->kind == RILL__AGG_REDUCE ? &reduce_op : &aggregate_op, c, store,
                            RILL_STORE_KV, 0, 0, NULL);

@@ -5,9 +5,11 @@
  * DESIGN
  * Handles are owned by the topology through node configurations: a grouped stream is the
  * configuration of its group-by-key node (a pass-through), and owns the windowings made of it;
- * a table is the first member of its aggregation node's configuration. rill_table_to_stream()
- * adds a pass-through under the aggregation node, which forwards every update it emits.
- * Aggregates are bytes; a count is 8 bytes big-endian, so it reads as Kafka's LongSerde.
+ * a table is the first member of its node's configuration (an aggregation, or a table read
+ * from a topic). rill_table_to_stream() adds a pass-through under that node, which forwards
+ * every update it emits. Aggregates are bytes; a count is 8 bytes big-endian, so it reads as
+ * Kafka's LongSerde. A key-value table node whose rows a child groups anew also hands that
+ * child each row's previous value (rill__table_prev_t), in its per-task state.
  */
 #include "table_int.h"
 
@@ -55,8 +57,14 @@ rill_grouped_t *rill_stream_group_by_key(rill_stream_t *s, const char *name) {
 }
 
 rill_stream_t *rill_table_to_stream(rill_table_t *t, const char *name) {
-    if (!t)
+    char gen[64];
+    if (!t || t->topo->error)
         return NULL;
+    if (!name) {
+        /* Kafka Streams' name for it: KTABLE-TOSTREAM-<index>. */
+        snprintf(gen, sizeof(gen), "%s-%010d", to_stream_op.kind, t->topo->node_cnt);
+        name = gen;
+    }
     return rill__topology_add(t->topo, &t->node->stream, name, &to_stream_op, NULL, NULL);
 }
 
@@ -182,15 +190,25 @@ rill_table_t *rill__table_add(rill_topology_t *topo, rill__node_t *parent,
                               const rill__operator_t *op, void *conf, const char *store,
                               rill__store_kind_t store_kind, rill_window_kind_t window_kind,
                               int64_t retention_ms, rill__store_def_t **defp) {
-    rill_stream_t *s = rill__topology_add(topo, &parent->stream, NULL, op, conf, NULL);
+    char gen[300];
+    if (!store) {
+        /* The node about to be added gets index node_cnt. */
+        snprintf(gen, sizeof(gen), "KSTREAM-%s-STATE-STORE-%010d", op->kind, topo->node_cnt);
+        store = gen;
+    }
+    return rill__table_add_named(topo, parent, NULL, op, conf, store, store_kind, window_kind,
+                                 retention_ms, defp);
+}
+
+rill_table_t *rill__table_add_named(rill_topology_t *topo, rill__node_t *parent,
+                                    const char *name, const rill__operator_t *op, void *conf,
+                                    const char *store, rill__store_kind_t store_kind,
+                                    rill_window_kind_t window_kind, int64_t retention_ms,
+                                    rill__store_def_t **defp) {
+    rill_stream_t *s = rill__topology_add(topo, &parent->stream, name, op, conf, NULL);
     if (!s)
         return NULL;
     rill_table_t *table = conf;
-    char gen[300];
-    if (!store) {
-        snprintf(gen, sizeof(gen), "KSTREAM-%s-STATE-STORE-%010d", op->kind, s->node->id);
-        store = gen;
-    }
     table->topo = topo;
     table->node = s->node;
     table->store_kind = store_kind;
@@ -221,6 +239,16 @@ int rill__table_get(rill_ctx_t *ctx, const rill_table_t *table, const void *key,
     if (rc <= 0)
         return rc;
     return rill__stored_parse(v, len, aggp, agg_lenp, tsp) ? -1 : 1;
+}
+
+int rill__table_prev_keep(rill__table_prev_t *prev, const void *value, size_t len) {
+    rill_buf_reset(&prev->value);
+    prev->present = value != NULL;
+    return value && rill_buf_append(&prev->value, value, len) ? -1 : 0;
+}
+
+const rill__table_prev_t *rill__table_prev(const rill_ctx_t *ctx, const rill_table_t *table) {
+    return ctx->task->state[table->node->id]; /* its state begins with one (table_int.h) */
 }
 
 /* ---- stored values ---- */
@@ -339,6 +367,30 @@ int rill__agg_add(rill_ctx_t *ctx, const rill__agg_fns_t *fns, const rill_record
         return fns->adder(rec, agg, agg_len, out, fns->opaque) ? user_failed(ctx, "aggregator")
                                                                 : 0;
     }
+    return -1;
+}
+
+int rill__agg_subtract(rill_ctx_t *ctx, const rill__agg_fns_t *fns, const rill_record_t *rec,
+                       const void *agg, size_t agg_len, rill_buf_t *out) {
+    int64_t n;
+    rill_buf_reset(out);
+    switch (fns->kind) {
+    case RILL__AGG_COUNT:
+        if (rill_int64_decode(agg, agg_len, &n))
+            return bad_count(ctx, agg_len);
+        return put_count(out, n - 1) ? oom(ctx) : 0;
+    case RILL__AGG_AGGREGATE:
+        if (!fns->subtractor) {
+            rill_ctx_set_error(ctx, "node \"%s\" has no subtractor", ctx->node->name);
+            return -1;
+        }
+        return fns->subtractor(rec, agg, agg_len, out, fns->opaque)
+                   ? user_failed(ctx, "subtractor")
+                   : 0;
+    case RILL__AGG_REDUCE:
+        break;
+    }
+    rill_ctx_set_error(ctx, "node \"%s\": reduce cannot subtract", ctx->node->name);
     return -1;
 }
 

@@ -1,7 +1,8 @@
 /*
  * table_int.h — what the aggregation operators share: the grouped, windowed and table handles,
  * the aggregate functions (count, reduce, aggregate) behind one interface, the layout of
- * stored aggregates, and dead-lettering from inside an aggregation.
+ * stored aggregates, a table row's previous value for the nodes that need it, and
+ * dead-lettering from inside an aggregation.
  *
  * All functions run on the stream thread of the task whose record is at hand, except the
  * builder ones (rill__table_*), which run where the topology is built.
@@ -23,6 +24,7 @@ typedef struct rill__agg_fns_s {
     rill__agg_kind_t kind;
     rill_initializer_cb init; /* AGGREGATE */
     rill_aggregator_cb adder; /* AGGREGATE; the reducer for REDUCE */
+    rill_aggregator_cb subtractor; /* AGGREGATE over a grouped table */
     rill_merger_cb merger;    /* AGGREGATE over sessions */
     void *opaque;
 } rill__agg_fns_t;
@@ -39,15 +41,35 @@ struct rill_windowed_s {
     rill_windowed_t *next;
 };
 
-/* A table: the aggregation node that forwards its updates and the store that holds it. It is
- * the first member of its node's conf, so it lives and dies with the topology. */
+/* A table: the node that forwards its updates (an aggregation, or the node of a table read
+ * from a topic) and the store that holds it. It is the first member of its node's conf, so it
+ * lives and dies with the topology. */
 struct rill_table_s {
     rill_topology_t *topo;
     rill__node_t *node;
     char *store;                    /* owned */
     rill__store_kind_t store_kind;
     rill_window_kind_t window_kind; /* 0 for a key-value table */
+    const rill_serde_t *value_serde; /* decodes its values (NULL: bytes) */
+    bool send_old; /* a child needs each row's previous value (see rill__table_prev_t) */
 };
+
+/*
+ * The previous value of the row a key-value table node is forwarding (Kafka Streams' "sending
+ * old values", asked for by rill_table_group_by() through table->send_old). The per-task
+ * state of every key-value table node begins with one; when send_old is set, the node fills
+ * it in before each forward, from its store before the write, and its children read it with
+ * rill__table_prev() while they process the forwarded record.
+ */
+typedef struct rill__table_prev_s {
+    rill_buf_t value; /* the previous value (an aggregate: without its timestamp) */
+    bool present;     /* false: the row is new */
+} rill__table_prev_t;
+
+/* Keeps a copy of value (NULL: the row was absent). Returns 0 or -1 (out of memory). */
+int rill__table_prev_keep(rill__table_prev_t *prev, const void *value, size_t len);
+/* The previous value of the row table's node is forwarding in ctx's task (see above). */
+const rill__table_prev_t *rill__table_prev(const rill_ctx_t *ctx, const rill_table_t *table);
 
 /*
  * Stored aggregates of key-value and window stores are [timestamp 8 bytes BE][aggregate]: the
@@ -69,11 +91,15 @@ int rill__stored_make(rill_buf_t *out, int64_t ts, const void *agg, size_t agg_l
  *  - initial: the aggregate of nothing (count: 0; aggregate: the initializer's).
  *  - add: rec added to agg; agg NULL means the key or window is new (count: 1; reduce: the
  *    record's value; aggregate: the adder over the initial aggregate).
+ *  - subtract: rec taken out of agg, which is not NULL (count: minus 1; aggregate: the
+ *    subtractor; reduce: an error). For grouped tables.
  *  - merge: two sessions' aggregates combined (count: the sum; aggregate: the merger).
  */
 int rill__agg_initial(rill_ctx_t *ctx, const rill__agg_fns_t *fns, rill_buf_t *out);
 int rill__agg_add(rill_ctx_t *ctx, const rill__agg_fns_t *fns, const rill_record_t *rec,
                   const void *agg, size_t agg_len, rill_buf_t *out);
+int rill__agg_subtract(rill_ctx_t *ctx, const rill__agg_fns_t *fns, const rill_record_t *rec,
+                       const void *agg, size_t agg_len, rill_buf_t *out);
 int rill__agg_merge(rill_ctx_t *ctx, const rill__agg_fns_t *fns, const void *a, size_t a_len,
                     const void *b, size_t b_len, rill_buf_t *out);
 /* The serde describing a table's values: int64 for counts, bytes otherwise. */
@@ -96,6 +122,12 @@ rill_table_t *rill__table_add(rill_topology_t *topo, rill__node_t *parent,
                               const rill__operator_t *op, void *conf, const char *store,
                               rill__store_kind_t store_kind, rill_window_kind_t window_kind,
                               int64_t retention_ms, rill__store_def_t **defp);
+/* The same with the node's name (NULL: generated) and a store name that is not NULL. */
+rill_table_t *rill__table_add_named(rill_topology_t *topo, rill__node_t *parent,
+                                    const char *name, const rill__operator_t *op, void *conf,
+                                    const char *store, rill__store_kind_t store_kind,
+                                    rill_window_kind_t window_kind, int64_t retention_ms,
+                                    rill__store_def_t **defp);
 
 /* Builder argument checks shared by the aggregation calls: record the error and return -1.
  * check: the name is not empty; claim: no store has that name yet. */
