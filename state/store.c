@@ -146,6 +146,34 @@ static int merged_scan(rill__store_t *st, const rill_buf_t *lo, const rill_buf_t
     return rc < 0 ? -1 : 0;
 }
 
+typedef struct kvscan_s {
+    rill__kv_cb cb;
+    void *opaque;
+} kvscan_t;
+
+static int kv_scan_one(const void *k, size_t k_len, const void *v, size_t v_len, void *opaque) {
+    kvscan_t *kv = opaque;
+    return kv->cb((const char *)k + RILL_KEY_PREFIX_LEN, k_len - RILL_KEY_PREFIX_LEN, v, v_len,
+                  kv->opaque);
+}
+
+int rill__kv_range(rill__store_t *st, const void *lo, size_t lo_len, const void *hi,
+                   size_t hi_len, rill__kv_cb cb, void *opaque) {
+    rill_buf_t blo = {0}, bhi = {0};
+    int rc = -1;
+    unsigned char end[RILL_KEY_PREFIX_LEN];
+    rill__key_prefix(st->partition, RILL_KEY_DATA + 1, end);
+    if (!rill__key_kv(&blo, st->partition, lo, lo_len) &&
+        !(hi ? rill__key_kv(&bhi, st->partition, hi, hi_len)
+             : rill_buf_append(&bhi, end, sizeof(end)))) {
+        kvscan_t kv = {.cb = cb, .opaque = opaque};
+        rc = merged_scan(st, &blo, &bhi, kv_scan_one, &kv);
+    }
+    rill_buf_free(&blo);
+    rill_buf_free(&bhi);
+    return rc;
+}
+
 typedef struct wscan_s {
     int64_t from, to;
     rill__window_cb cb;

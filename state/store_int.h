@@ -60,6 +60,15 @@ int rill__kv_get(rill__store_t *st, const void *key, size_t key_len, const void 
 int rill__kv_put(rill__store_t *st, const void *key, size_t key_len, const void *value,
                  size_t value_len);
 
+/* Calls cb for each key in [lo, hi) in byte order (hi NULL: to the end), the cache and
+ * RocksDB merged; cb returns non-zero to stop. For indexes kept in a key-value store (e.g.
+ * [deadline 8B big-endian][key] → due keys are one range scan). Do not write to the store
+ * from cb; collect, then write. */
+typedef int (*rill__kv_cb)(const void *key, size_t key_len, const void *value,
+                           size_t value_len, void *opaque);
+int rill__kv_range(rill__store_t *st, const void *lo, size_t lo_len, const void *hi,
+                   size_t hi_len, rill__kv_cb cb, void *opaque);
+
 /* ---- windows: keyed by (key, window start) ---- */
 
 int rill__window_get(rill__store_t *st, const void *key, size_t key_len, int64_t start,
