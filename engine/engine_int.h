@@ -101,6 +101,8 @@ struct rill__task_s {
     bool has_async;  /* some node has a poll callback */
     bool waiting;    /* holds records but waits for a lagging empty partition */
     bool has_punctuate; /* some node punctuates on stream time */
+    struct rill__sched_s *scheds;  /* punctuators scheduled by its nodes (punctuate.c) */
+    int sched_cnt;
     struct rill__store_s **stores; /* its state stores (state/) */
     int store_cnt;
     int64_t created_ms;
@@ -229,6 +231,11 @@ int rill__task_poll(rill__task_t *task);
 int64_t rill__task_committable(rill__task_t *task, const rill__pq_t *pq);
 /* Non-zero while an async node holds records of the task. */
 int rill__task_async_pending(rill__task_t *task);
+/* punctuate.c: runs the due stream-time punctuators (stream time advanced). */
+void rill__task_punctuate_stream(rill__task_t *task);
+/* Runs the due wall-clock punctuators; returns ms until the next is due (INT32_MAX: none). */
+int rill__task_punctuate_wall(rill__task_t *task);
+void rill__task_clear_schedules(rill__task_t *task);
 /* Runs the operators' commit hooks. Returns 0 or an error. */
 int rill__task_flush(rill__task_t *task);
 /* Drops queued records and rewinds the queues to their commit offsets. */

@@ -190,6 +190,11 @@ static void run_tasks(rill__thread_t *thread) {
             if (wait < thread->poll_wait_ms)
                 thread->poll_wait_ms = wait;
         }
+        if (task->sched_cnt) {
+            int wait = rill__task_punctuate_wall(task);
+            if (wait < thread->poll_wait_ms)
+                thread->poll_wait_ms = wait;
+        }
         for (int p = 0; p < task->pq_cnt; p++) {
             rill__pq_t *pq = &task->pqs[p];
             if (!pq->paused && pq->cnt >= high)

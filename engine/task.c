@@ -343,8 +343,12 @@ int rill__task_process(rill__task_t *task, int max) {
         int64_t before = task->stream_time;
         if (process_entry(task, pq, &e))
             break; /* fatal: the record stays queued and uncommitted */
-        if (task->has_punctuate && task->stream_time > before)
-            punctuate(task);
+        if (task->stream_time > before) {
+            if (task->has_punctuate)
+                punctuate(task);
+            if (task->sched_cnt)
+                rill__task_punctuate_stream(task);
+        }
         pq_pop(pq);
         pq->next_offset = e.msg->offset + 1;
         entry_free(pq->source, &e);
@@ -379,6 +383,7 @@ static void drop_queued(rill__task_t *task) {
 }
 
 static void close_nodes(rill__task_t *task) {
+    rill__task_clear_schedules(task);
     rill_topology_t *topo = task->thread->app->topo;
     for (int i = 0; task->initialized && i < topo->node_cnt; i++) {
         rill__node_t *node = topo->nodes[i];

@@ -187,6 +187,23 @@ rill_err_t rill_ctx_forward_to(rill_ctx_t *ctx, const char *child_name, const ri
 void rill_ctx_set_error(rill_ctx_t *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * Punctuators (called from init): cb(ctx, timestamp, arg) runs every interval_ms of stream
+ * time (the task's largest record timestamp; it fires once when stream time reaches or
+ * passes the next due time, however far it jumps, with timestamp = stream time, and the next
+ * due time is the first multiple of the interval after it) or of wall-clock time (epoch ms;
+ * checked by the stream thread at least every interval, also when no record arrives). During
+ * a punctuation there is no current record: forward builds new records. Runs on the task's
+ * stream thread.
+ */
+typedef enum rill_punctuation_e {
+    RILL_PUNCTUATE_STREAM_TIME = 0,
+    RILL_PUNCTUATE_WALL_CLOCK = 1
+} rill_punctuation_t;
+typedef void (*rill_punctuate_cb)(rill_ctx_t *ctx, int64_t timestamp, void *arg);
+rill_err_t rill_ctx_schedule(rill_ctx_t *ctx, int64_t interval_ms, rill_punctuation_t type,
+                             rill_punctuate_cb cb, void *arg);
+
 /* The context of the record being processed (source topic, partition, offset). Borrowed. */
 const char *rill_ctx_topic(const rill_ctx_t *ctx);
 int32_t rill_ctx_partition(const rill_ctx_t *ctx);
