@@ -290,6 +290,8 @@ static rill__pq_t *next_pq(rill__task_t *task) {
 /* Stream time advanced: runs the nodes' stream-time punctuators (window closing, ...). */
 static void punctuate(rill__task_t *task) {
     rill_topology_t *topo = task->thread->app->topo;
+    const rd_kafka_message_t *msg = task->ctx.msg;
+    task->ctx.msg = NULL; /* no current record during a punctuation */
     for (int i = 0; i < topo->node_cnt; i++) {
         rill__node_t *node = topo->nodes[i];
         if (node->subtopology != task->sub || !node->op->punctuate)
@@ -300,6 +302,7 @@ static void punctuate(rill__task_t *task) {
             rill__log(task->thread->app, task->thread->idx, "task %s: node \"%s\": "
                       "punctuation failed: %s", task->id, node->name, task->ctx.error);
     }
+    task->ctx.msg = msg;
 }
 
 /* Runs one record through the sub-topology. Returns 0, or -1 when its failure could not be

@@ -108,6 +108,8 @@ rill_err_t rill__topology_freeze(rill_topology_t *topo, char *errstr, size_t err
         }
         rill__node_t *node = topo->nodes[i];
         node->subtopology = sub_of_root[root];
+        if (node->op && node->op->copartitioned)
+            topo->subs[node->subtopology].copartitioned = true;
         if (node->kind == RILL_NODE_SOURCE)
             add_sub_source(&topo->subs[node->subtopology], node);
     }

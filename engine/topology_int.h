@@ -41,6 +41,7 @@ typedef enum rill__node_kind_e {
  */
 typedef struct rill__operator_s {
     const char *kind; /* "FILTER", "MAP", ... used in generated names */
+    bool copartitioned; /* the node's inputs must be co-partitioned (joins, completion) */
     int (*init)(rill_ctx_t *ctx, const rill__node_t *node, void **statep);
     int (*process)(rill_ctx_t *ctx, const rill_record_t *rec, void *state);
     int (*punctuate)(rill_ctx_t *ctx, int64_t stream_time, void *state);

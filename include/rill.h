@@ -745,6 +745,258 @@ rill_table_t *rill_grouped_table_aggregate(rill_grouped_table_t *g, const char *
                                            rill_initializer_cb init, rill_aggregator_cb adder,
                                            rill_aggregator_cb subtractor, void *opaque);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Completion detection                                                                     */
+
+/*
+ * "This item is now complete": per key, a state accumulated from a stream of events (bids)
+ * until the item's deadline (an auction's expiry), then one completion record computed from
+ * the final state.
+ *
+ *   rill_completion_spec_t spec = {.grace_ms = 5000, .hold_ms = 60000};
+ *   rill_stream_t *winners = rill_stream_complete(auctions, bids, "close", &spec,
+ *                                                 expires_of, no_bid, best_bid, winner, NULL);
+ *   rill_stream_to(winners, NULL, "winners", NULL);
+ *
+ * Inputs. items and events are keyed by the item's key (an auction id) and co-partitioned:
+ * the same partition count, records of a key in the same partition number (they are read by
+ * one task; repartition first when they are not, see rill_stream_repartition()). items and
+ * events may come from one source through split or filter. deadline gives an item record its
+ * deadline, epoch ms (-1 rejects the record: dead-letter topic, "no deadline: ").
+ *
+ * Time. Stream time is the task's (rill_ctx_stream_time()), and never goes back for the
+ * operator, also across restarts. A key completes when stream time >= its deadline +
+ * grace_ms: the operator then calls complete with the item and the final state, forwards
+ * key = the item's key, value = complete's output, timestamp = the deadline, and clears the
+ * key. Keys due together complete in order of deadline, then key. Completion runs as stream
+ * time advances (also when the advancing record is for another key), and an item whose
+ * deadline + grace has passed on arrival completes at once.
+ *
+ * Events. An event of an open item goes to accumulate. accumulate returns 0 to take it (out:
+ * the new state), 1 to ignore it (e.g. a bid outside the auction's time; counted in
+ * rill_completion_ignored_total, nothing else happens), another value for an error (the
+ * event goes to the dead-letter topic with the reason set by rill_ctx_set_error(), or a
+ * generic one). An event whose item has not arrived is held in the store, then accumulated
+ * in arrival order when the item comes (NEXMark bids can name an auction that does not exist
+ * yet); one held longer than hold_ms of stream time, or the oldest held when more than
+ * max_held are held in the task, goes to the dead-letter topic with a reason beginning
+ * "no deadline record within " (rill_completion_unmatched_total counts them). An event or a
+ * second item for a key that has completed goes to the dead-letter topic with a reason
+ * beginning "late: " (rill_late_records_total), for retention_ms of stream time after the
+ * completion; after that the key is forgotten, and an event is held again (and dead-lettered
+ * when its hold ends). A second item for an open key goes there too ("duplicate: "). Records
+ * with a null key, a null value or a negative timestamp go there as well.
+ *
+ * State. Everything lives in the key-value store "<name>-store", with the changelog
+ * <application.id>-<name>-store-changelog: each open item (deadline and value), its state, a
+ * time index of deadlines (so due keys are one range scan), held events with an index by
+ * arrival, completed-key markers with an index by expiry, and the operator's stream time. A
+ * restart or a move to another instance therefore neither completes a key twice nor loses a
+ * held event (under at-least-once, a crash between writing a completion and committing may
+ * write it again, as any Kafka Streams output; under exactly-once it is written once).
+ *
+ * Callbacks run on the stream thread of the task, opaque last; records given to them are
+ * borrowed. The item record given to accumulate and complete, and events that were held,
+ * are read back from the store: key, value bytes and timestamp only (value_obj and headers
+ * are NULL): read the value bytes. Handles are owned by the topology; errors are sticky
+ * builder errors (rill_topology_error()).
+ */
+
+/*
+ * grace_ms >= 0: how long after its deadline a key stays open for events in disorder.
+ * hold_ms >= 0: how long (stream time) an event may wait for its item; 0: no time limit.
+ * max_held >= 0: events held per task at most; 0: 100000.
+ * retention_ms >= 0: how long (stream time) after completing a key is remembered to
+ * dead-letter its late records; 0: 24 h.
+ */
+typedef struct rill_completion_spec_s {
+    int64_t grace_ms;
+    int64_t hold_ms;
+    int max_held;
+    int64_t retention_ms;
+} rill_completion_spec_t;
+
+/* The item's deadline, epoch ms, or -1 to reject the item. */
+typedef int64_t (*rill_deadline_cb)(const rill_record_t *item, void *opaque);
+/* Writes the initial state of a new item to out (empty on entry). Non-zero: an error (the
+ * item goes to the dead-letter topic). */
+typedef int (*rill_completion_init_cb)(const rill_record_t *item, rill_buf_t *out,
+                                       void *opaque);
+/* Writes the state after event to out (empty on entry) and returns 0, or returns 1 to ignore
+ * the event, or another value for an error. */
+typedef int (*rill_completion_accumulate_cb)(const rill_record_t *item,
+                                             const rill_record_t *event, const void *state,
+                                             size_t state_len, rill_buf_t *out, void *opaque);
+/* Writes the completion record's value to out (empty on entry). Non-zero: an error (the item
+ * goes to the dead-letter topic with reason "complete failed: ", and the key is cleared). */
+typedef int (*rill_completion_complete_cb)(const rill_record_t *item, const void *state,
+                                           size_t state_len, rill_buf_t *out, void *opaque);
+
+/*
+ * The stream of completions of items over events (see above). name: the node's (NULL:
+ * "KSTREAM-COMPLETE-<index>"); the operator's nodes are "<name>-items" and "<name>-events",
+ * which feed the node called name; its store is "<name>-store". spec is copied. All four
+ * callbacks are required.
+ */
+rill_stream_t *rill_stream_complete(rill_stream_t *items, rill_stream_t *events,
+                                    const char *name, const rill_completion_spec_t *spec,
+                                    rill_deadline_cb deadline, rill_completion_init_cb init,
+                                    rill_completion_accumulate_cb accumulate,
+                                    rill_completion_complete_cb complete, void *opaque);
+
+
+/* ---------------------------------------------------------------------------------------- */
+/* Joins                                                                                    */
+
+/*
+ *   rill_join_spec_t w = {.kind = RILL_JOIN_LEFT, .before_ms = 5000,
+ *                         .after_ms = RILL_JOIN_SYMMETRIC, .grace_ms = 1000};
+ *   rill_stream_t *j = rill_stream_join(clicks, views, "clicks-views", &w, pair_up, NULL);
+ *   rill_stream_t *e = rill_stream_table_join(orders, users, "enrich", RILL_JOIN_INNER, 500,
+ *                                             add_user, NULL);
+ *   rill_table_t *t = rill_table_join(users, regions, "user-region", RILL_JOIN_LEFT, merge,
+ *                                     NULL, "user-region-store");
+ *
+ * Joins follow Kafka Streams' KStream#join/leftJoin/outerJoin, KStream-KTable and
+ * KTable-KTable joins, with the differences stated below (nothing is dropped silently).
+ *
+ * Co-partitioning. Both inputs of a join are matched by key within one task, so the source
+ * topics of a join's sub-topology must have the same partition count and be partitioned the
+ * same way by key (Kafka's default partitioner): the app refuses to start when the counts
+ * differ. Re-key an input with rill_stream_repartition() or rill_stream_group_by() first. A
+ * table joined with a stream or a table must be in the same sub-topology (it is: the join
+ * connects them), read from a topic (rill_table_from()) or made by an aggregation; windowed
+ * tables cannot be joined.
+ *
+ * The joiner. joiner(left, right, out, opaque) writes the result value's bytes to out (empty
+ * on entry; an empty result is an empty value, not a tombstone); a side without a match is
+ * NULL (left, right joins: right; outer joins: either, never both). The records are borrowed:
+ * key, value bytes (NULL for a null value), timestamp; value_obj is NULL (records kept in a
+ * store are bytes), and headers are those of the record being processed, or NULL. A non-zero
+ * return sends the record being processed to the dead-letter topic (or, for a result emitted
+ * when a window closes or a wait ends, the record held) and leaves the join's state as if the
+ * result had been emitted. Called on the stream thread of the task, opaque last.
+ *
+ * Results of stream joins are records with key = the join key, value = the joiner's bytes
+ * (value_serde NULL: bytes), window_kind 0; their timestamp is said below per join.
+ *
+ * Null keys. A stream record with a null key cannot meet anything: it goes to the dead-letter
+ * topic with a reason beginning "null key: " (Kafka Streams drops it).
+ */
+
+typedef enum rill_join_kind_e {
+    RILL_JOIN_INNER = 0, /* results only for matches */
+    RILL_JOIN_LEFT = 1,  /* also each left record without a match, with right NULL */
+    RILL_JOIN_OUTER = 2  /* also each record of either side without a match */
+} rill_join_kind_t;
+
+/* The value of after_ms that makes a join window symmetric (after_ms = before_ms, Kafka
+ * Streams' JoinWindows.ofTimeDifferenceAndGrace). */
+#define RILL_JOIN_SYMMETRIC (-1)
+
+/*
+ * A stream-stream join window (Kafka Streams' JoinWindows). A left record at t meets every
+ * right record of its key at t' with t - before_ms <= t' <= t + after_ms, both bounds
+ * included (so a right record at t' meets the left records in [t' - after_ms, t' +
+ * before_ms]). after_ms = RILL_JOIN_SYMMETRIC takes before_ms. grace_ms bounds disorder: with
+ * stream time T (the largest timestamp the join has seen on either side, and the task's), a
+ * record of either side at r < T - grace_ms is late. All times >= 0 (except the symmetric
+ * after_ms).
+ */
+typedef struct rill_join_spec_s {
+    rill_join_kind_t kind;
+    int64_t before_ms;
+    int64_t after_ms;
+    int64_t grace_ms;
+} rill_join_spec_t;
+
+/*
+ * Writes the result of joining left and right (either may be NULL, see "The joiner") to out.
+ * Return non-zero for an error.
+ */
+typedef int (*rill_joiner_cb)(const rill_record_t *left, const rill_record_t *right,
+                              rill_buf_t *out, void *opaque);
+
+/*
+ * Joins two streams over the window spec (copied). Every record of either side is kept in a
+ * window store of its side, "<name>-left-store" and "<name>-right-store" (logged, retention
+ * before + after + grace + 1 ms), and meets the other side's records of its key in its window:
+ * one result per matching pair, as soon as the second of the two arrives, timestamp = the
+ * larger of the two, headers = those of the record that arrived second. Records of one key
+ * and time are all kept (none overwrites another).
+ *
+ * Unmatched records (left join: left records; outer join: either side's) are not emitted
+ * when they arrive: they wait in the key-value store "<name>-outer-store", keyed by [time]
+ * [side][key], and are removed from it by their first match. A left record at t whose window
+ * closes without a match, when stream time passes t + after_ms + grace_ms (T > t + after +
+ * grace), is then emitted once with right = NULL, timestamp t, no headers (a right record at
+ * t': when T > t' + before + grace, left = NULL). As records later than grace are refused,
+ * no record that could match arrives after that: there is never a null result for a record
+ * that gets a match. Closed windows are emitted as the join processes records and on stream
+ * time punctuation, in time order.
+ *
+ * Late records (r < T - grace_ms) go to the dead-letter topic with a reason beginning
+ * "late: " and meet nothing; rill_late_records_total counts them. A record with a negative
+ * timestamp is dead-lettered too.
+ *
+ * Nodes: "<name>-left" under left, "<name>-right" under right, and "<name>", a merge of both
+ * (name NULL: "KSTREAM-JOIN-<index>" for the base). Returns the stream of results (owned by
+ * the topology), or NULL after recording the error in the topology.
+ */
+rill_stream_t *rill_stream_join(rill_stream_t *left, rill_stream_t *right, const char *name,
+                                const rill_join_spec_t *spec, rill_joiner_cb joiner,
+                                void *opaque);
+
+/*
+ * Joins stream s with table t (kind RILL_JOIN_INNER or RILL_JOIN_LEFT): each stream record
+ * meets the table's current row for its key (right: the row's value and timestamp), and the
+ * result has the stream record's timestamp and headers. Table updates produce no result by
+ * themselves (Kafka Streams' KStream-KTable join): the table's node is connected to the join
+ * so that its updates reach the store before the stream records after them in the task's
+ * timestamp order.
+ *
+ * A stream record whose key has no row:
+ *  - grace_ms = 0: left join, joined with right = NULL at once; inner join, dead-lettered with
+ *    a reason beginning "no table row within grace: " (Kafka Streams drops it silently).
+ *  - grace_ms > 0: it waits, in the key-value store "<name>-buffer-store" keyed by [time][key]
+ *    (plus an index by key), for the row to arrive. A row arriving while stream time T <=
+ *    t + grace_ms joins it (timestamp t, no headers) at once, in time order; when T passes
+ *    t + grace_ms it is joined with NULL (left) or dead-lettered as above (inner). The buffer
+ *    holds at most the records of grace_ms of stream time. A record arriving already behind
+ *    T - grace_ms does not wait. Records of a key that has a row never wait, so records of one
+ *    key may leave the join out of their order when a row arrives.
+ * A tombstone in the table deletes the row: later records meet no row.
+ * rill_join_unmatched_total counts the stream records that met no row (joined with NULL or
+ * dead-lettered).
+ *
+ * Nodes: "<name>-stream" under s, "<name>-table" under t's node, and "<name>", a merge of both
+ * (name NULL: "KSTREAM-TABLE-JOIN-<index>"). Returns the stream of results, or NULL after
+ * recording the error in the topology.
+ */
+rill_stream_t *rill_stream_table_join(rill_stream_t *s, rill_table_t *t, const char *name,
+                                      rill_join_kind_t kind, int64_t grace_ms,
+                                      rill_joiner_cb joiner, void *opaque);
+
+/*
+ * Joins two key-value tables into a new one, materialized in the key-value store called
+ * store (NULL: "KTABLE-JOIN-STATE-STORE-<index>"; a name used twice is an error). Each update
+ * of a row of a (the left side) or b (right) computes the key's result from the row's new
+ * value and the other table's current row: inner, both rows present; left, a's row present
+ * (b's may be NULL); outer, either present. When there is a result, it becomes the key's row
+ * (value: the joiner's bytes; timestamp: the larger of the two rows' timestamps) and is
+ * forwarded; when there is none (a row was deleted), the key's row is deleted and a tombstone
+ * forwarded, but only when it had a row (no tombstone for a key that never had a result). The
+ * result is a table like any other: rill_table_to_stream(), rill_table_group_by(), joins.
+ *
+ * Nodes: "<name>-left" under a's node, "<name>-right" under b's, and "<name>", the result
+ * table's node under both (name NULL: "KTABLE-JOIN-<index>"). Returns the table (owned by the
+ * topology), or NULL after recording the error in the topology.
+ */
+rill_table_t *rill_table_join(rill_table_t *a, rill_table_t *b, const char *name,
+                              rill_join_kind_t kind, rill_joiner_cb joiner, void *opaque,
+                              const char *store);
+
+
 #ifdef __cplusplus
 }
 #endif

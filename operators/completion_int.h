@@ -1,0 +1,174 @@
+/*
+ * completion_int.h — the completion operator's internals, shared by completion.c (items,
+ * events, due keys, markers, the builder) and completion_held.c (events held until their
+ * item arrives). The store layout is described in completion.c. Everything here runs on the
+ * stream thread of the task at hand.
+ */
+#ifndef RILL_COMPLETION_INT_H
+#define RILL_COMPLETION_INT_H
+
+#include "table_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_MAX_HELD 100000
+#define DEFAULT_RETENTION_MS (24LL * 3600 * 1000)
+#define SEQ_LEN 8
+#define TIME_LEN 8
+
+typedef struct rill__cpl_conf_s {
+    rill_completion_spec_t spec; /* defaults filled in */
+    rill_deadline_cb deadline;
+    rill_completion_init_cb init;
+    rill_completion_accumulate_cb accumulate;
+    rill_completion_complete_cb complete;
+    void *opaque;
+    char *store;
+    /* Counters, all tasks (relaxed atomics). */
+    int64_t completed, ignored, held, unmatched, late, failed;
+} rill__cpl_conf_t;
+
+/* A key (with a time) collected from a range scan, copied into the list's arena. */
+typedef struct rill__cpl_ent_s {
+    int64_t time;
+    size_t off, len;
+} rill__cpl_ent_t;
+
+typedef struct rill__cpl_list_s {
+    rill__cpl_ent_t *v;
+    size_t cnt, cap;
+    rill_buf_t arena;
+    int failed;
+} rill__cpl_list_t;
+
+typedef struct rill__cpl_state_s {
+    rill__store_t *store;
+    int64_t stream_time, seq, held;            /* the meta entry, as read */
+    int64_t saved_time, saved_seq, saved_held; /* what the store holds */
+    int64_t checked; /* due keys looked for up to this stream time (memory only, -1) */
+    rill_buf_t key, val, state, out, tmp;
+    rill__cpl_list_t list;
+} rill__cpl_state_t;
+
+/* ---- small helpers (static: each file has its own) ---- */
+
+static inline void be32_put(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static inline uint32_t be32_get(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline int put_time(rill_buf_t *b, int64_t t) {
+    unsigned char be[8];
+    rill__be64_put(be, (uint64_t)t);
+    return rill_buf_append(b, be, sizeof(be));
+}
+
+/* out = prefix [time] key (time < 0: none). */
+static inline int make_key(rill_buf_t *out, char prefix, int64_t time, const void *key,
+                           size_t len) {
+    rill_buf_reset(out);
+    return rill_buf_append(out, &prefix, 1) || (time >= 0 && put_time(out, time)) ||
+           (len && rill_buf_append(out, key, len));
+}
+
+/* out = 'H' [key length] key [seq]: a held event. */
+static inline int held_key(rill_buf_t *out, const void *key, size_t len, int64_t seq) {
+    unsigned char be[4];
+    be32_put(be, (uint32_t)len);
+    rill_buf_reset(out);
+    return rill_buf_append(out, "H", 1) || rill_buf_append(out, be, 4) ||
+           rill_buf_append(out, key, len) || (seq >= 0 && put_time(out, seq));
+}
+
+static inline void list_reset(rill__cpl_list_t *l) {
+    l->cnt = 0;
+    l->failed = 0;
+    rill_buf_reset(&l->arena);
+}
+
+static inline int list_add(rill__cpl_list_t *l, int64_t time, const void *p, size_t len) {
+    if (l->cnt == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        rill__cpl_ent_t *v = realloc(l->v, sizeof(*v) * cap);
+        if (!v)
+            return l->failed = -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->cnt] = (rill__cpl_ent_t){.time = time, .off = l->arena.len, .len = len};
+    if (rill_buf_append(&l->arena, p, len))
+        return l->failed = -1;
+    l->cnt++;
+    return 0;
+}
+
+static inline const void *list_at(const rill__cpl_list_t *l, size_t i) {
+    return l->arena.data + l->v[i].off;
+}
+
+static inline int store_failed(rill_ctx_t *ctx, const rill__cpl_conf_t *c, const char *what) {
+    rill_ctx_set_error(ctx, "node \"%s\": %s store \"%s\" failed", ctx->node->name, what,
+                       c->store);
+    return -1;
+}
+
+static inline int put(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st,
+                      const rill_buf_t *key, const void *value, size_t len) {
+    if (rill__kv_put(st->store, key->data, key->len, value, len))
+        return store_failed(ctx, c, "writing");
+    return 0;
+}
+
+/* The value bytes of rec: its own, or its decoded value encoded by its serde (in buf).
+ * Returns 0, or -1 when it has none. */
+static inline int value_bytes(const rill_record_t *rec, rill_buf_t *buf, const void **vp,
+                              size_t *lenp) {
+    if (rec->value) {
+        *vp = rec->value;
+        *lenp = rec->value_len;
+        return 0;
+    }
+    rill_buf_reset(buf);
+    if (!rec->value_obj || !rec->value_serde || !rec->value_serde->serialize ||
+        rec->value_serde->serialize(rec->value_serde, rec->value_obj, buf))
+        return -1;
+    *vp = buf->len ? buf->data : "";
+    *lenp = buf->len;
+    return 0;
+}
+
+static inline int64_t add_sat(int64_t a, int64_t b) {
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+/* Collects the entries of the time index prefix with time in [0, upto), at most limit (0:
+ * all), into st->list (for the hold index 'h', two per entry: its key and its value).
+ * Returns 0 or -1 with ctx's error set. */
+int rill__cpl_scan_index(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st,
+                         char prefix, int64_t upto, size_t limit);
+
+/* Calls accumulate for event over the key's state (st->state) and writes the new state; an
+ * ignored event is counted, a failing one dead-lettered (held: the held event's origin, or
+ * NULL for the record at hand). Returns 0 or -1. */
+int rill__cpl_accumulate(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
+                         const rill_record_t *item, const rill_record_t *event,
+                         const rill__dlq_src_t *held);
+
+/* completion_held.c. Each returns 0, or -1 with ctx's error set. */
+/* Holds the event rec (value bytes given) until its item comes, making room first. */
+int rill__cpl_hold(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
+                   const rill_record_t *rec, const void *value, size_t value_len);
+/* The item of key arrived: accumulates its held events in arrival order and drops them. */
+int rill__cpl_release_held(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
+                           const void *key, size_t key_len, const rill_record_t *item);
+/* Dead-letters the events held for more than hold_ms of stream time. */
+int rill__cpl_expire_held(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st);
+
+#endif
