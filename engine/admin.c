@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define ADMIN_TIMEOUT_MS 15000
 #define CREATE_TIMEOUT_MS 5000 /* brokers without CreateTopics never answer it */
@@ -123,6 +124,30 @@ static rill_err_t create_by_metadata(rill_app_t *app, const char *topic, char *e
     return err ? RILL_ERR_KAFKA : RILL_OK;
 }
 
+/* Waits (bounded) until every partition of a new topic has a leader: until then clients get
+ * "not leader" or "unknown partition" for it. Returns 0, or -1 when the time ran out. */
+static int wait_for_leaders(rill_app_t *app, const char *topic) {
+    for (int64_t until = rill__now_ms() + ADMIN_TIMEOUT_MS; rill__now_ms() < until;) {
+        const struct rd_kafka_metadata *md = NULL;
+        pthread_mutex_lock(&app->admin_lock);
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(app->admin, topic, NULL);
+        rd_kafka_resp_err_t err = rd_kafka_metadata(app->admin, 0, rkt, &md, 5000);
+        rd_kafka_topic_destroy(rkt);
+        pthread_mutex_unlock(&app->admin_lock);
+        int ready = !err && md->topic_cnt == 1 && !md->topics[0].err &&
+                    md->topics[0].partition_cnt > 0;
+        for (int p = 0; ready && p < md->topics[0].partition_cnt; p++)
+            ready = md->topics[0].partitions[p].leader >= 0 && !md->topics[0].partitions[p].err;
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (ready)
+            return 0;
+        struct timespec ts = {0, 100 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
 rill_err_t rill_app_create_topic(rill_app_t *app, const char *topic, int partitions,
                                  char *errstr, size_t errstr_size) {
     return rill__app_create_topic_config(app, topic, partitions, NULL, errstr, errstr_size);
@@ -147,6 +172,11 @@ rill_err_t rill__app_create_topic_config(rill_app_t *app, const char *topic, int
     pthread_mutex_lock(&app->admin_lock);
     rill_err_t rc = create_on_kafka(app, topic, partitions, configs, errstr, errstr_size);
     pthread_mutex_unlock(&app->admin_lock);
+    if (!rc && wait_for_leaders(app, topic)) {
+        snprintf(errstr, errstr_size, "topic \"%s\" was created but its partitions have no "
+                 "leader after %d s", topic, ADMIN_TIMEOUT_MS / 1000);
+        return RILL_ERR_KAFKA;
+    }
     if (rc && create_by_metadata(app, topic, probe, sizeof(probe)) == RILL_OK &&
         rill__app_partition_count(app, topic, probe, sizeof(probe)) > 0) {
         rill__log(app, -1, "topic \"%s\" created by the broker on first use (it has no "

@@ -45,9 +45,21 @@ static rd_kafka_t *consumer_new(rill__thread_t *thread, char *errstr, size_t err
             return NULL;
         }
     }
-    if (!rill_conf_get(app->conf, "auto.offset.reset") &&
-        !rill_conf_get(app->conf, "consumer.auto.offset.reset"))
-        rd_kafka_conf_set(kc, "auto.offset.reset", "earliest", NULL, 0);
+    /* Defaults a user may override: read from the start like Kafka Streams, and bound the
+     * client's pre-fetch (librdkafka's defaults, 100k records per partition and 64 MiB, are
+     * most of a process's memory with many partitions; the task queues hold what is
+     * processed next anyway). */
+    static const char *const defaults[][2] = {
+        {"auto.offset.reset", "earliest"},
+        {"queued.min.messages", "10000"},
+        {"queued.max.messages.kbytes", "16384"},
+    };
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+        char prefixed[128];
+        snprintf(prefixed, sizeof(prefixed), "consumer.%s", defaults[i][0]);
+        if (!rill_conf_get(app->conf, defaults[i][0]) && !rill_conf_get(app->conf, prefixed))
+            rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], NULL, 0);
+    }
     if (app->set.group_instance_id) {
         snprintf(instance, sizeof(instance), "%s-%d", app->set.group_instance_id, thread->idx);
         rd_kafka_conf_set(kc, "group.instance.id", instance, NULL, 0);

@@ -64,6 +64,7 @@ static int grow(rill__cache_t *c) {
         tab[j] = *e;
     }
     free(c->tab);
+    c->bytes += (cap - c->cap) * sizeof(*tab); /* the table counts, empty slots too */
     c->tab = tab;
     c->cap = cap;
     return 0;
@@ -98,7 +99,6 @@ int rill__cache_put(rill__cache_t *c, const void *key, size_t key_len, const voi
         memcpy(k, key, key_len);
         *e = (rill__centry_t){.hash = h, .key = k, .key_len = key_len};
         c->cnt++;
-        c->bytes += sizeof(*e);
     }
     if (!deleted && value_len > e->value_cap) {
         char *v = arena_alloc(c, value_len);
@@ -158,10 +158,15 @@ void rill__cache_clear(rill__cache_t *c) {
     if (b)
         b->len = 0;
     c->blocks = b;
-    if (c->cnt)
+    if (c->cap > 1024) { /* a table that grew for a busy interval goes back to small */
+        free(c->tab);
+        c->tab = NULL;
+        c->cap = 0;
+    } else if (c->cnt) {
         memset(c->tab, 0, sizeof(*c->tab) * c->cap);
+    }
     c->cnt = 0;
-    c->bytes = 0;
+    c->bytes = c->cap * sizeof(*c->tab);
 }
 
 void rill__cache_free(rill__cache_t *c) {

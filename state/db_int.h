@@ -5,9 +5,9 @@
  * one shared LRU block cache (index and filter blocks charged to it) and bounded memtables
  * per column family, so the memory of the whole process stays within
  *   block_cache_bytes + column_families × max_write_buffers × write_buffer_bytes
- * whatever the number of partitions. Writes go without the WAL: a store's data and the
- * changelog offset it corresponds to are written in one batch to the same column family, so
- * what survives a crash (the memtables flushed so far) is always a consistent prefix, and
+ * whatever the number of partitions. Writes go to the WAL without fsync: a store's data and
+ * the changelog offset it corresponds to are written in one batch to the same column family,
+ * so what survives a crash is always a consistent prefix (all of it after a kill -9), and
  * restore replays the changelog from the stored offset.
  *
  * Every key starts with the task's partition (4 bytes, big-endian) and a tag byte:
@@ -66,7 +66,7 @@ void rill__batch_delete_range(rill__batch_t *b, rill__cf_t *cf, const void *lo, 
 size_t rill__batch_count(const rill__batch_t *b);
 void rill__batch_clear(rill__batch_t *b);
 void rill__batch_destroy(rill__batch_t *b);
-/* Applies b atomically, WAL off. Returns 0 or -1 with errstr. */
+/* Applies b atomically (WAL, no fsync). Returns 0 or -1 with errstr. */
 int rill__db_write(rill__db_t *db, rill__batch_t *b, char *errstr, size_t errstr_size);
 
 /* Iterates keys in [lo, hi) in order, positioned at the first. Bounds are copied; a NULL

@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define RESTORE_BATCH 10000
 #define RESTORE_IDLE_MS 30000 /* no record and no end for this long: give up */
@@ -164,8 +165,19 @@ int rill__store_restore(rill__store_t *st, char *errstr, size_t errstr_size) {
     if (!rk)
         return -1;
     int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(rk, topic, st->partition, &lo, &hi, 10000);
+    rd_kafka_resp_err_t err;
+    /* A changelog just created may not have a leader yet: retry for a while. */
+    for (int attempt = 0;; attempt++) {
+        err = rd_kafka_query_watermark_offsets(rk, topic, st->partition, &lo, &hi, 10000);
+        if (!err || attempt == 20 || rill__app_stopping(thread->app) ||
+            (err != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION &&
+             err != RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION &&
+             err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
+             err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART))
+            break;
+        struct timespec ts = {0, 250 * 1000000};
+        nanosleep(&ts, NULL);
+    }
     if (err) {
         snprintf(errstr, errstr_size, "changelog %s[%d]: %s", topic, (int)st->partition,
                  rd_kafka_err2str(err));

@@ -16,12 +16,13 @@
  * (rill__db_memory_bound), which is why max_write_buffers is raised to RocksDB's minimum of
  * 2 here rather than by RocksDB behind the bound's back.
  *
- * Every write goes through a batch with the WAL disabled. A batch is applied to the memtables
- * atomically, and a column family's memtables are flushed oldest first, so after a crash
- * each column family holds a prefix of its batches: exactly those flushed (by a full
- * memtable, or by rill__db_close). A store writes its data and its changelog offset in one
- * batch to its own column family (db_int.h), so what survives is consistent with the offset
- * it holds. Batches that span column families are not atomic across a crash.
+ * Every write goes through a batch, logged to the WAL without fsync: a killed process loses
+ * nothing (the log is in the OS's page cache), a lost machine loses the unsynced tail, and
+ * either way what comes back is a prefix of the batches, atomically per batch. A store
+ * writes its data and its changelog offset in one batch to its own column family (db_int.h),
+ * so what survives is consistent with the offset it holds, and restore replays only the
+ * changelog after it. (Without the WAL, a kill -9 would keep only the memtables flushed so
+ * far: still consistent, but small stores would replay their whole changelog.)
  *
  * Threads and ownership: the rocksdb_t, the shared read options and the write options are
  * thread-safe. The column family table (name → handle) is guarded by db->lock; a
@@ -58,7 +59,7 @@ struct rill__db_s {
     rocksdb_t *rdb;
     rocksdb_options_t *options; /* of the database and of every column family */
     rocksdb_cache_t *cache;
-    rocksdb_writeoptions_t *wopts; /* WAL off */
+    rocksdb_writeoptions_t *wopts; /* WAL on, no fsync */
     rocksdb_readoptions_t *ropts;  /* shared by every point read */
     rill__db_opts_t opts;          /* with defaults applied */
     pthread_mutex_t lock;          /* guards cfs, n_cfs, cap_cfs */
@@ -313,7 +314,7 @@ rill__db_t *rill__db_open(const char *path, const rill__db_opts_t *opts, char *e
     db->cache = rocksdb_cache_create_lru(db->opts.block_cache_bytes);
     db->options = options_new(db);
     db->wopts = rocksdb_writeoptions_create();
-    rocksdb_writeoptions_disable_WAL(db->wopts, 1);
+    rocksdb_writeoptions_disable_WAL(db->wopts, 0); /* logged, not synced: see DESIGN */
     db->ropts = rocksdb_readoptions_create();
     if (open_cfs(db, path, errstr, errstr_size) != 0)
         goto fail;
@@ -469,7 +470,7 @@ void rill__batch_destroy(rill__batch_t *b)
     free(b);
 }
 
-/* Applies b atomically with the WAL off; b is left as it was (clear it to reuse it).
+/* Applies b atomically (WAL, no fsync); b is left as it was (clear it to reuse it).
  * Returns 0 or -1 with errstr. Thread-safe with respect to db; b is the caller's. */
 int rill__db_write(rill__db_t *db, rill__batch_t *b, char *errstr, size_t errstr_size)
 {

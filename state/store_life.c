@@ -169,8 +169,13 @@ int rill__task_apply_stores(rill__task_t *task) {
                             task->id, st->def->name, errstr);
             return -1;
         }
-        rill__batch_clear(b);
+        /* A new batch rather than a cleared one: a cleared batch keeps its largest size,
+         * and a task's store may hold a whole commit interval of writes at its peak. */
+        rill__batch_destroy(b);
+        st->pending = rill__batch_new();
         rill__cache_clear(&st->cache);
+        if (!st->pending)
+            return -1;
     }
     return 0;
 }
