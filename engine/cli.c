@@ -81,6 +81,8 @@ static void cli_usage(FILE *out, const char *prog)
     }
     fprintf(out, "  %-34s %s\n", "-D name=value", "set any property (Rill's or librdkafka's)");
     fprintf(out, "  %-34s %s\n", "--describe", "print the topology and exit");
+    fprintf(out, "  %-34s %s\n", "--drain",
+            "at the end of the input, close what is open, commit and exit (exit.on.end)");
     fprintf(out, "  %-34s %s\n", "-h, --help", "print this help and exit");
     fprintf(out, "\nRill properties (-D name=value or in the --config file):\n");
     rill__conf_print_keys(out);
@@ -273,6 +275,12 @@ static int cli_token(cli_parse_t *p, int *ip)
     }
     if (!strcmp(tok, "--describe")) {
         p->describe = 1;
+        return 0;
+    }
+    if (!strcmp(tok, "--drain")) {
+        cli_op_t *op = cli_op_add(p, CLI_OP_SET, tok);
+        op->name = "exit.on.end";
+        op->value = "true";
         return 0;
     }
     if (!strncmp(tok, "-D", 2))

@@ -98,6 +98,12 @@ static const conf_key_t conf_keys[] = {
      "RocksDB memtable size per store", NO_CHOICES},
     {"statestore.max.write.buffers", CONF_KIND_INT, 1, 16, "2",
      "RocksDB memtables per store", NO_CHOICES},
+    {"exit.on.end", CONF_KIND_CHOICE, 0, 0, "false",
+     "true: when every input partition is at its end and nothing is pending, advance stream "
+     "time by exit.on.end.advance.ms (closing windows and items), commit and stop (--drain)",
+     "false|true", NULL},
+    {"exit.on.end.advance.ms", CONF_KIND_INT, 0, INT64_MAX, "86400000",
+     "how far exit.on.end moves stream time past the last record", NO_CHOICES},
     {"embedded.broker.partitions", CONF_KIND_INT, 1, 1024, "4",
      "partitions of topics auto-created on the embedded broker", NO_CHOICES},
 };
@@ -642,6 +648,8 @@ rill_err_t rill__conf_settings(rill_conf_t *conf, rill__settings_t *out, char *e
     out->buffered_records_per_partition = (int)conf_int(conf, "buffered.records.per.partition");
     out->poll_ms = (int)conf_int(conf, "poll.ms");
     out->embedded_partitions = (int)conf_int(conf, "embedded.broker.partitions");
+    out->exit_on_end = conf_choice(conf, "exit.on.end");
+    out->exit_advance_ms = conf_int(conf, "exit.on.end.advance.ms");
     out->faas_max_in_flight = (int)conf_int(conf, "faas.max.in.flight");
     out->cache_max_bytes = conf_int(conf, "statestore.cache.max.bytes");
     out->block_cache_bytes = conf_int(conf, "statestore.block.cache.bytes");

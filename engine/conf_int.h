@@ -47,6 +47,8 @@ typedef struct rill__settings_s {
     int64_t block_cache_bytes;     /* statestore.block.cache.bytes */
     int64_t write_buffer_bytes;    /* statestore.write.buffer.bytes */
     int max_write_buffers;         /* statestore.max.write.buffers */
+    int exit_on_end;               /* exit.on.end: drain and stop at the end of the input */
+    int64_t exit_advance_ms;       /* exit.on.end.advance.ms */
 } rill__settings_t;
 
 /*

@@ -87,6 +87,7 @@ struct rill__pq_s {
     int64_t commit_next;   /* what the commit in progress commits (next_offset lowered to
                               the async nodes' low watermark) */
     bool paused;
+    bool at_end; /* exit.on.end: the consumer reported the partition's end, nothing since */
 };
 
 struct rill__task_s {
@@ -145,6 +146,10 @@ struct rill__thread_s {
     bool cache_bytes_dirty;           /* a store was written since the cache size check */
     bool commit_now;                  /* a cache is full: commit at the next occasion */
     rd_kafka_t *restore_consumer;     /* reads changelogs (assign, no group); on first use */
+    bool assigned;                    /* has had an assignment */
+    bool end_advanced;                /* exit.on.end: stream time was moved past the input */
+    bool end_counted;                 /* counted in app->threads_at_end */
+    int64_t end_since;
     rill__metrics_t metrics;
 };
 
@@ -165,6 +170,7 @@ struct rill_app_s {
     char fatal_msg[512];
     rd_kafka_t *admin; /* metadata and topic creation; created at start */
     pthread_mutex_t admin_lock;
+    int threads_at_end;              /* exit.on.end: threads done (atomic) */
     void *db;                        /* the state stores' RocksDB (state/), on first use */
     void (*db_close)(void *db);
     void *bridge;                    /* the FaaS bridge's HTTP thread, made on first use */
@@ -229,6 +235,8 @@ int rill__task_blocked(rill__task_t *task);
 int rill__task_poll(rill__task_t *task);
 /* Lowest offset of pq not yet fully processed by the task's async nodes (or next_offset). */
 int64_t rill__task_committable(rill__task_t *task, const rill__pq_t *pq);
+/* exit.on.end: moves the task's stream time to t, running what closes on stream time. */
+void rill__task_advance(rill__task_t *task, int64_t t);
 /* Non-zero while an async node holds records of the task. */
 int rill__task_async_pending(rill__task_t *task);
 /* punctuate.c: runs the due stream-time punctuators (stream time advanced). */

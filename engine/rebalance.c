@@ -73,6 +73,7 @@ static void on_assign(rill__thread_t *thread, rd_kafka_topic_partition_list_t *p
         rill__app_fatal(app, RILL_ERR_KAFKA, "thread %d: assign: %s", thread->idx,
                         rd_kafka_err2str(err));
     rill__metric_add(&thread->metrics, RILL_M_REBALANCES, 1);
+    thread->assigned = true;
     rill__metric_set(&thread->metrics, RILL_M_TASKS, thread->task_cnt);
     rill__log(app, thread->idx, "assigned %d partition(s), %d task(s)", parts->cnt,
               thread->task_cnt);

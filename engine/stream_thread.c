@@ -37,7 +37,7 @@ static rd_kafka_t *consumer_new(rill__thread_t *thread, char *errstr, size_t err
         {"isolation.level", app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2
                                 ? "read_committed"
                                 : "read_uncommitted"},
-        {"enable.partition.eof", "false"},
+        {"enable.partition.eof", app->set.exit_on_end ? "true" : "false"},
     };
     for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
         if (rd_kafka_conf_set(kc, props[i][0], props[i][1], errstr, errstr_size)) {
@@ -121,6 +121,7 @@ static void dispatch(rill__thread_t *thread, rd_kafka_message_t *msg) {
         }
     }
     rill__pq_t *pq = c->pq;
+    pq->at_end = false;
     if (pq->commit_offset < 0)
         pq->commit_offset = msg->offset; /* the rewind point until the first commit */
     rill__task_enqueue(c->task, pq, msg);
@@ -177,6 +178,13 @@ static void poll_records(rill__thread_t *thread, int timeout_ms) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(thread->consumer, n ? 0 : timeout_ms);
         if (!msg)
             break;
+        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            rill__pq_t *pq = NULL;
+            if (rill__thread_task_for(thread, rd_kafka_topic_name(msg->rkt), msg->partition, &pq))
+                pq->at_end = true;
+            rd_kafka_message_destroy(msg);
+            continue;
+        }
         if (msg->err) {
             handle_consumer_error(thread, msg);
             rd_kafka_message_destroy(msg);
@@ -273,6 +281,52 @@ static void reap_orphans(rill__thread_t *thread, int wait_ms) {
     } while (thread->orphans && rill__now_ms() < until);
 }
 
+/* True when every input partition of the thread is at its end with nothing queued or held. */
+static bool input_done(rill__thread_t *thread) {
+    if (!thread->assigned)
+        return false;
+    for (int i = 0; i < thread->task_cnt; i++) {
+        rill__task_t *task = thread->tasks[i];
+        for (int p = 0; p < task->pq_cnt; p++)
+            if (!task->pqs[p].at_end || task->pqs[p].cnt)
+                return false;
+        if (task->has_async && rill__task_async_pending(task))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * exit.on.end (--drain): once the input is done, move every task's stream time past it (so
+ * windows and items close), commit, and wait a quiet second for what that produced to come
+ * back through internal topics; when every thread is done, stop the app.
+ */
+static void check_end(rill__thread_t *thread) {
+    rill_app_t *app = thread->app;
+    if (!input_done(thread)) {
+        if (thread->end_counted)
+            __atomic_fetch_sub(&app->threads_at_end, 1, __ATOMIC_RELAXED);
+        thread->end_counted = thread->end_advanced = false;
+        return;
+    }
+    if (!thread->end_advanced) {
+        for (int i = 0; i < thread->task_cnt; i++)
+            rill__task_advance(thread->tasks[i],
+                               thread->tasks[i]->stream_time + app->set.exit_advance_ms);
+        thread->end_advanced = true;
+        thread->end_since = rill__now_ms();
+        thread->commit_now = true;
+        return;
+    }
+    if (thread->end_counted || rill__now_ms() - thread->end_since < 1000)
+        return;
+    thread->end_counted = true;
+    if (__atomic_add_fetch(&app->threads_at_end, 1, __ATOMIC_RELAXED) == app->thread_cnt) {
+        rill__log(app, thread->idx, "end of the input: every window and item closed, stopping");
+        rill_app_stop(app);
+    }
+}
+
 /* Gives asynchronous nodes up to drain_ms to release what they hold before the final commit
  * of a clean stop. Input is paused; records still arriving are dropped (not committed, so
  * read again on the next start). */
@@ -330,6 +384,8 @@ static void *thread_main(void *arg) {
             rill__thread_commit(thread);
         if (thread->fenced && recover_from_fence(thread))
             break;
+        if (app->set.exit_on_end)
+            check_end(thread);
     }
     /* Clean shutdown: commit what was processed, then leave (revocation commits again, which
      * finds nothing new). */

@@ -215,6 +215,7 @@ int rill__task_poll(rill__task_t *task) {
     return wait;
 }
 
+
 int rill__task_async_pending(rill__task_t *task) {
     for (int p = 0; p < task->pq_cnt; p++)
         if (rill__task_committable(task, &task->pqs[p]) != task->pqs[p].next_offset)
@@ -303,6 +304,16 @@ static void punctuate(rill__task_t *task) {
                       "punctuation failed: %s", task->id, node->name, task->ctx.error);
     }
     task->ctx.msg = msg;
+}
+
+void rill__task_advance(rill__task_t *task, int64_t t) {
+    if (!task->initialized || task->stream_time < 0 || t <= task->stream_time)
+        return;
+    task->stream_time = t;
+    if (task->has_punctuate)
+        punctuate(task);
+    if (task->sched_cnt)
+        rill__task_punctuate_stream(task);
 }
 
 /* Runs one record through the sub-topology. Returns 0, or -1 when its failure could not be

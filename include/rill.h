@@ -439,8 +439,8 @@ void rill_app_destroy(rill_app_t *app);
 
 /*
  * The command line every Rill binary shares: --bootstrap-servers, --config FILE, --threads N,
- * --state-dir DIR, --instance-id ID, --describe, --help, plus "-D name=value" for any
- * property. Applies the flags to conf. Returns 0 to go on, 1 when the program should exit
+ * --state-dir DIR, --instance-id ID, --describe, --drain (exit.on.end=true), --help, plus
+ * "-D name=value" for any property. Applies the flags to conf. Returns 0 to go on, 1 when the program should exit
  * successfully (after --help or --describe, having printed), -1 on a bad flag (message in
  * errstr). Options not recognised are left in argv (it is permuted; *argcp updated) for the
  * program's own flags when allow_extra is set, else they are errors.
