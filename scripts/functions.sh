@@ -5,13 +5,18 @@
 #
 #   start   install faas_bridge/functions/node_modules with `npm ci` when missing or older than
 #           package-lock.json; stop functions left running from RUN_DIR; start one Functions
-#           Framework process per target (echo, transform, faulty) and serverless-offline
+#           Framework process per target (echo, transform, faulty from faas_bridge/functions;
+#           validate-auction, validate-bid, notify from topologies/auction/functions, run with
+#           faas_bridge/functions' framework) and serverless-offline
 #           (Lambda Invoke API, functions rill-functions-local-{transform,faulty,echo}), all on
 #           127.0.0.1, in the background; wait (at most 60 s) until each answers. Prints on
 #           stdout, one per line:
 #             echo=http://127.0.0.1:18081/
 #             transform=http://127.0.0.1:18082/
 #             faulty=http://127.0.0.1:18083/
+#             validate-auction=http://127.0.0.1:18084/
+#             validate-bid=http://127.0.0.1:18085/
+#             notify=http://127.0.0.1:18086/
 #             lambda=http://127.0.0.1:18090
 #   stop    TERM the recorded processes (KILL after 10 s); safe if none runs
 #   status  exit 0 if every recorded process is alive and answers (prints the lines above)
@@ -22,6 +27,10 @@
 #   RILL_FN_ECHO_PORT       echo      (default 18081)
 #   RILL_FN_TRANSFORM_PORT  transform (default 18082)
 #   RILL_FN_FAULTY_PORT     faulty    (default 18083)
+#   RILL_FN_VALIDATE_AUCTION_PORT  validate-auction (default 18084)
+#   RILL_FN_VALIDATE_BID_PORT      validate-bid     (default 18085)
+#   RILL_FN_NOTIFY_PORT            notify           (default 18086)
+#   RILL_NOTIFY_FILE        where notify appends (default ${TMPDIR:-/tmp}/rill-notifications.log)
 #   RILL_FN_LAMBDA_PORT     serverless-offline lambdaPort (default 18090)
 #   RILL_FN_LAMBDA          0: do not start serverless-offline (saves ~5 s and ~150 MB)
 #   RILL_FN_LAMBDA_TIMEOUT_S  the Lambda faulty function's timeout (default 120)
@@ -34,6 +43,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 readonly ROOT
 readonly FN_DIR="$ROOT/faas_bridge/functions"
+readonly AUCTION_FN_DIR="$ROOT/topologies/auction/functions"
 readonly CACHE_ROOT="${RILL_CACHE_DIR:-$HOME/.cache/rill}"
 readonly NPM_CACHE="$CACHE_ROOT/npm"
 readonly RUN_DIR="${RILL_FUNCTIONS_DIR:-${TMPDIR:-/tmp}/rill-functions}"
@@ -42,11 +52,14 @@ readonly STAMP="$FN_DIR/node_modules/.rill-npm-ci"
 readonly FF_MAIN="$FN_DIR/node_modules/@google-cloud/functions-framework/build/src/main.js"
 readonly SLS_MAIN="$FN_DIR/node_modules/serverless/bin/serverless.js"
 
-readonly TARGETS=(echo transform faulty)
+readonly TARGETS=(echo transform faulty validate-auction validate-bid notify)
 declare -A PORTS=(
     [echo]="${RILL_FN_ECHO_PORT:-18081}"
     [transform]="${RILL_FN_TRANSFORM_PORT:-18082}"
     [faulty]="${RILL_FN_FAULTY_PORT:-18083}"
+    [validate-auction]="${RILL_FN_VALIDATE_AUCTION_PORT:-18084}"
+    [validate-bid]="${RILL_FN_VALIDATE_BID_PORT:-18085}"
+    [notify]="${RILL_FN_NOTIFY_PORT:-18086}"
     [lambda]="${RILL_FN_LAMBDA_PORT:-18090}"
 )
 readonly WITH_LAMBDA="${RILL_FN_LAMBDA:-1}"
@@ -68,6 +81,14 @@ for name in "${!PORTS[@]}"; do
     fi
     ((p < 32768)) || log "warning: port $p of $name is in the ephemeral range (>= 32768)"
 done
+
+# The folder a Functions Framework target's code is in (--source).
+source_of() {
+    case "$1" in
+        validate-auction | validate-bid | notify) echo "$AUCTION_FN_DIR" ;;
+        *) echo "$FN_DIR" ;;
+    esac
+}
 
 url_of() {
     if [[ "$1" == lambda ]]; then echo "http://$HOST:${PORTS[lambda]}"; else echo "http://$HOST:${PORTS[$1]}/"; fi
@@ -158,8 +179,10 @@ launch() {
             RILL_FUNCTIONS_HOST=$HOST RILL_FN_LAMBDA_PORT=${PORTS[lambda]} \
             exec nohup node "$SLS_MAIN" offline start --stage local </dev/null >>"$logf" 2>&1) &
     else
-        (cd "$FN_DIR" && RILL_FUNCTIONS_HOST=$HOST \
-            exec nohup node -r "$FN_DIR/listen-host.js" "$FF_MAIN" --source="$FN_DIR" \
+        local src
+        src=$(source_of "$name")
+        (cd "$src" && RILL_FUNCTIONS_HOST=$HOST \
+            exec nohup node -r "$FN_DIR/listen-host.js" "$FF_MAIN" --source="$src" \
                 --target="$name" --port="${PORTS[$name]}" --signature-type=http \
                 </dev/null >>"$logf" 2>&1) &
     fi

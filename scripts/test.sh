@@ -26,12 +26,14 @@ started_kafka=1
 export RILL_TEST_BOOTSTRAP="${bootstrap_line#bootstrap=}"
 echo "test.sh: Kafka at $RILL_TEST_BOOTSTRAP"
 
-# Function runtimes for the bridge's tests: lines "name=url" become RILL_TEST_FN_<NAME>.
+# Function runtimes for the bridge's tests: lines "name=url" become RILL_TEST_FN_<NAME>
+# (upper case, '-' as '_': validate-auction → RILL_TEST_FN_VALIDATE_AUCTION).
 functions_out=$(scripts/functions.sh start)
 started_functions=1
 while IFS='=' read -r name url; do
     [[ -n "$name" && -n "$url" ]] || continue
-    export "RILL_TEST_FN_${name^^}=$url"
+    var="RILL_TEST_FN_${name^^}"
+    export "${var//-/_}=$url"
 done <<<"$functions_out"
 echo "test.sh: functions at $(env | grep -c '^RILL_TEST_FN_') endpoint(s)"
 
