@@ -107,6 +107,7 @@ struct rill__task_s {
     struct rill__store_s **stores; /* its state stores (state/) */
     int store_cnt;
     int64_t created_ms;
+    int64_t ready_ms; /* when its stores were restored and its nodes initialised */
     int64_t stream_time;
     rill_ctx_t ctx;
 };

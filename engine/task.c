@@ -177,6 +177,7 @@ static int task_init(rill__task_t *task) {
         }
     }
     task->initialized = true;
+    task->ready_ms = rill__now_ms();
     return 0;
 }
 
@@ -238,9 +239,11 @@ int64_t rill__task_committable(rill__task_t *task, const rill__pq_t *pq) {
 }
 
 /* The queue whose head has the lowest timestamp, or NULL when all are empty. */
-/* How long a task waits at start for an empty input partition whose position is not known
- * yet (nothing fetched since assignment) before it processes the others. */
-#define STARTUP_IDLE_MS 1000
+/* How long a task waits, from when it is ready (stores restored), for an empty input
+ * partition whose position is not known yet (nothing fetched since assignment) before it
+ * processes the others. Kafka Streams waits while the lag is unknown; a bound keeps a
+ * partition that never answers from stopping the task. */
+#define STARTUP_IDLE_MS 5000
 
 /*
  * True when the empty queue pq may still get a record that sorts before what the task has:
@@ -261,7 +264,7 @@ static bool pq_lagging(rill__task_t *task, rill__pq_t *pq) {
         return tp.offset < hi;
     if (hi >= 0 && hi == lo)
         return false; /* an empty partition */
-    return rill__now_ms() - task->created_ms < STARTUP_IDLE_MS;
+    return rill__now_ms() - task->ready_ms < STARTUP_IDLE_MS;
 }
 
 /* The queue whose head has the lowest timestamp, or NULL when all are empty or when an
@@ -279,7 +282,7 @@ static rill__pq_t *next_pq(rill__task_t *task) {
     task->waiting = false;
     if (best && empty) {
         for (int i = 0; i < task->pq_cnt; i++) {
-            if (!task->pqs[i].cnt && !task->pqs[i].paused && pq_lagging(task, &task->pqs[i])) {
+            if (!task->pqs[i].cnt && pq_lagging(task, &task->pqs[i])) {
                 task->waiting = true;
                 return NULL;
             }

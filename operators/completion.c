@@ -126,13 +126,19 @@ int rill__cpl_scan_index(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_s
     list_reset(&st->list);
     if (upto <= 0)
         return 0;
+    int slot = scan_slot(prefix);
+    int64_t from = slot >= 0 ? st->scan_low[slot] : 0;
+    if (upto <= from)
+        return 0;
     lo[0] = hi[0] = (unsigned char)prefix;
-    rill__be64_put(lo + 1, 0);
+    rill__be64_put(lo + 1, (uint64_t)from);
     rill__be64_put(hi + 1, (uint64_t)upto);
     scan_arg_t a = {.list = &st->list, .limit = limit ? limit : SIZE_MAX};
     if (rill__kv_range(st->store, lo, sizeof(lo), hi, sizeof(hi), scan_time_key, &a) < 0 ||
         st->list.failed)
         return store_failed(ctx, c, "scanning");
+    if (!limit && slot >= 0)
+        st->scan_low[slot] = upto; /* the caller handles every entry collected */
     return 0;
 }
 

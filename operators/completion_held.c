@@ -180,6 +180,8 @@ int rill__cpl_hold(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
     if (put(ctx, c, st, &st->key, st->val.data, st->val.len) ||
         rill__kv_put(st->store, idx, sizeof(idx), st->tmp.data, st->tmp.len))
         return store_failed(ctx, c, "writing");
+    if (st->stream_time < st->scan_low[scan_slot('h')])
+        st->scan_low[scan_slot('h')] = st->stream_time;
     st->held++;
     rill__agg_count(&c->held, 1);
     return 0;

@@ -47,6 +47,10 @@ typedef struct rill__cpl_state_s {
     int64_t stream_time, seq, held;            /* the meta entry, as read */
     int64_t saved_time, saved_seq, saved_held; /* what the store holds */
     int64_t checked; /* due keys looked for up to this stream time (memory only, -1) */
+    /* Time indexes 'D', 'E', 'h': every entry below this was collected by a full scan and
+     * handled, so the next scan starts here and does not walk over the tombstones of what it
+     * deleted (memory only: 0 after a restart). A write below it lowers it. */
+    int64_t scan_low[3];
     rill_buf_t key, val, state, out, tmp;
     rill__cpl_list_t list;
 } rill__cpl_state_t;
@@ -119,8 +123,21 @@ static inline int store_failed(rill_ctx_t *ctx, const rill__cpl_conf_t *c, const
     return -1;
 }
 
+/* The slot of a time index in scan_low, or -1. */
+static inline int scan_slot(char prefix) {
+    return prefix == 'D' ? 0 : prefix == 'E' ? 1 : prefix == 'h' ? 2 : -1;
+}
+
 static inline int put(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st,
                       const rill_buf_t *key, const void *value, size_t len) {
+    int slot = key->len > 8 ? scan_slot(key->data[0]) : -1;
+    if (slot >= 0 && value) {
+        uint64_t t = 0;
+        for (int i = 1; i <= 8; i++)
+            t = t << 8 | (unsigned char)key->data[i];
+        if ((int64_t)t < st->scan_low[slot])
+            st->scan_low[slot] = (int64_t)t;
+    }
     if (rill__kv_put(st->store, key->data, key->len, value, len))
         return store_failed(ctx, c, "writing");
     return 0;
