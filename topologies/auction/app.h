@@ -1,0 +1,57 @@
+/*
+ * app.h — internal header of rill-auction, the auction showcase: options, the topology
+ * builder (app_topology.c) and the counters the topology's peek nodes keep for the live
+ * progress and the final summary (app.c).
+ */
+#ifndef AUCTION_APP_H
+#define AUCTION_APP_H
+
+#include <rill.h>
+
+#include <pthread.h>
+#include <stdint.h>
+
+typedef enum auction_edge_e { EDGE_FAAS = 0, EDGE_NATIVE = 1 } auction_edge_t;
+
+typedef struct auction_opts_s {
+    auction_edge_t edge;
+    const char *validate_auction_url, *validate_bid_url, *notify_url;
+    const char *notify_file; /* --edge native: where the native notify stage appends */
+    /* topics */
+    const char *t_persons, *t_auctions_raw, *t_bids_raw, *t_auctions, *t_bids;
+    const char *t_auctions_rejected, *t_bids_rejected, *t_closed, *t_notifications, *t_sent;
+    const char *t_cat_price, *t_seller_avg, *t_hot;
+    int partitions;
+    int64_t grace_ms;        /* auction close grace */
+    int64_t person_grace_ms; /* notifications wait this long for a late person row */
+    int64_t hold_ms;         /* bids wait this long for their auction */
+    int64_t hot_size_ms, hot_advance_ms, hot_grace_ms;
+} auction_opts_t;
+
+#define MAX_REASONS 64
+#define NCAT 64
+
+/* Counters, updated from the stream threads (mutex), read by the main thread. */
+typedef struct auction_stats_s {
+    pthread_mutex_t lock;
+    int64_t closed, sold, unsold;
+    int64_t rejected_auctions, rejected_bids;
+    int64_t notifications, sent;
+    int64_t hot_records, hot_late;
+    struct {
+        char reason[96];
+        int64_t n;
+    } reasons[MAX_REASONS];
+    int nreasons;
+    struct {
+        int64_t category, sum, count;
+    } cats[NCAT];
+    int ncats;
+} auction_stats_t;
+
+extern auction_stats_t g_stats;
+
+void auction_opts_defaults(auction_opts_t *o);
+rill_topology_t *auction_topology(const auction_opts_t *o);
+
+#endif

@@ -1,0 +1,1005 @@
+/*
+ * app_topology.c — the topology of rill-auction (see app.c for the command line).
+ *
+ * Sub-topologies (see --describe):
+ *  1. Edge in: auction.auctions.raw + auction.bids.raw (one source: merged in time order)
+ *     → dispatch by topic → validate (FaaS stage calling the
+ *     validate-auction / validate-bid functions, or, with --edge native, the C rules of
+ *     rules.c) → route: valid → auction.auctions / auction.bids (key: auction id), invalid →
+ *     auction.*.rejected with the original bytes as value and the reason in the header
+ *     rill.reject.reason. With FaaS, the function answers {"rejected":"<reason>"} only, so a
+ *     "remember" node before the stage keeps each task's in-flight originals in a FIFO (the
+ *     stage keeps input order per task, RILL_FAAS_ORDER_PARTITION) and "route" takes them back.
+ *  2. Core: auction.auctions (items) + auction.bids (events), JSON, timestamp = dateTime →
+ *     rill_stream_complete "close" (state: counts, best bid, sorted distinct bidders) →
+ *     auction.closed; closed → notifications fan-out (re-keyed by person id); closed sold →
+ *     group by category / seller (repartitions) → analytics; bids → hopping windowed count
+ *     (emit-final) → re-key by window start (repartition) → "hot-top" picks the max per window.
+ *  3. Notifications: repartitioned by person → left join with the persons table (grace) →
+ *     auction.notifications → notify (FaaS, batches) or native → auction.notifications.sent.
+ */
+#define _GNU_SOURCE
+#include "app.h"
+#include "rules.h"
+
+#include <json-c/json.h>
+#include <librdkafka/rdkafka.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+auction_stats_t g_stats = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void auction_opts_defaults(auction_opts_t *o) {
+    memset(o, 0, sizeof(*o));
+    o->edge = EDGE_FAAS;
+    o->validate_auction_url = "http://127.0.0.1:18084/";
+    o->validate_bid_url = "http://127.0.0.1:18085/";
+    o->notify_url = "http://127.0.0.1:18086/";
+    o->notify_file = getenv("RILL_NOTIFY_FILE");
+    if (!o->notify_file)
+        o->notify_file = "/tmp/rill-notifications.log";
+    o->t_persons = "auction.persons";
+    o->t_auctions_raw = "auction.auctions.raw";
+    o->t_bids_raw = "auction.bids.raw";
+    o->t_auctions = "auction.auctions";
+    o->t_bids = "auction.bids";
+    o->t_auctions_rejected = "auction.auctions.rejected";
+    o->t_bids_rejected = "auction.bids.rejected";
+    o->t_closed = "auction.closed";
+    o->t_notifications = "auction.notifications";
+    o->t_sent = "auction.notifications.sent";
+    o->t_cat_price = "auction.analytics.category-price";
+    o->t_seller_avg = "auction.analytics.seller-avg";
+    o->t_hot = "auction.analytics.hot-items";
+    o->partitions = 4;
+    o->grace_ms = 1000;
+    o->person_grace_ms = 5000;
+    o->hold_ms = 60000;
+    o->hot_size_ms = 10000;
+    o->hot_advance_ms = 2000;
+    o->hot_grace_ms = 1000;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Helpers                                                                                  */
+
+/* The record's value as a json object: value_obj when decoded, else parsed (*owned = 1). */
+static json_object *rec_json(const rill_record_t *rec, int *owned) {
+    *owned = 0;
+    if (rec->value_obj && rec->value_serde == rill_serde_json())
+        return rec->value_obj;
+    if (!rec->value)
+        return NULL;
+    json_tokener *tok = json_tokener_new();
+    json_object *o = json_tokener_parse_ex(tok, rec->value, (int)rec->value_len);
+    json_tokener_free(tok);
+    *owned = o != NULL;
+    return o;
+}
+
+static json_object *parse_bytes(const void *buf, size_t len) {
+    if (!buf)
+        return NULL;
+    json_tokener *tok = json_tokener_new();
+    json_object *o = json_tokener_parse_ex(tok, buf, (int)len);
+    json_tokener_free(tok);
+    return o;
+}
+
+static int get_i64(json_object *o, const char *f, int64_t *v) {
+    json_object *x;
+    if (!o || !json_object_object_get_ex(o, f, &x) || !x)
+        return -1;
+    *v = json_object_get_int64(x);
+    return 0;
+}
+
+static int64_t now_ms(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void count_reason(int bid, const char *reason) {
+    pthread_mutex_lock(&g_stats.lock);
+    if (bid)
+        g_stats.rejected_bids++;
+    else
+        g_stats.rejected_auctions++;
+    char r[96];
+    snprintf(r, sizeof(r), "%s: %s", bid ? "bid" : "auction", reason);
+    int i;
+    for (i = 0; i < g_stats.nreasons; i++)
+        if (!strcmp(g_stats.reasons[i].reason, r))
+            break;
+    if (i == g_stats.nreasons && i < MAX_REASONS) {
+        snprintf(g_stats.reasons[i].reason, sizeof(g_stats.reasons[i].reason), "%s", r);
+        g_stats.nreasons++;
+    }
+    if (i < MAX_REASONS)
+        g_stats.reasons[i].n++;
+    pthread_mutex_unlock(&g_stats.lock);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Edge in                                                                                  */
+
+typedef struct edge_s {
+    int bid; /* 0 auctions, 1 bids */
+    const char *valid_sink, *rejected_sink;
+    char first[64]; /* the node the dispatcher forwards this kind to */
+} edge_t;
+
+static edge_t edge_auction = {0, "auctions-valid-sink", "auctions-rejected-sink", ""};
+static edge_t edge_bid = {1, "bids-valid-sink", "bids-rejected-sink", ""};
+
+/* Both raw topics are read by one source, so that each task merges them in timestamp order
+ * and auction.auctions and auction.bids are written in step (the core's completion would
+ * otherwise see an auction topic running far ahead of the bids and call its bids late). */
+static int dispatch_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    const auction_opts_t *o = state;
+    const char *t = rill_ctx_topic(ctx);
+    const edge_t *e = t && !strcmp(t, o->t_auctions_raw) ? &edge_auction : &edge_bid;
+    return rill_ctx_forward_to(ctx, e->first, rec);
+}
+
+/* Forwards a rejected record: original bytes, the reason as a header. */
+static int forward_rejected(rill_ctx_t *ctx, const edge_t *e, const rill_record_t *rec,
+                            const void *orig, size_t orig_len, const char *reason) {
+    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    rd_kafka_header_add(h, AUCTION_REJECT_REASON_HEADER, -1, reason, -1);
+    rill_record_t out = {.key = rec->key, .key_len = rec->key_len, .value = orig,
+                         .value_len = orig_len, .timestamp = rec->timestamp,
+                         .headers = (const rill_headers_t *)h};
+    int rc = rill_ctx_forward_to(ctx, e->rejected_sink, &out);
+    rd_kafka_headers_destroy(h);
+    count_reason(e->bid, reason);
+    return rc;
+}
+
+/* --edge native: validate with the C rules and route. */
+static int native_init(rill_ctx_t *ctx, void **statep, void *opaque) {
+    *statep = opaque;
+    return 0;
+}
+
+static int native_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    const edge_t *e = state;
+    rill_buf_t key = {0}, val = {0};
+    const char *reason = NULL;
+    int rc = auction_rules_validate(e->bid ? AUCTION_RULES_BID : AUCTION_RULES_AUCTION,
+                                    rec->value, rec->value_len, &key, &val, NULL, &reason);
+    int ret = 0;
+    if (rc == 0) {
+        rill_record_t out = {.key = key.data, .key_len = key.len, .value = val.data,
+                             .value_len = val.len, .timestamp = rec->timestamp};
+        ret = rill_ctx_forward_to(ctx, e->valid_sink, &out);
+    } else if (rc == 1) {
+        ret = forward_rejected(ctx, e, rec, rec->value, rec->value_len,
+                               reason ? reason : "invalid");
+    } else {
+        rill_ctx_set_error(ctx, "validation: out of memory");
+        ret = -1;
+    }
+    rill_buf_free(&key);
+    rill_buf_free(&val);
+    return ret;
+}
+
+/* FaaS: per-task FIFOs of the originals in flight (see the top of the file). */
+typedef struct fifo_ent_s {
+    char *key, *value;
+    size_t key_len, value_len;
+} fifo_ent_t;
+
+typedef struct fifo_s {
+    char task[64];
+    int bid;
+    fifo_ent_t *v;
+    size_t head, tail, cap; /* ring: [head, tail) modulo cap, cap a power of two */
+} fifo_t;
+
+static pthread_mutex_t fifo_lock = PTHREAD_MUTEX_INITIALIZER;
+static fifo_t *fifos[256];
+static int nfifos;
+
+static fifo_t *fifo_get(const char *task, int bid) {
+    pthread_mutex_lock(&fifo_lock);
+    fifo_t *f = NULL;
+    for (int i = 0; i < nfifos; i++)
+        if (fifos[i]->bid == bid && !strcmp(fifos[i]->task, task)) {
+            f = fifos[i];
+            break;
+        }
+    if (!f && nfifos < 256) {
+        f = calloc(1, sizeof(*f));
+        snprintf(f->task, sizeof(f->task), "%s", task);
+        f->bid = bid;
+        fifos[nfifos++] = f;
+    }
+    pthread_mutex_unlock(&fifo_lock);
+    return f;
+}
+
+static void ent_free(fifo_ent_t *e) {
+    free(e->key);
+    free(e->value);
+    memset(e, 0, sizeof(*e));
+}
+
+#define FIFO_MAX 200000
+
+static void fifo_push(fifo_t *f, const rill_record_t *rec) {
+    if (f->tail - f->head == f->cap) {
+        size_t ncap = f->cap ? f->cap * 2 : 1024;
+        fifo_ent_t *nv = calloc(ncap, sizeof(*nv));
+        for (size_t i = f->head; i < f->tail; i++)
+            nv[i & (ncap - 1)] = f->v[i & (f->cap - 1)];
+        free(f->v);
+        f->v = nv;
+        f->cap = ncap;
+    }
+    if (f->tail - f->head >= FIFO_MAX)
+        ent_free(&f->v[f->head++ & (f->cap - 1)]);
+    fifo_ent_t *e = &f->v[f->tail++ & (f->cap - 1)];
+    e->key = malloc(rec->key_len + 1);
+    if (rec->key_len)
+        memcpy(e->key, rec->key, rec->key_len);
+    e->key_len = rec->key_len;
+    e->value = malloc(rec->value_len + 1);
+    if (rec->value_len)
+        memcpy(e->value, rec->value, rec->value_len);
+    e->value_len = rec->value_len;
+}
+
+/* Pops the entry of key (dropping older entries: inputs that gave no output); the caller
+ * frees it. Returns 0, or -1 when no entry of key is among the next 64. */
+static int fifo_pop(fifo_t *f, const void *key, size_t key_len, fifo_ent_t *out) {
+    size_t lim = f->tail - f->head < 64 ? f->tail - f->head : 64;
+    for (size_t k = 0; k < lim; k++) {
+        fifo_ent_t *e = &f->v[(f->head + k) & (f->cap - 1)];
+        if (e->key_len == key_len && !memcmp(e->key, key, key_len)) {
+            for (size_t j = 0; j < k; j++)
+                ent_free(&f->v[f->head++ & (f->cap - 1)]);
+            *out = *e;
+            memset(e, 0, sizeof(*e));
+            f->head++;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int remember_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    const edge_t *e = state;
+    fifo_push(fifo_get(rill_ctx_task_id(ctx), e->bid), rec);
+    return rill_ctx_forward(ctx, rec);
+}
+
+/* After the FaaS stage: {"rejected":..} → rejected sink (original from the FIFO), else the
+ * enriched event → valid sink. */
+static int route_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    const edge_t *e = state;
+    fifo_t *f = fifo_get(rill_ctx_task_id(ctx), e->bid);
+    fifo_ent_t orig = {0};
+    int have = fifo_pop(f, rec->key, rec->key_len, &orig) == 0;
+    int ret;
+    const char *v = rec->value;
+    if (v && rec->value_len >= 12 && !memcmp(v, "{\"rejected\"", 11)) {
+        json_object *o = parse_bytes(rec->value, rec->value_len), *r = NULL;
+        const char *reason = "invalid";
+        if (o && json_object_object_get_ex(o, "rejected", &r))
+            reason = json_object_get_string(r);
+        ret = have ? forward_rejected(ctx, e, rec, orig.value, orig.value_len, reason)
+                   : forward_rejected(ctx, e, rec, rec->value, rec->value_len, reason);
+        json_object_put(o);
+    } else {
+        ret = rill_ctx_forward_to(ctx, e->valid_sink, rec);
+    }
+    ent_free(&orig);
+    return ret;
+}
+
+static const rill_processor_def_t native_def = {.init = native_init, .process = native_process};
+static const rill_processor_def_t remember_def = {.init = native_init,
+                                                   .process = remember_process};
+static const rill_processor_def_t route_def = {.init = native_init, .process = route_process};
+
+static const rill_processor_def_t dispatch_def = {.init = native_init,
+                                                   .process = dispatch_process};
+
+static void edge_in(const auction_opts_t *o, rill_stream_t *src, edge_t *e) {
+    const char *valid = e->bid ? o->t_bids : o->t_auctions;
+    const char *rejected = e->bid ? o->t_bids_rejected : o->t_auctions_rejected;
+    const char *fn = e->bid ? "validate-bid" : "validate-auction";
+    rill_stream_t *routed;
+    char name[64];
+    if (o->edge == EDGE_NATIVE) {
+        snprintf(e->first, sizeof(e->first), "%s-native", fn);
+        routed = rill_stream_process(src, e->first, &native_def, e);
+    } else {
+        snprintf(e->first, sizeof(e->first), "%s-remember", fn);
+        rill_stream_t *rem = rill_stream_process(src, e->first, &remember_def, e);
+        rill_faas_opts_t fo = {.url = e->bid ? o->validate_bid_url : o->validate_auction_url,
+                               .function = fn, .format = RILL_FAAS_CLOUDEVENTS,
+                               .order = RILL_FAAS_ORDER_PARTITION, .batch_max_records = 100,
+                               .linger_ms = 5, .max_in_flight = 8,
+                               /* small: a backlog in the bids stage would let auctions run
+                                * ahead in event time and their bids come after the close */
+                               .max_buffered_records = 1000};
+        rill_stream_t *called = rill_stream_faas(rem, fn, &fo);
+        snprintf(name, sizeof(name), "%s-route", fn);
+        routed = rill_stream_process(called, name, &route_def, e);
+    }
+    rill_stream_to(routed, e->valid_sink, valid, NULL);
+    rill_stream_to(routed, e->rejected_sink, rejected, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Core: closing auctions                                                                   */
+
+static int64_t ts_datetime(const rill_record_t *rec, void *opaque) {
+    int owned;
+    json_object *o = rec_json(rec, &owned);
+    int64_t t;
+    if (get_i64(o, "dateTime", &t))
+        t = -1;
+    if (owned)
+        json_object_put(o);
+    return t;
+}
+
+typedef struct close_state_s {
+    int64_t start, expires, reserve;
+    int64_t bids, best_price, best_time, best_bidder;
+    int64_t nbidders;
+    int64_t bidders[]; /* sorted, distinct */
+} close_state_t;
+
+static int64_t close_deadline(const rill_record_t *item, void *opaque) {
+    int owned;
+    json_object *o = rec_json(item, &owned);
+    int64_t t;
+    if (get_i64(o, "expires", &t))
+        t = -1;
+    if (owned)
+        json_object_put(o);
+    return t;
+}
+
+static int close_init(const rill_record_t *item, rill_buf_t *out, void *opaque) {
+    json_object *o = parse_bytes(item->value, item->value_len);
+    close_state_t s = {0};
+    int rc = get_i64(o, "dateTime", &s.start) || get_i64(o, "expires", &s.expires) ||
+             get_i64(o, "reserve", &s.reserve);
+    json_object_put(o);
+    if (rc)
+        return -1;
+    s.best_price = -1;
+    return rill_buf_append(out, &s, sizeof(s));
+}
+
+static int close_accumulate(const rill_record_t *item, const rill_record_t *ev,
+                            const void *state, size_t state_len, rill_buf_t *out,
+                            void *opaque) {
+    const close_state_t *s = state;
+    int owned;
+    json_object *o = rec_json(ev, &owned);
+    int64_t bidder, price, t;
+    int rc = get_i64(o, "bidder", &bidder) || get_i64(o, "price", &price) ||
+             get_i64(o, "dateTime", &t);
+    if (owned)
+        json_object_put(o);
+    if (rc)
+        return 1;
+    if (t < s->start || t >= s->expires || price < s->reserve)
+        return 1; /* does not count */
+    /* insert bidder into the sorted distinct list */
+    size_t lo = 0, hi = (size_t)s->nbidders;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->bidders[mid] < bidder)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    int present = lo < (size_t)s->nbidders && s->bidders[lo] == bidder;
+    close_state_t n = *s;
+    n.bids++;
+    if (price > n.best_price || (price == n.best_price && (t < n.best_time ||
+                                                           (t == n.best_time &&
+                                                            bidder < n.best_bidder)))) {
+        n.best_price = price;
+        n.best_time = t;
+        n.best_bidder = bidder;
+    }
+    if (!present)
+        n.nbidders++;
+    if (rill_buf_append(out, &n, sizeof(n)) ||
+        rill_buf_append(out, s->bidders, lo * sizeof(int64_t)))
+        return -1;
+    if (!present && rill_buf_append(out, &bidder, sizeof(bidder)))
+        return -1;
+    return rill_buf_append(out, s->bidders + lo, ((size_t)s->nbidders - lo) * sizeof(int64_t));
+}
+
+/* The internal closed record: the auction.closed value plus "bidderIds" (for the fan-out). */
+static int close_complete(const rill_record_t *item, const void *state, size_t state_len,
+                          rill_buf_t *out, void *opaque) {
+    const close_state_t *s = state;
+    json_object *o = parse_bytes(item->value, item->value_len);
+    int64_t id = 0, seller = 0, category = 0;
+    get_i64(o, "id", &id);
+    get_i64(o, "seller", &seller);
+    get_i64(o, "category", &category);
+    json_object_put(o);
+    char buf[256];
+    int n;
+    if (s->bids > 0)
+        n = snprintf(buf, sizeof(buf),
+                     "{\"auction\":%" PRId64 ",\"seller\":%" PRId64 ",\"category\":%" PRId64
+                     ",\"winner\":%" PRId64 ",\"price\":%" PRId64 ",\"bids\":%" PRId64
+                     ",\"bidders\":%" PRId64 ",\"closedAt\":%" PRId64 ",\"bidderIds\":[",
+                     id, seller, category, s->best_bidder, s->best_price, s->bids, s->nbidders,
+                     s->expires);
+    else
+        n = snprintf(buf, sizeof(buf),
+                     "{\"auction\":%" PRId64 ",\"seller\":%" PRId64 ",\"category\":%" PRId64
+                     ",\"winner\":null,\"price\":null,\"bids\":0,\"bidders\":0,\"closedAt\":%" PRId64
+                     ",\"bidderIds\":[",
+                     id, seller, category, s->expires);
+    if (rill_buf_append(out, buf, (size_t)n))
+        return -1;
+    for (int64_t i = 0; i < s->nbidders; i++) {
+        n = snprintf(buf, sizeof(buf), "%s%" PRId64, i ? "," : "", s->bidders[i]);
+        if (rill_buf_append(out, buf, (size_t)n))
+            return -1;
+    }
+    return rill_buf_append(out, "]}", 2);
+}
+
+/* auction.closed: the internal record without bidderIds; counts for the summary. */
+static __thread rill_buf_t tl_buf;
+
+static int closed_public(const rill_record_t *rec, rill_record_t *out, void *opaque) {
+    const char *v = rec->value;
+    const char *p = v ? memmem(v, rec->value_len, ",\"bidderIds\":", 13) : NULL;
+    if (!p)
+        return 0;
+    rill_buf_reset(&tl_buf);
+    if (rill_buf_append(&tl_buf, v, (size_t)(p - v)) || rill_buf_append(&tl_buf, "}", 1))
+        return -1;
+    out->value = tl_buf.data;
+    out->value_len = tl_buf.len;
+    out->value_obj = NULL;
+    out->value_serde = NULL;
+    return 0;
+}
+
+static void closed_peek(const rill_record_t *rec, void *opaque) {
+    json_object *o = parse_bytes(rec->value, rec->value_len), *w = NULL;
+    int64_t cat = -1, price = 0;
+    get_i64(o, "category", &cat);
+    int sold = o && json_object_object_get_ex(o, "winner", &w) && w;
+    if (sold)
+        get_i64(o, "price", &price);
+    json_object_put(o);
+    pthread_mutex_lock(&g_stats.lock);
+    g_stats.closed++;
+    if (sold) {
+        g_stats.sold++;
+        int i;
+        for (i = 0; i < g_stats.ncats; i++)
+            if (g_stats.cats[i].category == cat)
+                break;
+        if (i == g_stats.ncats && i < NCAT)
+            g_stats.cats[g_stats.ncats++].category = cat;
+        if (i < NCAT) {
+            g_stats.cats[i].sum += price;
+            g_stats.cats[i].count++;
+        }
+    } else {
+        g_stats.unsold++;
+    }
+    pthread_mutex_unlock(&g_stats.lock);
+}
+
+static int is_sold(const rill_record_t *rec, void *opaque) {
+    const char *v = rec->value;
+    return v && !memmem(v, rec->value_len, "\"winner\":null", 13);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Notifications                                                                            */
+
+static int notify_one(rill_ctx_t *ctx, const rill_record_t *rec, int64_t person,
+                      int64_t auction, const char *kind, int64_t price, int has_price) {
+    char key[32], val[256];
+    int kl = snprintf(key, sizeof(key), "%" PRId64, person);
+    int vl = has_price
+                 ? snprintf(val, sizeof(val),
+                            "{\"person\":%" PRId64 ",\"auction\":%" PRId64
+                            ",\"kind\":\"%s\",\"price\":%" PRId64 "}",
+                            person, auction, kind, price)
+                 : snprintf(val, sizeof(val),
+                            "{\"person\":%" PRId64 ",\"auction\":%" PRId64
+                            ",\"kind\":\"%s\",\"price\":null}",
+                            person, auction, kind);
+    rill_record_t out = {.key = key, .key_len = (size_t)kl, .value = val,
+                         .value_len = (size_t)vl, .timestamp = rec->timestamp};
+    return rill_ctx_forward(ctx, &out);
+}
+
+static int fan_out(rill_ctx_t *ctx, const rill_record_t *rec, void *opaque) {
+    json_object *o = parse_bytes(rec->value, rec->value_len), *ids = NULL, *w = NULL;
+    if (!o)
+        return -1;
+    int64_t auction = 0, seller = 0, winner = -1, price = 0;
+    get_i64(o, "auction", &auction);
+    get_i64(o, "seller", &seller);
+    int sold = json_object_object_get_ex(o, "winner", &w) && w;
+    if (sold) {
+        winner = json_object_get_int64(w);
+        get_i64(o, "price", &price);
+    }
+    int rc = 0;
+    if (json_object_object_get_ex(o, "bidderIds", &ids) && ids) {
+        size_t n = json_object_array_length(ids);
+        for (size_t i = 0; i < n && !rc; i++) {
+            int64_t b = json_object_get_int64(json_object_array_get_idx(ids, i));
+            rc = notify_one(ctx, rec, b, auction, b == winner ? "won" : "lost", price, sold);
+        }
+    }
+    if (!rc)
+        rc = notify_one(ctx, rec, seller, auction, sold ? "sold" : "unsold", price, sold);
+    json_object_put(o);
+    return rc;
+}
+
+static int person_joiner(const rill_record_t *left, const rill_record_t *right,
+                         rill_buf_t *out, void *opaque) {
+    json_object *n = parse_bytes(left->value, left->value_len);
+    if (!n)
+        return -1;
+    json_object *p = right ? parse_bytes(right->value, right->value_len) : NULL, *x;
+    json_object_object_add(n, "name",
+                           p && json_object_object_get_ex(p, "name", &x) ? json_object_get(x)
+                                                                          : NULL);
+    json_object_object_add(n, "emailAddress",
+                           p && json_object_object_get_ex(p, "emailAddress", &x)
+                               ? json_object_get(x)
+                               : NULL);
+    size_t len;
+    const char *s = json_object_to_json_string_length(
+        n, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    int rc = rill_buf_append(out, s, len);
+    json_object_put(n);
+    json_object_put(p);
+    return rc;
+}
+
+static void notif_peek(const rill_record_t *rec, void *opaque) {
+    __atomic_fetch_add(opaque ? &g_stats.sent : &g_stats.notifications, 1, __ATOMIC_RELAXED);
+}
+
+/* --edge native notify: appends the notify function's line to the file, forwards its receipt. */
+static pthread_mutex_t notify_lock = PTHREAD_MUTEX_INITIALIZER;
+static FILE *notify_fp;
+
+static int native_notify(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    const auction_opts_t *o = state;
+    json_object *n = parse_bytes(rec->value, rec->value_len);
+    if (!n) {
+        rill_ctx_set_error(ctx, "bad notification: not JSON");
+        return -1;
+    }
+    char id[160];
+    snprintf(id, sizeof(id), "%s-%d-%" PRId64, rill_ctx_topic(ctx) ? rill_ctx_topic(ctx) : "",
+             (int)rill_ctx_partition(ctx), rill_ctx_offset(ctx));
+    int64_t sent_at = now_ms();
+    json_object *x;
+    json_object *line = json_object_new_object();
+    json_object_object_add(line, "sentAt", json_object_new_int64(sent_at));
+    json_object_object_add(line, "id", json_object_new_string(id));
+    static const char *const fields[] = {"person", "auction", "kind", "price", "name",
+                                         "emailAddress"};
+    for (int i = 0; i < 6; i++)
+        json_object_object_add(line, fields[i],
+                               json_object_object_get_ex(n, fields[i], &x) ? json_object_get(x)
+                                                                           : NULL);
+    json_object *receipt = json_object_new_object();
+    for (int i = 0; i < 3; i++)
+        json_object_object_add(receipt, fields[i],
+                               json_object_object_get_ex(n, fields[i], &x) ? json_object_get(x)
+                                                                           : NULL);
+    json_object_object_add(receipt, "sentAt", json_object_new_int64(sent_at));
+    json_object_object_add(receipt, "id", json_object_new_string(id));
+    int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+    pthread_mutex_lock(&notify_lock);
+    if (!notify_fp)
+        notify_fp = fopen(o->notify_file, "a");
+    int ok = notify_fp && fprintf(notify_fp, "%s\n", json_object_to_json_string_ext(line, flags)) > 0;
+    pthread_mutex_unlock(&notify_lock);
+    int rc;
+    if (!ok) {
+        rill_ctx_set_error(ctx, "notify: cannot append to %s", o->notify_file);
+        rc = -1;
+    } else {
+        size_t len;
+        const char *s = json_object_to_json_string_length(receipt, flags, &len);
+        rill_record_t out = {.key = rec->key, .key_len = rec->key_len, .value = s,
+                             .value_len = len, .timestamp = rec->timestamp,
+                             .headers = rec->headers};
+        rc = rill_ctx_forward(ctx, &out);
+    }
+    json_object_put(line);
+    json_object_put(receipt);
+    json_object_put(n);
+    return rc;
+}
+
+static void notify_close(void *state, void *opaque) {
+    pthread_mutex_lock(&notify_lock);
+    if (notify_fp)
+        fflush(notify_fp);
+    pthread_mutex_unlock(&notify_lock);
+}
+
+static const rill_processor_def_t notify_def = {.init = native_init, .process = native_notify,
+                                                .close = notify_close};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Analytics                                                                                */
+
+static __thread char tl_key[32];
+
+static int key_category(const rill_record_t *rec, rill_record_t *out, void *opaque) {
+    json_object *o = parse_bytes(rec->value, rec->value_len);
+    int64_t v = 0;
+    int rc = get_i64(o, opaque ? "seller" : "category", &v);
+    json_object_put(o);
+    if (rc)
+        return -1;
+    out->key = tl_key;
+    out->key_len = (size_t)snprintf(tl_key, sizeof(tl_key), "%" PRId64, v);
+    return 0;
+}
+
+typedef struct sumcnt_s {
+    int64_t sum, count;
+} sumcnt_t;
+
+static int zero_init(rill_buf_t *out, void *opaque) {
+    if (opaque) { /* seller: count of entries (int64) */
+        int64_t z = 0;
+        return rill_buf_append(out, &z, sizeof(z));
+    }
+    sumcnt_t z = {0, 0};
+    return rill_buf_append(out, &z, sizeof(z));
+}
+
+static int cat_add(const rill_record_t *rec, const void *agg, size_t agg_len, rill_buf_t *out,
+                   void *opaque) {
+    sumcnt_t s;
+    memcpy(&s, agg, sizeof(s));
+    json_object *o = parse_bytes(rec->value, rec->value_len);
+    int64_t p = 0;
+    get_i64(o, "price", &p);
+    json_object_put(o);
+    s.sum += p;
+    s.count++;
+    return rill_buf_append(out, &s, sizeof(s));
+}
+
+static int cat_json(const rill_record_t *rec, rill_record_t *out, void *opaque) {
+    sumcnt_t s;
+    if (rec->value_len != sizeof(s))
+        return -1;
+    memcpy(&s, rec->value, sizeof(s));
+    char buf[200];
+    int n = snprintf(buf, sizeof(buf), "{\"category\":%.*s,\"avgPrice\":%.2f,\"auctions\":%" PRId64 "}",
+                     (int)rec->key_len, (const char *)rec->key,
+                     s.count ? (double)s.sum / (double)s.count : 0.0, s.count);
+    rill_buf_reset(&tl_buf);
+    rill_buf_append(&tl_buf, buf, (size_t)n);
+    out->value = tl_buf.data;
+    out->value_len = tl_buf.len;
+    out->value_obj = NULL;
+    out->value_serde = NULL;
+    return 0;
+}
+
+/* seller: [n: int64][n x {closedAt, auction, price}] sorted by (closedAt, auction), n <= 10 */
+typedef struct sale_s {
+    int64_t closed_at, auction, price;
+} sale_t;
+#define SELLER_LAST 10
+
+static int seller_add(const rill_record_t *rec, const void *agg, size_t agg_len,
+                      rill_buf_t *out, void *opaque) {
+    int64_t n;
+    sale_t v[SELLER_LAST + 1];
+    memcpy(&n, agg, sizeof(n));
+    if (n < 0 || n > SELLER_LAST || agg_len != sizeof(n) + (size_t)n * sizeof(sale_t))
+        return -1;
+    memcpy(v, (const char *)agg + sizeof(n), (size_t)n * sizeof(sale_t));
+    json_object *o = parse_bytes(rec->value, rec->value_len);
+    sale_t s = {0, 0, 0};
+    int rc = get_i64(o, "closedAt", &s.closed_at) || get_i64(o, "auction", &s.auction) ||
+             get_i64(o, "price", &s.price);
+    json_object_put(o);
+    if (rc)
+        return -1;
+    int64_t i = n;
+    while (i > 0 && (v[i - 1].closed_at > s.closed_at ||
+                     (v[i - 1].closed_at == s.closed_at && v[i - 1].auction > s.auction))) {
+        v[i] = v[i - 1];
+        i--;
+    }
+    v[i] = s;
+    n++;
+    sale_t *from = v;
+    if (n > SELLER_LAST) {
+        from++;
+        n--;
+    }
+    if (rill_buf_append(out, &n, sizeof(n)))
+        return -1;
+    return rill_buf_append(out, from, (size_t)n * sizeof(sale_t));
+}
+
+static int seller_json(const rill_record_t *rec, rill_record_t *out, void *opaque) {
+    int64_t n;
+    if (rec->value_len < sizeof(n))
+        return -1;
+    memcpy(&n, rec->value, sizeof(n));
+    if (n < 0 || n > SELLER_LAST || rec->value_len != sizeof(n) + (size_t)n * sizeof(sale_t))
+        return -1;
+    sale_t v[SELLER_LAST];
+    memcpy(v, (const char *)rec->value + sizeof(n), (size_t)n * sizeof(sale_t));
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)v[i].price;
+    char buf[200];
+    int len = snprintf(buf, sizeof(buf), "{\"seller\":%.*s,\"avgPrice\":%.2f,\"auctions\":%" PRId64 "}",
+                       (int)rec->key_len, (const char *)rec->key, n ? sum / (double)n : 0.0, n);
+    rill_buf_reset(&tl_buf);
+    rill_buf_append(&tl_buf, buf, (size_t)len);
+    out->value = tl_buf.data;
+    out->value_len = tl_buf.len;
+    out->value_obj = NULL;
+    out->value_serde = NULL;
+    return 0;
+}
+
+/* Hot items: the windowed count's final results → key = window start. */
+static int not_flush(const rill_record_t *rec, void *opaque) {
+    return rec->key && rec->key_len && ((const char *)rec->key)[0] != '~';
+}
+
+static __thread char tl_val[200];
+
+static int hot_rekey(const rill_record_t *rec, rill_record_t *out, void *opaque) {
+    int64_t cnt;
+    if (rill_int64_decode(rec->value, rec->value_len, &cnt))
+        return -1;
+    out->key = tl_key;
+    out->key_len = (size_t)snprintf(tl_key, sizeof(tl_key), "%" PRId64, rec->window_start);
+    out->value = tl_val;
+    out->value_len = (size_t)snprintf(tl_val, sizeof(tl_val),
+                                      "{\"windowStart\":%" PRId64 ",\"windowEnd\":%" PRId64
+                                      ",\"auction\":%.*s,\"bids\":%" PRId64 "}",
+                                      rec->window_start, rec->window_end, (int)rec->key_len,
+                                      (const char *)rec->key, cnt);
+    out->value_obj = NULL;
+    out->value_serde = NULL;
+    out->window_kind = 0;
+    return 0;
+}
+
+/*
+ * hot-top: per task (keyed by window start after the repartition), per open window the max
+ * count and the auctions that have it; a window is emitted (one record per top auction,
+ * key = auction id) once the task's stream time passes windowEnd + size + grace: the
+ * windowed count emits a window's results when each upstream task's stream time passes
+ * windowEnd + grace, and its records carry timestamps below windowEnd, so later windows'
+ * results (which move this task's stream time) come after it. At the end (--drain) the
+ * stream time is advanced and everything open is emitted. In memory (not restored after a
+ * crash; see the report).
+ */
+typedef struct hot_win_s {
+    int64_t start, end, max;
+    int n, cap;
+    int64_t *auctions;
+} hot_win_t;
+
+typedef struct hot_state_s {
+    const auction_opts_t *o;
+    hot_win_t *w;
+    int n, cap;
+    int64_t emitted_upto; /* windows with start < this were emitted */
+} hot_state_t;
+
+static void hot_emit(rill_ctx_t *ctx, int64_t now, void *arg) {
+    hot_state_t *hs = arg;
+    int64_t delay = hs->o->hot_size_ms + hs->o->hot_grace_ms;
+    int k = 0;
+    /* windows sorted by start */
+    for (int i = 0; i < hs->n; i++) {
+        hot_win_t *w = &hs->w[i];
+        if (w->end + delay <= now) {
+            for (int j = 0; j < w->n; j++) {
+                char key[32], val[200];
+                int kl = snprintf(key, sizeof(key), "%" PRId64, w->auctions[j]);
+                int vl = snprintf(val, sizeof(val),
+                                  "{\"windowStart\":%" PRId64 ",\"windowEnd\":%" PRId64
+                                  ",\"auction\":%" PRId64 ",\"bids\":%" PRId64 "}",
+                                  w->start, w->end, w->auctions[j], w->max);
+                rill_record_t out = {.key = key, .key_len = (size_t)kl, .value = val,
+                                     .value_len = (size_t)vl, .timestamp = w->end - 1};
+                rill_ctx_forward(ctx, &out);
+                __atomic_fetch_add(&g_stats.hot_records, 1, __ATOMIC_RELAXED);
+            }
+            if (w->start + 1 > hs->emitted_upto)
+                hs->emitted_upto = w->start + 1;
+            free(w->auctions);
+        } else {
+            hs->w[k++] = *w;
+        }
+    }
+    hs->n = k;
+}
+
+static int hot_init(rill_ctx_t *ctx, void **statep, void *opaque) {
+    hot_state_t *hs = calloc(1, sizeof(*hs));
+    hs->o = opaque;
+    hs->emitted_upto = INT64_MIN;
+    *statep = hs;
+    return rill_ctx_schedule(ctx, hs->o->hot_advance_ms, RILL_PUNCTUATE_STREAM_TIME, hot_emit, hs);
+}
+
+static int hot_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    hot_state_t *hs = state;
+    json_object *o = parse_bytes(rec->value, rec->value_len);
+    int64_t start = 0, end = 0, auction = 0, bids = 0;
+    int rc = get_i64(o, "windowStart", &start) || get_i64(o, "windowEnd", &end) ||
+             get_i64(o, "auction", &auction) || get_i64(o, "bids", &bids);
+    json_object_put(o);
+    if (rc) {
+        rill_ctx_set_error(ctx, "hot-top: bad window count");
+        return -1;
+    }
+    if (start < hs->emitted_upto) {
+        __atomic_fetch_add(&g_stats.hot_late, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    int i = 0;
+    while (i < hs->n && hs->w[i].start < start)
+        i++;
+    if (i == hs->n || hs->w[i].start != start) {
+        if (hs->n == hs->cap) {
+            hs->cap = hs->cap ? hs->cap * 2 : 16;
+            hs->w = realloc(hs->w, (size_t)hs->cap * sizeof(*hs->w));
+        }
+        memmove(&hs->w[i + 1], &hs->w[i], (size_t)(hs->n - i) * sizeof(*hs->w));
+        hs->n++;
+        hs->w[i] = (hot_win_t){.start = start, .end = end, .max = -1};
+    }
+    hot_win_t *w = &hs->w[i];
+    if (bids > w->max) {
+        w->max = bids;
+        w->n = 0;
+    }
+    if (bids == w->max) {
+        if (w->n == w->cap) {
+            w->cap = w->cap ? w->cap * 2 : 4;
+            w->auctions = realloc(w->auctions, (size_t)w->cap * sizeof(int64_t));
+        }
+        w->auctions[w->n++] = auction;
+    }
+    return 0;
+}
+
+static void hot_close(void *state, void *opaque) {
+    hot_state_t *hs = state;
+    if (!hs)
+        return;
+    for (int i = 0; i < hs->n; i++)
+        free(hs->w[i].auctions);
+    free(hs->w);
+    free(hs);
+}
+
+static const rill_processor_def_t hot_def = {.init = hot_init, .process = hot_process,
+                                             .close = hot_close};
+
+/* ---------------------------------------------------------------------------------------- */
+
+rill_topology_t *auction_topology(const auction_opts_t *o) {
+    rill_topology_t *topo = rill_topology_new();
+
+    /* 1. edge in */
+    char raw_topics[512];
+    snprintf(raw_topics, sizeof(raw_topics), "%s,%s", o->t_auctions_raw, o->t_bids_raw);
+    rill_stream_t *raw = rill_stream_from_topics(topo, "raw", raw_topics, NULL);
+    rill_stream_t *dispatched = rill_stream_process(raw, "edge-dispatch", &dispatch_def,
+                                                    (void *)o);
+    edge_in(o, dispatched, &edge_auction);
+    edge_in(o, dispatched, &edge_bid);
+
+    /* 2. core */
+    rill_source_opts_t json_src = {.key_serde = rill_serde_string(),
+                                   .value_serde = rill_serde_json(),
+                                   .timestamp_extractor = ts_datetime};
+    rill_stream_t *auctions = rill_stream_from(topo, "auctions", o->t_auctions, &json_src);
+    rill_stream_t *bids = rill_stream_from(topo, "bids", o->t_bids, &json_src);
+    rill_completion_spec_t spec = {.grace_ms = o->grace_ms, .hold_ms = o->hold_ms};
+    rill_stream_t *closed_int = rill_stream_complete(auctions, bids, "close", &spec,
+                                                     close_deadline, close_init,
+                                                     close_accumulate, close_complete, NULL);
+    rill_stream_t *closed =
+        rill_stream_map_values(closed_int, "closed-public", closed_public, NULL);
+    rill_stream_t *closed_seen = rill_stream_peek(closed, "closed-count", closed_peek, NULL);
+    rill_stream_to(closed_seen, "closed-sink", o->t_closed, NULL);
+
+    /* analytics: category-price, seller-avg */
+    rill_stream_t *sold = rill_stream_filter(closed, "sold", is_sold, NULL);
+    rill_table_t *cat = rill_grouped_aggregate(
+        rill_stream_group_by(sold, "by-category", key_category, NULL), "category-price-store",
+        zero_init, cat_add, NULL);
+    rill_stream_to(rill_stream_map_values(rill_table_to_stream(cat, "category-price-updates"),
+                                          "category-price-json", cat_json, NULL),
+                   "category-price-sink", o->t_cat_price, NULL);
+    static int seller_flag = 1;
+    rill_table_t *sel = rill_grouped_aggregate(
+        rill_stream_group_by(sold, "by-seller", key_category, &seller_flag), "seller-avg-store",
+        zero_init, seller_add, &seller_flag);
+    rill_stream_to(rill_stream_map_values(rill_table_to_stream(sel, "seller-avg-updates"),
+                                          "seller-avg-json", seller_json, NULL),
+                   "seller-avg-sink", o->t_seller_avg, NULL);
+
+    /* analytics: hot items */
+    rill_window_spec_t ws = {.kind = RILL_WINDOW_HOPPING, .size_ms = o->hot_size_ms,
+                             .advance_ms = o->hot_advance_ms, .grace_ms = o->hot_grace_ms};
+    rill_table_t *counts = rill_windowed_count(
+        rill_grouped_windowed_by(
+            rill_stream_group_by_key(rill_stream_filter(bids, "hot-bids", not_flush, NULL),
+                                     "hot-group"),
+            &ws),
+        "hot-counts-store", RILL_EMIT_FINAL);
+    rill_stream_t *by_win = rill_stream_repartition(
+        rill_stream_map(rill_table_to_stream(counts, "hot-counts"), "hot-by-window-key",
+                        hot_rekey, NULL),
+        "hot-by-window");
+    rill_stream_to(rill_stream_process(by_win, "hot-top", &hot_def, (void *)o), "hot-sink",
+                   o->t_hot, NULL);
+
+    /* 3. notifications */
+    rill_stream_t *notes = rill_stream_repartition(
+        rill_stream_flat_map(closed_int, "notify-fan-out", fan_out, NULL), "notify-by-person");
+    rill_source_opts_t person_src = {.key_serde = rill_serde_string()};
+    rill_table_t *persons = rill_table_from(topo, "persons", o->t_persons, &person_src,
+                                            "persons-store");
+    rill_stream_t *joined = rill_stream_table_join(notes, persons, "notify-person",
+                                                   RILL_JOIN_LEFT, o->person_grace_ms,
+                                                   person_joiner, NULL);
+    rill_stream_t *nseen = rill_stream_peek(joined, "notifications-count", notif_peek, NULL);
+    rill_stream_to(nseen, "notifications-sink", o->t_notifications, NULL);
+    rill_stream_t *sent;
+    if (o->edge == EDGE_NATIVE) {
+        sent = rill_stream_process(nseen, "notify-native", &notify_def, (void *)o);
+    } else {
+        rill_faas_opts_t fo = {.url = o->notify_url, .function = "notify",
+                               .format = RILL_FAAS_CLOUDEVENTS,
+                               .order = RILL_FAAS_ORDER_PARTITION, .batch_max_records = 100,
+                               .linger_ms = 20, .max_in_flight = 4};
+        sent = rill_stream_faas(nseen, "notify", &fo);
+    }
+    static int sent_flag = 1;
+    rill_stream_to(rill_stream_peek(sent, "sent-count", notif_peek, &sent_flag), "sent-sink",
+                   o->t_sent, NULL);
+    return topo;
+}
