@@ -67,6 +67,13 @@ size_t rill__batch_count(const rill__batch_t *b);
 void rill__batch_clear(rill__batch_t *b);
 void rill__batch_destroy(rill__batch_t *b);
 /* Applies b atomically (WAL, no fsync). Returns 0 or -1 with errstr. */
+/* The same with the WAL on or off. Off is for restore, which is replayable: a crash loses the
+ * unflushed part of it whole (data and offset together), so it must end with rill__db_flush
+ * before anything is written with the WAL. */
+int rill__db_write_wal(rill__db_t *db, rill__batch_t *b, int wal, char *errstr,
+                       size_t errstr_size);
+/* Writes the column family's memtables to disk and waits. */
+int rill__db_flush(rill__db_t *db, rill__cf_t *cf, char *errstr, size_t errstr_size);
 int rill__db_write(rill__db_t *db, rill__batch_t *b, char *errstr, size_t errstr_size);
 
 /* Iterates keys in [lo, hi) in order, positioned at the first. Bounds are copied; a NULL

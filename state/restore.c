@@ -8,7 +8,8 @@
  * there is no offset, after wiping whatever the partition holds) up to its end as the
  * thread's restore consumer sees it (read_committed under exactly-once, so aborted writes
  * never come back), and writes the records in large batches, each with the offset after its
- * last record — so a crash during restore resumes where it stopped. The restore consumer is
+ * last record, with the WAL off (the changelog is the log) and a flush at the end — so a
+ * crash during restore resumes from the last flushed batch. The restore consumer is
  * the thread's own, assigned (no group), made on first use. Progress goes to the log every
  * second and to the metrics rill_restored_records_total and rill_restore_remaining_records.
  */
@@ -89,7 +90,7 @@ static int flush_batch(rill__store_t *st, rill__batch_t *b, int64_t next, char *
     rill__key_prefix(st->partition, RILL_KEY_META, meta);
     rill__be64_put(off, (uint64_t)next);
     rill__batch_put(b, st->cf, meta, sizeof(meta), off, sizeof(off));
-    int rc = rill__db_write(st->db, b, errstr, errstr_size);
+    int rc = rill__db_write_wal(st->db, b, 0, errstr, errstr_size); /* WAL off: replayable */
     rill__batch_clear(b);
     return rc;
 }
@@ -144,6 +145,9 @@ static int replay(rill__store_t *st, rd_kafka_t *rk, const char *topic, int64_t 
     }
     if (!rc && rill__batch_count(b))
         rc = flush_batch(st, b, next, errstr, errstr_size);
+    /* Persist the WAL-less restore before the task writes with the WAL (see db_int.h). */
+    if (!rc && restored)
+        rc = rill__db_flush(st->db, st->cf, errstr, errstr_size);
     rill__batch_destroy(b);
     rd_kafka_assign(rk, NULL);
     rill__metric_set(&thread->metrics, RILL_M_RESTORE_LAG, 0);

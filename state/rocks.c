@@ -60,6 +60,7 @@ struct rill__db_s {
     rocksdb_options_t *options; /* of the database and of every column family */
     rocksdb_cache_t *cache;
     rocksdb_writeoptions_t *wopts; /* WAL on, no fsync */
+    rocksdb_writeoptions_t *wopts_nowal; /* restore: WAL off, then a flush */
     rocksdb_readoptions_t *ropts;  /* shared by every point read */
     rill__db_opts_t opts;          /* with defaults applied */
     pthread_mutex_t lock;          /* guards cfs, n_cfs, cap_cfs */
@@ -271,6 +272,8 @@ static void db_free(rill__db_t *db)
         rocksdb_options_destroy(db->options);
     if (db->wopts)
         rocksdb_writeoptions_destroy(db->wopts);
+    if (db->wopts_nowal)
+        rocksdb_writeoptions_destroy(db->wopts_nowal);
     if (db->ropts)
         rocksdb_readoptions_destroy(db->ropts);
     if (db->cache)
@@ -315,6 +318,8 @@ rill__db_t *rill__db_open(const char *path, const rill__db_opts_t *opts, char *e
     db->options = options_new(db);
     db->wopts = rocksdb_writeoptions_create();
     rocksdb_writeoptions_disable_WAL(db->wopts, 0); /* logged, not synced: see DESIGN */
+    db->wopts_nowal = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_disable_WAL(db->wopts_nowal, 1);
     db->ropts = rocksdb_readoptions_create();
     if (open_cfs(db, path, errstr, errstr_size) != 0)
         goto fail;
@@ -474,11 +479,32 @@ void rill__batch_destroy(rill__batch_t *b)
  * Returns 0 or -1 with errstr. Thread-safe with respect to db; b is the caller's. */
 int rill__db_write(rill__db_t *db, rill__batch_t *b, char *errstr, size_t errstr_size)
 {
+    return rill__db_write_wal(db, b, 1, errstr, errstr_size);
+}
+
+int rill__db_write_wal(rill__db_t *db, rill__batch_t *b, int wal, char *errstr,
+                       size_t errstr_size)
+{
     char *err = NULL;
 
-    rocksdb_write(db->rdb, db->wopts, b->wb, &err);
+    rocksdb_write(db->rdb, wal ? db->wopts : db->wopts_nowal, b->wb, &err);
     if (err) {
         take_err(errstr, errstr_size, err, "write failed");
+        return -1;
+    }
+    return 0;
+}
+
+int rill__db_flush(rill__db_t *db, rill__cf_t *cf, char *errstr, size_t errstr_size)
+{
+    char *err = NULL;
+    rocksdb_flushoptions_t *fopts = rocksdb_flushoptions_create();
+
+    rocksdb_flushoptions_set_wait(fopts, 1);
+    rocksdb_flush_cf(db->rdb, fopts, cf->handle, &err);
+    rocksdb_flushoptions_destroy(fopts);
+    if (err) {
+        take_err(errstr, errstr_size, err, "flush failed");
         return -1;
     }
     return 0;
