@@ -40,7 +40,7 @@ RUN_ID="$(date +%s)-$$"
 readonly RUN_ID
 
 # The command as typed, with the settings that shape it, for RESULTS.md.
-COMMAND="$(env | grep -E '^RILL_(BENCH|KAFKA|BUILD)' | sort | tr '\n' ' ')bash bench/passthrough.sh"
+COMMAND="$( (env | grep -E '^RILL_(BENCH|KAFKA|BUILD)' || true) | sort | tr '\n' ' ')bash bench/passthrough.sh"
 readonly COMMAND
 
 log() { echo "passthrough.sh: $*" >&2; }

@@ -148,6 +148,7 @@ struct rill__thread_s {
     bool commit_now;                  /* a cache is full: commit at the next occasion */
     rd_kafka_t *restore_consumer;     /* reads changelogs (assign, no group); on first use */
     bool assigned;                    /* has had an assignment */
+    int closing;                      /* atomic: the consumer is closing, no wake-ups */
     bool end_advanced;                /* exit.on.end: stream time was moved past the input */
     bool end_counted;                 /* counted in app->threads_at_end */
     int64_t end_since;

@@ -40,7 +40,8 @@ rill_producer_t *rill_producer_new(const char *bootstrap_servers, const rill_con
         rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap_servers, NULL, 0);
     rd_kafka_conf_set(kc, "partitioner", "murmur2_random", NULL, 0);
     rd_kafka_conf_set(kc, "enable.idempotence", "true", NULL, 0);
-    rd_kafka_conf_set(kc, "linger.ms", "20", NULL, 0);
+    if (!conf || (!rill_conf_get(conf, "linger.ms") && !rill_conf_get(conf, "producer.linger.ms")))
+        rd_kafka_conf_set(kc, "linger.ms", "20", NULL, 0); /* a default, not an override */
     rd_kafka_conf_set_opaque(kc, p);
     rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);

@@ -247,7 +247,10 @@ static int recover_from_fence(rill__thread_t *thread) {
 
 void rill__thread_wake(void *opaque) {
     rill__thread_t *thread = opaque;
-    rd_kafka_queue_yield(thread->consumer_queue);
+    /* Not while the consumer closes: a yield would cut its wait for the group short, and
+     * rd_kafka_destroy() would then wait for a reply that never comes. */
+    if (!__atomic_load_n(&thread->closing, __ATOMIC_ACQUIRE))
+        rd_kafka_queue_yield(thread->consumer_queue);
 }
 
 void rill__thread_adopt(rill__thread_t *thread, void *obj, int (*reap)(void *obj)) {
@@ -393,6 +396,7 @@ static void *thread_main(void *arg) {
         drain_async(thread, DRAIN_MS);
         rill__thread_commit(thread);
     }
+    __atomic_store_n(&thread->closing, 1, __ATOMIC_RELEASE);
     rd_kafka_consumer_close(thread->consumer);
     rill__thread_drop_tasks(thread);
     reap_orphans(thread, 30000);

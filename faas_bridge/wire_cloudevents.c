@@ -35,7 +35,9 @@ static const char *ce_type(const rill__faas_target_t *target)
 
 static const char *ce_content_type(rill__wire_kind_t kind)
 {
-    return kind == RILL_WIRE_JSON ? "application/json" : "application/octet-stream";
+    return kind == RILL_WIRE_JSON   ? "application/json"
+           : kind == RILL_WIRE_TEXT ? "text/plain; charset=utf-8"
+                                    : "application/octet-stream";
 }
 
 /* Binary mode's Content-Type. Only a JSON object or array is declared application/json:

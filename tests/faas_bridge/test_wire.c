@@ -157,7 +157,7 @@ Test(faas_bridge_wire, cloudevents_writes_exact_batch_when_values_are_json_text_
         "\"datacontenttype\":\"application/json\",\"partitionkey\":\"k1\","
         "\"data\":{\"a\":[1,2]}},"
         "{\"specversion\":\"1.0\",\"id\":\"orders-0-16\",\"source\":\"/rill/app/node\","
-        "\"type\":\"dev.rill.record\",\"datacontenttype\":\"application/octet-stream\","
+        "\"type\":\"dev.rill.record\",\"datacontenttype\":\"text/plain; charset=utf-8\","
         "\"data\":\"say \\\"hi\\\"\\n\\u0001\xc3\xa9\"},"
         "{\"specversion\":\"1.0\",\"id\":\"orders-0-17\",\"source\":\"/rill/app/node\","
         "\"type\":\"dev.rill.record\",\"time\":\"1970-01-01T00:00:00.000Z\","

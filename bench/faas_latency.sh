@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# faas_latency.sh — the same stateless stage (the `transform` rule of
+# faas_bridge/functions/core.js) run natively (a flat_map in C) and through the FaaS bridge
+# (the Functions Framework `transform` function), alternating native, faas, native, faas, …
+# on the same broker: end-to-end latency at a fixed input rate below saturation, and CPU
+# seconds per million records of the processor process (and, for faas, of the function's).
+#
+# Usage: bash bench/faas_latency.sh
+#
+# Each run is one bench-faas-latency (bench/faas_latency.c): its own new input and output
+# topics (one partition: one task) and application.id; a forked driver produces RATE
+# records/s for SECONDS s and an observing consumer takes each output's arrival time minus
+# its input's send time; the first 2 s are warm-up. The script prints per pair p50/p99/p99.9
+# and CPU-s per million records, the faas/native ratios, their median and min–max, plots
+# the latency distributions (bench/faas_latency.png) and appends it all to bench/RESULTS.md.
+#
+# Environment:
+#   RILL_BENCH_BOOTSTRAP     a running broker 127.0.0.1:PORT (default: the one of
+#                            scripts/kafka.sh if it runs, else one started here, stopped at end)
+#   RILL_BENCH_FAAS_PORT     port of our `transform` function process  (default 28082)
+#   RILL_BENCH_PAIRS         native/faas pairs, at least 3             (default 3)
+#   RILL_BENCH_RATE          input records per second                  (default 2000)
+#   RILL_BENCH_SECONDS       seconds of input per run                  (default 20)
+#   RILL_BENCH_FAAS_FLAGS    extra flags for every Rill run (-D name=value ...)
+#   RILL_BENCH_LATENCY_PLOT  the PNG, relative to the repo (default bench/faas_latency.png)
+#   RILL_BUILD_DIR           build directory (default <repo>/build; configured if needed)
+set -euo pipefail
+
+SCRIPT=faas_latency.sh
+# shellcheck source=bench/faas_common.sh
+source "$(dirname "$0")/faas_common.sh"
+
+readonly PORT=${RILL_BENCH_FAAS_PORT:-28082}
+readonly PAIRS=${RILL_BENCH_PAIRS:-3}
+readonly RATE=${RILL_BENCH_RATE:-2000}
+readonly SECONDS_PER_RUN=${RILL_BENCH_SECONDS:-20}
+readonly WARMUP_S=2
+read -r -a EXTRA_FLAGS <<<"${RILL_BENCH_FAAS_FLAGS:-}"
+readonly PLOT_REL=${RILL_BENCH_LATENCY_PLOT:-bench/faas_latency.png}
+readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
+RUN_ID="$(date +%s)-$$"
+readonly RUN_ID
+COMMAND="$({ env | grep -E '^RILL_(BENCH|KAFKA|BUILD)' || true; } | sed -e 's/=\(.*\)/="\1"/' -e "s|$ROOT/||g" -e 's|="/[^"]*"|="<a directory outside the repository>"|' | sort | tr '\n' ' ')bash bench/faas_latency.sh"
+readonly COMMAND
+
+if ! [[ "$PAIRS" =~ ^[0-9]+$ ]] || ((PAIRS < 3)); then die "RILL_BENCH_PAIRS must be 3 or more"; fi
+for v in "$RATE" "$SECONDS_PER_RUN"; do
+    [[ "$v" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_RATE and RILL_BENCH_SECONDS must be positive integers"
+done
+((SECONDS_PER_RUN > WARMUP_S)) || die "RILL_BENCH_SECONDS must be above the ${WARMUP_S} s warm-up"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rill-bench-faas-latency.XXXXXX")
+readonly WORK
+trap faas_cleanup EXIT
+
+# run_one native|faas I: prints the RESULT line.
+run_one() {
+    local kind=$1 i=$2 name="$RUN_ID-$2-$1" cmd
+    cmd=("$BUILD_DIR/bench/bench-faas-latency" --bootstrap-servers "$BOOTSTRAP"
+         --variant "$kind" --input "bench.faas-latency.$name.in"
+         --output "bench.faas-latency.$name.out" --rate "$RATE" --seconds "$SECONDS_PER_RUN"
+         --warmup-s "$WARMUP_S" --samples "$WORK/samples-$i-$kind"
+         -D "application.id=bench-faas-latency-$name"
+         -D "errors.deadletterqueue.topic.name=$DLQ" "${EXTRA_FLAGS[@]}")
+    [[ "$kind" == faas ]] && cmd+=(--url "$FN_URL" --fn-pid "$FN_PID")
+    if ! timeout --kill-after=10 $((SECONDS_PER_RUN + 240)) "${cmd[@]}" \
+        >"$WORK/$kind-$i.out" 2>"$WORK/$kind-$i.err"; then
+        tail -n 20 "$WORK/$kind-$i.err" >&2
+        die "$kind run $i failed (command: ${cmd[*]})"
+    fi
+    grep '^RESULT ' "$WORK/$kind-$i.out" || die "$kind run $i printed no RESULT line"
+}
+
+# Reads rows "pair n50 n99 n999 ncpu f50 f99 f999 fcpu fncpu nmean fmean"; prints the table
+# and the summary.
+report() {
+    awk '
+        function median(a, k,   i, j, t) {
+            for (i = 2; i <= k; i++)
+                for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+            return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+        }
+        function lo(a, k,   i, m) { m = a[1]; for (i = 2; i <= k; i++) if (a[i] < m) m = a[i]; return m }
+        function hi(a, k,   i, m) { m = a[1]; for (i = 2; i <= k; i++) if (a[i] > m) m = a[i]; return m }
+        BEGIN {
+            print "| pair | native p50 / p99 / p99.9 ms | faas p50 / p99 / p99.9 ms | faas/native p50 | faas/native p99 | faas/native p99.9 | native CPU-s/M | faas CPU-s/M (Rill) | faas/native CPU | function CPU-s/M | (faas Rill + function)/native CPU |"
+            print "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        }
+        {
+            k++
+            r50[k] = $6 / $2; r99[k] = $7 / $3; r999[k] = $8 / $4; rc[k] = $9 / $5; rt[k] = ($9 + $10) / $5
+            n50[k] = $2; n99[k] = $3; n999[k] = $4; nc[k] = $5
+            f50[k] = $6; f99[k] = $7; f999[k] = $8; fc[k] = $9; fn[k] = $10
+            printf "| %d | %.2f / %.1f / %.1f | %.2f / %.1f / %.1f | %.2f | %.2f | %.2f | %.1f | %.1f | %.2f | %.1f | %.2f |\n",
+                $1, $2, $3, $4, $6, $7, $8, r50[k], r99[k], r999[k], $5, $9, rc[k], $10, rt[k]
+        }
+        END {
+            printf "| **median** | %.2f / %.1f / %.1f | %.2f / %.1f / %.1f | **%.2f** | **%.2f** | **%.2f** | %.1f | %.1f | **%.2f** | %.1f | **%.2f** |\n",
+                median(n50, k), median(n99, k), median(n999, k), median(f50, k), median(f99, k), median(f999, k),
+                median(r50, k), median(r99, k), median(r999, k), median(nc, k), median(fc, k), median(rc, k), median(fn, k), median(rt, k)
+            printf "\nfaas/native p50: median %.2f, min–max %.2f–%.2f (%d pairs)\n", median(r50, k), lo(r50, k), hi(r50, k), k
+            printf "faas/native p99: median %.2f, min–max %.2f–%.2f\n", median(r99, k), lo(r99, k), hi(r99, k)
+            printf "faas/native p99.9: median %.2f, min–max %.2f–%.2f\n", median(r999, k), lo(r999, k), hi(r999, k)
+            printf "faas/native CPU per record, Rill process: median %.2f, min–max %.2f–%.2f\n", median(rc, k), lo(rc, k), hi(rc, k)
+            printf "faas/native CPU per record, Rill process + function process: median %.2f, min–max %.2f–%.2f\n", median(rt, k), lo(rt, k), hi(rt, k)
+        }'
+}
+
+plot() {
+    local png=$1 i kind
+    command -v gnuplot >/dev/null || { log "warning: gnuplot not found: no plot"; return 0; }
+    local plots=""
+    for ((i = 1; i <= PAIRS; i++)); do
+        for kind in native faas; do
+            # Exceedance: latency against the fraction of samples above it.
+            awk 'NR > 1 { print $2 }' "$WORK/samples-$i-$kind" | sort -n |
+                awk '{ v[NR] = $1 } END { for (i = 1; i <= NR; i++) print v[i], (NR - i + 0.5) / NR }' \
+                >"$WORK/ccdf-$i-$kind"
+            plots+="${plots:+, }'$WORK/ccdf-$i-$kind' using 1:2 with lines lw 2 dt $([[ $kind == native ]] && echo 1 || echo 2) lc $([[ $kind == native ]] && echo 1 || echo 7) title '$kind, pair $i'"
+        done
+    done
+    gnuplot <<EOF || log "warning: gnuplot failed"
+set terminal pngcairo noenhanced size 900,560 font ",10"
+set output '$png'
+set title "Rill: transform native (flat_map) vs FaaS bridge (Functions Framework), $RATE records/s, end-to-end latency"
+set logscale xy
+set xlabel "end-to-end latency, ms (input send → output arrival)"
+set ylabel "fraction of records slower"
+set yrange [0.0005:1]
+set ytics ("1" 1, "0.5 (p50)" 0.5, "0.1 (p90)" 0.1, "0.01 (p99)" 0.01, "0.001 (p99.9)" 0.001)
+set grid
+set key bottom left
+plot $plots
+EOF
+}
+
+# shellcheck disable=SC2016 # the backquotes are Markdown
+append_results() {
+    local table=$1 load=$2 others=$3
+    {
+        printf '\n## faas vs native latency — %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+        printf -- '- revision: %s (built %s)\n' "$REVISION" "$BUILT_AT"
+        printf -- '- command: `%s`\n' "$COMMAND"
+        machine_line
+        printf -- '- build: %s, %s\n' "$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt")" "$(rel_path "$BUILD_DIR")"
+        printf -- '- workload: %s records/s at fixed instants for %s s (first %s s warm-up, not counted); value "i", key "<send µs>-<i>"; one partition (one task); each run its own topics and application.id; native and faas alternate, %s pairs\n' \
+            "$RATE" "$SECONDS_PER_RUN" "$WARMUP_S" "$PAIRS"
+        printf -- '- stage: the `transform` rule (faas_bridge/functions/core.js): native = flat_map in C (bench/faas_latency.c), faas = FaaS stage → Functions Framework target `transform` (one Node process started by the script), CloudEvents, every stage option default (batch_max_records 100, linger_ms 5, max_in_flight 8, order partition); Rill settings default (at_least_once, commit.interval.ms 30000)%s\n' \
+            "${EXTRA_FLAGS[*]:+; extra flags: \`${EXTRA_FLAGS[*]}\`}"
+        printf -- '- latency: arrival at an observing consumer (librdkafka, assigned, in a forked driver process) minus the send time carried in the key (µs; the input producer has linger.ms=0), exact percentiles of every counted output\n'
+        printf -- '- CPU: user+sys seconds of the processor process (getrusage; the driver is another process) and of the function process (/proc/<pid>/stat), from the end of warm-up until the last output arrived, per million input records sent in that span\n'
+        printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n' "$load" "${others:-none}"
+        printf -- '- plot: `%s`\n\n' "$PLOT_REL"
+        printf '%s\n\n' "$table"
+        printf '![latency distributions](%s)\n' "$(basename "$PLOT_REL")"
+    } >>"$RESULTS"
+}
+
+main() {
+    command -v curl >/dev/null || die "curl not found"
+    build bench-faas-latency
+    REVISION=$(revision)
+    BUILT_AT=$(date -u '+%H:%M UTC')
+    find_broker
+    local load others
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    others=$(other_load)
+    start_function transform "$PORT" ""
+    DLQ="bench.faas-latency.$RUN_ID.dlq"
+    create_topic "$DLQ" 1
+    local rows="" i native faas
+    for ((i = 1; i <= PAIRS; i++)); do
+        native=$(run_one native "$i")
+        log "pair $i native: ${native#RESULT }"
+        faas=$(run_one faas "$i")
+        log "pair $i faas:   ${faas#RESULT }"
+        [[ "$(field "$native" outputs)" == "$(field "$native" records)" &&
+           "$(field "$faas" outputs)" == "$(field "$faas" records)" ]] ||
+            log "warning: pair $i: outputs and inputs differ"
+        rows+="$i $(field "$native" p50_ms) $(field "$native" p99_ms) $(field "$native" p999_ms) $(field "$native" cpu_s_per_m)"
+        rows+=" $(field "$faas" p50_ms) $(field "$faas" p99_ms) $(field "$faas" p999_ms) $(field "$faas" cpu_s_per_m)"
+        rows+=" $(field "$faas" fn_cpu_s_per_m) $(field "$native" mean_ms) $(field "$faas" mean_ms)"$'\n'
+    done
+    local table
+    table=$(printf '%s' "$rows" | report)
+    plot "$ROOT/$PLOT_REL"
+    printf '\n%s\n' "$table"
+    append_results "$table" "$load" "$others"
+    log "appended to $RESULTS; plot $PLOT_REL"
+}
+
+main "$@"
