@@ -7,13 +7,18 @@
  * survive a crash is in the store ([timestamp][aggregate] per key, see table_int.h), which the
  * engine restores before the task runs. Each record is one read, one write and one forward:
  * key = the group key, value = the new aggregate, timestamp = the largest timestamp the key has
- * seen (as Kafka Streams' timestamped stores). There is no record cache in front of the store
- * yet, so every update goes downstream (Kafka Streams with its cache off); the store's write
- * cache still coalesces changelog records between commits. When the table is grouped anew
+ * seen (as Kafka Streams' timestamped stores). With the record cache on
+ * (statestore.cache.max.bytes > 0, as in Kafka Streams), an update is not forwarded at once:
+ * the key is marked dirty and its latest aggregate goes downstream at the next commit (or
+ * when the caches fill, which commits early), so repeated updates of a key between commits
+ * cost one downstream record, as they cost one changelog record. With the cache off, every
+ * update goes downstream. A table grouped anew needs every old value, so it is never cached.
+ * When the table is grouped anew
  * (rill_table_group_by()), the key's previous aggregate is copied into the state before the
  * write, for the grouping node to subtract.
  */
 #include "table_int.h"
+#include "cache_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +33,8 @@ typedef struct agg_state_s {
     rill__store_t *store;
     rill_buf_t agg; /* the new aggregate */
     rill_buf_t val; /* the new stored value */
+    rill__cache_t dirty; /* record cache: keys updated since the last commit (no values) */
+    bool caching;
 } agg_state_t;
 
 static void agg_free_conf(void *conf) {
@@ -38,9 +45,11 @@ static void agg_free_conf(void *conf) {
 }
 
 static int agg_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
+    const agg_conf_t *c = node->conf;
     agg_state_t *st = calloc(1, sizeof(*st));
     if (!st)
         return -1;
+    st->caching = rill__ctx_thread(ctx)->app->set.cache_max_bytes > 0 && !c->table.send_old;
     *statep = st;
     return 0;
 }
@@ -52,6 +61,7 @@ static void agg_close(const rill__node_t *node, void *state) {
     rill_buf_free(&st->prev.value);
     rill_buf_free(&st->agg);
     rill_buf_free(&st->val);
+    rill__cache_free(&st->dirty);
     free(st);
 }
 
@@ -109,6 +119,8 @@ static int agg_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
                            c->table.store);
         return -1;
     }
+    if (st->caching)
+        return rill__cache_put(&st->dirty, rec->key, rec->key_len, "", 0, false) ? -1 : 0;
     rill_record_t out = {.key = rec->key, .key_len = rec->key_len,
                          .value = st->val.data + RILL__TS_LEN, .value_len = st->agg.len,
                          .value_serde = rill__agg_serde(&c->fns), .timestamp = ts,
@@ -116,10 +128,39 @@ static int agg_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     return rill_ctx_forward(ctx, &out) ? -1 : 0;
 }
 
+/* Commit: forwards the latest aggregate of every key updated since the last commit. */
+static int agg_commit(rill_ctx_t *ctx, void *state) {
+    const agg_conf_t *c = ctx->node->conf;
+    agg_state_t *st = state;
+    if (!st || !st->dirty.cnt)
+        return 0;
+    rill__store_t *store = store_of(ctx, c, st);
+    for (size_t i = 0; store && i < st->dirty.cap; i++) {
+        const rill__centry_t *e = &st->dirty.tab[i];
+        const void *v, *agg;
+        size_t v_len, agg_len;
+        int64_t ts;
+        if (!e->hash || rill__kv_get(store, e->key, e->key_len, &v, &v_len) != 1 ||
+            rill__stored_parse(v, v_len, &agg, &agg_len, &ts))
+            continue;
+        rill_record_t out = {.key = e->key, .key_len = e->key_len, .value = agg,
+                             .value_len = agg_len, .value_serde = rill__agg_serde(&c->fns),
+                             .timestamp = ts};
+        ctx->error[0] = '\0';
+        if (rill_ctx_forward(ctx, &out))
+            rill__log(rill__ctx_thread(ctx)->app, rill__ctx_thread(ctx)->idx,
+                      "node \"%s\": forwarding a cached aggregate failed: %s",
+                      ctx->node->name, ctx->error);
+    }
+    rill__cache_clear(&st->dirty);
+    return 0;
+}
+
 static const rill__operator_t aggregate_op = {
     .kind = "AGGREGATE",
     .init = agg_init,
     .process = agg_process,
+    .commit = agg_commit,
     .close = agg_close,
     .free_conf = agg_free_conf,
 };
@@ -128,6 +169,7 @@ static const rill__operator_t reduce_op = {
     .kind = "REDUCE",
     .init = agg_init,
     .process = agg_process,
+    .commit = agg_commit,
     .close = agg_close,
     .free_conf = agg_free_conf,
 };

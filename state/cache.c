@@ -64,7 +64,7 @@ static int grow(rill__cache_t *c) {
         tab[j] = *e;
     }
     free(c->tab);
-    c->bytes += (cap - c->cap) * sizeof(*tab); /* the table counts, empty slots too */
+    c->bytes += (cap - c->cap) * sizeof(*tab) / 2; /* the table counts, at about its load */
     c->tab = tab;
     c->cap = cap;
     return 0;
@@ -166,7 +166,7 @@ void rill__cache_clear(rill__cache_t *c) {
         memset(c->tab, 0, sizeof(*c->tab) * c->cap);
     }
     c->cnt = 0;
-    c->bytes = c->cap * sizeof(*c->tab);
+    c->bytes = c->cap * sizeof(*c->tab) / 2;
 }
 
 void rill__cache_free(rill__cache_t *c) {

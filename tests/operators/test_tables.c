@@ -143,7 +143,7 @@ Test(operators_tables, counts_match_reference_when_grouped_by_new_key, .timeout 
     for (int i = 0; i < NCLICKS; i++)
         nulls += click_city[i][0] == '-';
     state_dir_make(dir, sizeof(dir));
-    const char *extra[] = {"state.dir", dir, NULL};
+    const char *extra[] = {"state.dir", dir, "statestore.cache.max.bytes", "0", NULL};
     eu_app_id(id, sizeof(id), "tables-group-by");
     rill_app_t *app = eu_app_new(clicks_topology(), id, extra);
     eu_create_topic(app, "clicks", PARTS);
@@ -337,8 +337,8 @@ Test(operators_tables, table_holds_last_value_when_updated_and_deleted, .timeout
     state_dir_make(dir, sizeof(dir));
     state_dir_make(dir2, sizeof(dir2));
     eu_app_id(id, sizeof(id), "tables-source");
-    const char *extra[] = {"bootstrap.servers", bootstrap, "state.dir", dir, NULL};
-    const char *extra2[] = {"bootstrap.servers", bootstrap, "state.dir", dir2, NULL};
+    const char *extra[] = {"bootstrap.servers", bootstrap, "state.dir", dir, "statestore.cache.max.bytes", "0", NULL};
+    const char *extra2[] = {"bootstrap.servers", bootstrap, "state.dir", dir2, "statestore.cache.max.bytes", "0", NULL};
 
     /* Run 1: the rows, and a record without a key. */
     rill_app_t *app = eu_app_new(rows_topology(), id, extra);
@@ -709,7 +709,7 @@ static void run_regions(const char *tag, int one_partition)
         parts |= 1 << partition_of(regions[r], PARTS);
     cr_assert(parts != 1 && parts != 2 && parts != 4, "the regions share one partition");
     state_dir_make(dir, sizeof(dir));
-    const char *extra[] = {"state.dir", dir, NULL};
+    const char *extra[] = {"state.dir", dir, "statestore.cache.max.bytes", "0", NULL};
     eu_app_id(id, sizeof(id), tag);
     rill_app_t *app = eu_app_new(regions_topology(), id, extra);
     eu_create_topic(app, "users", PARTS);
@@ -835,7 +835,7 @@ Test(operators_tables, histogram_matches_reference_when_count_table_grouped_anew
         }
     }
     state_dir_make(dir, sizeof(dir));
-    const char *extra[] = {"state.dir", dir, NULL};
+    const char *extra[] = {"state.dir", dir, "statestore.cache.max.bytes", "0", NULL};
     eu_app_id(id, sizeof(id), "tables-histogram");
     rill_app_t *app = eu_app_new(histogram_topology(), id, extra);
     eu_create_topic(app, "clicks", PARTS);

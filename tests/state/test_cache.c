@@ -134,8 +134,9 @@ Test(state_cache, table_shrinks_when_cleared_after_growing) {
         put(k, "v");
     }
     cr_assert_gt(cache.cap, 1024);
-    size_t table = cache.cap * sizeof(rill__centry_t);
-    cr_assert_geq(cache.bytes, table, "the table's slots count: %zu < %zu", cache.bytes, table);
+    size_t table = cache.cap * sizeof(rill__centry_t) / 2;
+    cr_assert_geq(cache.bytes, table, "the table counts (at its load): %zu < %zu", cache.bytes,
+                  table);
     rill__cache_clear(&cache);
     cr_assert_eq(cache.cap, 0);
     put("again", "v");
