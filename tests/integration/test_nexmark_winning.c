@@ -40,11 +40,8 @@ static const char *const alos_props[] = {
     NULL,
 };
 
-static const char *const eos_props[] = {
-    "processing.guarantee=exactly_once_v2",
-    "commit.interval.ms=200",
-    NULL,
-};
+/* Exactly-once completion (one row per auction under kill -9 and takeover) is tested by
+ * test_completion_crash.c. */
 
 /* A small input buffer, so that the bids partitions (46 of 50 events) are paused and resumed
  * all the time: the task must still take its records in timestamp order. */
@@ -146,10 +143,6 @@ static void run_winning(const char *prefix, const char *const *props,
 
 Test(integration_nexmark_winning, one_row_per_auction_equal_to_reference_when_at_least_once) {
     run_winning("nx-winning-alos", alos_props, "read_uncommitted");
-}
-
-Test(integration_nexmark_winning, one_row_per_auction_equal_to_reference_when_exactly_once) {
-    run_winning("nx-winning-eos", eos_props, "read_committed");
 }
 
 Test(integration_nexmark_winning, one_row_per_auction_equal_to_reference_when_partitions_pause) {
