@@ -153,10 +153,39 @@ static int commit_eos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *o
     return 0;
 }
 
+/*
+ * Exactly-once with asynchronous nodes: before a transaction commits, the async nodes release
+ * everything they hold (no new record is fed meanwhile), so the offsets committed cover every
+ * record whose outputs the transaction holds. Committing only up to the watermark instead
+ * would leave outputs of later records from synchronous branches in the transaction while
+ * their input is read again after a crash. Waits at most DRAIN_FOR_COMMIT_MS, then commits
+ * up to the watermark.
+ */
+#define DRAIN_FOR_COMMIT_MS 60000
+
+static void drain_for_commit(rill__thread_t *thread) {
+    int64_t until = rill__now_ms() + DRAIN_FOR_COMMIT_MS;
+    for (;;) {
+        int pending = 0;
+        for (int i = 0; i < thread->task_cnt; i++) {
+            rill__task_t *task = thread->tasks[i];
+            if (task->has_async && rill__task_async_pending(task)) {
+                rill__task_poll(task);
+                pending |= rill__task_async_pending(task);
+            }
+        }
+        if (!pending || rill__now_ms() >= until || rill__app_stopping(thread->app))
+            return;
+        rd_kafka_poll(thread->producer, 1); /* serves delivery reports; waits 1 ms */
+    }
+}
+
 int rill__thread_commit(rill__thread_t *thread) {
     thread->last_commit_ms = rill__now_ms();
     if (thread->fenced)
         return -1;
+    if (thread->app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2)
+        drain_for_commit(thread);
     for (int t = 0; t < thread->task_cnt; t++) {
         if (rill__task_flush(thread->tasks[t]) || rill__task_log_stores(thread->tasks[t])) {
             rill__app_fatal(thread->app, RILL_ERR_PROCESSING, "task %s: flush before commit "
