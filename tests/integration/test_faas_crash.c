@@ -7,7 +7,10 @@
  * instance's open transaction at once). Afterwards every expected result must be in the
  * output: under at_least_once with duplicates allowed (and counted), under exactly_once_v2
  * exactly once for a read_committed reader. In both, the first time each result appears
- * must follow input order per partition.
+ * must follow input order per partition. Under exactly-once the app also has a synchronous
+ * branch beside the stage (the input, unchanged, to a second topic): it too must hold every
+ * input record exactly once, which holds only if the offsets committed with a transaction
+ * cover every record whose outputs it holds.
  *
  * Needs RILL_TEST_BOOTSTRAP (scripts/test.sh sets it), RILL_BUILD_DIR (ctest sets it) and
  * faas_bridge/functions/node_modules (scripts/functions.sh start installs it).
@@ -76,7 +79,13 @@ static void run_crash(const char *name, const char *guarantee, const char *commi
         instance,  NULL,
     };
     const char *isolation = exactly_once ? "read_committed" : "read_uncommitted";
+    char *sync_topic = NULL;
+    if (asprintf(&sync_topic, "%s.sync", run.app_id) < 0)
+        cr_assert_fail("out of memory");
+    if (exactly_once)
+        rt_create_topic(bootstrap, sync_topic, PARTITIONS);
     rt_faas_app_t app = {.bootstrap = bootstrap, .input = run.input, .output = run.output,
+                         .sync_output = exactly_once ? sync_topic : NULL,
                          .app_id = run.app_id, .url = fn.url, .order = "partition",
                          .batch = 20, .in_flight = 8, .timeout_ms = 5000, .retries = 5,
                          .metrics_every_ms = 100, .props = props, .log = run.log};
@@ -125,6 +134,22 @@ static void run_crash(const char *name, const char *guarantee, const char *commi
               seq.report);
     if (diff.missing || diff.extra)
         rt_log_tail(run.log, 30);
+    if (exactly_once) {
+        rt_kvs_t inputs = {0};
+        for (size_t i = 0; i < run.delivered.cnt; i++)
+            rt_kvs_add(&inputs, run.delivered.v[i].key, run.delivered.v[i].value);
+        rt_records_t *sync = rt_consume_all(bootstrap, sync_topic, isolation, inputs.cnt, 30000);
+        rt_diff_t sdiff;
+        rt_diff(&inputs, sync, &sdiff);
+        cr_log_info("%s: synchronous branch: %s", run.app_id, sdiff.report);
+        cr_expect(!sdiff.missing && !sdiff.duplicates && !sdiff.extra,
+                  "%s output of the synchronous branch %s is not exactly once: %s", isolation,
+                  sync_topic, sdiff.report);
+        rt_records_free(sync);
+        free(sync);
+        rt_kvs_free(&inputs);
+    }
+    free(sync_topic);
 
     rt_records_free(out);
     free(out);

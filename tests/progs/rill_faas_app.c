@@ -38,6 +38,7 @@ static flag_t flags[] = {
     {"--timeout", "5000"}, {"--max-buffered", "10000"}, {"--backoff", "50"},
     {"--backoff-max", "2000"}, {"--max-age", "0"}, {"--breaker-failures", "0"},
     {"--metrics-every", "0"},
+    {"--sync-output", NULL},
 };
 #define FLAG_CNT (sizeof(flags) / sizeof(flags[0]))
 
@@ -90,6 +91,9 @@ static rill_topology_t *build(void) {
         .breaker_failures = atoi(flag("--breaker-failures")),
     };
     rill_stream_t *s = rill_stream_from(topo, "source", flag("--input"), &src);
+    /* A synchronous branch beside the stage: the input, unchanged, to another topic. */
+    if (flag("--sync-output"))
+        rill_stream_to(s, "sync-sink", flag("--sync-output"), NULL);
     s = rill_stream_faas(s, "fn", &fo);
     rill_stream_to(s, "sink", flag("--output"), NULL);
     return topo;

@@ -376,6 +376,7 @@ pid_t rt_faas_app_spawn(const rt_faas_app_t *app) {
     STR_FLAG("--format", app->format);
     STR_FLAG("--function", app->function);
     STR_FLAG("--order", app->order);
+    STR_FLAG("--sync-output", app->sync_output);
     INT_FLAG("--batch", app->batch);
     INT_FLAG("--in-flight", app->in_flight);
     INT_FLAG("--linger", app->linger_ms);

@@ -71,6 +71,7 @@ int64_t rt_json_number(const char *json, const char *within, const char *name);
 typedef struct rt_faas_app_s {
     const char *bootstrap, *input, *output, *app_id;
     const char *url, *format, *function, *order; /* format "ce"|"lambda"; order "partition"|"key" */
+    const char *sync_output; /* a synchronous branch writes the input there, or NULL */
     int batch, in_flight, linger_ms, retries, timeout_ms, max_buffered, backoff_ms,
         backoff_max_ms, metrics_every_ms;
     const char *const *props; /* "name=value" Rill properties (-D), NULL-terminated */
