@@ -61,6 +61,17 @@ int rill__app_partition_count(rill_app_t *app, const char *topic, char *errstr,
     return cnt;
 }
 
+int rill__app_sub_partitions(rill_app_t *app, int sub, char *errstr, size_t errstr_size) {
+    const rill__subtopology_t *s = &app->topo->subs[sub];
+    int max = -1;
+    for (int t = 0; t < s->topic_cnt; t++) {
+        int n = rill__app_partition_count(app, s->topics[t], errstr, errstr_size);
+        if (n > max)
+            max = n;
+    }
+    return max;
+}
+
 static rill_err_t create_on_kafka(rill_app_t *app, const char *topic, int partitions,
                                   const char *const *configs, char *errstr,
                                   size_t errstr_size) {

@@ -18,6 +18,10 @@ rill_err_t rill__app_create_topic_config(rill_app_t *app, const char *topic, int
                                          const char *const *configs, char *errstr,
                                          size_t errstr_size);
 
+/* The partition count of a sub-topology's tasks: the largest of its source topics' (-1 when
+ * none is known). Blocks on metadata; start-up only. */
+int rill__app_sub_partitions(rill_app_t *app, int sub, char *errstr, size_t errstr_size);
+
 /* Creates the repartition topics (repartition.c). */
 rill_err_t rill__app_create_repartition_topics(rill_app_t *app, char *errstr,
                                                size_t errstr_size);

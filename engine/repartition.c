@@ -87,18 +87,6 @@ int rill__topology_name_internal(rill_topology_t *topo, const char *app_id) {
     return 0;
 }
 
-/* The largest partition count among the source topics of a sub-topology. */
-static int sub_partitions(rill_app_t *app, int sub, char *errstr, size_t errstr_size) {
-    const rill__subtopology_t *s = &app->topo->subs[sub];
-    int max = -1;
-    for (int t = 0; t < s->topic_cnt; t++) {
-        int n = rill__app_partition_count(app, s->topics[t], errstr, errstr_size);
-        if (n > max)
-            max = n;
-    }
-    return max;
-}
-
 rill_err_t rill__app_create_repartition_topics(rill_app_t *app, char *errstr,
                                                size_t errstr_size) {
     /* Sub-topologies are numbered in build order, so a writer comes before its readers:
@@ -107,7 +95,7 @@ rill_err_t rill__app_create_repartition_topics(rill_app_t *app, char *errstr,
         const rill__node_t *n = app->topo->nodes[i];
         if (n->kind != RILL_NODE_SINK || !n->sink.internal)
             continue;
-        int partitions = sub_partitions(app, n->subtopology, errstr, errstr_size);
+        int partitions = rill__app_sub_partitions(app, n->subtopology, errstr, errstr_size);
         if (partitions <= 0 && app->broker)
             partitions = app->set.embedded_partitions;
         if (partitions <= 0)

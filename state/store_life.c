@@ -217,18 +217,6 @@ void rill__store_delivered(rill__thread_t *thread, const rd_kafka_message_t *msg
     }
 }
 
-/* The partition count of a sub-topology's tasks: the largest of its source topics'. */
-static int sub_partitions(rill_app_t *app, int sub, char *errstr, size_t errstr_size) {
-    const rill__subtopology_t *s = &app->topo->subs[sub];
-    int max = -1;
-    for (int t = 0; t < s->topic_cnt; t++) {
-        int n = rill__app_partition_count(app, s->topics[t], errstr, errstr_size);
-        if (n > max)
-            max = n;
-    }
-    return max;
-}
-
 rill_err_t rill__app_create_changelogs(rill_app_t *app, char *errstr, size_t errstr_size) {
     for (int i = 0; i < app->topo->store_cnt; i++) {
         const rill__store_def_t *def = app->topo->stores[i];
@@ -236,7 +224,7 @@ rill_err_t rill__app_create_changelogs(rill_app_t *app, char *errstr, size_t err
             continue;
         char topic[512], retention[32];
         rill__store_changelog_name(app, def, topic, sizeof(topic));
-        int partitions = sub_partitions(app, def->sub, errstr, errstr_size);
+        int partitions = rill__app_sub_partitions(app, def->sub, errstr, errstr_size);
         if (partitions <= 0)
             return RILL_ERR_TOPOLOGY;
         /* Windows and sessions expire: compact and delete after retention plus a day, as
