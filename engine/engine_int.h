@@ -88,7 +88,6 @@ struct rill__pq_s {
                               the async nodes' low watermark) */
     bool paused;
     bool at_end; /* exit.on.end: the consumer reported the partition's end, nothing since */
-    uint64_t caught_up_batch; /* task->batch_no in which the empty queue was found caught up */
 };
 
 struct rill__task_s {
@@ -109,7 +108,6 @@ struct rill__task_s {
     int store_cnt;
     int64_t created_ms;
     int64_t ready_ms; /* when its stores were restored and its nodes initialised */
-    uint64_t batch_no; /* processing batches run (next_pq's lag checks are per batch) */
     int64_t stream_time;
     rill_ctx_t ctx;
 };

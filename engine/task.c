@@ -282,16 +282,10 @@ static rill__pq_t *next_pq(rill__task_t *task) {
     task->waiting = false;
     if (best && empty) {
         for (int i = 0; i < task->pq_cnt; i++) {
-            rill__pq_t *pq = &task->pqs[i];
-            /* Nothing is fetched while a batch runs, so a queue found caught up stays so
-             * until the next batch: ask librdkafka once per batch, not once per record. */
-            if (pq->cnt || pq->caught_up_batch == task->batch_no)
-                continue;
-            if (pq_lagging(task, pq)) {
+            if (!task->pqs[i].cnt && pq_lagging(task, &task->pqs[i])) {
                 task->waiting = true;
                 return NULL;
             }
-            pq->caught_up_batch = task->batch_no;
         }
     }
     return best;
@@ -356,7 +350,6 @@ int rill__task_process(rill__task_t *task, int max) {
     if (!task->initialized && task_init(task))
         return 0;
     int n = 0;
-    task->batch_no++;
     for (; n < max && !rill__app_stopping(task->thread->app); n++) {
         if (task->has_async && (n & 63) == 0 && backpressured(task))
             break;
