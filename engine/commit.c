@@ -98,24 +98,27 @@ static void rewind_all(rill__thread_t *thread) {
     rd_kafka_topic_partition_list_destroy(seek);
 }
 
+/* Aborts the open transaction and rewinds every task to its last committed offsets. */
+static void abort_and_rewind(rill__thread_t *thread) {
+    rd_kafka_error_t *aerr = rd_kafka_abort_transaction(thread->producer, COMMIT_TIMEOUT_MS);
+    if (aerr) {
+        rill__log(thread->app, thread->idx, "abort_transaction: %s", rd_kafka_error_string(aerr));
+        if (rd_kafka_error_is_fatal(aerr))
+            thread->fenced = true;
+        rd_kafka_error_destroy(aerr);
+    }
+    thread->txn_open = false;
+    rill__metric_add(&thread->metrics, RILL_M_TXN_ABORTS, 1);
+    rewind_all(thread);
+}
+
 /* Handles a transactional error; returns -1 always (the commit did not happen). */
 static int txn_failed(rill__thread_t *thread, const char *what, rd_kafka_error_t *error) {
-    rill_app_t *app = thread->app;
-    rill__log(app, thread->idx, "%s: %s", what, rd_kafka_error_string(error));
-    if (rd_kafka_error_is_fatal(error)) {
+    rill__log(thread->app, thread->idx, "%s: %s", what, rd_kafka_error_string(error));
+    if (rd_kafka_error_is_fatal(error))
         thread->fenced = true;
-    } else {
-        rd_kafka_error_t *aerr = rd_kafka_abort_transaction(thread->producer, COMMIT_TIMEOUT_MS);
-        if (aerr) {
-            rill__log(app, thread->idx, "abort_transaction: %s", rd_kafka_error_string(aerr));
-            if (rd_kafka_error_is_fatal(aerr))
-                thread->fenced = true;
-            rd_kafka_error_destroy(aerr);
-        }
-        thread->txn_open = false;
-        rill__metric_add(&thread->metrics, RILL_M_TXN_ABORTS, 1);
-        rewind_all(thread);
-    }
+    else
+        abort_and_rewind(thread);
     rd_kafka_error_destroy(error);
     return -1;
 }
@@ -130,6 +133,7 @@ static int commit_eos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *o
         if ((error = rd_kafka_begin_transaction(thread->producer)))
             return txn_failed(thread, "begin_transaction", error);
         thread->txn_open = true;
+        thread->txn_begun_ms = rill__now_ms();
     }
     if (offsets) {
         rd_kafka_consumer_group_metadata_t *cgmd =
@@ -158,24 +162,40 @@ static int commit_eos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *o
  * everything they hold (no new record is fed meanwhile), so the offsets committed cover every
  * record whose outputs the transaction holds. Committing only up to the watermark instead
  * would leave outputs of later records from synchronous branches in the transaction while
- * their input is read again after a crash. Waits at most DRAIN_FOR_COMMIT_MS, then commits
- * up to the watermark.
+ * their input is read again after a crash.
+ *
+ * The drain must end well before the broker times the transaction out (it would then abort
+ * it and fence the producer): it may last until DRAIN_TXN_SHARE of transaction.timeout.ms
+ * has passed since the transaction began. The async nodes keep what they hold small enough
+ * for that (faas_stage.c); if a drain still overruns (a function slower than it was), the
+ * transaction is aborted and the tasks rewound, which loses nothing and duplicates nothing.
+ * Returns 0 when drained, -1 when it overran.
  */
-#define DRAIN_FOR_COMMIT_MS 60000
+#define DRAIN_TXN_SHARE 0.6
 
-static void drain_for_commit(rill__thread_t *thread) {
-    int64_t until = rill__now_ms() + DRAIN_FOR_COMMIT_MS;
+static int drain_for_commit(rill__thread_t *thread) {
+    int64_t timeout = thread->txn_timeout_ms > 0 ? thread->txn_timeout_ms : 10000;
+    int64_t until = (thread->txn_open ? thread->txn_begun_ms : rill__now_ms()) +
+                    (int64_t)((double)timeout * DRAIN_TXN_SHARE);
     for (;;) {
         int pending = 0;
         for (int i = 0; i < thread->task_cnt; i++) {
             rill__task_t *task = thread->tasks[i];
             if (task->has_async && rill__task_async_pending(task)) {
                 rill__task_poll(task);
-                pending |= rill__task_async_pending(task);
+                pending += rill__task_async_pending(task);
             }
         }
-        if (!pending || rill__now_ms() >= until || rill__app_stopping(thread->app))
-            return;
+        if (!pending || rill__app_stopping(thread->app))
+            return 0;
+        if (rill__now_ms() >= until) {
+            rill__log(thread->app, thread->idx, "exactly-once: %d task(s) still have records in "
+                      "asynchronous stages %.1f s into the transaction; aborting it and "
+                      "reprocessing from the last commit (raise transaction.timeout.ms if a "
+                      "function's calls take longer than that)", pending,
+                      (double)(rill__now_ms() - thread->txn_begun_ms) / 1000.0);
+            return -1;
+        }
         rd_kafka_poll(thread->producer, 1); /* serves delivery reports; waits 1 ms */
     }
 }
@@ -184,8 +204,14 @@ int rill__thread_commit(rill__thread_t *thread) {
     thread->last_commit_ms = rill__now_ms();
     if (thread->fenced)
         return -1;
-    if (thread->app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2)
-        drain_for_commit(thread);
+    if (thread->app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2 &&
+        drain_for_commit(thread)) {
+        if (thread->txn_open)
+            abort_and_rewind(thread);
+        else
+            rewind_all(thread);
+        return -1;
+    }
     for (int t = 0; t < thread->task_cnt; t++) {
         if (rill__task_flush(thread->tasks[t]) || rill__task_log_stores(thread->tasks[t])) {
             rill__app_fatal(thread->app, RILL_ERR_PROCESSING, "task %s: flush before commit "

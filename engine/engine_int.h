@@ -135,6 +135,8 @@ struct rill__thread_s {
     int task_cnt;
     bool txn_open;       /* exactly-once: a transaction is open */
     bool fenced;         /* exactly-once: the producer was fenced; drop tasks and rejoin */
+    int64_t txn_begun_ms;   /* exactly-once: when the open transaction began */
+    int64_t txn_timeout_ms; /* exactly-once: the producer's transaction.timeout.ms */
     int64_t last_commit_ms;
     int delivery_errors; /* failed deliveries since the last commit (at-least-once) */
     char delivery_error[256];

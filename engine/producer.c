@@ -13,6 +13,7 @@
 #include "engine_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -66,6 +67,11 @@ rd_kafka_t *rill__producer_new(rill__thread_t *thread, char *errstr, size_t errs
         rd_kafka_conf_destroy(kc);
         return NULL;
     }
+    char txn_timeout[32];
+    size_t txn_timeout_size = sizeof(txn_timeout);
+    if (eos && rd_kafka_conf_get(kc, "transaction.timeout.ms", txn_timeout, &txn_timeout_size) ==
+                   RD_KAFKA_CONF_OK)
+        thread->txn_timeout_ms = strtoll(txn_timeout, NULL, 10);
     rd_kafka_conf_set_opaque(kc, thread);
     rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);
@@ -96,6 +102,7 @@ static int begin_txn(rill__thread_t *thread) {
         return -1;
     }
     thread->txn_open = true;
+    thread->txn_begun_ms = rill__now_ms();
     return 0;
 }
 

@@ -311,6 +311,49 @@ static void complete(stage_t *st, rill__http_done_t *done) {
     batch_free(b);
 }
 
+/* ---- how much the stage may hold ---- */
+
+/*
+ * Under exactly-once every commit waits until the stage holds nothing (engine/commit.c), and
+ * the transaction must commit within transaction.timeout.ms. So the stage holds no more than
+ * it can finish in EOS_BUDGET_PERCENT of that time at the rate it has been finishing records
+ * while busy; until it knows that rate, one round of full batches on every allowed call.
+ */
+#define EOS_BUDGET_PERCENT 25
+#define RATE_WINDOW_MS 250
+
+static void measure_rate(stage_t *st, int64_t now, size_t held) {
+    if (!st->eos)
+        return;
+    if (!st->rate_since) {
+        if (held) { /* busy: open a window */
+            st->rate_since = now;
+            st->rate_head = st->head;
+        }
+        return;
+    }
+    int64_t span = now - st->rate_since;
+    if (span < RATE_WINDOW_MS && held)
+        return;
+    if (span >= RATE_WINDOW_MS / 10) { /* a full window, or one the stage emptied */
+        double r = (double)(st->head - st->rate_head) * 1000.0 / (double)span;
+        st->rate = st->rate > 0 ? 0.5 * st->rate + 0.5 * r : r;
+    }
+    st->rate_since = held ? now : 0; /* an idle stage measures nothing */
+    st->rate_head = st->head;
+}
+
+static size_t hold_limit(const stage_t *st) {
+    size_t max = (size_t)st->conf->o.max_buffered_records;
+    if (!st->eos)
+        return max;
+    size_t round = (size_t)st->conf->o.batch_max_records * (size_t)st->conf->o.max_in_flight;
+    size_t fit = st->rate > 0 ? (size_t)(st->rate * (double)st->eos_budget_ms / 1000.0) : round;
+    if (fit < (size_t)st->conf->o.batch_max_records)
+        fit = (size_t)st->conf->o.batch_max_records;
+    return fit < max ? fit : max;
+}
+
 /* ---- the operator ---- */
 
 static int stage_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
@@ -324,6 +367,11 @@ static int stage_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) 
     st->node = node;
     st->thread = thread;
     st->cap = (size_t)c->o.max_buffered_records + 128;
+    if (thread->app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2) {
+        int64_t txn_ms = thread->txn_timeout_ms > 0 ? thread->txn_timeout_ms : 10000;
+        st->eos = true;
+        st->eos_budget_ms = txn_ms * EOS_BUDGET_PERCENT / 100;
+    }
     st->ring = calloc(st->cap, sizeof(slot_t));
     st->http = rill__app_bridge(thread->app, make_http, free_http);
     st->cq = rill__http_cq_new(rill__thread_wake, thread);
@@ -369,7 +417,9 @@ static int stage_poll(rill_ctx_t *ctx, void *state) {
     rill__faas_release(st, ctx);
     /* The ring's span, not the unreleased count: in key and unordered modes released slots
      * behind an unfinished one still occupy the ring. */
-    size_t max = (size_t)st->conf->o.max_buffered_records, held = (size_t)(st->tail - st->head);
+    size_t held = (size_t)(st->tail - st->head);
+    measure_rate(st, now, held);
+    size_t max = hold_limit(st);
     st->pressured = held >= max || (st->pressured && held > max / 2);
     return wait;
 }
@@ -380,8 +430,7 @@ static int64_t stage_low_watermark(void *state, const char *topic, int32_t parti
 
 static int stage_backpressure(void *state) {
     stage_t *st = state;
-    return st && (st->pressured ||
-                  st->tail - st->head >= (uint64_t)st->conf->o.max_buffered_records);
+    return st && (st->pressured || st->tail - st->head >= (uint64_t)hold_limit(st));
 }
 
 static void stage_free(stage_t *st) {

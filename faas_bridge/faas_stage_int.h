@@ -107,6 +107,11 @@ typedef struct stage_s {
     bool dirty;           /* something completed: try to release */
     bool pressured;
     bool closing;
+    bool eos;             /* exactly-once: hold no more than can finish in eos_budget_ms */
+    int64_t eos_budget_ms;
+    double rate;          /* records released per second while busy (EWMA); 0 unknown */
+    int64_t rate_since;   /* start of the current measuring window; 0 none */
+    uint64_t rate_head;   /* head at the window's start */
     chunk_t *chunk;       /* the chunk new records are copied into */
 } stage_t;
 
