@@ -20,14 +20,52 @@
 
 #define COMMIT_TIMEOUT_MS 60000
 
+/* The consumer's positions of the thread's drained partitions (nothing queued), or NULL. */
+static rd_kafka_topic_partition_list_t *drained_positions(rill__thread_t *thread) {
+    rd_kafka_topic_partition_list_t *pos = NULL;
+    for (int t = 0; t < thread->task_cnt; t++) {
+        rill__task_t *task = thread->tasks[t];
+        for (int i = 0; i < task->pq_cnt; i++) {
+            if (task->pqs[i].cnt)
+                continue;
+            if (!pos)
+                pos = rd_kafka_topic_partition_list_new(16);
+            rd_kafka_topic_partition_list_add(pos, task->pqs[i].topic, task->pqs[i].partition);
+        }
+    }
+    if (pos && rd_kafka_position(thread->consumer, pos)) {
+        rd_kafka_topic_partition_list_destroy(pos);
+        pos = NULL;
+    }
+    return pos;
+}
+
+/*
+ * What a partition commits: the offset after its last record whose outputs are all out. A
+ * drained partition (nothing queued, nothing held by an async node) commits the consumer's
+ * position instead when it is further: librdkafka moves it past transaction markers and
+ * aborted records, which the application never sees, so that the group's committed offset
+ * reaches the partition's end (Kafka Streams does the same). After a seek the position is
+ * unknown until the next record, so a rewound partition never commits a stale one.
+ */
+static int64_t commit_point(rill__task_t *task, rill__pq_t *pq,
+                            const rd_kafka_topic_partition_list_t *pos) {
+    int64_t next = rill__task_committable(task, pq);
+    if (next != pq->next_offset || pq->cnt || !pos)
+        return next;
+    const rd_kafka_topic_partition_t *p =
+        rd_kafka_topic_partition_list_find(pos, pq->topic, pq->partition);
+    return p && p->offset > next ? p->offset : next;
+}
+
 /* Builds the list of offsets that moved since the last commit; NULL when none did. */
 static rd_kafka_topic_partition_list_t *offsets_to_commit(rill__thread_t *thread) {
-    rd_kafka_topic_partition_list_t *offsets = NULL;
+    rd_kafka_topic_partition_list_t *offsets = NULL, *pos = drained_positions(thread);
     for (int t = 0; t < thread->task_cnt; t++) {
         rill__task_t *task = thread->tasks[t];
         for (int i = 0; i < task->pq_cnt; i++) {
             rill__pq_t *pq = &task->pqs[i];
-            pq->commit_next = rill__task_committable(task, pq);
+            pq->commit_next = commit_point(task, pq, pos);
             if (pq->commit_next < 0 || pq->commit_next <= pq->commit_offset)
                 continue;
             if (!offsets)
@@ -36,6 +74,8 @@ static rd_kafka_topic_partition_list_t *offsets_to_commit(rill__thread_t *thread
                 pq->commit_next;
         }
     }
+    if (pos)
+        rd_kafka_topic_partition_list_destroy(pos);
     return offsets;
 }
 

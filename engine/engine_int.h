@@ -153,7 +153,8 @@ struct rill__thread_s {
     int closing;                      /* atomic: the consumer is closing, no wake-ups */
     bool end_advanced;                /* exit.on.end: stream time was moved past the input */
     bool end_counted;                 /* counted in app->threads_at_end */
-    int64_t end_since;
+    int64_t end_since;                /* exit.on.end: input done (or advanced) since */
+    int64_t end_checked_ms;           /* exit.on.end: the group's offsets last checked */
     rill__metrics_t metrics;
 };
 
@@ -303,6 +304,9 @@ void rill__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         rd_kafka_topic_partition_list_t *parts, void *opaque);
 /* Closes every task (no commit). */
 void rill__thread_drop_tasks(rill__thread_t *thread);
+/* drain.c: exit.on.end (--drain); called by the poll loop after each round. */
+void rill__thread_check_end(rill__thread_t *thread);
+
 rill__task_t *rill__thread_task_for(rill__thread_t *thread, const char *topic, int32_t part,
                                     rill__pq_t **pqp);
 

@@ -284,52 +284,6 @@ static void reap_orphans(rill__thread_t *thread, int wait_ms) {
     } while (thread->orphans && rill__now_ms() < until);
 }
 
-/* True when every input partition of the thread is at its end with nothing queued or held. */
-static bool input_done(rill__thread_t *thread) {
-    if (!thread->assigned)
-        return false;
-    for (int i = 0; i < thread->task_cnt; i++) {
-        rill__task_t *task = thread->tasks[i];
-        for (int p = 0; p < task->pq_cnt; p++)
-            if (!task->pqs[p].at_end || task->pqs[p].cnt)
-                return false;
-        if (task->has_async && rill__task_async_pending(task))
-            return false;
-    }
-    return true;
-}
-
-/*
- * exit.on.end (--drain): once the input is done, move every task's stream time past it (so
- * windows and items close), commit, and wait a quiet second for what that produced to come
- * back through internal topics; when every thread is done, stop the app.
- */
-static void check_end(rill__thread_t *thread) {
-    rill_app_t *app = thread->app;
-    if (!input_done(thread)) {
-        if (thread->end_counted)
-            __atomic_fetch_sub(&app->threads_at_end, 1, __ATOMIC_RELAXED);
-        thread->end_counted = thread->end_advanced = false;
-        return;
-    }
-    if (!thread->end_advanced) {
-        for (int i = 0; i < thread->task_cnt; i++)
-            rill__task_advance(thread->tasks[i],
-                               thread->tasks[i]->stream_time + app->set.exit_advance_ms);
-        thread->end_advanced = true;
-        thread->end_since = rill__now_ms();
-        thread->commit_now = true;
-        return;
-    }
-    if (thread->end_counted || rill__now_ms() - thread->end_since < 1000)
-        return;
-    thread->end_counted = true;
-    if (__atomic_add_fetch(&app->threads_at_end, 1, __ATOMIC_RELAXED) == app->thread_cnt) {
-        rill__log(app, thread->idx, "end of the input: every window and item closed, stopping");
-        rill_app_stop(app);
-    }
-}
-
 /* Gives asynchronous nodes up to drain_ms to release what they hold before the final commit
  * of a clean stop. Input is paused; records still arriving are dropped (not committed, so
  * read again on the next start). */
@@ -388,7 +342,7 @@ static void *thread_main(void *arg) {
         if (thread->fenced && recover_from_fence(thread))
             break;
         if (app->set.exit_on_end)
-            check_end(thread);
+            rill__thread_check_end(thread);
     }
     /* Clean shutdown: commit what was processed, then leave (revocation commits again, which
      * finds nothing new). */

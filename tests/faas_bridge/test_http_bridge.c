@@ -456,8 +456,10 @@ static const char *url_into(char *buf, size_t size, const char *path)
     return buf;
 }
 
-/* The same in one shared buffer: requests in flight together must then share their path
- * (the bridge reads req->url on its own thread, at any time until the completion). */
+/* The same in one shared buffer: requests in flight together must then share their path,
+ * and it is formatted once, before the first of them is submitted (the bridge reads req->url
+ * on its own thread, at any time until the completion: rewriting the buffer meanwhile, even
+ * with the same text, races with it). */
 static const char *url(const char *path)
 {
     return url_into(env.url, sizeof(env.url), path);
@@ -588,9 +590,10 @@ Test(faas_bridge_http_bridge, completes_all_and_reuses_connections_when_requests
     bool seen[MANY] = {false};
     int got;
 
+    const char *work = url("/work");
     for (int i = 0; i < MANY; i++) {
         snprintf(bodies[i], sizeof(bodies[i]), "%d", i);
-        reqs[i] = (rill__http_req_t){.url = url("/work"), .body = bodies[i],
+        reqs[i] = (rill__http_req_t){.url = work, .body = bodies[i],
                                      .body_len = strlen(bodies[i]), .timeout_ms = 20000,
                                      .verify_tls = true};
         cr_assert_eq(rill__http_submit(env.http, &reqs[i], env.cq, &reqs[i]), 0);
@@ -630,9 +633,10 @@ Test(faas_bridge_http_bridge, runs_queued_requests_in_submit_order_when_cap_is_o
     rill__http_done_t *dones[5];
 
     env_open(1, 1);
+    const char *work = url("/work");
     for (int i = 0; i < 5; i++) {
         snprintf(bodies[i], sizeof(bodies[i]), "%d", i);
-        reqs[i] = (rill__http_req_t){.url = url("/work"), .body = bodies[i], .body_len = 1,
+        reqs[i] = (rill__http_req_t){.url = work, .body = bodies[i], .body_len = 1,
                                      .timeout_ms = 10000, .verify_tls = true};
         cr_assert_eq(rill__http_submit(env.http, &reqs[i], env.cq, NULL), 0);
     }
@@ -685,8 +689,9 @@ Test(faas_bridge_http_bridge, aborts_requests_when_bridge_is_destroyed, .init = 
     struct timespec t0, t1;
     double ms;
 
+    const char *slow = url("/slow");
     for (int i = 0; i < 3; i++) {
-        reqs[i] = (rill__http_req_t){.url = url("/slow"), .timeout_ms = 20000,
+        reqs[i] = (rill__http_req_t){.url = slow, .timeout_ms = 20000,
                                      .verify_tls = true};
         cr_assert_eq(rill__http_submit(env.http, &reqs[i], env.cq, NULL), 0);
     }
