@@ -159,6 +159,18 @@ static int wait_for_leaders(rill_app_t *app, const char *topic) {
     return -1;
 }
 
+int rill_app_partition_count(rill_app_t *app, const char *topic, char *errstr,
+                             size_t errstr_size) {
+    char scratch[256];
+    if (!errstr) {
+        errstr = scratch;
+        errstr_size = sizeof(scratch);
+    }
+    if (rill__app_connect(app, errstr, errstr_size))
+        return -1;
+    return rill__app_partition_count(app, topic, errstr, errstr_size);
+}
+
 rill_err_t rill_app_create_topic(rill_app_t *app, const char *topic, int partitions,
                                  char *errstr, size_t errstr_size) {
     return rill__app_create_topic_config(app, topic, partitions, NULL, errstr, errstr_size);

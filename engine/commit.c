@@ -17,6 +17,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define COMMIT_TIMEOUT_MS 60000
 
@@ -58,7 +59,8 @@ static int64_t commit_point(rill__task_t *task, rill__pq_t *pq,
     return p && p->offset > next ? p->offset : next;
 }
 
-/* Builds the list of offsets that moved since the last commit; NULL when none did. */
+/* Builds the list of offsets that moved since the last commit, and of those to commit with
+ * the end mark of --drain (drain.c); NULL when there are none. */
 static rd_kafka_topic_partition_list_t *offsets_to_commit(rill__thread_t *thread) {
     rd_kafka_topic_partition_list_t *offsets = NULL, *pos = drained_positions(thread);
     for (int t = 0; t < thread->task_cnt; t++) {
@@ -66,12 +68,20 @@ static rd_kafka_topic_partition_list_t *offsets_to_commit(rill__thread_t *thread
         for (int i = 0; i < task->pq_cnt; i++) {
             rill__pq_t *pq = &task->pqs[i];
             pq->commit_next = commit_point(task, pq, pos);
-            if (pq->commit_next < 0 || pq->commit_next <= pq->commit_offset)
+            bool mark = pq->end_mark && !pq->end_marked;
+            if (mark && pq->commit_next < pq->commit_offset)
+                pq->commit_next = pq->commit_offset;
+            if (pq->commit_next < 0 || (pq->commit_next <= pq->commit_offset && !mark))
                 continue;
             if (!offsets)
                 offsets = rd_kafka_topic_partition_list_new(16);
-            rd_kafka_topic_partition_list_add(offsets, pq->topic, pq->partition)->offset =
-                pq->commit_next;
+            rd_kafka_topic_partition_t *p =
+                rd_kafka_topic_partition_list_add(offsets, pq->topic, pq->partition);
+            p->offset = pq->commit_next;
+            if (mark) {
+                p->metadata = strdup(RILL__END_MARK);
+                p->metadata_size = p->metadata ? strlen(RILL__END_MARK) : 0;
+            }
         }
     }
     if (pos)
@@ -86,9 +96,13 @@ static void mark_committed(rill__thread_t *thread) {
     thread->commit_now = false;
     for (int t = 0; t < thread->task_cnt; t++) {
         rill__task_t *task = thread->tasks[t];
-        for (int i = 0; i < task->pq_cnt; i++)
-            if (task->pqs[i].commit_next > task->pqs[i].commit_offset)
-                task->pqs[i].commit_offset = task->pqs[i].commit_next;
+        for (int i = 0; i < task->pq_cnt; i++) {
+            rill__pq_t *pq = &task->pqs[i];
+            if (pq->commit_next > pq->commit_offset)
+                pq->commit_offset = pq->commit_next;
+            if (pq->end_mark && pq->commit_next >= 0)
+                pq->end_marked = true;
+        }
     }
     rill__metric_add(&thread->metrics, RILL_M_COMMITS, 1);
 }

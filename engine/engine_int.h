@@ -88,6 +88,9 @@ struct rill__pq_s {
                               the async nodes' low watermark) */
     bool paused;
     bool at_end; /* exit.on.end: the consumer reported the partition's end, nothing since */
+    bool end_mark;   /* exit.on.end: its task advanced past the end, nothing since: commit
+                        with the end mark (drain.c) */
+    bool end_marked; /* ... and that commit happened */
 };
 
 struct rill__task_s {
@@ -151,10 +154,10 @@ struct rill__thread_s {
     rd_kafka_t *restore_consumer;     /* reads changelogs (assign, no group); on first use */
     bool assigned;                    /* has had an assignment */
     int closing;                      /* atomic: the consumer is closing, no wake-ups */
-    bool end_advanced;                /* exit.on.end: stream time was moved past the input */
     bool end_counted;                 /* counted in app->threads_at_end */
     int64_t end_since;                /* exit.on.end: input done (or advanced) since */
     int64_t end_checked_ms;           /* exit.on.end: the group's offsets last checked */
+    int *sub_level;                   /* exit.on.end: per sub-topology, its drain round */
     rill__metrics_t metrics;
 };
 
@@ -306,6 +309,9 @@ void rill__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 void rill__thread_drop_tasks(rill__thread_t *thread);
 /* drain.c: exit.on.end (--drain); called by the poll loop after each round. */
 void rill__thread_check_end(rill__thread_t *thread);
+/* The commit metadata of a partition whose task advanced past the end of the input. */
+#define RILL__END_MARK "rill.end"
+
 
 rill__task_t *rill__thread_task_for(rill__thread_t *thread, const char *topic, int32_t part,
                                     rill__pq_t **pqp);

@@ -72,11 +72,25 @@ static void on_assign(rill__thread_t *thread, rd_kafka_topic_partition_list_t *p
     if (err)
         rill__app_fatal(app, RILL_ERR_KAFKA, "thread %d: assign: %s", thread->idx,
                         rd_kafka_err2str(err));
+    /* librdkafka keeps a partition the application paused paused across unassign and
+     * assign: one paused (its queue was full) before a rebalance that gives it back would
+     * never be fetched again, while its new queue says it is not paused. Revocation resumes
+     * what it drops too (resume_all). */
+    rd_kafka_resume_partitions(thread->consumer, parts);
     rill__metric_add(&thread->metrics, RILL_M_REBALANCES, 1);
     thread->assigned = true;
     rill__metric_set(&thread->metrics, RILL_M_TASKS, thread->task_cnt);
     rill__log(app, thread->idx, "assigned %d partition(s), %d task(s)", parts->cnt,
               thread->task_cnt);
+}
+
+/* Resumes every assigned partition (see on_assign). */
+static void resume_all(rill__thread_t *thread) {
+    rd_kafka_topic_partition_list_t *assigned = NULL;
+    if (rd_kafka_assignment(thread->consumer, &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_resume_partitions(thread->consumer, assigned);
+        rd_kafka_topic_partition_list_destroy(assigned);
+    }
 }
 
 static void on_revoke(rill__thread_t *thread) {
@@ -85,6 +99,7 @@ static void on_revoke(rill__thread_t *thread) {
     if (thread->task_cnt && !thread->fenced)
         rill__thread_commit(thread);
     rill__thread_drop_tasks(thread);
+    resume_all(thread);
     rd_kafka_assign(thread->consumer, NULL);
 }
 

@@ -121,7 +121,7 @@ static void dispatch(rill__thread_t *thread, rd_kafka_message_t *msg) {
         }
     }
     rill__pq_t *pq = c->pq;
-    pq->at_end = false;
+    pq->at_end = pq->end_mark = pq->end_marked = false;
     if (pq->commit_offset < 0)
         pq->commit_offset = msg->offset; /* the rewind point until the first commit */
     rill__task_enqueue(c->task, pq, msg);
@@ -396,5 +396,7 @@ void rill__thread_join(rill__thread_t *thread) {
     thread->dlq_rkt = NULL;
     thread->consumer = thread->producer = NULL;
     rill_buf_free(&thread->scratch);
+    free(thread->sub_level);
+    thread->sub_level = NULL;
     rill_buf_free(&thread->key_scratch);
 }

@@ -310,7 +310,7 @@ static void punctuate(rill__task_t *task) {
 }
 
 void rill__task_advance(rill__task_t *task, int64_t t) {
-    if (!task->initialized || task->stream_time < 0 || t <= task->stream_time)
+    if (!task->initialized || t <= task->stream_time)
         return;
     task->stream_time = t;
     if (task->has_punctuate)

@@ -429,6 +429,11 @@ const char *rill_app_bootstrap_servers(const rill_app_t *app);
 rill_err_t rill_app_create_topic(rill_app_t *app, const char *topic, int partitions,
                                  char *errstr, size_t errstr_size);
 
+/* The number of partitions of topic, or -1 (message in errstr) when it does not exist or the
+ * cluster cannot be asked. May be called before rill_app_start(). Thread-safe. */
+int rill_app_partition_count(rill_app_t *app, const char *topic, char *errstr,
+                             size_t errstr_size);
+
 /* Appends the metrics as "name{labels} value" lines (Prometheus text format). Thread-safe. */
 rill_err_t rill_app_metrics(rill_app_t *app, rill_buf_t *out);
 

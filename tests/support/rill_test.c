@@ -43,7 +43,7 @@ int64_t rt_now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(int ms) {
+void rt_sleep_ms(int ms) {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) && errno == EINTR)
         ;
@@ -195,7 +195,7 @@ void rt_create_topic(const char *bootstrap, const char *topic, int partitions) {
     int cnt;
     while ((cnt = partition_count(rk, topic, 5000, true, errstr, sizeof(errstr))) != partitions &&
            rt_now_ms() < deadline)
-        sleep_ms(100);
+        rt_sleep_ms(100);
     rd_kafka_destroy(rk);
     if (cnt != partitions)
         cr_assert_fail("topic %s was created but its metadata shows %d of %d partitions with "
@@ -369,7 +369,7 @@ int rt_produce_strings(const char *bootstrap, const char *topic, size_t n, rt_ge
             int64_t due = t0 + (int64_t)((i + 1) * 1000 / (size_t)opts->rate_per_sec);
             int64_t ahead = due - rt_now_ms();
             if (ahead > 0)
-                sleep_ms((int)ahead);
+                rt_sleep_ms((int)ahead);
         }
         rd_kafka_poll(rk, 0);
     }
@@ -534,7 +534,7 @@ int rt_wait(pid_t pid, int timeout_ms) {
             return -1;
         if (rt_now_ms() >= deadline)
             return -1;
-        sleep_ms(20);
+        rt_sleep_ms(20);
     }
 }
 

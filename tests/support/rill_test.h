@@ -42,6 +42,8 @@ char *rt_tmp_path(const char *name);
 
 /* Milliseconds on a monotonic clock. */
 int64_t rt_now_ms(void);
+/* Sleeps ms milliseconds (resumed after signals). */
+void rt_sleep_ms(int ms);
 
 /* ---- topics ---- */
 

@@ -42,12 +42,6 @@
 #define LAMBDA_START_MS 60000
 #define MAX_ARGS 80
 
-void rt_sleep_ms(int ms) {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) && errno == EINTR)
-        ;
-}
-
 static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *xasprintf(const char *fmt, ...) {
     va_list ap;
@@ -950,4 +944,16 @@ int64_t rt_proc_runnable_ms(pid_t pid) {
     }
     closedir(dir);
     return (int64_t)(total_ns / 1000000ULL);
+}
+
+void rt_faas_expect_sequence(const rt_records_t *input, const rt_records_t *output,
+                             bool by_key, const char *topic, rt_seq_check_t *seq) {
+    rt_seq_check_t local;
+    if (!seq)
+        seq = &local;
+    rt_faas_check_sequence(input, output, by_key, seq);
+    cr_expect(!seq->backwards && !seq->gaps && !seq->split,
+              "first appearances in %s are not in input order per %s: %zu backwards, %zu gaps, "
+              "%zu split:%s", topic, by_key ? "key" : "partition", seq->backwards, seq->gaps,
+              seq->split, seq->report);
 }

@@ -157,6 +157,11 @@ typedef struct rt_seq_check_s {
 void rt_faas_check_sequence(const rt_records_t *input, const rt_records_t *output, bool by_key,
                             rt_seq_check_t *res);
 
+/* rt_faas_check_sequence() as a Criterion expectation (a failure names topic and what broke
+ * the order); fills *seq when not NULL. */
+void rt_faas_expect_sequence(const rt_records_t *input, const rt_records_t *output,
+                             bool by_key, const char *topic, rt_seq_check_t *seq);
+
 /* ---- waiting for output ---- */
 
 /*
@@ -209,6 +214,5 @@ int64_t rt_proc_cpu_ms(pid_t pid);
 int64_t rt_proc_runnable_ms(pid_t pid);
 
 /* Sleeps ms milliseconds. */
-void rt_sleep_ms(int ms);
 
 #endif

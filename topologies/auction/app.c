@@ -386,6 +386,13 @@ int main(int argc, char **argv) {
             rill_app_destroy(app);
             return 1;
         }
+    /* hot-top follows each bids task's progress (hot_top.c) */
+    o.bid_partitions = rill_app_partition_count(app, o.t_bids, errstr, sizeof(errstr));
+    if (o.bid_partitions < 1) {
+        fprintf(stderr, APP ": %s\n", errstr);
+        rill_app_destroy(app);
+        return 1;
+    }
     double t0 = mono();
     gen_result_t gres = {0};
     if (gen) {

@@ -26,6 +26,7 @@ typedef struct auction_opts_s {
     int64_t person_grace_ms; /* notifications wait this long for a late person row */
     int64_t hold_ms;         /* bids wait this long for their auction */
     int64_t hot_size_ms, hot_advance_ms, hot_grace_ms;
+    int bid_partitions;      /* partitions of t_bids, set once known (0: unknown) */
 } auction_opts_t;
 
 #define MAX_REASONS 64
@@ -53,5 +54,15 @@ extern auction_stats_t g_stats;
 
 void auction_opts_defaults(auction_opts_t *o);
 rill_topology_t *auction_topology(const auction_opts_t *o);
+
+/* app_topology.c: JSON helpers. auction_parse_json returns NULL when buf is not JSON;
+ * auction_get_i64 returns -1 when field f is absent. */
+struct json_object;
+struct json_object *auction_parse_json(const void *buf, size_t len);
+int auction_get_i64(struct json_object *o, const char *f, int64_t *v);
+
+/* hot_top.c: the "hot-top" processor (opaque: the auction_opts_t); declares no store itself,
+ * uses "hot-top-store". */
+extern const rill_processor_def_t auction_hot_top_def;
 
 #endif

@@ -14,7 +14,8 @@
  *     rill_stream_complete "close" (state: counts, best bid, sorted distinct bidders) →
  *     auction.closed; closed → notifications fan-out (re-keyed by person id); closed sold →
  *     group by category / seller (repartitions) → analytics; bids → hopping windowed count
- *     (emit-final) → re-key by window start (repartition) → "hot-top" picks the max per window.
+ *     (emit-final) → re-key by window start (repartition) → "hot-top" (hot_top.c) picks the
+ *     max per window.
  *  3. Notifications: repartitioned by person → left join with the persons table (grace) →
  *     auction.notifications → notify (FaaS, batches) or native → auction.notifications.sent.
  */
@@ -80,7 +81,7 @@ static json_object *rec_json(const rill_record_t *rec, int *owned) {
     return o;
 }
 
-static json_object *parse_bytes(const void *buf, size_t len) {
+json_object *auction_parse_json(const void *buf, size_t len) {
     if (!buf)
         return NULL;
     json_tokener *tok = json_tokener_new();
@@ -89,7 +90,7 @@ static json_object *parse_bytes(const void *buf, size_t len) {
     return o;
 }
 
-static int get_i64(json_object *o, const char *f, int64_t *v) {
+int auction_get_i64(json_object *o, const char *f, int64_t *v) {
     json_object *x;
     if (!o || !json_object_object_get_ex(o, f, &x) || !x)
         return -1;
@@ -289,7 +290,7 @@ static int route_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
     int ret;
     const char *v = rec->value;
     if (v && rec->value_len >= 12 && !memcmp(v, "{\"rejected\"", 11)) {
-        json_object *o = parse_bytes(rec->value, rec->value_len), *r = NULL;
+        json_object *o = auction_parse_json(rec->value, rec->value_len), *r = NULL;
         const char *reason = "invalid";
         if (o && json_object_object_get_ex(o, "rejected", &r))
             reason = json_object_get_string(r);
@@ -345,7 +346,7 @@ static int64_t ts_datetime(const rill_record_t *rec, void *opaque) {
     int owned;
     json_object *o = rec_json(rec, &owned);
     int64_t t;
-    if (get_i64(o, "dateTime", &t))
+    if (auction_get_i64(o, "dateTime", &t))
         t = -1;
     if (owned)
         json_object_put(o);
@@ -363,7 +364,7 @@ static int64_t close_deadline(const rill_record_t *item, void *opaque) {
     int owned;
     json_object *o = rec_json(item, &owned);
     int64_t t;
-    if (get_i64(o, "expires", &t))
+    if (auction_get_i64(o, "expires", &t))
         t = -1;
     if (owned)
         json_object_put(o);
@@ -371,10 +372,10 @@ static int64_t close_deadline(const rill_record_t *item, void *opaque) {
 }
 
 static int close_init(const rill_record_t *item, rill_buf_t *out, void *opaque) {
-    json_object *o = parse_bytes(item->value, item->value_len);
+    json_object *o = auction_parse_json(item->value, item->value_len);
     close_state_t s = {0};
-    int rc = get_i64(o, "dateTime", &s.start) || get_i64(o, "expires", &s.expires) ||
-             get_i64(o, "reserve", &s.reserve);
+    int rc = auction_get_i64(o, "dateTime", &s.start) || auction_get_i64(o, "expires", &s.expires) ||
+             auction_get_i64(o, "reserve", &s.reserve);
     json_object_put(o);
     if (rc)
         return -1;
@@ -389,8 +390,8 @@ static int close_accumulate(const rill_record_t *item, const rill_record_t *ev,
     int owned;
     json_object *o = rec_json(ev, &owned);
     int64_t bidder, price, t;
-    int rc = get_i64(o, "bidder", &bidder) || get_i64(o, "price", &price) ||
-             get_i64(o, "dateTime", &t);
+    int rc = auction_get_i64(o, "bidder", &bidder) || auction_get_i64(o, "price", &price) ||
+             auction_get_i64(o, "dateTime", &t);
     if (owned)
         json_object_put(o);
     if (rc)
@@ -430,11 +431,11 @@ static int close_accumulate(const rill_record_t *item, const rill_record_t *ev,
 static int close_complete(const rill_record_t *item, const void *state, size_t state_len,
                           rill_buf_t *out, void *opaque) {
     const close_state_t *s = state;
-    json_object *o = parse_bytes(item->value, item->value_len);
+    json_object *o = auction_parse_json(item->value, item->value_len);
     int64_t id = 0, seller = 0, category = 0;
-    get_i64(o, "id", &id);
-    get_i64(o, "seller", &seller);
-    get_i64(o, "category", &category);
+    auction_get_i64(o, "id", &id);
+    auction_get_i64(o, "seller", &seller);
+    auction_get_i64(o, "category", &category);
     json_object_put(o);
     char buf[256];
     int n;
@@ -480,12 +481,12 @@ static int closed_public(const rill_record_t *rec, rill_record_t *out, void *opa
 }
 
 static void closed_peek(const rill_record_t *rec, void *opaque) {
-    json_object *o = parse_bytes(rec->value, rec->value_len), *w = NULL;
+    json_object *o = auction_parse_json(rec->value, rec->value_len), *w = NULL;
     int64_t cat = -1, price = 0;
-    get_i64(o, "category", &cat);
+    auction_get_i64(o, "category", &cat);
     int sold = o && json_object_object_get_ex(o, "winner", &w) && w;
     if (sold)
-        get_i64(o, "price", &price);
+        auction_get_i64(o, "price", &price);
     json_object_put(o);
     pthread_mutex_lock(&g_stats.lock);
     g_stats.closed++;
@@ -534,16 +535,16 @@ static int notify_one(rill_ctx_t *ctx, const rill_record_t *rec, int64_t person,
 }
 
 static int fan_out(rill_ctx_t *ctx, const rill_record_t *rec, void *opaque) {
-    json_object *o = parse_bytes(rec->value, rec->value_len), *ids = NULL, *w = NULL;
+    json_object *o = auction_parse_json(rec->value, rec->value_len), *ids = NULL, *w = NULL;
     if (!o)
         return -1;
     int64_t auction = 0, seller = 0, winner = -1, price = 0;
-    get_i64(o, "auction", &auction);
-    get_i64(o, "seller", &seller);
+    auction_get_i64(o, "auction", &auction);
+    auction_get_i64(o, "seller", &seller);
     int sold = json_object_object_get_ex(o, "winner", &w) && w;
     if (sold) {
         winner = json_object_get_int64(w);
-        get_i64(o, "price", &price);
+        auction_get_i64(o, "price", &price);
     }
     int rc = 0;
     if (json_object_object_get_ex(o, "bidderIds", &ids) && ids) {
@@ -561,10 +562,10 @@ static int fan_out(rill_ctx_t *ctx, const rill_record_t *rec, void *opaque) {
 
 static int person_joiner(const rill_record_t *left, const rill_record_t *right,
                          rill_buf_t *out, void *opaque) {
-    json_object *n = parse_bytes(left->value, left->value_len);
+    json_object *n = auction_parse_json(left->value, left->value_len);
     if (!n)
         return -1;
-    json_object *p = right ? parse_bytes(right->value, right->value_len) : NULL, *x;
+    json_object *p = right ? auction_parse_json(right->value, right->value_len) : NULL, *x;
     json_object_object_add(n, "name",
                            p && json_object_object_get_ex(p, "name", &x) ? json_object_get(x)
                                                                           : NULL);
@@ -591,7 +592,7 @@ static FILE *notify_fp;
 
 static int native_notify(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     const auction_opts_t *o = state;
-    json_object *n = parse_bytes(rec->value, rec->value_len);
+    json_object *n = auction_parse_json(rec->value, rec->value_len);
     if (!n) {
         rill_ctx_set_error(ctx, "bad notification: not JSON");
         return -1;
@@ -657,9 +658,9 @@ static const rill_processor_def_t notify_def = {.init = native_init, .process = 
 static __thread char tl_key[32];
 
 static int key_category(const rill_record_t *rec, rill_record_t *out, void *opaque) {
-    json_object *o = parse_bytes(rec->value, rec->value_len);
+    json_object *o = auction_parse_json(rec->value, rec->value_len);
     int64_t v = 0;
-    int rc = get_i64(o, opaque ? "seller" : "category", &v);
+    int rc = auction_get_i64(o, opaque ? "seller" : "category", &v);
     json_object_put(o);
     if (rc)
         return -1;
@@ -685,9 +686,9 @@ static int cat_add(const rill_record_t *rec, const void *agg, size_t agg_len, ri
                    void *opaque) {
     sumcnt_t s;
     memcpy(&s, agg, sizeof(s));
-    json_object *o = parse_bytes(rec->value, rec->value_len);
+    json_object *o = auction_parse_json(rec->value, rec->value_len);
     int64_t p = 0;
-    get_i64(o, "price", &p);
+    auction_get_i64(o, "price", &p);
     json_object_put(o);
     s.sum += p;
     s.count++;
@@ -726,10 +727,10 @@ static int seller_add(const rill_record_t *rec, const void *agg, size_t agg_len,
     if (n < 0 || n > SELLER_LAST || agg_len != sizeof(n) + (size_t)n * sizeof(sale_t))
         return -1;
     memcpy(v, (const char *)agg + sizeof(n), (size_t)n * sizeof(sale_t));
-    json_object *o = parse_bytes(rec->value, rec->value_len);
+    json_object *o = auction_parse_json(rec->value, rec->value_len);
     sale_t s = {0, 0, 0};
-    int rc = get_i64(o, "closedAt", &s.closed_at) || get_i64(o, "auction", &s.auction) ||
-             get_i64(o, "price", &s.price);
+    int rc = auction_get_i64(o, "closedAt", &s.closed_at) || auction_get_i64(o, "auction", &s.auction) ||
+             auction_get_i64(o, "price", &s.price);
     json_object_put(o);
     if (rc)
         return -1;
@@ -800,122 +801,6 @@ static int hot_rekey(const rill_record_t *rec, rill_record_t *out, void *opaque)
     return 0;
 }
 
-/*
- * hot-top: per task (keyed by window start after the repartition), per open window the max
- * count and the auctions that have it; a window is emitted (one record per top auction,
- * key = auction id) once the task's stream time passes windowEnd + size + grace: the
- * windowed count emits a window's results when each upstream task's stream time passes
- * windowEnd + grace, and its records carry timestamps below windowEnd, so later windows'
- * results (which move this task's stream time) come after it. At the end (--drain) the
- * stream time is advanced and everything open is emitted. In memory (not restored after a
- * crash; see the report).
- */
-typedef struct hot_win_s {
-    int64_t start, end, max;
-    int n, cap;
-    int64_t *auctions;
-} hot_win_t;
-
-typedef struct hot_state_s {
-    const auction_opts_t *o;
-    hot_win_t *w;
-    int n, cap;
-    int64_t emitted_upto; /* windows with start < this were emitted */
-} hot_state_t;
-
-static void hot_emit(rill_ctx_t *ctx, int64_t now, void *arg) {
-    hot_state_t *hs = arg;
-    int64_t delay = hs->o->hot_size_ms + hs->o->hot_grace_ms;
-    int k = 0;
-    /* windows sorted by start */
-    for (int i = 0; i < hs->n; i++) {
-        hot_win_t *w = &hs->w[i];
-        if (w->end + delay <= now) {
-            for (int j = 0; j < w->n; j++) {
-                char key[32], val[200];
-                int kl = snprintf(key, sizeof(key), "%" PRId64, w->auctions[j]);
-                int vl = snprintf(val, sizeof(val),
-                                  "{\"windowStart\":%" PRId64 ",\"windowEnd\":%" PRId64
-                                  ",\"auction\":%" PRId64 ",\"bids\":%" PRId64 "}",
-                                  w->start, w->end, w->auctions[j], w->max);
-                rill_record_t out = {.key = key, .key_len = (size_t)kl, .value = val,
-                                     .value_len = (size_t)vl, .timestamp = w->end - 1};
-                rill_ctx_forward(ctx, &out);
-                __atomic_fetch_add(&g_stats.hot_records, 1, __ATOMIC_RELAXED);
-            }
-            if (w->start + 1 > hs->emitted_upto)
-                hs->emitted_upto = w->start + 1;
-            free(w->auctions);
-        } else {
-            hs->w[k++] = *w;
-        }
-    }
-    hs->n = k;
-}
-
-static int hot_init(rill_ctx_t *ctx, void **statep, void *opaque) {
-    hot_state_t *hs = calloc(1, sizeof(*hs));
-    hs->o = opaque;
-    hs->emitted_upto = INT64_MIN;
-    *statep = hs;
-    return rill_ctx_schedule(ctx, hs->o->hot_advance_ms, RILL_PUNCTUATE_STREAM_TIME, hot_emit, hs);
-}
-
-static int hot_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    hot_state_t *hs = state;
-    json_object *o = parse_bytes(rec->value, rec->value_len);
-    int64_t start = 0, end = 0, auction = 0, bids = 0;
-    int rc = get_i64(o, "windowStart", &start) || get_i64(o, "windowEnd", &end) ||
-             get_i64(o, "auction", &auction) || get_i64(o, "bids", &bids);
-    json_object_put(o);
-    if (rc) {
-        rill_ctx_set_error(ctx, "hot-top: bad window count");
-        return -1;
-    }
-    if (start < hs->emitted_upto) {
-        __atomic_fetch_add(&g_stats.hot_late, 1, __ATOMIC_RELAXED);
-        return 0;
-    }
-    int i = 0;
-    while (i < hs->n && hs->w[i].start < start)
-        i++;
-    if (i == hs->n || hs->w[i].start != start) {
-        if (hs->n == hs->cap) {
-            hs->cap = hs->cap ? hs->cap * 2 : 16;
-            hs->w = realloc(hs->w, (size_t)hs->cap * sizeof(*hs->w));
-        }
-        memmove(&hs->w[i + 1], &hs->w[i], (size_t)(hs->n - i) * sizeof(*hs->w));
-        hs->n++;
-        hs->w[i] = (hot_win_t){.start = start, .end = end, .max = -1};
-    }
-    hot_win_t *w = &hs->w[i];
-    if (bids > w->max) {
-        w->max = bids;
-        w->n = 0;
-    }
-    if (bids == w->max) {
-        if (w->n == w->cap) {
-            w->cap = w->cap ? w->cap * 2 : 4;
-            w->auctions = realloc(w->auctions, (size_t)w->cap * sizeof(int64_t));
-        }
-        w->auctions[w->n++] = auction;
-    }
-    return 0;
-}
-
-static void hot_close(void *state, void *opaque) {
-    hot_state_t *hs = state;
-    if (!hs)
-        return;
-    for (int i = 0; i < hs->n; i++)
-        free(hs->w[i].auctions);
-    free(hs->w);
-    free(hs);
-}
-
-static const rill_processor_def_t hot_def = {.init = hot_init, .process = hot_process,
-                                             .close = hot_close};
-
 /* ---------------------------------------------------------------------------------------- */
 
 rill_topology_t *auction_topology(const auction_opts_t *o) {
@@ -974,8 +859,9 @@ rill_topology_t *auction_topology(const auction_opts_t *o) {
         rill_stream_map(rill_table_to_stream(counts, "hot-counts"), "hot-by-window-key",
                         hot_rekey, NULL),
         "hot-by-window");
-    rill_stream_to(rill_stream_process(by_win, "hot-top", &hot_def, (void *)o), "hot-sink",
-                   o->t_hot, NULL);
+    rill_stream_t *top = rill_stream_process(by_win, "hot-top", &auction_hot_top_def, (void *)o);
+    rill_stream_use_kv_store(top, "hot-top-store");
+    rill_stream_to(top, "hot-sink", o->t_hot, NULL);
 
     /* 3. notifications */
     rill_stream_t *notes = rill_stream_repartition(

@@ -1,0 +1,561 @@
+/*
+ * rt_auction.c — see rt_auction.h.
+ */
+#define _GNU_SOURCE
+#include "rt_auction.h"
+#include "rt_nexmark.h"
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+
+#include <json-c/json.h>
+#include <rill.h>
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ARGS 96
+
+static const char *const topic_flag[RT_AU_TOPIC_CNT] = {
+    "--persons-topic",          "--auctions-raw-topic",  "--bids-raw-topic",
+    "--auctions-topic",         "--bids-topic",          "--auctions-rejected-topic",
+    "--bids-rejected-topic",    "--closed-topic",        "--notifications-topic",
+    "--sent-topic",             "--category-price-topic", "--seller-avg-topic",
+    "--hot-items-topic",
+};
+
+static const char *const topic_suffix[RT_AU_TOPIC_CNT] = {
+    "persons", "auctions.raw", "bids.raw", "auctions", "bids", "auctions.rejected",
+    "bids.rejected", "closed", "notifications", "notifications.sent",
+    "analytics.category-price", "analytics.seller-avg", "analytics.hot-items",
+};
+
+static const char *const notif_fields[] = {"person", "auction", "kind", "price", "name",
+                                           "emailAddress", NULL};
+static const char *const sent_fields[] = {"person", "auction", "kind", NULL};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Input                                                                                     */
+
+void rt_auction_setup(rt_auction_t *a, const char *prefix, uint64_t events, int64_t ooo_ms,
+                      double invalid_fraction, int partitions, const rt_auction_params_t *p) {
+    const char *bootstrap = rt_bootstrap();
+    memset(a, 0, sizeof(*a));
+    a->events = events;
+    a->partitions = partitions;
+    a->params = *p;
+    a->name = rt_unique_name(prefix);
+    for (int t = 0; t < RT_AU_TOPIC_CNT; t++)
+        if (asprintf(&a->topic[t], "%s.%s", a->name, topic_suffix[t]) < 0)
+            abort();
+    nexmark_config_init(&a->cfg);
+    a->cfg.seed = 1;
+    a->cfg.rate = 10000;
+    a->cfg.ooo_ms = ooo_ms;
+    a->cfg.invalid_fraction = invalid_fraction;
+    char errstr[512];
+    if (nexmark_config_check(&a->cfg, errstr, sizeof(errstr)))
+        cr_assert_fail("generator config: %s", errstr);
+    for (int t = RT_AU_PERSONS; t <= RT_AU_BIDS_RAW; t++)
+        rt_create_topic(bootstrap, a->topic[t], partitions);
+
+    a->ev = calloc(events, sizeof(*a->ev));
+    a->json = calloc(events, sizeof(*a->json));
+    cr_assert(a->ev && a->json);
+    rill_producer_t *prod = rill_producer_new(bootstrap, NULL, errstr, sizeof(errstr));
+    if (!prod)
+        cr_assert_fail("producer: %s", errstr);
+    const char *topic[NEXMARK_KIND_CNT] = {a->topic[RT_AU_PERSONS], a->topic[RT_AU_AUCTIONS_RAW],
+                                           a->topic[RT_AU_BIDS_RAW]};
+    rill_buf_t json = {0};
+    char key[NEXMARK_KEY_MAX];
+    for (uint64_t n = 0; n < events; n++) {
+        nexmark_event_t *ev = &a->ev[n];
+        nexmark_event_at(&a->cfg, n, ev);
+        rill_buf_reset(&json);
+        if (nexmark_event_json(ev, &json))
+            abort();
+        a->json[n] = strndup(json.data, json.len);
+        size_t kl = nexmark_event_key(ev, key);
+        rill_err_t err = rill_producer_send(prod, topic[ev->kind], -1, key, kl, json.data,
+                                            json.len, ev->date_time);
+        if (err)
+            cr_assert_fail("producing event %" PRIu64 ": %s", n, rill_err2str(err));
+        a->persons += ev->kind == NEXMARK_PERSON;
+        a->auctions += ev->kind == NEXMARK_AUCTION;
+        a->bids += ev->kind == NEXMARK_BID;
+        a->invalid_auctions += ev->kind == NEXMARK_AUCTION && ev->invalid != NEXMARK_VALID;
+        a->invalid_bids += ev->kind == NEXMARK_BID && ev->invalid != NEXMARK_VALID;
+        if (ev->date_time > a->max_time)
+            a->max_time = ev->date_time;
+    }
+    rill_buf_free(&json);
+    rill_err_t err = rill_producer_flush(prod, 120000, errstr, sizeof(errstr));
+    rill_producer_destroy(prod);
+    if (err)
+        cr_assert_fail("flushing the input: %s", errstr);
+}
+
+void rt_auction_free(rt_auction_t *a) {
+    for (uint64_t n = 0; a->json && n < a->events; n++)
+        free(a->json[n]);
+    free(a->json);
+    free(a->ev);
+    for (int t = 0; t < RT_AU_TOPIC_CNT; t++)
+        free(a->topic[t]);
+    free(a->name);
+    memset(a, 0, sizeof(*a));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The app                                                                                   */
+
+pid_t rt_auction_spawn(const rt_auction_t *a, const char *edge, const char *app_id,
+                       const char *state_dir, const char *notify_file,
+                       const char *const *props, const char *const *extra, const char *log) {
+    const char *bd = getenv("RILL_BUILD_DIR");
+    if (!bd || !*bd)
+        cr_assert_fail("RILL_BUILD_DIR is not set (ctest sets it)");
+    char *prog;
+    if (asprintf(&prog, "%s/topologies/auction/rill-auction", bd) < 0)
+        abort();
+    char *argv[MAX_ARGS], *appid_prop, nums[4][32];
+    int argc = 0;
+    if (asprintf(&appid_prop, "application.id=%s", app_id) < 0)
+        abort();
+    snprintf(nums[0], sizeof(nums[0]), "%d", a->partitions);
+    snprintf(nums[1], sizeof(nums[1]), "%" PRId64, a->params.grace_ms);
+    argv[argc++] = prog;
+    const char *fixed[] = {"--bootstrap-servers", rt_bootstrap(), "--no-generate", "--edge",
+                           edge, "--partitions", nums[0], "--grace-ms", nums[1],
+                           "--state-dir", state_dir, "--notify-file", notify_file, "-D",
+                           appid_prop};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        argv[argc++] = (char *)fixed[i];
+    if (!strcmp(edge, "faas")) {
+        const char *env[3] = {"RILL_TEST_FN_VALIDATE_AUCTION", "RILL_TEST_FN_VALIDATE_BID",
+                              "RILL_TEST_FN_NOTIFY"};
+        const char *flag[3] = {"--validate-auction-url", "--validate-bid-url", "--notify-url"};
+        for (int i = 0; i < 3; i++) {
+            const char *u = getenv(env[i]);
+            if (!u || !*u)
+                cr_assert_fail("%s is not set: start the functions (scripts/functions.sh "
+                               "start; scripts/test.sh exports it)", env[i]);
+            argv[argc++] = (char *)flag[i];
+            argv[argc++] = (char *)u;
+        }
+    }
+    for (int t = 0; t < RT_AU_TOPIC_CNT; t++) {
+        argv[argc++] = (char *)topic_flag[t];
+        argv[argc++] = a->topic[t];
+    }
+    for (size_t i = 0; props && props[i]; i++) {
+        cr_assert(argc + 3 < MAX_ARGS);
+        argv[argc++] = "-D";
+        argv[argc++] = (char *)props[i];
+    }
+    for (size_t i = 0; extra && extra[i]; i++) {
+        cr_assert(argc + 2 < MAX_ARGS);
+        argv[argc++] = (char *)extra[i];
+    }
+    argv[argc] = NULL;
+    pid_t pid = rt_spawn(argv, log);
+    free(prog);
+    free(appid_prop);
+    return pid;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The reference                                                                             */
+
+static void addf(rt_kvs_t *kvs, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void addf(rt_kvs_t *kvs, const char *key, const char *fmt, ...) {
+    va_list ap;
+    char *v;
+    va_start(ap, fmt);
+    if (vasprintf(&v, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    rt_kvs_add(kvs, key, v);
+    free(v);
+}
+
+/* The reason the edge functions give (functions/README.md, "Checks"), from how the
+ * generator broke the event (nexmark.h). */
+static const char *reason_of(const nexmark_event_t *ev, char *buf, size_t size) {
+    int bid = ev->kind == NEXMARK_BID;
+    switch (ev->invalid) {
+    case NEXMARK_INVALID_MISSING_FIELD:
+        snprintf(buf, size, "missing field: %s", nexmark_field_name(ev->kind, ev->missing_field));
+        return buf;
+    case NEXMARK_INVALID_NEGATIVE_PRICE:
+        return bid ? "price must be > 0" : "initialBid must be > 0";
+    case NEXMARK_INVALID_RESERVE_BELOW_INITIAL:
+        return "reserve < initialBid";
+    case NEXMARK_INVALID_EXPIRES_NOT_AFTER_DATETIME:
+        return "expires <= dateTime";
+    case NEXMARK_INVALID_NOT_JSON:
+        return "not JSON";
+    default:
+        return "?";
+    }
+}
+
+typedef struct acc_s {
+    int64_t bids, price, time, bidder, nb, capb;
+    int64_t *bidders; /* distinct */
+} acc_t;
+
+typedef struct sale_s {
+    int64_t seller, closed_at, auction, price;
+} sale_t;
+
+static int sale_cmp(const void *x, const void *y) {
+    const sale_t *a = x, *b = y;
+    if (a->seller != b->seller)
+        return a->seller < b->seller ? -1 : 1;
+    if (a->closed_at != b->closed_at)
+        return a->closed_at < b->closed_at ? -1 : 1;
+    return a->auction < b->auction ? -1 : a->auction > b->auction;
+}
+
+static int i64_cmp(const void *x, const void *y) {
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+typedef struct hot_s {
+    int64_t start, auction, n;
+} hot_t;
+
+static int hot_cmp(const void *x, const void *y) {
+    const hot_t *a = x, *b = y;
+    if (a->start != b->start)
+        return a->start < b->start ? -1 : 1;
+    return a->auction < b->auction ? -1 : a->auction > b->auction;
+}
+
+static void notif_row(rt_kvs_t *kvs, const rt_auction_t *a, int64_t person, int64_t auction,
+                      const char *kind, int sold, int64_t price) {
+    char key[32], pr[32], name[64] = "null", email[64] = "null";
+    snprintf(key, sizeof(key), "%" PRId64, person);
+    if (sold)
+        snprintf(pr, sizeof(pr), "%" PRId64, price);
+    else
+        snprintf(pr, sizeof(pr), "null");
+    /* person id 1000 + k is the k-th person: event number 50 k */
+    uint64_t n = (uint64_t)(person - NEXMARK_FIRST_PERSON_ID) * NEXMARK_PROPORTION_DENOMINATOR;
+    if (person >= NEXMARK_FIRST_PERSON_ID && n < a->events) {
+        const nexmark_event_t *ev = &a->ev[n];
+        cr_assert_eq(ev->kind, NEXMARK_PERSON);
+        cr_assert_eq(ev->person.id, person);
+        snprintf(name, sizeof(name), "\"%s\"", ev->person.name);
+        snprintf(email, sizeof(email), "\"%s\"", ev->person.email);
+    }
+    addf(kvs, key, "person=%s;auction=%" PRId64 ";kind=\"%s\";price=%s;name=%s;emailAddress=%s;",
+         key, auction, kind, pr, name, email);
+    addf(&kvs[1], key, "person=%s;auction=%" PRId64 ";kind=\"%s\";+extra", key, auction, kind);
+}
+
+void rt_auction_expected(const rt_auction_t *a, rt_auction_out_t *exp) {
+    memset(exp, 0, sizeof(*exp));
+    char key[32], rbuf[128];
+    /* edge: valid events enriched, invalid ones rejected with their original bytes */
+    for (uint64_t n = 0; n < a->events; n++) {
+        const nexmark_event_t *ev = &a->ev[n];
+        if (ev->kind == NEXMARK_PERSON)
+            continue;
+        int bid = ev->kind == NEXMARK_BID;
+        nexmark_event_key(ev, key);
+        if (ev->invalid != NEXMARK_VALID) {
+            addf(&exp->t[bid ? RT_AU_BIDS_REJECTED : RT_AU_AUCTIONS_REJECTED], key, "%s\t%s",
+                 reason_of(ev, rbuf, sizeof(rbuf)), a->json[n]);
+            continue;
+        }
+        size_t len = strlen(a->json[n]);
+        cr_assert(len > 2 && a->json[n][len - 1] == '}');
+        if (bid)
+            addf(&exp->t[RT_AU_BIDS], key, "%.*s,\"priceEur\":%" PRId64 "}", (int)len - 1,
+                 a->json[n], (ev->bid.price * 908 + 500) / 1000);
+        else
+            addf(&exp->t[RT_AU_AUCTIONS], key, "%.*s,\"durationMs\":%" PRId64 "}",
+                 (int)len - 1, a->json[n], ev->auction.expires - ev->date_time);
+    }
+
+    /* core: every valid auction closes; a valid bid counts when auction.dateTime <= bid
+     * dateTime < expires and price >= reserve; winner: highest price, then earliest, then
+     * lowest bidder */
+    size_t na = a->auctions;
+    acc_t *acc = calloc(na + 1, sizeof(*acc));
+    const nexmark_event_t **auc = calloc(na + 1, sizeof(*auc)); /* valid auctions by index */
+    cr_assert(acc && auc);
+    for (uint64_t n = 0; n < a->events; n++)
+        if (a->ev[n].kind == NEXMARK_AUCTION && a->ev[n].invalid == NEXMARK_VALID) {
+            int64_t i = a->ev[n].auction.id - NEXMARK_FIRST_AUCTION_ID;
+            cr_assert(i >= 0 && (size_t)i < na);
+            auc[i] = &a->ev[n];
+        }
+    size_t hcap = 1 << 16, hn = 0;
+    hot_t *hot = malloc(hcap * sizeof(*hot));
+    int64_t size = a->params.hot_size_ms, adv = a->params.hot_advance_ms;
+    for (uint64_t n = 0; n < a->events; n++) {
+        const nexmark_event_t *ev = &a->ev[n];
+        if (ev->kind != NEXMARK_BID || ev->invalid != NEXMARK_VALID)
+            continue;
+        int64_t t = ev->date_time;
+        /* hot items: hopping windows, starts k * adv in (t - size, t], k >= 0 */
+        for (int64_t s = t / adv * adv; s > t - size && s >= 0; s -= adv) {
+            if (hn == hcap)
+                hot = realloc(hot, (hcap *= 2) * sizeof(*hot));
+            hot[hn++] = (hot_t){s, ev->bid.auction, 1};
+        }
+        int64_t i = ev->bid.auction - NEXMARK_FIRST_AUCTION_ID;
+        if (i < 0 || (size_t)i >= na || !auc[i]) {
+            exp->dead_letters++; /* an auction never made, or rejected: held, then DLQ */
+            continue;
+        }
+        const nexmark_auction_t *au = &auc[i]->auction;
+        if (t < auc[i]->date_time || t >= au->expires || ev->bid.price < au->reserve)
+            continue;
+        acc_t *c = &acc[i];
+        c->bids++;
+        if (c->bids == 1 || ev->bid.price > c->price ||
+            (ev->bid.price == c->price &&
+             (t < c->time || (t == c->time && ev->bid.bidder < c->bidder)))) {
+            c->price = ev->bid.price;
+            c->time = t;
+            c->bidder = ev->bid.bidder;
+        }
+        int64_t k;
+        for (k = 0; k < c->nb && c->bidders[k] != ev->bid.bidder; k++)
+            ;
+        if (k == c->nb) {
+            if (c->nb == c->capb)
+                c->bidders = realloc(c->bidders,
+                                     (size_t)(c->capb = c->capb ? c->capb * 2 : 8) * 8);
+            c->bidders[c->nb++] = ev->bid.bidder;
+        }
+    }
+    sale_t *sales = calloc(na + 1, sizeof(*sales));
+    size_t ns = 0;
+    for (size_t i = 0; i < na; i++) {
+        if (!auc[i])
+            continue;
+        const nexmark_auction_t *au = &auc[i]->auction;
+        acc_t *c = &acc[i];
+        snprintf(key, sizeof(key), "%" PRId64, au->id);
+        if (c->bids)
+            addf(&exp->t[RT_AU_CLOSED], key,
+                 "{\"auction\":%" PRId64 ",\"seller\":%" PRId64 ",\"category\":%" PRId64
+                 ",\"winner\":%" PRId64 ",\"price\":%" PRId64 ",\"bids\":%" PRId64
+                 ",\"bidders\":%" PRId64 ",\"closedAt\":%" PRId64 "}",
+                 au->id, au->seller, au->category, c->bidder, c->price, c->bids, c->nb,
+                 au->expires);
+        else
+            addf(&exp->t[RT_AU_CLOSED], key,
+                 "{\"auction\":%" PRId64 ",\"seller\":%" PRId64 ",\"category\":%" PRId64
+                 ",\"winner\":null,\"price\":null,\"bids\":0,\"bidders\":0,\"closedAt\":%" PRId64
+                 "}",
+                 au->id, au->seller, au->category, au->expires);
+        /* notifications: every counted bidder (won / lost), then the seller (sold / unsold) */
+        if (c->nb)
+            qsort(c->bidders, (size_t)c->nb, 8, i64_cmp);
+        for (int64_t k = 0; k < c->nb; k++)
+            notif_row(&exp->t[RT_AU_NOTIFICATIONS], a, c->bidders[k], au->id,
+                      c->bidders[k] == c->bidder ? "won" : "lost", 1, c->price);
+        notif_row(&exp->t[RT_AU_NOTIFICATIONS], a, au->seller, au->id,
+                  c->bids ? "sold" : "unsold", c->bids > 0, c->price);
+        if (c->bids)
+            sales[ns++] = (sale_t){au->seller, au->expires, au->id, c->price};
+    }
+    /* category-price: average winning price of each category over all its sold auctions */
+    for (int64_t cat = NEXMARK_FIRST_CATEGORY_ID;
+         cat < NEXMARK_FIRST_CATEGORY_ID + NEXMARK_NUM_CATEGORIES; cat++) {
+        int64_t sum = 0, cnt = 0;
+        for (size_t i = 0; i < na; i++)
+            if (auc[i] && acc[i].bids && auc[i]->auction.category == cat)
+                sum += acc[i].price, cnt++;
+        if (!cnt)
+            continue;
+        snprintf(key, sizeof(key), "%" PRId64, cat);
+        addf(&exp->t[RT_AU_CATEGORY_PRICE], key,
+             "{\"category\":%" PRId64 ",\"avgPrice\":%.2f,\"auctions\":%" PRId64 "}", cat,
+             (double)sum / (double)cnt, cnt);
+    }
+    /* seller-avg: average over the seller's last 10 sales by (closedAt, auction) */
+    qsort(sales, ns, sizeof(*sales), sale_cmp);
+    for (size_t i = 0; i < ns;) {
+        size_t j = i;
+        while (j < ns && sales[j].seller == sales[i].seller)
+            j++;
+        size_t from = j - i > 10 ? j - 10 : i;
+        double sum = 0;
+        for (size_t k = from; k < j; k++)
+            sum += (double)sales[k].price;
+        snprintf(key, sizeof(key), "%" PRId64, sales[i].seller);
+        addf(&exp->t[RT_AU_SELLER_AVG], key,
+             "{\"seller\":%" PRId64 ",\"avgPrice\":%.2f,\"auctions\":%zu}", sales[i].seller,
+             sum / (double)(j - from), j - from);
+        i = j;
+    }
+    /* hot items: per window, every auction with the window's largest bid count */
+    qsort(hot, hn, sizeof(*hot), hot_cmp);
+    size_t m = 0;
+    for (size_t i = 0; i < hn;) { /* merge equal (start, auction) */
+        size_t j = i;
+        int64_t cnt = 0;
+        while (j < hn && hot[j].start == hot[i].start && hot[j].auction == hot[i].auction)
+            cnt++, j++;
+        hot[m] = hot[i];
+        hot[m++].n = cnt;
+        i = j;
+    }
+    for (size_t i = 0; i < m;) {
+        size_t j = i;
+        int64_t max = 0;
+        while (j < m && hot[j].start == hot[i].start)
+            max = hot[j].n > max ? hot[j].n : max, j++;
+        for (size_t k = i; k < j; k++)
+            if (hot[k].n == max) {
+                snprintf(key, sizeof(key), "%" PRId64, hot[k].auction);
+                addf(&exp->t[RT_AU_HOT_ITEMS], key,
+                     "{\"windowStart\":%" PRId64 ",\"windowEnd\":%" PRId64 ",\"auction\":%" PRId64
+                     ",\"bids\":%" PRId64 "}",
+                     hot[k].start, hot[k].start + size, hot[k].auction, max);
+            }
+        i = j;
+    }
+    for (size_t i = 0; i < na; i++)
+        free(acc[i].bidders);
+    free(acc);
+    free(auc);
+    free(sales);
+    free(hot);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Reading and comparing                                                                     */
+
+static int last_value_topic(int t) {
+    return t == RT_AU_CATEGORY_PRICE || t == RT_AU_SELLER_AVG;
+}
+
+void rt_auction_read(const rt_auction_t *a, const char *app_id, const char *isolation_level,
+                     const rt_auction_out_t *expected, int timeout_ms, rt_auction_out_t *out) {
+    memset(out, 0, sizeof(*out));
+    const char *bootstrap = rt_bootstrap();
+    for (int t = RT_AU_FIRST_OUTPUT; t < RT_AU_TOPIC_CNT; t++) {
+        size_t min = last_value_topic(t) ? 0 : expected->t[t].cnt;
+        rt_records_t *recs = rt_consume_all(bootstrap, a->topic[t], isolation_level, min,
+                                            timeout_ms);
+        out->raw_cnt[t] = recs->cnt;
+        for (size_t i = 0; i < recs->cnt; i++) {
+            const rt_record_t *r = &recs->v[i];
+            const char *k = r->key ? r->key : "<null>";
+            if (last_value_topic(t)) {
+                int later = 0; /* a key's records are in one partition, in offset order */
+                for (size_t j = i + 1; j < recs->cnt && !later; j++)
+                    later = recs->v[j].partition == r->partition && recs->v[j].key &&
+                            !strcmp(recs->v[j].key, k);
+                if (!later)
+                    rt_kvs_add(&out->t[t], k, r->value ? r->value : "<null>");
+            } else if (t == RT_AU_AUCTIONS_REJECTED || t == RT_AU_BIDS_REJECTED) {
+                const char *why = rt_record_header(r, "rill.reject.reason");
+                addf(&out->t[t], k, "%s\t%s", why ? why : "<no reason>",
+                     r->value ? r->value : "<null>");
+            } else if (t == RT_AU_NOTIFICATIONS || t == RT_AU_SENT) {
+                char *row = rt_nexmark_row(r->value, t == RT_AU_SENT ? sent_fields : notif_fields);
+                rt_kvs_add(&out->t[t], k, row);
+                free(row);
+            } else {
+                rt_kvs_add(&out->t[t], k, r->value ? r->value : "<null>");
+            }
+        }
+        rt_records_free(recs);
+        free(recs);
+    }
+    char *dlq;
+    if (asprintf(&dlq, "%s-dlq", app_id) < 0)
+        abort();
+    rt_records_t *recs = rt_consume_all(bootstrap, dlq, isolation_level, 0, 10000);
+    out->dead_letters = recs->cnt;
+    /* count the reasons by their first 40 characters */
+    struct {
+        char why[48];
+        size_t n;
+    } r[16];
+    int nr = 0;
+    for (size_t i = 0; i < recs->cnt; i++) {
+        const char *why = rt_record_header(&recs->v[i], "rill.error");
+        char w[48];
+        snprintf(w, sizeof(w), "%.40s", why ? why : "?");
+        char *colon = strchr(w, ':');
+        if (colon)
+            colon[1] = 0;
+        int k;
+        for (k = 0; k < nr && strcmp(r[k].why, w); k++)
+            ;
+        if (k == nr && nr < 16)
+            snprintf(r[nr++].why, sizeof(r[0].why), "%s", w);
+        if (k < nr)
+            r[k].n++;
+    }
+    size_t used = 0;
+    for (int k = 0; k < nr; k++) {
+        int n = snprintf(out->dlq_report + used, sizeof(out->dlq_report) - used, "%s%zu x %s",
+                         k ? "; " : "", r[k].n, r[k].why);
+        if (n < 0 || (size_t)n >= sizeof(out->dlq_report) - used)
+            break;
+        used += (size_t)n;
+    }
+    rt_records_free(recs);
+    free(recs);
+    free(dlq);
+}
+
+/* kvs as (shallow) records for rt_diff */
+static rt_records_t as_records(const rt_kvs_t *kvs) {
+    rt_records_t r = {0};
+    r.v = calloc(kvs->cnt + 1, sizeof(*r.v));
+    r.cnt = r.cap = kvs->cnt;
+    for (size_t i = 0; i < kvs->cnt; i++) {
+        r.v[i].key = kvs->v[i].key;
+        r.v[i].key_len = strlen(kvs->v[i].key);
+        r.v[i].value = kvs->v[i].value;
+        r.v[i].value_len = strlen(kvs->v[i].value);
+    }
+    return r;
+}
+
+int rt_auction_compare(const rt_auction_t *a, const rt_auction_out_t *expected,
+                       const rt_auction_out_t *actual, char *report, size_t report_size) {
+    int bad = 0;
+    size_t used = 0;
+    if (report_size)
+        report[0] = 0;
+    for (int t = RT_AU_FIRST_OUTPUT; t < RT_AU_TOPIC_CNT; t++) {
+        rt_records_t act = as_records(&actual->t[t]);
+        rt_diff_t d;
+        rt_diff(&expected->t[t], &act, &d);
+        free(act.v);
+        int differ = d.missing || d.duplicates || d.extra;
+        cr_log_info("%s: %s %s", topic_suffix[t], differ ? "DIFFERS:" : "equal:", d.report);
+        if (differ) {
+            bad++;
+            int n = snprintf(report + used, report_size - used, "[%s] %s\n", topic_suffix[t],
+                             d.report);
+            if (n > 0 && (size_t)n < report_size - used)
+                used += (size_t)n;
+        }
+    }
+    return bad;
+}
+
+void rt_auction_out_free(rt_auction_out_t *o) {
+    for (int t = 0; t < RT_AU_TOPIC_CNT; t++)
+        rt_kvs_free(&o->t[t]);
+}

@@ -1,0 +1,103 @@
+/*
+ * rt_auction.h — the end-to-end tests' side of the auction showcase (topologies/auction,
+ * the rill-auction program): NEXMark input with invalid events written to the app's three
+ * input topics on a real Kafka, a reference of every output topic computed here from the
+ * same events (independently of the app's code: the rules of functions/README.md and
+ * app_topology.c's documented outputs), starting rill-auction processes, reading every
+ * output topic back (read_committed) in a canonical form and comparing.
+ *
+ * Conventions: as rill_test.h (setup errors fail the test; every wait has a timeout).
+ */
+#ifndef RT_AUCTION_H
+#define RT_AUCTION_H
+
+#include "rill_test.h"
+
+#include <nexmark.h>
+
+/* The app's topics, in the order of its --*-topic flags. */
+enum {
+    RT_AU_PERSONS = 0,
+    RT_AU_AUCTIONS_RAW,
+    RT_AU_BIDS_RAW,
+    RT_AU_AUCTIONS,
+    RT_AU_BIDS,
+    RT_AU_AUCTIONS_REJECTED,
+    RT_AU_BIDS_REJECTED,
+    RT_AU_CLOSED,
+    RT_AU_NOTIFICATIONS,
+    RT_AU_SENT,
+    RT_AU_CATEGORY_PRICE,
+    RT_AU_SELLER_AVG,
+    RT_AU_HOT_ITEMS,
+    RT_AU_TOPIC_CNT
+};
+
+/* The first output topic (the ones before it are the input). */
+#define RT_AU_FIRST_OUTPUT RT_AU_AUCTIONS
+
+/* The app's windows and graces the reference needs (the app's flags). */
+typedef struct rt_auction_params_s {
+    int64_t grace_ms, hot_size_ms, hot_advance_ms, hot_grace_ms;
+} rt_auction_params_t;
+
+typedef struct rt_auction_s {
+    nexmark_config_t cfg;
+    uint64_t events;
+    int partitions;
+    char *name;                      /* unique prefix of the topics */
+    char *topic[RT_AU_TOPIC_CNT];
+    nexmark_event_t *ev;             /* every event, by number */
+    char **json;                     /* its JSON as written */
+    size_t persons, auctions, bids, invalid_auctions, invalid_bids;
+    int64_t max_time;                /* the largest dateTime */
+    rt_auction_params_t params;
+} rt_auction_t;
+
+/*
+ * Unique topic names from prefix; creates the three input topics with partitions each,
+ * generates events 0..events-1 (seed 1, rate 10,000/s, dateTime shifted back by up to
+ * ooo_ms, invalid_fraction of auctions and bids invalid) and writes them as the app's own
+ * generator does (keyed, murmur2, timestamp = dateTime), waiting for every acknowledgement.
+ */
+void rt_auction_setup(rt_auction_t *a, const char *prefix, uint64_t events, int64_t ooo_ms,
+                      double invalid_fraction, int partitions, const rt_auction_params_t *p);
+void rt_auction_free(rt_auction_t *a);
+
+/*
+ * Starts rill-auction on a's topics with --edge edge (FaaS urls from RILL_TEST_FN_*), as
+ * application app_id, state directory state_dir, the -D properties props and the extra
+ * arguments extra (NULL-terminated, may be NULL), output to log. Returns the pid.
+ */
+pid_t rt_auction_spawn(const rt_auction_t *a, const char *edge, const char *app_id,
+                       const char *state_dir, const char *notify_file,
+                       const char *const *props, const char *const *extra, const char *log);
+
+/* The outputs in canonical form, per output topic (index RT_AU_*; input indices empty):
+ *  auctions, bids, closed, hot-items: (key, value);
+ *  *.rejected: (key, "<rill.reject.reason header>\t<value>");
+ *  notifications: (key, row over person, auction, kind, price, name, emailAddress);
+ *  sent: (key, row over person, auction, kind; "+extra" for sentAt and id);
+ *  category-price, seller-avg: the last record of each key only. */
+typedef struct rt_auction_out_s {
+    rt_kvs_t t[RT_AU_TOPIC_CNT];
+    size_t raw_cnt[RT_AU_TOPIC_CNT]; /* records read before taking last values */
+    size_t dead_letters;             /* expected: valid bids whose auction never came */
+    char dlq_report[1024];           /* reasons of the dead letters, counted by prefix */
+} rt_auction_out_t;
+
+/* The reference: what every output topic must hold for a's input. */
+void rt_auction_expected(const rt_auction_t *a, rt_auction_out_t *exp);
+
+/* Reads every output topic (isolation_level) and the dead-letter topic "<app_id>-dlq". */
+void rt_auction_read(const rt_auction_t *a, const char *app_id, const char *isolation_level,
+                     const rt_auction_out_t *expected, int timeout_ms, rt_auction_out_t *out);
+
+/* Compares expected with actual topic by topic; logs every topic's diff (cr_log_info), puts
+ * the differing ones in report. Returns the number of topics that differ. */
+int rt_auction_compare(const rt_auction_t *a, const rt_auction_out_t *expected,
+                       const rt_auction_out_t *actual, char *report, size_t report_size);
+
+void rt_auction_out_free(rt_auction_out_t *o);
+
+#endif
