@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # kafka.sh — run a throwaway single-node Apache Kafka (KRaft) broker for Rill's tests.
 #
-# Usage: scripts/kafka.sh fetch|start|stop|status|create-topic NAME PARTITIONS
+# Usage: scripts/kafka.sh fetch|start|stop|status|create-topic NAME PARTITIONS [KEY=VALUE...]
 #
 #   fetch         download Kafka 3.9.1 + runtime deps + slf4j-reload4j via mvn into the cache
 #   start         fresh cluster: wipe data, format, launch in background, wait until it answers;
 #                 prints exactly one line on stdout: bootstrap=127.0.0.1:PORT
 #   stop          TERM the broker from the pid file (KILL after 20 s); safe if not running
 #   status        exit 0 if the broker process is alive and answers metadata requests, else 1
-#   create-topic  create a topic (replication factor 1); fails if it exists; a JVM start (~0.6 s)
+#   create-topic  create a topic (replication factor 1, topic configs KEY=VALUE if given);
+#                 fails if it exists; a JVM start (~0.6 s)
 #
 # Environment:
 #   RILL_CACHE_DIR   cache root                 (default: $HOME/.cache/rill)
@@ -350,11 +351,18 @@ do_status() {
 }
 
 do_create_topic() {
-    [[ $# -eq 2 ]] || die "usage: kafka.sh create-topic NAME PARTITIONS"
+    [[ $# -ge 2 ]] || die "usage: kafka.sh create-topic NAME PARTITIONS [KEY=VALUE...]"
     [[ "$2" =~ ^[1-9][0-9]*$ ]] || die "PARTITIONS must be a positive integer, got '$2'"
     fetch_is_complete || die "Kafka not fetched; run: kafka.sh start"
+    local name=$1 partitions=$2 configs=() kv
+    shift 2
+    for kv in "$@"; do
+        [[ "$kv" =~ ^[a-z.]+=[^[:space:]]+$ ]] || die "topic config must be KEY=VALUE, got '$kv'"
+        configs+=(--config "$kv")
+    done
     run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \
-        --create --topic "$1" --partitions "$2" --replication-factor 1 >&2
+        --create --topic "$name" --partitions "$partitions" --replication-factor 1 \
+        "${configs[@]}" >&2
 }
 
 usage() {

@@ -1,7 +1,7 @@
 /*
  * cache.c — a store's write cache: the task's writes since its last commit, one entry per
  * key (the latest value or a deletion), in an open-addressing hash table whose keys and
- * values live in an arena.
+ * values live in an arena, plus an ordered index of the keys for range scans.
  *
  * DESIGN
  * The arena is reset when the cache is emptied after a commit, so a commit interval costs a
@@ -9,6 +9,11 @@
  * previous space is written in place; otherwise the new value goes to fresh arena space (the
  * old bytes stay until the reset: bytes() counts them, so a key updated often with growing
  * values makes the cache commit sooner, never grow without bound).
+ *
+ * Range scans (the completion operator's time index scans on every record, window fetches)
+ * must not cost a walk over the whole table: a skip list of the keys, its nodes in the same
+ * arena, gives the keys of a range in order at O(log n) plus the range. Keys only join it
+ * (a deletion is an entry too) until the cache is cleared; remove_if relinks the survivors.
  */
 #include "cache_int.h"
 
@@ -31,9 +36,12 @@ static uint64_t hash_key(const void *key, size_t len) {
     return h | 1; /* 0 marks an empty slot */
 }
 
-static char *arena_alloc(rill__cache_t *c, size_t len) {
+/* len bytes from the arena, at a multiple of align (a power of two) within the block. */
+static char *arena_alloc_at(rill__cache_t *c, size_t len, size_t align) {
     block_t *b = c->blocks;
-    if (!b || b->cap - b->len < len) {
+    size_t pad = b ? (align - (size_t)(uintptr_t)(b->data + b->len) % align) % align : 0;
+    if (!b || b->cap - b->len < len + pad) { /* a new block's data is aligned (malloc) */
+        pad = 0;
         size_t cap = len > BLOCK_MIN ? len : BLOCK_MIN;
         block_t *n = malloc(sizeof(*n) + cap);
         if (!n)
@@ -43,10 +51,16 @@ static char *arena_alloc(rill__cache_t *c, size_t len) {
         n->next = b;
         c->blocks = b = n;
     }
+    b->len += pad;
+    c->bytes += pad;
     char *p = b->data + b->len;
     b->len += len;
     c->bytes += len;
     return p;
+}
+
+static char *arena_alloc(rill__cache_t *c, size_t len) {
+    return arena_alloc_at(c, len, 1);
 }
 
 static int grow(rill__cache_t *c) {
@@ -69,6 +83,78 @@ static int grow(rill__cache_t *c) {
     c->cap = cap;
     return 0;
 }
+
+/* ---- the ordered index ---- */
+
+static int random_levels(rill__cache_t *c) {
+    uint64_t x = c->rng ? c->rng : 0x9e3779b97f4a7c15ULL;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c->rng = x;
+    int levels = 1;
+    while (levels < RILL__CACHE_LEVELS && (x & 3) == 0) { /* p = 1/4 */
+        levels++;
+        x >>= 2;
+    }
+    return levels;
+}
+
+/* Fills prev[l] with the last node at level l whose key is < key (NULL: the head). */
+static void index_find(const rill__cache_t *c, const void *key, size_t key_len,
+                       rill__cnode_t **prev) {
+    rill__cnode_t *x = NULL;
+    for (int l = RILL__CACHE_LEVELS - 1; l >= 0; l--) {
+        rill__cnode_t *n = x ? x->next[l] : c->head[l];
+        while (n && rill__key_cmp(n->key, n->key_len, key, key_len) < 0) {
+            x = n;
+            n = n->next[l];
+        }
+        prev[l] = x;
+    }
+}
+
+static int index_add(rill__cache_t *c, const char *key, size_t key_len) {
+    int levels = random_levels(c);
+    rill__cnode_t *node =
+        (rill__cnode_t *)arena_alloc_at(c, sizeof(*node) + (size_t)levels * sizeof(node->next[0]),
+                                        _Alignof(rill__cnode_t));
+    if (!node)
+        return -1;
+    node->key = key;
+    node->key_len = key_len;
+    node->levels = levels;
+    rill__cnode_t *prev[RILL__CACHE_LEVELS];
+    index_find(c, key, key_len, prev);
+    for (int l = 0; l < levels; l++) {
+        rill__cnode_t **link = prev[l] ? &prev[l]->next[l] : &c->head[l];
+        node->next[l] = *link;
+        *link = node;
+    }
+    return 0;
+}
+
+/* Relinks the index over the keys still in the table, in order, dropping the others. */
+static void index_relink(rill__cache_t *c) {
+    rill__cnode_t *first = c->head[0];
+    rill__cnode_t **tail[RILL__CACHE_LEVELS];
+    for (int l = 0; l < RILL__CACHE_LEVELS; l++) {
+        c->head[l] = NULL;
+        tail[l] = &c->head[l];
+    }
+    for (rill__cnode_t *n = first, *next; n; n = next) {
+        next = n->next[0];
+        if (!rill__cache_find(c, n->key, n->key_len))
+            continue;
+        for (int l = 0; l < n->levels; l++) {
+            n->next[l] = NULL;
+            *tail[l] = n;
+            tail[l] = &n->next[l];
+        }
+    }
+}
+
+/* ---- the table ---- */
 
 rill__centry_t *rill__cache_find(const rill__cache_t *c, const void *key, size_t key_len) {
     if (!c->cnt)
@@ -97,6 +183,8 @@ int rill__cache_put(rill__cache_t *c, const void *key, size_t key_len, const voi
         if (!k)
             return -1;
         memcpy(k, key, key_len);
+        if (index_add(c, k, key_len))
+            return -1;
         *e = (rill__centry_t){.hash = h, .key = k, .key_len = key_len};
         c->cnt++;
     }
@@ -146,6 +234,7 @@ void rill__cache_remove_if(rill__cache_t *c, bool (*pred)(const rill__centry_t *
     }
     free(old);
     (void)kept;
+    index_relink(c);
 }
 
 void rill__cache_clear(rill__cache_t *c) {
@@ -167,6 +256,7 @@ void rill__cache_clear(rill__cache_t *c) {
     }
     c->cnt = 0;
     c->bytes = c->cap * sizeof(*c->tab) / 2;
+    memset(c->head, 0, sizeof(c->head));
 }
 
 void rill__cache_free(rill__cache_t *c) {
@@ -178,29 +268,28 @@ void rill__cache_free(rill__cache_t *c) {
     memset(c, 0, sizeof(*c));
 }
 
-static int cmp_entries(const void *a, const void *b) {
-    const rill__centry_t *x = *(rill__centry_t *const *)a, *y = *(rill__centry_t *const *)b;
-    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
-    int c = memcmp(x->key, y->key, n);
-    return c ? c : (x->key_len > y->key_len) - (x->key_len < y->key_len);
-}
-
 size_t rill__cache_sorted(const rill__cache_t *c, const void *lo, size_t lo_len, const void *hi,
                           size_t hi_len, rill__centry_t ***outp) {
-    rill__centry_t **out = malloc(sizeof(*out) * (c->cnt ? c->cnt : 1));
-    size_t n = 0;
-    rill__centry_t blo = {.key = (char *)lo, .key_len = lo_len};
-    rill__centry_t bhi = {.key = (char *)hi, .key_len = hi_len};
-    rill__centry_t *plo = &blo, *phi = &bhi;
-    for (size_t i = 0; out && i < c->cap; i++) {
-        rill__centry_t *e = &c->tab[i];
-        if (e->hash && cmp_entries(&e, &plo) >= 0 && cmp_entries(&e, &phi) < 0)
-            out[n++] = e;
+    size_t n = 0, cap = 16;
+    rill__centry_t **out = malloc(sizeof(*out) * cap);
+    rill__cnode_t *prev[RILL__CACHE_LEVELS];
+    index_find(c, lo, lo_len, prev);
+    rill__cnode_t *node = prev[0] ? prev[0]->next[0] : c->head[0];
+    for (; out && node && rill__key_cmp(node->key, node->key_len, hi, hi_len) < 0;
+         node = node->next[0]) {
+        if (n == cap) {
+            rill__centry_t **more = realloc(out, sizeof(*out) * (cap *= 2));
+            if (!more) {
+                free(out);
+                out = NULL;
+                break;
+            }
+            out = more;
+        }
+        out[n++] = rill__cache_find(c, node->key, node->key_len);
     }
-    if (out)
-        qsort(out, n, sizeof(*out), cmp_entries);
     *outp = out;
-    return n;
+    return out ? n : 0;
 }
 
 int rill__key_cmp(const void *a, size_t a_len, const void *b, size_t b_len) {

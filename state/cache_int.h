@@ -18,11 +18,23 @@ typedef struct rill__centry_s {
     bool deleted;
 } rill__centry_t;
 
+#define RILL__CACHE_LEVELS 16
+
+/* A key in the cache's ordered index (a skip list in the arena, see cache.c). */
+typedef struct rill__cnode_s {
+    const char *key; /* the entry's key bytes (arena) */
+    size_t key_len;
+    int levels;
+    struct rill__cnode_s *next[];
+} rill__cnode_t;
+
 typedef struct rill__cache_s {
     rill__centry_t *tab;
     size_t cap, cnt;
     size_t bytes; /* arena bytes and table entries in use */
     struct block_s *blocks;
+    rill__cnode_t *head[RILL__CACHE_LEVELS]; /* the ordered index of the keys */
+    uint64_t rng;
 } rill__cache_t;
 
 rill__centry_t *rill__cache_find(const rill__cache_t *c, const void *key, size_t key_len);

@@ -151,3 +151,82 @@ Test(state_cache, bytes_grow_when_values_grow) {
     put("k", "a much longer value than before");
     cr_assert_gt(cache.bytes, before);
 }
+
+/* ---- the ordered index against a reference (a sorted array of the live keys) ---- */
+
+#define REF_KEYS 3000
+
+typedef struct ref_s {
+    char keys[REF_KEYS][12];
+    size_t lens[REF_KEYS];
+    bool present[REF_KEYS];
+} ref_t;
+
+static int ref_cmp(const ref_t *r, int a, int b) {
+    return rill__key_cmp(r->keys[a], r->lens[a], r->keys[b], r->lens[b]);
+}
+
+/* Checks a scan of [lo, hi) against the keys present in r, in byte order. */
+static void check_range(const ref_t *r, const char *lo, size_t lo_len, const char *hi,
+                        size_t hi_len) {
+    static int want[REF_KEYS];
+    int nwant = 0;
+    for (int i = 0; i < REF_KEYS; i++)
+        if (r->present[i] && rill__key_cmp(r->keys[i], r->lens[i], lo, lo_len) >= 0 &&
+            rill__key_cmp(r->keys[i], r->lens[i], hi, hi_len) < 0)
+            want[nwant++] = i;
+    for (int i = 1; i < nwant; i++) /* insertion sort: few enough */
+        for (int j = i; j > 0 && ref_cmp(r, want[j - 1], want[j]) > 0; j--) {
+            int t = want[j];
+            want[j] = want[j - 1];
+            want[j - 1] = t;
+        }
+    rill__centry_t **ents = NULL;
+    size_t n = rill__cache_sorted(&cache, lo, lo_len, hi, hi_len, &ents);
+    cr_assert_eq(n, (size_t)nwant, "range [%.*s, %.*s): %zu entries, reference %d", (int)lo_len,
+                 lo, (int)hi_len, hi, n, nwant);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(ents[i]->key_len == r->lens[want[i]] &&
+                      !memcmp(ents[i]->key, r->keys[want[i]], ents[i]->key_len),
+                  "range entry %zu is %.*s, reference %s", i, (int)ents[i]->key_len,
+                  ents[i]->key, r->keys[want[i]]);
+    free(ents);
+}
+
+static bool odd_last_digit(const rill__centry_t *e, void *opaque) {
+    (void)opaque;
+    return (e->key[e->key_len - 1] - '0') % 2 == 1;
+}
+
+Test(state_cache, ranges_equal_reference_when_keys_inserted_removed_and_cleared) {
+    static ref_t r;
+    unsigned seed = 7;
+    for (int i = 0; i < REF_KEYS; i++)
+        r.lens[i] = (size_t)snprintf(r.keys[i], sizeof(r.keys[i]), "k%u", /* distinct keys */
+                                     (unsigned)i * 7919u % 100000u);
+    for (int round = 0; round < 3; round++) {
+        for (int step = 0; step < 4000; step++) {
+            int i = (int)((seed = seed * 1103515245u + 12345u) >> 8) % REF_KEYS;
+            put(r.keys[i], step % 5 ? "v" : NULL); /* a deletion is an entry too */
+            r.present[i] = true;
+            if (step % 500 == 0) {
+                char lo[12], hi[12];
+                snprintf(lo, sizeof(lo), "k%u", (seed >> 4) % 100000u);
+                snprintf(hi, sizeof(hi), "k%u", (seed >> 4) % 100000u + 20000u);
+                check_range(&r, lo, strlen(lo), hi, strlen(hi));
+            }
+        }
+        check_range(&r, "", 0, "l", 1);
+        rill__cache_remove_if(&cache, odd_last_digit, NULL);
+        for (int i = 0; i < REF_KEYS; i++)
+            if (r.present[i] && (r.keys[i][r.lens[i] - 1] - '0') % 2 == 1)
+                r.present[i] = false;
+        check_range(&r, "", 0, "l", 1);
+        check_range(&r, "k3", 2, "k7", 2);
+        if (round == 1) {
+            rill__cache_clear(&cache);
+            memset(r.present, 0, sizeof(r.present));
+            check_range(&r, "", 0, "l", 1);
+        }
+    }
+}

@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# auction_pipeline.sh — the whole auction showcase (rill-auction), its edge stages native
+# (--edge native: the validation and notify rules in C) against FaaS (--edge faas: the
+# functions of topologies/auction/functions on the Functions Framework), on a real Kafka.
+#
+# Usage: bash bench/auction_pipeline.sh
+#
+# Two experiments, each alternating native and faas:
+#  throughput  NEXMark events 0..N-1 (seed 42, 1% invalid, 500 ms disorder) are written once
+#              to three raw topics (not timed). Each run is `rill-auction --drain` with a new
+#              application.id and new output topics, reading the raw topics from the start
+#              to the end and closing every auction; clock and CPU (user+sys) of the whole
+#              process, start-up included, from /usr/bin/time. Pairs: RILL_BENCH_PAIRS.
+#  latency     rill-auction runs while rill-nexmark writes events live, event time = wall
+#              time (--base-time now, RATE events/s for LIVE_S s). An auction may close once
+#              the wall clock passes expires + grace; its close delay is the time from then to
+#              its record in auction.closed (that topic has LogAppendTime, so the broker
+#              stamps when it got it). The app runs without --drain (live input is often at
+#              its end) and is stopped with SIGTERM 5 s after the generator; auctions ending
+#              in the last 2 s of input are left out. p50/p99/max per edge, and a CDF plot.
+# It prints the tables and appends them to bench/RESULTS.md; the plot goes to PLOT.
+#
+# Environment:
+#   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/state_common.sh)
+#   RILL_BENCH_EVENTS      throughput: NEXMark events (default 200000)
+#   RILL_BENCH_PAIRS       throughput: native/faas pairs, at least 3 (default 3)
+#   RILL_BENCH_RATE        latency: events per second (default 2000)
+#   RILL_BENCH_LIVE_S      latency: seconds of live input per edge (default 30)
+#   RILL_BENCH_RUN_TIMEOUT_S  bound of one run (default 600)
+#   RILL_BENCH_PLOT        the PNG, relative to the repo (default bench/auction_latency.png)
+#   RILL_BUILD_DIR         build directory (default: <repo>/build; configured and built if needed)
+#   RILL_BENCH_RESULTS     file to append to (default bench/RESULTS.md)
+#   RILL_KAFKA_PORT, RILL_KAFKA_DIR  passed to scripts/kafka.sh
+# The functions are the ones scripts/functions.sh runs (started here, and stopped, when they
+# do not answer).
+set -euo pipefail
+
+readonly SCRIPT=auction_pipeline.sh
+# shellcheck source=bench/state_common.sh
+source "$(dirname "$0")/state_common.sh"
+
+readonly EVENTS=${RILL_BENCH_EVENTS:-200000}
+readonly PAIRS=${RILL_BENCH_PAIRS:-3}
+readonly RATE=${RILL_BENCH_RATE:-2000}
+readonly LIVE_S=${RILL_BENCH_LIVE_S:-30}
+readonly RUN_TIMEOUT_S=${RILL_BENCH_RUN_TIMEOUT_S:-600}
+readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
+readonly PLOT_REL=${RILL_BENCH_PLOT:-bench/auction_latency.png}
+readonly SEED=42
+readonly GRACE_MS=1000
+readonly FUNCTIONS="$ROOT/scripts/functions.sh"
+RUN_ID="$(date +%s)-$$"
+readonly RUN_ID
+COMMAND=$(command_line)
+readonly COMMAND
+
+[[ "$EVENTS" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_EVENTS must be a positive count"
+if ! [[ "$PAIRS" =~ ^[0-9]+$ ]] || ((PAIRS < 3)); then die "RILL_BENCH_PAIRS must be 3 or more"; fi
+[[ "$RATE" =~ ^[1-9][0-9]*$ && "$LIVE_S" =~ ^[1-9][0-9]*$ ]] ||
+    die "RILL_BENCH_RATE and RILL_BENCH_LIVE_S must be positive integers"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rill-bench-auction.XXXXXX")
+readonly WORK
+STARTED_FUNCTIONS=""
+cleanup() {
+    [[ -n "$STARTED_FUNCTIONS" ]] && "$FUNCTIONS" stop >/dev/null 2>&1
+    state_cleanup
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- helpers
+
+ensure_functions() {
+    if curl -s -o /dev/null --max-time 2 http://127.0.0.1:18084/; then
+        log "using the functions running on 18084-18086"
+    else
+        log "starting the functions (scripts/functions.sh)"
+        "$FUNCTIONS" start >"$WORK/functions.out" || die "scripts/functions.sh start failed"
+        STARTED_FUNCTIONS=1
+    fi
+}
+
+# topic_flags PREFIX: rill-auction's flags naming every topic PREFIX.<name>.
+topic_flags() {
+    local p=$1 f
+    for f in persons auctions-raw bids-raw auctions bids auctions-rejected bids-rejected \
+        closed notifications sent category-price seller-avg hot-items; do
+        printf -- '--%s-topic %s.%s ' "$f" "$p" "${f/-raw/.raw}"
+    done
+}
+
+# write_events PREFIX ARGS...: rill-nexmark into PREFIX's raw topics.
+write_events() {
+    local p=$1
+    shift
+    "$BUILD_DIR/topologies/nexmark/rill-nexmark" --bootstrap-servers "$BOOTSTRAP" --quiet \
+        --persons-topic "$p.persons" --auctions-topic "$p.auctions.raw" \
+        --bids-topic "$p.bids.raw" --seed "$SEED" --invalid 0.01 --ooo-ms 500 "$@" \
+        >"$WORK/nexmark.out" 2>&1 || { tail -n 20 "$WORK/nexmark.out" >&2; die "rill-nexmark failed"; }
+}
+
+create_inputs() {
+    local p=$1 t
+    for t in persons auctions.raw bids.raw; do create_topic "$p.$t" "$PARTITIONS"; done
+}
+
+# run_app EDGE IN_PREFIX OUT_PREFIX TAG: rill-auction --drain; prints "wall_s=W cpu_s=C".
+run_app() {
+    local edge=$1 in=$2 out=$3 tag=$4
+    local flags
+    flags=$(topic_flags "$out")
+    flags=${flags//--persons-topic $out.persons/--persons-topic $in.persons}
+    flags=${flags//--auctions-raw-topic $out.auctions.raw/--auctions-raw-topic $in.auctions.raw}
+    flags=${flags//--bids-raw-topic $out.bids.raw/--bids-raw-topic $in.bids.raw}
+    # shellcheck disable=SC2086 # the flags are words
+    if ! RILL_NOTIFY_FILE="$WORK/notify-$tag.log" timeout --kill-after=10 "$RUN_TIMEOUT_S" \
+        /usr/bin/time -f 'TIME %e %U %S' -o "$WORK/time-$tag" \
+        "$BUILD_DIR/topologies/auction/rill-auction" --bootstrap-servers "$BOOTSTRAP" \
+        --edge "$edge" --no-generate --drain --grace-ms "$GRACE_MS" $flags \
+        --notify-file "$WORK/notify-$tag.log" --state-dir "$WORK/state-$tag" \
+        -D "application.id=bench-auction-$RUN_ID-$tag" >"$WORK/app-$tag.out" 2>&1; then
+        tail -n 30 "$WORK/app-$tag.out" >&2
+        die "rill-auction ($tag) failed"
+    fi
+    rm -rf "$WORK/state-$tag"
+    awk '/^TIME/ { printf "wall_s=%s cpu_s=%.2f", $2, $3 + $4 }' "$WORK/time-$tag"
+}
+
+# ---------------------------------------------------------------- throughput
+
+throughput() {
+    local in="bench.auction.$RUN_ID.tp"
+    create_inputs "$in"
+    log "writing $EVENTS NEXMark events to $in.* (not timed)"
+    write_events "$in" --events "$EVENTS"
+    local rows="" i edge r
+    for ((i = 1; i <= PAIRS; i++)); do
+        for edge in native faas; do
+            r=$(run_app "$edge" "$in" "bench.auction.$RUN_ID.tp$i$edge" "tp$i$edge")
+            log "pair $i $edge: $r"
+            rows+="$i $edge $(field "$r" wall_s) $(field "$r" cpu_s)"$'\n'
+        done
+    done
+    printf '%s' "$rows" | awk -v n="$EVENTS" "$AWK_STATS"'
+        BEGIN {
+            print "| pair | native events/s | faas events/s | **faas/native events/s** | native CPU-s/M | faas CPU-s/M | **faas/native CPU** |"
+            print "|---:|---:|---:|---:|---:|---:|---:|"
+        }
+        $2 == "native" { nw = $3; nc = $4 }
+        $2 == "faas" {
+            k++; ne[k] = n / nw; fe[k] = n / $3; ncm[k] = nc / (n / 1e6); fcm[k] = $4 / (n / 1e6)
+            te[k] = fe[k] / ne[k]; tc[k] = fcm[k] / ncm[k]
+            printf "| %d | %.0f | %.0f | **%.3f** | %.2f | %.2f | **%.2f** |\n", $1, ne[k], fe[k], te[k], ncm[k], fcm[k], tc[k]
+        }
+        END {
+            printf "| **median** | %.0f | %.0f | **%.3f** | %.2f | %.2f | **%.2f** |\n",
+                median(ne, k), median(fe, k), median(te, k), median(ncm, k), median(fcm, k), median(tc, k)
+            printf "\nfaas/native throughput: median %.3f, min–max %.3f–%.3f (%d pairs)\n", median(te, k), lo(te, k), hi(te, k), k
+            printf "faas/native CPU per event (rill-auction only, not the functions): median %.2f, min–max %.2f–%.2f\n", median(tc, k), lo(tc, k), hi(tc, k)
+        }'
+}
+
+# ---------------------------------------------------------------- latency
+
+# close_delays PREFIX GEN_END_MS: one close delay (ms) per auction closed by time.
+close_delays() {
+    local p=$1 end=$2
+    timeout 60 kcat -b "$BOOTSTRAP" -C -t "$p.closed" -e -q -f '%T %s\n' 2>/dev/null |
+        awk -v g="$GRACE_MS" -v end="$end" '
+            match($0, /"closedAt":[0-9]+/) {
+                at = substr($0, RSTART + 11, RLENGTH - 11) + 0
+                if (at + g <= end - 2000) print $1 - (at + g)
+            }' | sort -n
+}
+
+# percentile FILE P: the P-th percentile of the sorted numbers in FILE.
+percentile() {
+    awk -v p="$2" '{ v[NR] = $1 } END { if (!NR) { print "nan"; exit } i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; print v[i] }' "$1"
+}
+
+latency_run() {
+    local edge=$1 p="bench.auction.$RUN_ID.lat$1"
+    create_inputs "$p"
+    create_topic "$p.closed" "$PARTITIONS" message.timestamp.type=LogAppendTime
+    local flags
+    flags=$(topic_flags "$p")
+    # Not --drain: with live input the app is often at the end of it. It stops on SIGTERM.
+    # shellcheck disable=SC2086 # the flags are words
+    RILL_NOTIFY_FILE="$WORK/notify-lat$edge.log" "$BUILD_DIR/topologies/auction/rill-auction" \
+        --bootstrap-servers "$BOOTSTRAP" --edge "$edge" --no-generate --grace-ms "$GRACE_MS" \
+        $flags --notify-file "$WORK/notify-lat$edge.log" --state-dir "$WORK/state-lat$edge" \
+        -D "application.id=bench-auction-$RUN_ID-lat$edge" >"$WORK/app-lat$edge.out" 2>&1 &
+    local app=$!
+    sleep 3 # joined the group, stores open
+    write_events "$p" --base-time now --rate "$RATE" --write-rate "$RATE" \
+        --events $((RATE * LIVE_S))
+    local end
+    end=$(date +%s%3N)
+    sleep 5 # the last auctions that end before the input does close
+    kill -TERM "$app"
+    wait "$app" || { tail -n 30 "$WORK/app-lat$edge.out" >&2; die "rill-auction (latency, $edge) failed"; }
+    close_delays "$p" "$end" >"$WORK/delays-$edge"
+    [[ -s "$WORK/delays-$edge" ]] || die "no auction closed by time in the $edge latency run"
+    printf '| %s | %d | %s | %s | %s |\n' "$edge" "$(wc -l <"$WORK/delays-$edge")" \
+        "$(percentile "$WORK/delays-$edge" 50)" "$(percentile "$WORK/delays-$edge" 99)" \
+        "$(tail -n 1 "$WORK/delays-$edge")"
+}
+
+plot() {
+    local png="$ROOT/$PLOT_REL"
+    command -v gnuplot >/dev/null || { log "warning: gnuplot not found: no plot"; return 0; }
+    local e
+    for e in native faas; do
+        awk '{ v[NR] = $1 } END { for (i = 1; i <= NR; i++) print v[i], i / NR }' \
+            "$WORK/delays-$e" >"$WORK/cdf-$e"
+    done
+    gnuplot <<EOF || log "warning: gnuplot failed"
+set terminal pngcairo size 900,520 font "sans,11"
+set output "$png"
+set title "Auction close delay: wall clock past expires + grace to the close record in Kafka\n(live NEXMark input, $RATE events/s, one rill-auction process, at_least_once)"
+set xlabel "close delay (ms)"
+set ylabel "share of auctions closed"
+set key bottom right
+set grid
+set yrange [0:1]
+plot "$WORK/cdf-native" using 1:2 with lines lw 2 title "edge native (C)", \
+     "$WORK/cdf-faas" using 1:2 with lines lw 2 title "edge FaaS (Functions Framework)"
+EOF
+    log "plot: $PLOT_REL"
+}
+
+latency() {
+    echo "| edge | auctions closed by time | p50 close delay (ms) | p99 (ms) | max (ms) |"
+    echo "|---|---:|---:|---:|---:|"
+    latency_run native
+    latency_run faas
+}
+
+# ---------------------------------------------------------------- main
+
+main() {
+    build rill-auction rill-nexmark
+    find_broker
+    ensure_functions
+    local load others
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    others=$(other_load)
+    log "broker $BOOTSTRAP; throughput: $EVENTS events, $PAIRS pairs"
+    local tp lat
+    tp=$(throughput)
+    printf '\n%s\n' "$tp"
+    log "latency: $RATE events/s live for $LIVE_S s per edge"
+    lat=$(latency)
+    printf '\n%s\n' "$lat"
+    plot
+    {
+        printf '\n## auction pipeline: edge native vs FaaS — %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+        printf -- '- revision: %s\n' "$(revision)"
+        # shellcheck disable=SC2016 # the backquotes are Markdown
+        printf -- '- command: `%s`\n' "$COMMAND"
+        machine_line
+        printf -- '- build: %s, %s\n' "$(build_type)" "$(rel_path "$BUILD_DIR")"
+        printf -- '- app: rill-auction --drain, its defaults (at_least_once, commit.interval.ms 1000, 1 stream thread, %s partitions, grace %s ms); the whole topology: edge in (validate auctions and bids), close (completion), notifications joined with persons, notify (edge out), category and seller analytics, hot items; faas: the functions of topologies/auction/functions on the Functions Framework on this machine (their CPU is not counted)\n' "$PARTITIONS" "$GRACE_MS"
+        printf -- '- throughput: NEXMark events 0..%s of seed %s (1%% invalid, 500 ms disorder) written once, not timed; per run a new application.id and new output topics; clock and CPU (user+sys) of the whole rill-auction process, start-up and the end (--drain) included; alternation: per pair, native then faas\n\n' "$((EVENTS - 1))" "$SEED"
+        printf '%s\n\n' "$tp"
+        printf -- '- latency: %s events/s written live for %s s per edge (event time = wall time); close delay = the broker'"'"'s LogAppendTime of the auction'"'"'s record in auction.closed minus (expires + grace), i.e. how long after the auction could close its result was in Kafka; the app runs without --drain and stops 5 s after the input; auctions ending in the last 2 s of input left out; plot: %s\n' "$RATE" "$LIVE_S" "$PLOT_REL"
+        printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n\n' "$load" "${others:-none}"
+        printf '%s\n' "$lat"
+    } >>"$RESULTS"
+    log "appended to $(rel_path "$RESULTS")"
+}
+
+main "$@"
