@@ -85,6 +85,9 @@ static const conf_key_t conf_keys[] = {
      "records buffered per partition before it is paused", NO_CHOICES},
     {"poll.ms", CONF_KIND_INT, 1, 10000, "100", "longest wait for records in one poll",
      NO_CHOICES},
+    {"max.task.idle.ms", CONF_KIND_INT, 0, INT32_MAX, "0",
+     "how long a task whose other inputs have records waits for an empty input that is not "
+     "known to lag (0: only for data known to exist, as Kafka Streams)", NO_CHOICES},
     {"faas.max.in.flight", CONF_KIND_INT, 1, 4096, "64",
      "function invocations in flight at once in the whole process", NO_CHOICES},
     {"faas.max.connections", CONF_KIND_INT, 1, 4096, "32",
@@ -646,6 +649,7 @@ rill_err_t rill__conf_settings(rill_conf_t *conf, rill__settings_t *out, char *e
     out->dlq_partitions = (int)conf_int(conf, "errors.deadletterqueue.topic.partitions");
     out->group_instance_id = rill_conf_get(conf, "group.instance.id");
     out->buffered_records_per_partition = (int)conf_int(conf, "buffered.records.per.partition");
+    out->max_task_idle_ms = conf_int(conf, "max.task.idle.ms");
     out->poll_ms = (int)conf_int(conf, "poll.ms");
     out->embedded_partitions = (int)conf_int(conf, "embedded.broker.partitions");
     out->exit_on_end = conf_choice(conf, "exit.on.end");

@@ -38,6 +38,7 @@ typedef struct rill__settings_s {
     const char *group_instance_id; /* group.instance.id (static membership) or NULL;
                                       thread i uses "<id>-<i>" */
     int buffered_records_per_partition; /* pause a partition above it, default 1000 */
+    int64_t max_task_idle_ms;           /* wait for an empty input not known to lag */
     int poll_ms;                   /* poll.ms: longest wait for records, default 100 */
     int embedded_partitions;       /* embedded.broker.partitions: default partition count of
                                       topics auto-created on the embedded broker, default 4 */

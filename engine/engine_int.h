@@ -87,6 +87,7 @@ struct rill__pq_s {
     int64_t commit_next;   /* what the commit in progress commits (next_offset lowered to
                               the async nodes' low watermark) */
     bool paused;
+    int64_t idle_since; /* max.task.idle.ms: empty while others had records since, or 0 */
     bool at_end; /* exit.on.end: the consumer reported the partition's end, nothing since */
     bool end_mark;   /* exit.on.end: its task advanced past the end, nothing since: commit
                         with the end mark (drain.c) */

@@ -267,22 +267,44 @@ static bool pq_lagging(rill__task_t *task, rill__pq_t *pq) {
     return rill__now_ms() - task->ready_ms < STARTUP_IDLE_MS;
 }
 
+/*
+ * max.task.idle.ms > 0: an empty queue not known to lag (its producer may simply be behind,
+ * e.g. another stage of the same upstream task) is waited for that long from when it was
+ * first found empty while others had records; then the task goes on without it until it
+ * gets a record again. A partition at its end (--drain) is not waited for.
+ */
+static bool pq_idle_wait(rill__task_t *task, rill__pq_t *pq, int64_t *now) {
+    int64_t idle = task->thread->app->set.max_task_idle_ms;
+    if (idle <= 0 || pq->at_end)
+        return false;
+    if (!*now)
+        *now = rill__now_ms();
+    if (!pq->idle_since)
+        pq->idle_since = *now;
+    return *now - pq->idle_since < idle;
+}
+
 /* The queue whose head has the lowest timestamp, or NULL when all are empty or when an
- * empty one is lagging (then task->waiting is set). */
+ * empty one is lagging or idle-waited for (then task->waiting is set). */
 static rill__pq_t *next_pq(rill__task_t *task) {
     rill__pq_t *best = NULL;
     int empty = 0;
     for (int i = 0; i < task->pq_cnt; i++) {
         rill__entry_t *e = pq_peek(&task->pqs[i]);
-        if (!e)
+        if (!e) {
             empty++;
-        else if (!best || e->ts < pq_peek(best)->ts)
+            continue;
+        }
+        task->pqs[i].idle_since = 0;
+        if (!best || e->ts < pq_peek(best)->ts)
             best = &task->pqs[i];
     }
     task->waiting = false;
     if (best && empty) {
+        int64_t now = 0;
         for (int i = 0; i < task->pq_cnt; i++) {
-            if (!task->pqs[i].cnt && pq_lagging(task, &task->pqs[i])) {
+            rill__pq_t *pq = &task->pqs[i];
+            if (!pq->cnt && (pq_lagging(task, pq) || pq_idle_wait(task, pq, &now))) {
                 task->waiting = true;
                 return NULL;
             }

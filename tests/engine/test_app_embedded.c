@@ -244,6 +244,80 @@ Test(engine_app_embedded, records_processed_in_timestamp_order_when_two_topics_s
     rill_app_destroy(app);
 }
 
+/*
+ * max.task.idle.ms: after one record each, input b of a task gets its records 1 s after
+ * input a, with earlier timestamps. Waiting up to 3 s for the empty input, the task processes all six in
+ * timestamp order; with 0 (Kafka Streams' default: wait only for data known to exist) it
+ * goes ahead with a's records.
+ */
+static int64_t idle_order[8];
+static int idle_cnt;
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int log_idle(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
+{
+    pthread_mutex_lock(&idle_lock);
+    if (idle_cnt < 8)
+        idle_order[idle_cnt++] = rec->timestamp;
+    pthread_mutex_unlock(&idle_lock);
+    return rill_ctx_forward(ctx, rec) ? -1 : 0;
+}
+
+static void run_idle(const char *idle_ms, const int64_t *want)
+{
+    static const rill_processor_def_t logger = {.process = log_idle};
+    rill_topology_t *topo = rill_topology_new();
+    rill_stream_t *a = rill_stream_from(topo, "a", "ia", NULL);
+    rill_stream_t *b = rill_stream_from(topo, "b", "ib", NULL);
+    rill_stream_t *logged = rill_stream_process(rill_stream_merge(a, b, NULL), "log", &logger,
+                                                NULL);
+    cr_assert_eq(rill_stream_to(logged, NULL, "idle-out", NULL), 0);
+    char id[64];
+    const char *const extra[] = {"max.task.idle.ms", idle_ms, NULL};
+    eu_app_id(id, sizeof(id), "app-idle");
+    rill_app_t *app = eu_app_new(topo, id, extra);
+    eu_create_topic(app, "ia", 1);
+    eu_create_topic(app, "ib", 1);
+    idle_cnt = 0;
+    rill_producer_t *p = eu_producer(app); /* one record each first: positions known */
+    eu_send(p, "ia", 0, "k", "a", 1);
+    eu_send(p, "ib", 0, "k", "b", 2);
+    eu_producer_done(p);
+    eu_start(app);
+    eu_wait_processed(app, 2);
+    p = eu_producer(app);
+    for (int i = 1; i <= 3; i++)
+        eu_send(p, "ia", 0, "k", "a", 10 * i);
+    eu_producer_done(p);
+    eu_sleep_ms(1000);
+    p = eu_producer(app);
+    for (int i = 1; i <= 3; i++)
+        eu_send(p, "ib", 0, "k", "b", 10 * i - 5);
+    eu_producer_done(p);
+    eu_wait_processed(app, 8);
+    eu_stop(app);
+    cr_assert_eq(idle_cnt, 8);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(idle_order[i], want[i], "max.task.idle.ms=%s: record %d processed has "
+                     "timestamp %lld, want %lld", idle_ms, i, (long long)idle_order[i],
+                     (long long)want[i]);
+    rill_app_destroy(app);
+}
+
+Test(engine_app_embedded, late_input_waited_for_in_timestamp_order_when_max_task_idle_set,
+     .timeout = 60)
+{
+    static const int64_t sorted[] = {1, 2, 5, 10, 15, 20, 25, 30};
+    run_idle("3000", sorted);
+}
+
+Test(engine_app_embedded, task_goes_ahead_without_empty_input_when_max_task_idle_zero,
+     .timeout = 60)
+{
+    static const int64_t ahead[] = {1, 2, 10, 20, 30, 5, 15, 25};
+    run_idle("0", ahead);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Processor errors                                                                         */
 

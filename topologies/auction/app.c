@@ -344,11 +344,13 @@ int main(int argc, char **argv) {
     rill_conf_t *conf = rill_conf_new();
     rill_conf_set(conf, "application.id", APP, NULL, 0);
     rill_conf_set(conf, "commit.interval.ms", "1000", NULL, 0);
-    /* Rill has no max.task.idle.ms: a task whose other input partition looks empty (its
-     * cached high watermark is stale) goes ahead with the one that has records. With the
-     * broker's default 500 ms fetch wait, auction.auctions ran up to ~1.6 s of event time
-     * ahead of auction.bids and the close operator dead-lettered thousands of bids as late;
-     * short fetch waits keep the two in step (-D consumer.fetch.wait.max.ms=... overrides). */
+    /* The close task reads auction.auctions and auction.bids, written by the edge's two
+     * stages (validate-auction, validate-bid), which can run apart by a function's latency,
+     * more after a restart. With max.task.idle.ms = 0 (Kafka Streams' default) the task goes
+     * ahead with auctions while bids not yet written are still to come, and dead-letters
+     * them as late once their auction closed: wait up to 2 s for an empty input instead.
+     * Short fetch waits keep the cached end offsets (what "known to lag" uses) fresh. */
+    rill_conf_set(conf, "max.task.idle.ms", "2000", NULL, 0);
     rill_conf_set(conf, "consumer.fetch.wait.max.ms", "10", NULL, 0);
     /* The embedded broker starts empty on every run, so the local state of an earlier run
      * must not be reused: a fresh state directory per run (removed at exit) unless
