@@ -21,13 +21,14 @@
 
 #define COMMIT_TIMEOUT_MS 60000
 
-/* The consumer's positions of the thread's drained partitions (nothing queued), or NULL. */
+/* The consumer's positions of the thread's partitions at their end (nothing queued), or
+ * NULL. */
 static rd_kafka_topic_partition_list_t *drained_positions(rill__thread_t *thread) {
     rd_kafka_topic_partition_list_t *pos = NULL;
     for (int t = 0; t < thread->task_cnt; t++) {
         rill__task_t *task = thread->tasks[t];
         for (int i = 0; i < task->pq_cnt; i++) {
-            if (task->pqs[i].cnt)
+            if (task->pqs[i].cnt || !task->pqs[i].at_end)
                 continue;
             if (!pos)
                 pos = rd_kafka_topic_partition_list_new(16);
@@ -43,16 +44,17 @@ static rd_kafka_topic_partition_list_t *drained_positions(rill__thread_t *thread
 
 /*
  * What a partition commits: the offset after its last record whose outputs are all out. A
- * drained partition (nothing queued, nothing held by an async node) commits the consumer's
- * position instead when it is further: librdkafka moves it past transaction markers and
- * aborted records, which the application never sees, so that the group's committed offset
- * reaches the partition's end (Kafka Streams does the same). After a seek the position is
- * unknown until the next record, so a rewound partition never commits a stale one.
+ * partition at its end (exit.on.end reported it, nothing queued, nothing held by an async
+ * node) commits the consumer's position instead when it is further: librdkafka moves it
+ * past transaction markers and aborted records, which the application never sees, so that
+ * the group's committed offset reaches the partition's end, which --drain checks (drain.c).
+ * Only there: the position is exactly the end then, and nothing depends on when librdkafka
+ * updates it.
  */
 static int64_t commit_point(rill__task_t *task, rill__pq_t *pq,
                             const rd_kafka_topic_partition_list_t *pos) {
     int64_t next = rill__task_committable(task, pq);
-    if (next != pq->next_offset || pq->cnt || !pos)
+    if (next != pq->next_offset || pq->cnt || !pq->at_end || !pos)
         return next;
     const rd_kafka_topic_partition_t *p =
         rd_kafka_topic_partition_list_find(pos, pq->topic, pq->partition);

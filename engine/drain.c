@@ -7,9 +7,9 @@
  * is queued and no async stage holds a record. That is not enough with several processes:
  * another one may still be working on records whose results will come to this thread through
  * an internal topic. So the thread also asks the group: has it committed every partition of
- * every source topic of the app, internal ones included, up to its end? (commit.c commits a
- * drained partition's consumer position, which is past any transaction marker, so "up to its
- * end" is exact.)
+ * every source topic of the app, internal ones included, up to its end? (commit.c commits
+ * for a partition at its end the consumer's position, which is past any transaction marker,
+ * so "up to its end" is exact.)
  *
  * Then the end comes in rounds, one per level of the topology: a sub-topology's level is 0
  * when no other one feeds it through a topic, else one more than the highest that does. In

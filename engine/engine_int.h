@@ -105,6 +105,8 @@ struct rill__task_s {
     bool initialized;
     bool has_async;  /* some node has a poll callback */
     bool waiting;    /* holds records but waits for a lagging empty partition */
+    int64_t waiting_since; /* when the current wait began (0: not waiting) */
+    bool wait_logged;      /* a long wait was reported */
     bool has_punctuate; /* some node punctuates on stream time */
     struct rill__sched_s *scheds;  /* punctuators scheduled by its nodes (punctuate.c) */
     int sched_cnt;

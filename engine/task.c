@@ -284,6 +284,33 @@ static bool pq_idle_wait(rill__task_t *task, rill__pq_t *pq, int64_t *now) {
     return *now - pq->idle_since < idle;
 }
 
+/* A task that has waited WAIT_REPORT_MS for one input says so once, naming the input and
+ * why (what Kafka says of its position and end), so that a stalled pipeline can be read. */
+#define WAIT_REPORT_MS 10000
+
+static void report_wait(rill__task_t *task, rill__pq_t *pq) {
+    int64_t now = rill__now_ms();
+    if (!task->waiting_since) {
+        task->waiting_since = now;
+        return;
+    }
+    if (task->wait_logged || now - task->waiting_since < WAIT_REPORT_MS)
+        return;
+    task->wait_logged = true;
+    rd_kafka_t *consumer = task->thread->consumer;
+    int64_t lo = -1, hi = -1;
+    rd_kafka_get_watermark_offsets(consumer, pq->topic, pq->partition, &lo, &hi);
+    rd_kafka_topic_partition_t tp = {.topic = (char *)pq->topic, .partition = pq->partition,
+                                     .offset = RD_KAFKA_OFFSET_INVALID};
+    rd_kafka_topic_partition_list_t one = {.cnt = 1, .size = 1, .elems = &tp};
+    rd_kafka_position(consumer, &one);
+    rill__log(task->thread->app, task->thread->idx, "task %s has waited %lld s for %s[%d] "
+              "(empty; position %lld, cached end %lld, paused %d) with %zu record(s) queued "
+              "elsewhere", task->id, (long long)((now - task->waiting_since) / 1000), pq->topic,
+              (int)pq->partition, (long long)tp.offset, (long long)hi, (int)pq->paused,
+              rill__task_buffered(task));
+}
+
 /* The queue whose head has the lowest timestamp, or NULL when all are empty or when an
  * empty one is lagging or idle-waited for (then task->waiting is set). */
 static rill__pq_t *next_pq(rill__task_t *task) {
@@ -306,10 +333,13 @@ static rill__pq_t *next_pq(rill__task_t *task) {
             rill__pq_t *pq = &task->pqs[i];
             if (!pq->cnt && (pq_lagging(task, pq) || pq_idle_wait(task, pq, &now))) {
                 task->waiting = true;
+                report_wait(task, pq);
                 return NULL;
             }
         }
     }
+    task->waiting_since = 0;
+    task->wait_logged = false;
     return best;
 }
 
