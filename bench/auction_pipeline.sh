@@ -180,7 +180,9 @@ percentile() {
 latency_run() {
     local edge=$1 p="bench.auction.$RUN_ID.lat$1"
     create_inputs "$p"
-    create_topic "$p.closed" "$PARTITIONS" message.timestamp.type=LogAppendTime
+    "$KAFKA" create-topic "$p.closed" "$PARTITIONS" message.timestamp.type=LogAppendTime \
+        >/dev/null 2>"$WORK/create-topic.log" ||
+        { cat "$WORK/create-topic.log" >&2; die "cannot create topic $p.closed"; }
     local flags
     flags=$(topic_flags "$p")
     # Not --drain: with live input the app is often at the end of it. It stops on SIGTERM.
@@ -200,6 +202,10 @@ latency_run() {
     wait "$app" || { tail -n 30 "$WORK/app-lat$edge.out" >&2; die "rill-auction (latency, $edge) failed"; }
     close_delays "$p" "$end" >"$WORK/delays-$edge"
     [[ -s "$WORK/delays-$edge" ]] || die "no auction closed by time in the $edge latency run"
+    # A record stamped by the app (CreateTime = closedAt) gives exactly -grace: not LogAppendTime.
+    if [[ "$(sort -u "$WORK/delays-$edge")" == "-$GRACE_MS" ]]; then
+        die "$p.closed does not carry the broker's append time"
+    fi
     printf '| %s | %d | %s | %s | %s |\n' "$edge" "$(wc -l <"$WORK/delays-$edge")" \
         "$(percentile "$WORK/delays-$edge" 50)" "$(percentile "$WORK/delays-$edge" 99)" \
         "$(tail -n 1 "$WORK/delays-$edge")"
@@ -214,7 +220,7 @@ plot() {
             "$WORK/delays-$e" >"$WORK/cdf-$e"
     done
     gnuplot <<EOF || log "warning: gnuplot failed"
-set terminal pngcairo size 900,520 font "sans,11"
+set terminal pngcairo size 900,520 font "sans,11" noenhanced
 set output "$png"
 set title "Auction close delay: wall clock past expires + grace to the close record in Kafka\n(live NEXMark input, $RATE events/s, one rill-auction process, at_least_once)"
 set xlabel "close delay (ms)"

@@ -37,6 +37,8 @@ typedef enum rill__metric_e {
     RILL_M_RESTORED,     /* changelog records restored into stores */
     RILL_M_RESTORE_LAG,  /* changelog records still to restore (a gauge) */
     RILL_M_CHANGELOG,    /* records written to changelogs */
+    RILL_M_LAG,          /* records in Kafka past the positions of owned partitions (a gauge,
+                            from the consumer's cached end offsets, once a second) */
     RILL_M__COUNT
 } rill__metric_t;
 
@@ -160,6 +162,7 @@ struct rill__thread_s {
     bool end_counted;                 /* counted in app->threads_at_end */
     int64_t end_since;                /* exit.on.end: input done (or advanced) since */
     int64_t end_checked_ms;           /* exit.on.end: the group's offsets last checked */
+    int64_t lag_checked_ms;           /* when RILL_M_LAG was last computed */
     int *sub_level;                   /* exit.on.end: per sub-topology, its drain round */
     rill__metrics_t metrics;
 };

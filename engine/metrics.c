@@ -26,6 +26,7 @@ const char *const rill__metric_names[RILL_M__COUNT] = {
     [RILL_M_RESTORED] = "rill_restored_records_total",
     [RILL_M_RESTORE_LAG] = "rill_restore_remaining_records",
     [RILL_M_CHANGELOG] = "rill_changelog_records_total",
+    [RILL_M_LAG] = "rill_consumer_lag_records",
 };
 
 static int64_t thread_value(const rill__thread_t *thread, int which) {

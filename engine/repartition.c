@@ -100,8 +100,11 @@ rill_err_t rill__app_create_repartition_topics(rill_app_t *app, char *errstr,
             partitions = app->set.embedded_partitions;
         if (partitions <= 0)
             return RILL_ERR_TOPOLOGY;
-        rill_err_t err = rill_app_create_topic(app, n->sink.topic, partitions, errstr,
-                                               errstr_size);
+        /* As Kafka Streams does: no time-based retention, which judges by record timestamps
+         * and would delete records with old event times (a replay) before they are read. */
+        static const char *const configs[] = {"retention.ms", "-1", NULL};
+        rill_err_t err = rill__app_create_topic_config(app, n->sink.topic, partitions, configs,
+                                                       errstr, errstr_size);
         if (err)
             return err;
     }

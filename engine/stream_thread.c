@@ -284,6 +284,31 @@ static void reap_orphans(rill__thread_t *thread, int wait_ms) {
     } while (thread->orphans && rill__now_ms() < until);
 }
 
+/* Once a second: the records in Kafka past the positions of the thread's partitions (what it
+ * still has to read; records queued in tasks are in rill_buffered_records). */
+#define LAG_EVERY_MS 1000
+
+static void update_lag(rill__thread_t *thread) {
+    int64_t now = rill__now_ms();
+    if (now - thread->lag_checked_ms < LAG_EVERY_MS)
+        return;
+    thread->lag_checked_ms = now;
+    rd_kafka_topic_partition_list_t *assigned = NULL;
+    if (rd_kafka_assignment(thread->consumer, &assigned))
+        return;
+    int64_t lag = 0;
+    if (!rd_kafka_position(thread->consumer, assigned))
+        for (int i = 0; i < assigned->cnt; i++) {
+            const rd_kafka_topic_partition_t *p = &assigned->elems[i];
+            int64_t lo = -1, hi = -1;
+            rd_kafka_get_watermark_offsets(thread->consumer, p->topic, p->partition, &lo, &hi);
+            if (hi >= 0 && p->offset >= 0 && hi > p->offset)
+                lag += hi - p->offset;
+        }
+    rd_kafka_topic_partition_list_destroy(assigned);
+    rill__metric_set(&thread->metrics, RILL_M_LAG, lag);
+}
+
 /* Gives asynchronous nodes up to drain_ms to release what they hold before the final commit
  * of a clean stop. Input is paused; records still arriving are dropped (not committed, so
  * read again on the next start). */
@@ -334,6 +359,7 @@ static void *thread_main(void *arg) {
         if (thread->orphans)
             reap_orphans(thread, 0);
         rill__metric_set(&thread->metrics, RILL_M_BUFFERED, (int64_t)total_buffered(thread));
+        update_lag(thread);
         if (thread->cache_bytes_dirty && caches_full(thread))
             thread->commit_now = true;
         if (thread->commit_now ||

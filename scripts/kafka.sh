@@ -258,6 +258,10 @@ transaction.state.log.min.isr=1
 transaction.state.log.num.partitions=4
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
+# No time-based retention: tests and benchmarks write NEXMark events whose timestamps are in
+# 2015, and the default (7 days, judged by record timestamps) deletes a segment of them as
+# soon as it rolls, under a consumer still reading it (offset out of range, reset).
+log.retention.ms=-1
 EOF
 }
 

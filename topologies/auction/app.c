@@ -75,6 +75,26 @@ static void *waiter(void *arg) {
     return NULL;
 }
 
+/* The 99th percentile of the close delays so far (an upper bound: a power of two), "-" when
+ * there are none (a replay of old events: see the close-count peek in app_topology.c).
+ * Called with g_stats.lock held. */
+static void close_delay_p99(char *out, size_t size) {
+    int64_t n = 0, seen = 0;
+    for (int b = 0; b < DELAY_BUCKETS; b++)
+        n += g_stats.delay_hist[b];
+    if (!n) {
+        snprintf(out, size, "-");
+        return;
+    }
+    for (int b = 0; b < DELAY_BUCKETS; b++) {
+        seen += g_stats.delay_hist[b];
+        if (seen * 100 >= n * 99) {
+            snprintf(out, size, "<%" PRId64 " ms", INT64_C(1) << b);
+            return;
+        }
+    }
+}
+
 static double mono(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -373,6 +393,7 @@ int main(int argc, char **argv) {
     const char *drain = rill_conf_get(conf, "exit.on.end");
     int draining = drain && !strcmp(drain, "true");
 
+    g_stats.grace_ms = o.grace_ms;
     rill_app_t *app = rill_app_new(topo, conf, errstr, sizeof(errstr));
     if (!app) {
         fprintf(stderr, APP ": %s\n", errstr);
@@ -433,13 +454,18 @@ int main(int argc, char **argv) {
         int64_t out = rill_app_metric(app, "rill_records_produced_total");
         double dt = now - last > 0.001 ? now - last : 1;
         pthread_mutex_lock(&g_stats.lock);
-        printf("  [%5.1fs] in %7.0f/s  out %7.0f/s  closed %6" PRId64 "  rejected %5" PRId64
-               "  notifications %6" PRId64 "  sent %6" PRId64 "  fn in flight %3" PRId64
-               "  buffered %6" PRId64 "\n",
+        char p99[16];
+        close_delay_p99(p99, sizeof(p99));
+        printf("  [%5.1fs] in %7.0f/s  out %7.0f/s  open %5" PRId64 "  closed %6" PRId64
+               "  rejected %5" PRId64 "  notified %6" PRId64 "  sent %6" PRId64
+               "  fn in flight %3" PRId64 "  lag %7" PRId64 "  buffered %6" PRId64
+               "  close p99 %s\n",
                now - t0, (double)(in - last_in) / dt, (double)(out - last_out) / dt,
+               __atomic_load_n(&g_stats.opened, __ATOMIC_RELAXED) - g_stats.closed,
                g_stats.closed, g_stats.rejected_auctions + g_stats.rejected_bids,
                g_stats.notifications, g_stats.sent, rill_app_metric(app, "rill_faas_in_flight"),
-               rill_app_metric(app, "rill_buffered_records"));
+               rill_app_metric(app, "rill_consumer_lag_records"),
+               rill_app_metric(app, "rill_buffered_records"), p99);
         pthread_mutex_unlock(&g_stats.lock);
         fflush(stdout);
         last_in = in;

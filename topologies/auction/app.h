@@ -30,6 +30,7 @@ typedef struct auction_opts_s {
 } auction_opts_t;
 
 #define MAX_REASONS 64
+#define DELAY_BUCKETS 17 /* 1 ms .. 65 s */
 #define NCAT 64
 
 /* Counters, updated from the stream threads (mutex), read by the main thread. */
@@ -39,6 +40,10 @@ typedef struct auction_stats_s {
     int64_t rejected_auctions, rejected_bids;
     int64_t notifications, sent;
     int64_t hot_records, hot_late;
+    int64_t opened;             /* auctions that reached the close operator */
+    int64_t grace_ms;           /* the close grace (set by app.c) */
+    int64_t delay_hist[DELAY_BUCKETS]; /* close delays (ms past expires + grace, wall clock)
+                                          in powers of two; only when under a minute */
     struct {
         char reason[96];
         int64_t n;

@@ -380,6 +380,7 @@ static int close_init(const rill_record_t *item, rill_buf_t *out, void *opaque) 
     if (rc)
         return -1;
     s.best_price = -1;
+    __atomic_fetch_add(&g_stats.opened, 1, __ATOMIC_RELAXED);
     return rill_buf_append(out, &s, sizeof(s));
 }
 
@@ -482,13 +483,23 @@ static int closed_public(const rill_record_t *rec, rill_record_t *out, void *opa
 
 static void closed_peek(const rill_record_t *rec, void *opaque) {
     json_object *o = auction_parse_json(rec->value, rec->value_len), *w = NULL;
-    int64_t cat = -1, price = 0;
+    int64_t cat = -1, price = 0, closed_at = 0;
     auction_get_i64(o, "category", &cat);
+    auction_get_i64(o, "closedAt", &closed_at);
     int sold = o && json_object_object_get_ex(o, "winner", &w) && w;
     if (sold)
         auction_get_i64(o, "price", &price);
     json_object_put(o);
+    /* How long after the auction could close (wall clock) it did: meaningful when event
+     * time follows the wall clock (live input); a replay of old events is left out. */
+    int64_t delay = now_ms() - (closed_at + g_stats.grace_ms);
     pthread_mutex_lock(&g_stats.lock);
+    if (delay >= 0 && delay < (INT64_C(1) << (DELAY_BUCKETS - 1))) {
+        int b = 0;
+        while ((INT64_C(1) << b) <= delay && b < DELAY_BUCKETS - 1)
+            b++;
+        g_stats.delay_hist[b]++;
+    }
     g_stats.closed++;
     if (sold) {
         g_stats.sold++;
