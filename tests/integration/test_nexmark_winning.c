@@ -40,8 +40,13 @@ static const char *const alos_props[] = {
     NULL,
 };
 
-/* Exactly-once completion (one row per auction under kill -9 and takeover) is tested by
- * test_completion_crash.c. */
+/* Under exactly-once without a crash (one row per auction under kill -9 and takeover is
+ * tested by test_completion_crash.c). */
+static const char *const eos_props[] = {
+    "processing.guarantee=exactly_once_v2",
+    "commit.interval.ms=100",
+    NULL,
+};
 
 /* A small input buffer, so that the bids partitions (46 of 50 events) are paused and resumed
  * all the time: the task must still take its records in timestamp order. */
@@ -147,4 +152,8 @@ Test(integration_nexmark_winning, one_row_per_auction_equal_to_reference_when_at
 
 Test(integration_nexmark_winning, one_row_per_auction_equal_to_reference_when_partitions_pause) {
     run_winning("nx-winning-paused", paused_props, "read_uncommitted");
+}
+
+Test(integration_nexmark_winning, one_row_per_auction_equal_to_reference_when_exactly_once) {
+    run_winning("nx-winning-eos", eos_props, "read_committed");
 }
