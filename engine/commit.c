@@ -23,7 +23,7 @@
 
 /* The consumer's positions of the thread's partitions at their end (nothing queued), or
  * NULL. */
-static rd_kafka_topic_partition_list_t *drained_positions(rill__thread_t *thread) {
+static rd_kafka_topic_partition_list_t *end_positions(rill__thread_t *thread) {
     rd_kafka_topic_partition_list_t *pos = NULL;
     for (int t = 0; t < thread->task_cnt; t++) {
         rill__task_t *task = thread->tasks[t];
@@ -64,7 +64,7 @@ static int64_t commit_point(rill__task_t *task, rill__pq_t *pq,
 /* Builds the list of offsets that moved since the last commit, and of those to commit with
  * the end mark of --drain (drain.c); NULL when there are none. */
 static rd_kafka_topic_partition_list_t *offsets_to_commit(rill__thread_t *thread) {
-    rd_kafka_topic_partition_list_t *offsets = NULL, *pos = drained_positions(thread);
+    rd_kafka_topic_partition_list_t *offsets = NULL, *pos = end_positions(thread);
     for (int t = 0; t < thread->task_cnt; t++) {
         rill__task_t *task = thread->tasks[t];
         for (int i = 0; i < task->pq_cnt; i++) {
@@ -234,14 +234,7 @@ static int drain_for_commit(rill__thread_t *thread) {
     int64_t until = (thread->txn_open ? thread->txn_begun_ms : rill__now_ms()) +
                     (int64_t)((double)timeout * DRAIN_TXN_SHARE);
     for (;;) {
-        int pending = 0;
-        for (int i = 0; i < thread->task_cnt; i++) {
-            rill__task_t *task = thread->tasks[i];
-            if (task->has_async && rill__task_async_pending(task)) {
-                rill__task_poll(task);
-                pending += rill__task_async_pending(task);
-            }
-        }
+        int pending = rill__thread_poll_async(thread, NULL);
         if (!pending || rill__app_stopping(thread->app))
             return 0;
         if (rill__now_ms() >= until) {

@@ -313,6 +313,12 @@ void rill__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         rd_kafka_topic_partition_list_t *parts, void *opaque);
 /* Closes every task (no commit). */
 void rill__thread_drop_tasks(rill__thread_t *thread);
+/* Polls the async nodes of every task that has records in them (completions, releases);
+ * returns how many tasks still have, and lowers *wait_ms (when not NULL) to the soonest
+ * deadline they name. Shared by the exactly-once drain before a commit and the drain of a
+ * clean stop. */
+int rill__thread_poll_async(rill__thread_t *thread, int *wait_ms);
+
 /* drain.c: exit.on.end (--drain); called by the poll loop after each round. */
 void rill__thread_check_end(rill__thread_t *thread);
 /* The commit metadata of a partition whose task advanced past the end of the input. */

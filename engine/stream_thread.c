@@ -309,6 +309,20 @@ static void update_lag(rill__thread_t *thread) {
     rill__metric_set(&thread->metrics, RILL_M_LAG, lag);
 }
 
+int rill__thread_poll_async(rill__thread_t *thread, int *wait_ms) {
+    int pending = 0;
+    for (int i = 0; i < thread->task_cnt; i++) {
+        rill__task_t *task = thread->tasks[i];
+        if (!task->has_async || !rill__task_async_pending(task))
+            continue;
+        int w = rill__task_poll(task);
+        if (wait_ms && w < *wait_ms)
+            *wait_ms = w;
+        pending += rill__task_async_pending(task);
+    }
+    return pending;
+}
+
 /* Gives asynchronous nodes up to drain_ms to release what they hold before the final commit
  * of a clean stop. Input is paused; records still arriving are dropped (not committed, so
  * read again on the next start). */
@@ -320,17 +334,8 @@ static void drain_async(rill__thread_t *thread, int drain_ms) {
         rd_kafka_topic_partition_list_destroy(assigned);
     }
     for (;;) {
-        int pending = 0, wait = 100;
-        for (int i = 0; i < thread->task_cnt; i++) {
-            rill__task_t *task = thread->tasks[i];
-            if (!task->has_async || !rill__task_async_pending(task))
-                continue;
-            pending = 1;
-            int w = rill__task_poll(task);
-            if (w < wait)
-                wait = w;
-        }
-        if (!pending || rill__now_ms() >= until)
+        int wait = 100;
+        if (!rill__thread_poll_async(thread, &wait) || rill__now_ms() >= until)
             break;
         rd_kafka_poll(thread->producer, 0);
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(thread->consumer, wait);
