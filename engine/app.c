@@ -12,6 +12,7 @@
  */
 #include "engine_int.h"
 #include "admin_int.h"
+#include "global_int.h"
 #include "store_int.h"
 
 #include <stdarg.h>
@@ -168,7 +169,8 @@ rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size) {
         (err = check_source_topics(app, false, errstr, errstr_size)) ||
         (err = rill_app_create_topic(app, app->set.dlq_topic, app->set.dlq_partitions, errstr,
                                      errstr_size)) ||
-        (err = rill__app_create_changelogs(app, errstr, errstr_size)))
+        (err = rill__app_create_changelogs(app, errstr, errstr_size)) ||
+        (err = rill__global_start(app, errstr, errstr_size)))
         return err;
     app->threads = calloc((size_t)app->set.num_stream_threads, sizeof(rill__thread_t));
     if (!app->threads)
@@ -204,6 +206,7 @@ rill_err_t rill_app_wait(rill_app_t *app, char *errstr, size_t errstr_size) {
             rill__thread_wake(&app->threads[i]);
     for (int i = 0; i < app->thread_cnt; i++)
         rill__thread_join(&app->threads[i]);
+    rill__global_stop(app);
     pthread_mutex_lock(&app->lock);
     rill_err_t err = app->fatal;
     if (err && errstr)
@@ -232,6 +235,7 @@ void rill_app_destroy(rill_app_t *app) {
     rill_app_stop(app);
     rill_app_wait(app, NULL, 0);
     rill__admin_close(app);
+    rill__global_destroy(app);
     if (app->bridge)
         app->bridge_free(app->bridge);
     if (app->db)

@@ -3,6 +3,7 @@
  * the shape of Kafka Streams' TopologyDescription) and as Graphviz DOT.
  */
 #include "engine_int.h"
+#include "global_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,6 +81,24 @@ static void describe_node(const rill__node_t *n, rill_buf_t *out) {
     }
 }
 
+/* Global tables belong to no sub-topology: every process reads all of each. */
+static void describe_globals(const rill_topology_t *topo, rill_buf_t *out) {
+    for (int g = 0; g < topo->global_cnt; g++) {
+        const rill_global_table_t *t = topo->globals[g];
+        out_printf(out, "   Global table: %s (topic: %s; every process holds all of it)\n",
+                   t->store, t->topic);
+        int first = 1;
+        for (int i = 0; i < topo->node_cnt; i++) {
+            if (!rill__is_global_join(topo->nodes[i], t))
+                continue;
+            out_printf(out, "%s%s", first ? "      --> " : ", ", topo->nodes[i]->name);
+            first = 0;
+        }
+        if (!first)
+            out_printf(out, "\n");
+    }
+}
+
 static int sub_count(const rill_topology_t *topo, int *subs) {
     int cnt = 0;
     for (int i = 0; i < topo->node_cnt; i++)
@@ -101,6 +120,7 @@ rill_err_t rill_topology_describe(const rill_topology_t *topo, rill_buf_t *out) 
             if (sub_of(topo, topo->nodes[i], subs) == s)
                 describe_node(topo->nodes[i], out);
     }
+    describe_globals(topo, out);
     return topo->error ? RILL_ERR_TOPOLOGY : RILL_OK;
 }
 

@@ -19,17 +19,21 @@ static void add_header(rd_kafka_headers_t *hdrs, const char *name, const char *v
     rd_kafka_header_add(hdrs, name, -1, value, -1);
 }
 
-int rill__dlq_send_src(rill__thread_t *thread, const rill__dlq_src_t *src, const char *node,
-                       const char *reason, int attempts) {
-    rill_app_t *app = thread->app;
-    if (app->set.errors_fatal) {
-        rill__app_fatal(app, RILL_ERR_PROCESSING,
-                        "record %s[%d]@%" PRId64 " failed at node \"%s\": %s "
-                        "(errors.tolerance=none; set errors.tolerance=all to send such records "
-                        "to the dead-letter topic instead)",
-                        src->topic, (int)src->partition, src->offset, node, reason);
-        return -1;
-    }
+/* errors.tolerance=none: stops the app naming the record. Returns 1 when it did. */
+int rill__dlq_refused(rill_app_t *app, const rill__dlq_src_t *src, const char *node,
+                      const char *reason) {
+    if (!app->set.errors_fatal)
+        return 0;
+    rill__app_fatal(app, RILL_ERR_PROCESSING,
+                    "record %s[%d]@%" PRId64 " failed at node \"%s\": %s "
+                    "(errors.tolerance=none; set errors.tolerance=all to send such records "
+                    "to the dead-letter topic instead)",
+                    src->topic, (int)src->partition, src->offset, node, reason);
+    return 1;
+}
+
+rd_kafka_headers_t *rill__dlq_headers(const rill_app_t *app, const rill__dlq_src_t *src,
+                                      const char *node, const char *reason, int attempts) {
     rd_kafka_headers_t *hdrs =
         src->headers ? rd_kafka_headers_copy(src->headers) : rd_kafka_headers_new(8);
     char num[32];
@@ -43,6 +47,14 @@ int rill__dlq_send_src(rill__thread_t *thread, const rill__dlq_src_t *src, const
     snprintf(num, sizeof(num), "%d", attempts);
     add_header(hdrs, "rill.attempts", num);
     add_header(hdrs, "rill.application.id", app->set.application_id);
+    return hdrs;
+}
+
+int rill__dlq_send_src(rill__thread_t *thread, const rill__dlq_src_t *src, const char *node,
+                       const char *reason, int attempts) {
+    if (rill__dlq_refused(thread->app, src, node, reason))
+        return -1;
+    rd_kafka_headers_t *hdrs = rill__dlq_headers(thread->app, src, node, reason, attempts);
     if (rill__produce(thread, thread->dlq_rkt, RD_KAFKA_PARTITION_UA, src->key, src->key_len,
                       src->value, src->value_len, src->timestamp > 0 ? src->timestamp : 0, hdrs))
         return -1;

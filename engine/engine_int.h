@@ -187,6 +187,7 @@ struct rill_app_s {
     int threads_at_end;              /* exit.on.end: threads done (atomic) */
     void *db;                        /* the state stores' RocksDB (state/), on first use */
     void (*db_close)(void *db);
+    void *global;                    /* the global tables' reader (global.c), or NULL */
     void *bridge;                    /* the FaaS bridge's HTTP thread, made on first use */
     void (*bridge_free)(void *bridge);
 };
@@ -280,6 +281,12 @@ typedef struct rill__dlq_src_s {
     const rd_kafka_headers_t *headers; /* may be NULL */
 } rill__dlq_src_t;
 
+/* errors.tolerance=none: stops the app naming the record and returns 1; else 0. */
+int rill__dlq_refused(rill_app_t *app, const rill__dlq_src_t *src, const char *node,
+                      const char *reason);
+/* The headers of a dead-letter record (the original's plus the reason and source). */
+rd_kafka_headers_t *rill__dlq_headers(const rill_app_t *app, const rill__dlq_src_t *src,
+                                      const char *node, const char *reason, int attempts);
 /* Sends the record to the dead-letter topic with reason (see dlq.c). */
 int rill__dlq_send_src(rill__thread_t *thread, const rill__dlq_src_t *src, const char *node,
                        const char *reason, int attempts);

@@ -7,6 +7,7 @@
  * lines between threads on the hot path); readers on any thread sum them.
  */
 #include "engine_int.h"
+#include "global_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -46,6 +47,9 @@ int64_t rill_app_metric(rill_app_t *app, const char *name) {
     }
     if (found)
         return node_sum;
+    int64_t global = rill__global_metric(app, name);
+    if (global >= 0)
+        return global;
     for (int m = 0; m < RILL_M__COUNT; m++) {
         if (strcmp(rill__metric_names[m], name))
             continue;
@@ -73,5 +77,6 @@ rill_err_t rill_app_metrics(rill_app_t *app, rill_buf_t *out) {
         if (node->op->metrics)
             node->op->metrics(node, app->set.application_id, out);
     }
+    rill__global_metrics(app, out);
     return RILL_OK;
 }

@@ -13,6 +13,7 @@
  */
 #include "topology_int.h"
 #include "engine_int.h"
+#include "global_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,6 +49,7 @@ void rill_topology_destroy(rill_topology_t *topo) {
     }
     free(topo->subs);
     rill__topology_free_stores(topo);
+    rill__global_free_defs(topo);
     free(topo->nodes);
     free(topo->error);
     free(topo);

@@ -113,6 +113,8 @@ struct rill_topology_s {
     int sub_cnt;
     struct rill__store_def_s **stores; /* every store, in declaration order */
     int store_cnt;
+    struct rill_global_table_s **globals; /* global tables (global_int.h) */
+    int global_cnt;
 };
 
 /*

@@ -1002,6 +1002,73 @@ rill_table_t *rill_table_join(rill_table_t *a, rill_table_t *b, const char *name
                               const char *store);
 
 
+/* ---------------------------------------------------------------------------------------- */
+/* Global tables                                                                            */
+
+/*
+ *   rill_global_table_t *cats = rill_global_table(topo, "categories", NULL, NULL);
+ *   rill_stream_t *e = rill_stream_global_join(auctions, cats, "with-category",
+ *                                              RILL_JOIN_LEFT, category_of, add_name, NULL);
+ *
+ * A global table (Kafka Streams' GlobalKTable) is a full copy of a topic's rows in every
+ * process, for enrichment without co-partitioning: a stream joined with it may be keyed and
+ * partitioned in any way, as its key mapper finds the row to look up.
+ *
+ * Reading. Each process reads every partition of the topic (assigned, outside the consumer
+ * group) into a store of its own in its RocksDB: not partitioned, not logged (the topic is
+ * its log). A record upserts its key's row (value and timestamp), a null value deletes it.
+ * The store keeps, with the rows and in the same atomic write, the next offset of each
+ * partition, so a restarted process reads only what came after (a kill -9 loses nothing:
+ * what survives is rows and offsets of the same moment). Under exactly_once_v2 the topic is
+ * read with read_committed.
+ *
+ * Bootstrap. rill_app_start() returns only once the store has caught up with the end of
+ * every partition as it was at start (progress in the log every second), so the first stream
+ * record already meets every row written before the app started. Afterwards a thread of the
+ * app applies new records as they arrive: a stream record meets the row as of when it is
+ * processed (not as of its event time), as in Kafka Streams. Partitions added to the topic
+ * while the app runs are read from its next start.
+ *
+ * Bad records. A record with a null key, or a value that opts->value_serde cannot decode,
+ * goes to the dead-letter topic with a reason beginning "global table \"<topic>\": " and is
+ * not stored (errors.tolerance=none: the app stops). Its offset is stored only once the
+ * dead-letter record is delivered.
+ *
+ * Observing. App metrics: rill_global_records_total (records applied by this process, all
+ * global tables), rill_global_lag_records (records in the topics past the stores' offsets, a
+ * gauge updated every second) and rill_global_dead_letters_total. The topology printout
+ * lists each global table with the joins that read it.
+ */
+typedef struct rill_global_table_s rill_global_table_t;
+
+/*
+ * The global table of topic's rows, kept in store (NULL: "<topic>-global-store"; a store
+ * name used twice in the topology is an error). opts: value_serde validates values (key
+ * serde unused; keys are bytes), timestamp_extractor gives a row's timestamp (default: the
+ * record's). Returns the table (owned by the topology) or NULL after recording the error.
+ */
+rill_global_table_t *rill_global_table(rill_topology_t *topo, const char *topic,
+                                       const rill_source_opts_t *opts, const char *store);
+
+/*
+ * Joins stream s with global table g (kind RILL_JOIN_INNER or RILL_JOIN_LEFT). key_fn gets
+ * each stream record and sets out->key/key_len (out starts as a copy of the record) to the
+ * key of the row to look up; the stream record's own key may be anything, even null. A
+ * record whose row exists is joined with it (right: the mapped key, the row's value and
+ * timestamp); the result has the stream record's key, timestamp and headers. A record
+ * without a row, or for which key_fn gives a null key: left join, joined with right = NULL;
+ * inner join, dead-lettered with a reason beginning "no global table row: ". key_fn failing
+ * (non-zero) dead-letters the record. rill_join_unmatched_total counts the records that met
+ * no row. Table updates produce no result by themselves.
+ *
+ * Node: one processor "<name>" under s (name NULL: "KSTREAM-GLOBAL-JOIN-<index>"). Returns
+ * the stream of results, or NULL after recording the error in the topology.
+ */
+rill_stream_t *rill_stream_global_join(rill_stream_t *s, rill_global_table_t *g,
+                                       const char *name, rill_join_kind_t kind,
+                                       rill_mapper_cb key_fn, rill_joiner_cb joiner,
+                                       void *opaque);
+
 #ifdef __cplusplus
 }
 #endif

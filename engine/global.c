@@ -1,0 +1,575 @@
+/*
+ * global.c — the reader of an app's global tables: every partition of their topics, into
+ * stores of the process's RocksDB, first to the end (bootstrap, before any stream thread
+ * starts), then as records arrive (a thread of its own).
+ *
+ * DESIGN
+ * One consumer for all global tables, assigned (no group, nothing committed: the offsets
+ * live in the stores, global_int.h). Records are applied in batches: a poll round takes up to
+ * GLOBAL_BATCH records without waiting, and one RocksDB write holds their rows and the next
+ * offset of every partition they came from, so what a kill -9 leaves is a consistent prefix
+ * and a restart goes on from it. A record that cannot be a row (null key, value the serde
+ * refuses) goes to the dead-letter topic through a producer of the reader's own, and the
+ * write that moves the offset past it waits until that record is delivered.
+ *
+ * Bootstrap ends for a partition when its next offset reaches the high watermark queried at
+ * start, or the consumer reports its end (under read_committed the last stable offset may be
+ * lower, and transaction markers occupy offsets no record has). Stream threads read rows
+ * with point gets, concurrently with the reader's writes (RocksDB is thread-safe for this).
+ */
+#include "global_int.h"
+#include "store_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GLOBAL_BATCH 5000
+#define GLOBAL_POLL_MS 100
+#define GLOBAL_STALL_MS 60000 /* bootstrap: no record and no end for this long is an error */
+#define GLOBAL_DLQ_FLUSH_MS 30000
+
+typedef struct gpart_s {
+    rill_global_table_t *g;
+    int32_t partition;
+    int64_t next;     /* next offset to read: what the store reflects, or -1 (the start) */
+    int64_t boot_end; /* high watermark at start */
+    bool caught_up;   /* bootstrap reached the end */
+    bool dirty;       /* next moved since the last write */
+} gpart_t;
+
+typedef struct rill__global_s {
+    rill_app_t *app;
+    rill__db_t *db;
+    rd_kafka_t *consumer;
+    rd_kafka_t *dlq_producer; /* made on first use */
+    rd_kafka_topic_t *dlq_rkt;
+    bool dlq_pending;  /* dead-letter records produced since the last write */
+    int dlq_failed;    /* delivery failures (set by the delivery callback) */
+    gpart_t *parts;
+    int part_cnt;
+    int last_part;     /* the part of the last record (records come in runs) */
+    rill__batch_t *batch;
+    size_t batch_cnt;
+    rill_buf_t kbuf, vbuf;
+    pthread_t tid;
+    bool running;
+    int64_t applied, dead, lag; /* metrics (atomic) */
+    int64_t lag_checked_ms;
+} rill__global_t;
+
+static rd_kafka_t *consumer_new(rill_app_t *app, char *errstr, size_t errstr_size) {
+    rd_kafka_conf_t *kc =
+        rill__conf_kafka(app->conf, RILL_CLIENT_CONSUMER, app->bootstrap, errstr, errstr_size);
+    if (!kc)
+        return NULL;
+    char group[300];
+    snprintf(group, sizeof(group), "%s-global", app->set.application_id);
+    const char *props[][2] = {
+        {"group.id", group}, /* required by librdkafka; never joined */
+        {"enable.auto.commit", "false"},
+        {"enable.partition.eof", "true"},
+        {"auto.offset.reset", "earliest"},
+        {"fetch.wait.max.ms", "100"},
+        {"queued.max.messages.kbytes", "16384"},
+        {"isolation.level", app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2
+                                ? "read_committed"
+                                : "read_uncommitted"},
+    };
+    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
+        if (rd_kafka_conf_set(kc, props[i][0], props[i][1], errstr, errstr_size)) {
+            rd_kafka_conf_destroy(kc);
+            return NULL;
+        }
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errstr_size);
+    if (!rk)
+        rd_kafka_conf_destroy(kc);
+    return rk;
+}
+
+/* ---- the store ---- */
+
+static void offset_key(unsigned char out[5], int32_t partition) {
+    out[0] = RILL__GLOBAL_OFFSET;
+    out[1] = (unsigned char)((uint32_t)partition >> 24);
+    out[2] = (unsigned char)((uint32_t)partition >> 16);
+    out[3] = (unsigned char)((uint32_t)partition >> 8);
+    out[4] = (unsigned char)partition;
+}
+
+static int64_t stored_offset(rill__global_t *gl, const gpart_t *p) {
+    unsigned char key[5];
+    offset_key(key, p->partition);
+    if (rill__db_get(gl->db, p->g->cf, key, sizeof(key), &gl->vbuf, NULL, 0) != 1 ||
+        gl->vbuf.len != 8)
+        return -1;
+    return (int64_t)rill__be64_get((const unsigned char *)gl->vbuf.data);
+}
+
+/* Writes the batch with the offsets it moves; first makes sure that the dead-letter records
+ * it skips are delivered. Returns 0 or -1 with errstr. */
+static int write_batch(rill__global_t *gl, char *errstr, size_t errstr_size) {
+    if (gl->dlq_pending) {
+        rd_kafka_flush(gl->dlq_producer, GLOBAL_DLQ_FLUSH_MS);
+        if (rd_kafka_outq_len(gl->dlq_producer) > 0 ||
+            __atomic_load_n(&gl->dlq_failed, __ATOMIC_RELAXED)) {
+            snprintf(errstr, errstr_size, "global table: a dead-letter record could not be "
+                     "delivered to \"%s\"", gl->app->set.dlq_topic);
+            return -1;
+        }
+        gl->dlq_pending = false;
+    }
+    int dirty = 0;
+    for (int i = 0; i < gl->part_cnt; i++) {
+        gpart_t *p = &gl->parts[i];
+        if (!p->dirty)
+            continue;
+        unsigned char key[5], off[8];
+        offset_key(key, p->partition);
+        rill__be64_put(off, (uint64_t)p->next);
+        rill__batch_put(gl->batch, p->g->cf, key, sizeof(key), off, sizeof(off));
+        p->dirty = false;
+        dirty = 1;
+    }
+    if (!dirty)
+        return 0;
+    int rc = rill__db_write(gl->db, gl->batch, errstr, errstr_size);
+    rill__batch_clear(gl->batch);
+    __atomic_fetch_add(&gl->applied, (int64_t)gl->batch_cnt, __ATOMIC_RELAXED);
+    gl->batch_cnt = 0;
+    return rc;
+}
+
+/* ---- bad records ---- */
+
+static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
+    (void)rk;
+    rill__global_t *gl = opaque;
+    if (msg->err)
+        __atomic_store_n(&gl->dlq_failed, 1, __ATOMIC_RELAXED);
+}
+
+static int dlq_open(rill__global_t *gl, char *errstr, size_t errstr_size) {
+    rill_app_t *app = gl->app;
+    rd_kafka_conf_t *kc =
+        rill__conf_kafka(app->conf, RILL_CLIENT_PRODUCER, app->bootstrap, errstr, errstr_size);
+    if (!kc)
+        return -1;
+    rd_kafka_conf_set(kc, "enable.idempotence", "true", NULL, 0);
+    rd_kafka_conf_set_opaque(kc, gl);
+    rd_kafka_conf_set_dr_msg_cb(kc, on_dlq_delivery);
+    if (!(gl->dlq_producer = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size))) {
+        rd_kafka_conf_destroy(kc);
+        return -1;
+    }
+    gl->dlq_rkt = rd_kafka_topic_new(gl->dlq_producer, app->set.dlq_topic, NULL);
+    return gl->dlq_rkt ? 0 : -1;
+}
+
+/* Sends msg to the dead-letter topic with reason "global table "<topic>": <why>". */
+static int dead_letter(rill__global_t *gl, const rd_kafka_message_t *msg, const char *why,
+                       char *errstr, size_t errstr_size) {
+    char reason[512];
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    snprintf(reason, sizeof(reason), "global table \"%s\": %s", topic, why);
+    rd_kafka_headers_t *orig = NULL;
+    if (rd_kafka_message_headers(msg, &orig))
+        orig = NULL;
+    rill__dlq_src_t src = {.topic = topic, .partition = msg->partition, .offset = msg->offset,
+                           .key = msg->key, .key_len = msg->key_len, .value = msg->payload,
+                           .value_len = msg->len,
+                           .timestamp = rd_kafka_message_timestamp(msg, NULL),
+                           .headers = orig};
+    if (rill__dlq_refused(gl->app, &src, "global-table-reader", reason)) {
+        snprintf(errstr, errstr_size, "%s", reason);
+        return -1;
+    }
+    if (!gl->dlq_producer && dlq_open(gl, errstr, errstr_size))
+        return -1;
+    rd_kafka_headers_t *hdrs =
+        rill__dlq_headers(gl->app, &src, "global-table-reader", reason, 1);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        gl->dlq_producer, RD_KAFKA_V_RKT(gl->dlq_rkt), RD_KAFKA_V_KEY(msg->key, msg->key_len),
+        RD_KAFKA_V_VALUE(msg->payload, msg->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_TIMESTAMP(src.timestamp > 0 ? src.timestamp : 0),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (err) {
+        rd_kafka_headers_destroy(hdrs);
+        snprintf(errstr, errstr_size, "global table: dead-letter record: %s",
+                 rd_kafka_err2str(err));
+        return -1;
+    }
+    gl->dlq_pending = true;
+    __atomic_fetch_add(&gl->dead, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* ---- applying records ---- */
+
+static gpart_t *part_of(rill__global_t *gl, const rd_kafka_message_t *msg) {
+    gpart_t *p = &gl->parts[gl->last_part];
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    if (p->partition == msg->partition && !strcmp(p->g->topic, topic))
+        return p;
+    for (int i = 0; i < gl->part_cnt; i++) {
+        p = &gl->parts[i];
+        if (p->partition == msg->partition && !strcmp(p->g->topic, topic)) {
+            gl->last_part = i;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* The reason a record cannot be a row (written to why), or 0 when it can. */
+static int refuse(const rill_global_table_t *g, const rd_kafka_message_t *msg, char *why,
+                  size_t why_size) {
+    if (!msg->key) {
+        snprintf(why, why_size, "null key: a row needs a key (give the record one)");
+        return 1;
+    }
+    const rill_serde_t *serde = g->opts.value_serde;
+    if (!serde || !serde->deserialize || !msg->payload)
+        return 0;
+    void *obj = NULL;
+    char err[256] = "";
+    if (serde->deserialize(serde, msg->payload, msg->len, &obj, err, sizeof(err))) {
+        snprintf(why, why_size, "value is not %s: %s", serde->name ? serde->name : "valid",
+                 err);
+        return 1;
+    }
+    if (obj && serde->free_obj)
+        serde->free_obj(serde, obj);
+    return 0;
+}
+
+static int64_t row_time(const rill_global_table_t *g, const rd_kafka_message_t *msg) {
+    int64_t ts = rd_kafka_message_timestamp(msg, NULL);
+    if (!g->opts.timestamp_extractor)
+        return ts;
+    rill_record_t rec = {.key = msg->key, .key_len = msg->key_len, .value = msg->payload,
+                         .value_len = msg->len, .timestamp = ts};
+    return g->opts.timestamp_extractor(&rec, g->opts.timestamp_opaque);
+}
+
+static int apply(rill__global_t *gl, gpart_t *p, const rd_kafka_message_t *msg, char *errstr,
+                 size_t errstr_size) {
+    char why[384];
+    if (refuse(p->g, msg, why, sizeof(why))) {
+        if (dead_letter(gl, msg, why, errstr, errstr_size))
+            return -1;
+    } else {
+        unsigned char tag = RILL__GLOBAL_ROW, ts[8];
+        rill_buf_reset(&gl->kbuf);
+        if (rill_buf_append(&gl->kbuf, &tag, 1) ||
+            (msg->key_len && rill_buf_append(&gl->kbuf, msg->key, msg->key_len)))
+            goto nomem;
+        if (!msg->payload) {
+            rill__batch_delete(gl->batch, p->g->cf, gl->kbuf.data, gl->kbuf.len);
+        } else {
+            rill__be64_put(ts, (uint64_t)row_time(p->g, msg));
+            rill_buf_reset(&gl->vbuf);
+            if (rill_buf_append(&gl->vbuf, ts, sizeof(ts)) ||
+                (msg->len && rill_buf_append(&gl->vbuf, msg->payload, msg->len)))
+                goto nomem;
+            rill__batch_put(gl->batch, p->g->cf, gl->kbuf.data, gl->kbuf.len, gl->vbuf.data,
+                            gl->vbuf.len);
+        }
+    }
+    gl->batch_cnt++;
+    p->next = msg->offset + 1;
+    p->dirty = true;
+    if (p->next >= p->boot_end)
+        p->caught_up = true;
+    return 0;
+nomem:
+    snprintf(errstr, errstr_size, "global table: out of memory");
+    return -1;
+}
+
+/* One poll round: waits up to timeout_ms for the first record, then takes what is there (up
+ * to GLOBAL_BATCH) and writes it. Returns the records applied, or -1 with errstr. */
+static int poll_round(rill__global_t *gl, int timeout_ms, char *errstr, size_t errstr_size) {
+    int n = 0;
+    for (int i = 0; i < GLOBAL_BATCH; i++) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(gl->consumer, i ? 0 : timeout_ms);
+        if (!msg)
+            break;
+        int rc = 0;
+        gpart_t *p = part_of(gl, msg);
+        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (p)
+                p->caught_up = true;
+        } else if (msg->err) {
+            rill__log(gl->app, -1, "global table reader: %s", rd_kafka_message_errstr(msg));
+        } else if (p) {
+            rc = apply(gl, p, msg, errstr, errstr_size);
+            n++;
+        }
+        rd_kafka_message_destroy(msg);
+        if (rc)
+            return -1;
+    }
+    if (gl->dlq_producer)
+        rd_kafka_poll(gl->dlq_producer, 0);
+    return write_batch(gl, errstr, errstr_size) ? -1 : n;
+}
+
+static void update_lag(rill__global_t *gl) {
+    int64_t now = rill__now_ms(), lag = 0;
+    if (now - gl->lag_checked_ms < 1000)
+        return;
+    gl->lag_checked_ms = now;
+    for (int i = 0; i < gl->part_cnt; i++) {
+        int64_t lo, hi;
+        const gpart_t *p = &gl->parts[i];
+        if (rd_kafka_get_watermark_offsets(gl->consumer, p->g->topic, p->partition, &lo, &hi))
+            continue;
+        int64_t from = p->next >= 0 ? p->next : lo;
+        if (hi > from)
+            lag += hi - from;
+    }
+    __atomic_store_n(&gl->lag, lag, __ATOMIC_RELAXED);
+}
+
+/* ---- start: plan, bootstrap, thread ---- */
+
+static int add_partitions(rill__global_t *gl, rill_global_table_t *g, char *errstr,
+                          size_t errstr_size) {
+    rill_app_t *app = gl->app;
+    int cnt = rill__app_partition_count(app, g->topic, errstr, errstr_size);
+    if (cnt < 0 && app->broker) {
+        rill_broker_create_topic(app->broker, g->topic, app->set.embedded_partitions);
+        cnt = app->set.embedded_partitions;
+    }
+    if (cnt < 0) {
+        snprintf(errstr, errstr_size, "global table topic \"%s\" does not exist on %s: create "
+                 "it first (kafka-topics.sh --create --topic %s --partitions N)", g->topic,
+                 app->bootstrap, g->topic);
+        return -1;
+    }
+    if (!(g->cf = rill__db_cf(gl->db, g->store, errstr, errstr_size)))
+        return -1;
+    gpart_t *parts = realloc(gl->parts, (size_t)(gl->part_cnt + cnt) * sizeof(*parts));
+    if (!parts) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    gl->parts = parts;
+    for (int32_t i = 0; i < cnt; i++) {
+        gpart_t *p = &gl->parts[gl->part_cnt++];
+        int64_t lo = 0, hi = 0;
+        *p = (gpart_t){.g = g, .partition = i};
+        p->next = stored_offset(gl, p);
+        rd_kafka_resp_err_t err =
+            rd_kafka_query_watermark_offsets(gl->consumer, g->topic, i, &lo, &hi, 10000);
+        if (err) {
+            snprintf(errstr, errstr_size, "global table topic \"%s\" [%d]: end offsets: %s",
+                     g->topic, (int)i, rd_kafka_err2str(err));
+            return -1;
+        }
+        if (p->next >= 0 && p->next < lo)
+            rill__log(app, -1, "global table \"%s\" [%d]: records %" PRId64 "..%" PRId64
+                      " were deleted from the topic before this process read them; rows they "
+                      "changed keep their older values", g->topic, (int)i, p->next, lo - 1);
+        p->boot_end = hi;
+        p->caught_up = (p->next >= 0 ? p->next : lo) >= hi;
+    }
+    return 0;
+}
+
+static int assign_all(rill__global_t *gl, char *errstr, size_t errstr_size) {
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(gl->part_cnt);
+    for (int i = 0; i < gl->part_cnt; i++)
+        rd_kafka_topic_partition_list_add(list, gl->parts[i].g->topic,
+                                          gl->parts[i].partition)->offset =
+            gl->parts[i].next >= 0 ? gl->parts[i].next : RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_resp_err_t err = rd_kafka_assign(gl->consumer, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err)
+        snprintf(errstr, errstr_size, "global tables: assign: %s", rd_kafka_err2str(err));
+    return err ? -1 : 0;
+}
+
+/* Records from the partitions' next offsets to their ends at start. */
+static int64_t remaining(const rill__global_t *gl) {
+    int64_t n = 0;
+    for (int i = 0; i < gl->part_cnt; i++)
+        if (!gl->parts[i].caught_up && gl->parts[i].boot_end > gl->parts[i].next)
+            n += gl->parts[i].boot_end - (gl->parts[i].next > 0 ? gl->parts[i].next : 0);
+    return n;
+}
+
+static int bootstrap(rill__global_t *gl, char *errstr, size_t errstr_size) {
+    rill_app_t *app = gl->app;
+    int64_t start = rill__now_ms(), last_log = start, last_progress = start, total = 0;
+    rill__log(app, -1, "global tables: reading %" PRId64 " record(s) before processing starts",
+              remaining(gl));
+    for (;;) {
+        int done = 1;
+        for (int i = 0; i < gl->part_cnt && done; i++)
+            done = gl->parts[i].caught_up;
+        if (done)
+            break;
+        if (rill__app_stopping(app)) {
+            snprintf(errstr, errstr_size, "stopped while reading the global tables");
+            return -1;
+        }
+        int n = poll_round(gl, GLOBAL_POLL_MS, errstr, errstr_size);
+        if (n < 0)
+            return -1;
+        int64_t now = rill__now_ms();
+        total += n;
+        if (n > 0)
+            last_progress = now;
+        if (now - last_progress > GLOBAL_STALL_MS) {
+            snprintf(errstr, errstr_size, "global tables: no record and no end of topic for "
+                     "%d s while %" PRId64 " record(s) remain: is the broker reachable?",
+                     GLOBAL_STALL_MS / 1000, remaining(gl));
+            return -1;
+        }
+        if (now - last_log >= 1000) {
+            rill__log(app, -1, "global tables: %" PRId64 " record(s) read, %" PRId64 " to go",
+                      total, remaining(gl));
+            last_log = now;
+        }
+    }
+    rill__log(app, -1, "global tables ready: %" PRId64 " record(s) read in %" PRId64 " ms",
+              total, rill__now_ms() - start);
+    return 0;
+}
+
+static void *reader_main(void *arg) {
+    rill__global_t *gl = arg;
+    char errstr[512];
+    while (!rill__app_stopping(gl->app)) {
+        if (poll_round(gl, GLOBAL_POLL_MS, errstr, sizeof(errstr)) < 0) {
+            rill__app_fatal(gl->app, RILL_ERR_STATE, "%s", errstr);
+            break;
+        }
+        update_lag(gl);
+    }
+    return NULL;
+}
+
+static void global_free(rill__global_t *gl) {
+    if (gl->consumer) {
+        rd_kafka_consumer_close(gl->consumer);
+        rd_kafka_destroy(gl->consumer);
+    }
+    if (gl->dlq_producer) {
+        rd_kafka_flush(gl->dlq_producer, GLOBAL_DLQ_FLUSH_MS);
+        rd_kafka_topic_destroy(gl->dlq_rkt);
+        rd_kafka_destroy(gl->dlq_producer);
+    }
+    rill__batch_destroy(gl->batch);
+    rill_buf_free(&gl->kbuf);
+    rill_buf_free(&gl->vbuf);
+    free(gl->parts);
+    free(gl);
+}
+
+rill_err_t rill__global_start(rill_app_t *app, char *errstr, size_t errstr_size) {
+    rill_topology_t *topo = app->topo;
+    if (!topo->global_cnt)
+        return RILL_OK;
+    rill__global_t *gl = calloc(1, sizeof(*gl));
+    if (!gl || !(gl->batch = rill__batch_new())) {
+        free(gl);
+        snprintf(errstr, errstr_size, "out of memory");
+        return RILL_ERR_NOMEM;
+    }
+    gl->app = app;
+    rill_err_t err = RILL_ERR_STATE;
+    if (!(gl->db = rill__app_db(app, errstr, errstr_size)))
+        goto fail;
+    err = RILL_ERR_KAFKA;
+    if (!(gl->consumer = consumer_new(app, errstr, errstr_size)))
+        goto fail;
+    for (int i = 0; i < topo->global_cnt; i++)
+        if (add_partitions(gl, topo->globals[i], errstr, errstr_size))
+            goto fail;
+    if (assign_all(gl, errstr, errstr_size) || bootstrap(gl, errstr, errstr_size))
+        goto fail;
+    if (pthread_create(&gl->tid, NULL, reader_main, gl)) {
+        snprintf(errstr, errstr_size, "global tables: cannot start the reader thread");
+        goto fail;
+    }
+    gl->running = true;
+    app->global = gl;
+    return RILL_OK;
+fail:
+    global_free(gl);
+    return err;
+}
+
+void rill__global_stop(rill_app_t *app) {
+    rill__global_t *gl = app->global;
+    if (!gl || !gl->running)
+        return;
+    rill_app_stop(app);
+    pthread_join(gl->tid, NULL);
+    gl->running = false;
+}
+
+void rill__global_destroy(rill_app_t *app) {
+    rill__global_stop(app);
+    if (app->global)
+        global_free(app->global);
+    app->global = NULL;
+}
+
+/* ---- reads from the stream threads ---- */
+
+int rill__global_get(rill_app_t *app, const rill_global_table_t *g, const void *key,
+                     size_t key_len, rill_buf_t *keybuf, rill_buf_t *out, int64_t *tsp,
+                     char *errstr, size_t errstr_size) {
+    rill__global_t *gl = app->global;
+    unsigned char tag = RILL__GLOBAL_ROW;
+    rill_buf_reset(keybuf);
+    if (rill_buf_append(keybuf, &tag, 1) || (key_len && rill_buf_append(keybuf, key, key_len))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    int rc = rill__db_get(gl->db, g->cf, keybuf->data, keybuf->len, out, errstr, errstr_size);
+    if (rc <= 0)
+        return rc;
+    if (out->len < 8) {
+        snprintf(errstr, errstr_size, "global store \"%s\": a row of %zu bytes is too short",
+                 g->store, out->len);
+        return -1;
+    }
+    *tsp = (int64_t)rill__be64_get((const unsigned char *)out->data);
+    memmove(out->data, out->data + 8, out->len - 8);
+    out->len -= 8;
+    return 1;
+}
+
+/* ---- metrics ---- */
+
+static const char *const global_metric_names[] = {
+    "rill_global_records_total", "rill_global_lag_records", "rill_global_dead_letters_total"};
+
+static int64_t metric_at(const rill__global_t *gl, int i) {
+    const int64_t *v[] = {&gl->applied, &gl->lag, &gl->dead};
+    return __atomic_load_n(v[i], __ATOMIC_RELAXED);
+}
+
+int64_t rill__global_metric(rill_app_t *app, const char *name) {
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(name, global_metric_names[i]))
+            return app->global ? metric_at(app->global, i) : 0;
+    return -1;
+}
+
+void rill__global_metrics(rill_app_t *app, rill_buf_t *out) {
+    char line[256];
+    for (int i = 0; i < 3 && app->global; i++) {
+        int n = snprintf(line, sizeof(line), "%s{application_id=\"%s\"} %" PRId64 "\n",
+                         global_metric_names[i], app->set.application_id,
+                         metric_at(app->global, i));
+        rill_buf_append(out, line, (size_t)n);
+    }
+}
