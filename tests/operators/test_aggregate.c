@@ -8,32 +8,14 @@
  *
  * The mock cluster's first group join takes about 3 s, so each test takes about 4-8 s.
  */
-#define _GNU_SOURCE /* nftw, mkdtemp */
 #include <criterion/criterion.h>
 
 #include "../engine/embedded_util.h"
 
-#include <ftw.h>
 
 #define NKEYS 7
 #define NREC 300
 #define BASE 1700000000000LL
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static void state_dir_make(char *dir, size_t size)
-{
-    snprintf(dir, size, "/tmp/rill-test-aggregate-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp");
-}
-
-static void state_dir_remove(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Input and reference                                                                      */
@@ -231,7 +213,7 @@ Test(operators_aggregate, updates_match_reference_when_grouped_by_key, .timeout 
     char id[64], dlq[96], dir[64];
 
     make_input();
-    state_dir_make(dir, sizeof(dir));
+    eu_state_dir_make(dir, sizeof(dir));
     const char *extra[] = {"state.dir", dir, "statestore.cache.max.bytes", "0", NULL};
     eu_app_id(id, sizeof(id), "agg-updates");
     snprintf(dlq, sizeof(dlq), "%s-dlq", id);
@@ -262,7 +244,7 @@ Test(operators_aggregate, updates_match_reference_when_grouped_by_key, .timeout 
     cr_assert_eq(valueless, 3);
     eu_recs_free(&dead);
     rill_app_destroy(app);
-    state_dir_remove(dir);
+    eu_state_dir_remove(dir);
 }
 
 /*
@@ -280,8 +262,8 @@ Test(operators_aggregate, counts_continue_when_app_restarts, .timeout = 120)
     cr_assert_not_null(broker, "%s", errstr);
     const char *bootstrap = rill_broker_bootstrap_servers(broker);
     cr_assert_eq(rill_broker_create_topic(broker, "in", 2), 0);
-    state_dir_make(dir, sizeof(dir));
-    state_dir_make(dir2, sizeof(dir2));
+    eu_state_dir_make(dir, sizeof(dir));
+    eu_state_dir_make(dir2, sizeof(dir2));
     eu_app_id(id, sizeof(id), "agg-restart");
     const char *extra[] = {"bootstrap.servers", bootstrap, "state.dir", dir, "statestore.cache.max.bytes", "0", NULL};
     const char *extra2[] = {"bootstrap.servers", bootstrap, "state.dir", dir2, "statestore.cache.max.bytes", "0", NULL};
@@ -302,8 +284,8 @@ Test(operators_aggregate, counts_continue_when_app_restarts, .timeout = 120)
     assert_updates(&out, NREC, 0, "counted");
     eu_recs_free(&out);
     rill_broker_destroy(broker);
-    state_dir_remove(dir);
-    state_dir_remove(dir2);
+    eu_state_dir_remove(dir);
+    eu_state_dir_remove(dir2);
 }
 
 Test(operators_aggregate, builder_fails_when_callbacks_missing)
@@ -336,7 +318,7 @@ Test(operators_aggregate, fewer_updates_same_finals_when_record_cache_on, .timeo
     char id[64], dir[64];
 
     make_input();
-    state_dir_make(dir, sizeof(dir));
+    eu_state_dir_make(dir, sizeof(dir));
     const char *extra[] = {"state.dir", dir, "commit.interval.ms", "60000", NULL};
     eu_app_id(id, sizeof(id), "agg-cached");
     rill_app_t *app = eu_app_new(aggregate_topology(), id, extra);
@@ -356,5 +338,5 @@ Test(operators_aggregate, fewer_updates_same_finals_when_record_cache_on, .timeo
         eu_recs_free(&out);
     }
     rill_app_destroy(app);
-    state_dir_remove(dir);
+    eu_state_dir_remove(dir);
 }

@@ -13,12 +13,10 @@
  *
  * Each app runs against its own mock cluster (about 3 s for the first group join).
  */
-#define _GNU_SOURCE /* nftw, mkdtemp */
 #include <criterion/criterion.h>
 
 #include "../engine/embedded_util.h"
 
-#include <ftw.h>
 #include <inttypes.h>
 
 #define NAUCTIONS 60
@@ -32,22 +30,6 @@
 
 /* ---------------------------------------------------------------------------------------- */
 /* State directories                                                                        */
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static void state_dir_make(char *dir, size_t size)
-{
-    snprintf(dir, size, "/tmp/rill-test-completion-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp");
-}
-
-static void state_dir_remove(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Input                                                                                    */
@@ -310,7 +292,7 @@ Test(operators_completion, winners_match_reference_when_bids_out_of_order, .time
     char id[64], dir[64];
 
     make_input(&input, 1);
-    state_dir_make(dir, sizeof(dir));
+    eu_state_dir_make(dir, sizeof(dir));
     const char *extra[] = {"state.dir", dir, NULL};
     eu_app_id(id, sizeof(id), "cpl-ref");
     rill_app_t *app = eu_app_new(auction_topology(&spec), id, extra);
@@ -329,7 +311,7 @@ Test(operators_completion, winners_match_reference_when_bids_out_of_order, .time
     cr_assert_eq(rill_app_metric(app, "rill_dlq_records_total"), 0);
     assert_winners(rill_app_bootstrap_servers(app), &input);
     rill_app_destroy(app);
-    state_dir_remove(dir);
+    eu_state_dir_remove(dir);
 }
 
 /*
@@ -352,7 +334,7 @@ Test(operators_completion, winners_once_when_app_restarts_from_changelog, .timeo
     cr_assert_eq(rill_broker_create_topic(broker, "bids", 2), 0);
     eu_app_id(id, sizeof(id), "cpl-restart");
     for (int run = 0; run < 2; run++) {
-        state_dir_make(dir[run], sizeof(dir[run]));
+        eu_state_dir_make(dir[run], sizeof(dir[run]));
         const char *extra[] = {"bootstrap.servers", bootstrap, "state.dir", dir[run], NULL};
         rill_app_t *app = eu_app_new(auction_topology(&spec), id, extra);
         send_input(bootstrap, &input, run ? half : 0, run ? input.n : half, run ? 2 : 0);
@@ -371,8 +353,8 @@ Test(operators_completion, winners_once_when_app_restarts_from_changelog, .timeo
     cr_assert_gt(held, 0);
     assert_winners(bootstrap, &input);
     rill_broker_destroy(broker);
-    state_dir_remove(dir[0]);
-    state_dir_remove(dir[1]);
+    eu_state_dir_remove(dir[0]);
+    eu_state_dir_remove(dir[1]);
 }
 
 /*
@@ -400,7 +382,7 @@ Test(operators_completion, held_and_late_records_dead_lettered_when_limits_pass,
     rill_completion_spec_t spec = {.grace_ms = 100, .hold_ms = 1000, .max_held = 2};
     char id[64], dlq[96], dir[64], value[64];
 
-    state_dir_make(dir, sizeof(dir));
+    eu_state_dir_make(dir, sizeof(dir));
     const char *extra[] = {"state.dir", dir, NULL};
     eu_app_id(id, sizeof(id), "cpl-dlq");
     snprintf(dlq, sizeof(dlq), "%s-dlq", id);
@@ -462,7 +444,7 @@ Test(operators_completion, held_and_late_records_dead_lettered_when_limits_pass,
     cr_assert_eq(rill_app_metric(app, "rill_late_records_total"), 2);
     cr_assert_eq(rill_app_metric(app, "rill_dlq_records_total"), 6);
     rill_app_destroy(app);
-    state_dir_remove(dir);
+    eu_state_dir_remove(dir);
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -14,30 +14,12 @@
  * processed in offset order and may be shuffled at will. Each app test takes about 5 s (the
  * mock cluster's first group join).
  */
-#define _GNU_SOURCE /* nftw, mkdtemp */
 #include <criterion/criterion.h>
 
 #include "../engine/embedded_util.h"
 
-#include <ftw.h>
 
 #define BASE 1700000000000LL
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static void state_dir_make(char *dir, size_t size)
-{
-    snprintf(dir, size, "/tmp/rill-test-joins-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp");
-}
-
-static void state_dir_remove(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* "key=value@ms" (timestamp relative to BASE) of every record of topic. */
 static void read_out(const char *bootstrap, const char *topic, eu_strs_t *l)
@@ -152,7 +134,7 @@ static void ss_run(rill_join_kind_t kind, const char *tag, const char *const *wa
     char id[64], dir[64];
     eu_strs_t got = {0}, exp = {0}, dead = {0};
 
-    state_dir_make(dir, sizeof(dir));
+    eu_state_dir_make(dir, sizeof(dir));
     const char *extra[] = {"state.dir", dir, NULL};
     eu_app_id(id, sizeof(id), tag);
     rill_app_t *app = eu_app_new(ss_topology(&spec), id, extra);
@@ -175,7 +157,7 @@ static void ss_run(rill_join_kind_t kind, const char *tag, const char *const *wa
     eu_strs_free(&exp);
     eu_strs_free(&dead);
     rill_app_destroy(app);
-    state_dir_remove(dir);
+    eu_state_dir_remove(dir);
 }
 
 #define SS_MATCHES "a=L1+R1@1000", "a=L1+R3@1050", "b=Lb1+R5@2000", "b=Lb3+R5@2100", \
@@ -230,7 +212,7 @@ Test(operators_joins, stream_left_join_no_early_null_when_stopped_midway_and_res
     eu_app_id(id, sizeof(id), "join-ss-midway");
     for (int run = 0; run < 2; run++) {
         int n = run ? 2 : 3;
-        state_dir_make(dir[run], sizeof(dir[run]));
+        eu_state_dir_make(dir[run], sizeof(dir[run]));
         const char *extra[] = {"bootstrap.servers", bootstrap, "state.dir", dir[run], NULL};
         rill_app_t *app = eu_app_new(ss_topology(&spec), id, extra);
         rill_producer_t *p = rill_producer_new(bootstrap, NULL, errstr, sizeof(errstr));
@@ -256,8 +238,8 @@ Test(operators_joins, stream_left_join_no_early_null_when_stopped_midway_and_res
         rill_app_destroy(app);
     }
     rill_broker_destroy(broker);
-    state_dir_remove(dir[0]);
-    state_dir_remove(dir[1]);
+    eu_state_dir_remove(dir[0]);
+    eu_state_dir_remove(dir[1]);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -290,7 +272,7 @@ static void st_run(rill_join_kind_t kind, int64_t grace_ms, const char *tag, con
     char id[64], dir[64];
     eu_strs_t got = {0}, exp = {0};
 
-    state_dir_make(dir, sizeof(dir));
+    eu_state_dir_make(dir, sizeof(dir));
     const char *extra[] = {"state.dir", dir, NULL};
     eu_app_id(id, sizeof(id), tag);
     rill_app_t *app = eu_app_new(st_topology(kind, grace_ms), id, extra);
@@ -316,7 +298,7 @@ static void st_run(rill_join_kind_t kind, int64_t grace_ms, const char *tag, con
     eu_strs_free(&got);
     eu_strs_free(&exp);
     rill_app_destroy(app);
-    state_dir_remove(dir);
+    eu_state_dir_remove(dir);
 }
 
 /* Without grace: each order meets the row of its user at its time. */
@@ -412,7 +394,7 @@ static void tt_run(rill_join_kind_t kind, const char *tag, uint64_t seed)
 
     rill_stream_to(rill_table_to_stream(j, NULL), NULL, "out", NULL);
     cr_assert_null(rill_topology_error(topo), "%s", rill_topology_error(topo));
-    state_dir_make(dir, sizeof(dir));
+    eu_state_dir_make(dir, sizeof(dir));
     const char *extra[] = {"state.dir", dir, NULL};
     eu_app_id(id, sizeof(id), tag);
     rill_app_t *app = eu_app_new(topo, id, extra);
@@ -465,7 +447,7 @@ static void tt_run(rill_join_kind_t kind, const char *tag, uint64_t seed)
     eu_strs_free(&got);
     eu_strs_free(&exp);
     rill_app_destroy(app);
-    state_dir_remove(dir);
+    eu_state_dir_remove(dir);
 }
 
 Test(operators_joins, table_inner_join_matches_reference_when_rows_updated_and_deleted,

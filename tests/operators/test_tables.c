@@ -11,33 +11,15 @@
  *
  * The mock cluster's first group join takes about 3 s, so each app test takes about 5-10 s.
  */
-#define _GNU_SOURCE /* nftw, mkdtemp */
 #include <criterion/criterion.h>
 
 #include "../engine/embedded_util.h"
 
 #include "engine_int.h"
 
-#include <ftw.h>
 
 #define BASE 1700000000000LL
 #define PARTS 3
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static void state_dir_make(char *dir, size_t size)
-{
-    snprintf(dir, size, "/tmp/rill-test-tables-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp");
-}
-
-static void state_dir_remove(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static uint64_t rng;
 
@@ -142,7 +124,7 @@ Test(operators_tables, counts_match_reference_when_grouped_by_new_key, .timeout 
     make_clicks();
     for (int i = 0; i < NCLICKS; i++)
         nulls += click_city[i][0] == '-';
-    state_dir_make(dir, sizeof(dir));
+    eu_state_dir_make(dir, sizeof(dir));
     const char *extra[] = {"state.dir", dir, "statestore.cache.max.bytes", "0", NULL};
     eu_app_id(id, sizeof(id), "tables-group-by");
     rill_app_t *app = eu_app_new(clicks_topology(), id, extra);
@@ -193,7 +175,7 @@ Test(operators_tables, counts_match_reference_when_grouped_by_new_key, .timeout 
     /* Clicks without a city are dead-lettered once, before the repartition topic. */
     cr_assert_eq(dead_letters(app, id, "null key: "), (size_t)nulls);
     rill_app_destroy(app);
-    state_dir_remove(dir);
+    eu_state_dir_remove(dir);
 }
 
 Test(operators_tables, builder_fails_when_group_by_callbacks_missing)
@@ -334,8 +316,8 @@ Test(operators_tables, table_holds_last_value_when_updated_and_deleted, .timeout
     cr_assert_not_null(broker, "%s", errstr);
     const char *bootstrap = rill_broker_bootstrap_servers(broker);
     cr_assert_eq(rill_broker_create_topic(broker, "rows", PARTS), 0);
-    state_dir_make(dir, sizeof(dir));
-    state_dir_make(dir2, sizeof(dir2));
+    eu_state_dir_make(dir, sizeof(dir));
+    eu_state_dir_make(dir2, sizeof(dir2));
     eu_app_id(id, sizeof(id), "tables-source");
     const char *extra[] = {"bootstrap.servers", bootstrap, "state.dir", dir, "statestore.cache.max.bytes", "0", NULL};
     const char *extra2[] = {"bootstrap.servers", bootstrap, "state.dir", dir2, "statestore.cache.max.bytes", "0", NULL};
@@ -403,8 +385,8 @@ Test(operators_tables, table_holds_last_value_when_updated_and_deleted, .timeout
     }
     eu_recs_free(&out);
     rill_broker_destroy(broker);
-    state_dir_remove(dir);
-    state_dir_remove(dir2);
+    eu_state_dir_remove(dir);
+    eu_state_dir_remove(dir2);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -708,7 +690,7 @@ static void run_regions(const char *tag, int one_partition)
     for (int r = 0; r < NREGION; r++)
         parts |= 1 << partition_of(regions[r], PARTS);
     cr_assert(parts != 1 && parts != 2 && parts != 4, "the regions share one partition");
-    state_dir_make(dir, sizeof(dir));
+    eu_state_dir_make(dir, sizeof(dir));
     const char *extra[] = {"state.dir", dir, "statestore.cache.max.bytes", "0", NULL};
     eu_app_id(id, sizeof(id), tag);
     rill_app_t *app = eu_app_new(regions_topology(), id, extra);
@@ -766,7 +748,7 @@ static void run_regions(const char *tag, int one_partition)
     cr_assert_eq(dead_letters(app, id, "null key: "), (size_t)ref.no_region);
     free_reference(&ref);
     rill_app_destroy(app);
-    state_dir_remove(dir);
+    eu_state_dir_remove(dir);
 }
 
 Test(operators_tables, region_updates_match_reference_when_users_move, .timeout = 120)
@@ -834,7 +816,7 @@ Test(operators_tables, histogram_matches_reference_when_count_table_grouped_anew
             records++;
         }
     }
-    state_dir_make(dir, sizeof(dir));
+    eu_state_dir_make(dir, sizeof(dir));
     const char *extra[] = {"state.dir", dir, "statestore.cache.max.bytes", "0", NULL};
     eu_app_id(id, sizeof(id), "tables-histogram");
     rill_app_t *app = eu_app_new(histogram_topology(), id, extra);
@@ -870,7 +852,7 @@ Test(operators_tables, histogram_matches_reference_when_count_table_grouped_anew
     cr_assert_eq(out.cnt, (size_t)records);
     eu_recs_free(&out);
     rill_app_destroy(app);
-    state_dir_remove(dir);
+    eu_state_dir_remove(dir);
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -12,13 +12,11 @@
  * Each app runs against its own mock cluster, whose first group join takes about 3 s, so
  * each test takes about 4-6 s.
  */
-#define _GNU_SOURCE /* nftw, mkdtemp */
 #include <criterion/criterion.h>
 
 #include "../engine/embedded_util.h"
 #include "window_int.h" /* rill__session_range, while state/ may lack it */
 
-#include <ftw.h>
 #include <inttypes.h>
 
 #define NKEYS 6
@@ -27,26 +25,6 @@
 #define GRACE 500    /* > DISORDER: no record of the shuffled input is late */
 #define BASE 1700000000000LL
 #define FLUSH_AHEAD 100000 /* the flush record closes every window of the input */
-
-/* ---------------------------------------------------------------------------------------- */
-/* State directories                                                                        */
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-/* Makes a fresh state.dir for one test; the caller removes it with state_dir_remove(). */
-static void state_dir_make(char *dir, size_t size)
-{
-    snprintf(dir, size, "/tmp/rill-test-windowed-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp");
-}
-
-static void state_dir_remove(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Input                                                                                    */
@@ -389,7 +367,7 @@ static rill_app_t *run_windows(rill_topology_t *topo, const char *tag, const inp
 {
     char id[64];
 
-    state_dir_make(dir, dir_size);
+    eu_state_dir_make(dir, dir_size);
     const char *extra[] = {"state.dir", dir, NULL};
     eu_app_id(id, sizeof(id), tag);
     rill_app_t *app = eu_app_new(topo, id, extra);
@@ -420,7 +398,7 @@ static void run_and_check(const rill_window_spec_t *spec, const char *tag, const
     if (with_sum)
         assert_last(app, "summed", ref, 1);
     rill_app_destroy(app);
-    state_dir_remove(dir);
+    eu_state_dir_remove(dir);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -514,7 +492,7 @@ Test(operators_windowed, final_results_once_when_app_restarts_from_changelog, .t
     eu_app_id(id, sizeof(id), "win-restart");
     snprintf(dlq, sizeof(dlq), "%s-dlq", id);
     for (int run = 0; run < 2; run++) {
-        state_dir_make(dir[run], sizeof(dir[run]));
+        eu_state_dir_make(dir[run], sizeof(dir[run]));
         const char *extra[] = {"bootstrap.servers", bootstrap, "state.dir", dir[run], NULL};
         rill_app_t *app = eu_app_new(window_topology(&spec, RILL_EMIT_FINAL, 0), id, extra);
         int64_t n = run ? (int64_t)(input.n - half) + 3 : (int64_t)half;
@@ -541,8 +519,8 @@ Test(operators_windowed, final_results_once_when_app_restarts_from_changelog, .t
     cr_assert(!strncmp(eu_rec_header(&dead.v[0], "rill.error"), "late: ", 6));
     eu_recs_free(&dead);
     rill_broker_destroy(broker);
-    state_dir_remove(dir[0]);
-    state_dir_remove(dir[1]);
+    eu_state_dir_remove(dir[0]);
+    eu_state_dir_remove(dir[1]);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -577,7 +555,7 @@ Test(operators_windowed, late_records_dead_lettered_when_their_windows_closed, .
                                  RILL_EMIT_ON_UPDATE),
              RILL_WINDOW_SESSION, "sessions");
     cr_assert_null(rill_topology_error(topo));
-    state_dir_make(dir, sizeof(dir));
+    eu_state_dir_make(dir, sizeof(dir));
     const char *extra[] = {"state.dir", dir, NULL};
     eu_app_id(id, sizeof(id), "win-late");
     snprintf(dlq, sizeof(dlq), "%s-dlq", id);
@@ -649,7 +627,7 @@ Test(operators_windowed, late_records_dead_lettered_when_their_windows_closed, .
     eu_strs_free(&want);
     eu_recs_free(&out);
     rill_app_destroy(app);
-    state_dir_remove(dir);
+    eu_state_dir_remove(dir);
 }
 
 /* ---------------------------------------------------------------------------------------- */
