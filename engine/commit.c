@@ -15,6 +15,7 @@
 #include "engine_int.h"
 #include "store_int.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,55 @@ static int64_t commit_point(rill__task_t *task, rill__pq_t *pq,
     return p && p->offset > next ? p->offset : next;
 }
 
+/* The partition time the commit in progress may store: that of the records below
+ * commit_next (see rill__pq_t). */
+static int64_t time_to_commit(const rill__pq_t *pq) {
+    int64_t t = pq->safe_time;
+    if (pq->next_offset >= 0 && pq->commit_next >= pq->next_offset) {
+        if (pq->time_max > t)
+            t = pq->time_max;
+    } else if (pq->cand_off >= 0 && pq->commit_next >= pq->cand_off && pq->cand_time > t) {
+        t = pq->cand_time;
+    }
+    return t;
+}
+
+/* The commit's metadata: the partition time, and the end mark of --drain. */
+static void set_metadata(rd_kafka_topic_partition_t *p, int64_t t, bool end) {
+    char meta[64];
+    int n = 0;
+    if (t >= 0)
+        n = snprintf(meta, sizeof(meta), "%s%" PRId64, RILL__TIME_MARK, t);
+    if (end)
+        n += snprintf(meta + n, sizeof(meta) - (size_t)n, "%s%s", n ? " " : "", RILL__END_MARK);
+    if (!n)
+        return;
+    free(p->metadata);
+    p->metadata = strdup(meta);
+    p->metadata_size = p->metadata ? (size_t)n : 0;
+}
+
+bool rill__meta_end(const void *metadata, size_t size) {
+    size_t len = strlen(RILL__END_MARK);
+    return metadata && size >= len &&
+           !memcmp((const char *)metadata + size - len, RILL__END_MARK, len);
+}
+
+int64_t rill__meta_time(const void *metadata, size_t size) {
+    size_t len = strlen(RILL__TIME_MARK);
+    char digits[24];
+    if (!metadata || size <= len || memcmp(metadata, RILL__TIME_MARK, len))
+        return -1;
+    size_t n = 0;
+    const char *p = (const char *)metadata + len;
+    while (n < size - len && n < sizeof(digits) - 1 && p[n] >= '0' && p[n] <= '9') {
+        digits[n] = p[n];
+        n++;
+    }
+    digits[n] = '\0';
+    return n ? strtoll(digits, NULL, 10) : -1;
+}
+
 /* Builds the list of offsets that moved since the last commit, and of those to commit with
  * the end mark of --drain (drain.c); NULL when there are none. */
 static rd_kafka_topic_partition_list_t *offsets_to_commit(rill__thread_t *thread) {
@@ -70,6 +120,7 @@ static rd_kafka_topic_partition_list_t *offsets_to_commit(rill__thread_t *thread
         for (int i = 0; i < task->pq_cnt; i++) {
             rill__pq_t *pq = &task->pqs[i];
             pq->commit_next = commit_point(task, pq, pos);
+            pq->commit_time = time_to_commit(pq);
             bool mark = pq->end_mark && !pq->end_marked;
             if (mark && pq->commit_next < pq->commit_offset)
                 pq->commit_next = pq->commit_offset;
@@ -80,10 +131,7 @@ static rd_kafka_topic_partition_list_t *offsets_to_commit(rill__thread_t *thread
             rd_kafka_topic_partition_t *p =
                 rd_kafka_topic_partition_list_add(offsets, pq->topic, pq->partition);
             p->offset = pq->commit_next;
-            if (mark) {
-                p->metadata = strdup(RILL__END_MARK);
-                p->metadata_size = p->metadata ? strlen(RILL__END_MARK) : 0;
-            }
+            set_metadata(p, pq->commit_time, mark);
         }
     }
     if (pos)
@@ -104,6 +152,14 @@ static void mark_committed(rill__thread_t *thread) {
                 pq->commit_offset = pq->commit_next;
             if (pq->end_mark && pq->commit_next >= 0)
                 pq->end_marked = true;
+            if (pq->commit_time > pq->safe_time)
+                pq->safe_time = pq->commit_time;
+            if (pq->cand_off >= 0 && pq->commit_next >= pq->cand_off)
+                pq->cand_off = -1;
+            if (pq->cand_off < 0 && pq->next_offset >= 0 && pq->commit_next < pq->next_offset) {
+                pq->cand_off = pq->next_offset; /* proved safe by a later commit */
+                pq->cand_time = pq->time_max;
+            }
         }
     }
     rill__metric_add(&thread->metrics, RILL_M_COMMITS, 1);

@@ -147,8 +147,7 @@ static bool group_view(rill__thread_t *thread, int *round) {
         if (s < 0 || hi <= lo)
             continue;
         unsigned char *st = &state[s * max_part + p->partition];
-        bool marked = p->metadata_size == strlen(RILL__END_MARK) &&
-                      !memcmp(p->metadata, RILL__END_MARK, p->metadata_size);
+        bool marked = rill__meta_end(p->metadata, p->metadata_size);
         if (marked)
             *st = 1;
         else if (*st != 1)

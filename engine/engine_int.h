@@ -94,6 +94,16 @@ struct rill__pq_s {
     bool end_mark;   /* exit.on.end: its task advanced past the end, nothing since: commit
                         with the end mark (drain.c) */
     bool end_marked; /* ... and that commit happened */
+    /* Partition time (Kafka Streams' name): the largest timestamp of its records processed
+     * so far (time_max) and of those below the committed offset (safe_time, kept in the
+     * commit's metadata so that a restarted or moved task starts at its stream time). A
+     * commit held back by async nodes proves a time safe one commit later: cand_time was
+     * time_max when next_offset was cand_off. All -1 when unknown. */
+    int64_t time_max;
+    int64_t safe_time;
+    int64_t commit_time; /* what the commit in progress stores */
+    int64_t cand_off;
+    int64_t cand_time;
 };
 
 struct rill__task_s {
@@ -328,8 +338,13 @@ int rill__thread_poll_async(rill__thread_t *thread, int *wait_ms);
 
 /* drain.c: exit.on.end (--drain); called by the poll loop after each round. */
 void rill__thread_check_end(rill__thread_t *thread);
-/* The commit metadata of a partition whose task advanced past the end of the input. */
+/* Commit metadata: "rill.t=<partition time>", then " rill.end" for a partition whose task
+ * advanced past the end of the input (drain.c). */
 #define RILL__END_MARK "rill.end"
+#define RILL__TIME_MARK "rill.t="
+/* Whether commit metadata carries the end mark; its partition time (-1: none). */
+bool rill__meta_end(const void *metadata, size_t size);
+int64_t rill__meta_time(const void *metadata, size_t size);
 
 
 rill__task_t *rill__thread_task_for(rill__thread_t *thread, const char *topic, int32_t part,

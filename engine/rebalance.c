@@ -55,6 +55,31 @@ rill__task_t *rill__thread_task_for(rill__thread_t *thread, const char *topic, i
     return NULL;
 }
 
+/* Sets the partition times of the new tasks' queues from the group's committed metadata, and
+ * so their stream time: a task that moves or restarts goes on from where it was (what was
+ * late stays late, windows and waits close as before) rather than from its first record. */
+static void restore_times(rill__thread_t *thread,
+                          const rd_kafka_topic_partition_list_t *parts) {
+    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_resp_err_t err = rd_kafka_committed(thread->consumer, committed, 10000);
+    for (int i = 0; !err && i < committed->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &committed->elems[i];
+        int64_t t = rill__meta_time(p->metadata, p->metadata_size);
+        rill__pq_t *pq = NULL;
+        rill__task_t *task = t >= 0 ? rill__thread_task_for(thread, p->topic, p->partition, &pq)
+                                    : NULL;
+        if (!task)
+            continue;
+        pq->time_max = pq->safe_time = t;
+        if (t > task->stream_time)
+            task->stream_time = t;
+    }
+    if (err)
+        rill__log(thread->app, thread->idx, "reading the committed stream times failed (%s): "
+                  "the tasks start without one", rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(committed);
+}
+
 static void on_assign(rill__thread_t *thread, rd_kafka_topic_partition_list_t *parts) {
     rill_app_t *app = thread->app;
     memset(&thread->cache, 0, sizeof(thread->cache));
@@ -68,6 +93,7 @@ static void on_assign(rill__thread_t *thread, rd_kafka_topic_partition_list_t *p
             return;
         }
     }
+    restore_times(thread, parts);
     rd_kafka_resp_err_t err = rd_kafka_assign(thread->consumer, parts);
     if (err)
         rill__app_fatal(app, RILL_ERR_KAFKA, "thread %d: assign: %s", thread->idx,

@@ -56,6 +56,8 @@ rill__pq_t *rill__task_add_partition(rill__task_t *task, const char *topic, int3
     pq->source = source;
     pq->next_offset = -1;
     pq->commit_offset = -1;
+    pq->time_max = pq->safe_time = pq->commit_time = -1;
+    pq->cand_off = pq->cand_time = -1;
     return pq;
 }
 
@@ -388,6 +390,8 @@ static int process_entry(rill__task_t *task, rill__pq_t *pq, rill__entry_t *e) {
         return rill__dlq_send(thread, msg, pq->source->name, e->error, 1);
     if (e->ts > task->stream_time)
         task->stream_time = e->ts;
+    if (e->ts > pq->time_max)
+        pq->time_max = e->ts;
     rill_record_t rec = {
         .key = msg->key, .key_len = msg->key_len, .value = msg->payload, .value_len = msg->len,
         .value_obj = e->value_obj, .value_serde = pq->source->source.opts.value_serde,
@@ -467,11 +471,16 @@ void rill__task_rewind(rill__task_t *task) {
     drop_queued(task);
     close_nodes(task);
     rill__task_close_stores(task); /* reopened, and restored, before the next record */
-    for (int i = 0; i < task->pq_cnt; i++) {
-        task->pqs[i].next_offset = -1;
-        task->pqs[i].paused = false;
-    }
     task->stream_time = -1;
+    for (int i = 0; i < task->pq_cnt; i++) {
+        rill__pq_t *pq = &task->pqs[i];
+        pq->next_offset = -1;
+        pq->paused = false;
+        pq->time_max = pq->safe_time; /* the records after it come again */
+        pq->cand_off = -1;
+        if (pq->safe_time > task->stream_time)
+            task->stream_time = pq->safe_time;
+    }
 }
 
 void rill__task_destroy(rill__task_t *task) {
