@@ -724,3 +724,13 @@ void rill__conf_print_keys(FILE *out)
         fprintf(out, "      %s\n      accepts %s\n", key->description, accepts);
     }
 }
+
+void rill__conf_consumer_defaults(const rill_conf_t *conf, rd_kafka_conf_t *kc,
+                                  const char *const (*defaults)[2], size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char prefixed[128];
+        snprintf(prefixed, sizeof(prefixed), "consumer.%s", defaults[i][0]);
+        if (!rill_conf_get(conf, defaults[i][0]) && !rill_conf_get(conf, prefixed))
+            rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], NULL, 0);
+    }
+}

@@ -68,6 +68,11 @@ rill_err_t rill__conf_settings(rill_conf_t *conf, rill__settings_t *out, char *e
 rd_kafka_conf_t *rill__conf_kafka(const rill_conf_t *conf, rill__client_role_t role,
                                   const char *bootstrap, char *errstr, size_t errstr_size);
 
+/* Sets Rill's defaults for a consumer's properties (n name/value pairs) in kc, each only
+ * where conf sets it neither as is nor with the "consumer." prefix. */
+void rill__conf_consumer_defaults(const rill_conf_t *conf, rd_kafka_conf_t *kc,
+                                  const char *const (*defaults)[2], size_t n);
+
 /* Prints Rill's own configuration keys, what each accepts, its default and description, one
  * key per two lines (for --help). */
 void rill__conf_print_keys(FILE *out);

@@ -71,8 +71,6 @@ static rd_kafka_t *consumer_new(rill_app_t *app, char *errstr, size_t errstr_siz
         {"enable.auto.commit", "false"},
         {"enable.partition.eof", "true"},
         {"auto.offset.reset", "earliest"},
-        {"fetch.wait.max.ms", "100"},
-        {"queued.max.messages.kbytes", "16384"},
         {"isolation.level", app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2
                                 ? "read_committed"
                                 : "read_uncommitted"},
@@ -83,6 +81,15 @@ static rd_kafka_t *consumer_new(rill_app_t *app, char *errstr, size_t errstr_siz
             return NULL;
         }
     }
+    /* Defaults the consumer.* settings override, as for the stream threads' consumers: a
+     * bounded pre-fetch, and updates seen within 100 ms when the topic is quiet. */
+    static const char *const defaults[][2] = {
+        {"fetch.wait.max.ms", "100"},
+        {"queued.min.messages", "10000"},
+        {"queued.max.messages.kbytes", "16384"},
+    };
+    rill__conf_consumer_defaults(app->conf, kc, defaults,
+                                 sizeof(defaults) / sizeof(defaults[0]));
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errstr_size);
     if (!rk)
         rd_kafka_conf_destroy(kc);

@@ -54,12 +54,8 @@ static rd_kafka_t *consumer_new(rill__thread_t *thread, char *errstr, size_t err
         {"queued.min.messages", "10000"},
         {"queued.max.messages.kbytes", "16384"},
     };
-    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
-        char prefixed[128];
-        snprintf(prefixed, sizeof(prefixed), "consumer.%s", defaults[i][0]);
-        if (!rill_conf_get(app->conf, defaults[i][0]) && !rill_conf_get(app->conf, prefixed))
-            rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], NULL, 0);
-    }
+    rill__conf_consumer_defaults(app->conf, kc, defaults,
+                                 sizeof(defaults) / sizeof(defaults[0]));
     if (app->set.group_instance_id) {
         snprintf(instance, sizeof(instance), "%s-%d", app->set.group_instance_id, thread->idx);
         rd_kafka_conf_set(kc, "group.instance.id", instance, NULL, 0);
