@@ -133,22 +133,22 @@ static void dot_escaped(rill_buf_t *out, const char *s) {
     }
 }
 
-/* Declares a topic's node ("t:" + escaped name) and its edge to or from node n. */
-static void dot_topic(rill_buf_t *out, const char *topic, int node_id, int to_topic) {
+/* Declares a topic's node ("t:" + escaped name) and its edge to or from node (a DOT id). */
+static void dot_topic(rill_buf_t *out, const char *topic, const char *node, int to_topic) {
     out_printf(out, "    \"t:");
     dot_escaped(out, topic);
     out_printf(out, "\" [shape=cylinder,label=\"");
     dot_escaped(out, topic);
     out_printf(out, "\"];\n    ");
     if (to_topic)
-        out_printf(out, "n%d -> \"t:", node_id);
+        out_printf(out, "%s -> \"t:", node);
     else
         out_printf(out, "\"t:");
     dot_escaped(out, topic);
     if (to_topic)
         out_printf(out, "\";\n");
     else
-        out_printf(out, "\" -> n%d;\n", node_id);
+        out_printf(out, "\" -> %s;\n", node);
 }
 
 /* Nodes are "n<id>" with the escaped name as label, so no name can break the syntax or
@@ -170,10 +170,12 @@ rill_err_t rill_topology_describe_dot(const rill_topology_t *topo, rill_buf_t *o
                        n->kind == RILL_NODE_PROCESSOR ? "box" : "ellipse");
             dot_escaped(out, n->name);
             out_printf(out, "\"];\n");
+            char id[16];
+            snprintf(id, sizeof(id), "n%d", n->id);
             for (int t = 0; n->kind == RILL_NODE_SOURCE && t < n->source.topic_cnt; t++)
-                dot_topic(out, n->source.topics[t], n->id, 0);
+                dot_topic(out, n->source.topics[t], id, 0);
             if (n->kind == RILL_NODE_SINK)
-                dot_topic(out, n->sink.topic, n->id, 1);
+                dot_topic(out, n->sink.topic, id, 1);
         }
         out_printf(out, "  }\n");
     }
@@ -181,6 +183,19 @@ rill_err_t rill_topology_describe_dot(const rill_topology_t *topo, rill_buf_t *o
         for (int c = 0; c < topo->nodes[i]->child_cnt; c++)
             out_printf(out, "  n%d -> n%d;\n", topo->nodes[i]->id,
                        topo->nodes[i]->children[c]->id);
+    /* Global tables: outside every sub-topology, read by the joins that use them. */
+    for (int g = 0; g < topo->global_cnt; g++) {
+        const rill_global_table_t *t = topo->globals[g];
+        char id[16];
+        snprintf(id, sizeof(id), "g%d", g);
+        out_printf(out, "  %s [shape=box3d,label=\"global table\\n", id);
+        dot_escaped(out, t->store);
+        out_printf(out, "\"];\n  ");
+        dot_topic(out, t->topic, id, 0);
+        for (int i = 0; i < topo->node_cnt; i++)
+            if (rill__is_global_join(topo->nodes[i], t))
+                out_printf(out, "  %s -> n%d [style=dashed];\n", id, topo->nodes[i]->id);
+    }
     out_printf(out, "}\n");
     return topo->error ? RILL_ERR_TOPOLOGY : RILL_OK;
 }

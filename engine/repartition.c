@@ -22,6 +22,12 @@ rill_stream_t *rill_stream_repartition(rill_stream_t *s, const char *name) {
     return rill__stream_repartition(s, name, NULL);
 }
 
+rill_stream_t *rill_stream_repartition_with(rill_stream_t *s, const char *name,
+                                            const rill_source_opts_t *opts) {
+    static const rill_source_opts_t bytes = {0};
+    return rill__stream_repartition(s, name, opts ? opts : &bytes);
+}
+
 rill_stream_t *rill__stream_repartition(rill_stream_t *s, const char *name,
                                         const rill_source_opts_t *source_opts) {
     if (!s || s->topo->error)

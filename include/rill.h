@@ -322,9 +322,16 @@ rill_stream_t *rill_split_default(rill_split_t *split, const char *name);
  * Writes the stream to the internal topic "<application.id>-<name>-repartition" (created at
  * start with as many partitions as the largest input of this part of the topology) and reads
  * it back: records are then in the partition of their current key, so equal keys meet in one
- * task. What a key change needs before grouping or joining.
+ * task. What a key change needs before grouping or joining. Records are read back with bytes
+ * keys, the value serde of the source the stream comes from (so a decoded value survives the
+ * trip) and their own timestamps; a value that serde refuses goes to the dead-letter topic.
  */
 rill_stream_t *rill_stream_repartition(rill_stream_t *s, const char *name);
+/* The same, reading the records back with opts (NULL, or NULL fields: bytes serdes and the
+ * records' own timestamps): for values whose format changed since their source (Kafka
+ * Streams' Repartitioned.with). */
+rill_stream_t *rill_stream_repartition_with(rill_stream_t *s, const char *name,
+                                            const rill_source_opts_t *opts);
 
 /* Writes the stream to topic. Returns 0 or the sticky builder error. */
 rill_err_t rill_stream_to(rill_stream_t *s, const char *name, const char *topic,
@@ -1036,8 +1043,8 @@ rill_table_t *rill_table_join(rill_table_t *a, rill_table_t *b, const char *name
  * reads a bad record dead-letters it: N processes give N copies, which the headers'
  * rill.source.topic/partition/offset identify as one.
  *
- * Observing. App metrics: rill_global_records_total (records applied by this process, all
- * global tables), rill_global_lag_records (records in the topics past the stores' offsets, a
+ * Observing. App metrics: rill_global_records_total (records this process read into its
+ * global tables, dead-lettered ones included), rill_global_lag_records (records in the topics past the stores' offsets, a
  * gauge updated every second) and rill_global_dead_letters_total. The topology printout
  * lists each global table with the joins that read it.
  */

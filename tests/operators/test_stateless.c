@@ -544,3 +544,52 @@ Test(operators_stateless, context_describes_each_record_when_processor_reads_it,
     eu_strs_free(&got);
     rill_app_destroy(app);
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* repartition: which serde reads the records back                                          */
+
+static int to_text_fn(const rill_record_t *rec, rill_record_t *out, void *opaque)
+{
+    (void)opaque;
+    snprintf(map_value_buf, sizeof(map_value_buf), "x%d", num_of(rec));
+    out->value = map_value_buf;
+    out->value_len = strlen(map_value_buf);
+    out->value_obj = NULL;
+    out->value_serde = NULL;
+    return 0;
+}
+
+/*
+ * Values become text that is not JSON after a JSON source: rill_stream_repartition() reads
+ * them back with the source's JSON serde (each one dead-lettered), rill_stream_repartition_with()
+ * with bytes (each one passes).
+ */
+Test(operators_stateless, values_read_back_with_given_serde_when_repartitioned_with,
+     .timeout = 60)
+{
+    char id[64];
+    eu_strs_t want = {0};
+    eu_recs_t recs;
+    rill_topology_t *topo = rill_topology_new();
+    rill_source_opts_t json = {.value_serde = rill_serde_json()};
+    rill_stream_t *s = rill_stream_from(topo, "in", "in", &json);
+    rill_stream_t *text = rill_stream_map_values(s, "to-text", to_text_fn, NULL);
+
+    rill_stream_to(rill_stream_repartition_with(text, "as-bytes", NULL), "bytes-sink",
+                   "out-bytes", NULL);
+    rill_stream_to(rill_stream_repartition(text, "as-json"), "json-sink", "out-json", NULL);
+    eu_app_id(id, sizeof(id), "stateless-repartition-with");
+    rill_app_t *app = eu_app_new(topo, id, NULL);
+    eu_create_topic(app, "in", 2);
+    write_numbers(app, "in");
+    run_until_processed(app, 3 * N);
+    for (int i = 0; i < N; i++)
+        eu_strs_add(&want, "k%d=x%d", i, i);
+    assert_topic_holds(app, "out-bytes", &want, &recs);
+    eu_recs_free(&recs);
+    eu_strs_free(&want);
+    assert_topic_holds(app, "out-json", &want, &recs);
+    eu_recs_free(&recs);
+    cr_assert_eq(rill_app_metric(app, "rill_dlq_records_total"), N);
+    rill_app_destroy(app);
+}

@@ -16,6 +16,8 @@
  */
 #include <rill.h>
 
+#include "prog_run.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,13 +75,6 @@ static int count_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
 
 static const rill_processor_def_t count_def = {.process = count_process};
 
-static const char *flag(int argc, char **argv, const char *name) {
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], name))
-            return argv[i + 1];
-    return NULL;
-}
-
 /* Parses a decimal integer in [lo, hi]. Returns 0 or -1. */
 static int parse_int(const char *s, long lo, long hi, long *out) {
     char *end;
@@ -96,16 +91,16 @@ static int is_app_flag(const char *arg) {
 }
 
 int main(int argc, char **argv) {
-    char errstr[512];
-    const char *input = flag(argc, argv, "--input"), *output = flag(argc, argv, "--output");
-    const char *app_id = flag(argc, argv, "--app-id");
+    const char *input = prog_flag(argc, argv, "--input");
+    const char *output = prog_flag(argc, argv, "--output");
+    const char *app_id = prog_flag(argc, argv, "--app-id");
     if (!input || !output || !app_id) {
         fprintf(stderr, "usage: rill_count_app --input T --output T --app-id ID [--stores N] "
                         "[--value-size B] [Rill flags]\n");
         return 2;
     }
-    const char *stores = flag(argc, argv, "--stores");
-    const char *value_size = flag(argc, argv, "--value-size");
+    const char *stores = prog_flag(argc, argv, "--stores");
+    const char *value_size = prog_flag(argc, argv, "--value-size");
     long v;
     if (stores) {
         if (parse_int(stores, 0, MAX_STORES, &v)) {
@@ -136,24 +131,5 @@ int main(int argc, char **argv) {
         rill_stream_use_kv_store(s, app_opts.names[i]);
     }
     rill_stream_to(s, "sink", output, NULL);
-    rill_conf_t *conf = rill_conf_new();
-    rill_conf_set(conf, "application.id", app_id, NULL, 0);
-    int rc = rill_cli_parse(&argc, argv, conf, topo, 1, errstr, sizeof(errstr));
-    if (rc) {
-        if (rc < 0)
-            fprintf(stderr, "rill_count_app: %s\n", errstr);
-        return rc < 0 ? 2 : 0;
-    }
-    for (int i = 1; i < argc; i += 2) {
-        if (!is_app_flag(argv[i])) {
-            fprintf(stderr, "rill_count_app: unknown argument \"%s\"\n", argv[i]);
-            return 2;
-        }
-    }
-    rill_app_t *app = rill_app_new(topo, conf, errstr, sizeof(errstr));
-    if (!app) {
-        fprintf(stderr, "rill_count_app: %s\n", errstr);
-        return 2;
-    }
-    return rill_app_run_until_signal(app);
+    return prog_run("rill_count_app", topo, app_id, argc, argv, is_app_flag);
 }

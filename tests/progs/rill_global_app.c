@@ -17,6 +17,8 @@
  */
 #include <rill.h>
 
+#include "prog_run.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,22 +64,14 @@ static int enrich(const rill_record_t *order, const rill_record_t *row, rill_buf
 
 /* ---- the program ---- */
 
-static const char *flag(int argc, char **argv, const char *name) {
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], name))
-            return argv[i + 1];
-    return NULL;
-}
-
 static int is_app_flag(const char *arg) {
     return !strcmp(arg, "--table") || !strcmp(arg, "--input") || !strcmp(arg, "--output") ||
            !strcmp(arg, "--app-id");
 }
 
 int main(int argc, char **argv) {
-    char errstr[512];
-    const char *table = flag(argc, argv, "--table"), *input = flag(argc, argv, "--input");
-    const char *output = flag(argc, argv, "--output"), *app_id = flag(argc, argv, "--app-id");
+    const char *table = prog_flag(argc, argv, "--table"), *input = prog_flag(argc, argv, "--input");
+    const char *output = prog_flag(argc, argv, "--output"), *app_id = prog_flag(argc, argv, "--app-id");
     if (!table || !input || !output || !app_id) {
         fprintf(stderr, "usage: " PROG " --table T --input T --output T --app-id ID "
                         "[Rill flags]\n");
@@ -92,35 +86,5 @@ int main(int argc, char **argv) {
     rill_stream_t *enriched = rill_stream_global_join(orders, users, "enrich", RILL_JOIN_LEFT,
                                                       user_of, enrich, NULL);
     rill_stream_to(enriched, "sink", output, NULL);
-    if (rill_topology_error(topo)) {
-        fprintf(stderr, PROG ": %s\n", rill_topology_error(topo));
-        rill_topology_destroy(topo);
-        return 2;
-    }
-    rill_conf_t *conf = rill_conf_new();
-    rill_conf_set(conf, "application.id", app_id, NULL, 0);
-    int rc = rill_cli_parse(&argc, argv, conf, topo, 1, errstr, sizeof(errstr));
-    if (rc) {
-        if (rc < 0)
-            fprintf(stderr, PROG ": %s\n", errstr);
-        rill_topology_destroy(topo);
-        rill_conf_destroy(conf);
-        return rc < 0 ? 2 : 0;
-    }
-    for (int i = 1; i < argc; i += 2) {
-        if (!is_app_flag(argv[i])) {
-            fprintf(stderr, PROG ": unknown argument \"%s\"\n", argv[i]);
-            rill_topology_destroy(topo);
-            rill_conf_destroy(conf);
-            return 2;
-        }
-    }
-    rill_app_t *app = rill_app_new(topo, conf, errstr, sizeof(errstr));
-    if (!app) {
-        fprintf(stderr, PROG ": %s\n", errstr);
-        rill_topology_destroy(topo);
-        rill_conf_destroy(conf);
-        return 2;
-    }
-    return rill_app_run_until_signal(app);
+    return prog_run(PROG, topo, app_id, argc, argv, is_app_flag);
 }

@@ -36,6 +36,8 @@
  */
 #include <rill.h>
 
+#include "prog_run.h"
+
 #include <json-c/json.h>
 
 #include <ctype.h>
@@ -323,32 +325,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, PROG ": %s\n", errstr);
         return 2;
     }
-    rill_conf_t *conf = rill_conf_new();
-    rill_conf_set(conf, "application.id", app_id, NULL, 0);
-    int rc = rill_cli_parse(&argc, argv, conf, topo, 1, errstr, sizeof(errstr));
-    if (rc) {
-        if (rc < 0)
-            fprintf(stderr, PROG ": %s\n", errstr);
-        rill_topology_destroy(topo);
-        rill_conf_destroy(conf);
-        return rc < 0 ? 2 : 0;
-    }
-    for (int i = 1; i < argc; i += 2) {
-        if (!is_app_flag(argv[i])) {
-            fprintf(stderr, PROG ": unknown argument \"%s\"\n", argv[i]);
-            rill_topology_destroy(topo);
-            rill_conf_destroy(conf);
-            return 2;
-        }
-    }
-    rill_app_t *app = rill_app_new(topo, conf, errstr, sizeof(errstr));
-    if (!app) {
-        fprintf(stderr, PROG ": %s\n", errstr);
-        rill_topology_destroy(topo);
-        rill_conf_destroy(conf);
-        return 2;
-    }
-    return rill_app_run_until_signal(app);
+    return prog_run(PROG, topo, app_id, argc, argv, is_app_flag);
 }
 
 #endif /* WINNER_APP_NO_MAIN */

@@ -21,17 +21,22 @@
 
 static const char *const topic_flag[RT_AU_TOPIC_CNT] = {
     "--persons-topic",          "--auctions-raw-topic",  "--bids-raw-topic",
-    "--auctions-topic",         "--bids-topic",          "--auctions-rejected-topic",
+    "--categories-topic",       "--auctions-topic",         "--bids-topic",          "--auctions-rejected-topic",
     "--bids-rejected-topic",    "--closed-topic",        "--notifications-topic",
     "--sent-topic",             "--category-price-topic", "--seller-avg-topic",
     "--hot-items-topic",
 };
 
 static const char *const topic_suffix[RT_AU_TOPIC_CNT] = {
-    "persons", "auctions.raw", "bids.raw", "auctions", "bids", "auctions.rejected",
+    "persons", "auctions.raw", "bids.raw", "categories", "auctions", "bids", "auctions.rejected",
     "bids.rejected", "closed", "notifications", "notifications.sent",
     "analytics.category-price", "analytics.seller-avg", "analytics.hot-items",
 };
+
+/* The names the app writes to its empty categories topic, NEXMark's categories 10..14 in
+ * order (written out here, not taken from the app). */
+static const char *const category_name[NEXMARK_NUM_CATEGORIES] = {
+    "Books", "Electronics", "Home & Garden", "Collectibles", "Fashion"};
 
 static const char *const notif_fields[] = {"person", "auction", "kind", "price", "name",
                                            "emailAddress", NULL};
@@ -383,7 +388,8 @@ void rt_auction_expected(const rt_auction_t *a, rt_auction_out_t *exp) {
             continue;
         snprintf(key, sizeof(key), "%" PRId64, cat);
         addf(&exp->t[RT_AU_CATEGORY_PRICE], key,
-             "{\"category\":%" PRId64 ",\"avgPrice\":%.2f,\"auctions\":%" PRId64 "}", cat,
+             "{\"category\":%" PRId64 ",\"name\":\"%s\",\"avgPrice\":%.2f,\"auctions\":%"
+             PRId64 "}", cat, category_name[cat - NEXMARK_FIRST_CATEGORY_ID],
              (double)sum / (double)cnt, cnt);
     }
     /* seller-avg: average over the seller's last 10 sales by (closedAt, auction) */

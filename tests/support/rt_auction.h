@@ -20,6 +20,7 @@ enum {
     RT_AU_PERSONS = 0,
     RT_AU_AUCTIONS_RAW,
     RT_AU_BIDS_RAW,
+    RT_AU_CATEGORIES, /* input the app fills itself (category names) */
     RT_AU_AUCTIONS,
     RT_AU_BIDS,
     RT_AU_AUCTIONS_REJECTED,

@@ -46,7 +46,8 @@ static void usage(void) {
            "  --persons-topic, --auctions-raw-topic, --bids-raw-topic, --auctions-topic,\n"
            "  --bids-topic, --auctions-rejected-topic, --bids-rejected-topic, --closed-topic,\n"
            "  --notifications-topic, --sent-topic, --category-price-topic, --seller-avg-topic,\n"
-           "  --hot-items-topic NAME  topic names\n"
+           "  --hot-items-topic, --categories-topic NAME  topic names (categories: names\n"
+           "                          of the categories, written there when it is empty)\n"
            "  --describe-dot FILE     write the topology as Graphviz DOT and exit\n"
            "Common flags (see below): --bootstrap-servers, --drain (exit when all is closed),\n"
            "--describe, --threads, --state-dir, -D name=value.\n");
@@ -177,8 +178,9 @@ static void summary(rill_app_t *app, const auction_opts_t *o, double secs,
     qsort(g_stats.cats, (size_t)g_stats.ncats, sizeof(g_stats.cats[0]), cat_cmp);
     printf("  top categories by average winning price (cents / 100; the topic has cents):\n");
     for (int i = 0; i < g_stats.ncats && i < 5; i++)
-        printf("    %d. category %" PRId64 ": %.2f over %" PRId64 " sold auctions\n", i + 1,
+        printf("    %d. category %" PRId64 " (%s): %.2f over %" PRId64 " sold auctions\n", i + 1,
                g_stats.cats[i].category,
+               g_stats.cats[i].name[0] ? g_stats.cats[i].name : "no name",
                (double)g_stats.cats[i].sum / (double)g_stats.cats[i].count / 100.0,
                g_stats.cats[i].count);
     printf("  notifications       %" PRId64 " joined, %" PRId64 " sent (receipts)\n",
@@ -233,6 +235,7 @@ static const topic_flag_t topic_flags[] = {
     TF("--category-price-topic", t_cat_price),
     TF("--seller-avg-topic", t_seller_avg),
     TF("--hot-items-topic", t_hot),
+    TF("--categories-topic", t_categories),
 };
 
 static int64_t parse_ms(const char *flag, const char *v) {
@@ -409,6 +412,14 @@ int main(int argc, char **argv) {
             rill_app_destroy(app);
             return 1;
         }
+    /* A small dimension: one partition, named categories when it is empty. */
+    if (rill_app_create_topic(app, o.t_categories, 1, errstr, sizeof(errstr)) ||
+        auction_seed_categories(rill_app_bootstrap_servers(app), o.t_categories, errstr,
+                                sizeof(errstr))) {
+        fprintf(stderr, APP ": categories topic %s: %s\n", o.t_categories, errstr);
+        rill_app_destroy(app);
+        return 1;
+    }
     /* hot-top follows each bids task's progress (hot_top.c) */
     o.bid_partitions = rill_app_partition_count(app, o.t_bids, errstr, sizeof(errstr));
     if (o.bid_partitions < 1) {

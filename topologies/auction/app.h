@@ -21,6 +21,7 @@ typedef struct auction_opts_s {
     const char *t_persons, *t_auctions_raw, *t_bids_raw, *t_auctions, *t_bids;
     const char *t_auctions_rejected, *t_bids_rejected, *t_closed, *t_notifications, *t_sent;
     const char *t_cat_price, *t_seller_avg, *t_hot;
+    const char *t_categories; /* category names (a global table, categories.c) */
     int partitions;
     int64_t grace_ms;        /* auction close grace */
     int64_t person_grace_ms; /* notifications wait this long for a late person row */
@@ -51,6 +52,7 @@ typedef struct auction_stats_s {
     int nreasons;
     struct {
         int64_t category, sum, count;
+        char name[32]; /* from the categories global table, "" until known */
     } cats[NCAT];
     int ncats;
 } auction_stats_t;
@@ -65,6 +67,19 @@ rill_topology_t *auction_topology(const auction_opts_t *o);
 struct json_object;
 struct json_object *auction_parse_json(const void *buf, size_t len);
 int auction_get_i64(struct json_object *o, const char *f, int64_t *v);
+
+/* categories.c: the names written to an empty categories topic; the global join's key mapper
+ * and joiner (see the file). Seeding returns 0 or -1 with errstr. */
+const char *auction_category_default_name(int64_t id);
+int auction_seed_categories(const char *bootstrap, const char *topic, char *errstr,
+                            size_t errstr_size);
+int auction_category_key(const rill_record_t *rec, rill_record_t *out, void *opaque);
+int auction_category_name_joiner(const rill_record_t *left, const rill_record_t *right,
+                                 rill_buf_t *out, void *opaque);
+
+/* A window count on its way to hot-top (app_topology.c's hot_rekey): window start, window
+ * end, auction id, bids, each 8 bytes big-endian. */
+#define HOT_COUNT_BYTES 32
 
 /* hot_top.c: the "hot-top" processor (opaque: the auction_opts_t); declares no store itself,
  * uses "hot-top-store". */

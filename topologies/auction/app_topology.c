@@ -13,7 +13,9 @@
  *  2. Core: auction.auctions (items) + auction.bids (events), JSON, timestamp = dateTime →
  *     rill_stream_complete "close" (state: counts, best bid, sorted distinct bidders) →
  *     auction.closed; closed → notifications fan-out (re-keyed by person id); closed sold →
- *     group by category / seller (repartitions) → analytics; bids → hopping windowed count
+ *     group by category / seller (repartitions) → analytics (category averages named by the
+ *     global table of auction.categories: every process holds it all); bids → hopping
+ *     windowed count
  *     (emit-final) → re-key by window start (repartition) → "hot-top" (hot_top.c) picks the
  *     max per window.
  *  3. Notifications: repartitioned by person → left join with the persons table (grace) →
@@ -55,6 +57,7 @@ void auction_opts_defaults(auction_opts_t *o) {
     o->t_cat_price = "auction.analytics.category-price";
     o->t_seller_avg = "auction.analytics.seller-avg";
     o->t_hot = "auction.analytics.hot-items";
+    o->t_categories = "auction.categories";
     o->partitions = 4;
     o->grace_ms = 1000;
     o->person_grace_ms = 5000;
@@ -274,6 +277,20 @@ static int fifo_pop(fifo_t *f, const void *key, size_t key_len, fifo_ent_t *out)
     return -1;
 }
 
+/* A task starts (assigned, or rewound after an aborted transaction) with nothing in flight:
+ * entries left from an earlier life of the task (before it moved away and back, or before
+ * the rewind) would stand before its new ones and hide them from fifo_pop. */
+static int remember_init(rill_ctx_t *ctx, void **statep, void *opaque) {
+    const edge_t *e = opaque;
+    fifo_t *f = fifo_get(rill_ctx_task_id(ctx), e->bid);
+    if (!f)
+        return -1;
+    while (f->head != f->tail)
+        ent_free(&f->v[f->head++ & (f->cap - 1)]);
+    *statep = opaque;
+    return 0;
+}
+
 static int remember_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     const edge_t *e = state;
     fifo_push(fifo_get(rill_ctx_task_id(ctx), e->bid), rec);
@@ -305,7 +322,7 @@ static int route_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
 }
 
 static const rill_processor_def_t native_def = {.init = native_init, .process = native_process};
-static const rill_processor_def_t remember_def = {.init = native_init,
+static const rill_processor_def_t remember_def = {.init = remember_init,
                                                    .process = remember_process};
 static const rill_processor_def_t route_def = {.init = native_init, .process = route_process};
 
@@ -724,6 +741,24 @@ static int cat_json(const rill_record_t *rec, rill_record_t *out, void *opaque) 
     return 0;
 }
 
+/* Keeps the name the categories global table gave each category, for the summary. */
+static void cat_name_peek(const rill_record_t *rec, void *opaque) {
+    (void)opaque;
+    json_object *o = auction_parse_json(rec->value, rec->value_len), *n = NULL;
+    int64_t cat = -1;
+    auction_get_i64(o, "category", &cat);
+    const char *name = o && json_object_object_get_ex(o, "name", &n) &&
+                               json_object_is_type(n, json_type_string)
+                           ? json_object_get_string(n)
+                           : "";
+    pthread_mutex_lock(&g_stats.lock);
+    for (int i = 0; i < g_stats.ncats; i++)
+        if (g_stats.cats[i].category == cat)
+            snprintf(g_stats.cats[i].name, sizeof(g_stats.cats[i].name), "%s", name);
+    pthread_mutex_unlock(&g_stats.lock);
+    json_object_put(o);
+}
+
 /* seller: [n: int64][n x {closedAt, auction, price}] sorted by (closedAt, auction), n <= 10 */
 typedef struct sale_s {
     int64_t closed_at, auction, price;
@@ -792,20 +827,30 @@ static int not_flush(const rill_record_t *rec, void *opaque) {
     return rec->key && rec->key_len && ((const char *)rec->key)[0] != '~';
 }
 
-static __thread char tl_val[200];
 
+/* A window count, re-keyed by window start for hot-top, as HOT_COUNT_BYTES (app.h): window
+ * start, window end, auction id, bids, each 8 bytes big-endian. */
 static int hot_rekey(const rill_record_t *rec, rill_record_t *out, void *opaque) {
-    int64_t cnt;
-    if (rill_int64_decode(rec->value, rec->value_len, &cnt))
+    static __thread unsigned char v[HOT_COUNT_BYTES];
+    char id[24];
+    int64_t cnt, auction;
+    char *end;
+    if (rill_int64_decode(rec->value, rec->value_len, &cnt) || !rec->key_len ||
+        rec->key_len >= sizeof(id))
         return -1;
+    memcpy(id, rec->key, rec->key_len);
+    id[rec->key_len] = '\0';
+    auction = strtoll(id, &end, 10);
+    if (*end)
+        return -1;
+    rill_int64_encode(rec->window_start, v);
+    rill_int64_encode(rec->window_end, v + 8);
+    rill_int64_encode(auction, v + 16);
+    rill_int64_encode(cnt, v + 24);
     out->key = tl_key;
     out->key_len = (size_t)snprintf(tl_key, sizeof(tl_key), "%" PRId64, rec->window_start);
-    out->value = tl_val;
-    out->value_len = (size_t)snprintf(tl_val, sizeof(tl_val),
-                                      "{\"windowStart\":%" PRId64 ",\"windowEnd\":%" PRId64
-                                      ",\"auction\":%.*s,\"bids\":%" PRId64 "}",
-                                      rec->window_start, rec->window_end, (int)rec->key_len,
-                                      (const char *)rec->key, cnt);
+    out->value = v;
+    out->value_len = sizeof(v);
     out->value_obj = NULL;
     out->value_serde = NULL;
     out->window_kind = 0;
@@ -846,8 +891,16 @@ rill_topology_t *auction_topology(const auction_opts_t *o) {
     rill_table_t *cat = rill_grouped_aggregate(
         rill_stream_group_by(sold, "by-category", key_category, NULL), "category-price-store",
         zero_init, cat_add, NULL);
-    rill_stream_to(rill_stream_map_values(rill_table_to_stream(cat, "category-price-updates"),
-                                          "category-price-json", cat_json, NULL),
+    rill_source_opts_t names_src = {.value_serde = rill_serde_json()};
+    rill_global_table_t *names =
+        rill_global_table(topo, o->t_categories, &names_src, "category-names-store");
+    rill_stream_t *priced = rill_stream_map_values(
+        rill_table_to_stream(cat, "category-price-updates"), "category-price-json", cat_json,
+        NULL);
+    rill_stream_t *named = rill_stream_global_join(priced, names, "category-name",
+                                                   RILL_JOIN_LEFT, auction_category_key,
+                                                   auction_category_name_joiner, NULL);
+    rill_stream_to(rill_stream_peek(named, "category-name-seen", cat_name_peek, NULL),
                    "category-price-sink", o->t_cat_price, NULL);
     static int seller_flag = 1;
     rill_table_t *sel = rill_grouped_aggregate(
@@ -866,10 +919,10 @@ rill_topology_t *auction_topology(const auction_opts_t *o) {
                                      "hot-group"),
             &ws),
         "hot-counts-store", RILL_EMIT_FINAL);
-    rill_stream_t *by_win = rill_stream_repartition(
+    rill_stream_t *by_win = rill_stream_repartition_with(
         rill_stream_map(rill_table_to_stream(counts, "hot-counts"), "hot-by-window-key",
                         hot_rekey, NULL),
-        "hot-by-window");
+        "hot-by-window", NULL); /* binary counts: read back as bytes */
     rill_stream_t *top = rill_stream_process(by_win, "hot-top", &auction_hot_top_def, (void *)o);
     rill_stream_use_kv_store(top, "hot-top-store");
     rill_stream_to(top, "hot-sink", o->t_hot, NULL);

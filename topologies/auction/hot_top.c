@@ -24,7 +24,6 @@
  */
 #include "app.h"
 
-#include <json-c/json.h>
 #include <librdkafka/rdkafka.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -253,14 +252,13 @@ static bool hot_add(hot_state_t *hs, int64_t start, int64_t end, int64_t auction
 
 static int hot_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     hot_state_t *hs = state;
-    struct json_object *o = auction_parse_json(rec->value, rec->value_len);
+    const unsigned char *v = rec->value;
     int64_t start = 0, end = 0, auction = 0, bids = 0;
-    int rc = auction_get_i64(o, "windowStart", &start) ||
-             auction_get_i64(o, "windowEnd", &end) || auction_get_i64(o, "auction", &auction) ||
-             auction_get_i64(o, "bids", &bids);
-    json_object_put(o);
-    if (rc) {
-        rill_ctx_set_error(ctx, "hot-top: bad window count");
+    if (!v || rec->value_len != HOT_COUNT_BYTES || rill_int64_decode(v, 8, &start) ||
+        rill_int64_decode(v + 8, 8, &end) || rill_int64_decode(v + 16, 8, &auction) ||
+        rill_int64_decode(v + 24, 8, &bids)) {
+        rill_ctx_set_error(ctx, "hot-top: a window count must be %d bytes, not %zu",
+                           HOT_COUNT_BYTES, rec->value_len);
         return -1;
     }
     bool moved = hot_progress(hs, auction, rec->timestamp);
