@@ -41,7 +41,7 @@ build() {
 }
 
 # Sets BOOTSTRAP (and RILL_KAFKA_PORT for kafka.sh create-topic), and BROKER_PID when the
-# broker is scripts/kafka.sh's.
+# broker is scripts/kafka.sh's (also when given as RILL_BENCH_BOOTSTRAP, see below).
 find_broker() {
     if [[ -n "${RILL_BENCH_BOOTSTRAP:-}" ]]; then
         [[ "$RILL_BENCH_BOOTSTRAP" =~ ^(127\.0\.0\.1|localhost):([0-9]+)$ ]] ||
@@ -58,13 +58,17 @@ find_broker() {
         STARTED_BROKER=1
         BOOTSTRAP=${line#bootstrap=}
     fi
-    if [[ -z "${RILL_BENCH_BOOTSTRAP:-}" ]]; then
-        local pid
-        pid=$(cat "${RILL_KAFKA_DIR:-${TMPDIR:-/tmp}/rill-kafka}/kafka.pid" 2>/dev/null || true)
-        if [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" |
-            grep -qF kafka.Kafka; then
-            BROKER_PID=$pid
-        fi
+    # The broker's CPU is known when it is scripts/kafka.sh's; a RILL_BENCH_BOOTSTRAP broker is
+    # taken to be that one only when kafka.sh's configuration listens on the same address.
+    local dir=${RILL_KAFKA_DIR:-${TMPDIR:-/tmp}/rill-kafka} pid
+    if [[ -n "${RILL_BENCH_BOOTSTRAP:-}" ]] &&
+        ! grep -qE "^listeners=PLAINTEXT://$BOOTSTRAP(,|$)" "$dir/server.properties" 2>/dev/null; then
+        return 0
+    fi
+    pid=$(cat "$dir/kafka.pid" 2>/dev/null || true)
+    if [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" |
+        grep -qF kafka.Kafka; then
+        BROKER_PID=$pid
     fi
 }
 

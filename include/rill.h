@@ -1039,9 +1039,10 @@ rill_table_t *rill_table_join(rill_table_t *a, rill_table_t *b, const char *name
  * Bad records. A record with a null key, or a value that opts->value_serde cannot decode,
  * goes to the dead-letter topic with a reason beginning "global table \"<topic>\": " and is
  * not stored (errors.tolerance=none: the app stops). Its offset is stored only once the
- * dead-letter record is delivered. Every process reads every record, so each process that
- * reads a bad record dead-letters it: N processes give N copies, which the headers'
- * rill.source.topic/partition/offset identify as one.
+ * dead-letter record is delivered (so a crash in between sends it again: at least once, also
+ * under exactly_once_v2, as the reader has no transaction). Every process reads every
+ * record, so each process that reads a bad record dead-letters it: N processes give N
+ * copies, which the headers rill.source.topic/partition/offset identify as one.
  *
  * Observing. App metrics: rill_global_records_total (records this process read into its
  * global tables, dead-lettered ones included), rill_global_lag_records (records in the topics past the stores' offsets, a
