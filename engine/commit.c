@@ -62,17 +62,38 @@ static int64_t commit_point(rill__task_t *task, rill__pq_t *pq,
     return p && p->offset > next ? p->offset : next;
 }
 
-/* The partition time the commit in progress may store: that of the records below
- * commit_next (see rill__pq_t). */
-static int64_t time_to_commit(const rill__pq_t *pq) {
-    int64_t t = pq->safe_time;
-    if (pq->next_offset >= 0 && pq->commit_next >= pq->next_offset) {
-        if (pq->time_max > t)
-            t = pq->time_max;
-    } else if (pq->cand_off >= 0 && pq->commit_next >= pq->cand_off && pq->cand_time > t) {
-        t = pq->cand_time;
+/* The stream time the commit in progress may store for the task: that of the records below
+ * every queue's commit point (see rill__task_t). The queues' commit_next are set. */
+static void time_to_commit(rill__task_t *task) {
+    task->commit_held = false;
+    task->cand_passed = task->cand_time >= 0;
+    for (int i = 0; i < task->pq_cnt; i++) {
+        const rill__pq_t *pq = &task->pqs[i];
+        if (pq->next_offset >= 0 && pq->commit_next < pq->next_offset)
+            task->commit_held = true;
+        if (pq->cand_off >= 0 && pq->commit_next < pq->cand_off)
+            task->cand_passed = false;
     }
-    return t;
+    int64_t t = task->safe_time;
+    if (!task->commit_held && task->rec_time > t)
+        t = task->rec_time;
+    else if (task->commit_held && task->cand_passed && task->cand_time > t)
+        t = task->cand_time;
+    task->commit_time = t;
+}
+
+/* After a commit: the time it stored is safe; a candidate it passed is used up, and while
+ * records stay held back a new one is taken, to be proved by a later commit. */
+static void time_committed(rill__task_t *task) {
+    if (task->commit_time > task->safe_time)
+        task->safe_time = task->commit_time;
+    if (task->cand_passed)
+        task->cand_time = -1;
+    if (task->cand_time < 0 && task->commit_held) {
+        task->cand_time = task->rec_time;
+        for (int i = 0; i < task->pq_cnt; i++)
+            task->pqs[i].cand_off = task->pqs[i].next_offset;
+    }
 }
 
 /* The commit's metadata: the partition time, and the end mark of --drain. */
@@ -120,10 +141,13 @@ static rd_kafka_topic_partition_list_t *offsets_to_commit(rill__thread_t *thread
         for (int i = 0; i < task->pq_cnt; i++) {
             rill__pq_t *pq = &task->pqs[i];
             pq->commit_next = commit_point(task, pq, pos);
-            pq->commit_time = time_to_commit(pq);
-            bool mark = pq->end_mark && !pq->end_marked;
-            if (mark && pq->commit_next < pq->commit_offset)
+            if (pq->end_mark && !pq->end_marked && pq->commit_next < pq->commit_offset)
                 pq->commit_next = pq->commit_offset;
+        }
+        time_to_commit(task);
+        for (int i = 0; i < task->pq_cnt; i++) {
+            rill__pq_t *pq = &task->pqs[i];
+            bool mark = pq->end_mark && !pq->end_marked;
             if (pq->commit_next < 0 || (pq->commit_next <= pq->commit_offset && !mark))
                 continue;
             if (!offsets)
@@ -131,7 +155,7 @@ static rd_kafka_topic_partition_list_t *offsets_to_commit(rill__thread_t *thread
             rd_kafka_topic_partition_t *p =
                 rd_kafka_topic_partition_list_add(offsets, pq->topic, pq->partition);
             p->offset = pq->commit_next;
-            set_metadata(p, pq->commit_time, mark);
+            set_metadata(p, task->commit_time, mark);
         }
     }
     if (pos)
@@ -152,15 +176,8 @@ static void mark_committed(rill__thread_t *thread) {
                 pq->commit_offset = pq->commit_next;
             if (pq->end_mark && pq->commit_next >= 0)
                 pq->end_marked = true;
-            if (pq->commit_time > pq->safe_time)
-                pq->safe_time = pq->commit_time;
-            if (pq->cand_off >= 0 && pq->commit_next >= pq->cand_off)
-                pq->cand_off = -1;
-            if (pq->cand_off < 0 && pq->next_offset >= 0 && pq->commit_next < pq->next_offset) {
-                pq->cand_off = pq->next_offset; /* proved safe by a later commit */
-                pq->cand_time = pq->time_max;
-            }
         }
+        time_committed(task);
     }
     rill__metric_add(&thread->metrics, RILL_M_COMMITS, 1);
 }

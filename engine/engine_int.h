@@ -94,16 +94,7 @@ struct rill__pq_s {
     bool end_mark;   /* exit.on.end: its task advanced past the end, nothing since: commit
                         with the end mark (drain.c) */
     bool end_marked; /* ... and that commit happened */
-    /* Partition time (Kafka Streams' name): the largest timestamp of its records processed
-     * so far (time_max) and of those below the committed offset (safe_time, kept in the
-     * commit's metadata so that a restarted or moved task starts at its stream time). A
-     * commit held back by async nodes proves a time safe one commit later: cand_time was
-     * time_max when next_offset was cand_off. All -1 when unknown. */
-    int64_t time_max;
-    int64_t safe_time;
-    int64_t commit_time; /* what the commit in progress stores */
-    int64_t cand_off;
-    int64_t cand_time;
+    int64_t cand_off; /* next_offset when the task's candidate time was taken, or -1 */
 };
 
 struct rill__task_s {
@@ -127,6 +118,18 @@ struct rill__task_s {
     int64_t created_ms;
     int64_t ready_ms; /* when its stores were restored and its nodes initialised */
     int64_t stream_time;
+    /* The stream time of its records, kept with each commit in the offsets' metadata so that
+     * a restarted or moved task goes on from it: rec_time, the largest timestamp of the
+     * records processed (not of --drain's advance); safe_time, that of the records below
+     * every queue's committed offset (rec_time when nothing is held back; with async nodes
+     * holding records, cand_time, rec_time when every queue was at its cand_off, once a
+     * later commit has passed them all). -1 when unknown. */
+    int64_t rec_time;
+    int64_t safe_time;
+    int64_t commit_time; /* what the commit in progress stores */
+    int64_t cand_time;   /* -1: no candidate */
+    bool commit_held;    /* the commit in progress leaves processed records uncommitted */
+    bool cand_passed;    /* ... and passes every queue's cand_off */
     rill_ctx_t ctx;
 };
 

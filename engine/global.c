@@ -25,7 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GLOBAL_BATCH 5000
+#define GLOBAL_BATCH 5000                    /* records per write, at most */
+#define GLOBAL_BATCH_BYTES ((size_t)16 << 20) /* bytes per write, about */
 #define GLOBAL_POLL_MS 100
 #define GLOBAL_STALL_MS 60000 /* bootstrap: no record and no end for this long is an error */
 #define GLOBAL_DLQ_FLUSH_MS 30000
@@ -52,6 +53,8 @@ typedef struct rill__global_s {
     int last_part;     /* the part of the last record (records come in runs) */
     rill__batch_t *batch;
     size_t batch_cnt;
+    size_t batch_bytes; /* keys and values in it */
+    int64_t last_error_log; /* when a consumer error was last logged */
     rill_buf_t kbuf, vbuf;
     pthread_t tid;
     bool running;
@@ -144,8 +147,16 @@ static int write_batch(rill__global_t *gl, char *errstr, size_t errstr_size) {
         return 0;
     int rc = rill__db_write(gl->db, gl->batch, errstr, errstr_size);
     rill__batch_clear(gl->batch);
+    if (gl->batch_bytes > GLOBAL_BATCH_BYTES) { /* a clear keeps its memory: give it back */
+        rill__batch_destroy(gl->batch);
+        if (!(gl->batch = rill__batch_new())) {
+            snprintf(errstr, errstr_size, "out of memory");
+            rc = -1;
+        }
+    }
     __atomic_fetch_add(&gl->applied, (int64_t)gl->batch_cnt, __ATOMIC_RELAXED);
     gl->batch_cnt = 0;
+    gl->batch_bytes = 0;
     return rc;
 }
 
@@ -286,6 +297,7 @@ static int apply(rill__global_t *gl, gpart_t *p, const rd_kafka_message_t *msg, 
         }
     }
     gl->batch_cnt++;
+    gl->batch_bytes += msg->key_len + msg->len + 16;
     p->next = msg->offset + 1;
     p->dirty = true;
     if (p->next >= p->boot_end)
@@ -296,21 +308,52 @@ nomem:
     return -1;
 }
 
+/* The consumer reached the end of p at offset end: bootstrap is done there, and what the
+ * store reflects moves past transaction markers (no record of their own) too. */
+static void at_end(gpart_t *p, int64_t end) {
+    if (!p)
+        return;
+    p->caught_up = true;
+    if (end > p->next) {
+        p->next = end;
+        p->dirty = true;
+    }
+}
+
+/* A topic gone or not allowed, or a fatal client error, ends the app (as in the stream
+ * threads); other errors are logged, once in 10 s at most. Returns 0 or -1 with errstr. */
+static int consumer_error(rill__global_t *gl, const rd_kafka_message_t *msg, char *errstr,
+                          size_t errstr_size) {
+    const char *topic = msg->rkt ? rd_kafka_topic_name(msg->rkt) : "?";
+    if (msg->err == RD_KAFKA_RESP_ERR__FATAL ||
+        msg->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+        msg->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+        snprintf(errstr, errstr_size, "global table \"%s\": %s", topic,
+                 rd_kafka_message_errstr(msg));
+        return -1;
+    }
+    int64_t now = rill__now_ms();
+    if (now - gl->last_error_log >= 10000) {
+        gl->last_error_log = now;
+        rill__log(gl->app, -1, "global table \"%s\": %s", topic, rd_kafka_message_errstr(msg));
+    }
+    return 0;
+}
+
 /* One poll round: waits up to timeout_ms for the first record, then takes what is there (up
  * to GLOBAL_BATCH) and writes it. Returns the records applied, or -1 with errstr. */
 static int poll_round(rill__global_t *gl, int timeout_ms, char *errstr, size_t errstr_size) {
     int n = 0;
-    for (int i = 0; i < GLOBAL_BATCH; i++) {
+    for (int i = 0; i < GLOBAL_BATCH && gl->batch_bytes < GLOBAL_BATCH_BYTES; i++) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(gl->consumer, i ? 0 : timeout_ms);
         if (!msg)
             break;
         int rc = 0;
         gpart_t *p = part_of(gl, msg);
         if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            if (p)
-                p->caught_up = true;
+            at_end(p, msg->offset);
         } else if (msg->err) {
-            rill__log(gl->app, -1, "global table reader: %s", rd_kafka_message_errstr(msg));
+            rc = consumer_error(gl, msg, errstr, errstr_size);
         } else if (p) {
             rc = apply(gl, p, msg, errstr, errstr_size);
             n++;
@@ -428,6 +471,7 @@ static int bootstrap(rill__global_t *gl, char *errstr, size_t errstr_size) {
         if (n < 0)
             return -1;
         int64_t now = rill__now_ms();
+        update_lag(gl);
         total += n;
         if (n > 0)
             last_progress = now;
@@ -468,7 +512,8 @@ static void global_free(rill__global_t *gl) {
     }
     if (gl->dlq_producer) {
         rd_kafka_flush(gl->dlq_producer, GLOBAL_DLQ_FLUSH_MS);
-        rd_kafka_topic_destroy(gl->dlq_rkt);
+        if (gl->dlq_rkt)
+            rd_kafka_topic_destroy(gl->dlq_rkt);
         rd_kafka_destroy(gl->dlq_producer);
     }
     rill__batch_destroy(gl->batch);
@@ -482,6 +527,7 @@ rill_err_t rill__global_start(rill_app_t *app, char *errstr, size_t errstr_size)
     rill_topology_t *topo = app->topo;
     if (!topo->global_cnt)
         return RILL_OK;
+    rill__global_destroy(app); /* what an earlier, failed start left */
     rill__global_t *gl = calloc(1, sizeof(*gl));
     if (!gl || !(gl->batch = rill__batch_new())) {
         free(gl);
@@ -498,6 +544,7 @@ rill_err_t rill__global_start(rill_app_t *app, char *errstr, size_t errstr_size)
     for (int i = 0; i < topo->global_cnt; i++)
         if (add_partitions(gl, topo->globals[i], errstr, errstr_size))
             goto fail;
+    app->global = gl; /* its metrics show the bootstrap's progress */
     if (assign_all(gl, errstr, errstr_size) || bootstrap(gl, errstr, errstr_size))
         goto fail;
     if (pthread_create(&gl->tid, NULL, reader_main, gl)) {
@@ -505,10 +552,10 @@ rill_err_t rill__global_start(rill_app_t *app, char *errstr, size_t errstr_size)
         goto fail;
     }
     gl->running = true;
-    app->global = gl;
     return RILL_OK;
 fail:
-    global_free(gl);
+    if (!app->global) /* else freed by rill_app_destroy(): other threads may read metrics */
+        global_free(gl);
     return err;
 }
 

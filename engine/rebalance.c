@@ -70,7 +70,9 @@ static void restore_times(rill__thread_t *thread,
                                     : NULL;
         if (!task)
             continue;
-        pq->time_max = pq->safe_time = t;
+        (void)pq;
+        if (t > task->safe_time)
+            task->safe_time = task->rec_time = t;
         if (t > task->stream_time)
             task->stream_time = t;
     }

@@ -34,6 +34,7 @@ rill__task_t *rill__task_new(rill__thread_t *thread, int sub, int32_t partition)
     task->partition = partition;
     task->thread = thread;
     task->stream_time = -1;
+    task->rec_time = task->safe_time = task->commit_time = task->cand_time = -1;
     task->created_ms = rill__now_ms();
     task->ctx.task = task;
     return task;
@@ -56,8 +57,7 @@ rill__pq_t *rill__task_add_partition(rill__task_t *task, const char *topic, int3
     pq->source = source;
     pq->next_offset = -1;
     pq->commit_offset = -1;
-    pq->time_max = pq->safe_time = pq->commit_time = -1;
-    pq->cand_off = pq->cand_time = -1;
+    pq->cand_off = -1;
     return pq;
 }
 
@@ -390,8 +390,6 @@ static int process_entry(rill__task_t *task, rill__pq_t *pq, rill__entry_t *e) {
         return rill__dlq_send(thread, msg, pq->source->name, e->error, 1);
     if (e->ts > task->stream_time)
         task->stream_time = e->ts;
-    if (e->ts > pq->time_max)
-        pq->time_max = e->ts;
     rill_record_t rec = {
         .key = msg->key, .key_len = msg->key_len, .value = msg->payload, .value_len = msg->len,
         .value_obj = e->value_obj, .value_serde = pq->source->source.opts.value_serde,
@@ -424,6 +422,8 @@ int rill__task_process(rill__task_t *task, int max) {
         }
         pq_pop(pq);
         pq->next_offset = e.msg->offset + 1;
+        if (!e.error && e.ts > task->rec_time)
+            task->rec_time = e.ts;
         entry_free(pq->source, &e);
     }
     task->ctx.msg = NULL;
@@ -471,16 +471,14 @@ void rill__task_rewind(rill__task_t *task) {
     drop_queued(task);
     close_nodes(task);
     rill__task_close_stores(task); /* reopened, and restored, before the next record */
-    task->stream_time = -1;
     for (int i = 0; i < task->pq_cnt; i++) {
-        rill__pq_t *pq = &task->pqs[i];
-        pq->next_offset = -1;
-        pq->paused = false;
-        pq->time_max = pq->safe_time; /* the records after it come again */
-        pq->cand_off = -1;
-        if (pq->safe_time > task->stream_time)
-            task->stream_time = pq->safe_time;
+        task->pqs[i].next_offset = -1;
+        task->pqs[i].paused = false;
+        task->pqs[i].cand_off = -1;
     }
+    /* The records after the committed offsets come again. */
+    task->stream_time = task->rec_time = task->safe_time;
+    task->cand_time = -1;
 }
 
 void rill__task_destroy(rill__task_t *task) {

@@ -144,6 +144,8 @@ rill__node_t *rill__topology_source_for(const rill_topology_t *topo, const char 
 
 /* The name of a store declaration (state/store_def.c). */
 const char *rill__store_def_name(const struct rill__store_def_s *def);
+/* The store of a global table (operators/join_global.c). */
+const char *rill__global_store_name(const struct rill_global_table_s *g);
 /* rill_stream_repartition with the serdes of the reading source given (NULL: bytes keys and
  * the upstream value serde). */
 rill_stream_t *rill__stream_repartition(rill_stream_t *s, const char *name,

@@ -56,6 +56,13 @@ rill_global_table_t *rill_global_table(rill_topology_t *topo, const char *topic,
         snprintf(gen, sizeof(gen), "%s-global-store", topic);
         store = gen;
     }
+    for (int i = 0; i < topo->global_cnt; i++) {
+        if (!strcmp(topo->globals[i]->topic, topic)) {
+            rill__topology_fail(topo, "rill_global_table: topic \"%s\" already has a global "
+                                "table: join that one", topic);
+            return NULL;
+        }
+    }
     if (store_taken(topo, store)) {
         rill__topology_fail(topo, "store \"%s\" is declared twice: a global table needs a "
                             "store of its own", store);
@@ -79,6 +86,10 @@ rill_global_table_t *rill_global_table(rill_topology_t *topo, const char *topic,
         g->opts = *opts;
     topo->globals[topo->global_cnt++] = g;
     return g;
+}
+
+const char *rill__global_store_name(const rill_global_table_t *g) {
+    return g->store;
 }
 
 void rill__global_free_defs(rill_topology_t *topo) {

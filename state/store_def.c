@@ -53,6 +53,13 @@ rill__store_def_t *rill__topology_add_store(rill_topology_t *topo, rill__node_t 
                             "'_' and '-' (it becomes part of a topic name)", name ? name : "");
         return NULL;
     }
+    for (int i = 0; i < topo->global_cnt; i++) {
+        if (!strcmp(rill__global_store_name(topo->globals[i]), name)) {
+            rill__topology_fail(topo, "store \"%s\" is the store of a global table: give "
+                                "this one another name", name);
+            return NULL;
+        }
+    }
     rill__store_def_t *def = NULL;
     for (int i = 0; i < topo->store_cnt; i++)
         if (!strcmp(topo->stores[i]->name, name))

@@ -308,6 +308,12 @@ Test(operators_global_join, restart_reads_only_new_records_bad_rows_dead_lettere
     eu_state_dir_remove(fresh);
 }
 
+static int pass_on(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
+{
+    (void)state;
+    return rill_ctx_forward(ctx, rec) ? -1 : 0;
+}
+
 Test(operators_global_join, builder_errors_and_printout)
 {
     rill_buf_t out = {0};
@@ -333,5 +339,22 @@ Test(operators_global_join, builder_errors_and_printout)
     rill_stream_t *s = rill_stream_from(topo, "orders", "orders", NULL);
     cr_assert_null(rill_stream_global_join(s, g, "j", RILL_JOIN_OUTER, user_of, enrich, NULL));
     cr_assert_not_null(strstr(rill_topology_error(topo), "RILL_JOIN_INNER or RILL_JOIN_LEFT"));
+    rill_topology_destroy(topo);
+
+    topo = rill_topology_new();
+    cr_assert_not_null(rill_global_table(topo, "users", NULL, NULL));
+    cr_assert_null(rill_global_table(topo, "users", NULL, "other-store"));
+    cr_assert_not_null(strstr(rill_topology_error(topo), "topic \"users\" already has a "
+                                                         "global table"));
+    rill_topology_destroy(topo);
+
+    topo = rill_topology_new();
+    cr_assert_not_null(rill_global_table(topo, "users", NULL, "shared"));
+    s = rill_stream_from(topo, "orders", "orders", NULL);
+    static const rill_processor_def_t pass = {.process = pass_on};
+    rill_stream_use_kv_store(rill_stream_process(s, "p", &pass, NULL), "shared");
+    cr_assert_not_null(strstr(rill_topology_error(topo), "store \"shared\" is the store of a "
+                                                         "global table"), "%s",
+                       rill_topology_error(topo));
     rill_topology_destroy(topo);
 }

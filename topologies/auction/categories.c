@@ -5,7 +5,7 @@
  *
  * The topic (--categories-topic, one partition) is keyed by the category id in decimal, with
  * values {"name":"<name>"}. rill-auction writes the names of NEXMark's categories there when
- * the topic is empty, so the showcase runs with nothing prepared; a user's own names (written
+ * nothing was ever written to it, so the showcase runs with nothing prepared; a user's own names (written
  * before or while the app runs) take their place, as rows of a table do.
  */
 #define _GNU_SOURCE
@@ -35,7 +35,8 @@ const char *auction_category_default_name(int64_t id) {
     return NULL;
 }
 
-/* Records in partition 0 of topic, or -1 when it cannot be told. */
+/* Records ever written to partition 0 of topic (deleted ones too: names a user wrote and
+ * retention removed are not replaced), or -1 when it cannot be told. */
 static int64_t topic_records(const char *bootstrap, const char *topic, char *errstr,
                              size_t errstr_size) {
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
@@ -51,12 +52,13 @@ static int64_t topic_records(const char *bootstrap, const char *topic, char *err
     int64_t lo = 0, hi = 0;
     rd_kafka_resp_err_t err =
         rd_kafka_query_watermark_offsets(rk, topic, 0, &lo, &hi, QUERY_TIMEOUT_MS);
+    (void)lo;
     rd_kafka_destroy(rk);
     if (err) {
         snprintf(errstr, errstr_size, "end offsets of %s: %s", topic, rd_kafka_err2str(err));
         return -1;
     }
-    return hi - lo;
+    return hi;
 }
 
 int auction_seed_categories(const char *bootstrap, const char *topic, char *errstr,
