@@ -39,7 +39,7 @@
  *         start_to_last_s cpu_start_to_last_s   (from the call to rill_app_start to the N-th
  *         result: group join, bootstrap and the whole input)
  *   METRICS results=.. unmatched=.. consumed=.. processed=.. produced=.. changelog=.. dlq=..
- *           commits=.. rebalances=.. global_records=.. maxrss_kb=..
+ *           commits=.. rebalances=.. pauses=.. global_records=.. maxrss_kb=..
  * A result is counted when the joiner makes it, just before the sink hands it to the
  * producer (rill_records_produced_total also counts the table's changelog records).
  *
@@ -339,6 +339,7 @@ static void print_run(const gj_run_t *r, const gj_opts_t *o) {
         {"dlq", "rill_dlq_records_total"},
         {"commits", "rill_commits_total"},
         {"rebalances", "rill_rebalances_total"},
+        {"pauses", "rill_partition_pauses_total"},
         {"global_records", "rill_global_records_total"},
     };
     printf("METRICS results=%" PRId64, read_results(r));
