@@ -135,6 +135,29 @@ static rill_err_t check_source_topics(rill_app_t *app, bool skip_internal, char 
     return RILL_OK;
 }
 
+/* Checks that the output topics exist (created on the embedded broker): a record for a
+ * missing one could only fail, and Kafka Streams stops too. */
+static rill_err_t check_sink_topics(rill_app_t *app, char *errstr, size_t errstr_size) {
+    rill_topology_t *topo = app->topo;
+    for (int i = 0; i < topo->node_cnt; i++) {
+        const rill__node_t *n = topo->nodes[i];
+        if (n->kind != RILL_NODE_SINK || n->sink.internal)
+            continue;
+        if (rill__app_partition_count(app, n->sink.topic, errstr, errstr_size) > 0)
+            continue;
+        if (app->broker) {
+            rill_broker_create_topic(app->broker, n->sink.topic, app->set.embedded_partitions);
+            continue;
+        }
+        snprintf(errstr, errstr_size,
+                 "output topic \"%s\" (sink \"%s\") does not exist on %s: create it first "
+                 "(kafka-topics.sh --create --topic %s --partitions N)",
+                 n->sink.topic, n->name, app->bootstrap, n->sink.topic);
+        return RILL_ERR_TOPOLOGY;
+    }
+    return RILL_OK;
+}
+
 /* Starts the embedded broker when no bootstrap.servers is given and opens the admin client.
  * Idempotent; called by rill_app_start() and by rill_app_create_topic() before it. */
 rill_err_t rill__app_connect(rill_app_t *app, char *errstr, size_t errstr_size) {
@@ -167,6 +190,7 @@ rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size) {
         (err = check_source_topics(app, true, errstr, errstr_size)) ||
         (err = rill__app_create_repartition_topics(app, errstr, errstr_size)) ||
         (err = check_source_topics(app, false, errstr, errstr_size)) ||
+        (err = check_sink_topics(app, errstr, errstr_size)) ||
         (err = rill_app_create_topic(app, app->set.dlq_topic, app->set.dlq_partitions, errstr,
                                      errstr_size)) ||
         (err = rill__app_create_changelogs(app, errstr, errstr_size)) ||

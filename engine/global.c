@@ -84,11 +84,12 @@ static rd_kafka_t *consumer_new(rill_app_t *app, char *errstr, size_t errstr_siz
             return NULL;
         }
     }
-    /* Defaults the consumer.* settings override, as for the stream threads' consumers: a
-     * bounded pre-fetch, and updates seen within 100 ms when the topic is quiet. */
+    /* Defaults the consumer.* settings override, as for the stream threads' consumers (see
+     * stream_thread.c): a pre-fetch bounded in bytes, and updates seen within 100 ms when the
+     * topic is quiet. */
     static const char *const defaults[][2] = {
         {"fetch.wait.max.ms", "100"},
-        {"queued.min.messages", "10000"},
+        {"queued.min.messages", "100000"},
         {"queued.max.messages.kbytes", "16384"},
     };
     rill__conf_consumer_defaults(app->conf, kc, defaults,

@@ -118,7 +118,8 @@ int rill__produce_opaque(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t 
                          int64_t timestamp, rd_kafka_headers_t *hdrs, void *msg_opaque) {
     if (thread->app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2 && !thread->txn_open &&
         begin_txn(thread)) {
-        rd_kafka_headers_destroy(hdrs);
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
         return -1;
     }
     for (;;) {
@@ -137,7 +138,8 @@ int rill__produce_opaque(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t 
                       rd_kafka_err2str(err));
             if (err == RD_KAFKA_RESP_ERR__FATAL || err == RD_KAFKA_RESP_ERR__FENCED)
                 thread->fenced = true;
-            rd_kafka_headers_destroy(hdrs);
+            if (hdrs) /* producev() takes them only when it succeeds */
+                rd_kafka_headers_destroy(hdrs);
             return -1;
         }
         /* The local queue is full: the broker is slower than we are. Serve delivery reports

@@ -46,12 +46,15 @@ static rd_kafka_t *consumer_new(rill__thread_t *thread, char *errstr, size_t err
         }
     }
     /* Defaults a user may override: read from the start like Kafka Streams, and bound the
-     * client's pre-fetch (librdkafka's defaults, 100k records per partition and 64 MiB, are
-     * most of a process's memory with many partitions; the task queues hold what is
-     * processed next anyway). */
+     * client's pre-fetch by bytes (librdkafka's 64 MiB per partition is most of a process's
+     * memory with many partitions). Not by a small record count: librdkafka 2.0.2 stops
+     * fetching a partition for a fixed second once its queue passes either threshold (2.1
+     * made that fetch.queue.backoff.ms), so the queue must hold more than a second of
+     * processing. With 10,000 records it capped a join at ~60k records/s on 4 partitions, a
+     * third of what it reached with librdkafka's 100,000 (bench/RESULTS.md, global tables). */
     static const char *const defaults[][2] = {
         {"auto.offset.reset", "earliest"},
-        {"queued.min.messages", "10000"},
+        {"queued.min.messages", "100000"},
         {"queued.max.messages.kbytes", "16384"},
     };
     rill__conf_consumer_defaults(app->conf, kc, defaults,
