@@ -353,6 +353,17 @@ int64_t rill__meta_time(const void *metadata, size_t size);
 rill__task_t *rill__thread_task_for(rill__thread_t *thread, const char *topic, int32_t part,
                                     rill__pq_t **pqp);
 
+/* consumers.c */
+/* "read_committed" under exactly_once_v2, else "read_uncommitted". */
+const char *rill__isolation_level(const rill_app_t *app);
+/* Sets the bounded pre-fetch (queued.*) in kc where the user's consumer settings do not. */
+void rill__consumer_prefetch_defaults(const rill_app_t *app, rd_kafka_conf_t *kc);
+/* The configuration of a reader assigned partitions outside the group: group.id
+ * "<application.id>-<group_suffix>" (never joined), no commits, end-of-partition events, the
+ * guarantee's isolation level. NULL with errstr. */
+rd_kafka_conf_t *rill__reader_conf(rill_app_t *app, const char *group_suffix, char *errstr,
+                                   size_t errstr_size);
+
 /* stream_thread.c */
 int rill__thread_start(rill__thread_t *thread, char *errstr, size_t errstr_size);
 void rill__thread_join(rill__thread_t *thread);

@@ -63,37 +63,15 @@ typedef struct rill__global_s {
 } rill__global_t;
 
 static rd_kafka_t *consumer_new(rill_app_t *app, char *errstr, size_t errstr_size) {
-    rd_kafka_conf_t *kc =
-        rill__conf_kafka(app->conf, RILL_CLIENT_CONSUMER, app->bootstrap, errstr, errstr_size);
+    rd_kafka_conf_t *kc = rill__reader_conf(app, "global", errstr, errstr_size);
     if (!kc)
         return NULL;
-    char group[300];
-    snprintf(group, sizeof(group), "%s-global", app->set.application_id);
-    const char *props[][2] = {
-        {"group.id", group}, /* required by librdkafka; never joined */
-        {"enable.auto.commit", "false"},
-        {"enable.partition.eof", "true"},
-        {"auto.offset.reset", "earliest"},
-        {"isolation.level", app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2
-                                ? "read_committed"
-                                : "read_uncommitted"},
-    };
-    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
-        if (rd_kafka_conf_set(kc, props[i][0], props[i][1], errstr, errstr_size)) {
-            rd_kafka_conf_destroy(kc);
-            return NULL;
-        }
-    }
-    /* Defaults the consumer.* settings override, as for the stream threads' consumers (see
-     * stream_thread.c): a pre-fetch bounded in bytes, and updates seen within 100 ms when the
-     * topic is quiet. */
-    static const char *const defaults[][2] = {
-        {"fetch.wait.max.ms", "100"},
-        {"queued.min.messages", "100000"},
-        {"queued.max.messages.kbytes", "16384"},
-    };
-    rill__conf_consumer_defaults(app->conf, kc, defaults,
-                                 sizeof(defaults) / sizeof(defaults[0]));
+    rd_kafka_conf_set(kc, "auto.offset.reset", "earliest", NULL, 0);
+    /* Defaults the consumer.* settings override: the stream threads' pre-fetch, and updates
+     * seen within 100 ms when the topic is quiet. */
+    static const char *const defaults[][2] = {{"fetch.wait.max.ms", "100"}};
+    rill__conf_consumer_defaults(app->conf, kc, defaults, 1);
+    rill__consumer_prefetch_defaults(app, kc);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errstr_size);
     if (!rk)
         rd_kafka_conf_destroy(kc);
@@ -579,8 +557,8 @@ void rill__global_destroy(rill_app_t *app) {
 /* ---- reads from the stream threads ---- */
 
 int rill__global_get(rill_app_t *app, const rill_global_table_t *g, const void *key,
-                     size_t key_len, rill_buf_t *keybuf, rill_buf_t *out, int64_t *tsp,
-                     char *errstr, size_t errstr_size) {
+                     size_t key_len, rill_buf_t *keybuf, rill_buf_t *out, const void **valuep,
+                     size_t *lenp, int64_t *tsp, char *errstr, size_t errstr_size) {
     rill__global_t *gl = app->global;
     unsigned char tag = RILL__GLOBAL_ROW;
     rill_buf_reset(keybuf);
@@ -597,8 +575,8 @@ int rill__global_get(rill_app_t *app, const rill_global_table_t *g, const void *
         return -1;
     }
     *tsp = (int64_t)rill__be64_get((const unsigned char *)out->data);
-    memmove(out->data, out->data + 8, out->len - 8);
-    out->len -= 8;
+    *valuep = out->data + 8;
+    *lenp = out->len - 8;
     return 1;
 }
 

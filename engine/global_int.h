@@ -37,12 +37,12 @@ void rill__global_stop(rill_app_t *app);
 /* Stops the reader and frees it (before the database closes). Idempotent. */
 void rill__global_destroy(rill_app_t *app);
 
-/* Reads key's row of g: returns 1 and fills out (reset first) with the value and *tsp with
- * its timestamp, 0 without a row, -1 with errstr. keybuf is the caller's scratch. Safe from
- * any thread once the app has started. */
+/* Reads key's row of g into out (the caller's scratch, like keybuf): returns 1 and points
+ * *valuep and *lenp at the value (inside out) and sets *tsp to its timestamp, 0 without a row,
+ * -1 with errstr. Safe from any thread once the app has started. */
 int rill__global_get(rill_app_t *app, const rill_global_table_t *g, const void *key,
-                     size_t key_len, rill_buf_t *keybuf, rill_buf_t *out, int64_t *tsp,
-                     char *errstr, size_t errstr_size);
+                     size_t key_len, rill_buf_t *keybuf, rill_buf_t *out, const void **valuep,
+                     size_t *lenp, int64_t *tsp, char *errstr, size_t errstr_size);
 
 /* Whether node is a join reading g (for the topology printout). */
 bool rill__is_global_join(const rill__node_t *node, const rill_global_table_t *g);

@@ -65,12 +65,11 @@ static void restore_times(rill__thread_t *thread,
     for (int i = 0; !err && i < committed->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &committed->elems[i];
         int64_t t = rill__meta_time(p->metadata, p->metadata_size);
-        rill__pq_t *pq = NULL;
+        rill__pq_t *pq;
         rill__task_t *task = t >= 0 ? rill__thread_task_for(thread, p->topic, p->partition, &pq)
                                     : NULL;
         if (!task)
             continue;
-        (void)pq;
         if (t > task->safe_time)
             task->safe_time = task->rec_time = t;
         if (t > task->stream_time)

@@ -34,9 +34,7 @@ static rd_kafka_t *consumer_new(rill__thread_t *thread, char *errstr, size_t err
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"partition.assignment.strategy", "range"},
-        {"isolation.level", app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2
-                                ? "read_committed"
-                                : "read_uncommitted"},
+        {"isolation.level", rill__isolation_level(app)},
         {"enable.partition.eof", app->set.exit_on_end ? "true" : "false"},
     };
     for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
@@ -45,20 +43,11 @@ static rd_kafka_t *consumer_new(rill__thread_t *thread, char *errstr, size_t err
             return NULL;
         }
     }
-    /* Defaults a user may override: read from the start like Kafka Streams, and bound the
-     * client's pre-fetch by bytes (librdkafka's 64 MiB per partition is most of a process's
-     * memory with many partitions). Not by a small record count: librdkafka 2.0.2 stops
-     * fetching a partition for a fixed second once its queue passes either threshold (2.1
-     * made that fetch.queue.backoff.ms), so the queue must hold more than a second of
-     * processing. With 10,000 records it capped a join at ~60k records/s on 4 partitions, a
-     * third of what it reached with librdkafka's 100,000 (bench/RESULTS.md, global tables). */
-    static const char *const defaults[][2] = {
-        {"auto.offset.reset", "earliest"},
-        {"queued.min.messages", "100000"},
-        {"queued.max.messages.kbytes", "16384"},
-    };
-    rill__conf_consumer_defaults(app->conf, kc, defaults,
-                                 sizeof(defaults) / sizeof(defaults[0]));
+    /* Defaults a user may override: read from the start like Kafka Streams, and a bounded
+     * pre-fetch. */
+    static const char *const defaults[][2] = {{"auto.offset.reset", "earliest"}};
+    rill__conf_consumer_defaults(app->conf, kc, defaults, 1);
+    rill__consumer_prefetch_defaults(app, kc);
     if (app->set.group_instance_id) {
         snprintf(instance, sizeof(instance), "%s-%d", app->set.group_instance_id, thread->idx);
         rd_kafka_conf_set(kc, "group.instance.id", instance, NULL, 0);

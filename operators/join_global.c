@@ -146,10 +146,12 @@ static int gj_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     mine.value_obj = NULL;
     if (!mapped.key)
         return miss(ctx, c, st, &mine, NULL, 0);
+    const void *row = NULL;
+    size_t row_len = 0;
     int64_t row_ts = 0;
     int rc = rill__global_get(rill__ctx_thread(ctx)->app, c->table, mapped.key,
-                              mapped.key_len, &st->keybuf, &st->row, &row_ts, errstr,
-                              sizeof(errstr));
+                              mapped.key_len, &st->keybuf, &st->row, &row, &row_len, &row_ts,
+                              errstr, sizeof(errstr));
     if (rc < 0) {
         rill_ctx_set_error(ctx, "join \"%s\": reading global store \"%s\" failed: %s",
                            ctx->node->name, c->table->store, errstr);
@@ -157,10 +159,8 @@ static int gj_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     }
     if (!rc)
         return miss(ctx, c, st, &mine, mapped.key, mapped.key_len);
-    rill_record_t right = {.key = mapped.key, .key_len = mapped.key_len,
-                           .value = st->row.data ? st->row.data : "",
-                           .value_len = st->row.len, .timestamp = row_ts,
-                           .headers = rec->headers};
+    rill_record_t right = {.key = mapped.key, .key_len = mapped.key_len, .value = row,
+                           .value_len = row_len, .timestamp = row_ts, .headers = rec->headers};
     return rill__join_emit(ctx, c->joiner, c->opaque, rec->key, rec->key_len, &mine, &right,
                            rec->timestamp, rec->headers, &st->out);
 }

@@ -26,21 +26,10 @@
 static rd_kafka_t *restore_consumer(rill__thread_t *thread, char *errstr, size_t errstr_size) {
     if (thread->restore_consumer)
         return thread->restore_consumer;
-    rill_app_t *app = thread->app;
-    rd_kafka_conf_t *kc =
-        rill__conf_kafka(app->conf, RILL_CLIENT_CONSUMER, app->bootstrap, errstr, errstr_size);
+    rd_kafka_conf_t *kc = rill__reader_conf(thread->app, "restore", errstr, errstr_size);
     if (!kc)
         return NULL;
-    char group[300];
-    snprintf(group, sizeof(group), "%s-restore", app->set.application_id);
-    rd_kafka_conf_set(kc, "group.id", group, NULL, 0); /* required by librdkafka; never joined */
-    rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
-    rd_kafka_conf_set(kc, "enable.partition.eof", "true", NULL, 0);
     rd_kafka_conf_set(kc, "fetch.wait.max.ms", "50", NULL, 0);
-    rd_kafka_conf_set(kc, "isolation.level",
-                      app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2 ? "read_committed"
-                                                                          : "read_uncommitted",
-                      NULL, 0);
     thread->restore_consumer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errstr_size);
     if (!thread->restore_consumer)
         rd_kafka_conf_destroy(kc);

@@ -20,15 +20,14 @@
 #include <criterion/criterion.h>
 
 #include "rill.h"
+#include "rt_state.h"
 
-#include <dirent.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -249,35 +248,20 @@ static inline void eu_assert_partitioned_by_key(const eu_recs_t *recs, const cha
 /* ---------------------------------------------------------------------------------------- */
 /* State directories                                                                        */
 
-/* Makes a fresh, empty state.dir under /tmp into dir; remove it with eu_state_dir_remove(). */
+/* Makes a fresh, empty state.dir into dir (rt_state_dir_new(), which rt_state_fini() would
+ * also clean up); remove it with eu_state_dir_remove(). */
 static inline void eu_state_dir_make(char *dir, size_t size)
 {
-    snprintf(dir, size, "/tmp/rill-test-state-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp");
+    char *path = rt_state_dir_new("eu");
+
+    cr_assert_lt(strlen(path), size, "state dir path too long: %s", path);
+    snprintf(dir, size, "%s", path);
+    free(path);
 }
 
-/* Removes path and everything under it (not following symbolic links). */
-static inline void eu_state_dir_remove(const char *path)
+static inline void eu_state_dir_remove(const char *dir)
 {
-    struct stat sb;
-    DIR *d;
-    struct dirent *e;
-    char child[1024];
-
-    if (lstat(path, &sb))
-        return;
-    if (S_ISDIR(sb.st_mode) && (d = opendir(path))) {
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            if (snprintf(child, sizeof(child), "%s/%s", path, e->d_name) < (int)sizeof(child))
-                eu_state_dir_remove(child);
-        }
-        closedir(d);
-        rmdir(path);
-        return;
-    }
-    unlink(path);
+    rt_state_dir_remove(dir);
 }
 
 /* ---------------------------------------------------------------------------------------- */

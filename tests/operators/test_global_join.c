@@ -93,6 +93,32 @@ static void cut(eu_strs_t *l, size_t n)
             l->v[i][n] = '\0';
 }
 
+/* Queues n rows "u<i>" = "<prefix>-<i>" at BASE + i. */
+static void send_users(rill_producer_t *p, int n, const char *prefix)
+{
+    char key[32], value[32];
+
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "u%d", i);
+        snprintf(value, sizeof(value), "%s-%d", prefix, i);
+        eu_send(p, "users", -1, key, value, BASE + i);
+    }
+}
+
+/* The join app of kind on its own embedded broker (id from tag, state in a new dir), with
+ * users in 2 partitions and orders in 3. */
+static rill_app_t *own_broker_app(const char *tag, rill_join_kind_t kind, char id[64],
+                                  char dir[64])
+{
+    eu_app_id(id, 64, tag);
+    eu_state_dir_make(dir, 64);
+    const char *extra[] = {"state.dir", dir, NULL};
+    rill_app_t *app = eu_app_new(global_topology(kind), id, extra);
+    eu_create_topic(app, "users", 2);
+    eu_create_topic(app, "orders", 3);
+    return app;
+}
+
 /*
  * 2,000 rows in 2 partitions and 3,000 orders in 3 partitions (not co-partitioned), all
  * written before the app starts: every order must meet its row, so the join may run only
@@ -104,18 +130,9 @@ Test(operators_global_join, bootstrap_before_processing_and_no_copartitioning, .
     char id[64], dir[64], key[32], value[32];
     eu_strs_t got = {0}, want = {0}, dead = {0}, want_dead = {0};
 
-    eu_app_id(id, sizeof(id), "global-boot");
-    eu_state_dir_make(dir, sizeof(dir));
-    const char *extra[] = {"state.dir", dir, NULL};
-    rill_app_t *app = eu_app_new(global_topology(RILL_JOIN_INNER), id, extra);
-    eu_create_topic(app, "users", 2);
-    eu_create_topic(app, "orders", 3);
+    rill_app_t *app = own_broker_app("global-boot", RILL_JOIN_INNER, id, dir);
     rill_producer_t *p = eu_producer(app);
-    for (int i = 0; i < 2000; i++) {
-        snprintf(key, sizeof(key), "u%d", i);
-        snprintf(value, sizeof(value), "name-%d", i);
-        eu_send(p, "users", -1, key, value, BASE + i);
-    }
+    send_users(p, 2000, "name");
     for (int j = 0; j < 3000; j++) {
         int u = (j * 7) % 2500;
         snprintf(key, sizeof(key), "o%d", j);
@@ -161,18 +178,9 @@ Test(operators_global_join, updates_and_tombstones_while_running, .timeout = 120
     char id[64], dir[64], key[32], value[32];
     eu_strs_t got = {0}, want = {0}, dead = {0}, want_dead = {0};
 
-    eu_app_id(id, sizeof(id), "global-updates");
-    eu_state_dir_make(dir, sizeof(dir));
-    const char *extra[] = {"state.dir", dir, NULL};
-    rill_app_t *app = eu_app_new(global_topology(RILL_JOIN_LEFT), id, extra);
-    eu_create_topic(app, "users", 2);
-    eu_create_topic(app, "orders", 3);
+    rill_app_t *app = own_broker_app("global-updates", RILL_JOIN_LEFT, id, dir);
     rill_producer_t *p = eu_producer(app);
-    for (int i = 0; i < 10; i++) {
-        snprintf(key, sizeof(key), "u%d", i);
-        snprintf(value, sizeof(value), "old-%d", i);
-        eu_send(p, "users", -1, key, value, BASE + i);
-    }
+    send_users(p, 10, "old");
     eu_producer_done(p);
     eu_start(app);
     p = eu_producer(app);
@@ -257,11 +265,7 @@ Test(operators_global_join, restart_reads_only_new_records_bad_rows_dead_lettere
 
     rill_producer_t *p = rill_producer_new(bootstrap, NULL, errstr, sizeof(errstr));
     cr_assert_not_null(p, "%s", errstr);
-    for (int i = 0; i < 100; i++) {
-        snprintf(key, sizeof(key), "u%d", i);
-        snprintf(value, sizeof(value), "v1-%d", i);
-        eu_send(p, "users", -1, key, value, BASE + i);
-    }
+    send_users(p, 100, "v1");
     eu_producer_done(p);
     cr_assert_eq(run_once(bootstrap, id, dir, 0), 100);
 
