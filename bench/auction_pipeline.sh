@@ -58,8 +58,7 @@ readonly COMMAND
 if ! [[ "$PAIRS" =~ ^[0-9]+$ ]] || ((PAIRS < 3)); then die "RILL_BENCH_PAIRS must be 3 or more"; fi
 [[ "$RATE" =~ ^[1-9][0-9]*$ && "$LIVE_S" =~ ^[1-9][0-9]*$ ]] ||
     die "RILL_BENCH_RATE and RILL_BENCH_LIVE_S must be positive integers"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rill-bench-auction.XXXXXX")
-readonly WORK
+make_work auction
 STARTED_FUNCTIONS=""
 cleanup() {
     [[ -n "$STARTED_FUNCTIONS" ]] && "$FUNCTIONS" stop >/dev/null 2>&1

@@ -46,9 +46,7 @@ readonly COMMAND
 
 [[ "$EVENTS" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_EVENTS must be a positive count"
 if ! [[ "$PAIRS" =~ ^[0-9]+$ ]] || ((PAIRS < 3)); then die "RILL_BENCH_PAIRS must be 3 or more"; fi
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rill-bench-completion.XXXXXX")
-readonly WORK
-trap state_cleanup EXIT
+make_work completion
 
 # ---------------------------------------------------------------- runs
 

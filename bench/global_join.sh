@@ -55,9 +55,7 @@ readonly COMMAND
 [[ "$USERS_N" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_USERS must be a positive count"
 [[ "$PAIRS" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_PAIRS must be a positive count"
 ((PAIRS >= 3)) || log "warning: $PAIRS pair(s): a trial, not a measurement (BENCH.md asks for 3 or more)"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rill-bench-global-join.XXXXXX")
-readonly WORK
-trap state_cleanup EXIT
+make_work global-join
 
 # ---------------------------------------------------------------- runs
 

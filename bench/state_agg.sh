@@ -51,9 +51,7 @@ readonly COMMAND
 [[ "$KEYS" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_KEYS must be a positive count"
 if ! [[ "$PAIRS" =~ ^[0-9]+$ ]] || ((PAIRS < 3)); then die "RILL_BENCH_PAIRS must be 3 or more"; fi
 for m in $MODES; do [[ "$m" == keyed || "$m" == windowed ]] || die "unknown mode '$m'"; done
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rill-bench-state-agg.XXXXXX")
-readonly WORK
-trap state_cleanup EXIT
+make_work state-agg
 
 # ---------------------------------------------------------------- runs
 

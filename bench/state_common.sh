@@ -30,6 +30,15 @@ state_cleanup() {
     [[ -n "${WORK:-}" ]] && rm -rf "$WORK"
 }
 
+# make_work NAME: makes the run's temporary directory WORK ("rill-bench-NAME.*", read-only
+# from then on) and removes it on exit with state_cleanup (a script with more to clean up
+# traps its own function, which calls state_cleanup, afterwards).
+make_work() {
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/rill-bench-$1.XXXXXX")
+    readonly WORK
+    trap state_cleanup EXIT
+}
+
 # build TARGET...: configures BUILD_DIR when needed (RelWithDebInfo, tests off) and builds.
 build() {
     if [[ ! -f "$BUILD_DIR/CMakeCache.txt" ]]; then

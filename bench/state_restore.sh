@@ -51,12 +51,10 @@ readonly COMMAND
 
 [[ "$RECORDS" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_RECORDS must be a positive count"
 if ! [[ "$PAIRS" =~ ^[0-9]+$ ]] || ((PAIRS < 3)); then die "RILL_BENCH_PAIRS must be 3 or more"; fi
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rill-bench-state-restore.XXXXXX")
-readonly WORK
+make_work state-restore
 readonly STATE_DIR="$WORK/state"
 readonly APP_ID="bench-state-restore-$RUN_ID"
 readonly CHANGELOG="$APP_ID-counts-changelog"
-trap state_cleanup EXIT
 
 # run_cmd NAME CMD...: runs a measured program; prints its RESULT line, METRICS fields and
 # broker_cpu_s. Its stderr is kept in $WORK/NAME.err. A failed run is retried once (the

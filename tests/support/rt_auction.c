@@ -189,11 +189,11 @@ static void addf(rt_kvs_t *kvs, const char *key, const char *fmt, ...) {
     free(v);
 }
 
-/* The reason the edge functions give (functions/README.md, "Checks"), from how the
- * generator broke the event (nexmark.h). */
-static const char *reason_of(const nexmark_event_t *ev, char *buf, size_t size) {
+const char *rt_auction_reason(const nexmark_event_t *ev, char *buf, size_t size) {
     int bid = ev->kind == NEXMARK_BID;
     switch (ev->invalid) {
+    case NEXMARK_VALID:
+        return NULL;
     case NEXMARK_INVALID_MISSING_FIELD:
         snprintf(buf, size, "missing field: %s", nexmark_field_name(ev->kind, ev->missing_field));
         return buf;
@@ -278,7 +278,7 @@ void rt_auction_expected(const rt_auction_t *a, rt_auction_out_t *exp) {
         nexmark_event_key(ev, key);
         if (ev->invalid != NEXMARK_VALID) {
             addf(&exp->t[bid ? RT_AU_BIDS_REJECTED : RT_AU_AUCTIONS_REJECTED], key, "%s\t%s",
-                 reason_of(ev, rbuf, sizeof(rbuf)), a->json[n]);
+                 rt_auction_reason(ev, rbuf, sizeof(rbuf)), a->json[n]);
             continue;
         }
         size_t len = strlen(a->json[n]);

@@ -55,6 +55,11 @@ typedef struct rt_auction_s {
     rt_auction_params_t params;
 } rt_auction_t;
 
+/* The reason the edge functions and rules give an invalid event (functions/README.md,
+ * "Checks"), from how the generator broke it (nexmark.h); NULL for a valid one. buf holds
+ * the "missing field" reasons. */
+const char *rt_auction_reason(const nexmark_event_t *ev, char *buf, size_t size);
+
 /*
  * Unique topic names from prefix; creates the three input topics with partitions each,
  * generates events 0..events-1 (seed 1, rate 10,000/s, dateTime shifted back by up to

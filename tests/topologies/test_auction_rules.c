@@ -32,6 +32,7 @@
 
 #if __has_include("nexmark.h")
 #include "nexmark.h"
+#include "rt_auction.h"
 #define HAVE_NEXMARK 1
 #endif
 
@@ -576,30 +577,6 @@ static void check_batch(const fn_t *fn, const evs_t *e, auction_rules_kind_t kin
 /* ---------------------------------------------------------------- NEXMark events */
 
 #ifdef HAVE_NEXMARK
-static const char *nexmark_reason(const nexmark_event_t *ev)
-{
-    static char missing[NEXMARK_KIND_CNT][16][48];
-    switch (ev->invalid) {
-    case NEXMARK_VALID:
-        return NULL;
-    case NEXMARK_INVALID_MISSING_FIELD: {
-        char *m = missing[ev->kind][ev->missing_field];
-        snprintf(m, sizeof(missing[0][0]), "missing field: %s",
-                 nexmark_field_name(ev->kind, ev->missing_field));
-        return m;
-    }
-    case NEXMARK_INVALID_NEGATIVE_PRICE:
-        return ev->kind == NEXMARK_BID ? "price must be > 0" : "initialBid must be > 0";
-    case NEXMARK_INVALID_RESERVE_BELOW_INITIAL:
-        return "reserve < initialBid";
-    case NEXMARK_INVALID_EXPIRES_NOT_AFTER_DATETIME:
-        return "expires <= dateTime";
-    case NEXMARK_INVALID_NOT_JSON:
-        return "not JSON";
-    }
-    return "?";
-}
-
 /* Events 0..n of NEXMark with 30% invalid: the C rules must find each one's documented fault. */
 static void add_nexmark(evs_t *e, uint64_t n)
 {
@@ -628,7 +605,8 @@ static void add_nexmark(evs_t *e, uint64_t n)
                  nexmark_kind_name(nev.kind), nexmark_invalid_name(nev.invalid));
         rill_buf_free(&json);
         run_c(ev);
-        const char *want = nexmark_reason(&nev);
+        char reason_buf[64];
+        const char *want = rt_auction_reason(&nev, reason_buf, sizeof(reason_buf));
         if (want)
             cr_assert(ev->rc == 1 && !strcmp(ev->reason, want), "%s: C says %s, want %s",
                       ev->name, ev->reason ? ev->reason : "valid", want);
