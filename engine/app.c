@@ -191,6 +191,7 @@ rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size) {
         (err = rill__app_create_repartition_topics(app, errstr, errstr_size)) ||
         (err = check_source_topics(app, false, errstr, errstr_size)) ||
         (err = check_sink_topics(app, errstr, errstr_size)) ||
+        (err = rill__progress_setup(app, errstr, errstr_size)) ||
         (err = rill_app_create_topic(app, app->set.dlq_topic, app->set.dlq_partitions, errstr,
                                      errstr_size)) ||
         (err = rill__app_create_changelogs(app, errstr, errstr_size)) ||
@@ -259,6 +260,7 @@ void rill_app_destroy(rill_app_t *app) {
     rill_app_stop(app);
     rill_app_wait(app, NULL, 0);
     rill__admin_close(app);
+    rill__progress_free(app);
     rill__global_destroy(app);
     if (app->bridge)
         app->bridge_free(app->bridge);

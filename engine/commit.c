@@ -62,38 +62,17 @@ static int64_t commit_point(rill__task_t *task, rill__pq_t *pq,
     return p && p->offset > next ? p->offset : next;
 }
 
-/* The stream time the commit in progress may store for the task: that of the records below
- * every queue's commit point (see rill__task_t). The queues' commit_next are set. */
+/* The progress the commit in progress stores for the task: its wm, which never passes a
+ * record still held by an async node (so records after the commit point are never late for
+ * it) and never includes --drain's advance (progress.c). */
 static void time_to_commit(rill__task_t *task) {
-    task->commit_held = false;
-    task->cand_passed = task->cand_time >= 0;
-    for (int i = 0; i < task->pq_cnt; i++) {
-        const rill__pq_t *pq = &task->pqs[i];
-        if (pq->next_offset >= 0 && pq->commit_next < pq->next_offset)
-            task->commit_held = true;
-        if (pq->cand_off >= 0 && pq->commit_next < pq->cand_off)
-            task->cand_passed = false;
-    }
-    int64_t t = task->safe_time;
-    if (!task->commit_held && task->rec_time > t)
-        t = task->rec_time;
-    else if (task->commit_held && task->cand_passed && task->cand_time > t)
-        t = task->cand_time;
-    task->commit_time = t;
+    task->commit_time = task->wm;
 }
 
-/* After a commit: the time it stored is safe; a candidate it passed is used up, and while
- * records stay held back a new one is taken, to be proved by a later commit. */
+/* After a commit: a rewind goes back to the progress it stored. */
 static void time_committed(rill__task_t *task) {
     if (task->commit_time > task->safe_time)
         task->safe_time = task->commit_time;
-    if (task->cand_passed)
-        task->cand_time = -1;
-    if (task->cand_time < 0 && task->commit_held) {
-        task->cand_time = task->rec_time;
-        for (int i = 0; i < task->pq_cnt; i++)
-            task->pqs[i].cand_off = task->pqs[i].next_offset;
-    }
 }
 
 /* The commit's metadata: the partition time, and the end mark of --drain. */

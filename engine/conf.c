@@ -88,6 +88,15 @@ static const conf_key_t conf_keys[] = {
     {"max.task.idle.ms", CONF_KIND_INT, 0, INT32_MAX, "0",
      "how long a task whose other inputs have records waits for an empty input that is not "
      "known to lag (0: only for data known to exist, as Kafka Streams)", NO_CHOICES},
+    {"progress.interval.ms", CONF_KIND_INT, 1, 60000, "100",
+     "how often a task tells the readers of the topics it writes and the app reads back how far "
+     "its event time has come (progress markers)", NO_CHOICES},
+    {"event.time.alignment.ms", CONF_KIND_INT, 0, INT64_MAX, "300000",
+     "pause a source partition whose event time runs this far ahead of the slowest partition of "
+     "its sub-topology in the same thread (0: no alignment)", NO_CHOICES},
+    {"partitioning.check", CONF_KIND_CHOICE, 0, 0, "fail",
+     "fail: stop when a source joined with a stream Rill repartitioned holds a record that "
+     "murmur2 would place elsewhere; off: do not check", "fail|off", NULL},
     {"faas.max.in.flight", CONF_KIND_INT, 1, 4096, "64",
      "function invocations in flight at once in the whole process", NO_CHOICES},
     {"faas.max.connections", CONF_KIND_INT, 1, 4096, "32",
@@ -650,6 +659,9 @@ rill_err_t rill__conf_settings(rill_conf_t *conf, rill__settings_t *out, char *e
     out->group_instance_id = rill_conf_get(conf, "group.instance.id");
     out->buffered_records_per_partition = (int)conf_int(conf, "buffered.records.per.partition");
     out->max_task_idle_ms = conf_int(conf, "max.task.idle.ms");
+    out->progress_interval_ms = conf_int(conf, "progress.interval.ms");
+    out->alignment_ms = conf_int(conf, "event.time.alignment.ms");
+    out->partitioning_check = conf_choice(conf, "partitioning.check") == 0;
     out->poll_ms = (int)conf_int(conf, "poll.ms");
     out->embedded_partitions = (int)conf_int(conf, "embedded.broker.partitions");
     out->exit_on_end = conf_choice(conf, "exit.on.end");

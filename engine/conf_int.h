@@ -39,6 +39,9 @@ typedef struct rill__settings_s {
                                       thread i uses "<id>-<i>" */
     int buffered_records_per_partition; /* pause a partition above it, default 1000 */
     int64_t max_task_idle_ms;           /* wait for an empty input not known to lag */
+    int64_t progress_interval_ms;       /* progress.interval.ms: markers at most this often */
+    int64_t alignment_ms;               /* event.time.alignment.ms (0: off) */
+    int partitioning_check;             /* partitioning.check=fail → 1 */
     int poll_ms;                   /* poll.ms: longest wait for records, default 100 */
     int embedded_partitions;       /* embedded.broker.partitions: default partition count of
                                       topics auto-created on the embedded broker, default 4 */

@@ -39,6 +39,7 @@ typedef enum rill__metric_e {
     RILL_M_CHANGELOG,    /* records written to changelogs */
     RILL_M_LAG,          /* records in Kafka past the positions of owned partitions (a gauge,
                             from the consumer's cached end offsets, once a second) */
+    RILL_M_ALIGN_PAUSES, /* partitions paused by event-time alignment */
     RILL_M__COUNT
 } rill__metric_t;
 
@@ -63,6 +64,7 @@ typedef struct rill__entry_s {
     void *value_obj; /* decoded value, or NULL */
     int64_t ts;      /* extracted timestamp */
     char *error;     /* set when decoding or extraction failed: the reason (owned) */
+    bool marker;     /* a progress marker of an upstream task (progress.c), not a record */
 } rill__entry_t;
 
 struct rill_ctx_s {
@@ -94,7 +96,17 @@ struct rill__pq_s {
     bool end_mark;   /* exit.on.end: its task advanced past the end, nothing since: commit
                         with the end mark (drain.c) */
     bool end_marked; /* ... and that commit happened */
-    int64_t cand_off; /* next_offset when the task's candidate time was taken, or -1 */
+    /* Progress (progress.c, docs/DESIGN.md "Time"). */
+    int64_t part_time; /* a source topic: the largest timestamp processed from it, or -1 */
+    int64_t floor;     /* progress known to be reached: committed with the offsets, or -1 */
+    struct rill__up_s *ups; /* a linked topic: what each upstream task said, by writer */
+    int up_cnt;
+    bool linked;      /* the topology writes this topic too: it carries progress markers */
+    bool idle;        /* empty and nothing more known to come (refreshed each round) */
+    int64_t empty_since; /* when it was last found empty, or 0 */
+    bool full;        /* paused: its queue reached buffered.records.per.partition */
+    bool ahead;       /* paused: event-time alignment (its time ran ahead of the others) */
+    int32_t check_cnt; /* partitioning.check: the topic's partition count, or 0 */
 };
 
 struct rill__task_s {
@@ -117,19 +129,26 @@ struct rill__task_s {
     int store_cnt;
     int64_t created_ms;
     int64_t ready_ms; /* when its stores were restored and its nodes initialised */
+    /*
+     * Time (progress.c). wm, the task's progress: the lowest progress of its inputs that may
+     * still bring records (a source partition: its largest timestamp processed; a linked
+     * topic: the lowest progress its upstream tasks reported), held at the oldest timestamp
+     * an async node still holds. It never goes back, comes only from records and markers,
+     * and is what the commit stores. stream_time, what operators see: wm, or further when
+     * --drain advances the task. -1 when unknown.
+     */
+    int64_t wm;
     int64_t stream_time;
-    /* The stream time of its records, kept with each commit in the offsets' metadata so that
-     * a restarted or moved task goes on from it: rec_time, the largest timestamp of the
-     * records processed (not of --drain's advance); safe_time, that of the records below
-     * every queue's committed offset (rec_time when nothing is held back; with async nodes
-     * holding records, cand_time, rec_time when every queue was at its cand_off, once a
-     * later commit has passed them all). -1 when unknown. */
-    int64_t rec_time;
-    int64_t safe_time;
+    int64_t safe_time;   /* the wm of the last commit: a rewind goes back to it */
     int64_t commit_time; /* what the commit in progress stores */
-    int64_t cand_time;   /* -1: no candidate */
-    bool commit_held;    /* the commit in progress leaves processed records uncommitted */
-    bool cand_passed;    /* ... and passes every queue's cand_off */
+    int64_t wm_sent;     /* the progress last sent to the readers of its linked topics */
+    bool idle_sent;      /* ... and whether it said it was idle */
+    bool idle;           /* its inputs are idle and its async nodes hold nothing */
+    int64_t wm_sent_ms;  /* when */
+    struct rill__link_out_s *outs; /* per linked topic it writes: the topic handle */
+    int out_cnt;
+    int *async_ids;      /* the ids of its async nodes (low_time callbacks) */
+    int async_cnt;
     rill_ctx_t ctx;
 };
 
@@ -201,6 +220,7 @@ struct rill_app_s {
     void *db;                        /* the state stores' RocksDB (state/), on first use */
     void (*db_close)(void *db);
     void *global;                    /* the global tables' reader (global.c), or NULL */
+    struct rill__progress_s *progress; /* linked topics and task counts (progress.c) */
     void *bridge;                    /* the FaaS bridge's HTTP thread, made on first use */
     void (*bridge_free)(void *bridge);
 };
@@ -263,6 +283,9 @@ int rill__task_blocked(rill__task_t *task);
 int rill__task_poll(rill__task_t *task);
 /* Lowest offset of pq not yet fully processed by the task's async nodes (or next_offset). */
 int64_t rill__task_committable(rill__task_t *task, const rill__pq_t *pq);
+/* Once a round: refreshes the task's progress (which inputs are idle, what its async nodes
+ * hold), runs what that closes, and sends its progress markers when due. */
+void rill__task_progress(rill__task_t *task);
 /* exit.on.end: moves the task's stream time to t, running what closes on stream time. */
 void rill__task_advance(rill__task_t *task, int64_t t);
 /* Non-zero while an async node holds records of the task. */
@@ -363,6 +386,39 @@ void rill__consumer_prefetch_defaults(const rill_app_t *app, rd_kafka_conf_t *kc
  * guarantee's isolation level. NULL with errstr. */
 rd_kafka_conf_t *rill__reader_conf(rill_app_t *app, const char *group_suffix, char *errstr,
                                    size_t errstr_size);
+
+/* progress.c: event-time progress (docs/DESIGN.md, "Time"). */
+#define RILL__PROGRESS_HEADER RILL_PROGRESS_HEADER
+/* At start, once the topics exist: finds the linked topics (written and read by the
+ * topology), the task count of every sub-topology and the partition counts to check. */
+rill_err_t rill__progress_setup(rill_app_t *app, char *errstr, size_t errstr_size);
+void rill__progress_free(rill_app_t *app);
+/* A new queue: whether its topic is linked (then its upstream table) or checked. */
+int rill__progress_pq_init(rill__task_t *task, rill__pq_t *pq);
+/* True when msg is a progress marker (only linked topics have them). */
+bool rill__progress_is_marker(const rill__pq_t *pq, const rd_kafka_message_t *msg);
+/* Applies the marker at the head of pq's queue. */
+void rill__progress_apply(rill__task_t *task, rill__pq_t *pq, const rd_kafka_message_t *msg);
+/* partitioning.check: stops the app when msg is not where murmur2 would put it; returns -1
+ * then. */
+int rill__progress_check_partition(rill__task_t *task, const rill__pq_t *pq,
+                                   const rd_kafka_message_t *msg);
+/* Recomputes the task's wm from its queues (refresh: also which empty ones are idle) and
+ * its async nodes; returns true when stream time advanced (punctuation due). */
+bool rill__progress_update(rill__task_t *task, bool refresh);
+/* Sends the task's progress to every partition of its linked topics when it changed and
+ * progress.interval.ms has passed (force: now, if changed). */
+void rill__progress_emit(rill__task_t *task, bool force);
+/* Event-time alignment: pauses (pq->ahead) the source partitions of the thread that run
+ * more than event.time.alignment.ms ahead of the slowest of their sub-topology. */
+void rill__progress_align(rill__thread_t *thread);
+/* Forgets what the task learnt since its last commit (a rewind). */
+void rill__progress_rewind(rill__task_t *task);
+void rill__progress_task_free(rill__task_t *task);
+/* task.c: true when Kafka says the empty queue pq may still get records (see task.c). */
+bool rill__pq_lagging(rill__task_t *task, rill__pq_t *pq);
+/* stream_thread.c: pauses or resumes pq per its reasons (full, ahead). */
+void rill__thread_pause_update(rill__thread_t *thread, rill__pq_t *pq);
 
 /* stream_thread.c */
 int rill__thread_start(rill__thread_t *thread, char *errstr, size_t errstr_size);

@@ -28,6 +28,7 @@ const char *const rill__metric_names[RILL_M__COUNT] = {
     [RILL_M_RESTORE_LAG] = "rill_restore_remaining_records",
     [RILL_M_CHANGELOG] = "rill_changelog_records_total",
     [RILL_M_LAG] = "rill_consumer_lag_records",
+    [RILL_M_ALIGN_PAUSES] = "rill_alignment_pauses_total",
 };
 
 static int64_t thread_value(const rill__thread_t *thread, int which) {

@@ -70,8 +70,14 @@ static void restore_times(rill__thread_t *thread,
                                     : NULL;
         if (!task)
             continue;
+        /* Every input is at least there: the committed progress was the lowest of them. */
+        for (int q = 0; q < task->pq_cnt; q++)
+            if (t > task->pqs[q].floor)
+                task->pqs[q].floor = t;
         if (t > task->safe_time)
-            task->safe_time = task->rec_time = t;
+            task->safe_time = t;
+        if (t > task->wm)
+            task->wm = t;
         if (t > task->stream_time)
             task->stream_time = t;
     }

@@ -93,6 +93,12 @@ static void set_paused(rill__thread_t *thread, rill__pq_t *pq, bool paused) {
         rill__metric_add(&thread->metrics, RILL_M_PAUSES, 1);
 }
 
+void rill__thread_pause_update(rill__thread_t *thread, rill__pq_t *pq) {
+    bool want = pq->full || pq->ahead;
+    if (want != pq->paused)
+        set_paused(thread, pq, want);
+}
+
 /* Hands one polled message to its task; takes ownership of msg. */
 static void dispatch(rill__thread_t *thread, rd_kafka_message_t *msg) {
     rill__dispatch_cache_t *c = &thread->cache;
@@ -203,14 +209,17 @@ static void run_tasks(rill__thread_t *thread) {
             if (wait < thread->poll_wait_ms)
                 thread->poll_wait_ms = wait;
         }
+        rill__task_progress(task);
         for (int p = 0; p < task->pq_cnt; p++) {
             rill__pq_t *pq = &task->pqs[p];
-            if (!pq->paused && pq->cnt >= high)
-                set_paused(thread, pq, true);
-            else if (pq->paused && pq->cnt <= high / 2)
-                set_paused(thread, pq, false);
+            if (!pq->full && pq->cnt >= high)
+                pq->full = true;
+            else if (pq->full && pq->cnt <= high / 2)
+                pq->full = false;
+            rill__thread_pause_update(thread, pq);
         }
     }
+    rill__progress_align(thread);
 }
 
 /* After a fence: new producer, no tasks, rejoin. Returns 0 or -1 (fatal). */

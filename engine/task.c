@@ -33,8 +33,8 @@ rill__task_t *rill__task_new(rill__thread_t *thread, int sub, int32_t partition)
     task->sub = sub;
     task->partition = partition;
     task->thread = thread;
-    task->stream_time = -1;
-    task->rec_time = task->safe_time = task->commit_time = task->cand_time = -1;
+    task->wm = task->stream_time = -1;
+    task->safe_time = task->commit_time = task->wm_sent = -1;
     task->created_ms = rill__now_ms();
     task->ctx.task = task;
     return task;
@@ -57,7 +57,10 @@ rill__pq_t *rill__task_add_partition(rill__task_t *task, const char *topic, int3
     pq->source = source;
     pq->next_offset = -1;
     pq->commit_offset = -1;
-    pq->cand_off = -1;
+    if (rill__progress_pq_init(task, pq)) {
+        task->pq_cnt--;
+        return NULL;
+    }
     return pq;
 }
 
@@ -141,7 +144,12 @@ static void decode(const rill__node_t *source, rill__entry_t *e) {
 
 void rill__task_enqueue(rill__task_t *task, rill__pq_t *pq, rd_kafka_message_t *msg) {
     rill__entry_t e = {.msg = msg};
-    decode(pq->source, &e);
+    if (pq->linked && rill__progress_is_marker(pq, msg))
+        e.marker = true;
+    else if (pq->check_cnt && rill__progress_check_partition(task, pq, msg))
+        e.error = strdup("not partitioned as the topic it is joined with (partitioning.check)");
+    else
+        decode(pq->source, &e);
     if (pq_push(pq, &e)) {
         rill__app_fatal(task->thread->app, RILL_ERR_NOMEM, "task %s: out of memory", task->id);
         entry_free(pq->source, &e);
@@ -159,10 +167,17 @@ static int task_init(rill__task_t *task) {
     rill_topology_t *topo = task->thread->app->topo;
     if (rill__task_open_stores(task))
         return -1;
+    free(task->async_ids);
+    task->async_cnt = 0;
+    task->async_ids = calloc((size_t)topo->node_cnt, sizeof(int));
+    if (!task->async_ids)
+        return -1;
     for (int i = 0; i < topo->node_cnt; i++) {
         rill__node_t *node = topo->nodes[i];
         if (node->subtopology != task->sub)
             continue;
+        if (node->op->low_time)
+            task->async_ids[task->async_cnt++] = i;
         if (node->op->poll)
             task->has_async = true;
         if (node->op->punctuate)
@@ -254,7 +269,7 @@ int64_t rill__task_committable(rill__task_t *task, const rill__pq_t *pq) {
  * just after assignment, nothing is known yet. This is Kafka Streams' rule for
  * max.task.idle.ms = 0: wait for data known to exist, never for data not yet produced.
  */
-static bool pq_lagging(rill__task_t *task, rill__pq_t *pq) {
+bool rill__pq_lagging(rill__task_t *task, rill__pq_t *pq) {
     rd_kafka_t *consumer = task->thread->consumer;
     int64_t lo = RD_KAFKA_OFFSET_INVALID, hi = RD_KAFKA_OFFSET_INVALID;
     rd_kafka_get_watermark_offsets(consumer, pq->topic, pq->partition, &lo, &hi);
@@ -333,7 +348,7 @@ static rill__pq_t *next_pq(rill__task_t *task) {
         int64_t now = 0;
         for (int i = 0; i < task->pq_cnt; i++) {
             rill__pq_t *pq = &task->pqs[i];
-            if (!pq->cnt && (pq_lagging(task, pq) || pq_idle_wait(task, pq, &now))) {
+            if (!pq->cnt && (rill__pq_lagging(task, pq) || pq_idle_wait(task, pq, &now))) {
                 task->waiting = true;
                 report_wait(task, pq);
                 return NULL;
@@ -363,14 +378,29 @@ static void punctuate(rill__task_t *task) {
     task->ctx.msg = msg;
 }
 
-void rill__task_advance(rill__task_t *task, int64_t t) {
-    if (!task->initialized || t <= task->stream_time)
-        return;
-    task->stream_time = t;
+/* Stream time advanced: the operators' and the stream-time punctuators. */
+static void punctuate_all(rill__task_t *task) {
     if (task->has_punctuate)
         punctuate(task);
     if (task->sched_cnt)
         rill__task_punctuate_stream(task);
+}
+
+void rill__task_advance(rill__task_t *task, int64_t t) {
+    if (!task->initialized || t <= task->stream_time)
+        return;
+    task->stream_time = t;
+    punctuate_all(task);
+}
+
+void rill__progress_debug(rill__task_t *task);
+void rill__task_progress(rill__task_t *task) {
+    rill__progress_debug(task);
+    if (task->initialized && rill__progress_update(task, true))
+        punctuate_all(task);
+    else if (!task->initialized)
+        rill__progress_update(task, true);
+    rill__progress_emit(task, false);
 }
 
 /* Runs one record through the sub-topology. Returns 0, or -1 when its failure could not be
@@ -388,8 +418,10 @@ static int process_entry(rill__task_t *task, rill__pq_t *pq, rill__entry_t *e) {
     rill__metric_add(&thread->metrics, RILL_M_PROCESSED, 1);
     if (e->error)
         return rill__dlq_send(thread, msg, pq->source->name, e->error, 1);
-    if (e->ts > task->stream_time)
-        task->stream_time = e->ts;
+    if (!pq->linked && e->ts > pq->part_time) {
+        pq->part_time = e->ts;
+        rill__progress_update(task, false);
+    }
     rill_record_t rec = {
         .key = msg->key, .key_len = msg->key_len, .value = msg->payload, .value_len = msg->len,
         .value_obj = e->value_obj, .value_serde = pq->source->source.opts.value_serde,
@@ -400,6 +432,25 @@ static int process_entry(rill__task_t *task, rill__pq_t *pq, rill__entry_t *e) {
     return 0;
 }
 
+/* Applies the progress markers at the heads of the queues (they follow every record written
+ * before them); runs what closes when that moves stream time. */
+static void apply_markers(rill__task_t *task) {
+    bool applied = false;
+    for (int i = 0; i < task->pq_cnt; i++) {
+        rill__pq_t *pq = &task->pqs[i];
+        rill__entry_t *e;
+        while ((e = pq_peek(pq)) && e->marker) {
+            rill__progress_apply(task, pq, e->msg);
+            pq->next_offset = e->msg->offset + 1;
+            entry_free(pq->source, e);
+            pq_pop(pq);
+            applied = true;
+        }
+    }
+    if (applied && rill__progress_update(task, false))
+        punctuate_all(task);
+}
+
 int rill__task_process(rill__task_t *task, int max) {
     if (!task->initialized && task_init(task))
         return 0;
@@ -407,6 +458,7 @@ int rill__task_process(rill__task_t *task, int max) {
     for (; n < max && !rill__app_stopping(task->thread->app); n++) {
         if (task->has_async && (n & 63) == 0 && backpressured(task))
             break;
+        apply_markers(task);
         rill__pq_t *pq = next_pq(task);
         if (!pq)
             break;
@@ -414,16 +466,10 @@ int rill__task_process(rill__task_t *task, int max) {
         int64_t before = task->stream_time;
         if (process_entry(task, pq, &e))
             break; /* fatal: the record stays queued and uncommitted */
-        if (task->stream_time > before) {
-            if (task->has_punctuate)
-                punctuate(task);
-            if (task->sched_cnt)
-                rill__task_punctuate_stream(task);
-        }
+        if (task->stream_time > before)
+            punctuate_all(task);
         pq_pop(pq);
         pq->next_offset = e.msg->offset + 1;
-        if (!e.error && e.ts > task->rec_time)
-            task->rec_time = e.ts;
         entry_free(pq->source, &e);
     }
     task->ctx.msg = NULL;
@@ -473,12 +519,10 @@ void rill__task_rewind(rill__task_t *task) {
     rill__task_close_stores(task); /* reopened, and restored, before the next record */
     for (int i = 0; i < task->pq_cnt; i++) {
         task->pqs[i].next_offset = -1;
-        task->pqs[i].paused = false;
-        task->pqs[i].cand_off = -1;
+        task->pqs[i].paused = task->pqs[i].full = task->pqs[i].ahead = false;
     }
-    /* The records after the committed offsets come again. */
-    task->stream_time = task->rec_time = task->safe_time;
-    task->cand_time = -1;
+    /* The records after the committed offsets come again, and so does their progress. */
+    rill__progress_rewind(task);
 }
 
 void rill__task_destroy(rill__task_t *task) {
@@ -487,6 +531,7 @@ void rill__task_destroy(rill__task_t *task) {
     drop_queued(task);
     close_nodes(task);
     rill__task_close_stores(task);
+    rill__progress_task_free(task);
     for (int i = 0; i < task->pq_cnt; i++)
         free(task->pqs[i].ring);
     free(task->pqs);

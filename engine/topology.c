@@ -204,7 +204,16 @@ rill_stream_t *rill_stream_from_topics(rill_topology_t *topo, const char *name,
     if (!node->source.opts.value_serde)
         node->source.opts.value_serde = rill_serde_bytes();
     node->op = &rill__source_operator;
-    return stream_of(topo, node);
+    if (!node->source.opts.repartition)
+        return stream_of(topo, node);
+    /* Read through a repartition topic: whatever partitioner wrote the topic, each key then
+     * lands where Rill puts it (murmur2), so joins with Rill's own topics meet. */
+    rill_source_opts_t back = node->source.opts;
+    back.repartition = 0;
+    node->source.opts.repartition = 0;
+    char rname[300];
+    snprintf(rname, sizeof(rname), "%s", name ? name : topics);
+    return rill__stream_repartition(stream_of(topo, node), rname, &back);
 }
 
 rill_stream_t *rill_stream_from(rill_topology_t *topo, const char *name, const char *topic,

@@ -24,7 +24,7 @@ typedef enum rill__node_kind_e {
  * the task that owns the node instance.
  *  - init: creates the per-task state of node in task (*statep); NULL callback = no state.
  *  - process: handles one record; forwards with rill_ctx_forward(). Non-zero = error (DLQ).
- *  - punctuate: called as stream time advances (later issues), may be NULL.
+ *  - punctuate: called as the task's stream time advances, may be NULL.
  *  - commit: called before the task commits, to flush what it buffers; may be NULL.
  *  - close: frees the per-task state. An operator with work in flight hands it to the
  *    thread with rill__thread_adopt() instead of waiting.
@@ -38,6 +38,8 @@ typedef enum rill__node_kind_e {
  *    (invariant 3).
  *  - backpressure: non-zero while the node holds as many records as it may; the task then
  *    stops feeding it and its input partitions fill up and pause.
+ *  - low_time: the lowest timestamp of the records the node holds (INT64_MAX: none); the
+ *    task's progress never passes it (progress.c).
  */
 typedef struct rill__operator_s {
     const char *kind; /* "FILTER", "MAP", ... used in generated names */
@@ -51,6 +53,7 @@ typedef struct rill__operator_s {
     int (*poll)(rill_ctx_t *ctx, void *state);
     int64_t (*low_watermark)(void *state, const char *topic, int32_t partition);
     int (*backpressure)(void *state);
+    int64_t (*low_time)(void *state);
     /* Appends the node's own metrics (Prometheus text) and looks one up by name (-1: not
      * this node's). Both may be NULL. Called from any thread. */
     void (*metrics)(const rill__node_t *node, const char *app_id, rill_buf_t *out);

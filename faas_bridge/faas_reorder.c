@@ -122,6 +122,8 @@ int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec) {
     slot->first_ms = rill__now_ms();
     slot->attempts = 0;
     slot->state = SLOT_OPEN;
+    if (st->low_known && rec->timestamp < st->low_time)
+        st->low_time = rec->timestamp;
     if (st->tail == st->open_from)
         st->open_since = slot->first_ms;
     st->open_bytes += rec->key_len + value_len + 256;
@@ -232,6 +234,7 @@ void rill__faas_release(stage_t *st, rill_ctx_t *ctx) {
     if (!st->dirty)
         return;
     st->dirty = false;
+    st->low_known = false;
     if (st->conf->o.order == RILL_FAAS_ORDER_KEY) {
         release_by_key(st, ctx);
     } else if (st->conf->o.order == RILL_FAAS_UNORDERED) {
@@ -247,6 +250,20 @@ void rill__faas_release(stage_t *st, rill_ctx_t *ctx) {
         slot_at(st, st->head)->state = SLOT_FREE;
         st->head++;
     }
+}
+
+int64_t rill__faas_low_time(stage_t *st) {
+    if (!st->low_known) {
+        st->low_time = INT64_MAX;
+        for (uint64_t seq = st->head; seq < st->tail; seq++) {
+            const slot_t *slot = slot_at(st, seq);
+            if (slot->state != SLOT_RELEASED && slot->state != SLOT_FREE &&
+                slot->rec.timestamp < st->low_time)
+                st->low_time = slot->rec.timestamp;
+        }
+        st->low_known = true;
+    }
+    return st->low_time;
 }
 
 int64_t rill__faas_low_watermark(stage_t *st, const char *topic, int32_t partition) {

@@ -424,6 +424,10 @@ static int stage_poll(rill_ctx_t *ctx, void *state) {
     return wait;
 }
 
+static int64_t stage_low_time(void *state) {
+    return state ? rill__faas_low_time(state) : INT64_MAX;
+}
+
 static int64_t stage_low_watermark(void *state, const char *topic, int32_t partition) {
     return state ? rill__faas_low_watermark(state, topic, partition) : -1;
 }
@@ -484,6 +488,7 @@ static const rill__operator_t faas_op = {
     .close = stage_close,
     .free_conf = rill__faas_conf_free,
     .low_watermark = stage_low_watermark,
+    .low_time = stage_low_time,
     .backpressure = stage_backpressure,
     .metrics = rill__faas_metrics,
     .metric = rill__faas_metric,

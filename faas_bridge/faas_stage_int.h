@@ -113,6 +113,8 @@ typedef struct stage_s {
     int64_t rate_since;   /* start of the current measuring window; 0 none */
     uint64_t rate_head;   /* head at the window's start */
     chunk_t *chunk;       /* the chunk new records are copied into */
+    int64_t low_time;     /* the lowest timestamp held, valid while low_known */
+    bool low_known;       /* cleared when records leave; rill__faas_low_time() rescans */
 } stage_t;
 
 static inline slot_t *slot_at(stage_t *st, uint64_t seq) {
@@ -123,6 +125,8 @@ static inline slot_t *slot_at(stage_t *st, uint64_t seq) {
 int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec);
 void rill__faas_release(stage_t *st, rill_ctx_t *ctx);
 int64_t rill__faas_low_watermark(stage_t *st, const char *topic, int32_t partition);
+/* The lowest timestamp of the records the stage holds (INT64_MAX: none). */
+int64_t rill__faas_low_time(stage_t *st);
 void rill__faas_slot_free(slot_t *slot);
 void rill__faas_response_unref(response_t *resp);
 

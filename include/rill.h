@@ -210,8 +210,21 @@ int32_t rill_ctx_partition(const rill_ctx_t *ctx);
 int64_t rill_ctx_offset(const rill_ctx_t *ctx);
 int64_t rill_ctx_timestamp(const rill_ctx_t *ctx);
 const rill_headers_t *rill_ctx_headers(const rill_ctx_t *ctx);
-/* Stream time of the task: the largest record timestamp it has processed. */
+/*
+ * Stream time of the task: the progress of every input that may still bring records — for a
+ * topic other clients write, the largest timestamp processed from that partition; for a
+ * topic the topology writes itself (repartition topics, or a sink topic another
+ * sub-topology reads), the lowest progress of the upstream tasks writing it, carried in
+ * progress markers — held at the oldest record a FaaS stage of the task still holds. Windows
+ * close, completions fire and records are judged late against it, so a record is late only
+ * if it is late in its own input partition beyond the grace, never because another task,
+ * partition, function stage or process ran ahead. -1 until known. See docs/DESIGN.md.
+ */
 int64_t rill_ctx_stream_time(const rill_ctx_t *ctx);
+/* The header of the progress markers that Rill writes into every partition of a topic the
+ * topology both writes and reads: records with a null key, a null value and this header.
+ * Other readers of such a topic skip them. */
+#define RILL_PROGRESS_HEADER "rill.progress"
 /* The task's id, "<subtopology>_<partition>" as in Kafka Streams. Borrowed. */
 const char *rill_ctx_task_id(const rill_ctx_t *ctx);
 
@@ -259,6 +272,13 @@ typedef struct rill_source_opts_s {
     const rill_serde_t *value_serde;
     rill_timestamp_extractor_cb timestamp_extractor;
     void *timestamp_opaque;
+    /* Non-zero: read the topic through an internal repartition topic ("<application.id>-
+     * <name or topic>-repartition"), so that each key lands where Rill partitions it (murmur2)
+     * whatever partitioner its producer used. Needed when the source is joined with a stream
+     * Rill repartitioned and its producers do not use murmur2 (librdkafka's default,
+     * consistent_random, does not); partitioning.check stops the app when it finds such a
+     * record in a source read in place. Costs one more write and read of every record. */
+    int repartition;
 } rill_source_opts_t;
 
 typedef struct rill_sink_opts_s {

@@ -454,7 +454,7 @@ static int process(rill_ctx_t *ctx, const rill_record_t *rec, void *state, int i
         return rc;
     if (load(ctx, c, st))
         return -1;
-    advance(ctx, st, rec->timestamp);
+    advance(ctx, st, -1); /* the task's progress, not this record's time (progress.c) */
     if (on_time(ctx, c, st))
         return -1;
     rc = is_item ? item_open(ctx, c, st, rec) : event_take(ctx, c, st, rec);

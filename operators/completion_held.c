@@ -167,21 +167,24 @@ int rill__cpl_hold(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
     if (make_room(ctx, c, st))
         return -1;
     int64_t seq = st->seq++;
+    /* Held from the stream time, or from the event's own time when that is later (stream time
+     * is the progress of every input, which may be behind this one's, or still -1). */
+    int64_t at = rec->timestamp > st->stream_time ? rec->timestamp : st->stream_time;
     unsigned char idx[1 + 2 * TIME_LEN], be[4];
     idx[0] = 'h';
-    rill__be64_put(idx + 1, (uint64_t)st->stream_time);
+    rill__be64_put(idx + 1, (uint64_t)at);
     rill__be64_put(idx + 1 + TIME_LEN, (uint64_t)seq);
     be32_put(be, (uint32_t)rec->key_len);
     rill_buf_reset(&st->tmp);
     if (held_key(&st->key, rec->key, rec->key_len, seq) ||
-        held_make(&st->val, ctx, st->stream_time, rec, value, value_len) ||
+        held_make(&st->val, ctx, at, rec, value, value_len) ||
         rill_buf_append(&st->tmp, be, 4) || rill_buf_append(&st->tmp, rec->key, rec->key_len))
         return store_failed(ctx, c, "writing");
     if (put(ctx, c, st, &st->key, st->val.data, st->val.len) ||
         rill__kv_put(st->store, idx, sizeof(idx), st->tmp.data, st->tmp.len))
         return store_failed(ctx, c, "writing");
-    if (st->stream_time < st->scan_low[scan_slot('h')])
-        st->scan_low[scan_slot('h')] = st->stream_time;
+    if (at < st->scan_low[scan_slot('h')])
+        st->scan_low[scan_slot('h')] = at;
     st->held++;
     rill__agg_count(&c->held, 1);
     return 0;

@@ -64,11 +64,13 @@ static int load(rill_ctx_t *ctx, const stj_conf_t *c, stj_state_t *st) {
     return 0;
 }
 
+/* The join's time: the task's progress (progress.c), not the largest timestamp seen. */
 static int64_t advance(rill_ctx_t *ctx, stj_state_t *st, int64_t ts) {
-    if (ts > st->max_ts)
-        st->max_ts = ts;
+    (void)ts;
     int64_t t = rill_ctx_stream_time(ctx);
-    return st->max_ts > t ? st->max_ts : t;
+    if (t > st->max_ts)
+        st->max_ts = t;
+    return st->max_ts;
 }
 
 /* ---- buffer keys ---- */

@@ -475,13 +475,15 @@ static void win_close(const rill__node_t *node, void *state) {
     free(st);
 }
 
-/* Advances the node's stream time to the task's (and rec's). */
-static void advance(rill_ctx_t *ctx, rill__win_state_t *st, int64_t ts) {
+/* Advances the node's stream time to the task's (or to t from a punctuation). Never to a
+ * record's own timestamp: the task's time is the progress of every input (progress.c), so a
+ * record ahead of the others closes nothing they may still bring. */
+static void advance(rill_ctx_t *ctx, rill__win_state_t *st, int64_t t) {
     int64_t task_time = rill_ctx_stream_time(ctx);
     if (task_time > st->stream_time)
         st->stream_time = task_time;
-    if (ts > st->stream_time)
-        st->stream_time = ts;
+    if (t > st->stream_time)
+        st->stream_time = t;
 }
 
 static int win_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
@@ -500,7 +502,7 @@ static int win_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
                                      rec->timestamp, ctx->node->name);
     if (load(ctx, c, st))
         return -1;
-    advance(ctx, st, rec->timestamp);
+    advance(ctx, st, -1);
     int rc;
     switch (c->spec.kind) {
     case RILL_WINDOW_SLIDING:

@@ -20,6 +20,7 @@
 #include <criterion/criterion.h>
 
 #include "rill.h"
+#include "rt_marker.h"
 #include "rt_state.h"
 
 #include <librdkafka/rdkafka.h>
@@ -514,7 +515,8 @@ static inline void eu_read_topic(const char *bootstrap, const char *topic, eu_re
         if (!msg)
             continue;
         if (!msg->err && msg->offset < high[msg->partition]) {
-            eu_recs_add(recs, msg);
+            if (!rt_is_progress_marker(msg))
+                eu_recs_add(recs, msg);
             got++;
         }
         rd_kafka_message_destroy(msg);

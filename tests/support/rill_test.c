@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE /* asprintf */
 #include "rill_test.h"
+#include "rt_marker.h"
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
@@ -446,7 +447,8 @@ rt_records_t *rt_consume_all(const char *bootstrap, const char *topic,
                 at_end[msg->partition] = false;
                 ends--;
             }
-            records_add_msg(recs, msg);
+            if (!rt_is_progress_marker(msg))
+                records_add_msg(recs, msg);
         }
         rd_kafka_message_destroy(msg);
     }

@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE /* asprintf */
 #include "rt_faas.h"
+#include "rt_marker.h"
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
@@ -759,7 +760,7 @@ static void *tail_main(void *arg) {
         rd_kafka_message_t *msg = rd_kafka_consume_queue(tail->queue, 50);
         if (!msg)
             continue;
-        if (!msg->err) {
+        if (!msg->err && !rt_is_progress_marker(msg)) {
             int64_t now = rt_now_ms();
             char *value = malloc(msg->len + 1);
             if (!value)

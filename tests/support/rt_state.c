@@ -15,6 +15,7 @@
  * that every restart has a restore to judge.
  */
 #define _GNU_SOURCE /* asprintf, nftw flags */
+#include "rt_marker.h"
 #include "rt_state.h"
 #include "rt_pipeline.h" /* background producing */
 
@@ -353,7 +354,8 @@ static bool read_topic(const char *bootstrap, const char *topic, const char *iso
                 at_end[msg->partition] = false;
                 ends--;
             }
-            cb(msg, opaque);
+            if (!rt_is_progress_marker(msg))
+                cb(msg, opaque);
         }
         rd_kafka_message_destroy(msg);
     }

@@ -930,7 +930,9 @@ rill_topology_t *auction_topology(const auction_opts_t *o) {
     /* 3. notifications */
     rill_stream_t *notes = rill_stream_repartition(
         rill_stream_flat_map(closed_int, "notify-fan-out", fan_out, NULL), "notify-by-person");
-    rill_source_opts_t person_src = {.key_serde = rill_serde_string()};
+    /* Persons come from the users' own producers, whatever their partitioner: read them
+     * through a repartition topic so each person meets its notifications (murmur2). */
+    rill_source_opts_t person_src = {.key_serde = rill_serde_string(), .repartition = 1};
     rill_table_t *persons = rill_table_from(topo, "persons", o->t_persons, &person_src,
                                             "persons-store");
     rill_stream_t *joined = rill_stream_table_join(notes, persons, "notify-person",
