@@ -390,8 +390,12 @@ int main(int argc, char **argv) {
     const char *bs = rill_conf_get(conf, "bootstrap.servers");
     const char *sd = rill_conf_get(conf, "state.dir");
     int own_state = sd && !strcmp(sd, tmp_state);
-    if (own_state && bs && *bs)
-        rill_conf_set(conf, "state.dir", "/tmp/rill-state", NULL, 0), own_state = 0;
+    if (own_state && bs && *bs) { /* a real Kafka: Rill's per-user default state.dir */
+        rill_conf_t *plain = rill_conf_new();
+        rill_conf_set(conf, "state.dir", rill_conf_get(plain, "state.dir"), NULL, 0);
+        rill_conf_destroy(plain);
+        own_state = 0;
+    }
     int gen = generate_flag >= 0 ? generate_flag : !(bs && *bs);
     const char *drain = rill_conf_get(conf, "exit.on.end");
     int draining = drain && !strcmp(drain, "true");
