@@ -418,7 +418,7 @@ int main(int argc, char **argv) {
         }
     /* A small dimension: one partition, named categories when it is empty. */
     if (rill_app_create_topic(app, o.t_categories, 1, errstr, sizeof(errstr)) ||
-        auction_seed_categories(rill_app_bootstrap_servers(app), o.t_categories, errstr,
+        auction_seed_categories(rill_app_bootstrap_servers(app), conf, o.t_categories, errstr,
                                 sizeof(errstr))) {
         fprintf(stderr, APP ": categories topic %s: %s\n", o.t_categories, errstr);
         rill_app_destroy(app);
