@@ -42,7 +42,7 @@ static void scan_structural(scan_t *s, unsigned char c)
     case '{':
     case '[':
         s->in_scalar = false;
-        s->weight += RILL_JSON_CONTAINER_WEIGHT;
+        s->weight += c == '{' ? RILL_JSON_OBJECT_WEIGHT : RILL_JSON_ARRAY_WEIGHT;
         if (++s->depth > s->max_depth)
             s->max_depth = s->depth;
         break;
@@ -95,9 +95,9 @@ int rill__json_prescan(const char *text, size_t len, char *why, size_t why_size)
         if (s.weight > limit) {
             snprintf(why, why_size,
                      "too many elements for its size: more than %llu weighted elements in "
-                     "%zu bytes (limit %d + 1 per byte; arrays and objects count %d)",
+                     "%zu bytes (limit %d + 1 per byte; objects count %d, arrays %d)",
                      (unsigned long long)limit, len, RILL_JSON_BASE_ELEMENTS,
-                     RILL_JSON_CONTAINER_WEIGHT);
+                     RILL_JSON_OBJECT_WEIGHT, RILL_JSON_ARRAY_WEIGHT);
             return -1;
         }
     }
