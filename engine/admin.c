@@ -117,8 +117,11 @@ static rill_err_t create_on_kafka(rill_app_t *app, const char *topic, int partit
  * rill-broker in another process creates it with its default partition count). */
 static rill_err_t create_by_metadata(rill_app_t *app, const char *topic, char *errstr,
                                      size_t errstr_size) {
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    rd_kafka_conf_set(kc, "bootstrap.servers", app->bootstrap, NULL, 0);
+    /* The app's client properties (security.protocol, sasl.*, ssl.*, ...), as every client. */
+    rd_kafka_conf_t *kc =
+        rill__conf_kafka(app->conf, RILL_CLIENT_ADMIN, app->bootstrap, errstr, errstr_size);
+    if (!kc)
+        return RILL_ERR_INVALID_ARG;
     rd_kafka_conf_set(kc, "allow.auto.create.topics", "true", NULL, 0);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);
     if (!rk) {

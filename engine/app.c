@@ -4,7 +4,8 @@
  *
  * DESIGN
  * rill_app_new() only validates (configuration, topology); rill_app_start() does the I/O:
- * it starts the embedded broker when no bootstrap.servers is given, checks that source
+ * for a topology with state it checks and locks the state directory (state/state_dir.c), it
+ * starts the embedded broker when no bootstrap.servers is given, checks that source
  * topics exist (creating them on the embedded broker) and that co-partitioned inputs agree
  * on their partition counts (invariant 2), creates the internal topics, then starts the
  * stream threads. Stopping is a flag that threads check at least every poll.ms; the first
@@ -186,6 +187,10 @@ rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size) {
         return RILL_ERR_STATE;
     }
     rill_err_t err;
+    /* The state directory is checked and locked before anything joins the group. */
+    if ((app->topo->store_cnt > 0 || app->topo->global_cnt > 0) &&
+        (err = rill__state_dir_claim(app, errstr, errstr_size)))
+        return err;
     if ((err = rill__app_connect(app, errstr, errstr_size)) ||
         (err = check_source_topics(app, true, errstr, errstr_size)) ||
         (err = rill__app_create_repartition_topics(app, errstr, errstr_size)) ||
@@ -266,6 +271,7 @@ void rill_app_destroy(rill_app_t *app) {
         app->bridge_free(app->bridge);
     if (app->db)
         app->db_close(app->db);
+    rill__state_dir_release(app);
     free(app->threads);
     rill_broker_destroy(app->broker);
     free(app->bootstrap);

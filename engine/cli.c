@@ -43,7 +43,8 @@ static const struct {
      "Kafka brokers (default: the embedded broker)"},
     {"--config", NULL, "FILE", "read name=value properties from FILE (flags override it)"},
     {"--threads", "num.stream.threads", "N", "number of stream threads"},
-    {"--state-dir", "state.dir", "DIR", "directory of the local state stores"},
+    {"--state-dir", "state.dir", "DIR",
+     "directory of the local state stores (default: ${TMPDIR:-/tmp}/rill-state-<uid>)"},
     {"--instance-id", "group.instance.id", "ID", "static group membership id"},
     {"--describe-dot", NULL, "FILE", "with --describe, also write the topology as DOT to FILE"},
 };

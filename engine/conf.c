@@ -18,9 +18,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------------------------------- */
 /* The table of Rill's own keys                                                             */
@@ -53,6 +55,9 @@ static int check_replication(const conf_key_t *key, const char *value, char *err
 
 #define NO_CHOICES NULL, NULL
 
+/* state.dir's default as --help shows it; the value is made by state_dir_default(). */
+#define STATE_DIR_TEMPLATE "${TMPDIR:-/tmp}/rill-state-<uid>"
+
 static const conf_key_t conf_keys[] = {
     {"application.id", CONF_KIND_NAME, 0, 0, NULL,
      "names the app: consumer group, transactional ids and internal topic prefix (required)",
@@ -67,7 +72,9 @@ static const conf_key_t conf_keys[] = {
     {"processing.guarantee", CONF_KIND_CHOICE, 0, 0, "at_least_once",
      "at_least_once, or exactly_once_v2 (transactions)", "at_least_once|exactly_once_v2",
      check_guarantee},
-    {"state.dir", CONF_KIND_PATH, 0, 0, "/tmp/rill-state", "directory of the local state stores",
+    {"state.dir", CONF_KIND_PATH, 0, 0, STATE_DIR_TEMPLATE,
+     "directory of the local state stores: the user's own (made 0700; refused when another "
+     "user owns it or group/others may write it), one process at a time (locked)",
      NO_CHOICES},
     {"replication.factor", CONF_KIND_INT, -1, INT16_MAX, "-1",
      "replication factor of internal topics; -1 uses the broker's default", NULL,
@@ -491,6 +498,27 @@ rill_err_t rill_conf_set(rill_conf_t *conf, const char *name, const char *value,
     return RILL_OK;
 }
 
+static char state_dir_buf[1024];
+static pthread_once_t state_dir_once = PTHREAD_ONCE_INIT;
+
+static void state_dir_init(void)
+{
+    const char *tmp = getenv("TMPDIR");
+
+    if (!tmp || *tmp != '/')
+        tmp = "/tmp";
+    snprintf(state_dir_buf, sizeof(state_dir_buf), "%s/rill-state-%u", tmp,
+             (unsigned)geteuid());
+}
+
+/* state.dir's default: "${TMPDIR:-/tmp}/rill-state-<uid>", one per user, made once per
+ * process (TMPDIR as it was then). */
+static const char *state_dir_default(void)
+{
+    pthread_once(&state_dir_once, state_dir_init);
+    return state_dir_buf;
+}
+
 /* The value in effect for a Rill key: explicit, or the default (which may depend on others). */
 static const char *conf_effective(const rill_conf_t *conf, const conf_key_t *key)
 {
@@ -499,6 +527,8 @@ static const char *conf_effective(const rill_conf_t *conf, const conf_key_t *key
 
     if (prop)
         return prop->value;
+    if (!strcmp(key->name, "state.dir"))
+        return state_dir_default();
     if (!strcmp(key->name, "commit.interval.ms")) {
         guarantee = conf_prop_find(conf, "processing.guarantee");
         if (guarantee && !strcmp(guarantee->value, "exactly_once_v2"))

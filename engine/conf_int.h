@@ -29,7 +29,7 @@ typedef struct rill__settings_s {
     int num_stream_threads;        /* num.stream.threads, default 1 */
     int64_t commit_interval_ms;    /* default 30000, or 100 under exactly_once_v2 */
     rill__guarantee_t guarantee;   /* processing.guarantee */
-    const char *state_dir;         /* state.dir, default "/tmp/rill-state" */
+    const char *state_dir;         /* state.dir, default "${TMPDIR:-/tmp}/rill-state-<uid>" */
     int replication_factor;        /* replication.factor, default -1 (broker default) */
     int errors_fatal;              /* errors.tolerance=none → 1; all (default) → 0 */
     const char *dlq_topic;         /* errors.deadletterqueue.topic.name, default

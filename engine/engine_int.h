@@ -219,6 +219,7 @@ struct rill_app_s {
     int threads_at_end;              /* exit.on.end: threads done (atomic) */
     void *db;                        /* the state stores' RocksDB (state/), on first use */
     void (*db_close)(void *db);
+    int state_lock_fd;               /* the state directory's lock file + 1, 0 when none */
     void *global;                    /* the global tables' reader (global.c), or NULL */
     struct rill__progress_s *progress; /* linked topics and task counts (progress.c) */
     void *bridge;                    /* the FaaS bridge's HTTP thread, made on first use */

@@ -96,3 +96,18 @@ void rill_producer_destroy(rill_producer_t *p) {
     rd_kafka_destroy(p->rk);
     free(p);
 }
+
+rill_err_t rill_producer_end_offset(rill_producer_t *p, const char *topic, int32_t partition,
+                                    int timeout_ms, int64_t *endp, char *errstr,
+                                    size_t errstr_size) {
+    int64_t lo = 0, hi = 0;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(p->rk, topic, partition, &lo, &hi, timeout_ms);
+    if (err) {
+        snprintf(errstr, errstr_size, "end offset of %s [%d]: %s", topic, (int)partition,
+                 rd_kafka_err2str(err));
+        return RILL_ERR_KAFKA;
+    }
+    *endp = hi;
+    return RILL_OK;
+}

@@ -16,11 +16,15 @@
  * JSON input is checked as UTF-8 with the string serde's validator (json-c's own check lets
  * overlong forms and surrogates through), then parsed in json-c's strict mode, which still
  * accepts a few extensions (single-quoted keys, NaN); a value must fill the whole buffer,
- * whitespace aside. JSON parsing reuses one json_tokener per thread (json_tokener_reset() per record), so a
+ * whitespace aside. Before any tree is built, a pre-scan (json_scan.c) refuses a value nested
+ * deeper than 32 levels or with more elements than its size allows (a json-c tree costs
+ * hundreds of bytes per array or object: one 1 MB record of "[{},{},...]" would take 260 MB),
+ * so a hostile record goes to the dead-letter topic with the reason. JSON parsing reuses one json_tokener per thread (json_tokener_reset() per record), so a
  * record costs no tokener allocation. The tokener is created on a thread's first JSON record
  * and freed by a pthread key destructor when the thread exits.
  */
 #include "rill.h"
+#include "json_scan.h"
 
 #include <json-c/json.h>
 #include <limits.h>
@@ -265,6 +269,7 @@ static int json_deserialize(const rill_serde_t *serde, const void *buf, size_t l
     enum json_tokener_error jerr;
     size_t off = 0;
     int trailing;
+    char why[200];
 
     *objp = NULL;
     if (!buf)
@@ -276,6 +281,10 @@ static int json_deserialize(const rill_serde_t *serde, const void *buf, size_t l
     off = utf8_invalid_at((const unsigned char *)buf, len);
     if (off < len) {
         snprintf(errstr, errstr_size, "json: invalid UTF-8 at byte offset %zu", off);
+        return -1;
+    }
+    if (rill__json_prescan(buf, len, why, sizeof(why))) {
+        snprintf(errstr, errstr_size, "json: refused before parsing: %s", why);
         return -1;
     }
     tok = json_tok_get();

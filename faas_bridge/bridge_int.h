@@ -41,6 +41,7 @@ typedef struct rill__http_req_s {
     const char *aws_userpwd;
     const char *aws_session_token;
     bool verify_tls; /* default true; only tests against self-signed servers turn it off */
+    size_t max_body_bytes; /* a larger response body fails the request; 0: 6 MiB */
 } rill__http_req_t;
 
 /* The result of a request, filled by the bridge thread. */
@@ -97,6 +98,18 @@ rill__http_done_t *rill__http_cq_take(rill__http_cq_t *cq);
 
 /* Frees a completion (its response body too; resp.body is NUL-terminated). */
 void rill__http_done_free(rill__http_done_t *done);
+
+/* The default bound of a response body (Lambda's synchronous response limit). */
+#define RILL__HTTP_DEFAULT_MAX_BODY ((size_t)6 << 20)
+
+/* URL policy (url_check.c). Checks that url is http:// or https:// and, for http://, that
+ * its host is loopback unless allow_insecure_http. Returns 0, or -1 with errstr. */
+int rill__url_check(const char *url, bool allow_insecure_http, char *errstr,
+                    size_t errstr_size);
+/* True when url starts with "https://" (any case). */
+bool rill__url_is_https(const char *url);
+/* True when url's host is localhost, an address in 127.0.0.0/8 or ::1. */
+bool rill__url_host_is_loopback(const char *url);
 
 /* Requests in flight (a gauge), total completed, for metrics. Thread-safe. */
 int rill__http_in_flight(const rill__http_t *http);

@@ -8,6 +8,9 @@
  * breaker_failures invocations in a row fail; it then stays open for breaker_open_ms, during
  * which nothing is sent (records wait; their attempts are not spent), then lets one trial
  * call through: success closes it, failure opens it again. Metrics are relaxed atomics.
+ * The url is checked here, so rill_stream_faas() fails at once on a bad one: http:// or
+ * https:// only, plain http only to a loopback host unless allow_insecure_http, and Lambda
+ * credentials only for an https:// endpoint.
  */
 #include "faas_stage_int.h"
 
@@ -34,7 +37,13 @@ static void apply_defaults(rill_faas_opts_t *o) {
     DEF(max_buffered_records, 10000);
     DEF(breaker_failures, 20);
     DEF(breaker_open_ms, 5000);
+    DEF(max_response_bytes, (int)RILL__HTTP_DEFAULT_MAX_BODY);
+    DEF(max_retry_after_ms, 60000);
 #undef DEF
+    if (o->max_record_age_ms == 0)
+        o->max_record_age_ms = 15 * 60 * 1000;
+    else if (o->max_record_age_ms < 0)
+        o->max_record_age_ms = 0; /* no limit */
     if (o->max_retries < 0)
         o->max_retries = 0;
     else if (o->max_retries == 0)
@@ -64,7 +73,8 @@ static int lambda_target(stage_conf_t *c, char *errstr, size_t errstr_size) {
              c->o.qualifier ? c->o.qualifier : "");
     c->url = strdup(url);
     const char *key = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
-    if (key && secret) {
+    /* Credentials go over TLS only: an http:// endpoint (a local emulator) is not signed. */
+    if (key && secret && rill__url_is_https(c->url)) {
         char sig[128], pwd[512];
         snprintf(sig, sizeof(sig), "aws:amz:%s:lambda", region);
         snprintf(pwd, sizeof(pwd), "%s:%s", key, secret);
@@ -96,6 +106,8 @@ stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t 
     } else {
         c->url = strdup(opts->url);
     }
+    if (!rc && rill__url_check(c->url, c->o.allow_insecure_http, errstr, errstr_size))
+        rc = -1;
     c->o.url = c->url;
     c->o.function = c->function;
     c->o.qualifier = NULL;

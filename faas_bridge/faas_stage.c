@@ -10,7 +10,9 @@
  * what may be sent and releases results. A batch is cut when it reaches batch_max_records or
  * about batch_max_bytes, or when its oldest record has waited linger_ms. A failed invocation
  * (connection error, timeout, 5xx, 408, 429, a function error, a malformed response) is
- * retried after an exponential backoff with jitter (Retry-After honoured); after
+ * retried after an exponential backoff with jitter (Retry-After honoured up to
+ * max_retry_after_ms, 60 s by default); a record still failing after max_record_age_ms (15
+ * min by default) goes to the dead-letter topic; after
  * max_retries it is split in two halves, each tried once more and split again, until the
  * failing record is alone and goes to the dead-letter topic. 413 splits at once. A record's
  * own error reported by the function is retried for that record alone. Sending stops while
@@ -125,7 +127,8 @@ static int encode(stage_t *st, batch_t *b) {
     b->req = (rill__http_req_t){
         .url = c->url, .headers = b->hdr_lines, .body = b->body.data, .body_len = b->body.len,
         .timeout_ms = c->o.timeout_ms, .aws_sigv4 = c->sigv4, .aws_userpwd = c->userpwd,
-        .aws_session_token = c->session_token, .verify_tls = !c->o.insecure_skip_tls_verify};
+        .aws_session_token = c->session_token, .verify_tls = !c->o.insecure_skip_tls_verify,
+        .max_body_bytes = (size_t)c->o.max_response_bytes};
     return 0;
 }
 
@@ -181,13 +184,17 @@ static void slot_fail(stage_t *st, slot_t *slot, const char *why) {
     st->dirty = true;
 }
 
-static int64_t backoff_ms(const stage_conf_t *c, int attempt, long retry_after_ms) {
+/* The delay before a retry: exponential with equal jitter, or the function's Retry-After
+ * (capped at max_retry_after_ms) when that is longer. */
+int64_t rill__faas_backoff_ms(const stage_conf_t *c, int attempt, long retry_after_ms) {
     int64_t d = c->o.backoff_initial_ms;
     for (int i = 1; i < attempt && d < c->o.backoff_max_ms; i++)
         d *= 2;
     if (d > c->o.backoff_max_ms)
         d = c->o.backoff_max_ms;
     d = d / 2 + (int64_t)(random() % (d / 2 + 1)); /* equal jitter */
+    if (retry_after_ms > c->o.max_retry_after_ms)
+        retry_after_ms = c->o.max_retry_after_ms;
     return retry_after_ms > d ? retry_after_ms : d;
 }
 
@@ -214,7 +221,7 @@ static void requeue(stage_t *st, const uint64_t *seqs, size_t n, int attempt, lo
         batch_free(b);
         return;
     }
-    b->not_before = now + backoff_ms(c, attempt, retry_after);
+    b->not_before = now + rill__faas_backoff_ms(c, attempt, retry_after);
     faas_count(&st->conf->m_retries, 1);
     enqueue(st, b);
 }

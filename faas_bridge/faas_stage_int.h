@@ -136,6 +136,9 @@ stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t 
 void rill__faas_conf_free(void *conf);
 void rill__faas_metrics(const rill__node_t *node, const char *app_id, rill_buf_t *out);
 int64_t rill__faas_metric(const rill__node_t *node, const char *name);
+/* faas_stage.c: the delay before retry `attempt`, given the function's Retry-After (ms, or
+ * -1), capped at o.max_retry_after_ms. */
+int64_t rill__faas_backoff_ms(const stage_conf_t *c, int attempt, long retry_after_ms);
 /* Breaker: may a batch be sent now? Sets *probe for the half-open trial call. */
 bool rill__faas_breaker_allows(stage_conf_t *conf, int64_t now, bool *probe);
 void rill__faas_breaker_record(stage_conf_t *conf, bool ok, bool probe, int64_t now);

@@ -21,6 +21,10 @@
  * with rill__http_done_free(). A completion queue wakes its stream thread only when it goes
  * from empty to non-empty (a taker always takes everything), and calls the wake-up with the
  * queue's lock held so that the queue cannot be destroyed under a wake-up in progress.
+ * Limits on what comes back. A response body larger than the request's max_body_bytes (6
+ * MiB by default) stops the transfer and fails the request with that reason. Only http and
+ * https are allowed (CURLOPT_PROTOCOLS_STR, also for redirects, which are not followed), and
+ * credentials (SigV4, a session token) go only over https or to a loopback host.
  * Shutdown. rill__http_destroy() sets stopping and wakes the thread, which completes every
  * job in flight or still queued with CURLE_ABORTED_BY_CALLBACK, then exits and is joined.
  */
@@ -36,7 +40,6 @@
 #include <time.h>
 
 #define HTTP_POLL_MS 1000                 /* longest sleep when libcurl has no timer due */
-#define HTTP_MAX_BODY ((size_t)64 << 20)  /* a larger response body fails the request */
 #define HTTP_MAX_RETRY_AFTER_S (24 * 3600) /* Retry-After values are capped to one day */
 
 /* libcurl writes its error text straight into the response. */
@@ -50,6 +53,8 @@ typedef struct http_job_s {
     struct curl_slist *hdrs;
     struct http_job_s *prev, *next; /* the list of transfers in flight */
     size_t body_cap;
+    size_t max_body;  /* the request's bound of the response body */
+    bool too_large;   /* the body passed max_body: the transfer was stopped */
     double submitted_ms;
 } http_job_t;
 
@@ -181,8 +186,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
     rill__http_resp_t *resp = &job->done.resp;
     size_t len = size * nmemb, cap;
 
-    if (len > HTTP_MAX_BODY - resp->body_len)
+    if (len > job->max_body - resp->body_len) {
+        job->too_large = true;
         return 0; /* libcurl fails the transfer with CURLE_WRITE_ERROR */
+    }
     if (resp->body_len + len + 1 > job->body_cap) {
         char *body;
 
@@ -331,7 +338,9 @@ static CURLcode job_setopts(http_job_t *job)
     CURL *e = job->easy;
     CURLcode rc;
 
-    if ((rc = curl_easy_setopt(e, CURLOPT_URL, req->url)) ||
+    if ((rc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https")) ||
+        (rc = curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")) ||
+        (rc = curl_easy_setopt(e, CURLOPT_URL, req->url)) ||
         (rc = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len)) ||
         (rc = curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "")) ||
         (rc = curl_easy_setopt(e, CURLOPT_HTTPHEADER, job->hdrs)) ||
@@ -379,6 +388,10 @@ static void job_complete(rill__http_t *http, http_job_t *job, CURLcode code, con
     }
     if (code == CURLE_OK) {
         resp->error[0] = '\0';
+    } else if (job->too_large) {
+        snprintf(resp->error, sizeof(resp->error),
+                 "response refused: body larger than %zu bytes (max_response_bytes)",
+                 job->max_body);
     } else if (!resp->error[0]) {
         const char *msg = why ? why : curl_easy_strerror(code);
         copy_field(resp->error, sizeof(resp->error), msg, strlen(msg));
@@ -390,12 +403,25 @@ static void job_complete(rill__http_t *http, http_job_t *job, CURLcode code, con
     cq_push(job->cq, &job->done);
 }
 
+/* Credentials go over TLS, or to this host: never in cleartext over a network. */
+static bool job_credentials_ok(const rill__http_req_t *req)
+{
+    if (!req->aws_sigv4 && !req->aws_userpwd && !req->aws_session_token)
+        return true;
+    return rill__url_is_https(req->url) || rill__url_host_is_loopback(req->url);
+}
+
 /* Starts one job: an easy handle from the pool, options, into the multi handle. */
 static void job_start(rill__http_t *http, http_job_t *job)
 {
     CURLcode rc;
     CURLMcode mrc;
 
+    if (!job_credentials_ok(job->done.req)) {
+        job_complete(http, job, CURLE_LOGIN_DENIED,
+                     "refused: credentials are sent over https only");
+        return;
+    }
     job->easy = http->pool_cnt ? http->pool[--http->pool_cnt] : curl_easy_init();
     if (!job->easy) {
         job_complete(http, job, CURLE_FAILED_INIT, "curl_easy_init failed");
@@ -619,6 +645,7 @@ int rill__http_submit(rill__http_t *http, const rill__http_req_t *req, rill__htt
     job->done.req = req;
     job->done.opaque = opaque;
     job->done.resp.retry_after_ms = -1;
+    job->max_body = req->max_body_bytes ? req->max_body_bytes : RILL__HTTP_DEFAULT_MAX_BODY;
     job->cq = cq;
     job->submitted_ms = now_ms();
     pthread_mutex_lock(&http->lock);

@@ -48,7 +48,7 @@ static const char *ce_binary_content_type(rill__wire_kind_t kind, const rill__fa
 {
     if (kind == RILL_WIRE_BINARY)
         return "application/octet-stream";
-    if (kind == RILL_WIRE_JSON) {
+    if (kind == RILL_WIRE_JSON && rec->value) {
         const char *p = rec->value, *end = p + rec->value_len;
         while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
             p++;

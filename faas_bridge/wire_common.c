@@ -10,6 +10,8 @@
  * Whether a value is JSON is decided by a small validator written to RFC 8259 rather than by
  * json-c's tokener: json-c accepts text that is not JSON (raw control characters inside
  * strings, "1."), and a value embedded verbatim must never make the whole body invalid.
+ * Every helper takes a NULL pointer (a tombstone's value, an absent key) as no bytes and
+ * computes no pointer from it: NULL + 0 is undefined behaviour in C.
  */
 #include "wire_common.h"
 
@@ -93,7 +95,11 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
 
 bool rill__wire_utf8_valid(const void *data, size_t len)
 {
-    const unsigned char *p = data, *end = p + len;
+    const unsigned char *p = data, *end;
+
+    if (!p) /* NULL + len is undefined even for 0: an absent value has no bad bytes */
+        return true;
+    end = p + len;
 
     while (p < end) {
         uint64_t w;
@@ -280,8 +286,11 @@ static bool jv_value(jv_t *v)
 
 bool rill__wire_json_valid(const void *data, size_t len)
 {
-    jv_t v = {.p = data, .end = (const unsigned char *)data + len, .depth = 0};
+    jv_t v;
 
+    if (!data)
+        return false;
+    v = (jv_t){.p = data, .end = (const unsigned char *)data + len, .depth = 0};
     jv_ws(&v);
     if (!jv_value(&v))
         return false;
@@ -291,10 +300,11 @@ bool rill__wire_json_valid(const void *data, size_t len)
 
 rill__wire_kind_t rill__wire_classify(const void *value, size_t len)
 {
-    const unsigned char *p = value, *end = p + len;
+    const unsigned char *p = value, *end;
 
-    if (!value)
+    if (!value) /* a tombstone: no pointer arithmetic on NULL */
         return RILL_WIRE_NULL;
+    end = p + len;
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
         p++;
     if (p < end && (strchr("{[\"-tfn", *p) || (*p >= '0' && *p <= '9')) && *p &&
@@ -333,7 +343,11 @@ static int json_escape_byte(rill_buf_t *buf, unsigned char c)
 
 int rill__wire_json_str(rill_buf_t *buf, const void *data, size_t len)
 {
-    const unsigned char *p = data, *end = p + len, *run = p;
+    const unsigned char *p = data ? data : (const void *)"", *end, *run = p;
+
+    if (!data)
+        len = 0;
+    end = p + len;
 
     /* One growth up front covers the common case of nothing to escape. */
     if (!rill__wire_grow(buf, len + 2) || rill_buf_append(buf, "\"", 1))
@@ -368,8 +382,12 @@ int rill__wire_base64(rill_buf_t *buf, const void *data, size_t len)
 {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const unsigned char *p = data;
-    size_t out_len = (len + 2) / 3 * 4, i;
+    size_t out_len, i;
     char *o;
+
+    if (!data)
+        len = 0;
+    out_len = (len + 2) / 3 * 4;
 
     if (len > SIZE_MAX / 2 || !(o = rill__wire_grow(buf, out_len)))
         return -1;
@@ -398,6 +416,8 @@ int rill__wire_pct(rill_buf_t *buf, const void *data, size_t len)
     char *o;
     size_t n = 0;
 
+    if (!data)
+        len = 0;
     if (len > SIZE_MAX / 4 || !(o = rill__wire_grow(buf, len * 3)))
         return -1;
     for (size_t i = 0; i < len; i++) {

@@ -26,8 +26,14 @@
  *    as a mistake (-1), not silently dropped;
  *  - CloudEvents, one record: a body without "results" is the one output value, verbatim.
  * Anything else returns -1 with a message naming what is wrong.
+ *
+ * Limits. Before json-c builds a tree (about 265 times the text's size for "[{},{},...]"),
+ * rill__json_prescan() (engine/json_scan.c) refuses a body nested deeper than 32 levels or
+ * with more elements than its size allows; the call then fails with that reason, like any
+ * malformed response. The body's size is bounded before (http_bridge.c, max_response_bytes).
  */
 #include "bridge_int.h"
+#include "json_scan.h"
 
 #include <json-c/json.h>
 
@@ -394,11 +400,14 @@ int rill__faas_decode(const rill__faas_target_t *target, const rill__faas_rec_t 
     dec_t dec = {.recs = recs, .n = n, .errstr = errstr, .errstr_size = errstr_size};
     json_object *root = NULL;
     const char *why;
+    char scan_why[200];
     int rc = -1;
 
     rill__faas_response_reset(out);
     if (!body || body_is_blank(body, body_len))
         return dec_layout(&dec, out);
+    if (rill__json_prescan(body, body_len, scan_why, sizeof(scan_why)))
+        return dec_fail(&dec, "response refused before parsing: %s", scan_why);
     if (n && !(dec.slots = calloc(n, sizeof(*dec.slots))))
         return dec_fail(&dec, "out of memory decoding the response");
     if (parse_body(body, body_len, &root, &why)) {

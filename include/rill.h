@@ -374,7 +374,8 @@ typedef enum rill_faas_order_e {
 } rill_faas_order_t;
 
 /*
- * Options of a FaaS stage. Zero fields take the defaults shown. Strings are copied.
+ * Options of a FaaS stage. Zero fields take the defaults shown. Strings are copied. The url
+ * must be http:// or https:// (any other scheme fails rill_stream_faas).
  * Credentials for RILL_FAAS_LAMBDA come from the standard AWS environment variables
  * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION).
  */
@@ -397,11 +398,19 @@ typedef struct rill_faas_opts_s {
     int max_buffered_records;   /* records held per task; above it input pauses, default
                                    10000; resumes below half */
     int max_record_age_ms;      /* a record still failing after this long goes to the DLQ,
-                                   default 0 (no limit) */
+                                   default 900000 (15 min); negative: no limit */
     int breaker_failures;       /* consecutive failed invocations that open the circuit
                                    breaker, default 20 */
     int breaker_open_ms;        /* how long it stays open before a trial call, default 5000 */
     int insecure_skip_tls_verify; /* default 0: TLS certificates are verified */
+    int max_response_bytes;     /* a larger response body fails the call, default 6291456
+                                   (6 MiB, Lambda's synchronous response limit) */
+    int max_retry_after_ms;     /* a function's Retry-After is honoured up to this, default
+                                   60000 */
+    int allow_insecure_http;    /* default 0: an http:// url is refused unless its host is
+                                   loopback (localhost, 127.0.0.0/8, ::1); 1 allows it for any
+                                   host. Credentials (SigV4, session token) never go over
+                                   http: a Lambda stage with an http:// url is not signed */
 } rill_faas_opts_t;
 
 /*
@@ -507,6 +516,12 @@ rill_err_t rill_producer_send(rill_producer_t *p, const char *topic, int32_t par
  * error when a record failed or the time ran out (message in errstr). */
 rill_err_t rill_producer_flush(rill_producer_t *p, int timeout_ms, char *errstr,
                                size_t errstr_size);
+
+/* Sets *endp to the end offset (the next offset to be written) of topic's partition, asking
+ * the broker, waiting up to timeout_ms. Returns 0, or RILL_ERR_KAFKA with errstr. */
+rill_err_t rill_producer_end_offset(rill_producer_t *p, const char *topic, int32_t partition,
+                                    int timeout_ms, int64_t *endp, char *errstr,
+                                    size_t errstr_size);
 
 void rill_producer_destroy(rill_producer_t *p);
 

@@ -10,6 +10,7 @@ readonly PACKAGES=(
     build-essential cmake pkg-config
     librdkafka-dev librocksdb-dev libcurl4-openssl-dev libcriterion-dev libjson-c-dev libssl-dev
     kcat maven openjdk-17-jre-headless nodejs npm gnuplot-nox
+    clang libclang-rt-14-dev
 )
 
 # Packages whose job may already be done by a command on PATH that came from

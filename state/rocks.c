@@ -120,7 +120,7 @@ static int make_dirs(const char *path, char *errstr, size_t errstr_size)
             continue;
         char c = *p;
         *p = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
             set_err(errstr, errstr_size, "cannot create state directory %s: %s", dir,
                     strerror(errno));
             rc = -1;

@@ -140,4 +140,13 @@ rill_err_t rill__app_create_changelogs(rill_app_t *app, char *errstr, size_t err
 /* The app's database, opened on first use. */
 rill__db_t *rill__app_db(rill_app_t *app, char *errstr, size_t errstr_size);
 
+/* state_dir.c: makes sure the state directory is the user's own (created 0700; refused when
+ * another user owns it or group or others may write it) and takes its lock for this
+ * application id, so a second process on it fails before it joins the group. Called by
+ * rill_app_start() for a topology with stores or global tables. Returns 0, or an error with
+ * a message naming the directory and the fix. */
+rill_err_t rill__state_dir_claim(rill_app_t *app, char *errstr, size_t errstr_size);
+/* Releases the lock taken by rill__state_dir_claim(). */
+void rill__state_dir_release(rill_app_t *app);
+
 #endif

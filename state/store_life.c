@@ -30,11 +30,11 @@ static int mkdirs(const char *dir) {
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(path, 0755) && errno != EEXIST)
+        if (mkdir(path, 0700) && errno != EEXIST)
             return -1;
         *p = '/';
     }
-    return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
+    return mkdir(path, 0700) && errno != EEXIST ? -1 : 0;
 }
 
 rill__db_t *rill__app_db(rill_app_t *app, char *errstr, size_t errstr_size) {
@@ -47,6 +47,9 @@ rill__db_t *rill__app_db(rill_app_t *app, char *errstr, size_t errstr_size) {
                              .max_write_buffers = app->set.max_write_buffers};
         if (mkdirs(path))
             snprintf(errstr, errstr_size, "state.dir: cannot create \"%s\": %s", path,
+                     strerror(errno));
+        else if (chmod(path, 0700)) /* one made 0755 by an older Rill: close it */
+            snprintf(errstr, errstr_size, "state.dir: cannot chmod 700 \"%s\": %s", path,
                      strerror(errno));
         else if ((app->db = rill__db_open(path, &o, errstr, errstr_size)))
             app->db_close = db_close;

@@ -83,10 +83,28 @@ static rill_topology_t *json_topology(void)
 
 #define JSON_RECORDS 20
 
-/* Input i's value: {"n":i}, except four kinds of malformed JSON. */
+/* About 3 KB of "[{},{},...]": valid JSON that would cost about 800 KB as a json-c tree,
+ * past what the serde accepts for its size (engine/json_scan.c). */
+static const char *json_amplifying(void)
+{
+    static char text[3 * 1000 + 2];
+    size_t at = 0;
+
+    if (!text[0]) {
+        text[at++] = '[';
+        for (int i = 0; i < 1000; i++)
+            at += (size_t)snprintf(text + at, sizeof(text) - at, i ? ",{}" : "{}");
+        text[at] = ']';
+    }
+    return text;
+}
+
+/* Input i's value: {"n":i}, except four kinds of malformed JSON and one that amplifies. */
 static const char *json_value(int i, char *buf, size_t size)
 {
     switch (i) {
+    case 17:
+        return json_amplifying();
     case 3:
         return "{\"n\": 3";        /* cut short */
     case 7:
@@ -103,7 +121,7 @@ static const char *json_value(int i, char *buf, size_t size)
 
 static int json_malformed(int i)
 {
-    return i == 3 || i == 7 || i == 12 || i == 13;
+    return i == 3 || i == 7 || i == 12 || i == 13 || i == 17;
 }
 
 Test(engine_app_embedded, malformed_json_dead_lettered_when_json_serde_rejects_it, .timeout = 60)
@@ -135,7 +153,7 @@ Test(engine_app_embedded, malformed_json_dead_lettered_when_json_serde_rejects_i
     eu_recs_kv(&out, &got);
     eu_assert_same_set(&got, &want, "doubled");
     eu_read_topic(rill_app_bootstrap_servers(app), dlq, &dead);
-    cr_assert_eq(dead.cnt, 4, "dead letters in %s", dlq);
+    cr_assert_eq(dead.cnt, 5, "dead letters in %s", dlq);
     for (size_t i = 0; i < dead.cnt; i++)
         assert_dead_letter(&dead.v[i], &in, "orders", "orders", "json serde", 1, id);
     /* The reason says what was wrong, not only that something was. */
@@ -145,8 +163,11 @@ Test(engine_app_embedded, malformed_json_dead_lettered_when_json_serde_rejects_i
             cr_assert(strstr(error, "byte offset 9"), "%s", error);
         if (strstr(dead.v[i].value, "\xff"))
             cr_assert(strstr(error, "UTF-8"), "%s", error);
+        if (!strncmp(dead.v[i].value, "[{},{}", 6))
+            cr_assert(strstr(error, "refused before parsing") && strstr(error, "elements"), "%s",
+                      error);
     }
-    cr_assert_eq(rill_app_metric(app, "rill_dlq_records_total"), 4);
+    cr_assert_eq(rill_app_metric(app, "rill_dlq_records_total"), 5);
     cr_assert_eq(rill_app_metric(app, "rill_records_processed_total"), JSON_RECORDS);
     eu_recs_free(&in);
     eu_recs_free(&out);

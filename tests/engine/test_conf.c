@@ -176,6 +176,23 @@ Test(engine_conf, rill_setting_named_when_key_is_managed)
 /* ---------------------------------------------------------------------------------------- */
 /* Settings                                                                                 */
 
+/* The per-user default of state.dir: "${TMPDIR:-/tmp}/rill-state-<uid>". */
+static const char *user_state_dir(void)
+{
+    static char dir[1024];
+    const char *tmp = getenv("TMPDIR");
+
+    snprintf(dir, sizeof(dir), "%s/rill-state-%u", tmp && *tmp == '/' ? tmp : "/tmp",
+             (unsigned)geteuid());
+    return dir;
+}
+
+Test(engine_conf, state_dir_defaults_to_a_directory_of_the_user_when_not_set)
+{
+    cr_assert_str_eq(rill_conf_get(conf, "state.dir"), user_state_dir());
+    cr_assert_neq(strcmp(rill_conf_get(conf, "state.dir"), "/tmp/rill-state"), 0);
+}
+
 Test(engine_conf, defaults_filled_when_only_application_id_set)
 {
     rill__settings_t s;
@@ -187,7 +204,7 @@ Test(engine_conf, defaults_filled_when_only_application_id_set)
     cr_assert_eq(s.num_stream_threads, 1);
     cr_assert_eq(s.commit_interval_ms, 30000);
     cr_assert_eq(s.guarantee, RILL_GUARANTEE_AT_LEAST_ONCE);
-    cr_assert_str_eq(s.state_dir, "/tmp/rill-state");
+    cr_assert_str_eq(s.state_dir, user_state_dir());
     cr_assert_eq(s.replication_factor, -1);
     cr_assert_eq(s.errors_fatal, 0);
     cr_assert_str_eq(s.dlq_topic, "app-dlq");

@@ -11,6 +11,7 @@
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -267,6 +268,67 @@ Test(engine_serdes, same_text_when_json_round_trips)
     serde->free_obj(serde, obj);
     serde->free_obj(serde, again);
     rill_buf_free(&buf);
+}
+
+/* Makes "[" + count copies of item separated by commas + "]"; the caller frees. */
+static char *json_array_of(const char *item, size_t count, size_t *lenp)
+{
+    size_t il = strlen(item), len = 2 + count * (il + 1);
+    char *s = malloc(len + 1), *p = s;
+
+    cr_assert_not_null(s);
+    *p++ = '[';
+    for (size_t i = 0; i < count; i++) {
+        if (i)
+            *p++ = ',';
+        memcpy(p, item, il), p += il;
+    }
+    *p++ = ']';
+    *p = '\0';
+    *lenp = (size_t)(p - s);
+    return s;
+}
+
+Test(engine_serdes, refused_with_reason_when_json_would_amplify_in_memory)
+{
+    size_t len;
+    char *text = json_array_of("{}", 350000, &len); /* about 1 MB: 260 MB as a tree */
+    void *obj = NULL;
+
+    cr_assert_eq(decode(rill_serde_json(), text, len, &obj), -1, "parsed into a tree");
+    cr_assert_null(obj);
+    cr_assert(strstr(errstr, "json: refused before parsing") && strstr(errstr, "elements"),
+              "%s", errstr);
+    free(text);
+}
+
+Test(engine_serdes, refused_with_reason_when_json_nested_too_deep)
+{
+    char text[200];
+    void *obj = NULL;
+
+    memset(text, '[', 40);
+    memset(text + 40, ']', 40);
+    cr_assert_eq(decode(rill_serde_json(), text, 80, &obj), -1);
+    cr_assert(strstr(errstr, "nested deeper than 32"), "%s", errstr);
+}
+
+Test(engine_serdes, decoded_when_large_json_has_elements_fitting_its_size)
+{
+    size_t len;
+    char *ints = json_array_of("7", 200000, &len);
+    char *objs = json_array_of("{\"id\":123,\"name\":\"x\"}", 50000, &len);
+    char *deep = json_array_of("[[[[[[[[[[1]]]]]]]]]]", 10, &len);
+    void *obj = NULL;
+
+    cr_assert_eq(decode_str(rill_serde_json(), ints, &obj), 0, "%s", errstr);
+    cr_assert_eq(json_object_array_length(obj), 200000);
+    json_object_put(obj);
+    cr_assert_eq(decode_str(rill_serde_json(), objs, &obj), 0, "%s", errstr);
+    json_object_put(obj);
+    cr_assert_eq(decode_str(rill_serde_json(), deep, &obj), 0, "%s", errstr);
+    json_object_put(obj);
+    free(ints), free(objs), free(deep);
 }
 
 Test(engine_serdes, null_value_decoded_when_json_buffer_null)

@@ -117,6 +117,22 @@ static int srv_reply(int fd, int status, const char *reason, const char *extra,
     return n > 0 && (size_t)n < sizeof(msg) ? srv_send(fd, msg, (size_t)n) : -1;
 }
 
+/* Sends a 200 response with a body of len spaces, in chunks (the client may stop reading). */
+static int srv_huge(int fd, size_t len)
+{
+    static char chunk[65536];
+    char head[128];
+    int n = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", len);
+
+    memset(chunk, ' ', sizeof(chunk));
+    if (srv_send(fd, head, (size_t)n))
+        return -1;
+    for (size_t sent = 0; sent < len; sent += sizeof(chunk))
+        if (srv_send(fd, chunk, len - sent < sizeof(chunk) ? len - sent : sizeof(chunk)))
+            return -1;
+    return 0;
+}
+
 static const char *req_header(const srv_req_t *req, const char *name)
 {
     for (int i = 0; i < req->header_cnt; i++) {
@@ -175,6 +191,8 @@ static int srv_route(server_t *srv, int fd, const srv_req_t *req)
         snprintf(reply, sizeof(reply), "%s", req->body);
         return srv_reply(fd, 200, "OK", "Content-Type: application/json\r\n", reply);
     }
+    if (!strcmp(path, "/huge"))
+        return srv_huge(fd, (size_t)7 << 20);
     if (!strcmp(path, "/busy"))
         return srv_reply(fd, 503, "Service Unavailable", "Retry-After: 2\r\n", "busy");
     if (!strcmp(path, "/busy-date")) {
@@ -573,6 +591,53 @@ Test(faas_bridge_http_bridge, reports_connect_error_when_nobody_listens, .init =
     cr_assert_eq(done->resp.curl_code, CURLE_COULDNT_CONNECT, "got %d: %s",
                  done->resp.curl_code, done->resp.error);
     cr_assert_eq(done->resp.status, 0);
+    rill__http_done_free(done);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* What the bridge refuses                                                                  */
+
+Test(faas_bridge_http_bridge, fails_naming_limit_when_response_body_exceeds_default_6_mib,
+     .init = env_setup, .fini = env_teardown, .timeout = 30)
+{
+    rill__http_req_t req = {.url = url("/huge"), .timeout_ms = 10000, .verify_tls = true};
+    rill__http_done_t *done = roundtrip(&req);
+
+    cr_assert_eq(done->resp.curl_code, CURLE_WRITE_ERROR, "got %d: %s", done->resp.curl_code,
+                 done->resp.error);
+    cr_assert(strstr(done->resp.error, "larger than 6291456 bytes") &&
+                  strstr(done->resp.error, "max_response_bytes"),
+              "%s", done->resp.error);
+    cr_assert_leq(done->resp.body_len, (size_t)6 << 20);
+    rill__http_done_free(done);
+}
+
+Test(faas_bridge_http_bridge, reads_nothing_when_url_scheme_is_file, .init = env_setup,
+     .fini = env_teardown, .timeout = 30)
+{
+    rill__http_req_t req = {.url = "file:///etc/hostname", .timeout_ms = 5000,
+                            .verify_tls = true};
+    rill__http_done_t *done = roundtrip(&req);
+
+    cr_assert_eq(done->resp.curl_code, CURLE_UNSUPPORTED_PROTOCOL, "got %d: %s",
+                 done->resp.curl_code, done->resp.error);
+    cr_assert_eq(done->resp.body_len, 0, "read %zu bytes of a local file", done->resp.body_len);
+    rill__http_done_free(done);
+}
+
+Test(faas_bridge_http_bridge, sends_no_credentials_when_url_is_plain_http_to_a_remote_host,
+     .init = env_setup, .fini = env_teardown, .timeout = 30)
+{
+    /* 192.0.2.1 (TEST-NET-1) is never reached: the request fails before any connection. */
+    rill__http_req_t req = {.url = "http://192.0.2.1/2015-03-31/functions/f/invocations",
+                            .timeout_ms = 5000, .verify_tls = true,
+                            .aws_sigv4 = "aws:amz:us-east-1:lambda",
+                            .aws_userpwd = "AKID:SECRET", .aws_session_token = "TOKEN"};
+    rill__http_done_t *done = roundtrip(&req);
+
+    cr_assert_eq(done->resp.curl_code, CURLE_LOGIN_DENIED, "got %d: %s", done->resp.curl_code,
+                 done->resp.error);
+    cr_assert(strstr(done->resp.error, "https only"), "%s", done->resp.error);
     rill__http_done_free(done);
 }
 

@@ -10,6 +10,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const rill__faas_target_t ce_target = {
@@ -474,4 +475,78 @@ Test(faas_bridge_wire, decode_fails_with_message_when_response_is_malformed, .in
         cr_assert_eq(fx.resp.n, 0);
         cr_assert_null(fx.resp.results);
     }
+}
+
+/* ---- limits before parsing ---- */
+
+/* Makes "<head>" + count copies of item separated by commas + "<tail>"; the caller frees. */
+static char *repeated(const char *head, const char *item, size_t count, const char *tail)
+{
+    size_t hl = strlen(head), il = strlen(item), tl = strlen(tail);
+    char *s = malloc(hl + count * (il + 1) + tl + 1), *p = s;
+
+    cr_assert_not_null(s);
+    memcpy(p, head, hl), p += hl;
+    for (size_t i = 0; i < count; i++) {
+        if (i)
+            *p++ = ',';
+        memcpy(p, item, il), p += il;
+    }
+    memcpy(p, tail, tl + 1);
+    return s;
+}
+
+Test(faas_bridge_wire, decode_refuses_before_parsing_when_body_would_amplify, .init = fx_setup,
+     .fini = fx_teardown)
+{
+    /* 1 MB of "{}," is about 265 MB as a json-c tree: refused, although Lambda would
+     * otherwise take a body without "results" as "consumed, no output". */
+    char *body = repeated("{\"statusCode\":200,\"body\":[", "{}", 350000, "]}");
+
+    cr_assert_eq(fx_decode(&lambda_target, 3, body), -1, "an amplifying body was parsed");
+    cr_assert(strstr(fx.errstr, "refused before parsing") && strstr(fx.errstr, "elements"),
+              "%s", fx.errstr);
+    free(body);
+    body = repeated("", "[", 40, "");
+    cr_assert_eq(fx_decode(&ce_target, 1, body), -1, "a body nested 40 deep was taken");
+    cr_assert(strstr(fx.errstr, "nested deeper than 32"), "%s", fx.errstr);
+    free(body);
+}
+
+Test(faas_bridge_wire, decode_accepts_large_results_when_elements_fit_their_size,
+     .init = fx_setup, .fini = fx_teardown)
+{
+    /* Results with many small outputs stay well within the limit. */
+    char *records = repeated("{\"results\":[{\"id\":\"t-0-1\",\"records\":[",
+                             "{\"key\":\"k\",\"value\":{\"id\":12345,\"ok\":true}}", 20000,
+                             "]}]}");
+
+    cr_assert_eq(fx_decode(&ce_target, 3, records), 0, "%s", fx.errstr);
+    cr_assert_eq(fx.resp.results[0].out_cnt, 20000);
+    free(records);
+}
+
+Test(faas_bridge_wire, encode_handles_tombstones_when_value_and_key_are_null)
+{
+    rill__faas_rec_t recs[2] = {make_rec("t", 0, 1, 1000, NULL, 0, NULL, 0),
+                                make_rec("t", 0, 2, 1000, NULL, 0, NULL, 0)};
+    rill_buf_t body = {0}, hdrs = {0};
+
+    cr_assert_eq(rill__wire_classify(NULL, 0), RILL_WIRE_NULL);
+    cr_assert(rill__wire_utf8_valid(NULL, 0));
+    cr_assert_not(rill__wire_json_valid(NULL, 0));
+    cr_assert_eq(rill__wire_json_str(&body, NULL, 0), 0);
+    cr_assert_eq(rill__wire_base64(&body, NULL, 0), 0);
+    cr_assert_eq(rill__wire_pct(&body, NULL, 0), 0);
+    cr_assert_str_eq(body.data, "\"\"");
+    for (size_t n = 1; n <= 2; n++) {
+        rill_buf_reset(&body);
+        rill_buf_reset(&hdrs);
+        cr_assert_eq(rill__faas_encode(&ce_target, recs, n, &body, &hdrs), 0);
+        rill_buf_reset(&body);
+        cr_assert_eq(rill__faas_encode(&lambda_target, recs, n, &body, &hdrs), 0);
+        cr_assert(rill__wire_json_valid(body.data, body.len), "%s", body.data);
+    }
+    rill_buf_free(&body);
+    rill_buf_free(&hdrs);
 }

@@ -390,8 +390,12 @@ int main(int argc, char **argv) {
     const char *bs = rill_conf_get(conf, "bootstrap.servers");
     const char *sd = rill_conf_get(conf, "state.dir");
     int own_state = sd && !strcmp(sd, tmp_state);
-    if (own_state && bs && *bs)
-        rill_conf_set(conf, "state.dir", "/tmp/rill-state", NULL, 0), own_state = 0;
+    if (own_state && bs && *bs) { /* a real Kafka: Rill's per-user default state.dir */
+        rill_conf_t *plain = rill_conf_new();
+        rill_conf_set(conf, "state.dir", rill_conf_get(plain, "state.dir"), NULL, 0);
+        rill_conf_destroy(plain);
+        own_state = 0;
+    }
     int gen = generate_flag >= 0 ? generate_flag : !(bs && *bs);
     const char *drain = rill_conf_get(conf, "exit.on.end");
     int draining = drain && !strcmp(drain, "true");
@@ -414,7 +418,7 @@ int main(int argc, char **argv) {
         }
     /* A small dimension: one partition, named categories when it is empty. */
     if (rill_app_create_topic(app, o.t_categories, 1, errstr, sizeof(errstr)) ||
-        auction_seed_categories(rill_app_bootstrap_servers(app), o.t_categories, errstr,
+        auction_seed_categories(rill_app_bootstrap_servers(app), conf, o.t_categories, errstr,
                                 sizeof(errstr))) {
         fprintf(stderr, APP ": categories topic %s: %s\n", o.t_categories, errstr);
         rill_app_destroy(app);

@@ -12,7 +12,6 @@
 #include "app.h"
 
 #include <json-c/json.h>
-#include <librdkafka/rdkafka.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,40 +34,21 @@ const char *auction_category_default_name(int64_t id) {
     return NULL;
 }
 
-/* Records ever written to partition 0 of topic (deleted ones too: names a user wrote and
- * retention removed are not replaced), or -1 when it cannot be told. */
-static int64_t topic_records(const char *bootstrap, const char *topic, char *errstr,
-                             size_t errstr_size) {
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap, errstr, errstr_size)) {
-        rd_kafka_conf_destroy(kc);
-        return -1;
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);
-    if (!rk) {
-        rd_kafka_conf_destroy(kc);
-        return -1;
-    }
-    int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(rk, topic, 0, &lo, &hi, QUERY_TIMEOUT_MS);
-    (void)lo;
-    rd_kafka_destroy(rk);
-    if (err) {
-        snprintf(errstr, errstr_size, "end offsets of %s: %s", topic, rd_kafka_err2str(err));
-        return -1;
-    }
-    return hi;
-}
-
-int auction_seed_categories(const char *bootstrap, const char *topic, char *errstr,
-                            size_t errstr_size) {
-    int64_t n = topic_records(bootstrap, topic, errstr, errstr_size);
-    if (n != 0)
-        return n < 0 ? -1 : 0;
-    rill_producer_t *p = rill_producer_new(bootstrap, NULL, errstr, errstr_size);
+/* Writes the default names when nothing was ever written to partition 0 of topic (deleted
+ * records count too: names a user wrote and retention removed are not replaced). The one
+ * client is built from the app's configuration (conf), so security.protocol, sasl.* and
+ * ssl.* apply to it as to the app's own clients. */
+int auction_seed_categories(const char *bootstrap, const rill_conf_t *conf, const char *topic,
+                            char *errstr, size_t errstr_size) {
+    rill_producer_t *p = rill_producer_new(bootstrap, conf, errstr, errstr_size);
     if (!p)
         return -1;
+    int64_t n = -1;
+    if (rill_producer_end_offset(p, topic, 0, QUERY_TIMEOUT_MS, &n, errstr, errstr_size) ||
+        n != 0) {
+        rill_producer_destroy(p);
+        return n < 0 ? -1 : 0;
+    }
     char key[24], value[96];
     int rc = 0;
     for (size_t i = 0; i < sizeof(default_names) / sizeof(default_names[0]) && !rc; i++) {

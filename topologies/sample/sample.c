@@ -62,9 +62,11 @@ static rill_topology_t *build(void) {
     return topo;
 }
 
-static int write_orders(const char *bootstrap, long n) {
+/* Writes the input with a producer built from the app's configuration (its security
+ * properties apply). */
+static int write_orders(const char *bootstrap, const rill_conf_t *conf, long n) {
     char errstr[512], key[32], value[160];
-    rill_producer_t *p = rill_producer_new(bootstrap, NULL, errstr, sizeof(errstr));
+    rill_producer_t *p = rill_producer_new(bootstrap, conf, errstr, sizeof(errstr));
     if (!p) {
         fprintf(stderr, "rill-sample: %s\n", errstr);
         return -1;
@@ -126,7 +128,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (rill_app_create_topic(app, INPUT, 4, errstr, sizeof(errstr)) ||
-        write_orders(rill_app_bootstrap_servers(app), n) ||
+        write_orders(rill_app_bootstrap_servers(app), conf, n) ||
         rill_app_start(app, errstr, sizeof(errstr))) {
         fprintf(stderr, "rill-sample: %s\n", errstr);
         rill_app_destroy(app);

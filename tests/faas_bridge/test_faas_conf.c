@@ -1,0 +1,127 @@
+/*
+ * test_faas_conf.c — a FaaS stage's options as the topology builder checks them
+ * (faas_bridge/faas_conf.c, url_check.c) and the retry delay (faas_stage.c): only http and
+ * https URLs, plain http only to loopback unless allowed, no credentials over http, finite
+ * defaults for the record age, the response size and the Retry-After honoured.
+ */
+#include "faas_stage_int.h"
+
+#include <criterion/criterion.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Builds a stage on a fresh topology; returns the builder's error, or NULL when it passed. */
+static const char *build_stage(const rill_faas_opts_t *opts, char *err, size_t err_size)
+{
+    rill_topology_t *topo = rill_topology_new();
+    rill_stream_t *in = rill_stream_from(topo, "in", "input", NULL);
+    rill_stream_t *out = rill_stream_faas(in, "fn", opts);
+    const char *e = rill_topology_error(topo);
+
+    snprintf(err, err_size, "%s", e ? e : "");
+    cr_assert_eq(out == NULL, e != NULL, "the builder call fails exactly when it reports");
+    rill_topology_destroy(topo);
+    return err[0] ? err : NULL;
+}
+
+static const char *build_url(const char *url, int allow_http, char *err, size_t err_size)
+{
+    rill_faas_opts_t o = {.url = url, .allow_insecure_http = allow_http};
+
+    return build_stage(&o, err, err_size);
+}
+
+Test(faas_bridge_faas_conf, builder_fails_when_url_scheme_is_not_http_or_https)
+{
+    const char *bad[] = {"file:///etc/passwd", "ftp://127.0.0.1/x", "gopher://127.0.0.1/",
+                         "dict://127.0.0.1:11211/", "127.0.0.1:8080/fn", "FILE:///etc/hosts"};
+    char err[512];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_not_null(build_url(bad[i], 1, err, sizeof(err)), "%s was accepted", bad[i]);
+        cr_assert(strstr(err, "not http:// or https://"), "%s: %s", bad[i], err);
+    }
+}
+
+Test(faas_bridge_faas_conf, plain_http_accepted_only_for_loopback_when_not_allowed)
+{
+    const char *ok[] = {"http://127.0.0.1:8080/fn", "http://localhost/fn", "HTTP://LOCALHOST:1",
+                        "http://127.1.2.3/", "http://[::1]:8080/fn", "https://example.com/fn",
+                        "https://10.0.0.1/fn"};
+    const char *bad[] = {"http://example.com/fn", "http://10.0.0.1:8080/fn",
+                         "http://127.0.0.1@example.com/fn", "http://127.0.0.1.example.com/",
+                         "http://[::2]/fn", "http://0.0.0.0/"};
+    char err[512];
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        cr_assert_null(build_url(ok[i], 0, err, sizeof(err)), "%s refused: %s", ok[i], err);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_not_null(build_url(bad[i], 0, err, sizeof(err)), "%s accepted", bad[i]);
+        cr_assert(strstr(err, "allow_insecure_http"), "%s: %s", bad[i], err);
+        cr_assert_null(build_url(bad[i], 1, err, sizeof(err)), "%s refused though allowed: %s",
+                       bad[i], err);
+    }
+}
+
+Test(faas_bridge_faas_conf, lambda_not_signed_when_endpoint_is_plain_http)
+{
+    char err[256];
+    rill_faas_opts_t o = {.format = RILL_FAAS_LAMBDA, .function = "f",
+                          .url = "http://127.0.0.1:3002", .allow_insecure_http = 1};
+    stage_conf_t *c;
+
+    setenv("AWS_ACCESS_KEY_ID", "AKID", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "SECRET", 1);
+    setenv("AWS_SESSION_TOKEN", "TOKEN", 1);
+    c = rill__faas_conf_new("f", &o, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_null(c->sigv4, "SigV4 over http");
+    cr_assert_null(c->userpwd, "credentials over http");
+    cr_assert_null(c->session_token, "session token over http");
+    rill__faas_conf_free(c);
+    o.url = "https://lambda.example.com";
+    c = rill__faas_conf_new("f", &o, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_not_null(c->sigv4, "https is signed");
+    cr_assert_str_eq(c->session_token, "TOKEN");
+    rill__faas_conf_free(c);
+}
+
+Test(faas_bridge_faas_conf, limits_are_finite_when_options_left_zero)
+{
+    char err[256];
+    rill_faas_opts_t o = {.url = "http://127.0.0.1:1/fn"};
+    stage_conf_t *c = rill__faas_conf_new("f", &o, err, sizeof(err));
+
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_eq(c->o.max_record_age_ms, 15 * 60 * 1000);
+    cr_assert_eq(c->o.max_retry_after_ms, 60000);
+    cr_assert_eq(c->o.max_response_bytes, 6 << 20);
+    rill__faas_conf_free(c);
+    o.max_record_age_ms = -1;
+    c = rill__faas_conf_new("f", &o, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_eq(c->o.max_record_age_ms, 0, "negative: no limit");
+    rill__faas_conf_free(c);
+}
+
+Test(faas_bridge_faas_conf, retry_after_capped_when_function_asks_for_hours)
+{
+    char err[256];
+    rill_faas_opts_t o = {.url = "http://127.0.0.1:1/fn"};
+    stage_conf_t *c = rill__faas_conf_new("f", &o, err, sizeof(err));
+
+    cr_assert_not_null(c, "%s", err);
+    for (int attempt = 1; attempt < 8; attempt++) {
+        int64_t d = rill__faas_backoff_ms(c, attempt, 24L * 3600 * 1000);
+        cr_assert_leq(d, 60000, "attempt %d waits %lld ms", attempt, (long long)d);
+        cr_assert_geq(d, 60000, "the cap itself is honoured");
+    }
+    cr_assert_eq(rill__faas_backoff_ms(c, 1, 2000), 2000, "a short Retry-After is honoured");
+    rill__faas_conf_free(c);
+    o.max_retry_after_ms = 120000;
+    c = rill__faas_conf_new("f", &o, err, sizeof(err));
+    cr_assert_eq(rill__faas_backoff_ms(c, 1, 3600000), 120000);
+    rill__faas_conf_free(c);
+}
