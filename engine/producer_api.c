@@ -38,7 +38,10 @@ rill_producer_t *rill_producer_new(const char *bootstrap_servers, const rill_con
     }
     if (!conf)
         rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap_servers, NULL, 0);
-    rd_kafka_conf_set(kc, "partitioner", "murmur2_random", NULL, 0);
+    /* murmur2 unless conf names another partitioner (tests write input as other clients do). */
+    if (!conf || (!rill_conf_get(conf, "partitioner") &&
+                  !rill_conf_get(conf, "producer.partitioner")))
+        rd_kafka_conf_set(kc, "partitioner", "murmur2_random", NULL, 0);
     rd_kafka_conf_set(kc, "enable.idempotence", "true", NULL, 0);
     if (!conf || (!rill_conf_get(conf, "linger.ms") && !rill_conf_get(conf, "producer.linger.ms")))
         rd_kafka_conf_set(kc, "linger.ms", "20", NULL, 0); /* a default, not an override */

@@ -501,7 +501,8 @@ typedef struct rill_producer_s rill_producer_t;
 /*
  * Creates a plain (non-transactional, idempotent) producer for bootstrap_servers. conf may
  * be NULL; its pass-through properties apply. The partitioner is murmur2, as in Kafka's Java
- * clients, so a key lands in the partition Kafka Streams would choose.
+ * clients, so a key lands in the partition Kafka Streams would choose, unless conf sets
+ * librdkafka's "partitioner".
  */
 rill_producer_t *rill_producer_new(const char *bootstrap_servers, const rill_conf_t *conf,
                                    char *errstr, size_t errstr_size);

@@ -47,6 +47,29 @@ static const char *const sent_fields[] = {"person", "auction", "kind", NULL};
 
 void rt_auction_setup(rt_auction_t *a, const char *prefix, uint64_t events, int64_t ooo_ms,
                       double invalid_fraction, int partitions, const rt_auction_params_t *p) {
+    rt_auction_setup_as(a, prefix, events, ooo_ms, invalid_fraction, partitions, p,
+                        RT_PART_MURMUR2);
+}
+
+/* The input producer: murmur2 (Rill's default) or librdkafka's consistent_random. */
+static rill_producer_t *input_producer(const char *bootstrap, rt_partitioning_t how) {
+    char errstr[512];
+    rill_conf_t *conf = NULL;
+    if (how == RT_PART_CONSISTENT_RANDOM) {
+        conf = rill_conf_new();
+        if (rill_conf_set(conf, "partitioner", "consistent_random", errstr, sizeof(errstr)))
+            cr_assert_fail("partitioner: %s", errstr);
+    }
+    rill_producer_t *prod = rill_producer_new(bootstrap, conf, errstr, sizeof(errstr));
+    rill_conf_destroy(conf);
+    if (!prod)
+        cr_assert_fail("producer: %s", errstr);
+    return prod;
+}
+
+void rt_auction_setup_as(rt_auction_t *a, const char *prefix, uint64_t events, int64_t ooo_ms,
+                         double invalid_fraction, int partitions, const rt_auction_params_t *p,
+                         rt_partitioning_t how) {
     const char *bootstrap = rt_bootstrap();
     memset(a, 0, sizeof(*a));
     a->events = events;
@@ -70,9 +93,8 @@ void rt_auction_setup(rt_auction_t *a, const char *prefix, uint64_t events, int6
     a->ev = calloc(events, sizeof(*a->ev));
     a->json = calloc(events, sizeof(*a->json));
     cr_assert(a->ev && a->json);
-    rill_producer_t *prod = rill_producer_new(bootstrap, NULL, errstr, sizeof(errstr));
-    if (!prod)
-        cr_assert_fail("producer: %s", errstr);
+    rill_producer_t *prod = input_producer(bootstrap, how);
+    uint64_t rnd = 0x2545f4914f6cdd1dULL;
     const char *topic[NEXMARK_KIND_CNT] = {a->topic[RT_AU_PERSONS], a->topic[RT_AU_AUCTIONS_RAW],
                                            a->topic[RT_AU_BIDS_RAW]};
     rill_buf_t json = {0};
@@ -85,7 +107,12 @@ void rt_auction_setup(rt_auction_t *a, const char *prefix, uint64_t events, int6
             abort();
         a->json[n] = strndup(json.data, json.len);
         size_t kl = nexmark_event_key(ev, key);
-        rill_err_t err = rill_producer_send(prod, topic[ev->kind], -1, key, kl, json.data,
+        int32_t part = -1;
+        if (how == RT_PART_RANDOM) {
+            rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+            part = (int32_t)(rnd % (uint64_t)partitions);
+        }
+        rill_err_t err = rill_producer_send(prod, topic[ev->kind], part, key, kl, json.data,
                                             json.len, ev->date_time);
         if (err)
             cr_assert_fail("producing event %" PRIu64 ": %s", n, rill_err2str(err));
@@ -564,4 +591,141 @@ int rt_auction_compare(const rt_auction_t *a, const rt_auction_out_t *expected,
 void rt_auction_out_free(rt_auction_out_t *o) {
     for (int t = 0; t < RT_AU_TOPIC_CNT; t++)
         rt_kvs_free(&o->t[t]);
+}
+
+/* ---- running the app and checking it (shared by the end-to-end tests) ---- */
+
+static char *au_fmt(const char *f, const char *a, int i) {
+    char *s;
+    if (asprintf(&s, f, a, i) < 0)
+        abort();
+    return s;
+}
+
+static char *au_tmp(const char *f, const char *a, int i) {
+    char *n = au_fmt(f, a, i), *p = rt_tmp_path(n);
+    free(n);
+    return p;
+}
+
+void rt_auction_log_input(const rt_auction_t *a, const rt_auction_out_t *exp) {
+    cr_log_info("%s: %" PRIu64 " events: %zu persons, %zu auctions (%zu invalid), %zu bids "
+                "(%zu invalid); reference: %zu closed, %zu notifications, %zu category-price, "
+                "%zu seller-avg, %zu hot-items",
+                a->name, a->events, a->persons, a->auctions, a->invalid_auctions, a->bids,
+                a->invalid_bids, exp->t[RT_AU_CLOSED].cnt, exp->t[RT_AU_NOTIFICATIONS].cnt,
+                exp->t[RT_AU_CATEGORY_PRICE].cnt, exp->t[RT_AU_SELLER_AVG].cnt,
+                exp->t[RT_AU_HOT_ITEMS].cnt);
+}
+
+void rt_auction_check_outputs(const rt_auction_t *a, const char *app_id,
+                              const rt_auction_out_t *exp, rt_auction_out_t *out) {
+    rt_auction_read(a, app_id, "read_committed", exp, 10000, out);
+    cr_log_info("%s: dead letters: %zu (%s)", app_id, out->dead_letters, out->dlq_report);
+    char report[8192];
+    int bad = rt_auction_compare(a, exp, out, report, sizeof(report));
+    cr_expect_eq(bad, 0, "%s: %d output topic(s) differ from the reference:\n%s", app_id, bad,
+                 report);
+    /* the only dead letters: valid bids whose auction never came (never made by the
+     * generator, or rejected), after their hold — none late, none unmatched otherwise */
+    cr_expect_eq(out->dead_letters, exp->dead_letters, "%s: %zu dead letters, expected %zu (%s)",
+                 app_id, out->dead_letters, exp->dead_letters, out->dlq_report);
+    cr_expect(!out->dead_letters || !strncmp(out->dlq_report + strcspn(out->dlq_report, "x") + 2,
+                                             "no deadline record", 18),
+              "%s: unexpected dead letters: %s", app_id, out->dlq_report);
+    cr_expect(!strchr(out->dlq_report, ';'), "%s: dead letters of several kinds: %s", app_id,
+              out->dlq_report);
+    cr_expect_eq(exp->t[RT_AU_AUCTIONS_REJECTED].cnt + exp->t[RT_AU_BIDS_REJECTED].cnt,
+                 a->invalid_auctions + a->invalid_bids);
+}
+
+int rt_auction_run_one(const rt_auction_t *a, const char *edge, const char *app_id,
+                       const char *const *props, const char *const *extra, int timeout_ms) {
+    char *state = au_tmp("%s-state-%d", app_id, 0);
+    char *nf = au_tmp("%s-notify-%d.log", app_id, 0);
+    char *log = au_tmp("%s-%d.log", app_id, 0);
+    const char *args[16];
+    size_t n = 0;
+    for (; extra && extra[n] && n < 14; n++)
+        args[n] = extra[n];
+    args[n++] = "--drain";
+    args[n] = NULL;
+    int64_t t0 = rt_now_ms();
+    pid_t pid = rt_auction_spawn(a, edge, app_id, state, nf, props, args, log);
+    int rc = rt_wait(pid, timeout_ms);
+    cr_log_info("%s: --edge %s, 1 process: exit %d after %.1f s (log %s)", app_id, edge, rc,
+                (rt_now_ms() - t0) / 1000.0, log);
+    if (rc) {
+        rt_log_tail(log, 30);
+        if (rc < 0)
+            rt_kill(pid, SIGKILL), rt_wait(pid, 10000);
+    }
+    free(state);
+    free(nf);
+    free(log);
+    return rc;
+}
+
+/* Starts process i of app_id. */
+static pid_t spawn_member(const rt_auction_t *a, const char *edge, const char *app_id, int i,
+                          const char *const *props, const char *const *extra, const char *log) {
+    char *state = au_tmp("%s-state-%d", app_id, i), *nf = au_tmp("%s-notify-%d.log", app_id, i);
+    char *inst = au_fmt("%s-i%d", app_id, i);
+    const char *args[20] = {"--instance-id", inst, "--drain"};
+    size_t n = 3;
+    for (size_t k = 0; extra && extra[k] && n < 19; k++)
+        args[n++] = extra[k];
+    args[n] = NULL;
+    pid_t pid = rt_auction_spawn(a, edge, app_id, state, nf, props, args, log);
+    free(state);
+    free(nf);
+    free(inst);
+    return pid;
+}
+
+void rt_auction_run_three_one_killed(const rt_auction_t *a, const char *edge,
+                                     const char *app_id, const char *const *props,
+                                     const char *const *extra, int timeout_ms) {
+    char *log[3];
+    pid_t pid[3];
+    int64_t t0 = rt_now_ms();
+    for (int i = 0; i < 3; i++) {
+        log[i] = au_tmp("%s-%d.log", app_id, i);
+        pid[i] = spawn_member(a, edge, app_id, i, props, extra, log[i]);
+    }
+    rt_auction_out_t exp;
+    rt_auction_expected(a, &exp);
+    size_t closed_total = exp.t[RT_AU_CLOSED].cnt;
+    rt_auction_out_free(&exp);
+    int64_t seen = 0;
+    char errstr[256];
+    while (rt_now_ms() - t0 < timeout_ms) {
+        seen = rt_topic_size(rt_bootstrap(), a->topic[RT_AU_CLOSED], errstr, sizeof(errstr));
+        if (seen >= (int64_t)(closed_total * 4 / 10) || rt_wait(pid[0], 0) >= 0)
+            break;
+        rt_sleep_ms(100);
+    }
+    cr_assert(rt_wait(pid[0], 0) < 0, "process 0 ended before the kill (log %s)", log[0]);
+    rt_kill(pid[0], SIGKILL);
+    int krc = rt_wait(pid[0], 10000);
+    cr_log_info("%s: process 0 SIGKILLed after %.1f s with %" PRId64 " of %zu closed records "
+                "written (exit %d); restarting it",
+                app_id, (rt_now_ms() - t0) / 1000.0, seen, closed_total, krc);
+    rt_sleep_ms(500);
+    free(log[0]);
+    log[0] = au_tmp("%s-%d-restarted.log", app_id, 0);
+    pid[0] = spawn_member(a, edge, app_id, 0, props, extra, log[0]);
+    for (int i = 0; i < 3; i++) {
+        int64_t left = timeout_ms - (rt_now_ms() - t0);
+        int rc = rt_wait(pid[i], left > 1000 ? (int)left : 1000);
+        cr_log_info("%s: process %d exit %d at %.1f s", app_id, i, rc,
+                    (rt_now_ms() - t0) / 1000.0);
+        cr_expect_eq(rc, 0, "process %d exited with %d (log %s)", i, rc, log[i]);
+        if (rc) {
+            rt_log_tail(log[i], 30);
+            if (rc < 0)
+                rt_kill(pid[i], SIGKILL), rt_wait(pid[i], 10000);
+        }
+        free(log[i]);
+    }
 }

@@ -68,6 +68,20 @@ const char *rt_auction_reason(const nexmark_event_t *ev, char *buf, size_t size)
  */
 void rt_auction_setup(rt_auction_t *a, const char *prefix, uint64_t events, int64_t ooo_ms,
                       double invalid_fraction, int partitions, const rt_auction_params_t *p);
+
+/* How the input is spread over partitions: as Rill and Kafka's Java clients (murmur2 of the
+ * key), as librdkafka's default (consistent_random: CRC32 of the key, the default of
+ * confluent-kafka for Python, Go and .NET), or a random partition per record. */
+typedef enum rt_partitioning_e {
+    RT_PART_MURMUR2 = 0,
+    RT_PART_CONSISTENT_RANDOM,
+    RT_PART_RANDOM
+} rt_partitioning_t;
+
+/* rt_auction_setup with the input written with another partitioning. */
+void rt_auction_setup_as(rt_auction_t *a, const char *prefix, uint64_t events, int64_t ooo_ms,
+                         double invalid_fraction, int partitions, const rt_auction_params_t *p,
+                         rt_partitioning_t how);
 void rt_auction_free(rt_auction_t *a);
 
 /*
@@ -105,5 +119,25 @@ int rt_auction_compare(const rt_auction_t *a, const rt_auction_out_t *expected,
                        const rt_auction_out_t *actual, char *report, size_t report_size);
 
 void rt_auction_out_free(rt_auction_out_t *o);
+
+/* Logs what the input and the reference hold. */
+void rt_auction_log_input(const rt_auction_t *a, const rt_auction_out_t *exp);
+
+/* Reads a's outputs of app_id (read_committed) into out and expects them to equal exp, with
+ * no dead letter but valid bids whose auction never came (after their hold). */
+void rt_auction_check_outputs(const rt_auction_t *a, const char *app_id,
+                              const rt_auction_out_t *exp, rt_auction_out_t *out);
+
+/* Runs one rill-auction process with --drain (props as -D, extra flags, may be NULL) until it
+ * exits (at most timeout_ms); returns its exit code (negative: killed after the timeout). */
+int rt_auction_run_one(const rt_auction_t *a, const char *edge, const char *app_id,
+                       const char *const *props, const char *const *extra, int timeout_ms);
+
+/* Runs three processes of app_id (static members, own state directories, --drain, extra
+ * flags appended); when 40% of the closed auctions are written, SIGKILLs process 0 and starts
+ * it again on its state directory; expects every process to exit 0 within timeout_ms. */
+void rt_auction_run_three_one_killed(const rt_auction_t *a, const char *edge,
+                                     const char *app_id, const char *const *props,
+                                     const char *const *extra, int timeout_ms);
 
 #endif

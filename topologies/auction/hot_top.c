@@ -8,15 +8,15 @@
  * that have it.
  *
  * When is a window final? Counts reach this task from every bids task, and those progress
- * independently (other threads, other processes, one of them maybe restarting). So the task
- * follows each bids task's progress: the largest count timestamp seen from it (a count's
- * timestamp is below its windowEnd; which bids task sent it follows from the auction id, the
- * bids' key, by the producer's murmur2 partitioning). A window is emitted (one record per top
- * auction, key = auction id) once every bids task has sent a count at least windowEnd + size
- * + grace: that task then had stream time past a later window's end + grace, so it had
- * emitted this window's counts before. When the number of bids partitions is not known, the
- * task's own stream time stands in for every bids task's. A stream time more than END_JUMP_MS
- * past every count is the end of the input (--drain): every open window is then emitted.
+ * independently (other threads, other processes, one of them maybe restarting). The task's
+ * stream time is the lowest progress of the bids tasks (Rill carries it through the
+ * repartition topic), and a bids task emits a window's counts before its progress passes
+ * windowEnd + grace, so a window whose end + grace is at most stream time has all its counts.
+ * The task also follows each bids task's counts itself: a count from a bids task (which one
+ * follows from the auction id, the bids' key, by murmur2) with a timestamp of at least
+ * windowEnd + size + grace shows that task was past this window; when every bids task shows
+ * that, the window is emitted without waiting for the next progress marker. At the end of the
+ * input (--drain) stream time moves past every window.
  *
  * The open windows and the progress per bids task live in memory and, after each change, as
  * one value in the key-value store "hot-top-store" (logged: a task restarted after a crash
@@ -32,7 +32,6 @@
 #include <string.h>
 
 #define HOT_KEY "open"
-#define END_JUMP_MS (3600 * 1000)
 
 typedef struct hot_win_s {
     int64_t start, end, max;
@@ -173,11 +172,13 @@ static void hot_flush(rill_ctx_t *ctx, hot_state_t *hs, int64_t limit) {
     }
 }
 
-/* Stream-time punctuation: windows every bids task is past, or all at the end. */
+/* Stream-time punctuation: the windows whose end + grace stream time has passed (every bids
+ * task is past them), or that every bids task's counts show are done. */
 static void hot_punctuate(rill_ctx_t *ctx, int64_t now, void *arg) {
     hot_state_t *hs = arg;
-    bool end = hs->max_ts != INT64_MIN && now - hs->max_ts > END_JUMP_MS;
-    hot_flush(ctx, hs, end ? INT64_MAX : hot_low(hs, now));
+    int64_t size = hs->o->hot_size_ms;
+    int64_t limit = now > INT64_MAX - size ? INT64_MAX : now + size, low = hot_low(hs, now);
+    hot_flush(ctx, hs, low > limit ? low : limit);
 }
 
 /* ---- the processor ---- */

@@ -67,8 +67,24 @@ function makeTarget(name, batchFn, extraStats) {
             else st.outputs += r.outs.length;
             if (r.rejected) st.rejected++;
         }
+        const delay = slowDelayMs(req.query);
+        if (delay > 0) {
+            st.slowed = (st.slowed || 0) + 1;
+            setTimeout(() => sendJson(res, 200, encodeResults(recs, results)), delay);
+            return undefined;
+        }
         return sendJson(res, 200, encodeResults(recs, results));
     };
+}
+
+/* Slow calls on demand, for tests of a slow function (the URL's query string):
+ * ?slowFraction=F&slowMinMs=A&slowMaxMs=B delays a fraction F of the answers by A..B ms. */
+function slowDelayMs(query) {
+    const f = Number(query && query.slowFraction);
+    if (!(f > 0) || Math.random() >= f) return 0;
+    const lo = Math.max(0, Number(query.slowMinMs) || 0);
+    const hi = Math.max(lo, Number(query.slowMaxMs) || lo);
+    return Math.min(10000, lo + Math.random() * (hi - lo));
 }
 
 /* valid → one record keyed by the auction id, the enriched event; invalid → one record with
