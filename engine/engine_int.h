@@ -65,6 +65,9 @@ typedef struct rill__entry_s {
     char *error;     /* set when decoding or extraction failed: the reason (owned) */
 } rill__entry_t;
 
+/* The longest origin id the engine makes (rill__ctx_origin_*). */
+#define RILL__ORIGIN_MAX 256
+
 struct rill_ctx_s {
     rill__task_t *task;
     rill__node_t *node;            /* the node being run */
@@ -73,6 +76,14 @@ struct rill_ctx_s {
                                       topology, so it outlives the record) */
     int64_t timestamp;             /* its extracted timestamp */
     char error[256];               /* reason set by rill_ctx_set_error() */
+    /* What the records now being forwarded derive from, for the ids of records sent to
+     * functions (rill__ctx_origin_id): origin NULL means the input record msg (or, with no
+     * input record either, a fresh origin per record); else an id that lives as long as the
+     * forwarding. origin_seq changes with every new origin, so a node can count the
+     * records it gets from one origin. */
+    const char *origin;
+    uint64_t origin_seq;
+    char origin_buf[RILL__ORIGIN_MAX];
 };
 
 /* ---- tasks ---- */
@@ -130,6 +141,7 @@ struct rill__task_s {
     int64_t cand_time;   /* -1: no candidate */
     bool commit_held;    /* the commit in progress leaves processed records uncommitted */
     bool cand_passed;    /* ... and passes every queue's cand_off */
+    int64_t origin_clock; /* the last wall-clock origin time given out (strictly increasing) */
     rill_ctx_t ctx;
 };
 
@@ -227,6 +239,18 @@ void rill__thread_wake(void *thread);
 void rill__thread_adopt(rill__thread_t *thread, void *obj, int (*reap)(void *obj));
 /* The thread running ctx's task. */
 rill__thread_t *rill__ctx_thread(const rill_ctx_t *ctx);
+
+/* Origins of derived records (ctx.c). The input record (or none): */
+void rill__ctx_origin_input(rill_ctx_t *ctx);
+/* An id that outlives the forwarding (a FaaS stage's released record): */
+void rill__ctx_origin_set(rill_ctx_t *ctx, const char *id);
+/* A punctuation of ctx->node at time t: sched is the schedule's index, or -1 for the
+ * operator's own stream-time punctuation; clock 's' stream time, 'w' wall clock. */
+void rill__ctx_origin_punctuation(rill_ctx_t *ctx, int sched, char clock, int64_t t);
+/* Writes the current origin's id into out[0..cap) and returns its length (truncated to
+ * cap - 1). With neither an origin nor an input record it first makes a fresh one:
+ * "<application.id>:<task>:<node>@c<wall ms>", the time strictly increasing per task. */
+size_t rill__ctx_origin_id(rill_ctx_t *ctx, char *out, size_t cap);
 
 extern const rill__operator_t rill__source_operator;
 extern const rill__operator_t rill__sink_operator;

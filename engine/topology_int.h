@@ -38,6 +38,8 @@ typedef enum rill__node_kind_e {
  *    (invariant 3).
  *  - backpressure: non-zero while the node holds as many records as it may; the task then
  *    stops feeding it and its input partitions fill up and pause.
+ *  - holds: non-zero while the node holds any record whose results have not left, also one
+ *    with no input offset to hold back (from a punctuation or a commit's cache flush).
  */
 typedef struct rill__operator_s {
     const char *kind; /* "FILTER", "MAP", ... used in generated names */
@@ -51,6 +53,7 @@ typedef struct rill__operator_s {
     int (*poll)(rill_ctx_t *ctx, void *state);
     int64_t (*low_watermark)(void *state, const char *topic, int32_t partition);
     int (*backpressure)(void *state);
+    int (*holds)(void *state);
     /* Appends the node's own metrics (Prometheus text) and looks one up by name (-1: not
      * this node's). Both may be NULL. Called from any thread. */
     void (*metrics)(const rill__node_t *node, const char *app_id, rill_buf_t *out);

@@ -433,6 +433,11 @@ static int stage_backpressure(void *state) {
     return st && (st->pressured || st->tail - st->head >= (uint64_t)hold_limit(st));
 }
 
+static int stage_holds(void *state) {
+    const stage_t *st = state;
+    return st && st->live > 0;
+}
+
 static void stage_free(stage_t *st) {
     for (batch_t *b = st->queued, *next; b; b = next) {
         next = b->next;
@@ -485,6 +490,7 @@ static const rill__operator_t faas_op = {
     .free_conf = rill__faas_conf_free,
     .low_watermark = stage_low_watermark,
     .backpressure = stage_backpressure,
+    .holds = stage_holds,
     .metrics = rill__faas_metrics,
     .metric = rill__faas_metric,
 };

@@ -113,6 +113,8 @@ typedef struct stage_s {
     int64_t rate_since;   /* start of the current measuring window; 0 none */
     uint64_t rate_head;   /* head at the window's start */
     chunk_t *chunk;       /* the chunk new records are copied into */
+    uint64_t origin_seq;  /* the origin of the last record admitted (ctx->origin_seq) ... */
+    uint32_t origin_n;    /* ... and how many records came from it so far */
 } stage_t;
 
 static inline slot_t *slot_at(stage_t *st, uint64_t seq) {
