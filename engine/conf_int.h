@@ -40,6 +40,7 @@ typedef struct rill__settings_s {
     int buffered_records_per_partition; /* pause a partition above it, default 1000 */
     int64_t max_task_idle_ms;           /* wait for an empty input not known to lag */
     int poll_ms;                   /* poll.ms: longest wait for records, default 100 */
+    int64_t startup_broker_wait_ms; /* how long the start waits for a broker to answer */
     int embedded_partitions;       /* embedded.broker.partitions: default partition count of
                                       topics auto-created on the embedded broker, default 4 */
     int faas_max_in_flight;        /* faas.max.in.flight: invocations in flight per process */

@@ -209,6 +209,7 @@ struct rill_app_s {
     char fatal_msg[512];
     rd_kafka_t *admin; /* metadata and topic creation; created at start */
     pthread_mutex_t admin_lock;
+    char broker_error[256]; /* why the admin client last failed to reach a broker */
     int threads_at_end;              /* exit.on.end: threads done (atomic) */
     void *db;                        /* the state stores' RocksDB (state/), on first use */
     void (*db_close)(void *db);
@@ -267,9 +268,14 @@ bool rill__app_stopping(const rill_app_t *app);
 void rill__log(const rill_app_t *app, int thread_idx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Partition count of topic via metadata; -1 when it does not exist. Thread-safe. */
+/* Partition count of topic via metadata; -1 when it does not exist or no broker answered
+ * (errstr says which). Thread-safe. */
 int rill__app_partition_count(rill_app_t *app, const char *topic, char *errstr,
                               size_t errstr_size);
+/* As rill__app_partition_count, but -1 only when a metadata answer says that the topic does
+ * not exist, and -2 when no broker answered or the answer was an error (errstr). */
+int rill__app_topic_partitions(rill_app_t *app, const char *topic, char *errstr,
+                               size_t errstr_size);
 
 /* task.c */
 rill__task_t *rill__task_new(rill__thread_t *thread, int sub, int32_t partition);
