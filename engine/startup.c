@@ -13,8 +13,8 @@
  * from the admin client's error callback, which librdkafka serves from rd_kafka_poll(). A
  * topic with a transient error in an answer (no leader yet, a broker still loading its
  * metadata) is asked again within the same limit, and a topic counts as missing only when
- * two answers a second apart both lack it, so that a broker that has just come back is not
- * taken at its first word.
+ * two answers a second apart both lack it (and a request naming it says it is unknown), so
+ * that a broker that has just come back is not taken at its first word.
  */
 #include "admin_int.h"
 #include "global_int.h"
@@ -165,9 +165,11 @@ static int collect_needs(rill_app_t *app, need_t **needs, int *cnt) {
     return 0;
 }
 
-/* Marks what one metadata answer says of each topic still in question; returns how many
- * are still in question (unknown, transient, or absent only once). */
-static int judge(const struct rd_kafka_metadata *md, need_t *needs, int cnt) {
+/* Marks what one metadata answer says of each topic still in question (a topic that the
+ * answer lacks is asked for by name, as the rest of the start will: a broker that creates
+ * topics on first use, such as rill-broker, makes it then); returns how many are still in
+ * question (unknown, transient, or absent only once). */
+static int judge(rill_app_t *app, const struct rd_kafka_metadata *md, need_t *needs, int cnt) {
     int open = 0;
     for (int i = 0; i < cnt; i++) {
         need_t *n = &needs[i];
@@ -178,9 +180,11 @@ static int judge(const struct rd_kafka_metadata *md, need_t *needs, int cnt) {
             if (!strcmp(md->topics[t].topic, n->topic))
                 mt = &md->topics[t];
         bool absent = !mt || mt->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
-        if (mt && !mt->err && mt->partition_cnt > 0)
+        char why[256];
+        int by_name = absent ? rill__app_topic_partitions(app, n->topic, why, sizeof(why)) : 0;
+        if ((mt && !mt->err && mt->partition_cnt > 0) || by_name > 0)
             n->state = NEED_FOUND;
-        else if (absent)
+        else if (absent && by_name == -1)
             n->state = n->state == NEED_ABSENT_ONCE ? NEED_ABSENT : NEED_ABSENT_ONCE;
         else
             n->state = NEED_UNKNOWN; /* a transient error: ask again */
@@ -228,7 +232,7 @@ rill_err_t rill__app_check_topics(rill_app_t *app, char *errstr, size_t errstr_s
             rc = RILL_ERR_KAFKA;
             break;
         }
-        open = judge(md, needs, cnt);
+        open = judge(app, md, needs, cnt);
         rd_kafka_metadata_destroy(md);
         if (open && rill__now_ms() >= until) {
             for (int i = 0; i < cnt; i++)
