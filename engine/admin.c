@@ -23,6 +23,8 @@ rill_err_t rill__admin_open(rill_app_t *app, char *errstr, size_t errstr_size) {
     if (!kc)
         return RILL_ERR_INVALID_ARG;
     rd_kafka_conf_set(kc, "allow.auto.create.topics", "false", NULL, 0);
+    rd_kafka_conf_set_opaque(kc, app);
+    rd_kafka_conf_set_error_cb(kc, rill__admin_error_cb);
     app->admin = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);
     if (!app->admin) {
         rd_kafka_conf_destroy(kc);
@@ -39,22 +41,30 @@ void rill__admin_close(rill_app_t *app) {
 
 int rill__app_partition_count(rill_app_t *app, const char *topic, char *errstr,
                               size_t errstr_size) {
+    int cnt = rill__app_topic_partitions(app, topic, errstr, errstr_size);
+    return cnt < 0 ? -1 : cnt;
+}
+
+int rill__app_topic_partitions(rill_app_t *app, const char *topic, char *errstr,
+                               size_t errstr_size) {
     const struct rd_kafka_metadata *md = NULL;
     pthread_mutex_lock(&app->admin_lock);
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(app->admin, topic, NULL);
     rd_kafka_resp_err_t err = rd_kafka_metadata(app->admin, 0, rkt, &md, ADMIN_TIMEOUT_MS);
     rd_kafka_topic_destroy(rkt);
     pthread_mutex_unlock(&app->admin_lock);
-    int cnt = -1;
+    int cnt = -2;
     if (err) {
         snprintf(errstr, errstr_size, "metadata for \"%s\" from %s: %s", topic, app->bootstrap,
                  rd_kafka_err2str(err));
     } else if (md->topic_cnt == 1 && !md->topics[0].err) {
         cnt = md->topics[0].partition_cnt;
     } else {
-        snprintf(errstr, errstr_size, "topic \"%s\": %s", topic,
-                 rd_kafka_err2str(md->topic_cnt ? md->topics[0].err
-                                                : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART));
+        rd_kafka_resp_err_t terr =
+            md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+        if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+            cnt = -1;
+        snprintf(errstr, errstr_size, "topic \"%s\": %s", topic, rd_kafka_err2str(terr));
     }
     if (md)
         rd_kafka_metadata_destroy(md);

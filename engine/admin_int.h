@@ -9,8 +9,20 @@
 /* Opens the admin client (a producer handle used for metadata and admin requests). */
 rill_err_t rill__admin_open(rill_app_t *app, char *errstr, size_t errstr_size);
 void rill__admin_close(rill_app_t *app);
-/* Starts the embedded broker if needed and opens the admin client; idempotent. */
+/* Starts the embedded broker if needed and opens the admin client, then waits for a broker
+ * to answer (startup.c); idempotent once it succeeded. */
 rill_err_t rill__app_connect(rill_app_t *app, char *errstr, size_t errstr_size);
+
+/* startup.c: waits up to startup.broker.wait.ms for a broker of a real Kafka to answer,
+ * saying so every few seconds; RILL_ERR_KAFKA with "cannot reach any broker at ..." after. */
+rill_err_t rill__app_await_broker(rill_app_t *app, char *errstr, size_t errstr_size);
+/* startup.c: checks that every source, output and global table topic exists (real Kafka),
+ * waiting as rill__app_await_broker while no broker answers; RILL_ERR_TOPOLOGY with one
+ * message naming every missing topic. */
+rill_err_t rill__app_check_topics(rill_app_t *app, char *errstr, size_t errstr_size);
+/* The admin client's error callback (startup.c): keeps the reason of the last transport
+ * error in app->broker_error. */
+void rill__admin_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque);
 
 /* rill_app_create_topic with topic configs: NULL-terminated name, value pairs (ignored by the
  * embedded broker). */

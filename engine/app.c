@@ -4,12 +4,14 @@
  *
  * DESIGN
  * rill_app_new() only validates (configuration, topology); rill_app_start() does the I/O:
- * for a topology with state it checks and locks the state directory (state/state_dir.c), it
- * starts the embedded broker when no bootstrap.servers is given, checks that source
- * topics exist (creating them on the embedded broker) and that co-partitioned inputs agree
- * on their partition counts (invariant 2), creates the internal topics, then starts the
- * stream threads. Stopping is a flag that threads check at least every poll.ms; the first
- * fatal error stops every thread and is what rill_app_wait() returns.
+ * for a topology with state it checks and locks the state directory (state/state_dir.c); it
+ * starts the embedded broker when no bootstrap.servers is given, or waits for a broker of
+ * a real Kafka to answer (startup.c), checks that every topic the app reads or writes exists
+ * (naming all missing ones at once; creating them on the embedded broker) and that
+ * co-partitioned inputs agree on their partition counts (invariant 2), creates the internal
+ * topics, sets up progress tracking (progress.c), then starts the stream threads. Stopping
+ * is a flag that threads check at least every poll.ms; the first fatal error stops every
+ * thread and is what rill_app_wait() returns.
  */
 #include "engine_int.h"
 #include "admin_int.h"
@@ -110,7 +112,9 @@ static rill_err_t check_source_topics(rill_app_t *app, bool skip_internal, char 
             const char *topic = sub->topics[t];
             if (skip_internal && rill__topology_source_for(topo, topic)->source.internal)
                 continue; /* created from the upstream counts, then checked */
-            int cnt = rill__app_partition_count(app, topic, errstr, errstr_size);
+            int cnt = rill__app_topic_partitions(app, topic, errstr, errstr_size);
+            if (cnt == -2)
+                return RILL_ERR_KAFKA; /* no answer: errstr says why, not "missing" */
             if (cnt < 0 && app->broker) {
                 rill_broker_create_topic(app->broker, topic, app->set.embedded_partitions);
                 cnt = app->set.embedded_partitions;
@@ -144,8 +148,11 @@ static rill_err_t check_sink_topics(rill_app_t *app, char *errstr, size_t errstr
         const rill__node_t *n = topo->nodes[i];
         if (n->kind != RILL_NODE_SINK || n->sink.internal)
             continue;
-        if (rill__app_partition_count(app, n->sink.topic, errstr, errstr_size) > 0)
+        int cnt = rill__app_topic_partitions(app, n->sink.topic, errstr, errstr_size);
+        if (cnt > 0)
             continue;
+        if (cnt == -2)
+            return RILL_ERR_KAFKA;
         if (app->broker) {
             rill_broker_create_topic(app->broker, n->sink.topic, app->set.embedded_partitions);
             continue;
@@ -170,10 +177,13 @@ rill_err_t rill__app_connect(rill_app_t *app, char *errstr, size_t errstr_size) 
         app->bootstrap = strdup(rill_broker_bootstrap_servers(app->broker));
         rill__log(app, -1, "no bootstrap.servers given: started the embedded broker at %s "
                   "(in memory only; for trying things out)", app->bootstrap);
-    } else {
+    } else if (!app->bootstrap) {
         app->bootstrap = strdup(app->set.bootstrap_servers);
     }
-    return rill__admin_open(app, errstr, errstr_size);
+    rill_err_t err = rill__admin_open(app, errstr, errstr_size);
+    if (!err && !app->broker && (err = rill__app_await_broker(app, errstr, errstr_size)))
+        rill__admin_close(app); /* the next call waits again */
+    return err;
 }
 
 rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size) {
@@ -192,6 +202,7 @@ rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size) {
         (err = rill__state_dir_claim(app, errstr, errstr_size)))
         return err;
     if ((err = rill__app_connect(app, errstr, errstr_size)) ||
+        (err = rill__app_check_topics(app, errstr, errstr_size)) ||
         (err = check_source_topics(app, true, errstr, errstr_size)) ||
         (err = rill__app_create_repartition_topics(app, errstr, errstr_size)) ||
         (err = check_source_topics(app, false, errstr, errstr_size)) ||

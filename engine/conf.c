@@ -123,6 +123,9 @@ static const conf_key_t conf_keys[] = {
      "false|true", NULL},
     {"exit.on.end.advance.ms", CONF_KIND_INT, 0, INT64_MAX, "86400000",
      "how far exit.on.end moves stream time past the last record", NO_CHOICES},
+    {"startup.broker.wait.ms", CONF_KIND_INT, 0, INT64_MAX, "60000",
+     "how long the start waits for a broker that does not answer (down or restarting), "
+     "retrying and saying so every few seconds, before it gives up", NO_CHOICES},
     {"embedded.broker.partitions", CONF_KIND_INT, 1, 1024, "4",
      "partitions of topics auto-created on the embedded broker", NO_CHOICES},
 };
@@ -693,6 +696,7 @@ rill_err_t rill__conf_settings(rill_conf_t *conf, rill__settings_t *out, char *e
     out->alignment_ms = conf_int(conf, "event.time.alignment.ms");
     out->partitioning_check = conf_choice(conf, "partitioning.check") == 0;
     out->poll_ms = (int)conf_int(conf, "poll.ms");
+    out->startup_broker_wait_ms = conf_int(conf, "startup.broker.wait.ms");
     out->embedded_partitions = (int)conf_int(conf, "embedded.broker.partitions");
     out->exit_on_end = conf_choice(conf, "exit.on.end");
     out->exit_advance_ms = conf_int(conf, "exit.on.end.advance.ms");

@@ -43,6 +43,7 @@ typedef struct rill__settings_s {
     int64_t alignment_ms;               /* event.time.alignment.ms (0: off) */
     int partitioning_check;             /* partitioning.check=fail → 1 */
     int poll_ms;                   /* poll.ms: longest wait for records, default 100 */
+    int64_t startup_broker_wait_ms; /* how long the start waits for a broker to answer */
     int embedded_partitions;       /* embedded.broker.partitions: default partition count of
                                       topics auto-created on the embedded broker, default 4 */
     int faas_max_in_flight;        /* faas.max.in.flight: invocations in flight per process */

@@ -8,12 +8,25 @@
  * and everything derived from it is finished before the next record starts. A child's error
  * stops the forward and is returned to the caller; the task sends the input record to the
  * dead-letter topic with the reason.
+ *
+ * The context also says where the records being forwarded come from (their origin), so that
+ * a FaaS stage can give each record it sends to a function an id of its own that a replay
+ * gives again: "<topic>-<partition>-<offset>" for an input record,
+ * "<application.id>:<task>:<node>@<time>" for a stream-time punctuation (stream time strictly
+ * increases between a node's punctuations), "...:<node>#<k>@<time>" and "...#<k>@w<time>"
+ * for the node's k-th scheduled punctuator on stream time and on wall-clock time, the
+ * released record's own id for the outputs of a FaaS stage, and
+ * "<application.id>:<task>:<node>@c<wall ms>" for records forwarded with no input record and
+ * no punctuation (a store's cache flushed at a commit), the time made strictly increasing
+ * per task so that two such origins never share an id.
  */
 #include "engine_int.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 rill_err_t rill__ctx_forward_node(rill_ctx_t *ctx, rill__node_t *child, const rill_record_t *rec) {
     rill__node_t *saved = ctx->node;
@@ -85,4 +98,60 @@ const char *rill_ctx_task_id(const rill_ctx_t *ctx) {
 
 rill__thread_t *rill__ctx_thread(const rill_ctx_t *ctx) {
     return ctx->task->thread;
+}
+
+/* ---- origins of derived records ---- */
+
+void rill__ctx_origin_input(rill_ctx_t *ctx) {
+    ctx->origin = NULL;
+    ctx->origin_seq++;
+}
+
+void rill__ctx_origin_set(rill_ctx_t *ctx, const char *id) {
+    ctx->origin = id;
+    ctx->origin_seq++;
+}
+
+/* Task ids repeat across applications: ids made from them start with the application's. */
+static const char *app_id(const rill_ctx_t *ctx) {
+    const rill__thread_t *thread = ctx->task->thread;
+    return thread && thread->app ? thread->app->set.application_id : "";
+}
+
+void rill__ctx_origin_punctuation(rill_ctx_t *ctx, int sched, char clock, int64_t t) {
+    char mark[16] = "";
+    if (sched >= 0)
+        snprintf(mark, sizeof(mark), "#%d", sched);
+    snprintf(ctx->origin_buf, sizeof(ctx->origin_buf), "%s:%s:%s%s@%s%" PRId64, app_id(ctx),
+             ctx->task->id, ctx->node ? ctx->node->name : "", mark, clock == 'w' ? "w" : "", t);
+    rill__ctx_origin_set(ctx, ctx->origin_buf);
+}
+
+/* A wall-clock time in ms, strictly greater than the task's previous one. */
+static int64_t origin_clock(rill__task_t *task) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (now <= task->origin_clock)
+        now = task->origin_clock + 1;
+    task->origin_clock = now;
+    return now;
+}
+
+size_t rill__ctx_origin_id(rill_ctx_t *ctx, char *out, size_t cap) {
+    int n;
+    if (!ctx->origin && !ctx->msg) {
+        snprintf(ctx->origin_buf, sizeof(ctx->origin_buf), "%s:%s:%s@c%" PRId64, app_id(ctx),
+                 ctx->task->id, ctx->node ? ctx->node->name : "", origin_clock(ctx->task));
+        ctx->origin_seq++; /* a fresh origin, used by this record alone */
+        n = snprintf(out, cap, "%s", ctx->origin_buf);
+    } else if (ctx->origin) {
+        n = snprintf(out, cap, "%s", ctx->origin);
+    } else {
+        n = snprintf(out, cap, "%s-%d-%" PRId64, rd_kafka_topic_name(ctx->msg->rkt),
+                     (int)ctx->msg->partition, ctx->msg->offset);
+    }
+    if (n < 0)
+        n = 0;
+    return (size_t)n < cap ? (size_t)n : cap - 1;
 }

@@ -67,6 +67,9 @@ typedef struct rill__entry_s {
     bool marker;     /* a progress marker of an upstream task (progress.c), not a record */
 } rill__entry_t;
 
+/* The longest origin id the engine makes (rill__ctx_origin_*). */
+#define RILL__ORIGIN_MAX 256
+
 struct rill_ctx_s {
     rill__task_t *task;
     rill__node_t *node;            /* the node being run */
@@ -75,6 +78,14 @@ struct rill_ctx_s {
                                       topology, so it outlives the record) */
     int64_t timestamp;             /* its extracted timestamp */
     char error[256];               /* reason set by rill_ctx_set_error() */
+    /* What the records now being forwarded derive from, for the ids of records sent to
+     * functions (rill__ctx_origin_id): origin NULL means the input record msg (or, with no
+     * input record either, a fresh origin per record); else an id that lives as long as the
+     * forwarding. origin_seq changes with every new origin, so a node can count the
+     * records it gets from one origin. */
+    const char *origin;
+    uint64_t origin_seq;
+    char origin_buf[RILL__ORIGIN_MAX];
 };
 
 /* ---- tasks ---- */
@@ -149,6 +160,7 @@ struct rill__task_s {
     int out_cnt;
     int *async_ids;      /* the ids of its async nodes (low_time callbacks) */
     int async_cnt;
+    int64_t origin_clock; /* the last wall-clock origin time given out (strictly increasing) */
     rill_ctx_t ctx;
 };
 
@@ -216,6 +228,7 @@ struct rill_app_s {
     char fatal_msg[512];
     rd_kafka_t *admin; /* metadata and topic creation; created at start */
     pthread_mutex_t admin_lock;
+    char broker_error[256]; /* why the admin client last failed to reach a broker */
     int threads_at_end;              /* exit.on.end: threads done (atomic) */
     void *db;                        /* the state stores' RocksDB (state/), on first use */
     void (*db_close)(void *db);
@@ -249,6 +262,18 @@ void rill__thread_adopt(rill__thread_t *thread, void *obj, int (*reap)(void *obj
 /* The thread running ctx's task. */
 rill__thread_t *rill__ctx_thread(const rill_ctx_t *ctx);
 
+/* Origins of derived records (ctx.c). The input record (or none): */
+void rill__ctx_origin_input(rill_ctx_t *ctx);
+/* An id that outlives the forwarding (a FaaS stage's released record): */
+void rill__ctx_origin_set(rill_ctx_t *ctx, const char *id);
+/* A punctuation of ctx->node at time t: sched is the schedule's index, or -1 for the
+ * operator's own stream-time punctuation; clock 's' stream time, 'w' wall clock. */
+void rill__ctx_origin_punctuation(rill_ctx_t *ctx, int sched, char clock, int64_t t);
+/* Writes the current origin's id into out[0..cap) and returns its length (truncated to
+ * cap - 1). With neither an origin nor an input record it first makes a fresh one:
+ * "<application.id>:<task>:<node>@c<wall ms>", the time strictly increasing per task. */
+size_t rill__ctx_origin_id(rill_ctx_t *ctx, char *out, size_t cap);
+
 extern const rill__operator_t rill__source_operator;
 extern const rill__operator_t rill__sink_operator;
 
@@ -264,9 +289,14 @@ bool rill__app_stopping(const rill_app_t *app);
 void rill__log(const rill_app_t *app, int thread_idx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Partition count of topic via metadata; -1 when it does not exist. Thread-safe. */
+/* Partition count of topic via metadata; -1 when it does not exist or no broker answered
+ * (errstr says which). Thread-safe. */
 int rill__app_partition_count(rill_app_t *app, const char *topic, char *errstr,
                               size_t errstr_size);
+/* As rill__app_partition_count, but -1 only when a metadata answer says that the topic does
+ * not exist, and -2 when no broker answered or the answer was an error (errstr). */
+int rill__app_topic_partitions(rill_app_t *app, const char *topic, char *errstr,
+                               size_t errstr_size);
 
 /* task.c */
 rill__task_t *rill__task_new(rill__thread_t *thread, int sub, int32_t partition);

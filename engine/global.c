@@ -368,7 +368,9 @@ static void update_lag(rill__global_t *gl) {
 static int add_partitions(rill__global_t *gl, rill_global_table_t *g, char *errstr,
                           size_t errstr_size) {
     rill_app_t *app = gl->app;
-    int cnt = rill__app_partition_count(app, g->topic, errstr, errstr_size);
+    int cnt = rill__app_topic_partitions(app, g->topic, errstr, errstr_size);
+    if (cnt == -2)
+        return -1; /* no answer: errstr says why, not "missing" */
     if (cnt < 0 && app->broker) {
         rill_broker_create_topic(app->broker, g->topic, app->set.embedded_partitions);
         cnt = app->set.embedded_partitions;

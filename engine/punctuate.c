@@ -57,8 +57,11 @@ static void fire(rill__task_t *task, rill__sched_t *s, int64_t now) {
     ctx->node = s->node;
     ctx->timestamp = now;
     ctx->error[0] = '\0';
+    rill__ctx_origin_punctuation(ctx, (int)(s - task->scheds),
+                                 s->type == RILL_PUNCTUATE_WALL_CLOCK ? 'w' : 's', now);
     s->cb(ctx, now, s->arg);
     s->next = (now / s->interval + 1) * s->interval;
+    rill__ctx_origin_input(ctx);
     ctx->msg = msg;
     ctx->node = node;
 }

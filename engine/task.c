@@ -223,6 +223,7 @@ int rill__task_poll(rill__task_t *task) {
             continue;
         task->ctx.node = node;
         task->ctx.msg = NULL;
+        rill__ctx_origin_input(&task->ctx);
         int w = node->op->poll(&task->ctx, task->state[i]);
         if (w < 0)
             rill__app_fatal(task->thread->app, RILL_ERR_PROCESSING, "task %s: node \"%s\": %s",
@@ -234,11 +235,24 @@ int rill__task_poll(rill__task_t *task) {
 }
 
 
+/* Non-zero while an asynchronous node holds a record, also one that holds back no offset
+ * (derived from a punctuation): a commit under exactly-once and the end of --drain wait for
+ * those too, or they would be lost when the process stops. */
+static int async_holds(rill__task_t *task) {
+    rill_topology_t *topo = task->thread->app->topo;
+    for (int i = 0; task->initialized && i < topo->node_cnt; i++) {
+        rill__node_t *node = topo->nodes[i];
+        if (node->subtopology == task->sub && node->op->holds && node->op->holds(task->state[i]))
+            return 1;
+    }
+    return 0;
+}
+
 int rill__task_async_pending(rill__task_t *task) {
     for (int p = 0; p < task->pq_cnt; p++)
         if (rill__task_committable(task, &task->pqs[p]) != task->pqs[p].next_offset)
             return 1;
-    return 0;
+    return async_holds(task);
 }
 
 int64_t rill__task_committable(rill__task_t *task, const rill__pq_t *pq) {
@@ -371,10 +385,12 @@ static void punctuate(rill__task_t *task) {
             continue;
         task->ctx.node = node;
         task->ctx.error[0] = '\0';
+        rill__ctx_origin_punctuation(&task->ctx, -1, 's', task->stream_time);
         if (node->op->punctuate(&task->ctx, task->stream_time, task->state[i]))
             rill__log(task->thread->app, task->thread->idx, "task %s: node \"%s\": "
                       "punctuation failed: %s", task->id, node->name, task->ctx.error);
     }
+    rill__ctx_origin_input(&task->ctx);
     task->ctx.msg = msg;
 }
 
@@ -413,6 +429,7 @@ static int process_entry(rill__task_t *task, rill__pq_t *pq, rill__entry_t *e) {
     ctx->node = pq->source;
     ctx->msg = msg;
     ctx->pq = pq;
+    rill__ctx_origin_input(ctx);
     ctx->timestamp = e->ts;
     ctx->error[0] = '\0';
     rill__metric_add(&thread->metrics, RILL_M_PROCESSED, 1);
@@ -485,6 +502,7 @@ int rill__task_flush(rill__task_t *task) {
         if (node->subtopology != task->sub || !node->op->commit)
             continue;
         task->ctx.node = node;
+        rill__ctx_origin_input(&task->ctx);
         if (node->op->commit(&task->ctx, task->state[i]))
             return -1;
     }

@@ -40,6 +40,8 @@ typedef enum rill__node_kind_e {
  *    stops feeding it and its input partitions fill up and pause.
  *  - low_time: the lowest timestamp of the records the node holds (INT64_MAX: none); the
  *    task's progress never passes it (progress.c).
+ *  - holds: non-zero while the node holds any record whose results have not left, also one
+ *    with no input offset to hold back (from a punctuation or a commit's cache flush).
  */
 typedef struct rill__operator_s {
     const char *kind; /* "FILTER", "MAP", ... used in generated names */
@@ -54,6 +56,7 @@ typedef struct rill__operator_s {
     int64_t (*low_watermark)(void *state, const char *topic, int32_t partition);
     int (*backpressure)(void *state);
     int64_t (*low_time)(void *state);
+    int (*holds)(void *state);
     /* Appends the node's own metrics (Prometheus text) and looks one up by name (-1: not
      * this node's). Both may be NULL. Called from any thread. */
     void (*metrics)(const rill__node_t *node, const char *app_id, rill_buf_t *out);

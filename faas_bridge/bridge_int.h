@@ -118,6 +118,9 @@ uint64_t rill__http_completed(const rill__http_t *http);
 /* ---------------------------------------------------------------------------------------- */
 /* 2. Wire formats                                                                          */
 
+/* The longest event id (with its NUL). */
+#define RILL__FAAS_ID_MAX 320
+
 /* One input record of a batch, as the stage keeps it (copies of the bytes). */
 typedef struct rill__faas_rec_s {
     const char *topic;
@@ -129,7 +132,7 @@ typedef struct rill__faas_rec_s {
     const void *value;
     size_t value_len;
     const rill_headers_t *headers; /* may be NULL */
-    char id[192];                  /* stable id: "<topic>-<partition>-<offset>" */
+    char id[RILL__FAAS_ID_MAX];    /* its own id: "<origin>-<n>" (faas_reorder.c) */
 } rill__faas_rec_t;
 
 typedef enum rill__faas_format_e {

@@ -76,6 +76,30 @@ void rill__faas_slot_free(slot_t *slot) {
     memset(slot, 0, sizeof(*slot));
 }
 
+/*
+ * Gives a record its own id, "<origin>-<n>": the origin is what it derives from (the input
+ * record "<topic>-<partition>-<offset>", a punctuation, or an upstream stage's record; see
+ * ctx.c) and n its index among the records this stage got from that origin. Records that
+ * one input fans out to (a flat_map, a join, windows closed by it) thus get distinct ids,
+ * and a retry or a replay of the same input gives the same ones. An id that would not fit
+ * has its origin replaced by "h" and the origin's 64-bit hash.
+ */
+static void make_id(stage_t *st, rill_ctx_t *ctx, char id[RILL__FAAS_ID_MAX]) {
+    char origin[RILL__FAAS_ID_MAX];
+    size_t len = rill__ctx_origin_id(ctx, origin, sizeof(origin));
+    if (ctx->origin_seq != st->origin_seq) {
+        st->origin_seq = ctx->origin_seq;
+        st->origin_n = 0;
+    }
+    char tail[16];
+    int tail_len = snprintf(tail, sizeof(tail), "-%" PRIu32, st->origin_n++);
+    if (len + (size_t)tail_len >= RILL__FAAS_ID_MAX)
+        len = (size_t)snprintf(origin, sizeof(origin), "h%016" PRIx64,
+                               hash_bytes(origin, len));
+    memcpy(id, origin, len);
+    memcpy(id + len, tail, (size_t)tail_len + 1);
+}
+
 int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec) {
     if (st->tail - st->head >= st->cap) {
         rill_ctx_set_error(ctx, "FaaS stage \"%s\" is full (%zu records held)", st->node->name,
@@ -116,7 +140,7 @@ int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec) {
                      ? rd_kafka_headers_copy((const rd_kafka_headers_t *)rec->headers)
                      : NULL;
     r->headers = (const rill_headers_t *)slot->hdrs;
-    snprintf(r->id, sizeof(r->id), "%s-%d-%" PRId64, r->topic, (int)r->partition, r->offset);
+    make_id(st, ctx, r->id);
     slot->key_hash = st->conf->o.order == RILL_FAAS_ORDER_KEY ? hash_bytes(rec->key, rec->key_len)
                                                               : 0;
     slot->first_ms = rill__now_ms();
@@ -164,6 +188,8 @@ static int emit(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
             .headers = (const rill_headers_t *)slot->hdrs};
         ctx->node = (rill__node_t *)st->node;
         ctx->timestamp = slot->rec.timestamp;
+        if (i == 0)
+            rill__ctx_origin_set(ctx, slot->rec.id); /* what the outputs derive from */
         ctx->error[0] = '\0';
         if (rill_ctx_forward(ctx, &out)) {
             free(slot->error);
@@ -181,7 +207,9 @@ static int emit(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
 }
 
 static int release(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
-    if (emit(st, ctx, slot))
+    int rc = emit(st, ctx, slot);
+    rill__ctx_origin_input(ctx); /* slot->rec.id goes with the slot */
+    if (rc)
         return -1;
     rill__faas_slot_free(slot);
     slot->state = SLOT_RELEASED;

@@ -444,6 +444,11 @@ static int stage_backpressure(void *state) {
     return st && (st->pressured || st->tail - st->head >= (uint64_t)hold_limit(st));
 }
 
+static int stage_holds(void *state) {
+    const stage_t *st = state;
+    return st && st->live > 0;
+}
+
 static void stage_free(stage_t *st) {
     for (batch_t *b = st->queued, *next; b; b = next) {
         next = b->next;
@@ -497,6 +502,7 @@ static const rill__operator_t faas_op = {
     .low_watermark = stage_low_watermark,
     .low_time = stage_low_time,
     .backpressure = stage_backpressure,
+    .holds = stage_holds,
     .metrics = rill__faas_metrics,
     .metric = rill__faas_metric,
 };

@@ -115,6 +115,8 @@ typedef struct stage_s {
     chunk_t *chunk;       /* the chunk new records are copied into */
     int64_t low_time;     /* the lowest timestamp held, valid while low_known */
     bool low_known;       /* cleared when records leave; rill__faas_low_time() rescans */
+    uint64_t origin_seq;  /* the origin of the last record admitted (ctx->origin_seq) ... */
+    uint32_t origin_n;    /* ... and how many records came from it so far */
 } stage_t;
 
 static inline slot_t *slot_at(stage_t *st, uint64_t seq) {

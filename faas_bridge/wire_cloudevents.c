@@ -13,8 +13,9 @@
  * would send as Content-Type), partitionkey (the key, when it is UTF-8 text) and the value as
  * data: JSON values verbatim, other UTF-8 text as a JSON string, anything else as
  * data_base64. A record without a value (a tombstone) has neither data nor datacontenttype.
- * The event id is the record's stable id, "<topic>-<partition>-<offset>", which responses
- * use to say which record a result belongs to.
+ * The event id is the record's own id, "<topic>-<partition>-<offset>-<n>" for the n-th
+ * record the stage got from that input record (other origins: see faas_reorder.c), stable
+ * across retries, which responses use to say which record a result belongs to.
  */
 #include "wire_common.h"
 

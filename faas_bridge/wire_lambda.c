@@ -6,12 +6,15 @@
  * The body is one JSON object:
  *   {"eventSource":"SelfManagedKafka","bootstrapServers":"host:port,...",
  *    "records":{"<topic>-<partition>":[{"topic":"t","partition":0,"offset":15,
- *      "timestamp":1545084650987,"timestampType":"CREATE_TIME","key":"<base64>",
+ *      "timestamp":1545084650987,"timestampType":"CREATE_TIME","id":"t-0-15-0",
+ *      "key":"<base64>",
  *      "value":"<base64>","headers":[{"<name>":[<byte>,<byte>,...]}]}, ...], ...}}
  * Records are grouped by topic-partition (groups in order of first appearance, records in
  * batch order within a group), as the trigger does. "key" is left out when the record has no
  * key and "value" when it has no value (a tombstone); headers are an array of one-member
- * objects whose value is the header's bytes as numbers. Rill does not know how a record's
+ * objects whose value is the header's bytes as numbers.
+ * "id" is not the trigger's: it is the record's own id (as a CloudEvent's id), which a
+ * response names; records derived from one input record share its offset, never their id. Rill does not know how a record's
  * timestamp was set, so timestampType is always CREATE_TIME. The request's Content-Type is
  * application/json; the URL, SigV4 signing and the Invoke API belong to the stage and the
  * HTTP bridge.
@@ -78,7 +81,8 @@ static int lambda_record(rill_buf_t *body, const rill__faas_rec_t *rec)
         rill__wire_cstr(body, ",\"partition\":") || rill__wire_i64(body, rec->partition) ||
         rill__wire_cstr(body, ",\"offset\":") || rill__wire_i64(body, rec->offset) ||
         rill__wire_cstr(body, ",\"timestamp\":") || rill__wire_i64(body, rec->timestamp) ||
-        rill__wire_cstr(body, ",\"timestampType\":\"CREATE_TIME\""))
+        rill__wire_cstr(body, ",\"timestampType\":\"CREATE_TIME\",\"id\":") ||
+        rill__wire_json_str(body, rec->id, strlen(rec->id)))
         return -1;
     if (rec->key && (rill__wire_cstr(body, ",\"key\":\"") ||
                      rill__wire_base64(body, rec->key, rec->key_len) ||

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # kafka.sh — run a throwaway single-node Apache Kafka (KRaft) broker for Rill's tests.
 #
-# Usage: scripts/kafka.sh fetch|start|stop|status|create-topic NAME PARTITIONS [KEY=VALUE...]
+# Usage: scripts/kafka.sh fetch|start|stop|resume|status|create-topic NAME PARTITIONS [KEY=VALUE...]
 #
 #   fetch         download Kafka 3.9.1 + runtime deps + slf4j-reload4j via mvn into the cache
 #   start         fresh cluster: wipe data, format, launch in background, wait until it answers;
 #                 prints exactly one line on stdout: bootstrap=127.0.0.1:PORT
 #   stop          TERM the broker from the pid file (KILL after 20 s); safe if not running
+#   resume        start the stopped broker again on its data (a restart: topics kept); same
+#                 output as start
 #   status        exit 0 if the broker process is alive and answers metadata requests, else 1
 #   create-topic  create a topic (replication factor 1, topic configs KEY=VALUE if given);
 #                 fails if it exists; a JVM start (~0.6 s)
@@ -313,10 +315,15 @@ do_start() {
     run_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$SERVER_PROPS" >"$RUN_DIR/format.out" 2>&1 ||
         { cat "$RUN_DIR/format.out" >&2; die "StorageTool format failed"; }
 
+    launch
+}
+
+# Launches the broker on the formatted data directory and waits until it answers.
+launch() {
     nohup java "${BROKER_JVM_OPTS[@]}" \
         -Dlog4j.configuration="file:$RUN_DIR/log4j.properties" \
         -cp "$LIB_DIR/*" kafka.Kafka "$SERVER_PROPS" \
-        </dev/null >"$RUN_DIR/kafka.out" 2>&1 &
+        </dev/null >>"$RUN_DIR/kafka.out" 2>&1 &
     local pid=$!
     echo "$pid" >"$PID_FILE"
 
@@ -326,6 +333,17 @@ do_start() {
         exit 1
     fi
     echo "bootstrap=$BOOTSTRAP"
+}
+
+# Starts the stopped broker again on its data (a restart: topics and offsets kept).
+do_resume() {
+    if is_our_broker "$(read_pid)"; then
+        echo "bootstrap=$BOOTSTRAP"
+        return 0
+    fi
+    [[ -d "$DATA_DIR" && -f "$SERVER_PROPS" ]] || die "no broker data in $RUN_DIR: run kafka.sh start"
+    ensure_ports_free
+    launch
 }
 
 # ---------------------------------------------------------------- stop / status
@@ -381,6 +399,7 @@ main() {
         fetch) do_fetch ;;
         start) do_start ;;
         stop) do_stop ;;
+        resume) do_resume ;;
         status) do_status ;;
         create-topic) do_create_topic "$@" ;;
         *) usage ;;

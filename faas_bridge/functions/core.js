@@ -5,8 +5,9 @@
  * fault settings and decisions, pause/resume, statistics. State is in memory only, per process
  * (one process per Functions Framework target; serverless-offline runs handlers in-process).
  *
- * A record here is {id, key, bytes}: id is Rill's stable "<topic>-<partition>-<offset>" (or the
- * CloudEvents id), key a string or null, bytes a Buffer with the exact value bytes.
+ * A record here is {id, key, bytes}: id is Rill's own id of the record (the CloudEvents id,
+ * "<topic>-<partition>-<offset>-<n>" for the n-th record derived from one input record), key
+ * a string or null, bytes a Buffer with the exact value bytes.
  *
  * Response format (faas_bridge/bridge_int.h, rill__faas_decode):
  *   {"results":[{"id":"..","records":[{"key":"..","value":<JSON>}]} | {"id":"..","error":".."}]}

@@ -9,7 +9,7 @@
  *   {"eventSource":..,"bootstrapServers":..,"records":{"<topic>-<partition>":[{"topic",
  *    "partition","offset","timestamp","timestampType","key":base64,"value":base64,
  *    "headers":[{"name":[byte,...]}]}]}}
- * Answer: {"results":[{"id":"<topic>-<partition>-<offset>","records":[{"key","value"}]}
+ * Answer: {"results":[{"id":"<the record's id>","records":[{"key","value"}]}
  *                     | {"id":..,"error":".."}]}
  * Output values are always JSON strings of the value text (a JSON string stands for its raw
  * text, so this is exact); "key" is the input key when it is valid UTF-8, else omitted (a
@@ -53,7 +53,9 @@ function lambdaRecords(event) {
                 if (Buffer.from(kt, 'utf8').equals(kb)) key = kt;
             }
             out.push({
-                id: `${r.topic}-${r.partition}-${r.offset}`,
+                /* Rill's own id of the record (records fanned out from one input share
+                 * its offset); the trigger's topic-partition-offset without it. */
+                id: r.id != null ? String(r.id) : `${r.topic}-${r.partition}-${r.offset}`,
                 key,
                 bytes: r.value == null ? Buffer.alloc(0) : Buffer.from(String(r.value), 'base64'),
             });

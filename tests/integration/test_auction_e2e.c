@@ -12,7 +12,10 @@
  *
  * Runs: (1) edge native, one process; (2) edge FaaS (the functions of
  * topologies/auction/functions), three processes, one SIGKILLed midway and restarted on its
- * state directory; (3) native and FaaS on the same input give identical outputs.
+ * state directory; (3) native and FaaS on the same input give identical outputs. With FaaS,
+ * the notify function's file must also hold every notification of the run exactly once:
+ * the function deduplicates by event id, so records sharing an id would be dropped there
+ * while each still got a receipt.
  *
  * The end. The whole input is written before the app starts and every process runs with
  * --drain (exit.on.end): once the group has committed every source partition to its end,
@@ -114,6 +117,17 @@ static void check_outputs(const rt_auction_t *a, const char *app_id, const rt_au
                  a->invalid_auctions + a->invalid_bids);
 }
 
+/* --edge faas: the notify function sent each notification of the run exactly once (the
+ * receipts, one per notification, are compared with the reference by check_outputs). */
+static void check_notified(const char *app_id, const rt_auction_out_t *exp) {
+    char report[8192];
+    int bad = rt_auction_check_notified(rt_auction_notify_file(), app_id, exp, report,
+                                        sizeof(report));
+    cr_log_info("%s: notify: %s", app_id, report);
+    cr_expect_eq(bad, 0, "%s: the notify function did not send each notification exactly "
+                 "once: %s", app_id, report);
+}
+
 /* One process, --drain; returns its exit code. */
 static int run_one(const rt_auction_t *a, const char *edge, const char *app_id) {
     char *state = tmpf("%s-state-%d", app_id, 0);
@@ -212,6 +226,7 @@ Test(integration_auction_e2e, faas_edge_three_processes_one_killed_outputs_equal
         }
     }
     check_outputs(&a, app_id, &exp, &out);
+    check_notified(app_id, &exp);
     rt_auction_out_free(&out);
     rt_auction_out_free(&exp);
     for (int i = 0; i < 3; i++)
@@ -236,6 +251,7 @@ Test(integration_auction_e2e, native_and_faas_edges_give_identical_outputs) {
     cr_expect_eq(rc, 0, "faas: rill-auction exited with %d", rc);
     check_outputs(&an, id_n, &exp, &on);
     check_outputs(&af, id_f, &exp, &of);
+    check_notified(id_f, &exp);
     /* native's outputs as the expectation of FaaS's */
     char report[8192];
     int bad = rt_auction_compare(&af, &on, &of, report, sizeof(report));

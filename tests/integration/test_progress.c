@@ -94,11 +94,10 @@ static rill_topology_t *views_topology(const char *in, const char *out) {
     rill_topology_t *topo = rill_topology_new();
     rill_window_spec_t spec = {.kind = RILL_WINDOW_TUMBLING, .size_ms = MINUTE,
                                .grace_ms = GRACE_MS};
-    rill_stream_t *s = rill_stream_map(rill_stream_from(topo, "views", in, NULL), "by-page",
-                                       by_page, NULL);
+    rill_stream_t *s = rill_stream_from(topo, "views", in, NULL);
     rill_table_t *counts = rill_windowed_count(
-        rill_grouped_windowed_by(rill_stream_group_by(s, "pages"), &spec), "page-counts",
-        RILL_EMIT_FINAL);
+        rill_grouped_windowed_by(rill_stream_group_by(s, "pages", by_page, NULL), &spec),
+        "page-counts", RILL_EMIT_FINAL);
     rill_stream_to(rill_table_to_stream(counts, "counts"), "out", out, NULL);
     cr_assert_null(rill_topology_error(topo), "%s", rill_topology_error(topo));
     return topo;

@@ -12,6 +12,7 @@
 #include <rill.h>
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -586,6 +587,80 @@ int rt_auction_compare(const rt_auction_t *a, const rt_auction_out_t *expected,
         }
     }
     return bad;
+}
+
+static int cmp_str(const void *x, const void *y) {
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* Sorts ids[0..n) and counts the entries equal to their predecessor. */
+static size_t repeated(char **ids, size_t n) {
+    size_t dup = 0;
+    qsort(ids, n, sizeof(*ids), cmp_str);
+    for (size_t i = 1; i < n; i++)
+        dup += !strcmp(ids[i], ids[i - 1]);
+    return dup;
+}
+
+int rt_auction_check_notified(const char *file, const char *app_id,
+                              const rt_auction_out_t *expected, char *report,
+                              size_t report_size) {
+    FILE *f = fopen(file, "r");
+    if (!f) {
+        snprintf(report, report_size, "cannot read the notification file %s", file);
+        return 1;
+    }
+    char *prefix, *line = NULL, **ids = NULL;
+    if (asprintf(&prefix, "\"id\":\"%s", app_id) < 0)
+        abort();
+    size_t cap = 0, n = 0;
+    rt_kvs_t got = {0};
+    while (getline(&line, &cap, f) > 0) {
+        if (!strstr(line, prefix))
+            continue;
+        json_object *o = json_tokener_parse(line), *id, *person;
+        if (!o || !json_object_object_get_ex(o, "id", &id) ||
+            !json_object_object_get_ex(o, "person", &person))
+            cr_assert_fail("%s: a line that is not a notification: %s", file, line);
+        char **grown = realloc(ids, (n + 1) * sizeof(*ids));
+        cr_assert_not_null(grown);
+        ids = grown;
+        ids[n++] = strdup(json_object_get_string(id));
+        /* the notification's own fields, as on the notifications topic */
+        char *key = strdup(json_object_get_string(person));
+        json_object_object_del(o, "id");
+        json_object_object_del(o, "sentAt");
+        char *row = rt_nexmark_row(json_object_to_json_string(o), notif_fields);
+        rt_kvs_add(&got, key, row);
+        free(key);
+        free(row);
+        json_object_put(o);
+    }
+    fclose(f);
+    free(line);
+    free(prefix);
+    size_t dup_ids = repeated(ids, n);
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    rt_records_t act = as_records(&got);
+    rt_diff_t d;
+    rt_diff(&expected->t[RT_AU_NOTIFICATIONS], &act, &d);
+    free(act.v);
+    rt_kvs_free(&got);
+    int bad = d.missing || d.duplicates || d.extra || dup_ids;
+    snprintf(report, report_size, "%zu lines of %s in %s, %zu repeated ids; against the "
+             "notifications: %s", n, app_id, file, dup_ids, d.report);
+    return bad;
+}
+
+const char *rt_auction_notify_file(void) {
+    static char path[4096];
+    const char *env = getenv("RILL_NOTIFY_FILE"), *tmp = getenv("TMPDIR");
+    if (env && *env)
+        return env;
+    snprintf(path, sizeof(path), "%s/rill-notifications.log", tmp && *tmp ? tmp : "/tmp");
+    return path;
 }
 
 void rt_auction_out_free(rt_auction_out_t *o) {

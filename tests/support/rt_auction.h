@@ -139,5 +139,18 @@ int rt_auction_run_one(const rt_auction_t *a, const char *edge, const char *app_
 void rt_auction_run_three_one_killed(const rt_auction_t *a, const char *edge,
                                      const char *app_id, const char *const *props,
                                      const char *const *extra, int timeout_ms);
+/* The file the notify function appends to: RILL_NOTIFY_FILE, as scripts/functions.sh gives
+ * it, else $TMPDIR/rill-notifications.log. Borrowed. */
+const char *rt_auction_notify_file(void);
+
+/*
+ * Checks the notify function's file for app_id's run (lines whose event id starts with
+ * app_id: its notifications come from its repartition topic and its join's punctuations):
+ * every expected notification exactly once, no event id twice. Returns non-zero when not,
+ * with counts and examples in report (also the counts when it holds).
+ */
+int rt_auction_check_notified(const char *file, const char *app_id,
+                              const rt_auction_out_t *expected, char *report,
+                              size_t report_size);
 
 #endif

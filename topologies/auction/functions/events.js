@@ -6,9 +6,10 @@
  * a JSON array of events with data | data_base64) or one structured event. A copy of
  * faas_bridge/functions/index.js's parser, so that this folder deploys on its own.
  *
- * parseRequest(req) → [{id, key, bytes}] (id: "<topic>-<partition>-<offset>", key: a string
- * or null, bytes: a Buffer with the value's exact bytes; JSON data of a batch is sliced from
- * the request text, not re-serialized), or throws (→ HTTP 400).
+ * parseRequest(req) → [{id, key, bytes}] (id: the record's own id, e.g.
+ * "<topic>-<partition>-<offset>-<n>", key: a string or null, bytes: a Buffer with the value's
+ * exact bytes; JSON data of a batch is sliced from the request text, not re-serialized), or
+ * throws (→ HTTP 400).
  */
 
 const BATCH_CT = 'application/cloudevents-batch+json';
