@@ -464,7 +464,9 @@ void rill__progress_align(rill__thread_t *thread) {
         for (int i = 0; i < task->pq_cnt; i++) {
             rill__pq_t *pq = &task->pqs[i];
             int64_t pt = source_time(pq), lo = slowest[task->sub];
-            bool ahead = pt >= 0 && lo >= 0 && lo != INT64_MAX && pt - lo > bound;
+            /* A partition with no time yet (-1, not idle: its records are still to come)
+             * holds the others back too. */
+            bool ahead = pt >= 0 && lo != INT64_MAX && pt - lo > bound;
             if (ahead != pq->ahead) {
                 pq->ahead = ahead;
                 rill__thread_pause_update(thread, pq);
