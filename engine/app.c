@@ -191,9 +191,9 @@ rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size) {
         (err = rill__app_create_repartition_topics(app, errstr, errstr_size)) ||
         (err = check_source_topics(app, false, errstr, errstr_size)) ||
         (err = check_sink_topics(app, errstr, errstr_size)) ||
-        (err = rill_app_create_topic(app, app->set.dlq_topic, app->set.dlq_partitions, errstr,
-                                     errstr_size)) ||
+        (err = rill__app_create_dlq(app, errstr, errstr_size)) ||
         (err = rill__app_create_changelogs(app, errstr, errstr_size)) ||
+        (err = rill__app_sink_limits(app, errstr, errstr_size)) ||
         (err = rill__global_start(app, errstr, errstr_size)))
         return err;
     app->threads = calloc((size_t)app->set.num_stream_threads, sizeof(rill__thread_t));
@@ -265,6 +265,7 @@ void rill_app_destroy(rill_app_t *app) {
     if (app->db)
         app->db_close(app->db);
     free(app->threads);
+    free(app->sink_max_bytes);
     rill_broker_destroy(app->broker);
     free(app->bootstrap);
     rill_topology_destroy(app->topo);

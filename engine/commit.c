@@ -11,6 +11,9 @@
  *    transaction is opened even when nothing was produced, so consumed offsets move on).
  *    When the transaction must be aborted, it is, and every task is rewound to its last
  *    committed offsets; when the producer is fenced, the thread drops its tasks and rejoins.
+ * Under both, outputs the broker refused for good in delivery reports make the commit
+ * rewind instead (after aborting the transaction), so that their inputs are dead-lettered
+ * when they come again (refused.c).
  */
 #include "engine_int.h"
 #include "store_int.h"
@@ -179,16 +182,23 @@ static void mark_committed(rill__thread_t *thread) {
         }
         time_committed(task);
     }
+    rill__refused_committed(thread);
     rill__metric_add(&thread->metrics, RILL_M_COMMITS, 1);
 }
+
+static void rewind_all(rill__thread_t *thread);
 
 static int commit_alos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *offsets) {
     rill_app_t *app = thread->app;
     rd_kafka_resp_err_t err = rd_kafka_flush(thread->producer, COMMIT_TIMEOUT_MS);
-    if (err || thread->delivery_errors) {
+    if (err) {
         rill__app_fatal(app, RILL_ERR_KAFKA, "thread %d: outputs not delivered, offsets not "
-                        "committed: %s", thread->idx,
-                        thread->delivery_errors ? thread->delivery_error : rd_kafka_err2str(err));
+                        "committed: %s", thread->idx, rd_kafka_err2str(err));
+        return -1;
+    }
+    if (thread->delivery_errors) {
+        if (rill__refused_rewind_ok(thread))
+            rewind_all(thread);
         return -1;
     }
     if (!offsets) {
@@ -238,6 +248,11 @@ static void abort_and_rewind(rill__thread_t *thread) {
     }
     thread->txn_open = false;
     rill__metric_add(&thread->metrics, RILL_M_TXN_ABORTS, 1);
+    /* Refused outputs are dead-lettered when their inputs come again, within a bound;
+     * other failed deliveries are retried, as any aborted transaction. */
+    if (thread->delivery_refused)
+        rill__refused_rewind_ok(thread);
+    thread->delivery_errors = thread->delivery_refused = 0;
     rewind_all(thread);
 }
 

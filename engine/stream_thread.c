@@ -416,6 +416,7 @@ void rill__thread_join(rill__thread_t *thread) {
     thread->consumer = thread->producer = NULL;
     rill_buf_free(&thread->scratch);
     free(thread->sub_level);
+    rill__refused_free(thread);
     thread->sub_level = NULL;
     rill_buf_free(&thread->key_scratch);
 }
