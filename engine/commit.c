@@ -197,8 +197,10 @@ static int commit_alos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *
         return -1;
     }
     if (thread->delivery_errors) {
-        if (rill__refused_rewind_ok(thread))
+        if (rill__refused_rewind_ok(thread)) {
             rewind_all(thread);
+            rill__refused_after_rewind(thread);
+        }
         return -1;
     }
     if (!offsets) {
@@ -254,6 +256,7 @@ static void abort_and_rewind(rill__thread_t *thread) {
         rill__refused_rewind_ok(thread);
     thread->delivery_errors = thread->delivery_refused = 0;
     rewind_all(thread);
+    rill__refused_after_rewind(thread);
 }
 
 /* Handles a transactional error; returns -1 always (the commit did not happen). */
@@ -339,7 +342,7 @@ static int drain_for_commit(rill__thread_t *thread) {
 
 int rill__thread_commit(rill__thread_t *thread) {
     thread->last_commit_ms = rill__now_ms();
-    if (thread->fenced)
+    if (thread->fenced || !thread->producer) /* no producer: a renewal failed (fatal) */
         return -1;
     if (thread->app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2 &&
         drain_for_commit(thread)) {

@@ -172,6 +172,7 @@ struct rill__thread_s {
     rd_kafka_resp_err_t produce_err; /* why the last rill__produce() failed */
     struct rill__refused_s *refused; /* outputs the broker refused (refused.c) */
     int refused_rewinds;  /* rewinds for refused outputs since the last commit */
+    bool refused_relimit; /* some were refused as too large: read the limits again */
     rill_buf_t scratch;  /* sink serialization buffer */
     rill_buf_t key_scratch; /* sink key buffer (windowed keys) */
     rill__dispatch_cache_t cache;
@@ -335,6 +336,10 @@ size_t rill__record_size(size_t key_len, size_t value_len, const rd_kafka_header
 /* The limit of a record for a topic whose max.message.bytes is topic_max, with the
  * producer's own; 0 when neither is known. */
 int64_t rill__thread_limit(const rill__thread_t *thread, int64_t topic_max);
+/* Reads the sinks' limits again (a topic's was changed); the max.message.bytes of a sink
+ * topic as last read (0: unknown). */
+void rill__app_refresh_sink_limits(rill_app_t *app);
+int64_t rill__app_sink_limit(const rill_app_t *app, const char *topic);
 
 /* producer.c */
 /* Whether a produce error fails the record alone and for good (too large, invalid, not
@@ -368,6 +373,9 @@ void rill__refused_free(rill__thread_t *thread);
  * the rewinds are within their bound (after the backoff; the counts are reset), else 0
  * after stopping the app with the error. */
 int rill__refused_rewind_ok(rill__thread_t *thread);
+/* After the rewind: when outputs were refused as too large, reads the limits again,
+ * forgets the refusals of records that fit them alone, and renews the producer. */
+void rill__refused_after_rewind(rill__thread_t *thread);
 
 /* commit.c */
 /* Commits every task's progress per the processing guarantee. Returns 0 or an error; on an
@@ -411,6 +419,9 @@ rd_kafka_conf_t *rill__reader_conf(rill_app_t *app, const char *group_suffix, ch
                                    size_t errstr_size);
 
 /* stream_thread.c */
+/* Replaces the thread's producer by a new one (no task may hold its topic handles: after
+ * a rewind). Returns 0, or -1 after stopping the app. */
+int rill__thread_renew_producer(rill__thread_t *thread);
 int rill__thread_start(rill__thread_t *thread, char *errstr, size_t errstr_size);
 void rill__thread_join(rill__thread_t *thread);
 

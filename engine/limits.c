@@ -112,23 +112,42 @@ rill_err_t rill__app_create_dlq(rill_app_t *app, char *errstr, size_t errstr_siz
     return RILL_OK;
 }
 
-rill_err_t rill__app_sink_limits(rill_app_t *app, char *errstr, size_t errstr_size) {
+static void read_sink_limits(rill_app_t *app) {
     rill_topology_t *topo = app->topo;
-    app->sink_max_bytes = calloc((size_t)topo->node_cnt + 1, sizeof(int64_t));
-    if (!app->sink_max_bytes) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return RILL_ERR_NOMEM;
-    }
-    app->min_max_bytes = app->dlq_max_bytes;
+    int64_t min = app->dlq_max_bytes;
     for (int i = 0; !app->broker && i < topo->node_cnt; i++) {
         const rill__node_t *n = topo->nodes[i];
         if (n->kind != RILL_NODE_SINK)
             continue;
-        int64_t v = app->sink_max_bytes[i] = rill__app_topic_max_bytes(app, n->sink.topic);
-        if (v && (!app->min_max_bytes || v < app->min_max_bytes))
-            app->min_max_bytes = v;
+        int64_t v = rill__app_topic_max_bytes(app, n->sink.topic);
+        __atomic_store_n(&app->sink_max_bytes[i], v, __ATOMIC_RELAXED);
+        if (v && (!min || v < min))
+            min = v;
     }
+    __atomic_store_n(&app->min_max_bytes, min, __ATOMIC_RELAXED);
+}
+
+rill_err_t rill__app_sink_limits(rill_app_t *app, char *errstr, size_t errstr_size) {
+    app->sink_max_bytes = calloc((size_t)app->topo->node_cnt + 1, sizeof(int64_t));
+    if (!app->sink_max_bytes) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return RILL_ERR_NOMEM;
+    }
+    read_sink_limits(app);
     return RILL_OK;
+}
+
+void rill__app_refresh_sink_limits(rill_app_t *app) {
+    if (app->sink_max_bytes)
+        read_sink_limits(app);
+}
+
+int64_t rill__app_sink_limit(const rill_app_t *app, const char *topic) {
+    const rill_topology_t *topo = app->topo;
+    for (int i = 0; app->sink_max_bytes && i < topo->node_cnt; i++)
+        if (topo->nodes[i]->kind == RILL_NODE_SINK && !strcmp(topo->nodes[i]->sink.topic, topic))
+            return __atomic_load_n(&app->sink_max_bytes[i], __ATOMIC_RELAXED);
+    return 0;
 }
 
 static bool user_set(const rill_app_t *app, const char *name) {
@@ -139,10 +158,10 @@ static bool user_set(const rill_app_t *app, const char *name) {
 
 void rill__producer_max_bytes(rill_app_t *app, rd_kafka_conf_t *kc) {
     char v[32];
-    if (app->min_max_bytes > 4 * BATCH_MARGIN &&
-        app->min_max_bytes < PRODUCER_DEFAULT_MAX + BATCH_MARGIN &&
+    int64_t min = __atomic_load_n(&app->min_max_bytes, __ATOMIC_RELAXED);
+    if (min > 4 * BATCH_MARGIN && min < PRODUCER_DEFAULT_MAX + BATCH_MARGIN &&
         !user_set(app, "batch.size")) {
-        snprintf(v, sizeof(v), "%" PRId64, app->min_max_bytes - BATCH_MARGIN);
+        snprintf(v, sizeof(v), "%" PRId64, min - BATCH_MARGIN);
         rd_kafka_conf_set(kc, "batch.size", v, NULL, 0);
     }
     if (!app->dlq_max_bytes || user_set(app, "message.max.bytes"))

@@ -16,6 +16,12 @@
  * dead-letter topic with its source position. At-least-once may write the outputs of the
  * records after it again, as after any restart.
  *
+ * A record refused as too large may have been refused only for the batch it was in: the
+ * topic's limit was lowered after the start, and the producer's batches are sized for the
+ * old one. So after such a rewind the limits are read again (limits.c), the refusals of
+ * records that fit the new limit alone are forgotten (they are produced again), and the
+ * thread gets a new producer whose batches fit.
+ *
  * Rewinds for refusals are bounded: after REWIND_MAX in a row without a commit (an output
  * that comes out different each time, so that its fingerprint never matches), the app
  * stops with the error, and nothing is committed past the record. Each rewind waits a
@@ -36,6 +42,9 @@ typedef struct rill__refused_s {
     struct rill__refused_s *next;
     uint64_t fp;
     bool used; /* a sink refused a record with it since */
+    bool too_large;
+    size_t size; /* rill__record_size() of the record */
+    char topic[256];
     char reason[240];
 } refused_t;
 
@@ -68,6 +77,14 @@ void rill__refused_add(rill__thread_t *thread, const rd_kafka_message_t *msg) {
     if (!r)
         return; /* not remembered: the commit treats the failure as fatal */
     r->fp = fingerprint(topic, msg->key, msg->key_len, msg->payload, msg->len);
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(msg, &hdrs))
+        hdrs = NULL;
+    r->size = rill__record_size(msg->key_len, msg->len, hdrs);
+    r->too_large = msg->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+                   msg->err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
+    thread->refused_relimit |= r->too_large;
+    snprintf(r->topic, sizeof(r->topic), "%s", topic);
     snprintf(r->reason, sizeof(r->reason), "the broker refused a record of %zu bytes for "
              "topic \"%s\": %s", msg->key_len + msg->len, topic, rd_kafka_err2str(msg->err));
     r->next = thread->refused;
@@ -129,4 +146,24 @@ int rill__refused_rewind_ok(rill__thread_t *thread) {
     nanosleep(&ts, NULL);
     thread->delivery_errors = thread->delivery_refused = 0;
     return 1;
+}
+
+void rill__refused_after_rewind(rill__thread_t *thread) {
+    if (!thread->refused_relimit)
+        return;
+    thread->refused_relimit = false;
+    rill_app_t *app = thread->app;
+    rill__app_refresh_sink_limits(app);
+    if (rill__thread_renew_producer(thread))
+        return; /* fatal, reported */
+    for (refused_t **rp = &thread->refused; *rp;) {
+        refused_t *r = *rp;
+        int64_t limit = rill__thread_limit(thread, rill__app_sink_limit(app, r->topic));
+        if (r->too_large && !r->used && limit && r->size <= (size_t)limit) {
+            *rp = r->next;
+            free(r);
+        } else {
+            rp = &r->next;
+        }
+    }
 }

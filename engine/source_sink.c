@@ -45,7 +45,9 @@ static int sink_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
         return -1;
     }
     st->max_bytes = rill__thread_limit(
-        thread, thread->app->sink_max_bytes ? thread->app->sink_max_bytes[node->id] : 0);
+        thread, thread->app->sink_max_bytes
+                    ? __atomic_load_n(&thread->app->sink_max_bytes[node->id], __ATOMIC_RELAXED)
+                    : 0);
     if (node->sink.opts.partitioner) {
         char err[256];
         st->partition_cnt = rill__app_partition_count(thread->app, node->sink.topic, err,
