@@ -5,6 +5,8 @@
  *    a "too large" reason and their source position; every small one is in the output
  *    exactly once (also when many are batched: the producer's batches stay under the
  *    limit); --drain (exit.on.end) ends without an error.
+ *  - the same with a dead-letter topic that existed with a limit below the large records:
+ *    their dead letters are cut to fit (rill.value.truncated gives the original size).
  *  - limit lowered after the start (so the broker refuses whole batches in the delivery
  *    report): no record is lost or in both topics, each large one is dead-lettered with a
  *    "too large" reason, every small one is written (the app reads the limits again and
@@ -31,6 +33,7 @@
 #define LARGE_LEN 1000
 #define SMALL_LEN 60
 #define LIMIT "700"
+#define DLQ_LIMIT "900" /* under a large record and its dead-letter headers */
 #define WAIT_MS 60000
 
 TestSuite(integration_small_sink, .fini = rt_kill_all, .timeout = 180);
@@ -52,7 +55,7 @@ typedef struct topics_s {
     char *app_id, *input, *output, *dlq;
 } topics_t;
 
-static void topics_make(topics_t *t, const char *prefix, bool limited) {
+static void topics_make(topics_t *t, const char *prefix, bool limited, const char *dlq_limit) {
     t->app_id = rt_unique_name(prefix);
     if (asprintf(&t->input, "%s.in", t->app_id) < 0 ||
         asprintf(&t->output, "%s.out", t->app_id) < 0 ||
@@ -61,6 +64,9 @@ static void topics_make(topics_t *t, const char *prefix, bool limited) {
     const char *const small[] = {"max.message.bytes", LIMIT, NULL};
     rt_create_topic(rt_bootstrap(), t->input, 2);
     rt_create_topic_config(rt_bootstrap(), t->output, 2, limited ? small : NULL);
+    const char *const dlq[] = {"max.message.bytes", dlq_limit, NULL};
+    if (dlq_limit) /* else the app creates it */
+        rt_create_topic_config(rt_bootstrap(), t->dlq, 1, dlq);
 }
 
 static void topics_free(topics_t *t) {
@@ -111,7 +117,7 @@ static size_t count_key(const rt_records_t *recs, const char *key, const rt_reco
 /* Every record in the output or the dead-letter topic, never both; the large ones dead
  * letters with a "too large" reason and their source position. exact: no duplicates. */
 static void check(const topics_t *t, const rt_records_t *delivered, bool eos, bool exact,
-                  bool all_small_out) {
+                  bool all_small_out, bool dlq_cut) {
     const char *iso = eos ? "read_committed" : "read_uncommitted";
     rt_records_t *out = rt_consume_all(rt_bootstrap(), t->output, iso, 0, 10000);
     rt_records_t *dead = rt_consume_all(rt_bootstrap(), t->dlq, iso, 0, 10000);
@@ -141,16 +147,26 @@ static void check(const topics_t *t, const rt_records_t *delivered, bool eos, bo
         const char *o2 = rt_record_header(d, "rill.source.offset");
         cr_expect(o2 && !strcmp(o2, off), "%s: %s dead letter names offset %s, not %s",
                   t->app_id, src->key, o2 ? o2 : "(none)", off);
-        cr_expect(d->value_len == src->value_len, "%s: %s dead letter has %zu bytes, not %zu",
-                  t->app_id, src->key, d->value_len, src->value_len);
+        const char *cut = rt_record_header(d, "rill.value.truncated");
+        if (cut) /* a prefix of the value, and its original size */
+            cr_expect(strtoull(cut, NULL, 10) == src->value_len && d->value_len > 0 &&
+                          d->value_len < src->value_len &&
+                          !memcmp(d->value, src->value, d->value_len),
+                      "%s: %s dead letter cut to %zu bytes says %s, original %zu", t->app_id,
+                      src->key, d->value_len, cut, src->value_len);
+        else
+            cr_expect(d->value_len == src->value_len, "%s: %s dead letter has %zu bytes, "
+                      "not %zu", t->app_id, src->key, d->value_len, src->value_len);
+        cr_expect(!cut == !dlq_cut, "%s: %s dead letter %s", t->app_id, src->key,
+                  cut ? "cut though it fits" : "not cut though the topic is too small");
     }
     rt_records_free(out), free(out);
     rt_records_free(dead), free(dead);
 }
 
-static void run_known_limit(bool eos) {
+static void run_known_limit(bool eos, const char *dlq_limit) {
     topics_t t;
-    topics_make(&t, eos ? "small-eos" : "small-alos", true);
+    topics_make(&t, eos ? "small-eos" : "small-alos", true, dlq_limit);
     rt_records_t delivered = {0};
     produce_input(&t, &delivered);
     rill_app_t *app = app_new(&t, eos, true);
@@ -158,17 +174,23 @@ static void run_known_limit(bool eos) {
     rill_err_t err = rill_app_wait(app, errstr, sizeof(errstr));
     cr_expect_eq(err, 0, "%s: the app stopped with %d: %s", t.app_id, err, errstr);
     rill_app_destroy(app);
-    check(&t, &delivered, eos, true, true);
+    check(&t, &delivered, eos, true, true, dlq_limit != NULL);
     rt_records_free(&delivered);
     topics_free(&t);
 }
 
 Test(integration_small_sink, limit_known_at_start_at_least_once) {
-    run_known_limit(false);
+    run_known_limit(false, NULL);
 }
 
 Test(integration_small_sink, limit_known_at_start_exactly_once) {
-    run_known_limit(true);
+    run_known_limit(true, NULL);
+}
+
+/* A dead-letter topic that existed with a limit below the large records: their dead
+ * letters are cut to fit, saying so. */
+Test(integration_small_sink, dead_letters_cut_to_fit_a_small_dead_letter_topic) {
+    run_known_limit(false, DLQ_LIMIT);
 }
 
 /* Sets the output topic's max.message.bytes (AlterConfigs) and waits until it reads back. */
@@ -199,7 +221,7 @@ static void lower_limit(const char *topic) {
 
 static void run_lowered_limit(bool eos) {
     topics_t t;
-    topics_make(&t, eos ? "lowered-eos" : "lowered-alos", false);
+    topics_make(&t, eos ? "lowered-eos" : "lowered-alos", false, NULL);
     rill_app_t *app = app_new(&t, eos, false); /* reads the default limit */
     lower_limit(t.output);
     rt_records_t delivered = {0};
@@ -224,7 +246,7 @@ static void run_lowered_limit(bool eos) {
     rill_err_t err = rill_app_wait(app, errstr, sizeof(errstr));
     cr_expect_eq(err, 0, "%s: the app stopped with %d: %s", t.app_id, err, errstr);
     rill_app_destroy(app);
-    check(&t, &delivered, eos, eos, true);
+    check(&t, &delivered, eos, eos, true, false);
     rt_records_free(&delivered);
     topics_free(&t);
 }
