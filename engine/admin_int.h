@@ -34,6 +34,11 @@ rill_err_t rill__app_create_topic_config(rill_app_t *app, const char *topic, int
  * none is known). Blocks on metadata; start-up only. */
 int rill__app_sub_partitions(rill_app_t *app, int sub, char *errstr, size_t errstr_size);
 
+/* limits.c: creates the dead-letter topic with a max.message.bytes that fits the largest
+ * source record, and reads the limits of the dead-letter topic and of every sink's topic. */
+rill_err_t rill__app_create_dlq(rill_app_t *app, char *errstr, size_t errstr_size);
+rill_err_t rill__app_sink_limits(rill_app_t *app, char *errstr, size_t errstr_size);
+
 /* Creates the repartition topics (repartition.c). */
 rill_err_t rill__app_create_repartition_topics(rill_app_t *app, char *errstr,
                                                size_t errstr_size);

@@ -208,9 +208,9 @@ rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size) {
         (err = check_source_topics(app, false, errstr, errstr_size)) ||
         (err = check_sink_topics(app, errstr, errstr_size)) ||
         (err = rill__progress_setup(app, errstr, errstr_size)) ||
-        (err = rill_app_create_topic(app, app->set.dlq_topic, app->set.dlq_partitions, errstr,
-                                     errstr_size)) ||
+        (err = rill__app_create_dlq(app, errstr, errstr_size)) ||
         (err = rill__app_create_changelogs(app, errstr, errstr_size)) ||
+        (err = rill__app_sink_limits(app, errstr, errstr_size)) ||
         (err = rill__global_start(app, errstr, errstr_size)))
         return err;
     app->threads = calloc((size_t)app->set.num_stream_threads, sizeof(rill__thread_t));
@@ -284,6 +284,7 @@ void rill_app_destroy(rill_app_t *app) {
         app->db_close(app->db);
     rill__state_dir_release(app);
     free(app->threads);
+    free(app->sink_max_bytes);
     rill_broker_destroy(app->broker);
     free(app->bootstrap);
     rill_topology_destroy(app->topo);

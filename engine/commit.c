@@ -11,6 +11,9 @@
  *    transaction is opened even when nothing was produced, so consumed offsets move on).
  *    When the transaction must be aborted, it is, and every task is rewound to its last
  *    committed offsets; when the producer is fenced, the thread drops its tasks and rejoins.
+ * Under both, outputs the broker refused for good in delivery reports make the commit
+ * rewind instead (after aborting the transaction), so that their inputs are dead-lettered
+ * when they come again (refused.c).
  */
 #include "engine_int.h"
 #include "store_int.h"
@@ -158,16 +161,25 @@ static void mark_committed(rill__thread_t *thread) {
         }
         time_committed(task);
     }
+    rill__refused_committed(thread);
     rill__metric_add(&thread->metrics, RILL_M_COMMITS, 1);
 }
+
+static void rewind_all(rill__thread_t *thread);
 
 static int commit_alos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *offsets) {
     rill_app_t *app = thread->app;
     rd_kafka_resp_err_t err = rd_kafka_flush(thread->producer, COMMIT_TIMEOUT_MS);
-    if (err || thread->delivery_errors) {
+    if (err) {
         rill__app_fatal(app, RILL_ERR_KAFKA, "thread %d: outputs not delivered, offsets not "
-                        "committed: %s", thread->idx,
-                        thread->delivery_errors ? thread->delivery_error : rd_kafka_err2str(err));
+                        "committed: %s", thread->idx, rd_kafka_err2str(err));
+        return -1;
+    }
+    if (thread->delivery_errors) {
+        if (rill__refused_rewind_ok(thread)) {
+            rewind_all(thread);
+            rill__refused_after_rewind(thread);
+        }
         return -1;
     }
     if (!offsets) {
@@ -217,7 +229,13 @@ static void abort_and_rewind(rill__thread_t *thread) {
     }
     thread->txn_open = false;
     rill__metric_add(&thread->metrics, RILL_M_TXN_ABORTS, 1);
+    /* Refused outputs are dead-lettered when their inputs come again, within a bound;
+     * other failed deliveries are retried, as any aborted transaction. */
+    if (thread->delivery_refused)
+        rill__refused_rewind_ok(thread);
+    thread->delivery_errors = thread->delivery_refused = 0;
     rewind_all(thread);
+    rill__refused_after_rewind(thread);
 }
 
 /* Handles a transactional error; returns -1 always (the commit did not happen). */
@@ -303,7 +321,7 @@ static int drain_for_commit(rill__thread_t *thread) {
 
 int rill__thread_commit(rill__thread_t *thread) {
     thread->last_commit_ms = rill__now_ms();
-    if (thread->fenced)
+    if (thread->fenced || !thread->producer) /* no producer: a renewal failed (fatal) */
         return -1;
     if (thread->app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2 &&
         drain_for_commit(thread)) {

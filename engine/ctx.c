@@ -66,14 +66,20 @@ void rill_ctx_set_error(rill_ctx_t *ctx, const char *fmt, ...) {
 }
 
 const char *rill_ctx_topic(const rill_ctx_t *ctx) {
+    if (ctx->at_topic)
+        return ctx->at_topic;
     return ctx->msg ? rd_kafka_topic_name(ctx->msg->rkt) : NULL;
 }
 
 int32_t rill_ctx_partition(const rill_ctx_t *ctx) {
+    if (ctx->at_topic)
+        return ctx->at_partition;
     return ctx->msg ? ctx->msg->partition : ctx->task->partition;
 }
 
 int64_t rill_ctx_offset(const rill_ctx_t *ctx) {
+    if (ctx->at_topic)
+        return ctx->at_offset;
     return ctx->msg ? ctx->msg->offset : -1;
 }
 
@@ -83,6 +89,8 @@ int64_t rill_ctx_timestamp(const rill_ctx_t *ctx) {
 
 const rill_headers_t *rill_ctx_headers(const rill_ctx_t *ctx) {
     rd_kafka_headers_t *hdrs = NULL;
+    if (ctx->at_topic)
+        return (const rill_headers_t *)ctx->at_headers;
     if (ctx->msg && rd_kafka_message_headers(ctx->msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
         return (const rill_headers_t *)hdrs;
     return NULL;

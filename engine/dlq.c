@@ -8,6 +8,14 @@
  * It is produced by the thread's own producer, so under exactly-once it is part of the same
  * transaction as the task's outputs and offsets. With errors.tolerance=none the first such
  * record stops the app instead.
+ *
+ * A dead letter must fit the dead-letter topic (limits.c): when the original is larger than
+ * the topic takes, its value is cut to the bytes that fit and the header
+ * rill.value.truncated gives the original value's size (the rill.source.* headers point to
+ * the whole record); when even its key and headers are too large, the original headers are
+ * left out (rill.headers.dropped) and the key cut too. A dead letter that still cannot be
+ * produced stops the app naming the record: its offset is never committed, so there is no
+ * silent gap.
  */
 #include "engine_int.h"
 
@@ -50,14 +58,58 @@ rd_kafka_headers_t *rill__dlq_headers(const rill_app_t *app, const rill__dlq_src
     return hdrs;
 }
 
+/* Room kept for the headers fit() adds. */
+#define FIT_HEADROOM 128
+
+/* Cuts the dead letter to the dead-letter topic's limit (see the top of the file): may
+ * replace *hdrs and shorten *key_len and *value_len. */
+static void fit(rill__thread_t *thread, const rill__dlq_src_t *src, const char *node,
+                const char *reason, int attempts, rd_kafka_headers_t **hdrs, size_t *key_len,
+                size_t *value_len) {
+    int64_t limit = rill__thread_limit(thread, thread->app->dlq_max_bytes);
+    if (!limit || rill__record_size(*key_len, *value_len, *hdrs) <= (size_t)limit)
+        return;
+    size_t fixed = rill__record_size(*key_len, 0, *hdrs) + FIT_HEADROOM;
+    if (fixed > (size_t)limit && src->headers) {
+        rill__dlq_src_t bare = *src;
+        bare.headers = NULL;
+        rd_kafka_headers_destroy(*hdrs);
+        *hdrs = rill__dlq_headers(thread->app, &bare, node, reason, attempts);
+        add_header(*hdrs, "rill.headers.dropped", "true");
+        fixed = rill__record_size(*key_len, 0, *hdrs) + FIT_HEADROOM;
+    }
+    char num[32];
+    snprintf(num, sizeof(num), "%zu", *value_len);
+    add_header(*hdrs, "rill.value.truncated", num);
+    if (fixed > (size_t)limit) {
+        size_t over = fixed - (size_t)limit;
+        snprintf(num, sizeof(num), "%zu", *key_len);
+        add_header(*hdrs, "rill.key.truncated", num);
+        *key_len = *key_len > over + FIT_HEADROOM ? *key_len - over - FIT_HEADROOM : 0;
+        *value_len = 0;
+        return;
+    }
+    size_t room = (size_t)limit - fixed;
+    if (*value_len > room)
+        *value_len = room;
+}
+
 int rill__dlq_send_src(rill__thread_t *thread, const rill__dlq_src_t *src, const char *node,
                        const char *reason, int attempts) {
     if (rill__dlq_refused(thread->app, src, node, reason))
         return -1;
     rd_kafka_headers_t *hdrs = rill__dlq_headers(thread->app, src, node, reason, attempts);
-    if (rill__produce(thread, thread->dlq_rkt, RD_KAFKA_PARTITION_UA, src->key, src->key_len,
-                      src->value, src->value_len, src->timestamp > 0 ? src->timestamp : 0, hdrs))
+    size_t key_len = src->key_len, value_len = src->value_len;
+    fit(thread, src, node, reason, attempts, &hdrs, &key_len, &value_len);
+    if (rill__produce(thread, thread->dlq_rkt, RD_KAFKA_PARTITION_UA, src->key, key_len,
+                      src->value, value_len, src->timestamp > 0 ? src->timestamp : 0, hdrs)) {
+        rill__app_fatal(thread->app, RILL_ERR_KAFKA,
+                        "record %s[%d]@%" PRId64 " failed at node \"%s\" (%s) and could not be "
+                        "dead-lettered to \"%s\": %s; stopping without committing past it",
+                        src->topic, (int)src->partition, src->offset, node, reason,
+                        thread->app->set.dlq_topic, rd_kafka_err2str(thread->produce_err));
         return -1;
+    }
     rill__metric_add(&thread->metrics, RILL_M_DLQ, 1);
     return 0;
 }

@@ -86,6 +86,12 @@ struct rill_ctx_s {
     const char *origin;
     uint64_t origin_seq;
     char origin_buf[RILL__ORIGIN_MAX];
+    /* The input record whose results an asynchronous node releases (msg is NULL then), so
+     * that the nodes after it see that record's own position; at_topic NULL otherwise. */
+    const char *at_topic;
+    int32_t at_partition;
+    int64_t at_offset;
+    const rd_kafka_headers_t *at_headers;
 };
 
 /* ---- tasks ---- */
@@ -190,8 +196,14 @@ struct rill__thread_s {
     int64_t txn_begun_ms;   /* exactly-once: when the open transaction began */
     int64_t txn_timeout_ms; /* exactly-once: the producer's transaction.timeout.ms */
     int64_t last_commit_ms;
-    int delivery_errors; /* failed deliveries since the last commit (at-least-once) */
+    int delivery_errors; /* failed deliveries since the last commit */
+    int delivery_refused; /* ... of which refused for good, and remembered (refused.c) */
     char delivery_error[256];
+    int64_t producer_max_bytes; /* the producer's message.max.bytes */
+    rd_kafka_resp_err_t produce_err; /* why the last rill__produce() failed */
+    struct rill__refused_s *refused; /* outputs the broker refused (refused.c) */
+    int refused_rewinds;  /* rewinds for refused outputs since the last commit */
+    bool refused_relimit; /* some were refused as too large: read the limits again */
     rill_buf_t scratch;  /* sink serialization buffer */
     rill_buf_t key_scratch; /* sink key buffer (windowed keys) */
     rill__dispatch_cache_t cache;
@@ -237,6 +249,11 @@ struct rill_app_s {
     struct rill__progress_s *progress; /* linked topics and task counts (progress.c) */
     void *bridge;                    /* the FaaS bridge's HTTP thread, made on first use */
     void (*bridge_free)(void *bridge);
+    /* Size limits read at start (limits.c); 0: unknown, not checked. */
+    int64_t read_max_bytes;  /* the largest max.message.bytes of the source topics */
+    int64_t dlq_max_bytes;   /* the dead-letter topic's max.message.bytes */
+    int64_t *sink_max_bytes; /* per node id: a sink's topic's max.message.bytes */
+    int64_t min_max_bytes;   /* the smallest of the sinks' and the dead-letter topic's */
 };
 
 /* Returns the app's bridge object, creating it with make(app) on first use (under the app
@@ -361,7 +378,27 @@ int rill__dlq_send_src(rill__thread_t *thread, const rill__dlq_src_t *src, const
 int rill__dlq_send(rill__thread_t *thread, const rd_kafka_message_t *msg, const char *node,
                    const char *reason, int attempts);
 
+/* limits.c: record sizes against the topics' max.message.bytes (0: unknown). */
+/* A topic's max.message.bytes through DescribeConfigs; 0 when unknown. Start-up only. */
+int64_t rill__app_topic_max_bytes(rill_app_t *app, const char *topic);
+/* Raises message.max.bytes in a producer configuration to the dead-letter topic's limit
+ * (unless the user set it). */
+void rill__producer_max_bytes(rill_app_t *app, rd_kafka_conf_t *kc);
+/* The size of headers and of a one-record batch on the broker (an upper bound). */
+size_t rill__headers_size(const rd_kafka_headers_t *hdrs);
+size_t rill__record_size(size_t key_len, size_t value_len, const rd_kafka_headers_t *hdrs);
+/* The limit of a record for a topic whose max.message.bytes is topic_max, with the
+ * producer's own; 0 when neither is known. */
+int64_t rill__thread_limit(const rill__thread_t *thread, int64_t topic_max);
+/* Reads the sinks' limits again (a topic's was changed); the max.message.bytes of a sink
+ * topic as last read (0: unknown). */
+void rill__app_refresh_sink_limits(rill_app_t *app);
+int64_t rill__app_sink_limit(const rill_app_t *app, const char *topic);
+
 /* producer.c */
+/* Whether a produce error fails the record alone and for good (too large, invalid, not
+ * authorized, unknown topic): retrying cannot help, the record is dead-lettered. */
+bool rill__produce_err_permanent(rd_kafka_resp_err_t err);
 rd_kafka_t *rill__producer_new(rill__thread_t *thread, char *errstr, size_t errstr_size);
 /* Produces one record (copying its bytes); opens the transaction if needed. Blocks only on a
  * full local queue (backpressure from the broker), serving delivery reports meanwhile. */
@@ -376,6 +413,23 @@ int rill__produce_opaque(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t 
 /* state/: the changelog marker and what a delivered changelog record tells its store. */
 extern const char rill__changelog_marker;
 void rill__store_delivered(rill__thread_t *thread, const rd_kafka_message_t *msg);
+
+/* refused.c: outputs refused for good in delivery reports (see there). */
+/* Remembers msg (a failed delivery report) and counts it in delivery_refused. */
+void rill__refused_add(rill__thread_t *thread, const rd_kafka_message_t *msg);
+/* The broker's reason when a record like this one was refused, else NULL. */
+const char *rill__refused_find(rill__thread_t *thread, const char *topic, const void *key,
+                               size_t key_len, const void *value, size_t value_len);
+/* A commit succeeded: forgets the refusals that have been dead-lettered since. */
+void rill__refused_committed(rill__thread_t *thread);
+void rill__refused_free(rill__thread_t *thread);
+/* Before a rewind for failed deliveries: 1 when every failure was a remembered refusal and
+ * the rewinds are within their bound (after the backoff; the counts are reset), else 0
+ * after stopping the app with the error. */
+int rill__refused_rewind_ok(rill__thread_t *thread);
+/* After the rewind: when outputs were refused as too large, reads the limits again,
+ * forgets the refusals of records that fit them alone, and renews the producer. */
+void rill__refused_after_rewind(rill__thread_t *thread);
 
 /* commit.c */
 /* Commits every task's progress per the processing guarantee. Returns 0 or an error; on an
@@ -452,6 +506,9 @@ bool rill__pq_lagging(rill__task_t *task, rill__pq_t *pq);
 void rill__thread_pause_update(rill__thread_t *thread, rill__pq_t *pq);
 
 /* stream_thread.c */
+/* Replaces the thread's producer by a new one (no task may hold its topic handles: after
+ * a rewind). Returns 0, or -1 after stopping the app. */
+int rill__thread_renew_producer(rill__thread_t *thread);
 int rill__thread_start(rill__thread_t *thread, char *errstr, size_t errstr_size);
 void rill__thread_join(rill__thread_t *thread);
 

@@ -9,6 +9,14 @@
  * transactional with id "<application.id>-<instance>-<thread>": a transaction is opened
  * lazily by the first produce after a commit. The partitioner is murmur2, as in Java
  * clients, so that Rill and Kafka Streams producers place a key in the same partition.
+ *
+ * A record refused for good (rill__produce_err_permanent: too large, invalid, not
+ * authorized, unknown topic) never stalls its partition: refused by producev(), the produce
+ * fails and the node's caller dead-letters the input record; refused in a delivery report,
+ * the output is remembered (refused.c) and the next commit rewinds instead of committing,
+ * so that the input is dead-lettered when it comes again. A failed delivery of a
+ * dead-letter or changelog record, or one that is not permanent, stops the app at the next
+ * commit, which commits nothing.
  */
 #include "engine_int.h"
 
@@ -17,17 +25,44 @@
 #include <string.h>
 #include <unistd.h>
 
+bool rill__produce_err_permanent(rd_kafka_resp_err_t err) {
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP:
+    case RD_KAFKA_RESP_ERR_INVALID_REQUIRED_ACKS:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
     rill__thread_t *thread = opaque;
     if (!msg->err && msg->_private == &rill__changelog_marker)
         rill__store_delivered(thread, msg);
-    if (msg->err) {
-        if (!thread->delivery_errors)
-            snprintf(thread->delivery_error, sizeof(thread->delivery_error),
-                     "delivery to %s failed: %s", rd_kafka_topic_name(msg->rkt),
-                     rd_kafka_err2str(msg->err));
-        thread->delivery_errors++;
-    }
+    if (!msg->err)
+        return;
+    if (!thread->delivery_errors)
+        snprintf(thread->delivery_error, sizeof(thread->delivery_error),
+                 "delivery of a record of %zu bytes to %s failed: %s",
+                 msg->key_len + msg->len, rd_kafka_topic_name(msg->rkt),
+                 rd_kafka_err2str(msg->err));
+    thread->delivery_errors++;
+    /* An output of a task: remembered, dead-lettered when its input comes again. A dead
+     * letter or a changelog record cannot be handled that way. */
+    if (rill__produce_err_permanent(msg->err) && msg->_private != &rill__changelog_marker &&
+        msg->rkt != thread->dlq_rkt &&
+        strcmp(rd_kafka_topic_name(msg->rkt), thread->app->set.dlq_topic))
+        rill__refused_add(thread, msg);
 }
 
 static int set(rd_kafka_conf_t *kc, const char *name, const char *value, char *errstr,
@@ -72,6 +107,12 @@ rd_kafka_t *rill__producer_new(rill__thread_t *thread, char *errstr, size_t errs
     if (eos && rd_kafka_conf_get(kc, "transaction.timeout.ms", txn_timeout, &txn_timeout_size) ==
                    RD_KAFKA_CONF_OK)
         thread->txn_timeout_ms = strtoll(txn_timeout, NULL, 10);
+    rill__producer_max_bytes(app, kc);
+    char max_bytes[32];
+    size_t max_bytes_size = sizeof(max_bytes);
+    if (rd_kafka_conf_get(kc, "message.max.bytes", max_bytes, &max_bytes_size) ==
+        RD_KAFKA_CONF_OK)
+        thread->producer_max_bytes = strtoll(max_bytes, NULL, 10);
     rd_kafka_conf_set_opaque(kc, thread);
     rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);
@@ -129,6 +170,7 @@ int rill__produce_opaque(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t 
             RD_KAFKA_V_KEY((void *)key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
             RD_KAFKA_V_TIMESTAMP(timestamp), RD_KAFKA_V_HEADERS(hdrs),
             RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
+        thread->produce_err = err;
         if (!err) {
             rill__metric_add(&thread->metrics, RILL_M_PRODUCED, 1);
             return 0;

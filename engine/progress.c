@@ -479,7 +479,18 @@ void rill__progress_align(rill__thread_t *thread) {
 
 /* ---- rewind and free ---- */
 
+/* The topic handles of the task's markers (the thread may replace its producer). */
+static void outs_free(rill__task_t *task) {
+    for (int i = 0; i < task->out_cnt; i++)
+        if (task->outs[i].rkt)
+            rd_kafka_topic_destroy(task->outs[i].rkt);
+    free(task->outs);
+    task->outs = NULL;
+    task->out_cnt = 0;
+}
+
 void rill__progress_rewind(rill__task_t *task) {
+    outs_free(task);
     for (int i = 0; i < task->pq_cnt; i++) {
         rill__pq_t *pq = &task->pqs[i];
         pq->part_time = -1;
@@ -491,12 +502,7 @@ void rill__progress_rewind(rill__task_t *task) {
 }
 
 void rill__progress_task_free(rill__task_t *task) {
-    for (int i = 0; i < task->out_cnt; i++)
-        if (task->outs[i].rkt)
-            rd_kafka_topic_destroy(task->outs[i].rkt);
-    free(task->outs);
-    task->outs = NULL;
-    task->out_cnt = 0;
+    outs_free(task);
     free(task->async_ids);
     task->async_ids = NULL;
     for (int i = 0; i < task->pq_cnt; i++)

@@ -8,9 +8,15 @@
  * task start, only when a custom partitioner needs it). It encodes a decoded value with its
  * serde into the thread's scratch buffer, so there is no allocation per record; librdkafka
  * copies the bytes. Records keep their input headers and timestamp, as in Kafka Streams.
+ *
+ * A record that its topic cannot take fails at the sink, before it is produced: one over
+ * the topic's size limit (limits.c), one like an output the broker refused before
+ * (refused.c), one producev() refuses. The input record is then dead-lettered by the
+ * caller with the reason, and its partition goes on.
  */
 #include "engine_int.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 
 static int source_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
@@ -25,6 +31,7 @@ const rill__operator_t rill__source_operator = {
 typedef struct sink_state_s {
     rd_kafka_topic_t *rkt;
     int32_t partition_cnt;
+    int64_t max_bytes; /* the largest record the topic and the producer take; 0: unknown */
 } sink_state_t;
 
 static int sink_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
@@ -37,6 +44,10 @@ static int sink_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
         free(st);
         return -1;
     }
+    st->max_bytes = rill__thread_limit(
+        thread, thread->app->sink_max_bytes
+                    ? __atomic_load_n(&thread->app->sink_max_bytes[node->id], __ATOMIC_RELAXED)
+                    : 0);
     if (node->sink.opts.partitioner) {
         char err[256];
         st->partition_cnt = rill__app_partition_count(thread->app, node->sink.topic, err,
@@ -51,6 +62,29 @@ static int sink_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
         }
     }
     *statep = st;
+    return 0;
+}
+
+/* Fails a record its topic cannot take (see the top of the file). Returns 1 when it did. */
+static int refused(rill_ctx_t *ctx, const sink_state_t *st, const rill_record_t *rec,
+                   const void *key, size_t key_len, const void *value, size_t value_len) {
+    rill__thread_t *thread = ctx->task->thread;
+    const rill__node_t *node = ctx->node;
+    size_t size = rill__record_size(key_len, value_len,
+                                    (const rd_kafka_headers_t *)rec->headers);
+    if (st->max_bytes && size > (size_t)st->max_bytes) {
+        rill_ctx_set_error(ctx, "sink \"%s\": a record of %zu bytes is over the %" PRId64
+                           "-byte limit of topic \"%s\" (max.message.bytes): %s", node->name,
+                           size, st->max_bytes, node->sink.topic,
+                           rd_kafka_err2str(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE));
+        return 1;
+    }
+    const char *reason =
+        rill__refused_find(thread, node->sink.topic, key, key_len, value, value_len);
+    if (reason) {
+        rill_ctx_set_error(ctx, "sink \"%s\": %s", node->name, reason);
+        return 1;
+    }
     return 0;
 }
 
@@ -93,13 +127,15 @@ static int sink_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
         key = kb->data;
         key_len = kb->len;
     }
+    if (refused(ctx, st, rec, key, key_len, value, value_len))
+        return -1;
     rd_kafka_headers_t *hdrs = NULL;
     if (rec->headers && rill_headers_count(rec->headers))
         hdrs = rd_kafka_headers_copy((const rd_kafka_headers_t *)rec->headers);
     if (rill__produce(thread, st->rkt, partition, key, key_len, value, value_len,
                       rec->timestamp, hdrs)) {
-        rill_ctx_set_error(ctx, "sink \"%s\": produce to \"%s\" failed", node->name,
-                           node->sink.topic);
+        rill_ctx_set_error(ctx, "sink \"%s\": produce to \"%s\" failed: %s", node->name,
+                           node->sink.topic, rd_kafka_err2str(thread->produce_err));
         return -1;
     }
     return 0;

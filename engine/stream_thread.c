@@ -222,24 +222,40 @@ static void run_tasks(rill__thread_t *thread) {
     rill__progress_align(thread);
 }
 
-/* After a fence: new producer, no tasks, rejoin. Returns 0 or -1 (fatal). */
-static int recover_from_fence(rill__thread_t *thread) {
+/* Replaces the producer (its topic handles too; nothing else may hold one). Returns 0 or
+ * -1 after stopping the app with err. */
+static int new_producer(rill__thread_t *thread, rill_err_t err) {
     rill_app_t *app = thread->app;
     char errstr[512];
-    rill__log(app, thread->idx, "producer fenced: dropping tasks and rejoining the group");
-    rill__thread_drop_tasks(thread);
-    rd_kafka_unsubscribe(thread->consumer);
     rd_kafka_topic_destroy(thread->dlq_rkt);
+    thread->dlq_rkt = NULL;
     rd_kafka_destroy(thread->producer);
     thread->txn_open = false;
     thread->producer = rill__producer_new(thread, errstr, sizeof(errstr));
     if (!thread->producer) {
-        rill__app_fatal(app, RILL_ERR_FENCED, "thread %d: new producer: %s", thread->idx, errstr);
+        rill__app_fatal(app, err, "thread %d: new producer: %s", thread->idx, errstr);
         return -1;
     }
     thread->dlq_rkt = rd_kafka_topic_new(thread->producer, app->set.dlq_topic, NULL);
+    return 0;
+}
+
+/* After a fence: new producer, no tasks, rejoin. Returns 0 or -1 (fatal). */
+static int recover_from_fence(rill__thread_t *thread) {
+    rill_app_t *app = thread->app;
+    rill__log(app, thread->idx, "producer fenced: dropping tasks and rejoining the group");
+    rill__thread_drop_tasks(thread);
+    rd_kafka_unsubscribe(thread->consumer);
+    if (new_producer(thread, RILL_ERR_FENCED))
+        return -1;
     thread->fenced = false;
     return subscribe(thread);
+}
+
+int rill__thread_renew_producer(rill__thread_t *thread) {
+    rill__log(thread->app, thread->idx, "a new producer for the topics' size limits as they "
+              "are now");
+    return new_producer(thread, RILL_ERR_KAFKA);
 }
 
 void rill__thread_wake(void *opaque) {
@@ -334,7 +350,8 @@ static void drain_async(rill__thread_t *thread, int drain_ms) {
         int wait = 100;
         if (!rill__thread_poll_async(thread, &wait) || rill__now_ms() >= until)
             break;
-        rd_kafka_poll(thread->producer, 0);
+        if (thread->producer)
+            rd_kafka_poll(thread->producer, 0);
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(thread->consumer, wait);
         if (msg)
             rd_kafka_message_destroy(msg);
@@ -382,7 +399,7 @@ static void *thread_main(void *arg) {
     rd_kafka_consumer_close(thread->consumer);
     rill__thread_drop_tasks(thread);
     reap_orphans(thread, 30000);
-    if (!thread->fenced)
+    if (!thread->fenced && thread->producer)
         rd_kafka_flush(thread->producer, 30000);
     return NULL;
 }
@@ -425,6 +442,7 @@ void rill__thread_join(rill__thread_t *thread) {
     thread->consumer = thread->producer = NULL;
     rill_buf_free(&thread->scratch);
     free(thread->sub_level);
+    rill__refused_free(thread);
     thread->sub_level = NULL;
     rill_buf_free(&thread->key_scratch);
 }

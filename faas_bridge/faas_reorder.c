@@ -206,8 +206,19 @@ static int emit(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
     return 0;
 }
 
+/* Emits with the context at the slot's input record: the nodes after the stage see its
+ * own topic, partition, offset and headers, not those of the record being processed. */
 static int release(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
+    const rd_kafka_message_t *msg = ctx->msg;
+    ctx->msg = NULL;
+    ctx->at_topic = slot->rec.topic;
+    ctx->at_partition = slot->rec.partition;
+    ctx->at_offset = slot->rec.offset;
+    ctx->at_headers = slot->hdrs;
     int rc = emit(st, ctx, slot);
+    ctx->msg = msg;
+    ctx->at_topic = NULL;
+    ctx->at_headers = NULL;
     rill__ctx_origin_input(ctx); /* slot->rec.id goes with the slot */
     if (rc)
         return -1;

@@ -204,7 +204,9 @@ typedef void (*rill_punctuate_cb)(rill_ctx_t *ctx, int64_t timestamp, void *arg)
 rill_err_t rill_ctx_schedule(rill_ctx_t *ctx, int64_t interval_ms, rill_punctuation_t type,
                              rill_punctuate_cb cb, void *arg);
 
-/* The context of the record being processed (source topic, partition, offset). Borrowed. */
+/* The context of the record being processed (source topic, partition, offset). Borrowed.
+ * After a FaaS stage, it is that of the input record whose results are being released
+ * (not of whatever record the task happens to be processing). */
 const char *rill_ctx_topic(const rill_ctx_t *ctx);
 int32_t rill_ctx_partition(const rill_ctx_t *ctx);
 int64_t rill_ctx_offset(const rill_ctx_t *ctx);

@@ -147,11 +147,13 @@ static int partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms,
 }
 
 /* Sends CreateTopics and waits for its result. Returns 0 or -1 with errstr. */
-static int create_topic(rd_kafka_t *rk, const char *topic, int partitions, char *errstr,
-                        size_t errstr_size) {
+static int create_topic(rd_kafka_t *rk, const char *topic, int partitions,
+                        const char *const *configs, char *errstr, size_t errstr_size) {
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, errstr_size);
     if (!nt)
         return -1;
+    for (int i = 0; configs && configs[i] && configs[i + 1]; i += 2)
+        rd_kafka_NewTopic_set_config(nt, configs[i], configs[i + 1]);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_operation_timeout(opts, ADMIN_TIMEOUT_MS, NULL, 0);
@@ -182,11 +184,16 @@ static int create_topic(rd_kafka_t *rk, const char *topic, int partitions, char 
 }
 
 void rt_create_topic(const char *bootstrap, const char *topic, int partitions) {
+    rt_create_topic_config(bootstrap, topic, partitions, NULL);
+}
+
+void rt_create_topic_config(const char *bootstrap, const char *topic, int partitions,
+                            const char *const *configs) {
     char errstr[512];
     rd_kafka_t *rk = client_new(RD_KAFKA_PRODUCER, bootstrap, NULL, 0, errstr, sizeof(errstr));
     if (!rk)
         cr_assert_fail("admin client: %s", errstr);
-    if (create_topic(rk, topic, partitions, errstr, sizeof(errstr))) {
+    if (create_topic(rk, topic, partitions, configs, errstr, sizeof(errstr))) {
         rd_kafka_destroy(rk);
         cr_assert_fail("%s", errstr);
     }

@@ -51,6 +51,9 @@ void rt_sleep_ms(int ms);
  * waits for the result and for the metadata to show every partition. Fails the test on an
  * error, including an existing topic (names are unique). */
 void rt_create_topic(const char *bootstrap, const char *topic, int partitions);
+/* The same with topic configs: NULL-terminated name, value pairs (may be NULL). */
+void rt_create_topic_config(const char *bootstrap, const char *topic, int partitions,
+                            const char *const *configs);
 
 /* Sum over partitions of high watermark minus low watermark (records written, committed or
  * not, plus transaction markers). Returns -1 with errstr on an error. */

@@ -88,8 +88,11 @@ void rt_auction_setup_as(rt_auction_t *a, const char *prefix, uint64_t events, i
     char errstr[512];
     if (nexmark_config_check(&a->cfg, errstr, sizeof(errstr)))
         cr_assert_fail("generator config: %s", errstr);
+    const char *const raw_configs[] = {"max.message.bytes", p->raw_max_message_bytes, NULL};
     for (int t = RT_AU_PERSONS; t <= RT_AU_BIDS_RAW; t++)
-        rt_create_topic(bootstrap, a->topic[t], partitions);
+        rt_create_topic_config(bootstrap, a->topic[t], partitions,
+                               p->raw_max_message_bytes && t != RT_AU_PERSONS ? raw_configs
+                                                                               : NULL);
 
     a->ev = calloc(events, sizeof(*a->ev));
     a->json = calloc(events, sizeof(*a->json));
@@ -533,8 +536,10 @@ void rt_auction_read(const rt_auction_t *a, const char *app_id, const char *isol
         int k;
         for (k = 0; k < nr && strcmp(r[k].why, w); k++)
             ;
-        if (k == nr && nr < 16)
-            snprintf(r[nr++].why, sizeof(r[0].why), "%s", w);
+        if (k == nr && nr < 16) {
+            snprintf(r[nr].why, sizeof(r[0].why), "%s", w);
+            r[nr++].n = 0;
+        }
         if (k < nr)
             r[k].n++;
     }

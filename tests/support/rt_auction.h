@@ -40,6 +40,7 @@ enum {
 /* The app's windows and graces the reference needs (the app's flags). */
 typedef struct rt_auction_params_s {
     int64_t grace_ms, hot_size_ms, hot_advance_ms, hot_grace_ms;
+    const char *raw_max_message_bytes; /* the raw topics' max.message.bytes; NULL: default */
 } rt_auction_params_t;
 
 typedef struct rt_auction_s {

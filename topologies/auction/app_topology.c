@@ -9,7 +9,9 @@
  *     auction.*.rejected with the original bytes as value and the reason in the header
  *     rill.reject.reason. With FaaS, the function answers {"rejected":"<reason>"} only, so a
  *     "remember" node before the stage keeps each task's in-flight originals in a FIFO (the
- *     stage keeps input order per task, RILL_FAAS_ORDER_PARTITION) and "route" takes them back.
+ *     stage keeps input order per task, RILL_FAAS_ORDER_PARTITION) and "route" takes them back
+ *     by the input record's own position (partition and offset, which the stage gives the
+ *     nodes after it), never by key: records may share a key, or have none.
  *  2. Core: auction.auctions (items) + auction.bids (events), JSON, timestamp = dateTime →
  *     rill_stream_complete "close" (state: counts, best bid, sorted distinct bidders) →
  *     auction.closed; closed → notifications fan-out (re-keyed by person id); closed sold →
@@ -197,6 +199,8 @@ static int native_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state
 typedef struct fifo_ent_s {
     char *key, *value;
     size_t key_len, value_len;
+    int32_t partition; /* the input record's position */
+    int64_t offset;
 } fifo_ent_t;
 
 typedef struct fifo_s {
@@ -236,7 +240,7 @@ static void ent_free(fifo_ent_t *e) {
 
 #define FIFO_MAX 200000
 
-static void fifo_push(fifo_t *f, const rill_record_t *rec) {
+static void fifo_push(fifo_t *f, const rill_ctx_t *ctx, const rill_record_t *rec) {
     if (f->tail - f->head == f->cap) {
         size_t ncap = f->cap ? f->cap * 2 : 1024;
         fifo_ent_t *nv = calloc(ncap, sizeof(*nv));
@@ -253,33 +257,32 @@ static void fifo_push(fifo_t *f, const rill_record_t *rec) {
     if (rec->key_len)
         memcpy(e->key, rec->key, rec->key_len);
     e->key_len = rec->key_len;
-    e->value = malloc(rec->value_len + 1);
+    e->value = rec->value ? malloc(rec->value_len + 1) : NULL;
     if (rec->value_len)
         memcpy(e->value, rec->value, rec->value_len);
     e->value_len = rec->value_len;
+    e->partition = rill_ctx_partition(ctx);
+    e->offset = rill_ctx_offset(ctx);
 }
 
-/* Pops the entry of key (dropping older entries: inputs that gave no output); the caller
- * frees it. Returns 0, or -1 when no entry of key is among the next 64. */
-static int fifo_pop(fifo_t *f, const void *key, size_t key_len, fifo_ent_t *out) {
-    size_t lim = f->tail - f->head < 64 ? f->tail - f->head : 64;
-    for (size_t k = 0; k < lim; k++) {
-        fifo_ent_t *e = &f->v[(f->head + k) & (f->cap - 1)];
-        if (e->key_len == key_len && !memcmp(e->key, key, key_len)) {
-            for (size_t j = 0; j < k; j++)
-                ent_free(&f->v[f->head++ & (f->cap - 1)]);
-            *out = *e;
-            memset(e, 0, sizeof(*e));
-            f->head++;
-            return 0;
-        }
+/* The entry of the input at partition/offset, or NULL. Entries before it (inputs that gave
+ * no output) are dropped; it stays first, for another output of the same input, until an
+ * output of a later input comes. */
+static const fifo_ent_t *fifo_find(fifo_t *f, int32_t partition, int64_t offset) {
+    for (; f->head != f->tail; f->head++) {
+        fifo_ent_t *e = &f->v[f->head & (f->cap - 1)];
+        if (e->partition == partition && e->offset == offset)
+            return e;
+        if (e->partition == partition && e->offset > offset)
+            return NULL; /* not remembered (cannot happen: kept for safety) */
+        ent_free(e);
     }
-    return -1;
+    return NULL;
 }
 
 /* A task starts (assigned, or rewound after an aborted transaction) with nothing in flight:
  * entries left from an earlier life of the task (before it moved away and back, or before
- * the rewind) would stand before its new ones and hide them from fifo_pop. */
+ * the rewind) would stand before its new ones. */
 static int remember_init(rill_ctx_t *ctx, void **statep, void *opaque) {
     const edge_t *e = opaque;
     fifo_t *f = fifo_get(rill_ctx_task_id(ctx), e->bid);
@@ -293,31 +296,31 @@ static int remember_init(rill_ctx_t *ctx, void **statep, void *opaque) {
 
 static int remember_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     const edge_t *e = state;
-    fifo_push(fifo_get(rill_ctx_task_id(ctx), e->bid), rec);
+    fifo_push(fifo_get(rill_ctx_task_id(ctx), e->bid), ctx, rec);
     return rill_ctx_forward(ctx, rec);
 }
 
-/* After the FaaS stage: {"rejected":..} → rejected sink (original from the FIFO), else the
- * enriched event → valid sink. */
+/* After the FaaS stage: {"rejected":..} → rejected sink (the original bytes, from the FIFO
+ * entry of this output's own input record), else the enriched event → valid sink. */
 static int route_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     const edge_t *e = state;
     fifo_t *f = fifo_get(rill_ctx_task_id(ctx), e->bid);
-    fifo_ent_t orig = {0};
-    int have = fifo_pop(f, rec->key, rec->key_len, &orig) == 0;
-    int ret;
     const char *v = rec->value;
-    if (v && rec->value_len >= 12 && !memcmp(v, "{\"rejected\"", 11)) {
-        json_object *o = auction_parse_json(rec->value, rec->value_len), *r = NULL;
-        const char *reason = "invalid";
-        if (o && json_object_object_get_ex(o, "rejected", &r))
-            reason = json_object_get_string(r);
-        ret = have ? forward_rejected(ctx, e, rec, orig.value, orig.value_len, reason)
-                   : forward_rejected(ctx, e, rec, rec->value, rec->value_len, reason);
-        json_object_put(o);
-    } else {
-        ret = rill_ctx_forward_to(ctx, e->valid_sink, rec);
+    if (!v || rec->value_len < 12 || memcmp(v, "{\"rejected\"", 11))
+        return rill_ctx_forward_to(ctx, e->valid_sink, rec);
+    const fifo_ent_t *orig = fifo_find(f, rill_ctx_partition(ctx), rill_ctx_offset(ctx));
+    if (!orig) {
+        rill_ctx_set_error(ctx, "the original of %s[%d]@%" PRId64 " is not in flight",
+                           rill_ctx_topic(ctx) ? rill_ctx_topic(ctx) : "?",
+                           (int)rill_ctx_partition(ctx), rill_ctx_offset(ctx));
+        return -1;
     }
-    ent_free(&orig);
+    json_object *o = auction_parse_json(rec->value, rec->value_len), *r = NULL;
+    const char *reason = "invalid";
+    if (o && json_object_object_get_ex(o, "rejected", &r))
+        reason = json_object_get_string(r);
+    int ret = forward_rejected(ctx, e, rec, orig->value, orig->value_len, reason);
+    json_object_put(o);
     return ret;
 }
 
