@@ -98,6 +98,9 @@ static const conf_key_t conf_keys[] = {
     {"progress.interval.ms", CONF_KIND_INT, 1, 60000, "100",
      "how often a task tells the readers of the topics it writes and the app reads back how far "
      "its event time has come (progress markers)", NO_CHOICES},
+    {"source.idle.timeout.ms", CONF_KIND_INT, 0, INT32_MAX, "2000",
+     "a source partition that is caught up and gets nothing for this long stops holding the "
+     "progress of its task back (until it gets records again)", NO_CHOICES},
     {"event.time.alignment.ms", CONF_KIND_INT, 0, INT64_MAX, "300000",
      "pause a source partition whose event time runs this far ahead of the slowest partition of "
      "its sub-topology in the same thread (0: no alignment)", NO_CHOICES},
@@ -694,6 +697,7 @@ rill_err_t rill__conf_settings(rill_conf_t *conf, rill__settings_t *out, char *e
     out->max_task_idle_ms = conf_int(conf, "max.task.idle.ms");
     out->progress_interval_ms = conf_int(conf, "progress.interval.ms");
     out->alignment_ms = conf_int(conf, "event.time.alignment.ms");
+    out->idle_timeout_ms = conf_int(conf, "source.idle.timeout.ms");
     out->partitioning_check = conf_choice(conf, "partitioning.check") == 0;
     out->poll_ms = (int)conf_int(conf, "poll.ms");
     out->startup_broker_wait_ms = conf_int(conf, "startup.broker.wait.ms");

@@ -41,6 +41,7 @@ typedef struct rill__settings_s {
     int64_t max_task_idle_ms;           /* wait for an empty input not known to lag */
     int64_t progress_interval_ms;       /* progress.interval.ms: markers at most this often */
     int64_t alignment_ms;               /* event.time.alignment.ms (0: off) */
+    int64_t idle_timeout_ms;            /* source.idle.timeout.ms */
     int partitioning_check;             /* partitioning.check=fail → 1 */
     int poll_ms;                   /* poll.ms: longest wait for records, default 100 */
     int64_t startup_broker_wait_ms; /* how long the start waits for a broker to answer */

@@ -7,8 +7,9 @@
  * A task's progress (task->wm) is the lowest progress of its inputs that may still bring
  * records, held at the oldest timestamp that one of its async nodes (FaaS stages) holds:
  *  - a partition of a topic that other clients write: the largest timestamp processed from
- *    it (Kafka Streams' partition time); left out while it is idle (empty, and Kafka says it
- *    holds nothing more: the consumer's position is at the partition's end);
+ *    it (Kafka Streams' partition time); left out while it is idle (at its end under --drain,
+ *    or empty for source.idle.timeout.ms with the consumer's position at the partition's
+ *    end: Flink's idleness);
  *  - a partition of a linked topic, one the topology writes itself (repartition topics, or
  *    a sink topic that another sub-topology reads): the lowest progress that the upstream
  *    tasks writing it reported. Each upstream task writes a progress marker (a record with
@@ -340,8 +341,9 @@ static bool caught_up(rill__task_t *task, rill__pq_t *pq) {
     return tp.offset >= 0 && tp.offset >= hi;
 }
 
-/* Refreshes pq->idle for a source partition: empty, caught up, and (max.task.idle.ms)
- * empty for that long. */
+/* Refreshes pq->idle for a source partition: at its end (--drain), or caught up and empty
+ * for source.idle.timeout.ms (and max.task.idle.ms): a partition is not idle between two
+ * fetches, only when its producers have nothing more to say for a while. */
 static void refresh_idle(rill__task_t *task, rill__pq_t *pq, int64_t now) {
     if (pq->cnt) {
         pq->idle = false;
@@ -350,8 +352,10 @@ static void refresh_idle(rill__task_t *task, rill__pq_t *pq, int64_t now) {
     }
     if (!pq->empty_since)
         pq->empty_since = now;
-    int64_t wait = task->thread->app->set.max_task_idle_ms;
-    pq->idle = caught_up(task, pq) && (pq->at_end || now - pq->empty_since >= wait);
+    const rill__settings_t *set = &task->thread->app->set;
+    int64_t wait = set->idle_timeout_ms > set->max_task_idle_ms ? set->idle_timeout_ms
+                                                                : set->max_task_idle_ms;
+    pq->idle = pq->at_end || (now - pq->empty_since >= wait && caught_up(task, pq));
 }
 
 static int64_t async_hold(rill__task_t *task) {

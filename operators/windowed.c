@@ -251,11 +251,8 @@ static int emit_closed(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *
     if (c->emit != RILL_EMIT_FINAL || st->stream_time < 0)
         return 0;
     int64_t hi = close_bound(c, st->stream_time);
-    if (st->emitted == RILL__WIN_UNSET || hi <= st->emitted) {
-        if (st->emitted == RILL__WIN_UNSET)
-            st->emitted = hi;
-        return 0;
-    }
+    if (st->emitted == RILL__WIN_UNSET || hi <= st->emitted)
+        return 0; /* no record yet, or nothing closed since */
     int session = c->spec.kind == RILL_WINDOW_SESSION;
     rill__win_items_reset(&st->items);
     if (session) {
@@ -515,6 +512,9 @@ static int win_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
         rc = time_process(ctx, c, st, rec);
         break;
     }
+    if (!rc && st->emitted == RILL__WIN_UNSET)
+        st->emitted = -1; /* a first record: every window from time 0 is still to emit
+                             (stream time, the inputs' progress, may come much later) */
     if (rc || emit_closed(ctx, c, st) || expire(ctx, c, st) || save(ctx, c, st))
         return -1;
     return 0;
