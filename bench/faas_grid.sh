@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# faas_grid.sh — the FaaS bridge's throughput against its bound C×B/L (BENCH.md, "FaaS bound"):
+# faas_grid.sh — the FaaS bridge's throughput against its bound C×B/L (bench/README.md, "FaaS bound"):
 # a Rill app source → FaaS stage → sink over a one-partition input (one task, so C is the real
 # concurrency) calls a function that waits L ms and echoes, for every cell of
 # L ∈ {25, 200} ms × B ∈ {1, 100, 1000} records per call × C ∈ {1, 5, 20} calls in flight.

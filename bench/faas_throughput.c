@@ -2,7 +2,7 @@
  * faas_throughput.c — bench-faas-throughput: one cell of the FaaS bridge throughput grid.
  * A Rill app source → FaaS stage → sink reads a prefilled input topic and sends every
  * record through a remote function; the program measures the records/s that leave the stage
- * in steady state and compares them with the bound C×B/L (BENCH.md, "FaaS bound").
+ * in steady state and compares them with the bound C×B/L (bench/README.md, "FaaS bound").
  *
  *   bench-faas-throughput --input T --output T --url URL --batch B --in-flight C
  *                         --latency-ms L [--linger-ms MS (1)] [--max-buffered N]

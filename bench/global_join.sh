@@ -54,7 +54,7 @@ readonly COMMAND
 [[ "$ORDERS_N" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_ORDERS must be a positive count"
 [[ "$USERS_N" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_USERS must be a positive count"
 [[ "$PAIRS" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_PAIRS must be a positive count"
-((PAIRS >= 3)) || log "warning: $PAIRS pair(s): a trial, not a measurement (BENCH.md asks for 3 or more)"
+((PAIRS >= 3)) || log "warning: $PAIRS pair(s): a trial, not a measurement (bench/README.md asks for 3 or more)"
 make_work global-join
 
 # ---------------------------------------------------------------- runs

@@ -213,7 +213,7 @@ append_results() {
     local table=$1 startup=$2 load=$3
     if [[ ! -f "$RESULTS" ]]; then
         printf '# Rill benchmark results\n\nAppended by the programs in bench/ (see %s), %s\n' \
-            "BENCH.md" "newest last; each section says how it was made." >"$RESULTS"
+            "bench/README.md" "newest last; each section says how it was made." >"$RESULTS"
     fi
     {
         printf '\n## passthrough — %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"

@@ -8,7 +8,7 @@
  * starts the embedded broker when no bootstrap.servers is given, or waits for a broker of
  * a real Kafka to answer (startup.c), checks that every topic the app reads or writes exists
  * (naming all missing ones at once; creating them on the embedded broker) and that
- * co-partitioned inputs agree on their partition counts (invariant 2), creates the internal
+ * co-partitioned inputs agree on their partition counts (docs/DESIGN.md, invariant 2), creates the internal
  * topics, sets up progress tracking (progress.c), then starts the stream threads. Stopping
  * is a flag that threads check at least every poll.ms; the first fatal error stops every
  * thread and is what rill_app_wait() returns.

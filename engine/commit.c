@@ -6,7 +6,7 @@
  * stages: the later issues plug in here through the operators' commit hooks), then:
  *  - at_least_once: flushes the producer and checks that every record was delivered, then
  *    commits each input partition's next offset synchronously. Offsets are never committed
- *    past an undelivered output (invariant 3).
+ *    past an undelivered output (docs/DESIGN.md, invariant 3).
  *  - exactly_once_v2: sends the offsets to the open transaction and commits it (a
  *    transaction is opened even when nothing was produced, so consumed offsets move on).
  *    When the transaction must be aborted, it is, and every task is rewound to its last

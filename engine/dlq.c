@@ -1,6 +1,6 @@
 /*
  * dlq.c — the dead-letter topic: where a record that cannot be processed goes, with the
- * reason, so that nothing is dropped silently (invariant 5).
+ * reason, so that nothing is dropped silently (docs/DESIGN.md, invariant 5).
  *
  * DESIGN
  * The dead-letter record keeps the original key, value, timestamp and headers, and adds

@@ -5,7 +5,7 @@
  * DESIGN
  * Under at-least-once the producer is idempotent (no duplicates or reordering from its own
  * retries), and a failed delivery is remembered by the delivery-report callback so that the
- * next commit refuses to commit past it (invariant 3). Under exactly_once_v2 the producer is
+ * next commit refuses to commit past it (docs/DESIGN.md, invariant 3). Under exactly_once_v2 the producer is
  * transactional with id "<application.id>-<instance>-<thread>": a transaction is opened
  * lazily by the first produce after a commit. The partitioner is murmur2, as in Java
  * clients, so that Rill and Kafka Streams producers place a key in the same partition.

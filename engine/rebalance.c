@@ -8,7 +8,7 @@
  * The group uses the eager range assignor: it keeps equal partition numbers of co-partitioned
  * topics on one member (librdkafka has no custom assignor), and eager revocation means every
  * task is committed and closed before anything moves, so no two members ever process a
- * partition at once (invariant 1). The callback runs inside the thread's consumer poll, on
+ * partition at once (docs/DESIGN.md, invariant 1). The callback runs inside the thread's consumer poll, on
  * the stream thread.
  */
 #include "engine_int.h"

@@ -145,7 +145,7 @@ static bool caches_full(rill__thread_t *thread) {
 
 /* How long the next poll may wait: not at all when a task can run queued records; briefly
  * when the only queued records wait for a lagging partition; else poll.ms. Tasks held back by
- * a full async node do not count: its completions wake the thread (invariant 6: no busy
+ * a full async node do not count: its completions wake the thread (docs/DESIGN.md, invariant 6: no busy
  * wait). */
 static int poll_timeout(rill__thread_t *thread) {
     bool waiting = false;

@@ -7,7 +7,7 @@
  * Records are decoded (key and value serdes, timestamp extractor) when they are queued, so
  * that the queue can order by the extracted timestamp, as Kafka Streams does; a record that
  * fails to decode keeps its place and goes to the dead-letter topic when its turn comes, so
- * offsets are still processed in order (invariant 1). Processing a record advances the
+ * offsets are still processed in order (docs/DESIGN.md, invariant 1). Processing a record advances the
  * queue's next offset to commit; the task's stream time is the largest timestamp processed.
  * Operator state is created lazily, before the first record, on the owning thread.
  */

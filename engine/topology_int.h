@@ -35,7 +35,7 @@ typedef enum rill__node_kind_e {
  *    a negative value on a fatal error.
  *  - low_watermark: the lowest offset of input partition (topic, partition) whose results
  *    have not left the node, or -1 when it holds none; the task never commits past it
- *    (invariant 3).
+ *    (docs/DESIGN.md, invariant 3).
  *  - backpressure: non-zero while the node holds as many records as it may; the task then
  *    stops feeding it and its input partitions fill up and pause.
  *  - low_time: the lowest timestamp of the records the node holds (INT64_MAX: none); the

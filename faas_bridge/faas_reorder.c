@@ -13,8 +13,8 @@
  *  - unordered: any done slot is released.
  * The head advances over released slots, so the commit watermark — the offset of the oldest
  * unreleased slot of a partition — never passes a record whose results have not left
- * (invariant 3). A failed slot goes to the dead-letter topic on its turn, so order holds
- * for everything else (invariant 7).
+ * (docs/DESIGN.md, invariant 3). A failed slot goes to the dead-letter topic on its turn, so order holds
+ * for everything else (docs/DESIGN.md, invariant 7).
  */
 #include "faas_stage_int.h"
 

@@ -4,7 +4,7 @@
  * batches down to the poison record, and hands results to the reorder buffer.
  *
  * DESIGN
- * Everything here runs on the stream thread that owns the task (invariant 6): process()
+ * Everything here runs on the stream thread that owns the task (docs/DESIGN.md, invariant 6): process()
  * admits a record and may cut a batch; poll() — called every loop iteration and whenever
  * the bridge thread wakes the stream thread — takes completions, schedules retries, sends
  * what may be sent and releases results. A batch is cut when it reaches batch_max_records or

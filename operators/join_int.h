@@ -58,6 +58,6 @@ extern const rill__operator_t rill__join_table_update_op; /* stream-table, table
 extern const rill__operator_t rill__join_tables_op;       /* table-table, either side */
 
 /* These operators set .copartitioned: the topology's freeze marks their sub-topology, and
- * the app refuses to start when its source topics' partition counts differ (invariant 2). */
+ * the app refuses to start when its source topics' partition counts differ (docs/DESIGN.md, invariant 2). */
 
 #endif

@@ -2,7 +2,7 @@
  * store_int.h — state stores as operators see them: a task's instance of a store, read and
  * written through a write cache that holds the task's writes until they are durable.
  *
- * Life of a write (invariant 4):
+ * Life of a write (docs/DESIGN.md, invariant 4):
  *  1. put/delete land in the store's write cache (one entry per key: repeated updates of a key
  *     between commits cost one changelog record). Reads see the cache first, then RocksDB, so a
  *     task reads its own writes at once.

@@ -6,7 +6,7 @@
  * Each function here runs on the stream thread that owns the task. The database is the app's
  * (one RocksDB per process, opened on first use under the app lock); each store is a column
  * family of it. Applying is the only place a task's writes reach RocksDB: one batch with the
- * cache's entries, the pending range deletes and the changelog offset key (invariant 4).
+ * cache's entries, the pending range deletes and the changelog offset key (docs/DESIGN.md, invariant 4).
  */
 #include "store_priv.h"
 #include "admin_int.h"

@@ -5,7 +5,7 @@
  * backlog of 200k records is produced. The stage may hold at most --max-buffered records
  * per task, so the app must pause its partitions (rill_partition_pauses_total, from the
  * metrics it prints) and leave the backlog in Kafka: its memory must stay bounded and stop
- * growing, and, since a stream thread never busy-waits (invariant 6), it must stay nearly
+ * growing, and, since a stream thread never busy-waits (docs/DESIGN.md, invariant 6), it must stay nearly
  * idle: its threads, summed, may be running or ready to run for a small part of the time
  * only (a thread that spins is always one or the other, however busy the machine is). Once the function resumes, every record must come through, once and in order.
  *

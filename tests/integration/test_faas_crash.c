@@ -1,5 +1,5 @@
 /*
- * test_faas_crash.c — a crash with invocations in flight, on a real Kafka (invariant 3: an
+ * test_faas_crash.c — a crash with invocations in flight, on a real Kafka (docs/DESIGN.md, invariant 3: an
  * offset is committed only when every async result before it has been emitted). The
  * function answers after 100–300 ms, so that many calls are in flight when rill_faas_app is
  * SIGKILLed; the app is then started again (same static member id, so it gets the same

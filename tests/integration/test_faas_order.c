@@ -1,5 +1,5 @@
 /*
- * test_faas_order.c — the ordered async bridge keeps order on a real Kafka (invariant 7):
+ * test_faas_order.c — the ordered async bridge keeps order on a real Kafka (docs/DESIGN.md, invariant 7):
  * 100k records over 8 partitions go through rill_faas_app to the `transform` rule served by
  * a Functions Framework `faulty` instance that only adds a random latency of 1–50 ms per
  * call, with 16 invocations in flight per task, so calls finish in any order. The output is

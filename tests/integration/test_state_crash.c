@@ -4,7 +4,7 @@
  * 4-partition input produced at a steady rate, and is SIGKILLed three times at seeded random
  * points, each time restarted on the same state directory as the same instance.
  *
- * What must hold (DESIGN.md invariants 3 and 4):
+ * What must hold (docs/DESIGN.md, invariants 3 and 4):
  *  - exactly_once_v2: the last committed output of every key is its reference count, and
  *    the committed output of a key counts 1, 2, 3, ... without a gap or a repeat;
  *  - at_least_once: no update is lost (every final count is at least the reference); the

@@ -5,7 +5,7 @@
  * distinct keys, every stored value 100 bytes, while VmRSS and VmHWM of the process are
  * sampled from /proc every 200 ms.
  *
- * The budget of the stores (DESIGN.md, State: "bounded memtables per column family and one
+ * The budget of the stores (docs/DESIGN.md, "Bounded resources"; "bounded memtables per column family and one
  * shared block cache keep the memory of the whole process within a stated budget") is
  * 256 MB:
  *   RocksDB's configured bound: block cache 64 MB + 4 stores × 2 write buffers × 16 MB = 192 MB

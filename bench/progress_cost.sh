@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# progress_cost.sh — what progress tracking and event-time alignment (engine/progress.c) cost:
+# Rill as it is against Rill at a baseline revision without them, on the same broker and the
+# same input, alternating base and new (A B A B A B), for the passthrough (source → sink) and
+# the windowed count (bench-state-agg --mode windowed: tumbling 10 s, grace 5 s). Method:
+# bench/README.md.
+#
+# Usage: bash bench/progress_cost.sh
+#
+# The baseline is built from a git worktree of RILL_BENCH_BASE into its own build directory
+# (once; kept in the cache for later runs). Per pair it prints records/s and CPU-s per million
+# records of each, and the new/base ratios (CPU above 1: progress costs that much more), then
+# the median and min–max of the ratios, and appends it all to bench/RESULTS.md.
+#
+# Environment:
+#   RILL_BENCH_BASE        baseline revision (default f28ff02, the last one without progress)
+#   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/state_common.sh)
+#   RILL_BENCH_RECORDS     records of each input            (default 1000000)
+#   RILL_BENCH_PAIRS       base/new pairs, at least 3        (default 3)
+#   RILL_BENCH_RUN_TIMEOUT_S  bound of one run              (default 600)
+#   RILL_BUILD_DIR         the new build (default <repo>/build)
+#   RILL_CACHE_DIR         where the baseline is built (default $HOME/.cache/rill)
+#   RILL_BENCH_RESULTS     file to append to                 (default bench/RESULTS.md)
+set -euo pipefail
+
+readonly SCRIPT=progress_cost.sh
+# shellcheck source=bench/state_common.sh
+source "$(dirname "$0")/state_common.sh"
+
+readonly BASE_REV=${RILL_BENCH_BASE:-f28ff02}
+readonly RECORDS=${RILL_BENCH_RECORDS:-1000000}
+readonly PAIRS=${RILL_BENCH_PAIRS:-3}
+readonly KEYS=100000
+readonly SEED=42
+readonly RUN_TIMEOUT_S=${RILL_BENCH_RUN_TIMEOUT_S:-600}
+readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
+readonly CACHE=${RILL_CACHE_DIR:-$HOME/.cache/rill}
+BASE_SRC="$CACHE/progress-base-src"
+BASE_BUILD="$CACHE/progress-base-build"
+RUN_ID="$(date +%s)-$$"
+readonly RUN_ID
+COMMAND=$(command_line)
+readonly COMMAND
+
+[[ "$RECORDS" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_RECORDS must be a positive count"
+if ! [[ "$PAIRS" =~ ^[0-9]+$ ]] || ((PAIRS < 3)); then die "RILL_BENCH_PAIRS must be 3 or more"; fi
+make_work progress-cost
+
+readonly TARGETS=(bench-rill-passthrough bench-produce bench-state-input bench-state-agg)
+
+# Builds the baseline revision in its own worktree and build directory.
+build_base() {
+    local rev
+    rev=$(git -C "$ROOT" rev-parse --short "$BASE_REV") || die "unknown revision $BASE_REV"
+    if [[ ! -d "$BASE_SRC" ]]; then
+        mkdir -p "$CACHE"
+        git -C "$ROOT" worktree add --detach "$BASE_SRC" "$rev" >"$WORK/worktree.log" 2>&1 ||
+            { cat "$WORK/worktree.log" >&2; die "cannot check out $rev"; }
+    fi
+    git -C "$BASE_SRC" checkout -q --detach "$rev" || die "cannot check out $rev"
+    cmake -S "$BASE_SRC" -B "$BASE_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRILL_TESTS=OFF \
+        >"$WORK/cmake-base.log" 2>&1 || { cat "$WORK/cmake-base.log" >&2; die "cmake (base)"; }
+    cmake --build "$BASE_BUILD" -j"$(nproc)" --target "${TARGETS[@]}" >"$WORK/build-base.log" 2>&1 ||
+        { tail -n 40 "$WORK/build-base.log" >&2; die "build of the baseline failed"; }
+}
+
+# run_one WHICH MODE I: runs the base or new build's program; prints its RESULT line.
+run_one() {
+    local which=$1 mode=$2 i=$3 dir="$WORK/$1-$2-$3" bd cmd
+    bd=$([[ $which == base ]] && echo "$BASE_BUILD" || echo "$BUILD_DIR")
+    local id="bench-progress-$mode-$which-$RUN_ID-$i"
+    case "$mode" in
+        passthrough) cmd=("$bd/bench/bench-rill-passthrough" --bootstrap-servers "$BOOTSTRAP"
+                          --input "$PASS_IN" --output "$id.out" -D "application.id=$id"
+                          --records "$RECORDS" --timeout-s "$RUN_TIMEOUT_S") ;;
+        windowed) cmd=("$bd/bench/bench-state-agg" --bootstrap-servers "$BOOTSTRAP"
+                       --input "$WIN_IN" --mode windowed --records "$RECORDS"
+                       --timeout-s "$RUN_TIMEOUT_S" --state-dir "$dir" -D "application.id=$id") ;;
+    esac
+    [[ $mode == passthrough ]] && create_topic "$id.out" "$PARTITIONS"
+    local out="$WORK/$which-$mode-$i.out" err="$WORK/$which-$mode-$i.err"
+    rm -rf "$dir"
+    if ! timeout --kill-after=10 $((RUN_TIMEOUT_S + 60)) "${cmd[@]}" >"$out" 2>"$err"; then
+        tail -n 30 "$err" >&2
+        die "$which $mode run $i failed (command: ${cmd[*]})"
+    fi
+    rm -rf "$dir"
+    grep '^RESULT ' "$out" || die "$which $mode run $i printed no RESULT line"
+}
+
+# Reads rows "pair base_wall base_cpu new_wall new_cpu"; prints the table and the summary.
+report() {
+    awk -v n="$RECORDS" "$AWK_STATS"'
+        BEGIN {
+            print "| pair | base rec/s | new rec/s | base CPU-s/M | new CPU-s/M | **new/base CPU** |"
+            print "|---:|---:|---:|---:|---:|---:|"
+        }
+        {
+            k++
+            br[k] = n / $2; nr[k] = n / $4; bc[k] = $3 / (n / 1e6); nc[k] = $5 / (n / 1e6)
+            x[k] = nc[k] / bc[k]
+            printf "| %d | %.0f | %.0f | %.3f | %.3f | **%.3f** |\n", $1, br[k], nr[k], bc[k], nc[k], x[k]
+        }
+        END {
+            printf "| **median** | %.0f | %.0f | %.3f | %.3f | **%.3f** |\n",
+                median(br, k), median(nr, k), median(bc, k), median(nc, k), median(x, k)
+            printf "\nnew/base CPU per record: median %.3f, min–max %.3f–%.3f (%d pairs)\n", median(x, k), lo(x, k), hi(x, k), k
+        }'
+}
+
+main() {
+    build "${TARGETS[@]}"
+    build_base
+    find_broker
+    local load others
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    others=$(other_load)
+    PASS_IN="bench.progress.$RUN_ID.pass"
+    WIN_IN="bench.progress.$RUN_ID.win"
+    BASE_MS=$(($(date +%s) / 60 * 60 * 1000))
+    create_topic "$PASS_IN" "$PARTITIONS"
+    create_topic "$WIN_IN" "$PARTITIONS"
+    log "writing $RECORDS records to $PASS_IN and to $WIN_IN (not timed)"
+    timeout 900 "$BUILD_DIR/bench/bench-produce" --bootstrap-servers "$BOOTSTRAP" \
+        --topic "$PASS_IN" --records "$RECORDS" --value-bytes 100 --seed "$SEED" >&2 ||
+        die "writing the passthrough input failed"
+    timeout 900 "$BUILD_DIR/bench/bench-state-input" --bootstrap-servers "$BOOTSTRAP" \
+        --topic "$WIN_IN" --records "$RECORDS" --keys "$KEYS" --base-ms "$BASE_MS" \
+        --seed "$SEED" >&2 || die "writing the windowed input failed"
+    declare -A rows
+    local i mode b n
+    for ((i = 1; i <= PAIRS; i++)); do
+        for mode in passthrough windowed; do
+            b=$(run_one base "$mode" "$i")
+            n=$(run_one new "$mode" "$i")
+            log "pair $i $mode: base $b / new $n"
+            rows[$mode]+="$i $(field "$b" wall_s) $(field "$b" cpu_s) $(field "$n" wall_s) $(field "$n" cpu_s)"$'\n'
+        done
+    done
+    local tables=""
+    for mode in passthrough windowed; do
+        tables+=$'\n'"**$mode**"$'\n\n'"$(printf '%s' "${rows[$mode]}" | report)"$'\n'
+    done
+    printf '%s\n' "$tables"
+    {
+        printf '\n## progress tracking and alignment: cost against a baseline without them — %s\n\n' \
+            "$(date -u '+%Y-%m-%d %H:%M UTC')"
+        printf -- '- revision: %s; baseline: %s\n' "$(revision)" "$(git -C "$ROOT" rev-parse --short "$BASE_REV")"
+        # shellcheck disable=SC2016 # the backquotes are Markdown
+        printf -- '- command: `%s`\n' "$COMMAND"
+        machine_line
+        printf -- '- input: %s records each, 4 partitions; passthrough: 100-byte values (bench-produce); windowed: %s keys, timestamps 1 ms apart (bench-state-input)\n' "$RECORDS" "$KEYS"
+        printf -- '- programs: bench-rill-passthrough (source → sink) and bench-state-agg --mode windowed (tumbling 10 s, grace 5 s, emit on update), Rill defaults; clock and CPU from the first record consumed to the clean stop (getrusage)\n'
+        printf -- '- alternation: per pair, base then new, passthrough then windowed\n'
+        printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n' "$load" "${others:-none}"
+        printf '%s\n' "$tables"
+    } >>"$RESULTS"
+    log "appended to $RESULTS"
+}
+
+main "$@"
