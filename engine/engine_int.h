@@ -254,6 +254,7 @@ struct rill_app_s {
     int64_t dlq_max_bytes;   /* the dead-letter topic's max.message.bytes */
     int64_t *sink_max_bytes; /* per node id: a sink's topic's max.message.bytes */
     int64_t min_max_bytes;   /* the smallest of the sinks' and the dead-letter topic's */
+    bool describe_off;       /* the cluster left DescribeConfigs unanswered: not asked again */
 };
 
 /* Returns the app's bridge object, creating it with make(app) on first use (under the app

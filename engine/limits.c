@@ -25,7 +25,8 @@
  * records batched together are never refused for a topic with a small limit.
  *
  * The embedded broker has no DescribeConfigs and no size limit: every limit is unknown (0)
- * there and nothing is checked.
+ * there and nothing is checked; a cluster that leaves the first request unanswered (the mock
+ * cluster run as a process) is not asked again.
  */
 #include "admin_int.h"
 
@@ -34,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DESCRIBE_TIMEOUT_MS 10000
+#define DESCRIBE_TIMEOUT_MS 3000
 #define BATCH_OVERHEAD 61  /* a record batch's header (magic 2) */
 #define RECORD_OVERHEAD 24 /* a record's length, attributes, deltas, key and value lengths */
 #define HEADER_OVERHEAD 10 /* a header's name and value lengths (varints) */
@@ -60,7 +61,7 @@ static int64_t config_value(rd_kafka_event_t *ev, const char *name) {
 }
 
 int64_t rill__app_topic_max_bytes(rill_app_t *app, const char *topic) {
-    if (app->broker || !app->admin)
+    if (app->broker || !app->admin || __atomic_load_n(&app->describe_off, __ATOMIC_RELAXED))
         return 0;
     rd_kafka_ConfigResource_t *cr = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
     rd_kafka_queue_t *q = rd_kafka_queue_new(app->admin);
@@ -72,6 +73,10 @@ int64_t rill__app_topic_max_bytes(rill_app_t *app, const char *topic) {
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, DESCRIBE_TIMEOUT_MS + 5000);
     pthread_mutex_unlock(&app->admin_lock);
     int64_t v = ev && !rd_kafka_event_error(ev) ? config_value(ev, "max.message.bytes") : -1;
+    /* A cluster that does not answer DescribeConfigs at all (librdkafka's mock cluster run
+     * as a separate process, rill-broker) is not asked again for every topic. */
+    if (!ev || rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR__TIMED_OUT)
+        __atomic_store_n(&app->describe_off, true, __ATOMIC_RELAXED);
     if (v <= 0)
         rill__log(app, -1, "max.message.bytes of topic \"%s\" unknown (%s): records for it "
                   "are not checked for size before they are sent", topic,

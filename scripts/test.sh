@@ -18,6 +18,9 @@ stop_services() {
     if [[ -n "$started_kafka" ]]; then
         scripts/kafka.sh stop || true
     fi
+    if [[ -n "${RILL_NOTIFY_FILE:-}" && "$RILL_NOTIFY_FILE" == */rill-test-notify.*/* ]]; then
+        rm -rf "$(dirname "$RILL_NOTIFY_FILE")"
+    fi
 }
 trap stop_services EXIT
 
@@ -26,6 +29,10 @@ started_kafka=1
 export RILL_TEST_BOOTSTRAP="${bootstrap_line#bootstrap=}"
 echo "test.sh: Kafka at $RILL_TEST_BOOTSTRAP"
 
+# The notify function's file is this run's own, so that nothing else on the host (a demo,
+# another checkout's tests) writes into the file the tests check.
+RILL_NOTIFY_FILE="$(mktemp -d "${TMPDIR:-/tmp}/rill-test-notify.XXXXXX")/notifications.log"
+export RILL_NOTIFY_FILE
 # Function runtimes for the bridge's tests: lines "name=url" become RILL_TEST_FN_<NAME>
 # (upper case, '-' as '_': validate-auction → RILL_TEST_FN_VALIDATE_AUCTION).
 functions_out=$(scripts/functions.sh start)
