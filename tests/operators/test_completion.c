@@ -301,6 +301,8 @@ Test(operators_completion, winners_match_reference_when_bids_out_of_order, .time
     send_input(rill_app_bootstrap_servers(app), &input, 0, input.n, 2);
     eu_start(app);
     eu_wait_processed(app, (int64_t)input.n + 2);
+    /* The last auctions close once the inputs are idle (source.idle.timeout.ms). */
+    eu_wait_metric(app, "rill_completions_total", NAUCTIONS);
     eu_stop(app);
     cr_assert_eq(rill_app_metric(app, "rill_completions_total"), NAUCTIONS);
     cr_assert_eq(rill_app_metric(app, "rill_completion_ignored_total"), input.ignored);
@@ -340,6 +342,9 @@ Test(operators_completion, winners_once_when_app_restarts_from_changelog, .timeo
         send_input(bootstrap, &input, run ? half : 0, run ? input.n : half, run ? 2 : 0);
         eu_start(app);
         eu_wait_processed(app, run ? (int64_t)(input.n - half) + 2 : (int64_t)half);
+        /* The last auctions close once the inputs are idle (source.idle.timeout.ms). */
+        if (run)
+            eu_wait_metric(app, "rill_completions_total", NAUCTIONS - completions);
         eu_stop(app);
         completions += rill_app_metric(app, "rill_completions_total");
         held += rill_app_metric(app, "rill_completion_held_total");
