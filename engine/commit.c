@@ -99,19 +99,29 @@ bool rill__meta_end(const void *metadata, size_t size) {
            !memcmp((const char *)metadata + size - len, RILL__END_MARK, len);
 }
 
+/* Whether the metadata after the time, from p to end, is what Rill writes there: nothing,
+ * a NUL, or the end mark. */
+static bool meta_time_ends(const char *p, const char *end) {
+    size_t left = (size_t)(end - p), mark = strlen(RILL__END_MARK);
+    return !left || (left == 1 && !*p) ||
+           (left == mark + 1 && *p == ' ' && !memcmp(p + 1, RILL__END_MARK, mark));
+}
+
 int64_t rill__meta_time(const void *metadata, size_t size) {
     size_t len = strlen(RILL__TIME_MARK);
-    char digits[24];
-    if (!metadata || size <= len || memcmp(metadata, RILL__TIME_MARK, len))
+    if (!metadata || size < len || memcmp(metadata, RILL__TIME_MARK, len))
         return -1;
-    size_t n = 0;
-    const char *p = (const char *)metadata + len;
-    while (n < size - len && n < sizeof(digits) - 1 && p[n] >= '0' && p[n] <= '9') {
-        digits[n] = p[n];
-        n++;
+    const char *p = (const char *)metadata + len, *end = (const char *)metadata + size;
+    int64_t t = 0;
+    int n = 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (++n > 18)
+            return RILL__META_BAD; /* 18 digits cannot overflow; more is not Rill's */
+        t = t * 10 + (*p - '0');
     }
-    digits[n] = '\0';
-    return n ? strtoll(digits, NULL, 10) : -1;
+    if (!n || t > RILL__TIME_MAX || !meta_time_ends(p, end))
+        return RILL__META_BAD;
+    return t;
 }
 
 /* Builds the list of offsets that moved since the last commit, and of those to commit with

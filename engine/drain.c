@@ -193,7 +193,7 @@ static bool advance_round(rill__thread_t *thread, int round) {
         if (marked)
             continue;
         int64_t from = task->stream_time > wall_ms() ? task->stream_time : wall_ms();
-        rill__task_advance(task, from + thread->app->set.exit_advance_ms);
+        rill__task_advance(task, rill__add_sat(from, thread->app->set.exit_advance_ms));
         known_offsets(thread, task);
         for (int p = 0; p < task->pq_cnt; p++)
             task->pqs[p].end_mark = true;

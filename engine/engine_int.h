@@ -12,6 +12,7 @@
 
 #include "conf_int.h"
 #include "rill.h"
+#include "time_int.h"
 #include "topology_int.h"
 
 #include <librdkafka/rdkafka.h>
@@ -242,6 +243,7 @@ struct rill_app_s {
     pthread_mutex_t admin_lock;
     char broker_error[256]; /* why the admin client last failed to reach a broker */
     int threads_at_end;              /* exit.on.end: threads done (atomic) */
+    int bad_meta_logged;             /* a malformed commit time was logged (atomic) */
     void *db;                        /* the state stores' RocksDB (state/), on first use */
     void (*db_close)(void *db);
     int state_lock_fd;               /* the state directory's lock file + 1, 0 when none */
@@ -454,7 +456,10 @@ void rill__thread_check_end(rill__thread_t *thread);
  * advanced past the end of the input (drain.c). */
 #define RILL__END_MARK "rill.end"
 #define RILL__TIME_MARK "rill.t="
-/* Whether commit metadata carries the end mark; its partition time (-1: none). */
+/* Whether commit metadata carries the end mark; its partition time: -1 when it has none,
+ * RILL__META_BAD when "rill.t=" is followed by anything but 1 to 18 digits (a value at most
+ * RILL__TIME_MAX) and then the end, a NUL or " rill.end" (not written by Rill: no time). */
+#define RILL__META_BAD (-2)
 bool rill__meta_end(const void *metadata, size_t size);
 int64_t rill__meta_time(const void *metadata, size_t size);
 

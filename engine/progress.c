@@ -236,6 +236,8 @@ void rill__progress_apply(rill__task_t *task, rill__pq_t *pq, const rd_kafka_mes
     const unsigned char *m = v;
     int64_t wm;
     rill_int64_decode(m + 16, 8, &wm);
+    if (wm > RILL__TIME_MAX)
+        return; /* no task's progress goes there (time_int.h): not a marker Rill wrote */
     rill__up_t *up = up_of(task, pq, (int)be32_get(m), be32_get(m + 4));
     if (!up)
         return; /* a writer this topology does not know (another version): not waited for */

@@ -29,6 +29,15 @@ static int64_t wall_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The first multiple of interval after now (interval before any time), or INT64_MAX when
+ * there is none: stream time may be anywhere up to INT64_MAX (--drain's advance saturates). */
+static int64_t next_due(int64_t now, int64_t interval) {
+    if (now < 0)
+        return interval;
+    int64_t q = now / interval + 1;
+    return q > INT64_MAX / interval ? INT64_MAX : q * interval;
+}
+
 rill_err_t rill_ctx_schedule(rill_ctx_t *ctx, int64_t interval_ms, rill_punctuation_t type,
                              rill_punctuate_cb cb, void *arg) {
     if (interval_ms <= 0 || !cb ||
@@ -45,7 +54,7 @@ rill_err_t rill_ctx_schedule(rill_ctx_t *ctx, int64_t interval_ms, rill_punctuat
     int64_t now = type == RILL_PUNCTUATE_WALL_CLOCK ? wall_ms() : task->stream_time;
     s[task->sched_cnt++] = (rill__sched_t){
         .node = ctx->node, .type = type, .interval = interval_ms, .cb = cb, .arg = arg,
-        .next = now < 0 ? interval_ms : (now / interval_ms + 1) * interval_ms};
+        .next = next_due(now, interval_ms)};
     return RILL_OK;
 }
 
@@ -60,7 +69,7 @@ static void fire(rill__task_t *task, rill__sched_t *s, int64_t now) {
     rill__ctx_origin_punctuation(ctx, (int)(s - task->scheds),
                                  s->type == RILL_PUNCTUATE_WALL_CLOCK ? 'w' : 's', now);
     s->cb(ctx, now, s->arg);
-    s->next = (now / s->interval + 1) * s->interval;
+    s->next = next_due(now, s->interval);
     rill__ctx_origin_input(ctx);
     ctx->msg = msg;
     ctx->node = node;
@@ -85,8 +94,8 @@ int rill__task_punctuate_wall(rill__task_t *task) {
             now = wall_ms();
         if (now >= s->next)
             fire(task, s, now);
-        if (s->next - now < wait)
-            wait = (int)(s->next - now);
+        if (rill__sub_sat(s->next, now) < wait)
+            wait = (int)rill__sub_sat(s->next, now);
     }
     return wait;
 }

@@ -13,6 +13,7 @@
  */
 #include "engine_int.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,24 @@ rill__task_t *rill__thread_task_for(rill__thread_t *thread, const char *topic, i
     return NULL;
 }
 
+/* Commit metadata with a malformed time (rill__meta_time): the partition starts with no
+ * committed time, logged once per app. */
+static void bad_meta(rill__thread_t *thread, const rd_kafka_topic_partition_t *p) {
+    if (__atomic_exchange_n(&thread->app->bad_meta_logged, 1, __ATOMIC_RELAXED))
+        return;
+    char shown[68];
+    size_t n = p->metadata_size < 64 ? p->metadata_size : 64;
+    for (size_t i = 0; i < n; i++) {
+        char ch = ((const char *)p->metadata)[i];
+        shown[i] = ch >= 0x20 && ch < 0x7f ? ch : '?';
+    }
+    strcpy(shown + n, p->metadata_size > 64 ? "..." : "");
+    rill__log(thread->app, thread->idx, "%s[%d]: committed metadata \"%s\" has no valid "
+              "stream time (rill.t= then at most 18 digits, at most %" PRId64 "): the task "
+              "starts without one (logged once)", p->topic, (int)p->partition, shown,
+              (int64_t)RILL__TIME_MAX);
+}
+
 /* Sets the partition times of the new tasks' queues from the group's committed metadata, and
  * so their stream time: a task that moves or restarts goes on from where it was (what was
  * late stays late, windows and waits close as before) rather than from its first record. */
@@ -65,6 +84,8 @@ static void restore_times(rill__thread_t *thread,
     for (int i = 0; !err && i < committed->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &committed->elems[i];
         int64_t t = rill__meta_time(p->metadata, p->metadata_size);
+        if (t == RILL__META_BAD)
+            bad_meta(thread, p);
         rill__pq_t *pq;
         rill__task_t *task = t >= 0 ? rill__thread_task_for(thread, p->topic, p->partition, &pq)
                                     : NULL;

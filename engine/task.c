@@ -14,6 +14,7 @@
 #include "engine_int.h"
 #include "store_int.h"
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +113,16 @@ static char *decode_error(const char *what, const char *serde, const char *detai
     return strdup(buf);
 }
 
+/* A timestamp outside [0, RILL__TIME_MAX] (time_int.h): a record with it cannot take part in
+ * stream time, windows or deadlines, so it goes to the dead-letter topic, naming it. */
+static char *timestamp_error(int64_t ts, bool extracted) {
+    char buf[256];
+    snprintf(buf, sizeof(buf), "timestamp %" PRId64 " out of range: %s must be in [0, %" PRId64
+             "] ms", ts, extracted ? "the timestamp extractor's result" : "a record's timestamp",
+             (int64_t)RILL__TIME_MAX);
+    return strdup(buf);
+}
+
 /* Decodes msg into e: value object, timestamp; on failure e->error says why. */
 static void decode(const rill__node_t *source, rill__entry_t *e) {
     const rill_source_opts_t *o = &source->source.opts;
@@ -137,8 +148,10 @@ static void decode(const rill__node_t *source, rill__entry_t *e) {
                              .value_len = msg->len, .value_obj = e->value_obj,
                              .value_serde = o->value_serde, .timestamp = e->ts};
         e->ts = o->timestamp_extractor(&rec, o->timestamp_opaque);
-        if (e->ts < 0)
-            e->error = strdup("the timestamp extractor rejected the record (negative timestamp)");
+    }
+    if (e->ts < 0 || e->ts > RILL__TIME_MAX) {
+        e->error = timestamp_error(e->ts, o->timestamp_extractor != NULL);
+        e->ts = 0; /* queued as other failures: first, never holding its partition back */
     }
 }
 

@@ -162,7 +162,7 @@ static inline int value_bytes(const rill_record_t *rec, rill_buf_t *buf, const v
 }
 
 static inline int64_t add_sat(int64_t a, int64_t b) {
-    return a > INT64_MAX - b ? INT64_MAX : a + b;
+    return rill__add_sat(a, b); /* time_int.h: defined for any b, negative too */
 }
 
 /* Collects the entries of the time index prefix with time in [0, upto), at most limit (0:

@@ -44,7 +44,7 @@ static int forward_update(rill_ctx_t *ctx, const rill__win_conf_t *c, const rill
                           int64_t start, const void *agg, size_t agg_len, int64_t ts) {
     if (c->emit != RILL_EMIT_ON_UPDATE)
         return 0;
-    return rill__win_forward(ctx, c, rec->key, rec->key_len, start, start + c->spec.size_ms + 1,
+    return rill__win_forward(ctx, c, rec->key, rec->key_len, start, rill__add_sat(rill__add_sat(start, c->spec.size_ms), 1),
                              agg, agg_len, ts, rec->headers);
 }
 
@@ -53,7 +53,7 @@ static int forward_update(rill_ctx_t *ctx, const rill__win_conf_t *c, const rill
 static int update(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *st,
                   const rill_record_t *rec, int64_t start, const void *agg, size_t agg_len,
                   int64_t ts) {
-    if (start + c->spec.size_ms < st->stream_time - c->spec.grace_ms)
+    if (rill__add_sat(start, c->spec.size_ms) < rill__sub_sat(st->stream_time, c->spec.grace_ms))
         return 0;
     if (ts < rec->timestamp)
         ts = rec->timestamp;
@@ -76,7 +76,7 @@ static int copy_right(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *s
                       const rill_record_t *rec, size_t i) {
     const rill__win_item_t *it = &st->items.v[i];
     const void *agg = rill__win_item_agg(&st->items, i);
-    int64_t start = rec->timestamp + 1;
+    int64_t start = rill__add_sat(rec->timestamp, 1);
     if (rill__win_put(ctx, c, st, rec->key, rec->key_len, start, it->ts, agg, it->agg_len))
         return -1;
     return forward_update(ctx, c, rec, start, agg, it->agg_len, it->ts);
@@ -95,11 +95,11 @@ static int process_in_order(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_stat
     int64_t t = rec->timestamp, d = c->spec.size_ms;
     const rill__win_items_t *items = &st->items;
     look_t lk = {.left = -1, .right = -1, .combined = -1};
-    if (rill__win_fetch(ctx, c, st, rec->key, rec->key_len, t - 2 * d, t + 2))
+    if (rill__win_fetch(ctx, c, st, rec->key, rec->key_len, rill__sub_sat(t, 2 * d), rill__add_sat(t, 2)))
         return -1;
     for (size_t i = 0; i < items->cnt; i++) {
         const rill__win_item_t *it = &items->v[i];
-        int64_t end = it->start + d;
+        int64_t end = rill__add_sat(it->start, d);
         if (end < t) {
             lk.left = (long)i;
             lk.prev = it->ts;
@@ -116,15 +116,16 @@ static int process_in_order(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_stat
             lk.right = (long)i;
             if (update_item(ctx, c, st, rec, i))
                 return -1;
-        } else if (it->start == t + 1) {
+        } else if (it->start == rill__add_sat(t, 1)) {
             lk.right_made = true;
         } else {
             return unexpected(ctx, it->start, t);
         }
     }
     /* The previous record's right window, when it does not exist and holds t. */
-    if (lk.has_prev && !has_start(items, lk.prev + 1) && lk.prev + 1 + d >= t &&
-        update(ctx, c, st, rec, lk.prev + 1, NULL, 0, t))
+    if (lk.has_prev && !has_start(items, rill__add_sat(lk.prev, 1)) &&
+        rill__add_sat(rill__add_sat(lk.prev, 1), d) >= t &&
+        update(ctx, c, st, rec, rill__add_sat(lk.prev, 1), NULL, 0, t))
         return -1;
     if (!lk.left_made) {
         int rc;
@@ -148,7 +149,7 @@ static int process_early(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t
     int64_t t = rec->timestamp;
     const rill__win_items_t *items = &st->items;
     look_t lk = {.left = -1, .right = -1, .combined = -1};
-    if (rill__win_fetch(ctx, c, st, rec->key, rec->key_len, 0, t + 2))
+    if (rill__win_fetch(ctx, c, st, rec->key, rec->key_len, 0, rill__add_sat(t, 2)))
         return -1;
     for (size_t i = 0; i < items->cnt; i++) {
         const rill__win_item_t *it = &items->v[i];
@@ -162,7 +163,7 @@ static int process_early(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t
             lk.right = (long)i;
             if (update_item(ctx, c, st, rec, i))
                 return -1;
-        } else if (it->start == t + 1) {
+        } else if (it->start == rill__add_sat(t, 1)) {
             lk.right_made = true;
         } else {
             return unexpected(ctx, it->start, t);
@@ -175,8 +176,8 @@ static int process_early(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t
     if (!lk.right_made && lk.right >= 0 && items->v[lk.right].ts > t &&
         copy_right(ctx, c, st, rec, (size_t)lk.right))
         return -1;
-    if (lk.has_prev && !has_start(items, lk.prev + 1) &&
-        update(ctx, c, st, rec, lk.prev + 1, NULL, 0, t))
+    if (lk.has_prev && !has_start(items, rill__add_sat(lk.prev, 1)) &&
+        update(ctx, c, st, rec, rill__add_sat(lk.prev, 1), NULL, 0, t))
         return -1;
     if (lk.combined < 0)
         return update(ctx, c, st, rec, 0, NULL, 0, t);
@@ -185,12 +186,12 @@ static int process_early(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t
 
 int rill__sliding_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *st,
                           const rill_record_t *rec) {
-    int64_t t = rec->timestamp, d = c->spec.size_ms, close = st->stream_time - c->spec.grace_ms;
-    if (t + d < close)
+    int64_t t = rec->timestamp, d = c->spec.size_ms, close = rill__sub_sat(st->stream_time, c->spec.grace_ms);
+    if (rill__add_sat(t, d) < close)
         return rill__win_late(ctx, c, rec,
                               "record at %" PRId64 ", stream time %" PRId64 ": every sliding "
                               "window holding it ended by %" PRId64 " and closed (grace %" PRId64
                               " ms)",
-                              t, st->stream_time, t + d, c->spec.grace_ms);
+                              t, st->stream_time, rill__add_sat(t, d), c->spec.grace_ms);
     return t < d ? process_early(ctx, c, st, rec) : process_in_order(ctx, c, st, rec);
 }

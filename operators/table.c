@@ -91,6 +91,11 @@ static const char *spec_check(rill_window_spec_t *spec, char *why, size_t why_si
     if (spec->grace_ms < 0 || spec->retention_ms < 0 || spec->size_ms < 0 ||
         spec->advance_ms < 0 || spec->gap_ms < 0)
         return "window times must not be negative";
+    /* Bounded as record times are (time_int.h), so that time + size + grace never overflows. */
+    if (spec->grace_ms > RILL__TIME_MAX || spec->retention_ms > RILL__TIME_MAX ||
+        spec->size_ms > RILL__TIME_MAX || spec->advance_ms > RILL__TIME_MAX ||
+        spec->gap_ms > RILL__TIME_MAX)
+        return "window times must be at most 2305843009213693951 ms (INT64_MAX / 4)";
     switch (spec->kind) {
     case RILL_WINDOW_TUMBLING:
     case RILL_WINDOW_HOPPING:

@@ -88,7 +88,7 @@ int rill__win_store_failed(rill_ctx_t *ctx, const rill__win_conf_t *c, const cha
 
 /* The exclusive end of a time window starting at start (sliding windows include start + D). */
 static int64_t time_window_end(const rill__win_conf_t *c, int64_t start) {
-    return start + c->spec.size_ms + (c->spec.kind == RILL_WINDOW_SLIDING);
+    return rill__add_sat(rill__add_sat(start, c->spec.size_ms), c->spec.kind == RILL_WINDOW_SLIDING);
 }
 
 typedef struct fetch_arg_s {
@@ -196,11 +196,11 @@ static int64_t close_bound(const rill__win_conf_t *c, int64_t stream_time) {
     const rill_window_spec_t *w = &c->spec;
     switch (w->kind) {
     case RILL_WINDOW_SLIDING:
-        return stream_time - w->grace_ms - w->size_ms;
+        return rill__sub_sat(rill__sub_sat(stream_time, w->grace_ms), w->size_ms);
     case RILL_WINDOW_SESSION:
-        return stream_time - w->grace_ms - w->gap_ms;
+        return rill__sub_sat(rill__sub_sat(stream_time, w->grace_ms), w->gap_ms);
     default:
-        return stream_time - w->grace_ms - w->size_ms + 1;
+        return rill__add_sat(rill__sub_sat(rill__sub_sat(stream_time, w->grace_ms), w->size_ms), 1);
     }
 }
 
@@ -280,7 +280,7 @@ static int emit_closed(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *
 /* Drops the segments of windows (sessions: by end) that start before stream time - retention
  * + 1, and never one not emitted yet. */
 static int expire(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st) {
-    int64_t before = st->stream_time - c->spec.retention_ms + 1;
+    int64_t before = rill__add_sat(rill__sub_sat(st->stream_time, c->spec.retention_ms), 1);
     if (c->emit == RILL_EMIT_FINAL && st->emitted < before)
         before = st->emitted; /* RILL__WIN_UNSET is below anything */
     if (before <= 0 || before / c->segment_ms <= st->expired_seg)
@@ -313,7 +313,7 @@ static int time_update(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *
         return -1;
     if (c->emit != RILL_EMIT_ON_UPDATE)
         return 0;
-    return rill__win_forward(ctx, c, rec->key, rec->key_len, start, start + c->spec.size_ms,
+    return rill__win_forward(ctx, c, rec->key, rec->key_len, start, rill__add_sat(start, c->spec.size_ms),
                              st->agg.data, st->agg.len, ts, rec->headers);
 }
 
@@ -328,10 +328,11 @@ static int time_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t 
                               "record at %" PRId64 ", stream time %" PRId64 ": its last window "
                               "[%" PRId64 ",%" PRId64 ") closed at %" PRId64 " (end + grace "
                               "%" PRId64 " ms)",
-                              t, st->stream_time, last, last + size,
-                              last + size + c->spec.grace_ms, c->spec.grace_ms);
-    int64_t first = t - size + adv > 0 ? (t - size + adv) / adv * adv : 0;
-    for (int64_t start = first; start <= t; start += adv)
+                              t, st->stream_time, last, rill__add_sat(last, size),
+                              rill__add_sat(rill__add_sat(last, size), c->spec.grace_ms), c->spec.grace_ms);
+    int64_t from = rill__add_sat(rill__sub_sat(t, size), adv), first = from > 0 ? from / adv * adv : 0;
+    int64_t n = t < first ? 0 : (t - first) / adv + 1; /* counted: start + adv may overflow */
+    for (int64_t i = 0, start = first; i < n; i++, start = rill__add_sat(start, adv))
         if (start >= hi && time_update(ctx, c, st, rec, start))
             return -1;
     return 0;
@@ -396,10 +397,10 @@ static int remove_merged(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_s
 static int session_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *st,
                            const rill_record_t *rec) {
     int64_t t = rec->timestamp, gap = c->spec.gap_ms;
-    int64_t hi = st->stream_time - c->spec.grace_ms - gap; /* sessions ending before it closed */
+    int64_t hi = rill__sub_sat(rill__sub_sat(st->stream_time, c->spec.grace_ms), gap); /* closed before */
     find_arg_t a = {.items = &st->items};
     rill__win_items_reset(&st->items);
-    if (rill__session_find(st->store, rec->key, rec->key_len, t - gap, t + gap, find_cb, &a) <
+    if (rill__session_find(st->store, rec->key, rec->key_len, rill__sub_sat(t, gap), rill__add_sat(t, gap), find_cb, &a) <
             0 ||
         st->items.failed)
         return rill__win_store_failed(ctx, c, "reading");
