@@ -20,7 +20,7 @@ shift || true
 build=${RILL_FUZZ_BUILD:-build-fuzz}
 jobs=${RILL_FUZZ_JOBS:-2}
 
-command -v clang >/dev/null || scripts/install-deps.sh >&2
+scripts/install-deps.sh >&2
 CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRILL_FUZZ=ON >/dev/null
 cmake --build "$build" -j"$jobs" >/dev/null
 

@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-1}
 build=${RILL_RACE_BUILD:-build-tsan}
 start=$(date +%s)
-command -v clang >/dev/null || scripts/install-deps.sh >&2
+scripts/install-deps.sh >&2
 CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRILL_TSAN=ON \
     -DRILL_TESTS=ON -DRILL_BENCH=OFF >/dev/null
 cmake --build "$build" -j"${RILL_RACE_JOBS:-2}" --target rill_race_app >/dev/null

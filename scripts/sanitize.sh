@@ -16,6 +16,7 @@ build=${RILL_SAN_BUILD:-build-asan}
 jobs=${RILL_SAN_JOBS:-2}
 labels=${RILL_SAN_LABELS:-^(engine|operators|state|faas_bridge|topologies)$}
 
+scripts/install-deps.sh >&2
 start=$(date +%s)
 CC=gcc cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRILL_ASAN=ON -DRILL_TESTS=ON \
     -DRILL_BENCH=OFF >/dev/null
