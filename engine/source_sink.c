@@ -88,6 +88,19 @@ static int refused(rill_ctx_t *ctx, const sink_state_t *st, const rill_record_t 
     return 0;
 }
 
+/* A record made by a punctuation (no input record to dead-letter instead) that its topic
+ * cannot take: the record itself goes to the dead-letter topic (cut to fit there), with the
+ * reason and the sink's topic as its source (partition and offset -1). Returns 0, or -1 when
+ * even that failed (the app then stops). */
+static int dead_letter_output(rill_ctx_t *ctx, const rill_record_t *rec, const void *key,
+                              size_t key_len, const void *value, size_t value_len) {
+    rill__dlq_src_t src = {.topic = ctx->node->sink.topic, .partition = -1, .offset = -1,
+                           .key = key, .key_len = key_len, .value = value,
+                           .value_len = value_len, .timestamp = rec->timestamp,
+                           .headers = (const rd_kafka_headers_t *)rec->headers};
+    return rill__dlq_send_src(ctx->task->thread, &src, ctx->node->name, ctx->error, 1) ? -1 : 0;
+}
+
 static int sink_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     sink_state_t *st = state;
     rill__thread_t *thread = ctx->task->thread;
@@ -128,7 +141,8 @@ static int sink_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
         key_len = kb->len;
     }
     if (refused(ctx, st, rec, key, key_len, value, value_len))
-        return -1;
+        return ctx->msg || ctx->at_topic ? -1 : dead_letter_output(ctx, rec, key, key_len,
+                                                                      value, value_len);
     rd_kafka_headers_t *hdrs = NULL;
     if (rec->headers && rill_headers_count(rec->headers))
         hdrs = rd_kafka_headers_copy((const rd_kafka_headers_t *)rec->headers);

@@ -7,6 +7,8 @@
  *    limit); --drain (exit.on.end) ends without an error.
  *  - the same with a dead-letter topic that existed with a limit below the large records:
  *    their dead letters are cut to fit (rill.value.truncated gives the original size).
+ *  - a record made by a punctuation (no input record) too large for the sink: the record
+ *    itself is dead-lettered with the reason and the sink's topic, and the app goes on.
  *  - limit lowered after the start (so the broker refuses whole batches in the delivery
  *    report): no record is lost or in both topics, each large one is dead-lettered with a
  *    "too large" reason, every small one is written (the app reads the limits again and
@@ -257,4 +259,95 @@ Test(integration_small_sink, limit_lowered_after_start_at_least_once) {
 
 Test(integration_small_sink, limit_lowered_after_start_exactly_once) {
     run_lowered_limit(true);
+}
+
+/* ---- a punctuation's output too large for its sink ---- */
+
+/* On its first record, schedules a wall-clock punctuation that forwards one large record
+ * (no input record behind it) and then the small records it got. */
+typedef struct punct_state_s {
+    bool scheduled, fired;
+} punct_state_t;
+
+static void punct_fire(rill_ctx_t *ctx, int64_t ts, void *arg) {
+    punct_state_t *ps = arg;
+    if (ps->fired)
+        return;
+    ps->fired = true;
+    char big[LARGE_LEN + 1];
+    memset(big, 'z', LARGE_LEN);
+    big[LARGE_LEN] = '\0';
+    rill_record_t out = {.key = "punct", .key_len = 5, .value = big, .value_len = LARGE_LEN,
+                         .timestamp = ts};
+    rill_ctx_forward(ctx, &out);
+}
+
+static int punct_init(rill_ctx_t *ctx, void **statep, void *opaque) {
+    (void)ctx, (void)opaque;
+    *statep = calloc(1, sizeof(punct_state_t));
+    return *statep ? 0 : -1;
+}
+
+static int punct_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    punct_state_t *ps = state;
+    if (!ps->scheduled) {
+        ps->scheduled = true;
+        if (rill_ctx_schedule(ctx, 100, RILL_PUNCTUATE_WALL_CLOCK, punct_fire, ps))
+            return -1;
+    }
+    return rill_ctx_forward(ctx, rec) ? -1 : 0;
+}
+
+static void punct_close(void *state, void *opaque) {
+    (void)opaque;
+    free(state);
+}
+
+Test(integration_small_sink, punctuation_output_too_large_dead_lettered) {
+    topics_t t;
+    char errstr[512];
+    topics_make(&t, "small-punct", true, NULL);
+    rill_topology_t *topo = rill_topology_new();
+    static const rill_processor_def_t def = {.init = punct_init, .process = punct_process,
+                                             .close = punct_close};
+    rill_stream_to(rill_stream_process(rill_stream_from(topo, "source", t.input, NULL), "punct",
+                                       &def, NULL),
+                   "sink", t.output, NULL);
+    rill_conf_t *conf = rill_conf_new();
+    cr_assert_eq(rill_conf_set(conf, "application.id", t.app_id, errstr, sizeof(errstr)), 0);
+    cr_assert_eq(rill_conf_set(conf, "bootstrap.servers", rt_bootstrap(), errstr,
+                               sizeof(errstr)), 0);
+    cr_assert_eq(rill_conf_set(conf, "commit.interval.ms", "200", errstr, sizeof(errstr)), 0);
+    rill_app_t *app = rill_app_new(topo, conf, errstr, sizeof(errstr));
+    cr_assert_not_null(app, "%s", errstr);
+    cr_assert_eq(rill_app_start(app, errstr, sizeof(errstr)), 0, "start: %s", errstr);
+    char key[32], value[SMALL_LEN + 1];
+    memset(value, 's', SMALL_LEN);
+    value[SMALL_LEN] = '\0';
+    rill_producer_t *p = rill_producer_new(rt_bootstrap(), NULL, errstr, sizeof(errstr));
+    cr_assert_not_null(p, "%s", errstr);
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        cr_assert_eq(rill_producer_send(p, t.input, 0, key, strlen(key), value, SMALL_LEN, 0), 0);
+    }
+    cr_assert_eq(rill_producer_flush(p, 30000, errstr, sizeof(errstr)), 0, "%s", errstr);
+    rill_producer_destroy(p);
+    int64_t deadline = rt_now_ms() + WAIT_MS;
+    while (rill_app_metric(app, "rill_dlq_records_total") < 1 && rt_now_ms() < deadline)
+        rt_sleep_ms(100);
+    rill_app_stop(app);
+    cr_assert_eq(rill_app_wait(app, errstr, sizeof(errstr)), 0, "the app stopped with: %s",
+                 errstr);
+    rill_app_destroy(app);
+    rt_records_t *out = rt_consume_all(rt_bootstrap(), t.output, "read_uncommitted", 10, 20000);
+    cr_assert_eq(out->cnt, 10, "every small record in the output");
+    rt_records_t *dlq = rt_consume_all(rt_bootstrap(), t.dlq, "read_uncommitted", 1, 20000);
+    cr_assert_eq(dlq->cnt, 1, "the punctuation's large record dead-lettered once (%zu)", dlq->cnt);
+    const char *why = rt_record_header(&dlq->v[0], "rill.error");
+    cr_assert(why && strstr(why, "max.message.bytes"), "reason: %s", why ? why : "(none)");
+    cr_assert_str_eq(rt_record_header(&dlq->v[0], "rill.source.topic"), t.output);
+    cr_assert_str_eq(dlq->v[0].key, "punct");
+    rt_records_free(out);
+    rt_records_free(dlq);
+    topics_free(&t);
 }
