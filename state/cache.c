@@ -268,6 +268,12 @@ void rill__cache_free(rill__cache_t *c) {
     memset(c, 0, sizeof(*c));
 }
 
+const rill__cnode_t *rill__cache_seek(const rill__cache_t *c, const void *lo, size_t lo_len) {
+    rill__cnode_t *prev[RILL__CACHE_LEVELS];
+    index_find(c, lo, lo_len, prev);
+    return prev[0] ? prev[0]->next[0] : c->head[0];
+}
+
 size_t rill__cache_sorted(const rill__cache_t *c, const void *lo, size_t lo_len, const void *hi,
                           size_t hi_len, rill__centry_t ***outp) {
     size_t n = 0, cap = 16;

@@ -50,6 +50,9 @@ void rill__cache_free(rill__cache_t *c);
 /* The entries with lo <= key < hi in key order: *outp is a malloc'd array (caller frees). */
 size_t rill__cache_sorted(const rill__cache_t *c, const void *lo, size_t lo_len, const void *hi,
                           size_t hi_len, rill__centry_t ***outp);
+/* The first key >= lo of the ordered index (NULL: none); walk on with ->next[0], and find
+ * its entry with rill__cache_find. Valid until the cache is next written. */
+const rill__cnode_t *rill__cache_seek(const rill__cache_t *c, const void *lo, size_t lo_len);
 /* Byte-wise key order (RocksDB's default comparator). */
 int rill__key_cmp(const void *a, size_t a_len, const void *b, size_t b_len);
 

@@ -98,6 +98,9 @@ int rill__window_expire(rill__store_t *st, int64_t before);
 
 int rill__session_put(rill__store_t *st, const void *key, size_t key_len, int64_t start,
                       int64_t end, const void *value, size_t value_len);
+/* Reads the session [start, end] of key: as rill__kv_get. */
+int rill__session_get(rill__store_t *st, const void *key, size_t key_len, int64_t start,
+                      int64_t end, const void **valuep, size_t *value_lenp);
 int rill__session_remove(rill__store_t *st, const void *key, size_t key_len, int64_t start,
                          int64_t end);
 /* Calls cb for each session of key that ends at or after earliest_end and starts at or
