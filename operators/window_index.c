@@ -11,7 +11,9 @@
  * The first 8 bytes are the time the close bound compares with (start for time windows, end
  * for sessions), big-endian, so the entries closed by a bound hi are the range ['T', 'T' hi).
  * An entry is written when its window is created (sessions: written again when merged into,
- * deleted with a merged session) and deleted when the window is emitted. The marker key
+ * deleted with a merged session) and deleted when the window is emitted. A new window's entry
+ * is written as new to the store (rill__kv_put_new): emitted before the next commit, it costs
+ * no changelog record at all. The marker key
  * "time-index" says that the store's windows are indexed; a store written before the index
  * existed gets its entries derived from its windows on load (one range scan).
  *
@@ -63,11 +65,14 @@ static int entry_parse(const rill__win_conf_t *c, const unsigned char *k, size_t
     return *t < 0 || *start < 0 ? -1 : 0;
 }
 
+/* add: 0 deletes the entry, 1 writes it, 2 writes it knowing it is not in the store. */
 static int entry_put(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
                      const void *key, size_t key_len, int64_t start, int64_t end, int add) {
     static const unsigned char one = 1;
     if (entry_key(&st->tmp, c, key, key_len, start, end) ||
-        rill__kv_put(st->meta, st->tmp.data, st->tmp.len, add ? &one : NULL, add ? 1 : 0))
+        (add == 2 ? rill__kv_put_new(st->meta, st->tmp.data, st->tmp.len, &one, 1)
+                  : rill__kv_put(st->meta, st->tmp.data, st->tmp.len, add ? &one : NULL,
+                                 add ? 1 : 0)))
         return rill__win_store_failed(ctx, c, "writing the time index of");
     int64_t t = is_session(c) ? end : start;
     if (add && t < st->idx_low)
@@ -76,10 +81,11 @@ static int entry_put(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state
 }
 
 int rill__win_index_add(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
-                        const void *key, size_t key_len, int64_t start, int64_t end) {
+                        const void *key, size_t key_len, int64_t start, int64_t end,
+                        int fresh) {
     if (c->emit != RILL_EMIT_FINAL)
         return 0;
-    return entry_put(ctx, c, st, key, key_len, start, end, 1);
+    return entry_put(ctx, c, st, key, key_len, start, end, fresh ? 2 : 1);
 }
 
 int rill__win_index_del(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,

@@ -89,9 +89,11 @@ int64_t rill__win_time_end(const rill__win_conf_t *c, int64_t start);
 
 /* window_index.c: emit-final's time index (no-ops without emit-final). Each returns 0, or -1
  * with ctx's error set. */
-/* Indexes the window (key, start) (sessions: [start, end]; time windows ignore end). */
+/* Indexes the window (key, start) (sessions: [start, end]; time windows ignore end); fresh:
+ * the window is new, so its entry is not in the store either. */
 int rill__win_index_add(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
-                        const void *key, size_t key_len, int64_t start, int64_t end);
+                        const void *key, size_t key_len, int64_t start, int64_t end,
+                        int fresh);
 /* Drops the session [start, end] of key from the index. */
 int rill__win_index_del(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
                         const void *key, size_t key_len, int64_t start, int64_t end);

@@ -303,7 +303,7 @@ static int time_update(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *
     }
     if (rill__agg_add(ctx, &c->fns, rec, agg, agg_len, &st->agg) ||
         rill__win_put(ctx, c, st, rec->key, rec->key_len, start, ts, st->agg.data, st->agg.len) ||
-        (rc == 0 && rill__win_index_add(ctx, c, st, rec->key, rec->key_len, start, 0)))
+        (rc == 0 && rill__win_index_add(ctx, c, st, rec->key, rec->key_len, start, 0, 1)))
         return -1;
     if (c->emit != RILL_EMIT_ON_UPDATE)
         return 0;
@@ -400,6 +400,7 @@ static int session_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state
         st->items.failed)
         return rill__win_store_failed(ctx, c, "reading");
     int64_t start = t, end = t, closed_end = INT64_MAX;
+    int fresh = 1; /* no found session is the merged one */
     for (size_t i = 0; i < st->items.cnt; i++) {
         const rill__win_item_t *it = &st->items.v[i];
         if (it->start < start)
@@ -409,6 +410,9 @@ static int session_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state
         if (it->end < hi && it->end < closed_end)
             closed_end = it->end;
     }
+    for (size_t i = 0; i < st->items.cnt; i++)
+        if (st->items.v[i].start == start && st->items.v[i].end == end)
+            fresh = 0;
     if (end < hi || closed_end != INT64_MAX)
         return rill__win_late(ctx, c, rec,
                               "record at %" PRId64 ", stream time %" PRId64 ": its session "
@@ -424,7 +428,7 @@ static int session_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state
         (rill__session_put(st->store, rec->key, rec->key_len, start, end, st->val.data,
                            st->val.len) &&
          rill__win_store_failed(ctx, c, "writing")) ||
-        rill__win_index_add(ctx, c, st, rec->key, rec->key_len, start, end))
+        rill__win_index_add(ctx, c, st, rec->key, rec->key_len, start, end, fresh))
         return -1;
     if (c->emit != RILL_EMIT_ON_UPDATE)
         return 0;

@@ -70,6 +70,16 @@ int rill__kv_put(rill__store_t *st, const void *key, size_t key_len, const void 
     return cached_put(st, value, value_len);
 }
 
+int rill__kv_put_new(rill__store_t *st, const void *key, size_t key_len, const void *value,
+                     size_t value_len) {
+    rill_buf_reset(&st->kbuf);
+    if (rill__key_kv(&st->kbuf, st->partition, key, key_len) ||
+        rill__cache_put_new(&st->cache, st->kbuf.data, st->kbuf.len, value, value_len))
+        return -1;
+    st->task->thread->cache_bytes_dirty = true;
+    return 0;
+}
+
 static int64_t segment_of(const rill__store_t *st, int64_t t) {
     return t / st->def->segment_ms;
 }
