@@ -460,6 +460,7 @@ static void cpl_close(const rill__node_t *node, void *state) {
     rill_buf_free(&st->tmp);
     free(st->list.v);
     rill_buf_free(&st->list.arena);
+    rill__cpl_held_free(st);
     free(st);
 }
 

@@ -43,6 +43,14 @@ typedef struct rill__cpl_list_s {
     int failed;
 } rill__cpl_list_t;
 
+/* Hashes of the keys that have held events, with counts (memory only; completion_held.c). */
+typedef struct rill__cpl_keyset_s {
+    uint64_t *hash; /* 0: a free slot */
+    uint32_t *cnt;  /* 0 in a used slot: a key with no held event left */
+    size_t cap, used;
+    int ready;      /* built from the store; until then every release looks in the store */
+} rill__cpl_keyset_t;
+
 typedef struct rill__cpl_state_s {
     rill__store_t *store;
     int64_t stream_time, seq, held;            /* the meta entry, as read */
@@ -54,6 +62,7 @@ typedef struct rill__cpl_state_s {
      * stream time reaches it; a write below it lowers it. 0 after a restart, a rewind or a
      * move: the first scan derives it from the store. */
     int64_t scan_low[3];
+    rill__cpl_keyset_t held_keys;
     rill_buf_t key, val, state, out, tmp;
     rill__cpl_list_t list;
 } rill__cpl_state_t;
@@ -188,6 +197,8 @@ int rill__cpl_hold(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
 /* The item of key arrived: accumulates its held events in arrival order and drops them. */
 int rill__cpl_release_held(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
                            const void *key, size_t key_len, const rill_record_t *item);
+/* Frees the held keys' set. */
+void rill__cpl_held_free(rill__cpl_state_t *st);
 /* Dead-letters the events held for more than hold_ms of stream time. */
 int rill__cpl_expire_held(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st);
 
