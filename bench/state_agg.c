@@ -10,6 +10,7 @@
  *   keyed     source → group_by_key → count                        (a key-value store)
  *   windowed  source → group_by_key → windowed_by(tumbling 10 s, grace 5 s)
  *                    → count, emit on update                       (a window store)
+ *                    (emit-final instead when RILL_BENCH_EMIT=final)
  * With --output the table's updates go on to a sink (rill_table_to_stream → topic); without
  * it they are forwarded to no one, so what is measured is consume + aggregate + state store
  * + changelog, not the output's produce path.
@@ -117,8 +118,10 @@ static rill_topology_t *build(const agg_opts_t *o) {
     } else {
         rill_window_spec_t spec = {
             .kind = RILL_WINDOW_TUMBLING, .size_ms = SB_WINDOW_MS, .grace_ms = SB_GRACE_MS};
+        const char *emit = getenv("RILL_BENCH_EMIT");
         t = rill_windowed_count(rill_grouped_windowed_by(g, &spec), SB_STORE,
-                                RILL_EMIT_ON_UPDATE);
+                                emit && !strcmp(emit, "final") ? RILL_EMIT_FINAL
+                                                               : RILL_EMIT_ON_UPDATE);
     }
     if (o->output)
         rill_stream_to(rill_table_to_stream(t, "updates"), "sink", o->output, NULL);

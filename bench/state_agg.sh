@@ -25,6 +25,7 @@
 #   RILL_BENCH_KEYS        distinct keys                   (default 100000)
 #   RILL_BENCH_PAIRS       ceiling/rill pairs, at least 3  (default 3)
 #   RILL_BENCH_MODES       "keyed windowed" or one of them (default both)
+#   RILL_BENCH_EMIT        windowed mode's emit: update or final (default update)
 #   RILL_BENCH_RUN_TIMEOUT_S  bound of one run             (default 600)
 #   RILL_BUILD_DIR         build directory (default: <repo>/build; configured and built if needed)
 #   RILL_BENCH_RESULTS     file to append to               (default bench/RESULTS.md)
@@ -39,6 +40,9 @@ readonly RECORDS=${RILL_BENCH_RECORDS:-1000000}
 readonly KEYS=${RILL_BENCH_KEYS:-100000}
 readonly PAIRS=${RILL_BENCH_PAIRS:-3}
 readonly MODES=${RILL_BENCH_MODES:-keyed windowed}
+readonly EMIT=${RILL_BENCH_EMIT:-update}
+[[ "$EMIT" == update || "$EMIT" == final ]] || die "RILL_BENCH_EMIT is update or final"
+export RILL_BENCH_EMIT=$EMIT
 readonly SEED=42
 readonly RUN_TIMEOUT_S=${RILL_BENCH_RUN_TIMEOUT_S:-600}
 readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
@@ -129,7 +133,7 @@ append_results() {
         printf -- '- build: %s, %s\n' "$(build_type)" "$(rel_path "$BUILD_DIR")"
         printf -- '- input (bench-state-input, written once, not timed): %s records, %s distinct 16-byte keys drawn by seed %s, 8-byte values, timestamps 1 ms apart, %s partitions (murmur2)\n' \
             "$RECORDS" "$KEYS" "$SEED" "$PARTITIONS"
-        printf -- '- rill (bench-state-agg): source → group_by_key → count (keyed), or → windowed_by(tumbling 10 s, grace 5 s) → count, emit on update (windowed); no sink (updates forwarded to no node); Rill defaults: at_least_once, commit.interval.ms 30000, 1 stream thread, statestore.cache.max.bytes 10 MiB, block cache 64 MiB, 2 × 8 MiB memtables; each run a new application.id and state.dir, reading the input from the start\n'
+        printf -- '- rill (bench-state-agg): source → group_by_key → count (keyed), or → windowed_by(tumbling 10 s, grace 5 s) → count, emit %s (windowed); no sink (updates forwarded to no node); Rill defaults: at_least_once, commit.interval.ms 30000, 1 stream thread, statestore.cache.max.bytes 10 MiB, block cache 64 MiB, 2 × 8 MiB memtables; each run a new application.id and state.dir, reading the input from the start\n' "$EMIT"
         printf -- '- ceiling (bench-rocks-ceiling, Rill'"'"'s RocksDB layer state/db_int.h, same options and sizes, the layer'"'"'s write options — WAL on without fsync since 2a56f5c, as Rill'"'"'s stores —, a new database per run): %s puts in write batches of 10k then %s point gets, of the bytes Rill'"'"'s store holds for the same records (keyed: 21-byte keys [partition][tag][key], windowed: 41-byte window keys; 16-byte values [timestamp][count]); rate = records / (put + get seconds)\n' \
             "$RECORDS" "$RECORDS"
         printf -- '- clock: rill from its first record consumed to its clean stop (final commit: changelog produced, RocksDB applied and flushed; clients closed) — "to last record" stops at the last record processed instead; ceiling put + get (its close, a memtable flush, not counted); CPU: user+sys of the process over the same span (getrusage), per million input records\n'
@@ -173,7 +177,7 @@ main() {
     local tables="" table
     for mode in $MODES; do
         table=$(printf '%s' "${rows[$mode]}" | report)
-        tables+=$'\n'"**$mode count** ($([[ $mode == keyed ]] && echo "key-value store" || echo "window store, tumbling 10 s, grace 5 s, emit on update"))"$'\n\n'"$table"$'\n'
+        tables+=$'\n'"**$mode count** ($([[ $mode == keyed ]] && echo "key-value store" || echo "window store, tumbling 10 s, grace 5 s, emit $EMIT"))"$'\n\n'"$table"$'\n'
     done
     printf '%s\n' "$tables"
     append_results "$tables" "$load" "$others"

@@ -25,14 +25,22 @@
  * arrival is the operator's stream time when the event was held; seq orders held events. The
  * meta entry is read at the start of every call and written back when it changed, so the two
  * nodes never work on stale copies of it (reads hit the store's write cache). Memory holds
- * only scratch space and, per node, the stream time up to which due keys were looked for.
+ * scratch space and, per task (the items node's state, which the events node uses too), the
+ * stream time up to which due keys were looked for and, per time index, a bound below which
+ * it has no live entry (scan_low).
  *
  * Time. Each call first advances the operator's stream time (the larger of the task's and the
- * stored one), then completes keys due by it (range scan of 'D' up to it), dead-letters held
- * events older than hold_ms (range scan of 'h') and forgets markers past retention (range
- * scan of 'E'). Exactly one completion per key follows from the item, state and due entries
- * being deleted, and the marker written, in the same store writes as the forward, which the
- * engine commits with the output (invariant 4).
+ * stored one), then completes keys due by it (entries of 'D' up to it), dead-letters held
+ * events older than hold_ms (of 'h') and forgets markers past retention (of 'E'). An index is
+ * read only when stream time reaches its scan_low: then one range scan reads the due entries
+ * and the first entry after them, whose time becomes the new scan_low, so an advance with
+ * nothing due reads nothing, and one with something due reads only that (no tombstone of
+ * what was handled before: they are all below scan_low). A write below scan_low lowers it;
+ * a deletion leaves it as it is (a bound need not be exact). scan_low starts at 0 in a new
+ * task state (start, move, rewind), so the first call derives it from the store. Exactly one
+ * completion per key follows from the item, state and due entries being deleted, and the
+ * marker written, in the same store writes as the forward, which the engine commits with the
+ * output (invariant 4).
  */
 #include "completion_int.h"
 
@@ -99,6 +107,8 @@ static void advance(rill_ctx_t *ctx, rill__cpl_state_t *st, int64_t t) {
 typedef struct scan_arg_s {
     rill__cpl_list_t *list;
     size_t limit; /* entries to collect at most */
+    int64_t upto; /* collect times below it; the first at or after it ends the scan */
+    int64_t next; /* that first time (INT64_MAX: none) */
 } scan_arg_t;
 
 /* Keeps [time][rest] keys: time and rest (the key, or for 'h' the value). */
@@ -109,6 +119,10 @@ static int scan_time_key(const void *key, size_t key_len, const void *value, siz
         return 0;
     const unsigned char *k = key;
     int64_t t = (int64_t)rill__be64_get(k + 1);
+    if (t >= a->upto) {
+        a->next = t;
+        return 1;
+    }
     if (k[0] == 'h') { /* the hold index: the held event's 'H' key is built from its value */
         if (list_add(a->list, t, key, key_len) || list_add(a->list, t, value, value_len))
             return -1;
@@ -119,10 +133,12 @@ static int scan_time_key(const void *key, size_t key_len, const void *value, siz
 }
 
 /* Collects the entries of the index prefix with time in [0, upto), at most limit (0: all),
- * into st->list (for the hold index, two per entry: its key and its value). */
+ * into st->list (for the hold index, two per entry: its key and its value). Nothing is read
+ * unless an entry may be due: upto above scan_low. A full scan reads on to the first entry at
+ * or after upto, which becomes scan_low. */
 int rill__cpl_scan_index(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st,
                          char prefix, int64_t upto, size_t limit) {
-    unsigned char lo[1 + TIME_LEN], hi[1 + TIME_LEN];
+    unsigned char lo[1 + TIME_LEN], hi[1];
     list_reset(&st->list);
     if (upto <= 0)
         return 0;
@@ -130,15 +146,16 @@ int rill__cpl_scan_index(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_s
     int64_t from = slot >= 0 ? st->scan_low[slot] : 0;
     if (upto <= from)
         return 0;
-    lo[0] = hi[0] = (unsigned char)prefix;
+    lo[0] = (unsigned char)prefix;
+    hi[0] = (unsigned char)(prefix + 1);
     rill__be64_put(lo + 1, (uint64_t)from);
-    rill__be64_put(hi + 1, (uint64_t)upto);
-    scan_arg_t a = {.list = &st->list, .limit = limit ? limit : SIZE_MAX};
+    scan_arg_t a = {.list = &st->list, .limit = limit ? limit : SIZE_MAX, .upto = upto,
+                    .next = INT64_MAX};
     if (rill__kv_range(st->store, lo, sizeof(lo), hi, sizeof(hi), scan_time_key, &a) < 0 ||
         st->list.failed)
         return store_failed(ctx, c, "scanning");
     if (!limit && slot >= 0)
-        st->scan_low[slot] = upto; /* the caller handles every entry collected */
+        st->scan_low[slot] = a.next; /* the caller handles every entry collected */
     return 0;
 }
 
@@ -443,6 +460,7 @@ static void cpl_close(const rill__node_t *node, void *state) {
     rill_buf_free(&st->tmp);
     free(st->list.v);
     rill_buf_free(&st->list.arena);
+    rill__cpl_held_free(st);
     free(st);
 }
 
@@ -465,8 +483,17 @@ static int items_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
     return process(ctx, rec, state, 1);
 }
 
+/* The events node works on the items node's state: the in-memory bounds of the time
+ * indexes must see what either node writes. */
 static int events_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    return process(ctx, rec, state, 0);
+    const rill__cpl_conf_t *c = ctx->node->conf;
+    void *shared = ctx->task->state[c->items_id];
+    if (!shared) {
+        rill_ctx_set_error(ctx, "node \"%s\": the items node is not initialised",
+                           ctx->node->name);
+        return -1;
+    }
+    return process(ctx, rec, shared, 0);
 }
 
 /* Stream time advanced (maybe by a record that did not reach this operator). */
@@ -532,9 +559,7 @@ static const rill__operator_t items_op = {
 static const rill__operator_t events_op = {
     .kind = "COMPLETE-EVENTS",
     .copartitioned = true,
-    .init = cpl_init,
     .process = events_process,
-    .close = cpl_close,
 };
 
 static int pass_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
@@ -607,6 +632,7 @@ rill_stream_t *rill_stream_complete(rill_stream_t *items, rill_stream_t *events,
     rill_stream_t *a = rill__topology_add(topo, items, buf, &items_op, c, opaque);
     if (!a)
         return NULL;
+    c->items_id = a->node->id;
     snprintf(buf, sizeof(buf), "%s-events", base);
     rill_stream_t *b = rill__topology_add(topo, events, buf, &events_op, c, opaque);
     if (!b || !rill__topology_add_store(topo, a->node, c->store, RILL_STORE_KV, 0, 0) ||

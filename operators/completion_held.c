@@ -10,6 +10,12 @@
  * held too long, and the oldest one, are a range scan away; the per-task count is in the meta
  * entry. Headers are not kept: a held event that is dead-lettered carries the dead-letter
  * headers only.
+ *
+ * An item's arrival looks for its held events only when its key may have some: memory keeps,
+ * per task, the 64-bit hashes of the keys with held events and their counts (at most
+ * max_held), built by one scan of 'H' the first time an item comes while events are held
+ * (after a start, move or rewind) and kept up to date as events are held and dropped. A hash
+ * collision costs a scan that finds nothing; without memory for the set, every arrival scans.
  */
 #include "completion_int.h"
 
@@ -78,11 +84,127 @@ static int held_dead_letter(rill_ctx_t *ctx, rill__cpl_conf_t *c, const held_t *
     return rill__dlq_send_src(rill__ctx_thread(ctx), &h->src, ctx->node->name, why, 1) ? -1 : 0;
 }
 
+/* ---- the set of keys with held events ---- */
+
+static uint64_t key_hash(const void *key, size_t len) {
+    const unsigned char *p = key;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+void rill__cpl_held_free(rill__cpl_state_t *st) {
+    free(st->held_keys.hash);
+    free(st->held_keys.cnt);
+    st->held_keys = (rill__cpl_keyset_t){0};
+}
+
+/* The slot of h: its own, or the free one where it would go. */
+static size_t ks_slot(const rill__cpl_keyset_t *ks, uint64_t h) {
+    size_t i = (size_t)h & (ks->cap - 1);
+    while (ks->hash[i] && ks->hash[i] != h)
+        i = (i + 1) & (ks->cap - 1);
+    return i;
+}
+
+/* Rebuilds the table with room for twice its live keys, dropping those with count 0. */
+static int ks_rehash(rill__cpl_keyset_t *ks) {
+    size_t live = 0;
+    for (size_t i = 0; i < ks->cap; i++)
+        live += ks->hash[i] && ks->cnt[i];
+    size_t cap = 64;
+    while (cap < live * 4)
+        cap *= 2;
+    rill__cpl_keyset_t n = {.hash = calloc(cap, sizeof(uint64_t)),
+                            .cnt = calloc(cap, sizeof(uint32_t)), .cap = cap,
+                            .ready = ks->ready};
+    if (!n.hash || !n.cnt) {
+        free(n.hash);
+        free(n.cnt);
+        return -1;
+    }
+    for (size_t i = 0; i < ks->cap; i++)
+        if (ks->hash[i] && ks->cnt[i]) {
+            size_t j = ks_slot(&n, ks->hash[i]);
+            n.hash[j] = ks->hash[i];
+            n.cnt[j] = ks->cnt[i];
+            n.used++;
+        }
+    free(ks->hash);
+    free(ks->cnt);
+    *ks = n;
+    return 0;
+}
+
+/* Counts one more held event of hash h; out of memory, the set is given up (scans again). */
+static void ks_add(rill__cpl_state_t *st, uint64_t h) {
+    rill__cpl_keyset_t *ks = &st->held_keys;
+    if (!ks->ready)
+        return;
+    if ((ks->used + 1) * 4 > ks->cap * 3 && ks_rehash(ks)) {
+        rill__cpl_held_free(st);
+        return;
+    }
+    size_t i = ks_slot(ks, h);
+    if (!ks->hash[i]) {
+        ks->hash[i] = h;
+        ks->used++;
+    }
+    ks->cnt[i]++;
+}
+
+static void ks_del(rill__cpl_state_t *st, uint64_t h) {
+    rill__cpl_keyset_t *ks = &st->held_keys;
+    if (!ks->ready)
+        return;
+    size_t i = ks_slot(ks, h);
+    if (ks->hash[i] && ks->cnt[i])
+        ks->cnt[i]--;
+}
+
+/* Whether the key of hash h may have held events (always, without the set). */
+static int ks_may_have(const rill__cpl_keyset_t *ks, uint64_t h) {
+    if (!ks->ready)
+        return 1;
+    size_t i = ks_slot(ks, h);
+    return ks->hash[i] && ks->cnt[i];
+}
+
+static int ks_collect(const void *key, size_t key_len, const void *value, size_t value_len,
+                      void *opaque) {
+    rill__cpl_state_t *st = opaque;
+    const unsigned char *k = key;
+    if (key_len < 1 + 4 + SEQ_LEN || be32_get(k + 1) != key_len - 1 - 4 - SEQ_LEN)
+        return 0;
+    ks_add(st, key_hash(k + 5, key_len - 1 - 4 - SEQ_LEN));
+    return st->held_keys.ready ? 0 : 1;
+}
+
+/* Builds the set from the store's held events, once per task state. */
+static int ks_build(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st) {
+    rill__cpl_keyset_t *ks = &st->held_keys;
+    if (ks->ready)
+        return 0;
+    rill__cpl_held_free(st);
+    ks->ready = 1;
+    if (ks_rehash(ks)) {
+        rill__cpl_held_free(st);
+        return 0;
+    }
+    if (rill__kv_range(st->store, "H", 1, "I", 1, ks_collect, st) < 0) {
+        rill__cpl_held_free(st);
+        return store_failed(ctx, c, "scanning");
+    }
+    return 0;
+}
+
 /* ---- held events ---- */
 
-/* Removes the held event whose 'H' key is hkey (its hold index entry too). */
+/* Removes the held event whose 'H' key is hkey (its hold index entry too); existed: the
+ * event was in the store (not only in its index). */
 static int held_remove(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st,
-                       const void *hkey, size_t hkey_len, int64_t arrival) {
+                       const void *hkey, size_t hkey_len, int64_t arrival, int existed) {
     unsigned char idx[1 + 2 * TIME_LEN];
     idx[0] = 'h';
     rill__be64_put(idx + 1, (uint64_t)arrival);
@@ -90,6 +212,8 @@ static int held_remove(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_sta
     if (rill__kv_put(st->store, hkey, hkey_len, NULL, 0) ||
         rill__kv_put(st->store, idx, sizeof(idx), NULL, 0))
         return store_failed(ctx, c, "writing");
+    if (existed)
+        ks_del(st, key_hash((const unsigned char *)hkey + 5, hkey_len - 5 - SEQ_LEN));
     st->held--;
     return 0;
 }
@@ -120,7 +244,7 @@ static int drop_listed(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *
             if (held_dead_letter(ctx, c, &h, "%s", why))
                 return -1;
         }
-        if (held_remove(ctx, c, st, st->key.data, st->key.len, st->list.v[i].time))
+        if (held_remove(ctx, c, st, st->key.data, st->key.len, st->list.v[i].time, rc > 0))
             return -1;
         if (rc == 0)
             st->held++; /* it was not counted */
@@ -185,6 +309,7 @@ int rill__cpl_hold(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
         return store_failed(ctx, c, "writing");
     if (at < st->scan_low[scan_slot('h')])
         st->scan_low[scan_slot('h')] = at;
+    ks_add(st, key_hash(rec->key, rec->key_len));
     st->held++;
     rill__agg_count(&c->held, 1);
     return 0;
@@ -200,6 +325,10 @@ static int collect_held(const void *key, size_t key_len, const void *value, size
 int rill__cpl_release_held(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
                            const void *key, size_t key_len, const rill_record_t *item) {
     if (st->held <= 0)
+        return 0;
+    if (ks_build(ctx, c, st))
+        return -1;
+    if (!ks_may_have(&st->held_keys, key_hash(key, key_len)))
         return 0;
     rill_buf_t lo = {0}, hi = {0};
     int rc = held_key(&lo, key, key_len, 0) || held_key(&hi, key, key_len, -1) ||
@@ -221,7 +350,7 @@ int rill__cpl_release_held(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state
         rill_record_t ev = {.key = key, .key_len = key_len, .value = h.src.value,
                             .value_len = h.src.value_len, .timestamp = h.src.timestamp};
         if (rill__cpl_accumulate(ctx, c, st, item, &ev, &h.src) ||
-            held_remove(ctx, c, st, hk, hk_len, h.arrival))
+            held_remove(ctx, c, st, hk, hk_len, h.arrival, 1))
             return -1;
     }
     return 0;

@@ -25,6 +25,7 @@ typedef struct rill__cpl_conf_s {
     rill_completion_complete_cb complete;
     void *opaque;
     char *store;
+    int items_id; /* the items node: its task state is the one both nodes use */
     /* Counters, all tasks (relaxed atomics). */
     int64_t completed, ignored, held, unmatched, late, failed;
 } rill__cpl_conf_t;
@@ -42,15 +43,26 @@ typedef struct rill__cpl_list_s {
     int failed;
 } rill__cpl_list_t;
 
+/* Hashes of the keys that have held events, with counts (memory only; completion_held.c). */
+typedef struct rill__cpl_keyset_s {
+    uint64_t *hash; /* 0: a free slot */
+    uint32_t *cnt;  /* 0 in a used slot: a key with no held event left */
+    size_t cap, used;
+    int ready;      /* built from the store; until then every release looks in the store */
+} rill__cpl_keyset_t;
+
 typedef struct rill__cpl_state_s {
     rill__store_t *store;
     int64_t stream_time, seq, held;            /* the meta entry, as read */
     int64_t saved_time, saved_seq, saved_held; /* what the store holds */
     int64_t checked; /* due keys looked for up to this stream time (memory only, -1) */
-    /* Time indexes 'D', 'E', 'h': every entry below this was collected by a full scan and
-     * handled, so the next scan starts here and does not walk over the tombstones of what it
-     * deleted (memory only: 0 after a restart). A write below it lowers it. */
+    /* Time indexes 'D', 'E', 'h': no live entry is below this (memory only). A full scan of
+     * what is due up to u handles every entry below u and peeks at the first entry at or
+     * after u, whose time it stores here (INT64_MAX: none), so nothing is scanned again until
+     * stream time reaches it; a write below it lowers it. 0 after a restart, a rewind or a
+     * move: the first scan derives it from the store. */
     int64_t scan_low[3];
+    rill__cpl_keyset_t held_keys;
     rill_buf_t key, val, state, out, tmp;
     rill__cpl_list_t list;
 } rill__cpl_state_t;
@@ -185,6 +197,8 @@ int rill__cpl_hold(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
 /* The item of key arrived: accumulates its held events in arrival order and drops them. */
 int rill__cpl_release_held(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
                            const void *key, size_t key_len, const rill_record_t *item);
+/* Frees the held keys' set. */
+void rill__cpl_held_free(rill__cpl_state_t *st);
 /* Dead-letters the events held for more than hold_ms of stream time. */
 int rill__cpl_expire_held(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st);
 

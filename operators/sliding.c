@@ -49,16 +49,18 @@ static int forward_update(rill_ctx_t *ctx, const rill__win_conf_t *c, const rill
 }
 
 /* Adds rec to the window starting at start whose aggregate is agg (NULL: a new window, from
- * the initial aggregate) and timestamp ts, unless that window closed. */
+ * the initial aggregate) and timestamp ts, unless that window closed; fresh: the window is
+ * new (made from agg), so emit-final's time index gets it. */
 static int update(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *st,
                   const rill_record_t *rec, int64_t start, const void *agg, size_t agg_len,
-                  int64_t ts) {
+                   int64_t ts, bool fresh) {
     if (rill__add_sat(start, c->spec.size_ms) < rill__sub_sat(st->stream_time, c->spec.grace_ms))
         return 0;
     if (ts < rec->timestamp)
         ts = rec->timestamp;
     if (rill__agg_add(ctx, &c->fns, rec, agg, agg_len, &st->agg) ||
-        rill__win_put(ctx, c, st, rec->key, rec->key_len, start, ts, st->agg.data, st->agg.len))
+        rill__win_put(ctx, c, st, rec->key, rec->key_len, start, ts, st->agg.data, st->agg.len) ||
+        (fresh && rill__win_index_add(ctx, c, st, rec->key, rec->key_len, start, 0, 1)))
         return -1;
     return forward_update(ctx, c, rec, start, st->agg.data, st->agg.len, ts);
 }
@@ -67,7 +69,7 @@ static int update_item(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *
                        const rill_record_t *rec, size_t i) {
     const rill__win_item_t *it = &st->items.v[i];
     return update(ctx, c, st, rec, it->start, rill__win_item_agg(&st->items, i), it->agg_len,
-                  it->ts);
+                  it->ts, false);
 }
 
 /* Creates rec's right window [t + 1, t + 1 + D] as a copy of window i, which holds t and the
@@ -77,7 +79,8 @@ static int copy_right(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *s
     const rill__win_item_t *it = &st->items.v[i];
     const void *agg = rill__win_item_agg(&st->items, i);
     int64_t start = rill__add_sat(rec->timestamp, 1);
-    if (rill__win_put(ctx, c, st, rec->key, rec->key_len, start, it->ts, agg, it->agg_len))
+    if (rill__win_put(ctx, c, st, rec->key, rec->key_len, start, it->ts, agg, it->agg_len) ||
+        rill__win_index_add(ctx, c, st, rec->key, rec->key_len, start, 0, 1))
         return -1;
     return forward_update(ctx, c, rec, start, agg, it->agg_len, it->ts);
 }
@@ -125,15 +128,15 @@ static int process_in_order(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_stat
     /* The previous record's right window, when it does not exist and holds t. */
     if (lk.has_prev && !has_start(items, rill__add_sat(lk.prev, 1)) &&
         rill__add_sat(rill__add_sat(lk.prev, 1), d) >= t &&
-        update(ctx, c, st, rec, rill__add_sat(lk.prev, 1), NULL, 0, t))
+        update(ctx, c, st, rec, rill__add_sat(lk.prev, 1), NULL, 0, t, true))
         return -1;
     if (!lk.left_made) {
         int rc;
         if (lk.has_prev && t - d <= lk.prev && lk.left >= 0)
             rc = update(ctx, c, st, rec, t - d, rill__win_item_agg(items, (size_t)lk.left),
-                        items->v[lk.left].agg_len, t);
+                        items->v[lk.left].agg_len, t, true);
         else
-            rc = update(ctx, c, st, rec, t - d, NULL, 0, t);
+            rc = update(ctx, c, st, rec, t - d, NULL, 0, t, true);
         if (rc)
             return -1;
     }
@@ -177,10 +180,10 @@ static int process_early(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t
         copy_right(ctx, c, st, rec, (size_t)lk.right))
         return -1;
     if (lk.has_prev && !has_start(items, rill__add_sat(lk.prev, 1)) &&
-        update(ctx, c, st, rec, rill__add_sat(lk.prev, 1), NULL, 0, t))
+        update(ctx, c, st, rec, rill__add_sat(lk.prev, 1), NULL, 0, t, true))
         return -1;
     if (lk.combined < 0)
-        return update(ctx, c, st, rec, 0, NULL, 0, t);
+        return update(ctx, c, st, rec, 0, NULL, 0, t, true);
     return update_item(ctx, c, st, rec, (size_t)lk.combined);
 }
 

@@ -45,8 +45,10 @@ typedef struct rill__win_state_s {
     int64_t saved_time;    /* what the meta store holds */
     int64_t saved_emitted;
     int64_t expired_seg;   /* expiry asked up to this segment (memory only, -1 at start) */
+    int64_t idx_low;       /* emit-final: the time index has no entry below it (memory only,
+                              0 at start; window_index.c) */
     rill_buf_t agg, val, tmp;
-    rill__win_items_t items;
+    rill__win_items_t items, idx;
 } rill__win_state_t;
 
 /* Items: reset, add a copy (returns 0 or -1 out of memory), read back. */
@@ -81,6 +83,26 @@ int rill__win_late(rill_ctx_t *ctx, rill__win_conf_t *c, const rill_record_t *re
 
 /* Sets ctx's error for a failed store call and returns -1. */
 int rill__win_store_failed(rill_ctx_t *ctx, const rill__win_conf_t *c, const char *what);
+
+/* The exclusive end of a time window starting at start (sliding windows include start + D). */
+int64_t rill__win_time_end(const rill__win_conf_t *c, int64_t start);
+
+/* window_index.c: emit-final's time index (no-ops without emit-final). Each returns 0, or -1
+ * with ctx's error set. */
+/* Indexes the window (key, start) (sessions: [start, end]; time windows ignore end); fresh:
+ * the window is new, so its entry is not in the store either. */
+int rill__win_index_add(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
+                        const void *key, size_t key_len, int64_t start, int64_t end,
+                        int fresh);
+/* Drops the session [start, end] of key from the index. */
+int rill__win_index_del(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
+                        const void *key, size_t key_len, int64_t start, int64_t end);
+/* On load: indexes the windows of a store written before the index existed. */
+int rill__win_index_load(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st);
+/* Collects the windows closed below hi (start; sessions: end) into st->items, unsorted, and
+ * drops their entries; reads nothing while hi is at most st->idx_low. */
+int rill__win_index_closed(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
+                           int64_t hi);
 
 /* Sliding windows: aggregates one record (stream time already advanced). Returns 0, or -1
  * with ctx's error set. */

@@ -17,11 +17,13 @@
  * time windows close at end + grace (start < T - grace - size + 1), sliding windows when their
  * inclusive end + grace < T (start < T - grace - D), sessions when end + gap + grace < T
  * (end < T - grace - gap). A record is late when it would only touch closed windows.
- * Emit-final keeps `emitted`, the lowest bound not yet emitted: after each record (and on
- * punctuation) it scans [emitted, hi) once with rill__window_range (sessions: by end),
- * forwards those windows in (start, key) order and moves `emitted` to hi, so each scan covers
- * only the windows closed since the last one. On the first record, `emitted` starts at hi:
- * no window below it can exist yet.
+ * Emit-final keeps `emitted`, the lowest bound not yet emitted, and a time index of the
+ * windows not yet emitted (window_index.c: entries in the meta store ordered by start,
+ * sessions by end). After each record (and on punctuation) the windows of the index below hi
+ * are read (nothing at all until hi passes the earliest one, which memory keeps), forwarded
+ * in (start, key) order (sessions: end, key, start) and dropped from the index, and `emitted`
+ * moves to hi: closing costs the windows closed, never a scan of the key-ordered window
+ * store. On the first record, `emitted` starts at hi: no window below it can exist yet.
  *
  * Expiry. Windows older than the retention are dropped segment by segment with
  * rill__window_expire, asked once per segment, never above `emitted`.
@@ -35,9 +37,6 @@
 #include <string.h>
 
 static const char meta_key[] = "stream-time";
-
-static int session_collect(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
-                           int64_t from, int64_t to);
 
 /* ---- items: windows copied out of the store ---- */
 
@@ -86,8 +85,7 @@ int rill__win_store_failed(rill_ctx_t *ctx, const rill__win_conf_t *c, const cha
     return -1;
 }
 
-/* The exclusive end of a time window starting at start (sliding windows include start + D). */
-static int64_t time_window_end(const rill__win_conf_t *c, int64_t start) {
+int64_t rill__win_time_end(const rill__win_conf_t *c, int64_t start) {
     return rill__add_sat(rill__add_sat(start, c->spec.size_ms), c->spec.kind == RILL_WINDOW_SLIDING);
 }
 
@@ -108,7 +106,7 @@ static int fetch_cb(const void *key, size_t key_len, int64_t start, const void *
         return 0;
     if (rill__stored_parse(value, value_len, &agg, &agg_len, &ts))
         return a->items->failed = -1;
-    return rill__win_items_add(a->items, key, key_len, start, time_window_end(a->conf, start), ts,
+    return rill__win_items_add(a->items, key, key_len, start, rill__win_time_end(a->conf, start), ts,
                                agg, agg_len);
 }
 
@@ -230,7 +228,7 @@ static int load(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *s
             st->stream_time = st->saved_time;
         st->emitted = st->saved_emitted;
     }
-    return 0;
+    return rill__win_index_load(ctx, c, st);
 }
 
 static int save(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st) {
@@ -254,16 +252,8 @@ static int emit_closed(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *
     if (st->emitted == RILL__WIN_UNSET || hi <= st->emitted)
         return 0; /* no record yet, or nothing closed since */
     int session = c->spec.kind == RILL_WINDOW_SESSION;
-    rill__win_items_reset(&st->items);
-    if (session) {
-        if (session_collect(ctx, c, st, st->emitted, hi))
-            return -1;
-    } else {
-        fetch_arg_t a = {.conf = c, .items = &st->items};
-        if (rill__window_range(st->store, st->emitted, hi, fetch_cb, &a) < 0 ||
-            st->items.failed)
-            return rill__win_store_failed(ctx, c, "scanning");
-    }
+    if (rill__win_index_closed(ctx, c, st, hi))
+        return -1;
     items_sort(&st->items, session);
     for (size_t i = 0; i < st->items.cnt; i++) {
         const rill__win_item_t *it = &st->items.v[i];
@@ -309,7 +299,8 @@ static int time_update(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *
             ts = old_ts;
     }
     if (rill__agg_add(ctx, &c->fns, rec, agg, agg_len, &st->agg) ||
-        rill__win_put(ctx, c, st, rec->key, rec->key_len, start, ts, st->agg.data, st->agg.len))
+        rill__win_put(ctx, c, st, rec->key, rec->key_len, start, ts, st->agg.data, st->agg.len) ||
+        (rc == 0 && rill__win_index_add(ctx, c, st, rec->key, rec->key_len, start, 0, 1)))
         return -1;
     if (c->emit != RILL_EMIT_ON_UPDATE)
         return 0;
@@ -386,6 +377,8 @@ static int remove_merged(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_s
             continue;
         if (rill__session_remove(st->store, rec->key, rec->key_len, it->start, it->end))
             return rill__win_store_failed(ctx, c, "removing from");
+        if (rill__win_index_del(ctx, c, st, rec->key, rec->key_len, it->start, it->end))
+            return -1;
         if (c->emit == RILL_EMIT_ON_UPDATE &&
             rill__win_forward(ctx, c, rec->key, rec->key_len, it->start, it->end, NULL, 0,
                               it->end, rec->headers))
@@ -405,6 +398,7 @@ static int session_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state
         st->items.failed)
         return rill__win_store_failed(ctx, c, "reading");
     int64_t start = t, end = t, closed_end = INT64_MAX;
+    int fresh = 1; /* no found session is the merged one */
     for (size_t i = 0; i < st->items.cnt; i++) {
         const rill__win_item_t *it = &st->items.v[i];
         if (it->start < start)
@@ -414,6 +408,9 @@ static int session_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state
         if (it->end < hi && it->end < closed_end)
             closed_end = it->end;
     }
+    for (size_t i = 0; i < st->items.cnt; i++)
+        if (st->items.v[i].start == start && st->items.v[i].end == end)
+            fresh = 0;
     if (end < hi || closed_end != INT64_MAX)
         return rill__win_late(ctx, c, rec,
                               "record at %" PRId64 ", stream time %" PRId64 ": its session "
@@ -428,24 +425,13 @@ static int session_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state
     if (remove_merged(ctx, c, st, rec, start, end) ||
         (rill__session_put(st->store, rec->key, rec->key_len, start, end, st->val.data,
                            st->val.len) &&
-         rill__win_store_failed(ctx, c, "writing")))
+         rill__win_store_failed(ctx, c, "writing")) ||
+        rill__win_index_add(ctx, c, st, rec->key, rec->key_len, start, end, fresh))
         return -1;
     if (c->emit != RILL_EMIT_ON_UPDATE)
         return 0;
     return rill__win_forward(ctx, c, rec->key, rec->key_len, start, end, st->val.data,
                              st->val.len, end, rec->headers);
-}
-
-static int range_cb(const void *key, size_t key_len, int64_t start, int64_t end,
-                    const void *value, size_t value_len, void *opaque) {
-    return rill__win_items_add(opaque, key, key_len, start, end, end, value, value_len);
-}
-
-static int session_collect(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
-                           int64_t from, int64_t to) {
-    if (rill__session_range(st->store, from, to, range_cb, &st->items) < 0 || st->items.failed)
-        return rill__win_store_failed(ctx, c, "scanning");
-    return 0;
 }
 
 /* ---- the operator ---- */
@@ -470,6 +456,7 @@ static void win_close(const rill__node_t *node, void *state) {
     rill_buf_free(&st->val);
     rill_buf_free(&st->tmp);
     items_free(&st->items);
+    items_free(&st->idx);
     free(st);
 }
 

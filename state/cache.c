@@ -168,12 +168,13 @@ rill__centry_t *rill__cache_find(const rill__cache_t *c, const void *key, size_t
     return NULL;
 }
 
-int rill__cache_put(rill__cache_t *c, const void *key, size_t key_len, const void *value,
-                    size_t value_len, bool deleted) {
+/* Finds or adds the entry of key; *made: whether it is new. NULL when memory ran out. */
+static rill__centry_t *entry_for(rill__cache_t *c, const void *key, size_t key_len, bool *made) {
     rill__centry_t *e = rill__cache_find(c, key, key_len);
+    *made = !e;
     if (!e) {
         if ((c->cnt + 1) * 4 > c->cap * 3 && grow(c))
-            return -1;
+            return NULL;
         uint64_t h = hash_key(key, key_len);
         size_t i = h & (c->cap - 1);
         while (c->tab[i].hash)
@@ -181,13 +182,19 @@ int rill__cache_put(rill__cache_t *c, const void *key, size_t key_len, const voi
         e = &c->tab[i];
         char *k = arena_alloc(c, key_len ? key_len : 1);
         if (!k)
-            return -1;
+            return NULL;
         memcpy(k, key, key_len);
         if (index_add(c, k, key_len))
-            return -1;
+            return NULL;
         *e = (rill__centry_t){.hash = h, .key = k, .key_len = key_len};
         c->cnt++;
     }
+    return e;
+}
+
+/* Sets e's value, or marks it deleted. */
+static int entry_set(rill__cache_t *c, rill__centry_t *e, const void *value, size_t value_len,
+                     bool deleted) {
     if (!deleted && value_len > e->value_cap) {
         char *v = arena_alloc(c, value_len);
         if (!v)
@@ -200,6 +207,24 @@ int rill__cache_put(rill__cache_t *c, const void *key, size_t key_len, const voi
     e->value_len = deleted ? 0 : value_len;
     e->deleted = deleted;
     return 0;
+}
+
+int rill__cache_put(rill__cache_t *c, const void *key, size_t key_len, const void *value,
+                    size_t value_len, bool deleted) {
+    bool made;
+    rill__centry_t *e = entry_for(c, key, key_len, &made);
+    return e ? entry_set(c, e, value, value_len, deleted) : -1;
+}
+
+int rill__cache_put_new(rill__cache_t *c, const void *key, size_t key_len, const void *value,
+                        size_t value_len) {
+    bool made;
+    rill__centry_t *e = entry_for(c, key, key_len, &made);
+    if (!e)
+        return -1;
+    if (made)
+        e->fresh = true;
+    return entry_set(c, e, value, value_len, false);
 }
 
 void rill__cache_remove_if(rill__cache_t *c, bool (*pred)(const rill__centry_t *e, void *opaque),
@@ -266,6 +291,12 @@ void rill__cache_free(rill__cache_t *c) {
     }
     free(c->tab);
     memset(c, 0, sizeof(*c));
+}
+
+const rill__cnode_t *rill__cache_seek(const rill__cache_t *c, const void *lo, size_t lo_len) {
+    rill__cnode_t *prev[RILL__CACHE_LEVELS];
+    index_find(c, lo, lo_len, prev);
+    return prev[0] ? prev[0]->next[0] : c->head[0];
 }
 
 size_t rill__cache_sorted(const rill__cache_t *c, const void *lo, size_t lo_len, const void *hi,

@@ -16,6 +16,8 @@ typedef struct rill__centry_s {
     size_t value_len;
     size_t value_cap;
     bool deleted;
+    bool fresh; /* the key was absent from RocksDB and the changelog when this entry was made
+                   (rill__cache_put_new): deleted, it is nothing to log or apply */
 } rill__centry_t;
 
 #define RILL__CACHE_LEVELS 16
@@ -41,6 +43,14 @@ rill__centry_t *rill__cache_find(const rill__cache_t *c, const void *key, size_t
 /* Sets key to value, or marks it deleted. Returns 0 or -1 (out of memory). */
 int rill__cache_put(rill__cache_t *c, const void *key, size_t key_len, const void *value,
                     size_t value_len, bool deleted);
+/* As rill__cache_put (not deleted) for a key the caller knows to be absent from RocksDB and
+ * the changelog: a new entry is marked fresh (an existing one keeps its mark). */
+int rill__cache_put_new(rill__cache_t *c, const void *key, size_t key_len, const void *value,
+                        size_t value_len);
+/* Whether e is to be logged and applied: not a fresh entry deleted again. */
+static inline bool rill__centry_durable(const rill__centry_t *e) {
+    return !(e->fresh && e->deleted);
+}
 /* Removes the entries for which pred holds. */
 void rill__cache_remove_if(rill__cache_t *c, bool (*pred)(const rill__centry_t *e, void *opaque),
                            void *opaque);
@@ -50,6 +60,9 @@ void rill__cache_free(rill__cache_t *c);
 /* The entries with lo <= key < hi in key order: *outp is a malloc'd array (caller frees). */
 size_t rill__cache_sorted(const rill__cache_t *c, const void *lo, size_t lo_len, const void *hi,
                           size_t hi_len, rill__centry_t ***outp);
+/* The first key >= lo of the ordered index (NULL: none); walk on with ->next[0], and find
+ * its entry with rill__cache_find. Valid until the cache is next written. */
+const rill__cnode_t *rill__cache_seek(const rill__cache_t *c, const void *lo, size_t lo_len);
 /* Byte-wise key order (RocksDB's default comparator). */
 int rill__key_cmp(const void *a, size_t a_len, const void *b, size_t b_len);
 

@@ -70,6 +70,16 @@ int rill__kv_put(rill__store_t *st, const void *key, size_t key_len, const void 
     return cached_put(st, value, value_len);
 }
 
+int rill__kv_put_new(rill__store_t *st, const void *key, size_t key_len, const void *value,
+                     size_t value_len) {
+    rill_buf_reset(&st->kbuf);
+    if (rill__key_kv(&st->kbuf, st->partition, key, key_len) ||
+        rill__cache_put_new(&st->cache, st->kbuf.data, st->kbuf.len, value, value_len))
+        return -1;
+    st->task->thread->cache_bytes_dirty = true;
+    return 0;
+}
+
 static int64_t segment_of(const rill__store_t *st, int64_t t) {
     return t / st->def->segment_ms;
 }
@@ -99,6 +109,15 @@ int rill__session_put(rill__store_t *st, const void *key, size_t key_len, int64_
     return cached_put(st, value, value_len);
 }
 
+int rill__session_get(rill__store_t *st, const void *key, size_t key_len, int64_t start,
+                      int64_t end, const void **valuep, size_t *value_lenp) {
+    rill_buf_reset(&st->kbuf);
+    if (rill__key_session(&st->kbuf, st->partition, segment_of(st, end), key, key_len, end,
+                          start))
+        return -1;
+    return cached_get(st, valuep, value_lenp);
+}
+
 int rill__session_remove(rill__store_t *st, const void *key, size_t key_len, int64_t start,
                          int64_t end) {
     return rill__session_put(st, key, key_len, start, end, NULL, 0);
@@ -108,25 +127,37 @@ int rill__session_remove(rill__store_t *st, const void *key, size_t key_len, int
 
 typedef int (*scan_cb)(const void *k, size_t k_len, const void *v, size_t v_len, void *opaque);
 
-/* Calls cb for every live key in [lo, hi), cache entries winning over RocksDB's. */
+/* The cache entry of index node *np, or of the first node after it that has one, while below
+ * hi (moving *np there); NULL at hi or the end. */
+static const rill__centry_t *cache_at(const rill__store_t *st, const rill__cnode_t **np,
+                                      const rill_buf_t *hi) {
+    for (; *np && rill__key_cmp((*np)->key, (*np)->key_len, hi->data, hi->len) < 0;
+         *np = (*np)->next[0]) {
+        const rill__centry_t *e = rill__cache_find(&st->cache, (*np)->key, (*np)->key_len);
+        if (e)
+            return e;
+    }
+    return NULL;
+}
+
+/* Calls cb for every live key in [lo, hi), cache entries winning over RocksDB's. The cache's
+ * ordered index is walked as the scan goes (no copy), so a scan that cb stops early costs
+ * only what it read. */
 static int merged_scan(rill__store_t *st, const rill_buf_t *lo, const rill_buf_t *hi, scan_cb cb,
                        void *opaque) {
-    rill__centry_t **ents = NULL;
-    size_t n = rill__cache_sorted(&st->cache, lo->data, lo->len, hi->data, hi->len, &ents);
-    if (!ents)
-        return -1;
+    const rill__cnode_t *node = rill__cache_seek(&st->cache, lo->data, lo->len);
+    const rill__centry_t *e = cache_at(st, &node, hi);
     rill__iter_t *it = rill__db_iter(st->db, st->cf, lo->data, lo->len, hi->data, hi->len);
-    size_t i = 0;
     int rc = 0;
-    while (!rc && (i < n || rill__iter_valid(it))) {
+    while (!rc && (e || rill__iter_valid(it))) {
         size_t klen = 0, vlen = 0;
         const void *k = rill__iter_valid(it) ? rill__iter_key(it, &klen) : NULL;
-        int order = !k ? -1 : i == n ? 1 : rill__key_cmp(ents[i]->key, ents[i]->key_len, k, klen);
+        int order = !k ? -1 : !e ? 1 : rill__key_cmp(e->key, e->key_len, k, klen);
         if (order <= 0) {
-            if (!ents[i]->deleted)
-                rc = cb(ents[i]->key, ents[i]->key_len, ents[i]->value, ents[i]->value_len,
-                        opaque);
-            i++;
+            if (!e->deleted)
+                rc = cb(e->key, e->key_len, e->value, e->value_len, opaque);
+            node = node->next[0];
+            e = cache_at(st, &node, hi);
             if (order == 0)
                 rill__iter_next(it);
         } else {
@@ -142,7 +173,6 @@ static int merged_scan(rill__store_t *st, const rill_buf_t *lo, const rill_buf_t
         rc = -1;
     }
     rill__iter_destroy(it);
-    free(ents);
     return rc < 0 ? -1 : 0;
 }
 

@@ -60,6 +60,12 @@ int rill__kv_get(rill__store_t *st, const void *key, size_t key_len, const void 
 int rill__kv_put(rill__store_t *st, const void *key, size_t key_len, const void *value,
                  size_t value_len);
 
+/* As rill__kv_put (value not NULL) for a key the caller knows to be absent from the store
+ * (RocksDB and changelog): deleted again before the next commit, it costs neither a changelog
+ * record nor a RocksDB write (for short-lived index entries). */
+int rill__kv_put_new(rill__store_t *st, const void *key, size_t key_len, const void *value,
+                     size_t value_len);
+
 /* Calls cb for each key in [lo, hi) in byte order (hi NULL: to the end), the cache and
  * RocksDB merged; cb returns non-zero to stop. For indexes kept in a key-value store (e.g.
  * [deadline 8B big-endian][key] → due keys are one range scan). Do not write to the store
@@ -98,6 +104,9 @@ int rill__window_expire(rill__store_t *st, int64_t before);
 
 int rill__session_put(rill__store_t *st, const void *key, size_t key_len, int64_t start,
                       int64_t end, const void *value, size_t value_len);
+/* Reads the session [start, end] of key: as rill__kv_get. */
+int rill__session_get(rill__store_t *st, const void *key, size_t key_len, int64_t start,
+                      int64_t end, const void **valuep, size_t *value_lenp);
 int rill__session_remove(rill__store_t *st, const void *key, size_t key_len, int64_t start,
                          int64_t end);
 /* Calls cb for each session of key that ends at or after earliest_end and starts at or

@@ -130,7 +130,7 @@ int rill__task_log_stores(rill__task_t *task) {
         const rill__cache_t *c = &st->cache;
         for (size_t i = 0; i < c->cap && c->cnt; i++) {
             const rill__centry_t *e = &c->tab[i];
-            if (!e->hash)
+            if (!e->hash || !rill__centry_durable(e))
                 continue;
             /* The changelog key is the RocksDB key without its partition. */
             if (rill__produce_opaque(thread, st->changelog_rkt, st->partition, e->key + 4,
@@ -154,7 +154,7 @@ int rill__task_apply_stores(rill__task_t *task) {
         rill__batch_t *b = st->pending; /* range deletes first, then the cache's entries */
         for (size_t i = 0; i < c->cap && c->cnt; i++) {
             const rill__centry_t *e = &c->tab[i];
-            if (!e->hash)
+            if (!e->hash || !rill__centry_durable(e))
                 continue;
             if (e->deleted)
                 rill__batch_delete(b, st->cf, e->key, e->key_len);

@@ -468,20 +468,19 @@ Test(operators_windowed, session_results_final_when_emitted_at_close, .timeout =
 }
 
 /*
- * Emit-final keeps its progress and its stream time in stores, not in memory. An app stopped
- * halfway is followed by one with an empty state directory (so its state comes back from the
- * changelogs alone): over both runs every window is emitted exactly once, and a record late
- * for the first run's stream time is still late as the first record the second run sees.
+ * Emit-final keeps its progress, its stream time and its time index of the windows not yet
+ * emitted in stores, not in memory. An app stopped halfway is followed by a second one, on an
+ * empty state directory (so its state comes back from the changelogs alone) or on the first
+ * one's (so it comes from RocksDB): over both runs every window is emitted exactly once (a
+ * window emitted twice, or missed, fails), and a record late for the first run's stream time
+ * is still late as the first record the second run sees.
  */
-Test(operators_windowed, final_results_once_when_app_restarts_from_changelog, .timeout = 120)
+static void restart_and_check(const rill_window_spec_t *spec, const char *name, int same_dir)
 {
-    rill_window_spec_t spec = {.kind = RILL_WINDOW_TUMBLING, .size_ms = 1000, .grace_ms = GRACE};
     char errstr[512], id[64], dlq[96], dir[2][64];
     size_t half = NREC / 2;
     int64_t first = INT64_MAX;
 
-    make_input(&input, BASE, 7);
-    ref_time(&ref, &input, 1000, 1000);
     for (size_t i = 0; i < half; i++)
         if (input.r[i].ts < first)
             first = input.r[i].ts;
@@ -489,12 +488,15 @@ Test(operators_windowed, final_results_once_when_app_restarts_from_changelog, .t
     cr_assert_not_null(broker, "%s", errstr);
     const char *bootstrap = rill_broker_bootstrap_servers(broker);
     cr_assert_eq(rill_broker_create_topic(broker, "in", 2), 0);
-    eu_app_id(id, sizeof(id), "win-restart");
+    eu_app_id(id, sizeof(id), name);
     snprintf(dlq, sizeof(dlq), "%s-dlq", id);
     for (int run = 0; run < 2; run++) {
-        eu_state_dir_make(dir[run], sizeof(dir[run]));
+        if (run && same_dir)
+            snprintf(dir[run], sizeof(dir[run]), "%s", dir[0]);
+        else
+            eu_state_dir_make(dir[run], sizeof(dir[run]));
         const char *extra[] = {"bootstrap.servers", bootstrap, "state.dir", dir[run], NULL};
-        rill_app_t *app = eu_app_new(window_topology(&spec, RILL_EMIT_FINAL, 0), id, extra);
+        rill_app_t *app = eu_app_new(window_topology(spec, RILL_EMIT_FINAL, 0), id, extra);
         int64_t n = run ? (int64_t)(input.n - half) + 3 : (int64_t)half;
         if (run) {
             rill_producer_t *p = rill_producer_new(bootstrap, NULL, errstr, sizeof(errstr));
@@ -520,7 +522,48 @@ Test(operators_windowed, final_results_once_when_app_restarts_from_changelog, .t
     eu_recs_free(&dead);
     rill_broker_destroy(broker);
     eu_state_dir_remove(dir[0]);
-    eu_state_dir_remove(dir[1]);
+    if (!same_dir)
+        eu_state_dir_remove(dir[1]);
+}
+
+Test(operators_windowed, final_results_once_when_app_restarts_from_changelog, .timeout = 120)
+{
+    rill_window_spec_t spec = {.kind = RILL_WINDOW_TUMBLING, .size_ms = 1000, .grace_ms = GRACE};
+
+    make_input(&input, BASE, 7);
+    ref_time(&ref, &input, 1000, 1000);
+    restart_and_check(&spec, "win-restart", 0);
+}
+
+Test(operators_windowed, hopping_final_results_once_when_app_restarts_on_its_state,
+     .timeout = 120)
+{
+    rill_window_spec_t spec = {.kind = RILL_WINDOW_HOPPING, .size_ms = 1000, .advance_ms = 250,
+                               .grace_ms = GRACE};
+
+    make_input(&input, BASE, 8);
+    ref_time(&ref, &input, 1000, 250);
+    restart_and_check(&spec, "win-restart-hop", 1);
+}
+
+Test(operators_windowed, session_final_results_once_when_app_restarts_from_changelog,
+     .timeout = 120)
+{
+    rill_window_spec_t spec = {.kind = RILL_WINDOW_SESSION, .gap_ms = 300, .grace_ms = GRACE};
+
+    make_input(&input, BASE, 9);
+    ref_session(&ref, &input, 300);
+    restart_and_check(&spec, "win-restart-session", 0);
+}
+
+Test(operators_windowed, sliding_final_results_once_when_app_restarts_on_its_state,
+     .timeout = 120)
+{
+    rill_window_spec_t spec = {.kind = RILL_WINDOW_SLIDING, .size_ms = 2000, .grace_ms = GRACE};
+
+    make_input(&input, BASE, 10);
+    ref_sliding(&ref, &input, 2000);
+    restart_and_check(&spec, "win-restart-sliding", 1);
 }
 
 /* ---------------------------------------------------------------------------------------- */

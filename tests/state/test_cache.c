@@ -1,7 +1,7 @@
 /*
  * test_cache.c — unit tests of a store's write cache: one entry per key, latest value wins,
  * deletions kept as entries (they must reach the changelog), ordered range listing, removal
- * by predicate, and emptying after a commit.
+ * by predicate, emptying after a commit, and new keys deleted before the commit (not logged).
  */
 #include <criterion/criterion.h>
 
@@ -229,4 +229,31 @@ Test(state_cache, ranges_equal_reference_when_keys_inserted_removed_and_cleared)
             check_range(&r, "", 0, "l", 1);
         }
     }
+}
+
+static bool durable(const char *key) {
+    rill__centry_t *e = rill__cache_find(&cache, key, strlen(key));
+    cr_assert_not_null(e);
+    return rill__centry_durable(e);
+}
+
+/* A key put as new and deleted before the commit never existed for RocksDB or the changelog;
+ * a key put normally (maybe durable already) keeps its tombstone, even if later put as new. */
+Test(state_cache, nothing_to_log_when_new_key_deleted_before_commit) {
+    cr_assert_eq(rill__cache_put_new(&cache, "n", 1, "1", 1), 0);
+    cr_assert(durable("n"));
+    put("n", "2");
+    cr_assert_str_eq(value_of("n"), "2");
+    put("n", NULL);
+    cr_assert_str_eq(value_of("n"), "<deleted>");
+    cr_assert(!durable("n"));
+    put("o", "1");
+    put("o", NULL);
+    cr_assert(durable("o"));
+    cr_assert_eq(rill__cache_put_new(&cache, "o", 1, "2", 1), 0);
+    put("o", NULL);
+    cr_assert(durable("o"));
+    rill__cache_clear(&cache);
+    cr_assert_eq(rill__cache_put_new(&cache, "n", 1, "3", 1), 0);
+    cr_assert_str_eq(value_of("n"), "3");
 }
