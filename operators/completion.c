@@ -32,7 +32,7 @@
  * events older than hold_ms (range scan of 'h') and forgets markers past retention (range
  * scan of 'E'). Exactly one completion per key follows from the item, state and due entries
  * being deleted, and the marker written, in the same store writes as the forward, which the
- * engine commits with the output (invariant 4).
+ * engine commits with the output (docs/DESIGN.md, invariant 4).
  */
 #include "completion_int.h"
 
