@@ -11,7 +11,7 @@
  *
  * NOTE: this program is not a public-API program. It links librill (the static library) for
  * its internal RocksDB layer and includes "db_int.h" from state/ (bench/CMakeLists.txt adds
- * ${CMAKE_SOURCE_DIR}/state to its include path): rill__db_open, rill__db_cf, write batches,
+ * state/ and base/ to its include path): rill__db_open, rill__db_cf, write batches,
  * rill__db_get, and the key encoders rill__key_kv / rill__key_window. It therefore writes the
  * very bytes Rill's stores hold and reads them the way Rill does (one pinned point read, one
  * copy), on a database opened with the options every Rill store gets (state/rocks.c: shared

@@ -24,29 +24,12 @@
 #include <string.h>
 #include <time.h>
 
-int64_t rill__now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void rill__log(const rill_app_t *app, int thread_idx, const char *fmt, ...) {
-    char msg[1024], when[32];
+    rill__logger_t lg = {.app_id = app->set.application_id};
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    rill__vlogf(&lg, thread_idx, fmt, ap);
     va_end(ap);
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(when, sizeof(when), "%H:%M:%S", &tm);
-    if (thread_idx >= 0)
-        fprintf(stderr, "%s.%03ld rill[%s] thread-%d: %s\n", when, ts.tv_nsec / 1000000,
-                app->set.application_id, thread_idx, msg);
-    else
-        fprintf(stderr, "%s.%03ld rill[%s]: %s\n", when, ts.tv_nsec / 1000000,
-                app->set.application_id, msg);
 }
 
 void rill__app_fatal(rill_app_t *app, rill_err_t err, const char *fmt, ...) {

@@ -2,8 +2,9 @@
  * commit.c — the commit protocol of a stream thread, under at_least_once and exactly_once_v2.
  *
  * DESIGN
- * A commit first asks every task to flush what its operators buffer (stores, caches, async
- * stages: the later issues plug in here through the operators' commit hooks), then:
+ * A commit first asks every task to flush what its operators buffer (record caches, async
+ * stages: through the operators' commit hooks) and logs its stores' write caches to their
+ * changelogs (state/store_life.c), then:
  *  - at_least_once: flushes the producer and checks that every record was delivered, then
  *    commits each input partition's next offset synchronously. Offsets are never committed
  *    past an undelivered output (docs/DESIGN.md, invariant 3).

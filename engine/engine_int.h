@@ -10,7 +10,10 @@
 #ifndef RILL_ENGINE_INT_H
 #define RILL_ENGINE_INT_H
 
+#include "clock_int.h"
 #include "conf_int.h"
+#include "counter_int.h"
+#include "log_int.h"
 #include "rill.h"
 #include "time_int.h"
 #include "topology_int.h"
@@ -51,10 +54,10 @@ typedef struct rill__metrics_s {
 } rill__metrics_t;
 
 static inline void rill__metric_add(rill__metrics_t *m, rill__metric_t which, int64_t n) {
-    __atomic_fetch_add(&m->v[which], n, __ATOMIC_RELAXED);
+    rill__counter_add(&m->v[which], n);
 }
 static inline void rill__metric_set(rill__metrics_t *m, rill__metric_t which, int64_t n) {
-    __atomic_store_n(&m->v[which], n, __ATOMIC_RELAXED);
+    rill__counter_set(&m->v[which], n);
 }
 
 /* ---- the processor context: one per task ---- */
@@ -297,15 +300,13 @@ size_t rill__ctx_origin_id(rill_ctx_t *ctx, char *out, size_t cap);
 extern const rill__operator_t rill__source_operator;
 extern const rill__operator_t rill__sink_operator;
 
-/* Monotonic milliseconds. */
-int64_t rill__now_ms(void);
-
 /* Records a fatal error (the first one wins) and asks every thread to stop. Thread-safe. */
 void rill__app_fatal(rill_app_t *app, rill_err_t err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool rill__app_stopping(const rill_app_t *app);
 
-/* Logs one line to stderr with the app id and thread: "rill[app] thread-0: ...". */
+/* Logs one line to stderr with the app id and thread: "rill[app] thread-0: ..." (rill__logf
+ * of base/log_int.h with the app's application.id). */
 void rill__log(const rill_app_t *app, int thread_idx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -17,6 +17,7 @@
  * lower, and transaction markers occupy offsets no record has). Stream threads read rows
  * with point gets, concurrently with the reader's writes (RocksDB is thread-safe for this).
  */
+#include "endian_int.h"
 #include "global_int.h"
 #include "store_int.h"
 
@@ -82,10 +83,7 @@ static rd_kafka_t *consumer_new(rill_app_t *app, char *errstr, size_t errstr_siz
 
 static void offset_key(unsigned char out[5], int32_t partition) {
     out[0] = RILL__GLOBAL_OFFSET;
-    out[1] = (unsigned char)((uint32_t)partition >> 24);
-    out[2] = (unsigned char)((uint32_t)partition >> 16);
-    out[3] = (unsigned char)((uint32_t)partition >> 8);
-    out[4] = (unsigned char)partition;
+    rill__be32_put(out + 1, (uint32_t)partition);
 }
 
 static int64_t stored_offset(rill__global_t *gl, const gpart_t *p) {

@@ -34,6 +34,7 @@
  * Threads: everything here runs on the task's stream thread, except setup (at start).
  */
 #include "admin_int.h"
+#include "endian_int.h"
 #include "engine_int.h"
 
 #include <inttypes.h>
@@ -75,17 +76,6 @@ typedef struct rill__progress_s {
  * flags, progress. */
 #define MARKER_LEN 24
 #define MARKER_IDLE 1u
-
-static void be32_put(unsigned char *p, uint32_t v) {
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-static uint32_t be32_get(const unsigned char *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* ---- setup ---- */
 
@@ -238,13 +228,13 @@ void rill__progress_apply(rill__task_t *task, rill__pq_t *pq, const rd_kafka_mes
     rill_int64_decode(m + 16, 8, &wm);
     if (wm > RILL__TIME_MAX)
         return; /* no task's progress goes there (time_int.h): not a marker Rill wrote */
-    rill__up_t *up = up_of(task, pq, (int)be32_get(m), be32_get(m + 4));
+    rill__up_t *up = up_of(task, pq, (int)rill__be32_get(m), rill__be32_get(m + 4));
     if (!up)
         return; /* a writer this topology does not know (another version): not waited for */
     if (!up->heard || wm > up->wm)
         up->wm = wm;
     up->heard = true;
-    up->idle = (be32_get(m + 12) & MARKER_IDLE) != 0;
+    up->idle = (rill__be32_get(m + 12) & MARKER_IDLE) != 0;
 }
 
 static rill__link_out_t *outs_make(rill__task_t *task) {
@@ -288,10 +278,10 @@ void rill__progress_emit(rill__task_t *task, bool force) {
     if (!task->outs && !outs_make(task))
         return;
     unsigned char m[MARKER_LEN];
-    be32_put(m, (uint32_t)task->sub);
-    be32_put(m + 4, (uint32_t)task->partition);
-    be32_put(m + 8, (uint32_t)pr->sub_tasks[task->sub]);
-    be32_put(m + 12, task->idle ? MARKER_IDLE : 0);
+    rill__be32_put(m, (uint32_t)task->sub);
+    rill__be32_put(m + 4, (uint32_t)task->partition);
+    rill__be32_put(m + 8, (uint32_t)pr->sub_tasks[task->sub]);
+    rill__be32_put(m + 12, task->idle ? MARKER_IDLE : 0);
     rill_int64_encode(task->wm, m + 16);
     for (int i = 0; i < task->out_cnt; i++)
         for (int32_t p = 0; p < task->outs[i].link->partitions; p++)

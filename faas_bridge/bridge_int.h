@@ -9,7 +9,7 @@
  *  2. Wire formats (wire_cloudevents.c, wire_lambda.c, wire_response.c): encode a batch of
  *     records into a request body and headers; decode a response body into one result per
  *     record.
- *  3. The stage operator (faas_stage.c, reorder.c): batching, sequence numbers, the reorder
+ *  3. The stage operator (faas_stage.c, faas_reorder.c): batching, sequence numbers, the reorder
  *     buffer, retries, bisection, dead-lettering, the commit watermark, backpressure.
  */
 #ifndef RILL_BRIDGE_INT_H

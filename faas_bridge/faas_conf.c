@@ -160,7 +160,7 @@ void rill__faas_breaker_record(stage_conf_t *c, bool ok, bool probe, int64_t now
         c->open_until = 0;
     } else if (++c->consecutive_failures >= c->o.breaker_failures || probe) {
         if (!c->open_until || probe)
-            faas_count(&c->m_breaker_opens, 1);
+            rill__counter_add(&c->m_breaker_opens, 1);
         c->open_until = now + c->o.breaker_open_ms;
     }
     pthread_mutex_unlock(&c->lock);

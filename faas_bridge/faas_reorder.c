@@ -167,7 +167,7 @@ static int dead_letter(stage_t *st, slot_t *slot) {
                            .headers = slot->hdrs};
     if (rill__dlq_send_src(st->thread, &src, st->node->name, reason, slot->attempts))
         return -1;
-    faas_count(&st->conf->m_dlq, 1);
+    rill__counter_add(&st->conf->m_dlq, 1);
     return 0;
 }
 

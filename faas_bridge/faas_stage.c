@@ -143,9 +143,9 @@ static int send_batch(stage_t *st, batch_t *b, bool probe) {
     if (rill__http_submit(st->http, &b->req, st->cq, b))
         return -1;
     st->in_flight++;
-    faas_count(&st->conf->m_invocations, 1);
-    faas_count(&st->conf->m_records, (int64_t)b->n);
-    faas_count(&st->conf->m_in_flight, 1);
+    rill__counter_add(&st->conf->m_invocations, 1);
+    rill__counter_add(&st->conf->m_records, (int64_t)b->n);
+    rill__counter_add(&st->conf->m_in_flight, 1);
     return 0;
 }
 
@@ -222,19 +222,19 @@ static void requeue(stage_t *st, const uint64_t *seqs, size_t n, int attempt, lo
         return;
     }
     b->not_before = now + rill__faas_backoff_ms(c, attempt, retry_after);
-    faas_count(&st->conf->m_retries, 1);
+    rill__counter_add(&st->conf->m_retries, 1);
     enqueue(st, b);
 }
 
 /* A whole invocation failed: retry, split, or give up on a lone record. */
 static void batch_failed(stage_t *st, batch_t *b, const char *why, long retry_after, bool split_now) {
     const stage_conf_t *c = st->conf;
-    faas_count(&st->conf->m_failures, 1);
+    rill__counter_add(&st->conf->m_failures, 1);
     if (!split_now && b->attempt + 1 <= c->o.max_retries) {
         requeue(st, b->seqs, b->n, b->attempt + 1, retry_after, why);
     } else if (b->n > 1) {
         size_t half = b->n / 2;
-        faas_count(&st->conf->m_splits, 1);
+        rill__counter_add(&st->conf->m_splits, 1);
         /* Each half gets one more try before it is split again. */
         int attempt = split_now ? b->attempt : c->o.max_retries;
         requeue(st, b->seqs, half, attempt, retry_after, why);
@@ -270,8 +270,8 @@ static void record_latency(stage_conf_t *c, double ms) {
     int b = 0;
     while (b < FAAS_LAT_BUCKETS - 1 && ms >= (double)(1LL << b))
         b++;
-    faas_count(&c->m_latency[b], 1);
-    faas_count(&c->m_latency_sum_ms, (int64_t)ms);
+    rill__counter_add(&c->m_latency[b], 1);
+    rill__counter_add(&c->m_latency_sum_ms, (int64_t)ms);
 }
 
 static void complete(stage_t *st, rill__http_done_t *done) {
@@ -279,13 +279,13 @@ static void complete(stage_t *st, rill__http_done_t *done) {
     const rill__http_resp_t *r = &done->resp;
     char why[512];
     st->in_flight--;
-    faas_count(&st->conf->m_in_flight, -1);
+    rill__counter_add(&st->conf->m_in_flight, -1);
     record_latency(st->conf, r->total_ms);
     bool ok = false;
     if (r->curl_code) {
         snprintf(why, sizeof(why), "call failed: %s", r->error);
     } else if (r->status == 413 && b->n > 1) {
-        faas_count(&st->conf->m_splits, 1);
+        rill__counter_add(&st->conf->m_splits, 1);
         snprintf(why, sizeof(why), "HTTP 413: payload too large");
         batch_failed(st, b, why, -1, true);
         batch_free(b);
@@ -466,7 +466,7 @@ static int stage_reap(void *obj) {
         batch_free(done->opaque);
         rill__http_done_free(done);
         st->in_flight--;
-        faas_count(&st->conf->m_in_flight, -1);
+        rill__counter_add(&st->conf->m_in_flight, -1);
     }
     if (st->in_flight > 0)
         return 0;

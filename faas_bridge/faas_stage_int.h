@@ -7,6 +7,7 @@
 #define RILL_FAAS_STAGE_INT_H
 
 #include "bridge_int.h"
+#include "counter_int.h" /* rill__counter_add: the stages' metrics */
 #include "engine_int.h"
 
 #include <pthread.h>
@@ -144,9 +145,5 @@ int64_t rill__faas_backoff_ms(const stage_conf_t *c, int attempt, long retry_aft
 /* Breaker: may a batch be sent now? Sets *probe for the half-open trial call. */
 bool rill__faas_breaker_allows(stage_conf_t *conf, int64_t now, bool *probe);
 void rill__faas_breaker_record(stage_conf_t *conf, bool ok, bool probe, int64_t now);
-
-static inline void faas_count(int64_t *counter, int64_t n) {
-    __atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
-}
 
 #endif

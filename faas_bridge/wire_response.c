@@ -28,7 +28,7 @@
  * Anything else returns -1 with a message naming what is wrong.
  *
  * Limits. Before json-c builds a tree (about 265 times the text's size for "[{},{},...]"),
- * rill__json_prescan() (engine/json_scan.c) refuses a body nested deeper than 32 levels or
+ * rill__json_prescan() (base/json_scan.c) refuses a body nested deeper than 32 levels or
  * with more elements than its size allows; the call then fails with that reason, like any
  * malformed response. The body's size is bounded before (http_bridge.c, max_response_bytes).
  */

@@ -576,9 +576,15 @@ void rill_broker_destroy(rill_broker_t *broker);
  * by rill_table_to_stream(): key = the group key, value = the aggregate's bytes (counts: 8
  * bytes big-endian, rill_int64_decode()), timestamp = the largest timestamp among the records
  * aggregated (sessions: the session's end), headers = those of the record that caused the
- * update (none on emit-final results). There is no record cache in front of aggregations yet
- * (Kafka Streams with its cache off): every update is forwarded downstream, none coalesced
- * (the stores' write cache still coalesces their changelog records).
+ * update (none on emit-final results). Aggregations without windows (count, reduce and
+ * aggregate of a grouped stream) have a record cache, as in Kafka Streams, while
+ * statestore.cache.max.bytes > 0 (the default): an update is not forwarded at once; the latest
+ * aggregate of every key updated since the last commit goes downstream at the next commit (or
+ * when the caches fill, which commits early), without headers, so repeated updates of a key
+ * between commits cost one downstream record. With the cache off (0), for an aggregation whose
+ * table is grouped anew (rill_table_group_by() needs every old value), and for windowed,
+ * session and sliding aggregations, every update is forwarded downstream, none coalesced (the
+ * stores' write cache still coalesces their changelog records).
  *
  * Windows. Times are epoch milliseconds; stream time is the task's (rill_ctx_stream_time()).
  *  - Tumbling, size S: [n*S, (n+1)*S), aligned to the epoch; a record at t is in the one

@@ -40,7 +40,7 @@
  * task state (start, move, rewind), so the first call derives it from the store. Exactly one
  * completion per key follows from the item, state and due entries being deleted, and the
  * marker written, in the same store writes as the forward, which the engine commits with the
- * output (invariant 4).
+ * output (docs/DESIGN.md, invariant 4).
  */
 #include "completion_int.h"
 
@@ -233,7 +233,7 @@ int rill__cpl_accumulate(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t
     int rc = c->accumulate(item, event, st->state.data ? st->state.data : "", st->state.len,
                            &st->out, c->opaque);
     if (rc == 1) {
-        rill__agg_count(&c->ignored, 1);
+        rill__counter_add(&c->ignored, 1);
         return 0;
     }
     if (rc) {
@@ -278,7 +278,7 @@ static int complete_key(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t 
         char why[320];
         snprintf(why, sizeof(why), "complete failed: %s",
                  ctx->error[0] ? ctx->error : "the callback returned an error");
-        rill__agg_count(&c->failed, 1);
+        rill__counter_add(&c->failed, 1);
         if (rill__dlq_send_src(rill__ctx_thread(ctx), &src, ctx->node->name, why, 1))
             return -1;
     } else {
@@ -287,7 +287,7 @@ static int complete_key(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t 
                              .value_serde = rill_serde_bytes(), .timestamp = deadline};
         if (rill_ctx_forward(ctx, &out))
             return -1;
-        rill__agg_count(&c->completed, 1);
+        rill__counter_add(&c->completed, 1);
     }
     int64_t expiry = add_sat(st->stream_time, c->spec.retention_ms);
     unsigned char be[8], one = 1;
@@ -367,7 +367,7 @@ static int item_open(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st
     int rc = is_completed(ctx, c, st, rec->key, rec->key_len);
     if (rc)
         return rc < 0 ? -1
-                      : (rill__agg_count(&c->late, 1),
+                      : (rill__counter_add(&c->late, 1),
                          dead_letter(ctx, rec, "late: item of a key that completed (stream "
                                      "time %" PRId64 ")", st->stream_time));
     if ((rc = item_get(ctx, c, st, rec->key, rec->key_len, &old, &open)))
@@ -421,7 +421,7 @@ static int event_take(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *s
                    : 0;
     if ((rc = is_completed(ctx, c, st, rec->key, rec->key_len)))
         return rc < 0 ? -1
-                      : (rill__agg_count(&c->late, 1),
+                      : (rill__counter_add(&c->late, 1),
                          dead_letter(ctx, rec, "late: event at %" PRId64 " for a key that "
                                      "completed (stream time %" PRId64 ")", rec->timestamp,
                                      st->stream_time));

@@ -35,7 +35,7 @@ static int held_make(rill_buf_t *out, rill_ctx_t *ctx, int64_t arrival, const ri
     unsigned char be4[4], be2[2], has = 1;
     if (tlen > 65535)
         tlen = 65535;
-    be32_put(be4, (uint32_t)rill_ctx_partition(ctx));
+    rill__be32_put(be4, (uint32_t)rill_ctx_partition(ctx));
     be2[0] = (unsigned char)(tlen >> 8);
     be2[1] = (unsigned char)tlen;
     rill_buf_reset(out);
@@ -63,7 +63,7 @@ static int held_parse(const void *v, size_t len, const void *key, size_t key_len
     size_t tcopy = tlen < sizeof(h->topic) - 1 ? tlen : sizeof(h->topic) - 1;
     memcpy(h->topic, p + 30, tcopy);
     h->src = (rill__dlq_src_t){
-        .topic = h->topic, .partition = (int32_t)be32_get(p + 16),
+        .topic = h->topic, .partition = (int32_t)rill__be32_get(p + 16),
         .offset = (int64_t)rill__be64_get(p + 20), .key = key, .key_len = key_len,
         .value = p + 30 + tlen + 1, .value_len = len - 30 - tlen - 1,
         .timestamp = (int64_t)rill__be64_get(p + 8)};
@@ -80,7 +80,7 @@ static int held_dead_letter(rill_ctx_t *ctx, rill__cpl_conf_t *c, const held_t *
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
-    rill__agg_count(&c->unmatched, 1);
+    rill__counter_add(&c->unmatched, 1);
     return rill__dlq_send_src(rill__ctx_thread(ctx), &h->src, ctx->node->name, why, 1) ? -1 : 0;
 }
 
@@ -175,7 +175,7 @@ static int ks_collect(const void *key, size_t key_len, const void *value, size_t
                       void *opaque) {
     rill__cpl_state_t *st = opaque;
     const unsigned char *k = key;
-    if (key_len < 1 + 4 + SEQ_LEN || be32_get(k + 1) != key_len - 1 - 4 - SEQ_LEN)
+    if (key_len < 1 + 4 + SEQ_LEN || rill__be32_get(k + 1) != key_len - 1 - 4 - SEQ_LEN)
         return 0;
     ks_add(st, key_hash(k + 5, key_len - 1 - 4 - SEQ_LEN));
     return st->held_keys.ready ? 0 : 1;
@@ -225,7 +225,7 @@ static int drop_listed(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *
         const unsigned char *ik = list_at(&st->list, i), *iv = list_at(&st->list, i + 1);
         size_t iv_len = st->list.v[i + 1].len;
         if (st->list.v[i].len != 1 + 2 * TIME_LEN || iv_len < 4 ||
-            be32_get(iv) != iv_len - 4)
+            rill__be32_get(iv) != iv_len - 4)
             return store_failed(ctx, c, "reading the hold index of");
         int64_t seq = (int64_t)rill__be64_get(ik + 1 + TIME_LEN);
         if (held_key(&st->key, iv + 4, iv_len - 4, seq))
@@ -298,7 +298,7 @@ int rill__cpl_hold(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
     idx[0] = 'h';
     rill__be64_put(idx + 1, (uint64_t)at);
     rill__be64_put(idx + 1 + TIME_LEN, (uint64_t)seq);
-    be32_put(be, (uint32_t)rec->key_len);
+    rill__be32_put(be, (uint32_t)rec->key_len);
     rill_buf_reset(&st->tmp);
     if (held_key(&st->key, rec->key, rec->key_len, seq) ||
         held_make(&st->val, ctx, at, rec, value, value_len) ||
@@ -311,7 +311,7 @@ int rill__cpl_hold(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
         st->scan_low[scan_slot('h')] = at;
     ks_add(st, key_hash(rec->key, rec->key_len));
     st->held++;
-    rill__agg_count(&c->held, 1);
+    rill__counter_add(&c->held, 1);
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #ifndef RILL_COMPLETION_INT_H
 #define RILL_COMPLETION_INT_H
 
+#include "endian_int.h"
 #include "table_int.h"
 
 #include <stdlib.h>
@@ -69,17 +70,6 @@ typedef struct rill__cpl_state_s {
 
 /* ---- small helpers (static: each file has its own) ---- */
 
-static inline void be32_put(unsigned char *p, uint32_t v) {
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-static inline uint32_t be32_get(const unsigned char *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static inline int put_time(rill_buf_t *b, int64_t t) {
     unsigned char be[8];
     rill__be64_put(be, (uint64_t)t);
@@ -97,7 +87,7 @@ static inline int make_key(rill_buf_t *out, char prefix, int64_t time, const voi
 /* out = 'H' [key length] key [seq]: a held event. */
 static inline int held_key(rill_buf_t *out, const void *key, size_t len, int64_t seq) {
     unsigned char be[4];
-    be32_put(be, (uint32_t)len);
+    rill__be32_put(be, (uint32_t)len);
     rill_buf_reset(out);
     return rill_buf_append(out, "H", 1) || rill_buf_append(out, be, 4) ||
            rill_buf_append(out, key, len) || (seq >= 0 && put_time(out, seq));

@@ -10,6 +10,7 @@
 #ifndef RILL_TABLE_INT_H
 #define RILL_TABLE_INT_H
 
+#include "counter_int.h" /* rill__counter_add: counters shared by the tasks of a node */
 #include "engine_int.h"
 #include "store_int.h"
 
@@ -142,10 +143,5 @@ int rill__table_claim_store(rill_topology_t *topo, const char *store);
  */
 int rill__table_get(rill_ctx_t *ctx, const rill_table_t *table, const void *key, size_t key_len,
                     const void **aggp, size_t *agg_lenp, int64_t *tsp);
-
-/* Adds n to a counter shared by the tasks of a node (relaxed atomic). */
-static inline void rill__agg_count(int64_t *counter, int64_t n) {
-    __atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
-}
 
 #endif

@@ -184,7 +184,7 @@ int rill__win_late(rill_ctx_t *ctx, rill__win_conf_t *c, const rill_record_t *re
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
-    rill__agg_count(&c->late, 1);
+    rill__counter_add(&c->late, 1);
     return rill__agg_dead_letter(ctx, rec, "late: %s", why);
 }
 
@@ -262,7 +262,7 @@ static int emit_closed(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *
                               NULL))
             return -1;
     }
-    rill__agg_count(&c->finals, (int64_t)st->items.cnt);
+    rill__counter_add(&c->finals, (int64_t)st->items.cnt);
     st->emitted = hi;
     return 0;
 }

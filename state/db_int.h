@@ -19,6 +19,7 @@
 #ifndef RILL_DB_INT_H
 #define RILL_DB_INT_H
 
+#include "endian_int.h" /* rill__be32_* and rill__be64_*, used with the key layouts */
 #include "rill.h"
 
 #include <stdbool.h>
@@ -128,8 +129,5 @@ int rill__key_session(rill_buf_t *out, int32_t partition, int64_t segment, const
                       size_t key_len, int64_t end, int64_t start);
 int rill__key_session_parse(const void *k, size_t len, int32_t *partition, int64_t *segment,
                             const void **key, size_t *key_len, int64_t *end, int64_t *start);
-
-void rill__be64_put(unsigned char *p, uint64_t v);
-uint64_t rill__be64_get(const unsigned char *p);
 
 #endif

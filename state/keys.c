@@ -20,42 +20,10 @@
 /* Fixed part of a window or session key before the record key: prefix, segment, length. */
 #define KEY_HEAD_LEN (RILL_KEY_PREFIX_LEN + 8 + 4)
 
-/* Writes v big-endian into p[0..7]. */
-void rill__be64_put(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char)(v & 0xff);
-        v >>= 8;
-    }
-}
-
-/* Reads 8 big-endian bytes at p. */
-uint64_t rill__be64_get(const unsigned char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static void be32_put(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-static uint32_t be32_get(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
 /* Writes [partition][tag]; the partition is taken as unsigned for ordering. */
 void rill__key_prefix(int32_t partition, uint8_t tag, unsigned char out[RILL_KEY_PREFIX_LEN])
 {
-    be32_put(out, (uint32_t)partition);
+    rill__be32_put(out, (uint32_t)partition);
     out[4] = tag;
 }
 
@@ -92,7 +60,7 @@ static int key_head(unsigned char head[KEY_HEAD_LEN], int32_t partition, int64_t
         return -1;
     rill__key_prefix(partition, RILL_KEY_DATA, head);
     rill__be64_put(head + RILL_KEY_PREFIX_LEN, (uint64_t)segment);
-    be32_put(head + RILL_KEY_PREFIX_LEN + 8, (uint32_t)key_len);
+    rill__be32_put(head + RILL_KEY_PREFIX_LEN + 8, (uint32_t)key_len);
     return 0;
 }
 
@@ -120,14 +88,14 @@ static int parse_head(const unsigned char *k, size_t len, size_t times_len, int3
 
     if (len < KEY_HEAD_LEN + times_len || k[4] != RILL_KEY_DATA)
         return -1;
-    klen = be32_get(k + RILL_KEY_PREFIX_LEN + 8);
+    klen = rill__be32_get(k + RILL_KEY_PREFIX_LEN + 8);
     if ((size_t)klen != len - KEY_HEAD_LEN - times_len)
         return -1;
     seg = rill__be64_get(k + RILL_KEY_PREFIX_LEN);
     if (seg > INT64_MAX)
         return -1;
     if (partition)
-        *partition = (int32_t)be32_get(k);
+        *partition = (int32_t)rill__be32_get(k);
     if (segment)
         *segment = (int64_t)seg;
     if (key)

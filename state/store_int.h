@@ -126,7 +126,7 @@ typedef int (*rill__session_range_cb)(const void *key, size_t key_len, int64_t s
 int rill__session_range(rill__store_t *st, int64_t from, int64_t to, rill__session_range_cb cb,
                         void *opaque);
 
-/* ---- engine side (store.c, changelog.c, restore.c) ---- */
+/* ---- engine side (store_life.c; restore.c replays changelogs) ---- */
 
 /* Creates the task's store instances (restoring them). Returns 0 or -1 (fatal set). */
 int rill__task_open_stores(rill__task_t *task);

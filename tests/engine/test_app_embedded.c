@@ -84,7 +84,7 @@ static rill_topology_t *json_topology(void)
 #define JSON_RECORDS 20
 
 /* About 3 KB of "[{},{},...]": valid JSON that would cost about 800 KB as a json-c tree,
- * past what the serde accepts for its size (engine/json_scan.c). */
+ * past what the serde accepts for its size (base/json_scan.c). */
 static const char *json_amplifying(void)
 {
     static char text[3 * 1000 + 2];

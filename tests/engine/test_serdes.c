@@ -1,6 +1,6 @@
 /*
- * test_serdes.c — unit tests of the built-in serdes (engine/serdes.c) and of what they read
- * and write: rill_buf_t (engine/buf.c) and record headers (engine/headers.c). Covers the
+ * test_serdes.c — unit tests of the built-in serdes (base/serdes.c) and of what they read
+ * and write: rill_buf_t (base/buf.c) and record headers (base/headers.c). Covers the
  * int64 wire format, UTF-8 validation, JSON parsing and encoding.
  */
 #include <criterion/criterion.h>

@@ -1,6 +1,6 @@
 /*
  * fuzz_response.c — libFuzzer harness of the FaaS response decoder (faas_bridge/
- * wire_response.c and the pre-scan it runs, engine/json_scan.c). The first byte picks the
+ * wire_response.c and the pre-scan it runs, base/json_scan.c). The first byte picks the
  * wire format and the batch size (1 to 3 records, ids "t-0-1".."t-0-3"); the rest is the
  * 2xx body. Every decoded output is read back, so a pointer outside the arena is caught.
  */

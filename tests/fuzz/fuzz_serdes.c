@@ -1,6 +1,6 @@
 /*
- * fuzz_serdes.c — libFuzzer harness of the built-in serdes (engine/serdes.c, and the JSON
- * pre-scan in engine/json_scan.c): the input is deserialized by each serde from an exact-size
+ * fuzz_serdes.c — libFuzzer harness of the built-in serdes (base/serdes.c, and the JSON
+ * pre-scan in base/json_scan.c): the input is deserialized by each serde from an exact-size
  * heap copy (no NUL after it), and a decoded JSON value is serialized and decoded again.
  */
 #include "rill.h"

@@ -24,6 +24,7 @@
  * and freed by a pthread key destructor when the thread exits.
  */
 #include "rill.h"
+#include "endian_int.h"
 #include "json_scan.h"
 
 #include <json-c/json.h>
@@ -38,28 +39,17 @@
 /* Decodes 8 big-endian bytes into *out. Returns 0, or -1 when len is not 8. Thread: any. */
 int rill_int64_decode(const void *buf, size_t len, int64_t *out)
 {
-    const unsigned char *p = buf;
-    uint64_t v = 0;
-    size_t i;
-
     if (len != 8 || !buf)
         return -1;
-    for (i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    *out = (int64_t)v; /* two's complement on every platform Rill builds on */
+    /* two's complement on every platform Rill builds on */
+    *out = (int64_t)rill__be64_get((const unsigned char *)buf);
     return 0;
 }
 
 /* Encodes v into out[8], big-endian (Kafka's LongSerializer). Thread: any. */
 void rill_int64_encode(int64_t v, unsigned char out[8])
 {
-    uint64_t u = (uint64_t)v;
-    int i;
-
-    for (i = 7; i >= 0; i--) {
-        out[i] = (unsigned char)(u & 0xff);
-        u >>= 8;
-    }
+    rill__be64_put(out, (uint64_t)v);
 }
 
 static int int64_deserialize(const rill_serde_t *serde, const void *buf, size_t len,

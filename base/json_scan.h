@@ -1,6 +1,6 @@
 /*
  * json_scan.h — a cheap pre-scan of JSON text that bounds what parsing it into a json-c
- * tree would cost, used before any tree is built by the JSON serde (engine/serdes.c) and the
+ * tree would cost, used before any tree is built by the JSON serde (base/serdes.c) and the
  * FaaS response decoder (faas_bridge/wire_response.c).
  */
 #ifndef RILL_JSON_SCAN_H

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# layers.sh — checks that each module of the library includes only its own headers, the
+# public include/rill.h and the headers of the modules it may use. The table of what a module
+# may use is read from CMakeLists.txt (the set(RILL_USES_<module> ...) lines: the same table
+# gives each module's object library its include path, so the build fails on a wrong include
+# too); docs/DESIGN.md ("Modules") shows it. This check is the fast one, and it also catches
+# what an include path cannot: a path in quotes ("../engine/x.h") and headers that no .c of
+# the module compiles.
+#
+# Usage: scripts/layers.sh        prints one line per violation, exits 1 if there is any.
+# Needs only bash, grep and sed; takes well under a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+modules=$(sed -n 's/^set(RILL_MODULES \(.*\))$/\1/p' CMakeLists.txt)
+if [[ -z "$modules" ]]; then
+    echo "layers.sh: no set(RILL_MODULES ...) line in CMakeLists.txt" >&2
+    exit 2
+fi
+
+# The folder(s) among the modules and include/ that hold a header of this name.
+where() {
+    local dir
+    for dir in include $modules; do
+        [[ -f "$dir/$1" ]] && printf '%s ' "$dir"
+    done
+    return 0
+}
+
+bad=0
+for module in $modules; do
+    uses=$(sed -n "s/^set(RILL_USES_$module\\( \\(.*\\)\\)\\{0,1\\})\$/\\2/p" CMakeLists.txt)
+    allowed=" include $module $uses "
+    while IFS=: read -r file line text; do
+        header=$(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' \
+            <<<"$text")
+        [[ -z "$header" ]] && continue
+        if [[ "$header" == */* ]]; then
+            echo "$file:$line: includes \"$header\": a path; include headers by name only"
+            bad=1
+            continue
+        fi
+        found=$(where "$header")
+        if [[ -z "$found" ]]; then
+            echo "$file:$line: includes \"$header\", which is in no module nor include/"
+            bad=1
+            continue
+        fi
+        for dir in $found; do
+            if [[ "$allowed" != *" $dir "* ]]; then
+                echo "$file:$line: includes \"$header\" of $dir/; $module/ may include only" \
+                    "its own headers, include/ and: ${uses:-nothing else}"
+                bad=1
+            fi
+        done
+    done < <(grep -Hn '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$module"/*.[ch] || true)
+done
+
+if [[ $bad -ne 0 ]]; then
+    echo "layers.sh: include rules broken (the table: CMakeLists.txt RILL_USES_*," \
+        "docs/DESIGN.md \"Modules\")" >&2
+    exit 1
+fi
+echo "layers.sh: every module includes only what it may ($(echo $modules | wc -w) modules)"
