@@ -34,8 +34,7 @@
 #define RUN_TIMEOUT_MS 120000
 
 /* grace 2000 > OOO_MS: no bid is late for its auction in the input itself */
-static const rt_auction_params_t params = {.grace_ms = 2000, .hot_size_ms = 10000,
-                                           .hot_advance_ms = 2000, .hot_grace_ms = 1000};
+static const rt_auction_params_t *const params = &rt_auction_default_params;
 
 static const char *const alos_props[] = {
     "processing.guarantee=at_least_once",
@@ -43,13 +42,7 @@ static const char *const alos_props[] = {
     NULL,
 };
 
-static const char *const eos_props[] = {
-    "processing.guarantee=exactly_once_v2",
-    "commit.interval.ms=200",
-    "consumer.session.timeout.ms=6000",
-    "consumer.heartbeat.interval.ms=500",
-    NULL,
-};
+static const char *const *const eos_props = rt_auction_eos_props;
 
 TestSuite(integration_auction_any_input, .fini = rt_kill_all, .timeout = 600);
 
@@ -64,7 +57,7 @@ static char *app_id_of(const rt_auction_t *a, int n) {
 static void one_process(const char *prefix, rt_partitioning_t how, const char *edge,
                         const char *const *props, const char *const *extra) {
     rt_auction_t a;
-    rt_auction_setup_as(&a, prefix, EVENTS, OOO_MS, INVALID, PARTITIONS, &params, how);
+    rt_auction_setup_as(&a, prefix, EVENTS, OOO_MS, INVALID, PARTITIONS, params, how);
     rt_auction_out_t exp, out;
     rt_auction_expected(&a, &exp);
     rt_auction_log_input(&a, &exp);
@@ -100,7 +93,7 @@ Test(integration_auction_any_input, faas_edge_equals_reference_when_bid_function
 
 Test(integration_auction_any_input, three_processes_one_killed_equal_reference_when_input_random) {
     rt_auction_t a;
-    rt_auction_setup_as(&a, "au-rnd3", EVENTS, OOO_MS, INVALID, PARTITIONS, &params,
+    rt_auction_setup_as(&a, "au-rnd3", EVENTS, OOO_MS, INVALID, PARTITIONS, params,
                         RT_PART_RANDOM);
     rt_auction_out_t exp, out;
     rt_auction_expected(&a, &exp);

@@ -675,6 +675,17 @@ void rt_auction_out_free(rt_auction_out_t *o) {
 
 /* ---- running the app and checking it (shared by the end-to-end tests) ---- */
 
+const rt_auction_params_t rt_auction_default_params = {
+    .grace_ms = 2000, .hot_size_ms = 10000, .hot_advance_ms = 2000, .hot_grace_ms = 1000};
+
+const char *const rt_auction_eos_props[] = {
+    "processing.guarantee=exactly_once_v2",
+    "commit.interval.ms=200",
+    "consumer.session.timeout.ms=6000",
+    "consumer.heartbeat.interval.ms=500",
+    NULL,
+};
+
 static char *au_fmt(const char *f, const char *a, int i) {
     char *s;
     if (asprintf(&s, f, a, i) < 0)

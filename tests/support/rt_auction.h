@@ -121,6 +121,12 @@ int rt_auction_compare(const rt_auction_t *a, const rt_auction_out_t *expected,
 
 void rt_auction_out_free(rt_auction_out_t *o);
 
+/* The app's defaults for the reference (grace 2 s; hot items 10 s windows every 2 s, grace
+ * 1 s), and the -D properties of the tests under exactly_once_v2 (fast commits, a short
+ * session so a killed member leaves the group quickly). */
+extern const rt_auction_params_t rt_auction_default_params;
+extern const char *const rt_auction_eos_props[];
+
 /* Logs what the input and the reference hold. */
 void rt_auction_log_input(const rt_auction_t *a, const rt_auction_out_t *exp);
 
