@@ -7,6 +7,8 @@
  *    limit); --drain (exit.on.end) ends without an error.
  *  - the same with a dead-letter topic that existed with a limit below the large records:
  *    their dead letters are cut to fit (rill.value.truncated gives the original size).
+ *  - a sink topic deleted while the app runs: every later record dead-lettered naming the
+ *    topic, or a clear stop, and no committed offset past a record in neither place.
  *  - a record made by a punctuation (no input record) too large for the sink: the record
  *    itself is dead-lettered with the reason and the sink's topic, and the app goes on.
  *  - limit lowered after the start (so the broker refuses whole batches in the delivery
@@ -347,7 +349,112 @@ Test(integration_small_sink, punctuation_output_too_large_dead_lettered) {
     cr_assert(why && strstr(why, "max.message.bytes"), "reason: %s", why ? why : "(none)");
     cr_assert_str_eq(rt_record_header(&dlq->v[0], "rill.source.topic"), t.output);
     cr_assert_str_eq(dlq->v[0].key, "punct");
-    rt_records_free(out);
-    rt_records_free(dlq);
+    rt_records_free(out), free(out);
+    rt_records_free(dlq), free(dlq);
+    topics_free(&t);
+}
+
+/* ---- a sink whose topic is deleted while the app runs ---- */
+
+static void delete_topic(const char *topic) {
+    char errstr[512];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    cr_assert_eq(rd_kafka_conf_set(kc, "bootstrap.servers", rt_bootstrap(), errstr,
+                                   sizeof(errstr)), RD_KAFKA_CONF_OK, "%s", errstr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
+    cr_assert_not_null(rk, "%s", errstr);
+    rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    cr_assert_not_null(ev, "no answer to deleting %s", topic);
+    cr_assert_eq(rd_kafka_event_error(ev), 0, "deleting %s: %s", topic,
+                 rd_kafka_event_error_string(ev));
+    rd_kafka_event_destroy(ev);
+    rd_kafka_DeleteTopic_destroy(dt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+}
+
+/* The group's committed offset of topic[partition], or -1. */
+static int64_t committed(const char *group, const char *topic, int32_t partition) {
+    char errstr[512];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    rd_kafka_conf_set(kc, "bootstrap.servers", rt_bootstrap(), errstr, sizeof(errstr));
+    rd_kafka_conf_set(kc, "group.id", group, errstr, sizeof(errstr));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr));
+    cr_assert_not_null(rk, "%s", errstr);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition);
+    int64_t off = -1;
+    if (!rd_kafka_committed(rk, l, 10000) && l->elems[0].offset >= 0)
+        off = l->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
+    return off;
+}
+
+/* The output topic disappears mid-run (the ACL case is not set up here: the test broker has
+ * no authorizer). What must hold: a clear outcome — every later record dead-lettered with a
+ * reason naming the topic, or the app stopped with an error naming it — and no loss: the
+ * input's committed offsets pass no record that is neither delivered before the deletion nor
+ * dead-lettered. */
+Test(integration_small_sink, sink_topic_deleted_while_running) {
+    topics_t t;
+    char errstr[1024] = "", key[32], value[SMALL_LEN + 1];
+    topics_make(&t, "deleted-sink", false, NULL);
+    rill_app_t *app = app_new(&t, false, false);
+    memset(value, 'd', SMALL_LEN);
+    value[SMALL_LEN] = '\0';
+    rill_producer_t *p = rill_producer_new(rt_bootstrap(), NULL, errstr, sizeof(errstr));
+    cr_assert_not_null(p, "%s", errstr);
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        cr_assert_eq(rill_producer_send(p, t.input, 0, key, strlen(key), value, SMALL_LEN, 0), 0);
+    }
+    cr_assert_eq(rill_producer_flush(p, 30000, errstr, sizeof(errstr)), 0, "%s", errstr);
+    int64_t deadline = rt_now_ms() + WAIT_MS;
+    while (rill_app_metric(app, "rill_records_produced_total") < 40 && rt_now_ms() < deadline)
+        rt_sleep_ms(50);
+    cr_assert_geq(rill_app_metric(app, "rill_records_produced_total"), 40);
+    rt_sleep_ms(1000); /* a commit (every 200 ms) covers the first 40 */
+    delete_topic(t.output);
+    for (int i = 40; i < 80; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        cr_assert_eq(rill_producer_send(p, t.input, 0, key, strlen(key), value, SMALL_LEN, 0), 0);
+    }
+    cr_assert_eq(rill_producer_flush(p, 30000, errstr, sizeof(errstr)), 0, "%s", errstr);
+    rill_producer_destroy(p);
+    /* Wait for the outcome: the 40 later records dead-lettered, or the app stopped. */
+    deadline = rt_now_ms() + 90000;
+    while (rill_app_metric(app, "rill_dlq_records_total") < 40 && rt_now_ms() < deadline) {
+        rt_sleep_ms(200);
+        int64_t c = committed(t.app_id, t.input, 0);
+        if (c >= 80)
+            break;
+    }
+    rill_app_stop(app);
+    rill_err_t err = rill_app_wait(app, errstr, sizeof(errstr));
+    int64_t dead_cnt = rill_app_metric(app, "rill_dlq_records_total");
+    rill_app_destroy(app);
+    cr_log_info("%s: app ended with %d (%s), %lld dead letters", t.app_id, (int)err, errstr,
+                (long long)dead_cnt);
+    rt_records_t *dead = rt_consume_all(rt_bootstrap(), t.dlq, "read_uncommitted", 0, 10000);
+    int64_t commit = committed(t.app_id, t.input, 0);
+    /* No loss: every record between 40 and the committed offset is dead-lettered. */
+    for (int64_t i = 40; i < commit && i < 80; i++) {
+        const rt_record_t *d = NULL;
+        snprintf(key, sizeof(key), "k%lld", (long long)i);
+        cr_expect(count_key(dead, key, &d) >= 1, "%s: record %s committed past (offset %lld) "
+                  "but neither written nor dead-lettered", t.app_id, key, (long long)commit);
+        const char *why = d ? rt_record_header(d, "rill.error") : NULL;
+        cr_expect(!d || (why && strstr(why, t.output)), "%s: %s dead-lettered for \"%s\"",
+                  t.app_id, key, why ? why : "(none)");
+    }
+    /* A clear outcome. */
+    cr_expect(commit >= 80 || (err && strstr(errstr, t.output)),
+              "%s: neither every record dead-lettered (committed %lld) nor a clear stop "
+              "naming the topic (%s)", t.app_id, (long long)commit, errstr);
+    rt_records_free(dead), free(dead);
     topics_free(&t);
 }
