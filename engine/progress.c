@@ -504,24 +504,3 @@ void rill__progress_task_free(rill__task_t *task) {
     for (int i = 0; i < task->pq_cnt; i++)
         free(task->pqs[i].ups);
 }
-void rill__progress_debug(rill__task_t *task);
-void rill__progress_debug(rill__task_t *task) {
-    static int on = -1;
-    if (on < 0)
-        on = getenv("RILL_DEBUG_PROGRESS") != NULL;
-    if (!on)
-        return;
-    for (int i = 0; i < task->pq_cnt; i++) {
-        rill__pq_t *pq = &task->pqs[i];
-        int64_t lo = -1, hi = -1;
-        rd_kafka_get_watermark_offsets(task->thread->consumer, pq->topic, pq->partition, &lo, &hi);
-        rd_kafka_topic_partition_t tp = {.topic = (char *)pq->topic, .partition = pq->partition,
-                                         .offset = RD_KAFKA_OFFSET_INVALID};
-        rd_kafka_topic_partition_list_t one = {.cnt = 1, .size = 1, .elems = &tp};
-        rd_kafka_position(task->thread->consumer, &one);
-        fprintf(stderr, "task %s pq %s[%d] cnt %zu idle %d pt %lld floor %lld lo %lld hi %lld pos %lld wm %lld st %lld\n",
-                task->id, pq->topic, pq->partition, pq->cnt, pq->idle, (long long)pq->part_time,
-                (long long)pq->floor, (long long)lo, (long long)hi, (long long)tp.offset,
-                (long long)task->wm, (long long)task->stream_time);
-    }
-}

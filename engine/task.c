@@ -422,9 +422,7 @@ void rill__task_advance(rill__task_t *task, int64_t t) {
     punctuate_all(task);
 }
 
-void rill__progress_debug(rill__task_t *task);
 void rill__task_progress(rill__task_t *task) {
-    rill__progress_debug(task);
     if (task->initialized && rill__progress_update(task, true))
         punctuate_all(task);
     else if (!task->initialized)
