@@ -61,6 +61,11 @@ static const char *const props[] = {
     "statestore.write.buffer.bytes=16777216",  /* WRITE_BUFFER */
     "statestore.max.write.buffers=2",          /* WRITE_BUFFERS */
     "statestore.cache.max.bytes=10485760",     /* WRITE_CACHES */
+    /* The consumer's pre-fetch is bounded per partition (16 MiB by default, 512 MiB over 32
+     * partitions), and how full it runs depends on how fast the app drains it: the slower
+     * run with stores would hold more of it than the baseline, and the difference would be
+     * charged to the stores. A small bound keeps that part equal (at most 32 MiB) in both. */
+    "queued.max.messages.kbytes=1024",
     NULL,
 };
 
