@@ -6,8 +6,8 @@
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_HARNESS] [HARNESS...]
 #   SECONDS_PER_HARNESS defaults to 10 (CI); give more for a longer run, e.g. 600.
-#   HARNESS names (response, http_headers, encode, serdes, properties, cli, meta_time) pick
-#   some.
+#   HARNESS names (response, http_headers, encode, serdes, properties, cli, meta_time,
+#   auction_rules, store_keys) pick some.
 # Environment: RILL_FUZZ_BUILD (build directory, default build-fuzz), RILL_FUZZ_WORK (where
 # the growing corpora and crash inputs go, default a new temporary directory; kept on
 # failure), RILL_FUZZ_JOBS (build parallelism, default 2).
