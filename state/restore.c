@@ -12,6 +12,10 @@
  * crash during restore resumes from the last flushed batch. The restore consumer is
  * the thread's own, assigned (no group), made on first use. Progress goes to the log every
  * second and to the metrics rill_restored_records_total and rill_restore_remaining_records.
+ * A stored offset the changelog does not reach (beyond its end: the topic was deleted and
+ * made again, or the state directory came from another cluster) means the local data belongs
+ * to another changelog: it is wiped and restored from the start, as is data whose offset the
+ * changelog no longer holds (below its start).
  */
 #include "store_priv.h"
 
@@ -175,6 +179,17 @@ int rill__store_restore(rill__store_t *st, char *errstr, size_t errstr_size) {
         snprintf(errstr, errstr_size, "changelog %s[%d]: %s", topic, (int)st->partition,
                  rd_kafka_err2str(err));
         return -1;
+    }
+    if (from > hi) { /* the changelog is not the one the store was built from */
+        rill__log(thread->app, thread->idx, "task %s: store \"%s\" reflects changelog %s[%d] "
+                  "up to offset %" PRId64 " but the changelog ends at %" PRId64 " (the topic "
+                  "was made again, or this is another cluster): discarding the local state "
+                  "and restoring from the changelog", st->task->id, st->def->name, topic,
+                  (int)st->partition, from, hi);
+        if (wipe(st, errstr, errstr_size))
+            return -1;
+        from = -1;
+        st->logged_next = -1;
     }
     if (hi <= lo || (from >= 0 && from >= hi)) {
         rill__log(thread->app, thread->idx, "task %s: store \"%s\" up to date at changelog "
