@@ -44,4 +44,5 @@ while IFS='=' read -r name url; do
 done <<<"$functions_out"
 echo "test.sh: functions at $(env | grep -c '^RILL_TEST_FN_') endpoint(s)"
 
-ctest --test-dir build --output-on-failure "$@"
+# Two tests at a time, except the integration tests, which run alone (tests/CMakeLists.txt).
+ctest --test-dir build --output-on-failure -j"${RILL_TEST_JOBS:-2}" "$@"
