@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # functions.sh — run Rill's test functions locally for the FaaS bridge tests and demos.
 #
-# Usage: scripts/functions.sh start|stop|status
+# Usage: scripts/functions.sh start|stop|status|install
 #
 #   start   install faas_bridge/functions/node_modules with `npm ci` when missing or older than
 #           package-lock.json; stop functions left running from RUN_DIR; start one Functions
@@ -18,6 +18,7 @@
 #             validate-bid=http://127.0.0.1:18085/
 #             notify=http://127.0.0.1:18086/
 #             lambda=http://127.0.0.1:18090
+#   install only the `npm ci` step of start (for tests that start a function themselves)
 #   stop    TERM the recorded processes (KILL after 10 s); safe if none runs
 #   status  exit 0 if every recorded process is alive and answers (prints the lines above)
 #
@@ -288,6 +289,7 @@ usage() {
 case "${1:-}" in
     start) do_start ;;
     stop) do_stop ;;
+    install) do_install ;;
     status) do_status ;;
     *) usage ;;
 esac
