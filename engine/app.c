@@ -18,17 +18,27 @@
 #include "global_int.h"
 #include "store_int.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+_Static_assert(offsetof(rill_app_t, log) == 0, "the admin client's opaque: logger first");
+
 void rill__log(const rill_app_t *app, int thread_idx, const char *fmt, ...) {
-    rill__logger_t lg = {.app_id = app->set.application_id};
     va_list ap;
     va_start(ap, fmt);
-    rill__vlogf(&lg, thread_idx, fmt, ap);
+    rill__vlogf(app->log, RILL__LOG_INFO, thread_idx, fmt, ap);
+    va_end(ap);
+}
+
+void rill__log_at(const rill_app_t *app, int level, int thread_idx, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    rill__vlogf(app->log, level, thread_idx, fmt, ap);
     va_end(ap);
 }
 
@@ -46,7 +56,7 @@ void rill__app_fatal(rill_app_t *app, rill_err_t err, const char *fmt, ...) {
     }
     pthread_mutex_unlock(&app->lock);
     if (first)
-        rill__log(app, -1, "fatal: %s", msg);
+        rill__log_at(app, RILL__LOG_ERROR, -1, "fatal: %s", msg);
     rill_app_stop(app);
 }
 
@@ -78,6 +88,7 @@ rill_app_t *rill_app_new(rill_topology_t *topo, rill_conf_t *conf, char *errstr,
     }
     app->topo = topo;
     app->conf = conf;
+    app->log = rill__conf_logger(conf);
     pthread_mutex_init(&app->lock, NULL);
     pthread_mutex_init(&app->admin_lock, NULL);
     return app;
@@ -200,8 +211,10 @@ rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size) {
     if (!app->threads)
         return RILL_ERR_NOMEM;
     app->started = true;
+    app->started_ms = rill__now_ms();
     for (int i = 0; i < app->set.num_stream_threads; i++) {
         rill__thread_t *thread = &app->threads[i];
+        thread->log = app->log;
         thread->app = app;
         thread->idx = i;
         app->thread_cnt++;
@@ -222,6 +235,24 @@ void rill_app_stop(rill_app_t *app) {
         __atomic_store_n(&app->stopping, 1, __ATOMIC_RELAXED);
 }
 
+/* The shutdown summary: how long the app ran, what it did, and how it ended. */
+static void log_summary(rill_app_t *app) {
+    int64_t ms = rill__now_ms() - app->started_ms;
+    int64_t processed = 0, dead = 0; /* the threads are joined: plain reads */
+    for (int i = 0; i < app->thread_cnt; i++) {
+        processed += app->threads[i].metrics.v[RILL_M_PROCESSED];
+        dead += app->threads[i].metrics.v[RILL_M_DLQ];
+    }
+    if (app->fatal)
+        rill__log_at(app, RILL__LOG_ERROR, -1, "stopped on error after %" PRId64 ".%01d s: "
+                     "%" PRId64 " record(s) processed, %" PRId64 " dead-lettered: %s",
+                     ms / 1000, (int)(ms % 1000 / 100), processed, dead, app->fatal_msg);
+    else
+        rill__log(app, -1, "stopped cleanly after %" PRId64 ".%01d s: %" PRId64 " record(s) "
+                  "processed, %" PRId64 " dead-lettered", ms / 1000, (int)(ms % 1000 / 100),
+                  processed, dead);
+}
+
 rill_err_t rill_app_wait(rill_app_t *app, char *errstr, size_t errstr_size) {
     /* Threads see the stop flag within poll.ms; when it is already set, wake them so that a
      * stop takes effect at once. */
@@ -235,7 +266,11 @@ rill_err_t rill_app_wait(rill_app_t *app, char *errstr, size_t errstr_size) {
     rill_err_t err = app->fatal;
     if (err && errstr)
         snprintf(errstr, errstr_size, "%s", app->fatal_msg);
+    bool summary = app->started && !app->summary_logged;
+    app->summary_logged = true;
     pthread_mutex_unlock(&app->lock);
+    if (summary)
+        log_summary(app);
     return err;
 }
 

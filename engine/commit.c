@@ -200,7 +200,8 @@ static int commit_alos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *
     err = rd_kafka_commit(thread->consumer, offsets, 0);
     if (err) {
         /* Not fatal: the records will be processed again after a rebalance (at-least-once). */
-        rill__log(app, thread->idx, "offset commit failed: %s", rd_kafka_err2str(err));
+        rill__log_at(app, RILL__LOG_WARN, thread->idx, "offset commit failed: %s",
+                     rd_kafka_err2str(err));
         return -1;
     }
     mark_committed(thread);
@@ -233,7 +234,8 @@ static void rewind_all(rill__thread_t *thread) {
 static void abort_and_rewind(rill__thread_t *thread) {
     rd_kafka_error_t *aerr = rd_kafka_abort_transaction(thread->producer, COMMIT_TIMEOUT_MS);
     if (aerr) {
-        rill__log(thread->app, thread->idx, "abort_transaction: %s", rd_kafka_error_string(aerr));
+        rill__log_at(thread->app, RILL__LOG_WARN, thread->idx, "abort_transaction: %s",
+                     rd_kafka_error_string(aerr));
         if (rd_kafka_error_is_fatal(aerr))
             thread->fenced = true;
         rd_kafka_error_destroy(aerr);

@@ -131,6 +131,10 @@ static const conf_key_t conf_keys[] = {
      "retrying and saying so every few seconds, before it gives up", NO_CHOICES},
     {"embedded.broker.partitions", CONF_KIND_INT, 1, 1024, "4",
      "partitions of topics auto-created on the embedded broker", NO_CHOICES},
+    {"log.level", CONF_KIND_CHOICE, 0, 0, "info",
+     "the least severe log lines written to stderr, Rill's and librdkafka's: error, warn, "
+     "info (group changes, restores, start and stop) or debug (also per-store details)",
+     "error|warn|info|debug", NULL},
 };
 
 #define CONF_KEY_CNT (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -163,6 +167,11 @@ struct rill_conf_s {
     size_t cnt;
     size_t cap;
     char *dlq_default; /* "<application.id>-dlq", made by rill__conf_settings() */
+    /* The logger of the clients built from this conf: application.id and log.level as set
+     * (conf_log_sync()); logp points at log and is the opaque of those clients (see
+     * rill__conf_kafka()). */
+    rill__logger_t log;
+    const rill__logger_t *logp;
 };
 
 static const conf_key_t *conf_key_find(const char *name)
@@ -220,10 +229,34 @@ static int conf_prop_put(rill_conf_t *conf, const char *name, const char *value)
     return 0;
 }
 
+static int conf_choice_index(const conf_key_t *key, const char *value);
+
+/* Makes conf->log follow application.id and log.level after a change. */
+static void conf_log_sync(rill_conf_t *conf)
+{
+    const conf_prop_t *id = conf_prop_find(conf, "application.id");
+    const conf_prop_t *level = conf_prop_find(conf, "log.level");
+
+    conf->log.app_id = id ? id->value : "-";
+    conf->log.level = level ? conf_choice_index(conf_key_find("log.level"), level->value)
+                            : RILL__LOG_INFO;
+}
+
 /* Creates a configuration holding the defaults (no property set). NULL when out of memory. */
 rill_conf_t *rill_conf_new(void)
 {
-    return calloc(1, sizeof(rill_conf_t));
+    rill_conf_t *conf = calloc(1, sizeof(rill_conf_t));
+
+    if (conf) {
+        conf->logp = &conf->log;
+        conf_log_sync(conf);
+    }
+    return conf;
+}
+
+const rill__logger_t *rill__conf_logger(const rill_conf_t *conf)
+{
+    return &conf->log;
 }
 
 /* Releases conf and every string it owns. NULL-safe. */
@@ -256,6 +289,7 @@ rill_conf_t *rill_conf_dup(const rill_conf_t *conf)
             return NULL;
         }
     }
+    conf_log_sync(copy);
     return copy;
 }
 
@@ -501,6 +535,7 @@ rill_err_t rill_conf_set(rill_conf_t *conf, const char *name, const char *value,
         snprintf(errstr, errstr_size, "%s: out of memory", name);
         return RILL_ERR_NOMEM;
     }
+    conf_log_sync(conf);
     return RILL_OK;
 }
 
@@ -710,6 +745,7 @@ rill_err_t rill__conf_settings(rill_conf_t *conf, rill__settings_t *out, char *e
     out->write_buffer_bytes = conf_int(conf, "statestore.write.buffer.bytes");
     out->max_write_buffers = (int)conf_int(conf, "statestore.max.write.buffers");
     out->faas_max_connections = (int)conf_int(conf, "faas.max.connections");
+    out->log_level = conf_choice(conf, "log.level");
     return conf_settings_dlq(conf, out, errstr, errstr_size);
 }
 
@@ -734,6 +770,27 @@ static rill_err_t conf_kafka_pass(const rill_conf_t *conf, rd_kafka_conf_t *kcon
     return RILL_OK;
 }
 
+/* librdkafka's log lines, on its own threads: syslog levels to Rill's, one line in Rill's
+ * format naming the client. The opaque of every client begins with its logger's address
+ * (conf_int.h); only librdkafka's accessors of the instance's fixed name and opaque are
+ * called, nothing that could take a lock of librdkafka's or wait. */
+static void conf_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                              const char *buf)
+{
+    const rill__logger_t *const *head = rd_kafka_opaque(rk);
+    const rill__logger_t *lg = head ? *head : NULL;
+    int ours = level <= 3 ? RILL__LOG_ERROR
+               : level == 4 ? RILL__LOG_WARN
+               : level <= 6 ? RILL__LOG_INFO
+                            : RILL__LOG_DEBUG;
+    char who[300];
+
+    if (!rill__log_wants(lg, ours))
+        return;
+    snprintf(who, sizeof(who), "kafka %s", rd_kafka_name(rk));
+    rill__log_who(lg, ours, who, "%s: %s", fac, buf);
+}
+
 /*
  * Builds a librdkafka configuration for role (see conf_int.h). The caller owns the result
  * (rd_kafka_conf_destroy(), or hand it to rd_kafka_new()). NULL with errstr on failure.
@@ -754,6 +811,8 @@ rd_kafka_conf_t *rill__conf_kafka(const rill_conf_t *conf, rill__client_role_t r
         rd_kafka_conf_destroy(kconf);
         return NULL;
     }
+    rd_kafka_conf_set_log_cb(kconf, conf_kafka_log_cb);
+    rd_kafka_conf_set_opaque(kconf, (void *)&conf->logp);
     return kconf;
 }
 

@@ -5,6 +5,7 @@
 #ifndef RILL_CONF_INT_H
 #define RILL_CONF_INT_H
 
+#include "log_int.h"
 #include "rill.h"
 
 #include <librdkafka/rdkafka.h>
@@ -55,6 +56,7 @@ typedef struct rill__settings_s {
     int max_write_buffers;         /* statestore.max.write.buffers */
     int exit_on_end;               /* exit.on.end: drain and stop at the end of the input */
     int64_t exit_advance_ms;       /* exit.on.end.advance.ms */
+    int log_level;                 /* log.level: a rill__log_level_t, default info */
 } rill__settings_t;
 
 /*
@@ -69,9 +71,17 @@ rill_err_t rill__conf_settings(rill_conf_t *conf, rill__settings_t *out, char *e
  * ones go to every client, "consumer."/"producer."/"admin." ones to that client only (the
  * prefix removed). bootstrap.servers is set from bootstrap (not from conf), so an app can
  * point its clients at the embedded broker. Returns NULL with errstr on a bad property.
+ *
+ * The client's log lines go through Rill's logger (base/log_int.h), with conf's logger as
+ * the opaque. A caller that sets an opaque of its own must give an object whose first member
+ * is a `const rill__logger_t *` (checked with a static assertion where it is done): the log
+ * callback reads the logger from there.
  */
 rd_kafka_conf_t *rill__conf_kafka(const rill_conf_t *conf, rill__client_role_t role,
                                   const char *bootstrap, char *errstr, size_t errstr_size);
+
+/* The logger of conf: application.id and log.level as set now; lives as long as conf. */
+const rill__logger_t *rill__conf_logger(const rill_conf_t *conf);
 
 /* Sets Rill's defaults for a consumer's properties (n name/value pairs) in kc, each only
  * where conf sets it neither as is nor with the "consumer." prefix. */

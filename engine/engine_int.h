@@ -186,6 +186,7 @@ typedef struct rill__dispatch_cache_s {
 } rill__dispatch_cache_t;
 
 struct rill__thread_s {
+    const rill__logger_t *log; /* first: the opaque of its clients (conf_int.h) */
     rill_app_t *app;
     int idx;
     pthread_t tid;
@@ -218,6 +219,10 @@ struct rill__thread_s {
     bool commit_now;                  /* a cache is full: commit at the next occasion */
     rd_kafka_t *restore_consumer;     /* reads changelogs (assign, no group); on first use */
     bool assigned;                    /* has had an assignment */
+    int64_t wait_since_ms;  /* when it began waiting for an assignment; 0: not waiting */
+    int64_t wait_logged_ms; /* when it last said it was waiting; 0: not yet */
+    bool announce;          /* assigned: "restoring"/"running" not yet logged */
+    bool restoring_logged;  /* "restoring N store(s)" logged for this assignment */
     int closing;                      /* atomic: the consumer is closing, no wake-ups */
     bool end_counted;                 /* counted in app->threads_at_end */
     int64_t end_since;                /* exit.on.end: input done (or advanced) since */
@@ -230,6 +235,8 @@ struct rill__thread_s {
 /* ---- the app ---- */
 
 struct rill_app_s {
+    const rill__logger_t *log; /* first: the opaque of the admin client (conf_int.h); the
+                                  conf's logger */
     rill_topology_t *topo;
     rill_conf_t *conf;
     rill__settings_t set;
@@ -239,6 +246,8 @@ struct rill_app_s {
     int thread_cnt;
     int stopping; /* atomic */
     bool started;
+    int64_t started_ms;   /* when rill_app_start() succeeded (rill__now_ms) */
+    bool summary_logged;  /* the shutdown summary is written once */
     pthread_mutex_t lock;
     rill_err_t fatal;
     char fatal_msg[512];
@@ -305,10 +314,14 @@ void rill__app_fatal(rill_app_t *app, rill_err_t err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool rill__app_stopping(const rill_app_t *app);
 
-/* Logs one line to stderr with the app id and thread: "rill[app] thread-0: ..." (rill__logf
- * of base/log_int.h with the app's application.id). */
+/* Logs one line at info level to stderr with the app id and thread:
+ * "... INFO  rill[app] thread-0: ..." (base/log_int.h, with the app's application.id and
+ * log.level). thread_idx < 0: no thread named. */
 void rill__log(const rill_app_t *app, int thread_idx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same at level (RILL__LOG_ERROR ... RILL__LOG_DEBUG). */
+void rill__log_at(const rill_app_t *app, int level, int thread_idx, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Partition count of topic via metadata; -1 when it does not exist or no broker answered
  * (errstr says which). Thread-safe. */

@@ -22,6 +22,7 @@
 #include "store_int.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@ typedef struct gpart_s {
 } gpart_t;
 
 typedef struct rill__global_s {
+    const rill__logger_t *log; /* first: the opaque of the dead-letter producer (conf_int.h) */
     rill_app_t *app;
     rill__db_t *db;
     rd_kafka_t *consumer;
@@ -145,6 +147,8 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
     if (msg->err)
         __atomic_store_n(&gl->dlq_failed, 1, __ATOMIC_RELAXED);
 }
+
+_Static_assert(offsetof(rill__global_t, log) == 0, "a client's opaque: logger first");
 
 static int dlq_open(rill__global_t *gl, char *errstr, size_t errstr_size) {
     rill_app_t *app = gl->app;
@@ -312,7 +316,8 @@ static int consumer_error(rill__global_t *gl, const rd_kafka_message_t *msg, cha
     int64_t now = rill__now_ms();
     if (now - gl->last_error_log >= 10000) {
         gl->last_error_log = now;
-        rill__log(gl->app, -1, "global table \"%s\": %s", topic, rd_kafka_message_errstr(msg));
+        rill__log_at(gl->app, RILL__LOG_WARN, -1, "global table \"%s\": %s", topic,
+                     rd_kafka_message_errstr(msg));
     }
     return 0;
 }
@@ -513,6 +518,7 @@ rill_err_t rill__global_start(rill_app_t *app, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "out of memory");
         return RILL_ERR_NOMEM;
     }
+    gl->log = app->log;
     gl->app = app;
     rill_err_t err = RILL_ERR_STATE;
     if (!(gl->db = rill__app_db(app, errstr, errstr_size)))

@@ -78,9 +78,10 @@ int64_t rill__app_topic_max_bytes(rill_app_t *app, const char *topic) {
     if (!ev || rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR__TIMED_OUT)
         __atomic_store_n(&app->describe_off, true, __ATOMIC_RELAXED);
     if (v <= 0)
-        rill__log(app, -1, "max.message.bytes of topic \"%s\" unknown (%s): records for it "
-                  "are not checked for size before they are sent", topic,
-                  ev ? rd_kafka_event_error_string(ev) : "no answer");
+        rill__log_at(app, RILL__LOG_WARN, -1,
+                     "max.message.bytes of topic \"%s\" unknown (%s): records for it "
+                     "are not checked for size before they are sent", topic,
+                     ev ? rd_kafka_event_error_string(ev) : "no answer");
     if (ev)
         rd_kafka_event_destroy(ev);
     rd_kafka_AdminOptions_destroy(opts);

@@ -113,7 +113,7 @@ rd_kafka_t *rill__producer_new(rill__thread_t *thread, char *errstr, size_t errs
     if (rd_kafka_conf_get(kc, "message.max.bytes", max_bytes, &max_bytes_size) ==
         RD_KAFKA_CONF_OK)
         thread->producer_max_bytes = strtoll(max_bytes, NULL, 10);
-    rd_kafka_conf_set_opaque(kc, thread);
+    rd_kafka_conf_set_opaque(kc, thread); /* its logger first (stream_thread.c asserts) */
     rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);
     if (!rk) {
@@ -136,7 +136,8 @@ rd_kafka_t *rill__producer_new(rill__thread_t *thread, char *errstr, size_t errs
 static int begin_txn(rill__thread_t *thread) {
     rd_kafka_error_t *error = rd_kafka_begin_transaction(thread->producer);
     if (error) {
-        rill__log(thread->app, thread->idx, "begin_transaction: %s", rd_kafka_error_string(error));
+        rill__log_at(thread->app, RILL__LOG_WARN, thread->idx, "begin_transaction: %s",
+                     rd_kafka_error_string(error));
         if (rd_kafka_error_is_fatal(error))
             thread->fenced = true;
         rd_kafka_error_destroy(error);
@@ -176,8 +177,8 @@ int rill__produce_opaque(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t 
             return 0;
         }
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            rill__log(thread->app, thread->idx, "produce to %s: %s", rd_kafka_topic_name(rkt),
-                      rd_kafka_err2str(err));
+            rill__log_at(thread->app, RILL__LOG_WARN, thread->idx, "produce to %s: %s",
+                         rd_kafka_topic_name(rkt), rd_kafka_err2str(err));
             if (err == RD_KAFKA_RESP_ERR__FATAL || err == RD_KAFKA_RESP_ERR__FENCED)
                 thread->fenced = true;
             if (hdrs) /* producev() takes them only when it succeeds */

@@ -8,14 +8,20 @@
  */
 #include "conf_int.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 struct rill_producer_s {
+    const rill__logger_t *log; /* first: the client's opaque (conf_int.h); &own */
+    rill__logger_t own;        /* the conf's logger as it was: the conf may go first */
+    char app_id[256];
     rd_kafka_t *rk;
     int failed;
     char first_error[256];
 };
+
+_Static_assert(offsetof(rill_producer_t, log) == 0, "a client's opaque: logger first");
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
     rill_producer_t *p = opaque;
@@ -38,6 +44,11 @@ rill_producer_t *rill_producer_new(const char *bootstrap_servers, const rill_con
     }
     if (!conf)
         rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap_servers, NULL, 0);
+    const rill__logger_t *lg = conf ? rill__conf_logger(conf) : NULL;
+    snprintf(p->app_id, sizeof(p->app_id), "%s", lg ? lg->app_id : "-");
+    p->own.app_id = p->app_id;
+    p->own.level = lg ? lg->level : RILL__LOG_INFO;
+    p->log = &p->own;
     /* murmur2 unless conf names another partitioner (tests write input as other clients do). */
     if (!conf || (!rill_conf_get(conf, "partitioner") &&
                   !rill_conf_get(conf, "producer.partitioner")))

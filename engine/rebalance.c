@@ -68,10 +68,11 @@ static void bad_meta(rill__thread_t *thread, const rd_kafka_topic_partition_t *p
         shown[i] = ch >= 0x20 && ch < 0x7f ? ch : '?';
     }
     strcpy(shown + n, p->metadata_size > 64 ? "..." : "");
-    rill__log(thread->app, thread->idx, "%s[%d]: committed metadata \"%s\" has no valid "
-              "stream time (rill.t= then at most 18 digits, at most %" PRId64 "): the task "
-              "starts without one (logged once)", p->topic, (int)p->partition, shown,
-              (int64_t)RILL__TIME_MAX);
+    rill__log_at(thread->app, RILL__LOG_WARN, thread->idx,
+                 "%s[%d]: committed metadata \"%s\" has no valid stream time (rill.t= then "
+                 "at most 18 digits, at most %" PRId64 "): the task starts without one "
+                 "(logged once)", p->topic, (int)p->partition, shown,
+                 (int64_t)RILL__TIME_MAX);
 }
 
 /* Sets the partition times of the new tasks' queues from the group's committed metadata, and
@@ -103,9 +104,27 @@ static void restore_times(rill__thread_t *thread,
             task->stream_time = t;
     }
     if (err)
-        rill__log(thread->app, thread->idx, "reading the committed stream times failed (%s): "
-                  "the tasks start without one", rd_kafka_err2str(err));
+        rill__log_at(thread->app, RILL__LOG_WARN, thread->idx, "reading the committed stream "
+                     "times failed (%s): the tasks start without one", rd_kafka_err2str(err));
     rd_kafka_topic_partition_list_destroy(committed);
+}
+
+/* Writes parts as "topic[0,1,2] other[0]" (adjacent entries of one topic grouped; cut with
+ * "..." when out is full). */
+static void parts_text(const rd_kafka_topic_partition_list_t *parts, char *out, size_t size) {
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < parts->cnt && len < size; i++) {
+        const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        bool same = i > 0 && !strcmp(parts->elems[i - 1].topic, tp->topic);
+        bool last = i + 1 == parts->cnt || strcmp(parts->elems[i + 1].topic, tp->topic);
+        int n = snprintf(out + len, size - len, "%s%s%s%d%s", same ? "" : i ? " " : "",
+                         same ? "" : tp->topic, same ? "," : "[", (int)tp->partition,
+                         last ? "]" : "");
+        len += n > 0 ? (size_t)n : 0;
+    }
+    if (len >= size && size > 4)
+        strcpy(out + size - 4, "...");
 }
 
 static void on_assign(rill__thread_t *thread, rd_kafka_topic_partition_list_t *parts) {
@@ -134,8 +153,13 @@ static void on_assign(rill__thread_t *thread, rd_kafka_topic_partition_list_t *p
     rill__metric_add(&thread->metrics, RILL_M_REBALANCES, 1);
     thread->assigned = true;
     rill__metric_set(&thread->metrics, RILL_M_TASKS, thread->task_cnt);
-    rill__log(app, thread->idx, "assigned %d partition(s), %d task(s)", parts->cnt,
-              thread->task_cnt);
+    thread->wait_since_ms = thread->wait_logged_ms = 0;
+    thread->announce = true;
+    thread->restoring_logged = false;
+    char text[768];
+    parts_text(parts, text, sizeof(text));
+    rill__log(app, thread->idx, "assigned %d partition(s)%s%s, %d task(s)", parts->cnt,
+              parts->cnt ? ": " : "", text, thread->task_cnt);
 }
 
 /* Resumes every assigned partition (see on_assign). */
@@ -147,7 +171,14 @@ static void resume_all(rill__thread_t *thread) {
     }
 }
 
-static void on_revoke(rill__thread_t *thread) {
+static void on_revoke(rill__thread_t *thread, const rd_kafka_topic_partition_list_t *parts) {
+    char text[768];
+    parts_text(parts, text, sizeof(text));
+    rill__log(thread->app, thread->idx, "revoked %d partition(s)%s%s",
+              parts->cnt, parts->cnt ? ": " : "", text);
+    thread->wait_since_ms = rill__now_ms();
+    thread->wait_logged_ms = 0;
+    thread->announce = false;
     /* Finish nothing more: what was processed is committed, what is queued is dropped and
      * will be read again by the partition's next owner. */
     if (thread->task_cnt && !thread->fenced)
@@ -163,9 +194,10 @@ void rill__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         on_assign(thread, parts);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-        on_revoke(thread);
+        on_revoke(thread, parts);
     } else {
-        rill__log(thread->app, thread->idx, "rebalance error: %s", rd_kafka_err2str(err));
+        rill__log_at(thread->app, RILL__LOG_WARN, thread->idx, "rebalance error: %s",
+                     rd_kafka_err2str(err));
         rill__thread_drop_tasks(thread);
         rd_kafka_assign(rk, NULL);
     }

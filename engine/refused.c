@@ -139,9 +139,10 @@ int rill__refused_rewind_ok(rill__thread_t *thread) {
         return 0;
     }
     int64_t wait = (int64_t)REWIND_BACKOFF_MS << (thread->refused_rewinds - 1);
-    rill__log(thread->app, thread->idx, "%d output(s) refused by the broker (%s); processing "
-              "again from the last commit in %d ms, dead-lettering their inputs",
-              thread->delivery_refused, thread->delivery_error, (int)wait);
+    rill__log_at(thread->app, RILL__LOG_WARN, thread->idx,
+                 "%d output(s) refused by the broker (%s); processing again from the last "
+                 "commit in %d ms, dead-lettering their inputs",
+                 thread->delivery_refused, thread->delivery_error, (int)wait);
     struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000L};
     nanosleep(&ts, NULL);
     thread->delivery_errors = thread->delivery_refused = 0;

@@ -108,8 +108,9 @@ static int wait_loop(rill_app_t *app, bool all_topics, const struct rd_kafka_met
             return -1;
         }
         if (now >= next_report) {
-            rill__log(app, -1, "cannot reach any broker at %s (%s); retrying for up to %lld s",
-                      app->bootstrap, why, (long long)((until - now + 999) / 1000));
+            rill__log_at(app, RILL__LOG_WARN, -1,
+                         "cannot reach any broker at %s (%s); retrying for up to %lld s",
+                         app->bootstrap, why, (long long)((until - now + 999) / 1000));
             next_report = now + REPORT_EVERY_MS;
         }
         sleep_ms(RETRY_MS);

@@ -13,6 +13,8 @@
 #include "engine_int.h"
 #include "store_int.h"
 
+#include <inttypes.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,8 @@
 #define POLL_BATCH 1024
 #define PROCESS_BATCH 2048
 #define DRAIN_MS 10000 /* how long a clean stop waits for function results */
+
+_Static_assert(offsetof(rill__thread_t, log) == 0, "its clients' opaque: logger first");
 
 static rd_kafka_t *consumer_new(rill__thread_t *thread, char *errstr, size_t errstr_size) {
     rill_app_t *app = thread->app;
@@ -70,8 +74,15 @@ static int subscribe(rill__thread_t *thread) {
         for (int t = 0; t < topo->subs[s].topic_cnt; t++)
             rd_kafka_topic_partition_list_add(topics, topo->subs[s].topics[t],
                                               RD_KAFKA_PARTITION_UA);
+    int cnt = topics->cnt;
     rd_kafka_resp_err_t err = rd_kafka_subscribe(thread->consumer, topics);
     rd_kafka_topic_partition_list_destroy(topics);
+    if (!err) {
+        rill__log(thread->app, thread->idx, "joining group %s (%d topic(s))",
+                  thread->app->set.application_id, cnt);
+        thread->wait_since_ms = rill__now_ms();
+        thread->wait_logged_ms = 0;
+    }
     if (err) {
         rill__app_fatal(thread->app, RILL_ERR_KAFKA, "thread %d: subscribe: %s", thread->idx,
                         rd_kafka_err2str(err));
@@ -130,7 +141,7 @@ static void handle_consumer_error(rill__thread_t *thread, const rd_kafka_message
                         msg->rkt ? rd_kafka_topic_name(msg->rkt) : "");
         return;
     }
-    rill__log(app, thread->idx, "consumer: %s", rd_kafka_message_errstr(msg));
+    rill__log_at(app, RILL__LOG_WARN, thread->idx, "consumer: %s", rd_kafka_message_errstr(msg));
 }
 
 /* True when the stores' write caches hold more than statestore.cache.max.bytes: the thread
@@ -189,6 +200,56 @@ static void poll_records(rill__thread_t *thread, int timeout_ms) {
     }
 }
 
+/* How long a thread waits for an assignment before it says so, and then how often. */
+#define WAIT_FIRST_MS 3000
+#define WAIT_EVERY_MS 10000
+
+/* Says that the thread still waits for partitions, and for how long: the group's rebalance
+ * waits for every member it knows to join again, a member that went away without leaving
+ * included, until that member's session times out. */
+static void log_waiting(rill__thread_t *thread) {
+    if (!thread->wait_since_ms)
+        return;
+    int64_t now = rill__now_ms();
+    int64_t due = thread->wait_logged_ms ? thread->wait_logged_ms + WAIT_EVERY_MS
+                                         : thread->wait_since_ms + WAIT_FIRST_MS;
+    if (now < due)
+        return;
+    thread->wait_logged_ms = now;
+    rill__log(thread->app, thread->idx, "waiting for assignment from group %s for %" PRId64
+              " s (the group waits for every member to rejoin; one that stopped without "
+              "leaving is waited for until its session times out)",
+              thread->app->set.application_id, (now - thread->wait_since_ms) / 1000);
+}
+
+/* After an assignment: "restoring N store(s)" before the tasks open their stores, then
+ * "running" once every task is ready. before: called ahead of running the tasks. */
+static void log_readiness(rill__thread_t *thread, bool before) {
+    if (!thread->announce)
+        return;
+    rill_topology_t *topo = thread->app->topo;
+    int stores = 0, pending = 0;
+    for (int i = 0; i < thread->task_cnt; i++) {
+        const rill__task_t *task = thread->tasks[i];
+        if (task->initialized)
+            continue;
+        pending++;
+        for (int s = 0; s < topo->store_cnt; s++)
+            stores += topo->stores[s]->sub == task->sub;
+    }
+    if (before) {
+        if (stores && !thread->restoring_logged)
+            rill__log(thread->app, thread->idx, "restoring %d store(s) of %d task(s)", stores,
+                      pending);
+        thread->restoring_logged |= stores > 0;
+        return;
+    }
+    if (pending)
+        return;
+    thread->announce = false;
+    rill__log(thread->app, thread->idx, "running: %d task(s)", thread->task_cnt);
+}
+
 /* Runs every task for a bounded number of records, then pauses the partitions whose queue
  * is still at or above the bound (processing is slower than fetching) and resumes those that
  * drained to half of it. Checking after processing, not on arrival, avoids pausing a
@@ -196,6 +257,7 @@ static void poll_records(rill__thread_t *thread, int timeout_ms) {
 static void run_tasks(rill__thread_t *thread) {
     size_t high = (size_t)thread->app->set.buffered_records_per_partition;
     thread->poll_wait_ms = INT32_MAX;
+    log_readiness(thread, true);
     for (int i = 0; i < thread->task_cnt; i++) {
         rill__task_t *task = thread->tasks[i];
         rill__task_process(task, PROCESS_BATCH);
@@ -220,6 +282,7 @@ static void run_tasks(rill__thread_t *thread) {
         }
     }
     rill__progress_align(thread);
+    log_readiness(thread, false);
 }
 
 /* Replaces the producer (its topic handles too; nothing else may hold one). Returns 0 or
@@ -243,7 +306,8 @@ static int new_producer(rill__thread_t *thread, rill_err_t err) {
 /* After a fence: new producer, no tasks, rejoin. Returns 0 or -1 (fatal). */
 static int recover_from_fence(rill__thread_t *thread) {
     rill_app_t *app = thread->app;
-    rill__log(app, thread->idx, "producer fenced: dropping tasks and rejoining the group");
+    rill__log_at(app, RILL__LOG_WARN, thread->idx,
+                 "producer fenced: dropping tasks and rejoining the group");
     rill__thread_drop_tasks(thread);
     rd_kafka_unsubscribe(thread->consumer);
     if (new_producer(thread, RILL_ERR_FENCED))
@@ -388,7 +452,10 @@ static void *thread_main(void *arg) {
             break;
         if (app->set.exit_on_end)
             rill__thread_check_end(thread);
+        log_waiting(thread);
     }
+    rill__log(app, thread->idx, "stopping: committing and leaving group %s",
+              app->set.application_id);
     /* Clean shutdown: commit what was processed, then leave (revocation commits again, which
      * finds nothing new). */
     if (!thread->fenced) {

@@ -36,7 +36,7 @@ static void *make_http(rill_app_t *app) {
         rill__http_new(app->set.faas_max_in_flight, app->set.faas_max_connections, errstr,
                        sizeof(errstr));
     if (!http)
-        rill__log(app, -1, "FaaS bridge thread: %s", errstr);
+        rill__log_at(app, RILL__LOG_ERROR, -1, "FaaS bridge thread: %s", errstr);
     return http;
 }
 

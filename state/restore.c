@@ -144,9 +144,10 @@ static int replay(rill__store_t *st, rd_kafka_t *rk, const char *topic, int64_t 
     rill__batch_destroy(b);
     rd_kafka_assign(rk, NULL);
     rill__metric_set(&thread->metrics, RILL_M_RESTORE_LAG, 0);
-    rill__log(thread->app, thread->idx, "task %s: store \"%s\" restored: %" PRId64 " changelog "
-              "record(s) replayed from offset %" PRId64 " (%s)", st->task->id, st->def->name,
-              restored, from < 0 ? 0 : from, from < 0 ? "no local state" : "the stored offset");
+    rill__log_at(thread->app, restored ? RILL__LOG_INFO : RILL__LOG_DEBUG, thread->idx,
+                 "task %s: store \"%s\" restored: %" PRId64 " changelog record(s) replayed "
+                 "from offset %" PRId64 " (%s)", st->task->id, st->def->name, restored,
+                 from < 0 ? 0 : from, from < 0 ? "no local state" : "the stored offset");
     return rc;
 }
 
@@ -181,20 +182,21 @@ int rill__store_restore(rill__store_t *st, char *errstr, size_t errstr_size) {
         return -1;
     }
     if (from > hi) { /* the changelog is not the one the store was built from */
-        rill__log(thread->app, thread->idx, "task %s: store \"%s\" reflects changelog %s[%d] "
-                  "up to offset %" PRId64 " but the changelog ends at %" PRId64 " (the topic "
-                  "was made again, or this is another cluster): discarding the local state "
-                  "and restoring from the changelog", st->task->id, st->def->name, topic,
-                  (int)st->partition, from, hi);
+        rill__log_at(thread->app, RILL__LOG_WARN, thread->idx,
+                     "task %s: store \"%s\" reflects changelog %s[%d] up to offset %" PRId64
+                     " but the changelog ends at %" PRId64 " (the topic was made again, or "
+                     "this is another cluster): discarding the local state and restoring from "
+                     "the changelog", st->task->id, st->def->name, topic,
+                     (int)st->partition, from, hi);
         if (wipe(st, errstr, errstr_size))
             return -1;
         from = -1;
         st->logged_next = -1;
     }
     if (hi <= lo || (from >= 0 && from >= hi)) {
-        rill__log(thread->app, thread->idx, "task %s: store \"%s\" up to date at changelog "
-                  "offset %" PRId64 ", nothing to restore", st->task->id, st->def->name,
-                  from < 0 ? hi : from);
+        rill__log_at(thread->app, RILL__LOG_DEBUG, thread->idx,
+                     "task %s: store \"%s\" up to date at changelog offset %" PRId64
+                     ", nothing to restore", st->task->id, st->def->name, from < 0 ? hi : from);
         return 0;
     }
     if (from >= 0 && from < lo) { /* the changelog no longer has our offset: start over */

@@ -168,8 +168,8 @@ static int merged_scan(rill__store_t *st, const rill_buf_t *lo, const rill_buf_t
     }
     char err[256];
     if (!rc && rill__iter_error(it, err, sizeof(err))) {
-        rill__log(st->task->thread->app, st->task->thread->idx, "store \"%s\": scan: %s",
-                  st->def->name, err);
+        rill__log_at(st->task->thread->app, RILL__LOG_WARN, st->task->thread->idx,
+                     "store \"%s\": scan: %s", st->def->name, err);
         rc = -1;
     }
     rill__iter_destroy(it);

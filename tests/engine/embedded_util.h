@@ -300,6 +300,22 @@ static inline rill_conf_t *eu_conf(const char *app_id, const char *const *extra)
     return conf;
 }
 
+/* A topology counting the records of topic in per key in tumbling windows of one second (no
+ * grace) in store, writing the final counts to topic out. */
+static inline rill_topology_t *eu_window_count_topology(const char *in, const char *store,
+                                                        const char *out)
+{
+    rill_topology_t *topo = rill_topology_new();
+    rill_stream_t *s = rill_stream_from(topo, "source", in, NULL);
+    rill_window_spec_t spec = {.kind = RILL_WINDOW_TUMBLING, .size_ms = 1000, .grace_ms = 0};
+    rill_table_t *t = rill_windowed_count(
+        rill_grouped_windowed_by(rill_stream_group_by_key(s, NULL), &spec), store,
+        RILL_EMIT_FINAL);
+
+    rill_stream_to(rill_table_to_stream(t, NULL), "sink", out, NULL);
+    return topo;
+}
+
 /* Makes the app (taking topo); asserts success. */
 static inline rill_app_t *eu_app_new(rill_topology_t *topo, const char *app_id,
                                      const char *const *extra)

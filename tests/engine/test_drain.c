@@ -15,13 +15,7 @@ Test(engine_drain, open_windows_emitted_and_app_stops_when_input_ends, .timeout 
     char id[64], dir[] = "/tmp/rill-drain-XXXXXX", errstr[512];
     cr_assert_not_null(mkdtemp(dir));
     eu_app_id(id, sizeof(id), "drain");
-    rill_topology_t *topo = rill_topology_new();
-    rill_stream_t *s = rill_stream_from(topo, "source", "in", NULL);
-    rill_window_spec_t spec = {.kind = RILL_WINDOW_TUMBLING, .size_ms = 1000, .grace_ms = 0};
-    rill_table_t *t = rill_windowed_count(
-        rill_grouped_windowed_by(rill_stream_group_by_key(s, NULL), &spec), "counts",
-        RILL_EMIT_FINAL);
-    rill_stream_to(rill_table_to_stream(t, NULL), "sink", "out", NULL);
+    rill_topology_t *topo = eu_window_count_topology("in", "counts", "out");
     const char *extra[] = {"state.dir", dir, "exit.on.end", "true", NULL};
     rill_app_t *app = eu_app_new(topo, id, extra);
     eu_create_topic(app, "in", 2);

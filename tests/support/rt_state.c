@@ -143,6 +143,10 @@ pid_t rt_count_spawn(const rt_count_app_t *app, const char *log) {
         argv[argc++] = "--value-size";
         argv[argc++] = value_size;
     }
+    /* The restore lines read back (rt_restore_log_read) include the per-store "up to date"
+     * ones, written at debug level. */
+    argv[argc++] = "-D";
+    argv[argc++] = "log.level=debug";
     for (size_t i = 0; app->props && app->props[i]; i++) {
         if (argc + 3 > MAX_ARGS)
             cr_assert_fail("rt_count_spawn: too many properties");
