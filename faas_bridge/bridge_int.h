@@ -6,9 +6,10 @@
  *     every FaaS stage. Stream threads submit requests; it runs them concurrently and hands
  *     each completion back to the submitting stream thread's completion queue, then wakes
  *     that thread with the callback given at submit time.
- *  2. Wire formats (wire_cloudevents.c, wire_lambda.c, wire_response.c): encode a batch of
- *     records into a request body and headers; decode a response body into one result per
- *     record.
+ *  2. Wire formats (wire_format.c, wire_cloudevents.c, wire_lambda.c, wire_response.c):
+ *     encode a batch of records into a request body and headers; decode a response body
+ *     into one result per record. Each format is one entry of a table (rill__wire_format_t,
+ *     wire_common.h) that these entry points call through.
  *  3. The stage operator (faas_stage.c, faas_reorder.c): batching, sequence numbers, the reorder
  *     buffer, retries, bisection, dead-lettering, the commit watermark, backpressure.
  */
@@ -135,14 +136,9 @@ typedef struct rill__faas_rec_s {
     char id[RILL__FAAS_ID_MAX];    /* its own id: "<origin>-<n>" (faas_reorder.c) */
 } rill__faas_rec_t;
 
-typedef enum rill__faas_format_e {
-    RILL_FAAS_FMT_CLOUDEVENTS = 0,
-    RILL_FAAS_FMT_LAMBDA = 1
-} rill__faas_format_t;
-
 /* What the encoder needs to know about the target. */
 typedef struct rill__faas_target_s {
-    rill__faas_format_t format;
+    rill_faas_format_t format; /* the public value; its wire_*.c entry does the work */
     const char *function;    /* function name (Lambda: the plain name) */
     const char *source;      /* CloudEvents "source" attribute, e.g. "/rill/<app>/<node>" */
     const char *event_type;  /* CloudEvents "type", e.g. "dev.rill.record" */
@@ -159,7 +155,7 @@ typedef struct rill__faas_target_s {
  * Lambda's self-managed Kafka trigger ({"eventSource": "SelfManagedKafka", "bootstrapServers",
  * "records": {"<topic>-<partition>": [{topic, partition, offset, timestamp, timestampType,
  * key (base64), value (base64), headers}]}}).
- * Returns 0 or -1.
+ * Returns 0, or -1 (n == 0, a format with no table entry, out of memory).
  */
 int rill__faas_encode(const rill__faas_target_t *target, const rill__faas_rec_t *recs, size_t n,
                       rill_buf_t *body, rill_buf_t *hdrs);
@@ -199,7 +195,8 @@ typedef struct rill__faas_response_s {
  * A CloudEvents binary-mode response to a single event (n == 1) with a body that is not this
  * shape is taken as the one output value (Content-Type tells nothing more). An empty 2xx body
  * means no outputs for any record. Anything else malformed returns -1 with errstr (a
- * failure of the whole invocation, never a crash). Reset out before reuse with
+ * failure of the whole invocation, never a crash), and so does a target whose format has
+ * no table entry. Reset out before reuse with
  * rill__faas_response_reset.
  */
 int rill__faas_decode(const rill__faas_target_t *target, const rill__faas_rec_t *recs, size_t n,

@@ -1,6 +1,6 @@
 /*
- * faas_conf.c — a FaaS stage's configuration (defaults, target URL, AWS credentials), its
- * process-wide circuit breaker and its metrics.
+ * faas_conf.c — a FaaS stage's configuration (defaults, and the target URL and credentials
+ * that the format's table entry sets up), its process-wide circuit breaker and its metrics.
  *
  * DESIGN
  * The configuration is the node's conf, shared by every task running the node, so the
@@ -8,20 +8,19 @@
  * breaker_failures invocations in a row fail; it then stays open for breaker_open_ms, during
  * which nothing is sent (records wait; their attempts are not spent), then lets one trial
  * call through: success closes it, failure opens it again. Metrics are relaxed atomics.
- * The url is checked here, so rill_stream_faas() fails at once on a bad one: http:// or
- * https:// only, plain http only to a loopback host unless allow_insecure_http, and Lambda
- * credentials only for an https:// endpoint.
+ * The format's entry (wire_<name>.c, route) builds the URL and any signing from the options;
+ * a format value with no entry is refused, naming the value. The url is checked here, so
+ * rill_stream_faas() fails at once on a bad one: http:// or https:// only, plain http only
+ * to a loopback host unless allow_insecure_http (Lambda's route signs only an https://
+ * endpoint).
  */
 #include "faas_stage_int.h"
+#include "wire_common.h" /* the format table: each format sets up its own route */
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *dup_or_null(const char *s) {
-    return s ? strdup(s) : NULL;
-}
 
 static void apply_defaults(rill_faas_opts_t *o) {
 #define DEF(field, value) \
@@ -50,41 +49,6 @@ static void apply_defaults(rill_faas_opts_t *o) {
         o->max_retries = 5;
 }
 
-/* Lambda: endpoint + invoke path, credentials from the environment. */
-static int lambda_target(stage_conf_t *c, char *errstr, size_t errstr_size) {
-    const char *region = getenv("AWS_REGION") ? getenv("AWS_REGION") : getenv("AWS_DEFAULT_REGION");
-    if (!region)
-        region = "us-east-1";
-    char endpoint[256], url[1024];
-    if (c->o.url)
-        snprintf(endpoint, sizeof(endpoint), "%s", c->o.url);
-    else
-        snprintf(endpoint, sizeof(endpoint), "https://lambda.%s.amazonaws.com", region);
-    size_t elen = strlen(endpoint);
-    if (elen && endpoint[elen - 1] == '/')
-        endpoint[elen - 1] = '\0';
-    if (strpbrk(c->function, "/:?# ")) {
-        snprintf(errstr, errstr_size, "Lambda function name \"%s\" must be a plain name: put an "
-                 "alias or version in the qualifier option", c->function);
-        return -1;
-    }
-    snprintf(url, sizeof(url), "%s/2015-03-31/functions/%s/invocations%s%s", endpoint,
-             c->function, c->o.qualifier ? "?Qualifier=" : "",
-             c->o.qualifier ? c->o.qualifier : "");
-    c->url = strdup(url);
-    const char *key = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
-    /* Credentials go over TLS only: an http:// endpoint (a local emulator) is not signed. */
-    if (key && secret && rill__url_is_https(c->url)) {
-        char sig[128], pwd[512];
-        snprintf(sig, sizeof(sig), "aws:amz:%s:lambda", region);
-        snprintf(pwd, sizeof(pwd), "%s:%s", key, secret);
-        c->sigv4 = strdup(sig);
-        c->userpwd = strdup(pwd);
-        c->session_token = dup_or_null(getenv("AWS_SESSION_TOKEN"));
-    }
-    return 0;
-}
-
 stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t *opts,
                                   char *errstr, size_t errstr_size) {
     stage_conf_t *c = calloc(1, sizeof(*c));
@@ -97,23 +61,30 @@ stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t 
     snprintf(source, sizeof(source), "/rill/%s", node_name);
     c->source = strdup(source);
     pthread_mutex_init(&c->lock, NULL);
+    const rill__wire_format_t *wire = rill__wire_format_of(c->o.format);
+    rill__wire_route_t route = {0};
     int rc = 0;
-    if (c->o.format == RILL_FAAS_LAMBDA) {
-        rc = lambda_target(c, errstr, errstr_size);
-    } else if (!opts->url) {
-        snprintf(errstr, errstr_size, "FaaS stage \"%s\" needs the function's url", node_name);
+    if (!c->function || !c->source) {
+        snprintf(errstr, errstr_size, "FaaS stage \"%s\": out of memory", node_name);
+        rc = -1;
+    } else if (!wire) {
+        snprintf(errstr, errstr_size, "FaaS stage \"%s\": unknown format %d (not a "
+                 "rill_faas_format_t value)", node_name, (int)c->o.format);
         rc = -1;
     } else {
-        c->url = strdup(opts->url);
+        rc = wire->route(node_name, c->function, &c->o, &route, errstr, errstr_size);
     }
+    c->url = route.url;
+    c->sigv4 = route.sigv4;
+    c->userpwd = route.userpwd;
+    c->session_token = route.session_token;
     if (!rc && rill__url_check(c->url, c->o.allow_insecure_http, errstr, errstr_size))
         rc = -1;
     c->o.url = c->url;
     c->o.function = c->function;
     c->o.qualifier = NULL;
-    c->target = (rill__faas_target_t){.format = (rill__faas_format_t)c->o.format,
-                                      .function = c->function, .source = c->source,
-                                      .event_type = "dev.rill.record"};
+    c->target = (rill__faas_target_t){.format = c->o.format, .function = c->function,
+                                      .source = c->source, .event_type = "dev.rill.record"};
     if (rc) {
         rill__faas_conf_free(c);
         return NULL;

@@ -16,9 +16,17 @@
  * The event id is the record's own id, "<topic>-<partition>-<offset>-<n>" for the n-th
  * record the stage got from that input record (other origins: see faas_reorder.c), stable
  * across retries, which responses use to say which record a result belongs to.
+ * A response is {"results": [...]} (wire_response.c); to a single event (binary mode) any
+ * other body, JSON or not, is the one output value, verbatim.
+ * The stage's requests go to the url option as given; nothing is signed.
+ * rill__wire_cloudevents, at the end, is this format's entry in the table (wire_format.c).
  */
 #include "wire_common.h"
 
+#include <json-c/json.h>
+
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CE_DEFAULT_SOURCE "/rill"
@@ -155,8 +163,8 @@ static int ce_encode_event(const rill_buf_t *common, const rill__faas_rec_t *rec
  * bridge_int.h. Returns 0, or -1 when memory ran out.
  * Thread: any.
  */
-int rill__wire_ce_encode(const rill__faas_target_t *target, const rill__faas_rec_t *recs,
-                         size_t n, rill_buf_t *body, rill_buf_t *hdrs)
+static int ce_encode(const rill__faas_target_t *target, const rill__faas_rec_t *recs, size_t n,
+                     rill_buf_t *body, rill_buf_t *hdrs)
 {
     const char *source = ce_source(target), *type = ce_type(target);
     rill_buf_t common = {0};
@@ -178,3 +186,50 @@ out:
     rill_buf_free(&common);
     return rc;
 }
+
+/*
+ * Reads a response (wire_common.h, decode): {"results": [...]}; else, to a single event, the
+ * body itself (JSON or not) is the one output value; else the call fails.
+ * Thread: any.
+ */
+static int ce_decode(rill__wire_dec_t *dec, struct json_object *root, const char *body,
+                     size_t len, const char *why)
+{
+    size_t n = rill__wire_dec_n(dec);
+    json_object *results;
+
+    if (!why && json_object_is_type(root, json_type_object) &&
+        json_object_object_get_ex(root, "results", &results))
+        return rill__wire_dec_results(dec, results);
+    if (n == 1)
+        return rill__wire_dec_raw(dec, body, len);
+    if (why)
+        return rill__wire_dec_fail(dec, "response is not JSON: %s", why);
+    return rill__wire_dec_fail(dec, "response to a batch of %zu events is not {\"results\": [...]}",
+                               n);
+}
+
+/*
+ * Sets up a stage's route (wire_common.h): the url option, which is required, as it is.
+ * Thread: any.
+ */
+static int ce_route(const char *node_name, const char *function, const rill_faas_opts_t *opts,
+                    rill__wire_route_t *route, char *errstr, size_t errstr_size)
+{
+    (void)function;
+    if (!opts->url) {
+        snprintf(errstr, errstr_size, "FaaS stage \"%s\" needs the function's url", node_name);
+        return -1;
+    }
+    if (!(route->url = strdup(opts->url))) {
+        snprintf(errstr, errstr_size, "FaaS stage \"%s\": out of memory", node_name);
+        return -1;
+    }
+    return 0;
+}
+
+/* This format's entry in the table (wire_format.c). */
+const rill__wire_format_t rill__wire_cloudevents = {
+    .format = RILL_FAAS_CLOUDEVENTS, .name = "cloudevents",
+    .route = ce_route, .encode = ce_encode, .decode = ce_decode,
+};

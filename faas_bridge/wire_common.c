@@ -1,7 +1,6 @@
 /*
  * wire_common.c — text-building blocks of the wire formats (JSON strings, base64, percent
- * encoding, RFC 3339 times, UTF-8 and JSON validation) and rill__faas_encode, which picks
- * the format.
+ * encoding, RFC 3339 times, UTF-8 and JSON validation).
  *
  * DESIGN
  * Request bodies are written by hand into a rill_buf_t: no JSON object tree is built for a
@@ -465,25 +464,4 @@ int rill__wire_rfc3339(int64_t ms, char out[32])
     put_digits(out + 17, tm.tm_sec, 2);
     put_digits(out + 20, (int)(ms % 1000), 3);
     return 24;
-}
-
-/* ---- entry point ---- */
-
-/*
- * Encodes a batch in the target's format; see bridge_int.h. Returns 0, or -1 for n == 0, an
- * unknown format or out of memory.
- * Thread: any (stateless).
- */
-int rill__faas_encode(const rill__faas_target_t *target, const rill__faas_rec_t *recs, size_t n,
-                      rill_buf_t *body, rill_buf_t *hdrs)
-{
-    if (!target || !recs || !n || !body || !hdrs)
-        return -1;
-    switch (target->format) {
-    case RILL_FAAS_FMT_CLOUDEVENTS:
-        return rill__wire_ce_encode(target, recs, n, body, hdrs);
-    case RILL_FAAS_FMT_LAMBDA:
-        return rill__wire_lambda_encode(target, recs, n, body, hdrs);
-    }
-    return -1;
 }

@@ -3,6 +3,9 @@
  * and percent-encoded header values to a rill_buf_t, UTF-8 and JSON validation, RFC 3339
  * times. Private to faas_bridge/.
  *
+ * It also declares the format table (rill__wire_format_t): one entry per wire_<name>.c, found
+ * by the public enum value, which the encoder, the decoder and the stage's set-up call through.
+ *
  * Every append helper returns 0, or -1 when memory ran out (the buffer then holds a partial
  * append and should be discarded by the caller, which fails the whole encode). All are pure
  * functions of their arguments and may be called from any thread.
@@ -63,10 +66,62 @@ int rill__wire_pct(rill_buf_t *buf, const void *p, size_t len);
  * into out. Returns the length, or -1 when ms is negative or past year 9999. */
 int rill__wire_rfc3339(int64_t ms, char out[32]);
 
-/* The format encoders behind rill__faas_encode (same contract). */
-int rill__wire_ce_encode(const rill__faas_target_t *target, const rill__faas_rec_t *recs,
-                         size_t n, rill_buf_t *body, rill_buf_t *hdrs);
-int rill__wire_lambda_encode(const rill__faas_target_t *target, const rill__faas_rec_t *recs,
-                             size_t n, rill_buf_t *body, rill_buf_t *hdrs);
+/* ---- the format table ---- */
+
+/* A decode in progress (wire_response.c): what a format's reader has matched so far. */
+typedef struct rill__wire_dec_s rill__wire_dec_t;
+struct json_object;
+
+/* Where a stage's requests go and how they are signed, as a format sets it up: strings
+ * allocated with malloc, owned by the stage's configuration from then on (set or not). */
+typedef struct rill__wire_route_s {
+    char *url;           /* the full request URL */
+    char *sigv4;         /* libcurl's CURLOPT_AWS_SIGV4 ("aws:amz:<region>:lambda") or NULL */
+    char *userpwd;       /* "<key>:<secret>" for SigV4, or NULL */
+    char *session_token; /* x-amz-security-token, or NULL */
+} rill__wire_route_t;
+
+/*
+ * One wire format: everything the bridge does differently per format. Each wire_<name>.c
+ * defines one entry, rill__wire_<name>, declared and listed only in wire_format.c's table;
+ * rill__wire_format_of() finds it by the public enum value. The functions keep no state and
+ * may be called from any thread (route may read the environment).
+ */
+typedef struct rill__wire_format_s {
+    rill_faas_format_t format; /* the public value this entry answers to */
+    const char *name;          /* "cloudevents", "lambda": for messages */
+    /* Sets up a stage's target (faas_conf.c): fills route from opts (defaults applied),
+     * the stage's node name and its function name. The URL is checked afterwards by the
+     * caller (url_check.c). Returns 0, or -1 with errstr; route's strings are freed by the
+     * caller either way. */
+    int (*route)(const char *node_name, const char *function, const rill_faas_opts_t *opts,
+                 rill__wire_route_t *route, char *errstr, size_t errstr_size);
+    /* Encodes a batch of n >= 1 records: rill__faas_encode's contract (bridge_int.h). */
+    int (*encode)(const rill__faas_target_t *target, const rill__faas_rec_t *recs, size_t n,
+                  rill_buf_t *body, rill_buf_t *hdrs);
+    /* Reads a 2xx body that is not blank, through the rill__wire_dec_* calls below. root is
+     * the parsed body (NULL for JSON null); when the body is not JSON, why is json-c's
+     * reason (root is then NULL), else why is NULL. Returns 0, or -1 after
+     * rill__wire_dec_fail. */
+    int (*decode)(rill__wire_dec_t *dec, struct json_object *root, const char *body,
+                  size_t len, const char *why);
+} rill__wire_format_t;
+
+/* The entry for a public format value, or NULL for a value no entry answers to (the
+ * caller fails with a message naming the value). wire_format.c. */
+const rill__wire_format_t *rill__wire_format_of(rill_faas_format_t format);
+
+/* What a format's decode may do (wire_response.c). */
+/* The number of records in the batch being decoded. */
+size_t rill__wire_dec_n(const rill__wire_dec_t *dec);
+/* Matches a "results" array to the records (README, "Function responses"). */
+int rill__wire_dec_results(rill__wire_dec_t *dec, struct json_object *results);
+/* Marks the records a "batchItemFailures" array names as failed. */
+int rill__wire_dec_failures(rill__wire_dec_t *dec, struct json_object *failures);
+/* Takes body[0..len) as the one output value of a single-record batch. Returns 0. */
+int rill__wire_dec_raw(rill__wire_dec_t *dec, const char *body, size_t len);
+/* Fails the decode with a message. Returns -1. */
+__attribute__((format(printf, 2, 3))) int rill__wire_dec_fail(rill__wire_dec_t *dec,
+                                                               const char *fmt, ...);
 
 #endif

@@ -16,11 +16,22 @@
  * "id" is not the trigger's: it is the record's own id (as a CloudEvent's id), which a
  * response names; records derived from one input record share its offset, never their id. Rill does not know how a record's
  * timestamp was set, so timestampType is always CREATE_TIME. The request's Content-Type is
- * application/json; the URL, SigV4 signing and the Invoke API belong to the stage and the
- * HTTP bridge.
+ * application/json.
+ * The stage's requests go to the Invoke API, <endpoint>/2015-03-31/functions/<name>/
+ * invocations[?Qualifier=<qualifier>], the endpoint being the url option or
+ * https://lambda.<region>.amazonaws.com (AWS_REGION, else AWS_DEFAULT_REGION, else
+ * us-east-1); they are SigV4-signed with the environment's credentials (AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) when the endpoint is https://, never over
+ * plain http (a local emulator). The HTTP bridge does the signing.
+ * A response is read as a function written for the trigger answers: "results" and
+ * "batchItemFailures" (wire_response.c), anything else not an array means no outputs.
+ * rill__wire_lambda, at the end, is this format's entry in the table (wire_format.c).
  */
 #include "wire_common.h"
 
+#include <json-c/json.h>
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,8 +139,8 @@ out:
  * bridge_int.h. Returns 0, or -1 when memory ran out.
  * Thread: any.
  */
-int rill__wire_lambda_encode(const rill__faas_target_t *target, const rill__faas_rec_t *recs,
-                             size_t n, rill_buf_t *body, rill_buf_t *hdrs)
+static int lambda_encode(const rill__faas_target_t *target, const rill__faas_rec_t *recs,
+                         size_t n, rill_buf_t *body, rill_buf_t *hdrs)
 {
     const char *bootstrap = target->bootstrap ? target->bootstrap : "";
     bool *done = calloc(n, sizeof(*done));
@@ -154,3 +165,87 @@ out:
     free(done);
     return rc;
 }
+
+/*
+ * Reads a response (wire_common.h, decode): "results" and "batchItemFailures" of an object;
+ * any other JSON but an array (null, a string, a number, {"statusCode":200}) is no outputs;
+ * an array or a body that is not JSON fails the call.
+ * Thread: any.
+ */
+static int lambda_decode(rill__wire_dec_t *dec, struct json_object *root, const char *body,
+                         size_t len, const char *why)
+{
+    json_object *results, *failures;
+
+    (void)body;
+    (void)len;
+    if (why)
+        return rill__wire_dec_fail(dec, "response is not JSON: %s", why);
+    if (json_object_is_type(root, json_type_array))
+        return rill__wire_dec_fail(dec, "response is a JSON array; expected {\"results\": [...]}, "
+                                        "{\"batchItemFailures\": [...]} or nothing");
+    if (!json_object_is_type(root, json_type_object))
+        return 0;
+    if (json_object_object_get_ex(root, "results", &results) &&
+        rill__wire_dec_results(dec, results))
+        return -1;
+    if (json_object_object_get_ex(root, "batchItemFailures", &failures) && failures &&
+        rill__wire_dec_failures(dec, failures))
+        return -1;
+    return 0;
+}
+
+/*
+ * Sets up a stage's route (wire_common.h): the Invoke API URL for function and, over
+ * https://, SigV4 with the environment's credentials; see the DESIGN note.
+ * Thread: the builder's (reads the environment).
+ */
+static int lambda_route(const char *node_name, const char *function,
+                        const rill_faas_opts_t *opts, rill__wire_route_t *route, char *errstr,
+                        size_t errstr_size)
+{
+    const char *region = getenv("AWS_REGION") ? getenv("AWS_REGION") : getenv("AWS_DEFAULT_REGION");
+    const char *key = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
+    const char *token = getenv("AWS_SESSION_TOKEN");
+    char endpoint[256], url[1024];
+    size_t elen;
+
+    if (!region)
+        region = "us-east-1";
+    if (opts->url)
+        snprintf(endpoint, sizeof(endpoint), "%s", opts->url);
+    else
+        snprintf(endpoint, sizeof(endpoint), "https://lambda.%s.amazonaws.com", region);
+    elen = strlen(endpoint);
+    if (elen && endpoint[elen - 1] == '/')
+        endpoint[elen - 1] = '\0';
+    if (strpbrk(function, "/:?# ")) {
+        snprintf(errstr, errstr_size, "Lambda function name \"%s\" must be a plain name: put an "
+                 "alias or version in the qualifier option", function);
+        return -1;
+    }
+    snprintf(url, sizeof(url), "%s/2015-03-31/functions/%s/invocations%s%s", endpoint, function,
+             opts->qualifier ? "?Qualifier=" : "", opts->qualifier ? opts->qualifier : "");
+    if (!(route->url = strdup(url)))
+        goto oom;
+    /* Credentials go over TLS only: an http:// endpoint (a local emulator) is not signed. */
+    if (key && secret && rill__url_is_https(route->url)) {
+        char sig[128], pwd[512];
+
+        snprintf(sig, sizeof(sig), "aws:amz:%s:lambda", region);
+        snprintf(pwd, sizeof(pwd), "%s:%s", key, secret);
+        if (!(route->sigv4 = strdup(sig)) || !(route->userpwd = strdup(pwd)) ||
+            (token && !(route->session_token = strdup(token))))
+            goto oom;
+    }
+    return 0;
+oom:
+    snprintf(errstr, errstr_size, "FaaS stage \"%s\": out of memory", node_name);
+    return -1;
+}
+
+/* This format's entry in the table (wire_format.c). */
+const rill__wire_format_t rill__wire_lambda = {
+    .format = RILL_FAAS_LAMBDA, .name = "lambda",
+    .route = lambda_route, .encode = lambda_encode, .decode = lambda_decode,
+};

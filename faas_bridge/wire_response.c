@@ -1,6 +1,7 @@
 /*
  * wire_response.c — decodes a function's 2xx response body into one result per input
- * record (rill__faas_decode), for both wire formats.
+ * record (rill__faas_decode), for every wire format: what differs per format is read by the
+ * format's entry (wire_<name>.c, its decode), through the rill__wire_dec_* calls here.
  *
  * DESIGN
  * The body is parsed with json-c (responses are small next to requests), checked and matched
@@ -24,7 +25,8 @@
  *    {"statusCode":200}) means every record was consumed with no output, since a function
  *    written for Lambda's Kafka trigger returns nothing meaningful; a JSON array is taken
  *    as a mistake (-1), not silently dropped;
- *  - CloudEvents, one record: a body without "results" is the one output value, verbatim.
+ *  - CloudEvents, one record: a body without "results" is the one output value, verbatim
+ *    (wire_cloudevents.c; Lambda's reading is in wire_lambda.c).
  * Anything else returns -1 with a message naming what is wrong.
  *
  * Limits. Before json-c builds a tree (about 265 times the text's size for "[{},{},...]"),
@@ -32,8 +34,8 @@
  * with more elements than its size allows; the call then fails with that reason, like any
  * malformed response. The body's size is bounded before (http_bridge.c, max_response_bytes).
  */
-#include "bridge_int.h"
 #include "json_scan.h"
+#include "wire_common.h"
 
 #include <json-c/json.h>
 
@@ -50,7 +52,7 @@ typedef struct dec_slot_s {
     bool bif;           /* named in batchItemFailures */
 } dec_slot_t;
 
-typedef struct dec_s {
+struct rill__wire_dec_s {
     const rill__faas_rec_t *recs;
     size_t n;
     dec_slot_t *slots;
@@ -61,9 +63,13 @@ typedef struct dec_s {
     size_t raw_len;
     char *errstr;
     size_t errstr_size;
-} dec_t;
+};
+typedef rill__wire_dec_t dec_t;
+#define dec_fail rill__wire_dec_fail /* the short names used in this file */
 
-__attribute__((format(printf, 2, 3))) static int dec_fail(dec_t *dec, const char *fmt, ...)
+/* ---- what a format's reader calls (wire_common.h) ---- */
+
+int rill__wire_dec_fail(dec_t *dec, const char *fmt, ...)
 {
     va_list ap;
 
@@ -73,6 +79,18 @@ __attribute__((format(printf, 2, 3))) static int dec_fail(dec_t *dec, const char
         va_end(ap);
     }
     return -1;
+}
+
+size_t rill__wire_dec_n(const dec_t *dec)
+{
+    return dec->n;
+}
+
+int rill__wire_dec_raw(dec_t *dec, const char *body, size_t len)
+{
+    dec->raw = body;
+    dec->raw_len = len;
+    return 0;
 }
 
 /* The bytes a JSON value stands for: a string's text, NULL for null, else its JSON text. */
@@ -143,7 +161,7 @@ static int dec_check_records(dec_t *dec, size_t idx, json_object *records)
 }
 
 /* First pass over "results": checks every entry and matches it to its record. */
-static int dec_match_results(dec_t *dec, json_object *results)
+int rill__wire_dec_results(dec_t *dec, json_object *results)
 {
     size_t cnt;
 
@@ -178,7 +196,7 @@ static int dec_match_results(dec_t *dec, json_object *results)
 }
 
 /* First pass over Lambda's "batchItemFailures". */
-static int dec_match_failures(dec_t *dec, json_object *failures)
+int rill__wire_dec_failures(dec_t *dec, json_object *failures)
 {
     size_t cnt;
 
@@ -352,42 +370,6 @@ static int parse_body(const char *body, size_t len, json_object **rootp, const c
     return 0;
 }
 
-/* Reads the parsed body of a CloudEvents response. */
-static int dec_cloudevents(dec_t *dec, json_object *root, const char *body, size_t len)
-{
-    json_object *results;
-
-    if (json_object_is_type(root, json_type_object) &&
-        json_object_object_get_ex(root, "results", &results))
-        return dec_match_results(dec, results);
-    if (dec->n == 1) {
-        dec->raw = body;
-        dec->raw_len = len;
-        return 0;
-    }
-    return dec_fail(dec, "response to a batch of %zu events is not {\"results\": [...]}",
-                    dec->n);
-}
-
-/* Reads the parsed body of a Lambda response. */
-static int dec_lambda(dec_t *dec, json_object *root)
-{
-    json_object *results, *failures;
-
-    if (json_object_is_type(root, json_type_array))
-        return dec_fail(dec, "response is a JSON array; expected {\"results\": [...]}, "
-                             "{\"batchItemFailures\": [...]} or nothing");
-    if (!json_object_is_type(root, json_type_object))
-        return 0;
-    if (json_object_object_get_ex(root, "results", &results) &&
-        dec_match_results(dec, results))
-        return -1;
-    if (json_object_object_get_ex(root, "batchItemFailures", &failures) && failures &&
-        dec_match_failures(dec, failures))
-        return -1;
-    return 0;
-}
-
 /*
  * Decodes a 2xx response body into one result per record; see bridge_int.h and the DESIGN
  * note. Returns 0, or -1 with errstr (out is then reset).
@@ -398,35 +380,27 @@ int rill__faas_decode(const rill__faas_target_t *target, const rill__faas_rec_t 
                       char *errstr, size_t errstr_size)
 {
     dec_t dec = {.recs = recs, .n = n, .errstr = errstr, .errstr_size = errstr_size};
+    const rill__wire_format_t *wire = rill__wire_format_of(target->format);
     json_object *root = NULL;
-    const char *why;
+    const char *why = NULL;
     char scan_why[200];
     int rc = -1;
 
     rill__faas_response_reset(out);
+    if (!wire)
+        return dec_fail(&dec, "unknown FaaS wire format %d: no table entry decodes it",
+                        (int)target->format);
     if (!body || body_is_blank(body, body_len))
         return dec_layout(&dec, out);
     if (rill__json_prescan(body, body_len, scan_why, sizeof(scan_why)))
         return dec_fail(&dec, "response refused before parsing: %s", scan_why);
     if (n && !(dec.slots = calloc(n, sizeof(*dec.slots))))
         return dec_fail(&dec, "out of memory decoding the response");
-    if (parse_body(body, body_len, &root, &why)) {
-        if (target->format == RILL_FAAS_FMT_CLOUDEVENTS && n == 1) {
-            dec.raw = body;
-            dec.raw_len = body_len;
-            rc = dec_layout(&dec, out);
-        } else {
-            dec_fail(&dec, "response is not JSON: %s", why);
-        }
-        goto done;
-    }
-    if (target->format == RILL_FAAS_FMT_CLOUDEVENTS)
-        rc = dec_cloudevents(&dec, root, body, body_len);
-    else
-        rc = dec_lambda(&dec, root);
+    if (!parse_body(body, body_len, &root, &why))
+        why = NULL;
+    rc = wire->decode(&dec, root, body, body_len, why);
     if (rc == 0)
         rc = dec_layout(&dec, out);
-done:
     if (rc)
         rill__faas_response_reset(out);
     json_object_put(root);

@@ -243,8 +243,8 @@ Test(faas_bridge_event_ids, fan_out_ids_are_distinct_on_the_wire_in_both_formats
         fx_admit(&fx, "{\"n\":1}");
     fx_input(&fx, 42);
     fx_admit(&fx, "{\"n\":2}");
-    const rill__faas_target_t ce = {.format = RILL_FAAS_FMT_CLOUDEVENTS, .function = "fn"};
-    const rill__faas_target_t lambda = {.format = RILL_FAAS_FMT_LAMBDA, .function = "fn",
+    const rill__faas_target_t ce = {.format = RILL_FAAS_CLOUDEVENTS, .function = "fn"};
+    const rill__faas_target_t lambda = {.format = RILL_FAAS_LAMBDA, .function = "fn",
                                         .bootstrap = "127.0.0.1:9092"};
     assert_wire_ids(&fx, &ce, false);
     assert_wire_ids(&fx, &lambda, true);

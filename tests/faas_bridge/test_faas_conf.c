@@ -88,6 +88,15 @@ Test(faas_bridge_faas_conf, lambda_not_signed_when_endpoint_is_plain_http)
     rill__faas_conf_free(c);
 }
 
+Test(faas_bridge_faas_conf, builder_fails_naming_format_when_it_has_no_table_entry)
+{
+    rill_faas_opts_t o = {.url = "http://127.0.0.1:1/fn", .format = (rill_faas_format_t)7};
+    char err[512];
+
+    cr_assert_not_null(build_stage(&o, err, sizeof(err)), "format 7 was accepted");
+    cr_assert(strstr(err, "unknown format 7"), "%s", err);
+}
+
 Test(faas_bridge_faas_conf, limits_are_finite_when_options_left_zero)
 {
     char err[256];

@@ -14,14 +14,14 @@
 #include <string.h>
 
 static const rill__faas_target_t ce_target = {
-    .format = RILL_FAAS_FMT_CLOUDEVENTS,
+    .format = RILL_FAAS_CLOUDEVENTS,
     .function = "fn",
     .source = "/rill/app/node",
     .event_type = "dev.rill.record",
 };
 
 static const rill__faas_target_t lambda_target = {
-    .format = RILL_FAAS_FMT_LAMBDA,
+    .format = RILL_FAAS_LAMBDA,
     .function = "fn",
     .bootstrap = "127.0.0.1:9092",
 };
@@ -475,6 +475,24 @@ Test(faas_bridge_wire, decode_fails_with_message_when_response_is_malformed, .in
         cr_assert_eq(fx.resp.n, 0);
         cr_assert_null(fx.resp.results);
     }
+}
+
+Test(faas_bridge_wire, table_finds_each_format_and_refuses_value_with_no_entry,
+     .init = fx_setup, .fini = fx_teardown)
+{
+    const rill__faas_target_t unknown = {.format = (rill_faas_format_t)7, .function = "fn"};
+    rill_buf_t body = {0}, hdrs = {0};
+
+    cr_assert_str_eq(rill__wire_format_of(RILL_FAAS_CLOUDEVENTS)->name, "cloudevents");
+    cr_assert_eq(rill__wire_format_of(RILL_FAAS_CLOUDEVENTS)->format, RILL_FAAS_CLOUDEVENTS);
+    cr_assert_str_eq(rill__wire_format_of(RILL_FAAS_LAMBDA)->name, "lambda");
+    cr_assert_eq(rill__wire_format_of(RILL_FAAS_LAMBDA)->format, RILL_FAAS_LAMBDA);
+    cr_assert_null(rill__wire_format_of((rill_faas_format_t)7));
+    cr_assert_eq(rill__faas_encode(&unknown, fx.recs, 1, &body, &hdrs), -1);
+    cr_assert_eq(fx_decode(&unknown, 1, "{}"), -1);
+    cr_assert_not_null(strstr(fx.errstr, "unknown FaaS wire format 7"), "%s", fx.errstr);
+    rill_buf_free(&body);
+    rill_buf_free(&hdrs);
 }
 
 /* ---- limits before parsing ---- */

@@ -11,9 +11,9 @@
 #include <string.h>
 
 static const rill__faas_target_t targets[2] = {
-    {.format = RILL_FAAS_FMT_CLOUDEVENTS, .function = "fn", .source = "/rill/fuzz",
+    {.format = RILL_FAAS_CLOUDEVENTS, .function = "fn", .source = "/rill/fuzz",
      .event_type = "dev.rill.record"},
-    {.format = RILL_FAAS_FMT_LAMBDA, .function = "fn", .bootstrap = "127.0.0.1:9092"},
+    {.format = RILL_FAAS_LAMBDA, .function = "fn", .bootstrap = "127.0.0.1:9092"},
 };
 
 /* Reads every byte the response hands out; returns a checksum so nothing is optimised out. */
