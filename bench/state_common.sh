@@ -167,7 +167,7 @@ command_line() {
 note_failure() {
     log "warning: $1 failed; retrying it once"
     # shellcheck disable=SC2016 # the backquotes are Markdown
-    printf '%s: `%s`\n' "$1" "$(grep -v '^[0-9:.]* rill\[' "$2" | tail -n 1 | sed "s#$WORK#<tmp>#g")" \
+    printf '%s: `%s`\n' "$1" "$(grep -v '^[0-9:.]* [A-Z]* *rill\[' "$2" | tail -n 1 | sed "s#$WORK#<tmp>#g")" \
         >>"$WORK/failures"
 }
 
