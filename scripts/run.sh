@@ -6,14 +6,16 @@
 #   scripts/run.sh --events 20000
 #   scripts/run.sh --edge native          # validation and notify in C: no function runtimes
 # Unless --edge native is given, the function runtimes (validate-auction, validate-bid,
-# notify on 127.0.0.1:18084..18086) are started with scripts/functions.sh and stopped on exit.
+# notify on 127.0.0.1:18084..18086) are started with scripts/functions.sh and stopped on exit;
+# --describe, --describe-dot and --help only print, so they start nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-native=0
+no_functions=0
 prev=""
 for a in "$@"; do
-    [[ "$prev" == "--edge" && "$a" == "native" ]] && native=1
+    [[ "$prev" == "--edge" && "$a" == "native" ]] && no_functions=1
+    [[ "$a" == --describe* || "$a" == --help || "$a" == -h ]] && no_functions=1
     prev="$a"
 done
 
@@ -21,7 +23,7 @@ scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" --target rill-auction >/dev/null
 
-if [[ "$native" == 0 ]]; then
+if [[ "$no_functions" == 0 ]]; then
     trap 'scripts/functions.sh stop >/dev/null 2>&1 || true' EXIT
     RILL_FN_LAMBDA="${RILL_FN_LAMBDA:-0}" scripts/functions.sh start >/dev/null
 fi
