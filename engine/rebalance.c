@@ -25,6 +25,7 @@ void rill__thread_drop_tasks(rill__thread_t *thread) {
     thread->tasks = NULL;
     thread->task_cnt = 0;
     rill__metric_set(&thread->metrics, RILL_M_TASKS, 0);
+    rill__status_tasks(thread, false);
 }
 
 static rill__task_t *task_get(rill__thread_t *thread, int sub, int32_t partition) {
@@ -134,6 +135,7 @@ static void on_assign(rill__thread_t *thread, rd_kafka_topic_partition_list_t *p
     rill__metric_add(&thread->metrics, RILL_M_REBALANCES, 1);
     thread->assigned = true;
     rill__metric_set(&thread->metrics, RILL_M_TASKS, thread->task_cnt);
+    rill__status_tasks(thread, true); /* its tasks restore before they run */
     rill__log(app, thread->idx, "assigned %d partition(s), %d task(s)", parts->cnt,
               thread->task_cnt);
 }
