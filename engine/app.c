@@ -227,6 +227,11 @@ rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size) {
               app->thread_cnt, app->bootstrap,
               app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2 ? "exactly_once_v2"
                                                                   : "at_least_once");
+    /* Last, so that what it reads of the threads no longer changes (http_endpoint.c). */
+    if ((err = rill__http_start(app, errstr, errstr_size))) {
+        rill_app_stop(app);
+        return err;
+    }
     return RILL_OK;
 }
 
@@ -293,6 +298,9 @@ void rill_app_destroy(rill_app_t *app) {
         return;
     rill_app_stop(app);
     rill_app_wait(app, NULL, 0);
+    rill__http_stop(app); /* before the threads' status it reads goes */
+    for (int i = 0; i < app->thread_cnt; i++)
+        rill__status_free(&app->threads[i]);
     rill__admin_close(app);
     rill__progress_free(app);
     rill__global_destroy(app);

@@ -29,6 +29,7 @@
 
 typedef enum conf_kind_e {
     CONF_KIND_STRING,   /* any text, may be empty */
+    CONF_KIND_LISTEN,   /* host:port (rill__listen_parse), or empty */
     CONF_KIND_PATH,     /* non-empty text */
     CONF_KIND_NAME,     /* non-empty, only [A-Za-z0-9._-] (Kafka's legal name characters) */
     CONF_KIND_INT,      /* a decimal integer from min to max */
@@ -52,6 +53,8 @@ static int check_guarantee(const conf_key_t *key, const char *value, char *errst
                            size_t errstr_size);
 static int check_replication(const conf_key_t *key, const char *value, char *errstr,
                              size_t errstr_size);
+static int check_listen(const conf_key_t *key, const char *value, char *errstr,
+                        size_t errstr_size);
 
 #define NO_CHOICES NULL, NULL
 
@@ -135,6 +138,10 @@ static const conf_key_t conf_keys[] = {
      "the least severe log lines written to stderr, Rill's and librdkafka's: error, warn, "
      "info (group changes, restores, start and stop) or debug (also per-store details)",
      "error|warn|info|debug", NULL},
+    {"http.listen", CONF_KIND_LISTEN, 0, 0, NULL,
+     "host:port of an HTTP endpoint serving GET /metrics, /health and /ready (port 0: any "
+     "free port); empty: none. No authentication: bind it to loopback or a pod network",
+     NULL, check_listen},
 };
 
 #define CONF_KEY_CNT (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -338,6 +345,10 @@ static void conf_key_accepts(const conf_key_t *key, char *out, size_t out_size)
     case CONF_KIND_STRING:
         snprintf(out, out_size, "any text");
         break;
+    case CONF_KIND_LISTEN:
+        snprintf(out, out_size, "host:port ([address]:port for IPv6; port 0: a free one), or "
+                 "nothing");
+        break;
     case CONF_KIND_PATH:
         snprintf(out, out_size, "a non-empty path");
         break;
@@ -377,6 +388,13 @@ static int conf_kind_ok(const conf_key_t *key, const char *value)
     switch (key->kind) {
     case CONF_KIND_STRING:
         return 1;
+    case CONF_KIND_LISTEN: {
+        char host[256], why[160];
+        int port;
+
+        return !*value ||
+               !rill__listen_parse(value, host, sizeof(host), &port, why, sizeof(why));
+    }
     case CONF_KIND_PATH:
         return *value != '\0';
     case CONF_KIND_NAME:
@@ -408,6 +426,60 @@ static int check_replication(const conf_key_t *key, const char *value, char *err
     snprintf(errstr, errstr_size,
              "%s=0 is not valid: expected -1 (the broker's default) or a count of 1 or more",
              key->name);
+    return -1;
+}
+
+int rill__listen_parse(const char *value, char *host, size_t host_size, int *port, char *why,
+                       size_t why_size)
+{
+    const char *colon = strrchr(value, ':');
+    const char *h = value;
+    size_t hlen;
+    int64_t p;
+
+    if (!colon) {
+        snprintf(why, why_size, "no ':' before a port");
+        return -1;
+    }
+    hlen = (size_t)(colon - value);
+    if (hlen >= 2 && value[0] == '[' && value[hlen - 1] == ']') { /* [IPv6 address] */
+        h++;
+        hlen -= 2;
+    } else if (memchr(value, ':', hlen)) {
+        snprintf(why, why_size, "an IPv6 address must be in brackets, e.g. [::1]:9464");
+        return -1;
+    }
+    if (!hlen) {
+        snprintf(why, why_size, "no host before the ':' (listening on every interface must be "
+                 "asked for: 0.0.0.0:PORT)");
+        return -1;
+    }
+    if (hlen >= host_size) {
+        snprintf(why, why_size, "the host is longer than %zu characters", host_size - 1);
+        return -1;
+    }
+    if (conf_parse_int(colon + 1, &p) || p < 0 || p > 65535 || colon[1] == '+' ||
+        colon[1] == '-') {
+        snprintf(why, why_size, "the port \"%s\" is not a number from 0 to 65535", colon + 1);
+        return -1;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+static int check_listen(const conf_key_t *key, const char *value, char *errstr,
+                        size_t errstr_size)
+{
+    char host[256], why[160];
+    int port;
+
+    if (!*value || !rill__listen_parse(value, host, sizeof(host), &port, why, sizeof(why)))
+        return 0;
+    snprintf(errstr, errstr_size,
+             "invalid value \"%s\" for %s: %s; expected host:port, e.g. 127.0.0.1:9464 (port "
+             "0 picks a free port), or nothing for no HTTP endpoint", value, key->name, why);
     return -1;
 }
 
@@ -728,6 +800,7 @@ rill_err_t rill__conf_settings(rill_conf_t *conf, rill__settings_t *out, char *e
     out->errors_fatal = conf_choice(conf, "errors.tolerance");
     out->dlq_partitions = (int)conf_int(conf, "errors.deadletterqueue.topic.partitions");
     out->group_instance_id = rill_conf_get(conf, "group.instance.id");
+    out->http_listen = rill_conf_get(conf, "http.listen");
     out->buffered_records_per_partition = (int)conf_int(conf, "buffered.records.per.partition");
     out->max_task_idle_ms = conf_int(conf, "max.task.idle.ms");
     out->progress_interval_ms = conf_int(conf, "progress.interval.ms");

@@ -57,6 +57,8 @@ typedef struct rill__settings_s {
     int exit_on_end;               /* exit.on.end: drain and stop at the end of the input */
     int64_t exit_advance_ms;       /* exit.on.end.advance.ms */
     int log_level;                 /* log.level: a rill__log_level_t, default info */
+    const char *http_listen;       /* http.listen: host:port of the HTTP endpoint; NULL or "":
+                                      none */
 } rill__settings_t;
 
 /*
@@ -91,5 +93,10 @@ void rill__conf_consumer_defaults(const rill_conf_t *conf, rd_kafka_conf_t *kc,
 /* Prints Rill's own configuration keys, what each accepts, its default and description, one
  * key per two lines (for --help). */
 void rill__conf_print_keys(FILE *out);
+
+/* Splits an http.listen value "host:port" ("[v6 address]:port" too) into host (brackets
+ * removed) and port (0 to 65535). Returns 0, or -1 with what is wrong in why. */
+int rill__listen_parse(const char *value, char *host, size_t host_size, int *port, char *why,
+                       size_t why_size);
 
 #endif

@@ -14,6 +14,7 @@
 #include "conf_int.h"
 #include "counter_int.h"
 #include "log_int.h"
+#include "metrics_int.h"
 #include "rill.h"
 #include "time_int.h"
 #include "topology_int.h"
@@ -47,7 +48,6 @@ typedef enum rill__metric_e {
     RILL_M__COUNT
 } rill__metric_t;
 
-extern const char *const rill__metric_names[RILL_M__COUNT];
 
 typedef struct rill__metrics_s {
     int64_t v[RILL_M__COUNT];
@@ -59,6 +59,32 @@ static inline void rill__metric_add(rill__metrics_t *m, rill__metric_t which, in
 static inline void rill__metric_set(rill__metrics_t *m, rill__metric_t which, int64_t n) {
     rill__counter_set(&m->v[which], n);
 }
+
+/* ---- what a stream thread shows other threads ---- */
+
+/* The records in Kafka past the position of one input partition. */
+typedef struct rill__lag_s {
+    const char *topic; /* borrowed from the topology */
+    int32_t partition;
+    int64_t lag;
+} rill__lag_t;
+
+typedef struct rill__task_state_s {
+    char id[32];
+    bool running; /* its stores are restored and its nodes initialised */
+} rill__task_state_t;
+
+/* What the metrics and the HTTP endpoint read of a stream thread from other threads: written
+ * by the thread (thread_status.c) when its tasks change and once a second, under lock. */
+typedef struct rill__status_s {
+    pthread_mutex_t lock;
+    bool made;     /* lock initialised */
+    bool assigned; /* holds an assignment of the group (possibly empty): not mid-rebalance */
+    rill__lag_t *lags; /* partitions whose lag is known */
+    int lag_cnt;
+    rill__task_state_t *tasks;
+    int task_cnt;
+} rill__status_t;
 
 /* ---- the processor context: one per task ---- */
 
@@ -230,6 +256,7 @@ struct rill__thread_s {
     int64_t lag_checked_ms;           /* when RILL_M_LAG was last computed */
     int *sub_level;                   /* exit.on.end: per sub-topology, its drain round */
     rill__metrics_t metrics;
+    rill__status_t status;
 };
 
 /* ---- the app ---- */
@@ -269,6 +296,7 @@ struct rill_app_s {
     int64_t *sink_max_bytes; /* per node id: a sink's topic's max.message.bytes */
     int64_t min_max_bytes;   /* the smallest of the sinks' and the dead-letter topic's */
     bool describe_off;       /* the cluster left DescribeConfigs unanswered: not asked again */
+    struct rill__http_s *http; /* the HTTP endpoint (http_endpoint.c), or NULL */
 };
 
 /* Returns the app's bridge object, creating it with make(app) on first use (under the app
@@ -524,6 +552,24 @@ void rill__progress_task_free(rill__task_t *task);
 bool rill__pq_lagging(rill__task_t *task, rill__pq_t *pq);
 /* stream_thread.c: pauses or resumes pq per its reasons (full, ahead). */
 void rill__thread_pause_update(rill__thread_t *thread, rill__pq_t *pq);
+
+/* thread_status.c: what the thread shows other threads (rill__status_t). */
+void rill__status_init(rill__thread_t *thread);
+void rill__status_free(rill__thread_t *thread);
+/* From the stream thread: its tasks changed (assigned, restored, dropped). */
+void rill__status_tasks(rill__thread_t *thread, bool assigned);
+/* From the stream thread, once a second: the lag of each partition from the consumer's
+ * position and its cached high watermark (no request to a broker); sets RILL_M_LAG too. */
+void rill__status_lag(rill__thread_t *thread);
+/* Adds the per-partition lag and per-task state samples of every thread. */
+void rill__status_metrics(rill_app_t *app, rill__mout_t *mo);
+/* 1 when the app is ready (every thread holds an assignment, no task restores), else 0
+ * with the reason in why. */
+int rill__app_ready(rill_app_t *app, char *why, size_t why_size);
+
+/* http_endpoint.c: the HTTP endpoint of http.listen (started last by rill_app_start()). */
+rill_err_t rill__http_start(rill_app_t *app, char *errstr, size_t errstr_size);
+void rill__http_stop(rill_app_t *app);
 
 /* stream_thread.c */
 /* Replaces the thread's producer by a new one (no task may hold its topic handles: after

@@ -588,8 +588,13 @@ int rill__global_get(rill_app_t *app, const rill_global_table_t *g, const void *
 
 /* ---- metrics ---- */
 
-static const char *const global_metric_names[] = {
-    "rill_global_records_total", "rill_global_lag_records", "rill_global_dead_letters_total"};
+static const rill__mfamily_t global_families[] = {
+    {"rill_global_records_total", RILL__COUNTER, "Records the global tables' reader applied."},
+    {"rill_global_lag_records", RILL__GAUGE,
+     "Records in Kafka past the global tables' reader's positions."},
+    {"rill_global_dead_letters_total", RILL__COUNTER,
+     "Global table records sent to the dead-letter topic."},
+};
 
 static int64_t metric_at(const rill__global_t *gl, int i) {
     const int64_t *v[] = {&gl->applied, &gl->lag, &gl->dead};
@@ -598,17 +603,12 @@ static int64_t metric_at(const rill__global_t *gl, int i) {
 
 int64_t rill__global_metric(rill_app_t *app, const char *name) {
     for (int i = 0; i < 3; i++)
-        if (!strcmp(name, global_metric_names[i]))
+        if (!strcmp(name, global_families[i].name))
             return app->global ? metric_at(app->global, i) : 0;
     return -1;
 }
 
-void rill__global_metrics(rill_app_t *app, rill_buf_t *out) {
-    char line[256];
-    for (int i = 0; i < 3 && app->global; i++) {
-        int n = snprintf(line, sizeof(line), "%s{application_id=\"%s\"} %" PRId64 "\n",
-                         global_metric_names[i], app->set.application_id,
-                         metric_at(app->global, i));
-        rill_buf_append(out, line, (size_t)n);
-    }
+void rill__global_metrics(rill_app_t *app, rill__mout_t *mo) {
+    for (int i = 0; i < 3 && app->global; i++)
+        rill__mout_sample(mo, &global_families[i], NULL, NULL, metric_at(app->global, i));
 }

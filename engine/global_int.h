@@ -49,6 +49,6 @@ bool rill__is_global_join(const rill__node_t *node, const rill_global_table_t *g
 
 /* The reader's metrics: the value of name (-1: not one of them), and the Prometheus lines. */
 int64_t rill__global_metric(rill_app_t *app, const char *name);
-void rill__global_metrics(rill_app_t *app, rill_buf_t *out);
+void rill__global_metrics(rill_app_t *app, rill__mout_t *mo);
 
 #endif

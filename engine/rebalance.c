@@ -25,6 +25,7 @@ void rill__thread_drop_tasks(rill__thread_t *thread) {
     thread->tasks = NULL;
     thread->task_cnt = 0;
     rill__metric_set(&thread->metrics, RILL_M_TASKS, 0);
+    rill__status_tasks(thread, false);
 }
 
 static rill__task_t *task_get(rill__thread_t *thread, int sub, int32_t partition) {
@@ -156,6 +157,7 @@ static void on_assign(rill__thread_t *thread, rd_kafka_topic_partition_list_t *p
     thread->wait_since_ms = thread->wait_logged_ms = 0;
     thread->announce = true;
     thread->restoring_logged = false;
+    rill__status_tasks(thread, true); /* its tasks restore before they run */
     char text[768];
     parts_text(parts, text, sizeof(text));
     rill__log(app, thread->idx, "assigned %d partition(s)%s%s, %d task(s)", parts->cnt,

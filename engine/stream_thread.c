@@ -362,7 +362,8 @@ static void reap_orphans(rill__thread_t *thread, int wait_ms) {
 }
 
 /* Once a second: the records in Kafka past the positions of the thread's partitions (what it
- * still has to read; records queued in tasks are in rill_buffered_records). */
+ * still has to read; records queued in tasks are in rill_buffered_records), per partition
+ * for the metrics (thread_status.c). */
 #define LAG_EVERY_MS 1000
 
 static void update_lag(rill__thread_t *thread) {
@@ -370,20 +371,7 @@ static void update_lag(rill__thread_t *thread) {
     if (now - thread->lag_checked_ms < LAG_EVERY_MS)
         return;
     thread->lag_checked_ms = now;
-    rd_kafka_topic_partition_list_t *assigned = NULL;
-    if (rd_kafka_assignment(thread->consumer, &assigned))
-        return;
-    int64_t lag = 0;
-    if (!rd_kafka_position(thread->consumer, assigned))
-        for (int i = 0; i < assigned->cnt; i++) {
-            const rd_kafka_topic_partition_t *p = &assigned->elems[i];
-            int64_t lo = -1, hi = -1;
-            rd_kafka_get_watermark_offsets(thread->consumer, p->topic, p->partition, &lo, &hi);
-            if (hi >= 0 && p->offset >= 0 && hi > p->offset)
-                lag += hi - p->offset;
-        }
-    rd_kafka_topic_partition_list_destroy(assigned);
-    rill__metric_set(&thread->metrics, RILL_M_LAG, lag);
+    rill__status_lag(thread);
 }
 
 int rill__thread_poll_async(rill__thread_t *thread, int *wait_ms) {
@@ -473,6 +461,7 @@ static void *thread_main(void *arg) {
 
 int rill__thread_start(rill__thread_t *thread, char *errstr, size_t errstr_size) {
     rill_app_t *app = thread->app;
+    rill__status_init(thread);
     if (!(thread->producer = rill__producer_new(thread, errstr, errstr_size)))
         return -1;
     thread->dlq_rkt = rd_kafka_topic_new(thread->producer, app->set.dlq_topic, NULL);

@@ -208,6 +208,7 @@ static int task_init(rill__task_t *task) {
     }
     task->initialized = true;
     task->ready_ms = rill__now_ms();
+    rill__status_tasks(task->thread, task->thread->status.assigned);
     return 0;
 }
 
@@ -546,6 +547,7 @@ void rill__task_rewind(rill__task_t *task) {
     drop_queued(task);
     close_nodes(task);
     rill__task_close_stores(task); /* reopened, and restored, before the next record */
+    rill__status_tasks(task->thread, task->thread->status.assigned);
     for (int i = 0; i < task->pq_cnt; i++) {
         task->pqs[i].next_offset = -1;
         task->pqs[i].paused = task->pqs[i].full = task->pqs[i].ahead = false;

@@ -5,6 +5,7 @@
 #ifndef RILL_TOPOLOGY_INT_H
 #define RILL_TOPOLOGY_INT_H
 
+#include "metrics_int.h"
 #include "rill.h"
 
 #include <stdbool.h>
@@ -57,9 +58,9 @@ typedef struct rill__operator_s {
     int (*backpressure)(void *state);
     int64_t (*low_time)(void *state);
     int (*holds)(void *state);
-    /* Appends the node's own metrics (Prometheus text) and looks one up by name (-1: not
-     * this node's). Both may be NULL. Called from any thread. */
-    void (*metrics)(const rill__node_t *node, const char *app_id, rill_buf_t *out);
+    /* Adds the node's own metrics to a collector (metrics_int.h) and looks one up by name
+     * (-1: not this node's). Both may be NULL. Called from any thread. */
+    void (*metrics)(const rill__node_t *node, rill__mout_t *mo);
     int64_t (*metric)(const rill__node_t *node, const char *name);
 } rill__operator_t;
 

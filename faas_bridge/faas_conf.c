@@ -138,40 +138,66 @@ void rill__faas_breaker_record(stage_conf_t *c, bool ok, bool probe, int64_t now
 }
 
 static const struct {
-    const char *name;
+    rill__mfamily_t family;
     size_t off;
 } metric_fields[] = {
-    {"rill_faas_invocations_total", offsetof(stage_conf_t, m_invocations)},
-    {"rill_faas_records_total", offsetof(stage_conf_t, m_records)},
-    {"rill_faas_retries_total", offsetof(stage_conf_t, m_retries)},
-    {"rill_faas_failures_total", offsetof(stage_conf_t, m_failures)},
-    {"rill_faas_dlq_records_total", offsetof(stage_conf_t, m_dlq)},
-    {"rill_faas_batch_splits_total", offsetof(stage_conf_t, m_splits)},
-    {"rill_faas_breaker_opens_total", offsetof(stage_conf_t, m_breaker_opens)},
-    {"rill_faas_in_flight", offsetof(stage_conf_t, m_in_flight)},
-    {"rill_faas_latency_ms_sum", offsetof(stage_conf_t, m_latency_sum_ms)},
+    {{"rill_faas_invocations_total", RILL__COUNTER, "Function invocations sent."},
+     offsetof(stage_conf_t, m_invocations)},
+    {{"rill_faas_records_total", RILL__COUNTER, "Records sent to the function."},
+     offsetof(stage_conf_t, m_records)},
+    {{"rill_faas_retries_total", RILL__COUNTER, "Invocations retried."},
+     offsetof(stage_conf_t, m_retries)},
+    {{"rill_faas_failures_total", RILL__COUNTER, "Invocations that failed."},
+     offsetof(stage_conf_t, m_failures)},
+    {{"rill_faas_dlq_records_total", RILL__COUNTER,
+      "Records sent to the dead-letter topic after the function failed for them."},
+     offsetof(stage_conf_t, m_dlq)},
+    {{"rill_faas_batch_splits_total", RILL__COUNTER, "Failed batches split in two."},
+     offsetof(stage_conf_t, m_splits)},
+    {{"rill_faas_breaker_opens_total", RILL__COUNTER, "Times the circuit breaker opened."},
+     offsetof(stage_conf_t, m_breaker_opens)},
+    {{"rill_faas_in_flight", RILL__GAUGE, "Invocations in flight."},
+     offsetof(stage_conf_t, m_in_flight)},
 };
+#define METRIC_FIELD_CNT (sizeof(metric_fields) / sizeof(metric_fields[0]))
+
+/* The latency histogram, in seconds as Prometheus names want (its buckets are kept in ms:
+ * bucket b counts the calls of at most 2^b ms, faas_stage.c). */
+static const rill__mfamily_t latency_family = {
+    "rill_faas_latency_seconds", RILL__HISTOGRAM,
+    "Time from sending an invocation to its response, in seconds."};
 
 static int64_t field(const stage_conf_t *c, size_t off) {
     return __atomic_load_n((const int64_t *)((const char *)c + off), __ATOMIC_RELAXED);
 }
 
+/* The latency histogram's count (the sum of its buckets) and sum. */
+static int64_t latency_count(const stage_conf_t *c) {
+    int64_t n = 0;
+    for (int b = 0; b < FAAS_LAT_BUCKETS; b++)
+        n += __atomic_load_n(&c->m_latency[b], __ATOMIC_RELAXED);
+    return n;
+}
+
 int64_t rill__faas_metric(const rill__node_t *node, const char *name) {
-    for (size_t i = 0; i < sizeof(metric_fields) / sizeof(metric_fields[0]); i++)
-        if (!strcmp(metric_fields[i].name, name))
-            return field(node->conf, metric_fields[i].off);
+    const stage_conf_t *c = node->conf;
+    for (size_t i = 0; i < METRIC_FIELD_CNT; i++)
+        if (!strcmp(metric_fields[i].family.name, name))
+            return field(c, metric_fields[i].off);
+    if (!strcmp(name, "rill_faas_latency_ms_sum"))
+        return field(c, offsetof(stage_conf_t, m_latency_sum_ms));
+    if (!strcmp(name, "rill_faas_latency_seconds_count"))
+        return latency_count(c);
     return -1;
 }
 
-void rill__faas_metrics(const rill__node_t *node, const char *app_id, rill_buf_t *out) {
+void rill__faas_metrics(const rill__node_t *node, rill__mout_t *mo) {
     const stage_conf_t *c = node->conf;
-    char line[512];
-    for (size_t i = 0; i < sizeof(metric_fields) / sizeof(metric_fields[0]); i++) {
-        int n = snprintf(line, sizeof(line), "%s{application_id=\"%s\",function=\"%s\"} %" PRId64
-                         "\n", metric_fields[i].name, app_id, c->function,
-                         field(c, metric_fields[i].off));
-        rill_buf_append(out, line, (size_t)n);
-    }
+    const char *labels[] = {"function", c->function, NULL, NULL, NULL};
+    for (size_t i = 0; i < METRIC_FIELD_CNT; i++)
+        rill__mout_sample(mo, &metric_fields[i].family, NULL, labels,
+                          field(c, metric_fields[i].off));
+    /* Cumulative buckets; the count is the last (+Inf) one, read in the same pass. */
     int64_t cum = 0;
     for (int b = 0; b < FAAS_LAT_BUCKETS; b++) {
         cum += __atomic_load_n(&c->m_latency[b], __ATOMIC_RELAXED);
@@ -179,10 +205,13 @@ void rill__faas_metrics(const rill__node_t *node, const char *app_id, rill_buf_t
         if (b == FAAS_LAT_BUCKETS - 1)
             snprintf(le, sizeof(le), "+Inf");
         else
-            snprintf(le, sizeof(le), "%lld", 1LL << b);
-        int n = snprintf(line, sizeof(line),
-                         "rill_faas_latency_ms_bucket{application_id=\"%s\",function=\"%s\","
-                         "le=\"%s\"} %" PRId64 "\n", app_id, c->function, le, cum);
-        rill_buf_append(out, line, (size_t)n);
+            snprintf(le, sizeof(le), "%.3f", (double)(1LL << b) / 1000);
+        labels[2] = "le";
+        labels[3] = le;
+        rill__mout_sample(mo, &latency_family, "_bucket", labels, cum);
     }
+    labels[2] = NULL;
+    rill__mout_sample_f(mo, &latency_family, "_sum", labels,
+                        (double)field(c, offsetof(stage_conf_t, m_latency_sum_ms)) / 1000);
+    rill__mout_sample(mo, &latency_family, "_count", labels, cum);
 }

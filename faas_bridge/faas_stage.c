@@ -266,9 +266,11 @@ static void batch_succeeded(stage_t *st, batch_t *b, response_t *resp) {
     rill__faas_response_unref(resp); /* the batch's own reference */
 }
 
+/* Bucket b counts the calls that took at most 2^b ms (and more than 2^(b-1)); the last one
+ * every longer call: rendered as the histogram's le="2^b" and le="+Inf" (faas_conf.c). */
 static void record_latency(stage_conf_t *c, double ms) {
     int b = 0;
-    while (b < FAAS_LAT_BUCKETS - 1 && ms >= (double)(1LL << b))
+    while (b < FAAS_LAT_BUCKETS - 1 && ms > (double)(1LL << b))
         b++;
     rill__counter_add(&c->m_latency[b], 1);
     rill__counter_add(&c->m_latency_sum_ms, (int64_t)ms);

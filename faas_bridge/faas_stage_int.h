@@ -137,7 +137,7 @@ void rill__faas_response_unref(response_t *resp);
 stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t *opts,
                                   char *errstr, size_t errstr_size);
 void rill__faas_conf_free(void *conf);
-void rill__faas_metrics(const rill__node_t *node, const char *app_id, rill_buf_t *out);
+void rill__faas_metrics(const rill__node_t *node, rill__mout_t *mo);
 int64_t rill__faas_metric(const rill__node_t *node, const char *name);
 /* faas_stage.c: the delay before retry `attempt`, given the function's Retry-After (ms, or
  * -1), capped at o.max_retry_after_ms. */

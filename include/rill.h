@@ -472,8 +472,18 @@ rill_err_t rill_app_create_topic(rill_app_t *app, const char *topic, int partiti
 int rill_app_partition_count(rill_app_t *app, const char *topic, char *errstr,
                              size_t errstr_size);
 
-/* Appends the metrics as "name{labels} value" lines (Prometheus text format). Thread-safe. */
+/* Appends the metrics in Prometheus' text exposition format (0.0.4): a # HELP and a # TYPE
+ * line per metric family, then its samples, every one labelled with application_id.
+ * Thread-safe. */
 rill_err_t rill_app_metrics(rill_app_t *app, rill_buf_t *out);
+
+/*
+ * The TCP port of the HTTP endpoint (GET /metrics, /health, /ready) that rill_app_start()
+ * opens when http.listen=host:port is set: the port bound, also when http.listen asked for
+ * port 0 (a free one, logged at start). 0 when there is no endpoint (http.listen unset or
+ * empty, or the app not started). Thread-safe after rill_app_start().
+ */
+int rill_app_http_port(const rill_app_t *app);
 
 /* Looks up one metric by name (summed over labels); returns 0 when not found. Thread-safe. */
 int64_t rill_app_metric(rill_app_t *app, const char *name);

@@ -506,10 +506,17 @@ static int cpl_punctuate(rill_ctx_t *ctx, int64_t stream_time, void *state) {
     return on_time(ctx, c, st) || save(ctx, c, st) ? -1 : 0;
 }
 
-static const char *const metric_names[] = {
-    "rill_completions_total", "rill_completion_ignored_total", "rill_completion_held_total",
-    "rill_completion_unmatched_total", "rill_late_records_total",
-    "rill_completion_failed_total"};
+static const rill__mfamily_t metric_families[] = {
+    {"rill_completions_total", RILL__COUNTER, "Items whose completion was emitted."},
+    {"rill_completion_ignored_total", RILL__COUNTER, "Events the completion ignored."},
+    {"rill_completion_held_total", RILL__COUNTER, "Events held until their item came."},
+    {"rill_completion_unmatched_total", RILL__COUNTER,
+     "Held events whose item never came in time."},
+    {"rill_late_records_total", RILL__COUNTER,
+     "Records dropped because they came later than the grace of their window or join."},
+    {"rill_completion_failed_total", RILL__COUNTER, "Items whose completion failed."},
+};
+#define METRIC_CNT (sizeof(metric_families) / sizeof(metric_families[0]))
 
 static int64_t *metric_slot(const rill__cpl_conf_t *c, size_t i) {
     int64_t *v[] = {(int64_t *)&c->completed, (int64_t *)&c->ignored, (int64_t *)&c->held,
@@ -517,21 +524,17 @@ static int64_t *metric_slot(const rill__cpl_conf_t *c, size_t i) {
     return v[i];
 }
 
-static void cpl_metrics(const rill__node_t *node, const char *app_id, rill_buf_t *out) {
+static void cpl_metrics(const rill__node_t *node, rill__mout_t *mo) {
     const rill__cpl_conf_t *c = node->conf;
-    for (size_t i = 0; i < sizeof(metric_names) / sizeof(metric_names[0]); i++) {
-        char line[384];
-        int n = snprintf(line, sizeof(line), "%s{application_id=\"%s\",node=\"%s\"} %" PRId64
-                         "\n", metric_names[i], app_id, node->name,
-                         __atomic_load_n(metric_slot(c, i), __ATOMIC_RELAXED));
-        if (n > 0)
-            rill_buf_append(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-    }
+    for (size_t i = 0; i < METRIC_CNT; i++)
+        rill__mout_sample(mo, &metric_families[i], NULL,
+                          (const char *[]){"node", node->name, NULL},
+                          __atomic_load_n(metric_slot(c, i), __ATOMIC_RELAXED));
 }
 
 static int64_t cpl_metric(const rill__node_t *node, const char *name) {
-    for (size_t i = 0; i < sizeof(metric_names) / sizeof(metric_names[0]); i++)
-        if (!strcmp(name, metric_names[i]))
+    for (size_t i = 0; i < METRIC_CNT; i++)
+        if (!strcmp(name, metric_families[i].name))
             return __atomic_load_n(metric_slot(node->conf, i), __ATOMIC_RELAXED);
     return -1;
 }

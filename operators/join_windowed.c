@@ -351,13 +351,9 @@ static int64_t ssj_metric(const rill__node_t *node, const char *name) {
     return -1;
 }
 
-static void ssj_metrics(const rill__node_t *node, const char *app_id, rill_buf_t *out) {
-    char line[384];
-    int n = snprintf(line, sizeof(line),
-                     "rill_late_records_total{application_id=\"%s\",node=\"%s\"} %" PRId64 "\n",
-                     app_id, node->name, ssj_metric(node, "rill_late_records_total"));
-    if (n > 0)
-        rill_buf_append(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+static void ssj_metrics(const rill__node_t *node, rill__mout_t *mo) {
+    rill__mout_sample(mo, &rill__late_family, NULL, (const char *[]){"node", node->name, NULL},
+                      ssj_metric(node, "rill_late_records_total"));
 }
 
 const rill__operator_t rill__join_window_op = {

@@ -109,4 +109,8 @@ int rill__win_index_closed(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win
 int rill__sliding_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *st,
                           const rill_record_t *rec);
 
+/* rill_late_records_total: records dropped as late (windowed.c; windows, joins and
+ * completions report it per node). */
+extern const rill__mfamily_t rill__late_family;
+
 #endif

@@ -522,17 +522,21 @@ static int win_punctuate(rill_ctx_t *ctx, int64_t stream_time, void *state) {
     return emit_closed(ctx, c, st) || expire(ctx, c, st) || save(ctx, c, st) ? -1 : 0;
 }
 
-static void win_metrics(const rill__node_t *node, const char *app_id, rill_buf_t *out) {
+const rill__mfamily_t rill__late_family = {
+    "rill_late_records_total", RILL__COUNTER,
+    "Records dropped because they came later than the grace of their window or join."};
+
+static const rill__mfamily_t win_finals_family = {
+    "rill_window_final_results_total", RILL__COUNTER,
+    "Final results of closed windows emitted (emit final)."};
+
+static void win_metrics(const rill__node_t *node, rill__mout_t *mo) {
     const rill__win_conf_t *c = node->conf;
-    char line[512];
-    int n = snprintf(line, sizeof(line),
-                     "rill_late_records_total{application_id=\"%s\",node=\"%s\"} %" PRId64 "\n"
-                     "rill_window_final_results_total{application_id=\"%s\",node=\"%s\"} %" PRId64
-                     "\n",
-                     app_id, node->name, __atomic_load_n(&c->late, __ATOMIC_RELAXED), app_id,
-                     node->name, __atomic_load_n(&c->finals, __ATOMIC_RELAXED));
-    if (n > 0)
-        rill_buf_append(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    const char *labels[] = {"node", node->name, NULL};
+    rill__mout_sample(mo, &rill__late_family, NULL, labels,
+                      __atomic_load_n(&c->late, __ATOMIC_RELAXED));
+    rill__mout_sample(mo, &win_finals_family, NULL, labels,
+                      __atomic_load_n(&c->finals, __ATOMIC_RELAXED));
 }
 
 static int64_t win_metric(const rill__node_t *node, const char *name) {

@@ -11,9 +11,13 @@ readonly PACKAGES=(
     librdkafka-dev librocksdb-dev libcurl4-openssl-dev libcriterion-dev libjson-c-dev libssl-dev
     kcat maven openjdk-17-jre-headless nodejs npm gnuplot-nox
     clang libclang-rt-14-dev
-    # The private libraries of librdkafka and libcurl, which `pkg-config --static --libs rill`
-    # names for an app linked that way (scripts/examples.sh links one).
-    libsasl2-dev libnghttp2-dev librtmp-dev libpsl-dev libkrb5-dev libldap-dev
+    # The private libraries of librdkafka, libcurl and libmicrohttpd (GnuTLS's libunistring),
+    # which `pkg-config --static --libs rill` names for an app linked that way
+    # (scripts/examples.sh links one).
+    libsasl2-dev libnghttp2-dev librtmp-dev libpsl-dev libkrb5-dev libldap-dev libunistring-dev
+    # The HTTP endpoint (http.listen: /metrics, /health, /ready), and promtool, with which
+    # the tests check the /metrics text.
+    libmicrohttpd-dev prometheus
 )
 
 # Packages whose job may already be done by a command on PATH that came from

@@ -50,7 +50,21 @@ static void usage(void) {
            "                          of the categories, written there when it is empty)\n"
            "  --describe-dot FILE     write the topology as Graphviz DOT and exit\n"
            "Common flags (see below): --bootstrap-servers, --drain (exit when all is closed),\n"
-           "--describe, --threads, --state-dir, -D name=value.\n");
+           "--describe, --threads, --state-dir, -D name=value.\n"
+           "The HTTP endpoint (GET /metrics, /health, /ready) listens on 127.0.0.1, on a free\n"
+           "port printed at start; -D http.listen=HOST:PORT moves it, -D http.listen= turns it\n"
+           "off.\n");
+}
+
+/* Prints the URLs of the HTTP endpoint, when there is one. */
+static void print_http_endpoint(const rill_app_t *app, const char *listen) {
+    int port = rill_app_http_port(app);
+    if (!port || !listen)
+        return;
+    const char *colon = strrchr(listen, ':');
+    int host_len = colon ? (int)(colon - listen) : 0;
+    printf(APP ": metrics at http://%.*s:%d/metrics (also /health, /ready)\n", host_len,
+           listen, port);
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
@@ -381,6 +395,8 @@ int main(int argc, char **argv) {
     char tmp_state[64];
     snprintf(tmp_state, sizeof(tmp_state), "/tmp/rill-auction-state-%d", (int)getpid());
     rill_conf_set(conf, "state.dir", tmp_state, NULL, 0);
+    /* The HTTP endpoint on loopback, a free port (printed once started). */
+    rill_conf_set(conf, "http.listen", "127.0.0.1:0", NULL, 0);
     int rc = rill_cli_parse(&nrest, rest, conf, topo, 0, errstr, sizeof(errstr));
     if (rc) {
         if (rc < 0)
@@ -453,6 +469,7 @@ int main(int argc, char **argv) {
            o.edge == EDGE_NATIVE ? "" : ": functions at 18084/18085/18086 or as given",
            rill_app_bootstrap_servers(app),
            draining ? "; --drain: stops when everything is closed" : "; Ctrl-C stops");
+    print_http_endpoint(app, rill_conf_get(conf, "http.listen"));
     fflush(stdout);
     g_app = app;
     signal(SIGINT, on_signal);
