@@ -6,6 +6,8 @@
 # rill-broker, rill.pc and the CMake package; runs every binary's --describe, and word_count
 # and enrich_join on the embedded broker, comparing what they print with what they must. Any
 # failure fails the script (exit 1). The temporary prefix and builds are removed at the end.
+# Last, examples/functions/upper.js runs in the Functions Framework and answers requests shaped
+# as a FaaS stage sends them.
 #
 # Usage: scripts/examples.sh
 # Environment: RILL_EXAMPLES_BUILD (the library's build directory, kept between runs, default
@@ -91,4 +93,32 @@ run "$tmp/make-static/enrich_join" "enrich_join: c1: a book for Ada
 enrich_join: c2: a lamp for Grace
 enrich_join: c3: a pen for unknown customer c3
 enrich_join: c1: tea for Ada"
+# The function of examples/functions/upper.js, as the README says to run it, called the way a
+# stage calls it: a CloudEvents batch, a single event in binary mode, and a Lambda event.
+scripts/functions.sh install >&2
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+faas_bridge/functions/node_modules/.bin/functions-framework --source=examples/functions/upper.js \
+    --target=upper --port="$port" --host=127.0.0.1 >"$tmp/upper.log" 2>&1 &
+fn_pid=$!
+trap 'kill "$fn_pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+check_upper() { # WHAT GOT WANT
+    [[ "$2" == "$3" ]] || { echo "examples.sh: upper.js, $1: got $2, want $3" >&2; exit 1; }
+}
+for _ in $(seq 1 50); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+    sleep 0.2
+done
+got=$(curl -s --max-time 10 -H 'content-type: application/cloudevents-batch+json' \
+    --data '[{"id":"in-0-7-0","data":"a b"},{"id":"in-0-8-0","data_base64":"eHk="}]' \
+    "http://127.0.0.1:$port/")
+check_upper batch "$got" '{"results":[{"id":"in-0-7-0","records":[{"value":"A B"}]},{"id":"in-0-8-0","records":[{"value":"XY"}]}]}'
+got=$(curl -s --max-time 10 -H 'ce-id: in-0-9-0' -H 'ce-specversion: 1.0' -H 'ce-type: t' \
+    -H 'ce-source: /s' -H 'content-type: application/octet-stream' --data 'hi' "http://127.0.0.1:$port/")
+check_upper binary "$got" '{"results":[{"id":"in-0-9-0","records":[{"value":"HI"}]}]}'
+got=$(node -e 'require("./examples/functions/upper.js").handler({eventSource: "SelfManagedKafka",
+    records: {"in-0": [{id: "in-0-1-0", value: Buffer.from("ok").toString("base64")}]}})
+    .then((r) => console.log(JSON.stringify(r)))')
+check_upper lambda "$got" '{"results":[{"id":"in-0-1-0","records":[{"value":"OK"}]}]}'
+kill "$fn_pid"
+echo "examples.sh: examples/functions/upper.js answers a batch, a binary event and a Lambda event"
 echo "examples.sh: build $((built - start)) s, runs $(($(date +%s) - built)) s"
