@@ -57,6 +57,7 @@ static const char *const eos_props[] = {
     "commit.interval.ms=100",
     "consumer.session.timeout.ms=6000",
     "consumer.heartbeat.interval.ms=500",
+    "log.level=debug", /* instance_wait_running reads the per-store restore lines (debug) */
     NULL,
 };
 
