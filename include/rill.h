@@ -319,8 +319,18 @@ rill_stream_t *rill_stream_select_key(rill_stream_t *s, const char *name, rill_m
                                       void *opaque);
 rill_stream_t *rill_stream_flat_map(rill_stream_t *s, const char *name, rill_flat_mapper_cb fn,
                                     void *opaque);
+/* As flat_map, but the key stays: every record fn forwards (with rill_ctx_forward(); the
+ * node's children are not reachable by name) gets rec's key and window, whatever key it set.
+ * Records are forwarded as fn gives them otherwise (value, timestamp, headers). The node
+ * "<name>-key" (generated name: "<generated>-key") that sets the key is added after it. */
+rill_stream_t *rill_stream_flat_map_values(rill_stream_t *s, const char *name,
+                                           rill_flat_mapper_cb fn, void *opaque);
 rill_stream_t *rill_stream_peek(rill_stream_t *s, const char *name, rill_peek_cb fn,
                                 void *opaque);
+/* A terminal peek: calls fn with each record (borrowed) and forwards nothing (Kafka Streams'
+ * foreach). Returns 0 or the sticky builder error. */
+rill_err_t rill_stream_foreach(rill_stream_t *s, const char *name, rill_peek_cb fn,
+                               void *opaque);
 rill_stream_t *rill_stream_merge(rill_stream_t *a, rill_stream_t *b, const char *name);
 rill_stream_t *rill_stream_process(rill_stream_t *s, const char *name,
                                    const rill_processor_def_t *def, void *opaque);
@@ -810,6 +820,52 @@ rill_table_t *rill_grouped_table_count(rill_grouped_table_t *g, const char *stor
 rill_table_t *rill_grouped_table_aggregate(rill_grouped_table_t *g, const char *store,
                                            rill_initializer_cb init, rill_aggregator_cb adder,
                                            rill_aggregator_cb subtractor, void *opaque);
+
+/*
+ * Tables derived from tables and streams
+ *
+ *   rill_table_t *active = rill_table_filter(users, "active", is_active, NULL, "active-store");
+ *   rill_table_t *names = rill_table_map_values(active, "names", name_of, NULL, NULL);
+ *   rill_table_t *latest = rill_stream_to_table(readings, "latest", "latest-store");
+ *
+ * Each is a key-value table materialized in a store of its own (store NULL:
+ * "<KIND>-STATE-STORE-<index>", kinds KTABLE-FILTER, KTABLE-MAPVALUES, KSTREAM-TOTABLE;
+ * changelog <application.id>-<store>-changelog), as Kafka Streams' with Materialized.as(store):
+ * it can be read, joined, grouped anew, filtered or mapped again like any table, and survives
+ * restarts and moves with its task. name: the node's (NULL: "<KIND>-<index>"). Only key-value
+ * tables can be filtered or mapped (windowed tables: an error). The callbacks see the parent
+ * table's change record (key, value bytes, value_obj when the parent's records carry one,
+ * timestamp, headers) and run on the stream thread of its task; they are not called for a
+ * deleted row (a tombstone).
+ *
+ * Filter. A row for which pred holds (filter_not: does not hold) is the result's row, as it
+ * is (its value_obj decoded by the parent's serde too). A row that fails, or a deletion,
+ * removes the key's row from the result; a tombstone is forwarded only when the result had a
+ * row for the key (a key that never passed forwards nothing), so the change stream is exactly
+ * the result's changes.
+ *
+ * Map values. mapper writes the row's new value to out (out->value, or out->value_obj with
+ * out->value_serde to encode it; out->key and out->timestamp are ignored: the key and the
+ * parent row's timestamp stay). A deletion passes through as a tombstone, always (one for
+ * every deletion of the parent, as the parent forwarded it); a mapper that sets no value
+ * deletes the key's row too. The mapped values are bytes: the result has no value serde,
+ * and its change records carry no value_obj. A non-zero return sends the record being
+ * processed to the dead-letter topic and leaves the key's row as it was.
+ *
+ * A stream as a table (Kafka Streams' toTable). Each record of s upserts its key's row (its
+ * value bytes, or its value_obj encoded by its value_serde), a record with neither deletes
+ * it; its change stream carries every record, a tombstone also for a key that had no row, as
+ * rill_table_from()'s does, with the value as bytes (no value_obj). A record with a null key
+ * goes to the dead-letter topic ("null key: "). s must be partitioned by its key (repartition
+ * after a key change) for the table to hold each key once.
+ */
+rill_table_t *rill_table_filter(rill_table_t *t, const char *name, rill_predicate_cb pred,
+                                void *opaque, const char *store);
+rill_table_t *rill_table_filter_not(rill_table_t *t, const char *name, rill_predicate_cb pred,
+                                    void *opaque, const char *store);
+rill_table_t *rill_table_map_values(rill_table_t *t, const char *name, rill_mapper_cb mapper,
+                                    void *opaque, const char *store);
+rill_table_t *rill_stream_to_table(rill_stream_t *s, const char *name, const char *store);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Completion detection                                                                     */

@@ -35,12 +35,6 @@ typedef struct ttj_result_conf_s {
     rill_table_t table; /* first: the handle given to the user */
 } ttj_result_conf_t;
 
-typedef struct ttj_result_state_s {
-    rill__table_prev_t prev; /* first: the row's previous value (table_int.h) */
-    rill__store_t *store;
-    rill_buf_t val;
-} ttj_result_state_t;
-
 /* ---- the side nodes ---- */
 
 static int side_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
@@ -108,70 +102,14 @@ const rill__operator_t rill__join_tables_op = {
 
 /* ---- the result table ---- */
 
-static int result_failed(rill_ctx_t *ctx, const rill_table_t *t, const char *what) {
-    rill_ctx_set_error(ctx, "join \"%s\": %s store \"%s\" failed", ctx->node->name, what,
-                       t->store);
-    return -1;
-}
-
+/* A null value means "no result": the row goes away, and a tombstone is forwarded only when
+ * there was a row. */
 static int result_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     const ttj_result_conf_t *c = ctx->node->conf;
-    const rill_table_t *t = &c->table;
-    ttj_result_state_t *st = state;
-    const void *old = NULL, *old_value = NULL;
-    size_t old_len = 0, old_value_len = 0;
-    int64_t old_ts;
-    if (!st->store && !(st->store = rill__ctx_store(ctx, t->store)))
-        return result_failed(ctx, t, "opening");
-    int rc = rill__kv_get(st->store, rec->key, rec->key_len, &old, &old_len);
-    if (rc < 0)
-        return result_failed(ctx, t, "reading");
-    if (rc > 0 && rill__stored_parse(old, old_len, &old_value, &old_value_len, &old_ts))
-        return result_failed(ctx, t, "parsing a value of");
-    if (!rec->value && rc == 0)
-        return 0; /* no result before, none now: nothing changed */
-    if (t->send_old && rill__table_prev_keep(&st->prev, rc > 0 ? old_value : NULL,
-                                             old_value_len)) {
-        rill_ctx_set_error(ctx, "out of memory");
-        return -1;
-    }
-    if (!rec->value) {
-        if (rill__kv_put(st->store, rec->key, rec->key_len, NULL, 0))
-            return result_failed(ctx, t, "deleting from");
-    } else if (rill__stored_make(&st->val, rec->timestamp, rec->value, rec->value_len) ||
-               rill__kv_put(st->store, rec->key, rec->key_len, st->val.data, st->val.len)) {
-        return result_failed(ctx, t, "writing");
-    }
-    return rill_ctx_forward(ctx, rec) ? -1 : 0;
+    return rill__kv_table_apply(ctx, &c->table, state, rec, true);
 }
 
-static int result_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
-    return (*statep = calloc(1, sizeof(ttj_result_state_t))) ? 0 : -1;
-}
-
-static void result_close(const rill__node_t *node, void *state) {
-    ttj_result_state_t *st = state;
-    if (!st)
-        return;
-    rill_buf_free(&st->prev.value);
-    rill_buf_free(&st->val);
-    free(st);
-}
-
-static void result_free_conf(void *conf) {
-    ttj_result_conf_t *c = conf;
-    if (c)
-        free(c->table.store);
-    free(c);
-}
-
-static const rill__operator_t result_op = {
-    .kind = "KTABLE-JOIN",
-    .init = result_init,
-    .process = result_process,
-    .close = result_close,
-    .free_conf = result_free_conf,
-};
+static const rill__operator_t result_op = RILL__KV_TABLE_OP("KTABLE-JOIN", result_process);
 
 /* ---- builder ---- */
 

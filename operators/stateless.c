@@ -1,12 +1,20 @@
 /*
  * stateless.c — the stateless DSL operators: filter, map, map_values, select_key, flat_map,
- * peek, merge, split/branch and custom processors (the Processor API).
+ * flat_map_values, peek, foreach, merge, split/branch and custom processors (the Processor
+ * API).
  *
  * DESIGN
  * Each operator is a rill__operator_t whose per-node configuration is the user's callback
  * (node->conf) and opaque (node->opaque). None keeps state across records, so none has init
- * or close, except custom processors, whose init/close are the user's. Mapped records are
- * built on the stack: no allocation per record.
+ * or close, except custom processors, whose init/close are the user's, and flat_map_values.
+ * Mapped records are built on the stack: no allocation per record.
+ *
+ * flat_map_values is two nodes: the FLATMAPVALUES node runs the user's callback, which
+ * forwards with rill_ctx_forward() as flat_map's does, and its one child, "<name>-key"
+ * (KSTREAM-FLATMAPVALUES-KEY), gives every record forwarded the key (and window) of the input
+ * record, which the first node keeps in its per-task state while the callback runs. So the
+ * key cannot change whatever the callback forwards, and the callback stays a
+ * rill_flat_mapper_cb. The user's children hang under the second node.
  */
 #include "engine_int.h"
 
@@ -159,6 +167,88 @@ rill_stream_t *rill_stream_flat_map(rill_stream_t *s, const char *name, rill_fla
 rill_stream_t *rill_stream_peek(rill_stream_t *s, const char *name, rill_peek_cb fn,
                                 void *opaque) {
     return add_fn(s, name, &peek_op, (void (*)(void))fn, opaque);
+}
+
+/* ---- flat_map_values, foreach ---- */
+
+/* The FLATMAPVALUES node's per-task state: the input record while the callback runs. */
+typedef struct fmv_state_s {
+    const rill_record_t *in;
+} fmv_state_t;
+
+static int fmv_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
+    return (*statep = calloc(1, sizeof(fmv_state_t))) ? 0 : -1;
+}
+
+static void fmv_close(const rill__node_t *node, void *state) {
+    free(state);
+}
+
+static int fmv_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    fmv_state_t *st = state;
+    st->in = rec;
+    int rc = flat_map_process(ctx, rec, NULL);
+    st->in = NULL; /* rec is borrowed: it ends with this call */
+    return rc;
+}
+
+/* The key node's conf: the FLATMAPVALUES node whose input record gives the key. */
+typedef struct fmv_key_conf_s {
+    int parent_id;
+} fmv_key_conf_t;
+
+static int fmv_key_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    const fmv_key_conf_t *c = ctx->node->conf;
+    const fmv_state_t *pst = ctx->task->state[c->parent_id];
+    if (!pst || !pst->in) {
+        rill_ctx_set_error(ctx, "node \"%s\": a record came without its input record",
+                           ctx->node->name);
+        return -1;
+    }
+    rill_record_t out = *rec;
+    out.key = pst->in->key;
+    out.key_len = pst->in->key_len;
+    out.window_kind = pst->in->window_kind;
+    out.window_start = pst->in->window_start;
+    out.window_end = pst->in->window_end;
+    return fwd(ctx, &out);
+}
+
+static int foreach_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    ((rill_peek_cb)box_of(ctx)->fn)(rec, ctx->node->opaque);
+    return 0;
+}
+
+static const rill__operator_t fmv_op = {.kind = "FLATMAPVALUES",
+                                        .init = fmv_init,
+                                        .process = fmv_process,
+                                        .close = fmv_close,
+                                        .free_conf = free};
+static const rill__operator_t fmv_key_op = {
+    .kind = "FLATMAPVALUES-KEY", .process = fmv_key_process, .free_conf = free};
+static const rill__operator_t foreach_op = {
+    .kind = "FOREACH", .process = foreach_process, .free_conf = free};
+
+rill_stream_t *rill_stream_flat_map_values(rill_stream_t *s, const char *name,
+                                           rill_flat_mapper_cb fn, void *opaque) {
+    char key_name[300];
+    rill_stream_t *f = add_fn(s, name, &fmv_op, (void (*)(void))fn, opaque);
+    if (!f)
+        return NULL;
+    fmv_key_conf_t *c = malloc(sizeof(*c));
+    if (!c) {
+        rill__topology_fail(s->topo, "out of memory");
+        return NULL;
+    }
+    c->parent_id = f->node->id;
+    snprintf(key_name, sizeof(key_name), "%s-key", f->node->name);
+    return rill__topology_add(s->topo, f, key_name, &fmv_key_op, c, NULL);
+}
+
+rill_err_t rill_stream_foreach(rill_stream_t *s, const char *name, rill_peek_cb fn,
+                               void *opaque) {
+    return add_fn(s, name, &foreach_op, (void (*)(void))fn, opaque) ? RILL_OK
+                                                                     : RILL_ERR_TOPOLOGY;
 }
 
 /* ---- merge: a pass-through node with two parents ---- */

@@ -256,6 +256,102 @@ const rill__table_prev_t *rill__table_prev(const rill_ctx_t *ctx, const rill_tab
     return ctx->task->state[table->node->id]; /* its state begins with one (table_int.h) */
 }
 
+/* ---- materialized key-value table nodes ---- */
+
+int rill__kv_table_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
+    return (*statep = calloc(1, sizeof(rill__kv_table_state_t))) ? 0 : -1;
+}
+
+void rill__kv_table_close(const rill__node_t *node, void *state) {
+    rill__kv_table_state_t *st = state;
+    if (!st)
+        return;
+    rill_buf_free(&st->prev.value);
+    rill_buf_free(&st->val);
+    rill_buf_free(&st->enc);
+    free(st);
+}
+
+void rill__kv_table_free_conf(void *conf) {
+    rill_table_t *t = conf;
+    if (t)
+        free(t->store);
+    free(conf);
+}
+
+rill_table_t *rill__kv_table_add(rill_topology_t *topo, rill__node_t *parent, const char *name,
+                                 const rill__operator_t *op, void *conf, const char *store,
+                                 const char *what) {
+    char node_name[64], gen[64];
+    if (!conf)
+        rill__topology_fail(topo, "out of memory");
+    if (!conf || rill__table_check_store(topo, store, what)) {
+        free(conf);
+        return NULL;
+    }
+    if (!name) {
+        snprintf(node_name, sizeof(node_name), "%s-%010d", op->kind, topo->node_cnt);
+        name = node_name;
+    }
+    if (!store) {
+        snprintf(gen, sizeof(gen), "%s-STATE-STORE-%010d", op->kind, topo->node_cnt);
+        store = gen;
+    }
+    return rill__table_add_named(topo, parent, name, op, conf, store, RILL_STORE_KV, 0, 0, NULL);
+}
+
+static int kv_table_failed(rill_ctx_t *ctx, const rill_table_t *t, const char *what) {
+    rill_ctx_set_error(ctx, "table \"%s\": %s store \"%s\" failed", ctx->node->name, what,
+                       t->store);
+    return -1;
+}
+
+static int value_bytes(rill_ctx_t *ctx, const rill_record_t *rec, rill_buf_t *out,
+                       const void **vp, size_t *lenp);
+static int oom(rill_ctx_t *ctx);
+
+int rill__kv_table_apply(rill_ctx_t *ctx, const rill_table_t *t, rill__kv_table_state_t *st,
+                         const rill_record_t *rec, bool skip_absent) {
+    const void *value = rec->value, *old = NULL, *old_value = NULL;
+    size_t value_len = rec->value_len, old_len = 0, old_value_len = 0;
+    int64_t old_ts;
+    if (!st->store && !(st->store = rill__ctx_store(ctx, t->store)))
+        return kv_table_failed(ctx, t, "opening");
+    if (!value && rec->value_obj) {
+        if (value_bytes(ctx, rec, &st->enc, &value, &value_len))
+            return -1;
+        if (!value)
+            value = ""; /* encoded as nothing: an empty value, not a deletion */
+    }
+    if (t->send_old || (!value && skip_absent)) {
+        int rc = rill__kv_get(st->store, rec->key, rec->key_len, &old, &old_len);
+        if (rc < 0)
+            return kv_table_failed(ctx, t, "reading");
+        if (rc > 0 && rill__stored_parse(old, old_len, &old_value, &old_value_len, &old_ts))
+            return kv_table_failed(ctx, t, "parsing a value of");
+        if (!value && skip_absent && rc == 0)
+            return 0; /* no row before, none now: nothing changed */
+        if (t->send_old && rill__table_prev_keep(&st->prev, rc > 0 ? old_value : NULL,
+                                                 old_value_len))
+            return oom(ctx);
+    }
+    if (!value) {
+        if (rill__kv_put(st->store, rec->key, rec->key_len, NULL, 0))
+            return kv_table_failed(ctx, t, "deleting from");
+    } else if (rill__stored_make(&st->val, rec->timestamp, value, value_len) ||
+               rill__kv_put(st->store, rec->key, rec->key_len, st->val.data, st->val.len)) {
+        return kv_table_failed(ctx, t, "writing");
+    }
+    rill_record_t out = *rec;
+    out.value = value;
+    out.value_len = value ? value_len : 0;
+    if (!t->value_serde) {
+        out.value_obj = NULL;
+        out.value_serde = NULL;
+    }
+    return rill_ctx_forward(ctx, &out) ? -1 : 0;
+}
+
 /* ---- stored values ---- */
 
 int rill__stored_parse(const void *value, size_t len, const void **aggp, size_t *agg_lenp,

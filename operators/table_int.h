@@ -73,6 +73,52 @@ int rill__table_prev_keep(rill__table_prev_t *prev, const void *value, size_t le
 const rill__table_prev_t *rill__table_prev(const rill_ctx_t *ctx, const rill_table_t *table);
 
 /*
+ * A materialized key-value table node whose rows are records it is handed (a table read from
+ * a topic, a stream made a table, a table join's result, a filtered or mapped table). Its
+ * per-task state is this struct, prev first (see above); rill__kv_table_init/close are the
+ * operator's init and close.
+ */
+typedef struct rill__kv_table_state_s {
+    rill__table_prev_t prev; /* first: the row's previous value */
+    rill__store_t *store;    /* the table's store, opened on first use */
+    rill_buf_t val;          /* the stored value being written */
+    rill_buf_t enc;          /* a decoded value encoded */
+} rill__kv_table_state_t;
+
+int rill__kv_table_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep);
+void rill__kv_table_close(const rill__node_t *node, void *state);
+/* Frees a conf whose first member is its table (and the table's store name). */
+void rill__kv_table_free_conf(void *conf);
+
+/* The operator of such a node: kind, process, and the functions above. */
+#define RILL__KV_TABLE_OP(kind_, process_)                                                  \
+    {.kind = (kind_), .init = rill__kv_table_init, .process = (process_),                  \
+     .close = rill__kv_table_close, .free_conf = rill__kv_table_free_conf}
+
+/*
+ * Adds such a node under parent running op with conf (taken, also on failure; its first
+ * member is the table, whose value_serde the caller has set), named name (NULL:
+ * "<kind>-<index>", as Kafka Streams names it) with its key-value store (NULL:
+ * "<kind>-STATE-STORE-<index>"; empty: an error naming what). Returns the table or NULL with
+ * the builder error set.
+ */
+rill_table_t *rill__kv_table_add(rill_topology_t *topo, rill__node_t *parent, const char *name,
+                                 const rill__operator_t *op, void *conf, const char *store,
+                                 const char *what);
+
+/*
+ * Makes rec key's new row of table t and forwards it: its value bytes (or, with none, its
+ * decoded value encoded by its value serde) with rec's timestamp, or a deletion when rec has
+ * neither. The row's previous value is kept first for the children that need it (send_old).
+ * skip_absent: a deletion of a row that is not there forwards nothing. The record forwarded
+ * is rec with its value bytes; it keeps its decoded value only when t has a value serde
+ * (else its children see bytes, as they do for the old values). Returns 0, or -1 with the
+ * reason set in ctx.
+ */
+int rill__kv_table_apply(rill_ctx_t *ctx, const rill_table_t *t, rill__kv_table_state_t *st,
+                         const rill_record_t *rec, bool skip_absent);
+
+/*
  * Stored aggregates of key-value and window stores are [timestamp 8 bytes BE][aggregate]: the
  * timestamp is the largest among the records aggregated (Kafka Streams' ValueAndTimestamp) and
  * becomes the timestamp of the result. Session stores hold the aggregate alone: a session's

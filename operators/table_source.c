@@ -1,7 +1,8 @@
 /*
- * table_source.c — tables read from a topic (rill_table_from()): each record upserts its key's
- * row in a key-value store, a record with a null value (a tombstone) deletes it, and every
- * change goes downstream, as Kafka Streams' builder.table() with a materialized store.
+ * table_source.c — tables read from a topic (rill_table_from()) or made of a stream
+ * (rill_stream_to_table()): each record upserts its key's row in a key-value store, a record
+ * with a null value (a tombstone) deletes it, and every change goes downstream, as Kafka
+ * Streams' builder.table() and KStream#toTable with a materialized store.
  *
  * DESIGN
  * Two nodes: a source for the topic and the table node (KTABLE-SOURCE), which owns the store.
@@ -12,7 +13,11 @@
  * into the node's state before the write. State per task: the store and that copy; what must
  * survive a crash is in the store and its changelog. The change stream carries the record as
  * it came (value, decoded value, timestamp, headers), a tombstone as a null value, also for a
- * key that was absent (Kafka Streams forwards those too).
+ * key that was absent (Kafka Streams forwards those too). A stream made a table is the same
+ * table node (KSTREAM-TOTABLE) under the stream's node instead of a source; its records may
+ * carry a decoded value without bytes, which the node encodes with the record's serde. Its
+ * table has no value serde (its values are bytes, whatever the stream's records were), so
+ * its change stream carries bytes only, as its rows' previous values do.
  */
 #include "table_int.h"
 
@@ -23,96 +28,17 @@ typedef struct source_conf_s {
     rill_table_t table; /* first: the handle given to the user */
 } source_conf_t;
 
-typedef struct source_state_s {
-    rill__table_prev_t prev; /* first: the row's previous value (table_int.h) */
-    rill__store_t *store;
-    rill_buf_t val; /* the stored value being written */
-} source_state_t;
-
-static void source_free_conf(void *conf) {
-    source_conf_t *c = conf;
-    if (c)
-        free(c->table.store);
-    free(c);
-}
-
-static int source_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
-    source_state_t *st = calloc(1, sizeof(*st));
-    if (!st)
-        return -1;
-    *statep = st;
-    return 0;
-}
-
-static void source_close(const rill__node_t *node, void *state) {
-    source_state_t *st = state;
-    if (!st)
-        return;
-    rill_buf_free(&st->prev.value);
-    rill_buf_free(&st->val);
-    free(st);
-}
-
-static int store_failed(rill_ctx_t *ctx, const rill_table_t *t, const char *what) {
-    rill_ctx_set_error(ctx, "table \"%s\": %s store \"%s\" failed", ctx->node->name, what,
-                       t->store);
-    return -1;
-}
-
-/* Copies the row's previous value into the state, for the children that subtract it. */
-static int keep_prev(rill_ctx_t *ctx, const rill_table_t *t, source_state_t *st,
-                     const rill_record_t *rec) {
-    const void *old, *value = NULL;
-    size_t old_len, len = 0;
-    int64_t ts;
-    int rc = rill__kv_get(st->store, rec->key, rec->key_len, &old, &old_len);
-    if (rc < 0)
-        return store_failed(ctx, t, "reading");
-    if (rc > 0 && rill__stored_parse(old, old_len, &value, &len, &ts)) {
-        rill_ctx_set_error(ctx, "table \"%s\": store \"%s\" holds a malformed value",
-                           ctx->node->name, t->store);
-        return -1;
-    }
-    if (rill__table_prev_keep(&st->prev, value, len)) {
-        rill_ctx_set_error(ctx, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
 static int source_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     const source_conf_t *c = ctx->node->conf;
-    const rill_table_t *t = &c->table;
-    source_state_t *st = state;
     if (!rec->key)
         return rill__agg_dead_letter(ctx, rec, "null key: table \"%s\" holds rows by key and "
                                      "cannot place a record without one", ctx->node->name);
-    if (!st->store && !(st->store = rill__ctx_store(ctx, t->store))) {
-        rill_ctx_set_error(ctx, "table \"%s\": store \"%s\" is not open", ctx->node->name,
-                           t->store);
-        return -1;
-    }
-    if (t->send_old && keep_prev(ctx, t, st, rec))
-        return -1;
-    /* A source record's value is its bytes (a decoded value comes with them); NULL is a
-     * tombstone. */
-    if (!rec->value) {
-        if (rill__kv_put(st->store, rec->key, rec->key_len, NULL, 0))
-            return store_failed(ctx, t, "deleting from");
-    } else if (rill__stored_make(&st->val, rec->timestamp, rec->value, rec->value_len) ||
-               rill__kv_put(st->store, rec->key, rec->key_len, st->val.data, st->val.len)) {
-        return store_failed(ctx, t, "writing");
-    }
-    return rill_ctx_forward(ctx, rec) ? -1 : 0;
+    /* A record with neither value bytes nor a decoded value is a tombstone. */
+    return rill__kv_table_apply(ctx, &c->table, state, rec, false);
 }
 
-static const rill__operator_t table_source_op = {
-    .kind = "KTABLE-SOURCE",
-    .init = source_init,
-    .process = source_process,
-    .close = source_close,
-    .free_conf = source_free_conf,
-};
+static const rill__operator_t table_source_op = RILL__KV_TABLE_OP("KTABLE-SOURCE", source_process);
+static const rill__operator_t to_table_op = RILL__KV_TABLE_OP("KSTREAM-TOTABLE", source_process);
 
 rill_table_t *rill_table_from(rill_topology_t *topo, const char *name, const char *topic,
                               const rill_source_opts_t *opts, const char *store) {
@@ -140,4 +66,12 @@ rill_table_t *rill_table_from(rill_topology_t *topo, const char *name, const cha
     c->table.value_serde = s->node->source.opts.value_serde;
     return rill__table_add_named(topo, s->node, node_name, &table_source_op, c, store,
                                  RILL_STORE_KV, 0, 0, NULL);
+}
+
+rill_table_t *rill_stream_to_table(rill_stream_t *s, const char *name, const char *store) {
+    if (!s || s->topo->error)
+        return NULL;
+    /* Its values are bytes (no value serde): see DESIGN above. */
+    return rill__kv_table_add(s->topo, s->node, name, &to_table_op,
+                              calloc(1, sizeof(source_conf_t)), store, "to_table");
 }

@@ -546,6 +546,43 @@ static inline void eu_read_topic(const char *bootstrap, const char *topic, eu_re
     eu_recs_sort(recs);
 }
 
+/* Reads the dead letters of app id (topic "<id>-dlq"), asserts each reason (header
+ * rill.error) starts with prefix, adds each value to values when not NULL, and returns how
+ * many there are. */
+static inline size_t eu_dead_letters(const char *bootstrap, const char *id, const char *prefix,
+                                     eu_strs_t *values)
+{
+    char dlq[96];
+    eu_recs_t dead;
+    size_t n;
+
+    snprintf(dlq, sizeof(dlq), "%s-dlq", id);
+    eu_read_topic(bootstrap, dlq, &dead);
+    for (size_t i = 0; i < dead.cnt; i++) {
+        const char *error = eu_rec_header(&dead.v[i], "rill.error");
+        cr_assert_not_null(error);
+        cr_assert(!strncmp(error, prefix, strlen(prefix)), "dead letter %zu: %s", i, error);
+        if (values)
+            eu_strs_add(values, "%s", dead.v[i].value ? dead.v[i].value : "(null)");
+    }
+    n = dead.cnt;
+    eu_recs_free(&dead);
+    return n;
+}
+
+/* The partition Kafka's default partitioner (murmur2, as Rill's producers) gives key. */
+static inline int32_t eu_partition_of(const char *key, int32_t cnt)
+{
+    return rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), cnt, NULL, NULL);
+}
+
+/* A small deterministic generator for test input (a 64-bit LCG over *state). */
+static inline uint32_t eu_rnd(uint64_t *state)
+{
+    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(*state >> 33);
+}
+
 /* The offset the app's group committed for topic[partition], or a negative (logical) offset
  * when it committed none. */
 static inline int64_t eu_committed_offset(rill_app_t *app, const char *group, const char *topic,

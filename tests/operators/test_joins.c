@@ -34,28 +34,6 @@ static void read_out(const char *bootstrap, const char *topic, eu_strs_t *l)
     eu_recs_free(&out);
 }
 
-/* The dead letters of app id: values, and asserts each reason starts with prefix. */
-static size_t dead_letters(const char *bootstrap, const char *id, const char *prefix,
-                           eu_strs_t *values)
-{
-    char dlq[96];
-    eu_recs_t dead;
-    size_t n;
-
-    snprintf(dlq, sizeof(dlq), "%s-dlq", id);
-    eu_read_topic(bootstrap, dlq, &dead);
-    for (size_t i = 0; i < dead.cnt; i++) {
-        const char *error = eu_rec_header(&dead.v[i], "rill.error");
-        cr_assert_not_null(error);
-        cr_assert(!strncmp(error, prefix, strlen(prefix)), "dead letter %zu: %s", i, error);
-        if (values)
-            eu_strs_add(values, "%s", dead.v[i].value ? dead.v[i].value : "(null)");
-    }
-    n = dead.cnt;
-    eu_recs_free(&dead);
-    return n;
-}
-
 /* "<left>+<right>": each side's value without its "L:"/"R:" prefix, or "null". */
 static int join_values(const rill_record_t *left, const rill_record_t *right, rill_buf_t *out,
                        void *opaque)
@@ -150,7 +128,7 @@ static void ss_run(rill_join_kind_t kind, const char *tag, const char *const *wa
     for (size_t i = 0; i < nwant; i++)
         eu_strs_add(&exp, "%s", want[i]);
     eu_assert_same_set(&got, &exp, tag);
-    cr_assert_eq(dead_letters(rill_app_bootstrap_servers(app), id, "late: ", &dead), 1);
+    cr_assert_eq(eu_dead_letters(rill_app_bootstrap_servers(app), id, "late: ", &dead), 1);
     cr_assert_str_eq(dead.v[0], "R:Rlate");
     cr_assert_eq(rill_app_metric(app, "rill_late_records_total"), 1);
     eu_strs_free(&got);
@@ -291,7 +269,7 @@ static void st_run(rill_join_kind_t kind, int64_t grace_ms, const char *tag, con
     eu_assert_same_set(&got, &exp, tag);
     eu_strs_free(&got);
     eu_strs_free(&exp);
-    dead_letters(rill_app_bootstrap_servers(app), id, "no table row within grace: ", &got);
+    eu_dead_letters(rill_app_bootstrap_servers(app), id, "no table row within grace: ", &got);
     for (size_t i = 0; i < ndead; i++)
         eu_strs_add(&exp, "%s", dead[i]);
     eu_assert_same_set(&got, &exp, "dead letters");
