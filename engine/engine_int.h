@@ -90,7 +90,7 @@ typedef struct rill__status_s {
 
 /* A consumed record waiting in its partition queue, already decoded. */
 typedef struct rill__entry_s {
-    rd_kafka_message_t *msg;
+    rd_kafka_message_t *msg; /* NULL for a record given by rill__task_process_input() */
     void *value_obj; /* decoded value, or NULL */
     int64_t ts;      /* extracted timestamp */
     char *error;     /* set when decoding or extraction failed: the reason (owned) */
@@ -202,6 +202,21 @@ struct rill__task_s {
 
 /* ---- stream threads ---- */
 
+/*
+ * The test driver's seam (test_driver.c): a thread with no Kafka client. Its tasks' sinks and
+ * dead letters hand their records to output() instead of the producer (partition 0: every
+ * topic has one partition there; headers borrowed for the call, NULL when none), its stores
+ * have no changelog (nothing is logged or restored), and its wall-clock punctuators read
+ * wall_ms instead of the system clock. NULL in a stream thread.
+ */
+typedef struct rill__local_s {
+    int (*output)(void *opaque, const char *topic, int32_t partition, const void *key,
+                  size_t key_len, const void *value, size_t value_len, int64_t timestamp,
+                  const rd_kafka_headers_t *hdrs);
+    void *opaque;
+    int64_t wall_ms;
+} rill__local_t;
+
 /* The task and queue of the last polled record's partition (records come in runs). Cleared
  * whenever tasks change. */
 typedef struct rill__dispatch_cache_s {
@@ -220,6 +235,7 @@ struct rill__thread_s {
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
     rd_kafka_topic_t *dlq_rkt;
+    rill__local_t *local; /* the test driver's thread: no consumer nor producer; else NULL */
     rill__task_t **tasks;
     int task_cnt;
     bool txn_open;       /* exactly-once: a transaction is open */
@@ -369,6 +385,22 @@ rill__pq_t *rill__task_find_pq(rill__task_t *task, const char *topic, int32_t pa
 void rill__task_enqueue(rill__task_t *task, rill__pq_t *pq, rd_kafka_message_t *msg);
 /* Processes up to max records, lowest timestamp first. Returns the number processed. */
 int rill__task_process(rill__task_t *task, int max);
+/* A record given to a task directly rather than consumed (the test driver): its bytes, its
+ * own timestamp (before the source's extractor), its offset and headers (may be NULL). */
+typedef struct rill__input_s {
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    int64_t timestamp;
+    int64_t offset;
+    const rd_kafka_headers_t *headers;
+} rill__input_t;
+/* Decodes in and runs it through the task at once, as rill__task_process() runs a queued
+ * record of pq (decoding, progress, dead letters, punctuation); pq's queue must be empty.
+ * The record context reads the input's position and headers. Returns 0, or -1 when the
+ * task could not start or a failure could not be dead-lettered (the app's fatal error). */
+int rill__task_process_input(rill__task_t *task, rill__pq_t *pq, const rill__input_t *in);
 size_t rill__task_buffered(const rill__task_t *task);
 /* Non-zero while an async node of the task holds as much as it may (it is not fed). */
 int rill__task_blocked(rill__task_t *task);

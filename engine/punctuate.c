@@ -23,7 +23,10 @@ typedef struct rill__sched_s {
     void *arg;
 } rill__sched_t;
 
-static int64_t wall_ms(void) {
+/* The wall clock: the system's, or the test driver's. */
+static int64_t wall_ms(const rill__thread_t *thread) {
+    if (thread && thread->local)
+        return thread->local->wall_ms;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -51,7 +54,7 @@ rill_err_t rill_ctx_schedule(rill_ctx_t *ctx, int64_t interval_ms, rill_punctuat
     if (!s)
         return RILL_ERR_NOMEM;
     task->scheds = s;
-    int64_t now = type == RILL_PUNCTUATE_WALL_CLOCK ? wall_ms() : task->stream_time;
+    int64_t now = type == RILL_PUNCTUATE_WALL_CLOCK ? wall_ms(task->thread) : task->stream_time;
     s[task->sched_cnt++] = (rill__sched_t){
         .node = ctx->node, .type = type, .interval = interval_ms, .cb = cb, .arg = arg,
         .next = next_due(now, interval_ms)};
@@ -91,7 +94,7 @@ int rill__task_punctuate_wall(rill__task_t *task) {
         if (s->type != RILL_PUNCTUATE_WALL_CLOCK)
             continue;
         if (!now)
-            now = wall_ms();
+            now = wall_ms(task->thread);
         if (now >= s->next)
             fire(task, s, now);
         if (rill__sub_sat(s->next, now) < wait)

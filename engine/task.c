@@ -10,6 +10,11 @@
  * offsets are still processed in order (docs/DESIGN.md, invariant 1). Processing a record advances the
  * queue's next offset to commit; the task's stream time is the largest timestamp processed.
  * Operator state is created lazily, before the first record, on the owning thread.
+ *
+ * The test driver (test_driver.c) gives records without a consumed message:
+ * rill__task_process_input() decodes one and runs it at once through the same steps
+ * (process_entry), the context reading its position and headers from at_topic and the
+ * rest, as for a record an async node releases.
  */
 #include "engine_int.h"
 #include "store_int.h"
@@ -103,7 +108,8 @@ static void entry_free(const rill__node_t *source, rill__entry_t *e) {
     if (e->value_obj && serde->free_obj)
         serde->free_obj(serde, e->value_obj);
     free(e->error);
-    rd_kafka_message_destroy(e->msg);
+    if (e->msg)
+        rd_kafka_message_destroy(e->msg);
 }
 
 static char *decode_error(const char *what, const char *serde, const char *detail) {
@@ -123,29 +129,37 @@ static char *timestamp_error(int64_t ts, bool extracted) {
     return strdup(buf);
 }
 
-/* Decodes msg into e: value object, timestamp; on failure e->error says why. */
-static void decode(const rill__node_t *source, rill__entry_t *e) {
+/* What a consumed message holds, as an input; its timestamp only when decoding needs it
+ * (headers are not read: the context reads them from the message). */
+static rill__input_t msg_input(const rd_kafka_message_t *msg, bool with_ts) {
+    return (rill__input_t){.key = msg->key, .key_len = msg->key_len, .value = msg->payload,
+                           .value_len = msg->len,
+                           .timestamp = with_ts ? rd_kafka_message_timestamp(msg, NULL) : -1,
+                           .offset = msg->offset};
+}
+
+/* Decodes in into e: value object, timestamp; on failure e->error says why. */
+static void decode(const rill__node_t *source, const rill__input_t *in, rill__entry_t *e) {
     const rill_source_opts_t *o = &source->source.opts;
-    const rd_kafka_message_t *msg = e->msg;
     char err[256] = "";
     void *kobj = NULL;
-    if (o->key_serde->deserialize && msg->key &&
-        o->key_serde->deserialize(o->key_serde, msg->key, msg->key_len, &kobj, err, sizeof(err))) {
+    if (o->key_serde->deserialize && in->key &&
+        o->key_serde->deserialize(o->key_serde, in->key, in->key_len, &kobj, err, sizeof(err))) {
         e->error = decode_error("key", o->key_serde->name, err);
         return;
     }
     if (kobj && o->key_serde->free_obj)
         o->key_serde->free_obj(o->key_serde, kobj);
-    if (o->value_serde->deserialize && msg->payload &&
-        o->value_serde->deserialize(o->value_serde, msg->payload, msg->len, &e->value_obj, err,
+    if (o->value_serde->deserialize && in->value &&
+        o->value_serde->deserialize(o->value_serde, in->value, in->value_len, &e->value_obj, err,
                                     sizeof(err))) {
         e->error = decode_error("value", o->value_serde->name, err);
         return;
     }
-    e->ts = rd_kafka_message_timestamp(msg, NULL);
+    e->ts = in->timestamp;
     if (o->timestamp_extractor) {
-        rill_record_t rec = {.key = msg->key, .key_len = msg->key_len, .value = msg->payload,
-                             .value_len = msg->len, .value_obj = e->value_obj,
+        rill_record_t rec = {.key = in->key, .key_len = in->key_len, .value = in->value,
+                             .value_len = in->value_len, .value_obj = e->value_obj,
                              .value_serde = o->value_serde, .timestamp = e->ts};
         e->ts = o->timestamp_extractor(&rec, o->timestamp_opaque);
     }
@@ -161,8 +175,10 @@ void rill__task_enqueue(rill__task_t *task, rill__pq_t *pq, rd_kafka_message_t *
         e.marker = true;
     else if (pq->check_cnt && rill__progress_check_partition(task, pq, msg))
         e.error = strdup("not partitioned as the topic it is joined with (partitioning.check)");
-    else
-        decode(pq->source, &e);
+    else {
+        rill__input_t in = msg_input(msg, true);
+        decode(pq->source, &in, &e);
+    }
     if (pq_push(pq, &e)) {
         rill__app_fatal(task->thread->app, RILL_ERR_NOMEM, "task %s: out of memory", task->id);
         entry_free(pq->source, &e);
@@ -431,33 +447,45 @@ void rill__task_progress(rill__task_t *task) {
     rill__progress_emit(task, false);
 }
 
-/* Runs one record through the sub-topology. Returns 0, or -1 when its failure could not be
- * dead-lettered (errors.tolerance=none, or the producer failed): the record then counts as
- * not processed, so its offset is not committed. */
-static int process_entry(rill__task_t *task, rill__pq_t *pq, rill__entry_t *e) {
+/* Sends the input record of e (from pq, whose bytes in holds) to the dead-letter topic. */
+static int dead_letter(rill__task_t *task, const rill__pq_t *pq, const rill__entry_t *e,
+                       const rill__input_t *in, const char *node, const char *reason) {
+    if (e->msg)
+        return rill__dlq_send(task->thread, e->msg, node, reason, 1);
+    rill__dlq_src_t src = {.topic = pq->topic, .partition = pq->partition,
+                           .offset = in->offset, .key = in->key, .key_len = in->key_len,
+                           .value = in->value, .value_len = in->value_len,
+                           .timestamp = in->timestamp, .headers = in->headers};
+    return rill__dlq_send_src(task->thread, &src, node, reason, 1);
+}
+
+/* Runs one record (e, whose bytes in holds) through the sub-topology. Returns 0, or -1 when
+ * its failure could not be dead-lettered (errors.tolerance=none, or the producer failed):
+ * the record then counts as not processed, so its offset is not committed. */
+static int process_entry(rill__task_t *task, rill__pq_t *pq, rill__entry_t *e,
+                         const rill__input_t *in) {
     rill__thread_t *thread = task->thread;
     rill_ctx_t *ctx = &task->ctx;
-    const rd_kafka_message_t *msg = e->msg;
     ctx->node = pq->source;
-    ctx->msg = msg;
+    ctx->msg = e->msg;
     ctx->pq = pq;
     rill__ctx_origin_input(ctx);
     ctx->timestamp = e->ts;
     ctx->error[0] = '\0';
     rill__metric_add(&thread->metrics, RILL_M_PROCESSED, 1);
     if (e->error)
-        return rill__dlq_send(thread, msg, pq->source->name, e->error, 1);
+        return dead_letter(task, pq, e, in, pq->source->name, e->error);
     if (!pq->linked && e->ts > pq->part_time) {
         pq->part_time = e->ts;
         rill__progress_update(task, false);
     }
     rill_record_t rec = {
-        .key = msg->key, .key_len = msg->key_len, .value = msg->payload, .value_len = msg->len,
+        .key = in->key, .key_len = in->key_len, .value = in->value, .value_len = in->value_len,
         .value_obj = e->value_obj, .value_serde = pq->source->source.opts.value_serde,
         .timestamp = e->ts, .headers = rill_ctx_headers(ctx)};
     if (pq->source->op->process(ctx, &rec, task->state[pq->source->id]))
-        return rill__dlq_send(thread, msg, ctx->node->name,
-                              ctx->error[0] ? ctx->error : "processing failed", 1);
+        return dead_letter(task, pq, e, in, ctx->node->name,
+                           ctx->error[0] ? ctx->error : "processing failed");
     return 0;
 }
 
@@ -492,8 +520,9 @@ int rill__task_process(rill__task_t *task, int max) {
         if (!pq)
             break;
         rill__entry_t e = *pq_peek(pq);
+        rill__input_t in = msg_input(e.msg, false);
         int64_t before = task->stream_time;
-        if (process_entry(task, pq, &e))
+        if (process_entry(task, pq, &e, &in))
             break; /* fatal: the record stays queued and uncommitted */
         if (task->stream_time > before)
             punctuate_all(task);
@@ -503,6 +532,31 @@ int rill__task_process(rill__task_t *task, int max) {
     }
     task->ctx.msg = NULL;
     return n;
+}
+
+int rill__task_process_input(rill__task_t *task, rill__pq_t *pq, const rill__input_t *in) {
+    if (!task->initialized && task_init(task))
+        return -1;
+    rill_ctx_t *ctx = &task->ctx;
+    rill__entry_t e = {.msg = NULL};
+    decode(pq->source, in, &e);
+    /* No consumed message: the context reads the input's position and headers. */
+    ctx->at_topic = pq->topic;
+    ctx->at_partition = pq->partition;
+    ctx->at_offset = in->offset;
+    ctx->at_headers = in->headers;
+    int64_t before = task->stream_time;
+    int rc = process_entry(task, pq, &e, in);
+    ctx->at_topic = NULL;
+    ctx->at_headers = NULL;
+    ctx->msg = NULL;
+    if (!rc) {
+        if (task->stream_time > before)
+            punctuate_all(task);
+        pq->next_offset = in->offset + 1;
+    }
+    entry_free(pq->source, &e);
+    return rc;
 }
 
 int rill__task_flush(rill__task_t *task) {

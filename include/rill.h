@@ -1189,6 +1189,78 @@ rill_stream_t *rill_stream_global_join(rill_stream_t *s, rill_global_table_t *g,
                                        rill_mapper_cb key_fn, rill_joiner_cb joiner,
                                        void *opaque);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Testing: the topology test driver                                                        */
+
+/*
+ * Runs a topology in this process with no broker and no Kafka client, as Kafka Streams'
+ * TopologyTestDriver does: records piped into its source topics go at once through the same
+ * task code, operators and RocksDB stores (in a fresh temporary state directory) as in an app;
+ * what its sinks write, and its dead letters, are kept per topic to be read back.
+ *
+ *  - Every topic has one partition, so each sub-topology runs as one task (partition 0).
+ *  - Time: a task's stream time is the largest timestamp (after the source's extractor) piped
+ *    into any of its input topics: every input counts as caught up between two pipes. In an
+ *    app an input that is behind holds its task's progress at its own time (docs/DESIGN.md,
+ *    "Time and progress"); the driver has no such input. Wall-clock punctuators see the
+ *    driver's clock, which starts at 0 ms and moves only with advance_wall_clock.
+ *  - After each piped record and each wall-clock advance the driver commits, as an app does
+ *    at its commit interval: operators flush (the record cache forwards what it held) and
+ *    the stores' writes reach RocksDB. Stores have no changelog.
+ *  - Refused by rill_test_driver_new, naming the node or topic: a topic the topology both
+ *    writes and reads (a repartition topic, or a sink topic another node reads), FaaS stages
+ *    and global tables.
+ * Configuration as for rill_app_new (application.id required; bootstrap.servers and the
+ * clients' settings are never used; state.dir is replaced by the temporary directory). Not
+ * thread-safe: one thread uses a driver.
+ */
+typedef struct rill_test_driver_s rill_test_driver_t;
+
+/* Creates a driver for topo with conf; takes ownership of both on success only. Fails
+ * (NULL, errstr) as rill_app_new does, or naming what the driver cannot run. */
+rill_test_driver_t *rill_test_driver_new(rill_topology_t *topo, rill_conf_t *conf, char *errstr,
+                                         size_t errstr_size);
+
+/* Runs one record (bytes copied; key or value may be NULL) with timestamp ts_ms through the
+ * sub-topology reading topic, then commits. A record that fails goes to the dead-letter
+ * topic, to be read as any output. RILL_ERR_INVALID_ARG when no source reads topic; another
+ * error when the app would have stopped (errors.tolerance=none, a store failed): see
+ * rill_test_driver_error(). */
+rill_err_t rill_test_driver_pipe(rill_test_driver_t *drv, const char *topic, const void *key,
+                                 size_t key_len, const void *value, size_t value_len,
+                                 int64_t ts_ms);
+
+/* Takes the oldest record not yet read of topic (a sink's topic, or the dead-letter topic
+ * errors.deadletterqueue.topic.name): returns 1 and fills *out (key, value, timestamp,
+ * headers; value_obj NULL, window_kind 0: a windowed key is in the sink's layout), or 0 when
+ * there is none. The record is owned by the driver until the next read or destroy. */
+int rill_test_driver_read(rill_test_driver_t *drv, const char *topic, rill_record_t *out);
+
+/* Moves the driver's wall clock forward by ms (>= 0), runs the wall-clock punctuators due,
+ * then commits. */
+rill_err_t rill_test_driver_advance_wall_clock(rill_test_driver_t *drv, int64_t ms);
+
+/* The driver's wall clock, epoch ms (0 at creation). */
+int64_t rill_test_driver_wall_clock(const rill_test_driver_t *drv);
+
+/* Reads key from the key-value store called store (an aggregation's or a table's stores hold
+ * an 8-byte big-endian timestamp, then the aggregate or value). Returns 1 and sets *valuep
+ * and *lenp (owned by the driver until its next call), 0 when absent, or a negative
+ * rill_err_t (RILL_ERR_INVALID_ARG: no key-value store of that name). */
+int rill_test_driver_kv_get(rill_test_driver_t *drv, const char *store, const void *key,
+                            size_t key_len, const void **valuep, size_t *lenp);
+
+/* The same for the window store called store: the window of key starting at start_ms. */
+int rill_test_driver_window_get(rill_test_driver_t *drv, const char *store, const void *key,
+                                size_t key_len, int64_t start_ms, const void **valuep,
+                                size_t *lenp);
+
+/* Why the driver stopped (the fatal error an app would stop on), or NULL. Borrowed. */
+const char *rill_test_driver_error(const rill_test_driver_t *drv);
+
+/* Closes the tasks and stores, removes the temporary state directory, frees everything. */
+void rill_test_driver_destroy(rill_test_driver_t *drv);
+
 #ifdef __cplusplus
 }
 #endif

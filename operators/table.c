@@ -532,8 +532,13 @@ int rill__agg_dead_letter(rill_ctx_t *ctx, const rill_record_t *rec, const char 
     rill__thread_t *thread = rill__ctx_thread(ctx);
     if (ctx->msg)
         return rill__dlq_send(thread, ctx->msg, ctx->node->name, reason, 1);
-    rill__dlq_src_t src = {.topic = "", .partition = rill_ctx_partition(ctx), .offset = -1,
-                           .key = rec->key, .key_len = rec->key_len, .value = rec->value,
-                           .value_len = rec->value_len, .timestamp = rec->timestamp};
+    /* No consumed message: the record's position as the context has it (a record given by
+     * the test driver, or released by an async node), else none (a punctuation). */
+    const char *topic = rill_ctx_topic(ctx);
+    rill__dlq_src_t src = {.topic = topic ? topic : "", .partition = rill_ctx_partition(ctx),
+                           .offset = rill_ctx_offset(ctx), .key = rec->key,
+                           .key_len = rec->key_len, .value = rec->value,
+                           .value_len = rec->value_len, .timestamp = rec->timestamp,
+                           .headers = (const rd_kafka_headers_t *)rill_ctx_headers(ctx)};
     return rill__dlq_send_src(thread, &src, ctx->node->name, reason, 1);
 }
