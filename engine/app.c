@@ -205,7 +205,8 @@ rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size) {
         (err = rill__app_create_dlq(app, errstr, errstr_size)) ||
         (err = rill__app_create_changelogs(app, errstr, errstr_size)) ||
         (err = rill__app_sink_limits(app, errstr, errstr_size)) ||
-        (err = rill__global_start(app, errstr, errstr_size)))
+        (err = rill__global_start(app, errstr, errstr_size)) ||
+        (err = rill__queries_setup(app, errstr, errstr_size)))
         return err;
     app->threads = calloc((size_t)app->set.num_stream_threads, sizeof(rill__thread_t));
     if (!app->threads)
@@ -228,7 +229,9 @@ rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size) {
               app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2 ? "exactly_once_v2"
                                                                   : "at_least_once");
     /* Last, so that what it reads of the threads no longer changes (http_endpoint.c). */
-    if ((err = rill__http_start(app, errstr, errstr_size))) {
+    if ((err = rill__http_start(app, errstr, errstr_size)) ||
+        (err = rill__queries_server(app, errstr, errstr_size)) ||
+        (err = rill__hosts_start(app, errstr, errstr_size))) {
         rill_app_stop(app);
         return err;
     }
@@ -299,8 +302,13 @@ void rill_app_destroy(rill_app_t *app) {
     rill_app_stop(app);
     rill_app_wait(app, NULL, 0);
     rill__http_stop(app); /* before the threads' status it reads goes */
-    for (int i = 0; i < app->thread_cnt; i++)
+    rill__hosts_stop(app); /* the threads that publish through it are joined */
+    for (int i = 0; i < app->thread_cnt; i++) {
         rill__status_free(&app->threads[i]);
+        rill__inbox_free(&app->threads[i]);
+    }
+    free(app->server);
+    free(app->sub_partitions);
     rill__admin_close(app);
     rill__progress_free(app);
     rill__global_destroy(app);

@@ -142,6 +142,10 @@ static const conf_key_t conf_keys[] = {
      "host:port of an HTTP endpoint serving GET /metrics, /health and /ready (port 0: any "
      "free port); empty: none. No authentication: bind it to loopback or a pod network",
      NULL, check_listen},
+    {"application.server", CONF_KIND_LISTEN, 0, 0, NULL,
+     "host:port at which other instances reach this one's HTTP endpoint, published for "
+     "interactive queries (GET /stores/...); empty: http.listen's host with its bound port, "
+     "unless that host is a wildcard address", NULL, check_listen},
 };
 
 #define CONF_KEY_CNT (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -478,8 +482,11 @@ static int check_listen(const conf_key_t *key, const char *value, char *errstr,
     if (!*value || !rill__listen_parse(value, host, sizeof(host), &port, why, sizeof(why)))
         return 0;
     snprintf(errstr, errstr_size,
-             "invalid value \"%s\" for %s: %s; expected host:port, e.g. 127.0.0.1:9464 (port "
-             "0 picks a free port), or nothing for no HTTP endpoint", value, key->name, why);
+             "invalid value \"%s\" for %s: %s; expected host:port, e.g. 127.0.0.1:9464%s", value,
+             key->name, why,
+             strcmp(key->name, "http.listen")
+                 ? ", or nothing"
+                 : " (port 0 picks a free port), or nothing for no HTTP endpoint");
     return -1;
 }
 
@@ -801,6 +808,7 @@ rill_err_t rill__conf_settings(rill_conf_t *conf, rill__settings_t *out, char *e
     out->dlq_partitions = (int)conf_int(conf, "errors.deadletterqueue.topic.partitions");
     out->group_instance_id = rill_conf_get(conf, "group.instance.id");
     out->http_listen = rill_conf_get(conf, "http.listen");
+    out->application_server = rill_conf_get(conf, "application.server");
     out->buffered_records_per_partition = (int)conf_int(conf, "buffered.records.per.partition");
     out->max_task_idle_ms = conf_int(conf, "max.task.idle.ms");
     out->progress_interval_ms = conf_int(conf, "progress.interval.ms");

@@ -59,6 +59,8 @@ typedef struct rill__settings_s {
     int log_level;                 /* log.level: a rill__log_level_t, default info */
     const char *http_listen;       /* http.listen: host:port of the HTTP endpoint; NULL or "":
                                       none */
+    const char *application_server; /* application.server: host:port other instances reach
+                                       this one's HTTP endpoint at; NULL or "": derived */
 } rill__settings_t;
 
 /*

@@ -86,6 +86,20 @@ typedef struct rill__status_s {
     int task_cnt;
 } rill__status_t;
 
+/* ---- interactive queries (queries.c) ---- */
+
+typedef struct rill__query_s rill__query_t;
+
+/* The queries posted to a stream thread by other threads, which it answers between batches
+ * (queries.c). Under lock; done is broadcast when a query is answered. */
+typedef struct rill__inbox_s {
+    pthread_mutex_t lock;
+    pthread_cond_t done; /* on CLOCK_MONOTONIC */
+    bool made;
+    bool closed; /* the thread serves no more: posting answers at once */
+    rill__query_t *head, *tail;
+} rill__inbox_t;
+
 /* ---- the processor context: one per task ---- */
 
 /* A consumed record waiting in its partition queue, already decoded. */
@@ -273,6 +287,9 @@ struct rill__thread_s {
     int *sub_level;                   /* exit.on.end: per sub-topology, its drain round */
     rill__metrics_t metrics;
     rill__status_t status;
+    rill__inbox_t inbox;   /* interactive queries for its tasks' stores (queries.c) */
+    int64_t tasks_gen;     /* bumped whenever its tasks change (thread_status.c) */
+    int64_t hosts_gen;     /* the tasks_gen last published to the query-hosts topic */
 };
 
 /* ---- the app ---- */
@@ -313,6 +330,10 @@ struct rill_app_s {
     int64_t min_max_bytes;   /* the smallest of the sinks' and the dead-letter topic's */
     bool describe_off;       /* the cluster left DescribeConfigs unanswered: not asked again */
     struct rill__http_s *http; /* the HTTP endpoint (http_endpoint.c), or NULL */
+    char *server;              /* application.server as resolved at start, or NULL */
+    int32_t *sub_partitions;   /* per sub-topology with stores: its task count (queries.c) */
+    struct rill__hosts_s *hosts; /* the query-hosts topic's writer and reader (atomic
+                                    pointer; query_hosts.c), or NULL */
 };
 
 /* Returns the app's bridge object, creating it with make(app) on first use (under the app
@@ -330,6 +351,34 @@ typedef struct rill__orphan_s {
 } rill__orphan_t;
 
 /* ---- cross-file internals ---- */
+
+/* queries.c: the inbox of a thread (made by rill__thread_start, closed when its loop ends,
+ * freed with the app); rill__inbox_serve answers what is queued (the thread's loop). */
+void rill__inbox_init(rill__thread_t *thread);
+void rill__inbox_serve(rill__thread_t *thread);
+void rill__inbox_close(rill__thread_t *thread);
+void rill__inbox_free(rill__thread_t *thread);
+/* At start, before the threads: the partition count of every sub-topology with stores.
+ * Returns 0 or an error (errstr). */
+rill_err_t rill__queries_setup(rill_app_t *app, char *errstr, size_t errstr_size);
+/* Where key of store lives: RILL_QUERY_FOUND when this instance holds its partition,
+ * RILL_QUERY_NOT_LOCAL with the owner when known, or another status as for
+ * rill_app_store_get(). Reads no store. */
+rill_query_status_t rill__query_locate(rill_app_t *app, const char *store, const void *key,
+                                       size_t key_len, rill_query_info_t *info);
+/* After the HTTP endpoint started: resolves application.server into app->server. */
+rill_err_t rill__queries_server(rill_app_t *app, char *errstr, size_t errstr_size);
+
+/* query_hosts.c: the "<application.id>-query-hosts" topic. Start (after the HTTP endpoint,
+ * when the topology has stores and the app a server) creates the topic, a producer and a
+ * reader thread; stop (after the stream threads ended) ends them. */
+rill_err_t rill__hosts_start(rill_app_t *app, char *errstr, size_t errstr_size);
+void rill__hosts_stop(rill_app_t *app);
+/* The stream thread, once per loop and when it stops: publishes its tasks when they changed
+ * since it last did. */
+void rill__hosts_publish(rill__thread_t *thread);
+/* The server that published task "<sub>_<partition>" last, into out; 1 when known, else 0. */
+int rill__hosts_owner(rill_app_t *app, int sub, int32_t partition, char *out, size_t size);
 
 /* Wakes the thread from its poll. Thread-safe; opaque is the rill__thread_t. */
 void rill__thread_wake(void *thread);

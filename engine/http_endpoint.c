@@ -1,16 +1,22 @@
 /*
  * http_endpoint.c — the app's HTTP endpoint: GET /metrics (rill_app_metrics(), Prometheus'
  * text format 0.0.4), GET /health (liveness) and GET /ready (readiness), for scrapers and
- * Kubernetes-style probes. Off unless http.listen=host:port is set.
+ * Kubernetes-style probes, and the interactive queries' GET /stores/<store>/<key> and
+ * GET /owner/<store>/<key> (queries.c). Off unless http.listen=host:port is set.
  *
  * DESIGN
- * libmicrohttpd serves the requests on one thread of its own (its internal polling thread),
- * so a slow or stuck client never touches a stream thread, and a stream thread never waits
- * for the endpoint: a request reads only what other threads may read at any time (the
- * counters, the threads' status under its lock, the fatal-error slot under the app lock).
- * Its resources are bounded: at most HTTP_MAX_CONNECTIONS connections at once (more are
- * refused), each closed after HTTP_TIMEOUT_S seconds of silence, and a request body is never
- * read. rill_app_start() starts it last, once the stream threads exist, and
+ * libmicrohttpd serves the requests on threads of its own (one per connection), so a slow
+ * or stuck client never touches a stream thread, and a stream thread never waits for the
+ * endpoint: a request reads only what other threads may read at any time (the counters, the
+ * threads' status under its lock, the fatal-error slot under the app lock), and a store
+ * query waits (at most HTTP_QUERY_TIMEOUT_MS) for the stream thread to answer it between two
+ * batches, holding up only its own connection. Its resources are bounded: at most
+ * HTTP_MAX_CONNECTIONS connections (and threads) at once (more are refused), each closed
+ * after HTTP_TIMEOUT_S seconds of silence, a key of HTTP_MAX_KEY bytes at most, and a
+ * request body is never read.
+ *
+ * A store query for a key this instance does not hold is redirected (307) to the same route
+ * on the owner's application.server, or answered 503 while the owner is not known. rill_app_start() starts it last, once the stream threads exist, and
  * rill_app_destroy() stops it before the threads' status goes. It has no authentication and
  * no TLS: it listens only where http.listen says, which should be loopback or a pod network.
  *
@@ -93,6 +99,211 @@ static enum MHD_Result serve_ready(rill_app_t *app, struct MHD_Connection *conn)
     return respond_line(conn, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, why);
 }
 
+/* ---- interactive queries: GET /stores/<store>/<key>, GET /owner/<store>/<key> ---- */
+
+#define HTTP_MAX_KEY 4096       /* bytes of a key, decoded */
+#define HTTP_QUERY_TIMEOUT_MS 5000
+
+/* Appends s[0..len) to b percent-encoded (all but RFC 3986's unreserved characters). */
+static int url_encode(rill_buf_t *b, const char *s, size_t len) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+        int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == '_' || c == '~';
+        if (plain ? rill_buf_append(b, s + i, 1) : rill_buf_append(b, esc, 3))
+            return -1;
+    }
+    return 0;
+}
+
+/* 307 to the same route on the owner, or 503 when it is not known. */
+static enum MHD_Result redirect_to_owner(struct MHD_Connection *conn, const char *route,
+                                         const char *store, const char *key,
+                                         const rill_query_info_t *info) {
+    char line[600];
+    if (!info->owner[0]) {
+        snprintf(line, sizeof(line), "not here; owner unknown: partition %d of store \"%s\" "
+                 "belongs to another instance that has not published its address (yet)",
+                 (int)info->partition, store);
+        return respond_line(conn, MHD_HTTP_SERVICE_UNAVAILABLE, line);
+    }
+    rill_buf_t url = {0};
+    int bad = rill_buf_append(&url, "http://", 7) ||
+              rill_buf_append(&url, info->owner, strlen(info->owner)) ||
+              rill_buf_append(&url, route, strlen(route)) ||
+              url_encode(&url, store, strlen(store)) || rill_buf_append(&url, "/", 1) ||
+              url_encode(&url, key, strlen(key)) || rill_buf_append(&url, "", 1);
+    snprintf(line, sizeof(line), "not here: partition %d of store \"%s\" is served by %s\n",
+             (int)info->partition, store, info->owner);
+    struct MHD_Response *resp = bad ? NULL
+                                    : MHD_create_response_from_buffer(
+                                          strlen(line), line, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result ret = MHD_NO;
+    if (resp) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, url.data);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+        MHD_add_response_header(resp, "X-Rill-Owner", info->owner);
+        ret = MHD_queue_response(conn, MHD_HTTP_TEMPORARY_REDIRECT, resp);
+        MHD_destroy_response(resp);
+    }
+    rill_buf_free(&url);
+    return ret;
+}
+
+/* The answer for a status other than found (and not-local with a redirect). */
+static enum MHD_Result respond_status(struct MHD_Connection *conn, rill_query_status_t st,
+                                      const char *route, const char *store, const char *key,
+                                      const rill_query_info_t *info) {
+    char line[600];
+    switch (st) {
+    case RILL_QUERY_NOT_FOUND:
+        snprintf(line, sizeof(line), "not found: no key \"%.200s\" in store \"%s\"", key,
+                 store);
+        return respond_line(conn, MHD_HTTP_NOT_FOUND, line);
+    case RILL_QUERY_NOT_LOCAL:
+        return redirect_to_owner(conn, route, store, key, info);
+    case RILL_QUERY_UNKNOWN_STORE:
+        snprintf(line, sizeof(line), "unknown store: %s", info->error);
+        return respond_line(conn, MHD_HTTP_NOT_FOUND, line);
+    case RILL_QUERY_UNAVAILABLE:
+        snprintf(line, sizeof(line), "unavailable, try again: %s", info->error);
+        return respond_line(conn, MHD_HTTP_SERVICE_UNAVAILABLE, line);
+    default:
+        snprintf(line, sizeof(line), "error: %s", info->error);
+        return respond_line(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, line);
+    }
+}
+
+/* Splits "<store>/<key>" (decoded) at its first '/'. Returns 0, or -1 after answering 400. */
+static int split_path(struct MHD_Connection *conn, const char *path, char *store,
+                      size_t store_size, const char **key, enum MHD_Result *ret) {
+    const char *slash = strchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (!slash || !n || n >= store_size || !slash[1] || strlen(slash + 1) > HTTP_MAX_KEY) {
+        *ret = respond_line(conn, MHD_HTTP_BAD_REQUEST, "bad request: expected /stores/<store>/"
+                            "<key> or /owner/<store>/<key>, a key of 1 to 4096 bytes "
+                            "(percent-encoded as needed)");
+        return -1;
+    }
+    memcpy(store, path, n);
+    store[n] = '\0';
+    *key = slash + 1;
+    return 0;
+}
+
+/* Appends one window as a JSON object: start, timestamp and value (hexadecimal bytes). */
+static int window_row(int64_t start, int64_t ts, const void *value, size_t len, void *opaque) {
+    static const char hex[] = "0123456789abcdef";
+    rill_buf_t *b = opaque;
+    char head[96];
+    snprintf(head, sizeof(head), "%s{\"start\":%lld,\"timestamp\":%lld,\"value_hex\":\"",
+             b->len > 1 ? "," : "", (long long)start, (long long)ts);
+    if (rill_buf_append(b, head, strlen(head)))
+        return 1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = ((const unsigned char *)value)[i];
+        char two[2] = {hex[c >> 4], hex[c & 15]};
+        if (rill_buf_append(b, two, 2))
+            return 1;
+    }
+    return rill_buf_append(b, "\"}", 2) ? 1 : 0;
+}
+
+/* A time argument: decimal ms, or def when absent. Returns 0, or -1 when malformed. */
+static int time_arg(struct MHD_Connection *conn, const char *name, int64_t def, int64_t *out) {
+    const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+    char *end = NULL;
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    long long n = strtoll(v, &end, 10);
+    if (!*v || *end)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static enum MHD_Result serve_store(rill_app_t *app, struct MHD_Connection *conn,
+                                   const char *store, const char *key) {
+    enum MHD_Result ret;
+    rill_query_info_t info;
+    rill_buf_t out = {0};
+    rill_query_status_t st;
+    const char *type = "application/octet-stream";
+    int64_t from, to;
+    if (MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "from") ||
+        MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "to")) {
+        if (time_arg(conn, "from", 0, &from) || time_arg(conn, "to", INT64_MAX, &to))
+            return respond_line(conn, MHD_HTTP_BAD_REQUEST, "bad request: from and to are "
+                                "window start times in epoch milliseconds");
+        type = "application/json";
+        st = rill_buf_append(&out, "[", 1)
+                 ? RILL_QUERY_ERROR
+                 : rill_app_window_fetch(app, store, key, strlen(key), from, to, window_row,
+                                         &out, &info, HTTP_QUERY_TIMEOUT_MS);
+        if (st == RILL_QUERY_FOUND && rill_buf_append(&out, "]\n", 2))
+            st = RILL_QUERY_ERROR;
+    } else {
+        st = rill_app_store_get(app, store, key, strlen(key), &out, &info,
+                                HTTP_QUERY_TIMEOUT_MS);
+    }
+    if (st != RILL_QUERY_FOUND) {
+        rill_buf_free(&out);
+        return respond_status(conn, st, "/stores/", store, key, &info);
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        out.len, out.data ? out.data : "", MHD_RESPMEM_MUST_COPY);
+    rill_buf_free(&out);
+    if (!resp)
+        return MHD_NO;
+    char num[32];
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    snprintf(num, sizeof(num), "%d", (int)info.partition);
+    MHD_add_response_header(resp, "X-Rill-Partition", num);
+    if (info.timestamp >= 0) {
+        snprintf(num, sizeof(num), "%lld", (long long)info.timestamp);
+        MHD_add_response_header(resp, "X-Rill-Timestamp", num);
+    }
+    ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result serve_owner(rill_app_t *app, struct MHD_Connection *conn,
+                                   const char *store, const char *key) {
+    rill_query_info_t info;
+    rill_query_status_t st = rill__query_locate(app, store, key, strlen(key), &info);
+    if (st != RILL_QUERY_FOUND && st != RILL_QUERY_NOT_LOCAL)
+        return respond_status(conn, st, "/owner/", store, key, &info);
+    const char *server = st == RILL_QUERY_FOUND ? rill_app_server(app) : info.owner;
+    char body[700];
+    int n = snprintf(body, sizeof(body), "{\"store\":\"%s\",\"partition\":%d,\"local\":%s,"
+                     "\"owner\":%s%s%s}\n", store, (int)info.partition,
+                     st == RILL_QUERY_FOUND ? "true" : "false", server && *server ? "\"" : "",
+                     server && *server ? server : "null", server && *server ? "\"" : "");
+    return respond(conn, MHD_HTTP_OK, body, (size_t)n < sizeof(body) ? (size_t)n : 0,
+                   "application/json");
+}
+
+/* Runs route with the store and key of path ("<store>/<key>", decoded), or answers 400. */
+static enum MHD_Result store_route(rill_app_t *app, struct MHD_Connection *conn,
+                                   const char *path,
+                                   enum MHD_Result (*route)(rill_app_t *app,
+                                                            struct MHD_Connection *conn,
+                                                            const char *store,
+                                                            const char *key)) {
+    char store[256];
+    const char *key;
+    enum MHD_Result ret = MHD_NO;
+    if (split_path(conn, path, store, sizeof(store), &key, &ret))
+        return ret;
+    return route(app, conn, store, key);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -110,7 +321,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return serve_health(app, conn);
     if (!strcmp(url, "/ready"))
         return serve_ready(app, conn);
-    return respond_line(conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics, /health or /ready");
+    if (!strncmp(url, "/stores/", 8))
+        return store_route(app, conn, url + 8, serve_store);
+    if (!strncmp(url, "/owner/", 7))
+        return store_route(app, conn, url + 7, serve_owner);
+    return respond_line(conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics, /health, /ready, "
+                        "/stores/<store>/<key> or /owner/<store>/<key>");
 }
 
 /* Resolves http.listen's host and port into *addr. Returns 0 or -1 with errstr. */
@@ -147,7 +363,10 @@ rill_err_t rill__http_start(rill_app_t *app, char *errstr, size_t errstr_size) {
     struct rill__http_s *http = calloc(1, sizeof(*http));
     if (!http)
         return RILL_ERR_NOMEM;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+    /* A thread per connection (16 at most): a store query waits for a stream thread, and
+     * must not hold up /metrics or /health meanwhile. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_AUTO;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     http->daemon = MHD_start_daemon(
@@ -164,8 +383,9 @@ rill_err_t rill__http_start(rill_app_t *app, char *errstr, size_t errstr_size) {
         MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT);
     http->port = info ? (int)info->port : 0;
     app->http = http;
-    rill__log(app, -1, "HTTP endpoint on %s, port %d: GET /metrics, /health, /ready (no "
-              "authentication)", listen, http->port);
+    rill__log(app, -1, "HTTP endpoint on %s, port %d: GET /metrics, /health, /ready, "
+              "/stores/<store>/<key>, /owner/<store>/<key> (no authentication)", listen,
+              http->port);
     return RILL_OK;
 }
 

@@ -426,6 +426,8 @@ static void *thread_main(void *arg) {
             timeout = until_commit > 0 ? (int)until_commit : 0;
         poll_records(thread, timeout);
         run_tasks(thread);
+        rill__inbox_serve(thread);
+        rill__hosts_publish(thread);
         rd_kafka_poll(thread->producer, 0);
         if (thread->orphans)
             reap_orphans(thread, 0);
@@ -453,6 +455,8 @@ static void *thread_main(void *arg) {
     __atomic_store_n(&thread->closing, 1, __ATOMIC_RELEASE);
     rd_kafka_consumer_close(thread->consumer);
     rill__thread_drop_tasks(thread);
+    rill__inbox_close(thread);
+    rill__hosts_publish(thread); /* no tasks any more */
     reap_orphans(thread, 30000);
     if (!thread->fenced && thread->producer)
         rd_kafka_flush(thread->producer, 30000);
@@ -462,6 +466,7 @@ static void *thread_main(void *arg) {
 int rill__thread_start(rill__thread_t *thread, char *errstr, size_t errstr_size) {
     rill_app_t *app = thread->app;
     rill__status_init(thread);
+    rill__inbox_init(thread);
     if (!(thread->producer = rill__producer_new(thread, errstr, errstr_size)))
         return -1;
     thread->dlq_rkt = rd_kafka_topic_new(thread->producer, app->set.dlq_topic, NULL);

@@ -43,6 +43,7 @@ void rill__status_tasks(rill__thread_t *thread, bool assigned) {
                                     ? calloc((size_t)thread->task_cnt, sizeof(*tasks))
                                     : NULL;
     int cnt = tasks ? thread->task_cnt : 0;
+    thread->tasks_gen++; /* published to the query-hosts topic (query_hosts.c) */
     if (!st->made) { /* not started by rill__thread_start() */
         free(tasks);
         return;

@@ -498,6 +498,72 @@ int rill_app_http_port(const rill_app_t *app);
 /* Looks up one metric by name (summed over labels); returns 0 when not found. Thread-safe. */
 int64_t rill_app_metric(rill_app_t *app, const char *name);
 
+/*
+ * Interactive queries: reading the app's state stores from outside the topology, from any
+ * thread of the process, while the app runs. A key lives in one partition of its store, the
+ * partition murmur2 of its bytes gives among the partitions of the store's sub-topology (its
+ * source topics'), and that partition belongs to one instance of the group. A read of a
+ * partition this instance holds is answered by the stream thread that owns it, between two
+ * batches of records, from the store's write cache and RocksDB: it sees every record
+ * processed so far (also ones not yet committed). A read of another instance's partition
+ * answers RILL_QUERY_NOT_LOCAL with that instance's application.server in info->owner when
+ * it is known (instances publish what they own to the compacted topic
+ * "<application.id>-query-hosts"). Stores written by tables and aggregations hold a
+ * timestamp with each value: the value given is the table's value (for counts, 8 bytes
+ * big-endian, rill_int64_decode()), the timestamp goes to info->timestamp. Other stores give
+ * their bytes as they are.
+ */
+typedef enum rill_query_status_e {
+    RILL_QUERY_FOUND = 0,         /* the value is in out */
+    RILL_QUERY_NOT_FOUND = 1,     /* this instance holds the key's partition; no such key */
+    RILL_QUERY_NOT_LOCAL = 2,     /* another instance holds it: info->owner when known */
+    RILL_QUERY_UNAVAILABLE = 3,   /* not answerable now: the partition is restoring, the
+                                     group is rebalancing, the app stops, or timeout_ms
+                                     passed (info->error says which); try again */
+    RILL_QUERY_UNKNOWN_STORE = 4, /* the topology has no store of that name, or of that
+                                     kind (a get on a window store, a fetch on a key-value
+                                     store) */
+    RILL_QUERY_ERROR = 5          /* bad arguments, the app not started, a read that failed,
+                                     out of memory (info->error) */
+} rill_query_status_t;
+
+/* Returns a static name for status ("found", "not found", ...). */
+const char *rill_query_status_str(rill_query_status_t status);
+
+/* What a query tells besides its value (optional: pass NULL). */
+typedef struct rill_query_info_s {
+    int32_t partition; /* the store's partition of the key, or -1 when not known */
+    int64_t timestamp; /* a found value of a table or aggregation: its row's timestamp, else -1 */
+    char owner[256];   /* RILL_QUERY_NOT_LOCAL: the owner's application.server ("" unknown) */
+    char error[256];   /* why, for RILL_QUERY_UNAVAILABLE, _UNKNOWN_STORE and _ERROR */
+} rill_query_info_t;
+
+/* Reads key from the key-value store called store: replaces out's content with the value
+ * on RILL_QUERY_FOUND. Waits at most timeout_ms (<= 0: 5000) for the owning stream thread.
+ * Thread-safe after rill_app_start(), until rill_app_destroy(). */
+rill_query_status_t rill_app_store_get(rill_app_t *app, const char *store, const void *key,
+                                       size_t key_len, rill_buf_t *out,
+                                       rill_query_info_t *info, int timeout_ms);
+
+/* One window of a window fetch: its start, its timestamp (-1 when the store keeps none) and
+ * value (borrowed for the call). Return non-zero to stop. */
+typedef int (*rill_window_row_cb)(int64_t window_start, int64_t timestamp, const void *value,
+                                  size_t value_len, void *opaque);
+
+/* Calls cb, on the caller's thread, for every window of key in the window store called
+ * store whose start is in [from_ms, to_ms), in start order. RILL_QUERY_FOUND when at least
+ * one window was found, else RILL_QUERY_NOT_FOUND (or another status as for
+ * rill_app_store_get). Thread-safe after rill_app_start(). */
+rill_query_status_t rill_app_window_fetch(rill_app_t *app, const char *store, const void *key,
+                                          size_t key_len, int64_t from_ms, int64_t to_ms,
+                                          rill_window_row_cb cb, void *opaque,
+                                          rill_query_info_t *info, int timeout_ms);
+
+/* This instance's application.server (host:port others reach its HTTP endpoint at): the
+ * configured one, else http.listen's host with the bound port when that host is not a
+ * wildcard address; NULL when it has none. Valid after rill_app_start(). */
+const char *rill_app_server(const rill_app_t *app);
+
 void rill_app_destroy(rill_app_t *app);
 
 /*

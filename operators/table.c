@@ -228,6 +228,7 @@ rill_table_t *rill__table_add_named(rill_topology_t *topo, rill__node_t *parent,
         rill__topology_add_store(topo, s->node, store, store_kind, retention_ms, 0);
     if (!def)
         return NULL;
+    def->timestamped = true; /* rill__stored_make()'s layout (interactive queries strip it) */
     if (defp)
         *defp = def;
     return table;

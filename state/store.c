@@ -23,7 +23,10 @@
 const char rill__changelog_marker = 'c';
 
 rill__store_t *rill__ctx_store(rill_ctx_t *ctx, const char *name) {
-    rill__task_t *task = ctx->task;
+    return rill__task_store(ctx->task, name);
+}
+
+rill__store_t *rill__task_store(rill__task_t *task, const char *name) {
     for (int i = 0; i < task->store_cnt; i++)
         if (!strcmp(task->stores[i]->def->name, name))
             return task->stores[i];

@@ -37,6 +37,7 @@ typedef struct rill__store_def_s {
     int64_t retention_ms; /* window/session: how long windows are kept (changelog retention) */
     bool logged;          /* has a changelog (default true) */
     int sub;              /* sub-topology that owns it, set at freeze */
+    bool timestamped;     /* a table's store: values are [timestamp 8 bytes BE][value] */
 } rill__store_def_t;
 
 /* Declares a store used by node (created once per topology; a second call with the same
@@ -49,6 +50,8 @@ typedef struct rill__store_s rill__store_t;
 
 /* The task's instance of the store called name (NULL when the node did not declare it). */
 rill__store_t *rill__ctx_store(rill_ctx_t *ctx, const char *name);
+/* The task's instance of the store called name, or NULL (interactive queries). */
+rill__store_t *rill__task_store(rill__task_t *task, const char *name);
 
 /* ---- key-value ---- */
 

@@ -9,7 +9,9 @@
  * program (its own thread; it answers every batch with no outputs for odd keys and echoes
  * the rest) → join with a global table (the reader's thread) → count per key (RocksDB,
  * changelog) → sink. App A starts alone, app B joins (rebalance), records and table rows are
- * written throughout, B stops (rebalance back), then A stops. Exits 0 when every step
+ * written throughout, B stops (rebalance back), then A stops. Meanwhile a thread per app
+ * asks the "counts" store for every key (interactive queries: the stream threads' inboxes,
+ * the query-hosts reader), through the rebalances and B's stop. Exits 0 when every step
  * succeeded; any race report comes from the checker.
  *
  *   rill_race_app [--records N] [--seconds S]   (defaults 4000 and 6)
@@ -242,7 +244,7 @@ static rill_app_t *app_new(const char *url, const char *bootstrap, const char *s
         {"application.id", "race-app"},        {"num.stream.threads", "2"},
         {"commit.interval.ms", "100"},         {"state.dir", state_dir},
         {"consumer.session.timeout.ms", "6000"}, {"consumer.heartbeat.interval.ms", "300"},
-        {"bootstrap.servers", bootstrap},
+        {"bootstrap.servers", bootstrap},      {"http.listen", "127.0.0.1:0"},
     };
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
         if (kv[i][1] && rill_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof(errstr))) {
@@ -274,6 +276,58 @@ static void produce(rill_producer_t *p, int from, int n) {
             snprintf(k, sizeof(k), "u%d", i % 4);
             rill_producer_send(p, "users", -1, k, 2, v, (size_t)vl, 0);
         }
+    }
+}
+
+/* Interactive queries from a thread of the program's own, until stop is set. */
+typedef struct querier_s {
+    rill_app_t *app;
+    int stop; /* atomic */
+    long answers[6];
+    char why[256]; /* the last reason a query was unavailable */
+    pthread_t tid;
+} querier_t;
+
+static void *query_main(void *arg) {
+    querier_t *q = arg;
+    rill_buf_t out = {0};
+    for (int i = 0; !__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE); i++) {
+        char k[32];
+        rill_query_info_t info;
+        snprintf(k, sizeof(k), "k%d", i % 97);
+        rill_query_status_t st =
+            rill_app_store_get(q->app, "counts", k, strlen(k), &out, &info, 2000);
+        q->answers[st]++;
+        if (st == RILL_QUERY_UNAVAILABLE) {
+            snprintf(q->why, sizeof(q->why), "%s", info.error);
+            sleep_ms(1); /* a rebalance or a stop: not a loop that takes a core */
+        }
+        if (i % 97 == 96)
+            sleep_ms(5);
+    }
+    rill_buf_free(&out);
+    return NULL;
+}
+
+static void querier_start(querier_t *q, rill_app_t *app) {
+    q->app = app;
+    if (pthread_create(&q->tid, NULL, query_main, q)) {
+        fprintf(stderr, PROG ": cannot start the query thread\n");
+        exit(1);
+    }
+}
+
+static void querier_stop(querier_t *q, const char *name) {
+    __atomic_store_n(&q->stop, 1, __ATOMIC_RELEASE);
+    pthread_join(q->tid, NULL);
+    printf(PROG ": queries to %s: %ld found, %ld not found, %ld not local, %ld unavailable, "
+           "%ld other (last unavailable: %s)\n", name, q->answers[RILL_QUERY_FOUND], q->answers[RILL_QUERY_NOT_FOUND],
+           q->answers[RILL_QUERY_NOT_LOCAL], q->answers[RILL_QUERY_UNAVAILABLE],
+           q->answers[RILL_QUERY_UNKNOWN_STORE] + q->answers[RILL_QUERY_ERROR],
+           q->why[0] ? q->why : "none");
+    if (q->answers[RILL_QUERY_UNKNOWN_STORE] + q->answers[RILL_QUERY_ERROR]) {
+        fprintf(stderr, PROG ": a query to %s failed\n", name);
+        exit(1);
     }
 }
 
@@ -310,19 +364,24 @@ int main(int argc, char **argv) {
     produce(p, 0, records / 2);
     check(rill_producer_flush(p, 30000, errstr, sizeof(errstr)), "flush", errstr);
     check(rill_app_start(a, errstr, sizeof(errstr)), "start A", errstr);
+    querier_t qa = {0}, qb = {0};
+    querier_start(&qa, a);
     sleep_ms(seconds * 1000 / 3);
     rill_app_t *b = app_new(url, bootstrap, dir_b);
     check(rill_app_start(b, errstr, sizeof(errstr)), "start B", errstr);
+    querier_start(&qb, b);
     produce(p, records / 2, records / 2);
     check(rill_producer_flush(p, 30000, errstr, sizeof(errstr)), "flush", errstr);
     sleep_ms(seconds * 1000 / 3);
     stop(b, "app B");
+    querier_stop(&qb, "B");
     rill_app_destroy(b);
     sleep_ms(seconds * 1000 / 3);
     printf(PROG ": A processed %lld, dead-lettered %lld\n",
            (long long)rill_app_metric(a, "rill_records_processed_total"),
            (long long)rill_app_metric(a, "rill_dlq_records_total"));
     stop(a, "app A");
+    querier_stop(&qa, "A");
     rill_producer_destroy(p);
     rill_app_destroy(a);
     free(bootstrap);

@@ -1,0 +1,355 @@
+/*
+ * test_queries.c — interactive queries (engine/queries.c, engine/query_hosts.c, the /stores
+ * and /owner routes of engine/http_endpoint.c):
+ *  - two instances of one app (same application.id, one embedded broker, their own state
+ *    directories and HTTP ports) count the records of a 4-partition topic per key; then
+ *    every key is asked through both instances, over HTTP (following the 307 to the owner)
+ *    and with rill_app_store_get() (the owner answers, the other one names the owner), and
+ *    each answer equals a count computed independently from the input; a key never written
+ *    is 404 / not found, a store that does not exist is 404 / unknown store, /owner names
+ *    the instance that answered;
+ *  - a windowed count queried with rill_app_window_fetch() and GET /stores/...?from=&to=.
+ */
+#include <criterion/criterion.h>
+
+#include "embedded_util.h"
+
+#include <curl/curl.h>
+
+#define NKEYS 40
+#define NRECS 600
+
+typedef struct reply_s {
+    long status;
+    long redirects;
+    rill_buf_t body;
+} reply_t;
+
+static size_t on_body(char *data, size_t size, size_t n, void *opaque)
+{
+    return rill_buf_append(opaque, data, size * n) ? 0 : size * n;
+}
+
+/* GET path on 127.0.0.1:port, following redirects; body NUL-terminated. */
+static reply_t http_get(int port, const char *path)
+{
+    reply_t r = {0};
+    char url[512];
+    CURL *c = curl_easy_init();
+
+    cr_assert_not_null(c);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    CURLcode rc = curl_easy_perform(c);
+    cr_assert_eq(rc, CURLE_OK, "GET %s: %s", url, curl_easy_strerror(rc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_easy_getinfo(c, CURLINFO_REDIRECT_COUNT, &r.redirects);
+    curl_easy_cleanup(c);
+    cr_assert_eq(rill_buf_append(&r.body, "", 1), 0);
+    r.body.len--;
+    return r;
+}
+
+/* As http_get, asking again while the answer is 503 (an owner not yet published). */
+static reply_t http_get_settled(int port, const char *path)
+{
+    int64_t deadline = eu_now_ms() + EU_WAIT_MS;
+    reply_t r = http_get(port, path);
+
+    while (r.status == 503 && eu_now_ms() < deadline) {
+        rill_buf_free(&r.body);
+        eu_sleep_ms(50);
+        r = http_get(port, path);
+    }
+    return r;
+}
+
+static void key_name(char *out, size_t size, int i)
+{
+    /* Some keys need percent-encoding in a URL (a space, a slash, a '%'). */
+    if (i % 10 == 3)
+        snprintf(out, size, "user %d/x%%", i);
+    else
+        snprintf(out, size, "k%d", i);
+}
+
+/* key percent-encoded into out. */
+static void url_key(char *out, size_t size, const char *key)
+{
+    CURL *c = curl_easy_init();
+    char *e = curl_easy_escape(c, key, 0);
+
+    snprintf(out, size, "%s", e);
+    curl_free(e);
+    curl_easy_cleanup(c);
+}
+
+static rill_topology_t *count_topology(const char *in, const char *store, const char *out)
+{
+    rill_topology_t *topo = rill_topology_new();
+    rill_stream_t *s = rill_stream_from(topo, "source", in, NULL);
+    rill_table_t *t = rill_grouped_count(rill_stream_group_by_key(s, NULL), store);
+
+    rill_stream_to(rill_table_to_stream(t, NULL), "sink", out, NULL);
+    return topo;
+}
+
+static int ready(int port)
+{
+    reply_t r = http_get(port, "/ready");
+    int ok = r.status == 200;
+
+    rill_buf_free(&r.body);
+    return ok;
+}
+
+static int64_t decode_count(const rill_buf_t *b)
+{
+    int64_t v = -1;
+
+    cr_assert_eq(b->len, 8, "a count is 8 bytes, got %zu", b->len);
+    cr_assert_eq(rill_int64_decode(b->data, b->len, &v), 0);
+    return v;
+}
+
+Test(queries, every_key_through_either_instance, .timeout = 180)
+{
+    char app_id[64], dir_a[512], dir_b[512];
+    int64_t want[NKEYS] = {0};
+
+    eu_app_id(app_id, sizeof(app_id), "queries");
+    eu_state_dir_make(dir_a, sizeof(dir_a));
+    eu_state_dir_make(dir_b, sizeof(dir_b));
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    const char *extra_a[] = {"state.dir", dir_a, "http.listen", "127.0.0.1:0", NULL};
+    rill_app_t *a = eu_app_new(count_topology("q-in", "counts", "q-out"), app_id, extra_a);
+    eu_create_topic(a, "q-in", 4);
+    eu_create_topic(a, "q-out", 4);
+    const char *extra_b[] = {"state.dir", dir_b, "http.listen", "127.0.0.1:0",
+                             "bootstrap.servers", rill_app_bootstrap_servers(a), NULL};
+    rill_app_t *b = eu_app_new(count_topology("q-in", "counts", "q-out"), app_id, extra_b);
+    eu_start(a);
+    eu_start(b);
+    int pa = rill_app_http_port(a), pb = rill_app_http_port(b);
+    cr_assert(pa > 0 && pb > 0 && pa != pb);
+    cr_assert_not_null(rill_app_server(a));
+    cr_assert_not_null(rill_app_server(b));
+
+    /* Both in the group, with two tasks each, before any input: no rebalance while counting. */
+    int64_t deadline = eu_now_ms() + EU_WAIT_MS;
+    while (eu_now_ms() < deadline &&
+           !(rill_app_metric(a, "rill_tasks") == 2 && rill_app_metric(b, "rill_tasks") == 2 &&
+             ready(pa) && ready(pb)))
+        eu_sleep_ms(50);
+    cr_assert_eq(rill_app_metric(a, "rill_tasks"), 2);
+    cr_assert_eq(rill_app_metric(b, "rill_tasks"), 2);
+
+    rill_producer_t *p = eu_producer(a);
+    unsigned seed = 7;
+    for (int i = 0; i < NRECS; i++) {
+        char key[64];
+        int k = (int)(rand_r(&seed) % NKEYS);
+        if (k == NKEYS - 1)
+            k = 0; /* the last key is never written */
+        key_name(key, sizeof(key), k);
+        eu_send(p, "q-in", -1, key, "v", 1000 + i);
+        want[k]++;
+    }
+    eu_producer_done(p);
+    deadline = eu_now_ms() + EU_WAIT_MS;
+    while (eu_now_ms() < deadline &&
+           rill_app_metric(a, "rill_records_processed_total") +
+                   rill_app_metric(b, "rill_records_processed_total") < NRECS)
+        eu_sleep_ms(20);
+    cr_assert_eq(rill_app_metric(a, "rill_records_processed_total") +
+                     rill_app_metric(b, "rill_records_processed_total"),
+                 NRECS);
+
+    rill_app_t *apps[2] = {a, b};
+    int ports[2] = {pa, pb};
+    int owned[2] = {0, 0};
+    for (int k = 0; k < NKEYS; k++) {
+        char key[64], path[256], enc[192];
+        key_name(key, sizeof(key), k);
+        url_key(enc, sizeof(enc), key);
+        int owner = -1;
+        /* The C API: exactly one instance holds the key; the other names it. */
+        for (int i = 0; i < 2; i++) {
+            rill_buf_t out = {0};
+            rill_query_info_t info;
+            rill_query_status_t st =
+                rill_app_store_get(apps[i], "counts", key, strlen(key), &out, &info, 5000);
+            if (st == RILL_QUERY_FOUND || st == RILL_QUERY_NOT_FOUND) {
+                cr_assert_eq(owner, -1, "key %s is local to both instances", key);
+                owner = i;
+                if (want[k]) {
+                    cr_assert_eq(st, RILL_QUERY_FOUND, "key %s: %s (%s)", key,
+                                 rill_query_status_str(st), info.error);
+                    cr_assert_eq(decode_count(&out), want[k], "key %s through the C API", key);
+                    cr_assert_geq(info.timestamp, 1000);
+                } else {
+                    cr_assert_eq(st, RILL_QUERY_NOT_FOUND, "key %s was never written", key);
+                }
+            } else {
+                cr_assert_eq(st, RILL_QUERY_NOT_LOCAL, "key %s through instance %d: %s (%s)",
+                             key, i, rill_query_status_str(st), info.error);
+            }
+            cr_assert_eq(info.partition,
+                         rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), 4, NULL,
+                                                          NULL));
+            rill_buf_free(&out);
+        }
+        cr_assert_neq(owner, -1, "key %s is local to neither instance", key);
+        owned[owner]++;
+        /* The other instance names the owner (once it read the owner's record). */
+        rill_query_info_t info;
+        rill_buf_t out = {0};
+        deadline = eu_now_ms() + EU_WAIT_MS;
+        do {
+            rill_app_store_get(apps[1 - owner], "counts", key, strlen(key), &out, &info, 5000);
+        } while (!info.owner[0] && eu_now_ms() < deadline && (eu_sleep_ms(50), 1));
+        cr_assert_str_eq(info.owner, rill_app_server(apps[owner]), "owner of key %s", key);
+        rill_buf_free(&out);
+
+        /* HTTP through both instances: the owner answers, the other redirects to it. */
+        snprintf(path, sizeof(path), "/stores/counts/%s", enc);
+        for (int i = 0; i < 2; i++) {
+            reply_t r = http_get_settled(ports[i], path);
+            if (want[k]) {
+                cr_assert_eq(r.status, 200, "GET %s on instance %d: %ld %s", path, i, r.status,
+                             r.body.data);
+                cr_assert_eq(decode_count(&r.body), want[k], "key %s over HTTP via %d", key,
+                             i);
+            } else {
+                cr_assert_eq(r.status, 404, "GET %s: %ld %s", path, r.status, r.body.data);
+                cr_assert(strstr(r.body.data, "not found"), "%s", r.body.data);
+            }
+            cr_assert_eq(r.redirects, i == owner ? 0 : 1, "GET %s via %d: %ld redirect(s)", path,
+                         i, r.redirects);
+            rill_buf_free(&r.body);
+        }
+        /* /owner names the same instance, through either. */
+        snprintf(path, sizeof(path), "/owner/counts/%s", enc);
+        for (int i = 0; i < 2; i++) {
+            char want_json[256];
+            reply_t r = http_get_settled(ports[i], path);
+            snprintf(want_json, sizeof(want_json), "\"owner\":\"%s\"",
+                     rill_app_server(apps[owner]));
+            cr_assert_eq(r.status, 200);
+            cr_assert(strstr(r.body.data, want_json), "%s: %s", path, r.body.data);
+            cr_assert(strstr(r.body.data, i == owner ? "\"local\":true" : "\"local\":false"),
+                      "%s", r.body.data);
+            rill_buf_free(&r.body);
+        }
+    }
+    cr_assert(owned[0] > 0 && owned[1] > 0, "keys owned: %d and %d", owned[0], owned[1]);
+
+    /* A store that does not exist; a window fetch on a key-value store; a bad path. */
+    for (int i = 0; i < 2; i++) {
+        rill_buf_t out = {0};
+        rill_query_info_t info;
+        cr_assert_eq(rill_app_store_get(apps[i], "nope", "k1", 2, &out, &info, 1000),
+                     RILL_QUERY_UNKNOWN_STORE);
+        cr_assert(strstr(info.error, "no store called \"nope\""), "%s", info.error);
+        reply_t r = http_get(ports[i], "/stores/nope/k1");
+        cr_assert_eq(r.status, 404);
+        cr_assert(strstr(r.body.data, "unknown store"), "%s", r.body.data);
+        rill_buf_free(&r.body);
+        r = http_get(ports[i], "/stores/counts");
+        cr_assert_eq(r.status, 400, "%ld %s", r.status, r.body.data);
+        rill_buf_free(&r.body);
+        r = http_get(ports[i], "/stores/counts/k1?from=0&to=10");
+        cr_assert(r.status == 404 && strstr(r.body.data, "window fetch reads window stores"),
+                  "%ld %s", r.status, r.body.data);
+        rill_buf_free(&r.body);
+        rill_buf_free(&out);
+    }
+
+    eu_stop(b);
+    eu_stop(a);
+    rill_app_destroy(b);
+    rill_app_destroy(a);
+    eu_state_dir_remove(dir_a);
+    eu_state_dir_remove(dir_b);
+}
+
+typedef struct rows_s {
+    int cnt;
+    int64_t start[8];
+    int64_t count[8];
+} rows_t;
+
+static int on_row(int64_t start, int64_t ts, const void *value, size_t len, void *opaque)
+{
+    rows_t *rows = opaque;
+    int64_t v = -1;
+
+    (void)ts;
+    cr_assert_eq(rill_int64_decode(value, len, &v), 0);
+    cr_assert_lt(rows->cnt, 8);
+    rows->start[rows->cnt] = start;
+    rows->count[rows->cnt++] = v;
+    return 0;
+}
+
+Test(queries, window_fetch, .timeout = 120)
+{
+    char app_id[64], dir[512];
+
+    eu_app_id(app_id, sizeof(app_id), "queries-win");
+    eu_state_dir_make(dir, sizeof(dir));
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const char *extra[] = {"state.dir", dir, "http.listen", "127.0.0.1:0", NULL};
+    rill_app_t *app = eu_app_new(eu_window_count_topology("w-in", "wins", "w-out"), app_id,
+                                 extra);
+    eu_create_topic(app, "w-in", 2);
+    eu_create_topic(app, "w-out", 2);
+    eu_start(app);
+    rill_producer_t *p = eu_producer(app);
+    /* key a: 2 records in [1000, 2000), 3 in [2000, 3000), 1 in [5000, 6000). */
+    const int64_t ts[] = {1000, 1500, 2000, 2100, 2999, 5000};
+    for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++)
+        eu_send(p, "w-in", -1, "a", "x", ts[i]);
+    eu_send(p, "w-in", -1, "b", "x", 1200);
+    eu_producer_done(p);
+    eu_wait_processed(app, 7);
+
+    rows_t rows = {0};
+    rill_query_info_t info;
+    cr_assert_eq(rill_app_window_fetch(app, "wins", "a", 1, 0, 3000, on_row, &rows, &info,
+                                       5000),
+                 RILL_QUERY_FOUND, "%s", info.error);
+    cr_assert_eq(rows.cnt, 2);
+    cr_assert(rows.start[0] == 1000 && rows.count[0] == 2);
+    cr_assert(rows.start[1] == 2000 && rows.count[1] == 3);
+    rows = (rows_t){0};
+    cr_assert_eq(rill_app_window_fetch(app, "wins", "a", 1, 3000, 10000, on_row, &rows, &info,
+                                       5000),
+                 RILL_QUERY_FOUND);
+    cr_assert(rows.cnt == 1 && rows.start[0] == 5000 && rows.count[0] == 1);
+    rows = (rows_t){0};
+    cr_assert_eq(rill_app_window_fetch(app, "wins", "zz", 2, 0, 10000, on_row, &rows, &info,
+                                       5000),
+                 RILL_QUERY_NOT_FOUND);
+    rill_buf_t out = {0};
+    cr_assert_eq(rill_app_store_get(app, "wins", "a", 1, &out, &info, 5000),
+                 RILL_QUERY_UNKNOWN_STORE, "a get on a window store");
+
+    char path[128];
+    snprintf(path, sizeof(path), "/stores/wins/a?from=1000&to=2000");
+    reply_t r = http_get(rill_app_http_port(app), path);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body.data);
+    cr_assert_str_eq(r.body.data,
+                     "[{\"start\":1000,\"timestamp\":1500,\"value_hex\":\"0000000000000002\"}]\n");
+    rill_buf_free(&r.body);
+
+    eu_stop(app);
+    rill_app_destroy(app);
+    eu_state_dir_remove(dir);
+}
