@@ -10,7 +10,8 @@
 #   auction_rules, store_keys) pick some.
 # Environment: RILL_FUZZ_BUILD (build directory, default build-fuzz), RILL_FUZZ_WORK (where
 # the growing corpora and crash inputs go, default a new temporary directory; kept on
-# failure), RILL_FUZZ_JOBS (build parallelism, default 2).
+# failure), RILL_FUZZ_JOBS (build parallelism, default 2), RILL_FUZZ_PARALLEL (harnesses
+# fuzzing at a time, default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,7 @@ shift || true
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: seconds must be a number, got '$seconds'" >&2; exit 2; }
 build=${RILL_FUZZ_BUILD:-build-fuzz}
 jobs=${RILL_FUZZ_JOBS:-2}
+parallel=${RILL_FUZZ_PARALLEL:-2}
 
 scripts/install-deps.sh >&2
 CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRILL_FUZZ=ON >/dev/null
@@ -37,16 +39,13 @@ mkdir -p "$work"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-failed=()
-for name in "${harnesses[@]}"; do
-    bin="$build/tests/fuzz/fuzz_$name"
-    seeds="tests/fuzz/corpus/$name"
-    [[ -x "$bin" && -d "$seeds" ]] || { echo "fuzz.sh: no harness or seeds for '$name'" >&2; exit 2; }
-    corpus="$work/corpus-$name"
+# Runs one harness: its seeds once, then fuzzing from a copy (the seeds in the tree are never
+# changed). stdout is closed (--help prints usage); the harnesses report on stderr. Leaves
+# $work/$name.failed behind when it fails.
+fuzz_one() {
+    local name=$1 bin="$build/tests/fuzz/fuzz_$1" seeds="tests/fuzz/corpus/$1"
+    local corpus="$work/corpus-$1" log="$work/$1.log" runs
     mkdir -p "$corpus" "$work/crash-$name"
-    log="$work/$name.log"
-    # The seeds once, then fuzzing from a copy (the seeds in the tree are never changed).
-    # stdout is closed (--help prints usage); the harnesses report on stderr.
     if "$bin" -runs=0 "$seeds" >"$log" 2>&1 &&
         "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
             -close_fd_mask=1 -print_final_stats=1 \
@@ -56,8 +55,28 @@ for name in "${harnesses[@]}"; do
     else
         echo "fuzz.sh: $name: FAILED (log: $log)" >&2
         grep -E 'ERROR:|runtime error|check failed|SUMMARY|Test unit written' "$log" | head -20 >&2 || true
-        failed+=("$name")
+        touch "$work/$name.failed"
     fi
+}
+
+for name in "${harnesses[@]}"; do
+    [[ -x "$build/tests/fuzz/fuzz_$name" && -d "tests/fuzz/corpus/$name" ]] ||
+        { echo "fuzz.sh: no harness or seeds for '$name'" >&2; exit 2; }
+done
+# RILL_FUZZ_PARALLEL harnesses at a time (each fuzzes on one core).
+running=0
+for name in "${harnesses[@]}"; do
+    if ((running >= parallel)); then
+        wait -n || true
+        running=$((running - 1))
+    fi
+    fuzz_one "$name" &
+    running=$((running + 1))
+done
+wait
+failed=()
+for name in "${harnesses[@]}"; do
+    [[ -e "$work/$name.failed" ]] && failed+=("$name")
 done
 
 if [[ ${#failed[@]} -gt 0 ]]; then

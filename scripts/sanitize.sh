@@ -7,13 +7,15 @@
 #
 # Usage: scripts/sanitize.sh [CTEST_ARGS...]   (e.g. -R engine_test_progress for one test)
 # Environment: RILL_SAN_BUILD (build directory, default build-asan), RILL_SAN_JOBS (build
-# and test parallelism, default 2), RILL_SAN_LABELS (a ctest label regex, default the five
+# parallelism, default 2), RILL_SAN_TEST_JOBS (tests at a time, default 4: they mostly wait
+# on their embedded broker's group joins), RILL_SAN_LABELS (a ctest label regex, default the five
 # labels above).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=${RILL_SAN_BUILD:-build-asan}
 jobs=${RILL_SAN_JOBS:-2}
+test_jobs=${RILL_SAN_TEST_JOBS:-4}
 labels=${RILL_SAN_LABELS:-^(engine|operators|state|faas_bridge|topologies)$}
 
 scripts/install-deps.sh >&2
@@ -33,6 +35,6 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/sanitize/lsan.supp:print_suppressions=0}
 
 rc=0
-ctest --test-dir "$build" -L "$labels" -j"$jobs" --output-on-failure "$@" || rc=$?
+ctest --test-dir "$build" -L "$labels" -j"$test_jobs" --output-on-failure "$@" || rc=$?
 echo "sanitize.sh: build $((built - start)) s, tests $(( $(date +%s) - built )) s, exit $rc"
 exit "$rc"

@@ -44,5 +44,6 @@ while IFS='=' read -r name url; do
 done <<<"$functions_out"
 echo "test.sh: functions at $(env | grep -c '^RILL_TEST_FN_') endpoint(s)"
 
-# Two tests at a time, except the integration tests, which run alone (tests/CMakeLists.txt).
-ctest --test-dir build --output-on-failure -j"${RILL_TEST_JOBS:-2}" "$@"
+# Four tests at a time (unit and component tests mostly wait on their embedded broker's group
+# joins), except the integration tests, which run alone (tests/CMakeLists.txt).
+ctest --test-dir build --output-on-failure -j"${RILL_TEST_JOBS:-4}" "$@"
