@@ -187,7 +187,7 @@ static int commit_alos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *
         return -1;
     }
     if (thread->delivery_errors) {
-        if (rill__refused_rewind_ok(thread)) {
+        if (rill__refused_rewind_ok(thread, false)) {
             rewind_all(thread);
             rill__refused_after_rewind(thread);
         }
@@ -245,7 +245,7 @@ static void abort_and_rewind(rill__thread_t *thread) {
     /* Refused outputs are dead-lettered when their inputs come again, within a bound;
      * other failed deliveries are retried, as any aborted transaction. */
     if (thread->delivery_refused)
-        rill__refused_rewind_ok(thread);
+        rill__refused_rewind_ok(thread, true);
     thread->delivery_errors = thread->delivery_refused = 0;
     rewind_all(thread);
     rill__refused_after_rewind(thread);

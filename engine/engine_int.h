@@ -549,10 +549,11 @@ const char *rill__refused_find(rill__thread_t *thread, const char *topic, const 
 /* A commit succeeded: forgets the refusals that have been dead-lettered since. */
 void rill__refused_committed(rill__thread_t *thread);
 void rill__refused_free(rill__thread_t *thread);
-/* Before a rewind for failed deliveries: 1 when every failure was a remembered refusal and
- * the rewinds are within their bound (after the backoff; the counts are reset), else 0
- * after stopping the app with the error. */
-int rill__refused_rewind_ok(rill__thread_t *thread);
+/* Before a rewind for failed deliveries: 1 when every failure was a remembered refusal (or,
+ * with aborted set, the transaction that held them was aborted, so that every other failed
+ * delivery is void and comes again with the rewind) and the rewinds are within their bound
+ * (after the backoff; the counts are reset), else 0 after stopping the app with the error. */
+int rill__refused_rewind_ok(rill__thread_t *thread, bool aborted);
 /* After the rewind: when outputs were refused as too large, reads the limits again,
  * forgets the refusals of records that fit them alone, and renews the producer. */
 void rill__refused_after_rewind(rill__thread_t *thread);

@@ -126,8 +126,11 @@ void rill__refused_free(rill__thread_t *thread) {
     }
 }
 
-int rill__refused_rewind_ok(rill__thread_t *thread) {
-    if (thread->delivery_errors != thread->delivery_refused) {
+int rill__refused_rewind_ok(rill__thread_t *thread, bool aborted) {
+    /* Under exactly-once the other failures are the refusal's companions in the aborted
+     * transaction (records of the same batch, records purged by the abort): void, and
+     * produced again after the rewind. At-least-once cannot take a lost output back. */
+    if (!aborted && thread->delivery_errors != thread->delivery_refused) {
         rill__app_fatal(thread->app, RILL_ERR_KAFKA, "thread %d: outputs not delivered, "
                         "offsets not committed: %s", thread->idx, thread->delivery_error);
         return 0;
