@@ -19,7 +19,6 @@ void bench_cost_prices_default(bench_cost_prices_t *p) {
     *p = (bench_cost_prices_t){.fn_requests_per_m = COST_DEFAULT_FN_REQUESTS_PER_M,
                                .fn_gb_s = COST_DEFAULT_FN_GB_S,
                                .fn_memory_mb = COST_DEFAULT_FN_MEMORY_MB,
-                               .fn_bill_ms = COST_DEFAULT_FN_BILL_MS,
                                .proc_vcpu_h = COST_DEFAULT_PROC_VCPU_H,
                                .proc_gb_h = COST_DEFAULT_PROC_GB_H,
                                .proc_gb_per_vcpu = COST_DEFAULT_PROC_GB_PER_VCPU,
@@ -34,7 +33,6 @@ static const struct {
     {"RILL_COST_FN_REQUESTS_PER_M", offsetof(bench_cost_prices_t, fn_requests_per_m)},
     {"RILL_COST_FN_GB_S", offsetof(bench_cost_prices_t, fn_gb_s)},
     {"RILL_COST_FN_MEMORY_MB", offsetof(bench_cost_prices_t, fn_memory_mb)},
-    {"RILL_COST_FN_BILL_MS", offsetof(bench_cost_prices_t, fn_bill_ms)},
     {"RILL_COST_PROC_VCPU_H", offsetof(bench_cost_prices_t, proc_vcpu_h)},
     {"RILL_COST_PROC_GB_H", offsetof(bench_cost_prices_t, proc_gb_h)},
     {"RILL_COST_PROC_GB_PER_VCPU", offsetof(bench_cost_prices_t, proc_gb_per_vcpu)},
@@ -58,11 +56,6 @@ int bench_cost_prices_env(bench_cost_prices_t *p, char *errstr, size_t errstr_si
         *(double *)((char *)p + env_fields[i].off) = d;
     }
     return 0;
-}
-
-double bench_cost_billed_ms(const bench_cost_prices_t *p, double duration_ms) {
-    double steps = ceil(duration_ms / p->fn_bill_ms);
-    return (steps < 1 ? 1 : steps) * p->fn_bill_ms;
 }
 
 /* The function's and the bridge's USD per million events, from the FaaS run. */
@@ -119,10 +112,10 @@ double bench_cost_faas_h(const bench_cost_t *c, double rate) {
 
 void bench_cost_prices_describe(const bench_cost_prices_t *p, char *buf, size_t size) {
     snprintf(buf, size,
-             "function USD %g per million requests and USD %.10g per GB-second, billed per "
-             "invocation rounded up to %g ms, %g MB; processor USD %g per vCPU-hour and USD "
+             "function USD %g per million requests and USD %.10g per GB-second (each "
+             "invocation rounded up to 1 ms), %g MB; processor USD %g per vCPU-hour and USD "
              "%g per GB-hour, %g GB per vCPU, sized in steps of %g vCPU for the peak "
              "(burst = peak/mean rate = %g)",
-             p->fn_requests_per_m, p->fn_gb_s, p->fn_bill_ms, p->fn_memory_mb, p->proc_vcpu_h,
+             p->fn_requests_per_m, p->fn_gb_s, p->fn_memory_mb, p->proc_vcpu_h,
              p->proc_gb_h, p->proc_gb_per_vcpu, p->proc_vcpu_step, p->burst);
 }

@@ -26,7 +26,6 @@ typedef struct bench_cost_prices_s {
     double fn_requests_per_m; /* USD per million function requests */
     double fn_gb_s;           /* USD per GB-second of billed duration */
     double fn_memory_mb;      /* the function's configured memory */
-    double fn_bill_ms;        /* each invocation's duration is rounded up to this */
     double proc_vcpu_h;       /* USD per vCPU-hour of the always-on processor */
     double proc_gb_h;         /* USD per GB-hour of its memory */
     double proc_gb_per_vcpu;  /* memory it gets per vCPU */
@@ -39,7 +38,7 @@ typedef struct bench_cost_measured_s {
     double native_events, native_cpu_s; /* processor CPU (user + sys) of the native run */
     double faas_events, faas_cpu_s;     /* processor CPU of the FaaS run (the bridge's too) */
     double invocations;                 /* function invocations of the FaaS run */
-    double billed_ms;                   /* their durations, each rounded up (billed_ms()) */
+    double billed_ms;                   /* their durations, each rounded up to 1 ms */
 } bench_cost_measured_t;
 
 /* USD; per_m: per million events. Values that cannot be computed are -1. */
@@ -57,10 +56,6 @@ void bench_cost_prices_default(bench_cost_prices_t *p);
 /* Overrides p's fields from the RILL_COST_* variables that are set (cost_prices.h names
  * them). Returns 0, or -1 with errstr naming a value that is not a positive number. */
 int bench_cost_prices_env(bench_cost_prices_t *p, char *errstr, size_t errstr_size);
-
-/* One invocation's billed duration: duration_ms rounded up to the billing step (at least
- * one step). */
-double bench_cost_billed_ms(const bench_cost_prices_t *p, double duration_ms);
 
 void bench_cost_eval(const bench_cost_prices_t *p, const bench_cost_measured_t *m,
                      bench_cost_t *c);

@@ -8,7 +8,9 @@
  * rebuilding. The defaults are AWS's public on-demand list prices for us-east-1 (N. Virginia),
  * x86, as published on the AWS Lambda and AWS Fargate pricing pages and read on 2026-12-07:
  *   - Lambda: USD 0.20 per million requests; USD 0.0000166667 per GB-second of duration,
- *     billed per invocation rounded up to 1 ms (first price tier; free tier not applied);
+ *     billed per invocation rounded up to 1 ms (first price tier; free tier not applied).
+ *     The rounding is done where each invocation's time is measured (the test functions'
+ *     GET /stats "billedMs", the bridge's rill_faas_billed_ms_total), not here;
  *   - Fargate (Linux/x86): USD 0.04048 per vCPU-hour and USD 0.004445 per GB-hour, per
  *     second with a one-minute minimum; task sizes from 0.25 vCPU, 2 GB per vCPU being the
  *     usual general-purpose ratio.
@@ -24,7 +26,6 @@
 #define COST_DEFAULT_FN_REQUESTS_PER_M 0.20     /* RILL_COST_FN_REQUESTS_PER_M, USD */
 #define COST_DEFAULT_FN_GB_S 0.0000166667       /* RILL_COST_FN_GB_S, USD per GB-second */
 #define COST_DEFAULT_FN_MEMORY_MB 128.0         /* RILL_COST_FN_MEMORY_MB */
-#define COST_DEFAULT_FN_BILL_MS 1.0             /* RILL_COST_FN_BILL_MS: billing granularity */
 #define COST_DEFAULT_PROC_VCPU_H 0.04048        /* RILL_COST_PROC_VCPU_H, USD per vCPU-hour */
 #define COST_DEFAULT_PROC_GB_H 0.004445         /* RILL_COST_PROC_GB_H, USD per GB-hour */
 #define COST_DEFAULT_PROC_GB_PER_VCPU 2.0       /* RILL_COST_PROC_GB_PER_VCPU */

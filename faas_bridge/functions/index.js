@@ -27,8 +27,11 @@
  *              x-rill-fault (JSON, merged over the settings). See core.js for the keys.
  *
  * Every target also serves:
- *   GET  /stats    {"target","calls","events","outputs","recordErrors","faults":{kind:n},
- *                   "paused","held","holdingForever","fault","next","uptimeMs"}
+ *   GET  /stats    {"target","calls","events","outputs","recordErrors","execMs","billedMs",
+ *                   "faults":{kind:n},"paused","held","holdingForever","fault","next","uptimeMs"}
+ *                  execMs: the calls' own execution times, from the handler's start to the
+ *                  answer sent (injected latency included); billedMs: the same with each
+ *                  call rounded up to 1 ms, as Lambda bills (bench/faas_cost.sh reads both).
  *   POST /control  {"pause":true|false, "fault":{..}, "merge":{..}, "next":["429",..],
  *                   "reset":true, "coldStart":true}  → the stats. While paused, calls are held (not answered)
  *                   and answered in arrival order on resume.
@@ -248,6 +251,8 @@ function makeTarget(name, recordFn, faulty) {
         }
         if (req.method === 'GET' && path === '/') return sendJson(res, 200, { target: name });
         if (req.method !== 'POST') return sendJson(res, 405, { error: 'function calls are POST' });
+        const t0 = process.hrtime.bigint();
+        res.on('finish', () => state.bill(t0));
 
         let recs, fault;
         try {

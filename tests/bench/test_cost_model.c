@@ -1,7 +1,7 @@
 /*
  * test_cost_model.c — the cost model (bench/cost_model.c) against numbers worked out by hand
  * from its definition (bench/cost_model.h) and the default prices (bench/cost_prices.h):
- * billing rounded up per invocation, USD per million events native and FaaS, the processor
+ * USD per million events native and FaaS, the processor
  * sized in steps for the peak, the crossover rate, and prices from the environment.
  */
 #include "cost_model.h"
@@ -85,19 +85,6 @@ Test(bench_cost_model, no_crossover_when_the_function_is_cheaper_per_event) {
     cr_expect_eq(c.capacity, -1);
     cr_expect_eq(c.native_per_m, -1);
     cr_expect_eq(c.crossover, -1);
-}
-
-Test(bench_cost_model, billing_rounds_each_invocation_up) {
-    bench_cost_prices_t p;
-    bench_cost_prices_default(&p);
-    cr_expect_eq(bench_cost_billed_ms(&p, 0), 1);
-    cr_expect_eq(bench_cost_billed_ms(&p, 0.2), 1);
-    cr_expect_eq(bench_cost_billed_ms(&p, 1.0), 1);
-    cr_expect_eq(bench_cost_billed_ms(&p, 1.01), 2);
-    cr_expect_eq(bench_cost_billed_ms(&p, 250.5), 251);
-    p.fn_bill_ms = 100; /* a coarser billing step */
-    cr_expect_eq(bench_cost_billed_ms(&p, 101), 200);
-    cr_expect_eq(bench_cost_billed_ms(&p, 3), 100);
 }
 
 Test(bench_cost_model, prices_come_from_the_environment_and_bad_ones_are_named) {
