@@ -158,6 +158,9 @@ static const struct {
      offsetof(stage_conf_t, m_breaker_opens)},
     {{"rill_faas_in_flight", RILL__GAUGE, "Invocations in flight."},
      offsetof(stage_conf_t, m_in_flight)},
+    {{"rill_faas_billed_ms_total", RILL__COUNTER,
+      "Invocation times (send to response), each rounded up to a whole millisecond."},
+     offsetof(stage_conf_t, m_billed_ms)},
 };
 #define METRIC_FIELD_CNT (sizeof(metric_fields) / sizeof(metric_fields[0]))
 
@@ -177,6 +180,11 @@ static int64_t latency_count(const stage_conf_t *c) {
     for (int b = 0; b < FAAS_LAT_BUCKETS; b++)
         n += __atomic_load_n(&c->m_latency[b], __ATOMIC_RELAXED);
     return n;
+}
+
+int64_t rill__faas_billed_ms(double ms) {
+    int64_t whole = (int64_t)ms, billed = whole + ((double)whole < ms);
+    return billed < 1 ? 1 : billed;
 }
 
 int64_t rill__faas_metric(const rill__node_t *node, const char *name) {
