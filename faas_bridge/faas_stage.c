@@ -267,16 +267,13 @@ static void batch_succeeded(stage_t *st, batch_t *b, response_t *resp) {
 }
 
 /* Bucket b counts the calls that took at most 2^b ms (and more than 2^(b-1)); the last one
- * every longer call: rendered as the histogram's le="2^b" and le="+Inf" (faas_conf.c). The
- * billed sum rounds each call up to a whole millisecond, as per-millisecond billing does
- * (what rill-auction's cost estimate reads). */
+ * every longer call: rendered as the histogram's le="2^b" and le="+Inf" (faas_conf.c). */
 static void record_latency(stage_conf_t *c, double ms) {
     int b = 0;
     while (b < FAAS_LAT_BUCKETS - 1 && ms > (double)(1LL << b))
         b++;
     rill__counter_add(&c->m_latency[b], 1);
     rill__counter_add(&c->m_latency_sum_ms, (int64_t)ms);
-    rill__counter_add(&c->m_billed_ms, rill__faas_billed_ms(ms));
 }
 
 static void complete(stage_t *st, rill__http_done_t *done) {
@@ -286,6 +283,7 @@ static void complete(stage_t *st, rill__http_done_t *done) {
     st->in_flight--;
     rill__counter_add(&st->conf->m_in_flight, -1);
     record_latency(st->conf, r->total_ms);
+    rill__faas_record_billed(st->conf, r);
     bool ok = false;
     if (r->curl_code) {
         snprintf(why, sizeof(why), "call failed: %s", r->error);

@@ -205,11 +205,13 @@ class State {
         this.billedMs = 0; // the same, each call rounded up to 1 ms (as Lambda bills)
     }
 
-    /* Adds one call's execution time, from t0 (process.hrtime.bigint() at its start). */
+    /* Adds one call's execution time, from t0 (process.hrtime.bigint() at its start), and
+     * returns it (ms). */
     bill(t0) {
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         this.execMs += ms;
         this.billedMs += Math.max(1, Math.ceil(ms));
+        return ms;
     }
 
     countFault(kind) {

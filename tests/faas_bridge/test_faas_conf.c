@@ -153,7 +153,14 @@ Test(faas_bridge_faas_conf, billed_time_is_a_metric_of_the_stage)
     cr_assert_not_null(c, "%s", err);
     rill__node_t node = {.conf = c};
 
-    c->m_billed_ms = 1234;
-    cr_assert_eq(rill__faas_metric(&node, "rill_faas_billed_ms_total"), 1234);
+    rill__http_resp_t timed = {.total_ms = 30.2, .fn_ms = 11.4};
+    rill__http_resp_t untimed = {.total_ms = 0.3, .fn_ms = -1};
+    rill__faas_record_billed(c, &timed);
+    rill__faas_record_billed(c, &untimed);
+    cr_assert_eq(rill__faas_metric(&node, "rill_faas_billed_ms_total"), 31 + 1,
+                 "every call as the bridge timed it");
+    cr_assert_eq(rill__faas_metric(&node, "rill_faas_reported_billed_ms_total"), 12,
+                 "the reported durations only");
+    cr_assert_eq(rill__faas_metric(&node, "rill_faas_reported_invocations_total"), 1);
     rill__faas_conf_free(c);
 }
