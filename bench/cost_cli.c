@@ -3,7 +3,7 @@
  *
  *   bench-cost [--native-events N --native-cpu-s S]
  *              [--faas-events N --faas-cpu-s S --invocations I --billed-ms B]
- *              [--curve FILE --rate-max R]   cost per hour against the rate, for gnuplot
+ *              [--curve FILE --rate-max R]   cost per hour against the rate (log spaced)
  *              [--describe-prices]           one line: the prices used and where they are from
  *
  * Prints one line, "COST key=value ..." (n/a where not computable): capacity (native events/s
@@ -108,7 +108,8 @@ static void print_cost(const bench_cost_t *c) {
     printf("\n");
 }
 
-/* "rate native_h faas_h" from 0 to rate_max; a native step shows as a vertical jump. */
+/* "rate native_h faas_h" at rates spaced evenly on a log scale over four decades up to
+ * rate_max (for a log-scale plot); a native size step shows as a vertical jump. */
 static int write_curve(const cli_t *cl, const bench_cost_prices_t *p, const bench_cost_t *c) {
     FILE *f = fopen(cl->curve, "w");
     if (!f) {
@@ -117,7 +118,7 @@ static int write_curve(const cli_t *cl, const bench_cost_prices_t *p, const benc
     }
     fprintf(f, "# rate_events_per_s native_usd_per_h faas_usd_per_h\n");
     for (int i = 0; i <= CURVE_POINTS; i++) {
-        double r = cl->rate_max * i / CURVE_POINTS;
+        double r = cl->rate_max * pow(10.0, 4.0 * (i - CURVE_POINTS) / CURVE_POINTS);
         fprintf(f, "%.3f %.8f %.8f\n", r, bench_cost_native_h(p, c, r), bench_cost_faas_h(c, r));
     }
     return fclose(f) ? -1 : 0;
