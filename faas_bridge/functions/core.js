@@ -208,7 +208,8 @@ class State {
     /* Adds one call's execution time, from t0 (process.hrtime.bigint() at its start), and
      * returns it (ms). */
     bill(t0) {
-        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        // Whole microseconds: the value sent in Server-Timing (3 decimals) is then this one.
+        const ms = Math.round(Number(process.hrtime.bigint() - t0) / 1e3) / 1e3;
         this.execMs += ms;
         this.billedMs += Math.max(1, Math.ceil(ms));
         return ms;

@@ -55,7 +55,8 @@ function makeTarget(name, batchFn, extraStats) {
     const st = { calls: 0, events: 0, outputs: 0, rejected: 0, errors: 0, execMs: 0, billedMs: 0, startedAt: Date.now() };
     /* One call's own execution time, handler start → answer; billed: rounded up to 1 ms. */
     const bill = (t0) => {
-        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        // Whole microseconds: the value sent in Server-Timing (3 decimals) is then this one.
+        const ms = Math.round(Number(process.hrtime.bigint() - t0) / 1e3) / 1e3;
         st.execMs += ms;
         st.billedMs += Math.max(1, Math.ceil(ms));
         return ms;
