@@ -112,7 +112,7 @@ double bench_cost_faas_h(const bench_cost_t *c, double rate) {
 
 void bench_cost_prices_describe(const bench_cost_prices_t *p, char *buf, size_t size) {
     snprintf(buf, size,
-             "function USD %g per million requests and USD %.10g per GB-second (each "
+             "function USD %g per million requests and USD %.10f per GB-second (each "
              "invocation rounded up to 1 ms), %g MB; processor USD %g per vCPU-hour and USD "
              "%g per GB-hour, %g GB per vCPU, sized in steps of %g vCPU for the peak "
              "(burst = peak/mean rate = %g)",

@@ -33,11 +33,15 @@ double auction_cpu_s(void) {
 }
 
 void auction_cost_usage(void) {
-    printf("Cost estimate (end of the summary; list prices, see bench/cost_prices.h): the\n"
-           "environment sets RILL_COST_FN_REQUESTS_PER_M (0.20 USD), RILL_COST_FN_GB_S\n"
-           "(0.0000166667 USD), RILL_COST_FN_MEMORY_MB (128), RILL_COST_PROC_VCPU_H (0.04048\n"
-           "USD), RILL_COST_PROC_GB_H (0.004445 USD), RILL_COST_PROC_GB_PER_VCPU (2),\n"
-           "RILL_COST_PROC_VCPU_STEP (0.25), RILL_COST_BURST (peak/mean rate, 1).\n");
+    printf("Cost estimate (end of the summary; defaults: %s, read %s). Environment:\n"
+           "RILL_COST_FN_REQUESTS_PER_M (USD %g), RILL_COST_FN_GB_S (USD %.10f),\n"
+           "RILL_COST_FN_MEMORY_MB (%g), RILL_COST_PROC_VCPU_H (USD %g), RILL_COST_PROC_GB_H\n"
+           "(USD %g), RILL_COST_PROC_GB_PER_VCPU (%g), RILL_COST_PROC_VCPU_STEP (%g),\n"
+           "RILL_COST_BURST (peak/mean rate, %g).\n",
+           COST_PRICES_SOURCE, COST_PRICES_DATE, COST_DEFAULT_FN_REQUESTS_PER_M,
+           COST_DEFAULT_FN_GB_S, COST_DEFAULT_FN_MEMORY_MB, COST_DEFAULT_PROC_VCPU_H,
+           COST_DEFAULT_PROC_GB_H, COST_DEFAULT_PROC_GB_PER_VCPU, COST_DEFAULT_PROC_VCPU_STEP,
+           COST_DEFAULT_BURST);
 }
 
 static void print_processor(const bench_cost_t *c, double cpu_s, double events) {
