@@ -86,6 +86,10 @@ run_one() {
 # writes the cost plot from the medians.
 cost_report() {
     local rows=$1 i n f c b med
+    echo "| pair | native CPU-s/M | faas CPU-s/M (Rill) | function calls per M events | billed ms per M events (the function's own) |"
+    echo "|---:|---:|---:|---:|---:|"
+    awk 'NF { printf "| %s | %s | %s | %s | %s |\n", $1, $5, $9, $13, $14 }' <<<"$rows"
+    echo
     cost_header
     while read -r i n f c b; do
         cost_row "pair $i" "$(cost_eval "$n" "$f" "$c" "$b")"
