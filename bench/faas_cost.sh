@@ -44,7 +44,7 @@ cost_prices_item() {
 
 # cost_row LABEL COST_LINE: one Markdown row of the cost table (cost_header's columns).
 cost_header() {
-    echo "| run | native USD/M events (processor fully used) | native events/s per vCPU | FaaS requests USD/M | FaaS duration USD/M | bridge CPU USD/M | **FaaS USD/M events** | **crossover events/s** |"
+    echo "| run | native USD/M events (processor fully used) | native events/s per vCPU | FaaS requests USD/M | FaaS duration USD/M | processor CPU of the FaaS run USD/M | **FaaS USD/M events** | **crossover events/s** |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 }
 cost_row() {
@@ -84,6 +84,6 @@ set grid
 set xrange [$rmax / 1000:$rmax]
 $mark
 plot "$WORK/cost-curve.dat" using 1:2 with lines lw 2 title "native: always-on processor, sized for the peak", \
-     "$WORK/cost-curve.dat" using 1:3 with lines lw 2 title "FaaS: requests + billed GB-s + the processor's CPU (bridge)"
+     "$WORK/cost-curve.dat" using 1:3 with lines lw 2 title "FaaS: requests + billed GB-s + the processor's CPU of the FaaS run"
 EOF
 }
