@@ -11,9 +11,9 @@
  *                 steps of vcpu_step vCPUs (at least one step), and paid whether busy or not
  *   faas(R)       USD/h = R × 3600 × (USD per event), USD per event = invocations/event ×
  *                 request price + billed ms/event / 1000 × memory GB × GB-second price +
- *                 processor CPU-s/event of the FaaS run × vCPU-hour / 3600 (the bridge's own
- *                 work, charged for what it uses on the processor the stateful core needs
- *                 anyway)
+ *                 processor CPU-s/event of the FaaS run × vCPU-hour / 3600 (reading, the
+ *                 bridge, writing: charged for what it uses on the processor the stateful
+ *                 core needs anyway)
  *   crossover     the lowest R where faas(R) >= native(R); none when the function is cheaper
  *                 per event than a fully used processor (then it is cheaper at every rate)
  */
