@@ -307,9 +307,7 @@ wait_until_answering() {
 }
 
 do_start() {
-    command -v node >/dev/null || die "node not found (run scripts/install-deps.sh)"
-    command -v curl >/dev/null || die "curl not found"
-    command -v perl >/dev/null || die "perl not found"
+    rill_need node curl perl || exit 1
     do_install
     mkdir -p "$RUN_DIR"
     do_stop

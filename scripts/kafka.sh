@@ -326,9 +326,7 @@ format_cluster() {
 }
 
 do_start() {
-    command -v java >/dev/null || die "java not found (run scripts/install-deps.sh)"
-    command -v kcat >/dev/null || die "kcat not found (run scripts/install-deps.sh)"
-    command -v perl >/dev/null || die "perl not found"
+    rill_need java kcat perl || exit 1
     do_fetch
     mkdir -p "$RUN_DIR"
     if is_our_broker "$(read_pid)"; then

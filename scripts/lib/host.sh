@@ -112,3 +112,11 @@ rill_check_port() {
 rill_bind_failed() {
     grep -qsE 'EADDRINUSE|[Aa]ddress already in use' "$@"
 }
+
+# rill_need COMMAND...: fails naming the first COMMAND that is not installed.
+rill_need() {
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null || { echo "$c not found (run scripts/install-deps.sh)" >&2; return 1; }
+    done
+}
