@@ -31,8 +31,8 @@
 #   RILL_BUILD_DIR         build directory (default: <repo>/build; configured and built if needed)
 #   RILL_BENCH_RESULTS     file to append to (default bench/RESULTS.md)
 #   RILL_KAFKA_PORT, RILL_KAFKA_DIR  passed to scripts/kafka.sh
-# The functions are the ones scripts/functions.sh runs (started here, and stopped, when they
-# do not answer).
+# The functions are the ones scripts/functions.sh runs from this checkout's run dir (started
+# here, and stopped, when `functions.sh status` says they do not run), at the URLs it prints.
 set -euo pipefail
 
 readonly SCRIPT=auction_pipeline.sh
@@ -68,14 +68,24 @@ trap cleanup EXIT
 
 # ---------------------------------------------------------------- helpers
 
+# Sets FN_FLAGS, rill-auction's flags naming the functions' URLs (functions.sh's lines).
+FN_FLAGS=""
 ensure_functions() {
-    if curl -s -o /dev/null --max-time 2 http://127.0.0.1:18084/; then
-        log "using the functions running on 18084-18086"
+    if "$FUNCTIONS" status >"$WORK/functions.out" 2>/dev/null; then
+        log "using the functions scripts/functions.sh runs"
     else
         log "starting the functions (scripts/functions.sh)"
         "$FUNCTIONS" start >"$WORK/functions.out" || die "scripts/functions.sh start failed"
         STARTED_FUNCTIONS=1
     fi
+    local name url
+    while IFS='=' read -r name url; do
+        case "$name" in
+            validate-auction | validate-bid | notify) FN_FLAGS+="--$name-url $url " ;;
+        esac
+    done <"$WORK/functions.out"
+    [[ "$FN_FLAGS" == *validate-auction*validate-bid*notify* ]] ||
+        die "scripts/functions.sh did not report the auction's functions"
 }
 
 # topic_flags PREFIX: rill-auction's flags naming every topic PREFIX.<name>.
@@ -106,7 +116,7 @@ create_inputs() {
 run_app() {
     local edge=$1 in=$2 out=$3 tag=$4
     local flags
-    flags=$(topic_flags "$out")
+    flags="$(topic_flags "$out") $FN_FLAGS"
     flags=${flags//--persons-topic $out.persons/--persons-topic $in.persons}
     flags=${flags//--auctions-raw-topic $out.auctions.raw/--auctions-raw-topic $in.auctions.raw}
     flags=${flags//--bids-raw-topic $out.bids.raw/--bids-raw-topic $in.bids.raw}
@@ -183,7 +193,7 @@ latency_run() {
         >/dev/null 2>"$WORK/create-topic.log" ||
         { cat "$WORK/create-topic.log" >&2; die "cannot create topic $p.closed"; }
     local flags
-    flags=$(topic_flags "$p")
+    flags="$(topic_flags "$p") $FN_FLAGS"
     # Not --drain: with live input the app is often at the end of it. It stops on SIGTERM.
     # shellcheck disable=SC2086 # the flags are words
     RILL_NOTIFY_FILE="$WORK/notify-lat$edge.log" "$BUILD_DIR/topologies/auction/rill-auction" \

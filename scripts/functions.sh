@@ -50,7 +50,7 @@ set -euo pipefail
 
 # shellcheck source=scripts/lib/host.sh
 source "$(dirname "$0")/lib/host.sh"
-readonly ROOT=$RILL_HOST_ROOT
+readonly ROOT=$rill_root
 readonly FN_DIR="$ROOT/faas_bridge/functions"
 readonly AUCTION_FN_DIR="$ROOT/topologies/auction/functions"
 readonly CACHE_ROOT="${RILL_CACHE_DIR:-$HOME/.cache/rill}"

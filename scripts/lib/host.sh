@@ -14,16 +14,17 @@
 # port when that happens (bounded), so a chosen port is only ever a hint until the service
 # answers on it.
 
-RILL_HOST_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-readonly RILL_HOST_ROOT
-readonly RILL_DEFAULT_PORT_RANGE=30000-32767
+[[ -n "${rill_root:-}" ]] && return 0 # sourced already
+rill_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+readonly rill_root
+readonly rill_default_port_range=30000-32767
 
 # rill_run_dir SERVICE: the run directory of SERVICE (kafka, functions) for this checkout,
 # unless the caller's override (RILL_KAFKA_DIR, RILL_FUNCTIONS_DIR) says otherwise.
 rill_run_dir() {
     case "$1" in
-        kafka) echo "${RILL_KAFKA_DIR:-$RILL_HOST_ROOT/.run/kafka}" ;;
-        functions) echo "${RILL_FUNCTIONS_DIR:-$RILL_HOST_ROOT/.run/functions}" ;;
+        kafka) echo "${RILL_KAFKA_DIR:-$rill_root/.run/kafka}" ;;
+        functions) echo "${RILL_FUNCTIONS_DIR:-$rill_root/.run/functions}" ;;
         *) echo "host.sh: unknown service '$1'" >&2; return 1 ;;
     esac
 }
@@ -45,7 +46,7 @@ rill_port_usage() {
 # rill_port_range: "LO HI" of RILL_PORT_RANGE, checked: 1024 <= LO <= HI < 65536 and no
 # overlap with the kernel's ephemeral range. Fails with the reason on stderr.
 rill_port_range() {
-    local range=${RILL_PORT_RANGE:-$RILL_DEFAULT_PORT_RANGE} lo hi elo ehi
+    local range=${RILL_PORT_RANGE:-$rill_default_port_range} lo hi elo ehi
     if ! [[ "$range" =~ ^([0-9]+)-([0-9]+)$ ]]; then
         echo "RILL_PORT_RANGE must be LO-HI, got '$range'" >&2
         return 1
