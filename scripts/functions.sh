@@ -189,10 +189,11 @@ assign_ports() {
     done
 }
 
-# One HTTP exchange that proves the service runs our code.
+# The port is our process's (not another start's that chose the same port), and one HTTP
+# exchange proves it runs our code.
 answers() {
     local name=$1 p=${PORTS[$1]} out
-    [[ "$(rill_port_usage "$p")" == listen ]] || return 1
+    rill_port_owned_by "$p" "$(read_pid "$name")" || return 1
     if [[ "$name" == lambda ]]; then
         out=$(curl -s -m 5 -XPOST -d '{"rillControl":{}}' \
             "http://$HOST:$p/2015-03-31/functions/rill-functions-local-echo/invocations" 2>/dev/null) || return 1
@@ -278,15 +279,19 @@ relaunch_on_new_port() {
     launch "$name"
 }
 
-# Waits (at most START_TIMEOUT_S) until every service in $@ answers; sets FAILED to the
-# ones that did not (not a command substitution: a relaunch changes PORTS).
+# Waits (at most START_TIMEOUT_S after the last launch) until every service in $@ answers;
+# sets FAILED to the ones that did not (not a command substitution: a relaunch changes PORTS).
 wait_until_answering() {
     local name pending=("$@") left failed="" deadline=$((SECONDS + START_TIMEOUT_S))
     while ((${#pending[@]} > 0)); do
         left=()
         for name in "${pending[@]}"; do
             if ! running "$(read_pid "$name")"; then
-                if relaunch_on_new_port "$name"; then left+=("$name"); continue; fi
+                if relaunch_on_new_port "$name"; then
+                    left+=("$name")
+                    deadline=$((SECONDS + START_TIMEOUT_S)) # a new start for it (launches are bounded)
+                    continue
+                fi
                 log "$name exited during startup"
                 failed+=" $name"
             elif ! answers "$name"; then

@@ -207,7 +207,6 @@ is_our_broker() {
 # (when that port is inside the ephemeral range) and "self-connect"; that
 # socket, even in TIME_WAIT, then keeps the broker from binding for ~60 s.
 
-port_listening() { [[ "$(rill_port_usage "$1")" == listen ]]; }
 
 # Fails if another server owns PORT or CPORT; waits (bounded) for a transient holder.
 ensure_ports_free() {
@@ -225,10 +224,11 @@ ensure_ports_free() {
 }
 
 # kcat -L waits its full -m timeout when the port refuses connections, so only
-# ask it once something listens (keeps the 0.5 s poll interval real).
+# ask it once our broker listens (keeps the 0.5 s poll interval real; and a broker another
+# start launched on the same port is not taken for ours).
 broker_answers() {
-    port_listening "$PORT" || return 1
-    kcat -b "$BOOTSTRAP" -L -m 2 2>/dev/null | grep -qF "broker 1 at $BOOTSTRAP"
+    rill_port_owned_by "$PORT" "$(read_pid)" || return 1
+    kcat -b "$BOOTSTRAP" -L -m 5 2>/dev/null | grep -qF "broker 1 at $BOOTSTRAP"
 }
 
 show_log_tail() {

@@ -43,6 +43,21 @@ rill_port_usage() {
         END { if (listen) print "listen"; else if (busy) print "busy" }' "${tables[@]}"
 }
 
+# rill_port_owned_by PORT PID: true if process PID holds a socket listening on local TCP
+# port PORT. Two starts that chose the same port both see it answer once the winner listens;
+# only this tells the loser that the one answering is not its own process.
+rill_port_owned_by() {
+    local hex inode f tables=()
+    hex=$(printf '%04X' "$1")
+    [[ -n "$2" && -d "/proc/$2/fd" ]] || return 1
+    for f in /proc/net/tcp /proc/net/tcp6; do [[ -r "$f" ]] && tables+=("$f"); done
+    for inode in $(awk -v suffix=":$hex" 'FNR > 1 && $4 == "0A" &&
+            substr($2, length($2) - 4) == suffix { print $10 }' "${tables[@]}"); do
+        find "/proc/$2/fd" -maxdepth 1 -lname "socket:\\[$inode\\]" 2>/dev/null | grep -q . && return 0
+    done
+    return 1
+}
+
 # rill_port_range: "LO HI" of RILL_PORT_RANGE, checked: 1024 <= LO <= HI < 65536 and no
 # overlap with the kernel's ephemeral range. Fails with the reason on stderr.
 rill_port_range() {
