@@ -150,16 +150,19 @@ load_ports() {
 }
 
 # True if PID is alive and is our process for service $2 on port $3 (guards against a
-# recycled pid, and against another run dir's process of the same checkout).
+# recycled pid, and against another run dir's process of the same checkout). Port "": any
+# (a run dir written before ports were recorded).
 is_ours() {
     local pid=$1 name=$2 port=$3 cmd
     [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
     cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline")
     if [[ "$name" == lambda ]]; then
-        [[ "$cmd" == *"$SLS_MAIN offline start"* ]] &&
+        [[ "$cmd" == *"$SLS_MAIN offline start"* ]] || return 1
+        [[ -z "$port" ]] ||
             tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "RILL_FN_LAMBDA_PORT=$port"
     else
-        [[ "$cmd" == *"$FF_MAIN"* && "$cmd" == *"--target=$name "* && "$cmd" == *"--port=$port "* ]]
+        [[ "$cmd" == *"$FF_MAIN"* && "$cmd" == *"--target=$name "* ]] || return 1
+        [[ -z "$port" || "$cmd" == *"--port=$port "* ]]
     fi
 }
 
@@ -246,14 +249,15 @@ stop_pids() {
     done
 }
 
-# Stops every service RUN_DIR records (even one started with RILL_FN_LAMBDA=1 when it is 0
-# now), and forgets them.
+# Stops every service RUN_DIR has a pid for (even one started with RILL_FN_LAMBDA=1 when it
+# is 0 now), and forgets them.
 do_stop() {
     local name pid pids=()
     load_ports
-    for name in $(recorded_services); do
+    for name in "${TARGETS[@]}" lambda; do
         pid=$(read_pid "$name")
-        is_ours "$pid" "$name" "${PORTS[$name]}" && pids+=("$pid")
+        [[ -n "$pid" ]] || continue
+        is_ours "$pid" "$name" "${PORTS[$name]:-}" && pids+=("$pid")
         rm -f "$(pid_file "$name")" "$(port_file "$name")"
     done
     ((${#pids[@]} == 0)) || stop_pids "${pids[@]}"

@@ -55,6 +55,8 @@ if [[ -n "$GIVEN_PORT" ]]; then
     use_port "$GIVEN_PORT"
 elif [[ -s "$PORT_FILE" ]]; then
     use_port "$(cat "$PORT_FILE")"
+elif [[ "$(sed -n 's#^listeners=PLAINTEXT://127\.0\.0\.1:\([0-9]*\),.*#\1#p' "$RUN_DIR/server.properties" 2>/dev/null)" =~ ^[0-9]+$ ]]; then
+    use_port "${BASH_REMATCH[0]}" # a run dir written before the port was recorded
 fi
 readonly PID_FILE="$RUN_DIR/kafka.pid"
 readonly DATA_DIR="$RUN_DIR/data"
