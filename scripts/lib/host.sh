@@ -5,14 +5,14 @@
 # DESIGN: several checkouts (several people, or several branches of one person) run their
 # brokers and function runtimes on the same machine at the same time. So each checkout keeps
 # its services' state (pid files, chosen ports, logs, data) in a run directory of its own,
-# <checkout>/.run/<service> (git ignores .run/), and a port that is not given is chosen
-# free when the service starts rather than fixed. A free port is found by binding it on
-# 127.0.0.1 (never by connect(): a connect to a closed port may take that port as its own
-# ephemeral source port), in RILL_PORT_RANGE, which must stay outside the kernel's ephemeral
-# range so that client sockets never hold the ports we pick. Two starts may still pick the
-# same port between the test and the service's own bind; the scripts relaunch on another
-# port when that happens (bounded), so a chosen port is only ever a hint until the service
-# answers on it.
+# <checkout>/.run/<service> (git ignores .run/), and a port that is not given is chosen free
+# when the service starts rather than fixed. A port is free if it binds on 127.0.0.1 with
+# SO_REUSEADDR, as the services bind (old connections in TIME_WAIT do not count, as they do
+# not for them); it is never probed with connect(), which may take a closed port as its own
+# source port. Ports are chosen in RILL_PORT_RANGE, outside the kernel's ephemeral range, so
+# that client sockets never hold them. Two starts may still pick the same port between the
+# test and the service's own bind; the scripts relaunch on another port when that happens
+# (bounded), and count a service as up only when the process they launched holds the port.
 
 [[ -n "${rill_root:-}" ]] && return 0 # sourced already
 rill_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -95,6 +95,7 @@ rill_pick_port() {
         sub bindable {
             my $p = shift;
             socket(my $s, PF_INET, SOCK_STREAM, 0) or return 0;
+            setsockopt($s, SOL_SOCKET, SO_REUSEADDR, 1) or return 0;
             my $ok = bind($s, pack_sockaddr_in($p, inet_aton("127.0.0.1")));
             close($s);
             return $ok;
@@ -113,6 +114,7 @@ rill_pick_port() {
 # rill_port_bindable PORT: true if PORT binds on 127.0.0.1 now.
 rill_port_bindable() {
     perl -MSocket -e 'socket(my $s, PF_INET, SOCK_STREAM, 0) or exit 1;
+        setsockopt($s, SOL_SOCKET, SO_REUSEADDR, 1) or exit 1;
         exit(bind($s, pack_sockaddr_in($ARGV[0], inet_aton("127.0.0.1"))) ? 0 : 1)' "$1"
 }
 
