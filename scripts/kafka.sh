@@ -209,7 +209,6 @@ is_our_broker() {
 # (when that port is inside the ephemeral range) and "self-connect"; that
 # socket, even in TIME_WAIT, then keeps the broker from binding for ~60 s.
 
-
 # Fails if another server owns PORT or CPORT; waits (bounded) for a transient holder.
 ensure_ports_free() {
     local p usage deadline=$((SECONDS + 65)) warned=""
@@ -341,11 +340,11 @@ do_start() {
         choose_port "${lost[@]}"
         format_cluster
         launch && return 0
-        [[ -z "$GIVEN_PORT" ]] || break
+        [[ -z "$GIVEN_PORT" ]] || die "port $PORT or $CPORT was taken before the broker bound it"
         log "port $PORT or $CPORT was taken before the broker bound it; choosing another"
         lost+=("$PORT" "$CPORT")
     done
-    die "the broker did not start (log: $SERVER_LOG)"
+    die "another process took the chosen ports 5 times (log: $SERVER_LOG)"
 }
 
 # Launches the broker on the formatted data directory and waits until it answers. Returns 1
