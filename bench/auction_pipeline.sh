@@ -37,11 +37,9 @@
 #   RILL_BENCH_RESULTS     file to append to (default bench/RESULTS.md)
 #   RILL_BENCH_COST_PLOT   the cost PNG, relative to the repo (default bench/cost_auction.png)
 #   RILL_COST_*            prices and sizes of the cost model (bench/cost_prices.h)
-#   RILL_FN_VALIDATE_AUCTION_PORT, RILL_FN_VALIDATE_BID_PORT, RILL_FN_NOTIFY_PORT  the
-#                          functions' ports, as scripts/functions.sh takes them (18084..18086)
 #   RILL_KAFKA_PORT, RILL_KAFKA_DIR  passed to scripts/kafka.sh
-# The functions are the ones scripts/functions.sh runs (started here, and stopped, when they
-# do not answer).
+# The functions are the ones scripts/functions.sh runs from this checkout's run dir (started
+# here, and stopped, when `functions.sh status` says they do not run), at the URLs it prints.
 set -euo pipefail
 
 readonly SCRIPT=auction_pipeline.sh
@@ -61,10 +59,6 @@ readonly SEED=42
 readonly GRACE_MS=1000
 readonly FUNCTIONS="$ROOT/scripts/functions.sh"
 readonly COST_PLOT_REL=${RILL_BENCH_COST_PLOT:-bench/cost_auction.png}
-readonly FN_URLS=("http://127.0.0.1:${RILL_FN_VALIDATE_AUCTION_PORT:-18084}/"
-                  "http://127.0.0.1:${RILL_FN_VALIDATE_BID_PORT:-18085}/"
-                  "http://127.0.0.1:${RILL_FN_NOTIFY_PORT:-18086}/")
-readonly FN_FLAGS="--validate-auction-url ${FN_URLS[0]} --validate-bid-url ${FN_URLS[1]} --notify-url ${FN_URLS[2]}"
 RUN_ID="$(date +%s)-$$"
 readonly RUN_ID
 COMMAND=$(command_line)
@@ -84,14 +78,29 @@ trap cleanup EXIT
 
 # ---------------------------------------------------------------- helpers
 
+# Sets FN_FLAGS, rill-auction's flags naming the functions' URLs, and FN_URLS, the three
+# URLs (functions.sh's lines).
+FN_FLAGS=""
+FN_URLS=()
 ensure_functions() {
-    if curl -s -o /dev/null --max-time 2 "${FN_URLS[0]}"; then
-        log "using the functions running at ${FN_URLS[*]}"
+    if "$FUNCTIONS" status >"$WORK/functions.out" 2>/dev/null; then
+        log "using the functions scripts/functions.sh runs"
     else
         log "starting the functions (scripts/functions.sh)"
         "$FUNCTIONS" start >"$WORK/functions.out" || die "scripts/functions.sh start failed"
         STARTED_FUNCTIONS=1
     fi
+    local name url
+    while IFS='=' read -r name url; do
+        case "$name" in
+            validate-auction | validate-bid | notify)
+                FN_FLAGS+="--$name-url $url "
+                FN_URLS+=("$url")
+                ;;
+        esac
+    done <"$WORK/functions.out"
+    [[ "$FN_FLAGS" == *validate-auction*validate-bid*notify* ]] ||
+        die "scripts/functions.sh did not report the auction's functions"
 }
 
 # topic_flags PREFIX: rill-auction's flags naming every topic PREFIX.<name>.
@@ -122,7 +131,7 @@ create_inputs() {
 run_app() {
     local edge=$1 in=$2 out=$3 tag=$4
     local flags
-    flags=$(topic_flags "$out")
+    flags="$(topic_flags "$out") $FN_FLAGS"
     flags=${flags//--persons-topic $out.persons/--persons-topic $in.persons}
     flags=${flags//--auctions-raw-topic $out.auctions.raw/--auctions-raw-topic $in.auctions.raw}
     flags=${flags//--bids-raw-topic $out.bids.raw/--bids-raw-topic $in.bids.raw}
@@ -245,7 +254,7 @@ latency_run() {
         >/dev/null 2>"$WORK/create-topic.log" ||
         { cat "$WORK/create-topic.log" >&2; die "cannot create topic $p.closed"; }
     local flags
-    flags=$(topic_flags "$p")
+    flags="$(topic_flags "$p") $FN_FLAGS"
     # Not --drain: with live input the app is often at the end of it. It stops on SIGTERM.
     # shellcheck disable=SC2086 # the flags are words
     RILL_NOTIFY_FILE="$WORK/notify-lat$edge.log" "$BUILD_DIR/topologies/auction/rill-auction" \

@@ -5,14 +5,18 @@
 # The caller sets SCRIPT (its name, for messages) and WORK (its temporary directory) before
 # calling anything here, and calls faas_cleanup from its EXIT trap.
 #
-# Broker: the one scripts/kafka.sh runs (default run dir and port) when it answers, else
-# RILL_BENCH_BOOTSTRAP when set, else a broker of our own started with scripts/kafka.sh in
-# $WORK/kafka on RILL_KAFKA_PORT (default 29092), stopped at the end.
+# Broker: RILL_BENCH_BOOTSTRAP when set, else the one scripts/kafka.sh runs from its run dir
+# (RILL_KAFKA_DIR, default this checkout's) when it answers, at the address `kafka.sh status`
+# reports, else a broker of our own started with scripts/kafka.sh in $WORK/kafka (on
+# RILL_KAFKA_PORT when set, else a free port), stopped at the end.
 # Functions: our own Functions Framework process (faas_bridge/functions, the framework run
-# as scripts/functions.sh runs it), on a port of our own, stopped by pid at the end.
+# as scripts/functions.sh runs it), on a port of our own (given, or a free one), stopped by
+# pid at the end.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly ROOT
+# shellcheck source=scripts/lib/host.sh
+source "$ROOT/scripts/lib/host.sh"
 readonly KAFKA="$ROOT/scripts/kafka.sh"
 readonly FN_DIR="$ROOT/faas_bridge/functions"
 readonly FF_MAIN="$FN_DIR/node_modules/@google-cloud/functions-framework/build/src/main.js"
@@ -46,19 +50,18 @@ build() {
 
 # Sets BOOTSTRAP (and exports RILL_KAFKA_PORT/RILL_KAFKA_DIR for kafka.sh create-topic).
 find_broker() {
+    local line
     if [[ -n "${RILL_BENCH_BOOTSTRAP:-}" ]]; then
         [[ "$RILL_BENCH_BOOTSTRAP" =~ ^(127\.0\.0\.1|localhost):([0-9]+)$ ]] ||
             die "RILL_BENCH_BOOTSTRAP must be 127.0.0.1:PORT, got '$RILL_BENCH_BOOTSTRAP'"
         export RILL_KAFKA_PORT=${BASH_REMATCH[2]}
         BOOTSTRAP=$RILL_BENCH_BOOTSTRAP
-    elif "$KAFKA" status 2>/dev/null; then
-        BOOTSTRAP=127.0.0.1:${RILL_KAFKA_PORT:-19092}
+    elif line=$("$KAFKA" status 2>/dev/null); then
+        BOOTSTRAP=${line#bootstrap=}
         log "using the running broker at $BOOTSTRAP (topics of this run have unique names)"
     else
-        export RILL_KAFKA_DIR=${RILL_KAFKA_DIR:-$WORK/kafka}
-        export RILL_KAFKA_PORT=${RILL_KAFKA_PORT:-29092}
-        log "no broker running: starting one in $RILL_KAFKA_DIR on port $RILL_KAFKA_PORT"
-        local line
+        export RILL_KAFKA_DIR=$WORK/kafka
+        log "no broker running: starting one in $RILL_KAFKA_DIR"
         line=$("$KAFKA" start) || die "scripts/kafka.sh start failed"
         STARTED_BROKER=1
         BOOTSTRAP=${line#bootstrap=}
@@ -80,14 +83,17 @@ proc_cpu() {
 }
 
 # start_function TARGET PORT FAULT_JSON: runs the Functions Framework target on 127.0.0.1:PORT
-# (as scripts/functions.sh does) in the background; sets FN_PID and FN_URL; waits until it
-# answers. FAULT_JSON is RILL_FAULT (faulty only; "" for none).
+# (as scripts/functions.sh does; PORT "": a free one of RILL_PORT_RANGE) in the background;
+# sets FN_PID and FN_URL; waits until it answers. FAULT_JSON is RILL_FAULT (faulty only; ""
+# for none).
 start_function() {
     local target=$1 port=$2 fault=$3 i
-    command -v node >/dev/null || die "node not found (run scripts/install-deps.sh)"
-    [[ -f "$FF_MAIN" ]] || die "faas_bridge/functions/node_modules is missing: run scripts/functions.sh start once (npm ci)"
-    if curl -s -m 2 -o /dev/null "http://127.0.0.1:$port/"; then
-        die "port $port is in use (set RILL_BENCH_FAAS_PORT to another one)"
+    rill_need node || exit 1
+    [[ -f "$FF_MAIN" ]] || die "faas_bridge/functions/node_modules is missing: run scripts/functions.sh install"
+    if [[ -z "$port" ]]; then
+        port=$(rill_pick_port 1) || die "no free port for the function"
+    elif ! rill_port_bindable "$port"; then
+        die "port $port is in use (set RILL_BENCH_FAAS_PORT to another one, or none)"
     fi
     (cd "$FN_DIR" && RILL_FUNCTIONS_HOST=127.0.0.1 RILL_FAULT="$fault" \
         exec node -r "$FN_DIR/listen-host.js" "$FF_MAIN" --source="$FN_DIR" --target="$target" \

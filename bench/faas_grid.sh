@@ -28,8 +28,8 @@
 # Environment:
 #   RILL_BENCH_BOOTSTRAP        a running broker 127.0.0.1:PORT (default: the one of
 #                               scripts/kafka.sh if it runs, else one started here in a temp dir
-#                               on RILL_KAFKA_PORT, default 29092, and stopped at the end)
-#   RILL_BENCH_FAAS_PORT        port of our function process        (default 28081)
+#                               on RILL_KAFKA_PORT, default a free port, and stopped at the end)
+#   RILL_BENCH_FAAS_PORT        port of our function process  (default: a free port)
 #   RILL_BENCH_FAAS_LATENCIES   function latencies L, ms            (default "25 200")
 #   RILL_BENCH_FAAS_BATCHES     batch sizes B                       (default "1 100 1000")
 #   RILL_BENCH_FAAS_IN_FLIGHTS  calls in flight C                   (default "1 5 20")
@@ -50,7 +50,7 @@ source "$(dirname "$0")/faas_common.sh"
 # shellcheck source=bench/faas_cost.sh
 source "$(dirname "$0")/faas_cost.sh"
 
-readonly PORT=${RILL_BENCH_FAAS_PORT:-28081}
+readonly PORT=${RILL_BENCH_FAAS_PORT:-}
 read -r -a LATENCIES <<<"${RILL_BENCH_FAAS_LATENCIES:-25 200}"
 read -r -a BATCHES <<<"${RILL_BENCH_FAAS_BATCHES:-1 100 1000}"
 read -r -a IN_FLIGHTS <<<"${RILL_BENCH_FAAS_IN_FLIGHTS:-1 5 20}"

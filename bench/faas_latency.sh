@@ -21,7 +21,7 @@
 # Environment:
 #   RILL_BENCH_BOOTSTRAP     a running broker 127.0.0.1:PORT (default: the one of
 #                            scripts/kafka.sh if it runs, else one started here, stopped at end)
-#   RILL_BENCH_FAAS_PORT     port of our `transform` function process  (default 28082)
+#   RILL_BENCH_FAAS_PORT     port of our `transform` function process  (default: a free port)
 #   RILL_BENCH_PAIRS         native/faas pairs, at least 3             (default 3)
 #   RILL_BENCH_RATE          input records per second                  (default 2000)
 #   RILL_BENCH_SECONDS       seconds of input per run                  (default 20)
@@ -38,7 +38,7 @@ source "$(dirname "$0")/faas_common.sh"
 # shellcheck source=bench/faas_cost.sh
 source "$(dirname "$0")/faas_cost.sh"
 
-readonly PORT=${RILL_BENCH_FAAS_PORT:-28082}
+readonly PORT=${RILL_BENCH_FAAS_PORT:-}
 readonly PAIRS=${RILL_BENCH_PAIRS:-3}
 readonly RATE=${RILL_BENCH_RATE:-2000}
 readonly SECONDS_PER_RUN=${RILL_BENCH_SECONDS:-20}

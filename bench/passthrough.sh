@@ -16,8 +16,9 @@
 # Environment:
 #   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (topics are made with
 #                          scripts/kafka.sh create-topic, which only talks to 127.0.0.1).
-#                          Unset: use the broker of scripts/kafka.sh if it runs, else start one
-#                          and stop it at the end.
+#                          Unset: use the broker of scripts/kafka.sh if it runs (at the
+#                          address `kafka.sh status` reports), else start one and stop it at
+#                          the end.
 #   RILL_BENCH_RECORDS     records per run            (default 1000000)
 #   RILL_BENCH_PAIRS       raw/rill pairs, at least 3 (default 3)
 #   RILL_BENCH_RUN_TIMEOUT_S  bound of one run        (default 600)
@@ -27,6 +28,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 readonly ROOT
+# shellcheck source=scripts/lib/host.sh
+source "$ROOT/scripts/lib/host.sh"
 readonly KAFKA="$ROOT/scripts/kafka.sh"
 readonly RECORDS=${RILL_BENCH_RECORDS:-1000000}
 readonly PAIRS=${RILL_BENCH_PAIRS:-3}
@@ -76,24 +79,24 @@ build() {
 
 # Sets BOOTSTRAP, and RILL_KAFKA_PORT for kafka.sh create-topic.
 find_broker() {
+    local line
     if [[ -n "${RILL_BENCH_BOOTSTRAP:-}" ]]; then
         [[ "$RILL_BENCH_BOOTSTRAP" =~ ^(127\.0\.0\.1|localhost):([0-9]+)$ ]] ||
             die "RILL_BENCH_BOOTSTRAP must be 127.0.0.1:PORT, got '$RILL_BENCH_BOOTSTRAP'"
         export RILL_KAFKA_PORT=${BASH_REMATCH[2]}
         BOOTSTRAP=$RILL_BENCH_BOOTSTRAP
-    elif "$KAFKA" status; then
-        BOOTSTRAP=127.0.0.1:${RILL_KAFKA_PORT:-19092}
+    elif line=$("$KAFKA" status); then
+        BOOTSTRAP=${line#bootstrap=}
         log "using the running broker at $BOOTSTRAP"
     else
         log "no broker running: starting one with scripts/kafka.sh"
-        local line
         line=$("$KAFKA" start) || die "scripts/kafka.sh start failed"
         STARTED_BROKER=1
         BOOTSTRAP=${line#bootstrap=}
     fi
     if [[ -z "${RILL_BENCH_BOOTSTRAP:-}" ]]; then
         local pid
-        pid=$(cat "${RILL_KAFKA_DIR:-${TMPDIR:-/tmp}/rill-kafka}/kafka.pid" 2>/dev/null || true)
+        pid=$(cat "$(rill_run_dir kafka)/kafka.pid" 2>/dev/null || true)
         if [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" |
             grep -qF kafka.Kafka; then
             BROKER_PID=$pid

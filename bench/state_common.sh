@@ -6,12 +6,15 @@
 # BUILD_DIR before calling anything here, and calls state_cleanup from its EXIT trap.
 #
 # Broker, as bench/passthrough.sh finds it: RILL_BENCH_BOOTSTRAP when set; else the broker of
-# scripts/kafka.sh (RILL_KAFKA_DIR, RILL_KAFKA_PORT) when it answers; else one started with
-# scripts/kafka.sh under those settings and stopped at the end. Topics, groups and
+# scripts/kafka.sh (its run dir: RILL_KAFKA_DIR, default this checkout's) when it answers, at
+# the address `kafka.sh status` reports; else one started with scripts/kafka.sh under those
+# settings (on a free port unless RILL_KAFKA_PORT is set) and stopped at the end. Topics, groups and
 # application ids of a run are unique, so a broker others use is not disturbed.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly ROOT
+# shellcheck source=scripts/lib/host.sh
+source "$ROOT/scripts/lib/host.sh"
 readonly KAFKA="$ROOT/scripts/kafka.sh"
 readonly RESULTS="${RILL_BENCH_RESULTS:-$ROOT/bench/RESULTS.md}" # another file for trial runs
 readonly PARTITIONS=4
@@ -52,24 +55,25 @@ build() {
 # Sets BOOTSTRAP (and RILL_KAFKA_PORT for kafka.sh create-topic), and BROKER_PID when the
 # broker is scripts/kafka.sh's (also when given as RILL_BENCH_BOOTSTRAP, see below).
 find_broker() {
+    local line
     if [[ -n "${RILL_BENCH_BOOTSTRAP:-}" ]]; then
         [[ "$RILL_BENCH_BOOTSTRAP" =~ ^(127\.0\.0\.1|localhost):([0-9]+)$ ]] ||
             die "RILL_BENCH_BOOTSTRAP must be 127.0.0.1:PORT, got '$RILL_BENCH_BOOTSTRAP'"
         export RILL_KAFKA_PORT=${BASH_REMATCH[2]}
         BOOTSTRAP=$RILL_BENCH_BOOTSTRAP
-    elif "$KAFKA" status 2>/dev/null; then
-        BOOTSTRAP=127.0.0.1:${RILL_KAFKA_PORT:-19092}
+    elif line=$("$KAFKA" status 2>/dev/null); then
+        BOOTSTRAP=${line#bootstrap=}
         log "using the running broker at $BOOTSTRAP"
     else
         log "no broker running: starting one with scripts/kafka.sh"
-        local line
         line=$("$KAFKA" start) || die "scripts/kafka.sh start failed"
         STARTED_BROKER=1
         BOOTSTRAP=${line#bootstrap=}
     fi
     # The broker's CPU is known when it is scripts/kafka.sh's; a RILL_BENCH_BOOTSTRAP broker is
     # taken to be that one only when kafka.sh's configuration listens on the same address.
-    local dir=${RILL_KAFKA_DIR:-${TMPDIR:-/tmp}/rill-kafka} pid
+    local dir pid
+    dir=$(rill_run_dir kafka)
     if [[ -n "${RILL_BENCH_BOOTSTRAP:-}" ]] &&
         ! grep -qE "^listeners=PLAINTEXT://$BOOTSTRAP(,|$)" "$dir/server.properties" 2>/dev/null; then
         return 0

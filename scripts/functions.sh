@@ -9,79 +9,97 @@
 #           validate-auction, validate-bid, notify from topologies/auction/functions, run with
 #           faas_bridge/functions' framework) and serverless-offline
 #           (Lambda Invoke API, functions rill-functions-local-{transform,faulty,echo}), all on
-#           127.0.0.1, in the background; wait (at most 60 s) until each answers. Prints on
-#           stdout, one per line:
-#             echo=http://127.0.0.1:18081/
-#             transform=http://127.0.0.1:18082/
-#             faulty=http://127.0.0.1:18083/
-#             validate-auction=http://127.0.0.1:18084/
-#             validate-bid=http://127.0.0.1:18085/
-#             notify=http://127.0.0.1:18086/
-#             lambda=http://127.0.0.1:18090
+#           127.0.0.1, in the background; wait (at most 60 s) until each answers. A port
+#           variable that is set is used as given (start fails if the port is taken); every
+#           other service gets a free port of RILL_PORT_RANGE, chosen at start (and chosen again,
+#           at most 5 times, if another process takes it before the service binds it). The
+#           ports are recorded in RUN_DIR. Prints on stdout, one per line, the URLs to use:
+#             echo=http://127.0.0.1:PORT/
+#             transform=http://127.0.0.1:PORT/
+#             faulty=http://127.0.0.1:PORT/
+#             validate-auction=http://127.0.0.1:PORT/
+#             validate-bid=http://127.0.0.1:PORT/
+#             notify=http://127.0.0.1:PORT/
+#             lambda=http://127.0.0.1:PORT
 #   install only the `npm ci` step of start (for tests that start a function themselves)
-#   stop    TERM the recorded processes (KILL after 10 s); safe if none runs
-#   status  exit 0 if every recorded process is alive and answers (prints the lines above)
+#   stop    TERM the processes recorded in RUN_DIR (KILL after 10 s); safe if none runs
+#   status  exit 0 if every process recorded in RUN_DIR is alive and answers (prints the
+#           lines above, from the recorded ports)
 #
 # Environment:
 #   RILL_CACHE_DIR          cache root; npm's cache is $RILL_CACHE_DIR/npm (default $HOME/.cache/rill)
-#   RILL_FUNCTIONS_DIR      run dir: logs NAME.log, pid files NAME.pid (default ${TMPDIR:-/tmp}/rill-functions)
-#   RILL_FN_ECHO_PORT       echo      (default 18081)
-#   RILL_FN_TRANSFORM_PORT  transform (default 18082)
-#   RILL_FN_FAULTY_PORT     faulty    (default 18083)
-#   RILL_FN_VALIDATE_AUCTION_PORT  validate-auction (default 18084)
-#   RILL_FN_VALIDATE_BID_PORT      validate-bid     (default 18085)
-#   RILL_FN_NOTIFY_PORT            notify           (default 18086)
-#   RILL_NOTIFY_FILE        where notify appends (default ${TMPDIR:-/tmp}/rill-notifications.log)
-#   RILL_FN_LAMBDA_PORT     serverless-offline lambdaPort (default 18090)
+#   RILL_FUNCTIONS_DIR      RUN_DIR: logs NAME.log, pid files NAME.pid, ports NAME.port
+#                           (default <checkout>/.run/functions: one per checkout)
+#   RILL_FN_ECHO_PORT       echo      (default: a free port chosen at start)
+#   RILL_FN_TRANSFORM_PORT  transform (default: chosen)
+#   RILL_FN_FAULTY_PORT     faulty    (default: chosen)
+#   RILL_FN_VALIDATE_AUCTION_PORT  validate-auction (default: chosen)
+#   RILL_FN_VALIDATE_BID_PORT      validate-bid     (default: chosen)
+#   RILL_FN_NOTIFY_PORT            notify           (default: chosen)
+#   RILL_FN_LAMBDA_PORT     serverless-offline lambdaPort (default: chosen)
+#   RILL_PORT_RANGE         where ports are chosen (default 30000-32767; outside the
+#                           ephemeral range, which starts at 32768 on Linux)
+#   RILL_NOTIFY_FILE        where notify appends (default RUN_DIR/notifications.log)
 #   RILL_FN_LAMBDA          0: do not start serverless-offline (saves ~5 s and ~150 MB)
 #   RILL_FN_LAMBDA_TIMEOUT_S  the Lambda faulty function's timeout (default 120)
 #   RILL_FAULT, RILL_FAULT_SEED  fault settings of `faulty` (JSON; faas_bridge/functions/core.js)
 #
-# Ports stay below 32768, outside Linux's ephemeral range. Needs node (>= 18.12) and npm.
-# Only talks to 127.0.0.1 (and the npm registry when node_modules must be installed).
+# Needs node (>= 18.12), npm and perl. Only talks to 127.0.0.1 (and the npm registry when
+# node_modules must be installed).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-readonly ROOT
+# shellcheck source=scripts/lib/host.sh
+source "$(dirname "$0")/lib/host.sh"
+readonly ROOT=$rill_root
 readonly FN_DIR="$ROOT/faas_bridge/functions"
 readonly AUCTION_FN_DIR="$ROOT/topologies/auction/functions"
 readonly CACHE_ROOT="${RILL_CACHE_DIR:-$HOME/.cache/rill}"
 readonly NPM_CACHE="$CACHE_ROOT/npm"
-readonly RUN_DIR="${RILL_FUNCTIONS_DIR:-${TMPDIR:-/tmp}/rill-functions}"
+RUN_DIR=$(rill_run_dir functions)
+readonly RUN_DIR
+readonly NOTIFY_FILE="${RILL_NOTIFY_FILE:-$RUN_DIR/notifications.log}"
 readonly HOST=127.0.0.1
 readonly STAMP="$FN_DIR/node_modules/.rill-npm-ci"
 readonly FF_MAIN="$FN_DIR/node_modules/@google-cloud/functions-framework/build/src/main.js"
 readonly SLS_MAIN="$FN_DIR/node_modules/serverless/bin/serverless.js"
 
 readonly TARGETS=(echo transform faulty validate-auction validate-bid notify)
-declare -A PORTS=(
-    [echo]="${RILL_FN_ECHO_PORT:-18081}"
-    [transform]="${RILL_FN_TRANSFORM_PORT:-18082}"
-    [faulty]="${RILL_FN_FAULTY_PORT:-18083}"
-    [validate-auction]="${RILL_FN_VALIDATE_AUCTION_PORT:-18084}"
-    [validate-bid]="${RILL_FN_VALIDATE_BID_PORT:-18085}"
-    [notify]="${RILL_FN_NOTIFY_PORT:-18086}"
-    [lambda]="${RILL_FN_LAMBDA_PORT:-18090}"
+# The ports given in the environment (empty: chosen at start).
+declare -A GIVEN=(
+    [echo]="${RILL_FN_ECHO_PORT:-}"
+    [transform]="${RILL_FN_TRANSFORM_PORT:-}"
+    [faulty]="${RILL_FN_FAULTY_PORT:-}"
+    [validate-auction]="${RILL_FN_VALIDATE_AUCTION_PORT:-}"
+    [validate-bid]="${RILL_FN_VALIDATE_BID_PORT:-}"
+    [notify]="${RILL_FN_NOTIFY_PORT:-}"
+    [lambda]="${RILL_FN_LAMBDA_PORT:-}"
 )
+# The port each service runs on: given or chosen by start, else read from RUN_DIR.
+declare -A PORTS=()
+declare -A LAUNCHES=() # start: how many times each service was launched
+FAILED=""
 readonly WITH_LAMBDA="${RILL_FN_LAMBDA:-1}"
 readonly START_TIMEOUT_S=60
 readonly STOP_TIMEOUT_S=10
+readonly MAX_LAUNCHES=5
 
 log() { echo "functions.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# The services start runs.
 services() {
     printf '%s\n' "${TARGETS[@]}"
     [[ "$WITH_LAMBDA" == 0 ]] || echo lambda
 }
 
-for name in "${!PORTS[@]}"; do
-    p=${PORTS[$name]}
-    if ! [[ "$p" =~ ^[0-9]+$ ]] || ((p < 1024 || p > 65535)); then
-        die "port of $name must be 1024..65535, got '$p'"
-    fi
-    ((p < 32768)) || log "warning: port $p of $name is in the ephemeral range (>= 32768)"
-done
+# The services RUN_DIR records a port for (what the last start ran), in start's order.
+recorded_services() {
+    local name
+    for name in "${TARGETS[@]}" lambda; do
+        [[ -f "$(port_file "$name")" ]] && echo "$name"
+    done
+    return 0
+}
 
 # The folder a Functions Framework target's code is in (--source).
 source_of() {
@@ -122,46 +140,63 @@ do_install() {
 # ---------------------------------------------------------------- processes
 
 pid_file() { echo "$RUN_DIR/$1.pid"; }
+port_file() { echo "$RUN_DIR/$1.port"; }
 read_pid() { cat "$(pid_file "$1")" 2>/dev/null || true; }
 
-# True if PID is alive and is our process for service $2 (guards against a recycled pid).
+# Fills PORTS from RUN_DIR (for stop and status).
+load_ports() {
+    local name
+    for name in $(recorded_services); do PORTS[$name]=$(cat "$(port_file "$name")"); done
+}
+
+# True if PID is alive and is our process for service $2 on port $3 (guards against a
+# recycled pid, and against another run dir's process of the same checkout). Port "": any
+# (a run dir written before ports were recorded).
 is_ours() {
-    local pid=$1 name=$2 cmd
+    local pid=$1 name=$2 port=$3 cmd
     [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
     cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline")
     if [[ "$name" == lambda ]]; then
-        [[ "$cmd" == *"$SLS_MAIN offline start"* ]]
+        [[ "$cmd" == *"$SLS_MAIN offline start"* ]] || return 1
+        [[ -z "$port" ]] ||
+            tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "RILL_FN_LAMBDA_PORT=$port"
     else
-        [[ "$cmd" == *"$FF_MAIN"* && "$cmd" == *"--target=$name "* ]]
+        [[ "$cmd" == *"$FF_MAIN"* && "$cmd" == *"--target=$name "* ]] || return 1
+        [[ -z "$port" || "$cmd" == *"--port=$port "* ]]
     fi
 }
 
-# How local TCP port $1 is used, read from /proc (never probed with connect()): "listen",
-# "busy" (a client socket holds it, bind() would fail), or nothing.
-port_usage() {
-    local hex f tables=()
-    hex=$(printf '%04X' "$1")
-    for f in /proc/net/tcp /proc/net/tcp6; do [[ -r "$f" ]] && tables+=("$f"); done
-    awk -v suffix=":$hex" '
-        FNR > 1 && substr($2, length($2) - 4) == suffix {
-            if ($4 == "0A") listen = 1
-            else if ($2 == $3 || $4 == "01" || $4 == "02") busy = 1
-        }
-        END { if (listen) print "listen"; else if (busy) print "busy" }' "${tables[@]}"
+# A given port must be free: fails naming the holder's kind of socket.
+ensure_given_port_free() {
+    local name=$1 p=$2 usage
+    rill_port_bindable "$p" && return 0
+    usage=$(rill_port_usage "$p")
+    [[ "$usage" == busy ]] && die "port $p ($name) is held by a client socket (see: ss -tanp | grep :$p)"
+    die "port $p ($name) is already in use (see: ss -ltnp | grep :$p)"
 }
 
-ensure_port_free() {
-    local name=$1 p=${PORTS[$1]} usage
-    usage=$(port_usage "$p")
-    [[ -z "$usage" ]] && return 0
-    [[ "$usage" == listen ]] && die "port $p ($name) is already in use (see: ss -ltnp | grep :$p)"
-    die "port $p ($name) is held by a client socket (see: ss -tanp | grep :$p)"
+# Sets PORTS[name] for every service to start: its given port, else a free one.
+assign_ports() {
+    local name p
+    for name in "$@"; do
+        p=${GIVEN[$name]}
+        [[ -z "$p" ]] && continue
+        rill_check_port "$name" "$p" || exit 1
+        ((p < 32768)) || log "warning: port $p of $name is in the ephemeral range (>= 32768)"
+        ensure_given_port_free "$name" "$p"
+        PORTS[$name]=$p
+    done
+    for name in "$@"; do
+        [[ -n "${GIVEN[$name]}" ]] && continue
+        PORTS[$name]=$(rill_pick_port 1 "${PORTS[@]}") || die "cannot choose a port for $name"
+    done
 }
 
-# One HTTP exchange that proves the service runs our code.
+# The port is our process's (not another start's that chose the same port), and one HTTP
+# exchange proves it runs our code.
 answers() {
     local name=$1 p=${PORTS[$1]} out
-    [[ "$(port_usage "$p")" == listen ]] || return 1
+    rill_port_owned_by "$p" "$(read_pid "$name")" || return 1
     if [[ "$name" == lambda ]]; then
         out=$(curl -s -m 5 -XPOST -d '{"rillControl":{}}' \
             "http://$HOST:$p/2015-03-31/functions/rill-functions-local-echo/invocations" 2>/dev/null) || return 1
@@ -182,13 +217,14 @@ launch() {
     else
         local src
         src=$(source_of "$name")
-        (cd "$src" && RILL_FUNCTIONS_HOST=$HOST \
+        (cd "$src" && RILL_FUNCTIONS_HOST=$HOST RILL_NOTIFY_FILE=$NOTIFY_FILE \
             exec nohup node -r "$FN_DIR/listen-host.js" "$FF_MAIN" --source="$src" \
                 --target="$name" --port="${PORTS[$name]}" --signature-type=http \
                 </dev/null >>"$logf" 2>&1) &
     fi
     pid=$!
     echo "$pid" >"$(pid_file "$name")"
+    echo "${PORTS[$name]}" >"$(port_file "$name")"
 }
 
 # True while PID runs. A zombie counts as gone: once this script has exited, its children
@@ -199,19 +235,11 @@ running() {
     [[ -n "$state" && "$state" != Z ]]
 }
 
-do_stop() {
-    local name pid pids=()
-    # Every service that may have been started, even when RILL_FN_LAMBDA=0 now.
-    for name in "${TARGETS[@]}" lambda; do
-        pid=$(read_pid "$name")
-        if is_ours "$pid" "$name"; then
-            kill -TERM "$pid" 2>/dev/null || true
-            pids+=("$pid")
-        fi
-        rm -f "$(pid_file "$name")"
-    done
-    local deadline=$((SECONDS + STOP_TIMEOUT_S))
-    for pid in "${pids[@]}"; do
+# TERMs (then KILLs) the pids given, waiting at most STOP_TIMEOUT_S for them.
+stop_pids() {
+    local pid deadline=$((SECONDS + STOP_TIMEOUT_S))
+    for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "$@"; do
         while running "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
         if running "$pid"; then
             log "process $pid did not stop within ${STOP_TIMEOUT_S}s; sending KILL"
@@ -221,6 +249,20 @@ do_stop() {
     done
 }
 
+# Stops every service RUN_DIR has a pid for (even one started with RILL_FN_LAMBDA=1 when it
+# is 0 now), and forgets them.
+do_stop() {
+    local name pid pids=()
+    load_ports
+    for name in "${TARGETS[@]}" lambda; do
+        pid=$(read_pid "$name")
+        [[ -n "$pid" ]] || continue
+        is_ours "$pid" "$name" "${PORTS[$name]:-}" && pids+=("$pid")
+        rm -f "$(pid_file "$name")" "$(port_file "$name")"
+    done
+    ((${#pids[@]} == 0)) || stop_pids "${pids[@]}"
+}
+
 show_log_tail() {
     local f="$RUN_DIR/$1.log"
     [[ -s "$f" ]] || return 0
@@ -228,22 +270,32 @@ show_log_tail() {
     tail -n 30 "$f" >&2
 }
 
-do_start() {
-    command -v node >/dev/null || die "node not found (run scripts/install-deps.sh)"
-    command -v curl >/dev/null || die "curl not found"
-    do_install
-    mkdir -p "$RUN_DIR"
-    do_stop
-    local name pending=() failed=""
-    mapfile -t pending < <(services)
-    for name in "${pending[@]}"; do ensure_port_free "$name"; done
-    for name in "${pending[@]}"; do launch "$name"; done
+# Service $1 exited while starting: true (and launched again on another free port) when it
+# lost its chosen port to another process and launches are left.
+relaunch_on_new_port() {
+    local name=$1 old=${PORTS[$1]}
+    [[ -z "${GIVEN[$name]}" ]] || return 1
+    rill_bind_failed "$RUN_DIR/$name.log" || return 1
+    ((LAUNCHES[$name] < MAX_LAUNCHES)) || return 1
+    PORTS[$name]=$(rill_pick_port 1 "${PORTS[@]}") || return 1
+    log "port $old of $name was taken before it bound it; starting it on ${PORTS[$name]}"
+    LAUNCHES[$name]=$((LAUNCHES[$name] + 1))
+    launch "$name"
+}
 
-    local deadline=$((SECONDS + START_TIMEOUT_S)) left
+# Waits (at most START_TIMEOUT_S after the last launch) until every service in $@ answers;
+# sets FAILED to the ones that did not (not a command substitution: a relaunch changes PORTS).
+wait_until_answering() {
+    local name pending=("$@") left failed="" deadline=$((SECONDS + START_TIMEOUT_S))
     while ((${#pending[@]} > 0)); do
         left=()
         for name in "${pending[@]}"; do
             if ! running "$(read_pid "$name")"; then
+                if relaunch_on_new_port "$name"; then
+                    left+=("$name")
+                    deadline=$((SECONDS + START_TIMEOUT_S)) # a new start for it (launches are bounded)
+                    continue
+                fi
                 log "$name exited during startup"
                 failed+=" $name"
             elif ! answers "$name"; then
@@ -260,18 +312,34 @@ do_start() {
         fi
         sleep 0.2
     done
-    if [[ -n "$failed" ]]; then
-        for name in $failed; do show_log_tail "$name"; done
+    FAILED=$failed
+}
+
+do_start() {
+    rill_need node curl perl || exit 1
+    do_install
+    mkdir -p "$RUN_DIR"
+    do_stop
+    local name names=()
+    mapfile -t names < <(services)
+    assign_ports "${names[@]}"
+    for name in "${names[@]}"; do LAUNCHES[$name]=1; launch "$name"; done
+    wait_until_answering "${names[@]}"
+    if [[ -n "$FAILED" ]]; then
+        for name in $FAILED; do show_log_tail "$name"; done
         do_stop
         exit 1
     fi
-    for name in $(services); do echo "$name=$(url_of "$name")"; done
+    for name in "${names[@]}"; do echo "$name=$(url_of "$name")"; done
 }
 
 do_status() {
-    local name rc=0
-    for name in $(services); do
-        if is_ours "$(read_pid "$name")" "$name" && answers "$name"; then
+    local name rc=0 names
+    load_ports
+    names=$(recorded_services)
+    [[ -n "$names" ]] || { log "nothing recorded in $RUN_DIR: not started"; return 1; }
+    for name in $names; do
+        if is_ours "$(read_pid "$name")" "$name" "${PORTS[$name]}" && answers "$name"; then
             echo "$name=$(url_of "$name")"
         else
             log "$name is not running"

@@ -5,20 +5,28 @@
 #
 #   fetch         download Kafka 3.9.1 + runtime deps + slf4j-reload4j via mvn into the cache
 #   start         fresh cluster: wipe data, format, launch in background, wait until it answers;
-#                 prints exactly one line on stdout: bootstrap=127.0.0.1:PORT
+#                 prints exactly one line on stdout: bootstrap=127.0.0.1:PORT. PORT is
+#                 RILL_KAFKA_PORT when set (start fails if it or PORT+1 is taken), else a free
+#                 pair of RILL_PORT_RANGE chosen now (chosen again, at most 5 times, if another
+#                 process takes it before the broker binds it); it is recorded in the run dir
 #   stop          TERM the broker from the pid file (KILL after 20 s); safe if not running
-#   resume        start the stopped broker again on its data (a restart: topics kept); same
-#                 output as start
-#   status        exit 0 if the broker process is alive and answers metadata requests, else 1
-#   create-topic  create a topic (replication factor 1, topic configs KEY=VALUE if given);
-#                 fails if it exists; a JVM start (~0.6 s)
+#   resume        start the stopped broker again on its data and its recorded port (a restart:
+#                 topics kept); same output as start
+#   status        exit 0 if the broker process is alive and answers metadata requests (and
+#                 print its bootstrap= line), else 1
+#   create-topic  create a topic (replication factor 1, topic configs KEY=VALUE if given) on
+#                 the recorded broker; fails if it exists; a JVM start (~0.6 s)
 #
 # Environment:
 #   RILL_CACHE_DIR   cache root                 (default: $HOME/.cache/rill)
-#   RILL_KAFKA_DIR   run dir: config, data, logs (default: ${TMPDIR:-/tmp}/rill-kafka)
-#   RILL_KAFKA_PORT  PLAINTEXT port; the controller uses PORT+1 (default: 39092)
+#   RILL_KAFKA_DIR   run dir: config, data, logs, pid and port (default: <checkout>/.run/kafka,
+#                    one per checkout)
+#   RILL_KAFKA_PORT  PLAINTEXT port; the controller uses PORT+1 (default: chosen at start, then
+#                    the one recorded in the run dir)
+#   RILL_PORT_RANGE  where the port is chosen (default 30000-32767: outside the ephemeral range)
 #
-# Needs: java (17), mvn (fetch only), kcat. Only talks to 127.0.0.1 (and Maven Central on fetch).
+# Needs: java (17), mvn (fetch only), kcat, perl. Only talks to 127.0.0.1 (and Maven Central on
+# fetch).
 set -euo pipefail
 
 readonly KAFKA_VERSION=3.9.1
@@ -30,14 +38,26 @@ readonly KAFKA_HOME="$CACHE_ROOT/kafka-$KAFKA_VERSION"
 readonly LIB_DIR="$KAFKA_HOME/lib"
 readonly FETCH_MARKER="$KAFKA_HOME/.fetch-complete"
 
-readonly RUN_DIR="${RILL_KAFKA_DIR:-${TMPDIR:-/tmp}/rill-kafka}"
-readonly PORT="${RILL_KAFKA_PORT:-19092}"
-if ! [[ "$PORT" =~ ^[0-9]+$ ]] || ((PORT < 1024 || PORT > 65534)); then
-    echo "kafka.sh: error: RILL_KAFKA_PORT must be 1024..65534, got '$PORT'" >&2
+# shellcheck source=scripts/lib/host.sh
+source "$(dirname "$0")/lib/host.sh"
+RUN_DIR=$(rill_run_dir kafka)
+readonly RUN_DIR
+readonly GIVEN_PORT="${RILL_KAFKA_PORT:-}"
+if [[ -n "$GIVEN_PORT" ]] && { ! [[ "$GIVEN_PORT" =~ ^[0-9]+$ ]] || ((GIVEN_PORT < 1024 || GIVEN_PORT > 65534)); }; then
+    echo "kafka.sh: error: RILL_KAFKA_PORT must be 1024..65534, got '$GIVEN_PORT'" >&2
     exit 1
 fi
-readonly CPORT=$((PORT + 1))
-readonly BOOTSTRAP="127.0.0.1:$PORT"
+readonly PORT_FILE="$RUN_DIR/kafka.port"
+# The broker's ports: set by use_port (the given port, the recorded one, or one chosen by start).
+PORT="" CPORT="" BOOTSTRAP=""
+use_port() { PORT=$1 CPORT=$(($1 + 1)) BOOTSTRAP="127.0.0.1:$1"; }
+if [[ -n "$GIVEN_PORT" ]]; then
+    use_port "$GIVEN_PORT"
+elif [[ -s "$PORT_FILE" ]]; then
+    use_port "$(cat "$PORT_FILE")"
+elif [[ "$(sed -n 's#^listeners=PLAINTEXT://127\.0\.0\.1:\([0-9]*\),.*#\1#p' "$RUN_DIR/server.properties" 2>/dev/null)" =~ ^[0-9]+$ ]]; then
+    use_port "${BASH_REMATCH[0]}" # a run dir written before the port was recorded
+fi
 readonly PID_FILE="$RUN_DIR/kafka.pid"
 readonly DATA_DIR="$RUN_DIR/data"
 readonly SERVER_PROPS="$RUN_DIR/server.properties"
@@ -186,33 +206,17 @@ is_our_broker() {
 
 # Sockets are read from /proc, never probed with connect(): a connect() to a
 # port nobody listens on can pick that same port as its ephemeral source port
-# (39092 is inside Linux's default 32768-60999 range) and "self-connect"; that
+# (when that port is inside the ephemeral range) and "self-connect"; that
 # socket, even in TIME_WAIT, then keeps the broker from binding for ~60 s.
-
-# Prints how local TCP port $1 is used: "listen" (someone serves it), "busy"
-# (an outgoing or self-connected socket holds it, so bind() would fail), or nothing.
-port_usage() {
-    local hex f tables=()
-    hex=$(printf '%04X' "$1")
-    for f in /proc/net/tcp /proc/net/tcp6; do [[ -r "$f" ]] && tables+=("$f"); done
-    awk -v suffix=":$hex" '
-        FNR > 1 && substr($2, length($2) - 4) == suffix {
-            if ($4 == "0A") listen = 1
-            else if ($2 == $3 || $4 == "01" || $4 == "02") busy = 1
-        }
-        END { if (listen) print "listen"; else if (busy) print "busy" }' "${tables[@]}"
-}
-
-port_listening() { [[ "$(port_usage "$1")" == listen ]]; }
 
 # Fails if another server owns PORT or CPORT; waits (bounded) for a transient holder.
 ensure_ports_free() {
     local p usage deadline=$((SECONDS + 65)) warned=""
     for p in "$PORT" "$CPORT"; do
         while true; do
-            usage=$(port_usage "$p")
+            usage=$(rill_port_usage "$p")
             [[ -z "$usage" ]] && break
-            [[ "$usage" == listen ]] && die "port $p is already in use (set RILL_KAFKA_PORT)"
+            [[ "$usage" == listen ]] && die "port $p is already in use (set another RILL_KAFKA_PORT, or none)"
             ((SECONDS < deadline)) || die "port $p is still held by a client socket (see: ss -tanp | grep :$p)"
             [[ -n "$warned" ]] || { log "port $p is held by a client socket; waiting for it to clear"; warned=1; }
             sleep 1
@@ -221,10 +225,11 @@ ensure_ports_free() {
 }
 
 # kcat -L waits its full -m timeout when the port refuses connections, so only
-# ask it once something listens (keeps the 0.5 s poll interval real).
+# ask it once our broker listens (keeps the 0.5 s poll interval real; and a broker another
+# start launched on the same port is not taken for ours).
 broker_answers() {
-    port_listening "$PORT" || return 1
-    kcat -b "$BOOTSTRAP" -L -m 2 2>/dev/null | grep -qF "broker 1 at $BOOTSTRAP"
+    rill_port_owned_by "$PORT" "$(read_pid)" || return 1
+    kcat -b "$BOOTSTRAP" -L -m 5 2>/dev/null | grep -qF "broker 1 at $BOOTSTRAP"
 }
 
 show_log_tail() {
@@ -281,10 +286,13 @@ log4j.logger.org.apache.kafka.clients=WARN
 EOF
 }
 
+# Waits until the broker answers; 1 if it exited or did not answer in time, 2 if it exited
+# because another process holds its port.
 wait_until_ready() {
     local pid=$1 deadline=$((SECONDS + START_TIMEOUT_S))
     while ((SECONDS < deadline)); do
         if ! kill -0 "$pid" 2>/dev/null; then
+            rill_bind_failed "$SERVER_LOG" "$RUN_DIR/kafka.out" && return 2
             log "broker process $pid exited during startup"
             return 1
         fi
@@ -295,55 +303,83 @@ wait_until_ready() {
     return 1
 }
 
+# Sets the ports of a fresh cluster: the given one (checked free), else a free pair.
+choose_port() {
+    if [[ -n "$GIVEN_PORT" ]]; then
+        use_port "$GIVEN_PORT"
+        ensure_ports_free
+    else
+        local p
+        p=$(rill_pick_port 2 "$@") || die "cannot choose a port"
+        use_port "$p"
+    fi
+}
+
+# A fresh data directory and configuration for PORT.
+format_cluster() {
+    rm -rf "$DATA_DIR" "$SERVER_LOG" "$RUN_DIR/kafka.out" "$PID_FILE"
+    write_server_properties
+    write_server_log4j
+    local cluster_id
+    cluster_id=$(run_tool kafka.tools.StorageTool random-uuid) || die "StorageTool random-uuid failed"
+    run_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$SERVER_PROPS" >"$RUN_DIR/format.out" 2>&1 ||
+        { cat "$RUN_DIR/format.out" >&2; die "StorageTool format failed"; }
+}
+
 do_start() {
-    command -v java >/dev/null || die "java not found (run scripts/install-deps.sh)"
-    command -v kcat >/dev/null || die "kcat not found (run scripts/install-deps.sh)"
+    rill_need java kcat perl || exit 1
     do_fetch
     mkdir -p "$RUN_DIR"
     if is_our_broker "$(read_pid)"; then
         log "a broker is already running from $RUN_DIR; stopping it for a fresh cluster"
         do_stop
     fi
-    ensure_ports_free
-
-    rm -rf "$DATA_DIR" "$SERVER_LOG" "$RUN_DIR/kafka.out" "$PID_FILE"
-    write_server_properties
-    write_server_log4j
-
-    local cluster_id
-    cluster_id=$(run_tool kafka.tools.StorageTool random-uuid) || die "StorageTool random-uuid failed"
-    run_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$SERVER_PROPS" >"$RUN_DIR/format.out" 2>&1 ||
-        { cat "$RUN_DIR/format.out" >&2; die "StorageTool format failed"; }
-
-    launch
+    rm -f "$PORT_FILE"
+    local attempt lost=()
+    for ((attempt = 1; attempt <= 5; attempt++)); do
+        choose_port "${lost[@]}"
+        format_cluster
+        launch && return 0
+        [[ -z "$GIVEN_PORT" ]] || die "port $PORT or $CPORT was taken before the broker bound it"
+        log "port $PORT or $CPORT was taken before the broker bound it; choosing another"
+        lost+=("$PORT" "$CPORT")
+    done
+    die "another process took the chosen ports 5 times (log: $SERVER_LOG)"
 }
 
-# Launches the broker on the formatted data directory and waits until it answers.
+# Launches the broker on the formatted data directory and waits until it answers. Returns 1
+# (stopped, ports forgotten) when it lost its ports to another process; exits on other errors.
 launch() {
     nohup java "${BROKER_JVM_OPTS[@]}" \
         -Dlog4j.configuration="file:$RUN_DIR/log4j.properties" \
         -cp "$LIB_DIR/*" kafka.Kafka "$SERVER_PROPS" \
         </dev/null >>"$RUN_DIR/kafka.out" 2>&1 &
-    local pid=$!
+    local pid=$! rc=0
     echo "$pid" >"$PID_FILE"
+    echo "$PORT" >"$PORT_FILE"
 
-    if ! wait_until_ready "$pid"; then
-        show_log_tail
-        do_stop
-        exit 1
+    wait_until_ready "$pid" || rc=$?
+    if ((rc == 0)); then
+        echo "bootstrap=$BOOTSTRAP"
+        return 0
     fi
-    echo "bootstrap=$BOOTSTRAP"
+    ((rc == 2)) || show_log_tail
+    do_stop
+    rm -f "$PORT_FILE"
+    ((rc == 2)) && return 1
+    exit 1
 }
 
-# Starts the stopped broker again on its data (a restart: topics and offsets kept).
+# Starts the stopped broker again on its data and its port (a restart: topics and offsets
+# kept).
 do_resume() {
     if is_our_broker "$(read_pid)"; then
         echo "bootstrap=$BOOTSTRAP"
         return 0
     fi
-    [[ -d "$DATA_DIR" && -f "$SERVER_PROPS" ]] || die "no broker data in $RUN_DIR: run kafka.sh start"
+    [[ -d "$DATA_DIR" && -f "$SERVER_PROPS" && -n "$PORT" ]] || die "no broker data in $RUN_DIR: run kafka.sh start"
     ensure_ports_free
-    launch
+    launch || die "port $PORT or $CPORT is taken: the broker cannot resume on it"
 }
 
 # ---------------------------------------------------------------- stop / status
@@ -369,13 +405,15 @@ do_stop() {
 }
 
 do_status() {
-    is_our_broker "$(read_pid)" && broker_answers
+    [[ -n "$PORT" ]] || return 1
+    is_our_broker "$(read_pid)" && broker_answers && echo "bootstrap=$BOOTSTRAP"
 }
 
 do_create_topic() {
     [[ $# -ge 2 ]] || die "usage: kafka.sh create-topic NAME PARTITIONS [KEY=VALUE...]"
     [[ "$2" =~ ^[1-9][0-9]*$ ]] || die "PARTITIONS must be a positive integer, got '$2'"
     fetch_is_complete || die "Kafka not fetched; run: kafka.sh start"
+    [[ -n "$PORT" ]] || die "no broker recorded in $RUN_DIR (run kafka.sh start, or set RILL_KAFKA_PORT)"
     local name=$1 partitions=$2 configs=() kv
     shift 2
     for kv in "$@"; do

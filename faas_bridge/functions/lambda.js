@@ -3,7 +3,8 @@
  * lambda.js — the transform and faulty functions as AWS Lambda handlers, served offline by
  * serverless-offline (serverless.yml) on the Lambda Invoke API:
  *
- *   POST http://127.0.0.1:18090/2015-03-31/functions/rill-functions-local-transform/invocations
+ *   POST http://127.0.0.1:PORT/2015-03-31/functions/rill-functions-local-transform/invocations
+ *   (PORT: RILL_FN_LAMBDA_PORT, which scripts/functions.sh sets to a free port it reports)
  *
  * Event: the shape of Lambda's Kafka trigger (MSK "aws:kafka" or "SelfManagedKafka"):
  *   {"eventSource":..,"bootstrapServers":..,"records":{"<topic>-<partition>":[{"topic",

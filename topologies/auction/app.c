@@ -35,7 +35,9 @@ static void usage(void) {
            "  --invalid F             share of invalid auctions and bids generated (0.01)\n"
            "  --seed N                generator seed (1)\n"
            "  --edge faas|native      validation and notify by remote functions (default) or in C\n"
-           "  --validate-auction-url U, --validate-bid-url U, --notify-url U\n"
+           "  --validate-auction-url U, --validate-bid-url U, --notify-url U  the functions\n"
+           "                          (default http://127.0.0.1:18084/, :18085/, :18086/;\n"
+           "                          scripts/run.sh gives those scripts/functions.sh started)\n"
            "  --notify-file F         --edge native: where notifications are appended\n"
            "  --partitions N          partitions of the topics the app creates (4)\n"
            "  --grace-ms MS           auction close grace (1000)\n"
@@ -224,9 +226,11 @@ static void summary(rill_app_t *app, const auction_opts_t *o, double secs, doubl
            o->t_notifications, o->t_sent, o->t_cat_price, o->t_seller_avg, o->t_hot);
     if (o->edge == EDGE_NATIVE)
         printf("  notifications file: %s\n", o->notify_file);
+    else if (getenv("RILL_NOTIFY_FILE"))
+        printf("  notifications file: the notify function's (RILL_NOTIFY_FILE here: %s)\n",
+               getenv("RILL_NOTIFY_FILE"));
     else
-        printf("  notifications file: the notify function's (RILL_NOTIFY_FILE, default "
-               "/tmp/rill-notifications.log)\n");
+        printf("  notifications file: the notify function's (its RILL_NOTIFY_FILE)\n");
     pthread_mutex_unlock(&g_stats.lock);
     auction_cost_summary(app, o, cpu_s);
 }
@@ -469,10 +473,12 @@ int main(int argc, char **argv) {
         rill_app_destroy(app);
         return 1;
     }
-    printf(APP ": running (edge %s%s) on %s%s\n", o.edge == EDGE_NATIVE ? "native" : "faas",
-           o.edge == EDGE_NATIVE ? "" : ": functions at 18084/18085/18086 or as given",
+    printf(APP ": running (edge %s) on %s%s\n", o.edge == EDGE_NATIVE ? "native" : "faas",
            rill_app_bootstrap_servers(app),
            draining ? "; --drain: stops when everything is closed" : "; Ctrl-C stops");
+    if (o.edge != EDGE_NATIVE)
+        printf(APP ": functions: validate-auction %s, validate-bid %s, notify %s\n",
+               o.validate_auction_url, o.validate_bid_url, o.notify_url);
     print_http_endpoint(app, rill_conf_get(conf, "http.listen"));
     fflush(stdout);
     g_app = app;

@@ -8,7 +8,7 @@
  *
  * Targets (each also exported in camelCase, for deployers whose entry points must be
  * identifiers): validate-auction (validateAuction), validate-bid (validateBid), notify.
- * scripts/functions.sh starts them on 127.0.0.1:18084..18086. Requests and answers are those
+ * scripts/functions.sh starts them on 127.0.0.1, on free ports it reports. Requests and answers are those
  * of Rill's FaaS bridge (README.md of the repository, "Function responses"); what each
  * target answers is in README.md here.
  *
