@@ -1,0 +1,185 @@
+/*
+ * http_queries.c — the HTTP endpoint's store queries that span instances: key ranges
+ * (GET /stores/<store>?from=&to=&limit=), proxying a key to its owner (query.forward=proxy),
+ * and keys of stores Rill did not partition, which may be in any partition; plus the
+ * scope=local answers other instances ask for.
+ *
+ * DESIGN
+ * A whole-store answer is this instance's part (query_range.c, query_any.c) completed by
+ * the other owners' parts, each asked with scope=local (query_forward.c): a range merges
+ * every part in key order and keeps the first limit rows (each part holds at most limit,
+ * so nothing past the limit is ever needed); a key ends at the first part that has it, and is
+ * "not found" only when every partition of the store answered. A part that cannot be had
+ * makes the answer 503 naming the instance or the partition, never a partial array or a
+ * wrong 404. scope=local answers carry their rows in the internal rows format
+ * (application/x-rill-rows, exact bytes) and list the partitions searched in
+ * X-Rill-Partitions. Ranges are bounded: query.range.limit rows by default, at most
+ * query.range.limit.max; X-Rill-Truncated: true when rows were left out.
+ */
+#include "http_int.h"
+#include "query_fwd_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ROWS_TYPE "application/x-rill-rows"
+
+/* ---- URLs ---- */
+
+typedef struct args_s {
+    rill_buf_t *url;
+    int n, bad;
+} args_t;
+
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value) {
+    (void)kind;
+    args_t *a = cls;
+    if (!strcmp(key, "scope") || !strcmp(key, "hop"))
+        return MHD_YES;
+    a->bad |= rill_buf_append(a->url, a->n++ ? "&" : "?", 1) ||
+              rill__http_url_encode(a->url, key, strlen(key));
+    if (value)
+        a->bad |= rill_buf_append(a->url, "=", 1) ||
+                  rill__http_url_encode(a->url, value, strlen(value));
+    return MHD_YES;
+}
+
+int rill__http_owner_url(rill_buf_t *url, struct MHD_Connection *conn, const char *owner,
+                         const char *route, const char *store, const char *key,
+                         const char *extra) {
+    args_t a = {.url = url};
+    a.bad = (owner && (rill_buf_append(url, "http://", 7) ||
+                       rill_buf_append(url, owner, strlen(owner)))) ||
+            rill_buf_append(url, route, strlen(route)) ||
+            rill__http_url_encode(url, store, strlen(store)) ||
+            (key && (rill_buf_append(url, "/", 1) ||
+                     rill__http_url_encode(url, key, strlen(key))));
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg, &a);
+    if (extra)
+        a.bad |= rill_buf_append(url, a.n ? "&" : "?", 1) ||
+                 rill_buf_append(url, extra, strlen(extra));
+    return a.bad ? -1 : 0;
+}
+
+void rill__http_covered_list(const uint8_t *covered, int32_t cnt, char *out, size_t size) {
+    size_t n = 0;
+    out[0] = '\0';
+    for (int32_t p = 0; covered && p < cnt && n + 12 < size; p++)
+        if (covered[p])
+            n += (size_t)snprintf(out + n, size - n, "%s%d", n ? "," : "", (int)p);
+}
+
+/* ---- a key ---- */
+
+static enum MHD_Result found(struct MHD_Connection *conn, const rill_buf_t *value,
+                             const rill_query_info_t *info, const char *partitions,
+                             const char *served_by) {
+    char part[16], ts[32];
+    snprintf(part, sizeof(part), "%d", (int)info->partition);
+    snprintf(ts, sizeof(ts), "%lld", (long long)info->timestamp);
+    return rill__http_respond(conn, MHD_HTTP_OK, value->data ? value->data : "", value->len,
+                              "application/octet-stream",
+                              (const char *[]){"X-Rill-Partition", part, "X-Rill-Timestamp",
+                                               info->timestamp >= 0 ? ts : NULL,
+                                               "X-Rill-Partitions", partitions,
+                                               "X-Rill-Served-By", served_by, NULL});
+}
+
+enum MHD_Result rill__http_get_local(rill_app_t *app, struct MHD_Connection *conn,
+                                     const char *store, const char *key) {
+    uint8_t *covered = NULL;
+    int32_t cnt = 0;
+    rill_buf_t out = {0};
+    rill_query_info_t info;
+    char list[8192];
+    enum MHD_Result ret;
+    rill_query_status_t st = rill__get_local(app, store, key, strlen(key), &out, &covered,
+                                             &cnt, &info, RILL__HTTP_QUERY_TIMEOUT_MS);
+    rill__http_covered_list(covered, cnt, list, sizeof(list));
+    if (st == RILL_QUERY_FOUND)
+        ret = found(conn, &out, &info, list, NULL);
+    else if (st == RILL_QUERY_NOT_FOUND)
+        ret = rill__http_respond(conn, MHD_HTTP_NOT_FOUND, "not found here\n", 15,
+                                 "text/plain; charset=utf-8",
+                                 (const char *[]){"X-Rill-Partitions", list, NULL});
+    else
+        ret = rill__http_status(conn, st, store, key, &info);
+    free(covered);
+    rill_buf_free(&out);
+    return ret;
+}
+
+/* Keeps the first 200 answer of a gather. */
+static int keep_found(const rill__fwd_reply_t *r, const char *server, void *opaque) {
+    rill__fwd_reply_t *keep = opaque;
+    if (r->status != 200)
+        return 0;
+    memcpy(keep->partition, r->partition, sizeof(keep->partition));
+    memcpy(keep->timestamp, r->timestamp, sizeof(keep->timestamp));
+    snprintf(keep->error, sizeof(keep->error), "%s", server);
+    return rill_buf_append(&keep->body, r->body.data ? r->body.data : "", r->body.len) ? 0 : 1;
+}
+
+enum MHD_Result rill__http_get_anywhere(rill_app_t *app, struct MHD_Connection *conn,
+                                        const char *store, const char *key) {
+    uint8_t *covered = NULL;
+    int32_t cnt = 0;
+    rill_buf_t out = {0}, path = {0};
+    rill_query_info_t info;
+    rill__fwd_reply_t keep = {0};
+    enum MHD_Result ret;
+    rill_query_status_t st = rill__get_local(app, store, key, strlen(key), &out, &covered,
+                                             &cnt, &info, RILL__HTTP_QUERY_TIMEOUT_MS);
+    if (st == RILL_QUERY_NOT_FOUND) {
+        if (rill__http_owner_url(&path, conn, NULL, "/stores/", store, key, "scope=local") ||
+            rill_buf_append(&path, "", 1))
+            st = rill__query_fail(&info, RILL_QUERY_ERROR, "out of memory");
+        else
+            st = rill__gather(app, rill__query_store(app, store), covered, cnt, path.data,
+                              keep_found, &keep, info.error, sizeof(info.error));
+        if (st == RILL_QUERY_FOUND) {
+            info.partition = (int32_t)strtol(keep.partition, NULL, 10);
+            info.timestamp = keep.timestamp[0] ? strtoll(keep.timestamp, NULL, 10) : -1;
+            ret = found(conn, &keep.body, &info, NULL, keep.error);
+            goto out;
+        }
+    }
+    ret = st == RILL_QUERY_FOUND ? found(conn, &out, &info, NULL, NULL)
+                                 : rill__http_status(conn, st, store, key, &info);
+out:
+    rill__forward_reply_free(&keep);
+    rill_buf_free(&path);
+    rill_buf_free(&out);
+    free(covered);
+    return ret;
+}
+
+enum MHD_Result rill__http_proxy(rill_app_t *app, struct MHD_Connection *conn,
+                                 const char *route, const char *store, const char *key,
+                                 const char *owner) {
+    rill_buf_t url = {0};
+    rill__fwd_reply_t r = {0};
+    char line[600];
+    enum MHD_Result ret;
+    if (rill__http_owner_url(&url, conn, owner, route, store, key, "hop=1") ||
+        rill_buf_append(&url, "", 1))
+        ret = rill__http_line(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "error: out of memory");
+    else if (rill__forward_get(app, url.data,
+                               rill__now_ms() + app->set.query_forward_timeout_ms, &r)) {
+        snprintf(line, sizeof(line), "unavailable, try again: the owner %s did not answer: %s",
+                 owner, r.error);
+        ret = rill__http_line(conn, MHD_HTTP_SERVICE_UNAVAILABLE, line);
+    } else {
+        ret = rill__http_respond(conn, (unsigned)r.status, r.body.data ? r.body.data : "",
+                                 r.body.len, r.content_type[0] ? r.content_type
+                                                               : "application/octet-stream",
+                                 (const char *[]){"X-Rill-Partition", r.partition,
+                                                  "X-Rill-Timestamp", r.timestamp,
+                                                  "X-Rill-Served-By", owner, NULL});
+    }
+    rill__forward_reply_free(&r);
+    rill_buf_free(&url);
+    return ret;
+}
