@@ -16,7 +16,9 @@
  * request body is never read.
  *
  * A store query for a key this instance does not hold is redirected (307) to the same route
- * on the owner's application.server, or answered 503 while the owner is not known. rill_app_start() starts it last, once the stream threads exist, and
+ * on the owner's application.server (or proxied to it, query.forward=proxy; http_queries.c),
+ * or answered 503 while the owner is not known. Ranges and keys of stores Rill did not
+ * partition are gathered from every owner (http_queries.c, http_range.c). rill_app_start() starts it last, once the stream threads exist, and
  * rill_app_destroy() stops it before the threads' status goes. It has no authentication and
  * no TLS: it listens only where http.listen says, which should be loopback or a pod network.
  *
@@ -196,8 +198,8 @@ static int split_path(struct MHD_Connection *conn, const char *path, char *store
     size_t n = slash ? (size_t)(slash - path) : 0;
     if (!slash || !n || n >= store_size || !slash[1] || strlen(slash + 1) > HTTP_MAX_KEY) {
         *ret = respond_line(conn, MHD_HTTP_BAD_REQUEST, "bad request: expected /stores/<store>/"
-                            "<key>, /stores/<store>?from=&to=&limit= or /owner/<store>/<key>, a key of 1 to 4096 bytes "
-                            "(percent-encoded as needed)");
+                            "<key>, /stores/<store>?from=&to=&limit= or /owner/<store>/<key>, "
+                            "a key of 1 to 4096 bytes (percent-encoded as needed)");
         return -1;
     }
     memcpy(store, path, n);

@@ -12,7 +12,8 @@
  */
 #include <criterion/criterion.h>
 
-#include "query_util.h"
+#include "embedded_util.h"
+#include "rt_query.h"
 
 #define NKEYS 40
 #define NRECS 600
@@ -62,7 +63,7 @@ static int on_kv(const void *key, size_t key_len, int64_t ts, const void *value,
     cr_assert_lt(g->n, NKEYS);
     cr_assert_geq(ts, 1000);
     snprintf(g->keys[g->n], sizeof(g->keys[0]), "%.*s", (int)key_len, (const char *)key);
-    g->counts[g->n++] = qu_count(value, len);
+    g->counts[g->n++] = rt_query_count(value, len);
     return 0;
 }
 
@@ -96,29 +97,29 @@ static void check_ranges(rill_app_t **apps, const int *ports, const int64_t *wan
     }
     cr_assert_eq(seen, n, "the local ranges hold %d keys, the reference %d", seen, n);
     for (int i = 0; i < 2; i++) {
-        qu_reply_t r = qu_get_settled(ports[i], "/stores/counts");
+        rt_query_reply_t r = rt_query_get_settled(ports[i], "/stores/counts");
         cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body.data);
-        cr_assert(qu_range_matches(r.body.data, keys, counts, n), "whole range via %d: %s", i,
+        cr_assert(rt_query_range_matches(r.body.data, keys, counts, n), "whole range via %d: %s", i,
                   r.body.data);
         cr_assert_str_eq(r.truncated, "false");
         rill_buf_free(&r.body);
-        r = qu_get_settled(ports[i], "/stores/counts?limit=5");
-        cr_assert(r.status == 200 && qu_range_matches(r.body.data, keys, counts, 5), "%s",
+        r = rt_query_get_settled(ports[i], "/stores/counts?limit=5");
+        cr_assert(r.status == 200 && rt_query_range_matches(r.body.data, keys, counts, 5), "%s",
                   r.body.data);
         cr_assert_str_eq(r.truncated, "true");
         rill_buf_free(&r.body);
         /* [k2, k5): k2, k20..k29 minus k23 (it is "user 23/x%"), k3, k30.., k4, k40.. */
-        r = qu_get_settled(ports[i], "/stores/counts?from=k2&to=k5");
+        r = rt_query_get_settled(ports[i], "/stores/counts?from=k2&to=k5");
         int lo = 0, hi;
         while (lo < n && strcmp(keys[lo], "k2") < 0)
             lo++;
         for (hi = lo; hi < n && strcmp(keys[hi], "k5") < 0;)
             hi++;
         cr_assert(hi - lo > 3);
-        cr_assert(qu_range_matches(r.body.data, keys + lo, counts + lo, hi - lo), "%s",
+        cr_assert(rt_query_range_matches(r.body.data, keys + lo, counts + lo, hi - lo), "%s",
                   r.body.data);
         rill_buf_free(&r.body);
-        r = qu_get(ports[i], "/stores/counts?limit=10001");
+        r = rt_query_get(ports[i], "/stores/counts?limit=10001");
         cr_assert_eq(r.status, 400, "above query.range.limit.max: %ld", r.status);
         rill_buf_free(&r.body);
     }
@@ -137,14 +138,14 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
     const char *extra_a[] = {"state.dir", dir_a, "http.listen", "127.0.0.1:0", NULL};
-    rill_app_t *a = eu_app_new(qu_count_topology("q-in", "counts", "q-out"), app_id, extra_a);
+    rill_app_t *a = eu_app_new(rt_query_count_topology("q-in", "counts", "q-out"), app_id, extra_a);
     eu_create_topic(a, "q-in", 4);
     eu_create_topic(a, "q-out", 4);
     /* b proxies the keys it does not hold (query.forward=proxy); a redirects (default). */
     const char *extra_b[] = {"state.dir", dir_b, "http.listen", "127.0.0.1:0",
                              "query.forward", "proxy",
                              "bootstrap.servers", rill_app_bootstrap_servers(a), NULL};
-    rill_app_t *b = eu_app_new(qu_count_topology("q-in", "counts", "q-out"), app_id, extra_b);
+    rill_app_t *b = eu_app_new(rt_query_count_topology("q-in", "counts", "q-out"), app_id, extra_b);
     eu_start(a);
     eu_start(b);
     int pa = rill_app_http_port(a), pb = rill_app_http_port(b);
@@ -156,7 +157,7 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
     int64_t deadline = eu_now_ms() + EU_WAIT_MS;
     while (eu_now_ms() < deadline &&
            !(rill_app_metric(a, "rill_tasks") == 2 && rill_app_metric(b, "rill_tasks") == 2 &&
-             qu_ready(pa) && qu_ready(pb)))
+             rt_query_ready(pa) && rt_query_ready(pb)))
         eu_sleep_ms(50);
     cr_assert_eq(rill_app_metric(a, "rill_tasks"), 2);
     cr_assert_eq(rill_app_metric(b, "rill_tasks"), 2);
@@ -188,7 +189,7 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
     for (int k = 0; k < NKEYS; k++) {
         char key[64], path[256], enc[192];
         key_name(key, sizeof(key), k);
-        qu_url_key(enc, sizeof(enc), key);
+        rt_query_url_key(enc, sizeof(enc), key);
         int owner = -1;
         /* The C API: exactly one instance holds the key; the other names it. */
         for (int i = 0; i < 2; i++) {
@@ -219,7 +220,7 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
                 if (want[k]) {
                     cr_assert_eq(st, RILL_QUERY_FOUND, "key %s: %s (%s)", key,
                                  rill_query_status_str(st), info.error);
-                    cr_assert_eq(qu_count(out.data, out.len), want[k], "key %s through the C API", key);
+                    cr_assert_eq(rt_query_count(out.data, out.len), want[k], "key %s through the C API", key);
                     cr_assert_geq(info.timestamp, 1000);
                 } else {
                     cr_assert_eq(st, RILL_QUERY_NOT_FOUND, "key %s was never written", key);
@@ -246,11 +247,11 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
         /* HTTP through both instances: the owner answers, the other redirects to it. */
         snprintf(path, sizeof(path), "/stores/counts/%s", enc);
         for (int i = 0; i < 2; i++) {
-            qu_reply_t r = qu_get_settled(ports[i], path);
+            rt_query_reply_t r = rt_query_get_settled(ports[i], path);
             if (want[k]) {
                 cr_assert_eq(r.status, 200, "GET %s on instance %d: %ld %s", path, i, r.status,
                              r.body.data);
-                cr_assert_eq(qu_count(r.body.data, r.body.len), want[k], "key %s over HTTP via %d", key,
+                cr_assert_eq(rt_query_count(r.body.data, r.body.len), want[k], "key %s over HTTP via %d", key,
                              i);
             } else {
                 cr_assert_eq(r.status, 404, "GET %s: %ld %s", path, r.status, r.body.data);
@@ -266,7 +267,7 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
         snprintf(path, sizeof(path), "/owner/counts/%s", enc);
         for (int i = 0; i < 2; i++) {
             char want_json[256];
-            qu_reply_t r = qu_get_settled(ports[i], path);
+            rt_query_reply_t r = rt_query_get_settled(ports[i], path);
             snprintf(want_json, sizeof(want_json), "\"owner\":\"%s\"",
                      rill_app_server(apps[owner]));
             cr_assert_eq(r.status, 200);
@@ -286,14 +287,14 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
         cr_assert_eq(rill_app_store_get(apps[i], "nope", "k1", 2, &out, &info, 1000),
                      RILL_QUERY_UNKNOWN_STORE);
         cr_assert(strstr(info.error, "no store called \"nope\""), "%s", info.error);
-        qu_reply_t r = qu_get(ports[i], "/stores/nope/k1");
+        rt_query_reply_t r = rt_query_get(ports[i], "/stores/nope/k1");
         cr_assert_eq(r.status, 404);
         cr_assert(strstr(r.body.data, "unknown store"), "%s", r.body.data);
         rill_buf_free(&r.body);
-        r = qu_get(ports[i], "/stores/counts/");
+        r = rt_query_get(ports[i], "/stores/counts/");
         cr_assert_eq(r.status, 400, "%ld %s", r.status, r.body.data);
         rill_buf_free(&r.body);
-        r = qu_get(ports[i], "/stores/counts/k1?from=0&to=10");
+        r = rt_query_get(ports[i], "/stores/counts/k1?from=0&to=10");
         cr_assert(r.status == 404 && strstr(r.body.data, "window fetch reads window stores"),
                   "%ld %s", r.status, r.body.data);
         rill_buf_free(&r.body);
@@ -375,7 +376,7 @@ Test(queries, window_fetch, .timeout = 120)
 
     char path[128];
     snprintf(path, sizeof(path), "/stores/wins/a?from=1000&to=2000");
-    qu_reply_t r = qu_get(rill_app_http_port(app), path);
+    rt_query_reply_t r = rt_query_get(rill_app_http_port(app), path);
     cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body.data);
     cr_assert_str_eq(r.body.data,
                      "[{\"start\":1000,\"timestamp\":1500,\"value_hex\":\"0000000000000002\"}]\n");

@@ -1,32 +1,41 @@
 /*
- * query_util.h — what the interactive-query tests share: GET over HTTP with libcurl
+ * rt_query.h — what the interactive-query tests share: GET over HTTP with libcurl
  * (following redirects, reading the X-Rill-* headers), keys in URLs, counts.
  *
  * DESIGN
- * Header-only, as embedded_util.h: each test binary includes it once.
+ * Header-only: each test binary includes it once (engine and integration tests).
  */
-#ifndef RILL_TESTS_QUERY_UTIL_H
-#define RILL_TESTS_QUERY_UTIL_H
+#ifndef RILL_TEST_RT_QUERY_H
+#define RILL_TEST_RT_QUERY_H
 
-#include "embedded_util.h"
+#include "rill_test.h"
+
+#include <rill.h>
+
+#include <criterion/criterion.h>
+#include <librdkafka/rdkafka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RT_QUERY_WAIT_MS 20000
 
 #include <curl/curl.h>
 #include <strings.h>
 
-typedef struct qu_reply_s {
+typedef struct rt_query_reply_s {
     long status;
     long redirects;
     rill_buf_t body;
     char truncated[8];  /* X-Rill-Truncated */
     char served_by[64]; /* X-Rill-Served-By */
-} qu_reply_t;
+} rt_query_reply_t;
 
-static inline size_t qu_on_body(char *data, size_t size, size_t n, void *opaque)
+static inline size_t rt_query_on_body(char *data, size_t size, size_t n, void *opaque)
 {
     return rill_buf_append(opaque, data, size * n) ? 0 : size * n;
 }
 
-static inline void qu_header(const char *line, size_t len, const char *name, char *dst,
+static inline void rt_query_header(const char *line, size_t len, const char *name, char *dst,
                              size_t size)
 {
     size_t n = strlen(name);
@@ -39,28 +48,28 @@ static inline void qu_header(const char *line, size_t len, const char *name, cha
     }
 }
 
-static inline size_t qu_on_header(char *data, size_t size, size_t n, void *opaque)
+static inline size_t rt_query_on_header(char *data, size_t size, size_t n, void *opaque)
 {
-    qu_reply_t *r = opaque;
+    rt_query_reply_t *r = opaque;
 
-    qu_header(data, size * n, "X-Rill-Truncated", r->truncated, sizeof(r->truncated));
-    qu_header(data, size * n, "X-Rill-Served-By", r->served_by, sizeof(r->served_by));
+    rt_query_header(data, size * n, "X-Rill-Truncated", r->truncated, sizeof(r->truncated));
+    rt_query_header(data, size * n, "X-Rill-Served-By", r->served_by, sizeof(r->served_by));
     return size * n;
 }
 
 /* GET path on 127.0.0.1:port, following redirects; body NUL-terminated. */
-static inline qu_reply_t qu_get(int port, const char *path)
+static inline rt_query_reply_t rt_query_get(int port, const char *path)
 {
-    qu_reply_t r = {0};
+    rt_query_reply_t r = {0};
     char url[2048];
     CURL *c = curl_easy_init();
 
     cr_assert_not_null(c);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, qu_on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, rt_query_on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, qu_on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, rt_query_on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
@@ -75,22 +84,22 @@ static inline qu_reply_t qu_get(int port, const char *path)
     return r;
 }
 
-/* As qu_get, asking again while the answer is 503 (an owner not yet published). */
-static inline qu_reply_t qu_get_settled(int port, const char *path)
+/* As rt_query_get, asking again while the answer is 503 (an owner not yet published). */
+static inline rt_query_reply_t rt_query_get_settled(int port, const char *path)
 {
-    int64_t deadline = eu_now_ms() + EU_WAIT_MS;
-    qu_reply_t r = qu_get(port, path);
+    int64_t deadline = rt_now_ms() + RT_QUERY_WAIT_MS;
+    rt_query_reply_t r = rt_query_get(port, path);
 
-    while (r.status == 503 && eu_now_ms() < deadline) {
+    while (r.status == 503 && rt_now_ms() < deadline) {
         rill_buf_free(&r.body);
-        eu_sleep_ms(50);
-        r = qu_get(port, path);
+        rt_sleep_ms(50);
+        r = rt_query_get(port, path);
     }
     return r;
 }
 
 /* key percent-encoded into out. */
-static inline void qu_url_key(char *out, size_t size, const char *key)
+static inline void rt_query_url_key(char *out, size_t size, const char *key)
 {
     CURL *c = curl_easy_init();
     char *e = curl_easy_escape(c, key, 0);
@@ -100,16 +109,16 @@ static inline void qu_url_key(char *out, size_t size, const char *key)
     curl_easy_cleanup(c);
 }
 
-static inline int qu_ready(int port)
+static inline int rt_query_ready(int port)
 {
-    qu_reply_t r = qu_get(port, "/ready");
+    rt_query_reply_t r = rt_query_get(port, "/ready");
     int ok = r.status == 200;
 
     rill_buf_free(&r.body);
     return ok;
 }
 
-static inline int64_t qu_count(const void *data, size_t len)
+static inline int64_t rt_query_count(const void *data, size_t len)
 {
     int64_t v = -1;
 
@@ -118,7 +127,7 @@ static inline int64_t qu_count(const void *data, size_t len)
     return v;
 }
 
-static inline rill_topology_t *qu_count_topology(const char *in, const char *store,
+static inline rill_topology_t *rt_query_count_topology(const char *in, const char *store,
                                                  const char *out)
 {
     rill_topology_t *topo = rill_topology_new();
@@ -130,15 +139,15 @@ static inline rill_topology_t *qu_count_topology(const char *in, const char *sto
 }
 
 /* Waits until both apps hold want_tasks tasks each and are ready. */
-static inline void qu_wait_settled(rill_app_t *a, rill_app_t *b, int want_tasks)
+static inline void rt_query_wait_settled(rill_app_t *a, rill_app_t *b, int want_tasks)
 {
-    int64_t deadline = eu_now_ms() + EU_WAIT_MS;
+    int64_t deadline = rt_now_ms() + RT_QUERY_WAIT_MS;
 
-    while (eu_now_ms() < deadline &&
+    while (rt_now_ms() < deadline &&
            !(rill_app_metric(a, "rill_tasks") == want_tasks &&
              rill_app_metric(b, "rill_tasks") == want_tasks &&
-             qu_ready(rill_app_http_port(a)) && qu_ready(rill_app_http_port(b))))
-        eu_sleep_ms(50);
+             rt_query_ready(rill_app_http_port(a)) && rt_query_ready(rill_app_http_port(b))))
+        rt_sleep_ms(50);
     cr_assert_eq(rill_app_metric(a, "rill_tasks"), want_tasks);
     cr_assert_eq(rill_app_metric(b, "rill_tasks"), want_tasks);
 }
@@ -146,7 +155,7 @@ static inline void qu_wait_settled(rill_app_t *a, rill_app_t *b, int want_tasks)
 /* The JSON a range answers for sorted keys[0..n) with counts (the timestamps are not
  * known to the caller: "timestamp":T is matched by skipping digits). Returns 1 when body is
  * exactly that array. */
-static inline int qu_range_matches(const char *body, char **keys, const int64_t *counts, int n)
+static inline int rt_query_range_matches(const char *body, char **keys, const int64_t *counts, int n)
 {
     const char *p = body;
 
@@ -158,7 +167,7 @@ static inline int qu_range_matches(const char *body, char **keys, const int64_t 
         if (strncmp(p, head, strlen(head)))
             return 0;
         p += strlen(head);
-        while (*p >= '0' && *p <= '9')
+        while (*p == '-' || (*p >= '0' && *p <= '9'))
             p++;
         snprintf(tail, sizeof(tail), ",\"value_hex\":\"%016llx\"}", (unsigned long long)counts[i]);
         if (strncmp(p, tail, strlen(tail)))
