@@ -241,64 +241,63 @@ static int time_arg(struct MHD_Connection *conn, const char *name, int64_t def, 
     return 0;
 }
 
+/* A window fetch (from/to given) into out as a JSON array; 0, or -1 after answering 400. */
+static int fetch_windows(rill_app_t *app, struct MHD_Connection *conn, const char *store,
+                         const char *key, rill_buf_t *out, rill_query_info_t *info,
+                         rill_query_status_t *st, enum MHD_Result *ret) {
+    int64_t from, to;
+    if (time_arg(conn, "from", 0, &from) || time_arg(conn, "to", INT64_MAX, &to)) {
+        *ret = respond_line(conn, MHD_HTTP_BAD_REQUEST, "bad request: from and to are window "
+                            "start times in epoch milliseconds");
+        return -1;
+    }
+    *st = rill_buf_append(out, "[", 1)
+              ? RILL_QUERY_ERROR
+              : rill_app_window_fetch(app, store, key, strlen(key), from, to, window_row, out,
+                                      info, HTTP_QUERY_TIMEOUT_MS);
+    if (*st == RILL_QUERY_FOUND && rill_buf_append(out, "]\n", 2))
+        *st = RILL_QUERY_ERROR;
+    return 0;
+}
+
+/* Whether a not-local answer for key of def came after its murmur2 partition, held here,
+ * was searched: a store Rill did not partition, whose other partitions are elsewhere. */
+static bool searched_here(rill_app_t *app, const rill__store_def_t *def, const char *key,
+                          const rill_query_info_t *info) {
+    return def && def->kind == RILL_STORE_KV && !rill__query_placed(app, def) &&
+           info->partition != rd_kafka_msg_partitioner_murmur2(
+                                  NULL, key, strlen(key), rill__query_partitions(app, def),
+                                  NULL, NULL);
+}
+
 static enum MHD_Result serve_store(rill_app_t *app, struct MHD_Connection *conn,
                                    const char *store, const char *key) {
-    enum MHD_Result ret;
+    enum MHD_Result ret = MHD_NO;
     rill_query_info_t info;
     rill_buf_t out = {0};
     rill_query_status_t st;
-    const char *type = "application/octet-stream";
-    int64_t from, to;
-    const rill__store_def_t *def = rill__query_store(app, store);
-    bool anywhere = def && def->kind == RILL_STORE_KV && !rill__query_placed(app, def);
+    char part[16];
     if (MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "scope"))
         return rill__http_get_local(app, conn, store, key);
-    if (MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "from") ||
-        MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "to")) {
-        if (time_arg(conn, "from", 0, &from) || time_arg(conn, "to", INT64_MAX, &to))
-            return respond_line(conn, MHD_HTTP_BAD_REQUEST, "bad request: from and to are "
-                                "window start times in epoch milliseconds");
-        type = "application/json";
-        st = rill_buf_append(&out, "[", 1)
-                 ? RILL_QUERY_ERROR
-                 : rill_app_window_fetch(app, store, key, strlen(key), from, to, window_row,
-                                         &out, &info, HTTP_QUERY_TIMEOUT_MS);
-        if (st == RILL_QUERY_FOUND && rill_buf_append(&out, "]\n", 2))
-            st = RILL_QUERY_ERROR;
-    } else {
+    bool windows = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "from") ||
+                   MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "to");
+    if (windows && fetch_windows(app, conn, store, key, &out, &info, &st, &ret))
+        return ret;
+    if (!windows)
         st = rill_app_store_get(app, store, key, strlen(key), &out, &info,
                                 HTTP_QUERY_TIMEOUT_MS);
-    }
-    if (st == RILL_QUERY_NOT_LOCAL && anywhere &&
-        info.partition != rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key),
-                                                           rill__query_partitions(app, def),
-                                                           NULL, NULL)) {
-        /* The key's murmur2 partition is here and has not got it: the other instances'
-         * partitions are asked too (a NOT_LOCAL for the murmur2 partition goes to its
-         * owner, which does the same). */
-        rill_buf_free(&out);
-        return rill__http_get_anywhere(app, conn, store, key);
-    }
-    if (st != RILL_QUERY_FOUND) {
-        rill_buf_free(&out);
-        return respond_status(app, conn, st, "/stores/", store, key, &info);
-    }
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        out.len, out.data ? out.data : "", MHD_RESPMEM_MUST_COPY);
+    if (st == RILL_QUERY_NOT_LOCAL && searched_here(app, rill__query_store(app, store), key,
+                                                    &info))
+        ret = rill__http_get_anywhere(app, conn, store, key); /* ask the other owners */
+    else if (st != RILL_QUERY_FOUND)
+        ret = respond_status(app, conn, st, "/stores/", store, key, &info);
+    else if (!windows)
+        ret = rill__http_found(app, conn, store, key, &out, &info, NULL, NULL);
+    else
+        ret = (snprintf(part, sizeof(part), "%d", (int)info.partition),
+               rill__http_respond(conn, MHD_HTTP_OK, out.data, out.len, "application/json",
+                                  (const char *[]){"X-Rill-Partition", part, NULL}));
     rill_buf_free(&out);
-    if (!resp)
-        return MHD_NO;
-    char num[32];
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    snprintf(num, sizeof(num), "%d", (int)info.partition);
-    MHD_add_response_header(resp, "X-Rill-Partition", num);
-    if (info.timestamp >= 0) {
-        snprintf(num, sizeof(num), "%lld", (long long)info.timestamp);
-        MHD_add_response_header(resp, "X-Rill-Timestamp", num);
-    }
-    ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
     return ret;
 }
 

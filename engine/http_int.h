@@ -32,6 +32,13 @@ enum MHD_Result rill__http_status(struct MHD_Connection *conn, rill_query_status
 /* GET /stores/<store>?from=&to=&limit=[&scope=local]: a key range. */
 enum MHD_Result rill__http_range(rill_app_t *app, struct MHD_Connection *conn,
                                  const char *store);
+/* 200 with a found value: the raw bytes, or with format=json a JSON object (key,
+ * partition, timestamp, value when the store's serde gives it a JSON form, value_hex);
+ * partitions and served_by (X-Rill-Partitions, X-Rill-Served-By) may be NULL. */
+enum MHD_Result rill__http_found(rill_app_t *app, struct MHD_Connection *conn,
+                                 const char *store, const char *key, const rill_buf_t *value,
+                                 const rill_query_info_t *info, const char *partitions,
+                                 const char *served_by);
 /* GET /stores/<store>/<key>?scope=local: key in this instance's partitions only. */
 enum MHD_Result rill__http_get_local(rill_app_t *app, struct MHD_Connection *conn,
                                      const char *store, const char *key);
@@ -47,6 +54,18 @@ enum MHD_Result rill__http_proxy(rill_app_t *app, struct MHD_Connection *conn,
 int rill__http_owner_url(rill_buf_t *url, struct MHD_Connection *conn, const char *owner,
                          const char *route, const char *store, const char *key,
                          const char *extra);
+
+/* http_json.c. Appends data as lowercase hexadecimal. 0 or -1. */
+int rill__json_hex(rill_buf_t *b, const void *data, size_t len);
+/* Appends data as a JSON string: 0, 1 (not UTF-8: nothing appended) or -1. */
+int rill__json_text(rill_buf_t *b, const void *data, size_t len);
+/* Appends "key":"<text>" when key is UTF-8, else "key_hex":"<hex>". 0 or -1. */
+int rill__json_key(rill_buf_t *b, const void *key, size_t len);
+/* Appends value v as JSON by def's value serde: 0, 1 (no JSON form known: nothing appended)
+ * or -1. */
+struct rill__store_def_s;
+int rill__json_value(rill_buf_t *b, const struct rill__store_def_s *def, const void *v,
+                     size_t len);
 
 /* "0,2,5": the partitions p with covered[p] set, into out. */
 void rill__http_covered_list(const uint8_t *covered, int32_t cnt, char *out, size_t size);

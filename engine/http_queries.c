@@ -30,13 +30,14 @@
 typedef struct args_s {
     rill_buf_t *url;
     int n, bad;
+    bool raw; /* leave "format" out: an internal request reads the raw bytes */
 } args_t;
 
 static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                const char *value) {
     (void)kind;
     args_t *a = cls;
-    if (!strcmp(key, "scope") || !strcmp(key, "hop"))
+    if (!strcmp(key, "scope") || !strcmp(key, "hop") || (a->raw && !strcmp(key, "format")))
         return MHD_YES;
     a->bad |= rill_buf_append(a->url, a->n++ ? "&" : "?", 1) ||
               rill__http_url_encode(a->url, key, strlen(key));
@@ -49,7 +50,7 @@ static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *k
 int rill__http_owner_url(rill_buf_t *url, struct MHD_Connection *conn, const char *owner,
                          const char *route, const char *store, const char *key,
                          const char *extra) {
-    args_t a = {.url = url};
+    args_t a = {.url = url, .raw = extra && !strcmp(extra, "scope=local")};
     a.bad = (owner && (rill_buf_append(url, "http://", 7) ||
                        rill_buf_append(url, owner, strlen(owner)))) ||
             rill_buf_append(url, route, strlen(route)) ||
@@ -73,18 +74,52 @@ void rill__http_covered_list(const uint8_t *covered, int32_t cnt, char *out, siz
 
 /* ---- a key ---- */
 
-static enum MHD_Result found(struct MHD_Connection *conn, const rill_buf_t *value,
-                             const rill_query_info_t *info, const char *partitions,
-                             const char *served_by) {
+/* {"key":..,"partition":..,"timestamp":..,"value":..(when known),"value_hex":..}. */
+static int value_json(rill_buf_t *b, const rill__store_def_t *def, const char *key,
+                      const rill_buf_t *value, const rill_query_info_t *info) {
+    char mid[80];
+    size_t at;
+    snprintf(mid, sizeof(mid), ",\"partition\":%d,\"timestamp\":%lld", (int)info->partition,
+             (long long)info->timestamp);
+    if (rill_buf_append(b, "{", 1) || rill__json_key(b, key, strlen(key)) ||
+        rill_buf_append(b, mid, strlen(mid)))
+        return -1;
+    at = b->len;
+    int rc = rill_buf_append(b, ",\"value\":", 9) ? -1 : rill__json_value(b, def, value->data,
+                                                                           value->len);
+    if (rc == 1)
+        b->len = at;
+    return rc < 0 || rill_buf_append(b, ",\"value_hex\":\"", 14) ||
+                   rill__json_hex(b, value->data, value->len) ||
+                   rill_buf_append(b, "\"}\n", 3)
+               ? -1
+               : 0;
+}
+
+enum MHD_Result rill__http_found(rill_app_t *app, struct MHD_Connection *conn,
+                                 const char *store, const char *key, const rill_buf_t *value,
+                                 const rill_query_info_t *info, const char *partitions,
+                                 const char *served_by) {
     char part[16], ts[32];
+    const char *format = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "format");
+    rill_buf_t json = {0};
+    bool as_json = format && !strcmp(format, "json");
+    if (as_json && value_json(&json, rill__query_store(app, store), key, value, info)) {
+        rill_buf_free(&json);
+        return rill__http_line(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "error: out of memory");
+    }
     snprintf(part, sizeof(part), "%d", (int)info->partition);
     snprintf(ts, sizeof(ts), "%lld", (long long)info->timestamp);
-    return rill__http_respond(conn, MHD_HTTP_OK, value->data ? value->data : "", value->len,
-                              "application/octet-stream",
-                              (const char *[]){"X-Rill-Partition", part, "X-Rill-Timestamp",
-                                               info->timestamp >= 0 ? ts : NULL,
-                                               "X-Rill-Partitions", partitions,
-                                               "X-Rill-Served-By", served_by, NULL});
+    const char *const headers[] = {"X-Rill-Partition", part, "X-Rill-Timestamp",
+                                   info->timestamp >= 0 ? ts : NULL, "X-Rill-Partitions",
+                                   partitions, "X-Rill-Served-By", served_by, NULL};
+    enum MHD_Result ret =
+        as_json ? rill__http_respond(conn, MHD_HTTP_OK, json.data, json.len, "application/json",
+                                     headers)
+                : rill__http_respond(conn, MHD_HTTP_OK, value->data ? value->data : "",
+                                     value->len, "application/octet-stream", headers);
+    rill_buf_free(&json);
+    return ret;
 }
 
 enum MHD_Result rill__http_get_local(rill_app_t *app, struct MHD_Connection *conn,
@@ -99,7 +134,7 @@ enum MHD_Result rill__http_get_local(rill_app_t *app, struct MHD_Connection *con
                                              &cnt, &info, RILL__HTTP_QUERY_TIMEOUT_MS);
     rill__http_covered_list(covered, cnt, list, sizeof(list));
     if (st == RILL_QUERY_FOUND)
-        ret = found(conn, &out, &info, list, NULL);
+        ret = rill__http_found(app, conn, store, key, &out, &info, list, NULL);
     else if (st == RILL_QUERY_NOT_FOUND)
         ret = rill__http_respond(conn, MHD_HTTP_NOT_FOUND, "not found here\n", 15,
                                  "text/plain; charset=utf-8",
@@ -142,11 +177,12 @@ enum MHD_Result rill__http_get_anywhere(rill_app_t *app, struct MHD_Connection *
         if (st == RILL_QUERY_FOUND) {
             info.partition = (int32_t)strtol(keep.partition, NULL, 10);
             info.timestamp = keep.timestamp[0] ? strtoll(keep.timestamp, NULL, 10) : -1;
-            ret = found(conn, &keep.body, &info, NULL, keep.error);
+            ret = rill__http_found(app, conn, store, key, &keep.body, &info, NULL, keep.error);
             goto out;
         }
     }
-    ret = st == RILL_QUERY_FOUND ? found(conn, &out, &info, NULL, NULL)
+    ret = st == RILL_QUERY_FOUND ? rill__http_found(app, conn, store, key, &out, &info, NULL,
+                                                    NULL)
                                  : rill__http_status(conn, st, store, key, &info);
 out:
     rill__forward_reply_free(&keep);

@@ -6,7 +6,8 @@
  * DESIGN
  * See http_queries.c for how a whole-store answer is gathered. The array is JSON, one object
  * per key: "key" as text when the key is UTF-8 (else "key_hex"), "timestamp" (-1 when the
- * store keeps none) and "value_hex". The limit comes from the request (at most
+ * store keeps none), "value" when the store's value serde gives it a JSON form
+ * (http_json.c) and always "value_hex". The limit comes from the request (at most
  * query.range.limit.max, else 400) or query.range.limit; X-Rill-Truncated says whether rows
  * were left out.
  */
@@ -17,57 +18,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The length of the UTF-8 sequence at s (left bytes), or 0 when it is not valid UTF-8. */
-static size_t utf8_len(const unsigned char *s, size_t left) {
-    size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
-             : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
-    if (!n || n > left || (n == 2 && s[0] < 0xc2))
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return n;
-}
+typedef struct json_rows_s {
+    rill_buf_t *b;
+    const rill__store_def_t *def;
+} json_rows_t;
 
-static int json_hex(rill_buf_t *b, const unsigned char *s, size_t len) {
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        char two[2] = {hex[s[i] >> 4], hex[s[i] & 15]};
-        if (rill_buf_append(b, two, 2))
-            return -1;
-    }
-    return 0;
-}
-
-/* Appends "key":"<text>" when key is UTF-8, else "key_hex":"<hex>". */
-static int json_key(rill_buf_t *b, const unsigned char *k, size_t len) {
-    size_t i = 0, n;
-    while (i < len && (n = utf8_len(k + i, len - i)))
-        i += n;
-    if (i < len)
-        return rill_buf_append(b, "\"key_hex\":\"", 11) || json_hex(b, k, len) ||
-               rill_buf_append(b, "\"", 1);
-    int bad = rill_buf_append(b, "\"key\":\"", 7);
-    for (i = 0; i < len && !bad; i++) {
-        char esc[8];
-        if (k[i] == '"' || k[i] == '\\' || k[i] < 0x20) {
-            snprintf(esc, sizeof(esc), "\\u%04x", k[i]);
-            bad = rill_buf_append(b, esc, 6);
-        } else {
-            bad = rill_buf_append(b, k + i, 1);
-        }
-    }
-    return bad || rill_buf_append(b, "\"", 1);
-}
-
+/* One row: {"key":..,"timestamp":..,"value":..(when the serde is known),"value_hex":..}. */
 static int json_row(const void *key, size_t key_len, int64_t ts, const void *value,
                     size_t value_len, void *opaque) {
-    rill_buf_t *b = opaque;
-    char mid[64];
-    snprintf(mid, sizeof(mid), ",\"timestamp\":%lld,\"value_hex\":\"", (long long)ts);
-    return rill_buf_append(b, b->len > 1 ? ",{" : "{", b->len > 1 ? 2 : 1) ||
-                   json_key(b, key, key_len) || rill_buf_append(b, mid, strlen(mid)) ||
-                   json_hex(b, value, value_len) || rill_buf_append(b, "\"}", 2)
+    json_rows_t *j = opaque;
+    rill_buf_t *b = j->b;
+    char mid[48];
+    size_t at;
+    snprintf(mid, sizeof(mid), ",\"timestamp\":%lld", (long long)ts);
+    if (rill_buf_append(b, b->len > 1 ? ",{" : "{", b->len > 1 ? 2 : 1) ||
+        rill__json_key(b, key, key_len) || rill_buf_append(b, mid, strlen(mid)))
+        return 1;
+    at = b->len;
+    int rc = rill_buf_append(b, ",\"value\":", 9) ? -1 : rill__json_value(b, j->def, value,
+                                                                           value_len);
+    if (rc == 1)
+        b->len = at; /* no JSON form: value_hex only */
+    return rc < 0 || rill_buf_append(b, ",\"value_hex\":\"", 14) ||
+                   rill__json_hex(b, value, value_len) || rill_buf_append(b, "\"}", 2)
                ? 1
                : 0;
 }
@@ -112,10 +85,11 @@ static int limit_arg(rill_app_t *app, struct MHD_Connection *conn, enum MHD_Resu
 
 /* Answers the merged parts as JSON. */
 static enum MHD_Result respond_json(rill_app_t *app, struct MHD_Connection *conn,
-                                    parts_t *parts, int limit) {
+                                    const rill__store_def_t *def, parts_t *parts, int limit) {
     rill_buf_t json = {0};
+    json_rows_t j = {.b = &json, .def = def};
     int bad = rill_buf_append(&json, "[", 1) ||
-              rill__rows_merge(parts->v, parts->n, limit, json_row, &json, &parts->more) ||
+              rill__rows_merge(parts->v, parts->n, limit, json_row, &j, &parts->more) ||
               rill_buf_append(&json, "]\n", 2);
     if (parts->more)
         rill__counter_add(&app->query_metrics[RILL__QM_TRUNCATED], 1);
@@ -175,7 +149,7 @@ enum MHD_Result rill__http_range(rill_app_t *app, struct MHD_Connection *conn,
     } else {
         if (st == RILL_QUERY_FOUND)
             st = gather_rest(app, conn, store, covered, cnt, &parts, &info);
-        ret = st == RILL_QUERY_FOUND ? respond_json(app, conn, &parts, limit)
+        ret = st == RILL_QUERY_FOUND ? respond_json(app, conn, rill__query_store(app, store), &parts, limit)
                                      : rill__http_status(conn, st, store, NULL, &info);
     }
     for (int i = 0; i < parts.n && parts.v; i++)

@@ -153,9 +153,11 @@ static inline void rt_query_wait_settled(rill_app_t *a, rill_app_t *b, int want_
 }
 
 /* The JSON a range answers for sorted keys[0..n) with counts (the timestamps are not
- * known to the caller: "timestamp":T is matched by skipping digits). Returns 1 when body is
- * exactly that array. */
-static inline int rt_query_range_matches(const char *body, char **keys, const int64_t *counts, int n)
+ * known to the caller: "timestamp":T is matched by skipping digits; rendered: the store's
+ * serde is int64, so "value":<count> precedes value_hex). Returns 1 when body is exactly that
+ * array. */
+static inline int rt_query_range_matches(const char *body, char **keys, const int64_t *counts,
+                                         int n, int rendered)
 {
     const char *p = body;
 
@@ -169,7 +171,11 @@ static inline int rt_query_range_matches(const char *body, char **keys, const in
         p += strlen(head);
         while (*p == '-' || (*p >= '0' && *p <= '9'))
             p++;
-        snprintf(tail, sizeof(tail), ",\"value_hex\":\"%016llx\"}", (unsigned long long)counts[i]);
+        char value[40] = "";
+        if (rendered)
+            snprintf(value, sizeof(value), ",\"value\":%lld", (long long)counts[i]);
+        snprintf(tail, sizeof(tail), "%s,\"value_hex\":\"%016llx\"}", value,
+                 (unsigned long long)counts[i]);
         if (strncmp(p, tail, strlen(tail)))
             return 0;
         p += strlen(tail);
