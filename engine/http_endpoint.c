@@ -18,7 +18,8 @@
  * A store query for a key this instance does not hold is redirected (307) to the same route
  * on the owner's application.server (or proxied to it, query.forward=proxy; http_queries.c),
  * or answered 503 while the owner is not known. Ranges and keys of stores Rill did not
- * partition are gathered from every owner (http_queries.c, http_range.c). rill_app_start() starts it last, once the stream threads exist, and
+ * partition are gathered from every owner (http_queries.c, http_range.c).
+ * rill_app_start() starts it last, once the stream threads exist, and
  * rill_app_destroy() stops it before the threads' status goes. It has no authentication and
  * no TLS: it listens only where http.listen says, which should be loopback or a pod network.
  *
@@ -414,7 +415,8 @@ rill_err_t rill__http_start(rill_app_t *app, char *errstr, size_t errstr_size) {
     http->port = info ? (int)info->port : 0;
     app->http = http;
     rill__log(app, -1, "HTTP endpoint on %s, port %d: GET /metrics, /health, /ready, "
-              "/stores/<store>/<key>, /owner/<store>/<key> (no authentication)", listen,
+              "/stores/<store>/<key>, /stores/<store>?from=&to=, /owner/<store>/<key> "
+              "(no authentication)", listen,
               http->port);
     return RILL_OK;
 }

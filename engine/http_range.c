@@ -149,7 +149,8 @@ enum MHD_Result rill__http_range(rill_app_t *app, struct MHD_Connection *conn,
     } else {
         if (st == RILL_QUERY_FOUND)
             st = gather_rest(app, conn, store, covered, cnt, &parts, &info);
-        ret = st == RILL_QUERY_FOUND ? respond_json(app, conn, rill__query_store(app, store), &parts, limit)
+        ret = st == RILL_QUERY_FOUND
+                  ? respond_json(app, conn, rill__query_store(app, store), &parts, limit)
                                      : rill__http_status(conn, st, store, NULL, &info);
     }
     for (int i = 0; i < parts.n && parts.v; i++)

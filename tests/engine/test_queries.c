@@ -99,7 +99,8 @@ static void check_ranges(rill_app_t **apps, const int *ports, const int64_t *wan
     for (int i = 0; i < 2; i++) {
         rt_query_reply_t r = rt_query_get_settled(ports[i], "/stores/counts");
         cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body.data);
-        cr_assert(rt_query_range_matches(r.body.data, keys, counts, n, 1), "whole range via %d: %s", i,
+        cr_assert(rt_query_range_matches(r.body.data, keys, counts, n, 1),
+                  "whole range via %d: %s", i,
                   r.body.data);
         cr_assert_str_eq(r.truncated, "false");
         rill_buf_free(&r.body);
@@ -220,7 +221,8 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
                 if (want[k]) {
                     cr_assert_eq(st, RILL_QUERY_FOUND, "key %s: %s (%s)", key,
                                  rill_query_status_str(st), info.error);
-                    cr_assert_eq(rt_query_count(out.data, out.len), want[k], "key %s through the C API", key);
+                    cr_assert_eq(rt_query_count(out.data, out.len), want[k],
+                                 "key %s through the C API", key);
                     cr_assert_geq(info.timestamp, 1000);
                 } else {
                     cr_assert_eq(st, RILL_QUERY_NOT_FOUND, "key %s was never written", key);
@@ -251,7 +253,8 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
             if (want[k]) {
                 cr_assert_eq(r.status, 200, "GET %s on instance %d: %ld %s", path, i, r.status,
                              r.body.data);
-                cr_assert_eq(rt_query_count(r.body.data, r.body.len), want[k], "key %s over HTTP via %d", key,
+                cr_assert_eq(rt_query_count(r.body.data, r.body.len), want[k],
+                             "key %s over HTTP via %d", key,
                              i);
             } else {
                 cr_assert_eq(r.status, 404, "GET %s: %ld %s", path, r.status, r.body.data);
