@@ -209,8 +209,8 @@ static int split_path(struct MHD_Connection *conn, const char *path, char *store
     return 0;
 }
 
-/* Appends one window as a JSON object: start, timestamp and value (hexadecimal bytes). */
-static int window_row(int64_t start, int64_t ts, const void *value, size_t len, void *opaque) {
+int rill__http_window_row(int64_t start, int64_t ts, const void *value, size_t len,
+                          void *opaque) {
     static const char hex[] = "0123456789abcdef";
     rill_buf_t *b = opaque;
     char head[96];
@@ -227,8 +227,7 @@ static int window_row(int64_t start, int64_t ts, const void *value, size_t len, 
     return rill_buf_append(b, "\"}", 2) ? 1 : 0;
 }
 
-/* A time argument: decimal ms, or def when absent. Returns 0, or -1 when malformed. */
-static int time_arg(struct MHD_Connection *conn, const char *name, int64_t def, int64_t *out) {
+int rill__http_time_arg(struct MHD_Connection *conn, const char *name, int64_t def, int64_t *out) {
     const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
     char *end = NULL;
     if (!v) {
@@ -247,14 +246,15 @@ static int fetch_windows(rill_app_t *app, struct MHD_Connection *conn, const cha
                          const char *key, rill_buf_t *out, rill_query_info_t *info,
                          rill_query_status_t *st, enum MHD_Result *ret) {
     int64_t from, to;
-    if (time_arg(conn, "from", 0, &from) || time_arg(conn, "to", INT64_MAX, &to)) {
+    if (rill__http_time_arg(conn, "from", 0, &from) ||
+        rill__http_time_arg(conn, "to", INT64_MAX, &to)) {
         *ret = respond_line(conn, MHD_HTTP_BAD_REQUEST, "bad request: from and to are window "
                             "start times in epoch milliseconds");
         return -1;
     }
     *st = rill_buf_append(out, "[", 1)
               ? RILL_QUERY_ERROR
-              : rill_app_window_fetch(app, store, key, strlen(key), from, to, window_row, out,
+              : rill_app_window_fetch(app, store, key, strlen(key), from, to, rill__http_window_row, out,
                                       info, HTTP_QUERY_TIMEOUT_MS);
     if (*st == RILL_QUERY_FOUND && rill_buf_append(out, "]\n", 2))
         *st = RILL_QUERY_ERROR;
@@ -265,7 +265,7 @@ static int fetch_windows(rill_app_t *app, struct MHD_Connection *conn, const cha
  * was searched: a store Rill did not partition, whose other partitions are elsewhere. */
 static bool searched_here(rill_app_t *app, const rill__store_def_t *def, const char *key,
                           const rill_query_info_t *info) {
-    return def && def->kind == RILL_STORE_KV && !rill__query_placed(app, def) &&
+    return def && !rill__query_placed(app, def) &&
            info->partition != rd_kafka_msg_partitioner_murmur2(
                                   NULL, key, strlen(key), rill__query_partitions(app, def),
                                   NULL, NULL);

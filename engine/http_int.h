@@ -28,6 +28,14 @@ enum MHD_Result rill__http_status(struct MHD_Connection *conn, rill_query_status
                                   const char *store, const char *key,
                                   const rill_query_info_t *info);
 
+/* Appends one window to a JSON array begun in the rill_buf_t opaque ("[" first): start,
+ * timestamp and value_hex; as a rill_window_row_cb. */
+int rill__http_window_row(int64_t start, int64_t ts, const void *value, size_t len,
+                          void *opaque);
+/* A time argument: decimal ms, or def when absent. Returns 0, or -1 when malformed. */
+int rill__http_time_arg(struct MHD_Connection *conn, const char *name, int64_t def,
+                        int64_t *out);
+
 /* http_queries.c */
 /* GET /stores/<store>?from=&to=&limit=[&scope=local]: a key range. */
 enum MHD_Result rill__http_range(rill_app_t *app, struct MHD_Connection *conn,
@@ -39,10 +47,12 @@ enum MHD_Result rill__http_found(rill_app_t *app, struct MHD_Connection *conn,
                                  const char *store, const char *key, const rill_buf_t *value,
                                  const rill_query_info_t *info, const char *partitions,
                                  const char *served_by);
-/* GET /stores/<store>/<key>?scope=local: key in this instance's partitions only. */
+/* GET /stores/<store>/<key>?scope=local: key (or with from/to its windows) in this
+ * instance's partitions only. */
 enum MHD_Result rill__http_get_local(rill_app_t *app, struct MHD_Connection *conn,
                                      const char *store, const char *key);
-/* key of a store Rill did not partition: here, then every other instance's partitions. */
+/* key (or its windows) of a store Rill did not partition: here, then every other
+ * instance's partitions. */
 enum MHD_Result rill__http_get_anywhere(rill_app_t *app, struct MHD_Connection *conn,
                                         const char *store, const char *key);
 /* The same request (route, store, key, its arguments) asked of owner, its answer returned. */

@@ -122,19 +122,61 @@ enum MHD_Result rill__http_found(rill_app_t *app, struct MHD_Connection *conn,
     return ret;
 }
 
+/* The query a request asks: a key's value, or with from or to its windows. 0, or -1 after
+ * answering 400. */
+static int request_query(struct MHD_Connection *conn, const char *key, rill__query_t *q,
+                         rill_buf_t *out, enum MHD_Result *ret) {
+    bool windows = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "from") ||
+                   MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "to");
+    *q = (rill__query_t){.kind = windows ? RILL__Q_FETCH : RILL__Q_GET, .key = key,
+                         .key_len = strlen(key), .out = out, .ts = -1};
+    if (windows && (rill__http_time_arg(conn, "from", 0, &q->from) ||
+                    rill__http_time_arg(conn, "to", INT64_MAX, &q->to))) {
+        *ret = rill__http_line(conn, MHD_HTTP_BAD_REQUEST, "bad request: from and to are "
+                               "window start times in epoch milliseconds");
+        return -1;
+    }
+    return 0;
+}
+
+/* 200 with what q found here: the value (rill__http_found), or its windows as JSON. */
+static enum MHD_Result answer(rill_app_t *app, struct MHD_Connection *conn, const char *store,
+                              const rill__query_t *q, const rill_query_info_t *info,
+                              const char *partitions) {
+    if (q->kind == RILL__Q_GET)
+        return rill__http_found(app, conn, store, q->key, q->out, info, partitions, NULL);
+    rill_buf_t json = {0};
+    char part[16];
+    enum MHD_Result ret;
+    snprintf(part, sizeof(part), "%d", (int)info->partition);
+    if (rill_buf_append(&json, "[", 1))
+        return rill__http_line(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "error: out of memory");
+    rill__fetch_rows_walk(q->out, rill__http_window_row, &json);
+    ret = rill_buf_append(&json, "]\n", 2)
+              ? rill__http_line(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "error: out of memory")
+              : rill__http_respond(conn, MHD_HTTP_OK, json.data, json.len, "application/json",
+                                   (const char *[]){"X-Rill-Partition", part,
+                                                    "X-Rill-Partitions", partitions, NULL});
+    rill_buf_free(&json);
+    return ret;
+}
+
 enum MHD_Result rill__http_get_local(rill_app_t *app, struct MHD_Connection *conn,
                                      const char *store, const char *key) {
     uint8_t *covered = NULL;
     int32_t cnt = 0;
     rill_buf_t out = {0};
     rill_query_info_t info;
+    rill__query_t q;
     char list[8192];
-    enum MHD_Result ret;
-    rill_query_status_t st = rill__get_local(app, store, key, strlen(key), &out, &covered,
-                                             &cnt, &info, RILL__HTTP_QUERY_TIMEOUT_MS);
+    enum MHD_Result ret = MHD_NO;
+    if (request_query(conn, key, &q, &out, &ret))
+        return ret;
+    rill_query_status_t st = rill__any_local(app, store, &q, &covered, &cnt, &info,
+                                             RILL__HTTP_QUERY_TIMEOUT_MS);
     rill__http_covered_list(covered, cnt, list, sizeof(list));
     if (st == RILL_QUERY_FOUND)
-        ret = rill__http_found(app, conn, store, key, &out, &info, list, NULL);
+        ret = answer(app, conn, store, &q, &info, list);
     else if (st == RILL_QUERY_NOT_FOUND)
         ret = rill__http_respond(conn, MHD_HTTP_NOT_FOUND, "not found here\n", 15,
                                  "text/plain; charset=utf-8",
@@ -157,6 +199,20 @@ static int keep_found(const rill__fwd_reply_t *r, const char *server, void *opaq
     return rill_buf_append(&keep->body, r->body.data ? r->body.data : "", r->body.len) ? 0 : 1;
 }
 
+/* 200 with another instance's answer kept by a gather: a value, or windows (JSON as is). */
+static enum MHD_Result answer_kept(rill_app_t *app, struct MHD_Connection *conn,
+                                   const char *store, const rill__query_t *q,
+                                   rill__fwd_reply_t *keep, rill_query_info_t *info) {
+    info->partition = (int32_t)strtol(keep->partition, NULL, 10);
+    info->timestamp = keep->timestamp[0] ? strtoll(keep->timestamp, NULL, 10) : -1;
+    if (q->kind == RILL__Q_GET)
+        return rill__http_found(app, conn, store, q->key, &keep->body, info, NULL, keep->error);
+    return rill__http_respond(conn, MHD_HTTP_OK, keep->body.data ? keep->body.data : "",
+                              keep->body.len, "application/json",
+                              (const char *[]){"X-Rill-Partition", keep->partition,
+                                               "X-Rill-Served-By", keep->error, NULL});
+}
+
 enum MHD_Result rill__http_get_anywhere(rill_app_t *app, struct MHD_Connection *conn,
                                         const char *store, const char *key) {
     uint8_t *covered = NULL;
@@ -164,27 +220,26 @@ enum MHD_Result rill__http_get_anywhere(rill_app_t *app, struct MHD_Connection *
     rill_buf_t out = {0}, path = {0};
     rill_query_info_t info;
     rill__fwd_reply_t keep = {0};
-    enum MHD_Result ret;
-    rill_query_status_t st = rill__get_local(app, store, key, strlen(key), &out, &covered,
-                                             &cnt, &info, RILL__HTTP_QUERY_TIMEOUT_MS);
+    rill__query_t q;
+    enum MHD_Result ret = MHD_NO;
+    if (request_query(conn, key, &q, &out, &ret))
+        return ret;
+    rill_query_status_t st = rill__any_local(app, store, &q, &covered, &cnt, &info,
+                                             RILL__HTTP_QUERY_TIMEOUT_MS);
     if (st == RILL_QUERY_NOT_FOUND) {
         if (rill__http_owner_url(&path, conn, NULL, "/stores/", store, key, "scope=local") ||
             rill_buf_append(&path, "", 1))
             st = rill__query_fail(&info, RILL_QUERY_ERROR, "out of memory");
         else
-            st = rill__gather(app, rill__query_store(app, store), covered, cnt, path.data,
-                              keep_found, &keep, info.error, sizeof(info.error));
-        if (st == RILL_QUERY_FOUND) {
-            info.partition = (int32_t)strtol(keep.partition, NULL, 10);
-            info.timestamp = keep.timestamp[0] ? strtoll(keep.timestamp, NULL, 10) : -1;
-            ret = rill__http_found(app, conn, store, key, &keep.body, &info, NULL, keep.error);
-            goto out;
-        }
+            st = rill__gather(app, q.def, covered, cnt, path.data, keep_found, &keep,
+                              info.error, sizeof(info.error));
     }
-    ret = st == RILL_QUERY_FOUND ? rill__http_found(app, conn, store, key, &out, &info, NULL,
-                                                    NULL)
-                                 : rill__http_status(conn, st, store, key, &info);
-out:
+    if (st == RILL_QUERY_FOUND && keep.error[0])
+        ret = answer_kept(app, conn, store, &q, &keep, &info);
+    else if (st == RILL_QUERY_FOUND)
+        ret = answer(app, conn, store, &q, &info, NULL);
+    else
+        ret = rill__http_status(conn, st, store, key, &info);
     rill__forward_reply_free(&keep);
     rill_buf_free(&path);
     rill_buf_free(&out);

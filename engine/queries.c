@@ -414,28 +414,23 @@ static rill_query_status_t run(rill_app_t *app, const char *store, rill__store_k
 /* A store Rill did not partition may hold key in any partition: after a miss in the murmur2
  * one (local), every local partition is searched; a key in none of them may still be in
  * another instance's (NOT_LOCAL, info->partition and info->owner: the first such partition
- * and its owner). */
-static rill_query_status_t get_anywhere(rill_app_t *app, const char *store, const void *key,
-                                        size_t key_len, rill_buf_t *out,
+ * and its owner). q: the query as run (kind, key, window bounds, out). */
+static rill_query_status_t get_anywhere(rill_app_t *app, const char *store, rill__query_t *q,
                                         rill_query_info_t *info, int timeout_ms) {
     uint8_t *covered = NULL;
     int32_t cnt = 0;
-    rill_query_status_t st =
-        rill__get_local(app, store, key, key_len, out, &covered, &cnt, info, timeout_ms);
-    if (st == RILL_QUERY_NOT_FOUND) {
-        for (int32_t p = 0; p < cnt; p++) {
-            if (covered[p])
-                continue;
-            rill__query_t q = {.def = rill__query_store(app, store), .partition = p};
-            st = not_local(app, &q, info);
-            if (info)
-                info->partition = p;
-            if (info)
-                snprintf(info->error, sizeof(info->error), "store \"%.40s\" (fed by a topic "
-                         "Rill did not partition): key in none of this instance's "
-                         "partitions; partition %d is elsewhere (owner %.64s)", store, (int)p,
-                         info->owner[0] ? info->owner : "unknown");
-            break;
+    rill_query_status_t st = rill__any_local(app, store, q, &covered, &cnt, info, timeout_ms);
+    for (int32_t p = 0; st == RILL_QUERY_NOT_FOUND && p < cnt; p++) {
+        if (covered[p])
+            continue;
+        q->partition = p;
+        st = not_local(app, q, info);
+        if (info) {
+            info->partition = p;
+            snprintf(info->error, sizeof(info->error), "store \"%.40s\" (fed by a topic "
+                     "Rill did not partition): key in none of this instance's "
+                     "partitions; partition %d is elsewhere (owner %.64s)", store, (int)p,
+                     info->owner[0] ? info->owner : "unknown");
         }
     }
     free(covered);
@@ -449,8 +444,21 @@ rill_query_status_t rill_app_store_get(rill_app_t *app, const char *store, const
                        .ts = -1};
     rill_query_status_t st = run(app, store, RILL_STORE_KV, &q, info, timeout_ms);
     if (st == RILL_QUERY_NOT_FOUND && !rill__query_placed(app, q.def))
-        st = get_anywhere(app, store, key, key_len, out, info, timeout_ms);
+        st = get_anywhere(app, store, &q, info, timeout_ms);
     return st;
+}
+
+void rill__fetch_rows_walk(const rill_buf_t *rows, rill_window_row_cb cb, void *opaque) {
+    const unsigned char *p = (const unsigned char *)rows->data;
+    size_t left = rows->len;
+    while (left >= 20) {
+        size_t len = rill__be32_get(p + 16);
+        if (len > left - 20 ||
+            cb((int64_t)rill__be64_get(p), (int64_t)rill__be64_get(p + 8), p + 20, len, opaque))
+            break;
+        p += 20 + len;
+        left -= 20 + len;
+    }
 }
 
 rill_query_status_t rill_app_window_fetch(rill_app_t *app, const char *store, const void *key,
@@ -464,20 +472,9 @@ rill_query_status_t rill_app_window_fetch(rill_app_t *app, const char *store, co
         cb ? run(app, store, RILL_STORE_WINDOW, &q, info, timeout_ms)
            : rill__query_fail(info, RILL_QUERY_ERROR, "bad arguments");
     if (status == RILL_QUERY_NOT_FOUND && !rill__query_placed(app, q.def))
-        status = rill__query_fail(info, RILL_QUERY_ERROR, "store \"%.60s\" is fed by a topic "
-                                  "Rill did not partition: a window fetch looks only in the "
-                                  "key's murmur2 partition, so it cannot say \"not found\"; "
-                                  "read the topic with repartition", store);
-    const unsigned char *p = (const unsigned char *)rows.data;
-    size_t left = status == RILL_QUERY_FOUND ? rows.len : 0;
-    while (left >= 20) {
-        size_t len = rill__be32_get(p + 16);
-        if (len > left - 20 ||
-            cb((int64_t)rill__be64_get(p), (int64_t)rill__be64_get(p + 8), p + 20, len, opaque))
-            break;
-        p += 20 + len;
-        left -= 20 + len;
-    }
+        status = get_anywhere(app, store, &q, info, timeout_ms);
+    if (status == RILL_QUERY_FOUND)
+        rill__fetch_rows_walk(&rows, cb, opaque);
     rill_buf_free(&rows);
     return status;
 }

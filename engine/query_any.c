@@ -1,6 +1,6 @@
 /*
- * query_any.c — a key looked up in every local partition of a store, for stores whose
- * input Rill did not partition itself.
+ * query_any.c — a key (or a key's windows) looked up in every local partition of a store,
+ * for stores whose input Rill did not partition itself.
  *
  * DESIGN
  * A store fed straight from a topic other clients write holds each key in the partition
@@ -37,27 +37,26 @@ static rill_query_status_t ask_one(rill_app_t *app, rill__query_t *q, int32_t p,
     return st;
 }
 
-rill_query_status_t rill__get_local(rill_app_t *app, const char *store, const void *key,
-                                    size_t key_len, rill_buf_t *out, uint8_t **covered,
-                                    int32_t *cnt, rill_query_info_t *info, int timeout_ms) {
-    rill__query_t q = {.kind = RILL__Q_GET, .key = key, .key_len = key_len, .out = out,
-                       .ts = -1};
+rill_query_status_t rill__any_local(rill_app_t *app, const char *store, rill__query_t *q,
+                                    uint8_t **covered, int32_t *cnt, rill_query_info_t *info,
+                                    int timeout_ms) {
     *covered = NULL;
-    rill_query_status_t st = rill__query_check(app, store, RILL_STORE_KV, &q, info);
+    rill_query_status_t st = rill__query_check(
+        app, store, q->kind == RILL__Q_FETCH ? RILL_STORE_WINDOW : RILL_STORE_KV, q, info);
     if (st != RILL_QUERY_FOUND)
         return st;
-    *cnt = rill__query_partitions(app, q.def);
+    *cnt = rill__query_partitions(app, q->def);
     if (!(*covered = calloc((size_t)*cnt, 1)))
         return rill__query_fail(info, RILL_QUERY_ERROR, "out of memory");
     int64_t deadline = rill__now_ms() + (timeout_ms > 0 ? timeout_ms
                                                         : RILL__QUERY_DEFAULT_TIMEOUT_MS);
-    int32_t first = rd_kafka_msg_partitioner_murmur2(NULL, key ? key : "", key_len, *cnt, NULL,
-                                                     NULL);
-    st = ask_one(app, &q, first, *covered, info, deadline);
+    int32_t first = rd_kafka_msg_partitioner_murmur2(NULL, q->key ? q->key : "", q->key_len,
+                                                     *cnt, NULL, NULL);
+    st = ask_one(app, q, first, *covered, info, deadline);
     for (int32_t p = 0; p < *cnt && (st == RILL_QUERY_NOT_FOUND || st == RILL_QUERY_NOT_LOCAL);
          p++)
         if (p != first)
-            st = ask_one(app, &q, p, *covered, info, deadline);
+            st = ask_one(app, q, p, *covered, info, deadline);
     if (st == RILL_QUERY_NOT_LOCAL)
         st = RILL_QUERY_NOT_FOUND; /* the last partition asked is elsewhere */
     return st;

@@ -96,11 +96,16 @@ rill_query_status_t rill__range_local(rill_app_t *app, const char *store, const 
                                       uint8_t **covered, int32_t *cnt,
                                       rill_query_info_t *info, int timeout_ms);
 
-/* query_any.c: key in every local partition of store, the murmur2 one first; covered as for
- * rill__range_local (*covered allocated, the caller frees). FOUND, NOT_FOUND (in none of
- * them), UNAVAILABLE (one of them could not answer) or an error. */
-rill_query_status_t rill__get_local(rill_app_t *app, const char *store, const void *key,
-                                    size_t key_len, rill_buf_t *out, uint8_t **covered,
-                                    int32_t *cnt, rill_query_info_t *info, int timeout_ms);
+/* query_any.c: q (a RILL__Q_GET or RILL__Q_FETCH with its key, window bounds and out set)
+ * asked of every local partition of store, the key's murmur2 one first, until one has it;
+ * covered as for rill__range_local (*covered allocated, the caller frees). FOUND (info's
+ * partition and timestamp set), NOT_FOUND (in none of them), UNAVAILABLE (one of them could
+ * not answer) or an error. */
+rill_query_status_t rill__any_local(rill_app_t *app, const char *store, rill__query_t *q,
+                                    uint8_t **covered, int32_t *cnt, rill_query_info_t *info,
+                                    int timeout_ms);
+
+/* queries.c: calls cb for each row of a RILL__Q_FETCH answer. */
+void rill__fetch_rows_walk(const rill_buf_t *rows, rill_window_row_cb cb, void *opaque);
 
 #endif

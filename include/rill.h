@@ -512,11 +512,10 @@ int64_t rill_app_metric(rill_app_t *app, const char *name);
  * (another client's partitioner may have put a key anywhere) is searched further on a miss:
  * every local partition; NOT_FOUND only when this instance holds all of them, else
  * NOT_LOCAL with info->partition and info->owner naming a partition not searched and its
- * owner (the HTTP endpoint asks every owner). A window fetch on such a store does not search:
- * a miss is RILL_QUERY_ERROR (it cannot say "not found"). Stores written by tables and aggregations hold a
- * timestamp with each value: the value given is the table's value (for counts, 8 bytes
- * big-endian, rill_int64_decode()), the timestamp goes to info->timestamp. Other stores give
- * their bytes as they are.
+ * owner (the HTTP endpoint asks every owner). A window fetch searches the same way. Stores
+ * written by tables and aggregations hold a timestamp with each value: the value given is
+ * the table's value (for counts, 8 bytes big-endian, rill_int64_decode()), the timestamp goes
+ * to info->timestamp. Other stores give their bytes as they are.
  */
 typedef enum rill_query_status_e {
     RILL_QUERY_FOUND = 0,         /* the value is in out */
