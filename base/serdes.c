@@ -13,6 +13,9 @@
  * NUL-terminated const char *; int64, a const int64_t *; JSON, a struct json_object * (NULL
  * encodes as "null").
  *
+ * The json-text serde checks UTF-8 and syntax in one pass with the strict validator of
+ * json_text.c, and builds nothing: callbacks read members from the bytes (rill_json_member()).
+ *
  * JSON input is checked as UTF-8 with the string serde's validator (json-c's own check lets
  * overlong forms and surrogates through), then parsed in json-c's strict mode, which still
  * accepts a few extensions (single-quoted keys, NaN); a value must fill the whole buffer,
@@ -26,6 +29,8 @@
 #include "rill.h"
 #include "endian_int.h"
 #include "json_scan.h"
+#include "json_text_int.h"
+#include "utf8_int.h"
 
 #include <json-c/json.h>
 #include <limits.h>
@@ -105,40 +110,6 @@ static const rill_serde_t serde_bytes = {"bytes", bytes_deserialize, bytes_seria
 /* ---------------------------------------------------------------------------------------- */
 /* UTF-8 string                                                                             */
 
-/*
- * Returns the length of the valid UTF-8 sequence starting at p (at most n bytes available),
- * or 0 when it is invalid: a stray continuation byte, an overlong form, a surrogate
- * (U+D800..U+DFFF), a code point above U+10FFFF, or a sequence cut short.
- */
-static size_t utf8_seq_len(const unsigned char *p, size_t n)
-{
-    size_t len, i;
-    uint32_t cp;
-
-    if (p[0] < 0x80)
-        return 1;
-    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-        len = 2, cp = p[0] & 0x1f;
-    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-        len = 3, cp = p[0] & 0x0f;
-    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-        len = 4, cp = p[0] & 0x07;
-    } else {
-        return 0; /* continuation byte, 0xc0/0xc1 (always overlong) or 0xf5.. */
-    }
-    if (n < len)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000))
-        return 0; /* overlong */
-    if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-        return 0;
-    return len;
-}
 
 /* Returns the offset of the first invalid byte of buf, or len when it is all valid UTF-8. */
 static size_t utf8_invalid_at(const unsigned char *buf, size_t len)
@@ -146,7 +117,7 @@ static size_t utf8_invalid_at(const unsigned char *buf, size_t len)
     size_t off = 0, seq;
 
     while (off < len) {
-        seq = utf8_seq_len(buf + off, len - off);
+        seq = rill__utf8_seq_len(buf + off, len - off);
         if (!seq)
             return off;
         off += seq;
@@ -315,6 +286,28 @@ static const rill_serde_t serde_json = {"json", json_deserialize, json_serialize
                                         json_free_obj};
 
 /* ---------------------------------------------------------------------------------------- */
+/* JSON as text                                                                             */
+
+static int json_text_deserialize(const rill_serde_t *serde, const void *buf, size_t len,
+                                 void **objp, char *errstr, size_t errstr_size)
+{
+    const char *why;
+    size_t off;
+
+    *objp = NULL;
+    if (!buf)
+        return 0;
+    if (rill__json_validate(buf, len, &off, &why) == 0)
+        return 0;
+    snprintf(errstr, errstr_size, "json-text: %s at byte offset %zu", why, off);
+    return -1;
+}
+
+/* serialize takes a NUL-terminated JSON text (as the string serde). */
+static const rill_serde_t serde_json_text = {"json-text", json_text_deserialize,
+                                             string_serialize, no_free_obj};
+
+/* ---------------------------------------------------------------------------------------- */
 /* The serdes                                                                               */
 
 /* Raw bytes: never fails, no decoded form. serialize takes a const rill_buf_t *. */
@@ -340,4 +333,10 @@ const rill_serde_t *rill_serde_int64(void)
 const rill_serde_t *rill_serde_json(void)
 {
     return &serde_json;
+}
+
+/* JSON validated as text (strict RFC 8259), no decoded form; see rill_json_member(). */
+const rill_serde_t *rill_serde_json_text(void)
+{
+    return &serde_json_text;
 }

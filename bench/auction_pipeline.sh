@@ -19,6 +19,11 @@
 #              its end) and is stopped with SIGTERM 5 s after the generator; auctions ending
 #              in the last 2 s of input are left out. p50/p99/max per edge, and a CDF plot.
 # It prints the tables and appends them to bench/RESULTS.md; the plot goes to PLOT.
+# Cost (bench/faas_cost.sh), from the throughput pairs: USD per million NEXMark events with the
+# edge native (the processor) and as functions (their own invocations and billed time, GET
+# /stats of the three functions before and after each faas run, and the processor's CPU of
+# the faas run), the crossover rate, and the plot COST_PLOT; also the billed time the bridge
+# saw (rill-auction's own estimate: the functions' Server-Timing) next to their GET /stats.
 #
 # Environment:
 #   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/state_common.sh)
@@ -30,6 +35,10 @@
 #   RILL_BENCH_PLOT        the PNG, relative to the repo (default bench/auction_latency.png)
 #   RILL_BUILD_DIR         build directory (default: <repo>/build; configured and built if needed)
 #   RILL_BENCH_RESULTS     file to append to (default bench/RESULTS.md)
+#   RILL_BENCH_COST_PLOT   the cost PNG, relative to the repo (default bench/cost_auction.png)
+#   RILL_COST_*            prices and sizes of the cost model (bench/cost_prices.h)
+#   RILL_FN_VALIDATE_AUCTION_PORT, RILL_FN_VALIDATE_BID_PORT, RILL_FN_NOTIFY_PORT  the
+#                          functions' ports, as scripts/functions.sh takes them (18084..18086)
 #   RILL_KAFKA_PORT, RILL_KAFKA_DIR  passed to scripts/kafka.sh
 # The functions are the ones scripts/functions.sh runs (started here, and stopped, when they
 # do not answer).
@@ -38,6 +47,8 @@ set -euo pipefail
 readonly SCRIPT=auction_pipeline.sh
 # shellcheck source=bench/state_common.sh
 source "$(dirname "$0")/state_common.sh"
+# shellcheck source=bench/faas_cost.sh
+source "$(dirname "$0")/faas_cost.sh"
 
 readonly EVENTS=${RILL_BENCH_EVENTS:-200000}
 readonly PAIRS=${RILL_BENCH_PAIRS:-3}
@@ -49,6 +60,11 @@ readonly PLOT_REL=${RILL_BENCH_PLOT:-bench/auction_latency.png}
 readonly SEED=42
 readonly GRACE_MS=1000
 readonly FUNCTIONS="$ROOT/scripts/functions.sh"
+readonly COST_PLOT_REL=${RILL_BENCH_COST_PLOT:-bench/cost_auction.png}
+readonly FN_URLS=("http://127.0.0.1:${RILL_FN_VALIDATE_AUCTION_PORT:-18084}/"
+                  "http://127.0.0.1:${RILL_FN_VALIDATE_BID_PORT:-18085}/"
+                  "http://127.0.0.1:${RILL_FN_NOTIFY_PORT:-18086}/")
+readonly FN_FLAGS="--validate-auction-url ${FN_URLS[0]} --validate-bid-url ${FN_URLS[1]} --notify-url ${FN_URLS[2]}"
 RUN_ID="$(date +%s)-$$"
 readonly RUN_ID
 COMMAND=$(command_line)
@@ -69,8 +85,8 @@ trap cleanup EXIT
 # ---------------------------------------------------------------- helpers
 
 ensure_functions() {
-    if curl -s -o /dev/null --max-time 2 http://127.0.0.1:18084/; then
-        log "using the functions running on 18084-18086"
+    if curl -s -o /dev/null --max-time 2 "${FN_URLS[0]}"; then
+        log "using the functions running at ${FN_URLS[*]}"
     else
         log "starting the functions (scripts/functions.sh)"
         "$FUNCTIONS" start >"$WORK/functions.out" || die "scripts/functions.sh start failed"
@@ -114,7 +130,7 @@ run_app() {
     if ! RILL_NOTIFY_FILE="$WORK/notify-$tag.log" timeout --kill-after=10 "$RUN_TIMEOUT_S" \
         /usr/bin/time -f 'TIME %e %U %S' -o "$WORK/time-$tag" \
         "$BUILD_DIR/topologies/auction/rill-auction" --bootstrap-servers "$BOOTSTRAP" \
-        --edge "$edge" --no-generate --drain --grace-ms "$GRACE_MS" $flags \
+        --edge "$edge" --no-generate --drain --grace-ms "$GRACE_MS" $flags $FN_FLAGS \
         --notify-file "$WORK/notify-$tag.log" --state-dir "$WORK/state-$tag" \
         -D "application.id=bench-auction-$RUN_ID-$tag" >"$WORK/app-$tag.out" 2>&1; then
         tail -n 30 "$WORK/app-$tag.out" >&2
@@ -124,6 +140,45 @@ run_app() {
     awk '/^TIME/ { printf "wall_s=%s cpu_s=%.2f", $2, $3 + $4 }' "$WORK/time-$tag"
 }
 
+# ---------------------------------------------------------------- cost
+
+# fn_totals: "calls billedMs" summed over the three functions so far.
+fn_totals() {
+    local u
+    for u in "${FN_URLS[@]}"; do cost_fn_stats "$u"; done | awk '{ c += $1; b += $3 } END { print c + 0, b + 0 }'
+}
+
+# cost_inputs PAIR NATIVE_CPU_S FAAS_CPU_S CALLS BILLED_MS TAG: one row of $WORK/cost-rows, per
+# million NEXMark events: "pair native-CPU-s faas-CPU-s calls billed-ms bridge-billed-ms" (the
+# last from rill-auction's own estimate in its output).
+cost_inputs() {
+    local bridge
+    bridge=$(sed -n 's/^ *functions *[0-9]* invocations, \([0-9]*\) billed ms.*/\1/p' "$WORK/app-$6.out")
+    [[ -n "$bridge" ]] || log "warning: no cost estimate in rill-auction's output ($6)"
+    awk -v n="$EVENTS" -v p="$1" -v nc="$2" -v fc="$3" -v c="$4" -v b="$5" -v a="${bridge:-nan}" \
+        'BEGIN { m = 1e6 / n; printf "%s %.3f %.3f %.1f %.1f %s\n", p, nc * m, fc * m, c * m, b * m, (a == "nan") ? "n/a" : sprintf("%.1f", a * m) }' \
+        >>"$WORK/cost-rows"
+}
+
+# The cost table of the throughput pairs (and their medians), and the cost plot.
+auction_costs() {
+    local p nc fc c b a med
+    echo "| pair | calls per M events | billed ms per M events (functions' own; the bridge's) |"
+    echo "|---:|---:|---:|"
+    while read -r p nc fc c b a; do printf '| %s | %s | %s; %s |\n' "$p" "$c" "$b" "$a"; done <"$WORK/cost-rows"
+    echo
+    cost_header
+    while read -r p nc fc c b a; do cost_row "pair $p" "$(cost_eval "$nc" "$fc" "$c" "$b")"; done <"$WORK/cost-rows"
+    med=$(awk '{ for (k = 2; k <= 5; k++) v[k, NR] = $k }
+        END { for (k = 2; k <= 5; k++) { for (i = 1; i <= NR; i++) a[i] = v[k, i]
+                  for (i = 2; i <= NR; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+                  printf "%s ", NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 } }' "$WORK/cost-rows")
+    # shellcheck disable=SC2086 # four numbers
+    cost_row "**medians**" "$(cost_eval $med)"
+    # shellcheck disable=SC2086
+    cost_plot "$ROOT/$COST_PLOT_REL" "The auction showcase's whole processor at list prices (auction_pipeline.sh, medians)\n$(awk '{ printf "edge native %.1f CPU-s per M events; edge FaaS %.1f CPU-s, %.0f calls and %.0f billed ms per M events", $1, $2, $3, $4 }' <<<"$med")" $med
+}
+
 # ---------------------------------------------------------------- throughput
 
 throughput() {
@@ -131,12 +186,19 @@ throughput() {
     create_inputs "$in"
     log "writing $EVENTS NEXMark events to $in.* (not timed)"
     write_events "$in" --events "$EVENTS"
-    local rows="" i edge r
+    local rows="" i edge r f0 f1 ncpu
+    : >"$WORK/cost-rows"
     for ((i = 1; i <= PAIRS; i++)); do
         for edge in native faas; do
+            f0=$(fn_totals)
             r=$(run_app "$edge" "$in" "bench.auction.$RUN_ID.tp$i$edge" "tp$i$edge")
+            f1=$(fn_totals)
             log "pair $i $edge: $r"
             rows+="$i $edge $(field "$r" wall_s) $(field "$r" cpu_s)"$'\n'
+            [[ "$edge" == native ]] && ncpu=$(field "$r" cpu_s)
+            [[ "$edge" == faas ]] && cost_inputs "$i" "$ncpu" "$(field "$r" cpu_s)" \
+                "$(($(cut -d' ' -f1 <<<"$f1") - $(cut -d' ' -f1 <<<"$f0")))" \
+                "$(($(cut -d' ' -f2 <<<"$f1") - $(cut -d' ' -f2 <<<"$f0")))" "tp$i$edge"
         done
     done
     printf '%s' "$rows" | awk -v n="$EVENTS" "$AWK_STATS"'
@@ -188,7 +250,7 @@ latency_run() {
     # shellcheck disable=SC2086 # the flags are words
     RILL_NOTIFY_FILE="$WORK/notify-lat$edge.log" "$BUILD_DIR/topologies/auction/rill-auction" \
         --bootstrap-servers "$BOOTSTRAP" --edge "$edge" --no-generate --grace-ms "$GRACE_MS" \
-        $flags --notify-file "$WORK/notify-lat$edge.log" --state-dir "$WORK/state-lat$edge" \
+        $flags $FN_FLAGS --notify-file "$WORK/notify-lat$edge.log" --state-dir "$WORK/state-lat$edge" \
         -D "application.id=bench-auction-$RUN_ID-lat$edge" >"$WORK/app-lat$edge.out" 2>&1 &
     local app=$!
     sleep 3 # joined the group, stores open
@@ -243,7 +305,7 @@ latency() {
 # ---------------------------------------------------------------- main
 
 main() {
-    build rill-auction rill-nexmark
+    build rill-auction rill-nexmark bench-cost
     find_broker
     ensure_functions
     local load others
@@ -253,6 +315,9 @@ main() {
     local tp lat
     tp=$(throughput)
     printf '\n%s\n' "$tp"
+    local costs
+    costs=$(auction_costs)
+    printf '\n%s\n' "$costs"
     log "latency: $RATE events/s live for $LIVE_S s per edge"
     lat=$(latency)
     printf '\n%s\n' "$lat"
@@ -267,6 +332,9 @@ main() {
         printf -- '- app: rill-auction --drain, its defaults (at_least_once, commit.interval.ms 1000, 1 stream thread, %s partitions, grace %s ms); the whole topology: edge in (validate auctions and bids), close (completion), notifications joined with persons, notify (edge out), category and seller analytics, hot items; faas: the functions of topologies/auction/functions on the Functions Framework on this machine (their CPU is not counted)\n' "$PARTITIONS" "$GRACE_MS"
         printf -- '- throughput: NEXMark events 0..%s of seed %s (1%% invalid, 500 ms disorder) written once, not timed; per run a new application.id and new output topics; clock and CPU (user+sys) of the whole rill-auction process, start-up and the end (--drain) included; alternation: per pair, native then faas\n\n' "$((EVENTS - 1))" "$SEED"
         printf '%s\n\n' "$tp"
+        printf -- '- cost at list prices, from the throughput pairs (per million NEXMark events; native: the whole processor with the edge native; FaaS: the functions'"'"' own invocations and billed time, GET /stats before and after each faas run, plus the whole processor'"'"'s CPU of the faas run charged per CPU-second; CPU includes start-up and the end of --drain); plot: `%s`\n' "$COST_PLOT_REL"
+        cost_prices_item
+        printf '\n%s\n\n![cost per hour against the event rate](%s)\n\n' "$costs" "$(basename "$COST_PLOT_REL")"
         printf -- '- latency: %s events/s written live for %s s per edge (event time = wall time); close delay = the broker'"'"'s LogAppendTime of the auction'"'"'s record in auction.closed minus (expires + grace), i.e. how long after the auction could close its result was in Kafka; the app runs without --drain and stops 5 s after the input; auctions ending in the last 2 s of input left out; plot: %s\n' "$RATE" "$LIVE_S" "$PLOT_REL"
         printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n\n' "$load" "${others:-none}"
         printf '%s\n' "$lat"

@@ -21,6 +21,9 @@
 # (achieved/bound against C, one line per (L, B)) and appends both to bench/RESULTS.md.
 # A cell whose clean stop hangs after it printed its figures (bench-faas-throughput exit code 3,
 # see bench/faas_throughput.c) is kept, and listed in RESULTS.md.
+# Cost (bench/faas_cost.sh): per cell, the FaaS stage's USD per million events at list prices
+# from the function's own invocations and billed time (GET /stats, reset per cell) and Rill's
+# CPU per record; the grid has no native run, so no crossover (faas_latency.sh has both).
 #
 # Environment:
 #   RILL_BENCH_BOOTSTRAP        a running broker 127.0.0.1:PORT (default: the one of
@@ -38,11 +41,14 @@
 #   RILL_BENCH_FAAS_PLOT        the PNG, relative to the repo  (default bench/faas_throughput.png)
 #   RILL_BENCH_FAAS_LABEL       a word naming the variant in RESULTS.md (default "defaults")
 #   RILL_BUILD_DIR              build directory (default <repo>/build; configured if needed)
+#   RILL_COST_*                 prices and sizes of the cost model (bench/cost_prices.h)
 set -euo pipefail
 
 SCRIPT=faas_grid.sh
 # shellcheck source=bench/faas_common.sh
 source "$(dirname "$0")/faas_common.sh"
+# shellcheck source=bench/faas_cost.sh
+source "$(dirname "$0")/faas_cost.sh"
 
 readonly PORT=${RILL_BENCH_FAAS_PORT:-28081}
 read -r -a LATENCIES <<<"${RILL_BENCH_FAAS_LATENCIES:-25 200}"
@@ -105,7 +111,31 @@ cell() {
         die "cell L=$l B=$b C=$c failed (command: ${cmd[*]})"
     fi
     grep -q 'run dry' "$WORK/cell-$name.err" && log "warning: cell L=$l B=$b C=$c ran out of input"
+    cell_cost "$l" "$b" "$c" "$WORK/cell-$name.out"
     grep '^RESULT ' "$WORK/cell-$name.out" || die "cell L=$l B=$b C=$c printed no RESULT line"
+}
+
+# cell_cost L B C OUT: appends the cell's cost inputs to $WORK/costs ("L B C Rill-CPU-s/M
+# calls/M billed-ms/M", per million events the function got).
+cell_cost() {
+    local st cpu
+    st=$(cost_fn_stats "$FN_URL")
+    cpu=$(field "$(grep '^RESULT ' "$4")" cpu_s_per_m)
+    echo "$1 $2 $3 $cpu $(cost_per_m "$(cut -d' ' -f1 <<<"$st")" "$(cut -d' ' -f2 <<<"$st")")" \
+         "$(cost_per_m "$(cut -d' ' -f3 <<<"$st")" "$(cut -d' ' -f2 <<<"$st")")" >>"$WORK/costs"
+}
+
+# The cost table: one row per cell of $WORK/costs (cost model through bench-cost).
+cost_grid_table() {
+    echo "| L ms | B | C | calls per M events | billed ms per M events | FaaS requests USD/M | FaaS duration USD/M | Rill CPU USD/M | **FaaS USD/M events** |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    local l b c cpu calls billed k
+    while read -r l b c cpu calls billed; do
+        k=$(cost_eval n/a "$cpu" "$calls" "$billed")
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | **%s** |\n' "$l" "$b" "$c" "$calls" "$billed" \
+            "$(cost_value "$k" fn_requests_per_m)" "$(cost_value "$k" fn_duration_per_m)" \
+            "$(cost_value "$k" bridge_per_m)" "$(cost_value "$k" faas_per_m)"
+    done <"$WORK/costs"
 }
 
 # ---------------------------------------------------------------- report
@@ -229,6 +259,9 @@ append_results() {
         printf '**Example cell, 5 in flight × 1000 events / 200 ms = 25,000 events/s:** %s\n\n' "$example"
         printf '%s\n\n' "$tables"
         printf '![achieved/bound](%s)\n' "$(basename "$PLOT_REL")"
+        printf '\n**Cost of the FaaS stage at list prices**, per cell (no native run here: see faas_latency.sh for the crossover)\n\n'
+        cost_prices_item
+        printf '\n%s\n' "$(cost_grid_table)"
     } >>"$RESULTS"
 }
 
@@ -236,7 +269,7 @@ append_results() {
 
 main() {
     command -v curl >/dev/null || die "curl not found"
-    build bench-faas-throughput bench-faas-fn-ceiling bench-produce
+    build bench-faas-throughput bench-faas-fn-ceiling bench-produce bench-cost
     REVISION=$(revision)
     BUILT_AT=$(date -u '+%H:%M UTC')
     find_broker
@@ -262,6 +295,7 @@ main() {
         done
     done
     : >"$WORK/cells"
+    : >"$WORK/costs"
     for l in 0 "${LATENCIES[@]}"; do
         for b in "${BATCHES[@]}"; do
             for c in "${IN_FLIGHTS[@]}"; do
@@ -284,7 +318,7 @@ main() {
         printf "achieved %.0f records/s = **%.3f of the bound** (mean batch %s, mean call %s ms, mean in flight %s)", $4, $6, $7, $8, $9 }' "$WORK/cells")
     [[ -n "$example" ]] || example="not in this grid"
     plot "$ROOT/$PLOT_REL"
-    printf '\n%s\n\nExample cell (5 × 1000 / 200 ms = 25,000 events/s): %s\n' "$tables" "$example"
+    printf '\n%s\n\nExample cell (5 × 1000 / 200 ms = 25,000 events/s): %s\n\n%s\n' "$tables" "$example" "$(cost_grid_table)"
     append_results "$tables" "$load" "$others" "$example"
     log "appended to $RESULTS; plot $PLOT_REL"
 }

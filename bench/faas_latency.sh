@@ -13,6 +13,10 @@
 # its input's send time; the first 2 s are warm-up. The script prints per pair p50/p99/p99.9
 # and CPU-s per million records, the faas/native ratios, their median and min–max, plots
 # the latency distributions (bench/faas_latency.png) and appends it all to bench/RESULTS.md.
+# Cost (bench/faas_cost.sh): per pair and for the medians, USD per million events native and
+# FaaS and the rate where they cross, from the processor's CPU and the function's own
+# invocations and billed time (its GET /stats, reset before each faas run); plot
+# bench/cost_latency_stage.png (cost per hour against the event rate).
 #
 # Environment:
 #   RILL_BENCH_BOOTSTRAP     a running broker 127.0.0.1:PORT (default: the one of
@@ -23,12 +27,16 @@
 #   RILL_BENCH_SECONDS       seconds of input per run                  (default 20)
 #   RILL_BENCH_FAAS_FLAGS    extra flags for every Rill run (-D name=value ...)
 #   RILL_BENCH_LATENCY_PLOT  the PNG, relative to the repo (default bench/faas_latency.png)
+#   RILL_BENCH_COST_PLOT     the cost PNG, relative to the repo (default bench/cost_latency_stage.png)
+#   RILL_COST_*              prices and sizes of the cost model (bench/cost_prices.h)
 #   RILL_BUILD_DIR           build directory (default <repo>/build; configured if needed)
 set -euo pipefail
 
 SCRIPT=faas_latency.sh
 # shellcheck source=bench/faas_common.sh
 source "$(dirname "$0")/faas_common.sh"
+# shellcheck source=bench/faas_cost.sh
+source "$(dirname "$0")/faas_cost.sh"
 
 readonly PORT=${RILL_BENCH_FAAS_PORT:-28082}
 readonly PAIRS=${RILL_BENCH_PAIRS:-3}
@@ -37,6 +45,7 @@ readonly SECONDS_PER_RUN=${RILL_BENCH_SECONDS:-20}
 readonly WARMUP_S=2
 read -r -a EXTRA_FLAGS <<<"${RILL_BENCH_FAAS_FLAGS:-}"
 readonly PLOT_REL=${RILL_BENCH_LATENCY_PLOT:-bench/faas_latency.png}
+readonly COST_PLOT_REL=${RILL_BENCH_COST_PLOT:-bench/cost_latency_stage.png}
 readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
 RUN_ID="$(date +%s)-$$"
 readonly RUN_ID
@@ -61,13 +70,38 @@ run_one() {
          --warmup-s "$WARMUP_S" --samples "$WORK/samples-$i-$kind"
          -D "application.id=bench-faas-latency-$name"
          -D "errors.deadletterqueue.topic.name=$DLQ" "${EXTRA_FLAGS[@]}")
-    [[ "$kind" == faas ]] && cmd+=(--url "$FN_URL" --fn-pid "$FN_PID")
+    [[ "$kind" == faas ]] && cmd+=(--url "$FN_URL" --fn-pid "$FN_PID") && fn_control '{"reset":true}'
     if ! timeout --kill-after=10 $((SECONDS_PER_RUN + 240)) "${cmd[@]}" \
         >"$WORK/$kind-$i.out" 2>"$WORK/$kind-$i.err"; then
         tail -n 20 "$WORK/$kind-$i.err" >&2
         die "$kind run $i failed (command: ${cmd[*]})"
     fi
-    grep '^RESULT ' "$WORK/$kind-$i.out" || die "$kind run $i printed no RESULT line"
+    local r
+    r=$(grep '^RESULT ' "$WORK/$kind-$i.out") || die "$kind run $i printed no RESULT line"
+    [[ "$kind" == faas ]] && r+=" $(cost_fn_stats "$FN_URL" | awk '{ printf "fn_calls=%s fn_events=%s fn_billed_ms=%s", $1, $2, $3 }')"
+    echo "$r"
+}
+
+# Reads the rows of main(); prints the cost table (per pair, then the medians' row) and
+# writes the cost plot from the medians.
+cost_report() {
+    local rows=$1 i n f c b med
+    echo "| pair | native CPU-s/M | faas CPU-s/M (Rill) | function calls per M events | billed ms per M events (the function's own) |"
+    echo "|---:|---:|---:|---:|---:|"
+    awk 'NF { printf "| %s | %s | %s | %s | %s |\n", $1, $5, $9, $13, $14 }' <<<"$rows"
+    echo
+    cost_header
+    while read -r i n f c b; do
+        cost_row "pair $i" "$(cost_eval "$n" "$f" "$c" "$b")"
+    done < <(awk 'NF { print $1, $5, $9, $13, $14 }' <<<"$rows")
+    med=$(awk 'NF { n++; v[1, n] = $5; v[2, n] = $9; v[3, n] = $13; v[4, n] = $14 }
+        END { for (k = 1; k <= 4; k++) { for (i = 1; i <= n; i++) a[i] = v[k, i]
+                  for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+                  printf "%s ", n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 } }' <<<"$rows")
+    # shellcheck disable=SC2086 # four numbers
+    cost_row "**medians**" "$(cost_eval $med)"
+    # shellcheck disable=SC2086
+    cost_plot "$ROOT/$COST_PLOT_REL" "The transform stage at list prices (faas_latency.sh, $RATE events/s runs, medians)\n$(awk '{ printf "native %.1f processor CPU-s per M events; FaaS %.0f calls and %.0f billed ms per M events", $1, $3, $4 }' <<<"$med")" $med
 }
 
 # Reads rows "pair n50 n99 n999 ncpu f50 f99 f999 fcpu fncpu nmean fmean"; prints the table
@@ -152,12 +186,15 @@ append_results() {
         printf -- '- plot: `%s`\n\n' "$PLOT_REL"
         printf '%s\n\n' "$table"
         printf '![latency distributions](%s)\n' "$(basename "$PLOT_REL")"
+        printf '\n**Cost at list prices** (native: the processor CPU of the native run at %s records/s, so its capacity per vCPU is what a run below saturation shows; FaaS: the function'"'"'s own invocations and billed time per event, GET /stats, and the processor CPU of the faas run; plot: `%s`)\n\n' "$RATE" "$COST_PLOT_REL"
+        cost_prices_item
+        printf '\n%s\n\n![cost per hour against the event rate](%s)\n' "$COST_TABLE" "$(basename "$COST_PLOT_REL")"
     } >>"$RESULTS"
 }
 
 main() {
     command -v curl >/dev/null || die "curl not found"
-    build bench-faas-latency
+    build bench-faas-latency bench-cost
     REVISION=$(revision)
     BUILT_AT=$(date -u '+%H:%M UTC')
     find_broker
@@ -178,12 +215,15 @@ main() {
             log "warning: pair $i: outputs and inputs differ"
         rows+="$i $(field "$native" p50_ms) $(field "$native" p99_ms) $(field "$native" p999_ms) $(field "$native" cpu_s_per_m)"
         rows+=" $(field "$faas" p50_ms) $(field "$faas" p99_ms) $(field "$faas" p999_ms) $(field "$faas" cpu_s_per_m)"
-        rows+=" $(field "$faas" fn_cpu_s_per_m) $(field "$native" mean_ms) $(field "$faas" mean_ms)"$'\n'
+        rows+=" $(field "$faas" fn_cpu_s_per_m) $(field "$native" mean_ms) $(field "$faas" mean_ms)"
+        rows+=" $(cost_per_m "$(field "$faas" fn_calls)" "$(field "$faas" fn_events)")"
+        rows+=" $(cost_per_m "$(field "$faas" fn_billed_ms)" "$(field "$faas" fn_events)")"$'\n'
     done
     local table
     table=$(printf '%s' "$rows" | report)
     plot "$ROOT/$PLOT_REL"
-    printf '\n%s\n' "$table"
+    COST_TABLE=$(cost_report "$rows")
+    printf '\n%s\n\n%s\n' "$table" "$COST_TABLE"
     append_results "$table" "$load" "$others"
     log "appended to $RESULTS; plot $PLOT_REL"
 }

@@ -56,6 +56,8 @@ typedef struct rill__http_resp_s {
     char function_error[64]; /* X-Amz-Function-Error value, or "" */
     char content_type[128];
     double total_ms;     /* time from submit to completion */
+    double fn_ms;        /* the first dur= of a Server-Timing header (the function's own
+                            time, ms), or -1 */
 } rill__http_resp_t;
 
 /* A completed request as it comes back to the submitting stream thread. */

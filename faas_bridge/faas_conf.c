@@ -158,6 +158,15 @@ static const struct {
      offsetof(stage_conf_t, m_breaker_opens)},
     {{"rill_faas_in_flight", RILL__GAUGE, "Invocations in flight."},
      offsetof(stage_conf_t, m_in_flight)},
+    {{"rill_faas_billed_ms_total", RILL__COUNTER,
+      "Invocation times (send to response), each rounded up to a whole millisecond."},
+     offsetof(stage_conf_t, m_billed_ms)},
+    {{"rill_faas_reported_billed_ms_total", RILL__COUNTER,
+      "Durations functions reported (Server-Timing dur), each rounded up to a whole ms."},
+     offsetof(stage_conf_t, m_reported_billed_ms)},
+    {{"rill_faas_reported_invocations_total", RILL__COUNTER,
+      "Invocations whose answer reported the function's duration (Server-Timing)."},
+     offsetof(stage_conf_t, m_reported)},
 };
 #define METRIC_FIELD_CNT (sizeof(metric_fields) / sizeof(metric_fields[0]))
 
@@ -177,6 +186,22 @@ static int64_t latency_count(const stage_conf_t *c) {
     for (int b = 0; b < FAAS_LAT_BUCKETS; b++)
         n += __atomic_load_n(&c->m_latency[b], __ATOMIC_RELAXED);
     return n;
+}
+
+int64_t rill__faas_billed_ms(double ms) {
+    int64_t whole = (int64_t)ms, billed = whole + ((double)whole < ms);
+    return billed < 1 ? 1 : billed;
+}
+
+/* Billing counts each invocation's time rounded up to a whole millisecond: the bridge's
+ * send-to-response time (an upper bound: queueing and the network are in it) and, when the
+ * answer carried one, the function's own (what rill-auction's cost estimate prefers). */
+void rill__faas_record_billed(stage_conf_t *c, const rill__http_resp_t *r) {
+    rill__counter_add(&c->m_billed_ms, rill__faas_billed_ms(r->total_ms));
+    if (r->fn_ms >= 0) {
+        rill__counter_add(&c->m_reported_billed_ms, rill__faas_billed_ms(r->fn_ms));
+        rill__counter_add(&c->m_reported, 1);
+    }
 }
 
 int64_t rill__faas_metric(const rill__node_t *node, const char *name) {

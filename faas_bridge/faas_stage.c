@@ -283,6 +283,7 @@ static void complete(stage_t *st, rill__http_done_t *done) {
     st->in_flight--;
     rill__counter_add(&st->conf->m_in_flight, -1);
     record_latency(st->conf, r->total_ms);
+    rill__faas_record_billed(st->conf, r);
     bool ok = false;
     if (r->curl_code) {
         snprintf(why, sizeof(why), "call failed: %s", r->error);

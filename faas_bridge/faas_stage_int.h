@@ -32,6 +32,8 @@ typedef struct stage_conf_s {
     /* metrics (relaxed atomics) */
     int64_t m_invocations, m_records, m_retries, m_failures, m_dlq, m_splits, m_breaker_opens;
     int64_t m_in_flight, m_latency[FAAS_LAT_BUCKETS], m_latency_sum_ms;
+    int64_t m_billed_ms; /* each invocation's time rounded up to a whole ms (at least 1) */
+    int64_t m_reported_billed_ms, m_reported; /* the same of the times functions reported */
 } stage_conf_t;
 
 /* Records' bytes live in chunks, one allocation for many records; a chunk is freed when
@@ -139,6 +141,11 @@ stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t 
 void rill__faas_conf_free(void *conf);
 void rill__faas_metrics(const rill__node_t *node, rill__mout_t *mo);
 int64_t rill__faas_metric(const rill__node_t *node, const char *name);
+/* One invocation's time as per-millisecond billing counts it: ms rounded up, at least 1. */
+int64_t rill__faas_billed_ms(double ms);
+/* Counts a completed invocation's billed time: as the bridge timed it, and as the function
+ * reported it (Server-Timing), when it did. */
+void rill__faas_record_billed(stage_conf_t *c, const rill__http_resp_t *r);
 /* faas_stage.c: the delay before retry `attempt`, given the function's Retry-After (ms, or
  * -1), capped at o.max_retry_after_ms. */
 int64_t rill__faas_backoff_ms(const stage_conf_t *c, int attempt, long retry_after_ms);

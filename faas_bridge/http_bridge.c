@@ -244,6 +244,24 @@ static long parse_retry_after(const char *value, size_t len)
     return (secs < HTTP_MAX_RETRY_AFTER_S ? secs : HTTP_MAX_RETRY_AFTER_S) * 1000L;
 }
 
+/* The first "dur=" value of a Server-Timing header ("fn;dur=12.5"), in ms; -1 without one. */
+static double parse_server_timing(const char *value, size_t len)
+{
+    char tmp[256], *end;
+
+    if (!len || len >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, value, len);
+    tmp[len] = '\0';
+    for (const char *p = tmp; *p; p++) {
+        if (strncasecmp(p, "dur=", 4) || (p > tmp && p[-1] != ';' && p[-1] != ' '))
+            continue;
+        double ms = strtod(p + 4, &end);
+        return end > p + 4 && ms >= 0 && ms < 1e12 ? ms : -1;
+    }
+    return -1;
+}
+
 static size_t on_header(char *data, size_t size, size_t nitems, void *userdata)
 {
     http_job_t *job = userdata;
@@ -254,6 +272,7 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *userdata)
     if (len >= 5 && !memcmp(data, "HTTP/", 5)) {
         /* A new response head (after 100 Continue or a redirect): forget the last one's. */
         resp->retry_after_ms = -1;
+        resp->fn_ms = -1;
         resp->function_error[0] = '\0';
         resp->content_type[0] = '\0';
         return len;
@@ -277,6 +296,8 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *userdata)
         copy_field(resp->function_error, sizeof(resp->function_error), value, vlen);
     else if (name_len == 12 && !strncasecmp(data, "Content-Type", 12))
         copy_field(resp->content_type, sizeof(resp->content_type), value, vlen);
+    else if (name_len == 13 && !strncasecmp(data, "Server-Timing", 13) && resp->fn_ms < 0)
+        resp->fn_ms = parse_server_timing(value, vlen);
     return len;
 }
 
@@ -645,6 +666,7 @@ int rill__http_submit(rill__http_t *http, const rill__http_req_t *req, rill__htt
     job->done.req = req;
     job->done.opaque = opaque;
     job->done.resp.retry_after_ms = -1;
+    job->done.resp.fn_ms = -1;
     job->max_body = req->max_body_bytes ? req->max_body_bytes : RILL__HTTP_DEFAULT_MAX_BODY;
     job->cq = cq;
     job->submitted_ms = now_ms();

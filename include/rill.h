@@ -155,6 +155,33 @@ const rill_serde_t *rill_serde_string(void);
 const rill_serde_t *rill_serde_int64(void);
 /* JSON text: rejects malformed JSON; decoded form is a json-c struct json_object *. */
 const rill_serde_t *rill_serde_json(void);
+/*
+ * JSON validated once and kept as text ("JSON once"): rejects what is not one strict RFC 8259
+ * value (UTF-8, no raw control characters in strings, standard escapes only, no leading
+ * zeros, nothing after the value, at most 32 levels deep) without building anything, so
+ * value_obj stays NULL. Callbacks read members with rill_json_member() / rill_json_int64()
+ * from the bytes, which also works on values read back from a store or from a function's
+ * answer. About four times cheaper than rill_serde_json() on records whose callbacks read a
+ * few members (bench/RESULTS.md, completion); use rill_serde_json() when a callback needs
+ * the whole tree. serialize takes a NUL-terminated JSON text.
+ */
+const rill_serde_t *rill_serde_json_text(void);
+
+/*
+ * Finds the top-level member name of the JSON object in json[0..len) and points *valuep at
+ * its value's text (*value_lenp bytes: a string keeps its quotes, an object its braces).
+ * Names are compared byte for byte as written (escapes are not decoded); when a name occurs
+ * twice the FIRST counts (the walk stops there; json-c, behind rill_serde_json(), keeps the
+ * last). Returns 1 when found, 0 when the text is not an object, the member is missing, or
+ * the text before it is malformed (never reading past len; what follows the member is not
+ * read: the json-text serde validated it). Walks the object's top level up to the member and
+ * allocates nothing. Thread-safe.
+ */
+int rill_json_member(const void *json, size_t len, const char *name, const char **valuep,
+                     size_t *value_lenp);
+/* Reads the top-level member name as an integer (no fraction, no exponent, within int64):
+ * returns 1 and sets *out, or 0 (missing, another type, out of range). Thread-safe. */
+int rill_json_int64(const void *json, size_t len, const char *name, int64_t *out);
 
 /* Decodes 8 big-endian bytes; returns 0, or -1 when len is not 8. */
 int rill_int64_decode(const void *buf, size_t len, int64_t *out);

@@ -201,6 +201,18 @@ class State {
         this.recordErrors = 0;
         this.faults = {};
         this.attempts = new Map(); // batch key → calls seen with exactly these ids
+        this.execMs = 0; // the calls' own execution times (handler start → answer sent)
+        this.billedMs = 0; // the same, each call rounded up to 1 ms (as Lambda bills)
+    }
+
+    /* Adds one call's execution time, from t0 (process.hrtime.bigint() at its start), and
+     * returns it (ms). */
+    bill(t0) {
+        // Whole microseconds: the value sent in Server-Timing (3 decimals) is then this one.
+        const ms = Math.round(Number(process.hrtime.bigint() - t0) / 1e3) / 1e3;
+        this.execMs += ms;
+        this.billedMs += Math.max(1, Math.ceil(ms));
+        return ms;
     }
 
     countFault(kind) {
@@ -214,6 +226,8 @@ class State {
             events: this.events,
             outputs: this.outputs,
             recordErrors: this.recordErrors,
+            execMs: Math.round(this.execMs * 1000) / 1000,
+            billedMs: this.billedMs,
             faults: this.faults,
             paused: this.paused,
             held: this.held.size,

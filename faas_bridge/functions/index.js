@@ -27,8 +27,12 @@
  *              x-rill-fault (JSON, merged over the settings). See core.js for the keys.
  *
  * Every target also serves:
- *   GET  /stats    {"target","calls","events","outputs","recordErrors","faults":{kind:n},
- *                   "paused","held","holdingForever","fault","next","uptimeMs"}
+ *   GET  /stats    {"target","calls","events","outputs","recordErrors","execMs","billedMs",
+ *                   "faults":{kind:n},"paused","held","holdingForever","fault","next","uptimeMs"}
+ *                  execMs: the answered calls' own execution times, from the handler's start
+ *                  to the answer (injected latency included), each also sent as the answer's
+ *                  Server-Timing: fn;dur=MS; billedMs: the same with each call rounded up to
+ *                  1 ms, as Lambda bills (bench/faas_cost.sh reads both).
  *   POST /control  {"pause":true|false, "fault":{..}, "merge":{..}, "next":["429",..],
  *                   "reset":true, "coldStart":true}  → the stats. While paused, calls are held (not answered)
  *                   and answered in arrival order on resume.
@@ -222,7 +226,15 @@ function parseRequest(req) {
     ];
 }
 
+/* Sends a JSON answer. For a function call (res.locals.rillCall, set when it came in) the
+ * call's execution time so far is billed (State.bill) and sent as Server-Timing: fn;dur=MS,
+ * which the bridge reads as the function's own duration. */
 function sendJson(res, status, body) {
+    const call = res.locals && res.locals.rillCall;
+    if (call) {
+        res.locals.rillCall = null;
+        res.set('Server-Timing', `fn;dur=${call.state.bill(call.t0).toFixed(3)}`);
+    }
     res.status(status).set('Content-Type', 'application/json').send(typeof body === 'string' ? body : JSON.stringify(body));
 }
 
@@ -248,6 +260,7 @@ function makeTarget(name, recordFn, faulty) {
         }
         if (req.method === 'GET' && path === '/') return sendJson(res, 200, { target: name });
         if (req.method !== 'POST') return sendJson(res, 405, { error: 'function calls are POST' });
+        res.locals.rillCall = { state, t0: process.hrtime.bigint() };
 
         let recs, fault;
         try {

@@ -134,3 +134,33 @@ Test(faas_bridge_faas_conf, retry_after_capped_when_function_asks_for_hours)
     cr_assert_eq(rill__faas_backoff_ms(c, 1, 3600000), 120000);
     rill__faas_conf_free(c);
 }
+
+Test(faas_bridge_faas_conf, billed_time_rounds_each_call_up_to_a_whole_millisecond)
+{
+    cr_assert_eq(rill__faas_billed_ms(0.0), 1, "a call is billed at least 1 ms");
+    cr_assert_eq(rill__faas_billed_ms(0.2), 1);
+    cr_assert_eq(rill__faas_billed_ms(1.0), 1, "a whole ms stays as it is");
+    cr_assert_eq(rill__faas_billed_ms(1.001), 2);
+    cr_assert_eq(rill__faas_billed_ms(49.5), 50);
+    cr_assert_eq(rill__faas_billed_ms(60000.0), 60000);
+}
+
+Test(faas_bridge_faas_conf, billed_time_is_a_metric_of_the_stage)
+{
+    char err[256];
+    rill_faas_opts_t o = {.url = "http://127.0.0.1:1/fn"};
+    stage_conf_t *c = rill__faas_conf_new("f", &o, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    rill__node_t node = {.conf = c};
+
+    rill__http_resp_t timed = {.total_ms = 30.2, .fn_ms = 11.4};
+    rill__http_resp_t untimed = {.total_ms = 0.3, .fn_ms = -1};
+    rill__faas_record_billed(c, &timed);
+    rill__faas_record_billed(c, &untimed);
+    cr_assert_eq(rill__faas_metric(&node, "rill_faas_billed_ms_total"), 31 + 1,
+                 "every call as the bridge timed it");
+    cr_assert_eq(rill__faas_metric(&node, "rill_faas_reported_billed_ms_total"), 12,
+                 "the reported durations only");
+    cr_assert_eq(rill__faas_metric(&node, "rill_faas_reported_invocations_total"), 1);
+    rill__faas_conf_free(c);
+}

@@ -201,6 +201,13 @@ static int srv_route(server_t *srv, int fd, const srv_req_t *req)
         snprintf(extra, sizeof(extra), "Retry-After: %s\r\n", date);
         return srv_reply(fd, 503, "Service Unavailable", extra, "busy");
     }
+    if (!strcmp(path, "/timed")) /* a function reporting its own time, after another metric */
+        return srv_reply(fd, 200, "OK",
+                         "Server-Timing: queue;desc=\"wait\", fn;dur=12.5\r\n"
+                         "Content-Type: application/json\r\n",
+                         "{}");
+    if (!strcmp(path, "/timed-bad"))
+        return srv_reply(fd, 200, "OK", "Server-Timing: fn;dur=soon\r\n", "{}");
     if (!strcmp(path, "/fnerr"))
         return srv_reply(fd, 200, "OK",
                          "X-Amz-Function-Error: Unhandled\r\nContent-Type: application/json\r\n",
@@ -569,6 +576,27 @@ Test(faas_bridge_http_bridge, captures_function_error_when_lambda_reports_one,
     cr_assert_str_eq(done->resp.function_error, "Unhandled");
     cr_assert_str_eq(done->resp.content_type, "application/json");
     cr_assert_str_eq(done->resp.body, "{\"errorMessage\":\"boom\"}");
+    rill__http_done_free(done);
+}
+
+Test(faas_bridge_http_bridge, captures_function_duration_when_server_timing_reports_one,
+     .init = env_setup, .fini = env_teardown, .timeout = 30)
+{
+    rill__http_req_t req = {.url = url("/timed"), .timeout_ms = 5000, .verify_tls = true};
+    rill__http_done_t *done = roundtrip(&req);
+
+    cr_assert_eq(done->resp.status, 200);
+    cr_assert_float_eq(done->resp.fn_ms, 12.5, 1e-9, "got %f", done->resp.fn_ms);
+    rill__http_done_free(done);
+    req.url = url("/timed-bad");
+    done = roundtrip(&req);
+    cr_assert_eq(done->resp.status, 200);
+    cr_assert_eq(done->resp.fn_ms, -1, "a dur that is not a number: none, got %f",
+                 done->resp.fn_ms);
+    rill__http_done_free(done);
+    req.url = url("/ok");
+    done = roundtrip(&req);
+    cr_assert_eq(done->resp.fn_ms, -1, "no Server-Timing: none, got %f", done->resp.fn_ms);
     rill__http_done_free(done);
 }
 

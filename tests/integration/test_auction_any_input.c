@@ -6,8 +6,8 @@
  *    never murmur2, so auction.persons is not partitioned as Rill partitions the
  *    notifications it is joined with, and the edge's tasks run at different event-time
  *    speeds into auction.auctions and auction.bids;
- *  - one process with the native edge, one with the FaaS edge, three under exactly_once_v2
- *    with one SIGKILLed and restarted;
+ *  - for each of the two partitioners: one process with the native edge, one with the
+ *    FaaS edge, and three under exactly_once_v2 with one SIGKILLed and restarted;
  *  - the FaaS edge with the bid validation slowed (200-1500 ms on 10% of its calls) while
  *    auction validation is fast, so validated auctions reach the close task long before the
  *    bids validated with them.
@@ -75,6 +75,10 @@ Test(integration_auction_any_input, native_edge_equals_reference_when_input_cons
     one_process("au-crc-n", RT_PART_CONSISTENT_RANDOM, "native", alos_props, NULL);
 }
 
+Test(integration_auction_any_input, native_edge_equals_reference_when_input_randomly_partitioned) {
+    one_process("au-rnd-n", RT_PART_RANDOM, "native", alos_props, NULL);
+}
+
 Test(integration_auction_any_input, faas_edge_equals_reference_when_input_randomly_partitioned) {
     one_process("au-rnd-f", RT_PART_RANDOM, "faas", alos_props, NULL);
 }
@@ -91,10 +95,9 @@ Test(integration_auction_any_input, faas_edge_equals_reference_when_bid_function
     free(slow);
 }
 
-Test(integration_auction_any_input, three_processes_one_killed_equal_reference_when_input_random) {
+static void three_processes(const char *prefix, rt_partitioning_t how) {
     rt_auction_t a;
-    rt_auction_setup_as(&a, "au-rnd3", EVENTS, OOO_MS, INVALID, PARTITIONS, params,
-                        RT_PART_RANDOM);
+    rt_auction_setup_as(&a, prefix, EVENTS, OOO_MS, INVALID, PARTITIONS, params, how);
     rt_auction_out_t exp, out;
     rt_auction_expected(&a, &exp);
     rt_auction_log_input(&a, &exp);
@@ -105,4 +108,13 @@ Test(integration_auction_any_input, three_processes_one_killed_equal_reference_w
     rt_auction_out_free(&exp);
     free(app_id);
     rt_auction_free(&a);
+}
+
+Test(integration_auction_any_input, three_processes_one_killed_equal_reference_when_input_random) {
+    three_processes("au-rnd3", RT_PART_RANDOM);
+}
+
+Test(integration_auction_any_input,
+     three_processes_one_killed_equal_reference_when_input_consistent_random) {
+    three_processes("au-crc3", RT_PART_CONSISTENT_RANDOM);
 }

@@ -30,9 +30,9 @@
  * DESIGN
  * State per open auction: 32 bytes, four int64 in host order (same-architecture instances
  * only, as any changelog of raw structs): the best bid's price, dateTime and bidder, and the
- * number of bids counted. Auction and held bid records reach the callbacks as bytes only
- * (value_obj NULL, see rill.h), so the callbacks read integer fields with a small walker over
- * the top-level members of the JSON object (json_int_field) instead of decoding it again.
+ * number of bids counted. The sources validate the JSON once as text (rill_serde_json_text())
+ * and build no tree; the callbacks read the integer members they need from the bytes with
+ * rill_json_int64(), the same way for a record just read and for one held in the store.
  */
 #include <rill.h>
 
@@ -52,118 +52,22 @@ typedef struct best_s {
     int64_t price, date_time, bidder, bids;
 } best_t;
 
-/* ---- reading integer fields of a JSON object's text ---- */
-
-static const char *skip_ws(const char *p, const char *end) {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-/* p at an opening quote: returns the position after the closing one, or NULL. */
-static const char *skip_string(const char *p, const char *end) {
-    for (p++; p < end; p++) {
-        if (*p == '\\')
-            p++;
-        else if (*p == '"')
-            return p + 1;
-    }
-    return NULL;
-}
-
-/* p at the start of a value: returns the position after it, or NULL. */
-static const char *skip_value(const char *p, const char *end) {
-    int depth = 0;
-    while (p < end) {
-        char c = *p;
-        if (c == '"') {
-            if (!(p = skip_string(p, end)))
-                return NULL;
-            if (depth == 0)
-                return p;
-            continue;
-        }
-        if (c == '{' || c == '[')
-            depth++;
-        else if (c == '}' || c == ']') {
-            if (depth == 0)
-                return p; /* the end of the enclosing object */
-            if (--depth == 0)
-                return p + 1;
-        } else if (c == ',' && depth == 0)
-            return p;
-        p++;
-    }
-    return depth == 0 ? p : NULL;
-}
-
-/*
- * Finds the top-level member name of the JSON object in text[0..len) and reads it as a
- * decimal integer. Returns 0 and sets *out, or -1 when the text is not an object, the member
- * is missing, or its value is not an integer.
- */
-static int json_int_field(const void *text, size_t len, const char *name, int64_t *out) {
-    const char *p = text, *end = p + len;
-    size_t name_len = strlen(name);
-    if (!p || (p = skip_ws(p, end)) >= end || *p != '{')
-        return -1;
-    p++;
-    for (;;) {
-        p = skip_ws(p, end);
-        if (p >= end || *p != '"')
-            return -1;
-        const char *key = p + 1, *after = skip_string(p, end);
-        if (!after)
-            return -1;
-        int match = (size_t)(after - 1 - key) == name_len && !memcmp(key, name, name_len);
-        p = skip_ws(after, end);
-        if (p >= end || *p != ':')
-            return -1;
-        p = skip_ws(p + 1, end);
-        if (match) {
-            const char *q = p + (p < end && *p == '-');
-            if (q >= end || !isdigit((unsigned char)*q))
-                return -1;
-            int64_t v = 0;
-            for (; q < end && isdigit((unsigned char)*q); q++)
-                v = v * 10 + (*q - '0');
-            if (q < end && (*q == '.' || *q == 'e' || *q == 'E'))
-                return -1;
-            *out = *p == '-' ? -v : v;
-            return 0;
-        }
-        if (!(p = skip_value(p, end)))
-            return -1;
-        p = skip_ws(p, end);
-        if (p >= end || *p != ',')
-            return -1; /* '}' (the member is missing) or malformed */
-        p++;
-    }
-}
-
 /* ---- the callbacks ---- */
 
-/* Event time: the value's "dateTime" (decoded by the JSON serde, else read from the bytes). */
+/* Event time: the value's "dateTime". */
 static int64_t date_time_of(const rill_record_t *rec, void *opaque) {
     (void)opaque;
     int64_t t;
-    struct json_object *field;
-    if (rec->value_obj) {
-        if (!json_object_object_get_ex(rec->value_obj, "dateTime", &field) ||
-            !json_object_is_type(field, json_type_int))
-            return -1;
-        t = json_object_get_int64(field);
-    } else if (json_int_field(rec->value, rec->value_len, "dateTime", &t)) {
+    if (!rill_json_int64(rec->value, rec->value_len, "dateTime", &t))
         return -1;
-    }
     return t >= 0 ? t : -1;
 }
 
 static int64_t expires_of(const rill_record_t *item, void *opaque) {
     (void)opaque;
     int64_t expires, reserve;
-    if (json_int_field(item->value, item->value_len, "expires", &expires) ||
-        json_int_field(item->value, item->value_len, "reserve", &reserve) || expires < 0)
+    if (!rill_json_int64(item->value, item->value_len, "expires", &expires) ||
+        !rill_json_int64(item->value, item->value_len, "reserve", &reserve) || expires < 0)
         return -1;
     return expires;
 }
@@ -187,10 +91,10 @@ static int best_bid(const rill_record_t *item, const rill_record_t *event, const
     (void)opaque;
     int64_t expires, reserve;
     best_t bid = {.date_time = event->timestamp, .bids = 1}, best = {0};
-    if (json_int_field(item->value, item->value_len, "expires", &expires) ||
-        json_int_field(item->value, item->value_len, "reserve", &reserve) ||
-        json_int_field(event->value, event->value_len, "price", &bid.price) ||
-        json_int_field(event->value, event->value_len, "bidder", &bid.bidder))
+    if (!rill_json_int64(item->value, item->value_len, "expires", &expires) ||
+        !rill_json_int64(item->value, item->value_len, "reserve", &reserve) ||
+        !rill_json_int64(event->value, event->value_len, "price", &bid.price) ||
+        !rill_json_int64(event->value, event->value_len, "bidder", &bid.bidder))
         return -1;
     if (event->timestamp < item->timestamp || event->timestamp >= expires ||
         bid.price < reserve)
@@ -262,7 +166,7 @@ rill_topology_t *winner_topology(const char *auctions, const char *bids, const c
                                  size_t errstr_size) {
     rill_topology_t *topo = rill_topology_new();
     rill_source_opts_t src = {.key_serde = rill_serde_string(),
-                              .value_serde = rill_serde_json(),
+                              .value_serde = rill_serde_json_text(),
                               .timestamp_extractor = date_time_of};
     rill_stream_t *a = rill_stream_from(topo, "auctions", auctions, &src);
     rill_stream_t *b = rill_stream_from(topo, "bids", bids, &src);

@@ -54,6 +54,7 @@ static void usage(void) {
            "The HTTP endpoint (GET /metrics, /health, /ready) listens on 127.0.0.1, on a free\n"
            "port printed at start; -D http.listen=HOST:PORT moves it, -D http.listen= turns it\n"
            "off.\n");
+    auction_cost_usage();
 }
 
 /* Prints the URLs of the HTTP endpoint, when there is one. */
@@ -174,7 +175,7 @@ static int reason_cmp(const void *a, const void *b) {
     return x->n < y->n ? 1 : x->n > y->n ? -1 : strcmp(x->reason, y->reason);
 }
 
-static void summary(rill_app_t *app, const auction_opts_t *o, double secs,
+static void summary(rill_app_t *app, const auction_opts_t *o, double secs, double cpu_s,
                     const gen_result_t *gen, int generated) {
     pthread_mutex_lock(&g_stats.lock);
     printf("\n" APP ": done in %.1f s (edge: %s)\n", secs,
@@ -227,6 +228,7 @@ static void summary(rill_app_t *app, const auction_opts_t *o, double secs,
         printf("  notifications file: the notify function's (RILL_NOTIFY_FILE, default "
                "/tmp/rill-notifications.log)\n");
     pthread_mutex_unlock(&g_stats.lock);
+    auction_cost_summary(app, o, cpu_s);
 }
 
 typedef struct topic_flag_s {
@@ -449,6 +451,7 @@ int main(int argc, char **argv) {
     }
     double t0 = mono();
     gen_result_t gres = {0};
+    double cpu_gen = 0; /* the generator's CPU is not the processor's */
     if (gen) {
         printf(APP ": writing %ld NEXMark events (%.1f%% invalid auctions and bids) to %s, %s, "
                "%s on %s...\n",
@@ -459,6 +462,7 @@ int main(int argc, char **argv) {
             rill_app_destroy(app);
             return 1;
         }
+        cpu_gen = auction_cpu_s();
     }
     if (rill_app_start(app, errstr, sizeof(errstr))) {
         fprintf(stderr, APP ": %s\n", errstr);
@@ -507,7 +511,7 @@ int main(int argc, char **argv) {
     pthread_join(wt, NULL);
     if (g_wait_rc)
         fprintf(stderr, APP ": %s\n", g_wait_err);
-    summary(app, &o, mono() - t0, &gres, gen);
+    summary(app, &o, mono() - t0, auction_cpu_s() - cpu_gen, &gres, gen);
     g_app = NULL;
     rill_app_destroy(app);
     if (own_state)

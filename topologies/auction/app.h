@@ -42,6 +42,7 @@ typedef struct auction_stats_s {
     int64_t notifications, sent;
     int64_t hot_records, hot_late;
     int64_t opened;             /* auctions that reached the close operator */
+    int64_t edge_events;        /* auctions and bids that reached the edge (cost.c) */
     int64_t grace_ms;           /* the close grace (set by app.c) */
     int64_t delay_hist[DELAY_BUCKETS]; /* close delays (ms past expires + grace, wall clock)
                                           in powers of two; only when under a minute */
@@ -84,5 +85,11 @@ int auction_category_name_joiner(const rill_record_t *left, const rill_record_t 
 /* hot_top.c: the "hot-top" processor (opaque: the auction_opts_t); declares no store itself,
  * uses "hot-top-store". */
 extern const rill_processor_def_t auction_hot_top_def;
+
+/* cost.c: the end-of-run cost estimate at list prices (the prices: RILL_COST_*, see
+ * auction_cost_usage). cpu_s: the process's CPU seconds over the run. */
+double auction_cpu_s(void);
+void auction_cost_usage(void);
+void auction_cost_summary(rill_app_t *app, const auction_opts_t *o, double cpu_s);
 
 #endif

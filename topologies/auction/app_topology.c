@@ -149,6 +149,7 @@ static int dispatch_process(rill_ctx_t *ctx, const rill_record_t *rec, void *sta
     const auction_opts_t *o = state;
     const char *t = rill_ctx_topic(ctx);
     const edge_t *e = t && !strcmp(t, o->t_auctions_raw) ? &edge_auction : &edge_bid;
+    __atomic_fetch_add(&g_stats.edge_events, 1, __ATOMIC_RELAXED);
     return rill_ctx_forward_to(ctx, e->first, rec);
 }
 

@@ -12,14 +12,24 @@
  * of Rill's FaaS bridge (README.md of the repository, "Function responses"); what each
  * target answers is in README.md here.
  *
- * Every target also serves GET / → {"target":"<name>"} (readiness) and GET /stats.
+ * Every target also serves GET / → {"target":"<name>"} (readiness) and GET /stats, whose
+ * execMs sums the calls' own execution times (handler start → answer; each answer also carries
+ * it as Server-Timing: fn;dur=MS) and billedMs the same with each call rounded up to 1 ms, as
+ * Lambda bills (bench/auction_pipeline.sh reads it).
  */
 
 const events = require('./events');
 const rules = require('./rules');
 const { Notifier } = require('./notify');
 
+/* Sends a JSON answer; a function call's (res.locals.rillBill, set when it came in) is billed
+ * and carries its execution time as Server-Timing: fn;dur=MS (what the bridge reads). */
 function sendJson(res, status, body) {
+    const bill = res.locals && res.locals.rillBill;
+    if (bill) {
+        res.locals.rillBill = null;
+        res.set('Server-Timing', `fn;dur=${bill().toFixed(3)}`);
+    }
     res.status(status).set('Content-Type', 'application/json').send(typeof body === 'string' ? body : JSON.stringify(body));
 }
 
@@ -42,17 +52,28 @@ function encodeResults(recs, results) {
 
 /* batchFn(recs) → results, one per record. */
 function makeTarget(name, batchFn, extraStats) {
-    const st = { calls: 0, events: 0, outputs: 0, rejected: 0, errors: 0, startedAt: Date.now() };
+    const st = { calls: 0, events: 0, outputs: 0, rejected: 0, errors: 0, execMs: 0, billedMs: 0, startedAt: Date.now() };
+    /* One call's own execution time, handler start → answer; billed: rounded up to 1 ms. */
+    const bill = (t0) => {
+        // Whole microseconds: the value sent in Server-Timing (3 decimals) is then this one.
+        const ms = Math.round(Number(process.hrtime.bigint() - t0) / 1e3) / 1e3;
+        st.execMs += ms;
+        st.billedMs += Math.max(1, Math.ceil(ms));
+        return ms;
+    };
     return function handler(req, res) {
         const p = req.path.replace(/\/+/g, '/').replace(/(.)\/$/, '$1');
         if (req.method === 'GET' && p === '/') return sendJson(res, 200, { target: name });
         if (req.method === 'GET' && p === '/stats') {
             return sendJson(res, 200, {
                 target: name, calls: st.calls, events: st.events, outputs: st.outputs, rejected: st.rejected,
-                recordErrors: st.errors, uptimeMs: Date.now() - st.startedAt, ...(extraStats ? extraStats() : {}),
+                recordErrors: st.errors, execMs: Math.round(st.execMs * 1000) / 1000, billedMs: st.billedMs,
+                uptimeMs: Date.now() - st.startedAt, ...(extraStats ? extraStats() : {}),
             });
         }
         if (req.method !== 'POST') return sendJson(res, 405, { error: 'function calls are POST' });
+        const t0 = process.hrtime.bigint();
+        res.locals.rillBill = () => bill(t0);
         let recs;
         try {
             recs = events.parseRequest(req);
