@@ -146,6 +146,17 @@ static const conf_key_t conf_keys[] = {
      "host:port at which other instances reach this one's HTTP endpoint, published for "
      "interactive queries (GET /stores/...); empty: http.listen's host with its bound port, "
      "unless that host is a wildcard address", NULL, check_listen},
+    {"query.forward", CONF_KIND_CHOICE, 0, 0, "redirect",
+     "a store query for another instance's key: redirect (307 to the owner) or proxy (this "
+     "instance asks the owner and returns its answer)", "redirect|proxy", NULL},
+    {"query.forward.timeout.ms", CONF_KIND_INT, 100, 60000, "5000",
+     "how long a store query waits for other instances (proxying, whole-store ranges, keys "
+     "of stores Rill did not partition) before it answers 503", NO_CHOICES},
+    {"query.range.limit", CONF_KIND_INT, 1, 1000000, "1000",
+     "rows of GET /stores/<store>?from=&to= when the request gives no limit", NO_CHOICES},
+    {"query.range.limit.max", CONF_KIND_INT, 1, 1000000, "10000",
+     "the most rows a range request may ask for (a larger limit is refused with 400)",
+     NO_CHOICES},
 };
 
 #define CONF_KEY_CNT (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -827,6 +838,15 @@ rill_err_t rill__conf_settings(rill_conf_t *conf, rill__settings_t *out, char *e
     out->max_write_buffers = (int)conf_int(conf, "statestore.max.write.buffers");
     out->faas_max_connections = (int)conf_int(conf, "faas.max.connections");
     out->log_level = conf_choice(conf, "log.level");
+    out->query_proxy = conf_choice(conf, "query.forward") == 1;
+    out->query_forward_timeout_ms = (int)conf_int(conf, "query.forward.timeout.ms");
+    out->range_limit = (int)conf_int(conf, "query.range.limit");
+    out->range_limit_max = (int)conf_int(conf, "query.range.limit.max");
+    if (out->range_limit > out->range_limit_max) {
+        snprintf(errstr, errstr_size, "query.range.limit=%d is above query.range.limit.max=%d",
+                 out->range_limit, out->range_limit_max);
+        return RILL_ERR_INVALID_ARG;
+    }
     return conf_settings_dlq(conf, out, errstr, errstr_size);
 }
 

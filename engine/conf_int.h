@@ -61,6 +61,10 @@ typedef struct rill__settings_s {
                                       none */
     const char *application_server; /* application.server: host:port other instances reach
                                        this one's HTTP endpoint at; NULL or "": derived */
+    int query_proxy;               /* query.forward=proxy → 1 (redirect → 0) */
+    int query_forward_timeout_ms;  /* query.forward.timeout.ms */
+    int range_limit;               /* query.range.limit: rows of a range by default */
+    int range_limit_max;           /* query.range.limit.max */
 } rill__settings_t;
 
 /*

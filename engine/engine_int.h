@@ -60,6 +60,14 @@ static inline void rill__metric_set(rill__metrics_t *m, rill__metric_t which, in
     rill__counter_set(&m->v[which], n);
 }
 
+/* The interactive queries' counters of an app (query_forward.c). */
+typedef enum rill__qmetric_e {
+    RILL__QM_FORWARDED,        /* requests sent to other instances */
+    RILL__QM_FORWARD_FAILURES, /* of which no answer came */
+    RILL__QM_TRUNCATED,        /* ranges answered at their limit with rows left out */
+    RILL__QM_COUNT
+} rill__qmetric_t;
+
 /* ---- what a stream thread shows other threads ---- */
 
 /* The records in Kafka past the position of one input partition. */
@@ -334,6 +342,7 @@ struct rill_app_s {
     int32_t *sub_partitions;   /* per sub-topology with stores: its task count (queries.c) */
     struct rill__hosts_s *hosts; /* the query-hosts topic's writer and reader (atomic
                                     pointer; query_hosts.c), or NULL */
+    int64_t query_metrics[RILL__QM_COUNT]; /* relaxed atomic counters (query_forward.c) */
 };
 
 /* Returns the app's bridge object, creating it with make(app) on first use (under the app

@@ -16,7 +16,10 @@
  * request body is never read.
  *
  * A store query for a key this instance does not hold is redirected (307) to the same route
- * on the owner's application.server, or answered 503 while the owner is not known. rill_app_start() starts it last, once the stream threads exist, and
+ * on the owner's application.server (or proxied to it, query.forward=proxy; http_queries.c),
+ * or answered 503 while the owner is not known. Ranges and keys of stores Rill did not
+ * partition are gathered from every owner (http_queries.c, http_range.c).
+ * rill_app_start() starts it last, once the stream threads exist, and
  * rill_app_destroy() stops it before the threads' status goes. It has no authentication and
  * no TLS: it listens only where http.listen says, which should be loopback or a pod network.
  *
@@ -24,9 +27,9 @@
  * error (or a stop) ended them. /ready answers 200 "ready" when every stream thread holds an
  * assignment and no task is restoring its state, else 503 with the first reason found.
  */
-#include "engine_int.h"
+#include "http_int.h"
+#include "query_int.h"
 
-#include <microhttpd.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,9 +45,9 @@ struct rill__http_s {
     int port; /* bound */
 };
 
-/* Queues a response of status with body (copied) and content type. */
-static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *body,
-                               size_t len, const char *type) {
+enum MHD_Result rill__http_respond(struct MHD_Connection *conn, unsigned status,
+                                   const char *body, size_t len, const char *type,
+                                   const char *const *headers) {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!resp)
@@ -53,19 +56,28 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET");
+    for (int i = 0; headers && headers[i]; i += 2)
+        if (headers[i + 1] && headers[i + 1][0])
+            MHD_add_response_header(resp, headers[i], headers[i + 1]);
     enum MHD_Result ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
 }
 
-/* A one-line plain text answer. */
-static enum MHD_Result respond_line(struct MHD_Connection *conn, unsigned status,
-                                    const char *text) {
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *body,
+                               size_t len, const char *type) {
+    return rill__http_respond(conn, status, body, len, type, NULL);
+}
+
+enum MHD_Result rill__http_line(struct MHD_Connection *conn, unsigned status,
+                                const char *text) {
     char line[600];
     int n = snprintf(line, sizeof(line), "%s\n", text);
     size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
     return respond(conn, status, line, len, "text/plain; charset=utf-8");
 }
+
+#define respond_line rill__http_line
 
 static enum MHD_Result serve_metrics(rill_app_t *app, struct MHD_Connection *conn) {
     rill_buf_t buf = {0};
@@ -102,10 +114,9 @@ static enum MHD_Result serve_ready(rill_app_t *app, struct MHD_Connection *conn)
 /* ---- interactive queries: GET /stores/<store>/<key>, GET /owner/<store>/<key> ---- */
 
 #define HTTP_MAX_KEY 4096       /* bytes of a key, decoded */
-#define HTTP_QUERY_TIMEOUT_MS 5000
+#define HTTP_QUERY_TIMEOUT_MS RILL__HTTP_QUERY_TIMEOUT_MS
 
-/* Appends s[0..len) to b percent-encoded (all but RFC 3986's unreserved characters). */
-static int url_encode(rill_buf_t *b, const char *s, size_t len) {
+int rill__http_url_encode(rill_buf_t *b, const char *s, size_t len) {
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -118,62 +129,67 @@ static int url_encode(rill_buf_t *b, const char *s, size_t len) {
     return 0;
 }
 
-/* 307 to the same route on the owner, or 503 when it is not known. */
-static enum MHD_Result redirect_to_owner(struct MHD_Connection *conn, const char *route,
-                                         const char *store, const char *key,
-                                         const rill_query_info_t *info) {
+/* 307 to the same route (and arguments) on the owner, proxied to it (query.forward=proxy),
+ * or 503 when it is not known or this request was proxied already (hop=1). */
+static enum MHD_Result to_owner(rill_app_t *app, struct MHD_Connection *conn,
+                                const char *route, const char *store, const char *key,
+                                const rill_query_info_t *info) {
     char line[600];
-    if (!info->owner[0]) {
-        snprintf(line, sizeof(line), "not here; owner unknown: partition %d of store \"%s\" "
-                 "belongs to another instance that has not published its address (yet)",
-                 (int)info->partition, store);
+    if (!info->owner[0] || MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "hop")) {
+        snprintf(line, sizeof(line), "unavailable, try again: not here; partition %d of store "
+                 "\"%s\" belongs to %s%s", (int)info->partition, store,
+                 info->owner[0] ? info->owner : "another instance that has not published its "
+                                                "address (yet)",
+                 info->owner[0] ? ", which does not hold it any more" : "");
         return respond_line(conn, MHD_HTTP_SERVICE_UNAVAILABLE, line);
     }
+    if (app->set.query_proxy)
+        return rill__http_proxy(app, conn, route, store, key, info->owner);
     rill_buf_t url = {0};
-    int bad = rill_buf_append(&url, "http://", 7) ||
-              rill_buf_append(&url, info->owner, strlen(info->owner)) ||
-              rill_buf_append(&url, route, strlen(route)) ||
-              url_encode(&url, store, strlen(store)) || rill_buf_append(&url, "/", 1) ||
-              url_encode(&url, key, strlen(key)) || rill_buf_append(&url, "", 1);
+    int bad = rill__http_owner_url(&url, conn, info->owner, route, store, key, NULL) ||
+              rill_buf_append(&url, "", 1);
     snprintf(line, sizeof(line), "not here: partition %d of store \"%s\" is served by %s\n",
              (int)info->partition, store, info->owner);
-    struct MHD_Response *resp = bad ? NULL
-                                    : MHD_create_response_from_buffer(
-                                          strlen(line), line, MHD_RESPMEM_MUST_COPY);
-    enum MHD_Result ret = MHD_NO;
-    if (resp) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, url.data);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-        MHD_add_response_header(resp, "X-Rill-Owner", info->owner);
-        ret = MHD_queue_response(conn, MHD_HTTP_TEMPORARY_REDIRECT, resp);
-        MHD_destroy_response(resp);
-    }
+    enum MHD_Result ret =
+        bad ? MHD_NO
+            : rill__http_respond(conn, MHD_HTTP_TEMPORARY_REDIRECT, line, strlen(line),
+                                 "text/plain; charset=utf-8",
+                                 (const char *[]){MHD_HTTP_HEADER_LOCATION, url.data,
+                                                  "X-Rill-Owner", info->owner, NULL});
     rill_buf_free(&url);
     return ret;
 }
 
-/* The answer for a status other than found (and not-local with a redirect). */
-static enum MHD_Result respond_status(struct MHD_Connection *conn, rill_query_status_t st,
-                                      const char *route, const char *store, const char *key,
-                                      const rill_query_info_t *info) {
+enum MHD_Result rill__http_status(struct MHD_Connection *conn, rill_query_status_t st,
+                                  const char *store, const char *key,
+                                  const rill_query_info_t *info) {
     char line[600];
     switch (st) {
     case RILL_QUERY_NOT_FOUND:
-        snprintf(line, sizeof(line), "not found: no key \"%.200s\" in store \"%s\"", key,
-                 store);
+        snprintf(line, sizeof(line), "not found: no key \"%.200s\" in store \"%s\"",
+                 key ? key : "", store);
         return respond_line(conn, MHD_HTTP_NOT_FOUND, line);
-    case RILL_QUERY_NOT_LOCAL:
-        return redirect_to_owner(conn, route, store, key, info);
     case RILL_QUERY_UNKNOWN_STORE:
         snprintf(line, sizeof(line), "unknown store: %s", info->error);
         return respond_line(conn, MHD_HTTP_NOT_FOUND, line);
     case RILL_QUERY_UNAVAILABLE:
+    case RILL_QUERY_NOT_LOCAL:
         snprintf(line, sizeof(line), "unavailable, try again: %s", info->error);
         return respond_line(conn, MHD_HTTP_SERVICE_UNAVAILABLE, line);
     default:
         snprintf(line, sizeof(line), "error: %s", info->error);
         return respond_line(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, line);
     }
+}
+
+/* The answer for a status other than found: not-local goes to the owner. */
+static enum MHD_Result respond_status(rill_app_t *app, struct MHD_Connection *conn,
+                                      rill_query_status_t st, const char *route,
+                                      const char *store, const char *key,
+                                      const rill_query_info_t *info) {
+    if (st == RILL_QUERY_NOT_LOCAL)
+        return to_owner(app, conn, route, store, key, info);
+    return rill__http_status(conn, st, store, key, info);
 }
 
 /* Splits "<store>/<key>" (decoded) at its first '/'. Returns 0, or -1 after answering 400. */
@@ -183,8 +199,8 @@ static int split_path(struct MHD_Connection *conn, const char *path, char *store
     size_t n = slash ? (size_t)(slash - path) : 0;
     if (!slash || !n || n >= store_size || !slash[1] || strlen(slash + 1) > HTTP_MAX_KEY) {
         *ret = respond_line(conn, MHD_HTTP_BAD_REQUEST, "bad request: expected /stores/<store>/"
-                            "<key> or /owner/<store>/<key>, a key of 1 to 4096 bytes "
-                            "(percent-encoded as needed)");
+                            "<key>, /stores/<store>?from=&to=&limit= or /owner/<store>/<key>, "
+                            "a key of 1 to 4096 bytes (percent-encoded as needed)");
         return -1;
     }
     memcpy(store, path, n);
@@ -193,8 +209,8 @@ static int split_path(struct MHD_Connection *conn, const char *path, char *store
     return 0;
 }
 
-/* Appends one window as a JSON object: start, timestamp and value (hexadecimal bytes). */
-static int window_row(int64_t start, int64_t ts, const void *value, size_t len, void *opaque) {
+int rill__http_window_row(int64_t start, int64_t ts, const void *value, size_t len,
+                          void *opaque) {
     static const char hex[] = "0123456789abcdef";
     rill_buf_t *b = opaque;
     char head[96];
@@ -211,8 +227,7 @@ static int window_row(int64_t start, int64_t ts, const void *value, size_t len, 
     return rill_buf_append(b, "\"}", 2) ? 1 : 0;
 }
 
-/* A time argument: decimal ms, or def when absent. Returns 0, or -1 when malformed. */
-static int time_arg(struct MHD_Connection *conn, const char *name, int64_t def, int64_t *out) {
+int rill__http_time_arg(struct MHD_Connection *conn, const char *name, int64_t def, int64_t *out) {
     const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
     char *end = NULL;
     if (!v) {
@@ -226,50 +241,64 @@ static int time_arg(struct MHD_Connection *conn, const char *name, int64_t def, 
     return 0;
 }
 
+/* A window fetch (from/to given) into out as a JSON array; 0, or -1 after answering 400. */
+static int fetch_windows(rill_app_t *app, struct MHD_Connection *conn, const char *store,
+                         const char *key, rill_buf_t *out, rill_query_info_t *info,
+                         rill_query_status_t *st, enum MHD_Result *ret) {
+    int64_t from, to;
+    if (rill__http_time_arg(conn, "from", 0, &from) ||
+        rill__http_time_arg(conn, "to", INT64_MAX, &to)) {
+        *ret = respond_line(conn, MHD_HTTP_BAD_REQUEST, "bad request: from and to are window "
+                            "start times in epoch milliseconds");
+        return -1;
+    }
+    *st = rill_buf_append(out, "[", 1)
+              ? RILL_QUERY_ERROR
+              : rill_app_window_fetch(app, store, key, strlen(key), from, to, rill__http_window_row, out,
+                                      info, HTTP_QUERY_TIMEOUT_MS);
+    if (*st == RILL_QUERY_FOUND && rill_buf_append(out, "]\n", 2))
+        *st = RILL_QUERY_ERROR;
+    return 0;
+}
+
+/* Whether a not-local answer for key of def came after its murmur2 partition, held here,
+ * was searched: a store Rill did not partition, whose other partitions are elsewhere. */
+static bool searched_here(rill_app_t *app, const rill__store_def_t *def, const char *key,
+                          const rill_query_info_t *info) {
+    return def && !rill__query_placed(app, def) &&
+           info->partition != rd_kafka_msg_partitioner_murmur2(
+                                  NULL, key, strlen(key), rill__query_partitions(app, def),
+                                  NULL, NULL);
+}
+
 static enum MHD_Result serve_store(rill_app_t *app, struct MHD_Connection *conn,
                                    const char *store, const char *key) {
-    enum MHD_Result ret;
+    enum MHD_Result ret = MHD_NO;
     rill_query_info_t info;
     rill_buf_t out = {0};
     rill_query_status_t st;
-    const char *type = "application/octet-stream";
-    int64_t from, to;
-    if (MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "from") ||
-        MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "to")) {
-        if (time_arg(conn, "from", 0, &from) || time_arg(conn, "to", INT64_MAX, &to))
-            return respond_line(conn, MHD_HTTP_BAD_REQUEST, "bad request: from and to are "
-                                "window start times in epoch milliseconds");
-        type = "application/json";
-        st = rill_buf_append(&out, "[", 1)
-                 ? RILL_QUERY_ERROR
-                 : rill_app_window_fetch(app, store, key, strlen(key), from, to, window_row,
-                                         &out, &info, HTTP_QUERY_TIMEOUT_MS);
-        if (st == RILL_QUERY_FOUND && rill_buf_append(&out, "]\n", 2))
-            st = RILL_QUERY_ERROR;
-    } else {
+    char part[16];
+    if (MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "scope"))
+        return rill__http_get_local(app, conn, store, key);
+    bool windows = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "from") ||
+                   MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "to");
+    if (windows && fetch_windows(app, conn, store, key, &out, &info, &st, &ret))
+        return ret;
+    if (!windows)
         st = rill_app_store_get(app, store, key, strlen(key), &out, &info,
                                 HTTP_QUERY_TIMEOUT_MS);
-    }
-    if (st != RILL_QUERY_FOUND) {
-        rill_buf_free(&out);
-        return respond_status(conn, st, "/stores/", store, key, &info);
-    }
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        out.len, out.data ? out.data : "", MHD_RESPMEM_MUST_COPY);
+    if (st == RILL_QUERY_NOT_LOCAL && searched_here(app, rill__query_store(app, store), key,
+                                                    &info))
+        ret = rill__http_get_anywhere(app, conn, store, key); /* ask the other owners */
+    else if (st != RILL_QUERY_FOUND)
+        ret = respond_status(app, conn, st, "/stores/", store, key, &info);
+    else if (!windows)
+        ret = rill__http_found(app, conn, store, key, &out, &info, NULL, NULL);
+    else
+        ret = (snprintf(part, sizeof(part), "%d", (int)info.partition),
+               rill__http_respond(conn, MHD_HTTP_OK, out.data, out.len, "application/json",
+                                  (const char *[]){"X-Rill-Partition", part, NULL}));
     rill_buf_free(&out);
-    if (!resp)
-        return MHD_NO;
-    char num[32];
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    snprintf(num, sizeof(num), "%d", (int)info.partition);
-    MHD_add_response_header(resp, "X-Rill-Partition", num);
-    if (info.timestamp >= 0) {
-        snprintf(num, sizeof(num), "%lld", (long long)info.timestamp);
-        MHD_add_response_header(resp, "X-Rill-Timestamp", num);
-    }
-    ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
     return ret;
 }
 
@@ -278,7 +307,7 @@ static enum MHD_Result serve_owner(rill_app_t *app, struct MHD_Connection *conn,
     rill_query_info_t info;
     rill_query_status_t st = rill__query_locate(app, store, key, strlen(key), &info);
     if (st != RILL_QUERY_FOUND && st != RILL_QUERY_NOT_LOCAL)
-        return respond_status(conn, st, "/owner/", store, key, &info);
+        return respond_status(app, conn, st, "/owner/", store, key, &info);
     const char *server = st == RILL_QUERY_FOUND ? rill_app_server(app) : info.owner;
     char body[700];
     int n = snprintf(body, sizeof(body), "{\"store\":\"%s\",\"partition\":%d,\"local\":%s,"
@@ -299,6 +328,8 @@ static enum MHD_Result store_route(rill_app_t *app, struct MHD_Connection *conn,
     char store[256];
     const char *key;
     enum MHD_Result ret = MHD_NO;
+    if (route == serve_store && *path && !strchr(path, '/') && strlen(path) < sizeof(store))
+        return rill__http_range(app, conn, path);
     if (split_path(conn, path, store, sizeof(store), &key, &ret))
         return ret;
     return route(app, conn, store, key);
@@ -326,7 +357,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!strncmp(url, "/owner/", 7))
         return store_route(app, conn, url + 7, serve_owner);
     return respond_line(conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics, /health, /ready, "
-                        "/stores/<store>/<key> or /owner/<store>/<key>");
+                        "/stores/<store>/<key>, /stores/<store>?from=&to= or /owner/<store>/<key>");
 }
 
 /* Resolves http.listen's host and port into *addr. Returns 0 or -1 with errstr. */
@@ -384,7 +415,8 @@ rill_err_t rill__http_start(rill_app_t *app, char *errstr, size_t errstr_size) {
     http->port = info ? (int)info->port : 0;
     app->http = http;
     rill__log(app, -1, "HTTP endpoint on %s, port %d: GET /metrics, /health, /ready, "
-              "/stores/<store>/<key>, /owner/<store>/<key> (no authentication)", listen,
+              "/stores/<store>/<key>, /stores/<store>?from=&to=, /owner/<store>/<key> "
+              "(no authentication)", listen,
               http->port);
     return RILL_OK;
 }

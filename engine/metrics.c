@@ -14,6 +14,7 @@
  */
 #include "engine_int.h"
 #include "global_int.h"
+#include "query_fwd_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -209,6 +210,9 @@ int64_t rill_app_metric(rill_app_t *app, const char *name) {
     int64_t global = rill__global_metric(app, name);
     if (global >= 0)
         return global;
+    int64_t query = rill__query_metric(app, name);
+    if (query >= 0)
+        return query;
     for (int m = 0; m < RILL_M__COUNT; m++) {
         if (strcmp(thread_families[m].name, name))
             continue;
@@ -239,6 +243,7 @@ static void collect(rill_app_t *app, rill__mout_t *mo) {
             node->op->metrics(node, mo);
     }
     rill__global_metrics(app, mo);
+    rill__query_metrics(app, mo);
 }
 
 rill_err_t rill_app_metrics(rill_app_t *app, rill_buf_t *out) {

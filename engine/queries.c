@@ -25,6 +25,7 @@
 #include "admin_int.h"
 #include "endian_int.h"
 #include "engine_int.h"
+#include "query_int.h"
 #include "store_int.h"
 
 #include <errno.h>
@@ -33,26 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define QUERY_DEFAULT_TIMEOUT_MS 5000
-
-typedef enum { Q_GET, Q_FETCH, Q_LOCATE } query_kind_t;
-typedef enum { Q_QUEUED, Q_TAKEN, Q_DONE } query_state_t;
-
-struct rill__query_s {
-    rill__query_t *next;
-    query_kind_t kind;
-    const rill__store_def_t *def;
-    int32_t partition;
-    const void *key;
-    size_t key_len;
-    int64_t from, to; /* Q_FETCH */
-    rill_buf_t *out;  /* Q_GET: the value; Q_FETCH: [start 8][ts 8][len 4][value] rows */
-    int64_t ts;
-    rill_query_status_t status;
-    char error[256];
-    query_state_t state; /* under the inbox lock */
-};
 
 const char *rill_query_status_str(rill_query_status_t status) {
     switch (status) {
@@ -106,7 +87,8 @@ static void set_error(rill__query_t *q, rill_query_status_t status, const char *
 }
 
 /* A table's stored value: [timestamp 8 bytes BE][value]. */
-static int split_stored(const rill__store_def_t *def, const void **v, size_t *len, int64_t *ts) {
+int rill__query_split_stored(const rill__store_def_t *def, const void **v, size_t *len,
+                             int64_t *ts) {
     *ts = -1;
     if (!def->timestamped)
         return 0;
@@ -125,7 +107,7 @@ static int fetch_row(const void *key, size_t key_len, int64_t start, const void 
     rill__query_t *q = opaque;
     int64_t ts;
     unsigned char head[20];
-    if (split_stored(q->def, &value, &value_len, &ts) || value_len > UINT32_MAX) {
+    if (rill__query_split_stored(q->def, &value, &value_len, &ts) || value_len > UINT32_MAX) {
         set_error(q, RILL_QUERY_ERROR, "store \"%s\" holds a malformed value", q->def->name);
         return 1;
     }
@@ -161,7 +143,11 @@ static void serve(rill__thread_t *thread, rill__query_t *q) {
         return;
     }
     rill_buf_reset(q->out);
-    if (q->kind == Q_FETCH) {
+    if (q->kind == RILL__Q_RANGE) {
+        rill__query_serve_range(st, q);
+        return;
+    }
+    if (q->kind == RILL__Q_FETCH) {
         q->status = RILL_QUERY_NOT_FOUND;
         if (rill__window_fetch(st, q->key, q->key_len, q->from, q->to, fetch_row, q) < 0)
             set_error(q, RILL_QUERY_ERROR, "reading store \"%s\" failed", q->def->name);
@@ -174,7 +160,7 @@ static void serve(rill__thread_t *thread, rill__query_t *q) {
         set_error(q, RILL_QUERY_ERROR, "reading store \"%s\" failed", q->def->name);
     } else if (rc == 0) {
         q->status = RILL_QUERY_NOT_FOUND;
-    } else if (split_stored(q->def, &v, &len, &q->ts)) {
+    } else if (rill__query_split_stored(q->def, &v, &len, &q->ts)) {
         set_error(q, RILL_QUERY_ERROR, "store \"%s\" holds a malformed value", q->def->name);
     } else if (rill_buf_append(q->out, v, len)) {
         set_error(q, RILL_QUERY_ERROR, "out of memory");
@@ -188,7 +174,7 @@ static rill__query_t *take_all(rill__inbox_t *in) {
     pthread_mutex_lock(&in->lock);
     rill__query_t *list = in->head;
     for (rill__query_t *q = list; q; q = q->next)
-        q->state = Q_TAKEN;
+        q->state = RILL__Q_TAKEN;
     in->head = in->tail = NULL;
     pthread_mutex_unlock(&in->lock);
     return list;
@@ -200,7 +186,7 @@ static void finish(rill__inbox_t *in, rill__query_t *list) {
     pthread_mutex_lock(&in->lock);
     while (list) {
         rill__query_t *next = list->next;
-        list->state = Q_DONE;
+        list->state = RILL__Q_DONE;
         list = next;
     }
     pthread_cond_broadcast(&in->done);
@@ -269,7 +255,7 @@ static void post_and_wait(rill__thread_t *thread, rill__query_t *q, int64_t dead
         set_error(q, RILL_QUERY_UNAVAILABLE, "the app is stopping");
         return;
     }
-    q->state = Q_QUEUED;
+    q->state = RILL__Q_QUEUED;
     q->next = NULL;
     if (in->tail)
         in->tail->next = q;
@@ -281,9 +267,9 @@ static void post_and_wait(rill__thread_t *thread, rill__query_t *q, int64_t dead
 
     struct timespec until = {deadline_ms / 1000, (long)(deadline_ms % 1000) * 1000000L};
     pthread_mutex_lock(&in->lock);
-    while (q->state != Q_DONE) {
+    while (q->state != RILL__Q_DONE) {
         int rc = pthread_cond_timedwait(&in->done, &in->lock, &until);
-        if (rc == ETIMEDOUT && q->state == Q_QUEUED) {
+        if (rc == ETIMEDOUT && q->state == RILL__Q_QUEUED) {
             rill__query_t **pp = &in->head, *prev = NULL;
             while (*pp != q) {
                 prev = *pp;
@@ -297,17 +283,14 @@ static void post_and_wait(rill__thread_t *thread, rill__query_t *q, int64_t dead
             break;
         }
         /* Taken: the answer is a read away; wait for it whatever the deadline. */
-        while (rc == ETIMEDOUT && q->state != Q_DONE)
+        while (rc == ETIMEDOUT && q->state != RILL__Q_DONE)
             pthread_cond_wait(&in->done, &in->lock);
     }
     pthread_mutex_unlock(&in->lock);
 }
 
-static rill_query_status_t fail(rill_query_info_t *info, rill_query_status_t status,
-                                const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static rill_query_status_t fail(rill_query_info_t *info, rill_query_status_t status,
-                                const char *fmt, ...) {
+rill_query_status_t rill__query_fail(rill_query_info_t *info, rill_query_status_t status,
+                                     const char *fmt, ...) {
     if (info) {
         va_list ap;
         va_start(ap, fmt);
@@ -317,77 +300,110 @@ static rill_query_status_t fail(rill_query_info_t *info, rill_query_status_t sta
     return status;
 }
 
-static rill_query_status_t locate_run(rill_app_t *app, const char *store, rill__query_t *q,
-                                      rill_query_info_t *info, int timeout_ms);
-
-/* Runs q (kind, key, range and out set) against store: finds the store, the partition and
- * its thread, and asks it. */
-static rill_query_status_t run(rill_app_t *app, const char *store, rill__store_kind_t kind,
-                               rill__query_t *q, rill_query_info_t *info, int timeout_ms) {
+void rill__query_info_reset(rill_query_info_t *info) {
     if (info) {
         memset(info, 0, sizeof(*info));
         info->partition = -1;
         info->timestamp = -1;
     }
-    if (!app || !store || (!q->key && q->key_len) || !q->out)
-        return fail(info, RILL_QUERY_ERROR, "bad arguments");
-    if (!app->started || !app->sub_partitions)
-        return fail(info, RILL_QUERY_ERROR, "the app is not started");
-    if (rill__app_stopping(app))
-        return fail(info, RILL_QUERY_UNAVAILABLE, "the app is stopping");
-    rill_topology_t *topo = app->topo;
-    for (int i = 0; i < topo->store_cnt && !q->def; i++)
-        if (!strcmp(topo->stores[i]->name, store))
-            q->def = topo->stores[i];
-    if (!q->def)
-        return fail(info, RILL_QUERY_UNKNOWN_STORE, "no store called \"%s\"", store);
-    if (q->def->kind != kind && q->kind != Q_LOCATE)
-        return fail(info, RILL_QUERY_UNKNOWN_STORE, "store \"%s\" is a %s store: %s", store,
-                    q->def->kind == RILL_STORE_KV ? "key-value"
-                    : q->def->kind == RILL_STORE_WINDOW ? "window" : "session",
-                    kind == RILL_STORE_KV ? "a get reads key-value stores only"
-                                          : "a window fetch reads window stores only");
-    return locate_run(app, store, q, info, timeout_ms);
 }
 
-/* As run, once q->def is known: the partition, its thread, the question or the owner. */
-static rill_query_status_t locate_run(rill_app_t *app, const char *store, rill__query_t *q,
-                                      rill_query_info_t *info, int timeout_ms) {
-    int32_t cnt = app->sub_partitions[q->def->sub];
-    if (cnt <= 0)
-        return fail(info, RILL_QUERY_ERROR, "the partition count of store \"%s\" is not "
-                    "known", store);
-    q->partition = rd_kafka_msg_partitioner_murmur2(NULL, q->key ? q->key : "", q->key_len,
-                                                    cnt, NULL, NULL);
-    if (info)
-        info->partition = q->partition;
+const rill__store_def_t *rill__query_store(rill_app_t *app, const char *name) {
+    for (int i = 0; i < app->topo->store_cnt; i++)
+        if (!strcmp(app->topo->stores[i]->name, name))
+            return app->topo->stores[i];
+    return NULL;
+}
+
+int32_t rill__query_partitions(rill_app_t *app, const rill__store_def_t *def) {
+    return app->sub_partitions && def->sub >= 0 && def->sub < app->topo->sub_cnt
+               ? app->sub_partitions[def->sub]
+               : 0;
+}
+
+bool rill__query_placed(rill_app_t *app, const rill__store_def_t *def) {
+    const rill__subtopology_t *sub = &app->topo->subs[def->sub];
+    for (int i = 0; i < sub->source_cnt; i++)
+        if (!sub->sources[i]->source.internal)
+            return false;
+    return sub->source_cnt > 0;
+}
+
+rill_query_status_t rill__query_ask(rill_app_t *app, rill__query_t *q, int timeout_ms) {
     bool running = false, assigned_all = true;
     rill__thread_t *thread = find_thread(app, q->def->sub, q->partition, &running,
                                          &assigned_all);
-    if (thread && !running)
-        return fail(info, RILL_QUERY_UNAVAILABLE, "partition %d of store \"%s\" is restoring",
-                    (int)q->partition, store);
-    if (thread && q->kind == Q_LOCATE) {
-        q->status = RILL_QUERY_FOUND;
-    } else if (thread) {
-        int64_t deadline =
-            rill__now_ms() + (timeout_ms > 0 ? timeout_ms : QUERY_DEFAULT_TIMEOUT_MS);
-        post_and_wait(thread, q, deadline);
-    } else {
+    q->error[0] = '\0';
+    if (!thread)
         q->status = RILL_QUERY_NOT_LOCAL;
-    }
-    if (q->status == RILL_QUERY_NOT_LOCAL) {
-        char owner[256] = "";
-        int known = rill__hosts_owner(app, q->def->sub, q->partition, owner, sizeof(owner));
-        if (known && app->server && !strcmp(owner, app->server))
-            known = 0; /* our own stale entry: the new owner has not published yet */
-        if (!known && !assigned_all)
-            return fail(info, RILL_QUERY_UNAVAILABLE, "the group is rebalancing");
-        if (info)
-            snprintf(info->owner, sizeof(info->owner), "%s", known ? owner : "");
-        return fail(info, RILL_QUERY_NOT_LOCAL, "partition %d of store \"%s\" is not here; "
-                    "owner %s", (int)q->partition, store, known ? owner : "unknown");
-    }
+    else if (!running)
+        set_error(q, RILL_QUERY_UNAVAILABLE, "partition %d of store \"%s\" is restoring",
+                  (int)q->partition, q->def->name);
+    else if (q->kind == RILL__Q_LOCATE)
+        q->status = RILL_QUERY_FOUND;
+    else
+        post_and_wait(thread, q, rill__now_ms() + (timeout_ms > 0 ? timeout_ms
+                                                   : RILL__QUERY_DEFAULT_TIMEOUT_MS));
+    char owner[256];
+    if (q->status == RILL_QUERY_NOT_LOCAL && !assigned_all &&
+        !rill__hosts_owner(app, q->def->sub, q->partition, owner, sizeof(owner)))
+        set_error(q, RILL_QUERY_UNAVAILABLE, "the group is rebalancing");
+    return q->status;
+}
+
+rill_query_status_t rill__query_check(rill_app_t *app, const char *store,
+                                      rill__store_kind_t kind, rill__query_t *q,
+                                      rill_query_info_t *info) {
+    rill__query_info_reset(info);
+    if (!app || !store || (!q->key && q->key_len) || !q->out)
+        return rill__query_fail(info, RILL_QUERY_ERROR, "bad arguments");
+    if (!app->started || !app->sub_partitions)
+        return rill__query_fail(info, RILL_QUERY_ERROR, "the app is not started");
+    if (rill__app_stopping(app))
+        return rill__query_fail(info, RILL_QUERY_UNAVAILABLE, "the app is stopping");
+    if (!(q->def = rill__query_store(app, store)))
+        return rill__query_fail(info, RILL_QUERY_UNKNOWN_STORE, "no store called \"%s\"", store);
+    if (q->def->kind != kind && q->kind != RILL__Q_LOCATE)
+        return rill__query_fail(info, RILL_QUERY_UNKNOWN_STORE, "store \"%s\" is a %s store: %s",
+                                store, q->def->kind == RILL_STORE_KV ? "key-value"
+                                       : q->def->kind == RILL_STORE_WINDOW ? "window" : "session",
+                                kind == RILL_STORE_KV ? "a get or a range reads key-value "
+                                                        "stores only"
+                                                      : "a window fetch reads window stores only");
+    if (rill__query_partitions(app, q->def) <= 0)
+        return rill__query_fail(info, RILL_QUERY_ERROR, "the partition count of store \"%s\" "
+                                "is not known", store);
+    return RILL_QUERY_FOUND;
+}
+
+/* NOT_LOCAL for q's partition: the owner when known, or UNAVAILABLE while the group settles. */
+static rill_query_status_t not_local(rill_app_t *app, rill__query_t *q,
+                                     rill_query_info_t *info) {
+    char owner[256] = "";
+    int known = rill__hosts_owner(app, q->def->sub, q->partition, owner, sizeof(owner));
+    if (known && app->server && !strcmp(owner, app->server))
+        known = 0; /* our own stale entry: the new owner has not published yet */
+    if (info)
+        snprintf(info->owner, sizeof(info->owner), "%s", known ? owner : "");
+    return rill__query_fail(info, RILL_QUERY_NOT_LOCAL, "partition %d of store \"%s\" is not "
+                            "here; owner %s", (int)q->partition, q->def->name,
+                            known ? owner : "unknown");
+}
+
+/* Runs q (kind, key, range and out set) against store: the key's murmur2 partition, asked of
+ * its thread here, or the owner named. */
+static rill_query_status_t run(rill_app_t *app, const char *store, rill__store_kind_t kind,
+                               rill__query_t *q, rill_query_info_t *info, int timeout_ms) {
+    rill_query_status_t st = rill__query_check(app, store, kind, q, info);
+    if (st != RILL_QUERY_FOUND)
+        return st;
+    q->partition = rd_kafka_msg_partitioner_murmur2(NULL, q->key ? q->key : "", q->key_len,
+                                                    rill__query_partitions(app, q->def), NULL,
+                                                    NULL);
+    if (info)
+        info->partition = q->partition;
+    if (rill__query_ask(app, q, timeout_ms) == RILL_QUERY_NOT_LOCAL)
+        return not_local(app, q, info);
     if (info) {
         snprintf(info->error, sizeof(info->error), "%s", q->error);
         info->timestamp = q->ts;
@@ -395,24 +411,46 @@ static rill_query_status_t locate_run(rill_app_t *app, const char *store, rill__
     return q->status;
 }
 
+/* A store Rill did not partition may hold key in any partition: after a miss in the murmur2
+ * one (local), every local partition is searched; a key in none of them may still be in
+ * another instance's (NOT_LOCAL, info->partition and info->owner: the first such partition
+ * and its owner). q: the query as run (kind, key, window bounds, out). */
+static rill_query_status_t get_anywhere(rill_app_t *app, const char *store, rill__query_t *q,
+                                        rill_query_info_t *info, int timeout_ms) {
+    uint8_t *covered = NULL;
+    int32_t cnt = 0;
+    rill_query_status_t st = rill__any_local(app, store, q, &covered, &cnt, info, timeout_ms);
+    for (int32_t p = 0; st == RILL_QUERY_NOT_FOUND && p < cnt; p++) {
+        if (covered[p])
+            continue;
+        q->partition = p;
+        st = not_local(app, q, info);
+        if (info) {
+            info->partition = p;
+            snprintf(info->error, sizeof(info->error), "store \"%.40s\" (fed by a topic "
+                     "Rill did not partition): key in none of this instance's "
+                     "partitions; partition %d is elsewhere (owner %.64s)", store, (int)p,
+                     info->owner[0] ? info->owner : "unknown");
+        }
+    }
+    free(covered);
+    return st;
+}
+
 rill_query_status_t rill_app_store_get(rill_app_t *app, const char *store, const void *key,
                                        size_t key_len, rill_buf_t *out,
                                        rill_query_info_t *info, int timeout_ms) {
-    rill__query_t q = {.kind = Q_GET, .key = key, .key_len = key_len, .out = out, .ts = -1};
-    return run(app, store, RILL_STORE_KV, &q, info, timeout_ms);
+    rill__query_t q = {.kind = RILL__Q_GET, .key = key, .key_len = key_len, .out = out,
+                       .ts = -1};
+    rill_query_status_t st = run(app, store, RILL_STORE_KV, &q, info, timeout_ms);
+    if (st == RILL_QUERY_NOT_FOUND && !rill__query_placed(app, q.def))
+        st = get_anywhere(app, store, &q, info, timeout_ms);
+    return st;
 }
 
-rill_query_status_t rill_app_window_fetch(rill_app_t *app, const char *store, const void *key,
-                                          size_t key_len, int64_t from_ms, int64_t to_ms,
-                                          rill_window_row_cb cb, void *opaque,
-                                          rill_query_info_t *info, int timeout_ms) {
-    rill_buf_t rows = {0};
-    rill__query_t q = {.kind = Q_FETCH, .key = key, .key_len = key_len, .from = from_ms,
-                       .to = to_ms, .out = &rows, .ts = -1};
-    rill_query_status_t status = cb ? run(app, store, RILL_STORE_WINDOW, &q, info, timeout_ms)
-                                    : fail(info, RILL_QUERY_ERROR, "bad arguments");
-    const unsigned char *p = (const unsigned char *)rows.data;
-    size_t left = status == RILL_QUERY_FOUND ? rows.len : 0;
+void rill__fetch_rows_walk(const rill_buf_t *rows, rill_window_row_cb cb, void *opaque) {
+    const unsigned char *p = (const unsigned char *)rows->data;
+    size_t left = rows->len;
     while (left >= 20) {
         size_t len = rill__be32_get(p + 16);
         if (len > left - 20 ||
@@ -421,6 +459,22 @@ rill_query_status_t rill_app_window_fetch(rill_app_t *app, const char *store, co
         p += 20 + len;
         left -= 20 + len;
     }
+}
+
+rill_query_status_t rill_app_window_fetch(rill_app_t *app, const char *store, const void *key,
+                                          size_t key_len, int64_t from_ms, int64_t to_ms,
+                                          rill_window_row_cb cb, void *opaque,
+                                          rill_query_info_t *info, int timeout_ms) {
+    rill_buf_t rows = {0};
+    rill__query_t q = {.kind = RILL__Q_FETCH, .key = key, .key_len = key_len, .from = from_ms,
+                       .to = to_ms, .out = &rows, .ts = -1};
+    rill_query_status_t status =
+        cb ? run(app, store, RILL_STORE_WINDOW, &q, info, timeout_ms)
+           : rill__query_fail(info, RILL_QUERY_ERROR, "bad arguments");
+    if (status == RILL_QUERY_NOT_FOUND && !rill__query_placed(app, q.def))
+        status = get_anywhere(app, store, &q, info, timeout_ms);
+    if (status == RILL_QUERY_FOUND)
+        rill__fetch_rows_walk(&rows, cb, opaque);
     rill_buf_free(&rows);
     return status;
 }
@@ -428,7 +482,7 @@ rill_query_status_t rill_app_window_fetch(rill_app_t *app, const char *store, co
 rill_query_status_t rill__query_locate(rill_app_t *app, const char *store, const void *key,
                                        size_t key_len, rill_query_info_t *info) {
     rill_buf_t none = {0};
-    rill__query_t q = {.kind = Q_LOCATE, .key = key, .key_len = key_len, .out = &none,
+    rill__query_t q = {.kind = RILL__Q_LOCATE, .key = key, .key_len = key_len, .out = &none,
                        .ts = -1};
     return run(app, store, RILL_STORE_KV, &q, info, 0);
 }

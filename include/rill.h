@@ -535,10 +535,14 @@ int64_t rill_app_metric(rill_app_t *app, const char *name);
  * processed so far (also ones not yet committed). A read of another instance's partition
  * answers RILL_QUERY_NOT_LOCAL with that instance's application.server in info->owner when
  * it is known (instances publish what they own to the compacted topic
- * "<application.id>-query-hosts"). Stores written by tables and aggregations hold a
- * timestamp with each value: the value given is the table's value (for counts, 8 bytes
- * big-endian, rill_int64_decode()), the timestamp goes to info->timestamp. Other stores give
- * their bytes as they are.
+ * "<application.id>-query-hosts"). A store fed straight by a topic Rill does not write
+ * (another client's partitioner may have put a key anywhere) is searched further on a miss:
+ * every local partition; NOT_FOUND only when this instance holds all of them, else
+ * NOT_LOCAL with info->partition and info->owner naming a partition not searched and its
+ * owner (the HTTP endpoint asks every owner). A window fetch searches the same way. Stores
+ * written by tables and aggregations hold a timestamp with each value: the value given is
+ * the table's value (for counts, 8 bytes big-endian, rill_int64_decode()), the timestamp goes
+ * to info->timestamp. Other stores give their bytes as they are.
  */
 typedef enum rill_query_status_e {
     RILL_QUERY_FOUND = 0,         /* the value is in out */
@@ -563,6 +567,7 @@ typedef struct rill_query_info_s {
     int64_t timestamp; /* a found value of a table or aggregation: its row's timestamp, else -1 */
     char owner[256];   /* RILL_QUERY_NOT_LOCAL: the owner's application.server ("" unknown) */
     char error[256];   /* why, for RILL_QUERY_UNAVAILABLE, _UNKNOWN_STORE and _ERROR */
+    int truncated;     /* rill_app_store_range(): 1 when rows past the limit were left out */
 } rill_query_info_t;
 
 /* Reads key from the key-value store called store: replaces out's content with the value
@@ -585,6 +590,26 @@ rill_query_status_t rill_app_window_fetch(rill_app_t *app, const char *store, co
                                           size_t key_len, int64_t from_ms, int64_t to_ms,
                                           rill_window_row_cb cb, void *opaque,
                                           rill_query_info_t *info, int timeout_ms);
+
+/* One row of a key range: the key, its row's timestamp (-1 when the store keeps none) and
+ * its value (as rill_app_store_get() gives it), borrowed for the call. Return non-zero to
+ * stop. */
+typedef int (*rill_kv_row_cb)(const void *key, size_t key_len, int64_t timestamp,
+                              const void *value, size_t value_len, void *opaque);
+
+/* Calls cb, on the caller's thread, for the keys of the key-value store called store in
+ * [from, to) (bytes compared as unsigned; from NULL: from the first key, to NULL: to the
+ * last) held by THIS instance's partitions, every one merged in key order, at most limit
+ * (> 0) rows; info->truncated says whether more were left out. RILL_QUERY_FOUND once every
+ * local partition answered (there may be no rows, also when the instance holds none),
+ * RILL_QUERY_UNAVAILABLE when one of them cannot answer now (restoring, busy past
+ * timeout_ms): a range is never partial. The other instances' partitions are not included:
+ * the HTTP endpoint's GET /stores/<store>?from=&to= gathers the whole store. Memory: at most
+ * limit rows per local partition. Thread-safe after rill_app_start(). */
+rill_query_status_t rill_app_store_range(rill_app_t *app, const char *store, const void *from,
+                                         size_t from_len, const void *to, size_t to_len,
+                                         int limit, rill_kv_row_cb cb, void *opaque,
+                                         rill_query_info_t *info, int timeout_ms);
 
 /* This instance's application.server (host:port others reach its HTTP endpoint at): the
  * configured one, else http.listen's host with the bound port when that host is not a

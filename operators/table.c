@@ -229,6 +229,7 @@ rill_table_t *rill__table_add_named(rill_topology_t *topo, rill__node_t *parent,
     if (!def)
         return NULL;
     def->timestamped = true; /* rill__stored_make()'s layout (interactive queries strip it) */
+    def->value_serde = table->value_serde; /* set by aggregations before they get here */
     if (defp)
         *defp = def;
     return table;

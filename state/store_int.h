@@ -38,6 +38,8 @@ typedef struct rill__store_def_s {
     bool logged;          /* has a changelog (default true) */
     int sub;              /* sub-topology that owns it, set at freeze */
     bool timestamped;     /* a table's store: values are [timestamp 8 bytes BE][value] */
+    const rill_serde_t *value_serde; /* a table's values' serde when known, else NULL (the
+                                        interactive queries render values with it) */
 } rill__store_def_t;
 
 /* Declares a store used by node (created once per topology; a second call with the same
