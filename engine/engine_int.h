@@ -494,9 +494,13 @@ typedef struct rill__dlq_src_s {
 /* errors.tolerance=none: stops the app naming the record and returns 1; else 0. */
 int rill__dlq_refused(rill_app_t *app, const rill__dlq_src_t *src, const char *node,
                       const char *reason);
-/* The headers of a dead-letter record (the original's plus the reason and source). */
-rd_kafka_headers_t *rill__dlq_headers(const rill_app_t *app, const rill__dlq_src_t *src,
-                                      const char *node, const char *reason, int attempts);
+/* A dead letter's headers (the original's plus the reason and source), cut to fit limit
+ * (0: none) with *key_len and *value_len shortened to match (see dlq.c). Every dead letter,
+ * from a stream thread or not (dlq_writer_int.h), is made by this one function. */
+rd_kafka_headers_t *rill__dlq_letter(const rill_app_t *app, int64_t limit,
+                                     const rill__dlq_src_t *src, const char *node,
+                                     const char *reason, int attempts, size_t *key_len,
+                                     size_t *value_len);
 /* Sends the record to the dead-letter topic with reason (see dlq.c). */
 int rill__dlq_send_src(rill__thread_t *thread, const rill__dlq_src_t *src, const char *node,
                        const char *reason, int attempts);

@@ -155,7 +155,7 @@ static int collect_needs(rill_app_t *app, need_t **needs, int *cnt) {
                 return -1;
         }
     for (int i = 0; i < topo->global_cnt; i++)
-        if (add_need(needs, cnt, topo->globals[i]->topic, "global table topic", NULL))
+        if (add_need(needs, cnt, rill__global_topic(topo->globals[i]), "global table topic", NULL))
             return -1;
     for (int i = 0; i < topo->node_cnt; i++) {
         const rill__node_t *n = topo->nodes[i];
