@@ -25,19 +25,6 @@ static int topic_taken(rill_topology_t *topo, const char *topic) {
     return 0;
 }
 
-/* A store name a global table may take: not empty, not another store's. */
-static int store_taken(rill_topology_t *topo, const char *store) {
-    int taken = !*store;
-    for (int i = 0; i < topo->global_cnt && !taken; i++)
-        taken = !strcmp(topo->globals[i]->store, store);
-    for (int i = 0; i < topo->store_cnt && !taken; i++)
-        taken = !strcmp(rill__store_def_name(topo->stores[i]), store);
-    if (taken)
-        rill__topology_fail(topo, "store \"%s\" is declared twice: a global table needs a "
-                            "store of its own", store);
-    return taken;
-}
-
 static rill_global_table_t *def_add(rill_topology_t *topo, const char *topic,
                                     const char *store) {
     rill_global_table_t **globals =
@@ -70,7 +57,7 @@ rill_global_table_t *rill_global_table(rill_topology_t *topo, const char *topic,
         snprintf(gen, sizeof(gen), "%s-global-store", topic);
         store = gen;
     }
-    if (topic_taken(topo, topic) || store_taken(topo, store))
+    if (topic_taken(topo, topic) || rill__store_claim(topo, store, RILL__CLAIM_OWN))
         return NULL;
     rill_global_table_t *g = def_add(topo, topic, store);
     if (g && opts)

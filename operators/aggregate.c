@@ -176,7 +176,7 @@ static const rill__operator_t reduce_op = {
 
 static rill_table_t *add_aggregation(rill_grouped_t *g, const char *store,
                                      const rill__agg_fns_t *fns, const char *what) {
-    if (!g || g->topo->error || rill__table_check_store(g->topo, store, what))
+    if (!g || g->topo->error || rill__store_claim(g->topo, store, RILL__CLAIM_NAME))
         return NULL;
     agg_conf_t *c = calloc(1, sizeof(*c));
     if (!c) {

@@ -627,7 +627,7 @@ rill_stream_t *rill_stream_complete(rill_stream_t *items, rill_stream_t *events,
     c->accumulate = accumulate;
     c->complete = complete;
     c->opaque = opaque;
-    if (rill__table_claim_store(topo, c->store)) {
+    if (rill__store_claim(topo, c->store, RILL__CLAIM_OWN)) {
         cpl_free_conf(c);
         return NULL;
     }

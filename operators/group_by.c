@@ -486,7 +486,7 @@ static const rill__operator_t table_aggregate_op = {
 static rill_table_t *add_table_aggregation(rill_grouped_table_t *g, const char *store,
                                            const rill__agg_fns_t *fns, const char *what) {
     char name[64], gen[96];
-    if (!g || g->topo->error || rill__table_check_store(g->topo, store, what))
+    if (!g || g->topo->error || rill__store_claim(g->topo, store, RILL__CLAIM_NAME))
         return NULL;
     tagg_conf_t *c = calloc(1, sizeof(*c));
     if (!c) {

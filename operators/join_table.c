@@ -509,7 +509,7 @@ rill_stream_t *rill_stream_table_join(rill_stream_t *s, rill_table_t *t, const c
     }
     snprintf(buffer, sizeof(buffer), "%s-buffer-store", name);
     const char *buf_name = grace_ms > 0 ? buffer : NULL;
-    if (buf_name && rill__table_claim_store(topo, buf_name))
+    if (buf_name && rill__store_claim(topo, buf_name, RILL__CLAIM_OWN))
         return NULL;
     stj_conf_t *cs = conf_new(t, kind, grace_ms, joiner, opaque, buf_name);
     stj_conf_t *ct = cs ? conf_new(t, kind, grace_ms, joiner, opaque, buf_name) : NULL;

@@ -153,7 +153,7 @@ rill_table_t *rill_table_join(rill_table_t *a, rill_table_t *b, const char *name
     rill_topology_t *topo = a->topo;
     const char *shown = name ? name : "(unnamed)";
     if (check(topo, a, shown) || check(topo, b, shown) ||
-        rill__table_check_store(topo, store, "table join"))
+        rill__store_claim(topo, store, RILL__CLAIM_NAME))
         return NULL;
     if (kind != RILL_JOIN_INNER && kind != RILL_JOIN_LEFT && kind != RILL_JOIN_OUTER) {
         rill__topology_fail(topo, "table join \"%s\": kind must be RILL_JOIN_INNER, "

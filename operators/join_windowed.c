@@ -454,9 +454,9 @@ rill_stream_t *rill_stream_join(rill_stream_t *left, rill_stream_t *right, const
         rill__topology_fail(topo, "out of memory");
         return NULL;
     }
-    if (rill__table_claim_store(topo, cl->this_store) ||
-        rill__table_claim_store(topo, cl->other_store) ||
-        (cl->outer_store && rill__table_claim_store(topo, cl->outer_store))) {
+    if (rill__store_claim(topo, cl->this_store, RILL__CLAIM_OWN) ||
+        rill__store_claim(topo, cl->other_store, RILL__CLAIM_OWN) ||
+        (cl->outer_store && rill__store_claim(topo, cl->outer_store, RILL__CLAIM_OWN))) {
         ssj_free_conf(cl);
         ssj_free_conf(cr);
         return NULL;

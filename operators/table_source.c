@@ -43,7 +43,7 @@ static const rill__operator_t to_table_op = RILL__KV_TABLE_OP("KSTREAM-TOTABLE",
 rill_table_t *rill_table_from(rill_topology_t *topo, const char *name, const char *topic,
                               const rill_source_opts_t *opts, const char *store) {
     char node_name[300], gen[300];
-    if (!topo || topo->error || rill__table_check_store(topo, store, "table_from"))
+    if (!topo || topo->error || rill__store_claim(topo, store, RILL__CLAIM_NAME))
         return NULL;
     rill_stream_t *s = rill_stream_from(topo, name, topic, opts);
     if (!s)

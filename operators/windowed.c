@@ -573,7 +573,7 @@ static const rill__operator_t windowed_op = {
 static rill_table_t *add_windowed(rill_windowed_t *w, const char *store,
                                   const rill__agg_fns_t *fns, rill_emit_t emit) {
     rill_grouped_t *g = w->grouped;
-    if (rill__table_check_store(g->topo, store, "windowed aggregation"))
+    if (rill__store_claim(g->topo, store, RILL__CLAIM_NAME))
         return NULL;
     if (emit != RILL_EMIT_ON_UPDATE && emit != RILL_EMIT_FINAL) {
         rill__topology_fail(g->topo, "windowed aggregation of \"%s\": emit must be "
@@ -602,7 +602,7 @@ static rill_table_t *add_windowed(rill_windowed_t *w, const char *store,
         rill__topology_fail(g->topo, "out of memory");
         return NULL;
     }
-    if (rill__table_claim_store(g->topo, meta) ||
+    if (rill__store_claim(g->topo, meta, RILL__CLAIM_OWN) ||
         !rill__topology_add_store(g->topo, t->node, meta, RILL_STORE_KV, 0, 0))
         return NULL;
     return t;
