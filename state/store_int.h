@@ -149,6 +149,10 @@ int rill__task_open_stores(rill__task_t *task);
 int rill__task_log_stores(rill__task_t *task);
 /* Commit step 3, after success: applies caches and offsets to RocksDB. */
 int rill__task_apply_stores(rill__task_t *task);
+/* Fault injection, for tests only: when set to N > 0, the Nth allocation of a store's next
+ * write batch in rill__task_apply_stores fails as if memory had run out (counted across
+ * every store and thread; 0: no fault). */
+extern int rill__fault_store_batch_alloc;
 /* After a failed commit or on close: drops the caches. */
 void rill__task_drop_store_caches(rill__task_t *task);
 void rill__task_close_stores(rill__task_t *task);
