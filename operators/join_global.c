@@ -95,10 +95,11 @@ static void gj_close(const rill__node_t *node, void *state) {
 }
 
 static int64_t gj_metric(const rill__node_t *node, const char *name) {
-    const gj_conf_t *c = node->conf;
-    if (!strcmp(name, "rill_join_unmatched_total"))
-        return __atomic_load_n(&c->unmatched, __ATOMIC_RELAXED);
-    return -1;
+    return rill__join_unmatched_metric(name, &((const gj_conf_t *)node->conf)->unmatched);
+}
+
+static void gj_metrics(const rill__node_t *node, rill__mout_t *mo) {
+    rill__join_unmatched_metrics(node, mo, &((const gj_conf_t *)node->conf)->unmatched);
 }
 
 static const rill__operator_t join_global_op = {
@@ -107,6 +108,7 @@ static const rill__operator_t join_global_op = {
     .process = gj_process,
     .close = gj_close,
     .free_conf = free,
+    .metrics = gj_metrics,
     .metric = gj_metric,
 };
 

@@ -36,7 +36,8 @@ typedef struct stj_conf_s {
     rill_joiner_cb joiner;
     void *opaque;
     char *buffer_store; /* NULL without grace */
-    int64_t expired;    /* waits that ended without a row, all tasks (atomic) */
+    int64_t expired;    /* records that met no row, all tasks (atomic; the stream node's) */
+    int64_t *unmatched; /* where both nodes count them: the stream node's expired */
 } stj_conf_t;
 
 typedef struct stj_state_s {
@@ -167,7 +168,7 @@ static int held_parse(const void *elem, size_t len, const void *key, size_t key_
 static int miss(rill_ctx_t *ctx, stj_conf_t *c, stj_state_t *st, const rill_record_t *rec,
                 const held_t *held, int64_t now) {
     char why[256];
-    __atomic_fetch_add(&c->expired, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(c->unmatched, 1, __ATOMIC_RELAXED);
     if (c->kind == RILL_JOIN_LEFT) {
         ctx->error[0] = '\0';
         if (!rill__join_emit(ctx, c->joiner, c->opaque, rec->key, rec->key_len, rec, NULL,
@@ -417,10 +418,11 @@ static void stj_free_conf(void *conf) {
 }
 
 static int64_t stj_metric(const rill__node_t *node, const char *name) {
-    const stj_conf_t *c = node->conf;
-    if (!strcmp(name, "rill_join_unmatched_total"))
-        return __atomic_load_n(&c->expired, __ATOMIC_RELAXED);
-    return -1;
+    return rill__join_unmatched_metric(name, &((const stj_conf_t *)node->conf)->expired);
+}
+
+static void stj_metrics(const rill__node_t *node, rill__mout_t *mo) {
+    rill__join_unmatched_metrics(node, mo, &((const stj_conf_t *)node->conf)->expired);
 }
 
 const rill__operator_t rill__join_stream_table_op = {
@@ -431,6 +433,7 @@ const rill__operator_t rill__join_stream_table_op = {
     .punctuate = stream_punctuate,
     .close = stj_close,
     .free_conf = stj_free_conf,
+    .metrics = stj_metrics,
     .metric = stj_metric,
 };
 
@@ -518,6 +521,8 @@ rill_stream_t *rill_stream_table_join(rill_stream_t *s, rill_table_t *t, const c
         rill__topology_fail(topo, "out of memory");
         return NULL;
     }
+    /* A wait can end at a table update too: the table node counts into the stream node. */
+    cs->unmatched = ct->unmatched = &cs->expired;
     rill__join_name(node_name, sizeof(node_name), name, "-stream");
     rill_stream_t *ns =
         rill__topology_add(topo, s, node_name, &rill__join_stream_table_op, cs, NULL);

@@ -160,6 +160,8 @@ Test(operators_global_join, bootstrap_before_processing_and_no_copartitioning, .
     }
     eu_assert_same_set(&dead, &want_dead, "dead-lettered orders");
     cr_assert_eq(rill_app_metric(app, "rill_join_unmatched_total"), (int64_t)want_dead.cnt);
+    eu_assert_node_sample(app, id, "rill_join_unmatched_total", "enrich",
+                          (int64_t)want_dead.cnt);
     eu_strs_free(&got);
     eu_strs_free(&want);
     eu_strs_free(&dead);
