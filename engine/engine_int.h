@@ -386,6 +386,11 @@ void rill__thread_wake(void *thread);
 void rill__thread_adopt(rill__thread_t *thread, void *obj, int (*reap)(void *obj));
 /* The thread running ctx's task. */
 rill__thread_t *rill__ctx_thread(const rill_ctx_t *ctx);
+/* The state another node of ctx's task made in its init (an operator of several nodes that
+ * share one state: a completion's events node reads its items node's). NULL when node_id is
+ * not a node of the task's sub-topology or has no state. Operators use this, never
+ * ctx->task->state. */
+void *rill__ctx_node_state(const rill_ctx_t *ctx, int node_id);
 
 /* Origins of derived records (ctx.c). The input record (or none): */
 void rill__ctx_origin_input(rill_ctx_t *ctx);

@@ -487,7 +487,7 @@ static int items_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
  * indexes must see what either node writes. */
 static int events_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     const rill__cpl_conf_t *c = ctx->node->conf;
-    void *shared = ctx->task->state[c->items_id];
+    void *shared = rill__ctx_node_state(ctx, c->items_id);
     if (!shared) {
         rill_ctx_set_error(ctx, "node \"%s\": the items node is not initialised",
                            ctx->node->name);

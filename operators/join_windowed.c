@@ -20,9 +20,8 @@
  * behind stream time, no record that could match one of them can be accepted after that, so
  * a null result is never followed by a match.
  *
- * Stream time is the largest of the task's stream time and the timestamps either side node
- * has seen (the other side's state is read through the task). It lives in memory only: after
- * a restart, lateness is judged against the restarted task's stream time.
+ * Stream time is the task's progress (progress.c), which neither side's records run ahead of,
+ * so neither side needs the other's state.
  *
  * Expiry. A record at t' is needed while an on-time record of the other side can reach it,
  * i.e. while t' >= T - grace - max(before, after); older segments of each side's store are

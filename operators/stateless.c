@@ -199,7 +199,7 @@ typedef struct fmv_key_conf_s {
 
 static int fmv_key_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     const fmv_key_conf_t *c = ctx->node->conf;
-    const fmv_state_t *pst = ctx->task->state[c->parent_id];
+    const fmv_state_t *pst = rill__ctx_node_state(ctx, c->parent_id);
     if (!pst || !pst->in) {
         rill_ctx_set_error(ctx, "node \"%s\": a record came without its input record",
                            ctx->node->name);

@@ -233,7 +233,8 @@ int rill__table_prev_keep(rill__table_prev_t *prev, const void *value, size_t le
 }
 
 const rill__table_prev_t *rill__table_prev(const rill_ctx_t *ctx, const rill_table_t *table) {
-    return ctx->task->state[table->node->id]; /* its state begins with one (table_int.h) */
+    /* The table node's state begins with one (table_int.h). */
+    return rill__ctx_node_state(ctx, table->node->id);
 }
 
 /* ---- materialized key-value table nodes ---- */
