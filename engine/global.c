@@ -38,14 +38,14 @@ typedef struct gpart_s {
     int64_t boot_end; /* high watermark at start */
     bool caught_up;   /* bootstrap reached the end */
     bool dirty;       /* next moved since the last write */
-} gpart_t;
+} rill__gpart_t;
 
 typedef struct rill__global_s {
     rill_app_t *app;
     rd_kafka_t *consumer;
     rill__dlq_writer_t dlq;
     rill__gstore_t store;
-    gpart_t *parts;
+    rill__gpart_t *parts;
     int part_cnt;
     int last_part;     /* the part of the last record (records come in runs) */
     size_t batch_cnt;   /* records in the store's pending write (rows and dead letters) */
@@ -82,7 +82,7 @@ static int write_batch(rill__global_t *gl, char *errstr, size_t errstr_size) {
         return -1;
     int dirty = 0;
     for (int i = 0; i < gl->part_cnt; i++) {
-        gpart_t *p = &gl->parts[i];
+        rill__gpart_t *p = &gl->parts[i];
         if (!p->dirty)
             continue;
         rill__gstore_offset_put(&gl->store, p->g, p->partition, p->next);
@@ -121,8 +121,8 @@ static int dead_letter(rill__global_t *gl, const rd_kafka_message_t *msg, const 
 
 /* ---- applying records ---- */
 
-static gpart_t *part_of(rill__global_t *gl, const rd_kafka_message_t *msg) {
-    gpart_t *p = &gl->parts[gl->last_part];
+static rill__gpart_t *part_of(rill__global_t *gl, const rd_kafka_message_t *msg) {
+    rill__gpart_t *p = &gl->parts[gl->last_part];
     const char *topic = rd_kafka_topic_name(msg->rkt);
     if (p->partition == msg->partition && !strcmp(p->g->topic, topic))
         return p;
@@ -167,7 +167,7 @@ static int64_t row_time(const rill_global_table_t *g, const rd_kafka_message_t *
     return g->opts.timestamp_extractor(&rec, g->opts.timestamp_opaque);
 }
 
-static int apply(rill__global_t *gl, gpart_t *p, const rd_kafka_message_t *msg, char *errstr,
+static int apply(rill__global_t *gl, rill__gpart_t *p, const rd_kafka_message_t *msg, char *errstr,
                  size_t errstr_size) {
     char why[384];
     if (refuse(p->g, msg, why, sizeof(why))) {
@@ -190,7 +190,7 @@ static int apply(rill__global_t *gl, gpart_t *p, const rd_kafka_message_t *msg, 
 
 /* The consumer reached the end of p at offset end: bootstrap is done there, and what the
  * store reflects moves past transaction markers (no record of their own) too. */
-static void at_end(gpart_t *p, int64_t end) {
+static void at_end(rill__gpart_t *p, int64_t end) {
     if (!p)
         return;
     p->caught_up = true;
@@ -230,7 +230,7 @@ static int poll_round(rill__global_t *gl, int timeout_ms, char *errstr, size_t e
         if (!msg)
             break;
         int rc = 0;
-        gpart_t *p = part_of(gl, msg);
+        rill__gpart_t *p = part_of(gl, msg);
         if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             at_end(p, msg->offset);
         } else if (msg->err) {
@@ -254,7 +254,7 @@ static void update_lag(rill__global_t *gl) {
     gl->lag_checked_ms = now;
     for (int i = 0; i < gl->part_cnt; i++) {
         int64_t lo, hi;
-        const gpart_t *p = &gl->parts[i];
+        const rill__gpart_t *p = &gl->parts[i];
         if (rd_kafka_get_watermark_offsets(gl->consumer, p->g->topic, p->partition, &lo, &hi))
             continue;
         int64_t from = p->next >= 0 ? p->next : lo;
@@ -284,16 +284,16 @@ static int add_partitions(rill__global_t *gl, rill_global_table_t *g, char *errs
     }
     if (rill__gstore_attach(&gl->store, g, errstr, errstr_size))
         return -1;
-    gpart_t *parts = realloc(gl->parts, (size_t)(gl->part_cnt + cnt) * sizeof(*parts));
+    rill__gpart_t *parts = realloc(gl->parts, (size_t)(gl->part_cnt + cnt) * sizeof(*parts));
     if (!parts) {
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
     gl->parts = parts;
     for (int32_t i = 0; i < cnt; i++) {
-        gpart_t *p = &gl->parts[gl->part_cnt++];
+        rill__gpart_t *p = &gl->parts[gl->part_cnt++];
         int64_t lo = 0, hi = 0;
-        *p = (gpart_t){.g = g, .partition = i};
+        *p = (rill__gpart_t){.g = g, .partition = i};
         p->next = rill__gstore_offset(&gl->store, g, i);
         rd_kafka_resp_err_t err =
             rd_kafka_query_watermark_offsets(gl->consumer, g->topic, i, &lo, &hi, 10000);

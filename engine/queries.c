@@ -36,12 +36,12 @@
 
 #define QUERY_DEFAULT_TIMEOUT_MS 5000
 
-typedef enum { Q_GET, Q_FETCH, Q_LOCATE } query_kind_t;
-typedef enum { Q_QUEUED, Q_TAKEN, Q_DONE } query_state_t;
+typedef enum { Q_GET, Q_FETCH, Q_LOCATE } rill__query_kind_t;
+typedef enum { Q_QUEUED, Q_TAKEN, Q_DONE } rill__query_state_t;
 
 struct rill__query_s {
     rill__query_t *next;
-    query_kind_t kind;
+    rill__query_kind_t kind;
     const rill__store_def_t *def;
     int32_t partition;
     const void *key;
@@ -51,7 +51,7 @@ struct rill__query_s {
     int64_t ts;
     rill_query_status_t status;
     char error[256];
-    query_state_t state; /* under the inbox lock */
+    rill__query_state_t state; /* under the inbox lock */
 };
 
 const char *rill_query_status_str(rill_query_status_t status) {

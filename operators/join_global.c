@@ -22,24 +22,24 @@ typedef struct gj_conf_s {
     rill_joiner_cb joiner;
     void *opaque;
     int64_t unmatched; /* records that met no row, all tasks (atomic) */
-} gj_conf_t;
+} rill__gj_conf_t;
 
 typedef struct gj_state_s {
     rill__global_row_t row;
     rill_buf_t val, out;
-} gj_state_t;
+} rill__gj_state_t;
 
 /* ---- the join ---- */
 
 static int gj_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
     (void)ctx;
     (void)node;
-    return (*statep = calloc(1, sizeof(gj_state_t))) ? 0 : -1;
+    return (*statep = calloc(1, sizeof(rill__gj_state_t))) ? 0 : -1;
 }
 
 /* A record that met no row: left, joined with NULL; inner, dead-lettered. */
-static int miss(rill_ctx_t *ctx, gj_conf_t *c, gj_state_t *st, const rill_record_t *mine,
-                const void *key, size_t key_len) {
+static int miss(rill_ctx_t *ctx, rill__gj_conf_t *c, rill__gj_state_t *st,
+                const rill_record_t *mine, const void *key, size_t key_len) {
     __atomic_fetch_add(&c->unmatched, 1, __ATOMIC_RELAXED);
     if (c->kind == RILL_JOIN_LEFT)
         return rill__join_emit(ctx, c->joiner, c->opaque, mine->key, mine->key_len, mine, NULL,
@@ -55,8 +55,8 @@ static int miss(rill_ctx_t *ctx, gj_conf_t *c, gj_state_t *st, const rill_record
 }
 
 static int gj_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    gj_conf_t *c = ctx->node->conf;
-    gj_state_t *st = state;
+    rill__gj_conf_t *c = ctx->node->conf;
+    rill__gj_state_t *st = state;
     const void *value;
     size_t value_len;
     rill_record_t mapped = *rec;
@@ -85,7 +85,7 @@ static int gj_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
 
 static void gj_close(const rill__node_t *node, void *state) {
     (void)node;
-    gj_state_t *st = state;
+    rill__gj_state_t *st = state;
     if (!st)
         return;
     rill__global_row_free(&st->row);
@@ -95,11 +95,11 @@ static void gj_close(const rill__node_t *node, void *state) {
 }
 
 static int64_t gj_metric(const rill__node_t *node, const char *name) {
-    return rill__join_unmatched_metric(name, &((const gj_conf_t *)node->conf)->unmatched);
+    return rill__join_unmatched_metric(name, &((const rill__gj_conf_t *)node->conf)->unmatched);
 }
 
 static void gj_metrics(const rill__node_t *node, rill__mout_t *mo) {
-    rill__join_unmatched_metrics(node, mo, &((const gj_conf_t *)node->conf)->unmatched);
+    rill__join_unmatched_metrics(node, mo, &((const rill__gj_conf_t *)node->conf)->unmatched);
 }
 
 static const rill__operator_t join_global_op = {
@@ -133,12 +133,12 @@ rill_stream_t *rill_stream_global_join(rill_stream_t *s, rill_global_table_t *g,
                             "RILL_JOIN_LEFT");
         return NULL;
     }
-    gj_conf_t *c = calloc(1, sizeof(*c));
+    rill__gj_conf_t *c = calloc(1, sizeof(*c));
     if (!c) {
         rill__topology_fail(topo, "out of memory");
         return NULL;
     }
-    *c = (gj_conf_t){.table = g, .kind = kind, .key_fn = key_fn, .joiner = joiner,
+    *c = (rill__gj_conf_t){.table = g, .kind = kind, .key_fn = key_fn, .joiner = joiner,
                      .opaque = opaque};
     rill_stream_t *out = rill__topology_add(topo, s, name, &join_global_op, c, opaque);
     return out && !rill__global_add_reader(g, out->node) ? out : NULL;
