@@ -19,10 +19,10 @@ typedef struct scan_s {
     size_t depth, max_depth;
     uint64_t weight;
     bool in_string, escaped, in_scalar;
-} scan_t;
+} rill__scan_t;
 
 /* Handles one byte inside a string; returns true when the string ended here. */
-static bool scan_string_byte(scan_t *s, unsigned char c)
+static bool scan_string_byte(rill__scan_t *s, unsigned char c)
 {
     if (s->escaped) {
         s->escaped = false;
@@ -36,7 +36,7 @@ static bool scan_string_byte(scan_t *s, unsigned char c)
 }
 
 /* Handles one byte outside strings. */
-static void scan_structural(scan_t *s, unsigned char c)
+static void scan_structural(rill__scan_t *s, unsigned char c)
 {
     switch (c) {
     case '{':
@@ -75,7 +75,7 @@ static void scan_structural(scan_t *s, unsigned char c)
 
 int rill__json_prescan(const char *text, size_t len, char *why, size_t why_size)
 {
-    scan_t s = {0};
+    rill__scan_t s = {0};
     uint64_t limit = (uint64_t)RILL_JSON_BASE_ELEMENTS + len;
 
     for (size_t i = 0; i < len; i++) {

@@ -3,7 +3,8 @@
 # Rill as it is against Rill at a baseline revision without them, on the same broker and the
 # same input, alternating base and new (A B A B A B), for the passthrough (source → sink) and
 # the windowed count (bench-state-agg --mode windowed: tumbling 10 s, grace 5 s). Method:
-# bench/README.md.
+# bench/README.md. With RILL_BENCH_BASE, RILL_BENCH_MODES and RILL_BENCH_TITLE it compares
+# against any other revision (the architecture step: the keyed count too).
 #
 # Usage: bash bench/progress_cost.sh
 #
@@ -17,6 +18,10 @@
 #   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/state_common.sh)
 #   RILL_BENCH_RECORDS     records of each input            (default 1000000)
 #   RILL_BENCH_PAIRS       base/new pairs, at least 3        (default 3)
+#   RILL_BENCH_MODES       of passthrough, windowed, keyed (bench-state-agg --mode keyed: a
+#                          count per key)                    (default "passthrough windowed")
+#   RILL_BENCH_TITLE       what the baseline lacks, for RESULTS.md's heading
+#                          (default "progress tracking and alignment")
 #   RILL_BENCH_RUN_TIMEOUT_S  bound of one run              (default 600)
 #   RILL_BUILD_DIR         the new build (default <repo>/build)
 #   RILL_CACHE_DIR         where the baseline is built (default $HOME/.cache/rill)
@@ -30,6 +35,8 @@ source "$(dirname "$0")/state_common.sh"
 readonly BASE_REV=${RILL_BENCH_BASE:-f28ff02}
 readonly RECORDS=${RILL_BENCH_RECORDS:-1000000}
 readonly PAIRS=${RILL_BENCH_PAIRS:-3}
+readonly MODES=${RILL_BENCH_MODES:-passthrough windowed}
+readonly TITLE=${RILL_BENCH_TITLE:-progress tracking and alignment}
 readonly KEYS=100000
 readonly SEED=42
 readonly RUN_TIMEOUT_S=${RILL_BENCH_RUN_TIMEOUT_S:-600}
@@ -44,6 +51,7 @@ readonly COMMAND
 
 [[ "$RECORDS" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_RECORDS must be a positive count"
 if ! [[ "$PAIRS" =~ ^[0-9]+$ ]] || ((PAIRS < 3)); then die "RILL_BENCH_PAIRS must be 3 or more"; fi
+for m in $MODES; do [[ $m =~ ^(passthrough|windowed|keyed)$ ]] || die "unknown mode '$m'"; done
 make_work progress-cost
 
 readonly TARGETS=(bench-rill-passthrough bench-produce bench-state-input bench-state-agg)
@@ -73,8 +81,8 @@ run_one() {
         passthrough) cmd=("$bd/bench/bench-rill-passthrough" --bootstrap-servers "$BOOTSTRAP"
                           --input "$PASS_IN" --output "$id.out" -D "application.id=$id"
                           --records "$RECORDS" --timeout-s "$RUN_TIMEOUT_S") ;;
-        windowed) cmd=("$bd/bench/bench-state-agg" --bootstrap-servers "$BOOTSTRAP"
-                       --input "$WIN_IN" --mode windowed --records "$RECORDS"
+        windowed | keyed) cmd=("$bd/bench/bench-state-agg" --bootstrap-servers "$BOOTSTRAP"
+                       --input "$WIN_IN" --mode "$mode" --records "$RECORDS"
                        --timeout-s "$RUN_TIMEOUT_S" --state-dir "$dir" -D "application.id=$id") ;;
     esac
     [[ $mode == passthrough ]] && create_topic "$id.out" "$PARTITIONS"
@@ -130,7 +138,7 @@ main() {
     declare -A rows
     local i mode b n
     for ((i = 1; i <= PAIRS; i++)); do
-        for mode in passthrough windowed; do
+        for mode in $MODES; do
             b=$(run_one base "$mode" "$i")
             n=$(run_one new "$mode" "$i")
             log "pair $i $mode: base $b / new $n"
@@ -138,20 +146,20 @@ main() {
         done
     done
     local tables=""
-    for mode in passthrough windowed; do
+    for mode in $MODES; do
         tables+=$'\n'"**$mode**"$'\n\n'"$(printf '%s' "${rows[$mode]}" | report)"$'\n'
     done
     printf '%s\n' "$tables"
     {
-        printf '\n## progress tracking and alignment: cost against a baseline without them — %s\n\n' \
+        printf '\n## %s: cost against a baseline without them — %s\n\n' "$TITLE" \
             "$(date -u '+%Y-%m-%d %H:%M UTC')"
         printf -- '- revision: %s; baseline: %s\n' "$(revision)" "$(git -C "$ROOT" rev-parse --short "$BASE_REV")"
         # shellcheck disable=SC2016 # the backquotes are Markdown
         printf -- '- command: `%s`\n' "$COMMAND"
         machine_line
-        printf -- '- input: %s records each, 4 partitions; passthrough: 100-byte values (bench-produce); windowed: %s keys, timestamps 1 ms apart (bench-state-input)\n' "$RECORDS" "$KEYS"
-        printf -- '- programs: bench-rill-passthrough (source → sink) and bench-state-agg --mode windowed (tumbling 10 s, grace 5 s, emit on update), Rill defaults; clock and CPU from the first record consumed to the clean stop (getrusage)\n'
-        printf -- '- alternation: per pair, base then new, passthrough then windowed\n'
+        printf -- '- input: %s records each, 4 partitions; passthrough: 100-byte values (bench-produce); windowed and keyed: %s keys, timestamps 1 ms apart (bench-state-input)\n' "$RECORDS" "$KEYS"
+        printf -- '- programs: bench-rill-passthrough (source → sink), bench-state-agg --mode windowed (tumbling 10 s, grace 5 s, emit on update) and --mode keyed (count per key), Rill defaults; clock and CPU from the first record consumed to the clean stop (getrusage)\n'
+        printf -- '- alternation: per pair, base then new, in the order %s\n' "$MODES"
         printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n' "$load" "${others:-none}"
         printf '%s\n' "$tables"
     } >>"$RESULTS"

@@ -22,15 +22,15 @@
 typedef enum cli_op_kind_e {
     CLI_OP_SET,    /* set property name to value */
     CLI_OP_CONFIG, /* load the properties file value */
-} cli_op_kind_t;
+} rill__cli_op_kind_t;
 
 typedef struct cli_op_s {
-    cli_op_kind_t kind;
+    rill__cli_op_kind_t kind;
     const char *flag;  /* as written, for messages */
     const char *name;  /* CLI_OP_SET: property name (may point into dname) */
     const char *value; /* borrowed from argv */
     char dname[256];   /* -D: the name part, copied out of "name=value" */
-} cli_op_t;
+} rill__cli_op_t;
 
 /* The flags that take a value and the property each sets (NULL: handled apart). */
 static const struct {
@@ -58,14 +58,14 @@ typedef struct cli_parse_s {
     char **kept_argv; /* the tokens left for the program, argv[0] first */
     int kept;
     int allow_extra;
-    cli_op_t *ops;
+    rill__cli_op_t *ops;
     size_t op_cnt;
     int describe;
     int help;
     const char *dot_path;
     char *errstr;
     size_t errstr_size;
-} cli_parse_t;
+} rill__cli_parse_t;
 
 /* ---------------------------------------------------------------------------------------- */
 /* Help and describe                                                                        */
@@ -153,9 +153,9 @@ out:
 /* ---------------------------------------------------------------------------------------- */
 /* Step 1: recognising the tokens                                                           */
 
-static cli_op_t *cli_op_add(cli_parse_t *p, cli_op_kind_t kind, const char *flag)
+static rill__cli_op_t *cli_op_add(rill__cli_parse_t *p, rill__cli_op_kind_t kind, const char *flag)
 {
-    cli_op_t *op = &p->ops[p->op_cnt++]; /* ops has room for one per token */
+    rill__cli_op_t *op = &p->ops[p->op_cnt++]; /* ops has room for one per token */
 
     memset(op, 0, sizeof(*op));
     op->kind = kind;
@@ -164,7 +164,7 @@ static cli_op_t *cli_op_add(cli_parse_t *p, cli_op_kind_t kind, const char *flag
 }
 
 /* Leaves argv[*ip] for the program, or fails when that is not allowed. */
-static int cli_keep(cli_parse_t *p, int i)
+static int cli_keep(rill__cli_parse_t *p, int i)
 {
     const char *tok = p->argv[i];
 
@@ -185,7 +185,7 @@ static int cli_keep(cli_parse_t *p, int i)
 }
 
 /* Gets the value of a value flag: after '=' in tok, or the next token. */
-static const char *cli_flag_value(cli_parse_t *p, int *ip, const char *flag, const char *eq)
+static const char *cli_flag_value(rill__cli_parse_t *p, int *ip, const char *flag, const char *eq)
 {
     if (eq)
         return eq + 1;
@@ -197,12 +197,12 @@ static const char *cli_flag_value(cli_parse_t *p, int *ip, const char *flag, con
 }
 
 /* Handles -D name=value / -Dname=value. */
-static int cli_define(cli_parse_t *p, int *ip)
+static int cli_define(rill__cli_parse_t *p, int *ip)
 {
     const char *tok = p->argv[*ip];
     const char *def = tok[2] ? tok + 2 : NULL;
     const char *eq;
-    cli_op_t *op;
+    rill__cli_op_t *op;
     size_t nlen;
 
     if (!def) {
@@ -228,11 +228,11 @@ static int cli_define(cli_parse_t *p, int *ip)
 }
 
 /* Handles a flag that takes a value (index vf in cli_value_flags). */
-static int cli_value_flag(cli_parse_t *p, int *ip, size_t vf, const char *eq)
+static int cli_value_flag(rill__cli_parse_t *p, int *ip, size_t vf, const char *eq)
 {
     const char *flag = cli_value_flags[vf].flag;
     const char *value = cli_flag_value(p, ip, flag, eq);
-    cli_op_t *op;
+    rill__cli_op_t *op;
 
     if (!value)
         return -1;
@@ -264,7 +264,7 @@ static int cli_find_value_flag(const char *tok, const char **eqp)
 }
 
 /* Handles argv[*ip]; advances *ip past any value it consumed. Returns 0, 1 (stop) or -1. */
-static int cli_token(cli_parse_t *p, int *ip)
+static int cli_token(rill__cli_parse_t *p, int *ip)
 {
     const char *tok = p->argv[*ip];
     const char *eq = NULL;
@@ -279,7 +279,7 @@ static int cli_token(cli_parse_t *p, int *ip)
         return 0;
     }
     if (!strcmp(tok, "--drain")) {
-        cli_op_t *op = cli_op_add(p, CLI_OP_SET, tok);
+        rill__cli_op_t *op = cli_op_add(p, CLI_OP_SET, tok);
         op->name = "exit.on.end";
         op->value = "true";
         return 0;
@@ -300,7 +300,7 @@ static int cli_token(cli_parse_t *p, int *ip)
 }
 
 /* Step 1 over all of argv. Returns 0 or -1. */
-static int cli_scan(cli_parse_t *p)
+static int cli_scan(rill__cli_parse_t *p)
 {
     int i, rc;
 
@@ -317,7 +317,7 @@ static int cli_scan(cli_parse_t *p)
 /* ---------------------------------------------------------------------------------------- */
 /* Step 2: applying                                                                         */
 
-static int cli_apply_op(const cli_op_t *op, rill_conf_t *conf, char *errstr,
+static int cli_apply_op(const rill__cli_op_t *op, rill_conf_t *conf, char *errstr,
                         size_t errstr_size)
 {
     char msg[512];
@@ -339,14 +339,14 @@ static int cli_apply_op(const cli_op_t *op, rill_conf_t *conf, char *errstr,
 }
 
 /* Applies config files first, then the other settings in order. */
-static int cli_apply(const cli_parse_t *p, rill_conf_t *conf)
+static int cli_apply(const rill__cli_parse_t *p, rill_conf_t *conf)
 {
     size_t i;
     int pass;
 
     for (pass = 0; pass < 2; pass++) {
         for (i = 0; i < p->op_cnt; i++) {
-            const cli_op_t *op = &p->ops[i];
+            const rill__cli_op_t *op = &p->ops[i];
 
             if ((op->kind == CLI_OP_CONFIG) != (pass == 0))
                 continue;
@@ -368,7 +368,7 @@ static int cli_apply(const cli_parse_t *p, rill_conf_t *conf)
 int rill_cli_parse(int *argcp, char **argv, rill_conf_t *conf, const rill_topology_t *topo,
                    int allow_extra, char *errstr, size_t errstr_size)
 {
-    cli_parse_t p = {0};
+    rill__cli_parse_t p = {0};
     int rc = -1;
 
     p.argc = *argcp > 0 ? *argcp : 0;

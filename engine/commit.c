@@ -156,10 +156,13 @@ static rd_kafka_topic_partition_list_t *offsets_to_commit(rill__thread_t *thread
     return offsets;
 }
 
-static void mark_committed(rill__thread_t *thread) {
+/* Returns 0, or -1 when a store could not take its writes (the app then has its fatal
+ * error, naming the task and the store: the thread stops before it processes more). */
+static int mark_committed(rill__thread_t *thread) {
     /* The outputs and changelog records are durable: now the stores may have them. */
     for (int t = 0; t < thread->task_cnt; t++)
-        rill__task_apply_stores(thread->tasks[t]);
+        if (rill__task_apply_stores(thread->tasks[t]))
+            return -1;
     thread->commit_now = false;
     for (int t = 0; t < thread->task_cnt; t++) {
         rill__task_t *task = thread->tasks[t];
@@ -174,6 +177,7 @@ static void mark_committed(rill__thread_t *thread) {
     }
     rill__refused_committed(thread);
     rill__metric_add(&thread->metrics, RILL_M_COMMITS, 1);
+    return 0;
 }
 
 static void rewind_all(rill__thread_t *thread);
@@ -193,10 +197,8 @@ static int commit_alos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *
         }
         return -1;
     }
-    if (!offsets) {
-        mark_committed(thread); /* store writes without new offsets (e.g. punctuation) */
-        return 0;
-    }
+    if (!offsets) /* store writes without new offsets (e.g. punctuation) */
+        return mark_committed(thread);
     err = rd_kafka_commit(thread->consumer, offsets, 0);
     if (err) {
         /* Not fatal: the records will be processed again after a rebalance (at-least-once). */
@@ -204,8 +206,7 @@ static int commit_alos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *
                      rd_kafka_err2str(err));
         return -1;
     }
-    mark_committed(thread);
-    return 0;
+    return mark_committed(thread);
 }
 
 /* Seeks every input partition back to its last committed offset and resets the tasks. */
@@ -264,10 +265,8 @@ static int txn_failed(rill__thread_t *thread, const char *what, rd_kafka_error_t
 
 static int commit_eos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *offsets) {
     rd_kafka_error_t *error;
-    if (!offsets && !thread->txn_open) {
-        mark_committed(thread);
-        return 0;
-    }
+    if (!offsets && !thread->txn_open)
+        return mark_committed(thread);
     if (!thread->txn_open) {
         if ((error = rd_kafka_begin_transaction(thread->producer)))
             return txn_failed(thread, "begin_transaction", error);
@@ -292,8 +291,7 @@ static int commit_eos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *o
         rd_kafka_error_destroy(error);
     }
     thread->txn_open = false;
-    mark_committed(thread);
-    return 0;
+    return mark_committed(thread);
 }
 
 /*

@@ -34,26 +34,26 @@ typedef enum conf_kind_e {
     CONF_KIND_NAME,     /* non-empty, only [A-Za-z0-9._-] (Kafka's legal name characters) */
     CONF_KIND_INT,      /* a decimal integer from min to max */
     CONF_KIND_CHOICE    /* one of the '|'-separated words in choices; parsed to their index */
-} conf_kind_t;
+} rill__conf_kind_t;
 
-typedef struct conf_key_s conf_key_t;
+typedef struct conf_key_s rill__conf_key_t;
 
 struct conf_key_s {
     const char *name;
-    conf_kind_t kind;
+    rill__conf_kind_t kind;
     int64_t min, max;        /* CONF_KIND_INT */
     const char *dflt;        /* default value, or NULL for none */
     const char *description; /* one line, for --help */
     const char *choices;     /* CONF_KIND_CHOICE: "word0|word1|..." in rill_ enum order */
     /* Optional extra check run before the kind's own; returns non-zero after writing errstr. */
-    int (*check)(const conf_key_t *key, const char *value, char *errstr, size_t errstr_size);
+    int (*check)(const rill__conf_key_t *key, const char *value, char *errstr, size_t errstr_size);
 };
 
-static int check_guarantee(const conf_key_t *key, const char *value, char *errstr,
+static int check_guarantee(const rill__conf_key_t *key, const char *value, char *errstr,
                            size_t errstr_size);
-static int check_replication(const conf_key_t *key, const char *value, char *errstr,
+static int check_replication(const rill__conf_key_t *key, const char *value, char *errstr,
                              size_t errstr_size);
-static int check_listen(const conf_key_t *key, const char *value, char *errstr,
+static int check_listen(const rill__conf_key_t *key, const char *value, char *errstr,
                         size_t errstr_size);
 
 #define NO_CHOICES NULL, NULL
@@ -61,7 +61,7 @@ static int check_listen(const conf_key_t *key, const char *value, char *errstr,
 /* state.dir's default as --help shows it; the value is made by state_dir_default(). */
 #define STATE_DIR_TEMPLATE "${TMPDIR:-/tmp}/rill-state-<uid>"
 
-static const conf_key_t conf_keys[] = {
+static const rill__conf_key_t conf_keys[] = {
     {"application.id", CONF_KIND_NAME, 0, 0, NULL,
      "names the app: consumer group, transactional ids and internal topic prefix (required)",
      NO_CHOICES},
@@ -182,10 +182,10 @@ static const char *const conf_prefixes[] = {"consumer.", "producer.", "admin."};
 typedef struct conf_prop_s {
     char *name;
     char *value;
-} conf_prop_t;
+} rill__conf_prop_t;
 
 struct rill_conf_s {
-    conf_prop_t *props; /* in the order first set */
+    rill__conf_prop_t *props; /* in the order first set */
     size_t cnt;
     size_t cap;
     char *dlq_default; /* "<application.id>-dlq", made by rill__conf_settings() */
@@ -196,7 +196,7 @@ struct rill_conf_s {
     const rill__logger_t *logp;
 };
 
-static const conf_key_t *conf_key_find(const char *name)
+static const rill__conf_key_t *conf_key_find(const char *name)
 {
     size_t i;
 
@@ -206,7 +206,7 @@ static const conf_key_t *conf_key_find(const char *name)
     return NULL;
 }
 
-static conf_prop_t *conf_prop_find(const rill_conf_t *conf, const char *name)
+static rill__conf_prop_t *conf_prop_find(const rill_conf_t *conf, const char *name)
 {
     size_t i;
 
@@ -219,7 +219,7 @@ static conf_prop_t *conf_prop_find(const rill_conf_t *conf, const char *name)
 /* Stores name=value (copies both), replacing an earlier value. Returns 0 or -1 (no memory). */
 static int conf_prop_put(rill_conf_t *conf, const char *name, const char *value)
 {
-    conf_prop_t *prop = conf_prop_find(conf, name);
+    rill__conf_prop_t *prop = conf_prop_find(conf, name);
     char *copy = strdup(value);
 
     if (!copy)
@@ -231,7 +231,7 @@ static int conf_prop_put(rill_conf_t *conf, const char *name, const char *value)
     }
     if (conf->cnt == conf->cap) {
         size_t cap = conf->cap ? conf->cap * 2 : 16;
-        conf_prop_t *props = realloc(conf->props, cap * sizeof(*props));
+        rill__conf_prop_t *props = realloc(conf->props, cap * sizeof(*props));
 
         if (!props) {
             free(copy);
@@ -251,13 +251,13 @@ static int conf_prop_put(rill_conf_t *conf, const char *name, const char *value)
     return 0;
 }
 
-static int conf_choice_index(const conf_key_t *key, const char *value);
+static int conf_choice_index(const rill__conf_key_t *key, const char *value);
 
 /* Makes conf->log follow application.id and log.level after a change. */
 static void conf_log_sync(rill_conf_t *conf)
 {
-    const conf_prop_t *id = conf_prop_find(conf, "application.id");
-    const conf_prop_t *level = conf_prop_find(conf, "log.level");
+    const rill__conf_prop_t *id = conf_prop_find(conf, "application.id");
+    const rill__conf_prop_t *level = conf_prop_find(conf, "log.level");
 
     conf->log.app_id = id ? id->value : "-";
     conf->log.level = level ? conf_choice_index(conf_key_find("log.level"), level->value)
@@ -335,7 +335,7 @@ static int conf_parse_int(const char *value, int64_t *out)
 }
 
 /* Returns the index of value among key's choices, or -1. */
-static int conf_choice_index(const conf_key_t *key, const char *value)
+static int conf_choice_index(const rill__conf_key_t *key, const char *value)
 {
     const char *p = key->choices;
     size_t len = strlen(value);
@@ -354,7 +354,7 @@ static int conf_choice_index(const conf_key_t *key, const char *value)
 }
 
 /* Writes what key accepts ("an integer from 1 to 64", ...) into out. */
-static void conf_key_accepts(const conf_key_t *key, char *out, size_t out_size)
+static void conf_key_accepts(const rill__conf_key_t *key, char *out, size_t out_size)
 {
     switch (key->kind) {
     case CONF_KIND_STRING:
@@ -396,7 +396,7 @@ static int conf_is_name(const char *value)
 }
 
 /* Returns 1 when value is acceptable to key's kind. */
-static int conf_kind_ok(const conf_key_t *key, const char *value)
+static int conf_kind_ok(const rill__conf_key_t *key, const char *value)
 {
     int64_t v;
 
@@ -422,7 +422,7 @@ static int conf_kind_ok(const conf_key_t *key, const char *value)
     return 0;
 }
 
-static int check_guarantee(const conf_key_t *key, const char *value, char *errstr,
+static int check_guarantee(const rill__conf_key_t *key, const char *value, char *errstr,
                            size_t errstr_size)
 {
     if (strcmp(value, "exactly_once") && strcmp(value, "exactly_once_beta"))
@@ -433,7 +433,7 @@ static int check_guarantee(const conf_key_t *key, const char *value, char *errst
     return -1;
 }
 
-static int check_replication(const conf_key_t *key, const char *value, char *errstr,
+static int check_replication(const rill__conf_key_t *key, const char *value, char *errstr,
                              size_t errstr_size)
 {
     if (strcmp(value, "0"))
@@ -484,7 +484,7 @@ int rill__listen_parse(const char *value, char *host, size_t host_size, int *por
     return 0;
 }
 
-static int check_listen(const conf_key_t *key, const char *value, char *errstr,
+static int check_listen(const rill__conf_key_t *key, const char *value, char *errstr,
                         size_t errstr_size)
 {
     char host[256], why[160];
@@ -501,7 +501,7 @@ static int check_listen(const conf_key_t *key, const char *value, char *errstr,
     return -1;
 }
 
-static rill_err_t conf_check_own(const conf_key_t *key, const char *value, char *errstr,
+static rill_err_t conf_check_own(const rill__conf_key_t *key, const char *value, char *errstr,
                                  size_t errstr_size)
 {
     char accepts[160];
@@ -606,7 +606,7 @@ static rill_err_t conf_check_passthrough(const char *name, const char *value, ch
 rill_err_t rill_conf_set(rill_conf_t *conf, const char *name, const char *value, char *errstr,
                          size_t errstr_size)
 {
-    const conf_key_t *key;
+    const rill__conf_key_t *key;
     rill_err_t err;
 
     if (!name || !*name || !value) {
@@ -651,10 +651,10 @@ static const char *state_dir_default(void)
 }
 
 /* The value in effect for a Rill key: explicit, or the default (which may depend on others). */
-static const char *conf_effective(const rill_conf_t *conf, const conf_key_t *key)
+static const char *conf_effective(const rill_conf_t *conf, const rill__conf_key_t *key)
 {
-    const conf_prop_t *prop = conf_prop_find(conf, key->name);
-    const conf_prop_t *guarantee;
+    const rill__conf_prop_t *prop = conf_prop_find(conf, key->name);
+    const rill__conf_prop_t *guarantee;
 
     if (prop)
         return prop->value;
@@ -674,8 +674,8 @@ static const char *conf_effective(const rill_conf_t *conf, const conf_key_t *key
  */
 const char *rill_conf_get(const rill_conf_t *conf, const char *name)
 {
-    const conf_key_t *key = conf_key_find(name);
-    const conf_prop_t *prop;
+    const rill__conf_key_t *key = conf_key_find(name);
+    const rill__conf_prop_t *prop;
 
     if (key)
         return conf_effective(conf, key);
@@ -766,7 +766,7 @@ static int64_t conf_int(const rill_conf_t *conf, const char *name)
 
 static int conf_choice(const rill_conf_t *conf, const char *name)
 {
-    const conf_key_t *key = conf_key_find(name);
+    const rill__conf_key_t *key = conf_key_find(name);
 
     return conf_choice_index(key, conf_effective(conf, key));
 }
@@ -775,7 +775,7 @@ static int conf_choice(const rill_conf_t *conf, const char *name)
 static rill_err_t conf_settings_dlq(rill_conf_t *conf, rill__settings_t *out, char *errstr,
                                     size_t errstr_size)
 {
-    const conf_prop_t *prop = conf_prop_find(conf, "errors.deadletterqueue.topic.name");
+    const rill__conf_prop_t *prop = conf_prop_find(conf, "errors.deadletterqueue.topic.name");
     size_t len;
 
     if (prop) {
@@ -859,7 +859,7 @@ static rill_err_t conf_kafka_pass(const rill_conf_t *conf, rd_kafka_conf_t *kcon
     rill_err_t err;
 
     for (i = 0; i < conf->cnt; i++) {
-        const conf_prop_t *prop = &conf->props[i];
+        const rill__conf_prop_t *prop = &conf->props[i];
         const char *bare = conf_strip_prefix(prop->name, &role);
 
         if (role != want || conf_key_find(prop->name))
@@ -924,7 +924,7 @@ void rill__conf_print_keys(FILE *out)
     size_t i;
 
     for (i = 0; i < CONF_KEY_CNT; i++) {
-        const conf_key_t *key = &conf_keys[i];
+        const rill__conf_key_t *key = &conf_keys[i];
 
         conf_key_accepts(key, accepts, sizeof(accepts));
         if (key->dflt)

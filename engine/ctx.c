@@ -108,6 +108,15 @@ rill__thread_t *rill__ctx_thread(const rill_ctx_t *ctx) {
     return ctx->task->thread;
 }
 
+void *rill__ctx_node_state(const rill_ctx_t *ctx, int node_id) {
+    const rill__task_t *task = ctx->task;
+    const rill_topology_t *topo = task->thread->app->topo;
+    if (node_id < 0 || node_id >= topo->node_cnt ||
+        topo->nodes[node_id]->subtopology != task->sub)
+        return NULL;
+    return task->state[node_id];
+}
+
 /* ---- origins of derived records ---- */
 
 void rill__ctx_origin_input(rill_ctx_t *ctx) {

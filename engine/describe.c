@@ -86,10 +86,10 @@ static void describe_globals(const rill_topology_t *topo, rill_buf_t *out) {
     for (int g = 0; g < topo->global_cnt; g++) {
         const rill_global_table_t *t = topo->globals[g];
         out_printf(out, "   Global table: %s (topic: %s; every process holds all of it)\n",
-                   t->store, t->topic);
+                   rill__global_store_name(t), rill__global_topic(t));
         int first = 1;
         for (int i = 0; i < topo->node_cnt; i++) {
-            if (!rill__is_global_join(topo->nodes[i], t))
+            if (!rill__global_read_by(t, topo->nodes[i]))
                 continue;
             out_printf(out, "%s%s", first ? "      --> " : ", ", topo->nodes[i]->name);
             first = 0;
@@ -189,11 +189,11 @@ rill_err_t rill_topology_describe_dot(const rill_topology_t *topo, rill_buf_t *o
         char id[16];
         snprintf(id, sizeof(id), "g%d", g);
         out_printf(out, "  %s [shape=box3d,label=\"global table\\n", id);
-        dot_escaped(out, t->store);
+        dot_escaped(out, rill__global_store_name(t));
         out_printf(out, "\"];\n  ");
-        dot_topic(out, t->topic, id, 0);
+        dot_topic(out, rill__global_topic(t), id, 0);
         for (int i = 0; i < topo->node_cnt; i++)
-            if (rill__is_global_join(topo->nodes[i], t))
+            if (rill__global_read_by(t, topo->nodes[i]))
                 out_printf(out, "  %s -> n%d [style=dashed];\n", id, topo->nodes[i]->id);
     }
     out_printf(out, "}\n");

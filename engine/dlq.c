@@ -40,7 +40,7 @@ int rill__dlq_refused(rill_app_t *app, const rill__dlq_src_t *src, const char *n
     return 1;
 }
 
-rd_kafka_headers_t *rill__dlq_headers(const rill_app_t *app, const rill__dlq_src_t *src,
+static rd_kafka_headers_t *headers_of(const rill_app_t *app, const rill__dlq_src_t *src,
                                       const char *node, const char *reason, int attempts) {
     rd_kafka_headers_t *hdrs =
         src->headers ? rd_kafka_headers_copy(src->headers) : rd_kafka_headers_new(8);
@@ -63,10 +63,9 @@ rd_kafka_headers_t *rill__dlq_headers(const rill_app_t *app, const rill__dlq_src
 
 /* Cuts the dead letter to the dead-letter topic's limit (see the top of the file): may
  * replace *hdrs and shorten *key_len and *value_len. */
-static void fit(rill__thread_t *thread, const rill__dlq_src_t *src, const char *node,
-                const char *reason, int attempts, rd_kafka_headers_t **hdrs, size_t *key_len,
-                size_t *value_len) {
-    int64_t limit = rill__thread_limit(thread, thread->app->dlq_max_bytes);
+static void fit(const rill_app_t *app, int64_t limit, const rill__dlq_src_t *src,
+                const char *node, const char *reason, int attempts, rd_kafka_headers_t **hdrs,
+                size_t *key_len, size_t *value_len) {
     if (!limit || rill__record_size(*key_len, *value_len, *hdrs) <= (size_t)limit)
         return;
     size_t fixed = rill__record_size(*key_len, 0, *hdrs) + FIT_HEADROOM;
@@ -74,7 +73,7 @@ static void fit(rill__thread_t *thread, const rill__dlq_src_t *src, const char *
         rill__dlq_src_t bare = *src;
         bare.headers = NULL;
         rd_kafka_headers_destroy(*hdrs);
-        *hdrs = rill__dlq_headers(thread->app, &bare, node, reason, attempts);
+        *hdrs = headers_of(app, &bare, node, reason, attempts);
         add_header(*hdrs, "rill.headers.dropped", "true");
         fixed = rill__record_size(*key_len, 0, *hdrs) + FIT_HEADROOM;
     }
@@ -94,13 +93,25 @@ static void fit(rill__thread_t *thread, const rill__dlq_src_t *src, const char *
         *value_len = room;
 }
 
+rd_kafka_headers_t *rill__dlq_letter(const rill_app_t *app, int64_t limit,
+                                     const rill__dlq_src_t *src, const char *node,
+                                     const char *reason, int attempts, size_t *key_len,
+                                     size_t *value_len) {
+    rd_kafka_headers_t *hdrs = headers_of(app, src, node, reason, attempts);
+    *key_len = src->key_len;
+    *value_len = src->value_len;
+    fit(app, limit, src, node, reason, attempts, &hdrs, key_len, value_len);
+    return hdrs;
+}
+
 int rill__dlq_send_src(rill__thread_t *thread, const rill__dlq_src_t *src, const char *node,
                        const char *reason, int attempts) {
     if (rill__dlq_refused(thread->app, src, node, reason))
         return -1;
-    rd_kafka_headers_t *hdrs = rill__dlq_headers(thread->app, src, node, reason, attempts);
-    size_t key_len = src->key_len, value_len = src->value_len;
-    fit(thread, src, node, reason, attempts, &hdrs, &key_len, &value_len);
+    size_t key_len, value_len;
+    rd_kafka_headers_t *hdrs =
+        rill__dlq_letter(thread->app, rill__thread_limit(thread, thread->app->dlq_max_bytes),
+                         src, node, reason, attempts, &key_len, &value_len);
     if (thread->local) { /* the test driver: the dead letter is an output like the others */
         int rc = thread->local->output(thread->local->opaque, thread->app->set.dlq_topic, 0,
                                        src->key, key_len, src->value, value_len,

@@ -395,6 +395,11 @@ void rill__thread_wake(void *thread);
 void rill__thread_adopt(rill__thread_t *thread, void *obj, int (*reap)(void *obj));
 /* The thread running ctx's task. */
 rill__thread_t *rill__ctx_thread(const rill_ctx_t *ctx);
+/* The state another node of ctx's task made in its init (an operator of several nodes that
+ * share one state: a completion's events node reads its items node's). NULL when node_id is
+ * not a node of the task's sub-topology or has no state. Operators use this, never
+ * ctx->task->state. */
+void *rill__ctx_node_state(const rill_ctx_t *ctx, int node_id);
 
 /* Origins of derived records (ctx.c). The input record (or none): */
 void rill__ctx_origin_input(rill_ctx_t *ctx);
@@ -503,9 +508,13 @@ typedef struct rill__dlq_src_s {
 /* errors.tolerance=none: stops the app naming the record and returns 1; else 0. */
 int rill__dlq_refused(rill_app_t *app, const rill__dlq_src_t *src, const char *node,
                       const char *reason);
-/* The headers of a dead-letter record (the original's plus the reason and source). */
-rd_kafka_headers_t *rill__dlq_headers(const rill_app_t *app, const rill__dlq_src_t *src,
-                                      const char *node, const char *reason, int attempts);
+/* A dead letter's headers (the original's plus the reason and source), cut to fit limit
+ * (0: none) with *key_len and *value_len shortened to match (see dlq.c). Every dead letter,
+ * from a stream thread or not (dlq_writer_int.h), is made by this one function. */
+rd_kafka_headers_t *rill__dlq_letter(const rill_app_t *app, int64_t limit,
+                                     const rill__dlq_src_t *src, const char *node,
+                                     const char *reason, int attempts, size_t *key_len,
+                                     size_t *value_len);
 /* Sends the record to the dead-letter topic with reason (see dlq.c). */
 int rill__dlq_send_src(rill__thread_t *thread, const rill__dlq_src_t *src, const char *node,
                        const char *reason, int attempts);

@@ -5,21 +5,20 @@
  *
  * DESIGN
  * One consumer for all global tables, assigned (no group, nothing committed: the offsets
- * live in the stores, global_int.h). Records are applied in batches: a poll round takes up to
- * GLOBAL_BATCH records without waiting, and one RocksDB write holds their rows and the next
- * offset of every partition they came from, so what a kill -9 leaves is a consistent prefix
- * and a restart goes on from it. A record that cannot be a row (null key, value the serde
- * refuses) goes to the dead-letter topic through a producer of the reader's own, and the
- * write that moves the offset past it waits until that record is delivered.
+ * live in the stores, global_store_int.h). Records are applied in batches: a poll round takes
+ * up to GLOBAL_BATCH records without waiting, and one write of the store (global_store.c)
+ * holds their rows and the next offset of every partition they came from, so what a kill -9
+ * leaves is a consistent prefix and a restart goes on from it. A record that cannot be a row
+ * (null key, value the serde refuses) goes to the dead-letter topic through the engine's
+ * dead-letter path (dlq_writer_int.h), and the write that moves the offset past it waits
+ * until that record is delivered.
  *
  * Bootstrap ends for a partition when its next offset reaches the high watermark queried at
  * start, or the consumer reports its end (under read_committed the last stable offset may be
- * lower, and transaction markers occupy offsets no record has). Stream threads read rows
- * with point gets, concurrently with the reader's writes (RocksDB is thread-safe for this).
+ * lower, and transaction markers occupy offsets no record has).
  */
-#include "endian_int.h"
-#include "global_int.h"
-#include "store_int.h"
+#include "dlq_writer_int.h"
+#include "global_store_int.h"
 
 #include <inttypes.h>
 #include <stddef.h>
@@ -31,7 +30,6 @@
 #define GLOBAL_BATCH_BYTES ((size_t)16 << 20) /* bytes per write, about */
 #define GLOBAL_POLL_MS 100
 #define GLOBAL_STALL_MS 60000 /* bootstrap: no record and no end for this long is an error */
-#define GLOBAL_DLQ_FLUSH_MS 30000
 
 typedef struct gpart_s {
     rill_global_table_t *g;
@@ -40,25 +38,19 @@ typedef struct gpart_s {
     int64_t boot_end; /* high watermark at start */
     bool caught_up;   /* bootstrap reached the end */
     bool dirty;       /* next moved since the last write */
-} gpart_t;
+} rill__gpart_t;
 
 typedef struct rill__global_s {
-    const rill__logger_t *log; /* first: the opaque of the dead-letter producer (conf_int.h) */
     rill_app_t *app;
-    rill__db_t *db;
     rd_kafka_t *consumer;
-    rd_kafka_t *dlq_producer; /* made on first use */
-    rd_kafka_topic_t *dlq_rkt;
-    bool dlq_pending;  /* dead-letter records produced since the last write */
-    int dlq_failed;    /* delivery failures (set by the delivery callback) */
-    gpart_t *parts;
+    rill__dlq_writer_t dlq;
+    rill__gstore_t store;
+    rill__gpart_t *parts;
     int part_cnt;
     int last_part;     /* the part of the last record (records come in runs) */
-    rill__batch_t *batch;
-    size_t batch_cnt;
+    size_t batch_cnt;   /* records in the store's pending write (rows and dead letters) */
     size_t batch_bytes; /* keys and values in it */
     int64_t last_error_log; /* when a consumer error was last logged */
-    rill_buf_t kbuf, vbuf;
     pthread_t tid;
     bool running;
     int64_t applied, dead, lag; /* metrics (atomic) */
@@ -81,90 +73,30 @@ static rd_kafka_t *consumer_new(rill_app_t *app, char *errstr, size_t errstr_siz
     return rk;
 }
 
-/* ---- the store ---- */
+/* ---- writing a round ---- */
 
-static void offset_key(unsigned char out[5], int32_t partition) {
-    out[0] = RILL__GLOBAL_OFFSET;
-    rill__be32_put(out + 1, (uint32_t)partition);
-}
-
-static int64_t stored_offset(rill__global_t *gl, const gpart_t *p) {
-    unsigned char key[5];
-    offset_key(key, p->partition);
-    if (rill__db_get(gl->db, p->g->cf, key, sizeof(key), &gl->vbuf, NULL, 0) != 1 ||
-        gl->vbuf.len != 8)
-        return -1;
-    return (int64_t)rill__be64_get((const unsigned char *)gl->vbuf.data);
-}
-
-/* Writes the batch with the offsets it moves; first makes sure that the dead-letter records
- * it skips are delivered. Returns 0 or -1 with errstr. */
+/* Writes the round's rows with the offsets they move; first makes sure that the dead-letter
+ * records it skips are delivered. Returns 0 or -1 with errstr. */
 static int write_batch(rill__global_t *gl, char *errstr, size_t errstr_size) {
-    if (gl->dlq_pending) {
-        rd_kafka_flush(gl->dlq_producer, GLOBAL_DLQ_FLUSH_MS);
-        if (rd_kafka_outq_len(gl->dlq_producer) > 0 ||
-            __atomic_load_n(&gl->dlq_failed, __ATOMIC_RELAXED)) {
-            snprintf(errstr, errstr_size, "global table: a dead-letter record could not be "
-                     "delivered to \"%s\"", gl->app->set.dlq_topic);
-            return -1;
-        }
-        gl->dlq_pending = false;
-    }
+    if (rill__dlq_writer_sync(&gl->dlq, errstr, errstr_size))
+        return -1;
     int dirty = 0;
     for (int i = 0; i < gl->part_cnt; i++) {
-        gpart_t *p = &gl->parts[i];
+        rill__gpart_t *p = &gl->parts[i];
         if (!p->dirty)
             continue;
-        unsigned char key[5], off[8];
-        offset_key(key, p->partition);
-        rill__be64_put(off, (uint64_t)p->next);
-        rill__batch_put(gl->batch, p->g->cf, key, sizeof(key), off, sizeof(off));
+        rill__gstore_offset_put(&gl->store, p->g, p->partition, p->next);
         p->dirty = false;
         dirty = 1;
     }
     if (!dirty)
         return 0;
-    int rc = rill__db_write(gl->db, gl->batch, errstr, errstr_size);
-    rill__batch_clear(gl->batch);
-    if (gl->batch_bytes > GLOBAL_BATCH_BYTES) { /* a clear keeps its memory: give it back */
-        rill__batch_destroy(gl->batch);
-        if (!(gl->batch = rill__batch_new())) {
-            snprintf(errstr, errstr_size, "out of memory");
-            rc = -1;
-        }
-    }
+    int rc = rill__gstore_write(&gl->store, gl->batch_bytes > GLOBAL_BATCH_BYTES, errstr,
+                                errstr_size);
     __atomic_fetch_add(&gl->applied, (int64_t)gl->batch_cnt, __ATOMIC_RELAXED);
     gl->batch_cnt = 0;
     gl->batch_bytes = 0;
     return rc;
-}
-
-/* ---- bad records ---- */
-
-static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
-    (void)rk;
-    rill__global_t *gl = opaque;
-    if (msg->err)
-        __atomic_store_n(&gl->dlq_failed, 1, __ATOMIC_RELAXED);
-}
-
-_Static_assert(offsetof(rill__global_t, log) == 0, "a client's opaque: logger first");
-
-static int dlq_open(rill__global_t *gl, char *errstr, size_t errstr_size) {
-    rill_app_t *app = gl->app;
-    rd_kafka_conf_t *kc =
-        rill__conf_kafka(app->conf, RILL_CLIENT_PRODUCER, app->bootstrap, errstr, errstr_size);
-    if (!kc)
-        return -1;
-    rd_kafka_conf_set(kc, "enable.idempotence", "true", NULL, 0);
-    rd_kafka_conf_set_opaque(kc, gl);
-    rd_kafka_conf_set_dr_msg_cb(kc, on_dlq_delivery);
-    if (!(gl->dlq_producer = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size))) {
-        rd_kafka_conf_destroy(kc);
-        return -1;
-    }
-    gl->dlq_rkt = rd_kafka_topic_new(gl->dlq_producer, app->set.dlq_topic, NULL);
-    return gl->dlq_rkt ? 0 : -1;
 }
 
 /* Sends msg to the dead-letter topic with reason "global table "<topic>": <why>". */
@@ -181,34 +113,16 @@ static int dead_letter(rill__global_t *gl, const rd_kafka_message_t *msg, const 
                            .value_len = msg->len,
                            .timestamp = rd_kafka_message_timestamp(msg, NULL),
                            .headers = orig};
-    if (rill__dlq_refused(gl->app, &src, "global-table-reader", reason)) {
-        snprintf(errstr, errstr_size, "%s", reason);
+    if (rill__dlq_write(&gl->dlq, &src, reason, errstr, errstr_size))
         return -1;
-    }
-    if (!gl->dlq_producer && dlq_open(gl, errstr, errstr_size))
-        return -1;
-    rd_kafka_headers_t *hdrs =
-        rill__dlq_headers(gl->app, &src, "global-table-reader", reason, 1);
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        gl->dlq_producer, RD_KAFKA_V_RKT(gl->dlq_rkt), RD_KAFKA_V_KEY(msg->key, msg->key_len),
-        RD_KAFKA_V_VALUE(msg->payload, msg->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_TIMESTAMP(src.timestamp > 0 ? src.timestamp : 0),
-        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-    if (err) {
-        rd_kafka_headers_destroy(hdrs);
-        snprintf(errstr, errstr_size, "global table: dead-letter record: %s",
-                 rd_kafka_err2str(err));
-        return -1;
-    }
-    gl->dlq_pending = true;
     __atomic_fetch_add(&gl->dead, 1, __ATOMIC_RELAXED);
     return 0;
 }
 
 /* ---- applying records ---- */
 
-static gpart_t *part_of(rill__global_t *gl, const rd_kafka_message_t *msg) {
-    gpart_t *p = &gl->parts[gl->last_part];
+static rill__gpart_t *part_of(rill__global_t *gl, const rd_kafka_message_t *msg) {
+    rill__gpart_t *p = &gl->parts[gl->last_part];
     const char *topic = rd_kafka_topic_name(msg->rkt);
     if (p->partition == msg->partition && !strcmp(p->g->topic, topic))
         return p;
@@ -253,29 +167,17 @@ static int64_t row_time(const rill_global_table_t *g, const rd_kafka_message_t *
     return g->opts.timestamp_extractor(&rec, g->opts.timestamp_opaque);
 }
 
-static int apply(rill__global_t *gl, gpart_t *p, const rd_kafka_message_t *msg, char *errstr,
+static int apply(rill__global_t *gl, rill__gpart_t *p, const rd_kafka_message_t *msg, char *errstr,
                  size_t errstr_size) {
     char why[384];
     if (refuse(p->g, msg, why, sizeof(why))) {
         if (dead_letter(gl, msg, why, errstr, errstr_size))
             return -1;
-    } else {
-        unsigned char tag = RILL__GLOBAL_ROW, ts[8];
-        rill_buf_reset(&gl->kbuf);
-        if (rill_buf_append(&gl->kbuf, &tag, 1) ||
-            (msg->key_len && rill_buf_append(&gl->kbuf, msg->key, msg->key_len)))
-            goto nomem;
-        if (!msg->payload) {
-            rill__batch_delete(gl->batch, p->g->cf, gl->kbuf.data, gl->kbuf.len);
-        } else {
-            rill__be64_put(ts, (uint64_t)row_time(p->g, msg));
-            rill_buf_reset(&gl->vbuf);
-            if (rill_buf_append(&gl->vbuf, ts, sizeof(ts)) ||
-                (msg->len && rill_buf_append(&gl->vbuf, msg->payload, msg->len)))
-                goto nomem;
-            rill__batch_put(gl->batch, p->g->cf, gl->kbuf.data, gl->kbuf.len, gl->vbuf.data,
-                            gl->vbuf.len);
-        }
+    } else if (rill__gstore_row(&gl->store, p->g, msg->key, msg->key_len,
+                                msg->payload ? row_time(p->g, msg) : 0, msg->payload,
+                                msg->len)) {
+        snprintf(errstr, errstr_size, "global table: out of memory");
+        return -1;
     }
     gl->batch_cnt++;
     gl->batch_bytes += msg->key_len + msg->len + 16;
@@ -284,14 +186,11 @@ static int apply(rill__global_t *gl, gpart_t *p, const rd_kafka_message_t *msg, 
     if (p->next >= p->boot_end)
         p->caught_up = true;
     return 0;
-nomem:
-    snprintf(errstr, errstr_size, "global table: out of memory");
-    return -1;
 }
 
 /* The consumer reached the end of p at offset end: bootstrap is done there, and what the
  * store reflects moves past transaction markers (no record of their own) too. */
-static void at_end(gpart_t *p, int64_t end) {
+static void at_end(rill__gpart_t *p, int64_t end) {
     if (!p)
         return;
     p->caught_up = true;
@@ -331,7 +230,7 @@ static int poll_round(rill__global_t *gl, int timeout_ms, char *errstr, size_t e
         if (!msg)
             break;
         int rc = 0;
-        gpart_t *p = part_of(gl, msg);
+        rill__gpart_t *p = part_of(gl, msg);
         if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             at_end(p, msg->offset);
         } else if (msg->err) {
@@ -344,8 +243,7 @@ static int poll_round(rill__global_t *gl, int timeout_ms, char *errstr, size_t e
         if (rc)
             return -1;
     }
-    if (gl->dlq_producer)
-        rd_kafka_poll(gl->dlq_producer, 0);
+    rill__dlq_writer_poll(&gl->dlq);
     return write_batch(gl, errstr, errstr_size) ? -1 : n;
 }
 
@@ -356,7 +254,7 @@ static void update_lag(rill__global_t *gl) {
     gl->lag_checked_ms = now;
     for (int i = 0; i < gl->part_cnt; i++) {
         int64_t lo, hi;
-        const gpart_t *p = &gl->parts[i];
+        const rill__gpart_t *p = &gl->parts[i];
         if (rd_kafka_get_watermark_offsets(gl->consumer, p->g->topic, p->partition, &lo, &hi))
             continue;
         int64_t from = p->next >= 0 ? p->next : lo;
@@ -384,19 +282,19 @@ static int add_partitions(rill__global_t *gl, rill_global_table_t *g, char *errs
                  app->bootstrap, g->topic);
         return -1;
     }
-    if (!(g->cf = rill__db_cf(gl->db, g->store, errstr, errstr_size)))
+    if (rill__gstore_attach(&gl->store, g, errstr, errstr_size))
         return -1;
-    gpart_t *parts = realloc(gl->parts, (size_t)(gl->part_cnt + cnt) * sizeof(*parts));
+    rill__gpart_t *parts = realloc(gl->parts, (size_t)(gl->part_cnt + cnt) * sizeof(*parts));
     if (!parts) {
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
     gl->parts = parts;
     for (int32_t i = 0; i < cnt; i++) {
-        gpart_t *p = &gl->parts[gl->part_cnt++];
+        rill__gpart_t *p = &gl->parts[gl->part_cnt++];
         int64_t lo = 0, hi = 0;
-        *p = (gpart_t){.g = g, .partition = i};
-        p->next = stored_offset(gl, p);
+        *p = (rill__gpart_t){.g = g, .partition = i};
+        p->next = rill__gstore_offset(&gl->store, g, i);
         rd_kafka_resp_err_t err =
             rd_kafka_query_watermark_offsets(gl->consumer, g->topic, i, &lo, &hi, 10000);
         if (err) {
@@ -494,15 +392,8 @@ static void global_free(rill__global_t *gl) {
         rd_kafka_consumer_close(gl->consumer);
         rd_kafka_destroy(gl->consumer);
     }
-    if (gl->dlq_producer) {
-        rd_kafka_flush(gl->dlq_producer, GLOBAL_DLQ_FLUSH_MS);
-        if (gl->dlq_rkt)
-            rd_kafka_topic_destroy(gl->dlq_rkt);
-        rd_kafka_destroy(gl->dlq_producer);
-    }
-    rill__batch_destroy(gl->batch);
-    rill_buf_free(&gl->kbuf);
-    rill_buf_free(&gl->vbuf);
+    rill__dlq_writer_close(&gl->dlq);
+    rill__gstore_free(&gl->store);
     free(gl->parts);
     free(gl);
 }
@@ -512,18 +403,20 @@ rill_err_t rill__global_start(rill_app_t *app, char *errstr, size_t errstr_size)
     if (!topo->global_cnt)
         return RILL_OK;
     rill__global_destroy(app); /* what an earlier, failed start left */
+    rill__db_t *db = rill__app_db(app, errstr, errstr_size);
+    if (!db)
+        return RILL_ERR_STATE;
     rill__global_t *gl = calloc(1, sizeof(*gl));
-    if (!gl || !(gl->batch = rill__batch_new())) {
+    if (!gl || rill__gstore_init(&gl->store, db)) {
+        if (gl)
+            rill__gstore_free(&gl->store);
         free(gl);
         snprintf(errstr, errstr_size, "out of memory");
         return RILL_ERR_NOMEM;
     }
-    gl->log = app->log;
     gl->app = app;
-    rill_err_t err = RILL_ERR_STATE;
-    if (!(gl->db = rill__app_db(app, errstr, errstr_size)))
-        goto fail;
-    err = RILL_ERR_KAFKA;
+    rill__dlq_writer_init(&gl->dlq, app, "global-table-reader");
+    rill_err_t err = RILL_ERR_KAFKA;
     if (!(gl->consumer = consumer_new(app, errstr, errstr_size)))
         goto fail;
     for (int i = 0; i < topo->global_cnt; i++)
@@ -558,32 +451,6 @@ void rill__global_destroy(rill_app_t *app) {
     if (app->global)
         global_free(app->global);
     app->global = NULL;
-}
-
-/* ---- reads from the stream threads ---- */
-
-int rill__global_get(rill_app_t *app, const rill_global_table_t *g, const void *key,
-                     size_t key_len, rill_buf_t *keybuf, rill_buf_t *out, const void **valuep,
-                     size_t *lenp, int64_t *tsp, char *errstr, size_t errstr_size) {
-    rill__global_t *gl = app->global;
-    unsigned char tag = RILL__GLOBAL_ROW;
-    rill_buf_reset(keybuf);
-    if (rill_buf_append(keybuf, &tag, 1) || (key_len && rill_buf_append(keybuf, key, key_len))) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return -1;
-    }
-    int rc = rill__db_get(gl->db, g->cf, keybuf->data, keybuf->len, out, errstr, errstr_size);
-    if (rc <= 0)
-        return rc;
-    if (out->len < 8) {
-        snprintf(errstr, errstr_size, "global store \"%s\": a row of %zu bytes is too short",
-                 g->store, out->len);
-        return -1;
-    }
-    *tsp = (int64_t)rill__be64_get((const unsigned char *)out->data);
-    *valuep = out->data + 8;
-    *lenp = out->len - 8;
-    return 1;
 }
 
 /* ---- metrics ---- */

@@ -59,13 +59,13 @@ static const rill__mfamily_t thread_families[RILL_M__COUNT] = {
 typedef struct mout_sample_s {
     int family; /* index in families */
     char *line; /* "name{labels} value\n" */
-} mout_sample_t;
+} rill__mout_sample_t;
 
 struct rill__mout_s {
     const char *app_id;
     const rill__mfamily_t **families; /* distinct by name, in first-seen order */
     int family_cnt, family_cap;
-    mout_sample_t *samples;
+    rill__mout_sample_t *samples;
     size_t sample_cnt, sample_cap;
     bool failed; /* out of memory */
 };
@@ -143,13 +143,13 @@ static void add_sample(rill__mout_t *mo, const rill__mfamily_t *fam, const char 
         goto fail;
     if (mo->sample_cnt == mo->sample_cap) {
         size_t cap = mo->sample_cap ? mo->sample_cap * 2 : 128;
-        mout_sample_t *s = realloc(mo->samples, cap * sizeof(*s));
+        rill__mout_sample_t *s = realloc(mo->samples, cap * sizeof(*s));
         if (!s)
             goto fail;
         mo->samples = s;
         mo->sample_cap = cap;
     }
-    mo->samples[mo->sample_cnt++] = (mout_sample_t){family, b.data};
+    mo->samples[mo->sample_cnt++] = (rill__mout_sample_t){family, b.data};
     return;
 fail:
     rill_buf_free(&b);

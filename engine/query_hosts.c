@@ -42,7 +42,7 @@ typedef struct host_entry_s {
     char *server;
     int64_t time_ms;
     char *tasks; /* " 0_1 0_3 " (padded with spaces, for a token search) */
-} host_entry_t;
+} rill__host_entry_t;
 
 struct rill__hosts_s {
     rill_app_t *app;
@@ -54,7 +54,7 @@ struct rill__hosts_s {
     bool running;
     int stop; /* atomic */
     pthread_mutex_t lock;
-    host_entry_t *entries;
+    rill__host_entry_t *entries;
     int entry_cnt;
 };
 
@@ -64,7 +64,7 @@ static int64_t wall_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void entry_free(host_entry_t *e) {
+static void entry_free(rill__host_entry_t *e) {
     free(e->key);
     free(e->server);
     free(e->tasks);
@@ -77,7 +77,7 @@ static void apply(struct rill__hosts_s *h, const rd_kafka_message_t *msg) {
         return;
     char *key = strndup(msg->key, msg->key_len);
     char *value = msg->payload ? strndup(msg->payload, msg->len) : NULL;
-    host_entry_t e = {0};
+    rill__host_entry_t e = {0};
     if (!key)
         goto out;
     if (value && !strncmp(value, HOSTS_MAGIC, strlen(HOSTS_MAGIC))) {
@@ -106,13 +106,13 @@ static void apply(struct rill__hosts_s *h, const rd_kafka_message_t *msg) {
         h->entries[i] = h->entries[--h->entry_cnt];
     }
     if (e.server && e.tasks) {
-        host_entry_t *all = realloc(h->entries, sizeof(*all) * (size_t)(h->entry_cnt + 1));
+        rill__host_entry_t *all = realloc(h->entries, sizeof(*all) * (size_t)(h->entry_cnt + 1));
         if (all) {
             h->entries = all;
             e.key = key;
             key = NULL;
             all[h->entry_cnt++] = e;
-            e = (host_entry_t){0};
+            e = (rill__host_entry_t){0};
         }
     }
     pthread_mutex_unlock(&h->lock);
@@ -148,7 +148,7 @@ int rill__hosts_owner(rill_app_t *app, int sub, int32_t partition, char *out, si
     int64_t newest = INT64_MIN;
     pthread_mutex_lock(&h->lock);
     for (int i = 0; i < h->entry_cnt; i++) {
-        const host_entry_t *e = &h->entries[i];
+        const rill__host_entry_t *e = &h->entries[i];
         if (e->time_ms >= newest && strstr(e->tasks, token)) {
             newest = e->time_ms;
             snprintf(out, size, "%s", e->server);

@@ -46,7 +46,7 @@ typedef struct rill__refused_s {
     size_t size; /* rill__record_size() of the record */
     char topic[256];
     char reason[240];
-} refused_t;
+} rill__refused_t;
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n) {
     const unsigned char *b = p;
@@ -66,14 +66,14 @@ static uint64_t fingerprint(const char *topic, const void *key, size_t key_len,
 
 static int count(const rill__thread_t *thread) {
     int n = 0;
-    for (const refused_t *r = thread->refused; r; r = r->next)
+    for (const rill__refused_t *r = thread->refused; r; r = r->next)
         n++;
     return n;
 }
 
 void rill__refused_add(rill__thread_t *thread, const rd_kafka_message_t *msg) {
     const char *topic = rd_kafka_topic_name(msg->rkt);
-    refused_t *r = count(thread) < REFUSED_MAX ? calloc(1, sizeof(*r)) : NULL;
+    rill__refused_t *r = count(thread) < REFUSED_MAX ? calloc(1, sizeof(*r)) : NULL;
     if (!r)
         return; /* not remembered: the commit treats the failure as fatal */
     r->fp = fingerprint(topic, msg->key, msg->key_len, msg->payload, msg->len);
@@ -97,7 +97,7 @@ const char *rill__refused_find(rill__thread_t *thread, const char *topic, const 
     if (!thread->refused)
         return NULL;
     uint64_t fp = fingerprint(topic, key, key_len, value, value_len);
-    for (refused_t *r = thread->refused; r; r = r->next)
+    for (rill__refused_t *r = thread->refused; r; r = r->next)
         if (r->fp == fp) {
             r->used = true;
             return r->reason;
@@ -107,8 +107,8 @@ const char *rill__refused_find(rill__thread_t *thread, const char *topic, const 
 
 void rill__refused_committed(rill__thread_t *thread) {
     thread->refused_rewinds = 0;
-    for (refused_t **rp = &thread->refused; *rp;) {
-        refused_t *r = *rp;
+    for (rill__refused_t **rp = &thread->refused; *rp;) {
+        rill__refused_t *r = *rp;
         if (r->used) {
             *rp = r->next;
             free(r);
@@ -120,7 +120,7 @@ void rill__refused_committed(rill__thread_t *thread) {
 
 void rill__refused_free(rill__thread_t *thread) {
     while (thread->refused) {
-        refused_t *r = thread->refused;
+        rill__refused_t *r = thread->refused;
         thread->refused = r->next;
         free(r);
     }
@@ -160,8 +160,8 @@ void rill__refused_after_rewind(rill__thread_t *thread) {
     rill__app_refresh_sink_limits(app);
     if (rill__thread_renew_producer(thread))
         return; /* fatal, reported */
-    for (refused_t **rp = &thread->refused; *rp;) {
-        refused_t *r = *rp;
+    for (rill__refused_t **rp = &thread->refused; *rp;) {
+        rill__refused_t *r = *rp;
         int64_t limit = rill__thread_limit(thread, rill__app_sink_limit(app, r->topic));
         if (r->too_large && !r->used && limit && r->size <= (size_t)limit) {
             *rp = r->next;

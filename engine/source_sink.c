@@ -32,11 +32,11 @@ typedef struct sink_state_s {
     rd_kafka_topic_t *rkt;
     int32_t partition_cnt;
     int64_t max_bytes; /* the largest record the topic and the producer take; 0: unknown */
-} sink_state_t;
+} rill__sink_state_t;
 
 static int sink_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
     rill__thread_t *thread = ctx->task->thread;
-    sink_state_t *st = calloc(1, sizeof(*st));
+    rill__sink_state_t *st = calloc(1, sizeof(*st));
     if (!st)
         return -1;
     if (thread->local) { /* the test driver: no producer, one partition per topic */
@@ -71,7 +71,7 @@ static int sink_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
 }
 
 /* Fails a record its topic cannot take (see the top of the file). Returns 1 when it did. */
-static int refused(rill_ctx_t *ctx, const sink_state_t *st, const rill_record_t *rec,
+static int refused(rill_ctx_t *ctx, const rill__sink_state_t *st, const rill_record_t *rec,
                    const void *key, size_t key_len, const void *value, size_t value_len) {
     rill__thread_t *thread = ctx->task->thread;
     const rill__node_t *node = ctx->node;
@@ -107,7 +107,7 @@ static int dead_letter_output(rill_ctx_t *ctx, const rill_record_t *rec, const v
 }
 
 static int sink_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    sink_state_t *st = state;
+    rill__sink_state_t *st = state;
     rill__thread_t *thread = ctx->task->thread;
     const rill__node_t *node = ctx->node;
     const void *value = rec->value;
@@ -172,7 +172,7 @@ static int sink_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
 }
 
 static void sink_close(const rill__node_t *node, void *state) {
-    sink_state_t *st = state;
+    rill__sink_state_t *st = state;
     if (st && st->rkt)
         rd_kafka_topic_destroy(st->rkt);
     free(st);

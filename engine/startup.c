@@ -34,7 +34,7 @@ typedef struct need_s {
     const char *role; /* "source topic", "output topic", "global table topic" */
     const char *node; /* the sink's name for an output topic, else NULL */
     int state;        /* NEED_* */
-} need_t;
+} rill__need_t;
 
 enum { NEED_UNKNOWN = 0, NEED_FOUND, NEED_ABSENT_ONCE, NEED_ABSENT };
 
@@ -131,21 +131,21 @@ rill_err_t rill__app_await_broker(rill_app_t *app, char *errstr, size_t errstr_s
 
 /* ---- the topics the app needs ---- */
 
-static int add_need(need_t **needs, int *cnt, const char *topic, const char *role,
+static int add_need(rill__need_t **needs, int *cnt, const char *topic, const char *role,
                     const char *node) {
     for (int i = 0; i < *cnt; i++)
         if (!strcmp((*needs)[i].topic, topic))
             return 0;
-    need_t *n = realloc(*needs, sizeof(**needs) * (size_t)(*cnt + 1));
+    rill__need_t *n = realloc(*needs, sizeof(**needs) * (size_t)(*cnt + 1));
     if (!n)
         return -1;
     *needs = n;
-    n[(*cnt)++] = (need_t){.topic = topic, .role = role, .node = node};
+    n[(*cnt)++] = (rill__need_t){.topic = topic, .role = role, .node = node};
     return 0;
 }
 
 /* Source topics (not the internal ones Rill creates), output topics, global tables' topics. */
-static int collect_needs(rill_app_t *app, need_t **needs, int *cnt) {
+static int collect_needs(rill_app_t *app, rill__need_t **needs, int *cnt) {
     rill_topology_t *topo = app->topo;
     for (int s = 0; s < topo->sub_cnt; s++)
         for (int t = 0; t < topo->subs[s].topic_cnt; t++) {
@@ -155,7 +155,7 @@ static int collect_needs(rill_app_t *app, need_t **needs, int *cnt) {
                 return -1;
         }
     for (int i = 0; i < topo->global_cnt; i++)
-        if (add_need(needs, cnt, topo->globals[i]->topic, "global table topic", NULL))
+        if (add_need(needs, cnt, rill__global_topic(topo->globals[i]), "global table topic", NULL))
             return -1;
     for (int i = 0; i < topo->node_cnt; i++) {
         const rill__node_t *n = topo->nodes[i];
@@ -170,10 +170,11 @@ static int collect_needs(rill_app_t *app, need_t **needs, int *cnt) {
  * answer lacks is asked for by name, as the rest of the start will: a broker that creates
  * topics on first use, such as rill-broker, makes it then); returns how many are still in
  * question (unknown, transient, or absent only once). */
-static int judge(rill_app_t *app, const struct rd_kafka_metadata *md, need_t *needs, int cnt) {
+static int judge(rill_app_t *app, const struct rd_kafka_metadata *md, rill__need_t *needs,
+                 int cnt) {
     int open = 0;
     for (int i = 0; i < cnt; i++) {
-        need_t *n = &needs[i];
+        rill__need_t *n = &needs[i];
         if (n->state == NEED_FOUND || n->state == NEED_ABSENT)
             continue;
         const struct rd_kafka_metadata_topic *mt = NULL;
@@ -195,7 +196,7 @@ static int judge(rill_app_t *app, const struct rd_kafka_metadata *md, need_t *ne
 }
 
 /* Writes the one message naming every absent topic. */
-static void missing_message(rill_app_t *app, const need_t *needs, int cnt, char *errstr,
+static void missing_message(rill_app_t *app, const rill__need_t *needs, int cnt, char *errstr,
                             size_t errstr_size) {
     size_t used = 0;
     int missing = 0;
@@ -216,7 +217,7 @@ static void missing_message(rill_app_t *app, const need_t *needs, int cnt, char 
 }
 
 rill_err_t rill__app_check_topics(rill_app_t *app, char *errstr, size_t errstr_size) {
-    need_t *needs = NULL;
+    rill__need_t *needs = NULL;
     int cnt = 0;
     if (app->broker)
         return RILL_OK; /* the embedded broker: topics are created as they are needed */

@@ -45,20 +45,20 @@ typedef struct out_rec_s {
     size_t key_len, value_len;
     int64_t timestamp;
     rd_kafka_headers_t *hdrs;
-} out_rec_t;
+} rill__out_rec_t;
 
 struct rill_test_driver_s {
     rill_app_t *app;
     rill__thread_t thread;
     rill__local_t local;
     rill__task_t **tasks; /* per sub-topology */
-    out_rec_t *head, *tail; /* written, not yet read, in write order */
-    out_rec_t *last;        /* handed out by the last read */
+    rill__out_rec_t *head, *tail; /* written, not yet read, in write order */
+    rill__out_rec_t *last;        /* handed out by the last read */
     char state_dir[256];
     char error[1024]; /* why the driver failed or stopped */
 };
 
-static void out_free(out_rec_t *r) {
+static void out_free(rill__out_rec_t *r) {
     if (!r)
         return;
     free(r->topic);
@@ -83,7 +83,7 @@ static int capture(void *opaque, const char *topic, int32_t partition, const voi
                    size_t key_len, const void *value, size_t value_len, int64_t timestamp,
                    const rd_kafka_headers_t *hdrs) {
     rill_test_driver_t *drv = opaque;
-    out_rec_t *r = calloc(1, sizeof(*r));
+    rill__out_rec_t *r = calloc(1, sizeof(*r));
     if (!r)
         return -1;
     r->topic = strdup(topic);
@@ -276,12 +276,12 @@ int rill_test_driver_read(rill_test_driver_t *drv, const char *topic, rill_recor
         return 0;
     out_free(drv->last);
     drv->last = NULL;
-    out_rec_t **pp = &drv->head, *prev = NULL;
+    rill__out_rec_t **pp = &drv->head, *prev = NULL;
     while (*pp && strcmp((*pp)->topic, topic)) {
         prev = *pp;
         pp = &(*pp)->next;
     }
-    out_rec_t *r = *pp;
+    rill__out_rec_t *r = *pp;
     if (!r)
         return 0;
     *pp = r->next;
@@ -356,7 +356,7 @@ void rill_test_driver_destroy(rill_test_driver_t *drv) {
         rill__task_destroy(drv->tasks[s]);
     free(drv->tasks);
     while (drv->head) {
-        out_rec_t *next = drv->head->next;
+        rill__out_rec_t *next = drv->head->next;
         out_free(drv->head);
         drv->head = next;
     }

@@ -120,7 +120,7 @@ struct rill_topology_s {
     int sub_cnt;
     struct rill__store_def_s **stores; /* every store, in declaration order */
     int store_cnt;
-    struct rill_global_table_s **globals; /* global tables (global_int.h) */
+    struct rill_global_table_s **globals; /* global tables (engine/global_def.c) */
     int global_cnt;
 };
 
@@ -151,7 +151,7 @@ rill__node_t *rill__topology_source_for(const rill_topology_t *topo, const char 
 
 /* The name of a store declaration (state/store_def.c). */
 const char *rill__store_def_name(const struct rill__store_def_s *def);
-/* The store of a global table (operators/join_global.c). */
+/* The store of a global table (global_def.c). */
 const char *rill__global_store_name(const struct rill_global_table_s *g);
 /* rill_stream_repartition with the serdes of the reading source given (NULL: bytes keys and
  * the upstream value serde). */

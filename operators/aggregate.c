@@ -26,7 +26,7 @@
 typedef struct agg_conf_s {
     rill_table_t table; /* first: the handle given to the user */
     rill__agg_fns_t fns;
-} agg_conf_t;
+} rill__agg_conf_t;
 
 typedef struct agg_state_s {
     rill__table_prev_t prev; /* first: the key's previous aggregate (table_int.h) */
@@ -35,18 +35,18 @@ typedef struct agg_state_s {
     rill_buf_t val; /* the new stored value */
     rill__cache_t dirty; /* record cache: keys updated since the last commit (no values) */
     bool caching;
-} agg_state_t;
+} rill__agg_state_t;
 
 static void agg_free_conf(void *conf) {
-    agg_conf_t *c = conf;
+    rill__agg_conf_t *c = conf;
     if (c)
         free(c->table.store);
     free(c);
 }
 
 static int agg_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
-    const agg_conf_t *c = node->conf;
-    agg_state_t *st = calloc(1, sizeof(*st));
+    const rill__agg_conf_t *c = node->conf;
+    rill__agg_state_t *st = calloc(1, sizeof(*st));
     if (!st)
         return -1;
     st->caching = rill__ctx_thread(ctx)->app->set.cache_max_bytes > 0 && !c->table.send_old;
@@ -55,7 +55,7 @@ static int agg_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
 }
 
 static void agg_close(const rill__node_t *node, void *state) {
-    agg_state_t *st = state;
+    rill__agg_state_t *st = state;
     if (!st)
         return;
     rill_buf_free(&st->prev.value);
@@ -67,7 +67,7 @@ static void agg_close(const rill__node_t *node, void *state) {
 
 /* The task's store, looked up on first use (stores are opened by the engine before records
  * flow, so this does not depend on the order in which the task sets things up). */
-static rill__store_t *store_of(rill_ctx_t *ctx, const agg_conf_t *c, agg_state_t *st) {
+static rill__store_t *store_of(rill_ctx_t *ctx, const rill__agg_conf_t *c, rill__agg_state_t *st) {
     if (!st->store && !(st->store = rill__ctx_store(ctx, c->table.store)))
         rill_ctx_set_error(ctx, "node \"%s\": store \"%s\" is not open", ctx->node->name,
                            c->table.store);
@@ -75,8 +75,8 @@ static rill__store_t *store_of(rill_ctx_t *ctx, const agg_conf_t *c, agg_state_t
 }
 
 static int agg_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    const agg_conf_t *c = ctx->node->conf;
-    agg_state_t *st = state;
+    const rill__agg_conf_t *c = ctx->node->conf;
+    rill__agg_state_t *st = state;
     if (!rec->key)
         return rill__agg_dead_letter(ctx, rec, "null key: aggregation \"%s\" groups by key and "
                                      "cannot place a record without one", ctx->node->name);
@@ -130,8 +130,8 @@ static int agg_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
 
 /* Commit: forwards the latest aggregate of every key updated since the last commit. */
 static int agg_commit(rill_ctx_t *ctx, void *state) {
-    const agg_conf_t *c = ctx->node->conf;
-    agg_state_t *st = state;
+    const rill__agg_conf_t *c = ctx->node->conf;
+    rill__agg_state_t *st = state;
     if (!st || !st->dirty.cnt)
         return 0;
     rill__store_t *store = store_of(ctx, c, st);
@@ -176,9 +176,9 @@ static const rill__operator_t reduce_op = {
 
 static rill_table_t *add_aggregation(rill_grouped_t *g, const char *store,
                                      const rill__agg_fns_t *fns, const char *what) {
-    if (!g || g->topo->error || rill__table_check_store(g->topo, store, what))
+    if (!g || g->topo->error || rill__store_claim(g->topo, store, RILL__CLAIM_NAME))
         return NULL;
-    agg_conf_t *c = calloc(1, sizeof(*c));
+    rill__agg_conf_t *c = calloc(1, sizeof(*c));
     if (!c) {
         rill__topology_fail(g->topo, "out of memory");
         return NULL;

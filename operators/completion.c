@@ -109,12 +109,12 @@ typedef struct scan_arg_s {
     size_t limit; /* entries to collect at most */
     int64_t upto; /* collect times below it; the first at or after it ends the scan */
     int64_t next; /* that first time (INT64_MAX: none) */
-} scan_arg_t;
+} rill__scan_arg_t;
 
 /* Keeps [time][rest] keys: time and rest (the key, or for 'h' the value). */
 static int scan_time_key(const void *key, size_t key_len, const void *value, size_t value_len,
                          void *opaque) {
-    scan_arg_t *a = opaque;
+    rill__scan_arg_t *a = opaque;
     if (key_len < 1 + TIME_LEN)
         return 0;
     const unsigned char *k = key;
@@ -149,7 +149,7 @@ int rill__cpl_scan_index(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_s
     lo[0] = (unsigned char)prefix;
     hi[0] = (unsigned char)(prefix + 1);
     rill__be64_put(lo + 1, (uint64_t)from);
-    scan_arg_t a = {.list = &st->list, .limit = limit ? limit : SIZE_MAX, .upto = upto,
+    rill__scan_arg_t a = {.list = &st->list, .limit = limit ? limit : SIZE_MAX, .upto = upto,
                     .next = INT64_MAX};
     if (rill__kv_range(st->store, lo, sizeof(lo), hi, sizeof(hi), scan_time_key, &a) < 0 ||
         st->list.failed)
@@ -487,7 +487,7 @@ static int items_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
  * indexes must see what either node writes. */
 static int events_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     const rill__cpl_conf_t *c = ctx->node->conf;
-    void *shared = ctx->task->state[c->items_id];
+    void *shared = rill__ctx_node_state(ctx, c->items_id);
     if (!shared) {
         rill_ctx_set_error(ctx, "node \"%s\": the items node is not initialised",
                            ctx->node->name);
@@ -627,7 +627,7 @@ rill_stream_t *rill_stream_complete(rill_stream_t *items, rill_stream_t *events,
     c->accumulate = accumulate;
     c->complete = complete;
     c->opaque = opaque;
-    if (rill__table_claim_store(topo, c->store)) {
+    if (rill__store_claim(topo, c->store, RILL__CLAIM_OWN)) {
         cpl_free_conf(c);
         return NULL;
     }

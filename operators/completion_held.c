@@ -49,9 +49,9 @@ typedef struct held_s {
     int64_t arrival;
     rill__dlq_src_t src;
     char topic[256];
-} held_t;
+} rill__held_t;
 
-static int held_parse(const void *v, size_t len, const void *key, size_t key_len, held_t *h) {
+static int held_parse(const void *v, size_t len, const void *key, size_t key_len, rill__held_t *h) {
     const unsigned char *p = v;
     if (len < 8 + 8 + 4 + 8 + 2 + 1)
         return -1;
@@ -70,11 +70,11 @@ static int held_parse(const void *v, size_t len, const void *key, size_t key_len
     return 0;
 }
 
-static int held_dead_letter(rill_ctx_t *ctx, rill__cpl_conf_t *c, const held_t *h, const char *fmt,
-                            ...) __attribute__((format(printf, 4, 5)));
+static int held_dead_letter(rill_ctx_t *ctx, rill__cpl_conf_t *c, const rill__held_t *h,
+                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static int held_dead_letter(rill_ctx_t *ctx, rill__cpl_conf_t *c, const held_t *h, const char *fmt,
-                            ...) {
+static int held_dead_letter(rill_ctx_t *ctx, rill__cpl_conf_t *c, const rill__held_t *h,
+                            const char *fmt, ...) {
     char why[320];
     va_list ap;
     va_start(ap, fmt);
@@ -232,7 +232,7 @@ static int drop_listed(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *
             return store_failed(ctx, c, "reading");
         const void *v;
         size_t len;
-        held_t h;
+        rill__held_t h;
         int rc = rill__kv_get(st->store, st->key.data, st->key.len, &v, &len);
         if (rc < 0)
             return store_failed(ctx, c, "reading");
@@ -344,7 +344,7 @@ int rill__cpl_release_held(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state
     for (size_t i = 0; i + 1 < st->list.cnt; i += 2) {
         const void *hk = list_at(&st->list, i);
         size_t hk_len = st->list.v[i].len;
-        held_t h;
+        rill__held_t h;
         if (held_parse(list_at(&st->list, i + 1), st->list.v[i + 1].len, key, key_len, &h))
             return store_failed(ctx, c, "reading a held event of");
         rill_record_t ev = {.key = key, .key_len = key_len, .value = h.src.value,

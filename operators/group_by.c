@@ -70,10 +70,10 @@ static int out_value(const rill_record_t *out, rill_buf_t *scratch, const void *
 
 typedef struct key_conf_s {
     rill_mapper_cb fn;
-} key_conf_t;
+} rill__key_conf_t;
 
 static int key_select_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    const key_conf_t *c = ctx->node->conf;
+    const rill__key_conf_t *c = ctx->node->conf;
     rill_record_t out = *rec;
     if (c->fn(rec, &out, ctx->node->opaque)) {
         if (!ctx->error[0])
@@ -101,7 +101,7 @@ rill_grouped_t *rill_stream_group_by(rill_stream_t *s, const char *name, rill_ma
                             name ? name : "(unnamed)");
         return NULL;
     }
-    key_conf_t *c = malloc(sizeof(*c));
+    rill__key_conf_t *c = malloc(sizeof(*c));
     if (!c) {
         rill__topology_fail(s->topo, "out of memory");
         return NULL;
@@ -122,23 +122,23 @@ typedef struct select_conf_s {
     rill_grouped_table_t grouped; /* the handle given to the user */
     rill_mapper_cb selector;
     rill_table_t *table; /* the table grouped (owned by the topology) */
-} select_conf_t;
+} rill__select_conf_t;
 
 typedef struct select_state_s {
     rill_buf_t old_key, old_value; /* the old row's selection, copied out of the selector */
     rill_buf_t scratch;            /* a selected decoded value, encoded */
     rill_buf_t frame;
-} select_state_t;
+} rill__select_state_t;
 
 /* One side of a change: the selection of a row. */
 typedef struct side_s {
     bool present;
     const void *key, *value;
     size_t key_len, value_len;
-} side_t;
+} rill__side_t;
 
 static int select_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
-    select_state_t *st = calloc(1, sizeof(*st));
+    rill__select_state_t *st = calloc(1, sizeof(*st));
     if (!st)
         return -1;
     *statep = st;
@@ -146,7 +146,7 @@ static int select_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep)
 }
 
 static void select_close(const rill__node_t *node, void *state) {
-    select_state_t *st = state;
+    rill__select_state_t *st = state;
     if (!st)
         return;
     rill_buf_free(&st->old_key);
@@ -161,8 +161,8 @@ static void select_close(const rill__node_t *node, void *state) {
  * valid until the next call). Returns 0 when the row has a group, or writes why not to why
  * and returns -1.
  */
-static int select_row(rill_ctx_t *ctx, const select_conf_t *c, select_state_t *st,
-                      const rill_record_t *row, side_t *side, char *why, size_t why_size) {
+static int select_row(rill_ctx_t *ctx, const rill__select_conf_t *c, rill__select_state_t *st,
+                      const rill_record_t *row, rill__side_t *side, char *why, size_t why_size) {
     rill_record_t out = *row;
     side->present = false;
     if (c->selector(row, &out, ctx->node->opaque)) {
@@ -193,8 +193,9 @@ static int select_row(rill_ctx_t *ctx, const select_conf_t *c, select_state_t *s
 /* Selects the old row (its value decoded as the table's are) and copies the result into the
  * state, so that the new row's selection cannot overwrite it. A failure leaves it absent:
  * the row was dead-lettered when it came, and contributed nothing. */
-static int select_old(rill_ctx_t *ctx, const select_conf_t *c, select_state_t *st,
-                      const rill_record_t *rec, const rill__table_prev_t *prev, side_t *side) {
+static int select_old(rill_ctx_t *ctx, const rill__select_conf_t *c, rill__select_state_t *st,
+                      const rill_record_t *rec, const rill__table_prev_t *prev,
+                      rill__side_t *side) {
     const rill_serde_t *serde = c->table->value_serde;
     char why[256], err[256];
     side->present = false;
@@ -228,8 +229,9 @@ static int select_old(rill_ctx_t *ctx, const select_conf_t *c, select_state_t *s
 }
 
 /* Writes one change record keyed key: old and/or new (NULL: absent). */
-static int forward_change(rill_ctx_t *ctx, select_state_t *st, const rill_record_t *rec,
-                          const side_t *key, const side_t *old, const side_t *nw) {
+static int forward_change(rill_ctx_t *ctx, rill__select_state_t *st, const rill_record_t *rec,
+                          const rill__side_t *key, const rill__side_t *old,
+                          const rill__side_t *nw) {
     unsigned char head[CHANGE_HEAD];
     uint32_t old_len = old ? (uint32_t)old->value_len : 0;
     head[0] = (unsigned char)((old ? CHANGE_OLD : 0) | (nw ? CHANGE_NEW : 0));
@@ -251,9 +253,9 @@ static int forward_change(rill_ctx_t *ctx, select_state_t *st, const rill_record
 }
 
 static int select_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    const select_conf_t *c = ctx->node->conf;
-    select_state_t *st = state;
-    side_t old, nw = {0};
+    const rill__select_conf_t *c = ctx->node->conf;
+    rill__select_state_t *st = state;
+    rill__side_t old, nw = {0};
     char why[256];
     if (!rec->key) /* the table took no such row */
         return 0;
@@ -300,7 +302,7 @@ rill_grouped_table_t *rill_table_group_by(rill_table_t *t, const char *name,
                             "grouped anew", t->node->name);
         return NULL;
     }
-    select_conf_t *c = calloc(1, sizeof(*c));
+    rill__select_conf_t *c = calloc(1, sizeof(*c));
     if (!c) {
         rill__topology_fail(topo, "out of memory");
         return NULL;
@@ -324,22 +326,22 @@ rill_grouped_table_t *rill_table_group_by(rill_table_t *t, const char *name,
 typedef struct tagg_conf_s {
     rill_table_t table; /* first: the handle given to the user */
     rill__agg_fns_t fns;
-} tagg_conf_t;
+} rill__tagg_conf_t;
 
 typedef struct tagg_state_s {
     rill__table_prev_t prev; /* first: the group's previous aggregate (table_int.h) */
     rill__store_t *store;
     rill_buf_t agg, next; /* the aggregate, and the next one being computed */
     rill_buf_t val;       /* the stored value */
-} tagg_state_t;
+} rill__tagg_state_t;
 
 /* A change record's value, parsed. */
 typedef struct change_s {
     const void *old, *nw; /* NULL: absent */
     size_t old_len, new_len;
-} change_t;
+} rill__change_t;
 
-static int change_parse(const rill_record_t *rec, change_t *ch) {
+static int change_parse(const rill_record_t *rec, rill__change_t *ch) {
     const unsigned char *v = rec->value;
     memset(ch, 0, sizeof(*ch));
     if (!v || rec->value_len < CHANGE_HEAD || (v[0] & ~(CHANGE_OLD | CHANGE_NEW)))
@@ -361,14 +363,14 @@ static int change_parse(const rill_record_t *rec, change_t *ch) {
 }
 
 static void tagg_free_conf(void *conf) {
-    tagg_conf_t *c = conf;
+    rill__tagg_conf_t *c = conf;
     if (c)
         free(c->table.store);
     free(c);
 }
 
 static int tagg_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
-    tagg_state_t *st = calloc(1, sizeof(*st));
+    rill__tagg_state_t *st = calloc(1, sizeof(*st));
     if (!st)
         return -1;
     *statep = st;
@@ -376,7 +378,7 @@ static int tagg_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
 }
 
 static void tagg_close(const rill__node_t *node, void *state) {
-    tagg_state_t *st = state;
+    rill__tagg_state_t *st = state;
     if (!st)
         return;
     rill_buf_free(&st->prev.value);
@@ -386,7 +388,7 @@ static void tagg_close(const rill__node_t *node, void *state) {
     free(st);
 }
 
-static int tagg_store_failed(rill_ctx_t *ctx, const tagg_conf_t *c, const char *what) {
+static int tagg_store_failed(rill_ctx_t *ctx, const rill__tagg_conf_t *c, const char *what) {
     rill_ctx_set_error(ctx, "node \"%s\": %s store \"%s\" failed", ctx->node->name, what,
                        c->table.store);
     return -1;
@@ -394,7 +396,7 @@ static int tagg_store_failed(rill_ctx_t *ctx, const tagg_conf_t *c, const char *
 
 /* Loads the group's aggregate into st->agg (the initial one when the group is new) and its
  * timestamp into *tsp (-1 when new); keeps the previous aggregate when asked. */
-static int tagg_load(rill_ctx_t *ctx, const tagg_conf_t *c, tagg_state_t *st,
+static int tagg_load(rill_ctx_t *ctx, const rill__tagg_conf_t *c, rill__tagg_state_t *st,
                      const rill_record_t *rec, int64_t *tsp) {
     const void *stored, *agg = NULL;
     size_t stored_len, agg_len = 0;
@@ -423,7 +425,7 @@ static int tagg_load(rill_ctx_t *ctx, const tagg_conf_t *c, tagg_state_t *st,
 
 /* Applies one side of a change to st->agg: the subtractor for the old value, the adder for the
  * new one. The callbacks see the group key and the selected value's bytes. */
-static int tagg_apply(rill_ctx_t *ctx, const tagg_conf_t *c, tagg_state_t *st,
+static int tagg_apply(rill_ctx_t *ctx, const rill__tagg_conf_t *c, rill__tagg_state_t *st,
                       const rill_record_t *rec, const void *value, size_t len, int add) {
     rill_record_t side = {.key = rec->key, .key_len = rec->key_len, .value = value,
                           .value_len = len, .value_serde = rill_serde_bytes(),
@@ -440,9 +442,9 @@ static int tagg_apply(rill_ctx_t *ctx, const tagg_conf_t *c, tagg_state_t *st,
 }
 
 static int tagg_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    const tagg_conf_t *c = ctx->node->conf;
-    tagg_state_t *st = state;
-    change_t ch;
+    const rill__tagg_conf_t *c = ctx->node->conf;
+    rill__tagg_state_t *st = state;
+    rill__change_t ch;
     int64_t ts;
     if (!rec->key)
         return rill__agg_dead_letter(ctx, rec, "null key: aggregation \"%s\" groups by key and "
@@ -486,9 +488,9 @@ static const rill__operator_t table_aggregate_op = {
 static rill_table_t *add_table_aggregation(rill_grouped_table_t *g, const char *store,
                                            const rill__agg_fns_t *fns, const char *what) {
     char name[64], gen[96];
-    if (!g || g->topo->error || rill__table_check_store(g->topo, store, what))
+    if (!g || g->topo->error || rill__store_claim(g->topo, store, RILL__CLAIM_NAME))
         return NULL;
-    tagg_conf_t *c = calloc(1, sizeof(*c));
+    rill__tagg_conf_t *c = calloc(1, sizeof(*c));
     if (!c) {
         rill__topology_fail(g->topo, "out of memory");
         return NULL;

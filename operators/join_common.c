@@ -94,3 +94,18 @@ void rill__join_name(char *out, size_t out_size, const char *base, const char *s
     snprintf(out, out_size, "%s%s", base, suffix);
 }
 
+
+static const rill__mfamily_t unmatched_family = {
+    "rill_join_unmatched_total", RILL__COUNTER,
+    "Stream records of a join that met no table row (joined with null or dead-lettered)."};
+
+void rill__join_unmatched_metrics(const rill__node_t *node, rill__mout_t *mo,
+                                  const int64_t *unmatched) {
+    rill__mout_sample(mo, &unmatched_family, NULL, (const char *[]){"node", node->name, NULL},
+                      __atomic_load_n(unmatched, __ATOMIC_RELAXED));
+}
+
+int64_t rill__join_unmatched_metric(const char *name, const int64_t *unmatched) {
+    return strcmp(name, unmatched_family.name) ? -1
+                                               : __atomic_load_n(unmatched, __ATOMIC_RELAXED);
+}

@@ -51,6 +51,12 @@ int rill__join_dead_letter(rill_ctx_t *ctx, const char *topic, int64_t offset,
  * "<kind>-<node index>". */
 void rill__join_name(char *out, size_t out_size, const char *base, const char *suffix);
 
+/* rill_join_unmatched_total of a join node whose count is *unmatched (atomic): its sample,
+ * labelled with the node's name, and its value when name is that metric (else -1). */
+void rill__join_unmatched_metrics(const rill__node_t *node, rill__mout_t *mo,
+                                  const int64_t *unmatched);
+int64_t rill__join_unmatched_metric(const char *name, const int64_t *unmatched);
+
 /* The operators of the nodes that read both sides of a join (defined in the join files). */
 extern const rill__operator_t rill__join_window_op; /* stream-stream, either side */
 extern const rill__operator_t rill__join_stream_table_op; /* stream-table, stream side */

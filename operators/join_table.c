@@ -36,8 +36,9 @@ typedef struct stj_conf_s {
     rill_joiner_cb joiner;
     void *opaque;
     char *buffer_store; /* NULL without grace */
-    int64_t expired;    /* waits that ended without a row, all tasks (atomic) */
-} stj_conf_t;
+    int64_t expired;    /* records that met no row, all tasks (atomic; the stream node's) */
+    int64_t *unmatched; /* where both nodes count them: the stream node's expired */
+} rill__stj_conf_t;
 
 typedef struct stj_state_s {
     rill__store_t *buffer;
@@ -45,15 +46,15 @@ typedef struct stj_state_s {
     rill_buf_t val, out, list, bkey, ikey, elem;
     rill_buf_t found; /* keys or times collected by a range scan */
     size_t found_cnt;
-} stj_state_t;
+} rill__stj_state_t;
 
-static int failed(rill_ctx_t *ctx, const stj_conf_t *c, const char *what) {
+static int failed(rill_ctx_t *ctx, const rill__stj_conf_t *c, const char *what) {
     rill_ctx_set_error(ctx, "join \"%s\": %s store \"%s\" failed", ctx->node->name, what,
                        c->buffer_store);
     return -1;
 }
 
-static int load(rill_ctx_t *ctx, const stj_conf_t *c, stj_state_t *st) {
+static int load(rill_ctx_t *ctx, const rill__stj_conf_t *c, rill__stj_state_t *st) {
     if (!c->buffer_store || st->buffer)
         return 0;
     if (!(st->buffer = rill__ctx_store(ctx, c->buffer_store))) {
@@ -65,7 +66,7 @@ static int load(rill_ctx_t *ctx, const stj_conf_t *c, stj_state_t *st) {
 }
 
 /* The join's time: the task's progress (progress.c), not the largest timestamp seen. */
-static int64_t advance(rill_ctx_t *ctx, stj_state_t *st, int64_t ts) {
+static int64_t advance(rill_ctx_t *ctx, rill__stj_state_t *st, int64_t ts) {
     (void)ts;
     int64_t t = rill_ctx_stream_time(ctx);
     if (t > st->max_ts)
@@ -101,7 +102,7 @@ static int index_key(rill_buf_t *out, const void *key, size_t key_len, int64_t t
 
 /* ---- waiting records ---- */
 
-static int wait_add(rill_ctx_t *ctx, const stj_conf_t *c, stj_state_t *st,
+static int wait_add(rill_ctx_t *ctx, const rill__stj_conf_t *c, rill__stj_state_t *st,
                     const rill_record_t *rec, const void *value, size_t value_len) {
     const char *topic = rill_ctx_topic(ctx);
     size_t topic_len = topic ? strlen(topic) : 0;
@@ -139,10 +140,10 @@ typedef struct held_s {
     rill_record_t rec;
     char topic[256];
     int64_t offset;
-} held_t;
+} rill__held_t;
 
 static int held_parse(const void *elem, size_t len, const void *key, size_t key_len, int64_t t,
-                      held_t *h) {
+                      rill__held_t *h) {
     const unsigned char *p = elem;
     if (len < 11)
         return -1;
@@ -164,10 +165,10 @@ static int held_parse(const void *elem, size_t len, const void *key, size_t key_
 
 /* A stream record without a row, at the end of its wait: left, joined with NULL; inner,
  * dead-lettered. held NULL: the record being processed, rec. */
-static int miss(rill_ctx_t *ctx, stj_conf_t *c, stj_state_t *st, const rill_record_t *rec,
-                const held_t *held, int64_t now) {
+static int miss(rill_ctx_t *ctx, rill__stj_conf_t *c, rill__stj_state_t *st,
+                const rill_record_t *rec, const rill__held_t *held, int64_t now) {
     char why[256];
-    __atomic_fetch_add(&c->expired, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(c->unmatched, 1, __ATOMIC_RELAXED);
     if (c->kind == RILL_JOIN_LEFT) {
         ctx->error[0] = '\0';
         if (!rill__join_emit(ctx, c->joiner, c->opaque, rec->key, rec->key_len, rec, NULL,
@@ -188,7 +189,7 @@ static int miss(rill_ctx_t *ctx, stj_conf_t *c, stj_state_t *st, const rill_reco
 
 static int found_cb(const void *key, size_t key_len, const void *value, size_t value_len,
                     void *opaque) {
-    stj_state_t *st = opaque;
+    rill__stj_state_t *st = opaque;
     unsigned char be[4] = {(unsigned char)(key_len >> 24), (unsigned char)(key_len >> 16),
                            (unsigned char)(key_len >> 8), (unsigned char)key_len};
     if (rill_buf_append(&st->found, be, 4) || rill_buf_append(&st->found, key, key_len))
@@ -206,11 +207,11 @@ static const unsigned char *found_next(const rill_buf_t *found, size_t *pos, siz
 }
 
 /* Takes the waiting records of (key, t) out of the buffer, calling fn on each. */
-static int take(rill_ctx_t *ctx, stj_conf_t *c, stj_state_t *st, const void *key,
+static int take(rill_ctx_t *ctx, rill__stj_conf_t *c, rill__stj_state_t *st, const void *key,
                 size_t key_len, int64_t t, const rill_record_t *row, int64_t now) {
     const void *list, *elem;
     size_t list_len, len, pos = 0;
-    held_t h;
+    rill__held_t h;
     rill_buf_t copy = {0};
     if (time_key(&st->bkey, t, key, key_len) || index_key(&st->ikey, key, key_len, t))
         return failed(ctx, c, "keying");
@@ -251,7 +252,8 @@ static int take(rill_ctx_t *ctx, stj_conf_t *c, stj_state_t *st, const void *key
 }
 
 /* Ends the waits of records at t < now - grace, oldest first. */
-static int release_expired(rill_ctx_t *ctx, stj_conf_t *c, stj_state_t *st, int64_t now) {
+static int release_expired(rill_ctx_t *ctx, rill__stj_conf_t *c, rill__stj_state_t *st,
+                           int64_t now) {
     int64_t bound = now - c->grace_ms;
     if (!st->buffer || bound <= 0)
         return 0;
@@ -281,8 +283,8 @@ static int release_expired(rill_ctx_t *ctx, stj_conf_t *c, stj_state_t *st, int6
 /* ---- the stream side ---- */
 
 static int stream_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    stj_conf_t *c = ctx->node->conf;
-    stj_state_t *st = state;
+    rill__stj_conf_t *c = ctx->node->conf;
+    rill__stj_state_t *st = state;
     const void *row, *value;
     size_t row_len, value_len;
     int64_t row_ts;
@@ -323,8 +325,8 @@ static int stream_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state
 /* ---- the table side: rows arriving for waiting records ---- */
 
 static int table_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    stj_conf_t *c = ctx->node->conf;
-    stj_state_t *st = state;
+    rill__stj_conf_t *c = ctx->node->conf;
+    rill__stj_state_t *st = state;
     const void *value;
     size_t value_len;
     if (!c->buffer_store || !rec->key)
@@ -376,8 +378,8 @@ static int table_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
 
 /* Ends waits as stream time advances without a record reaching the join (stream side). */
 static int stream_punctuate(rill_ctx_t *ctx, int64_t stream_time, void *state) {
-    stj_conf_t *c = ctx->node->conf;
-    stj_state_t *st = state;
+    rill__stj_conf_t *c = ctx->node->conf;
+    rill__stj_state_t *st = state;
     if (!c->buffer_store)
         return 0;
     if (load(ctx, c, st))
@@ -387,7 +389,7 @@ static int stream_punctuate(rill_ctx_t *ctx, int64_t stream_time, void *state) {
 }
 
 static int stj_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
-    stj_state_t *st = calloc(1, sizeof(*st));
+    rill__stj_state_t *st = calloc(1, sizeof(*st));
     if (!st)
         return -1;
     st->max_ts = -1;
@@ -396,7 +398,7 @@ static int stj_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
 }
 
 static void stj_close(const rill__node_t *node, void *state) {
-    stj_state_t *st = state;
+    rill__stj_state_t *st = state;
     if (!st)
         return;
     rill_buf_free(&st->val);
@@ -410,17 +412,18 @@ static void stj_close(const rill__node_t *node, void *state) {
 }
 
 static void stj_free_conf(void *conf) {
-    stj_conf_t *c = conf;
+    rill__stj_conf_t *c = conf;
     if (c)
         free(c->buffer_store);
     free(c);
 }
 
 static int64_t stj_metric(const rill__node_t *node, const char *name) {
-    const stj_conf_t *c = node->conf;
-    if (!strcmp(name, "rill_join_unmatched_total"))
-        return __atomic_load_n(&c->expired, __ATOMIC_RELAXED);
-    return -1;
+    return rill__join_unmatched_metric(name, &((const rill__stj_conf_t *)node->conf)->expired);
+}
+
+static void stj_metrics(const rill__node_t *node, rill__mout_t *mo) {
+    rill__join_unmatched_metrics(node, mo, &((const rill__stj_conf_t *)node->conf)->expired);
 }
 
 const rill__operator_t rill__join_stream_table_op = {
@@ -431,6 +434,7 @@ const rill__operator_t rill__join_stream_table_op = {
     .punctuate = stream_punctuate,
     .close = stj_close,
     .free_conf = stj_free_conf,
+    .metrics = stj_metrics,
     .metric = stj_metric,
 };
 
@@ -451,9 +455,9 @@ static int pass_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
 
 static const rill__operator_t join_merge_op = {.kind = "KSTREAM-MERGE", .process = pass_process};
 
-static stj_conf_t *conf_new(rill_table_t *t, rill_join_kind_t kind, int64_t grace_ms,
+static rill__stj_conf_t *conf_new(rill_table_t *t, rill_join_kind_t kind, int64_t grace_ms,
                             rill_joiner_cb joiner, void *opaque, const char *buffer) {
-    stj_conf_t *c = calloc(1, sizeof(*c));
+    rill__stj_conf_t *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->table = t;
@@ -509,15 +513,17 @@ rill_stream_t *rill_stream_table_join(rill_stream_t *s, rill_table_t *t, const c
     }
     snprintf(buffer, sizeof(buffer), "%s-buffer-store", name);
     const char *buf_name = grace_ms > 0 ? buffer : NULL;
-    if (buf_name && rill__table_claim_store(topo, buf_name))
+    if (buf_name && rill__store_claim(topo, buf_name, RILL__CLAIM_OWN))
         return NULL;
-    stj_conf_t *cs = conf_new(t, kind, grace_ms, joiner, opaque, buf_name);
-    stj_conf_t *ct = cs ? conf_new(t, kind, grace_ms, joiner, opaque, buf_name) : NULL;
+    rill__stj_conf_t *cs = conf_new(t, kind, grace_ms, joiner, opaque, buf_name);
+    rill__stj_conf_t *ct = cs ? conf_new(t, kind, grace_ms, joiner, opaque, buf_name) : NULL;
     if (!ct) {
         stj_free_conf(cs);
         rill__topology_fail(topo, "out of memory");
         return NULL;
     }
+    /* A wait can end at a table update too: the table node counts into the stream node. */
+    cs->unmatched = ct->unmatched = &cs->expired;
     rill__join_name(node_name, sizeof(node_name), name, "-stream");
     rill_stream_t *ns =
         rill__topology_add(topo, s, node_name, &rill__join_stream_table_op, cs, NULL);

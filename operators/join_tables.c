@@ -25,21 +25,21 @@ typedef struct ttj_side_conf_s {
     rill_join_kind_t kind;
     rill_joiner_cb joiner;
     void *opaque;
-} ttj_side_conf_t;
+} rill__ttj_side_conf_t;
 
 typedef struct ttj_side_state_s {
     rill_buf_t val, out;
-} ttj_side_state_t;
+} rill__ttj_side_state_t;
 
 typedef struct ttj_result_conf_s {
     rill_table_t table; /* first: the handle given to the user */
-} ttj_result_conf_t;
+} rill__ttj_result_conf_t;
 
 /* ---- the side nodes ---- */
 
 static int side_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    const ttj_side_conf_t *c = ctx->node->conf;
-    ttj_side_state_t *st = state;
+    const rill__ttj_side_conf_t *c = ctx->node->conf;
+    rill__ttj_side_state_t *st = state;
     const void *value, *other = NULL;
     size_t value_len, other_len = 0;
     int64_t other_ts = 0;
@@ -79,11 +79,11 @@ static int side_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
 }
 
 static int side_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
-    return (*statep = calloc(1, sizeof(ttj_side_state_t))) ? 0 : -1;
+    return (*statep = calloc(1, sizeof(rill__ttj_side_state_t))) ? 0 : -1;
 }
 
 static void side_close(const rill__node_t *node, void *state) {
-    ttj_side_state_t *st = state;
+    rill__ttj_side_state_t *st = state;
     if (!st)
         return;
     rill_buf_free(&st->val);
@@ -105,7 +105,7 @@ const rill__operator_t rill__join_tables_op = {
 /* A null value means "no result": the row goes away, and a tombstone is forwarded only when
  * there was a row. */
 static int result_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    const ttj_result_conf_t *c = ctx->node->conf;
+    const rill__ttj_result_conf_t *c = ctx->node->conf;
     return rill__kv_table_apply(ctx, &c->table, state, rec, true);
 }
 
@@ -130,12 +130,12 @@ static int check(rill_topology_t *topo, const rill_table_t *t, const char *shown
 static rill_stream_t *add_side(rill_topology_t *topo, rill_table_t *this_table,
                                rill_table_t *other, bool left, rill_join_kind_t kind,
                                rill_joiner_cb joiner, void *opaque, const char *name) {
-    ttj_side_conf_t *c = calloc(1, sizeof(*c));
+    rill__ttj_side_conf_t *c = calloc(1, sizeof(*c));
     if (!c) {
         rill__topology_fail(topo, "out of memory");
         return NULL;
     }
-    *c = (ttj_side_conf_t){.this_table = this_table, .other_table = other, .left = left,
+    *c = (rill__ttj_side_conf_t){.this_table = this_table, .other_table = other, .left = left,
                            .kind = kind, .joiner = joiner, .opaque = opaque};
     rill_stream_t *s =
         rill__topology_add(topo, &this_table->node->stream, name, &rill__join_tables_op, c, NULL);
@@ -153,7 +153,7 @@ rill_table_t *rill_table_join(rill_table_t *a, rill_table_t *b, const char *name
     rill_topology_t *topo = a->topo;
     const char *shown = name ? name : "(unnamed)";
     if (check(topo, a, shown) || check(topo, b, shown) ||
-        rill__table_check_store(topo, store, "table join"))
+        rill__store_claim(topo, store, RILL__CLAIM_NAME))
         return NULL;
     if (kind != RILL_JOIN_INNER && kind != RILL_JOIN_LEFT && kind != RILL_JOIN_OUTER) {
         rill__topology_fail(topo, "table join \"%s\": kind must be RILL_JOIN_INNER, "
@@ -183,7 +183,7 @@ rill_table_t *rill_table_join(rill_table_t *a, rill_table_t *b, const char *name
     rill_stream_t *sr = sl ? add_side(topo, b, a, false, kind, joiner, opaque, node_name) : NULL;
     if (!sr)
         return NULL;
-    ttj_result_conf_t *c = calloc(1, sizeof(*c));
+    rill__ttj_result_conf_t *c = calloc(1, sizeof(*c));
     if (!c) {
         rill__topology_fail(topo, "out of memory");
         return NULL;

@@ -20,9 +20,8 @@
  * behind stream time, no record that could match one of them can be accepted after that, so
  * a null result is never followed by a match.
  *
- * Stream time is the largest of the task's stream time and the timestamps either side node
- * has seen (the other side's state is read through the task). It lives in memory only: after
- * a restart, lateness is judged against the restarted task's stream time.
+ * Stream time is the task's progress (progress.c), which neither side's records run ahead of,
+ * so neither side needs the other's state.
  *
  * Expiry. A record at t' is needed while an on-time record of the other side can reach it,
  * i.e. while t' >= T - grace - max(before, after); older segments of each side's store are
@@ -46,7 +45,7 @@ typedef struct ssj_conf_s {
     void *opaque;
     char *this_store, *other_store, *outer_store; /* outer_store NULL for inner joins */
     int64_t late; /* late records of this side, all tasks (atomic) */
-} ssj_conf_t;
+} rill__ssj_conf_t;
 
 typedef struct ssj_state_s {
     rill__store_t *this_store, *other_store, *outer;
@@ -56,15 +55,15 @@ typedef struct ssj_state_s {
     int64_t segment_ms;
     rill_buf_t val, out, list, okey;
     rill__win_items_t items;
-} ssj_state_t;
+} rill__ssj_state_t;
 
-static bool tracked(const ssj_conf_t *c, int side) {
+static bool tracked(const rill__ssj_conf_t *c, int side) {
     return c->spec.kind == RILL_JOIN_OUTER || (c->spec.kind == RILL_JOIN_LEFT && side == LEFT);
 }
 
 /* The end of a side's window after its record's time: a left record's window reaches after,
  * a right record's before. */
-static int64_t reach(const ssj_conf_t *c, int side) {
+static int64_t reach(const rill__ssj_conf_t *c, int side) {
     return side == LEFT ? c->spec.after_ms : c->spec.before_ms;
 }
 
@@ -73,7 +72,7 @@ static int failed(rill_ctx_t *ctx, const char *what, const char *store) {
     return -1;
 }
 
-static int load(rill_ctx_t *ctx, const ssj_conf_t *c, ssj_state_t *st) {
+static int load(rill_ctx_t *ctx, const rill__ssj_conf_t *c, rill__ssj_state_t *st) {
     if (st->this_store)
         return 0;
     st->this_store = rill__ctx_store(ctx, c->this_store);
@@ -89,14 +88,15 @@ static int load(rill_ctx_t *ctx, const ssj_conf_t *c, ssj_state_t *st) {
 
 /* The join's time: the task's progress (progress.c), which the two sides' records never run
  * ahead of. */
-static int64_t stream_time(rill_ctx_t *ctx, const ssj_conf_t *c, const ssj_state_t *st) {
+static int64_t stream_time(rill_ctx_t *ctx, const rill__ssj_conf_t *c,
+                           const rill__ssj_state_t *st) {
     (void)c;
     (void)st;
     return rill_ctx_stream_time(ctx);
 }
 
 /* The outer store's key of (time, side, key) into st->okey. */
-static int outer_key(ssj_state_t *st, int64_t t, int side, const void *key, size_t key_len) {
+static int outer_key(rill__ssj_state_t *st, int64_t t, int side, const void *key, size_t key_len) {
     unsigned char head[9];
     rill__be64_put(head, (uint64_t)t);
     head[8] = (unsigned char)side;
@@ -108,7 +108,7 @@ static int outer_key(ssj_state_t *st, int64_t t, int side, const void *key, size
 }
 
 /* Appends value to the list under (key, t) of a window store, or of the outer store. */
-static int list_add(rill_ctx_t *ctx, ssj_state_t *st, rill__store_t *store, const char *name,
+static int list_add(rill_ctx_t *ctx, rill__ssj_state_t *st, rill__store_t *store, const char *name,
                     const void *okey, size_t okey_len, const void *key, size_t key_len,
                     int64_t t, const void *value, size_t value_len) {
     const void *old = NULL;
@@ -133,7 +133,7 @@ static int fetch_cb(const void *key, size_t key_len, int64_t start, const void *
 }
 
 /* Emits one result of this side's record (rec, value) and the other side's (key, t, v). */
-static int emit_pair(rill_ctx_t *ctx, const ssj_conf_t *c, ssj_state_t *st,
+static int emit_pair(rill_ctx_t *ctx, const rill__ssj_conf_t *c, rill__ssj_state_t *st,
                      const rill_record_t *rec, const void *value, size_t value_len,
                      int64_t other_t, const void *other_v, size_t other_len) {
     rill_record_t mine = {.key = rec->key, .key_len = rec->key_len, .value = value,
@@ -150,7 +150,7 @@ static int emit_pair(rill_ctx_t *ctx, const ssj_conf_t *c, ssj_state_t *st,
 
 /* Joins rec with the other side's records of its key in its window; *matchedp tells whether
  * there was one. Matched records of the other side leave the outer store. */
-static int match(rill_ctx_t *ctx, const ssj_conf_t *c, ssj_state_t *st,
+static int match(rill_ctx_t *ctx, const rill__ssj_conf_t *c, rill__ssj_state_t *st,
                  const rill_record_t *rec, const void *value, size_t value_len,
                  bool *matchedp) {
     int64_t t = rec->timestamp;
@@ -191,7 +191,8 @@ static int collect_cb(const void *key, size_t key_len, const void *value, size_t
 }
 
 /* Emits, once, the waiting records whose windows have closed at stream time now. */
-static int emit_closed(rill_ctx_t *ctx, const ssj_conf_t *c, ssj_state_t *st, int64_t now) {
+static int emit_closed(rill_ctx_t *ctx, const rill__ssj_conf_t *c, rill__ssj_state_t *st,
+                       int64_t now) {
     int64_t bound[2] = {now - c->spec.after_ms - c->spec.grace_ms,
                         now - c->spec.before_ms - c->spec.grace_ms};
     if (!st->outer || now <= st->scanned)
@@ -238,7 +239,7 @@ static int emit_closed(rill_ctx_t *ctx, const ssj_conf_t *c, ssj_state_t *st, in
     return 0;
 }
 
-static int expire(rill_ctx_t *ctx, const ssj_conf_t *c, ssj_state_t *st, int64_t now) {
+static int expire(rill_ctx_t *ctx, const rill__ssj_conf_t *c, rill__ssj_state_t *st, int64_t now) {
     int64_t span = c->spec.before_ms > c->spec.after_ms ? c->spec.before_ms : c->spec.after_ms;
     int64_t before = now - c->spec.grace_ms - span;
     if (before <= 0 || before / st->segment_ms <= st->expired_seg)
@@ -250,8 +251,8 @@ static int expire(rill_ctx_t *ctx, const ssj_conf_t *c, ssj_state_t *st, int64_t
 }
 
 static int ssj_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    ssj_conf_t *c = ctx->node->conf;
-    ssj_state_t *st = state;
+    rill__ssj_conf_t *c = ctx->node->conf;
+    rill__ssj_state_t *st = state;
     const void *value;
     size_t value_len;
     bool matched;
@@ -292,8 +293,8 @@ static int ssj_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
 /* Emits closed windows as stream time advances without a record reaching the join. Only the
  * left node scans: both share the outer store. */
 static int ssj_punctuate(rill_ctx_t *ctx, int64_t stream_time_arg, void *state) {
-    ssj_conf_t *c = ctx->node->conf;
-    ssj_state_t *st = state;
+    rill__ssj_conf_t *c = ctx->node->conf;
+    rill__ssj_state_t *st = state;
     if (c->side != LEFT || !c->outer_store)
         return 0;
     if (load(ctx, c, st))
@@ -305,7 +306,7 @@ static int ssj_punctuate(rill_ctx_t *ctx, int64_t stream_time_arg, void *state) 
 }
 
 static int ssj_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
-    ssj_state_t *st = calloc(1, sizeof(*st));
+    rill__ssj_state_t *st = calloc(1, sizeof(*st));
     if (!st)
         return -1;
     st->max_ts = -1;
@@ -322,7 +323,7 @@ static int ssj_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
 }
 
 static void ssj_close(const rill__node_t *node, void *state) {
-    ssj_state_t *st = state;
+    rill__ssj_state_t *st = state;
     if (!st)
         return;
     rill_buf_free(&st->val);
@@ -335,7 +336,7 @@ static void ssj_close(const rill__node_t *node, void *state) {
 }
 
 static void ssj_free_conf(void *conf) {
-    ssj_conf_t *c = conf;
+    rill__ssj_conf_t *c = conf;
     if (c) {
         free(c->this_store);
         free(c->other_store);
@@ -345,7 +346,7 @@ static void ssj_free_conf(void *conf) {
 }
 
 static int64_t ssj_metric(const rill__node_t *node, const char *name) {
-    const ssj_conf_t *c = node->conf;
+    const rill__ssj_conf_t *c = node->conf;
     if (!strcmp(name, "rill_late_records_total"))
         return __atomic_load_n(&c->late, __ATOMIC_RELAXED);
     return -1;
@@ -386,10 +387,10 @@ static const char *spec_check(rill_join_spec_t *w) {
     return NULL;
 }
 
-static ssj_conf_t *side_conf(rill_topology_t *topo, const rill_join_spec_t *w, int side,
+static rill__ssj_conf_t *side_conf(rill_topology_t *topo, const rill_join_spec_t *w, int side,
                              const char *base, rill_joiner_cb joiner, void *opaque) {
     char name[300];
-    ssj_conf_t *c = calloc(1, sizeof(*c));
+    rill__ssj_conf_t *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->spec = *w;
@@ -410,7 +411,7 @@ static ssj_conf_t *side_conf(rill_topology_t *topo, const rill_join_spec_t *w, i
 }
 
 /* Declares the join's stores for a side node. */
-static int declare_stores(rill_topology_t *topo, rill__node_t *node, const ssj_conf_t *c) {
+static int declare_stores(rill_topology_t *topo, rill__node_t *node, const rill__ssj_conf_t *c) {
     int64_t retention = c->spec.before_ms + c->spec.after_ms + c->spec.grace_ms + 1;
     if (!rill__topology_add_store(topo, node, c->this_store, RILL_STORE_WINDOW, retention, 0) ||
         !rill__topology_add_store(topo, node, c->other_store, RILL_STORE_WINDOW, retention, 0))
@@ -447,16 +448,16 @@ rill_stream_t *rill_stream_join(rill_stream_t *left, rill_stream_t *right, const
         snprintf(gen, sizeof(gen), "KSTREAM-JOIN-%010d", topo->node_cnt);
         name = gen;
     }
-    ssj_conf_t *cl = side_conf(topo, &w, LEFT, name, joiner, opaque);
-    ssj_conf_t *cr = cl ? side_conf(topo, &w, RIGHT, name, joiner, opaque) : NULL;
+    rill__ssj_conf_t *cl = side_conf(topo, &w, LEFT, name, joiner, opaque);
+    rill__ssj_conf_t *cr = cl ? side_conf(topo, &w, RIGHT, name, joiner, opaque) : NULL;
     if (!cr) {
         ssj_free_conf(cl);
         rill__topology_fail(topo, "out of memory");
         return NULL;
     }
-    if (rill__table_claim_store(topo, cl->this_store) ||
-        rill__table_claim_store(topo, cl->other_store) ||
-        (cl->outer_store && rill__table_claim_store(topo, cl->outer_store))) {
+    if (rill__store_claim(topo, cl->this_store, RILL__CLAIM_OWN) ||
+        rill__store_claim(topo, cl->other_store, RILL__CLAIM_OWN) ||
+        (cl->outer_store && rill__store_claim(topo, cl->outer_store, RILL__CLAIM_OWN))) {
         ssj_free_conf(cl);
         ssj_free_conf(cr);
         return NULL;

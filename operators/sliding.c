@@ -31,7 +31,7 @@ typedef struct look_s {
     bool left_made, right_made;
     bool has_prev;
     int64_t prev; /* the timestamp of the key's record before t */
-} look_t;
+} rill__look_t;
 
 static bool has_start(const rill__win_items_t *items, int64_t start) {
     for (size_t i = 0; i < items->cnt; i++)
@@ -97,7 +97,7 @@ static int process_in_order(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_stat
                             const rill_record_t *rec) {
     int64_t t = rec->timestamp, d = c->spec.size_ms;
     const rill__win_items_t *items = &st->items;
-    look_t lk = {.left = -1, .right = -1, .combined = -1};
+    rill__look_t lk = {.left = -1, .right = -1, .combined = -1};
     if (rill__win_fetch(ctx, c, st, rec->key, rec->key_len, rill__sub_sat(t, 2 * d), rill__add_sat(t, 2)))
         return -1;
     for (size_t i = 0; i < items->cnt; i++) {
@@ -151,7 +151,7 @@ static int process_early(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t
                          const rill_record_t *rec) {
     int64_t t = rec->timestamp;
     const rill__win_items_t *items = &st->items;
-    look_t lk = {.left = -1, .right = -1, .combined = -1};
+    rill__look_t lk = {.left = -1, .right = -1, .combined = -1};
     if (rill__win_fetch(ctx, c, st, rec->key, rec->key_len, 0, rill__add_sat(t, 2)))
         return -1;
     for (size_t i = 0; i < items->cnt; i++) {

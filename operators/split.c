@@ -16,12 +16,12 @@ typedef struct branch_s {
     rill_predicate_cb pred; /* NULL: the default branch */
     void *opaque;
     rill__node_t *child;
-} branch_t;
+} rill__branch_t;
 
 struct rill_split_s {
     rill_topology_t *topo;
     rill__node_t *node;
-    branch_t *branches;
+    rill__branch_t *branches;
     int branch_cnt;
     int has_default;
 };
@@ -29,7 +29,7 @@ struct rill_split_s {
 static int split_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     const rill_split_t *split = ctx->node->conf;
     for (int i = 0; i < split->branch_cnt; i++) {
-        const branch_t *b = &split->branches[i];
+        const rill__branch_t *b = &split->branches[i];
         if (!b->pred || b->pred(rec, b->opaque))
             return rill__ctx_forward_node(ctx, b->child, rec) ? -1 : 0;
     }
@@ -77,7 +77,7 @@ static rill_stream_t *add_branch(rill_split_t *split, const char *name, rill_pre
                             split->node->name);
         return NULL;
     }
-    branch_t *b = realloc(split->branches, sizeof(*b) * (size_t)(split->branch_cnt + 1));
+    rill__branch_t *b = realloc(split->branches, sizeof(*b) * (size_t)(split->branch_cnt + 1));
     if (!b) {
         rill__topology_fail(split->topo, "out of memory");
         return NULL;
@@ -87,7 +87,7 @@ static rill_stream_t *add_branch(rill_split_t *split, const char *name, rill_pre
         rill__topology_add(split->topo, &split->node->stream, name, &branch_child_op, NULL, NULL);
     if (!child)
         return NULL;
-    b[split->branch_cnt++] = (branch_t){.pred = pred, .opaque = opaque, .child = child->node};
+    b[split->branch_cnt++] = (rill__branch_t){.pred = pred, .opaque = opaque, .child = child->node};
     split->has_default = pred == NULL;
     return child;
 }

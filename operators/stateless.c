@@ -25,10 +25,10 @@
 typedef struct fn_box_s {
     void (*fn)(void);
     int negate; /* filter_not */
-} fn_box_t;
+} rill__fn_box_t;
 
 static void *box(void (*fn)(void), int negate) {
-    fn_box_t *b = malloc(sizeof(*b));
+    rill__fn_box_t *b = malloc(sizeof(*b));
     if (b) {
         b->fn = fn;
         b->negate = negate;
@@ -36,7 +36,7 @@ static void *box(void (*fn)(void), int negate) {
     return b;
 }
 
-static const fn_box_t *box_of(const rill_ctx_t *ctx) {
+static const rill__fn_box_t *box_of(const rill_ctx_t *ctx) {
     return ctx->node->conf;
 }
 
@@ -47,7 +47,7 @@ static int fwd(rill_ctx_t *ctx, const rill_record_t *rec) {
 /* ---- filter ---- */
 
 static int filter_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    const fn_box_t *b = box_of(ctx);
+    const rill__fn_box_t *b = box_of(ctx);
     int keep = ((rill_predicate_cb)b->fn)(rec, ctx->node->opaque) != 0;
     return keep != b->negate ? fwd(ctx, rec) : 0;
 }
@@ -75,9 +75,9 @@ rill_stream_t *rill_stream_filter_not(rill_stream_t *s, const char *name,
 
 /* ---- map, map_values, select_key ---- */
 
-typedef enum map_kind_e { MAP_BOTH, MAP_VALUE, MAP_KEY } map_kind_t;
+typedef enum map_kind_e { MAP_BOTH, MAP_VALUE, MAP_KEY } rill__map_kind_t;
 
-static int map_apply(rill_ctx_t *ctx, const rill_record_t *rec, map_kind_t kind) {
+static int map_apply(rill_ctx_t *ctx, const rill_record_t *rec, rill__map_kind_t kind) {
     rill_record_t out = *rec;
     if (((rill_mapper_cb)box_of(ctx)->fn)(rec, &out, ctx->node->opaque)) {
         if (!ctx->error[0])
@@ -174,10 +174,10 @@ rill_stream_t *rill_stream_peek(rill_stream_t *s, const char *name, rill_peek_cb
 /* The FLATMAPVALUES node's per-task state: the input record while the callback runs. */
 typedef struct fmv_state_s {
     const rill_record_t *in;
-} fmv_state_t;
+} rill__fmv_state_t;
 
 static int fmv_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
-    return (*statep = calloc(1, sizeof(fmv_state_t))) ? 0 : -1;
+    return (*statep = calloc(1, sizeof(rill__fmv_state_t))) ? 0 : -1;
 }
 
 static void fmv_close(const rill__node_t *node, void *state) {
@@ -185,7 +185,7 @@ static void fmv_close(const rill__node_t *node, void *state) {
 }
 
 static int fmv_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    fmv_state_t *st = state;
+    rill__fmv_state_t *st = state;
     st->in = rec;
     int rc = flat_map_process(ctx, rec, NULL);
     st->in = NULL; /* rec is borrowed: it ends with this call */
@@ -195,11 +195,11 @@ static int fmv_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
 /* The key node's conf: the FLATMAPVALUES node whose input record gives the key. */
 typedef struct fmv_key_conf_s {
     int parent_id;
-} fmv_key_conf_t;
+} rill__fmv_key_conf_t;
 
 static int fmv_key_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    const fmv_key_conf_t *c = ctx->node->conf;
-    const fmv_state_t *pst = ctx->task->state[c->parent_id];
+    const rill__fmv_key_conf_t *c = ctx->node->conf;
+    const rill__fmv_state_t *pst = rill__ctx_node_state(ctx, c->parent_id);
     if (!pst || !pst->in) {
         rill_ctx_set_error(ctx, "node \"%s\": a record came without its input record",
                            ctx->node->name);
@@ -235,7 +235,7 @@ rill_stream_t *rill_stream_flat_map_values(rill_stream_t *s, const char *name,
     rill_stream_t *f = add_fn(s, name, &fmv_op, (void (*)(void))fn, opaque);
     if (!f)
         return NULL;
-    fmv_key_conf_t *c = malloc(sizeof(*c));
+    rill__fmv_key_conf_t *c = malloc(sizeof(*c));
     if (!c) {
         rill__topology_fail(s->topo, "out of memory");
         return NULL;
@@ -276,15 +276,15 @@ rill_stream_t *rill_stream_merge(rill_stream_t *a, rill_stream_t *b, const char 
 
 typedef struct proc_conf_s {
     rill_processor_def_t def;
-} proc_conf_t;
+} rill__proc_conf_t;
 
 typedef struct proc_state_s {
     void *user;
-} proc_state_t;
+} rill__proc_state_t;
 
 static int proc_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
-    const proc_conf_t *pc = node->conf;
-    proc_state_t *st = calloc(1, sizeof(*st));
+    const rill__proc_conf_t *pc = node->conf;
+    rill__proc_state_t *st = calloc(1, sizeof(*st));
     if (!st)
         return -1;
     *statep = st;
@@ -294,8 +294,8 @@ static int proc_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
 }
 
 static int proc_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    const proc_conf_t *pc = ctx->node->conf;
-    proc_state_t *st = state;
+    const rill__proc_conf_t *pc = ctx->node->conf;
+    rill__proc_state_t *st = state;
     if (pc->def.process(ctx, rec, st->user)) {
         if (!ctx->error[0])
             rill_ctx_set_error(ctx, "processor \"%s\" failed", ctx->node->name);
@@ -305,8 +305,8 @@ static int proc_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
 }
 
 static void proc_close(const rill__node_t *node, void *state) {
-    const proc_conf_t *pc = node->conf;
-    proc_state_t *st = state;
+    const rill__proc_conf_t *pc = node->conf;
+    rill__proc_state_t *st = state;
     if (st && pc->def.close)
         pc->def.close(st->user, node->opaque);
     free(st);
@@ -329,7 +329,7 @@ rill_stream_t *rill_stream_process(rill_stream_t *s, const char *name,
                             name ? name : "(unnamed)");
         return NULL;
     }
-    proc_conf_t *pc = malloc(sizeof(*pc));
+    rill__proc_conf_t *pc = malloc(sizeof(*pc));
     if (pc)
         pc->def = *def;
     return rill__topology_add(s->topo, s, name, &proc_op, pc, opaque);

@@ -170,27 +170,6 @@ rill_windowed_t *rill_grouped_windowed_by(rill_grouped_t *g, const rill_window_s
 
 /* ---- tables ---- */
 
-int rill__table_check_store(rill_topology_t *topo, const char *store, const char *what) {
-    if (store && !*store) {
-        rill__topology_fail(topo, "%s: a store name must not be empty (pass NULL for a "
-                            "generated one)", what);
-        return -1;
-    }
-    return 0;
-}
-
-/* An aggregation owns its store: sharing it with another node would mix their aggregates. */
-int rill__table_claim_store(rill_topology_t *topo, const char *store) {
-    for (int i = 0; i < topo->store_cnt; i++) {
-        if (!strcmp(topo->stores[i]->name, store)) {
-            rill__topology_fail(topo, "store \"%s\" is declared twice: an aggregation needs a "
-                                "store of its own", store);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 rill_table_t *rill__table_add(rill_topology_t *topo, rill__node_t *parent,
                               const rill__operator_t *op, void *conf, const char *store,
                               rill__store_kind_t store_kind, rill_window_kind_t window_kind,
@@ -222,7 +201,7 @@ rill_table_t *rill__table_add_named(rill_topology_t *topo, rill__node_t *parent,
         rill__topology_fail(topo, "out of memory");
         return NULL;
     }
-    if (rill__table_claim_store(topo, store))
+    if (rill__store_claim(topo, store, RILL__CLAIM_OWN))
         return NULL;
     rill__store_def_t *def =
         rill__topology_add_store(topo, s->node, store, store_kind, retention_ms, 0);
@@ -255,7 +234,8 @@ int rill__table_prev_keep(rill__table_prev_t *prev, const void *value, size_t le
 }
 
 const rill__table_prev_t *rill__table_prev(const rill_ctx_t *ctx, const rill_table_t *table) {
-    return ctx->task->state[table->node->id]; /* its state begins with one (table_int.h) */
+    /* The table node's state begins with one (table_int.h). */
+    return rill__ctx_node_state(ctx, table->node->id);
 }
 
 /* ---- materialized key-value table nodes ---- */
@@ -287,7 +267,7 @@ rill_table_t *rill__kv_table_add(rill_topology_t *topo, rill__node_t *parent, co
     char node_name[64], gen[64];
     if (!conf)
         rill__topology_fail(topo, "out of memory");
-    if (!conf || rill__table_check_store(topo, store, what)) {
+    if (!conf || rill__store_claim(topo, store, RILL__CLAIM_NAME)) {
         free(conf);
         return NULL;
     }

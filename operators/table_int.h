@@ -176,11 +176,6 @@ rill_table_t *rill__table_add_named(rill_topology_t *topo, rill__node_t *parent,
                                     rill_window_kind_t window_kind, int64_t retention_ms,
                                     rill__store_def_t **defp);
 
-/* Builder argument checks shared by the aggregation calls: record the error and return -1.
- * check: the name is not empty; claim: no store has that name yet. */
-int rill__table_check_store(rill_topology_t *topo, const char *store, const char *what);
-int rill__table_claim_store(rill_topology_t *topo, const char *store);
-
 /*
  * Reads key's entry of the key-value table from the calling node's instance of its store (a
  * node reading a table declares the table's store with rill__topology_add_store()). Returns 1

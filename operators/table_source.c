@@ -26,10 +26,10 @@
 
 typedef struct source_conf_s {
     rill_table_t table; /* first: the handle given to the user */
-} source_conf_t;
+} rill__source_conf_t;
 
 static int source_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    const source_conf_t *c = ctx->node->conf;
+    const rill__source_conf_t *c = ctx->node->conf;
     if (!rec->key)
         return rill__agg_dead_letter(ctx, rec, "null key: table \"%s\" holds rows by key and "
                                      "cannot place a record without one", ctx->node->name);
@@ -43,7 +43,7 @@ static const rill__operator_t to_table_op = RILL__KV_TABLE_OP("KSTREAM-TOTABLE",
 rill_table_t *rill_table_from(rill_topology_t *topo, const char *name, const char *topic,
                               const rill_source_opts_t *opts, const char *store) {
     char node_name[300], gen[300];
-    if (!topo || topo->error || rill__table_check_store(topo, store, "table_from"))
+    if (!topo || topo->error || rill__store_claim(topo, store, RILL__CLAIM_NAME))
         return NULL;
     rill_stream_t *s = rill_stream_from(topo, name, topic, opts);
     if (!s)
@@ -58,7 +58,7 @@ rill_table_t *rill_table_from(rill_topology_t *topo, const char *name, const cha
         snprintf(gen, sizeof(gen), "%s-STATE-STORE-%010d", topic, topo->node_cnt);
         store = gen;
     }
-    source_conf_t *c = calloc(1, sizeof(*c));
+    rill__source_conf_t *c = calloc(1, sizeof(*c));
     if (!c) {
         rill__topology_fail(topo, "out of memory");
         return NULL;
@@ -73,5 +73,5 @@ rill_table_t *rill_stream_to_table(rill_stream_t *s, const char *name, const cha
         return NULL;
     /* Its values are bytes (no value serde): see DESIGN above. */
     return rill__kv_table_add(s->topo, s->node, name, &to_table_op,
-                              calloc(1, sizeof(source_conf_t)), store, "to_table");
+                              calloc(1, sizeof(rill__source_conf_t)), store, "to_table");
 }

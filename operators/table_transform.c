@@ -30,18 +30,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-typedef enum xform_kind_e { XFORM_FILTER, XFORM_FILTER_NOT, XFORM_MAP_VALUES } xform_kind_t;
+typedef enum xform_kind_e { XFORM_FILTER, XFORM_FILTER_NOT, XFORM_MAP_VALUES } rill__xform_kind_t;
 
 typedef struct xform_conf_s {
     rill_table_t table; /* first: the handle given to the user */
-    xform_kind_t kind;
+    rill__xform_kind_t kind;
     rill_predicate_cb pred; /* filters */
     rill_mapper_cb mapper;  /* map_values */
     void *opaque;
-} xform_conf_t;
+} rill__xform_conf_t;
 
 static int filter_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    const xform_conf_t *c = ctx->node->conf;
+    const rill__xform_conf_t *c = ctx->node->conf;
     rill_record_t out = *rec;
     if (!rec->key)
         return 0; /* a table has no row without a key (its node dead-lettered the record) */
@@ -57,7 +57,7 @@ static int filter_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state
 }
 
 static int map_values_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    const xform_conf_t *c = ctx->node->conf;
+    const rill__xform_conf_t *c = ctx->node->conf;
     if (!rec->key)
         return 0;
     rill_record_t out = {.key = rec->key, .key_len = rec->key_len, .timestamp = rec->timestamp,
@@ -81,7 +81,7 @@ static const rill__operator_t filter_op = RILL__KV_TABLE_OP("KTABLE-FILTER", fil
 static const rill__operator_t map_values_op =
     RILL__KV_TABLE_OP("KTABLE-MAPVALUES", map_values_process);
 
-static rill_table_t *add_xform(rill_table_t *t, const char *name, xform_kind_t kind,
+static rill_table_t *add_xform(rill_table_t *t, const char *name, rill__xform_kind_t kind,
                                void (*fn)(void), void *opaque, const char *store) {
     const rill__operator_t *op = kind == XFORM_MAP_VALUES ? &map_values_op : &filter_op;
     if (!t || t->topo->error)
@@ -96,7 +96,7 @@ static rill_table_t *add_xform(rill_table_t *t, const char *name, xform_kind_t k
         rill__topology_fail(t->topo, "%s \"%s\" needs a callback", op->kind, shown);
         return NULL;
     }
-    xform_conf_t *c = calloc(1, sizeof(*c));
+    rill__xform_conf_t *c = calloc(1, sizeof(*c));
     if (c) {
         c->kind = kind;
         c->opaque = opaque;

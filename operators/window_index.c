@@ -101,17 +101,17 @@ typedef struct derive_s {
     rill_ctx_t *ctx;
     const rill__win_conf_t *conf;
     rill__win_state_t *st;
-} derive_t;
+} rill__derive_t;
 
 static int derive_window(const void *key, size_t key_len, int64_t start, const void *value,
                          size_t value_len, void *opaque) {
-    derive_t *d = opaque;
+    rill__derive_t *d = opaque;
     return entry_put(d->ctx, d->conf, d->st, key, key_len, start, 0, 1) ? -1 : 0;
 }
 
 static int derive_session(const void *key, size_t key_len, int64_t start, int64_t end,
                           const void *value, size_t value_len, void *opaque) {
-    derive_t *d = opaque;
+    rill__derive_t *d = opaque;
     return entry_put(d->ctx, d->conf, d->st, key, key_len, start, end, 1) ? -1 : 0;
 }
 
@@ -127,7 +127,7 @@ int rill__win_index_load(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_s
     if (rc > 0)
         return 0;
     if (st->emitted != RILL__WIN_UNSET) { /* windows from before the index: index them */
-        derive_t d = {.ctx = ctx, .conf = c, .st = st};
+        rill__derive_t d = {.ctx = ctx, .conf = c, .st = st};
         int64_t to = INT64_MAX / 4;
         rc = is_session(c) ? rill__session_range(st->store, st->emitted, to, derive_session, &d)
                            : rill__window_range(st->store, st->emitted, to, derive_window, &d);
@@ -144,12 +144,12 @@ int rill__win_index_load(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_s
 typedef struct due_s {
     rill__win_items_t *keys;
     int64_t hi, next;
-} due_t;
+} rill__due_t;
 
 /* Collects the entries below hi (their bytes, as items' keys); stops at the first after. */
 static int due_cb(const void *key, size_t key_len, const void *value, size_t value_len,
                   void *opaque) {
-    due_t *d = opaque;
+    rill__due_t *d = opaque;
     if (key_len < 9)
         return 0;
     int64_t t = (int64_t)rill__be64_get((const unsigned char *)key + 1);
@@ -198,7 +198,7 @@ int rill__win_index_closed(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win
         return 0;
     lo[0] = IDX;
     rill__be64_put(lo + 1, (uint64_t)(st->idx_low > 0 ? st->idx_low : 0));
-    due_t d = {.keys = &st->idx, .hi = hi, .next = INT64_MAX};
+    rill__due_t d = {.keys = &st->idx, .hi = hi, .next = INT64_MAX};
     rill__win_items_reset(&st->idx);
     if (rill__kv_range(st->meta, lo, sizeof(lo), end, sizeof(end), due_cb, &d) < 0 ||
         st->idx.failed)

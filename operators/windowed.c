@@ -94,11 +94,11 @@ typedef struct fetch_arg_s {
     rill__win_items_t *items;
     const void *key; /* NULL: any key */
     size_t key_len;
-} fetch_arg_t;
+} rill__fetch_arg_t;
 
 static int fetch_cb(const void *key, size_t key_len, int64_t start, const void *value,
                     size_t value_len, void *opaque) {
-    fetch_arg_t *a = opaque;
+    rill__fetch_arg_t *a = opaque;
     const void *agg;
     size_t agg_len;
     int64_t ts;
@@ -141,7 +141,7 @@ static void items_sort(rill__win_items_t *items, int by_end) {
 
 int rill__win_fetch(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
                     const void *key, size_t key_len, int64_t from, int64_t to) {
-    fetch_arg_t a = {.conf = c, .items = &st->items, .key = key, .key_len = key_len};
+    rill__fetch_arg_t a = {.conf = c, .items = &st->items, .key = key, .key_len = key_len};
     rill__win_items_reset(&st->items);
     if (from < 0)
         from = 0;
@@ -345,11 +345,11 @@ static int time_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t 
 
 typedef struct find_arg_s {
     rill__win_items_t *items;
-} find_arg_t;
+} rill__find_arg_t;
 
 static int find_cb(int64_t start, int64_t end, const void *value, size_t value_len,
                    void *opaque) {
-    find_arg_t *a = opaque;
+    rill__find_arg_t *a = opaque;
     return rill__win_items_add(a->items, "", 0, start, end, end, value, value_len);
 }
 
@@ -391,7 +391,7 @@ static int session_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state
                            const rill_record_t *rec) {
     int64_t t = rec->timestamp, gap = c->spec.gap_ms;
     int64_t hi = rill__sub_sat(rill__sub_sat(st->stream_time, c->spec.grace_ms), gap); /* closed before */
-    find_arg_t a = {.items = &st->items};
+    rill__find_arg_t a = {.items = &st->items};
     rill__win_items_reset(&st->items);
     if (rill__session_find(st->store, rec->key, rec->key_len, rill__sub_sat(t, gap), rill__add_sat(t, gap), find_cb, &a) <
             0 ||
@@ -573,7 +573,7 @@ static const rill__operator_t windowed_op = {
 static rill_table_t *add_windowed(rill_windowed_t *w, const char *store,
                                   const rill__agg_fns_t *fns, rill_emit_t emit) {
     rill_grouped_t *g = w->grouped;
-    if (rill__table_check_store(g->topo, store, "windowed aggregation"))
+    if (rill__store_claim(g->topo, store, RILL__CLAIM_NAME))
         return NULL;
     if (emit != RILL_EMIT_ON_UPDATE && emit != RILL_EMIT_FINAL) {
         rill__topology_fail(g->topo, "windowed aggregation of \"%s\": emit must be "
@@ -602,7 +602,7 @@ static rill_table_t *add_windowed(rill_windowed_t *w, const char *store,
         rill__topology_fail(g->topo, "out of memory");
         return NULL;
     }
-    if (rill__table_claim_store(g->topo, meta) ||
+    if (rill__store_claim(g->topo, meta, RILL__CLAIM_OWN) ||
         !rill__topology_add_store(g->topo, t->node, meta, RILL_STORE_KV, 0, 0))
         return NULL;
     return t;

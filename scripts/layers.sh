@@ -7,8 +7,12 @@
 # what an include path cannot: a path in quotes ("../engine/x.h") and headers that no .c of
 # the module compiles.
 #
-# Usage: scripts/layers.sh        prints one line per violation, exits 1 if there is any.
-# Needs only bash, grep and sed; takes well under a second.
+# With a build directory it also checks calls, which includes cannot show (a function
+# declared in one module's header and defined in another's .c): every rill_/rill__ symbol a
+# module's objects need must be defined in the module itself or in one it may use.
+#
+# Usage: scripts/layers.sh [BUILD_DIR]   prints one line per violation, exits 1 if there is any.
+# Needs only bash, grep and sed (and nm with BUILD_DIR); takes well under a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,9 +60,40 @@ for module in $modules; do
     done < <(grep -Hn '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$module"/*.[ch] || true)
 done
 
+# The rill symbols the objects of module define (kind "def") or need ("undef").
+symbols() {
+    local objs=("$build/CMakeFiles/rill_$1.dir/$1/"*.o)
+    [[ -e "${objs[0]}" ]] || { echo "layers.sh: no objects of $1/ in $build" >&2; exit 2; }
+    if [[ $2 == def ]]; then
+        nm -g --defined-only "${objs[@]}" | sed -n 's/^[0-9a-f]* [TDBRC] \(rill_.*\)$/\1/p'
+    else
+        nm -g --undefined-only "${objs[@]}" | sed -n 's/^ *U \(rill_.*\)$/\1/p'
+    fi | sort -u
+}
+
+build=${1:-}
+if [[ -n "$build" ]]; then
+    declare -A defined
+    for module in $modules; do
+        defined[$module]=$(symbols "$module" def)
+    done
+    for module in $modules; do
+        uses=" $module $(sed -n "s/^set(RILL_USES_$module\\( \\(.*\\)\\)\\{0,1\\})\$/\\2/p" CMakeLists.txt) "
+        for other in $modules; do
+            [[ "$uses" == *" $other "* ]] && continue
+            while read -r sym; do
+                [[ -z "$sym" ]] && continue
+                echo "$module/ calls $sym of $other/, which it may not use"
+                bad=1
+            done < <(comm -12 <(symbols "$module" undef) <(printf '%s\n' "${defined[$other]}"))
+        done
+    done
+fi
+
 if [[ $bad -ne 0 ]]; then
-    echo "layers.sh: include rules broken (the table: CMakeLists.txt RILL_USES_*," \
+    echo "layers.sh: layer rules broken (the table: CMakeLists.txt RILL_USES_*," \
         "docs/DESIGN.md \"Modules\")" >&2
     exit 1
 fi
-echo "layers.sh: every module includes only what it may ($(echo $modules | wc -w) modules)"
+echo "layers.sh: every module includes${build:+ and calls} only what it may" \
+    "($(echo $modules | wc -w) modules)"

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRILL_TESTS=ON >/dev/null
 cmake --build build -j"$(nproc)"
+scripts/layers.sh build # the calls between modules, now that their objects exist
 
 started_kafka=""
 started_functions=""

@@ -1,6 +1,12 @@
 /*
  * store_def.c — stores as declared in a topology: names, kinds, retention, and which
  * sub-topology owns each (the one whose tasks hold its partitions).
+ *
+ * DESIGN
+ * Every store name, whoever declares it (an operator, a custom processor, a global table),
+ * is checked by one function, rill__store_claim, with one message, so the rules (a name
+ * that can be part of a topic name, a global table's store used by nothing else, a store
+ * that its declarer owns alone) cannot drift apart.
  */
 #include "store_int.h"
 
@@ -31,6 +37,36 @@ static int valid_name(const char *name) {
     return 1;
 }
 
+static int declared(const rill_topology_t *topo, const char *name, bool globals) {
+    for (int i = 0; globals && i < topo->global_cnt; i++)
+        if (!strcmp(rill__global_store_name(topo->globals[i]), name))
+            return 1;
+    for (int i = 0; !globals && i < topo->store_cnt; i++)
+        if (!strcmp(topo->stores[i]->name, name))
+            return 1;
+    return 0;
+}
+
+int rill__store_claim(rill_topology_t *topo, const char *name, rill__claim_t how) {
+    const char *why = NULL;
+    if (topo->error)
+        return -1;
+    if (!name && how == RILL__CLAIM_NAME)
+        return 0;
+    if (!valid_name(name))
+        why = "is not a valid store name: use letters, digits, '.', '_' and '-' (it becomes "
+              "part of a topic name), or NULL for a generated name";
+    else if (declared(topo, name, true))
+        why = "is declared twice: it is a global table's store, which nothing else may use";
+    else if (how == RILL__CLAIM_OWN && declared(topo, name, false))
+        why = "is declared twice: an aggregation, a join's buffer, a completion and a global "
+              "table each need a store of their own";
+    if (!why)
+        return 0;
+    rill__topology_fail(topo, "store \"%s\" %s", name ? name : "", why);
+    return -1;
+}
+
 static int node_add_store(rill__node_t *node, rill__store_def_t *def) {
     for (int i = 0; i < node->store_cnt; i++)
         if (node->stores[i] == def)
@@ -48,18 +84,8 @@ rill__store_def_t *rill__topology_add_store(rill_topology_t *topo, rill__node_t 
                                             int64_t retention_ms, int64_t segment_ms) {
     if (topo->error)
         return NULL;
-    if (!valid_name(name)) {
-        rill__topology_fail(topo, "store name \"%s\" is not valid: use letters, digits, '.', "
-                            "'_' and '-' (it becomes part of a topic name)", name ? name : "");
+    if (rill__store_claim(topo, name, RILL__CLAIM_SHARED))
         return NULL;
-    }
-    for (int i = 0; i < topo->global_cnt; i++) {
-        if (!strcmp(rill__global_store_name(topo->globals[i]), name)) {
-            rill__topology_fail(topo, "store \"%s\" is the store of a global table: give "
-                                "this one another name", name);
-            return NULL;
-        }
-    }
     rill__store_def_t *def = NULL;
     for (int i = 0; i < topo->store_cnt; i++)
         if (!strcmp(topo->stores[i]->name, name))

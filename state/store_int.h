@@ -42,6 +42,18 @@ typedef struct rill__store_def_s {
                                         interactive queries render values with it) */
 } rill__store_def_t;
 
+/* How a name is claimed (rill__store_claim). */
+typedef enum rill__claim_e {
+    RILL__CLAIM_NAME,   /* a name the user gave, checked before use (NULL: one is generated) */
+    RILL__CLAIM_SHARED, /* a store nodes may share (custom processors', a table's) */
+    RILL__CLAIM_OWN     /* a store its declarer owns alone: declared by nobody yet */
+} rill__claim_t;
+
+/* The one check of a store name: valid (letters, digits, '.', '_', '-'), not a global
+ * table's store, and for RILL__CLAIM_OWN not declared yet. 0, or -1 after the topology's
+ * sticky error "store "<name>" <why>". */
+int rill__store_claim(rill_topology_t *topo, const char *name, rill__claim_t how);
+
 /* Declares a store used by node (created once per topology; a second call with the same
  * name and kind returns the existing one, so two nodes can share a store). */
 rill__store_def_t *rill__topology_add_store(rill_topology_t *topo, rill__node_t *node,
@@ -139,6 +151,10 @@ int rill__task_open_stores(rill__task_t *task);
 int rill__task_log_stores(rill__task_t *task);
 /* Commit step 3, after success: applies caches and offsets to RocksDB. */
 int rill__task_apply_stores(rill__task_t *task);
+/* Fault injection, for tests only: when set to N > 0, the Nth allocation of a store's next
+ * write batch in rill__task_apply_stores fails as if memory had run out (counted across
+ * every store and thread; 0: no fault). */
+extern int rill__fault_store_batch_alloc;
 /* After a failed commit or on close: drops the caches. */
 void rill__task_drop_store_caches(rill__task_t *task);
 void rill__task_close_stores(rill__task_t *task);

@@ -147,6 +147,16 @@ int rill__task_log_stores(rill__task_t *task) {
     return 0;
 }
 
+int rill__fault_store_batch_alloc;
+
+/* The batch that collects a store's next writes (NULL: no memory, or the injected fault). */
+static rill__batch_t *next_batch(void) {
+    if (__atomic_load_n(&rill__fault_store_batch_alloc, __ATOMIC_RELAXED) > 0 &&
+        __atomic_sub_fetch(&rill__fault_store_batch_alloc, 1, __ATOMIC_RELAXED) == 0)
+        return NULL;
+    return rill__batch_new();
+}
+
 int rill__task_apply_stores(rill__task_t *task) {
     char errstr[512];
     for (int s = 0; s < task->store_cnt; s++) {
@@ -176,12 +186,18 @@ int rill__task_apply_stores(rill__task_t *task) {
             return -1;
         }
         /* A new batch rather than a cleared one: a cleared batch keeps its largest size,
-         * and a task's store may hold a whole commit interval of writes at its peak. */
-        rill__batch_destroy(b);
-        st->pending = rill__batch_new();
+         * and a task's store may hold a whole commit interval of writes at its peak. Without
+         * memory for it the cleared one stays (a store never has no batch) and the app stops. */
+        rill__batch_t *fresh = next_batch();
         rill__cache_clear(&st->cache);
-        if (!st->pending)
+        if (!fresh) {
+            rill__batch_clear(b);
+            rill__app_fatal(task->thread->app, RILL_ERR_NOMEM, "task %s: store \"%s\": no "
+                            "memory for the batch of its next writes", task->id, st->def->name);
             return -1;
+        }
+        rill__batch_destroy(b);
+        st->pending = fresh;
     }
     return 0;
 }

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -441,6 +442,56 @@ static inline void eu_stop(rill_app_t *app)
     rill_app_stop(app);
     cr_assert_eq(eu_wait_bounded(app, EU_WAIT_MS, errstr, sizeof(errstr), &fired), 0,
                  "app ended with: %s", errstr);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Metrics in Prometheus' text format                                                       */
+
+/* Runs `promtool check metrics` on text; asserts it passes (promtool required). */
+static inline void eu_assert_promtool_ok(const char *text)
+{
+    char in[] = "/tmp/rill-test-promtool-XXXXXX", cmd[256], out[4096];
+    FILE *f, *p;
+    size_t n;
+
+    cr_assert_eq(system("command -v promtool >/dev/null 2>&1"), 0,
+                 "promtool is not on PATH: install Debian's prometheus package "
+                 "(scripts/install-deps.sh does)");
+    int fd = mkstemp(in);
+    cr_assert_geq(fd, 0);
+    f = fdopen(fd, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd), "promtool check metrics < %s 2>&1", in);
+    p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    unlink(in);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "promtool check metrics failed (%d): %s\n--- text ---\n%s", status, out, text);
+}
+
+/* Asserts that the app's Prometheus text (rill_app_metrics) has family's HELP and TYPE lines
+ * and the sample of node with value want (labels application_id app_id, node), and that
+ * promtool accepts the whole text. */
+static inline void eu_assert_node_sample(rill_app_t *app, const char *app_id, const char *family,
+                                         const char *node, int64_t want)
+{
+    rill_buf_t text = {0};
+    char line[512], head[256];
+
+    cr_assert_eq(rill_app_metrics(app, &text), RILL_OK);
+    cr_assert_eq(rill_buf_append(&text, "", 1), 0);
+    snprintf(head, sizeof(head), "# TYPE %s ", family);
+    snprintf(line, sizeof(line), "\n%s{application_id=\"%s\",node=\"%s\"} %lld\n", family,
+             app_id, node, (long long)want);
+    cr_assert_not_null(strstr(text.data, head), "no %s family in:\n%s", family, text.data);
+    cr_assert_not_null(strstr(text.data, line), "no line %s in:\n%s", line + 1, text.data);
+    eu_assert_promtool_ok(text.data);
+    rill_buf_free(&text);
 }
 
 /* ---------------------------------------------------------------------------------------- */

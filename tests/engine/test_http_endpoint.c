@@ -67,33 +67,6 @@ static http_reply_t http_get(int port, const char *path)
     return http_do(port, "GET", path);
 }
 
-/* Runs `promtool check metrics` on text; asserts it passes (promtool required). */
-static void assert_promtool_ok(const char *text)
-{
-    char in[] = "/tmp/rill-test-promtool-XXXXXX", cmd[256], out[4096];
-    FILE *f, *p;
-    size_t n;
-
-    cr_assert_eq(system("command -v promtool >/dev/null 2>&1"), 0,
-                 "promtool is not on PATH: install Debian's prometheus package "
-                 "(scripts/install-deps.sh does)");
-    int fd = mkstemp(in);
-    cr_assert_geq(fd, 0);
-    f = fdopen(fd, "w");
-    cr_assert_not_null(f);
-    fputs(text, f);
-    fclose(f);
-    snprintf(cmd, sizeof(cmd), "promtool check metrics < %s 2>&1", in);
-    p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    n = fread(out, 1, sizeof(out) - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    unlink(in);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-              "promtool check metrics failed (%d): %s\n--- text ---\n%s", status, out, text);
-}
-
 /* The number of lines of text that start with prefix. */
 static int count_lines(const char *text, const char *prefix)
 {
@@ -240,7 +213,7 @@ Test(engine_http_endpoint, serves_metrics_health_and_ready, .timeout = 120)
     cr_assert_eq(count_lines(text, "rill_late_records_total{"), 2, "one per window node");
     cr_assert_eq(count_lines(text, "rill_consumer_lag_records{"), IN_PARTITIONS);
     assert_one_header_per_family(text);
-    assert_promtool_ok(text);
+    eu_assert_promtool_ok(text);
     free(text);
 
     http_reply_t m = http_get(port, "/metrics");
@@ -329,7 +302,7 @@ Test(engine_http_endpoint, fake_metrics_render_as_valid_exposition)
         "fake_wait_seconds_bucket{application_id=\"fake-app\",node=\"a\",le=\"+Inf\"} 3\n"
         "fake_wait_seconds_sum{application_id=\"fake-app\",node=\"a\"} 11\n"
         "fake_wait_seconds_count{application_id=\"fake-app\",node=\"a\"} 3\n");
-    assert_promtool_ok(out.data);
+    eu_assert_promtool_ok(out.data);
     rill_buf_free(&out);
 }
 

@@ -160,6 +160,8 @@ Test(operators_global_join, bootstrap_before_processing_and_no_copartitioning, .
     }
     eu_assert_same_set(&dead, &want_dead, "dead-lettered orders");
     cr_assert_eq(rill_app_metric(app, "rill_join_unmatched_total"), (int64_t)want_dead.cnt);
+    eu_assert_node_sample(app, id, "rill_join_unmatched_total", "enrich",
+                          (int64_t)want_dead.cnt);
     eu_strs_free(&got);
     eu_strs_free(&want);
     eu_strs_free(&dead);
@@ -357,8 +359,8 @@ Test(operators_global_join, builder_errors_and_printout)
     s = rill_stream_from(topo, "orders", "orders", NULL);
     static const rill_processor_def_t pass = {.process = pass_on};
     rill_stream_use_kv_store(rill_stream_process(s, "p", &pass, NULL), "shared");
-    cr_assert_not_null(strstr(rill_topology_error(topo), "store \"shared\" is the store of a "
-                                                         "global table"), "%s",
+    cr_assert_not_null(strstr(rill_topology_error(topo), "store \"shared\" is declared twice: "
+                                                         "it is a global table's store"), "%s",
                        rill_topology_error(topo));
     rill_topology_destroy(topo);
 }

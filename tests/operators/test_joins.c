@@ -264,9 +264,13 @@ static void st_run(rill_join_kind_t kind, int64_t grace_ms, const char *tag, con
     eu_wait_processed(app, (int64_t)n);
     eu_stop(app);
     read_out(rill_app_bootstrap_servers(app), "out", &got);
-    for (size_t i = 0; i < nwant; i++)
+    int64_t unmatched = (int64_t)ndead; /* inner: dead-lettered; left: joined with null */
+    for (size_t i = 0; i < nwant; i++) {
         eu_strs_add(&exp, "%s", want[i]);
+        unmatched += strstr(want[i], "+null@") != NULL;
+    }
     eu_assert_same_set(&got, &exp, tag);
+    eu_assert_node_sample(app, id, "rill_join_unmatched_total", "enrich-stream", unmatched);
     eu_strs_free(&got);
     eu_strs_free(&exp);
     eu_dead_letters(rill_app_bootstrap_servers(app), id, "no table row within grace: ", &got);
