@@ -1296,6 +1296,12 @@ rill_err_t rill_test_driver_pipe(rill_test_driver_t *drv, const char *topic, con
                                  size_t key_len, const void *value, size_t value_len,
                                  int64_t ts_ms);
 
+/* As rill_test_driver_pipe, for rec's key, value, timestamp and headers (NULL: none; a
+ * rill_headers_t is librdkafka's rd_kafka_headers_t, made with rd_kafka_headers_new), so a
+ * test can give an input record a traceparent or other headers. */
+rill_err_t rill_test_driver_pipe_record(rill_test_driver_t *drv, const char *topic,
+                                        const rill_record_t *rec);
+
 /* Takes the oldest record not yet read of topic (a sink's topic, or the dead-letter topic
  * errors.deadletterqueue.topic.name): returns 1 and fills *out (key, value, timestamp,
  * headers; value_obj NULL, window_kind 0: a windowed key is in the sink's layout), or 0 when
