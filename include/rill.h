@@ -1010,8 +1010,12 @@ typedef int64_t (*rill_deadline_cb)(const rill_record_t *item, void *opaque);
  * item goes to the dead-letter topic). */
 typedef int (*rill_completion_init_cb)(const rill_record_t *item, rill_buf_t *out,
                                        void *opaque);
-/* Writes the state after event to out (empty on entry) and returns 0, or returns 1 to ignore
- * the event, or another value for an error. */
+/* Writes the state after event to out (empty on entry) and returns 0, or
+ * RILL_COMPLETION_LEADS (0 as well, and the event is now the one the completion derives from:
+ * with lineage.enable its output carries that event's trace and chain, the item's in
+ * rill.lineage.other; the last event so marked wins, none: the item's alone), or returns 1
+ * to ignore the event, or another value for an error. */
+#define RILL_COMPLETION_LEADS 2
 typedef int (*rill_completion_accumulate_cb)(const rill_record_t *item,
                                              const rill_record_t *event, const void *state,
                                              size_t state_len, rill_buf_t *out, void *opaque);

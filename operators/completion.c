@@ -236,7 +236,7 @@ int rill__cpl_accumulate(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t
         rill__counter_add(&c->ignored, 1);
         return 0;
     }
-    if (rc) {
+    if (rc && rc != RILL_COMPLETION_LEADS) {
         char why[320];
         snprintf(why, sizeof(why), "accumulate failed: %s",
                  ctx->error[0] ? ctx->error : "the callback returned an error");
@@ -245,8 +245,6 @@ int rill__cpl_accumulate(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t
                                                                                              : 0;
         return dead_letter(ctx, event, "%s", why);
     }
-    bool changed = st->out.len != st->state.len ||
-                   (st->out.len && memcmp(st->out.data, st->state.data, st->out.len));
     rill_buf_t swap = st->state;
     st->state = st->out;
     st->out = swap;
@@ -254,7 +252,7 @@ int rill__cpl_accumulate(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t
         return store_failed(ctx, c, "writing");
     if (put(ctx, c, st, &st->key, st->state.len ? st->state.data : "", st->state.len))
         return -1;
-    if (!changed || !rill__lineage_on(ctx))
+    if (rc != RILL_COMPLETION_LEADS || !rill__lineage_on(ctx))
         return 0;
     return rill__cpl_trace_keep(ctx, c, st, 'W', event->key, event->key_len,
                                 trace ? trace : rill__ctx_trace(ctx));

@@ -179,8 +179,8 @@ int rill__cpl_scan_index(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_s
 
 /* Calls accumulate for event over the key's state (st->state) and writes the new state; an
  * ignored event is counted, a failing one dead-lettered (held: the held event's origin, or
- * NULL for the record at hand). With lineage.enable, an event that changes the state is
- * remembered as the one the completion derives from, with trace (NULL: the record at hand's).
+ * NULL for the record at hand). With lineage.enable, an event the callback marks as the lead
+ * (RILL_COMPLETION_LEADS) is remembered with trace (NULL: the record at hand's).
  * Returns 0 or -1. */
 int rill__cpl_accumulate(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
                          const rill_record_t *item, const rill_record_t *event,

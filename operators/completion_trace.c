@@ -4,15 +4,16 @@
  *
  * DESIGN
  * A completion derives from two inputs: the item (the auction, which gave the key its
- * deadline) and the events accumulated into its state. Its output carries the trace of the
- * event that last changed the state — for a highest-bid rule, the winning bid — with the
- * item's trace id and chain as rill.lineage.other; with no such event, the item's alone.
+ * deadline) and the events accumulated into its state. Which event its value comes from only
+ * the accumulate callback knows (a count changes with every bid, the best bid only with the
+ * winner), so it says so: an event for which it returns RILL_COMPLETION_LEADS becomes the
+ * lead, and the output carries the trace of the last lead — the winning bid — with the
+ * item's trace id and chain as rill.lineage.other; with no lead, the item's alone.
  * Store entries (the layout in completion.c):
  *   'T' key → the item's trace (compact copy, base/lineage_int.h)
- *   'W' key → the trace of the event that last changed the state
- * 'T' is written once per item, 'W' once per event whose accumulate changed the state bytes
- * (an event that changes nothing writes nothing); both go when the key completes. Each is
- * about 21 bytes plus the chain (lineage.max.bytes at most).
+ *   'W' key → the trace of the last lead event
+ * 'T' is written once per item, 'W' once per lead event; both go when the key completes.
+ * Each is about 21 bytes plus the chain (lineage.max.bytes at most).
  */
 #include "completion_int.h"
 

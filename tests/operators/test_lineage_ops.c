@@ -4,7 +4,7 @@
  * a new span and the chain of positions it came from; a record with no traceparent, or a
  * malformed one, starts a trace (counted); the completion operator's output carries the trace
  * of the event that last changed its state (the winning bid, also one held before its item
- * came) with the item's as rill.lineage.other; a stream record that waited for its table row
+ * came, the one the callback marks as leading) with the item's as rill.lineage.other; a stream record that waited for its table row
  * keeps its own trace; the chain's cap drops the oldest hops behind "~>" (counted). Expected
  * headers are written out from the piped input's positions, not computed with the codec.
  */
@@ -163,8 +163,9 @@ static int best(const rill_record_t *item, const rill_record_t *event, const voi
     char s[32], e[32];
     snprintf(s, sizeof(s), "%.*s", (int)state_len, (const char *)state);
     snprintf(e, sizeof(e), "%.*s", (int)event->value_len, (const char *)event->value);
-    const char *win = atoll(e) > atoll(s) ? e : s;
-    return rill_buf_append(out, win, strlen(win));
+    bool leads = atoll(e) > atoll(s);
+    const char *win = leads ? e : s;
+    return rill_buf_append(out, win, strlen(win)) ? -1 : leads ? RILL_COMPLETION_LEADS : 0;
 }
 
 static int result(const rill_record_t *item, const void *state, size_t state_len,
@@ -187,7 +188,7 @@ Test(operators_lineage, a_completion_carries_the_winning_event_and_its_item) {
     pipe_h(drv, "auctions", "a1", "5000", 1000, ha); /* auctions/0@0 */
     pipe_h(drv, "bids", "a1", "10", 1100, hb1);      /* bids/0@0 */
     pipe_h(drv, "bids", "a1", "30", 1200, hb2);      /* bids/0@1: wins */
-    pipe_h(drv, "bids", "a1", "20", 1300, NULL);     /* bids/0@2: changes nothing */
+    pipe_h(drv, "bids", "a1", "20", 1300, NULL);     /* bids/0@2: does not lead */
     pipe_h(drv, "bids", "a3", "50", 1400, hb4);      /* bids/0@3: held, its item is not there */
     pipe_h(drv, "auctions", "a3", "6000", 1500, NULL); /* auctions/0@1 */
     pipe_h(drv, "auctions", "a9", "99999", 7000, NULL); /* stream time past both deadlines */
