@@ -11,7 +11,6 @@
  */
 #include "lineage_int.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -167,12 +166,45 @@ int rill__lineage_set(char *chain, uint16_t *len, size_t cap, const char *value,
     return 1;
 }
 
+/* Writes v in decimal at p; returns the characters written (at most 20). */
+static size_t put_decimal(char *p, int64_t v) {
+    char tmp[20];
+    size_t n = 0;
+    if (v < 0) {
+        *p = '-';
+        return 1 + put_decimal(p + 1, v == INT64_MIN ? INT64_MAX : -v);
+    }
+    uint64_t u = (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* ">topic/partition@offset" (no '>' for the first hop) into hop; returns its length. Done by
+ * hand: it runs for every output record, and snprintf was a visible share of that. */
+static size_t format_hop(char hop[320], bool first, const char *topic, int32_t partition,
+                         int64_t offset) {
+    size_t n = 0, tl = strnlen(topic, 255);
+    if (!first)
+        hop[n++] = '>';
+    memcpy(hop + n, topic, tl);
+    n += tl;
+    hop[n++] = '/';
+    n += put_decimal(hop + n, partition);
+    hop[n++] = '@';
+    n += put_decimal(hop + n, offset);
+    hop[n] = '\0';
+    return n;
+}
+
 int rill__lineage_add_hop(char *chain, uint16_t *len, size_t cap, const char *topic,
                           int32_t partition, int64_t offset) {
     char hop[320];
-    int n = snprintf(hop, sizeof(hop), "%s%.255s/%" PRId32 "@%" PRId64, *len ? ">" : "",
-                     topic, partition, offset);
-    size_t hl = (size_t)n < sizeof(hop) ? (size_t)n : sizeof(hop) - 1;
+    size_t hl = format_hop(hop, *len == 0, topic, partition, offset);
     if (*len + hl <= cap) {
         memcpy(chain + *len, hop, hl + 1);
         *len = (uint16_t)(*len + hl);

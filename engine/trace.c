@@ -80,8 +80,11 @@ int rill__trace_put_headers(const rill__trace_t *t, rd_kafka_headers_t *h) {
     uint8_t span[8];
     rill__trace_random(span, sizeof(span));
     rill__traceparent_format(tp, t->trace_id, span, t->flags);
-    if (add(h, RILL__HDR_TRACEPARENT, tp, RILL__TRACEPARENT_LEN) ||
-        add(h, RILL__HDR_LINEAGE, t->chain, t->chain_len))
+    if (add(h, RILL__HDR_TRACEPARENT, tp, RILL__TRACEPARENT_LEN))
+        return -1;
+    if (!t->chain_len) /* no input position (a punctuation, a cache flush): no chain */
+        rd_kafka_header_remove(h, RILL__HDR_LINEAGE);
+    else if (add(h, RILL__HDR_LINEAGE, t->chain, t->chain_len))
         return -1;
     if (t->other_len)
         return add(h, RILL__HDR_LINEAGE_OTHER, t->other, t->other_len);
