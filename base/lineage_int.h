@@ -26,9 +26,9 @@
 #define RILL__LINEAGE_CAP_MIN 64
 #define RILL__LINEAGE_DROPPED "~>"       /* a chain that lost its oldest hops starts so */
 
-#define RILL__HDR_TRACEPARENT "traceparent"
-#define RILL__HDR_LINEAGE "rill.lineage"
-#define RILL__HDR_LINEAGE_OTHER "rill.lineage.other"
+#define RILL__HDR_TRACEPARENT RILL_HEADER_TRACEPARENT
+#define RILL__HDR_LINEAGE RILL_HEADER_LINEAGE
+#define RILL__HDR_LINEAGE_OTHER RILL_HEADER_LINEAGE_OTHER
 
 typedef struct rill__trace_s {
     uint8_t trace_id[16];

@@ -92,6 +92,25 @@ size_t rill_headers_count(const rill_headers_t *hdrs);
 int rill_headers_at(const rill_headers_t *hdrs, size_t idx, const char **namep,
                     const void **valuep, size_t *lenp);
 
+/*
+ * Tracing and lineage (README, "Tracing and lineage"). With lineage.enable=true every record
+ * a sink writes gets these headers, replacing any of the same name among the headers it
+ * keeps from its input:
+ *   traceparent         W3C Trace Context version 00: the trace id of the input record's
+ *                       traceparent (a new trace when it has none or a malformed one), a
+ *                       span id of the output's own, the input's flags;
+ *   rill.lineage        the topic/partition@offset positions it was read at, oldest first,
+ *                       joined by '>' ("auction.bids.raw/3@1234>auction.bids/1@88"); at
+ *                       most lineage.max.bytes, older hops dropped behind "~>";
+ *   rill.lineage.other  for a record derived from two inputs: "<trace id>:<chain>" of the
+ *                       second one (a completion's item).
+ * Records a FaaS stage, a stream-table join with grace or a completion releases later
+ * carry the trace of the record they derive from (completions: RILL_COMPLETION_LEADS).
+ */
+#define RILL_HEADER_TRACEPARENT "traceparent"
+#define RILL_HEADER_LINEAGE "rill.lineage"
+#define RILL_HEADER_LINEAGE_OTHER "rill.lineage.other"
+
 typedef struct rill_serde_s rill_serde_t;
 
 /*

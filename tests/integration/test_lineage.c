@@ -353,19 +353,12 @@ static void world_free(world_t *w) {
     free(w->by_pos);
 }
 
-Test(integration_lineage, receipts_and_closed_auctions_lead_back_to_their_input) {
-    rt_auction_t a;
-    rt_auction_setup_traced(&a, "lineage", EVENTS, OOO_MS, INVALID, PARTITIONS,
-                            &rt_auction_default_params);
-    char *app_id;
-    cr_assert_geq(asprintf(&app_id, "%s-app", a.name), 0);
-    const char *props[] = {"lineage.enable=true", NULL};
-    int rc = rt_auction_run_one(&a, "faas", app_id, props, NULL, RUN_TIMEOUT_MS);
-    cr_assert_eq(rc, 0, "rill-auction exited with %d", rc);
-    world_t w = {.a = &a};
+/* Follows SAMPLES random closed auctions and receipts of app_id's run back to a's input. */
+static void follow_outputs(const rt_auction_t *a, const char *app_id) {
+    world_t w = {.a = a};
     index_input(&w);
-    topic_t *closed = topic_get(&w, a.topic[RT_AU_CLOSED]);
-    topic_t *sent = topic_get(&w, a.topic[RT_AU_SENT]);
+    topic_t *closed = topic_get(&w, a->topic[RT_AU_CLOSED]);
+    topic_t *sent = topic_get(&w, a->topic[RT_AU_SENT]);
     size_t total = closed->recs->cnt + sent->recs->cnt;
     cr_log_info("lineage: %zu closed auctions, %zu receipts", closed->recs->cnt,
                 sent->recs->cnt);
@@ -399,6 +392,42 @@ Test(integration_lineage, receipts_and_closed_auctions_lead_back_to_their_input)
         free(calls[i].id);
     free(calls);
     world_free(&w);
+}
+
+Test(integration_lineage, receipts_and_closed_auctions_lead_back_to_their_input) {
+    rt_auction_t a;
+    rt_auction_setup_traced(&a, "lineage", EVENTS, OOO_MS, INVALID, PARTITIONS,
+                            &rt_auction_default_params);
+    char *app_id;
+    cr_assert_geq(asprintf(&app_id, "%s-app", a.name), 0);
+    const char *props[] = {"lineage.enable=true", NULL};
+    int rc = rt_auction_run_one(&a, "faas", app_id, props, NULL, RUN_TIMEOUT_MS);
+    cr_assert_eq(rc, 0, "rill-auction exited with %d", rc);
+    follow_outputs(&a, app_id);
+    free(app_id);
+    rt_auction_free(&a);
+}
+
+/*
+ * The same under exactly_once_v2 with three processes, one SIGKILLed when 40% of the
+ * auctions are closed and started again on its state directory: the traces the completion
+ * keeps in its store come back with the restored state (its changelog's tail), so the
+ * outputs written after the restart lead back to their input as well.
+ */
+Test(integration_lineage, lineage_survives_a_killed_and_restored_process) {
+    rt_auction_t a;
+    rt_auction_setup_traced(&a, "lineage-kill", EVENTS, OOO_MS, INVALID, PARTITIONS,
+                            &rt_auction_default_params);
+    char *app_id;
+    cr_assert_geq(asprintf(&app_id, "%s-app", a.name), 0);
+    const char *props[32];
+    size_t n = 0;
+    for (; rt_auction_eos_props[n] && n < 30; n++)
+        props[n] = rt_auction_eos_props[n];
+    props[n++] = "lineage.enable=true";
+    props[n] = NULL;
+    rt_auction_run_three_one_killed(&a, "faas", app_id, props, NULL, RUN_TIMEOUT_MS);
+    follow_outputs(&a, app_id);
     free(app_id);
     rt_auction_free(&a);
 }
