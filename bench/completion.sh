@@ -4,6 +4,11 @@
 # rate of the same topics (bench-changelog-consume, plain librdkafka), alternating A B A B A B.
 #
 # Usage: bash bench/completion.sh
+#        RILL_BENCH_COMPARE=lineage bash bench/completion.sh
+#
+# With RILL_BENCH_COMPARE=lineage the pair is the Rill app (baseline) against the same with
+# lineage.enable=true: the completion keeps each auction's trace and its best bid's in its
+# store (completion_trace.c), so this measures what keeping lineage with state costs.
 #
 # It writes the input once (not timed): NEXMark events 0..N-1 of seed 42 (auctions and bids
 # only, JSON, keyed by auction id, 4 partitions each; event time from now at 10,000 events/s)
@@ -23,6 +28,7 @@
 #   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/state_common.sh)
 #   RILL_BENCH_EVENTS      NEXMark events (persons are not written) (default 1000000)
 #   RILL_BENCH_PAIRS       raw/rill pairs, at least 3               (default 3)
+#   RILL_BENCH_COMPARE     raw (default) or lineage (rill vs rill with lineage.enable=true)
 #   RILL_BENCH_RUN_TIMEOUT_S  bound of one run                      (default 600)
 #   RILL_BUILD_DIR         build directory (default: <repo>/build; configured and built if needed)
 #   RILL_BENCH_RESULTS     file to append to                        (default bench/RESULTS.md)
@@ -39,6 +45,12 @@ readonly SEED=42
 readonly GRACE_MS=5000
 readonly RUN_TIMEOUT_S=${RILL_BENCH_RUN_TIMEOUT_S:-600}
 readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
+readonly COMPARE=${RILL_BENCH_COMPARE:-raw}
+case "$COMPARE" in
+    raw) readonly KIND_A=raw KIND_B=rill LABEL_A="raw consume" ;;
+    lineage) readonly KIND_A=rill KIND_B=lineage LABEL_A="rill" ;;
+    *) echo "completion.sh: RILL_BENCH_COMPARE must be raw or lineage" >&2; exit 1 ;;
+esac
 RUN_ID="$(date +%s)-$$"
 readonly RUN_ID
 COMMAND=$(command_line)
@@ -74,15 +86,16 @@ run_one() {
                        -v ca="$(field "$a" cpu_s)" -v cb="$(field "$b" cpu_s)" \
                        'BEGIN { printf "records=%d wall_s=%.3f cpu_s=%.3f", ra + rb, wa + wb, ca + cb }')
             ;;
-        rill)
-            local dir="$WORK/state-$i" out="$WORK/rill-$i.out" err="$WORK/rill-$i.err"
-            local output="bench.completion.$RUN_ID.$i.out"
+        rill | lineage)
+            local dir="$WORK/state-$kind-$i" out="$WORK/$kind-$i.out" err="$WORK/$kind-$i.err"
+            local output="bench.completion.$RUN_ID.$i.$kind.out" props=()
+            [[ $kind == lineage ]] && props=(-D lineage.enable=true)
             create_topic "$output" "$PARTITIONS"
             if ! timeout --kill-after=10 $((RUN_TIMEOUT_S + 60)) "$BUILD_DIR/bench/bench-completion" \
                 --bootstrap-servers "$BOOTSTRAP" --auctions "$AUCTIONS" --bids "$BIDS" \
                 --output "$output" --events "$EVENTS" --grace-ms "$GRACE_MS" \
-                --timeout-s "$RUN_TIMEOUT_S" --state-dir "$dir" \
-                -D "application.id=bench-completion-$RUN_ID-$i" >"$out" 2>"$err"; then
+                --timeout-s "$RUN_TIMEOUT_S" --state-dir "$dir" "${props[@]}" \
+                -D "application.id=bench-completion-$kind-$RUN_ID-$i" >"$out" 2>"$err"; then
                 tail -n 30 "$err" >&2
                 die "rill run $i failed"
             fi
@@ -103,9 +116,9 @@ run_one() {
 # Reads rows "pair raw_records raw_wall raw_cpu rill_records rill_wall rill_cpu completions
 # raw_broker rill_broker"; prints the Markdown table and the summary lines.
 report() {
-    awk "$AWK_STATS"'
+    awk -v LA="$LABEL_A" -v A="$KIND_A" -v B="$KIND_B" "$AWK_STATS"'
         BEGIN {
-            print "| pair | raw consume rec/s | rill rec/s | **rill/raw rec/s** | raw CPU-s/M | rill CPU-s/M | **rill/raw CPU** | completions | broker CPU-s/M (raw / rill run) |"
+            printf "| pair | %s rec/s | %s rec/s | **%s/%s rec/s** | %s CPU-s/M | %s CPU-s/M | **%s/%s CPU** | completions | broker CPU-s/M (%s / %s run) |\n", LA, B, B, A, A, B, B, A, A, B
             print "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         }
         {
@@ -119,17 +132,22 @@ report() {
         END {
             printf "| **median** | %.0f | %.0f | **%.3f** | %.3f | %.3f | **%.2f** | | |\n",
                 median(rr, k), median(lr, k), median(tr, k), median(rc, k), median(lc, k), median(xr, k)
-            printf "\nrill/raw throughput: median %.3f, min–max %.3f–%.3f (%d pairs)\n", median(tr, k), lo(tr, k), hi(tr, k), k
-            printf "rill/raw CPU per record: median %.2f, min–max %.2f–%.2f (%d pairs)\n", median(xr, k), lo(xr, k), hi(xr, k), k
-            printf "rill: median %.0f events/s, %.3f CPU-s per million events (min–max %.3f–%.3f)\n", median(lr, k), median(lc, k), lo(lc, k), hi(lc, k)
+            printf "\n%s/%s throughput: median %.3f, min–max %.3f–%.3f (%d pairs)\n", B, A, median(tr, k), lo(tr, k), hi(tr, k), k
+            printf "%s/%s CPU per record: median %.2f, min–max %.2f–%.2f (%d pairs)\n", B, A, median(xr, k), lo(xr, k), hi(xr, k), k
+            printf "%s: median %.0f events/s, %.3f CPU-s per million events (min–max %.3f–%.3f)\n", B, median(lr, k), median(lc, k), lo(lc, k), hi(lc, k)
         }'
 }
 
 append_results() {
     local table=$1 load=$2 others=$3 wrote=$4 metrics=$5
     {
-        printf '\n## completion detection: NEXMark winning bid vs the raw consume rate — %s\n\n' \
-            "$(date -u '+%Y-%m-%d %H:%M UTC')"
+        if [[ $COMPARE == lineage ]]; then
+            printf '\n## completion detection: the cost of lineage kept with the state — %s\n\n' \
+                "$(date -u '+%Y-%m-%d %H:%M UTC')"
+        else
+            printf '\n## completion detection: NEXMark winning bid vs the raw consume rate — %s\n\n' \
+                "$(date -u '+%Y-%m-%d %H:%M UTC')"
+        fi
         printf -- '- revision: %s\n' "$(revision)"
         # shellcheck disable=SC2016 # the backquotes are Markdown
         printf -- '- command: `%s`\n' "$COMMAND"
@@ -141,7 +159,8 @@ append_results() {
             "$GRACE_MS" "$metrics"
         printf -- '- raw (bench-changelog-consume, librdkafka only, no group, nothing done with the records): the auctions topic, then the bids topic, each from its first record to its last; the pair'"'"'s figures are the sums of the two reads\n'
         printf -- '- clock: rill from its first record consumed to its last completion (rill_completions_total = the number of auctions); CPU: user+sys of the process over the same span (getrusage), per million input records\n'
-        printf -- '- alternation: per pair, raw then rill\n'
+        [[ $COMPARE == lineage ]] && printf -- '- lineage: the same rill run with -D lineage.enable=true: each auction keeps its trace and its leading bid'"'"'s (the best so far: the winner app'"'"'s accumulate returns RILL_COMPLETION_LEADS) in the store and changelog; the output carries the winner'"'"'s traceparent and rill.lineage\n'
+        printf -- '- alternation: per pair, %s then %s\n' "$KIND_A" "$KIND_B"
         printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n\n' "$load" "${others:-none}"
         printf '%s\n' "$table"
     } >>"$RESULTS"
@@ -168,10 +187,10 @@ main() {
     log "wrote $wrote"
     local rows="" i raw rill metrics=""
     for ((i = 1; i <= PAIRS; i++)); do
-        raw=$(run_one raw "$i")
-        log "pair $i raw:  $raw"
-        rill=$(run_one rill "$i")
-        log "pair $i rill: $rill"
+        raw=$(run_one "$KIND_A" "$i")
+        log "pair $i $KIND_A: $raw"
+        rill=$(run_one "$KIND_B" "$i")
+        log "pair $i $KIND_B: $rill"
         rows+="$i $(field "$raw" records) $(field "$raw" wall_s) $(field "$raw" cpu_s)"
         rows+=" $(field "$rill" records) $(field "$rill" wall_s) $(field "$rill" cpu_s)"
         rows+=" $(field "$rill" completions) $(field "$raw" broker_cpu_s) $(field "$rill" broker_cpu_s)"$'\n'

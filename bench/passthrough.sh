@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # passthrough.sh — Rill's stateless ceiling: a source → sink Rill app against a raw librdkafka
 # consume→produce loop, on the same broker and the same input, alternating A B A B A B.
+# With RILL_BENCH_COMPARE=lineage the pair is instead Rill (baseline) against Rill with
+# lineage.enable=true (every output gets a traceparent and rill.lineage): lineage's cost.
 #
 # Usage: bash bench/passthrough.sh
+#        RILL_BENCH_COMPARE=lineage bash bench/passthrough.sh
 #
 # It writes N records once to a new 4-partition input topic (not timed), then runs the pairs;
 # each run reads the whole input from the beginning into its own new output topic, under its
@@ -21,6 +24,8 @@
 #                          the end.
 #   RILL_BENCH_RECORDS     records per run            (default 1000000)
 #   RILL_BENCH_PAIRS       raw/rill pairs, at least 3 (default 3)
+#   RILL_BENCH_COMPARE     raw (default: raw librdkafka vs Rill) or lineage (Rill vs Rill with
+#                          lineage.enable=true)
 #   RILL_BENCH_RUN_TIMEOUT_S  bound of one run        (default 600)
 #   RILL_BUILD_DIR         build directory            (default: <repo>/build; built if needed)
 #   RILL_KAFKA_PORT, RILL_KAFKA_DIR  passed to scripts/kafka.sh
@@ -39,6 +44,12 @@ readonly SEED=42
 readonly RUN_TIMEOUT_S=${RILL_BENCH_RUN_TIMEOUT_S:-600}
 readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
 readonly RESULTS="$ROOT/bench/RESULTS.md"
+readonly COMPARE=${RILL_BENCH_COMPARE:-raw}
+case "$COMPARE" in
+    raw) readonly KIND_A=raw KIND_B=rill ;;
+    lineage) readonly KIND_A=rill KIND_B=lineage ;;
+    *) echo "passthrough.sh: RILL_BENCH_COMPARE must be raw or lineage" >&2; exit 1 ;;
+esac
 RUN_ID="$(date +%s)-$$"
 readonly RUN_ID
 
@@ -140,6 +151,10 @@ run_one() {
         rill) cmd=("$BUILD_DIR/bench/bench-rill-passthrough" --bootstrap-servers "$BOOTSTRAP"
                    --input "$INPUT" --output "$out" -D "application.id=$id"
                    --records "$RECORDS" --timeout-s "$RUN_TIMEOUT_S") ;;
+        lineage) cmd=("$BUILD_DIR/bench/bench-rill-passthrough" --bootstrap-servers "$BOOTSTRAP"
+                      --input "$INPUT" --output "$out" -D "application.id=$id"
+                      -D lineage.enable=true --records "$RECORDS"
+                      --timeout-s "$RUN_TIMEOUT_S") ;;
     esac
     local cpu0 cpu1
     cpu0=$(broker_cpu)
@@ -172,7 +187,7 @@ field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 # Reads "pair raw_wall raw_cpu rill_wall rill_cpu raw_broker_cpu rill_broker_cpu" rows; prints
 # the Markdown table and the summary.
 report() {
-    awk -v n="$RECORDS" '
+    awk -v n="$RECORDS" -v A="$KIND_A" -v B="$KIND_B" '
         function median(a, k,   i, j, t) {
             for (i = 2; i <= k; i++)
                 for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
@@ -181,7 +196,7 @@ report() {
         function lo(a, k,   i, m) { m = a[1]; for (i = 2; i <= k; i++) if (a[i] < m) m = a[i]; return m }
         function hi(a, k,   i, m) { m = a[1]; for (i = 2; i <= k; i++) if (a[i] > m) m = a[i]; return m }
         BEGIN {
-            print "| pair | raw rec/s | rill rec/s | rill/raw rec/s | raw CPU-s/M | rill CPU-s/M | rill/raw CPU | broker CPU-s/M (raw run / rill run) |"
+            printf "| pair | %s rec/s | %s rec/s | %s/%s rec/s | %s CPU-s/M | %s CPU-s/M | %s/%s CPU | broker CPU-s/M (%s run / %s run) |\n", A, B, B, A, A, B, B, A, A, B
             print "|---:|---:|---:|---:|---:|---:|---:|---:|"
         }
         {
@@ -195,8 +210,8 @@ report() {
         END {
             printf "| **median** | %.0f | %.0f | **%.3f** | %.3f | %.3f | **%.3f** | |\n",
                 median(rrs, k), median(lrs, k), median(tr, k), median(rcs, k), median(lcs, k), median(cr, k)
-            printf "\nrill/raw throughput: median %.3f, min–max %.3f–%.3f (%d pairs)\n", median(tr, k), lo(tr, k), hi(tr, k), k
-            printf "rill/raw CPU per record: median %.3f, min–max %.3f–%.3f (%d pairs)\n", median(cr, k), lo(cr, k), hi(cr, k), k
+            printf "\n%s/%s throughput: median %.3f, min–max %.3f–%.3f (%d pairs)\n", B, A, median(tr, k), lo(tr, k), hi(tr, k), k
+            printf "%s/%s CPU per record: median %.3f, min–max %.3f–%.3f (%d pairs)\n", B, A, median(cr, k), lo(cr, k), hi(cr, k), k
         }'
 }
 
@@ -219,7 +234,8 @@ append_results() {
             "bench/README.md" "newest last; each section says how it was made." >"$RESULTS"
     fi
     {
-        printf '\n## passthrough — %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+        printf '\n## passthrough%s — %s\n\n' "$([[ $COMPARE == lineage ]] && echo ': lineage cost')" \
+            "$(date -u '+%Y-%m-%d %H:%M UTC')"
         printf -- '- revision: %s\n' "$(revision)"
         # shellcheck disable=SC2016 # the backquotes are Markdown
         printf -- '- command: `%s`\n' "$COMMAND"
@@ -230,8 +246,9 @@ append_results() {
         printf -- '- build: %s, %s\n' "$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt")" "$BUILD_DIR"
         printf -- '- workload: %s records per run, keys "k<i>", %s-byte values (seed %s), %s partitions; ' \
             "$RECORDS" "$VALUE_BYTES" "$SEED" "$PARTITIONS"
-        printf 'raw and rill alternate, %s pairs, each run a new group and output topic\n' "$PAIRS"
-        printf -- '- Rill: defaults (at_least_once, commit.interval.ms=30000, 1 stream thread), bytes serdes, source → sink\n'
+        printf '%s and %s alternate, %s pairs, each run a new group and output topic\n' "$KIND_A" "$KIND_B" "$PAIRS"
+        printf -- '- Rill: defaults (at_least_once, commit.interval.ms=30000, 1 stream thread), bytes serdes, source → sink%s\n' \
+            "$([[ $COMPARE == lineage ]] && echo '; lineage: the same with -D lineage.enable=true (input records carry no headers: every record starts a trace)')"
         printf -- '- clock: first record consumed → clean stop (outputs delivered, offsets committed, clients closed); CPU: user+sys of the processor process over the same span\n'
         printf -- '- start-up not counted (group join etc., median): %s\n' "$startup"
         printf -- '- load average before the runs (1, 5, 15 min): %s\n\n' "$load"
@@ -251,7 +268,9 @@ main() {
     create_topic "$INPUT" "$PARTITIONS"
     local i kind
     for ((i = 1; i <= PAIRS; i++)); do
-        for kind in raw rill; do create_topic "bench.passthrough.$RUN_ID.$i.$kind" "$PARTITIONS"; done
+        for kind in "$KIND_A" "$KIND_B"; do
+            create_topic "bench.passthrough.$RUN_ID.$i.$kind" "$PARTITIONS"
+        done
     done
     log "writing $RECORDS records to $INPUT (not timed)"
     timeout 900 "$BUILD_DIR/bench/bench-produce" --bootstrap-servers "$BOOTSTRAP" --topic "$INPUT" \
@@ -260,10 +279,10 @@ main() {
     local rows="" startups=""
     for ((i = 1; i <= PAIRS; i++)); do
         local raw rill
-        raw=$(run_one raw "$i")
-        log "pair $i raw:  $raw"
-        rill=$(run_one rill "$i")
-        log "pair $i rill: $rill"
+        raw=$(run_one "$KIND_A" "$i")
+        log "pair $i $KIND_A: $raw"
+        rill=$(run_one "$KIND_B" "$i")
+        log "pair $i $KIND_B: $rill"
         rows+="$i $(field "$raw" wall_s) $(field "$raw" cpu_s) $(field "$rill" wall_s) $(field "$rill" cpu_s)"
         rows+=" $(field "$raw" broker_cpu_s) $(field "$rill" broker_cpu_s)"$'\n'
         startups+="$(field "$raw" total_s) $(field "$raw" wall_s) $(field "$rill" total_s) $(field "$rill" wall_s)"$'\n'
@@ -276,7 +295,7 @@ main() {
             for (i = 2; i <= k; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
             return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
         }
-        END { printf "raw %.2f s, rill %.2f s", med(r, NR), med(l, NR) }')
+        END { printf "%s %.2f s, %s %.2f s", A, med(r, NR), B, med(l, NR) }' A="$KIND_A" B="$KIND_B")
     printf '\n%s\n\nstart-up (not counted): %s\n' "$table" "$startup"
     append_results "$table" "$startup" "$load"
     log "appended to $RESULTS"

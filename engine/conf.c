@@ -110,6 +110,13 @@ static const rill__conf_key_t conf_keys[] = {
     {"partitioning.check", CONF_KIND_CHOICE, 0, 0, "fail",
      "fail: stop when a source joined with a stream Rill repartitioned holds a record that "
      "murmur2 would place elsewhere; off: do not check", "fail|off", NULL},
+    {"lineage.enable", CONF_KIND_CHOICE, 0, 0, "false",
+     "true: every output record carries a W3C traceparent (from its input record's, or a new "
+     "trace) and rill.lineage, the chain of source topic/partition@offset it came from, also "
+     "through functions and state (README, \"Tracing and lineage\")", "false|true", NULL},
+    {"lineage.max.bytes", CONF_KIND_INT, 64, 4096, "512",
+     "longest rill.lineage chain; older hops are dropped behind the marker \"~>\"",
+     NO_CHOICES},
     {"faas.max.in.flight", CONF_KIND_INT, 1, 4096, "64",
      "function invocations in flight at once in the whole process", NO_CHOICES},
     {"faas.max.connections", CONF_KIND_INT, 1, 4096, "32",
@@ -847,6 +854,8 @@ rill_err_t rill__conf_settings(rill_conf_t *conf, rill__settings_t *out, char *e
                  out->range_limit, out->range_limit_max);
         return RILL_ERR_INVALID_ARG;
     }
+    out->lineage = conf_choice(conf, "lineage.enable");
+    out->lineage_max_bytes = (int)conf_int(conf, "lineage.max.bytes");
     return conf_settings_dlq(conf, out, errstr, errstr_size);
 }
 

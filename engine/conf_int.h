@@ -57,6 +57,8 @@ typedef struct rill__settings_s {
     int exit_on_end;               /* exit.on.end: drain and stop at the end of the input */
     int64_t exit_advance_ms;       /* exit.on.end.advance.ms */
     int log_level;                 /* log.level: a rill__log_level_t, default info */
+    int lineage;                   /* lineage.enable: traceparent and rill.lineage on outputs */
+    int lineage_max_bytes;         /* lineage.max.bytes: the chain's bound */
     const char *http_listen;       /* http.listen: host:port of the HTTP endpoint; NULL or "":
                                       none */
     const char *application_server; /* application.server: host:port other instances reach

@@ -13,6 +13,7 @@
 #include "clock_int.h"
 #include "conf_int.h"
 #include "counter_int.h"
+#include "lineage_int.h"
 #include "log_int.h"
 #include "metrics_int.h"
 #include "rill.h"
@@ -45,6 +46,9 @@ typedef enum rill__metric_e {
     RILL_M_LAG,          /* records in Kafka past the positions of owned partitions (a gauge,
                             from the consumer's cached end offsets, once a second) */
     RILL_M_ALIGN_PAUSES, /* partitions paused by event-time alignment */
+    RILL_M_TRACES_STARTED,  /* lineage: traces started (input without a valid traceparent) */
+    RILL_M_TRACES_MALFORMED, /* lineage: ... of them because its traceparent was malformed */
+    RILL_M_LINEAGE_TRUNCATED, /* lineage: chains that lost their oldest hops to the cap */
     RILL_M__COUNT
 } rill__metric_t;
 
@@ -144,6 +148,13 @@ struct rill_ctx_s {
     int32_t at_partition;
     int64_t at_offset;
     const rd_kafka_headers_t *at_headers;
+    /* lineage.enable (engine/trace.c): trace_over is the trace of the records a node now
+     * forwards from what it held (a FaaS stage's release, a completion), set around that
+     * forward; otherwise trace is the current input record's, computed on first use and
+     * valid while trace_seq == origin_seq + 1. */
+    const rill__trace_t *trace_over;
+    uint64_t trace_seq;
+    rill__trace_t trace;
 };
 
 /* ---- tasks ---- */
@@ -677,5 +688,16 @@ void rill__http_stop(rill_app_t *app);
 int rill__thread_renew_producer(rill__thread_t *thread);
 int rill__thread_start(rill__thread_t *thread, char *errstr, size_t errstr_size);
 void rill__thread_join(rill__thread_t *thread);
+
+/* trace.c (lineage.enable): is lineage on for ctx's app; the trace of the records ctx now
+ * forwards (NULL when off); sets t's other input to t2's; writes a trace's traceparent (a
+ * new span id), rill.lineage and rill.lineage.other into h, replacing any there. */
+bool rill__lineage_on(const rill_ctx_t *ctx);
+const rill__trace_t *rill__ctx_trace(rill_ctx_t *ctx);
+void rill__ctx_trace_other(rill_ctx_t *ctx, rill__trace_t *t, const rill__trace_t *t2);
+int rill__trace_put_headers(const rill__trace_t *t, rd_kafka_headers_t *h);
+
+/* test_driver.c: the driver's thread's counters (tests read lineage's). */
+const rill__metrics_t *rill__test_driver_metrics(const rill_test_driver_t *drv);
 
 #endif

@@ -52,6 +52,15 @@ static const rill__mfamily_t thread_families[RILL_M__COUNT] = {
     [RILL_M_LAG] = {"rill_consumer_lag_records", RILL__GAUGE, NULL},
     [RILL_M_ALIGN_PAUSES] = {"rill_alignment_pauses_total", RILL__COUNTER,
                              "Partitions paused by event-time alignment."},
+    [RILL_M_TRACES_STARTED] = {"rill_lineage_traces_started_total", RILL__COUNTER,
+                               "Traces started for input records without a valid traceparent "
+                               "(lineage.enable)."},
+    [RILL_M_TRACES_MALFORMED] = {"rill_lineage_traceparent_malformed_total", RILL__COUNTER,
+                                 "Input records whose traceparent was malformed (a new trace "
+                                 "was started for each)."},
+    [RILL_M_LINEAGE_TRUNCATED] = {"rill_lineage_truncated_total", RILL__COUNTER,
+                                  "rill.lineage chains that dropped their oldest hops to stay "
+                                  "within lineage.max.bytes."},
 };
 
 /* ---- the collector ---- */

@@ -106,6 +106,24 @@ static int dead_letter_output(rill_ctx_t *ctx, const rill_record_t *rec, const v
     return rill__dlq_send_src(ctx->task->thread, &src, ctx->node->name, ctx->error, 1) ? -1 : 0;
 }
 
+/* The output's headers (owned, or NULL for none): the record's own, with the lineage headers
+ * of the trace it derives from when lineage.enable is on (engine/trace.c). */
+static int out_headers(rill_ctx_t *ctx, const rill_record_t *rec, rd_kafka_headers_t **out) {
+    const rill__trace_t *trace = rill__ctx_trace(ctx);
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rec->headers && rill_headers_count(rec->headers))
+        hdrs = rd_kafka_headers_copy((const rd_kafka_headers_t *)rec->headers);
+    if (trace && !hdrs)
+        hdrs = rd_kafka_headers_new(4);
+    if (trace && (!hdrs || rill__trace_put_headers(trace, hdrs))) {
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
+        return -1;
+    }
+    *out = hdrs;
+    return 0;
+}
+
 static int sink_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     rill__sink_state_t *st = state;
     rill__thread_t *thread = ctx->task->thread;
@@ -148,20 +166,24 @@ static int sink_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
     if (refused(ctx, st, rec, key, key_len, value, value_len))
         return ctx->msg || ctx->at_topic ? -1 : dead_letter_output(ctx, rec, key, key_len,
                                                                       value, value_len);
+    rd_kafka_headers_t *hdrs = NULL;
+    if (out_headers(ctx, rec, &hdrs)) {
+        rill_ctx_set_error(ctx, "sink \"%s\": out of memory", node->name);
+        return -1;
+    }
     if (thread->local) {
-        if (thread->local->output(thread->local->opaque, node->sink.topic,
-                                  partition == RD_KAFKA_PARTITION_UA ? 0 : partition, key,
-                                  key_len, value, value_len, rec->timestamp,
-                                  (const rd_kafka_headers_t *)rec->headers)) {
+        int rc = thread->local->output(thread->local->opaque, node->sink.topic,
+                                       partition == RD_KAFKA_PARTITION_UA ? 0 : partition, key,
+                                       key_len, value, value_len, rec->timestamp, hdrs);
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
+        if (rc) {
             rill_ctx_set_error(ctx, "sink \"%s\": out of memory", node->name);
             return -1;
         }
         rill__metric_add(&thread->metrics, RILL_M_PRODUCED, 1);
         return 0;
     }
-    rd_kafka_headers_t *hdrs = NULL;
-    if (rec->headers && rill_headers_count(rec->headers))
-        hdrs = rd_kafka_headers_copy((const rd_kafka_headers_t *)rec->headers);
     if (rill__produce(thread, st->rkt, partition, key, key_len, value, value_len,
                       rec->timestamp, hdrs)) {
         rill_ctx_set_error(ctx, "sink \"%s\": produce to \"%s\" failed: %s", node->name,

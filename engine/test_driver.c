@@ -250,7 +250,18 @@ static rill_err_t commit(rill_test_driver_t *drv, rill__task_t *task) {
 rill_err_t rill_test_driver_pipe(rill_test_driver_t *drv, const char *topic, const void *key,
                                  size_t key_len, const void *value, size_t value_len,
                                  int64_t ts_ms) {
-    if (!drv || !topic)
+    rill_record_t rec = {.key = key, .key_len = key_len, .value = value,
+                         .value_len = value_len, .timestamp = ts_ms};
+    return rill_test_driver_pipe_record(drv, topic, &rec);
+}
+
+const rill__metrics_t *rill__test_driver_metrics(const rill_test_driver_t *drv) {
+    return &drv->thread.metrics;
+}
+
+rill_err_t rill_test_driver_pipe_record(rill_test_driver_t *drv, const char *topic,
+                                        const rill_record_t *rec) {
+    if (!drv || !topic || !rec)
         return RILL_ERR_INVALID_ARG;
     if (rill__app_stopping(drv->app))
         return stopped(drv);
@@ -263,9 +274,10 @@ rill_err_t rill_test_driver_pipe(rill_test_driver_t *drv, const char *topic, con
         return RILL_ERR_INVALID_ARG;
     }
     int64_t offset = pq->next_offset < 0 ? 0 : pq->next_offset;
-    rill__input_t in = {.key = key, .key_len = key ? key_len : 0, .value = value,
-                        .value_len = value ? value_len : 0, .timestamp = ts_ms,
-                        .offset = offset};
+    rill__input_t in = {.key = rec->key, .key_len = rec->key ? rec->key_len : 0,
+                        .value = rec->value, .value_len = rec->value ? rec->value_len : 0,
+                        .timestamp = rec->timestamp, .offset = offset,
+                        .headers = (const rd_kafka_headers_t *)rec->headers};
     if (rill__task_process_input(task, pq, &in)) /* a dead-lettered record is processed */
         return stopped(drv);
     return commit(drv, task);

@@ -136,6 +136,10 @@ typedef struct rill__faas_rec_s {
     size_t value_len;
     const rill_headers_t *headers; /* may be NULL */
     char id[RILL__FAAS_ID_MAX];    /* its own id: "<origin>-<n>" (faas_reorder.c) */
+    /* lineage.enable: the W3C traceparent of the call ("00-<trace>-<span>-<flags>", a span
+     * of the record's trace), sent as the CloudEvents traceparent attribute and as the
+     * Lambda record's traceparent header; "" when lineage is off. */
+    char traceparent[56];
 } rill__faas_rec_t;
 
 /* What the encoder needs to know about the target. */

@@ -100,6 +100,20 @@ static void make_id(stage_t *st, rill_ctx_t *ctx, char id[RILL__FAAS_ID_MAX]) {
     memcpy(id + len, tail, (size_t)tail_len + 1);
 }
 
+/* lineage.enable: keeps the record's trace with the slot (in its chunk), for the outputs
+ * released later, and gives the call its traceparent, a span of that trace. */
+static void admit_trace(slot_t *slot, const rill__trace_t *trace, char *at, size_t len) {
+    slot->trace = trace ? at : NULL;
+    slot->trace_len = len;
+    slot->rec.traceparent[0] = '\0';
+    if (!trace)
+        return;
+    rill__trace_blob_put(at, trace);
+    uint8_t span[8];
+    rill__trace_random(span, sizeof(span));
+    rill__traceparent_format(slot->rec.traceparent, trace->trace_id, span, trace->flags);
+}
+
 int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec) {
     if (st->tail - st->head >= st->cap) {
         rill_ctx_set_error(ctx, "FaaS stage \"%s\" is full (%zu records held)", st->node->name,
@@ -120,9 +134,12 @@ int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec) {
         value_len = scratch->len;
     }
     slot_t *slot = slot_at(st, st->tail);
-    char *p = chunk_reserve(st, rec->key_len + value_len, &slot->chunk);
+    const rill__trace_t *trace = rill__ctx_trace(ctx);
+    size_t trace_len = trace ? rill__trace_blob_size(trace) : 0;
+    char *p = chunk_reserve(st, rec->key_len + value_len + trace_len, &slot->chunk);
     if (!p)
         return -1;
+    admit_trace(slot, trace, p + rec->key_len + value_len, trace_len);
     if (rec->key_len)
         memcpy(p, rec->key, rec->key_len);
     if (value_len)
@@ -215,10 +232,13 @@ static int release(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
     ctx->at_partition = slot->rec.partition;
     ctx->at_offset = slot->rec.offset;
     ctx->at_headers = slot->hdrs;
+    if (slot->trace && !rill__trace_blob_get(&st->trace, slot->trace, slot->trace_len))
+        ctx->trace_over = &st->trace;
     int rc = emit(st, ctx, slot);
     ctx->msg = msg;
     ctx->at_topic = NULL;
     ctx->at_headers = NULL;
+    ctx->trace_over = NULL;
     rill__ctx_origin_input(ctx); /* slot->rec.id goes with the slot */
     if (rc)
         return -1;

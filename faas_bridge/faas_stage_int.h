@@ -66,6 +66,8 @@ typedef struct slot_s {
     response_t *resp;         /* its outputs: resp->r.results[res_idx] */
     size_t res_idx;
     char *error;              /* last failure, owned */
+    const void *trace;        /* lineage.enable: its trace's compact copy, in chunk; or NULL */
+    size_t trace_len;
 } slot_t;
 
 /* A decoded response shared by the slots it answers (refcounted). */
@@ -120,6 +122,7 @@ typedef struct stage_s {
     bool low_known;       /* cleared when records leave; rill__faas_low_time() rescans */
     uint64_t origin_seq;  /* the origin of the last record admitted (ctx->origin_seq) ... */
     uint32_t origin_n;    /* ... and how many records came from it so far */
+    rill__trace_t trace;  /* lineage.enable: the trace of the slot being released */
 } stage_t;
 
 static inline slot_t *slot_at(stage_t *st, uint64_t seq) {

@@ -12,7 +12,9 @@
  * source, type, time (when the record has a timestamp), datacontenttype (what binary mode
  * would send as Content-Type), partitionkey (the key, when it is UTF-8 text) and the value as
  * data: JSON values verbatim, other UTF-8 text as a JSON string, anything else as
- * data_base64. A record without a value (a tombstone) has neither data nor datacontenttype.
+ * data_base64. With lineage.enable each event also carries the distributed-tracing
+ * extension attribute traceparent (ce-traceparent in binary mode): the record's trace, a
+ * span of its own. A record without a value (a tombstone) has neither data nor datacontenttype.
  * The event id is the record's own id, "<topic>-<partition>-<offset>-<n>" for the n-th
  * record the stage got from that input record (other origins: see faas_reorder.c), stable
  * across retries, which responses use to say which record a result belongs to.
@@ -98,6 +100,9 @@ static int ce_encode_binary(const rill__faas_target_t *target, const rill__faas_
         return -1;
     if (time_len > 0 && ce_header(hdrs, "ce-time", time, (size_t)time_len))
         return -1;
+    if (rec->traceparent[0] &&
+        ce_header(hdrs, "ce-traceparent", rec->traceparent, strlen(rec->traceparent)))
+        return -1;
     if (ce_key_is_text(rec) && ce_header(hdrs, "ce-partitionkey", rec->key, rec->key_len))
         return -1;
     if (rill__wire_cstr(hdrs, "Content-Type: ") ||
@@ -135,6 +140,9 @@ static int ce_encode_event(const rill_buf_t *common, const rill__faas_rec_t *rec
         return -1;
     if (ce_key_is_text(rec) &&
         ce_member_str(body, ",\"partitionkey\":", rec->key, rec->key_len))
+        return -1;
+    if (rec->traceparent[0] && ce_member_str(body, ",\"traceparent\":", rec->traceparent,
+                                             strlen(rec->traceparent)))
         return -1;
     switch (kind) {
     case RILL_WIRE_NULL:

@@ -12,7 +12,8 @@
  * Records are grouped by topic-partition (groups in order of first appearance, records in
  * batch order within a group), as the trigger does. "key" is left out when the record has no
  * key and "value" when it has no value (a tombstone); headers are an array of one-member
- * objects whose value is the header's bytes as numbers.
+ * objects whose value is the header's bytes as numbers; with lineage.enable the record's
+ * traceparent header is the call's own (a span of the record's trace).
  * "id" is not the trigger's: it is the record's own id (as a CloudEvent's id), which a
  * response names; records derived from one input record share its offset, never their id. Rill does not know how a record's
  * timestamp was set, so timestampType is always CREATE_TIME. The request's Content-Type is
@@ -64,9 +65,23 @@ static int lambda_byte_array(rill_buf_t *body, const unsigned char *p, size_t le
     return 0;
 }
 
-static int lambda_headers(rill_buf_t *body, const rill_headers_t *headers)
+/* Appends {"<name>":[bytes]}, after a comma unless it is the first. */
+static int lambda_header(rill_buf_t *body, bool first, const char *name, const void *value,
+                         size_t len)
 {
-    size_t cnt = rill_headers_count(headers);
+    return (!first && rill_buf_append(body, ",", 1)) || rill_buf_append(body, "{", 1) ||
+                   rill__wire_json_str(body, name, strlen(name)) ||
+                   rill_buf_append(body, ":", 1) ||
+                   lambda_byte_array(body, value, value ? len : 0) ||
+                   rill_buf_append(body, "}", 1)
+               ? -1
+               : 0;
+}
+
+/* The record's headers; with lineage.enable its traceparent replaces the one it came with. */
+static int lambda_headers(rill_buf_t *body, const rill__faas_rec_t *rec)
+{
+    size_t cnt = rill_headers_count(rec->headers), put = 0;
 
     if (rill__wire_cstr(body, ",\"headers\":["))
         return -1;
@@ -75,13 +90,15 @@ static int lambda_headers(rill_buf_t *body, const rill_headers_t *headers)
         const void *value = NULL;
         size_t len = 0;
 
-        if (rill_headers_at(headers, i, &name, &value, &len))
+        if (rill_headers_at(rec->headers, i, &name, &value, &len) ||
+            (rec->traceparent[0] && !strcmp(name, "traceparent")))
             continue;
-        if ((i && rill_buf_append(body, ",", 1)) || rill_buf_append(body, "{", 1) ||
-            rill__wire_json_str(body, name, strlen(name)) || rill_buf_append(body, ":", 1) ||
-            lambda_byte_array(body, value, value ? len : 0) || rill_buf_append(body, "}", 1))
+        if (lambda_header(body, put++ == 0, name, value, len))
             return -1;
     }
+    if (rec->traceparent[0] && lambda_header(body, put == 0, "traceparent", rec->traceparent,
+                                             strlen(rec->traceparent)))
+        return -1;
     return rill_buf_append(body, "]", 1);
 }
 
@@ -103,7 +120,7 @@ static int lambda_record(rill_buf_t *body, const rill__faas_rec_t *rec)
                        rill__wire_base64(body, rec->value, rec->value_len) ||
                        rill_buf_append(body, "\"", 1)))
         return -1;
-    if (lambda_headers(body, rec->headers))
+    if (lambda_headers(body, rec))
         return -1;
     return rill_buf_append(body, "}", 1);
 }

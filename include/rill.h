@@ -92,6 +92,25 @@ size_t rill_headers_count(const rill_headers_t *hdrs);
 int rill_headers_at(const rill_headers_t *hdrs, size_t idx, const char **namep,
                     const void **valuep, size_t *lenp);
 
+/*
+ * Tracing and lineage (README, "Tracing and lineage"). With lineage.enable=true every record
+ * a sink writes gets these headers, replacing any of the same name among the headers it
+ * keeps from its input:
+ *   traceparent         W3C Trace Context version 00: the trace id of the input record's
+ *                       traceparent (a new trace when it has none or a malformed one), a
+ *                       span id of the output's own, the input's flags;
+ *   rill.lineage        the topic/partition@offset positions it was read at, oldest first,
+ *                       joined by '>' ("auction.bids.raw/3@1234>auction.bids/1@88"); at
+ *                       most lineage.max.bytes, older hops dropped behind "~>";
+ *   rill.lineage.other  for a record derived from two inputs: "<trace id>:<chain>" of the
+ *                       second one (a completion's item).
+ * Records a FaaS stage, a stream-table join with grace or a completion releases later
+ * carry the trace of the record they derive from (completions: RILL_COMPLETION_LEADS).
+ */
+#define RILL_HEADER_TRACEPARENT "traceparent"
+#define RILL_HEADER_LINEAGE "rill.lineage"
+#define RILL_HEADER_LINEAGE_OTHER "rill.lineage.other"
+
 typedef struct rill_serde_s rill_serde_t;
 
 /*
@@ -1062,8 +1081,12 @@ typedef int64_t (*rill_deadline_cb)(const rill_record_t *item, void *opaque);
  * item goes to the dead-letter topic). */
 typedef int (*rill_completion_init_cb)(const rill_record_t *item, rill_buf_t *out,
                                        void *opaque);
-/* Writes the state after event to out (empty on entry) and returns 0, or returns 1 to ignore
- * the event, or another value for an error. */
+/* Writes the state after event to out (empty on entry) and returns 0, or
+ * RILL_COMPLETION_LEADS (0 as well, and the event is now the one the completion derives from:
+ * with lineage.enable its output carries that event's trace and chain, the item's in
+ * rill.lineage.other; the last event so marked wins, none: the item's alone), or returns 1
+ * to ignore the event, or another value for an error. */
+#define RILL_COMPLETION_LEADS 2
 typedef int (*rill_completion_accumulate_cb)(const rill_record_t *item,
                                              const rill_record_t *event, const void *state,
                                              size_t state_len, rill_buf_t *out, void *opaque);
@@ -1347,6 +1370,12 @@ rill_test_driver_t *rill_test_driver_new(rill_topology_t *topo, rill_conf_t *con
 rill_err_t rill_test_driver_pipe(rill_test_driver_t *drv, const char *topic, const void *key,
                                  size_t key_len, const void *value, size_t value_len,
                                  int64_t ts_ms);
+
+/* As rill_test_driver_pipe, for rec's key, value, timestamp and headers (NULL: none; a
+ * rill_headers_t is librdkafka's rd_kafka_headers_t, made with rd_kafka_headers_new), so a
+ * test can give an input record a traceparent or other headers. */
+rill_err_t rill_test_driver_pipe_record(rill_test_driver_t *drv, const char *topic,
+                                        const rill_record_t *rec);
 
 /* Takes the oldest record not yet read of topic (a sink's topic, or the dead-letter topic
  * errors.deadletterqueue.topic.name): returns 1 and fills *out (key, value, timestamp,

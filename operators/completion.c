@@ -227,7 +227,7 @@ static int is_completed(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_st
 /* Calls accumulate for event over key's state (st->state) and writes the new state. */
 int rill__cpl_accumulate(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
                          const rill_record_t *item, const rill_record_t *event,
-                         const rill__dlq_src_t *held) {
+                         const rill__dlq_src_t *held, const rill__trace_t *trace) {
     rill_buf_reset(&st->out);
     ctx->error[0] = '\0';
     int rc = c->accumulate(item, event, st->state.data ? st->state.data : "", st->state.len,
@@ -236,7 +236,7 @@ int rill__cpl_accumulate(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t
         rill__counter_add(&c->ignored, 1);
         return 0;
     }
-    if (rc) {
+    if (rc && rc != RILL_COMPLETION_LEADS) {
         char why[320];
         snprintf(why, sizeof(why), "accumulate failed: %s",
                  ctx->error[0] ? ctx->error : "the callback returned an error");
@@ -250,7 +250,33 @@ int rill__cpl_accumulate(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t
     st->out = swap;
     if (make_key(&st->key, 'S', -1, event->key, event->key_len))
         return store_failed(ctx, c, "writing");
-    return put(ctx, c, st, &st->key, st->state.len ? st->state.data : "", st->state.len);
+    if (put(ctx, c, st, &st->key, st->state.len ? st->state.data : "", st->state.len))
+        return -1;
+    if (rc != RILL_COMPLETION_LEADS || !rill__lineage_on(ctx))
+        return 0;
+    return rill__cpl_trace_keep(ctx, c, st, 'W', event->key, event->key_len,
+                                trace ? trace : rill__ctx_trace(ctx));
+}
+
+/* Forwards complete()'s value (st->out) for key; with lineage.enable, with the trace of the
+ * inputs it derives from (completion_trace.c), then forgets that trace. */
+static int forward_completion(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
+                              const void *key, size_t key_len, int64_t deadline) {
+    rill_record_t out = {.key = key, .key_len = key_len,
+                         .value = st->out.len ? st->out.data : "", .value_len = st->out.len,
+                         .value_serde = rill_serde_bytes(), .timestamp = deadline};
+    const rill__trace_t *saved = ctx->trace_over;
+    int traced = rill__lineage_on(ctx) ? rill__cpl_trace_load(ctx, c, st, key, key_len) : 0;
+    if (traced < 0)
+        return -1;
+    if (traced)
+        ctx->trace_over = &st->trace;
+    int rc = rill_ctx_forward(ctx, &out);
+    ctx->trace_over = saved;
+    if (rc || (traced && rill__cpl_trace_drop(ctx, c, st, key, key_len)))
+        return -1;
+    rill__counter_add(&c->completed, 1);
+    return 0;
 }
 
 /* Completes key (due at fire): forwards complete()'s value, clears the key, marks it. */
@@ -281,13 +307,8 @@ static int complete_key(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t 
         rill__counter_add(&c->failed, 1);
         if (rill__dlq_send_src(rill__ctx_thread(ctx), &src, ctx->node->name, why, 1))
             return -1;
-    } else {
-        rill_record_t out = {.key = key, .key_len = key_len,
-                             .value = st->out.len ? st->out.data : "", .value_len = st->out.len,
-                             .value_serde = rill_serde_bytes(), .timestamp = deadline};
-        if (rill_ctx_forward(ctx, &out))
-            return -1;
-        rill__counter_add(&c->completed, 1);
+    } else if (forward_completion(ctx, c, st, key, key_len, deadline)) {
+        return -1;
     }
     int64_t expiry = add_sat(st->stream_time, c->spec.retention_ms);
     unsigned char be[8], one = 1;
@@ -396,6 +417,8 @@ static int item_open(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st
         make_key(&st->key, 'D', fire, rec->key, rec->key_len) ||
         put(ctx, c, st, &st->key, &one, 1))
         return ctx->error[0] ? -1 : store_failed(ctx, c, "writing");
+    if (rill__cpl_trace_keep(ctx, c, st, 'T', rec->key, rec->key_len, rill__ctx_trace(ctx)))
+        return -1;
     rill_record_t item = {.key = rec->key, .key_len = rec->key_len, .value = value,
                           .value_len = value_len, .timestamp = rec->timestamp};
     if (rill__cpl_release_held(ctx, c, st, rec->key, rec->key_len, &item))
@@ -416,7 +439,7 @@ static int event_take(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *s
         return -1;
     if (rc > 0)
         return state_get(ctx, c, st, rec->key, rec->key_len) ||
-                       rill__cpl_accumulate(ctx, c, st, &item, rec, NULL)
+                       rill__cpl_accumulate(ctx, c, st, &item, rec, NULL, NULL)
                    ? -1
                    : 0;
     if ((rc = is_completed(ctx, c, st, rec->key, rec->key_len)))
@@ -458,6 +481,7 @@ static void cpl_close(const rill__node_t *node, void *state) {
     rill_buf_free(&st->state);
     rill_buf_free(&st->out);
     rill_buf_free(&st->tmp);
+    rill_buf_free(&st->tkey);
     free(st->list.v);
     rill_buf_free(&st->list.arena);
     rill__cpl_held_free(st);

@@ -26,13 +26,16 @@
 
 /*
  * A held event as stored: [arrival][timestamp][partition 4B][offset][topic length 2B][topic]
- * [has value 1B][value]. The key is in the store key.
+ * [flags 1B][trace length 2B, trace: when flags has 2][value]. The key is in the store key.
+ * Flags 1: there is a value (always set); 2: its trace follows (lineage.enable: the trace
+ * the event's outputs carry if it wins, completion_trace.c).
  */
 static int held_make(rill_buf_t *out, rill_ctx_t *ctx, int64_t arrival, const rill_record_t *rec,
                      const void *value, size_t value_len) {
     const char *topic = rill_ctx_topic(ctx);
     size_t tlen = topic ? strlen(topic) : 0;
-    unsigned char be4[4], be2[2], has = 1;
+    const rill__trace_t *trace = rill__ctx_trace(ctx);
+    unsigned char be4[4], be2[2], has = trace ? 3 : 1;
     if (tlen > 65535)
         tlen = 65535;
     rill__be32_put(be4, (uint32_t)rill_ctx_partition(ctx));
@@ -42,13 +45,16 @@ static int held_make(rill_buf_t *out, rill_ctx_t *ctx, int64_t arrival, const ri
     return put_time(out, arrival) || put_time(out, rec->timestamp) ||
            rill_buf_append(out, be4, 4) || put_time(out, rill_ctx_offset(ctx)) ||
            rill_buf_append(out, be2, 2) || (tlen && rill_buf_append(out, topic, tlen)) ||
-           rill_buf_append(out, &has, 1) || (value_len && rill_buf_append(out, value, value_len));
+           rill_buf_append(out, &has, 1) || (trace && rill__trace_blob_append(out, trace)) ||
+           (value_len && rill_buf_append(out, value, value_len));
 }
 
 typedef struct held_s {
     int64_t arrival;
     rill__dlq_src_t src;
     char topic[256];
+    const void *trace; /* its trace's compact copy, or NULL */
+    size_t trace_len;
 } rill__held_t;
 
 static int held_parse(const void *v, size_t len, const void *key, size_t key_len, rill__held_t *h) {
@@ -62,11 +68,18 @@ static int held_parse(const void *v, size_t len, const void *key, size_t key_len
     h->arrival = (int64_t)rill__be64_get(p);
     size_t tcopy = tlen < sizeof(h->topic) - 1 ? tlen : sizeof(h->topic) - 1;
     memcpy(h->topic, p + 30, tcopy);
+    size_t at = 30 + tlen + 1;
+    if (p[30 + tlen] & 2) {
+        if (len < at + 2 || len < at + 2 + ((size_t)p[at] << 8 | p[at + 1]))
+            return -1;
+        h->trace_len = (size_t)p[at] << 8 | p[at + 1];
+        h->trace = p + at + 2;
+        at += 2 + h->trace_len;
+    }
     h->src = (rill__dlq_src_t){
         .topic = h->topic, .partition = (int32_t)rill__be32_get(p + 16),
         .offset = (int64_t)rill__be64_get(p + 20), .key = key, .key_len = key_len,
-        .value = p + 30 + tlen + 1, .value_len = len - 30 - tlen - 1,
-        .timestamp = (int64_t)rill__be64_get(p + 8)};
+        .value = p + at, .value_len = len - at, .timestamp = (int64_t)rill__be64_get(p + 8)};
     return 0;
 }
 
@@ -349,7 +362,10 @@ int rill__cpl_release_held(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state
             return store_failed(ctx, c, "reading a held event of");
         rill_record_t ev = {.key = key, .key_len = key_len, .value = h.src.value,
                             .value_len = h.src.value_len, .timestamp = h.src.timestamp};
-        if (rill__cpl_accumulate(ctx, c, st, item, &ev, &h.src) ||
+        const rill__trace_t *trace =
+            h.trace && !rill__trace_blob_get(&st->trace, h.trace, h.trace_len) ? &st->trace
+                                                                                : NULL;
+        if (rill__cpl_accumulate(ctx, c, st, item, &ev, &h.src, trace) ||
             held_remove(ctx, c, st, hk, hk_len, h.arrival, 1))
             return -1;
     }

@@ -66,6 +66,10 @@ typedef struct rill__cpl_state_s {
     rill__cpl_keyset_t held_keys;
     rill_buf_t key, val, state, out, tmp;
     rill__cpl_list_t list;
+    /* lineage.enable (completion_trace.c): scratch for the trace keys and values, and the
+     * traces a completion is forwarded with */
+    rill_buf_t tkey;
+    rill__trace_t trace, trace2;
 } rill__cpl_state_t;
 
 /* ---- small helpers (static: each file has its own) ---- */
@@ -175,10 +179,12 @@ int rill__cpl_scan_index(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_s
 
 /* Calls accumulate for event over the key's state (st->state) and writes the new state; an
  * ignored event is counted, a failing one dead-lettered (held: the held event's origin, or
- * NULL for the record at hand). Returns 0 or -1. */
+ * NULL for the record at hand). With lineage.enable, an event the callback marks as the lead
+ * (RILL_COMPLETION_LEADS) is remembered with trace (NULL: the record at hand's).
+ * Returns 0 or -1. */
 int rill__cpl_accumulate(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
                          const rill_record_t *item, const rill_record_t *event,
-                         const rill__dlq_src_t *held);
+                         const rill__dlq_src_t *held, const rill__trace_t *trace);
 
 /* completion_held.c. Each returns 0, or -1 with ctx's error set. */
 /* Holds the event rec (value bytes given) until its item comes, making room first. */
@@ -191,5 +197,19 @@ int rill__cpl_release_held(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state
 void rill__cpl_held_free(rill__cpl_state_t *st);
 /* Dead-letters the events held for more than hold_ms of stream time. */
 int rill__cpl_expire_held(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st);
+
+/* ---- lineage (completion_trace.c) ---- */
+
+/* Keeps trace t under prefix ('T': the item's, 'W': the event that last changed the state)
+ * for key. Returns 0 or -1. */
+int rill__cpl_trace_keep(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st,
+                         char prefix, const void *key, size_t key_len, const rill__trace_t *t);
+/* The trace key's completion is forwarded with (into st->trace): the last state-changing
+ * event's, with the item's as its other input, or the item's alone. 1 found, 0 none, -1. */
+int rill__cpl_trace_load(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st,
+                         const void *key, size_t key_len);
+/* Deletes key's kept traces. */
+int rill__cpl_trace_drop(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st,
+                         const void *key, size_t key_len);
 
 #endif

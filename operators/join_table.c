@@ -13,8 +13,10 @@
  * a grace period, the record waits in the buffer store (key-value) under
  *     'T' [time 8 bytes BE][key]                → the list (join_int.h) of its key's waiting
  *                                                  records at that time, each
- *                                                  [null 1][offset 8 BE][topic len 2 BE][topic]
- *                                                  [value]
+ *                                                  [flags 1][offset 8 BE][topic len 2 BE]
+ *                                                  [topic][trace len 2 BE, trace: flag 2][value]
+ *                                                  (flags 1: no value; 2: the record's trace,
+ *                                                  lineage.enable, which its result carries)
  *     'K' [key length 4 BE][key][time 8 bytes BE] → "" (an index: the waiting times of a key)
  * A table update with a value finds its key's waiting records through the index and joins them
  * at once, oldest first. As stream time passes a record's time + grace, a range scan of 'T'
@@ -46,6 +48,7 @@ typedef struct stj_state_s {
     rill_buf_t val, out, list, bkey, ikey, elem;
     rill_buf_t found; /* keys or times collected by a range scan */
     size_t found_cnt;
+    rill__trace_t trace; /* lineage.enable: the trace of the waiting record being joined */
 } rill__stj_state_t;
 
 static int failed(rill_ctx_t *ctx, const rill__stj_conf_t *c, const char *what) {
@@ -111,13 +114,15 @@ static int wait_add(rill_ctx_t *ctx, const rill__stj_conf_t *c, rill__stj_state_
     size_t old_len = 0;
     if (topic_len > 0xFFFF)
         topic_len = 0;
-    head[0] = value == NULL;
+    const rill__trace_t *trace = rill__ctx_trace(ctx);
+    head[0] = (unsigned char)((value == NULL) | (trace ? 2 : 0));
     rill__be64_put(head + 1, (uint64_t)rill_ctx_offset(ctx));
     head[9] = (unsigned char)(topic_len >> 8);
     head[10] = (unsigned char)topic_len;
     rill_buf_reset(&st->elem);
     if (rill_buf_append(&st->elem, head, sizeof(head)) ||
         (topic_len && rill_buf_append(&st->elem, topic, topic_len)) ||
+        (trace && rill__trace_blob_append(&st->elem, trace)) ||
         (value_len && rill_buf_append(&st->elem, value, value_len)) ||
         time_key(&st->bkey, rec->timestamp, rec->key, rec->key_len) ||
         index_key(&st->ikey, rec->key, rec->key_len, rec->timestamp)) {
@@ -140,6 +145,8 @@ typedef struct held_s {
     rill_record_t rec;
     char topic[256];
     int64_t offset;
+    const void *trace; /* its trace's compact copy, or NULL */
+    size_t trace_len;
 } rill__held_t;
 
 static int held_parse(const void *elem, size_t len, const void *key, size_t key_len, int64_t t,
@@ -156,9 +163,18 @@ static int held_parse(const void *elem, size_t len, const void *key, size_t key_
     h->rec.key = key;
     h->rec.key_len = key_len;
     h->rec.timestamp = t;
-    if (!p[0]) {
-        h->rec.value = p + 11 + topic_len;
-        h->rec.value_len = len - 11 - topic_len;
+    size_t at = 11 + topic_len;
+    h->trace = NULL;
+    if (p[0] & 2) {
+        if (len < at + 2 || len < at + 2 + ((size_t)p[at] << 8 | p[at + 1]))
+            return -1;
+        h->trace_len = (size_t)p[at] << 8 | p[at + 1];
+        h->trace = p + at + 2;
+        at += 2 + h->trace_len;
+    }
+    if (!(p[0] & 1)) {
+        h->rec.value = p + at;
+        h->rec.value_len = len - at;
     }
     return 0;
 }
@@ -206,6 +222,26 @@ static const unsigned char *found_next(const rill_buf_t *found, size_t *pos, siz
     return p + 4;
 }
 
+/* Joins one waiting record with row (NULL: its wait ended), with its own trace. */
+static int take_one(rill_ctx_t *ctx, rill__stj_conf_t *c, rill__stj_state_t *st, const rill__held_t *h,
+                    const rill_record_t *row, int64_t now) {
+    const rill__trace_t *saved = ctx->trace_over;
+    if (h->trace && !rill__trace_blob_get(&st->trace, h->trace, h->trace_len))
+        ctx->trace_over = &st->trace;
+    int rc;
+    if (!row) {
+        rc = miss(ctx, c, st, &h->rec, h, now);
+    } else {
+        ctx->error[0] = '\0';
+        rc = rill__join_emit(ctx, c->joiner, c->opaque, h->rec.key, h->rec.key_len, &h->rec,
+                             row, h->rec.timestamp, NULL, &st->out) &&
+             rill__join_dead_letter(ctx, h->topic, h->offset, &h->rec,
+                                    ctx->error[0] ? ctx->error : "join result failed");
+    }
+    ctx->trace_over = saved;
+    return rc;
+}
+
 /* Takes the waiting records of (key, t) out of the buffer, calling fn on each. */
 static int take(rill_ctx_t *ctx, rill__stj_conf_t *c, rill__stj_state_t *st, const void *key,
                 size_t key_len, int64_t t, const rill_record_t *row, int64_t now) {
@@ -233,16 +269,7 @@ static int take(rill_ctx_t *ctx, rill__stj_conf_t *c, rill__stj_state_t *st, con
             rc = -1;
             break;
         }
-        if (!row) {
-            if (miss(ctx, c, st, &h.rec, &h, now))
-                break;
-            continue;
-        }
-        ctx->error[0] = '\0';
-        if (rill__join_emit(ctx, c->joiner, c->opaque, key, key_len, &h.rec, row, t, NULL,
-                            &st->out) &&
-            rill__join_dead_letter(ctx, h.topic, h.offset, &h.rec,
-                                   ctx->error[0] ? ctx->error : "join result failed"))
+        if (take_one(ctx, c, st, &h, row, now))
             break;
     }
     rill_buf_free(&copy);

@@ -8,6 +8,7 @@
  * built here (no broker, no function).
  */
 #include "faas_stage_int.h"
+#include "stage_fixture.h"
 
 #include <criterion/criterion.h>
 #include <json-c/json.h>
@@ -63,14 +64,8 @@ static void fx_open(fx_t *fx) {
 }
 
 static void fx_close(fx_t *fx) {
-    for (uint64_t seq = fx->st.head; seq < fx->st.tail; seq++)
-        rill__faas_slot_free(slot_at(&fx->st, seq));
-    free(fx->st.ring);
-    if (fx->st.chunk && --fx->st.chunk->refs == 0)
-        free(fx->st.chunk);
-    rd_kafka_topic_destroy(fx->rkt);
-    rd_kafka_destroy(fx->rk);
-    free(fx->app);
+    stage_fixture_free(&fx->st);
+    stage_fixture_kafka_free(fx->rk, fx->rkt, fx->app);
 }
 
 /* The task starts processing input record orders[2]@offset. */

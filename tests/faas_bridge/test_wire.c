@@ -568,3 +568,60 @@ Test(faas_bridge_wire, encode_handles_tombstones_when_value_and_key_are_null)
     rill_buf_free(&body);
     rill_buf_free(&hdrs);
 }
+
+/* ---- lineage.enable: the call's traceparent ---- */
+
+#define WIRE_TP "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+Test(faas_bridge_wire, cloudevents_carry_traceparent_in_binary_and_batch_modes)
+{
+    rill_buf_t body = {0}, hdrs = {0};
+    rill__faas_rec_t recs[2] = {make_rec("orders", 0, 15, 0, "k", 1, "{\"a\":1}", 7),
+                                make_rec("orders", 0, 16, 0, "k", 1, "{\"a\":2}", 7)};
+    snprintf(recs[0].traceparent, sizeof(recs[0].traceparent), "%s", WIRE_TP);
+    const char *want[] = {"ce-specversion: 1.0", "ce-id: orders-0-15",
+                          "ce-source: /rill/app/node", "ce-type: dev.rill.record",
+                          "ce-time: 1970-01-01T00:00:00.000Z", "ce-traceparent: " WIRE_TP, "ce-partitionkey: k",
+                          "Content-Type: application/json", NULL};
+    cr_assert_eq(rill__faas_encode(&ce_target, recs, 1, &body, &hdrs), 0);
+    assert_header_lines(&hdrs, want);
+    rill_buf_reset(&body);
+    rill_buf_reset(&hdrs);
+    cr_assert_eq(rill__faas_encode(&ce_target, recs, 2, &body, &hdrs), 0);
+    json_object *root = json_tokener_parse(body.data);
+    cr_assert_not_null(root, "%s", body.data);
+    assert_str_member(json_object_array_get_idx(root, 0), "traceparent", WIRE_TP);
+    json_object *none;
+    cr_assert(!json_object_object_get_ex(json_object_array_get_idx(root, 1), "traceparent",
+                                         &none), "a record without a trace has no attribute");
+    json_object_put(root);
+    rill_buf_free(&body);
+    rill_buf_free(&hdrs);
+}
+
+Test(faas_bridge_wire, lambda_record_headers_carry_the_calls_traceparent)
+{
+    rill_buf_t body = {0}, hdrs = {0};
+    rd_kafka_headers_t *kh = rd_kafka_headers_new(2);
+    rd_kafka_header_add(kh, "traceparent", -1, "00-old", 6); /* the input's: replaced */
+    rd_kafka_header_add(kh, "other", -1, "x", 1);
+    rill__faas_rec_t rec = make_rec("t", 0, 1, 0, "k", 1, "v", 1);
+    rec.headers = (const rill_headers_t *)kh;
+    snprintf(rec.traceparent, sizeof(rec.traceparent), "%s", WIRE_TP);
+    cr_assert_eq(rill__faas_encode(&lambda_target, &rec, 1, &body, &hdrs), 0);
+    json_object *root = json_tokener_parse(body.data);
+    cr_assert_not_null(root, "%s", body.data);
+    json_object *r0 = json_object_array_get_idx(get(get(root, "records"), "t-0"), 0);
+    json_object *headers = get(r0, "headers");
+    cr_assert_eq(json_object_array_length(headers), 2);
+    json_object *other = get(json_object_array_get_idx(headers, 0), "other");
+    cr_assert_eq(json_object_array_length(other), 1);
+    json_object *tp = get(json_object_array_get_idx(headers, 1), "traceparent");
+    cr_assert_eq(json_object_array_length(tp), 55);
+    for (size_t i = 0; i < 55; i++)
+        cr_assert_eq(json_object_get_int(json_object_array_get_idx(tp, i)), WIRE_TP[i]);
+    json_object_put(root);
+    rd_kafka_headers_destroy(kh);
+    rill_buf_free(&body);
+    rill_buf_free(&hdrs);
+}

@@ -99,15 +99,17 @@ static int best_bid(const rill_record_t *item, const rill_record_t *event, const
     if (event->timestamp < item->timestamp || event->timestamp >= expires ||
         bid.price < reserve)
         return 1;
+    int leads = 1; /* the first counted bid, or one that beats the best: the winner so far */
     if (state_len == sizeof(best)) {
         memcpy(&best, state, sizeof(best));
         bid.bids = best.bids + 1;
         if (!beats(&bid, &best)) {
             best.bids = bid.bids;
             bid = best;
+            leads = 0;
         }
     }
-    return rill_buf_append(out, &bid, sizeof(bid)) ? -1 : 0;
+    return rill_buf_append(out, &bid, sizeof(bid)) ? -1 : leads ? RILL_COMPLETION_LEADS : 0;
 }
 
 static int is_decimal(const void *key, size_t len) {

@@ -9,6 +9,7 @@
 #include <criterion/logging.h>
 
 #include <json-c/json.h>
+#include <librdkafka/rdkafka.h>
 #include <rill.h>
 
 #include <inttypes.h>
@@ -68,9 +69,9 @@ static rill_producer_t *input_producer(const char *bootstrap, rt_partitioning_t 
     return prod;
 }
 
-void rt_auction_setup_as(rt_auction_t *a, const char *prefix, uint64_t events, int64_t ooo_ms,
-                         double invalid_fraction, int partitions, const rt_auction_params_t *p,
-                         rt_partitioning_t how) {
+/* a's topics, generator and event arrays for events 0..events-1; creates the input topics. */
+static void setup_input(rt_auction_t *a, const char *prefix, uint64_t events, int64_t ooo_ms,
+                        double invalid_fraction, int partitions, const rt_auction_params_t *p) {
     const char *bootstrap = rt_bootstrap();
     memset(a, 0, sizeof(*a));
     a->events = events;
@@ -93,40 +94,56 @@ void rt_auction_setup_as(rt_auction_t *a, const char *prefix, uint64_t events, i
         rt_create_topic_config(bootstrap, a->topic[t], partitions,
                                p->raw_max_message_bytes && t != RT_AU_PERSONS ? raw_configs
                                                                                : NULL);
-
     a->ev = calloc(events, sizeof(*a->ev));
     a->json = calloc(events, sizeof(*a->json));
     cr_assert(a->ev && a->json);
-    rill_producer_t *prod = input_producer(bootstrap, how);
+}
+
+/* Makes event n into a->ev[n] and a->json[n] (json: its text, key: its key), counts it;
+ * returns the key's length. */
+static size_t make_event(rt_auction_t *a, uint64_t n, rill_buf_t *json, char *key) {
+    nexmark_event_t *ev = &a->ev[n];
+    nexmark_event_at(&a->cfg, n, ev);
+    rill_buf_reset(json);
+    if (nexmark_event_json(ev, json))
+        abort();
+    a->json[n] = strndup(json->data, json->len);
+    a->persons += ev->kind == NEXMARK_PERSON;
+    a->auctions += ev->kind == NEXMARK_AUCTION;
+    a->bids += ev->kind == NEXMARK_BID;
+    a->invalid_auctions += ev->kind == NEXMARK_AUCTION && ev->invalid != NEXMARK_VALID;
+    a->invalid_bids += ev->kind == NEXMARK_BID && ev->invalid != NEXMARK_VALID;
+    if (ev->date_time > a->max_time)
+        a->max_time = ev->date_time;
+    return nexmark_event_key(ev, key);
+}
+
+/* The raw topic of an event's kind. */
+static const char *event_topic(const rt_auction_t *a, const nexmark_event_t *ev) {
+    return a->topic[ev->kind == NEXMARK_PERSON    ? RT_AU_PERSONS
+                    : ev->kind == NEXMARK_AUCTION ? RT_AU_AUCTIONS_RAW
+                                                  : RT_AU_BIDS_RAW];
+}
+
+void rt_auction_setup_as(rt_auction_t *a, const char *prefix, uint64_t events, int64_t ooo_ms,
+                         double invalid_fraction, int partitions, const rt_auction_params_t *p,
+                         rt_partitioning_t how) {
+    setup_input(a, prefix, events, ooo_ms, invalid_fraction, partitions, p);
+    rill_producer_t *prod = input_producer(rt_bootstrap(), how);
     uint64_t rnd = 0x2545f4914f6cdd1dULL;
-    const char *topic[NEXMARK_KIND_CNT] = {a->topic[RT_AU_PERSONS], a->topic[RT_AU_AUCTIONS_RAW],
-                                           a->topic[RT_AU_BIDS_RAW]};
     rill_buf_t json = {0};
-    char key[NEXMARK_KEY_MAX];
+    char key[NEXMARK_KEY_MAX], errstr[512];
     for (uint64_t n = 0; n < events; n++) {
-        nexmark_event_t *ev = &a->ev[n];
-        nexmark_event_at(&a->cfg, n, ev);
-        rill_buf_reset(&json);
-        if (nexmark_event_json(ev, &json))
-            abort();
-        a->json[n] = strndup(json.data, json.len);
-        size_t kl = nexmark_event_key(ev, key);
+        size_t kl = make_event(a, n, &json, key);
         int32_t part = -1;
         if (how == RT_PART_RANDOM) {
             rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
             part = (int32_t)(rnd % (uint64_t)partitions);
         }
-        rill_err_t err = rill_producer_send(prod, topic[ev->kind], part, key, kl, json.data,
-                                            json.len, ev->date_time);
+        rill_err_t err = rill_producer_send(prod, event_topic(a, &a->ev[n]), part, key, kl,
+                                            json.data, json.len, a->ev[n].date_time);
         if (err)
             cr_assert_fail("producing event %" PRIu64 ": %s", n, rill_err2str(err));
-        a->persons += ev->kind == NEXMARK_PERSON;
-        a->auctions += ev->kind == NEXMARK_AUCTION;
-        a->bids += ev->kind == NEXMARK_BID;
-        a->invalid_auctions += ev->kind == NEXMARK_AUCTION && ev->invalid != NEXMARK_VALID;
-        a->invalid_bids += ev->kind == NEXMARK_BID && ev->invalid != NEXMARK_VALID;
-        if (ev->date_time > a->max_time)
-            a->max_time = ev->date_time;
     }
     rill_buf_free(&json);
     rill_err_t err = rill_producer_flush(prod, 120000, errstr, sizeof(errstr));
@@ -135,10 +152,103 @@ void rt_auction_setup_as(rt_auction_t *a, const char *prefix, uint64_t events, i
         cr_assert_fail("flushing the input: %s", errstr);
 }
 
+/* ---- input with traceparents (rt_auction_setup_traced) ---- */
+
+/* Where each event landed: its number is the message's opaque. */
+static void traced_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    rt_auction_t *a = opaque;
+    uint64_t n = (uint64_t)(uintptr_t)m->_private;
+    if (m->err || n >= a->events)
+        return;
+    a->part[n] = m->partition;
+    a->offset[n] = m->offset;
+}
+
+static rd_kafka_t *traced_producer(rt_auction_t *a) {
+    char errstr[512];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    const char *props[] = {"bootstrap.servers", rt_bootstrap(), "partitioner", "murmur2_random",
+                           "enable.idempotence", "true", "linger.ms", "20", NULL};
+    for (int i = 0; props[i]; i += 2)
+        if (rd_kafka_conf_set(kc, props[i], props[i + 1], errstr, sizeof(errstr)))
+            cr_assert_fail("%s: %s", props[i], errstr);
+    rd_kafka_conf_set_dr_msg_cb(kc, traced_delivered);
+    rd_kafka_conf_set_opaque(kc, a);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
+    if (!rk)
+        cr_assert_fail("producer: %s", errstr);
+    return rk;
+}
+
+/* The headers of event n (NULL: none), and its known trace id in a->trace[n]. */
+static rd_kafka_headers_t *traced_headers(rt_auction_t *a, uint64_t n) {
+    a->trace[n][0] = '\0';
+    if (n % 3 == 0)
+        return NULL;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    if (n % 15 == 5) {
+        rd_kafka_header_add(h, "traceparent", -1, "00-not-a-trace", -1);
+        return h;
+    }
+    char tp[64];
+    uint64_t lo = 0x9e3779b97f4a7c15ULL ^ n;
+    uint32_t hi = (uint32_t)(n & 0xffffffffu);
+    snprintf(a->trace[n], sizeof(a->trace[n]), "7e57%04x%08" PRIx32 "%016" PRIx64,
+             (unsigned)((n >> 32) & 0xffffu), hi, lo);
+    snprintf(tp, sizeof(tp), "00-%.32s-%016" PRIx64 "-01", a->trace[n], n + 1);
+    rd_kafka_header_add(h, "traceparent", -1, tp, -1);
+    return h;
+}
+
+void rt_auction_setup_traced(rt_auction_t *a, const char *prefix, uint64_t events,
+                             int64_t ooo_ms, double invalid_fraction, int partitions,
+                             const rt_auction_params_t *p) {
+    setup_input(a, prefix, events, ooo_ms, invalid_fraction, partitions, p);
+    a->part = calloc(events, sizeof(*a->part));
+    a->offset = calloc(events, sizeof(*a->offset));
+    a->trace = calloc(events, sizeof(*a->trace));
+    cr_assert(a->part && a->offset && a->trace);
+    for (uint64_t n = 0; n < events; n++)
+        a->offset[n] = -1;
+    rd_kafka_t *rk = traced_producer(a);
+    rill_buf_t json = {0};
+    char key[NEXMARK_KEY_MAX];
+    for (uint64_t n = 0; n < events; n++) {
+        size_t kl = make_event(a, n, &json, key);
+        rd_kafka_headers_t *h = traced_headers(a, n);
+        rd_kafka_resp_err_t err;
+        for (int tries = 0; tries < 1000; tries++) {
+            err = rd_kafka_producev(
+                rk, RD_KAFKA_V_TOPIC(event_topic(a, &a->ev[n])), RD_KAFKA_V_KEY(key, kl),
+                RD_KAFKA_V_VALUE(json.data, json.len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_TIMESTAMP(a->ev[n].date_time),
+                RD_KAFKA_V_OPAQUE((void *)(uintptr_t)n),
+                RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+            if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                break;
+            rd_kafka_poll(rk, 10);
+        }
+        if (err)
+            cr_assert_fail("producing event %" PRIu64 ": %s", n, rd_kafka_err2str(err));
+        rd_kafka_poll(rk, 0);
+    }
+    rill_buf_free(&json);
+    rd_kafka_resp_err_t err = rd_kafka_flush(rk, 120000);
+    rd_kafka_destroy(rk);
+    if (err)
+        cr_assert_fail("flushing the input: %s", rd_kafka_err2str(err));
+    for (uint64_t n = 0; n < events; n++)
+        cr_assert_geq(a->offset[n], 0, "event %" PRIu64 " has no delivery report", n);
+}
+
 void rt_auction_free(rt_auction_t *a) {
     for (uint64_t n = 0; a->json && n < a->events; n++)
         free(a->json[n]);
     free(a->json);
+    free(a->part);
+    free(a->offset);
+    free(a->trace);
     free(a->ev);
     for (int t = 0; t < RT_AU_TOPIC_CNT; t++)
         free(a->topic[t]);
@@ -635,6 +745,7 @@ int rt_auction_check_notified(const char *file, const char *app_id,
         char *key = strdup(json_object_get_string(person));
         json_object_object_del(o, "id");
         json_object_object_del(o, "sentAt");
+        json_object_object_del(o, "traceparent"); /* lineage.enable: checked by test_lineage */
         char *row = rt_nexmark_row(json_object_to_json_string(o), notif_fields);
         rt_kvs_add(&got, key, row);
         free(key);

@@ -54,6 +54,12 @@ typedef struct rt_auction_s {
     size_t persons, auctions, bids, invalid_auctions, invalid_bids;
     int64_t max_time;                /* the largest dateTime */
     rt_auction_params_t params;
+    /* rt_auction_setup_traced only (else NULL), per event number: where it was written and
+     * the trace id (32 hex) of the traceparent it was given, "" when it had none or a
+     * malformed one */
+    int32_t *part;
+    int64_t *offset;
+    char (*trace)[33];
 } rt_auction_t;
 
 /* The reason the edge functions and rules give an invalid event (functions/README.md,
@@ -84,6 +90,16 @@ void rt_auction_setup_as(rt_auction_t *a, const char *prefix, uint64_t events, i
                          double invalid_fraction, int partitions, const rt_auction_params_t *p,
                          rt_partitioning_t how);
 void rt_auction_free(rt_auction_t *a);
+
+/*
+ * rt_auction_setup (murmur2) with headers for lineage: a third of the events get no
+ * traceparent, one in fifteen a malformed one, the others a valid one with a trace id the
+ * test knows (a->trace[n]); a->part[n] and a->offset[n] say where event n was written
+ * (from the delivery reports).
+ */
+void rt_auction_setup_traced(rt_auction_t *a, const char *prefix, uint64_t events,
+                             int64_t ooo_ms, double invalid_fraction, int partitions,
+                             const rt_auction_params_t *p);
 
 /*
  * Starts rill-auction on a's topics with --edge edge (FaaS urls from RILL_TEST_FN_*), as

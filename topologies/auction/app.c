@@ -395,6 +395,10 @@ int main(int argc, char **argv) {
      * Short fetch waits keep the cached end offsets (what "known to lag" uses) fresh. */
     rill_conf_set(conf, "max.task.idle.ms", "2000", NULL, 0);
     rill_conf_set(conf, "consumer.fetch.wait.max.ms", "10", NULL, 0);
+    /* Lineage on: a receipt (auction.notifications.sent) or a closed auction names, through
+     * its headers alone, the bid that won and the auction record it came from (README,
+     * "Tracing and lineage"); -D lineage.enable=false turns it off. */
+    rill_conf_set(conf, "lineage.enable", "true", NULL, 0);
     /* The embedded broker starts empty on every run, so the local state of an earlier run
      * must not be reused: a fresh state directory per run (removed at exit) unless
      * --state-dir or a --bootstrap-servers is given. */

@@ -432,9 +432,10 @@ static int close_accumulate(const rill_record_t *item, const rill_record_t *ev,
     int present = lo < (size_t)s->nbidders && s->bidders[lo] == bidder;
     close_state_t n = *s;
     n.bids++;
-    if (price > n.best_price || (price == n.best_price && (t < n.best_time ||
-                                                           (t == n.best_time &&
-                                                            bidder < n.best_bidder)))) {
+    int leads = price > n.best_price ||
+                (price == n.best_price &&
+                 (t < n.best_time || (t == n.best_time && bidder < n.best_bidder)));
+    if (leads) {
         n.best_price = price;
         n.best_time = t;
         n.best_bidder = bidder;
@@ -446,7 +447,9 @@ static int close_accumulate(const rill_record_t *item, const rill_record_t *ev,
         return -1;
     if (!present && rill_buf_append(out, &bidder, sizeof(bidder)))
         return -1;
-    return rill_buf_append(out, s->bidders + lo, ((size_t)s->nbidders - lo) * sizeof(int64_t));
+    if (rill_buf_append(out, s->bidders + lo, ((size_t)s->nbidders - lo) * sizeof(int64_t)))
+        return -1;
+    return leads ? RILL_COMPLETION_LEADS : 0; /* the best bid leads: lineage to the winner */
 }
 
 /* The internal closed record: the auction.closed value plus "bidderIds" (for the fan-out). */

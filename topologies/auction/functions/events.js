@@ -6,9 +6,10 @@
  * a JSON array of events with data | data_base64) or one structured event. A copy of
  * faas_bridge/functions/index.js's parser, so that this folder deploys on its own.
  *
- * parseRequest(req) → [{id, key, bytes}] (id: the record's own id, e.g.
+ * parseRequest(req) → [{id, key, bytes, traceparent}] (id: the record's own id, e.g.
  * "<topic>-<partition>-<offset>-<n>", key: a string or null, bytes: a Buffer with the value's
- * exact bytes; JSON data of a batch is sliced from the request text, not re-serialized), or
+ * exact bytes; JSON data of a batch is sliced from the request text, not re-serialized;
+ * traceparent: the event's distributed-tracing attribute (W3C Trace Context) or null), or
  * throws (→ HTTP 400).
  */
 
@@ -161,7 +162,8 @@ function eventToRecord(ev, rawData) {
         bytes = Buffer.from(rawData != null ? rawData : JSON.stringify(ev.data), 'utf8');
     }
     const key = ev.partitionkey === undefined || ev.partitionkey === null ? null : String(ev.partitionkey);
-    return { id: ev.id == null ? '' : String(ev.id), key, bytes };
+    const traceparent = typeof ev.traceparent === 'string' ? ev.traceparent : null;
+    return { id: ev.id == null ? '' : String(ev.id), key, bytes, traceparent };
 }
 
 /* The records of a request, or throws (→ 400). */
@@ -187,11 +189,13 @@ function parseRequest(req) {
         return [eventToRecord(ev, null)];
     }
     const key = req.get('ce-partitionkey');
+    const traceparent = req.get('ce-traceparent');
     return [
         {
             id: pctDecode(req.get('ce-id') || ''),
             key: key === undefined ? null : pctDecode(key),
             bytes: req.rawBody || Buffer.alloc(0),
+            traceparent: traceparent === undefined ? null : pctDecode(traceparent),
         },
     ];
 }

@@ -60,6 +60,7 @@ class Notifier {
             const line = JSON.stringify({
                 sentAt, id, person: n.person, auction: n.auction, kind: n.kind, price: n.price,
                 name: n.name, emailAddress: n.emailAddress,
+                ...(recs[i].traceparent ? { traceparent: recs[i].traceparent } : {}),
             }) + '\n';
             inBatch.set(id, fresh.length);
             fresh.push({ i, id, line, receipt });
