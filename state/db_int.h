@@ -65,6 +65,7 @@ void rill__batch_delete(rill__batch_t *b, rill__cf_t *cf, const void *key, size_
 void rill__batch_delete_range(rill__batch_t *b, rill__cf_t *cf, const void *lo, size_t lo_len,
                               const void *hi, size_t hi_len);
 size_t rill__batch_count(const rill__batch_t *b);
+size_t rill__batch_bytes(const rill__batch_t *b);
 void rill__batch_clear(rill__batch_t *b);
 void rill__batch_destroy(rill__batch_t *b);
 /* Applies b atomically (WAL, no fsync). Returns 0 or -1 with errstr. */

@@ -11,9 +11,10 @@
  * one pass: all their changelog partitions are assigned at once, so the fetches of every
  * partition overlap instead of running one after the other, and messages are taken from
  * the consumer in batches. Records of every store go into one RocksDB write batch; when it
- * is large (RESTORE_BATCH records) it is written with, for each store it touches, the offset
- * after that store's last record in it, so each column family (a store) always holds data
- * and an offset that agree.
+ * is large (RESTORE_BATCH records, or as many bytes as a memtable: statestore.write.buffer.bytes,
+ * which bounds its memory) it is written with, for each store it touches, the offset after
+ * that store's last record in it, so each column family (a store) always holds data and an
+ * offset that agree.
  *
  * Those writes skip the WAL: the changelog is the log. A process killed during a restore
  * therefore keeps only what RocksDB had flushed to its tables, and a table flush writes a
@@ -38,7 +39,7 @@
 #include <string.h>
 #include <time.h>
 
-#define RESTORE_BATCH 100000   /* records per RocksDB write */
+#define RESTORE_BATCH 100000   /* records per RocksDB write, at most */
 #define RESTORE_TAKE 1024      /* messages taken from the consumer per call */
 #define RESTORE_IDLE_MS 30000  /* no record and no end for this long: give up */
 
@@ -62,6 +63,7 @@ typedef struct restore_run_s {
     int cnt, left;     /* entries; entries not done */
     int hint;          /* the entry of the previous message */
     rill__batch_t *batch;
+    size_t max_bytes;  /* the batch is written when it holds this much */
     char *errstr;
     size_t errstr_size;
 } restore_run_t;
@@ -298,7 +300,8 @@ static int replay(restore_run_t *run, rd_kafka_t *rk) {
                      "no progress for %d s", run->left, RESTORE_IDLE_MS / 1000);
             rc = -1;
         }
-        if (!rc && rill__batch_count(run->batch) >= RESTORE_BATCH)
+        if (!rc && (rill__batch_count(run->batch) >= RESTORE_BATCH ||
+                    rill__batch_bytes(run->batch) >= run->max_bytes))
             rc = write_batch(run);
         if (now - last_log >= 1000) {
             int64_t left = remaining(run);
@@ -360,7 +363,8 @@ int rill__stores_restore(rill__thread_t *thread, rill__store_t **stores, int n, 
                          size_t errstr_size) {
     if (n <= 0)
         return 0;
-    restore_run_t run = {.thread = thread, .errstr = errstr, .errstr_size = errstr_size};
+    restore_run_t run = {.thread = thread, .errstr = errstr, .errstr_size = errstr_size,
+                         .max_bytes = (size_t)thread->app->set.write_buffer_bytes};
     rd_kafka_t *rk = restore_consumer(thread, errstr, errstr_size);
     if (!rk)
         return -1;

@@ -461,6 +461,15 @@ size_t rill__batch_count(const rill__batch_t *b)
     return (size_t)rocksdb_writebatch_count(b->wb);
 }
 
+/* The bytes of b's operations (its serialized size). */
+size_t rill__batch_bytes(const rill__batch_t *b)
+{
+    size_t size = 0;
+
+    rocksdb_writebatch_data(b->wb, &size);
+    return size;
+}
+
 /* Empties b and keeps its memory for the next batch. */
 void rill__batch_clear(rill__batch_t *b)
 {

@@ -15,7 +15,8 @@
  * A cache larger than statestore.cache.max.bytes asks the thread to commit early.
  *
  * On assignment a task restores each store from its changelog, from the offset stored with
- * the data (or from the start when there is none), before it processes a record.
+ * the data (or from the start when there is none), before it processes a record; a stream
+ * thread restores the stores of all its new tasks together (restore.c).
  */
 #ifndef RILL_STORE_INT_H
 #define RILL_STORE_INT_H
