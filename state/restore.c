@@ -24,7 +24,9 @@
  * past the restored data) every column family the restore wrote is flushed: otherwise a
  * crash after that commit would replay the WAL's offset over data that never reached disk.
  *
- * The restore consumer is the thread's own, assigned (no group), made on first use.
+ * While they load, the column families restored into have their automatic compactions off
+ * (turned back on after the flush). The restore consumer is the thread's own, assigned (no
+ * group), made on first use, its queue bounded by bytes.
  * Progress goes to the log every second and to rill_restored_records_total and
  * rill_restore_remaining_records. A stored offset the changelog does not reach (beyond its
  * end: the topic was deleted and made again, or the state directory came from another
@@ -75,6 +77,16 @@ static rd_kafka_t *restore_consumer(rill__thread_t *thread, char *errstr, size_t
     if (!kc)
         return NULL;
     rd_kafka_conf_set(kc, "fetch.wait.max.ms", "50", NULL, 0);
+    /* librdkafka 2.0 stops fetching a partition for a whole second once its queue passes
+     * queued.min.messages or queued.max.messages.kbytes: with its 100k messages, a restore
+     * (faster than 100k records a second per partition) waited on those pauses half of the
+     * time. The queue is bounded by bytes instead, as the stream thread's (unless set). */
+    static const char *const prefetch[][2] = {
+        {"queued.min.messages", "10000000"},
+        {"queued.max.messages.kbytes", "16384"},
+    };
+    rill__conf_consumer_defaults(thread->app->conf, kc, prefetch,
+                                 sizeof(prefetch) / sizeof(prefetch[0]));
     thread->restore_consumer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errstr_size);
     if (!thread->restore_consumer)
         rd_kafka_conf_destroy(kc);
@@ -285,7 +297,11 @@ static int replay(restore_run_t *run, rd_kafka_t *rk) {
     int64_t restored = 0, last_log = rill__now_ms(), last_progress = last_log;
     int rc = q ? assign_all(rk, run) : -1;
     while (!rc && run->left && !rill__app_stopping(thread->app)) {
-        ssize_t got = rd_kafka_consume_batch_queue(q, 100, msgs, RESTORE_TAKE);
+        /* What is there, at once; only an empty queue is waited on (for one message): a
+         * batch call with a timeout waits for a full batch. */
+        ssize_t got = rd_kafka_consume_batch_queue(q, 0, msgs, RESTORE_TAKE);
+        if (got == 0)
+            got = rd_kafka_consume_batch_queue(q, 100, msgs, 1);
         int64_t now = rill__now_ms(), before = restored;
         for (ssize_t i = 0; i < got; i++) {
             if (!rc && !(rc = take(run, msgs[i])) && !msgs[i]->err)
@@ -320,17 +336,34 @@ static int replay(restore_run_t *run, rd_kafka_t *rk) {
     return rc;
 }
 
+/* Whether entry i is the first of the run with its column family (among those that
+ * restored something, when written). */
+static bool first_of_cf(const restore_run_t *run, int i, bool written) {
+    for (int j = 0; j < i; j++)
+        if ((!written || run->v[j].restored) && run->v[j].st->cf == run->v[i].st->cf)
+            return false;
+    return !written || run->v[i].restored;
+}
+
 /* Flushes each column family a replay wrote into, once (see DESIGN). */
 static int flush_restored(const restore_run_t *run) {
-    for (int i = 0; i < run->cnt; i++) {
-        const restoring_t *r = &run->v[i];
-        bool seen = false;
-        for (int j = 0; j < i && !seen; j++)
-            seen = run->v[j].restored && run->v[j].st->cf == r->st->cf;
-        if (r->restored && !seen &&
-            rill__db_flush(r->st->db, r->st->cf, run->errstr, run->errstr_size))
+    for (int i = 0; i < run->cnt; i++)
+        if (first_of_cf(run, i, true) &&
+            rill__db_flush(run->v[i].st->db, run->v[i].st->cf, run->errstr, run->errstr_size))
             return -1;
-    }
+    return 0;
+}
+
+/* Compactions off while the column families load (their tables are compacted afterwards,
+ * not while the restore competes for the same cores), and back on. Turning them off is
+ * only an optimisation; turning them back on must succeed. */
+static int bulk_load(const restore_run_t *run, int on) {
+    char err[256];
+    for (int i = 0; i < run->cnt; i++)
+        if (first_of_cf(run, i, false) &&
+            rill__db_bulk_load(run->v[i].st->db, run->v[i].st->cf, on, on ? err : run->errstr,
+                               on ? sizeof(err) : run->errstr_size) && !on)
+            return -1;
     return 0;
 }
 
@@ -359,6 +392,20 @@ static int prepare_all(restore_run_t *run, rd_kafka_t *rk, rill__store_t **store
     return 0;
 }
 
+/* Replays the prepared entries, compactions off, and flushes what they wrote. */
+static int restore_all(restore_run_t *run, rd_kafka_t *rk) {
+    bulk_load(run, 1);
+    int rc = replay(run, rk);
+    /* Persist the WAL-less restore before the tasks write with the WAL (see DESIGN). */
+    if (!rc)
+        rc = flush_restored(run);
+    if (bulk_load(run, 0))
+        rc = -1;
+    if (!rc)
+        log_restored(run);
+    return rc;
+}
+
 int rill__stores_restore(rill__thread_t *thread, rill__store_t **stores, int n, char *errstr,
                          size_t errstr_size) {
     if (n <= 0)
@@ -374,10 +421,7 @@ int rill__stores_restore(rill__thread_t *thread, rill__store_t **stores, int n, 
     if (!run.v || !run.batch)
         snprintf(errstr, errstr_size, "out of memory");
     else if (!prepare_all(&run, rk, stores, n))
-        rc = run.cnt ? replay(&run, rk) : 0;
-    /* Persist the WAL-less restore before the tasks write with the WAL (see DESIGN). */
-    if (!rc && run.cnt && (rc = flush_restored(&run)) == 0)
-        log_restored(&run);
+        rc = run.cnt ? restore_all(&run, rk) : 0;
     rill__batch_destroy(run.batch);
     free(run.v);
     return rc;
