@@ -157,7 +157,7 @@ append_results() {
             "$RECORDS" "$RECORDS" "$PARTITIONS" "$CHANGELOG_RECORDS" "$fill"
         printf -- '- restore: the same app (same application.id) started over an empty state.dir; 4 tasks on 1 stream thread, their 4 changelog partitions assigned at once to the thread'"'"'s restore consumer (state/restore.c: messages taken in batches, RocksDB write batches of 100k records without the WAL, a flush at the end); clock from the first record restored to rill_restored_records_total = changelog size (polled every 2 ms; the last batch write and the flush are after it); "start → done" from the program'"'"'s start (group join, RocksDB open) to the same instant\n'
         if [[ -n "$BASE_DIR" ]]; then
-            printf -- '- baseline: the same restore with bench-state-agg built from %s (%s), run just before each of this build'"'"'s restores\n' "$BASE_REV" "$(rel_path "$BASE_DIR")"
+            printf -- '- baseline: the same restore with bench-state-agg built from %s (build: %s), run just before each of this build'"'"'s restores\n' "$BASE_REV" "$(rel_path "$BASE_DIR")"
         fi
         printf -- '- consume: bench-changelog-consume, a plain librdkafka consumer (defaults), all partitions assigned at once from the beginning, first record → last; the "one partition at a time" column reads them in turn with fetch.wait.max.ms=50, as a restore does (not part of the pair)\n'
         printf -- '- CPU: user+sys of the process over the same span (getrusage), per million changelog records\n'
