@@ -201,13 +201,33 @@ static int run(rill_app_t *app, const agg_opts_t *o, bench_marks_t *marks) {
     return rc;
 }
 
+/* rill_changelog_records_total of one store, read from the app's metrics text (the counter
+ * is per store; rill_app_metric() sums the stores). -1 when absent. */
+static long store_changelog(rill_app_t *app, const char *store) {
+    rill_buf_t text = {0};
+    char needle[128];
+    long v = -1;
+    snprintf(needle, sizeof(needle), "store=\"%s\"} ", store);
+    if (rill_app_metrics(app, &text) == RILL_OK && rill_buf_append(&text, "", 1) == 0) {
+        for (const char *l = (const char *)text.data; l && v < 0; l = strchr(l, '\n')) {
+            l += *l == '\n';
+            const char *end = strchr(l, '\n'), *hit = strstr(l, needle);
+            if (!strncmp(l, "rill_changelog_records_total{", 29) && hit && (!end || hit < end))
+                v = strtol(hit + strlen(needle), NULL, 10);
+        }
+    }
+    rill_buf_free(&text);
+    return v;
+}
+
 static void print_metrics(rill_app_t *app) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("METRICS processed=%ld produced=%ld changelog=%ld restored=%ld commits=%ld "
-           "rebalances=%ld pauses=%ld dlq=%ld late=%ld maxrss_kb=%ld\n",
+    printf("METRICS processed=%ld produced=%ld changelog=%ld changelog_all=%ld restored=%ld "
+           "commits=%ld rebalances=%ld pauses=%ld dlq=%ld late=%ld maxrss_kb=%ld\n",
            (long)rill_app_metric(app, "rill_records_processed_total"),
            (long)rill_app_metric(app, "rill_records_produced_total"),
+           store_changelog(app, SB_STORE),
            (long)rill_app_metric(app, "rill_changelog_records_total"),
            (long)rill_app_metric(app, "rill_restored_records_total"),
            (long)rill_app_metric(app, "rill_commits_total"),

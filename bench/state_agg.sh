@@ -44,6 +44,7 @@ readonly EMIT=${RILL_BENCH_EMIT:-update}
 [[ "$EMIT" == update || "$EMIT" == final ]] || die "RILL_BENCH_EMIT is update or final"
 export RILL_BENCH_EMIT=$EMIT
 readonly SEED=42
+readonly STORE_NAME=counts # the aggregation's store (state_bench.h SB_STORE)
 readonly RUN_TIMEOUT_S=${RILL_BENCH_RUN_TIMEOUT_S:-600}
 readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
 RUN_ID="$(date +%s)-$$"
@@ -89,20 +90,23 @@ run_one() {
     done
     cpu1=$(broker_cpu)
     rm -rf "$dir"
-    local result extra
+    local result extra topic=""
     result=$(grep '^RESULT ' "$out") || die "$kind $mode run $i printed no RESULT line"
     extra=$(grep -E '^(PHASES|METRICS) ' "$out" | cut -d' ' -f2- || true)
-    echo "$result $extra broker_cpu_s=$(cpu_diff "$cpu0" "$cpu1")"
+    # What the store's changelog topic holds, to set beside the app's counter of it.
+    [[ "$kind" == rill ]] &&
+        topic=" topic_changelog=$(topic_records "${cmd[${#cmd[@]} - 1]#application.id=}-$STORE_NAME-changelog")"
+    echo "$result $extra broker_cpu_s=$(cpu_diff "$cpu0" "$cpu1")$topic"
 }
 
 # ---------------------------------------------------------------- report
 
 # Reads rows "pair c_wall c_cpu c_put c_get r_wall r_cpu r_last changelog commits r_broker
-# maxrss_kb"; prints the Markdown table and the summary lines.
+# maxrss_kb topic_changelog"; prints the Markdown table and the summary lines.
 report() {
     awk -v n="$RECORDS" "$AWK_STATS"'
         BEGIN {
-            print "| pair | ceiling rec/s (put+get) | ceiling put / get rec/s | rill rec/s | **rill/ceiling rec/s** | rill rec/s to last record | ceiling CPU-s/M | rill CPU-s/M | **rill/ceiling CPU** | rill changelog records | rill commits | rill peak RSS MiB | broker CPU-s/M (rill run) |"
+            print "| pair | ceiling rec/s (put+get) | ceiling put / get rec/s | rill rec/s | **rill/ceiling rec/s** | rill rec/s to last record | ceiling CPU-s/M | rill CPU-s/M | **rill/ceiling CPU** | rill changelog records (counter / topic) | rill commits | rill peak RSS MiB | broker CPU-s/M (rill run) |"
             print "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         }
         {
@@ -110,8 +114,8 @@ report() {
             cr[k] = n / $2; cc[k] = $3 / (n / 1e6); rr[k] = n / $6; rc[k] = $7 / (n / 1e6)
             tr[k] = rr[k] / cr[k]; xr[k] = rc[k] / cc[k]; rl[k] = n / $8
             broker = $11 == "nan" ? "n/a" : sprintf("%.2f", $11 / (n / 1e6))
-            printf "| %d | %.0f | %.0f / %.0f | %.0f | **%.3f** | %.0f | %.3f | %.3f | **%.3f** | %d | %d | %.0f | %s |\n",
-                $1, cr[k], n / $4, n / $5, rr[k], tr[k], rl[k], cc[k], rc[k], xr[k], $9, $10, $12 / 1024, broker
+            printf "| %d | %.0f | %.0f / %.0f | %.0f | **%.3f** | %.0f | %.3f | %.3f | **%.3f** | %d / %s | %d | %.0f | %s |\n",
+                $1, cr[k], n / $4, n / $5, rr[k], tr[k], rl[k], cc[k], rc[k], xr[k], $9, $13, $10, $12 / 1024, broker
         }
         END {
             printf "| **median** | %.0f | | %.0f | **%.3f** | %.0f | %.3f | %.3f | **%.3f** | | | | |\n",
@@ -171,7 +175,8 @@ main() {
             log "pair $i $mode rill:    $r"
             rows[$mode]+="$i $(field "$c" wall_s) $(field "$c" cpu_s) $(field "$c" put_s) $(field "$c" get_s)"
             rows[$mode]+=" $(field "$r" wall_s) $(field "$r" cpu_s) $(field "$r" last_s) $(field "$r" changelog)"
-            rows[$mode]+=" $(field "$r" commits) $(field "$r" broker_cpu_s) $(field "$r" maxrss_kb)"$'\n'
+            rows[$mode]+=" $(field "$r" commits) $(field "$r" broker_cpu_s) $(field "$r" maxrss_kb)"
+            rows[$mode]+=" $(field "$r" topic_changelog)"$'\n'
         done
     done
     local tables="" table

@@ -42,7 +42,6 @@ typedef enum rill__metric_e {
     RILL_M_BUFFERED,     /* records queued in tasks (a gauge) */
     RILL_M_RESTORED,     /* changelog records restored into stores */
     RILL_M_RESTORE_LAG,  /* changelog records still to restore (a gauge) */
-    RILL_M_CHANGELOG,    /* records written to changelogs */
     RILL_M_LAG,          /* records in Kafka past the positions of owned partitions (a gauge,
                             from the consumer's cached end offsets, once a second) */
     RILL_M_ALIGN_PAUSES, /* partitions paused by event-time alignment */
@@ -207,6 +206,7 @@ struct rill__task_s {
     int sched_cnt;
     struct rill__store_s **stores; /* its state stores (state/) */
     int store_cnt;
+    bool stores_open; /* stores opened and restored (state/store_life.c) */
     int64_t created_ms;
     int64_t ready_ms; /* when its stores were restored and its nodes initialised */
     /*

@@ -15,6 +15,7 @@
 #include "engine_int.h"
 #include "global_int.h"
 #include "query_fwd_int.h"
+#include "store_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -47,8 +48,6 @@ static const rill__mfamily_t thread_families[RILL_M__COUNT] = {
                          "Changelog records restored into stores."},
     [RILL_M_RESTORE_LAG] = {"rill_restore_remaining_records", RILL__GAUGE,
                             "Changelog records still to restore."},
-    [RILL_M_CHANGELOG] = {"rill_changelog_records_total", RILL__COUNTER,
-                          "Records written to changelogs."},
     [RILL_M_LAG] = {"rill_consumer_lag_records", RILL__GAUGE, NULL},
     [RILL_M_ALIGN_PAUSES] = {"rill_alignment_pauses_total", RILL__COUNTER,
                              "Partitions paused by event-time alignment."},
@@ -222,6 +221,9 @@ int64_t rill_app_metric(rill_app_t *app, const char *name) {
     int64_t query = rill__query_metric(app, name);
     if (query >= 0)
         return query;
+    int64_t stores = rill__stores_metric(app, name);
+    if (stores >= 0)
+        return stores;
     for (int m = 0; m < RILL_M__COUNT; m++) {
         if (strcmp(thread_families[m].name, name))
             continue;
@@ -253,6 +255,7 @@ static void collect(rill_app_t *app, rill__mout_t *mo) {
     }
     rill__global_metrics(app, mo);
     rill__query_metrics(app, mo);
+    rill__stores_metrics(app, mo);
 }
 
 rill_err_t rill_app_metrics(rill_app_t *app, rill_buf_t *out) {

@@ -258,6 +258,10 @@ static void run_tasks(rill__thread_t *thread) {
     size_t high = (size_t)thread->app->set.buffered_records_per_partition;
     thread->poll_wait_ms = INT32_MAX;
     log_readiness(thread, true);
+    /* Every new task's stores restore together (their changelogs read at once) before any
+     * of them runs: a task would otherwise restore alone when it first runs. */
+    if (rill__thread_open_stores(thread))
+        return;
     for (int i = 0; i < thread->task_cnt; i++) {
         rill__task_t *task = thread->tasks[i];
         rill__task_process(task, PROCESS_BATCH);

@@ -59,7 +59,8 @@ static int update(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *st,
     if (ts < rec->timestamp)
         ts = rec->timestamp;
     if (rill__agg_add(ctx, &c->fns, rec, agg, agg_len, &st->agg) ||
-        rill__win_put(ctx, c, st, rec->key, rec->key_len, start, ts, st->agg.data, st->agg.len) ||
+        rill__win_put(ctx, c, st, rec->key, rec->key_len, start, ts, st->agg.data, st->agg.len,
+                      fresh) ||
         (fresh && rill__win_index_add(ctx, c, st, rec->key, rec->key_len, start, 0, 1)))
         return -1;
     return forward_update(ctx, c, rec, start, st->agg.data, st->agg.len, ts);
@@ -79,7 +80,7 @@ static int copy_right(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *s
     const rill__win_item_t *it = &st->items.v[i];
     const void *agg = rill__win_item_agg(&st->items, i);
     int64_t start = rill__add_sat(rec->timestamp, 1);
-    if (rill__win_put(ctx, c, st, rec->key, rec->key_len, start, it->ts, agg, it->agg_len) ||
+    if (rill__win_put(ctx, c, st, rec->key, rec->key_len, start, it->ts, agg, it->agg_len, 1) ||
         rill__win_index_add(ctx, c, st, rec->key, rec->key_len, start, 0, 1))
         return -1;
     return forward_update(ctx, c, rec, start, agg, it->agg_len, it->ts);

@@ -67,10 +67,11 @@ static inline const void *rill__win_item_agg(const rill__win_items_t *items, siz
 int rill__win_fetch(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
                     const void *key, size_t key_len, int64_t from, int64_t to);
 
-/* Writes the window (key, start) = [ts][agg] of a time-window store. Returns 0 or -1. */
+/* Writes the window (key, start) = [ts][agg] of a time-window store; fresh: the window is
+ * not in the store (so not in its changelog) yet. Returns 0 or -1. */
 int rill__win_put(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
                   const void *key, size_t key_len, int64_t start, int64_t ts, const void *agg,
-                  size_t agg_len);
+                  size_t agg_len, int fresh);
 
 /* Forwards a result: the window [start, end] of key with aggregate agg (NULL: a tombstone). */
 int rill__win_forward(rill_ctx_t *ctx, const rill__win_conf_t *c, const void *key,

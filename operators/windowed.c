@@ -156,9 +156,10 @@ int rill__win_fetch(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_
 
 int rill__win_put(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
                   const void *key, size_t key_len, int64_t start, int64_t ts, const void *agg,
-                  size_t agg_len) {
+                  size_t agg_len, int fresh) {
     if (rill__stored_make(&st->val, ts, agg, agg_len) ||
-        rill__window_put(st->store, key, key_len, start, st->val.data, st->val.len))
+        (fresh ? rill__window_put_new(st->store, key, key_len, start, st->val.data, st->val.len)
+               : rill__window_put(st->store, key, key_len, start, st->val.data, st->val.len)))
         return rill__win_store_failed(ctx, c, "writing");
     return 0;
 }
@@ -299,7 +300,8 @@ static int time_update(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *
             ts = old_ts;
     }
     if (rill__agg_add(ctx, &c->fns, rec, agg, agg_len, &st->agg) ||
-        rill__win_put(ctx, c, st, rec->key, rec->key_len, start, ts, st->agg.data, st->agg.len) ||
+        rill__win_put(ctx, c, st, rec->key, rec->key_len, start, ts, st->agg.data, st->agg.len,
+                      rc == 0) ||
         (rc == 0 && rill__win_index_add(ctx, c, st, rec->key, rec->key_len, start, 0, 1)))
         return -1;
     if (c->emit != RILL_EMIT_ON_UPDATE)

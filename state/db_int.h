@@ -65,6 +65,7 @@ void rill__batch_delete(rill__batch_t *b, rill__cf_t *cf, const void *key, size_
 void rill__batch_delete_range(rill__batch_t *b, rill__cf_t *cf, const void *lo, size_t lo_len,
                               const void *hi, size_t hi_len);
 size_t rill__batch_count(const rill__batch_t *b);
+size_t rill__batch_bytes(const rill__batch_t *b);
 void rill__batch_clear(rill__batch_t *b);
 void rill__batch_destroy(rill__batch_t *b);
 /* Applies b atomically (WAL, no fsync). Returns 0 or -1 with errstr. */
@@ -73,6 +74,9 @@ void rill__batch_destroy(rill__batch_t *b);
  * before anything is written with the WAL. */
 int rill__db_write_wal(rill__db_t *db, rill__batch_t *b, int wal, char *errstr,
                        size_t errstr_size);
+/* Bulk loading (a restore): on turns the column family's automatic compactions off, off
+ * turns them back on (the tables written meanwhile are compacted then). */
+int rill__db_bulk_load(rill__db_t *db, rill__cf_t *cf, int on, char *errstr, size_t errstr_size);
 /* Writes the column family's memtables to disk and waits. */
 int rill__db_flush(rill__db_t *db, rill__cf_t *cf, char *errstr, size_t errstr_size);
 int rill__db_write(rill__db_t *db, rill__batch_t *b, char *errstr, size_t errstr_size);

@@ -9,8 +9,10 @@
  * without its 4-byte partition (restore puts it back). The changelog offset reached by this
  * store is learnt from the producer's delivery reports (rill__store_delivered), which arrive
  * before a commit completes (flush, or commit_transaction, serves them). Window expiry is a
- * pending range delete applied with the next batch; it is not logged (the changelog's own
- * retention drops old windows).
+ * pending range delete applied with the next batch; the range delete itself is not logged
+ * (the changelog's own retention drops old windows), but the cache's entries it drops are:
+ * an entry whose key the changelog already has is produced with its final value first, so
+ * the changelog never keeps an earlier value of a window as its last.
  */
 #include "store_priv.h"
 
@@ -73,22 +75,42 @@ int rill__kv_put(rill__store_t *st, const void *key, size_t key_len, const void 
     return cached_put(st, value, value_len);
 }
 
-int rill__kv_put_new(rill__store_t *st, const void *key, size_t key_len, const void *value,
-                     size_t value_len) {
-    rill_buf_reset(&st->kbuf);
-    if (rill__key_kv(&st->kbuf, st->partition, key, key_len) ||
-        rill__cache_put_new(&st->cache, st->kbuf.data, st->kbuf.len, value, value_len))
+/* As cached_put, for a key absent from RocksDB and the changelog (see rill__cache_put_new). */
+static int cached_put_new(rill__store_t *st, const void *value, size_t value_len) {
+    if (rill__cache_put_new(&st->cache, st->kbuf.data, st->kbuf.len, value, value_len))
         return -1;
     st->task->thread->cache_bytes_dirty = true;
     return 0;
+}
+
+int rill__kv_put_new(rill__store_t *st, const void *key, size_t key_len, const void *value,
+                     size_t value_len) {
+    rill_buf_reset(&st->kbuf);
+    if (rill__key_kv(&st->kbuf, st->partition, key, key_len))
+        return -1;
+    return cached_put_new(st, value, value_len);
 }
 
 static int64_t segment_of(const rill__store_t *st, int64_t t) {
     return t / st->def->segment_ms;
 }
 
+/* Whether time t (window start, session end) lies in a segment dropped by
+ * rill__window_expire: gone for readers at once, although RocksDB drops it at the next
+ * commit. */
+static bool expired(const rill__store_t *st, int64_t t) {
+    return segment_of(st, t) < st->expired_below;
+}
+
+/* The first time of the segments still live, when from is below it. */
+static int64_t live_from(const rill__store_t *st, int64_t from) {
+    return expired(st, from) ? st->expired_below * st->def->segment_ms : from;
+}
+
 int rill__window_get(rill__store_t *st, const void *key, size_t key_len, int64_t start,
                      const void **valuep, size_t *value_lenp) {
+    if (expired(st, start))
+        return 0;
     rill_buf_reset(&st->kbuf);
     if (rill__key_window(&st->kbuf, st->partition, segment_of(st, start), key, key_len, start))
         return -1;
@@ -103,6 +125,14 @@ int rill__window_put(rill__store_t *st, const void *key, size_t key_len, int64_t
     return cached_put(st, value, value_len);
 }
 
+int rill__window_put_new(rill__store_t *st, const void *key, size_t key_len, int64_t start,
+                         const void *value, size_t value_len) {
+    rill_buf_reset(&st->kbuf);
+    if (rill__key_window(&st->kbuf, st->partition, segment_of(st, start), key, key_len, start))
+        return -1;
+    return cached_put_new(st, value, value_len);
+}
+
 int rill__session_put(rill__store_t *st, const void *key, size_t key_len, int64_t start,
                       int64_t end, const void *value, size_t value_len) {
     rill_buf_reset(&st->kbuf);
@@ -114,6 +144,8 @@ int rill__session_put(rill__store_t *st, const void *key, size_t key_len, int64_
 
 int rill__session_get(rill__store_t *st, const void *key, size_t key_len, int64_t start,
                       int64_t end, const void **valuep, size_t *value_lenp) {
+    if (expired(st, end))
+        return 0;
     rill_buf_reset(&st->kbuf);
     if (rill__key_session(&st->kbuf, st->partition, segment_of(st, end), key, key_len, end,
                           start))
@@ -228,8 +260,7 @@ static int window_scan_one(const void *k, size_t k_len, const void *v, size_t v_
 
 int rill__window_range(rill__store_t *st, int64_t from, int64_t to, rill__window_cb cb,
                        void *opaque) {
-    if (from < 0)
-        from = 0;
+    from = live_from(st, from < 0 ? 0 : from);
     if (to <= from)
         return 0;
     rill_buf_t lo = {0}, hi = {0};
@@ -246,8 +277,7 @@ int rill__window_range(rill__store_t *st, int64_t from, int64_t to, rill__window
 
 int rill__window_fetch(rill__store_t *st, const void *key, size_t key_len, int64_t from,
                        int64_t to, rill__window_cb cb, void *opaque) {
-    if (from < 0)
-        from = 0;
+    from = live_from(st, from < 0 ? 0 : from);
     if (to <= from)
         return 0;
     rill_buf_t lo = {0}, hi = {0};
@@ -290,8 +320,7 @@ static int session_range_one(const void *k, size_t k_len, const void *v, size_t 
 
 int rill__session_range(rill__store_t *st, int64_t from, int64_t to, rill__session_range_cb cb,
                         void *opaque) {
-    if (from < 0)
-        from = 0;
+    from = live_from(st, from < 0 ? 0 : from);
     if (to <= from)
         return 0;
     rill_buf_t lo = {0}, hi = {0};
@@ -332,8 +361,7 @@ static int session_scan_one(const void *k, size_t k_len, const void *v, size_t v
 int rill__session_find(rill__store_t *st, const void *key, size_t key_len,
                        int64_t earliest_end, int64_t latest_start, rill__session_cb cb,
                        void *opaque) {
-    if (earliest_end < 0)
-        earliest_end = 0;
+    earliest_end = live_from(st, earliest_end < 0 ? 0 : earliest_end);
     rill_buf_t lo = {0}, hi = {0};
     int rc = -1;
     /* Sessions are segmented by end; a matching session ends at or after earliest_end and
@@ -363,6 +391,14 @@ int rill__window_expire(rill__store_t *st, int64_t before) {
     rill_buf_t b[2] = {{0}, {0}};
     if (rill__key_segment_bound(&b[0], st->partition, 0) ||
         rill__key_segment_bound(&b[1], st->partition, seg)) {
+        rill_buf_free(&b[0]);
+        rill_buf_free(&b[1]);
+        return -1;
+    }
+    /* Windows the changelog already holds a value of get their final one now; windows born
+     * since the last commit were never logged and go without a trace (docs/DESIGN.md,
+     * "Changelogs of window stores"). */
+    if (rill__store_log_range(st, &b[0], &b[1])) {
         rill_buf_free(&b[0]);
         rill_buf_free(&b[1]);
         return -1;

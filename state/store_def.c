@@ -9,6 +9,7 @@
  * that its declarer owns alone) cannot drift apart.
  */
 #include "store_int.h"
+#include "metrics_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -122,4 +123,29 @@ rill__store_def_t *rill__topology_add_store(rill_topology_t *topo, rill__node_t 
 
 const char *rill__store_def_name(const rill__store_def_t *def) {
     return def->name;
+}
+
+/* ---- the changelog counter (counted in rill__store_delivered, store_life.c) ---- */
+
+static const rill__mfamily_t changelog_family = {
+    "rill_changelog_records_total", RILL__COUNTER,
+    "Records the broker acknowledged into the store's changelog topic."};
+
+void rill__stores_metrics(rill_app_t *app, rill__mout_t *mo) {
+    for (int i = 0; i < app->topo->store_cnt; i++) {
+        const rill__store_def_t *def = app->topo->stores[i];
+        if (!def->logged || def->sub < 0)
+            continue;
+        rill__mout_sample(mo, &changelog_family, NULL, (const char *[]){"store", def->name, NULL},
+                          __atomic_load_n(&def->changelog_records, __ATOMIC_RELAXED));
+    }
+}
+
+int64_t rill__stores_metric(rill_app_t *app, const char *name) {
+    if (strcmp(name, changelog_family.name))
+        return -1;
+    int64_t sum = 0;
+    for (int i = 0; i < app->topo->store_cnt; i++)
+        sum += __atomic_load_n(&app->topo->stores[i]->changelog_records, __ATOMIC_RELAXED);
+    return sum;
 }

@@ -15,7 +15,8 @@
  * A cache larger than statestore.cache.max.bytes asks the thread to commit early.
  *
  * On assignment a task restores each store from its changelog, from the offset stored with
- * the data (or from the start when there is none), before it processes a record.
+ * the data (or from the start when there is none), before it processes a record; a stream
+ * thread restores the stores of all its new tasks together (restore.c).
  */
 #ifndef RILL_STORE_INT_H
 #define RILL_STORE_INT_H
@@ -40,6 +41,8 @@ typedef struct rill__store_def_s {
     bool timestamped;     /* a table's store: values are [timestamp 8 bytes BE][value] */
     const rill_serde_t *value_serde; /* a table's values' serde when known, else NULL (the
                                         interactive queries render values with it) */
+    int64_t changelog_records; /* records the broker acknowledged into its changelog, every
+                                  task and thread of the process (atomic) */
 } rill__store_def_t;
 
 /* How a name is claimed (rill__store_claim). */
@@ -98,6 +101,10 @@ int rill__window_get(rill__store_t *st, const void *key, size_t key_len, int64_t
                      const void **valuep, size_t *value_lenp);
 int rill__window_put(rill__store_t *st, const void *key, size_t key_len, int64_t start,
                      const void *value, size_t value_len);
+/* As rill__window_put for a window the caller knows to be absent from the store (RocksDB
+ * and changelog): expired before the next commit, it costs no changelog record. */
+int rill__window_put_new(rill__store_t *st, const void *key, size_t key_len, int64_t start,
+                         const void *value, size_t value_len);
 
 /* Calls cb for every window with start in [from, to) (any key) in (start, key) order...
  * precisely: ordered by segment, then key, then start — callers that need time order sort.
@@ -114,7 +121,8 @@ int rill__window_fetch(rill__store_t *st, const void *key, size_t key_len, int64
 
 /* Drops every segment entirely older than before (window start < before, segment-wise):
  * one range delete, applied with the next commit's batch. Session stores too: their
- * segments are by session end. */
+ * segments are by session end. Changes of the dropped windows not logged yet are logged
+ * now, unless the window was made new since the last commit (rill__window_put_new). */
 int rill__window_expire(rill__store_t *st, int64_t before);
 
 /* ---- sessions: keyed by (key, end, start) ---- */
@@ -145,8 +153,12 @@ int rill__session_range(rill__store_t *st, int64_t from, int64_t to, rill__sessi
 
 /* ---- engine side (store_life.c; restore.c replays changelogs) ---- */
 
-/* Creates the task's store instances (restoring them). Returns 0 or -1 (fatal set). */
+/* Creates the task's store instances (restoring them), unless they are open already.
+ * Returns 0 or -1 (fatal set). */
 int rill__task_open_stores(rill__task_t *task);
+/* Opens and restores the stores of every task of the thread that is not running yet, their
+ * changelog partitions read at once (restore.c). Returns 0 or -1 (fatal set). */
+int rill__thread_open_stores(rill__thread_t *thread);
 /* Commit step 2: produces every store's cache to its changelog. */
 int rill__task_log_stores(rill__task_t *task);
 /* Commit step 3, after success: applies caches and offsets to RocksDB. */
@@ -166,6 +178,12 @@ void rill__store_changelog_name(const rill_app_t *app, const rill__store_def_t *
                                 size_t out_size);
 /* Creates the changelog topics of every store (start of the app). */
 rill_err_t rill__app_create_changelogs(rill_app_t *app, char *errstr, size_t errstr_size);
+
+/* rill_changelog_records_total per store (store_def.c): its samples, and its sum for
+ * rill_app_metric() (-1 when name is another metric). */
+struct rill__mout_s;
+void rill__stores_metrics(rill_app_t *app, struct rill__mout_s *mo);
+int64_t rill__stores_metric(rill_app_t *app, const char *name);
 
 /* The app's database, opened on first use. */
 rill__db_t *rill__app_db(rill_app_t *app, char *errstr, size_t errstr_size);

@@ -76,6 +76,7 @@ void rill__store_changelog_name(const rill_app_t *app, const rill__store_def_t *
     snprintf(out, out_size, "%s-%s-changelog", app->set.application_id, def->name);
 }
 
+/* A new instance of def for task, its restore still to come. */
 static rill__store_t *store_open(rill__task_t *task, rill__store_def_t *def, char *errstr,
                                  size_t errstr_size) {
     rill__thread_t *thread = task->thread;
@@ -95,25 +96,29 @@ static rill__store_t *store_open(rill__task_t *task, rill__store_def_t *def, cha
     if (!st->pending || !(st->db = rill__app_db(thread->app, errstr, errstr_size)) ||
         !(st->cf = rill__db_cf(st->db, def->name, errstr, errstr_size)) ||
         (!thread->local &&
-         (!(st->changelog_rkt = rd_kafka_topic_new(thread->producer, changelog, NULL)) ||
-          rill__store_restore(st, errstr, errstr_size)))) {
+         !(st->changelog_rkt = rd_kafka_topic_new(thread->producer, changelog, NULL)))) {
         store_free(st);
         return NULL;
     }
     return st;
 }
 
-int rill__task_open_stores(rill__task_t *task) {
+/* Creates the instances of the task's stores (not restored yet). Returns 0 or -1 (fatal). */
+static int task_make_stores(rill__task_t *task) {
     rill_topology_t *topo = task->thread->app->topo;
     char errstr[512];
+    rill__task_close_stores(task); /* what a failed attempt left */
     for (int i = 0; i < topo->store_cnt; i++) {
         rill__store_def_t *def = topo->stores[i];
         if (def->sub != task->sub)
             continue;
         rill__store_t **all =
             realloc(task->stores, sizeof(*all) * (size_t)(task->store_cnt + 1));
-        if (!all)
+        if (!all) {
+            rill__app_fatal(task->thread->app, RILL_ERR_NOMEM, "task %s: out of memory",
+                            task->id);
             return -1;
+        }
         task->stores = all;
         rill__store_t *st = store_open(task, def, errstr, sizeof(errstr));
         if (!st) {
@@ -126,23 +131,85 @@ int rill__task_open_stores(rill__task_t *task) {
     return 0;
 }
 
+/* Opens the stores of tasks[0..n) that have none open yet and restores them together. */
+static int open_and_restore(rill__thread_t *thread, rill__task_t **tasks, int n) {
+    int total = 0, k = 0, rc = 0;
+    for (int t = 0; t < n; t++) {
+        if (tasks[t]->stores_open)
+            continue;
+        if (task_make_stores(tasks[t]))
+            return -1;
+        total += tasks[t]->store_cnt;
+    }
+    rill__store_t **all = total ? malloc(sizeof(*all) * (size_t)total) : NULL;
+    if (total && !all) {
+        rill__app_fatal(thread->app, RILL_ERR_NOMEM, "restore: out of memory");
+        return -1;
+    }
+    for (int t = 0; t < n; t++)
+        for (int s = 0; !tasks[t]->stores_open && s < tasks[t]->store_cnt; s++)
+            all[k++] = tasks[t]->stores[s];
+    char errstr[512];
+    if (!thread->local && rill__stores_restore(thread, all, total, errstr, sizeof(errstr))) {
+        rill__app_fatal(thread->app, RILL_ERR_IO, "restoring %d store(s): %s", total, errstr);
+        rc = -1;
+    }
+    for (int t = 0; !rc && t < n; t++)
+        tasks[t]->stores_open = true;
+    free(all);
+    return rc;
+}
+
+int rill__task_open_stores(rill__task_t *task) {
+    return open_and_restore(task->thread, &task, 1);
+}
+
+int rill__thread_open_stores(rill__thread_t *thread) {
+    rill__task_t *todo[64];
+    int n = 0, rc = 0;
+    for (int t = 0; t < thread->task_cnt && !rc; t++) {
+        rill__task_t *task = thread->tasks[t];
+        if (task->initialized || task->stores_open)
+            continue;
+        todo[n++] = task;
+        if (n == (int)(sizeof(todo) / sizeof(todo[0]))) { /* restored 64 tasks at a time */
+            rc = open_and_restore(thread, todo, n);
+            n = 0;
+        }
+    }
+    return rc || !n ? rc : open_and_restore(thread, todo, n);
+}
+
+int rill__store_log_entry(rill__store_t *st, const rill__centry_t *e) {
+    rill__thread_t *thread = st->task->thread;
+    if (!st->changelog_rkt || !rill__centry_durable(e))
+        return 0;
+    /* The changelog key is the RocksDB key without its partition. */
+    if (rill__produce_opaque(thread, st->changelog_rkt, st->partition, e->key + 4,
+                             e->key_len - 4, e->deleted ? NULL : e->value,
+                             e->deleted ? 0 : e->value_len, 0, NULL,
+                             (void *)&rill__changelog_marker))
+        return -1;
+    return 0;
+}
+
+int rill__store_log_range(rill__store_t *st, const rill_buf_t *lo, const rill_buf_t *hi) {
+    const rill__cnode_t *n = rill__cache_seek(&st->cache, lo->data, lo->len);
+    for (; n && rill__key_cmp(n->key, n->key_len, hi->data, hi->len) < 0; n = n->next[0]) {
+        const rill__centry_t *e = rill__cache_find(&st->cache, n->key, n->key_len);
+        if (e && !e->fresh && rill__store_log_entry(st, e))
+            return -1;
+    }
+    return 0;
+}
+
 int rill__task_log_stores(rill__task_t *task) {
-    rill__thread_t *thread = task->thread;
     for (int s = 0; s < task->store_cnt; s++) {
         rill__store_t *st = task->stores[s];
         const rill__cache_t *c = &st->cache;
-        for (size_t i = 0; i < c->cap && c->cnt; i++) {
-            const rill__centry_t *e = &c->tab[i];
-            if (!e->hash || !rill__centry_durable(e))
-                continue;
-            /* The changelog key is the RocksDB key without its partition. */
-            if (rill__produce_opaque(thread, st->changelog_rkt, st->partition, e->key + 4,
-                                     e->key_len - 4, e->deleted ? NULL : e->value,
-                                     e->deleted ? 0 : e->value_len, 0, NULL,
-                                     (void *)&rill__changelog_marker))
+        for (size_t i = 0; i < c->cap && c->cnt; i++)
+            if (c->tab[i].hash && rill__store_log_entry(st, &c->tab[i]))
                 return -1;
-            rill__metric_add(&thread->metrics, RILL_M_CHANGELOG, 1);
-        }
     }
     return 0;
 }
@@ -215,6 +282,7 @@ void rill__task_close_stores(rill__task_t *task) {
     free(task->stores);
     task->stores = NULL;
     task->store_cnt = 0;
+    task->stores_open = false;
 }
 
 size_t rill__task_cache_bytes(const rill__task_t *task) {
@@ -231,9 +299,12 @@ void rill__store_delivered(rill__thread_t *thread, const rd_kafka_message_t *msg
             continue;
         for (int s = 0; s < task->store_cnt; s++) {
             rill__store_t *st = task->stores[s];
-            if ((st->changelog_rkt == msg->rkt ||
-                 !strcmp(rd_kafka_topic_name(st->changelog_rkt), rd_kafka_topic_name(msg->rkt))) &&
-                msg->offset + 1 > st->logged_next)
+            if (st->changelog_rkt != msg->rkt &&
+                strcmp(rd_kafka_topic_name(st->changelog_rkt), rd_kafka_topic_name(msg->rkt)))
+                continue;
+            /* Counted here, acknowledged, so that the counter is what the topic holds. */
+            rill__counter_add(&st->def->changelog_records, 1);
+            if (msg->offset + 1 > st->logged_next)
                 st->logged_next = msg->offset + 1;
         }
     }

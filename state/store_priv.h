@@ -21,10 +21,19 @@ struct rill__store_s {
     int64_t expired_below;   /* window/session segments below this are dropped */
 };
 
+/* store_life.c: produces cache entry e to the store's changelog (when it has one and e is
+ * durable) and counts it. Returns 0 or -1. */
+int rill__store_log_entry(rill__store_t *st, const rill__centry_t *e);
+/* Logs the cache's entries with lo <= key < hi that the changelog holds a value of (not
+ * fresh): before their window expires. Returns 0 or -1. */
+int rill__store_log_range(rill__store_t *st, const rill_buf_t *lo, const rill_buf_t *hi);
+
 /* msg_opaque of changelog records. */
 extern const char rill__changelog_marker;
 
-/* restore.c: brings the store up to date with its changelog. Returns 0 or -1 (errstr). */
-int rill__store_restore(rill__store_t *st, char *errstr, size_t errstr_size);
+/* restore.c: brings the n stores (of the thread's tasks) up to date with their changelogs,
+ * all changelog partitions read at once. Returns 0 or -1 (errstr). */
+int rill__stores_restore(rill__thread_t *thread, rill__store_t **stores, int n, char *errstr,
+                         size_t errstr_size);
 
 #endif
