@@ -933,6 +933,43 @@ rill_table_t *rill_table_map_values(rill_table_t *t, const char *name, rill_mapp
                                     void *opaque, const char *store);
 rill_table_t *rill_stream_to_table(rill_stream_t *s, const char *name, const char *store);
 
+/*
+ * Cogroup: several grouped streams with the same key aggregated into one table (Kafka
+ * Streams' KGroupedStream#cogroup), each with an aggregator of its own, one initializer, one
+ * key-value store.
+ *
+ *   rill_cogrouped_t *cg = rill_grouped_cogroup(clicks_by_user, add_click, NULL);
+ *   rill_cogrouped_add(cg, views_by_user, add_view, NULL);
+ *   rill_table_t *activity = rill_cogrouped_aggregate(cg, "activity", zero, NULL);
+ *
+ * A record of the i-th grouped stream updates its key's aggregate with the i-th aggregator
+ * (for a key's first record, over the initializer's output), whichever input the key's
+ * earlier records came from; the table forwards each update as an aggregation does ("Results"
+ * above: key, the aggregate's bytes, the largest timestamp aggregated for the key, record
+ * cache included) and is a key-value table like any other (joined, grouped anew,
+ * filtered). Records with a null key or a null value go to the dead-letter topic, as for
+ * aggregations. Nodes: one "COGROUPKSTREAM-AGGREGATE-<index>" per input (they share the
+ * store) and the table's node "COGROUPKSTREAM-MERGE-<index>"; store NULL:
+ * "COGROUPKSTREAM-AGGREGATE-STATE-STORE-<index>", changelog <application.id>-<store>-changelog.
+ *
+ * Co-partitioning. All inputs are aggregated in one task per partition, so their source
+ * topics (repartition topics included: rill_stream_group_by()) must have the same partition
+ * count, checked at start, and be partitioned by the group key, as for joins. Windowed
+ * cogroups are not offered.
+ *
+ * Handles are owned by the topology; errors are sticky builder errors. Each grouped stream
+ * may be added once; nothing can be added after rill_cogrouped_aggregate().
+ */
+typedef struct rill_cogrouped_s rill_cogrouped_t;
+rill_cogrouped_t *rill_grouped_cogroup(rill_grouped_t *g, rill_aggregator_cb aggregator,
+                                       void *opaque);
+/* Adds g with its aggregator. Returns cg, or NULL (builder error). */
+rill_cogrouped_t *rill_cogrouped_add(rill_cogrouped_t *cg, rill_grouped_t *g,
+                                     rill_aggregator_cb aggregator, void *opaque);
+/* The table of the cogroup; init (required) gets opaque. */
+rill_table_t *rill_cogrouped_aggregate(rill_cogrouped_t *cg, const char *store,
+                                       rill_initializer_cb init, void *opaque);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Completion detection                                                                     */
 
