@@ -696,9 +696,11 @@ void rill_broker_destroy(rill_broker_t *broker);
  *
  * Emit. RILL_EMIT_ON_UPDATE forwards a window's new aggregate on every update; a session
  * merged into another is retracted with a null value (a tombstone) for its old window.
- * RILL_EMIT_FINAL forwards exactly one result per window, when it closes, in order of window
- * start (sessions: of end), then key. Windows close as records reach the aggregation, so a
- * partition that receives nothing emits nothing, as in Kafka Streams.
+ * RILL_EMIT_FINAL (Kafka Streams' suppress(untilWindowCloses(...)); for a time limit on a
+ * key-value table see rill_table_suppress()) forwards exactly one result per window, when it
+ * closes, in order of window start (sessions: of end), then key. Windows close as records
+ * reach the aggregation, so a partition that receives nothing emits nothing, as in Kafka
+ * Streams.
  *
  * Windowed results carry their window: window_kind, window_start and window_end. Time
  * windows (tumbling, hopping, sliding) are half-open, [window_start, window_end) (sliding:
@@ -947,8 +949,8 @@ rill_table_t *rill_stream_to_table(rill_stream_t *s, const char *name, const cha
  * earlier records came from; the table forwards each update as an aggregation does ("Results"
  * above: key, the aggregate's bytes, the largest timestamp aggregated for the key, record
  * cache included) and is a key-value table like any other (joined, grouped anew,
- * filtered). Records with a null key or a null value go to the dead-letter topic, as for
- * aggregations. Nodes: one "COGROUPKSTREAM-AGGREGATE-<index>" per input (they share the
+ * filtered, suppressed). Records with a null key or a null value go to the dead-letter
+ * topic, as for aggregations. Nodes: one "COGROUPKSTREAM-AGGREGATE-<index>" per input (they share the
  * store) and the table's node "COGROUPKSTREAM-MERGE-<index>"; store NULL:
  * "COGROUPKSTREAM-AGGREGATE-STATE-STORE-<index>", changelog <application.id>-<store>-changelog.
  *
@@ -969,6 +971,47 @@ rill_cogrouped_t *rill_cogrouped_add(rill_cogrouped_t *cg, rill_grouped_t *g,
 /* The table of the cogroup; init (required) gets opaque. */
 rill_table_t *rill_cogrouped_aggregate(rill_cogrouped_t *cg, const char *store,
                                        rill_initializer_cb init, void *opaque);
+
+/*
+ * Suppress with a time limit (Kafka Streams' KTable#suppress(untilTimeLimit(...)) followed by
+ * toStream()): the stream of the key-value table t's updates, each key's held back until
+ * time_limit_ms of stream time (rill_ctx_stream_time(), the task's progress) passed since the
+ * first update of the key that was held, then the key's latest update alone goes downstream
+ * (key, latest value or a tombstone for a deleted row, the latest update's timestamp; no
+ * headers, no value_obj). Keys due together leave in order of their first held update, then
+ * key; they leave as stream time reaches them (after a record, or when stream time advances),
+ * so a partition that receives nothing emits nothing. time_limit_ms 0 emits every update once
+ * stream time reaches its timestamp.
+ *
+ * The buffer is bounded by max_records keys and max_bytes bytes (a key's bytes: its key and
+ * latest value; 0: no bound). When an update makes it hold more, when_full decides:
+ * RILL_SUPPRESS_EMIT_EARLY emits the oldest keys (first held update, then key) until it fits
+ * (rill_suppress_early_emits_total counts them); RILL_SUPPRESS_SHUT_DOWN stops the app with
+ * an error naming the node and the bounds. The buffer lives in the key-value store called
+ * store (NULL: "KTABLE-SUPPRESS-STATE-STORE-<index>"), logged to its changelog and restored,
+ * so a restart or a move neither loses a held update nor emits one twice (under
+ * at-least-once a crash between an emission and its commit may repeat it, as any output).
+ * Gauges rill_suppress_buffer_records and rill_suppress_buffer_bytes show what it holds
+ * (label node; a buffer restored after a restart counts from its task's first record or
+ * stream-time advance). name: the node's (NULL: "KTABLE-SUPPRESS-<index>"). Windowed tables: use
+ * RILL_EMIT_FINAL (suppress until the window closes), which holds each window until stream
+ * time passes its end + grace and emits it once; a time limit instead counts from a key's
+ * first held update and emits the key again for its later updates.
+ */
+typedef enum rill_suppress_full_e {
+    RILL_SUPPRESS_EMIT_EARLY = 0,
+    RILL_SUPPRESS_SHUT_DOWN = 1
+} rill_suppress_full_t;
+
+typedef struct rill_suppress_spec_s {
+    int64_t time_limit_ms; /* >= 0 */
+    int64_t max_records;   /* keys held at most per task; 0: no bound */
+    int64_t max_bytes;     /* key and value bytes held at most per task; 0: no bound */
+    rill_suppress_full_t when_full;
+} rill_suppress_spec_t;
+
+rill_stream_t *rill_table_suppress(rill_table_t *t, const char *name,
+                                   const rill_suppress_spec_t *spec, const char *store);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Completion detection                                                                     */
