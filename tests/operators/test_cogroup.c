@@ -56,14 +56,12 @@ static int init_tag(rill_buf_t *out, void *opaque)
 }
 
 /* Orders "u<k>:o<n>" are grouped by the user before the colon. */
-static int user_of(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int user_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
     const char *colon = memchr(rec->value, ':', rec->value_len);
     if (!colon)
         return 1;
-    out->key = rec->value;
-    out->key_len = (size_t)(colon - (const char *)rec->value);
-    return 0;
+    return rill_buf_append(out->key, rec->value, (size_t)(colon - (const char *)rec->value));
 }
 
 static rill_topology_t *cogroup_topology(void)
