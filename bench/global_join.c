@@ -214,7 +214,7 @@ static int write_input(const gj_opts_t *o, const char *bootstrap) {
 /* ---- the topology ---- */
 
 /* The row key of an order: the user of its leading "user=<uid>;" field. */
-static int user_of(const rill_record_t *rec, rill_record_t *out, void *opaque) {
+static int user_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     (void)opaque;
     static const char field[] = "user=";
     const size_t field_len = sizeof(field) - 1;
@@ -222,9 +222,8 @@ static int user_of(const rill_record_t *rec, rill_record_t *out, void *opaque) {
     if (!v || rec->value_len <= field_len || memcmp(v, field, field_len))
         return -1;
     const char *uid = v + field_len, *stop = memchr(uid, ';', rec->value_len - field_len);
-    out->key = uid;
-    out->key_len = stop ? (size_t)(stop - uid) : rec->value_len - field_len;
-    return out->key_len ? 0 : -1;
+    size_t len = stop ? (size_t)(stop - uid) : rec->value_len - field_len;
+    return len ? rill_buf_append(out->key, uid, len) : -1;
 }
 
 /* "<order value>|<row value>", or "<order value>|NULL"; counts the results (*opaque). */

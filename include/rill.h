@@ -15,6 +15,16 @@
  *  6. Bad input never aborts the process: it goes to the dead-letter topic with its reason.
  *  7. This header includes no third-party header. The JSON serde's decoded values are json-c
  *     objects (struct json_object *): include <json-c/json.h> to work with them.
+ *  8. Callbacks that produce bytes write them into buffers Rill owns and passes in, empty on
+ *     entry: a rill_buf_t *out (joiners, aggregators, reducers, initializers, mergers,
+ *     completion callbacks, serializers) or the key and value buffers of a rill_map_out_t
+ *     (mappers, key selectors). No bytes a callback gives back live in memory of its own
+ *     (a decoded value_obj, an object rather than bytes, is the one exception: see
+ *     rill_map_out_t), so no output has to outlive the call or be guarded against other
+ *     threads, and Rill reuses the buffers (per node and task) from record to record: no
+ *     allocation once they have grown. Records given to callbacks are borrowed; records a
+ *     processor forwards (rill_ctx_forward()) are borrowed by Rill for that call and copied
+ *     where they must be.
  */
 #ifndef RILL_H
 #define RILL_H
@@ -307,9 +317,27 @@ typedef int32_t (*rill_partitioner_cb)(const rill_record_t *rec, int32_t partiti
                                        void *opaque);
 
 typedef int (*rill_predicate_cb)(const rill_record_t *rec, void *opaque);
-/* Writes the mapped record to *out (fields may point into rec or into memory that stays
- * valid until the callback is called again on this thread). Return non-zero for an error. */
-typedef int (*rill_mapper_cb)(const rill_record_t *rec, rill_record_t *out, void *opaque);
+/*
+ * What a mapper writes (conventions 8). key and value are Rill's buffers, empty on entry:
+ * append the new key's and value's bytes with rill_buf_append(). An empty buffer is an empty
+ * key or value; set key_null for a null key, value_null for a null value (a tombstone, or a
+ * table's row deleted). Instead of value bytes, a decoded value may be given in value_obj with
+ * the serde that encodes it (value_serde): the input's, or one the mapper owns and keeps valid
+ * until it is next called on this thread. Which of key and value count depends on the call
+ * (map: both; map_values: the value; select_key and key selectors: the key); the rest of the
+ * record (timestamp, headers) stays the input's, and a record whose key a mapper gives is
+ * not windowed (window_kind 0).
+ */
+typedef struct rill_map_out_s {
+    rill_buf_t *key;
+    rill_buf_t *value;
+    int key_null;
+    int value_null;
+    void *value_obj;
+    const rill_serde_t *value_serde;
+} rill_map_out_t;
+/* Writes the mapped key and/or value to out. Return non-zero for an error. */
+typedef int (*rill_mapper_cb)(const rill_record_t *rec, rill_map_out_t *out, void *opaque);
 /* Calls rill_ctx_forward() once per output record. Return non-zero for an error. */
 typedef int (*rill_flat_mapper_cb)(rill_ctx_t *ctx, const rill_record_t *rec, void *opaque);
 typedef void (*rill_peek_cb)(const rill_record_t *rec, void *opaque);
@@ -357,10 +385,10 @@ rill_stream_t *rill_stream_filter_not(rill_stream_t *s, const char *name,
                                       rill_predicate_cb pred, void *opaque);
 rill_stream_t *rill_stream_map(rill_stream_t *s, const char *name, rill_mapper_cb fn,
                                void *opaque);
-/* As map, but the key stays: fn's out->key is ignored. */
+/* As map, but the key stays: what fn writes to out->key is ignored. */
 rill_stream_t *rill_stream_map_values(rill_stream_t *s, const char *name, rill_mapper_cb fn,
                                       void *opaque);
-/* As map, but only the key changes: fn's out value fields are ignored. */
+/* As map, but only the key changes: what fn writes as the value is ignored. */
 rill_stream_t *rill_stream_select_key(rill_stream_t *s, const char *name, rill_mapper_cb fn,
                                       void *opaque);
 rill_stream_t *rill_stream_flat_map(rill_stream_t *s, const char *name, rill_flat_mapper_cb fn,
@@ -767,9 +795,11 @@ void rill_broker_destroy(rill_broker_t *broker);
  *
  * Emit. RILL_EMIT_ON_UPDATE forwards a window's new aggregate on every update; a session
  * merged into another is retracted with a null value (a tombstone) for its old window.
- * RILL_EMIT_FINAL forwards exactly one result per window, when it closes, in order of window
- * start (sessions: of end), then key. Windows close as records reach the aggregation, so a
- * partition that receives nothing emits nothing, as in Kafka Streams.
+ * RILL_EMIT_FINAL (Kafka Streams' suppress(untilWindowCloses(...)); for a time limit on a
+ * key-value table see rill_table_suppress()) forwards exactly one result per window, when it
+ * closes, in order of window start (sessions: of end), then key. Windows close as records
+ * reach the aggregation, so a partition that receives nothing emits nothing, as in Kafka
+ * Streams.
  *
  * Windowed results carry their window: window_kind, window_start and window_end. Time
  * windows (tumbling, hopping, sliding) are half-open, [window_start, window_end) (sliding:
@@ -903,14 +933,14 @@ rill_stream_t *rill_table_to_stream(rill_table_t *t, const char *name);
  * a group's updates follows each row's changes; updates coming from rows in different input
  * partitions interleave as the tasks run.
  *
- * Callbacks. The selectors and key selectors are rill_mapper_cb: they read a record (a row:
- * key, value, value_obj decoded by the table's value serde, timestamp) and set out->key (and,
- * for rill_table_group_by(), out->value or out->value_obj with out->value_serde); a stream's
- * key selector leaves the value as it is. A selector must be a pure function of its row, as
- * it is asked again for the row's old value when the row changes. Adders and subtractors are
- * rill_aggregator_cb called with the group key and the selected value's bytes (value_obj is
- * NULL: the value crossed a topic) and the current aggregate; they run on the stream thread of
- * the group's task.
+ * Callbacks. The selectors and key selectors are rill_mapper_cb: they read a record (a row: key,
+ * value, value_obj decoded by the table's value serde, timestamp) and write the group key to
+ * out->key (and, for rill_table_group_by(), the value to out->value, or a decoded one to
+ * out->value_obj with out->value_serde); a stream's key selector leaves the value as it is. A
+ * selector must be a pure function of its row, as it is asked again for the row's old value when
+ * the row changes. Adders and subtractors are rill_aggregator_cb called with the group key and the
+ * selected value's bytes (value_obj is NULL: the value crossed a topic) and the current aggregate;
+ * they run on the stream thread of the group's task.
  *
  * Failures. A record whose new key is null goes to the dead-letter topic ("null key: "), once,
  * before the repartition topic; so does a table row whose selection fails or gives no key or
@@ -923,8 +953,8 @@ rill_stream_t *rill_table_to_stream(rill_table_t *t, const char *name);
 typedef struct rill_grouped_table_s rill_grouped_table_t;
 
 /*
- * Groups s by the key key_fn gives each record (out->key/key_len only; out starts as a copy of
- * the record): a KEY-SELECT node, the repartition topic "<application.id>-<name>-repartition"
+ * Groups s by the key key_fn writes to out->key for each record (what it writes as the value
+ * is ignored): a KEY-SELECT node, the repartition topic "<application.id>-<name>-repartition"
  * and a group-by-key node. Aggregate the result like rill_stream_group_by_key()'s. name: the
  * repartition topic's (NULL: generated).
  */
@@ -982,10 +1012,10 @@ rill_table_t *rill_grouped_table_aggregate(rill_grouped_table_t *g, const char *
  * the result's changes.
  *
  * Map values. mapper writes the row's new value to out (out->value, or out->value_obj with
- * out->value_serde to encode it; out->key and out->timestamp are ignored: the key and the
- * parent row's timestamp stay). A deletion passes through as a tombstone, always (one for
- * every deletion of the parent, as the parent forwarded it); a mapper that sets no value
- * deletes the key's row too. The mapped values are bytes: the result has no value serde,
+ * out->value_serde to encode it; out->key is ignored: the key and the parent row's timestamp
+ * stay). A deletion passes through as a tombstone, always (one for every deletion of the
+ * parent, as the parent forwarded it); a mapper that sets value_null deletes the key's row
+ * too. The mapped values are bytes: the result has no value serde,
  * and its change records carry no value_obj. A non-zero return sends the record being
  * processed to the dead-letter topic and leaves the key's row as it was.
  *
@@ -1003,6 +1033,84 @@ rill_table_t *rill_table_filter_not(rill_table_t *t, const char *name, rill_pred
 rill_table_t *rill_table_map_values(rill_table_t *t, const char *name, rill_mapper_cb mapper,
                                     void *opaque, const char *store);
 rill_table_t *rill_stream_to_table(rill_stream_t *s, const char *name, const char *store);
+
+/*
+ * Cogroup: several grouped streams with the same key aggregated into one table (Kafka
+ * Streams' KGroupedStream#cogroup), each with an aggregator of its own, one initializer, one
+ * key-value store.
+ *
+ *   rill_cogrouped_t *cg = rill_grouped_cogroup(clicks_by_user, add_click, NULL);
+ *   rill_cogrouped_add(cg, views_by_user, add_view, NULL);
+ *   rill_table_t *activity = rill_cogrouped_aggregate(cg, "activity", zero, NULL);
+ *
+ * A record of the i-th grouped stream updates its key's aggregate with the i-th aggregator (for a
+ * key's first record, over the initializer's output), whichever input the key's earlier records
+ * came from; the table forwards each update as an aggregation does ("Results" above: key, the
+ * aggregate's bytes, the largest timestamp aggregated for the key, record cache included) and is a
+ * key-value table like any other (joined, grouped anew, filtered, suppressed). Records with a null
+ * key or a null value go to the dead-letter topic, as for aggregations. Nodes: one
+ * "COGROUPKSTREAM-AGGREGATE-<index>" per input (they share the store) and the table's node
+ * "COGROUPKSTREAM-MERGE-<index>"; store NULL: "COGROUPKSTREAM-AGGREGATE-STATE-STORE-<index>",
+ * changelog <application.id>-<store>-changelog.
+ *
+ * Co-partitioning. All inputs are aggregated in one task per partition, so their source
+ * topics (repartition topics included: rill_stream_group_by()) must have the same partition
+ * count, checked at start, and be partitioned by the group key, as for joins. Windowed
+ * cogroups are not offered.
+ *
+ * Handles are owned by the topology; errors are sticky builder errors. Each grouped stream
+ * may be added once; nothing can be added after rill_cogrouped_aggregate().
+ */
+typedef struct rill_cogrouped_s rill_cogrouped_t;
+rill_cogrouped_t *rill_grouped_cogroup(rill_grouped_t *g, rill_aggregator_cb aggregator,
+                                       void *opaque);
+/* Adds g with its aggregator. Returns cg, or NULL (builder error). */
+rill_cogrouped_t *rill_cogrouped_add(rill_cogrouped_t *cg, rill_grouped_t *g,
+                                     rill_aggregator_cb aggregator, void *opaque);
+/* The table of the cogroup; init (required) gets opaque. */
+rill_table_t *rill_cogrouped_aggregate(rill_cogrouped_t *cg, const char *store,
+                                       rill_initializer_cb init, void *opaque);
+
+/*
+ * Suppress with a time limit (Kafka Streams' KTable#suppress(untilTimeLimit(...)) followed by
+ * toStream()): the stream of the key-value table t's updates, each key's held back until
+ * time_limit_ms of stream time (rill_ctx_stream_time(), the task's progress) passed since the
+ * first update of the key that was held, then the key's latest update alone goes downstream
+ * (key, latest value or a tombstone for a deleted row, the latest update's timestamp; no
+ * headers, no value_obj). Keys due together leave in order of their first held update, then
+ * key; they leave as stream time reaches them (after a record, or when stream time advances),
+ * so a partition that receives nothing emits nothing. time_limit_ms 0 emits every update once
+ * stream time reaches its timestamp.
+ *
+ * The buffer is bounded by max_records keys and max_bytes bytes (a key's bytes: its key and
+ * latest value; 0: no bound). When an update makes it hold more, when_full decides:
+ * RILL_SUPPRESS_EMIT_EARLY emits the oldest keys (first held update, then key) until it fits
+ * (rill_suppress_early_emits_total counts them); RILL_SUPPRESS_SHUT_DOWN stops the app with
+ * an error naming the node and the bounds. The buffer lives in the key-value store called
+ * store (NULL: "KTABLE-SUPPRESS-STATE-STORE-<index>"), logged to its changelog and restored,
+ * so a restart or a move neither loses a held update nor emits one twice (under
+ * at-least-once a crash between an emission and its commit may repeat it, as any output).
+ * Gauges rill_suppress_buffer_records and rill_suppress_buffer_bytes show what it holds
+ * (label node; a buffer restored after a restart counts from its task's first record or
+ * stream-time advance). name: the node's (NULL: "KTABLE-SUPPRESS-<index>"). Windowed tables: use
+ * RILL_EMIT_FINAL (suppress until the window closes), which holds each window until stream
+ * time passes its end + grace and emits it once; a time limit instead counts from a key's
+ * first held update and emits the key again for its later updates.
+ */
+typedef enum rill_suppress_full_e {
+    RILL_SUPPRESS_EMIT_EARLY = 0,
+    RILL_SUPPRESS_SHUT_DOWN = 1
+} rill_suppress_full_t;
+
+typedef struct rill_suppress_spec_s {
+    int64_t time_limit_ms; /* >= 0 */
+    int64_t max_records;   /* keys held at most per task; 0: no bound */
+    int64_t max_bytes;     /* key and value bytes held at most per task; 0: no bound */
+    rill_suppress_full_t when_full;
+} rill_suppress_spec_t;
+
+rill_stream_t *rill_table_suppress(rill_table_t *t, const char *name,
+                                   const rill_suppress_spec_t *spec, const char *store);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Completion detection                                                                     */
@@ -1312,14 +1420,13 @@ rill_global_table_t *rill_global_table(rill_topology_t *topo, const char *topic,
                                        const rill_source_opts_t *opts, const char *store);
 
 /*
- * Joins stream s with global table g (kind RILL_JOIN_INNER or RILL_JOIN_LEFT). key_fn gets
- * each stream record and sets out->key/key_len (out starts as a copy of the record) to the
- * key of the row to look up; the stream record's own key may be anything, even null. A
- * record whose row exists is joined with it (right: the mapped key, the row's value and
- * timestamp); the result has the stream record's key, timestamp and headers. A record
- * without a row, or for which key_fn gives a null key: left join, joined with right = NULL;
- * inner join, dead-lettered with a reason beginning "no global table row: ". key_fn failing
- * (non-zero) dead-letters the record. rill_join_unmatched_total counts the records that met
+ * Joins stream s with global table g (kind RILL_JOIN_INNER or RILL_JOIN_LEFT). key_fn gets each
+ * stream record and writes to out->key the key of the row to look up (key_null: none); the stream
+ * record's own key may be anything, even null. A record whose row exists is joined with it (right:
+ * the mapped key, the row's value and timestamp); the result has the stream record's key, timestamp
+ * and headers. A record without a row, or for which key_fn gives a null key: left join, joined with
+ * right = NULL; inner join, dead-lettered with a reason beginning "no global table row: ". key_fn
+ * failing (non-zero) dead-letters the record. rill_join_unmatched_total counts the records that met
  * no row. Table updates produce no result by themselves.
  *
  * Node: one processor "<name>" under s (name NULL: "KSTREAM-GLOBAL-JOIN-<index>"). Returns

@@ -74,51 +74,68 @@ static rill__store_t *store_of(rill_ctx_t *ctx, const rill__agg_conf_t *c, rill_
     return st->store;
 }
 
-static int agg_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    const rill__agg_conf_t *c = ctx->node->conf;
-    rill__agg_state_t *st = state;
+int rill__agg_refuse(rill_ctx_t *ctx, const rill_record_t *rec, int *rcp) {
     if (!rec->key)
-        return rill__agg_dead_letter(ctx, rec, "null key: aggregation \"%s\" groups by key and "
-                                     "cannot place a record without one", ctx->node->name);
-    if (!rec->value && !rec->value_obj)
-        return rill__agg_dead_letter(ctx, rec, "null value: aggregation \"%s\" takes no "
+        *rcp = rill__agg_dead_letter(ctx, rec, "null key: aggregation \"%s\" groups by key "
+                                     "and cannot place a record without one", ctx->node->name);
+    else if (!rec->value && !rec->value_obj)
+        *rcp = rill__agg_dead_letter(ctx, rec, "null value: aggregation \"%s\" takes no "
                                      "tombstones", ctx->node->name);
-    rill__store_t *store = store_of(ctx, c, st);
-    if (!store)
-        return -1;
+    else
+        return 0;
+    return 1;
+}
 
+int rill__agg_update(rill_ctx_t *ctx, const rill__agg_fns_t *fns, rill__store_t *store,
+                     const char *store_name, const rill_record_t *rec, rill__table_prev_t *prev,
+                     rill_buf_t *agg_out, rill_buf_t *val, int64_t *tsp) {
     const void *old = NULL, *agg = NULL;
     size_t old_len = 0, agg_len = 0;
     int64_t ts = rec->timestamp;
     int rc = rill__kv_get(store, rec->key, rec->key_len, &old, &old_len);
     if (rc < 0) {
         rill_ctx_set_error(ctx, "node \"%s\": reading store \"%s\" failed", ctx->node->name,
-                           c->table.store);
+                           store_name);
         return -1;
     }
     if (rc > 0) {
         int64_t old_ts;
         if (rill__stored_parse(old, old_len, &agg, &agg_len, &old_ts)) {
             rill_ctx_set_error(ctx, "node \"%s\": store \"%s\" holds a malformed value",
-                               ctx->node->name, c->table.store);
+                               ctx->node->name, store_name);
             return -1;
         }
         if (old_ts > ts)
             ts = old_ts;
     }
     /* The stored value is valid until the next store call: aggregate before writing. */
-    if (rill__agg_add(ctx, &c->fns, rec, agg, agg_len, &st->agg))
+    if (rill__agg_add(ctx, fns, rec, agg, agg_len, agg_out))
         return -1; /* the reason is in ctx: the task dead-letters the record */
-    if (c->table.send_old && rill__table_prev_keep(&st->prev, agg, agg_len)) {
+    if (prev && rill__table_prev_keep(prev, agg, agg_len)) {
         rill_ctx_set_error(ctx, "out of memory");
         return -1;
     }
-    if (rill__stored_make(&st->val, ts, st->agg.data, st->agg.len) ||
-        rill__kv_put(store, rec->key, rec->key_len, st->val.data, st->val.len)) {
+    if (rill__stored_make(val, ts, agg_out->data, agg_out->len) ||
+        rill__kv_put(store, rec->key, rec->key_len, val->data, val->len)) {
         rill_ctx_set_error(ctx, "node \"%s\": writing store \"%s\" failed", ctx->node->name,
-                           c->table.store);
+                           store_name);
         return -1;
     }
+    *tsp = ts;
+    return 0;
+}
+
+static int agg_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
+    const rill__agg_conf_t *c = ctx->node->conf;
+    rill__agg_state_t *st = state;
+    int rc;
+    int64_t ts;
+    if (rill__agg_refuse(ctx, rec, &rc))
+        return rc;
+    rill__store_t *store = store_of(ctx, c, st);
+    if (!store || rill__agg_update(ctx, &c->fns, store, c->table.store, rec,
+                                   c->table.send_old ? &st->prev : NULL, &st->agg, &st->val, &ts))
+        return -1;
     if (st->caching)
         return rill__cache_put(&st->dirty, rec->key, rec->key_len, "", 0, false) ? -1 : 0;
     rill_record_t out = {.key = rec->key, .key_len = rec->key_len,
@@ -128,15 +145,10 @@ static int agg_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     return rill_ctx_forward(ctx, &out) ? -1 : 0;
 }
 
-/* Commit: forwards the latest aggregate of every key updated since the last commit. */
-static int agg_commit(rill_ctx_t *ctx, void *state) {
-    const rill__agg_conf_t *c = ctx->node->conf;
-    rill__agg_state_t *st = state;
-    if (!st || !st->dirty.cnt)
-        return 0;
-    rill__store_t *store = store_of(ctx, c, st);
-    for (size_t i = 0; store && i < st->dirty.cap; i++) {
-        const rill__centry_t *e = &st->dirty.tab[i];
+void rill__agg_flush_dirty(rill_ctx_t *ctx, rill__store_t *store, rill__cache_t *dirty,
+                           const rill_serde_t *serde) {
+    for (size_t i = 0; store && i < dirty->cap; i++) {
+        const rill__centry_t *e = &dirty->tab[i];
         const void *v, *agg;
         size_t v_len, agg_len;
         int64_t ts;
@@ -144,15 +156,23 @@ static int agg_commit(rill_ctx_t *ctx, void *state) {
             rill__stored_parse(v, v_len, &agg, &agg_len, &ts))
             continue;
         rill_record_t out = {.key = e->key, .key_len = e->key_len, .value = agg,
-                             .value_len = agg_len, .value_serde = rill__agg_serde(&c->fns),
-                             .timestamp = ts};
+                             .value_len = agg_len, .value_serde = serde, .timestamp = ts};
         ctx->error[0] = '\0';
         if (rill_ctx_forward(ctx, &out))
             rill__log(rill__ctx_thread(ctx)->app, rill__ctx_thread(ctx)->idx,
                       "node \"%s\": forwarding a cached aggregate failed: %s",
                       ctx->node->name, ctx->error);
     }
-    rill__cache_clear(&st->dirty);
+    rill__cache_clear(dirty);
+}
+
+/* Commit: forwards the latest aggregate of every key updated since the last commit. */
+static int agg_commit(rill_ctx_t *ctx, void *state) {
+    const rill__agg_conf_t *c = ctx->node->conf;
+    rill__agg_state_t *st = state;
+    if (!st || !st->dirty.cnt)
+        return 0;
+    rill__agg_flush_dirty(ctx, store_of(ctx, c, st), &st->dirty, rill__agg_serde(&c->fns));
     return 0;
 }
 

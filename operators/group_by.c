@@ -29,6 +29,7 @@
  * again its old selection, failing again, has nothing to take out. Per-task state: copies of
  * the old row's selection and the frames being written; nothing durable outside the stores.
  */
+#include "mapper_int.h"
 #include "table_int.h"
 
 #include <stdio.h>
@@ -74,23 +75,23 @@ typedef struct key_conf_s {
 
 static int key_select_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     const rill__key_conf_t *c = ctx->node->conf;
-    rill_record_t out = *rec;
-    if (c->fn(rec, &out, ctx->node->opaque)) {
+    rill_record_t fwd;
+    if (rill__map_run(state, c->fn, ctx->node->opaque, rec, true, false, &fwd)) {
         if (!ctx->error[0])
             rill_ctx_set_error(ctx, "key selector of node \"%s\" failed", ctx->node->name);
         return -1;
     }
-    if (!out.key)
+    if (!fwd.key)
         return rill__agg_dead_letter(ctx, rec, "null key: the key selector of \"%s\" gave no "
                                      "key, so the record cannot be grouped", ctx->node->name);
-    rill_record_t fwd = *rec;
-    fwd.key = out.key;
-    fwd.key_len = out.key_len;
     return rill_ctx_forward(ctx, &fwd) ? -1 : 0;
 }
 
-static const rill__operator_t key_select_op = {
-    .kind = "KEY-SELECT", .process = key_select_process, .free_conf = free};
+static const rill__operator_t key_select_op = {.kind = "KEY-SELECT",
+                                               .init = rill__mapped_init,
+                                               .process = key_select_process,
+                                               .close = rill__mapped_close,
+                                               .free_conf = free};
 
 rill_grouped_t *rill_stream_group_by(rill_stream_t *s, const char *name, rill_mapper_cb key_fn,
                                      void *opaque) {
@@ -125,6 +126,7 @@ typedef struct select_conf_s {
 } rill__select_conf_t;
 
 typedef struct select_state_s {
+    rill__mapped_t mapped;         /* the selector's output buffers */
     rill_buf_t old_key, old_value; /* the old row's selection, copied out of the selector */
     rill_buf_t scratch;            /* a selected decoded value, encoded */
     rill_buf_t frame;
@@ -149,6 +151,7 @@ static void select_close(const rill__node_t *node, void *state) {
     rill__select_state_t *st = state;
     if (!st)
         return;
+    rill__mapped_free(&st->mapped);
     rill_buf_free(&st->old_key);
     rill_buf_free(&st->old_value);
     rill_buf_free(&st->scratch);
@@ -157,15 +160,15 @@ static void select_close(const rill__node_t *node, void *state) {
 }
 
 /*
- * Runs the selector on row and sets side (pointing into the selector's memory or scratch,
- * valid until the next call). Returns 0 when the row has a group, or writes why not to why
+ * Runs the selector on row and sets side (pointing into the selector's output buffers or
+ * scratch, valid until the next call). Returns 0 when the row has a group, or writes why not to why
  * and returns -1.
  */
 static int select_row(rill_ctx_t *ctx, const rill__select_conf_t *c, rill__select_state_t *st,
                       const rill_record_t *row, rill__side_t *side, char *why, size_t why_size) {
-    rill_record_t out = *row;
+    rill_record_t out;
     side->present = false;
-    if (c->selector(row, &out, ctx->node->opaque)) {
+    if (rill__map_run(&st->mapped, c->selector, ctx->node->opaque, row, true, true, &out)) {
         snprintf(why, why_size, "the selector of \"%s\" failed", ctx->node->name);
         return -1;
     }
@@ -194,8 +197,7 @@ static int select_row(rill_ctx_t *ctx, const rill__select_conf_t *c, rill__selec
  * state, so that the new row's selection cannot overwrite it. A failure leaves it absent:
  * the row was dead-lettered when it came, and contributed nothing. */
 static int select_old(rill_ctx_t *ctx, const rill__select_conf_t *c, rill__select_state_t *st,
-                      const rill_record_t *rec, const rill__table_prev_t *prev,
-                      rill__side_t *side) {
+                      const rill_record_t *rec, const rill__table_prev_t *prev, rill__side_t *side) {
     const rill_serde_t *serde = c->table->value_serde;
     char why[256], err[256];
     side->present = false;
@@ -230,8 +232,7 @@ static int select_old(rill_ctx_t *ctx, const rill__select_conf_t *c, rill__selec
 
 /* Writes one change record keyed key: old and/or new (NULL: absent). */
 static int forward_change(rill_ctx_t *ctx, rill__select_state_t *st, const rill_record_t *rec,
-                          const rill__side_t *key, const rill__side_t *old,
-                          const rill__side_t *nw) {
+                          const rill__side_t *key, const rill__side_t *old, const rill__side_t *nw) {
     unsigned char head[CHANGE_HEAD];
     uint32_t old_len = old ? (uint32_t)old->value_len : 0;
     head[0] = (unsigned char)((old ? CHANGE_OLD : 0) | (nw ? CHANGE_NEW : 0));

@@ -10,6 +10,7 @@
  */
 #include "global_int.h"
 #include "join_int.h"
+#include "mapper_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ typedef struct gj_conf_s {
 typedef struct gj_state_s {
     rill__global_row_t row;
     rill_buf_t val, out;
+    rill__mapped_t mapped; /* the key mapper's output buffers */
 } rill__gj_state_t;
 
 /* ---- the join ---- */
@@ -59,8 +61,8 @@ static int gj_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     rill__gj_state_t *st = state;
     const void *value;
     size_t value_len;
-    rill_record_t mapped = *rec;
-    if (c->key_fn(rec, &mapped, c->opaque))
+    rill_record_t mapped;
+    if (rill__map_run(&st->mapped, c->key_fn, c->opaque, rec, true, false, &mapped))
         return rill__agg_dead_letter(ctx, rec, "key mapper of join \"%s\" failed",
                                      ctx->node->name);
     if (rill__join_value(ctx, rec, &st->val, &value, &value_len))
@@ -91,6 +93,7 @@ static void gj_close(const rill__node_t *node, void *state) {
     rill__global_row_free(&st->row);
     rill_buf_free(&st->val);
     rill_buf_free(&st->out);
+    rill__mapped_free(&st->mapped);
     free(st);
 }
 

@@ -6,8 +6,9 @@
  * DESIGN
  * Each operator is a rill__operator_t whose per-node configuration is the user's callback
  * (node->conf) and opaque (node->opaque). None keeps state across records, so none has init
- * or close, except custom processors, whose init/close are the user's, and flat_map_values.
- * Mapped records are built on the stack: no allocation per record.
+ * or close, except custom processors, whose init/close are the user's, flat_map_values, and
+ * the mappers, whose per-task state is the buffers their callback writes into (mapper_int.h):
+ * no allocation per record once they have grown.
  *
  * flat_map_values is two nodes: the FLATMAPVALUES node runs the user's callback, which
  * forwards with rill_ctx_forward() as flat_map's does, and its one child, "<name>-key"
@@ -17,6 +18,7 @@
  * rill_flat_mapper_cb. The user's children hang under the second node.
  */
 #include "engine_int.h"
+#include "mapper_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -77,40 +79,35 @@ rill_stream_t *rill_stream_filter_not(rill_stream_t *s, const char *name,
 
 typedef enum map_kind_e { MAP_BOTH, MAP_VALUE, MAP_KEY } rill__map_kind_t;
 
-static int map_apply(rill_ctx_t *ctx, const rill_record_t *rec, rill__map_kind_t kind) {
-    rill_record_t out = *rec;
-    if (((rill_mapper_cb)box_of(ctx)->fn)(rec, &out, ctx->node->opaque)) {
+static int map_apply(rill_ctx_t *ctx, const rill_record_t *rec, rill__mapped_t *m,
+                     rill__map_kind_t kind) {
+    rill_record_t out;
+    if (rill__map_run(m, (rill_mapper_cb)box_of(ctx)->fn, ctx->node->opaque, rec,
+                      kind != MAP_VALUE, kind != MAP_KEY, &out)) {
         if (!ctx->error[0])
             rill_ctx_set_error(ctx, "mapper of node \"%s\" failed", ctx->node->name);
         return -1;
-    }
-    if (kind == MAP_VALUE) {
-        out.key = rec->key;
-        out.key_len = rec->key_len;
-    } else if (kind == MAP_KEY) {
-        out.value = rec->value;
-        out.value_len = rec->value_len;
-        out.value_obj = rec->value_obj;
-        out.value_serde = rec->value_serde;
     }
     return fwd(ctx, &out);
 }
 
 static int map_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    return map_apply(ctx, rec, MAP_BOTH);
+    return map_apply(ctx, rec, state, MAP_BOTH);
 }
 static int map_values_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    return map_apply(ctx, rec, MAP_VALUE);
+    return map_apply(ctx, rec, state, MAP_VALUE);
 }
 static int select_key_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    return map_apply(ctx, rec, MAP_KEY);
+    return map_apply(ctx, rec, state, MAP_KEY);
 }
 
-static const rill__operator_t map_op = {.kind = "MAP", .process = map_process, .free_conf = free};
-static const rill__operator_t map_values_op = {
-    .kind = "MAPVALUES", .process = map_values_process, .free_conf = free};
-static const rill__operator_t select_key_op = {
-    .kind = "KEY-SELECT", .process = select_key_process, .free_conf = free};
+/* The state of a mapping node: the mapper's output buffers (mapper_int.h). */
+#define MAP_OP(kind_, process_)                                                             \
+    {.kind = (kind_), .init = rill__mapped_init, .process = (process_),                    \
+     .close = rill__mapped_close, .free_conf = free}
+static const rill__operator_t map_op = MAP_OP("MAP", map_process);
+static const rill__operator_t map_values_op = MAP_OP("MAPVALUES", map_values_process);
+static const rill__operator_t select_key_op = MAP_OP("KEY-SELECT", select_key_process);
 
 static rill_stream_t *add_fn(rill_stream_t *s, const char *name, const rill__operator_t *op,
                              void (*fn)(void), void *opaque) {

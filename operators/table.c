@@ -32,6 +32,7 @@ static void grouped_free(void *conf) {
         next = w->next;
         free(w);
     }
+    rill__cogrouped_free(g->cogrouped);
     free(g);
 }
 
@@ -383,7 +384,9 @@ int rill__agg_initial(rill_ctx_t *ctx, const rill__agg_fns_t *fns, rill_buf_t *o
     case RILL__AGG_COUNT:
         return put_count(out, 0) ? oom(ctx) : 0;
     case RILL__AGG_AGGREGATE:
-        return fns->init(out, fns->opaque) ? user_failed(ctx, "initializer") : 0;
+        return fns->init(out, fns->init_own_opaque ? fns->init_opaque : fns->opaque)
+                   ? user_failed(ctx, "initializer")
+                   : 0;
     case RILL__AGG_REDUCE:
         break;
     }

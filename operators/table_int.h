@@ -10,6 +10,7 @@
 #ifndef RILL_TABLE_INT_H
 #define RILL_TABLE_INT_H
 
+#include "cache_int.h"   /* rill__cache_t: the record cache of aggregations */
 #include "counter_int.h" /* rill__counter_add: counters shared by the tasks of a node */
 #include "engine_int.h"
 #include "store_int.h"
@@ -28,13 +29,20 @@ typedef struct rill__agg_fns_s {
     rill_aggregator_cb subtractor; /* AGGREGATE over a grouped table */
     rill_merger_cb merger;    /* AGGREGATE over sessions */
     void *opaque;
+    bool init_own_opaque; /* init gets init_opaque instead of opaque (cogroup: one
+                             initializer, an opaque per aggregator) */
+    void *init_opaque;
 } rill__agg_fns_t;
 
 struct rill_grouped_s {
     rill_topology_t *topo;
     rill__node_t *node;        /* the group-by-key node, a pass-through */
     rill_windowed_t *windowed; /* the windowings made of it (owned, a list) */
+    rill_cogrouped_t *cogrouped; /* the cogroups it starts (owned, a list) */
 };
+
+/* Frees a list of cogroups (cogroup.c). */
+void rill__cogrouped_free(rill_cogrouped_t *cg);
 
 struct rill_windowed_s {
     rill_grouped_t *grouped;
@@ -149,6 +157,25 @@ int rill__agg_subtract(rill_ctx_t *ctx, const rill__agg_fns_t *fns, const rill_r
                        const void *agg, size_t agg_len, rill_buf_t *out);
 int rill__agg_merge(rill_ctx_t *ctx, const rill__agg_fns_t *fns, const void *a, size_t a_len,
                     const void *b, size_t b_len, rill_buf_t *out);
+/* A record no aggregation takes (a null key, or a null value) goes to the dead-letter topic:
+ * returns 1 with *rcp the process() result, or 0 when rec can be aggregated. */
+int rill__agg_refuse(rill_ctx_t *ctx, const rill_record_t *rec, int *rcp);
+
+/*
+ * Adds rec to its key's aggregate in the key-value store (store_name: for messages): reads
+ * the key's [timestamp][aggregate], adds with fns, writes it back. agg_out gets the new
+ * aggregate, val the new stored value, *tsp its timestamp (the largest seen); prev (NULL: not
+ * wanted) the key's previous aggregate. Returns 0, or -1 with the reason in ctx.
+ */
+int rill__agg_update(rill_ctx_t *ctx, const rill__agg_fns_t *fns, rill__store_t *store,
+                     const char *store_name, const rill_record_t *rec, rill__table_prev_t *prev,
+                     rill_buf_t *agg_out, rill_buf_t *val, int64_t *tsp);
+
+/* The commit of a record cache: forwards the stored aggregate of every key in dirty (value
+ * described by serde, no headers) and empties dirty. A failed forward is logged. */
+void rill__agg_flush_dirty(rill_ctx_t *ctx, rill__store_t *store, rill__cache_t *dirty,
+                           const rill_serde_t *serde);
+
 /* The serde describing a table's values: int64 for counts, bytes otherwise. */
 const rill_serde_t *rill__agg_serde(const rill__agg_fns_t *fns);
 

@@ -25,6 +25,7 @@
  * key's row as it was and sends the record being processed to the dead-letter topic. All state
  * is in the store.
  */
+#include "mapper_int.h"
 #include "table_int.h"
 
 #include <stdio.h>
@@ -56,30 +57,52 @@ static int filter_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state
     return rill__kv_table_apply(ctx, &c->table, state, &out, true);
 }
 
+/* A map_values node's state: the table's (first, for the children that read its previous
+ * values) and the mapper's output buffers. */
+typedef struct map_state_s {
+    rill__kv_table_state_t table;
+    rill__mapped_t mapped;
+} map_state_t;
+
 static int map_values_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     const rill__xform_conf_t *c = ctx->node->conf;
+    map_state_t *st = state;
     if (!rec->key)
         return 0;
     rill_record_t out = {.key = rec->key, .key_len = rec->key_len, .timestamp = rec->timestamp,
                          .headers = rec->headers};
     if (rec->value || rec->value_obj) {
-        rill_record_t m = *rec;
-        if (c->mapper(rec, &m, c->opaque)) {
+        rill_record_t m;
+        if (rill__map_run(&st->mapped, c->mapper, c->opaque, rec, false, true, &m)) {
             if (!ctx->error[0])
                 rill_ctx_set_error(ctx, "mapper of table \"%s\" failed", ctx->node->name);
             return -1;
         }
         out.value = m.value;
-        out.value_len = m.value ? m.value_len : 0;
+        out.value_len = m.value_len;
         out.value_obj = m.value_obj;
         out.value_serde = m.value_serde;
     }
-    return rill__kv_table_apply(ctx, &c->table, state, &out, false);
+    return rill__kv_table_apply(ctx, &c->table, &st->table, &out, false);
+}
+
+static int map_values_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
+    return (*statep = calloc(1, sizeof(map_state_t))) ? 0 : -1;
+}
+
+static void map_values_close(const rill__node_t *node, void *state) {
+    map_state_t *st = state;
+    if (!st)
+        return;
+    rill__mapped_free(&st->mapped);
+    /* The table's part is freed as every key-value table node's (it comes first). */
+    rill__kv_table_close(node, state);
 }
 
 static const rill__operator_t filter_op = RILL__KV_TABLE_OP("KTABLE-FILTER", filter_process);
-static const rill__operator_t map_values_op =
-    RILL__KV_TABLE_OP("KTABLE-MAPVALUES", map_values_process);
+static const rill__operator_t map_values_op = {
+    .kind = "KTABLE-MAPVALUES", .init = map_values_init, .process = map_values_process,
+    .close = map_values_close, .free_conf = rill__kv_table_free_conf};
 
 static rill_table_t *add_xform(rill_table_t *t, const char *name, rill__xform_kind_t kind,
                                void (*fn)(void), void *opaque, const char *store) {

@@ -44,10 +44,8 @@ static int split_words(rill_ctx_t *ctx, const rill_record_t *line, void *opaque)
     return 0;
 }
 
-static int word_as_key(const rill_record_t *rec, rill_record_t *out, void *opaque) {
-    out->key = rec->value;
-    out->key_len = rec->value_len;
-    return 0;
+static int word_as_key(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
+    return rill_buf_append(out->key, rec->value, rec->value_len);
 }
 
 static void print_count(const rill_record_t *rec, void *opaque) {

@@ -56,15 +56,11 @@ static int64_t json_n(const rill_record_t *rec)
                : -1;
 }
 
-static __thread char doubled_buf[32];
-
-static int double_n(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int double_n(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
-    out->value = doubled_buf;
-    out->value_len = (size_t)snprintf(doubled_buf, sizeof(doubled_buf), "%lld",
-                                      (long long)(2 * json_n(rec)));
-    out->value_obj = NULL;
-    return 0;
+    char doubled[32];
+    int len = snprintf(doubled, sizeof(doubled), "%lld", (long long)(2 * json_n(rec)));
+    return rill_buf_append(out->value, doubled, (size_t)len);
 }
 
 /* orders (string keys, JSON values) -> double n -> "doubled". */
@@ -352,17 +348,13 @@ static int contains(const rill_record_t *rec, const char *word)
     return 0;
 }
 
-static __thread char tagged_buf[64];
-
 /* Fails, with no reason, for values containing "broken"; else appends "+". */
-static int tag_fn(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int tag_fn(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
     if (contains(rec, "broken"))
         return 1;
-    out->value = tagged_buf;
-    out->value_len = (size_t)snprintf(tagged_buf, sizeof(tagged_buf), "%.*s+",
-                                      (int)rec->value_len, (const char *)rec->value);
-    return 0;
+    return rill_buf_append(out->value, rec->value, rec->value_len) ||
+           rill_buf_append(out->value, "+", 1);
 }
 
 /* Fails with a reason for "bad", without one for "ugly"; forwards the rest. */

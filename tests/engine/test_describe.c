@@ -37,9 +37,10 @@ static int keep_all(const rill_record_t *rec, void *opaque)
     return 1;
 }
 
-static int same_record(const rill_record_t *rec, rill_record_t *out_rec, void *opaque)
+static int same_record(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
-    return 0;
+    return rill_buf_append(out->key, rec->key, rec->key_len) ||
+           rill_buf_append(out->value, rec->value, rec->value_len);
 }
 
 static void ignore(const rill_record_t *rec, void *opaque)

@@ -58,12 +58,9 @@ Test(engine_progress, nothing_paused_when_alignment_off, .timeout = 120) {
 
 /* ---- the partitioning check ---- */
 
-static int user_key(const rill_record_t *rec, rill_record_t *out, void *opaque) {
+static int user_key(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     (void)opaque;
-    *out = *rec;
-    out->key = rec->value; /* the order's value is its user */
-    out->key_len = rec->value_len;
-    return 0;
+    return rill_buf_append(out->key, rec->value, rec->value_len); /* the order's value is its user */
 }
 
 static int join_names(const rill_record_t *left, const rill_record_t *right, rill_buf_t *out,

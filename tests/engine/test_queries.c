@@ -325,12 +325,10 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
 }
 
 /* Records keyed "x" whose value names their group: the topology groups by the value. */
-static int value_as_key(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int value_as_key(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
     (void)opaque;
-    out->key = rec->value;
-    out->key_len = rec->value_len;
-    return 0;
+    return rill_buf_append(out->key, rec->value, rec->value_len) ? -1 : 0;
 }
 
 /* A store behind a repartition topic (which Rill writes with murmur2): a key is only ever in

@@ -121,33 +121,30 @@ Test(engine_test_driver, matching_records_pass_when_filtered) {
 }
 
 /* The mappings of test_stateless.c, from the record's number. */
-static __thread char mapped_key[32], mapped_value[32];
 
-static int to_group(const rill_record_t *rec, rill_record_t *out, void *opaque) {
+static int to_group(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
+    char key[32], value[64];
     int64_t n = number(rec->value, rec->value_len);
-    out->key = mapped_key;
-    out->key_len = (size_t)snprintf(mapped_key, sizeof(mapped_key), "g%lld", (long long)(n % 3));
-    out->value = mapped_value;
-    out->value_len = (size_t)snprintf(mapped_value, sizeof(mapped_value), "%lld@k%lld",
-                                      (long long)n, (long long)n);
-    return 0;
+    int key_len = snprintf(key, sizeof(key), "g%lld", (long long)(n % 3));
+    int value_len = snprintf(value, sizeof(value), "%lld@k%lld", (long long)n, (long long)n);
+    return rill_buf_append(out->key, key, (size_t)key_len) ||
+           rill_buf_append(out->value, value, (size_t)value_len);
 }
 
-static int times_ten(const rill_record_t *rec, rill_record_t *out, void *opaque) {
-    out->value = mapped_value;
-    out->value_len = (size_t)snprintf(mapped_value, sizeof(mapped_value), "v=%lld",
-                                      (long long)(number(rec->value, rec->value_len) * 10));
-    out->key = "ignored"; /* map_values keeps the key */
-    out->key_len = 7;
-    return 0;
+static int times_ten(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
+    char value[64];
+    int len = snprintf(value, sizeof(value), "v=%lld",
+                       (long long)(number(rec->value, rec->value_len) * 10));
+    /* map_values keeps the key */
+    return rill_buf_append(out->value, value, (size_t)len) ||
+           rill_buf_append(out->key, "ignored", 7);
 }
 
-static int parity_key(const rill_record_t *rec, rill_record_t *out, void *opaque) {
-    out->key = number(rec->value, rec->value_len) % 2 ? "odd" : "even";
-    out->key_len = strlen(out->key);
-    out->value = "ignored"; /* select_key keeps the value */
-    out->value_len = 7;
-    return 0;
+static int parity_key(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
+    const char *key = number(rec->value, rec->value_len) % 2 ? "odd" : "even";
+    /* select_key keeps the value */
+    return rill_buf_append(out->key, key, strlen(key)) ||
+           rill_buf_append(out->value, "ignored", 7);
 }
 
 Test(engine_test_driver, records_rewritten_when_mapped) {
@@ -581,10 +578,8 @@ Test(engine_test_driver, stores_read_back_when_inspected) {
 /* ---------------------------------------------------------------------------------------- */
 /* What the driver refuses                                                                  */
 
-static int first_byte_key(const rill_record_t *rec, rill_record_t *out, void *opaque) {
-    out->key = rec->value;
-    out->key_len = rec->value_len ? 1 : 0;
-    return 0;
+static int first_byte_key(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
+    return rill_buf_append(out->key, rec->value, rec->value_len ? 1 : 0);
 }
 
 /* Creating a driver for topo fails with a message holding each of the words. */

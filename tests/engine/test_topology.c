@@ -35,9 +35,10 @@ static int keep_all(const rill_record_t *rec, void *opaque)
     return 1;
 }
 
-static int same_record(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int same_record(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
-    return 0;
+    return rill_buf_append(out->key, rec->key, rec->key_len) ||
+           rill_buf_append(out->value, rec->value, rec->value_len);
 }
 
 static int no_output(rill_ctx_t *ctx, const rill_record_t *rec, void *opaque)

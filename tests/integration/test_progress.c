@@ -65,12 +65,9 @@ static void make_views(void) {
 }
 
 /* The page of a view, from its value "page". */
-static int by_page(const rill_record_t *rec, rill_record_t *out, void *opaque) {
+static int by_page(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     (void)opaque;
-    *out = *rec;
-    out->key = rec->value;
-    out->key_len = rec->value_len;
-    return 0;
+    return rill_buf_append(out->key, rec->value, rec->value_len);
 }
 
 /* Counts as "<page>@<window start - BASE, ms>=<count>"; windows start at multiples of a

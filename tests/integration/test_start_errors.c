@@ -21,12 +21,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int pick_user(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int pick_user(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
-    (void)rec;
-    (void)out;
     (void)opaque;
-    return 0;
+    return rill_buf_append(out->key, rec->key, rec->key_len);
 }
 
 static int keep_left(const rill_record_t *left, const rill_record_t *right, rill_buf_t *out,

@@ -73,18 +73,15 @@ static void reference(const char *key, int n, agg_ref_t *ref)
 /* The topology: in → group by key → count ("counted"), reduce by sum ("summed"), aggregate */
 /* into a list of values ("listed")                                                         */
 
-static __thread char shown[32];
-
-static int show_count(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int show_count(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
+    char value[32];
     int64_t n;
 
     if (rill_int64_decode(rec->value, rec->value_len, &n))
         return 1;
-    out->value = shown;
-    out->value_len = (size_t)snprintf(shown, sizeof(shown), "%lld", (long long)n);
-    out->value_obj = NULL;
-    return 0;
+    return rill_buf_append(out->value, value,
+                           (size_t)snprintf(value, sizeof(value), "%lld", (long long)n));
 }
 
 static int64_t num(const void *p, size_t len)

@@ -193,7 +193,7 @@ Test(operators_api_gaps, flat_map_values_keeps_key_and_foreach_sees_every_record
 }
 
 static int is_even(const rill_record_t *rec, void *opaque);
-static int mark(const rill_record_t *rec, rill_record_t *out, void *opaque);
+static int mark(const rill_record_t *rec, rill_map_out_t *out, void *opaque);
 
 Test(operators_api_gaps, builder_refuses_missing_callbacks_and_windowed_tables)
 {
@@ -279,23 +279,17 @@ static int is_even(const rill_record_t *rec, void *opaque)
 }
 
 /* "m:<value>"; no value (the row goes) when the number is a multiple of 7. */
-static __thread char mapped_buf[32];
-
-static int mark(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int mark(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
+    char mapped[32];
     if (num_in(rec->value, rec->value_len) % 7 == 0) {
-        out->value = NULL;
-        out->value_len = 0;
-        out->value_obj = NULL;
+        out->value_null = 1;
         return 0;
     }
-    out->value = mapped_buf;
-    out->value_len = (size_t)snprintf(mapped_buf, sizeof(mapped_buf), "m:%.*s",
-                                      (int)rec->value_len, (const char *)rec->value);
-    out->value_obj = NULL;
-    out->key = "ignored";
-    out->key_len = 7;
-    return 0;
+    int len = snprintf(mapped, sizeof(mapped), "m:%.*s", (int)rec->value_len,
+                       (const char *)rec->value);
+    return rill_buf_append(out->value, mapped, (size_t)len) ||
+           rill_buf_append(out->key, "ignored", 7);
 }
 
 /* A probe's result: the row's value, or "(absent)". */
@@ -459,13 +453,13 @@ static const rill_serde_t text_obj_serde = {.name = "text-obj", .serialize = tex
 /* Gives the value as a decoded object only (no bytes): the table must encode it. */
 static __thread char obj_buf[16];
 
-static int as_obj(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int as_obj(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
-    if (!rec->value)
+    if (!rec->value) {
+        out->value_null = 1;
         return 0;
+    }
     snprintf(obj_buf, sizeof(obj_buf), "%.*s", (int)rec->value_len, (const char *)rec->value);
-    out->value = NULL;
-    out->value_len = 0;
     out->value_obj = obj_buf;
     out->value_serde = &text_obj_serde;
     return 0;

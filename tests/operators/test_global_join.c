@@ -11,19 +11,16 @@
 #define BASE 1700000000000LL
 
 /* The stream record's value names the user to look up; "none" gives no key. */
-static int user_of(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int user_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
     (void)opaque;
     if (rec->value_len == 4 && !memcmp(rec->value, "none", 4)) {
-        out->key = NULL;
-        out->key_len = 0;
+        out->key_null = 1;
         return 0;
     }
     if (rec->value_len == 4 && !memcmp(rec->value, "fail", 4))
         return 1;
-    out->key = rec->value;
-    out->key_len = rec->value_len;
-    return 0;
+    return rill_buf_append(out->key, rec->value, rec->value_len);
 }
 
 /* "<order value>+<row value>@<row time - BASE>", or "<order value>+null". */

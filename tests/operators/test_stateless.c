@@ -129,38 +129,32 @@ static void select_key_ref(int i, char *key, size_t ksz)
     snprintf(key, ksz, "%s", is_even(i) ? "even" : "odd");
 }
 
-/* Mapper output lives in per-thread buffers until the next call (as the API allows). */
-static __thread char map_key_buf[64], map_value_buf[64];
+/* Mappers write their output into the buffers Rill hands them. */
 
-static int map_fn(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int map_fn(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
-    map_ref(num_of(rec), map_key_buf, sizeof(map_key_buf), map_value_buf,
-            sizeof(map_value_buf));
-    out->key = map_key_buf;
-    out->key_len = strlen(map_key_buf);
-    out->value = map_value_buf;
-    out->value_len = strlen(map_value_buf);
-    return 0;
+    char key[64], value[64];
+    map_ref(num_of(rec), key, sizeof(key), value, sizeof(value));
+    return rill_buf_append(out->key, key, strlen(key)) ||
+           rill_buf_append(out->value, value, strlen(value));
 }
 
-static int map_values_fn(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int map_values_fn(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
-    map_values_ref(num_of(rec), map_value_buf, sizeof(map_value_buf));
-    out->value = map_value_buf;
-    out->value_len = strlen(map_value_buf);
-    out->key = "ignored"; /* map_values keeps the key */
-    out->key_len = 7;
-    return 0;
+    char value[64];
+    map_values_ref(num_of(rec), value, sizeof(value));
+    /* map_values keeps the key */
+    return rill_buf_append(out->value, value, strlen(value)) ||
+           rill_buf_append(out->key, "ignored", 7);
 }
 
-static int select_key_fn(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int select_key_fn(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
-    select_key_ref(num_of(rec), map_key_buf, sizeof(map_key_buf));
-    out->key = map_key_buf;
-    out->key_len = strlen(map_key_buf);
-    out->value = "ignored"; /* select_key keeps the value */
-    out->value_len = 7;
-    return 0;
+    char key[64];
+    select_key_ref(num_of(rec), key, sizeof(key));
+    /* select_key keeps the value */
+    return rill_buf_append(out->key, key, strlen(key)) ||
+           rill_buf_append(out->value, "ignored", 7);
 }
 
 Test(operators_stateless, records_rewritten_when_mapped, .timeout = 60)
@@ -548,15 +542,12 @@ Test(operators_stateless, context_describes_each_record_when_processor_reads_it,
 /* ---------------------------------------------------------------------------------------- */
 /* repartition: which serde reads the records back                                          */
 
-static int to_text_fn(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int to_text_fn(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
+    char value[32];
     (void)opaque;
-    snprintf(map_value_buf, sizeof(map_value_buf), "x%d", num_of(rec));
-    out->value = map_value_buf;
-    out->value_len = strlen(map_value_buf);
-    out->value_obj = NULL;
-    out->value_serde = NULL;
-    return 0;
+    int len = snprintf(value, sizeof(value), "x%d", num_of(rec));
+    return rill_buf_append(out->value, value, (size_t)len);
 }
 
 /*

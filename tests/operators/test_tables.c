@@ -54,19 +54,16 @@ static size_t dead_letters(rill_app_t *app, const char *id, const char *prefix)
     return n;
 }
 
-static __thread char shown[32];
-
 /* Counts (int64) as text, so that they read back as strings. */
-static int show_count(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int show_count(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
+    char value[32];
     int64_t n;
 
     if (rill_int64_decode(rec->value, rec->value_len, &n))
         return 1;
-    out->value = shown;
-    out->value_len = (size_t)snprintf(shown, sizeof(shown), "%lld", (long long)n);
-    out->value_obj = NULL;
-    return 0;
+    return rill_buf_append(out->value, value,
+                           (size_t)snprintf(value, sizeof(value), "%lld", (long long)n));
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -92,16 +89,13 @@ static void make_clicks(void)
 }
 
 /* The new key: the click's city, none for "-". */
-static int city_of(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int city_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
     if (rec->value_len == 1 && *(const char *)rec->value == '-') {
-        out->key = NULL;
-        out->key_len = 0;
+        out->key_null = 1;
         return 0;
     }
-    out->key = rec->value;
-    out->key_len = rec->value_len;
-    return 0;
+    return rill_buf_append(out->key, rec->value, rec->value_len);
 }
 
 static rill_topology_t *clicks_topology(void)
@@ -427,25 +421,21 @@ static void make_changes(void)
     }
 }
 
-static __thread char selected[64];
-
 /* Row (user, "region,amount") → (region, "user:amount"); a row without a region has none. */
-static int region_of(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int region_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
     const char *v = rec->value, *comma = memchr(v, ',', rec->value_len);
+    char selected[64];
 
     if (!comma) {
-        out->key = NULL;
+        out->key_null = 1;
         return 0;
     }
-    out->key = v;
-    out->key_len = (size_t)(comma - v);
-    out->value = selected;
-    out->value_len = (size_t)snprintf(selected, sizeof(selected), "%.*s:%.*s",
-                                      (int)rec->key_len, (const char *)rec->key,
-                                      (int)(rec->value_len - (size_t)(comma + 1 - v)), comma + 1);
-    out->value_obj = NULL;
-    return 0;
+    int len = snprintf(selected, sizeof(selected), "%.*s:%.*s", (int)rec->key_len,
+                       (const char *)rec->key,
+                       (int)(rec->value_len - (size_t)(comma + 1 - v)), comma + 1);
+    return rill_buf_append(out->key, v, (size_t)(comma - v)) ||
+           rill_buf_append(out->value, selected, (size_t)len);
 }
 
 static int64_t text_num(const void *p, size_t len)
@@ -764,21 +754,17 @@ Test(operators_tables, region_totals_match_reference_when_users_in_partitions, .
 /* ---------------------------------------------------------------------------------------- */
 /* An aggregation's table grouped anew: clicks counted per user, then users per count        */
 
-static __thread char bucket[24];
-
 /* Row (user, count) → (count as text, user). */
-static int bucket_of(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int bucket_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
+    char bucket[32];
     int64_t n;
 
     if (rill_int64_decode(rec->value, rec->value_len, &n))
         return 1;
-    out->key = bucket;
-    out->key_len = (size_t)snprintf(bucket, sizeof(bucket), "%lld", (long long)n);
-    out->value = rec->key;
-    out->value_len = rec->key_len;
-    out->value_obj = NULL;
-    return 0;
+    return rill_buf_append(out->key, bucket,
+                           (size_t)snprintf(bucket, sizeof(bucket), "%lld", (long long)n)) ||
+           rill_buf_append(out->value, rec->key, rec->key_len);
 }
 
 static rill_topology_t *histogram_topology(void)

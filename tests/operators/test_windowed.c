@@ -212,29 +212,29 @@ static void ref_strings(const ref_t *ref, int sum, eu_strs_t *l)
 
 static int64_t bad_kind; /* results whose window_kind was not the expected one (atomic) */
 
-static __thread char shown_key[96], shown_value[32];
-
 /* Makes a result readable: key "key@start@end", value the aggregate in decimal (NULL stays
  * NULL); the window goes into the key, so the record is no longer windowed. */
-static int show_window(const rill_record_t *rec, rill_record_t *out, void *opaque)
+static int show_window(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 {
+    char key[96], value[32];
     int64_t n;
 
     if (rec->window_kind != (int)(intptr_t)opaque)
         __atomic_fetch_add(&bad_kind, 1, __ATOMIC_RELAXED);
-    out->key = shown_key;
-    out->key_len = (size_t)snprintf(shown_key, sizeof(shown_key), "%.*s@%lld@%lld",
-                                    (int)rec->key_len, (const char *)rec->key,
-                                    (long long)rec->window_start, (long long)rec->window_end);
-    out->window_kind = 0;
-    out->value_obj = NULL;
-    if (!rec->value)
+    /* The new key is a plain key: the record it makes is not windowed. */
+    int key_len = snprintf(key, sizeof(key), "%.*s@%lld@%lld", (int)rec->key_len,
+                           (const char *)rec->key, (long long)rec->window_start,
+                           (long long)rec->window_end);
+    if (rill_buf_append(out->key, key, (size_t)key_len))
+        return 1;
+    if (!rec->value) {
+        out->value_null = 1;
         return 0;
+    }
     if (rill_int64_decode(rec->value, rec->value_len, &n))
         return 1;
-    out->value = shown_value;
-    out->value_len = (size_t)snprintf(shown_value, sizeof(shown_value), "%lld", (long long)n);
-    return 0;
+    return rill_buf_append(out->value, value,
+                           (size_t)snprintf(value, sizeof(value), "%lld", (long long)n));
 }
 
 static int sum_init(rill_buf_t *out, void *opaque)

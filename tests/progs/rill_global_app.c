@@ -28,7 +28,7 @@
 /* ---- the callbacks ---- */
 
 /* The row key of an order: the <uid> of its "user=<uid>" field (not empty). */
-static int user_of(const rill_record_t *rec, rill_record_t *out, void *opaque) {
+static int user_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     (void)opaque;
     static const char field[] = "user=";
     const size_t field_len = sizeof(field) - 1;
@@ -42,9 +42,7 @@ static int user_of(const rill_record_t *rec, rill_record_t *out, void *opaque) {
         size_t len = (size_t)((stop ? stop : end) - uid);
         if (!len)
             return -1;
-        out->key = uid;
-        out->key_len = len;
-        return 0;
+        return rill_buf_append(out->key, uid, len);
     }
     return -1;
 }

@@ -130,14 +130,12 @@ static int64_t date_time_of(const rill_record_t *rec, void *opaque) {
 }
 
 /* select_key mapper: the auction's seller, as decimal text. */
-static int key_by_seller(const rill_record_t *rec, rill_record_t *out, void *opaque) {
-    static _Thread_local char key[24];
+static int key_by_seller(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
+    char key[24];
     int64_t seller = record_int(rec, "seller");
     if (seller < 0)
         return -1;
-    out->key = key;
-    out->key_len = (size_t)snprintf(key, sizeof(key), "%" PRId64, seller);
-    return 0;
+    return rill_buf_append(out->key, key, (size_t)snprintf(key, sizeof(key), "%" PRId64, seller));
 }
 
 static int non_empty(const rill_record_t *rec, void *opaque) {

@@ -205,11 +205,9 @@ static int function_start(char *url, size_t size) {
 
 /* ---- the topology ---- */
 
-static int row_key(const rill_record_t *rec, rill_record_t *out, void *opaque) {
+static int row_key(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     static const char *const rows[] = {"u0", "u1", "u2", "u3"};
-    out->key = rows[rec->value_len % 4];
-    out->key_len = 2;
-    return 0;
+    return rill_buf_append(out->key, rows[rec->value_len % 4], 2);
 }
 
 static int joiner(const rill_record_t *left, const rill_record_t *right, rill_buf_t *out,

@@ -62,16 +62,13 @@ static int validate(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
 
 static const rill_processor_def_t validate_def = {.process = validate};
 
-static int times_seven(const rill_record_t *rec, rill_record_t *out, void *opaque) {
-    static _Thread_local char buf[64];
+static int times_seven(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
+    char buf[64];
     int64_t n;
     if (parse_int(rec->value, rec->value_len, &n))
         return -1; /* "validate" lets only integers through */
     int len = snprintf(buf, sizeof(buf), "%" PRId64 ":%" PRId64, n, n * 7 % 1000);
-    out->value = buf;
-    out->value_len = (size_t)len;
-    out->value_obj = NULL;
-    return 0;
+    return rill_buf_append(out->value, buf, (size_t)len);
 }
 
 static rill_topology_t *build(const char *input, const char *output) {

@@ -74,7 +74,7 @@ int auction_get_i64(struct json_object *o, const char *f, int64_t *v);
 const char *auction_category_default_name(int64_t id);
 int auction_seed_categories(const char *bootstrap, const rill_conf_t *conf, const char *topic,
                             char *errstr, size_t errstr_size);
-int auction_category_key(const rill_record_t *rec, rill_record_t *out, void *opaque);
+int auction_category_key(const rill_record_t *rec, rill_map_out_t *out, void *opaque);
 int auction_category_name_joiner(const rill_record_t *left, const rill_record_t *right,
                                  rill_buf_t *out, void *opaque);
 

@@ -488,20 +488,16 @@ static int close_complete(const rill_record_t *item, const void *state, size_t s
 }
 
 /* auction.closed: the internal record without bidderIds; counts for the summary. */
-static __thread rill_buf_t tl_buf;
 
-static int closed_public(const rill_record_t *rec, rill_record_t *out, void *opaque) {
+static int closed_public(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     const char *v = rec->value;
     const char *p = v ? memmem(v, rec->value_len, ",\"bidderIds\":", 13) : NULL;
-    if (!p)
-        return 0;
-    rill_buf_reset(&tl_buf);
-    if (rill_buf_append(&tl_buf, v, (size_t)(p - v)) || rill_buf_append(&tl_buf, "}", 1))
+    if (!p) {
+        out->value_null = !v;
+        return v ? rill_buf_append(out->value, v, rec->value_len) : 0;
+    }
+    if (rill_buf_append(out->value, v, (size_t)(p - v)) || rill_buf_append(out->value, "}", 1))
         return -1;
-    out->value = tl_buf.data;
-    out->value_len = tl_buf.len;
-    out->value_obj = NULL;
-    out->value_serde = NULL;
     return 0;
 }
 
@@ -690,18 +686,15 @@ static const rill_processor_def_t notify_def = {.init = native_init, .process = 
 /* ---------------------------------------------------------------------------------------- */
 /* Analytics                                                                                */
 
-static __thread char tl_key[32];
-
-static int key_category(const rill_record_t *rec, rill_record_t *out, void *opaque) {
+static int key_category(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     json_object *o = auction_parse_json(rec->value, rec->value_len);
     int64_t v = 0;
+    char key[24];
     int rc = auction_get_i64(o, opaque ? "seller" : "category", &v);
     json_object_put(o);
     if (rc)
         return -1;
-    out->key = tl_key;
-    out->key_len = (size_t)snprintf(tl_key, sizeof(tl_key), "%" PRId64, v);
-    return 0;
+    return rill_buf_append(out->key, key, (size_t)snprintf(key, sizeof(key), "%" PRId64, v));
 }
 
 typedef struct sumcnt_s {
@@ -730,7 +723,7 @@ static int cat_add(const rill_record_t *rec, const void *agg, size_t agg_len, ri
     return rill_buf_append(out, &s, sizeof(s));
 }
 
-static int cat_json(const rill_record_t *rec, rill_record_t *out, void *opaque) {
+static int cat_json(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     sumcnt_t s;
     if (rec->value_len != sizeof(s))
         return -1;
@@ -739,13 +732,7 @@ static int cat_json(const rill_record_t *rec, rill_record_t *out, void *opaque) 
     int n = snprintf(buf, sizeof(buf), "{\"category\":%.*s,\"avgPrice\":%.2f,\"auctions\":%" PRId64 "}",
                      (int)rec->key_len, (const char *)rec->key,
                      s.count ? (double)s.sum / (double)s.count : 0.0, s.count);
-    rill_buf_reset(&tl_buf);
-    rill_buf_append(&tl_buf, buf, (size_t)n);
-    out->value = tl_buf.data;
-    out->value_len = tl_buf.len;
-    out->value_obj = NULL;
-    out->value_serde = NULL;
-    return 0;
+    return rill_buf_append(out->value, buf, (size_t)n);
 }
 
 /* Keeps the name the categories global table gave each category, for the summary. */
@@ -805,7 +792,7 @@ static int seller_add(const rill_record_t *rec, const void *agg, size_t agg_len,
     return rill_buf_append(out, from, (size_t)n * sizeof(sale_t));
 }
 
-static int seller_json(const rill_record_t *rec, rill_record_t *out, void *opaque) {
+static int seller_json(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     int64_t n;
     if (rec->value_len < sizeof(n))
         return -1;
@@ -820,13 +807,7 @@ static int seller_json(const rill_record_t *rec, rill_record_t *out, void *opaqu
     char buf[200];
     int len = snprintf(buf, sizeof(buf), "{\"seller\":%.*s,\"avgPrice\":%.2f,\"auctions\":%" PRId64 "}",
                        (int)rec->key_len, (const char *)rec->key, n ? sum / (double)n : 0.0, n);
-    rill_buf_reset(&tl_buf);
-    rill_buf_append(&tl_buf, buf, (size_t)len);
-    out->value = tl_buf.data;
-    out->value_len = tl_buf.len;
-    out->value_obj = NULL;
-    out->value_serde = NULL;
-    return 0;
+    return rill_buf_append(out->value, buf, (size_t)len);
 }
 
 /* Hot items: the windowed count's final results → key = window start. */
@@ -837,9 +818,9 @@ static int not_flush(const rill_record_t *rec, void *opaque) {
 
 /* A window count, re-keyed by window start for hot-top, as HOT_COUNT_BYTES (app.h): window
  * start, window end, auction id, bids, each 8 bytes big-endian. */
-static int hot_rekey(const rill_record_t *rec, rill_record_t *out, void *opaque) {
-    static __thread unsigned char v[HOT_COUNT_BYTES];
-    char id[24];
+static int hot_rekey(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
+    unsigned char v[HOT_COUNT_BYTES];
+    char id[24], key[24];
     int64_t cnt, auction;
     char *end;
     if (rill_int64_decode(rec->value, rec->value_len, &cnt) || !rec->key_len ||
@@ -854,14 +835,10 @@ static int hot_rekey(const rill_record_t *rec, rill_record_t *out, void *opaque)
     rill_int64_encode(rec->window_end, v + 8);
     rill_int64_encode(auction, v + 16);
     rill_int64_encode(cnt, v + 24);
-    out->key = tl_key;
-    out->key_len = (size_t)snprintf(tl_key, sizeof(tl_key), "%" PRId64, rec->window_start);
-    out->value = v;
-    out->value_len = sizeof(v);
-    out->value_obj = NULL;
-    out->value_serde = NULL;
-    out->window_kind = 0;
-    return 0;
+    /* The new key is a plain key: the record is no longer windowed. */
+    int key_len = snprintf(key, sizeof(key), "%" PRId64, rec->window_start);
+    return rill_buf_append(out->key, key, (size_t)key_len) ||
+           rill_buf_append(out->value, v, sizeof(v));
 }
 
 /* ---------------------------------------------------------------------------------------- */

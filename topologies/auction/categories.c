@@ -63,11 +63,9 @@ int auction_seed_categories(const char *bootstrap, const rill_conf_t *conf, cons
 }
 
 /* The category-price update's key is the category id: the row to look up. */
-int auction_category_key(const rill_record_t *rec, rill_record_t *out, void *opaque) {
-    (void)rec;
-    (void)out;
+int auction_category_key(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     (void)opaque;
-    return 0;
+    return rill_buf_append(out->key, rec->key, rec->key_len);
 }
 
 /* {"category":C,"avgPrice":..} + {"name":N} → {"category":C,"name":N,"avgPrice":..}; no

@@ -37,10 +37,11 @@ static int large_order(const rill_record_t *rec, void *opaque) {
 }
 
 /* Adds "vat" (20% of the amount, in cents) to the decoded order, in place. */
-static int add_vat(const rill_record_t *rec, rill_record_t *out, void *opaque) {
+static int add_vat(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     json_object_object_add(rec->value_obj, "vat",
                            json_object_new_int64(field_int(rec, "amount") / 5));
-    out->value = NULL; /* the sink encodes value_obj */
+    out->value_obj = rec->value_obj; /* no bytes: the sink encodes value_obj */
+    out->value_serde = rec->value_serde;
     return 0;
 }
 
