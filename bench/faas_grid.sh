@@ -235,15 +235,8 @@ append_results() {
 # ---------------------------------------------------------------- main
 
 main() {
-    command -v curl >/dev/null || die "curl not found"
-    build bench-faas-throughput bench-faas-fn-ceiling bench-produce
-    REVISION=$(revision)
-    BUILT_AT=$(date -u '+%H:%M UTC')
-    find_broker
-    local load others
-    load=$(cut -d' ' -f1-3 /proc/loadavg)
-    others=$(other_load)
-    start_function faulty "$PORT" '{"latencyMs":0}'
+    faas_start faulty "$PORT" bench-faas-throughput bench-faas-fn-ceiling bench-produce
+    local load=$LOAD others=$OTHERS
     INPUT="bench.faas.$RUN_ID.in"
     DLQ="bench.faas.$RUN_ID.dlq"
     create_topic "$INPUT" 1

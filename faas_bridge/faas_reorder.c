@@ -4,8 +4,9 @@
  * and results leave the stage in the order the stage's mode requires.
  *
  * DESIGN
- * The ring holds at most max_buffered_records (+ a small margin, since the task checks
- * backpressure every 64 records) slots, allocated once per task. A record's bytes are copied
+ * The ring holds at most max_buffered_records (capped by max_buffered_bytes) + one batch
+ * (+ a small margin, since the task checks backpressure every 64 records) slots, allocated
+ * once per task. A record's bytes are copied
  * into a shared chunk (one allocation per ~64 KiB of records, not per record).
  *  - partition mode: slots are released strictly from the head, in sequence.
  *  - key mode: a done slot is released when no earlier unreleased slot has the same key
@@ -151,6 +152,7 @@ int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec) {
     if (st->tail == st->open_from)
         st->open_since = slot->first_ms;
     st->open_bytes += rec->key_len + value_len + 256;
+    st->held_bytes += slot_bytes(slot);
     st->tail++;
     st->live++;
     return 0;
@@ -222,6 +224,7 @@ static int release(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
     rill__ctx_origin_input(ctx); /* slot->rec.id goes with the slot */
     if (rc)
         return -1;
+    st->held_bytes -= slot_bytes(slot);
     rill__faas_slot_free(slot);
     slot->state = SLOT_RELEASED;
     st->live--;

@@ -353,7 +353,7 @@ static void measure_rate(stage_t *st, int64_t now, size_t held) {
 }
 
 static size_t hold_limit(const stage_t *st) {
-    size_t max = (size_t)st->conf->o.max_buffered_records;
+    size_t max = st->limit;
     if (!st->eos)
         return max;
     size_t round = (size_t)st->conf->o.batch_max_records * (size_t)st->conf->o.max_in_flight;
@@ -361,6 +361,19 @@ static size_t hold_limit(const stage_t *st) {
     if (fit < (size_t)st->conf->o.batch_max_records)
         fit = (size_t)st->conf->o.batch_max_records;
     return fit < max ? fit : max;
+}
+
+/* Publishes what the stage holds to the per-function gauges (once per poll, not per record). */
+static void show_held(stage_t *st, int64_t held, int64_t bytes) {
+    rill__counter_add(&st->conf->m_buffered, held - st->shown_held);
+    rill__counter_add(&st->conf->m_buffered_bytes, bytes - st->shown_bytes);
+    st->shown_held = held;
+    st->shown_bytes = bytes;
+}
+
+/* A call could start now: a free call slot and no batch already waiting for one. */
+static bool slot_free(const stage_t *st) {
+    return !st->queued && st->in_flight < st->conf->o.max_in_flight;
 }
 
 /* ---- the operator ---- */
@@ -375,7 +388,9 @@ static int stage_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) 
     st->conf = c;
     st->node = node;
     st->thread = thread;
-    st->cap = (size_t)c->o.max_buffered_records + 128;
+    st->limit = rill__faas_read_ahead_limit(&c->o);
+    st->cap = st->limit + (size_t)c->o.batch_max_records + 128;
+    rill__counter_add(&c->m_buffered_limit, (int64_t)st->limit);
     if (thread->app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2) {
         int64_t txn_ms = thread->txn_timeout_ms > 0 ? thread->txn_timeout_ms : 10000;
         st->eos = true;
@@ -413,12 +428,14 @@ static int stage_poll(rill_ctx_t *ctx, void *state) {
     }
     int64_t now = rill__now_ms();
     int wait = INT32_MAX;
+    /* A partial batch goes after its linger only when a call could start: while every
+     * call is busy it keeps filling (a full one is cut in stage_process). */
     if (st->tail > st->open_from) {
         int64_t due = st->open_since + st->conf->o.linger_ms;
-        if (due <= now)
-            cut_open(st);
-        else
+        if (due > now)
             wait = (int)(due - now);
+        else if (slot_free(st))
+            cut_open(st);
     }
     int w = send_ready(st, now);
     if (w < wait)
@@ -428,8 +445,7 @@ static int stage_poll(rill_ctx_t *ctx, void *state) {
      * behind an unfinished one still occupy the ring. */
     size_t held = (size_t)(st->tail - st->head);
     measure_rate(st, now, held);
-    size_t max = hold_limit(st);
-    st->pressured = held >= max || (st->pressured && held > max / 2);
+    show_held(st, (int64_t)st->live, (int64_t)st->held_bytes);
     return wait;
 }
 
@@ -441,9 +457,13 @@ static int64_t stage_low_watermark(void *state, const char *topic, int32_t parti
     return state ? rill__faas_low_watermark(state, topic, partition) : -1;
 }
 
+/* Full: the task stops feeding the stage until a record leaves (it checks every 64 records,
+ * hence the ring's margin). No hysteresis: the stage takes records again as soon as a
+ * finished call makes room, so a full batch is ready for the next free call. */
 static int stage_backpressure(void *state) {
     stage_t *st = state;
-    return st && (st->pressured || st->tail - st->head >= (uint64_t)hold_limit(st));
+    return st && (st->tail - st->head >= (uint64_t)hold_limit(st) ||
+                  st->held_bytes >= (size_t)st->conf->o.max_buffered_bytes);
 }
 
 static int stage_holds(void *state) {
@@ -484,6 +504,9 @@ static void stage_close(const rill__node_t *node, void *state) {
         rill__faas_slot_free(slot_at(st, seq));
     free(st->ring);
     st->ring = NULL;
+    st->live = st->held_bytes = 0;
+    show_held(st, 0, 0);
+    rill__counter_add(&st->conf->m_buffered_limit, -(int64_t)st->limit);
     if (st->chunk && --st->chunk->refs == 0)
         free(st->chunk);
     st->chunk = NULL;

@@ -32,6 +32,7 @@ typedef struct stage_conf_s {
     /* metrics (relaxed atomics) */
     int64_t m_invocations, m_records, m_retries, m_failures, m_dlq, m_splits, m_breaker_opens;
     int64_t m_in_flight, m_latency[FAAS_LAT_BUCKETS], m_latency_sum_ms;
+    int64_t m_buffered, m_buffered_bytes, m_buffered_limit; /* gauges, summed over tasks */
 } stage_conf_t;
 
 /* Records' bytes live in chunks, one allocation for many records; a chunk is freed when
@@ -106,7 +107,9 @@ typedef struct stage_s {
     batch_t *queued;      /* ready to send once allowed (in-flight cap, backoff, breaker) */
     int in_flight;
     bool dirty;           /* something completed: try to release */
-    bool pressured;
+    size_t limit;         /* records it may hold (max_buffered_records, capped by bytes) */
+    size_t held_bytes;    /* bytes of the records held, with their slots */
+    int64_t shown_held, shown_bytes; /* what the gauges show of this stage */
     bool closing;
     bool eos;             /* exactly-once: hold no more than can finish in eos_budget_ms */
     int64_t eos_budget_ms;
@@ -124,6 +127,11 @@ static inline slot_t *slot_at(stage_t *st, uint64_t seq) {
     return &st->ring[seq % st->cap];
 }
 
+/* What one held record counts against max_buffered_bytes. */
+static inline size_t slot_bytes(const slot_t *slot) {
+    return sizeof(slot_t) + slot->rec.key_len + slot->rec.value_len;
+}
+
 /* faas_reorder.c */
 int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec);
 void rill__faas_release(stage_t *st, rill_ctx_t *ctx);
@@ -137,6 +145,8 @@ void rill__faas_response_unref(response_t *resp);
 stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t *opts,
                                   char *errstr, size_t errstr_size);
 void rill__faas_conf_free(void *conf);
+/* The records a task's stage may hold: max_buffered_records capped by max_buffered_bytes. */
+size_t rill__faas_read_ahead_limit(const rill_faas_opts_t *o);
 void rill__faas_metrics(const rill__node_t *node, rill__mout_t *mo);
 int64_t rill__faas_metric(const rill__node_t *node, const char *name);
 /* faas_stage.c: the delay before retry `attempt`, given the function's Retry-After (ms, or

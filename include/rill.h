@@ -407,8 +407,14 @@ typedef struct rill_faas_opts_s {
     int max_retries;            /* retries of a failing batch before bisecting, default 5 */
     int backoff_initial_ms;     /* first retry delay, default 100, doubling, with jitter */
     int backoff_max_ms;         /* default 10000 */
-    int max_buffered_records;   /* records held per task; above it input pauses, default
-                                   10000; resumes below half */
+    int max_buffered_records;   /* records held per task (in calls, ready to send, waiting
+                                   for their turn); at it the task stops feeding the stage
+                                   until a record leaves. Default max(10000, 2 x
+                                   max_in_flight x batch_max_records): a full batch ready
+                                   for every call in flight */
+    int max_buffered_bytes;     /* the same bound in bytes (keys, values and ~0.5 KiB of
+                                   bookkeeping per record), default 67108864 (64 MiB); it
+                                   also caps the records held */
     int max_record_age_ms;      /* a record still failing after this long goes to the DLQ,
                                    default 900000 (15 min); negative: no limit */
     int breaker_failures;       /* consecutive failed invocations that open the circuit
