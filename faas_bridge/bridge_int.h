@@ -56,6 +56,7 @@ typedef struct rill__http_resp_s {
     char function_error[64]; /* X-Amz-Function-Error value, or "" */
     char content_type[128];
     double total_ms;     /* time from submit to completion */
+    long connects;       /* connections this request had to open (0: it reused one) */
 } rill__http_resp_t;
 
 /* A completed request as it comes back to the submitting stream thread. */
@@ -115,6 +116,9 @@ bool rill__url_host_is_loopback(const char *url);
 /* Requests in flight (a gauge), total completed, for metrics. Thread-safe. */
 int rill__http_in_flight(const rill__http_t *http);
 uint64_t rill__http_completed(const rill__http_t *http);
+/* Connections opened since the bridge started (libcurl's CURLINFO_NUM_CONNECTS, summed).
+ * Thread-safe. */
+uint64_t rill__http_connects(const rill__http_t *http);
 
 /* ---------------------------------------------------------------------------------------- */
 /* 2. Wire formats                                                                          */

@@ -12,6 +12,8 @@
  *  - key mode: a done slot is released when no earlier unreleased slot has the same key
  *    hash (a hash collision only makes a record wait a little longer, never reorders).
  *  - unordered: any done slot is released.
+ * Key and unordered modes look for done slots only among those sent so far (below
+ * sent_end): the read-ahead behind them, a full batch per call, is never done.
  * The head advances over released slots, so the commit watermark — the offset of the oldest
  * unreleased slot of a partition — never passes a record whose results have not left
  * (docs/DESIGN.md, invariant 3). A failed slot goes to the dead-letter topic on its turn, so order holds
@@ -252,14 +254,21 @@ static bool keyset_test_add(keyset_t *ks, uint64_t h, bool add) {
     return false;
 }
 
+/* The seqs that may be finished: what was sent (the read-ahead behind it never is). */
+static uint64_t sent_end(const stage_t *st) {
+    uint64_t end = st->sent_end < st->tail ? st->sent_end : st->tail;
+    return end > st->head ? end : st->head;
+}
+
 static void release_by_key(stage_t *st, rill_ctx_t *ctx) {
+    uint64_t end = sent_end(st);
     size_t cap = 64;
-    while (cap < 2 * (st->tail - st->head))
+    while (cap < 2 * (end - st->head))
         cap <<= 1;
     keyset_t ks = {.v = calloc(cap, sizeof(uint64_t)), .cap = cap};
     if (!ks.v)
         return;
-    for (uint64_t seq = st->head; seq < st->tail; seq++) {
+    for (uint64_t seq = st->head; seq < end; seq++) {
         slot_t *slot = slot_at(st, seq);
         if (slot->state == SLOT_RELEASED)
             continue;
@@ -280,7 +289,7 @@ void rill__faas_release(stage_t *st, rill_ctx_t *ctx) {
     if (st->conf->o.order == RILL_FAAS_ORDER_KEY) {
         release_by_key(st, ctx);
     } else if (st->conf->o.order == RILL_FAAS_UNORDERED) {
-        for (uint64_t seq = st->head; seq < st->tail; seq++)
+        for (uint64_t seq = st->head, end = sent_end(st); seq < end; seq++)
             if (finished(slot_at(st, seq)) && release(st, ctx, slot_at(st, seq)))
                 break;
     } else {

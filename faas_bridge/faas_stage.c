@@ -23,6 +23,8 @@
  */
 #include "faas_stage_int.h"
 
+#include <curl/curl.h> /* CURLE_OPERATION_TIMEDOUT */
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,8 +137,11 @@ static int encode(stage_t *st, batch_t *b) {
 static int send_batch(stage_t *st, batch_t *b, bool probe) {
     if (encode(st, b))
         return -1;
-    for (size_t i = 0; i < b->n; i++)
+    for (size_t i = 0; i < b->n; i++) {
         slot_at(st, b->seqs[i])->attempts++;
+        if (b->seqs[i] >= st->sent_end)
+            st->sent_end = b->seqs[i] + 1;
+    }
     b->in_flight = true;
     b->probe = probe;
     b->sent_ms = rill__now_ms();
@@ -149,10 +154,15 @@ static int send_batch(stage_t *st, batch_t *b, bool probe) {
     return 0;
 }
 
+/* The calls the task may have in flight now. */
+static int call_limit(const stage_t *st) {
+    return st->adaptive ? rill__faas_aimd_limit(&st->aimd) : st->conf->o.max_in_flight;
+}
+
 /* Sends queued batches that may go now; returns ms until the next one may (INT32_MAX). */
 static int send_ready(stage_t *st, int64_t now) {
     int wait = INT32_MAX;
-    for (batch_t **bp = &st->queued; *bp && st->in_flight < st->conf->o.max_in_flight;) {
+    for (batch_t **bp = &st->queued; *bp && st->in_flight < call_limit(st);) {
         batch_t *b = *bp;
         bool probe;
         if (b->not_before > now) {
@@ -276,6 +286,12 @@ static void record_latency(stage_conf_t *c, double ms) {
     rill__counter_add(&c->m_latency_sum_ms, (int64_t)ms);
 }
 
+/* The function says it has too much to do: adaptive concurrency halves the calls. */
+static bool overloaded(const rill__http_resp_t *r) {
+    return r->curl_code == CURLE_OPERATION_TIMEDOUT ||
+           (!r->curl_code && (r->status == 429 || r->status == 503));
+}
+
 static void complete(stage_t *st, rill__http_done_t *done) {
     batch_t *b = done->opaque;
     const rill__http_resp_t *r = &done->resp;
@@ -283,6 +299,9 @@ static void complete(stage_t *st, rill__http_done_t *done) {
     st->in_flight--;
     rill__counter_add(&st->conf->m_in_flight, -1);
     record_latency(st->conf, r->total_ms);
+    if (st->adaptive)
+        rill__faas_aimd_sample(&st->aimd, r->total_ms, overloaded(r), rill__now_ms());
+    rill__counter_add(&st->conf->m_connects, r->connects);
     bool ok = false;
     if (r->curl_code) {
         snprintf(why, sizeof(why), "call failed: %s", r->error);
@@ -364,16 +383,18 @@ static size_t hold_limit(const stage_t *st) {
 }
 
 /* Publishes what the stage holds to the per-function gauges (once per poll, not per record). */
-static void show_held(stage_t *st, int64_t held, int64_t bytes) {
+static void show_held(stage_t *st, int64_t held, int64_t bytes, int64_t calls) {
     rill__counter_add(&st->conf->m_buffered, held - st->shown_held);
     rill__counter_add(&st->conf->m_buffered_bytes, bytes - st->shown_bytes);
+    rill__counter_add(&st->conf->m_call_limit, calls - st->shown_calls);
     st->shown_held = held;
     st->shown_bytes = bytes;
+    st->shown_calls = calls;
 }
 
 /* A call could start now: a free call slot and no batch already waiting for one. */
 static bool slot_free(const stage_t *st) {
-    return !st->queued && st->in_flight < st->conf->o.max_in_flight;
+    return !st->queued && st->in_flight < call_limit(st);
 }
 
 /* ---- the operator ---- */
@@ -389,6 +410,8 @@ static int stage_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) 
     st->node = node;
     st->thread = thread;
     st->limit = rill__faas_read_ahead_limit(&c->o);
+    st->adaptive = c->o.adaptive_concurrency > 0;
+    rill__faas_aimd_init(&st->aimd, c->o.max_in_flight);
     st->cap = st->limit + (size_t)c->o.batch_max_records + 128;
     rill__counter_add(&c->m_buffered_limit, (int64_t)st->limit);
     if (thread->app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2) {
@@ -445,7 +468,7 @@ static int stage_poll(rill_ctx_t *ctx, void *state) {
      * behind an unfinished one still occupy the ring. */
     size_t held = (size_t)(st->tail - st->head);
     measure_rate(st, now, held);
-    show_held(st, (int64_t)st->live, (int64_t)st->held_bytes);
+    show_held(st, (int64_t)st->live, (int64_t)st->held_bytes, call_limit(st));
     return wait;
 }
 
@@ -505,7 +528,7 @@ static void stage_close(const rill__node_t *node, void *state) {
     free(st->ring);
     st->ring = NULL;
     st->live = st->held_bytes = 0;
-    show_held(st, 0, 0);
+    show_held(st, 0, 0, 0);
     rill__counter_add(&st->conf->m_buffered_limit, -(int64_t)st->limit);
     if (st->chunk && --st->chunk->refs == 0)
         free(st->chunk);

@@ -33,6 +33,8 @@ typedef struct stage_conf_s {
     int64_t m_invocations, m_records, m_retries, m_failures, m_dlq, m_splits, m_breaker_opens;
     int64_t m_in_flight, m_latency[FAAS_LAT_BUCKETS], m_latency_sum_ms;
     int64_t m_buffered, m_buffered_bytes, m_buffered_limit; /* gauges, summed over tasks */
+    int64_t m_connects;   /* connections its calls opened */
+    int64_t m_call_limit; /* gauge: calls in flight allowed now, summed over tasks */
 } stage_conf_t;
 
 /* Records' bytes live in chunks, one allocation for many records; a chunk is freed when
@@ -51,6 +53,18 @@ typedef enum slot_state_e {
     SLOT_FAILED,    /* gave up: goes to the dead-letter topic on its turn */
     SLOT_RELEASED   /* left the stage (unordered modes release out of turn) */
 } slot_state_t;
+
+/* Adaptive concurrency (faas_aimd.c): the calls a task may have in flight. */
+typedef struct rill__faas_aimd_s {
+    int limit;            /* current limit, in [1, max] */
+    int acked;            /* successes since the limit last grew (after the start) */
+    int max;              /* max_in_flight */
+    bool cut_once;        /* past the start (doubling): grow by one call per round */
+    int64_t hold_until;   /* no further cut before (ms): the cut's round */
+    int64_t window_since; /* the current window of call latencies (ms) */
+    double cur_min_ms, prev_min_ms; /* fastest call of this window and of the last */
+    int64_t cuts;         /* times the limit was halved */
+} rill__faas_aimd_t;
 
 typedef struct response_s response_t;
 
@@ -102,12 +116,16 @@ typedef struct stage_s {
     uint64_t head, tail;  /* live seqs are [head, tail) */
     size_t live;          /* slots not yet released */
     uint64_t open_from;   /* [open_from, tail) are OPEN */
+    uint64_t sent_end;    /* every seq ever sent is below it: none from it on is finished */
     size_t open_bytes;
     int64_t open_since;
     batch_t *queued;      /* ready to send once allowed (in-flight cap, backoff, breaker) */
     int in_flight;
     bool dirty;           /* something completed: try to release */
     size_t limit;         /* records it may hold (max_buffered_records, capped by bytes) */
+    bool adaptive;        /* adaptive_concurrency: aimd sets the calls in flight */
+    rill__faas_aimd_t aimd;
+    int64_t shown_calls;  /* what the concurrency gauge shows of this stage */
     size_t held_bytes;    /* bytes of the records held, with their slots */
     int64_t shown_held, shown_bytes; /* what the gauges show of this stage */
     bool closing;
@@ -140,6 +158,14 @@ int64_t rill__faas_low_watermark(stage_t *st, const char *topic, int32_t partiti
 int64_t rill__faas_low_time(stage_t *st);
 void rill__faas_slot_free(slot_t *slot);
 void rill__faas_response_unref(response_t *resp);
+
+/* faas_aimd.c */
+void rill__faas_aimd_init(rill__faas_aimd_t *a, int max_in_flight);
+int rill__faas_aimd_limit(const rill__faas_aimd_t *a);
+/* One completed call: its time, and whether it said the function is overloaded (429, 503,
+ * a timeout). */
+void rill__faas_aimd_sample(rill__faas_aimd_t *a, double call_ms, bool overloaded,
+                            int64_t now);
 
 /* faas_conf.c */
 stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t *opts,

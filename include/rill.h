@@ -403,6 +403,11 @@ typedef struct rill_faas_opts_s {
                                    is the synchronous payload limit) */
     int linger_ms;              /* how long a partial batch waits for more, default 5 */
     int max_in_flight;          /* invocations in flight per task, default 8 */
+    int adaptive_concurrency;   /* 1: the calls in flight follow the function, from 1 up to
+                                   max_in_flight: one more per round while its latency holds,
+                                   halved on 429, 503, a timeout or a call twice as slow as
+                                   the fastest (metric rill_faas_concurrency_limit). Default
+                                   0: always max_in_flight */
     int timeout_ms;             /* per invocation, default 30000 */
     int max_retries;            /* retries of a failing batch before bisecting, default 5 */
     int backoff_initial_ms;     /* first retry delay, default 100, doubling, with jitter */
