@@ -6,7 +6,7 @@
  * compared record by record with the reference computed here: per input partition in
  * partition mode, per key in key mode (64 keys, so that results of different keys may
  * overtake each other and per-key order still has many records to keep). The calls reuse
- * their connections: the app opens no more than faas.max.connections for thousands of calls
+ * their connections: thousands of calls open about faas.max.connections of them
  * (rill_faas_connections_opened_total).
  *
  * Needs RILL_TEST_BOOTSTRAP (scripts/test.sh sets it), RILL_BUILD_DIR (ctest sets it) and
@@ -79,15 +79,18 @@ static void run_order(const char *name, const char *order, int batch, rt_gen_cb 
                 run.app_id, invocations.last, in_flight.max);
     cr_expect_geq(in_flight.max, 16, "at most %" PRId64 " invocations were seen in flight",
                   in_flight.max);
-    /* Connections are reused: however many calls, no more are opened than may be open at
-     * once (faas.max.connections), unless the function closed some (it keeps them alive). */
+    /* Connections are reused: thousands of calls open about as many connections as may be
+     * open at once (faas.max.connections); the function closes a connection idle for 5 s
+     * (Node's keep-alive timeout), so a few more may be opened again. The bridge's own test
+     * holds the strict bound against a server that never closes one. */
     rt_metric_t connects;
     rt_faas_log_metric(run.log, "rill_faas_connections_opened_total", &connects);
-    cr_log_info("%s: %" PRId64 " connections opened", run.app_id, connects.last);
+    cr_log_info("%s: %" PRId64 " connections opened for %" PRId64 " calls", run.app_id,
+                connects.last, invocations.last);
     cr_expect_gt(connects.last, 0, "no connection counted");
-    cr_expect_leq(connects.last, MAX_CONNECTIONS, "%" PRId64 " connections opened for %" PRId64
-                  " calls", connects.last, invocations.last);
-    cr_expect_gt(invocations.last, 4 * MAX_CONNECTIONS, "too few calls to show reuse");
+    cr_expect_leq(connects.last, 2 * MAX_CONNECTIONS, "%" PRId64 " connections opened for %"
+                  PRId64 " calls", connects.last, invocations.last);
+    cr_expect_gt(invocations.last, 20 * MAX_CONNECTIONS, "too few calls to show reuse");
 
     rt_records_free(out);
     free(out);
