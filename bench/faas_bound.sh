@@ -25,7 +25,8 @@
 #   RILL_BENCH_FAAS_ORDERS      stage orders                        (default "partition key")
 #   RILL_BENCH_FAAS_REPEATS     runs of each cell and variant       (default 1)
 #   RILL_BENCH_FAAS_INPUT       input records written once per P    (default 1000000)
-#   RILL_BENCH_FAAS_PLOT        the PNG, relative to the repo       (default bench/faas_bound.png)
+#   RILL_BENCH_FAAS_PLOT        the PNG, relative to the repo       (default bench/faas_bound.png;
+#                               "none": no plot, e.g. for a run of one cell)
 #   RILL_BUILD_DIR              build directory (default <repo>/build)
 set -euo pipefail
 
@@ -183,8 +184,8 @@ append_results() {
         printf -- '- limit = min(bound, function alone); medians over %s run(s) per cell and variant\n' "$REPEATS"
         printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n' "$load" "${others:-none}"
         printf -- '- plot: `%s`\n\n' "$PLOT_REL"
-        printf '%s\n\n' "$table"
-        printf '![achieved/limit](%s)\n' "$(basename "$PLOT_REL")"
+        printf '%s\n' "$table"
+        [[ "$PLOT_REL" == none ]] || printf '\n![achieved/limit](%s)\n' "$(basename "$PLOT_REL")"
     } >>"$RESULTS"
 }
 
@@ -207,7 +208,7 @@ main() {
     log "all cells done in $((SECONDS - t0)) s"
     local table
     table=$(report)
-    plot "$ROOT/$PLOT_REL"
+    [[ "$PLOT_REL" == none ]] || plot "$ROOT/$PLOT_REL"
     printf '\n%s\n' "$table"
     append_results "$table" "$LOAD" "$OTHERS"
     log "appended to $RESULTS; plot $PLOT_REL"
