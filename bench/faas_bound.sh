@@ -179,7 +179,7 @@ append_results() {
         printf -- '- command: `%s`\n' "$COMMAND"
         machine_line
         printf -- '- workload: %s records written once per input (1 and 4 partitions; keys "k<i>", 100-byte values, seed 42); every run reads it from the start under a new application.id\n' "$INPUT_RECORDS"
-        printf -- '- stage: CloudEvents, batch_max_records=B, max_in_flight=C, order as given; everything else Rill'"'"'s and the stage'"'"'s defaults (linger_ms 5, read-ahead max(10000, 2·C·B), faas.max.in.flight 64)\n'
+        printf -- '- stage: CloudEvents, batch_max_records=B, max_in_flight=C, order as given; everything else the defaults of the revision above (linger_ms, the read-ahead max_buffered_records, faas.max.in.flight, faas.max.connections: README.md)\n'
         printf -- '- function: Functions Framework target `faulty` (no fault), latency L per cell (POST /control); "function alone" = bench-faas-fn-ceiling with min(P·C, 64) calls of B events in flight at the same L, run just before the Rill runs of the cell\n'
         printf -- '- limit = min(bound, function alone); medians over %s run(s) per cell and variant\n' "$REPEATS"
         printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n' "$load" "${others:-none}"

@@ -23,9 +23,11 @@
 #include <string.h>
 
 /* A full batch ready for every call in flight while those calls run (so a finished call's
- * slot is refilled at once), and never fewer than 10000 records. */
+ * slot is refilled at once), even when, in partition order, every call but the oldest has
+ * finished and waits for it (those results still count): 3 x C x B, never fewer than 10000
+ * records. */
 static int default_read_ahead(const rill_faas_opts_t *o) {
-    int64_t n = 2 * (int64_t)o->max_in_flight * o->batch_max_records;
+    int64_t n = 3 * (int64_t)o->max_in_flight * o->batch_max_records;
     if (n < 10000)
         n = 10000;
     return n > INT32_MAX / 2 ? INT32_MAX / 2 : (int)n;

@@ -414,9 +414,10 @@ typedef struct rill_faas_opts_s {
     int backoff_max_ms;         /* default 10000 */
     int max_buffered_records;   /* records held per task (in calls, ready to send, waiting
                                    for their turn); at it the task stops feeding the stage
-                                   until a record leaves. Default max(10000, 2 x
+                                   until a record leaves. Default max(10000, 3 x
                                    max_in_flight x batch_max_records): a full batch ready
-                                   for every call in flight */
+                                   for every call in flight, even with every other call
+                                   done and waiting for the oldest (partition order) */
     int max_buffered_bytes;     /* the same bound in bytes (keys, values and ~0.5 KiB of
                                    bookkeeping per record), default 67108864 (64 MiB); it
                                    also caps the records held */

@@ -123,9 +123,10 @@ Test(faas_bridge_faas_conf, read_ahead_holds_a_full_batch_per_call_when_left_zer
     stage_conf_t *c = rill__faas_conf_new("f", &o, err, sizeof(err));
 
     cr_assert_not_null(c, "%s", err);
-    cr_assert_eq(c->o.max_buffered_records, 2 * 20 * 1000, "C calls in flight, C batches ready");
+    cr_assert_eq(c->o.max_buffered_records, 3 * 20 * 1000,
+                 "C calls in flight, C finished behind the oldest, C batches ready");
     cr_assert_eq(c->o.max_buffered_bytes, 64 << 20);
-    cr_assert_eq(rill__faas_read_ahead_limit(&c->o), 40000);
+    cr_assert_eq(rill__faas_read_ahead_limit(&c->o), 60000);
     rill__faas_conf_free(c);
     o.batch_max_records = 10;
     o.max_in_flight = 2;
