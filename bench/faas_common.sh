@@ -169,3 +169,19 @@ other_load() {
         /^top -/ { blk++ }
         blk == 2 && $1 ~ /^[0-9]+$/ && $9 + 0 >= 5 { printf "%s%s %s%%", sep, $12, $9; sep = ", " }'
 }
+
+# faas_start TARGET PORT: what a FaaS benchmark does before its runs: builds its programs
+# (the remaining arguments), notes the revision, the build time and the machine's load
+# (REVISION, BUILT_AT, LOAD, OTHERS), finds a broker and starts the function.
+faas_start() {
+    local target=$1 port=$2
+    shift 2
+    command -v curl >/dev/null || die "curl not found"
+    build "$@"
+    REVISION=$(revision)
+    BUILT_AT=$(date -u '+%H:%M UTC')
+    find_broker
+    LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+    OTHERS=$(other_load)
+    start_function "$target" "$port" '{"latencyMs":0}'
+}

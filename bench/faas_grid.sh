@@ -246,7 +246,7 @@ append_results() {
         printf -- '- workload: %s records written once to a 1-partition topic (keys "k<i>", %s-byte values, seed %s); every cell reads it from the start under a new application.id (one task)\n' \
             "$INPUT_RECORDS" "$VALUE_BYTES" "$SEED"
         printf -- '- function: Functions Framework target `faulty` (faas_bridge/functions, no fault), latency L set per cell with POST /control `{"fault":{"latencyMs":L}}`; it echoes the text values; one Node process, started by the script\n'
-        printf -- '- stage: CloudEvents, order=partition, batch_max_records=B, max_in_flight=C, linger_ms=%s, max_buffered_records=max(10000, 2·C·B); other options and Rill settings default%s\n' \
+        printf -- '- stage: CloudEvents, order=partition, batch_max_records=B, max_in_flight=C, linger_ms=%s, max_buffered_records as the stage defaults it; other options and Rill settings default%s\n' \
             "$LINGER_MS" "${EXTRA_FLAGS[*]:+; extra flags: \`${EXTRA_FLAGS[*]}\`}"
         printf -- '- measured: outputs per second leaving the stage after %s s of warm-up, over whole bursts, for ≥ %s outputs and ≥ %s s, ≤ %s s (bench/faas_throughput.c); CPU-s/M = user+sys CPU seconds per million records over the same window (Rill: getrusage of the processor process; function: /proc/<pid>/stat); "busy" = function CPU-s per second of window; mean batch/call/in-flight from the stage metrics (Little: rate ≈ in-flight × batch / call)\n' \
             "$WARMUP_S" "$RECORDS" "$MIN_S" "$MAX_S"
@@ -268,15 +268,8 @@ append_results() {
 # ---------------------------------------------------------------- main
 
 main() {
-    command -v curl >/dev/null || die "curl not found"
-    build bench-faas-throughput bench-faas-fn-ceiling bench-produce bench-cost
-    REVISION=$(revision)
-    BUILT_AT=$(date -u '+%H:%M UTC')
-    find_broker
-    local load others
-    load=$(cut -d' ' -f1-3 /proc/loadavg)
-    others=$(other_load)
-    start_function faulty "$PORT" '{"latencyMs":0}'
+    faas_start faulty "$PORT" bench-faas-throughput bench-faas-fn-ceiling bench-produce bench-cost
+    local load=$LOAD others=$OTHERS
     INPUT="bench.faas.$RUN_ID.in"
     DLQ="bench.faas.$RUN_ID.dlq"
     create_topic "$INPUT" 1

@@ -5,30 +5,32 @@
  * in steady state and compares them with the bound C×B/L (bench/README.md, "FaaS bound").
  *
  *   bench-faas-throughput --input T --output T --url URL --batch B --in-flight C
- *                         --latency-ms L [--linger-ms MS (1)] [--max-buffered N]
+ *                         --latency-ms L [--linger-ms MS (0: the stage's default)]
+ *                         [--max-buffered N (0: the stage's default)] [--order partition|key]
+ *                         [--tasks N (1)]
  *                         [--warmup-s S (2)] [--min-s S (3)] [--max-s S (10)]
  *                         [--records N (60000)] [--input-records N] [--fn-pid PID]
  *                         [--timeout-s S (120)] [--trace FILE]
  *                         [common Rill flags: --bootstrap-servers, -D application.id=ID, ...]
  *
  * The function is the script's business: --latency-ms only says what latency it was given
- * (for the bound; 0 = no added latency, no bound). --max-buffered defaults to
- * max(10000, 2·C·B): the stage's default of 10000 records would otherwise cap the records
- * in flight below C·B for C·B > 10000. --input-records is the input's size, to warn when a
+ * (for the bound; 0 = no added latency, no bound). --tasks is the input's partition count:
+ * each task runs its own stage with C calls in flight, so the bound is
+ * min(tasks·C, faas.max.in.flight)·B/L. --input-records is the input's size, to warn when a
  * cell ran out of input. --fn-pid is the function's process, whose CPU is reported too.
  * --trace writes the window's timeline, one line per tick (time, in flight, outputs, records
  * sent, invocations, records queued in tasks), to see where a cell loses its bound.
  *
  * It prints one line (key=value, as bench_common.h's RESULT line, with its own keys):
  *   RESULT prog=faas-throughput batch=B in_flight=C latency_ms=L linger_ms=MS
- *          max_buffered=N records=R window_s=W rate=R/W bound=C·B·1000/L ratio=rate/bound
+ *          max_buffered=N records=R window_s=W rate=R/W bound=min(tasks·C, 64)·B·1000/L ratio=rate/bound
  *          cpu_s=... cpu_s_per_m=... fn_cpu_s=... fn_cpu_s_per_m=...
  *          invocations=I mean_batch=... mean_call_ms=... mean_in_flight=... startup_s=...
  *          processed=... input_exhausted=0|1
  * (bound and ratio are "nan" for L = 0; fn_* are "nan" without --fn-pid.)
  *
  * DESIGN
- * One task (the input has one partition), so max_in_flight is the real concurrency. The
+ * One task per input partition; each has max_in_flight calls. The
  * program watches the app from the outside through rill_app_metric(), every 2 ms:
  * rill_records_produced_total counts the records that left the stage (every input record
  * gives one output: the function echoes). The clock starts at the first output; the first
@@ -60,6 +62,7 @@
 #include "faas_bench.h"
 
 #define TICK_MS 2
+#define PROCESS_CAP 64 /* faas.max.in.flight's default: calls in flight, all stages together */
 #define STOP_LIMIT_S 30 /* a clean stop takes at most the stage's 10 s drain and a few s more */
 
 typedef struct tp_opts_s {
@@ -71,6 +74,8 @@ typedef struct tp_opts_s {
     long latency_ms;
     long linger_ms;
     long max_buffered;
+    long tasks;
+    const char *order; /* "partition" or "key" */
     long warmup_s;
     long min_s;
     long max_s;
@@ -89,8 +94,9 @@ typedef struct snap_s {
 
 static void usage(void) {
     printf("bench-faas-throughput --input TOPIC --output TOPIC --url URL --batch B "
-           "--in-flight C --latency-ms L [--linger-ms MS (1)] [--max-buffered N "
-           "(max(10000, 2*C*B))] [--warmup-s S (2)] [--min-s S (3)] [--max-s S (10)] "
+           "--in-flight C --latency-ms L [--linger-ms MS (0: default)] [--max-buffered N "
+           "(0: default)] [--order partition|key] [--tasks N (1)] [--warmup-s S (2)] "
+           "[--min-s S (3)] [--max-s S (10)] "
            "[--records N (60000)] [--input-records N] [--fn-pid PID] [--timeout-s S (120)] "
            "[--trace FILE (a per-tick timeline of the window)] "
            "[common Rill flags below]\n\n");
@@ -104,8 +110,9 @@ static const struct {
     {"--batch", offsetof(tp_opts_t, batch), 0},
     {"--in-flight", offsetof(tp_opts_t, in_flight), 0},
     {"--latency-ms", offsetof(tp_opts_t, latency_ms), 1},
-    {"--linger-ms", offsetof(tp_opts_t, linger_ms), 0},
-    {"--max-buffered", offsetof(tp_opts_t, max_buffered), 0},
+    {"--linger-ms", offsetof(tp_opts_t, linger_ms), 1},
+    {"--max-buffered", offsetof(tp_opts_t, max_buffered), 1},
+    {"--tasks", offsetof(tp_opts_t, tasks), 0},
     {"--warmup-s", offsetof(tp_opts_t, warmup_s), 1},
     {"--min-s", offsetof(tp_opts_t, min_s), 1},
     {"--max-s", offsetof(tp_opts_t, max_s), 0},
@@ -127,6 +134,14 @@ static int own_flag(tp_opts_t *o, const char *a, const char *v, int loud) {
         o->url = v;
     else if (!strcmp(a, "--trace"))
         o->trace = v;
+    else if (!strcmp(a, "--order")) {
+        if (strcmp(v, "partition") && strcmp(v, "key")) {
+            if (loud)
+                fprintf(stderr, "bench-faas-throughput: --order: partition or key\n");
+            return -1;
+        }
+        o->order = v;
+    }
     else {
         size_t k;
         for (k = 0; k < OWN_COUNT_CNT && strcmp(a, own_counts[k].name); k++)
@@ -178,11 +193,6 @@ static int parse_own_flags(int argc, char **argv, tp_opts_t *o) {
 
 /* Defaults that depend on other flags. */
 static void derive(tp_opts_t *o) {
-    if (o->max_buffered <= 0) {
-        o->max_buffered = 2 * o->in_flight * o->batch;
-        if (o->max_buffered < 10000)
-            o->max_buffered = 10000;
-    }
     if (o->min_s > o->max_s)
         o->min_s = o->max_s;
 }
@@ -194,7 +204,8 @@ static rill_topology_t *build(const tp_opts_t *o) {
     rill_faas_opts_t fo = {.url = o->url,
                            .function = "bench-echo",
                            .format = RILL_FAAS_CLOUDEVENTS,
-                           .order = RILL_FAAS_ORDER_PARTITION,
+                           .order = strcmp(o->order, "key") ? RILL_FAAS_ORDER_PARTITION
+                                                            : RILL_FAAS_ORDER_KEY,
                            .batch_max_records = (int)o->batch,
                            .linger_ms = (int)o->linger_ms,
                            .max_in_flight = (int)o->in_flight,
@@ -312,8 +323,10 @@ static int run(rill_app_t *app, const tp_opts_t *o, double t_start) {
     long records = b.produced - a.produced, inv = b.invocations - a.invocations;
     long consumed = (long)rill_app_metric(app, "rill_records_processed_total");
     double window = b.t - a.t, rate = (double)records / window;
-    double bound = o->latency_ms ? (double)o->in_flight * (double)o->batch * 1000.0 /
-                                       (double)o->latency_ms
+    double calls = (double)(o->tasks * o->in_flight);
+    if (calls > PROCESS_CAP)
+        calls = PROCESS_CAP;
+    double bound = o->latency_ms ? calls * (double)o->batch * 1000.0 / (double)o->latency_ms
                                  : NAN;
     double per_m = (double)records / 1e6;
     double fn_cpu = (a.fn_cpu >= 0 && b.fn_cpu >= 0) ? b.fn_cpu - a.fn_cpu : NAN;
@@ -362,7 +375,9 @@ int main(int argc, char **argv) {
                       .batch = -1,
                       .in_flight = -1,
                       .latency_ms = -1,
-                      .linger_ms = 1,
+                      .linger_ms = 0,
+                      .tasks = 1,
+                      .order = "partition",
                       .warmup_s = 2,
                       .min_s = 3,
                       .max_s = 10,

@@ -212,16 +212,21 @@ static int commit_alos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *
 /* Seeks every input partition back to its last committed offset and resets the tasks. */
 static void rewind_all(rill__thread_t *thread) {
     rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(16);
+    rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_new(16);
     for (int t = 0; t < thread->task_cnt; t++) {
         rill__task_t *task = thread->tasks[t];
-        for (int i = 0; i < task->pq_cnt; i++)
+        for (int i = 0; i < task->pq_cnt; i++) {
+            rd_kafka_topic_partition_list_add(all, task->pqs[i].topic, task->pqs[i].partition);
             if (task->pqs[i].commit_offset >= 0)
                 rd_kafka_topic_partition_list_add(seek, task->pqs[i].topic,
                                                   task->pqs[i].partition)
                     ->offset = task->pqs[i].commit_offset;
+        }
         rill__task_rewind(task);
     }
     rd_kafka_resume_partitions(thread->consumer, seek);
+    rill__thread_route_all(thread, all); /* the tasks' queues say nothing is paused now */
+    rd_kafka_topic_partition_list_destroy(all);
     rd_kafka_error_t *error = rd_kafka_seek_partitions(thread->consumer, seek, 10000);
     if (error) {
         rill__app_fatal(thread->app, RILL_ERR_KAFKA, "thread %d: rewind after abort failed: %s",

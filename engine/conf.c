@@ -119,8 +119,9 @@ static const rill__conf_key_t conf_keys[] = {
      NO_CHOICES},
     {"faas.max.in.flight", CONF_KIND_INT, 1, 4096, "64",
      "function invocations in flight at once in the whole process", NO_CHOICES},
-    {"faas.max.connections", CONF_KIND_INT, 1, 4096, "32",
-     "open connections to functions in the whole process", NO_CHOICES},
+    {"faas.max.connections", CONF_KIND_INT, 1, 4096, "64",
+     "open connections to functions in the whole process (over HTTP/1.1 a call in flight "
+     "holds one: below faas.max.in.flight, calls wait for a connection)", NO_CHOICES},
     {"statestore.cache.max.bytes", CONF_KIND_INT, 0, INT64_MAX, "10485760",
      "write cache of the stores per stream thread; above it the thread commits early",
      NO_CHOICES},

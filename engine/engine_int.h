@@ -663,6 +663,10 @@ void rill__progress_task_free(rill__task_t *task);
 bool rill__pq_lagging(rill__task_t *task, rill__pq_t *pq);
 /* stream_thread.c: pauses or resumes pq per its reasons (full, ahead). */
 void rill__thread_pause_update(rill__thread_t *thread, rill__pq_t *pq);
+/* stream_thread.c: routes every partition of parts into the consumer's queue again (one
+ * held back before a rebalance would stay held back in librdkafka). */
+void rill__thread_route_all(rill__thread_t *thread,
+                            const rd_kafka_topic_partition_list_t *parts);
 
 /* thread_status.c: what the thread shows other threads (rill__status_t). */
 void rill__status_init(rill__thread_t *thread);

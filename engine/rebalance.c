@@ -151,6 +151,7 @@ static void on_assign(rill__thread_t *thread, rd_kafka_topic_partition_list_t *p
      * never be fetched again, while its new queue says it is not paused. Revocation resumes
      * what it drops too (resume_all). */
     rd_kafka_resume_partitions(thread->consumer, parts);
+    rill__thread_route_all(thread, parts);
     rill__metric_add(&thread->metrics, RILL_M_REBALANCES, 1);
     thread->assigned = true;
     rill__metric_set(&thread->metrics, RILL_M_TASKS, thread->task_cnt);
@@ -187,6 +188,7 @@ static void on_revoke(rill__thread_t *thread, const rd_kafka_topic_partition_lis
         rill__thread_commit(thread);
     rill__thread_drop_tasks(thread);
     resume_all(thread);
+    rill__thread_route_all(thread, parts); /* what was held back is dropped there */
     rd_kafka_assign(thread->consumer, NULL);
 }
 

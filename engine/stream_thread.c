@@ -6,7 +6,8 @@
  * One loop iteration: poll a batch (waiting up to poll.ms only when no task has work, so the
  * thread never busy-waits and never sleeps with work queued); append each record to its
  * task's partition queue; run every task for a bounded number of records, then pause a
- * partition whose queue is still at buffered.records.per.partition and resume it at half; serve producer delivery reports; commit when commit.interval.ms has
+ * partition whose queue is still at buffered.records.per.partition and resume it at half
+ * (a pause holds its next fetches back in librdkafka, see set_paused); serve producer delivery reports; commit when commit.interval.ms has
  * passed. All librdkafka callbacks of this thread's clients run here. A fenced producer
  * (exactly-once) makes the thread drop its tasks, make a new producer and rejoin the group.
  */
@@ -91,17 +92,34 @@ static int subscribe(rill__thread_t *thread) {
     return 0;
 }
 
+/* Routes a partition's fetch queue into the consumer's queue, or holds it back (NULL). */
+static void route_partition(rill__thread_t *thread, const char *topic, int32_t partition,
+                            rd_kafka_queue_t *to) {
+    rd_kafka_queue_t *q = rd_kafka_queue_get_partition(thread->consumer, topic, partition);
+    if (!q)
+        return;
+    rd_kafka_queue_forward(q, to);
+    rd_kafka_queue_destroy(q);
+}
+
+/* A pause holds the partition's next fetches back in librdkafka (its queue no longer feeds
+ * the consumer's) instead of pausing librdkafka's fetch, which drops what was fetched and
+ * asks the broker again on resume: a round trip during which the task has no input (the
+ * FaaS stage's plateau, bench/RESULTS.md). librdkafka stops fetching a held-back partition
+ * once it holds queued.min.messages or queued.max.messages.kbytes, as before; records it had
+ * already handed to the consumer's queue still join the task's queue. */
 static void set_paused(rill__thread_t *thread, rill__pq_t *pq, bool paused) {
-    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(one, pq->topic, pq->partition);
-    if (paused)
-        rd_kafka_pause_partitions(thread->consumer, one);
-    else
-        rd_kafka_resume_partitions(thread->consumer, one);
-    rd_kafka_topic_partition_list_destroy(one);
+    route_partition(thread, pq->topic, pq->partition, paused ? NULL : thread->consumer_queue);
     pq->paused = paused;
     if (paused)
         rill__metric_add(&thread->metrics, RILL_M_PAUSES, 1);
+}
+
+void rill__thread_route_all(rill__thread_t *thread,
+                            const rd_kafka_topic_partition_list_t *parts) {
+    for (int i = 0; parts && i < parts->cnt; i++)
+        route_partition(thread, parts->elems[i].topic, parts->elems[i].partition,
+                        thread->consumer_queue);
 }
 
 void rill__thread_pause_update(rill__thread_t *thread, rill__pq_t *pq) {

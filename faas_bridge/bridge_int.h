@@ -58,6 +58,7 @@ typedef struct rill__http_resp_s {
     double total_ms;     /* time from submit to completion */
     double fn_ms;        /* the first dur= of a Server-Timing header (the function's own
                             time, ms), or -1 */
+    long connects;       /* connections this request had to open (0: it reused one) */
 } rill__http_resp_t;
 
 /* A completed request as it comes back to the submitting stream thread. */
@@ -117,6 +118,9 @@ bool rill__url_host_is_loopback(const char *url);
 /* Requests in flight (a gauge), total completed, for metrics. Thread-safe. */
 int rill__http_in_flight(const rill__http_t *http);
 uint64_t rill__http_completed(const rill__http_t *http);
+/* Connections opened since the bridge started (libcurl's CURLINFO_NUM_CONNECTS, summed).
+ * Thread-safe. */
+uint64_t rill__http_connects(const rill__http_t *http);
 
 /* ---------------------------------------------------------------------------------------- */
 /* 2. Wire formats                                                                          */

@@ -22,6 +22,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A full batch ready for every call in flight while those calls run (so a finished call's
+ * slot is refilled at once), even when, in partition order, every call but the oldest has
+ * finished and waits for it (those results still count): 3 x C x B, never fewer than 10000
+ * records. */
+static int default_read_ahead(const rill_faas_opts_t *o) {
+    int64_t n = 3 * (int64_t)o->max_in_flight * o->batch_max_records;
+    if (n < 10000)
+        n = 10000;
+    return n > INT32_MAX / 2 ? INT32_MAX / 2 : (int)n;
+}
+
 static void apply_defaults(rill_faas_opts_t *o) {
 #define DEF(field, value) \
     if (o->field <= 0)    \
@@ -33,12 +44,14 @@ static void apply_defaults(rill_faas_opts_t *o) {
     DEF(timeout_ms, 30000);
     DEF(backoff_initial_ms, 100);
     DEF(backoff_max_ms, 10000);
-    DEF(max_buffered_records, 10000);
+    DEF(max_buffered_bytes, 64 * 1024 * 1024);
     DEF(breaker_failures, 20);
     DEF(breaker_open_ms, 5000);
     DEF(max_response_bytes, (int)RILL__HTTP_DEFAULT_MAX_BODY);
     DEF(max_retry_after_ms, 60000);
 #undef DEF
+    if (o->max_buffered_records <= 0)
+        o->max_buffered_records = default_read_ahead(o);
     if (o->max_record_age_ms == 0)
         o->max_record_age_ms = 15 * 60 * 1000;
     else if (o->max_record_age_ms < 0)
@@ -47,6 +60,16 @@ static void apply_defaults(rill_faas_opts_t *o) {
         o->max_retries = 0;
     else if (o->max_retries == 0)
         o->max_retries = 5;
+}
+
+/* max_buffered_records, and no more slots than max_buffered_bytes holds (the ring is
+ * allocated whole); at least one batch. */
+size_t rill__faas_read_ahead_limit(const rill_faas_opts_t *o) {
+    size_t n = (size_t)o->max_buffered_records;
+    size_t by_bytes = (size_t)o->max_buffered_bytes / sizeof(slot_t);
+    if (by_bytes < n)
+        n = by_bytes;
+    return n < (size_t)o->batch_max_records ? (size_t)o->batch_max_records : n;
 }
 
 stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t *opts,
@@ -167,6 +190,21 @@ static const struct {
     {{"rill_faas_reported_invocations_total", RILL__COUNTER,
       "Invocations whose answer reported the function's duration (Server-Timing)."},
      offsetof(stage_conf_t, m_reported)},
+    {{"rill_faas_connections_opened_total", RILL__COUNTER,
+      "HTTP connections the function's calls opened (the rest reused one)."},
+     offsetof(stage_conf_t, m_connects)},
+    {{"rill_faas_concurrency_limit", RILL__GAUGE,
+      "Calls the stage's tasks may have in flight now (adaptive_concurrency moves it)."},
+     offsetof(stage_conf_t, m_call_limit)},
+    {{"rill_faas_buffered_records", RILL__GAUGE,
+      "Records the stage holds: in calls, ready to send, waiting for their turn."},
+     offsetof(stage_conf_t, m_buffered)},
+    {{"rill_faas_buffered_bytes", RILL__GAUGE,
+      "Bytes of the records the stage holds, with their bookkeeping (max_buffered_bytes)."},
+     offsetof(stage_conf_t, m_buffered_bytes)},
+    {{"rill_faas_buffered_limit_records", RILL__GAUGE,
+      "Records the stage may hold before its task stops feeding it (read-ahead)."},
+     offsetof(stage_conf_t, m_buffered_limit)},
 };
 #define METRIC_FIELD_CNT (sizeof(metric_fields) / sizeof(metric_fields[0]))
 

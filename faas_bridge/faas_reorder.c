@@ -4,13 +4,16 @@
  * and results leave the stage in the order the stage's mode requires.
  *
  * DESIGN
- * The ring holds at most max_buffered_records (+ a small margin, since the task checks
- * backpressure every 64 records) slots, allocated once per task. A record's bytes are copied
+ * The ring holds at most max_buffered_records (capped by max_buffered_bytes) + one batch
+ * (+ a small margin, since the task checks backpressure every 64 records) slots, allocated
+ * once per task. A record's bytes are copied
  * into a shared chunk (one allocation per ~64 KiB of records, not per record).
  *  - partition mode: slots are released strictly from the head, in sequence.
  *  - key mode: a done slot is released when no earlier unreleased slot has the same key
  *    hash (a hash collision only makes a record wait a little longer, never reorders).
  *  - unordered: any done slot is released.
+ * Key and unordered modes look for done slots only among those sent so far (below
+ * sent_end): the read-ahead behind them, a full batch per call, is never done.
  * The head advances over released slots, so the commit watermark — the offset of the oldest
  * unreleased slot of a partition — never passes a record whose results have not left
  * (docs/DESIGN.md, invariant 3). A failed slot goes to the dead-letter topic on its turn, so order holds
@@ -168,6 +171,7 @@ int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec) {
     if (st->tail == st->open_from)
         st->open_since = slot->first_ms;
     st->open_bytes += rec->key_len + value_len + 256;
+    st->held_bytes += slot_bytes(slot);
     st->tail++;
     st->live++;
     return 0;
@@ -242,6 +246,7 @@ static int release(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
     rill__ctx_origin_input(ctx); /* slot->rec.id goes with the slot */
     if (rc)
         return -1;
+    st->held_bytes -= slot_bytes(slot);
     rill__faas_slot_free(slot);
     slot->state = SLOT_RELEASED;
     st->live--;
@@ -269,14 +274,21 @@ static bool keyset_test_add(keyset_t *ks, uint64_t h, bool add) {
     return false;
 }
 
+/* The seqs that may be finished: what was sent (the read-ahead behind it never is). */
+static uint64_t sent_end(const stage_t *st) {
+    uint64_t end = st->sent_end < st->tail ? st->sent_end : st->tail;
+    return end > st->head ? end : st->head;
+}
+
 static void release_by_key(stage_t *st, rill_ctx_t *ctx) {
+    uint64_t end = sent_end(st);
     size_t cap = 64;
-    while (cap < 2 * (st->tail - st->head))
+    while (cap < 2 * (end - st->head))
         cap <<= 1;
     keyset_t ks = {.v = calloc(cap, sizeof(uint64_t)), .cap = cap};
     if (!ks.v)
         return;
-    for (uint64_t seq = st->head; seq < st->tail; seq++) {
+    for (uint64_t seq = st->head; seq < end; seq++) {
         slot_t *slot = slot_at(st, seq);
         if (slot->state == SLOT_RELEASED)
             continue;
@@ -297,7 +309,7 @@ void rill__faas_release(stage_t *st, rill_ctx_t *ctx) {
     if (st->conf->o.order == RILL_FAAS_ORDER_KEY) {
         release_by_key(st, ctx);
     } else if (st->conf->o.order == RILL_FAAS_UNORDERED) {
-        for (uint64_t seq = st->head; seq < st->tail; seq++)
+        for (uint64_t seq = st->head, end = sent_end(st); seq < end; seq++)
             if (finished(slot_at(st, seq)) && release(st, ctx, slot_at(st, seq)))
                 break;
     } else {

@@ -23,6 +23,8 @@
  */
 #include "faas_stage_int.h"
 
+#include <curl/curl.h> /* CURLE_OPERATION_TIMEDOUT */
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,8 +137,11 @@ static int encode(stage_t *st, batch_t *b) {
 static int send_batch(stage_t *st, batch_t *b, bool probe) {
     if (encode(st, b))
         return -1;
-    for (size_t i = 0; i < b->n; i++)
+    for (size_t i = 0; i < b->n; i++) {
         slot_at(st, b->seqs[i])->attempts++;
+        if (b->seqs[i] >= st->sent_end)
+            st->sent_end = b->seqs[i] + 1;
+    }
     b->in_flight = true;
     b->probe = probe;
     b->sent_ms = rill__now_ms();
@@ -149,10 +154,15 @@ static int send_batch(stage_t *st, batch_t *b, bool probe) {
     return 0;
 }
 
+/* The calls the task may have in flight now. */
+static int call_limit(const stage_t *st) {
+    return st->adaptive ? rill__faas_aimd_limit(&st->aimd) : st->conf->o.max_in_flight;
+}
+
 /* Sends queued batches that may go now; returns ms until the next one may (INT32_MAX). */
 static int send_ready(stage_t *st, int64_t now) {
     int wait = INT32_MAX;
-    for (batch_t **bp = &st->queued; *bp && st->in_flight < st->conf->o.max_in_flight;) {
+    for (batch_t **bp = &st->queued; *bp && st->in_flight < call_limit(st);) {
         batch_t *b = *bp;
         bool probe;
         if (b->not_before > now) {
@@ -276,6 +286,12 @@ static void record_latency(stage_conf_t *c, double ms) {
     rill__counter_add(&c->m_latency_sum_ms, (int64_t)ms);
 }
 
+/* The function says it has too much to do: adaptive concurrency halves the calls. */
+static bool overloaded(const rill__http_resp_t *r) {
+    return r->curl_code == CURLE_OPERATION_TIMEDOUT ||
+           (!r->curl_code && (r->status == 429 || r->status == 503));
+}
+
 static void complete(stage_t *st, rill__http_done_t *done) {
     batch_t *b = done->opaque;
     const rill__http_resp_t *r = &done->resp;
@@ -284,6 +300,9 @@ static void complete(stage_t *st, rill__http_done_t *done) {
     rill__counter_add(&st->conf->m_in_flight, -1);
     record_latency(st->conf, r->total_ms);
     rill__faas_record_billed(st->conf, r);
+    if (st->adaptive)
+        rill__faas_aimd_sample(&st->aimd, r->total_ms, overloaded(r), rill__now_ms());
+    rill__counter_add(&st->conf->m_connects, r->connects);
     bool ok = false;
     if (r->curl_code) {
         snprintf(why, sizeof(why), "call failed: %s", r->error);
@@ -354,7 +373,7 @@ static void measure_rate(stage_t *st, int64_t now, size_t held) {
 }
 
 static size_t hold_limit(const stage_t *st) {
-    size_t max = (size_t)st->conf->o.max_buffered_records;
+    size_t max = st->limit;
     if (!st->eos)
         return max;
     size_t round = (size_t)st->conf->o.batch_max_records * (size_t)st->conf->o.max_in_flight;
@@ -362,6 +381,21 @@ static size_t hold_limit(const stage_t *st) {
     if (fit < (size_t)st->conf->o.batch_max_records)
         fit = (size_t)st->conf->o.batch_max_records;
     return fit < max ? fit : max;
+}
+
+/* Publishes what the stage holds to the per-function gauges (once per poll, not per record). */
+static void show_held(stage_t *st, int64_t held, int64_t bytes, int64_t calls) {
+    rill__counter_add(&st->conf->m_buffered, held - st->shown_held);
+    rill__counter_add(&st->conf->m_buffered_bytes, bytes - st->shown_bytes);
+    rill__counter_add(&st->conf->m_call_limit, calls - st->shown_calls);
+    st->shown_held = held;
+    st->shown_bytes = bytes;
+    st->shown_calls = calls;
+}
+
+/* A call could start now: a free call slot and no batch already waiting for one. */
+static bool slot_free(const stage_t *st) {
+    return !st->queued && st->in_flight < call_limit(st);
 }
 
 /* ---- the operator ---- */
@@ -376,7 +410,11 @@ static int stage_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) 
     st->conf = c;
     st->node = node;
     st->thread = thread;
-    st->cap = (size_t)c->o.max_buffered_records + 128;
+    st->limit = rill__faas_read_ahead_limit(&c->o);
+    st->adaptive = c->o.adaptive_concurrency > 0;
+    rill__faas_aimd_init(&st->aimd, c->o.max_in_flight);
+    st->cap = st->limit + (size_t)c->o.batch_max_records + 128;
+    rill__counter_add(&c->m_buffered_limit, (int64_t)st->limit);
     if (thread->app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2) {
         int64_t txn_ms = thread->txn_timeout_ms > 0 ? thread->txn_timeout_ms : 10000;
         st->eos = true;
@@ -414,12 +452,14 @@ static int stage_poll(rill_ctx_t *ctx, void *state) {
     }
     int64_t now = rill__now_ms();
     int wait = INT32_MAX;
+    /* A partial batch goes after its linger only when a call could start: while every
+     * call is busy it keeps filling (a full one is cut in stage_process). */
     if (st->tail > st->open_from) {
         int64_t due = st->open_since + st->conf->o.linger_ms;
-        if (due <= now)
-            cut_open(st);
-        else
+        if (due > now)
             wait = (int)(due - now);
+        else if (slot_free(st))
+            cut_open(st);
     }
     int w = send_ready(st, now);
     if (w < wait)
@@ -429,8 +469,7 @@ static int stage_poll(rill_ctx_t *ctx, void *state) {
      * behind an unfinished one still occupy the ring. */
     size_t held = (size_t)(st->tail - st->head);
     measure_rate(st, now, held);
-    size_t max = hold_limit(st);
-    st->pressured = held >= max || (st->pressured && held > max / 2);
+    show_held(st, (int64_t)st->live, (int64_t)st->held_bytes, call_limit(st));
     return wait;
 }
 
@@ -442,9 +481,13 @@ static int64_t stage_low_watermark(void *state, const char *topic, int32_t parti
     return state ? rill__faas_low_watermark(state, topic, partition) : -1;
 }
 
+/* Full: the task stops feeding the stage until a record leaves (it checks every 64 records,
+ * hence the ring's margin). No hysteresis: the stage takes records again as soon as a
+ * finished call makes room, so a full batch is ready for the next free call. */
 static int stage_backpressure(void *state) {
     stage_t *st = state;
-    return st && (st->pressured || st->tail - st->head >= (uint64_t)hold_limit(st));
+    return st && (st->tail - st->head >= (uint64_t)hold_limit(st) ||
+                  st->held_bytes >= (size_t)st->conf->o.max_buffered_bytes);
 }
 
 static int stage_holds(void *state) {
@@ -485,6 +528,9 @@ static void stage_close(const rill__node_t *node, void *state) {
         rill__faas_slot_free(slot_at(st, seq));
     free(st->ring);
     st->ring = NULL;
+    st->live = st->held_bytes = 0;
+    show_held(st, 0, 0, 0);
+    rill__counter_add(&st->conf->m_buffered_limit, -(int64_t)st->limit);
     if (st->chunk && --st->chunk->refs == 0)
         free(st->chunk);
     st->chunk = NULL;

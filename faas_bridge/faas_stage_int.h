@@ -34,6 +34,9 @@ typedef struct stage_conf_s {
     int64_t m_in_flight, m_latency[FAAS_LAT_BUCKETS], m_latency_sum_ms;
     int64_t m_billed_ms; /* each invocation's time rounded up to a whole ms (at least 1) */
     int64_t m_reported_billed_ms, m_reported; /* the same of the times functions reported */
+    int64_t m_buffered, m_buffered_bytes, m_buffered_limit; /* gauges, summed over tasks */
+    int64_t m_connects;   /* connections its calls opened */
+    int64_t m_call_limit; /* gauge: calls in flight allowed now, summed over tasks */
 } stage_conf_t;
 
 /* Records' bytes live in chunks, one allocation for many records; a chunk is freed when
@@ -52,6 +55,18 @@ typedef enum slot_state_e {
     SLOT_FAILED,    /* gave up: goes to the dead-letter topic on its turn */
     SLOT_RELEASED   /* left the stage (unordered modes release out of turn) */
 } slot_state_t;
+
+/* Adaptive concurrency (faas_aimd.c): the calls a task may have in flight. */
+typedef struct rill__faas_aimd_s {
+    int limit;            /* current limit, in [1, max] */
+    int acked;            /* successes since the limit last grew (after the start) */
+    int max;              /* max_in_flight */
+    bool cut_once;        /* past the start (doubling): grow by one call per round */
+    int64_t hold_until;   /* no further cut before (ms): the cut's round */
+    int64_t window_since; /* the current window of call latencies (ms) */
+    double cur_min_ms, prev_min_ms; /* fastest call of this window and of the last */
+    int64_t cuts;         /* times the limit was halved */
+} rill__faas_aimd_t;
 
 typedef struct response_s response_t;
 
@@ -105,12 +120,18 @@ typedef struct stage_s {
     uint64_t head, tail;  /* live seqs are [head, tail) */
     size_t live;          /* slots not yet released */
     uint64_t open_from;   /* [open_from, tail) are OPEN */
+    uint64_t sent_end;    /* every seq ever sent is below it: none from it on is finished */
     size_t open_bytes;
     int64_t open_since;
     batch_t *queued;      /* ready to send once allowed (in-flight cap, backoff, breaker) */
     int in_flight;
     bool dirty;           /* something completed: try to release */
-    bool pressured;
+    size_t limit;         /* records it may hold (max_buffered_records, capped by bytes) */
+    bool adaptive;        /* adaptive_concurrency: aimd sets the calls in flight */
+    rill__faas_aimd_t aimd;
+    int64_t shown_calls;  /* what the concurrency gauge shows of this stage */
+    size_t held_bytes;    /* bytes of the records held, with their slots */
+    int64_t shown_held, shown_bytes; /* what the gauges show of this stage */
     bool closing;
     bool eos;             /* exactly-once: hold no more than can finish in eos_budget_ms */
     int64_t eos_budget_ms;
@@ -129,6 +150,11 @@ static inline slot_t *slot_at(stage_t *st, uint64_t seq) {
     return &st->ring[seq % st->cap];
 }
 
+/* What one held record counts against max_buffered_bytes. */
+static inline size_t slot_bytes(const slot_t *slot) {
+    return sizeof(slot_t) + slot->rec.key_len + slot->rec.value_len;
+}
+
 /* faas_reorder.c */
 int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec);
 void rill__faas_release(stage_t *st, rill_ctx_t *ctx);
@@ -138,10 +164,20 @@ int64_t rill__faas_low_time(stage_t *st);
 void rill__faas_slot_free(slot_t *slot);
 void rill__faas_response_unref(response_t *resp);
 
+/* faas_aimd.c */
+void rill__faas_aimd_init(rill__faas_aimd_t *a, int max_in_flight);
+int rill__faas_aimd_limit(const rill__faas_aimd_t *a);
+/* One completed call: its time, and whether it said the function is overloaded (429, 503,
+ * a timeout). */
+void rill__faas_aimd_sample(rill__faas_aimd_t *a, double call_ms, bool overloaded,
+                            int64_t now);
+
 /* faas_conf.c */
 stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t *opts,
                                   char *errstr, size_t errstr_size);
 void rill__faas_conf_free(void *conf);
+/* The records a task's stage may hold: max_buffered_records capped by max_buffered_bytes. */
+size_t rill__faas_read_ahead_limit(const rill_faas_opts_t *o);
 void rill__faas_metrics(const rill__node_t *node, rill__mout_t *mo);
 int64_t rill__faas_metric(const rill__node_t *node, const char *name);
 /* One invocation's time as per-millisecond billing counts it: ms rounded up, at least 1. */

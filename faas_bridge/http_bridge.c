@@ -13,7 +13,9 @@
  * submission queue in submit order (FIFO) and start as transfers finish. libcurl keeps at
  * most max_connections connections (per host and in all) and reuses them: finished easy
  * handles go back to a pool and connections stay in the multi handle's cache. Where a server
- * offers HTTP/2 (over TLS, by ALPN) transfers are multiplexed on one connection.
+ * offers HTTP/2 (over TLS, by ALPN) transfers are multiplexed on one connection. Each
+ * completion says how many connections its transfer opened (CURLINFO_NUM_CONNECTS), so the
+ * stages can count them (rill_faas_connections_opened_total) and reuse can be checked.
  * Ownership. A job is a rill__http_done_t with the bridge's bookkeeping behind it; the
  * submitter's request memory is borrowed until the completion has been taken. On completion
  * the job's easy handle is reset and pooled, its header list freed, and the job is pushed on
@@ -67,6 +69,7 @@ struct rill__http_s {
     bool stopping;
     int in_flight;      /* gauge, atomic */
     uint64_t completed; /* counter, atomic */
+    uint64_t connects;  /* connections opened, atomic */
     /* Bridge thread only. */
     http_job_t *active;
     int active_cnt;
@@ -400,6 +403,8 @@ static void job_complete(rill__http_t *http, http_job_t *job, CURLcode code, con
     resp->curl_code = (int)code;
     if (job->easy) {
         curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &resp->status);
+        curl_easy_getinfo(job->easy, CURLINFO_NUM_CONNECTS, &resp->connects);
+        __atomic_add_fetch(&http->connects, (uint64_t)resp->connects, __ATOMIC_RELAXED);
         curl_easy_reset(job->easy);
         if (http->pool_cnt < http->max_in_flight)
             http->pool[http->pool_cnt++] = job->easy;
@@ -691,6 +696,12 @@ int rill__http_submit(rill__http_t *http, const rill__http_req_t *req, rill__htt
 int rill__http_in_flight(const rill__http_t *http)
 {
     return http ? __atomic_load_n(&http->in_flight, __ATOMIC_RELAXED) : 0;
+}
+
+/* Connections opened since the bridge started. Thread-safe. */
+uint64_t rill__http_connects(const rill__http_t *http)
+{
+    return http ? __atomic_load_n(&http->connects, __ATOMIC_RELAXED) : 0;
 }
 
 /* Requests completed since the bridge started, aborted ones included. Thread-safe. */

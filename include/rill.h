@@ -477,12 +477,24 @@ typedef struct rill_faas_opts_s {
                                    is the synchronous payload limit) */
     int linger_ms;              /* how long a partial batch waits for more, default 5 */
     int max_in_flight;          /* invocations in flight per task, default 8 */
+    int adaptive_concurrency;   /* 1: the calls in flight follow the function, from 1 up to
+                                   max_in_flight: one more per round while its latency holds,
+                                   halved on 429, 503, a timeout or a call twice as slow as
+                                   the fastest (metric rill_faas_concurrency_limit). Default
+                                   0: always max_in_flight */
     int timeout_ms;             /* per invocation, default 30000 */
     int max_retries;            /* retries of a failing batch before bisecting, default 5 */
     int backoff_initial_ms;     /* first retry delay, default 100, doubling, with jitter */
     int backoff_max_ms;         /* default 10000 */
-    int max_buffered_records;   /* records held per task; above it input pauses, default
-                                   10000; resumes below half */
+    int max_buffered_records;   /* records held per task (in calls, ready to send, waiting
+                                   for their turn); at it the task stops feeding the stage
+                                   until a record leaves. Default max(10000, 3 x
+                                   max_in_flight x batch_max_records): a full batch ready
+                                   for every call in flight, even with every other call
+                                   done and waiting for the oldest (partition order) */
+    int max_buffered_bytes;     /* the same bound in bytes (keys, values and ~0.5 KiB of
+                                   bookkeeping per record), default 67108864 (64 MiB); it
+                                   also caps the records held */
     int max_record_age_ms;      /* a record still failing after this long goes to the DLQ,
                                    default 900000 (15 min); negative: no limit */
     int breaker_failures;       /* consecutive failed invocations that open the circuit

@@ -115,6 +115,39 @@ Test(faas_bridge_faas_conf, limits_are_finite_when_options_left_zero)
     rill__faas_conf_free(c);
 }
 
+Test(faas_bridge_faas_conf, read_ahead_holds_a_full_batch_per_call_when_left_zero)
+{
+    char err[256];
+    rill_faas_opts_t o = {.url = "http://127.0.0.1:1/fn", .batch_max_records = 1000,
+                          .max_in_flight = 20};
+    stage_conf_t *c = rill__faas_conf_new("f", &o, err, sizeof(err));
+
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_eq(c->o.max_buffered_records, 3 * 20 * 1000,
+                 "C calls in flight, C finished behind the oldest, C batches ready");
+    cr_assert_eq(c->o.max_buffered_bytes, 64 << 20);
+    cr_assert_eq(rill__faas_read_ahead_limit(&c->o), 60000);
+    rill__faas_conf_free(c);
+    o.batch_max_records = 10;
+    o.max_in_flight = 2;
+    c = rill__faas_conf_new("f", &o, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_eq(c->o.max_buffered_records, 10000, "never fewer than 10000");
+    rill__faas_conf_free(c);
+}
+
+Test(faas_bridge_faas_conf, read_ahead_capped_by_its_bytes)
+{
+    rill_faas_opts_t o = {.batch_max_records = 100, .max_buffered_records = 50000,
+                          .max_buffered_bytes = 1000 * (int)sizeof(slot_t)};
+
+    cr_assert_eq(rill__faas_read_ahead_limit(&o), 1000, "the ring fits max_buffered_bytes");
+    o.max_buffered_bytes = 10;
+    cr_assert_eq(rill__faas_read_ahead_limit(&o), 100, "at least one batch");
+    o.max_buffered_bytes = 1 << 30;
+    cr_assert_eq(rill__faas_read_ahead_limit(&o), 50000);
+}
+
 Test(faas_bridge_faas_conf, retry_after_capped_when_function_asks_for_hours)
 {
     char err[256];

@@ -681,6 +681,7 @@ Test(faas_bridge_http_bridge, completes_all_and_reuses_connections_when_requests
     static char bodies[MANY][16];
     static rill__http_done_t *dones[MANY];
     bool seen[MANY] = {false};
+    long connects = 0;
     int got;
 
     const char *work = url("/work");
@@ -705,6 +706,8 @@ Test(faas_bridge_http_bridge, completes_all_and_reuses_connections_when_requests
         seen[idx] = true;
         snprintf(want, sizeof(want), "done:%d", idx);
         cr_assert_str_eq(d->resp.body, want);
+        cr_assert(d->resp.connects == 0 || d->resp.connects == 1, "%ld", d->resp.connects);
+        connects += d->resp.connects;
         rill__http_done_free(d);
     }
     cr_assert_leq(__atomic_load_n(&env.srv.busy_max, __ATOMIC_RELAXED), 8,
@@ -712,6 +715,9 @@ Test(faas_bridge_http_bridge, completes_all_and_reuses_connections_when_requests
     cr_assert_leq(__atomic_load_n(&env.srv.accepted, __ATOMIC_RELAXED), 8,
                   "connections were reused (%d accepted for %d requests)",
                   __atomic_load_n(&env.srv.accepted, __ATOMIC_RELAXED), MANY);
+    cr_assert_eq(connects, __atomic_load_n(&env.srv.accepted, __ATOMIC_RELAXED),
+                 "each connection the server accepted is counted once");
+    cr_assert_eq(rill__http_connects(env.http), (uint64_t)connects);
     cr_assert_eq(rill__http_in_flight(env.http), 0);
     cr_assert_eq(rill__http_completed(env.http), MANY);
     cr_assert_geq(waker_count(&env.waker), 1);

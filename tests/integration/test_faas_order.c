@@ -5,7 +5,9 @@
  * call, with 16 invocations in flight per task, so calls finish in any order. The output is
  * compared record by record with the reference computed here: per input partition in
  * partition mode, per key in key mode (64 keys, so that results of different keys may
- * overtake each other and per-key order still has many records to keep).
+ * overtake each other and per-key order still has many records to keep). The calls reuse
+ * their connections: thousands of calls open about faas.max.connections of them
+ * (rill_faas_connections_opened_total).
  *
  * Needs RILL_TEST_BOOTSTRAP (scripts/test.sh sets it), RILL_BUILD_DIR (ctest sets it) and
  * faas_bridge/functions/node_modules (scripts/functions.sh start installs it).
@@ -22,6 +24,7 @@
 #define RECORDS 100000
 #define PARTITIONS 8
 #define OUTPUT_TIMEOUT_MS 90000
+#define MAX_CONNECTIONS 128
 
 static const char *const props[] = {
     "processing.guarantee=at_least_once",
@@ -29,7 +32,7 @@ static const char *const props[] = {
     "session.timeout.ms=6000",
     "heartbeat.interval.ms=500",
     "faas.max.in.flight=128", /* 8 tasks x 16 */
-    "faas.max.connections=128",
+    "faas.max.connections=128", /* MAX_CONNECTIONS */
     NULL,
 };
 
@@ -52,23 +55,7 @@ static void run_order(const char *name, const char *order, int batch, rt_gen_cb 
                          .in_flight = 16, .linger_ms = 5, .timeout_ms = 10000, .retries = 5,
                          .metrics_every_ms = 200, .props = props, .log = run.log};
     pid_t pid = rt_faas_app_spawn(&app);
-    int64_t ms;
-    rt_records_t *out = rt_faas_wait_output(bootstrap, run.output, "read_uncommitted",
-                                            &run.expected, OUTPUT_TIMEOUT_MS, &ms);
-    if (ms >= 0)
-        cr_log_info("%s: complete output after %.1f s", run.app_id, (double)ms / 1000.0);
-    rt_records_free(out);
-    free(out);
-    int code = rt_faas_app_stop(pid, run.log);
-    cr_expect_eq(code, 0, "rill_faas_app exited with %d after SIGTERM (log %s)", code, run.log);
-
-    /* The app has stopped: read up to the end of every partition. */
-    out = rt_consume_all(bootstrap, run.output, "read_uncommitted", 0, 30000);
-    rt_diff_t diff;
-    rt_diff(&run.expected, out, &diff);
-    cr_log_info("%s: %s", run.app_id, diff.report);
-    cr_expect(ms >= 0 && !diff.missing && !diff.duplicates && !diff.extra,
-              "output of %s differs from the reference: %s", run.output, diff.report);
+    rt_records_t *out = rt_faas_finish(bootstrap, &run, pid, OUTPUT_TIMEOUT_MS);
     rt_seq_check_t seq;
     bool by_key = !strcmp(order, "key");
     rt_faas_check_sequence(&run.delivered, out, by_key, &seq);
@@ -92,6 +79,18 @@ static void run_order(const char *name, const char *order, int batch, rt_gen_cb 
                 run.app_id, invocations.last, in_flight.max);
     cr_expect_geq(in_flight.max, 16, "at most %" PRId64 " invocations were seen in flight",
                   in_flight.max);
+    /* Connections are reused: thousands of calls open about as many connections as may be
+     * open at once (faas.max.connections); the function closes a connection idle for 5 s
+     * (Node's keep-alive timeout), so a few more may be opened again. The bridge's own test
+     * holds the strict bound against a server that never closes one. */
+    rt_metric_t connects;
+    rt_faas_log_metric(run.log, "rill_faas_connections_opened_total", &connects);
+    cr_log_info("%s: %" PRId64 " connections opened for %" PRId64 " calls", run.app_id,
+                connects.last, invocations.last);
+    cr_expect_gt(connects.last, 0, "no connection counted");
+    cr_expect_leq(connects.last, 2 * MAX_CONNECTIONS, "%" PRId64 " connections opened for %"
+                  PRId64 " calls", connects.last, invocations.last);
+    cr_expect_gt(invocations.last, 20 * MAX_CONNECTIONS, "too few calls to show reuse");
 
     rt_records_free(out);
     free(out);

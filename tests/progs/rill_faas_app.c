@@ -6,7 +6,7 @@
  *
  *   rill_faas_app --input T --output T --app-id ID --url URL [--format ce|lambda]
  *                 [--function NAME] [--order partition|key|unordered] [--batch N]
- *                 [--in-flight N] [--linger MS] [--retries N] [--timeout MS]
+ *                 [--in-flight N] [--adaptive 0/1] [--linger MS] [--retries N] [--timeout MS]
  *                 [--max-buffered N] [--backoff MS] [--backoff-max MS] [--max-age MS]
  *                 [--breaker-failures N] [--metrics-every MS] [common Rill flags]
  *
@@ -37,7 +37,7 @@ static flag_t flags[] = {
     {"--batch", "100"},   {"--in-flight", "8"},  {"--linger", "5"},   {"--retries", "5"},
     {"--timeout", "5000"}, {"--max-buffered", "10000"}, {"--backoff", "50"},
     {"--backoff-max", "2000"}, {"--max-age", "0"}, {"--breaker-failures", "0"},
-    {"--metrics-every", "0"},
+    {"--metrics-every", "0"},    {"--adaptive", "0"},
     {"--sync-output", NULL},
 };
 #define FLAG_CNT (sizeof(flags) / sizeof(flags[0]))
@@ -81,6 +81,7 @@ static rill_topology_t *build(void) {
         .order = order_of(flag("--order")),
         .batch_max_records = atoi(flag("--batch")),
         .max_in_flight = atoi(flag("--in-flight")),
+        .adaptive_concurrency = atoi(flag("--adaptive")),
         .linger_ms = atoi(flag("--linger")),
         .max_retries = atoi(flag("--retries")),
         .timeout_ms = atoi(flag("--timeout")),

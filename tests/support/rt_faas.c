@@ -381,6 +381,7 @@ pid_t rt_faas_app_spawn(const rt_faas_app_t *app) {
     INT_FLAG("--backoff", app->backoff_ms);
     INT_FLAG("--backoff-max", app->backoff_max_ms);
     INT_FLAG("--metrics-every", app->metrics_every_ms);
+    INT_FLAG("--adaptive", app->adaptive);
 #undef STR_FLAG
 #undef INT_FLAG
     for (size_t i = 0; app->props && app->props[i]; i++) {
@@ -732,6 +733,26 @@ rt_records_t *rt_faas_wait_output(const char *bootstrap, const char *topic,
     }
     *ms = -1;
     return recs;
+}
+
+rt_records_t *rt_faas_finish(const char *bootstrap, const rt_faas_run_t *run, pid_t pid,
+                             int timeout_ms) {
+    int64_t ms;
+    rt_records_t *out = rt_faas_wait_output(bootstrap, run->output, "read_uncommitted",
+                                            &run->expected, timeout_ms, &ms);
+    if (ms >= 0)
+        cr_log_info("%s: complete output after %.1f s", run->app_id, (double)ms / 1000.0);
+    rt_records_free(out);
+    free(out);
+    int code = rt_faas_app_stop(pid, run->log);
+    cr_expect_eq(code, 0, "rill_faas_app exited with %d after SIGTERM (log %s)", code, run->log);
+    out = rt_consume_all(bootstrap, run->output, "read_uncommitted", 0, 30000);
+    rt_diff_t diff;
+    rt_diff(&run->expected, out, &diff);
+    cr_log_info("%s: %s", run->app_id, diff.report);
+    cr_expect(ms >= 0 && !diff.missing && !diff.duplicates && !diff.extra,
+              "output of %s differs from the reference: %s", run->output, diff.report);
+    return out;
 }
 
 /* ---------------------------------------------------------------------------------------- */

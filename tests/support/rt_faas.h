@@ -74,6 +74,7 @@ typedef struct rt_faas_app_s {
     const char *sync_output; /* a synchronous branch writes the input there, or NULL */
     int batch, in_flight, linger_ms, retries, timeout_ms, max_buffered, backoff_ms,
         backoff_max_ms, metrics_every_ms;
+    int adaptive; /* 1: adaptive_concurrency */
     const char *const *props; /* "name=value" Rill properties (-D), NULL-terminated */
     const char *log;
 } rt_faas_app_t;
@@ -172,6 +173,13 @@ void rt_faas_expect_sequence(const rt_records_t *input, const rt_records_t *outp
 rt_records_t *rt_faas_wait_output(const char *bootstrap, const char *topic,
                                   const char *isolation_level, const rt_kvs_t *expected,
                                   int timeout_ms, int64_t *ms);
+
+/* The end of a run: waits (at most timeout_ms) for the whole of run->expected, stops the app
+ * (it must exit 0), reads the output topic to its end and expects it to equal run->expected:
+ * nothing missing, duplicated or extra (Criterion expectations). Returns what it read (free
+ * with rt_records_free() and free()). */
+rt_records_t *rt_faas_finish(const char *bootstrap, const rt_faas_run_t *run, pid_t pid,
+                             int timeout_ms);
 
 /* ---- when outputs arrive ---- */
 
