@@ -181,13 +181,14 @@ int rill__thread_open_stores(rill__thread_t *thread) {
 }
 
 int rill__store_log_entry(rill__store_t *st, const rill__centry_t *e) {
+    static const char empty[1]; /* an empty value is not a tombstone: never a NULL pointer */
     rill__thread_t *thread = st->task->thread;
     if (!st->changelog_rkt || !rill__centry_durable(e))
         return 0;
+    const void *value = e->deleted ? NULL : e->value_len ? e->value : empty;
     /* The changelog key is the RocksDB key without its partition. */
     if (rill__produce_opaque(thread, st->changelog_rkt, st->partition, e->key + 4,
-                             e->key_len - 4, e->deleted ? NULL : e->value,
-                             e->deleted ? 0 : e->value_len, 0, NULL,
+                             e->key_len - 4, value, e->deleted ? 0 : e->value_len, 0, NULL,
                              (void *)&rill__changelog_marker))
         return -1;
     return 0;

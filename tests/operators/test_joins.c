@@ -341,6 +341,54 @@ Test(operators_joins, stream_table_inner_join_dead_letters_when_grace_ends_witho
     st_run(RILL_JOIN_INNER, 100, "join-st-grace-inner", st_grace, 8, want, 2, dead, 1);
 }
 
+/*
+ * A waiting order survives a restart from the changelogs alone: run 1 stops while o1 waits
+ * for its user's row; run 2 (fresh state directory, so the join's buffer store comes back
+ * from its changelog, index entries included) gets the row and must join o1 with it.
+ */
+Test(operators_joins, stream_table_waiting_record_joins_after_restore_from_changelog,
+     .timeout = 120)
+{
+    static const tin_t runs[2][2] = {
+        {{"orders", "u1", "o1", 100}, {"orders", "u2", "o2", 120}},
+        {{"users", "u1", "alice", 150}, {NULL, NULL, NULL, 0}},
+    };
+    char errstr[512], id[64], dir[2][64];
+    eu_strs_t got = {0}, exp = {0};
+
+    rill_broker_t *broker = rill_broker_new(1, errstr, sizeof(errstr));
+    cr_assert_not_null(broker, "%s", errstr);
+    const char *bootstrap = rill_broker_bootstrap_servers(broker);
+    cr_assert_eq(rill_broker_create_topic(broker, "orders", 1), 0);
+    cr_assert_eq(rill_broker_create_topic(broker, "users", 1), 0);
+    eu_app_id(id, sizeof(id), "join-st-restore");
+    for (int run = 0; run < 2; run++) {
+        int n = run ? 1 : 2;
+        eu_state_dir_make(dir[run], sizeof(dir[run]));
+        const char *extra[] = {"bootstrap.servers", bootstrap, "state.dir", dir[run], NULL};
+        rill_app_t *app = eu_app_new(st_topology(RILL_JOIN_LEFT, 1000), id, extra);
+        rill_producer_t *p = rill_producer_new(bootstrap, NULL, errstr, sizeof(errstr));
+        cr_assert_not_null(p, "%s", errstr);
+        for (int i = 0; i < n; i++)
+            eu_send(p, runs[run][i].topic, 0, runs[run][i].key, runs[run][i].value,
+                    BASE + runs[run][i].at);
+        eu_producer_done(p);
+        eu_start(app);
+        eu_wait_processed(app, n);
+        eu_stop(app);
+        read_out(bootstrap, "out", &got);
+        if (run) /* o2 still waits: its grace (1000) is open */
+            eu_strs_add(&exp, "u1=o1+alice@100");
+        eu_assert_same_set(&got, &exp, run ? "after the restore" : "before the restart");
+        eu_strs_free(&got);
+        eu_strs_free(&exp);
+        rill_app_destroy(app);
+    }
+    rill_broker_destroy(broker);
+    eu_state_dir_remove(dir[0]);
+    eu_state_dir_remove(dir[1]);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Table-table                                                                              */
 
