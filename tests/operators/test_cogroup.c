@@ -85,7 +85,7 @@ static rill_topology_t *cogroup_topology(void)
 
 /* One input record: key, value, timestamp, and the token it appends. */
 typedef struct rec_s {
-    char key[8], value[16], token[16];
+    char key[16], value[32], token[32];
     int64_t ts;
 } rec_t;
 
@@ -127,7 +127,7 @@ static void user_key(int s, int i, char *out, size_t size)
 /* The next record of input s for user from *pos on (counts[s] when none is left). */
 static int next_of(int s, const char *user, int pos)
 {
-    char key[8];
+    char key[16];
     for (; pos < counts[s]; pos++) {
         user_key(s, pos, key, sizeof(key));
         if (!strcmp(key, user))
