@@ -213,11 +213,14 @@ static void push_batch(sim_t *s, const int *idx, int n, int attempt) {
     s->batches[s->batch_n++] = b;
 }
 
-/* Cuts the admitted records that are in no batch yet into one batch. */
+/* Cuts the admitted records that are in no batch yet into one batch, sent at once: as the
+ * stage's send does, sent_end moves past them (release looks only below it). */
 static void cut(sim_t *s) {
     int idx[MAX_RECS], n = 0;
     for (int i = s->open_from; i < s->admitted; i++) {
         slot_at(&s->fx->st, (uint64_t)i)->state = SLOT_IN_BATCH;
+        if ((uint64_t)i >= s->fx->st.sent_end)
+            s->fx->st.sent_end = (uint64_t)i + 1;
         idx[n++] = i;
     }
     s->open_from = s->admitted;
