@@ -1,14 +1,58 @@
 /*
  * rill_nexmark_app.c — NEXMark queries on Rill's public API, run by the NEXMark integration
- * tests (tests/integration/test_nexmark_*.c) as separate processes. Input is what the
- * rill-nexmark generator writes: JSON persons keyed by person id, auctions keyed by auction
- * id, bids keyed by their auction id (auctions and bids co-partitioned). Every source reads
- * string keys and JSON values, with the event's "dateTime" as its timestamp.
+ * tests (tests/integration/test_nexmark_*.c) as separate processes and by the NEXMark suite
+ * (bench/nexmark_suite.sh) beside their Kafka Streams peers (bench/peers/kafka-streams/).
+ * Input is what the rill-nexmark generator writes: JSON persons keyed by person id, auctions
+ * keyed by auction id, bids keyed by their auction id (auctions and bids co-partitioned).
+ * Every source reads string keys and JSON values, with the event's "dateTime" as its
+ * timestamp; q0-q2, q4-q7 and winning (tests/progs/nexmark/) read the JSON as text
+ * (rill_serde_json_text()), q3 and q8 decode it with json-c.
  *
- *   rill_nexmark_app --query q3|q8|winning --persons T --auctions T --bids T --output T
- *                    --app-id ID [--grace-ms N] [common Rill flags, -D name=value]
+ *   rill_nexmark_app --query q0|q1|q2|q3|q4|q5|q6|q7|q8|winning --persons T --auctions T
+ *                    --bids T --output T --app-id ID [--grace-ms N] [Rill flags]
  *
  * DESIGN
+ * The semantics below are exact, so that the Kafka Streams peer computes the same output.
+ * Output values are compact JSON with the members in the order given. "Every record" queries
+ * (q0-q3, q8) are compared as multisets of (key, value); "final per key" queries (q4-q7)
+ * write updates of a table and are compared by the last value of each key. Windows are
+ * epoch-aligned; a window [s, e) closes when its task's stream time reaches e + grace, and a
+ * record is late only when late in its own input partition (docs/DESIGN.md, "Time and
+ * progress"). A "watermark" bid (auction < 0, or a key that is not a number) moves time like
+ * any bid and is dropped after the windows and closings; inputs end with one per bids
+ * partition so that the last windows and auctions close.
+ *
+ * q0, passthrough: every bid as it is (key and value bytes), the watermark included.
+ *
+ * q1, currency conversion: every bid (watermark included), key kept, value
+ * {"auction","bidder","price","dateTime"} with price = dollars cents * 908 / 1000 (integer
+ * division: euro cents at NEXMark's 0.908).
+ *
+ * q2, selection: bids whose auction is a multiple of 123, key kept, value {"auction","price"}.
+ *
+ * q4, average closing price per category: auctions close as in "winning" (below; grace
+ * default 2 s); an auction with a winner adds its winning price to its category, re-keyed
+ * through "<app-id>-q4-by-category-repartition". Key = category, value
+ * {"category","auctions","avg"}: auctions closed with a winner, avg = sum / auctions
+ * (integer division). Final per key.
+ *
+ * q5, hot items: bids counted per auction in hopping windows of 10 s every 2 s, emitted
+ * once when each window closes (grace default 2 s); per window, the auction with the most
+ * bids (ties: the lowest auction id), re-keyed through "<app-id>-q5-windows-repartition".
+ * Key = window start, value {"starttime","auction","count"}. Final per key.
+ *
+ * q6, average selling price by seller: closings as q4, re-keyed by seller through
+ * "<app-id>-q6-by-seller-repartition"; each seller's last 10 auctions closed with a winner,
+ * "last" by (expires, auction id) so that the order closings arrive in does not matter. Key =
+ * seller, value {"seller","auctions","avg"}: how many are kept (at most 10) and the integer
+ * mean of their winning prices. Final per key.
+ *
+ * q7, highest bid: per tumbling 10 s window (grace default 2 s), the best bid of each auction
+ * when the window closes, then the best of the window through
+ * "<app-id>-q7-windows-repartition": highest price, then earliest dateTime, then lowest
+ * bidder, then lowest auction. Key = window start, value
+ * {"starttime","auction","price","bidder","dateTime"}. Final per key.
+ *
  * q3, local item suggestion (NEXMark's incremental join): auctions of category 10, re-keyed
  * by seller through the repartition topic "<app-id>-q3-auctions-by-seller-repartition", join
  * the table of persons (rill_table_from, store "q3-persons-store") in a stream-table inner
@@ -47,6 +91,8 @@
  * It runs until SIGTERM or SIGINT, then stops cleanly (commit, leave the group).
  */
 #include <rill.h>
+
+#include "nexmark/nx_int.h"
 
 #include <json-c/json.h>
 
@@ -225,95 +271,6 @@ static void build_q8(rill_topology_t *topo, const char *persons, const char *auc
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Winning bids                                                                             */
-
-/* The state of one open auction: its terms (copied from the item at init, so accumulate
- * needs not parse it again) and the best bid so far. */
-typedef struct winning_s {
-    int64_t date_time, expires, reserve;
-    int64_t bids;     /* bids within [date_time, expires) */
-    int64_t has_best; /* 0 or 1 */
-    int64_t price, bid_time, bidder;
-} winning_t;
-
-static int64_t expires_of(const rill_record_t *auction, void *opaque) {
-    return record_int(auction, "expires");
-}
-
-static int winning_init(const rill_record_t *auction, rill_buf_t *out, void *opaque) {
-    struct json_object *a = json_parse(auction->value, auction->value_len);
-    winning_t w = {0};
-    int rc = json_int(a, "dateTime", &w.date_time) || json_int(a, "expires", &w.expires) ||
-             json_int(a, "reserve", &w.reserve);
-    json_object_put(a);
-    return rc ? -1 : rill_buf_append(out, &w, sizeof(w));
-}
-
-/* Whether a bid (price, time, bidder) beats the best so far in w. */
-static int beats(const winning_t *w, int64_t price, int64_t time, int64_t bidder) {
-    if (!w->has_best || price != w->price)
-        return !w->has_best || price > w->price;
-    if (time != w->bid_time)
-        return time < w->bid_time;
-    return bidder < w->bidder;
-}
-
-static int winning_accumulate(const rill_record_t *auction, const rill_record_t *bid,
-                              const void *state, size_t state_len, rill_buf_t *out,
-                              void *opaque) {
-    winning_t w;
-    if (state_len != sizeof(w))
-        return -1;
-    memcpy(&w, state, sizeof(w));
-    int owned;
-    struct json_object *b = record_json(bid, &owned);
-    int64_t price, time, bidder;
-    int bad = json_int(b, "price", &price) || json_int(b, "dateTime", &time) ||
-              json_int(b, "bidder", &bidder);
-    if (owned)
-        json_object_put(b);
-    if (bad)
-        return -1;
-    if (time < w.date_time || time >= w.expires)
-        return 1; /* outside the auction's time: ignored */
-    w.bids++;
-    if (price >= w.reserve && beats(&w, price, time, bidder)) {
-        w.has_best = 1;
-        w.price = price;
-        w.bid_time = time;
-        w.bidder = bidder;
-    }
-    return rill_buf_append(out, &w, sizeof(w));
-}
-
-static int winning_complete(const rill_record_t *auction, const void *state, size_t state_len,
-                            rill_buf_t *out, void *opaque) {
-    winning_t w;
-    char id[24];
-    if (state_len != sizeof(w) || !auction->key || auction->key_len >= sizeof(id))
-        return -1;
-    memcpy(&w, state, sizeof(w));
-    memcpy(id, auction->key, auction->key_len);
-    id[auction->key_len] = '\0';
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "auction", json_object_new_int64(strtoll(id, NULL, 10)));
-    json_object_object_add(o, "bidder", w.has_best ? json_object_new_int64(w.bidder) : NULL);
-    json_object_object_add(o, "price", w.has_best ? json_object_new_int64(w.price) : NULL);
-    json_object_object_add(o, "bids", json_object_new_int64(w.bids));
-    return json_emit(o, out);
-}
-
-static void build_winning(rill_topology_t *topo, const char *auctions, const char *bids,
-                          const char *output, const rill_source_opts_t *src, int64_t grace_ms) {
-    rill_stream_t *a = rill_stream_from(topo, "auctions", auctions, src);
-    rill_stream_t *b = rill_stream_from(topo, "bids", bids, src);
-    rill_completion_spec_t spec = {.grace_ms = grace_ms};
-    rill_stream_t *w = rill_stream_complete(a, b, "winning", &spec, expires_of, winning_init,
-                                            winning_accumulate, winning_complete, NULL);
-    rill_stream_to(w, "sink", output, NULL);
-}
-
-/* ---------------------------------------------------------------------------------------- */
 /* Command line                                                                             */
 
 static const char *const own_flags[] = {"--query", "--persons", "--auctions", "--bids",
@@ -359,16 +316,21 @@ static rill_topology_t *build(const char *query, const char *persons, const char
     rill_source_opts_t src = {.key_serde = rill_serde_string(),
                               .value_serde = rill_serde_json(),
                               .timestamp_extractor = date_time_of};
+    rill_source_opts_t text_src = {.key_serde = rill_serde_string(),
+                                   .value_serde = rill_serde_json_text(),
+                                   .timestamp_extractor = nx_date_time};
+    nx_topics_t topics = {persons, auctions, bids, output};
     rill_topology_t *topo = rill_topology_new();
-    if (!strcmp(query, "q3")) {
+    int64_t text_grace = nx_default_grace(query);
+    if (text_grace >= 0) {
+        *grace_msp = *grace_msp < 0 ? text_grace : *grace_msp;
+        nx_build(topo, query, &topics, &text_src, *grace_msp);
+    } else if (!strcmp(query, "q3")) {
         *grace_msp = *grace_msp < 0 ? 10000 : *grace_msp;
         build_q3(topo, persons, auctions, output, &src, *grace_msp);
     } else if (!strcmp(query, "q8")) {
         *grace_msp = *grace_msp < 0 ? 60000 : *grace_msp;
         build_q8(topo, persons, auctions, output, &src, *grace_msp);
-    } else if (!strcmp(query, "winning")) {
-        *grace_msp = *grace_msp < 0 ? 2000 : *grace_msp;
-        build_winning(topo, auctions, bids, output, &src, *grace_msp);
     } else {
         rill_topology_destroy(topo);
         return NULL;
@@ -393,7 +355,7 @@ int main(int argc, char **argv) {
               auctions ? auctions : "auctions", bids ? bids : "bids",
               output ? output : "output", &grace_ms);
     if (!topo) {
-        fprintf(stderr, "rill_nexmark_app: unknown query \"%s\" (q3, q8 or winning)\n", query);
+        fprintf(stderr, "rill_nexmark_app: unknown query \"%s\" (q0 to q8, or winning)\n", query);
         return 2;
     }
     rill_conf_t *conf = rill_conf_new();
@@ -404,7 +366,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "rill_nexmark_app: %s\n", errstr);
     else if (rc == 0 && (check_extra_args(argc, argv) || !query || !persons || !auctions ||
                          !bids || !output || !app_id)) {
-        fprintf(stderr, "usage: rill_nexmark_app --query q3|q8|winning --persons T "
+        fprintf(stderr, "usage: rill_nexmark_app --query q0|...|q8|winning --persons T "
                         "--auctions T --bids T --output T --app-id ID [--grace-ms N] "
                         "[Rill flags, see --help]\n");
         rc = -1;

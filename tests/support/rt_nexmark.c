@@ -122,12 +122,20 @@ static void produce_events(rt_nexmark_t *nx, const char *bootstrap) {
 
 void rt_nexmark_setup(rt_nexmark_t *nx, const char *prefix, uint64_t events, int64_t ooo_ms,
                       int partitions) {
+    nexmark_config_t cfg;
+    nexmark_config_init(&cfg);
+    cfg.seed = 1;
+    cfg.ooo_ms = ooo_ms;
+    rt_nexmark_setup_cfg(nx, prefix, events, &cfg, partitions);
+}
+
+void rt_nexmark_setup_cfg(rt_nexmark_t *nx, const char *prefix, uint64_t events,
+                          const nexmark_config_t *cfg, int partitions) {
     const char *bootstrap = rt_bootstrap();
     char errstr[512];
+    int64_t ooo_ms = cfg->ooo_ms;
     memset(nx, 0, sizeof(*nx));
-    nexmark_config_init(&nx->cfg);
-    nx->cfg.seed = 1;
-    nx->cfg.ooo_ms = ooo_ms;
+    nx->cfg = *cfg;
     if (nexmark_config_check(&nx->cfg, errstr, sizeof(errstr)))
         cr_assert_fail("NEXMark config: %s", errstr);
     nx->events = events;
@@ -241,12 +249,44 @@ char *rt_nexmark_row(const char *json, const char *const *fields) {
     return row;
 }
 
-/* Reads the output and makes its values canonical rows. */
+/* Orders records by key (null first), then offset: a key's records share a partition. */
+static int by_key_then_offset(const void *a, const void *b) {
+    const rt_record_t *x = a, *y = b;
+    int c = strcmp(x->key ? x->key : "", y->key ? y->key : "");
+    if (c)
+        return c;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* Keeps the last record of each key. */
+static void keep_last_per_key(rt_records_t *recs) {
+    if (recs->cnt)
+        qsort(recs->v, recs->cnt, sizeof(recs->v[0]), by_key_then_offset);
+    rt_records_t older = {.v = calloc(recs->cnt + 1, sizeof(rt_record_t))};
+    if (!older.v)
+        abort();
+    size_t kept = 0;
+    for (size_t i = 0; i < recs->cnt; i++) {
+        const char *next = i + 1 < recs->cnt ? recs->v[i + 1].key : NULL;
+        if (next && recs->v[i].key && !strcmp(next, recs->v[i].key))
+            older.v[older.cnt++] = recs->v[i];
+        else
+            recs->v[kept++] = recs->v[i];
+    }
+    recs->cnt = kept;
+    rt_records_free(&older);
+}
+
+/* Reads the output and makes its values canonical rows (fields NULL: the values as they
+ * are); last_per_key: only the last record of each key. */
 static rt_records_t *read_rows(rt_nexmark_t *nx, const char *const *fields,
-                               const char *isolation_level, size_t min_count, int timeout_ms) {
+                               const char *isolation_level, size_t min_count, int timeout_ms,
+                               int last_per_key) {
     rt_records_t *recs =
         rt_consume_all(rt_bootstrap(), nx->output, isolation_level, min_count, timeout_ms);
-    for (size_t i = 0; i < recs->cnt; i++) {
+    if (last_per_key)
+        keep_last_per_key(recs);
+    for (size_t i = 0; fields && i < recs->cnt; i++) {
         char *row = rt_nexmark_row(recs->v[i].value, fields);
         free(recs->v[i].value);
         recs->v[i].value = row;
@@ -280,6 +320,12 @@ static void read_dead_letters(rt_nexmark_t *nx, const char *isolation_level,
 void rt_nexmark_finish(rt_nexmark_t *nx, pid_t pid, const rt_kvs_t *expected,
                        const char *const *fields, const char *isolation_level, int timeout_ms,
                        rt_nexmark_result_t *res) {
+    rt_nexmark_finish_as(nx, pid, expected, fields, isolation_level, timeout_ms, 0, res);
+}
+
+void rt_nexmark_finish_as(rt_nexmark_t *nx, pid_t pid, const rt_kvs_t *expected,
+                          const char *const *fields, const char *isolation_level,
+                          int timeout_ms, int last_per_key, rt_nexmark_result_t *res) {
     memset(res, 0, sizeof(*res));
     int64_t t0 = rt_now_ms(), deadline = t0 + timeout_ms;
     res->seconds = -1;
@@ -289,7 +335,7 @@ void rt_nexmark_finish(rt_nexmark_t *nx, pid_t pid, const rt_kvs_t *expected,
             cr_assert_fail("the app ended before its output was complete (log %s)", nx->log);
         }
         rt_records_t *recs = read_rows(nx, fields, isolation_level, expected->cnt,
-                                       (int)(deadline - rt_now_ms()));
+                                       (int)(deadline - rt_now_ms()), last_per_key);
         rt_diff(expected, recs, &res->diff);
         rt_records_free(recs);
         free(recs);
@@ -304,7 +350,8 @@ void rt_nexmark_finish(rt_nexmark_t *nx, pid_t pid, const rt_kvs_t *expected,
                     timeout_ms, res->diff.report);
     rt_kill(pid, SIGTERM);
     res->exit_code = rt_wait(pid, STOP_WAIT_MS);
-    rt_records_t *recs = read_rows(nx, fields, isolation_level, expected->cnt, FINAL_READ_MS);
+    rt_records_t *recs =
+        read_rows(nx, fields, isolation_level, expected->cnt, FINAL_READ_MS, last_per_key);
     res->rows = *recs;
     free(recs);
     rt_diff(expected, &res->rows, &res->diff);
