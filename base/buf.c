@@ -18,8 +18,7 @@
 #define RILL_BUF_MIN_CAP 64
 
 /* Grows buf so it can hold need bytes plus the trailing NUL. Returns 0 or -1. */
-static int buf_reserve(rill_buf_t *buf, size_t need)
-{
+static int buf_reserve(rill_buf_t *buf, size_t need) {
     size_t cap;
     char *data;
 
@@ -48,8 +47,7 @@ static int buf_reserve(rill_buf_t *buf, size_t need)
  * Returns 0, or -1 when memory ran out (buf is then unchanged).
  * Thread: the buffer's owner.
  */
-int rill_buf_append(rill_buf_t *buf, const void *data, size_t len)
-{
+int rill_buf_append(rill_buf_t *buf, const void *data, size_t len) {
     if (len > SIZE_MAX - buf->len || buf_reserve(buf, buf->len + len) != 0)
         return -1;
     if (len)
@@ -60,16 +58,14 @@ int rill_buf_append(rill_buf_t *buf, const void *data, size_t len)
 }
 
 /* Empties buf and keeps its memory for reuse. */
-void rill_buf_reset(rill_buf_t *buf)
-{
+void rill_buf_reset(rill_buf_t *buf) {
     buf->len = 0;
     if (buf->data)
         buf->data[0] = '\0';
 }
 
 /* Releases buf's memory and leaves it empty (reusable). NULL-safe. */
-void rill_buf_free(rill_buf_t *buf)
-{
+void rill_buf_free(rill_buf_t *buf) {
     if (!buf)
         return;
     free(buf->data);

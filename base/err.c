@@ -11,8 +11,7 @@
  * Returns a static, human-readable name for err. Never NULL.
  * Thread: any.
  */
-const char *rill_err2str(rill_err_t err)
-{
+const char *rill_err2str(rill_err_t err) {
     switch (err) {
     case RILL_OK:
         return "success";

@@ -11,8 +11,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-static const rd_kafka_headers_t *headers_kafka(const rill_headers_t *hdrs)
-{
+static const rd_kafka_headers_t *headers_kafka(const rill_headers_t *hdrs) {
     return (const rd_kafka_headers_t *)hdrs;
 }
 
@@ -21,8 +20,7 @@ static const rd_kafka_headers_t *headers_kafka(const rill_headers_t *hdrs)
  * when there is none. Thread: the one processing the record.
  */
 int rill_headers_get(const rill_headers_t *hdrs, const char *name, const void **valuep,
-                     size_t *lenp)
-{
+                     size_t *lenp) {
     const void *value = NULL;
     size_t len = 0;
 
@@ -37,8 +35,7 @@ int rill_headers_get(const rill_headers_t *hdrs, const char *name, const void **
 }
 
 /* Returns the number of headers (0 for NULL). */
-size_t rill_headers_count(const rill_headers_t *hdrs)
-{
+size_t rill_headers_count(const rill_headers_t *hdrs) {
     return hdrs ? rd_kafka_header_cnt(headers_kafka(hdrs)) : 0;
 }
 
@@ -46,9 +43,8 @@ size_t rill_headers_count(const rill_headers_t *hdrs)
  * Sets *namep, *valuep and *lenp (borrowed) to the idx-th header, 0-based in message order.
  * Returns 0, or -1 when idx is out of range.
  */
-int rill_headers_at(const rill_headers_t *hdrs, size_t idx, const char **namep,
-                    const void **valuep, size_t *lenp)
-{
+int rill_headers_at(const rill_headers_t *hdrs, size_t idx, const char **namep, const void **valuep,
+                    size_t *lenp) {
     const char *name = NULL;
     const void *value = NULL;
     size_t len = 0;

@@ -22,8 +22,7 @@ typedef struct scan_s {
 } rill__scan_t;
 
 /* Handles one byte inside a string; returns true when the string ended here. */
-static bool scan_string_byte(rill__scan_t *s, unsigned char c)
-{
+static bool scan_string_byte(rill__scan_t *s, unsigned char c) {
     if (s->escaped) {
         s->escaped = false;
         return false;
@@ -36,8 +35,7 @@ static bool scan_string_byte(rill__scan_t *s, unsigned char c)
 }
 
 /* Handles one byte outside strings. */
-static void scan_structural(rill__scan_t *s, unsigned char c)
-{
+static void scan_structural(rill__scan_t *s, unsigned char c) {
     switch (c) {
     case '{':
     case '[':
@@ -73,8 +71,7 @@ static void scan_structural(rill__scan_t *s, unsigned char c)
     }
 }
 
-int rill__json_prescan(const char *text, size_t len, char *why, size_t why_size)
-{
+int rill__json_prescan(const char *text, size_t len, char *why, size_t why_size) {
     rill__scan_t s = {0};
     uint64_t limit = (uint64_t)RILL_JSON_BASE_ELEMENTS + len;
 

@@ -58,7 +58,14 @@ static int scan_escape(cur_t *c) {
     if (c->p >= c->end)
         return fail(c, "unterminated string");
     switch (*c->p) {
-    case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+    case '"':
+    case '\\':
+    case '/':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't':
         c->p++;
         return 0;
     case 'u':
@@ -285,8 +292,7 @@ static int skip_value(cur_t *c) {
         } else if (depth > 0) {
             c->p++; /* commas, colons, scalars and spaces inside a container */
         } else {
-            while (c->p < c->end && !is_ws(*c->p) && *c->p != ',' && *c->p != '}' &&
-                   *c->p != ']')
+            while (c->p < c->end && !is_ws(*c->p) && *c->p != ',' && *c->p != '}' && *c->p != ']')
                 c->p++; /* a top-level scalar: up to its delimiter */
         }
     } while (depth > 0);
@@ -294,8 +300,7 @@ static int skip_value(cur_t *c) {
 }
 
 /* Whether the quoted name at [q, after) (quotes included) equals name[0..n) byte for byte. */
-static int name_is(const unsigned char *q, const unsigned char *after, const char *name,
-                   size_t n) {
+static int name_is(const unsigned char *q, const unsigned char *after, const char *name, size_t n) {
     return (size_t)(after - q) == n + 2 && !memcmp(q + 1, name, n);
 }
 

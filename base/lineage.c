@@ -34,8 +34,8 @@ static void rng_seed(void) {
     if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed)) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
-               (uint64_t)(uintptr_t)&seed ^ ((uint64_t)getpid() << 48);
+        seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)(uintptr_t)&seed ^
+               ((uint64_t)getpid() << 48);
     }
     for (int i = 0; i < 4; i++)
         rng[i] = splitmix(&seed);
@@ -241,8 +241,8 @@ void rill__trace_from(rill__trace_t *t, size_t cap, const void *traceparent, siz
     if (other && other_len)
         t->truncated |= rill__lineage_set(t->other, &t->other_len, cap, other, other_len);
     if (topic)
-        t->truncated |= rill__lineage_add_hop(t->chain, &t->chain_len, cap, topic, partition,
-                                              offset);
+        t->truncated |=
+            rill__lineage_add_hop(t->chain, &t->chain_len, cap, topic, partition, offset);
 }
 
 void rill__trace_set_other(rill__trace_t *t, size_t cap, const rill__trace_t *t2) {

@@ -21,10 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RILL__TRACEPARENT_LEN 55         /* "00-" 32 hex "-" 16 hex "-" 2 hex */
-#define RILL__LINEAGE_CAP_MAX 4096       /* the largest lineage.max.bytes */
+#define RILL__TRACEPARENT_LEN 55   /* "00-" 32 hex "-" 16 hex "-" 2 hex */
+#define RILL__LINEAGE_CAP_MAX 4096 /* the largest lineage.max.bytes */
 #define RILL__LINEAGE_CAP_MIN 64
-#define RILL__LINEAGE_DROPPED "~>"       /* a chain that lost its oldest hops starts so */
+#define RILL__LINEAGE_DROPPED "~>" /* a chain that lost its oldest hops starts so */
 
 #define RILL__HDR_TRACEPARENT RILL_HEADER_TRACEPARENT
 #define RILL__HDR_LINEAGE RILL_HEADER_LINEAGE
@@ -33,9 +33,9 @@
 typedef struct rill__trace_s {
     uint8_t trace_id[16];
     uint8_t flags;
-    bool started;      /* a new trace: the input had no valid traceparent */
-    bool malformed;    /* ... because the one it had was malformed */
-    bool truncated;    /* a hop pushed older hops out of chain or other */
+    bool started;   /* a new trace: the input had no valid traceparent */
+    bool malformed; /* ... because the one it had was malformed */
+    bool truncated; /* a hop pushed older hops out of chain or other */
     uint16_t chain_len, other_len;
     char chain[RILL__LINEAGE_CAP_MAX + 1];
     char other[RILL__LINEAGE_CAP_MAX + 1];

@@ -29,12 +29,11 @@ static void log_line(const rill__logger_t *lg, int level, const char *who, const
     if (level > RILL__LOG_DEBUG)
         level = RILL__LOG_DEBUG;
     fprintf(stderr, "%s.%03ld %s rill[%s]%s%s: %s\n", when, ts.tv_nsec / 1000000,
-            level_names[level], lg && lg->app_id ? lg->app_id : "-", who ? " " : "",
-            who ? who : "", msg);
+            level_names[level], lg && lg->app_id ? lg->app_id : "-", who ? " " : "", who ? who : "",
+            msg);
 }
 
-void rill__vlogf(const rill__logger_t *lg, int level, int thread_idx, const char *fmt,
-                 va_list ap) {
+void rill__vlogf(const rill__logger_t *lg, int level, int thread_idx, const char *fmt, va_list ap) {
     char who[32];
     if (thread_idx >= 0)
         snprintf(who, sizeof(who), "thread-%d", thread_idx);

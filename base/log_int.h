@@ -37,8 +37,8 @@ static inline int rill__log_wants(const rill__logger_t *lg, int level) {
 void rill__logf(const rill__logger_t *lg, int thread_idx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Logs one line at level, naming thread thread_idx (< 0: none). */
-void rill__vlogf(const rill__logger_t *lg, int level, int thread_idx, const char *fmt,
-                 va_list ap) __attribute__((format(printf, 4, 0)));
+void rill__vlogf(const rill__logger_t *lg, int level, int thread_idx, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 /* Logs one line at level naming who (NULL: nobody), e.g. "kafka rdkafka#consumer-1".
  * lg NULL: application id "-", level info. */
 void rill__log_who(const rill__logger_t *lg, int level, const char *who, const char *fmt, ...)

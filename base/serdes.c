@@ -22,9 +22,10 @@
  * whitespace aside. Before any tree is built, a pre-scan (json_scan.c) refuses a value nested
  * deeper than 32 levels or with more elements than its size allows (a json-c tree costs
  * hundreds of bytes per array or object: one 1 MB record of "[{},{},...]" would take 260 MB),
- * so a hostile record goes to the dead-letter topic with the reason. JSON parsing reuses one json_tokener per thread (json_tokener_reset() per record), so a
- * record costs no tokener allocation. The tokener is created on a thread's first JSON record
- * and freed by a pthread key destructor when the thread exits.
+ * so a hostile record goes to the dead-letter topic with the reason. JSON parsing reuses one
+ * json_tokener per thread (json_tokener_reset() per record), so a record costs no tokener
+ * allocation. The tokener is created on a thread's first JSON record and freed by a pthread key
+ * destructor when the thread exits.
  */
 #include "rill.h"
 #include "endian_int.h"
@@ -42,8 +43,7 @@
 /* int64                                                                                    */
 
 /* Decodes 8 big-endian bytes into *out. Returns 0, or -1 when len is not 8. Thread: any. */
-int rill_int64_decode(const void *buf, size_t len, int64_t *out)
-{
+int rill_int64_decode(const void *buf, size_t len, int64_t *out) {
     if (len != 8 || !buf)
         return -1;
     /* two's complement on every platform Rill builds on */
@@ -52,14 +52,12 @@ int rill_int64_decode(const void *buf, size_t len, int64_t *out)
 }
 
 /* Encodes v into out[8], big-endian (Kafka's LongSerializer). Thread: any. */
-void rill_int64_encode(int64_t v, unsigned char out[8])
-{
+void rill_int64_encode(int64_t v, unsigned char out[8]) {
     rill__be64_put(out, (uint64_t)v);
 }
 
-static int int64_deserialize(const rill_serde_t *serde, const void *buf, size_t len,
-                             void **objp, char *errstr, size_t errstr_size)
-{
+static int int64_deserialize(const rill_serde_t *serde, const void *buf, size_t len, void **objp,
+                             char *errstr, size_t errstr_size) {
     *objp = NULL;
     if (!buf || len == 8)
         return 0;
@@ -67,8 +65,7 @@ static int int64_deserialize(const rill_serde_t *serde, const void *buf, size_t 
     return -1;
 }
 
-static int int64_serialize(const rill_serde_t *serde, const void *obj, rill_buf_t *out)
-{
+static int int64_serialize(const rill_serde_t *serde, const void *obj, rill_buf_t *out) {
     unsigned char b[8];
 
     if (!obj)
@@ -78,25 +75,20 @@ static int int64_serialize(const rill_serde_t *serde, const void *obj, rill_buf_
 }
 
 /* The serdes without a decoded form have nothing to free. */
-static void no_free_obj(const rill_serde_t *serde, void *obj)
-{
-}
+static void no_free_obj(const rill_serde_t *serde, void *obj) {}
 
-static const rill_serde_t serde_int64 = {"int64", int64_deserialize, int64_serialize,
-                                         no_free_obj};
+static const rill_serde_t serde_int64 = {"int64", int64_deserialize, int64_serialize, no_free_obj};
 
 /* ---------------------------------------------------------------------------------------- */
 /* bytes                                                                                    */
 
-static int bytes_deserialize(const rill_serde_t *serde, const void *buf, size_t len,
-                             void **objp, char *errstr, size_t errstr_size)
-{
+static int bytes_deserialize(const rill_serde_t *serde, const void *buf, size_t len, void **objp,
+                             char *errstr, size_t errstr_size) {
     *objp = NULL;
     return 0;
 }
 
-static int bytes_serialize(const rill_serde_t *serde, const void *obj, rill_buf_t *out)
-{
+static int bytes_serialize(const rill_serde_t *serde, const void *obj, rill_buf_t *out) {
     const rill_buf_t *src = obj;
 
     if (!src)
@@ -104,16 +96,13 @@ static int bytes_serialize(const rill_serde_t *serde, const void *obj, rill_buf_
     return rill_buf_append(out, src->data, src->len);
 }
 
-static const rill_serde_t serde_bytes = {"bytes", bytes_deserialize, bytes_serialize,
-                                         no_free_obj};
+static const rill_serde_t serde_bytes = {"bytes", bytes_deserialize, bytes_serialize, no_free_obj};
 
 /* ---------------------------------------------------------------------------------------- */
 /* UTF-8 string                                                                             */
 
-
 /* Returns the offset of the first invalid byte of buf, or len when it is all valid UTF-8. */
-static size_t utf8_invalid_at(const unsigned char *buf, size_t len)
-{
+static size_t utf8_invalid_at(const unsigned char *buf, size_t len) {
     size_t off = 0, seq;
 
     while (off < len) {
@@ -125,9 +114,8 @@ static size_t utf8_invalid_at(const unsigned char *buf, size_t len)
     return len;
 }
 
-static int string_deserialize(const rill_serde_t *serde, const void *buf, size_t len,
-                              void **objp, char *errstr, size_t errstr_size)
-{
+static int string_deserialize(const rill_serde_t *serde, const void *buf, size_t len, void **objp,
+                              char *errstr, size_t errstr_size) {
     size_t bad;
 
     *objp = NULL;
@@ -136,13 +124,12 @@ static int string_deserialize(const rill_serde_t *serde, const void *buf, size_t
     bad = utf8_invalid_at(buf, len);
     if (bad == len)
         return 0;
-    snprintf(errstr, errstr_size, "string: invalid UTF-8 at byte offset %zu (byte 0x%02x)",
-             bad, ((const unsigned char *)buf)[bad]);
+    snprintf(errstr, errstr_size, "string: invalid UTF-8 at byte offset %zu (byte 0x%02x)", bad,
+             ((const unsigned char *)buf)[bad]);
     return -1;
 }
 
-static int string_serialize(const rill_serde_t *serde, const void *obj, rill_buf_t *out)
-{
+static int string_serialize(const rill_serde_t *serde, const void *obj, rill_buf_t *out) {
     if (!obj)
         return -1;
     return rill_buf_append(out, obj, strlen(obj));
@@ -159,19 +146,16 @@ static pthread_once_t json_tok_once = PTHREAD_ONCE_INIT;
 static int json_tok_key_ok;
 static _Thread_local struct json_tokener *json_tok; /* this thread's tokener, or NULL */
 
-static void json_tok_destroy(void *tok)
-{
+static void json_tok_destroy(void *tok) {
     json_tokener_free(tok);
 }
 
-static void json_tok_key_init(void)
-{
+static void json_tok_key_init(void) {
     json_tok_key_ok = pthread_key_create(&json_tok_key, json_tok_destroy) == 0;
 }
 
 /* Returns this thread's tokener, creating it on first use; NULL when out of memory. */
-static struct json_tokener *json_tok_get(void)
-{
+static struct json_tokener *json_tok_get(void) {
     if (json_tok)
         return json_tok;
     pthread_once(&json_tok_once, json_tok_key_init);
@@ -193,10 +177,9 @@ static struct json_tokener *json_tok_get(void)
  * "null"), or the error; *offp is where parsing stopped. *trailingp is set when a value was
  * complete but bytes other than whitespace followed it.
  */
-static enum json_tokener_error json_parse_all(struct json_tokener *tok, const char *buf,
-                                              size_t len, struct json_object **objp,
-                                              size_t *offp, int *trailingp)
-{
+static enum json_tokener_error json_parse_all(struct json_tokener *tok, const char *buf, size_t len,
+                                              struct json_object **objp, size_t *offp,
+                                              int *trailingp) {
     enum json_tokener_error jerr;
     struct json_object *obj;
 
@@ -222,9 +205,8 @@ static enum json_tokener_error json_parse_all(struct json_tokener *tok, const ch
     return jerr;
 }
 
-static int json_deserialize(const rill_serde_t *serde, const void *buf, size_t len,
-                            void **objp, char *errstr, size_t errstr_size)
-{
+static int json_deserialize(const rill_serde_t *serde, const void *buf, size_t len, void **objp,
+                            char *errstr, size_t errstr_size) {
     struct json_tokener *tok;
     struct json_object *obj = NULL;
     enum json_tokener_error jerr;
@@ -262,13 +244,12 @@ static int json_deserialize(const rill_serde_t *serde, const void *buf, size_t l
         snprintf(errstr, errstr_size, "json: trailing data after the value at byte offset %zu",
                  off);
     else
-        snprintf(errstr, errstr_size, "json: %s at byte offset %zu",
-                 json_tokener_error_desc(jerr), off);
+        snprintf(errstr, errstr_size, "json: %s at byte offset %zu", json_tokener_error_desc(jerr),
+                 off);
     return -1;
 }
 
-static int json_serialize(const rill_serde_t *serde, const void *obj, rill_buf_t *out)
-{
+static int json_serialize(const rill_serde_t *serde, const void *obj, rill_buf_t *out) {
     const char *text =
         json_object_to_json_string_ext((struct json_object *)obj, JSON_C_TO_STRING_PLAIN);
 
@@ -277,20 +258,17 @@ static int json_serialize(const rill_serde_t *serde, const void *obj, rill_buf_t
     return rill_buf_append(out, text, strlen(text));
 }
 
-static void json_free_obj(const rill_serde_t *serde, void *obj)
-{
+static void json_free_obj(const rill_serde_t *serde, void *obj) {
     json_object_put(obj);
 }
 
-static const rill_serde_t serde_json = {"json", json_deserialize, json_serialize,
-                                        json_free_obj};
+static const rill_serde_t serde_json = {"json", json_deserialize, json_serialize, json_free_obj};
 
 /* ---------------------------------------------------------------------------------------- */
 /* JSON as text                                                                             */
 
 static int json_text_deserialize(const rill_serde_t *serde, const void *buf, size_t len,
-                                 void **objp, char *errstr, size_t errstr_size)
-{
+                                 void **objp, char *errstr, size_t errstr_size) {
     const char *why;
     size_t off;
 
@@ -304,39 +282,34 @@ static int json_text_deserialize(const rill_serde_t *serde, const void *buf, siz
 }
 
 /* serialize takes a NUL-terminated JSON text (as the string serde). */
-static const rill_serde_t serde_json_text = {"json-text", json_text_deserialize,
-                                             string_serialize, no_free_obj};
+static const rill_serde_t serde_json_text = {"json-text", json_text_deserialize, string_serialize,
+                                             no_free_obj};
 
 /* ---------------------------------------------------------------------------------------- */
 /* The serdes                                                                               */
 
 /* Raw bytes: never fails, no decoded form. serialize takes a const rill_buf_t *. */
-const rill_serde_t *rill_serde_bytes(void)
-{
+const rill_serde_t *rill_serde_bytes(void) {
     return &serde_bytes;
 }
 
 /* UTF-8 text: rejects invalid UTF-8, no decoded form. serialize takes a C string. */
-const rill_serde_t *rill_serde_string(void)
-{
+const rill_serde_t *rill_serde_string(void) {
     return &serde_string;
 }
 
 /* 8-byte big-endian int64: rejects other lengths, no decoded form (use rill_int64_decode()).
  * serialize takes a const int64_t *. */
-const rill_serde_t *rill_serde_int64(void)
-{
+const rill_serde_t *rill_serde_int64(void) {
     return &serde_int64;
 }
 
 /* JSON text: rejects malformed JSON and trailing data; decoded form is a json-c object. */
-const rill_serde_t *rill_serde_json(void)
-{
+const rill_serde_t *rill_serde_json(void) {
     return &serde_json;
 }
 
 /* JSON validated as text (strict RFC 8259), no decoded form; see rill_json_member(). */
-const rill_serde_t *rill_serde_json_text(void)
-{
+const rill_serde_t *rill_serde_json_text(void) {
     return &serde_json_text;
 }

@@ -163,8 +163,7 @@ int main(int argc, char **argv) {
         rd_kafka_resp_err_t err =
             rd_kafka_query_watermark_offsets(rk, o.topic, p, &lo[p], &hi[p], METADATA_TIMEOUT_MS);
         if (err) {
-            fprintf(stderr, PROG ": watermarks of %s[%d]: %s\n", o.topic, p,
-                    rd_kafka_err2str(err));
+            fprintf(stderr, PROG ": watermarks of %s[%d]: %s\n", o.topic, p, rd_kafka_err2str(err));
             rc = -1;
         }
         next[p] = lo[p];

@@ -100,8 +100,9 @@ static int parse_own_flags(int argc, char **argv, cpl_opts_t *o) {
     }
     if (!o->auctions || !o->bids || (!o->write && !o->output) || o->events <= 0 ||
         o->timeout_s <= 0 || o->partitions <= 0 || o->grace_ms < 0) {
-        fprintf(stderr, PROG ": --auctions, --bids, --events N and (without --write) --output "
-                        "are needed; counts must be positive (see the top of completion_bench.c)\n");
+        fprintf(stderr,
+                PROG ": --auctions, --bids, --events N and (without --write) --output "
+                     "are needed; counts must be positive (see the top of completion_bench.c)\n");
         return -1;
     }
     return 0;
@@ -153,9 +154,10 @@ static int write_input(const cpl_opts_t *o, const char *bootstrap) {
     int64_t at = last_expiry + WATERMARK_AFTER_MS;
     for (long part = 0; part < o->partitions && !rc; part++) {
         int key_len = snprintf(key, sizeof(key), "~watermark-%ld", part);
-        int len = snprintf(value, sizeof(value),
-                           "{\"id\":-1,\"reserve\":0,\"dateTime\":%" PRId64 ",\"expires\":%" PRId64
-                           "}", at, FAR_MS);
+        int len =
+            snprintf(value, sizeof(value),
+                     "{\"id\":-1,\"reserve\":0,\"dateTime\":%" PRId64 ",\"expires\":%" PRId64 "}",
+                     at, FAR_MS);
         rc = rill_producer_send(p, o->auctions, (int32_t)part, key, (size_t)key_len, value,
                                 (size_t)len, at);
         written++;
@@ -237,8 +239,8 @@ static int measure(const cpl_opts_t *o, rill_topology_t *topo, rill_conf_t *conf
     if (!rc) {
         printf("RESULT prog=completion records=%ld wall_s=%.3f cpu_s=%.3f last_s=%.3f "
                "total_s=%.3f cpu_total_s=%.3f\n",
-               records, m->t_last - m->t_first, cpu_last - m->cpu_first,
-               m->t_last - m->t_first, m->t_stop - m->t_start, m->cpu_stop);
+               records, m->t_last - m->t_first, cpu_last - m->cpu_first, m->t_last - m->t_first,
+               m->t_stop - m->t_start, m->cpu_stop);
         printf("METRICS completions=%" PRId64 " ignored=%" PRId64 " held=%" PRId64
                " unmatched=%" PRId64 " late=%" PRId64 " dlq=%" PRId64 " commits=%" PRId64 "\n",
                rill_app_metric(app, "rill_completions_total"),
@@ -258,8 +260,8 @@ int main(int argc, char **argv) {
     char errstr[512];
     bench_marks_t marks = {0};
     bench_mark_start(&marks);
-    cpl_opts_t opts = {.events = -1, .timeout_s = 600, .partitions = 4, .seed = 42,
-                       .grace_ms = 5000};
+    cpl_opts_t opts = {
+        .events = -1, .timeout_s = 600, .partitions = 4, .seed = 42, .grace_ms = 5000};
     rill_conf_t *conf = rill_conf_new();
     rill_conf_set(conf, "application.id", "bench-completion", NULL, 0);
     int rc = rill_cli_parse(&argc, argv, conf, NULL, 1, errstr, sizeof(errstr));
@@ -278,8 +280,8 @@ int main(int argc, char **argv) {
         return rc ? 1 : 0;
     }
     rill_completion_spec_t spec = {.grace_ms = opts.grace_ms, .hold_ms = 60000};
-    rill_topology_t *topo = winner_topology(opts.auctions, opts.bids, opts.output, &spec,
-                                            errstr, sizeof(errstr));
+    rill_topology_t *topo =
+        winner_topology(opts.auctions, opts.bids, opts.output, &spec, errstr, sizeof(errstr));
     if (!topo) {
         fprintf(stderr, PROG ": %s\n", errstr);
         rill_conf_destroy(conf);

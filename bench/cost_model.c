@@ -63,8 +63,7 @@ static void eval_faas(const bench_cost_prices_t *p, const bench_cost_measured_t 
                       bench_cost_t *c) {
     double per_m = 1e6 / m->faas_events;
     c->fn_requests_per_m = m->invocations * per_m * p->fn_requests_per_m / 1e6;
-    c->fn_duration_per_m =
-        m->billed_ms / 1000.0 * per_m * (p->fn_memory_mb / 1024.0) * p->fn_gb_s;
+    c->fn_duration_per_m = m->billed_ms / 1000.0 * per_m * (p->fn_memory_mb / 1024.0) * p->fn_gb_s;
     c->bridge_per_m = m->faas_cpu_s * per_m * c->vcpu_hour / 3600.0;
     c->faas_per_m = c->fn_requests_per_m + c->fn_duration_per_m + c->bridge_per_m;
 }
@@ -86,8 +85,12 @@ static double crossover(const bench_cost_prices_t *p, const bench_cost_t *c) {
 
 void bench_cost_eval(const bench_cost_prices_t *p, const bench_cost_measured_t *m,
                      bench_cost_t *c) {
-    *c = (bench_cost_t){.capacity = -1, .native_per_m = -1, .fn_requests_per_m = -1,
-                        .fn_duration_per_m = -1, .bridge_per_m = -1, .faas_per_m = -1};
+    *c = (bench_cost_t){.capacity = -1,
+                        .native_per_m = -1,
+                        .fn_requests_per_m = -1,
+                        .fn_duration_per_m = -1,
+                        .bridge_per_m = -1,
+                        .faas_per_m = -1};
     c->vcpu_hour = p->proc_vcpu_h + p->proc_gb_per_vcpu * p->proc_gb_h;
     c->floor_h = p->proc_vcpu_step * c->vcpu_hour;
     if (m->native_events > 0 && m->native_cpu_s > 0) {
@@ -116,6 +119,6 @@ void bench_cost_prices_describe(const bench_cost_prices_t *p, char *buf, size_t 
              "invocation rounded up to 1 ms), %g MB; processor USD %g per vCPU-hour and USD "
              "%g per GB-hour, %g GB per vCPU, sized in steps of %g vCPU for the peak "
              "(burst = peak/mean rate = %g)",
-             p->fn_requests_per_m, p->fn_gb_s, p->fn_memory_mb, p->proc_vcpu_h,
-             p->proc_gb_h, p->proc_gb_per_vcpu, p->proc_vcpu_step, p->burst);
+             p->fn_requests_per_m, p->fn_gb_s, p->fn_memory_mb, p->proc_vcpu_h, p->proc_gb_h,
+             p->proc_gb_per_vcpu, p->proc_vcpu_step, p->burst);
 }

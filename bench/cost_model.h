@@ -43,12 +43,12 @@ typedef struct bench_cost_measured_s {
 
 /* USD; per_m: per million events. Values that cannot be computed are -1. */
 typedef struct bench_cost_s {
-    double capacity;          /* native events/s per vCPU */
-    double vcpu_hour;         /* USD per vCPU-hour, memory included */
-    double floor_h;           /* the smallest processor, USD per hour */
-    double native_per_m;      /* a fully used processor */
+    double capacity;     /* native events/s per vCPU */
+    double vcpu_hour;    /* USD per vCPU-hour, memory included */
+    double floor_h;      /* the smallest processor, USD per hour */
+    double native_per_m; /* a fully used processor */
     double fn_requests_per_m, fn_duration_per_m, bridge_per_m, faas_per_m;
-    double crossover;         /* events/s; -1: none (or not computable) */
+    double crossover; /* events/s; -1: none (or not computable) */
 } bench_cost_t;
 
 void bench_cost_prices_default(bench_cost_prices_t *p);
@@ -57,8 +57,7 @@ void bench_cost_prices_default(bench_cost_prices_t *p);
  * them). Returns 0, or -1 with errstr naming a value that is not a positive number. */
 int bench_cost_prices_env(bench_cost_prices_t *p, char *errstr, size_t errstr_size);
 
-void bench_cost_eval(const bench_cost_prices_t *p, const bench_cost_measured_t *m,
-                     bench_cost_t *c);
+void bench_cost_eval(const bench_cost_prices_t *p, const bench_cost_measured_t *m, bench_cost_t *c);
 
 /* USD per hour at mean rate events/s: the always-on processor (c->capacity > 0), and the
  * FaaS stage (c->faas_per_m >= 0); -1 when not computable. */

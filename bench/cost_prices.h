@@ -23,13 +23,13 @@
 #define COST_PRICES_DATE "2026-12-07"
 #define COST_PRICES_SOURCE "AWS list prices, us-east-1, x86, on demand: Lambda and Fargate"
 
-#define COST_DEFAULT_FN_REQUESTS_PER_M 0.20     /* RILL_COST_FN_REQUESTS_PER_M, USD */
-#define COST_DEFAULT_FN_GB_S 0.0000166667       /* RILL_COST_FN_GB_S, USD per GB-second */
-#define COST_DEFAULT_FN_MEMORY_MB 128.0         /* RILL_COST_FN_MEMORY_MB */
-#define COST_DEFAULT_PROC_VCPU_H 0.04048        /* RILL_COST_PROC_VCPU_H, USD per vCPU-hour */
-#define COST_DEFAULT_PROC_GB_H 0.004445         /* RILL_COST_PROC_GB_H, USD per GB-hour */
-#define COST_DEFAULT_PROC_GB_PER_VCPU 2.0       /* RILL_COST_PROC_GB_PER_VCPU */
-#define COST_DEFAULT_PROC_VCPU_STEP 0.25        /* RILL_COST_PROC_VCPU_STEP: size step = minimum */
-#define COST_DEFAULT_BURST 1.0                  /* RILL_COST_BURST: peak rate / mean rate */
+#define COST_DEFAULT_FN_REQUESTS_PER_M 0.20 /* RILL_COST_FN_REQUESTS_PER_M, USD */
+#define COST_DEFAULT_FN_GB_S 0.0000166667   /* RILL_COST_FN_GB_S, USD per GB-second */
+#define COST_DEFAULT_FN_MEMORY_MB 128.0     /* RILL_COST_FN_MEMORY_MB */
+#define COST_DEFAULT_PROC_VCPU_H 0.04048    /* RILL_COST_PROC_VCPU_H, USD per vCPU-hour */
+#define COST_DEFAULT_PROC_GB_H 0.004445     /* RILL_COST_PROC_GB_H, USD per GB-hour */
+#define COST_DEFAULT_PROC_GB_PER_VCPU 2.0   /* RILL_COST_PROC_GB_PER_VCPU */
+#define COST_DEFAULT_PROC_VCPU_STEP 0.25    /* RILL_COST_PROC_VCPU_STEP: size step = minimum */
+#define COST_DEFAULT_BURST 1.0              /* RILL_COST_BURST: peak rate / mean rate */
 
 #endif /* RILL_BENCH_COST_PRICES_H */

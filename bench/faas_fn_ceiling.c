@@ -84,9 +84,12 @@ static int build_call(call_t *c, const ceil_opts_t *o, unsigned long seq) {
     if (o->batch == 1) {
         make_value(value, o->value_bytes, first);
         len = (size_t)snprintf(c->body, cap, "%s", value);
-        const char *fixed[] = {"ce-specversion: 1.0", "ce-source: /rill/fn",
-                               "ce-type: dev.rill.record", "ce-time: 2026-01-01T00:00:00.000Z",
-                               "Content-Type: text/plain; charset=utf-8", "Expect:"};
+        const char *fixed[] = {"ce-specversion: 1.0",
+                               "ce-source: /rill/fn",
+                               "ce-type: dev.rill.record",
+                               "ce-time: 2026-01-01T00:00:00.000Z",
+                               "Content-Type: text/plain; charset=utf-8",
+                               "Expect:"};
         for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
             c->hdrs = curl_slist_append(c->hdrs, fixed[i]);
         snprintf(line, sizeof(line), "ce-id: bench.ceiling-0-%lu", first);

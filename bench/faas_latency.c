@@ -87,8 +87,8 @@ static void logical_text(const char *v, size_t len, const char **tp, size_t *tle
         v++;
         len--;
     }
-    while (len && (v[len - 1] == ' ' || v[len - 1] == '\t' || v[len - 1] == '\r' ||
-                   v[len - 1] == '\n'))
+    while (len &&
+           (v[len - 1] == ' ' || v[len - 1] == '\t' || v[len - 1] == '\r' || v[len - 1] == '\n'))
         len--;
     if (len >= 2 && v[0] == '"' && v[len - 1] == '"' && !memchr(v + 1, '\\', len - 2)) {
         v++;
@@ -161,13 +161,13 @@ static int64_t realtime_us(void) {
 typedef struct driver_s {
     const lat_opts_t *o;
     const char *bootstrap;
-    long expected;       /* outputs expected */
+    long expected;         /* outputs expected */
     int64_t count_from_us; /* records sent before this are warm-up */
-    double deadline;     /* bench_now() */
-    volatile int go;     /* the producer has set count_from_us */
+    double deadline;       /* bench_now() */
+    volatile int go;       /* the producer has set count_from_us */
     long received;
-    double *samples;     /* latency, ms, in arrival order */
-    float *sent_at;      /* its send time, s after the counted part began */
+    double *samples; /* latency, ms, in arrival order */
+    float *sent_at;  /* its send time, s after the counted part began */
     long nsamples, cap;
     char error[640];
 } driver_t;
@@ -182,8 +182,7 @@ static void *consume_main(void *arg) {
     char errstr[512];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     if (rd_kafka_conf_set(kc, "bootstrap.servers", d->bootstrap, errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(kc, "group.id", "bench-faas-latency-observer", errstr,
-                          sizeof(errstr)) ||
+        rd_kafka_conf_set(kc, "group.id", "bench-faas-latency-observer", errstr, sizeof(errstr)) ||
         rd_kafka_conf_set(kc, "enable.auto.commit", "false", errstr, sizeof(errstr)) ||
         rd_kafka_conf_set(kc, "fetch.wait.max.ms", "100", errstr, sizeof(errstr))) {
         snprintf(d->error, sizeof(d->error), "observer config: %s", errstr);
@@ -198,8 +197,7 @@ static void *consume_main(void *arg) {
     }
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(parts, d->o->output, 0)->offset =
-        RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(parts, d->o->output, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_assign(rk, parts);
     rd_kafka_topic_partition_list_destroy(parts);
     while (d->received < d->expected && bench_now() < d->deadline) {
@@ -269,7 +267,9 @@ static int driver(const lat_opts_t *o, const char *bootstrap, int go_fd, int out
         return 1; /* the processor gave up */
     long n = o->rate * o->seconds;
     n -= n % 10; /* whole groups of ten: as many outputs as inputs */
-    driver_t d = {.o = o, .bootstrap = bootstrap, .expected = n,
+    driver_t d = {.o = o,
+                  .bootstrap = bootstrap,
+                  .expected = n,
                   .deadline = bench_now() + (double)o->seconds + (double)o->timeout_s};
     pthread_t tid;
     if (pthread_create(&tid, NULL, consume_main, &d))
@@ -306,12 +306,11 @@ static int driver(const lat_opts_t *o, const char *bootstrap, int go_fd, int out
         int klen = snprintf(key, sizeof(key), "%" PRId64 "-%ld", sent, i);
         int vlen = snprintf(value, sizeof(value), "%ld", i);
         rd_kafka_resp_err_t err;
-        while ((err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(o->input), RD_KAFKA_V_PARTITION(0),
-                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                        RD_KAFKA_V_KEY(key, (size_t)klen),
-                                        RD_KAFKA_V_VALUE(value, (size_t)vlen),
-                                        RD_KAFKA_V_TIMESTAMP(sent / 1000), RD_KAFKA_V_END)) ==
-               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        while ((err = rd_kafka_producev(
+                    rk, RD_KAFKA_V_TOPIC(o->input), RD_KAFKA_V_PARTITION(0),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, (size_t)klen),
+                    RD_KAFKA_V_VALUE(value, (size_t)vlen), RD_KAFKA_V_TIMESTAMP(sent / 1000),
+                    RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(rk, 10);
         if (err) {
             fprintf(stderr, "bench-faas-latency: produce: %s\n", rd_kafka_err2str(err));
@@ -362,6 +361,7 @@ static const char *const own_string_flags[] = {"--variant", "--input", "--output
 static const struct {
     const char *name;
     size_t off;
+    /* clang-format off */
 } own_counts[] = {
     {"--rate", offsetof(lat_opts_t, rate)},
     {"--seconds", offsetof(lat_opts_t, seconds)},
@@ -369,6 +369,7 @@ static const struct {
     {"--fn-pid", offsetof(lat_opts_t, fn_pid)},
     {"--timeout-s", offsetof(lat_opts_t, timeout_s)},
 };
+/* clang-format on */
 
 /* Applies one own flag: 0, 1 when not one, -1 on a bad value. */
 static int own_flag(lat_opts_t *o, const char *a, const char *v, int loud) {
@@ -462,8 +463,7 @@ static double line_num(const char *line, const char *key) {
     return p ? strtod(p + strlen(pat), NULL) : NAN;
 }
 
-static int processor(rill_app_t *app, const lat_opts_t *o, int go_fd, int res_fd,
-                     double t_start) {
+static int processor(rill_app_t *app, const lat_opts_t *o, int go_fd, int res_fd, double t_start) {
     char errstr[512], line[1024];
     int rc = -1;
     if (rill_app_create_topic(app, o->input, 1, errstr, sizeof(errstr)) ||

@@ -23,11 +23,10 @@
  *
  * It prints one line (key=value, as bench_common.h's RESULT line, with its own keys):
  *   RESULT prog=faas-throughput batch=B in_flight=C latency_ms=L linger_ms=MS
- *          max_buffered=N records=R window_s=W rate=R/W bound=min(tasks·C, 64)·B·1000/L ratio=rate/bound
- *          cpu_s=... cpu_s_per_m=... fn_cpu_s=... fn_cpu_s_per_m=...
- *          invocations=I mean_batch=... mean_call_ms=... mean_in_flight=... startup_s=...
- *          processed=... input_exhausted=0|1
- * (bound and ratio are "nan" for L = 0; fn_* are "nan" without --fn-pid.)
+ *          max_buffered=N records=R window_s=W rate=R/W bound=min(tasks·C, 64)·B·1000/L
+ * ratio=rate/bound cpu_s=... cpu_s_per_m=... fn_cpu_s=... fn_cpu_s_per_m=... invocations=I
+ * mean_batch=... mean_call_ms=... mean_in_flight=... startup_s=... processed=...
+ * input_exhausted=0|1 (bound and ratio are "nan" for L = 0; fn_* are "nan" without --fn-pid.)
  *
  * DESIGN
  * One task per input partition; each has max_in_flight calls. The
@@ -62,7 +61,7 @@
 #include "faas_bench.h"
 
 #define TICK_MS 2
-#define PROCESS_CAP 64 /* faas.max.in.flight's default: calls in flight, all stages together */
+#define PROCESS_CAP 64  /* faas.max.in.flight's default: calls in flight, all stages together */
 #define STOP_LIMIT_S 30 /* a clean stop takes at most the stage's 10 s drain and a few s more */
 
 typedef struct tp_opts_s {
@@ -141,8 +140,7 @@ static int own_flag(tp_opts_t *o, const char *a, const char *v, int loud) {
             return -1;
         }
         o->order = v;
-    }
-    else {
+    } else {
         size_t k;
         for (k = 0; k < OWN_COUNT_CNT && strcmp(a, own_counts[k].name); k++)
             ;
@@ -255,8 +253,9 @@ static void fmt_num(char *buf, size_t size, double v, const char *fmt) {
 static void *stop_watchdog(void *arg) {
     (void)arg;
     faas_bench_sleep_ms(STOP_LIMIT_S * 1000L);
-    fprintf(stderr, "bench-faas-throughput: warning: the app did not stop within %d s after the "
-                    "measurement (rill_app_wait hangs); exiting without a clean stop\n",
+    fprintf(stderr,
+            "bench-faas-throughput: warning: the app did not stop within %d s after the "
+            "measurement (rill_app_wait hangs); exiting without a clean stop\n",
             STOP_LIMIT_S);
     fflush(stderr);
     _exit(3);
@@ -301,8 +300,7 @@ static int run(rill_app_t *app, const tp_opts_t *o, double t_start) {
         n = (long)rill_app_metric(app, "rill_records_produced_total");
         if (trace)
             fprintf(trace, "%.1f %ld %ld %ld %ld %ld\n", (bench_now() - a.t) * 1e3, g,
-                    n - a.produced,
-                    (long)rill_app_metric(app, "rill_faas_records_total") - a.sent,
+                    n - a.produced, (long)rill_app_metric(app, "rill_faas_records_total") - a.sent,
                     (long)rill_app_metric(app, "rill_faas_invocations_total") - a.invocations,
                     (long)rill_app_metric(app, "rill_buffered_records"));
         double el = bench_now() - a.t;
@@ -326,8 +324,7 @@ static int run(rill_app_t *app, const tp_opts_t *o, double t_start) {
     double calls = (double)(o->tasks * o->in_flight);
     if (calls > PROCESS_CAP)
         calls = PROCESS_CAP;
-    double bound = o->latency_ms ? calls * (double)o->batch * 1000.0 / (double)o->latency_ms
-                                 : NAN;
+    double bound = o->latency_ms ? calls * (double)o->batch * 1000.0 / (double)o->latency_ms : NAN;
     double per_m = (double)records / 1e6;
     double fn_cpu = (a.fn_cpu >= 0 && b.fn_cpu >= 0) ? b.fn_cpu - a.fn_cpu : NAN;
     char s_bound[32], s_ratio[32], s_fn[32], s_fn_m[32];
@@ -340,24 +337,26 @@ static int run(rill_app_t *app, const tp_opts_t *o, double t_start) {
            "cpu_s=%.3f cpu_s_per_m=%.3f fn_cpu_s=%s fn_cpu_s_per_m=%s invocations=%ld "
            "mean_batch=%.1f mean_call_ms=%.2f mean_in_flight=%.2f startup_s=%.3f "
            "processed=%ld input_exhausted=%d\n",
-           o->batch, o->in_flight, o->latency_ms, o->linger_ms, o->max_buffered, records,
-           window, rate, s_bound, s_ratio, b.cpu - a.cpu, (b.cpu - a.cpu) / per_m, s_fn, s_fn_m,
-           inv, inv ? (double)(b.sent - a.sent) / (double)inv : 0.0,
+           o->batch, o->in_flight, o->latency_ms, o->linger_ms, o->max_buffered, records, window,
+           rate, s_bound, s_ratio, b.cpu - a.cpu, (b.cpu - a.cpu) / per_m, s_fn, s_fn_m, inv,
+           inv ? (double)(b.sent - a.sent) / (double)inv : 0.0,
            inv ? (double)(b.latency_sum_ms - a.latency_sum_ms) / (double)inv : 0.0,
            ticks ? gauge_sum / (double)ticks : 0.0, first - t_start, consumed,
            o->input_records > 0 && consumed >= o->input_records);
     fflush(stdout);
     if (o->input_records > 0 && consumed >= o->input_records)
-        fprintf(stderr, "bench-faas-throughput: warning: the whole input (%ld records) went "
-                        "into the stage: the cell may have run dry\n", o->input_records);
+        fprintf(stderr,
+                "bench-faas-throughput: warning: the whole input (%ld records) went "
+                "into the stage: the cell may have run dry\n",
+                o->input_records);
     rc = 0;
     pthread_t watchdog;
     if (!pthread_create(&watchdog, NULL, stop_watchdog, NULL))
         pthread_detach(watchdog);
     goto stop;
 stalled:
-    fprintf(stderr, "bench-faas-throughput: timed out after %ld s with %ld outputs\n",
-            o->timeout_s, (long)rill_app_metric(app, "rill_records_produced_total"));
+    fprintf(stderr, "bench-faas-throughput: timed out after %ld s with %ld outputs\n", o->timeout_s,
+            (long)rill_app_metric(app, "rill_records_produced_total"));
 stop:
     rill_app_stop(app);
     if (rill_app_wait(app, errstr, sizeof(errstr))) {

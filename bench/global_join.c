@@ -159,8 +159,8 @@ static int expect(const gj_opts_t *o) {
         }
         sum += line_hash(line, (size_t)n);
     }
-    printf("EXPECT records=%ld unmatched=%ld digest=%016" PRIx64 "\n", o->order_count,
-           unmatched, sum);
+    printf("EXPECT records=%ld unmatched=%ld digest=%016" PRIx64 "\n", o->order_count, unmatched,
+           sum);
     return 0;
 }
 
@@ -168,8 +168,8 @@ static int expect(const gj_opts_t *o) {
 
 static int send_one(rill_producer_t *p, const char *topic, const char *key, int key_len,
                     const char *value, int value_len, int64_t ts) {
-    rill_err_t err = rill_producer_send(p, topic, -1, key, (size_t)key_len, value,
-                                        (size_t)value_len, ts);
+    rill_err_t err =
+        rill_producer_send(p, topic, -1, key, (size_t)key_len, value, (size_t)value_len, ts);
     if (err)
         fprintf(stderr, PROG ": writing to %s: %s\n", topic, rill_err2str(err));
     return err ? -1 : 0;
@@ -188,8 +188,7 @@ static int write_input(const gj_opts_t *o, const char *bootstrap) {
     for (long i = 0; i < o->user_count && !rc; i++) {
         int key_len = user_key(i, key, sizeof(key));
         user_value(o, i, value);
-        rc = send_one(p, o->users, key, key_len, value, USER_VALUE_BYTES,
-                      (int64_t)o->base_ms + i);
+        rc = send_one(p, o->users, key, key_len, value, USER_VALUE_BYTES, (int64_t)o->base_ms + i);
     }
     for (long i = 0; i < o->order_count && !rc; i++) {
         long user, amount;
@@ -245,12 +244,12 @@ static rill_topology_t *build(const gj_opts_t *o, int64_t *results) {
     rill_stream_t *joined;
     if (o->variant == VARIANT_TABLE) {
         rill_table_t *users = rill_table_from(topo, "users", o->users, NULL, "users-store");
-        joined = rill_stream_table_join(orders, users, "enrich", RILL_JOIN_LEFT, 0, enrich,
-                                        results);
+        joined =
+            rill_stream_table_join(orders, users, "enrich", RILL_JOIN_LEFT, 0, enrich, results);
     } else {
         rill_global_table_t *users = rill_global_table(topo, o->users, NULL, "users-global");
-        joined = rill_stream_global_join(orders, users, "enrich", RILL_JOIN_LEFT, user_of,
-                                         enrich, results);
+        joined = rill_stream_global_join(orders, users, "enrich", RILL_JOIN_LEFT, user_of, enrich,
+                                         results);
     }
     rill_stream_to(joined, "sink", o->output, NULL);
     return topo;
@@ -324,9 +323,8 @@ static void print_run(const gj_run_t *r, const gj_opts_t *o) {
     getrusage(RUSAGE_SELF, &ru);
     printf("RESULT prog=%s records=%ld wall_s=%.3f cpu_s=%.3f last_s=%.3f total_s=%.3f "
            "cpu_total_s=%.3f\n",
-           o->variant == VARIANT_TABLE ? "table" : "global", o->order_count,
-           m->t_last - m->t_first, r->cpu_last - m->cpu_first, m->t_last - m->t_first,
-           m->t_stop - m->t_start, m->cpu_stop);
+           o->variant == VARIANT_TABLE ? "table" : "global", o->order_count, m->t_last - m->t_first,
+           r->cpu_last - m->cpu_first, m->t_last - m->t_first, m->t_stop - m->t_start, m->cpu_stop);
     printf("START start_s=%.3f start_to_last_s=%.3f cpu_start_to_last_s=%.3f\n",
            r->t_started - r->t_call, m->t_last - r->t_call, r->cpu_last - r->cpu_call);
     static const char *const metrics[][2] = {
@@ -388,10 +386,9 @@ static int own_flag(gj_opts_t *o, const char *a, const char *v) {
             *topic_fields[i] = v;
             return 0;
         }
-    static const char *const counts[] = {"--user-count", "--order-count", "--base-ms",
-                                         "--seed", "--timeout-s"};
-    long *count_fields[] = {&o->user_count, &o->order_count, &o->base_ms, &o->seed,
-                            &o->timeout_s};
+    static const char *const counts[] = {"--user-count", "--order-count", "--base-ms", "--seed",
+                                         "--timeout-s"};
+    long *count_fields[] = {&o->user_count, &o->order_count, &o->base_ms, &o->seed, &o->timeout_s};
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
         if (!strcmp(a, counts[i])) {
             *count_fields[i] = bench_parse_count(v);
@@ -410,15 +407,13 @@ static int check_opts(const gj_opts_t *o) {
     case MODE_EXPECT:
         return o->user_count > 0 && o->order_count > 0 ? 0 : -1;
     case MODE_WRITE:
-        return o->users && o->orders && o->user_count > 0 && o->order_count > 0 &&
-                       o->base_ms > 0
+        return o->users && o->orders && o->user_count > 0 && o->order_count > 0 && o->base_ms > 0
                    ? 0
                    : -1;
     case MODE_RUN:
         break;
     }
-    return o->variant != VARIANT_NONE && o->users && o->orders && o->output &&
-                   o->order_count > 0
+    return o->variant != VARIANT_NONE && o->users && o->orders && o->output && o->order_count > 0
                ? 0
                : -1;
 }
@@ -443,7 +438,8 @@ static int parse_own_flags(int argc, char **argv, gj_opts_t *o) {
         i++;
     }
     if (check_opts(o)) {
-        fprintf(stderr, PROG ": missing flags for this mode (see the top of bench/global_join.c)\n");
+        fprintf(stderr,
+                PROG ": missing flags for this mode (see the top of bench/global_join.c)\n");
         return -1;
     }
     return 0;

@@ -46,8 +46,8 @@ static int parse_args(int argc, char **argv, gen_opts_t *o) {
         else
             return -1;
     }
-    return argc % 2 == 1 && o->bootstrap && o->topic && o->records > 0 &&
-                   o->value_bytes > 0 && o->value_bytes <= MAX_VALUE_BYTES && o->seed > 0
+    return argc % 2 == 1 && o->bootstrap && o->topic && o->records > 0 && o->value_bytes > 0 &&
+                   o->value_bytes <= MAX_VALUE_BYTES && o->seed > 0
                ? 0
                : -1;
 }
@@ -90,8 +90,8 @@ int main(int argc, char **argv) {
     for (long i = 0; i < o.records; i++) {
         int klen = snprintf(key, sizeof(key), "k%ld", i);
         make_value(value, o.value_bytes, o.seed, i);
-        rill_err_t err = rill_producer_send(p, o.topic, -1, key, (size_t)klen, value,
-                                            (size_t)o.value_bytes, 0);
+        rill_err_t err =
+            rill_producer_send(p, o.topic, -1, key, (size_t)klen, value, (size_t)o.value_bytes, 0);
         if (err) {
             fprintf(stderr, "bench-produce: record %ld: %s\n", i, rill_err2str(err));
             rill_producer_destroy(p);

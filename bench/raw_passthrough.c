@@ -240,8 +240,10 @@ static int copy_loop(raw_t *raw, bench_marks_t *marks) {
             rd_kafka_poll(raw->producer, 0);
             double now = bench_now();
             if (now >= deadline) {
-                fprintf(stderr, "bench-raw-passthrough: timed out after %ld s with %ld of %ld "
-                        "records\n", o->timeout_s, consumed, o->records);
+                fprintf(stderr,
+                        "bench-raw-passthrough: timed out after %ld s with %ld of %ld "
+                        "records\n",
+                        o->timeout_s, consumed, o->records);
                 return -1;
             }
             if (now >= next_commit) {
@@ -271,8 +273,7 @@ int main(int argc, char **argv) {
         raw->next_offset[p] = raw->committed[p] = -1;
     int rc = 1;
     if (!(raw->producer = producer_new(raw)) || !(raw->consumer = consumer_new(&opts)) ||
-        !(raw->out_rkt = rd_kafka_topic_new(raw->producer, opts.output, NULL)) ||
-        subscribe(raw))
+        !(raw->out_rkt = rd_kafka_topic_new(raw->producer, opts.output, NULL)) || subscribe(raw))
         goto out;
     /* The clean stop, as Rill's: last flush and commit, leave the group, destroy. */
     if (copy_loop(raw, &marks) == 0 && commit(raw) == 0)

@@ -109,9 +109,11 @@ static int run(rill_app_t *app, const pass_opts_t *o, bench_marks_t *marks) {
     } else {
         bench_mark_first(marks);
         if (wait_metric(app, "rill_records_processed_total", o->records, 10, deadline)) {
-            fprintf(stderr, "bench-rill-passthrough: timed out after %ld s with %ld of %ld "
-                    "records\n", o->timeout_s,
-                    (long)rill_app_metric(app, "rill_records_processed_total"), o->records);
+            fprintf(stderr,
+                    "bench-rill-passthrough: timed out after %ld s with %ld of %ld "
+                    "records\n",
+                    o->timeout_s, (long)rill_app_metric(app, "rill_records_processed_total"),
+                    o->records);
             rc = -1;
         }
         marks->t_last = bench_now();

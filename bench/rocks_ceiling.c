@@ -114,8 +114,8 @@ static int parse_args(int argc, char **argv, ceil_opts_t *o) {
         else
             return -1;
     }
-    return o->dir && o->windowed >= 0 && o->records > 0 && o->keys > 0 &&
-                   o->base_ms > 0 && o->seed > 0 && o->partitions > 0 && o->batch > 0
+    return o->dir && o->windowed >= 0 && o->records > 0 && o->keys > 0 && o->base_ms > 0 &&
+                   o->seed > 0 && o->partitions > 0 && o->batch > 0
                ? 0
                : -1;
 }

@@ -101,7 +101,7 @@ static int parse_own_flags(int argc, char **argv, agg_opts_t *o) {
     }
     if ((o->records > 0) == (o->restore_records > 0) || o->timeout_s <= 0) {
         fprintf(stderr, PROG ": give either --records N or --restore-records M (positive "
-                        "counts), and a positive --timeout-s S\n");
+                             "counts), and a positive --timeout-s S\n");
         return -1;
     }
     return 0;
@@ -154,9 +154,8 @@ static int run_processing(rill_app_t *app, const agg_opts_t *o, bench_marks_t *m
     } else {
         bench_mark_first(marks);
         if (wait_metric(app, "rill_records_processed_total", o->records, 10, deadline)) {
-            fprintf(stderr, PROG ": timed out after %ld s with %ld of %ld records\n",
-                    o->timeout_s, (long)rill_app_metric(app, "rill_records_processed_total"),
-                    o->records);
+            fprintf(stderr, PROG ": timed out after %ld s with %ld of %ld records\n", o->timeout_s,
+                    (long)rill_app_metric(app, "rill_records_processed_total"), o->records);
             rc = -1;
         }
         marks->t_last = bench_now();

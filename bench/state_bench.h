@@ -30,7 +30,9 @@
 #define SB_WINDOW_MS 10000  /* tumbling window size */
 #define SB_GRACE_MS 5000    /* grace of the windowed count */
 #define SB_SEGMENT_MS 60000 /* segment of its window store: max(retention / 3, 60 s) */
-#define SB_STORE "counts"   /* the aggregation's store; changelog <application.id>-counts-changelog */
+#define SB_STORE                                                                                   \
+    "counts" /* the aggregation's store; changelog <application.id>-counts-changelog               \
+              */
 
 typedef enum sb_key_order_e { SB_KEYS_RANDOM = 0, SB_KEYS_SEQUENTIAL = 1 } sb_key_order_t;
 

@@ -78,8 +78,8 @@ int main(int argc, char **argv) {
     for (long i = 0; i < o.records; i++) {
         sb_key(sb_key_index(o.order, o.seed, o.keys, i), key);
         rill_int64_encode(i, value);
-        rill_err_t err = rill_producer_send(p, o.topic, -1, key, sizeof(key), value,
-                                            sizeof(value), (int64_t)o.base_ms + i);
+        rill_err_t err = rill_producer_send(p, o.topic, -1, key, sizeof(key), value, sizeof(value),
+                                            (int64_t)o.base_ms + i);
         if (err) {
             fprintf(stderr, "bench-state-input: record %ld: %s\n", i, rill_err2str(err));
             rill_producer_destroy(p);

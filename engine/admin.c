@@ -83,11 +83,9 @@ int rill__app_sub_partitions(rill_app_t *app, int sub, char *errstr, size_t errs
 }
 
 static rill_err_t create_on_kafka(rill_app_t *app, const char *topic, int partitions,
-                                  const char *const *configs, char *errstr,
-                                  size_t errstr_size) {
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions,
-                                                    app->set.replication_factor, errstr,
-                                                    errstr_size);
+                                  const char *const *configs, char *errstr, size_t errstr_size) {
+    rd_kafka_NewTopic_t *nt =
+        rd_kafka_NewTopic_new(topic, partitions, app->set.replication_factor, errstr, errstr_size);
     if (!nt)
         return RILL_ERR_INVALID_ARG;
     for (int i = 0; configs && configs[i] && configs[i + 1]; i += 2)
@@ -158,8 +156,8 @@ static int wait_for_leaders(rill_app_t *app, const char *topic) {
         rd_kafka_resp_err_t err = rd_kafka_metadata(app->admin, 0, rkt, &md, 5000);
         rd_kafka_topic_destroy(rkt);
         pthread_mutex_unlock(&app->admin_lock);
-        int ready = !err && md->topic_cnt == 1 && !md->topics[0].err &&
-                    md->topics[0].partition_cnt > 0;
+        int ready =
+            !err && md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0;
         for (int p = 0; ready && p < md->topics[0].partition_cnt; p++)
             ready = md->topics[0].partitions[p].leader >= 0 && !md->topics[0].partitions[p].err;
         if (md)
@@ -172,8 +170,7 @@ static int wait_for_leaders(rill_app_t *app, const char *topic) {
     return -1;
 }
 
-int rill_app_partition_count(rill_app_t *app, const char *topic, char *errstr,
-                             size_t errstr_size) {
+int rill_app_partition_count(rill_app_t *app, const char *topic, char *errstr, size_t errstr_size) {
     char scratch[256];
     if (!errstr) {
         errstr = scratch;
@@ -184,8 +181,8 @@ int rill_app_partition_count(rill_app_t *app, const char *topic, char *errstr,
     return rill__app_partition_count(app, topic, errstr, errstr_size);
 }
 
-rill_err_t rill_app_create_topic(rill_app_t *app, const char *topic, int partitions,
-                                 char *errstr, size_t errstr_size) {
+rill_err_t rill_app_create_topic(rill_app_t *app, const char *topic, int partitions, char *errstr,
+                                 size_t errstr_size) {
     return rill__app_create_topic_config(app, topic, partitions, NULL, errstr, errstr_size);
 }
 
@@ -209,14 +206,18 @@ rill_err_t rill__app_create_topic_config(rill_app_t *app, const char *topic, int
     rill_err_t rc = create_on_kafka(app, topic, partitions, configs, errstr, errstr_size);
     pthread_mutex_unlock(&app->admin_lock);
     if (!rc && wait_for_leaders(app, topic)) {
-        snprintf(errstr, errstr_size, "topic \"%s\" was created but its partitions have no "
-                 "leader after %d s", topic, ADMIN_TIMEOUT_MS / 1000);
+        snprintf(errstr, errstr_size,
+                 "topic \"%s\" was created but its partitions have no "
+                 "leader after %d s",
+                 topic, ADMIN_TIMEOUT_MS / 1000);
         return RILL_ERR_KAFKA;
     }
     if (rc && create_by_metadata(app, topic, probe, sizeof(probe)) == RILL_OK &&
         rill__app_partition_count(app, topic, probe, sizeof(probe)) > 0) {
-        rill__log(app, -1, "topic \"%s\" created by the broker on first use (it has no "
-                  "CreateTopics; partitions: the broker's default)", topic);
+        rill__log(app, -1,
+                  "topic \"%s\" created by the broker on first use (it has no "
+                  "CreateTopics; partitions: the broker's default)",
+                  topic);
         return RILL_OK;
     }
     return rc;

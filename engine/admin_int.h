@@ -40,7 +40,6 @@ rill_err_t rill__app_create_dlq(rill_app_t *app, char *errstr, size_t errstr_siz
 rill_err_t rill__app_sink_limits(rill_app_t *app, char *errstr, size_t errstr_size);
 
 /* Creates the repartition topics (repartition.c). */
-rill_err_t rill__app_create_repartition_topics(rill_app_t *app, char *errstr,
-                                               size_t errstr_size);
+rill_err_t rill__app_create_repartition_topics(rill_app_t *app, char *errstr, size_t errstr_size);
 
 #endif

@@ -8,8 +8,8 @@
  * starts the embedded broker when no bootstrap.servers is given, or waits for a broker of
  * a real Kafka to answer (startup.c), checks that every topic the app reads or writes exists
  * (naming all missing ones at once; creating them on the embedded broker) and that
- * co-partitioned inputs agree on their partition counts (docs/DESIGN.md, invariant 2), creates the internal
- * topics, sets up progress tracking (progress.c), then starts the stream threads. Stopping
+ * co-partitioned inputs agree on their partition counts (docs/DESIGN.md, invariant 2), creates the
+ * internal topics, sets up progress tracking (progress.c), then starts the stream threads. Stopping
  * is a flag that threads check at least every poll.ms; the first fatal error stops every
  * thread and is what rill_app_wait() returns.
  */
@@ -169,8 +169,10 @@ rill_err_t rill__app_connect(rill_app_t *app, char *errstr, size_t errstr_size) 
         if (!(app->broker = rill_broker_new(1, errstr, errstr_size)))
             return RILL_ERR_KAFKA;
         app->bootstrap = strdup(rill_broker_bootstrap_servers(app->broker));
-        rill__log(app, -1, "no bootstrap.servers given: started the embedded broker at %s "
-                  "(in memory only; for trying things out)", app->bootstrap);
+        rill__log(app, -1,
+                  "no bootstrap.servers given: started the embedded broker at %s "
+                  "(in memory only; for trying things out)",
+                  app->bootstrap);
     } else if (!app->bootstrap) {
         app->bootstrap = strdup(app->set.bootstrap_servers);
     }
@@ -227,7 +229,7 @@ rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size) {
     rill__log(app, -1, "started %d stream thread(s) on %s, processing.guarantee=%s",
               app->thread_cnt, app->bootstrap,
               app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2 ? "exactly_once_v2"
-                                                                  : "at_least_once");
+                                                                   : "at_least_once");
     /* Last, so that what it reads of the threads no longer changes (http_endpoint.c). */
     if ((err = rill__http_start(app, errstr, errstr_size)) ||
         (err = rill__queries_server(app, errstr, errstr_size)) ||
@@ -252,13 +254,15 @@ static void log_summary(rill_app_t *app) {
         dead += app->threads[i].metrics.v[RILL_M_DLQ];
     }
     if (app->fatal)
-        rill__log_at(app, RILL__LOG_ERROR, -1, "stopped on error after %" PRId64 ".%01d s: "
+        rill__log_at(app, RILL__LOG_ERROR, -1,
+                     "stopped on error after %" PRId64 ".%01d s: "
                      "%" PRId64 " record(s) processed, %" PRId64 " dead-lettered: %s",
                      ms / 1000, (int)(ms % 1000 / 100), processed, dead, app->fatal_msg);
     else
-        rill__log(app, -1, "stopped cleanly after %" PRId64 ".%01d s: %" PRId64 " record(s) "
-                  "processed, %" PRId64 " dead-lettered", ms / 1000, (int)(ms % 1000 / 100),
-                  processed, dead);
+        rill__log(app, -1,
+                  "stopped cleanly after %" PRId64 ".%01d s: %" PRId64 " record(s) "
+                  "processed, %" PRId64 " dead-lettered",
+                  ms / 1000, (int)(ms % 1000 / 100), processed, dead);
 }
 
 rill_err_t rill_app_wait(rill_app_t *app, char *errstr, size_t errstr_size) {
@@ -301,7 +305,7 @@ void rill_app_destroy(rill_app_t *app) {
         return;
     rill_app_stop(app);
     rill_app_wait(app, NULL, 0);
-    rill__http_stop(app); /* before the threads' status it reads goes */
+    rill__http_stop(app);  /* before the threads' status it reads goes */
     rill__hosts_stop(app); /* the threads that publish through it are joined */
     for (int i = 0; i < app->thread_cnt; i++) {
         rill__status_free(&app->threads[i]);

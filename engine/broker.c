@@ -43,7 +43,8 @@ rill_broker_t *rill_broker_new(int broker_cnt, char *errstr, size_t errstr_size)
     }
     broker->cluster = rd_kafka_mock_cluster_new(broker->host, broker_cnt > 0 ? broker_cnt : 1);
     if (!broker->cluster) {
-        snprintf(errstr, errstr_size, "the embedded broker (librdkafka mock cluster) did not "
+        snprintf(errstr, errstr_size,
+                 "the embedded broker (librdkafka mock cluster) did not "
                  "start");
         rill_broker_destroy(broker);
         return NULL;

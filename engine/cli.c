@@ -70,8 +70,7 @@ typedef struct cli_parse_s {
 /* ---------------------------------------------------------------------------------------- */
 /* Help and describe                                                                        */
 
-static void cli_usage(FILE *out, const char *prog)
-{
+static void cli_usage(FILE *out, const char *prog) {
     size_t i;
     char left[64];
 
@@ -93,8 +92,7 @@ static void cli_usage(FILE *out, const char *prog)
 
 /* Writes buf to the file at path. Returns 0 or -1 with errstr. */
 static int cli_write_file(const char *path, const rill_buf_t *buf, char *errstr,
-                          size_t errstr_size)
-{
+                          size_t errstr_size) {
     FILE *fp = fopen(path, "w");
     int ok;
 
@@ -106,8 +104,7 @@ static int cli_write_file(const char *path, const rill_buf_t *buf, char *errstr,
     ok = fwrite(buf->data ? buf->data : "", 1, buf->len, fp) == buf->len;
     ok = (fclose(fp) == 0) && ok;
     if (!ok) {
-        snprintf(errstr, errstr_size, "--describe-dot %s: write failed: %s", path,
-                 strerror(errno));
+        snprintf(errstr, errstr_size, "--describe-dot %s: write failed: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -115,8 +112,7 @@ static int cli_write_file(const char *path, const rill_buf_t *buf, char *errstr,
 
 /* Prints topo's description to stdout, and its DOT form to dot_path when set. */
 static int cli_describe(const rill_topology_t *topo, const char *dot_path, char *errstr,
-                        size_t errstr_size)
-{
+                        size_t errstr_size) {
     rill_buf_t buf = {0};
     rill_err_t err;
     int rc = -1;
@@ -153,8 +149,8 @@ out:
 /* ---------------------------------------------------------------------------------------- */
 /* Step 1: recognising the tokens                                                           */
 
-static rill__cli_op_t *cli_op_add(rill__cli_parse_t *p, rill__cli_op_kind_t kind, const char *flag)
-{
+static rill__cli_op_t *cli_op_add(rill__cli_parse_t *p, rill__cli_op_kind_t kind,
+                                  const char *flag) {
     rill__cli_op_t *op = &p->ops[p->op_cnt++]; /* ops has room for one per token */
 
     memset(op, 0, sizeof(*op));
@@ -164,8 +160,7 @@ static rill__cli_op_t *cli_op_add(rill__cli_parse_t *p, rill__cli_op_kind_t kind
 }
 
 /* Leaves argv[*ip] for the program, or fails when that is not allowed. */
-static int cli_keep(rill__cli_parse_t *p, int i)
-{
+static int cli_keep(rill__cli_parse_t *p, int i) {
     const char *tok = p->argv[i];
 
     if (!p->allow_extra) {
@@ -176,8 +171,7 @@ static int cli_keep(rill__cli_parse_t *p, int i)
                      tok);
         else
             snprintf(p->errstr, p->errstr_size,
-                     "unexpected argument \"%s\": this program takes only flags (see --help)",
-                     tok);
+                     "unexpected argument \"%s\": this program takes only flags (see --help)", tok);
         return -1;
     }
     p->kept_argv[p->kept++] = p->argv[i];
@@ -185,8 +179,7 @@ static int cli_keep(rill__cli_parse_t *p, int i)
 }
 
 /* Gets the value of a value flag: after '=' in tok, or the next token. */
-static const char *cli_flag_value(rill__cli_parse_t *p, int *ip, const char *flag, const char *eq)
-{
+static const char *cli_flag_value(rill__cli_parse_t *p, int *ip, const char *flag, const char *eq) {
     if (eq)
         return eq + 1;
     if (*ip + 1 >= p->argc) {
@@ -197,8 +190,7 @@ static const char *cli_flag_value(rill__cli_parse_t *p, int *ip, const char *fla
 }
 
 /* Handles -D name=value / -Dname=value. */
-static int cli_define(rill__cli_parse_t *p, int *ip)
-{
+static int cli_define(rill__cli_parse_t *p, int *ip) {
     const char *tok = p->argv[*ip];
     const char *def = tok[2] ? tok + 2 : NULL;
     const char *eq;
@@ -215,8 +207,7 @@ static int cli_define(rill__cli_parse_t *p, int *ip)
     eq = strchr(def, '=');
     nlen = eq ? (size_t)(eq - def) : 0;
     if (!eq || nlen == 0 || nlen >= sizeof(op->dname)) {
-        snprintf(p->errstr, p->errstr_size, "-D %s: expected name=value, e.g. -D linger.ms=5",
-                 def);
+        snprintf(p->errstr, p->errstr_size, "-D %s: expected name=value, e.g. -D linger.ms=5", def);
         return -1;
     }
     op = cli_op_add(p, CLI_OP_SET, "-D");
@@ -228,8 +219,7 @@ static int cli_define(rill__cli_parse_t *p, int *ip)
 }
 
 /* Handles a flag that takes a value (index vf in cli_value_flags). */
-static int cli_value_flag(rill__cli_parse_t *p, int *ip, size_t vf, const char *eq)
-{
+static int cli_value_flag(rill__cli_parse_t *p, int *ip, size_t vf, const char *eq) {
     const char *flag = cli_value_flags[vf].flag;
     const char *value = cli_flag_value(p, ip, flag, eq);
     rill__cli_op_t *op;
@@ -248,8 +238,7 @@ static int cli_value_flag(rill__cli_parse_t *p, int *ip, size_t vf, const char *
 }
 
 /* Returns the index in cli_value_flags of tok (up to any '='), or -1. Sets *eqp. */
-static int cli_find_value_flag(const char *tok, const char **eqp)
-{
+static int cli_find_value_flag(const char *tok, const char **eqp) {
     const char *eq = strchr(tok, '=');
     size_t len = eq ? (size_t)(eq - tok) : strlen(tok);
     size_t i;
@@ -264,8 +253,7 @@ static int cli_find_value_flag(const char *tok, const char **eqp)
 }
 
 /* Handles argv[*ip]; advances *ip past any value it consumed. Returns 0, 1 (stop) or -1. */
-static int cli_token(rill__cli_parse_t *p, int *ip)
-{
+static int cli_token(rill__cli_parse_t *p, int *ip) {
     const char *tok = p->argv[*ip];
     const char *eq = NULL;
     int vf;
@@ -300,8 +288,7 @@ static int cli_token(rill__cli_parse_t *p, int *ip)
 }
 
 /* Step 1 over all of argv. Returns 0 or -1. */
-static int cli_scan(rill__cli_parse_t *p)
-{
+static int cli_scan(rill__cli_parse_t *p) {
     int i, rc;
 
     for (i = 1; i < p->argc; i++) {
@@ -318,8 +305,7 @@ static int cli_scan(rill__cli_parse_t *p)
 /* Step 2: applying                                                                         */
 
 static int cli_apply_op(const rill__cli_op_t *op, rill_conf_t *conf, char *errstr,
-                        size_t errstr_size)
-{
+                        size_t errstr_size) {
     char msg[512];
     rill_err_t err;
 
@@ -339,8 +325,7 @@ static int cli_apply_op(const rill__cli_op_t *op, rill_conf_t *conf, char *errst
 }
 
 /* Applies config files first, then the other settings in order. */
-static int cli_apply(const rill__cli_parse_t *p, rill_conf_t *conf)
-{
+static int cli_apply(const rill__cli_parse_t *p, rill_conf_t *conf) {
     size_t i;
     int pass;
 
@@ -366,8 +351,7 @@ static int cli_apply(const rill__cli_parse_t *p, rill_conf_t *conf)
  * Thread: the caller's; writes to stdout for --help and --describe.
  */
 int rill_cli_parse(int *argcp, char **argv, rill_conf_t *conf, const rill_topology_t *topo,
-                   int allow_extra, char *errstr, size_t errstr_size)
-{
+                   int allow_extra, char *errstr, size_t errstr_size) {
     rill__cli_parse_t p = {0};
     int rc = -1;
 

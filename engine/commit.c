@@ -186,8 +186,10 @@ static int commit_alos(rill__thread_t *thread, rd_kafka_topic_partition_list_t *
     rill_app_t *app = thread->app;
     rd_kafka_resp_err_t err = rd_kafka_flush(thread->producer, COMMIT_TIMEOUT_MS);
     if (err) {
-        rill__app_fatal(app, RILL_ERR_KAFKA, "thread %d: outputs not delivered, offsets not "
-                        "committed: %s", thread->idx, rd_kafka_err2str(err));
+        rill__app_fatal(app, RILL_ERR_KAFKA,
+                        "thread %d: outputs not delivered, offsets not "
+                        "committed: %s",
+                        thread->idx, rd_kafka_err2str(err));
         return -1;
     }
     if (thread->delivery_errors) {
@@ -218,8 +220,7 @@ static void rewind_all(rill__thread_t *thread) {
         for (int i = 0; i < task->pq_cnt; i++) {
             rd_kafka_topic_partition_list_add(all, task->pqs[i].topic, task->pqs[i].partition);
             if (task->pqs[i].commit_offset >= 0)
-                rd_kafka_topic_partition_list_add(seek, task->pqs[i].topic,
-                                                  task->pqs[i].partition)
+                rd_kafka_topic_partition_list_add(seek, task->pqs[i].topic, task->pqs[i].partition)
                     ->offset = task->pqs[i].commit_offset;
         }
         rill__task_rewind(task);
@@ -324,11 +325,12 @@ static int drain_for_commit(rill__thread_t *thread) {
         if (!pending || rill__app_stopping(thread->app))
             return 0;
         if (rill__now_ms() >= until) {
-            rill__log(thread->app, thread->idx, "exactly-once: %d task(s) still have records in "
+            rill__log(thread->app, thread->idx,
+                      "exactly-once: %d task(s) still have records in "
                       "asynchronous stages %.1f s into the transaction; aborting it and "
                       "reprocessing from the last commit (raise transaction.timeout.ms if a "
-                      "function's calls take longer than that)", pending,
-                      (double)(rill__now_ms() - thread->txn_begun_ms) / 1000.0);
+                      "function's calls take longer than that)",
+                      pending, (double)(rill__now_ms() - thread->txn_begun_ms) / 1000.0);
             return -1;
         }
         rd_kafka_poll(thread->producer, 1); /* serves delivery reports; waits 1 ms */
@@ -339,8 +341,7 @@ int rill__thread_commit(rill__thread_t *thread) {
     thread->last_commit_ms = rill__now_ms();
     if (thread->fenced || !thread->producer) /* no producer: a renewal failed (fatal) */
         return -1;
-    if (thread->app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2 &&
-        drain_for_commit(thread)) {
+    if (thread->app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2 && drain_for_commit(thread)) {
         if (thread->txn_open)
             abort_and_rewind(thread);
         else
@@ -349,8 +350,10 @@ int rill__thread_commit(rill__thread_t *thread) {
     }
     for (int t = 0; t < thread->task_cnt; t++) {
         if (rill__task_flush(thread->tasks[t]) || rill__task_log_stores(thread->tasks[t])) {
-            rill__app_fatal(thread->app, RILL_ERR_PROCESSING, "task %s: flush before commit "
-                            "failed", thread->tasks[t]->id);
+            rill__app_fatal(thread->app, RILL_ERR_PROCESSING,
+                            "task %s: flush before commit "
+                            "failed",
+                            thread->tasks[t]->id);
             return -1;
         }
     }

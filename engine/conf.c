@@ -28,12 +28,12 @@
 /* The table of Rill's own keys                                                             */
 
 typedef enum conf_kind_e {
-    CONF_KIND_STRING,   /* any text, may be empty */
-    CONF_KIND_LISTEN,   /* host:port (rill__listen_parse), or empty */
-    CONF_KIND_PATH,     /* non-empty text */
-    CONF_KIND_NAME,     /* non-empty, only [A-Za-z0-9._-] (Kafka's legal name characters) */
-    CONF_KIND_INT,      /* a decimal integer from min to max */
-    CONF_KIND_CHOICE    /* one of the '|'-separated words in choices; parsed to their index */
+    CONF_KIND_STRING, /* any text, may be empty */
+    CONF_KIND_LISTEN, /* host:port (rill__listen_parse), or empty */
+    CONF_KIND_PATH,   /* non-empty text */
+    CONF_KIND_NAME,   /* non-empty, only [A-Za-z0-9._-] (Kafka's legal name characters) */
+    CONF_KIND_INT,    /* a decimal integer from min to max */
+    CONF_KIND_CHOICE  /* one of the '|'-separated words in choices; parsed to their index */
 } rill__conf_kind_t;
 
 typedef struct conf_key_s rill__conf_key_t;
@@ -70,8 +70,7 @@ static const rill__conf_key_t conf_keys[] = {
     {"num.stream.threads", CONF_KIND_INT, 1, 64, "1", "stream threads processing tasks",
      NO_CHOICES},
     {"commit.interval.ms", CONF_KIND_INT, 0, INT64_MAX, "30000",
-     "how often offsets (and transactions) are committed; 100 under exactly_once_v2",
-     NO_CHOICES},
+     "how often offsets (and transactions) are committed; 100 under exactly_once_v2", NO_CHOICES},
     {"processing.guarantee", CONF_KIND_CHOICE, 0, 0, "at_least_once",
      "at_least_once, or exactly_once_v2 (transactions)", "at_least_once|exactly_once_v2",
      check_guarantee},
@@ -83,8 +82,8 @@ static const rill__conf_key_t conf_keys[] = {
      "replication factor of internal topics; -1 uses the broker's default", NULL,
      check_replication},
     {"errors.tolerance", CONF_KIND_CHOICE, 0, 0, "all",
-     "all: bad records go to the dead-letter topic; none: a bad record stops the app",
-     "all|none", NULL},
+     "all: bad records go to the dead-letter topic; none: a bad record stops the app", "all|none",
+     NULL},
     {"errors.deadletterqueue.topic.name", CONF_KIND_NAME, 0, 0, NULL,
      "dead-letter topic, default \"<application.id>-dlq\"", NO_CHOICES},
     {"errors.deadletterqueue.topic.partitions", CONF_KIND_INT, 1, INT32_MAX, "1",
@@ -93,44 +92,48 @@ static const rill__conf_key_t conf_keys[] = {
      "static group membership id; stream thread i uses \"<id>-<i>\"", NO_CHOICES},
     {"buffered.records.per.partition", CONF_KIND_INT, 1, INT32_MAX, "1000",
      "records buffered per partition before it is paused", NO_CHOICES},
-    {"poll.ms", CONF_KIND_INT, 1, 10000, "100", "longest wait for records in one poll",
-     NO_CHOICES},
+    {"poll.ms", CONF_KIND_INT, 1, 10000, "100", "longest wait for records in one poll", NO_CHOICES},
     {"max.task.idle.ms", CONF_KIND_INT, 0, INT32_MAX, "0",
      "how long a task whose other inputs have records waits for an empty input that is not "
-     "known to lag (0: only for data known to exist, as Kafka Streams)", NO_CHOICES},
+     "known to lag (0: only for data known to exist, as Kafka Streams)",
+     NO_CHOICES},
     {"progress.interval.ms", CONF_KIND_INT, 1, 60000, "100",
      "how often a task tells the readers of the topics it writes and the app reads back how far "
-     "its event time has come (progress markers)", NO_CHOICES},
+     "its event time has come (progress markers)",
+     NO_CHOICES},
     {"source.idle.timeout.ms", CONF_KIND_INT, 0, INT32_MAX, "2000",
      "a source partition that is caught up and gets nothing for this long stops holding the "
-     "progress of its task back (until it gets records again)", NO_CHOICES},
+     "progress of its task back (until it gets records again)",
+     NO_CHOICES},
     {"event.time.alignment.ms", CONF_KIND_INT, 0, INT64_MAX, "300000",
      "pause a source partition whose event time runs this far ahead of the slowest partition of "
-     "its sub-topology in the same thread (0: no alignment)", NO_CHOICES},
+     "its sub-topology in the same thread (0: no alignment)",
+     NO_CHOICES},
     {"partitioning.check", CONF_KIND_CHOICE, 0, 0, "fail",
      "fail: stop when a source joined with a stream Rill repartitioned holds a record that "
-     "murmur2 would place elsewhere; off: do not check", "fail|off", NULL},
+     "murmur2 would place elsewhere; off: do not check",
+     "fail|off", NULL},
     {"lineage.enable", CONF_KIND_CHOICE, 0, 0, "false",
      "true: every output record carries a W3C traceparent (from its input record's, or a new "
      "trace) and rill.lineage, the chain of source topic/partition@offset it came from, also "
-     "through functions and state (README, \"Tracing and lineage\")", "false|true", NULL},
+     "through functions and state (README, \"Tracing and lineage\")",
+     "false|true", NULL},
     {"lineage.max.bytes", CONF_KIND_INT, 64, 4096, "512",
-     "longest rill.lineage chain; older hops are dropped behind the marker \"~>\"",
-     NO_CHOICES},
+     "longest rill.lineage chain; older hops are dropped behind the marker \"~>\"", NO_CHOICES},
     {"faas.max.in.flight", CONF_KIND_INT, 1, 4096, "64",
      "function invocations in flight at once in the whole process", NO_CHOICES},
     {"faas.max.connections", CONF_KIND_INT, 1, 4096, "64",
      "open connections to functions in the whole process (over HTTP/1.1 a call in flight "
-     "holds one: below faas.max.in.flight, calls wait for a connection)", NO_CHOICES},
-    {"statestore.cache.max.bytes", CONF_KIND_INT, 0, INT64_MAX, "10485760",
-     "write cache of the stores per stream thread; above it the thread commits early",
+     "holds one: below faas.max.in.flight, calls wait for a connection)",
      NO_CHOICES},
+    {"statestore.cache.max.bytes", CONF_KIND_INT, 0, INT64_MAX, "10485760",
+     "write cache of the stores per stream thread; above it the thread commits early", NO_CHOICES},
     {"statestore.block.cache.bytes", CONF_KIND_INT, 1048576, INT64_MAX, "67108864",
      "RocksDB block cache shared by every store of the process", NO_CHOICES},
     {"statestore.write.buffer.bytes", CONF_KIND_INT, 65536, INT64_MAX, "8388608",
      "RocksDB memtable size per store", NO_CHOICES},
-    {"statestore.max.write.buffers", CONF_KIND_INT, 1, 16, "2",
-     "RocksDB memtables per store", NO_CHOICES},
+    {"statestore.max.write.buffers", CONF_KIND_INT, 1, 16, "2", "RocksDB memtables per store",
+     NO_CHOICES},
     {"exit.on.end", CONF_KIND_CHOICE, 0, 0, "false",
      "true: when every input partition is at its end and nothing is pending, advance stream "
      "time by exit.on.end.advance.ms (closing windows and items), commit and stop (--drain)",
@@ -139,7 +142,8 @@ static const rill__conf_key_t conf_keys[] = {
      "how far exit.on.end moves stream time past the last record", NO_CHOICES},
     {"startup.broker.wait.ms", CONF_KIND_INT, 0, INT64_MAX, "60000",
      "how long the start waits for a broker that does not answer (down or restarting), "
-     "retrying and saying so every few seconds, before it gives up", NO_CHOICES},
+     "retrying and saying so every few seconds, before it gives up",
+     NO_CHOICES},
     {"embedded.broker.partitions", CONF_KIND_INT, 1, 1024, "4",
      "partitions of topics auto-created on the embedded broker", NO_CHOICES},
     {"log.level", CONF_KIND_CHOICE, 0, 0, "info",
@@ -153,18 +157,20 @@ static const rill__conf_key_t conf_keys[] = {
     {"application.server", CONF_KIND_LISTEN, 0, 0, NULL,
      "host:port at which other instances reach this one's HTTP endpoint, published for "
      "interactive queries (GET /stores/...); empty: http.listen's host with its bound port, "
-     "unless that host is a wildcard address", NULL, check_listen},
+     "unless that host is a wildcard address",
+     NULL, check_listen},
     {"query.forward", CONF_KIND_CHOICE, 0, 0, "redirect",
      "a store query for another instance's key: redirect (307 to the owner) or proxy (this "
-     "instance asks the owner and returns its answer)", "redirect|proxy", NULL},
+     "instance asks the owner and returns its answer)",
+     "redirect|proxy", NULL},
     {"query.forward.timeout.ms", CONF_KIND_INT, 100, 60000, "5000",
      "how long a store query waits for other instances (proxying, whole-store ranges, keys "
-     "of stores Rill did not partition) before it answers 503", NO_CHOICES},
+     "of stores Rill did not partition) before it answers 503",
+     NO_CHOICES},
     {"query.range.limit", CONF_KIND_INT, 1, 1000000, "1000",
      "rows of GET /stores/<store>?from=&to= when the request gives no limit", NO_CHOICES},
     {"query.range.limit.max", CONF_KIND_INT, 1, 1000000, "10000",
-     "the most rows a range request may ask for (a larger limit is refused with 400)",
-     NO_CHOICES},
+     "the most rows a range request may ask for (a larger limit is refused with 400)", NO_CHOICES},
 };
 
 #define CONF_KEY_CNT (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -204,8 +210,7 @@ struct rill_conf_s {
     const rill__logger_t *logp;
 };
 
-static const rill__conf_key_t *conf_key_find(const char *name)
-{
+static const rill__conf_key_t *conf_key_find(const char *name) {
     size_t i;
 
     for (i = 0; i < CONF_KEY_CNT; i++)
@@ -214,8 +219,7 @@ static const rill__conf_key_t *conf_key_find(const char *name)
     return NULL;
 }
 
-static rill__conf_prop_t *conf_prop_find(const rill_conf_t *conf, const char *name)
-{
+static rill__conf_prop_t *conf_prop_find(const rill_conf_t *conf, const char *name) {
     size_t i;
 
     for (i = 0; i < conf->cnt; i++)
@@ -225,8 +229,7 @@ static rill__conf_prop_t *conf_prop_find(const rill_conf_t *conf, const char *na
 }
 
 /* Stores name=value (copies both), replacing an earlier value. Returns 0 or -1 (no memory). */
-static int conf_prop_put(rill_conf_t *conf, const char *name, const char *value)
-{
+static int conf_prop_put(rill_conf_t *conf, const char *name, const char *value) {
     rill__conf_prop_t *prop = conf_prop_find(conf, name);
     char *copy = strdup(value);
 
@@ -262,19 +265,17 @@ static int conf_prop_put(rill_conf_t *conf, const char *name, const char *value)
 static int conf_choice_index(const rill__conf_key_t *key, const char *value);
 
 /* Makes conf->log follow application.id and log.level after a change. */
-static void conf_log_sync(rill_conf_t *conf)
-{
+static void conf_log_sync(rill_conf_t *conf) {
     const rill__conf_prop_t *id = conf_prop_find(conf, "application.id");
     const rill__conf_prop_t *level = conf_prop_find(conf, "log.level");
 
     conf->log.app_id = id ? id->value : "-";
-    conf->log.level = level ? conf_choice_index(conf_key_find("log.level"), level->value)
-                            : RILL__LOG_INFO;
+    conf->log.level =
+        level ? conf_choice_index(conf_key_find("log.level"), level->value) : RILL__LOG_INFO;
 }
 
 /* Creates a configuration holding the defaults (no property set). NULL when out of memory. */
-rill_conf_t *rill_conf_new(void)
-{
+rill_conf_t *rill_conf_new(void) {
     rill_conf_t *conf = calloc(1, sizeof(rill_conf_t));
 
     if (conf) {
@@ -284,14 +285,12 @@ rill_conf_t *rill_conf_new(void)
     return conf;
 }
 
-const rill__logger_t *rill__conf_logger(const rill_conf_t *conf)
-{
+const rill__logger_t *rill__conf_logger(const rill_conf_t *conf) {
     return &conf->log;
 }
 
 /* Releases conf and every string it owns. NULL-safe. */
-void rill_conf_destroy(rill_conf_t *conf)
-{
+void rill_conf_destroy(rill_conf_t *conf) {
     size_t i;
 
     if (!conf)
@@ -306,8 +305,7 @@ void rill_conf_destroy(rill_conf_t *conf)
 }
 
 /* Returns a deep copy of conf, or NULL when out of memory. */
-rill_conf_t *rill_conf_dup(const rill_conf_t *conf)
-{
+rill_conf_t *rill_conf_dup(const rill_conf_t *conf) {
     rill_conf_t *copy = rill_conf_new();
     size_t i;
 
@@ -327,8 +325,7 @@ rill_conf_t *rill_conf_dup(const rill_conf_t *conf)
 /* Validation of Rill's own keys                                                            */
 
 /* Parses a whole decimal integer. Returns 0 or -1. */
-static int conf_parse_int(const char *value, int64_t *out)
-{
+static int conf_parse_int(const char *value, int64_t *out) {
     char *end;
     long long v;
 
@@ -343,8 +340,7 @@ static int conf_parse_int(const char *value, int64_t *out)
 }
 
 /* Returns the index of value among key's choices, or -1. */
-static int conf_choice_index(const rill__conf_key_t *key, const char *value)
-{
+static int conf_choice_index(const rill__conf_key_t *key, const char *value) {
     const char *p = key->choices;
     size_t len = strlen(value);
     int idx = 0;
@@ -362,14 +358,14 @@ static int conf_choice_index(const rill__conf_key_t *key, const char *value)
 }
 
 /* Writes what key accepts ("an integer from 1 to 64", ...) into out. */
-static void conf_key_accepts(const rill__conf_key_t *key, char *out, size_t out_size)
-{
+static void conf_key_accepts(const rill__conf_key_t *key, char *out, size_t out_size) {
     switch (key->kind) {
     case CONF_KIND_STRING:
         snprintf(out, out_size, "any text");
         break;
     case CONF_KIND_LISTEN:
-        snprintf(out, out_size, "host:port ([address]:port for IPv6; port 0: a free one), or "
+        snprintf(out, out_size,
+                 "host:port ([address]:port for IPv6; port 0: a free one), or "
                  "nothing");
         break;
     case CONF_KIND_PATH:
@@ -382,8 +378,7 @@ static void conf_key_accepts(const rill__conf_key_t *key, char *out, size_t out_
         if (key->max == INT64_MAX || key->max == INT32_MAX)
             snprintf(out, out_size, "an integer >= %" PRId64, key->min);
         else
-            snprintf(out, out_size, "an integer from %" PRId64 " to %" PRId64, key->min,
-                     key->max);
+            snprintf(out, out_size, "an integer from %" PRId64 " to %" PRId64, key->min, key->max);
         break;
     case CONF_KIND_CHOICE:
         snprintf(out, out_size, "one of %s", key->choices);
@@ -391,8 +386,7 @@ static void conf_key_accepts(const rill__conf_key_t *key, char *out, size_t out_
     }
 }
 
-static int conf_is_name(const char *value)
-{
+static int conf_is_name(const char *value) {
     const char *p;
 
     if (!*value)
@@ -404,8 +398,7 @@ static int conf_is_name(const char *value)
 }
 
 /* Returns 1 when value is acceptable to key's kind. */
-static int conf_kind_ok(const rill__conf_key_t *key, const char *value)
-{
+static int conf_kind_ok(const rill__conf_key_t *key, const char *value) {
     int64_t v;
 
     switch (key->kind) {
@@ -415,8 +408,7 @@ static int conf_kind_ok(const rill__conf_key_t *key, const char *value)
         char host[256], why[160];
         int port;
 
-        return !*value ||
-               !rill__listen_parse(value, host, sizeof(host), &port, why, sizeof(why));
+        return !*value || !rill__listen_parse(value, host, sizeof(host), &port, why, sizeof(why));
     }
     case CONF_KIND_PATH:
         return *value != '\0';
@@ -431,19 +423,16 @@ static int conf_kind_ok(const rill__conf_key_t *key, const char *value)
 }
 
 static int check_guarantee(const rill__conf_key_t *key, const char *value, char *errstr,
-                           size_t errstr_size)
-{
+                           size_t errstr_size) {
     if (strcmp(value, "exactly_once") && strcmp(value, "exactly_once_beta"))
         return 0;
-    snprintf(errstr, errstr_size,
-             "%s=%s: \"%s\" is a deprecated name: use exactly_once_v2", key->name, value,
-             value);
+    snprintf(errstr, errstr_size, "%s=%s: \"%s\" is a deprecated name: use exactly_once_v2",
+             key->name, value, value);
     return -1;
 }
 
 static int check_replication(const rill__conf_key_t *key, const char *value, char *errstr,
-                             size_t errstr_size)
-{
+                             size_t errstr_size) {
     if (strcmp(value, "0"))
         return 0;
     snprintf(errstr, errstr_size,
@@ -453,8 +442,7 @@ static int check_replication(const rill__conf_key_t *key, const char *value, cha
 }
 
 int rill__listen_parse(const char *value, char *host, size_t host_size, int *port, char *why,
-                       size_t why_size)
-{
+                       size_t why_size) {
     const char *colon = strrchr(value, ':');
     const char *h = value;
     size_t hlen;
@@ -473,7 +461,8 @@ int rill__listen_parse(const char *value, char *host, size_t host_size, int *por
         return -1;
     }
     if (!hlen) {
-        snprintf(why, why_size, "no host before the ':' (listening on every interface must be "
+        snprintf(why, why_size,
+                 "no host before the ':' (listening on every interface must be "
                  "asked for: 0.0.0.0:PORT)");
         return -1;
     }
@@ -481,8 +470,7 @@ int rill__listen_parse(const char *value, char *host, size_t host_size, int *por
         snprintf(why, why_size, "the host is longer than %zu characters", host_size - 1);
         return -1;
     }
-    if (conf_parse_int(colon + 1, &p) || p < 0 || p > 65535 || colon[1] == '+' ||
-        colon[1] == '-') {
+    if (conf_parse_int(colon + 1, &p) || p < 0 || p > 65535 || colon[1] == '+' || colon[1] == '-') {
         snprintf(why, why_size, "the port \"%s\" is not a number from 0 to 65535", colon + 1);
         return -1;
     }
@@ -493,8 +481,7 @@ int rill__listen_parse(const char *value, char *host, size_t host_size, int *por
 }
 
 static int check_listen(const rill__conf_key_t *key, const char *value, char *errstr,
-                        size_t errstr_size)
-{
+                        size_t errstr_size) {
     char host[256], why[160];
     int port;
 
@@ -510,8 +497,7 @@ static int check_listen(const rill__conf_key_t *key, const char *value, char *er
 }
 
 static rill_err_t conf_check_own(const rill__conf_key_t *key, const char *value, char *errstr,
-                                 size_t errstr_size)
-{
+                                 size_t errstr_size) {
     char accepts[160];
 
     if (key->check && key->check(key, value, errstr, errstr_size) != 0)
@@ -528,8 +514,7 @@ static rill_err_t conf_check_own(const rill__conf_key_t *key, const char *value,
 /* Pass-through properties                                                                  */
 
 /* Returns name without its client prefix, and the prefix index in *rolep (-1 for none). */
-static const char *conf_strip_prefix(const char *name, int *rolep)
-{
+static const char *conf_strip_prefix(const char *name, int *rolep) {
     size_t i;
 
     for (i = 0; i < sizeof(conf_prefixes) / sizeof(conf_prefixes[0]); i++) {
@@ -546,8 +531,7 @@ static const char *conf_strip_prefix(const char *name, int *rolep)
 
 /* Refuses properties Rill manages. Returns 0 when name (prefix removed as bare) may pass. */
 static rill_err_t conf_check_managed(const char *name, const char *bare, char *errstr,
-                                     size_t errstr_size)
-{
+                                     size_t errstr_size) {
     size_t i;
 
     for (i = 0; i < sizeof(conf_managed) / sizeof(conf_managed[0]); i++) {
@@ -558,19 +542,16 @@ static rill_err_t conf_check_managed(const char *name, const char *bare, char *e
         }
     }
     if (bare != name && conf_key_find(bare)) {
-        snprintf(errstr, errstr_size,
-                 "%s: %s is a Rill setting and takes no client prefix: set %s", name, bare,
-                 bare);
+        snprintf(errstr, errstr_size, "%s: %s is a Rill setting and takes no client prefix: set %s",
+                 name, bare, bare);
         return RILL_ERR_INVALID_ARG;
     }
     return RILL_OK;
 }
 
 /* Applies one property to kconf, mapping librdkafka's result; errstr names full_name. */
-static rill_err_t conf_kafka_apply(rd_kafka_conf_t *kconf, const char *full_name,
-                                   const char *bare, const char *value, char *errstr,
-                                   size_t errstr_size)
-{
+static rill_err_t conf_kafka_apply(rd_kafka_conf_t *kconf, const char *full_name, const char *bare,
+                                   const char *value, char *errstr, size_t errstr_size) {
     char kerr[512];
     rd_kafka_conf_res_t res = rd_kafka_conf_set(kconf, bare, value, kerr, sizeof(kerr));
 
@@ -581,16 +562,14 @@ static rill_err_t conf_kafka_apply(rd_kafka_conf_t *kconf, const char *full_name
 }
 
 static rill_err_t conf_check_passthrough(const char *name, const char *value, char *errstr,
-                                         size_t errstr_size)
-{
+                                         size_t errstr_size) {
     int role;
     const char *bare = conf_strip_prefix(name, &role);
     rd_kafka_conf_t *scratch;
     rill_err_t err;
 
     if (!*bare) {
-        snprintf(errstr, errstr_size, "%s: a client prefix needs a property name after it",
-                 name);
+        snprintf(errstr, errstr_size, "%s: a client prefix needs a property name after it", name);
         return RILL_ERR_UNKNOWN_CONF;
     }
     err = conf_check_managed(name, bare, errstr, errstr_size);
@@ -612,8 +591,7 @@ static rill_err_t conf_check_passthrough(const char *name, const char *value, ch
  * or a managed property, with a message naming both in errstr.
  */
 rill_err_t rill_conf_set(rill_conf_t *conf, const char *name, const char *value, char *errstr,
-                         size_t errstr_size)
-{
+                         size_t errstr_size) {
     const rill__conf_key_t *key;
     rill_err_t err;
 
@@ -640,27 +618,23 @@ rill_err_t rill_conf_set(rill_conf_t *conf, const char *name, const char *value,
 static char state_dir_buf[1024];
 static pthread_once_t state_dir_once = PTHREAD_ONCE_INIT;
 
-static void state_dir_init(void)
-{
+static void state_dir_init(void) {
     const char *tmp = getenv("TMPDIR");
 
     if (!tmp || *tmp != '/')
         tmp = "/tmp";
-    snprintf(state_dir_buf, sizeof(state_dir_buf), "%s/rill-state-%u", tmp,
-             (unsigned)geteuid());
+    snprintf(state_dir_buf, sizeof(state_dir_buf), "%s/rill-state-%u", tmp, (unsigned)geteuid());
 }
 
 /* state.dir's default: "${TMPDIR:-/tmp}/rill-state-<uid>", one per user, made once per
  * process (TMPDIR as it was then). */
-static const char *state_dir_default(void)
-{
+static const char *state_dir_default(void) {
     pthread_once(&state_dir_once, state_dir_init);
     return state_dir_buf;
 }
 
 /* The value in effect for a Rill key: explicit, or the default (which may depend on others). */
-static const char *conf_effective(const rill_conf_t *conf, const rill__conf_key_t *key)
-{
+static const char *conf_effective(const rill_conf_t *conf, const rill__conf_key_t *key) {
     const rill__conf_prop_t *prop = conf_prop_find(conf, key->name);
     const rill__conf_prop_t *guarantee;
 
@@ -680,8 +654,7 @@ static const char *conf_effective(const rill_conf_t *conf, const rill__conf_key_
  * Returns the value of name: the value set, else for Rill's own keys the default in effect,
  * else NULL. Borrowed: valid until conf is changed or destroyed.
  */
-const char *rill_conf_get(const rill_conf_t *conf, const char *name)
-{
+const char *rill_conf_get(const rill_conf_t *conf, const char *name) {
     const rill__conf_key_t *key = conf_key_find(name);
     const rill__conf_prop_t *prop;
 
@@ -695,8 +668,7 @@ const char *rill_conf_get(const rill_conf_t *conf, const char *name)
 /* Properties files                                                                         */
 
 /* Trims whitespace at both ends of s in place; returns the trimmed start. */
-static char *conf_trim(char *s)
-{
+static char *conf_trim(char *s) {
     char *end;
 
     while (isspace((unsigned char)*s))
@@ -708,9 +680,8 @@ static char *conf_trim(char *s)
 }
 
 /* Applies one line of a properties file; errors are prefixed with path:lineno. */
-static rill_err_t conf_load_line(rill_conf_t *conf, char *line, const char *path,
-                                 unsigned lineno, char *errstr, size_t errstr_size)
-{
+static rill_err_t conf_load_line(rill_conf_t *conf, char *line, const char *path, unsigned lineno,
+                                 char *errstr, size_t errstr_size) {
     char msg[512];
     char *text = conf_trim(line);
     char *eq;
@@ -720,8 +691,7 @@ static rill_err_t conf_load_line(rill_conf_t *conf, char *line, const char *path
         return RILL_OK;
     eq = strchr(text, '=');
     if (!eq || eq == text) {
-        snprintf(errstr, errstr_size, "%s:%u: expected name=value, got \"%s\"", path, lineno,
-                 text);
+        snprintf(errstr, errstr_size, "%s:%u: expected name=value, got \"%s\"", path, lineno, text);
         return RILL_ERR_INVALID_ARG;
     }
     *eq = '\0';
@@ -737,8 +707,7 @@ static rill_err_t conf_load_line(rill_conf_t *conf, char *line, const char *path
  * (properties before it stay set). Returns RILL_ERR_IO when the file cannot be read.
  */
 rill_err_t rill_conf_load_file(rill_conf_t *conf, const char *path, char *errstr,
-                               size_t errstr_size)
-{
+                               size_t errstr_size) {
     FILE *fp = fopen(path, "r");
     char *line = NULL;
     size_t line_cap = 0;
@@ -763,8 +732,7 @@ rill_err_t rill_conf_load_file(rill_conf_t *conf, const char *path, char *errstr
 /* ---------------------------------------------------------------------------------------- */
 /* Internal views                                                                           */
 
-static int64_t conf_int(const rill_conf_t *conf, const char *name)
-{
+static int64_t conf_int(const rill_conf_t *conf, const char *name) {
     const char *value = conf_effective(conf, conf_key_find(name));
     int64_t v = 0;
 
@@ -772,8 +740,7 @@ static int64_t conf_int(const rill_conf_t *conf, const char *name)
     return v;
 }
 
-static int conf_choice(const rill_conf_t *conf, const char *name)
-{
+static int conf_choice(const rill_conf_t *conf, const char *name) {
     const rill__conf_key_t *key = conf_key_find(name);
 
     return conf_choice_index(key, conf_effective(conf, key));
@@ -781,8 +748,7 @@ static int conf_choice(const rill_conf_t *conf, const char *name)
 
 /* Sets out->dlq_topic, making "<application.id>-dlq" in conf when no name was set. */
 static rill_err_t conf_settings_dlq(rill_conf_t *conf, rill__settings_t *out, char *errstr,
-                                    size_t errstr_size)
-{
+                                    size_t errstr_size) {
     const rill__conf_prop_t *prop = conf_prop_find(conf, "errors.deadletterqueue.topic.name");
     size_t len;
 
@@ -807,8 +773,7 @@ static rill_err_t conf_settings_dlq(rill_conf_t *conf, rill__settings_t *out, ch
  * conf: valid until conf is changed or destroyed.
  */
 rill_err_t rill__conf_settings(rill_conf_t *conf, rill__settings_t *out, char *errstr,
-                               size_t errstr_size)
-{
+                               size_t errstr_size) {
     memset(out, 0, sizeof(*out));
     out->application_id = rill_conf_get(conf, "application.id");
     if (!out->application_id) {
@@ -862,8 +827,7 @@ rill_err_t rill__conf_settings(rill_conf_t *conf, rill__settings_t *out, char *e
 
 /* Applies the pass-through properties of one prefix class (-1: unprefixed) to kconf. */
 static rill_err_t conf_kafka_pass(const rill_conf_t *conf, rd_kafka_conf_t *kconf, int want,
-                                  char *errstr, size_t errstr_size)
-{
+                                  char *errstr, size_t errstr_size) {
     size_t i;
     int role;
     rill_err_t err;
@@ -885,12 +849,10 @@ static rill_err_t conf_kafka_pass(const rill_conf_t *conf, rd_kafka_conf_t *kcon
  * format naming the client. The opaque of every client begins with its logger's address
  * (conf_int.h); only librdkafka's accessors of the instance's fixed name and opaque are
  * called, nothing that could take a lock of librdkafka's or wait. */
-static void conf_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
-                              const char *buf)
-{
+static void conf_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     const rill__logger_t *const *head = rd_kafka_opaque(rk);
     const rill__logger_t *lg = head ? *head : NULL;
-    int ours = level <= 3 ? RILL__LOG_ERROR
+    int ours = level <= 3   ? RILL__LOG_ERROR
                : level == 4 ? RILL__LOG_WARN
                : level <= 6 ? RILL__LOG_INFO
                             : RILL__LOG_DEBUG;
@@ -907,8 +869,7 @@ static void conf_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
  * (rd_kafka_conf_destroy(), or hand it to rd_kafka_new()). NULL with errstr on failure.
  */
 rd_kafka_conf_t *rill__conf_kafka(const rill_conf_t *conf, rill__client_role_t role,
-                                  const char *bootstrap, char *errstr, size_t errstr_size)
-{
+                                  const char *bootstrap, char *errstr, size_t errstr_size) {
     rd_kafka_conf_t *kconf = rd_kafka_conf_new();
 
     if (!kconf) {
@@ -917,8 +878,8 @@ rd_kafka_conf_t *rill__conf_kafka(const rill_conf_t *conf, rill__client_role_t r
     }
     if (conf_kafka_pass(conf, kconf, -1, errstr, errstr_size) ||
         conf_kafka_pass(conf, kconf, (int)role, errstr, errstr_size) ||
-        (bootstrap && conf_kafka_apply(kconf, "bootstrap.servers", "bootstrap.servers",
-                                       bootstrap, errstr, errstr_size))) {
+        (bootstrap && conf_kafka_apply(kconf, "bootstrap.servers", "bootstrap.servers", bootstrap,
+                                       errstr, errstr_size))) {
         rd_kafka_conf_destroy(kconf);
         return NULL;
     }
@@ -928,8 +889,7 @@ rd_kafka_conf_t *rill__conf_kafka(const rill_conf_t *conf, rill__client_role_t r
 }
 
 /* Prints Rill's own keys with their default, description and what they accept (--help). */
-void rill__conf_print_keys(FILE *out)
-{
+void rill__conf_print_keys(FILE *out) {
     char accepts[160];
     size_t i;
 

@@ -9,7 +9,7 @@
 
 const char *rill__isolation_level(const rill_app_t *app) {
     return app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2 ? "read_committed"
-                                                               : "read_uncommitted";
+                                                                : "read_uncommitted";
 }
 
 void rill__consumer_prefetch_defaults(const rill_app_t *app, rd_kafka_conf_t *kc) {
@@ -23,8 +23,7 @@ void rill__consumer_prefetch_defaults(const rill_app_t *app, rd_kafka_conf_t *kc
         {"queued.min.messages", "100000"},
         {"queued.max.messages.kbytes", "16384"},
     };
-    rill__conf_consumer_defaults(app->conf, kc, defaults,
-                                 sizeof(defaults) / sizeof(defaults[0]));
+    rill__conf_consumer_defaults(app->conf, kc, defaults, sizeof(defaults) / sizeof(defaults[0]));
 }
 
 rd_kafka_conf_t *rill__reader_conf(rill_app_t *app, const char *group_suffix, char *errstr,

@@ -48,8 +48,7 @@ rill_err_t rill_ctx_forward(rill_ctx_t *ctx, const rill_record_t *rec) {
     return RILL_OK;
 }
 
-rill_err_t rill_ctx_forward_to(rill_ctx_t *ctx, const char *child_name,
-                               const rill_record_t *rec) {
+rill_err_t rill_ctx_forward_to(rill_ctx_t *ctx, const char *child_name, const rill_record_t *rec) {
     rill__node_t *node = ctx->node;
     for (int i = 0; i < node->child_cnt; i++)
         if (!strcmp(node->children[i]->name, child_name))
@@ -111,8 +110,7 @@ rill__thread_t *rill__ctx_thread(const rill_ctx_t *ctx) {
 void *rill__ctx_node_state(const rill_ctx_t *ctx, int node_id) {
     const rill__task_t *task = ctx->task;
     const rill_topology_t *topo = task->thread->app->topo;
-    if (node_id < 0 || node_id >= topo->node_cnt ||
-        topo->nodes[node_id]->subtopology != task->sub)
+    if (node_id < 0 || node_id >= topo->node_cnt || topo->nodes[node_id]->subtopology != task->sub)
         return NULL;
     return task->state[node_id];
 }

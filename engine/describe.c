@@ -181,8 +181,7 @@ rill_err_t rill_topology_describe_dot(const rill_topology_t *topo, rill_buf_t *o
     }
     for (int i = 0; i < topo->node_cnt; i++)
         for (int c = 0; c < topo->nodes[i]->child_cnt; c++)
-            out_printf(out, "  n%d -> n%d;\n", topo->nodes[i]->id,
-                       topo->nodes[i]->children[c]->id);
+            out_printf(out, "  n%d -> n%d;\n", topo->nodes[i]->id, topo->nodes[i]->children[c]->id);
     /* Global tables: outside every sub-topology, read by the joins that use them. */
     for (int g = 0; g < topo->global_cnt; g++) {
         const rill_global_table_t *t = topo->globals[g];

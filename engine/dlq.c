@@ -63,9 +63,9 @@ static rd_kafka_headers_t *headers_of(const rill_app_t *app, const rill__dlq_src
 
 /* Cuts the dead letter to the dead-letter topic's limit (see the top of the file): may
  * replace *hdrs and shorten *key_len and *value_len. */
-static void fit(const rill_app_t *app, int64_t limit, const rill__dlq_src_t *src,
-                const char *node, const char *reason, int attempts, rd_kafka_headers_t **hdrs,
-                size_t *key_len, size_t *value_len) {
+static void fit(const rill_app_t *app, int64_t limit, const rill__dlq_src_t *src, const char *node,
+                const char *reason, int attempts, rd_kafka_headers_t **hdrs, size_t *key_len,
+                size_t *value_len) {
     if (!limit || rill__record_size(*key_len, *value_len, *hdrs) <= (size_t)limit)
         return;
     size_t fixed = rill__record_size(*key_len, 0, *hdrs) + FIT_HEADROOM;
@@ -110,15 +110,16 @@ int rill__dlq_send_src(rill__thread_t *thread, const rill__dlq_src_t *src, const
         return -1;
     size_t key_len, value_len;
     rd_kafka_headers_t *hdrs =
-        rill__dlq_letter(thread->app, rill__thread_limit(thread, thread->app->dlq_max_bytes),
-                         src, node, reason, attempts, &key_len, &value_len);
+        rill__dlq_letter(thread->app, rill__thread_limit(thread, thread->app->dlq_max_bytes), src,
+                         node, reason, attempts, &key_len, &value_len);
     if (thread->local) { /* the test driver: the dead letter is an output like the others */
         int rc = thread->local->output(thread->local->opaque, thread->app->set.dlq_topic, 0,
                                        src->key, key_len, src->value, value_len,
                                        src->timestamp > 0 ? src->timestamp : 0, hdrs);
         rd_kafka_headers_destroy(hdrs);
         if (rc) {
-            rill__app_fatal(thread->app, RILL_ERR_NOMEM, "record %s[%d]@%" PRId64 " failed at "
+            rill__app_fatal(thread->app, RILL_ERR_NOMEM,
+                            "record %s[%d]@%" PRId64 " failed at "
                             "node \"%s\" (%s) and could not be kept: out of memory",
                             src->topic, (int)src->partition, src->offset, node, reason);
             return -1;
@@ -126,8 +127,8 @@ int rill__dlq_send_src(rill__thread_t *thread, const rill__dlq_src_t *src, const
         rill__metric_add(&thread->metrics, RILL_M_DLQ, 1);
         return 0;
     }
-    if (rill__produce(thread, thread->dlq_rkt, RD_KAFKA_PARTITION_UA, src->key, key_len,
-                      src->value, value_len, src->timestamp > 0 ? src->timestamp : 0, hdrs)) {
+    if (rill__produce(thread, thread->dlq_rkt, RD_KAFKA_PARTITION_UA, src->key, key_len, src->value,
+                      value_len, src->timestamp > 0 ? src->timestamp : 0, hdrs)) {
         rill__app_fatal(thread->app, RILL_ERR_KAFKA,
                         "record %s[%d]@%" PRId64 " failed at node \"%s\" (%s) and could not be "
                         "dead-lettered to \"%s\": %s; stopping without committing past it",
@@ -144,10 +145,14 @@ int rill__dlq_send(rill__thread_t *thread, const rd_kafka_message_t *msg, const 
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
         hdrs = NULL;
-    rill__dlq_src_t src = {
-        .topic = rd_kafka_topic_name(msg->rkt), .partition = msg->partition,
-        .offset = msg->offset, .key = msg->key, .key_len = msg->key_len,
-        .value = msg->payload, .value_len = msg->len,
-        .timestamp = rd_kafka_message_timestamp(msg, NULL), .headers = hdrs};
+    rill__dlq_src_t src = {.topic = rd_kafka_topic_name(msg->rkt),
+                           .partition = msg->partition,
+                           .offset = msg->offset,
+                           .key = msg->key,
+                           .key_len = msg->key_len,
+                           .value = msg->payload,
+                           .value_len = msg->len,
+                           .timestamp = rd_kafka_message_timestamp(msg, NULL),
+                           .headers = hdrs};
     return rill__dlq_send_src(thread, &src, node, reason, attempts);
 }

@@ -57,18 +57,16 @@ int rill__dlq_write(rill__dlq_writer_t *w, const rill__dlq_src_t *src, const cha
     if (!w->producer && open_producer(w, errstr, errstr_size))
         return -1;
     size_t key_len, value_len;
-    rd_kafka_headers_t *hdrs = rill__dlq_letter(w->app, w->app->dlq_max_bytes, src, w->node,
-                                                reason, 1, &key_len, &value_len);
+    rd_kafka_headers_t *hdrs = rill__dlq_letter(w->app, w->app->dlq_max_bytes, src, w->node, reason,
+                                                1, &key_len, &value_len);
     rd_kafka_resp_err_t err = rd_kafka_producev(
         w->producer, RD_KAFKA_V_RKT(w->rkt), RD_KAFKA_V_KEY(src->key, key_len),
-        RD_KAFKA_V_VALUE((void *)src->value, value_len),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_TIMESTAMP(src->timestamp > 0 ? src->timestamp : 0),
-        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        RD_KAFKA_V_VALUE((void *)src->value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_TIMESTAMP(src->timestamp > 0 ? src->timestamp : 0), RD_KAFKA_V_HEADERS(hdrs),
+        RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(hdrs);
-        snprintf(errstr, errstr_size, "%s: dead-letter record: %s", w->node,
-                 rd_kafka_err2str(err));
+        snprintf(errstr, errstr_size, "%s: dead-letter record: %s", w->node, rd_kafka_err2str(err));
         return -1;
     }
     w->pending = true;
@@ -80,8 +78,10 @@ int rill__dlq_writer_sync(rill__dlq_writer_t *w, char *errstr, size_t errstr_siz
         return 0;
     rd_kafka_flush(w->producer, DLQ_FLUSH_MS);
     if (rd_kafka_outq_len(w->producer) > 0 || __atomic_load_n(&w->failed, __ATOMIC_RELAXED)) {
-        snprintf(errstr, errstr_size, "%s: a dead-letter record could not be delivered to "
-                 "\"%s\"", w->node, w->app->set.dlq_topic);
+        snprintf(errstr, errstr_size,
+                 "%s: a dead-letter record could not be delivered to "
+                 "\"%s\"",
+                 w->node, w->app->set.dlq_topic);
         return -1;
     }
     w->pending = false;

@@ -17,7 +17,7 @@
 typedef struct rill__dlq_writer_s {
     const rill__logger_t *log; /* first: the producer's opaque (conf_int.h) */
     rill_app_t *app;
-    const char *node; /* what the rill.error.node header names */
+    const char *node;     /* what the rill.error.node header names */
     rd_kafka_t *producer; /* made on first use */
     rd_kafka_topic_t *rkt;
     bool pending; /* records produced since the last sync */

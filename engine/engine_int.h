@@ -30,27 +30,26 @@ typedef struct rill__pq_s rill__pq_t;
 /* ---- metrics: counters written by one thread, read by any (relaxed atomics) ---- */
 
 typedef enum rill__metric_e {
-    RILL_M_CONSUMED,     /* records polled from Kafka */
-    RILL_M_PROCESSED,    /* records that went through their source node */
-    RILL_M_PRODUCED,     /* records handed to the producer by sinks */
-    RILL_M_DLQ,          /* records sent to the dead-letter topic */
-    RILL_M_COMMITS,      /* successful commits (offsets, or transactions) */
-    RILL_M_TXN_ABORTS,   /* aborted transactions (exactly-once) */
-    RILL_M_REBALANCES,   /* partition assignments received */
-    RILL_M_PAUSES,       /* partitions paused because their queue was full */
-    RILL_M_TASKS,        /* tasks currently owned (a gauge) */
-    RILL_M_BUFFERED,     /* records queued in tasks (a gauge) */
-    RILL_M_RESTORED,     /* changelog records restored into stores */
-    RILL_M_RESTORE_LAG,  /* changelog records still to restore (a gauge) */
-    RILL_M_LAG,          /* records in Kafka past the positions of owned partitions (a gauge,
-                            from the consumer's cached end offsets, once a second) */
-    RILL_M_ALIGN_PAUSES, /* partitions paused by event-time alignment */
-    RILL_M_TRACES_STARTED,  /* lineage: traces started (input without a valid traceparent) */
-    RILL_M_TRACES_MALFORMED, /* lineage: ... of them because its traceparent was malformed */
+    RILL_M_CONSUMED,          /* records polled from Kafka */
+    RILL_M_PROCESSED,         /* records that went through their source node */
+    RILL_M_PRODUCED,          /* records handed to the producer by sinks */
+    RILL_M_DLQ,               /* records sent to the dead-letter topic */
+    RILL_M_COMMITS,           /* successful commits (offsets, or transactions) */
+    RILL_M_TXN_ABORTS,        /* aborted transactions (exactly-once) */
+    RILL_M_REBALANCES,        /* partition assignments received */
+    RILL_M_PAUSES,            /* partitions paused because their queue was full */
+    RILL_M_TASKS,             /* tasks currently owned (a gauge) */
+    RILL_M_BUFFERED,          /* records queued in tasks (a gauge) */
+    RILL_M_RESTORED,          /* changelog records restored into stores */
+    RILL_M_RESTORE_LAG,       /* changelog records still to restore (a gauge) */
+    RILL_M_LAG,               /* records in Kafka past the positions of owned partitions (a gauge,
+                                 from the consumer's cached end offsets, once a second) */
+    RILL_M_ALIGN_PAUSES,      /* partitions paused by event-time alignment */
+    RILL_M_TRACES_STARTED,    /* lineage: traces started (input without a valid traceparent) */
+    RILL_M_TRACES_MALFORMED,  /* lineage: ... of them because its traceparent was malformed */
     RILL_M_LINEAGE_TRUNCATED, /* lineage: chains that lost their oldest hops to the cap */
     RILL_M__COUNT
 } rill__metric_t;
-
 
 typedef struct rill__metrics_s {
     int64_t v[RILL_M__COUNT];
@@ -89,8 +88,8 @@ typedef struct rill__task_state_s {
  * by the thread (thread_status.c) when its tasks change and once a second, under lock. */
 typedef struct rill__status_s {
     pthread_mutex_t lock;
-    bool made;     /* lock initialised */
-    bool assigned; /* holds an assignment of the group (possibly empty): not mid-rebalance */
+    bool made;         /* lock initialised */
+    bool assigned;     /* holds an assignment of the group (possibly empty): not mid-rebalance */
     rill__lag_t *lags; /* partitions whose lag is known */
     int lag_cnt;
     rill__task_state_t *tasks;
@@ -116,10 +115,10 @@ typedef struct rill__inbox_s {
 /* A consumed record waiting in its partition queue, already decoded. */
 typedef struct rill__entry_s {
     rd_kafka_message_t *msg; /* NULL for a record given by rill__task_process_input() */
-    void *value_obj; /* decoded value, or NULL */
-    int64_t ts;      /* extracted timestamp */
-    char *error;     /* set when decoding or extraction failed: the reason (owned) */
-    bool marker;     /* a progress marker of an upstream task (progress.c), not a record */
+    void *value_obj;         /* decoded value, or NULL */
+    int64_t ts;              /* extracted timestamp */
+    char *error;             /* set when decoding or extraction failed: the reason (owned) */
+    bool marker;             /* a progress marker of an upstream task (progress.c), not a record */
 } rill__entry_t;
 
 /* The longest origin id the engine makes (rill__ctx_origin_*). */
@@ -171,21 +170,21 @@ struct rill__pq_s {
                               the async nodes' low watermark) */
     bool paused;
     int64_t idle_since; /* max.task.idle.ms: empty while others had records since, or 0 */
-    bool at_end; /* exit.on.end: the consumer reported the partition's end, nothing since */
-    bool end_mark;   /* exit.on.end: its task advanced past the end, nothing since: commit
-                        with the end mark (drain.c) */
-    bool end_marked; /* ... and that commit happened */
+    bool at_end;        /* exit.on.end: the consumer reported the partition's end, nothing since */
+    bool end_mark;      /* exit.on.end: its task advanced past the end, nothing since: commit
+                           with the end mark (drain.c) */
+    bool end_marked;    /* ... and that commit happened */
     /* Progress (progress.c, docs/DESIGN.md "Time"). */
-    int64_t part_time; /* a source topic: the largest timestamp processed from it, or -1 */
-    int64_t floor;     /* progress known to be reached: committed with the offsets, or -1 */
+    int64_t part_time;      /* a source topic: the largest timestamp processed from it, or -1 */
+    int64_t floor;          /* progress known to be reached: committed with the offsets, or -1 */
     struct rill__up_s *ups; /* a linked topic: what each upstream task said, by writer */
     int up_cnt;
-    bool linked;      /* the topology writes this topic too: it carries progress markers */
-    bool idle;        /* empty and nothing more known to come (refreshed each round) */
+    bool linked;         /* the topology writes this topic too: it carries progress markers */
+    bool idle;           /* empty and nothing more known to come (refreshed each round) */
     int64_t empty_since; /* when it was last found empty, or 0 */
-    bool full;        /* paused: its queue reached buffered.records.per.partition */
-    bool ahead;       /* paused: event-time alignment (its time ran ahead of the others) */
-    int32_t check_cnt; /* partitioning.check: the topic's partition count, or 0 */
+    bool full;           /* paused: its queue reached buffered.records.per.partition */
+    bool ahead;          /* paused: event-time alignment (its time ran ahead of the others) */
+    int32_t check_cnt;   /* partitioning.check: the topic's partition count, or 0 */
 };
 
 struct rill__task_s {
@@ -197,12 +196,12 @@ struct rill__task_s {
     int pq_cnt;
     void **state; /* per node id; operator state of this task's nodes */
     bool initialized;
-    bool has_async;  /* some node has a poll callback */
-    bool waiting;    /* holds records but waits for a lagging empty partition */
-    int64_t waiting_since; /* when the current wait began (0: not waiting) */
-    bool wait_logged;      /* a long wait was reported */
-    bool has_punctuate; /* some node punctuates on stream time */
-    struct rill__sched_s *scheds;  /* punctuators scheduled by its nodes (punctuate.c) */
+    bool has_async;               /* some node has a poll callback */
+    bool waiting;                 /* holds records but waits for a lagging empty partition */
+    int64_t waiting_since;        /* when the current wait began (0: not waiting) */
+    bool wait_logged;             /* a long wait was reported */
+    bool has_punctuate;           /* some node punctuates on stream time */
+    struct rill__sched_s *scheds; /* punctuators scheduled by its nodes (punctuate.c) */
     int sched_cnt;
     struct rill__store_s **stores; /* its state stores (state/) */
     int store_cnt;
@@ -219,15 +218,15 @@ struct rill__task_s {
      */
     int64_t wm;
     int64_t stream_time;
-    int64_t safe_time;   /* the wm of the last commit: a rewind goes back to it */
-    int64_t commit_time; /* what the commit in progress stores */
-    int64_t wm_sent;     /* the progress last sent to the readers of its linked topics */
-    bool idle_sent;      /* ... and whether it said it was idle */
-    bool idle;           /* its inputs are idle and its async nodes hold nothing */
-    int64_t wm_sent_ms;  /* when */
+    int64_t safe_time;             /* the wm of the last commit: a rewind goes back to it */
+    int64_t commit_time;           /* what the commit in progress stores */
+    int64_t wm_sent;               /* the progress last sent to the readers of its linked topics */
+    bool idle_sent;                /* ... and whether it said it was idle */
+    bool idle;                     /* its inputs are idle and its async nodes hold nothing */
+    int64_t wm_sent_ms;            /* when */
     struct rill__link_out_s *outs; /* per linked topic it writes: the topic handle */
     int out_cnt;
-    int *async_ids;      /* the ids of its async nodes (low_time callbacks) */
+    int *async_ids; /* the ids of its async nodes (low_time callbacks) */
     int async_cnt;
     int64_t origin_clock; /* the last wall-clock origin time given out (strictly increasing) */
     rill_ctx_t ctx;
@@ -271,21 +270,21 @@ struct rill__thread_s {
     rill__local_t *local; /* the test driver's thread: no consumer nor producer; else NULL */
     rill__task_t **tasks;
     int task_cnt;
-    bool txn_open;       /* exactly-once: a transaction is open */
-    bool fenced;         /* exactly-once: the producer was fenced; drop tasks and rejoin */
+    bool txn_open;          /* exactly-once: a transaction is open */
+    bool fenced;            /* exactly-once: the producer was fenced; drop tasks and rejoin */
     int64_t txn_begun_ms;   /* exactly-once: when the open transaction began */
     int64_t txn_timeout_ms; /* exactly-once: the producer's transaction.timeout.ms */
     int64_t last_commit_ms;
-    int delivery_errors; /* failed deliveries since the last commit */
+    int delivery_errors;  /* failed deliveries since the last commit */
     int delivery_refused; /* ... of which refused for good, and remembered (refused.c) */
     char delivery_error[256];
-    int64_t producer_max_bytes; /* the producer's message.max.bytes */
+    int64_t producer_max_bytes;      /* the producer's message.max.bytes */
     rd_kafka_resp_err_t produce_err; /* why the last rill__produce() failed */
     struct rill__refused_s *refused; /* outputs the broker refused (refused.c) */
-    int refused_rewinds;  /* rewinds for refused outputs since the last commit */
-    bool refused_relimit; /* some were refused as too large: read the limits again */
-    rill_buf_t scratch;  /* sink serialization buffer */
-    rill_buf_t key_scratch; /* sink key buffer (windowed keys) */
+    int refused_rewinds;             /* rewinds for refused outputs since the last commit */
+    bool refused_relimit;            /* some were refused as too large: read the limits again */
+    rill_buf_t scratch;              /* sink serialization buffer */
+    rill_buf_t key_scratch;          /* sink key buffer (windowed keys) */
     rill__dispatch_cache_t cache;
     rd_kafka_queue_t *consumer_queue; /* for rill__thread_wake() */
     struct rill__orphan_s *orphans;   /* work of closed operators still in flight */
@@ -294,10 +293,10 @@ struct rill__thread_s {
     bool commit_now;                  /* a cache is full: commit at the next occasion */
     rd_kafka_t *restore_consumer;     /* reads changelogs (assign, no group); on first use */
     bool assigned;                    /* has had an assignment */
-    int64_t wait_since_ms;  /* when it began waiting for an assignment; 0: not waiting */
-    int64_t wait_logged_ms; /* when it last said it was waiting; 0: not yet */
-    bool announce;          /* assigned: "restoring"/"running" not yet logged */
-    bool restoring_logged;  /* "restoring N store(s)" logged for this assignment */
+    int64_t wait_since_ms;            /* when it began waiting for an assignment; 0: not waiting */
+    int64_t wait_logged_ms;           /* when it last said it was waiting; 0: not yet */
+    bool announce;                    /* assigned: "restoring"/"running" not yet logged */
+    bool restoring_logged;            /* "restoring N store(s)" logged for this assignment */
     int closing;                      /* atomic: the consumer is closing, no wake-ups */
     bool end_counted;                 /* counted in app->threads_at_end */
     int64_t end_since;                /* exit.on.end: input done (or advanced) since */
@@ -306,9 +305,9 @@ struct rill__thread_s {
     int *sub_level;                   /* exit.on.end: per sub-topology, its drain round */
     rill__metrics_t metrics;
     rill__status_t status;
-    rill__inbox_t inbox;   /* interactive queries for its tasks' stores (queries.c) */
-    int64_t tasks_gen;     /* bumped whenever its tasks change (thread_status.c) */
-    int64_t hosts_gen;     /* the tasks_gen last published to the query-hosts topic */
+    rill__inbox_t inbox; /* interactive queries for its tasks' stores (queries.c) */
+    int64_t tasks_gen;   /* bumped whenever its tasks change (thread_status.c) */
+    int64_t hosts_gen;   /* the tasks_gen last published to the query-hosts topic */
 };
 
 /* ---- the app ---- */
@@ -325,32 +324,32 @@ struct rill_app_s {
     int thread_cnt;
     int stopping; /* atomic */
     bool started;
-    int64_t started_ms;   /* when rill_app_start() succeeded (rill__now_ms) */
-    bool summary_logged;  /* the shutdown summary is written once */
+    int64_t started_ms;  /* when rill_app_start() succeeded (rill__now_ms) */
+    bool summary_logged; /* the shutdown summary is written once */
     pthread_mutex_t lock;
     rill_err_t fatal;
     char fatal_msg[512];
     rd_kafka_t *admin; /* metadata and topic creation; created at start */
     pthread_mutex_t admin_lock;
     char broker_error[256]; /* why the admin client last failed to reach a broker */
-    int threads_at_end;              /* exit.on.end: threads done (atomic) */
-    int bad_meta_logged;             /* a malformed commit time was logged (atomic) */
-    void *db;                        /* the state stores' RocksDB (state/), on first use */
+    int threads_at_end;     /* exit.on.end: threads done (atomic) */
+    int bad_meta_logged;    /* a malformed commit time was logged (atomic) */
+    void *db;               /* the state stores' RocksDB (state/), on first use */
     void (*db_close)(void *db);
-    int state_lock_fd;               /* the state directory's lock file + 1, 0 when none */
-    void *global;                    /* the global tables' reader (global.c), or NULL */
+    int state_lock_fd;                 /* the state directory's lock file + 1, 0 when none */
+    void *global;                      /* the global tables' reader (global.c), or NULL */
     struct rill__progress_s *progress; /* linked topics and task counts (progress.c) */
-    void *bridge;                    /* the FaaS bridge's HTTP thread, made on first use */
+    void *bridge;                      /* the FaaS bridge's HTTP thread, made on first use */
     void (*bridge_free)(void *bridge);
     /* Size limits read at start (limits.c); 0: unknown, not checked. */
-    int64_t read_max_bytes;  /* the largest max.message.bytes of the source topics */
-    int64_t dlq_max_bytes;   /* the dead-letter topic's max.message.bytes */
-    int64_t *sink_max_bytes; /* per node id: a sink's topic's max.message.bytes */
-    int64_t min_max_bytes;   /* the smallest of the sinks' and the dead-letter topic's */
-    bool describe_off;       /* the cluster left DescribeConfigs unanswered: not asked again */
-    struct rill__http_s *http; /* the HTTP endpoint (http_endpoint.c), or NULL */
-    char *server;              /* application.server as resolved at start, or NULL */
-    int32_t *sub_partitions;   /* per sub-topology with stores: its task count (queries.c) */
+    int64_t read_max_bytes;      /* the largest max.message.bytes of the source topics */
+    int64_t dlq_max_bytes;       /* the dead-letter topic's max.message.bytes */
+    int64_t *sink_max_bytes;     /* per node id: a sink's topic's max.message.bytes */
+    int64_t min_max_bytes;       /* the smallest of the sinks' and the dead-letter topic's */
+    bool describe_off;           /* the cluster left DescribeConfigs unanswered: not asked again */
+    struct rill__http_s *http;   /* the HTTP endpoint (http_endpoint.c), or NULL */
+    char *server;                /* application.server as resolved at start, or NULL */
+    int32_t *sub_partitions;     /* per sub-topology with stores: its task count (queries.c) */
     struct rill__hosts_s *hosts; /* the query-hosts topic's writer and reader (atomic
                                     pointer; query_hosts.c), or NULL */
     int64_t query_metrics[RILL__QM_COUNT]; /* relaxed atomic counters (query_forward.c) */
@@ -443,8 +442,7 @@ void rill__log_at(const rill_app_t *app, int level, int thread_idx, const char *
 
 /* Partition count of topic via metadata; -1 when it does not exist or no broker answered
  * (errstr says which). Thread-safe. */
-int rill__app_partition_count(rill_app_t *app, const char *topic, char *errstr,
-                              size_t errstr_size);
+int rill__app_partition_count(rill_app_t *app, const char *topic, char *errstr, size_t errstr_size);
 /* As rill__app_partition_count, but -1 only when a metadata answer says that the topic does
  * not exist, and -2 when no broker answered or the answer was an error (errstr). */
 int rill__app_topic_partitions(rill_app_t *app, const char *topic, char *errstr,
@@ -557,9 +555,9 @@ bool rill__produce_err_permanent(rd_kafka_resp_err_t err);
 rd_kafka_t *rill__producer_new(rill__thread_t *thread, char *errstr, size_t errstr_size);
 /* Produces one record (copying its bytes); opens the transaction if needed. Blocks only on a
  * full local queue (backpressure from the broker), serving delivery reports meanwhile. */
-int rill__produce(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t partition,
-                  const void *key, size_t key_len, const void *value, size_t value_len,
-                  int64_t timestamp, rd_kafka_headers_t *hdrs);
+int rill__produce(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t partition, const void *key,
+                  size_t key_len, const void *value, size_t value_len, int64_t timestamp,
+                  rd_kafka_headers_t *hdrs);
 
 /* The same, with a delivery-report opaque (changelog records carry the changelog marker). */
 int rill__produce_opaque(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t partition,
@@ -616,7 +614,6 @@ void rill__thread_check_end(rill__thread_t *thread);
 bool rill__meta_end(const void *metadata, size_t size);
 int64_t rill__meta_time(const void *metadata, size_t size);
 
-
 rill__task_t *rill__thread_task_for(rill__thread_t *thread, const char *topic, int32_t part,
                                     rill__pq_t **pqp);
 
@@ -665,8 +662,7 @@ bool rill__pq_lagging(rill__task_t *task, rill__pq_t *pq);
 void rill__thread_pause_update(rill__thread_t *thread, rill__pq_t *pq);
 /* stream_thread.c: routes every partition of parts into the consumer's queue again (one
  * held back before a rebalance would stay held back in librdkafka). */
-void rill__thread_route_all(rill__thread_t *thread,
-                            const rd_kafka_topic_partition_list_t *parts);
+void rill__thread_route_all(rill__thread_t *thread, const rd_kafka_topic_partition_list_t *parts);
 
 /* thread_status.c: what the thread shows other threads (rill__status_t). */
 void rill__status_init(rill__thread_t *thread);

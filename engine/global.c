@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GLOBAL_BATCH 5000                    /* records per write, at most */
+#define GLOBAL_BATCH 5000                     /* records per write, at most */
 #define GLOBAL_BATCH_BYTES ((size_t)16 << 20) /* bytes per write, about */
 #define GLOBAL_POLL_MS 100
 #define GLOBAL_STALL_MS 60000 /* bootstrap: no record and no end for this long is an error */
@@ -47,9 +47,9 @@ typedef struct rill__global_s {
     rill__gstore_t store;
     rill__gpart_t *parts;
     int part_cnt;
-    int last_part;     /* the part of the last record (records come in runs) */
-    size_t batch_cnt;   /* records in the store's pending write (rows and dead letters) */
-    size_t batch_bytes; /* keys and values in it */
+    int last_part;          /* the part of the last record (records come in runs) */
+    size_t batch_cnt;       /* records in the store's pending write (rows and dead letters) */
+    size_t batch_bytes;     /* keys and values in it */
     int64_t last_error_log; /* when a consumer error was last logged */
     pthread_t tid;
     bool running;
@@ -91,8 +91,8 @@ static int write_batch(rill__global_t *gl, char *errstr, size_t errstr_size) {
     }
     if (!dirty)
         return 0;
-    int rc = rill__gstore_write(&gl->store, gl->batch_bytes > GLOBAL_BATCH_BYTES, errstr,
-                                errstr_size);
+    int rc =
+        rill__gstore_write(&gl->store, gl->batch_bytes > GLOBAL_BATCH_BYTES, errstr, errstr_size);
     __atomic_fetch_add(&gl->applied, (int64_t)gl->batch_cnt, __ATOMIC_RELAXED);
     gl->batch_cnt = 0;
     gl->batch_bytes = 0;
@@ -108,8 +108,12 @@ static int dead_letter(rill__global_t *gl, const rd_kafka_message_t *msg, const 
     rd_kafka_headers_t *orig = NULL;
     if (rd_kafka_message_headers(msg, &orig))
         orig = NULL;
-    rill__dlq_src_t src = {.topic = topic, .partition = msg->partition, .offset = msg->offset,
-                           .key = msg->key, .key_len = msg->key_len, .value = msg->payload,
+    rill__dlq_src_t src = {.topic = topic,
+                           .partition = msg->partition,
+                           .offset = msg->offset,
+                           .key = msg->key,
+                           .key_len = msg->key_len,
+                           .value = msg->payload,
                            .value_len = msg->len,
                            .timestamp = rd_kafka_message_timestamp(msg, NULL),
                            .headers = orig};
@@ -149,8 +153,7 @@ static int refuse(const rill_global_table_t *g, const rd_kafka_message_t *msg, c
     void *obj = NULL;
     char err[256] = "";
     if (serde->deserialize(serde, msg->payload, msg->len, &obj, err, sizeof(err))) {
-        snprintf(why, why_size, "value is not %s: %s", serde->name ? serde->name : "valid",
-                 err);
+        snprintf(why, why_size, "value is not %s: %s", serde->name ? serde->name : "valid", err);
         return 1;
     }
     if (obj && serde->free_obj)
@@ -162,8 +165,11 @@ static int64_t row_time(const rill_global_table_t *g, const rd_kafka_message_t *
     int64_t ts = rd_kafka_message_timestamp(msg, NULL);
     if (!g->opts.timestamp_extractor)
         return ts;
-    rill_record_t rec = {.key = msg->key, .key_len = msg->key_len, .value = msg->payload,
-                         .value_len = msg->len, .timestamp = ts};
+    rill_record_t rec = {.key = msg->key,
+                         .key_len = msg->key_len,
+                         .value = msg->payload,
+                         .value_len = msg->len,
+                         .timestamp = ts};
     return g->opts.timestamp_extractor(&rec, g->opts.timestamp_opaque);
 }
 
@@ -174,8 +180,7 @@ static int apply(rill__global_t *gl, rill__gpart_t *p, const rd_kafka_message_t 
         if (dead_letter(gl, msg, why, errstr, errstr_size))
             return -1;
     } else if (rill__gstore_row(&gl->store, p->g, msg->key, msg->key_len,
-                                msg->payload ? row_time(p->g, msg) : 0, msg->payload,
-                                msg->len)) {
+                                msg->payload ? row_time(p->g, msg) : 0, msg->payload, msg->len)) {
         snprintf(errstr, errstr_size, "global table: out of memory");
         return -1;
     }
@@ -277,9 +282,10 @@ static int add_partitions(rill__global_t *gl, rill_global_table_t *g, char *errs
         cnt = app->set.embedded_partitions;
     }
     if (cnt < 0) {
-        snprintf(errstr, errstr_size, "global table topic \"%s\" does not exist on %s: create "
-                 "it first (kafka-topics.sh --create --topic %s --partitions N)", g->topic,
-                 app->bootstrap, g->topic);
+        snprintf(errstr, errstr_size,
+                 "global table topic \"%s\" does not exist on %s: create "
+                 "it first (kafka-topics.sh --create --topic %s --partitions N)",
+                 g->topic, app->bootstrap, g->topic);
         return -1;
     }
     if (rill__gstore_attach(&gl->store, g, errstr, errstr_size))
@@ -303,9 +309,11 @@ static int add_partitions(rill__global_t *gl, rill_global_table_t *g, char *errs
             return -1;
         }
         if (p->next >= 0 && p->next < lo)
-            rill__log(app, -1, "global table \"%s\" [%d]: records %" PRId64 "..%" PRId64
+            rill__log(app, -1,
+                      "global table \"%s\" [%d]: records %" PRId64 "..%" PRId64
                       " were deleted from the topic before this process read them; rows they "
-                      "changed keep their older values", g->topic, (int)i, p->next, lo - 1);
+                      "changed keep their older values",
+                      g->topic, (int)i, p->next, lo - 1);
         p->boot_end = hi;
         p->caught_up = (p->next >= 0 ? p->next : lo) >= hi;
     }
@@ -315,9 +323,8 @@ static int add_partitions(rill__global_t *gl, rill_global_table_t *g, char *errs
 static int assign_all(rill__global_t *gl, char *errstr, size_t errstr_size) {
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(gl->part_cnt);
     for (int i = 0; i < gl->part_cnt; i++)
-        rd_kafka_topic_partition_list_add(list, gl->parts[i].g->topic,
-                                          gl->parts[i].partition)->offset =
-            gl->parts[i].next >= 0 ? gl->parts[i].next : RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_topic_partition_list_add(list, gl->parts[i].g->topic, gl->parts[i].partition)
+            ->offset = gl->parts[i].next >= 0 ? gl->parts[i].next : RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_resp_err_t err = rd_kafka_assign(gl->consumer, list);
     rd_kafka_topic_partition_list_destroy(list);
     if (err)
@@ -358,7 +365,8 @@ static int bootstrap(rill__global_t *gl, char *errstr, size_t errstr_size) {
         if (n > 0)
             last_progress = now;
         if (now - last_progress > GLOBAL_STALL_MS) {
-            snprintf(errstr, errstr_size, "global tables: no record and no end of topic for "
+            snprintf(errstr, errstr_size,
+                     "global tables: no record and no end of topic for "
                      "%d s while %" PRId64 " record(s) remain: is the broker reachable?",
                      GLOBAL_STALL_MS / 1000, remaining(gl));
             return -1;
@@ -369,8 +377,8 @@ static int bootstrap(rill__global_t *gl, char *errstr, size_t errstr_size) {
             last_log = now;
         }
     }
-    rill__log(app, -1, "global tables ready: %" PRId64 " record(s) read in %" PRId64 " ms",
-              total, rill__now_ms() - start);
+    rill__log(app, -1, "global tables ready: %" PRId64 " record(s) read in %" PRId64 " ms", total,
+              rill__now_ms() - start);
     return 0;
 }
 

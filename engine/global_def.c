@@ -17,16 +17,17 @@
 static int topic_taken(rill_topology_t *topo, const char *topic) {
     for (int i = 0; i < topo->global_cnt; i++) {
         if (!strcmp(topo->globals[i]->topic, topic)) {
-            rill__topology_fail(topo, "rill_global_table: topic \"%s\" already has a global "
-                                "table: join that one", topic);
+            rill__topology_fail(topo,
+                                "rill_global_table: topic \"%s\" already has a global "
+                                "table: join that one",
+                                topic);
             return 1;
         }
     }
     return 0;
 }
 
-static rill_global_table_t *def_add(rill_topology_t *topo, const char *topic,
-                                    const char *store) {
+static rill_global_table_t *def_add(rill_topology_t *topo, const char *topic, const char *store) {
     rill_global_table_t **globals =
         realloc(topo->globals, (size_t)(topo->global_cnt + 1) * sizeof(*globals));
     rill_global_table_t *g = calloc(1, sizeof(*g));
@@ -78,8 +79,7 @@ rill_topology_t *rill__global_topology(const rill_global_table_t *g) {
 }
 
 int rill__global_add_reader(rill_global_table_t *g, const rill__node_t *node) {
-    const rill__node_t **all =
-        realloc(g->readers, (size_t)(g->reader_cnt + 1) * sizeof(*all));
+    const rill__node_t **all = realloc(g->readers, (size_t)(g->reader_cnt + 1) * sizeof(*all));
     if (!all) {
         rill__topology_fail(g->topo, "out of memory");
         return -1;

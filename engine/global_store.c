@@ -43,16 +43,14 @@ static void offset_key(unsigned char out[5], int32_t partition) {
 static int row_key(rill_buf_t *buf, const void *key, size_t key_len) {
     unsigned char tag = GLOBAL_ROW;
     rill_buf_reset(buf);
-    return rill_buf_append(buf, &tag, 1) || (key_len && rill_buf_append(buf, key, key_len))
-               ? -1
-               : 0;
+    return rill_buf_append(buf, &tag, 1) || (key_len && rill_buf_append(buf, key, key_len)) ? -1
+                                                                                            : 0;
 }
 
 int64_t rill__gstore_offset(rill__gstore_t *s, const rill_global_table_t *g, int32_t partition) {
     unsigned char key[5];
     offset_key(key, partition);
-    if (rill__db_get(s->db, g->cf, key, sizeof(key), &s->vbuf, NULL, 0) != 1 ||
-        s->vbuf.len != 8)
+    if (rill__db_get(s->db, g->cf, key, sizeof(key), &s->vbuf, NULL, 0) != 1 || s->vbuf.len != 8)
         return -1;
     return (int64_t)rill__be64_get((const unsigned char *)s->vbuf.data);
 }

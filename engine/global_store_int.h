@@ -17,8 +17,8 @@
 
 struct rill_global_table_s {
     rill_topology_t *topo;
-    char *topic;   /* owned */
-    char *store;   /* owned */
+    char *topic; /* owned */
+    char *store; /* owned */
     rill_source_opts_t opts;
     const rill__node_t **readers; /* the joins that read it (owned array) */
     int reader_cnt;

@@ -45,9 +45,8 @@ struct rill__http_s {
     int port; /* bound */
 };
 
-enum MHD_Result rill__http_respond(struct MHD_Connection *conn, unsigned status,
-                                   const char *body, size_t len, const char *type,
-                                   const char *const *headers) {
+enum MHD_Result rill__http_respond(struct MHD_Connection *conn, unsigned status, const char *body,
+                                   size_t len, const char *type, const char *const *headers) {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!resp)
@@ -69,8 +68,7 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
     return rill__http_respond(conn, status, body, len, type, NULL);
 }
 
-enum MHD_Result rill__http_line(struct MHD_Connection *conn, unsigned status,
-                                const char *text) {
+enum MHD_Result rill__http_line(struct MHD_Connection *conn, unsigned status, const char *text) {
     char line[600];
     int n = snprintf(line, sizeof(line), "%s\n", text);
     size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
@@ -85,8 +83,7 @@ static enum MHD_Result serve_metrics(rill_app_t *app, struct MHD_Connection *con
     if (rill_app_metrics(app, &buf))
         ret = respond_line(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     else
-        ret = respond(conn, MHD_HTTP_OK, buf.data ? buf.data : "", buf.len,
-                      METRICS_CONTENT_TYPE);
+        ret = respond(conn, MHD_HTTP_OK, buf.data ? buf.data : "", buf.len, METRICS_CONTENT_TYPE);
     rill_buf_free(&buf);
     return ret;
 }
@@ -113,7 +110,7 @@ static enum MHD_Result serve_ready(rill_app_t *app, struct MHD_Connection *conn)
 
 /* ---- interactive queries: GET /stores/<store>/<key>, GET /owner/<store>/<key> ---- */
 
-#define HTTP_MAX_KEY 4096       /* bytes of a key, decoded */
+#define HTTP_MAX_KEY 4096 /* bytes of a key, decoded */
 #define HTTP_QUERY_TIMEOUT_MS RILL__HTTP_QUERY_TIMEOUT_MS
 
 int rill__http_url_encode(rill_buf_t *b, const char *s, size_t len) {
@@ -131,15 +128,17 @@ int rill__http_url_encode(rill_buf_t *b, const char *s, size_t len) {
 
 /* 307 to the same route (and arguments) on the owner, proxied to it (query.forward=proxy),
  * or 503 when it is not known or this request was proxied already (hop=1). */
-static enum MHD_Result to_owner(rill_app_t *app, struct MHD_Connection *conn,
-                                const char *route, const char *store, const char *key,
-                                const rill_query_info_t *info) {
+static enum MHD_Result to_owner(rill_app_t *app, struct MHD_Connection *conn, const char *route,
+                                const char *store, const char *key, const rill_query_info_t *info) {
     char line[600];
     if (!info->owner[0] || MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "hop")) {
-        snprintf(line, sizeof(line), "unavailable, try again: not here; partition %d of store "
-                 "\"%s\" belongs to %s%s", (int)info->partition, store,
-                 info->owner[0] ? info->owner : "another instance that has not published its "
-                                                "address (yet)",
+        snprintf(line, sizeof(line),
+                 "unavailable, try again: not here; partition %d of store "
+                 "\"%s\" belongs to %s%s",
+                 (int)info->partition, store,
+                 info->owner[0] ? info->owner
+                                : "another instance that has not published its "
+                                  "address (yet)",
                  info->owner[0] ? ", which does not hold it any more" : "");
         return respond_line(conn, MHD_HTTP_SERVICE_UNAVAILABLE, line);
     }
@@ -166,8 +165,8 @@ enum MHD_Result rill__http_status(struct MHD_Connection *conn, rill_query_status
     char line[600];
     switch (st) {
     case RILL_QUERY_NOT_FOUND:
-        snprintf(line, sizeof(line), "not found: no key \"%.200s\" in store \"%s\"",
-                 key ? key : "", store);
+        snprintf(line, sizeof(line), "not found: no key \"%.200s\" in store \"%s\"", key ? key : "",
+                 store);
         return respond_line(conn, MHD_HTTP_NOT_FOUND, line);
     case RILL_QUERY_UNKNOWN_STORE:
         snprintf(line, sizeof(line), "unknown store: %s", info->error);
@@ -184,21 +183,21 @@ enum MHD_Result rill__http_status(struct MHD_Connection *conn, rill_query_status
 
 /* The answer for a status other than found: not-local goes to the owner. */
 static enum MHD_Result respond_status(rill_app_t *app, struct MHD_Connection *conn,
-                                      rill_query_status_t st, const char *route,
-                                      const char *store, const char *key,
-                                      const rill_query_info_t *info) {
+                                      rill_query_status_t st, const char *route, const char *store,
+                                      const char *key, const rill_query_info_t *info) {
     if (st == RILL_QUERY_NOT_LOCAL)
         return to_owner(app, conn, route, store, key, info);
     return rill__http_status(conn, st, store, key, info);
 }
 
 /* Splits "<store>/<key>" (decoded) at its first '/'. Returns 0, or -1 after answering 400. */
-static int split_path(struct MHD_Connection *conn, const char *path, char *store,
-                      size_t store_size, const char **key, enum MHD_Result *ret) {
+static int split_path(struct MHD_Connection *conn, const char *path, char *store, size_t store_size,
+                      const char **key, enum MHD_Result *ret) {
     const char *slash = strchr(path, '/');
     size_t n = slash ? (size_t)(slash - path) : 0;
     if (!slash || !n || n >= store_size || !slash[1] || strlen(slash + 1) > HTTP_MAX_KEY) {
-        *ret = respond_line(conn, MHD_HTTP_BAD_REQUEST, "bad request: expected /stores/<store>/"
+        *ret = respond_line(conn, MHD_HTTP_BAD_REQUEST,
+                            "bad request: expected /stores/<store>/"
                             "<key>, /stores/<store>?from=&to=&limit= or /owner/<store>/<key>, "
                             "a key of 1 to 4096 bytes (percent-encoded as needed)");
         return -1;
@@ -209,8 +208,7 @@ static int split_path(struct MHD_Connection *conn, const char *path, char *store
     return 0;
 }
 
-int rill__http_window_row(int64_t start, int64_t ts, const void *value, size_t len,
-                          void *opaque) {
+int rill__http_window_row(int64_t start, int64_t ts, const void *value, size_t len, void *opaque) {
     static const char hex[] = "0123456789abcdef";
     rill_buf_t *b = opaque;
     char head[96];
@@ -248,14 +246,15 @@ static int fetch_windows(rill_app_t *app, struct MHD_Connection *conn, const cha
     int64_t from, to;
     if (rill__http_time_arg(conn, "from", 0, &from) ||
         rill__http_time_arg(conn, "to", INT64_MAX, &to)) {
-        *ret = respond_line(conn, MHD_HTTP_BAD_REQUEST, "bad request: from and to are window "
+        *ret = respond_line(conn, MHD_HTTP_BAD_REQUEST,
+                            "bad request: from and to are window "
                             "start times in epoch milliseconds");
         return -1;
     }
     *st = rill_buf_append(out, "[", 1)
               ? RILL_QUERY_ERROR
-              : rill_app_window_fetch(app, store, key, strlen(key), from, to, rill__http_window_row, out,
-                                      info, HTTP_QUERY_TIMEOUT_MS);
+              : rill_app_window_fetch(app, store, key, strlen(key), from, to, rill__http_window_row,
+                                      out, info, HTTP_QUERY_TIMEOUT_MS);
     if (*st == RILL_QUERY_FOUND && rill_buf_append(out, "]\n", 2))
         *st = RILL_QUERY_ERROR;
     return 0;
@@ -266,13 +265,13 @@ static int fetch_windows(rill_app_t *app, struct MHD_Connection *conn, const cha
 static bool searched_here(rill_app_t *app, const rill__store_def_t *def, const char *key,
                           const rill_query_info_t *info) {
     return def && !rill__query_placed(app, def) &&
-           info->partition != rd_kafka_msg_partitioner_murmur2(
-                                  NULL, key, strlen(key), rill__query_partitions(app, def),
-                                  NULL, NULL);
+           info->partition != rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key),
+                                                               rill__query_partitions(app, def),
+                                                               NULL, NULL);
 }
 
-static enum MHD_Result serve_store(rill_app_t *app, struct MHD_Connection *conn,
-                                   const char *store, const char *key) {
+static enum MHD_Result serve_store(rill_app_t *app, struct MHD_Connection *conn, const char *store,
+                                   const char *key) {
     enum MHD_Result ret = MHD_NO;
     rill_query_info_t info;
     rill_buf_t out = {0};
@@ -285,10 +284,8 @@ static enum MHD_Result serve_store(rill_app_t *app, struct MHD_Connection *conn,
     if (windows && fetch_windows(app, conn, store, key, &out, &info, &st, &ret))
         return ret;
     if (!windows)
-        st = rill_app_store_get(app, store, key, strlen(key), &out, &info,
-                                HTTP_QUERY_TIMEOUT_MS);
-    if (st == RILL_QUERY_NOT_LOCAL && searched_here(app, rill__query_store(app, store), key,
-                                                    &info))
+        st = rill_app_store_get(app, store, key, strlen(key), &out, &info, HTTP_QUERY_TIMEOUT_MS);
+    if (st == RILL_QUERY_NOT_LOCAL && searched_here(app, rill__query_store(app, store), key, &info))
         ret = rill__http_get_anywhere(app, conn, store, key); /* ask the other owners */
     else if (st != RILL_QUERY_FOUND)
         ret = respond_status(app, conn, st, "/stores/", store, key, &info);
@@ -302,29 +299,29 @@ static enum MHD_Result serve_store(rill_app_t *app, struct MHD_Connection *conn,
     return ret;
 }
 
-static enum MHD_Result serve_owner(rill_app_t *app, struct MHD_Connection *conn,
-                                   const char *store, const char *key) {
+static enum MHD_Result serve_owner(rill_app_t *app, struct MHD_Connection *conn, const char *store,
+                                   const char *key) {
     rill_query_info_t info;
     rill_query_status_t st = rill__query_locate(app, store, key, strlen(key), &info);
     if (st != RILL_QUERY_FOUND && st != RILL_QUERY_NOT_LOCAL)
         return respond_status(app, conn, st, "/owner/", store, key, &info);
     const char *server = st == RILL_QUERY_FOUND ? rill_app_server(app) : info.owner;
     char body[700];
-    int n = snprintf(body, sizeof(body), "{\"store\":\"%s\",\"partition\":%d,\"local\":%s,"
-                     "\"owner\":%s%s%s}\n", store, (int)info.partition,
-                     st == RILL_QUERY_FOUND ? "true" : "false", server && *server ? "\"" : "",
-                     server && *server ? server : "null", server && *server ? "\"" : "");
+    int n = snprintf(body, sizeof(body),
+                     "{\"store\":\"%s\",\"partition\":%d,\"local\":%s,"
+                     "\"owner\":%s%s%s}\n",
+                     store, (int)info.partition, st == RILL_QUERY_FOUND ? "true" : "false",
+                     server && *server ? "\"" : "", server && *server ? server : "null",
+                     server && *server ? "\"" : "");
     return respond(conn, MHD_HTTP_OK, body, (size_t)n < sizeof(body) ? (size_t)n : 0,
                    "application/json");
 }
 
 /* Runs route with the store and key of path ("<store>/<key>", decoded), or answers 400. */
-static enum MHD_Result store_route(rill_app_t *app, struct MHD_Connection *conn,
-                                   const char *path,
+static enum MHD_Result store_route(rill_app_t *app, struct MHD_Connection *conn, const char *path,
                                    enum MHD_Result (*route)(rill_app_t *app,
                                                             struct MHD_Connection *conn,
-                                                            const char *store,
-                                                            const char *key)) {
+                                                            const char *store, const char *key)) {
     char store[256];
     const char *key;
     enum MHD_Result ret = MHD_NO;
@@ -336,9 +333,8 @@ static enum MHD_Result store_route(rill_app_t *app, struct MHD_Connection *conn,
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls) {
     (void)version;
     (void)upload_data;
     (void)upload_data_size;
@@ -356,7 +352,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return store_route(app, conn, url + 8, serve_store);
     if (!strncmp(url, "/owner/", 7))
         return store_route(app, conn, url + 7, serve_owner);
-    return respond_line(conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics, /health, /ready, "
+    return respond_line(conn, MHD_HTTP_NOT_FOUND,
+                        "not found: try /metrics, /health, /ready, "
                         "/stores/<store>/<key>, /stores/<store>?from=&to= or /owner/<store>/<key>");
 }
 
@@ -370,13 +367,14 @@ static int resolve(const char *listen, struct sockaddr_storage *addr, char *errs
         return -1;
     }
     snprintf(port_s, sizeof(port_s), "%d", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(host, port_s, &hints, &res);
     if (rc || !res) {
-        snprintf(errstr, errstr_size, "http.listen=%s: cannot resolve \"%s\": %s", listen,
-                 host, rc ? gai_strerror(rc) : "no address");
+        snprintf(errstr, errstr_size, "http.listen=%s: cannot resolve \"%s\": %s", listen, host,
+                 rc ? gai_strerror(rc) : "no address");
         return -1;
     }
     memcpy(addr, res->ai_addr, res->ai_addrlen);
@@ -396,28 +394,29 @@ rill_err_t rill__http_start(rill_app_t *app, char *errstr, size_t errstr_size) {
         return RILL_ERR_NOMEM;
     /* A thread per connection (16 at most): a store query waits for a stream thread, and
      * must not hold up /metrics or /health meanwhile. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_AUTO;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    http->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, app, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_END);
+    http->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, app, MHD_OPTION_SOCK_ADDR,
+                                    (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
+                                    (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+                                    (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_END);
     if (!http->daemon) {
-        snprintf(errstr, errstr_size, "http.listen=%s: cannot listen there (address in use, "
-                 "or not an address of this host?)", listen);
+        snprintf(errstr, errstr_size,
+                 "http.listen=%s: cannot listen there (address in use, "
+                 "or not an address of this host?)",
+                 listen);
         free(http);
         return RILL_ERR_INVALID_ARG;
     }
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT);
     http->port = info ? (int)info->port : 0;
     app->http = http;
-    rill__log(app, -1, "HTTP endpoint on %s, port %d: GET /metrics, /health, /ready, "
+    rill__log(app, -1,
+              "HTTP endpoint on %s, port %d: GET /metrics, /health, /ready, "
               "/stores/<store>/<key>, /stores/<store>?from=&to=, /owner/<store>/<key> "
-              "(no authentication)", listen,
-              http->port);
+              "(no authentication)",
+              listen, http->port);
     return RILL_OK;
 }
 

@@ -16,9 +16,8 @@
 
 /* Queues a response of status with body (copied), content type and extra headers (name,
  * value pairs, NULL-terminated; NULL for none; a NULL or empty value is skipped). */
-enum MHD_Result rill__http_respond(struct MHD_Connection *conn, unsigned status,
-                                   const char *body, size_t len, const char *type,
-                                   const char *const *headers);
+enum MHD_Result rill__http_respond(struct MHD_Connection *conn, unsigned status, const char *body,
+                                   size_t len, const char *type, const char *const *headers);
 /* A one-line plain text answer. */
 enum MHD_Result rill__http_line(struct MHD_Connection *conn, unsigned status, const char *text);
 /* Appends s[0..len) percent-encoded (all but RFC 3986's unreserved characters). 0 or -1. */
@@ -30,21 +29,18 @@ enum MHD_Result rill__http_status(struct MHD_Connection *conn, rill_query_status
 
 /* Appends one window to a JSON array begun in the rill_buf_t opaque ("[" first): start,
  * timestamp and value_hex; as a rill_window_row_cb. */
-int rill__http_window_row(int64_t start, int64_t ts, const void *value, size_t len,
-                          void *opaque);
+int rill__http_window_row(int64_t start, int64_t ts, const void *value, size_t len, void *opaque);
 /* A time argument: decimal ms, or def when absent. Returns 0, or -1 when malformed. */
-int rill__http_time_arg(struct MHD_Connection *conn, const char *name, int64_t def,
-                        int64_t *out);
+int rill__http_time_arg(struct MHD_Connection *conn, const char *name, int64_t def, int64_t *out);
 
 /* http_queries.c */
 /* GET /stores/<store>?from=&to=&limit=[&scope=local]: a key range. */
-enum MHD_Result rill__http_range(rill_app_t *app, struct MHD_Connection *conn,
-                                 const char *store);
+enum MHD_Result rill__http_range(rill_app_t *app, struct MHD_Connection *conn, const char *store);
 /* 200 with a found value: the raw bytes, or with format=json a JSON object (key,
  * partition, timestamp, value when the store's serde gives it a JSON form, value_hex);
  * partitions and served_by (X-Rill-Partitions, X-Rill-Served-By) may be NULL. */
-enum MHD_Result rill__http_found(rill_app_t *app, struct MHD_Connection *conn,
-                                 const char *store, const char *key, const rill_buf_t *value,
+enum MHD_Result rill__http_found(rill_app_t *app, struct MHD_Connection *conn, const char *store,
+                                 const char *key, const rill_buf_t *value,
                                  const rill_query_info_t *info, const char *partitions,
                                  const char *served_by);
 /* GET /stores/<store>/<key>?scope=local: key (or with from/to its windows) in this
@@ -56,14 +52,12 @@ enum MHD_Result rill__http_get_local(rill_app_t *app, struct MHD_Connection *con
 enum MHD_Result rill__http_get_anywhere(rill_app_t *app, struct MHD_Connection *conn,
                                         const char *store, const char *key);
 /* The same request (route, store, key, its arguments) asked of owner, its answer returned. */
-enum MHD_Result rill__http_proxy(rill_app_t *app, struct MHD_Connection *conn,
-                                 const char *route, const char *store, const char *key,
-                                 const char *owner);
+enum MHD_Result rill__http_proxy(rill_app_t *app, struct MHD_Connection *conn, const char *route,
+                                 const char *store, const char *key, const char *owner);
 /* "http://<owner><route><store>/<key>?<the request's arguments but scope and hop>[&extra]"
  * (key NULL: no "/<key>"; owner NULL: no "http://<owner>") into url. 0 or -1. */
 int rill__http_owner_url(rill_buf_t *url, struct MHD_Connection *conn, const char *owner,
-                         const char *route, const char *store, const char *key,
-                         const char *extra);
+                         const char *route, const char *store, const char *key, const char *extra);
 
 /* http_json.c. Appends data as lowercase hexadecimal. 0 or -1. */
 int rill__json_hex(rill_buf_t *b, const void *data, size_t len);
@@ -74,8 +68,7 @@ int rill__json_key(rill_buf_t *b, const void *key, size_t len);
 /* Appends value v as JSON by def's value serde: 0, 1 (no JSON form known: nothing appended)
  * or -1. */
 struct rill__store_def_s;
-int rill__json_value(rill_buf_t *b, const struct rill__store_def_s *def, const void *v,
-                     size_t len);
+int rill__json_value(rill_buf_t *b, const struct rill__store_def_s *def, const void *v, size_t len);
 
 /* "0,2,5": the partitions p with covered[p] set, into out. */
 void rill__http_covered_list(const uint8_t *covered, int32_t cnt, char *out, size_t size);

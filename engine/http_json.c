@@ -27,8 +27,11 @@ int rill__json_hex(rill_buf_t *b, const void *data, size_t len) {
 
 /* The length of the UTF-8 sequence at s (left bytes), or 0 when it is not valid UTF-8. */
 static size_t utf8_len(const unsigned char *s, size_t left) {
-    size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
-             : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    size_t n = s[0] < 0x80             ? 1
+               : (s[0] & 0xe0) == 0xc0 ? 2
+               : (s[0] & 0xf0) == 0xe0 ? 3
+               : (s[0] & 0xf8) == 0xf0 ? 4
+                                       : 0;
     if (!n || n > left || (n == 2 && s[0] < 0xc2))
         return 0;
     for (size_t i = 1; i < n; i++)

@@ -42,25 +42,23 @@ static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *k
     a->bad |= rill_buf_append(a->url, a->n++ ? "&" : "?", 1) ||
               rill__http_url_encode(a->url, key, strlen(key));
     if (value)
-        a->bad |= rill_buf_append(a->url, "=", 1) ||
-                  rill__http_url_encode(a->url, value, strlen(value));
+        a->bad |=
+            rill_buf_append(a->url, "=", 1) || rill__http_url_encode(a->url, value, strlen(value));
     return MHD_YES;
 }
 
 int rill__http_owner_url(rill_buf_t *url, struct MHD_Connection *conn, const char *owner,
-                         const char *route, const char *store, const char *key,
-                         const char *extra) {
+                         const char *route, const char *store, const char *key, const char *extra) {
     args_t a = {.url = url, .raw = extra && !strcmp(extra, "scope=local")};
-    a.bad = (owner && (rill_buf_append(url, "http://", 7) ||
-                       rill_buf_append(url, owner, strlen(owner)))) ||
+    a.bad = (owner &&
+             (rill_buf_append(url, "http://", 7) || rill_buf_append(url, owner, strlen(owner)))) ||
             rill_buf_append(url, route, strlen(route)) ||
             rill__http_url_encode(url, store, strlen(store)) ||
-            (key && (rill_buf_append(url, "/", 1) ||
-                     rill__http_url_encode(url, key, strlen(key))));
+            (key && (rill_buf_append(url, "/", 1) || rill__http_url_encode(url, key, strlen(key))));
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg, &a);
     if (extra)
-        a.bad |= rill_buf_append(url, a.n ? "&" : "?", 1) ||
-                 rill_buf_append(url, extra, strlen(extra));
+        a.bad |=
+            rill_buf_append(url, a.n ? "&" : "?", 1) || rill_buf_append(url, extra, strlen(extra));
     return a.bad ? -1 : 0;
 }
 
@@ -85,19 +83,19 @@ static int value_json(rill_buf_t *b, const rill__store_def_t *def, const char *k
         rill_buf_append(b, mid, strlen(mid)))
         return -1;
     at = b->len;
-    int rc = rill_buf_append(b, ",\"value\":", 9) ? -1 : rill__json_value(b, def, value->data,
-                                                                           value->len);
+    int rc = rill_buf_append(b, ",\"value\":", 9)
+                 ? -1
+                 : rill__json_value(b, def, value->data, value->len);
     if (rc == 1)
         b->len = at;
     return rc < 0 || rill_buf_append(b, ",\"value_hex\":\"", 14) ||
-                   rill__json_hex(b, value->data, value->len) ||
-                   rill_buf_append(b, "\"}\n", 3)
+                   rill__json_hex(b, value->data, value->len) || rill_buf_append(b, "\"}\n", 3)
                ? -1
                : 0;
 }
 
-enum MHD_Result rill__http_found(rill_app_t *app, struct MHD_Connection *conn,
-                                 const char *store, const char *key, const rill_buf_t *value,
+enum MHD_Result rill__http_found(rill_app_t *app, struct MHD_Connection *conn, const char *store,
+                                 const char *key, const rill_buf_t *value,
                                  const rill_query_info_t *info, const char *partitions,
                                  const char *served_by) {
     char part[16], ts[32];
@@ -110,14 +108,20 @@ enum MHD_Result rill__http_found(rill_app_t *app, struct MHD_Connection *conn,
     }
     snprintf(part, sizeof(part), "%d", (int)info->partition);
     snprintf(ts, sizeof(ts), "%lld", (long long)info->timestamp);
-    const char *const headers[] = {"X-Rill-Partition", part, "X-Rill-Timestamp",
-                                   info->timestamp >= 0 ? ts : NULL, "X-Rill-Partitions",
-                                   partitions, "X-Rill-Served-By", served_by, NULL};
+    const char *const headers[] = {"X-Rill-Partition",
+                                   part,
+                                   "X-Rill-Timestamp",
+                                   info->timestamp >= 0 ? ts : NULL,
+                                   "X-Rill-Partitions",
+                                   partitions,
+                                   "X-Rill-Served-By",
+                                   served_by,
+                                   NULL};
     enum MHD_Result ret =
         as_json ? rill__http_respond(conn, MHD_HTTP_OK, json.data, json.len, "application/json",
                                      headers)
-                : rill__http_respond(conn, MHD_HTTP_OK, value->data ? value->data : "",
-                                     value->len, "application/octet-stream", headers);
+                : rill__http_respond(conn, MHD_HTTP_OK, value->data ? value->data : "", value->len,
+                                     "application/octet-stream", headers);
     rill_buf_free(&json);
     return ret;
 }
@@ -128,11 +132,15 @@ static int request_query(struct MHD_Connection *conn, const char *key, rill__que
                          rill_buf_t *out, enum MHD_Result *ret) {
     bool windows = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "from") ||
                    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "to");
-    *q = (rill__query_t){.kind = windows ? RILL__Q_FETCH : RILL__Q_GET, .key = key,
-                         .key_len = strlen(key), .out = out, .ts = -1};
+    *q = (rill__query_t){.kind = windows ? RILL__Q_FETCH : RILL__Q_GET,
+                         .key = key,
+                         .key_len = strlen(key),
+                         .out = out,
+                         .ts = -1};
     if (windows && (rill__http_time_arg(conn, "from", 0, &q->from) ||
                     rill__http_time_arg(conn, "to", INT64_MAX, &q->to))) {
-        *ret = rill__http_line(conn, MHD_HTTP_BAD_REQUEST, "bad request: from and to are "
+        *ret = rill__http_line(conn, MHD_HTTP_BAD_REQUEST,
+                               "bad request: from and to are "
                                "window start times in epoch milliseconds");
         return -1;
     }
@@ -155,8 +163,8 @@ static enum MHD_Result answer(rill_app_t *app, struct MHD_Connection *conn, cons
     ret = rill_buf_append(&json, "]\n", 2)
               ? rill__http_line(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "error: out of memory")
               : rill__http_respond(conn, MHD_HTTP_OK, json.data, json.len, "application/json",
-                                   (const char *[]){"X-Rill-Partition", part,
-                                                    "X-Rill-Partitions", partitions, NULL});
+                                   (const char *[]){"X-Rill-Partition", part, "X-Rill-Partitions",
+                                                    partitions, NULL});
     rill_buf_free(&json);
     return ret;
 }
@@ -172,8 +180,8 @@ enum MHD_Result rill__http_get_local(rill_app_t *app, struct MHD_Connection *con
     enum MHD_Result ret = MHD_NO;
     if (request_query(conn, key, &q, &out, &ret))
         return ret;
-    rill_query_status_t st = rill__any_local(app, store, &q, &covered, &cnt, &info,
-                                             RILL__HTTP_QUERY_TIMEOUT_MS);
+    rill_query_status_t st =
+        rill__any_local(app, store, &q, &covered, &cnt, &info, RILL__HTTP_QUERY_TIMEOUT_MS);
     rill__http_covered_list(covered, cnt, list, sizeof(list));
     if (st == RILL_QUERY_FOUND)
         ret = answer(app, conn, store, &q, &info, list);
@@ -200,9 +208,9 @@ static int keep_found(const rill__fwd_reply_t *r, const char *server, void *opaq
 }
 
 /* 200 with another instance's answer kept by a gather: a value, or windows (JSON as is). */
-static enum MHD_Result answer_kept(rill_app_t *app, struct MHD_Connection *conn,
-                                   const char *store, const rill__query_t *q,
-                                   rill__fwd_reply_t *keep, rill_query_info_t *info) {
+static enum MHD_Result answer_kept(rill_app_t *app, struct MHD_Connection *conn, const char *store,
+                                   const rill__query_t *q, rill__fwd_reply_t *keep,
+                                   rill_query_info_t *info) {
     info->partition = (int32_t)strtol(keep->partition, NULL, 10);
     info->timestamp = keep->timestamp[0] ? strtoll(keep->timestamp, NULL, 10) : -1;
     if (q->kind == RILL__Q_GET)
@@ -224,15 +232,15 @@ enum MHD_Result rill__http_get_anywhere(rill_app_t *app, struct MHD_Connection *
     enum MHD_Result ret = MHD_NO;
     if (request_query(conn, key, &q, &out, &ret))
         return ret;
-    rill_query_status_t st = rill__any_local(app, store, &q, &covered, &cnt, &info,
-                                             RILL__HTTP_QUERY_TIMEOUT_MS);
+    rill_query_status_t st =
+        rill__any_local(app, store, &q, &covered, &cnt, &info, RILL__HTTP_QUERY_TIMEOUT_MS);
     if (st == RILL_QUERY_NOT_FOUND) {
         if (rill__http_owner_url(&path, conn, NULL, "/stores/", store, key, "scope=local") ||
             rill_buf_append(&path, "", 1))
             st = rill__query_fail(&info, RILL_QUERY_ERROR, "out of memory");
         else
-            st = rill__gather(app, q.def, covered, cnt, path.data, keep_found, &keep,
-                              info.error, sizeof(info.error));
+            st = rill__gather(app, q.def, covered, cnt, path.data, keep_found, &keep, info.error,
+                              sizeof(info.error));
     }
     if (st == RILL_QUERY_FOUND && keep.error[0])
         ret = answer_kept(app, conn, store, &q, &keep, &info);
@@ -247,9 +255,8 @@ enum MHD_Result rill__http_get_anywhere(rill_app_t *app, struct MHD_Connection *
     return ret;
 }
 
-enum MHD_Result rill__http_proxy(rill_app_t *app, struct MHD_Connection *conn,
-                                 const char *route, const char *store, const char *key,
-                                 const char *owner) {
+enum MHD_Result rill__http_proxy(rill_app_t *app, struct MHD_Connection *conn, const char *route,
+                                 const char *store, const char *key, const char *owner) {
     rill_buf_t url = {0};
     rill__fwd_reply_t r = {0};
     char line[600];
@@ -257,18 +264,17 @@ enum MHD_Result rill__http_proxy(rill_app_t *app, struct MHD_Connection *conn,
     if (rill__http_owner_url(&url, conn, owner, route, store, key, "hop=1") ||
         rill_buf_append(&url, "", 1))
         ret = rill__http_line(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "error: out of memory");
-    else if (rill__forward_get(app, url.data,
-                               rill__now_ms() + app->set.query_forward_timeout_ms, &r)) {
+    else if (rill__forward_get(app, url.data, rill__now_ms() + app->set.query_forward_timeout_ms,
+                               &r)) {
         snprintf(line, sizeof(line), "unavailable, try again: the owner %s did not answer: %s",
                  owner, r.error);
         ret = rill__http_line(conn, MHD_HTTP_SERVICE_UNAVAILABLE, line);
     } else {
-        ret = rill__http_respond(conn, (unsigned)r.status, r.body.data ? r.body.data : "",
-                                 r.body.len, r.content_type[0] ? r.content_type
-                                                               : "application/octet-stream",
-                                 (const char *[]){"X-Rill-Partition", r.partition,
-                                                  "X-Rill-Timestamp", r.timestamp,
-                                                  "X-Rill-Served-By", owner, NULL});
+        ret =
+            rill__http_respond(conn, (unsigned)r.status, r.body.data ? r.body.data : "", r.body.len,
+                               r.content_type[0] ? r.content_type : "application/octet-stream",
+                               (const char *[]){"X-Rill-Partition", r.partition, "X-Rill-Timestamp",
+                                                r.timestamp, "X-Rill-Served-By", owner, NULL});
     }
     rill__forward_reply_free(&r);
     rill_buf_free(&url);

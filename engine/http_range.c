@@ -35,8 +35,8 @@ static int json_row(const void *key, size_t key_len, int64_t ts, const void *val
         rill__json_key(b, key, key_len) || rill_buf_append(b, mid, strlen(mid)))
         return 1;
     at = b->len;
-    int rc = rill_buf_append(b, ",\"value\":", 9) ? -1 : rill__json_value(b, j->def, value,
-                                                                           value_len);
+    int rc =
+        rill_buf_append(b, ",\"value\":", 9) ? -1 : rill__json_value(b, j->def, value, value_len);
     if (rc == 1)
         b->len = at; /* no JSON form: value_hex only */
     return rc < 0 || rill_buf_append(b, ",\"value_hex\":\"", 14) ||
@@ -95,9 +95,9 @@ static enum MHD_Result respond_json(rill_app_t *app, struct MHD_Connection *conn
         rill__counter_add(&app->query_metrics[RILL__QM_TRUNCATED], 1);
     enum MHD_Result ret =
         bad ? rill__http_line(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "error: out of memory")
-            : rill__http_respond(conn, MHD_HTTP_OK, json.data, json.len, "application/json",
-                                 (const char *[]){"X-Rill-Truncated",
-                                                  parts->more ? "true" : "false", NULL});
+            : rill__http_respond(
+                  conn, MHD_HTTP_OK, json.data, json.len, "application/json",
+                  (const char *[]){"X-Rill-Truncated", parts->more ? "true" : "false", NULL});
     rill_buf_free(&json);
     return ret;
 }
@@ -112,17 +112,17 @@ static rill_query_status_t gather_rest(rill_app_t *app, struct MHD_Connection *c
         rill_buf_append(&path, "", 1))
         st = rill__query_fail(info, RILL_QUERY_ERROR, "out of memory");
     else
-        st = rill__gather(app, rill__query_store(app, store), covered, cnt, path.data,
-                          add_part, parts, info->error, sizeof(info->error));
+        st = rill__gather(app, rill__query_store(app, store), covered, cnt, path.data, add_part,
+                          parts, info->error, sizeof(info->error));
     rill_buf_free(&path);
     if (st == RILL_QUERY_FOUND || (st == RILL_QUERY_NOT_FOUND && parts->bad))
-        return rill__query_fail(info, RILL_QUERY_UNAVAILABLE, "an instance's part of the "
+        return rill__query_fail(info, RILL_QUERY_UNAVAILABLE,
+                                "an instance's part of the "
                                 "range was malformed or refused");
     return st == RILL_QUERY_NOT_FOUND ? RILL_QUERY_FOUND : st;
 }
 
-enum MHD_Result rill__http_range(rill_app_t *app, struct MHD_Connection *conn,
-                                 const char *store) {
+enum MHD_Result rill__http_range(rill_app_t *app, struct MHD_Connection *conn, const char *store) {
     enum MHD_Result ret = MHD_NO;
     const char *from = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "from");
     const char *to = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "to");
@@ -137,8 +137,8 @@ enum MHD_Result rill__http_range(rill_app_t *app, struct MHD_Connection *conn,
     rill_query_status_t st =
         !parts.v ? rill__query_fail(&info, RILL_QUERY_ERROR, "out of memory")
                  : rill__range_local(app, store, from, from ? strlen(from) : 0, to,
-                                     to ? strlen(to) : 0, limit, &parts.v[0], &parts.more,
-                                     &covered, &cnt, &info, RILL__HTTP_QUERY_TIMEOUT_MS);
+                                     to ? strlen(to) : 0, limit, &parts.v[0], &parts.more, &covered,
+                                     &cnt, &info, RILL__HTTP_QUERY_TIMEOUT_MS);
     bool local = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "scope") != NULL;
     if (st == RILL_QUERY_FOUND && local) {
         rill__http_covered_list(covered, cnt, list, sizeof(list));
@@ -151,7 +151,7 @@ enum MHD_Result rill__http_range(rill_app_t *app, struct MHD_Connection *conn,
             st = gather_rest(app, conn, store, covered, cnt, &parts, &info);
         ret = st == RILL_QUERY_FOUND
                   ? respond_json(app, conn, rill__query_store(app, store), &parts, limit)
-                                     : rill__http_status(conn, st, store, NULL, &info);
+                  : rill__http_status(conn, st, store, NULL, &info);
     }
     for (int i = 0; i < parts.n && parts.v; i++)
         rill_buf_free(&parts.v[i]);

@@ -41,7 +41,7 @@
 #define HEADER_OVERHEAD 10 /* a header's name and value lengths (varints) */
 #define DLQ_HEADROOM 65536 /* room for the dead-letter headers over the largest input */
 #define PRODUCER_DEFAULT_MAX 1000000 /* librdkafka's message.max.bytes and batch.size */
-#define BATCH_MARGIN 128 /* batch.size under a topic's limit */
+#define BATCH_MARGIN 128             /* batch.size under a topic's limit */
 
 /* The value of config name in a DescribeConfigs result, or -1. */
 static int64_t config_value(rd_kafka_event_t *ev, const char *name) {
@@ -80,8 +80,8 @@ int64_t rill__app_topic_max_bytes(rill_app_t *app, const char *topic) {
     if (v <= 0)
         rill__log_at(app, RILL__LOG_WARN, -1,
                      "max.message.bytes of topic \"%s\" unknown (%s): records for it "
-                     "are not checked for size before they are sent", topic,
-                     ev ? rd_kafka_event_error_string(ev) : "no answer");
+                     "are not checked for size before they are sent",
+                     topic, ev ? rd_kafka_event_error_string(ev) : "no answer");
     if (ev)
         rd_kafka_event_destroy(ev);
     rd_kafka_AdminOptions_destroy(opts);
@@ -102,16 +102,15 @@ rill_err_t rill__app_create_dlq(rill_app_t *app, char *errstr, size_t errstr_siz
     char max[32];
     snprintf(max, sizeof(max), "%" PRId64, read_max + DLQ_HEADROOM);
     const char *const configs[] = {"max.message.bytes", max, NULL};
-    rill_err_t err = rill__app_create_topic_config(app, app->set.dlq_topic,
-                                                   app->set.dlq_partitions,
-                                                   read_max ? configs : NULL, errstr,
-                                                   errstr_size);
+    rill_err_t err = rill__app_create_topic_config(app, app->set.dlq_topic, app->set.dlq_partitions,
+                                                   read_max ? configs : NULL, errstr, errstr_size);
     if (err)
         return err;
     app->read_max_bytes = read_max;
     app->dlq_max_bytes = rill__app_topic_max_bytes(app, app->set.dlq_topic);
     if (app->dlq_max_bytes && app->dlq_max_bytes < read_max + DLQ_HEADROOM)
-        rill__log(app, -1, "the dead-letter topic \"%s\" takes records of up to %" PRId64
+        rill__log(app, -1,
+                  "the dead-letter topic \"%s\" takes records of up to %" PRId64
                   " bytes, less than the %" PRId64 " its source topics allow: larger dead "
                   "letters are cut to fit (header rill.value.truncated)",
                   app->set.dlq_topic, app->dlq_max_bytes, read_max);
@@ -172,8 +171,8 @@ void rill__producer_max_bytes(rill_app_t *app, rd_kafka_conf_t *kc) {
     }
     if (!app->dlq_max_bytes || user_set(app, "message.max.bytes"))
         return;
-    int64_t max = app->dlq_max_bytes > PRODUCER_DEFAULT_MAX ? app->dlq_max_bytes
-                                                             : PRODUCER_DEFAULT_MAX;
+    int64_t max =
+        app->dlq_max_bytes > PRODUCER_DEFAULT_MAX ? app->dlq_max_bytes : PRODUCER_DEFAULT_MAX;
     snprintf(v, sizeof(v), "%" PRId64, max);
     rd_kafka_conf_set(kc, "message.max.bytes", v, NULL, 0);
 }

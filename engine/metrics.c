@@ -124,8 +124,7 @@ static int append_escaped(rill_buf_t *b, const char *v) {
 
 static int append_label(rill_buf_t *b, const char *name, const char *value, bool first) {
     return (!first && rill_buf_append(b, ",", 1)) || rill_buf_append(b, name, strlen(name)) ||
-           rill_buf_append(b, "=\"", 2) || append_escaped(b, value) ||
-           rill_buf_append(b, "\"", 1);
+           rill_buf_append(b, "=\"", 2) || append_escaped(b, value) || rill_buf_append(b, "\"", 1);
 }
 
 /* Renders one sample line into b (NUL-terminated); value is the number as text. */
@@ -184,8 +183,8 @@ rill_err_t rill__mout_write(rill__mout_t *mo, rill_buf_t *out) {
     for (int f = 0; f < mo->family_cnt && !mo->failed; f++) {
         const rill__mfamily_t *fam = mo->families[f];
         char head[512];
-        int n = snprintf(head, sizeof(head), "# HELP %s %s\n# TYPE %s %s\n", fam->name,
-                         fam->help, fam->name, type_names[fam->type]);
+        int n = snprintf(head, sizeof(head), "# HELP %s %s\n# TYPE %s %s\n", fam->name, fam->help,
+                         fam->name, type_names[fam->type]);
         if (rill_buf_append(out, head, (size_t)n < sizeof(head) ? (size_t)n : sizeof(head) - 1))
             mo->failed = true;
         for (size_t i = 0; i < mo->sample_cnt && !mo->failed; i++)

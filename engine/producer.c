@@ -5,8 +5,8 @@
  * DESIGN
  * Under at-least-once the producer is idempotent (no duplicates or reordering from its own
  * retries), and a failed delivery is remembered by the delivery-report callback so that the
- * next commit refuses to commit past it (docs/DESIGN.md, invariant 3). Under exactly_once_v2 the producer is
- * transactional with id "<application.id>-<instance>-<thread>": a transaction is opened
+ * next commit refuses to commit past it (docs/DESIGN.md, invariant 3). Under exactly_once_v2 the
+ * producer is transactional with id "<application.id>-<instance>-<thread>": a transaction is opened
  * lazily by the first produce after a commit. The partitioner is murmur2, as in Java
  * clients, so that Rill and Kafka Streams producers place a key in the same partition.
  *
@@ -53,9 +53,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
         return;
     if (!thread->delivery_errors)
         snprintf(thread->delivery_error, sizeof(thread->delivery_error),
-                 "delivery of a record of %zu bytes to %s failed: %s",
-                 msg->key_len + msg->len, rd_kafka_topic_name(msg->rkt),
-                 rd_kafka_err2str(msg->err));
+                 "delivery of a record of %zu bytes to %s failed: %s", msg->key_len + msg->len,
+                 rd_kafka_topic_name(msg->rkt), rd_kafka_err2str(msg->err));
     thread->delivery_errors++;
     /* An output of a task: remembered, dead-lettered when its input comes again. A dead
      * letter or a changelog record cannot be handled that way. */
@@ -110,8 +109,7 @@ rd_kafka_t *rill__producer_new(rill__thread_t *thread, char *errstr, size_t errs
     rill__producer_max_bytes(app, kc);
     char max_bytes[32];
     size_t max_bytes_size = sizeof(max_bytes);
-    if (rd_kafka_conf_get(kc, "message.max.bytes", max_bytes, &max_bytes_size) ==
-        RD_KAFKA_CONF_OK)
+    if (rd_kafka_conf_get(kc, "message.max.bytes", max_bytes, &max_bytes_size) == RD_KAFKA_CONF_OK)
         thread->producer_max_bytes = strtoll(max_bytes, NULL, 10);
     rd_kafka_conf_set_opaque(kc, thread); /* its logger first (stream_thread.c asserts) */
     rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
@@ -148,11 +146,11 @@ static int begin_txn(rill__thread_t *thread) {
     return 0;
 }
 
-int rill__produce(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t partition,
-                  const void *key, size_t key_len, const void *value, size_t value_len,
-                  int64_t timestamp, rd_kafka_headers_t *hdrs) {
-    return rill__produce_opaque(thread, rkt, partition, key, key_len, value, value_len,
-                                timestamp, hdrs, NULL);
+int rill__produce(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t partition, const void *key,
+                  size_t key_len, const void *value, size_t value_len, int64_t timestamp,
+                  rd_kafka_headers_t *hdrs) {
+    return rill__produce_opaque(thread, rkt, partition, key, key_len, value, value_len, timestamp,
+                                hdrs, NULL);
 }
 
 int rill__produce_opaque(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t partition,
@@ -167,10 +165,9 @@ int rill__produce_opaque(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t 
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             thread->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_KEY((void *)key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
-            RD_KAFKA_V_TIMESTAMP(timestamp), RD_KAFKA_V_HEADERS(hdrs),
-            RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY((void *)key, key_len),
+            RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_TIMESTAMP(timestamp),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
         thread->produce_err = err;
         if (!err) {
             rill__metric_add(&thread->metrics, RILL_M_PRODUCED, 1);

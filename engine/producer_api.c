@@ -35,9 +35,9 @@ rill_producer_t *rill_producer_new(const char *bootstrap_servers, const rill_con
     rill_producer_t *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
-    rd_kafka_conf_t *kc = conf ? rill__conf_kafka(conf, RILL_CLIENT_PRODUCER, bootstrap_servers,
-                                                  errstr, errstr_size)
-                               : rd_kafka_conf_new();
+    rd_kafka_conf_t *kc =
+        conf ? rill__conf_kafka(conf, RILL_CLIENT_PRODUCER, bootstrap_servers, errstr, errstr_size)
+             : rd_kafka_conf_new();
     if (!kc) {
         free(p);
         return NULL;
@@ -50,8 +50,8 @@ rill_producer_t *rill_producer_new(const char *bootstrap_servers, const rill_con
     p->own.level = lg ? lg->level : RILL__LOG_INFO;
     p->log = &p->own;
     /* murmur2 unless conf names another partitioner (tests write input as other clients do). */
-    if (!conf || (!rill_conf_get(conf, "partitioner") &&
-                  !rill_conf_get(conf, "producer.partitioner")))
+    if (!conf ||
+        (!rill_conf_get(conf, "partitioner") && !rill_conf_get(conf, "producer.partitioner")))
         rd_kafka_conf_set(kc, "partitioner", "murmur2_random", NULL, 0);
     rd_kafka_conf_set(kc, "enable.idempotence", "true", NULL, 0);
     if (!conf || (!rill_conf_get(conf, "linger.ms") && !rill_conf_get(conf, "producer.linger.ms")))
@@ -68,8 +68,8 @@ rill_producer_t *rill_producer_new(const char *bootstrap_servers, const rill_con
 }
 
 rill_err_t rill_producer_send(rill_producer_t *p, const char *topic, int32_t partition,
-                              const void *key, size_t key_len, const void *value,
-                              size_t value_len, int64_t timestamp) {
+                              const void *key, size_t key_len, const void *value, size_t value_len,
+                              int64_t timestamp) {
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             p->rk, RD_KAFKA_V_TOPIC(topic),

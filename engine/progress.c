@@ -67,9 +67,9 @@ typedef struct rill__link_out_s {
 typedef struct rill__progress_s {
     rill__link_t *links;
     int link_cnt;
-    int *sub_tasks;      /* per sub-topology: its task count */
-    bool *sub_writes;    /* per sub-topology: it writes a linked topic */
-    bool *sub_checks;    /* per sub-topology: its external sources are checked */
+    int *sub_tasks;   /* per sub-topology: its task count */
+    bool *sub_writes; /* per sub-topology: it writes a linked topic */
+    bool *sub_checks; /* per sub-topology: its external sources are checked */
 } rill__progress_t;
 
 /* Marker layout (big-endian): sub-topology, task partition, the sub-topology's task count,
@@ -132,8 +132,7 @@ static rill_err_t find_links(rill_app_t *app, rill__progress_t *pr, char *errstr
             else
                 external = true;
         }
-        pr->sub_checks[s] = sub->copartitioned && linked && external &&
-                            app->set.partitioning_check;
+        pr->sub_checks[s] = sub->copartitioned && linked && external && app->set.partitioning_check;
     }
     return RILL_OK;
 }
@@ -198,8 +197,7 @@ bool rill__progress_is_marker(const rill__pq_t *pq, const rd_kafka_message_t *ms
     const void *v;
     size_t len;
     return pq->linked && !msg->key && !msg->payload && !rd_kafka_message_headers(msg, &hdrs) &&
-           !rd_kafka_header_get_last(hdrs, RILL__PROGRESS_HEADER, &v, &len) &&
-           len == MARKER_LEN;
+           !rd_kafka_header_get_last(hdrs, RILL__PROGRESS_HEADER, &v, &len) && len == MARKER_LEN;
 }
 
 /* The upstream slot of (sub, partition) in pq's table, or NULL. */
@@ -326,8 +324,8 @@ static bool caught_up(rill__task_t *task, rill__pq_t *pq) {
         return false;
     if (hi == lo)
         return true;
-    rd_kafka_topic_partition_t tp = {.topic = (char *)pq->topic, .partition = pq->partition,
-                                     .offset = RD_KAFKA_OFFSET_INVALID};
+    rd_kafka_topic_partition_t tp = {
+        .topic = (char *)pq->topic, .partition = pq->partition, .offset = RD_KAFKA_OFFSET_INVALID};
     rd_kafka_topic_partition_list_t one = {.cnt = 1, .size = 1, .elems = &tp};
     rd_kafka_position(consumer, &one);
     return tp.offset >= 0 && tp.offset >= hi;
@@ -345,8 +343,8 @@ static void refresh_idle(rill__task_t *task, rill__pq_t *pq, int64_t now) {
     if (!pq->empty_since)
         pq->empty_since = now;
     const rill__settings_t *set = &task->thread->app->set;
-    int64_t wait = set->idle_timeout_ms > set->max_task_idle_ms ? set->idle_timeout_ms
-                                                                : set->max_task_idle_ms;
+    int64_t wait =
+        set->idle_timeout_ms > set->max_task_idle_ms ? set->idle_timeout_ms : set->max_task_idle_ms;
     pq->idle = pq->at_end || (now - pq->empty_since >= wait && caught_up(task, pq));
 }
 
@@ -405,8 +403,8 @@ int rill__progress_check_partition(rill__task_t *task, const rill__pq_t *pq,
                                    const rd_kafka_message_t *msg) {
     if (!msg->key || pq->check_cnt <= 0)
         return 0;
-    int32_t want = rd_kafka_msg_partitioner_murmur2(NULL, msg->key, msg->key_len,
-                                                    pq->check_cnt, NULL, NULL);
+    int32_t want =
+        rd_kafka_msg_partitioner_murmur2(NULL, msg->key, msg->key_len, pq->check_cnt, NULL, NULL);
     if (want == msg->partition)
         return 0;
     char key[64];
@@ -424,8 +422,8 @@ int rill__progress_check_partition(rill__task_t *task, const rill__pq_t *pq,
                     "rill_source_opts_t.repartition = 1 (Rill repartitions it), or write it "
                     "with murmur2 (librdkafka: partitioner=murmur2_random), or set "
                     "partitioning.check=off if the mismatch is intended",
-                    pq->topic, (int)msg->partition, msg->offset, key,
-                    msg->key_len > n ? "..." : "", (int)want);
+                    pq->topic, (int)msg->partition, msg->offset, key, msg->key_len > n ? "..." : "",
+                    (int)want);
     return -1;
 }
 

@@ -46,7 +46,7 @@ rill_err_t rill_ctx_schedule(rill_ctx_t *ctx, int64_t interval_ms, rill_punctuat
     if (interval_ms <= 0 || !cb ||
         (type != RILL_PUNCTUATE_STREAM_TIME && type != RILL_PUNCTUATE_WALL_CLOCK)) {
         rill_ctx_set_error(ctx, "rill_ctx_schedule: the interval must be > 0 ms, with a "
-                           "callback and a punctuation type");
+                                "callback and a punctuation type");
         return RILL_ERR_INVALID_ARG;
     }
     rill__task_t *task = ctx->task;
@@ -55,9 +55,12 @@ rill_err_t rill_ctx_schedule(rill_ctx_t *ctx, int64_t interval_ms, rill_punctuat
         return RILL_ERR_NOMEM;
     task->scheds = s;
     int64_t now = type == RILL_PUNCTUATE_WALL_CLOCK ? wall_ms(task->thread) : task->stream_time;
-    s[task->sched_cnt++] = (rill__sched_t){
-        .node = ctx->node, .type = type, .interval = interval_ms, .cb = cb, .arg = arg,
-        .next = next_due(now, interval_ms)};
+    s[task->sched_cnt++] = (rill__sched_t){.node = ctx->node,
+                                           .type = type,
+                                           .interval = interval_ms,
+                                           .cb = cb,
+                                           .arg = arg,
+                                           .next = next_due(now, interval_ms)};
     return RILL_OK;
 }
 

@@ -37,12 +37,18 @@
 
 const char *rill_query_status_str(rill_query_status_t status) {
     switch (status) {
-    case RILL_QUERY_FOUND: return "found";
-    case RILL_QUERY_NOT_FOUND: return "not found";
-    case RILL_QUERY_NOT_LOCAL: return "not local";
-    case RILL_QUERY_UNAVAILABLE: return "unavailable";
-    case RILL_QUERY_UNKNOWN_STORE: return "unknown store";
-    case RILL_QUERY_ERROR: return "error";
+    case RILL_QUERY_FOUND:
+        return "found";
+    case RILL_QUERY_NOT_FOUND:
+        return "not found";
+    case RILL_QUERY_NOT_LOCAL:
+        return "not local";
+    case RILL_QUERY_UNAVAILABLE:
+        return "unavailable";
+    case RILL_QUERY_UNKNOWN_STORE:
+        return "unknown store";
+    case RILL_QUERY_ERROR:
+        return "error";
     }
     return "?";
 }
@@ -114,8 +120,7 @@ static int fetch_row(const void *key, size_t key_len, int64_t start, const void 
     rill__be64_put(head, (uint64_t)start);
     rill__be64_put(head + 8, (uint64_t)ts);
     rill__be32_put(head + 16, (uint32_t)value_len);
-    if (rill_buf_append(q->out, head, sizeof(head)) ||
-        rill_buf_append(q->out, value, value_len)) {
+    if (rill_buf_append(q->out, head, sizeof(head)) || rill_buf_append(q->out, value, value_len)) {
         set_error(q, RILL_QUERY_ERROR, "out of memory");
         return 1;
     }
@@ -278,8 +283,10 @@ static void post_and_wait(rill__thread_t *thread, rill__query_t *q, int64_t dead
             *pp = q->next;
             if (in->tail == q)
                 in->tail = prev;
-            set_error(q, RILL_QUERY_UNAVAILABLE, "stream thread %d did not answer in time "
-                      "(busy, or restoring)", thread->idx);
+            set_error(q, RILL_QUERY_UNAVAILABLE,
+                      "stream thread %d did not answer in time "
+                      "(busy, or restoring)",
+                      thread->idx);
             break;
         }
         /* Taken: the answer is a read away; wait for it whatever the deadline. */
@@ -331,8 +338,7 @@ bool rill__query_placed(rill_app_t *app, const rill__store_def_t *def) {
 
 rill_query_status_t rill__query_ask(rill_app_t *app, rill__query_t *q, int timeout_ms) {
     bool running = false, assigned_all = true;
-    rill__thread_t *thread = find_thread(app, q->def->sub, q->partition, &running,
-                                         &assigned_all);
+    rill__thread_t *thread = find_thread(app, q->def->sub, q->partition, &running, &assigned_all);
     q->error[0] = '\0';
     if (!thread)
         q->status = RILL_QUERY_NOT_LOCAL;
@@ -342,8 +348,9 @@ rill_query_status_t rill__query_ask(rill_app_t *app, rill__query_t *q, int timeo
     else if (q->kind == RILL__Q_LOCATE)
         q->status = RILL_QUERY_FOUND;
     else
-        post_and_wait(thread, q, rill__now_ms() + (timeout_ms > 0 ? timeout_ms
-                                                   : RILL__QUERY_DEFAULT_TIMEOUT_MS));
+        post_and_wait(thread, q,
+                      rill__now_ms() +
+                          (timeout_ms > 0 ? timeout_ms : RILL__QUERY_DEFAULT_TIMEOUT_MS));
     char owner[256];
     if (q->status == RILL_QUERY_NOT_LOCAL && !assigned_all &&
         !rill__hosts_owner(app, q->def->sub, q->partition, owner, sizeof(owner)))
@@ -351,9 +358,8 @@ rill_query_status_t rill__query_ask(rill_app_t *app, rill__query_t *q, int timeo
     return q->status;
 }
 
-rill_query_status_t rill__query_check(rill_app_t *app, const char *store,
-                                      rill__store_kind_t kind, rill__query_t *q,
-                                      rill_query_info_t *info) {
+rill_query_status_t rill__query_check(rill_app_t *app, const char *store, rill__store_kind_t kind,
+                                      rill__query_t *q, rill_query_info_t *info) {
     rill__query_info_reset(info);
     if (!app || !store || (!q->key && q->key_len) || !q->out)
         return rill__query_fail(info, RILL_QUERY_ERROR, "bad arguments");
@@ -365,29 +371,33 @@ rill_query_status_t rill__query_check(rill_app_t *app, const char *store,
         return rill__query_fail(info, RILL_QUERY_UNKNOWN_STORE, "no store called \"%s\"", store);
     if (q->def->kind != kind && q->kind != RILL__Q_LOCATE)
         return rill__query_fail(info, RILL_QUERY_UNKNOWN_STORE, "store \"%s\" is a %s store: %s",
-                                store, q->def->kind == RILL_STORE_KV ? "key-value"
-                                       : q->def->kind == RILL_STORE_WINDOW ? "window" : "session",
+                                store,
+                                q->def->kind == RILL_STORE_KV       ? "key-value"
+                                : q->def->kind == RILL_STORE_WINDOW ? "window"
+                                                                    : "session",
                                 kind == RILL_STORE_KV ? "a get or a range reads key-value "
                                                         "stores only"
                                                       : "a window fetch reads window stores only");
     if (rill__query_partitions(app, q->def) <= 0)
-        return rill__query_fail(info, RILL_QUERY_ERROR, "the partition count of store \"%s\" "
-                                "is not known", store);
+        return rill__query_fail(info, RILL_QUERY_ERROR,
+                                "the partition count of store \"%s\" "
+                                "is not known",
+                                store);
     return RILL_QUERY_FOUND;
 }
 
 /* NOT_LOCAL for q's partition: the owner when known, or UNAVAILABLE while the group settles. */
-static rill_query_status_t not_local(rill_app_t *app, rill__query_t *q,
-                                     rill_query_info_t *info) {
+static rill_query_status_t not_local(rill_app_t *app, rill__query_t *q, rill_query_info_t *info) {
     char owner[256] = "";
     int known = rill__hosts_owner(app, q->def->sub, q->partition, owner, sizeof(owner));
     if (known && app->server && !strcmp(owner, app->server))
         known = 0; /* our own stale entry: the new owner has not published yet */
     if (info)
         snprintf(info->owner, sizeof(info->owner), "%s", known ? owner : "");
-    return rill__query_fail(info, RILL_QUERY_NOT_LOCAL, "partition %d of store \"%s\" is not "
-                            "here; owner %s", (int)q->partition, q->def->name,
-                            known ? owner : "unknown");
+    return rill__query_fail(info, RILL_QUERY_NOT_LOCAL,
+                            "partition %d of store \"%s\" is not "
+                            "here; owner %s",
+                            (int)q->partition, q->def->name, known ? owner : "unknown");
 }
 
 /* Runs q (kind, key, range and out set) against store: the key's murmur2 partition, asked of
@@ -397,9 +407,8 @@ static rill_query_status_t run(rill_app_t *app, const char *store, rill__store_k
     rill_query_status_t st = rill__query_check(app, store, kind, q, info);
     if (st != RILL_QUERY_FOUND)
         return st;
-    q->partition = rd_kafka_msg_partitioner_murmur2(NULL, q->key ? q->key : "", q->key_len,
-                                                    rill__query_partitions(app, q->def), NULL,
-                                                    NULL);
+    q->partition = rd_kafka_msg_partitioner_murmur2(
+        NULL, q->key ? q->key : "", q->key_len, rill__query_partitions(app, q->def), NULL, NULL);
     if (info)
         info->partition = q->partition;
     if (rill__query_ask(app, q, timeout_ms) == RILL_QUERY_NOT_LOCAL)
@@ -427,10 +436,11 @@ static rill_query_status_t get_anywhere(rill_app_t *app, const char *store, rill
         st = not_local(app, q, info);
         if (info) {
             info->partition = p;
-            snprintf(info->error, sizeof(info->error), "store \"%.40s\" (fed by a topic "
+            snprintf(info->error, sizeof(info->error),
+                     "store \"%.40s\" (fed by a topic "
                      "Rill did not partition): key in none of this instance's "
-                     "partitions; partition %d is elsewhere (owner %.64s)", store, (int)p,
-                     info->owner[0] ? info->owner : "unknown");
+                     "partitions; partition %d is elsewhere (owner %.64s)",
+                     store, (int)p, info->owner[0] ? info->owner : "unknown");
         }
     }
     free(covered);
@@ -438,10 +448,9 @@ static rill_query_status_t get_anywhere(rill_app_t *app, const char *store, rill
 }
 
 rill_query_status_t rill_app_store_get(rill_app_t *app, const char *store, const void *key,
-                                       size_t key_len, rill_buf_t *out,
-                                       rill_query_info_t *info, int timeout_ms) {
-    rill__query_t q = {.kind = RILL__Q_GET, .key = key, .key_len = key_len, .out = out,
-                       .ts = -1};
+                                       size_t key_len, rill_buf_t *out, rill_query_info_t *info,
+                                       int timeout_ms) {
+    rill__query_t q = {.kind = RILL__Q_GET, .key = key, .key_len = key_len, .out = out, .ts = -1};
     rill_query_status_t st = run(app, store, RILL_STORE_KV, &q, info, timeout_ms);
     if (st == RILL_QUERY_NOT_FOUND && !rill__query_placed(app, q.def))
         st = get_anywhere(app, store, &q, info, timeout_ms);
@@ -466,11 +475,15 @@ rill_query_status_t rill_app_window_fetch(rill_app_t *app, const char *store, co
                                           rill_window_row_cb cb, void *opaque,
                                           rill_query_info_t *info, int timeout_ms) {
     rill_buf_t rows = {0};
-    rill__query_t q = {.kind = RILL__Q_FETCH, .key = key, .key_len = key_len, .from = from_ms,
-                       .to = to_ms, .out = &rows, .ts = -1};
-    rill_query_status_t status =
-        cb ? run(app, store, RILL_STORE_WINDOW, &q, info, timeout_ms)
-           : rill__query_fail(info, RILL_QUERY_ERROR, "bad arguments");
+    rill__query_t q = {.kind = RILL__Q_FETCH,
+                       .key = key,
+                       .key_len = key_len,
+                       .from = from_ms,
+                       .to = to_ms,
+                       .out = &rows,
+                       .ts = -1};
+    rill_query_status_t status = cb ? run(app, store, RILL_STORE_WINDOW, &q, info, timeout_ms)
+                                    : rill__query_fail(info, RILL_QUERY_ERROR, "bad arguments");
     if (status == RILL_QUERY_NOT_FOUND && !rill__query_placed(app, q.def))
         status = get_anywhere(app, store, &q, info, timeout_ms);
     if (status == RILL_QUERY_FOUND)
@@ -482,8 +495,8 @@ rill_query_status_t rill_app_window_fetch(rill_app_t *app, const char *store, co
 rill_query_status_t rill__query_locate(rill_app_t *app, const char *store, const void *key,
                                        size_t key_len, rill_query_info_t *info) {
     rill_buf_t none = {0};
-    rill__query_t q = {.kind = RILL__Q_LOCATE, .key = key, .key_len = key_len, .out = &none,
-                       .ts = -1};
+    rill__query_t q = {
+        .kind = RILL__Q_LOCATE, .key = key, .key_len = key_len, .out = &none, .ts = -1};
     return run(app, store, RILL_STORE_KV, &q, info, 0);
 }
 
@@ -532,8 +545,10 @@ rill_err_t rill__queries_server(rill_app_t *app, char *errstr, size_t errstr_siz
         return RILL_ERR_INVALID_ARG;
     }
     if (wildcard(host)) {
-        rill__log(app, -1, "no application.server (http.listen=%s is a wildcard address): "
-                  "other instances cannot send store queries here", listen);
+        rill__log(app, -1,
+                  "no application.server (http.listen=%s is a wildcard address): "
+                  "other instances cannot send store queries here",
+                  listen);
         return RILL_OK;
     }
     char buf[300];

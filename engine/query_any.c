@@ -20,9 +20,8 @@
 #include <string.h>
 
 /* Asks partition p for key into out; marks it covered when it answered. */
-static rill_query_status_t ask_one(rill_app_t *app, rill__query_t *q, int32_t p,
-                                   uint8_t *covered, rill_query_info_t *info,
-                                   int64_t deadline) {
+static rill_query_status_t ask_one(rill_app_t *app, rill__query_t *q, int32_t p, uint8_t *covered,
+                                   rill_query_info_t *info, int64_t deadline) {
     q->partition = p;
     int64_t left = deadline - rill__now_ms();
     rill_query_status_t st = rill__query_ask(app, q, left > 1 ? (int)left : 1);
@@ -48,13 +47,12 @@ rill_query_status_t rill__any_local(rill_app_t *app, const char *store, rill__qu
     *cnt = rill__query_partitions(app, q->def);
     if (!(*covered = calloc((size_t)*cnt, 1)))
         return rill__query_fail(info, RILL_QUERY_ERROR, "out of memory");
-    int64_t deadline = rill__now_ms() + (timeout_ms > 0 ? timeout_ms
-                                                        : RILL__QUERY_DEFAULT_TIMEOUT_MS);
-    int32_t first = rd_kafka_msg_partitioner_murmur2(NULL, q->key ? q->key : "", q->key_len,
-                                                     *cnt, NULL, NULL);
+    int64_t deadline =
+        rill__now_ms() + (timeout_ms > 0 ? timeout_ms : RILL__QUERY_DEFAULT_TIMEOUT_MS);
+    int32_t first =
+        rd_kafka_msg_partitioner_murmur2(NULL, q->key ? q->key : "", q->key_len, *cnt, NULL, NULL);
     st = ask_one(app, q, first, *covered, info, deadline);
-    for (int32_t p = 0; p < *cnt && (st == RILL_QUERY_NOT_FOUND || st == RILL_QUERY_NOT_LOCAL);
-         p++)
+    for (int32_t p = 0; p < *cnt && (st == RILL_QUERY_NOT_FOUND || st == RILL_QUERY_NOT_LOCAL); p++)
         if (p != first)
             st = ask_one(app, q, p, *covered, info, deadline);
     if (st == RILL_QUERY_NOT_LOCAL)

@@ -66,8 +66,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *opaque) {
     return len;
 }
 
-int rill__forward_get(rill_app_t *app, const char *url, int64_t deadline_ms,
-                      rill__fwd_reply_t *r) {
+int rill__forward_get(rill_app_t *app, const char *url, int64_t deadline_ms, rill__fwd_reply_t *r) {
     memset(r, 0, sizeof(*r));
     pthread_once(&curl_once, curl_init_once);
     int64_t left = deadline_ms - rill__now_ms();
@@ -118,10 +117,9 @@ static int cover(const char *list, uint8_t *covered, int32_t cnt) {
     return added;
 }
 
-rill_query_status_t rill__gather(rill_app_t *app, const rill__store_def_t *def,
-                                 uint8_t *covered, int32_t cnt, const char *path,
-                                 rill__gather_fn fn, void *opaque, char *why,
-                                 size_t why_size) {
+rill_query_status_t rill__gather(rill_app_t *app, const rill__store_def_t *def, uint8_t *covered,
+                                 int32_t cnt, const char *path, rill__gather_fn fn, void *opaque,
+                                 char *why, size_t why_size) {
     int64_t deadline = rill__now_ms() + app->set.query_forward_timeout_ms;
     for (int32_t p = 0; p < cnt; p++) {
         if (covered[p])
@@ -129,8 +127,10 @@ rill_query_status_t rill__gather(rill_app_t *app, const rill__store_def_t *def,
         char owner[256], url[8500];
         if (!rill__hosts_owner(app, def->sub, p, owner, sizeof(owner)) ||
             (app->server && !strcmp(owner, app->server))) {
-            snprintf(why, why_size, "the owner of partition %d of store \"%s\" is not known "
-                     "(yet)", (int)p, def->name);
+            snprintf(why, why_size,
+                     "the owner of partition %d of store \"%s\" is not known "
+                     "(yet)",
+                     (int)p, def->name);
             return RILL_QUERY_UNAVAILABLE;
         }
         snprintf(url, sizeof(url), "http://%s%s", owner, path);
@@ -144,8 +144,10 @@ rill_query_status_t rill__gather(rill_app_t *app, const rill__store_def_t *def,
             snprintf(why, why_size, "instance %s did not answer for partition %d: %s", owner,
                      (int)p, r.error);
         else
-            snprintf(why, why_size, "instance %s could not answer for partition %d (HTTP "
-                     "%ld%s)", owner, (int)p, r.status,
+            snprintf(why, why_size,
+                     "instance %s could not answer for partition %d (HTTP "
+                     "%ld%s)",
+                     owner, (int)p, r.status,
                      r.status == 503 ? ": restoring, or no longer its owner" : "");
         int ok = !failed && (r.status == 200 || r.status == 404) && added >= 0 && covered[p];
         rill__forward_reply_free(&r);

@@ -167,20 +167,18 @@ void rill__hosts_publish(rill__thread_t *thread) {
     rill_buf_t v = {0};
     char head[400], key[300];
     snprintf(key, sizeof(key), "%s/%d", app->server, thread->idx);
-    snprintf(head, sizeof(head), HOSTS_MAGIC "%s\n%" PRId64 "\n", app->server,
-             wall_ms());
+    snprintf(head, sizeof(head), HOSTS_MAGIC "%s\n%" PRId64 "\n", app->server, wall_ms());
     int bad = rill_buf_append(&v, head, strlen(head));
     for (int i = 0; i < thread->task_cnt && !bad; i++)
         bad = rill_buf_append(&v, i ? " " : "", i ? 1 : 0) ||
               rill_buf_append(&v, thread->tasks[i]->id, strlen(thread->tasks[i]->id));
     bad = bad || rill_buf_append(&v, "\n", 1);
-    if (!bad && !rd_kafka_produce(h->rkt, 0, RD_KAFKA_MSG_F_COPY, v.data, v.len, key,
-                                  strlen(key), NULL))
+    if (!bad &&
+        !rd_kafka_produce(h->rkt, 0, RD_KAFKA_MSG_F_COPY, v.data, v.len, key, strlen(key), NULL))
         thread->hosts_gen = thread->tasks_gen;
     else
         rill__log_at(app, RILL__LOG_WARN, thread->idx, "cannot publish its tasks to %s: %s",
-                     h->topic, bad ? "out of memory"
-                                   : rd_kafka_err2str(rd_kafka_last_error()));
+                     h->topic, bad ? "out of memory" : rd_kafka_err2str(rd_kafka_last_error()));
     rill_buf_free(&v);
     rd_kafka_poll(h->producer, 0);
 }
@@ -222,8 +220,7 @@ rill_err_t rill__hosts_start(rill_app_t *app, char *errstr, size_t errstr_size) 
     }
     snprintf(h->topic, sizeof(h->topic), "%s-query-hosts", app->set.application_id);
     static const char *const configs[] = {"cleanup.policy", "compact", NULL};
-    rill_err_t err = rill__app_create_topic_config(app, h->topic, 1, configs, errstr,
-                                                   errstr_size);
+    rill_err_t err = rill__app_create_topic_config(app, h->topic, 1, configs, errstr, errstr_size);
     if (err) {
         hosts_free(h);
         return err;
@@ -236,9 +233,8 @@ rill_err_t rill__hosts_start(rill_app_t *app, char *errstr, size_t errstr_size) 
     }
     if (pc && !(h->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, errstr_size)))
         rd_kafka_conf_destroy(pc);
-    rd_kafka_conf_t *rc = h->producer ? rill__reader_conf(app, "query-hosts", errstr,
-                                                          errstr_size)
-                                      : NULL;
+    rd_kafka_conf_t *rc =
+        h->producer ? rill__reader_conf(app, "query-hosts", errstr, errstr_size) : NULL;
     if (rc && !(h->reader = rd_kafka_new(RD_KAFKA_CONSUMER, rc, errstr, errstr_size)))
         rd_kafka_conf_destroy(rc);
     if (!h->reader || !(h->rkt = rd_kafka_topic_new(h->producer, h->topic, NULL))) {
@@ -258,8 +254,10 @@ rill_err_t rill__hosts_start(rill_app_t *app, char *errstr, size_t errstr_size) 
     }
     h->running = true;
     __atomic_store_n(&app->hosts, h, __ATOMIC_RELEASE);
-    rill__log(app, -1, "interactive queries: this instance is %s; owners of store partitions "
-              "are published to %s", app->server, h->topic);
+    rill__log(app, -1,
+              "interactive queries: this instance is %s; owners of store partitions "
+              "are published to %s",
+              app->server, h->topic);
     for (int i = 0; i < app->thread_cnt; i++)
         rill__thread_wake(&app->threads[i]); /* to publish their tasks */
     return RILL_OK;

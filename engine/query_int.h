@@ -55,9 +55,8 @@ bool rill__query_placed(rill_app_t *app, const rill__store_def_t *def);
 rill_query_status_t rill__query_ask(rill_app_t *app, rill__query_t *q, int timeout_ms);
 /* Resets info, checks the app and finds store (of kind, unless q is a locate) into q->def.
  * Returns FOUND when the query may go on, else the status to give (info->error set). */
-rill_query_status_t rill__query_check(rill_app_t *app, const char *store,
-                                      rill__store_kind_t kind, rill__query_t *q,
-                                      rill_query_info_t *info);
+rill_query_status_t rill__query_check(rill_app_t *app, const char *store, rill__store_kind_t kind,
+                                      rill__query_t *q, rill_query_info_t *info);
 /* Resets info for a new query (NULL allowed). */
 void rill__query_info_reset(rill_query_info_t *info);
 /* Sets info->error (info may be NULL) and returns status. */
@@ -91,9 +90,8 @@ int rill__rows_merge(const rill_buf_t *parts, int n, int limit, rill__row_cb cb,
  * out (key order, at most limit), covered[p] set for every partition answered (covered has
  * the store's partition count entries; *cnt gets it). */
 rill_query_status_t rill__range_local(rill_app_t *app, const char *store, const void *from,
-                                      size_t from_len, const void *to, size_t to_len,
-                                      int limit, rill_buf_t *out, bool *more,
-                                      uint8_t **covered, int32_t *cnt,
+                                      size_t from_len, const void *to, size_t to_len, int limit,
+                                      rill_buf_t *out, bool *more, uint8_t **covered, int32_t *cnt,
                                       rill_query_info_t *info, int timeout_ms);
 
 /* query_any.c: q (a RILL__Q_GET or RILL__Q_FETCH with its key, window bounds and out set)

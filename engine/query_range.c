@@ -39,8 +39,7 @@ int rill__rows_append(rill_buf_t *out, const void *key, size_t key_len, int64_t 
 
 /* The row at p (left bytes remain): its parts, and its size; 0 when malformed. */
 static size_t row_at(const unsigned char *p, size_t left, const unsigned char **key,
-                     size_t *key_len, int64_t *ts, const unsigned char **value,
-                     size_t *value_len) {
+                     size_t *key_len, int64_t *ts, const unsigned char **value, size_t *value_len) {
     if (left < ROW_HEAD)
         return 0;
     size_t kl = rill__be32_get(p);
@@ -91,8 +90,8 @@ int rill__rows_merge(const rill_buf_t *parts, int n, int limit, rill__row_cb cb,
         for (int i = 0; i < n; i++) {
             if (at[i] >= parts[i].len)
                 continue;
-            sz = row_at((const unsigned char *)parts[i].data + at[i], parts[i].len - at[i], &k,
-                        &kl, &ts, &v, &vl);
+            sz = row_at((const unsigned char *)parts[i].data + at[i], parts[i].len - at[i], &k, &kl,
+                        &ts, &v, &vl);
             if (!sz) {
                 rc = -1;
                 goto out;
@@ -134,8 +133,7 @@ static int scan_row(const void *key, size_t key_len, const void *value, size_t v
         return 1;
     }
     if (rill__query_split_stored(q->def, &value, &value_len, &ts)) {
-        snprintf(q->error, sizeof(q->error), "store \"%s\" holds a malformed value",
-                 q->def->name);
+        snprintf(q->error, sizeof(q->error), "store \"%s\" holds a malformed value", q->def->name);
         q->status = RILL_QUERY_ERROR;
         return 1;
     }
@@ -154,8 +152,8 @@ void rill__query_serve_range(rill__store_t *st, rill__query_t *q) {
     q->more = false;
     if (q->to_key && key_cmp(q->key ? q->key : "", q->key_len, q->to_key, q->to_key_len) >= 0)
         return; /* an empty range */
-    if (rill__kv_range(st, q->key ? q->key : "", q->key_len, q->to_key, q->to_key_len,
-                       scan_row, &s) < 0) {
+    if (rill__kv_range(st, q->key ? q->key : "", q->key_len, q->to_key, q->to_key_len, scan_row,
+                       &s) < 0) {
         snprintf(q->error, sizeof(q->error), "reading store \"%s\" failed", q->def->name);
         q->status = RILL_QUERY_ERROR;
     }
@@ -173,8 +171,8 @@ static int append_row(const void *key, size_t key_len, int64_t ts, const void *v
 static rill_query_status_t ask_all(rill_app_t *app, rill__query_t *proto, rill_buf_t *parts,
                                    uint8_t *covered, int32_t cnt, bool *more,
                                    rill_query_info_t *info, int timeout_ms) {
-    int64_t deadline = rill__now_ms() + (timeout_ms > 0 ? timeout_ms
-                                                        : RILL__QUERY_DEFAULT_TIMEOUT_MS);
+    int64_t deadline =
+        rill__now_ms() + (timeout_ms > 0 ? timeout_ms : RILL__QUERY_DEFAULT_TIMEOUT_MS);
     for (int32_t p = 0; p < cnt; p++) {
         rill__query_t q = *proto;
         q.partition = p;
@@ -193,12 +191,16 @@ static rill_query_status_t ask_all(rill_app_t *app, rill__query_t *proto, rill_b
 }
 
 rill_query_status_t rill__range_local(rill_app_t *app, const char *store, const void *from,
-                                      size_t from_len, const void *to, size_t to_len,
-                                      int limit, rill_buf_t *out, bool *more,
-                                      uint8_t **covered, int32_t *cnt,
+                                      size_t from_len, const void *to, size_t to_len, int limit,
+                                      rill_buf_t *out, bool *more, uint8_t **covered, int32_t *cnt,
                                       rill_query_info_t *info, int timeout_ms) {
-    rill__query_t proto = {.kind = RILL__Q_RANGE, .key = from, .key_len = from_len,
-                           .to_key = to, .to_key_len = to_len, .limit = limit, .out = out,
+    rill__query_t proto = {.kind = RILL__Q_RANGE,
+                           .key = from,
+                           .key_len = from_len,
+                           .to_key = to,
+                           .to_key_len = to_len,
+                           .limit = limit,
+                           .out = out,
                            .ts = -1};
     *covered = NULL;
     *more = false;
@@ -228,24 +230,23 @@ typedef struct user_cb_s {
     void *opaque;
 } user_cb_t;
 
-static int to_user(const void *key, size_t key_len, int64_t ts, const void *value,
-                   size_t value_len, void *opaque) {
+static int to_user(const void *key, size_t key_len, int64_t ts, const void *value, size_t value_len,
+                   void *opaque) {
     user_cb_t *u = opaque;
     return u->cb(key, key_len, ts, value, value_len, u->opaque);
 }
 
 rill_query_status_t rill_app_store_range(rill_app_t *app, const char *store, const void *from,
-                                         size_t from_len, const void *to, size_t to_len,
-                                         int limit, rill_kv_row_cb cb, void *opaque,
-                                         rill_query_info_t *info, int timeout_ms) {
+                                         size_t from_len, const void *to, size_t to_len, int limit,
+                                         rill_kv_row_cb cb, void *opaque, rill_query_info_t *info,
+                                         int timeout_ms) {
     rill_buf_t rows = {0};
     uint8_t *covered = NULL;
     int32_t cnt = 0;
     bool more = false;
-    rill_query_status_t st =
-        cb ? rill__range_local(app, store, from, from_len, to, to_len, limit, &rows, &more,
-                               &covered, &cnt, info, timeout_ms)
-           : rill__query_fail(info, RILL_QUERY_ERROR, "bad arguments");
+    rill_query_status_t st = cb ? rill__range_local(app, store, from, from_len, to, to_len, limit,
+                                                    &rows, &more, &covered, &cnt, info, timeout_ms)
+                                : rill__query_fail(info, RILL_QUERY_ERROR, "bad arguments");
     user_cb_t u = {.cb = cb, .opaque = opaque};
     if (st == RILL_QUERY_FOUND && rill__rows_walk(rows.data, rows.len, to_user, &u))
         st = rill__query_fail(info, RILL_QUERY_ERROR, "a malformed row");

@@ -8,8 +8,8 @@
  * The group uses the eager range assignor: it keeps equal partition numbers of co-partitioned
  * topics on one member (librdkafka has no custom assignor), and eager revocation means every
  * task is committed and closed before anything moves, so no two members ever process a
- * partition at once (docs/DESIGN.md, invariant 1). The callback runs inside the thread's consumer poll, on
- * the stream thread.
+ * partition at once (docs/DESIGN.md, invariant 1). The callback runs inside the thread's consumer
+ * poll, on the stream thread.
  */
 #include "engine_int.h"
 
@@ -72,15 +72,14 @@ static void bad_meta(rill__thread_t *thread, const rd_kafka_topic_partition_t *p
     rill__log_at(thread->app, RILL__LOG_WARN, thread->idx,
                  "%s[%d]: committed metadata \"%s\" has no valid stream time (rill.t= then "
                  "at most 18 digits, at most %" PRId64 "): the task starts without one "
-                 "(logged once)", p->topic, (int)p->partition, shown,
-                 (int64_t)RILL__TIME_MAX);
+                 "(logged once)",
+                 p->topic, (int)p->partition, shown, (int64_t)RILL__TIME_MAX);
 }
 
 /* Sets the partition times of the new tasks' queues from the group's committed metadata, and
  * so their stream time: a task that moves or restarts goes on from where it was (what was
  * late stays late, windows and waits close as before) rather than from its first record. */
-static void restore_times(rill__thread_t *thread,
-                          const rd_kafka_topic_partition_list_t *parts) {
+static void restore_times(rill__thread_t *thread, const rd_kafka_topic_partition_list_t *parts) {
     rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
     rd_kafka_resp_err_t err = rd_kafka_committed(thread->consumer, committed, 10000);
     for (int i = 0; !err && i < committed->cnt; i++) {
@@ -89,8 +88,8 @@ static void restore_times(rill__thread_t *thread,
         if (t == RILL__META_BAD)
             bad_meta(thread, p);
         rill__pq_t *pq;
-        rill__task_t *task = t >= 0 ? rill__thread_task_for(thread, p->topic, p->partition, &pq)
-                                    : NULL;
+        rill__task_t *task =
+            t >= 0 ? rill__thread_task_for(thread, p->topic, p->partition, &pq) : NULL;
         if (!task)
             continue;
         /* Every input is at least there: the committed progress was the lowest of them. */
@@ -105,8 +104,10 @@ static void restore_times(rill__thread_t *thread,
             task->stream_time = t;
     }
     if (err)
-        rill__log_at(thread->app, RILL__LOG_WARN, thread->idx, "reading the committed stream "
-                     "times failed (%s): the tasks start without one", rd_kafka_err2str(err));
+        rill__log_at(thread->app, RILL__LOG_WARN, thread->idx,
+                     "reading the committed stream "
+                     "times failed (%s): the tasks start without one",
+                     rd_kafka_err2str(err));
     rd_kafka_topic_partition_list_destroy(committed);
 }
 
@@ -119,9 +120,12 @@ static void parts_text(const rd_kafka_topic_partition_list_t *parts, char *out, 
         const rd_kafka_topic_partition_t *tp = &parts->elems[i];
         bool same = i > 0 && !strcmp(parts->elems[i - 1].topic, tp->topic);
         bool last = i + 1 == parts->cnt || strcmp(parts->elems[i + 1].topic, tp->topic);
-        int n = snprintf(out + len, size - len, "%s%s%s%d%s", same ? "" : i ? " " : "",
-                         same ? "" : tp->topic, same ? "," : "[", (int)tp->partition,
-                         last ? "]" : "");
+        int n =
+            snprintf(out + len, size - len, "%s%s%s%d%s",
+                     same ? ""
+                     : i  ? " "
+                          : "",
+                     same ? "" : tp->topic, same ? "," : "[", (int)tp->partition, last ? "]" : "");
         len += n > 0 ? (size_t)n : 0;
     }
     if (len >= size && size > 4)
@@ -177,8 +181,8 @@ static void resume_all(rill__thread_t *thread) {
 static void on_revoke(rill__thread_t *thread, const rd_kafka_topic_partition_list_t *parts) {
     char text[768];
     parts_text(parts, text, sizeof(text));
-    rill__log(thread->app, thread->idx, "revoked %d partition(s)%s%s",
-              parts->cnt, parts->cnt ? ": " : "", text);
+    rill__log(thread->app, thread->idx, "revoked %d partition(s)%s%s", parts->cnt,
+              parts->cnt ? ": " : "", text);
     thread->wait_since_ms = rill__now_ms();
     thread->wait_logged_ms = 0;
     thread->announce = false;

@@ -55,8 +55,8 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n) {
     return h;
 }
 
-static uint64_t fingerprint(const char *topic, const void *key, size_t key_len,
-                            const void *value, size_t value_len) {
+static uint64_t fingerprint(const char *topic, const void *key, size_t key_len, const void *value,
+                            size_t value_len) {
     uint64_t h = fnv(0xcbf29ce484222325ULL, topic, strlen(topic) + 1);
     h = fnv(h, &key_len, sizeof(key_len));
     h = fnv(h, key, key ? key_len : 0);
@@ -85,8 +85,10 @@ void rill__refused_add(rill__thread_t *thread, const rd_kafka_message_t *msg) {
                    msg->err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
     thread->refused_relimit |= r->too_large;
     snprintf(r->topic, sizeof(r->topic), "%s", topic);
-    snprintf(r->reason, sizeof(r->reason), "the broker refused a record of %zu bytes for "
-             "topic \"%s\": %s", msg->key_len + msg->len, topic, rd_kafka_err2str(msg->err));
+    snprintf(r->reason, sizeof(r->reason),
+             "the broker refused a record of %zu bytes for "
+             "topic \"%s\": %s",
+             msg->key_len + msg->len, topic, rd_kafka_err2str(msg->err));
     r->next = thread->refused;
     thread->refused = r;
     thread->delivery_refused++;
@@ -131,12 +133,15 @@ int rill__refused_rewind_ok(rill__thread_t *thread, bool aborted) {
      * transaction (records of the same batch, records purged by the abort): void, and
      * produced again after the rewind. At-least-once cannot take a lost output back. */
     if (!aborted && thread->delivery_errors != thread->delivery_refused) {
-        rill__app_fatal(thread->app, RILL_ERR_KAFKA, "thread %d: outputs not delivered, "
-                        "offsets not committed: %s", thread->idx, thread->delivery_error);
+        rill__app_fatal(thread->app, RILL_ERR_KAFKA,
+                        "thread %d: outputs not delivered, "
+                        "offsets not committed: %s",
+                        thread->idx, thread->delivery_error);
         return 0;
     }
     if (++thread->refused_rewinds > REWIND_MAX) {
-        rill__app_fatal(thread->app, RILL_ERR_KAFKA, "thread %d: outputs refused by the broker "
+        rill__app_fatal(thread->app, RILL_ERR_KAFKA,
+                        "thread %d: outputs refused by the broker "
                         "again after %d rewinds, offsets not committed past them: %s",
                         thread->idx, REWIND_MAX, thread->delivery_error);
         return 0;

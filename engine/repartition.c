@@ -93,8 +93,7 @@ int rill__topology_name_internal(rill_topology_t *topo, const char *app_id) {
     return 0;
 }
 
-rill_err_t rill__app_create_repartition_topics(rill_app_t *app, char *errstr,
-                                               size_t errstr_size) {
+rill_err_t rill__app_create_repartition_topics(rill_app_t *app, char *errstr, size_t errstr_size) {
     /* Sub-topologies are numbered in build order, so a writer comes before its readers:
      * creating in node order lets a repartition feeding another one get its count. */
     for (int i = 0; i < app->topo->node_cnt; i++) {

@@ -46,9 +46,12 @@ int rill_app_run_until_signal(rill_app_t *app) {
             nanosleep(&tick, NULL);
         int sig = caught_signal;
         if (sig)
-            rill__log(app, -1, "received %s: stopping (finishing, committing and leaving the "
-                      "group)", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM"
-                                                                           : "a signal");
+            rill__log(app, -1,
+                      "received %s: stopping (finishing, committing and leaving the "
+                      "group)",
+                      sig == SIGINT    ? "SIGINT"
+                      : sig == SIGTERM ? "SIGTERM"
+                                       : "a signal");
     }
     if (rill_app_wait(app, errstr, sizeof(errstr)))
         code = 1; /* the shutdown summary names the error */

@@ -55,8 +55,8 @@ static int sink_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
                     : 0);
     if (node->sink.opts.partitioner) {
         char err[256];
-        st->partition_cnt = rill__app_partition_count(thread->app, node->sink.topic, err,
-                                                      sizeof(err));
+        st->partition_cnt =
+            rill__app_partition_count(thread->app, node->sink.topic, err, sizeof(err));
         if (st->partition_cnt <= 0) {
             rill__app_fatal(thread->app, RILL_ERR_TOPOLOGY,
                             "sink \"%s\": topic \"%s\" must exist for a custom partitioner: %s",
@@ -75,12 +75,12 @@ static int refused(rill_ctx_t *ctx, const rill__sink_state_t *st, const rill_rec
                    const void *key, size_t key_len, const void *value, size_t value_len) {
     rill__thread_t *thread = ctx->task->thread;
     const rill__node_t *node = ctx->node;
-    size_t size = rill__record_size(key_len, value_len,
-                                    (const rd_kafka_headers_t *)rec->headers);
+    size_t size = rill__record_size(key_len, value_len, (const rd_kafka_headers_t *)rec->headers);
     if (st->max_bytes && size > (size_t)st->max_bytes) {
-        rill_ctx_set_error(ctx, "sink \"%s\": a record of %zu bytes is over the %" PRId64
-                           "-byte limit of topic \"%s\" (max.message.bytes): %s", node->name,
-                           size, st->max_bytes, node->sink.topic,
+        rill_ctx_set_error(ctx,
+                           "sink \"%s\": a record of %zu bytes is over the %" PRId64
+                           "-byte limit of topic \"%s\" (max.message.bytes): %s",
+                           node->name, size, st->max_bytes, node->sink.topic,
                            rd_kafka_err2str(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE));
         return 1;
     }
@@ -99,9 +99,14 @@ static int refused(rill_ctx_t *ctx, const rill__sink_state_t *st, const rill_rec
  * even that failed (the app then stops). */
 static int dead_letter_output(rill_ctx_t *ctx, const rill_record_t *rec, const void *key,
                               size_t key_len, const void *value, size_t value_len) {
-    rill__dlq_src_t src = {.topic = ctx->node->sink.topic, .partition = -1, .offset = -1,
-                           .key = key, .key_len = key_len, .value = value,
-                           .value_len = value_len, .timestamp = rec->timestamp,
+    rill__dlq_src_t src = {.topic = ctx->node->sink.topic,
+                           .partition = -1,
+                           .offset = -1,
+                           .key = key,
+                           .key_len = key_len,
+                           .value = value,
+                           .value_len = value_len,
+                           .timestamp = rec->timestamp,
                            .headers = (const rd_kafka_headers_t *)rec->headers};
     return rill__dlq_send_src(ctx->task->thread, &src, ctx->node->name, ctx->error, 1) ? -1 : 0;
 }
@@ -134,7 +139,8 @@ static int sink_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
         const rill_serde_t *serde =
             node->sink.opts.value_serde ? node->sink.opts.value_serde : rec->value_serde;
         rill_buf_reset(&thread->scratch);
-        if (!serde || !serde->serialize || serde->serialize(serde, rec->value_obj, &thread->scratch)) {
+        if (!serde || !serde->serialize ||
+            serde->serialize(serde, rec->value_obj, &thread->scratch)) {
             rill_ctx_set_error(ctx, "sink \"%s\": value could not be serialized%s", node->name,
                                serde ? "" : " (no value serde: set rill_sink_opts_t.value_serde)");
             return -1;
@@ -144,8 +150,8 @@ static int sink_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
     }
     int32_t partition = RD_KAFKA_PARTITION_UA;
     if (node->sink.opts.partitioner)
-        partition = node->sink.opts.partitioner(rec, st->partition_cnt,
-                                                node->sink.opts.partitioner_opaque);
+        partition =
+            node->sink.opts.partitioner(rec, st->partition_cnt, node->sink.opts.partitioner_opaque);
     const void *key = rec->key;
     size_t key_len = rec->key_len;
     if (rec->window_kind) {
@@ -157,15 +163,15 @@ static int sink_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
         int session = rec->window_kind == RILL_WINDOW_SESSION;
         rill_int64_encode(session ? rec->window_end : rec->window_start, t);
         rill_int64_encode(rec->window_start, t + 8);
-        if (rill_buf_append(kb, rec->key, rec->key_len) ||
-            rill_buf_append(kb, t, session ? 16 : 8))
+        if (rill_buf_append(kb, rec->key, rec->key_len) || rill_buf_append(kb, t, session ? 16 : 8))
             return -1;
         key = kb->data;
         key_len = kb->len;
     }
     if (refused(ctx, st, rec, key, key_len, value, value_len))
-        return ctx->msg || ctx->at_topic ? -1 : dead_letter_output(ctx, rec, key, key_len,
-                                                                      value, value_len);
+        return ctx->msg || ctx->at_topic
+                   ? -1
+                   : dead_letter_output(ctx, rec, key, key_len, value, value_len);
     rd_kafka_headers_t *hdrs = NULL;
     if (out_headers(ctx, rec, &hdrs)) {
         rill_ctx_set_error(ctx, "sink \"%s\": out of memory", node->name);
@@ -184,8 +190,8 @@ static int sink_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
         rill__metric_add(&thread->metrics, RILL_M_PRODUCED, 1);
         return 0;
     }
-    if (rill__produce(thread, st->rkt, partition, key, key_len, value, value_len,
-                      rec->timestamp, hdrs)) {
+    if (rill__produce(thread, st->rkt, partition, key, key_len, value, value_len, rec->timestamp,
+                      hdrs)) {
         rill_ctx_set_error(ctx, "sink \"%s\": produce to \"%s\" failed: %s", node->name,
                            node->sink.topic, rd_kafka_err2str(thread->produce_err));
         return -1;

@@ -102,9 +102,10 @@ static int wait_loop(rill_app_t *app, bool all_topics, const struct rd_kafka_met
         const char *why = no_answer_reason(app, err);
         int64_t now = rill__now_ms();
         if (now >= until || rill__app_stopping(app)) {
-            snprintf(errstr, errstr_size, "cannot reach any broker at %s (%s): gave up after "
-                     "%lld s (startup.broker.wait.ms)", app->bootstrap, why,
-                     (long long)(app->set.startup_broker_wait_ms / 1000));
+            snprintf(errstr, errstr_size,
+                     "cannot reach any broker at %s (%s): gave up after "
+                     "%lld s (startup.broker.wait.ms)",
+                     app->bootstrap, why, (long long)(app->set.startup_broker_wait_ms / 1000));
             return -1;
         }
         if (now >= next_report) {
@@ -212,8 +213,10 @@ static void missing_message(rill_app_t *app, const rill__need_t *needs, int cnt,
             return;
         used += (size_t)n;
     }
-    snprintf(errstr + used, errstr_size - used, " on %s: create %s first (kafka-topics.sh "
-             "--create --topic NAME --partitions N)", app->bootstrap, missing > 1 ? "them" : "it");
+    snprintf(errstr + used, errstr_size - used,
+             " on %s: create %s first (kafka-topics.sh "
+             "--create --topic NAME --partitions N)",
+             app->bootstrap, missing > 1 ? "them" : "it");
 }
 
 rill_err_t rill__app_check_topics(rill_app_t *app, char *errstr, size_t errstr_size) {
@@ -251,9 +254,10 @@ rill_err_t rill__app_check_topics(rill_app_t *app, char *errstr, size_t errstr_s
             if (needs[i].state != NEED_FOUND)
                 rc = RILL_ERR_TOPOLOGY;
         if (rc && !strstr(errstr, "does not exist"))
-            snprintf(errstr, errstr_size, "the metadata of the app's topics on %s stayed "
-                     "incomplete for %lld s (startup.broker.wait.ms)", app->bootstrap,
-                     (long long)(app->set.startup_broker_wait_ms / 1000));
+            snprintf(errstr, errstr_size,
+                     "the metadata of the app's topics on %s stayed "
+                     "incomplete for %lld s (startup.broker.wait.ms)",
+                     app->bootstrap, (long long)(app->set.startup_broker_wait_ms / 1000));
     }
     free(needs);
     return rc;

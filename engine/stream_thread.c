@@ -7,9 +7,10 @@
  * thread never busy-waits and never sleeps with work queued); append each record to its
  * task's partition queue; run every task for a bounded number of records, then pause a
  * partition whose queue is still at buffered.records.per.partition and resume it at half
- * (a pause holds its next fetches back in librdkafka, see set_paused); serve producer delivery reports; commit when commit.interval.ms has
- * passed. All librdkafka callbacks of this thread's clients run here. A fenced producer
- * (exactly-once) makes the thread drop its tasks, make a new producer and rejoin the group.
+ * (a pause holds its next fetches back in librdkafka, see set_paused); serve producer delivery
+ * reports; commit when commit.interval.ms has passed. All librdkafka callbacks of this thread's
+ * clients run here. A fenced producer (exactly-once) makes the thread drop its tasks, make a new
+ * producer and rejoin the group.
  */
 #include "engine_int.h"
 #include "store_int.h"
@@ -115,8 +116,7 @@ static void set_paused(rill__thread_t *thread, rill__pq_t *pq, bool paused) {
         rill__metric_add(&thread->metrics, RILL_M_PAUSES, 1);
 }
 
-void rill__thread_route_all(rill__thread_t *thread,
-                            const rd_kafka_topic_partition_list_t *parts) {
+void rill__thread_route_all(rill__thread_t *thread, const rd_kafka_topic_partition_list_t *parts) {
     for (int i = 0; parts && i < parts->cnt; i++)
         route_partition(thread, parts->elems[i].topic, parts->elems[i].partition,
                         thread->consumer_queue);
@@ -132,8 +132,8 @@ void rill__thread_pause_update(rill__thread_t *thread, rill__pq_t *pq) {
 static void dispatch(rill__thread_t *thread, rd_kafka_message_t *msg) {
     rill__dispatch_cache_t *c = &thread->cache;
     if (c->rkt != msg->rkt || c->partition != msg->partition || !c->task) {
-        c->task = rill__thread_task_for(thread, rd_kafka_topic_name(msg->rkt), msg->partition,
-                                        &c->pq);
+        c->task =
+            rill__thread_task_for(thread, rd_kafka_topic_name(msg->rkt), msg->partition, &c->pq);
         c->rkt = msg->rkt;
         c->partition = msg->partition;
         if (!c->task) {
@@ -152,7 +152,8 @@ static void dispatch(rill__thread_t *thread, rd_kafka_message_t *msg) {
 
 static void handle_consumer_error(rill__thread_t *thread, const rd_kafka_message_t *msg) {
     rill_app_t *app = thread->app;
-    if (msg->err == RD_KAFKA_RESP_ERR__FATAL || msg->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+    if (msg->err == RD_KAFKA_RESP_ERR__FATAL ||
+        msg->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
         msg->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
         rill__app_fatal(app, RILL_ERR_KAFKA, "thread %d: consumer: %s%s%s", thread->idx,
                         rd_kafka_message_errstr(msg), msg->rkt ? " (topic " : "",
@@ -174,8 +175,8 @@ static bool caches_full(rill__thread_t *thread) {
 
 /* How long the next poll may wait: not at all when a task can run queued records; briefly
  * when the only queued records wait for a lagging partition; else poll.ms. Tasks held back by
- * a full async node do not count: its completions wake the thread (docs/DESIGN.md, invariant 6: no busy
- * wait). */
+ * a full async node do not count: its completions wake the thread (docs/DESIGN.md, invariant 6: no
+ * busy wait). */
 static int poll_timeout(rill__thread_t *thread) {
     bool waiting = false;
     for (int i = 0; i < thread->task_cnt; i++) {
@@ -234,7 +235,8 @@ static void log_waiting(rill__thread_t *thread) {
     if (now < due)
         return;
     thread->wait_logged_ms = now;
-    rill__log(thread->app, thread->idx, "waiting for assignment from group %s for %" PRId64
+    rill__log(thread->app, thread->idx,
+              "waiting for assignment from group %s for %" PRId64
               " s (the group waits for every member to rejoin; one that stopped without "
               "leaving is waited for until its session times out)",
               thread->app->set.application_id, (now - thread->wait_since_ms) / 1000);
@@ -339,7 +341,8 @@ static int recover_from_fence(rill__thread_t *thread) {
 }
 
 int rill__thread_renew_producer(rill__thread_t *thread) {
-    rill__log(thread->app, thread->idx, "a new producer for the topics' size limits as they "
+    rill__log(thread->app, thread->idx,
+              "a new producer for the topics' size limits as they "
               "are now");
     return new_producer(thread, RILL_ERR_KAFKA);
 }

@@ -7,8 +7,8 @@
  * Records are decoded (key and value serdes, timestamp extractor) when they are queued, so
  * that the queue can order by the extracted timestamp, as Kafka Streams does; a record that
  * fails to decode keeps its place and goes to the dead-letter topic when its turn comes, so
- * offsets are still processed in order (docs/DESIGN.md, invariant 1). Processing a record advances the
- * queue's next offset to commit; the task's stream time is the largest timestamp processed.
+ * offsets are still processed in order (docs/DESIGN.md, invariant 1). Processing a record advances
+ * the queue's next offset to commit; the task's stream time is the largest timestamp processed.
  * Operator state is created lazily, before the first record, on the owning thread.
  *
  * The test driver (test_driver.c) gives records without a consumed message:
@@ -123,8 +123,9 @@ static char *decode_error(const char *what, const char *serde, const char *detai
  * stream time, windows or deadlines, so it goes to the dead-letter topic, naming it. */
 static char *timestamp_error(int64_t ts, bool extracted) {
     char buf[256];
-    snprintf(buf, sizeof(buf), "timestamp %" PRId64 " out of range: %s must be in [0, %" PRId64
-             "] ms", ts, extracted ? "the timestamp extractor's result" : "a record's timestamp",
+    snprintf(buf, sizeof(buf),
+             "timestamp %" PRId64 " out of range: %s must be in [0, %" PRId64 "] ms", ts,
+             extracted ? "the timestamp extractor's result" : "a record's timestamp",
              (int64_t)RILL__TIME_MAX);
     return strdup(buf);
 }
@@ -132,7 +133,9 @@ static char *timestamp_error(int64_t ts, bool extracted) {
 /* What a consumed message holds, as an input; its timestamp only when decoding needs it
  * (headers are not read: the context reads them from the message). */
 static rill__input_t msg_input(const rd_kafka_message_t *msg, bool with_ts) {
-    return (rill__input_t){.key = msg->key, .key_len = msg->key_len, .value = msg->payload,
+    return (rill__input_t){.key = msg->key,
+                           .key_len = msg->key_len,
+                           .value = msg->payload,
                            .value_len = msg->len,
                            .timestamp = with_ts ? rd_kafka_message_timestamp(msg, NULL) : -1,
                            .offset = msg->offset};
@@ -158,9 +161,13 @@ static void decode(const rill__node_t *source, const rill__input_t *in, rill__en
     }
     e->ts = in->timestamp;
     if (o->timestamp_extractor) {
-        rill_record_t rec = {.key = in->key, .key_len = in->key_len, .value = in->value,
-                             .value_len = in->value_len, .value_obj = e->value_obj,
-                             .value_serde = o->value_serde, .timestamp = e->ts};
+        rill_record_t rec = {.key = in->key,
+                             .key_len = in->key_len,
+                             .value = in->value,
+                             .value_len = in->value_len,
+                             .value_obj = e->value_obj,
+                             .value_serde = o->value_serde,
+                             .timestamp = e->ts};
         e->ts = o->timestamp_extractor(&rec, o->timestamp_opaque);
     }
     if (e->ts < 0 || e->ts > RILL__TIME_MAX) {
@@ -217,8 +224,8 @@ static int task_init(rill__task_t *task) {
         task->ctx.msg = NULL;
         if (node->op->init(&task->ctx, node, &task->state[i])) {
             rill__app_fatal(task->thread->app, RILL_ERR_PROCESSING,
-                            "task %s: node \"%s\" failed to initialise%s%s", task->id,
-                            node->name, task->ctx.error[0] ? ": " : "", task->ctx.error);
+                            "task %s: node \"%s\" failed to initialise%s%s", task->id, node->name,
+                            task->ctx.error[0] ? ": " : "", task->ctx.error);
             return -1;
         }
     }
@@ -263,7 +270,6 @@ int rill__task_poll(rill__task_t *task) {
     }
     return wait;
 }
-
 
 /* Non-zero while an asynchronous node holds a record, also one that holds back no offset
  * (derived from a punctuation): a commit under exactly-once and the end of --drain wait for
@@ -317,8 +323,8 @@ bool rill__pq_lagging(rill__task_t *task, rill__pq_t *pq) {
     rd_kafka_t *consumer = task->thread->consumer;
     int64_t lo = RD_KAFKA_OFFSET_INVALID, hi = RD_KAFKA_OFFSET_INVALID;
     rd_kafka_get_watermark_offsets(consumer, pq->topic, pq->partition, &lo, &hi);
-    rd_kafka_topic_partition_t tp = {.topic = (char *)pq->topic, .partition = pq->partition,
-                                     .offset = RD_KAFKA_OFFSET_INVALID};
+    rd_kafka_topic_partition_t tp = {
+        .topic = (char *)pq->topic, .partition = pq->partition, .offset = RD_KAFKA_OFFSET_INVALID};
     rd_kafka_topic_partition_list_t one = {.cnt = 1, .size = 1, .elems = &tp};
     rd_kafka_position(consumer, &one);
     if (tp.offset >= 0 && hi >= 0)
@@ -361,13 +367,15 @@ static void report_wait(rill__task_t *task, rill__pq_t *pq) {
     rd_kafka_t *consumer = task->thread->consumer;
     int64_t lo = -1, hi = -1;
     rd_kafka_get_watermark_offsets(consumer, pq->topic, pq->partition, &lo, &hi);
-    rd_kafka_topic_partition_t tp = {.topic = (char *)pq->topic, .partition = pq->partition,
-                                     .offset = RD_KAFKA_OFFSET_INVALID};
+    rd_kafka_topic_partition_t tp = {
+        .topic = (char *)pq->topic, .partition = pq->partition, .offset = RD_KAFKA_OFFSET_INVALID};
     rd_kafka_topic_partition_list_t one = {.cnt = 1, .size = 1, .elems = &tp};
     rd_kafka_position(consumer, &one);
-    rill__log(task->thread->app, task->thread->idx, "task %s has waited %lld s for %s[%d] "
+    rill__log(task->thread->app, task->thread->idx,
+              "task %s has waited %lld s for %s[%d] "
               "(empty; position %lld, cached end %lld, paused %d) with %zu record(s) queued "
-              "elsewhere", task->id, (long long)((now - task->waiting_since) / 1000), pq->topic,
+              "elsewhere",
+              task->id, (long long)((now - task->waiting_since) / 1000), pq->topic,
               (int)pq->partition, (long long)tp.offset, (long long)hi, (int)pq->paused,
               rill__task_buffered(task));
 }
@@ -417,8 +425,10 @@ static void punctuate(rill__task_t *task) {
         task->ctx.error[0] = '\0';
         rill__ctx_origin_punctuation(&task->ctx, -1, 's', task->stream_time);
         if (node->op->punctuate(&task->ctx, task->stream_time, task->state[i]))
-            rill__log(task->thread->app, task->thread->idx, "task %s: node \"%s\": "
-                      "punctuation failed: %s", task->id, node->name, task->ctx.error);
+            rill__log(task->thread->app, task->thread->idx,
+                      "task %s: node \"%s\": "
+                      "punctuation failed: %s",
+                      task->id, node->name, task->ctx.error);
     }
     rill__ctx_origin_input(&task->ctx);
     task->ctx.msg = msg;
@@ -452,10 +462,15 @@ static int dead_letter(rill__task_t *task, const rill__pq_t *pq, const rill__ent
                        const rill__input_t *in, const char *node, const char *reason) {
     if (e->msg)
         return rill__dlq_send(task->thread, e->msg, node, reason, 1);
-    rill__dlq_src_t src = {.topic = pq->topic, .partition = pq->partition,
-                           .offset = in->offset, .key = in->key, .key_len = in->key_len,
-                           .value = in->value, .value_len = in->value_len,
-                           .timestamp = in->timestamp, .headers = in->headers};
+    rill__dlq_src_t src = {.topic = pq->topic,
+                           .partition = pq->partition,
+                           .offset = in->offset,
+                           .key = in->key,
+                           .key_len = in->key_len,
+                           .value = in->value,
+                           .value_len = in->value_len,
+                           .timestamp = in->timestamp,
+                           .headers = in->headers};
     return rill__dlq_send_src(task->thread, &src, node, reason, 1);
 }
 
@@ -479,10 +494,14 @@ static int process_entry(rill__task_t *task, rill__pq_t *pq, rill__entry_t *e,
         pq->part_time = e->ts;
         rill__progress_update(task, false);
     }
-    rill_record_t rec = {
-        .key = in->key, .key_len = in->key_len, .value = in->value, .value_len = in->value_len,
-        .value_obj = e->value_obj, .value_serde = pq->source->source.opts.value_serde,
-        .timestamp = e->ts, .headers = rill_ctx_headers(ctx)};
+    rill_record_t rec = {.key = in->key,
+                         .key_len = in->key_len,
+                         .value = in->value,
+                         .value_len = in->value_len,
+                         .value_obj = e->value_obj,
+                         .value_serde = pq->source->source.opts.value_serde,
+                         .timestamp = e->ts,
+                         .headers = rill_ctx_headers(ctx)};
     if (pq->source->op->process(ctx, &rec, task->state[pq->source->id]))
         return dead_letter(task, pq, e, in, ctx->node->name,
                            ctx->error[0] ? ctx->error : "processing failed");

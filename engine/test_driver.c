@@ -51,7 +51,7 @@ struct rill_test_driver_s {
     rill_app_t *app;
     rill__thread_t thread;
     rill__local_t local;
-    rill__task_t **tasks; /* per sub-topology */
+    rill__task_t **tasks;         /* per sub-topology */
     rill__out_rec_t *head, *tail; /* written, not yet read, in write order */
     rill__out_rec_t *last;        /* handed out by the last read */
     char state_dir[256];
@@ -109,7 +109,8 @@ static int capture(void *opaque, const char *topic, int32_t partition, const voi
 /* What the driver cannot run, written to errstr; 0 when it can run topo. */
 static int refuse(const rill_topology_t *topo, char *errstr, size_t errstr_size) {
     if (topo->global_cnt) {
-        snprintf(errstr, errstr_size, "the test driver cannot run global tables (global table "
+        snprintf(errstr, errstr_size,
+                 "the test driver cannot run global tables (global table "
                  "of store \"%s\": its reader needs Kafka)",
                  rill__global_store_name(topo->globals[0]));
         return -1;
@@ -117,18 +118,21 @@ static int refuse(const rill_topology_t *topo, char *errstr, size_t errstr_size)
     for (int i = 0; i < topo->node_cnt; i++) {
         const rill__node_t *node = topo->nodes[i];
         if (node->op->poll) {
-            snprintf(errstr, errstr_size, "the test driver cannot run node \"%s\" (%s): an "
-                     "asynchronous stage calls functions", node->name, node->op->kind);
+            snprintf(errstr, errstr_size,
+                     "the test driver cannot run node \"%s\" (%s): an "
+                     "asynchronous stage calls functions",
+                     node->name, node->op->kind);
             return -1;
         }
         if (node->kind != RILL_NODE_SINK)
             continue;
         const rill__node_t *reader = rill__topology_source_for(topo, node->sink.topic);
         if (reader) {
-            snprintf(errstr, errstr_size, "the test driver cannot run topic \"%s\", which the "
+            snprintf(errstr, errstr_size,
+                     "the test driver cannot run topic \"%s\", which the "
                      "topology writes (sink \"%s\") and reads (source \"%s\"): repartition "
-                     "and linked topics go through Kafka", node->sink.topic, node->name,
-                     reader->name);
+                     "and linked topics go through Kafka",
+                     node->sink.topic, node->name, reader->name);
             return -1;
         }
     }
@@ -146,8 +150,7 @@ static void inputs_idle(rill__task_t *task) {
 }
 
 /* Makes the task of sub-topology s with its input partitions, and initialises it. */
-static rill__task_t *task_make(rill_test_driver_t *drv, int s, char *errstr,
-                               size_t errstr_size) {
+static rill__task_t *task_make(rill_test_driver_t *drv, int s, char *errstr, size_t errstr_size) {
     rill__subtopology_t *sub = &drv->app->topo->subs[s];
     rill__task_t *task = rill__task_new(&drv->thread, s, 0);
     if (!task) {
@@ -193,8 +196,8 @@ rill_test_driver_t *rill_test_driver_new(rill_topology_t *topo, rill_conf_t *con
     drv->thread.local = &drv->local;
     int rc = refuse(app->topo, why, why_size);
     if (!rc && !mkdtemp(drv->state_dir)) {
-        snprintf(why, why_size, "cannot create the state directory %s: %s",
-                 drv->state_dir, strerror(errno));
+        snprintf(why, why_size, "cannot create the state directory %s: %s", drv->state_dir,
+                 strerror(errno));
         drv->state_dir[0] = '\0';
         rc = -1;
     }
@@ -237,7 +240,7 @@ static rill_err_t stopped(rill_test_driver_t *drv) {
 
 /* Commits task as a thread would, without Kafka (see the top of the file). */
 static rill_err_t commit(rill_test_driver_t *drv, rill__task_t *task) {
-    const char *failed = rill__task_flush(task)         ? "flushing its operators"
+    const char *failed = rill__task_flush(task)          ? "flushing its operators"
                          : rill__task_apply_stores(task) ? "writing its stores"
                                                          : NULL;
     if (!failed)
@@ -250,8 +253,8 @@ static rill_err_t commit(rill_test_driver_t *drv, rill__task_t *task) {
 rill_err_t rill_test_driver_pipe(rill_test_driver_t *drv, const char *topic, const void *key,
                                  size_t key_len, const void *value, size_t value_len,
                                  int64_t ts_ms) {
-    rill_record_t rec = {.key = key, .key_len = key_len, .value = value,
-                         .value_len = value_len, .timestamp = ts_ms};
+    rill_record_t rec = {
+        .key = key, .key_len = key_len, .value = value, .value_len = value_len, .timestamp = ts_ms};
     return rill_test_driver_pipe_record(drv, topic, &rec);
 }
 
@@ -274,9 +277,12 @@ rill_err_t rill_test_driver_pipe_record(rill_test_driver_t *drv, const char *top
         return RILL_ERR_INVALID_ARG;
     }
     int64_t offset = pq->next_offset < 0 ? 0 : pq->next_offset;
-    rill__input_t in = {.key = rec->key, .key_len = rec->key ? rec->key_len : 0,
-                        .value = rec->value, .value_len = rec->value ? rec->value_len : 0,
-                        .timestamp = rec->timestamp, .offset = offset,
+    rill__input_t in = {.key = rec->key,
+                        .key_len = rec->key ? rec->key_len : 0,
+                        .value = rec->value,
+                        .value_len = rec->value ? rec->value_len : 0,
+                        .timestamp = rec->timestamp,
+                        .offset = offset,
                         .headers = (const rd_kafka_headers_t *)rec->headers};
     if (rill__task_process_input(task, pq, &in)) /* a dead-lettered record is processed */
         return stopped(drv);
@@ -301,8 +307,11 @@ int rill_test_driver_read(rill_test_driver_t *drv, const char *topic, rill_recor
         drv->tail = prev;
     r->next = NULL;
     drv->last = r;
-    *out = (rill_record_t){.key = r->key, .key_len = r->key_len, .value = r->value,
-                           .value_len = r->value_len, .timestamp = r->timestamp,
+    *out = (rill_record_t){.key = r->key,
+                           .key_len = r->key_len,
+                           .value = r->value,
+                           .value_len = r->value_len,
+                           .timestamp = r->timestamp,
                            .headers = (const rill_headers_t *)r->hdrs};
     return 1;
 }

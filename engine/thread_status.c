@@ -39,12 +39,11 @@ void rill__status_free(rill__thread_t *thread) {
 
 void rill__status_tasks(rill__thread_t *thread, bool assigned) {
     rill__status_t *st = &thread->status;
-    rill__task_state_t *tasks = thread->task_cnt
-                                    ? calloc((size_t)thread->task_cnt, sizeof(*tasks))
-                                    : NULL;
+    rill__task_state_t *tasks =
+        thread->task_cnt ? calloc((size_t)thread->task_cnt, sizeof(*tasks)) : NULL;
     int cnt = tasks ? thread->task_cnt : 0;
     thread->tasks_gen++; /* published to the query-hosts topic (query_hosts.c) */
-    if (!st->made) { /* not started by rill__thread_start() */
+    if (!st->made) {     /* not started by rill__thread_start() */
         free(tasks);
         return;
     }
@@ -131,20 +130,18 @@ static void thread_metrics(const rill__thread_t *thread, rill__mout_t *mo) {
     for (int i = 0; i < thread->status.lag_cnt; i++) {
         const rill__lag_t *l = &thread->status.lags[i];
         snprintf(part, sizeof(part), "%d", (int)l->partition);
-        rill__mout_sample(mo, &lag_family, NULL,
-                          (const char *[]){"thread", idx, "topic", l->topic, "partition", part,
-                                           NULL},
-                          l->lag);
+        rill__mout_sample(
+            mo, &lag_family, NULL,
+            (const char *[]){"thread", idx, "topic", l->topic, "partition", part, NULL}, l->lag);
     }
     for (int i = 0; i < thread->status.task_cnt; i++) {
         const rill__task_state_t *t = &thread->status.tasks[i];
+        rill__mout_sample(
+            mo, &task_family, NULL,
+            (const char *[]){"thread", idx, "task", t->id, "state", "restoring", NULL},
+            !t->running);
         rill__mout_sample(mo, &task_family, NULL,
-                          (const char *[]){"thread", idx, "task", t->id, "state", "restoring",
-                                           NULL},
-                          !t->running);
-        rill__mout_sample(mo, &task_family, NULL,
-                          (const char *[]){"thread", idx, "task", t->id, "state", "running",
-                                           NULL},
+                          (const char *[]){"thread", idx, "task", t->id, "state", "running", NULL},
                           t->running);
     }
 }
@@ -166,8 +163,10 @@ static int thread_ready(rill__thread_t *thread, char *why, size_t why_size) {
     int ready = 0;
     pthread_mutex_lock(&st->lock);
     if (!st->assigned) {
-        snprintf(why, why_size, "stream thread %d has no partition assignment yet (joining "
-                 "the group or rebalancing)", thread->idx);
+        snprintf(why, why_size,
+                 "stream thread %d has no partition assignment yet (joining "
+                 "the group or rebalancing)",
+                 thread->idx);
     } else {
         ready = 1;
         for (int i = 0; ready && i < st->task_cnt; i++)

@@ -113,8 +113,7 @@ static rill__node_t *node_new(rill_topology_t *topo, const char *name, const cha
         return NULL;
     }
     if (topo->frozen) {
-        rill__topology_fail(topo, "node \"%s\" added after the topology was given to an app",
-                            name);
+        rill__topology_fail(topo, "node \"%s\" added after the topology was given to an app", name);
         return NULL;
     }
     if (topo->node_cnt == topo->node_cap) {
@@ -144,9 +143,8 @@ static rill_stream_t *stream_of(rill_topology_t *topo, rill__node_t *node) {
     return &node->stream;
 }
 
-rill_stream_t *rill__topology_add(rill_topology_t *topo, rill_stream_t *parent,
-                                  const char *name, const rill__operator_t *op, void *conf,
-                                  void *opaque) {
+rill_stream_t *rill__topology_add(rill_topology_t *topo, rill_stream_t *parent, const char *name,
+                                  const rill__operator_t *op, void *conf, void *opaque) {
     if (!topo || topo->error || (parent && parent->topo != topo)) {
         if (op->free_conf)
             op->free_conf(conf);
@@ -186,8 +184,8 @@ static int split_topics(rill_topology_t *topo, rill__node_t *node, const char *t
     return 0;
 }
 
-rill_stream_t *rill_stream_from_topics(rill_topology_t *topo, const char *name,
-                                       const char *topics, const rill_source_opts_t *opts) {
+rill_stream_t *rill_stream_from_topics(rill_topology_t *topo, const char *name, const char *topics,
+                                       const rill_source_opts_t *opts) {
     if (!topo || topo->error)
         return NULL;
     if (!topics) {

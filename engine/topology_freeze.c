@@ -56,8 +56,7 @@ static rill_err_t check_sources(const rill_topology_t *topo, char *errstr, size_
 
 static int add_sub_source(rill__subtopology_t *sub, rill__node_t *node) {
     rill__node_t **s = realloc(sub->sources, sizeof(*s) * (size_t)(sub->source_cnt + 1));
-    char **t = realloc(sub->topics,
-                       sizeof(*t) * (size_t)(sub->topic_cnt + node->source.topic_cnt));
+    char **t = realloc(sub->topics, sizeof(*t) * (size_t)(sub->topic_cnt + node->source.topic_cnt));
     if (s)
         sub->sources = s;
     if (t)
@@ -126,8 +125,10 @@ rill_err_t rill__topology_freeze(rill_topology_t *topo, char *errstr, size_t err
         for (int k = 0; k < node->store_cnt; k++) {
             rill__store_def_t *def = node->stores[k];
             if (def->sub >= 0 && def->sub != node->subtopology) {
-                snprintf(errstr, errstr_size, "store \"%s\" is used by two sub-topologies: a "
-                         "store belongs to the tasks of one", def->name);
+                snprintf(errstr, errstr_size,
+                         "store \"%s\" is used by two sub-topologies: a "
+                         "store belongs to the tasks of one",
+                         def->name);
                 return RILL_ERR_TOPOLOGY;
             }
             def->sub = node->subtopology;

@@ -45,7 +45,7 @@ typedef enum rill__node_kind_e {
  *    with no input offset to hold back (from a punctuation or a commit's cache flush).
  */
 typedef struct rill__operator_s {
-    const char *kind; /* "FILTER", "MAP", ... used in generated names */
+    const char *kind;   /* "FILTER", "MAP", ... used in generated names */
     bool copartitioned; /* the node's inputs must be co-partitioned (joins, completion) */
     int (*init)(rill_ctx_t *ctx, const rill__node_t *node, void **statep);
     int (*process)(rill_ctx_t *ctx, const rill_record_t *rec, void *state);
@@ -87,16 +87,16 @@ struct rill__node_s {
     char *name;
     rill__node_kind_t kind;
     const rill__operator_t *op;
-    void *conf;       /* the operator's own configuration (owned, freed by op->free_conf) */
-    void *opaque;     /* the user's opaque for callbacks */
+    void *conf;   /* the operator's own configuration (owned, freed by op->free_conf) */
+    void *opaque; /* the user's opaque for callbacks */
     rill__node_t **children;
     int child_cnt;
     rill__node_t **parents;
     int parent_cnt;
-    int subtopology;  /* set by rill__topology_freeze() */
-    rill__source_t source; /* kind == SOURCE */
-    rill__sink_t sink;     /* kind == SINK */
-    rill_stream_t stream;  /* the handle the builder returns for this node */
+    int subtopology;                   /* set by rill__topology_freeze() */
+    rill__source_t source;             /* kind == SOURCE */
+    rill__sink_t sink;                 /* kind == SINK */
+    rill_stream_t stream;              /* the handle the builder returns for this node */
     struct rill__store_def_s **stores; /* stores the node uses */
     int store_cnt;
 };
@@ -129,9 +129,8 @@ struct rill_topology_s {
  * conf passes to the topology, also on failure). name NULL: generated from op->kind.
  * Returns the new stream or NULL after setting the sticky error.
  */
-rill_stream_t *rill__topology_add(rill_topology_t *topo, rill_stream_t *parent,
-                                  const char *name, const rill__operator_t *op, void *conf,
-                                  void *opaque);
+rill_stream_t *rill__topology_add(rill_topology_t *topo, rill_stream_t *parent, const char *name,
+                                  const rill__operator_t *op, void *conf, void *opaque);
 
 /* Connects an extra parent to a node (merge, joins). Returns 0 or -1 (sticky error). */
 int rill__topology_connect(rill_topology_t *topo, rill__node_t *parent, rill__node_t *child);

@@ -41,24 +41,24 @@ typedef struct rill__http_req_s {
     const char *aws_sigv4;
     const char *aws_userpwd;
     const char *aws_session_token;
-    bool verify_tls; /* default true; only tests against self-signed servers turn it off */
+    bool verify_tls;       /* default true; only tests against self-signed servers turn it off */
     size_t max_body_bytes; /* a larger response body fails the request; 0: 6 MiB */
 } rill__http_req_t;
 
 /* The result of a request, filled by the bridge thread. */
 typedef struct rill__http_resp_s {
-    int curl_code;       /* CURLcode; 0 = the exchange completed */
-    long status;         /* HTTP status, 0 when no response */
-    char error[256];     /* curl's error text when curl_code != 0 */
-    char *body;          /* response body (owned; freed by rill__http_done_free) */
+    int curl_code;   /* CURLcode; 0 = the exchange completed */
+    long status;     /* HTTP status, 0 when no response */
+    char error[256]; /* curl's error text when curl_code != 0 */
+    char *body;      /* response body (owned; freed by rill__http_done_free) */
     size_t body_len;
-    long retry_after_ms; /* Retry-After header (seconds or HTTP date) in ms, or -1 */
+    long retry_after_ms;     /* Retry-After header (seconds or HTTP date) in ms, or -1 */
     char function_error[64]; /* X-Amz-Function-Error value, or "" */
     char content_type[128];
-    double total_ms;     /* time from submit to completion */
-    double fn_ms;        /* the first dur= of a Server-Timing header (the function's own
-                            time, ms), or -1 */
-    long connects;       /* connections this request had to open (0: it reused one) */
+    double total_ms; /* time from submit to completion */
+    double fn_ms;    /* the first dur= of a Server-Timing header (the function's own
+                        time, ms), or -1 */
+    long connects;   /* connections this request had to open (0: it reused one) */
 } rill__http_resp_t;
 
 /* A completed request as it comes back to the submitting stream thread. */
@@ -108,8 +108,7 @@ void rill__http_done_free(rill__http_done_t *done);
 
 /* URL policy (url_check.c). Checks that url is http:// or https:// and, for http://, that
  * its host is loopback unless allow_insecure_http. Returns 0, or -1 with errstr. */
-int rill__url_check(const char *url, bool allow_insecure_http, char *errstr,
-                    size_t errstr_size);
+int rill__url_check(const char *url, bool allow_insecure_http, char *errstr, size_t errstr_size);
 /* True when url starts with "https://" (any case). */
 bool rill__url_is_https(const char *url);
 /* True when url's host is localhost, an address in 127.0.0.0/8 or ::1. */
@@ -149,10 +148,10 @@ typedef struct rill__faas_rec_s {
 /* What the encoder needs to know about the target. */
 typedef struct rill__faas_target_s {
     rill_faas_format_t format; /* the public value; its wire_*.c entry does the work */
-    const char *function;    /* function name (Lambda: the plain name) */
-    const char *source;      /* CloudEvents "source" attribute, e.g. "/rill/<app>/<node>" */
-    const char *event_type;  /* CloudEvents "type", e.g. "dev.rill.record" */
-    const char *bootstrap;   /* Lambda event's bootstrapServers */
+    const char *function;      /* function name (Lambda: the plain name) */
+    const char *source;        /* CloudEvents "source" attribute, e.g. "/rill/<app>/<node>" */
+    const char *event_type;    /* CloudEvents "type", e.g. "dev.rill.record" */
+    const char *bootstrap;     /* Lambda event's bootstrapServers */
 } rill__faas_target_t;
 
 /*
@@ -180,8 +179,8 @@ typedef struct rill__faas_out_s {
 
 /* The result for one input record. */
 typedef struct rill__faas_result_s {
-    bool failed;          /* the function reported an error for this record */
-    const char *error;    /* its reason, when failed */
+    bool failed;       /* the function reported an error for this record */
+    const char *error; /* its reason, when failed */
     rill__faas_out_t *outs;
     size_t out_cnt;
 } rill__faas_result_t;
@@ -210,8 +209,8 @@ typedef struct rill__faas_response_s {
  * rill__faas_response_reset.
  */
 int rill__faas_decode(const rill__faas_target_t *target, const rill__faas_rec_t *recs, size_t n,
-                      const char *body, size_t body_len, rill__faas_response_t *out,
-                      char *errstr, size_t errstr_size);
+                      const char *body, size_t body_len, rill__faas_response_t *out, char *errstr,
+                      size_t errstr_size);
 void rill__faas_response_reset(rill__faas_response_t *out);
 void rill__faas_response_free(rill__faas_response_t *out);
 

@@ -7,9 +7,9 @@
  * calls then only queues them at the function. The limit therefore follows the rule TCP uses
  * for its window: additive increase, multiplicative decrease. It starts at one call and
  * doubles every round (one more call per success) until the first sign of overload; from
- * then on it grows by one call per round (a success for each call it allows). An overload signal halves it,
- * at most once per round (the calls already in flight when the limit was cut report the same
- * overload and must not cut it again). "Rising latency" is a call slower than twice the
+ * then on it grows by one call per round (a success for each call it allows). An overload signal
+ * halves it, at most once per round (the calls already in flight when the limit was cut report the
+ * same overload and must not cut it again). "Rising latency" is a call slower than twice the
  * fastest call of the last two windows of 10 s, plus 10 ms of slack for small fast calls. The
  * state is per task, updated on the stream thread as calls complete: no locks, no allocation.
  */
@@ -35,12 +35,10 @@ static double base_ms(rill__faas_aimd_t *a, double call_ms, int64_t now) {
     }
     if (a->cur_min_ms <= 0 || call_ms < a->cur_min_ms)
         a->cur_min_ms = call_ms;
-    return a->prev_min_ms > 0 && a->prev_min_ms < a->cur_min_ms ? a->prev_min_ms
-                                                                  : a->cur_min_ms;
+    return a->prev_min_ms > 0 && a->prev_min_ms < a->cur_min_ms ? a->prev_min_ms : a->cur_min_ms;
 }
 
-void rill__faas_aimd_sample(rill__faas_aimd_t *a, double call_ms, bool overloaded,
-                            int64_t now) {
+void rill__faas_aimd_sample(rill__faas_aimd_t *a, double call_ms, bool overloaded, int64_t now) {
     /* An overload answer is often fast: it says nothing of the function's latency. */
     double base = overloaded ? 0 : base_ms(a, call_ms, now);
     bool slow = !overloaded && call_ms > 2.0 * base + AIMD_SLACK_MS;

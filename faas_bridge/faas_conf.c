@@ -34,8 +34,8 @@ static int default_read_ahead(const rill_faas_opts_t *o) {
 }
 
 static void apply_defaults(rill_faas_opts_t *o) {
-#define DEF(field, value) \
-    if (o->field <= 0)    \
+#define DEF(field, value)                                                                          \
+    if (o->field <= 0)                                                                             \
     o->field = (value)
     DEF(batch_max_records, 100);
     DEF(batch_max_bytes, 1024 * 1024);
@@ -72,8 +72,8 @@ size_t rill__faas_read_ahead_limit(const rill_faas_opts_t *o) {
     return n < (size_t)o->batch_max_records ? (size_t)o->batch_max_records : n;
 }
 
-stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t *opts,
-                                  char *errstr, size_t errstr_size) {
+stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t *opts, char *errstr,
+                                  size_t errstr_size) {
     stage_conf_t *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
@@ -91,8 +91,10 @@ stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t 
         snprintf(errstr, errstr_size, "FaaS stage \"%s\": out of memory", node_name);
         rc = -1;
     } else if (!wire) {
-        snprintf(errstr, errstr_size, "FaaS stage \"%s\": unknown format %d (not a "
-                 "rill_faas_format_t value)", node_name, (int)c->o.format);
+        snprintf(errstr, errstr_size,
+                 "FaaS stage \"%s\": unknown format %d (not a "
+                 "rill_faas_format_t value)",
+                 node_name, (int)c->o.format);
         rc = -1;
     } else {
         rc = wire->route(node_name, c->function, &c->o, &route, errstr, errstr_size);
@@ -106,8 +108,10 @@ stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t 
     c->o.url = c->url;
     c->o.function = c->function;
     c->o.qualifier = NULL;
-    c->target = (rill__faas_target_t){.format = c->o.format, .function = c->function,
-                                      .source = c->source, .event_type = "dev.rill.record"};
+    c->target = (rill__faas_target_t){.format = c->o.format,
+                                      .function = c->function,
+                                      .source = c->source,
+                                      .event_type = "dev.rill.record"};
     if (rc) {
         rill__faas_conf_free(c);
         return NULL;

@@ -16,8 +16,8 @@
  * sent_end): the read-ahead behind them, a full batch per call, is never done.
  * The head advances over released slots, so the commit watermark — the offset of the oldest
  * unreleased slot of a partition — never passes a record whose results have not left
- * (docs/DESIGN.md, invariant 3). A failed slot goes to the dead-letter topic on its turn, so order holds
- * for everything else (docs/DESIGN.md, invariant 7).
+ * (docs/DESIGN.md, invariant 3). A failed slot goes to the dead-letter topic on its turn, so order
+ * holds for everything else (docs/DESIGN.md, invariant 7).
  */
 #include "faas_stage_int.h"
 
@@ -97,8 +97,7 @@ static void make_id(stage_t *st, rill_ctx_t *ctx, char id[RILL__FAAS_ID_MAX]) {
     char tail[16];
     int tail_len = snprintf(tail, sizeof(tail), "-%" PRIu32, st->origin_n++);
     if (len + (size_t)tail_len >= RILL__FAAS_ID_MAX)
-        len = (size_t)snprintf(origin, sizeof(origin), "h%016" PRIx64,
-                               hash_bytes(origin, len));
+        len = (size_t)snprintf(origin, sizeof(origin), "h%016" PRIx64, hash_bytes(origin, len));
     memcpy(id, origin, len);
     memcpy(id + len, tail, (size_t)tail_len + 1);
 }
@@ -161,8 +160,8 @@ int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec) {
                      : NULL;
     r->headers = (const rill_headers_t *)slot->hdrs;
     make_id(st, ctx, r->id);
-    slot->key_hash = st->conf->o.order == RILL_FAAS_ORDER_KEY ? hash_bytes(rec->key, rec->key_len)
-                                                              : 0;
+    slot->key_hash =
+        st->conf->o.order == RILL_FAAS_ORDER_KEY ? hash_bytes(rec->key, rec->key_len) : 0;
     slot->first_ms = rill__now_ms();
     slot->attempts = 0;
     slot->state = SLOT_OPEN;
@@ -182,9 +181,14 @@ static int dead_letter(stage_t *st, slot_t *slot) {
     char reason[512];
     snprintf(reason, sizeof(reason), "function \"%s\" failed after %d attempt(s): %s",
              st->conf->function, slot->attempts, slot->error ? slot->error : "unknown error");
-    rill__dlq_src_t src = {.topic = r->topic, .partition = r->partition, .offset = r->offset,
-                           .key = r->key, .key_len = r->key_len, .value = r->value,
-                           .value_len = r->value_len, .timestamp = r->timestamp,
+    rill__dlq_src_t src = {.topic = r->topic,
+                           .partition = r->partition,
+                           .offset = r->offset,
+                           .key = r->key,
+                           .key_len = r->key_len,
+                           .value = r->value,
+                           .value_len = r->value_len,
+                           .timestamp = r->timestamp,
                            .headers = slot->hdrs};
     if (rill__dlq_send_src(st->thread, &src, st->node->name, reason, slot->attempts))
         return -1;
@@ -201,12 +205,12 @@ static int emit(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
     const rill__faas_result_t *res = slot->resp ? &slot->resp->r.results[slot->res_idx] : NULL;
     for (size_t i = 0; res && i < res->out_cnt; i++) {
         const rill__faas_out_t *o = &res->outs[i];
-        rill_record_t out = {
-            .key = o->key ? o->key : slot->rec.key,
-            .key_len = o->key ? o->key_len : slot->rec.key_len,
-            .value = o->value, .value_len = o->value_len,
-            .timestamp = slot->rec.timestamp,
-            .headers = (const rill_headers_t *)slot->hdrs};
+        rill_record_t out = {.key = o->key ? o->key : slot->rec.key,
+                             .key_len = o->key ? o->key_len : slot->rec.key_len,
+                             .value = o->value,
+                             .value_len = o->value_len,
+                             .timestamp = slot->rec.timestamp,
+                             .headers = (const rill_headers_t *)slot->hdrs};
         ctx->node = (rill__node_t *)st->node;
         ctx->timestamp = slot->rec.timestamp;
         if (i == 0)
@@ -215,11 +219,15 @@ static int emit(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
         if (rill_ctx_forward(ctx, &out)) {
             free(slot->error);
             slot->error = strdup(ctx->error[0] ? ctx->error : "downstream processing failed");
-            rill__dlq_src_t src = {
-                .topic = slot->rec.topic, .partition = slot->rec.partition,
-                .offset = slot->rec.offset, .key = slot->rec.key, .key_len = slot->rec.key_len,
-                .value = slot->rec.value, .value_len = slot->rec.value_len,
-                .timestamp = slot->rec.timestamp, .headers = slot->hdrs};
+            rill__dlq_src_t src = {.topic = slot->rec.topic,
+                                   .partition = slot->rec.partition,
+                                   .offset = slot->rec.offset,
+                                   .key = slot->rec.key,
+                                   .key_len = slot->rec.key_len,
+                                   .value = slot->rec.value,
+                                   .value_len = slot->rec.value_len,
+                                   .timestamp = slot->rec.timestamp,
+                                   .headers = slot->hdrs};
             return rill__dlq_send_src(st->thread, &src, ctx->node->name, slot->error,
                                       slot->attempts);
         }

@@ -4,8 +4,8 @@
  * batches down to the poison record, and hands results to the reorder buffer.
  *
  * DESIGN
- * Everything here runs on the stream thread that owns the task (docs/DESIGN.md, invariant 6): process()
- * admits a record and may cut a batch; poll() — called every loop iteration and whenever
+ * Everything here runs on the stream thread that owns the task (docs/DESIGN.md, invariant 6):
+ * process() admits a record and may cut a batch; poll() — called every loop iteration and whenever
  * the bridge thread wakes the stream thread — takes completions, schedules retries, sends
  * what may be sent and releases results. A batch is cut when it reaches batch_max_records or
  * about batch_max_bytes, or when its oldest record has waited linger_ms. A failed invocation
@@ -34,9 +34,8 @@
 
 static void *make_http(rill_app_t *app) {
     char errstr[256];
-    rill__http_t *http =
-        rill__http_new(app->set.faas_max_in_flight, app->set.faas_max_connections, errstr,
-                       sizeof(errstr));
+    rill__http_t *http = rill__http_new(app->set.faas_max_in_flight, app->set.faas_max_connections,
+                                        errstr, sizeof(errstr));
     if (!http)
         rill__log_at(app, RILL__LOG_ERROR, -1, "FaaS bridge thread: %s", errstr);
     return http;
@@ -126,11 +125,16 @@ static int encode(stage_t *st, batch_t *b) {
         header_lines(b))
         return -1;
     const stage_conf_t *c = st->conf;
-    b->req = (rill__http_req_t){
-        .url = c->url, .headers = b->hdr_lines, .body = b->body.data, .body_len = b->body.len,
-        .timeout_ms = c->o.timeout_ms, .aws_sigv4 = c->sigv4, .aws_userpwd = c->userpwd,
-        .aws_session_token = c->session_token, .verify_tls = !c->o.insecure_skip_tls_verify,
-        .max_body_bytes = (size_t)c->o.max_response_bytes};
+    b->req = (rill__http_req_t){.url = c->url,
+                                .headers = b->hdr_lines,
+                                .body = b->body.data,
+                                .body_len = b->body.len,
+                                .timeout_ms = c->o.timeout_ms,
+                                .aws_sigv4 = c->sigv4,
+                                .aws_userpwd = c->userpwd,
+                                .aws_session_token = c->session_token,
+                                .verify_tls = !c->o.insecure_skip_tls_verify,
+                                .max_body_bytes = (size_t)c->o.max_response_bytes};
     return 0;
 }
 
@@ -237,7 +241,8 @@ static void requeue(stage_t *st, const uint64_t *seqs, size_t n, int attempt, lo
 }
 
 /* A whole invocation failed: retry, split, or give up on a lone record. */
-static void batch_failed(stage_t *st, batch_t *b, const char *why, long retry_after, bool split_now) {
+static void batch_failed(stage_t *st, batch_t *b, const char *why, long retry_after,
+                         bool split_now) {
     const stage_conf_t *c = st->conf;
     rill__counter_add(&st->conf->m_failures, 1);
     if (!split_now && b->attempt + 1 <= c->o.max_retries) {
@@ -556,8 +561,7 @@ static const rill__operator_t faas_op = {
     .metric = rill__faas_metric,
 };
 
-rill_stream_t *rill_stream_faas(rill_stream_t *s, const char *name,
-                                const rill_faas_opts_t *opts) {
+rill_stream_t *rill_stream_faas(rill_stream_t *s, const char *name, const rill_faas_opts_t *opts) {
     if (!s)
         return NULL;
     char errstr[256];

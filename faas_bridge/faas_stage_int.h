@@ -17,25 +17,25 @@
 
 /* Per-node configuration and process-wide state (breaker, metrics), shared by every task. */
 typedef struct stage_conf_s {
-    rill_faas_opts_t o;   /* defaults applied; strings point to the owned copies below */
-    char *url;            /* full request URL */
+    rill_faas_opts_t o; /* defaults applied; strings point to the owned copies below */
+    char *url;          /* full request URL */
     char *function;
-    char *source;         /* CloudEvents source: "/rill/<node>" */
-    char *sigv4;          /* "aws:amz:<region>:lambda" or NULL */
-    char *userpwd;        /* "<key>:<secret>" or NULL */
+    char *source;  /* CloudEvents source: "/rill/<node>" */
+    char *sigv4;   /* "aws:amz:<region>:lambda" or NULL */
+    char *userpwd; /* "<key>:<secret>" or NULL */
     char *session_token;
     rill__faas_target_t target;
     pthread_mutex_t lock; /* breaker */
     int consecutive_failures;
-    int64_t open_until;   /* breaker open until (ms, monotonic); 0 closed */
-    bool probing;         /* half-open: one trial call in flight */
+    int64_t open_until; /* breaker open until (ms, monotonic); 0 closed */
+    bool probing;       /* half-open: one trial call in flight */
     /* metrics (relaxed atomics) */
     int64_t m_invocations, m_records, m_retries, m_failures, m_dlq, m_splits, m_breaker_opens;
     int64_t m_in_flight, m_latency[FAAS_LAT_BUCKETS], m_latency_sum_ms;
     int64_t m_billed_ms; /* each invocation's time rounded up to a whole ms (at least 1) */
     int64_t m_reported_billed_ms, m_reported; /* the same of the times functions reported */
     int64_t m_buffered, m_buffered_bytes, m_buffered_limit; /* gauges, summed over tasks */
-    int64_t m_connects;   /* connections its calls opened */
+    int64_t m_connects;                                     /* connections its calls opened */
     int64_t m_call_limit; /* gauge: calls in flight allowed now, summed over tasks */
 } stage_conf_t;
 
@@ -49,39 +49,39 @@ typedef struct chunk_s {
 
 typedef enum slot_state_e {
     SLOT_FREE = 0,
-    SLOT_OPEN,      /* waiting to be put in a batch */
-    SLOT_IN_BATCH,  /* in a batch, queued or in flight */
-    SLOT_DONE,      /* result arrived, waiting for its turn */
-    SLOT_FAILED,    /* gave up: goes to the dead-letter topic on its turn */
-    SLOT_RELEASED   /* left the stage (unordered modes release out of turn) */
+    SLOT_OPEN,     /* waiting to be put in a batch */
+    SLOT_IN_BATCH, /* in a batch, queued or in flight */
+    SLOT_DONE,     /* result arrived, waiting for its turn */
+    SLOT_FAILED,   /* gave up: goes to the dead-letter topic on its turn */
+    SLOT_RELEASED  /* left the stage (unordered modes release out of turn) */
 } slot_state_t;
 
 /* Adaptive concurrency (faas_aimd.c): the calls a task may have in flight. */
 typedef struct rill__faas_aimd_s {
-    int limit;            /* current limit, in [1, max] */
-    int acked;            /* successes since the limit last grew (after the start) */
-    int max;              /* max_in_flight */
-    bool cut_once;        /* past the start (doubling): grow by one call per round */
-    int64_t hold_until;   /* no further cut before (ms): the cut's round */
-    int64_t window_since; /* the current window of call latencies (ms) */
+    int limit;                      /* current limit, in [1, max] */
+    int acked;                      /* successes since the limit last grew (after the start) */
+    int max;                        /* max_in_flight */
+    bool cut_once;                  /* past the start (doubling): grow by one call per round */
+    int64_t hold_until;             /* no further cut before (ms): the cut's round */
+    int64_t window_since;           /* the current window of call latencies (ms) */
     double cur_min_ms, prev_min_ms; /* fastest call of this window and of the last */
-    int64_t cuts;         /* times the limit was halved */
+    int64_t cuts;                   /* times the limit was halved */
 } rill__faas_aimd_t;
 
 typedef struct response_s response_t;
 
 typedef struct slot_s {
-    rill__faas_rec_t rec;     /* bytes point into chunk */
+    rill__faas_rec_t rec; /* bytes point into chunk */
     chunk_t *chunk;
     rd_kafka_headers_t *hdrs; /* owned copy, or NULL */
     uint64_t key_hash;
-    int64_t first_ms;         /* when it entered the stage */
-    int attempts;             /* invocations that included it */
+    int64_t first_ms; /* when it entered the stage */
+    int attempts;     /* invocations that included it */
     uint8_t state;
-    response_t *resp;         /* its outputs: resp->r.results[res_idx] */
+    response_t *resp; /* its outputs: resp->r.results[res_idx] */
     size_t res_idx;
-    char *error;              /* last failure, owned */
-    const void *trace;        /* lineage.enable: its trace's compact copy, in chunk; or NULL */
+    char *error;       /* last failure, owned */
+    const void *trace; /* lineage.enable: its trace's compact copy, in chunk; or NULL */
     size_t trace_len;
 } slot_t;
 
@@ -100,7 +100,7 @@ typedef struct batch_s {
     int64_t not_before; /* earliest send time (backoff) */
     long retry_after_ms;
     bool in_flight;
-    bool probe;         /* the breaker's trial call */
+    bool probe;             /* the breaker's trial call */
     rill__faas_rec_t *recs; /* copies of the slots' recs, for encode/decode */
     rill_buf_t body;
     rill_buf_t hdr_text;
@@ -117,33 +117,33 @@ typedef struct stage_s {
     rill__http_cq_t *cq;
     slot_t *ring;
     size_t cap;
-    uint64_t head, tail;  /* live seqs are [head, tail) */
-    size_t live;          /* slots not yet released */
-    uint64_t open_from;   /* [open_from, tail) are OPEN */
-    uint64_t sent_end;    /* every seq ever sent is below it: none from it on is finished */
+    uint64_t head, tail; /* live seqs are [head, tail) */
+    size_t live;         /* slots not yet released */
+    uint64_t open_from;  /* [open_from, tail) are OPEN */
+    uint64_t sent_end;   /* every seq ever sent is below it: none from it on is finished */
     size_t open_bytes;
     int64_t open_since;
-    batch_t *queued;      /* ready to send once allowed (in-flight cap, backoff, breaker) */
+    batch_t *queued; /* ready to send once allowed (in-flight cap, backoff, breaker) */
     int in_flight;
-    bool dirty;           /* something completed: try to release */
-    size_t limit;         /* records it may hold (max_buffered_records, capped by bytes) */
-    bool adaptive;        /* adaptive_concurrency: aimd sets the calls in flight */
+    bool dirty;    /* something completed: try to release */
+    size_t limit;  /* records it may hold (max_buffered_records, capped by bytes) */
+    bool adaptive; /* adaptive_concurrency: aimd sets the calls in flight */
     rill__faas_aimd_t aimd;
-    int64_t shown_calls;  /* what the concurrency gauge shows of this stage */
-    size_t held_bytes;    /* bytes of the records held, with their slots */
+    int64_t shown_calls;             /* what the concurrency gauge shows of this stage */
+    size_t held_bytes;               /* bytes of the records held, with their slots */
     int64_t shown_held, shown_bytes; /* what the gauges show of this stage */
     bool closing;
-    bool eos;             /* exactly-once: hold no more than can finish in eos_budget_ms */
+    bool eos; /* exactly-once: hold no more than can finish in eos_budget_ms */
     int64_t eos_budget_ms;
-    double rate;          /* records released per second while busy (EWMA); 0 unknown */
-    int64_t rate_since;   /* start of the current measuring window; 0 none */
-    uint64_t rate_head;   /* head at the window's start */
-    chunk_t *chunk;       /* the chunk new records are copied into */
-    int64_t low_time;     /* the lowest timestamp held, valid while low_known */
-    bool low_known;       /* cleared when records leave; rill__faas_low_time() rescans */
-    uint64_t origin_seq;  /* the origin of the last record admitted (ctx->origin_seq) ... */
-    uint32_t origin_n;    /* ... and how many records came from it so far */
-    rill__trace_t trace;  /* lineage.enable: the trace of the slot being released */
+    double rate;         /* records released per second while busy (EWMA); 0 unknown */
+    int64_t rate_since;  /* start of the current measuring window; 0 none */
+    uint64_t rate_head;  /* head at the window's start */
+    chunk_t *chunk;      /* the chunk new records are copied into */
+    int64_t low_time;    /* the lowest timestamp held, valid while low_known */
+    bool low_known;      /* cleared when records leave; rill__faas_low_time() rescans */
+    uint64_t origin_seq; /* the origin of the last record admitted (ctx->origin_seq) ... */
+    uint32_t origin_n;   /* ... and how many records came from it so far */
+    rill__trace_t trace; /* lineage.enable: the trace of the slot being released */
 } stage_t;
 
 static inline slot_t *slot_at(stage_t *st, uint64_t seq) {
@@ -169,12 +169,11 @@ void rill__faas_aimd_init(rill__faas_aimd_t *a, int max_in_flight);
 int rill__faas_aimd_limit(const rill__faas_aimd_t *a);
 /* One completed call: its time, and whether it said the function is overloaded (429, 503,
  * a timeout). */
-void rill__faas_aimd_sample(rill__faas_aimd_t *a, double call_ms, bool overloaded,
-                            int64_t now);
+void rill__faas_aimd_sample(rill__faas_aimd_t *a, double call_ms, bool overloaded, int64_t now);
 
 /* faas_conf.c */
-stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t *opts,
-                                  char *errstr, size_t errstr_size);
+stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t *opts, char *errstr,
+                                  size_t errstr_size);
 void rill__faas_conf_free(void *conf);
 /* The records a task's stage may hold: max_buffered_records capped by max_buffered_bytes. */
 size_t rill__faas_read_ahead_limit(const rill_faas_opts_t *o);

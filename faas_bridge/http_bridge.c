@@ -41,7 +41,7 @@
 #include <strings.h>
 #include <time.h>
 
-#define HTTP_POLL_MS 1000                 /* longest sleep when libcurl has no timer due */
+#define HTTP_POLL_MS 1000                  /* longest sleep when libcurl has no timer due */
 #define HTTP_MAX_RETRY_AFTER_S (24 * 3600) /* Retry-After values are capped to one day */
 
 /* libcurl writes its error text straight into the response. */
@@ -55,8 +55,8 @@ typedef struct http_job_s {
     struct curl_slist *hdrs;
     struct http_job_s *prev, *next; /* the list of transfers in flight */
     size_t body_cap;
-    size_t max_body;  /* the request's bound of the response body */
-    bool too_large;   /* the body passed max_body: the transfer was stopped */
+    size_t max_body; /* the request's bound of the response body */
+    bool too_large;  /* the body passed max_body: the transfer was stopped */
     double submitted_ms;
 } http_job_t;
 
@@ -64,7 +64,7 @@ struct rill__http_s {
     pthread_t thread;
     CURLM *multi;
     int max_in_flight;
-    pthread_mutex_t lock; /* guards queue_* and stopping */
+    pthread_mutex_t lock;                       /* guards queue_* and stopping */
     rill__http_done_t *queue_head, *queue_tail; /* submitted, not started (jobs) */
     bool stopping;
     int in_flight;      /* gauge, atomic */
@@ -87,13 +87,11 @@ struct rill__http_cq_s {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc = CURLE_FAILED_INIT;
 
-static void curl_init_once(void)
-{
+static void curl_init_once(void) {
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static double now_ms(void)
-{
+static double now_ms(void) {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -107,8 +105,7 @@ static double now_ms(void)
  * the bridge thread, with the queue's lock held (wake must not call into the queue).
  * Returns NULL when memory ran out. Thread: any.
  */
-rill__http_cq_t *rill__http_cq_new(void (*wake)(void *wake_opaque), void *wake_opaque)
-{
+rill__http_cq_t *rill__http_cq_new(void (*wake)(void *wake_opaque), void *wake_opaque) {
     rill__http_cq_t *cq = calloc(1, sizeof(*cq));
 
     if (!cq)
@@ -124,8 +121,7 @@ rill__http_cq_t *rill__http_cq_new(void (*wake)(void *wake_opaque), void *wake_o
 
 /* Frees cq and the completions still in it. No request submitted with cq may still be
  * outstanding. NULL-safe. Thread: the owner. */
-void rill__http_cq_destroy(rill__http_cq_t *cq)
-{
+void rill__http_cq_destroy(rill__http_cq_t *cq) {
     rill__http_done_t *done, *next;
 
     if (!cq)
@@ -143,8 +139,7 @@ void rill__http_cq_destroy(rill__http_cq_t *cq)
 }
 
 /* Thread: the bridge thread. */
-static void cq_push(rill__http_cq_t *cq, rill__http_done_t *done)
-{
+static void cq_push(rill__http_cq_t *cq, rill__http_done_t *done) {
     bool was_empty;
 
     done->next = NULL;
@@ -161,8 +156,7 @@ static void cq_push(rill__http_cq_t *cq, rill__http_done_t *done)
 }
 
 /* Takes every queued completion, oldest first. Thread-safe, non-blocking. */
-rill__http_done_t *rill__http_cq_take(rill__http_cq_t *cq)
-{
+rill__http_done_t *rill__http_cq_take(rill__http_cq_t *cq) {
     rill__http_done_t *done;
 
     pthread_mutex_lock(&cq->lock);
@@ -173,8 +167,7 @@ rill__http_done_t *rill__http_cq_take(rill__http_cq_t *cq)
 }
 
 /* Frees a completion and its response body. NULL-safe. Thread: any. */
-void rill__http_done_free(rill__http_done_t *done)
-{
+void rill__http_done_free(rill__http_done_t *done) {
     if (!done)
         return;
     free(done->resp.body);
@@ -183,8 +176,7 @@ void rill__http_done_free(rill__http_done_t *done)
 
 /* ---- libcurl callbacks (bridge thread) ---- */
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
-{
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata) {
     http_job_t *job = userdata;
     rill__http_resp_t *resp = &job->done.resp;
     size_t len = size * nmemb, cap;
@@ -212,8 +204,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 }
 
 /* Copies value[0..len) into dst[dst_size], truncating, NUL-terminated. */
-static void copy_field(char *dst, size_t dst_size, const char *value, size_t len)
-{
+static void copy_field(char *dst, size_t dst_size, const char *value, size_t len) {
     if (len >= dst_size)
         len = dst_size - 1;
     memcpy(dst, value, len);
@@ -221,8 +212,7 @@ static void copy_field(char *dst, size_t dst_size, const char *value, size_t len
 }
 
 /* Parses a Retry-After value: delta-seconds or an HTTP date. Returns ms, or -1. */
-static long parse_retry_after(const char *value, size_t len)
-{
+static long parse_retry_after(const char *value, size_t len) {
     char tmp[128];
     size_t i;
     long secs = 0;
@@ -248,8 +238,7 @@ static long parse_retry_after(const char *value, size_t len)
 }
 
 /* The first "dur=" value of a Server-Timing header ("fn;dur=12.5"), in ms; -1 without one. */
-static double parse_server_timing(const char *value, size_t len)
-{
+static double parse_server_timing(const char *value, size_t len) {
     char tmp[256], *end;
 
     if (!len || len >= sizeof(tmp))
@@ -265,8 +254,7 @@ static double parse_server_timing(const char *value, size_t len)
     return -1;
 }
 
-static size_t on_header(char *data, size_t size, size_t nitems, void *userdata)
-{
+static size_t on_header(char *data, size_t size, size_t nitems, void *userdata) {
     http_job_t *job = userdata;
     rill__http_resp_t *resp = &job->done.resp;
     size_t len = size * nitems, name_len, vlen;
@@ -290,8 +278,8 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *userdata)
         value++;
         vlen--;
     }
-    while (vlen && (value[vlen - 1] == '\r' || value[vlen - 1] == '\n' ||
-                    value[vlen - 1] == ' ' || value[vlen - 1] == '\t'))
+    while (vlen && (value[vlen - 1] == '\r' || value[vlen - 1] == '\n' || value[vlen - 1] == ' ' ||
+                    value[vlen - 1] == '\t'))
         vlen--;
     if (name_len == 11 && !strncasecmp(data, "Retry-After", 11))
         resp->retry_after_ms = parse_retry_after(value, vlen);
@@ -307,8 +295,7 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *userdata)
 /* ---- jobs (bridge thread) ---- */
 
 /* True for "Name:" with nothing after the colon: libcurl's way to remove a header. */
-static bool header_removes(const char *line)
-{
+static bool header_removes(const char *line) {
     const char *colon = strchr(line, ':');
 
     if (!colon)
@@ -322,8 +309,7 @@ static bool header_removes(const char *line)
  * requests an empty "Expect:" so that large bodies go without a 100-continue round trip.
  * SigV4 requests drop header-removal lines ("Expect:"): libcurl 7.88 puts such a header,
  * empty, into the signed headers without sending it, so the signature cannot verify. */
-static int job_headers(http_job_t *job)
-{
+static int job_headers(http_job_t *job) {
     const rill__http_req_t *req = job->done.req;
     struct curl_slist *next;
     char *line;
@@ -356,8 +342,7 @@ static int job_headers(http_job_t *job)
 }
 
 /* Sets every option of job's easy handle. Returns CURLE_OK or the first failure. */
-static CURLcode job_setopts(http_job_t *job)
-{
+static CURLcode job_setopts(http_job_t *job) {
     const rill__http_req_t *req = job->done.req;
     CURL *e = job->easy;
     CURLcode rc;
@@ -369,8 +354,8 @@ static CURLcode job_setopts(http_job_t *job)
         (rc = curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "")) ||
         (rc = curl_easy_setopt(e, CURLOPT_HTTPHEADER, job->hdrs)) ||
         (rc = curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L)) ||
-        (rc = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms
-                                                                           : 0L)) ||
+        (rc =
+             curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 0L)) ||
         (rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, req->verify_tls ? 1L : 0L)) ||
         (rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, req->verify_tls ? 2L : 0L)) ||
         (rc = curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body)) ||
@@ -396,8 +381,7 @@ static CURLcode job_setopts(http_job_t *job)
 }
 
 /* Hands job back to its submitter with code (and libcurl's message when it has none). */
-static void job_complete(rill__http_t *http, http_job_t *job, CURLcode code, const char *why)
-{
+static void job_complete(rill__http_t *http, http_job_t *job, CURLcode code, const char *why) {
     rill__http_resp_t *resp = &job->done.resp;
 
     resp->curl_code = (int)code;
@@ -430,16 +414,14 @@ static void job_complete(rill__http_t *http, http_job_t *job, CURLcode code, con
 }
 
 /* Credentials go over TLS, or to this host: never in cleartext over a network. */
-static bool job_credentials_ok(const rill__http_req_t *req)
-{
+static bool job_credentials_ok(const rill__http_req_t *req) {
     if (!req->aws_sigv4 && !req->aws_userpwd && !req->aws_session_token)
         return true;
     return rill__url_is_https(req->url) || rill__url_host_is_loopback(req->url);
 }
 
 /* Starts one job: an easy handle from the pool, options, into the multi handle. */
-static void job_start(rill__http_t *http, http_job_t *job)
-{
+static void job_start(rill__http_t *http, http_job_t *job) {
     CURLcode rc;
     CURLMcode mrc;
 
@@ -475,8 +457,7 @@ static void job_start(rill__http_t *http, http_job_t *job)
 }
 
 /* Takes job out of the multi handle and the list in flight. */
-static void job_detach(rill__http_t *http, http_job_t *job)
-{
+static void job_detach(rill__http_t *http, http_job_t *job) {
     curl_multi_remove_handle(http->multi, job->easy);
     if (job->prev)
         job->prev->next = job->next;
@@ -492,8 +473,7 @@ static void job_detach(rill__http_t *http, http_job_t *job)
 /* ---- the bridge thread ---- */
 
 /* Starts queued jobs while there is room. Returns true when the bridge is stopping. */
-static bool http_start_queued(rill__http_t *http)
-{
+static bool http_start_queued(rill__http_t *http) {
     rill__http_done_t *batch = NULL, **tailp = &batch;
     bool stopping;
 
@@ -518,8 +498,7 @@ static bool http_start_queued(rill__http_t *http)
 }
 
 /* Completes the transfers libcurl reports done. Returns how many. */
-static int http_reap(rill__http_t *http)
-{
+static int http_reap(rill__http_t *http) {
     CURLMsg *msg;
     int left, reaped = 0;
 
@@ -541,8 +520,7 @@ static int http_reap(rill__http_t *http)
 }
 
 /* Completes every job in flight or queued as aborted. */
-static void http_abort_all(rill__http_t *http)
-{
+static void http_abort_all(rill__http_t *http) {
     static const char why[] = "aborted: the HTTP bridge is stopping";
     rill__http_done_t *queued;
 
@@ -562,8 +540,7 @@ static void http_abort_all(rill__http_t *http)
     }
 }
 
-static void *http_main(void *arg)
-{
+static void *http_main(void *arg) {
     rill__http_t *http = arg;
     int running;
 
@@ -585,8 +562,7 @@ static void *http_main(void *arg)
  * when libcurl or the thread cannot be set up. Thread: any.
  */
 rill__http_t *rill__http_new(int max_in_flight, int max_connections, char *errstr,
-                             size_t errstr_size)
-{
+                             size_t errstr_size) {
     rill__http_t *http;
 
     if (max_in_flight < 1 || max_connections < 1) {
@@ -639,8 +615,7 @@ fail:
  * completion queues must still exist), the thread is joined, everything freed. NULL-safe.
  * Thread: any but the bridge thread (not from a wake callback).
  */
-void rill__http_destroy(rill__http_t *http)
-{
+void rill__http_destroy(rill__http_t *http) {
     if (!http)
         return;
     pthread_mutex_lock(&http->lock);
@@ -662,8 +637,7 @@ void rill__http_destroy(rill__http_t *http)
  * Thread-safe; never blocks on the network.
  */
 int rill__http_submit(rill__http_t *http, const rill__http_req_t *req, rill__http_cq_t *cq,
-                      void *opaque)
-{
+                      void *opaque) {
     http_job_t *job;
 
     if (!http || !req || !req->url || !cq || !(job = calloc(1, sizeof(*job))))
@@ -693,19 +667,16 @@ int rill__http_submit(rill__http_t *http, const rill__http_req_t *req, rill__htt
 }
 
 /* Transfers running now (not counting queued ones). Thread-safe. */
-int rill__http_in_flight(const rill__http_t *http)
-{
+int rill__http_in_flight(const rill__http_t *http) {
     return http ? __atomic_load_n(&http->in_flight, __ATOMIC_RELAXED) : 0;
 }
 
 /* Connections opened since the bridge started. Thread-safe. */
-uint64_t rill__http_connects(const rill__http_t *http)
-{
+uint64_t rill__http_connects(const rill__http_t *http) {
     return http ? __atomic_load_n(&http->connects, __ATOMIC_RELAXED) : 0;
 }
 
 /* Requests completed since the bridge started, aborted ones included. Thread-safe. */
-uint64_t rill__http_completed(const rill__http_t *http)
-{
+uint64_t rill__http_completed(const rill__http_t *http) {
     return http ? __atomic_load_n(&http->completed, __ATOMIC_RELAXED) : 0;
 }

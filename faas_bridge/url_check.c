@@ -18,22 +18,19 @@
 #include <string.h>
 #include <strings.h>
 
-static bool has_scheme(const char *url, const char *scheme)
-{
+static bool has_scheme(const char *url, const char *scheme) {
     size_t len = strlen(scheme);
 
     return url && !strncasecmp(url, scheme, len);
 }
 
-bool rill__url_is_https(const char *url)
-{
+bool rill__url_is_https(const char *url) {
     return has_scheme(url, "https://");
 }
 
 /* Copies url's host into host[host_size]; returns false when there is none or it is too
  * long. */
-static bool url_host(const char *url, char *host, size_t host_size)
-{
+static bool url_host(const char *url, char *host, size_t host_size) {
     const char *start = strstr(url, "://"), *end, *at;
     size_t len;
 
@@ -65,8 +62,7 @@ static bool url_host(const char *url, char *host, size_t host_size)
     return true;
 }
 
-bool rill__url_host_is_loopback(const char *url)
-{
+bool rill__url_host_is_loopback(const char *url) {
     char host[256];
     struct in_addr v4;
     struct in6_addr v6;
@@ -82,26 +78,25 @@ bool rill__url_host_is_loopback(const char *url)
     return false;
 }
 
-int rill__url_check(const char *url, bool allow_insecure_http, char *errstr,
-                    size_t errstr_size)
-{
+int rill__url_check(const char *url, bool allow_insecure_http, char *errstr, size_t errstr_size) {
     char host[256];
 
     if (!url || (!has_scheme(url, "http://") && !has_scheme(url, "https://"))) {
         snprintf(errstr, errstr_size,
                  "function url \"%.200s\" is not http:// or https://: no other scheme is "
-                 "allowed", url ? url : "(null)");
+                 "allowed",
+                 url ? url : "(null)");
         return -1;
     }
     if (!url_host(url, host, sizeof(host))) {
         snprintf(errstr, errstr_size, "function url \"%.200s\" has no host", url);
         return -1;
     }
-    if (has_scheme(url, "http://") && !allow_insecure_http &&
-        !rill__url_host_is_loopback(url)) {
+    if (has_scheme(url, "http://") && !allow_insecure_http && !rill__url_host_is_loopback(url)) {
         snprintf(errstr, errstr_size,
                  "function url \"%.200s\" is plain http to a host that is not loopback: use "
-                 "https://, or set allow_insecure_http in the stage's options", url);
+                 "https://, or set allow_insecure_http in the stage's options",
+                 url);
         return -1;
     }
     return 0;

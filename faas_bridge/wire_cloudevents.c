@@ -34,18 +34,15 @@
 #define CE_DEFAULT_SOURCE "/rill"
 #define CE_DEFAULT_TYPE "dev.rill.record"
 
-static const char *ce_source(const rill__faas_target_t *target)
-{
+static const char *ce_source(const rill__faas_target_t *target) {
     return target->source && *target->source ? target->source : CE_DEFAULT_SOURCE;
 }
 
-static const char *ce_type(const rill__faas_target_t *target)
-{
+static const char *ce_type(const rill__faas_target_t *target) {
     return target->event_type && *target->event_type ? target->event_type : CE_DEFAULT_TYPE;
 }
 
-static const char *ce_content_type(rill__wire_kind_t kind)
-{
+static const char *ce_content_type(rill__wire_kind_t kind) {
     return kind == RILL_WIRE_JSON   ? "application/json"
            : kind == RILL_WIRE_TEXT ? "text/plain; charset=utf-8"
                                     : "application/octet-stream";
@@ -55,8 +52,7 @@ static const char *ce_content_type(rill__wire_kind_t kind)
  * HTTP frameworks parse application/json strictly and reject a bare scalar (the Functions
  * Framework answers 400 before the function runs), so scalars and other UTF-8 text are sent
  * as text/plain. */
-static const char *ce_binary_content_type(rill__wire_kind_t kind, const rill__faas_rec_t *rec)
-{
+static const char *ce_binary_content_type(rill__wire_kind_t kind, const rill__faas_rec_t *rec) {
     if (kind == RILL_WIRE_BINARY)
         return "application/octet-stream";
     if (kind == RILL_WIRE_JSON && rec->value) {
@@ -70,14 +66,12 @@ static const char *ce_binary_content_type(rill__wire_kind_t kind, const rill__fa
 }
 
 /* True when the record's key can be the partitionkey attribute (non-empty UTF-8 text). */
-static bool ce_key_is_text(const rill__faas_rec_t *rec)
-{
+static bool ce_key_is_text(const rill__faas_rec_t *rec) {
     return rec->key && rec->key_len && rill__wire_utf8_valid(rec->key, rec->key_len);
 }
 
 /* Appends the header line "name: <value percent-encoded>" and its NUL to hdrs. */
-static int ce_header(rill_buf_t *hdrs, const char *name, const void *value, size_t len)
-{
+static int ce_header(rill_buf_t *hdrs, const char *name, const void *value, size_t len) {
     if (rill__wire_cstr(hdrs, name) || rill_buf_append(hdrs, ": ", 2) ||
         rill__wire_pct(hdrs, value, len) || rill_buf_append(hdrs, "", 1))
         return -1;
@@ -86,8 +80,7 @@ static int ce_header(rill_buf_t *hdrs, const char *name, const void *value, size
 
 /* Binary content mode: attributes in headers, the value as the body. */
 static int ce_encode_binary(const rill__faas_target_t *target, const rill__faas_rec_t *rec,
-                            rill_buf_t *body, rill_buf_t *hdrs)
-{
+                            rill_buf_t *body, rill_buf_t *hdrs) {
     const char *source = ce_source(target), *type = ce_type(target);
     rill__wire_kind_t kind = rill__wire_classify(rec->value, rec->value_len);
     char time[32];
@@ -112,8 +105,7 @@ static int ce_encode_binary(const rill__faas_target_t *target, const rill__faas_
 }
 
 /* Appends ,"name":"<escaped C string>". */
-static int ce_member_str(rill_buf_t *body, const char *member, const char *s, size_t len)
-{
+static int ce_member_str(rill_buf_t *body, const char *member, const char *s, size_t len) {
     if (rill__wire_cstr(body, member) || rill__wire_json_str(body, s, len))
         return -1;
     return 0;
@@ -122,8 +114,7 @@ static int ce_member_str(rill_buf_t *body, const char *member, const char *s, si
 /* Appends one event of a batch in the JSON event format. common holds the members that
  * every event of the batch shares (source and type), already written as JSON. */
 static int ce_encode_event(const rill_buf_t *common, const rill__faas_rec_t *rec,
-                           rill_buf_t *body)
-{
+                           rill_buf_t *body) {
     rill__wire_kind_t kind = rill__wire_classify(rec->value, rec->value_len);
     char time[32];
     int time_len = rill__wire_rfc3339(rec->timestamp, time);
@@ -138,11 +129,10 @@ static int ce_encode_event(const rill_buf_t *common, const rill__faas_rec_t *rec
         ce_member_str(body, ",\"datacontenttype\":", ce_content_type(kind),
                       strlen(ce_content_type(kind))))
         return -1;
-    if (ce_key_is_text(rec) &&
-        ce_member_str(body, ",\"partitionkey\":", rec->key, rec->key_len))
+    if (ce_key_is_text(rec) && ce_member_str(body, ",\"partitionkey\":", rec->key, rec->key_len))
         return -1;
-    if (rec->traceparent[0] && ce_member_str(body, ",\"traceparent\":", rec->traceparent,
-                                             strlen(rec->traceparent)))
+    if (rec->traceparent[0] &&
+        ce_member_str(body, ",\"traceparent\":", rec->traceparent, strlen(rec->traceparent)))
         return -1;
     switch (kind) {
     case RILL_WIRE_NULL:
@@ -158,8 +148,7 @@ static int ce_encode_event(const rill_buf_t *common, const rill__faas_rec_t *rec
         break;
     case RILL_WIRE_BINARY:
         if (rill__wire_cstr(body, ",\"data_base64\":\"") ||
-            rill__wire_base64(body, rec->value, rec->value_len) ||
-            rill_buf_append(body, "\"", 1))
+            rill__wire_base64(body, rec->value, rec->value_len) || rill_buf_append(body, "\"", 1))
             return -1;
         break;
     }
@@ -172,8 +161,7 @@ static int ce_encode_event(const rill_buf_t *common, const rill__faas_rec_t *rec
  * Thread: any.
  */
 static int ce_encode(const rill__faas_target_t *target, const rill__faas_rec_t *recs, size_t n,
-                     rill_buf_t *body, rill_buf_t *hdrs)
-{
+                     rill_buf_t *body, rill_buf_t *hdrs) {
     const char *source = ce_source(target), *type = ce_type(target);
     rill_buf_t common = {0};
     int rc = -1;
@@ -200,9 +188,8 @@ out:
  * body itself (JSON or not) is the one output value; else the call fails.
  * Thread: any.
  */
-static int ce_decode(rill__wire_dec_t *dec, struct json_object *root, const char *body,
-                     size_t len, const char *why)
-{
+static int ce_decode(rill__wire_dec_t *dec, struct json_object *root, const char *body, size_t len,
+                     const char *why) {
     size_t n = rill__wire_dec_n(dec);
     json_object *results;
 
@@ -222,8 +209,7 @@ static int ce_decode(rill__wire_dec_t *dec, struct json_object *root, const char
  * Thread: any.
  */
 static int ce_route(const char *node_name, const char *function, const rill_faas_opts_t *opts,
-                    rill__wire_route_t *route, char *errstr, size_t errstr_size)
-{
+                    rill__wire_route_t *route, char *errstr, size_t errstr_size) {
     (void)function;
     if (!opts->url) {
         snprintf(errstr, errstr_size, "FaaS stage \"%s\" needs the function's url", node_name);
@@ -238,6 +224,9 @@ static int ce_route(const char *node_name, const char *function, const rill_faas
 
 /* This format's entry in the table (wire_format.c). */
 const rill__wire_format_t rill__wire_cloudevents = {
-    .format = RILL_FAAS_CLOUDEVENTS, .name = "cloudevents",
-    .route = ce_route, .encode = ce_encode, .decode = ce_decode,
+    .format = RILL_FAAS_CLOUDEVENTS,
+    .name = "cloudevents",
+    .route = ce_route,
+    .encode = ce_encode,
+    .decode = ce_decode,
 };

@@ -20,8 +20,7 @@
 
 /* ---- buffer helpers ---- */
 
-char *rill__wire_grow(rill_buf_t *buf, size_t extra)
-{
+char *rill__wire_grow(rill_buf_t *buf, size_t extra) {
     size_t need, cap;
     char *data;
 
@@ -41,18 +40,15 @@ char *rill__wire_grow(rill_buf_t *buf, size_t extra)
     return buf->data + buf->len;
 }
 
-int rill__wire_cstr(rill_buf_t *buf, const char *s)
-{
+int rill__wire_cstr(rill_buf_t *buf, const char *s) {
     return rill_buf_append(buf, s, strlen(s));
 }
 
-int rill__wire_cstr0(rill_buf_t *buf, const char *s)
-{
+int rill__wire_cstr0(rill_buf_t *buf, const char *s) {
     return rill_buf_append(buf, s, strlen(s) + 1);
 }
 
-int rill__wire_i64(rill_buf_t *buf, int64_t v)
-{
+int rill__wire_i64(rill_buf_t *buf, int64_t v) {
     char tmp[24];
     size_t i = sizeof(tmp);
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
@@ -69,8 +65,7 @@ int rill__wire_i64(rill_buf_t *buf, int64_t v)
 /* ---- UTF-8 ---- */
 
 /* Returns the length (1-4) of the well-formed UTF-8 sequence at p, or 0. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
-{
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
     size_t avail = (size_t)(end - p);
     unsigned char c = p[0];
 
@@ -92,8 +87,7 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
     return 0;
 }
 
-bool rill__wire_utf8_valid(const void *data, size_t len)
-{
+bool rill__wire_utf8_valid(const void *data, size_t len) {
     const unsigned char *p = data, *end;
 
     if (!p) /* NULL + len is undefined even for 0: an absent value has no bad bytes */
@@ -129,20 +123,16 @@ typedef struct jv_s {
     int depth;
 } jv_t;
 
-static void jv_ws(jv_t *v)
-{
-    while (v->p < v->end &&
-           (*v->p == ' ' || *v->p == '\t' || *v->p == '\n' || *v->p == '\r'))
+static void jv_ws(jv_t *v) {
+    while (v->p < v->end && (*v->p == ' ' || *v->p == '\t' || *v->p == '\n' || *v->p == '\r'))
         v->p++;
 }
 
-static bool jv_hex(unsigned char c)
-{
+static bool jv_hex(unsigned char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-static bool jv_string(jv_t *v)
-{
+static bool jv_string(jv_t *v) {
     v->p++; /* the opening quote */
     while (v->p < v->end) {
         unsigned char c = *v->p;
@@ -159,8 +149,8 @@ static bool jv_string(jv_t *v)
                 return false;
             c = v->p[1];
             if (c == 'u') {
-                if (v->end - v->p < 6 || !jv_hex(v->p[2]) || !jv_hex(v->p[3]) ||
-                    !jv_hex(v->p[4]) || !jv_hex(v->p[5]))
+                if (v->end - v->p < 6 || !jv_hex(v->p[2]) || !jv_hex(v->p[3]) || !jv_hex(v->p[4]) ||
+                    !jv_hex(v->p[5]))
                     return false;
                 v->p += 6;
             } else if (strchr("\"\\/bfnrt", c) && c) {
@@ -178,8 +168,7 @@ static bool jv_string(jv_t *v)
     return false;
 }
 
-static bool jv_digits(jv_t *v)
-{
+static bool jv_digits(jv_t *v) {
     const unsigned char *start = v->p;
 
     while (v->p < v->end && *v->p >= '0' && *v->p <= '9')
@@ -187,8 +176,7 @@ static bool jv_digits(jv_t *v)
     return v->p > start;
 }
 
-static bool jv_number(jv_t *v)
-{
+static bool jv_number(jv_t *v) {
     if (*v->p == '-')
         v->p++;
     if (v->p < v->end && *v->p == '0')
@@ -210,8 +198,7 @@ static bool jv_number(jv_t *v)
     return true;
 }
 
-static bool jv_literal(jv_t *v, const char *word, size_t len)
-{
+static bool jv_literal(jv_t *v, const char *word, size_t len) {
     if ((size_t)(v->end - v->p) < len || memcmp(v->p, word, len))
         return false;
     v->p += len;
@@ -221,8 +208,7 @@ static bool jv_literal(jv_t *v, const char *word, size_t len)
 static bool jv_value(jv_t *v);
 
 /* An array or object; members have a "key": before the value when object is set. */
-static bool jv_container(jv_t *v, bool object)
-{
+static bool jv_container(jv_t *v, bool object) {
     unsigned char close = object ? '}' : ']';
 
     if (++v->depth > JSON_MAX_DEPTH)
@@ -261,8 +247,7 @@ static bool jv_container(jv_t *v, bool object)
     }
 }
 
-static bool jv_value(jv_t *v)
-{
+static bool jv_value(jv_t *v) {
     if (v->p >= v->end)
         return false;
     switch (*v->p) {
@@ -283,8 +268,7 @@ static bool jv_value(jv_t *v)
     }
 }
 
-bool rill__wire_json_valid(const void *data, size_t len)
-{
+bool rill__wire_json_valid(const void *data, size_t len) {
     jv_t v;
 
     if (!data)
@@ -297,8 +281,7 @@ bool rill__wire_json_valid(const void *data, size_t len)
     return v.p == v.end;
 }
 
-rill__wire_kind_t rill__wire_classify(const void *value, size_t len)
-{
+rill__wire_kind_t rill__wire_classify(const void *value, size_t len) {
     const unsigned char *p = value, *end;
 
     if (!value) /* a tombstone: no pointer arithmetic on NULL */
@@ -315,8 +298,7 @@ rill__wire_kind_t rill__wire_classify(const void *value, size_t len)
 /* ---- JSON strings ---- */
 
 /* Appends the escape for one byte that may not appear raw in a JSON string. */
-static int json_escape_byte(rill_buf_t *buf, unsigned char c)
-{
+static int json_escape_byte(rill_buf_t *buf, unsigned char c) {
     static const char hex[] = "0123456789abcdef";
     char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
 
@@ -340,8 +322,7 @@ static int json_escape_byte(rill_buf_t *buf, unsigned char c)
     }
 }
 
-int rill__wire_json_str(rill_buf_t *buf, const void *data, size_t len)
-{
+int rill__wire_json_str(rill_buf_t *buf, const void *data, size_t len) {
     const unsigned char *p = data ? data : (const void *)"", *end, *run = p;
 
     if (!data)
@@ -377,8 +358,7 @@ int rill__wire_json_str(rill_buf_t *buf, const void *data, size_t len)
 
 /* ---- base64, percent encoding ---- */
 
-int rill__wire_base64(rill_buf_t *buf, const void *data, size_t len)
-{
+int rill__wire_base64(rill_buf_t *buf, const void *data, size_t len) {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const unsigned char *p = data;
     size_t out_len, i;
@@ -408,8 +388,7 @@ int rill__wire_base64(rill_buf_t *buf, const void *data, size_t len)
     return 0;
 }
 
-int rill__wire_pct(rill_buf_t *buf, const void *data, size_t len)
-{
+int rill__wire_pct(rill_buf_t *buf, const void *data, size_t len) {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *p = data;
     char *o;
@@ -436,16 +415,14 @@ int rill__wire_pct(rill_buf_t *buf, const void *data, size_t len)
 /* ---- time ---- */
 
 /* Writes v as exactly width decimal digits at p. */
-static void put_digits(char *p, int v, int width)
-{
+static void put_digits(char *p, int v, int width) {
     while (width--) {
         p[width] = (char)('0' + v % 10);
         v /= 10;
     }
 }
 
-int rill__wire_rfc3339(int64_t ms, char out[32])
-{
+int rill__wire_rfc3339(int64_t ms, char out[32]) {
     time_t secs;
     struct tm tm;
 

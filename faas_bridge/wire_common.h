@@ -41,8 +41,7 @@ bool rill__wire_json_valid(const void *p, size_t len);
 /* Makes room for extra more bytes (plus the trailing NUL) and returns where they go, or NULL
  * when memory ran out. Follow with rill__wire_commit(buf, n) for the n bytes written. */
 char *rill__wire_grow(rill_buf_t *buf, size_t extra);
-static inline void rill__wire_commit(rill_buf_t *buf, size_t n)
-{
+static inline void rill__wire_commit(rill_buf_t *buf, size_t n) {
     buf->len += n;
     buf->data[buf->len] = '\0';
 }
@@ -103,8 +102,8 @@ typedef struct rill__wire_format_s {
      * the parsed body (NULL for JSON null); when the body is not JSON, why is json-c's
      * reason (root is then NULL), else why is NULL. Returns 0, or -1 after
      * rill__wire_dec_fail. */
-    int (*decode)(rill__wire_dec_t *dec, struct json_object *root, const char *body,
-                  size_t len, const char *why);
+    int (*decode)(rill__wire_dec_t *dec, struct json_object *root, const char *body, size_t len,
+                  const char *why);
 } rill__wire_format_t;
 
 /* The entry for a public format value, or NULL for a value no entry answers to (the
@@ -122,6 +121,6 @@ int rill__wire_dec_failures(rill__wire_dec_t *dec, struct json_object *failures)
 int rill__wire_dec_raw(rill__wire_dec_t *dec, const char *body, size_t len);
 /* Fails the decode with a message. Returns -1. */
 __attribute__((format(printf, 2, 3))) int rill__wire_dec_fail(rill__wire_dec_t *dec,
-                                                               const char *fmt, ...);
+                                                              const char *fmt, ...);
 
 #endif

@@ -27,8 +27,7 @@ static const rill__wire_format_t *const wire_formats[] = {
  * Returns the entry whose format is format, or NULL.
  * Thread: any (the table is constant).
  */
-const rill__wire_format_t *rill__wire_format_of(rill_faas_format_t format)
-{
+const rill__wire_format_t *rill__wire_format_of(rill_faas_format_t format) {
     for (size_t i = 0; i < sizeof(wire_formats) / sizeof(wire_formats[0]); i++) {
         if (wire_formats[i]->format == format)
             return wire_formats[i];
@@ -42,8 +41,7 @@ const rill__wire_format_t *rill__wire_format_of(rill_faas_format_t format)
  * Thread: any (stateless).
  */
 int rill__faas_encode(const rill__faas_target_t *target, const rill__faas_rec_t *recs, size_t n,
-                      rill_buf_t *body, rill_buf_t *hdrs)
-{
+                      rill_buf_t *body, rill_buf_t *hdrs) {
     const rill__wire_format_t *wire;
 
     if (!target || !recs || !n || !body || !hdrs)

@@ -15,13 +15,12 @@
  * objects whose value is the header's bytes as numbers; with lineage.enable the record's
  * traceparent header is the call's own (a span of the record's trace).
  * "id" is not the trigger's: it is the record's own id (as a CloudEvent's id), which a
- * response names; records derived from one input record share its offset, never their id. Rill does not know how a record's
- * timestamp was set, so timestampType is always CREATE_TIME. The request's Content-Type is
- * application/json.
- * The stage's requests go to the Invoke API, <endpoint>/2015-03-31/functions/<name>/
- * invocations[?Qualifier=<qualifier>], the endpoint being the url option or
- * https://lambda.<region>.amazonaws.com (AWS_REGION, else AWS_DEFAULT_REGION, else
- * us-east-1); they are SigV4-signed with the environment's credentials (AWS_ACCESS_KEY_ID,
+ * response names; records derived from one input record share its offset, never their id. Rill does
+ * not know how a record's timestamp was set, so timestampType is always CREATE_TIME. The request's
+ * Content-Type is application/json. The stage's requests go to the Invoke API,
+ * <endpoint>/2015-03-31/functions/<name>/ invocations[?Qualifier=<qualifier>], the endpoint being
+ * the url option or https://lambda.<region>.amazonaws.com (AWS_REGION, else AWS_DEFAULT_REGION,
+ * else us-east-1); they are SigV4-signed with the environment's credentials (AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) when the endpoint is https://, never over
  * plain http (a local emulator). The HTTP bridge does the signing.
  * A response is read as a function written for the trigger answers: "results" and
@@ -36,14 +35,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool same_partition(const rill__faas_rec_t *a, const rill__faas_rec_t *b)
-{
+static bool same_partition(const rill__faas_rec_t *a, const rill__faas_rec_t *b) {
     return a->partition == b->partition && !strcmp(a->topic, b->topic);
 }
 
 /* Appends value's bytes as a JSON array of numbers: [104,101,...]. */
-static int lambda_byte_array(rill_buf_t *body, const unsigned char *p, size_t len)
-{
+static int lambda_byte_array(rill_buf_t *body, const unsigned char *p, size_t len) {
     char *o;
     size_t n = 0;
 
@@ -67,20 +64,16 @@ static int lambda_byte_array(rill_buf_t *body, const unsigned char *p, size_t le
 
 /* Appends {"<name>":[bytes]}, after a comma unless it is the first. */
 static int lambda_header(rill_buf_t *body, bool first, const char *name, const void *value,
-                         size_t len)
-{
+                         size_t len) {
     return (!first && rill_buf_append(body, ",", 1)) || rill_buf_append(body, "{", 1) ||
-                   rill__wire_json_str(body, name, strlen(name)) ||
-                   rill_buf_append(body, ":", 1) ||
-                   lambda_byte_array(body, value, value ? len : 0) ||
-                   rill_buf_append(body, "}", 1)
+                   rill__wire_json_str(body, name, strlen(name)) || rill_buf_append(body, ":", 1) ||
+                   lambda_byte_array(body, value, value ? len : 0) || rill_buf_append(body, "}", 1)
                ? -1
                : 0;
 }
 
 /* The record's headers; with lineage.enable its traceparent replaces the one it came with. */
-static int lambda_headers(rill_buf_t *body, const rill__faas_rec_t *rec)
-{
+static int lambda_headers(rill_buf_t *body, const rill__faas_rec_t *rec) {
     size_t cnt = rill_headers_count(rec->headers), put = 0;
 
     if (rill__wire_cstr(body, ",\"headers\":["))
@@ -96,14 +89,13 @@ static int lambda_headers(rill_buf_t *body, const rill__faas_rec_t *rec)
         if (lambda_header(body, put++ == 0, name, value, len))
             return -1;
     }
-    if (rec->traceparent[0] && lambda_header(body, put == 0, "traceparent", rec->traceparent,
-                                             strlen(rec->traceparent)))
+    if (rec->traceparent[0] &&
+        lambda_header(body, put == 0, "traceparent", rec->traceparent, strlen(rec->traceparent)))
         return -1;
     return rill_buf_append(body, "]", 1);
 }
 
-static int lambda_record(rill_buf_t *body, const rill__faas_rec_t *rec)
-{
+static int lambda_record(rill_buf_t *body, const rill__faas_rec_t *rec) {
     if (rill__wire_cstr(body, "{\"topic\":") ||
         rill__wire_json_str(body, rec->topic, strlen(rec->topic)) ||
         rill__wire_cstr(body, ",\"partition\":") || rill__wire_i64(body, rec->partition) ||
@@ -112,13 +104,13 @@ static int lambda_record(rill_buf_t *body, const rill__faas_rec_t *rec)
         rill__wire_cstr(body, ",\"timestampType\":\"CREATE_TIME\",\"id\":") ||
         rill__wire_json_str(body, rec->id, strlen(rec->id)))
         return -1;
-    if (rec->key && (rill__wire_cstr(body, ",\"key\":\"") ||
-                     rill__wire_base64(body, rec->key, rec->key_len) ||
-                     rill_buf_append(body, "\"", 1)))
+    if (rec->key &&
+        (rill__wire_cstr(body, ",\"key\":\"") || rill__wire_base64(body, rec->key, rec->key_len) ||
+         rill_buf_append(body, "\"", 1)))
         return -1;
-    if (rec->value && (rill__wire_cstr(body, ",\"value\":\"") ||
-                       rill__wire_base64(body, rec->value, rec->value_len) ||
-                       rill_buf_append(body, "\"", 1)))
+    if (rec->value &&
+        (rill__wire_cstr(body, ",\"value\":\"") ||
+         rill__wire_base64(body, rec->value, rec->value_len) || rill_buf_append(body, "\"", 1)))
         return -1;
     if (lambda_headers(body, rec))
         return -1;
@@ -128,8 +120,7 @@ static int lambda_record(rill_buf_t *body, const rill__faas_rec_t *rec)
 /* Appends "<topic>-<partition>":[...] for the group that recs[first] opens, marking its
  * records done. */
 static int lambda_group(rill_buf_t *body, const rill__faas_rec_t *recs, size_t n, size_t first,
-                        bool *done)
-{
+                        bool *done) {
     rill_buf_t name = {0};
     int rc = -1;
 
@@ -156,9 +147,8 @@ out:
  * bridge_int.h. Returns 0, or -1 when memory ran out.
  * Thread: any.
  */
-static int lambda_encode(const rill__faas_target_t *target, const rill__faas_rec_t *recs,
-                         size_t n, rill_buf_t *body, rill_buf_t *hdrs)
-{
+static int lambda_encode(const rill__faas_target_t *target, const rill__faas_rec_t *recs, size_t n,
+                         rill_buf_t *body, rill_buf_t *hdrs) {
     const char *bootstrap = target->bootstrap ? target->bootstrap : "";
     bool *done = calloc(n, sizeof(*done));
     size_t groups = 0;
@@ -190,8 +180,7 @@ out:
  * Thread: any.
  */
 static int lambda_decode(rill__wire_dec_t *dec, struct json_object *root, const char *body,
-                         size_t len, const char *why)
-{
+                         size_t len, const char *why) {
     json_object *results, *failures;
 
     (void)body;
@@ -217,10 +206,8 @@ static int lambda_decode(rill__wire_dec_t *dec, struct json_object *root, const 
  * https://, SigV4 with the environment's credentials; see the DESIGN note.
  * Thread: the builder's (reads the environment).
  */
-static int lambda_route(const char *node_name, const char *function,
-                        const rill_faas_opts_t *opts, rill__wire_route_t *route, char *errstr,
-                        size_t errstr_size)
-{
+static int lambda_route(const char *node_name, const char *function, const rill_faas_opts_t *opts,
+                        rill__wire_route_t *route, char *errstr, size_t errstr_size) {
     const char *region = getenv("AWS_REGION") ? getenv("AWS_REGION") : getenv("AWS_DEFAULT_REGION");
     const char *key = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
     const char *token = getenv("AWS_SESSION_TOKEN");
@@ -237,8 +224,10 @@ static int lambda_route(const char *node_name, const char *function,
     if (elen && endpoint[elen - 1] == '/')
         endpoint[elen - 1] = '\0';
     if (strpbrk(function, "/:?# ")) {
-        snprintf(errstr, errstr_size, "Lambda function name \"%s\" must be a plain name: put an "
-                 "alias or version in the qualifier option", function);
+        snprintf(errstr, errstr_size,
+                 "Lambda function name \"%s\" must be a plain name: put an "
+                 "alias or version in the qualifier option",
+                 function);
         return -1;
     }
     snprintf(url, sizeof(url), "%s/2015-03-31/functions/%s/invocations%s%s", endpoint, function,
@@ -263,6 +252,9 @@ oom:
 
 /* This format's entry in the table (wire_format.c). */
 const rill__wire_format_t rill__wire_lambda = {
-    .format = RILL_FAAS_LAMBDA, .name = "lambda",
-    .route = lambda_route, .encode = lambda_encode, .decode = lambda_decode,
+    .format = RILL_FAAS_LAMBDA,
+    .name = "lambda",
+    .route = lambda_route,
+    .encode = lambda_encode,
+    .decode = lambda_decode,
 };

@@ -56,10 +56,10 @@ struct rill__wire_dec_s {
     const rill__faas_rec_t *recs;
     size_t n;
     dec_slot_t *slots;
-    size_t next;      /* where the next id lookup starts */
-    size_t outs;      /* output records in all */
-    size_t bytes;     /* string bytes in all, NULs included */
-    const char *raw;  /* CloudEvents single record: the body is the output value */
+    size_t next;     /* where the next id lookup starts */
+    size_t outs;     /* output records in all */
+    size_t bytes;    /* string bytes in all, NULs included */
+    const char *raw; /* CloudEvents single record: the body is the output value */
     size_t raw_len;
     char *errstr;
     size_t errstr_size;
@@ -69,8 +69,7 @@ typedef rill__wire_dec_t dec_t;
 
 /* ---- what a format's reader calls (wire_common.h) ---- */
 
-int rill__wire_dec_fail(dec_t *dec, const char *fmt, ...)
-{
+int rill__wire_dec_fail(dec_t *dec, const char *fmt, ...) {
     va_list ap;
 
     if (dec->errstr && dec->errstr_size) {
@@ -81,21 +80,18 @@ int rill__wire_dec_fail(dec_t *dec, const char *fmt, ...)
     return -1;
 }
 
-size_t rill__wire_dec_n(const dec_t *dec)
-{
+size_t rill__wire_dec_n(const dec_t *dec) {
     return dec->n;
 }
 
-int rill__wire_dec_raw(dec_t *dec, const char *body, size_t len)
-{
+int rill__wire_dec_raw(dec_t *dec, const char *body, size_t len) {
     dec->raw = body;
     dec->raw_len = len;
     return 0;
 }
 
 /* The bytes a JSON value stands for: a string's text, NULL for null, else its JSON text. */
-static const char *json_text(json_object *v, size_t *lenp)
-{
+static const char *json_text(json_object *v, size_t *lenp) {
     if (!v) {
         *lenp = 0;
         return NULL;
@@ -109,16 +105,14 @@ static const char *json_text(json_object *v, size_t *lenp)
 }
 
 /* True when an entry's "error" member says the record failed (present, not null or false). */
-static bool entry_error(json_object *entry, json_object **errorp)
-{
+static bool entry_error(json_object *entry, json_object **errorp) {
     *errorp = NULL;
     return json_object_object_get_ex(entry, "error", errorp) && *errorp &&
            !(json_object_is_type(*errorp, json_type_boolean) && !json_object_get_boolean(*errorp));
 }
 
 /* Adds the arena bytes of v's text (with its NUL); null adds nothing. */
-static void dec_count(dec_t *dec, json_object *v)
-{
+static void dec_count(dec_t *dec, json_object *v) {
     size_t len;
 
     if (json_text(v, &len))
@@ -126,8 +120,7 @@ static void dec_count(dec_t *dec, json_object *v)
 }
 
 /* Finds the record whose id is id, or returns n. */
-static size_t dec_find(dec_t *dec, const char *id)
-{
+static size_t dec_find(dec_t *dec, const char *id) {
     for (size_t k = 0; k < dec->n; k++) {
         size_t i = (dec->next + k) % dec->n;
         if (!strcmp(dec->recs[i].id, id)) {
@@ -139,8 +132,7 @@ static size_t dec_find(dec_t *dec, const char *id)
 }
 
 /* Checks one entry's "records" array and counts what it needs. */
-static int dec_check_records(dec_t *dec, size_t idx, json_object *records)
-{
+static int dec_check_records(dec_t *dec, size_t idx, json_object *records) {
     size_t cnt;
 
     if (!json_object_is_type(records, json_type_array))
@@ -161,8 +153,7 @@ static int dec_check_records(dec_t *dec, size_t idx, json_object *records)
 }
 
 /* First pass over "results": checks every entry and matches it to its record. */
-int rill__wire_dec_results(dec_t *dec, json_object *results)
-{
+int rill__wire_dec_results(dec_t *dec, json_object *results) {
     size_t cnt;
 
     if (!json_object_is_type(results, json_type_array))
@@ -196,8 +187,7 @@ int rill__wire_dec_results(dec_t *dec, json_object *results)
 }
 
 /* First pass over Lambda's "batchItemFailures". */
-int rill__wire_dec_failures(dec_t *dec, json_object *failures)
-{
+int rill__wire_dec_failures(dec_t *dec, json_object *failures) {
     size_t cnt;
 
     if (!json_object_is_type(failures, json_type_array))
@@ -230,8 +220,7 @@ typedef struct lay_s {
     size_t str_at;  /* next free string byte */
 } lay_t;
 
-static const char *lay_str(lay_t *lay, const char *s, size_t len)
-{
+static const char *lay_str(lay_t *lay, const char *s, size_t len) {
     char *dst = lay->base + lay->str_at;
 
     if (len)
@@ -242,15 +231,13 @@ static const char *lay_str(lay_t *lay, const char *s, size_t len)
 }
 
 /* Copies the text of v (see json_text) into the arena; NULL for null. */
-static const char *lay_json(lay_t *lay, json_object *v, size_t *lenp)
-{
+static const char *lay_json(lay_t *lay, json_object *v, size_t *lenp) {
     const char *s = json_text(v, lenp);
 
     return s ? lay_str(lay, s, *lenp) : NULL;
 }
 
-static void lay_entry(lay_t *lay, rill__faas_result_t *res, json_object *entry)
-{
+static void lay_entry(lay_t *lay, rill__faas_result_t *res, json_object *entry) {
     json_object *error = NULL, *records = NULL;
     size_t len, cnt;
 
@@ -277,8 +264,7 @@ static void lay_entry(lay_t *lay, rill__faas_result_t *res, json_object *entry)
 }
 
 /* Second pass: sizes the arena once and fills it. */
-static int dec_layout(dec_t *dec, rill__faas_response_t *out)
-{
+static int dec_layout(dec_t *dec, rill__faas_response_t *out) {
     size_t res_bytes = dec->n * sizeof(rill__faas_result_t);
     size_t total = res_bytes + dec->outs * sizeof(rill__faas_out_t) + dec->bytes;
     const char *bif_error = NULL;
@@ -306,8 +292,8 @@ static int dec_layout(dec_t *dec, rill__faas_response_t *out)
     if (dec->raw) {
         results[0].outs = (rill__faas_out_t *)(void *)(lay.base + lay.outs_at);
         results[0].out_cnt = 1;
-        results[0].outs[0] = (rill__faas_out_t){
-            .value = lay_str(&lay, dec->raw, dec->raw_len), .value_len = dec->raw_len};
+        results[0].outs[0] = (rill__faas_out_t){.value = lay_str(&lay, dec->raw, dec->raw_len),
+                                                .value_len = dec->raw_len};
     }
     for (size_t i = 0; dec->slots && i < dec->n; i++) {
         if (dec->slots[i].entry)
@@ -325,8 +311,7 @@ static int dec_layout(dec_t *dec, rill__faas_response_t *out)
 
 /* ---- parsing ---- */
 
-static bool body_is_blank(const char *body, size_t len)
-{
+static bool body_is_blank(const char *body, size_t len) {
     for (size_t i = 0; i < len; i++) {
         if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r' && body[i] != '\n')
             return false;
@@ -336,8 +321,7 @@ static bool body_is_blank(const char *body, size_t len)
 
 /* Parses the whole body as one JSON value. Returns 0 with *rootp (NULL for null), or -1
  * with json-c's reason in why. */
-static int parse_body(const char *body, size_t len, json_object **rootp, const char **why)
-{
+static int parse_body(const char *body, size_t len, json_object **rootp, const char **why) {
     json_tokener *tok;
     json_object *root;
     enum json_tokener_error err;
@@ -376,9 +360,8 @@ static int parse_body(const char *body, size_t len, json_object **rootp, const c
  * Thread: any; out belongs to the caller.
  */
 int rill__faas_decode(const rill__faas_target_t *target, const rill__faas_rec_t *recs, size_t n,
-                      const char *body, size_t body_len, rill__faas_response_t *out,
-                      char *errstr, size_t errstr_size)
-{
+                      const char *body, size_t body_len, rill__faas_response_t *out, char *errstr,
+                      size_t errstr_size) {
     dec_t dec = {.recs = recs, .n = n, .errstr = errstr, .errstr_size = errstr_size};
     const rill__wire_format_t *wire = rill__wire_format_of(target->format);
     json_object *root = NULL;
@@ -409,16 +392,14 @@ int rill__faas_decode(const rill__faas_target_t *target, const rill__faas_rec_t 
 }
 
 /* Empties out for reuse and keeps its arena's memory. */
-void rill__faas_response_reset(rill__faas_response_t *out)
-{
+void rill__faas_response_reset(rill__faas_response_t *out) {
     out->results = NULL;
     out->n = 0;
     rill_buf_reset(&out->arena);
 }
 
 /* Releases out's memory. NULL-safe. */
-void rill__faas_response_free(rill__faas_response_t *out)
-{
+void rill__faas_response_free(rill__faas_response_t *out) {
     if (!out)
         return;
     rill_buf_free(&out->arena);

@@ -99,8 +99,8 @@ int rill_headers_get(const rill_headers_t *hdrs, const char *name, const void **
 
 /* Number of headers, and the idx-th (0-based) name/value. Borrowed. */
 size_t rill_headers_count(const rill_headers_t *hdrs);
-int rill_headers_at(const rill_headers_t *hdrs, size_t idx, const char **namep,
-                    const void **valuep, size_t *lenp);
+int rill_headers_at(const rill_headers_t *hdrs, size_t idx, const char **namep, const void **valuep,
+                    size_t *lenp);
 
 /*
  * Tracing and lineage (README, "Tracing and lineage"). With lineage.enable=true every record
@@ -376,15 +376,14 @@ void rill_topology_destroy(rill_topology_t *topo);
 rill_stream_t *rill_stream_from(rill_topology_t *topo, const char *name, const char *topic,
                                 const rill_source_opts_t *opts);
 /* A source reading several topics (comma-separated list). */
-rill_stream_t *rill_stream_from_topics(rill_topology_t *topo, const char *name,
-                                       const char *topics, const rill_source_opts_t *opts);
+rill_stream_t *rill_stream_from_topics(rill_topology_t *topo, const char *name, const char *topics,
+                                       const rill_source_opts_t *opts);
 
 rill_stream_t *rill_stream_filter(rill_stream_t *s, const char *name, rill_predicate_cb pred,
                                   void *opaque);
-rill_stream_t *rill_stream_filter_not(rill_stream_t *s, const char *name,
-                                      rill_predicate_cb pred, void *opaque);
-rill_stream_t *rill_stream_map(rill_stream_t *s, const char *name, rill_mapper_cb fn,
-                               void *opaque);
+rill_stream_t *rill_stream_filter_not(rill_stream_t *s, const char *name, rill_predicate_cb pred,
+                                      void *opaque);
+rill_stream_t *rill_stream_map(rill_stream_t *s, const char *name, rill_mapper_cb fn, void *opaque);
 /* As map, but the key stays: what fn writes to out->key is ignored. */
 rill_stream_t *rill_stream_map_values(rill_stream_t *s, const char *name, rill_mapper_cb fn,
                                       void *opaque);
@@ -399,12 +398,10 @@ rill_stream_t *rill_stream_flat_map(rill_stream_t *s, const char *name, rill_fla
  * "<name>-key" (generated name: "<generated>-key") that sets the key is added after it. */
 rill_stream_t *rill_stream_flat_map_values(rill_stream_t *s, const char *name,
                                            rill_flat_mapper_cb fn, void *opaque);
-rill_stream_t *rill_stream_peek(rill_stream_t *s, const char *name, rill_peek_cb fn,
-                                void *opaque);
+rill_stream_t *rill_stream_peek(rill_stream_t *s, const char *name, rill_peek_cb fn, void *opaque);
 /* A terminal peek: calls fn with each record (borrowed) and forwards nothing (Kafka Streams'
  * foreach). Returns 0 or the sticky builder error. */
-rill_err_t rill_stream_foreach(rill_stream_t *s, const char *name, rill_peek_cb fn,
-                               void *opaque);
+rill_err_t rill_stream_foreach(rill_stream_t *s, const char *name, rill_peek_cb fn, void *opaque);
 rill_stream_t *rill_stream_merge(rill_stream_t *a, rill_stream_t *b, const char *name);
 rill_stream_t *rill_stream_process(rill_stream_t *s, const char *name,
                                    const rill_processor_def_t *def, void *opaque);
@@ -466,49 +463,49 @@ typedef enum rill_faas_order_e {
  * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION).
  */
 typedef struct rill_faas_opts_s {
-    const char *url;            /* CloudEvents: the function's URL. Lambda: the API endpoint,
-                                   default https://lambda.<region>.amazonaws.com */
-    const char *function;       /* Lambda: function name; CloudEvents: used in names/metrics */
-    const char *qualifier;      /* Lambda: alias or version (?Qualifier=), or NULL */
+    const char *url;       /* CloudEvents: the function's URL. Lambda: the API endpoint,
+                              default https://lambda.<region>.amazonaws.com */
+    const char *function;  /* Lambda: function name; CloudEvents: used in names/metrics */
+    const char *qualifier; /* Lambda: alias or version (?Qualifier=), or NULL */
     rill_faas_format_t format;
     rill_faas_order_t order;
-    int batch_max_records;      /* records per invocation (1)... default 100 */
-    int batch_max_bytes;        /* encoded request size bound, default 1 MiB (Lambda: 6 MB
-                                   is the synchronous payload limit) */
-    int linger_ms;              /* how long a partial batch waits for more, default 5 */
-    int max_in_flight;          /* invocations in flight per task, default 8 */
-    int adaptive_concurrency;   /* 1: the calls in flight follow the function, from 1 up to
-                                   max_in_flight: one more per round while its latency holds,
-                                   halved on 429, 503, a timeout or a call twice as slow as
-                                   the fastest (metric rill_faas_concurrency_limit). Default
-                                   0: always max_in_flight */
-    int timeout_ms;             /* per invocation, default 30000 */
-    int max_retries;            /* retries of a failing batch before bisecting, default 5 */
-    int backoff_initial_ms;     /* first retry delay, default 100, doubling, with jitter */
-    int backoff_max_ms;         /* default 10000 */
-    int max_buffered_records;   /* records held per task (in calls, ready to send, waiting
-                                   for their turn); at it the task stops feeding the stage
-                                   until a record leaves. Default max(10000, 3 x
-                                   max_in_flight x batch_max_records): a full batch ready
-                                   for every call in flight, even with every other call
-                                   done and waiting for the oldest (partition order) */
-    int max_buffered_bytes;     /* the same bound in bytes (keys, values and ~0.5 KiB of
-                                   bookkeeping per record), default 67108864 (64 MiB); it
-                                   also caps the records held */
-    int max_record_age_ms;      /* a record still failing after this long goes to the DLQ,
-                                   default 900000 (15 min); negative: no limit */
-    int breaker_failures;       /* consecutive failed invocations that open the circuit
-                                   breaker, default 20 */
-    int breaker_open_ms;        /* how long it stays open before a trial call, default 5000 */
+    int batch_max_records;        /* records per invocation (1)... default 100 */
+    int batch_max_bytes;          /* encoded request size bound, default 1 MiB (Lambda: 6 MB
+                                     is the synchronous payload limit) */
+    int linger_ms;                /* how long a partial batch waits for more, default 5 */
+    int max_in_flight;            /* invocations in flight per task, default 8 */
+    int adaptive_concurrency;     /* 1: the calls in flight follow the function, from 1 up to
+                                     max_in_flight: one more per round while its latency holds,
+                                     halved on 429, 503, a timeout or a call twice as slow as
+                                     the fastest (metric rill_faas_concurrency_limit). Default
+                                     0: always max_in_flight */
+    int timeout_ms;               /* per invocation, default 30000 */
+    int max_retries;              /* retries of a failing batch before bisecting, default 5 */
+    int backoff_initial_ms;       /* first retry delay, default 100, doubling, with jitter */
+    int backoff_max_ms;           /* default 10000 */
+    int max_buffered_records;     /* records held per task (in calls, ready to send, waiting
+                                     for their turn); at it the task stops feeding the stage
+                                     until a record leaves. Default max(10000, 3 x
+                                     max_in_flight x batch_max_records): a full batch ready
+                                     for every call in flight, even with every other call
+                                     done and waiting for the oldest (partition order) */
+    int max_buffered_bytes;       /* the same bound in bytes (keys, values and ~0.5 KiB of
+                                     bookkeeping per record), default 67108864 (64 MiB); it
+                                     also caps the records held */
+    int max_record_age_ms;        /* a record still failing after this long goes to the DLQ,
+                                     default 900000 (15 min); negative: no limit */
+    int breaker_failures;         /* consecutive failed invocations that open the circuit
+                                     breaker, default 20 */
+    int breaker_open_ms;          /* how long it stays open before a trial call, default 5000 */
     int insecure_skip_tls_verify; /* default 0: TLS certificates are verified */
-    int max_response_bytes;     /* a larger response body fails the call, default 6291456
-                                   (6 MiB, Lambda's synchronous response limit) */
-    int max_retry_after_ms;     /* a function's Retry-After is honoured up to this, default
-                                   60000 */
-    int allow_insecure_http;    /* default 0: an http:// url is refused unless its host is
-                                   loopback (localhost, 127.0.0.0/8, ::1); 1 allows it for any
-                                   host. Credentials (SigV4, session token) never go over
-                                   http: a Lambda stage with an http:// url is not signed */
+    int max_response_bytes;       /* a larger response body fails the call, default 6291456
+                                     (6 MiB, Lambda's synchronous response limit) */
+    int max_retry_after_ms;       /* a function's Retry-After is honoured up to this, default
+                                     60000 */
+    int allow_insecure_http;      /* default 0: an http:// url is refused unless its host is
+                                     loopback (localhost, 127.0.0.0/8, ::1); 1 allows it for any
+                                     host. Credentials (SigV4, session token) never go over
+                                     http: a Lambda stage with an http:// url is not signed */
 } rill_faas_opts_t;
 
 /*
@@ -560,13 +557,12 @@ const char *rill_app_bootstrap_servers(const rill_app_t *app);
  * An existing topic is not an error. May be called before rill_app_start() (it then starts
  * the embedded broker when no bootstrap.servers is given). Thread-safe.
  */
-rill_err_t rill_app_create_topic(rill_app_t *app, const char *topic, int partitions,
-                                 char *errstr, size_t errstr_size);
+rill_err_t rill_app_create_topic(rill_app_t *app, const char *topic, int partitions, char *errstr,
+                                 size_t errstr_size);
 
 /* The number of partitions of topic, or -1 (message in errstr) when it does not exist or the
  * cluster cannot be asked. May be called before rill_app_start(). Thread-safe. */
-int rill_app_partition_count(rill_app_t *app, const char *topic, char *errstr,
-                             size_t errstr_size);
+int rill_app_partition_count(rill_app_t *app, const char *topic, char *errstr, size_t errstr_size);
 
 /* Appends the metrics in Prometheus' text exposition format (0.0.4): a # HELP and a # TYPE
  * line per metric family, then its samples, every one labelled with application_id.
@@ -633,8 +629,8 @@ typedef struct rill_query_info_s {
  * on RILL_QUERY_FOUND. Waits at most timeout_ms (<= 0: 5000) for the owning stream thread.
  * Thread-safe after rill_app_start(), until rill_app_destroy(). */
 rill_query_status_t rill_app_store_get(rill_app_t *app, const char *store, const void *key,
-                                       size_t key_len, rill_buf_t *out,
-                                       rill_query_info_t *info, int timeout_ms);
+                                       size_t key_len, rill_buf_t *out, rill_query_info_t *info,
+                                       int timeout_ms);
 
 /* One window of a window fetch: its start, its timestamp (-1 when the store keeps none) and
  * value (borrowed for the call). Return non-zero to stop. */
@@ -653,8 +649,8 @@ rill_query_status_t rill_app_window_fetch(rill_app_t *app, const char *store, co
 /* One row of a key range: the key, its row's timestamp (-1 when the store keeps none) and
  * its value (as rill_app_store_get() gives it), borrowed for the call. Return non-zero to
  * stop. */
-typedef int (*rill_kv_row_cb)(const void *key, size_t key_len, int64_t timestamp,
-                              const void *value, size_t value_len, void *opaque);
+typedef int (*rill_kv_row_cb)(const void *key, size_t key_len, int64_t timestamp, const void *value,
+                              size_t value_len, void *opaque);
 
 /* Calls cb, on the caller's thread, for the keys of the key-value store called store in
  * [from, to) (bytes compared as unsigned; from NULL: from the first key, to NULL: to the
@@ -666,9 +662,9 @@ typedef int (*rill_kv_row_cb)(const void *key, size_t key_len, int64_t timestamp
  * the HTTP endpoint's GET /stores/<store>?from=&to= gathers the whole store. Memory: at most
  * limit rows per local partition. Thread-safe after rill_app_start(). */
 rill_query_status_t rill_app_store_range(rill_app_t *app, const char *store, const void *from,
-                                         size_t from_len, const void *to, size_t to_len,
-                                         int limit, rill_kv_row_cb cb, void *opaque,
-                                         rill_query_info_t *info, int timeout_ms);
+                                         size_t from_len, const void *to, size_t to_len, int limit,
+                                         rill_kv_row_cb cb, void *opaque, rill_query_info_t *info,
+                                         int timeout_ms);
 
 /* This instance's application.server (host:port others reach its HTTP endpoint at): the
  * configured one, else http.listen's host with the bound port when that host is not a
@@ -680,10 +676,10 @@ void rill_app_destroy(rill_app_t *app);
 /*
  * The command line every Rill binary shares: --bootstrap-servers, --config FILE, --threads N,
  * --state-dir DIR, --instance-id ID, --describe, --drain (exit.on.end=true), --help, plus
- * "-D name=value" for any property. Applies the flags to conf. Returns 0 to go on, 1 when the program should exit
- * successfully (after --help or --describe, having printed), -1 on a bad flag (message in
- * errstr). Options not recognised are left in argv (it is permuted; *argcp updated) for the
- * program's own flags when allow_extra is set, else they are errors.
+ * "-D name=value" for any property. Applies the flags to conf. Returns 0 to go on, 1 when the
+ * program should exit successfully (after --help or --describe, having printed), -1 on a bad flag
+ * (message in errstr). Options not recognised are left in argv (it is permuted; *argcp updated) for
+ * the program's own flags when allow_extra is set, else they are errors.
  */
 int rill_cli_parse(int *argcp, char **argv, rill_conf_t *conf, const rill_topology_t *topo,
                    int allow_extra, char *errstr, size_t errstr_size);
@@ -709,8 +705,8 @@ rill_producer_t *rill_producer_new(const char *bootstrap_servers, const rill_con
 /* Queues one record (bytes are copied). partition -1: by key. timestamp 0: now. Blocks
  * while the local queue is full. */
 rill_err_t rill_producer_send(rill_producer_t *p, const char *topic, int32_t partition,
-                              const void *key, size_t key_len, const void *value,
-                              size_t value_len, int64_t timestamp);
+                              const void *key, size_t key_len, const void *value, size_t value_len,
+                              int64_t timestamp);
 
 /* Waits until every queued record is acknowledged or timeout_ms passes. Returns 0, or an
  * error when a record failed or the time ran out (message in errstr). */
@@ -757,9 +753,9 @@ void rill_broker_destroy(rill_broker_t *broker);
  * Keys. Records are grouped by their key bytes. rill_stream_group_by_key() needs the stream
  * partitioned by that key (all records of a key in one partition), as a topic keyed by it
  * is; to group by a new key use rill_stream_group_by(), which repartitions (or
- * rill_stream_repartition() after map or select_key). A record with a null key cannot be grouped, and one with a null
- * value (a tombstone) is not aggregated: they go to the dead-letter topic with a reason
- * beginning "null key: " or "null value: " (Kafka Streams drops both).
+ * rill_stream_repartition() after map or select_key). A record with a null key cannot be grouped,
+ * and one with a null value (a tombstone) is not aggregated: they go to the dead-letter topic with
+ * a reason beginning "null key: " or "null value: " (Kafka Streams drops both).
  *
  * State. An aggregation keeps its aggregates in a state store of its own called store (NULL:
  * a name such as KSTREAM-AGGREGATE-STATE-STORE-0000000002, from the node's kind and position;
@@ -857,9 +853,8 @@ rill_table_t *rill_grouped_count(rill_grouped_t *g, const char *store);
  * is). */
 rill_table_t *rill_grouped_reduce(rill_grouped_t *g, const char *store, rill_aggregator_cb reducer,
                                   void *opaque);
-rill_table_t *rill_grouped_aggregate(rill_grouped_t *g, const char *store,
-                                     rill_initializer_cb init, rill_aggregator_cb adder,
-                                     void *opaque);
+rill_table_t *rill_grouped_aggregate(rill_grouped_t *g, const char *store, rill_initializer_cb init,
+                                     rill_aggregator_cb adder, void *opaque);
 
 typedef enum rill_window_kind_e {
     RILL_WINDOW_TUMBLING = 1, /* size_ms */
@@ -1199,17 +1194,16 @@ typedef struct rill_completion_spec_s {
 typedef int64_t (*rill_deadline_cb)(const rill_record_t *item, void *opaque);
 /* Writes the initial state of a new item to out (empty on entry). Non-zero: an error (the
  * item goes to the dead-letter topic). */
-typedef int (*rill_completion_init_cb)(const rill_record_t *item, rill_buf_t *out,
-                                       void *opaque);
+typedef int (*rill_completion_init_cb)(const rill_record_t *item, rill_buf_t *out, void *opaque);
 /* Writes the state after event to out (empty on entry) and returns 0, or
  * RILL_COMPLETION_LEADS (0 as well, and the event is now the one the completion derives from:
  * with lineage.enable its output carries that event's trace and chain, the item's in
  * rill.lineage.other; the last event so marked wins, none: the item's alone), or returns 1
  * to ignore the event, or another value for an error. */
 #define RILL_COMPLETION_LEADS 2
-typedef int (*rill_completion_accumulate_cb)(const rill_record_t *item,
-                                             const rill_record_t *event, const void *state,
-                                             size_t state_len, rill_buf_t *out, void *opaque);
+typedef int (*rill_completion_accumulate_cb)(const rill_record_t *item, const rill_record_t *event,
+                                             const void *state, size_t state_len, rill_buf_t *out,
+                                             void *opaque);
 /* Writes the completion record's value to out (empty on entry). Non-zero: an error (the item
  * goes to the dead-letter topic with reason "complete failed: ", and the key is cleared). */
 typedef int (*rill_completion_complete_cb)(const rill_record_t *item, const void *state,
@@ -1221,12 +1215,11 @@ typedef int (*rill_completion_complete_cb)(const rill_record_t *item, const void
  * which feed the node called name; its store is "<name>-store". spec is copied. All four
  * callbacks are required.
  */
-rill_stream_t *rill_stream_complete(rill_stream_t *items, rill_stream_t *events,
-                                    const char *name, const rill_completion_spec_t *spec,
-                                    rill_deadline_cb deadline, rill_completion_init_cb init,
+rill_stream_t *rill_stream_complete(rill_stream_t *items, rill_stream_t *events, const char *name,
+                                    const rill_completion_spec_t *spec, rill_deadline_cb deadline,
+                                    rill_completion_init_cb init,
                                     rill_completion_accumulate_cb accumulate,
                                     rill_completion_complete_cb complete, void *opaque);
-
 
 /* ---------------------------------------------------------------------------------------- */
 /* Joins                                                                                    */
@@ -1327,8 +1320,7 @@ typedef int (*rill_joiner_cb)(const rill_record_t *left, const rill_record_t *ri
  * the topology), or NULL after recording the error in the topology.
  */
 rill_stream_t *rill_stream_join(rill_stream_t *left, rill_stream_t *right, const char *name,
-                                const rill_join_spec_t *spec, rill_joiner_cb joiner,
-                                void *opaque);
+                                const rill_join_spec_t *spec, rill_joiner_cb joiner, void *opaque);
 
 /*
  * Joins stream s with table t (kind RILL_JOIN_INNER or RILL_JOIN_LEFT): each stream record
@@ -1379,7 +1371,6 @@ rill_table_t *rill_table_join(rill_table_t *a, rill_table_t *b, const char *name
                               rill_join_kind_t kind, rill_joiner_cb joiner, void *opaque,
                               const char *store);
 
-
 /* ---------------------------------------------------------------------------------------- */
 /* Global tables                                                                            */
 
@@ -1416,9 +1407,9 @@ rill_table_t *rill_table_join(rill_table_t *a, rill_table_t *b, const char *name
  * copies, which the headers rill.source.topic/partition/offset identify as one.
  *
  * Observing. App metrics: rill_global_records_total (records this process read into its
- * global tables, dead-lettered ones included), rill_global_lag_records (records in the topics past the stores' offsets, a
- * gauge updated every second) and rill_global_dead_letters_total. The topology printout
- * lists each global table with the joins that read it.
+ * global tables, dead-lettered ones included), rill_global_lag_records (records in the topics past
+ * the stores' offsets, a gauge updated every second) and rill_global_dead_letters_total. The
+ * topology printout lists each global table with the joins that read it.
  */
 typedef struct rill_global_table_s rill_global_table_t;
 
@@ -1444,10 +1435,9 @@ rill_global_table_t *rill_global_table(rill_topology_t *topo, const char *topic,
  * Node: one processor "<name>" under s (name NULL: "KSTREAM-GLOBAL-JOIN-<index>"). Returns
  * the stream of results, or NULL after recording the error in the topology.
  */
-rill_stream_t *rill_stream_global_join(rill_stream_t *s, rill_global_table_t *g,
-                                       const char *name, rill_join_kind_t kind,
-                                       rill_mapper_cb key_fn, rill_joiner_cb joiner,
-                                       void *opaque);
+rill_stream_t *rill_stream_global_join(rill_stream_t *s, rill_global_table_t *g, const char *name,
+                                       rill_join_kind_t kind, rill_mapper_cb key_fn,
+                                       rill_joiner_cb joiner, void *opaque);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Testing: the topology test driver                                                        */

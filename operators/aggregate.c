@@ -31,8 +31,8 @@ typedef struct agg_conf_s {
 typedef struct agg_state_s {
     rill__table_prev_t prev; /* first: the key's previous aggregate (table_int.h) */
     rill__store_t *store;
-    rill_buf_t agg; /* the new aggregate */
-    rill_buf_t val; /* the new stored value */
+    rill_buf_t agg;      /* the new aggregate */
+    rill_buf_t val;      /* the new stored value */
     rill__cache_t dirty; /* record cache: keys updated since the last commit (no values) */
     bool caching;
 } rill__agg_state_t;
@@ -76,11 +76,15 @@ static rill__store_t *store_of(rill_ctx_t *ctx, const rill__agg_conf_t *c, rill_
 
 int rill__agg_refuse(rill_ctx_t *ctx, const rill_record_t *rec, int *rcp) {
     if (!rec->key)
-        *rcp = rill__agg_dead_letter(ctx, rec, "null key: aggregation \"%s\" groups by key "
-                                     "and cannot place a record without one", ctx->node->name);
+        *rcp = rill__agg_dead_letter(ctx, rec,
+                                     "null key: aggregation \"%s\" groups by key "
+                                     "and cannot place a record without one",
+                                     ctx->node->name);
     else if (!rec->value && !rec->value_obj)
-        *rcp = rill__agg_dead_letter(ctx, rec, "null value: aggregation \"%s\" takes no "
-                                     "tombstones", ctx->node->name);
+        *rcp = rill__agg_dead_letter(ctx, rec,
+                                     "null value: aggregation \"%s\" takes no "
+                                     "tombstones",
+                                     ctx->node->name);
     else
         return 0;
     return 1;
@@ -138,9 +142,12 @@ static int agg_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
         return -1;
     if (st->caching)
         return rill__cache_put(&st->dirty, rec->key, rec->key_len, "", 0, false) ? -1 : 0;
-    rill_record_t out = {.key = rec->key, .key_len = rec->key_len,
-                         .value = st->val.data + RILL__TS_LEN, .value_len = st->agg.len,
-                         .value_serde = rill__agg_serde(&c->fns), .timestamp = ts,
+    rill_record_t out = {.key = rec->key,
+                         .key_len = rec->key_len,
+                         .value = st->val.data + RILL__TS_LEN,
+                         .value_len = st->agg.len,
+                         .value_serde = rill__agg_serde(&c->fns),
+                         .timestamp = ts,
                          .headers = rec->headers};
     return rill_ctx_forward(ctx, &out) ? -1 : 0;
 }
@@ -155,13 +162,17 @@ void rill__agg_flush_dirty(rill_ctx_t *ctx, rill__store_t *store, rill__cache_t 
         if (!e->hash || rill__kv_get(store, e->key, e->key_len, &v, &v_len) != 1 ||
             rill__stored_parse(v, v_len, &agg, &agg_len, &ts))
             continue;
-        rill_record_t out = {.key = e->key, .key_len = e->key_len, .value = agg,
-                             .value_len = agg_len, .value_serde = serde, .timestamp = ts};
+        rill_record_t out = {.key = e->key,
+                             .key_len = e->key_len,
+                             .value = agg,
+                             .value_len = agg_len,
+                             .value_serde = serde,
+                             .timestamp = ts};
         ctx->error[0] = '\0';
         if (rill_ctx_forward(ctx, &out))
             rill__log(rill__ctx_thread(ctx)->app, rill__ctx_thread(ctx)->idx,
-                      "node \"%s\": forwarding a cached aggregate failed: %s",
-                      ctx->node->name, ctx->error);
+                      "node \"%s\": forwarding a cached aggregate failed: %s", ctx->node->name,
+                      ctx->error);
     }
     rill__cache_clear(dirty);
 }
@@ -225,9 +236,8 @@ rill_table_t *rill_grouped_reduce(rill_grouped_t *g, const char *store, rill_agg
     return add_aggregation(g, store, &fns, "reduce");
 }
 
-rill_table_t *rill_grouped_aggregate(rill_grouped_t *g, const char *store,
-                                     rill_initializer_cb init, rill_aggregator_cb adder,
-                                     void *opaque) {
+rill_table_t *rill_grouped_aggregate(rill_grouped_t *g, const char *store, rill_initializer_cb init,
+                                     rill_aggregator_cb adder, void *opaque) {
     if (g && (!init || !adder)) {
         rill__topology_fail(g->topo, "aggregate of \"%s\" needs an initializer and an adder",
                             g->node->name);

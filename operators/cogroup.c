@@ -31,7 +31,7 @@ struct rill_cogrouped_s {
     rill_topology_t *topo;
     cg_input_t *inputs;
     int cnt, cap;
-    bool done; /* aggregated: no more inputs */
+    bool done;              /* aggregated: no more inputs */
     rill_cogrouped_t *next; /* the first input's list of cogroups (owned there) */
 };
 
@@ -65,13 +65,17 @@ static int side_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
                            c->table->store);
         return -1;
     }
-    rill__table_prev_t *prev = c->table->send_old ? rill__ctx_node_state(ctx, c->table->node->id) : NULL;
+    rill__table_prev_t *prev =
+        c->table->send_old ? rill__ctx_node_state(ctx, c->table->node->id) : NULL;
     if (rill__agg_update(ctx, &c->fns, st->store, c->table->store, rec, prev, &st->agg, &st->val,
                          &ts))
         return -1;
-    rill_record_t out = {.key = rec->key, .key_len = rec->key_len,
-                         .value = st->val.data + RILL__TS_LEN, .value_len = st->agg.len,
-                         .timestamp = ts, .headers = rec->headers};
+    rill_record_t out = {.key = rec->key,
+                         .key_len = rec->key_len,
+                         .value = st->val.data + RILL__TS_LEN,
+                         .value_len = st->agg.len,
+                         .timestamp = ts,
+                         .headers = rec->headers};
     return rill_ctx_forward(ctx, &out) ? -1 : 0;
 }
 
@@ -161,7 +165,7 @@ void rill__cogrouped_free(rill_cogrouped_t *cg) {
 
 static int add_input(rill_cogrouped_t *cg, rill_grouped_t *g, rill_aggregator_cb agg,
                      void *opaque) {
-    const char *why = !agg ? "an aggregator is needed"
+    const char *why = !agg                  ? "an aggregator is needed"
                       : g->topo != cg->topo ? "the grouped streams belong to two topologies"
                       : cg->done ? "it is aggregated already: add inputs before aggregating"
                                  : NULL;
@@ -219,14 +223,17 @@ static rill__node_t *add_side(rill_cogrouped_t *cg, int i, rill_table_t *t,
         return NULL;
     }
     c->table = t;
-    c->fns = (rill__agg_fns_t){.kind = RILL__AGG_AGGREGATE, .init = init,
-                               .adder = cg->inputs[i].aggregator, .opaque = cg->inputs[i].opaque,
-                               .init_own_opaque = true, .init_opaque = init_opaque};
-    rill_stream_t *s = rill__topology_add(cg->topo, &cg->inputs[i].grouped->node->stream, NULL,
-                                          &side_op, c, NULL);
-    if (!s || (declare && (!rill__topology_add_store(cg->topo, s->node, t->store, RILL_STORE_KV,
-                                                     0, 0) ||
-                           rill__topology_connect(cg->topo, s->node, t->node))))
+    c->fns = (rill__agg_fns_t){.kind = RILL__AGG_AGGREGATE,
+                               .init = init,
+                               .adder = cg->inputs[i].aggregator,
+                               .opaque = cg->inputs[i].opaque,
+                               .init_own_opaque = true,
+                               .init_opaque = init_opaque};
+    rill_stream_t *s =
+        rill__topology_add(cg->topo, &cg->inputs[i].grouped->node->stream, NULL, &side_op, c, NULL);
+    if (!s ||
+        (declare && (!rill__topology_add_store(cg->topo, s->node, t->store, RILL_STORE_KV, 0, 0) ||
+                     rill__topology_connect(cg->topo, s->node, t->node))))
         return NULL;
     return s->node;
 }
@@ -257,8 +264,7 @@ rill_table_t *rill_cogrouped_aggregate(rill_cogrouped_t *cg, const char *store,
         free(t);
         return NULL;
     }
-    if (!rill__table_add_named(topo, first, NULL, &table_op, t, store, RILL_STORE_KV, 0, 0,
-                               NULL) ||
+    if (!rill__table_add_named(topo, first, NULL, &table_op, t, store, RILL_STORE_KV, 0, 0, NULL) ||
         !rill__topology_add_store(topo, first, t->store, RILL_STORE_KV, 0, 0))
         return NULL;
     for (int i = 1; i < cg->cnt; i++)

@@ -56,8 +56,7 @@ static const char meta_key[] = "M";
 
 static int load(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st) {
     if (!st->store && !(st->store = rill__ctx_store(ctx, c->store))) {
-        rill_ctx_set_error(ctx, "node \"%s\": store \"%s\" is not open", ctx->node->name,
-                           c->store);
+        rill_ctx_set_error(ctx, "node \"%s\": store \"%s\" is not open", ctx->node->name, c->store);
         return -1;
     }
     const void *v;
@@ -79,8 +78,7 @@ static int load(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *s
 }
 
 static int save(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st) {
-    if (st->stream_time == st->saved_time && st->seq == st->saved_seq &&
-        st->held == st->saved_held)
+    if (st->stream_time == st->saved_time && st->seq == st->saved_seq && st->held == st->saved_held)
         return 0;
     unsigned char v[24];
     rill__be64_put(v, (uint64_t)st->stream_time);
@@ -149,8 +147,8 @@ int rill__cpl_scan_index(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_s
     lo[0] = (unsigned char)prefix;
     hi[0] = (unsigned char)(prefix + 1);
     rill__be64_put(lo + 1, (uint64_t)from);
-    rill__scan_arg_t a = {.list = &st->list, .limit = limit ? limit : SIZE_MAX, .upto = upto,
-                    .next = INT64_MAX};
+    rill__scan_arg_t a = {
+        .list = &st->list, .limit = limit ? limit : SIZE_MAX, .upto = upto, .next = INT64_MAX};
     if (rill__kv_range(st->store, lo, sizeof(lo), hi, sizeof(hi), scan_time_key, &a) < 0 ||
         st->list.failed)
         return store_failed(ctx, c, "scanning");
@@ -161,8 +159,8 @@ int rill__cpl_scan_index(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_s
 
 /* ---- dead letters ---- */
 
-static int dead_letter(rill_ctx_t *ctx, const rill_record_t *rec, const char *fmt,
-                       ...) __attribute__((format(printf, 3, 4)));
+static int dead_letter(rill_ctx_t *ctx, const rill_record_t *rec, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int dead_letter(rill_ctx_t *ctx, const rill_record_t *rec, const char *fmt, ...) {
     char why[320];
@@ -192,8 +190,11 @@ static int item_get(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_
         return store_failed(ctx, c, "reading");
     const unsigned char *p = (const unsigned char *)st->val.data;
     *deadline = (int64_t)rill__be64_get(p);
-    *item = (rill_record_t){.key = key, .key_len = key_len, .value = p + 16,
-                            .value_len = len - 16, .timestamp = (int64_t)rill__be64_get(p + 8)};
+    *item = (rill_record_t){.key = key,
+                            .key_len = key_len,
+                            .value = p + 16,
+                            .value_len = len - 16,
+                            .timestamp = (int64_t)rill__be64_get(p + 8)};
     return 1;
 }
 
@@ -242,7 +243,7 @@ int rill__cpl_accumulate(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t
                  ctx->error[0] ? ctx->error : "the callback returned an error");
         if (held)
             return rill__dlq_send_src(rill__ctx_thread(ctx), held, ctx->node->name, why, 1) ? -1
-                                                                                             : 0;
+                                                                                            : 0;
         return dead_letter(ctx, event, "%s", why);
     }
     rill_buf_t swap = st->state;
@@ -262,9 +263,12 @@ int rill__cpl_accumulate(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t
  * inputs it derives from (completion_trace.c), then forgets that trace. */
 static int forward_completion(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
                               const void *key, size_t key_len, int64_t deadline) {
-    rill_record_t out = {.key = key, .key_len = key_len,
-                         .value = st->out.len ? st->out.data : "", .value_len = st->out.len,
-                         .value_serde = rill_serde_bytes(), .timestamp = deadline};
+    rill_record_t out = {.key = key,
+                         .key_len = key_len,
+                         .value = st->out.len ? st->out.data : "",
+                         .value_len = st->out.len,
+                         .value_serde = rill_serde_bytes(),
+                         .timestamp = deadline};
     const rill__trace_t *saved = ctx->trace_over;
     int traced = rill__lineage_on(ctx) ? rill__cpl_trace_load(ctx, c, st, key, key_len) : 0;
     if (traced < 0)
@@ -298,9 +302,14 @@ static int complete_key(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t 
     ctx->error[0] = '\0';
     if (c->complete(&item, st->state.len ? st->state.data : "", st->state.len, &st->out,
                     c->opaque)) {
-        rill__dlq_src_t src = {.topic = "", .partition = rill_ctx_partition(ctx), .offset = -1,
-                               .key = key, .key_len = key_len, .value = item.value,
-                               .value_len = item.value_len, .timestamp = item.timestamp};
+        rill__dlq_src_t src = {.topic = "",
+                               .partition = rill_ctx_partition(ctx),
+                               .offset = -1,
+                               .key = key,
+                               .key_len = key_len,
+                               .value = item.value,
+                               .value_len = item.value_len,
+                               .timestamp = item.timestamp};
         char why[320];
         snprintf(why, sizeof(why), "complete failed: %s",
                  ctx->error[0] ? ctx->error : "the callback returned an error");
@@ -331,8 +340,7 @@ static int fire_due(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st)
     st->checked = st->stream_time;
     /* The list's arena may move while complete_key runs (it does not add to the list). */
     for (size_t i = 0; i < st->list.cnt; i++)
-        if (complete_key(ctx, c, st, list_at(&st->list, i), st->list.v[i].len,
-                         st->list.v[i].time))
+        if (complete_key(ctx, c, st, list_at(&st->list, i), st->list.v[i].len, st->list.v[i].time))
             return -1;
     return 0;
 }
@@ -373,8 +381,10 @@ static int reject(rill_ctx_t *ctx, const rill_record_t *rec, const char *what, i
                                                          : NULL;
     if (!why)
         return 0;
-    *rcp = dead_letter(ctx, rec, "%s: %s of completion node \"%s\" needs a key, a value and "
-                       "a timestamp >= 0", why, what, ctx->node->name);
+    *rcp = dead_letter(ctx, rec,
+                       "%s: %s of completion node \"%s\" needs a key, a value and "
+                       "a timestamp >= 0",
+                       why, what, ctx->node->name);
     return 1;
 }
 
@@ -383,18 +393,24 @@ static int item_open(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st
     int64_t deadline = c->deadline(rec, c->opaque), old;
     rill_record_t open;
     if (deadline < 0)
-        return dead_letter(ctx, rec, "no deadline: the deadline callback of completion \"%s\" "
-                           "rejected the item", ctx->node->name);
+        return dead_letter(ctx, rec,
+                           "no deadline: the deadline callback of completion \"%s\" "
+                           "rejected the item",
+                           ctx->node->name);
     int rc = is_completed(ctx, c, st, rec->key, rec->key_len);
     if (rc)
         return rc < 0 ? -1
                       : (rill__counter_add(&c->late, 1),
-                         dead_letter(ctx, rec, "late: item of a key that completed (stream "
-                                     "time %" PRId64 ")", st->stream_time));
+                         dead_letter(ctx, rec,
+                                     "late: item of a key that completed (stream "
+                                     "time %" PRId64 ")",
+                                     st->stream_time));
     if ((rc = item_get(ctx, c, st, rec->key, rec->key_len, &old, &open)))
         return rc < 0 ? -1
-                      : dead_letter(ctx, rec, "duplicate: an item of this key is open (deadline "
-                                    "%" PRId64 ")", old);
+                      : dead_letter(ctx, rec,
+                                    "duplicate: an item of this key is open (deadline "
+                                    "%" PRId64 ")",
+                                    old);
     const void *value;
     size_t value_len;
     if (value_bytes(rec, &st->tmp, &value, &value_len))
@@ -414,13 +430,15 @@ static int item_open(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st
         put(ctx, c, st, &st->key, st->val.data, st->val.len) ||
         make_key(&st->key, 'S', -1, rec->key, rec->key_len) ||
         put(ctx, c, st, &st->key, st->state.len ? st->state.data : "", st->state.len) ||
-        make_key(&st->key, 'D', fire, rec->key, rec->key_len) ||
-        put(ctx, c, st, &st->key, &one, 1))
+        make_key(&st->key, 'D', fire, rec->key, rec->key_len) || put(ctx, c, st, &st->key, &one, 1))
         return ctx->error[0] ? -1 : store_failed(ctx, c, "writing");
     if (rill__cpl_trace_keep(ctx, c, st, 'T', rec->key, rec->key_len, rill__ctx_trace(ctx)))
         return -1;
-    rill_record_t item = {.key = rec->key, .key_len = rec->key_len, .value = value,
-                          .value_len = value_len, .timestamp = rec->timestamp};
+    rill_record_t item = {.key = rec->key,
+                          .key_len = rec->key_len,
+                          .value = value,
+                          .value_len = value_len,
+                          .timestamp = rec->timestamp};
     if (rill__cpl_release_held(ctx, c, st, rec->key, rec->key_len, &item))
         return -1;
     if (fire <= st->stream_time) {
@@ -445,9 +463,10 @@ static int event_take(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *s
     if ((rc = is_completed(ctx, c, st, rec->key, rec->key_len)))
         return rc < 0 ? -1
                       : (rill__counter_add(&c->late, 1),
-                         dead_letter(ctx, rec, "late: event at %" PRId64 " for a key that "
-                                     "completed (stream time %" PRId64 ")", rec->timestamp,
-                                     st->stream_time));
+                         dead_letter(ctx, rec,
+                                     "late: event at %" PRId64 " for a key that "
+                                     "completed (stream time %" PRId64 ")",
+                                     rec->timestamp, st->stream_time));
     const void *value;
     size_t value_len;
     if (value_bytes(rec, &st->tmp, &value, &value_len))
@@ -513,8 +532,7 @@ static int events_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state
     const rill__cpl_conf_t *c = ctx->node->conf;
     void *shared = rill__ctx_node_state(ctx, c->items_id);
     if (!shared) {
-        rill_ctx_set_error(ctx, "node \"%s\": the items node is not initialised",
-                           ctx->node->name);
+        rill_ctx_set_error(ctx, "node \"%s\": the items node is not initialised", ctx->node->name);
         return -1;
     }
     return process(ctx, rec, shared, 0);
@@ -544,15 +562,14 @@ static const rill__mfamily_t metric_families[] = {
 
 static int64_t *metric_slot(const rill__cpl_conf_t *c, size_t i) {
     int64_t *v[] = {(int64_t *)&c->completed, (int64_t *)&c->ignored, (int64_t *)&c->held,
-                    (int64_t *)&c->unmatched, (int64_t *)&c->late, (int64_t *)&c->failed};
+                    (int64_t *)&c->unmatched, (int64_t *)&c->late,    (int64_t *)&c->failed};
     return v[i];
 }
 
 static void cpl_metrics(const rill__node_t *node, rill__mout_t *mo) {
     const rill__cpl_conf_t *c = node->conf;
     for (size_t i = 0; i < METRIC_CNT; i++)
-        rill__mout_sample(mo, &metric_families[i], NULL,
-                          (const char *[]){"node", node->name, NULL},
+        rill__mout_sample(mo, &metric_families[i], NULL, (const char *[]){"node", node->name, NULL},
                           __atomic_load_n(metric_slot(c, i), __ATOMIC_RELAXED));
 }
 
@@ -628,7 +645,7 @@ rill_stream_t *rill_stream_complete(rill_stream_t *items, rill_stream_t *events,
     char base[200], buf[260];
     if (name && !*name) {
         rill__topology_fail(topo, "completion: a node name must not be empty (pass NULL for a "
-                            "generated one)");
+                                  "generated one)");
         return NULL;
     }
     snprintf(base, sizeof(base), "%s", name ? name : "");

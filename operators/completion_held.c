@@ -76,10 +76,14 @@ static int held_parse(const void *v, size_t len, const void *key, size_t key_len
         h->trace = p + at + 2;
         at += 2 + h->trace_len;
     }
-    h->src = (rill__dlq_src_t){
-        .topic = h->topic, .partition = (int32_t)rill__be32_get(p + 16),
-        .offset = (int64_t)rill__be64_get(p + 20), .key = key, .key_len = key_len,
-        .value = p + at, .value_len = len - at, .timestamp = (int64_t)rill__be64_get(p + 8)};
+    h->src = (rill__dlq_src_t){.topic = h->topic,
+                               .partition = (int32_t)rill__be32_get(p + 16),
+                               .offset = (int64_t)rill__be64_get(p + 20),
+                               .key = key,
+                               .key_len = key_len,
+                               .value = p + at,
+                               .value_len = len - at,
+                               .timestamp = (int64_t)rill__be64_get(p + 8)};
     return 0;
 }
 
@@ -130,7 +134,8 @@ static int ks_rehash(rill__cpl_keyset_t *ks) {
     while (cap < live * 4)
         cap *= 2;
     rill__cpl_keyset_t n = {.hash = calloc(cap, sizeof(uint64_t)),
-                            .cnt = calloc(cap, sizeof(uint32_t)), .cap = cap,
+                            .cnt = calloc(cap, sizeof(uint32_t)),
+                            .cap = cap,
                             .ready = ks->ready};
     if (!n.hash || !n.cnt) {
         free(n.hash);
@@ -237,8 +242,7 @@ static int drop_listed(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *
     for (size_t i = 0; i + 1 < st->list.cnt && i / 2 < max; i += 2) {
         const unsigned char *ik = list_at(&st->list, i), *iv = list_at(&st->list, i + 1);
         size_t iv_len = st->list.v[i + 1].len;
-        if (st->list.v[i].len != 1 + 2 * TIME_LEN || iv_len < 4 ||
-            rill__be32_get(iv) != iv_len - 4)
+        if (st->list.v[i].len != 1 + 2 * TIME_LEN || iv_len < 4 || rill__be32_get(iv) != iv_len - 4)
             return store_failed(ctx, c, "reading the hold index of");
         int64_t seq = (int64_t)rill__be64_get(ik + 1 + TIME_LEN);
         if (held_key(&st->key, iv + 4, iv_len - 4, seq))
@@ -270,8 +274,10 @@ int rill__cpl_expire_held(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_
     if (!c->spec.hold_ms || st->held <= 0 || st->stream_time < c->spec.hold_ms)
         return 0;
     char why[160];
-    snprintf(why, sizeof(why), "no deadline record within %" PRId64 " ms of stream time: its "
-             "item did not arrive", c->spec.hold_ms);
+    snprintf(why, sizeof(why),
+             "no deadline record within %" PRId64 " ms of stream time: its "
+             "item did not arrive",
+             c->spec.hold_ms);
     if (rill__cpl_scan_index(ctx, c, st, 'h', st->stream_time - c->spec.hold_ms + 1, 0))
         return -1;
     return drop_listed(ctx, c, st, SIZE_MAX, why);
@@ -281,8 +287,10 @@ int rill__cpl_expire_held(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_
 static int make_room(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st) {
     while (st->held >= c->spec.max_held) {
         char why[160];
-        snprintf(why, sizeof(why), "no deadline record within %d held records: the oldest "
-                 "held event makes room", c->spec.max_held);
+        snprintf(why, sizeof(why),
+                 "no deadline record within %d held records: the oldest "
+                 "held event makes room",
+                 c->spec.max_held);
         if (rill__cpl_scan_index(ctx, c, st, 'h', INT64_MAX, 1))
             return -1;
         if (st->list.cnt < 2) {
@@ -314,8 +322,8 @@ int rill__cpl_hold(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
     rill__be32_put(be, (uint32_t)rec->key_len);
     rill_buf_reset(&st->tmp);
     if (held_key(&st->key, rec->key, rec->key_len, seq) ||
-        held_make(&st->val, ctx, at, rec, value, value_len) ||
-        rill_buf_append(&st->tmp, be, 4) || rill_buf_append(&st->tmp, rec->key, rec->key_len))
+        held_make(&st->val, ctx, at, rec, value, value_len) || rill_buf_append(&st->tmp, be, 4) ||
+        rill_buf_append(&st->tmp, rec->key, rec->key_len))
         return store_failed(ctx, c, "writing");
     if (put(ctx, c, st, &st->key, st->val.data, st->val.len) ||
         rill__kv_put(st->store, idx, sizeof(idx), st->tmp.data, st->tmp.len))
@@ -348,8 +356,9 @@ int rill__cpl_release_held(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state
              rill_buf_append(&hi, "\xff\xff\xff\xff\xff\xff\xff\xff\xff", 9);
     list_reset(&st->list);
     if (!rc)
-        rc = rill__kv_range(st->store, lo.data, lo.len, hi.data, hi.len, collect_held,
-                            &st->list) < 0 || st->list.failed;
+        rc = rill__kv_range(st->store, lo.data, lo.len, hi.data, hi.len, collect_held, &st->list) <
+                 0 ||
+             st->list.failed;
     rill_buf_free(&lo);
     rill_buf_free(&hi);
     if (rc)
@@ -360,15 +369,16 @@ int rill__cpl_release_held(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state
         rill__held_t h;
         if (held_parse(list_at(&st->list, i + 1), st->list.v[i + 1].len, key, key_len, &h))
             return store_failed(ctx, c, "reading a held event of");
-        rill_record_t ev = {.key = key, .key_len = key_len, .value = h.src.value,
-                            .value_len = h.src.value_len, .timestamp = h.src.timestamp};
+        rill_record_t ev = {.key = key,
+                            .key_len = key_len,
+                            .value = h.src.value,
+                            .value_len = h.src.value_len,
+                            .timestamp = h.src.timestamp};
         const rill__trace_t *trace =
-            h.trace && !rill__trace_blob_get(&st->trace, h.trace, h.trace_len) ? &st->trace
-                                                                                : NULL;
+            h.trace && !rill__trace_blob_get(&st->trace, h.trace, h.trace_len) ? &st->trace : NULL;
         if (rill__cpl_accumulate(ctx, c, st, item, &ev, &h.src, trace) ||
             held_remove(ctx, c, st, hk, hk_len, h.arrival, 1))
             return -1;
     }
     return 0;
 }
-

@@ -49,7 +49,7 @@ typedef struct rill__cpl_keyset_s {
     uint64_t *hash; /* 0: a free slot */
     uint32_t *cnt;  /* 0 in a used slot: a key with no held event left */
     size_t cap, used;
-    int ready;      /* built from the store; until then every release looks in the store */
+    int ready; /* built from the store; until then every release looks in the store */
 } rill__cpl_keyset_t;
 
 typedef struct rill__cpl_state_s {
@@ -124,8 +124,7 @@ static inline const void *list_at(const rill__cpl_list_t *l, size_t i) {
 }
 
 static inline int store_failed(rill_ctx_t *ctx, const rill__cpl_conf_t *c, const char *what) {
-    rill_ctx_set_error(ctx, "node \"%s\": %s store \"%s\" failed", ctx->node->name, what,
-                       c->store);
+    rill_ctx_set_error(ctx, "node \"%s\": %s store \"%s\" failed", ctx->node->name, what, c->store);
     return -1;
 }
 

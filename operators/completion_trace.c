@@ -34,8 +34,8 @@ int rill__cpl_trace_keep(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_s
 }
 
 /* Reads key's trace under prefix into t: 1 found, 0 none, -1 error. */
-static int trace_get(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st,
-                     char prefix, const void *key, size_t key_len, rill__trace_t *t) {
+static int trace_get(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st, char prefix,
+                     const void *key, size_t key_len, rill__trace_t *t) {
     const void *v;
     size_t len;
     if (trace_key(st, prefix, key, key_len))

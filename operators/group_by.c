@@ -44,15 +44,13 @@
  * upstream source's key serde no longer describes it: the topic's keys are read as bytes,
  * and so are its values when raw_values (the change frames of tables). */
 static rill_stream_t *repartition(rill_stream_t *s, const char *name, int raw_values) {
-    rill_source_opts_t bytes = {.key_serde = rill_serde_bytes(),
-                                .value_serde = rill_serde_bytes()};
+    rill_source_opts_t bytes = {.key_serde = rill_serde_bytes(), .value_serde = rill_serde_bytes()};
     return rill__stream_repartition(s, name, raw_values ? &bytes : NULL);
 }
 
 /* The bytes of a mapper's output value: its own, or its decoded value encoded by its serde
  * into scratch. Returns 0, or -1 when it cannot be encoded. */
-static int out_value(const rill_record_t *out, rill_buf_t *scratch, const void **vp,
-                     size_t *lenp) {
+static int out_value(const rill_record_t *out, rill_buf_t *scratch, const void **vp, size_t *lenp) {
     if (out->value || !out->value_obj) {
         *vp = out->value;
         *lenp = out->value_len;
@@ -82,8 +80,10 @@ static int key_select_process(rill_ctx_t *ctx, const rill_record_t *rec, void *s
         return -1;
     }
     if (!fwd.key)
-        return rill__agg_dead_letter(ctx, rec, "null key: the key selector of \"%s\" gave no "
-                                     "key, so the record cannot be grouped", ctx->node->name);
+        return rill__agg_dead_letter(ctx, rec,
+                                     "null key: the key selector of \"%s\" gave no "
+                                     "key, so the record cannot be grouped",
+                                     ctx->node->name);
     return rill_ctx_forward(ctx, &fwd) ? -1 : 0;
 }
 
@@ -173,13 +173,17 @@ static int select_row(rill_ctx_t *ctx, const rill__select_conf_t *c, rill__selec
         return -1;
     }
     if (!out.key) {
-        snprintf(why, why_size, "null key: the selector of \"%s\" gave no key, so the row "
-                 "cannot be grouped", ctx->node->name);
+        snprintf(why, why_size,
+                 "null key: the selector of \"%s\" gave no key, so the row "
+                 "cannot be grouped",
+                 ctx->node->name);
         return -1;
     }
     if (!out.value && !out.value_obj) {
-        snprintf(why, why_size, "null value: the selector of \"%s\" gave no value to "
-                 "aggregate", ctx->node->name);
+        snprintf(why, why_size,
+                 "null value: the selector of \"%s\" gave no value to "
+                 "aggregate",
+                 ctx->node->name);
         return -1;
     }
     if (out_value(&out, &st->scratch, &side->value, &side->value_len)) {
@@ -197,16 +201,20 @@ static int select_row(rill_ctx_t *ctx, const rill__select_conf_t *c, rill__selec
  * state, so that the new row's selection cannot overwrite it. A failure leaves it absent:
  * the row was dead-lettered when it came, and contributed nothing. */
 static int select_old(rill_ctx_t *ctx, const rill__select_conf_t *c, rill__select_state_t *st,
-                      const rill_record_t *rec, const rill__table_prev_t *prev, rill__side_t *side) {
+                      const rill_record_t *rec, const rill__table_prev_t *prev,
+                      rill__side_t *side) {
     const rill_serde_t *serde = c->table->value_serde;
     char why[256], err[256];
     side->present = false;
     if (!prev || !prev->present)
         return 0;
-    rill_record_t row = {.key = rec->key, .key_len = rec->key_len,
+    rill_record_t row = {.key = rec->key,
+                         .key_len = rec->key_len,
                          .value = prev->value.data ? prev->value.data : "",
-                         .value_len = prev->value.len, .value_serde = serde,
-                         .timestamp = rec->timestamp, .headers = rec->headers};
+                         .value_len = prev->value.len,
+                         .value_serde = serde,
+                         .timestamp = rec->timestamp,
+                         .headers = rec->headers};
     if (serde && serde->deserialize &&
         serde->deserialize(serde, row.value, row.value_len, &row.value_obj, err, sizeof(err)))
         return 0;
@@ -232,7 +240,8 @@ static int select_old(rill_ctx_t *ctx, const rill__select_conf_t *c, rill__selec
 
 /* Writes one change record keyed key: old and/or new (NULL: absent). */
 static int forward_change(rill_ctx_t *ctx, rill__select_state_t *st, const rill_record_t *rec,
-                          const rill__side_t *key, const rill__side_t *old, const rill__side_t *nw) {
+                          const rill__side_t *key, const rill__side_t *old,
+                          const rill__side_t *nw) {
     unsigned char head[CHANGE_HEAD];
     uint32_t old_len = old ? (uint32_t)old->value_len : 0;
     head[0] = (unsigned char)((old ? CHANGE_OLD : 0) | (nw ? CHANGE_NEW : 0));
@@ -247,9 +256,13 @@ static int forward_change(rill_ctx_t *ctx, rill__select_state_t *st, const rill_
         rill_ctx_set_error(ctx, "out of memory");
         return -1;
     }
-    rill_record_t out = {.key = key->key, .key_len = key->key_len, .value = st->frame.data,
-                         .value_len = st->frame.len, .value_serde = rill_serde_bytes(),
-                         .timestamp = rec->timestamp, .headers = rec->headers};
+    rill_record_t out = {.key = key->key,
+                         .key_len = key->key_len,
+                         .value = st->frame.data,
+                         .value_len = st->frame.len,
+                         .value_serde = rill_serde_bytes(),
+                         .timestamp = rec->timestamp,
+                         .headers = rec->headers};
     return rill_ctx_forward(ctx, &out) ? -1 : 0;
 }
 
@@ -263,8 +276,7 @@ static int select_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state
     if (select_old(ctx, c, st, rec, rill__table_prev(ctx, c->table), &old))
         return -1;
     int dead = 0;
-    if ((rec->value || rec->value_obj) &&
-        select_row(ctx, c, st, rec, &nw, why, sizeof(why)))
+    if ((rec->value || rec->value_obj) && select_row(ctx, c, st, rec, &nw, why, sizeof(why)))
         dead = 1;
     if (old.present && nw.present && old.key_len == nw.key_len &&
         !memcmp(old.key, nw.key, old.key_len)) {
@@ -299,8 +311,10 @@ rill_grouped_table_t *rill_table_group_by(rill_table_t *t, const char *name,
         return NULL;
     }
     if (t->store_kind != RILL_STORE_KV || t->window_kind) {
-        rill__topology_fail(topo, "group_by of table \"%s\": a windowed table cannot be "
-                            "grouped anew", t->node->name);
+        rill__topology_fail(topo,
+                            "group_by of table \"%s\": a windowed table cannot be "
+                            "grouped anew",
+                            t->node->name);
         return NULL;
     }
     rill__select_conf_t *c = calloc(1, sizeof(*c));
@@ -428,9 +442,13 @@ static int tagg_load(rill_ctx_t *ctx, const rill__tagg_conf_t *c, rill__tagg_sta
  * new one. The callbacks see the group key and the selected value's bytes. */
 static int tagg_apply(rill_ctx_t *ctx, const rill__tagg_conf_t *c, rill__tagg_state_t *st,
                       const rill_record_t *rec, const void *value, size_t len, int add) {
-    rill_record_t side = {.key = rec->key, .key_len = rec->key_len, .value = value,
-                          .value_len = len, .value_serde = rill_serde_bytes(),
-                          .timestamp = rec->timestamp, .headers = rec->headers};
+    rill_record_t side = {.key = rec->key,
+                          .key_len = rec->key_len,
+                          .value = value,
+                          .value_len = len,
+                          .value_serde = rill_serde_bytes(),
+                          .timestamp = rec->timestamp,
+                          .headers = rec->headers};
     const void *agg = st->agg.data ? st->agg.data : "";
     int rc = add ? rill__agg_add(ctx, &c->fns, &side, agg, st->agg.len, &st->next)
                  : rill__agg_subtract(ctx, &c->fns, &side, agg, st->agg.len, &st->next);
@@ -448,11 +466,15 @@ static int tagg_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
     rill__change_t ch;
     int64_t ts;
     if (!rec->key)
-        return rill__agg_dead_letter(ctx, rec, "null key: aggregation \"%s\" groups by key and "
-                                     "cannot place a record without one", ctx->node->name);
+        return rill__agg_dead_letter(ctx, rec,
+                                     "null key: aggregation \"%s\" groups by key and "
+                                     "cannot place a record without one",
+                                     ctx->node->name);
     if (change_parse(rec, &ch))
-        return rill__agg_dead_letter(ctx, rec, "malformed change: aggregation \"%s\" reads "
-                                     "records framed by a table's group_by", ctx->node->name);
+        return rill__agg_dead_letter(ctx, rec,
+                                     "malformed change: aggregation \"%s\" reads "
+                                     "records framed by a table's group_by",
+                                     ctx->node->name);
     if (!ch.old && !ch.nw)
         return 0;
     if (!st->store && !(st->store = rill__ctx_store(ctx, c->table.store))) {
@@ -471,9 +493,12 @@ static int tagg_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
     if (rill__stored_make(&st->val, ts, st->agg.data ? st->agg.data : "", st->agg.len) ||
         rill__kv_put(st->store, rec->key, rec->key_len, st->val.data, st->val.len))
         return tagg_store_failed(ctx, c, "writing");
-    rill_record_t out = {.key = rec->key, .key_len = rec->key_len,
-                         .value = st->val.data + RILL__TS_LEN, .value_len = st->agg.len,
-                         .value_serde = rill__agg_serde(&c->fns), .timestamp = ts,
+    rill_record_t out = {.key = rec->key,
+                         .key_len = rec->key_len,
+                         .value = st->val.data + RILL__TS_LEN,
+                         .value_len = st->agg.len,
+                         .value_serde = rill__agg_serde(&c->fns),
+                         .timestamp = ts,
                          .headers = rec->headers};
     return rill_ctx_forward(ctx, &out) ? -1 : 0;
 }
@@ -500,8 +525,7 @@ static rill_table_t *add_table_aggregation(rill_grouped_table_t *g, const char *
     c->table.value_serde = rill__agg_serde(fns);
     /* Kafka Streams' names: KTABLE-AGGREGATE-<index> and its store. */
     snprintf(name, sizeof(name), "%s-%010d", table_aggregate_op.kind, g->topo->node_cnt);
-    snprintf(gen, sizeof(gen), "%s-STATE-STORE-%010d", table_aggregate_op.kind,
-             g->topo->node_cnt);
+    snprintf(gen, sizeof(gen), "%s-STATE-STORE-%010d", table_aggregate_op.kind, g->topo->node_cnt);
     return rill__table_add_named(g->topo, g->source, name, &table_aggregate_op, c,
                                  store ? store : gen, RILL_STORE_KV, 0, 0, NULL);
 }
@@ -515,11 +539,16 @@ rill_table_t *rill_grouped_table_aggregate(rill_grouped_table_t *g, const char *
                                            rill_initializer_cb init, rill_aggregator_cb adder,
                                            rill_aggregator_cb subtractor, void *opaque) {
     if (g && !g->topo->error && (!init || !adder || !subtractor)) {
-        rill__topology_fail(g->topo, "aggregate of grouped table \"%s\" needs an initializer, "
-                            "an adder and a subtractor", g->source->name);
+        rill__topology_fail(g->topo,
+                            "aggregate of grouped table \"%s\" needs an initializer, "
+                            "an adder and a subtractor",
+                            g->source->name);
         return NULL;
     }
-    rill__agg_fns_t fns = {.kind = RILL__AGG_AGGREGATE, .init = init, .adder = adder,
-                           .subtractor = subtractor, .opaque = opaque};
+    rill__agg_fns_t fns = {.kind = RILL__AGG_AGGREGATE,
+                           .init = init,
+                           .adder = adder,
+                           .subtractor = subtractor,
+                           .opaque = opaque};
     return add_table_aggregation(g, store, &fns, "aggregate");
 }

@@ -59,8 +59,7 @@ int rill__join_value(rill_ctx_t *ctx, const rill_record_t *rec, rill_buf_t *buf,
     const rill_serde_t *serde = rec->value_serde;
     rill_buf_reset(buf);
     if (!serde || !serde->serialize || serde->serialize(serde, rec->value_obj, buf)) {
-        rill_ctx_set_error(ctx, "join \"%s\": the value could not be serialized",
-                           ctx->node->name);
+        rill_ctx_set_error(ctx, "join \"%s\": the value could not be serialized", ctx->node->name);
         return -1;
     }
     *valuep = buf->data ? buf->data : "";
@@ -76,16 +75,24 @@ int rill__join_emit(rill_ctx_t *ctx, rill_joiner_cb joiner, void *opaque, const 
         rill_ctx_set_error(ctx, "joiner of node \"%s\" failed", ctx->node->name);
         return -1;
     }
-    rill_record_t rec = {.key = key, .key_len = key_len, .value = out->data ? out->data : "",
-                         .value_len = out->len, .timestamp = ts, .headers = headers};
+    rill_record_t rec = {.key = key,
+                         .key_len = key_len,
+                         .value = out->data ? out->data : "",
+                         .value_len = out->len,
+                         .timestamp = ts,
+                         .headers = headers};
     return rill_ctx_forward(ctx, &rec) ? -1 : 0;
 }
 
 int rill__join_dead_letter(rill_ctx_t *ctx, const char *topic, int64_t offset,
                            const rill_record_t *rec, const char *reason) {
-    rill__dlq_src_t src = {.topic = topic ? topic : "", .partition = rill_ctx_partition(ctx),
-                           .offset = offset, .key = rec->key, .key_len = rec->key_len,
-                           .value = rec->value, .value_len = rec->value_len,
+    rill__dlq_src_t src = {.topic = topic ? topic : "",
+                           .partition = rill_ctx_partition(ctx),
+                           .offset = offset,
+                           .key = rec->key,
+                           .key_len = rec->key_len,
+                           .value = rec->value,
+                           .value_len = rec->value_len,
                            .timestamp = rec->timestamp};
     return rill__dlq_send_src(rill__ctx_thread(ctx), &src, ctx->node->name, reason, 1);
 }
@@ -93,7 +100,6 @@ int rill__join_dead_letter(rill_ctx_t *ctx, const char *topic, int64_t offset,
 void rill__join_name(char *out, size_t out_size, const char *base, const char *suffix) {
     snprintf(out, out_size, "%s%s", base, suffix);
 }
-
 
 static const rill__mfamily_t unmatched_family = {
     "rill_join_unmatched_total", RILL__COUNTER,
@@ -106,6 +112,5 @@ void rill__join_unmatched_metrics(const rill__node_t *node, rill__mout_t *mo,
 }
 
 int64_t rill__join_unmatched_metric(const char *name, const int64_t *unmatched) {
-    return strcmp(name, unmatched_family.name) ? -1
-                                               : __atomic_load_n(unmatched, __ATOMIC_RELAXED);
+    return strcmp(name, unmatched_family.name) ? -1 : __atomic_load_n(unmatched, __ATOMIC_RELAXED);
 }

@@ -47,10 +47,12 @@ static int miss(rill_ctx_t *ctx, rill__gj_conf_t *c, rill__gj_state_t *st,
         return rill__join_emit(ctx, c->joiner, c->opaque, mine->key, mine->key_len, mine, NULL,
                                mine->timestamp, mine->headers, &st->out);
     if (!key)
-        return rill__agg_dead_letter(ctx, mine, "no global table row: the key mapper of join "
-                                     "\"%s\" gave a null key (table \"%s\")", ctx->node->name,
-                                     rill__global_topic(c->table));
-    return rill__agg_dead_letter(ctx, mine, "no global table row: key \"%.*s\" is not in "
+        return rill__agg_dead_letter(ctx, mine,
+                                     "no global table row: the key mapper of join "
+                                     "\"%s\" gave a null key (table \"%s\")",
+                                     ctx->node->name, rill__global_topic(c->table));
+    return rill__agg_dead_letter(ctx, mine,
+                                 "no global table row: key \"%.*s\" is not in "
                                  "global table \"%s\" (join \"%s\")",
                                  (int)(key_len > 128 ? 128 : key_len), (const char *)key,
                                  rill__global_topic(c->table), ctx->node->name);
@@ -63,8 +65,7 @@ static int gj_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     size_t value_len;
     rill_record_t mapped;
     if (rill__map_run(&st->mapped, c->key_fn, c->opaque, rec, true, false, &mapped))
-        return rill__agg_dead_letter(ctx, rec, "key mapper of join \"%s\" failed",
-                                     ctx->node->name);
+        return rill__agg_dead_letter(ctx, rec, "key mapper of join \"%s\" failed", ctx->node->name);
     if (rill__join_value(ctx, rec, &st->val, &value, &value_len))
         return -1;
     rill_record_t mine = *rec;
@@ -78,9 +79,12 @@ static int gj_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
         return -1;
     if (!rc)
         return miss(ctx, c, st, &mine, mapped.key, mapped.key_len);
-    rill_record_t right = {.key = mapped.key, .key_len = mapped.key_len,
-                           .value = st->row.value, .value_len = st->row.value_len,
-                           .timestamp = st->row.timestamp, .headers = rec->headers};
+    rill_record_t right = {.key = mapped.key,
+                           .key_len = mapped.key_len,
+                           .value = st->row.value,
+                           .value_len = st->row.value_len,
+                           .timestamp = st->row.timestamp,
+                           .headers = rec->headers};
     return rill__join_emit(ctx, c->joiner, c->opaque, rec->key, rec->key_len, &mine, &right,
                            rec->timestamp, rec->headers, &st->out);
 }
@@ -115,10 +119,9 @@ static const rill__operator_t join_global_op = {
     .metric = gj_metric,
 };
 
-rill_stream_t *rill_stream_global_join(rill_stream_t *s, rill_global_table_t *g,
-                                       const char *name, rill_join_kind_t kind,
-                                       rill_mapper_cb key_fn, rill_joiner_cb joiner,
-                                       void *opaque) {
+rill_stream_t *rill_stream_global_join(rill_stream_t *s, rill_global_table_t *g, const char *name,
+                                       rill_join_kind_t kind, rill_mapper_cb key_fn,
+                                       rill_joiner_cb joiner, void *opaque) {
     if (!s || !g)
         return NULL;
     rill_topology_t *topo = s->topo;
@@ -128,12 +131,12 @@ rill_stream_t *rill_stream_global_join(rill_stream_t *s, rill_global_table_t *g,
     if (other || !key_fn || !joiner) {
         rill__topology_fail(topo, "rill_stream_global_join: %s",
                             other ? "the global table belongs to another topology"
-                                            : "key_fn and joiner are required");
+                                  : "key_fn and joiner are required");
         return NULL;
     }
     if (kind != RILL_JOIN_INNER && kind != RILL_JOIN_LEFT) {
         rill__topology_fail(topo, "rill_stream_global_join: kind must be RILL_JOIN_INNER or "
-                            "RILL_JOIN_LEFT");
+                                  "RILL_JOIN_LEFT");
         return NULL;
     }
     rill__gj_conf_t *c = calloc(1, sizeof(*c));
@@ -141,8 +144,8 @@ rill_stream_t *rill_stream_global_join(rill_stream_t *s, rill_global_table_t *g,
         rill__topology_fail(topo, "out of memory");
         return NULL;
     }
-    *c = (rill__gj_conf_t){.table = g, .kind = kind, .key_fn = key_fn, .joiner = joiner,
-                     .opaque = opaque};
+    *c = (rill__gj_conf_t){
+        .table = g, .kind = kind, .key_fn = key_fn, .joiner = joiner, .opaque = opaque};
     rill_stream_t *out = rill__topology_add(topo, s, name, &join_global_op, c, opaque);
     return out && !rill__global_add_reader(g, out->node) ? out : NULL;
 }

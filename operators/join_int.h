@@ -58,12 +58,13 @@ void rill__join_unmatched_metrics(const rill__node_t *node, rill__mout_t *mo,
 int64_t rill__join_unmatched_metric(const char *name, const int64_t *unmatched);
 
 /* The operators of the nodes that read both sides of a join (defined in the join files). */
-extern const rill__operator_t rill__join_window_op; /* stream-stream, either side */
+extern const rill__operator_t rill__join_window_op;       /* stream-stream, either side */
 extern const rill__operator_t rill__join_stream_table_op; /* stream-table, stream side */
 extern const rill__operator_t rill__join_table_update_op; /* stream-table, table side */
 extern const rill__operator_t rill__join_tables_op;       /* table-table, either side */
 
 /* These operators set .copartitioned: the topology's freeze marks their sub-topology, and
- * the app refuses to start when its source topics' partition counts differ (docs/DESIGN.md, invariant 2). */
+ * the app refuses to start when its source topics' partition counts differ (docs/DESIGN.md,
+ * invariant 2). */
 
 #endif

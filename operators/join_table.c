@@ -195,9 +195,10 @@ static int miss(rill_ctx_t *ctx, rill__stj_conf_t *c, rill__stj_state_t *st,
         return rill__join_dead_letter(ctx, held->topic, held->offset, rec,
                                       ctx->error[0] ? ctx->error : "join result failed");
     }
-    snprintf(why, sizeof(why), "no table row within grace: record at %" PRId64 ", stream time "
-             "%" PRId64 ", grace %" PRId64 " ms, table \"%s\"", rec->timestamp, now,
-             c->grace_ms, c->table->store);
+    snprintf(why, sizeof(why),
+             "no table row within grace: record at %" PRId64 ", stream time "
+             "%" PRId64 ", grace %" PRId64 " ms, table \"%s\"",
+             rec->timestamp, now, c->grace_ms, c->table->store);
     if (held)
         return rill__join_dead_letter(ctx, held->topic, held->offset, rec, why);
     return rill__agg_dead_letter(ctx, rec, "%s", why);
@@ -223,8 +224,8 @@ static const unsigned char *found_next(const rill_buf_t *found, size_t *pos, siz
 }
 
 /* Joins one waiting record with row (NULL: its wait ended), with its own trace. */
-static int take_one(rill_ctx_t *ctx, rill__stj_conf_t *c, rill__stj_state_t *st, const rill__held_t *h,
-                    const rill_record_t *row, int64_t now) {
+static int take_one(rill_ctx_t *ctx, rill__stj_conf_t *c, rill__stj_state_t *st,
+                    const rill__held_t *h, const rill_record_t *row, int64_t now) {
     const rill__trace_t *saved = ctx->trace_over;
     if (h->trace && !rill__trace_blob_get(&st->trace, h->trace, h->trace_len))
         ctx->trace_over = &st->trace;
@@ -233,8 +234,8 @@ static int take_one(rill_ctx_t *ctx, rill__stj_conf_t *c, rill__stj_state_t *st,
         rc = miss(ctx, c, st, &h->rec, h, now);
     } else {
         ctx->error[0] = '\0';
-        rc = rill__join_emit(ctx, c->joiner, c->opaque, h->rec.key, h->rec.key_len, &h->rec,
-                             row, h->rec.timestamp, NULL, &st->out) &&
+        rc = rill__join_emit(ctx, c->joiner, c->opaque, h->rec.key, h->rec.key_len, &h->rec, row,
+                             h->rec.timestamp, NULL, &st->out) &&
              rill__join_dead_letter(ctx, h->topic, h->offset, &h->rec,
                                     ctx->error[0] ? ctx->error : "join result failed");
     }
@@ -316,15 +317,17 @@ static int stream_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state
     size_t row_len, value_len;
     int64_t row_ts;
     if (!rec->key)
-        return rill__agg_dead_letter(ctx, rec, "null key: join \"%s\" looks rows up by key "
-                                     "and cannot place a record without one", ctx->node->name);
+        return rill__agg_dead_letter(ctx, rec,
+                                     "null key: join \"%s\" looks rows up by key "
+                                     "and cannot place a record without one",
+                                     ctx->node->name);
     if (load(ctx, c, st))
         return -1;
     int64_t now = advance(ctx, st, rec->timestamp);
     int rc = rill__table_get(ctx, c->table, rec->key, rec->key_len, &row, &row_len, &row_ts);
     if (rc < 0) {
-        rill_ctx_set_error(ctx, "join \"%s\": reading table store \"%s\" failed",
-                           ctx->node->name, c->table->store);
+        rill_ctx_set_error(ctx, "join \"%s\": reading table store \"%s\" failed", ctx->node->name,
+                           c->table->store);
         return -1;
     }
     if (rill__join_value(ctx, rec, &st->val, &value, &value_len))
@@ -334,8 +337,11 @@ static int stream_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state
     mine.value_len = value_len;
     mine.value_obj = NULL;
     if (rc > 0) {
-        rill_record_t right = {.key = rec->key, .key_len = rec->key_len, .value = row,
-                               .value_len = row_len, .timestamp = row_ts,
+        rill_record_t right = {.key = rec->key,
+                               .key_len = rec->key_len,
+                               .value = row,
+                               .value_len = row_len,
+                               .timestamp = row_ts,
                                .headers = rec->headers};
         if (rill__join_emit(ctx, c->joiner, c->opaque, rec->key, rec->key_len, &mine, &right,
                             rec->timestamp, rec->headers, &st->out))
@@ -367,8 +373,11 @@ static int table_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
         return -1;
     if (!value)
         return 0; /* a tombstone: the waiting records keep waiting */
-    rill_record_t row = {.key = rec->key, .key_len = rec->key_len, .value = value,
-                         .value_len = value_len, .timestamp = rec->timestamp};
+    rill_record_t row = {.key = rec->key,
+                         .key_len = rec->key_len,
+                         .value = value,
+                         .value_len = value_len,
+                         .timestamp = rec->timestamp};
     unsigned char ff[9];
     memset(ff, 0xFF, sizeof(ff));
     if (index_key(&st->ikey, rec->key, rec->key_len, -1))
@@ -380,8 +389,7 @@ static int table_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
     }
     rill_buf_reset(&st->found);
     st->found_cnt = 0;
-    int rc = rill__kv_range(st->buffer, st->ikey.data, st->ikey.len, hi.data, hi.len, found_cb,
-                            st);
+    int rc = rill__kv_range(st->buffer, st->ikey.data, st->ikey.len, hi.data, hi.len, found_cb, st);
     rill_buf_free(&hi);
     if (rc < 0)
         return failed(ctx, c, "scanning");
@@ -395,8 +403,8 @@ static int table_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
             rc = failed(ctx, c, "parsing a key of");
             break;
         }
-        rc = take(ctx, c, st, rec->key, rec->key_len, (int64_t)rill__be64_get(k + len - 8),
-                  &row, now);
+        rc = take(ctx, c, st, rec->key, rec->key_len, (int64_t)rill__be64_get(k + len - 8), &row,
+                  now);
     }
     rill_buf_free(&st->found);
     st->found = keys;
@@ -483,7 +491,7 @@ static int pass_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
 static const rill__operator_t join_merge_op = {.kind = "KSTREAM-MERGE", .process = pass_process};
 
 static rill__stj_conf_t *conf_new(rill_table_t *t, rill_join_kind_t kind, int64_t grace_ms,
-                            rill_joiner_cb joiner, void *opaque, const char *buffer) {
+                                  rill_joiner_cb joiner, void *opaque, const char *buffer) {
     rill__stj_conf_t *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
@@ -515,13 +523,17 @@ rill_stream_t *rill_stream_table_join(rill_stream_t *s, rill_table_t *t, const c
     rill_topology_t *topo = s->topo;
     const char *shown = name ? name : "(unnamed)";
     if (t->topo != topo) {
-        rill__topology_fail(topo, "stream-table join \"%s\": the stream and the table belong "
-                            "to two different topologies", shown);
+        rill__topology_fail(topo,
+                            "stream-table join \"%s\": the stream and the table belong "
+                            "to two different topologies",
+                            shown);
         return NULL;
     }
     if (kind != RILL_JOIN_INNER && kind != RILL_JOIN_LEFT) {
-        rill__topology_fail(topo, "stream-table join \"%s\": kind must be RILL_JOIN_INNER or "
-                            "RILL_JOIN_LEFT", shown);
+        rill__topology_fail(topo,
+                            "stream-table join \"%s\": kind must be RILL_JOIN_INNER or "
+                            "RILL_JOIN_LEFT",
+                            shown);
         return NULL;
     }
     if (grace_ms < 0 || !joiner) {
@@ -530,8 +542,10 @@ rill_stream_t *rill_stream_table_join(rill_stream_t *s, rill_table_t *t, const c
         return NULL;
     }
     if (t->store_kind != RILL_STORE_KV || t->window_kind) {
-        rill__topology_fail(topo, "stream-table join \"%s\": table \"%s\" is windowed; only "
-                            "key-value tables can be joined", shown, t->store);
+        rill__topology_fail(topo,
+                            "stream-table join \"%s\": table \"%s\" is windowed; only "
+                            "key-value tables can be joined",
+                            shown, t->store);
         return NULL;
     }
     if (!name) {

@@ -47,18 +47,24 @@ static int side_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
         return 0; /* a table has no row without a key (its node dead-lettered the record) */
     if (rill__join_value(ctx, rec, &st->val, &value, &value_len))
         return -1;
-    int rc = rill__table_get(ctx, c->other_table, rec->key, rec->key_len, &other, &other_len,
-                             &other_ts);
+    int rc =
+        rill__table_get(ctx, c->other_table, rec->key, rec->key_len, &other, &other_len, &other_ts);
     if (rc < 0) {
-        rill_ctx_set_error(ctx, "join \"%s\": reading table store \"%s\" failed",
-                           ctx->node->name, c->other_table->store);
+        rill_ctx_set_error(ctx, "join \"%s\": reading table store \"%s\" failed", ctx->node->name,
+                           c->other_table->store);
         return -1;
     }
-    rill_record_t mine = {.key = rec->key, .key_len = rec->key_len, .value = value,
-                          .value_len = value_len, .timestamp = rec->timestamp,
+    rill_record_t mine = {.key = rec->key,
+                          .key_len = rec->key_len,
+                          .value = value,
+                          .value_len = value_len,
+                          .timestamp = rec->timestamp,
                           .headers = rec->headers};
-    rill_record_t theirs = {.key = rec->key, .key_len = rec->key_len, .value = other,
-                            .value_len = other_len, .timestamp = other_ts,
+    rill_record_t theirs = {.key = rec->key,
+                            .key_len = rec->key_len,
+                            .value = other,
+                            .value_len = other_len,
+                            .timestamp = other_ts,
                             .headers = rec->headers};
     const rill_record_t *l = c->left ? &mine : &theirs, *r = c->left ? &theirs : &mine;
     bool has_l = l->value != NULL && (c->left || rc > 0);
@@ -70,12 +76,12 @@ static int side_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
     if (rc > 0 && other_ts > ts && (has_l && has_r))
         ts = other_ts;
     if (!result) {
-        rill_record_t gone = {.key = rec->key, .key_len = rec->key_len, .timestamp = ts,
-                              .headers = rec->headers};
+        rill_record_t gone = {
+            .key = rec->key, .key_len = rec->key_len, .timestamp = ts, .headers = rec->headers};
         return rill_ctx_forward(ctx, &gone) ? -1 : 0;
     }
-    return rill__join_emit(ctx, c->joiner, c->opaque, rec->key, rec->key_len,
-                           has_l ? l : NULL, has_r ? r : NULL, ts, rec->headers, &st->out);
+    return rill__join_emit(ctx, c->joiner, c->opaque, rec->key, rec->key_len, has_l ? l : NULL,
+                           has_r ? r : NULL, ts, rec->headers, &st->out);
 }
 
 static int side_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
@@ -115,28 +121,36 @@ static const rill__operator_t result_op = RILL__KV_TABLE_OP("KTABLE-JOIN", resul
 
 static int check(rill_topology_t *topo, const rill_table_t *t, const char *shown) {
     if (t->topo != topo) {
-        rill__topology_fail(topo, "table join \"%s\": the tables belong to two different "
-                            "topologies", shown);
+        rill__topology_fail(topo,
+                            "table join \"%s\": the tables belong to two different "
+                            "topologies",
+                            shown);
         return -1;
     }
     if (t->store_kind != RILL_STORE_KV || t->window_kind) {
-        rill__topology_fail(topo, "table join \"%s\": table \"%s\" is windowed; only "
-                            "key-value tables can be joined", shown, t->store);
+        rill__topology_fail(topo,
+                            "table join \"%s\": table \"%s\" is windowed; only "
+                            "key-value tables can be joined",
+                            shown, t->store);
         return -1;
     }
     return 0;
 }
 
-static rill_stream_t *add_side(rill_topology_t *topo, rill_table_t *this_table,
-                               rill_table_t *other, bool left, rill_join_kind_t kind,
-                               rill_joiner_cb joiner, void *opaque, const char *name) {
+static rill_stream_t *add_side(rill_topology_t *topo, rill_table_t *this_table, rill_table_t *other,
+                               bool left, rill_join_kind_t kind, rill_joiner_cb joiner,
+                               void *opaque, const char *name) {
     rill__ttj_side_conf_t *c = calloc(1, sizeof(*c));
     if (!c) {
         rill__topology_fail(topo, "out of memory");
         return NULL;
     }
-    *c = (rill__ttj_side_conf_t){.this_table = this_table, .other_table = other, .left = left,
-                           .kind = kind, .joiner = joiner, .opaque = opaque};
+    *c = (rill__ttj_side_conf_t){.this_table = this_table,
+                                 .other_table = other,
+                                 .left = left,
+                                 .kind = kind,
+                                 .joiner = joiner,
+                                 .opaque = opaque};
     rill_stream_t *s =
         rill__topology_add(topo, &this_table->node->stream, name, &rill__join_tables_op, c, NULL);
     if (!s || !rill__topology_add_store(topo, s->node, other->store, RILL_STORE_KV, 0, 0))
@@ -156,8 +170,10 @@ rill_table_t *rill_table_join(rill_table_t *a, rill_table_t *b, const char *name
         rill__store_claim(topo, store, RILL__CLAIM_NAME))
         return NULL;
     if (kind != RILL_JOIN_INNER && kind != RILL_JOIN_LEFT && kind != RILL_JOIN_OUTER) {
-        rill__topology_fail(topo, "table join \"%s\": kind must be RILL_JOIN_INNER, "
-                            "RILL_JOIN_LEFT or RILL_JOIN_OUTER", shown);
+        rill__topology_fail(topo,
+                            "table join \"%s\": kind must be RILL_JOIN_INNER, "
+                            "RILL_JOIN_LEFT or RILL_JOIN_OUTER",
+                            shown);
         return NULL;
     }
     if (!joiner) {
@@ -165,8 +181,7 @@ rill_table_t *rill_table_join(rill_table_t *a, rill_table_t *b, const char *name
         return NULL;
     }
     if (a == b) {
-        rill__topology_fail(topo, "table join \"%s\": a table cannot be joined with itself",
-                            shown);
+        rill__topology_fail(topo, "table join \"%s\": a table cannot be joined with itself", shown);
         return NULL;
     }
     if (!name) {

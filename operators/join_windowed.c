@@ -109,16 +109,15 @@ static int outer_key(rill__ssj_state_t *st, int64_t t, int side, const void *key
 
 /* Appends value to the list under (key, t) of a window store, or of the outer store. */
 static int list_add(rill_ctx_t *ctx, rill__ssj_state_t *st, rill__store_t *store, const char *name,
-                    const void *okey, size_t okey_len, const void *key, size_t key_len,
-                    int64_t t, const void *value, size_t value_len) {
+                    const void *okey, size_t okey_len, const void *key, size_t key_len, int64_t t,
+                    const void *value, size_t value_len) {
     const void *old = NULL;
     size_t old_len = 0;
     int rc = okey ? rill__kv_get(store, okey, okey_len, &old, &old_len)
                   : rill__window_get(store, key, key_len, t, &old, &old_len);
     if (rc < 0)
         return failed(ctx, "reading", name);
-    if (rill__join_list_append(&st->list, rc ? old : NULL, rc ? old_len : 0, value,
-                               value_len)) {
+    if (rill__join_list_append(&st->list, rc ? old : NULL, rc ? old_len : 0, value, value_len)) {
         rill_ctx_set_error(ctx, "out of memory");
         return -1;
     }
@@ -134,25 +133,30 @@ static int fetch_cb(const void *key, size_t key_len, int64_t start, const void *
 
 /* Emits one result of this side's record (rec, value) and the other side's (key, t, v). */
 static int emit_pair(rill_ctx_t *ctx, const rill__ssj_conf_t *c, rill__ssj_state_t *st,
-                     const rill_record_t *rec, const void *value, size_t value_len,
-                     int64_t other_t, const void *other_v, size_t other_len) {
-    rill_record_t mine = {.key = rec->key, .key_len = rec->key_len, .value = value,
-                          .value_len = value_len, .timestamp = rec->timestamp,
+                     const rill_record_t *rec, const void *value, size_t value_len, int64_t other_t,
+                     const void *other_v, size_t other_len) {
+    rill_record_t mine = {.key = rec->key,
+                          .key_len = rec->key_len,
+                          .value = value,
+                          .value_len = value_len,
+                          .timestamp = rec->timestamp,
                           .headers = rec->headers};
-    rill_record_t theirs = {.key = rec->key, .key_len = rec->key_len, .value = other_v,
-                            .value_len = other_len, .timestamp = other_t,
+    rill_record_t theirs = {.key = rec->key,
+                            .key_len = rec->key_len,
+                            .value = other_v,
+                            .value_len = other_len,
+                            .timestamp = other_t,
                             .headers = rec->headers};
     int64_t ts = rec->timestamp > other_t ? rec->timestamp : other_t;
     return rill__join_emit(ctx, c->joiner, c->opaque, rec->key, rec->key_len,
-                           c->side == LEFT ? &mine : &theirs, c->side == LEFT ? &theirs : &mine,
-                           ts, rec->headers, &st->out);
+                           c->side == LEFT ? &mine : &theirs, c->side == LEFT ? &theirs : &mine, ts,
+                           rec->headers, &st->out);
 }
 
 /* Joins rec with the other side's records of its key in its window; *matchedp tells whether
  * there was one. Matched records of the other side leave the outer store. */
 static int match(rill_ctx_t *ctx, const rill__ssj_conf_t *c, rill__ssj_state_t *st,
-                 const rill_record_t *rec, const void *value, size_t value_len,
-                 bool *matchedp) {
+                 const rill_record_t *rec, const void *value, size_t value_len, bool *matchedp) {
     int64_t t = rec->timestamp;
     int64_t lo = c->side == LEFT ? t - c->spec.before_ms : t - c->spec.after_ms;
     int64_t hi = t + reach(c, c->side); /* included */
@@ -221,12 +225,12 @@ static int emit_closed(rill_ctx_t *ctx, const rill__ssj_conf_t *c, rill__ssj_sta
         const void *list = rill__win_item_agg(&st->items, i);
         size_t pos = 0;
         int rc;
-        while ((rc = rill__join_list_next(list, it->agg_len, &pos, &held.value,
-                                          &held.value_len)) > 0) {
+        while ((rc = rill__join_list_next(list, it->agg_len, &pos, &held.value, &held.value_len)) >
+               0) {
             ctx->error[0] = '\0';
             if (rill__join_emit(ctx, c->joiner, c->opaque, held.key, held.key_len,
-                                side == LEFT ? &held : NULL, side == RIGHT ? &held : NULL, t,
-                                NULL, &st->out) &&
+                                side == LEFT ? &held : NULL, side == RIGHT ? &held : NULL, t, NULL,
+                                &st->out) &&
                 rill__join_dead_letter(ctx, NULL, -1, &held,
                                        ctx->error[0] ? ctx->error : "join result failed"))
                 return -1;
@@ -257,12 +261,15 @@ static int ssj_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     size_t value_len;
     bool matched;
     if (!rec->key)
-        return rill__agg_dead_letter(ctx, rec, "null key: join \"%s\" matches records by key "
-                                     "and cannot place a record without one", ctx->node->name);
-    if (rec->timestamp < 0)
-        return rill__agg_dead_letter(ctx, rec, "negative timestamp %" PRId64 ": join \"%s\" "
-                                     "cannot place it in a window", rec->timestamp,
+        return rill__agg_dead_letter(ctx, rec,
+                                     "null key: join \"%s\" matches records by key "
+                                     "and cannot place a record without one",
                                      ctx->node->name);
+    if (rec->timestamp < 0)
+        return rill__agg_dead_letter(ctx, rec,
+                                     "negative timestamp %" PRId64 ": join \"%s\" "
+                                     "cannot place it in a window",
+                                     rec->timestamp, ctx->node->name);
     if (load(ctx, c, st))
         return -1;
     int64_t t = rec->timestamp;
@@ -271,13 +278,14 @@ static int ssj_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     int64_t now = stream_time(ctx, c, st);
     if (t < now - c->spec.grace_ms) {
         __atomic_fetch_add(&c->late, 1, __ATOMIC_RELAXED);
-        return rill__agg_dead_letter(ctx, rec, "late: record at %" PRId64 ", stream time %" PRId64
+        return rill__agg_dead_letter(ctx, rec,
+                                     "late: record at %" PRId64 ", stream time %" PRId64
                                      ": more than the grace of %" PRId64 " ms behind",
                                      t, now, c->spec.grace_ms);
     }
     if (rill__join_value(ctx, rec, &st->val, &value, &value_len) ||
-        list_add(ctx, st, st->this_store, c->this_store, NULL, 0, rec->key, rec->key_len, t,
-                 value, value_len) ||
+        list_add(ctx, st, st->this_store, c->this_store, NULL, 0, rec->key, rec->key_len, t, value,
+                 value_len) ||
         match(ctx, c, st, rec, value, value_len, &matched))
         return -1;
     if (!matched && tracked(c, c->side)) {
@@ -388,7 +396,7 @@ static const char *spec_check(rill_join_spec_t *w) {
 }
 
 static rill__ssj_conf_t *side_conf(rill_topology_t *topo, const rill_join_spec_t *w, int side,
-                             const char *base, rill_joiner_cb joiner, void *opaque) {
+                                   const char *base, rill_joiner_cb joiner, void *opaque) {
     char name[300];
     rill__ssj_conf_t *c = calloc(1, sizeof(*c));
     if (!c)
@@ -423,8 +431,7 @@ static int declare_stores(rill_topology_t *topo, rill__node_t *node, const rill_
 }
 
 rill_stream_t *rill_stream_join(rill_stream_t *left, rill_stream_t *right, const char *name,
-                                const rill_join_spec_t *spec, rill_joiner_cb joiner,
-                                void *opaque) {
+                                const rill_join_spec_t *spec, rill_joiner_cb joiner, void *opaque) {
     char gen[64], node_name[300];
     if (!left || !right || left->topo->error)
         return NULL;

@@ -44,8 +44,9 @@ static int forward_update(rill_ctx_t *ctx, const rill__win_conf_t *c, const rill
                           int64_t start, const void *agg, size_t agg_len, int64_t ts) {
     if (c->emit != RILL_EMIT_ON_UPDATE)
         return 0;
-    return rill__win_forward(ctx, c, rec->key, rec->key_len, start, rill__add_sat(rill__add_sat(start, c->spec.size_ms), 1),
-                             agg, agg_len, ts, rec->headers);
+    return rill__win_forward(ctx, c, rec->key, rec->key_len, start,
+                             rill__add_sat(rill__add_sat(start, c->spec.size_ms), 1), agg, agg_len,
+                             ts, rec->headers);
 }
 
 /* Adds rec to the window starting at start whose aggregate is agg (NULL: a new window, from
@@ -53,7 +54,7 @@ static int forward_update(rill_ctx_t *ctx, const rill__win_conf_t *c, const rill
  * new (made from agg), so emit-final's time index gets it. */
 static int update(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *st,
                   const rill_record_t *rec, int64_t start, const void *agg, size_t agg_len,
-                   int64_t ts, bool fresh) {
+                  int64_t ts, bool fresh) {
     if (rill__add_sat(start, c->spec.size_ms) < rill__sub_sat(st->stream_time, c->spec.grace_ms))
         return 0;
     if (ts < rec->timestamp)
@@ -87,9 +88,11 @@ static int copy_right(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *s
 }
 
 static int unexpected(rill_ctx_t *ctx, int64_t start, int64_t t) {
-    rill_ctx_set_error(ctx, "node \"%s\": unexpected sliding window starting at %" PRId64
+    rill_ctx_set_error(ctx,
+                       "node \"%s\": unexpected sliding window starting at %" PRId64
                        " for a record at %" PRId64 " (the store is not a sliding-window store "
-                       "of this time difference?)", ctx->node->name, start, t);
+                       "of this time difference?)",
+                       ctx->node->name, start, t);
     return -1;
 }
 
@@ -99,7 +102,8 @@ static int process_in_order(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_stat
     int64_t t = rec->timestamp, d = c->spec.size_ms;
     const rill__win_items_t *items = &st->items;
     rill__look_t lk = {.left = -1, .right = -1, .combined = -1};
-    if (rill__win_fetch(ctx, c, st, rec->key, rec->key_len, rill__sub_sat(t, 2 * d), rill__add_sat(t, 2)))
+    if (rill__win_fetch(ctx, c, st, rec->key, rec->key_len, rill__sub_sat(t, 2 * d),
+                        rill__add_sat(t, 2)))
         return -1;
     for (size_t i = 0; i < items->cnt; i++) {
         const rill__win_item_t *it = &items->v[i];
@@ -190,7 +194,8 @@ static int process_early(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t
 
 int rill__sliding_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *st,
                           const rill_record_t *rec) {
-    int64_t t = rec->timestamp, d = c->spec.size_ms, close = rill__sub_sat(st->stream_time, c->spec.grace_ms);
+    int64_t t = rec->timestamp, d = c->spec.size_ms,
+            close = rill__sub_sat(st->stream_time, c->spec.grace_ms);
     if (rill__add_sat(t, d) < close)
         return rill__win_late(ctx, c, rec,
                               "record at %" PRId64 ", stream time %" PRId64 ": every sliding "

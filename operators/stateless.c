@@ -70,8 +70,8 @@ rill_stream_t *rill_stream_filter(rill_stream_t *s, const char *name, rill_predi
     return add_filter(s, name, pred, opaque, 0);
 }
 
-rill_stream_t *rill_stream_filter_not(rill_stream_t *s, const char *name,
-                                      rill_predicate_cb pred, void *opaque) {
+rill_stream_t *rill_stream_filter_not(rill_stream_t *s, const char *name, rill_predicate_cb pred,
+                                      void *opaque) {
     return add_filter(s, name, pred, opaque, 1);
 }
 
@@ -82,8 +82,8 @@ typedef enum map_kind_e { MAP_BOTH, MAP_VALUE, MAP_KEY } rill__map_kind_t;
 static int map_apply(rill_ctx_t *ctx, const rill_record_t *rec, rill__mapped_t *m,
                      rill__map_kind_t kind) {
     rill_record_t out;
-    if (rill__map_run(m, (rill_mapper_cb)box_of(ctx)->fn, ctx->node->opaque, rec,
-                      kind != MAP_VALUE, kind != MAP_KEY, &out)) {
+    if (rill__map_run(m, (rill_mapper_cb)box_of(ctx)->fn, ctx->node->opaque, rec, kind != MAP_VALUE,
+                      kind != MAP_KEY, &out)) {
         if (!ctx->error[0])
             rill_ctx_set_error(ctx, "mapper of node \"%s\" failed", ctx->node->name);
         return -1;
@@ -102,9 +102,11 @@ static int select_key_process(rill_ctx_t *ctx, const rill_record_t *rec, void *s
 }
 
 /* The state of a mapping node: the mapper's output buffers (mapper_int.h). */
-#define MAP_OP(kind_, process_)                                                             \
-    {.kind = (kind_), .init = rill__mapped_init, .process = (process_),                    \
-     .close = rill__mapped_close, .free_conf = free}
+#define MAP_OP(kind_, process_)                                                                    \
+    {                                                                                              \
+        .kind = (kind_), .init = rill__mapped_init, .process = (process_),                         \
+        .close = rill__mapped_close, .free_conf = free                                             \
+    }
 static const rill__operator_t map_op = MAP_OP("MAP", map_process);
 static const rill__operator_t map_values_op = MAP_OP("MAPVALUES", map_values_process);
 static const rill__operator_t select_key_op = MAP_OP("KEY-SELECT", select_key_process);
@@ -154,15 +156,15 @@ static int peek_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) 
 
 static const rill__operator_t flat_map_op = {
     .kind = "FLATMAP", .process = flat_map_process, .free_conf = free};
-static const rill__operator_t peek_op = {.kind = "PEEK", .process = peek_process, .free_conf = free};
+static const rill__operator_t peek_op = {
+    .kind = "PEEK", .process = peek_process, .free_conf = free};
 
 rill_stream_t *rill_stream_flat_map(rill_stream_t *s, const char *name, rill_flat_mapper_cb fn,
                                     void *opaque) {
     return add_fn(s, name, &flat_map_op, (void (*)(void))fn, opaque);
 }
 
-rill_stream_t *rill_stream_peek(rill_stream_t *s, const char *name, rill_peek_cb fn,
-                                void *opaque) {
+rill_stream_t *rill_stream_peek(rill_stream_t *s, const char *name, rill_peek_cb fn, void *opaque) {
     return add_fn(s, name, &peek_op, (void (*)(void))fn, opaque);
 }
 
@@ -242,10 +244,8 @@ rill_stream_t *rill_stream_flat_map_values(rill_stream_t *s, const char *name,
     return rill__topology_add(s->topo, f, key_name, &fmv_key_op, c, NULL);
 }
 
-rill_err_t rill_stream_foreach(rill_stream_t *s, const char *name, rill_peek_cb fn,
-                               void *opaque) {
-    return add_fn(s, name, &foreach_op, (void (*)(void))fn, opaque) ? RILL_OK
-                                                                     : RILL_ERR_TOPOLOGY;
+rill_err_t rill_stream_foreach(rill_stream_t *s, const char *name, rill_peek_cb fn, void *opaque) {
+    return add_fn(s, name, &foreach_op, (void (*)(void))fn, opaque) ? RILL_OK : RILL_ERR_TOPOLOGY;
 }
 
 /* ---- merge: a pass-through node with two parents ---- */

@@ -40,7 +40,7 @@ typedef struct sup_conf_s {
 
 typedef struct sup_state_s {
     rill__store_t *store;
-    rill_buf_t ekey, ikey, entry, due; /* scratch: entry key, index key, entry, due keys */
+    rill_buf_t ekey, ikey, entry, due;    /* scratch: entry key, index key, entry, due keys */
     int64_t gauged_records, gauged_bytes; /* this task's share of the node's gauges */
 } sup_state_t;
 
@@ -119,8 +119,8 @@ static int buffer_put(rill_ctx_t *ctx, const sup_conf_t *c, sup_state_t *st,
         return fail(ctx, c, "reading");
     int64_t first = rc > 0 ? (int64_t)rill__be64_get(v) : rec->timestamp;
     /* A new key adds its key and value; an update replaces the value. */
-    int64_t d_bytes = rc > 0 ? (int64_t)vlen - (int64_t)(len - ENTRY_HEAD)
-                             : (int64_t)(rec->key_len + vlen);
+    int64_t d_bytes =
+        rc > 0 ? (int64_t)vlen - (int64_t)(len - ENTRY_HEAD) : (int64_t)(rec->key_len + vlen);
     rill__be64_put(head, (uint64_t)first);
     rill__be64_put(head + 8, (uint64_t)rec->timestamp);
     head[16] = rec->value != NULL;
@@ -155,7 +155,8 @@ static int emit_key(rill_ctx_t *ctx, const sup_conf_t *c, sup_state_t *st, const
         rill__kv_put(st->store, st->ekey.data, st->ekey.len, NULL, 0) ||
         meta_add(st->store, -1, -(int64_t)(key_len + len - ENTRY_HEAD)))
         return fail(ctx, c, "deleting an entry of");
-    rill_record_t out = {.key = st->ekey.data + 1, .key_len = key_len,
+    rill_record_t out = {.key = st->ekey.data + 1,
+                         .key_len = key_len,
                          .value = e[16] ? (const void *)(e + ENTRY_HEAD) : NULL,
                          .value_len = len - ENTRY_HEAD,
                          .timestamp = (int64_t)rill__be64_get(e + 8)};
@@ -184,8 +185,7 @@ static int collect(const void *key, size_t key_len, const void *value, size_t va
 
 /* Collects up to max keys of the index from its start up to (excluding) time hi; then emits
  * them. Returns the number emitted, or -1. */
-static int emit_oldest(rill_ctx_t *ctx, const sup_conf_t *c, sup_state_t *st, int64_t hi,
-                       int max) {
+static int emit_oldest(rill_ctx_t *ctx, const sup_conf_t *c, sup_state_t *st, int64_t hi, int max) {
     unsigned char hi_key[9] = {'t'};
     collect_t co = {.due = &st->due, .max = max};
     rill__be64_put(hi_key + 1, (uint64_t)hi);
@@ -207,8 +207,7 @@ static int emit_due(rill_ctx_t *ctx, const sup_conf_t *c, sup_state_t *st, int64
     if (now < 0 || now - c->spec.time_limit_ms < 0)
         return 0;
     int n;
-    while ((n = emit_oldest(ctx, c, st, now - c->spec.time_limit_ms + 1, DUE_BATCH)) ==
-           DUE_BATCH)
+    while ((n = emit_oldest(ctx, c, st, now - c->spec.time_limit_ms + 1, DUE_BATCH)) == DUE_BATCH)
         ;
     return n < 0 ? -1 : 0;
 }

@@ -89,8 +89,8 @@ static const char *kind_name(rill_window_kind_t kind) {
 static const char *spec_check(rill_window_spec_t *spec, char *why, size_t why_size) {
     const char *kind = kind_name(spec->kind);
     int64_t least = 0;
-    if (spec->grace_ms < 0 || spec->retention_ms < 0 || spec->size_ms < 0 ||
-        spec->advance_ms < 0 || spec->gap_ms < 0)
+    if (spec->grace_ms < 0 || spec->retention_ms < 0 || spec->size_ms < 0 || spec->advance_ms < 0 ||
+        spec->gap_ms < 0)
         return "window times must not be negative";
     /* Bounded as record times are (time_int.h), so that time + size + grace never overflows. */
     if (spec->grace_ms > RILL__TIME_MAX || spec->retention_ms > RILL__TIME_MAX ||
@@ -185,11 +185,10 @@ rill_table_t *rill__table_add(rill_topology_t *topo, rill__node_t *parent,
                                  retention_ms, defp);
 }
 
-rill_table_t *rill__table_add_named(rill_topology_t *topo, rill__node_t *parent,
-                                    const char *name, const rill__operator_t *op, void *conf,
-                                    const char *store, rill__store_kind_t store_kind,
-                                    rill_window_kind_t window_kind, int64_t retention_ms,
-                                    rill__store_def_t **defp) {
+rill_table_t *rill__table_add_named(rill_topology_t *topo, rill__node_t *parent, const char *name,
+                                    const rill__operator_t *op, void *conf, const char *store,
+                                    rill__store_kind_t store_kind, rill_window_kind_t window_kind,
+                                    int64_t retention_ms, rill__store_def_t **defp) {
     rill_stream_t *s = rill__topology_add(topo, &parent->stream, name, op, conf, NULL);
     if (!s)
         return NULL;
@@ -289,8 +288,8 @@ static int kv_table_failed(rill_ctx_t *ctx, const rill_table_t *t, const char *w
     return -1;
 }
 
-static int value_bytes(rill_ctx_t *ctx, const rill_record_t *rec, rill_buf_t *out,
-                       const void **vp, size_t *lenp);
+static int value_bytes(rill_ctx_t *ctx, const rill_record_t *rec, rill_buf_t *out, const void **vp,
+                       size_t *lenp);
 static int oom(rill_ctx_t *ctx);
 
 int rill__kv_table_apply(rill_ctx_t *ctx, const rill_table_t *t, rill__kv_table_state_t *st,
@@ -314,8 +313,8 @@ int rill__kv_table_apply(rill_ctx_t *ctx, const rill_table_t *t, rill__kv_table_
             return kv_table_failed(ctx, t, "parsing a value of");
         if (!value && skip_absent && rc == 0)
             return 0; /* no row before, none now: nothing changed */
-        if (t->send_old && rill__table_prev_keep(&st->prev, rc > 0 ? old_value : NULL,
-                                                 old_value_len))
+        if (t->send_old &&
+            rill__table_prev_keep(&st->prev, rc > 0 ? old_value : NULL, old_value_len))
             return oom(ctx);
     }
     if (!value) {
@@ -373,8 +372,7 @@ static int user_failed(rill_ctx_t *ctx, const char *what) {
 }
 
 static int bad_count(rill_ctx_t *ctx, size_t len) {
-    rill_ctx_set_error(ctx, "node \"%s\": stored count has %zu bytes, not 8", ctx->node->name,
-                       len);
+    rill_ctx_set_error(ctx, "node \"%s\": stored count has %zu bytes, not 8", ctx->node->name, len);
     return -1;
 }
 
@@ -395,8 +393,8 @@ int rill__agg_initial(rill_ctx_t *ctx, const rill__agg_fns_t *fns, rill_buf_t *o
 }
 
 /* The record's value as bytes: its own, or its decoded value encoded by its serde. */
-static int value_bytes(rill_ctx_t *ctx, const rill_record_t *rec, rill_buf_t *out,
-                       const void **vp, size_t *lenp) {
+static int value_bytes(rill_ctx_t *ctx, const rill_record_t *rec, rill_buf_t *out, const void **vp,
+                       size_t *lenp) {
     if (rec->value || !rec->value_obj) {
         *vp = rec->value;
         *lenp = rec->value_len;
@@ -450,8 +448,7 @@ int rill__agg_add(rill_ctx_t *ctx, const rill__agg_fns_t *fns, const rill_record
             return rc;
         }
         rill_buf_reset(out);
-        return fns->adder(rec, agg, agg_len, out, fns->opaque) ? user_failed(ctx, "aggregator")
-                                                                : 0;
+        return fns->adder(rec, agg, agg_len, out, fns->opaque) ? user_failed(ctx, "aggregator") : 0;
     }
     return -1;
 }
@@ -470,9 +467,8 @@ int rill__agg_subtract(rill_ctx_t *ctx, const rill__agg_fns_t *fns, const rill_r
             rill_ctx_set_error(ctx, "node \"%s\" has no subtractor", ctx->node->name);
             return -1;
         }
-        return fns->subtractor(rec, agg, agg_len, out, fns->opaque)
-                   ? user_failed(ctx, "subtractor")
-                   : 0;
+        return fns->subtractor(rec, agg, agg_len, out, fns->opaque) ? user_failed(ctx, "subtractor")
+                                                                    : 0;
     case RILL__AGG_REDUCE:
         break;
     }
@@ -520,10 +516,14 @@ int rill__agg_dead_letter(rill_ctx_t *ctx, const rill_record_t *rec, const char 
     /* No consumed message: the record's position as the context has it (a record given by
      * the test driver, or released by an async node), else none (a punctuation). */
     const char *topic = rill_ctx_topic(ctx);
-    rill__dlq_src_t src = {.topic = topic ? topic : "", .partition = rill_ctx_partition(ctx),
-                           .offset = rill_ctx_offset(ctx), .key = rec->key,
-                           .key_len = rec->key_len, .value = rec->value,
-                           .value_len = rec->value_len, .timestamp = rec->timestamp,
+    rill__dlq_src_t src = {.topic = topic ? topic : "",
+                           .partition = rill_ctx_partition(ctx),
+                           .offset = rill_ctx_offset(ctx),
+                           .key = rec->key,
+                           .key_len = rec->key_len,
+                           .value = rec->value,
+                           .value_len = rec->value_len,
+                           .timestamp = rec->timestamp,
                            .headers = (const rd_kafka_headers_t *)rill_ctx_headers(ctx)};
     return rill__dlq_send_src(thread, &src, ctx->node->name, reason, 1);
 }

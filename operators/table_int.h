@@ -24,10 +24,10 @@ typedef enum rill__agg_kind_e {
 /* The functions of one aggregation (the user's, or the built-in count). */
 typedef struct rill__agg_fns_s {
     rill__agg_kind_t kind;
-    rill_initializer_cb init; /* AGGREGATE */
-    rill_aggregator_cb adder; /* AGGREGATE; the reducer for REDUCE */
+    rill_initializer_cb init;      /* AGGREGATE */
+    rill_aggregator_cb adder;      /* AGGREGATE; the reducer for REDUCE */
     rill_aggregator_cb subtractor; /* AGGREGATE over a grouped table */
-    rill_merger_cb merger;    /* AGGREGATE over sessions */
+    rill_merger_cb merger;         /* AGGREGATE over sessions */
     void *opaque;
     bool init_own_opaque; /* init gets init_opaque instead of opaque (cogroup: one
                              initializer, an opaque per aggregator) */
@@ -36,8 +36,8 @@ typedef struct rill__agg_fns_s {
 
 struct rill_grouped_s {
     rill_topology_t *topo;
-    rill__node_t *node;        /* the group-by-key node, a pass-through */
-    rill_windowed_t *windowed; /* the windowings made of it (owned, a list) */
+    rill__node_t *node;          /* the group-by-key node, a pass-through */
+    rill_windowed_t *windowed;   /* the windowings made of it (owned, a list) */
     rill_cogrouped_t *cogrouped; /* the cogroups it starts (owned, a list) */
 };
 
@@ -56,9 +56,9 @@ struct rill_windowed_s {
 struct rill_table_s {
     rill_topology_t *topo;
     rill__node_t *node;
-    char *store;                    /* owned */
+    char *store; /* owned */
     rill__store_kind_t store_kind;
-    rill_window_kind_t window_kind; /* 0 for a key-value table */
+    rill_window_kind_t window_kind;  /* 0 for a key-value table */
     const rill_serde_t *value_serde; /* decodes its values (NULL: bytes) */
     bool send_old; /* a child needs each row's previous value (see rill__table_prev_t) */
 };
@@ -99,9 +99,11 @@ void rill__kv_table_close(const rill__node_t *node, void *state);
 void rill__kv_table_free_conf(void *conf);
 
 /* The operator of such a node: kind, process, and the functions above. */
-#define RILL__KV_TABLE_OP(kind_, process_)                                                  \
-    {.kind = (kind_), .init = rill__kv_table_init, .process = (process_),                  \
-     .close = rill__kv_table_close, .free_conf = rill__kv_table_free_conf}
+#define RILL__KV_TABLE_OP(kind_, process_)                                                         \
+    {                                                                                              \
+        .kind = (kind_), .init = rill__kv_table_init, .process = (process_),                       \
+        .close = rill__kv_table_close, .free_conf = rill__kv_table_free_conf                       \
+    }
 
 /*
  * Adds such a node under parent running op with conf (taken, also on failure; its first
@@ -197,11 +199,10 @@ rill_table_t *rill__table_add(rill_topology_t *topo, rill__node_t *parent,
                               rill__store_kind_t store_kind, rill_window_kind_t window_kind,
                               int64_t retention_ms, rill__store_def_t **defp);
 /* The same with the node's name (NULL: generated) and a store name that is not NULL. */
-rill_table_t *rill__table_add_named(rill_topology_t *topo, rill__node_t *parent,
-                                    const char *name, const rill__operator_t *op, void *conf,
-                                    const char *store, rill__store_kind_t store_kind,
-                                    rill_window_kind_t window_kind, int64_t retention_ms,
-                                    rill__store_def_t **defp);
+rill_table_t *rill__table_add_named(rill_topology_t *topo, rill__node_t *parent, const char *name,
+                                    const rill__operator_t *op, void *conf, const char *store,
+                                    rill__store_kind_t store_kind, rill_window_kind_t window_kind,
+                                    int64_t retention_ms, rill__store_def_t **defp);
 
 /*
  * Reads key's entry of the key-value table from the calling node's instance of its store (a

@@ -31,8 +31,10 @@ typedef struct source_conf_s {
 static int source_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     const rill__source_conf_t *c = ctx->node->conf;
     if (!rec->key)
-        return rill__agg_dead_letter(ctx, rec, "null key: table \"%s\" holds rows by key and "
-                                     "cannot place a record without one", ctx->node->name);
+        return rill__agg_dead_letter(ctx, rec,
+                                     "null key: table \"%s\" holds rows by key and "
+                                     "cannot place a record without one",
+                                     ctx->node->name);
     /* A record with neither value bytes nor a decoded value is a tombstone. */
     return rill__kv_table_apply(ctx, &c->table, state, rec, false);
 }

@@ -69,7 +69,9 @@ static int map_values_process(rill_ctx_t *ctx, const rill_record_t *rec, void *s
     map_state_t *st = state;
     if (!rec->key)
         return 0;
-    rill_record_t out = {.key = rec->key, .key_len = rec->key_len, .timestamp = rec->timestamp,
+    rill_record_t out = {.key = rec->key,
+                         .key_len = rec->key_len,
+                         .timestamp = rec->timestamp,
                          .headers = rec->headers};
     if (rec->value || rec->value_obj) {
         rill_record_t m;
@@ -100,9 +102,11 @@ static void map_values_close(const rill__node_t *node, void *state) {
 }
 
 static const rill__operator_t filter_op = RILL__KV_TABLE_OP("KTABLE-FILTER", filter_process);
-static const rill__operator_t map_values_op = {
-    .kind = "KTABLE-MAPVALUES", .init = map_values_init, .process = map_values_process,
-    .close = map_values_close, .free_conf = rill__kv_table_free_conf};
+static const rill__operator_t map_values_op = {.kind = "KTABLE-MAPVALUES",
+                                               .init = map_values_init,
+                                               .process = map_values_process,
+                                               .close = map_values_close,
+                                               .free_conf = rill__kv_table_free_conf};
 
 static rill_table_t *add_xform(rill_table_t *t, const char *name, rill__xform_kind_t kind,
                                void (*fn)(void), void *opaque, const char *store) {
@@ -111,8 +115,10 @@ static rill_table_t *add_xform(rill_table_t *t, const char *name, rill__xform_ki
         return NULL;
     const char *shown = name ? name : "(unnamed)";
     if (t->store_kind != RILL_STORE_KV || t->window_kind) {
-        rill__topology_fail(t->topo, "%s \"%s\": table \"%s\" is windowed; only key-value "
-                            "tables can be filtered or mapped", op->kind, shown, t->store);
+        rill__topology_fail(t->topo,
+                            "%s \"%s\": table \"%s\" is windowed; only key-value "
+                            "tables can be filtered or mapped",
+                            op->kind, shown, t->store);
         return NULL;
     }
     if (!fn) {

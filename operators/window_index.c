@@ -36,8 +36,8 @@ static int is_session(const rill__win_conf_t *c) {
 }
 
 /* out = the entry of window (key, start, end). */
-static int entry_key(rill_buf_t *out, const rill__win_conf_t *c, const void *key,
-                     size_t key_len, int64_t start, int64_t end) {
+static int entry_key(rill_buf_t *out, const rill__win_conf_t *c, const void *key, size_t key_len,
+                     int64_t start, int64_t end) {
     unsigned char head[1 + 16];
     size_t n = 1 + 8;
     head[0] = IDX;
@@ -53,8 +53,8 @@ static int entry_key(rill_buf_t *out, const rill__win_conf_t *c, const void *key
 }
 
 /* Reads an entry back: 0, or -1 when it is malformed. */
-static int entry_parse(const rill__win_conf_t *c, const unsigned char *k, size_t len,
-                       int64_t *t, int64_t *start, const void **key, size_t *key_len) {
+static int entry_parse(const rill__win_conf_t *c, const unsigned char *k, size_t len, int64_t *t,
+                       int64_t *start, const void **key, size_t *key_len) {
     size_t head = is_session(c) ? 17 : 9;
     if (len < head || k[0] != IDX)
         return -1;
@@ -70,9 +70,9 @@ static int entry_put(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state
                      const void *key, size_t key_len, int64_t start, int64_t end, int add) {
     static const unsigned char one = 1;
     if (entry_key(&st->tmp, c, key, key_len, start, end) ||
-        (add == 2 ? rill__kv_put_new(st->meta, st->tmp.data, st->tmp.len, &one, 1)
-                  : rill__kv_put(st->meta, st->tmp.data, st->tmp.len, add ? &one : NULL,
-                                 add ? 1 : 0)))
+        (add == 2
+             ? rill__kv_put_new(st->meta, st->tmp.data, st->tmp.len, &one, 1)
+             : rill__kv_put(st->meta, st->tmp.data, st->tmp.len, add ? &one : NULL, add ? 1 : 0)))
         return rill__win_store_failed(ctx, c, "writing the time index of");
     int64_t t = is_session(c) ? end : start;
     if (add && t < st->idx_low)
@@ -81,8 +81,7 @@ static int entry_put(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state
 }
 
 int rill__win_index_add(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
-                        const void *key, size_t key_len, int64_t start, int64_t end,
-                        int fresh) {
+                        const void *key, size_t key_len, int64_t start, int64_t end, int fresh) {
     if (c->emit != RILL_EMIT_FINAL)
         return 0;
     return entry_put(ctx, c, st, key, key_len, start, end, fresh ? 2 : 1);

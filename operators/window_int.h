@@ -39,14 +39,14 @@ typedef struct rill__win_items_s {
  * are kept in the meta store; the rest is a cache or scratch space. */
 typedef struct rill__win_state_s {
     rill__store_t *store, *meta;
-    int64_t stream_time;   /* the larger of the task's and the one kept in the meta store */
-    int64_t emitted;       /* emit-final: windows starting (sessions: ending) before it have
-                              been emitted; RILL__WIN_UNSET before the first record */
-    int64_t saved_time;    /* what the meta store holds */
+    int64_t stream_time; /* the larger of the task's and the one kept in the meta store */
+    int64_t emitted;     /* emit-final: windows starting (sessions: ending) before it have
+                            been emitted; RILL__WIN_UNSET before the first record */
+    int64_t saved_time;  /* what the meta store holds */
     int64_t saved_emitted;
-    int64_t expired_seg;   /* expiry asked up to this segment (memory only, -1 at start) */
-    int64_t idx_low;       /* emit-final: the time index has no entry below it (memory only,
-                              0 at start; window_index.c) */
+    int64_t expired_seg; /* expiry asked up to this segment (memory only, -1 at start) */
+    int64_t idx_low;     /* emit-final: the time index has no entry below it (memory only,
+                            0 at start; window_index.c) */
     rill_buf_t agg, val, tmp;
     rill__win_items_t items, idx;
 } rill__win_state_t;
@@ -74,13 +74,13 @@ int rill__win_put(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t 
                   size_t agg_len, int fresh);
 
 /* Forwards a result: the window [start, end] of key with aggregate agg (NULL: a tombstone). */
-int rill__win_forward(rill_ctx_t *ctx, const rill__win_conf_t *c, const void *key,
-                      size_t key_len, int64_t start, int64_t end, const void *agg,
-                      size_t agg_len, int64_t ts, const rill_headers_t *headers);
+int rill__win_forward(rill_ctx_t *ctx, const rill__win_conf_t *c, const void *key, size_t key_len,
+                      int64_t start, int64_t end, const void *agg, size_t agg_len, int64_t ts,
+                      const rill_headers_t *headers);
 
 /* Dead-letters the record as late (reason "late: " + fmt) and counts it. Returns 0 or -1. */
-int rill__win_late(rill_ctx_t *ctx, rill__win_conf_t *c, const rill_record_t *rec,
-                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int rill__win_late(rill_ctx_t *ctx, rill__win_conf_t *c, const rill_record_t *rec, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
 
 /* Sets ctx's error for a failed store call and returns -1. */
 int rill__win_store_failed(rill_ctx_t *ctx, const rill__win_conf_t *c, const char *what);
@@ -93,8 +93,7 @@ int64_t rill__win_time_end(const rill__win_conf_t *c, int64_t start);
 /* Indexes the window (key, start) (sessions: [start, end]; time windows ignore end); fresh:
  * the window is new, so its entry is not in the store either. */
 int rill__win_index_add(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
-                        const void *key, size_t key_len, int64_t start, int64_t end,
-                        int fresh);
+                        const void *key, size_t key_len, int64_t start, int64_t end, int fresh);
 /* Drops the session [start, end] of key from the index. */
 int rill__win_index_del(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
                         const void *key, size_t key_len, int64_t start, int64_t end);

@@ -86,7 +86,8 @@ int rill__win_store_failed(rill_ctx_t *ctx, const rill__win_conf_t *c, const cha
 }
 
 int64_t rill__win_time_end(const rill__win_conf_t *c, int64_t start) {
-    return rill__add_sat(rill__add_sat(start, c->spec.size_ms), c->spec.kind == RILL_WINDOW_SLIDING);
+    return rill__add_sat(rill__add_sat(start, c->spec.size_ms),
+                         c->spec.kind == RILL_WINDOW_SLIDING);
 }
 
 typedef struct fetch_arg_s {
@@ -106,8 +107,8 @@ static int fetch_cb(const void *key, size_t key_len, int64_t start, const void *
         return 0;
     if (rill__stored_parse(value, value_len, &agg, &agg_len, &ts))
         return a->items->failed = -1;
-    return rill__win_items_add(a->items, key, key_len, start, rill__win_time_end(a->conf, start), ts,
-                               agg, agg_len);
+    return rill__win_items_add(a->items, key, key_len, start, rill__win_time_end(a->conf, start),
+                               ts, agg, agg_len);
 }
 
 /* qsort's comparator takes no context: the arena of the list being sorted, per thread. */
@@ -166,20 +167,26 @@ int rill__win_put(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t 
 
 /* ---- results ---- */
 
-int rill__win_forward(rill_ctx_t *ctx, const rill__win_conf_t *c, const void *key,
-                      size_t key_len, int64_t start, int64_t end, const void *agg,
-                      size_t agg_len, int64_t ts, const rill_headers_t *headers) {
-    rill_record_t out = {.key = key, .key_len = key_len, .value = agg,
-                         .value_len = agg ? agg_len : 0, .value_serde = rill__agg_serde(&c->fns),
-                         .timestamp = ts, .headers = headers, .window_start = start,
-                         .window_end = end, .window_kind = (int)c->spec.kind};
+int rill__win_forward(rill_ctx_t *ctx, const rill__win_conf_t *c, const void *key, size_t key_len,
+                      int64_t start, int64_t end, const void *agg, size_t agg_len, int64_t ts,
+                      const rill_headers_t *headers) {
+    rill_record_t out = {.key = key,
+                         .key_len = key_len,
+                         .value = agg,
+                         .value_len = agg ? agg_len : 0,
+                         .value_serde = rill__agg_serde(&c->fns),
+                         .timestamp = ts,
+                         .headers = headers,
+                         .window_start = start,
+                         .window_end = end,
+                         .window_kind = (int)c->spec.kind};
     if (agg && !agg_len)
         out.value = ""; /* an empty aggregate is not a tombstone */
     return rill_ctx_forward(ctx, &out) ? -1 : 0;
 }
 
-int rill__win_late(rill_ctx_t *ctx, rill__win_conf_t *c, const rill_record_t *rec,
-                   const char *fmt, ...) {
+int rill__win_late(rill_ctx_t *ctx, rill__win_conf_t *c, const rill_record_t *rec, const char *fmt,
+                   ...) {
     char why[320];
     va_list ap;
     va_start(ap, fmt);
@@ -211,8 +218,8 @@ static int load(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *s
     st->meta = rill__ctx_store(ctx, c->meta_store);
     if (!st->store || !st->meta) {
         st->store = NULL;
-        rill_ctx_set_error(ctx, "node \"%s\": store \"%s\" or \"%s\" is not open",
-                           ctx->node->name, c->table.store, c->meta_store);
+        rill_ctx_set_error(ctx, "node \"%s\": store \"%s\" or \"%s\" is not open", ctx->node->name,
+                           c->table.store, c->meta_store);
         return -1;
     }
     const void *v;
@@ -306,8 +313,9 @@ static int time_update(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *
         return -1;
     if (c->emit != RILL_EMIT_ON_UPDATE)
         return 0;
-    return rill__win_forward(ctx, c, rec->key, rec->key_len, start, rill__add_sat(start, c->spec.size_ms),
-                             st->agg.data, st->agg.len, ts, rec->headers);
+    return rill__win_forward(ctx, c, rec->key, rec->key_len, start,
+                             rill__add_sat(start, c->spec.size_ms), st->agg.data, st->agg.len, ts,
+                             rec->headers);
 }
 
 /* The windows of t: starts n * advance in (t - size, t], n >= 0 (Kafka Streams'
@@ -322,8 +330,10 @@ static int time_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t 
                               "[%" PRId64 ",%" PRId64 ") closed at %" PRId64 " (end + grace "
                               "%" PRId64 " ms)",
                               t, st->stream_time, last, rill__add_sat(last, size),
-                              rill__add_sat(rill__add_sat(last, size), c->spec.grace_ms), c->spec.grace_ms);
-    int64_t from = rill__add_sat(rill__sub_sat(t, size), adv), first = from > 0 ? from / adv * adv : 0;
+                              rill__add_sat(rill__add_sat(last, size), c->spec.grace_ms),
+                              c->spec.grace_ms);
+    int64_t from = rill__add_sat(rill__sub_sat(t, size), adv),
+            first = from > 0 ? from / adv * adv : 0;
     int64_t n = t < first ? 0 : (t - first) / adv + 1; /* counted: start + adv may overflow */
     for (int64_t i = 0, start = first; i < n; i++, start = rill__add_sat(start, adv))
         if (start >= hi && time_update(ctx, c, st, rec, start))
@@ -349,8 +359,7 @@ typedef struct find_arg_s {
     rill__win_items_t *items;
 } rill__find_arg_t;
 
-static int find_cb(int64_t start, int64_t end, const void *value, size_t value_len,
-                   void *opaque) {
+static int find_cb(int64_t start, int64_t end, const void *value, size_t value_len, void *opaque) {
     rill__find_arg_t *a = opaque;
     return rill__win_items_add(a->items, "", 0, start, end, end, value, value_len);
 }
@@ -382,8 +391,8 @@ static int remove_merged(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_s
         if (rill__win_index_del(ctx, c, st, rec->key, rec->key_len, it->start, it->end))
             return -1;
         if (c->emit == RILL_EMIT_ON_UPDATE &&
-            rill__win_forward(ctx, c, rec->key, rec->key_len, it->start, it->end, NULL, 0,
-                              it->end, rec->headers))
+            rill__win_forward(ctx, c, rec->key, rec->key_len, it->start, it->end, NULL, 0, it->end,
+                              rec->headers))
             return -1;
     }
     return 0;
@@ -392,11 +401,12 @@ static int remove_merged(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_s
 static int session_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *st,
                            const rill_record_t *rec) {
     int64_t t = rec->timestamp, gap = c->spec.gap_ms;
-    int64_t hi = rill__sub_sat(rill__sub_sat(st->stream_time, c->spec.grace_ms), gap); /* closed before */
+    int64_t hi =
+        rill__sub_sat(rill__sub_sat(st->stream_time, c->spec.grace_ms), gap); /* closed before */
     rill__find_arg_t a = {.items = &st->items};
     rill__win_items_reset(&st->items);
-    if (rill__session_find(st->store, rec->key, rec->key_len, rill__sub_sat(t, gap), rill__add_sat(t, gap), find_cb, &a) <
-            0 ||
+    if (rill__session_find(st->store, rec->key, rec->key_len, rill__sub_sat(t, gap),
+                           rill__add_sat(t, gap), find_cb, &a) < 0 ||
         st->items.failed)
         return rill__win_store_failed(ctx, c, "reading");
     int64_t start = t, end = t, closed_end = INT64_MAX;
@@ -421,8 +431,8 @@ static int session_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state
                               t, st->stream_time, start, end,
                               end < hi ? "has closed" : "would merge a closed session", gap,
                               c->spec.grace_ms);
-    if (merge_found(ctx, c, st) || rill__agg_add(ctx, &c->fns, rec, st->agg.data, st->agg.len,
-                                                 &st->val))
+    if (merge_found(ctx, c, st) ||
+        rill__agg_add(ctx, &c->fns, rec, st->agg.data, st->agg.len, &st->val))
         return -1;
     if (remove_merged(ctx, c, st, rec, start, end) ||
         (rill__session_put(st->store, rec->key, rec->key_len, start, end, st->val.data,
@@ -432,8 +442,8 @@ static int session_process(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state
         return -1;
     if (c->emit != RILL_EMIT_ON_UPDATE)
         return 0;
-    return rill__win_forward(ctx, c, rec->key, rec->key_len, start, end, st->val.data,
-                             st->val.len, end, rec->headers);
+    return rill__win_forward(ctx, c, rec->key, rec->key_len, start, end, st->val.data, st->val.len,
+                             end, rec->headers);
 }
 
 /* ---- the operator ---- */
@@ -477,14 +487,18 @@ static int win_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     rill__win_conf_t *c = ctx->node->conf;
     rill__win_state_t *st = state;
     if (!rec->key)
-        return rill__agg_dead_letter(ctx, rec, "null key: windowed aggregation \"%s\" groups by "
+        return rill__agg_dead_letter(ctx, rec,
+                                     "null key: windowed aggregation \"%s\" groups by "
                                      "key and cannot place a record without one",
                                      ctx->node->name);
     if (!rec->value && !rec->value_obj)
-        return rill__agg_dead_letter(ctx, rec, "null value: windowed aggregation \"%s\" takes "
-                                     "no tombstones", ctx->node->name);
+        return rill__agg_dead_letter(ctx, rec,
+                                     "null value: windowed aggregation \"%s\" takes "
+                                     "no tombstones",
+                                     ctx->node->name);
     if (rec->timestamp < 0)
-        return rill__agg_dead_letter(ctx, rec, "negative timestamp %" PRId64 ": windowed "
+        return rill__agg_dead_letter(ctx, rec,
+                                     "negative timestamp %" PRId64 ": windowed "
                                      "aggregation \"%s\" cannot place it in a window",
                                      rec->timestamp, ctx->node->name);
     if (load(ctx, c, st))
@@ -572,14 +586,16 @@ static const rill__operator_t windowed_op = {
 
 /* ---- builder ---- */
 
-static rill_table_t *add_windowed(rill_windowed_t *w, const char *store,
-                                  const rill__agg_fns_t *fns, rill_emit_t emit) {
+static rill_table_t *add_windowed(rill_windowed_t *w, const char *store, const rill__agg_fns_t *fns,
+                                  rill_emit_t emit) {
     rill_grouped_t *g = w->grouped;
     if (rill__store_claim(g->topo, store, RILL__CLAIM_NAME))
         return NULL;
     if (emit != RILL_EMIT_ON_UPDATE && emit != RILL_EMIT_FINAL) {
-        rill__topology_fail(g->topo, "windowed aggregation of \"%s\": emit must be "
-                            "RILL_EMIT_ON_UPDATE or RILL_EMIT_FINAL", g->node->name);
+        rill__topology_fail(g->topo,
+                            "windowed aggregation of \"%s\": emit must be "
+                            "RILL_EMIT_ON_UPDATE or RILL_EMIT_FINAL",
+                            g->node->name);
         return NULL;
     }
     rill__win_conf_t *c = calloc(1, sizeof(*c));
@@ -593,8 +609,8 @@ static rill_table_t *add_windowed(rill_windowed_t *w, const char *store,
     rill__store_kind_t kind =
         w->spec.kind == RILL_WINDOW_SESSION ? RILL_STORE_SESSION : RILL_STORE_WINDOW;
     rill__store_def_t *def = NULL;
-    rill_table_t *t = rill__table_add(g->topo, g->node, &windowed_op, c, store, kind,
-                                      w->spec.kind, w->spec.retention_ms, &def);
+    rill_table_t *t = rill__table_add(g->topo, g->node, &windowed_op, c, store, kind, w->spec.kind,
+                                      w->spec.retention_ms, &def);
     if (!t)
         return NULL;
     char meta[320];
@@ -649,7 +665,10 @@ rill_table_t *rill_session_aggregate(rill_windowed_t *w, const char *store,
                                 : "an initializer, an adder and a merger are needed");
         return NULL;
     }
-    rill__agg_fns_t fns = {.kind = RILL__AGG_AGGREGATE, .init = init, .adder = adder,
-                           .merger = merger, .opaque = opaque};
+    rill__agg_fns_t fns = {.kind = RILL__AGG_AGGREGATE,
+                           .init = init,
+                           .adder = adder,
+                           .merger = merger,
+                           .opaque = opaque};
     return add_windowed(w, store, &fns, emit);
 }

@@ -11,6 +11,8 @@ readonly PACKAGES=(
     librdkafka-dev librocksdb-dev libcurl4-openssl-dev libcriterion-dev libjson-c-dev libssl-dev
     kcat maven openjdk-17-jre-headless nodejs npm gnuplot-nox
     clang libclang-rt-14-dev
+    # The layout of the C files (scripts/format.sh; .ci/run checks it).
+    clang-format
     # The private libraries of librdkafka, libcurl and libmicrohttpd (GnuTLS's libunistring),
     # which `pkg-config --static --libs rill` names for an app linked that way
     # (scripts/examples.sh links one).

@@ -116,9 +116,8 @@ static void index_find(const rill__cache_t *c, const void *key, size_t key_len,
 
 static int index_add(rill__cache_t *c, const char *key, size_t key_len) {
     int levels = random_levels(c);
-    rill__cnode_t *node =
-        (rill__cnode_t *)arena_alloc_at(c, sizeof(*node) + (size_t)levels * sizeof(node->next[0]),
-                                        _Alignof(rill__cnode_t));
+    rill__cnode_t *node = (rill__cnode_t *)arena_alloc_at(
+        c, sizeof(*node) + (size_t)levels * sizeof(node->next[0]), _Alignof(rill__cnode_t));
     if (!node)
         return -1;
     node->key = key;

@@ -54,8 +54,8 @@ rill__cf_t *rill__db_cf(rill__db_t *db, const char *name, char *errstr, size_t e
 
 /* Point read. Returns 1 and fills out (reset first), 0 when absent, -1 with errstr on error.
  * Thread-safe. */
-int rill__db_get(rill__db_t *db, rill__cf_t *cf, const void *key, size_t key_len,
-                 rill_buf_t *out, char *errstr, size_t errstr_size);
+int rill__db_get(rill__db_t *db, rill__cf_t *cf, const void *key, size_t key_len, rill_buf_t *out,
+                 char *errstr, size_t errstr_size);
 
 rill__batch_t *rill__batch_new(void);
 void rill__batch_put(rill__batch_t *b, rill__cf_t *cf, const void *key, size_t key_len,
@@ -72,8 +72,7 @@ void rill__batch_destroy(rill__batch_t *b);
 /* The same with the WAL on or off. Off is for restore, which is replayable: a crash loses the
  * unflushed part of it whole (data and offset together), so it must end with rill__db_flush
  * before anything is written with the WAL. */
-int rill__db_write_wal(rill__db_t *db, rill__batch_t *b, int wal, char *errstr,
-                       size_t errstr_size);
+int rill__db_write_wal(rill__db_t *db, rill__batch_t *b, int wal, char *errstr, size_t errstr_size);
 /* Bulk loading (a restore): on turns the column family's automatic compactions off, off
  * turns them back on (the tables written meanwhile are compacted then). */
 int rill__db_bulk_load(rill__db_t *db, rill__cf_t *cf, int on, char *errstr, size_t errstr_size);

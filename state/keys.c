@@ -21,16 +21,14 @@
 #define KEY_HEAD_LEN (RILL_KEY_PREFIX_LEN + 8 + 4)
 
 /* Writes [partition][tag]; the partition is taken as unsigned for ordering. */
-void rill__key_prefix(int32_t partition, uint8_t tag, unsigned char out[RILL_KEY_PREFIX_LEN])
-{
+void rill__key_prefix(int32_t partition, uint8_t tag, unsigned char out[RILL_KEY_PREFIX_LEN]) {
     rill__be32_put(out, (uint32_t)partition);
     out[4] = tag;
 }
 
 /* Appends the parts of a key in order; on failure truncates out back to its old length. */
-static int append_parts(rill_buf_t *out, const void *a, size_t a_len, const void *b,
-                        size_t b_len, const void *c, size_t c_len)
-{
+static int append_parts(rill_buf_t *out, const void *a, size_t a_len, const void *b, size_t b_len,
+                        const void *c, size_t c_len) {
     size_t old = out->len;
 
     if (rill_buf_append(out, a, a_len) != 0 || rill_buf_append(out, b, b_len) != 0 ||
@@ -44,8 +42,7 @@ static int append_parts(rill_buf_t *out, const void *a, size_t a_len, const void
 }
 
 /* Appends [partition][DATA][key]. Returns 0, or -1 when memory ran out. */
-int rill__key_kv(rill_buf_t *out, int32_t partition, const void *key, size_t key_len)
-{
+int rill__key_kv(rill_buf_t *out, int32_t partition, const void *key, size_t key_len) {
     unsigned char head[RILL_KEY_PREFIX_LEN];
 
     rill__key_prefix(partition, RILL_KEY_DATA, head);
@@ -54,8 +51,7 @@ int rill__key_kv(rill_buf_t *out, int32_t partition, const void *key, size_t key
 
 /* Fills head with [partition][DATA][segment][key length]. -1 on a bad segment or length. */
 static int key_head(unsigned char head[KEY_HEAD_LEN], int32_t partition, int64_t segment,
-                    size_t key_len)
-{
+                    size_t key_len) {
     if (segment < 0 || key_len > UINT32_MAX)
         return -1;
     rill__key_prefix(partition, RILL_KEY_DATA, head);
@@ -67,8 +63,7 @@ static int key_head(unsigned char head[KEY_HEAD_LEN], int32_t partition, int64_t
 /* Appends [partition][DATA][segment][key length][key][start]. Returns 0, or -1 when segment
  * or start is negative or memory ran out. */
 int rill__key_window(rill_buf_t *out, int32_t partition, int64_t segment, const void *key,
-                     size_t key_len, int64_t start)
-{
+                     size_t key_len, int64_t start) {
     unsigned char head[KEY_HEAD_LEN];
     unsigned char tail[8];
 
@@ -81,8 +76,7 @@ int rill__key_window(rill_buf_t *out, int32_t partition, int64_t segment, const 
 /* Checks a window or session key of len bytes with times_len trailing bytes of times, and
  * reads its head. Returns 0, or -1 when k does not have that shape. */
 static int parse_head(const unsigned char *k, size_t len, size_t times_len, int32_t *partition,
-                      int64_t *segment, const void **key, size_t *key_len)
-{
+                      int64_t *segment, const void **key, size_t *key_len) {
     uint64_t seg;
     uint32_t klen;
 
@@ -106,8 +100,7 @@ static int parse_head(const unsigned char *k, size_t len, size_t times_len, int3
 }
 
 /* Reads an 8-byte time at p. Returns 0, or -1 when it would be negative. */
-static int time_get(const unsigned char *p, int64_t *t)
-{
+static int time_get(const unsigned char *p, int64_t *t) {
     uint64_t v = rill__be64_get(p);
 
     if (v > INT64_MAX)
@@ -120,8 +113,7 @@ static int time_get(const unsigned char *p, int64_t *t)
 /* Decodes a window key; any out-pointer may be NULL and none is written on failure. key
  * points into k. Returns 0 or -1. */
 int rill__key_window_parse(const void *k, size_t len, int32_t *partition, int64_t *segment,
-                           const void **key, size_t *key_len, int64_t *start)
-{
+                           const void **key, size_t *key_len, int64_t *start) {
     const unsigned char *p = k;
 
     if (!k || len < 8 || time_get(p + len - 8, NULL) != 0 ||
@@ -132,8 +124,7 @@ int rill__key_window_parse(const void *k, size_t len, int32_t *partition, int64_
 
 /* Appends [partition][DATA][segment]: segments [from, to) of a partition are the keys in
  * [bound(from), bound(to)). Returns 0, or -1 when segment is negative or memory ran out. */
-int rill__key_segment_bound(rill_buf_t *out, int32_t partition, int64_t segment)
-{
+int rill__key_segment_bound(rill_buf_t *out, int32_t partition, int64_t segment) {
     unsigned char head[KEY_HEAD_LEN];
 
     if (key_head(head, partition, segment, 0) != 0)
@@ -144,8 +135,7 @@ int rill__key_segment_bound(rill_buf_t *out, int32_t partition, int64_t segment)
 /* Appends [partition][DATA][segment][key length][key][end][start]. Returns 0, or -1 when a
  * time or the segment is negative or memory ran out. */
 int rill__key_session(rill_buf_t *out, int32_t partition, int64_t segment, const void *key,
-                      size_t key_len, int64_t end, int64_t start)
-{
+                      size_t key_len, int64_t end, int64_t start) {
     unsigned char head[KEY_HEAD_LEN];
     unsigned char tail[16];
 
@@ -159,12 +149,10 @@ int rill__key_session(rill_buf_t *out, int32_t partition, int64_t segment, const
 /* Decodes a session key; any out-pointer may be NULL and none is written on failure. key
  * points into k. Returns 0 or -1. */
 int rill__key_session_parse(const void *k, size_t len, int32_t *partition, int64_t *segment,
-                            const void **key, size_t *key_len, int64_t *end, int64_t *start)
-{
+                            const void **key, size_t *key_len, int64_t *end, int64_t *start) {
     const unsigned char *p = k;
 
-    if (!k || len < 16 || time_get(p + len - 16, NULL) != 0 ||
-        time_get(p + len - 8, NULL) != 0 ||
+    if (!k || len < 16 || time_get(p + len - 16, NULL) != 0 || time_get(p + len - 8, NULL) != 0 ||
         parse_head(p, len, 16, partition, segment, key, key_len) != 0)
         return -1;
     (void)time_get(p + len - 16, end);

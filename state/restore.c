@@ -41,31 +41,31 @@
 #include <string.h>
 #include <time.h>
 
-#define RESTORE_BATCH 100000   /* records per RocksDB write, at most */
-#define RESTORE_TAKE 1024      /* messages taken from the consumer per call */
-#define RESTORE_IDLE_MS 30000  /* no record and no end for this long: give up */
+#define RESTORE_BATCH 100000  /* records per RocksDB write, at most */
+#define RESTORE_TAKE 1024     /* messages taken from the consumer per call */
+#define RESTORE_IDLE_MS 30000 /* no record and no end for this long: give up */
 
 /* One changelog partition being replayed into one store instance. */
 typedef struct restoring_s {
     rill__store_t *st;
     char topic[512];
-    int64_t from;      /* the stored offset, or -1 (from the start) */
-    int64_t end;       /* the changelog's end when the restore began */
-    int64_t next;      /* offset after the last record put in the store (or the batch) */
-    int64_t restored;  /* records replayed */
+    int64_t from;                /* the stored offset, or -1 (from the start) */
+    int64_t end;                 /* the changelog's end when the restore began */
+    int64_t next;                /* offset after the last record put in the store (or the batch) */
+    int64_t restored;            /* records replayed */
     const rd_kafka_topic_t *rkt; /* the consumer's handle of topic, once a message named it */
-    bool done;         /* at its end */
-    bool dirty;        /* has records in the batch being built */
+    bool done;                   /* at its end */
+    bool dirty;                  /* has records in the batch being built */
 } restoring_t;
 
 /* The restore of a thread's stores in progress. */
 typedef struct restore_run_s {
     rill__thread_t *thread;
     restoring_t *v;
-    int cnt, left;     /* entries; entries not done */
-    int hint;          /* the entry of the previous message */
+    int cnt, left; /* entries; entries not done */
+    int hint;      /* the entry of the previous message */
     rill__batch_t *batch;
-    size_t max_bytes;  /* the batch is written when it holds this much */
+    size_t max_bytes; /* the batch is written when it holds this much */
     char *errstr;
     size_t errstr_size;
 } restore_run_t;
@@ -97,7 +97,8 @@ static rd_kafka_t *restore_consumer(rill__thread_t *thread, char *errstr, size_t
 static int64_t stored_offset(rill__store_t *st) {
     unsigned char meta[RILL_KEY_PREFIX_LEN];
     rill__key_prefix(st->partition, RILL_KEY_META, meta);
-    if (rill__db_get(st->db, st->cf, meta, sizeof(meta), &st->vbuf, NULL, 0) != 1 || st->vbuf.len != 8)
+    if (rill__db_get(st->db, st->cf, meta, sizeof(meta), &st->vbuf, NULL, 0) != 1 ||
+        st->vbuf.len != 8)
         return -1;
     return (int64_t)rill__be64_get((const unsigned char *)st->vbuf.data);
 }
@@ -156,8 +157,8 @@ static int prepare(rill__thread_t *thread, rd_kafka_t *rk, restoring_t *r, char 
                      "task %s: store \"%s\" reflects changelog %s[%d] up to offset %" PRId64
                      " but the changelog ends at %" PRId64 " (the topic was made again, or "
                      "this is another cluster): discarding the local state and restoring from "
-                     "the changelog", st->task->id, st->def->name, r->topic,
-                     (int)st->partition, from, hi);
+                     "the changelog",
+                     st->task->id, st->def->name, r->topic, (int)st->partition, from, hi);
         if (wipe(st, errstr, errstr_size))
             return -1;
         from = st->logged_next = -1;
@@ -165,7 +166,8 @@ static int prepare(rill__thread_t *thread, rd_kafka_t *rk, restoring_t *r, char 
     if (hi <= lo || (from >= 0 && from >= hi)) {
         rill__log_at(thread->app, RILL__LOG_DEBUG, thread->idx,
                      "task %s: store \"%s\" up to date at changelog offset %" PRId64
-                     ", nothing to restore", st->task->id, st->def->name, from < 0 ? hi : from);
+                     ", nothing to restore",
+                     st->task->id, st->def->name, from < 0 ? hi : from);
         return 0;
     }
     if (from >= 0 && from < lo) { /* the changelog no longer has our offset: start over */
@@ -312,8 +314,10 @@ static int replay(restore_run_t *run, rd_kafka_t *rk) {
         if (got > 0)
             last_progress = now;
         else if (now - last_progress > RESTORE_IDLE_MS) {
-            snprintf(run->errstr, run->errstr_size, "restore of %d changelog partition(s) made "
-                     "no progress for %d s", run->left, RESTORE_IDLE_MS / 1000);
+            snprintf(run->errstr, run->errstr_size,
+                     "restore of %d changelog partition(s) made "
+                     "no progress for %d s",
+                     run->left, RESTORE_IDLE_MS / 1000);
             rc = -1;
         }
         if (!rc && (rill__batch_count(run->batch) >= RESTORE_BATCH ||
@@ -321,8 +325,10 @@ static int replay(restore_run_t *run, rd_kafka_t *rk) {
             rc = write_batch(run);
         if (now - last_log >= 1000) {
             int64_t left = remaining(run);
-            rill__log(thread->app, thread->idx, "restoring %d changelog partition(s): %" PRId64
-                      " records so far, %" PRId64 " to go", run->left, restored, left);
+            rill__log(thread->app, thread->idx,
+                      "restoring %d changelog partition(s): %" PRId64 " records so far, %" PRId64
+                      " to go",
+                      run->left, restored, left);
             rill__metric_set(&thread->metrics, RILL_M_RESTORE_LAG, left);
             last_log = now;
         }
@@ -362,7 +368,8 @@ static int bulk_load(const restore_run_t *run, int on) {
     for (int i = 0; i < run->cnt; i++)
         if (first_of_cf(run, i, false) &&
             rill__db_bulk_load(run->v[i].st->db, run->v[i].st->cf, on, on ? err : run->errstr,
-                               on ? sizeof(err) : run->errstr_size) && !on)
+                               on ? sizeof(err) : run->errstr_size) &&
+            !on)
             return -1;
     return 0;
 }
@@ -371,9 +378,10 @@ static void log_restored(const restore_run_t *run) {
     for (int i = 0; i < run->cnt; i++) {
         const restoring_t *r = &run->v[i];
         rill__log_at(run->thread->app, r->restored ? RILL__LOG_INFO : RILL__LOG_DEBUG,
-                     run->thread->idx, "task %s: store \"%s\" restored: %" PRId64 " changelog "
-                     "record(s) replayed from offset %" PRId64 " (%s)", r->st->task->id,
-                     r->st->def->name, r->restored, r->from < 0 ? 0 : r->from,
+                     run->thread->idx,
+                     "task %s: store \"%s\" restored: %" PRId64 " changelog "
+                     "record(s) replayed from offset %" PRId64 " (%s)",
+                     r->st->task->id, r->st->def->name, r->restored, r->from < 0 ? 0 : r->from,
                      r->from < 0 ? "no local state" : "the stored offset");
     }
 }
@@ -410,7 +418,9 @@ int rill__stores_restore(rill__thread_t *thread, rill__store_t **stores, int n, 
                          size_t errstr_size) {
     if (n <= 0)
         return 0;
-    restore_run_t run = {.thread = thread, .errstr = errstr, .errstr_size = errstr_size,
+    restore_run_t run = {.thread = thread,
+                         .errstr = errstr,
+                         .errstr_size = errstr_size,
                          .max_bytes = (size_t)thread->app->set.write_buffer_bytes};
     rd_kafka_t *rk = restore_consumer(thread, errstr, errstr_size);
     if (!rk)

@@ -62,12 +62,12 @@ struct rill__db_s {
     rocksdb_t *rdb;
     rocksdb_options_t *options; /* of the database and of every column family */
     rocksdb_cache_t *cache;
-    rocksdb_writeoptions_t *wopts; /* WAL on, no fsync */
+    rocksdb_writeoptions_t *wopts;       /* WAL on, no fsync */
     rocksdb_writeoptions_t *wopts_nowal; /* restore: WAL off, then a flush */
-    rocksdb_readoptions_t *ropts;  /* shared by every point read */
-    rill__db_opts_t opts;          /* with defaults applied */
-    pthread_mutex_t lock;          /* guards cfs, n_cfs, cap_cfs */
-    rill__cf_t **cfs;              /* each cf allocated alone so a pointer stays valid */
+    rocksdb_readoptions_t *ropts;        /* shared by every point read */
+    rill__db_opts_t opts;                /* with defaults applied */
+    pthread_mutex_t lock;                /* guards cfs, n_cfs, cap_cfs */
+    rill__cf_t **cfs;                    /* each cf allocated alone so a pointer stays valid */
     size_t n_cfs;
     size_t cap_cfs;
 };
@@ -88,8 +88,7 @@ struct rill__iter_s {
 
 /* ---- errors ---- */
 
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
+static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...) {
     va_list ap;
 
     if (!errstr || !errstr_size)
@@ -100,8 +99,7 @@ static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
 }
 
 /* Copies RocksDB's message err into errstr after what, then frees err. */
-static void take_err(char *errstr, size_t errstr_size, char *err, const char *what)
-{
+static void take_err(char *errstr, size_t errstr_size, char *err, const char *what) {
     set_err(errstr, errstr_size, "%s: %s", what, err);
     rocksdb_free(err);
 }
@@ -109,8 +107,7 @@ static void take_err(char *errstr, size_t errstr_size, char *err, const char *wh
 /* ---- opening and closing ---- */
 
 /* Creates path and its missing parents (RocksDB creates only the last one). */
-static int make_dirs(const char *path, char *errstr, size_t errstr_size)
-{
+static int make_dirs(const char *path, char *errstr, size_t errstr_size) {
     char *dir = strdup(path);
     int rc = 0;
 
@@ -138,8 +135,7 @@ static int make_dirs(const char *path, char *errstr, size_t errstr_size)
 }
 
 /* True when a database exists at path (it has a CURRENT file). */
-static bool db_exists(const char *path)
-{
+static bool db_exists(const char *path) {
     char file[4096];
     struct stat st;
 
@@ -148,8 +144,7 @@ static bool db_exists(const char *path)
 }
 
 /* The options every column family shares, built on db->cache. */
-static rocksdb_options_t *options_new(const rill__db_t *db)
-{
+static rocksdb_options_t *options_new(const rill__db_t *db) {
     rocksdb_options_t *options = rocksdb_options_create();
     rocksdb_block_based_table_options_t *table = rocksdb_block_based_options_create();
 
@@ -179,8 +174,7 @@ static rocksdb_options_t *options_new(const rill__db_t *db)
 /* Adds a handle to the table. Returns the cf, or NULL (out of memory; handle not taken).
  * @locks db->lock held, or the db not yet shared. */
 static rill__cf_t *cf_add(rill__db_t *db, const char *name,
-                          rocksdb_column_family_handle_t *handle)
-{
+                          rocksdb_column_family_handle_t *handle) {
     rill__cf_t *cf;
 
     if (db->n_cfs == db->cap_cfs) {
@@ -205,8 +199,7 @@ static rill__cf_t *cf_add(rill__db_t *db, const char *name,
 }
 
 /* Opens db->rdb at path with every column family it has (just "default" when new). */
-static int open_cfs(rill__db_t *db, const char *path, char *errstr, size_t errstr_size)
-{
+static int open_cfs(rill__db_t *db, const char *path, char *errstr, size_t errstr_size) {
     static const char *const fresh[] = {"default"};
     char *err = NULL;
     size_t n_listed = 0, n;
@@ -236,8 +229,8 @@ static int open_cfs(rill__db_t *db, const char *path, char *errstr, size_t errst
     }
     for (size_t i = 0; i < n; i++)
         cf_options[i] = db->options;
-    db->rdb = rocksdb_open_column_families(db->options, path, (int)n, names, cf_options,
-                                           handles, &err);
+    db->rdb =
+        rocksdb_open_column_families(db->options, path, (int)n, names, cf_options, handles, &err);
     if (err) {
         db->rdb = NULL;
         take_err(errstr, errstr_size, err, "cannot open the database");
@@ -261,8 +254,7 @@ out:
 }
 
 /* Releases everything db holds, column family handles before the database. */
-static void db_free(rill__db_t *db)
-{
+static void db_free(rill__db_t *db) {
     for (size_t i = 0; i < db->n_cfs; i++) {
         rocksdb_column_family_handle_destroy(db->cfs[i]->handle);
         free(db->cfs[i]->name);
@@ -292,8 +284,7 @@ static void db_free(rill__db_t *db)
  * Thread: any; the database is thread-safe afterwards.
  */
 rill__db_t *rill__db_open(const char *path, const rill__db_opts_t *opts, char *errstr,
-                          size_t errstr_size)
-{
+                          size_t errstr_size) {
     rill__db_t *db;
 
     if (!path || !*path) {
@@ -338,8 +329,7 @@ fail:
  * loses nothing that matters (the changelog has it; the store stays a consistent prefix) and
  * is reported on stderr. Thread: the owner, once no other thread uses db.
  */
-void rill__db_close(rill__db_t *db)
-{
+void rill__db_close(rill__db_t *db) {
     rocksdb_flushoptions_t *fopts;
 
     if (!db)
@@ -365,8 +355,7 @@ void rill__db_close(rill__db_t *db)
  * The column family named name, created (with the shared options) on first use.
  * Returns it (valid until rill__db_close), or NULL with errstr. Thread-safe.
  */
-rill__cf_t *rill__db_cf(rill__db_t *db, const char *name, char *errstr, size_t errstr_size)
-{
+rill__cf_t *rill__db_cf(rill__db_t *db, const char *name, char *errstr, size_t errstr_size) {
     rill__cf_t *cf = NULL;
     rocksdb_column_family_handle_t *handle;
     char *err = NULL;
@@ -402,8 +391,7 @@ out:
 /* RocksDB counts every operation in a thread-local perf context unless the calling thread
  * turns that off: on a restore, about a tenth of the CPU went to those counters (which
  * nothing reads). The level is per thread, so each call that writes or reads sets it. */
-static void perf_counters_off(void)
-{
+static void perf_counters_off(void) {
     rocksdb_set_perf_level(rocksdb_disable);
 }
 
@@ -412,9 +400,8 @@ static void perf_counters_off(void)
  * with errstr on an error. The value is pinned in RocksDB (no copy) and copied once into
  * out. Thread-safe.
  */
-int rill__db_get(rill__db_t *db, rill__cf_t *cf, const void *key, size_t key_len,
-                 rill_buf_t *out, char *errstr, size_t errstr_size)
-{
+int rill__db_get(rill__db_t *db, rill__cf_t *cf, const void *key, size_t key_len, rill_buf_t *out,
+                 char *errstr, size_t errstr_size) {
     char *err = NULL;
     perf_counters_off();
     rocksdb_pinnableslice_t *slice =
@@ -440,8 +427,7 @@ int rill__db_get(rill__db_t *db, rill__cf_t *cf, const void *key, size_t key_len
 }
 
 /* A new, empty batch, or NULL when memory ran out. Thread: one at a time. */
-rill__batch_t *rill__batch_new(void)
-{
+rill__batch_t *rill__batch_new(void) {
     rill__batch_t *b = malloc(sizeof(*b));
 
     if (!b)
@@ -451,31 +437,26 @@ rill__batch_t *rill__batch_new(void)
 }
 
 void rill__batch_put(rill__batch_t *b, rill__cf_t *cf, const void *key, size_t key_len,
-                     const void *value, size_t value_len)
-{
+                     const void *value, size_t value_len) {
     rocksdb_writebatch_put_cf(b->wb, cf->handle, key, key_len, value, value_len);
 }
 
-void rill__batch_delete(rill__batch_t *b, rill__cf_t *cf, const void *key, size_t key_len)
-{
+void rill__batch_delete(rill__batch_t *b, rill__cf_t *cf, const void *key, size_t key_len) {
     rocksdb_writebatch_delete_cf(b->wb, cf->handle, key, key_len);
 }
 
 void rill__batch_delete_range(rill__batch_t *b, rill__cf_t *cf, const void *lo, size_t lo_len,
-                              const void *hi, size_t hi_len)
-{
+                              const void *hi, size_t hi_len) {
     rocksdb_writebatch_delete_range_cf(b->wb, cf->handle, lo, lo_len, hi, hi_len);
 }
 
 /* The number of operations in b. */
-size_t rill__batch_count(const rill__batch_t *b)
-{
+size_t rill__batch_count(const rill__batch_t *b) {
     return (size_t)rocksdb_writebatch_count(b->wb);
 }
 
 /* The bytes of b's operations (its serialized size). */
-size_t rill__batch_bytes(const rill__batch_t *b)
-{
+size_t rill__batch_bytes(const rill__batch_t *b) {
     size_t size = 0;
 
     rocksdb_writebatch_data(b->wb, &size);
@@ -483,13 +464,11 @@ size_t rill__batch_bytes(const rill__batch_t *b)
 }
 
 /* Empties b and keeps its memory for the next batch. */
-void rill__batch_clear(rill__batch_t *b)
-{
+void rill__batch_clear(rill__batch_t *b) {
     rocksdb_writebatch_clear(b->wb);
 }
 
-void rill__batch_destroy(rill__batch_t *b)
-{
+void rill__batch_destroy(rill__batch_t *b) {
     if (!b)
         return;
     rocksdb_writebatch_destroy(b->wb);
@@ -498,14 +477,12 @@ void rill__batch_destroy(rill__batch_t *b)
 
 /* Applies b atomically (WAL, no fsync); b is left as it was (clear it to reuse it).
  * Returns 0 or -1 with errstr. Thread-safe with respect to db; b is the caller's. */
-int rill__db_write(rill__db_t *db, rill__batch_t *b, char *errstr, size_t errstr_size)
-{
+int rill__db_write(rill__db_t *db, rill__batch_t *b, char *errstr, size_t errstr_size) {
     return rill__db_write_wal(db, b, 1, errstr, errstr_size);
 }
 
 int rill__db_write_wal(rill__db_t *db, rill__batch_t *b, int wal, char *errstr,
-                       size_t errstr_size)
-{
+                       size_t errstr_size) {
     char *err = NULL;
 
     perf_counters_off();
@@ -517,8 +494,7 @@ int rill__db_write_wal(rill__db_t *db, rill__batch_t *b, int wal, char *errstr,
     return 0;
 }
 
-int rill__db_flush(rill__db_t *db, rill__cf_t *cf, char *errstr, size_t errstr_size)
-{
+int rill__db_flush(rill__db_t *db, rill__cf_t *cf, char *errstr, size_t errstr_size) {
     char *err = NULL;
     rocksdb_flushoptions_t *fopts = rocksdb_flushoptions_create();
 
@@ -534,8 +510,7 @@ int rill__db_flush(rill__db_t *db, rill__cf_t *cf, char *errstr, size_t errstr_s
 
 /* Turns the column family's automatic compactions off (bulk loading: a restore) or back on.
  * Returns 0 or -1 with errstr. Thread-safe. */
-int rill__db_bulk_load(rill__db_t *db, rill__cf_t *cf, int on, char *errstr, size_t errstr_size)
-{
+int rill__db_bulk_load(rill__db_t *db, rill__cf_t *cf, int on, char *errstr, size_t errstr_size) {
     static const char *const keys[] = {"disable_auto_compactions"};
     const char *values[] = {on ? "true" : "false"};
     char *err = NULL;
@@ -551,8 +526,7 @@ int rill__db_bulk_load(rill__db_t *db, rill__cf_t *cf, int on, char *errstr, siz
 /* ---- iterators ---- */
 
 /* memcmp order of two byte strings, a shorter prefix first. */
-static int bytes_cmp(const void *a, size_t a_len, const void *b, size_t b_len)
-{
+static int bytes_cmp(const void *a, size_t a_len, const void *b, size_t b_len) {
     int c = memcmp(a, b, a_len < b_len ? a_len : b_len);
 
     if (c)
@@ -566,8 +540,7 @@ static int bytes_cmp(const void *a, size_t a_len, const void *b, size_t b_len)
  * cf taken now. NULL when memory ran out. Thread: the caller's only.
  */
 rill__iter_t *rill__db_iter(rill__db_t *db, rill__cf_t *cf, const void *lo, size_t lo_len,
-                            const void *hi, size_t hi_len)
-{
+                            const void *hi, size_t hi_len) {
     size_t lo_n = lo ? lo_len : 0;
     size_t hi_n = hi ? hi_len : 0;
     rill__iter_t *it = malloc(sizeof(*it) + lo_n + hi_n);
@@ -597,20 +570,17 @@ rill__iter_t *rill__db_iter(rill__db_t *db, rill__cf_t *cf, const void *lo, size
     return it;
 }
 
-bool rill__iter_valid(const rill__iter_t *it)
-{
+bool rill__iter_valid(const rill__iter_t *it) {
     return rocksdb_iter_valid(it->it) != 0;
 }
 
 /* Moves to the next key. The iterator must be valid. */
-void rill__iter_next(rill__iter_t *it)
-{
+void rill__iter_next(rill__iter_t *it) {
     rocksdb_iter_next(it->it);
 }
 
 /* Positions at the first key >= key within the bounds (at lo when key is below it). */
-void rill__iter_seek(rill__iter_t *it, const void *key, size_t key_len)
-{
+void rill__iter_seek(rill__iter_t *it, const void *key, size_t key_len) {
     if (it->lo && bytes_cmp(key, key_len, it->lo, it->lo_len) < 0)
         rocksdb_iter_seek(it->it, it->lo, it->lo_len);
     else
@@ -618,20 +588,17 @@ void rill__iter_seek(rill__iter_t *it, const void *key, size_t key_len)
 }
 
 /* The current key, valid until the iterator moves. The iterator must be valid. */
-const void *rill__iter_key(const rill__iter_t *it, size_t *len)
-{
+const void *rill__iter_key(const rill__iter_t *it, size_t *len) {
     return rocksdb_iter_key(it->it, len);
 }
 
 /* The current value, valid until the iterator moves. The iterator must be valid. */
-const void *rill__iter_value(const rill__iter_t *it, size_t *len)
-{
+const void *rill__iter_value(const rill__iter_t *it, size_t *len) {
     return rocksdb_iter_value(it->it, len);
 }
 
 /* 0 when the iterator ran out of keys, -1 with errstr when it stopped on an error. */
-int rill__iter_error(const rill__iter_t *it, char *errstr, size_t errstr_size)
-{
+int rill__iter_error(const rill__iter_t *it, char *errstr, size_t errstr_size) {
     char *err = NULL;
 
     rocksdb_iter_get_error(it->it, &err);
@@ -642,8 +609,7 @@ int rill__iter_error(const rill__iter_t *it, char *errstr, size_t errstr_size)
     return 0;
 }
 
-void rill__iter_destroy(rill__iter_t *it)
-{
+void rill__iter_destroy(rill__iter_t *it) {
     if (!it)
         return;
     rocksdb_iter_destroy(it->it); /* before the read options it points to */
@@ -655,15 +621,14 @@ void rill__iter_destroy(rill__iter_t *it)
 
 /* Block cache usage (data, index and filter blocks) plus every column family's memtables
  * (active and not yet flushed), in bytes. Thread-safe. */
-size_t rill__db_memory(rill__db_t *db)
-{
+size_t rill__db_memory(rill__db_t *db) {
     size_t total = rocksdb_cache_get_usage(db->cache);
 
     pthread_mutex_lock(&db->lock);
     for (size_t i = 0; i < db->n_cfs; i++) {
         uint64_t bytes = 0;
-        if (rocksdb_property_int_cf(db->rdb, db->cfs[i]->handle, DB_MEMTABLES_PROPERTY,
-                                    &bytes) == 0)
+        if (rocksdb_property_int_cf(db->rdb, db->cfs[i]->handle, DB_MEMTABLES_PROPERTY, &bytes) ==
+            0)
             total += (size_t)bytes;
     }
     pthread_mutex_unlock(&db->lock);
@@ -672,8 +637,7 @@ size_t rill__db_memory(rill__db_t *db)
 
 /* block cache + column families open now × max_write_buffers × write_buffer_bytes.
  * Thread-safe. */
-size_t rill__db_memory_bound(rill__db_t *db)
-{
+size_t rill__db_memory_bound(rill__db_t *db) {
     size_t n;
 
     pthread_mutex_lock(&db->lock);

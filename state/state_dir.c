@@ -26,8 +26,7 @@
 #include <unistd.h>
 
 /* Creates dir and its missing parents, 0700 each. Returns 0 or -1 with errno. */
-static int make_private_dirs(const char *dir)
-{
+static int make_private_dirs(const char *dir) {
     char path[1024];
     size_t len = strlen(dir);
 
@@ -48,8 +47,7 @@ static int make_private_dirs(const char *dir)
 }
 
 /* Checks that dir is a directory of this user that group and others cannot write. */
-static rill_err_t check_owner(const char *dir, char *errstr, size_t errstr_size)
-{
+static rill_err_t check_owner(const char *dir, char *errstr, size_t errstr_size) {
     struct stat st;
 
     if (stat(dir, &st)) {
@@ -57,8 +55,10 @@ static rill_err_t check_owner(const char *dir, char *errstr, size_t errstr_size)
         return RILL_ERR_IO;
     }
     if (!S_ISDIR(st.st_mode)) {
-        snprintf(errstr, errstr_size, "state.dir %s is not a directory: give --state-dir a "
-                 "directory of your own", dir);
+        snprintf(errstr, errstr_size,
+                 "state.dir %s is not a directory: give --state-dir a "
+                 "directory of your own",
+                 dir);
         return RILL_ERR_IO;
     }
     if (st.st_uid != geteuid()) {
@@ -71,15 +71,15 @@ static rill_err_t check_owner(const char *dir, char *errstr, size_t errstr_size)
     if (st.st_mode & (S_IWGRP | S_IWOTH)) {
         snprintf(errstr, errstr_size,
                  "state.dir %s is writable by group or others (mode %03o): chmod 700 it, or "
-                 "use another --state-dir", dir, (unsigned)(st.st_mode & 0777));
+                 "use another --state-dir",
+                 dir, (unsigned)(st.st_mode & 0777));
         return RILL_ERR_IO;
     }
     return RILL_OK;
 }
 
 /* Reads the pid a lock holder wrote into fd, or 0. */
-static long lock_holder(int fd)
-{
+static long lock_holder(int fd) {
     char buf[32];
     ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
 
@@ -90,16 +90,15 @@ static long lock_holder(int fd)
 }
 
 /* Opens and locks "<dir>/<app_id>.lock"; returns the descriptor, or -1 with errstr. */
-static int take_lock(const char *dir, const char *app_id, char *errstr, size_t errstr_size)
-{
+static int take_lock(const char *dir, const char *app_id, char *errstr, size_t errstr_size) {
     char path[1100], pid[32];
     int fd, n;
 
     snprintf(path, sizeof(path), "%s/%s.lock", dir, app_id);
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
-        snprintf(errstr, errstr_size, "state.dir %s: cannot open its lock file %s: %s", dir,
-                 path, strerror(errno));
+        snprintf(errstr, errstr_size, "state.dir %s: cannot open its lock file %s: %s", dir, path,
+                 strerror(errno));
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB)) {
@@ -107,8 +106,8 @@ static int take_lock(const char *dir, const char *app_id, char *errstr, size_t e
         long holder = why == EWOULDBLOCK ? lock_holder(fd) : 0;
         if (why == EWOULDBLOCK)
             snprintf(errstr, errstr_size,
-                     "state dir %s in use by pid %ld; give each instance its own --state-dir",
-                     dir, holder);
+                     "state dir %s in use by pid %ld; give each instance its own --state-dir", dir,
+                     holder);
         else
             snprintf(errstr, errstr_size, "state.dir %s: cannot lock %s: %s", dir, path,
                      strerror(why));
@@ -121,8 +120,7 @@ static int take_lock(const char *dir, const char *app_id, char *errstr, size_t e
     return fd;
 }
 
-rill_err_t rill__state_dir_claim(rill_app_t *app, char *errstr, size_t errstr_size)
-{
+rill_err_t rill__state_dir_claim(rill_app_t *app, char *errstr, size_t errstr_size) {
     const char *dir = app->set.state_dir;
     rill_err_t err;
     int fd;
@@ -141,8 +139,7 @@ rill_err_t rill__state_dir_claim(rill_app_t *app, char *errstr, size_t errstr_si
     return RILL_OK;
 }
 
-void rill__state_dir_release(rill_app_t *app)
-{
+void rill__state_dir_release(rill_app_t *app) {
     if (!app->state_lock_fd)
         return;
     close(app->state_lock_fd - 1);

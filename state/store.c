@@ -136,8 +136,7 @@ int rill__window_put_new(rill__store_t *st, const void *key, size_t key_len, int
 int rill__session_put(rill__store_t *st, const void *key, size_t key_len, int64_t start,
                       int64_t end, const void *value, size_t value_len) {
     rill_buf_reset(&st->kbuf);
-    if (rill__key_session(&st->kbuf, st->partition, segment_of(st, end), key, key_len, end,
-                          start))
+    if (rill__key_session(&st->kbuf, st->partition, segment_of(st, end), key, key_len, end, start))
         return -1;
     return cached_put(st, value, value_len);
 }
@@ -147,8 +146,7 @@ int rill__session_get(rill__store_t *st, const void *key, size_t key_len, int64_
     if (expired(st, end))
         return 0;
     rill_buf_reset(&st->kbuf);
-    if (rill__key_session(&st->kbuf, st->partition, segment_of(st, end), key, key_len, end,
-                          start))
+    if (rill__key_session(&st->kbuf, st->partition, segment_of(st, end), key, key_len, end, start))
         return -1;
     return cached_get(st, valuep, value_lenp);
 }
@@ -222,8 +220,8 @@ static int kv_scan_one(const void *k, size_t k_len, const void *v, size_t v_len,
                   kv->opaque);
 }
 
-int rill__kv_range(rill__store_t *st, const void *lo, size_t lo_len, const void *hi,
-                   size_t hi_len, rill__kv_cb cb, void *opaque) {
+int rill__kv_range(rill__store_t *st, const void *lo, size_t lo_len, const void *hi, size_t hi_len,
+                   rill__kv_cb cb, void *opaque) {
     rill_buf_t blo = {0}, bhi = {0};
     int rc = -1;
     unsigned char end[RILL_KEY_PREFIX_LEN];
@@ -275,8 +273,8 @@ int rill__window_range(rill__store_t *st, int64_t from, int64_t to, rill__window
     return rc;
 }
 
-int rill__window_fetch(rill__store_t *st, const void *key, size_t key_len, int64_t from,
-                       int64_t to, rill__window_cb cb, void *opaque) {
+int rill__window_fetch(rill__store_t *st, const void *key, size_t key_len, int64_t from, int64_t to,
+                       rill__window_cb cb, void *opaque) {
     from = live_from(st, from < 0 ? 0 : from);
     if (to <= from)
         return 0;
@@ -358,9 +356,8 @@ static int session_scan_one(const void *k, size_t k_len, const void *v, size_t v
     return s->cb(start, end, v, v_len, s->opaque);
 }
 
-int rill__session_find(rill__store_t *st, const void *key, size_t key_len,
-                       int64_t earliest_end, int64_t latest_start, rill__session_cb cb,
-                       void *opaque) {
+int rill__session_find(rill__store_t *st, const void *key, size_t key_len, int64_t earliest_end,
+                       int64_t latest_start, rill__session_cb cb, void *opaque) {
     earliest_end = live_from(st, earliest_end < 0 ? 0 : earliest_end);
     rill_buf_t lo = {0}, hi = {0};
     int rc = -1;
@@ -369,8 +366,12 @@ int rill__session_find(rill__store_t *st, const void *key, size_t key_len,
      * scan from earliest_end's segment to the end of the partition's data. */
     if (!rill__key_segment_bound(&lo, st->partition, segment_of(st, earliest_end)) &&
         !rill__key_segment_bound(&hi, st->partition, INT64_MAX / 2)) {
-        sscan_t s = {.key = key, .key_len = key_len, .earliest_end = earliest_end,
-                     .latest_start = latest_start, .cb = cb, .opaque = opaque};
+        sscan_t s = {.key = key,
+                     .key_len = key_len,
+                     .earliest_end = earliest_end,
+                     .latest_start = latest_start,
+                     .cb = cb,
+                     .opaque = opaque};
         rc = merged_scan(st, &lo, &hi, session_scan_one, &s);
     }
     rill_buf_free(&lo);

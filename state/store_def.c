@@ -96,7 +96,8 @@ rill__store_def_t *rill__topology_add_store(rill_topology_t *topo, rill__node_t 
         return NULL;
     }
     if (!def) {
-        rill__store_def_t **all = realloc(topo->stores, sizeof(*all) * (size_t)(topo->store_cnt + 1));
+        rill__store_def_t **all =
+            realloc(topo->stores, sizeof(*all) * (size_t)(topo->store_cnt + 1));
         if (!all || !(def = calloc(1, sizeof(*def))) || !(def->name = strdup(name))) {
             if (all)
                 topo->stores = all;

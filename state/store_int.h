@@ -41,8 +41,8 @@ typedef struct rill__store_def_s {
     bool timestamped;     /* a table's store: values are [timestamp 8 bytes BE][value] */
     const rill_serde_t *value_serde; /* a table's values' serde when known, else NULL (the
                                         interactive queries render values with it) */
-    int64_t changelog_records; /* records the broker acknowledged into its changelog, every
-                                  task and thread of the process (atomic) */
+    int64_t changelog_records;       /* records the broker acknowledged into its changelog, every
+                                        task and thread of the process (atomic) */
 } rill__store_def_t;
 
 /* How a name is claimed (rill__store_claim). */
@@ -90,10 +90,10 @@ int rill__kv_put_new(rill__store_t *st, const void *key, size_t key_len, const v
  * RocksDB merged; cb returns non-zero to stop. For indexes kept in a key-value store (e.g.
  * [deadline 8B big-endian][key] → due keys are one range scan). Do not write to the store
  * from cb; collect, then write. */
-typedef int (*rill__kv_cb)(const void *key, size_t key_len, const void *value,
-                           size_t value_len, void *opaque);
-int rill__kv_range(rill__store_t *st, const void *lo, size_t lo_len, const void *hi,
-                   size_t hi_len, rill__kv_cb cb, void *opaque);
+typedef int (*rill__kv_cb)(const void *key, size_t key_len, const void *value, size_t value_len,
+                           void *opaque);
+int rill__kv_range(rill__store_t *st, const void *lo, size_t lo_len, const void *hi, size_t hi_len,
+                   rill__kv_cb cb, void *opaque);
 
 /* ---- windows: keyed by (key, window start) ---- */
 
@@ -109,15 +109,15 @@ int rill__window_put_new(rill__store_t *st, const void *key, size_t key_len, int
 /* Calls cb for every window with start in [from, to) (any key) in (start, key) order...
  * precisely: ordered by segment, then key, then start — callers that need time order sort.
  * cb returns non-zero to stop. Sees the cache and RocksDB merged. */
-typedef int (*rill__window_cb)(const void *key, size_t key_len, int64_t start,
-                               const void *value, size_t value_len, void *opaque);
+typedef int (*rill__window_cb)(const void *key, size_t key_len, int64_t start, const void *value,
+                               size_t value_len, void *opaque);
 int rill__window_range(rill__store_t *st, int64_t from, int64_t to, rill__window_cb cb,
                        void *opaque);
 
 /* Calls cb for every window of key with start in [from, to), in start order (one seek per
  * segment). */
-int rill__window_fetch(rill__store_t *st, const void *key, size_t key_len, int64_t from,
-                       int64_t to, rill__window_cb cb, void *opaque);
+int rill__window_fetch(rill__store_t *st, const void *key, size_t key_len, int64_t from, int64_t to,
+                       rill__window_cb cb, void *opaque);
 
 /* Drops every segment entirely older than before (window start < before, segment-wise):
  * one range delete, applied with the next commit's batch. Session stores too: their
@@ -137,17 +137,15 @@ int rill__session_remove(rill__store_t *st, const void *key, size_t key_len, int
 /* Calls cb for each session of key that ends at or after earliest_end and starts at or
  * before latest_start (the sessions a record at t with gap g may merge with:
  * earliest_end = t - g, latest_start = t + g). */
-typedef int (*rill__session_cb)(int64_t start, int64_t end, const void *value,
-                                size_t value_len, void *opaque);
-int rill__session_find(rill__store_t *st, const void *key, size_t key_len,
-                       int64_t earliest_end, int64_t latest_start, rill__session_cb cb,
-                       void *opaque);
+typedef int (*rill__session_cb)(int64_t start, int64_t end, const void *value, size_t value_len,
+                                void *opaque);
+int rill__session_find(rill__store_t *st, const void *key, size_t key_len, int64_t earliest_end,
+                       int64_t latest_start, rill__session_cb cb, void *opaque);
 
 /* Calls cb for every session (any key) with end in [from, to), ordered by segment, key, end,
  * start. */
-typedef int (*rill__session_range_cb)(const void *key, size_t key_len, int64_t start,
-                                      int64_t end, const void *value, size_t value_len,
-                                      void *opaque);
+typedef int (*rill__session_range_cb)(const void *key, size_t key_len, int64_t start, int64_t end,
+                                      const void *value, size_t value_len, void *opaque);
 int rill__session_range(rill__store_t *st, int64_t from, int64_t to, rill__session_range_cb cb,
                         void *opaque);
 

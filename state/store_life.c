@@ -6,7 +6,8 @@
  * Each function here runs on the stream thread that owns the task. The database is the app's
  * (one RocksDB per process, opened on first use under the app lock); each store is a column
  * family of it. Applying is the only place a task's writes reach RocksDB: one batch with the
- * cache's entries, the pending range deletes and the changelog offset key (docs/DESIGN.md, invariant 4).
+ * cache's entries, the pending range deletes and the changelog offset key (docs/DESIGN.md,
+ * invariant 4).
  */
 #include "store_priv.h"
 #include "admin_int.h"
@@ -112,18 +113,16 @@ static int task_make_stores(rill__task_t *task) {
         rill__store_def_t *def = topo->stores[i];
         if (def->sub != task->sub)
             continue;
-        rill__store_t **all =
-            realloc(task->stores, sizeof(*all) * (size_t)(task->store_cnt + 1));
+        rill__store_t **all = realloc(task->stores, sizeof(*all) * (size_t)(task->store_cnt + 1));
         if (!all) {
-            rill__app_fatal(task->thread->app, RILL_ERR_NOMEM, "task %s: out of memory",
-                            task->id);
+            rill__app_fatal(task->thread->app, RILL_ERR_NOMEM, "task %s: out of memory", task->id);
             return -1;
         }
         task->stores = all;
         rill__store_t *st = store_open(task, def, errstr, sizeof(errstr));
         if (!st) {
-            rill__app_fatal(task->thread->app, RILL_ERR_IO, "task %s: store \"%s\": %s",
-                            task->id, def->name, errstr);
+            rill__app_fatal(task->thread->app, RILL_ERR_IO, "task %s: store \"%s\": %s", task->id,
+                            def->name, errstr);
             return -1;
         }
         task->stores[task->store_cnt++] = st;
@@ -187,8 +186,8 @@ int rill__store_log_entry(rill__store_t *st, const rill__centry_t *e) {
         return 0;
     const void *value = e->deleted ? NULL : e->value_len ? e->value : empty;
     /* The changelog key is the RocksDB key without its partition. */
-    if (rill__produce_opaque(thread, st->changelog_rkt, st->partition, e->key + 4,
-                             e->key_len - 4, value, e->deleted ? 0 : e->value_len, 0, NULL,
+    if (rill__produce_opaque(thread, st->changelog_rkt, st->partition, e->key + 4, e->key_len - 4,
+                             value, e->deleted ? 0 : e->value_len, 0, NULL,
                              (void *)&rill__changelog_marker))
         return -1;
     return 0;
@@ -249,8 +248,8 @@ int rill__task_apply_stores(rill__task_t *task) {
             rill__batch_put(b, st->cf, meta, sizeof(meta), off, sizeof(off));
         }
         if (rill__db_write(st->db, b, errstr, sizeof(errstr))) {
-            rill__app_fatal(task->thread->app, RILL_ERR_IO, "task %s: store \"%s\": %s",
-                            task->id, st->def->name, errstr);
+            rill__app_fatal(task->thread->app, RILL_ERR_IO, "task %s: store \"%s\": %s", task->id,
+                            st->def->name, errstr);
             return -1;
         }
         /* A new batch rather than a cleared one: a cleared batch keeps its largest size,
@@ -260,8 +259,10 @@ int rill__task_apply_stores(rill__task_t *task) {
         rill__cache_clear(&st->cache);
         if (!fresh) {
             rill__batch_clear(b);
-            rill__app_fatal(task->thread->app, RILL_ERR_NOMEM, "task %s: store \"%s\": no "
-                            "memory for the batch of its next writes", task->id, st->def->name);
+            rill__app_fatal(task->thread->app, RILL_ERR_NOMEM,
+                            "task %s: store \"%s\": no "
+                            "memory for the batch of its next writes",
+                            task->id, st->def->name);
             return -1;
         }
         rill__batch_destroy(b);

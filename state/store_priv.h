@@ -14,11 +14,11 @@ struct rill__store_s {
     rill__db_t *db;
     rill__cf_t *cf;
     rill__cache_t cache;
-    rill__batch_t *pending;  /* range deletes waiting for the next apply */
-    rill_buf_t kbuf, vbuf;   /* scratch: the key being built, the value read */
+    rill__batch_t *pending; /* range deletes waiting for the next apply */
+    rill_buf_t kbuf, vbuf;  /* scratch: the key being built, the value read */
     rd_kafka_topic_t *changelog_rkt;
-    int64_t logged_next;     /* changelog offset after the last delivered record, or -1 */
-    int64_t expired_below;   /* window/session segments below this are dropped */
+    int64_t logged_next;   /* changelog offset after the last delivered record, or -1 */
+    int64_t expired_below; /* window/session segments below this are dropped */
 };
 
 /* store_life.c: produces cache entry e to the store's changelog (when it has one and e is

@@ -32,8 +32,7 @@ static int write_demo(rill_app_t *app, const rill_conf_t *conf, const example_t 
 int example_main(int argc, char **argv, rill_topology_t *topo, const example_t *ex) {
     char err[512], state_dir[256];
     const char *tmp = getenv("TMPDIR");
-    snprintf(state_dir, sizeof(state_dir), "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp",
-             ex->app_id);
+    snprintf(state_dir, sizeof(state_dir), "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", ex->app_id);
     if (!mkdtemp(state_dir)) {
         fprintf(stderr, "%s: cannot make a state directory %s: %m\n", ex->app_id, state_dir);
         return 1;

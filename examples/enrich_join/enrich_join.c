@@ -40,11 +40,11 @@ static rill_topology_t *build(void) {
     rill_topology_t *topo = rill_topology_new();
     rill_source_opts_t text = {.key_serde = rill_serde_string(),
                                .value_serde = rill_serde_string()};
-    rill_table_t *customers = rill_table_from(topo, "customers", "customers", &text,
-                                              "customers-store");
+    rill_table_t *customers =
+        rill_table_from(topo, "customers", "customers", &text, "customers-store");
     rill_stream_t *orders = rill_stream_from(topo, "orders", "orders", &text);
-    rill_stream_t *enriched = rill_stream_table_join(orders, customers, "with-name",
-                                                     RILL_JOIN_LEFT, 0, add_name, NULL);
+    rill_stream_t *enriched =
+        rill_stream_table_join(orders, customers, "with-name", RILL_JOIN_LEFT, 0, add_name, NULL);
     rill_stream_to(rill_stream_peek(enriched, "print", print_order, NULL), "to-enriched",
                    "orders-enriched", NULL);
     return topo;
@@ -53,7 +53,9 @@ static rill_topology_t *build(void) {
 /* The demo's input on the embedded broker: customers first (earlier timestamps), then orders,
  * one of them by a customer nobody knows. */
 static int write_input(rill_producer_t *p, char *err, size_t err_size) {
-    static const struct { const char *topic, *key, *value; } input[] = {
+    static const struct {
+        const char *topic, *key, *value;
+    } input[] = {
         {"customers", "c1", "Ada"}, {"customers", "c2", "Grace"}, {"orders", "c1", "a book"},
         {"orders", "c2", "a lamp"}, {"orders", "c3", "a pen"},    {"orders", "c1", "tea"},
     };

@@ -67,17 +67,20 @@ static rill_topology_t *build(void) {
     rill_stream_t *words = rill_stream_flat_map(lines, "split", split_words, NULL);
     rill_grouped_t *by_word = rill_stream_group_by(words, "by-word", word_as_key, NULL);
     rill_window_spec_t minute = {.kind = RILL_WINDOW_TUMBLING, .size_ms = MINUTE_MS};
-    rill_table_t *counts = rill_windowed_count(rill_grouped_windowed_by(by_word, &minute),
-                                               "counts", RILL_EMIT_FINAL);
-    rill_stream_t *out = rill_stream_peek(rill_table_to_stream(counts, "count-updates"),
-                                          "print", print_count, NULL);
+    rill_table_t *counts =
+        rill_windowed_count(rill_grouped_windowed_by(by_word, &minute), "counts", RILL_EMIT_FINAL);
+    rill_stream_t *out =
+        rill_stream_peek(rill_table_to_stream(counts, "count-updates"), "print", print_count, NULL);
     rill_stream_to(out, "to-word-counts", "word-counts", NULL);
     return topo;
 }
 
 /* The demo's input on the embedded broker: three lines, the last one in the next minute. */
 static int write_lines(rill_producer_t *p, char *err, size_t err_size) {
-    static const struct { int64_t at; const char *text; } lines[] = {
+    static const struct {
+        int64_t at;
+        const char *text;
+    } lines[] = {
         {T0, "the quick brown fox"},
         {T0 + 10000, "jumps over the lazy dog"},
         {T0 + MINUTE_MS + 5000, "the dog sleeps"},

@@ -14,8 +14,7 @@
 /* Relative closeness, for results of floating-point arithmetic. */
 static void expect_near(double got, double want, const char *what) {
     double tol = 1e-6 * (want < 0 ? -want : want) + 1e-12;
-    cr_expect(got > want - tol && got < want + tol, "%s: got %.12g, want %.12g", what, got,
-              want);
+    cr_expect(got > want - tol && got < want + tol, "%s: got %.12g, want %.12g", what, got, want);
 }
 
 /* 1M events natively in 50 CPU-s; as functions, 10,000 invocations of 100 events billed
@@ -29,9 +28,12 @@ static void expect_near(double got, double want, const char *what) {
  *   FaaS per M = 0.00288533346…
  *   crossover: 0.0123425 / (3600 × 2.88533346e-9) = 1188.24 events/s, inside the first
  *   size step (0.25 × 20,000 = 5,000 events/s) */
-static const bench_cost_measured_t example = {.native_events = 1e6, .native_cpu_s = 50,
-                                              .faas_events = 1e6, .faas_cpu_s = 60,
-                                              .invocations = 10000, .billed_ms = 30000};
+static const bench_cost_measured_t example = {.native_events = 1e6,
+                                              .native_cpu_s = 50,
+                                              .faas_events = 1e6,
+                                              .faas_cpu_s = 60,
+                                              .invocations = 10000,
+                                              .billed_ms = 30000};
 
 Test(bench_cost_model, per_million_events_match_the_hand_computed_example) {
     bench_cost_prices_t p;
@@ -74,8 +76,11 @@ Test(bench_cost_model, lines_meet_at_the_crossover_and_the_processor_grows_in_st
 Test(bench_cost_model, no_crossover_when_the_function_is_cheaper_per_event) {
     bench_cost_prices_t p;
     bench_cost_t c;
-    bench_cost_measured_t m = {.native_events = 1e6, .native_cpu_s = 1000, .faas_events = 1e6,
-                               .invocations = 1000, .billed_ms = 1000};
+    bench_cost_measured_t m = {.native_events = 1e6,
+                               .native_cpu_s = 1000,
+                               .faas_events = 1e6,
+                               .invocations = 1000,
+                               .billed_ms = 1000};
     bench_cost_prices_default(&p);
     bench_cost_eval(&p, &m, &c);
     expect_near(c.faas_per_m, 0.0002 + 1.0 * 0.125 * 0.0000166667, "FaaS per M");

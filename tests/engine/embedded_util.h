@@ -35,16 +35,14 @@
 
 #define EU_WAIT_MS 20000 /* longest wait for processing, reading or stopping */
 
-static inline int64_t eu_now_ms(void)
-{
+static inline int64_t eu_now_ms(void) {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static inline void eu_sleep_ms(int ms)
-{
+static inline void eu_sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
     nanosleep(&ts, NULL);
@@ -61,8 +59,7 @@ typedef struct eu_strs_s {
 static inline void eu_strs_add(eu_strs_t *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static inline void eu_strs_add(eu_strs_t *l, const char *fmt, ...)
-{
+static inline void eu_strs_add(eu_strs_t *l, const char *fmt, ...) {
     va_list ap, again;
     char *s;
     int n;
@@ -84,31 +81,29 @@ static inline void eu_strs_add(eu_strs_t *l, const char *fmt, ...)
     l->v[l->cnt++] = s;
 }
 
-static inline void eu_strs_free(eu_strs_t *l)
-{
+static inline void eu_strs_free(eu_strs_t *l) {
     for (size_t i = 0; i < l->cnt; i++)
         free(l->v[i]);
     free(l->v);
     memset(l, 0, sizeof(*l));
 }
 
-static inline int eu_strcmp_p(const void *a, const void *b)
-{
+static inline int eu_strcmp_p(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Asserts that got and want hold the same strings, in any order (both get sorted). */
-static inline void eu_assert_same_set(eu_strs_t *got, eu_strs_t *want, const char *what)
-{
+static inline void eu_assert_same_set(eu_strs_t *got, eu_strs_t *want, const char *what) {
     if (got->cnt)
         qsort(got->v, got->cnt, sizeof(char *), eu_strcmp_p);
     if (want->cnt)
         qsort(want->v, want->cnt, sizeof(char *), eu_strcmp_p);
     for (size_t i = 0; i < got->cnt && i < want->cnt; i++)
-        cr_assert_str_eq(got->v[i], want->v[i], "%s: sorted item %zu differs (got %zu records, "
-                         "want %zu)", what, i, got->cnt, want->cnt);
-    cr_assert_eq(got->cnt, want->cnt, "%s: got %zu records, want %zu", what, got->cnt,
-                 want->cnt);
+        cr_assert_str_eq(got->v[i], want->v[i],
+                         "%s: sorted item %zu differs (got %zu records, "
+                         "want %zu)",
+                         what, i, got->cnt, want->cnt);
+    cr_assert_eq(got->cnt, want->cnt, "%s: got %zu records, want %zu", what, got->cnt, want->cnt);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -137,8 +132,7 @@ typedef struct eu_recs_s {
     int partition_cnt; /* of the topic read; 0 when it does not exist */
 } eu_recs_t;
 
-static inline char *eu_copy(const void *p, size_t len)
-{
+static inline char *eu_copy(const void *p, size_t len) {
     char *s;
 
     if (!p)
@@ -150,8 +144,7 @@ static inline char *eu_copy(const void *p, size_t len)
     return s;
 }
 
-static inline void eu_recs_add(eu_recs_t *recs, const rd_kafka_message_t *msg)
-{
+static inline void eu_recs_add(eu_recs_t *recs, const rd_kafka_message_t *msg) {
     rd_kafka_headers_t *hdrs = NULL;
     eu_rec_t *r;
 
@@ -185,8 +178,7 @@ static inline void eu_recs_add(eu_recs_t *recs, const rd_kafka_message_t *msg)
     }
 }
 
-static inline void eu_recs_free(eu_recs_t *recs)
-{
+static inline void eu_recs_free(eu_recs_t *recs) {
     for (size_t i = 0; i < recs->cnt; i++) {
         eu_rec_t *r = &recs->v[i];
         for (size_t h = 0; h < r->hdr_cnt; h++) {
@@ -202,8 +194,7 @@ static inline void eu_recs_free(eu_recs_t *recs)
 }
 
 /* The value of the last header called name, or NULL. */
-static inline const char *eu_rec_header(const eu_rec_t *r, const char *name)
-{
+static inline const char *eu_rec_header(const eu_rec_t *r, const char *name) {
     for (size_t i = r->hdr_cnt; i-- > 0;)
         if (!strcmp(r->hdrs[i].name, name))
             return r->hdrs[i].value;
@@ -211,16 +202,14 @@ static inline const char *eu_rec_header(const eu_rec_t *r, const char *name)
 }
 
 /* Adds "key=value" of every record to l. */
-static inline void eu_recs_kv(const eu_recs_t *recs, eu_strs_t *l)
-{
+static inline void eu_recs_kv(const eu_recs_t *recs, eu_strs_t *l) {
     for (size_t i = 0; i < recs->cnt; i++)
         eu_strs_add(l, "%s=%s", recs->v[i].key ? recs->v[i].key : "(null)",
                     recs->v[i].value ? recs->v[i].value : "(null)");
 }
 
 /* Sorts recs by partition, then offset (the order in which a reader sees a partition). */
-static inline int eu_rec_cmp_pos(const void *a, const void *b)
-{
+static inline int eu_rec_cmp_pos(const void *a, const void *b) {
     const eu_rec_t *x = a, *y = b;
 
     if (x->partition != y->partition)
@@ -228,16 +217,14 @@ static inline int eu_rec_cmp_pos(const void *a, const void *b)
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-static inline void eu_recs_sort(eu_recs_t *recs)
-{
+static inline void eu_recs_sort(eu_recs_t *recs) {
     if (recs->cnt)
         qsort(recs->v, recs->cnt, sizeof(*recs->v), eu_rec_cmp_pos);
 }
 
 /* Asserts each record sits in the partition Kafka's default partitioner (murmur2) gives its
  * key, as a Java producer or Kafka Streams would place it. */
-static inline void eu_assert_partitioned_by_key(const eu_recs_t *recs, const char *what)
-{
+static inline void eu_assert_partitioned_by_key(const eu_recs_t *recs, const char *what) {
     for (size_t i = 0; i < recs->cnt; i++) {
         const eu_rec_t *r = &recs->v[i];
         int32_t want = rd_kafka_msg_partitioner_murmur2(NULL, r->key, r->key_len,
@@ -252,8 +239,7 @@ static inline void eu_assert_partitioned_by_key(const eu_recs_t *recs, const cha
 
 /* Makes a fresh, empty state.dir into dir (rt_state_dir_new(), which rt_state_fini() would
  * also clean up); remove it with eu_state_dir_remove(). */
-static inline void eu_state_dir_make(char *dir, size_t size)
-{
+static inline void eu_state_dir_make(char *dir, size_t size) {
     char *path = rt_state_dir_new("eu");
 
     cr_assert_lt(strlen(path), size, "state dir path too long: %s", path);
@@ -261,8 +247,7 @@ static inline void eu_state_dir_make(char *dir, size_t size)
     free(path);
 }
 
-static inline void eu_state_dir_remove(const char *dir)
-{
+static inline void eu_state_dir_remove(const char *dir) {
     rt_state_dir_remove(dir);
 }
 
@@ -270,48 +255,48 @@ static inline void eu_state_dir_remove(const char *dir)
 /* The app                                                                                  */
 
 /* Writes "<tag>-<pid>" to id: an application.id unique to this test run. */
-static inline void eu_app_id(char *id, size_t size, const char *tag)
-{
+static inline void eu_app_id(char *id, size_t size, const char *tag) {
     snprintf(id, size, "%s-%d", tag, (int)getpid());
 }
 
 /* A configuration for a fast test app on the embedded broker; extra is a NULL-terminated
  * list of name, value pairs applied last. */
-static inline rill_conf_t *eu_conf(const char *app_id, const char *const *extra)
-{
+static inline rill_conf_t *eu_conf(const char *app_id, const char *const *extra) {
     static const char *const base[] = {
-        "commit.interval.ms", "100",
-        "consumer.session.timeout.ms", "6000",
-        "consumer.heartbeat.interval.ms", "500",
-        "poll.ms", "50",
+        "commit.interval.ms",
+        "100",
+        "consumer.session.timeout.ms",
+        "6000",
+        "consumer.heartbeat.interval.ms",
+        "500",
+        "poll.ms",
+        "50",
         NULL,
     };
     char errstr[512];
     rill_conf_t *conf = rill_conf_new();
 
     cr_assert_not_null(conf);
-    cr_assert_eq(rill_conf_set(conf, "application.id", app_id, errstr, sizeof(errstr)), 0,
-                 "%s", errstr);
+    cr_assert_eq(rill_conf_set(conf, "application.id", app_id, errstr, sizeof(errstr)), 0, "%s",
+                 errstr);
     for (size_t i = 0; base[i]; i += 2)
-        cr_assert_eq(rill_conf_set(conf, base[i], base[i + 1], errstr, sizeof(errstr)), 0,
-                     "%s", errstr);
+        cr_assert_eq(rill_conf_set(conf, base[i], base[i + 1], errstr, sizeof(errstr)), 0, "%s",
+                     errstr);
     for (size_t i = 0; extra && extra[i]; i += 2)
-        cr_assert_eq(rill_conf_set(conf, extra[i], extra[i + 1], errstr, sizeof(errstr)), 0,
-                     "%s", errstr);
+        cr_assert_eq(rill_conf_set(conf, extra[i], extra[i + 1], errstr, sizeof(errstr)), 0, "%s",
+                     errstr);
     return conf;
 }
 
 /* A topology counting the records of topic in per key in tumbling windows of one second (no
  * grace) in store, writing the final counts to topic out. */
 static inline rill_topology_t *eu_window_count_topology(const char *in, const char *store,
-                                                        const char *out)
-{
+                                                        const char *out) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *s = rill_stream_from(topo, "source", in, NULL);
     rill_window_spec_t spec = {.kind = RILL_WINDOW_TUMBLING, .size_ms = 1000, .grace_ms = 0};
     rill_table_t *t = rill_windowed_count(
-        rill_grouped_windowed_by(rill_stream_group_by_key(s, NULL), &spec), store,
-        RILL_EMIT_FINAL);
+        rill_grouped_windowed_by(rill_stream_group_by_key(s, NULL), &spec), store, RILL_EMIT_FINAL);
 
     rill_stream_to(rill_table_to_stream(t, NULL), "sink", out, NULL);
     return topo;
@@ -319,8 +304,7 @@ static inline rill_topology_t *eu_window_count_topology(const char *in, const ch
 
 /* Makes the app (taking topo); asserts success. */
 static inline rill_app_t *eu_app_new(rill_topology_t *topo, const char *app_id,
-                                     const char *const *extra)
-{
+                                     const char *const *extra) {
     char errstr[512];
     rill_conf_t *conf = eu_conf(app_id, extra);
     rill_app_t *app = rill_app_new(topo, conf, errstr, sizeof(errstr));
@@ -329,19 +313,17 @@ static inline rill_app_t *eu_app_new(rill_topology_t *topo, const char *app_id,
     return app;
 }
 
-static inline void eu_create_topic(rill_app_t *app, const char *topic, int partitions)
-{
+static inline void eu_create_topic(rill_app_t *app, const char *topic, int partitions) {
     char errstr[512] = "";
 
     cr_assert_eq(rill_app_create_topic(app, topic, partitions, errstr, sizeof(errstr)), 0,
                  "create %s: %s", topic, errstr);
 }
 
-static inline rill_producer_t *eu_producer(rill_app_t *app)
-{
+static inline rill_producer_t *eu_producer(rill_app_t *app) {
     char errstr[512];
-    rill_producer_t *p = rill_producer_new(rill_app_bootstrap_servers(app), NULL, errstr,
-                                           sizeof(errstr));
+    rill_producer_t *p =
+        rill_producer_new(rill_app_bootstrap_servers(app), NULL, errstr, sizeof(errstr));
 
     cr_assert_not_null(p, "producer: %s", errstr);
     return p;
@@ -349,16 +331,14 @@ static inline rill_producer_t *eu_producer(rill_app_t *app)
 
 /* Queues one text record (key may be NULL). */
 static inline void eu_send(rill_producer_t *p, const char *topic, int32_t partition,
-                           const char *key, const char *value, int64_t timestamp)
-{
+                           const char *key, const char *value, int64_t timestamp) {
     cr_assert_eq(rill_producer_send(p, topic, partition, key, key ? strlen(key) : 0, value,
                                     value ? strlen(value) : 0, timestamp),
                  0);
 }
 
 /* Flushes and destroys p; asserts every record was delivered. */
-static inline void eu_producer_done(rill_producer_t *p)
-{
+static inline void eu_producer_done(rill_producer_t *p) {
     char errstr[512];
 
     cr_assert_eq(rill_producer_flush(p, EU_WAIT_MS, errstr, sizeof(errstr)), 0, "flush: %s",
@@ -366,16 +346,14 @@ static inline void eu_producer_done(rill_producer_t *p)
     rill_producer_destroy(p);
 }
 
-static inline void eu_start(rill_app_t *app)
-{
+static inline void eu_start(rill_app_t *app) {
     char errstr[512] = "";
 
     cr_assert_eq(rill_app_start(app, errstr, sizeof(errstr)), 0, "start: %s", errstr);
 }
 
 /* Waits until metric reaches want (or EU_WAIT_MS passes); returns its last value. */
-static inline int64_t eu_wait_metric(rill_app_t *app, const char *metric, int64_t want)
-{
+static inline int64_t eu_wait_metric(rill_app_t *app, const char *metric, int64_t want) {
     int64_t deadline = eu_now_ms() + EU_WAIT_MS, v;
 
     while ((v = rill_app_metric(app, metric)) < want && eu_now_ms() < deadline)
@@ -384,8 +362,7 @@ static inline int64_t eu_wait_metric(rill_app_t *app, const char *metric, int64_
 }
 
 /* Waits until the app has processed n input records; asserts it did. */
-static inline void eu_wait_processed(rill_app_t *app, int64_t n)
-{
+static inline void eu_wait_processed(rill_app_t *app, int64_t n) {
     int64_t v = eu_wait_metric(app, "rill_records_processed_total", n);
 
     cr_assert_geq(v, n, "processed %lld of %lld records in %d ms", (long long)v, (long long)n,
@@ -400,8 +377,7 @@ typedef struct eu_watchdog_s {
     pthread_t tid;
 } eu_watchdog_t;
 
-static inline void *eu_watchdog_main(void *arg)
-{
+static inline void *eu_watchdog_main(void *arg) {
     eu_watchdog_t *w = arg;
     int64_t deadline = eu_now_ms() + w->ms;
 
@@ -419,9 +395,8 @@ static inline void *eu_watchdog_main(void *arg)
  * a watchdog stops the app). Returns rill_app_wait()'s result; *firedp tells whether the
  * watchdog had to step in.
  */
-static inline rill_err_t eu_wait_bounded(rill_app_t *app, int ms, char *errstr,
-                                         size_t errstr_size, int *firedp)
-{
+static inline rill_err_t eu_wait_bounded(rill_app_t *app, int ms, char *errstr, size_t errstr_size,
+                                         int *firedp) {
     eu_watchdog_t w = {.app = app, .ms = ms};
     rill_err_t err;
 
@@ -434,8 +409,7 @@ static inline rill_err_t eu_wait_bounded(rill_app_t *app, int ms, char *errstr,
 }
 
 /* Stops the app and waits for it; asserts it ended without a fatal error. */
-static inline void eu_stop(rill_app_t *app)
-{
+static inline void eu_stop(rill_app_t *app) {
     char errstr[512] = "";
     int fired;
 
@@ -448,8 +422,7 @@ static inline void eu_stop(rill_app_t *app)
 /* Metrics in Prometheus' text format                                                       */
 
 /* Runs `promtool check metrics` on text; asserts it passes (promtool required). */
-static inline void eu_assert_promtool_ok(const char *text)
-{
+static inline void eu_assert_promtool_ok(const char *text) {
     char in[] = "/tmp/rill-test-promtool-XXXXXX", cmd[256], out[4096];
     FILE *f, *p;
     size_t n;
@@ -478,16 +451,15 @@ static inline void eu_assert_promtool_ok(const char *text)
  * and the sample of node with value want (labels application_id app_id, node), and that
  * promtool accepts the whole text. */
 static inline void eu_assert_node_sample(rill_app_t *app, const char *app_id, const char *family,
-                                         const char *node, int64_t want)
-{
+                                         const char *node, int64_t want) {
     rill_buf_t text = {0};
     char line[512], head[256];
 
     cr_assert_eq(rill_app_metrics(app, &text), RILL_OK);
     cr_assert_eq(rill_buf_append(&text, "", 1), 0);
     snprintf(head, sizeof(head), "# TYPE %s ", family);
-    snprintf(line, sizeof(line), "\n%s{application_id=\"%s\",node=\"%s\"} %lld\n", family,
-             app_id, node, (long long)want);
+    snprintf(line, sizeof(line), "\n%s{application_id=\"%s\",node=\"%s\"} %lld\n", family, app_id,
+             node, (long long)want);
     cr_assert_not_null(strstr(text.data, head), "no %s family in:\n%s", family, text.data);
     cr_assert_not_null(strstr(text.data, line), "no line %s in:\n%s", line + 1, text.data);
     eu_assert_promtool_ok(text.data);
@@ -498,8 +470,7 @@ static inline void eu_assert_node_sample(rill_app_t *app, const char *app_id, co
 /* Reading a topic                                                                          */
 
 /* A consumer for reading with assign() (group is never joined; NULL: a private one). */
-static inline rd_kafka_t *eu_consumer_new(const char *bootstrap, const char *group)
-{
+static inline rd_kafka_t *eu_consumer_new(const char *bootstrap, const char *group) {
     char errstr[512], gid[128];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     const char *props[][2] = {
@@ -526,8 +497,7 @@ static inline rd_kafka_t *eu_consumer_new(const char *bootstrap, const char *gro
 }
 
 /* Partition count of topic, or 0 when the broker does not know it. */
-static inline int eu_partition_count(rd_kafka_t *rk, const char *topic)
-{
+static inline int eu_partition_count(rd_kafka_t *rk, const char *topic) {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     int64_t deadline = eu_now_ms() + EU_WAIT_MS;
@@ -556,8 +526,7 @@ static inline int eu_partition_count(rd_kafka_t *rk, const char *topic)
  * as it is now, into recs (sorted by partition and offset). For use once the writers are
  * done (the app stopped). A topic that does not exist reads as empty.
  */
-static inline void eu_read_topic(const char *bootstrap, const char *topic, eu_recs_t *recs)
-{
+static inline void eu_read_topic(const char *bootstrap, const char *topic, eu_recs_t *recs) {
     rd_kafka_t *rk = eu_consumer_new(bootstrap, NULL);
     int cnt = eu_partition_count(rk, topic);
     int64_t *high = calloc(cnt ? (size_t)cnt : 1, sizeof(int64_t));
@@ -601,8 +570,7 @@ static inline void eu_read_topic(const char *bootstrap, const char *topic, eu_re
  * rill.error) starts with prefix, adds each value to values when not NULL, and returns how
  * many there are. */
 static inline size_t eu_dead_letters(const char *bootstrap, const char *id, const char *prefix,
-                                     eu_strs_t *values)
-{
+                                     eu_strs_t *values) {
     char dlq[96];
     eu_recs_t dead;
     size_t n;
@@ -622,14 +590,12 @@ static inline size_t eu_dead_letters(const char *bootstrap, const char *id, cons
 }
 
 /* The partition Kafka's default partitioner (murmur2, as Rill's producers) gives key. */
-static inline int32_t eu_partition_of(const char *key, int32_t cnt)
-{
+static inline int32_t eu_partition_of(const char *key, int32_t cnt) {
     return rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), cnt, NULL, NULL);
 }
 
 /* A small deterministic generator for test input (a 64-bit LCG over *state). */
-static inline uint32_t eu_rnd(uint64_t *state)
-{
+static inline uint32_t eu_rnd(uint64_t *state) {
     *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
     return (uint32_t)(*state >> 33);
 }
@@ -637,8 +603,7 @@ static inline uint32_t eu_rnd(uint64_t *state)
 /* The offset the app's group committed for topic[partition], or a negative (logical) offset
  * when it committed none. */
 static inline int64_t eu_committed_offset(rill_app_t *app, const char *group, const char *topic,
-                                          int32_t partition)
-{
+                                          int32_t partition) {
     rd_kafka_t *rk = eu_consumer_new(rill_app_bootstrap_servers(app), group);
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
     int64_t offset;

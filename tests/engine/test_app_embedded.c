@@ -17,8 +17,7 @@
  * node, origin in the input as read back (in), attempts and application id. */
 static void assert_dead_letter(const eu_rec_t *r, const eu_recs_t *in, const char *input_topic,
                                const char *node, const char *reason, int reason_part,
-                               const char *app_id)
-{
+                               const char *app_id) {
     const eu_rec_t *src = NULL;
     char num[32];
 
@@ -47,8 +46,7 @@ static void assert_dead_letter(const eu_rec_t *r, const eu_recs_t *in, const cha
 /* ---------------------------------------------------------------------------------------- */
 /* JSON serde errors                                                                        */
 
-static int64_t json_n(const rill_record_t *rec)
-{
+static int64_t json_n(const rill_record_t *rec) {
     struct json_object *n;
 
     return rec->value_obj && json_object_object_get_ex(rec->value_obj, "n", &n)
@@ -56,24 +54,21 @@ static int64_t json_n(const rill_record_t *rec)
                : -1;
 }
 
-static int double_n(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int double_n(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     char doubled[32];
     int len = snprintf(doubled, sizeof(doubled), "%lld", (long long)(2 * json_n(rec)));
     return rill_buf_append(out->value, doubled, (size_t)len);
 }
 
 /* orders (string keys, JSON values) -> double n -> "doubled". */
-static rill_topology_t *json_topology(void)
-{
+static rill_topology_t *json_topology(void) {
     rill_topology_t *topo = rill_topology_new();
-    rill_source_opts_t opts = {.key_serde = rill_serde_string(),
-                               .value_serde = rill_serde_json()};
+    rill_source_opts_t opts = {.key_serde = rill_serde_string(), .value_serde = rill_serde_json()};
     rill_stream_t *s = rill_stream_from(topo, "orders", "orders", &opts);
 
-    cr_assert_eq(rill_stream_to(rill_stream_map_values(s, "double", double_n, NULL), NULL,
-                                "doubled", NULL),
-                 0);
+    cr_assert_eq(
+        rill_stream_to(rill_stream_map_values(s, "double", double_n, NULL), NULL, "doubled", NULL),
+        0);
     return topo;
 }
 
@@ -81,8 +76,7 @@ static rill_topology_t *json_topology(void)
 
 /* About 3 KB of "[{},{},...]": valid JSON that would cost about 800 KB as a json-c tree,
  * past what the serde accepts for its size (base/json_scan.c). */
-static const char *json_amplifying(void)
-{
+static const char *json_amplifying(void) {
     static char text[3 * 1000 + 2];
     size_t at = 0;
 
@@ -96,15 +90,14 @@ static const char *json_amplifying(void)
 }
 
 /* Input i's value: {"n":i}, except four kinds of malformed JSON and one that amplifies. */
-static const char *json_value(int i, char *buf, size_t size)
-{
+static const char *json_value(int i, char *buf, size_t size) {
     switch (i) {
     case 17:
         return json_amplifying();
     case 3:
-        return "{\"n\": 3";        /* cut short */
+        return "{\"n\": 3"; /* cut short */
     case 7:
-        return "not json";         /* not JSON at all */
+        return "not json"; /* not JSON at all */
     case 12:
         return "{\"n\":12} extra"; /* trailing data */
     case 13:
@@ -115,13 +108,11 @@ static const char *json_value(int i, char *buf, size_t size)
     }
 }
 
-static int json_malformed(int i)
-{
+static int json_malformed(int i) {
     return i == 3 || i == 7 || i == 12 || i == 13 || i == 17;
 }
 
-Test(engine_app_embedded, malformed_json_dead_lettered_when_json_serde_rejects_it, .timeout = 60)
-{
+Test(engine_app_embedded, malformed_json_dead_lettered_when_json_serde_rejects_it, .timeout = 60) {
     char id[64], dlq[80], key[16], buf[32];
     eu_app_id(id, sizeof(id), "app-json-dlq");
     snprintf(dlq, sizeof(dlq), "%s-dlq", id);
@@ -187,8 +178,7 @@ typedef struct order_log_s {
 
 static order_log_t order_log = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static int log_order(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
-{
+static int log_order(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     int32_t p = rill_ctx_partition(ctx);
 
     pthread_mutex_lock(&order_log.lock);
@@ -201,8 +191,7 @@ static int log_order(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
 }
 
 Test(engine_app_embedded, records_processed_in_timestamp_order_when_two_topics_share_a_task,
-     .timeout = 60)
-{
+     .timeout = 60) {
     static const rill_processor_def_t logger = {.process = log_order};
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *a = rill_stream_from(topo, "a", "ta", NULL);
@@ -210,8 +199,8 @@ Test(engine_app_embedded, records_processed_in_timestamp_order_when_two_topics_s
     char id[64], key[8], value[16];
 
     /* Merged: one sub-topology, so partition p of ta and of tb make one task. */
-    rill_stream_t *logged = rill_stream_process(rill_stream_merge(a, b, NULL), "log", &logger,
-                                                NULL);
+    rill_stream_t *logged =
+        rill_stream_process(rill_stream_merge(a, b, NULL), "log", &logger, NULL);
     cr_assert_eq(rill_stream_to(logged, NULL, "ordered", NULL), 0);
     eu_app_id(id, sizeof(id), "app-ts-order");
     rill_app_t *app = eu_app_new(topo, id, NULL);
@@ -263,16 +252,15 @@ Test(engine_app_embedded, records_processed_in_timestamp_order_when_two_topics_s
 
 /*
  * max.task.idle.ms: after one record each, input b of a task gets its records 1 s after
- * input a, with earlier timestamps. Waiting up to 3 s for the empty input, the task processes all six in
- * timestamp order; with 0 (Kafka Streams' default: wait only for data known to exist) it
+ * input a, with earlier timestamps. Waiting up to 3 s for the empty input, the task processes all
+ * six in timestamp order; with 0 (Kafka Streams' default: wait only for data known to exist) it
  * goes ahead with a's records.
  */
 static int64_t idle_order[8];
 static int idle_cnt;
 static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int log_idle(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
-{
+static int log_idle(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     pthread_mutex_lock(&idle_lock);
     if (idle_cnt < 8)
         idle_order[idle_cnt++] = rec->timestamp;
@@ -280,14 +268,13 @@ static int log_idle(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
     return rill_ctx_forward(ctx, rec) ? -1 : 0;
 }
 
-static void run_idle(const char *idle_ms, const int64_t *want)
-{
+static void run_idle(const char *idle_ms, const int64_t *want) {
     static const rill_processor_def_t logger = {.process = log_idle};
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *a = rill_stream_from(topo, "a", "ia", NULL);
     rill_stream_t *b = rill_stream_from(topo, "b", "ib", NULL);
-    rill_stream_t *logged = rill_stream_process(rill_stream_merge(a, b, NULL), "log", &logger,
-                                                NULL);
+    rill_stream_t *logged =
+        rill_stream_process(rill_stream_merge(a, b, NULL), "log", &logger, NULL);
     cr_assert_eq(rill_stream_to(logged, NULL, "idle-out", NULL), 0);
     char id[64];
     const char *const extra[] = {"max.task.idle.ms", idle_ms, NULL};
@@ -315,22 +302,21 @@ static void run_idle(const char *idle_ms, const int64_t *want)
     eu_stop(app);
     cr_assert_eq(idle_cnt, 8);
     for (int i = 0; i < 8; i++)
-        cr_assert_eq(idle_order[i], want[i], "max.task.idle.ms=%s: record %d processed has "
-                     "timestamp %lld, want %lld", idle_ms, i, (long long)idle_order[i],
-                     (long long)want[i]);
+        cr_assert_eq(idle_order[i], want[i],
+                     "max.task.idle.ms=%s: record %d processed has "
+                     "timestamp %lld, want %lld",
+                     idle_ms, i, (long long)idle_order[i], (long long)want[i]);
     rill_app_destroy(app);
 }
 
 Test(engine_app_embedded, late_input_waited_for_in_timestamp_order_when_max_task_idle_set,
-     .timeout = 60)
-{
+     .timeout = 60) {
     static const int64_t sorted[] = {1, 2, 5, 10, 15, 20, 25, 30};
     run_idle("3000", sorted);
 }
 
 Test(engine_app_embedded, task_goes_ahead_without_empty_input_when_max_task_idle_zero,
-     .timeout = 60)
-{
+     .timeout = 60) {
     static const int64_t ahead[] = {1, 2, 10, 20, 30, 5, 15, 25};
     run_idle("0", ahead);
 }
@@ -338,8 +324,7 @@ Test(engine_app_embedded, task_goes_ahead_without_empty_input_when_max_task_idle
 /* ---------------------------------------------------------------------------------------- */
 /* Processor errors                                                                         */
 
-static int contains(const rill_record_t *rec, const char *word)
-{
+static int contains(const rill_record_t *rec, const char *word) {
     size_t wl = strlen(word);
 
     for (size_t i = 0; rec->value && i + wl <= rec->value_len; i++)
@@ -349,8 +334,7 @@ static int contains(const rill_record_t *rec, const char *word)
 }
 
 /* Fails, with no reason, for values containing "broken"; else appends "+". */
-static int tag_fn(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int tag_fn(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     if (contains(rec, "broken"))
         return 1;
     return rill_buf_append(out->value, rec->value, rec->value_len) ||
@@ -358,8 +342,7 @@ static int tag_fn(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 }
 
 /* Fails with a reason for "bad", without one for "ugly"; forwards the rest. */
-static int check_fn(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
-{
+static int check_fn(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     if (contains(rec, "bad")) {
         rill_ctx_set_error(ctx, "rejected %.*s at offset %lld", (int)rec->value_len,
                            (const char *)rec->value, (long long)rill_ctx_offset(ctx));
@@ -372,16 +355,14 @@ static int check_fn(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
 
 #define ERR_RECORDS 16
 
-static const char *err_value(int i, char *buf, size_t size)
-{
+static const char *err_value(int i, char *buf, size_t size) {
     const char *kind = i % 5 == 1 ? "bad" : i % 5 == 3 ? "ugly" : i == 9 ? "broken" : "fine";
 
     snprintf(buf, size, "%s%d", kind, i);
     return buf;
 }
 
-Test(engine_app_embedded, record_dead_lettered_with_reason_when_processor_fails, .timeout = 60)
-{
+Test(engine_app_embedded, record_dead_lettered_with_reason_when_processor_fails, .timeout = 60) {
     static const rill_processor_def_t checker = {.process = check_fn};
     rill_topology_t *topo = rill_topology_new();
     char id[64], dlq[80], key[16], value[32];
@@ -429,12 +410,11 @@ Test(engine_app_embedded, record_dead_lettered_with_reason_when_processor_fails,
                      offset ? offset : "?");
             assert_dead_letter(r, &in, "events", "checker", reason, 0, id);
         } else if (!strncmp(r->value, "ugly", 4)) {
-            assert_dead_letter(r, &in, "events", "checker", "processor \"checker\" failed", 0,
-                               id);
+            assert_dead_letter(r, &in, "events", "checker", "processor \"checker\" failed", 0, id);
         } else {
             cr_assert_str_eq(r->value, "broken9");
-            assert_dead_letter(r, &in, "events", "tagger", "mapper of node \"tagger\" failed",
-                               0, id);
+            assert_dead_letter(r, &in, "events", "tagger", "mapper of node \"tagger\" failed", 0,
+                               id);
         }
     }
     cr_assert_eq(rill_app_metric(app, "rill_dlq_records_total"), failing);
@@ -454,8 +434,7 @@ static const char *const tolerance_none[] = {"errors.tolerance", "none", NULL};
 /* Runs the JSON topology with errors.tolerance=none over {"n":0}, {"n":1}, oops, {"n":3} in
  * orders[0] until the app stops by itself. Returns the app (stopped) and its error. */
 static rill_app_t *run_until_bad_record(const char *app_id, char *errstr, size_t errstr_size,
-                                        rill_err_t *errp)
-{
+                                        rill_err_t *errp) {
     static const char *const values[] = {"{\"n\":0}", "{\"n\":1}", "oops", "{\"n\":3}"};
     rill_app_t *app = eu_app_new(json_topology(), app_id, tolerance_none);
     int fired;
@@ -474,8 +453,7 @@ static rill_app_t *run_until_bad_record(const char *app_id, char *errstr, size_t
     return app;
 }
 
-Test(engine_app_embedded, app_stops_naming_record_when_errors_tolerance_none, .timeout = 60)
-{
+Test(engine_app_embedded, app_stops_naming_record_when_errors_tolerance_none, .timeout = 60) {
     char id[64], dlq[80], errstr[512] = "";
     rill_err_t err;
 
@@ -511,8 +489,7 @@ Test(engine_app_embedded, app_stops_naming_record_when_errors_tolerance_none, .t
  * skip it, and it would be lost without a trace (neither output nor dead letter).
  */
 Test(engine_app_embedded, bad_record_not_committed_when_errors_tolerance_none_stops_app,
-     .timeout = 60)
-{
+     .timeout = 60) {
     char id[64], errstr[512] = "";
     rill_err_t err;
 
@@ -520,7 +497,9 @@ Test(engine_app_embedded, bad_record_not_committed_when_errors_tolerance_none_st
     rill_app_t *app = run_until_bad_record(id, errstr, sizeof(errstr), &err);
     cr_assert_eq(err, RILL_ERR_PROCESSING, "%s", errstr);
     int64_t committed = eu_committed_offset(app, id, "orders", 0);
-    cr_assert_leq(committed, 2, "offset %lld committed for orders[0]: the bad record at offset "
-                  "2 would be skipped on restart", (long long)committed);
+    cr_assert_leq(committed, 2,
+                  "offset %lld committed for orders[0]: the bad record at offset "
+                  "2 would be skipped on restart",
+                  (long long)committed);
     rill_app_destroy(app);
 }

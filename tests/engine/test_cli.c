@@ -16,21 +16,18 @@
 static rill_conf_t *conf;
 static char errstr[512];
 
-static void setup(void)
-{
+static void setup(void) {
     conf = rill_conf_new();
     cr_assert_not_null(conf);
     errstr[0] = '\0';
 }
 
-static void teardown(void)
-{
+static void teardown(void) {
     rill_conf_destroy(conf);
 }
 
 /* Parses the NULL-terminated argv (argv[0] included); *argcp gets the count left. */
-static int parse(char **argv, int *argcp, int allow_extra)
-{
+static int parse(char **argv, int *argcp, int allow_extra) {
     int argc = 0;
 
     while (argv[argc])
@@ -40,8 +37,7 @@ static int parse(char **argv, int *argcp, int allow_extra)
 }
 
 /* Reads what the test wrote to its redirected stdout (caller frees). */
-static char *captured_stdout(void)
-{
+static char *captured_stdout(void) {
     FILE *fp;
     char *text = calloc(1, 65536);
     size_t len;
@@ -55,10 +51,9 @@ static char *captured_stdout(void)
 
 TestSuite(engine_cli, .init = setup, .fini = teardown);
 
-Test(engine_cli, flags_applied_when_all_given)
-{
-    char *argv[] = {"app", "--bootstrap-servers", "k1:9092", "--threads", "3", "--state-dir",
-                    "/var/rill", "--instance-id", "node-7", NULL};
+Test(engine_cli, flags_applied_when_all_given) {
+    char *argv[] = {"app",         "--bootstrap-servers", "k1:9092",       "--threads", "3",
+                    "--state-dir", "/var/rill",           "--instance-id", "node-7",    NULL};
     int argc;
 
     cr_assert_eq(parse(argv, &argc, 0), 0, "%s", errstr);
@@ -71,8 +66,7 @@ Test(engine_cli, flags_applied_when_all_given)
     cr_assert_str_eq(rill_conf_get(conf, "group.instance.id"), "node-7");
 }
 
-Test(engine_cli, value_taken_after_equals_when_flag_joined)
-{
+Test(engine_cli, value_taken_after_equals_when_flag_joined) {
     char *argv[] = {"app", "--bootstrap-servers=k2:9093", "--threads=2", NULL};
     int argc;
 
@@ -81,10 +75,10 @@ Test(engine_cli, value_taken_after_equals_when_flag_joined)
     cr_assert_str_eq(rill_conf_get(conf, "num.stream.threads"), "2");
 }
 
-Test(engine_cli, properties_set_when_define_given)
-{
-    char *argv[] = {"app", "-D", "application.id=wordcount", "-Dlinger.ms=5", "-D",
-                    "producer.batch.size=1000", NULL};
+Test(engine_cli, properties_set_when_define_given) {
+    char *argv[] = {
+        "app", "-D", "application.id=wordcount", "-Dlinger.ms=5", "-D", "producer.batch.size=1000",
+        NULL};
     int argc;
 
     cr_assert_eq(parse(argv, &argc, 0), 0, "%s", errstr);
@@ -93,8 +87,7 @@ Test(engine_cli, properties_set_when_define_given)
     cr_assert_str_eq(rill_conf_get(conf, "producer.batch.size"), "1000");
 }
 
-Test(engine_cli, error_names_property_when_define_invalid)
-{
+Test(engine_cli, error_names_property_when_define_invalid) {
     char *bad_value[] = {"app", "-D", "linger.ms=abc", NULL};
     char *no_equals[] = {"app", "-D", "linger.ms", NULL};
     char *missing[] = {"app", "-D", NULL};
@@ -108,8 +101,7 @@ Test(engine_cli, error_names_property_when_define_invalid)
     cr_assert(strstr(errstr, "-D"), "%s", errstr);
 }
 
-Test(engine_cli, error_names_flag_when_threads_invalid)
-{
+Test(engine_cli, error_names_flag_when_threads_invalid) {
     char *argv[] = {"app", "--threads", "lots", NULL};
     char *range[] = {"app", "--threads", "0", NULL};
     char *missing[] = {"app", "--threads", NULL};
@@ -126,22 +118,20 @@ Test(engine_cli, error_names_flag_when_threads_invalid)
     cr_assert_str_eq(rill_conf_get(conf, "num.stream.threads"), "1");
 }
 
-Test(engine_cli, error_when_flag_unknown_without_allow_extra)
-{
+Test(engine_cli, error_when_flag_unknown_without_allow_extra) {
     char *argv[] = {"app", "--threads", "2", "--rate", "10", NULL};
     int argc;
 
     cr_assert_eq(parse(argv, &argc, 0), -1);
     cr_assert(strstr(errstr, "--rate"), "%s", errstr);
     cr_assert(strstr(errstr, "--help"), "%s", errstr);
-    cr_assert_str_eq(argv[3], "--rate"); /* argv untouched on error */
+    cr_assert_str_eq(argv[3], "--rate");                              /* argv untouched on error */
     cr_assert_str_eq(rill_conf_get(conf, "num.stream.threads"), "1"); /* nothing applied */
 }
 
-Test(engine_cli, unknown_kept_in_order_when_allow_extra)
-{
-    char *argv[] = {"app", "--rate", "10", "--threads", "2", "-v", "input.txt",
-                    "-D", "linger.ms=1", "--", "--threads", NULL};
+Test(engine_cli, unknown_kept_in_order_when_allow_extra) {
+    char *argv[] = {"app",       "--rate", "10",          "--threads", "2",         "-v",
+                    "input.txt", "-D",     "linger.ms=1", "--",        "--threads", NULL};
     int argc;
 
     cr_assert_eq(parse(argv, &argc, 1), 0, "%s", errstr);
@@ -158,8 +148,7 @@ Test(engine_cli, unknown_kept_in_order_when_allow_extra)
     cr_assert_str_eq(rill_conf_get(conf, "linger.ms"), "1");
 }
 
-Test(engine_cli, flags_override_file_when_config_given_last)
-{
+Test(engine_cli, flags_override_file_when_config_given_last) {
     char path[] = "/tmp/rill_test_cli_XXXXXX";
     const char *text = "application.id=from-file\nnum.stream.threads=8\n";
     int fd = mkstemp(path);
@@ -175,8 +164,7 @@ Test(engine_cli, flags_override_file_when_config_given_last)
     cr_assert_str_eq(rill_conf_get(conf, "num.stream.threads"), "4");
 }
 
-Test(engine_cli, error_names_file_when_config_missing)
-{
+Test(engine_cli, error_names_file_when_config_missing) {
     char *argv[] = {"app", "--config", "/nonexistent/app.properties", NULL};
     int argc;
 
@@ -185,8 +173,7 @@ Test(engine_cli, error_names_file_when_config_missing)
     cr_assert(strstr(errstr, "/nonexistent/app.properties"), "%s", errstr);
 }
 
-Test(engine_cli, usage_printed_when_help_given, .init = cr_redirect_stdout)
-{
+Test(engine_cli, usage_printed_when_help_given, .init = cr_redirect_stdout) {
     char *argv[] = {"app", "--threads", "2", "--help", NULL};
     char *text;
     int argc;
@@ -202,16 +189,14 @@ Test(engine_cli, usage_printed_when_help_given, .init = cr_redirect_stdout)
     free(text);
 }
 
-Test(engine_cli, short_help_accepted_when_h_given, .init = cr_redirect_stdout)
-{
+Test(engine_cli, short_help_accepted_when_h_given, .init = cr_redirect_stdout) {
     char *argv[] = {"app", "-h", NULL};
     int argc;
 
     cr_assert_eq(parse(argv, &argc, 0), 1);
 }
 
-Test(engine_cli, error_when_describe_has_no_topology)
-{
+Test(engine_cli, error_when_describe_has_no_topology) {
     char *argv[] = {"app", "--describe", NULL};
     int argc;
 
@@ -219,8 +204,7 @@ Test(engine_cli, error_when_describe_has_no_topology)
     cr_assert(strstr(errstr, "--describe"), "%s", errstr);
 }
 
-Test(engine_cli, description_printed_when_describe_given, .init = cr_redirect_stdout)
-{
+Test(engine_cli, description_printed_when_describe_given, .init = cr_redirect_stdout) {
     char path[] = "/tmp/rill_test_cli_dot_XXXXXX";
     int fd = mkstemp(path);
     char *argv[] = {"app", "--describe", "--describe-dot", path, NULL};

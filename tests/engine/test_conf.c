@@ -15,26 +15,22 @@
 static rill_conf_t *conf;
 static char errstr[512];
 
-static void setup(void)
-{
+static void setup(void) {
     conf = rill_conf_new();
     cr_assert_not_null(conf);
     errstr[0] = '\0';
 }
 
-static void teardown(void)
-{
+static void teardown(void) {
     rill_conf_destroy(conf);
 }
 
-static rill_err_t set(const char *name, const char *value)
-{
+static rill_err_t set(const char *name, const char *value) {
     return rill_conf_set(conf, name, value, errstr, sizeof(errstr));
 }
 
 /* Writes text to a fresh temporary file; returns its path (static buffer). */
-static const char *write_tmp(const char *text)
-{
+static const char *write_tmp(const char *text) {
     static char path[64];
     int fd;
 
@@ -47,8 +43,7 @@ static const char *write_tmp(const char *text)
 }
 
 /* The value of name in a librdkafka configuration, or "" when unset. */
-static const char *kafka_get(rd_kafka_conf_t *kconf, const char *name)
-{
+static const char *kafka_get(rd_kafka_conf_t *kconf, const char *name) {
     static char value[256];
     size_t size = sizeof(value);
 
@@ -62,8 +57,7 @@ TestSuite(engine_conf, .init = setup, .fini = teardown);
 /* ---------------------------------------------------------------------------------------- */
 /* Rill's own keys                                                                          */
 
-Test(engine_conf, own_keys_stored_when_values_valid)
-{
+Test(engine_conf, own_keys_stored_when_values_valid) {
     cr_assert_eq(set("application.id", "orders-app_1.v2"), RILL_OK, "%s", errstr);
     cr_assert_eq(set("num.stream.threads", "4"), RILL_OK, "%s", errstr);
     cr_assert_eq(set("commit.interval.ms", "0"), RILL_OK, "%s", errstr);
@@ -75,15 +69,13 @@ Test(engine_conf, own_keys_stored_when_values_valid)
     cr_assert_str_eq(rill_conf_get(conf, "num.stream.threads"), "4");
 }
 
-Test(engine_conf, later_value_replaces_when_set_twice)
-{
+Test(engine_conf, later_value_replaces_when_set_twice) {
     cr_assert_eq(set("num.stream.threads", "2"), RILL_OK);
     cr_assert_eq(set("num.stream.threads", "3"), RILL_OK);
     cr_assert_str_eq(rill_conf_get(conf, "num.stream.threads"), "3");
 }
 
-Test(engine_conf, rejected_with_key_and_value_when_threads_out_of_range)
-{
+Test(engine_conf, rejected_with_key_and_value_when_threads_out_of_range) {
     cr_assert_eq(set("num.stream.threads", "65"), RILL_ERR_INVALID_ARG);
     cr_assert(strstr(errstr, "num.stream.threads"), "%s", errstr);
     cr_assert(strstr(errstr, "65"), "%s", errstr);
@@ -94,16 +86,14 @@ Test(engine_conf, rejected_with_key_and_value_when_threads_out_of_range)
     cr_assert_str_eq(rill_conf_get(conf, "num.stream.threads"), "1"); /* default kept */
 }
 
-Test(engine_conf, rejected_when_application_id_has_bad_characters)
-{
+Test(engine_conf, rejected_when_application_id_has_bad_characters) {
     cr_assert_eq(set("application.id", "my app"), RILL_ERR_INVALID_ARG);
     cr_assert(strstr(errstr, "application.id"), "%s", errstr);
     cr_assert_eq(set("application.id", ""), RILL_ERR_INVALID_ARG);
     cr_assert_eq(set("application.id", "a/b"), RILL_ERR_INVALID_ARG);
 }
 
-Test(engine_conf, deprecated_name_explained_when_guarantee_is_exactly_once)
-{
+Test(engine_conf, deprecated_name_explained_when_guarantee_is_exactly_once) {
     cr_assert_eq(set("processing.guarantee", "exactly_once"), RILL_ERR_INVALID_ARG);
     cr_assert(strstr(errstr, "deprecated"), "%s", errstr);
     cr_assert(strstr(errstr, "exactly_once_v2"), "%s", errstr);
@@ -114,8 +104,7 @@ Test(engine_conf, deprecated_name_explained_when_guarantee_is_exactly_once)
     cr_assert(strstr(errstr, "at_least_once|exactly_once_v2"), "%s", errstr);
 }
 
-Test(engine_conf, rejected_when_other_own_values_invalid)
-{
+Test(engine_conf, rejected_when_other_own_values_invalid) {
     cr_assert_eq(set("replication.factor", "0"), RILL_ERR_INVALID_ARG);
     cr_assert(strstr(errstr, "replication.factor"), "%s", errstr);
     cr_assert_eq(set("replication.factor", "-2"), RILL_ERR_INVALID_ARG);
@@ -132,8 +121,7 @@ Test(engine_conf, rejected_when_other_own_values_invalid)
 /* ---------------------------------------------------------------------------------------- */
 /* Pass-through and managed properties                                                      */
 
-Test(engine_conf, passed_through_when_librdkafka_knows_key)
-{
+Test(engine_conf, passed_through_when_librdkafka_knows_key) {
     cr_assert_eq(set("linger.ms", "5"), RILL_OK, "%s", errstr);
     cr_assert_eq(set("consumer.fetch.min.bytes", "1024"), RILL_OK, "%s", errstr);
     cr_assert_eq(set("producer.compression.type", "lz4"), RILL_OK, "%s", errstr);
@@ -142,15 +130,13 @@ Test(engine_conf, passed_through_when_librdkafka_knows_key)
     cr_assert_null(rill_conf_get(conf, "fetch.min.bytes"));
 }
 
-Test(engine_conf, librdkafka_message_given_when_value_invalid)
-{
+Test(engine_conf, librdkafka_message_given_when_value_invalid) {
     cr_assert_eq(set("linger.ms", "abc"), RILL_ERR_INVALID_ARG);
     cr_assert(strstr(errstr, "linger.ms"), "%s", errstr);
     cr_assert_null(rill_conf_get(conf, "linger.ms"));
 }
 
-Test(engine_conf, unknown_conf_when_nobody_knows_key)
-{
+Test(engine_conf, unknown_conf_when_nobody_knows_key) {
     cr_assert_eq(set("no.such.key", "1"), RILL_ERR_UNKNOWN_CONF);
     cr_assert(strstr(errstr, "no.such.key"), "%s", errstr);
     cr_assert_eq(set("producer.no.such.key", "1"), RILL_ERR_UNKNOWN_CONF);
@@ -158,8 +144,7 @@ Test(engine_conf, unknown_conf_when_nobody_knows_key)
     cr_assert_eq(set("consumer.", "1"), RILL_ERR_UNKNOWN_CONF);
 }
 
-Test(engine_conf, rill_setting_named_when_key_is_managed)
-{
+Test(engine_conf, rill_setting_named_when_key_is_managed) {
     cr_assert_eq(set("group.id", "g"), RILL_ERR_INVALID_ARG);
     cr_assert(strstr(errstr, "group.id"), "%s", errstr);
     cr_assert(strstr(errstr, "application.id"), "%s", errstr);
@@ -177,8 +162,7 @@ Test(engine_conf, rill_setting_named_when_key_is_managed)
 /* Settings                                                                                 */
 
 /* The per-user default of state.dir: "${TMPDIR:-/tmp}/rill-state-<uid>". */
-static const char *user_state_dir(void)
-{
+static const char *user_state_dir(void) {
     static char dir[1024];
     const char *tmp = getenv("TMPDIR");
 
@@ -187,14 +171,12 @@ static const char *user_state_dir(void)
     return dir;
 }
 
-Test(engine_conf, state_dir_defaults_to_a_directory_of_the_user_when_not_set)
-{
+Test(engine_conf, state_dir_defaults_to_a_directory_of_the_user_when_not_set) {
     cr_assert_str_eq(rill_conf_get(conf, "state.dir"), user_state_dir());
     cr_assert_neq(strcmp(rill_conf_get(conf, "state.dir"), "/tmp/rill-state"), 0);
 }
 
-Test(engine_conf, defaults_filled_when_only_application_id_set)
-{
+Test(engine_conf, defaults_filled_when_only_application_id_set) {
     rill__settings_t s;
 
     cr_assert_eq(set("application.id", "app"), RILL_OK);
@@ -215,8 +197,7 @@ Test(engine_conf, defaults_filled_when_only_application_id_set)
     cr_assert_eq(s.embedded_partitions, 4);
 }
 
-Test(engine_conf, commit_interval_100_when_exactly_once_v2)
-{
+Test(engine_conf, commit_interval_100_when_exactly_once_v2) {
     rill__settings_t s;
 
     cr_assert_eq(set("application.id", "app"), RILL_OK);
@@ -227,8 +208,7 @@ Test(engine_conf, commit_interval_100_when_exactly_once_v2)
     cr_assert_str_eq(rill_conf_get(conf, "commit.interval.ms"), "100");
 }
 
-Test(engine_conf, explicit_commit_interval_kept_when_exactly_once_v2)
-{
+Test(engine_conf, explicit_commit_interval_kept_when_exactly_once_v2) {
     rill__settings_t s;
 
     cr_assert_eq(set("application.id", "app"), RILL_OK);
@@ -238,8 +218,7 @@ Test(engine_conf, explicit_commit_interval_kept_when_exactly_once_v2)
     cr_assert_eq(s.commit_interval_ms, 2500);
 }
 
-Test(engine_conf, explicit_values_parsed_when_set)
-{
+Test(engine_conf, explicit_values_parsed_when_set) {
     rill__settings_t s;
 
     cr_assert_eq(set("application.id", "app"), RILL_OK);
@@ -256,8 +235,7 @@ Test(engine_conf, explicit_values_parsed_when_set)
     cr_assert_eq(s.replication_factor, 3);
 }
 
-Test(engine_conf, error_explains_fix_when_application_id_missing)
-{
+Test(engine_conf, error_explains_fix_when_application_id_missing) {
     rill__settings_t s;
 
     cr_assert_eq(rill__conf_settings(conf, &s, errstr, sizeof(errstr)), RILL_ERR_INVALID_ARG);
@@ -268,8 +246,7 @@ Test(engine_conf, error_explains_fix_when_application_id_missing)
 /* ---------------------------------------------------------------------------------------- */
 /* librdkafka configurations                                                                */
 
-Test(engine_conf, role_gets_unprefixed_and_own_prefixed_when_kafka_conf_built)
-{
+Test(engine_conf, role_gets_unprefixed_and_own_prefixed_when_kafka_conf_built) {
     rd_kafka_conf_t *kconf;
 
     cr_assert_eq(set("application.id", "app"), RILL_OK);
@@ -300,14 +277,12 @@ Test(engine_conf, role_gets_unprefixed_and_own_prefixed_when_kafka_conf_built)
     rd_kafka_conf_destroy(kconf);
 }
 
-Test(engine_conf, own_keys_not_given_to_librdkafka_when_kafka_conf_built)
-{
+Test(engine_conf, own_keys_not_given_to_librdkafka_when_kafka_conf_built) {
     rd_kafka_conf_t *kconf;
 
     cr_assert_eq(set("application.id", "app"), RILL_OK);
     cr_assert_eq(set("bootstrap.servers", "from-conf:9092"), RILL_OK);
-    kconf = rill__conf_kafka(conf, RILL_CLIENT_CONSUMER, "from-arg:9092", errstr,
-                             sizeof(errstr));
+    kconf = rill__conf_kafka(conf, RILL_CLIENT_CONSUMER, "from-arg:9092", errstr, sizeof(errstr));
     cr_assert_not_null(kconf, "%s", errstr);
     cr_assert_str_eq(kafka_get(kconf, "bootstrap.servers"), "from-arg:9092");
     cr_assert_str_neq(kafka_get(kconf, "group.id"), "app");
@@ -317,8 +292,7 @@ Test(engine_conf, own_keys_not_given_to_librdkafka_when_kafka_conf_built)
 /* ---------------------------------------------------------------------------------------- */
 /* Files and copies                                                                         */
 
-Test(engine_conf, properties_applied_when_file_has_comments_and_blanks)
-{
+Test(engine_conf, properties_applied_when_file_has_comments_and_blanks) {
     const char *path = write_tmp("# a comment\n"
                                  "! another comment\n"
                                  "\n"
@@ -327,16 +301,14 @@ Test(engine_conf, properties_applied_when_file_has_comments_and_blanks)
                                  "   # indented comment\n"
                                  "state.dir=/var/lib/rill\n");
 
-    cr_assert_eq(rill_conf_load_file(conf, path, errstr, sizeof(errstr)), RILL_OK, "%s",
-                 errstr);
+    cr_assert_eq(rill_conf_load_file(conf, path, errstr, sizeof(errstr)), RILL_OK, "%s", errstr);
     unlink(path);
     cr_assert_str_eq(rill_conf_get(conf, "application.id"), "from-file");
     cr_assert_str_eq(rill_conf_get(conf, "linger.ms"), "9");
     cr_assert_str_eq(rill_conf_get(conf, "state.dir"), "/var/lib/rill");
 }
 
-Test(engine_conf, error_names_file_and_line_when_line_bad)
-{
+Test(engine_conf, error_names_file_and_line_when_line_bad) {
     const char *path = write_tmp("# header\napplication.id=ok\n\nnum.stream.threads=many\n");
     char expect[128];
 
@@ -347,8 +319,7 @@ Test(engine_conf, error_names_file_and_line_when_line_bad)
     cr_assert(strstr(errstr, "num.stream.threads"), "%s", errstr);
 }
 
-Test(engine_conf, error_names_line_when_equals_missing)
-{
+Test(engine_conf, error_names_line_when_equals_missing) {
     const char *path = write_tmp("application.id=ok\njust-a-word\n");
     char expect[128];
 
@@ -358,16 +329,13 @@ Test(engine_conf, error_names_line_when_equals_missing)
     cr_assert(strstr(errstr, expect), "%s", errstr);
 }
 
-Test(engine_conf, io_error_when_file_missing)
-{
-    cr_assert_eq(rill_conf_load_file(conf, "/nonexistent/rill.properties", errstr,
-                                     sizeof(errstr)),
+Test(engine_conf, io_error_when_file_missing) {
+    cr_assert_eq(rill_conf_load_file(conf, "/nonexistent/rill.properties", errstr, sizeof(errstr)),
                  RILL_ERR_IO);
     cr_assert(strstr(errstr, "/nonexistent/rill.properties"), "%s", errstr);
 }
 
-Test(engine_conf, copy_independent_when_dup_changed)
-{
+Test(engine_conf, copy_independent_when_dup_changed) {
     rill_conf_t *copy;
 
     cr_assert_eq(set("application.id", "one"), RILL_OK);
@@ -386,8 +354,7 @@ Test(engine_conf, copy_independent_when_dup_changed)
     rill_conf_destroy(copy);
 }
 
-Test(engine_conf, every_key_listed_when_keys_printed)
-{
+Test(engine_conf, every_key_listed_when_keys_printed) {
     char *text = NULL;
     size_t size = 0;
     FILE *fp = open_memstream(&text, &size);

@@ -17,39 +17,32 @@
 static rill_topology_t *topo;
 static rill_buf_t out;
 
-static void setup(void)
-{
+static void setup(void) {
     topo = rill_topology_new();
     cr_assert_not_null(topo);
     memset(&out, 0, sizeof(out));
 }
 
-static void teardown(void)
-{
+static void teardown(void) {
     rill_topology_destroy(topo);
     rill_buf_free(&out);
 }
 
 TestSuite(engine_describe, .init = setup, .fini = teardown);
 
-static int keep_all(const rill_record_t *rec, void *opaque)
-{
+static int keep_all(const rill_record_t *rec, void *opaque) {
     return 1;
 }
 
-static int same_record(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int same_record(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     return rill_buf_append(out->key, rec->key, rec->key_len) ||
            rill_buf_append(out->value, rec->value, rec->value_len);
 }
 
-static void ignore(const rill_record_t *rec, void *opaque)
-{
-}
+static void ignore(const rill_record_t *rec, void *opaque) {}
 
 /* The description as a C string (out gets a terminating NUL, not counted in out.len). */
-static const char *text_of(rill_err_t (*describe)(const rill_topology_t *, rill_buf_t *))
-{
+static const char *text_of(rill_err_t (*describe)(const rill_topology_t *, rill_buf_t *)) {
     rill_buf_reset(&out);
     cr_assert_eq(describe(topo, &out), RILL_OK);
     cr_assert_eq(rill_buf_append(&out, "", 1), 0);
@@ -58,15 +51,16 @@ static const char *text_of(rill_err_t (*describe)(const rill_topology_t *, rill_
 }
 
 /* Compares line by line so that a failure shows the first line that differs. */
-static void assert_text(const char *got, const char *want)
-{
+static void assert_text(const char *got, const char *want) {
     int line = 1;
     const char *g = got, *w = want;
 
     while (*g && *w) {
         size_t gl = strcspn(g, "\n"), wl = strcspn(w, "\n");
-        cr_assert(gl == wl && !memcmp(g, w, gl), "line %d differs:\n got: %.*s\nwant: %.*s\n"
-                  "whole text:\n%s", line, (int)gl, g, (int)wl, w, got);
+        cr_assert(gl == wl && !memcmp(g, w, gl),
+                  "line %d differs:\n got: %.*s\nwant: %.*s\n"
+                  "whole text:\n%s",
+                  line, (int)gl, g, (int)wl, w, got);
         g += gl + (g[gl] == '\n');
         w += wl + (w[wl] == '\n');
         line++;
@@ -79,8 +73,7 @@ static void assert_text(const char *got, const char *want)
  *   sub-topology 0: orders+returns -> filter -> split by-region -> eu / other -> two sinks
  *   sub-topology 1: audit -> peek -> sink
  */
-static void build_two_subtopologies(void)
-{
+static void build_two_subtopologies(void) {
     rill_stream_t *orders = rill_stream_from_topics(topo, "orders", "orders,returns", NULL);
     rill_stream_t *kept = rill_stream_filter(orders, NULL, keep_all, NULL);
     rill_split_t *split = rill_stream_split(kept, "by-region");
@@ -90,9 +83,9 @@ static void build_two_subtopologies(void)
     cr_assert_eq(rill_stream_to(eu, NULL, "out-eu", NULL), RILL_OK);
     cr_assert_eq(rill_stream_to(other, "to-other", "out-other", NULL), RILL_OK);
     rill_stream_t *audit = rill_stream_from(topo, "audit", "audit", NULL);
-    cr_assert_eq(rill_stream_to(rill_stream_peek(audit, NULL, ignore, NULL), NULL, "audit-copy",
-                                NULL),
-                 RILL_OK);
+    cr_assert_eq(
+        rill_stream_to(rill_stream_peek(audit, NULL, ignore, NULL), NULL, "audit-copy", NULL),
+        RILL_OK);
     cr_assert_null(rill_topology_error(topo));
 }
 
@@ -126,14 +119,12 @@ static const char two_subtopologies_text[] =
     "    Sink: KSTREAM-SINK-0000000009 (topic: audit-copy)\n"
     "      <-- KSTREAM-PEEK-0000000008\n";
 
-Test(engine_describe, text_matches_kafka_streams_shape_when_two_subtopologies)
-{
+Test(engine_describe, text_matches_kafka_streams_shape_when_two_subtopologies) {
     build_two_subtopologies();
     assert_text(text_of(rill_topology_describe), two_subtopologies_text);
 }
 
-Test(engine_describe, text_unchanged_when_topology_frozen_by_app)
-{
+Test(engine_describe, text_unchanged_when_topology_frozen_by_app) {
     rill_conf_t *conf = rill_conf_new();
     char errstr[256], id[64];
     rill_topology_t *t;
@@ -152,8 +143,7 @@ Test(engine_describe, text_unchanged_when_topology_frozen_by_app)
     rill_app_destroy(app);
 }
 
-Test(engine_describe, both_parents_listed_when_streams_merged)
-{
+Test(engine_describe, both_parents_listed_when_streams_merged) {
     rill_stream_t *a = rill_stream_from(topo, "a", "in-a", NULL);
     rill_stream_t *b = rill_stream_from(topo, "b", "in-b", NULL);
     rill_stream_t *ma = rill_stream_map_values(a, "upper", same_record, NULL);
@@ -176,34 +166,30 @@ Test(engine_describe, both_parents_listed_when_streams_merged)
                 "      <-- KSTREAM-MERGE-0000000003\n");
 }
 
-Test(engine_describe, subtopologies_numbered_by_first_node_when_nodes_interleave)
-{
+Test(engine_describe, subtopologies_numbered_by_first_node_when_nodes_interleave) {
     rill_stream_t *x = rill_stream_from(topo, "x", "in-x", NULL);
     rill_stream_t *y = rill_stream_from(topo, "y", "in-y", NULL);
 
     cr_assert_eq(rill_stream_to(y, "to-y", "out-y", NULL), RILL_OK);
     cr_assert_eq(rill_stream_to(x, "to-x", "out-x", NULL), RILL_OK);
-    assert_text(text_of(rill_topology_describe),
-                "Topologies:\n"
-                "   Sub-topology: 0\n"
-                "    Source: x (topics: [in-x])\n"
-                "      --> to-x\n"
-                "    Sink: to-x (topic: out-x)\n"
-                "      <-- x\n"
-                "   Sub-topology: 1\n"
-                "    Source: y (topics: [in-y])\n"
-                "      --> to-y\n"
-                "    Sink: to-y (topic: out-y)\n"
-                "      <-- y\n");
+    assert_text(text_of(rill_topology_describe), "Topologies:\n"
+                                                 "   Sub-topology: 0\n"
+                                                 "    Source: x (topics: [in-x])\n"
+                                                 "      --> to-x\n"
+                                                 "    Sink: to-x (topic: out-x)\n"
+                                                 "      <-- x\n"
+                                                 "   Sub-topology: 1\n"
+                                                 "    Source: y (topics: [in-y])\n"
+                                                 "      --> to-y\n"
+                                                 "    Sink: to-y (topic: out-y)\n"
+                                                 "      <-- y\n");
 }
 
-Test(engine_describe, only_header_when_topology_empty)
-{
+Test(engine_describe, only_header_when_topology_empty) {
     assert_text(text_of(rill_topology_describe), "Topologies:\n");
 }
 
-Test(engine_describe, error_returned_when_topology_has_builder_error)
-{
+Test(engine_describe, error_returned_when_topology_has_builder_error) {
     rill_stream_t *src = rill_stream_from(topo, "src", "in", NULL);
 
     cr_assert_null(rill_stream_filter(src, "src", keep_all, NULL));
@@ -215,8 +201,7 @@ Test(engine_describe, error_returned_when_topology_has_builder_error)
 /* DOT                                                                                      */
 
 /* Returns the number of times needle occurs in haystack. */
-static int count_of(const char *haystack, const char *needle)
-{
+static int count_of(const char *haystack, const char *needle) {
     int n = 0;
 
     for (const char *p = strstr(haystack, needle); p; p = strstr(p + 1, needle))
@@ -225,8 +210,7 @@ static int count_of(const char *haystack, const char *needle)
 }
 
 /* printf into one of a few rotating static buffers (for short assertion texts). */
-static const char *fmt(const char *f, ...)
-{
+static const char *fmt(const char *f, ...) {
     static char bufs[4][512];
     static int next;
     char *b = bufs[next++ % 4];
@@ -238,16 +222,14 @@ static const char *fmt(const char *f, ...)
     return b;
 }
 
-static int node_id(const char *name)
-{
+static int node_id(const char *name) {
     const rill__node_t *n = rill__topology_node(topo, name);
 
     cr_assert_not_null(n, "no node %s", name);
     return n->id;
 }
 
-static void assert_has_line(const char *dot, const char *line)
-{
+static void assert_has_line(const char *dot, const char *line) {
     char want[512];
 
     snprintf(want, sizeof(want), "%s\n", line);
@@ -259,8 +241,7 @@ static void assert_has_line(const char *dot, const char *line)
  * and never below zero, quotes even on every line, every statement line ends with ';', '{'
  * or '}', and each quoted endpoint of an edge is declared as a node.
  */
-static void assert_dot_well_formed(const char *dot)
-{
+static void assert_dot_well_formed(const char *dot) {
     int depth = 0, lineno = 0;
     const char *p = dot;
 
@@ -282,8 +263,7 @@ static void assert_dot_well_formed(const char *dot)
             cr_assert(depth >= 0, "line %d closes a brace never opened", lineno);
         }
         cr_assert_eq(quotes % 2, 0, "line %d has unbalanced quotes: %.*s", lineno, (int)len, p);
-        cr_assert(last == ';' || last == '{' || last == '}', "line %d: %.*s", lineno, (int)len,
-                  p);
+        cr_assert(last == ';' || last == '{' || last == '}', "line %d: %.*s", lineno, (int)len, p);
         if (strstr(p, " -> ") && strstr(p, " -> ") < p + len) {
             char from[256], to[256], decl[300];
             cr_assert_eq(sscanf(p, " %255[^ ] -> %255[^;];", from, to), 2,
@@ -298,8 +278,7 @@ static void assert_dot_well_formed(const char *dot)
     cr_assert_eq(depth, 0, "unbalanced braces");
 }
 
-Test(engine_describe, dot_has_every_node_and_edge_when_two_subtopologies)
-{
+Test(engine_describe, dot_has_every_node_and_edge_when_two_subtopologies) {
     build_two_subtopologies();
     const char *dot = text_of(rill_topology_describe_dot);
 
@@ -334,8 +313,8 @@ Test(engine_describe, dot_has_every_node_and_edge_when_two_subtopologies)
     const char *topics[] = {"orders", "returns", "out-eu", "out-other", "audit", "audit-copy"};
     for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
         char line[256];
-        snprintf(line, sizeof(line), "    \"t:%s\" [shape=cylinder,label=\"%s\"];",
-                 topics[i], topics[i]);
+        snprintf(line, sizeof(line), "    \"t:%s\" [shape=cylinder,label=\"%s\"];", topics[i],
+                 topics[i]);
         assert_has_line(dot, line);
     }
     assert_has_line(dot, fmt("    \"t:orders\" -> n%d;", node_id("orders")));
@@ -348,8 +327,7 @@ Test(engine_describe, dot_has_every_node_and_edge_when_two_subtopologies)
     cr_assert_eq(count_of(dot, " -> "), 14);
 }
 
-Test(engine_describe, node_in_its_cluster_when_dot_written)
-{
+Test(engine_describe, node_in_its_cluster_when_dot_written) {
     build_two_subtopologies();
     const char *dot = text_of(rill_topology_describe_dot);
     const char *c1 = strstr(dot, "subgraph cluster_1 {");
@@ -367,15 +345,14 @@ Test(engine_describe, node_in_its_cluster_when_dot_written)
  * Node names are free text (only topic names are restricted by Kafka), so a name with a
  * double quote or a backslash must be escaped in DOT, or the output is not valid DOT.
  */
-Test(engine_describe, dot_valid_when_node_name_has_quote)
-{
+Test(engine_describe, dot_valid_when_node_name_has_quote) {
     rill_stream_t *src = rill_stream_from(topo, "src", "in", NULL);
 
-    cr_assert_eq(rill_stream_to(rill_stream_filter(src, "say \"hi\"", keep_all, NULL), "out",
-                                "out", NULL),
-                 RILL_OK);
+    cr_assert_eq(
+        rill_stream_to(rill_stream_filter(src, "say \"hi\"", keep_all, NULL), "out", "out", NULL),
+        RILL_OK);
     const char *dot = text_of(rill_topology_describe_dot);
-    assert_has_line(dot, fmt("    n%d [shape=box,label=\"say \\\"hi\\\"\"];",
-                             node_id("say \"hi\"")));
+    assert_has_line(dot,
+                    fmt("    n%d [shape=box,label=\"say \\\"hi\\\"\"];", node_id("say \"hi\"")));
     assert_has_line(dot, fmt("  n%d -> n%d;", node_id("src"), node_id("say \"hi\"")));
 }

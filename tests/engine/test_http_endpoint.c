@@ -30,16 +30,14 @@ typedef struct http_reply_s {
     char content_type[128];
 } http_reply_t;
 
-static size_t on_body(char *data, size_t size, size_t n, void *opaque)
-{
+static size_t on_body(char *data, size_t size, size_t n, void *opaque) {
     rill_buf_t *b = opaque;
 
     return rill_buf_append(b, data, size * n) ? 0 : size * n;
 }
 
 /* Sends method path to 127.0.0.1:port; asserts the transfer worked. */
-static http_reply_t http_do(int port, const char *method, const char *path)
-{
+static http_reply_t http_do(int port, const char *method, const char *path) {
     http_reply_t r = {0};
     char url[128];
     CURL *c = curl_easy_init();
@@ -62,14 +60,12 @@ static http_reply_t http_do(int port, const char *method, const char *path)
     return r;
 }
 
-static http_reply_t http_get(int port, const char *path)
-{
+static http_reply_t http_get(int port, const char *path) {
     return http_do(port, "GET", path);
 }
 
 /* The number of lines of text that start with prefix. */
-static int count_lines(const char *text, const char *prefix)
-{
+static int count_lines(const char *text, const char *prefix) {
     int n = 0;
     size_t len = strlen(prefix);
 
@@ -81,8 +77,7 @@ static int count_lines(const char *text, const char *prefix)
 
 /* Asserts that every family of text has exactly one # HELP and one # TYPE line, and that
  * every sample's family was declared by a # TYPE line before it. */
-static void assert_one_header_per_family(const char *text)
-{
+static void assert_one_header_per_family(const char *text) {
     char family[128] = "";
 
     for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
@@ -108,8 +103,7 @@ static void assert_one_header_per_family(const char *text)
 #define RECORDS 40
 
 /* in -> two windowed counts (two nodes that both report rill_late_records_total) -> out. */
-static rill_topology_t *counts_topology(void)
-{
+static rill_topology_t *counts_topology(void) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *s = rill_stream_from(topo, "source", "in", NULL);
     rill_window_spec_t spec = {.kind = RILL_WINDOW_TUMBLING, .size_ms = 1000, .grace_ms = 0};
@@ -126,8 +120,7 @@ static rill_topology_t *counts_topology(void)
 }
 
 /* Polls GET path until it answers want (bounded); returns the last reply. */
-static http_reply_t http_wait_status(int port, const char *path, long want)
-{
+static http_reply_t http_wait_status(int port, const char *path, long want) {
     int64_t deadline = eu_now_ms() + EU_WAIT_MS;
     http_reply_t r;
 
@@ -141,8 +134,7 @@ static http_reply_t http_wait_status(int port, const char *path, long want)
 }
 
 /* Polls /metrics until it holds every needle (bounded); returns the last text (owned). */
-static char *metrics_wait_for(int port, const char *const *needles)
-{
+static char *metrics_wait_for(int port, const char *const *needles) {
     int64_t deadline = eu_now_ms() + EU_WAIT_MS;
 
     for (;;) {
@@ -158,8 +150,7 @@ static char *metrics_wait_for(int port, const char *const *needles)
     }
 }
 
-Test(engine_http_endpoint, serves_metrics_health_and_ready, .timeout = 120)
-{
+Test(engine_http_endpoint, serves_metrics_health_and_ready, .timeout = 120) {
     char id[64], dir[] = "/tmp/rill-http-XXXXXX";
 
     cr_assert_not_null(mkdtemp(dir));
@@ -237,8 +228,7 @@ Test(engine_http_endpoint, serves_metrics_health_and_ready, .timeout = 120)
     eu_state_dir_remove(dir);
 }
 
-Test(engine_http_endpoint, off_without_http_listen, .timeout = 60)
-{
+Test(engine_http_endpoint, off_without_http_listen, .timeout = 60) {
     char id[64];
 
     eu_app_id(id, sizeof(id), "http-off");
@@ -256,16 +246,13 @@ Test(engine_http_endpoint, off_without_http_listen, .timeout = 60)
 /* ---------------------------------------------------------------------------------------- */
 /* The renderer on a fake metrics set                                                       */
 
-static const rill__mfamily_t fake_counter = {"fake_events_total", RILL__COUNTER,
-                                             "Fake events."};
+static const rill__mfamily_t fake_counter = {"fake_events_total", RILL__COUNTER, "Fake events."};
 static const rill__mfamily_t fake_counter_again = {"fake_events_total", RILL__COUNTER,
                                                    "Fake events, as another node says."};
 static const rill__mfamily_t fake_gauge = {"fake_depth", RILL__GAUGE, "Fake depth."};
-static const rill__mfamily_t fake_histogram = {"fake_wait_seconds", RILL__HISTOGRAM,
-                                               "Fake waits."};
+static const rill__mfamily_t fake_histogram = {"fake_wait_seconds", RILL__HISTOGRAM, "Fake waits."};
 
-Test(engine_http_endpoint, fake_metrics_render_as_valid_exposition)
-{
+Test(engine_http_endpoint, fake_metrics_render_as_valid_exposition) {
     rill__mout_t *mo = rill__mout_new("fake-app");
     rill_buf_t out = {0};
 
@@ -309,8 +296,7 @@ Test(engine_http_endpoint, fake_metrics_render_as_valid_exposition)
 /* ---------------------------------------------------------------------------------------- */
 /* http.listen values                                                                       */
 
-static void assert_listen_refused(const char *value, const char *why)
-{
+static void assert_listen_refused(const char *value, const char *why) {
     char errstr[512] = "";
     rill_conf_t *conf = rill_conf_new();
 
@@ -324,8 +310,7 @@ static void assert_listen_refused(const char *value, const char *why)
     rill_conf_destroy(conf);
 }
 
-Test(engine_http_endpoint, bad_http_listen_is_refused_with_the_fix)
-{
+Test(engine_http_endpoint, bad_http_listen_is_refused_with_the_fix) {
     assert_listen_refused("9464", "no ':' before a port");
     assert_listen_refused(":9464", "no host before the ':'");
     assert_listen_refused("localhost:99999", "the port \"99999\" is not a number from 0 to 65535");
@@ -337,13 +322,12 @@ Test(engine_http_endpoint, bad_http_listen_is_refused_with_the_fix)
     char errstr[512] = "";
     const char *good[] = {"127.0.0.1:0", "[::1]:9464", "localhost:9464", "0.0.0.0:9464", ""};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-        cr_assert_eq(rill_conf_set(conf, "http.listen", good[i], errstr, sizeof(errstr)),
-                     RILL_OK, "http.listen=%s: %s", good[i], errstr);
+        cr_assert_eq(rill_conf_set(conf, "http.listen", good[i], errstr, sizeof(errstr)), RILL_OK,
+                     "http.listen=%s: %s", good[i], errstr);
     rill_conf_destroy(conf);
 }
 
-Test(engine_http_endpoint, start_fails_when_the_port_is_taken, .timeout = 60)
-{
+Test(engine_http_endpoint, start_fails_when_the_port_is_taken, .timeout = 60) {
     char id[64], listen[64], errstr[512] = "";
 
     eu_app_id(id, sizeof(id), "http-taken");

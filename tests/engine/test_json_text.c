@@ -24,8 +24,20 @@ static int valid(const char *text) {
 
 Test(engine_json_text, accepted_when_strict_json) {
     const char *ok[] = {
-        "0", "-0", "12.5e-3", "1E+2", "\"\"", "\"a\\u00e9\\n\\\"\"", "true", "false", "null",
-        " {} ", "[]", "[1,[2,[3]],{\"a\":{\"b\":[]}}]", "{\"a\":1,\"a\":2}", "\t[ 1 , 2 ]\r\n",
+        "0",
+        "-0",
+        "12.5e-3",
+        "1E+2",
+        "\"\"",
+        "\"a\\u00e9\\n\\\"\"",
+        "true",
+        "false",
+        "null",
+        " {} ",
+        "[]",
+        "[1,[2,[3]],{\"a\":{\"b\":[]}}]",
+        "{\"a\":1,\"a\":2}",
+        "\t[ 1 , 2 ]\r\n",
         "{\"k\":\"\xc3\xa9\"}",
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
@@ -160,8 +172,9 @@ static void ws(gen_t *g) {
 static void gen_value(gen_t *g, int depth);
 
 static void gen_string(gen_t *g) {
-    static const char *const parts[] = {"a", "id", "\\\"", "\\\\", "\\n", "\\u00e9", "\xc3\xa9",
-                                        "\\/", " ", "}", "]", ",", ":", "\\ud83d\\ude00"};
+    static const char *const parts[] = {
+        "a",   "id", "\\\"", "\\\\", "\\n", "\\u00e9", "\xc3\xa9",
+        "\\/", " ",  "}",    "]",    ",",   ":",       "\\ud83d\\ude00"};
     put(g, "\"");
     for (int i = (int)(next(g) % 4); i > 0; i--)
         put(g, parts[next(g) % 14]);
@@ -169,9 +182,18 @@ static void gen_string(gen_t *g) {
 }
 
 static void gen_number(gen_t *g) {
-    static const char *const nums[] = {"0", "-0", "7", "-42", "123456789012", "1.5", "-0.25",
-                                       "1e3", "2E-2", "9223372036854775807",
-                                       "-9223372036854775808", "18446744073709551616"};
+    static const char *const nums[] = {"0",
+                                       "-0",
+                                       "7",
+                                       "-42",
+                                       "123456789012",
+                                       "1.5",
+                                       "-0.25",
+                                       "1e3",
+                                       "2E-2",
+                                       "9223372036854775807",
+                                       "-9223372036854775808",
+                                       "18446744073709551616"};
     put(g, nums[next(g) % 12]);
 }
 
@@ -179,7 +201,7 @@ static void gen_number(gen_t *g) {
  * readers the first; the fixed cases pin that), as written: the readers compare names
  * without decoding escapes. */
 static void gen_name(gen_t *g, int i) {
-    static const char *const names[] = {"\"a\"", "\"id\"", "\"price\"", "\"\xc3\xa9t\xc3\xa9\"",
+    static const char *const names[] = {"\"a\"",   "\"id\"", "\"price\"", "\"\xc3\xa9t\xc3\xa9\"",
                                         "\"x y\"", "\"\""};
     put(g, names[i % 6]);
 }
@@ -242,8 +264,8 @@ static void members_agree(const char *text, size_t len, struct json_object *obj)
         const char *v;
         size_t n;
         int ok;
-        cr_assert(rill_json_member(text, len, name, &v, &n), "member %s of %.*s", name,
-                  (int)len, text);
+        cr_assert(rill_json_member(text, len, name, &v, &n), "member %s of %.*s", name, (int)len,
+                  text);
         struct json_object *got = jsonc_parse(v, n, &ok);
         cr_assert(ok && json_object_equal(got, want), "member %s: %.*s", name, (int)n, v);
         json_object_put(got);
@@ -269,8 +291,8 @@ Test(engine_json_text, generated_documents_agree_with_json_c) {
         size_t off;
         const char *why;
         int ok;
-        cr_assert_eq(rill__json_validate(g.buf, g.len, &off, &why), 0, "%s at %zu: %.*s",
-                     why, off, (int)g.len, g.buf);
+        cr_assert_eq(rill__json_validate(g.buf, g.len, &off, &why), 0, "%s at %zu: %.*s", why, off,
+                     (int)g.len, g.buf);
         struct json_object *obj = jsonc_parse(g.buf, g.len, &ok);
         cr_assert(ok, "json-c refused %.*s", (int)g.len, g.buf);
         if (json_object_is_type(obj, json_type_object)) {
@@ -293,9 +315,16 @@ Test(engine_json_text, mutations_accepted_only_when_json_c_accepts) {
             continue;
         size_t at = next(&g) % g.len;
         switch (next(&g) % 3) {
-        case 0: g.buf[at] = bytes[next(&g) % (sizeof(bytes) - 1)]; break;
-        case 1: memmove(g.buf + at, g.buf + at + 1, g.len - at - 1); g.len--; break;
-        default: g.len = at; break;
+        case 0:
+            g.buf[at] = bytes[next(&g) % (sizeof(bytes) - 1)];
+            break;
+        case 1:
+            memmove(g.buf + at, g.buf + at + 1, g.len - at - 1);
+            g.len--;
+            break;
+        default:
+            g.len = at;
+            break;
         }
         size_t off;
         const char *why;

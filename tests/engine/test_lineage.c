@@ -31,15 +31,15 @@ Test(lineage, traceparent_parses_and_formats_back) {
 Test(lineage, malformed_traceparents_are_refused) {
     const char *bad[] = {
         "",
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",     /* short */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",  /* v00 with more */
-        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",    /* upper case */
-        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",    /* zero trace id */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",    /* zero parent */
-        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",    /* version ff */
-        "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",    /* separator */
-        "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",    /* not hex */
-        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",   /* later version, no '-' */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",    /* short */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", /* v00 with more */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",   /* upper case */
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",   /* zero trace id */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",   /* zero parent */
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   /* version ff */
+        "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   /* separator */
+        "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",   /* not hex */
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",  /* later version, no '-' */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert_eq(rill__traceparent_parse(bad[i], strlen(bad[i]), NULL, NULL, NULL), -1,
@@ -107,8 +107,8 @@ Test(lineage, the_other_input_keeps_its_trace_id_and_newest_hops) {
     rill__trace_from(&t, 512, NULL, 0, NULL, 0, NULL, 0, "auction.bids", 1, 3);
     rill__trace_set_other(&t, 512, &t2);
     cr_assert_str_eq(t.other, "4bf92f3577b34da6a3ce929d0e0e4736:auction.auctions/2@9");
-    rill__trace_from(&t2, 64, TP, strlen(TP), "x-topic/0@1>y-topic/0@2", 23, NULL, 0,
-                     "z-topic", 0, 3);
+    rill__trace_from(&t2, 64, TP, strlen(TP), "x-topic/0@1>y-topic/0@2", 23, NULL, 0, "z-topic", 0,
+                     3);
     rill__trace_set_other(&t, 64, &t2);
     cr_assert_str_eq(t.other, "4bf92f3577b34da6a3ce929d0e0e4736:~>y-topic/0@2>z-topic/0@3");
     cr_assert(t.truncated);

@@ -28,8 +28,7 @@ typedef struct cap_s {
     int saved; /* the real stderr */
 } cap_t;
 
-static void cap_begin(cap_t *c)
-{
+static void cap_begin(cap_t *c) {
     const char *tmp = getenv("TMPDIR");
     int fd;
 
@@ -44,8 +43,7 @@ static void cap_begin(cap_t *c)
 }
 
 /* The lines written so far, NUL-terminated (the caller frees). */
-static char *cap_text(const cap_t *c)
-{
+static char *cap_text(const cap_t *c) {
     FILE *fp = fopen(c->path, "r");
     char *text;
     long len;
@@ -63,8 +61,7 @@ static char *cap_text(const cap_t *c)
 }
 
 /* How many lines hold needle. */
-static int cap_count(const cap_t *c, const char *needle)
-{
+static int cap_count(const cap_t *c, const char *needle) {
     char *text = cap_text(c);
     int n = 0;
 
@@ -75,8 +72,7 @@ static int cap_count(const cap_t *c, const char *needle)
 }
 
 /* Waits (at most EU_WAIT_MS) until n lines hold needle; returns how many do. */
-static int cap_wait(const cap_t *c, const char *needle, int n)
-{
+static int cap_wait(const cap_t *c, const char *needle, int n) {
     int64_t deadline = eu_now_ms() + EU_WAIT_MS;
     int got;
 
@@ -86,8 +82,7 @@ static int cap_wait(const cap_t *c, const char *needle, int n)
 }
 
 /* The last 3000 bytes of the log, for a failed assertion's message (static). */
-static const char *cap_tail(const cap_t *c)
-{
+static const char *cap_tail(const cap_t *c) {
     static char tail[3001];
     char *text = cap_text(c);
     size_t len = strlen(text);
@@ -97,13 +92,12 @@ static const char *cap_tail(const cap_t *c)
     return tail;
 }
 
-#define CAP_ASSERT_SEEN(c, needle, n)                                                         \
-    cr_assert_geq(cap_wait((c), (needle), (n)), (n), "expected %d line(s) with \"%s\"; log:\n%s", \
+#define CAP_ASSERT_SEEN(c, needle, n)                                                              \
+    cr_assert_geq(cap_wait((c), (needle), (n)), (n), "expected %d line(s) with \"%s\"; log:\n%s",  \
                   (n), (needle), cap_tail(c))
 
 /* Puts stderr back; with RILL_TEST_LOGS_SHOW set, shows what was captured there. */
-static void cap_end(cap_t *c)
-{
+static void cap_end(cap_t *c) {
     char *text = getenv("RILL_TEST_LOGS_SHOW") ? cap_text(c) : NULL;
 
     fflush(stderr);
@@ -118,8 +112,7 @@ static void cap_end(cap_t *c)
 /* ---- apps ---- */
 
 /* in -> out, stateless. */
-static rill_topology_t *pass_topology(void)
-{
+static rill_topology_t *pass_topology(void) {
     rill_topology_t *topo = rill_topology_new();
 
     rill_stream_to(rill_stream_from(topo, "source", "in", NULL), "sink", "out", NULL);
@@ -129,8 +122,7 @@ static rill_topology_t *pass_topology(void)
 /* Starts capturing, then makes an app of pass_topology() named "<tag>-<pid>" (in id), with
  * its topics in and out of two partitions. */
 static rill_app_t *pass_app(cap_t *cap, char *id, size_t id_size, const char *tag,
-                            const char *const *extra)
-{
+                            const char *const *extra) {
     rill_app_t *app;
 
     cap_begin(cap);
@@ -142,8 +134,7 @@ static rill_app_t *pass_app(cap_t *cap, char *id, size_t id_size, const char *ta
 }
 
 /* Asserts that every line captured is in Rill's format: none in librdkafka's ("%3|..."). */
-static void assert_rill_format(const cap_t *cap)
-{
+static void assert_rill_format(const cap_t *cap) {
     char *text = cap_text(cap);
 
     cr_assert_null(strstr(text, "\n%"), "a line not in Rill's format:\n%s", cap_tail(cap));
@@ -151,8 +142,7 @@ static void assert_rill_format(const cap_t *cap)
     free(text);
 }
 
-static void send_records(rill_app_t *app, int n)
-{
+static void send_records(rill_app_t *app, int n) {
     rill_producer_t *p = eu_producer(app);
     char key[16];
 
@@ -165,8 +155,7 @@ static void send_records(rill_app_t *app, int n)
 
 /* ---- tests ---- */
 
-Test(engine_logs, join_rebalance_and_shutdown, .timeout = 180)
-{
+Test(engine_logs, join_rebalance_and_shutdown, .timeout = 180) {
     cap_t cap;
     char id[64], line[256];
 
@@ -195,8 +184,7 @@ Test(engine_logs, join_rebalance_and_shutdown, .timeout = 180)
     CAP_ASSERT_SEEN(&cap, "thread-0: stopping: committing and leaving group", 1);
     snprintf(line, sizeof(line), " INFO  rill[%s]: stopped cleanly after ", id);
     CAP_ASSERT_SEEN(&cap, line, 1);
-    cr_assert_eq(cap_count(&cap, " record(s) processed, 0 dead-lettered"), 1, "%s",
-                 cap_tail(&cap));
+    cr_assert_eq(cap_count(&cap, " record(s) processed, 0 dead-lettered"), 1, "%s", cap_tail(&cap));
     rill_app_destroy(two);
     CAP_ASSERT_SEEN(&cap, "thread-0: assigned 2 partition(s): in[", 2);
 
@@ -208,13 +196,11 @@ Test(engine_logs, join_rebalance_and_shutdown, .timeout = 180)
 }
 
 /* rill_app_run_until_signal() in a thread of its own. */
-static void *run_main(void *arg)
-{
+static void *run_main(void *arg) {
     return (void *)(intptr_t)rill_app_run_until_signal(arg);
 }
 
-Test(engine_logs, sigint_says_it_stops_and_sums_up, .timeout = 120)
-{
+Test(engine_logs, sigint_says_it_stops_and_sums_up, .timeout = 120) {
     cap_t cap;
     char id[64];
     pthread_t tid;
@@ -232,8 +218,7 @@ Test(engine_logs, sigint_says_it_stops_and_sums_up, .timeout = 120)
     cap_end(&cap);
 }
 
-Test(engine_logs, level_warn_hides_info, .timeout = 120)
-{
+Test(engine_logs, level_warn_hides_info, .timeout = 120) {
     cap_t cap;
     char id[64];
     const char *extra[] = {"log.level", "warn", NULL};
@@ -253,8 +238,7 @@ Test(engine_logs, level_warn_hides_info, .timeout = 120)
 }
 
 /* The per-store "nothing to restore" lines are debug: hidden by default, shown by debug. */
-static void restore_lines(const char *level, bool debug_shown)
-{
+static void restore_lines(const char *level, bool debug_shown) {
     cap_t cap;
     char id[64], dir[] = "/tmp/rill-logs-state-XXXXXX", cmd[128];
     const char *extra[] = {"state.dir", dir, "log.level", level, NULL};
@@ -280,18 +264,15 @@ static void restore_lines(const char *level, bool debug_shown)
     cr_assert_eq(system(cmd), 0);
 }
 
-Test(engine_logs, nothing_to_restore_is_debug, .timeout = 120)
-{
+Test(engine_logs, nothing_to_restore_is_debug, .timeout = 120) {
     restore_lines("info", false);
 }
 
-Test(engine_logs, debug_shows_nothing_to_restore, .timeout = 120)
-{
+Test(engine_logs, debug_shows_nothing_to_restore, .timeout = 120) {
     restore_lines("debug", true);
 }
 
-Test(engine_logs, librdkafka_lines_in_rills_format, .timeout = 60)
-{
+Test(engine_logs, librdkafka_lines_in_rills_format, .timeout = 60) {
     cap_t cap;
     char id[64], errstr[512], line[256];
     /* Nothing listens on port 1: librdkafka logs its failed connections. */
@@ -309,8 +290,7 @@ Test(engine_logs, librdkafka_lines_in_rills_format, .timeout = 60)
     cap_end(&cap);
 }
 
-Test(engine_logs, bad_level_is_refused_with_the_choices)
-{
+Test(engine_logs, bad_level_is_refused_with_the_choices) {
     char errstr[512];
     rill_conf_t *conf = rill_conf_new();
 

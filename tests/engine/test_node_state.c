@@ -22,15 +22,13 @@ typedef struct probe_s {
     void *want[MAX_IDS]; /* the reference */
 } probe_t;
 
-static int keep_state(rill_ctx_t *ctx, void **statep, void *opaque)
-{
+static int keep_state(rill_ctx_t *ctx, void **statep, void *opaque) {
     (void)ctx;
     *statep = opaque; /* any non-NULL state the test can recognise */
     return 0;
 }
 
-static int probe_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
-{
+static int probe_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     (void)rec;
     probe_t *p = state;
     const rill_topology_t *topo = rill__ctx_thread(ctx)->app->topo;
@@ -44,19 +42,15 @@ static int probe_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
     return 0;
 }
 
-Test(engine_node_state, answers_for_nodes_of_the_task_only)
-{
+Test(engine_node_state, answers_for_nodes_of_the_task_only) {
     static probe_t probe;
     static int other_state;
-    static const rill_processor_def_t probe_def = {.init = keep_state,
-                                                   .process = probe_process};
-    static const rill_processor_def_t other_def = {.init = keep_state,
-                                                   .process = probe_process};
+    static const rill_processor_def_t probe_def = {.init = keep_state, .process = probe_process};
+    static const rill_processor_def_t other_def = {.init = keep_state, .process = probe_process};
     char errstr[512];
     rill_topology_t *topo = rill_topology_new();
     rill_stream_process(rill_stream_from(topo, "a", "a", NULL), "probe", &probe_def, &probe);
-    rill_stream_process(rill_stream_from(topo, "b", "b", NULL), "other", &other_def,
-                        &other_state);
+    rill_stream_process(rill_stream_from(topo, "b", "b", NULL), "other", &other_def, &other_state);
     cr_assert_null(rill_topology_error(topo));
     rill_conf_t *conf = rill_conf_new();
     cr_assert_eq(rill_conf_set(conf, "application.id", "node-state", errstr, sizeof(errstr)), 0);

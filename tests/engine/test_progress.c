@@ -27,8 +27,9 @@ static int64_t run_skewed(const char *tag, const char *alignment_ms) {
     char id[64], dir[64];
     eu_app_id(id, sizeof(id), tag);
     eu_state_dir_make(dir, sizeof(dir));
-    const char *extra[] = {"state.dir", dir, "event.time.alignment.ms", alignment_ms,
-                           "buffered.records.per.partition", "100", NULL};
+    const char *extra[] = {
+        "state.dir", dir, "event.time.alignment.ms", alignment_ms, "buffered.records.per.partition",
+        "100",       NULL};
     rill_app_t *app = eu_app_new(pass_topology(), id, extra);
     eu_create_topic(app, "in", 2);
     eu_create_topic(app, "out", 2);
@@ -60,7 +61,8 @@ Test(engine_progress, nothing_paused_when_alignment_off, .timeout = 120) {
 
 static int user_key(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     (void)opaque;
-    return rill_buf_append(out->key, rec->value, rec->value_len); /* the order's value is its user */
+    return rill_buf_append(out->key, rec->value,
+                           rec->value_len); /* the order's value is its user */
 }
 
 static int join_names(const rill_record_t *left, const rill_record_t *right, rill_buf_t *out,
@@ -81,9 +83,9 @@ static rill_topology_t *join_topology(int repartition) {
         "orders-by-user");
     rill_source_opts_t uo = {.repartition = repartition};
     rill_table_t *users = rill_table_from(topo, "users", "users", &uo, "users-store");
-    rill_stream_to(rill_stream_table_join(orders, users, "enrich", RILL_JOIN_LEFT, 2000,
-                                          join_names, NULL),
-                   "out", "enriched", NULL);
+    rill_stream_to(
+        rill_stream_table_join(orders, users, "enrich", RILL_JOIN_LEFT, 2000, join_names, NULL),
+        "out", "enriched", NULL);
     cr_assert_null(rill_topology_error(topo), "%s", rill_topology_error(topo));
     return topo;
 }

@@ -13,8 +13,8 @@
 static void on_stream_time(rill_ctx_t *ctx, int64_t ts, void *arg) {
     char v[64];
     int n = snprintf(v, sizeof(v), "punct@%lld", (long long)ts);
-    rill_record_t rec = {.key = "p", .key_len = 1, .value = v, .value_len = (size_t)n,
-                         .timestamp = ts};
+    rill_record_t rec = {
+        .key = "p", .key_len = 1, .value = v, .value_len = (size_t)n, .timestamp = ts};
     rill_ctx_forward(ctx, &rec);
 }
 
@@ -66,8 +66,8 @@ Test(engine_punctuate, fires_per_advance_when_stream_time_jumps, .timeout = 60) 
     eu_strs_add(&want, "p=punct@5200");
     eu_strs_add(&want, "p=punct@6100");
     eu_assert_same_set(&got, &want, "stream-time punctuations");
-    cr_assert_geq(__atomic_load_n(&wall_fired, __ATOMIC_RELAXED), 5,
-                  "wall-clock punctuations: %d", wall_fired);
+    cr_assert_geq(__atomic_load_n(&wall_fired, __ATOMIC_RELAXED), 5, "wall-clock punctuations: %d",
+                  wall_fired);
     eu_strs_free(&got);
     eu_strs_free(&want);
     eu_recs_free(&out);

@@ -18,8 +18,7 @@
 #define NKEYS 40
 #define NRECS 600
 
-static void key_name(char *out, size_t size, int i)
-{
+static void key_name(char *out, size_t size, int i) {
     /* Some keys need percent-encoding in a URL (a space, a slash, a '%'). */
     if (i % 10 == 3)
         snprintf(out, size, "user %d/x%%", i);
@@ -28,8 +27,7 @@ static void key_name(char *out, size_t size, int i)
 }
 
 /* The written keys in byte order with their counts: the reference of every range. */
-static int reference(const int64_t *want, char **keys, int64_t *counts)
-{
+static int reference(const int64_t *want, char **keys, int64_t *counts) {
     int n = 0;
 
     for (int k = 0; k < NKEYS; k++)
@@ -56,8 +54,7 @@ typedef struct got_s {
 } got_t;
 
 static int on_kv(const void *key, size_t key_len, int64_t ts, const void *value, size_t len,
-                 void *opaque)
-{
+                 void *opaque) {
     got_t *g = opaque;
 
     cr_assert_lt(g->n, NKEYS);
@@ -69,8 +66,7 @@ static int on_kv(const void *key, size_t key_len, int64_t ts, const void *value,
 
 /* Ranges: each instance's local part (C API) is its share of the reference in key order,
  * the two together are all of it; over HTTP either instance answers the whole store. */
-static void check_ranges(rill_app_t **apps, const int *ports, const int64_t *want)
-{
+static void check_ranges(rill_app_t **apps, const int *ports, const int64_t *want) {
     char *keys[NKEYS];
     int64_t counts[NKEYS];
     int n = reference(want, keys, counts), seen = 0;
@@ -78,9 +74,9 @@ static void check_ranges(rill_app_t **apps, const int *ports, const int64_t *wan
     for (int i = 0; i < 2; i++) {
         got_t g = {0};
         rill_query_info_t info;
-        cr_assert_eq(rill_app_store_range(apps[i], "counts", NULL, 0, NULL, 0, 1000, on_kv, &g,
-                                          &info, 5000),
-                     RILL_QUERY_FOUND, "%s", info.error);
+        cr_assert_eq(
+            rill_app_store_range(apps[i], "counts", NULL, 0, NULL, 0, 1000, on_kv, &g, &info, 5000),
+            RILL_QUERY_FOUND, "%s", info.error);
         cr_assert_eq(info.truncated, 0);
         for (int j = 0, r = 0; j < g.n; j++, r++) {
             while (r < n && strcmp(keys[r], g.keys[j]))
@@ -90,18 +86,19 @@ static void check_ranges(rill_app_t **apps, const int *ports, const int64_t *wan
         }
         seen += g.n;
         got_t lim = {0};
-        cr_assert_eq(rill_app_store_range(apps[i], "counts", NULL, 0, NULL, 0, 2, on_kv, &lim,
-                                          &info, 5000), RILL_QUERY_FOUND);
+        cr_assert_eq(
+            rill_app_store_range(apps[i], "counts", NULL, 0, NULL, 0, 2, on_kv, &lim, &info, 5000),
+            RILL_QUERY_FOUND);
         cr_assert(lim.n == 2 && info.truncated == 1 && !strcmp(lim.keys[0], g.keys[0]) &&
-                  !strcmp(lim.keys[1], g.keys[1]), "limit 2: %d rows", lim.n);
+                      !strcmp(lim.keys[1], g.keys[1]),
+                  "limit 2: %d rows", lim.n);
     }
     cr_assert_eq(seen, n, "the local ranges hold %d keys, the reference %d", seen, n);
     for (int i = 0; i < 2; i++) {
         rt_query_reply_t r = rt_query_get_settled(ports[i], "/stores/counts");
         cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body.data);
-        cr_assert(rt_query_range_matches(r.body.data, keys, counts, n, 1),
-                  "whole range via %d: %s", i,
-                  r.body.data);
+        cr_assert(rt_query_range_matches(r.body.data, keys, counts, n, 1), "whole range via %d: %s",
+                  i, r.body.data);
         cr_assert_str_eq(r.truncated, "false");
         rill_buf_free(&r.body);
         r = rt_query_get_settled(ports[i], "/stores/counts?limit=5");
@@ -128,8 +125,7 @@ static void check_ranges(rill_app_t **apps, const int *ports, const int64_t *wan
         free(keys[i]);
 }
 
-Test(queries, every_key_through_either_instance, .timeout = 180)
-{
+Test(queries, every_key_through_either_instance, .timeout = 180) {
     char app_id[64], dir_a[512], dir_b[512];
     int64_t want[NKEYS] = {0};
 
@@ -143,9 +139,15 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
     eu_create_topic(a, "q-in", 4);
     eu_create_topic(a, "q-out", 4);
     /* b proxies the keys it does not hold (query.forward=proxy); a redirects (default). */
-    const char *extra_b[] = {"state.dir", dir_b, "http.listen", "127.0.0.1:0",
-                             "query.forward", "proxy",
-                             "bootstrap.servers", rill_app_bootstrap_servers(a), NULL};
+    const char *extra_b[] = {"state.dir",
+                             dir_b,
+                             "http.listen",
+                             "127.0.0.1:0",
+                             "query.forward",
+                             "proxy",
+                             "bootstrap.servers",
+                             rill_app_bootstrap_servers(a),
+                             NULL};
     rill_app_t *b = eu_app_new(rt_query_count_topology("q-in", "counts", "q-out"), app_id, extra_b);
     eu_start(a);
     eu_start(b);
@@ -176,9 +178,9 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
     }
     eu_producer_done(p);
     deadline = eu_now_ms() + EU_WAIT_MS;
-    while (eu_now_ms() < deadline &&
-           rill_app_metric(a, "rill_records_processed_total") +
-                   rill_app_metric(b, "rill_records_processed_total") < NRECS)
+    while (eu_now_ms() < deadline && rill_app_metric(a, "rill_records_processed_total") +
+                                             rill_app_metric(b, "rill_records_processed_total") <
+                                         NRECS)
         eu_sleep_ms(20);
     cr_assert_eq(rill_app_metric(a, "rill_records_processed_total") +
                      rill_app_metric(b, "rill_records_processed_total"),
@@ -198,8 +200,7 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
             rill_query_info_t info;
             rill_query_status_t st =
                 rill_app_store_get(apps[i], "counts", key, strlen(key), &out, &info, 5000);
-            int32_t m2 = rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), 4, NULL,
-                                                          NULL);
+            int32_t m2 = rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), 4, NULL, NULL);
             if (!want[k]) {
                 /* A key never written: "counts" reads a topic Rill does not write, so the
                  * instance holding its murmur2 partition searched its other partition too
@@ -210,8 +211,8 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
                     cr_assert_eq(owner, -1);
                     owner = i;
                 }
-                cr_assert(info.owner[0] && strcmp(info.owner, rill_app_server(apps[i])),
-                          "%s", info.owner);
+                cr_assert(info.owner[0] && strcmp(info.owner, rill_app_server(apps[i])), "%s",
+                          info.owner);
                 rill_buf_free(&out);
                 continue;
             }
@@ -228,8 +229,8 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
                     cr_assert_eq(st, RILL_QUERY_NOT_FOUND, "key %s was never written", key);
                 }
             } else {
-                cr_assert_eq(st, RILL_QUERY_NOT_LOCAL, "key %s through instance %d: %s (%s)",
-                             key, i, rill_query_status_str(st), info.error);
+                cr_assert_eq(st, RILL_QUERY_NOT_LOCAL, "key %s through instance %d: %s (%s)", key,
+                             i, rill_query_status_str(st), info.error);
             }
             cr_assert_eq(info.partition, m2);
             rill_buf_free(&out);
@@ -254,8 +255,7 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
                 cr_assert_eq(r.status, 200, "GET %s on instance %d: %ld %s", path, i, r.status,
                              r.body.data);
                 cr_assert_eq(rt_query_count(r.body.data, r.body.len), want[k],
-                             "key %s over HTTP via %d", key,
-                             i);
+                             "key %s over HTTP via %d", key, i);
             } else {
                 cr_assert_eq(r.status, 404, "GET %s: %ld %s", path, r.status, r.body.data);
                 cr_assert(strstr(r.body.data, "not found"), "%s", r.body.data);
@@ -273,7 +273,8 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
                      (long long)want[k], (unsigned long long)want[k]);
             cr_assert_eq(r.status, 200, "%s: %ld %s", jpath, r.status, r.body.data);
             cr_assert(!strncmp(r.body.data, "{\"key\":\"", 8) && strstr(r.body.data, key) &&
-                      strstr(r.body.data, jwant), "%s via %d: %s", jpath, i, r.body.data);
+                          strstr(r.body.data, jwant),
+                      "%s via %d: %s", jpath, i, r.body.data);
             if (i == 1 && owner == 0 && want[k])
                 cr_assert_str_eq(r.served_by, rill_app_server(a), "proxied by b to a");
             rill_buf_free(&r.body);
@@ -287,8 +288,8 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
                      rill_app_server(apps[owner]));
             cr_assert_eq(r.status, 200);
             cr_assert(strstr(r.body.data, want_json), "%s: %s", path, r.body.data);
-            cr_assert(strstr(r.body.data, i == owner ? "\"local\":true" : "\"local\":false"),
-                      "%s", r.body.data);
+            cr_assert(strstr(r.body.data, i == owner ? "\"local\":true" : "\"local\":false"), "%s",
+                      r.body.data);
             rill_buf_free(&r.body);
         }
     }
@@ -325,8 +326,7 @@ Test(queries, every_key_through_either_instance, .timeout = 180)
 }
 
 /* Records keyed "x" whose value names their group: the topology groups by the value. */
-static int value_as_key(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int value_as_key(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     (void)opaque;
     return rill_buf_append(out->key, rec->value, rec->value_len) ? -1 : 0;
 }
@@ -334,8 +334,7 @@ static int value_as_key(const rill_record_t *rec, rill_map_out_t *out, void *opa
 /* A store behind a repartition topic (which Rill writes with murmur2): a key is only ever in
  * its murmur2 partition, so a miss there is "not found" at once, with no search. The input
  * goes to partition 0 only: the repartition spreads it. */
-Test(queries, placed_store, .timeout = 120)
-{
+Test(queries, placed_store, .timeout = 120) {
     char app_id[64], dir_a[512], dir_b[512];
     int64_t want[8] = {0};
 
@@ -348,9 +347,13 @@ Test(queries, placed_store, .timeout = 120)
         rill_topology_t *topo = rill_topology_new();
         rill_stream_t *s = rill_stream_from(topo, "source", "p-in", NULL);
         rill_grouped_count(rill_stream_group_by(s, "by-value", value_as_key, NULL), "groups");
-        const char *extra[] = {"state.dir", i ? dir_b : dir_a, "http.listen", "127.0.0.1:0",
+        const char *extra[] = {"state.dir",
+                               i ? dir_b : dir_a,
+                               "http.listen",
+                               "127.0.0.1:0",
                                i ? "bootstrap.servers" : NULL,
-                               i ? rill_app_bootstrap_servers(apps[0]) : NULL, NULL};
+                               i ? rill_app_bootstrap_servers(apps[0]) : NULL,
+                               NULL};
         apps[i] = eu_app_new(topo, app_id, extra);
         if (!i)
             eu_create_topic(apps[0], "p-in", 4);
@@ -367,10 +370,10 @@ Test(queries, placed_store, .timeout = 120)
     }
     eu_producer_done(p);
     int64_t deadline = eu_now_ms() + EU_WAIT_MS;
-    while (eu_now_ms() < deadline && rill_app_metric(apps[0], "rill_records_processed_total") +
-                                             rill_app_metric(apps[1],
-                                                             "rill_records_processed_total") <
-                                         400)
+    while (eu_now_ms() < deadline &&
+           rill_app_metric(apps[0], "rill_records_processed_total") +
+                   rill_app_metric(apps[1], "rill_records_processed_total") <
+               400)
         eu_sleep_ms(20);
     for (int g = 0; g < 8; g++) {
         char key[8];
@@ -384,8 +387,8 @@ Test(queries, placed_store, .timeout = 120)
             if (st == RILL_QUERY_NOT_LOCAL)
                 continue;
             local++;
-            cr_assert_eq(st, want[g] ? RILL_QUERY_FOUND : RILL_QUERY_NOT_FOUND, "%s: %s (%s)",
-                         key, rill_query_status_str(st), info.error);
+            cr_assert_eq(st, want[g] ? RILL_QUERY_FOUND : RILL_QUERY_NOT_FOUND, "%s: %s (%s)", key,
+                         rill_query_status_str(st), info.error);
             if (want[g])
                 cr_assert_eq(rt_query_count(out.data, out.len), want[g], "%s", key);
             rill_buf_free(&out);
@@ -395,14 +398,13 @@ Test(queries, placed_store, .timeout = 120)
             char path[64];
             snprintf(path, sizeof(path), "/stores/groups/%s", key);
             rt_query_reply_t r = rt_query_get_settled(rill_app_http_port(apps[i]), path);
-            cr_assert_eq(r.status, want[g] ? 200 : 404, "%s: %ld %s", path, r.status,
-                         r.body.data);
+            cr_assert_eq(r.status, want[g] ? 200 : 404, "%s: %ld %s", path, r.status, r.body.data);
             rill_buf_free(&r.body);
         }
     }
     cr_assert_eq(rill_app_metric(apps[0], "rill_query_forwarded_total") +
-                     rill_app_metric(apps[1], "rill_query_forwarded_total"), 0,
-                 "a placed store's keys need no other instance");
+                     rill_app_metric(apps[1], "rill_query_forwarded_total"),
+                 0, "a placed store's keys need no other instance");
     char *keys[6] = {"g0", "g1", "g2", "g3", "g4", "g5"};
     for (int i = 0; i < 2; i++) {
         rt_query_reply_t r = rt_query_get_settled(rill_app_http_port(apps[i]), "/stores/groups");
@@ -423,8 +425,7 @@ typedef struct rows_s {
     int64_t count[8];
 } rows_t;
 
-static int on_row(int64_t start, int64_t ts, const void *value, size_t len, void *opaque)
-{
+static int on_row(int64_t start, int64_t ts, const void *value, size_t len, void *opaque) {
     rows_t *rows = opaque;
     int64_t v = -1;
 
@@ -436,16 +437,14 @@ static int on_row(int64_t start, int64_t ts, const void *value, size_t len, void
     return 0;
 }
 
-Test(queries, window_fetch, .timeout = 120)
-{
+Test(queries, window_fetch, .timeout = 120) {
     char app_id[64], dir[512];
 
     eu_app_id(app_id, sizeof(app_id), "queries-win");
     eu_state_dir_make(dir, sizeof(dir));
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const char *extra[] = {"state.dir", dir, "http.listen", "127.0.0.1:0", NULL};
-    rill_app_t *app = eu_app_new(eu_window_count_topology("w-in", "wins", "w-out"), app_id,
-                                 extra);
+    rill_app_t *app = eu_app_new(eu_window_count_topology("w-in", "wins", "w-out"), app_id, extra);
     eu_create_topic(app, "w-in", 2);
     eu_create_topic(app, "w-out", 2);
     eu_start(app);
@@ -463,23 +462,20 @@ Test(queries, window_fetch, .timeout = 120)
 
     rows_t rows = {0};
     rill_query_info_t info;
-    cr_assert_eq(rill_app_window_fetch(app, "wins", "a", 1, 0, 3000, on_row, &rows, &info,
-                                       5000),
+    cr_assert_eq(rill_app_window_fetch(app, "wins", "a", 1, 0, 3000, on_row, &rows, &info, 5000),
                  RILL_QUERY_FOUND, "%s", info.error);
     cr_assert_eq(rows.cnt, 2);
     cr_assert(rows.start[0] == 1000 && rows.count[0] == 2);
     cr_assert(rows.start[1] == 2000 && rows.count[1] == 3);
     rows = (rows_t){0};
-    cr_assert_eq(rill_app_window_fetch(app, "wins", "a", 1, 3000, 10000, on_row, &rows, &info,
-                                       5000),
-                 RILL_QUERY_FOUND);
+    cr_assert_eq(
+        rill_app_window_fetch(app, "wins", "a", 1, 3000, 10000, on_row, &rows, &info, 5000),
+        RILL_QUERY_FOUND);
     cr_assert(rows.cnt == 1 && rows.start[0] == 5000 && rows.count[0] == 1);
     rows = (rows_t){0};
-    cr_assert_eq(rill_app_window_fetch(app, "wins", "zz", 2, 0, 10000, on_row, &rows, &info,
-                                       5000),
+    cr_assert_eq(rill_app_window_fetch(app, "wins", "zz", 2, 0, 10000, on_row, &rows, &info, 5000),
                  RILL_QUERY_NOT_FOUND, "%s", info.error);
-    cr_assert_eq(rill_app_window_fetch(app, "wins", "c", 1, 0, 10000, on_row, &rows, &info,
-                                       5000),
+    cr_assert_eq(rill_app_window_fetch(app, "wins", "c", 1, 0, 10000, on_row, &rows, &info, 5000),
                  RILL_QUERY_FOUND, "%s", info.error);
     cr_assert(rows.cnt == 1 && rows.start[0] == 1000 && rows.count[0] == 1);
     cr_assert_eq(info.partition, 1 - eu_partition_of("c", 2));
@@ -510,8 +506,7 @@ Test(queries, window_fetch, .timeout = 120)
  * key's windows are found through either instance over HTTP, also when the instance holding
  * its murmur2 partition must ask the other one (scope=local), and a key never written is a
  * 404 only once both answered. */
-Test(queries, window_fetch_any_partition, .timeout = 120)
-{
+Test(queries, window_fetch_any_partition, .timeout = 120) {
     char app_id[64], dirs[2][512];
     rill_app_t *apps[2];
 
@@ -519,11 +514,14 @@ Test(queries, window_fetch_any_partition, .timeout = 120)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     for (int i = 0; i < 2; i++) {
         eu_state_dir_make(dirs[i], sizeof(dirs[i]));
-        const char *extra[] = {"state.dir", dirs[i], "http.listen", "127.0.0.1:0",
+        const char *extra[] = {"state.dir",
+                               dirs[i],
+                               "http.listen",
+                               "127.0.0.1:0",
                                i ? "bootstrap.servers" : NULL,
-                               i ? rill_app_bootstrap_servers(apps[0]) : NULL, NULL};
-        apps[i] = eu_app_new(eu_window_count_topology("w2-in", "wins", "w2-out"), app_id,
-                             extra);
+                               i ? rill_app_bootstrap_servers(apps[0]) : NULL,
+                               NULL};
+        apps[i] = eu_app_new(eu_window_count_topology("w2-in", "wins", "w2-out"), app_id, extra);
         if (!i) {
             eu_create_topic(apps[0], "w2-in", 2);
             eu_create_topic(apps[0], "w2-out", 2);
@@ -540,30 +538,30 @@ Test(queries, window_fetch_any_partition, .timeout = 120)
     }
     eu_producer_done(p);
     int64_t deadline = eu_now_ms() + EU_WAIT_MS;
-    while (eu_now_ms() < deadline && rill_app_metric(apps[0], "rill_records_processed_total") +
-                                             rill_app_metric(apps[1],
-                                                             "rill_records_processed_total") <
-                                         6)
+    while (eu_now_ms() < deadline &&
+           rill_app_metric(apps[0], "rill_records_processed_total") +
+                   rill_app_metric(apps[1], "rill_records_processed_total") <
+               6)
         eu_sleep_ms(20);
     const char *want = "[{\"start\":1000,\"timestamp\":1100,\"value_hex\":\"0000000000000002\"},"
                        "{\"start\":2000,\"timestamp\":2500,\"value_hex\":\"0000000000000001\"}]\n";
     for (int i = 0; i < 2; i++) {
         int port = rill_app_http_port(apps[i]);
         rt_query_reply_t r = rt_query_get_settled(port, "/stores/wins/c?from=0&to=9000");
-        cr_assert(r.status == 200 && !strcmp(r.body.data, want), "c via %d: %ld %s", i,
-                  r.status, r.body.data);
+        cr_assert(r.status == 200 && !strcmp(r.body.data, want), "c via %d: %ld %s", i, r.status,
+                  r.body.data);
         rill_buf_free(&r.body);
         r = rt_query_get_settled(port, "/stores/wins/d?from=0&to=9000");
-        cr_assert(r.status == 200 && !strcmp(r.body.data, want), "d via %d: %ld %s", i,
-                  r.status, r.body.data);
+        cr_assert(r.status == 200 && !strcmp(r.body.data, want), "d via %d: %ld %s", i, r.status,
+                  r.body.data);
         rill_buf_free(&r.body);
         r = rt_query_get_settled(port, "/stores/wins/zz?from=0&to=9000");
         cr_assert_eq(r.status, 404, "zz via %d: %ld %s", i, r.status, r.body.data);
         rill_buf_free(&r.body);
     }
     cr_assert_gt(rill_app_metric(apps[0], "rill_query_forwarded_total") +
-                     rill_app_metric(apps[1], "rill_query_forwarded_total"), 0,
-                 "key c needed the other instance");
+                     rill_app_metric(apps[1], "rill_query_forwarded_total"),
+                 0, "key c needed the other instance");
     for (int i = 1; i >= 0; i--) {
         eu_stop(apps[i]);
         rill_app_destroy(apps[i]);

@@ -18,9 +18,8 @@ typedef struct seen_s {
     int64_t ts[64];
 } seen_t;
 
-static int collect(const void *key, size_t key_len, int64_t ts, const void *value,
-                   size_t value_len, void *opaque)
-{
+static int collect(const void *key, size_t key_len, int64_t ts, const void *value, size_t value_len,
+                   void *opaque) {
     seen_t *s = opaque;
 
     cr_assert_lt(s->n, 64);
@@ -31,17 +30,15 @@ static int collect(const void *key, size_t key_len, int64_t ts, const void *valu
     return 0;
 }
 
-static int by_bytes(const void *a, const void *b)
-{
+static int by_bytes(const void *a, const void *b) {
     return strcmp((const char *)a, (const char *)b);
 }
 
-Test(query_rows, merge_in_key_order_with_a_limit)
-{
+Test(query_rows, merge_in_key_order_with_a_limit) {
     /* Three parts, each in key order (as a partition's scan gives them); "b" is a prefix of
      * "ba", so length decides between equal leading bytes. */
-    const char *parts_keys[3][5] = {{"a", "ba", "d", NULL}, {"b", "c", "e", "f", NULL},
-                                    {"", "bb", NULL}};
+    const char *parts_keys[3][5] = {
+        {"a", "ba", "d", NULL}, {"b", "c", "e", "f", NULL}, {"", "bb", NULL}};
     rill_buf_t parts[3] = {{0}};
     char all[16][16];
     int total = 0;
@@ -49,8 +46,7 @@ Test(query_rows, merge_in_key_order_with_a_limit)
     for (int p = 0; p < 3; p++)
         for (int i = 0; parts_keys[p][i]; i++) {
             const char *k = parts_keys[p][i];
-            cr_assert_eq(rill__rows_append(&parts[p], k, strlen(k), 100 + total, k, strlen(k)),
-                         0);
+            cr_assert_eq(rill__rows_append(&parts[p], k, strlen(k), 100 + total, k, strlen(k)), 0);
             snprintf(all[total++], sizeof(all[0]), "%s", k);
         }
     qsort(all, (size_t)total, sizeof(all[0]), by_bytes);
@@ -71,8 +67,7 @@ Test(query_rows, merge_in_key_order_with_a_limit)
         rill_buf_free(&parts[p]);
 }
 
-Test(query_rows, malformed_rows_are_refused)
-{
+Test(query_rows, malformed_rows_are_refused) {
     rill_buf_t b = {0};
     seen_t s = {0};
     bool more = false;
@@ -87,8 +82,7 @@ Test(query_rows, malformed_rows_are_refused)
     rill_buf_free(&b);
 }
 
-Test(query_rows, json_keys_and_values)
-{
+Test(query_rows, json_keys_and_values) {
     rill_buf_t b = {0};
     rill__store_def_t counts = {.value_serde = rill_serde_int64()};
     rill__store_def_t text = {.value_serde = rill_serde_string()};

@@ -18,23 +18,20 @@
 static char errstr[256];
 
 /* Deserializes len bytes of text with serde; returns its result, object in *objp. */
-static int decode(const rill_serde_t *serde, const char *text, size_t len, void **objp)
-{
+static int decode(const rill_serde_t *serde, const char *text, size_t len, void **objp) {
     errstr[0] = '\0';
     return serde->deserialize(serde, text, len, objp, errstr, sizeof(errstr));
 }
 
 /* Deserializes a C string (without its NUL) with serde. */
-static int decode_str(const rill_serde_t *serde, const char *text, void **objp)
-{
+static int decode_str(const rill_serde_t *serde, const char *text, void **objp) {
     return decode(serde, text, strlen(text), objp);
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* int64                                                                                    */
 
-Test(engine_serdes, value_kept_when_int64_round_trips)
-{
+Test(engine_serdes, value_kept_when_int64_round_trips) {
     const int64_t values[] = {0, 1, -1, 42, -123456789, INT64_MAX, INT64_MIN, 0x0102030405060708};
     size_t i;
 
@@ -48,8 +45,7 @@ Test(engine_serdes, value_kept_when_int64_round_trips)
     }
 }
 
-Test(engine_serdes, bytes_big_endian_when_int64_encoded)
-{
+Test(engine_serdes, bytes_big_endian_when_int64_encoded) {
     unsigned char b[8];
     const unsigned char one[8] = {0, 0, 0, 0, 0, 0, 0, 1};
     const unsigned char min[8] = {0x80, 0, 0, 0, 0, 0, 0, 0};
@@ -63,8 +59,7 @@ Test(engine_serdes, bytes_big_endian_when_int64_encoded)
     cr_assert_arr_eq(b, minus_one, 8);
 }
 
-Test(engine_serdes, rejected_when_int64_length_not_8)
-{
+Test(engine_serdes, rejected_when_int64_length_not_8) {
     const unsigned char b[9] = {0};
     int64_t v;
     void *obj = (void *)1;
@@ -79,8 +74,7 @@ Test(engine_serdes, rejected_when_int64_length_not_8)
     cr_assert_eq(decode(rill_serde_int64(), (const char *)b, 8, &obj), 0);
 }
 
-Test(engine_serdes, bytes_written_when_int64_serialized)
-{
+Test(engine_serdes, bytes_written_when_int64_serialized) {
     rill_buf_t buf = {0};
     int64_t v = -5, back;
     const rill_serde_t *serde = rill_serde_int64();
@@ -96,44 +90,41 @@ Test(engine_serdes, bytes_written_when_int64_serialized)
 /* ---------------------------------------------------------------------------------------- */
 /* string                                                                                   */
 
-Test(engine_serdes, accepted_when_string_valid_utf8)
-{
+Test(engine_serdes, accepted_when_string_valid_utf8) {
     const char *valid[] = {
         "",
         "plain ascii",
-        "caf\xc3\xa9",                 /* U+00E9 */
-        "\xe2\x82\xac",                /* U+20AC euro */
-        "\xef\xbf\xbf",                /* U+FFFF */
-        "\xed\x9f\xbf",                /* U+D7FF, just below the surrogates */
-        "\xf0\x9f\x98\x80",            /* U+1F600 */
-        "\xf4\x8f\xbf\xbf",            /* U+10FFFF, the last code point */
+        "caf\xc3\xa9",      /* U+00E9 */
+        "\xe2\x82\xac",     /* U+20AC euro */
+        "\xef\xbf\xbf",     /* U+FFFF */
+        "\xed\x9f\xbf",     /* U+D7FF, just below the surrogates */
+        "\xf0\x9f\x98\x80", /* U+1F600 */
+        "\xf4\x8f\xbf\xbf", /* U+10FFFF, the last code point */
     };
     size_t i;
     void *obj;
 
     for (i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
-        cr_assert_eq(decode_str(rill_serde_string(), valid[i], &obj), 0, "case %zu: %s", i,
-                     errstr);
+        cr_assert_eq(decode_str(rill_serde_string(), valid[i], &obj), 0, "case %zu: %s", i, errstr);
     cr_assert_null(obj);
     cr_assert_eq(decode(rill_serde_string(), "a\0b", 3, &obj), 0); /* NUL is valid UTF-8 */
 }
 
-Test(engine_serdes, rejected_when_string_invalid_utf8)
-{
+Test(engine_serdes, rejected_when_string_invalid_utf8) {
     const char *invalid[] = {
-        "\xc0\xaf",             /* overlong '/' */
-        "\xc1\xbf",             /* overlong */
-        "\xe0\x80\xaf",         /* overlong 3-byte */
-        "\xf0\x80\x80\xaf",     /* overlong 4-byte */
-        "\xed\xa0\x80",         /* U+D800 surrogate */
-        "\xed\xbf\xbf",         /* U+DFFF surrogate */
-        "\xf4\x90\x80\x80",     /* above U+10FFFF */
-        "\xf5\x80\x80\x80",     /* invalid lead byte */
-        "\x80",                 /* stray continuation */
-        "ok\xc3",               /* truncated 2-byte */
-        "\xe2\x82",             /* truncated 3-byte */
-        "\xf0\x9f\x98",         /* truncated 4-byte */
-        "\xe2\x28\xa1",         /* bad continuation */
+        "\xc0\xaf",         /* overlong '/' */
+        "\xc1\xbf",         /* overlong */
+        "\xe0\x80\xaf",     /* overlong 3-byte */
+        "\xf0\x80\x80\xaf", /* overlong 4-byte */
+        "\xed\xa0\x80",     /* U+D800 surrogate */
+        "\xed\xbf\xbf",     /* U+DFFF surrogate */
+        "\xf4\x90\x80\x80", /* above U+10FFFF */
+        "\xf5\x80\x80\x80", /* invalid lead byte */
+        "\x80",             /* stray continuation */
+        "ok\xc3",           /* truncated 2-byte */
+        "\xe2\x82",         /* truncated 3-byte */
+        "\xf0\x9f\x98",     /* truncated 4-byte */
+        "\xe2\x28\xa1",     /* bad continuation */
         "\xff",
     };
     size_t i;
@@ -147,8 +138,7 @@ Test(engine_serdes, rejected_when_string_invalid_utf8)
     cr_assert(strstr(errstr, "offset 3"), "%s", errstr);
 }
 
-Test(engine_serdes, text_appended_when_string_serialized)
-{
+Test(engine_serdes, text_appended_when_string_serialized) {
     rill_buf_t buf = {0};
     const rill_serde_t *serde = rill_serde_string();
 
@@ -162,8 +152,7 @@ Test(engine_serdes, text_appended_when_string_serialized)
 /* ---------------------------------------------------------------------------------------- */
 /* bytes                                                                                    */
 
-Test(engine_serdes, never_fails_when_bytes_deserialized)
-{
+Test(engine_serdes, never_fails_when_bytes_deserialized) {
     const char any[] = {'\xff', '\0', '\xc0', 'x'};
     void *obj = (void *)1;
 
@@ -173,8 +162,7 @@ Test(engine_serdes, never_fails_when_bytes_deserialized)
     cr_assert_eq(decode(rill_serde_bytes(), NULL, 0, &obj), 0);
 }
 
-Test(engine_serdes, buffer_copied_when_bytes_serialized)
-{
+Test(engine_serdes, buffer_copied_when_bytes_serialized) {
     rill_buf_t src = {0}, out = {0};
     const rill_serde_t *serde = rill_serde_bytes();
 
@@ -189,8 +177,7 @@ Test(engine_serdes, buffer_copied_when_bytes_serialized)
 /* ---------------------------------------------------------------------------------------- */
 /* json                                                                                     */
 
-Test(engine_serdes, object_decoded_when_json_valid)
-{
+Test(engine_serdes, object_decoded_when_json_valid) {
     const char *text = "{\"id\": 7, \"name\": \"x\", \"tags\": [1, 2]}";
     struct json_object *obj = NULL, *field;
 
@@ -202,8 +189,7 @@ Test(engine_serdes, object_decoded_when_json_valid)
     rill_serde_json()->free_obj(rill_serde_json(), obj);
 }
 
-Test(engine_serdes, scalar_decoded_when_json_is_bare_number)
-{
+Test(engine_serdes, scalar_decoded_when_json_is_bare_number) {
     struct json_object *obj = NULL;
 
     cr_assert_eq(decode_str(rill_serde_json(), "12345", (void **)&obj), 0, "%s", errstr);
@@ -214,8 +200,7 @@ Test(engine_serdes, scalar_decoded_when_json_is_bare_number)
     json_object_put(obj);
 }
 
-Test(engine_serdes, only_len_bytes_read_when_json_buffer_not_terminated)
-{
+Test(engine_serdes, only_len_bytes_read_when_json_buffer_not_terminated) {
     const char text[] = "[1,2]GARBAGE";
     struct json_object *obj = NULL;
 
@@ -224,8 +209,7 @@ Test(engine_serdes, only_len_bytes_read_when_json_buffer_not_terminated)
     json_object_put(obj);
 }
 
-Test(engine_serdes, rejected_with_offset_when_json_malformed)
-{
+Test(engine_serdes, rejected_with_offset_when_json_malformed) {
     void *obj = (void *)1;
 
     cr_assert_eq(decode_str(rill_serde_json(), "{\"a\": }", &obj), -1);
@@ -241,8 +225,7 @@ Test(engine_serdes, rejected_with_offset_when_json_malformed)
     cr_assert_eq(decode_str(rill_serde_json(), "\"\xc0\xaf\"", &obj), -1);
 }
 
-Test(engine_serdes, rejected_when_json_has_trailing_garbage)
-{
+Test(engine_serdes, rejected_when_json_has_trailing_garbage) {
     void *obj = (void *)1;
 
     cr_assert_eq(decode_str(rill_serde_json(), "{\"a\": 1} x", &obj), -1);
@@ -253,8 +236,7 @@ Test(engine_serdes, rejected_when_json_has_trailing_garbage)
     cr_assert_eq(decode(rill_serde_json(), "{}\0", 3, &obj), -1);
 }
 
-Test(engine_serdes, same_text_when_json_round_trips)
-{
+Test(engine_serdes, same_text_when_json_round_trips) {
     const char *text = "{\"k\":\"v\",\"n\":[1,2.5,true,null]}";
     struct json_object *obj = NULL, *again = NULL;
     rill_buf_t buf = {0};
@@ -271,8 +253,7 @@ Test(engine_serdes, same_text_when_json_round_trips)
 }
 
 /* Makes "[" + count copies of item separated by commas + "]"; the caller frees. */
-static char *json_array_of(const char *item, size_t count, size_t *lenp)
-{
+static char *json_array_of(const char *item, size_t count, size_t *lenp) {
     size_t il = strlen(item), len = 2 + count * (il + 1);
     char *s = malloc(len + 1), *p = s;
 
@@ -289,21 +270,19 @@ static char *json_array_of(const char *item, size_t count, size_t *lenp)
     return s;
 }
 
-Test(engine_serdes, refused_with_reason_when_json_would_amplify_in_memory)
-{
+Test(engine_serdes, refused_with_reason_when_json_would_amplify_in_memory) {
     size_t len;
     char *text = json_array_of("{}", 350000, &len); /* about 1 MB: 260 MB as a tree */
     void *obj = NULL;
 
     cr_assert_eq(decode(rill_serde_json(), text, len, &obj), -1, "parsed into a tree");
     cr_assert_null(obj);
-    cr_assert(strstr(errstr, "json: refused before parsing") && strstr(errstr, "elements"),
-              "%s", errstr);
+    cr_assert(strstr(errstr, "json: refused before parsing") && strstr(errstr, "elements"), "%s",
+              errstr);
     free(text);
 }
 
-Test(engine_serdes, refused_with_reason_when_json_nested_too_deep)
-{
+Test(engine_serdes, refused_with_reason_when_json_nested_too_deep) {
     char text[200];
     void *obj = NULL;
 
@@ -313,8 +292,7 @@ Test(engine_serdes, refused_with_reason_when_json_nested_too_deep)
     cr_assert(strstr(errstr, "nested deeper than 32"), "%s", errstr);
 }
 
-Test(engine_serdes, decoded_when_large_json_has_elements_fitting_its_size)
-{
+Test(engine_serdes, decoded_when_large_json_has_elements_fitting_its_size) {
     size_t len;
     char *ints = json_array_of("7", 200000, &len);
     char *objs = json_array_of("{\"id\":123,\"name\":\"x\"}", 50000, &len);
@@ -331,16 +309,14 @@ Test(engine_serdes, decoded_when_large_json_has_elements_fitting_its_size)
     free(ints), free(objs), free(deep);
 }
 
-Test(engine_serdes, null_value_decoded_when_json_buffer_null)
-{
+Test(engine_serdes, null_value_decoded_when_json_buffer_null) {
     void *obj = (void *)1;
 
     cr_assert_eq(decode(rill_serde_json(), NULL, 0, &obj), 0);
     cr_assert_null(obj);
 }
 
-static void *decode_on_thread(void *arg)
-{
+static void *decode_on_thread(void *arg) {
     struct json_object *obj = NULL;
     char text[32];
     long i, ok = 1;
@@ -354,8 +330,7 @@ static void *decode_on_thread(void *arg)
     return (void *)ok;
 }
 
-Test(engine_serdes, each_thread_parses_when_json_used_concurrently)
-{
+Test(engine_serdes, each_thread_parses_when_json_used_concurrently) {
     pthread_t t[4];
     void *ok;
     int i;
@@ -371,8 +346,7 @@ Test(engine_serdes, each_thread_parses_when_json_used_concurrently)
 /* ---------------------------------------------------------------------------------------- */
 /* rill_buf_t                                                                               */
 
-Test(engine_buf, no_reallocation_when_capacity_suffices)
-{
+Test(engine_buf, no_reallocation_when_capacity_suffices) {
     rill_buf_t buf = {0};
     char *data;
     size_t cap;
@@ -391,8 +365,7 @@ Test(engine_buf, no_reallocation_when_capacity_suffices)
     cr_assert_eq(buf.cap, 0);
 }
 
-Test(engine_buf, contents_kept_when_buffer_grows)
-{
+Test(engine_buf, contents_kept_when_buffer_grows) {
     rill_buf_t buf = {0};
     char chunk[100];
     int i;
@@ -412,8 +385,7 @@ Test(engine_buf, contents_kept_when_buffer_grows)
 /* ---------------------------------------------------------------------------------------- */
 /* rill_headers_t                                                                           */
 
-Test(engine_headers, last_value_found_when_name_repeated)
-{
+Test(engine_headers, last_value_found_when_name_repeated) {
     rd_kafka_headers_t *khdrs = rd_kafka_headers_new(4);
     const rill_headers_t *hdrs = (const rill_headers_t *)khdrs;
     const char *name;
@@ -435,8 +407,7 @@ Test(engine_headers, last_value_found_when_name_repeated)
     rd_kafka_headers_destroy(khdrs);
 }
 
-Test(engine_headers, empty_when_headers_null)
-{
+Test(engine_headers, empty_when_headers_null) {
     const char *name;
     const void *value;
     size_t len;

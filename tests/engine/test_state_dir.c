@@ -12,8 +12,7 @@
 #include <sys/stat.h>
 
 /* A topology with a store (a count by key), so that the app needs its state directory. */
-static rill_topology_t *counting_topology(void)
-{
+static rill_topology_t *counting_topology(void) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *in = rill_stream_from(topo, "in", "sd-input", NULL);
     rill_table_t *t = rill_grouped_count(rill_stream_group_by_key(in, NULL), "counts");
@@ -25,8 +24,7 @@ static rill_topology_t *counting_topology(void)
 
 /* Starts a counting app on state.dir dir; returns its start result and message. */
 static rill_err_t start_on(const char *dir, const char *tag, rill_app_t **appp, char *errstr,
-                           size_t errstr_size)
-{
+                           size_t errstr_size) {
     char app_id[64];
     const char *extra[] = {"state.dir", dir, NULL};
 
@@ -37,8 +35,7 @@ static rill_err_t start_on(const char *dir, const char *tag, rill_app_t **appp, 
     return rill_app_start(*appp, errstr, errstr_size);
 }
 
-Test(engine_state_dir, made_private_when_state_dir_is_missing, .timeout = 60)
-{
+Test(engine_state_dir, made_private_when_state_dir_is_missing, .timeout = 60) {
     char base[512], dir[600], errstr[512];
     struct stat st;
     rill_app_t *app;
@@ -52,8 +49,7 @@ Test(engine_state_dir, made_private_when_state_dir_is_missing, .timeout = 60)
     eu_state_dir_remove(base);
 }
 
-Test(engine_state_dir, refused_naming_it_when_group_or_others_may_write_it, .timeout = 60)
-{
+Test(engine_state_dir, refused_naming_it_when_group_or_others_may_write_it, .timeout = 60) {
     char dir[512], errstr[512];
     rill_app_t *app;
 
@@ -67,8 +63,7 @@ Test(engine_state_dir, refused_naming_it_when_group_or_others_may_write_it, .tim
     eu_state_dir_remove(dir);
 }
 
-Test(engine_state_dir, refused_naming_it_when_another_user_owns_it, .timeout = 60)
-{
+Test(engine_state_dir, refused_naming_it_when_another_user_owns_it, .timeout = 60) {
     char dir[512], errstr[512];
     rill_app_t *app;
 
@@ -84,8 +79,7 @@ Test(engine_state_dir, refused_naming_it_when_another_user_owns_it, .timeout = 6
     eu_state_dir_remove(dir);
 }
 
-Test(engine_state_dir, second_app_fails_at_start_naming_pid_when_dir_in_use, .timeout = 60)
-{
+Test(engine_state_dir, second_app_fails_at_start_naming_pid_when_dir_in_use, .timeout = 60) {
     char dir[512], errstr[512], want[64];
     rill_app_t *first, *second;
 

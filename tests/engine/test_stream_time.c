@@ -8,8 +8,7 @@
 #define BASE 1700000000000LL
 
 /* Forwards "<value>@<stream time - BASE>". */
-static int stamp(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
-{
+static int stamp(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     char v[64];
     (void)state;
     int n = snprintf(v, sizeof(v), "%.*s@%lld", (int)rec->value_len, (const char *)rec->value,
@@ -21,8 +20,7 @@ static int stamp(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
     return rill_ctx_forward(ctx, &out) ? -1 : 0;
 }
 
-static rill_topology_t *stamp_topology(void)
-{
+static rill_topology_t *stamp_topology(void) {
     static const rill_processor_def_t def = {.process = stamp};
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *s = rill_stream_from(topo, "in", "in", NULL);
@@ -31,8 +29,7 @@ static rill_topology_t *stamp_topology(void)
     return topo;
 }
 
-static void run(const char *bootstrap, const char *id, const char *dir, int records)
-{
+static void run(const char *bootstrap, const char *id, const char *dir, int records) {
     const char *extra[] = {"bootstrap.servers", bootstrap, "state.dir", dir, NULL};
     rill_app_t *app = eu_app_new(stamp_topology(), id, extra);
     eu_start(app);
@@ -46,8 +43,7 @@ static void run(const char *bootstrap, const char *id, const char *dir, int reco
  * stream time 5000, not 2000. Partition 1's task had no record in run 1: its first record
  * sets its stream time.
  */
-Test(engine_stream_time, stream_time_restored_per_task_after_restart, .timeout = 120)
-{
+Test(engine_stream_time, stream_time_restored_per_task_after_restart, .timeout = 120) {
     char errstr[512], id[64], dir[64];
     eu_strs_t got = {0}, want = {0};
     eu_recs_t out;

@@ -24,14 +24,19 @@ static rill_test_driver_t *driver_new(rill_topology_t *topo, const char *tag,
     char errstr[512], id[64];
     rill_conf_t *conf = rill_conf_new();
     snprintf(id, sizeof(id), "drv-%s", tag);
-    const char *base[] = {"application.id", id, "bootstrap.servers", "127.0.0.1:1",
-                          "errors.deadletterqueue.topic.name", DEAD, NULL};
+    const char *base[] = {"application.id",
+                          id,
+                          "bootstrap.servers",
+                          "127.0.0.1:1",
+                          "errors.deadletterqueue.topic.name",
+                          DEAD,
+                          NULL};
     for (int i = 0; base[i]; i += 2)
         cr_assert_eq(rill_conf_set(conf, base[i], base[i + 1], errstr, sizeof(errstr)), 0, "%s",
                      errstr);
     for (int i = 0; extra && extra[i]; i += 2)
-        cr_assert_eq(rill_conf_set(conf, extra[i], extra[i + 1], errstr, sizeof(errstr)), 0,
-                     "%s", errstr);
+        cr_assert_eq(rill_conf_set(conf, extra[i], extra[i + 1], errstr, sizeof(errstr)), 0, "%s",
+                     errstr);
     cr_assert_null(rill_topology_error(topo), "%s", rill_topology_error(topo));
     rill_test_driver_t *drv = rill_test_driver_new(topo, conf, errstr, sizeof(errstr));
     cr_assert_not_null(drv, "%s", errstr);
@@ -143,16 +148,14 @@ static int times_ten(const rill_record_t *rec, rill_map_out_t *out, void *opaque
 static int parity_key(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     const char *key = number(rec->value, rec->value_len) % 2 ? "odd" : "even";
     /* select_key keeps the value */
-    return rill_buf_append(out->key, key, strlen(key)) ||
-           rill_buf_append(out->value, "ignored", 7);
+    return rill_buf_append(out->key, key, strlen(key)) || rill_buf_append(out->value, "ignored", 7);
 }
 
 Test(engine_test_driver, records_rewritten_when_mapped) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *in = rill_stream_from(topo, "numbers", "in", NULL);
     rill_stream_to(rill_stream_map(in, NULL, to_group, NULL), NULL, "mapped", NULL);
-    rill_stream_to(rill_stream_map_values(in, NULL, times_ten, NULL), NULL, "mapped-values",
-                   NULL);
+    rill_stream_to(rill_stream_map_values(in, NULL, times_ten, NULL), NULL, "mapped-values", NULL);
     rill_stream_to(rill_stream_select_key(in, NULL, parity_key, NULL), NULL, "rekeyed", NULL);
     rill_test_driver_t *drv = driver_new(topo, "map", NULL);
     pipe_numbers(drv, "in");
@@ -208,8 +211,8 @@ static int empty_list(rill_buf_t *out, void *opaque) {
     return 0;
 }
 
-static int append_value(const rill_record_t *rec, const void *agg, size_t agg_len,
-                        rill_buf_t *out, void *opaque) {
+static int append_value(const rill_record_t *rec, const void *agg, size_t agg_len, rill_buf_t *out,
+                        void *opaque) {
     if (rill_buf_append(out, agg, agg_len) || (agg_len && rill_buf_append(out, ",", 1)))
         return 1;
     return rill_buf_append(out, rec->value, rec->value_len);
@@ -224,10 +227,9 @@ static rill_topology_t *agg_topology(void) {
                    NULL);
     rill_stream_to(rill_table_to_stream(rill_grouped_reduce(g, "sums", add_numbers, NULL), NULL),
                    NULL, "summed", NULL);
-    rill_stream_to(rill_table_to_stream(rill_grouped_aggregate(g, NULL, empty_list, append_value,
-                                                               NULL),
-                                        NULL),
-                   NULL, "listed", NULL);
+    rill_stream_to(
+        rill_table_to_stream(rill_grouped_aggregate(g, NULL, empty_list, append_value, NULL), NULL),
+        NULL, "listed", NULL);
     return topo;
 }
 
@@ -320,8 +322,8 @@ static int by_order(const void *a, const void *b) {
 static void win_input(void) {
     uint64_t state = 1;
     int64_t t = AGG_BASE;
-#define NEXT() (state = state * 6364136223846793005ULL + 1442695040888963407ULL, \
-                (uint32_t)(state >> 33))
+#define NEXT()                                                                                     \
+    (state = state * 6364136223846793005ULL + 1442695040888963407ULL, (uint32_t)(state >> 33))
     for (int i = 0; i < WIN_RECORDS; i++) {
         t += NEXT() % 61;
         if (NEXT() % 40 == 0)
@@ -358,8 +360,8 @@ static int zero(rill_buf_t *out, void *opaque) {
     return rill_buf_append(out, be, 8);
 }
 
-static int plus_value(const rill_record_t *rec, const void *agg, size_t agg_len,
-                      rill_buf_t *out, void *opaque) {
+static int plus_value(const rill_record_t *rec, const void *agg, size_t agg_len, rill_buf_t *out,
+                      void *opaque) {
     int64_t sum;
     unsigned char be[8];
     if (rill_int64_decode(agg, agg_len, &sum))
@@ -370,8 +372,8 @@ static int plus_value(const rill_record_t *rec, const void *agg, size_t agg_len,
 
 Test(engine_test_driver, tumbling_results_match_reference_when_input_out_of_order) {
     win_input();
-    rill_window_spec_t spec = {.kind = RILL_WINDOW_TUMBLING, .size_ms = WIN_SIZE,
-                               .grace_ms = GRACE};
+    rill_window_spec_t spec = {
+        .kind = RILL_WINDOW_TUMBLING, .size_ms = WIN_SIZE, .grace_ms = GRACE};
     rill_topology_t *topo = rill_topology_new();
     rill_windowed_t *w = rill_grouped_windowed_by(
         rill_stream_group_by_key(rill_stream_from(topo, "in", "in", NULL), "grouped"), &spec);
@@ -443,8 +445,8 @@ Test(engine_test_driver, tumbling_results_match_reference_when_input_out_of_orde
 static void forward_tick(rill_ctx_t *ctx, int64_t ts, const char *what) {
     char v[64];
     int n = snprintf(v, sizeof(v), "%s@%lld", what, (long long)ts);
-    rill_record_t rec = {.key = "p", .key_len = 1, .value = v, .value_len = (size_t)n,
-                         .timestamp = ts};
+    rill_record_t rec = {
+        .key = "p", .key_len = 1, .value = v, .value_len = (size_t)n, .timestamp = ts};
     rill_ctx_forward(ctx, &rec);
 }
 
@@ -477,8 +479,7 @@ static const rill_punctuation_t on_wall = RILL_PUNCTUATE_WALL_CLOCK;
 static rill_test_driver_t *ticks_driver(const char *tag, const rill_punctuation_t *type) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *s = rill_stream_from(topo, "source", "in", NULL);
-    rill_stream_to(rill_stream_process(s, "ticks", &ticks_def, (void *)type), "sink", "out",
-                   NULL);
+    rill_stream_to(rill_stream_process(s, "ticks", &ticks_def, (void *)type), "sink", "out", NULL);
     return driver_new(topo, tag, NULL);
 }
 
@@ -596,11 +597,9 @@ static void assert_refused(rill_topology_t *topo, const char *const *words) {
 
 Test(engine_test_driver, refused_when_topology_links_sub_topologies) {
     rill_topology_t *topo = rill_topology_new();
-    rill_grouped_t *g =
-        rill_stream_group_by(rill_stream_from(topo, "in", "in", NULL), "regroup", first_byte_key,
-                             NULL);
-    rill_stream_to(rill_table_to_stream(rill_grouped_count(g, "counts"), NULL), NULL, "out",
-                   NULL);
+    rill_grouped_t *g = rill_stream_group_by(rill_stream_from(topo, "in", "in", NULL), "regroup",
+                                             first_byte_key, NULL);
+    rill_stream_to(rill_table_to_stream(rill_grouped_count(g, "counts"), NULL), NULL, "out", NULL);
     const char *repartition[] = {"repartition", "cannot run topic", NULL};
     assert_refused(topo, repartition);
 
@@ -615,8 +614,7 @@ Test(engine_test_driver, pipe_refused_when_no_source_reads_topic) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_to(rill_stream_from(topo, "numbers", "in", NULL), NULL, "out", NULL);
     rill_test_driver_t *drv = driver_new(topo, "unknown", NULL);
-    cr_assert_eq(rill_test_driver_pipe(drv, "elsewhere", "k", 1, "v", 1, 5),
-                 RILL_ERR_INVALID_ARG);
+    cr_assert_eq(rill_test_driver_pipe(drv, "elsewhere", "k", 1, "v", 1, 5), RILL_ERR_INVALID_ARG);
     cr_assert(strstr(rill_test_driver_error(drv), "\"elsewhere\""), "%s",
               rill_test_driver_error(drv));
     pipe_text(drv, "in", "k", "v", 5); /* the driver goes on */
@@ -668,15 +666,15 @@ Test(engine_test_driver, stream_waits_for_table_row_within_grace_when_joined) {
     rill_topology_t *topo = rill_topology_new();
     rill_table_t *users = rill_table_from(topo, "users", "users", NULL, "users-store");
     rill_stream_t *orders = rill_stream_from(topo, "orders", "orders", NULL);
-    rill_stream_to(rill_stream_table_join(orders, users, "enrich", RILL_JOIN_INNER, 1000, pair,
-                                          NULL),
-                   NULL, "enriched", NULL);
+    rill_stream_to(
+        rill_stream_table_join(orders, users, "enrich", RILL_JOIN_INNER, 1000, pair, NULL), NULL,
+        "enriched", NULL);
     rill_test_driver_t *drv = driver_new(topo, "join", NULL);
-    pipe_text(drv, "orders", "u1", "o1", 1000);  /* no row yet: waits up to 1000 ms */
+    pipe_text(drv, "orders", "u1", "o1", 1000);   /* no row yet: waits up to 1000 ms */
     pipe_text(drv, "users", "u1", "alice", 1500); /* joins o1, at o1's time */
-    pipe_text(drv, "orders", "u2", "o2", 1600);  /* waits */
-    pipe_text(drv, "users", "u3", "bob", 3000);  /* stream time 3000 > 1600 + 1000: o2 out */
-    pipe_text(drv, "orders", "u1", "o3", 3100);  /* a row: at once */
+    pipe_text(drv, "orders", "u2", "o2", 1600);   /* waits */
+    pipe_text(drv, "users", "u3", "bob", 3000);   /* stream time 3000 > 1600 + 1000: o2 out */
+    pipe_text(drv, "orders", "u1", "o3", 3100);   /* a row: at once */
     eu_strs_t want = {0}, got = {0};
     eu_strs_add(&want, "u1=o1+alice@1000");
     eu_strs_add(&want, "u1=o3+alice@3100");
@@ -706,8 +704,7 @@ Test(engine_test_driver, stream_waits_for_table_row_within_grace_when_joined) {
 Test(engine_test_driver, pipe_fails_with_reason_when_errors_not_tolerated) {
     rill_topology_t *topo = rill_topology_new();
     rill_grouped_t *g = rill_stream_group_by_key(rill_stream_from(topo, "in", "in", NULL), "g");
-    rill_stream_to(rill_table_to_stream(rill_grouped_count(g, "counts"), NULL), NULL, "out",
-                   NULL);
+    rill_stream_to(rill_table_to_stream(rill_grouped_count(g, "counts"), NULL), NULL, "out", NULL);
     const char *extra[] = {"errors.tolerance", "none", NULL};
     rill_test_driver_t *drv = driver_new(topo, "fatal", extra);
     cr_assert_null(rill_test_driver_error(drv));

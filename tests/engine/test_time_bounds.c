@@ -46,15 +46,18 @@ Test(engine_time_bounds, meta_time_parses_strictly) {
     cr_expect_eq(meta("rill.t=12x"), RILL__META_BAD);
     cr_expect_eq(meta("rill.t=12 rill.endx"), RILL__META_BAD);
     cr_expect_eq(meta("rill.t=12 "), RILL__META_BAD);
-    cr_expect_eq(rill__meta_time("rill.t=12\0" "3", 11), RILL__META_BAD, "bytes after a NUL");
+    cr_expect_eq(rill__meta_time("rill.t=12\0"
+                                 "3",
+                                 11),
+                 RILL__META_BAD, "bytes after a NUL");
     cr_expect_eq(rill__meta_time("rill.t=1234", 9), 12, "only size bytes are read");
 }
 
 /* ---- out-of-range record timestamps ---- */
 
 static rill_stream_t *hopping_count(rill_stream_t *s, rill_emit_t emit) {
-    rill_window_spec_t spec = {.kind = RILL_WINDOW_HOPPING, .size_ms = 10000, .advance_ms = 2000,
-                               .grace_ms = 0};
+    rill_window_spec_t spec = {
+        .kind = RILL_WINDOW_HOPPING, .size_ms = 10000, .advance_ms = 2000, .grace_ms = 0};
     rill_table_t *t = rill_windowed_count(
         rill_grouped_windowed_by(rill_stream_group_by_key(s, NULL), &spec), "counts", emit);
     return rill_table_to_stream(t, NULL);
@@ -99,8 +102,8 @@ Test(engine_time_bounds, out_of_range_timestamps_are_dead_lettered, .timeout = 9
     cr_expect_eq(dl.cnt, 3, "%zu dead letters", dl.cnt);
     for (size_t i = 0; i < dl.cnt; i++) {
         const char *why = eu_rec_header(&dl.v[i], "rill.error");
-        cr_expect(why && strstr(why, "out of range"), "%s dead-lettered for \"%s\"",
-                  dl.v[i].key, why ? why : "(none)");
+        cr_expect(why && strstr(why, "out of range"), "%s dead-lettered for \"%s\"", dl.v[i].key,
+                  why ? why : "(none)");
         cr_expect(strcmp(dl.v[i].key, "a") && strcmp(dl.v[i].key, "edge"), "%s dead-lettered",
                   dl.v[i].key);
     }
@@ -122,8 +125,7 @@ static void on_stream_time(rill_ctx_t *ctx, int64_t ts, void *arg) {
 }
 
 static int punct_init(rill_ctx_t *ctx, void **statep, void *opaque) {
-    return rill_ctx_schedule(ctx, 1000, RILL_PUNCTUATE_STREAM_TIME, on_stream_time, NULL) ? -1
-                                                                                         : 0;
+    return rill_ctx_schedule(ctx, 1000, RILL_PUNCTUATE_STREAM_TIME, on_stream_time, NULL) ? -1 : 0;
 }
 
 static int punct_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
@@ -140,8 +142,9 @@ Test(engine_time_bounds, drain_to_int64_max_punctuates_once_and_stops, .timeout 
     rill_stream_t *s = rill_stream_from(topo, "source", "in", NULL);
     rill_stream_to(hopping_count(s, RILL_EMIT_FINAL), "sink", "out", NULL);
     rill_stream_to(rill_stream_process(s, "punct", &punct_def, NULL), "psink", "pout", NULL);
-    const char *extra[] = {"state.dir", dir, "exit.on.end", "true", "exit.on.end.advance.ms",
-                           "9223372036854775807", NULL};
+    const char *extra[] = {
+        "state.dir",           dir, "exit.on.end", "true", "exit.on.end.advance.ms",
+        "9223372036854775807", NULL};
     rill_app_t *app = eu_app_new(topo, id, extra);
     eu_create_topic(app, "in", 1);
     rill_producer_t *p = eu_producer(app);
@@ -158,8 +161,7 @@ Test(engine_time_bounds, drain_to_int64_max_punctuates_once_and_stops, .timeout 
     cr_expect_eq(count_key(&out, "a"), 1, "a's one window, final");
     cr_expect_eq(count_key(&out, "b"), 5, "b's five windows, final");
     cr_expect_eq(__atomic_load_n(&punct_at_max, __ATOMIC_RELAXED), 1,
-                 "punctuations at INT64_MAX: %d (last at %" PRId64 ")", punct_at_max,
-                 punct_last);
+                 "punctuations at INT64_MAX: %d (last at %" PRId64 ")", punct_at_max, punct_last);
     eu_recs_free(&out);
     rill_app_destroy(app);
     eu_state_dir_remove(dir);

@@ -16,63 +16,53 @@
 static rill_topology_t *topo;
 static char errstr[512];
 
-static void setup(void)
-{
+static void setup(void) {
     topo = rill_topology_new();
     cr_assert_not_null(topo);
     errstr[0] = '\0';
 }
 
-static void teardown(void)
-{
+static void teardown(void) {
     rill_topology_destroy(topo); /* NULL after a test handed it to an app */
 }
 
 TestSuite(engine_topology, .init = setup, .fini = teardown);
 
-static int keep_all(const rill_record_t *rec, void *opaque)
-{
+static int keep_all(const rill_record_t *rec, void *opaque) {
     return 1;
 }
 
-static int same_record(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int same_record(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     return rill_buf_append(out->key, rec->key, rec->key_len) ||
            rill_buf_append(out->value, rec->value, rec->value_len);
 }
 
-static int no_output(rill_ctx_t *ctx, const rill_record_t *rec, void *opaque)
-{
+static int no_output(rill_ctx_t *ctx, const rill_record_t *rec, void *opaque) {
     return 0;
 }
 
-static void ignore(const rill_record_t *rec, void *opaque)
-{
-}
+static void ignore(const rill_record_t *rec, void *opaque) {}
 
-static int process_nothing(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
-{
+static int process_nothing(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     return 0;
 }
 
 static const rill_processor_def_t nothing_def = {.process = process_nothing};
 
 /* A configuration that rill_app_new() accepts: application.id set, nothing else. */
-static rill_conf_t *app_conf(void)
-{
+static rill_conf_t *app_conf(void) {
     rill_conf_t *conf = rill_conf_new();
     char id[64];
 
     cr_assert_not_null(conf);
     snprintf(id, sizeof(id), "topology-test-%d", (int)getpid());
-    cr_assert_eq(rill_conf_set(conf, "application.id", id, errstr, sizeof(errstr)), RILL_OK,
-                 "%s", errstr);
+    cr_assert_eq(rill_conf_set(conf, "application.id", id, errstr, sizeof(errstr)), RILL_OK, "%s",
+                 errstr);
     return conf;
 }
 
 /* Freezes topo through rill_app_new(); on success the app owns topo (set to NULL here). */
-static rill_app_t *app_of_topology(void)
-{
+static rill_app_t *app_of_topology(void) {
     rill_conf_t *conf = app_conf();
     rill_app_t *app = rill_app_new(topo, conf, errstr, sizeof(errstr));
 
@@ -83,8 +73,7 @@ static rill_app_t *app_of_topology(void)
     return app;
 }
 
-static const char *name_of(const rill_stream_t *s)
-{
+static const char *name_of(const rill_stream_t *s) {
     cr_assert_not_null(s, "builder call failed: %s", topo ? rill_topology_error(topo) : "");
     return s->node->name;
 }
@@ -92,8 +81,7 @@ static const char *name_of(const rill_stream_t *s)
 /* ---------------------------------------------------------------------------------------- */
 /* Names                                                                                    */
 
-Test(engine_topology, kind_and_position_in_name_when_name_is_null)
-{
+Test(engine_topology, kind_and_position_in_name_when_name_is_null) {
     rill_stream_t *src = rill_stream_from(topo, NULL, "in", NULL);
     rill_stream_t *f = rill_stream_filter(src, NULL, keep_all, NULL);
     rill_stream_t *fn = rill_stream_filter_not(f, NULL, keep_all, NULL);
@@ -118,8 +106,7 @@ Test(engine_topology, kind_and_position_in_name_when_name_is_null)
     cr_assert_null(rill_topology_error(topo));
 }
 
-Test(engine_topology, position_counts_named_nodes_when_names_are_mixed)
-{
+Test(engine_topology, position_counts_named_nodes_when_names_are_mixed) {
     rill_stream_t *a = rill_stream_from(topo, "a", "in-a", NULL);
     rill_stream_t *b = rill_stream_from(topo, NULL, "in-b", NULL);
     rill_stream_t *m = rill_stream_merge(a, b, "both");
@@ -138,8 +125,7 @@ Test(engine_topology, position_counts_named_nodes_when_names_are_mixed)
 }
 
 /* Builds the same program into t and returns its description. */
-static void build_and_describe(rill_topology_t *t, rill_buf_t *out)
-{
+static void build_and_describe(rill_topology_t *t, rill_buf_t *out) {
     rill_stream_t *a = rill_stream_from(t, NULL, "in-a", NULL);
     rill_stream_t *b = rill_stream_from(t, NULL, "in-b", NULL);
     rill_stream_t *m = rill_stream_merge(rill_stream_filter(a, NULL, keep_all, NULL), b, NULL);
@@ -149,8 +135,7 @@ static void build_and_describe(rill_topology_t *t, rill_buf_t *out)
     cr_assert_eq(rill_topology_describe(t, out), RILL_OK);
 }
 
-Test(engine_topology, same_names_when_same_program_builds_twice)
-{
+Test(engine_topology, same_names_when_same_program_builds_twice) {
     rill_topology_t *again = rill_topology_new();
     rill_buf_t first = {0}, second = {0};
 
@@ -164,8 +149,7 @@ Test(engine_topology, same_names_when_same_program_builds_twice)
     rill_topology_destroy(again);
 }
 
-Test(engine_topology, sticky_error_and_null_streams_when_name_used_twice)
-{
+Test(engine_topology, sticky_error_and_null_streams_when_name_used_twice) {
     rill_stream_t *src = rill_stream_from(topo, "src", "in", NULL);
     rill_stream_t *f = rill_stream_filter(src, "dup", keep_all, NULL);
     rill_split_t *split;
@@ -196,8 +180,7 @@ Test(engine_topology, sticky_error_and_null_streams_when_name_used_twice)
     cr_assert(strstr(errstr, "\"dup\""), "errstr: %s", errstr);
 }
 
-Test(engine_topology, sticky_error_when_sink_name_used_twice)
-{
+Test(engine_topology, sticky_error_when_sink_name_used_twice) {
     rill_stream_t *src = rill_stream_from(topo, "src", "in", NULL);
 
     cr_assert_eq(rill_stream_to(src, "out", "t1", NULL), RILL_OK);
@@ -206,8 +189,7 @@ Test(engine_topology, sticky_error_when_sink_name_used_twice)
     cr_assert_null(rill_stream_peek(src, NULL, ignore, NULL));
 }
 
-Test(engine_topology, rejected_when_name_is_empty)
-{
+Test(engine_topology, rejected_when_name_is_empty) {
     rill_stream_t *src = rill_stream_from(topo, "src", "in", NULL);
 
     cr_assert_null(rill_stream_filter(src, "", keep_all, NULL));
@@ -215,22 +197,19 @@ Test(engine_topology, rejected_when_name_is_empty)
     cr_assert_null(rill_stream_filter(src, "later", keep_all, NULL));
 }
 
-Test(engine_topology, rejected_when_source_name_is_empty)
-{
+Test(engine_topology, rejected_when_source_name_is_empty) {
     cr_assert_null(rill_stream_from(topo, "", "in", NULL));
     cr_assert_not_null(rill_topology_error(topo));
     cr_assert_eq(topo->node_cnt, 0);
 }
 
-Test(engine_topology, rejected_when_source_topic_has_comma)
-{
+Test(engine_topology, rejected_when_source_topic_has_comma) {
     cr_assert_null(rill_stream_from(topo, NULL, "a,b", NULL));
     cr_assert(strstr(rill_topology_error(topo), "rill_stream_from_topics"), "%s",
               rill_topology_error(topo));
 }
 
-Test(engine_topology, rejected_when_callback_is_null)
-{
+Test(engine_topology, rejected_when_callback_is_null) {
     rill_stream_t *src = rill_stream_from(topo, "src", "in", NULL);
     static const rill_processor_def_t no_process = {0};
 
@@ -241,8 +220,7 @@ Test(engine_topology, rejected_when_callback_is_null)
 /* ---------------------------------------------------------------------------------------- */
 /* Freezing: topics and sub-topologies                                                      */
 
-Test(engine_topology, app_refused_naming_topic_when_topic_read_by_two_sources)
-{
+Test(engine_topology, app_refused_naming_topic_when_topic_read_by_two_sources) {
     rill_stream_t *one = rill_stream_from(topo, "one", "shared", NULL);
     rill_stream_t *two = rill_stream_from_topics(topo, "two", "mine, shared", NULL);
 
@@ -256,8 +234,7 @@ Test(engine_topology, app_refused_naming_topic_when_topic_read_by_two_sources)
     cr_assert(!topo->frozen);
 }
 
-Test(engine_topology, app_refused_when_application_id_missing)
-{
+Test(engine_topology, app_refused_when_application_id_missing) {
     rill_conf_t *conf = rill_conf_new();
 
     cr_assert_not_null(rill_stream_from(topo, NULL, "in", NULL));
@@ -266,14 +243,12 @@ Test(engine_topology, app_refused_when_application_id_missing)
     rill_conf_destroy(conf);
 }
 
-Test(engine_topology, app_refused_when_topology_has_no_source)
-{
+Test(engine_topology, app_refused_when_topology_has_no_source) {
     cr_assert_null(app_of_topology());
     cr_assert(strstr(errstr, "no source"), "errstr: %s", errstr);
 }
 
-Test(engine_topology, two_subtopologies_when_pipelines_are_disconnected)
-{
+Test(engine_topology, two_subtopologies_when_pipelines_are_disconnected) {
     rill_stream_t *a = rill_stream_from(topo, "a", "in-a", NULL);
     rill_stream_t *b = rill_stream_from(topo, "b", "in-b", NULL);
     rill_stream_t *fa = rill_stream_filter(a, "fa", keep_all, NULL);
@@ -300,8 +275,7 @@ Test(engine_topology, two_subtopologies_when_pipelines_are_disconnected)
     rill_app_destroy(app);
 }
 
-Test(engine_topology, one_subtopology_when_pipelines_are_merged)
-{
+Test(engine_topology, one_subtopology_when_pipelines_are_merged) {
     rill_stream_t *a = rill_stream_from(topo, "a", "in-a", NULL);
     rill_stream_t *b = rill_stream_from_topics(topo, "b", "in-b,in-c", NULL);
     rill_stream_t *m = rill_stream_merge(rill_stream_filter(a, "fa", keep_all, NULL), b, "m");
@@ -322,8 +296,7 @@ Test(engine_topology, one_subtopology_when_pipelines_are_merged)
     rill_app_destroy(app);
 }
 
-Test(engine_topology, one_subtopology_when_stream_branches_to_two_sinks)
-{
+Test(engine_topology, one_subtopology_when_stream_branches_to_two_sinks) {
     rill_stream_t *src = rill_stream_from(topo, "src", "in", NULL);
     rill_topology_t *t = topo;
 
@@ -338,8 +311,7 @@ Test(engine_topology, one_subtopology_when_stream_branches_to_two_sinks)
     rill_app_destroy(app);
 }
 
-Test(engine_topology, builder_fails_when_topology_already_given_to_app)
-{
+Test(engine_topology, builder_fails_when_topology_already_given_to_app) {
     rill_stream_t *src = rill_stream_from(topo, "src", "in", NULL);
     rill_topology_t *t = topo;
 
@@ -355,8 +327,7 @@ Test(engine_topology, builder_fails_when_topology_already_given_to_app)
 /* ---------------------------------------------------------------------------------------- */
 /* Split                                                                                    */
 
-Test(engine_topology, error_when_split_branch_follows_default)
-{
+Test(engine_topology, error_when_split_branch_follows_default) {
     rill_stream_t *src = rill_stream_from(topo, "src", "in", NULL);
     rill_split_t *split = rill_stream_split(src, "by-kind");
 
@@ -372,8 +343,7 @@ Test(engine_topology, error_when_split_branch_follows_default)
     cr_assert(strstr(errstr, "default"), "errstr: %s", errstr);
 }
 
-Test(engine_topology, error_when_second_default_branch_added)
-{
+Test(engine_topology, error_when_second_default_branch_added) {
     rill_split_t *split = rill_stream_split(rill_stream_from(topo, "src", "in", NULL), "s");
 
     cr_assert_not_null(rill_split_default(split, "rest"));
@@ -381,16 +351,14 @@ Test(engine_topology, error_when_second_default_branch_added)
     cr_assert(strstr(rill_topology_error(topo), "default"), "%s", rill_topology_error(topo));
 }
 
-Test(engine_topology, error_when_split_branch_has_no_predicate)
-{
+Test(engine_topology, error_when_split_branch_has_no_predicate) {
     rill_split_t *split = rill_stream_split(rill_stream_from(topo, "src", "in", NULL), "s");
 
     cr_assert_null(rill_split_branch(split, "b", NULL, NULL));
     cr_assert(strstr(rill_topology_error(topo), "predicate"), "%s", rill_topology_error(topo));
 }
 
-Test(engine_topology, branches_are_children_in_order_when_split)
-{
+Test(engine_topology, branches_are_children_in_order_when_split) {
     rill_split_t *split = rill_stream_split(rill_stream_from(topo, "src", "in", NULL), "s");
     rill_stream_t *one = rill_split_branch(split, "one", keep_all, NULL);
     rill_stream_t *two = rill_split_branch(split, "two", keep_all, NULL);

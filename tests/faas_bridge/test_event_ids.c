@@ -93,8 +93,8 @@ static void fx_flush(fx_t *fx) {
 
 /* The stage gets one record; returns its id. */
 static const char *fx_admit(fx_t *fx, const char *value) {
-    rill_record_t rec = {.key = "k", .key_len = 1, .value = value, .value_len = strlen(value),
-                         .timestamp = 1000};
+    rill_record_t rec = {
+        .key = "k", .key_len = 1, .value = value, .value_len = strlen(value), .timestamp = 1000};
     cr_assert_eq(rill__faas_admit(&fx->st, &fx->task.ctx, &rec), 0);
     return slot_at(&fx->st, fx->st.tail - 1)->rec.id;
 }
@@ -125,8 +125,7 @@ static size_t run_sequence(fx_t *fx, char ids[][RILL__FAAS_ID_MAX]) {
 static void assert_distinct(char ids[][RILL__FAAS_ID_MAX], size_t n) {
     for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; j < n; j++)
-            cr_assert_str_neq(ids[i], ids[j], "records %zu and %zu share the id %s", i, j,
-                              ids[i]);
+            cr_assert_str_neq(ids[i], ids[j], "records %zu and %zu share the id %s", i, j, ids[i]);
 }
 
 Test(faas_bridge_event_ids, fan_out_records_of_one_input_get_distinct_ids) {
@@ -239,8 +238,8 @@ Test(faas_bridge_event_ids, fan_out_ids_are_distinct_on_the_wire_in_both_formats
     fx_input(&fx, 42);
     fx_admit(&fx, "{\"n\":2}");
     const rill__faas_target_t ce = {.format = RILL_FAAS_CLOUDEVENTS, .function = "fn"};
-    const rill__faas_target_t lambda = {.format = RILL_FAAS_LAMBDA, .function = "fn",
-                                        .bootstrap = "127.0.0.1:9092"};
+    const rill__faas_target_t lambda = {
+        .format = RILL_FAAS_LAMBDA, .function = "fn", .bootstrap = "127.0.0.1:9092"};
     assert_wire_ids(&fx, &ce, false);
     assert_wire_ids(&fx, &lambda, true);
     fx_close(&fx);

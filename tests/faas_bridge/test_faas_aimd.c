@@ -10,20 +10,17 @@
 #include <criterion/criterion.h>
 
 /* n calls of call_ms each complete at now (one round when n is the limit). */
-static void calls(rill__faas_aimd_t *a, int n, double call_ms, bool overloaded, int64_t now)
-{
+static void calls(rill__faas_aimd_t *a, int n, double call_ms, bool overloaded, int64_t now) {
     for (int i = 0; i < n; i++)
         rill__faas_aimd_sample(a, call_ms, overloaded, now);
 }
 
 /* One round: as many successful calls as the limit allows. */
-static void round_ok(rill__faas_aimd_t *a, double call_ms, int64_t now)
-{
+static void round_ok(rill__faas_aimd_t *a, double call_ms, int64_t now) {
     calls(a, rill__faas_aimd_limit(a), call_ms, false, now);
 }
 
-Test(faas_bridge_faas_aimd, doubles_each_round_from_one_until_max)
-{
+Test(faas_bridge_faas_aimd, doubles_each_round_from_one_until_max) {
     rill__faas_aimd_t a;
     rill__faas_aimd_init(&a, 20);
     int64_t now = 1000;
@@ -35,8 +32,7 @@ Test(faas_bridge_faas_aimd, doubles_each_round_from_one_until_max)
     }
 }
 
-Test(faas_bridge_faas_aimd, halves_once_per_round_on_429_then_grows_one_per_round)
-{
+Test(faas_bridge_faas_aimd, halves_once_per_round_on_429_then_grows_one_per_round) {
     rill__faas_aimd_t a;
     rill__faas_aimd_init(&a, 16);
     int64_t now = 1000;
@@ -59,8 +55,7 @@ Test(faas_bridge_faas_aimd, halves_once_per_round_on_429_then_grows_one_per_roun
     }
 }
 
-Test(faas_bridge_faas_aimd, halves_when_calls_get_twice_as_slow)
-{
+Test(faas_bridge_faas_aimd, halves_when_calls_get_twice_as_slow) {
     rill__faas_aimd_t a;
     rill__faas_aimd_init(&a, 16);
     int64_t now = 1000;
@@ -76,8 +71,7 @@ Test(faas_bridge_faas_aimd, halves_when_calls_get_twice_as_slow)
     cr_assert_eq(rill__faas_aimd_limit(&a), 4);
 }
 
-Test(faas_bridge_faas_aimd, stays_between_one_and_max)
-{
+Test(faas_bridge_faas_aimd, stays_between_one_and_max) {
     rill__faas_aimd_t a;
     rill__faas_aimd_init(&a, 3);
     int64_t now = 1000;

@@ -12,8 +12,7 @@
 #include <string.h>
 
 /* Builds a stage on a fresh topology; returns the builder's error, or NULL when it passed. */
-static const char *build_stage(const rill_faas_opts_t *opts, char *err, size_t err_size)
-{
+static const char *build_stage(const rill_faas_opts_t *opts, char *err, size_t err_size) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *in = rill_stream_from(topo, "in", "input", NULL);
     rill_stream_t *out = rill_stream_faas(in, "fn", opts);
@@ -25,16 +24,14 @@ static const char *build_stage(const rill_faas_opts_t *opts, char *err, size_t e
     return err[0] ? err : NULL;
 }
 
-static const char *build_url(const char *url, int allow_http, char *err, size_t err_size)
-{
+static const char *build_url(const char *url, int allow_http, char *err, size_t err_size) {
     rill_faas_opts_t o = {.url = url, .allow_insecure_http = allow_http};
 
     return build_stage(&o, err, err_size);
 }
 
-Test(faas_bridge_faas_conf, builder_fails_when_url_scheme_is_not_http_or_https)
-{
-    const char *bad[] = {"file:///etc/passwd", "ftp://127.0.0.1/x", "gopher://127.0.0.1/",
+Test(faas_bridge_faas_conf, builder_fails_when_url_scheme_is_not_http_or_https) {
+    const char *bad[] = {"file:///etc/passwd",      "ftp://127.0.0.1/x", "gopher://127.0.0.1/",
                          "dict://127.0.0.1:11211/", "127.0.0.1:8080/fn", "FILE:///etc/hosts"};
     char err[512];
 
@@ -44,14 +41,17 @@ Test(faas_bridge_faas_conf, builder_fails_when_url_scheme_is_not_http_or_https)
     }
 }
 
-Test(faas_bridge_faas_conf, plain_http_accepted_only_for_loopback_when_not_allowed)
-{
-    const char *ok[] = {"http://127.0.0.1:8080/fn", "http://localhost/fn", "HTTP://LOCALHOST:1",
-                        "http://127.1.2.3/", "http://[::1]:8080/fn", "https://example.com/fn",
+Test(faas_bridge_faas_conf, plain_http_accepted_only_for_loopback_when_not_allowed) {
+    const char *ok[] = {"http://127.0.0.1:8080/fn", "http://localhost/fn",
+                        "HTTP://LOCALHOST:1",       "http://127.1.2.3/",
+                        "http://[::1]:8080/fn",     "https://example.com/fn",
                         "https://10.0.0.1/fn"};
-    const char *bad[] = {"http://example.com/fn", "http://10.0.0.1:8080/fn",
-                         "http://127.0.0.1@example.com/fn", "http://127.0.0.1.example.com/",
-                         "http://[::2]/fn", "http://0.0.0.0/"};
+    const char *bad[] = {"http://example.com/fn",
+                         "http://10.0.0.1:8080/fn",
+                         "http://127.0.0.1@example.com/fn",
+                         "http://127.0.0.1.example.com/",
+                         "http://[::2]/fn",
+                         "http://0.0.0.0/"};
     char err[512];
 
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
@@ -64,11 +64,12 @@ Test(faas_bridge_faas_conf, plain_http_accepted_only_for_loopback_when_not_allow
     }
 }
 
-Test(faas_bridge_faas_conf, lambda_not_signed_when_endpoint_is_plain_http)
-{
+Test(faas_bridge_faas_conf, lambda_not_signed_when_endpoint_is_plain_http) {
     char err[256];
-    rill_faas_opts_t o = {.format = RILL_FAAS_LAMBDA, .function = "f",
-                          .url = "http://127.0.0.1:3002", .allow_insecure_http = 1};
+    rill_faas_opts_t o = {.format = RILL_FAAS_LAMBDA,
+                          .function = "f",
+                          .url = "http://127.0.0.1:3002",
+                          .allow_insecure_http = 1};
     stage_conf_t *c;
 
     setenv("AWS_ACCESS_KEY_ID", "AKID", 1);
@@ -88,8 +89,7 @@ Test(faas_bridge_faas_conf, lambda_not_signed_when_endpoint_is_plain_http)
     rill__faas_conf_free(c);
 }
 
-Test(faas_bridge_faas_conf, builder_fails_naming_format_when_it_has_no_table_entry)
-{
+Test(faas_bridge_faas_conf, builder_fails_naming_format_when_it_has_no_table_entry) {
     rill_faas_opts_t o = {.url = "http://127.0.0.1:1/fn", .format = (rill_faas_format_t)7};
     char err[512];
 
@@ -97,8 +97,7 @@ Test(faas_bridge_faas_conf, builder_fails_naming_format_when_it_has_no_table_ent
     cr_assert(strstr(err, "unknown format 7"), "%s", err);
 }
 
-Test(faas_bridge_faas_conf, limits_are_finite_when_options_left_zero)
-{
+Test(faas_bridge_faas_conf, limits_are_finite_when_options_left_zero) {
     char err[256];
     rill_faas_opts_t o = {.url = "http://127.0.0.1:1/fn"};
     stage_conf_t *c = rill__faas_conf_new("f", &o, err, sizeof(err));
@@ -115,11 +114,10 @@ Test(faas_bridge_faas_conf, limits_are_finite_when_options_left_zero)
     rill__faas_conf_free(c);
 }
 
-Test(faas_bridge_faas_conf, read_ahead_holds_a_full_batch_per_call_when_left_zero)
-{
+Test(faas_bridge_faas_conf, read_ahead_holds_a_full_batch_per_call_when_left_zero) {
     char err[256];
-    rill_faas_opts_t o = {.url = "http://127.0.0.1:1/fn", .batch_max_records = 1000,
-                          .max_in_flight = 20};
+    rill_faas_opts_t o = {
+        .url = "http://127.0.0.1:1/fn", .batch_max_records = 1000, .max_in_flight = 20};
     stage_conf_t *c = rill__faas_conf_new("f", &o, err, sizeof(err));
 
     cr_assert_not_null(c, "%s", err);
@@ -136,9 +134,9 @@ Test(faas_bridge_faas_conf, read_ahead_holds_a_full_batch_per_call_when_left_zer
     rill__faas_conf_free(c);
 }
 
-Test(faas_bridge_faas_conf, read_ahead_capped_by_its_bytes)
-{
-    rill_faas_opts_t o = {.batch_max_records = 100, .max_buffered_records = 50000,
+Test(faas_bridge_faas_conf, read_ahead_capped_by_its_bytes) {
+    rill_faas_opts_t o = {.batch_max_records = 100,
+                          .max_buffered_records = 50000,
                           .max_buffered_bytes = 1000 * (int)sizeof(slot_t)};
 
     cr_assert_eq(rill__faas_read_ahead_limit(&o), 1000, "the ring fits max_buffered_bytes");
@@ -148,8 +146,7 @@ Test(faas_bridge_faas_conf, read_ahead_capped_by_its_bytes)
     cr_assert_eq(rill__faas_read_ahead_limit(&o), 50000);
 }
 
-Test(faas_bridge_faas_conf, retry_after_capped_when_function_asks_for_hours)
-{
+Test(faas_bridge_faas_conf, retry_after_capped_when_function_asks_for_hours) {
     char err[256];
     rill_faas_opts_t o = {.url = "http://127.0.0.1:1/fn"};
     stage_conf_t *c = rill__faas_conf_new("f", &o, err, sizeof(err));
@@ -168,8 +165,7 @@ Test(faas_bridge_faas_conf, retry_after_capped_when_function_asks_for_hours)
     rill__faas_conf_free(c);
 }
 
-Test(faas_bridge_faas_conf, billed_time_rounds_each_call_up_to_a_whole_millisecond)
-{
+Test(faas_bridge_faas_conf, billed_time_rounds_each_call_up_to_a_whole_millisecond) {
     cr_assert_eq(rill__faas_billed_ms(0.0), 1, "a call is billed at least 1 ms");
     cr_assert_eq(rill__faas_billed_ms(0.2), 1);
     cr_assert_eq(rill__faas_billed_ms(1.0), 1, "a whole ms stays as it is");
@@ -178,8 +174,7 @@ Test(faas_bridge_faas_conf, billed_time_rounds_each_call_up_to_a_whole_milliseco
     cr_assert_eq(rill__faas_billed_ms(60000.0), 60000);
 }
 
-Test(faas_bridge_faas_conf, billed_time_is_a_metric_of_the_stage)
-{
+Test(faas_bridge_faas_conf, billed_time_is_a_metric_of_the_stage) {
     char err[256];
     rill_faas_opts_t o = {.url = "http://127.0.0.1:1/fn"};
     stage_conf_t *c = rill__faas_conf_new("f", &o, err, sizeof(err));

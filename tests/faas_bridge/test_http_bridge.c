@@ -25,14 +25,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static void hex(const unsigned char *p, size_t len, char *out)
-{
+static void hex(const unsigned char *p, size_t len, char *out) {
     for (size_t i = 0; i < len; i++)
         sprintf(out + 2 * i, "%02x", p[i]);
 }
 
-static void sha256_hex(const void *data, size_t len, char out[65])
-{
+static void sha256_hex(const void *data, size_t len, char out[65]) {
     unsigned char md[SHA256_DIGEST_LENGTH];
 
     SHA256(data, len, md);
@@ -78,14 +76,12 @@ typedef struct conn_s {
     int fd;
 } conn_t;
 
-static int srv_stopping(server_t *srv)
-{
+static int srv_stopping(server_t *srv) {
     return __atomic_load_n(&srv->stop, __ATOMIC_RELAXED);
 }
 
 /* Waits up to ms for fd to be readable. 1 readable, 0 not yet, -1 stop. */
-static int srv_wait(server_t *srv, int fd, int ms)
-{
+static int srv_wait(server_t *srv, int fd, int ms) {
     struct pollfd p = {.fd = fd, .events = POLLIN};
     int rc = poll(&p, 1, ms);
 
@@ -94,8 +90,7 @@ static int srv_wait(server_t *srv, int fd, int ms)
     return rc > 0 ? 1 : 0;
 }
 
-static int srv_send(int fd, const char *data, size_t len)
-{
+static int srv_send(int fd, const char *data, size_t len) {
     while (len) {
         ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
         if (n <= 0)
@@ -107,19 +102,16 @@ static int srv_send(int fd, const char *data, size_t len)
 }
 
 /* Sends a whole response in one write (two would meet Nagle and delayed ACKs). */
-static int srv_reply(int fd, int status, const char *reason, const char *extra,
-                     const char *body)
-{
+static int srv_reply(int fd, int status, const char *reason, const char *extra, const char *body) {
     char msg[8192];
-    int n = snprintf(msg, sizeof(msg), "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n%s\r\n%s",
-                     status, reason, strlen(body), extra ? extra : "", body);
+    int n = snprintf(msg, sizeof(msg), "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n%s\r\n%s", status,
+                     reason, strlen(body), extra ? extra : "", body);
 
     return n > 0 && (size_t)n < sizeof(msg) ? srv_send(fd, msg, (size_t)n) : -1;
 }
 
 /* Sends a 200 response with a body of len spaces, in chunks (the client may stop reading). */
-static int srv_huge(int fd, size_t len)
-{
+static int srv_huge(int fd, size_t len) {
     static char chunk[65536];
     char head[128];
     int n = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", len);
@@ -133,8 +125,7 @@ static int srv_huge(int fd, size_t len)
     return 0;
 }
 
-static const char *req_header(const srv_req_t *req, const char *name)
-{
+static const char *req_header(const srv_req_t *req, const char *name) {
     for (int i = 0; i < req->header_cnt; i++) {
         if (!strcasecmp(req->names[i], name))
             return req->values[i];
@@ -143,8 +134,7 @@ static const char *req_header(const srv_req_t *req, const char *name)
 }
 
 /* Parses a request head (NUL-terminated, ending in CRLF CRLF) into req. */
-static int parse_head(char *head, srv_req_t *req)
-{
+static int parse_head(char *head, srv_req_t *req) {
     char *line, *save = NULL;
 
     memset(req, 0, sizeof(*req));
@@ -165,8 +155,7 @@ static int parse_head(char *head, srv_req_t *req)
     return 0;
 }
 
-static void http_date(time_t when, char *out, size_t size)
-{
+static void http_date(time_t when, char *out, size_t size) {
     struct tm tm;
 
     gmtime_r(&when, &tm);
@@ -174,8 +163,7 @@ static void http_date(time_t when, char *out, size_t size)
 }
 
 /* Answers one request according to its path. Returns -1 to drop the connection. */
-static int srv_route(server_t *srv, int fd, const srv_req_t *req)
-{
+static int srv_route(server_t *srv, int fd, const srv_req_t *req) {
     char extra[256], reply[4200];
     const char *path = req->target;
 
@@ -225,9 +213,8 @@ static int srv_route(server_t *srv, int fd, const srv_req_t *req)
     if (!strcmp(path, "/work")) {
         int busy = __atomic_add_fetch(&srv->busy, 1, __ATOMIC_RELAXED);
         int max = __atomic_load_n(&srv->busy_max, __ATOMIC_RELAXED);
-        while (busy > max &&
-               !__atomic_compare_exchange_n(&srv->busy_max, &max, busy, false,
-                                            __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        while (busy > max && !__atomic_compare_exchange_n(&srv->busy_max, &max, busy, false,
+                                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED))
             ;
         usleep(20 * 1000);
         __atomic_sub_fetch(&srv->busy, 1, __ATOMIC_RELAXED);
@@ -238,8 +225,7 @@ static int srv_route(server_t *srv, int fd, const srv_req_t *req)
 }
 
 /* Serves requests on one keep-alive connection until it closes or the server stops. */
-static void *srv_conn(void *arg)
-{
+static void *srv_conn(void *arg) {
     conn_t *conn = arg;
     server_t *srv = conn->srv;
     char *buf = malloc(SRV_BUF);
@@ -293,8 +279,7 @@ static void *srv_conn(void *arg)
             have += (size_t)n;
         }
         req->body_len = need;
-        memcpy(req->body, buf + head_len,
-               need < sizeof(req->body) ? need : sizeof(req->body) - 1);
+        memcpy(req->body, buf + head_len, need < sizeof(req->body) ? need : sizeof(req->body) - 1);
         sha256_hex(buf + head_len, need, req->body_sha);
         if (srv_route(srv, conn->fd, req))
             break;
@@ -309,8 +294,7 @@ out:
     return NULL;
 }
 
-static void *srv_accept(void *arg)
-{
+static void *srv_accept(void *arg) {
     server_t *srv = arg;
 
     while (!srv_stopping(srv)) {
@@ -343,8 +327,7 @@ static void *srv_accept(void *arg)
     return NULL;
 }
 
-static void server_start(server_t *srv)
-{
+static void server_start(server_t *srv) {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(addr);
 
@@ -359,8 +342,7 @@ static void server_start(server_t *srv)
     cr_assert_eq(pthread_create(&srv->accept_thread, NULL, srv_accept, srv), 0);
 }
 
-static void server_stop(server_t *srv)
-{
+static void server_stop(server_t *srv) {
     __atomic_store_n(&srv->stop, 1, __ATOMIC_RELAXED);
     pthread_join(srv->accept_thread, NULL);
     for (int i = 0; i < srv->conn_cnt; i++) {
@@ -380,8 +362,7 @@ typedef struct waker_s {
     long count;
 } waker_t;
 
-static void waker_wake(void *opaque)
-{
+static void waker_wake(void *opaque) {
     waker_t *w = opaque;
 
     pthread_mutex_lock(&w->lock);
@@ -390,8 +371,7 @@ static void waker_wake(void *opaque)
     pthread_mutex_unlock(&w->lock);
 }
 
-static long waker_count(waker_t *w)
-{
+static long waker_count(waker_t *w) {
     long n;
 
     pthread_mutex_lock(&w->lock);
@@ -402,8 +382,7 @@ static long waker_count(waker_t *w)
 
 /* Takes completions until want have come or timeout_ms passed; sleeps only on the waker. */
 static int collect(rill__http_cq_t *cq, waker_t *w, rill__http_done_t **out, int want,
-                   int timeout_ms)
-{
+                   int timeout_ms) {
     struct timespec deadline;
     int got = 0;
 
@@ -446,8 +425,7 @@ typedef struct env_s {
 
 static env_t env;
 
-static void env_open(int max_in_flight, int max_connections)
-{
+static void env_open(int max_in_flight, int max_connections) {
     char errstr[256];
 
     server_start(&env.srv);
@@ -460,13 +438,11 @@ static void env_open(int max_in_flight, int max_connections)
     cr_assert_not_null(env.cq);
 }
 
-static void env_setup(void)
-{
+static void env_setup(void) {
     env_open(8, 8);
 }
 
-static void env_teardown(void)
-{
+static void env_teardown(void) {
     rill__http_destroy(env.http);
     rill__http_cq_destroy(env.cq);
     server_stop(&env.srv);
@@ -475,8 +451,7 @@ static void env_teardown(void)
 }
 
 /* Writes the server's URL for path into buf. */
-static const char *url_into(char *buf, size_t size, const char *path)
-{
+static const char *url_into(char *buf, size_t size, const char *path) {
     snprintf(buf, size, "http://127.0.0.1:%d%s", env.srv.port, path);
     return buf;
 }
@@ -485,14 +460,12 @@ static const char *url_into(char *buf, size_t size, const char *path)
  * and it is formatted once, before the first of them is submitted (the bridge reads req->url
  * on its own thread, at any time until the completion: rewriting the buffer meanwhile, even
  * with the same text, races with it). */
-static const char *url(const char *path)
-{
+static const char *url(const char *path) {
     return url_into(env.url, sizeof(env.url), path);
 }
 
 /* Submits one request and waits for its completion (which the caller frees). */
-static rill__http_done_t *roundtrip(rill__http_req_t *req)
-{
+static rill__http_done_t *roundtrip(rill__http_req_t *req) {
     rill__http_done_t *done = NULL;
 
     cr_assert_eq(rill__http_submit(env.http, req, env.cq, req), 0);
@@ -505,12 +478,15 @@ static rill__http_done_t *roundtrip(rill__http_req_t *req)
 /* ---------------------------------------------------------------------------------------- */
 /* Replies                                                                                  */
 
-Test(faas_bridge_http_bridge, returns_status_and_body_when_server_replies_200,
-     .init = env_setup, .fini = env_teardown, .timeout = 30)
-{
+Test(faas_bridge_http_bridge, returns_status_and_body_when_server_replies_200, .init = env_setup,
+     .fini = env_teardown, .timeout = 30) {
     static const char *const hdrs[] = {"Content-Type: text/plain", NULL};
-    rill__http_req_t req = {.url = url("/ok"), .headers = hdrs, .body = "hi", .body_len = 2,
-                            .timeout_ms = 5000, .verify_tls = true};
+    rill__http_req_t req = {.url = url("/ok"),
+                            .headers = hdrs,
+                            .body = "hi",
+                            .body_len = 2,
+                            .timeout_ms = 5000,
+                            .verify_tls = true};
     rill__http_done_t *done = roundtrip(&req);
 
     cr_assert_eq(done->resp.curl_code, 0, "%s", done->resp.error);
@@ -526,8 +502,7 @@ Test(faas_bridge_http_bridge, returns_status_and_body_when_server_replies_200,
 }
 
 Test(faas_bridge_http_bridge, captures_retry_after_seconds_when_server_replies_503,
-     .init = env_setup, .fini = env_teardown, .timeout = 30)
-{
+     .init = env_setup, .fini = env_teardown, .timeout = 30) {
     rill__http_req_t req = {.url = url("/busy"), .timeout_ms = 5000, .verify_tls = true};
     rill__http_done_t *done = roundtrip(&req);
 
@@ -539,8 +514,7 @@ Test(faas_bridge_http_bridge, captures_retry_after_seconds_when_server_replies_5
 }
 
 Test(faas_bridge_http_bridge, captures_retry_after_date_when_server_sends_http_date,
-     .init = env_setup, .fini = env_teardown, .timeout = 30)
-{
+     .init = env_setup, .fini = env_teardown, .timeout = 30) {
     rill__http_req_t req = {.url = url("/busy-date"), .timeout_ms = 5000, .verify_tls = true};
     rill__http_done_t *done = roundtrip(&req);
 
@@ -550,14 +524,13 @@ Test(faas_bridge_http_bridge, captures_retry_after_date_when_server_sends_http_d
     rill__http_done_free(done);
 }
 
-Test(faas_bridge_http_bridge, reports_timeout_when_server_is_slower_than_timeout,
-     .init = env_setup, .fini = env_teardown, .timeout = 30)
-{
+Test(faas_bridge_http_bridge, reports_timeout_when_server_is_slower_than_timeout, .init = env_setup,
+     .fini = env_teardown, .timeout = 30) {
     rill__http_req_t req = {.url = url("/slow"), .timeout_ms = 300, .verify_tls = true};
     rill__http_done_t *done = roundtrip(&req);
 
-    cr_assert_eq(done->resp.curl_code, CURLE_OPERATION_TIMEDOUT, "got %d: %s",
-                 done->resp.curl_code, done->resp.error);
+    cr_assert_eq(done->resp.curl_code, CURLE_OPERATION_TIMEDOUT, "got %d: %s", done->resp.curl_code,
+                 done->resp.error);
     cr_assert_neq(done->resp.error[0], '\0');
     cr_assert_eq(done->resp.status, 0);
     cr_assert_geq(done->resp.total_ms, 250.0);
@@ -565,11 +538,10 @@ Test(faas_bridge_http_bridge, reports_timeout_when_server_is_slower_than_timeout
     rill__http_done_free(done);
 }
 
-Test(faas_bridge_http_bridge, captures_function_error_when_lambda_reports_one,
-     .init = env_setup, .fini = env_teardown, .timeout = 30)
-{
-    rill__http_req_t req = {.url = url("/fnerr"), .body = "{}", .body_len = 2,
-                            .timeout_ms = 5000, .verify_tls = true};
+Test(faas_bridge_http_bridge, captures_function_error_when_lambda_reports_one, .init = env_setup,
+     .fini = env_teardown, .timeout = 30) {
+    rill__http_req_t req = {
+        .url = url("/fnerr"), .body = "{}", .body_len = 2, .timeout_ms = 5000, .verify_tls = true};
     rill__http_done_t *done = roundtrip(&req);
 
     cr_assert_eq(done->resp.status, 200);
@@ -580,8 +552,7 @@ Test(faas_bridge_http_bridge, captures_function_error_when_lambda_reports_one,
 }
 
 Test(faas_bridge_http_bridge, captures_function_duration_when_server_timing_reports_one,
-     .init = env_setup, .fini = env_teardown, .timeout = 30)
-{
+     .init = env_setup, .fini = env_teardown, .timeout = 30) {
     rill__http_req_t req = {.url = url("/timed"), .timeout_ms = 5000, .verify_tls = true};
     rill__http_done_t *done = roundtrip(&req);
 
@@ -601,8 +572,7 @@ Test(faas_bridge_http_bridge, captures_function_duration_when_server_timing_repo
 }
 
 Test(faas_bridge_http_bridge, reports_connect_error_when_nobody_listens, .init = env_setup,
-     .fini = env_teardown, .timeout = 30)
-{
+     .fini = env_teardown, .timeout = 30) {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(addr);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -616,8 +586,8 @@ Test(faas_bridge_http_bridge, reports_connect_error_when_nobody_listens, .init =
     snprintf(where, sizeof(where), "http://127.0.0.1:%d/ok", ntohs(addr.sin_port));
     done = roundtrip(&req);
     close(fd);
-    cr_assert_eq(done->resp.curl_code, CURLE_COULDNT_CONNECT, "got %d: %s",
-                 done->resp.curl_code, done->resp.error);
+    cr_assert_eq(done->resp.curl_code, CURLE_COULDNT_CONNECT, "got %d: %s", done->resp.curl_code,
+                 done->resp.error);
     cr_assert_eq(done->resp.status, 0);
     rill__http_done_free(done);
 }
@@ -626,8 +596,7 @@ Test(faas_bridge_http_bridge, reports_connect_error_when_nobody_listens, .init =
 /* What the bridge refuses                                                                  */
 
 Test(faas_bridge_http_bridge, fails_naming_limit_when_response_body_exceeds_default_6_mib,
-     .init = env_setup, .fini = env_teardown, .timeout = 30)
-{
+     .init = env_setup, .fini = env_teardown, .timeout = 30) {
     rill__http_req_t req = {.url = url("/huge"), .timeout_ms = 10000, .verify_tls = true};
     rill__http_done_t *done = roundtrip(&req);
 
@@ -641,10 +610,8 @@ Test(faas_bridge_http_bridge, fails_naming_limit_when_response_body_exceeds_defa
 }
 
 Test(faas_bridge_http_bridge, reads_nothing_when_url_scheme_is_file, .init = env_setup,
-     .fini = env_teardown, .timeout = 30)
-{
-    rill__http_req_t req = {.url = "file:///etc/hostname", .timeout_ms = 5000,
-                            .verify_tls = true};
+     .fini = env_teardown, .timeout = 30) {
+    rill__http_req_t req = {.url = "file:///etc/hostname", .timeout_ms = 5000, .verify_tls = true};
     rill__http_done_t *done = roundtrip(&req);
 
     cr_assert_eq(done->resp.curl_code, CURLE_UNSUPPORTED_PROTOCOL, "got %d: %s",
@@ -654,13 +621,14 @@ Test(faas_bridge_http_bridge, reads_nothing_when_url_scheme_is_file, .init = env
 }
 
 Test(faas_bridge_http_bridge, sends_no_credentials_when_url_is_plain_http_to_a_remote_host,
-     .init = env_setup, .fini = env_teardown, .timeout = 30)
-{
+     .init = env_setup, .fini = env_teardown, .timeout = 30) {
     /* 192.0.2.1 (TEST-NET-1) is never reached: the request fails before any connection. */
     rill__http_req_t req = {.url = "http://192.0.2.1/2015-03-31/functions/f/invocations",
-                            .timeout_ms = 5000, .verify_tls = true,
+                            .timeout_ms = 5000,
+                            .verify_tls = true,
                             .aws_sigv4 = "aws:amz:us-east-1:lambda",
-                            .aws_userpwd = "AKID:SECRET", .aws_session_token = "TOKEN"};
+                            .aws_userpwd = "AKID:SECRET",
+                            .aws_session_token = "TOKEN"};
     rill__http_done_t *done = roundtrip(&req);
 
     cr_assert_eq(done->resp.curl_code, CURLE_LOGIN_DENIED, "got %d: %s", done->resp.curl_code,
@@ -675,8 +643,7 @@ Test(faas_bridge_http_bridge, sends_no_credentials_when_url_is_plain_http_to_a_r
 #define MANY 100
 
 Test(faas_bridge_http_bridge, completes_all_and_reuses_connections_when_requests_exceed_cap,
-     .init = env_setup, .fini = env_teardown, .timeout = 60)
-{
+     .init = env_setup, .fini = env_teardown, .timeout = 60) {
     static rill__http_req_t reqs[MANY];
     static char bodies[MANY][16];
     static rill__http_done_t *dones[MANY];
@@ -687,8 +654,10 @@ Test(faas_bridge_http_bridge, completes_all_and_reuses_connections_when_requests
     const char *work = url("/work");
     for (int i = 0; i < MANY; i++) {
         snprintf(bodies[i], sizeof(bodies[i]), "%d", i);
-        reqs[i] = (rill__http_req_t){.url = work, .body = bodies[i],
-                                     .body_len = strlen(bodies[i]), .timeout_ms = 20000,
+        reqs[i] = (rill__http_req_t){.url = work,
+                                     .body = bodies[i],
+                                     .body_len = strlen(bodies[i]),
+                                     .timeout_ms = 20000,
                                      .verify_tls = true};
         cr_assert_eq(rill__http_submit(env.http, &reqs[i], env.cq, &reqs[i]), 0);
         cr_assert_leq(rill__http_in_flight(env.http), 8);
@@ -724,9 +693,8 @@ Test(faas_bridge_http_bridge, completes_all_and_reuses_connections_when_requests
     cr_assert_leq(waker_count(&env.waker), MANY, "wake-ups are coalesced, never extra");
 }
 
-Test(faas_bridge_http_bridge, runs_queued_requests_in_submit_order_when_cap_is_one,
-     .init = NULL, .fini = env_teardown, .timeout = 30)
-{
+Test(faas_bridge_http_bridge, runs_queued_requests_in_submit_order_when_cap_is_one, .init = NULL,
+     .fini = env_teardown, .timeout = 30) {
     rill__http_req_t reqs[5];
     char bodies[5][8];
     rill__http_done_t *dones[5];
@@ -735,8 +703,8 @@ Test(faas_bridge_http_bridge, runs_queued_requests_in_submit_order_when_cap_is_o
     const char *work = url("/work");
     for (int i = 0; i < 5; i++) {
         snprintf(bodies[i], sizeof(bodies[i]), "%d", i);
-        reqs[i] = (rill__http_req_t){.url = work, .body = bodies[i], .body_len = 1,
-                                     .timeout_ms = 10000, .verify_tls = true};
+        reqs[i] = (rill__http_req_t){
+            .url = work, .body = bodies[i], .body_len = 1, .timeout_ms = 10000, .verify_tls = true};
         cr_assert_eq(rill__http_submit(env.http, &reqs[i], env.cq, NULL), 0);
     }
     cr_assert_eq(collect(env.cq, &env.waker, dones, 5, 10000), 5);
@@ -747,9 +715,8 @@ Test(faas_bridge_http_bridge, runs_queued_requests_in_submit_order_when_cap_is_o
     cr_assert_eq(__atomic_load_n(&env.srv.accepted, __ATOMIC_RELAXED), 1);
 }
 
-Test(faas_bridge_http_bridge, serves_others_meanwhile_when_first_request_is_slow,
-     .init = env_setup, .fini = env_teardown, .timeout = 30)
-{
+Test(faas_bridge_http_bridge, serves_others_meanwhile_when_first_request_is_slow, .init = env_setup,
+     .fini = env_teardown, .timeout = 30) {
     char slow_url[128], fast_url[128];
     rill__http_req_t slow = {.url = url_into(slow_url, sizeof(slow_url), "/slow"),
                              .timeout_ms = 10000,
@@ -781,8 +748,7 @@ Test(faas_bridge_http_bridge, serves_others_meanwhile_when_first_request_is_slow
 }
 
 Test(faas_bridge_http_bridge, aborts_requests_when_bridge_is_destroyed, .init = env_setup,
-     .fini = NULL, .timeout = 30)
-{
+     .fini = NULL, .timeout = 30) {
     rill__http_req_t reqs[3];
     rill__http_done_t *dones[3];
     struct timespec t0, t1;
@@ -790,8 +756,7 @@ Test(faas_bridge_http_bridge, aborts_requests_when_bridge_is_destroyed, .init = 
 
     const char *slow = url("/slow");
     for (int i = 0; i < 3; i++) {
-        reqs[i] = (rill__http_req_t){.url = slow, .timeout_ms = 20000,
-                                     .verify_tls = true};
+        reqs[i] = (rill__http_req_t){.url = slow, .timeout_ms = 20000, .verify_tls = true};
         cr_assert_eq(rill__http_submit(env.http, &reqs[i], env.cq, NULL), 0);
     }
     for (int i = 0; i < 200 && __atomic_load_n(&env.srv.requests, __ATOMIC_RELAXED) < 3; i++)
@@ -814,8 +779,7 @@ Test(faas_bridge_http_bridge, aborts_requests_when_bridge_is_destroyed, .init = 
     server_stop(&env.srv);
 }
 
-Test(faas_bridge_http_bridge, refuses_to_start_when_limits_are_not_positive)
-{
+Test(faas_bridge_http_bridge, refuses_to_start_when_limits_are_not_positive) {
     char errstr[256] = "";
 
     cr_assert_null(rill__http_new(0, 4, errstr, sizeof(errstr)));
@@ -827,9 +791,7 @@ Test(faas_bridge_http_bridge, refuses_to_start_when_limits_are_not_positive)
 /* SigV4: an independent implementation, checked against the AWS test suite, then used to  */
 /* check what libcurl signs                                                                 */
 
-
-static void hmac(const void *key, size_t key_len, const char *msg, unsigned char out[32])
-{
+static void hmac(const void *key, size_t key_len, const char *msg, unsigned char out[32]) {
     unsigned int out_len = 32;
 
     cr_assert_not_null(HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)msg,
@@ -840,8 +802,7 @@ static void hmac(const void *key, size_t key_len, const char *msg, unsigned char
  * hash of the canonical request (the string to sign's last line) in cr_hash. */
 static void sigv4_sign(const char *secret, const char *amz_date, const char *region,
                        const char *service, const char *canonical_request, char cr_hash[65],
-                       char sig[65])
-{
+                       char sig[65]) {
     char key[256], scope[128], sts[512], date[9];
     unsigned char k[32], out[32];
 
@@ -861,8 +822,7 @@ static void sigv4_sign(const char *secret, const char *amz_date, const char *reg
 #define SUITE_SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-Test(faas_bridge_http_bridge, reference_signer_matches_aws_suite_when_given_vanilla_requests)
-{
+Test(faas_bridge_http_bridge, reference_signer_matches_aws_suite_when_given_vanilla_requests) {
     char cr_hash[65], sig[65];
 
     /* aws-sig-v4-test-suite/post-vanilla */
@@ -881,8 +841,7 @@ Test(faas_bridge_http_bridge, reference_signer_matches_aws_suite_when_given_vani
 }
 
 /* Appends "name:value\n" with the value trimmed and inner runs of spaces collapsed. */
-static void canonical_header(char *out, size_t size, const char *name, const char *value)
-{
+static void canonical_header(char *out, size_t size, const char *name, const char *value) {
     size_t n = strlen(out);
     bool space = false;
 
@@ -905,8 +864,7 @@ static void canonical_header(char *out, size_t size, const char *name, const cha
 
 /* Checks the signature of the request the server captured last, sent with body, against
  * the reference signer (SigV4 for us-east-1/lambda with the test suite's secret). */
-static void check_sigv4(const char *body, size_t body_len)
-{
+static void check_sigv4(const char *body, size_t body_len) {
     srv_req_t *got = malloc(sizeof(*got));
     const char *authz, *amz_date;
     char credential[128], signed_headers[256], signature[65], canonical[4096], body_hash[65];
@@ -968,8 +926,7 @@ static void check_sigv4(const char *body, size_t body_len)
     free(got);
 }
 
-static rill__http_req_t lambda_req(const char *const *hdrs, const char *body, size_t len)
-{
+static rill__http_req_t lambda_req(const char *const *hdrs, const char *body, size_t len) {
     return (rill__http_req_t){.url = url("/2015-03-31/functions/my-fn/invocations?Qualifier=live"),
                               .headers = hdrs,
                               .body = body,
@@ -982,8 +939,7 @@ static rill__http_req_t lambda_req(const char *const *hdrs, const char *body, si
 }
 
 Test(faas_bridge_http_bridge, signs_request_verifiably_when_sigv4_is_set, .init = env_setup,
-     .fini = env_teardown, .timeout = 30)
-{
+     .fini = env_teardown, .timeout = 30) {
     /* "Expect:" (remove the header) is what a stage adds to skip 100-continue; libcurl 7.88
      * would sign it without sending it, so the bridge must drop it from signed requests. */
     static const char *const hdrs[] = {"Content-Type: application/json", "Expect:", NULL};
@@ -998,8 +954,7 @@ Test(faas_bridge_http_bridge, signs_request_verifiably_when_sigv4_is_set, .init 
 }
 
 Test(faas_bridge_http_bridge, signs_request_verifiably_when_body_is_large, .init = env_setup,
-     .fini = env_teardown, .timeout = 30)
-{
+     .fini = env_teardown, .timeout = 30) {
     static const char *const hdrs[] = {"Content-Type: application/json", NULL};
     size_t len = 1536 * 1024;
     char *body = malloc(len);

@@ -40,10 +40,10 @@ typedef struct mrec_s {
     int part;
     int64_t offset;
     int key;
-    int outs;       /* outputs a success gives (0..3) */
-    bool poison;    /* fails every batch it is in */
-    bool refused;   /* the function refuses it alone once (a per-record error) */
-    bool finished;  /* done or failed for good */
+    int outs;      /* outputs a success gives (0..3) */
+    bool poison;   /* fails every batch it is in */
+    bool refused;  /* the function refuses it alone once (a per-record error) */
+    bool finished; /* done or failed for good */
     bool failed;
     bool released;
 } mrec_t;
@@ -93,14 +93,13 @@ static void put_event(fx_t *fx, bool dead, const void *key, size_t key_len, cons
     e->offset = offset;
     e->ts = ts;
     snprintf(e->key, sizeof(e->key), "%.*s", (int)key_len, key ? (const char *)key : "");
-    snprintf(e->value, sizeof(e->value), "%.*s", (int)value_len,
-             value ? (const char *)value : "");
+    snprintf(e->value, sizeof(e->value), "%.*s", (int)value_len, value ? (const char *)value : "");
 }
 
 static int capture_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     (void)state;
-    put_event(g_fx, false, rec->key, rec->key_len, rec->value, rec->value_len,
-              rec->timestamp, rill_ctx_partition(ctx), rill_ctx_offset(ctx));
+    put_event(g_fx, false, rec->key, rec->key_len, rec->value, rec->value_len, rec->timestamp,
+              rill_ctx_partition(ctx), rill_ctx_offset(ctx));
     return 0;
 }
 
@@ -197,8 +196,11 @@ static void admit(sim_t *s, int i) {
     fx->task.ctx.pq = &fx->pq[m->part];
     fx->task.ctx.node = &fx->node;
     rill__ctx_origin_input(&fx->task.ctx);
-    rill_record_t rec = {.key = key, .key_len = strlen(key), .value = value,
-                         .value_len = strlen(value), .timestamp = 1000 + i};
+    rill_record_t rec = {.key = key,
+                         .key_len = strlen(key),
+                         .value = value,
+                         .value_len = strlen(value),
+                         .timestamp = 1000 + i};
     cr_assert_eq(rill__faas_admit(&fx->st, &fx->task.ctx, &rec), 0);
     fx->task.ctx.msg = NULL;
 }
@@ -370,8 +372,8 @@ static void check(sim_t *s, int step) {
         cr_assert(g->dead == w->dead && g->part == w->part && g->offset == w->offset &&
                       g->ts == w->ts && !strcmp(g->key, w->key) && !strcmp(g->value, w->value),
                   "step %d, output %d: got %s %s/%s p%d@%" PRId64 " t%" PRId64
-                  ", want %s %s/%s p%d@%" PRId64 " t%" PRId64, step, i,
-                  g->dead ? "dead" : "out", g->key, g->value, g->part, g->offset, g->ts,
+                  ", want %s %s/%s p%d@%" PRId64 " t%" PRId64,
+                  step, i, g->dead ? "dead" : "out", g->key, g->value, g->part, g->offset, g->ts,
                   w->dead ? "dead" : "out", w->key, w->value, w->part, w->offset, w->ts);
     }
     for (int p = 0; p < PARTS; p++) {
@@ -380,8 +382,8 @@ static void check(sim_t *s, int step) {
             if (s->rec[i].part == p && !s->rec[i].released)
                 want = s->rec[i].offset;
         int64_t got = rill__faas_low_watermark(&fx->st, "orders", p);
-        cr_assert_eq(got, want, "step %d: partition %d watermark %" PRId64 ", model %" PRId64,
-                     step, p, got, want);
+        cr_assert_eq(got, want, "step %d: partition %d watermark %" PRId64 ", model %" PRId64, step,
+                     p, got, want);
     }
 }
 
@@ -422,8 +424,7 @@ static void run_case(rill_faas_order_t order, unsigned seed) {
     }
     cr_assert_lt(step, MAX_STEPS, "seed %u: the case did not finish", seed);
     cr_assert_eq(fx->st.live, 0, "seed %u: %zu records still held", seed, fx->st.live);
-    cr_assert_eq(fx->st.head, fx->st.tail, "seed %u: the ring's head did not reach its tail",
-                 seed);
+    cr_assert_eq(fx->st.head, fx->st.tail, "seed %u: the ring's head did not reach its tail", seed);
     fx_close(fx);
     free(fx);
     free(s);
@@ -456,8 +457,8 @@ Test(faas_bridge_reorder, bisection_isolates_the_poison_record) {
     s->fx = fx;
     s->n = 16;
     for (int i = 0; i < s->n; i++)
-        s->rec[i] = (mrec_t){.part = i % 2, .offset = i / 2, .key = i % KEYS, .outs = 1,
-                             .poison = i == 11};
+        s->rec[i] =
+            (mrec_t){.part = i % 2, .offset = i / 2, .key = i % KEYS, .outs = 1, .poison = i == 11};
     for (int i = 0; i < s->n; i++)
         admit(s, s->admitted++);
     cut(s);

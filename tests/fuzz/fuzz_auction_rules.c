@@ -31,15 +31,19 @@ typedef struct member_s {
 } member_t;
 
 /* The contract's output members, in order (the enrichment last). */
+/* clang-format off */
 static const member_t AUCTION_OUT[] = {
     {"id", false},       {"itemName", true},    {"description", true}, {"initialBid", false},
     {"reserve", false},  {"dateTime", false},   {"expires", false},    {"seller", false},
     {"category", false}, {"extra", true},       {"durationMs", false},
 };
+/* clang-format on */
+/* clang-format off */
 static const member_t BID_OUT[] = {
     {"auction", false}, {"bidder", false},   {"price", false}, {"channel", true},
     {"url", true},      {"dateTime", false}, {"extra", true},  {"priceEur", false},
 };
+/* clang-format on */
 #define N_AUCTION_OUT (sizeof(AUCTION_OUT) / sizeof(AUCTION_OUT[0]))
 #define N_BID_OUT (sizeof(BID_OUT) / sizeof(BID_OUT[0]))
 
@@ -50,28 +54,24 @@ typedef struct answer_s {
     rill_buf_t key, value;
 } answer_t;
 
-static void answer(auction_rules_kind_t kind, const void *value, size_t len, answer_t *a)
-{
+static void answer(auction_rules_kind_t kind, const void *value, size_t len, answer_t *a) {
     memset(a, 0, sizeof(*a));
     a->key_id = -1;
     a->rc = auction_rules_validate(kind, value, len, &a->key, &a->value, &a->key_id, &a->reason);
     FUZZ_CHECK(a->rc == 0 || a->rc == 1);
 }
 
-static void answer_free(answer_t *a)
-{
+static void answer_free(answer_t *a) {
     rill_buf_free(&a->key);
     rill_buf_free(&a->value);
 }
 
-static bool same_bytes(const rill_buf_t *x, const rill_buf_t *y)
-{
+static bool same_bytes(const rill_buf_t *x, const rill_buf_t *y) {
     return x->len == y->len && (x->len == 0 || !memcmp(x->data, y->data, x->len));
 }
 
 /* A rejection's reason is one of those the contract lists for kind. */
-static bool known_reason(auction_rules_kind_t kind, const char *reason)
-{
+static bool known_reason(auction_rules_kind_t kind, const char *reason) {
     static const char *const auction_rules[] = {"id must be > 0", "seller must be > 0",
                                                 "initialBid must be > 0", "reserve < initialBid",
                                                 "expires <= dateTime"};
@@ -99,8 +99,7 @@ static bool known_reason(auction_rules_kind_t kind, const char *reason)
     return false;
 }
 
-static void check_rejected(auction_rules_kind_t kind, const answer_t *a)
-{
+static void check_rejected(auction_rules_kind_t kind, const answer_t *a) {
     rill_buf_t want = {0};
 
     FUZZ_CHECK(a->reason != NULL);
@@ -112,8 +111,7 @@ static void check_rejected(auction_rules_kind_t kind, const answer_t *a)
 }
 
 /* The members of a valid event's value: the contract's, in order, with their types. */
-static void check_valid(auction_rules_kind_t kind, const answer_t *a)
-{
+static void check_valid(auction_rules_kind_t kind, const answer_t *a) {
     const member_t *members = kind == AUCTION_RULES_BID ? BID_OUT : AUCTION_OUT;
     size_t n = kind == AUCTION_RULES_BID ? N_BID_OUT : N_AUCTION_OUT;
     int64_t ints[N_AUCTION_OUT] = {0};
@@ -144,8 +142,8 @@ static void check_valid(auction_rules_kind_t kind, const answer_t *a)
     FUZZ_CHECK(k == n);
 
     /* Canonical text: what json-c's plain form writes for what it read. */
-    text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
-                                                    JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    text = json_object_to_json_string_length(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     FUZZ_CHECK(text && len == a->value.len && !memcmp(text, a->value.data, len));
     json_object_put(o);
 
@@ -174,8 +172,7 @@ static void check_valid(auction_rules_kind_t kind, const answer_t *a)
 
 /* auction_validate() / bid_validate() agree with auction_rules_validate(), and append. */
 static void check_plain(auction_rules_kind_t kind, const void *value, size_t len,
-                        const answer_t *a)
-{
+                        const answer_t *a) {
     rill_buf_t out = {0};
     const char *reason = "unset";
     int rc;
@@ -198,8 +195,7 @@ static void check_plain(auction_rules_kind_t kind, const void *value, size_t len
     rill_buf_free(&out);
 }
 
-static void run(auction_rules_kind_t kind, const void *value, size_t len)
-{
+static void run(auction_rules_kind_t kind, const void *value, size_t len) {
     answer_t a, b;
 
     answer(kind, value, len, &a);
@@ -229,8 +225,7 @@ static void run(auction_rules_kind_t kind, const void *value, size_t len)
     answer_free(&a);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     auction_rules_kind_t kind;
     char *copy;
 

@@ -14,8 +14,7 @@
 
 #define MAX_ARGS 64
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *argv[MAX_ARGS + 2], *text, err[512] = "";
     int argc = 0, rc;
     rill_conf_t *conf;

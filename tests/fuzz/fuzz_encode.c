@@ -18,8 +18,7 @@ typedef struct in_s {
     size_t left;
 } in_t;
 
-static unsigned take_byte(in_t *in)
-{
+static unsigned take_byte(in_t *in) {
     if (!in->left)
         return 0;
     in->left--;
@@ -27,8 +26,7 @@ static unsigned take_byte(in_t *in)
 }
 
 /* Takes up to max bytes (as many as the next byte says); NULL when absent is chosen. */
-static const void *take_bytes(in_t *in, size_t max, size_t *lenp)
-{
+static const void *take_bytes(in_t *in, size_t max, size_t *lenp) {
     unsigned want = take_byte(in);
     const void *p = in->p;
 
@@ -43,16 +41,14 @@ static const void *take_bytes(in_t *in, size_t max, size_t *lenp)
     return p;
 }
 
-static void check_header_lines(const rill_buf_t *hdrs)
-{
+static void check_header_lines(const rill_buf_t *hdrs) {
     for (size_t i = 0; i < hdrs->len; i++)
         FUZZ_CHECK(hdrs->data[i] != '\r' && hdrs->data[i] != '\n');
 }
 
 /* Encodes recs in target's format; json: whether the body is JSON by contract. */
 static void encode_and_check(const rill__faas_target_t *target, const rill__faas_rec_t *recs,
-                             size_t n, bool json)
-{
+                             size_t n, bool json) {
     rill_buf_t body = {0}, hdrs = {0};
 
     if (rill__faas_encode(target, recs, n, &body, &hdrs) == 0) {
@@ -64,13 +60,13 @@ static void encode_and_check(const rill__faas_target_t *target, const rill__faas
     rill_buf_free(&hdrs);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const rill__faas_target_t ce = {.format = RILL_FAAS_CLOUDEVENTS,
-                                           .function = "fn", .source = "/rill/fuzz",
+                                           .function = "fn",
+                                           .source = "/rill/fuzz",
                                            .event_type = "dev.rill.record"};
-    static const rill__faas_target_t lambda = {.format = RILL_FAAS_LAMBDA,
-                                               .function = "fn", .bootstrap = "127.0.0.1:9092"};
+    static const rill__faas_target_t lambda = {
+        .format = RILL_FAAS_LAMBDA, .function = "fn", .bootstrap = "127.0.0.1:9092"};
     in_t in = {data, size};
     rill__faas_rec_t recs[4];
     rd_kafka_headers_t *hdrs[4] = {0};

@@ -12,15 +12,14 @@
 
 #define FUZZ_MAX_BODY 4096
 
-static void check_fields(const rill__http_resp_t *resp)
-{
-    FUZZ_CHECK(resp->retry_after_ms >= -1 && resp->retry_after_ms <= HTTP_MAX_RETRY_AFTER_S * 1000L);
+static void check_fields(const rill__http_resp_t *resp) {
+    FUZZ_CHECK(resp->retry_after_ms >= -1 &&
+               resp->retry_after_ms <= HTTP_MAX_RETRY_AFTER_S * 1000L);
     FUZZ_CHECK(memchr(resp->function_error, '\0', sizeof(resp->function_error)));
     FUZZ_CHECK(memchr(resp->content_type, '\0', sizeof(resp->content_type)));
 }
 
-static void feed_headers(const uint8_t *data, size_t size)
-{
+static void feed_headers(const uint8_t *data, size_t size) {
     http_job_t job = {0};
     size_t at = 0;
 
@@ -41,8 +40,7 @@ static void feed_headers(const uint8_t *data, size_t size)
     }
 }
 
-static void feed_body(const uint8_t *data, size_t size)
-{
+static void feed_body(const uint8_t *data, size_t size) {
     http_job_t job = {.max_body = FUZZ_MAX_BODY};
     size_t at = 0, step = size ? 1 + data[0] % 64 : 1;
 
@@ -66,8 +64,7 @@ static void feed_body(const uint8_t *data, size_t size)
     free(job.done.resp.body);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *copy = malloc(size ? size : 1);
     long ms;
 

@@ -13,8 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rill__settings_t set;
     rill_conf_t *conf;
     char path[64], err[512] = "";

@@ -11,14 +11,15 @@
 #include <string.h>
 
 static const rill__faas_target_t targets[2] = {
-    {.format = RILL_FAAS_CLOUDEVENTS, .function = "fn", .source = "/rill/fuzz",
+    {.format = RILL_FAAS_CLOUDEVENTS,
+     .function = "fn",
+     .source = "/rill/fuzz",
      .event_type = "dev.rill.record"},
     {.format = RILL_FAAS_LAMBDA, .function = "fn", .bootstrap = "127.0.0.1:9092"},
 };
 
 /* Reads every byte the response hands out; returns a checksum so nothing is optimised out. */
-static unsigned touch(const rill__faas_response_t *resp)
-{
+static unsigned touch(const rill__faas_response_t *resp) {
     unsigned sum = 0;
 
     for (size_t i = 0; i < resp->n; i++) {
@@ -36,8 +37,7 @@ static unsigned touch(const rill__faas_response_t *resp)
     return sum;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rill__faas_rec_t recs[3] = {{.topic = "t", .offset = 1, .id = "t-0-1"},
                                 {.topic = "t", .offset = 2, .id = "t-0-2"},
                                 {.topic = "t", .offset = 3, .id = "t-0-3"}};

@@ -13,8 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
-static void round_trip_json(const rill_serde_t *json, void *obj)
-{
+static void round_trip_json(const rill_serde_t *json, void *obj) {
     rill_buf_t out = {0};
     void *again = NULL;
     char err[256];
@@ -31,8 +30,7 @@ static void round_trip_json(const rill_serde_t *json, void *obj)
 }
 
 /* json-text accepts only what json-c's strict parse accepts. */
-static void json_text_against_json_c(const char *copy, size_t size)
-{
+static void json_text_against_json_c(const char *copy, size_t size) {
     const rill_serde_t *text = rill_serde_json_text(), *json = rill_serde_json();
     void *obj = NULL;
     char err[256] = "";
@@ -54,8 +52,7 @@ static void json_text_against_json_c(const char *copy, size_t size)
     (void)rill_json_int64(copy, size, "id", &i);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const rill_serde_t *serdes[] = {rill_serde_bytes(), rill_serde_string(), rill_serde_int64(),
                                     rill_serde_json()};
     char *copy = malloc(size ? size : 1);

@@ -33,27 +33,28 @@ typedef struct parts_s {
     size_t key_len;
 } parts_t;
 
-static int sgn(int64_t v) { return (v > 0) - (v < 0); }
+static int sgn(int64_t v) {
+    return (v > 0) - (v < 0);
+}
 
-static int cmp_i64(int64_t a, int64_t b) { return (a > b) - (a < b); }
+static int cmp_i64(int64_t a, int64_t b) {
+    return (a > b) - (a < b);
+}
 
 /* Byte-wise order, shorter first on a common prefix: the reference for rill__key_cmp. */
-static int bytes_cmp(const unsigned char *a, size_t a_len, const unsigned char *b, size_t b_len)
-{
+static int bytes_cmp(const unsigned char *a, size_t a_len, const unsigned char *b, size_t b_len) {
     for (size_t i = 0; i < a_len && i < b_len; i++)
         if (a[i] != b[i])
             return a[i] < b[i] ? -1 : 1;
     return (a_len > b_len) - (a_len < b_len);
 }
 
-static int key_cmp(const rill_buf_t *a, const rill_buf_t *b)
-{
+static int key_cmp(const rill_buf_t *a, const rill_buf_t *b) {
     return sgn(rill__key_cmp(a->data, a->len, b->data, b->len));
 }
 
 /* Big-endian writers of the harness's own, for the expected layouts. */
-static unsigned char *put(unsigned char *p, uint64_t v, int bytes)
-{
+static unsigned char *put(unsigned char *p, uint64_t v, int bytes) {
     for (int i = bytes - 1; i >= 0; i--)
         *p++ = (unsigned char)(v >> (8 * i));
     return p;
@@ -61,8 +62,7 @@ static unsigned char *put(unsigned char *p, uint64_t v, int bytes)
 
 /* ---------------------------------------------------------------- decoding any bytes */
 
-static void decode_any(const unsigned char *k, size_t len)
-{
+static void decode_any(const unsigned char *k, size_t len) {
     const int32_t P = 0x5a5a5a5a;
     const int64_t T = -7;
     const void *const K = &P;
@@ -107,8 +107,7 @@ typedef struct in_s {
 } in_t;
 
 /* The next bytes (big-endian; zeros past the end). */
-static uint64_t take(in_t *in, int bytes)
-{
+static uint64_t take(in_t *in, int bytes) {
     uint64_t v = 0;
 
     for (int k = 0; k < bytes; k++)
@@ -118,8 +117,7 @@ static uint64_t take(in_t *in, int bytes)
 
 /* A number from base by mode: 0 base, 1 any (bytes wide), 2 base plus a signed byte,
  * 3 a small non-negative one. */
-static int64_t number(in_t *in, int64_t base, unsigned mode, int bytes)
-{
+static int64_t number(in_t *in, int64_t base, unsigned mode, int bytes) {
     int64_t v;
 
     switch (mode & 3) {
@@ -140,8 +138,7 @@ static int64_t number(in_t *in, int64_t base, unsigned mode, int bytes)
 /* A key: 0 base's, 1 any from the input, 2 base's with its last byte changed, 3 base's
  * without its last byte. own holds a changed copy. */
 static void key_of(in_t *in, const parts_t *base, unsigned mode, unsigned char own[256],
-                   parts_t *out)
-{
+                   parts_t *out) {
     size_t len;
 
     switch (mode & 3) {
@@ -168,8 +165,7 @@ static void key_of(in_t *in, const parts_t *base, unsigned mode, unsigned char o
 }
 
 /* Parts from the input, each from base's by a mode. */
-static void parts_of(in_t *in, const parts_t *base, unsigned char own[256], parts_t *out)
-{
+static void parts_of(in_t *in, const parts_t *base, unsigned char own[256], parts_t *out) {
     unsigned modes = (unsigned)take(in, 2);
 
     out->partition = (int32_t)number(in, base->partition, modes, 4);
@@ -188,9 +184,8 @@ typedef struct enc_s {
 /* Runs one encoder on a buffer holding PRE: on success (when ok says it must succeed) the
  * appended bytes must be want[0..want_len) and are moved into out; on failure the buffer is
  * unchanged. */
-static void expect(int rc, bool ok, rill_buf_t *buf, const unsigned char *want,
-                   size_t want_len, rill_buf_t *out)
-{
+static void expect(int rc, bool ok, rill_buf_t *buf, const unsigned char *want, size_t want_len,
+                   rill_buf_t *out) {
     size_t pre = sizeof(PRE) - 1;
 
     FUZZ_CHECK(buf->len >= pre && !memcmp(buf->data, PRE, pre));
@@ -206,8 +201,7 @@ static void expect(int rc, bool ok, rill_buf_t *buf, const unsigned char *want,
     FUZZ_CHECK(rill_buf_append(buf, PRE, pre) == 0);
 }
 
-static void encode(const parts_t *x, enc_t *e)
-{
+static void encode(const parts_t *x, enc_t *e) {
     unsigned char want[HEAD_LEN + 255 + 16], head[RILL_KEY_PREFIX_LEN], *w;
     rill_buf_t buf = {0};
     bool seg_ok = x->segment >= 0;
@@ -245,14 +239,12 @@ static void encode(const parts_t *x, enc_t *e)
     /* [partition][DATA][segment][key length][key][end][start] */
     w = put(times, (uint64_t)x->end, 8);
     w = put(w, (uint64_t)x->start, 8);
-    expect(rill__key_session(&buf, x->partition, x->segment, x->key, x->key_len, x->end,
-                             x->start),
+    expect(rill__key_session(&buf, x->partition, x->segment, x->key, x->key_len, x->end, x->start),
            seg_ok && x->start >= 0 && x->end >= 0, &buf, want, (size_t)(w - want), &e->session);
     rill_buf_free(&buf);
 }
 
-static void enc_free(enc_t *e)
-{
+static void enc_free(enc_t *e) {
     rill_buf_free(&e->kv);
     rill_buf_free(&e->window);
     rill_buf_free(&e->session);
@@ -260,29 +252,28 @@ static void enc_free(enc_t *e)
 }
 
 /* The encoded window and session keys decode to x's parts. */
-static void decode_back(const parts_t *x, const enc_t *e)
-{
+static void decode_back(const parts_t *x, const enc_t *e) {
     int32_t partition;
     int64_t segment, end, start;
     const void *key;
     size_t key_len;
 
     if (e->window.len) {
-        FUZZ_CHECK(rill__key_window_parse(e->window.data, e->window.len, &partition, &segment,
-                                          &key, &key_len, &start) == 0);
+        FUZZ_CHECK(rill__key_window_parse(e->window.data, e->window.len, &partition, &segment, &key,
+                                          &key_len, &start) == 0);
         FUZZ_CHECK(partition == x->partition && segment == x->segment && start == x->start);
         FUZZ_CHECK(key_len == x->key_len && !memcmp(key, x->key, key_len));
-        FUZZ_CHECK(rill__key_session_parse(e->window.data, e->window.len, NULL, NULL, NULL,
-                                           NULL, NULL, NULL) == -1);
+        FUZZ_CHECK(rill__key_session_parse(e->window.data, e->window.len, NULL, NULL, NULL, NULL,
+                                           NULL, NULL) == -1);
     }
     if (e->session.len) {
-        FUZZ_CHECK(rill__key_session_parse(e->session.data, e->session.len, &partition,
-                                           &segment, &key, &key_len, &end, &start) == 0);
+        FUZZ_CHECK(rill__key_session_parse(e->session.data, e->session.len, &partition, &segment,
+                                           &key, &key_len, &end, &start) == 0);
         FUZZ_CHECK(partition == x->partition && segment == x->segment && end == x->end &&
                    start == x->start);
         FUZZ_CHECK(key_len == x->key_len && !memcmp(key, x->key, key_len));
-        FUZZ_CHECK(rill__key_window_parse(e->session.data, e->session.len, NULL, NULL, NULL,
-                                          NULL, NULL) == -1);
+        FUZZ_CHECK(rill__key_window_parse(e->session.data, e->session.len, NULL, NULL, NULL, NULL,
+                                          NULL) == -1);
     }
 }
 
@@ -290,8 +281,7 @@ static void decode_back(const parts_t *x, const enc_t *e)
 
 /* Numeric order of the parts up to the key (partition unsigned, segment, key length, key
  * bytes). */
-static int parts_cmp_head(const parts_t *a, const parts_t *b)
-{
+static int parts_cmp_head(const parts_t *a, const parts_t *b) {
     int c = cmp_i64((uint32_t)a->partition, (uint32_t)b->partition);
 
     if (!c)
@@ -303,8 +293,7 @@ static int parts_cmp_head(const parts_t *a, const parts_t *b)
     return c;
 }
 
-static void check_order(const parts_t *a, const enc_t *ea, const parts_t *b, const enc_t *eb)
-{
+static void check_order(const parts_t *a, const enc_t *ea, const parts_t *b, const enc_t *eb) {
     int head = parts_cmp_head(a, b);
     int part = cmp_i64((uint32_t)a->partition, (uint32_t)b->partition);
 
@@ -342,8 +331,7 @@ static void check_order(const parts_t *a, const enc_t *ea, const parts_t *b, con
 }
 
 /* Every data key of x lies in [prefix(p, DATA), prefix(p, META)), before prefix(p + 1). */
-static void check_range(const parts_t *x, const enc_t *e)
-{
+static void check_range(const parts_t *x, const enc_t *e) {
     unsigned char lo[RILL_KEY_PREFIX_LEN], hi[RILL_KEY_PREFIX_LEN], next[RILL_KEY_PREFIX_LEN];
     const rill_buf_t *keys[] = {&e->kv, &e->window, &e->session, &e->bound};
     uint32_t p = (uint32_t)x->partition;
@@ -362,8 +350,7 @@ static void check_range(const parts_t *x, const enc_t *e)
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     unsigned char *copy = malloc(size ? size : 1), own_a[256], own_b[256];
     parts_t base = {0}, a, b;
     enc_t ea, eb;

@@ -66,11 +66,10 @@ Test(integration_alos, nothing_missing_when_one_instance_is_killed_midstream) {
                 res.diff.report);
     cr_log_info("%s: %zu duplicates after the kill (allowed under at_least_once)", res.app_id,
                 res.diff.duplicates);
-    cr_expect_eq(res.exit_a, 128 + 9, "instance A: exit %d, expected death by SIGKILL",
-                 res.exit_a);
+    cr_expect_eq(res.exit_a, 128 + 9, "instance A: exit %d, expected death by SIGKILL", res.exit_a);
     cr_expect_eq(res.exit_b, 0, "instance B exited with %d after SIGTERM (log %s)", res.exit_b,
                  res.log_b);
-    cr_expect(!res.diff.missing && !res.diff.extra,
-              "output of %s lost or invented records: %s", res.output, res.diff.report);
+    cr_expect(!res.diff.missing && !res.diff.extra, "output of %s lost or invented records: %s",
+              res.output, res.diff.report);
     rt_scenario_result_free(&res);
 }

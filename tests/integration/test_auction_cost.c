@@ -33,8 +33,8 @@
 
 TestSuite(integration_auction_cost, .fini = rt_kill_all, .timeout = 400);
 
-static const char *const fn_env[3] = {"RILL_TEST_FN_VALIDATE_AUCTION",
-                                      "RILL_TEST_FN_VALIDATE_BID", "RILL_TEST_FN_NOTIFY"};
+static const char *const fn_env[3] = {"RILL_TEST_FN_VALIDATE_AUCTION", "RILL_TEST_FN_VALIDATE_BID",
+                                      "RILL_TEST_FN_NOTIFY"};
 
 /* Calls and billed ms the three edge functions counted so far (their GET /stats). */
 static void fn_totals(double *calls, double *billed) {
@@ -116,8 +116,8 @@ static char *run_app(const rt_auction_t *a, const char *edge, const char *app_id
 }
 
 static void expect_close(double got, double want, double tol, const char *what) {
-    cr_expect(got >= want - tol && got <= want + tol, "%s: printed %.6f, computed %.6f", what,
-              got, want);
+    cr_expect(got >= want - tol && got <= want + tol, "%s: printed %.6f, computed %.6f", what, got,
+              want);
 }
 
 Test(integration_auction_cost, faas_estimate_is_what_the_functions_counted_at_list_prices) {
@@ -137,11 +137,11 @@ Test(integration_auction_cost, faas_estimate_is_what_the_functions_counted_at_li
               "no full cost estimate in %s", log);
     cr_expect_eq(e.events, events, "edge events");
     cr_expect_gt(e.cpu_s, 0.0);
-    cr_expect_eq(e.calls, calls, "invocations: printed %.0f, the functions counted %.0f",
-                 e.calls, calls);
+    cr_expect_eq(e.calls, calls, "invocations: printed %.0f, the functions counted %.0f", e.calls,
+                 calls);
     cr_expect(e.reported, "billed time not taken from what the functions reported");
-    cr_expect_eq(e.billed, billed, "billed ms: printed %.0f, the functions counted %.0f",
-                 e.billed, billed);
+    cr_expect_eq(e.billed, billed, "billed ms: printed %.0f, the functions counted %.0f", e.billed,
+                 billed);
     cr_expect_eq(e.mb, 128.0);
     double requests = calls / events * 0.20;
     double duration = billed / 1000.0 / events * 1e6 * (128.0 / 1024.0) * 0.0000166667;

@@ -66,11 +66,13 @@ static char *fmt(const char *f, const char *a, int i) {
  * receipts, one per notification, are compared with the reference by check_outputs). */
 static void check_notified(const char *app_id, const rt_auction_out_t *exp) {
     char report[8192];
-    int bad = rt_auction_check_notified(rt_auction_notify_file(), app_id, exp, report,
-                                        sizeof(report));
+    int bad =
+        rt_auction_check_notified(rt_auction_notify_file(), app_id, exp, report, sizeof(report));
     cr_log_info("%s: notify: %s", app_id, report);
-    cr_expect_eq(bad, 0, "%s: the notify function did not send each notification exactly "
-                 "once: %s", app_id, report);
+    cr_expect_eq(bad, 0,
+                 "%s: the notify function did not send each notification exactly "
+                 "once: %s",
+                 app_id, report);
 }
 
 /* One process, --drain; returns its exit code. */

@@ -109,8 +109,7 @@ static void input_make(input_t *in, uint64_t seed) {
         if (idx < 0 || (size_t)idx >= in->auction_cnt)
             continue; /* an auction that is never made: the bid is dead-lettered */
         ref_auction_t *a = &in->auctions[idx];
-        if (ev.date_time < a->date_time || ev.date_time >= a->expires ||
-            ev.bid.price < a->reserve)
+        if (ev.date_time < a->date_time || ev.date_time >= a->expires || ev.bid.price < a->reserve)
             continue;
         a->bids++;
         if (a->bids == 1 || ev.bid.price > a->price ||
@@ -213,9 +212,10 @@ static int write_watermarks(writer_t *w, rill_producer_t *p) {
     char key[32], value[160];
     for (int part = 0; part < PARTITIONS; part++) {
         snprintf(key, sizeof(key), "~watermark-%d", part);
-        int len = snprintf(value, sizeof(value),
-                           "{\"id\":-1,\"reserve\":0,\"dateTime\":%" PRId64 ",\"expires\":%" PRId64
-                           "}", at, FAR_MS);
+        int len =
+            snprintf(value, sizeof(value),
+                     "{\"id\":-1,\"reserve\":0,\"dateTime\":%" PRId64 ",\"expires\":%" PRId64 "}",
+                     at, FAR_MS);
         if (rill_producer_send(p, w->auctions, part, key, strlen(key), value, (size_t)len, at)) {
             snprintf(w->errstr, sizeof(w->errstr), "cannot send watermark %d", part);
             return -1;
@@ -264,10 +264,15 @@ static void instance_start(const scenario_t *sc, instance_t *inst) {
     char *path = rt_build_path("rill_winner_app"), grace[24], hold[24], file[96];
     snprintf(grace, sizeof(grace), "%d", GRACE_MS);
     snprintf(hold, sizeof(hold), "%d", HOLD_MS);
-    const char *argv[40] = {path, "--bootstrap-servers", sc->bootstrap, "--auctions",
-                            sc->auctions, "--bids", sc->bids, "--output", sc->output,
-                            "--app-id", sc->app_id, "--grace-ms", grace, "--hold-ms", hold,
-                            "--state-dir", inst->state_dir};
+    const char *argv[40] = {path,           "--bootstrap-servers",
+                            sc->bootstrap,  "--auctions",
+                            sc->auctions,   "--bids",
+                            sc->bids,       "--output",
+                            sc->output,     "--app-id",
+                            sc->app_id,     "--grace-ms",
+                            grace,          "--hold-ms",
+                            hold,           "--state-dir",
+                            inst->state_dir};
     int argc = 17;
     if (inst->static_member) {
         argv[argc++] = "--instance-id";
@@ -337,8 +342,8 @@ static void scenario_setup(scenario_t *sc, const char *name, uint64_t seed) {
     input_make(&sc->in, seed);
     input_expected(&sc->in, &sc->expected);
     cr_log_info("%s: %d events (%zu auctions) at %d/s to %s and %s; watermark at the last "
-                "expiry + %d ms + 1 s", sc->app_id, EVENTS, sc->in.auction_cnt, RATE,
-                sc->auctions, sc->bids, GRACE_MS);
+                "expiry + %d ms + 1 s",
+                sc->app_id, EVENTS, sc->in.auction_cnt, RATE, sc->auctions, sc->bids, GRACE_MS);
 }
 
 static void scenario_write_start(scenario_t *sc) {
@@ -370,16 +375,17 @@ static double scenario_wait_output(scenario_t *sc) {
         sleep_ms(1000);
     double seconds = (double)scenario_elapsed(sc) / 1000.0;
     cr_log_info("%s: input written in %.1f s; %" PRId64 " of %zu completions committed after "
-                "%.1f s", sc->app_id, (double)(sc->writer.written_ms - sc->writer.started_ms) /
-                1000.0, n, sc->in.auction_cnt, seconds);
+                "%.1f s",
+                sc->app_id, (double)(sc->writer.written_ms - sc->writer.started_ms) / 1000.0, n,
+                sc->in.auction_cnt, seconds);
     sleep_ms(2000); /* room for a duplicate to show */
     return seconds;
 }
 
 /* Reads the whole committed output and checks it against the reference. */
 static void scenario_check_output(scenario_t *sc) {
-    rt_records_t *out = rt_consume_all(sc->bootstrap, sc->output, "read_committed",
-                                       sc->in.auction_cnt, 60000);
+    rt_records_t *out =
+        rt_consume_all(sc->bootstrap, sc->output, "read_committed", sc->in.auction_cnt, 60000);
     for (size_t i = 0; i < out->cnt; i++)
         canonicalize(&out->v[i]);
     rt_diff_t diff;
@@ -392,8 +398,7 @@ static void scenario_check_output(scenario_t *sc) {
     cr_expect_eq(bad, 0, "%zu output values are not the app's JSON for their key: %s", bad,
                  diff.report);
     cr_expect_eq(diff.duplicates, 0, "auctions completed more than once: %s", diff.report);
-    cr_expect_eq(diff.missing, 0, "auctions without their (right) completion: %s",
-                 diff.report);
+    cr_expect_eq(diff.missing, 0, "auctions without their (right) completion: %s", diff.report);
     cr_expect_eq(diff.extra, 0, "completions that are not the reference's: %s", diff.report);
     rt_records_free(out);
     free(out);
@@ -418,8 +423,7 @@ Test(integration_completion_crash, each_auction_once_with_its_winner_when_killed
     uint64_t rng = 0xc0401e7e;
     scenario_t sc;
     scenario_setup(&sc, "cpl-crash", 0xc0401e7e);
-    instance_t inst = {.name = "a", .state_dir = rt_state_dir_new("cpl-crash"),
-                       .static_member = 1};
+    instance_t inst = {.name = "a", .state_dir = rt_state_dir_new("cpl-crash"), .static_member = 1};
     instance_start(&sc, &inst);
     instance_wait_running(&inst, PARTITIONS);
     scenario_write_start(&sc);
@@ -448,8 +452,10 @@ Test(integration_completion_crash, each_auction_once_with_its_winner_when_killed
         rt_restore_sum_t sum;
         rt_restore_summary(inst.log[k], 0, &sum);
         cr_log_info("%s: run %d restored [%s]", sc.app_id, k, sum.text);
-        cr_expect_eq(sum.scratch, 0, "run %d restored from scratch although the state "
-                     "directory was kept [%s]", k, sum.text);
+        cr_expect_eq(sum.scratch, 0,
+                     "run %d restored from scratch although the state "
+                     "directory was kept [%s]",
+                     k, sum.text);
     }
     scenario_check_output(&sc);
     instance_free(&inst);
@@ -479,8 +485,8 @@ Test(integration_completion_crash, each_auction_once_with_its_winner_when_tasks_
     instance_kill(&a);
     int64_t done = committed_output(&sc);
     cr_log_info("%s: killed A at %.1f s (it had opened [%s]); %" PRId64 " of %zu completions "
-                "committed", sc.app_id, (double)t / 1000.0, before.text, done,
-                sc.in.auction_cnt);
+                "committed",
+                sc.app_id, (double)t / 1000.0, before.text, done, sc.in.auction_cnt);
     cr_expect_lt(done, (int64_t)sc.in.auction_cnt, "the kill came after the last completion");
     scenario_wait_output(&sc);
     instance_stop(&b);

@@ -109,8 +109,8 @@ Test(integration_dlq, bad_records_in_dlq_with_headers_when_input_is_malformed) {
 
     rt_records_t delivered = {0};
     rt_produce_opts_t popts = {.delivered = &delivered};
-    cr_assert_eq(rt_produce_strings(bootstrap, input, RECORDS, gen_with_bad_records, NULL,
-                                    &popts, errstr, sizeof(errstr)),
+    cr_assert_eq(rt_produce_strings(bootstrap, input, RECORDS, gen_with_bad_records, NULL, &popts,
+                                    errstr, sizeof(errstr)),
                  0, "producing the input: %s", errstr);
     cr_assert_eq(delivered.cnt, RECORDS);
     rt_kvs_t expected = {0}, expected_dlq = {0};
@@ -123,8 +123,7 @@ Test(integration_dlq, bad_records_in_dlq_with_headers_when_input_is_malformed) {
 
     pid_t app = rt_pipeline_spawn(bootstrap, input, output, app_id, props, log);
     /* Wait for all the output and all the dead letters, then stop the app cleanly. */
-    rt_records_t *out = rt_consume_all(bootstrap, output, "read_uncommitted", expected.cnt,
-                                       60000);
+    rt_records_t *out = rt_consume_all(bootstrap, output, "read_uncommitted", expected.cnt, 60000);
     cr_log_info("%s: %zu of %zu output records in", app_id, out->cnt, expected.cnt);
     rt_records_free(out);
     free(out);
@@ -148,8 +147,7 @@ Test(integration_dlq, bad_records_in_dlq_with_headers_when_input_is_malformed) {
     rt_diff(&expected_dlq, dead, &diff);
     cr_log_info("dead letters: %s", diff.report);
     cr_expect(!diff.missing && !diff.duplicates && !diff.extra,
-              "dead-letter topic %s does not hold exactly the bad records: %s", dlq,
-              diff.report);
+              "dead-letter topic %s does not hold exactly the bad records: %s", dlq, diff.report);
     for (size_t b = 0; b < BAD_CNT; b++) {
         char key[32];
         snprintf(key, sizeof(key), "k%zu", bad[b].index);

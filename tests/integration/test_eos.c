@@ -42,19 +42,17 @@ Test(integration_eos, every_record_exactly_once_when_one_instance_is_killed_mids
     };
     rt_scenario_result_t res;
     rt_scenario_run(&sc, &res);
-    cr_log_info("%s: complete committed output after %.1f s; %s", res.app_id,
-                res.seconds_to_output, res.diff.report);
+    cr_log_info("%s: complete committed output after %.1f s; %s", res.app_id, res.seconds_to_output,
+                res.diff.report);
     if (res.seconds_to_output > 30)
         cr_log_info("%s: the committed output took %.1f s: the killed instance's open "
                     "transaction held back the last stable offset until the broker timed it "
                     "out (transaction.timeout.ms; Kafka Streams uses 10 s under exactly-once)",
                     res.app_id, res.seconds_to_output);
-    cr_expect_eq(res.exit_a, 128 + 9, "instance A: exit %d, expected death by SIGKILL",
-                 res.exit_a);
+    cr_expect_eq(res.exit_a, 128 + 9, "instance A: exit %d, expected death by SIGKILL", res.exit_a);
     cr_expect_eq(res.exit_b, 0, "instance B exited with %d after SIGTERM (log %s)", res.exit_b,
                  res.log_b);
     cr_expect(!res.diff.missing && !res.diff.duplicates && !res.diff.extra,
-              "read_committed output of %s is not exactly once: %s", res.output,
-              res.diff.report);
+              "read_committed output of %s is not exactly once: %s", res.output, res.diff.report);
     rt_scenario_result_free(&res);
 }

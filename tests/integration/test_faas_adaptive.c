@@ -20,8 +20,8 @@
 #include <stdlib.h>
 
 #define MAX_IN_FLIGHT 16
-#define HIGH 12           /* "near the maximum" */
-#define LOW 3             /* "a few calls" */
+#define HIGH 12 /* "near the maximum" */
+#define LOW 3   /* "a few calls" */
 #define BATCH 10
 #define PART_RECORDS 40000 /* per phase: more than the app finishes in a phase */
 #define PHASE_MS 20000     /* each phase reaches its level within this, or fails */
@@ -57,11 +57,21 @@ Test(integration_faas_adaptive, limit_shrinks_on_429_and_grows_back_when_they_st
     rt_faas_run_t run;
     rt_faas_run_init(&run, "faas-adaptive", 1);
     rt_faas_run_produce(&run, 0, PART_RECORDS, rt_faas_gen_unique, NULL);
-    rt_faas_app_t app = {.bootstrap = bootstrap, .input = run.input, .output = run.output,
-                         .app_id = run.app_id, .url = fn.url, .order = "partition",
-                         .batch = BATCH, .in_flight = MAX_IN_FLIGHT, .adaptive = 1,
-                         .timeout_ms = 10000, .retries = 20, .backoff_ms = 20,
-                         .backoff_max_ms = 200, .metrics_every_ms = 200, .props = props,
+    rt_faas_app_t app = {.bootstrap = bootstrap,
+                         .input = run.input,
+                         .output = run.output,
+                         .app_id = run.app_id,
+                         .url = fn.url,
+                         .order = "partition",
+                         .batch = BATCH,
+                         .in_flight = MAX_IN_FLIGHT,
+                         .adaptive = 1,
+                         .timeout_ms = 10000,
+                         .retries = 20,
+                         .backoff_ms = 20,
+                         .backoff_max_ms = 200,
+                         .metrics_every_ms = 200,
+                         .props = props,
                          .log = run.log};
     pid_t pid = rt_faas_app_spawn(&app);
     int64_t seen, ms;
@@ -71,8 +81,10 @@ Test(integration_faas_adaptive, limit_shrinks_on_429_and_grows_back_when_they_st
     cr_assert_geq(ms, 0, "the limit did not reach %d (at %" PRId64 ", log %s)", HIGH, seen,
                   run.log);
 
-    rt_fn_control(&fn, NULL, "{\"fault\":{\"seed\":31,\"latencyMs\":50,\"retryAfterS\":0,"
-                  "\"rates\":{\"429\":0.5}}}", NULL, 0);
+    rt_fn_control(&fn, NULL,
+                  "{\"fault\":{\"seed\":31,\"latencyMs\":50,\"retryAfterS\":0,"
+                  "\"rates\":{\"429\":0.5}}}",
+                  NULL, 0);
     ms = wait_limit(run.log, false, LOW, &seen);
     cr_log_info("%s: 429s: limit %" PRId64 " after %" PRId64 " ms", run.app_id, seen, ms);
     cr_assert_geq(ms, 0, "the limit did not fall to %d under 429s (at %" PRId64 ")", LOW, seen);

@@ -5,9 +5,10 @@
  * backlog of 200k records is produced. The stage may hold at most --max-buffered records
  * per task, so the app must pause its partitions (rill_partition_pauses_total, from the
  * metrics it prints) and leave the backlog in Kafka: its memory must stay bounded and stop
- * growing, and, since a stream thread never busy-waits (docs/DESIGN.md, invariant 6), it must stay nearly
- * idle: its threads, summed, may be running or ready to run for a small part of the time
- * only (a thread that spins is always one or the other, however busy the machine is). Once the function resumes, every record must come through, once and in order.
+ * growing, and, since a stream thread never busy-waits (docs/DESIGN.md, invariant 6), it must stay
+ * nearly idle: its threads, summed, may be running or ready to run for a small part of the time
+ * only (a thread that spins is always one or the other, however busy the machine is). Once the
+ * function resumes, every record must come through, once and in order.
  *
  * Needs RILL_TEST_BOOTSTRAP (scripts/test.sh sets it), RILL_BUILD_DIR (ctest sets it) and
  * faas_bridge/functions/node_modules (scripts/functions.sh start installs it).
@@ -27,8 +28,8 @@
 #define MAX_BUFFERED 2000
 #define RSS_LIMIT_KB (150 * 1024)
 #define RSS_GROWTH_LIMIT_KB (8 * 1024)
-#define SETTLE_MS 3000  /* after the backlog is in Kafka, before measuring */
-#define WATCH_MS 6000   /* how long the paused app is watched */
+#define SETTLE_MS 3000     /* after the backlog is in Kafka, before measuring */
+#define WATCH_MS 6000      /* how long the paused app is watched */
 #define RUNNABLE_LIMIT 0.3 /* while paused: threads running or ready to run, in wall time */
 
 static const char *const props[] = {
@@ -48,18 +49,27 @@ Test(integration_faas_backpressure, input_paused_and_memory_bounded_when_functio
     rt_faas_run_t run;
     rt_faas_run_init(&run, "faas-pause", PARTITIONS);
     /* Held calls must outlast the pause: a timeout would spend their retries. */
-    rt_faas_app_t app = {.bootstrap = bootstrap, .input = run.input, .output = run.output,
-                         .app_id = run.app_id, .url = fn.url, .order = "partition",
-                         .batch = 50, .in_flight = 4, .timeout_ms = 120000, .retries = 5,
-                         .max_buffered = MAX_BUFFERED, .metrics_every_ms = 250, .props = props,
+    rt_faas_app_t app = {.bootstrap = bootstrap,
+                         .input = run.input,
+                         .output = run.output,
+                         .app_id = run.app_id,
+                         .url = fn.url,
+                         .order = "partition",
+                         .batch = 50,
+                         .in_flight = 4,
+                         .timeout_ms = 120000,
+                         .retries = 5,
+                         .max_buffered = MAX_BUFFERED,
+                         .metrics_every_ms = 250,
+                         .props = props,
                          .log = run.log};
     pid_t pid = rt_faas_app_spawn(&app);
 
     /* Warm-up: the app runs and the function answers. */
     rt_faas_run_produce(&run, 0, WARMUP, rt_faas_gen_unique, NULL);
     int64_t ms;
-    rt_records_t *out = rt_faas_wait_output(bootstrap, run.output, "read_uncommitted",
-                                            &run.expected, 30000, &ms);
+    rt_records_t *out =
+        rt_faas_wait_output(bootstrap, run.output, "read_uncommitted", &run.expected, 30000, &ms);
     rt_records_free(out);
     free(out);
     cr_assert_geq(ms, 0, "the warm-up output is incomplete after 30 s (log %s)", run.log);
@@ -101,31 +111,35 @@ Test(integration_faas_backpressure, input_paused_and_memory_bounded_when_functio
     cr_log_info("%s: paused: RSS %ld KiB after warm-up, %ld..%ld KiB watched (max %ld), CPU "
                 "%.0f%% of a core, runnable %.0f%% of the time, %" PRId64 " partition pauses, "
                 "%" PRId64 " records consumed, %" PRId64 " buffered, %" PRId64 " calls in "
-                "flight, %" PRId64 " held by the function", run.app_id, rss_warm, rss_first,
-                rss_last, rss_max, cpu * 100, runnable * 100, pauses.last, consumed.last,
-                buffered.last, in_flight.last,
+                "flight, %" PRId64 " held by the function",
+                run.app_id, rss_warm, rss_first, rss_last, rss_max, cpu * 100, runnable * 100,
+                pauses.last, consumed.last, buffered.last, in_flight.last,
                 rt_json_number(stats, NULL, "held"));
     cr_expect_gt(pauses.last, 0, "the app never paused a partition (log %s)", run.log);
     cr_expect_gt(in_flight.last, 0, "no call was in flight while the function was paused");
     cr_expect_lt(consumed.last, (int64_t)(WARMUP + BACKLOG / 2),
                  "the app consumed %" PRId64 " of %d records while nothing could be processed: "
-                 "the backlog should stay in Kafka", consumed.last, WARMUP + BACKLOG);
+                 "the backlog should stay in Kafka",
+                 consumed.last, WARMUP + BACKLOG);
     cr_expect_lt(rss_max, RSS_LIMIT_KB, "RSS reached %ld KiB (limit %d KiB)", rss_max,
                  RSS_LIMIT_KB);
     cr_expect_lt(rss_last - rss_first, RSS_GROWTH_LIMIT_KB,
-                 "RSS still grew from %ld to %ld KiB in %d ms while paused", rss_first,
-                 rss_last, WATCH_MS);
-    cr_expect_lt(runnable, RUNNABLE_LIMIT, "the app's threads were running or ready to run "
+                 "RSS still grew from %ld to %ld KiB in %d ms while paused", rss_first, rss_last,
+                 WATCH_MS);
+    cr_expect_lt(runnable, RUNNABLE_LIMIT,
+                 "the app's threads were running or ready to run "
                  "%.0f%% of the time (%.0f%% of a core) while it could do nothing: something "
-                 "busy-waits", runnable * 100, cpu * 100);
-    cr_expect_eq(out_after, out_before, "output grew from %" PRId64 " to %" PRId64 " records "
-                 "while the function held every call", out_before, out_after);
+                 "busy-waits",
+                 runnable * 100, cpu * 100);
+    cr_expect_eq(out_after, out_before,
+                 "output grew from %" PRId64 " to %" PRId64 " records "
+                 "while the function held every call",
+                 out_before, out_after);
 
     /* The function answers again: everything must come through. */
     rt_fn_control(&fn, NULL, "{\"pause\":false}", NULL, 0);
     int64_t t_resume = rt_now_ms();
-    out = rt_faas_wait_output(bootstrap, run.output, "read_uncommitted", &run.expected, 90000,
-                              &ms);
+    out = rt_faas_wait_output(bootstrap, run.output, "read_uncommitted", &run.expected, 90000, &ms);
     rt_records_free(out);
     free(out);
     if (ms >= 0)

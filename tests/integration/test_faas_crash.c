@@ -1,6 +1,6 @@
 /*
- * test_faas_crash.c — a crash with invocations in flight, on a real Kafka (docs/DESIGN.md, invariant 3: an
- * offset is committed only when every async result before it has been emitted). The
+ * test_faas_crash.c — a crash with invocations in flight, on a real Kafka (docs/DESIGN.md,
+ * invariant 3: an offset is committed only when every async result before it has been emitted). The
  * function answers after 100–300 ms, so that many calls are in flight when rill_faas_app is
  * SIGKILLed; the app is then started again (same static member id, so it gets the same
  * partitions and, under exactly-once, the same transactional ids, which aborts the killed
@@ -75,8 +75,12 @@ static void run_crash(const char *name, const char *guarantee, const char *commi
         cr_assert_fail("out of memory");
     char *log2 = rt_tmp_path(log2_name);
     const char *const props[] = {
-        guarantee, commit_interval, "session.timeout.ms=6000", "heartbeat.interval.ms=500",
-        instance,  NULL,
+        guarantee,
+        commit_interval,
+        "session.timeout.ms=6000",
+        "heartbeat.interval.ms=500",
+        instance,
+        NULL,
     };
     const char *isolation = exactly_once ? "read_committed" : "read_uncommitted";
     char *sync_topic = NULL;
@@ -84,11 +88,20 @@ static void run_crash(const char *name, const char *guarantee, const char *commi
         cr_assert_fail("out of memory");
     if (exactly_once)
         rt_create_topic(bootstrap, sync_topic, PARTITIONS);
-    rt_faas_app_t app = {.bootstrap = bootstrap, .input = run.input, .output = run.output,
+    rt_faas_app_t app = {.bootstrap = bootstrap,
+                         .input = run.input,
+                         .output = run.output,
                          .sync_output = exactly_once ? sync_topic : NULL,
-                         .app_id = run.app_id, .url = fn.url, .order = "partition",
-                         .batch = 20, .in_flight = 8, .timeout_ms = 5000, .retries = 5,
-                         .metrics_every_ms = 100, .props = props, .log = run.log};
+                         .app_id = run.app_id,
+                         .url = fn.url,
+                         .order = "partition",
+                         .batch = 20,
+                         .in_flight = 8,
+                         .timeout_ms = 5000,
+                         .retries = 5,
+                         .metrics_every_ms = 100,
+                         .props = props,
+                         .log = run.log};
     pid_t pid = rt_faas_app_spawn(&app);
     int64_t in_flight = wait_to_kill(&run, run.log, pid);
     int64_t at_kill = rt_faas_topic_records(bootstrap, run.output);
@@ -96,7 +109,8 @@ static void run_crash(const char *name, const char *guarantee, const char *commi
     int code = rt_wait(pid, 10000);
     cr_expect_eq(code, 128 + SIGKILL, "rill_faas_app: exit %d, expected death by SIGKILL", code);
     cr_log_info("%s: killed with %" PRId64 " calls in flight and %" PRId64 " of %zu output "
-                "records written", run.app_id, in_flight, at_kill, run.expected.cnt);
+                "records written",
+                run.app_id, in_flight, at_kill, run.expected.cnt);
 
     int64_t t_restart = rt_now_ms();
     app.log = log2;
@@ -121,8 +135,8 @@ static void run_crash(const char *name, const char *guarantee, const char *commi
         cr_expect(!diff.missing && !diff.duplicates && !diff.extra,
                   "%s output of %s is not exactly once: %s", isolation, run.output, diff.report);
     } else {
-        cr_log_info("%s: %zu duplicates after the crash (allowed under at_least_once)",
-                    run.app_id, diff.duplicates);
+        cr_log_info("%s: %zu duplicates after the crash (allowed under at_least_once)", run.app_id,
+                    diff.duplicates);
         cr_expect(!diff.missing && !diff.extra, "output of %s lost or invented records: %s",
                   run.output, diff.report);
     }

@@ -23,8 +23,8 @@
 
 #define RECORDS 20000
 #define PARTITIONS 4
-#define STALL_AFTER 0.2   /* of the expected output */
-#define STALL_MS 8000     /* longer than transaction.timeout.ms below */
+#define STALL_AFTER 0.2 /* of the expected output */
+#define STALL_MS 8000   /* longer than transaction.timeout.ms below */
 #define PROGRESS_WAIT_MS 45000
 #define OUTPUT_TIMEOUT_MS 90000
 
@@ -44,15 +44,13 @@ static void wait_for_output(const rt_faas_run_t *run, const char *bootstrap, int
     while (rt_faas_topic_records(bootstrap, run->output) < want) {
         if (rt_wait(pid, 0) != -1) {
             rt_log_tail(run->log, 30);
-            cr_assert_fail("rill_faas_app ended before the function stalled (log %s)",
-                           run->log);
+            cr_assert_fail("rill_faas_app ended before the function stalled (log %s)", run->log);
         }
         if (rt_now_ms() > deadline) {
             rt_log_tail(run->log, 30);
-            cr_assert_fail("no progress: %" PRId64 " output records wanted, %" PRId64
-                           " in %s after %d ms", want,
-                           rt_faas_topic_records(bootstrap, run->output), run->output,
-                           PROGRESS_WAIT_MS);
+            cr_assert_fail(
+                "no progress: %" PRId64 " output records wanted, %" PRId64 " in %s after %d ms",
+                want, rt_faas_topic_records(bootstrap, run->output), run->output, PROGRESS_WAIT_MS);
         }
         rt_sleep_ms(50);
     }
@@ -71,11 +69,20 @@ Test(integration_faas_eos_stall, transaction_aborted_in_time_and_results_exactly
     rt_faas_run_produce(&run, 0, RECORDS, rt_faas_gen_unique, NULL);
 
     /* Calls must outlast the stall: a timeout would spend their retries instead. */
-    rt_faas_app_t app = {.bootstrap = bootstrap, .input = run.input, .output = run.output,
-                         .sync_output = sync_topic, .app_id = run.app_id, .url = fn.url,
-                         .order = "partition", .batch = 20, .in_flight = 4,
-                         .timeout_ms = 60000, .retries = 5, .metrics_every_ms = 100,
-                         .props = props, .log = run.log};
+    rt_faas_app_t app = {.bootstrap = bootstrap,
+                         .input = run.input,
+                         .output = run.output,
+                         .sync_output = sync_topic,
+                         .app_id = run.app_id,
+                         .url = fn.url,
+                         .order = "partition",
+                         .batch = 20,
+                         .in_flight = 4,
+                         .timeout_ms = 60000,
+                         .retries = 5,
+                         .metrics_every_ms = 100,
+                         .props = props,
+                         .log = run.log};
     pid_t pid = rt_faas_app_spawn(&app);
     wait_for_output(&run, bootstrap, (int64_t)((double)RECORDS * STALL_AFTER), pid);
 
@@ -86,8 +93,8 @@ Test(integration_faas_eos_stall, transaction_aborted_in_time_and_results_exactly
                  run.log);
 
     int64_t ms;
-    rt_records_t *out = rt_faas_wait_output(bootstrap, run.output, "read_committed",
-                                            &run.expected, OUTPUT_TIMEOUT_MS, &ms);
+    rt_records_t *out = rt_faas_wait_output(bootstrap, run.output, "read_committed", &run.expected,
+                                            OUTPUT_TIMEOUT_MS, &ms);
     rt_records_free(out);
     free(out);
     int code = rt_faas_app_stop(pid, run.log);
@@ -96,8 +103,10 @@ Test(integration_faas_eos_stall, transaction_aborted_in_time_and_results_exactly
     rt_faas_log_metric(run.log, "rill_transaction_aborts_total", &aborts);
     cr_log_info("%s: %" PRId64 " transaction(s) aborted during the %d ms stall", run.app_id,
                 aborts.last, STALL_MS);
-    cr_expect(aborts.last >= 1, "no transaction was aborted although the function stalled "
-              "for %d ms, longer than transaction.timeout.ms (log %s)", STALL_MS, run.log);
+    cr_expect(aborts.last >= 1,
+              "no transaction was aborted although the function stalled "
+              "for %d ms, longer than transaction.timeout.ms (log %s)",
+              STALL_MS, run.log);
 
     out = rt_consume_all(bootstrap, run.output, "read_committed", 0, 30000);
     rt_diff_t diff;
@@ -110,8 +119,7 @@ Test(integration_faas_eos_stall, transaction_aborted_in_time_and_results_exactly
     rt_kvs_t inputs = {0};
     for (size_t i = 0; i < run.delivered.cnt; i++)
         rt_kvs_add(&inputs, run.delivered.v[i].key, run.delivered.v[i].value);
-    rt_records_t *sync = rt_consume_all(bootstrap, sync_topic, "read_committed", inputs.cnt,
-                                        30000);
+    rt_records_t *sync = rt_consume_all(bootstrap, sync_topic, "read_committed", inputs.cnt, 30000);
     rt_diff_t sdiff;
     rt_diff(&inputs, sync, &sdiff);
     cr_log_info("%s: synchronous branch: %s", run.app_id, sdiff.report);

@@ -33,7 +33,7 @@
 #define FAN_OUT 3
 #define STREAM_TICK_MS 50 /* inputs are 10 ms of event time apart: a tick every 5 inputs */
 #define WALL_TICK_MS 100
-#define WALL_TICKS_MAX 3  /* per task */
+#define WALL_TICKS_MAX 3 /* per task */
 #define RUN_TIMEOUT_MS 90000
 #define BASE_TS 1700000000000LL
 
@@ -70,8 +70,11 @@ static int forward_notification(rill_ctx_t *ctx, long person, long auction, cons
     int len = snprintf(value, sizeof(value),
                        "{\"person\":%ld,\"auction\":%ld,\"kind\":\"%s\",\"price\":1}", person,
                        auction, kind);
-    rill_record_t out = {.key = key, .key_len = strlen(key), .value = value,
-                         .value_len = (size_t)len, .timestamp = ts};
+    rill_record_t out = {.key = key,
+                         .key_len = strlen(key),
+                         .value = value,
+                         .value_len = (size_t)len,
+                         .timestamp = ts};
     return rill_ctx_forward(ctx, &out) ? -1 : 0;
 }
 
@@ -141,8 +144,8 @@ static const rill_processor_def_t ticker = {ticker_init, ticker_process, ticker_
 
 static void conf_set(rill_conf_t *conf, const char *name, const char *value) {
     char errstr[256];
-    cr_assert_eq(rill_conf_set(conf, name, value, errstr, sizeof(errstr)), RILL_OK, "%s: %s",
-                 name, errstr);
+    cr_assert_eq(rill_conf_set(conf, name, value, errstr, sizeof(errstr)), RILL_OK, "%s: %s", name,
+                 errstr);
 }
 
 static void *watchdog(void *arg) {
@@ -163,8 +166,12 @@ static rill_err_t run_app(const char *app_id, const char *in, const char *out, c
     rill_stream_t *fan = rill_stream_flat_map(src, "fan-out", fan_out, NULL);
     rill_stream_t *ticks = rill_stream_process(src, "ticker", &ticker, NULL);
     rill_stream_t *all = rill_stream_merge(fan, ticks, "notifications");
-    rill_faas_opts_t fo = {.url = url, .function = "notify", .batch_max_records = 16,
-                           .linger_ms = 20, .max_in_flight = 4, .timeout_ms = 10000};
+    rill_faas_opts_t fo = {.url = url,
+                           .function = "notify",
+                           .batch_max_records = 16,
+                           .linger_ms = 20,
+                           .max_in_flight = 4,
+                           .timeout_ms = 10000};
     rill_stream_to(rill_stream_faas(all, "notify", &fo), "sent", out, NULL);
     cr_assert_null(rill_topology_error(topo), "%s", rill_topology_error(topo));
 
@@ -263,21 +270,22 @@ Test(integration_faas_event_ids, fan_out_and_punctuation_records_each_get_one_re
     rt_create_topic(rt_bootstrap(), out, PARTITIONS);
     char errstr[256];
     cr_assert_eq(rt_produce_strings(rt_bootstrap(), in, INPUTS, gen_input, NULL, NULL, errstr,
-                                    sizeof(errstr)), 0, "%s", errstr);
+                                    sizeof(errstr)),
+                 0, "%s", errstr);
 
     rill_err_t err = run_app(app_id, in, out, url);
     cr_expect_eq(err, RILL_OK, "the app ended with error %d", (int)err);
     long total = sent.fanned + sent.stream_ticks + sent.wall_ticks;
     cr_log_info("%s: %ld notifications: %ld fanned out, %ld from stream-time and %ld from "
-                "wall-clock punctuations", app_id, total, sent.fanned, sent.stream_ticks,
-                sent.wall_ticks);
+                "wall-clock punctuations",
+                app_id, total, sent.fanned, sent.stream_ticks, sent.wall_ticks);
     cr_assert_eq(sent.fanned, (long)INPUTS * FAN_OUT);
     cr_assert_gt(sent.stream_ticks, 0, "no stream-time punctuation emitted");
     cr_assert_gt(sent.wall_ticks, 0, "no wall-clock punctuation emitted");
 
     /* one receipt per notification: its own person, auction and kind, and a distinct id */
-    rt_records_t *recs = rt_consume_all(rt_bootstrap(), out, "read_uncommitted",
-                                        (size_t)total, 20000);
+    rt_records_t *recs =
+        rt_consume_all(rt_bootstrap(), out, "read_uncommitted", (size_t)total, 20000);
     char **ids = NULL, **whats = NULL;
     size_t n = 0;
     for (size_t i = 0; i < recs->cnt; i++) {
@@ -295,8 +303,10 @@ Test(integration_faas_event_ids, fan_out_and_punctuation_records_each_get_one_re
                 dup_ids, dup_whats);
     cr_expect_eq(n, (size_t)total, "%zu receipts for %ld notifications", n, total);
     cr_expect_eq(dup_ids, 0, "%zu receipts repeat another's id", dup_ids);
-    cr_expect_eq(dup_whats, 0, "%zu receipts answer a notification already answered "
-                 "(others got none)", dup_whats);
+    cr_expect_eq(dup_whats, 0,
+                 "%zu receipts answer a notification already answered "
+                 "(others got none)",
+                 dup_whats);
 
     /* the function sent each notification exactly once */
     size_t dup_lines, lines = file_lines(file, in, app_id, &dup_lines);

@@ -41,8 +41,7 @@ TestSuite(integration_faas_faults, .fini = rt_kill_all, .timeout = 150);
  * With allow_duplicates, replays are reported, not failed. */
 static void check_output(const rt_faas_run_t *run, bool by_key, bool allow_duplicates) {
     /* The app has stopped: read up to the end of every partition. */
-    rt_records_t *out = rt_consume_all(rt_bootstrap(), run->output, "read_uncommitted", 0,
-                                       30000);
+    rt_records_t *out = rt_consume_all(rt_bootstrap(), run->output, "read_uncommitted", 0, 30000);
     rt_diff_t diff;
     rt_diff(&run->expected, out, &diff);
     cr_log_info("%s: %s", run->app_id, diff.report);
@@ -77,15 +76,25 @@ Test(integration_faas_faults, every_result_arrives_in_order_when_calls_fail_ever
     rt_faas_run_produce(&run, 0, FAULT_RECORDS, rt_faas_gen_unique, NULL);
 
     /* Six retries: a batch is bisected only when 7 calls in a row fail (~1e-9). */
-    rt_faas_app_t app = {.bootstrap = bootstrap, .input = run.input, .output = run.output,
-                         .app_id = run.app_id, .url = fn.url, .order = "partition",
-                         .batch = 10, .in_flight = 8, .timeout_ms = 1000, .retries = 6,
-                         .backoff_ms = 50, .backoff_max_ms = 1000, .metrics_every_ms = 500,
-                         .props = props, .log = run.log};
+    rt_faas_app_t app = {.bootstrap = bootstrap,
+                         .input = run.input,
+                         .output = run.output,
+                         .app_id = run.app_id,
+                         .url = fn.url,
+                         .order = "partition",
+                         .batch = 10,
+                         .in_flight = 8,
+                         .timeout_ms = 1000,
+                         .retries = 6,
+                         .backoff_ms = 50,
+                         .backoff_max_ms = 1000,
+                         .metrics_every_ms = 500,
+                         .props = props,
+                         .log = run.log};
     pid_t pid = rt_faas_app_spawn(&app);
     int64_t ms;
-    rt_records_t *out = rt_faas_wait_output(bootstrap, run.output, "read_uncommitted",
-                                            &run.expected, 100000, &ms);
+    rt_records_t *out =
+        rt_faas_wait_output(bootstrap, run.output, "read_uncommitted", &run.expected, 100000, &ms);
     rt_records_free(out);
     free(out);
     if (ms >= 0)
@@ -136,8 +145,8 @@ static int halvings(int n) {
 static const size_t poison_at[] = {4321, 9876, 15000};
 #define POISON_CNT (sizeof(poison_at) / sizeof(poison_at[0]))
 
-static void gen_with_poison(size_t i, char *key, size_t key_size, char *value,
-                            size_t value_size, void *opaque) {
+static void gen_with_poison(size_t i, char *key, size_t key_size, char *value, size_t value_size,
+                            void *opaque) {
     (void)opaque;
     snprintf(key, key_size, "k%zu", i);
     snprintf(value, value_size, "%zu", i);
@@ -199,7 +208,8 @@ static void check_dead_letter(const rt_record_t *rec, const rt_record_t *src, co
     cr_expect(error && strstr(error, "\"fn\"") && strstr(error, "attempt") &&
                   strstr(error, "HTTP 500"),
               "DLQ record %s: rill.error \"%s\" should name the function \"fn\", its attempts "
-              "and the last failure (HTTP 500)", rec->key, error ? error : "(absent)");
+              "and the last failure (HTTP 500)",
+              rec->key, error ? error : "(absent)");
     /* R+1 calls of the whole batch, then one call per halving: at most log2(batch) + 1. */
     int n = attempts ? atoi(attempts) : -1;
     int most = POISON_RETRIES + 1 + halvings(POISON_BATCH) + 1;
@@ -207,8 +217,10 @@ static void check_dead_letter(const rt_record_t *rec, const rt_record_t *src, co
               "DLQ record %s: rill.attempts is \"%s\", expected %d..%d", rec->key,
               attempts ? attempts : "(absent)", POISON_RETRIES + 1, most);
     snprintf(want, sizeof(want), "after %d attempt", n);
-    cr_expect(error && strstr(error, want), "DLQ record %s: rill.error \"%s\" does not say "
-              "\"%s\" as rill.attempts does", rec->key, error ? error : "", want);
+    cr_expect(error && strstr(error, want),
+              "DLQ record %s: rill.error \"%s\" does not say "
+              "\"%s\" as rill.attempts does",
+              rec->key, error ? error : "", want);
     const char *node = rt_record_header(rec, "rill.error.node");
     cr_expect(node && !strcmp(node, "fn"), "DLQ record %s: rill.error.node is \"%s\"", rec->key,
               node ? node : "(absent)");
@@ -217,12 +229,16 @@ static void check_dead_letter(const rt_record_t *rec, const rt_record_t *src, co
               rec->key, topic ? topic : "(absent)");
     snprintf(want, sizeof(want), "%d", (int)src->partition);
     const char *part = rt_record_header(rec, "rill.source.partition");
-    cr_expect(part && !strcmp(part, want), "DLQ record %s: rill.source.partition is \"%s\", "
-              "expected %s", rec->key, part ? part : "(absent)", want);
+    cr_expect(part && !strcmp(part, want),
+              "DLQ record %s: rill.source.partition is \"%s\", "
+              "expected %s",
+              rec->key, part ? part : "(absent)", want);
     snprintf(want, sizeof(want), "%lld", (long long)src->offset);
     const char *off = rt_record_header(rec, "rill.source.offset");
-    cr_expect(off && !strcmp(off, want), "DLQ record %s: rill.source.offset is \"%s\", "
-              "expected %s", rec->key, off ? off : "(absent)", want);
+    cr_expect(off && !strcmp(off, want),
+              "DLQ record %s: rill.source.offset is \"%s\", "
+              "expected %s",
+              rec->key, off ? off : "(absent)", want);
     cr_expect(rec->value && !strcmp(rec->value, src->value),
               "DLQ record %s: value \"%s\" is not the original \"%s\"", rec->key,
               rec->value ? rec->value : "(null)", src->value);
@@ -244,22 +260,31 @@ Test(integration_faas_faults,
         rt_kvs_add(&expected_dlq, key, value);
     }
 
-    rt_faas_app_t app = {.bootstrap = bootstrap, .input = run.input, .output = run.output,
-                         .app_id = run.app_id, .url = fn.url, .order = "partition",
-                         .batch = POISON_BATCH, .in_flight = 8, .timeout_ms = POISON_TIMEOUT_MS,
-                         .retries = POISON_RETRIES, .backoff_ms = 50,
-                         .backoff_max_ms = POISON_BACKOFF_MAX_MS, .metrics_every_ms = 500,
-                         .props = props, .log = run.log};
+    rt_faas_app_t app = {.bootstrap = bootstrap,
+                         .input = run.input,
+                         .output = run.output,
+                         .app_id = run.app_id,
+                         .url = fn.url,
+                         .order = "partition",
+                         .batch = POISON_BATCH,
+                         .in_flight = 8,
+                         .timeout_ms = POISON_TIMEOUT_MS,
+                         .retries = POISON_RETRIES,
+                         .backoff_ms = 50,
+                         .backoff_max_ms = POISON_BACKOFF_MAX_MS,
+                         .metrics_every_ms = 500,
+                         .props = props,
+                         .log = run.log};
     /* Note when each output becomes readable. */
     rt_tail_t *tail = rt_tail_start(bootstrap, run.output);
     pid_t pid = rt_faas_app_spawn(&app);
     int64_t t0 = rt_now_ms(), ms, dlq_ms;
-    rt_records_t *out = rt_faas_wait_output(bootstrap, run.output, "read_uncommitted",
-                                            &run.expected, 60000, &ms);
+    rt_records_t *out =
+        rt_faas_wait_output(bootstrap, run.output, "read_uncommitted", &run.expected, 60000, &ms);
     rt_records_free(out);
     free(out);
-    rt_records_t *dead = rt_faas_wait_output(bootstrap, run.dlq, "read_uncommitted",
-                                             &expected_dlq, 30000, &dlq_ms);
+    rt_records_t *dead =
+        rt_faas_wait_output(bootstrap, run.dlq, "read_uncommitted", &expected_dlq, 30000, &dlq_ms);
     rt_records_free(dead);
     free(dead);
     cr_log_info("%s: all output and dead letters %.1f s after the start", run.app_id,
@@ -337,15 +362,24 @@ Test(integration_faas_faults, nothing_dead_lettered_in_key_mode_when_one_call_ha
     rt_faas_run_init(&run, "faas-hang", 1);
     rt_faas_run_produce(&run, 0, HANG_RECORDS, rt_faas_gen_64_keys, NULL);
 
-    rt_faas_app_t app = {.bootstrap = bootstrap, .input = run.input, .output = run.output,
-                         .app_id = run.app_id, .url = fn.url, .order = "key", .batch = 4,
-                         .in_flight = 8, .timeout_ms = 5000, .retries = 5,
-                         .max_buffered = HANG_MAX_BUFFERED, .metrics_every_ms = 500,
-                         .props = props, .log = run.log};
+    rt_faas_app_t app = {.bootstrap = bootstrap,
+                         .input = run.input,
+                         .output = run.output,
+                         .app_id = run.app_id,
+                         .url = fn.url,
+                         .order = "key",
+                         .batch = 4,
+                         .in_flight = 8,
+                         .timeout_ms = 5000,
+                         .retries = 5,
+                         .max_buffered = HANG_MAX_BUFFERED,
+                         .metrics_every_ms = 500,
+                         .props = props,
+                         .log = run.log};
     pid_t pid = rt_faas_app_spawn(&app);
     int64_t ms;
-    rt_records_t *out = rt_faas_wait_output(bootstrap, run.output, "read_uncommitted",
-                                            &run.expected, 30000, &ms);
+    rt_records_t *out =
+        rt_faas_wait_output(bootstrap, run.output, "read_uncommitted", &run.expected, 30000, &ms);
     rt_records_free(out);
     free(out);
     if (ms >= 0)
@@ -361,9 +395,10 @@ Test(integration_faas_faults, nothing_dead_lettered_in_key_mode_when_one_call_ha
         rt_records_free(recs);
         free(recs);
     }
-    cr_expect_eq(dead, 0, "%" PRId64 " of %d records went to the dead-letter topic %s while "
-                 "one call hung: the stage must pause its input instead", dead, HANG_RECORDS,
-                 run.dlq);
+    cr_expect_eq(dead, 0,
+                 "%" PRId64 " of %d records went to the dead-letter topic %s while "
+                 "one call hung: the stage must pause its input instead",
+                 dead, HANG_RECORDS, run.dlq);
     check_output(&run, true, false);
 
     rt_faas_run_free(&run);

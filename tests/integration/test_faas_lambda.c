@@ -37,8 +37,7 @@ TestSuite(integration_faas_lambda, .fini = rt_kill_all, .timeout = 150);
 
 /* Reads the stopped app's output; checks it equals the reference, once and in order. */
 static void check_output(const rt_faas_run_t *run) {
-    rt_records_t *out = rt_consume_all(rt_bootstrap(), run->output, "read_uncommitted", 0,
-                                       30000);
+    rt_records_t *out = rt_consume_all(rt_bootstrap(), run->output, "read_uncommitted", 0, 30000);
     rt_diff_t diff;
     rt_diff(&run->expected, out, &diff);
     cr_log_info("%s: %s", run->app_id, diff.report);
@@ -59,15 +58,25 @@ Test(integration_faas_lambda, output_equals_reference_when_lambda_transform_answ
     rt_faas_run_t run;
     rt_faas_run_init(&run, "faas-lambda", PARTITIONS);
     rt_faas_run_produce(&run, 0, 5000, rt_faas_gen_unique, NULL);
-    rt_faas_app_t app = {.bootstrap = bootstrap, .input = run.input, .output = run.output,
-                         .app_id = run.app_id, .url = url, .format = "lambda",
-                         .function = "rill-functions-local-transform", .order = "partition",
-                         .batch = 50, .in_flight = 4, .timeout_ms = 10000, .retries = 5,
-                         .metrics_every_ms = 500, .props = props, .log = run.log};
+    rt_faas_app_t app = {.bootstrap = bootstrap,
+                         .input = run.input,
+                         .output = run.output,
+                         .app_id = run.app_id,
+                         .url = url,
+                         .format = "lambda",
+                         .function = "rill-functions-local-transform",
+                         .order = "partition",
+                         .batch = 50,
+                         .in_flight = 4,
+                         .timeout_ms = 10000,
+                         .retries = 5,
+                         .metrics_every_ms = 500,
+                         .props = props,
+                         .log = run.log};
     pid_t pid = rt_faas_app_spawn(&app);
     int64_t ms;
-    rt_records_t *out = rt_faas_wait_output(bootstrap, run.output, "read_uncommitted",
-                                            &run.expected, 60000, &ms);
+    rt_records_t *out =
+        rt_faas_wait_output(bootstrap, run.output, "read_uncommitted", &run.expected, 60000, &ms);
     rt_records_free(out);
     free(out);
     if (ms >= 0)
@@ -93,8 +102,8 @@ Test(integration_faas_lambda, output_equals_reference_when_lambda_transform_answ
 static const size_t poison_at[] = {777, 2024};
 #define POISON_CNT (sizeof(poison_at) / sizeof(poison_at[0]))
 
-static void gen_with_poison(size_t i, char *key, size_t key_size, char *value,
-                            size_t value_size, void *opaque) {
+static void gen_with_poison(size_t i, char *key, size_t key_size, char *value, size_t value_size,
+                            void *opaque) {
     (void)opaque;
     snprintf(key, key_size, "k%zu", i);
     snprintf(value, value_size, "%zu", i);
@@ -117,20 +126,31 @@ Test(integration_faas_lambda, poison_in_dlq_when_lambda_reports_batch_item_failu
         snprintf(value, sizeof(value), "poison-%zu", poison_at[p]);
         rt_kvs_add(&expected_dlq, key, value);
     }
-    rt_faas_app_t app = {.bootstrap = bootstrap, .input = run.input, .output = run.output,
-                         .app_id = run.app_id, .url = fn.url, .format = "lambda",
-                         .function = "rill-functions-local-faulty", .order = "partition",
-                         .batch = 10, .in_flight = 4, .timeout_ms = 10000,
-                         .retries = PARTIAL_RETRIES, .backoff_ms = 50, .backoff_max_ms = 500,
-                         .metrics_every_ms = 500, .props = props, .log = run.log};
+    rt_faas_app_t app = {.bootstrap = bootstrap,
+                         .input = run.input,
+                         .output = run.output,
+                         .app_id = run.app_id,
+                         .url = fn.url,
+                         .format = "lambda",
+                         .function = "rill-functions-local-faulty",
+                         .order = "partition",
+                         .batch = 10,
+                         .in_flight = 4,
+                         .timeout_ms = 10000,
+                         .retries = PARTIAL_RETRIES,
+                         .backoff_ms = 50,
+                         .backoff_max_ms = 500,
+                         .metrics_every_ms = 500,
+                         .props = props,
+                         .log = run.log};
     pid_t pid = rt_faas_app_spawn(&app);
     int64_t ms, dlq_ms;
-    rt_records_t *out = rt_faas_wait_output(bootstrap, run.output, "read_uncommitted",
-                                            &run.expected, 60000, &ms);
+    rt_records_t *out =
+        rt_faas_wait_output(bootstrap, run.output, "read_uncommitted", &run.expected, 60000, &ms);
     rt_records_free(out);
     free(out);
-    rt_records_t *dead = rt_faas_wait_output(bootstrap, run.dlq, "read_uncommitted",
-                                             &expected_dlq, 20000, &dlq_ms);
+    rt_records_t *dead =
+        rt_faas_wait_output(bootstrap, run.dlq, "read_uncommitted", &expected_dlq, 20000, &dlq_ms);
     rt_records_free(dead);
     free(dead);
     if (ms >= 0)
@@ -152,13 +172,14 @@ Test(integration_faas_lambda, poison_in_dlq_when_lambda_reports_batch_item_failu
         const rt_record_t *rec = &dead->v[i];
         const char *error = rt_record_header(rec, "rill.error");
         const char *attempts = rt_record_header(rec, "rill.attempts");
-        cr_log_info("%s: dead letter %s: rill.error=\"%s\" rill.attempts=%s", run.app_id,
-                    rec->key, error ? error : "(absent)", attempts ? attempts : "(absent)");
+        cr_log_info("%s: dead letter %s: rill.error=\"%s\" rill.attempts=%s", run.app_id, rec->key,
+                    error ? error : "(absent)", attempts ? attempts : "(absent)");
         /* Its last call may also have been one that threw (X-Amz-Function-Error). */
         cr_expect(error && strstr(error, "rill-functions-local-faulty") &&
                       (strstr(error, "batchItemFailures") || strstr(error, "Unhandled")),
                   "DLQ record %s: rill.error \"%s\" should name the function and "
-                  "batchItemFailures", rec->key, error ? error : "(absent)");
+                  "batchItemFailures",
+                  rec->key, error ? error : "(absent)");
         /* A record named in batchItemFailures is retried alone until its retries are spent
          * (a thrown call in between may add attempts). */
         cr_expect(attempts && atoi(attempts) >= PARTIAL_RETRIES + 1,

@@ -1,7 +1,7 @@
 /*
- * test_faas_order.c — the ordered async bridge keeps order on a real Kafka (docs/DESIGN.md, invariant 7):
- * 100k records over 8 partitions go through rill_faas_app to the `transform` rule served by
- * a Functions Framework `faulty` instance that only adds a random latency of 1–50 ms per
+ * test_faas_order.c — the ordered async bridge keeps order on a real Kafka (docs/DESIGN.md,
+ * invariant 7): 100k records over 8 partitions go through rill_faas_app to the `transform` rule
+ * served by a Functions Framework `faulty` instance that only adds a random latency of 1–50 ms per
  * call, with 16 invocations in flight per task, so calls finish in any order. The output is
  * compared record by record with the reference computed here: per input partition in
  * partition mode, per key in key mode (64 keys, so that results of different keys may
@@ -31,7 +31,7 @@ static const char *const props[] = {
     "commit.interval.ms=500",
     "session.timeout.ms=6000",
     "heartbeat.interval.ms=500",
-    "faas.max.in.flight=128", /* 8 tasks x 16 */
+    "faas.max.in.flight=128",   /* 8 tasks x 16 */
     "faas.max.connections=128", /* MAX_CONNECTIONS */
     NULL,
 };
@@ -50,10 +50,20 @@ static void run_order(const char *name, const char *order, int batch, rt_gen_cb 
     cr_log_info("%s: %d input records in %.1f s, %zu outputs expected", run.app_id, RECORDS,
                 (double)(rt_now_ms() - t0) / 1000.0, run.expected.cnt);
 
-    rt_faas_app_t app = {.bootstrap = bootstrap, .input = run.input, .output = run.output,
-                         .app_id = run.app_id, .url = fn.url, .order = order, .batch = batch,
-                         .in_flight = 16, .linger_ms = 5, .timeout_ms = 10000, .retries = 5,
-                         .metrics_every_ms = 200, .props = props, .log = run.log};
+    rt_faas_app_t app = {.bootstrap = bootstrap,
+                         .input = run.input,
+                         .output = run.output,
+                         .app_id = run.app_id,
+                         .url = fn.url,
+                         .order = order,
+                         .batch = batch,
+                         .in_flight = 16,
+                         .linger_ms = 5,
+                         .timeout_ms = 10000,
+                         .retries = 5,
+                         .metrics_every_ms = 200,
+                         .props = props,
+                         .log = run.log};
     pid_t pid = rt_faas_app_spawn(&app);
     rt_records_t *out = rt_faas_finish(bootstrap, &run, pid, OUTPUT_TIMEOUT_MS);
     rt_seq_check_t seq;
@@ -66,7 +76,8 @@ static void run_order(const char *name, const char *order, int batch, rt_gen_cb 
               run.output, by_key ? "key" : "partition", seq.backwards, seq.gaps, seq.split,
               seq.report);
     if (by_key)
-        cr_expect_gt(seq.overtakes, 0, "key mode never let results of one key overtake a "
+        cr_expect_gt(seq.overtakes, 0,
+                     "key mode never let results of one key overtake a "
                      "slower call of another key: it kept partition order");
     else
         cr_expect_eq(seq.overtakes, 0, "partition mode let %zu outputs overtake", seq.overtakes);
@@ -88,8 +99,9 @@ static void run_order(const char *name, const char *order, int batch, rt_gen_cb 
     cr_log_info("%s: %" PRId64 " connections opened for %" PRId64 " calls", run.app_id,
                 connects.last, invocations.last);
     cr_expect_gt(connects.last, 0, "no connection counted");
-    cr_expect_leq(connects.last, 2 * MAX_CONNECTIONS, "%" PRId64 " connections opened for %"
-                  PRId64 " calls", connects.last, invocations.last);
+    cr_expect_leq(connects.last, 2 * MAX_CONNECTIONS,
+                  "%" PRId64 " connections opened for %" PRId64 " calls", connects.last,
+                  invocations.last);
     cr_expect_gt(invocations.last, 20 * MAX_CONNECTIONS, "too few calls to show reuse");
 
     rt_records_free(out);

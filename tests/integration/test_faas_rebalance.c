@@ -49,15 +49,24 @@ Test(integration_faas_rebalance, paused_partitions_fetched_again_after_a_rebalan
     if (asprintf(&log_b_name, "%s-b.log", run.app_id) < 0)
         cr_assert_fail("out of memory");
     char *log_b = rt_tmp_path(log_b_name);
-    rt_faas_app_t app = {.bootstrap = bootstrap, .input = run.input, .output = run.output,
-                         .app_id = run.app_id, .url = fn.url, .order = "partition",
-                         .batch = 10, .in_flight = 2, .max_buffered = 40,
-                         .timeout_ms = 10000, .retries = 5, .metrics_every_ms = 100,
-                         .props = props, .log = run.log};
+    rt_faas_app_t app = {.bootstrap = bootstrap,
+                         .input = run.input,
+                         .output = run.output,
+                         .app_id = run.app_id,
+                         .url = fn.url,
+                         .order = "partition",
+                         .batch = 10,
+                         .in_flight = 2,
+                         .max_buffered = 40,
+                         .timeout_ms = 10000,
+                         .retries = 5,
+                         .metrics_every_ms = 100,
+                         .props = props,
+                         .log = run.log};
     pid_t a = rt_faas_app_spawn(&app);
 
-    int64_t want = (int64_t)((double)RECORDS * JOIN_AFTER), deadline = rt_now_ms() +
-                                                                       PROGRESS_WAIT_MS;
+    int64_t want = (int64_t)((double)RECORDS * JOIN_AFTER),
+            deadline = rt_now_ms() + PROGRESS_WAIT_MS;
     while (rt_faas_topic_records(bootstrap, run.output) < want) {
         if (rt_wait(a, 0) != -1 || rt_now_ms() > deadline) {
             rt_log_tail(run.log, 30);
@@ -67,11 +76,13 @@ Test(integration_faas_rebalance, paused_partitions_fetched_again_after_a_rebalan
     }
     rt_metric_t pauses;
     rt_faas_log_metric(run.log, "rill_partition_pauses_total", &pauses);
-    cr_log_info("%s: B joins with %" PRId64 " output records in; A paused its partitions %"
-                PRId64 " times so far", run.app_id, rt_faas_topic_records(bootstrap, run.output),
-                pauses.last);
-    cr_expect(pauses.last > 0, "A never paused a partition: the test does not test what it "
-              "should (log %s)", run.log);
+    cr_log_info("%s: B joins with %" PRId64 " output records in; A paused its partitions %" PRId64
+                " times so far",
+                run.app_id, rt_faas_topic_records(bootstrap, run.output), pauses.last);
+    cr_expect(pauses.last > 0,
+              "A never paused a partition: the test does not test what it "
+              "should (log %s)",
+              run.log);
     app.log = log_b;
     pid_t b = rt_faas_app_spawn(&app);
 
@@ -88,8 +99,8 @@ Test(integration_faas_rebalance, paused_partitions_fetched_again_after_a_rebalan
     rt_diff_t diff;
     rt_diff(&run.expected, out, &diff);
     cr_log_info("%s: %s (duplicates allowed under at_least_once)", run.app_id, diff.report);
-    cr_expect(!diff.missing && !diff.extra, "output of %s lost or invented records: %s",
-              run.output, diff.report);
+    cr_expect(!diff.missing && !diff.extra, "output of %s lost or invented records: %s", run.output,
+              diff.report);
     rt_faas_expect_sequence(&run.delivered, out, false, run.output, NULL);
 
     rt_records_free(out);

@@ -58,18 +58,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define USERS 5000        /* rows "u0".."u4999" at first */
-#define USER_SPACE 6000   /* orders name users 0..5999: one in six has no row */
+#define USERS 5000      /* rows "u0".."u4999" at first */
+#define USER_SPACE 6000 /* orders name users 0..5999: one in six has no row */
 #define TABLE_PARTITIONS 2
 #define INPUT_PARTITIONS 3
 #define OUTPUT_PARTITIONS 3
 #define PHASE1 30000
 #define PHASE2 20000
-#define PHASE1_RATE 6000  /* orders per second while A runs: 5 s */
+#define PHASE1_RATE 6000 /* orders per second while A runs: 5 s */
 #define ORDERS (PHASE1 + PHASE2)
-#define UPDATED 1000      /* users with uid % 5 == 0 get "v2-<uid>" */
-#define DELETED 300       /* users with uid % 5 == 1 and uid < 1500 get a tombstone */
-#define BAD 5             /* null-key records among the updates */
+#define UPDATED 1000 /* users with uid % 5 == 0 get "v2-<uid>" */
+#define DELETED 300  /* users with uid % 5 == 1 and uid < 1500 get a tombstone */
+#define BAD 5        /* null-key records among the updates */
 #define UPDATES (UPDATED + DELETED + BAD)
 #define KILL_FROM_PCT 30
 #define KILL_TO_PCT 50
@@ -123,7 +123,8 @@ static void table_add(table_log_t *t, const char *key, const char *value) {
     cr_assert_not_null(v);
     t->v = v;
     t->v[t->cnt++] = (table_rec_t){.key = key ? strdup(key) : NULL,
-                                   .value = value ? strdup(value) : NULL, .partition = -1,
+                                   .value = value ? strdup(value) : NULL,
+                                   .partition = -1,
                                    .offset = -1};
 }
 
@@ -256,11 +257,11 @@ static void table_write(const char *bootstrap, const char *topic, table_log_t *t
         table_rec_t *r = &t->v[i];
         rd_kafka_resp_err_t err;
         for (int tries = 0; tries < 1000; tries++) {
-            err = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_KEY(r->key, r->key ? strlen(r->key) : 0),
-                RD_KAFKA_V_VALUE(r->value, r->value ? strlen(r->value) : 0),
-                RD_KAFKA_V_OPAQUE(r), RD_KAFKA_V_END);
+            err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                    RD_KAFKA_V_KEY(r->key, r->key ? strlen(r->key) : 0),
+                                    RD_KAFKA_V_VALUE(r->value, r->value ? strlen(r->value) : 0),
+                                    RD_KAFKA_V_OPAQUE(r), RD_KAFKA_V_END);
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 break;
             rd_kafka_poll(rk, 10);
@@ -352,10 +353,15 @@ typedef struct proc_s {
 static pid_t proc_start(const scenario_t *sc, proc_t *p, int run, bool drain) {
     char *path = rt_build_path("rill_global_app"), file[160], dlq_prop[300];
     snprintf(dlq_prop, sizeof(dlq_prop), "errors.deadletterqueue.topic.name=%s", sc->dlq);
-    const char *argv[40] = {path, "--bootstrap-servers", sc->bootstrap, "--table", sc->table,
-                            "--input", sc->input, "--output", sc->output, "--app-id",
-                            sc->app_id, "--state-dir", p->state_dir, "--instance-id", p->name,
-                            "-D", dlq_prop};
+    const char *argv[40] = {path,          "--bootstrap-servers",
+                            sc->bootstrap, "--table",
+                            sc->table,     "--input",
+                            sc->input,     "--output",
+                            sc->output,    "--app-id",
+                            sc->app_id,    "--state-dir",
+                            p->state_dir,  "--instance-id",
+                            p->name,       "-D",
+                            dlq_prop};
     int argc = 17;
     for (int i = 0; eos_props[i]; i++) {
         argv[argc++] = "-D";
@@ -433,18 +439,18 @@ static long order_index(const char *key) {
 
 typedef struct out_stats_s {
     size_t records, missing, duplicated, unknown, wrong;
-    size_t by_first_run, v1_differs;    /* written by A's first run; of them v1 != v2 */
-    size_t after_restart, v2_differs;   /* phase 1 after the restart; of them v1 != v2 */
-    size_t phase2, nulls;               /* phase-2 records; outputs joined with NULL */
+    size_t by_first_run, v1_differs;  /* written by A's first run; of them v1 != v2 */
+    size_t after_restart, v2_differs; /* phase 1 after the restart; of them v1 != v2 */
+    size_t phase2, nulls;             /* phase-2 records; outputs joined with NULL */
 } out_stats_t;
 
 /*
  * Compares the output with the references: v1 for records below the output's end at the
  * kill (kill_hi), v2 for the others. Fills st and report; returns the number of problems.
  */
-static size_t check_output(const rt_records_t *out, const ref_table_t *v1,
-                           const ref_table_t *v2, const int64_t kill_hi[OUTPUT_PARTITIONS],
-                           out_stats_t *st, report_t *rep) {
+static size_t check_output(const rt_records_t *out, const ref_table_t *v1, const ref_table_t *v2,
+                           const int64_t kill_hi[OUTPUT_PARTITIONS], out_stats_t *st,
+                           report_t *rep) {
     unsigned char *seen = calloc(ORDERS, 1);
     cr_assert_not_null(seen);
     char want[96], other[96];
@@ -485,12 +491,15 @@ static size_t check_output(const rt_records_t *out, const ref_table_t *v1,
         if (!r->value || strcmp(r->value, want)) {
             st->wrong++;
             if (examples++ < MAX_EXAMPLES)
-                report_add(rep, "  wrong value: [%d@%" PRId64 "] %s (phase %d, %s): got \"%s\", "
-                           "expected \"%s\"%s\n", (int)r->partition, r->offset, r->key,
-                           i < PHASE1 ? 1 : 2, first_run ? "by A's first run: v1" : "after the "
-                           "restart: v2", r->value ? r->value : "(null)", want,
-                           r->value && !strcmp(r->value, other) ? " (the other reference's)"
-                                                                 : "");
+                report_add(rep,
+                           "  wrong value: [%d@%" PRId64 "] %s (phase %d, %s): got \"%s\", "
+                           "expected \"%s\"%s\n",
+                           (int)r->partition, r->offset, r->key, i < PHASE1 ? 1 : 2,
+                           first_run ? "by A's first run: v1"
+                                     : "after the "
+                                       "restart: v2",
+                           r->value ? r->value : "(null)", want,
+                           r->value && !strcmp(r->value, other) ? " (the other reference's)" : "");
         }
     }
     for (long i = 0; i < ORDERS; i++) {
@@ -498,8 +507,8 @@ static size_t check_output(const rt_records_t *out, const ref_table_t *v1,
             continue;
         st->missing++;
         if (examples++ < MAX_EXAMPLES)
-            report_add(rep, "  missing: order-%ld (phase %d, user u%u)\n", i,
-                       i < PHASE1 ? 1 : 2, order_user((size_t)i));
+            report_add(rep, "  missing: order-%ld (phase %d, user u%u)\n", i, i < PHASE1 ? 1 : 2,
+                       order_user((size_t)i));
     }
     free(seen);
     return st->missing + st->duplicated + st->unknown + st->wrong;
@@ -548,11 +557,12 @@ static size_t check_dlq(const rt_records_t *dlq, const scenario_t *sc, const tab
             why = "rill.application.id is not the app's";
         if (why) {
             problems++;
-            report_add(rep, "  DLQ [%d@%" PRId64 "]: %s: key %s value %s, from %s [%s] @%s, "
-                       "node %s, rill.error \"%s\"\n", (int)r->partition, r->offset, why,
-                       r->key ? r->key : "(null)", r->value ? r->value : "(null)",
-                       topic ? topic : "?", part ? part : "?", off ? off : "?",
-                       node ? node : "?", reason ? reason : "(absent)");
+            report_add(rep,
+                       "  DLQ [%d@%" PRId64 "]: %s: key %s value %s, from %s [%s] @%s, "
+                       "node %s, rill.error \"%s\"\n",
+                       (int)r->partition, r->offset, why, r->key ? r->key : "(null)",
+                       r->value ? r->value : "(null)", topic ? topic : "?", part ? part : "?",
+                       off ? off : "?", node ? node : "?", reason ? reason : "(absent)");
         } else {
             found[b]++;
         }
@@ -561,9 +571,10 @@ static size_t check_dlq(const rt_records_t *dlq, const scenario_t *sc, const tab
         if (found[j] == (size_t)copies)
             continue;
         problems++;
-        report_add(rep, "  null-key record \"%s\" (table [%d]@%" PRId64 ") dead-lettered %zu "
-                   "time(s), expected %d (once per process that read it)\n", bad[j]->value,
-                   (int)bad[j]->partition, bad[j]->offset, found[j], copies);
+        report_add(rep,
+                   "  null-key record \"%s\" (table [%d]@%" PRId64 ") dead-lettered %zu "
+                   "time(s), expected %d (once per process that read it)\n",
+                   bad[j]->value, (int)bad[j]->partition, bad[j]->offset, found[j], copies);
     }
     return problems;
 }
@@ -596,8 +607,9 @@ Test(integration_global_table, orders_enriched_once_with_the_row_of_their_time_a
     ref_apply(&v2, &tlog, first_update, tlog.cnt);
     table_write(sc.bootstrap, sc.table, &tlog, 0, first_update);
     cr_log_info("%s: %d table rows written to %s (%d partitions) in %.1f s; orders go to %s "
-                "(%d partitions)", sc.app_id, USERS, sc.table, TABLE_PARTITIONS,
-                (rt_now_ms() - t0) / 1000.0, sc.input, INPUT_PARTITIONS);
+                "(%d partitions)",
+                sc.app_id, USERS, sc.table, TABLE_PARTITIONS, (rt_now_ms() - t0) / 1000.0, sc.input,
+                INPUT_PARTITIONS);
 
     /* A; the phase-1 orders at a steady rate once it is ready; A killed once 30-50% of the
      * output is visible */
@@ -611,8 +623,8 @@ Test(integration_global_table, orders_enriched_once_with_the_row_of_their_time_a
         rt_log_tail(a.log, 30);
     cr_assert(a0_ready, "A's first run: global tables not ready after %d s (log %s)",
               READY_TIMEOUT_MS / 1000, a.log);
-    writer_t w1 = {.bootstrap = sc.bootstrap, .topic = sc.input, .first = 0, .n = PHASE1,
-                   .rate = PHASE1_RATE};
+    writer_t w1 = {
+        .bootstrap = sc.bootstrap, .topic = sc.input, .first = 0, .n = PHASE1, .rate = PHASE1_RATE};
     int64_t phase1_ms = rt_now_ms();
     cr_assert_eq(pthread_create(&w1.tid, NULL, writer_main, &w1), 0);
     /* the kill: at 30-50% of the output visible, preferably with a transaction open (output
@@ -637,8 +649,8 @@ Test(integration_global_table, orders_enriched_once_with_the_row_of_their_time_a
     if (!a_running || visible < kill_from)
         rt_log_tail(a.log, 30);
     cr_assert(a_running, "A ended (exit %d) before the kill (log %s)", a0_exit, a.log);
-    cr_assert_geq(visible, kill_from, "A wrote %" PRId64 " of %d outputs in %d s (log %s)",
-                  visible, PHASE1, RUN_TIMEOUT_MS / 1000, a.log);
+    cr_assert_geq(visible, kill_from, "A wrote %" PRId64 " of %d outputs in %d s (log %s)", visible,
+                  PHASE1, RUN_TIMEOUT_MS / 1000, a.log);
     cr_assert_eq(a0_exit, 128 + SIGKILL, "A's first run exited with %d", a0_exit);
     int64_t a0_boot = log_number(a.log, "global tables: reading ");
     pthread_join(w1.tid, NULL);
@@ -656,19 +668,21 @@ Test(integration_global_table, orders_enriched_once_with_the_row_of_their_time_a
                 "offsets visible (%.0f%% of phase 1), %" PRId64 " of them past the last stable "
                 "offset (an open transaction); 1 s later %" PRId64 " records committed, output "
                 "ends [%" PRId64 ", %" PRId64 ", %" PRId64 "]; phase 1 (%d orders) written in "
-                "%.1f s; A's first bootstrap read %" PRId64 " table record(s)", sc.app_id,
-                (killed_ms - phase1_ms) / 1000.0, looks, visible,
+                "%.1f s; A's first bootstrap read %" PRId64 " table record(s)",
+                sc.app_id, (killed_ms - phase1_ms) / 1000.0, looks, visible,
                 100.0 * (double)visible / PHASE1, open_txn, committed, kill_hi[0], kill_hi[1],
                 kill_hi[2], PHASE1, (written_ms - phase1_ms) / 1000.0, a0_boot);
     cr_expect_leq(visible, kill_to, "the kill came late: %" PRId64 " of %d outputs visible",
                   visible, PHASE1);
-    cr_expect_eq(a0_boot, USERS, "A's first bootstrap read %" PRId64 " record(s), expected %d "
-                 "(log %s)", a0_boot, USERS, a.log);
+    cr_expect_eq(a0_boot, USERS,
+                 "A's first bootstrap read %" PRId64 " record(s), expected %d "
+                 "(log %s)",
+                 a0_boot, USERS, a.log);
 
     /* the table changes while A is down */
     table_write(sc.bootstrap, sc.table, &tlog, first_update, tlog.cnt);
-    cr_log_info("%s: %d updates, %d tombstones and %d null-key records written to %s",
-                sc.app_id, UPDATED, DELETED, BAD, sc.table);
+    cr_log_info("%s: %d updates, %d tombstones and %d null-key records written to %s", sc.app_id,
+                UPDATED, DELETED, BAD, sc.table);
 
     /* A again on its state directory, B from scratch; phase 2 once both are ready */
     proc_start(&sc, &a, 1, true);
@@ -686,16 +700,18 @@ Test(integration_global_table, orders_enriched_once_with_the_row_of_their_time_a
     int64_t ready_ms = rt_now_ms();
     rt_produce_opts_t phase2 = {.first = PHASE1};
     cr_assert_eq(rt_produce_strings(sc.bootstrap, sc.input, PHASE2, gen_order, NULL, &phase2,
-                                    errstr, sizeof(errstr)), 0, "phase-2 orders: %s", errstr);
+                                    errstr, sizeof(errstr)),
+                 0, "phase-2 orders: %s", errstr);
     int64_t phase2_ms = rt_now_ms();
     bool a_alive = !rt_child_ended(a.pid), b_alive = !rt_child_ended(b.pid);
     cr_log_info("%s: A and B ready %.1f s after the restart; phase 2 written in %.1f s (A %s, "
-                "B %s)", sc.app_id, (ready_ms - restarted_ms) / 1000.0,
-                (phase2_ms - ready_ms) / 1000.0, a_alive ? "running" : "ended",
-                b_alive ? "running" : "ended");
-    cr_expect(a_alive && b_alive, "a process ended (drained) before phase 2 was written: the "
-              "test's timing assumption failed (A %s, B %s)", a_alive ? "running" : "ended",
-              b_alive ? "running" : "ended");
+                "B %s)",
+                sc.app_id, (ready_ms - restarted_ms) / 1000.0, (phase2_ms - ready_ms) / 1000.0,
+                a_alive ? "running" : "ended", b_alive ? "running" : "ended");
+    cr_expect(a_alive && b_alive,
+              "a process ended (drained) before phase 2 was written: the "
+              "test's timing assumption failed (A %s, B %s)",
+              a_alive ? "running" : "ended", b_alive ? "running" : "ended");
 
     /* both end by themselves (--drain) */
     int a1_exit = rt_wait(a.pid, RUN_TIMEOUT_MS);
@@ -722,32 +738,35 @@ Test(integration_global_table, orders_enriched_once_with_the_row_of_their_time_a
     int64_t a_read = log_number(a.log, "global tables ready: ");
     int64_t b_boot = log_number(b.log, "global tables: reading ");
     int64_t b_read = log_number(b.log, "global tables ready: ");
-    cr_log_info("%s: bootstrap after the restart: A %" PRId64 " to read, %" PRId64 " read; B %"
-                PRId64 " to read, %" PRId64 " read", sc.app_id, a_boot, a_read, b_boot, b_read);
+    cr_log_info("%s: bootstrap after the restart: A %" PRId64 " to read, %" PRId64
+                " read; B %" PRId64 " to read, %" PRId64 " read",
+                sc.app_id, a_boot, a_read, b_boot, b_read);
     cr_expect(a_boot == UPDATES && a_read == UPDATES,
               "A restarted on its state directory must read only the %d update records at "
               "bootstrap; its log says %" PRId64 " to read, %" PRId64 " read (log %s)",
               UPDATES, a_boot, a_read, a.log);
     cr_expect(b_boot == USERS + UPDATES && b_read == USERS + UPDATES,
               "B (empty state directory) must read the whole table topic, %d records; its log "
-              "says %" PRId64 " to read, %" PRId64 " read (log %s)", USERS + UPDATES, b_boot,
-              b_read, b.log);
+              "says %" PRId64 " to read, %" PRId64 " read (log %s)",
+              USERS + UPDATES, b_boot, b_read, b.log);
 
     /* the output against the references */
-    rt_records_t *out = rt_consume_all(sc.bootstrap, sc.output, "read_committed", ORDERS,
-                                       READ_TIMEOUT_MS);
+    rt_records_t *out =
+        rt_consume_all(sc.bootstrap, sc.output, "read_committed", ORDERS, READ_TIMEOUT_MS);
     out_stats_t st;
     report_t rep = {0};
     size_t bad = check_output(out, &v1, &v2, kill_hi, &st, &rep);
     cr_log_info("%s: output %zu records (read_committed) for %d orders: %zu by A's first run "
                 "(v1; %zu differ from v2), %zu phase-1 after the restart (v2; %zu differ from "
                 "v1), %zu phase 2 (v2), %zu joined with NULL; %zu missing, %zu duplicated, %zu "
-                "unknown, %zu wrong", sc.app_id, st.records, ORDERS, st.by_first_run,
-                st.v1_differs, st.after_restart, st.v2_differs, st.phase2, st.nulls,
-                st.missing, st.duplicated, st.unknown, st.wrong);
-    cr_expect_eq(bad, 0, "the output differs from the reference: %zu missing, %zu duplicated, "
-                 "%zu unknown, %zu wrong values; first differences:\n%s", st.missing,
-                 st.duplicated, st.unknown, st.wrong, rep.text);
+                "unknown, %zu wrong",
+                sc.app_id, st.records, ORDERS, st.by_first_run, st.v1_differs, st.after_restart,
+                st.v2_differs, st.phase2, st.nulls, st.missing, st.duplicated, st.unknown,
+                st.wrong);
+    cr_expect_eq(bad, 0,
+                 "the output differs from the reference: %zu missing, %zu duplicated, "
+                 "%zu unknown, %zu wrong values; first differences:\n%s",
+                 st.missing, st.duplicated, st.unknown, st.wrong, rep.text);
     cr_expect_gt(st.by_first_run, 0, "nothing of A's first run was committed");
     cr_expect_gt(st.v2_differs, 0, "no phase-1 record after the restart met a changed row");
 
@@ -756,8 +775,10 @@ Test(integration_global_table, orders_enriched_once_with_the_row_of_their_time_a
     report_t drep = {0};
     size_t dbad = check_dlq(dlq, &sc, &tlog, first_update, 2, &drep);
     cr_log_info("%s: dead-letter topic %s: %zu record(s)", sc.app_id, sc.dlq, dlq->cnt);
-    cr_expect_eq(dbad, 0, "the dead-letter topic (%zu records) differs from the expected %d "
-                 "null-key records x 2 processes:\n%s", dlq->cnt, BAD, drep.text);
+    cr_expect_eq(dbad, 0,
+                 "the dead-letter topic (%zu records) differs from the expected %d "
+                 "null-key records x 2 processes:\n%s",
+                 dlq->cnt, BAD, drep.text);
     cr_log_info("%s: %.1f s in all", sc.app_id, (rt_now_ms() - t0) / 1000.0);
 
     rt_records_free(out);

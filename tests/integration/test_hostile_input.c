@@ -36,15 +36,15 @@
 #define READ_TIMEOUT_MS 8000
 #define DEEP 10000
 
-static const rt_auction_params_t params = {.grace_ms = 2000, .hot_size_ms = 10000,
-                                           .hot_advance_ms = 2000, .hot_grace_ms = 1000};
+static const rt_auction_params_t params = {
+    .grace_ms = 2000, .hot_size_ms = 10000, .hot_advance_ms = 2000, .hot_grace_ms = 1000};
 
 /* --drain takes stream time to INT64_MAX (saturated): every auction closes, even one that
  * expires at 2^53 - 1, and windows, punctuations and completions meet the end of time. */
 static const char *const props[] = {
-    "processing.guarantee=at_least_once", "commit.interval.ms=200",
-    "exit.on.end.advance.ms=9223372036854775807",
-    "consumer.session.timeout.ms=6000", "consumer.heartbeat.interval.ms=500", NULL};
+    "processing.guarantee=at_least_once",         "commit.interval.ms=200",
+    "exit.on.end.advance.ms=9223372036854775807", "consumer.session.timeout.ms=6000",
+    "consumer.heartbeat.interval.ms=500",         NULL};
 
 TestSuite(integration_hostile_input, .fini = rt_kill_all, .timeout = 200);
 
@@ -132,12 +132,12 @@ static char *fmt(const char *f, ...) {
     return s;
 }
 
-#define AUCTION_FMT                                                                            \
-    "{\"id\":%s,\"itemName\":\"i\",\"description\":\"d\",\"initialBid\":100,\"reserve\":150,"  \
-    "\"dateTime\":%s,\"expires\":%s,\"seller\":%" PRId64 ",\"category\":%" PRId64              \
+#define AUCTION_FMT                                                                                \
+    "{\"id\":%s,\"itemName\":\"i\",\"description\":\"d\",\"initialBid\":100,\"reserve\":150,"      \
+    "\"dateTime\":%s,\"expires\":%s,\"seller\":%" PRId64 ",\"category\":%" PRId64                  \
     ",\"extra\":\"%s\"}"
-#define BID_FMT                                                                                \
-    "{\"auction\":%" PRId64 ",\"bidder\":%" PRId64 ",\"price\":%s,\"channel\":\"web\","       \
+#define BID_FMT                                                                                    \
+    "{\"auction\":%" PRId64 ",\"bidder\":%" PRId64 ",\"price\":%s,\"channel\":\"web\","            \
     "\"url\":\"https://x/y\",\"dateTime\":%" PRId64 ",\"extra\":\"%s\"}"
 
 /* The hostile records (see the top of the file), on a's ids, people and times. */
@@ -158,70 +158,119 @@ static size_t make_hostile(const rt_auction_t *a, hostile_t *h) {
     snprintf(t1, sizeof(t1), "%" PRId64, mid + 10000);
     snprintf(t2, sizeof(t2), "%" PRId64, mid + 20000);
     size_t n = 0;
-    add(h, &n, (hostile_t){.topic = RT_AU_BIDS_RAW, .what = "valid bid with a null key",
-                           .value = fmt(BID_FMT, auction, person, "200", mid, "h-nullkey"),
-                           .fate = VALID, .mark = "h-nullkey"});
-    add(h, &n, (hostile_t){.topic = RT_AU_BIDS_RAW, .what = "tombstone", .key = strdup("h-tomb"),
-                           .fate = REJECTED, .reason = "not JSON"});
-    add(h, &n, (hostile_t){.topic = RT_AU_AUCTIONS_RAW, .what = "bytes that are not UTF-8",
-                           .key = strdup("h-utf8"),
-                           .value = strdup("{\"id\":\"\xff\xfe\xc3\x28\",\"x\":\"\x80\"}"),
-                           .fate = REJECTED, .reason = "not JSON"});
-    add(h, &n, (hostile_t){.topic = RT_AU_BIDS_RAW, .what = "arrays nested 10,000 deep",
-                           .key = strdup("h-deep-arrays"), .value = nested("[", "]", "1"),
-                           .fate = REJECTED});
-    add(h, &n, (hostile_t){.topic = RT_AU_AUCTIONS_RAW, .what = "objects nested 10,000 deep",
-                           .key = strdup("h-deep-objects"),
-                           .value = nested("{\"a\":", "}", "1"), .fate = REJECTED});
-    add(h, &n, (hostile_t){.topic = RT_AU_AUCTIONS_RAW, .what = "an id beyond int64",
-                           .key = strdup("h-big-id"),
-                           .value = fmt(AUCTION_FMT, "99999999999999999999999", t0, t1, person,
-                                        category, "h-big-id"),
-                           .fate = REJECTED, .reason = "wrong type: id"});
-    add(h, &n, (hostile_t){.topic = RT_AU_AUCTIONS_RAW, .what = "a dateTime beyond int64",
-                           .key = strdup("h-big-time"),
-                           .value = fmt(AUCTION_FMT, "9100001", "1e400", t1, person, category,
-                                        "h-big-time"),
-                           .fate = REJECTED, .reason = "wrong type: dateTime"});
-    add(h, &n, (hostile_t){.topic = RT_AU_AUCTIONS_RAW, .what = "a dateTime near INT64_MAX",
-                           .key = strdup("h-max-time"),
-                           .value = fmt(AUCTION_FMT, "9100002", "9223372036854775806",
-                                        "9223372036854775807", person, category, "h-max-time"),
-                           .fate = REJECTED, .reason = "wrong type: dateTime"});
-    add(h, &n, (hostile_t){.topic = RT_AU_BIDS_RAW, .what = "a price beyond int64",
-                           .key = strdup("h-big-price"),
-                           .value = fmt(BID_FMT, auction, person, "18446744073709551616", mid,
-                                        "h-big-price"),
-                           .fate = REJECTED, .reason = "wrong type: price"});
-    add(h, &n, (hostile_t){.topic = RT_AU_AUCTIONS_RAW, .what = "auction 9100003, first",
-                           .key = strdup("9100003"),
-                           .value = fmt(AUCTION_FMT, "9100003", t0, t1, person, category,
-                                        "h-dup-first"),
-                           .fate = VALID, .mark = "h-dup-first", .closed = "9100003"});
-    add(h, &n, (hostile_t){.topic = RT_AU_AUCTIONS_RAW, .what = "auction 9100003 again",
-                           .key = strdup("9100003"),
-                           .value = fmt(AUCTION_FMT, "9100003", t0, t2, person, category,
-                                        "h-dup-second"),
-                           .fate = DEAD_CORE, .mark = "h-dup-second", .reason = "duplicate"});
-    add(h, &n, (hostile_t){.topic = RT_AU_BIDS_RAW, .what = "a record timestamp of -5",
-                           .key = strdup("h-neg-ts"), .ts = -5,
-                           .value = fmt(BID_FMT, auction, person, "300", mid, "h-neg-ts"),
-                           .fate = DEAD_RAW, .reason = "out of range"});
-    add(h, &n, (hostile_t){.topic = RT_AU_AUCTIONS_RAW, .what = "a record timestamp near INT64_MAX",
-                           .key = strdup("9100004"), .ts = INT64_MAX - 1,
-                           .value = fmt(AUCTION_FMT, "9100004", t0, t1, person, category,
-                                        "h-max-ts"),
-                           .fate = DEAD_RAW, .reason = "out of range"});
-    add(h, &n, (hostile_t){.topic = RT_AU_AUCTIONS_RAW, .what = "a dateTime of -5",
-                           .key = strdup("9100005"),
-                           .value = fmt(AUCTION_FMT, "9100005", "-5", "1000", person, category,
-                                        "h-neg-time"),
-                           .fate = DEAD_CORE, .mark = "h-neg-time", .reason = "out of range"});
-    add(h, &n, (hostile_t){.topic = RT_AU_AUCTIONS_RAW, .what = "a dateTime of 2^53 - 2",
-                           .key = strdup("9100006"),
-                           .value = fmt(AUCTION_FMT, "9100006", "9007199254740990",
-                                        "9007199254740991", person, category, "h-safe-max"),
-                           .fate = VALID, .mark = "h-safe-max", .closed = "9100006"});
+    add(h, &n,
+        (hostile_t){.topic = RT_AU_BIDS_RAW,
+                    .what = "valid bid with a null key",
+                    .value = fmt(BID_FMT, auction, person, "200", mid, "h-nullkey"),
+                    .fate = VALID,
+                    .mark = "h-nullkey"});
+    add(h, &n,
+        (hostile_t){.topic = RT_AU_BIDS_RAW,
+                    .what = "tombstone",
+                    .key = strdup("h-tomb"),
+                    .fate = REJECTED,
+                    .reason = "not JSON"});
+    add(h, &n,
+        (hostile_t){.topic = RT_AU_AUCTIONS_RAW,
+                    .what = "bytes that are not UTF-8",
+                    .key = strdup("h-utf8"),
+                    .value = strdup("{\"id\":\"\xff\xfe\xc3\x28\",\"x\":\"\x80\"}"),
+                    .fate = REJECTED,
+                    .reason = "not JSON"});
+    add(h, &n,
+        (hostile_t){.topic = RT_AU_BIDS_RAW,
+                    .what = "arrays nested 10,000 deep",
+                    .key = strdup("h-deep-arrays"),
+                    .value = nested("[", "]", "1"),
+                    .fate = REJECTED});
+    add(h, &n,
+        (hostile_t){.topic = RT_AU_AUCTIONS_RAW,
+                    .what = "objects nested 10,000 deep",
+                    .key = strdup("h-deep-objects"),
+                    .value = nested("{\"a\":", "}", "1"),
+                    .fate = REJECTED});
+    add(h, &n,
+        (hostile_t){.topic = RT_AU_AUCTIONS_RAW,
+                    .what = "an id beyond int64",
+                    .key = strdup("h-big-id"),
+                    .value = fmt(AUCTION_FMT, "99999999999999999999999", t0, t1, person, category,
+                                 "h-big-id"),
+                    .fate = REJECTED,
+                    .reason = "wrong type: id"});
+    add(h, &n,
+        (hostile_t){.topic = RT_AU_AUCTIONS_RAW,
+                    .what = "a dateTime beyond int64",
+                    .key = strdup("h-big-time"),
+                    .value =
+                        fmt(AUCTION_FMT, "9100001", "1e400", t1, person, category, "h-big-time"),
+                    .fate = REJECTED,
+                    .reason = "wrong type: dateTime"});
+    add(h, &n,
+        (hostile_t){.topic = RT_AU_AUCTIONS_RAW,
+                    .what = "a dateTime near INT64_MAX",
+                    .key = strdup("h-max-time"),
+                    .value = fmt(AUCTION_FMT, "9100002", "9223372036854775806",
+                                 "9223372036854775807", person, category, "h-max-time"),
+                    .fate = REJECTED,
+                    .reason = "wrong type: dateTime"});
+    add(h, &n,
+        (hostile_t){.topic = RT_AU_BIDS_RAW,
+                    .what = "a price beyond int64",
+                    .key = strdup("h-big-price"),
+                    .value =
+                        fmt(BID_FMT, auction, person, "18446744073709551616", mid, "h-big-price"),
+                    .fate = REJECTED,
+                    .reason = "wrong type: price"});
+    add(h, &n,
+        (hostile_t){.topic = RT_AU_AUCTIONS_RAW,
+                    .what = "auction 9100003, first",
+                    .key = strdup("9100003"),
+                    .value = fmt(AUCTION_FMT, "9100003", t0, t1, person, category, "h-dup-first"),
+                    .fate = VALID,
+                    .mark = "h-dup-first",
+                    .closed = "9100003"});
+    add(h, &n,
+        (hostile_t){.topic = RT_AU_AUCTIONS_RAW,
+                    .what = "auction 9100003 again",
+                    .key = strdup("9100003"),
+                    .value = fmt(AUCTION_FMT, "9100003", t0, t2, person, category, "h-dup-second"),
+                    .fate = DEAD_CORE,
+                    .mark = "h-dup-second",
+                    .reason = "duplicate"});
+    add(h, &n,
+        (hostile_t){.topic = RT_AU_BIDS_RAW,
+                    .what = "a record timestamp of -5",
+                    .key = strdup("h-neg-ts"),
+                    .ts = -5,
+                    .value = fmt(BID_FMT, auction, person, "300", mid, "h-neg-ts"),
+                    .fate = DEAD_RAW,
+                    .reason = "out of range"});
+    add(h, &n,
+        (hostile_t){.topic = RT_AU_AUCTIONS_RAW,
+                    .what = "a record timestamp near INT64_MAX",
+                    .key = strdup("9100004"),
+                    .ts = INT64_MAX - 1,
+                    .value = fmt(AUCTION_FMT, "9100004", t0, t1, person, category, "h-max-ts"),
+                    .fate = DEAD_RAW,
+                    .reason = "out of range"});
+    add(h, &n,
+        (hostile_t){.topic = RT_AU_AUCTIONS_RAW,
+                    .what = "a dateTime of -5",
+                    .key = strdup("9100005"),
+                    .value =
+                        fmt(AUCTION_FMT, "9100005", "-5", "1000", person, category, "h-neg-time"),
+                    .fate = DEAD_CORE,
+                    .mark = "h-neg-time",
+                    .reason = "out of range"});
+    add(h, &n,
+        (hostile_t){.topic = RT_AU_AUCTIONS_RAW,
+                    .what = "a dateTime of 2^53 - 2",
+                    .key = strdup("9100006"),
+                    .value = fmt(AUCTION_FMT, "9100006", "9007199254740990", "9007199254740991",
+                                 person, category, "h-safe-max"),
+                    .fate = VALID,
+                    .mark = "h-safe-max",
+                    .closed = "9100006"});
     return n;
 }
 
@@ -256,9 +305,9 @@ static size_t count_rejected(const outs_t *o, const hostile_t *h, const char **w
     size_t n = 0;
     for (size_t i = 0; i < v->cnt; i++) {
         const rt_record_t *r = &v->v[i];
-        bool same = h->value ? r->value && r->value_len == h->len &&
-                                   !memcmp(r->value, h->value, h->len)
-                             : !r->value && r->key && !strcmp(r->key, h->key);
+        bool same = h->value
+                        ? r->value && r->value_len == h->len && !memcmp(r->value, h->value, h->len)
+                        : !r->value && r->key && !strcmp(r->key, h->key);
         if (same && ++n == 1)
             *why = rt_record_header(r, "rill.reject.reason");
     }
@@ -303,21 +352,24 @@ static void check_one(const rt_auction_t *a, const outs_t *o, const hostile_t *h
             cr_expect(in_closed(o, h->closed), "%s edge: %s was never closed", edge, h->what);
         break;
     case REJECTED:
-        cr_expect_eq(rej, 1, "%s edge: %s is %zu times in the rejected output", edge, h->what,
-                     rej);
-        cr_expect(!rej || reason_ok(why, h->reason), "%s edge: %s rejected for \"%s\", "
-                  "expected \"%s\"", edge, h->what, why ? why : "(none)", h->reason);
+        cr_expect_eq(rej, 1, "%s edge: %s is %zu times in the rejected output", edge, h->what, rej);
+        cr_expect(!rej || reason_ok(why, h->reason),
+                  "%s edge: %s rejected for \"%s\", "
+                  "expected \"%s\"",
+                  edge, h->what, why ? why : "(none)", h->reason);
         break;
     case DEAD_RAW:
     case DEAD_CORE:
         dead = count_dead(a, o, h, &why);
-        cr_expect_eq(dead, 1, "%s edge: %s is %zu times in the dead-letter topic", edge,
-                     h->what, dead);
-        cr_expect(!dead || reason_ok(why, h->reason), "%s edge: %s dead-lettered for \"%s\", "
-                  "expected \"%s\"", edge, h->what, why ? why : "(none)", h->reason);
+        cr_expect_eq(dead, 1, "%s edge: %s is %zu times in the dead-letter topic", edge, h->what,
+                     dead);
+        cr_expect(!dead || reason_ok(why, h->reason),
+                  "%s edge: %s dead-lettered for \"%s\", "
+                  "expected \"%s\"",
+                  edge, h->what, why ? why : "(none)", h->reason);
         if (h->fate == DEAD_CORE)
-            cr_expect_eq(valid, 1, "%s edge: %s is %zu times in the valid output", edge,
-                         h->what, valid);
+            cr_expect_eq(valid, 1, "%s edge: %s is %zu times in the valid output", edge, h->what,
+                         valid);
         break;
     }
     cr_log_info("%s edge: %s: valid %zu, rejected %zu, dead %zu%s%s", edge, h->what, valid, rej,
@@ -331,18 +383,18 @@ static void read_outs(const rt_auction_t *a, const char *app_id, outs_t *o) {
         abort();
     o->valid[0] = rt_consume_all(rt_bootstrap(), a->topic[RT_AU_AUCTIONS], iso, 1, READ_TIMEOUT_MS);
     o->valid[1] = rt_consume_all(rt_bootstrap(), a->topic[RT_AU_BIDS], iso, 1, READ_TIMEOUT_MS);
-    o->rejected[0] = rt_consume_all(rt_bootstrap(), a->topic[RT_AU_AUCTIONS_REJECTED], iso, 1,
-                                    READ_TIMEOUT_MS);
-    o->rejected[1] = rt_consume_all(rt_bootstrap(), a->topic[RT_AU_BIDS_REJECTED], iso, 1,
-                                    READ_TIMEOUT_MS);
+    o->rejected[0] =
+        rt_consume_all(rt_bootstrap(), a->topic[RT_AU_AUCTIONS_REJECTED], iso, 1, READ_TIMEOUT_MS);
+    o->rejected[1] =
+        rt_consume_all(rt_bootstrap(), a->topic[RT_AU_BIDS_REJECTED], iso, 1, READ_TIMEOUT_MS);
     o->dead = rt_consume_all(rt_bootstrap(), dlq, iso, 1, READ_TIMEOUT_MS);
     o->closed = rt_consume_all(rt_bootstrap(), a->topic[RT_AU_CLOSED], iso, 1, READ_TIMEOUT_MS);
     free(dlq);
 }
 
 static void free_outs(outs_t *o) {
-    rt_records_t *all[] = {o->valid[0], o->valid[1], o->rejected[0], o->rejected[1], o->dead,
-                           o->closed};
+    rt_records_t *all[] = {o->valid[0],    o->valid[1], o->rejected[0],
+                           o->rejected[1], o->dead,     o->closed};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         rt_records_free(all[i]), free(all[i]);
 }
@@ -367,8 +419,8 @@ static void run_hostile(const char *edge) {
     for (size_t i = 0; i < n; i++)
         check_one(&a, &o, &h[i], edge);
     /* The ordinary events are all there: the hostile ones lost none of them. */
-    cr_expect_geq(o.valid[0]->cnt, exp.t[RT_AU_AUCTIONS].cnt + 4, "%s edge: %zu auctions out",
-                  edge, o.valid[0]->cnt);
+    cr_expect_geq(o.valid[0]->cnt, exp.t[RT_AU_AUCTIONS].cnt + 4, "%s edge: %zu auctions out", edge,
+                  o.valid[0]->cnt);
     cr_expect_geq(o.valid[1]->cnt, exp.t[RT_AU_BIDS].cnt + 1, "%s edge: %zu bids out", edge,
                   o.valid[1]->cnt);
     cr_expect_geq(o.rejected[0]->cnt + o.rejected[1]->cnt,

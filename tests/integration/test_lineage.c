@@ -56,7 +56,7 @@ typedef struct world_s {
     const rt_auction_t *a;
     topic_t topics[MAX_TOPICS];
     int topic_cnt;
-    uint64_t *by_pos; /* event numbers sorted by (raw topic, partition, offset) */
+    uint64_t *by_pos;        /* event numbers sorted by (raw topic, partition, offset) */
     size_t traced, untraced; /* outputs whose first hop had a known trace, or not */
 } world_t;
 
@@ -86,8 +86,8 @@ static topic_t *topic_get(world_t *w, const char *name) {
 static const rt_record_t *record_at(world_t *w, const char *topic, int32_t p, int64_t o) {
     topic_t *t = topic_get(w, topic);
     rt_record_t key = {.partition = p, .offset = o};
-    const rt_record_t *kp = &key, **hit =
-        bsearch(&kp, t->by_pos, t->recs->cnt, sizeof(*t->by_pos), pos_cmp);
+    const rt_record_t *kp = &key,
+                      **hit = bsearch(&kp, t->by_pos, t->recs->cnt, sizeof(*t->by_pos), pos_cmp);
     return hit ? *hit : NULL;
 }
 
@@ -265,8 +265,8 @@ static uint64_t follow(world_t *w, const char *chain, const char *trace, int64_t
     hop_t hops[MAX_HOPS];
     int n = parse_chain(chain, hops);
     int64_t ev = event_at(w, hops[0].topic, hops[0].partition, hops[0].offset);
-    cr_assert_geq(ev, 0, "%s: the first hop %s/%d@%" PRId64 " is not a record the test wrote",
-                  what, hops[0].topic, hops[0].partition, hops[0].offset);
+    cr_assert_geq(ev, 0, "%s: the first hop %s/%d@%" PRId64 " is not a record the test wrote", what,
+                  hops[0].topic, hops[0].partition, hops[0].offset);
     const char *given = w->a->trace[ev];
     if (given[0])
         cr_assert_str_eq(trace, given, "%s: trace id differs from the input's", what);
@@ -292,8 +292,8 @@ static uint64_t follow(world_t *w, const char *chain, const char *trace, int64_t
                           json_i64(r->value, "price", NULL) == e->bid.price,
                       "%s: hop %d is not the input bid: %s", what, i, r->value);
         else
-            cr_assert_eq(json_i64(r->value, "id", NULL), e->auction.id, "%s: hop %d: %s", what,
-                         i, r->value);
+            cr_assert_eq(json_i64(r->value, "id", NULL), e->auction.id, "%s: hop %d: %s", what, i,
+                         r->value);
     }
     return (uint64_t)ev;
 }
@@ -314,22 +314,21 @@ static void check_derived(world_t *w, const rt_record_t *out, const rt_record_t 
     if (no_winner) {
         cr_assert(e->kind == NEXMARK_AUCTION && e->auction.id == auction,
                   "%s: no winner, but the chain starts at event %" PRIu64, what, n);
-        cr_assert(!other || !*other, "%s: no bid led, yet rill.lineage.other is %s", what,
-                  other);
+        cr_assert(!other || !*other, "%s: no bid led, yet rill.lineage.other is %s", what, other);
         return;
     }
     cr_assert(e->kind == NEXMARK_BID && e->bid.auction == auction && e->bid.bidder == winner &&
                   e->bid.price == json_i64(closed->value, "price", NULL),
-              "%s: the chain starts at event %" PRIu64 ", not the winning bid of %" PRId64,
-              what, n, auction);
+              "%s: the chain starts at event %" PRIu64 ", not the winning bid of %" PRId64, what, n,
+              auction);
     cr_assert(other && strlen(other) > 33 && other[32] == ':', "%s: rill.lineage.other \"%s\"",
               what, other ? other : "(none)");
     char t2[33];
     snprintf(t2, sizeof(t2), "%.32s", other);
     uint64_t m = follow(w, other + 33, t2, auction, what);
     cr_assert(w->a->ev[m].kind == NEXMARK_AUCTION && w->a->ev[m].auction.id == auction,
-              "%s: rill.lineage.other starts at event %" PRIu64 ", not auction %" PRId64, what,
-              m, auction);
+              "%s: rill.lineage.other starts at event %" PRIu64 ", not auction %" PRId64, what, m,
+              auction);
 }
 
 static const rt_record_t *closed_of(world_t *w, int64_t auction) {
@@ -360,8 +359,7 @@ static void follow_outputs(const rt_auction_t *a, const char *app_id) {
     topic_t *closed = topic_get(&w, a->topic[RT_AU_CLOSED]);
     topic_t *sent = topic_get(&w, a->topic[RT_AU_SENT]);
     size_t total = closed->recs->cnt + sent->recs->cnt;
-    cr_log_info("lineage: %zu closed auctions, %zu receipts", closed->recs->cnt,
-                sent->recs->cnt);
+    cr_log_info("lineage: %zu closed auctions, %zu receipts", closed->recs->cnt, sent->recs->cnt);
     cr_assert_gt(closed->recs->cnt, 100);
     cr_assert_gt(sent->recs->cnt, 100);
     size_t ncalls;
@@ -385,7 +383,8 @@ static void follow_outputs(const rt_auction_t *a, const char *app_id) {
         }
     }
     cr_log_info("lineage: %d outputs followed; first hops with the test's trace %zu, without "
-                "%zu", SAMPLES, w.traced, w.untraced);
+                "%zu",
+                SAMPLES, w.traced, w.untraced);
     cr_expect_gt(w.traced, 0);
     cr_expect_gt(w.untraced, 0);
     for (size_t i = 0; i < ncalls; i++)

@@ -20,8 +20,9 @@ TestSuite(integration_nexmark_q1, .fini = rt_kill_all, .timeout = 150);
 static void add_row(rt_kvs_t *expected, const char *key, int64_t auction, int64_t bidder,
                     int64_t price, int64_t time) {
     char row[160];
-    snprintf(row, sizeof(row), "auction=%" PRId64 ";bidder=%" PRId64 ";price=%" PRId64
-             ";dateTime=%" PRId64 ";", auction, bidder, price * 908 / 1000, time);
+    snprintf(row, sizeof(row),
+             "auction=%" PRId64 ";bidder=%" PRId64 ";price=%" PRId64 ";dateTime=%" PRId64 ";",
+             auction, bidder, price * 908 / 1000, time);
     rt_kvs_add(expected, key, row);
 }
 
@@ -37,7 +38,10 @@ static void reference(const rt_nexmark_t *nx, int64_t wm, rt_kvs_t *expected) {
 }
 
 Test(integration_nexmark_q1, every_bid_in_euros) {
-    rt_nxq_t q = {.prefix = "nx-q1", .query = "q1", .reference = reference, .fields = fields,
+    rt_nxq_t q = {.prefix = "nx-q1",
+                  .query = "q1",
+                  .reference = reference,
+                  .fields = fields,
                   .min_rows = 1000};
     rt_nxq_check(&q);
 }

@@ -24,14 +24,16 @@ static void reference(const rt_nexmark_t *nx, int64_t wm, rt_kvs_t *expected) {
         if (b->auction % 123)
             continue;
         snprintf(key, sizeof(key), "%" PRId64, b->auction);
-        snprintf(row, sizeof(row), "auction=%" PRId64 ";price=%" PRId64 ";", b->auction,
-                 b->price);
+        snprintf(row, sizeof(row), "auction=%" PRId64 ";price=%" PRId64 ";", b->auction, b->price);
         rt_kvs_add(expected, key, row);
     }
 }
 
 Test(integration_nexmark_q2, bids_of_every_123rd_auction) {
-    rt_nxq_t q = {.prefix = "nx-q2", .query = "q2", .reference = reference, .fields = fields,
+    rt_nxq_t q = {.prefix = "nx-q2",
+                  .query = "q2",
+                  .reference = reference,
+                  .fields = fields,
                   .min_rows = 100};
     rt_nxq_check(&q);
 }

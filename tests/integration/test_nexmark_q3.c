@@ -53,8 +53,8 @@ static void reference(const rt_nexmark_t *nx, rt_kvs_t *expected) {
             continue;
         char key[32], row[160];
         snprintf(key, sizeof(key), "%" PRId64, p->id);
-        snprintf(row, sizeof(row), "name=\"%s\";city=\"%s\";state=\"%s\";id=%" PRId64 ";",
-                 p->name, p->city, p->state, a->id);
+        snprintf(row, sizeof(row), "name=\"%s\";city=\"%s\";state=\"%s\";id=%" PRId64 ";", p->name,
+                 p->city, p->state, a->id);
         rt_kvs_add(expected, key, row);
     }
 }
@@ -79,14 +79,13 @@ Test(integration_nexmark_q3, each_matching_pair_once_when_at_least_once) {
     pid_t pid = rt_nexmark_spawn(&nx, "q3", alos_props, NULL);
     rt_nexmark_result_t res;
     rt_nexmark_finish(&nx, pid, &expected, q3_fields, "read_uncommitted", 100000, &res);
-    cr_log_info("%s: complete output after %.1f s; %s", nx.app_id, res.seconds,
-                res.diff.report);
-    cr_expect_eq(res.exit_code, 0, "the app exited with %d after SIGTERM (log %s)",
-                 res.exit_code, nx.log);
+    cr_log_info("%s: complete output after %.1f s; %s", nx.app_id, res.seconds, res.diff.report);
+    cr_expect_eq(res.exit_code, 0, "the app exited with %d after SIGTERM (log %s)", res.exit_code,
+                 nx.log);
     cr_expect(!res.diff.missing && !res.diff.duplicates && !res.diff.extra,
               "q3 output of %s differs from the reference: %s", nx.output, res.diff.report);
-    cr_expect_eq(res.dead_letters, 0, "%zu dead letters in %s-dlq:%s", res.dead_letters,
-                 nx.app_id, res.dlq_report);
+    cr_expect_eq(res.dead_letters, 0, "%zu dead letters in %s-dlq:%s", res.dead_letters, nx.app_id,
+                 res.dlq_report);
     rt_nexmark_result_free(&res);
     rt_kvs_free(&expected);
     rt_nexmark_free(&nx);

@@ -45,7 +45,11 @@ static void reference(const rt_nexmark_t *nx, int64_t wm, rt_kvs_t *expected) {
 }
 
 Test(integration_nexmark_q4, average_winning_price_of_every_category) {
-    rt_nxq_t q = {.prefix = "nx-q4", .query = "q4", .reference = reference, .fields = fields,
-                  .last_per_key = 1, .min_rows = NEXMARK_NUM_CATEGORIES};
+    rt_nxq_t q = {.prefix = "nx-q4",
+                  .query = "q4",
+                  .reference = reference,
+                  .fields = fields,
+                  .last_per_key = 1,
+                  .min_rows = NEXMARK_NUM_CATEGORIES};
     rt_nxq_check(&q);
 }

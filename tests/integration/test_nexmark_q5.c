@@ -48,15 +48,19 @@ static void reference(const rt_nexmark_t *nx, int64_t wm, rt_kvs_t *expected) {
         char key[32], row[128];
         int64_t start = (int64_t)(w + first) * HOP_MS;
         snprintf(key, sizeof(key), "%" PRId64, start);
-        snprintf(row, sizeof(row), "starttime=%" PRId64 ";auction=%zu;count=%" PRId64 ";",
-                 start, best + NEXMARK_FIRST_AUCTION_ID, count[w * auctions + best]);
+        snprintf(row, sizeof(row), "starttime=%" PRId64 ";auction=%zu;count=%" PRId64 ";", start,
+                 best + NEXMARK_FIRST_AUCTION_ID, count[w * auctions + best]);
         rt_kvs_add(expected, key, row);
     }
     free(count);
 }
 
 Test(integration_nexmark_q5, hottest_auction_of_every_window) {
-    rt_nxq_t q = {.prefix = "nx-q5", .query = "q5", .reference = reference, .fields = fields,
-                  .last_per_key = 1, .min_rows = 50};
+    rt_nxq_t q = {.prefix = "nx-q5",
+                  .query = "q5",
+                  .reference = reference,
+                  .fields = fields,
+                  .last_per_key = 1,
+                  .min_rows = 50};
     rt_nxq_check(&q);
 }

@@ -64,7 +64,11 @@ static void reference(const rt_nexmark_t *nx, int64_t wm, rt_kvs_t *expected) {
 }
 
 Test(integration_nexmark_q6, average_of_each_sellers_last_ten_closed) {
-    rt_nxq_t q = {.prefix = "nx-q6", .query = "q6", .reference = reference, .fields = fields,
-                  .last_per_key = 1, .min_rows = 100};
+    rt_nxq_t q = {.prefix = "nx-q6",
+                  .query = "q6",
+                  .reference = reference,
+                  .fields = fields,
+                  .last_per_key = 1,
+                  .min_rows = 100};
     rt_nxq_check(&q);
 }

@@ -18,8 +18,7 @@
 
 #define SIZE_MS 10000
 
-static const char *const fields[] = {"starttime", "auction", "price", "bidder", "dateTime",
-                                     NULL};
+static const char *const fields[] = {"starttime", "auction", "price", "bidder", "dateTime", NULL};
 
 static const char *const eos_props[] = {
     "processing.guarantee=exactly_once_v2",
@@ -57,23 +56,33 @@ static void reference(const rt_nexmark_t *nx, int64_t wm, rt_kvs_t *expected) {
         char key[32], row[192];
         int64_t start = (int64_t)w * SIZE_MS;
         snprintf(key, sizeof(key), "%" PRId64, start);
-        snprintf(row, sizeof(row), "starttime=%" PRId64 ";auction=%" PRId64 ";price=%" PRId64
-                 ";bidder=%" PRId64 ";dateTime=%" PRId64 ";", start, best[w]->auction,
-                 best[w]->price, best[w]->bidder, best[w]->date_time);
+        snprintf(row, sizeof(row),
+                 "starttime=%" PRId64 ";auction=%" PRId64 ";price=%" PRId64 ";bidder=%" PRId64
+                 ";dateTime=%" PRId64 ";",
+                 start, best[w]->auction, best[w]->price, best[w]->bidder, best[w]->date_time);
         rt_kvs_add(expected, key, row);
     }
     free(best);
 }
 
 Test(integration_nexmark_q7, highest_bid_of_every_window_when_at_least_once) {
-    rt_nxq_t q = {.prefix = "nx-q7", .query = "q7", .reference = reference, .fields = fields,
-                  .last_per_key = 1, .min_rows = 15};
+    rt_nxq_t q = {.prefix = "nx-q7",
+                  .query = "q7",
+                  .reference = reference,
+                  .fields = fields,
+                  .last_per_key = 1,
+                  .min_rows = 15};
     rt_nxq_check(&q);
 }
 
 Test(integration_nexmark_q7, highest_bid_of_every_window_when_exactly_once) {
-    rt_nxq_t q = {.prefix = "nx-q7-eos", .query = "q7", .reference = reference,
-                  .fields = fields, .last_per_key = 1, .min_rows = 15, .props = eos_props,
+    rt_nxq_t q = {.prefix = "nx-q7-eos",
+                  .query = "q7",
+                  .reference = reference,
+                  .fields = fields,
+                  .last_per_key = 1,
+                  .min_rows = 15,
+                  .props = eos_props,
                   .isolation_level = "read_committed"};
     rt_nxq_check(&q);
 }

@@ -56,9 +56,9 @@ static void reference(const rt_nexmark_t *nx, rt_kvs_t *expected, size_t *people
             continue;
         char key[32], row[160];
         snprintf(key, sizeof(key), "%" PRId64, p->id);
-        snprintf(row, sizeof(row), "id=%" PRId64 ";name=\"%s\";starttime=%" PRId64
-                 ";auction=%" PRId64 ";", p->id, p->name,
-                 p->date_time / WINDOW_MS * WINDOW_MS, a->id);
+        snprintf(row, sizeof(row),
+                 "id=%" PRId64 ";name=\"%s\";starttime=%" PRId64 ";auction=%" PRId64 ";", p->id,
+                 p->name, p->date_time / WINDOW_MS * WINDOW_MS, a->id);
         rt_kvs_add(expected, key, row);
         *people += !seen[idx];
         seen[idx] = 1;
@@ -79,14 +79,13 @@ Test(integration_nexmark_q8, one_row_per_pair_in_the_same_window_when_at_least_o
     pid_t pid = rt_nexmark_spawn(&nx, "q8", alos_props, NULL);
     rt_nexmark_result_t res;
     rt_nexmark_finish(&nx, pid, &expected, q8_fields, "read_uncommitted", 100000, &res);
-    cr_log_info("%s: complete output after %.1f s; %s", nx.app_id, res.seconds,
-                res.diff.report);
-    cr_expect_eq(res.exit_code, 0, "the app exited with %d after SIGTERM (log %s)",
-                 res.exit_code, nx.log);
+    cr_log_info("%s: complete output after %.1f s; %s", nx.app_id, res.seconds, res.diff.report);
+    cr_expect_eq(res.exit_code, 0, "the app exited with %d after SIGTERM (log %s)", res.exit_code,
+                 nx.log);
     cr_expect(!res.diff.missing && !res.diff.duplicates && !res.diff.extra,
               "q8 output of %s differs from the reference: %s", nx.output, res.diff.report);
-    cr_expect_eq(res.dead_letters, 0, "%zu dead letters in %s-dlq:%s", res.dead_letters,
-                 nx.app_id, res.dlq_report);
+    cr_expect_eq(res.dead_letters, 0, "%zu dead letters in %s-dlq:%s", res.dead_letters, nx.app_id,
+                 res.dlq_report);
     rt_nexmark_result_free(&res);
     rt_kvs_free(&expected);
     rt_nexmark_free(&nx);

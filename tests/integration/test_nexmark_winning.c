@@ -82,22 +82,26 @@ static void reference(const rt_nexmark_t *nx, rt_kvs_t *expected) {
         if (b->price < a->reserve)
             continue;
         int better = !w->has || b->price > w->price ||
-                     (b->price == w->price &&
-                      (b->date_time < w->time || (b->date_time == w->time && b->bidder < w->bidder)));
+                     (b->price == w->price && (b->date_time < w->time ||
+                                               (b->date_time == w->time && b->bidder < w->bidder)));
         if (better)
-            *w = (best_t){.bids = w->bids, .price = b->price, .time = b->date_time,
-                          .bidder = b->bidder, .has = 1};
+            *w = (best_t){.bids = w->bids,
+                          .price = b->price,
+                          .time = b->date_time,
+                          .bidder = b->bidder,
+                          .has = 1};
     }
     for (size_t i = 0; i < nx->auction_cnt; i++) {
         char key[32], row[160];
         snprintf(key, sizeof(key), "%" PRId64, nx->auction[i].id);
         if (best[i].has)
-            snprintf(row, sizeof(row), "auction=%" PRId64 ";bidder=%" PRId64 ";price=%" PRId64
-                     ";bids=%" PRId64 ";", nx->auction[i].id, best[i].bidder, best[i].price,
-                     best[i].bids);
+            snprintf(row, sizeof(row),
+                     "auction=%" PRId64 ";bidder=%" PRId64 ";price=%" PRId64 ";bids=%" PRId64 ";",
+                     nx->auction[i].id, best[i].bidder, best[i].price, best[i].bids);
         else
-            snprintf(row, sizeof(row), "auction=%" PRId64 ";bidder=null;price=null;bids=%" PRId64
-                     ";", nx->auction[i].id, best[i].bids);
+            snprintf(row, sizeof(row),
+                     "auction=%" PRId64 ";bidder=null;price=null;bids=%" PRId64 ";",
+                     nx->auction[i].id, best[i].bids);
         rt_kvs_add(expected, key, row);
     }
     free(best);
@@ -105,8 +109,7 @@ static void reference(const rt_nexmark_t *nx, rt_kvs_t *expected) {
 
 /* Runs the query over fresh input with props, reads the output with isolation_level and
  * checks it against the reference. */
-static void run_winning(const char *prefix, const char *const *props,
-                        const char *isolation_level) {
+static void run_winning(const char *prefix, const char *const *props, const char *isolation_level) {
     rt_nexmark_t nx;
     rt_nexmark_setup(&nx, prefix, EVENTS, OOO_MS, PARTITIONS);
     int64_t last_expiry = 0;
@@ -115,8 +118,10 @@ static void run_winning(const char *prefix, const char *const *props,
             last_expiry = nx.auction[i].expires;
     int64_t wm = last_expiry + GRACE_MS + 60000;
     char json[256];
-    snprintf(json, sizeof(json), "{\"auction\":-1,\"bidder\":-1,\"price\":0,\"channel\":"
-             "\"watermark\",\"url\":\"\",\"dateTime\":%" PRId64 ",\"extra\":\"\"}", wm);
+    snprintf(json, sizeof(json),
+             "{\"auction\":-1,\"bidder\":-1,\"price\":0,\"channel\":"
+             "\"watermark\",\"url\":\"\",\"dateTime\":%" PRId64 ",\"extra\":\"\"}",
+             wm);
     rt_nexmark_append_all_partitions(&nx, nx.bids, "watermark", json, wm);
 
     rt_kvs_t expected = {0};
@@ -124,8 +129,7 @@ static void run_winning(const char *prefix, const char *const *props,
     size_t winners = 0;
     for (size_t i = 0; i < expected.cnt; i++)
         winners += !strstr(expected.v[i].value, "bidder=null");
-    cr_log_info("%s: reference: %zu auctions, %zu with a winner", nx.app_id, expected.cnt,
-                winners);
+    cr_log_info("%s: reference: %zu auctions, %zu with a winner", nx.app_id, expected.cnt, winners);
 
     char grace[32];
     snprintf(grace, sizeof(grace), "%d", GRACE_MS);
@@ -133,14 +137,13 @@ static void run_winning(const char *prefix, const char *const *props,
     pid_t pid = rt_nexmark_spawn(&nx, "winning", props, extra);
     rt_nexmark_result_t res;
     rt_nexmark_finish(&nx, pid, &expected, winning_fields, isolation_level, 90000, &res);
-    cr_log_info("%s: complete output after %.1f s; %s", nx.app_id, res.seconds,
-                res.diff.report);
-    cr_expect_eq(res.exit_code, 0, "the app exited with %d after SIGTERM (log %s)",
-                 res.exit_code, nx.log);
+    cr_log_info("%s: complete output after %.1f s; %s", nx.app_id, res.seconds, res.diff.report);
+    cr_expect_eq(res.exit_code, 0, "the app exited with %d after SIGTERM (log %s)", res.exit_code,
+                 nx.log);
     cr_expect(!res.diff.missing && !res.diff.duplicates && !res.diff.extra,
               "winning bids of %s differ from the reference: %s", nx.output, res.diff.report);
-    cr_expect_eq(res.dead_letters, 0, "%zu dead letters in %s-dlq:%s", res.dead_letters,
-                 nx.app_id, res.dlq_report);
+    cr_expect_eq(res.dead_letters, 0, "%zu dead letters in %s-dlq:%s", res.dead_letters, nx.app_id,
+                 res.dlq_report);
     rt_nexmark_result_free(&res);
     rt_kvs_free(&expected);
     rt_nexmark_free(&nx);

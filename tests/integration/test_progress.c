@@ -59,8 +59,7 @@ static void make_views(void) {
         snprintf(v->user, sizeof(v->user), "u%d", user);
         snprintf(v->page, sizeof(v->page), "p%d", (int)(rnd(&s) % NPAGES));
         v->partition = user % 6 == 0 ? 1 : 0;
-        v->ts = BASE + (int64_t)i * SPAN_MIN * MINUTE / NVIEWS -
-                (int64_t)(rnd(&s) % DISORDER_MS);
+        v->ts = BASE + (int64_t)i * SPAN_MIN * MINUTE / NVIEWS - (int64_t)(rnd(&s) % DISORDER_MS);
     }
 }
 
@@ -95,8 +94,8 @@ static void expected_counts(eu_strs_t *want) {
 
 static rill_topology_t *views_topology(const char *in, const char *out) {
     rill_topology_t *topo = rill_topology_new();
-    rill_window_spec_t spec = {.kind = RILL_WINDOW_TUMBLING, .size_ms = MINUTE,
-                               .grace_ms = GRACE_MS};
+    rill_window_spec_t spec = {
+        .kind = RILL_WINDOW_TUMBLING, .size_ms = MINUTE, .grace_ms = GRACE_MS};
     rill_stream_t *s = rill_stream_from(topo, "views", in, NULL);
     rill_table_t *counts = rill_windowed_count(
         rill_grouped_windowed_by(rill_stream_group_by(s, "pages", by_page, NULL), &spec),
@@ -143,8 +142,9 @@ static void run_case(bool live) {
     snprintf(out, sizeof(out), "%s.counts", id);
     eu_state_dir_make(dir, sizeof(dir));
     make_views();
-    const char *extra[] = {"bootstrap.servers", bootstrap, "state.dir", dir,
-                           "commit.interval.ms", "500", "progress.interval.ms", "10", NULL};
+    const char *extra[] = {
+        "bootstrap.servers",    bootstrap, "state.dir", dir, "commit.interval.ms", "500",
+        "progress.interval.ms", "10",      NULL};
     rill_app_t *app = eu_app_new(views_topology(in, out), id, extra);
     eu_create_topic(app, in, 2);
     eu_create_topic(app, out, 2);
@@ -176,7 +176,12 @@ static void run_case(bool live) {
     cr_assert_eq(rill_app_metric(app, "rill_dlq_records_total"), 0,
                  "%s: views dead-lettered (late) although the grace covers the input's disorder",
                  live ? "live" : "backlog");
-    if (getenv("RT_DUMP")) { for (size_t i = 0; i < got.cnt; i++) fprintf(stderr, "GOT %s\n", got.v[i]); for (size_t i = 0; i < want.cnt; i++) fprintf(stderr, "WANT %s\n", want.v[i]); }
+    if (getenv("RT_DUMP")) {
+        for (size_t i = 0; i < got.cnt; i++)
+            fprintf(stderr, "GOT %s\n", got.v[i]);
+        for (size_t i = 0; i < want.cnt; i++)
+            fprintf(stderr, "WANT %s\n", want.v[i]);
+    }
     eu_assert_same_set(&got, &want, live ? "live counts" : "backlog counts");
     eu_strs_free(&got);
     eu_strs_free(&want);

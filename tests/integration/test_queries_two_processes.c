@@ -27,22 +27,20 @@
 
 TestSuite(integration_queries_two_processes, .fini = rt_state_fini, .timeout = 180);
 
-static void key_of(int k, char *out, size_t size)
-{
+static void key_of(int k, char *out, size_t size) {
     snprintf(out, size, k % 7 == 3 ? "key %02d/x" : "key-%02d", k);
 }
 
 /* Writes NRECS records over NKEYS keys (key NKEYS-1 never) with consistent_random; counts
  * them into want. Returns how many keys murmur2 would place elsewhere. */
-static int produce(const char *bootstrap, const char *topic, int64_t *want)
-{
+static int produce(const char *bootstrap, const char *topic, int64_t *want) {
     char err[512], key[32];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     int moved = 0;
 
     cr_assert_eq(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err)), 0);
-    cr_assert_eq(rd_kafka_conf_set(conf, "partitioner", "consistent_random", err, sizeof(err)),
-                 0, "%s", err);
+    cr_assert_eq(rd_kafka_conf_set(conf, "partitioner", "consistent_random", err, sizeof(err)), 0,
+                 "%s", err);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     cr_assert_not_null(rk, "%s", err);
     uint64_t seed = 11;
@@ -51,24 +49,22 @@ static int produce(const char *bootstrap, const char *topic, int64_t *want)
         key_of(k, key, sizeof(key));
         want[k]++;
         rd_kafka_resp_err_t e = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-            RD_KAFKA_V_VALUE("v", 1), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE("v", 1),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         cr_assert_eq(e, 0, "%s", rd_kafka_err2str(e));
     }
     cr_assert_eq(rd_kafka_flush(rk, 30000), 0);
     rd_kafka_destroy(rk);
     for (int k = 0; k < NKEYS; k++) {
         key_of(k, key, sizeof(key));
-        moved += rd_kafka_msg_partitioner_consistent(NULL, key, strlen(key), PARTS, NULL,
-                                                     NULL) !=
+        moved += rd_kafka_msg_partitioner_consistent(NULL, key, strlen(key), PARTS, NULL, NULL) !=
                  rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), PARTS, NULL, NULL);
     }
     return moved;
 }
 
 /* The HTTP port an instance logged ("HTTP endpoint on ..., port N"), waiting for it. */
-static int port_of(const char *log)
-{
+static int port_of(const char *log) {
     int64_t deadline = rt_now_ms() + 30000;
 
     while (rt_now_ms() < deadline) {
@@ -93,8 +89,7 @@ static int port_of(const char *log)
 }
 
 /* The sum of a metric's samples in an instance's /metrics. */
-static int64_t metric(int port, const char *name)
-{
+static int64_t metric(int port, const char *name) {
     rt_query_reply_t r = rt_query_get(port, "/metrics");
     int64_t sum = 0;
     size_t n = strlen(name);
@@ -109,8 +104,7 @@ static int64_t metric(int port, const char *name)
 /* Each key through port: 200 and its count, 404 for the key never written. During a takeover,
  * a 503 is allowed (and counted) but a wrong answer never is; returns the number of keys
  * not answered 200/404 yet. */
-static int check_keys(int port, const int64_t *want, bool takeover, int *unavailable)
-{
+static int check_keys(int port, const int64_t *want, bool takeover, int *unavailable) {
     int pending = 0;
 
     for (int k = 0; k < NKEYS; k++) {
@@ -123,13 +117,11 @@ static int check_keys(int port, const int64_t *want, bool takeover, int *unavail
             (*unavailable)++;
             pending++;
         } else if (want[k]) {
-            cr_assert_eq(r.status, 200, "GET %s on %d: %ld %s", path, port, r.status,
-                         r.body.data);
+            cr_assert_eq(r.status, 200, "GET %s on %d: %ld %s", path, port, r.status, r.body.data);
             cr_assert_eq(rt_query_count(r.body.data, r.body.len), want[k], "key %s via %d", key,
                          port);
         } else {
-            cr_assert_eq(r.status, 404, "GET %s on %d: %ld %s", path, port, r.status,
-                         r.body.data);
+            cr_assert_eq(r.status, 404, "GET %s on %d: %ld %s", path, port, r.status, r.body.data);
         }
         rill_buf_free(&r.body);
     }
@@ -137,8 +129,7 @@ static int check_keys(int port, const int64_t *want, bool takeover, int *unavail
 }
 
 /* The whole store through port equals the reference (sorted keys, counts). */
-static void check_range(int port, char **keys, const int64_t *counts, int n)
-{
+static void check_range(int port, char **keys, const int64_t *counts, int n) {
     rt_query_reply_t r = rt_query_get_settled(port, "/stores/counts");
     cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body.data);
     cr_assert(rt_query_range_matches(r.body.data, keys, counts, n, 0), "range via %d: %s", port,
@@ -146,13 +137,11 @@ static void check_range(int port, char **keys, const int64_t *counts, int n)
     rill_buf_free(&r.body);
 }
 
-static int by_key(const void *a, const void *b)
-{
+static int by_key(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-Test(integration_queries_two_processes, every_key_through_either_process)
-{
+Test(integration_queries_two_processes, every_key_through_either_process) {
     const char *bootstrap = rt_bootstrap();
     char *in = rt_unique_name("iq-in"), *out = rt_unique_name("iq-out");
     char *app_id = rt_unique_name("iq-app");
@@ -166,12 +155,18 @@ Test(integration_queries_two_processes, every_key_through_either_process)
     pid_t pids[2];
     int ports[2];
     for (int i = 0; i < 2; i++) {
-        const char *props[] = {"http.listen=127.0.0.1:0", "commit.interval.ms=200",
+        const char *props[] = {"http.listen=127.0.0.1:0",
+                               "commit.interval.ms=200",
                                i ? "query.forward=proxy" : "query.forward=redirect",
                                "consumer.session.timeout.ms=6000",
-                               "consumer.heartbeat.interval.ms=1000", NULL};
-        rt_count_app_t app = {.bootstrap = bootstrap, .input = in, .output = out,
-                              .app_id = app_id, .state_dir = dirs[i], .stores = -1,
+                               "consumer.heartbeat.interval.ms=1000",
+                               NULL};
+        rt_count_app_t app = {.bootstrap = bootstrap,
+                              .input = in,
+                              .output = out,
+                              .app_id = app_id,
+                              .state_dir = dirs[i],
+                              .stores = -1,
                               .props = props};
         pids[i] = rt_count_spawn(&app, logs[i]);
         ports[i] = port_of(logs[i]);
@@ -192,7 +187,8 @@ Test(integration_queries_two_processes, every_key_through_either_process)
                                          NRECS)
         rt_sleep_ms(100);
     cr_assert_eq(metric(ports[0], "rill_records_processed_total") +
-                     metric(ports[1], "rill_records_processed_total"), NRECS);
+                     metric(ports[1], "rill_records_processed_total"),
+                 NRECS);
 
     char *keys[NKEYS];
     int64_t counts[NKEYS];

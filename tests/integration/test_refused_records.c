@@ -4,8 +4,8 @@
  * 8 MiB (max.message.bytes=8388608), the output and rejected topics only the broker's
  * default (about 1 MB). Into every partition of the raw topics, after ordinary NEXMark
  * events, go a valid bid of 1.5 MB, a valid bid just under 1 MiB that fits the output
- * topic as it is but not once enriched (priceEur added), a 3 MB bid and a 5 MB auction that are not JSON (so their
- * rejected records, the original bytes, are too large too).
+ * topic as it is but not once enriched (priceEur added), a 3 MB bid and a 5 MB auction that are not
+ * JSON (so their rejected records, the original bytes, are too large too).
  *
  * For both edges (native and FaaS) and both guarantees, the app run with --drain must end
  * with exit 0; every output topic must equal the reference of the ordinary events (so none
@@ -41,8 +41,10 @@
 #define READ_TIMEOUT_MS 10000
 #define BIG_PER_PARTITION 4
 
-static const rt_auction_params_t params = {.grace_ms = 2000, .hot_size_ms = 10000,
-                                           .hot_advance_ms = 2000, .hot_grace_ms = 1000,
+static const rt_auction_params_t params = {.grace_ms = 2000,
+                                           .hot_size_ms = 10000,
+                                           .hot_advance_ms = 2000,
+                                           .hot_grace_ms = 1000,
                                            .raw_max_message_bytes = "8388608"};
 
 static const char *const eos_props[] = {
@@ -88,9 +90,8 @@ static void produce_all(const rt_auction_t *a, big_t *b, size_t n) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             rk, RD_KAFKA_V_TOPIC(a->topic[b[i].topic]), RD_KAFKA_V_PARTITION(b[i].partition),
             RD_KAFKA_V_KEY(b[i].key, b[i].key ? strlen(b[i].key) : 0),
-            RD_KAFKA_V_VALUE(b[i].value, b[i].value ? b[i].len : 0),
-            RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_OPAQUE(&b[i]),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+            RD_KAFKA_V_VALUE(b[i].value, b[i].value ? b[i].len : 0), RD_KAFKA_V_TIMESTAMP(ts),
+            RD_KAFKA_V_OPAQUE(&b[i]), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         cr_assert_eq(err, 0, "producing %s: %s", b[i].what, rd_kafka_err2str(err));
     }
     rd_kafka_flush(rk, 60000);
@@ -133,17 +134,25 @@ static char *junk(size_t len) {
 static size_t make_big(const rt_auction_t *a, big_t *b) {
     size_t n = 0;
     for (int p = 0; p < a->partitions; p++) {
-        b[n++] = (big_t){.topic = RT_AU_BIDS_RAW, .partition = p, .len = 1500000,
-                         .what = "valid 1.5 MB bid"};
+        b[n++] = (big_t){
+            .topic = RT_AU_BIDS_RAW, .partition = p, .len = 1500000, .what = "valid 1.5 MB bid"};
         b[n - 1].value = padded_bid(a, b[n - 1].len, &b[n - 1].key);
-        b[n++] = (big_t){.topic = RT_AU_BIDS_RAW, .partition = p, .len = 1048495,
+        b[n++] = (big_t){.topic = RT_AU_BIDS_RAW,
+                         .partition = p,
+                         .len = 1048495,
                          .what = "valid bid past the limit once enriched"};
         b[n - 1].value = padded_bid(a, b[n - 1].len, &b[n - 1].key);
-        b[n++] = (big_t){.topic = RT_AU_BIDS_RAW, .partition = p, .len = 3000000,
-                         .key = strdup("junk-bid"), .value = junk(3000000),
+        b[n++] = (big_t){.topic = RT_AU_BIDS_RAW,
+                         .partition = p,
+                         .len = 3000000,
+                         .key = strdup("junk-bid"),
+                         .value = junk(3000000),
                          .what = "3 MB non-JSON bid"};
-        b[n++] = (big_t){.topic = RT_AU_AUCTIONS_RAW, .partition = p, .len = 5000000,
-                         .key = strdup("junk-auction"), .value = junk(5000000),
+        b[n++] = (big_t){.topic = RT_AU_AUCTIONS_RAW,
+                         .partition = p,
+                         .len = 5000000,
+                         .key = strdup("junk-auction"),
+                         .value = junk(5000000),
                          .what = "5 MB non-JSON auction"};
     }
     return n;
@@ -155,8 +164,8 @@ static void free_big(big_t *b, size_t n) {
 }
 
 /* The dead letter of b, checked; NULL when absent. Counts the dead letters of b. */
-static const rt_record_t *find_dead(const rt_auction_t *a, const rt_records_t *dead,
-                                    const big_t *b, int *cnt) {
+static const rt_record_t *find_dead(const rt_auction_t *a, const rt_records_t *dead, const big_t *b,
+                                    int *cnt) {
     const rt_record_t *found = NULL;
     char part[16], off[32];
     snprintf(part, sizeof(part), "%d", (int)b->partition);
@@ -167,8 +176,7 @@ static const rt_record_t *find_dead(const rt_auction_t *a, const rt_records_t *d
         const char *t = rt_record_header(r, "rill.source.topic");
         const char *p = rt_record_header(r, "rill.source.partition");
         const char *o = rt_record_header(r, "rill.source.offset");
-        if (t && p && o && !strcmp(t, a->topic[b->topic]) && !strcmp(p, part) &&
-            !strcmp(o, off)) {
+        if (t && p && o && !strcmp(t, a->topic[b->topic]) && !strcmp(p, part) && !strcmp(o, off)) {
             found = r;
             ++*cnt;
         }
@@ -181,14 +189,13 @@ static void check_dead_letters(const rt_auction_t *a, const char *app_id, const 
     char *dlq;
     if (asprintf(&dlq, "%s-dlq", app_id) < 0)
         abort();
-    rt_records_t *dead = rt_consume_all(rt_bootstrap(), dlq, iso, n + other_expected,
-                                        READ_TIMEOUT_MS);
+    rt_records_t *dead =
+        rt_consume_all(rt_bootstrap(), dlq, iso, n + other_expected, READ_TIMEOUT_MS);
     for (size_t i = 0; i < n; i++) {
         int cnt;
         const rt_record_t *r = find_dead(a, dead, &b[i], &cnt);
         cr_expect_eq(cnt, 1, "%s: the %s at %s[%d]@%" PRId64 " is %d times in %s", app_id,
-                     b[i].what, a->topic[b[i].topic], (int)b[i].partition, b[i].offset, cnt,
-                     dlq);
+                     b[i].what, a->topic[b[i].topic], (int)b[i].partition, b[i].offset, cnt, dlq);
         if (!r)
             continue;
         const char *why = rt_record_header(r, "rill.error");
@@ -196,8 +203,8 @@ static void check_dead_letters(const rt_auction_t *a, const char *app_id, const 
                   app_id, b[i].what, why ? why : "(no reason)");
         cr_expect(rt_record_header(r, "rill.error.node"), "%s: no rill.error.node", app_id);
         cr_expect(r->value_len == b[i].len && !memcmp(r->value, b[i].value, b[i].len),
-                  "%s: the dead letter of the %s has %zu bytes, not the original %zu",
-                  app_id, b[i].what, r->value_len, b[i].len);
+                  "%s: the dead letter of the %s has %zu bytes, not the original %zu", app_id,
+                  b[i].what, r->value_len, b[i].len);
     }
     cr_expect_eq(dead->cnt, n + other_expected,
                  "%s: %zu dead letters, expected %zu large records and %zu others", app_id,
@@ -228,12 +235,11 @@ static void run_big(const char *edge, bool eos) {
     snprintf(name, sizeof(name), "%s.log", app_id);
     log = rt_tmp_path(name);
     int64_t t0 = rt_now_ms();
-    pid_t pid = rt_auction_spawn(&a, edge, app_id, state, nf, eos ? eos_props : alos_props,
-                                 drain, log);
+    pid_t pid =
+        rt_auction_spawn(&a, edge, app_id, state, nf, eos ? eos_props : alos_props, drain, log);
     int rc = rt_wait(pid, RUN_TIMEOUT_MS);
     cr_log_info("%s: --edge %s, %s: exit %d after %.1f s (log %s)", app_id, edge,
-                eos ? "exactly_once_v2" : "at_least_once", rc,
-                (rt_now_ms() - t0) / 1000.0, log);
+                eos ? "exactly_once_v2" : "at_least_once", rc, (rt_now_ms() - t0) / 1000.0, log);
     if (rc) {
         rt_log_tail(log, 30);
         if (rc < 0)
@@ -313,19 +319,19 @@ Test(integration_refused_records, faas_edge_null_keys_keep_their_own_bytes) {
                                        "read_uncommitted", 1, READ_TIMEOUT_MS);
     const rt_record_t *r = NULL;
     size_t cnt = null_keyed(rej, &r);
-    cr_expect_eq(cnt, 1, "%zu rejected records with a null key, expected the tombstone only",
-                 cnt);
+    cr_expect_eq(cnt, 1, "%zu rejected records with a null key, expected the tombstone only", cnt);
     if (r)
-        cr_expect(!r->value, "the tombstone was rejected with %zu bytes of another record: "
-                  "%.60s", r->value_len, r->value);
+        cr_expect(!r->value,
+                  "the tombstone was rejected with %zu bytes of another record: "
+                  "%.60s",
+                  r->value_len, r->value);
     /* the bid: enriched in auction.bids, once */
-    rt_records_t *bids = rt_consume_all(rt_bootstrap(), a.topic[RT_AU_BIDS], "read_uncommitted",
-                                        1, READ_TIMEOUT_MS);
+    rt_records_t *bids =
+        rt_consume_all(rt_bootstrap(), a.topic[RT_AU_BIDS], "read_uncommitted", 1, READ_TIMEOUT_MS);
     size_t found = 0;
     for (size_t i = 0; i < bids->cnt; i++)
         found += bids->v[i].value && strstr(bids->v[i].value, "xxxxxxxxxxxxxxxxxxxx") != NULL;
-    cr_expect_eq(found, 1, "the valid null-key bid is %zu times in %s", found,
-                 a.topic[RT_AU_BIDS]);
+    cr_expect_eq(found, 1, "the valid null-key bid is %zu times in %s", found, a.topic[RT_AU_BIDS]);
     rt_records_free(rej), free(rej);
     rt_records_free(bids), free(bids);
     free_big(b, 2);

@@ -62,8 +62,7 @@ typedef struct topics_s {
 static void topics_make(topics_t *t, const char *prefix, bool limited, const char *dlq_limit) {
     t->app_id = rt_unique_name(prefix);
     if (asprintf(&t->input, "%s.in", t->app_id) < 0 ||
-        asprintf(&t->output, "%s.out", t->app_id) < 0 ||
-        asprintf(&t->dlq, "%s-dlq", t->app_id) < 0)
+        asprintf(&t->output, "%s.out", t->app_id) < 0 || asprintf(&t->dlq, "%s-dlq", t->app_id) < 0)
         abort();
     const char *const small[] = {"max.message.bytes", LIMIT, NULL};
     rt_create_topic(rt_bootstrap(), t->input, 2);
@@ -103,8 +102,8 @@ static rill_app_t *app_new(const topics_t *t, bool eos, bool drain) {
 static void produce_input(const topics_t *t, rt_records_t *delivered) {
     char errstr[512];
     rt_produce_opts_t popts = {.delivered = delivered};
-    cr_assert_eq(rt_produce_strings(rt_bootstrap(), t->input, RECORDS, gen, NULL, &popts,
-                                    errstr, sizeof(errstr)),
+    cr_assert_eq(rt_produce_strings(rt_bootstrap(), t->input, RECORDS, gen, NULL, &popts, errstr,
+                                    sizeof(errstr)),
                  0, "producing the input: %s", errstr);
 }
 
@@ -137,20 +136,22 @@ static void check(const topics_t *t, const rt_records_t *delivered, bool eos, bo
         cr_expect(!(no && nd), "%s: record %s is in the output and the dead-letter topic",
                   t->app_id, src->key);
         if (exact)
-            cr_expect(no + nd <= 1, "%s: record %s is %zu times in the output and %zu in the "
-                      "dead-letter topic", t->app_id, src->key, no, nd);
+            cr_expect(no + nd <= 1,
+                      "%s: record %s is %zu times in the output and %zu in the "
+                      "dead-letter topic",
+                      t->app_id, src->key, no, nd);
         if (all_small_out && !large)
             cr_expect(no >= 1, "%s: small record %s was not written", t->app_id, src->key);
         if (!d)
             continue;
         const char *why = rt_record_header(d, "rill.error");
-        cr_expect(why && strcasestr(why, "too large"), "%s: %s dead-lettered for \"%s\"",
-                  t->app_id, src->key, why ? why : "(none)");
+        cr_expect(why && strcasestr(why, "too large"), "%s: %s dead-lettered for \"%s\"", t->app_id,
+                  src->key, why ? why : "(none)");
         char off[32];
         snprintf(off, sizeof(off), "%lld", (long long)src->offset);
         const char *o2 = rt_record_header(d, "rill.source.offset");
-        cr_expect(o2 && !strcmp(o2, off), "%s: %s dead letter names offset %s, not %s",
-                  t->app_id, src->key, o2 ? o2 : "(none)", off);
+        cr_expect(o2 && !strcmp(o2, off), "%s: %s dead letter names offset %s, not %s", t->app_id,
+                  src->key, o2 ? o2 : "(none)", off);
         const char *cut = rt_record_header(d, "rill.value.truncated");
         if (cut) /* a prefix of the value, and its original size */
             cr_expect(strtoull(cut, NULL, 10) == src->value_len && d->value_len > 0 &&
@@ -159,8 +160,10 @@ static void check(const topics_t *t, const rt_records_t *delivered, bool eos, bo
                       "%s: %s dead letter cut to %zu bytes says %s, original %zu", t->app_id,
                       src->key, d->value_len, cut, src->value_len);
         else
-            cr_expect(d->value_len == src->value_len, "%s: %s dead letter has %zu bytes, "
-                      "not %zu", t->app_id, src->key, d->value_len, src->value_len);
+            cr_expect(d->value_len == src->value_len,
+                      "%s: %s dead letter has %zu bytes, "
+                      "not %zu",
+                      t->app_id, src->key, d->value_len, src->value_len);
         cr_expect(!cut == !dlq_cut, "%s: %s dead letter %s", t->app_id, src->key,
                   cut ? "cut though it fits" : "not cut though the topic is too small");
     }
@@ -214,8 +217,8 @@ static void lower_limit(const char *topic) {
     size_t cnt = 0;
     const rd_kafka_ConfigResource_t **res =
         rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &cnt);
-    cr_assert(cnt == 1 && !rd_kafka_ConfigResource_error(res[0]), "AlterConfigs of %s: %s",
-              topic, cnt ? rd_kafka_ConfigResource_error_string(res[0]) : "no result");
+    cr_assert(cnt == 1 && !rd_kafka_ConfigResource_error(res[0]), "AlterConfigs of %s: %s", topic,
+              cnt ? rd_kafka_ConfigResource_error_string(res[0]) : "no result");
     rd_kafka_event_destroy(ev);
     rd_kafka_ConfigResource_destroy(cr);
     rd_kafka_queue_destroy(q);
@@ -279,8 +282,8 @@ static void punct_fire(rill_ctx_t *ctx, int64_t ts, void *arg) {
     char big[LARGE_LEN + 1];
     memset(big, 'z', LARGE_LEN);
     big[LARGE_LEN] = '\0';
-    rill_record_t out = {.key = "punct", .key_len = 5, .value = big, .value_len = LARGE_LEN,
-                         .timestamp = ts};
+    rill_record_t out = {
+        .key = "punct", .key_len = 5, .value = big, .value_len = LARGE_LEN, .timestamp = ts};
     rill_ctx_forward(ctx, &out);
 }
 
@@ -310,15 +313,15 @@ Test(integration_small_sink, punctuation_output_too_large_dead_lettered) {
     char errstr[512];
     topics_make(&t, "small-punct", true, NULL);
     rill_topology_t *topo = rill_topology_new();
-    static const rill_processor_def_t def = {.init = punct_init, .process = punct_process,
-                                             .close = punct_close};
-    rill_stream_to(rill_stream_process(rill_stream_from(topo, "source", t.input, NULL), "punct",
-                                       &def, NULL),
-                   "sink", t.output, NULL);
+    static const rill_processor_def_t def = {
+        .init = punct_init, .process = punct_process, .close = punct_close};
+    rill_stream_to(
+        rill_stream_process(rill_stream_from(topo, "source", t.input, NULL), "punct", &def, NULL),
+        "sink", t.output, NULL);
     rill_conf_t *conf = rill_conf_new();
     cr_assert_eq(rill_conf_set(conf, "application.id", t.app_id, errstr, sizeof(errstr)), 0);
-    cr_assert_eq(rill_conf_set(conf, "bootstrap.servers", rt_bootstrap(), errstr,
-                               sizeof(errstr)), 0);
+    cr_assert_eq(rill_conf_set(conf, "bootstrap.servers", rt_bootstrap(), errstr, sizeof(errstr)),
+                 0);
     cr_assert_eq(rill_conf_set(conf, "commit.interval.ms", "200", errstr, sizeof(errstr)), 0);
     rill_app_t *app = rill_app_new(topo, conf, errstr, sizeof(errstr));
     cr_assert_not_null(app, "%s", errstr);
@@ -338,8 +341,7 @@ Test(integration_small_sink, punctuation_output_too_large_dead_lettered) {
     while (rill_app_metric(app, "rill_dlq_records_total") < 1 && rt_now_ms() < deadline)
         rt_sleep_ms(100);
     rill_app_stop(app);
-    cr_assert_eq(rill_app_wait(app, errstr, sizeof(errstr)), 0, "the app stopped with: %s",
-                 errstr);
+    cr_assert_eq(rill_app_wait(app, errstr, sizeof(errstr)), 0, "the app stopped with: %s", errstr);
     rill_app_destroy(app);
     rt_records_t *out = rt_consume_all(rt_bootstrap(), t.output, "read_uncommitted", 10, 20000);
     cr_assert_eq(out->cnt, 10, "every small record in the output");
@@ -359,8 +361,8 @@ Test(integration_small_sink, punctuation_output_too_large_dead_lettered) {
 static void delete_topic(const char *topic) {
     char errstr[512];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    cr_assert_eq(rd_kafka_conf_set(kc, "bootstrap.servers", rt_bootstrap(), errstr,
-                                   sizeof(errstr)), RD_KAFKA_CONF_OK, "%s", errstr);
+    cr_assert_eq(rd_kafka_conf_set(kc, "bootstrap.servers", rt_bootstrap(), errstr, sizeof(errstr)),
+                 RD_KAFKA_CONF_OK, "%s", errstr);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
     cr_assert_not_null(rk, "%s", errstr);
     rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(topic);
@@ -445,16 +447,19 @@ Test(integration_small_sink, sink_topic_deleted_while_running) {
     for (int64_t i = 40; i < commit && i < 80; i++) {
         const rt_record_t *d = NULL;
         snprintf(key, sizeof(key), "k%lld", (long long)i);
-        cr_expect(count_key(dead, key, &d) >= 1, "%s: record %s committed past (offset %lld) "
-                  "but neither written nor dead-lettered", t.app_id, key, (long long)commit);
+        cr_expect(count_key(dead, key, &d) >= 1,
+                  "%s: record %s committed past (offset %lld) "
+                  "but neither written nor dead-lettered",
+                  t.app_id, key, (long long)commit);
         const char *why = d ? rt_record_header(d, "rill.error") : NULL;
-        cr_expect(!d || (why && strstr(why, t.output)), "%s: %s dead-lettered for \"%s\"",
-                  t.app_id, key, why ? why : "(none)");
+        cr_expect(!d || (why && strstr(why, t.output)), "%s: %s dead-lettered for \"%s\"", t.app_id,
+                  key, why ? why : "(none)");
     }
     /* A clear outcome. */
     cr_expect(commit >= 80 || (err && strstr(errstr, t.output)),
               "%s: neither every record dead-lettered (committed %lld) nor a clear stop "
-              "naming the topic (%s)", t.app_id, (long long)commit, errstr);
+              "naming the topic (%s)",
+              t.app_id, (long long)commit, errstr);
     rt_records_free(dead), free(dead);
     topics_free(&t);
 }

@@ -28,16 +28,13 @@
 #define DOWN_MS 20000
 #define RUN_TIMEOUT_MS 100000
 
-static const rt_auction_params_t params = {.grace_ms = 2000, .hot_size_ms = 10000,
-                                           .hot_advance_ms = 2000, .hot_grace_ms = 1000};
+static const rt_auction_params_t params = {
+    .grace_ms = 2000, .hot_size_ms = 10000, .hot_advance_ms = 2000, .hot_grace_ms = 1000};
 
 static const char *const props[] = {
-    "processing.guarantee=exactly_once_v2",
-    "commit.interval.ms=200",
-    "consumer.session.timeout.ms=6000",
-    "consumer.heartbeat.interval.ms=500",
-    "startup.broker.wait.ms=90000",
-    NULL,
+    "processing.guarantee=exactly_once_v2", "commit.interval.ms=200",
+    "consumer.session.timeout.ms=6000",     "consumer.heartbeat.interval.ms=500",
+    "startup.broker.wait.ms=90000",         NULL,
 };
 
 /* Runs scripts/kafka.sh cmd; returns its exit status. Its output goes to the test's tmp dir. */
@@ -87,19 +84,16 @@ Test(integration_start_broker_restart, app_started_while_broker_is_down_waits_an
     pid_t pid = rt_auction_spawn(&a, "native", app_id, state, "/dev/null", props, extra, log);
     while (rt_now_ms() - t0 < DOWN_MS && rt_wait(pid, 0) < 0)
         rt_sleep_ms(200);
-    cr_assert_lt(rt_wait(pid, 0), 0, "rill-auction ended while the broker was down (log %s)",
-                 log);
+    cr_assert_lt(rt_wait(pid, 0), 0, "rill-auction ended while the broker was down (log %s)", log);
     cr_expect(rt_file_contains(log, "cannot reach any broker at "),
               "no \"cannot reach any broker\" line in %s", log);
     cr_expect(rt_file_contains(log, "retrying"), "no \"retrying\" in %s", log);
-    cr_expect(!rt_file_contains(log, "does not exist"), "a topic was reported missing (%s)",
-              log);
+    cr_expect(!rt_file_contains(log, "does not exist"), "a topic was reported missing (%s)", log);
 
     cr_assert_eq(kafka_sh("resume"), 0, "kafka.sh resume failed");
     cr_log_info("%s: broker back after %.1f s", app_id, (rt_now_ms() - t0) / 1000.0);
     int rc = rt_wait(pid, RUN_TIMEOUT_MS);
-    cr_log_info("%s: rill-auction exit %d after %.1f s", app_id, rc,
-                (rt_now_ms() - t0) / 1000.0);
+    cr_log_info("%s: rill-auction exit %d after %.1f s", app_id, rc, (rt_now_ms() - t0) / 1000.0);
     if (rc) {
         rt_log_tail(log, 30);
         if (rc < 0)

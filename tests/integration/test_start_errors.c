@@ -21,15 +21,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int pick_user(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int pick_user(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     (void)opaque;
     return rill_buf_append(out->key, rec->key, rec->key_len);
 }
 
 static int keep_left(const rill_record_t *left, const rill_record_t *right, rill_buf_t *out,
-                     void *opaque)
-{
+                     void *opaque) {
     (void)right;
     (void)opaque;
     return rill_buf_append(out, left->value, left->value_len);
@@ -40,8 +38,7 @@ static int keep_left(const rill_record_t *left, const rill_record_t *right, rill
  * asserts that the start fails with a message containing each of want (NULL-terminated)
  * and returns how long the start took (ms). */
 static int64_t start_fails_on(const char *bootstrap, const char *wait_ms, const char *in,
-                              const char *table, const char *out, const char *const *want)
-{
+                              const char *table, const char *out, const char *const *want) {
     char errstr[1024] = "", *id = rt_unique_name("start-errors");
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *s = rill_stream_from(topo, "source", in, NULL);
@@ -51,11 +48,10 @@ static int64_t start_fails_on(const char *bootstrap, const char *wait_ms, const 
     rill_stream_to(s, "sink", out, NULL);
     rill_conf_t *conf = rill_conf_new();
     cr_assert_eq(rill_conf_set(conf, "application.id", id, errstr, sizeof(errstr)), 0);
-    cr_assert_eq(rill_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr)),
-                 0);
+    cr_assert_eq(rill_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr)), 0);
     if (wait_ms)
-        cr_assert_eq(rill_conf_set(conf, "startup.broker.wait.ms", wait_ms, errstr,
-                                   sizeof(errstr)), 0, "%s", errstr);
+        cr_assert_eq(rill_conf_set(conf, "startup.broker.wait.ms", wait_ms, errstr, sizeof(errstr)),
+                     0, "%s", errstr);
     rill_app_t *app = rill_app_new(topo, conf, errstr, sizeof(errstr));
     cr_assert_not_null(app, "%s", errstr);
     int64_t t0 = rt_now_ms();
@@ -70,35 +66,29 @@ static int64_t start_fails_on(const char *bootstrap, const char *wait_ms, const 
 }
 
 static void assert_start_fails(const char *in, const char *table, const char *out,
-                               const char *const *want)
-{
+                               const char *const *want) {
     start_fails_on(rt_bootstrap(), NULL, in, table, out, want);
 }
 
-Test(integration_start_errors, missing_output_topic_named_with_the_fix, .timeout = 60)
-{
+Test(integration_start_errors, missing_output_topic_named_with_the_fix, .timeout = 60) {
     char *in = rt_unique_name("start-errors-in"), *out = rt_unique_name("start-errors-out");
     rt_create_topic(rt_bootstrap(), in, 2);
-    const char *want[] = {"output topic", out, "does not exist", "kafka-topics.sh --create",
-                          NULL};
+    const char *want[] = {"output topic", out, "does not exist", "kafka-topics.sh --create", NULL};
     assert_start_fails(in, NULL, out, want);
     free(in);
     free(out);
 }
 
-Test(integration_start_errors, missing_source_topic_named_with_the_fix, .timeout = 60)
-{
+Test(integration_start_errors, missing_source_topic_named_with_the_fix, .timeout = 60) {
     char *in = rt_unique_name("start-errors-in"), *out = rt_unique_name("start-errors-out");
     rt_create_topic(rt_bootstrap(), out, 2);
-    const char *want[] = {"source topic", in, "does not exist", "kafka-topics.sh --create",
-                          NULL};
+    const char *want[] = {"source topic", in, "does not exist", "kafka-topics.sh --create", NULL};
     assert_start_fails(in, NULL, out, want);
     free(in);
     free(out);
 }
 
-Test(integration_start_errors, missing_global_table_topic_named_with_the_fix, .timeout = 60)
-{
+Test(integration_start_errors, missing_global_table_topic_named_with_the_fix, .timeout = 60) {
     char *in = rt_unique_name("start-errors-in"), *out = rt_unique_name("start-errors-out");
     char *table = rt_unique_name("start-errors-table");
     rt_create_topic(rt_bootstrap(), in, 2);
@@ -110,12 +100,18 @@ Test(integration_start_errors, missing_global_table_topic_named_with_the_fix, .t
     free(table);
 }
 
-Test(integration_start_errors, all_missing_topics_named_in_one_message, .timeout = 60)
-{
+Test(integration_start_errors, all_missing_topics_named_in_one_message, .timeout = 60) {
     char *in = rt_unique_name("start-errors-in"), *out = rt_unique_name("start-errors-out");
     char *table = rt_unique_name("start-errors-table");
-    const char *want[] = {"source topic", in, "global table topic", table, "output topic", out,
-                          "does not exist", "kafka-topics.sh --create", NULL};
+    const char *want[] = {"source topic",
+                          in,
+                          "global table topic",
+                          table,
+                          "output topic",
+                          out,
+                          "does not exist",
+                          "kafka-topics.sh --create",
+                          NULL};
     assert_start_fails(in, table, out, want);
     free(in);
     free(out);
@@ -123,8 +119,7 @@ Test(integration_start_errors, all_missing_topics_named_in_one_message, .timeout
 }
 
 /* A port of 127.0.0.1 where nothing listens (bound, then closed). */
-static int dead_port(void)
-{
+static int dead_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(sa);
@@ -135,9 +130,7 @@ static int dead_port(void)
     return ntohs(sa.sin_port);
 }
 
-Test(integration_start_errors, dead_address_reported_as_unreachable_after_the_wait,
-     .timeout = 60)
-{
+Test(integration_start_errors, dead_address_reported_as_unreachable_after_the_wait, .timeout = 60) {
     char bootstrap[64];
     snprintf(bootstrap, sizeof(bootstrap), "127.0.0.1:%d", dead_port());
     char *in = rt_unique_name("start-errors-in"), *out = rt_unique_name("start-errors-out");

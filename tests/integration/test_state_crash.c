@@ -74,10 +74,10 @@ static void check_restores(const rt_crash_result_t *res) {
                   "replayed [%s]",
                   k, run->restore.scratch, run->restore.records, run->changelog_records,
                   run->restore.text);
-        cr_expect(run->changelog_records > 0 &&
-                      run->restore.records * 2 < run->changelog_records,
+        cr_expect(run->changelog_records > 0 && run->restore.records * 2 < run->changelog_records,
                   "restart %d replayed %" PRId64 " changelog records of %" PRId64 " (not only "
-                  "the tail: at least half)", k, run->restore.records, run->changelog_records);
+                  "the tail: at least half)",
+                  k, run->restore.records, run->changelog_records);
     }
 }
 
@@ -88,11 +88,12 @@ static void check_common(const rt_crash_result_t *res) {
     const rt_crash_run_t *last = &res->run[res->runs - 1];
     cr_expect_eq(last->exit_code, 0, "last run exited with %d after SIGTERM (log %s)",
                  last->exit_code, last->log);
-    cr_expect_eq(res->lag, 0, "the group had not committed the whole input after %.1f s: "
-                 "lag %" PRId64, res->seconds, res->lag);
+    cr_expect_eq(res->lag, 0,
+                 "the group had not committed the whole input after %.1f s: "
+                 "lag %" PRId64,
+                 res->seconds, res->lag);
     cr_expect(res->read.complete, "the output %s could not be read to its end", res->output);
-    cr_expect_eq(res->read.bad_values, 0, "%zu output values are not counts",
-                 res->read.bad_values);
+    cr_expect_eq(res->read.bad_values, 0, "%zu output values are not counts", res->read.bad_values);
     cr_expect_eq(res->read.split_keys, 0, "%zu output records of a key in another partition",
                  res->read.split_keys);
     cr_expect_eq(res->cmp.unexpected, 0, "output keys not in the input: %s", res->cmp.report);
@@ -120,12 +121,13 @@ Test(integration_state_crash, counts_exact_and_restore_only_tail_when_killed_und
     check_restores(&res);
     check_common(&res);
     cr_expect(res.cmp.equal == res.cmp.keys && res.cmp.keys == KEYS,
-              "final counts differ from the reference under exactly_once_v2: %s",
-              res.cmp.report);
+              "final counts differ from the reference under exactly_once_v2: %s", res.cmp.report);
     cr_expect_eq(res.read.records, RECORDS, "%zu committed output records for %d input records",
                  res.read.records, RECORDS);
-    cr_expect_eq(res.read.not_next, 0, "%zu committed output records are not their key's "
-                 "previous count + 1 (a lost or repeated update)", res.read.not_next);
+    cr_expect_eq(res.read.not_next, 0,
+                 "%zu committed output records are not their key's "
+                 "previous count + 1 (a lost or repeated update)",
+                 res.read.not_next);
     rt_crash_result_free(&res);
 }
 
@@ -146,11 +148,10 @@ Test(integration_state_crash, no_update_lost_and_restore_only_tail_when_killed_u
     rt_crash_run(&sc, &res);
     cr_log_info("%s: caught up %.1f s after the first input; output: %zu records (%zu not "
                 "the previous count + 1, i.e. reprocessed); changelog: %" PRId64 " records",
-                res.app_id, res.seconds, res.read.records, res.read.not_next,
-                res.changelog_end);
+                res.app_id, res.seconds, res.read.records, res.read.not_next, res.changelog_end);
     cr_log_info("%s: at_least_once excess: %zu of %zu keys above the reference, by %" PRId64
-                " update(s) in all; %s", res.app_id, res.cmp.above, res.cmp.keys,
-                res.cmp.excess, res.cmp.report);
+                " update(s) in all; %s",
+                res.app_id, res.cmp.above, res.cmp.keys, res.cmp.excess, res.cmp.report);
     check_restores(&res);
     check_common(&res);
     cr_expect(res.cmp.below == 0 && res.cmp.missing == 0 && res.cmp.keys == KEYS,

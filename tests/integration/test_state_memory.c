@@ -5,11 +5,10 @@
  * distinct keys, every stored value 100 bytes, while VmRSS and VmHWM of the process are
  * sampled from /proc every 200 ms.
  *
- * The budget of the stores (docs/DESIGN.md, "Bounded resources"; "bounded memtables per column family and one
- * shared block cache keep the memory of the whole process within a stated budget") is
- * 256 MB:
- *   RocksDB's configured bound: block cache 64 MB + 4 stores × 2 write buffers × 16 MB = 192 MB
- *   headroom: the stores' write caches (statestore.cache.max.bytes, 10 MB) and RocksDB's
+ * The budget of the stores (docs/DESIGN.md, "Bounded resources"; "bounded memtables per column
+ * family and one shared block cache keep the memory of the whole process within a stated budget")
+ * is 256 MB: RocksDB's configured bound: block cache 64 MB + 4 stores × 2 write buffers × 16 MB =
+ * 192 MB headroom: the stores' write caches (statestore.cache.max.bytes, 10 MB) and RocksDB's
  *             memory outside the bound (table readers, compaction, allocator)      =  64 MB
  * The rest of the process is the baseline, measured: the same app with 0 stores over the
  * same input (Rill, librdkafka's clients and their queues). The test asserts that the peak
@@ -57,10 +56,10 @@ TestSuite(integration_state_memory, .fini = rt_state_fini, .timeout = 300);
 static const char *const props[] = {
     "processing.guarantee=at_least_once",
     "commit.interval.ms=1000",
-    "statestore.block.cache.bytes=67108864",   /* BLOCK_CACHE */
-    "statestore.write.buffer.bytes=16777216",  /* WRITE_BUFFER */
-    "statestore.max.write.buffers=2",          /* WRITE_BUFFERS */
-    "statestore.cache.max.bytes=10485760",     /* WRITE_CACHES */
+    "statestore.block.cache.bytes=67108864",  /* BLOCK_CACHE */
+    "statestore.write.buffer.bytes=16777216", /* WRITE_BUFFER */
+    "statestore.max.write.buffers=2",         /* WRITE_BUFFERS */
+    "statestore.cache.max.bytes=10485760",    /* WRITE_CACHES */
     /* The consumer's pre-fetch is bounded per partition (16 MiB by default, 512 MiB over 32
      * partitions), and how full it runs depends on how fast the app drains it: the slower
      * run with stores would hold more of it than the baseline, and the difference would be
@@ -108,9 +107,14 @@ static void run_measured(const char *bootstrap, const char *input, const char *n
     char *dir = rt_state_dir_new(name);
     rt_create_topic(bootstrap, output, PARTITIONS);
     create_changelogs(bootstrap, app_id, stores);
-    rt_count_app_t app = {.bootstrap = bootstrap, .input = input, .output = output,
-                          .app_id = app_id, .state_dir = dir, .stores = stores,
-                          .value_size = VALUE_SIZE, .props = props};
+    rt_count_app_t app = {.bootstrap = bootstrap,
+                          .input = input,
+                          .output = output,
+                          .app_id = app_id,
+                          .state_dir = dir,
+                          .stores = stores,
+                          .value_size = VALUE_SIZE,
+                          .props = props};
     int64_t t0 = rt_now_ms();
     pid_t pid = rt_count_spawn(&app, log);
     rt_mem_sampler_t s;
@@ -125,9 +129,10 @@ static void run_measured(const char *bootstrap, const char *input, const char *n
     out->peak_bytes = out->hwm_bytes > out->peak_rss_bytes ? out->hwm_bytes : out->peak_rss_bytes;
     out->samples = s.samples;
     cr_log_info("%s (%d store(s)): %.1f s, lag %" PRId64 ", exit %d; %zu samples: peak VmRSS "
-                "%.1f MB, VmHWM %.1f MB, last VmRSS %.1f MB", app_id, stores, out->seconds,
-                out->lag, out->exit_code, s.samples, (double)out->peak_rss_bytes / MB,
-                (double)out->hwm_bytes / MB, (double)s.last_rss_kb / 1024.0);
+                "%.1f MB, VmHWM %.1f MB, last VmRSS %.1f MB",
+                app_id, stores, out->seconds, out->lag, out->exit_code, s.samples,
+                (double)out->peak_rss_bytes / MB, (double)out->hwm_bytes / MB,
+                (double)s.last_rss_kb / 1024.0);
     if (out->lag || out->exit_code)
         rt_log_tail(log, 30);
     rt_state_dir_remove(dir);
@@ -160,20 +165,24 @@ Test(integration_state_memory, peak_rss_within_budget_when_32_partitions_have_4_
     cr_log_info("stores' budget %lld MB = RocksDB %lld MB (block cache %lld MB + %d stores x %d x "
                 "%lld MB write buffers) + headroom %lld MB; measured baseline (0 stores) %.1f MB; "
                 "limit %.1f MB; peak with %d stores x %d partitions %.1f MB, %.1f MB above the "
-                "baseline", BUDGET / MB, ROCKSDB_BOUND / MB, BLOCK_CACHE / MB, STORES,
-                WRITE_BUFFERS, WRITE_BUFFER / MB, HEADROOM / MB, (double)base.peak_bytes / MB,
-                (double)limit / MB, STORES, PARTITIONS, (double)full.peak_bytes / MB,
+                "baseline",
+                BUDGET / MB, ROCKSDB_BOUND / MB, BLOCK_CACHE / MB, STORES, WRITE_BUFFERS,
+                WRITE_BUFFER / MB, HEADROOM / MB, (double)base.peak_bytes / MB, (double)limit / MB,
+                STORES, PARTITIONS, (double)full.peak_bytes / MB,
                 (double)(full.peak_bytes - base.peak_bytes) / MB);
-    cr_expect(base.lag == 0 && full.lag == 0, "a run did not process the whole input (lag %"
-              PRId64 " with 0 stores, %" PRId64 " with %d)", base.lag, full.lag, STORES);
+    cr_expect(base.lag == 0 && full.lag == 0,
+              "a run did not process the whole input (lag %" PRId64 " with 0 stores, %" PRId64
+              " with %d)",
+              base.lag, full.lag, STORES);
     cr_expect(base.exit_code == 0 && full.exit_code == 0, "exit codes %d and %d after SIGTERM",
               base.exit_code, full.exit_code);
     cr_expect(base.samples > 0 && full.samples > 0, "no memory samples");
-    cr_expect(full.peak_bytes < limit, "peak RSS with %d stores x %d partitions, %.1f MB, "
+    cr_expect(full.peak_bytes < limit,
+              "peak RSS with %d stores x %d partitions, %.1f MB, "
               "exceeds the measured baseline %.1f MB + the stores' budget %lld MB: the stores "
-              "added %.1f MB, RocksDB's configured bound is %lld MB", STORES, PARTITIONS,
-              (double)full.peak_bytes / MB, (double)base.peak_bytes / MB, BUDGET / MB,
-              (double)(full.peak_bytes - base.peak_bytes) / MB, ROCKSDB_BOUND / MB);
+              "added %.1f MB, RocksDB's configured bound is %lld MB",
+              STORES, PARTITIONS, (double)full.peak_bytes / MB, (double)base.peak_bytes / MB,
+              BUDGET / MB, (double)(full.peak_bytes - base.peak_bytes) / MB, ROCKSDB_BOUND / MB);
     free(input);
     free(name);
 }

@@ -99,8 +99,12 @@ Test(integration_state_migration, moved_tasks_restore_and_counts_exact_when_one_
     rt_create_topic(bootstrap, input, PARTITIONS);
     rt_create_topic(bootstrap, output, PARTITIONS);
 
-    rt_count_app_t app = {.bootstrap = bootstrap, .input = input, .output = output,
-                          .app_id = app_id, .stores = 1, .props = props};
+    rt_count_app_t app = {.bootstrap = bootstrap,
+                          .input = input,
+                          .output = output,
+                          .app_id = app_id,
+                          .stores = 1,
+                          .props = props};
     app.state_dir = dir_a;
     pid_t a = rt_count_spawn(&app, log_a);
     app.state_dir = dir_b;
@@ -117,8 +121,8 @@ Test(integration_state_migration, moved_tasks_restore_and_counts_exact_when_one_
     if (!shared(log_a, log_b)) {
         rt_log_tail(log_a, 30);
         rt_log_tail(log_b, 30);
-        cr_assert_fail("the two instances did not share the %d tasks within %d ms",
-                       PARTITIONS, SHARE_WAIT_MS);
+        cr_assert_fail("the two instances did not share the %d tasks within %d ms", PARTITIONS,
+                       SHARE_WAIT_MS);
     }
     sleep_ms(t0 + (int64_t)RECORDS * 1000 / RATE / 2 - rt_now_ms());
     rt_restore_log_t la;
@@ -144,7 +148,8 @@ Test(integration_state_migration, moved_tasks_restore_and_counts_exact_when_one_
     }
     double takeover_s = (double)(rt_now_ms() - t0) / 1000.0;
     cr_log_info("%s: B after A stopped (%.1f s): %d store(s) opened, %" PRId64 " record(s) "
-                "replayed [%s]", app_id, takeover_s, sb.lines, sb.records, sb.text);
+                "replayed [%s]",
+                app_id, takeover_s, sb.lines, sb.records, sb.text);
 
     if (rt_bg_produce_join(&bg))
         cr_assert_fail("producing the input: %s", bg.errstr);
@@ -161,7 +166,8 @@ Test(integration_state_migration, moved_tasks_restore_and_counts_exact_when_one_
     rt_count_cmp_t cmp;
     rt_counts_compare(&reference, &final, &cmp);
     cr_log_info("%s: caught up at %.1f s; %zu committed output records (%zu not the previous "
-                "count + 1); %s", app_id, done_s, read.records, read.not_next, cmp.report);
+                "count + 1); %s",
+                app_id, done_s, read.records, read.not_next, cmp.report);
 
     cr_expect_eq(exit_a, 0, "A exited with %d after SIGTERM (log %s)", exit_a, log_a);
     cr_expect_eq(exit_b, 0, "B exited with %d after SIGTERM (log %s)", exit_b, log_b);
@@ -176,8 +182,8 @@ Test(integration_state_migration, moved_tasks_restore_and_counts_exact_when_one_
             if (lb.v[j].generation == lb.generations && !strcmp(lb.v[j].task, moved->task) &&
                 !strcmp(lb.v[j].store, moved->store))
                 found = &lb.v[j];
-        cr_expect(found != NULL, "B logged no restore of moved task %s's store \"%s\"",
-                  moved->task, moved->store);
+        cr_expect(found != NULL, "B logged no restore of moved task %s's store \"%s\"", moved->task,
+                  moved->store);
         cr_expect(!found || (found->kind != RT_RESTORE_UP_TO_DATE && found->records > 0),
                   "B did not replay the changelog of moved task %s: %s", moved->task, sb.text);
     }
@@ -187,8 +193,10 @@ Test(integration_state_migration, moved_tasks_restore_and_counts_exact_when_one_
               "final counts differ from the reference under exactly_once_v2: %s", cmp.report);
     cr_expect_eq(read.records, RECORDS, "%zu committed output records for %d input records",
                  read.records, RECORDS);
-    cr_expect_eq(read.not_next, 0, "%zu committed output records are not their key's previous "
-                 "count + 1", read.not_next);
+    cr_expect_eq(read.not_next, 0,
+                 "%zu committed output records are not their key's previous "
+                 "count + 1",
+                 read.not_next);
     if (cmp.equal != cmp.keys || exit_a || exit_b || sb.lines < PARTITIONS) {
         rt_log_tail(log_a, 30);
         rt_log_tail(log_b, 40);

@@ -62,8 +62,13 @@ Test(integration_state_open, every_store_opens_when_its_changelog_was_just_creat
                            sizeof(errstr)))
         cr_assert_fail("producing the input: %s", errstr);
 
-    rt_count_app_t app = {.bootstrap = bootstrap, .input = input, .output = output,
-                          .app_id = app_id, .state_dir = dir, .stores = STORES, .props = props};
+    rt_count_app_t app = {.bootstrap = bootstrap,
+                          .input = input,
+                          .output = output,
+                          .app_id = app_id,
+                          .state_dir = dir,
+                          .stores = STORES,
+                          .props = props};
     pid_t pid = rt_count_spawn(&app, log);
     int64_t deadline = rt_now_ms() + OPEN_WAIT_MS;
     rt_restore_sum_t sum;
@@ -78,8 +83,9 @@ Test(integration_state_open, every_store_opens_when_its_changelog_was_just_creat
     rt_kill(pid, SIGTERM);
     int exit_code = rt_wait(pid, STOP_WAIT_MS);
     cr_log_info("%s: %d of %d store instances opened (%d up to date, %d restored), lag %" PRId64
-                ", exit %d", app_id, sum.lines, PARTITIONS * STORES, sum.up_to_date,
-                sum.stored + sum.scratch, lag, exit_code);
+                ", exit %d",
+                app_id, sum.lines, PARTITIONS * STORES, sum.up_to_date, sum.stored + sum.scratch,
+                lag, exit_code);
     if (died || exit_code || sum.lines < PARTITIONS * STORES)
         rt_log_tail(log, 8);
     cr_expect(!died, "the app stopped by itself while opening its stores (log %s)", log);

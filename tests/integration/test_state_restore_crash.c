@@ -36,15 +36,18 @@
 #define WAIT_MS 60000
 
 /* The fill writes the changelogs in small batches, so that fetches can be kept small. */
-static const char *const fill_props[] = {
-    "processing.guarantee=at_least_once", "commit.interval.ms=1000",
-    "producer.batch.size=2048", NULL};
+static const char *const fill_props[] = {"processing.guarantee=at_least_once",
+                                         "commit.interval.ms=1000", "producer.batch.size=2048",
+                                         NULL};
 /* The restore to kill reads them a few kilobytes per fetch, and RocksDB flushes its small
  * memtables to tables several times before the kill: the restart finds flushed prefixes. */
-static const char *const slow_props[] = {
-    "processing.guarantee=at_least_once", "consumer.max.partition.fetch.bytes=2048",
-    "consumer.fetch.max.bytes=8192", "consumer.message.max.bytes=8192",
-    "statestore.write.buffer.bytes=524288", "log.level=info", NULL};
+static const char *const slow_props[] = {"processing.guarantee=at_least_once",
+                                         "consumer.max.partition.fetch.bytes=2048",
+                                         "consumer.fetch.max.bytes=8192",
+                                         "consumer.message.max.bytes=8192",
+                                         "statestore.write.buffer.bytes=524288",
+                                         "log.level=info",
+                                         NULL};
 static const char *const plain_props[] = {"processing.guarantee=at_least_once", NULL};
 
 TestSuite(integration_state_restore_crash, .fini = rt_state_fini, .timeout = 300);
@@ -99,8 +102,8 @@ static void compare_store(rill__db_t *db, const char *store, const rt_counts_t *
         else if (want->value == n)
             c->equal++;
         else if (c->wrong++ == 0)
-            snprintf(c->example, sizeof(c->example), "%s: %s holds %" PRId64 ", reference %"
-                     PRId64, store, key, n, want->value);
+            snprintf(c->example, sizeof(c->example), "%s: %s holds %" PRId64 ", reference %" PRId64,
+                     store, key, n, want->value);
     }
     cr_assert_eq(rill__iter_error(it, err, sizeof(err)), 0, "%s: %s", store, err);
     rill__iter_destroy(it);
@@ -116,13 +119,15 @@ static void check_db(const char *dir, const char *app_id, const rt_counts_t *ref
         cmp_t c = {0};
         compare_store(db, s ? "counts-2" : "counts", ref, &c);
         cr_log_info("store %d: %zu keys, %zu equal, %zu wrong, %zu unexpected, %zu malformed; "
-                    "reference %zu keys %s", s + 1, c.keys, c.equal, c.wrong, c.unexpected,
-                    c.malformed, ref->cnt, c.example);
-        cr_expect_eq(c.equal, ref->cnt, "store %d: %zu of %zu keys restored with their count "
-                     "(%zu wrong, %zu unexpected, %zu malformed) %s", s + 1, c.equal, ref->cnt,
-                     c.wrong, c.unexpected, c.malformed, c.example);
-        cr_expect_eq(c.keys, ref->cnt, "store %d holds %zu keys, the reference %zu", s + 1,
-                     c.keys, ref->cnt);
+                    "reference %zu keys %s",
+                    s + 1, c.keys, c.equal, c.wrong, c.unexpected, c.malformed, ref->cnt,
+                    c.example);
+        cr_expect_eq(c.equal, ref->cnt,
+                     "store %d: %zu of %zu keys restored with their count "
+                     "(%zu wrong, %zu unexpected, %zu malformed) %s",
+                     s + 1, c.equal, ref->cnt, c.wrong, c.unexpected, c.malformed, c.example);
+        cr_expect_eq(c.keys, ref->cnt, "store %d holds %zu keys, the reference %zu", s + 1, c.keys,
+                     ref->cnt);
     }
     rill__db_close(db);
     free(path);
@@ -169,9 +174,14 @@ Test(integration_state_restore_crash, a_kill_during_restore_restores_correctly_n
     rt_records_free(&delivered);
 
     char *filled = rt_state_dir_new("restore-crash-fill");
-    rt_count_app_t app = {.bootstrap = bootstrap, .input = input, .output = output,
-                          .app_id = app_id, .state_dir = filled, .stores = STORES,
-                          .value_size = VALUE_SIZE, .props = fill_props};
+    rt_count_app_t app = {.bootstrap = bootstrap,
+                          .input = input,
+                          .output = output,
+                          .app_id = app_id,
+                          .state_dir = filled,
+                          .stores = STORES,
+                          .value_size = VALUE_SIZE,
+                          .props = fill_props};
     start_and_stop(&app, logs[0], "fill");
 
     /* An empty state directory: everything is restored; killed at the first progress line. */
@@ -183,20 +193,21 @@ Test(integration_state_restore_crash, a_kill_during_restore_restores_correctly_n
     bool done_before = rt_file_contains(logs[1], "running: ");
     rt_kill(pid, SIGKILL);
     int code = rt_wait(pid, 30000);
-    cr_log_info("killed during the restore: progress line %d, already running %d, exit %d",
-                midway, done_before, code);
-    cr_assert(midway && !done_before, "the kill did not land during the restore (log %s)",
-              logs[1]);
+    cr_log_info("killed during the restore: progress line %d, already running %d, exit %d", midway,
+                done_before, code);
+    cr_assert(midway && !done_before, "the kill did not land during the restore (log %s)", logs[1]);
 
     app.props = plain_props;
     start_and_stop(&app, logs[2], "restart");
     rt_restore_sum_t sum;
     rt_restore_summary(logs[2], 0, &sum);
     cr_log_info("restart: %d store(s) from the stored offset, %d with no local state, %d up to "
-                "date, %" PRId64 " records replayed [%s]", sum.stored, sum.scratch,
-                sum.up_to_date, sum.records, sum.text);
-    cr_expect(sum.stored > 0, "no store resumed from an offset that survived the kill: the "
-              "restart restored everything from the start [%s]", sum.text);
+                "date, %" PRId64 " records replayed [%s]",
+                sum.stored, sum.scratch, sum.up_to_date, sum.records, sum.text);
+    cr_expect(sum.stored > 0,
+              "no store resumed from an offset that survived the kill: the "
+              "restart restored everything from the start [%s]",
+              sum.text);
     check_db(dir, app_id, &ref);
 
     rt_counts_free(&ref);

@@ -35,8 +35,8 @@
 
 #define PARTITIONS 2
 #define KEYS 40
-#define HALF 8750         /* records per run: the first ends inside window [170 s, 180 s) */
-#define STEP_MS 20        /* between two records' timestamps: 175 s of event time per run */
+#define HALF 8750  /* records per run: the first ends inside window [170 s, 180 s) */
+#define STEP_MS 20 /* between two records' timestamps: 175 s of event time per run */
 #define WINDOW_MS 10000
 #define GRACE_MS 5000
 #define RETENTION_MS (WINDOW_MS + GRACE_MS)
@@ -72,8 +72,9 @@ static void produce_half(const char *bootstrap, const char *topic, ref_t *ref, s
         int k = key_of(i);
         snprintf(key, sizeof(key), "k%02d", k);
         int vlen = snprintf(value, sizeof(value), "%zu", i);
-        cr_assert_eq(rill_producer_send(p, topic, -1, key, strlen(key), value, (size_t)vlen,
-                                        ts_of(ref, i)), RILL_OK);
+        cr_assert_eq(
+            rill_producer_send(p, topic, -1, key, strlen(key), value, (size_t)vlen, ts_of(ref, i)),
+            RILL_OK);
         ref->counts[k][(ts_of(ref, i) - ref->base) / WINDOW_MS]++;
     }
     cr_assert_eq(rill_producer_flush(p, 30000, errstr, sizeof(errstr)), RILL_OK, "%s", errstr);
@@ -112,15 +113,18 @@ static rill_app_t *app_new(const char *bootstrap, const char *app_id, const char
     rill_topology_t *topo = rill_topology_new();
     rill_source_opts_t src = {.key_serde = rill_serde_string(), .value_serde = rill_serde_bytes()};
     rill_stream_t *s = rill_stream_from(topo, "source", input, &src);
-    rill_window_spec_t spec = {.kind = RILL_WINDOW_TUMBLING, .size_ms = WINDOW_MS,
-                               .grace_ms = GRACE_MS};
-    cr_assert_not_null(rill_windowed_count(
-        rill_grouped_windowed_by(rill_stream_group_by_key(s, NULL), &spec), STORE,
-        RILL_EMIT_ON_UPDATE));
+    rill_window_spec_t spec = {
+        .kind = RILL_WINDOW_TUMBLING, .size_ms = WINDOW_MS, .grace_ms = GRACE_MS};
+    cr_assert_not_null(
+        rill_windowed_count(rill_grouped_windowed_by(rill_stream_group_by_key(s, NULL), &spec),
+                            STORE, RILL_EMIT_ON_UPDATE));
     rill_conf_t *conf = rill_conf_new();
-    const char *kv[][2] = {{"application.id", app_id}, {"bootstrap.servers", bootstrap},
-                           {"state.dir", dir}, {"processing.guarantee", "at_least_once"},
-                           {"commit.interval.ms", "600000"}, {"log.level", "warn"}};
+    const char *kv[][2] = {{"application.id", app_id},
+                           {"bootstrap.servers", bootstrap},
+                           {"state.dir", dir},
+                           {"processing.guarantee", "at_least_once"},
+                           {"commit.interval.ms", "600000"},
+                           {"log.level", "warn"}};
     char errstr[512];
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
         cr_assert_eq(rill_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof(errstr)), RILL_OK);
@@ -143,8 +147,7 @@ static void wait_metric(rill_app_t *app, const char *name, int64_t n) {
 static void stop(rill_app_t *app) {
     char errstr[512] = "";
     rill_app_stop(app);
-    cr_assert_eq(rill_app_wait(app, errstr, sizeof(errstr)), RILL_OK, "app ended with: %s",
-                 errstr);
+    cr_assert_eq(rill_app_wait(app, errstr, sizeof(errstr)), RILL_OK, "app ended with: %s", errstr);
 }
 
 /* The value of rill_changelog_records_total{store="store"} in the app's metrics text. */
@@ -206,16 +209,16 @@ static void check_store(rill_app_t *app, const ref_t *ref, const char *what) {
             if (qs == RILL_QUERY_UNAVAILABLE)
                 rt_sleep_ms(50);
         }
-        cr_assert(qs == RILL_QUERY_FOUND || qs == RILL_QUERY_NOT_FOUND, "%s: fetch %s: %s",
-                  what, key, info.error);
+        cr_assert(qs == RILL_QUERY_FOUND || qs == RILL_QUERY_NOT_FOUND, "%s: fetch %s: %s", what,
+                  key, info.error);
         cr_expect_eq(s.wrong, 0, "%s: %s: %d malformed rows", what, key, s.wrong);
         for (int w = 0; w < NWIN; w++) {
             rows += s.found[w] >= 0;
             if (retained(ref, k, w) && ref->counts[k][w] && s.found[w] != ref->counts[k][w])
                 bad_retained++;
             if (s.found[w] >= 0 && s.found[w] != ref->counts[k][w] && not_final++ < 3)
-                cr_log_info("%s: %s window %d: %" PRId64 ", the reference %" PRId64, what, key,
-                            w, s.found[w], ref->counts[k][w]);
+                cr_log_info("%s: %s window %d: %" PRId64 ", the reference %" PRId64, what, key, w,
+                            s.found[w], ref->counts[k][w]);
         }
     }
     cr_log_info("%s: %d windows read", what, rows);
@@ -263,23 +266,24 @@ static void check_changelog(const char *bootstrap, const char *topic, const ref_
         for (int w = 0; w < NWIN; w++) {
             held += rebuilt[k][w] >= 0;
             not_final += rebuilt[k][w] >= 0 && rebuilt[k][w] != ref->counts[k][w];
-            missing += retained(ref, k, w) && ref->counts[k][w] &&
-                       rebuilt[k][w] != ref->counts[k][w];
+            missing +=
+                retained(ref, k, w) && ref->counts[k][w] && rebuilt[k][w] != ref->counts[k][w];
         }
     }
     cr_log_info("changelog %s: %zu records, %d windows rebuilt", topic, log->cnt, held);
     cr_expect_eq(malformed, 0, "%d changelog records are not window records", malformed);
-    cr_expect_eq(not_final, 0, "the changelog's last value of %d windows is not their final "
-                 "count (an earlier one)", not_final);
-    cr_expect_eq(missing, 0, "%d retained windows are missing or differ in the changelog",
-                 missing);
+    cr_expect_eq(not_final, 0,
+                 "the changelog's last value of %d windows is not their final "
+                 "count (an earlier one)",
+                 not_final);
+    cr_expect_eq(missing, 0, "%d retained windows are missing or differ in the changelog", missing);
     rt_records_free(log);
     free(log);
 }
 
 /* Runs the app over one half of the input; returns its per-store counters after the stop. */
-static void run_half(const char *bootstrap, const char *app_id, const char *input,
-                     const char *dir, const ref_t *ref, int64_t counters[2], bool check) {
+static void run_half(const char *bootstrap, const char *app_id, const char *input, const char *dir,
+                     const ref_t *ref, int64_t counters[2], bool check) {
     rill_app_t *app = app_new(bootstrap, app_id, input, dir);
     wait_metric(app, "rill_records_processed_total", HALF);
     if (check)
@@ -313,8 +317,10 @@ Test(integration_state_window_changelog, final_values_reach_the_changelog_and_re
     for (int t = 0; t < 2; t++) {
         rt_records_t *all = rt_consume_all(bootstrap, topic[t], "read_uncommitted", 1, WAIT_MS);
         cr_log_info("%s: %zu records, counter %" PRId64, topic[t], all->cnt, counters[t]);
-        cr_expect_eq((int64_t)all->cnt, counters[t], "%s holds %zu records, the counter says "
-                     "%" PRId64, topic[t], all->cnt, counters[t]);
+        cr_expect_eq((int64_t)all->cnt, counters[t],
+                     "%s holds %zu records, the counter says "
+                     "%" PRId64,
+                     topic[t], all->cnt, counters[t]);
         rt_records_free(all);
         free(all);
     }

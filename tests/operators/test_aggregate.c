@@ -12,7 +12,6 @@
 
 #include "../engine/embedded_util.h"
 
-
 #define NKEYS 7
 #define NREC 300
 #define BASE 1700000000000LL
@@ -29,15 +28,13 @@ typedef struct in_rec_s {
 static in_rec_t input[NREC];
 static uint64_t rng = 7;
 
-static uint32_t rnd(void)
-{
+static uint32_t rnd(void) {
     rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
     return (uint32_t)(rng >> 33);
 }
 
 /* NREC records over NKEYS keys, timestamps out of order (within 2 s), values 1..NREC. */
-static void make_input(void)
-{
+static void make_input(void) {
     for (int i = 0; i < NREC; i++) {
         snprintf(input[i].key, sizeof(input[i].key), "k%u", rnd() % NKEYS);
         input[i].ts = BASE + i * 10 + rnd() % 2000;
@@ -53,8 +50,7 @@ typedef struct agg_ref_s {
     char list[4096];
 } agg_ref_t;
 
-static void reference(const char *key, int n, agg_ref_t *ref)
-{
+static void reference(const char *key, int n, agg_ref_t *ref) {
     memset(ref, 0, sizeof(*ref));
     for (int i = 0; i < n; i++) {
         if (strcmp(input[i].key, key))
@@ -73,8 +69,7 @@ static void reference(const char *key, int n, agg_ref_t *ref)
 /* The topology: in → group by key → count ("counted"), reduce by sum ("summed"), aggregate */
 /* into a list of values ("listed")                                                         */
 
-static int show_count(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int show_count(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     char value[32];
     int64_t n;
 
@@ -84,8 +79,7 @@ static int show_count(const rill_record_t *rec, rill_map_out_t *out, void *opaqu
                            (size_t)snprintf(value, sizeof(value), "%lld", (long long)n));
 }
 
-static int64_t num(const void *p, size_t len)
-{
+static int64_t num(const void *p, size_t len) {
     char text[32];
 
     len = len < sizeof(text) - 1 ? len : sizeof(text) - 1;
@@ -95,8 +89,7 @@ static int64_t num(const void *p, size_t len)
 }
 
 static int sum_reduce(const rill_record_t *rec, const void *agg, size_t agg_len, rill_buf_t *out,
-                      void *opaque)
-{
+                      void *opaque) {
     char text[32];
     int n = snprintf(text, sizeof(text), "%lld",
                      (long long)(num(agg, agg_len) + num(rec->value, rec->value_len)));
@@ -104,21 +97,18 @@ static int sum_reduce(const rill_record_t *rec, const void *agg, size_t agg_len,
     return rill_buf_append(out, text, (size_t)n);
 }
 
-static int list_init(rill_buf_t *out, void *opaque)
-{
+static int list_init(rill_buf_t *out, void *opaque) {
     return 0; /* the empty list */
 }
 
 static int list_add(const rill_record_t *rec, const void *agg, size_t agg_len, rill_buf_t *out,
-                    void *opaque)
-{
+                    void *opaque) {
     if (rill_buf_append(out, agg, agg_len) || (agg_len && rill_buf_append(out, ",", 1)))
         return 1;
     return rill_buf_append(out, rec->value, rec->value_len);
 }
 
-static rill_topology_t *aggregate_topology(void)
-{
+static rill_topology_t *aggregate_topology(void) {
     rill_topology_t *topo = rill_topology_new();
     rill_grouped_t *g = rill_stream_group_by_key(rill_stream_from(topo, "in", "in", NULL), "g");
     rill_stream_t *counts = rill_table_to_stream(rill_grouped_count(g, "counts"), NULL);
@@ -126,15 +116,14 @@ static rill_topology_t *aggregate_topology(void)
     rill_stream_to(rill_stream_map_values(counts, NULL, show_count, NULL), NULL, "counted", NULL);
     rill_stream_to(rill_table_to_stream(rill_grouped_reduce(g, "sums", sum_reduce, NULL), NULL),
                    NULL, "summed", NULL);
-    rill_stream_to(rill_table_to_stream(rill_grouped_aggregate(g, NULL, list_init, list_add, NULL),
-                                        NULL),
-                   NULL, "listed", NULL);
+    rill_stream_to(
+        rill_table_to_stream(rill_grouped_aggregate(g, NULL, list_init, list_add, NULL), NULL),
+        NULL, "listed", NULL);
     cr_assert_null(rill_topology_error(topo), "%s", rill_topology_error(topo));
     return topo;
 }
 
-static void send_range(const char *bootstrap, int from, int to)
-{
+static void send_range(const char *bootstrap, int from, int to) {
     char errstr[512], value[24];
     rill_producer_t *p = rill_producer_new(bootstrap, NULL, errstr, sizeof(errstr));
 
@@ -150,8 +139,7 @@ static void send_range(const char *bootstrap, int from, int to)
  * forwarded; with cached, at least one and at most one per record) and that the last is
  * want(key), with the key's largest timestamp. */
 static void assert_updates_cached(const eu_recs_t *out, int n, int which, const char *topic,
-                                  int cached)
-{
+                                  int cached) {
     for (int k = 0; k < NKEYS; k++) {
         char key[8], want[4096];
         agg_ref_t ref;
@@ -167,11 +155,11 @@ static void assert_updates_cached(const eu_recs_t *out, int n, int which, const 
         }
         if (cached)
             cr_assert(ref.count ? outputs >= 1 && outputs <= ref.count : !outputs,
-                      "%s: %s has %lld updates for %lld records", topic, key,
-                      (long long)outputs, (long long)ref.count);
+                      "%s: %s has %lld updates for %lld records", topic, key, (long long)outputs,
+                      (long long)ref.count);
         else
-            cr_assert_eq(outputs, ref.count, "%s: %s has %lld updates for %lld records", topic,
-                         key, (long long)outputs, (long long)ref.count);
+            cr_assert_eq(outputs, ref.count, "%s: %s has %lld updates for %lld records", topic, key,
+                         (long long)outputs, (long long)ref.count);
         if (!ref.count)
             continue;
         if (which == 0)
@@ -185,13 +173,11 @@ static void assert_updates_cached(const eu_recs_t *out, int n, int which, const 
     }
 }
 
-static void assert_updates(const eu_recs_t *out, int n, int which, const char *topic)
-{
+static void assert_updates(const eu_recs_t *out, int n, int which, const char *topic) {
     assert_updates_cached(out, n, which, topic, 0);
 }
 
-static void assert_all(rill_app_t *app, int n)
-{
+static void assert_all(rill_app_t *app, int n) {
     static const char *const topics[] = {"counted", "summed", "listed"};
 
     for (int which = 0; which < 3; which++) {
@@ -205,8 +191,7 @@ static void assert_all(rill_app_t *app, int n)
 /* ---------------------------------------------------------------------------------------- */
 /* Tests                                                                                    */
 
-Test(operators_aggregate, updates_match_reference_when_grouped_by_key, .timeout = 90)
-{
+Test(operators_aggregate, updates_match_reference_when_grouped_by_key, .timeout = 90) {
     char id[64], dlq[96], dir[64];
 
     make_input();
@@ -250,8 +235,7 @@ Test(operators_aggregate, updates_match_reference_when_grouped_by_key, .timeout 
  * restored, nothing counted twice), and a third with a fresh state directory restores them
  * from the changelog alone.
  */
-Test(operators_aggregate, counts_continue_when_app_restarts, .timeout = 120)
-{
+Test(operators_aggregate, counts_continue_when_app_restarts, .timeout = 120) {
     char errstr[512], id[64], dir[64], dir2[64];
 
     make_input();
@@ -262,8 +246,10 @@ Test(operators_aggregate, counts_continue_when_app_restarts, .timeout = 120)
     eu_state_dir_make(dir, sizeof(dir));
     eu_state_dir_make(dir2, sizeof(dir2));
     eu_app_id(id, sizeof(id), "agg-restart");
-    const char *extra[] = {"bootstrap.servers", bootstrap, "state.dir", dir, "statestore.cache.max.bytes", "0", NULL};
-    const char *extra2[] = {"bootstrap.servers", bootstrap, "state.dir", dir2, "statestore.cache.max.bytes", "0", NULL};
+    const char *extra[] = {"bootstrap.servers",          bootstrap, "state.dir", dir,
+                           "statestore.cache.max.bytes", "0",       NULL};
+    const char *extra2[] = {"bootstrap.servers",          bootstrap, "state.dir", dir2,
+                            "statestore.cache.max.bytes", "0",       NULL};
     const int cut[] = {0, NREC / 3, 2 * NREC / 3, NREC};
 
     for (int run = 0; run < 3; run++) {
@@ -285,8 +271,7 @@ Test(operators_aggregate, counts_continue_when_app_restarts, .timeout = 120)
     eu_state_dir_remove(dir2);
 }
 
-Test(operators_aggregate, builder_fails_when_callbacks_missing)
-{
+Test(operators_aggregate, builder_fails_when_callbacks_missing) {
     rill_topology_t *topo = rill_topology_new();
     rill_grouped_t *g = rill_stream_group_by_key(rill_stream_from(topo, "in", "in", NULL), NULL);
 
@@ -310,8 +295,7 @@ Test(operators_aggregate, builder_fails_when_callbacks_missing)
  * a key between commits leave as one downstream record: fewer outputs than inputs, and the
  * last output of every key is still its final aggregate.
  */
-Test(operators_aggregate, fewer_updates_same_finals_when_record_cache_on, .timeout = 90)
-{
+Test(operators_aggregate, fewer_updates_same_finals_when_record_cache_on, .timeout = 90) {
     char id[64], dir[64];
 
     make_input();

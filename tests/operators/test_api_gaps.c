@@ -21,8 +21,7 @@
 
 static uint64_t rng;
 
-static uint32_t rnd(void)
-{
+static uint32_t rnd(void) {
     return eu_rnd(&rng);
 }
 
@@ -31,8 +30,7 @@ static uint32_t rnd(void)
 
 /* Adds one output line for key (NULL: a null key, which has no order: no #n) to l, n being
  * the number of lines of key already in l. */
-static void add_line(eu_strs_t *l, const char *key, const char *value, int64_t ts)
-{
+static void add_line(eu_strs_t *l, const char *key, const char *value, int64_t ts) {
     size_t n = 0;
     char prefix[64];
 
@@ -49,8 +47,7 @@ static void add_line(eu_strs_t *l, const char *key, const char *value, int64_t t
 
 /* Reads topic (records of a key are in one partition, in offset order) and compares it with
  * want, record by record. */
-static void assert_topic_is(const char *bootstrap, const char *topic, eu_strs_t *want)
-{
+static void assert_topic_is(const char *bootstrap, const char *topic, eu_strs_t *want) {
     eu_recs_t recs;
     eu_strs_t got = {0};
 
@@ -62,8 +59,7 @@ static void assert_topic_is(const char *bootstrap, const char *topic, eu_strs_t 
     eu_strs_free(&got);
 }
 
-static void run_app(rill_app_t *app, int64_t n)
-{
+static void run_app(rill_app_t *app, int64_t n) {
     eu_start(app);
     eu_wait_processed(app, n);
     eu_stop(app);
@@ -81,8 +77,7 @@ static const char *const vocab[] = {"alpha", "beta", "gamma", "delta", "eps"};
 
 /* NW records over 7 keys with 0-3 words each (one in 10 a tombstone), and one more without a
  * key. */
-static void make_words(void)
-{
+static void make_words(void) {
     rng = 17;
     for (int i = 0; i < NW; i++) {
         uint32_t n = rnd() % 4;
@@ -99,8 +94,7 @@ static void make_words(void)
 
 /* Forwards one record per word, keyed "WRONG" (the node must put the input's key back),
  * timestamp the input's plus the word's index. */
-static int split_words(rill_ctx_t *ctx, const rill_record_t *rec, void *opaque)
-{
+static int split_words(rill_ctx_t *ctx, const rill_record_t *rec, void *opaque) {
     const char *p = rec->value, *end = p ? p + rec->value_len : NULL;
     int64_t j = 0;
 
@@ -124,8 +118,7 @@ static int split_words(rill_ctx_t *ctx, const rill_record_t *rec, void *opaque)
 static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
 static eu_strs_t seen; /* what foreach was given, "key=value@ts" */
 
-static void remember(const rill_record_t *rec, void *opaque)
-{
+static void remember(const rill_record_t *rec, void *opaque) {
     pthread_mutex_lock(&seen_lock);
     if (rec->value)
         eu_strs_add(&seen, "%s%.*s=%.*s@%lld", (const char *)opaque, (int)rec->key_len,
@@ -137,8 +130,7 @@ static void remember(const rill_record_t *rec, void *opaque)
     pthread_mutex_unlock(&seen_lock);
 }
 
-Test(operators_api_gaps, flat_map_values_keeps_key_and_foreach_sees_every_record, .timeout = 90)
-{
+Test(operators_api_gaps, flat_map_values_keeps_key_and_foreach_sees_every_record, .timeout = 90) {
     char id[64];
     const char *bootstrap;
 
@@ -195,8 +187,7 @@ Test(operators_api_gaps, flat_map_values_keeps_key_and_foreach_sees_every_record
 static int is_even(const rill_record_t *rec, void *opaque);
 static int mark(const rill_record_t *rec, rill_map_out_t *out, void *opaque);
 
-Test(operators_api_gaps, builder_refuses_missing_callbacks_and_windowed_tables)
-{
+Test(operators_api_gaps, builder_refuses_missing_callbacks_and_windowed_tables) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *in = rill_stream_from(topo, "in", "in", NULL);
     cr_assert_eq(rill_stream_foreach(in, NULL, NULL, NULL), RILL_ERR_TOPOLOGY);
@@ -233,8 +224,8 @@ Test(operators_api_gaps, builder_refuses_missing_callbacks_and_windowed_tables)
     topo = rill_topology_new();
     in = rill_stream_from(topo, "in", "in", NULL);
     t = rill_stream_to_table(in, NULL, NULL);
-    cr_assert_not_null(rill_table_map_values(rill_table_filter(t, NULL, is_even, NULL, NULL),
-                                             NULL, mark, NULL, NULL));
+    cr_assert_not_null(rill_table_map_values(rill_table_filter(t, NULL, is_even, NULL, NULL), NULL,
+                                             mark, NULL, NULL));
     cr_assert_null(rill_topology_error(topo), "%s", rill_topology_error(topo));
     rill_topology_destroy(topo);
 }
@@ -254,8 +245,7 @@ typedef struct input_s {
 } input_t;
 
 static void make_input(input_t *in, int n, uint64_t seed, const char *prefix, char v,
-                       uint32_t tomb_one_in)
-{
+                       uint32_t tomb_one_in) {
     rng = seed;
     for (int i = 0; i < n; i++) {
         snprintf(in[i].key, sizeof(in[i].key), "%s%u", prefix, rnd() % NK);
@@ -266,36 +256,32 @@ static void make_input(input_t *in, int n, uint64_t seed, const char *prefix, ch
 
 static input_t rows[NT];
 
-static int num_in(const void *value, size_t len)
-{
+static int num_in(const void *value, size_t len) {
     char buf[16];
     snprintf(buf, sizeof(buf), "%.*s", (int)len, (const char *)value);
     return atoi(buf + 1);
 }
 
-static int is_even(const rill_record_t *rec, void *opaque)
-{
+static int is_even(const rill_record_t *rec, void *opaque) {
     return num_in(rec->value, rec->value_len) % 2 == 0;
 }
 
 /* "m:<value>"; no value (the row goes) when the number is a multiple of 7. */
-static int mark(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int mark(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     char mapped[32];
     if (num_in(rec->value, rec->value_len) % 7 == 0) {
         out->value_null = 1;
         return 0;
     }
-    int len = snprintf(mapped, sizeof(mapped), "m:%.*s", (int)rec->value_len,
-                       (const char *)rec->value);
+    int len =
+        snprintf(mapped, sizeof(mapped), "m:%.*s", (int)rec->value_len, (const char *)rec->value);
     return rill_buf_append(out->value, mapped, (size_t)len) ||
            rill_buf_append(out->key, "ignored", 7);
 }
 
 /* A probe's result: the row's value, or "(absent)". */
 static int probe_joiner(const rill_record_t *left, const rill_record_t *right, rill_buf_t *out,
-                        void *opaque)
-{
+                        void *opaque) {
     if (right && right->value)
         return rill_buf_append(out, right->value, right->value_len);
     return rill_buf_append(out, "(absent)", 8);
@@ -305,8 +291,7 @@ static int probe_joiner(const rill_record_t *left, const rill_record_t *right, r
  * restored from the changelogs, over one probe for each key "<prefix><k>", k <= NK (the last
  * never written), written to topic at ts. */
 static void run_probes(rill_topology_t *topo, const char *id, const char *bootstrap, char *dir,
-                       size_t dir_size, const char *topic, const char *prefix, int64_t ts)
-{
+                       size_t dir_size, const char *topic, const char *prefix, int64_t ts) {
     eu_state_dir_make(dir, dir_size);
     const char *extra[] = {"bootstrap.servers", bootstrap, "state.dir", dir, NULL};
     rill_app_t *app = eu_app_new(topo, id, extra);
@@ -321,8 +306,7 @@ static void run_probes(rill_topology_t *topo, const char *id, const char *bootst
     rill_app_destroy(app);
 }
 
-static rill_topology_t *rows_topology(void)
-{
+static rill_topology_t *rows_topology(void) {
     rill_topology_t *topo = rill_topology_new();
     rill_table_t *rows = rill_table_from(topo, "rows", "rows", NULL, "rows-store");
     rill_table_t *even = rill_table_filter(rows, "even", is_even, NULL, "even-store");
@@ -333,9 +317,9 @@ static rill_topology_t *rows_topology(void)
     rill_stream_to(rill_table_to_stream(even, NULL), NULL, "even-out", NULL);
     rill_stream_to(rill_table_to_stream(odd, NULL), NULL, "odd-out", NULL);
     rill_stream_to(rill_table_to_stream(mapped, NULL), NULL, "mapped-out", NULL);
-    rill_stream_to(rill_stream_table_join(probes, even, "probe-even", RILL_JOIN_LEFT, 0,
-                                          probe_joiner, NULL),
-                   NULL, "probed-even", NULL);
+    rill_stream_to(
+        rill_stream_table_join(probes, even, "probe-even", RILL_JOIN_LEFT, 0, probe_joiner, NULL),
+        NULL, "probed-even", NULL);
     rill_stream_to(rill_stream_table_join(probes, mapped, "probe-mapped", RILL_JOIN_LEFT, 0,
                                           probe_joiner, NULL),
                    NULL, "probed-mapped", NULL);
@@ -346,8 +330,7 @@ static rill_topology_t *rows_topology(void)
 /* The reference filter: the new row of key (NULL: none) given its row in the parent; adds
  * the change to out, a tombstone only when the result had a row. */
 static void ref_filter(char result[NK][16], int k, const char *key, const char *value, int keep,
-                       int64_t ts, eu_strs_t *out)
-{
+                       int64_t ts, eu_strs_t *out) {
     if (value && keep) {
         snprintf(result[k], 16, "%s", value);
         add_line(out, key, value, ts);
@@ -358,8 +341,7 @@ static void ref_filter(char result[NK][16], int k, const char *key, const char *
 }
 
 Test(operators_api_gaps, table_filter_and_map_values_match_reference_across_restarts,
-     .timeout = 180)
-{
+     .timeout = 180) {
     char errstr[512], id[64], dir[3][64];
     char even[NK][16] = {{0}}, odd[NK][16] = {{0}}, mapped[NK][24] = {{0}};
     eu_strs_t want_even = {0}, want_odd = {0}, want_mapped = {0};
@@ -368,8 +350,8 @@ Test(operators_api_gaps, table_filter_and_map_values_match_reference_across_rest
     rill_broker_t *broker = rill_broker_new(1, errstr, sizeof(errstr));
     cr_assert_not_null(broker, "%s", errstr);
     const char *bootstrap = rill_broker_bootstrap_servers(broker);
-    const char *topics[] = {"rows", "probes", "even-out", "odd-out", "mapped-out",
-                            "probed-even", "probed-mapped"};
+    const char *topics[] = {"rows",       "probes",      "even-out",     "odd-out",
+                            "mapped-out", "probed-even", "probed-mapped"};
     for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
         cr_assert_eq(rill_broker_create_topic(broker, topics[i], PARTS), 0);
     eu_app_id(id, sizeof(id), "gaps-tables");
@@ -377,8 +359,8 @@ Test(operators_api_gaps, table_filter_and_map_values_match_reference_across_rest
     /* Runs 1 and 2: half of the rows each, the second from an empty state directory. */
     for (int run = 0; run < 2; run++) {
         eu_state_dir_make(dir[run], sizeof(dir[run]));
-        const char *extra[] = {"bootstrap.servers", bootstrap, "state.dir", dir[run],
-                               "statestore.cache.max.bytes", "0", NULL};
+        const char *extra[] = {"bootstrap.servers",          bootstrap, "state.dir", dir[run],
+                               "statestore.cache.max.bytes", "0",       NULL};
         rill_app_t *app = eu_app_new(rows_topology(), id, extra);
         rill_producer_t *p = eu_producer(app);
         for (int i = run * NT / 2; i < (run + 1) * NT / 2; i++)
@@ -443,8 +425,7 @@ Test(operators_api_gaps, table_filter_and_map_values_match_reference_across_rest
 static input_t events[NE];
 
 /* A serde whose decoded form is a NUL-terminated string. */
-static int text_serialize(const rill_serde_t *serde, const void *obj, rill_buf_t *out)
-{
+static int text_serialize(const rill_serde_t *serde, const void *obj, rill_buf_t *out) {
     return rill_buf_append(out, obj, strlen(obj));
 }
 
@@ -453,8 +434,7 @@ static const rill_serde_t text_obj_serde = {.name = "text-obj", .serialize = tex
 /* Gives the value as a decoded object only (no bytes): the table must encode it. */
 static __thread char obj_buf[16];
 
-static int as_obj(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int as_obj(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     if (!rec->value) {
         out->value_null = 1;
         return 0;
@@ -465,13 +445,11 @@ static int as_obj(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
     return 0;
 }
 
-static rill_topology_t *events_topology(void)
-{
+static rill_topology_t *events_topology(void) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *ev = rill_stream_from(topo, "events", "events", NULL);
-    rill_table_t *latest =
-        rill_stream_to_table(rill_stream_map_values(ev, NULL, as_obj, NULL), "latest",
-                             "latest-store");
+    rill_table_t *latest = rill_stream_to_table(rill_stream_map_values(ev, NULL, as_obj, NULL),
+                                                "latest", "latest-store");
     rill_stream_t *probes = rill_stream_from(topo, "eprobes", "eprobes", NULL);
 
     rill_stream_to(rill_table_to_stream(latest, NULL), NULL, "latest-out", NULL);
@@ -482,8 +460,7 @@ static rill_topology_t *events_topology(void)
     return topo;
 }
 
-Test(operators_api_gaps, stream_to_table_matches_reference_across_restarts, .timeout = 180)
-{
+Test(operators_api_gaps, stream_to_table_matches_reference_across_restarts, .timeout = 180) {
     char errstr[512], id[64], dir[3][64];
     char latest[NK][16] = {{0}};
     eu_strs_t want = {0}, want_probed = {0};
@@ -503,7 +480,8 @@ Test(operators_api_gaps, stream_to_table_matches_reference_across_restarts, .tim
         rill_app_t *app = eu_app_new(events_topology(), id, extra);
         rill_producer_t *p = eu_producer(app);
         for (int i = run * NE / 2; i < (run + 1) * NE / 2; i++)
-            eu_send(p, "events", -1, events[i].key, events[i].tomb ? NULL : events[i].value, BASE + i);
+            eu_send(p, "events", -1, events[i].key, events[i].tomb ? NULL : events[i].value,
+                    BASE + i);
         if (run == 0)
             eu_send(p, "events", 0, NULL, "keyless", BASE);
         eu_producer_done(p);
@@ -520,8 +498,7 @@ Test(operators_api_gaps, stream_to_table_matches_reference_across_restarts, .tim
     }
     assert_topic_is(bootstrap, "latest-out", &want);
 
-    run_probes(events_topology(), id, bootstrap, dir[2], sizeof(dir[2]), "eprobes", "e",
-               BASE + NE);
+    run_probes(events_topology(), id, bootstrap, dir[2], sizeof(dir[2]), "eprobes", "e", BASE + NE);
     for (int k = 0; k <= NK; k++) {
         char key[8];
         snprintf(key, sizeof(key), "e%d", k);

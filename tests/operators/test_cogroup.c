@@ -22,23 +22,21 @@
 
 #define BASE 1700000000000LL
 #define PARTS 3
-#define NU 8    /* users */
-#define NC 90   /* clicks */
-#define NV 70   /* views */
-#define NO 50   /* orders, keyed by order, grouped by user */
-#define NIN 3   /* inputs */
+#define NU 8  /* users */
+#define NC 90 /* clicks */
+#define NV 70 /* views */
+#define NO 50 /* orders, keyed by order, grouped by user */
+#define NIN 3 /* inputs */
 
 static uint64_t rng;
 
-static unsigned rnd_u(void)
-{
+static unsigned rnd_u(void) {
     return eu_rnd(&rng);
 }
 
 /* Appends " <opaque>:<value>" (the value after its ':' for orders) to the aggregate. */
 static int tag_append(const rill_record_t *rec, const void *agg, size_t agg_len, rill_buf_t *out,
-                      void *opaque)
-{
+                      void *opaque) {
     const char *v = rec->value, *colon = memchr(v, ':', rec->value_len);
     size_t len = rec->value_len;
     if (colon) {
@@ -50,30 +48,26 @@ static int tag_append(const rill_record_t *rec, const void *agg, size_t agg_len,
            rill_buf_append(out, v, len);
 }
 
-static int init_tag(rill_buf_t *out, void *opaque)
-{
+static int init_tag(rill_buf_t *out, void *opaque) {
     return rill_buf_append(out, opaque, strlen(opaque));
 }
 
 /* Orders "u<k>:o<n>" are grouped by the user before the colon. */
-static int user_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int user_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     const char *colon = memchr(rec->value, ':', rec->value_len);
     if (!colon)
         return 1;
     return rill_buf_append(out->key, rec->value, (size_t)(colon - (const char *)rec->value));
 }
 
-static rill_topology_t *cogroup_topology(void)
-{
+static rill_topology_t *cogroup_topology(void) {
     rill_topology_t *topo = rill_topology_new();
-    rill_grouped_t *gc = rill_stream_group_by_key(rill_stream_from(topo, "clicks", "clicks", NULL),
-                                                  NULL);
-    rill_grouped_t *gv = rill_stream_group_by_key(rill_stream_from(topo, "views", "views", NULL),
-                                                  NULL);
-    rill_grouped_t *go =
-        rill_stream_group_by(rill_stream_from(topo, "orders", "orders", NULL), "by-user", user_of,
-                             NULL);
+    rill_grouped_t *gc =
+        rill_stream_group_by_key(rill_stream_from(topo, "clicks", "clicks", NULL), NULL);
+    rill_grouped_t *gv =
+        rill_stream_group_by_key(rill_stream_from(topo, "views", "views", NULL), NULL);
+    rill_grouped_t *go = rill_stream_group_by(rill_stream_from(topo, "orders", "orders", NULL),
+                                              "by-user", user_of, NULL);
     rill_cogrouped_t *cg = rill_grouped_cogroup(gc, tag_append, "C");
     rill_cogrouped_add(cg, gv, tag_append, "V");
     rill_cogrouped_add(cg, go, tag_append, "O");
@@ -93,8 +87,7 @@ static rec_t in[NIN][NC];
 static const int counts[NIN] = {NC, NV, NO};
 static const char *const topics[NIN] = {"clicks", "views", "orders"};
 
-static void make_input(void)
-{
+static void make_input(void) {
     rng = 97;
     for (int s = 0; s < NIN; s++) {
         for (int i = 0; i < counts[s]; i++) {
@@ -115,8 +108,7 @@ static void make_input(void)
 }
 
 /* The key record i of input s aggregates under (orders: the user in its value). */
-static void user_key(int s, int i, char *out, size_t size)
-{
+static void user_key(int s, int i, char *out, size_t size) {
     const rec_t *r = &in[s][i];
     if (s == 2)
         snprintf(out, size, "%.*s", (int)strcspn(r->value, ":"), r->value);
@@ -125,8 +117,7 @@ static void user_key(int s, int i, char *out, size_t size)
 }
 
 /* The next record of input s for user from *pos on (counts[s] when none is left). */
-static int next_of(int s, const char *user, int pos)
-{
+static int next_of(int s, const char *user, int pos) {
     char key[16];
     for (; pos < counts[s]; pos++) {
         user_key(s, pos, key, sizeof(key));
@@ -137,8 +128,7 @@ static int next_of(int s, const char *user, int pos)
 }
 
 /* Checks every output of user (in order) against the reference; returns how many there are. */
-static size_t check_user(const eu_recs_t *out, const char *user)
-{
+static size_t check_user(const eu_recs_t *out, const char *user) {
     int pos[NIN];
     char prev[2048] = "I", want[2048];
     int64_t max_ts = 0;
@@ -159,8 +149,8 @@ static size_t check_user(const eu_recs_t *out, const char *user)
             if (!strcmp(r->value, want))
                 break;
         }
-        cr_assert_lt(s, NIN, "%s output %zu: \"%s\" extends \"%s\" by no input's next record",
-                     user, n, r->value, prev);
+        cr_assert_lt(s, NIN, "%s output %zu: \"%s\" extends \"%s\" by no input's next record", user,
+                     n, r->value, prev);
         if (in[s][pos[s]].ts > max_ts)
             max_ts = in[s][pos[s]].ts;
         cr_assert_eq(r->timestamp, max_ts, "%s output %zu: timestamp %lld, want %lld", user, n,
@@ -174,8 +164,7 @@ static size_t check_user(const eu_recs_t *out, const char *user)
     return n;
 }
 
-Test(operators_cogroup, matches_reference_across_restart, .timeout = 180)
-{
+Test(operators_cogroup, matches_reference_across_restart, .timeout = 180) {
     char errstr[512], id[64], dir[2][64];
     eu_recs_t out;
 
@@ -196,15 +185,14 @@ Test(operators_cogroup, matches_reference_across_restart, .timeout = 180)
     for (int run = 0; run < 2; run++) {
         int64_t n = 0;
         eu_state_dir_make(dir[run], sizeof(dir[run]));
-        const char *extra[] = {"bootstrap.servers", bootstrap, "state.dir", dir[run],
-                               "statestore.cache.max.bytes", "0", NULL};
+        const char *extra[] = {"bootstrap.servers",          bootstrap, "state.dir", dir[run],
+                               "statestore.cache.max.bytes", "0",       NULL};
         rill_app_t *app = eu_app_new(cogroup_topology(), id, extra);
         rill_producer_t *p = eu_producer(app);
         for (int s = 0; s < NIN; s++) {
             for (int i = run * counts[s] / 2; i < (run + 1) * counts[s] / 2; i++) {
                 /* Orders go through one partition, so each user's keep their order. */
-                eu_send(p, topics[s], s == 2 ? 0 : -1, in[s][i].key, in[s][i].value,
-                        in[s][i].ts);
+                eu_send(p, topics[s], s == 2 ? 0 : -1, in[s][i].key, in[s][i].value, in[s][i].ts);
                 n += s == 2 ? 2 : 1; /* an order is read again from the repartition topic */
             }
         }
@@ -239,8 +227,7 @@ Test(operators_cogroup, matches_reference_across_restart, .timeout = 180)
 /* A cogroup's table grouped anew: users counted per bucket, the number of tokens of their
  * aggregate modulo 3. Each update moves a user from one bucket to the next, which only holds
  * if the table hands the grouping each row's previous aggregate. */
-static int bucket_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int bucket_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     char bucket[8];
     int tokens = 1;
     for (size_t i = 0; i < rec->value_len; i++)
@@ -250,8 +237,7 @@ static int bucket_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque
            rill_buf_append(out->value, rec->key, rec->key_len);
 }
 
-Test(operators_cogroup, table_grouped_anew_sees_previous_aggregates, .timeout = 120)
-{
+Test(operators_cogroup, table_grouped_anew_sees_previous_aggregates, .timeout = 120) {
     char errstr[512], id[64], topic[96];
     int want[3] = {0};
     int64_t n = 0;
@@ -268,10 +254,10 @@ Test(operators_cogroup, table_grouped_anew_sees_previous_aggregates, .timeout = 
         cr_assert_eq(rill_broker_create_topic(broker, topics[i], PARTS), 0);
 
     rill_topology_t *topo = rill_topology_new();
-    rill_grouped_t *gc = rill_stream_group_by_key(rill_stream_from(topo, "clicks", "clicks", NULL),
-                                                  NULL);
-    rill_grouped_t *gv = rill_stream_group_by_key(rill_stream_from(topo, "views", "views", NULL),
-                                                  NULL);
+    rill_grouped_t *gc =
+        rill_stream_group_by_key(rill_stream_from(topo, "clicks", "clicks", NULL), NULL);
+    rill_grouped_t *gv =
+        rill_stream_group_by_key(rill_stream_from(topo, "views", "views", NULL), NULL);
     rill_cogrouped_t *cg = rill_grouped_cogroup(gc, tag_append, "C");
     rill_table_t *t =
         rill_cogrouped_aggregate(rill_cogrouped_add(cg, gv, tag_append, "V"), NULL, init_tag, "I");
@@ -322,8 +308,7 @@ Test(operators_cogroup, table_grouped_anew_sees_previous_aggregates, .timeout = 
     rill_broker_destroy(broker);
 }
 
-Test(operators_cogroup, app_refuses_start_when_inputs_not_copartitioned, .timeout = 60)
-{
+Test(operators_cogroup, app_refuses_start_when_inputs_not_copartitioned, .timeout = 60) {
     char id[64], errstr[512] = "";
 
     eu_app_id(id, sizeof(id), "cogroup-copart");
@@ -336,13 +321,11 @@ Test(operators_cogroup, app_refuses_start_when_inputs_not_copartitioned, .timeou
     rill_app_destroy(app);
 }
 
-static int always(const rill_record_t *rec, void *opaque)
-{
+static int always(const rill_record_t *rec, void *opaque) {
     return 1;
 }
 
-Test(operators_cogroup, builder_refuses_bad_arguments)
-{
+Test(operators_cogroup, builder_refuses_bad_arguments) {
     rill_topology_t *topo = rill_topology_new();
     rill_grouped_t *g = rill_stream_group_by_key(rill_stream_from(topo, "a", "a", NULL), NULL);
     cr_assert_null(rill_grouped_cogroup(g, NULL, NULL));
@@ -378,9 +361,9 @@ Test(operators_cogroup, builder_refuses_bad_arguments)
     rill_table_t *t = rill_cogrouped_aggregate(cg, NULL, init_tag, "I");
     cr_assert_not_null(rill_table_filter(t, NULL, always, NULL, NULL));
     cr_assert_null(rill_topology_error(topo), "%s", rill_topology_error(topo));
-    cr_assert_null(rill_cogrouped_add(cg, rill_stream_group_by_key(
-                                              rill_stream_from(topo, "b", "b", NULL), NULL),
-                                      tag_append, "B"));
+    cr_assert_null(rill_cogrouped_add(
+        cg, rill_stream_group_by_key(rill_stream_from(topo, "b", "b", NULL), NULL), tag_append,
+        "B"));
     cr_assert(strstr(rill_topology_error(topo), "aggregated"), "%s", rill_topology_error(topo));
     rill_topology_destroy(topo);
 }

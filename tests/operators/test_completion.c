@@ -58,14 +58,12 @@ typedef struct input_s {
 
 static uint64_t rng;
 
-static uint32_t rnd(void)
-{
+static uint32_t rnd(void) {
     rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
     return (uint32_t)(rng >> 33);
 }
 
-static int by_order(const void *a, const void *b)
-{
+static int by_order(const void *a, const void *b) {
     const in_rec_t *x = a, *y = b;
     return x->order < y->order ? -1 : x->order > y->order;
 }
@@ -75,8 +73,7 @@ static int by_order(const void *a, const void *b)
  * 200 ms before it opens to 200 ms after it expires (some outside: ignored, never late, as
  * expires + 200 + DISORDER < expires + GRACE); prices 1..40 and bidders 0..9, so ties happen.
  */
-static void make_input(input_t *in, uint64_t seed)
-{
+static void make_input(input_t *in, uint64_t seed) {
     int64_t t = BASE;
 
     memset(in, 0, sizeof(*in));
@@ -90,8 +87,7 @@ static void make_input(input_t *in, uint64_t seed)
         in_rec_t *r = &in->r[in->n++];
         r->is_bid = 0;
         memcpy(r->key, a->id, sizeof(r->key));
-        snprintf(r->value, sizeof(r->value), "%lld,%lld", (long long)a->at,
-                 (long long)a->expires);
+        snprintf(r->value, sizeof(r->value), "%lld,%lld", (long long)a->at, (long long)a->expires);
         r->ts = a->at;
     }
     for (int i = 0; i < NBIDS; i++) {
@@ -114,8 +110,7 @@ static void make_input(input_t *in, uint64_t seed)
 /* Writes records [from, to) of the input, then, with flush, one auction per partition far
  * ahead (it never completes) that completes every auction of the input. */
 static void send_input(const char *bootstrap, const input_t *in, size_t from, size_t to,
-                       int flush_partitions)
-{
+                       int flush_partitions) {
     char errstr[512], value[48];
     rill_producer_t *p = rill_producer_new(bootstrap, NULL, errstr, sizeof(errstr));
 
@@ -137,8 +132,7 @@ typedef struct bid_s {
     int64_t price, ts;
 } bid_t;
 
-static void parse_bid(const char *v, size_t len, int64_t ts, bid_t *b)
-{
+static void parse_bid(const char *v, size_t len, int64_t ts, bid_t *b) {
     char text[48];
     snprintf(text, sizeof(text), "%.*s", (int)len, v);
     b->bidder = atoi(text + 1);
@@ -147,8 +141,7 @@ static void parse_bid(const char *v, size_t len, int64_t ts, bid_t *b)
 }
 
 /* True when x beats y: higher price, then earlier, then the lower bidder. */
-static int beats(const bid_t *x, const bid_t *y)
-{
+static int beats(const bid_t *x, const bid_t *y) {
     if (x->price != y->price)
         return x->price > y->price;
     if (x->ts != y->ts)
@@ -156,8 +149,7 @@ static int beats(const bid_t *x, const bid_t *y)
     return x->bidder < y->bidder;
 }
 
-static void show_winner(const bid_t *w, char *out, size_t size)
-{
+static void show_winner(const bid_t *w, char *out, size_t size) {
     if (!w)
         snprintf(out, size, "none");
     else
@@ -166,8 +158,7 @@ static void show_winner(const bid_t *w, char *out, size_t size)
 }
 
 /* "auction=winner@expires" of every auction. */
-static void ref_strings(const input_t *in, eu_strs_t *l)
-{
+static void ref_strings(const input_t *in, eu_strs_t *l) {
     for (int i = 0; i < NAUCTIONS; i++) {
         const auction_t *a = &in->a[i];
         bid_t best = {0}, b;
@@ -191,30 +182,26 @@ static void ref_strings(const input_t *in, eu_strs_t *l)
 /* The operator's callbacks: the winning bid                                                */
 
 /* An auction's value: "dateTime,expires". */
-static void parse_auction(const rill_record_t *rec, int64_t *at, int64_t *expires)
-{
+static void parse_auction(const rill_record_t *rec, int64_t *at, int64_t *expires) {
     char text[48];
     snprintf(text, sizeof(text), "%.*s", (int)rec->value_len, (const char *)rec->value);
     *at = atoll(text);
     *expires = strchr(text, ',') ? atoll(strchr(text, ',') + 1) : -1;
 }
 
-static int64_t expires_of(const rill_record_t *item, void *opaque)
-{
+static int64_t expires_of(const rill_record_t *item, void *opaque) {
     int64_t at, expires;
     parse_auction(item, &at, &expires);
     return expires;
 }
 
-static int no_bid(const rill_record_t *item, rill_buf_t *out, void *opaque)
-{
+static int no_bid(const rill_record_t *item, rill_buf_t *out, void *opaque) {
     return 0; /* the empty state: no bid yet */
 }
 
 /* State: a bid_t, or empty. */
 static int best_bid(const rill_record_t *item, const rill_record_t *event, const void *state,
-                    size_t state_len, rill_buf_t *out, void *opaque)
-{
+                    size_t state_len, rill_buf_t *out, void *opaque) {
     int64_t at, expires;
     bid_t b, best;
 
@@ -230,9 +217,8 @@ static int best_bid(const rill_record_t *item, const rill_record_t *event, const
     return rill_buf_append(out, &b, sizeof(b));
 }
 
-static int winner(const rill_record_t *item, const void *state, size_t state_len,
-                  rill_buf_t *out, void *opaque)
-{
+static int winner(const rill_record_t *item, const void *state, size_t state_len, rill_buf_t *out,
+                  void *opaque) {
     bid_t best;
     char shown[80];
 
@@ -242,8 +228,7 @@ static int winner(const rill_record_t *item, const void *state, size_t state_len
     return rill_buf_append(out, shown, strlen(shown));
 }
 
-static rill_topology_t *auction_topology(const rill_completion_spec_t *spec)
-{
+static rill_topology_t *auction_topology(const rill_completion_spec_t *spec) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *auctions = rill_stream_from(topo, "auctions", "auctions", NULL);
     rill_stream_t *bids = rill_stream_from(topo, "bids", "bids", NULL);
@@ -259,8 +244,7 @@ static rill_topology_t *auction_topology(const rill_completion_spec_t *spec)
 /* Checks                                                                                   */
 
 /* Exactly one completion per auction, each the reference's, at the auction's expiry. */
-static void assert_winners(const char *bootstrap, const input_t *in)
-{
+static void assert_winners(const char *bootstrap, const input_t *in) {
     eu_recs_t out;
     eu_strs_t got = {0}, want = {0};
 
@@ -286,8 +270,7 @@ static void assert_winners(const char *bootstrap, const input_t *in)
 
 static input_t input;
 
-Test(operators_completion, winners_match_reference_when_bids_out_of_order, .timeout = 120)
-{
+Test(operators_completion, winners_match_reference_when_bids_out_of_order, .timeout = 120) {
     rill_completion_spec_t spec = {.grace_ms = GRACE, .hold_ms = 10000};
     char id[64], dir[64];
 
@@ -321,8 +304,7 @@ Test(operators_completion, winners_match_reference_when_bids_out_of_order, .time
  * followed by one with an empty state directory, which restores the store from its changelog;
  * over both runs every auction completes exactly once, as the reference says.
  */
-Test(operators_completion, winners_once_when_app_restarts_from_changelog, .timeout = 150)
-{
+Test(operators_completion, winners_once_when_app_restarts_from_changelog, .timeout = 150) {
     rill_completion_spec_t spec = {.grace_ms = GRACE, .hold_ms = 10000};
     char errstr[512], id[64], dir[2][64];
     size_t half = NREC / 2;
@@ -375,12 +357,11 @@ Test(operators_completion, winners_once_when_app_restarts_from_changelog, .timeo
  * Under Kafka Streams' rule (the largest timestamp of either input) bid a@1150 would have
  * been late, because another input had run ahead: never here.
  */
-Test(operators_completion, held_and_late_records_dead_lettered_when_limits_pass,
-     .timeout = 120)
-{
+Test(operators_completion, held_and_late_records_dead_lettered_when_limits_pass, .timeout = 120) {
     static const struct {
         const char *topic, *key, *value;
         int64_t at;
+        /* clang-format off */
     } seq[] = {
         {"bids", "x", "b1,10", 0},       {"bids", "y", "b1,11", 10},
         {"bids", "z", "b1,12", 20},      {"auctions", "a", NULL, 100},
@@ -388,6 +369,7 @@ Test(operators_completion, held_and_late_records_dead_lettered_when_limits_pass,
         {"bids", "a", "b4,99", 1150},    {"auctions", "a", NULL, 1200},
         {"auctions", "~f", NULL, 5000},
     };
+    /* clang-format on */
     const int n = (int)(sizeof(seq) / sizeof(seq[0]));
     rill_completion_spec_t spec = {.grace_ms = 100, .hold_ms = 1000, .max_held = 2};
     char id[64], dlq[96], dir[64], value[64];
@@ -431,12 +413,12 @@ Test(operators_completion, held_and_late_records_dead_lettered_when_limits_pass,
         const char *topic = eu_rec_header(r, "rill.source.topic");
         cr_assert_not_null(error);
         cr_assert_not_null(topic);
-        const char *kind = !strncmp(error, "late: ", 6) ? "late"
+        const char *kind = !strncmp(error, "late: ", 6)             ? "late"
                            : strstr(error, "within 2 held records") ? "count"
-                           : strstr(error, "within 1000 ms") ? "time"
-                                                              : error;
-        cr_assert(!strncmp(error, "late: ", 6) || !strncmp(error, "no deadline record within ",
-                                                          26), "reason: %s", error);
+                           : strstr(error, "within 1000 ms")        ? "time"
+                                                                    : error;
+        cr_assert(!strncmp(error, "late: ", 6) || !strncmp(error, "no deadline record within ", 26),
+                  "reason: %s", error);
         eu_strs_add(&got, "%s:%s=%s:%s@%lld", topic, r->key, r->value, kind,
                     (long long)(r->timestamp - BASE));
     }
@@ -460,8 +442,7 @@ Test(operators_completion, held_and_late_records_dead_lettered_when_limits_pass,
 /* ---------------------------------------------------------------------------------------- */
 /* Builder                                                                                  */
 
-Test(operators_completion, builder_fails_when_arguments_invalid)
-{
+Test(operators_completion, builder_fails_when_arguments_invalid) {
     static const rill_completion_spec_t bad[] = {
         {.grace_ms = -1}, {.hold_ms = -5}, {.max_held = -1}, {.retention_ms = -1}};
 
@@ -482,8 +463,8 @@ Test(operators_completion, builder_fails_when_arguments_invalid)
     rill_stream_t *a = rill_stream_from(topo, "auctions", "auctions", NULL);
     rill_stream_t *b = rill_stream_from(topo, "bids", "bids", NULL);
     rill_completion_spec_t spec = {0};
-    cr_assert_not_null(rill_stream_complete(a, b, "close", &spec, expires_of, no_bid, best_bid,
-                                            winner, NULL));
+    cr_assert_not_null(
+        rill_stream_complete(a, b, "close", &spec, expires_of, no_bid, best_bid, winner, NULL));
     rill_buf_t desc = {0};
     cr_assert_eq(rill_topology_describe(topo, &desc), 0);
     cr_assert_eq(rill_buf_append(&desc, "", 1), 0);
@@ -492,7 +473,7 @@ Test(operators_completion, builder_fails_when_arguments_invalid)
               "%s", desc.data);
     rill_buf_free(&desc);
     /* A second completion with the same name clashes. */
-    cr_assert_null(rill_stream_complete(a, b, "close", &spec, expires_of, no_bid, best_bid,
-                                        winner, NULL));
+    cr_assert_null(
+        rill_stream_complete(a, b, "close", &spec, expires_of, no_bid, best_bid, winner, NULL));
     rill_topology_destroy(topo);
 }

@@ -7,12 +7,10 @@
  */
 #include "../engine/embedded_util.h"
 
-
 #define BASE 1700000000000LL
 
 /* The stream record's value names the user to look up; "none" gives no key. */
-static int user_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int user_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     (void)opaque;
     if (rec->value_len == 4 && !memcmp(rec->value, "none", 4)) {
         out->key_null = 1;
@@ -25,8 +23,7 @@ static int user_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
 
 /* "<order value>+<row value>@<row time - BASE>", or "<order value>+null". */
 static int enrich(const rill_record_t *left, const rill_record_t *right, rill_buf_t *out,
-                  void *opaque)
-{
+                  void *opaque) {
     char tail[64];
     int n;
 
@@ -41,22 +38,20 @@ static int enrich(const rill_record_t *left, const rill_record_t *right, rill_bu
     return rill_buf_append(out, tail, (size_t)n);
 }
 
-static rill_topology_t *global_topology(rill_join_kind_t kind)
-{
+static rill_topology_t *global_topology(rill_join_kind_t kind) {
     rill_topology_t *topo = rill_topology_new();
     rill_source_opts_t table_opts = {.value_serde = rill_serde_string()};
     rill_global_table_t *users = rill_global_table(topo, "users", &table_opts, NULL);
     rill_stream_t *orders = rill_stream_from(topo, "orders", "orders", NULL);
-    rill_stream_t *j = rill_stream_global_join(orders, users, "enrich", kind, user_of, enrich,
-                                               NULL);
+    rill_stream_t *j =
+        rill_stream_global_join(orders, users, "enrich", kind, user_of, enrich, NULL);
     rill_stream_to(j, "out-sink", "out", NULL);
     cr_assert_null(rill_topology_error(topo), "%s", rill_topology_error(topo));
     return topo;
 }
 
 /* "key=value" of every record of topic (null key: "(null)"). */
-static void read_out(const char *bootstrap, const char *topic, eu_strs_t *l)
-{
+static void read_out(const char *bootstrap, const char *topic, eu_strs_t *l) {
     eu_recs_t out;
 
     eu_read_topic(bootstrap, topic, &out);
@@ -67,8 +62,7 @@ static void read_out(const char *bootstrap, const char *topic, eu_strs_t *l)
 }
 
 /* The dead letters of app id as "<key>: <reason>". */
-static void read_dead(const char *bootstrap, const char *id, eu_strs_t *l)
-{
+static void read_dead(const char *bootstrap, const char *id, eu_strs_t *l) {
     char dlq[96];
     eu_recs_t dead;
 
@@ -83,16 +77,14 @@ static void read_dead(const char *bootstrap, const char *id, eu_strs_t *l)
 }
 
 /* Keeps only the first n characters of each string (reasons end with details). */
-static void cut(eu_strs_t *l, size_t n)
-{
+static void cut(eu_strs_t *l, size_t n) {
     for (size_t i = 0; i < l->cnt; i++)
         if (strlen(l->v[i]) > n)
             l->v[i][n] = '\0';
 }
 
 /* Queues n rows "u<i>" = "<prefix>-<i>" at BASE + i. */
-static void send_users(rill_producer_t *p, int n, const char *prefix)
-{
+static void send_users(rill_producer_t *p, int n, const char *prefix) {
     char key[32], value[32];
 
     for (int i = 0; i < n; i++) {
@@ -105,8 +97,7 @@ static void send_users(rill_producer_t *p, int n, const char *prefix)
 /* The join app of kind on its own embedded broker (id from tag, state in a new dir), with
  * users in 2 partitions and orders in 3. */
 static rill_app_t *own_broker_app(const char *tag, rill_join_kind_t kind, char id[64],
-                                  char dir[64])
-{
+                                  char dir[64]) {
     eu_app_id(id, 64, tag);
     eu_state_dir_make(dir, 64);
     const char *extra[] = {"state.dir", dir, NULL};
@@ -122,8 +113,7 @@ static rill_app_t *own_broker_app(const char *tag, rill_join_kind_t kind, char i
  * once the table is read to its end. Orders naming a user without a row are dead-lettered
  * (inner join).
  */
-Test(operators_global_join, bootstrap_before_processing_and_no_copartitioning, .timeout = 120)
-{
+Test(operators_global_join, bootstrap_before_processing_and_no_copartitioning, .timeout = 120) {
     char id[64], dir[64], key[32], value[32];
     eu_strs_t got = {0}, want = {0}, dead = {0}, want_dead = {0};
 
@@ -157,8 +147,7 @@ Test(operators_global_join, bootstrap_before_processing_and_no_copartitioning, .
     }
     eu_assert_same_set(&dead, &want_dead, "dead-lettered orders");
     cr_assert_eq(rill_app_metric(app, "rill_join_unmatched_total"), (int64_t)want_dead.cnt);
-    eu_assert_node_sample(app, id, "rill_join_unmatched_total", "enrich",
-                          (int64_t)want_dead.cnt);
+    eu_assert_node_sample(app, id, "rill_join_unmatched_total", "enrich", (int64_t)want_dead.cnt);
     eu_strs_free(&got);
     eu_strs_free(&want);
     eu_strs_free(&dead);
@@ -172,8 +161,7 @@ Test(operators_global_join, bootstrap_before_processing_and_no_copartitioning, .
  * the new rows (left join: no row meets null). The mapper may give no key (null result), the
  * order's own key may be null, and a failing mapper dead-letters the order.
  */
-Test(operators_global_join, updates_and_tombstones_while_running, .timeout = 120)
-{
+Test(operators_global_join, updates_and_tombstones_while_running, .timeout = 120) {
     char id[64], dir[64], key[32], value[32];
     eu_strs_t got = {0}, want = {0}, dead = {0}, want_dead = {0};
 
@@ -227,8 +215,7 @@ Test(operators_global_join, updates_and_tombstones_while_running, .timeout = 120
 
 /* Runs the left-join app on bootstrap with state dir until it has processed `orders` records;
  * returns the number of table records it read. */
-static int64_t run_once(const char *bootstrap, const char *id, const char *dir, int orders)
-{
+static int64_t run_once(const char *bootstrap, const char *id, const char *dir, int orders) {
     const char *extra[] = {"bootstrap.servers", bootstrap, "state.dir", dir, NULL};
     rill_app_t *app = eu_app_new(global_topology(RILL_JOIN_LEFT), id, extra);
 
@@ -247,9 +234,7 @@ static int64_t run_once(const char *bootstrap, const char *id, const char *dir, 
  * records that cannot be rows (null key, a value that is not UTF-8 for a string serde) go to
  * the dead-letter topic, once.
  */
-Test(operators_global_join, restart_reads_only_new_records_bad_rows_dead_lettered,
-     .timeout = 120)
-{
+Test(operators_global_join, restart_reads_only_new_records_bad_rows_dead_lettered, .timeout = 120) {
     char errstr[512], id[64], dir[64], fresh[64], key[32], value[32];
     eu_strs_t got = {0}, want = {0}, dead = {0}, want_dead = {0};
 
@@ -311,14 +296,12 @@ Test(operators_global_join, restart_reads_only_new_records_bad_rows_dead_lettere
     eu_state_dir_remove(fresh);
 }
 
-static int pass_on(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
-{
+static int pass_on(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     (void)state;
     return rill_ctx_forward(ctx, rec) ? -1 : 0;
 }
 
-Test(operators_global_join, builder_errors_and_printout)
-{
+Test(operators_global_join, builder_errors_and_printout) {
     rill_buf_t out = {0};
     rill_topology_t *topo = global_topology(RILL_JOIN_LEFT);
 
@@ -357,7 +340,7 @@ Test(operators_global_join, builder_errors_and_printout)
     static const rill_processor_def_t pass = {.process = pass_on};
     rill_stream_use_kv_store(rill_stream_process(s, "p", &pass, NULL), "shared");
     cr_assert_not_null(strstr(rill_topology_error(topo), "store \"shared\" is declared twice: "
-                                                         "it is a global table's store"), "%s",
-                       rill_topology_error(topo));
+                                                         "it is a global table's store"),
+                       "%s", rill_topology_error(topo));
     rill_topology_destroy(topo);
 }

@@ -18,12 +18,10 @@
 
 #include "../engine/embedded_util.h"
 
-
 #define BASE 1700000000000LL
 
 /* "key=value@ms" (timestamp relative to BASE) of every record of topic. */
-static void read_out(const char *bootstrap, const char *topic, eu_strs_t *l)
-{
+static void read_out(const char *bootstrap, const char *topic, eu_strs_t *l) {
     eu_recs_t out;
 
     eu_read_topic(bootstrap, topic, &out);
@@ -36,8 +34,7 @@ static void read_out(const char *bootstrap, const char *topic, eu_strs_t *l)
 
 /* "<left>+<right>": each side's value without its "L:"/"R:" prefix, or "null". */
 static int join_values(const rill_record_t *left, const rill_record_t *right, rill_buf_t *out,
-                       void *opaque)
-{
+                       void *opaque) {
     const rill_record_t *side[2] = {left, right};
 
     for (int i = 0; i < 2; i++) {
@@ -59,18 +56,15 @@ static int join_values(const rill_record_t *left, const rill_record_t *right, ri
 /* ---------------------------------------------------------------------------------------- */
 /* Stream-stream                                                                            */
 
-static int is_left(const rill_record_t *rec, void *opaque)
-{
+static int is_left(const rill_record_t *rec, void *opaque) {
     return rec->value_len > 2 && !memcmp(rec->value, "L:", 2);
 }
 
-static int is_right(const rill_record_t *rec, void *opaque)
-{
+static int is_right(const rill_record_t *rec, void *opaque) {
     return rec->value_len > 2 && !memcmp(rec->value, "R:", 2);
 }
 
-static rill_topology_t *ss_topology(const rill_join_spec_t *spec)
-{
+static rill_topology_t *ss_topology(const rill_join_spec_t *spec) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *in = rill_stream_from(topo, "in", "in", NULL);
     rill_stream_t *l = rill_stream_filter(in, "lefts", is_left, NULL);
@@ -87,6 +81,7 @@ typedef struct in_s {
 } in_t;
 
 /* Window before 100, after 50, grace 1000; processed in this (offset) order. */
+/* clang-format off */
 static const in_t ss_input[] = {
     {"a", "L:L1", 1000},
     {"a", "R:R1", 900},  /* t - before: joins (out of order, within grace) */
@@ -104,9 +99,9 @@ static const in_t ss_input[] = {
     {"d", "R:Rd", 3000},
     {"z", "L:flush", 100000}, /* closes every window above, not its own */
 };
+/* clang-format on */
 
-static void ss_run(rill_join_kind_t kind, const char *tag, const char *const *want, size_t nwant)
-{
+static void ss_run(rill_join_kind_t kind, const char *tag, const char *const *want, size_t nwant) {
     rill_join_spec_t spec = {.kind = kind, .before_ms = 100, .after_ms = 50, .grace_ms = 1000};
     const size_t n = sizeof(ss_input) / sizeof(ss_input[0]);
     char id[64], dir[64];
@@ -138,27 +133,23 @@ static void ss_run(rill_join_kind_t kind, const char *tag, const char *const *wa
     eu_state_dir_remove(dir);
 }
 
-#define SS_MATCHES "a=L1+R1@1000", "a=L1+R3@1050", "b=Lb1+R5@2000", "b=Lb3+R5@2100", \
-                   "d=Ld1+Rd@3000", "d=Ld2+Rd@3000"
+#define SS_MATCHES                                                                                 \
+    "a=L1+R1@1000", "a=L1+R3@1050", "b=Lb1+R5@2000", "b=Lb3+R5@2100", "d=Ld1+Rd@3000",             \
+        "d=Ld2+Rd@3000"
 
-Test(operators_joins, stream_inner_join_bounds_inclusive_when_records_out_of_order,
-     .timeout = 90)
-{
+Test(operators_joins, stream_inner_join_bounds_inclusive_when_records_out_of_order, .timeout = 90) {
     static const char *const want[] = {SS_MATCHES};
 
     ss_run(RILL_JOIN_INNER, "join-ss-inner", want, sizeof(want) / sizeof(want[0]));
 }
 
-Test(operators_joins, stream_left_join_emits_unmatched_once_when_window_closed, .timeout = 90)
-{
+Test(operators_joins, stream_left_join_emits_unmatched_once_when_window_closed, .timeout = 90) {
     static const char *const want[] = {SS_MATCHES, "b=Lb2+null@1949", "b=Lb4+null@2101"};
 
     ss_run(RILL_JOIN_LEFT, "join-ss-left", want, sizeof(want) / sizeof(want[0]));
 }
 
-Test(operators_joins, stream_outer_join_emits_unmatched_of_both_sides_when_closed,
-     .timeout = 90)
-{
+Test(operators_joins, stream_outer_join_emits_unmatched_of_both_sides_when_closed, .timeout = 90) {
     static const char *const want[] = {SS_MATCHES, "b=Lb2+null@1949", "b=Lb4+null@2101",
                                        "a=null+R2@899", "a=null+R4@1051"};
 
@@ -172,14 +163,13 @@ Test(operators_joins, stream_outer_join_emits_unmatched_of_both_sides_when_close
  * changelog) matches one and closes the other's window.
  */
 Test(operators_joins, stream_left_join_no_early_null_when_stopped_midway_and_restarted,
-     .timeout = 120)
-{
+     .timeout = 120) {
     static const in_t runs[2][3] = {
         {{"c", "L:L0", 500}, {"a", "L:L1", 1000}, {"b", "L:L2", 1100}},
         {{"a", "R:Ra", 1040}, {"z", "L:flush", 5000}, {NULL, NULL, 0}},
     };
-    rill_join_spec_t spec = {.kind = RILL_JOIN_LEFT, .before_ms = 50,
-                             .after_ms = RILL_JOIN_SYMMETRIC, .grace_ms = 100};
+    rill_join_spec_t spec = {
+        .kind = RILL_JOIN_LEFT, .before_ms = 50, .after_ms = RILL_JOIN_SYMMETRIC, .grace_ms = 100};
     char errstr[512], id[64], dir[2][64];
     eu_strs_t got = {0}, exp = {0};
 
@@ -228,15 +218,14 @@ typedef struct tin_s {
     int64_t at;
 } tin_t;
 
-static rill_topology_t *st_topology(rill_join_kind_t kind, int64_t grace_ms)
-{
+static rill_topology_t *st_topology(rill_join_kind_t kind, int64_t grace_ms) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *orders = rill_stream_from(topo, "orders", "orders", NULL);
     rill_table_t *users = rill_table_from(topo, "users", "users", NULL, "users-store");
 
-    rill_stream_to(rill_stream_table_join(orders, users, "enrich", kind, grace_ms, join_values,
-                                          NULL),
-                   NULL, "out", NULL);
+    rill_stream_to(
+        rill_stream_table_join(orders, users, "enrich", kind, grace_ms, join_values, NULL), NULL,
+        "out", NULL);
     cr_assert_null(rill_topology_error(topo), "%s", rill_topology_error(topo));
     return topo;
 }
@@ -245,8 +234,7 @@ static rill_topology_t *st_topology(rill_join_kind_t kind, int64_t grace_ms)
  * letters (values, reason "no table row within grace: "). */
 static void st_run(rill_join_kind_t kind, int64_t grace_ms, const char *tag, const tin_t *in,
                    size_t n, const char *const *want, size_t nwant, const char *const *dead,
-                   size_t ndead)
-{
+                   size_t ndead) {
     char id[64], dir[64];
     eu_strs_t got = {0}, exp = {0};
 
@@ -284,6 +272,7 @@ static void st_run(rill_join_kind_t kind, int64_t grace_ms, const char *tag, con
 }
 
 /* Without grace: each order meets the row of its user at its time. */
+/* clang-format off */
 static const tin_t st_updates[] = {
     {"orders", "u3", "o0", 50}, /* before any row */
     {"users", "u1", "alice", 100},
@@ -295,17 +284,16 @@ static const tin_t st_updates[] = {
     {"orders", "u1", "o3", 400},
     {"orders", "u2", "o4", 410}, /* after the tombstone */
 };
+/* clang-format on */
 
-Test(operators_joins, stream_table_inner_join_follows_updates_when_no_grace, .timeout = 90)
-{
+Test(operators_joins, stream_table_inner_join_follows_updates_when_no_grace, .timeout = 90) {
     static const char *const want[] = {"u1=o1+alice@200", "u2=o2+bob@210", "u1=o3+alicia@400"};
     static const char *const dead[] = {"o0", "o4"};
 
     st_run(RILL_JOIN_INNER, 0, "join-st-inner", st_updates, 9, want, 3, dead, 2);
 }
 
-Test(operators_joins, stream_table_left_join_gives_null_when_row_absent, .timeout = 90)
-{
+Test(operators_joins, stream_table_left_join_gives_null_when_row_absent, .timeout = 90) {
     static const char *const want[] = {"u3=o0+null@50", "u1=o1+alice@200", "u2=o2+bob@210",
                                        "u1=o3+alicia@400", "u2=o4+null@410"};
 
@@ -313,6 +301,7 @@ Test(operators_joins, stream_table_left_join_gives_null_when_row_absent, .timeou
 }
 
 /* Grace 100: an order waits for its user's row while stream time <= its time + 100. */
+/* clang-format off */
 static const tin_t st_grace[] = {
     {"orders", "u1", "o1", 100},    /* waits */
     {"users", "u1", "alice", 150},  /* arrives in time: o1 joins */
@@ -323,18 +312,16 @@ static const tin_t st_grace[] = {
     {"users", "u2", "bob", 450},    /* too late for o2 */
     {"orders", "u8", "o5", 460},    /* its wait, and o3's, still open at the end */
 };
+/* clang-format on */
 
-Test(operators_joins, stream_table_left_join_waits_for_row_within_grace, .timeout = 90)
-{
-    static const char *const want[] = {"u1=o1+alice@100", "u1=o4+alicia@260",
-                                       "u2=o2+null@200"};
+Test(operators_joins, stream_table_left_join_waits_for_row_within_grace, .timeout = 90) {
+    static const char *const want[] = {"u1=o1+alice@100", "u1=o4+alicia@260", "u2=o2+null@200"};
 
     st_run(RILL_JOIN_LEFT, 100, "join-st-grace-left", st_grace, 8, want, 3, NULL, 0);
 }
 
 Test(operators_joins, stream_table_inner_join_dead_letters_when_grace_ends_without_row,
-     .timeout = 90)
-{
+     .timeout = 90) {
     static const char *const want[] = {"u1=o1+alice@100", "u1=o4+alicia@260"};
     static const char *const dead[] = {"o2"};
 
@@ -347,8 +334,7 @@ Test(operators_joins, stream_table_inner_join_dead_letters_when_grace_ends_witho
  * from its changelog, index entries included) gets the row and must join o1 with it.
  */
 Test(operators_joins, stream_table_waiting_record_joins_after_restore_from_changelog,
-     .timeout = 120)
-{
+     .timeout = 120) {
     static const tin_t runs[2][2] = {
         {{"orders", "u1", "o1", 100}, {"orders", "u2", "o2", 120}},
         {{"users", "u1", "alice", 150}, {NULL, NULL, NULL, 0}},
@@ -397,8 +383,7 @@ Test(operators_joins, stream_table_waiting_record_joins_after_restore_from_chang
 
 static uint64_t rng;
 
-static uint32_t rnd(void)
-{
+static uint32_t rnd(void) {
     rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
     return (uint32_t)(rng >> 33);
 }
@@ -409,8 +394,7 @@ typedef struct row_s {
     int present;
 } row_t;
 
-static void tt_run(rill_join_kind_t kind, const char *tag, uint64_t seed)
-{
+static void tt_run(rill_join_kind_t kind, const char *tag, uint64_t seed) {
     char id[64], dir[64], key[8], value[16];
     row_t a[TT_KEYS], b[TT_KEYS], res[TT_KEYS];
     eu_strs_t got = {0}, exp = {0};
@@ -481,35 +465,31 @@ static void tt_run(rill_join_kind_t kind, const char *tag, uint64_t seed)
 }
 
 Test(operators_joins, table_inner_join_matches_reference_when_rows_updated_and_deleted,
-     .timeout = 90)
-{
+     .timeout = 90) {
     tt_run(RILL_JOIN_INNER, "join-tt-inner", 21);
 }
 
 Test(operators_joins, table_left_join_matches_reference_when_rows_updated_and_deleted,
-     .timeout = 90)
-{
+     .timeout = 90) {
     tt_run(RILL_JOIN_LEFT, "join-tt-left", 22);
 }
 
 Test(operators_joins, table_outer_join_matches_reference_when_rows_updated_and_deleted,
-     .timeout = 90)
-{
+     .timeout = 90) {
     tt_run(RILL_JOIN_OUTER, "join-tt-outer", 23);
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Co-partitioning and builder errors                                                       */
 
-Test(operators_joins, app_refuses_start_when_join_inputs_not_copartitioned, .timeout = 60)
-{
+Test(operators_joins, app_refuses_start_when_join_inputs_not_copartitioned, .timeout = 60) {
     rill_join_spec_t spec = {.kind = RILL_JOIN_INNER, .before_ms = 10, .after_ms = 10};
     rill_topology_t *topo = rill_topology_new();
     char id[64], errstr[512] = "";
 
     rill_stream_to(rill_stream_join(rill_stream_from(topo, "l", "l", NULL),
-                                    rill_stream_from(topo, "r", "r", NULL), "j", &spec,
-                                    join_values, NULL),
+                                    rill_stream_from(topo, "r", "r", NULL), "j", &spec, join_values,
+                                    NULL),
                    NULL, "out", NULL);
     eu_app_id(id, sizeof(id), "join-copart");
     rill_app_t *app = eu_app_new(topo, id, NULL);
@@ -520,8 +500,7 @@ Test(operators_joins, app_refuses_start_when_join_inputs_not_copartitioned, .tim
     rill_app_destroy(app);
 }
 
-Test(operators_joins, builder_fails_when_join_arguments_invalid)
-{
+Test(operators_joins, builder_fails_when_join_arguments_invalid) {
     static const rill_join_spec_t bad[] = {
         {.kind = (rill_join_kind_t)7, .before_ms = 10},
         {.kind = RILL_JOIN_INNER, .before_ms = -1},
@@ -543,15 +522,13 @@ Test(operators_joins, builder_fails_when_join_arguments_invalid)
     rill_table_t *t = rill_table_from(topo, "t", "t", NULL, NULL);
     cr_assert_null(rill_stream_table_join(rill_stream_from(topo, "s", "s", NULL), t, "j",
                                           RILL_JOIN_OUTER, 0, join_values, NULL));
-    cr_assert(strstr(rill_topology_error(topo), "RILL_JOIN_LEFT"), "%s",
-              rill_topology_error(topo));
+    cr_assert(strstr(rill_topology_error(topo), "RILL_JOIN_LEFT"), "%s", rill_topology_error(topo));
     rill_topology_destroy(topo);
     rill_window_spec_t tumbling = {.kind = RILL_WINDOW_TUMBLING, .size_ms = 100};
     topo = rill_topology_new();
     rill_table_t *w = rill_windowed_count(
-        rill_grouped_windowed_by(rill_stream_group_by_key(rill_stream_from(topo, "s", "s", NULL),
-                                                          NULL),
-                                 &tumbling),
+        rill_grouped_windowed_by(
+            rill_stream_group_by_key(rill_stream_from(topo, "s", "s", NULL), NULL), &tumbling),
         "w", RILL_EMIT_FINAL);
     t = rill_table_from(topo, "t", "t", NULL, NULL);
     cr_assert_null(rill_table_join(w, t, "j", RILL_JOIN_INNER, join_values, NULL, NULL));

@@ -4,9 +4,10 @@
  * a new span and the chain of positions it came from; a record with no traceparent, or a
  * malformed one, starts a trace (counted); the completion operator's output carries the trace
  * of the event that last changed its state (the winning bid, also one held before its item
- * came, the one the callback marks as leading) with the item's as rill.lineage.other; a stream record that waited for its table row
- * keeps its own trace; the chain's cap drops the oldest hops behind "~>" (counted). Expected
- * headers are written out from the piped input's positions, not computed with the codec.
+ * came, the one the callback marks as leading) with the item's as rill.lineage.other; a stream
+ * record that waited for its table row keeps its own trace; the chain's cap drops the oldest hops
+ * behind "~>" (counted). Expected headers are written out from the piped input's positions, not
+ * computed with the codec.
  */
 #include "engine_int.h"
 
@@ -25,13 +26,18 @@
 static rill_test_driver_t *driver_new(rill_topology_t *topo, const char *const *extra) {
     char errstr[512];
     rill_conf_t *conf = rill_conf_new();
-    const char *base[] = {"application.id", "lineage-ops", "bootstrap.servers", "127.0.0.1:1",
-                          "errors.deadletterqueue.topic.name", DEAD, NULL};
+    const char *base[] = {"application.id",
+                          "lineage-ops",
+                          "bootstrap.servers",
+                          "127.0.0.1:1",
+                          "errors.deadletterqueue.topic.name",
+                          DEAD,
+                          NULL};
     for (int i = 0; base[i]; i += 2)
         cr_assert_eq(rill_conf_set(conf, base[i], base[i + 1], errstr, sizeof(errstr)), 0);
     for (int i = 0; extra && extra[i]; i += 2)
-        cr_assert_eq(rill_conf_set(conf, extra[i], extra[i + 1], errstr, sizeof(errstr)), 0,
-                     "%s", errstr);
+        cr_assert_eq(rill_conf_set(conf, extra[i], extra[i + 1], errstr, sizeof(errstr)), 0, "%s",
+                     errstr);
     cr_assert_null(rill_topology_error(topo), "%s", rill_topology_error(topo));
     rill_test_driver_t *drv = rill_test_driver_new(topo, conf, errstr, sizeof(errstr));
     cr_assert_not_null(drv, "%s", errstr);
@@ -41,16 +47,19 @@ static rill_test_driver_t *driver_new(rill_topology_t *topo, const char *const *
 static const char *const LINEAGE_ON[] = {"lineage.enable", "true", NULL};
 
 /* Pipes key=value at ts with the headers given as name, value pairs (NULL-terminated). */
-static void pipe_h(rill_test_driver_t *drv, const char *topic, const char *key,
-                   const char *value, int64_t ts, const char *const *hdrs) {
+static void pipe_h(rill_test_driver_t *drv, const char *topic, const char *key, const char *value,
+                   int64_t ts, const char *const *hdrs) {
     rd_kafka_headers_t *h = NULL;
     if (hdrs && hdrs[0]) {
         h = rd_kafka_headers_new(4);
         for (int i = 0; hdrs[i]; i += 2)
             rd_kafka_header_add(h, hdrs[i], -1, hdrs[i + 1], -1);
     }
-    rill_record_t rec = {.key = key, .key_len = strlen(key), .value = value,
-                         .value_len = strlen(value), .timestamp = ts,
+    rill_record_t rec = {.key = key,
+                         .key_len = strlen(key),
+                         .value = value,
+                         .value_len = strlen(value),
+                         .timestamp = ts,
                          .headers = (const rill_headers_t *)h};
     cr_assert_eq(rill_test_driver_pipe_record(drv, topic, &rec), RILL_OK, "%s",
                  rill_test_driver_error(drv));
@@ -168,8 +177,8 @@ static int best(const rill_record_t *item, const rill_record_t *event, const voi
     return rill_buf_append(out, win, strlen(win)) ? -1 : leads ? RILL_COMPLETION_LEADS : 0;
 }
 
-static int result(const rill_record_t *item, const void *state, size_t state_len,
-                  rill_buf_t *out, void *opaque) {
+static int result(const rill_record_t *item, const void *state, size_t state_len, rill_buf_t *out,
+                  void *opaque) {
     (void)item, (void)opaque;
     return rill_buf_append(out, state, state_len);
 }
@@ -179,18 +188,18 @@ Test(operators_lineage, a_completion_carries_the_winning_event_and_its_item) {
     rill_stream_t *items = rill_stream_from(topo, "auctions", "auctions", NULL);
     rill_stream_t *events = rill_stream_from(topo, "bids", "bids", NULL);
     rill_completion_spec_t spec = {.grace_ms = 100};
-    rill_stream_to(rill_stream_complete(items, events, "close", &spec, deadline_of, init0, best,
-                                        result, NULL),
-                   NULL, "closed", NULL);
+    rill_stream_to(
+        rill_stream_complete(items, events, "close", &spec, deadline_of, init0, best, result, NULL),
+        NULL, "closed", NULL);
     rill_test_driver_t *drv = driver_new(topo, LINEAGE_ON);
     const char *ha[] = {"traceparent", TP_A, NULL}, *hb1[] = {"traceparent", TP_B1, NULL};
     const char *hb2[] = {"traceparent", TP_B2, NULL}, *hb4[] = {"traceparent", TP_B4, NULL};
-    pipe_h(drv, "auctions", "a1", "5000", 1000, ha); /* auctions/0@0 */
-    pipe_h(drv, "bids", "a1", "10", 1100, hb1);      /* bids/0@0 */
-    pipe_h(drv, "bids", "a1", "30", 1200, hb2);      /* bids/0@1: wins */
-    pipe_h(drv, "bids", "a1", "20", 1300, NULL);     /* bids/0@2: does not lead */
-    pipe_h(drv, "bids", "a3", "50", 1400, hb4);      /* bids/0@3: held, its item is not there */
-    pipe_h(drv, "auctions", "a3", "6000", 1500, NULL); /* auctions/0@1 */
+    pipe_h(drv, "auctions", "a1", "5000", 1000, ha);    /* auctions/0@0 */
+    pipe_h(drv, "bids", "a1", "10", 1100, hb1);         /* bids/0@0 */
+    pipe_h(drv, "bids", "a1", "30", 1200, hb2);         /* bids/0@1: wins */
+    pipe_h(drv, "bids", "a1", "20", 1300, NULL);        /* bids/0@2: does not lead */
+    pipe_h(drv, "bids", "a3", "50", 1400, hb4);         /* bids/0@3: held, its item is not there */
+    pipe_h(drv, "auctions", "a3", "6000", 1500, NULL);  /* auctions/0@1 */
     pipe_h(drv, "auctions", "a9", "99999", 7000, NULL); /* stream time past both deadlines */
     rill_record_t r;
     cr_assert_eq(rill_test_driver_read(drv, "closed", &r), 1);
@@ -198,7 +207,8 @@ Test(operators_lineage, a_completion_carries_the_winning_event_and_its_item) {
               !memcmp(r.value, "30", 2));
     cr_assert_str_eq(trace_of(&r, TP_B2), "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2");
     cr_assert_str_eq(hdr(&r, "rill.lineage"), "bids/0@1");
-    cr_assert_str_eq(hdr(&r, "rill.lineage.other"), "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:auctions/0@0");
+    cr_assert_str_eq(hdr(&r, "rill.lineage.other"),
+                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:auctions/0@0");
     cr_assert_eq(rill_test_driver_read(drv, "closed", &r), 1);
     cr_assert(r.key_len == 2 && !memcmp(r.key, "a3", 2) && r.value_len == 2 &&
               !memcmp(r.value, "50", 2));
@@ -224,9 +234,9 @@ Test(operators_lineage, a_joined_record_that_waited_keeps_its_own_trace) {
     rill_topology_t *topo = rill_topology_new();
     rill_table_t *users = rill_table_from(topo, "users", "users", NULL, "users-store");
     rill_stream_t *orders = rill_stream_from(topo, "orders", "orders", NULL);
-    rill_stream_to(rill_stream_table_join(orders, users, "enrich", RILL_JOIN_INNER, 1000, pair,
-                                          NULL),
-                   NULL, "enriched", NULL);
+    rill_stream_to(
+        rill_stream_table_join(orders, users, "enrich", RILL_JOIN_INNER, 1000, pair, NULL), NULL,
+        "enriched", NULL);
     rill_test_driver_t *drv = driver_new(topo, LINEAGE_ON);
     const char *ho[] = {"traceparent", TP_B1, NULL}, *hu[] = {"traceparent", TP_A, NULL};
     pipe_h(drv, "orders", "u1", "o1", 1000, ho); /* waits for u1's row */

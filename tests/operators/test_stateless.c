@@ -17,8 +17,7 @@
 #define N 40 /* input records per topic */
 
 /* The number in a record's value (values are decimal text in these tests), or -1. */
-static int num_of(const rill_record_t *rec)
-{
+static int num_of(const rill_record_t *rec) {
     char buf[32];
     size_t len = rec->value_len < sizeof(buf) - 1 ? rec->value_len : sizeof(buf) - 1;
 
@@ -30,8 +29,7 @@ static int num_of(const rill_record_t *rec)
 }
 
 /* Writes N records "k<i>" = "<i>" to topic, partitioned by key. */
-static void write_numbers(rill_app_t *app, const char *topic)
-{
+static void write_numbers(rill_app_t *app, const char *topic) {
     rill_producer_t *p = eu_producer(app);
     char key[16], value[16];
 
@@ -44,8 +42,7 @@ static void write_numbers(rill_app_t *app, const char *topic)
 }
 
 /* Runs the app over n input records, stops it, and leaves it ready for reading outputs. */
-static void run_until_processed(rill_app_t *app, int64_t n)
-{
+static void run_until_processed(rill_app_t *app, int64_t n) {
     eu_start(app);
     eu_wait_processed(app, n);
     eu_stop(app);
@@ -53,8 +50,7 @@ static void run_until_processed(rill_app_t *app, int64_t n)
 
 /* Reads topic and asserts it holds exactly the "key=value" lines of want. */
 static void assert_topic_holds(rill_app_t *app, const char *topic, eu_strs_t *want,
-                               eu_recs_t *recs)
-{
+                               eu_recs_t *recs) {
     eu_strs_t got = {0};
 
     eu_read_topic(rill_app_bootstrap_servers(app), topic, recs);
@@ -66,28 +62,23 @@ static void assert_topic_holds(rill_app_t *app, const char *topic, eu_strs_t *wa
 /* ---------------------------------------------------------------------------------------- */
 /* filter, filter_not                                                                       */
 
-static int is_even(int n)
-{
+static int is_even(int n) {
     return n % 2 == 0;
 }
 
-static int even_pred(const rill_record_t *rec, void *opaque)
-{
+static int even_pred(const rill_record_t *rec, void *opaque) {
     return is_even(num_of(rec));
 }
 
-Test(operators_stateless, matching_records_pass_when_filtered, .timeout = 60)
-{
+Test(operators_stateless, matching_records_pass_when_filtered, .timeout = 60) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *src = rill_stream_from(topo, "numbers", "in", NULL);
     char id[64];
 
-    cr_assert_eq(rill_stream_to(rill_stream_filter(src, "evens", even_pred, NULL), NULL, "even",
-                                NULL),
-                 0);
-    cr_assert_eq(rill_stream_to(rill_stream_filter_not(src, "odds", even_pred, NULL), NULL,
-                                "odd", NULL),
-                 0);
+    cr_assert_eq(
+        rill_stream_to(rill_stream_filter(src, "evens", even_pred, NULL), NULL, "even", NULL), 0);
+    cr_assert_eq(
+        rill_stream_to(rill_stream_filter_not(src, "odds", even_pred, NULL), NULL, "odd", NULL), 0);
     eu_app_id(id, sizeof(id), "stateless-filter");
     rill_app_t *app = eu_app_new(topo, id, NULL);
     eu_create_topic(app, "in", 4);
@@ -113,34 +104,29 @@ Test(operators_stateless, matching_records_pass_when_filtered, .timeout = 60)
 /* map, map_values, select_key                                                              */
 
 /* The reference mappings, on text. */
-static void map_ref(int i, char *key, size_t ksz, char *value, size_t vsz)
-{
+static void map_ref(int i, char *key, size_t ksz, char *value, size_t vsz) {
     snprintf(key, ksz, "g%d", i % 3);
     snprintf(value, vsz, "%d@k%d", i, i);
 }
 
-static void map_values_ref(int i, char *value, size_t vsz)
-{
+static void map_values_ref(int i, char *value, size_t vsz) {
     snprintf(value, vsz, "v=%d", i * 10);
 }
 
-static void select_key_ref(int i, char *key, size_t ksz)
-{
+static void select_key_ref(int i, char *key, size_t ksz) {
     snprintf(key, ksz, "%s", is_even(i) ? "even" : "odd");
 }
 
 /* Mappers write their output into the buffers Rill hands them. */
 
-static int map_fn(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int map_fn(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     char key[64], value[64];
     map_ref(num_of(rec), key, sizeof(key), value, sizeof(value));
     return rill_buf_append(out->key, key, strlen(key)) ||
            rill_buf_append(out->value, value, strlen(value));
 }
 
-static int map_values_fn(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int map_values_fn(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     char value[64];
     map_values_ref(num_of(rec), value, sizeof(value));
     /* map_values keeps the key */
@@ -148,23 +134,19 @@ static int map_values_fn(const rill_record_t *rec, rill_map_out_t *out, void *op
            rill_buf_append(out->key, "ignored", 7);
 }
 
-static int select_key_fn(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int select_key_fn(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     char key[64];
     select_key_ref(num_of(rec), key, sizeof(key));
     /* select_key keeps the value */
-    return rill_buf_append(out->key, key, strlen(key)) ||
-           rill_buf_append(out->value, "ignored", 7);
+    return rill_buf_append(out->key, key, strlen(key)) || rill_buf_append(out->value, "ignored", 7);
 }
 
-Test(operators_stateless, records_rewritten_when_mapped, .timeout = 60)
-{
+Test(operators_stateless, records_rewritten_when_mapped, .timeout = 60) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *src = rill_stream_from(topo, "numbers", "in", NULL);
     char id[64], key[64], value[64];
 
-    cr_assert_eq(rill_stream_to(rill_stream_map(src, NULL, map_fn, NULL), NULL, "mapped", NULL),
-                 0);
+    cr_assert_eq(rill_stream_to(rill_stream_map(src, NULL, map_fn, NULL), NULL, "mapped", NULL), 0);
     cr_assert_eq(rill_stream_to(rill_stream_map_values(src, NULL, map_values_fn, NULL), NULL,
                                 "mapped-values", NULL),
                  0);
@@ -206,13 +188,11 @@ Test(operators_stateless, records_rewritten_when_mapped, .timeout = 60)
 /* ---------------------------------------------------------------------------------------- */
 /* flat_map, peek                                                                           */
 
-static int fanout_of(int i)
-{
+static int fanout_of(int i) {
     return i % 4; /* 0, 1, 2 or 3 copies */
 }
 
-static int fan_fn(rill_ctx_t *ctx, const rill_record_t *rec, void *opaque)
-{
+static int fan_fn(rill_ctx_t *ctx, const rill_record_t *rec, void *opaque) {
     int n = num_of(rec);
     char value[32];
 
@@ -232,8 +212,7 @@ typedef struct peek_count_s {
     int want_hash;  /* whether values look like "<n>#<c>" */
 } peek_count_t;
 
-static void count_fn(const rill_record_t *rec, void *opaque)
-{
+static void count_fn(const rill_record_t *rec, void *opaque) {
     peek_count_t *pc = opaque;
 
     atomic_fetch_add(&pc->records, 1);
@@ -241,8 +220,7 @@ static void count_fn(const rill_record_t *rec, void *opaque)
         atomic_fetch_add(&pc->bad, 1);
 }
 
-Test(operators_stateless, zero_to_three_copies_forwarded_when_flat_mapped, .timeout = 60)
-{
+Test(operators_stateless, zero_to_three_copies_forwarded_when_flat_mapped, .timeout = 60) {
     rill_topology_t *topo = rill_topology_new();
     static peek_count_t before = {.want_hash = 0}, after = {.want_hash = 1};
     char id[64];
@@ -276,8 +254,7 @@ Test(operators_stateless, zero_to_three_copies_forwarded_when_flat_mapped, .time
 /* ---------------------------------------------------------------------------------------- */
 /* merge                                                                                    */
 
-Test(operators_stateless, records_of_both_inputs_forwarded_when_merged, .timeout = 60)
-{
+Test(operators_stateless, records_of_both_inputs_forwarded_when_merged, .timeout = 60) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *a = rill_stream_from(topo, "a", "in-a", NULL);
     rill_stream_t *b = rill_stream_from(topo, "b", "in-b", NULL);
@@ -312,28 +289,23 @@ Test(operators_stateless, records_of_both_inputs_forwarded_when_merged, .timeout
 /* ---------------------------------------------------------------------------------------- */
 /* split                                                                                    */
 
-static int is_small(int n)
-{
+static int is_small(int n) {
     return n < 10;
 }
 
-static int is_tens(int n)
-{
+static int is_tens(int n) {
     return n % 10 == 0;
 }
 
-static int small_pred(const rill_record_t *rec, void *opaque)
-{
+static int small_pred(const rill_record_t *rec, void *opaque) {
     return is_small(num_of(rec));
 }
 
-static int tens_pred(const rill_record_t *rec, void *opaque)
-{
+static int tens_pred(const rill_record_t *rec, void *opaque) {
     return is_tens(num_of(rec));
 }
 
-Test(operators_stateless, each_record_takes_first_matching_branch_when_split, .timeout = 60)
-{
+Test(operators_stateless, each_record_takes_first_matching_branch_when_split, .timeout = 60) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *src = rill_stream_from(topo, "numbers", "in", NULL);
     rill_split_t *by_size = rill_stream_split(src, "by-size");
@@ -341,17 +313,16 @@ Test(operators_stateless, each_record_takes_first_matching_branch_when_split, .t
     char id[64];
 
     /* Branch order matters: 4 is small and even and must go to "small" only. */
-    cr_assert_eq(rill_stream_to(rill_split_branch(by_size, "small", small_pred, NULL), NULL,
-                                "small", NULL),
-                 0);
-    cr_assert_eq(rill_stream_to(rill_split_branch(by_size, "even", even_pred, NULL), NULL,
-                                "even", NULL),
-                 0);
+    cr_assert_eq(
+        rill_stream_to(rill_split_branch(by_size, "small", small_pred, NULL), NULL, "small", NULL),
+        0);
+    cr_assert_eq(
+        rill_stream_to(rill_split_branch(by_size, "even", even_pred, NULL), NULL, "even", NULL), 0);
     cr_assert_eq(rill_stream_to(rill_split_default(by_size, "rest"), NULL, "rest", NULL), 0);
     /* No default branch: what matches nothing is dropped. */
-    cr_assert_eq(rill_stream_to(rill_split_branch(tens_only, "tens", tens_pred, NULL), NULL,
-                                "tens", NULL),
-                 0);
+    cr_assert_eq(
+        rill_stream_to(rill_split_branch(tens_only, "tens", tens_pred, NULL), NULL, "tens", NULL),
+        0);
     eu_app_id(id, sizeof(id), "stateless-split");
     rill_app_t *app = eu_app_new(topo, id, NULL);
     eu_create_topic(app, "in", 4);
@@ -395,8 +366,7 @@ typedef struct probe_s {
 
 static probe_t probe; /* process() has no opaque: the one probe of the test */
 
-static int probe_init(rill_ctx_t *ctx, void **statep, void *opaque)
-{
+static int probe_init(rill_ctx_t *ctx, void **statep, void *opaque) {
     atomic_fetch_add(&probe.inits, 1);
     if (opaque != &probe)
         atomic_fetch_add(&probe.bad_state, 1);
@@ -406,8 +376,7 @@ static int probe_init(rill_ctx_t *ctx, void **statep, void *opaque)
 
 /* Forwards the record with its value replaced by what the context says about it:
  * "topic|partition|offset|ctx timestamp|record timestamp|header count|trace|task|stream time". */
-static int probe_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
-{
+static int probe_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     const rill_headers_t *hdrs = rill_ctx_headers(ctx);
     const void *trace = NULL;
     size_t trace_len = 0;
@@ -423,17 +392,16 @@ static int probe_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
     }
     rill_record_t out = *rec;
     out.value = value;
-    out.value_len = (size_t)snprintf(
-        value, sizeof(value), "%s|%d|%lld|%lld|%lld|%zu|%.*s|%s|%lld", rill_ctx_topic(ctx),
-        (int)rill_ctx_partition(ctx), (long long)rill_ctx_offset(ctx),
-        (long long)rill_ctx_timestamp(ctx), (long long)rec->timestamp,
-        rill_headers_count(hdrs), (int)trace_len, (const char *)trace, rill_ctx_task_id(ctx),
-        (long long)rill_ctx_stream_time(ctx));
+    out.value_len = (size_t)snprintf(value, sizeof(value), "%s|%d|%lld|%lld|%lld|%zu|%.*s|%s|%lld",
+                                     rill_ctx_topic(ctx), (int)rill_ctx_partition(ctx),
+                                     (long long)rill_ctx_offset(ctx),
+                                     (long long)rill_ctx_timestamp(ctx), (long long)rec->timestamp,
+                                     rill_headers_count(hdrs), (int)trace_len, (const char *)trace,
+                                     rill_ctx_task_id(ctx), (long long)rill_ctx_stream_time(ctx));
     return rill_ctx_forward(ctx, &out) ? -1 : 0;
 }
 
-static void probe_close(void *state, void *opaque)
-{
+static void probe_close(void *state, void *opaque) {
     if (state != &probe.state_tag || opaque != &probe)
         atomic_fetch_add(&probe.bad_state, 1);
     atomic_fetch_add(&probe.closes, 1);
@@ -441,20 +409,18 @@ static void probe_close(void *state, void *opaque)
 
 /* The timestamp of input record i: rising per partition, except record 13, which is older
  * than the record before it in its partition (stream time must not go back). */
-static int64_t ctx_ts(int i)
-{
+static int64_t ctx_ts(int i) {
     return i == 13 ? 1700000000000LL : 1700000100000LL + 1000LL * i;
 }
 
 /* Writes the input with librdkafka directly: rill_producer_send() has no headers. Record i
  * goes to partition i % 4 with header trace=t<i>, and every third one also extra=x. */
-static void write_with_headers(rill_app_t *app, const char *topic)
-{
+static void write_with_headers(rill_app_t *app, const char *topic) {
     char errstr[512], key[16], value[16], trace[16];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
 
-    cr_assert_eq(rd_kafka_conf_set(kc, "bootstrap.servers", rill_app_bootstrap_servers(app),
-                                   errstr, sizeof(errstr)),
+    cr_assert_eq(rd_kafka_conf_set(kc, "bootstrap.servers", rill_app_bootstrap_servers(app), errstr,
+                                   sizeof(errstr)),
                  RD_KAFKA_CONF_OK);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
     cr_assert_not_null(rk, "%s", errstr);
@@ -466,30 +432,26 @@ static void write_with_headers(rill_app_t *app, const char *topic)
         rd_kafka_header_add(hdrs, "trace", -1, trace, -1);
         if (i % 3 == 0)
             rd_kafka_header_add(hdrs, "extra", -1, "x", -1);
-        cr_assert_eq(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-                                       RD_KAFKA_V_PARTITION(i % CTX_PARTITIONS),
-                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                       RD_KAFKA_V_KEY(key, strlen(key)),
-                                       RD_KAFKA_V_VALUE(value, strlen(value)),
-                                       RD_KAFKA_V_TIMESTAMP(ctx_ts(i)),
-                                       RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END),
+        cr_assert_eq(rd_kafka_producev(
+                         rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(i % CTX_PARTITIONS),
+                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, strlen(key)),
+                         RD_KAFKA_V_VALUE(value, strlen(value)), RD_KAFKA_V_TIMESTAMP(ctx_ts(i)),
+                         RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END),
                      0);
     }
     cr_assert_eq(rd_kafka_flush(rk, EU_WAIT_MS), 0);
     rd_kafka_destroy(rk);
 }
 
-Test(operators_stateless, context_describes_each_record_when_processor_reads_it, .timeout = 60)
-{
+Test(operators_stateless, context_describes_each_record_when_processor_reads_it, .timeout = 60) {
     rill_topology_t *topo = rill_topology_new();
     static const rill_processor_def_t def = {
         .init = probe_init, .process = probe_process, .close = probe_close};
     char id[64];
 
     rill_stream_t *s = rill_stream_from(topo, "events", "ctx-in", NULL);
-    cr_assert_eq(rill_stream_to(rill_stream_process(s, "probe", &def, &probe), NULL, "ctx-out",
-                                NULL),
-                 0);
+    cr_assert_eq(
+        rill_stream_to(rill_stream_process(s, "probe", &def, &probe), NULL, "ctx-out", NULL), 0);
     eu_app_id(id, sizeof(id), "stateless-context");
     rill_app_t *app = eu_app_new(topo, id, NULL);
     eu_create_topic(app, "ctx-in", CTX_PARTITIONS);
@@ -506,8 +468,8 @@ Test(operators_stateless, context_describes_each_record_when_processor_reads_it,
         const eu_rec_t *r = &in.v[i];
         if (r->timestamp > stream_time[r->partition])
             stream_time[r->partition] = r->timestamp;
-        eu_strs_add(&want, "%s=ctx-in|%d|%lld|%lld|%lld|%zu|%s|0_%d|%lld ts=%lld trace=%s",
-                    r->key, (int)r->partition, (long long)r->offset, (long long)r->timestamp,
+        eu_strs_add(&want, "%s=ctx-in|%d|%lld|%lld|%lld|%zu|%s|0_%d|%lld ts=%lld trace=%s", r->key,
+                    (int)r->partition, (long long)r->offset, (long long)r->timestamp,
                     (long long)r->timestamp, r->hdr_cnt, eu_rec_header(r, "trace"),
                     (int)r->partition, (long long)stream_time[r->partition],
                     (long long)r->timestamp, eu_rec_header(r, "trace"));
@@ -542,8 +504,7 @@ Test(operators_stateless, context_describes_each_record_when_processor_reads_it,
 /* ---------------------------------------------------------------------------------------- */
 /* repartition: which serde reads the records back                                          */
 
-static int to_text_fn(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int to_text_fn(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     char value[32];
     (void)opaque;
     int len = snprintf(value, sizeof(value), "x%d", num_of(rec));
@@ -556,8 +517,7 @@ static int to_text_fn(const rill_record_t *rec, rill_map_out_t *out, void *opaqu
  * with bytes (each one passes).
  */
 Test(operators_stateless, values_read_back_with_given_serde_when_repartitioned_with,
-     .timeout = 60)
-{
+     .timeout = 60) {
     char id[64];
     eu_strs_t want = {0};
     eu_recs_t recs;
@@ -566,8 +526,8 @@ Test(operators_stateless, values_read_back_with_given_serde_when_repartitioned_w
     rill_stream_t *s = rill_stream_from(topo, "in", "in", &json);
     rill_stream_t *text = rill_stream_map_values(s, "to-text", to_text_fn, NULL);
 
-    rill_stream_to(rill_stream_repartition_with(text, "as-bytes", NULL), "bytes-sink",
-                   "out-bytes", NULL);
+    rill_stream_to(rill_stream_repartition_with(text, "as-bytes", NULL), "bytes-sink", "out-bytes",
+                   NULL);
     rill_stream_to(rill_stream_repartition(text, "as-json"), "json-sink", "out-json", NULL);
     eu_app_id(id, sizeof(id), "stateless-repartition-with");
     rill_app_t *app = eu_app_new(topo, id, NULL);

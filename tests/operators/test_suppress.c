@@ -35,8 +35,7 @@ typedef struct row_s {
 
 static row_t rows[NT];
 
-static void make_rows(void)
-{
+static void make_rows(void) {
     rng = 23;
     for (int i = 0; i < NT; i++) {
         snprintf(rows[i].key, sizeof(rows[i].key), "k%u", eu_rnd(&rng) % NK);
@@ -64,8 +63,7 @@ typedef struct model_s {
     eu_strs_t out[PARTS]; /* "key=value@ts" in order */
 } model_t;
 
-static int64_t held_bytes(const model_t *m, int p)
-{
+static int64_t held_bytes(const model_t *m, int p) {
     int64_t b = 0;
     for (int i = 0; i < m->cnt[p]; i++)
         b += (int64_t)(strlen(m->held[p][i].key) +
@@ -74,8 +72,7 @@ static int64_t held_bytes(const model_t *m, int p)
 }
 
 /* The oldest held key of partition p (first time, then key), or -1. */
-static int oldest(const model_t *m, int p)
-{
+static int oldest(const model_t *m, int p) {
     int best = -1;
     for (int i = 0; i < m->cnt[p]; i++) {
         const held_t *h = &m->held[p][i], *b = best < 0 ? NULL : &m->held[p][best];
@@ -85,16 +82,14 @@ static int oldest(const model_t *m, int p)
     return best;
 }
 
-static void emit(model_t *m, int p, int i)
-{
+static void emit(model_t *m, int p, int i) {
     held_t *h = &m->held[p][i];
     eu_strs_add(&m->out[p], "%s=%s@%lld", h->key, h->has_value ? h->value : "(tombstone)",
                 (long long)h->ts);
     m->held[p][i] = m->held[p][--m->cnt[p]];
 }
 
-static void model_put(model_t *m, const row_t *r)
-{
+static void model_put(model_t *m, const row_t *r) {
     int p = eu_partition_of(r->key, PARTS), i;
     if (r->ts > m->time[p])
         m->time[p] = r->ts;
@@ -118,8 +113,7 @@ static void model_put(model_t *m, const row_t *r)
     }
 }
 
-static void model_free(model_t *m)
-{
+static void model_free(model_t *m) {
     for (int p = 0; p < PARTS; p++)
         eu_strs_free(&m->out[p]);
 }
@@ -128,12 +122,12 @@ static void model_free(model_t *m)
 /* The app                                                                                  */
 
 static const rill_suppress_spec_t unbounded = {.time_limit_ms = LIMIT};
-static const rill_suppress_spec_t small = {.time_limit_ms = LIMIT, .max_records = 4,
+static const rill_suppress_spec_t small = {.time_limit_ms = LIMIT,
+                                           .max_records = 4,
                                            .max_bytes = 22,
                                            .when_full = RILL_SUPPRESS_EMIT_EARLY};
 
-static rill_topology_t *suppress_topology(void)
-{
+static rill_topology_t *suppress_topology(void) {
     rill_topology_t *topo = rill_topology_new();
     rill_table_t *t = rill_table_from(topo, "rows", "rows", NULL, "rows-store");
     rill_stream_to(rill_table_suppress(t, "held", &unbounded, "held-buffer"), NULL, "held-out",
@@ -144,8 +138,7 @@ static rill_topology_t *suppress_topology(void)
 }
 
 /* Compares each partition of topic with the model's outputs of that partition, in order. */
-static void assert_outputs(const char *bootstrap, const char *topic, const model_t *m)
-{
+static void assert_outputs(const char *bootstrap, const char *topic, const model_t *m) {
     eu_recs_t recs;
     eu_read_topic(bootstrap, topic, &recs);
     cr_assert_eq(recs.partition_cnt, PARTS);
@@ -160,20 +153,18 @@ static void assert_outputs(const char *bootstrap, const char *topic, const model
                      (long long)r->timestamp);
             cr_assert_lt(n, m->out[p].cnt, "%s[%d]: more outputs than %zu, then %s", topic, p,
                          m->out[p].cnt, line);
-            cr_assert_str_eq(line, m->out[p].v[n], "%s[%d] output %zu: %s, want %s", topic, p,
-                             n, line, m->out[p].v[n]);
+            cr_assert_str_eq(line, m->out[p].v[n], "%s[%d] output %zu: %s, want %s", topic, p, n,
+                             line, m->out[p].v[n]);
             n++;
         }
-        cr_assert_eq(n, m->out[p].cnt, "%s[%d]: %zu outputs, want %zu", topic, p, n,
-                     m->out[p].cnt);
+        cr_assert_eq(n, m->out[p].cnt, "%s[%d]: %zu outputs, want %zu", topic, p, n, m->out[p].cnt);
     }
     eu_recs_free(&recs);
 }
 
 /* Waits until metric equals want (it may lag the last record by a moment); adds a line
  * to bad when it does not. */
-static void check_metric(rill_app_t *app, const char *metric, int64_t want, eu_strs_t *bad)
-{
+static void check_metric(rill_app_t *app, const char *metric, int64_t want, eu_strs_t *bad) {
     int64_t deadline = eu_now_ms() + 5000, v;
     while ((v = rill_app_metric(app, metric)) != want && eu_now_ms() < deadline)
         eu_sleep_ms(20);
@@ -181,8 +172,7 @@ static void check_metric(rill_app_t *app, const char *metric, int64_t want, eu_s
         eu_strs_add(bad, "%s: %lld, want %lld", metric, (long long)v, (long long)want);
 }
 
-Test(operators_suppress, matches_reference_across_restart, .timeout = 180)
-{
+Test(operators_suppress, matches_reference_across_restart, .timeout = 180) {
     char errstr[512], id[64], dir[2][64];
     model_t *held = calloc(1, sizeof(*held)), *sm = calloc(1, sizeof(*sm));
     eu_strs_t bad = {0}; /* metrics that differ: checked once the outputs are */
@@ -247,10 +237,9 @@ Test(operators_suppress, matches_reference_across_restart, .timeout = 180)
         eu_state_dir_remove(dir[i]);
 }
 
-Test(operators_suppress, full_buffer_shuts_down_when_asked, .timeout = 60)
-{
-    static const rill_suppress_spec_t strict = {.time_limit_ms = 60000, .max_records = 2,
-                                                .when_full = RILL_SUPPRESS_SHUT_DOWN};
+Test(operators_suppress, full_buffer_shuts_down_when_asked, .timeout = 60) {
+    static const rill_suppress_spec_t strict = {
+        .time_limit_ms = 60000, .max_records = 2, .when_full = RILL_SUPPRESS_SHUT_DOWN};
     char id[64], errstr[512] = "";
     int fired;
 
@@ -276,8 +265,7 @@ Test(operators_suppress, full_buffer_shuts_down_when_asked, .timeout = 60)
     rill_app_destroy(app);
 }
 
-Test(operators_suppress, builder_refuses_bad_specs)
-{
+Test(operators_suppress, builder_refuses_bad_specs) {
     static const rill_suppress_spec_t bad[] = {
         {.time_limit_ms = -1},
         {.time_limit_ms = 10, .max_records = -1},
@@ -294,9 +282,9 @@ Test(operators_suppress, builder_refuses_bad_specs)
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *in = rill_stream_from(topo, "in", "in", NULL);
     rill_window_spec_t spec = {.kind = RILL_WINDOW_TUMBLING, .size_ms = 1000};
-    rill_table_t *w = rill_windowed_count(
-        rill_grouped_windowed_by(rill_stream_group_by_key(in, NULL), &spec), NULL,
-        RILL_EMIT_ON_UPDATE);
+    rill_table_t *w =
+        rill_windowed_count(rill_grouped_windowed_by(rill_stream_group_by_key(in, NULL), &spec),
+                            NULL, RILL_EMIT_ON_UPDATE);
     cr_assert_null(rill_table_suppress(w, NULL, &unbounded, NULL));
     cr_assert(strstr(rill_topology_error(topo), "RILL_EMIT_FINAL"), "%s",
               rill_topology_error(topo));

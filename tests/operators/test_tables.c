@@ -17,27 +17,23 @@
 
 #include "engine_int.h"
 
-
 #define BASE 1700000000000LL
 #define PARTS 3
 
 static uint64_t rng;
 
-static uint32_t rnd(void)
-{
+static uint32_t rnd(void) {
     rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
     return (uint32_t)(rng >> 33);
 }
 
 /* The partition Kafka's default partitioner (and Rill's producers) give key. */
-static int32_t partition_of(const char *key, int32_t cnt)
-{
+static int32_t partition_of(const char *key, int32_t cnt) {
     return rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), cnt, NULL, NULL);
 }
 
 /* Asserts every dead letter's reason starts with prefix; returns how many there are. */
-static size_t dead_letters(rill_app_t *app, const char *id, const char *prefix)
-{
+static size_t dead_letters(rill_app_t *app, const char *id, const char *prefix) {
     char dlq[96];
     eu_recs_t dead;
     size_t n;
@@ -55,8 +51,7 @@ static size_t dead_letters(rill_app_t *app, const char *id, const char *prefix)
 }
 
 /* Counts (int64) as text, so that they read back as strings. */
-static int show_count(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int show_count(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     char value[32];
     int64_t n;
 
@@ -76,8 +71,7 @@ static int show_count(const rill_record_t *rec, rill_map_out_t *out, void *opaqu
 static char click_user[NCLICKS][8], click_city[NCLICKS][8];
 
 /* Clicks of NUSERS users in NCITIES cities; about one in 13 has no city ("-"). */
-static void make_clicks(void)
-{
+static void make_clicks(void) {
     rng = 11;
     for (int i = 0; i < NCLICKS; i++) {
         snprintf(click_user[i], sizeof(click_user[i]), "u%u", rnd() % NUSERS);
@@ -89,8 +83,7 @@ static void make_clicks(void)
 }
 
 /* The new key: the click's city, none for "-". */
-static int city_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int city_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     if (rec->value_len == 1 && *(const char *)rec->value == '-') {
         out->key_null = 1;
         return 0;
@@ -98,8 +91,7 @@ static int city_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
     return rill_buf_append(out->key, rec->value, rec->value_len);
 }
 
-static rill_topology_t *clicks_topology(void)
-{
+static rill_topology_t *clicks_topology(void) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *clicks = rill_stream_from(topo, "clicks", "clicks", NULL);
     rill_grouped_t *g = rill_stream_group_by(clicks, "by-city", city_of, NULL);
@@ -110,8 +102,7 @@ static rill_topology_t *clicks_topology(void)
     return topo;
 }
 
-Test(operators_tables, counts_match_reference_when_grouped_by_new_key, .timeout = 90)
-{
+Test(operators_tables, counts_match_reference_when_grouped_by_new_key, .timeout = 90) {
     char id[64], dir[64], topic[128];
     int nulls = 0;
 
@@ -172,12 +163,10 @@ Test(operators_tables, counts_match_reference_when_grouped_by_new_key, .timeout 
     eu_state_dir_remove(dir);
 }
 
-Test(operators_tables, builder_fails_when_group_by_callbacks_missing)
-{
+Test(operators_tables, builder_fails_when_group_by_callbacks_missing) {
     rill_topology_t *topo = rill_topology_new();
 
-    cr_assert_null(rill_stream_group_by(rill_stream_from(topo, "in", "in", NULL), "g", NULL,
-                                        NULL));
+    cr_assert_null(rill_stream_group_by(rill_stream_from(topo, "in", "in", NULL), "g", NULL, NULL));
     cr_assert(strstr(rill_topology_error(topo), "key selector"), "%s", rill_topology_error(topo));
     rill_topology_destroy(topo);
     topo = rill_topology_new();
@@ -209,8 +198,7 @@ static char row_key[NROWS][8], row_value[NROWS][16];
 static int row_tomb[NROWS];
 
 /* NROWS records over NROWKEYS keys, one in five a tombstone. */
-static void make_rows(void)
-{
+static void make_rows(void) {
     rng = 5;
     for (int i = 0; i < NROWS; i++) {
         snprintf(row_key[i], sizeof(row_key[i]), "r%u", rnd() % NROWKEYS);
@@ -221,8 +209,7 @@ static void make_rows(void)
 
 /* The last value of key over the input, or NULL when it has none (never written, or
  * deleted last). */
-static const char *last_value(const char *key)
-{
+static const char *last_value(const char *key) {
     const char *v = NULL;
 
     for (int i = 0; i < NROWS; i++)
@@ -238,8 +225,7 @@ static __thread char probe_key[64], probe_value[64];
  * there ([timestamp][value]) or, for a tombstone, nothing; a mismatch is forwarded keyed
  * "!k". A probe, key "?k", forwards k's row as the store holds it (value, or "(absent)").
  */
-static int check_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
-{
+static int check_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     rill_kv_t *kv = rill_ctx_kv(ctx, STORE);
     const char *key = rec->key;
     size_t key_len = rec->key_len;
@@ -262,8 +248,7 @@ static int check_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
     if (probe) {
         snprintf(probe_key, sizeof(probe_key), "%.*s", (int)key_len, key);
         if (rc)
-            snprintf(probe_value, sizeof(probe_value), "%.*s", (int)(len - 8),
-                     (const char *)v + 8);
+            snprintf(probe_value, sizeof(probe_value), "%.*s", (int)(len - 8), (const char *)v + 8);
         else
             snprintf(probe_value, sizeof(probe_value), "(absent)");
     } else {
@@ -287,8 +272,7 @@ static int check_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
 
 static const rill_processor_def_t check_def = {.process = check_process};
 
-static rill_topology_t *rows_topology(void)
-{
+static rill_topology_t *rows_topology(void) {
     rill_topology_t *topo = rill_topology_new();
     rill_table_t *t = rill_table_from(topo, "rows", "rows", NULL, STORE);
     rill_stream_t *changes = rill_table_to_stream(t, NULL);
@@ -301,8 +285,7 @@ static rill_topology_t *rows_topology(void)
     return topo;
 }
 
-Test(operators_tables, table_holds_last_value_when_updated_and_deleted, .timeout = 120)
-{
+Test(operators_tables, table_holds_last_value_when_updated_and_deleted, .timeout = 120) {
     char errstr[512], id[64], dir[64], dir2[64];
 
     make_rows();
@@ -313,8 +296,10 @@ Test(operators_tables, table_holds_last_value_when_updated_and_deleted, .timeout
     eu_state_dir_make(dir, sizeof(dir));
     eu_state_dir_make(dir2, sizeof(dir2));
     eu_app_id(id, sizeof(id), "tables-source");
-    const char *extra[] = {"bootstrap.servers", bootstrap, "state.dir", dir, "statestore.cache.max.bytes", "0", NULL};
-    const char *extra2[] = {"bootstrap.servers", bootstrap, "state.dir", dir2, "statestore.cache.max.bytes", "0", NULL};
+    const char *extra[] = {"bootstrap.servers",          bootstrap, "state.dir", dir,
+                           "statestore.cache.max.bytes", "0",       NULL};
+    const char *extra2[] = {"bootstrap.servers",          bootstrap, "state.dir", dir2,
+                            "statestore.cache.max.bytes", "0",       NULL};
 
     /* Run 1: the rows, and a record without a key. */
     rill_app_t *app = eu_app_new(rows_topology(), id, extra);
@@ -403,8 +388,7 @@ static chg_t chg[NCHG];
 
 /* Changes of NUSER users' rows: mostly moves between regions and new amounts, one in seven a
  * deletion, one in 15 a row without a region. */
-static void make_changes(void)
-{
+static void make_changes(void) {
     rng = 3;
     for (int i = 0; i < NCHG; i++) {
         chg_t *c = &chg[i];
@@ -422,8 +406,7 @@ static void make_changes(void)
 }
 
 /* Row (user, "region,amount") → (region, "user:amount"); a row without a region has none. */
-static int region_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int region_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     const char *v = rec->value, *comma = memchr(v, ',', rec->value_len);
     char selected[64];
 
@@ -431,15 +414,14 @@ static int region_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque
         out->key_null = 1;
         return 0;
     }
-    int len = snprintf(selected, sizeof(selected), "%.*s:%.*s", (int)rec->key_len,
-                       (const char *)rec->key,
-                       (int)(rec->value_len - (size_t)(comma + 1 - v)), comma + 1);
+    int len =
+        snprintf(selected, sizeof(selected), "%.*s:%.*s", (int)rec->key_len, (const char *)rec->key,
+                 (int)(rec->value_len - (size_t)(comma + 1 - v)), comma + 1);
     return rill_buf_append(out->key, v, (size_t)(comma - v)) ||
            rill_buf_append(out->value, selected, (size_t)len);
 }
 
-static int64_t text_num(const void *p, size_t len)
-{
+static int64_t text_num(const void *p, size_t len) {
     char text[32];
 
     len = len < sizeof(text) - 1 ? len : sizeof(text) - 1;
@@ -448,48 +430,41 @@ static int64_t text_num(const void *p, size_t len)
     return atoll(text);
 }
 
-static int64_t amount_of(const rill_record_t *rec)
-{
+static int64_t amount_of(const rill_record_t *rec) {
     const char *colon = memchr(rec->value, ':', rec->value_len);
     const char *v = rec->value;
 
     return colon ? text_num(colon + 1, rec->value_len - (size_t)(colon + 1 - v)) : 0;
 }
 
-static int put_num(rill_buf_t *out, int64_t n)
-{
+static int put_num(rill_buf_t *out, int64_t n) {
     char text[32];
 
     return rill_buf_append(out, text, (size_t)snprintf(text, sizeof(text), "%lld", (long long)n));
 }
 
-static int sum_init(rill_buf_t *out, void *opaque)
-{
+static int sum_init(rill_buf_t *out, void *opaque) {
     return put_num(out, 0);
 }
 
 static int sum_add(const rill_record_t *rec, const void *agg, size_t agg_len, rill_buf_t *out,
-                   void *opaque)
-{
+                   void *opaque) {
     return put_num(out, text_num(agg, agg_len) + amount_of(rec));
 }
 
-static int sum_subtract(const rill_record_t *rec, const void *agg, size_t agg_len,
-                        rill_buf_t *out, void *opaque)
-{
+static int sum_subtract(const rill_record_t *rec, const void *agg, size_t agg_len, rill_buf_t *out,
+                        void *opaque) {
     return put_num(out, text_num(agg, agg_len) - amount_of(rec));
 }
 
 /* Members: "u3,u7," — users appended by the adder, taken out by the subtractor; taking out a
  * user who is not there leaves the mark "-u3,". */
-static int members_init(rill_buf_t *out, void *opaque)
-{
+static int members_init(rill_buf_t *out, void *opaque) {
     return 0;
 }
 
 static void members_edit(const char *agg, size_t agg_len, const char *user, size_t user_len,
-                         int add, rill_buf_t *out)
-{
+                         int add, rill_buf_t *out) {
     char token[16];
     size_t tlen = (size_t)snprintf(token, sizeof(token), "%.*s,", (int)user_len, user);
 
@@ -509,8 +484,7 @@ static void members_edit(const char *agg, size_t agg_len, const char *user, size
 }
 
 static int members_change(const rill_record_t *rec, const void *agg, size_t agg_len,
-                          rill_buf_t *out, int add)
-{
+                          rill_buf_t *out, int add) {
     const char *colon = memchr(rec->value, ':', rec->value_len);
 
     if (!colon)
@@ -519,29 +493,26 @@ static int members_change(const rill_record_t *rec, const void *agg, size_t agg_
     return 0;
 }
 
-static int members_add(const rill_record_t *rec, const void *agg, size_t agg_len,
-                       rill_buf_t *out, void *opaque)
-{
+static int members_add(const rill_record_t *rec, const void *agg, size_t agg_len, rill_buf_t *out,
+                       void *opaque) {
     return members_change(rec, agg, agg_len, out, 1);
 }
 
 static int members_subtract(const rill_record_t *rec, const void *agg, size_t agg_len,
-                            rill_buf_t *out, void *opaque)
-{
+                            rill_buf_t *out, void *opaque) {
     return members_change(rec, agg, agg_len, out, 0);
 }
 
-static rill_topology_t *regions_topology(void)
-{
+static rill_topology_t *regions_topology(void) {
     rill_topology_t *topo = rill_topology_new();
     rill_table_t *users = rill_table_from(topo, "users", "users", NULL, "users-store");
     rill_grouped_table_t *g = rill_table_group_by(users, "by-region", region_of, NULL);
-    rill_table_t *sums = rill_grouped_table_aggregate(g, "region-sums", sum_init, sum_add,
-                                                      sum_subtract, NULL);
-    rill_table_t *members = rill_grouped_table_aggregate(g, NULL, members_init, members_add,
-                                                         members_subtract, NULL);
-    rill_stream_t *counts = rill_table_to_stream(rill_grouped_table_count(g, "region-counts"),
-                                                 NULL);
+    rill_table_t *sums =
+        rill_grouped_table_aggregate(g, "region-sums", sum_init, sum_add, sum_subtract, NULL);
+    rill_table_t *members =
+        rill_grouped_table_aggregate(g, NULL, members_init, members_add, members_subtract, NULL);
+    rill_stream_t *counts =
+        rill_table_to_stream(rill_grouped_table_count(g, "region-counts"), NULL);
 
     rill_stream_to(rill_table_to_stream(sums, NULL), NULL, "sums", NULL);
     rill_stream_to(rill_table_to_stream(members, NULL), NULL, "members", NULL);
@@ -564,16 +535,14 @@ typedef struct regions_ref_s {
     int no_region; /* rows dead-lettered for having no region */
 } regions_ref_t;
 
-static int region_idx(const char *value)
-{
+static int region_idx(const char *value) {
     for (int r = 0; r < NREGION; r++)
         if (!strncmp(value, regions[r], strlen(regions[r])) && value[strlen(regions[r])] == ',')
             return r;
     return -1;
 }
 
-static void ref_apply(region_ref_t *r, const char *user, int64_t amount, int add)
-{
+static void ref_apply(region_ref_t *r, const char *user, int64_t amount, int add) {
     rill_buf_t next = {0};
 
     r->sum += add ? amount : -amount;
@@ -584,15 +553,13 @@ static void ref_apply(region_ref_t *r, const char *user, int64_t amount, int add
     r->members = next;
 }
 
-static void ref_emit(region_ref_t *r)
-{
+static void ref_emit(region_ref_t *r) {
     eu_strs_add(&r->sums, "%lld", (long long)r->sum);
     eu_strs_add(&r->counts, "%lld", (long long)r->count);
     eu_strs_add(&r->lists, "%.*s", (int)r->members.len, r->members.data ? r->members.data : "");
 }
 
-static void make_reference(regions_ref_t *ref)
-{
+static void make_reference(regions_ref_t *ref) {
     const char *row[NUSER] = {0}; /* each user's current value */
 
     memset(ref, 0, sizeof(*ref));
@@ -624,8 +591,7 @@ static void make_reference(regions_ref_t *ref)
     }
 }
 
-static void free_reference(regions_ref_t *ref)
-{
+static void free_reference(regions_ref_t *ref) {
     for (int r = 0; r < NREGION; r++) {
         rill_buf_free(&ref->r[r].members);
         eu_strs_free(&ref->r[r].sums);
@@ -635,8 +601,7 @@ static void free_reference(regions_ref_t *ref)
 }
 
 /* A members list with no user twice and no user taken out who was not in. */
-static void assert_members_sane(const char *list, const char *region)
-{
+static void assert_members_sane(const char *list, const char *region) {
     char copy[1024], *save = NULL;
     const char *seen[NUSER * 2];
     int n = 0;
@@ -652,8 +617,7 @@ static void assert_members_sane(const char *list, const char *region)
 }
 
 /* The members of a list as a sorted set, for comparing lists built in different orders. */
-static void members_set(const char *list, eu_strs_t *set)
-{
+static void members_set(const char *list, eu_strs_t *set) {
     char copy[1024], *save = NULL;
 
     snprintf(copy, sizeof(copy), "%s", list);
@@ -668,8 +632,7 @@ static void members_set(const char *list, eu_strs_t *set)
  * what is fixed is each region's number of updates, its final sum, count and members, and
  * that no update ever lists a user twice.
  */
-static void run_regions(const char *tag, int one_partition)
-{
+static void run_regions(const char *tag, int one_partition) {
     char id[64], dir[64];
     regions_ref_t ref;
     static const char *const topics[] = {"sums", "counts", "members"};
@@ -687,8 +650,8 @@ static void run_regions(const char *tag, int one_partition)
     eu_create_topic(app, "users", PARTS);
     rill_producer_t *p = eu_producer(app);
     for (int i = 0; i < NCHG; i++)
-        eu_send(p, "users", one_partition ? 0 : -1, chg[i].user,
-                chg[i].tomb ? NULL : chg[i].value, BASE + 10 * i);
+        eu_send(p, "users", one_partition ? 0 : -1, chg[i].user, chg[i].tomb ? NULL : chg[i].value,
+                BASE + 10 * i);
     eu_producer_done(p);
     eu_start(app);
     eu_wait_processed(app, NCHG + ref.records);
@@ -716,8 +679,8 @@ static void run_regions(const char *tag, int one_partition)
                 }
                 n++;
             }
-            cr_assert_eq(n, seq->cnt, "%s: %s has %zu updates, want %zu", topics[t],
-                         regions[r], n, seq->cnt);
+            cr_assert_eq(n, seq->cnt, "%s: %s has %zu updates, want %zu", topics[t], regions[r], n,
+                         seq->cnt);
             if (!n)
                 continue;
             if (t < 2) {
@@ -741,13 +704,11 @@ static void run_regions(const char *tag, int one_partition)
     eu_state_dir_remove(dir);
 }
 
-Test(operators_tables, region_updates_match_reference_when_users_move, .timeout = 120)
-{
+Test(operators_tables, region_updates_match_reference_when_users_move, .timeout = 120) {
     run_regions("tables-moves-ordered", 1);
 }
 
-Test(operators_tables, region_totals_match_reference_when_users_in_partitions, .timeout = 120)
-{
+Test(operators_tables, region_totals_match_reference_when_users_in_partitions, .timeout = 120) {
     run_regions("tables-moves", 0);
 }
 
@@ -755,8 +716,7 @@ Test(operators_tables, region_totals_match_reference_when_users_in_partitions, .
 /* An aggregation's table grouped anew: clicks counted per user, then users per count        */
 
 /* Row (user, count) → (count as text, user). */
-static int bucket_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int bucket_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     char bucket[32];
     int64_t n;
 
@@ -767,16 +727,14 @@ static int bucket_of(const rill_record_t *rec, rill_map_out_t *out, void *opaque
            rill_buf_append(out->value, rec->key, rec->key_len);
 }
 
-static rill_topology_t *histogram_topology(void)
-{
+static rill_topology_t *histogram_topology(void) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *clicks = rill_stream_from(topo, "clicks", "clicks", NULL);
     rill_table_t *per_user = rill_grouped_count(rill_stream_group_by_key(clicks, NULL), NULL);
     rill_grouped_table_t *g = rill_table_group_by(per_user, "by-count", bucket_of, NULL);
     rill_stream_t *users = rill_table_to_stream(rill_grouped_table_count(g, NULL), NULL);
 
-    rill_stream_to(rill_stream_map_values(users, NULL, show_count, NULL), NULL, "histogram",
-                   NULL);
+    rill_stream_to(rill_stream_map_values(users, NULL, show_count, NULL), NULL, "histogram", NULL);
     cr_assert_null(rill_topology_error(topo), "%s", rill_topology_error(topo));
     return topo;
 }
@@ -787,8 +745,7 @@ static rill_topology_t *histogram_topology(void)
  * topic does. Each bucket ends with the number of users with that many clicks (0 for those
  * all users went past), after one update per user entering or leaving it.
  */
-Test(operators_tables, histogram_matches_reference_when_count_table_grouped_anew, .timeout = 90)
-{
+Test(operators_tables, histogram_matches_reference_when_count_table_grouped_anew, .timeout = 90) {
     char id[64], dir[64];
     int clicks_of[NUSERS] = {0}, updates[NCLICKS + 2] = {0}, records = 0;
 
@@ -844,8 +801,7 @@ Test(operators_tables, histogram_matches_reference_when_count_table_grouped_anew
 /* ---------------------------------------------------------------------------------------- */
 /* (d) The description                                                                      */
 
-static void describe_topology(rill_topology_t *topo)
-{
+static void describe_topology(rill_topology_t *topo) {
     rill_table_t *users = rill_table_from(topo, NULL, "users", NULL, NULL);
     rill_grouped_table_t *g = rill_table_group_by(users, "by-region", region_of, NULL);
     rill_stream_to(rill_table_to_stream(rill_grouped_table_count(g, NULL), NULL), NULL,
@@ -900,15 +856,14 @@ static const char described[] =
     "      <-- KSTREAM-GROUPBYKEY-0000000012\n";
 
 /* Compares line by line, so that a failure shows the first line that differs. */
-static void assert_text(const char *got, const char *want)
-{
+static void assert_text(const char *got, const char *want) {
     int line = 1;
     const char *g = got, *w = want;
 
     while (*g && *w) {
         size_t gl = strcspn(g, "\n"), wl = strcspn(w, "\n");
-        cr_assert(gl == wl && !memcmp(g, w, gl), "line %d differs:\n got: %.*s\nwant: %.*s\n",
-                  line, (int)gl, g, (int)wl, w);
+        cr_assert(gl == wl && !memcmp(g, w, gl), "line %d differs:\n got: %.*s\nwant: %.*s\n", line,
+                  (int)gl, g, (int)wl, w);
         g += gl + (g[gl] == '\n');
         w += wl + (w[wl] == '\n');
         line++;
@@ -916,8 +871,7 @@ static void assert_text(const char *got, const char *want)
     cr_assert_str_eq(got, want, "texts differ in length at line %d", line);
 }
 
-static void assert_described(const rill_topology_t *topo, const char *prefix)
-{
+static void assert_described(const rill_topology_t *topo, const char *prefix) {
     rill_buf_t out = {0};
     char want[4096];
 
@@ -930,8 +884,7 @@ static void assert_described(const rill_topology_t *topo, const char *prefix)
 
 /* Before an app takes it the repartition topics have their bare names; the app prefixes
  * them with its application.id. */
-Test(operators_tables, describe_lists_repartition_topics_and_stores_when_grouped_anew)
-{
+Test(operators_tables, describe_lists_repartition_topics_and_stores_when_grouped_anew) {
     rill_topology_t *topo = rill_topology_new();
 
     describe_topology(topo);

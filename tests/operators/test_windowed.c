@@ -44,14 +44,12 @@ typedef struct input_s {
 
 static uint64_t rng;
 
-static uint32_t rnd(void)
-{
+static uint32_t rnd(void) {
     rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
     return (uint32_t)(rng >> 33);
 }
 
-static int by_order(const void *a, const void *b)
-{
+static int by_order(const void *a, const void *b) {
     const in_rec_t *x = a, *y = b;
     return x->order < y->order ? -1 : x->order > y->order;
 }
@@ -62,8 +60,7 @@ static int by_order(const void *a, const void *b)
  * the order of ts + a jitter below DISORDER, so each arrives less than DISORDER ms behind the
  * latest timestamp before it.
  */
-static void make_input(input_t *in, int64_t base, uint64_t seed)
-{
+static void make_input(input_t *in, int64_t base, uint64_t seed) {
     int64_t t = base;
 
     rng = seed;
@@ -85,8 +82,7 @@ static void make_input(input_t *in, int64_t base, uint64_t seed)
 /* Writes input records [from, to) to topic "in" (partitioned by key), then, when flush is
  * set, one record per partition far ahead that closes every window of the input. */
 static void send_input(const char *bootstrap, const input_t *in, size_t from, size_t to,
-                       int flush_partitions)
-{
+                       int flush_partitions) {
     char errstr[512], value[24];
     rill_producer_t *p = rill_producer_new(bootstrap, NULL, errstr, sizeof(errstr));
 
@@ -113,8 +109,7 @@ typedef struct ref_s {
     size_t n;
 } ref_t;
 
-static void ref_add(ref_t *ref, const char *key, int64_t start, int64_t end, const in_rec_t *r)
-{
+static void ref_add(ref_t *ref, const char *key, int64_t start, int64_t end, const in_rec_t *r) {
     win_t *w = NULL;
 
     for (size_t i = 0; i < ref->n && !w; i++)
@@ -135,8 +130,7 @@ static void ref_add(ref_t *ref, const char *key, int64_t start, int64_t end, con
 }
 
 /* Tumbling (advance = size) and hopping windows: [n*adv, n*adv + size) holding t. */
-static void ref_time(ref_t *ref, const input_t *in, int64_t size, int64_t adv)
-{
+static void ref_time(ref_t *ref, const input_t *in, int64_t size, int64_t adv) {
     for (size_t i = 0; i < in->n; i++) {
         const in_rec_t *r = &in->r[i];
         for (int64_t s = r->ts / adv * adv; s >= 0 && s > r->ts - size; s -= adv)
@@ -146,8 +140,7 @@ static void ref_time(ref_t *ref, const input_t *in, int64_t size, int64_t adv)
 
 /* Sliding windows of time difference d: for each record at t, [max(0, t - d), .. + d] and, when
  * a record of the key falls in it, [t + 1, t + 1 + d]; each holds the key's records within. */
-static void ref_sliding(ref_t *ref, const input_t *in, int64_t d)
-{
+static void ref_sliding(ref_t *ref, const input_t *in, int64_t d) {
     for (size_t i = 0; i < in->n; i++) {
         const in_rec_t *r = &in->r[i];
         int64_t starts[2] = {r->ts > d ? r->ts - d : 0, -1};
@@ -171,16 +164,14 @@ static void ref_sliding(ref_t *ref, const input_t *in, int64_t d)
     }
 }
 
-static int by_key_ts(const void *a, const void *b)
-{
+static int by_key_ts(const void *a, const void *b) {
     const in_rec_t *x = *(const in_rec_t *const *)a, *y = *(const in_rec_t *const *)b;
     int c = strcmp(x->key, y->key);
     return c ? c : x->ts < y->ts ? -1 : x->ts > y->ts;
 }
 
 /* Sessions: a key's records sorted by time, split where two are more than gap apart. */
-static void ref_session(ref_t *ref, const input_t *in, int64_t gap)
-{
+static void ref_session(ref_t *ref, const input_t *in, int64_t gap) {
     const in_rec_t *sorted[NREC];
 
     for (size_t i = 0; i < in->n; i++)
@@ -198,8 +189,7 @@ static void ref_session(ref_t *ref, const input_t *in, int64_t gap)
 }
 
 /* "key@start@end=value@timestamp" of every reference window (value: count or sum). */
-static void ref_strings(const ref_t *ref, int sum, eu_strs_t *l)
-{
+static void ref_strings(const ref_t *ref, int sum, eu_strs_t *l) {
     for (size_t i = 0; i < ref->n; i++) {
         const win_t *w = &ref->v[i];
         eu_strs_add(l, "%s@%lld@%lld=%lld@%lld", w->key, (long long)w->start, (long long)w->end,
@@ -214,17 +204,16 @@ static int64_t bad_kind; /* results whose window_kind was not the expected one (
 
 /* Makes a result readable: key "key@start@end", value the aggregate in decimal (NULL stays
  * NULL); the window goes into the key, so the record is no longer windowed. */
-static int show_window(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
-{
+static int show_window(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     char key[96], value[32];
     int64_t n;
 
     if (rec->window_kind != (int)(intptr_t)opaque)
         __atomic_fetch_add(&bad_kind, 1, __ATOMIC_RELAXED);
     /* The new key is a plain key: the record it makes is not windowed. */
-    int key_len = snprintf(key, sizeof(key), "%.*s@%lld@%lld", (int)rec->key_len,
-                           (const char *)rec->key, (long long)rec->window_start,
-                           (long long)rec->window_end);
+    int key_len =
+        snprintf(key, sizeof(key), "%.*s@%lld@%lld", (int)rec->key_len, (const char *)rec->key,
+                 (long long)rec->window_start, (long long)rec->window_end);
     if (rill_buf_append(out->key, key, (size_t)key_len))
         return 1;
     if (!rec->value) {
@@ -237,8 +226,7 @@ static int show_window(const rill_record_t *rec, rill_map_out_t *out, void *opaq
                            (size_t)snprintf(value, sizeof(value), "%lld", (long long)n));
 }
 
-static int sum_init(rill_buf_t *out, void *opaque)
-{
+static int sum_init(rill_buf_t *out, void *opaque) {
     unsigned char be[8];
 
     rill_int64_encode(0, be);
@@ -246,8 +234,7 @@ static int sum_init(rill_buf_t *out, void *opaque)
 }
 
 static int sum_add(const rill_record_t *rec, const void *agg, size_t agg_len, rill_buf_t *out,
-                   void *opaque)
-{
+                   void *opaque) {
     char text[24];
     int64_t sum;
     unsigned char be[8];
@@ -262,8 +249,7 @@ static int sum_add(const rill_record_t *rec, const void *agg, size_t agg_len, ri
 }
 
 static int sum_merge(const void *a, size_t a_len, const void *b, size_t b_len, rill_buf_t *out,
-                     void *opaque)
-{
+                     void *opaque) {
     int64_t x, y;
     unsigned char be[8];
 
@@ -273,8 +259,7 @@ static int sum_merge(const void *a, size_t a_len, const void *b, size_t b_len, r
     return rill_buf_append(out, be, 8);
 }
 
-static void to_topic(rill_table_t *t, rill_window_kind_t kind, const char *topic)
-{
+static void to_topic(rill_table_t *t, rill_window_kind_t kind, const char *topic) {
     rill_stream_t *s = rill_table_to_stream(t, NULL);
 
     s = rill_stream_map(s, NULL, show_window, (void *)(intptr_t)kind);
@@ -284,20 +269,19 @@ static void to_topic(rill_table_t *t, rill_window_kind_t kind, const char *topic
 /* in → group by key → windows of spec → count (to "counted", emitted as count_emit) and,
  * with with_sum, a sum by a user aggregator (to "summed", emitted on update). */
 static rill_topology_t *window_topology(const rill_window_spec_t *spec, rill_emit_t count_emit,
-                                        int with_sum)
-{
+                                        int with_sum) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *s = rill_stream_from(topo, "in", "in", NULL);
     rill_windowed_t *w = rill_grouped_windowed_by(rill_stream_group_by_key(s, "grouped"), spec);
 
     to_topic(rill_windowed_count(w, "counts", count_emit), spec->kind, "counted");
     if (with_sum)
-        to_topic(spec->kind == RILL_WINDOW_SESSION
-                     ? rill_session_aggregate(w, "sums", sum_init, sum_add, sum_merge, NULL,
-                                              RILL_EMIT_ON_UPDATE)
-                     : rill_windowed_aggregate(w, "sums", sum_init, sum_add, NULL,
-                                               RILL_EMIT_ON_UPDATE),
-                 spec->kind, "summed");
+        to_topic(
+            spec->kind == RILL_WINDOW_SESSION
+                ? rill_session_aggregate(w, "sums", sum_init, sum_add, sum_merge, NULL,
+                                         RILL_EMIT_ON_UPDATE)
+                : rill_windowed_aggregate(w, "sums", sum_init, sum_add, NULL, RILL_EMIT_ON_UPDATE),
+            spec->kind, "summed");
     cr_assert_null(rill_topology_error(topo), "%s", rill_topology_error(topo));
     return topo;
 }
@@ -305,14 +289,12 @@ static rill_topology_t *window_topology(const rill_window_spec_t *spec, rill_emi
 /* ---------------------------------------------------------------------------------------- */
 /* Checks                                                                                   */
 
-static int is_flush(const eu_rec_t *r)
-{
+static int is_flush(const eu_rec_t *r) {
     return r->key && r->key[0] == '~';
 }
 
 /* Emit-final: exactly one result per window, each the reference. */
-static void assert_final(const char *bootstrap, const char *topic, const ref_t *ref, int sum)
-{
+static void assert_final(const char *bootstrap, const char *topic, const ref_t *ref, int sum) {
     eu_recs_t out;
     eu_strs_t got = {0}, want = {0};
 
@@ -336,8 +318,7 @@ static void assert_final(const char *bootstrap, const char *topic, const ref_t *
 
 /* Emit-on-update: the last output of each window is the reference (windows whose last output
  * is a tombstone were merged away and are not in the reference). */
-static void assert_last(rill_app_t *app, const char *topic, const ref_t *ref, int sum)
-{
+static void assert_last(rill_app_t *app, const char *topic, const ref_t *ref, int sum) {
     eu_recs_t out;
     eu_strs_t got = {0}, want = {0};
 
@@ -362,9 +343,8 @@ static void assert_last(rill_app_t *app, const char *topic, const ref_t *ref, in
 
 /* Runs topo over the shuffled input (seed) in a fresh app and state directory; leaves the app
  * stopped for reading. */
-static rill_app_t *run_windows(rill_topology_t *topo, const char *tag, const input_t *in,
-                               char *dir, size_t dir_size)
-{
+static rill_app_t *run_windows(rill_topology_t *topo, const char *tag, const input_t *in, char *dir,
+                               size_t dir_size) {
     char id[64];
 
     eu_state_dir_make(dir, dir_size);
@@ -385,11 +365,10 @@ static rill_app_t *run_windows(rill_topology_t *topo, const char *tag, const inp
 }
 
 static void run_and_check(const rill_window_spec_t *spec, const char *tag, const ref_t *ref,
-                          const input_t *in, rill_emit_t count_emit, int with_sum)
-{
+                          const input_t *in, rill_emit_t count_emit, int with_sum) {
     char dir[64];
-    rill_app_t *app = run_windows(window_topology(spec, count_emit, with_sum), tag, in, dir,
-                                  sizeof(dir));
+    rill_app_t *app =
+        run_windows(window_topology(spec, count_emit, with_sum), tag, in, dir, sizeof(dir));
 
     if (count_emit == RILL_EMIT_FINAL)
         assert_final(rill_app_bootstrap_servers(app), "counted", ref, 0);
@@ -407,9 +386,7 @@ static void run_and_check(const rill_window_spec_t *spec, const char *tag, const
 static input_t input;
 static ref_t ref;
 
-Test(operators_windowed, tumbling_results_match_reference_when_input_out_of_order,
-     .timeout = 90)
-{
+Test(operators_windowed, tumbling_results_match_reference_when_input_out_of_order, .timeout = 90) {
     rill_window_spec_t spec = {.kind = RILL_WINDOW_TUMBLING, .size_ms = 1000, .grace_ms = GRACE};
 
     make_input(&input, BASE, 1);
@@ -417,20 +394,16 @@ Test(operators_windowed, tumbling_results_match_reference_when_input_out_of_orde
     run_and_check(&spec, "win-tumbling", &ref, &input, RILL_EMIT_FINAL, 1);
 }
 
-Test(operators_windowed, hopping_results_match_reference_when_input_out_of_order,
-     .timeout = 90)
-{
-    rill_window_spec_t spec = {.kind = RILL_WINDOW_HOPPING, .size_ms = 1000, .advance_ms = 300,
-                               .grace_ms = GRACE};
+Test(operators_windowed, hopping_results_match_reference_when_input_out_of_order, .timeout = 90) {
+    rill_window_spec_t spec = {
+        .kind = RILL_WINDOW_HOPPING, .size_ms = 1000, .advance_ms = 300, .grace_ms = GRACE};
 
     make_input(&input, BASE, 2);
     ref_time(&ref, &input, 1000, 300);
     run_and_check(&spec, "win-hopping", &ref, &input, RILL_EMIT_FINAL, 1);
 }
 
-Test(operators_windowed, sliding_results_match_reference_when_input_out_of_order,
-     .timeout = 90)
-{
+Test(operators_windowed, sliding_results_match_reference_when_input_out_of_order, .timeout = 90) {
     rill_window_spec_t spec = {.kind = RILL_WINDOW_SLIDING, .size_ms = 700, .grace_ms = GRACE};
 
     make_input(&input, BASE, 3);
@@ -440,8 +413,7 @@ Test(operators_windowed, sliding_results_match_reference_when_input_out_of_order
 
 /* Records before the time difference share the window [0, D] (Kafka Streams' processEarly). */
 Test(operators_windowed, sliding_results_match_reference_when_records_precede_time_difference,
-     .timeout = 90)
-{
+     .timeout = 90) {
     rill_window_spec_t spec = {.kind = RILL_WINDOW_SLIDING, .size_ms = 2000, .grace_ms = GRACE};
 
     make_input(&input, 1, 4);
@@ -449,8 +421,7 @@ Test(operators_windowed, sliding_results_match_reference_when_records_precede_ti
     run_and_check(&spec, "win-sliding-early", &ref, &input, RILL_EMIT_FINAL, 1);
 }
 
-Test(operators_windowed, session_results_match_reference_when_emitted_on_update, .timeout = 90)
-{
+Test(operators_windowed, session_results_match_reference_when_emitted_on_update, .timeout = 90) {
     rill_window_spec_t spec = {.kind = RILL_WINDOW_SESSION, .gap_ms = 300, .grace_ms = GRACE};
 
     make_input(&input, BASE, 5);
@@ -458,8 +429,7 @@ Test(operators_windowed, session_results_match_reference_when_emitted_on_update,
     run_and_check(&spec, "win-session-update", &ref, &input, RILL_EMIT_ON_UPDATE, 1);
 }
 
-Test(operators_windowed, session_results_final_when_emitted_at_close, .timeout = 90)
-{
+Test(operators_windowed, session_results_final_when_emitted_at_close, .timeout = 90) {
     rill_window_spec_t spec = {.kind = RILL_WINDOW_SESSION, .gap_ms = 300, .grace_ms = GRACE};
 
     make_input(&input, BASE, 6);
@@ -475,8 +445,7 @@ Test(operators_windowed, session_results_final_when_emitted_at_close, .timeout =
  * window emitted twice, or missed, fails), and a record late for the first run's stream time
  * is still late as the first record the second run sees.
  */
-static void restart_and_check(const rill_window_spec_t *spec, const char *name, int same_dir)
-{
+static void restart_and_check(const rill_window_spec_t *spec, const char *name, int same_dir) {
     char errstr[512], id[64], dlq[96], dir[2][64];
     size_t half = NREC / 2;
     int64_t first = INT64_MAX;
@@ -508,8 +477,8 @@ static void restart_and_check(const rill_window_spec_t *spec, const char *name, 
         eu_start(app);
         eu_wait_processed(app, n);
         eu_stop(app);
-        cr_assert_eq(rill_app_metric(app, "rill_late_records_total"), run,
-                     "run %d: late records", run + 1);
+        cr_assert_eq(rill_app_metric(app, "rill_late_records_total"), run, "run %d: late records",
+                     run + 1);
         cr_assert_eq(rill_app_metric(app, "rill_dlq_records_total"), run);
         rill_app_destroy(app);
     }
@@ -526,8 +495,7 @@ static void restart_and_check(const rill_window_spec_t *spec, const char *name, 
         eu_state_dir_remove(dir[1]);
 }
 
-Test(operators_windowed, final_results_once_when_app_restarts_from_changelog, .timeout = 120)
-{
+Test(operators_windowed, final_results_once_when_app_restarts_from_changelog, .timeout = 120) {
     rill_window_spec_t spec = {.kind = RILL_WINDOW_TUMBLING, .size_ms = 1000, .grace_ms = GRACE};
 
     make_input(&input, BASE, 7);
@@ -536,10 +504,9 @@ Test(operators_windowed, final_results_once_when_app_restarts_from_changelog, .t
 }
 
 Test(operators_windowed, hopping_final_results_once_when_app_restarts_on_its_state,
-     .timeout = 120)
-{
-    rill_window_spec_t spec = {.kind = RILL_WINDOW_HOPPING, .size_ms = 1000, .advance_ms = 250,
-                               .grace_ms = GRACE};
+     .timeout = 120) {
+    rill_window_spec_t spec = {
+        .kind = RILL_WINDOW_HOPPING, .size_ms = 1000, .advance_ms = 250, .grace_ms = GRACE};
 
     make_input(&input, BASE, 8);
     ref_time(&ref, &input, 1000, 250);
@@ -547,8 +514,7 @@ Test(operators_windowed, hopping_final_results_once_when_app_restarts_on_its_sta
 }
 
 Test(operators_windowed, session_final_results_once_when_app_restarts_from_changelog,
-     .timeout = 120)
-{
+     .timeout = 120) {
     rill_window_spec_t spec = {.kind = RILL_WINDOW_SESSION, .gap_ms = 300, .grace_ms = GRACE};
 
     make_input(&input, BASE, 9);
@@ -557,8 +523,7 @@ Test(operators_windowed, session_final_results_once_when_app_restarts_from_chang
 }
 
 Test(operators_windowed, sliding_final_results_once_when_app_restarts_on_its_state,
-     .timeout = 120)
-{
+     .timeout = 120) {
     rill_window_spec_t spec = {.kind = RILL_WINDOW_SLIDING, .size_ms = 2000, .grace_ms = GRACE};
 
     make_input(&input, BASE, 10);
@@ -569,11 +534,11 @@ Test(operators_windowed, sliding_final_results_once_when_app_restarts_on_its_sta
 /* ---------------------------------------------------------------------------------------- */
 /* Late and key-less records                                                                */
 
-Test(operators_windowed, late_records_dead_lettered_when_their_windows_closed, .timeout = 90)
-{
+Test(operators_windowed, late_records_dead_lettered_when_their_windows_closed, .timeout = 90) {
     static const struct {
         const char *key;
         int64_t at;
+        /* clang-format off */
     } seq[] = {
         {"a", 0},    {"a", 100},  {"a", 1500},
         {"a", 50},   /* late: [0, 1000) closed at 1200; its session [0, 100] at 1000 */
@@ -583,9 +548,9 @@ Test(operators_windowed, late_records_dead_lettered_when_their_windows_closed, .
         {NULL, 5001}, /* no key */
         {"~flush", 100000},
     };
+    /* clang-format on */
     const int n = (int)(sizeof(seq) / sizeof(seq[0]));
-    rill_window_spec_t tumbling = {.kind = RILL_WINDOW_TUMBLING, .size_ms = 1000,
-                                   .grace_ms = 200};
+    rill_window_spec_t tumbling = {.kind = RILL_WINDOW_TUMBLING, .size_ms = 1000, .grace_ms = 200};
     rill_window_spec_t session = {.kind = RILL_WINDOW_SESSION, .gap_ms = 300, .grace_ms = 200};
     rill_topology_t *topo = rill_topology_new();
     rill_grouped_t *g = rill_stream_group_by_key(rill_stream_from(topo, "in", "in", NULL), NULL);
@@ -676,8 +641,7 @@ Test(operators_windowed, late_records_dead_lettered_when_their_windows_closed, .
 /* ---------------------------------------------------------------------------------------- */
 /* Builder errors                                                                           */
 
-Test(operators_windowed, builder_fails_when_window_spec_invalid)
-{
+Test(operators_windowed, builder_fails_when_window_spec_invalid) {
     static const rill_window_spec_t bad[] = {
         {.kind = RILL_WINDOW_TUMBLING},
         {.kind = RILL_WINDOW_HOPPING, .size_ms = 100, .advance_ms = 200},
@@ -690,8 +654,8 @@ Test(operators_windowed, builder_fails_when_window_spec_invalid)
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         rill_topology_t *topo = rill_topology_new();
-        rill_grouped_t *g = rill_stream_group_by_key(rill_stream_from(topo, "in", "in", NULL),
-                                                     NULL);
+        rill_grouped_t *g =
+            rill_stream_group_by_key(rill_stream_from(topo, "in", "in", NULL), NULL);
         cr_assert_not_null(g);
         cr_assert_null(rill_grouped_windowed_by(g, &bad[i]), "spec %zu accepted", i);
         cr_assert_not_null(rill_topology_error(topo));

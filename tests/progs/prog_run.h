@@ -24,8 +24,8 @@ static inline const char *prog_flag(int argc, char **argv, const char *name) {
  * what they leave must be pairs "<flag> <value>" with is_own(flag) true. Returns the exit
  * code: 0 after a clean end (or --help/--describe), 2 for bad usage, else the app's.
  */
-static inline int prog_run(const char *prog, rill_topology_t *topo, const char *app_id,
-                           int argc, char **argv, int (*is_own)(const char *flag)) {
+static inline int prog_run(const char *prog, rill_topology_t *topo, const char *app_id, int argc,
+                           char **argv, int (*is_own)(const char *flag)) {
     char errstr[512] = "";
     rill_conf_t *conf = rill_conf_new();
     rill_conf_set(conf, "application.id", app_id, NULL, 0);

@@ -119,8 +119,7 @@ int main(int argc, char **argv) {
         app_opts.value_size = (size_t)v;
     }
     rill_topology_t *topo = rill_topology_new();
-    rill_source_opts_t src = {.key_serde = rill_serde_string(),
-                              .value_serde = rill_serde_bytes()};
+    rill_source_opts_t src = {.key_serde = rill_serde_string(), .value_serde = rill_serde_bytes()};
     rill_stream_t *s = rill_stream_from(topo, "source", input, &src);
     s = rill_stream_process(s, "count", &count_def, NULL);
     for (int i = 0; i < app_opts.stores; i++) {

@@ -31,6 +31,7 @@ typedef struct flag_s {
     const char *value;
 } flag_t;
 
+/* clang-format off */
 static flag_t flags[] = {
     {"--input", NULL},    {"--output", NULL},    {"--app-id", NULL},  {"--url", NULL},
     {"--format", "ce"},   {"--function", NULL},  {"--order", "partition"},
@@ -40,6 +41,7 @@ static flag_t flags[] = {
     {"--metrics-every", "0"},    {"--adaptive", "0"},
     {"--sync-output", NULL},
 };
+/* clang-format on */
 #define FLAG_CNT (sizeof(flags) / sizeof(flags[0]))
 
 static const char *flag(const char *name) {
@@ -72,8 +74,7 @@ static rill_faas_order_t order_of(const char *s) {
 
 static rill_topology_t *build(void) {
     rill_topology_t *topo = rill_topology_new();
-    rill_source_opts_t src = {.key_serde = rill_serde_string(),
-                              .value_serde = rill_serde_string()};
+    rill_source_opts_t src = {.key_serde = rill_serde_string(), .value_serde = rill_serde_string()};
     rill_faas_opts_t fo = {
         .url = flag("--url"),
         .function = flag("--function"),

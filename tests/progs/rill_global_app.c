@@ -69,7 +69,8 @@ static int is_app_flag(const char *arg) {
 
 int main(int argc, char **argv) {
     const char *table = prog_flag(argc, argv, "--table"), *input = prog_flag(argc, argv, "--input");
-    const char *output = prog_flag(argc, argv, "--output"), *app_id = prog_flag(argc, argv, "--app-id");
+    const char *output = prog_flag(argc, argv, "--output"),
+               *app_id = prog_flag(argc, argv, "--app-id");
     if (!table || !input || !output || !app_id) {
         fprintf(stderr, "usage: " PROG " --table T --input T --output T --app-id ID "
                         "[Rill flags]\n");
@@ -78,11 +79,10 @@ int main(int argc, char **argv) {
     rill_topology_t *topo = rill_topology_new();
     rill_source_opts_t table_opts = {.value_serde = rill_serde_string()};
     rill_global_table_t *users = rill_global_table(topo, table, &table_opts, NULL);
-    rill_source_opts_t src = {.key_serde = rill_serde_string(),
-                              .value_serde = rill_serde_string()};
+    rill_source_opts_t src = {.key_serde = rill_serde_string(), .value_serde = rill_serde_string()};
     rill_stream_t *orders = rill_stream_from(topo, "source", input, &src);
-    rill_stream_t *enriched = rill_stream_global_join(orders, users, "enrich", RILL_JOIN_LEFT,
-                                                      user_of, enrich, NULL);
+    rill_stream_t *enriched =
+        rill_stream_global_join(orders, users, "enrich", RILL_JOIN_LEFT, user_of, enrich, NULL);
     rill_stream_to(enriched, "sink", output, NULL);
     return prog_run(PROG, topo, app_id, argc, argv, is_app_flag);
 }

@@ -263,8 +263,10 @@ static void build_q8(rill_topology_t *topo, const char *persons, const char *auc
     rill_stream_t *a = rill_stream_from(topo, "auctions", auctions, src);
     a = rill_stream_select_key(a, "q8-key-by-seller", key_by_seller, NULL);
     a = rill_stream_repartition(a, "q8-auctions-by-seller");
-    rill_join_spec_t spec = {.kind = RILL_JOIN_INNER, .before_ms = WINDOW_MS - 1,
-                             .after_ms = WINDOW_MS - 1, .grace_ms = grace_ms};
+    rill_join_spec_t spec = {.kind = RILL_JOIN_INNER,
+                             .before_ms = WINDOW_MS - 1,
+                             .after_ms = WINDOW_MS - 1,
+                             .grace_ms = grace_ms};
     rill_stream_t *j = rill_stream_join(p, a, "q8-join", &spec, q8_join, NULL);
     j = rill_stream_filter(j, "q8-same-window", non_empty, NULL);
     rill_stream_to(j, "sink", output, NULL);
@@ -273,8 +275,8 @@ static void build_q8(rill_topology_t *topo, const char *persons, const char *auc
 /* ---------------------------------------------------------------------------------------- */
 /* Command line                                                                             */
 
-static const char *const own_flags[] = {"--query", "--persons", "--auctions", "--bids",
-                                        "--output", "--app-id", "--grace-ms"};
+static const char *const own_flags[] = {"--query",  "--persons", "--auctions", "--bids",
+                                        "--output", "--app-id",  "--grace-ms"};
 #define OWN_FLAG_CNT (sizeof(own_flags) / sizeof(own_flags[0]))
 
 /* Finds the value of --name in argv (as "--name V" or "--name=V"), or NULL. */
@@ -351,9 +353,8 @@ int main(int argc, char **argv) {
     const char *grace = flag_value(argc, argv, "--grace-ms");
     int64_t grace_ms = grace ? strtoll(grace, NULL, 10) : -1;
     rill_topology_t *topo =
-        build(query ? query : "q3", persons ? persons : "persons",
-              auctions ? auctions : "auctions", bids ? bids : "bids",
-              output ? output : "output", &grace_ms);
+        build(query ? query : "q3", persons ? persons : "persons", auctions ? auctions : "auctions",
+              bids ? bids : "bids", output ? output : "output", &grace_ms);
     if (!topo) {
         fprintf(stderr, "rill_nexmark_app: unknown query \"%s\" (q0 to q8, or winning)\n", query);
         return 2;
@@ -364,8 +365,8 @@ int main(int argc, char **argv) {
         rc = rill_cli_parse(&argc, argv, conf, topo, 1, errstr, sizeof(errstr));
     if (rc < 0)
         fprintf(stderr, "rill_nexmark_app: %s\n", errstr);
-    else if (rc == 0 && (check_extra_args(argc, argv) || !query || !persons || !auctions ||
-                         !bids || !output || !app_id)) {
+    else if (rc == 0 && (check_extra_args(argc, argv) || !query || !persons || !auctions || !bids ||
+                         !output || !app_id)) {
         fprintf(stderr, "usage: rill_nexmark_app --query q0|...|q8|winning --persons T "
                         "--auctions T --bids T --output T --app-id ID [--grace-ms N] "
                         "[Rill flags, see --help]\n");
@@ -383,8 +384,9 @@ int main(int argc, char **argv) {
         rill_conf_destroy(conf);
         return 2;
     }
-    fprintf(stderr, "rill_nexmark_app: %s over %s, %s, %s -> %s as %s, grace %" PRId64
-                    " ms, processing.guarantee=%s\n",
+    fprintf(stderr,
+            "rill_nexmark_app: %s over %s, %s, %s -> %s as %s, grace %" PRId64
+            " ms, processing.guarantee=%s\n",
             query, persons, auctions, bids, output, app_id, grace_ms,
             rill_conf_get(conf, "processing.guarantee"));
     return rill_app_run_until_signal(app);

@@ -87,8 +87,10 @@ int thrd_detach(thrd_t thr) {
  * pthread_mutex_t and a pthread_cond_t in glibc). */
 
 static int c11_rc(int err) {
-    return !err ? thrd_success : err == EBUSY ? thrd_busy : err == ETIMEDOUT ? thrd_timedout
-                                                                              : thrd_error;
+    return !err               ? thrd_success
+           : err == EBUSY     ? thrd_busy
+           : err == ETIMEDOUT ? thrd_timedout
+                              : thrd_error;
 }
 
 int mtx_init(mtx_t *m, int type) {
@@ -100,23 +102,39 @@ int mtx_init(mtx_t *m, int type) {
     pthread_mutexattr_destroy(&a);
     return c11_rc(err);
 }
-int mtx_lock(mtx_t *m) { return c11_rc(pthread_mutex_lock((pthread_mutex_t *)m)); }
-int mtx_trylock(mtx_t *m) { return c11_rc(pthread_mutex_trylock((pthread_mutex_t *)m)); }
+int mtx_lock(mtx_t *m) {
+    return c11_rc(pthread_mutex_lock((pthread_mutex_t *)m));
+}
+int mtx_trylock(mtx_t *m) {
+    return c11_rc(pthread_mutex_trylock((pthread_mutex_t *)m));
+}
 int mtx_timedlock(mtx_t *restrict m, const struct timespec *restrict ts) {
     return c11_rc(pthread_mutex_timedlock((pthread_mutex_t *)m, ts));
 }
-int mtx_unlock(mtx_t *m) { return c11_rc(pthread_mutex_unlock((pthread_mutex_t *)m)); }
-void mtx_destroy(mtx_t *m) { pthread_mutex_destroy((pthread_mutex_t *)m); }
-int cnd_init(cnd_t *c) { return c11_rc(pthread_cond_init((pthread_cond_t *)c, NULL)); }
-int cnd_signal(cnd_t *c) { return c11_rc(pthread_cond_signal((pthread_cond_t *)c)); }
-int cnd_broadcast(cnd_t *c) { return c11_rc(pthread_cond_broadcast((pthread_cond_t *)c)); }
+int mtx_unlock(mtx_t *m) {
+    return c11_rc(pthread_mutex_unlock((pthread_mutex_t *)m));
+}
+void mtx_destroy(mtx_t *m) {
+    pthread_mutex_destroy((pthread_mutex_t *)m);
+}
+int cnd_init(cnd_t *c) {
+    return c11_rc(pthread_cond_init((pthread_cond_t *)c, NULL));
+}
+int cnd_signal(cnd_t *c) {
+    return c11_rc(pthread_cond_signal((pthread_cond_t *)c));
+}
+int cnd_broadcast(cnd_t *c) {
+    return c11_rc(pthread_cond_broadcast((pthread_cond_t *)c));
+}
 int cnd_wait(cnd_t *c, mtx_t *m) {
     return c11_rc(pthread_cond_wait((pthread_cond_t *)c, (pthread_mutex_t *)m));
 }
 int cnd_timedwait(cnd_t *restrict c, mtx_t *restrict m, const struct timespec *restrict ts) {
     return c11_rc(pthread_cond_timedwait((pthread_cond_t *)c, (pthread_mutex_t *)m, ts));
 }
-void cnd_destroy(cnd_t *c) { pthread_cond_destroy((pthread_cond_t *)c); }
+void cnd_destroy(cnd_t *c) {
+    pthread_cond_destroy((pthread_cond_t *)c);
+}
 
 /* ---- the function: HTTP/1.1 on 127.0.0.1, one thread per connection ---- */
 
@@ -220,13 +238,17 @@ static int joiner(const rill_record_t *left, const rill_record_t *right, rill_bu
 static rill_topology_t *topology(const char *url) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *in = rill_stream_from(topo, "source", "in", NULL);
-    rill_faas_opts_t fo = {.url = url, .batch_max_records = 20, .linger_ms = 2,
-                           .max_in_flight = 4, .timeout_ms = 5000, .backoff_initial_ms = 20};
+    rill_faas_opts_t fo = {.url = url,
+                           .batch_max_records = 20,
+                           .linger_ms = 2,
+                           .max_in_flight = 4,
+                           .timeout_ms = 5000,
+                           .backoff_initial_ms = 20};
     rill_stream_t *called = rill_stream_faas(in, "fn", &fo);
     /* The FaaS stage answers no outputs; the count goes on from the input too. */
     rill_global_table_t *users = rill_global_table(topo, "users", NULL, "users-store");
-    rill_stream_t *joined = rill_stream_global_join(in, users, "enrich", RILL_JOIN_LEFT, row_key,
-                                                    joiner, NULL);
+    rill_stream_t *joined =
+        rill_stream_global_join(in, users, "enrich", RILL_JOIN_LEFT, row_key, joiner, NULL);
     rill_table_t *counts = rill_grouped_count(rill_stream_group_by_key(joined, NULL), "counts");
     rill_stream_to(rill_table_to_stream(counts, NULL), "counts-sink", "counts", NULL);
     rill_stream_to(called, "fn-sink", "fn-out", NULL);
@@ -238,12 +260,14 @@ static rill_topology_t *topology(const char *url) {
 static rill_app_t *app_new(const char *url, const char *bootstrap, const char *state_dir) {
     char errstr[512];
     rill_conf_t *conf = rill_conf_new();
+    /* clang-format off */
     const char *kv[][2] = {
         {"application.id", "race-app"},        {"num.stream.threads", "2"},
         {"commit.interval.ms", "100"},         {"state.dir", state_dir},
         {"consumer.session.timeout.ms", "6000"}, {"consumer.heartbeat.interval.ms", "300"},
         {"bootstrap.servers", bootstrap},      {"http.listen", "127.0.0.1:0"},
     };
+    /* clang-format on */
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
         if (kv[i][1] && rill_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof(errstr))) {
             fprintf(stderr, PROG ": %s=%s: %s\n", kv[i][0], kv[i][1], errstr);
@@ -319,7 +343,8 @@ static void querier_stop(querier_t *q, const char *name) {
     __atomic_store_n(&q->stop, 1, __ATOMIC_RELEASE);
     pthread_join(q->tid, NULL);
     printf(PROG ": queries to %s: %ld found, %ld not found, %ld not local, %ld unavailable, "
-           "%ld other (last unavailable: %s)\n", name, q->answers[RILL_QUERY_FOUND], q->answers[RILL_QUERY_NOT_FOUND],
+                "%ld other (last unavailable: %s)\n",
+           name, q->answers[RILL_QUERY_FOUND], q->answers[RILL_QUERY_NOT_FOUND],
            q->answers[RILL_QUERY_NOT_LOCAL], q->answers[RILL_QUERY_UNAVAILABLE],
            q->answers[RILL_QUERY_UNKNOWN_STORE] + q->answers[RILL_QUERY_ERROR],
            q->why[0] ? q->why : "none");
@@ -352,8 +377,7 @@ int main(int argc, char **argv) {
     rill_app_t *a = app_new(url, NULL, dir_a);
     const char *topics[][2] = {{"in", "4"}, {"users", "1"}, {"counts", "4"}, {"fn-out", "4"}};
     for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
-        check(rill_app_create_topic(a, topics[i][0], atoi(topics[i][1]), errstr,
-                                    sizeof(errstr)),
+        check(rill_app_create_topic(a, topics[i][0], atoi(topics[i][1]), errstr, sizeof(errstr)),
               "create topic", errstr);
     char *bootstrap = strdup(rill_app_bootstrap_servers(a));
     rill_producer_t *p = rill_producer_new(bootstrap, NULL, errstr, sizeof(errstr));

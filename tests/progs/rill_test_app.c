@@ -73,8 +73,7 @@ static int times_seven(const rill_record_t *rec, rill_map_out_t *out, void *opaq
 
 static rill_topology_t *build(const char *input, const char *output) {
     rill_topology_t *topo = rill_topology_new();
-    rill_source_opts_t src = {.key_serde = rill_serde_string(),
-                              .value_serde = rill_serde_string()};
+    rill_source_opts_t src = {.key_serde = rill_serde_string(), .value_serde = rill_serde_string()};
     rill_stream_t *s = rill_stream_from(topo, "source", input, &src);
     s = rill_stream_filter(s, "drop-multiples-of-3", not_multiple_of_3, NULL);
     s = rill_stream_process(s, "validate", &validate_def, NULL);
@@ -147,8 +146,9 @@ int main(int argc, char **argv) {
         return 2;
     }
     /* conf is the app's now, and lives as long as it. */
-    fprintf(stderr, "rill_test_app: %s -> %s as %s, processing.guarantee=%s, "
-                    "commit.interval.ms=%s\n",
+    fprintf(stderr,
+            "rill_test_app: %s -> %s as %s, processing.guarantee=%s, "
+            "commit.interval.ms=%s\n",
             input, output, app_id, rill_conf_get(conf, "processing.guarantee"),
             rill_conf_get(conf, "commit.interval.ms"));
     return rill_app_run_until_signal(app);

@@ -96,8 +96,7 @@ static int best_bid(const rill_record_t *item, const rill_record_t *event, const
         !rill_json_int64(event->value, event->value_len, "price", &bid.price) ||
         !rill_json_int64(event->value, event->value_len, "bidder", &bid.bidder))
         return -1;
-    if (event->timestamp < item->timestamp || event->timestamp >= expires ||
-        bid.price < reserve)
+    if (event->timestamp < item->timestamp || event->timestamp >= expires || bid.price < reserve)
         return 1;
     int leads = 1; /* the first counted bid, or one that beats the best: the winner so far */
     if (state_len == sizeof(best)) {
@@ -134,16 +133,17 @@ static int append_key(const rill_record_t *item, rill_buf_t *out) {
     return rc;
 }
 
-static int winner(const rill_record_t *item, const void *state, size_t state_len,
-                  rill_buf_t *out, void *opaque) {
+static int winner(const rill_record_t *item, const void *state, size_t state_len, rill_buf_t *out,
+                  void *opaque) {
     (void)opaque;
     char text[160];
     int n;
     best_t best;
     if (state_len == sizeof(best)) {
         memcpy(&best, state, sizeof(best));
-        n = snprintf(text, sizeof(text), ",\"winner\":%" PRId64 ",\"price\":%" PRId64
-                     ",\"bids\":%" PRId64 "}", best.bidder, best.price, best.bids);
+        n = snprintf(text, sizeof(text),
+                     ",\"winner\":%" PRId64 ",\"price\":%" PRId64 ",\"bids\":%" PRId64 "}",
+                     best.bidder, best.price, best.bids);
     } else {
         n = snprintf(text, sizeof(text), ",\"winner\":null,\"price\":null,\"bids\":0}");
     }
@@ -172,8 +172,8 @@ rill_topology_t *winner_topology(const char *auctions, const char *bids, const c
                               .timestamp_extractor = date_time_of};
     rill_stream_t *a = rill_stream_from(topo, "auctions", auctions, &src);
     rill_stream_t *b = rill_stream_from(topo, "bids", bids, &src);
-    rill_stream_t *won = rill_stream_complete(a, b, "winner", spec, expires_of, no_bid,
-                                              best_bid, winner, NULL);
+    rill_stream_t *won =
+        rill_stream_complete(a, b, "winner", spec, expires_of, no_bid, best_bid, winner, NULL);
     rill_stream_to(won, "sink", output, NULL);
     if (rill_topology_error(topo)) {
         snprintf(errstr, errstr_size, "%s", rill_topology_error(topo));
@@ -225,8 +225,7 @@ int main(int argc, char **argv) {
                         "[--grace-ms MS (5000)] [--hold-ms MS (60000)] [Rill flags]\n");
         return 2;
     }
-    rill_topology_t *topo = winner_topology(auctions, bids, output, &spec, errstr,
-                                            sizeof(errstr));
+    rill_topology_t *topo = winner_topology(auctions, bids, output, &spec, errstr, sizeof(errstr));
     if (!topo) {
         fprintf(stderr, PROG ": %s\n", errstr);
         return 2;

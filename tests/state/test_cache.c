@@ -31,9 +31,9 @@ static const char *value_of(const char *key) {
 }
 
 static void put(const char *key, const char *value) {
-    cr_assert_eq(rill__cache_put(&cache, key, strlen(key), value, value ? strlen(value) : 0,
-                                 value == NULL),
-                 0);
+    cr_assert_eq(
+        rill__cache_put(&cache, key, strlen(key), value, value ? strlen(value) : 0, value == NULL),
+        0);
 }
 
 Test(state_cache, latest_value_wins_when_key_updated_repeatedly) {
@@ -183,13 +183,13 @@ static void check_range(const ref_t *r, const char *lo, size_t lo_len, const cha
         }
     rill__centry_t **ents = NULL;
     size_t n = rill__cache_sorted(&cache, lo, lo_len, hi, hi_len, &ents);
-    cr_assert_eq(n, (size_t)nwant, "range [%.*s, %.*s): %zu entries, reference %d", (int)lo_len,
-                 lo, (int)hi_len, hi, n, nwant);
+    cr_assert_eq(n, (size_t)nwant, "range [%.*s, %.*s): %zu entries, reference %d", (int)lo_len, lo,
+                 (int)hi_len, hi, n, nwant);
     for (size_t i = 0; i < n; i++)
         cr_assert(ents[i]->key_len == r->lens[want[i]] &&
                       !memcmp(ents[i]->key, r->keys[want[i]], ents[i]->key_len),
-                  "range entry %zu is %.*s, reference %s", i, (int)ents[i]->key_len,
-                  ents[i]->key, r->keys[want[i]]);
+                  "range entry %zu is %.*s, reference %s", i, (int)ents[i]->key_len, ents[i]->key,
+                  r->keys[want[i]]);
     free(ents);
 }
 

@@ -19,15 +19,14 @@ typedef struct entry_s {
     int64_t segment;
     unsigned char key[8];
     size_t key_len;
-    int64_t end;   /* session keys only */
+    int64_t end; /* session keys only */
     int64_t start;
     rill_buf_t enc;
 } entry_t;
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
-static uint64_t rng(void)
-{
+static uint64_t rng(void) {
     /* xorshift64*: deterministic, so a failure reproduces. */
     rng_state ^= rng_state >> 12;
     rng_state ^= rng_state << 25;
@@ -36,8 +35,7 @@ static uint64_t rng(void)
 }
 
 /* A short key over a tiny alphabet, so that equal keys, prefixes and bytes 0x00/0xff occur. */
-static void random_key(entry_t *e)
-{
+static void random_key(entry_t *e) {
     static const unsigned char alphabet[] = {0x00, 0x01, 'a', 'b', 0x7f, 0x80, 0xff};
 
     e->key_len = rng() % 5;
@@ -46,8 +44,7 @@ static void random_key(entry_t *e)
 }
 
 /* A time >= 0: mostly small and clustered, sometimes anywhere up to INT64_MAX. */
-static int64_t random_time(void)
-{
+static int64_t random_time(void) {
     switch (rng() % 4) {
     case 0:
         return (int64_t)(rng() >> 1);
@@ -58,8 +55,7 @@ static int64_t random_time(void)
     }
 }
 
-static int cmp_bytes(const void *a, size_t a_len, const void *b, size_t b_len)
-{
+static int cmp_bytes(const void *a, size_t a_len, const void *b, size_t b_len) {
     int c = memcmp(a, b, a_len < b_len ? a_len : b_len);
 
     if (c)
@@ -67,23 +63,21 @@ static int cmp_bytes(const void *a, size_t a_len, const void *b, size_t b_len)
     return a_len < b_len ? -1 : a_len > b_len;
 }
 
-static int cmp_enc(const void *a, const void *b)
-{
+static int cmp_enc(const void *a, const void *b) {
     const entry_t *x = a, *y = b;
 
     return cmp_bytes(x->enc.data, x->enc.len, y->enc.data, y->enc.len);
 }
 
-#define CMP_NUM(a, b)                                                                         \
-    do {                                                                                      \
-        if ((a) != (b))                                                                       \
-            return (a) < (b) ? -1 : 1;                                                        \
+#define CMP_NUM(a, b)                                                                              \
+    do {                                                                                           \
+        if ((a) != (b))                                                                            \
+            return (a) < (b) ? -1 : 1;                                                             \
     } while (0)
 
 /* The documented logical order: (partition unsigned, segment, key length, key, end, start).
  * Window keys have end = 0 throughout, so this is their order too. */
-static int cmp_logical(const void *a, const void *b)
-{
+static int cmp_logical(const void *a, const void *b) {
     const entry_t *x = a, *y = b;
     int c;
 
@@ -98,8 +92,7 @@ static int cmp_logical(const void *a, const void *b)
     return 0;
 }
 
-static void free_entries(entry_t *entries, size_t n)
-{
+static void free_entries(entry_t *entries, size_t n) {
     for (size_t i = 0; i < n; i++)
         rill_buf_free(&entries[i].enc);
     free(entries);
@@ -107,8 +100,7 @@ static void free_entries(entry_t *entries, size_t n)
 
 /* Sorts encodings by bytes, decodes each with parse, and checks the decoded sequence is the
  * logical sort of the inputs. */
-static void check_byte_order_is_logical(entry_t *entries, size_t n, bool session)
-{
+static void check_byte_order_is_logical(entry_t *entries, size_t n, bool session) {
     entry_t *expect = malloc(n * sizeof(*expect));
 
     cr_assert_not_null(expect);
@@ -121,13 +113,11 @@ static void check_byte_order_is_logical(entry_t *entries, size_t n, bool session
         int rc;
 
         if (session)
-            rc = rill__key_session_parse(entries[i].enc.data, entries[i].enc.len,
-                                         &got.partition, &got.segment, &key, &got.key_len,
-                                         &got.end, &got.start);
+            rc = rill__key_session_parse(entries[i].enc.data, entries[i].enc.len, &got.partition,
+                                         &got.segment, &key, &got.key_len, &got.end, &got.start);
         else
-            rc = rill__key_window_parse(entries[i].enc.data, entries[i].enc.len,
-                                        &got.partition, &got.segment, &key, &got.key_len,
-                                        &got.start);
+            rc = rill__key_window_parse(entries[i].enc.data, entries[i].enc.len, &got.partition,
+                                        &got.segment, &key, &got.key_len, &got.start);
         cr_assert_eq(rc, 0, "entry %zu does not parse", i);
         cr_assert_leq(got.key_len, sizeof(got.key));
         memcpy(got.key, key, got.key_len);
@@ -137,8 +127,7 @@ static void check_byte_order_is_logical(entry_t *entries, size_t n, bool session
     free(expect); /* shares the encodings with entries */
 }
 
-Test(state_keys, window_keys_order_by_segment_key_then_start_when_sorted_as_bytes)
-{
+Test(state_keys, window_keys_order_by_segment_key_then_start_when_sorted_as_bytes) {
     entry_t *entries = calloc(N_KEYS, sizeof(*entries));
 
     cr_assert_not_null(entries);
@@ -148,16 +137,14 @@ Test(state_keys, window_keys_order_by_segment_key_then_start_when_sorted_as_byte
         random_key(e);
         e->start = random_time();
         e->segment = e->start / SEGMENT_MS;
-        cr_assert_eq(rill__key_window(&e->enc, e->partition, e->segment, e->key, e->key_len,
-                                      e->start),
-                     0);
+        cr_assert_eq(
+            rill__key_window(&e->enc, e->partition, e->segment, e->key, e->key_len, e->start), 0);
     }
     check_byte_order_is_logical(entries, N_KEYS, false);
     free_entries(entries, N_KEYS);
 }
 
-Test(state_keys, session_keys_order_by_segment_key_end_then_start_when_sorted_as_bytes)
-{
+Test(state_keys, session_keys_order_by_segment_key_end_then_start_when_sorted_as_bytes) {
     entry_t *entries = calloc(N_KEYS, sizeof(*entries));
 
     cr_assert_not_null(entries);
@@ -176,8 +163,7 @@ Test(state_keys, session_keys_order_by_segment_key_end_then_start_when_sorted_as
     free_entries(entries, N_KEYS);
 }
 
-Test(state_keys, parse_returns_the_encoded_fields_when_round_tripped)
-{
+Test(state_keys, parse_returns_the_encoded_fields_when_round_tripped) {
     static const int32_t partitions[] = {0, 1, 255, 256, 65536, INT32_MAX};
     static const int64_t times[] = {0, 1, 255, 256, INT64_C(1700000000000), INT64_MAX};
     static const char key[] = "a\0b\xff";
@@ -192,12 +178,11 @@ Test(state_keys, parse_returns_the_encoded_fields_when_round_tripped)
                 size_t k_len;
 
                 rill_buf_reset(&buf);
-                cr_assert_eq(rill__key_window(&buf, partitions[p], times[t] / 7, key, len,
-                                              times[t]),
-                             0);
+                cr_assert_eq(
+                    rill__key_window(&buf, partitions[p], times[t] / 7, key, len, times[t]), 0);
                 cr_assert_eq(buf.len, RILL_KEY_PREFIX_LEN + 8 + 4 + len + 8);
-                cr_assert_eq(rill__key_window_parse(buf.data, buf.len, &partition, &segment,
-                                                    &k, &k_len, &start),
+                cr_assert_eq(rill__key_window_parse(buf.data, buf.len, &partition, &segment, &k,
+                                                    &k_len, &start),
                              0);
                 cr_assert_eq(partition, partitions[p]);
                 cr_assert_eq(segment, times[t] / 7);
@@ -209,8 +194,8 @@ Test(state_keys, parse_returns_the_encoded_fields_when_round_tripped)
                 cr_assert_eq(rill__key_session(&buf, partitions[p], times[t] / 3, key, len,
                                                times[t], times[t] / 2),
                              0);
-                cr_assert_eq(rill__key_session_parse(buf.data, buf.len, &partition, &segment,
-                                                     &k, &k_len, &end, &start),
+                cr_assert_eq(rill__key_session_parse(buf.data, buf.len, &partition, &segment, &k,
+                                                     &k_len, &end, &start),
                              0);
                 cr_assert_eq(partition, partitions[p]);
                 cr_assert_eq(segment, times[t] / 3);
@@ -224,8 +209,7 @@ Test(state_keys, parse_returns_the_encoded_fields_when_round_tripped)
     rill_buf_free(&buf);
 }
 
-Test(state_keys, parse_fails_when_the_bytes_are_not_such_a_key)
-{
+Test(state_keys, parse_fails_when_the_bytes_are_not_such_a_key) {
     rill_buf_t buf = {0};
     unsigned char meta[RILL_KEY_PREFIX_LEN];
 
@@ -250,22 +234,18 @@ Test(state_keys, parse_fails_when_the_bytes_are_not_such_a_key)
 }
 
 /* True when lo <= k < hi as bytes. */
-static bool in_range(const rill_buf_t *k, const unsigned char *lo, const unsigned char *hi)
-{
+static bool in_range(const rill_buf_t *k, const unsigned char *lo, const unsigned char *hi) {
     return cmp_bytes(k->data, k->len, lo, RILL_KEY_PREFIX_LEN) >= 0 &&
            cmp_bytes(k->data, k->len, hi, RILL_KEY_PREFIX_LEN) < 0;
 }
 
-Test(state_keys, partition_keys_stay_between_its_prefixes_when_of_any_layout)
-{
-    static const int32_t partitions[] = {0, 1, 2, 127, 128, 255, 256, 65535, 65536,
-                                         INT32_MAX - 1};
+Test(state_keys, partition_keys_stay_between_its_prefixes_when_of_any_layout) {
+    static const int32_t partitions[] = {0, 1, 2, 127, 128, 255, 256, 65535, 65536, INT32_MAX - 1};
     rill_buf_t k = {0};
 
     for (size_t i = 0; i < sizeof(partitions) / sizeof(*partitions); i++) {
         int32_t p = partitions[i];
-        unsigned char lo[RILL_KEY_PREFIX_LEN], meta[RILL_KEY_PREFIX_LEN],
-            hi[RILL_KEY_PREFIX_LEN];
+        unsigned char lo[RILL_KEY_PREFIX_LEN], meta[RILL_KEY_PREFIX_LEN], hi[RILL_KEY_PREFIX_LEN];
 
         rill__key_prefix(p, RILL_KEY_DATA, lo);
         rill__key_prefix(p, RILL_KEY_META, meta);
@@ -296,8 +276,7 @@ Test(state_keys, partition_keys_stay_between_its_prefixes_when_of_any_layout)
     rill_buf_free(&k);
 }
 
-Test(state_keys, segment_bounds_enclose_exactly_their_segments_when_compared)
-{
+Test(state_keys, segment_bounds_enclose_exactly_their_segments_when_compared) {
     rill_buf_t from = {0}, to = {0}, k = {0};
 
     cr_assert_eq(rill__key_segment_bound(&from, 1, 3), 0);
@@ -314,8 +293,7 @@ Test(state_keys, segment_bounds_enclose_exactly_their_segments_when_compared)
     rill_buf_free(&k);
 }
 
-Test(state_keys, encoders_fail_and_leave_the_buffer_when_a_time_is_negative)
-{
+Test(state_keys, encoders_fail_and_leave_the_buffer_when_a_time_is_negative) {
     rill_buf_t buf = {0};
 
     cr_assert_eq(rill_buf_append(&buf, "x", 1), 0);
@@ -330,8 +308,7 @@ Test(state_keys, encoders_fail_and_leave_the_buffer_when_a_time_is_negative)
     rill_buf_free(&buf);
 }
 
-Test(state_keys, be64_round_trips_and_orders_when_encoded)
-{
+Test(state_keys, be64_round_trips_and_orders_when_encoded) {
     static const uint64_t values[] = {0, 1, 0xff, 0x100, 0x0102030405060708u, UINT64_MAX};
     unsigned char a[8], b[8];
 

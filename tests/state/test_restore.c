@@ -52,8 +52,8 @@ static void log_count(rill_producer_t *p, const char *topic, int32_t partition, 
     memcpy(k + 1, key, strlen(key));
     unsigned char v[8];
     rill_int64_encode(count, v);
-    cr_assert_eq(rill_producer_send(p, topic, partition, k, strlen(key) + 1,
-                                    count < 0 ? NULL : v, count < 0 ? 0 : 8, 0),
+    cr_assert_eq(rill_producer_send(p, topic, partition, k, strlen(key) + 1, count < 0 ? NULL : v,
+                                    count < 0 ? 0 : 8, 0),
                  RILL_OK);
 }
 
@@ -72,7 +72,7 @@ Test(state_restore, counts_continue_from_changelog_when_written_by_hand, .timeou
     rill_producer_t *p = rill_producer_new(bootstrap, NULL, errstr, sizeof(errstr));
     cr_assert_not_null(p, "%s", errstr);
     log_count(p, changelog, 0, "k0", 10);
-    log_count(p, changelog, 0, "k0", 41);   /* the last value wins */
+    log_count(p, changelog, 0, "k0", 41); /* the last value wins */
     log_count(p, changelog, 0, "gone", 5);
     log_count(p, changelog, 0, "gone", -1); /* a tombstone deletes */
     log_count(p, changelog, 1, "k1", 7);

@@ -22,8 +22,7 @@
 static char dir[4096];
 static char errstr[512];
 
-static void setup(void)
-{
+static void setup(void) {
     const char *tmp = getenv("TMPDIR");
 
     snprintf(dir, sizeof(dir), "%s/rill_test_rocks_XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -31,24 +30,21 @@ static void setup(void)
     errstr[0] = '\0';
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)st;
     (void)flag;
     (void)ftw;
     return remove(path);
 }
 
-static void teardown(void)
-{
+static void teardown(void) {
     nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 TestSuite(state_rocks, .init = setup, .fini = teardown);
 
 /* The database under dir/name with opts (NULL: defaults); fails the test on an error. */
-static rill__db_t *open_db(const char *name, const rill__db_opts_t *opts)
-{
+static rill__db_t *open_db(const char *name, const rill__db_opts_t *opts) {
     char path[4200];
     rill__db_t *db;
 
@@ -58,22 +54,19 @@ static rill__db_t *open_db(const char *name, const rill__db_opts_t *opts)
     return db;
 }
 
-static rill__cf_t *cf_of(rill__db_t *db, const char *name)
-{
+static rill__cf_t *cf_of(rill__db_t *db, const char *name) {
     rill__cf_t *cf = rill__db_cf(db, name, errstr, sizeof(errstr));
 
     cr_assert_not_null(cf, "cf %s: %s", name, errstr);
     return cf;
 }
 
-static void write_batch(rill__db_t *db, rill__batch_t *b)
-{
+static void write_batch(rill__db_t *db, rill__batch_t *b) {
     cr_assert_eq(rill__db_write(db, b, errstr, sizeof(errstr)), 0, "write: %s", errstr);
 }
 
 /* Returns get's result for the string key and checks the value when expect is not NULL. */
-static int get_str(rill__db_t *db, rill__cf_t *cf, const char *key, const char *expect)
-{
+static int get_str(rill__db_t *db, rill__cf_t *cf, const char *key, const char *expect) {
     rill_buf_t out = {0};
     int rc = rill__db_get(db, cf, key, strlen(key), &out, errstr, sizeof(errstr));
 
@@ -86,13 +79,11 @@ static int get_str(rill__db_t *db, rill__cf_t *cf, const char *key, const char *
     return rc;
 }
 
-static void put_str(rill__batch_t *b, rill__cf_t *cf, const char *key, const char *value)
-{
+static void put_str(rill__batch_t *b, rill__cf_t *cf, const char *key, const char *value) {
     rill__batch_put(b, cf, key, strlen(key), value, strlen(value));
 }
 
-Test(state_rocks, get_returns_the_value_when_put_and_nothing_when_deleted)
-{
+Test(state_rocks, get_returns_the_value_when_put_and_nothing_when_deleted) {
     rill__db_t *db = open_db("db", NULL);
     rill__cf_t *cf = cf_of(db, "kv");
     rill__batch_t *b = rill__batch_new();
@@ -119,8 +110,7 @@ Test(state_rocks, get_returns_the_value_when_put_and_nothing_when_deleted)
     rill__db_close(db);
 }
 
-Test(state_rocks, batch_applies_every_record_when_written_and_none_before)
-{
+Test(state_rocks, batch_applies_every_record_when_written_and_none_before) {
     rill__db_t *db = open_db("db", NULL);
     rill__cf_t *data = cf_of(db, "data"), *meta = cf_of(db, "meta");
     rill__batch_t *b = rill__batch_new();
@@ -153,23 +143,21 @@ Test(state_rocks, batch_applies_every_record_when_written_and_none_before)
 }
 
 /* Collects the keys an iterator yields as "k00,k01,..." into out. */
-static void collect(rill__iter_t *it, char *out, size_t out_size)
-{
+static void collect(rill__iter_t *it, char *out, size_t out_size) {
     size_t used = 0;
 
     out[0] = '\0';
     for (; rill__iter_valid(it); rill__iter_next(it)) {
         size_t len;
         const char *k = rill__iter_key(it, &len);
-        used += (size_t)snprintf(out + used, out_size - used, "%s%.*s", used ? "," : "",
-                                 (int)len, k);
+        used +=
+            (size_t)snprintf(out + used, out_size - used, "%s%.*s", used ? "," : "", (int)len, k);
         cr_assert_lt(used, out_size);
     }
     cr_assert_eq(rill__iter_error(it, errstr, sizeof(errstr)), 0, "iterator: %s", errstr);
 }
 
-Test(state_rocks, iterator_yields_only_keys_in_bounds_when_scanned_or_seeked)
-{
+Test(state_rocks, iterator_yields_only_keys_in_bounds_when_scanned_or_seeked) {
     rill__db_t *db = open_db("db", NULL);
     rill__cf_t *cf = cf_of(db, "kv");
     rill__batch_t *b = rill__batch_new();
@@ -225,8 +213,7 @@ Test(state_rocks, iterator_yields_only_keys_in_bounds_when_scanned_or_seeked)
 }
 
 /* Puts 5 window records into each segment 0..9 of partitions 0 and 1. */
-static void put_windows(rill__db_t *db, rill__cf_t *cf)
-{
+static void put_windows(rill__db_t *db, rill__cf_t *cf) {
     rill__batch_t *b = rill__batch_new();
     rill_buf_t k = {0};
 
@@ -236,9 +223,8 @@ static void put_windows(rill__db_t *db, rill__cf_t *cf)
                 char key[8];
                 snprintf(key, sizeof(key), "user%d", j);
                 rill_buf_reset(&k);
-                cr_assert_eq(rill__key_window(&k, p, seg, key, strlen(key),
-                                              seg * SEGMENT_MS + j * 100),
-                             0);
+                cr_assert_eq(
+                    rill__key_window(&k, p, seg, key, strlen(key), seg * SEGMENT_MS + j * 100), 0);
                 rill__batch_put(b, cf, k.data, k.len, "1", 1);
             }
         }
@@ -248,8 +234,7 @@ static void put_windows(rill__db_t *db, rill__cf_t *cf)
     rill__batch_destroy(b);
 }
 
-Test(state_rocks, range_delete_drops_only_the_expired_segments_when_of_one_partition)
-{
+Test(state_rocks, range_delete_drops_only_the_expired_segments_when_of_one_partition) {
     rill__db_t *db = open_db("db", NULL);
     rill__cf_t *cf = cf_of(db, "windows");
     rill__batch_t *b = rill__batch_new();
@@ -279,8 +264,8 @@ Test(state_rocks, range_delete_drops_only_the_expired_segments_when_of_one_parti
     rill__iter_destroy(it);
     for (int p = 0; p < 2; p++)
         for (int seg = 0; seg < 10; seg++)
-            cr_assert_eq(count[p][seg], p == 1 && seg < 4 ? 0 : 5, "partition %d segment %d",
-                         p, seg);
+            cr_assert_eq(count[p][seg], p == 1 && seg < 4 ? 0 : 5, "partition %d segment %d", p,
+                         seg);
 
     /* A scan of partition 1 from segment 0 starts at segment 4. */
     it = rill__db_iter(db, cf, lo.data, lo.len, NULL, 0);
@@ -302,10 +287,9 @@ Test(state_rocks, range_delete_drops_only_the_expired_segments_when_of_one_parti
     rill__db_close(db);
 }
 
-Test(state_rocks, data_and_column_families_survive_when_closed_and_reopened)
-{
-    rill__db_opts_t opts = {.block_cache_bytes = 8 << 20, .write_buffer_bytes = 1 << 20,
-                            .max_write_buffers = 2};
+Test(state_rocks, data_and_column_families_survive_when_closed_and_reopened) {
+    rill__db_opts_t opts = {
+        .block_cache_bytes = 8 << 20, .write_buffer_bytes = 1 << 20, .max_write_buffers = 2};
     rill__db_t *db = open_db("app/db", &opts); /* parents are created too */
     rill__batch_t *b = rill__batch_new();
     size_t one_cf = (size_t)opts.max_write_buffers * opts.write_buffer_bytes;
@@ -336,8 +320,7 @@ typedef struct cf_race_s {
 } cf_race_t;
 
 /* Asks for 8 stores in a thread-dependent order. */
-static void *cf_race_thread(void *arg)
-{
+static void *cf_race_thread(void *arg) {
     cf_race_t *race = arg;
     char err[256];
 
@@ -351,8 +334,7 @@ static void *cf_race_thread(void *arg)
     return NULL;
 }
 
-Test(state_rocks, threads_get_the_same_column_family_when_asking_at_once)
-{
+Test(state_rocks, threads_get_the_same_column_family_when_asking_at_once) {
     rill__db_t *db = open_db("db", NULL);
     cf_race_t races[4];
     pthread_t threads[4];
@@ -373,8 +355,7 @@ Test(state_rocks, threads_get_the_same_column_family_when_asking_at_once)
     rill__db_close(db);
 }
 
-Test(state_rocks, open_fails_with_rocksdb_message_when_the_path_is_a_file)
-{
+Test(state_rocks, open_fails_with_rocksdb_message_when_the_path_is_a_file) {
     char path[4200];
     FILE *f;
 
@@ -388,8 +369,7 @@ Test(state_rocks, open_fails_with_rocksdb_message_when_the_path_is_a_file)
 }
 
 /* A cheap deterministic byte stream for values that do not compress to nothing. */
-static uint64_t fill(unsigned char *p, size_t n, uint64_t x)
-{
+static uint64_t fill(unsigned char *p, size_t n, uint64_t x) {
     for (size_t i = 0; i < n; i++) {
         x ^= x << 13;
         x ^= x >> 7;
@@ -399,11 +379,10 @@ static uint64_t fill(unsigned char *p, size_t n, uint64_t x)
     return x;
 }
 
-Test(state_rocks, memory_stays_within_the_bound_when_writing_more_than_it_holds)
-{
+Test(state_rocks, memory_stays_within_the_bound_when_writing_more_than_it_holds) {
     enum { N_CF = 4, VALUE = 1000, RECORDS = 50000, BATCH = 500 };
-    rill__db_opts_t opts = {.block_cache_bytes = 16 << 20, .write_buffer_bytes = 4 << 20,
-                            .max_write_buffers = 2};
+    rill__db_opts_t opts = {
+        .block_cache_bytes = 16 << 20, .write_buffer_bytes = 4 << 20, .max_write_buffers = 2};
     rill__db_t *db = open_db("db", &opts);
     rill__cf_t *cfs[N_CF];
     rill__batch_t *b = rill__batch_new();
@@ -436,9 +415,9 @@ Test(state_rocks, memory_stays_within_the_bound_when_writing_more_than_it_holds)
                 snprintf(key, sizeof(key), "%08d", j);
                 rill_buf_reset(&k);
                 rill__key_kv(&k, j % 3, key, 8);
-                cr_assert_eq(rill__db_get(db, cfs[j % N_CF], k.data, k.len, &out, errstr,
-                                          sizeof(errstr)),
-                             1, "record %d: %s", j, errstr);
+                cr_assert_eq(
+                    rill__db_get(db, cfs[j % N_CF], k.data, k.len, &out, errstr, sizeof(errstr)), 1,
+                    "record %d: %s", j, errstr);
             }
             size_t used = rill__db_memory(db);
             if (used > peak)
@@ -452,8 +431,7 @@ Test(state_rocks, memory_stays_within_the_bound_when_writing_more_than_it_holds)
         snprintf(key, sizeof(key), "%08d", j);
         rill_buf_reset(&k);
         rill__key_kv(&k, j % 3, key, 8);
-        cr_assert_eq(rill__db_get(db, cfs[j % N_CF], k.data, k.len, &out, errstr,
-                                  sizeof(errstr)),
+        cr_assert_eq(rill__db_get(db, cfs[j % N_CF], k.data, k.len, &out, errstr, sizeof(errstr)),
                      1, "record %d: %s", j, errstr);
         cr_assert_eq(out.len, VALUE);
         if (i % BATCH == 0) {
@@ -473,8 +451,7 @@ Test(state_rocks, memory_stays_within_the_bound_when_writing_more_than_it_holds)
 }
 
 /* Batch "name": keys name-000..name-099 in cf, plus the offset key, in one batch. */
-static int write_named_batch(rill__db_t *db, rill__cf_t *cf, const char *name)
-{
+static int write_named_batch(rill__db_t *db, rill__cf_t *cf, const char *name) {
     rill__batch_t *b = rill__batch_new();
     char key[32];
     int rc;
@@ -490,8 +467,7 @@ static int write_named_batch(rill__db_t *db, rill__cf_t *cf, const char *name)
 }
 
 /* How many of batch name's 100 keys db holds. */
-static int count_named_batch(rill__db_t *db, rill__cf_t *cf, const char *name)
-{
+static int count_named_batch(rill__db_t *db, rill__cf_t *cf, const char *name) {
     char key[32];
     int n = 0;
 
@@ -504,8 +480,7 @@ static int count_named_batch(rill__db_t *db, rill__cf_t *cf, const char *name)
 
 /* The child: batch A then a clean close; reopen, batch B, and die without closing (a kill:
  * the memtable is lost, the WAL in the page cache is not). */
-static void crash_child(void)
-{
+static void crash_child(void) {
     char path[4200];
     rill__db_t *db;
     rill__cf_t *cf;
@@ -523,8 +498,7 @@ static void crash_child(void)
     _exit(0); /* no close, no flush: as if the process had been killed */
 }
 
-Test(state_rocks, unflushed_batch_survives_whole_when_the_process_dies)
-{
+Test(state_rocks, unflushed_batch_survives_whole_when_the_process_dies) {
     rill__db_t *db;
     rill__cf_t *cf;
     rill_buf_t offset = {0};
@@ -537,8 +511,7 @@ Test(state_rocks, unflushed_batch_survives_whole_when_the_process_dies)
     if (pid == 0)
         crash_child();
     cr_assert_eq(waitpid(pid, &status, 0), pid);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed: status %d",
-              status);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed: status %d", status);
 
     db = open_db("db", NULL);
     cf = cf_of(db, "store");

@@ -23,14 +23,12 @@ static const char OWN[] = "is declared twice: an aggregation, a join's buffer, a
 
 static rill_topology_t *topo;
 
-static void setup(void)
-{
+static void setup(void) {
     topo = rill_topology_new();
     cr_assert_not_null(topo);
 }
 
-static void teardown(void)
-{
+static void teardown(void) {
     rill_topology_destroy(topo);
 }
 
@@ -38,8 +36,7 @@ TestSuite(state_store_names, .init = setup, .fini = teardown);
 
 /* The reference: a name is valid when it is not empty and every character is a letter, a
  * digit, '.', '_' or '-'. */
-static bool ref_valid(const char *name)
-{
+static bool ref_valid(const char *name) {
     if (!*name)
         return false;
     for (const char *p = name; *p; p++)
@@ -48,23 +45,20 @@ static bool ref_valid(const char *name)
     return true;
 }
 
-static void assert_error(const char *name, const char *why)
-{
+static void assert_error(const char *name, const char *why) {
     char want[512];
     snprintf(want, sizeof(want), "store \"%s\" %s", name, why);
     cr_assert_not_null(rill_topology_error(topo), "no error for store \"%s\"", name);
     cr_assert_str_eq(rill_topology_error(topo), want);
 }
 
-static rill_stream_t *source(const char *topic)
-{
+static rill_stream_t *source(const char *topic) {
     rill_stream_t *s = rill_stream_from(topo, NULL, topic, NULL);
     cr_assert_not_null(s);
     return s;
 }
 
-Test(state_store_names, every_byte_is_judged_as_the_reference_says)
-{
+Test(state_store_names, every_byte_is_judged_as_the_reference_says) {
     for (int c = 1; c < 256; c++) {
         char name[4] = {'a', (char)c, 'b', '\0'};
         rill_topology_destroy(topo);
@@ -80,8 +74,7 @@ Test(state_store_names, every_byte_is_judged_as_the_reference_says)
     }
 }
 
-Test(state_store_names, an_invalid_name_gets_the_same_message_from_each_declarer)
-{
+Test(state_store_names, an_invalid_name_gets_the_same_message_from_each_declarer) {
     cr_assert_null(rill_table_from(topo, NULL, "t", NULL, "bad name"));
     assert_error("bad name", INVALID);
     teardown();
@@ -98,8 +91,7 @@ Test(state_store_names, an_invalid_name_gets_the_same_message_from_each_declarer
     assert_error("", INVALID);
 }
 
-Test(state_store_names, a_global_tables_store_is_nobody_elses)
-{
+Test(state_store_names, a_global_tables_store_is_nobody_elses) {
     cr_assert_not_null(rill_global_table(topo, "g", NULL, "gs"));
     cr_assert_eq(rill_stream_use_kv_store(source("in"), "gs"), RILL_ERR_TOPOLOGY);
     assert_error("gs", GLOBAL);
@@ -115,8 +107,7 @@ Test(state_store_names, a_global_tables_store_is_nobody_elses)
     assert_error("gs", GLOBAL);
 }
 
-Test(state_store_names, an_owned_store_is_declared_once)
-{
+Test(state_store_names, an_owned_store_is_declared_once) {
     rill_stream_t *in = source("in");
     cr_assert_not_null(rill_grouped_count(rill_stream_group_by_key(in, NULL), "counts"));
     cr_assert_null(rill_grouped_count(rill_stream_group_by_key(in, NULL), "counts"));
@@ -128,8 +119,7 @@ Test(state_store_names, an_owned_store_is_declared_once)
     assert_error("kv", OWN);
 }
 
-Test(state_store_names, custom_processors_share_a_store_and_names_may_be_generated)
-{
+Test(state_store_names, custom_processors_share_a_store_and_names_may_be_generated) {
     rill_stream_t *in = source("in");
     cr_assert_eq(rill_stream_use_kv_store(in, "shared.store_1-a"), RILL_OK);
     cr_assert_eq(rill_stream_use_kv_store(source("other"), "shared.store_1-a"), RILL_OK);

@@ -121,8 +121,8 @@ fail:
 
 /* Partition count of topic, or -1 with errstr. With leaders_only, counts only the
  * partitions that have a leader. */
-static int partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms,
-                           bool leaders_only, char *errstr, size_t errstr_size) {
+static int partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, bool leaders_only,
+                           char *errstr, size_t errstr_size) {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
@@ -211,8 +211,7 @@ void rt_create_topic_config(const char *bootstrap, const char *topic, int partit
                        topic, cnt, partitions, cnt < 0 ? errstr : "");
 }
 
-int64_t rt_topic_size(const char *bootstrap, const char *topic, char *errstr,
-                      size_t errstr_size) {
+int64_t rt_topic_size(const char *bootstrap, const char *topic, char *errstr, size_t errstr_size) {
     rd_kafka_t *rk = client_new(RD_KAFKA_PRODUCER, bootstrap, NULL, 0, errstr, errstr_size);
     if (!rk)
         return -1;
@@ -318,8 +317,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     produce_state_t *st = opaque;
     if (msg->err) {
         if (!st->failed++)
-            snprintf(st->first_error, sizeof(st->first_error), "%s",
-                     rd_kafka_err2str(msg->err));
+            snprintf(st->first_error, sizeof(st->first_error), "%s", rd_kafka_err2str(msg->err));
         return;
     }
     if (st->delivered)
@@ -388,8 +386,8 @@ int rt_produce_strings(const char *bootstrap, const char *topic, size_t n, rt_ge
         rc = -1;
     }
     if (!rc && st.failed) {
-        snprintf(errstr, errstr_size, "%zu of %zu records to %s failed, first: %s", st.failed,
-                 n, topic, st.first_error);
+        snprintf(errstr, errstr_size, "%zu of %zu records to %s failed, first: %s", st.failed, n,
+                 topic, st.first_error);
         rc = -1;
     }
     rd_kafka_topic_destroy(rkt);
@@ -400,9 +398,10 @@ int rt_produce_strings(const char *bootstrap, const char *topic, size_t n, rt_ge
 /* ---------------------------------------------------------------------------------------- */
 /* Reading                                                                                   */
 
-rt_records_t *rt_consume_all(const char *bootstrap, const char *topic,
-                             const char *isolation_level, size_t min_count, int timeout_ms) {
+rt_records_t *rt_consume_all(const char *bootstrap, const char *topic, const char *isolation_level,
+                             size_t min_count, int timeout_ms) {
     char errstr[512];
+    /* clang-format off */
     const char *const props[][2] = {
         {"isolation.level", isolation_level},
         {"enable.partition.eof", "true"},
@@ -411,6 +410,7 @@ rt_records_t *rt_consume_all(const char *bootstrap, const char *topic,
         {"auto.offset.reset", "earliest"},
         {"fetch.max.bytes", "52428800"},
     };
+    /* clang-format on */
     rd_kafka_t *rk = client_new(RD_KAFKA_CONSUMER, bootstrap, props,
                                 sizeof(props) / sizeof(props[0]), errstr, sizeof(errstr));
     if (!rk)
@@ -676,8 +676,8 @@ void rt_diff(const rt_kvs_t *expected, const rt_records_t *actual, rt_diff_t *di
     }
     snprintf(diff->report, sizeof(diff->report),
              "expected %zu records, read %zu: %zu missing, %zu duplicates, %zu unexpected%s%s%s",
-             diff->expected, diff->actual, diff->missing, diff->duplicates, diff->extra,
-             m.text, d.text, x.text);
+             diff->expected, diff->actual, diff->missing, diff->duplicates, diff->extra, m.text,
+             d.text, x.text);
     free(exp);
     free(act);
 }

@@ -57,8 +57,7 @@ void rt_create_topic_config(const char *bootstrap, const char *topic, int partit
 
 /* Sum over partitions of high watermark minus low watermark (records written, committed or
  * not, plus transaction markers). Returns -1 with errstr on an error. */
-int64_t rt_topic_size(const char *bootstrap, const char *topic, char *errstr,
-                      size_t errstr_size);
+int64_t rt_topic_size(const char *bootstrap, const char *topic, char *errstr, size_t errstr_size);
 
 /* ---- records ---- */
 
@@ -98,8 +97,8 @@ typedef void (*rt_gen_cb)(size_t i, char *key, size_t key_size, char *value, siz
                           void *opaque);
 
 typedef struct rt_produce_opts_s {
-    size_t first;           /* index of the first record given to the generator */
-    int rate_per_sec;       /* 0: as fast as possible; else spread the records over time */
+    size_t first;            /* index of the first record given to the generator */
+    int rate_per_sec;        /* 0: as fast as possible; else spread the records over time */
     rt_records_t *delivered; /* when set, gets each record with its partition and offset,
                                 in acknowledgement order */
 } rt_produce_opts_t;
@@ -124,8 +123,8 @@ int rt_produce_strings(const char *bootstrap, const char *topic, size_t n, rt_ge
  * until timeout_ms passes: then it returns what it has (compare the count). Records come
  * in per-partition offset order. The caller frees with rt_records_free() and free().
  */
-rt_records_t *rt_consume_all(const char *bootstrap, const char *topic,
-                             const char *isolation_level, size_t min_count, int timeout_ms);
+rt_records_t *rt_consume_all(const char *bootstrap, const char *topic, const char *isolation_level,
+                             size_t min_count, int timeout_ms);
 
 /* ---- processes ---- */
 

@@ -22,17 +22,28 @@
 #define MAX_ARGS 96
 
 static const char *const topic_flag[RT_AU_TOPIC_CNT] = {
-    "--persons-topic",          "--auctions-raw-topic",  "--bids-raw-topic",
-    "--categories-topic",       "--auctions-topic",         "--bids-topic",          "--auctions-rejected-topic",
-    "--bids-rejected-topic",    "--closed-topic",        "--notifications-topic",
-    "--sent-topic",             "--category-price-topic", "--seller-avg-topic",
-    "--hot-items-topic",
+    "--persons-topic",           "--auctions-raw-topic",  "--bids-raw-topic",
+    "--categories-topic",        "--auctions-topic",      "--bids-topic",
+    "--auctions-rejected-topic", "--bids-rejected-topic", "--closed-topic",
+    "--notifications-topic",     "--sent-topic",          "--category-price-topic",
+    "--seller-avg-topic",        "--hot-items-topic",
 };
 
 static const char *const topic_suffix[RT_AU_TOPIC_CNT] = {
-    "persons", "auctions.raw", "bids.raw", "categories", "auctions", "bids", "auctions.rejected",
-    "bids.rejected", "closed", "notifications", "notifications.sent",
-    "analytics.category-price", "analytics.seller-avg", "analytics.hot-items",
+    "persons",
+    "auctions.raw",
+    "bids.raw",
+    "categories",
+    "auctions",
+    "bids",
+    "auctions.rejected",
+    "bids.rejected",
+    "closed",
+    "notifications",
+    "notifications.sent",
+    "analytics.category-price",
+    "analytics.seller-avg",
+    "analytics.hot-items",
 };
 
 /* The names the app writes to its empty categories topic, NEXMark's categories 10..14 in
@@ -40,8 +51,8 @@ static const char *const topic_suffix[RT_AU_TOPIC_CNT] = {
 static const char *const category_name[NEXMARK_NUM_CATEGORIES] = {
     "Books", "Electronics", "Home & Garden", "Collectibles", "Fashion"};
 
-static const char *const notif_fields[] = {"person", "auction", "kind", "price", "name",
-                                           "emailAddress", NULL};
+static const char *const notif_fields[] = {"person", "auction",      "kind", "price",
+                                           "name",   "emailAddress", NULL};
 static const char *const sent_fields[] = {"person", "auction", "kind", NULL};
 
 /* ---------------------------------------------------------------------------------------- */
@@ -92,8 +103,7 @@ static void setup_input(rt_auction_t *a, const char *prefix, uint64_t events, in
     const char *const raw_configs[] = {"max.message.bytes", p->raw_max_message_bytes, NULL};
     for (int t = RT_AU_PERSONS; t <= RT_AU_BIDS_RAW; t++)
         rt_create_topic_config(bootstrap, a->topic[t], partitions,
-                               p->raw_max_message_bytes && t != RT_AU_PERSONS ? raw_configs
-                                                                               : NULL);
+                               p->raw_max_message_bytes && t != RT_AU_PERSONS ? raw_configs : NULL);
     a->ev = calloc(events, sizeof(*a->ev));
     a->json = calloc(events, sizeof(*a->json));
     cr_assert(a->ev && a->json);
@@ -168,8 +178,15 @@ static void traced_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *
 static rd_kafka_t *traced_producer(rt_auction_t *a) {
     char errstr[512];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    const char *props[] = {"bootstrap.servers", rt_bootstrap(), "partitioner", "murmur2_random",
-                           "enable.idempotence", "true", "linger.ms", "20", NULL};
+    const char *props[] = {"bootstrap.servers",
+                           rt_bootstrap(),
+                           "partitioner",
+                           "murmur2_random",
+                           "enable.idempotence",
+                           "true",
+                           "linger.ms",
+                           "20",
+                           NULL};
     for (int i = 0; props[i]; i += 2)
         if (rd_kafka_conf_set(kc, props[i], props[i + 1], errstr, sizeof(errstr)))
             cr_assert_fail("%s: %s", props[i], errstr);
@@ -201,8 +218,8 @@ static rd_kafka_headers_t *traced_headers(rt_auction_t *a, uint64_t n) {
     return h;
 }
 
-void rt_auction_setup_traced(rt_auction_t *a, const char *prefix, uint64_t events,
-                             int64_t ooo_ms, double invalid_fraction, int partitions,
+void rt_auction_setup_traced(rt_auction_t *a, const char *prefix, uint64_t events, int64_t ooo_ms,
+                             double invalid_fraction, int partitions,
                              const rt_auction_params_t *p) {
     setup_input(a, prefix, events, ooo_ms, invalid_fraction, partitions, p);
     a->part = calloc(events, sizeof(*a->part));
@@ -222,8 +239,7 @@ void rt_auction_setup_traced(rt_auction_t *a, const char *prefix, uint64_t event
             err = rd_kafka_producev(
                 rk, RD_KAFKA_V_TOPIC(event_topic(a, &a->ev[n])), RD_KAFKA_V_KEY(key, kl),
                 RD_KAFKA_V_VALUE(json.data, json.len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_TIMESTAMP(a->ev[n].date_time),
-                RD_KAFKA_V_OPAQUE((void *)(uintptr_t)n),
+                RD_KAFKA_V_TIMESTAMP(a->ev[n].date_time), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)n),
                 RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 break;
@@ -260,8 +276,8 @@ void rt_auction_free(rt_auction_t *a) {
 /* The app                                                                                   */
 
 pid_t rt_auction_spawn(const rt_auction_t *a, const char *edge, const char *app_id,
-                       const char *state_dir, const char *notify_file,
-                       const char *const *props, const char *const *extra, const char *log) {
+                       const char *state_dir, const char *notify_file, const char *const *props,
+                       const char *const *extra, const char *log) {
     const char *bd = getenv("RILL_BUILD_DIR");
     if (!bd || !*bd)
         cr_assert_fail("RILL_BUILD_DIR is not set (ctest sets it)");
@@ -275,9 +291,20 @@ pid_t rt_auction_spawn(const rt_auction_t *a, const char *edge, const char *app_
     snprintf(nums[0], sizeof(nums[0]), "%d", a->partitions);
     snprintf(nums[1], sizeof(nums[1]), "%" PRId64, a->params.grace_ms);
     argv[argc++] = prog;
-    const char *fixed[] = {"--bootstrap-servers", rt_bootstrap(), "--no-generate", "--edge",
-                           edge, "--partitions", nums[0], "--grace-ms", nums[1],
-                           "--state-dir", state_dir, "--notify-file", notify_file, "-D",
+    const char *fixed[] = {"--bootstrap-servers",
+                           rt_bootstrap(),
+                           "--no-generate",
+                           "--edge",
+                           edge,
+                           "--partitions",
+                           nums[0],
+                           "--grace-ms",
+                           nums[1],
+                           "--state-dir",
+                           state_dir,
+                           "--notify-file",
+                           notify_file,
+                           "-D",
                            appid_prop};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         argv[argc++] = (char *)fixed[i];
@@ -289,7 +316,8 @@ pid_t rt_auction_spawn(const rt_auction_t *a, const char *edge, const char *app_
             const char *u = getenv(env[i]);
             if (!u || !*u)
                 cr_assert_fail("%s is not set: start the functions (scripts/functions.sh "
-                               "start; scripts/test.sh exports it)", env[i]);
+                               "start; scripts/test.sh exports it)",
+                               env[i]);
             argv[argc++] = (char *)flag[i];
             argv[argc++] = (char *)u;
         }
@@ -428,8 +456,8 @@ void rt_auction_expected(const rt_auction_t *a, rt_auction_out_t *exp) {
             addf(&exp->t[RT_AU_BIDS], key, "%.*s,\"priceEur\":%" PRId64 "}", (int)len - 1,
                  a->json[n], (ev->bid.price * 908 + 500) / 1000);
         else
-            addf(&exp->t[RT_AU_AUCTIONS], key, "%.*s,\"durationMs\":%" PRId64 "}",
-                 (int)len - 1, a->json[n], ev->auction.expires - ev->date_time);
+            addf(&exp->t[RT_AU_AUCTIONS], key, "%.*s,\"durationMs\":%" PRId64 "}", (int)len - 1,
+                 a->json[n], ev->auction.expires - ev->date_time);
     }
 
     /* core: every valid auction closes; a valid bid counts when auction.dateTime <= bid
@@ -481,8 +509,7 @@ void rt_auction_expected(const rt_auction_t *a, rt_auction_out_t *exp) {
             ;
         if (k == c->nb) {
             if (c->nb == c->capb)
-                c->bidders = realloc(c->bidders,
-                                     (size_t)(c->capb = c->capb ? c->capb * 2 : 8) * 8);
+                c->bidders = realloc(c->bidders, (size_t)(c->capb = c->capb ? c->capb * 2 : 8) * 8);
             c->bidders[c->nb++] = ev->bid.bidder;
         }
     }
@@ -513,8 +540,8 @@ void rt_auction_expected(const rt_auction_t *a, rt_auction_out_t *exp) {
         for (int64_t k = 0; k < c->nb; k++)
             notif_row(&exp->t[RT_AU_NOTIFICATIONS], a, c->bidders[k], au->id,
                       c->bidders[k] == c->bidder ? "won" : "lost", 1, c->price);
-        notif_row(&exp->t[RT_AU_NOTIFICATIONS], a, au->seller, au->id,
-                  c->bids ? "sold" : "unsold", c->bids > 0, c->price);
+        notif_row(&exp->t[RT_AU_NOTIFICATIONS], a, au->seller, au->id, c->bids ? "sold" : "unsold",
+                  c->bids > 0, c->price);
         if (c->bids)
             sales[ns++] = (sale_t){au->seller, au->expires, au->id, c->price};
     }
@@ -529,9 +556,9 @@ void rt_auction_expected(const rt_auction_t *a, rt_auction_out_t *exp) {
             continue;
         snprintf(key, sizeof(key), "%" PRId64, cat);
         addf(&exp->t[RT_AU_CATEGORY_PRICE], key,
-             "{\"category\":%" PRId64 ",\"name\":\"%s\",\"avgPrice\":%.2f,\"auctions\":%"
-             PRId64 "}", cat, category_name[cat - NEXMARK_FIRST_CATEGORY_ID],
-             (double)sum / (double)cnt, cnt);
+             "{\"category\":%" PRId64 ",\"name\":\"%s\",\"avgPrice\":%.2f,\"auctions\":%" PRId64
+             "}",
+             cat, category_name[cat - NEXMARK_FIRST_CATEGORY_ID], (double)sum / (double)cnt, cnt);
     }
     /* seller-avg: average over the seller's last 10 sales by (closedAt, auction) */
     qsort(sales, ns, sizeof(*sales), sale_cmp);
@@ -597,8 +624,8 @@ void rt_auction_read(const rt_auction_t *a, const char *app_id, const char *isol
     const char *bootstrap = rt_bootstrap();
     for (int t = RT_AU_FIRST_OUTPUT; t < RT_AU_TOPIC_CNT; t++) {
         size_t min = last_value_topic(t) ? 0 : expected->t[t].cnt;
-        rt_records_t *recs = rt_consume_all(bootstrap, a->topic[t], isolation_level, min,
-                                            timeout_ms);
+        rt_records_t *recs =
+            rt_consume_all(bootstrap, a->topic[t], isolation_level, min, timeout_ms);
         out->raw_cnt[t] = recs->cnt;
         for (size_t i = 0; i < recs->cnt; i++) {
             const rt_record_t *r = &recs->v[i];
@@ -695,8 +722,8 @@ int rt_auction_compare(const rt_auction_t *a, const rt_auction_out_t *expected,
         cr_log_info("%s: %s %s", topic_suffix[t], differ ? "DIFFERS:" : "equal:", d.report);
         if (differ) {
             bad++;
-            int n = snprintf(report + used, report_size - used, "[%s] %s\n", topic_suffix[t],
-                             d.report);
+            int n =
+                snprintf(report + used, report_size - used, "[%s] %s\n", topic_suffix[t], d.report);
             if (n > 0 && (size_t)n < report_size - used)
                 used += (size_t)n;
         }
@@ -718,8 +745,7 @@ static size_t repeated(char **ids, size_t n) {
 }
 
 int rt_auction_check_notified(const char *file, const char *app_id,
-                              const rt_auction_out_t *expected, char *report,
-                              size_t report_size) {
+                              const rt_auction_out_t *expected, char *report, size_t report_size) {
     FILE *f = fopen(file, "r");
     if (!f) {
         snprintf(report, report_size, "cannot read the notification file %s", file);
@@ -765,8 +791,10 @@ int rt_auction_check_notified(const char *file, const char *app_id,
     free(act.v);
     rt_kvs_free(&got);
     int bad = d.missing || d.duplicates || d.extra || dup_ids;
-    snprintf(report, report_size, "%zu lines of %s in %s, %zu repeated ids; against the "
-             "notifications: %s", n, app_id, file, dup_ids, d.report);
+    snprintf(report, report_size,
+             "%zu lines of %s in %s, %zu repeated ids; against the "
+             "notifications: %s",
+             n, app_id, file, dup_ids, d.report);
     return bad;
 }
 
@@ -885,9 +913,9 @@ static pid_t spawn_member(const rt_auction_t *a, const char *edge, const char *a
     return pid;
 }
 
-void rt_auction_run_three_one_killed(const rt_auction_t *a, const char *edge,
-                                     const char *app_id, const char *const *props,
-                                     const char *const *extra, int timeout_ms) {
+void rt_auction_run_three_one_killed(const rt_auction_t *a, const char *edge, const char *app_id,
+                                     const char *const *props, const char *const *extra,
+                                     int timeout_ms) {
     char *log[3];
     pid_t pid[3];
     int64_t t0 = rt_now_ms();
@@ -920,8 +948,7 @@ void rt_auction_run_three_one_killed(const rt_auction_t *a, const char *edge,
     for (int i = 0; i < 3; i++) {
         int64_t left = timeout_ms - (rt_now_ms() - t0);
         int rc = rt_wait(pid[i], left > 1000 ? (int)left : 1000);
-        cr_log_info("%s: process %d exit %d at %.1f s", app_id, i, rc,
-                    (rt_now_ms() - t0) / 1000.0);
+        cr_log_info("%s: process %d exit %d at %.1f s", app_id, i, rc, (rt_now_ms() - t0) / 1000.0);
         cr_expect_eq(rc, 0, "process %d exited with %d (log %s)", i, rc, log[i]);
         if (rc) {
             rt_log_tail(log[i], 30);

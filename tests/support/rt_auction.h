@@ -47,12 +47,12 @@ typedef struct rt_auction_s {
     nexmark_config_t cfg;
     uint64_t events;
     int partitions;
-    char *name;                      /* unique prefix of the topics */
+    char *name; /* unique prefix of the topics */
     char *topic[RT_AU_TOPIC_CNT];
-    nexmark_event_t *ev;             /* every event, by number */
-    char **json;                     /* its JSON as written */
+    nexmark_event_t *ev; /* every event, by number */
+    char **json;         /* its JSON as written */
     size_t persons, auctions, bids, invalid_auctions, invalid_bids;
-    int64_t max_time;                /* the largest dateTime */
+    int64_t max_time; /* the largest dateTime */
     rt_auction_params_t params;
     /* rt_auction_setup_traced only (else NULL), per event number: where it was written and
      * the trace id (32 hex) of the traceparent it was given, "" when it had none or a
@@ -97,9 +97,8 @@ void rt_auction_free(rt_auction_t *a);
  * test knows (a->trace[n]); a->part[n] and a->offset[n] say where event n was written
  * (from the delivery reports).
  */
-void rt_auction_setup_traced(rt_auction_t *a, const char *prefix, uint64_t events,
-                             int64_t ooo_ms, double invalid_fraction, int partitions,
-                             const rt_auction_params_t *p);
+void rt_auction_setup_traced(rt_auction_t *a, const char *prefix, uint64_t events, int64_t ooo_ms,
+                             double invalid_fraction, int partitions, const rt_auction_params_t *p);
 
 /*
  * Starts rill-auction on a's topics with --edge edge (FaaS urls from RILL_TEST_FN_*), as
@@ -107,8 +106,8 @@ void rt_auction_setup_traced(rt_auction_t *a, const char *prefix, uint64_t event
  * arguments extra (NULL-terminated, may be NULL), output to log. Returns the pid.
  */
 pid_t rt_auction_spawn(const rt_auction_t *a, const char *edge, const char *app_id,
-                       const char *state_dir, const char *notify_file,
-                       const char *const *props, const char *const *extra, const char *log);
+                       const char *state_dir, const char *notify_file, const char *const *props,
+                       const char *const *extra, const char *log);
 
 /* The outputs in canonical form, per output topic (index RT_AU_*; input indices empty):
  *  auctions, bids, closed, hot-items: (key, value);
@@ -159,9 +158,9 @@ int rt_auction_run_one(const rt_auction_t *a, const char *edge, const char *app_
 /* Runs three processes of app_id (static members, own state directories, --drain, extra
  * flags appended); when 40% of the closed auctions are written, SIGKILLs process 0 and starts
  * it again on its state directory; expects every process to exit 0 within timeout_ms. */
-void rt_auction_run_three_one_killed(const rt_auction_t *a, const char *edge,
-                                     const char *app_id, const char *const *props,
-                                     const char *const *extra, int timeout_ms);
+void rt_auction_run_three_one_killed(const rt_auction_t *a, const char *edge, const char *app_id,
+                                     const char *const *props, const char *const *extra,
+                                     int timeout_ms);
 /* The file the notify function appends to: RILL_NOTIFY_FILE, as scripts/functions.sh gives
  * it, else $TMPDIR/rill-notifications.log. Borrowed. */
 const char *rt_auction_notify_file(void);
@@ -173,7 +172,6 @@ const char *rt_auction_notify_file(void);
  * with counts and examples in report (also the counts when it holds).
  */
 int rt_auction_check_notified(const char *file, const char *app_id,
-                              const rt_auction_out_t *expected, char *report,
-                              size_t report_size);
+                              const rt_auction_out_t *expected, char *report, size_t report_size);
 
 #endif

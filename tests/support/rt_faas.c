@@ -215,7 +215,8 @@ static void wait_ready(rt_fn_t *fn, const char *method, const char *path, const 
     }
     rt_log_tail(fn->log, 30);
     cr_assert_fail("function runtime on port %d did not answer within %d ms (last: %.200s; "
-                   "log %s)", fn->port, timeout_ms, reply, fn->log);
+                   "log %s)",
+                   fn->port, timeout_ms, reply, fn->log);
 }
 
 void rt_fn_start(rt_fn_t *fn, const char *target, const char *fault_json) {
@@ -227,8 +228,8 @@ void rt_fn_start(rt_fn_t *fn, const char *target, const char *fault_json) {
     fn->log = rt_tmp_path(name);
     free(name);
     char *preload = xasprintf("%s/listen-host.js", dir);
-    char *main_js = xasprintf("%s/node_modules/@google-cloud/functions-framework/build/src/main.js",
-                              dir);
+    char *main_js =
+        xasprintf("%s/node_modules/@google-cloud/functions-framework/build/src/main.js", dir);
     char *source = xasprintf("--source=%s", dir);
     char *target_arg = xasprintf("--target=%s", target);
     char *port_arg = xasprintf("--port=%d", fn->port);
@@ -353,15 +354,15 @@ pid_t rt_faas_app_spawn(const rt_faas_app_t *app) {
     char *owned[MAX_ARGS];
     int argc = 0, owned_cnt = 0;
     argv[argc++] = prog;
-#define STR_FLAG(flag, value)                   \
-    if (value) {                                \
-        argv[argc++] = flag;                    \
-        argv[argc++] = (char *)(value);         \
+#define STR_FLAG(flag, value)                                                                      \
+    if (value) {                                                                                   \
+        argv[argc++] = flag;                                                                       \
+        argv[argc++] = (char *)(value);                                                            \
     }
-#define INT_FLAG(flag, value)                                    \
-    if ((value) > 0) {                                           \
-        argv[argc++] = flag;                                     \
-        argv[argc++] = owned[owned_cnt++] = xasprintf("%d", value); \
+#define INT_FLAG(flag, value)                                                                      \
+    if ((value) > 0) {                                                                             \
+        argv[argc++] = flag;                                                                       \
+        argv[argc++] = owned[owned_cnt++] = xasprintf("%d", value);                                \
     }
     STR_FLAG("--bootstrap-servers", app->bootstrap);
     STR_FLAG("--input", app->input);
@@ -420,8 +421,7 @@ void rt_faas_run_init(rt_faas_run_t *run, const char *name, int partitions) {
     rt_create_topic(bootstrap, run->output, partitions);
 }
 
-void rt_faas_run_produce(rt_faas_run_t *run, size_t first, size_t n, rt_gen_cb gen,
-                         void *opaque) {
+void rt_faas_run_produce(rt_faas_run_t *run, size_t first, size_t n, rt_gen_cb gen, void *opaque) {
     char errstr[512];
     size_t before = run->delivered.cnt;
     rt_produce_opts_t opts = {.first = first, .delivered = &run->delivered};
@@ -665,21 +665,25 @@ void rt_faas_check_sequence(const rt_records_t *input, const rt_records_t *outpu
                 st->out_part = op;
             } else if (st->out_part != op) {
                 res->split++;
-                report_dev(res, &shown, "%s: output \"%s\" in output partition %d, earlier "
-                           "ones in %d", sname, e->value, (int)op, (int)st->out_part);
+                report_dev(res, &shown,
+                           "%s: output \"%s\" in output partition %d, earlier "
+                           "ones in %d",
+                           sname, e->value, (int)op, (int)st->out_part);
             }
             if ((int64_t)e->seq < st->max_seq) {
                 res->backwards++;
-                report_dev(res, &shown, "%s: output %d@%lld \"%s\" (input %d@%lld, #%zu of "
-                           "the stream) came after #%lld", sname, (int)op, (long long)r->offset,
-                           e->value, (int)e->part, (long long)e->off, e->seq,
-                           (long long)st->max_seq);
+                report_dev(res, &shown,
+                           "%s: output %d@%lld \"%s\" (input %d@%lld, #%zu of "
+                           "the stream) came after #%lld",
+                           sname, (int)op, (long long)r->offset, e->value, (int)e->part,
+                           (long long)e->off, e->seq, (long long)st->max_seq);
             } else if ((int64_t)e->seq > st->max_seq + 1) {
                 res->gaps++;
-                report_dev(res, &shown, "%s: output %d@%lld \"%s\" (input %d@%lld) is #%zu of "
-                           "the stream, but #%lld was not seen yet", sname, (int)op,
-                           (long long)r->offset, e->value, (int)e->part, (long long)e->off,
-                           e->seq, (long long)st->max_seq + 1);
+                report_dev(res, &shown,
+                           "%s: output %d@%lld \"%s\" (input %d@%lld) is #%zu of "
+                           "the stream, but #%lld was not seen yet",
+                           sname, (int)op, (long long)r->offset, e->value, (int)e->part,
+                           (long long)e->off, e->seq, (long long)st->max_seq + 1);
             }
             if ((int64_t)e->seq > st->max_seq)
                 st->max_seq = (int64_t)e->seq;
@@ -811,8 +815,10 @@ rt_tail_t *rt_tail_start(const char *bootstrap, const char *topic) {
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     /* Small fetch waits, so that an arrival is noted within ~10 ms of the write. */
     const char *const props[][2] = {
-        {"bootstrap.servers", bootstrap}, {"log_level", "3"},
-        {"fetch.wait.max.ms", "10"},      {"enable.auto.commit", "false"},
+        {"bootstrap.servers", bootstrap},
+        {"log_level", "3"},
+        {"fetch.wait.max.ms", "10"},
+        {"enable.auto.commit", "false"},
         {"isolation.level", "read_uncommitted"},
     };
     for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
@@ -936,8 +942,7 @@ int64_t rt_proc_cpu_ms(pid_t pid) {
     if (!p)
         return -1;
     unsigned long long utime = 0, stime = 0;
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-               &stime) != 2)
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
         return -1;
     long hz = sysconf(_SC_CLK_TCK);
     return (int64_t)((utime + stime) * 1000ULL / (unsigned long long)(hz > 0 ? hz : 100));
@@ -968,14 +973,15 @@ int64_t rt_proc_runnable_ms(pid_t pid) {
     return (int64_t)(total_ns / 1000000ULL);
 }
 
-void rt_faas_expect_sequence(const rt_records_t *input, const rt_records_t *output,
-                             bool by_key, const char *topic, rt_seq_check_t *seq) {
+void rt_faas_expect_sequence(const rt_records_t *input, const rt_records_t *output, bool by_key,
+                             const char *topic, rt_seq_check_t *seq) {
     rt_seq_check_t local;
     if (!seq)
         seq = &local;
     rt_faas_check_sequence(input, output, by_key, seq);
     cr_expect(!seq->backwards && !seq->gaps && !seq->split,
               "first appearances in %s are not in input order per %s: %zu backwards, %zu gaps, "
-              "%zu split:%s", topic, by_key ? "key" : "partition", seq->backwards, seq->gaps,
-              seq->split, seq->report);
+              "%zu split:%s",
+              topic, by_key ? "key" : "partition", seq->backwards, seq->gaps, seq->split,
+              seq->report);
 }

@@ -25,9 +25,9 @@
 /* A function runtime process started by the test. */
 typedef struct rt_fn_s {
     pid_t pid;
-    int port;      /* Functions Framework: its port; serverless-offline: the Lambda API port */
-    char url[64];  /* "http://127.0.0.1:<port>/" (Lambda: without the trailing '/') */
-    char *log;     /* its stdout and stderr */
+    int port;     /* Functions Framework: its port; serverless-offline: the Lambda API port */
+    char url[64]; /* "http://127.0.0.1:<port>/" (Lambda: without the trailing '/') */
+    char *log;    /* its stdout and stderr */
     bool lambda;
 } rt_fn_t;
 
@@ -72,9 +72,9 @@ typedef struct rt_faas_app_s {
     const char *bootstrap, *input, *output, *app_id;
     const char *url, *format, *function, *order; /* format "ce"|"lambda"; order "partition"|"key" */
     const char *sync_output; /* a synchronous branch writes the input there, or NULL */
-    int batch, in_flight, linger_ms, retries, timeout_ms, max_buffered, backoff_ms,
-        backoff_max_ms, metrics_every_ms;
-    int adaptive; /* 1: adaptive_concurrency */
+    int batch, in_flight, linger_ms, retries, timeout_ms, max_buffered, backoff_ms, backoff_max_ms,
+        metrics_every_ms;
+    int adaptive;             /* 1: adaptive_concurrency */
     const char *const *props; /* "name=value" Rill properties (-D), NULL-terminated */
     const char *log;
 } rt_faas_app_t;
@@ -102,8 +102,7 @@ void rt_faas_run_init(rt_faas_run_t *run, const char *name, int partitions);
 /* Produces n records of gen (indexes first..first+n-1) to the input, adding them to
  * delivered and their transform outputs to expected. Fails the test on an error. Safe only
  * on the test's thread. */
-void rt_faas_run_produce(rt_faas_run_t *run, size_t first, size_t n, rt_gen_cb gen,
-                         void *opaque);
+void rt_faas_run_produce(rt_faas_run_t *run, size_t first, size_t n, rt_gen_cb gen, void *opaque);
 
 void rt_faas_run_free(rt_faas_run_t *run);
 
@@ -135,15 +134,15 @@ void rt_faas_gen_64_keys(size_t i, char *key, size_t key_size, char *value, size
 /* ---- order, record by record ---- */
 
 typedef struct rt_seq_check_s {
-    size_t streams;     /* input partitions (partition mode) or keys (key mode) */
-    size_t checked;     /* output records matched to an expected output */
-    size_t duplicates;  /* matched outputs seen before (replays) */
-    size_t backwards;   /* outputs that came after an output that follows them in input order */
-    size_t gaps;        /* outputs that came while an earlier expected output was not yet seen */
-    size_t split;       /* outputs of one stream found in more than one output partition */
-    size_t overtakes;   /* outputs released ahead of an earlier input record of their input
-                           partition (key mode: keys interleaving, which it allows) */
-    char report[2048];  /* the first deviations, in words */
+    size_t streams;    /* input partitions (partition mode) or keys (key mode) */
+    size_t checked;    /* output records matched to an expected output */
+    size_t duplicates; /* matched outputs seen before (replays) */
+    size_t backwards;  /* outputs that came after an output that follows them in input order */
+    size_t gaps;       /* outputs that came while an earlier expected output was not yet seen */
+    size_t split;      /* outputs of one stream found in more than one output partition */
+    size_t overtakes;  /* outputs released ahead of an earlier input record of their input
+                          partition (key mode: keys interleaving, which it allows) */
+    char report[2048]; /* the first deviations, in words */
 } rt_seq_check_t;
 
 /*
@@ -160,8 +159,8 @@ void rt_faas_check_sequence(const rt_records_t *input, const rt_records_t *outpu
 
 /* rt_faas_check_sequence() as a Criterion expectation (a failure names topic and what broke
  * the order); fills *seq when not NULL. */
-void rt_faas_expect_sequence(const rt_records_t *input, const rt_records_t *output,
-                             bool by_key, const char *topic, rt_seq_check_t *seq);
+void rt_faas_expect_sequence(const rt_records_t *input, const rt_records_t *output, bool by_key,
+                             const char *topic, rt_seq_check_t *seq);
 
 /* ---- waiting for output ---- */
 
@@ -199,8 +198,8 @@ void rt_tail_stop(rt_tail_t *tail);
 /* ---- metrics from the app's log (--metrics-every) ---- */
 
 typedef struct rt_metric_s {
-    int64_t last;       /* the value in the last complete snapshot, -1 when none */
-    int64_t max;        /* the largest value of any snapshot, -1 when none */
+    int64_t last; /* the value in the last complete snapshot, -1 when none */
+    int64_t max;  /* the largest value of any snapshot, -1 when none */
     size_t snapshots;
 } rt_metric_t;
 

@@ -12,13 +12,11 @@
 #include <librdkafka/rdkafka.h>
 #include <stdbool.h>
 
-static inline bool rt_is_progress_marker(const rd_kafka_message_t *msg)
-{
+static inline bool rt_is_progress_marker(const rd_kafka_message_t *msg) {
     rd_kafka_headers_t *hdrs = NULL;
     const void *v;
     size_t len;
-    return !msg->err && !msg->key && !msg->payload &&
-           !rd_kafka_message_headers(msg, &hdrs) &&
+    return !msg->err && !msg->key && !msg->payload && !rd_kafka_message_headers(msg, &hdrs) &&
            !rd_kafka_header_get_last(hdrs, RILL_PROGRESS_HEADER, &v, &len);
 }
 

@@ -74,10 +74,12 @@ static void remember(rt_nexmark_t *nx, const nexmark_event_t *ev, size_t *caps) 
     }
     case NEXMARK_AUCTION: {
         nx->auction = grow(nx->auction, nx->auction_cnt, &caps[1], sizeof(*nx->auction));
-        nx->auction[nx->auction_cnt++] = (rt_nx_auction_t){
-            .id = ev->auction.id, .seller = ev->auction.seller,
-            .category = ev->auction.category, .reserve = ev->auction.reserve,
-            .date_time = ev->date_time, .expires = ev->auction.expires};
+        nx->auction[nx->auction_cnt++] = (rt_nx_auction_t){.id = ev->auction.id,
+                                                           .seller = ev->auction.seller,
+                                                           .category = ev->auction.category,
+                                                           .reserve = ev->auction.reserve,
+                                                           .date_time = ev->date_time,
+                                                           .expires = ev->auction.expires};
         break;
     }
     case NEXMARK_BID:
@@ -109,8 +111,7 @@ static void produce_events(rt_nexmark_t *nx, const char *bootstrap) {
         rill_err_t err = rill_producer_send(prod, topic[ev.kind], -1, key, key_len, json.data,
                                             json.len, ev.date_time);
         if (err)
-            cr_assert_fail("producing event %llu: %s", (unsigned long long)n,
-                           rill_err2str(err));
+            cr_assert_fail("producing event %llu: %s", (unsigned long long)n, rill_err2str(err));
         remember(nx, &ev, caps);
     }
     rill_buf_free(&json);
@@ -183,10 +184,20 @@ pid_t rt_nexmark_spawn(rt_nexmark_t *nx, const char *query, const char *const *p
     char *prog = rt_build_path("rill_nexmark_app");
     char *argv[MAX_ARGS];
     int argc = 0;
-    const char *fixed[] = {"--bootstrap-servers", rt_bootstrap(), "--query", query,
-                           "--persons", nx->persons, "--auctions", nx->auctions,
-                           "--bids", nx->bids, "--output", nx->output,
-                           "--app-id", nx->app_id};
+    const char *fixed[] = {"--bootstrap-servers",
+                           rt_bootstrap(),
+                           "--query",
+                           query,
+                           "--persons",
+                           nx->persons,
+                           "--auctions",
+                           nx->auctions,
+                           "--bids",
+                           nx->bids,
+                           "--output",
+                           nx->output,
+                           "--app-id",
+                           nx->app_id};
     char *state_name = cat(nx->app_id, "-state");
     char *state_dir = rt_tmp_path(state_name); /* its own, kept for reading after a failure */
     free(state_name);
@@ -234,9 +245,8 @@ char *rt_nexmark_row(const char *json, const char *const *fields) {
             text = v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : "null";
             known++;
         }
-        if (rill_buf_append(&out, fields[i], strlen(fields[i])) ||
-            rill_buf_append(&out, "=", 1) || rill_buf_append(&out, text, strlen(text)) ||
-            rill_buf_append(&out, ";", 1))
+        if (rill_buf_append(&out, fields[i], strlen(fields[i])) || rill_buf_append(&out, "=", 1) ||
+            rill_buf_append(&out, text, strlen(text)) || rill_buf_append(&out, ";", 1))
             abort();
     }
     if (json_object_object_length(obj) > known && rill_buf_append(&out, "+extra", 6))
@@ -305,9 +315,9 @@ static void read_dead_letters(rt_nexmark_t *nx, const char *isolation_level,
     size_t used = 0;
     for (size_t i = 0; i < recs->cnt && i < 3; i++) {
         const char *why = rt_record_header(&recs->v[i], "rill.error");
-        int n = snprintf(res->dlq_report + used, sizeof(res->dlq_report) - used,
-                         "%s key %s: %.120s", i ? ";" : "", recs->v[i].key ? recs->v[i].key : "-",
-                         why ? why : "?");
+        int n =
+            snprintf(res->dlq_report + used, sizeof(res->dlq_report) - used, "%s key %s: %.120s",
+                     i ? ";" : "", recs->v[i].key ? recs->v[i].key : "-", why ? why : "?");
         if (n < 0 || (size_t)n >= sizeof(res->dlq_report) - used)
             break;
         used += (size_t)n;
@@ -324,8 +334,8 @@ void rt_nexmark_finish(rt_nexmark_t *nx, pid_t pid, const rt_kvs_t *expected,
 }
 
 void rt_nexmark_finish_as(rt_nexmark_t *nx, pid_t pid, const rt_kvs_t *expected,
-                          const char *const *fields, const char *isolation_level,
-                          int timeout_ms, int last_per_key, rt_nexmark_result_t *res) {
+                          const char *const *fields, const char *isolation_level, int timeout_ms,
+                          int last_per_key, rt_nexmark_result_t *res) {
     memset(res, 0, sizeof(*res));
     int64_t t0 = rt_now_ms(), deadline = t0 + timeout_ms;
     res->seconds = -1;
@@ -346,8 +356,8 @@ void rt_nexmark_finish_as(rt_nexmark_t *nx, pid_t pid, const rt_kvs_t *expected,
         sleep_ms(1000);
     }
     if (res->seconds < 0)
-        cr_log_info("%s: the output was still incomplete after %d ms: %s", nx->app_id,
-                    timeout_ms, res->diff.report);
+        cr_log_info("%s: the output was still incomplete after %d ms: %s", nx->app_id, timeout_ms,
+                    res->diff.report);
     rt_kill(pid, SIGTERM);
     res->exit_code = rt_wait(pid, STOP_WAIT_MS);
     rt_records_t *recs =

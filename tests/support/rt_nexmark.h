@@ -33,9 +33,9 @@ typedef struct rt_nexmark_s {
     nexmark_config_t cfg;
     uint64_t events;
     int partitions;
-    char *app_id;                           /* also the prefix of the topics */
+    char *app_id;                             /* also the prefix of the topics */
     char *persons, *auctions, *bids, *output; /* topic names */
-    char *log;                              /* the app's log file */
+    char *log;                                /* the app's log file */
     rt_nx_person_t *person;
     size_t person_cnt;
     rt_nx_auction_t *auction;
@@ -80,9 +80,9 @@ char *rt_nexmark_row(const char *json, const char *const *fields);
 typedef struct rt_nexmark_result_s {
     rt_records_t rows; /* the output with values made canonical (rt_nexmark_row) */
     rt_diff_t diff;
-    int exit_code;     /* of the app after SIGTERM */
-    double seconds;    /* from the call until the output was complete (or the timeout) */
-    size_t dead_letters; /* records in the app's dead-letter topic "<app-id>-dlq" */
+    int exit_code;        /* of the app after SIGTERM */
+    double seconds;       /* from the call until the output was complete (or the timeout) */
+    size_t dead_letters;  /* records in the app's dead-letter topic "<app-id>-dlq" */
     char dlq_report[512]; /* the first reasons (header rill.error) */
 } rt_nexmark_result_t;
 
@@ -99,8 +99,8 @@ void rt_nexmark_finish(rt_nexmark_t *nx, pid_t pid, const rt_kvs_t *expected,
 /* The same; fields NULL compares the values as they are, and last_per_key compares only
  * the last record of each output key (queries whose output is a table's updates). */
 void rt_nexmark_finish_as(rt_nexmark_t *nx, pid_t pid, const rt_kvs_t *expected,
-                          const char *const *fields, const char *isolation_level,
-                          int timeout_ms, int last_per_key, rt_nexmark_result_t *res);
+                          const char *const *fields, const char *isolation_level, int timeout_ms,
+                          int last_per_key, rt_nexmark_result_t *res);
 
 void rt_nexmark_result_free(rt_nexmark_result_t *res);
 void rt_nexmark_free(rt_nexmark_t *nx);

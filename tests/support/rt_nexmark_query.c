@@ -32,8 +32,10 @@ int64_t rt_nxq_watermark_time(const rt_nexmark_t *nx) {
 }
 
 void rt_nxq_watermark_json(int64_t wm, char *buf, size_t size) {
-    snprintf(buf, size, "{\"auction\":-1,\"bidder\":-1,\"price\":0,\"channel\":\"watermark\","
-             "\"url\":\"\",\"dateTime\":%" PRId64 ",\"extra\":\"\"}", wm);
+    snprintf(buf, size,
+             "{\"auction\":-1,\"bidder\":-1,\"price\":0,\"channel\":\"watermark\","
+             "\"url\":\"\",\"dateTime\":%" PRId64 ",\"extra\":\"\"}",
+             wm);
 }
 
 rt_nxq_winner_t *rt_nxq_winners(const rt_nexmark_t *nx) {
@@ -51,8 +53,8 @@ rt_nxq_winner_t *rt_nxq_winners(const rt_nexmark_t *nx) {
         if (!w->has || b->price > w->price ||
             (b->price == w->price &&
              (b->date_time < w->time || (b->date_time == w->time && b->bidder < w->bidder))))
-            *w = (rt_nxq_winner_t){.has = 1, .price = b->price, .time = b->date_time,
-                                   .bidder = b->bidder};
+            *w = (rt_nxq_winner_t){
+                .has = 1, .price = b->price, .time = b->date_time, .bidder = b->bidder};
     }
     return win;
 }
@@ -82,15 +84,14 @@ void rt_nxq_check(const rt_nxq_t *q) {
     const char *iso = q->isolation_level ? q->isolation_level : "read_uncommitted";
     rt_nexmark_result_t res;
     rt_nexmark_finish_as(&nx, pid, &expected, q->fields, iso, WAIT_MS, q->last_per_key, &res);
-    cr_log_info("%s: complete output after %.1f s; %s", nx.app_id, res.seconds,
-                res.diff.report);
-    cr_expect_eq(res.exit_code, 0, "the app exited with %d after SIGTERM (log %s)",
-                 res.exit_code, nx.log);
+    cr_log_info("%s: complete output after %.1f s; %s", nx.app_id, res.seconds, res.diff.report);
+    cr_expect_eq(res.exit_code, 0, "the app exited with %d after SIGTERM (log %s)", res.exit_code,
+                 nx.log);
     cr_expect(!res.diff.missing && !res.diff.duplicates && !res.diff.extra,
               "%s output of %s differs from the reference: %s", q->query, nx.output,
               res.diff.report);
-    cr_expect_eq(res.dead_letters, 0, "%zu dead letters in %s-dlq:%s", res.dead_letters,
-                 nx.app_id, res.dlq_report);
+    cr_expect_eq(res.dead_letters, 0, "%zu dead letters in %s-dlq:%s", res.dead_letters, nx.app_id,
+                 res.dlq_report);
     rt_nexmark_result_free(&res);
     rt_kvs_free(&expected);
     rt_nexmark_free(&nx);

@@ -31,10 +31,10 @@ typedef void (*rt_nxq_reference_cb)(const rt_nexmark_t *nx, int64_t wm, rt_kvs_t
 typedef struct rt_nxq_s {
     const char *prefix, *query;
     rt_nxq_reference_cb reference;
-    const char *const *fields; /* canonical row fields (rt_nexmark_row), NULL: raw values */
-    int last_per_key;          /* compare the last value of each key (table updates) */
-    size_t min_rows;           /* the reference must have at least this many rows */
-    const char *const *props;  /* -D properties; NULL: at_least_once, commits every 200 ms */
+    const char *const *fields;   /* canonical row fields (rt_nexmark_row), NULL: raw values */
+    int last_per_key;            /* compare the last value of each key (table updates) */
+    size_t min_rows;             /* the reference must have at least this many rows */
+    const char *const *props;    /* -D properties; NULL: at_least_once, commits every 200 ms */
     const char *isolation_level; /* NULL: read_uncommitted */
 } rt_nxq_t;
 

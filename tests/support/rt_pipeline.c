@@ -111,8 +111,8 @@ static void *bg_main(void *arg) {
     return NULL;
 }
 
-void rt_bg_produce_start(rt_bg_producer_t *bg, const char *bootstrap, const char *topic,
-                         size_t n, rt_gen_cb gen, void *opaque, int rate_per_sec) {
+void rt_bg_produce_start(rt_bg_producer_t *bg, const char *bootstrap, const char *topic, size_t n,
+                         rt_gen_cb gen, void *opaque, int rate_per_sec) {
     memset(bg, 0, sizeof(*bg));
     bg->bootstrap = bootstrap;
     bg->topic = topic;
@@ -191,8 +191,8 @@ static void kill_a_midstream(const rt_scenario_t *sc, rt_scenario_result_t *res,
     }
     rt_kill(a, SIGKILL);
     res->exit_a = rt_wait(a, 10000);
-    cr_log_info("%s: killed A (SIGKILL) with %" PRId64 " of ~%zu output records in",
-                sc->name, res->output_seen_at_kill, expected_total);
+    cr_log_info("%s: killed A (SIGKILL) with %" PRId64 " of ~%zu output records in", sc->name,
+                res->output_seen_at_kill, expected_total);
 }
 
 void rt_scenario_run(const rt_scenario_t *sc, rt_scenario_result_t *res) {
@@ -209,10 +209,10 @@ void rt_scenario_run(const rt_scenario_t *sc, rt_scenario_result_t *res) {
     rt_create_topic(bootstrap, res->input, sc->partitions);
     rt_create_topic(bootstrap, res->output, sc->partitions);
 
-    pid_t a = rt_pipeline_spawn(bootstrap, res->input, res->output, res->app_id, sc->props,
-                                res->log_a);
-    pid_t b = rt_pipeline_spawn(bootstrap, res->input, res->output, res->app_id, sc->props,
-                                res->log_b);
+    pid_t a =
+        rt_pipeline_spawn(bootstrap, res->input, res->output, res->app_id, sc->props, res->log_a);
+    pid_t b =
+        rt_pipeline_spawn(bootstrap, res->input, res->output, res->app_id, sc->props, res->log_b);
     int64_t t0 = rt_now_ms();
     rt_bg_producer_t bg;
     rt_bg_produce_start(&bg, bootstrap, res->input, sc->records, rt_gen_numbers, NULL,
@@ -245,8 +245,8 @@ void rt_scenario_run(const rt_scenario_t *sc, rt_scenario_result_t *res) {
     res->output_records = *out;
     free(out);
     rt_diff(&res->expected, &res->output_records, &res->diff);
-    res->order_violations = rt_check_order(&res->delivered, &res->output_records,
-                                           res->order_report, sizeof(res->order_report));
+    res->order_violations = rt_check_order(&res->delivered, &res->output_records, res->order_report,
+                                           sizeof(res->order_report));
     if (res->diff.missing || res->diff.extra || (!sc->kill_one && res->exit_a) || res->exit_b) {
         rt_log_tail(res->log_a, 40);
         rt_log_tail(res->log_b, 40);

@@ -50,8 +50,8 @@ typedef struct rt_bg_producer_s {
 
 /* Starts producing n records of gen to topic at rate_per_sec on a thread of its own.
  * bootstrap and topic must outlive the producer. */
-void rt_bg_produce_start(rt_bg_producer_t *bg, const char *bootstrap, const char *topic,
-                         size_t n, rt_gen_cb gen, void *opaque, int rate_per_sec);
+void rt_bg_produce_start(rt_bg_producer_t *bg, const char *bootstrap, const char *topic, size_t n,
+                         rt_gen_cb gen, void *opaque, int rate_per_sec);
 
 /* Waits for the producing thread (it ends after at most its producing time plus the 60 s
  * delivery timeout). Returns its result; bg->delivered holds the acknowledged records. */
@@ -68,7 +68,7 @@ typedef struct rt_scenario_s {
     const char *isolation_level; /* how the output is read: read_committed under EOS */
     bool kill_one;               /* SIGKILL instance A when kill_fraction of the output is in */
     double kill_fraction;
-    int output_timeout_ms;       /* how long to wait for the complete output */
+    int output_timeout_ms; /* how long to wait for the complete output */
 } rt_scenario_t;
 
 typedef struct rt_scenario_result_s {

@@ -30,14 +30,12 @@ typedef struct rt_query_reply_s {
     char served_by[64]; /* X-Rill-Served-By */
 } rt_query_reply_t;
 
-static inline size_t rt_query_on_body(char *data, size_t size, size_t n, void *opaque)
-{
+static inline size_t rt_query_on_body(char *data, size_t size, size_t n, void *opaque) {
     return rill_buf_append(opaque, data, size * n) ? 0 : size * n;
 }
 
 static inline void rt_query_header(const char *line, size_t len, const char *name, char *dst,
-                             size_t size)
-{
+                                   size_t size) {
     size_t n = strlen(name);
 
     if (len > n + 2 && !strncasecmp(line, name, n) && line[n] == ':') {
@@ -48,8 +46,7 @@ static inline void rt_query_header(const char *line, size_t len, const char *nam
     }
 }
 
-static inline size_t rt_query_on_header(char *data, size_t size, size_t n, void *opaque)
-{
+static inline size_t rt_query_on_header(char *data, size_t size, size_t n, void *opaque) {
     rt_query_reply_t *r = opaque;
 
     rt_query_header(data, size * n, "X-Rill-Truncated", r->truncated, sizeof(r->truncated));
@@ -58,8 +55,7 @@ static inline size_t rt_query_on_header(char *data, size_t size, size_t n, void 
 }
 
 /* GET path on 127.0.0.1:port, following redirects; body NUL-terminated. */
-static inline rt_query_reply_t rt_query_get(int port, const char *path)
-{
+static inline rt_query_reply_t rt_query_get(int port, const char *path) {
     rt_query_reply_t r = {0};
     char url[2048];
     CURL *c = curl_easy_init();
@@ -85,8 +81,7 @@ static inline rt_query_reply_t rt_query_get(int port, const char *path)
 }
 
 /* As rt_query_get, asking again while the answer is 503 (an owner not yet published). */
-static inline rt_query_reply_t rt_query_get_settled(int port, const char *path)
-{
+static inline rt_query_reply_t rt_query_get_settled(int port, const char *path) {
     int64_t deadline = rt_now_ms() + RT_QUERY_WAIT_MS;
     rt_query_reply_t r = rt_query_get(port, path);
 
@@ -99,8 +94,7 @@ static inline rt_query_reply_t rt_query_get_settled(int port, const char *path)
 }
 
 /* key percent-encoded into out. */
-static inline void rt_query_url_key(char *out, size_t size, const char *key)
-{
+static inline void rt_query_url_key(char *out, size_t size, const char *key) {
     CURL *c = curl_easy_init();
     char *e = curl_easy_escape(c, key, 0);
 
@@ -109,8 +103,7 @@ static inline void rt_query_url_key(char *out, size_t size, const char *key)
     curl_easy_cleanup(c);
 }
 
-static inline int rt_query_ready(int port)
-{
+static inline int rt_query_ready(int port) {
     rt_query_reply_t r = rt_query_get(port, "/ready");
     int ok = r.status == 200;
 
@@ -118,8 +111,7 @@ static inline int rt_query_ready(int port)
     return ok;
 }
 
-static inline int64_t rt_query_count(const void *data, size_t len)
-{
+static inline int64_t rt_query_count(const void *data, size_t len) {
     int64_t v = -1;
 
     cr_assert_eq(len, 8, "a count is 8 bytes, got %zu", len);
@@ -128,8 +120,7 @@ static inline int64_t rt_query_count(const void *data, size_t len)
 }
 
 static inline rill_topology_t *rt_query_count_topology(const char *in, const char *store,
-                                                 const char *out)
-{
+                                                       const char *out) {
     rill_topology_t *topo = rill_topology_new();
     rill_stream_t *s = rill_stream_from(topo, "source", in, NULL);
     rill_table_t *t = rill_grouped_count(rill_stream_group_by_key(s, NULL), store);
@@ -139,8 +130,7 @@ static inline rill_topology_t *rt_query_count_topology(const char *in, const cha
 }
 
 /* Waits until both apps hold want_tasks tasks each and are ready. */
-static inline void rt_query_wait_settled(rill_app_t *a, rill_app_t *b, int want_tasks)
-{
+static inline void rt_query_wait_settled(rill_app_t *a, rill_app_t *b, int want_tasks) {
     int64_t deadline = rt_now_ms() + RT_QUERY_WAIT_MS;
 
     while (rt_now_ms() < deadline &&
@@ -157,8 +147,7 @@ static inline void rt_query_wait_settled(rill_app_t *a, rill_app_t *b, int want_
  * serde is int64, so "value":<count> precedes value_hex). Returns 1 when body is exactly that
  * array. */
 static inline int rt_query_range_matches(const char *body, char **keys, const int64_t *counts,
-                                         int n, int rendered)
-{
+                                         int n, int rendered) {
     const char *p = body;
 
     if (*p++ != '[')

@@ -244,8 +244,8 @@ void rt_counts_add_records(rt_counts_t *c, const rt_records_t *recs) {
 }
 
 /* Appends one example line to report (at most 5 per kind). */
-static void example(char *report, size_t size, size_t *shown, const char *what,
-                    const char *key, int64_t ref, int64_t fin) {
+static void example(char *report, size_t size, size_t *shown, const char *what, const char *key,
+                    int64_t ref, int64_t fin) {
     if ((*shown)++ >= 5)
         return;
     size_t len = strlen(report);
@@ -290,8 +290,8 @@ void rt_counts_compare(const rt_counts_t *reference, const rt_counts_t *final,
     snprintf(cmp->report, sizeof(cmp->report),
              "%zu keys: %zu equal, %zu above (excess %" PRId64 "), %zu below, %zu missing "
              "(deficit %" PRId64 "), %zu unexpected%s",
-             cmp->keys, cmp->equal, cmp->above, cmp->excess, cmp->below, cmp->missing,
-             cmp->deficit, cmp->unexpected, ex);
+             cmp->keys, cmp->equal, cmp->above, cmp->excess, cmp->below, cmp->missing, cmp->deficit,
+             cmp->unexpected, ex);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -306,11 +306,13 @@ static bool read_topic(const char *bootstrap, const char *topic, const char *iso
                        int timeout_ms, read_cb cb, void *opaque) {
     char errstr[512];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    /* clang-format off */
     const char *const props[][2] = {
         {"bootstrap.servers", bootstrap},   {"log_level", "3"},
         {"isolation.level", isolation_level}, {"enable.partition.eof", "true"},
         {"enable.auto.commit", "false"},    {"fetch.max.bytes", "52428800"},
     };
+    /* clang-format on */
     for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
         if (rd_kafka_conf_set(kc, props[i][0], props[i][1], errstr, sizeof(errstr))) {
             rd_kafka_conf_destroy(kc);
@@ -445,8 +447,9 @@ static int parse_restore(const char *line, rt_restore_t *r) {
     long long n = 0, off = 0;
     memset(r, 0, sizeof(*r));
     /* task 0_1: store "counts" restored: 12 changelog record(s) replayed from offset 34 (...) */
-    if (sscanf(t, ": task %31[^:]: store \"%127[^\"]\" restored: %lld changelog record(s) "
-                  "replayed from offset %lld (%63[^)])",
+    if (sscanf(t,
+               ": task %31[^:]: store \"%127[^\"]\" restored: %lld changelog record(s) "
+               "replayed from offset %lld (%63[^)])",
                r->task, r->store, &n, &off, why) == 5) {
         r->records = n;
         r->offset = off;
@@ -516,9 +519,9 @@ void rt_restore_log_sum(const rt_restore_log_t *log, int generation, const char 
         sum->up_to_date += r->kind == RT_RESTORE_UP_TO_DATE;
         size_t len = strlen(sum->text);
         if (len + 100 < sizeof(sum->text))
-            snprintf(sum->text + len, sizeof(sum->text) - len, "%s%s %s: %" PRId64 " from %" PRId64
-                     " (%s)", len ? "; " : "", r->task, r->store, r->records, r->offset,
-                     kind_name[r->kind]);
+            snprintf(sum->text + len, sizeof(sum->text) - len,
+                     "%s%s %s: %" PRId64 " from %" PRId64 " (%s)", len ? "; " : "", r->task,
+                     r->store, r->records, r->offset, kind_name[r->kind]);
     }
 }
 
@@ -690,8 +693,8 @@ static void kill_run(const rt_crash_t *sc, rt_crash_result_t *res, int k, pid_t 
     rt_crash_run_t *run = &res->run[k];
     if (!rt_wait_restores(run->log, 0, sc->partitions, ACTIVE_WAIT_MS)) {
         rt_log_tail(run->log, 30);
-        cr_assert_fail("run %d did not open its %d stores within %d ms (log %s)", k,
-                       sc->partitions, ACTIVE_WAIT_MS, run->log);
+        cr_assert_fail("run %d did not open its %d stores within %d ms (log %s)", k, sc->partitions,
+                       ACTIVE_WAIT_MS, run->log);
     }
     int64_t active = rt_now_ms();
     double producing_ms = (double)sc->records * 1000.0 / sc->rate_per_sec;
@@ -722,9 +725,14 @@ void rt_crash_run(const rt_crash_t *sc, rt_crash_result_t *res) {
     rt_create_topic(bootstrap, res->input, sc->partitions);
     rt_create_topic(bootstrap, res->output, sc->partitions);
 
-    rt_count_app_t app = {.bootstrap = bootstrap, .input = res->input, .output = res->output,
-                          .app_id = res->app_id, .state_dir = res->state_dir,
-                          .instance_id = "crash", .stores = 1, .props = sc->props};
+    rt_count_app_t app = {.bootstrap = bootstrap,
+                          .input = res->input,
+                          .output = res->output,
+                          .app_id = res->app_id,
+                          .state_dir = res->state_dir,
+                          .instance_id = "crash",
+                          .stores = 1,
+                          .props = sc->props};
     pid_t pid = start_run(res, &app, 0, 0);
     res->run[0].changelog_records = 0;
     rt_keygen_t gen = {.seed = sc->seed, .keys = sc->keys};
@@ -739,8 +747,9 @@ void rt_crash_run(const rt_crash_t *sc, rt_crash_result_t *res) {
             rt_count_records(bootstrap, res->changelog, sc->isolation_level, COUNT_READ_MS);
         pid = start_run(res, &app, k + 1, t0);
         cr_log_info("%s: run %d killed at %.1f s (exit %d); restarted with %" PRId64
-                    " changelog records", sc->name, k, res->run[k].killed_s,
-                    res->run[k].exit_code, res->run[k + 1].changelog_records);
+                    " changelog records",
+                    sc->name, k, res->run[k].killed_s, res->run[k].exit_code,
+                    res->run[k + 1].changelog_records);
     }
     if (rt_bg_produce_join(&bg))
         cr_assert_fail("producing the input: %s", bg.errstr);
@@ -753,8 +762,8 @@ void rt_crash_run(const rt_crash_t *sc, rt_crash_result_t *res) {
     rt_records_free(&bg.delivered);
 
     rt_crash_run_t *last = &res->run[res->runs - 1];
-    res->lag = rt_wait_group_caught_up(bootstrap, res->app_id, res->input,
-                                       sc->catch_up_timeout_ms, pid);
+    res->lag =
+        rt_wait_group_caught_up(bootstrap, res->app_id, res->input, sc->catch_up_timeout_ms, pid);
     res->seconds = (double)(rt_now_ms() - t0) / 1000.0;
     rt_kill(pid, SIGTERM);
     last->exit_code = rt_wait(pid, STOP_WAIT_MS);

@@ -32,11 +32,11 @@ void rt_state_fini(void);
 
 typedef struct rt_count_app_s {
     const char *bootstrap, *input, *output, *app_id;
-    const char *state_dir;     /* --state-dir */
-    const char *instance_id;   /* --instance-id (static membership), or NULL */
-    int stores;                /* --stores N; < 0: the app's default (1) */
-    int value_size;            /* --value-size B; 0: the app's default (8) */
-    const char *const *props;  /* "name=value" given as -D (NULL-terminated; may be NULL) */
+    const char *state_dir;    /* --state-dir */
+    const char *instance_id;  /* --instance-id (static membership), or NULL */
+    int stores;               /* --stores N; < 0: the app's default (1) */
+    int value_size;           /* --value-size B; 0: the app's default (8) */
+    const char *const *props; /* "name=value" given as -D (NULL-terminated; may be NULL) */
 } rt_count_app_t;
 
 /* Starts rill_count_app as described by app, its output appended to log. Returns the pid. */
@@ -60,7 +60,7 @@ uint64_t rt_rand_next(uint64_t *state);
 /* ---- counts per key ---- */
 
 typedef struct rt_count_s {
-    char *key;         /* NULL: empty slot */
+    char *key; /* NULL: empty slot */
     int64_t value;
     int32_t partition; /* where it was last seen (output tables), or -1 */
 } rt_count_t;
@@ -112,8 +112,7 @@ typedef struct rt_count_cmp_s {
     char report[2048]; /* the counts and the first examples of each kind */
 } rt_count_cmp_t;
 
-void rt_counts_compare(const rt_counts_t *reference, const rt_counts_t *final,
-                       rt_count_cmp_t *cmp);
+void rt_counts_compare(const rt_counts_t *reference, const rt_counts_t *final, rt_count_cmp_t *cmp);
 
 /* ---- restore lines of an instance's log (state/restore.c) ---- */
 
@@ -127,9 +126,9 @@ typedef struct rt_restore_s {
     char task[32];
     char store[128];
     rt_restore_kind_t kind;
-    int64_t records;  /* replayed (0 when up to date) */
-    int64_t offset;   /* where the replay started, or the offset it was up to date at */
-    int generation;   /* the number of "assigned ..." lines before this one in the log */
+    int64_t records; /* replayed (0 when up to date) */
+    int64_t offset;  /* where the replay started, or the offset it was up to date at */
+    int generation;  /* the number of "assigned ..." lines before this one in the log */
 } rt_restore_t;
 
 typedef struct rt_restore_log_s {
@@ -146,8 +145,8 @@ void rt_restore_log_free(rt_restore_log_t *out);
 /* Totals of the restore lines of one generation (-1: all) and one store (NULL: all). */
 typedef struct rt_restore_sum_s {
     int lines, scratch, stored, up_to_date;
-    int64_t records;  /* replayed in all */
-    char text[1024];  /* "0_0 counts: 12 from 345 (stored); ..." */
+    int64_t records; /* replayed in all */
+    char text[1024]; /* "0_0 counts: 12 from 345 (stored); ..." */
 } rt_restore_sum_t;
 
 void rt_restore_log_sum(const rt_restore_log_t *log, int generation, const char *store,
@@ -221,23 +220,23 @@ typedef struct rt_crash_s {
 
 typedef struct rt_crash_run_s {
     char *log;
-    int exit_code;               /* 137 for a killed run, the last run's after SIGTERM */
-    double started_s, killed_s;  /* since producing began; killed_s < 0: not killed */
-    int64_t changelog_records;   /* in the changelog when the run started (-1: unknown) */
-    rt_restore_sum_t restore;    /* the run's restore lines */
+    int exit_code;              /* 137 for a killed run, the last run's after SIGTERM */
+    double started_s, killed_s; /* since producing began; killed_s < 0: not killed */
+    int64_t changelog_records;  /* in the changelog when the run started (-1: unknown) */
+    rt_restore_sum_t restore;   /* the run's restore lines */
 } rt_crash_run_t;
 
 typedef struct rt_crash_result_s {
     char *app_id, *input, *output, *changelog, *state_dir;
     int runs;
     rt_crash_run_t run[RT_CRASH_MAX_RUNS];
-    rt_counts_t reference;  /* from the input as acknowledged */
-    rt_counts_t final;      /* the last output value per key */
+    rt_counts_t reference; /* from the input as acknowledged */
+    rt_counts_t final;     /* the last output value per key */
     rt_read_stats_t read;
     rt_count_cmp_t cmp;
-    int64_t lag;            /* left when the last run was stopped */
-    int64_t changelog_end;  /* records in the changelog at the end */
-    double seconds;         /* from the first input record to the caught-up group */
+    int64_t lag;           /* left when the last run was stopped */
+    int64_t changelog_end; /* records in the changelog at the end */
+    double seconds;        /* from the first input record to the caught-up group */
 } rt_crash_result_t;
 
 /*

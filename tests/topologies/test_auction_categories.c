@@ -10,15 +10,13 @@
 #include <criterion/criterion.h>
 
 /* The joiner in categories.c uses the showcase's JSON parser (app_topology.c). */
-json_object *auction_parse_json(const void *buf, size_t len)
-{
+json_object *auction_parse_json(const void *buf, size_t len) {
     return json_tokener_parse(buf && len ? (const char *)buf : "null");
 }
 
 static rill_broker_t *broker;
 
-static void broker_up(void)
-{
+static void broker_up(void) {
     char errstr[256];
 
     broker = rill_broker_new(1, errstr, sizeof(errstr));
@@ -26,31 +24,27 @@ static void broker_up(void)
     cr_assert_eq(rill_broker_create_topic(broker, "cats", 1), 0);
 }
 
-static void broker_down(void)
-{
+static void broker_down(void) {
     rill_broker_destroy(broker);
 }
 
-TestSuite(topologies_auction_categories, .init = broker_up, .fini = broker_down,
-          .timeout = 60);
+TestSuite(topologies_auction_categories, .init = broker_up, .fini = broker_down, .timeout = 60);
 
-Test(topologies_auction_categories, seeding_uses_security_protocol_when_app_sets_it)
-{
+Test(topologies_auction_categories, seeding_uses_security_protocol_when_app_sets_it) {
     char errstr[512];
     rill_conf_t *conf = rill_conf_new();
 
-    cr_assert_eq(rill_conf_set(conf, "security.protocol", "ssl", errstr, sizeof(errstr)), 0,
-                 "%s", errstr);
-    cr_assert_eq(rill_conf_set(conf, "socket.timeout.ms", "2000", errstr, sizeof(errstr)), 0,
-                 "%s", errstr);
+    cr_assert_eq(rill_conf_set(conf, "security.protocol", "ssl", errstr, sizeof(errstr)), 0, "%s",
+                 errstr);
+    cr_assert_eq(rill_conf_set(conf, "socket.timeout.ms", "2000", errstr, sizeof(errstr)), 0, "%s",
+                 errstr);
     cr_assert_eq(auction_seed_categories(rill_broker_bootstrap_servers(broker), conf, "cats",
                                          errstr, sizeof(errstr)),
                  -1, "seeded over plaintext although the app asked for ssl");
     rill_conf_destroy(conf);
 }
 
-Test(topologies_auction_categories, names_written_when_conf_matches_the_broker)
-{
+Test(topologies_auction_categories, names_written_when_conf_matches_the_broker) {
     char errstr[512];
     rill_conf_t *conf = rill_conf_new();
     rill_producer_t *p;

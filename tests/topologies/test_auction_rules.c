@@ -51,28 +51,29 @@ typedef struct tcase_s {
 
 /* A valid auction with member text m (",\"name\":value...") after the usual members: a
  * later duplicate wins. AUCF: m ("\"name\":value,...") before them. */
-#define AUC(m)                                                                                 \
-    "{\"id\":1000,\"itemName\":\"item\",\"description\":\"desc\",\"initialBid\":100,"        \
-    "\"reserve\":150,\"dateTime\":1700000000000,\"expires\":1700000060000,\"seller\":42,"      \
+#define AUC(m)                                                                                     \
+    "{\"id\":1000,\"itemName\":\"item\",\"description\":\"desc\",\"initialBid\":100,"              \
+    "\"reserve\":150,\"dateTime\":1700000000000,\"expires\":1700000060000,\"seller\":42,"          \
     "\"category\":10,\"extra\":\"\"" m "}"
-#define AUCF(m)                                                                                \
-    "{" m "\"id\":1000,\"itemName\":\"item\",\"description\":\"desc\",\"initialBid\":100,"    \
-    "\"reserve\":150,\"dateTime\":1700000000000,\"expires\":1700000060000,\"seller\":42,"      \
+#define AUCF(m)                                                                                    \
+    "{" m "\"id\":1000,\"itemName\":\"item\",\"description\":\"desc\",\"initialBid\":100,"         \
+    "\"reserve\":150,\"dateTime\":1700000000000,\"expires\":1700000060000,\"seller\":42,"          \
     "\"category\":10,\"extra\":\"\"}"
-#define BID(m)                                                                                 \
-    "{\"auction\":1000,\"bidder\":7,\"price\":12345,\"channel\":\"web\","                      \
-    "\"url\":\"https://www.nexmark.com/a/b/c/item.htm?query=1&channel_id=2\","                 \
+#define BID(m)                                                                                     \
+    "{\"auction\":1000,\"bidder\":7,\"price\":12345,\"channel\":\"web\","                          \
+    "\"url\":\"https://www.nexmark.com/a/b/c/item.htm?query=1&channel_id=2\","                     \
     "\"dateTime\":1700000001000,\"extra\":\"\"" m "}"
 
 static const tcase_t CASES[] = {
     /* valid auctions */
     {A, "1000", AUC(""), 0, NULL},
     {A, "1000", "  \n" AUC("") "\r\n\t ", 0, NULL},
-    {A, "x", "{\"extra\":\"e\",\"category\":12,\"seller\":9,\"expires\":20,\"dateTime\":10,"
-             "\"reserve\":5,\"initialBid\":5,\"description\":\"d\",\"itemName\":\"i\",\"id\":3}",
+    {A, "x",
+     "{\"extra\":\"e\",\"category\":12,\"seller\":9,\"expires\":20,\"dateTime\":10,"
+     "\"reserve\":5,\"initialBid\":5,\"description\":\"d\",\"itemName\":\"i\",\"id\":3}",
      0, NULL},
-    {A, "1000", AUCF("\"id\":\"bad\",\"zzz\":{\"a\":[1,2,{\"b\":null}]},\"n\":1.5e300,\"t\":true,"), 0,
-     NULL}, /* a later duplicate wins; unknown members are dropped */
+    {A, "1000", AUCF("\"id\":\"bad\",\"zzz\":{\"a\":[1,2,{\"b\":null}]},\"n\":1.5e300,\"t\":true,"),
+     0, NULL}, /* a later duplicate wins; unknown members are dropped */
     {A, "1000",
      "{\"\\u0069d\":77,\"itemName\":\"caf\\u00e9 \xc3\xa9 \\\"q\\\" \\/ / \\\\ \\n\\t\\b\\f\\r"
      "\\u0001\\u001f\x7f\\u007f\xe2\x80\xa8\\u2028 \xf0\x9f\x98\x80 \\ud83d\\ude00 \\u0000z\","
@@ -100,13 +101,15 @@ static const tcase_t CASES[] = {
     {A, "k", AUC(",\"itemName\":5"), 0, "wrong type: itemName"},
     {A, "k", AUC(",\"description\":null"), 0, "wrong type: description"},
     {A, "k", AUC(",\"extra\":{}"), 0, "wrong type: extra"},
-    {A, "k", "{\"id\":1,\"itemName\":\"i\",\"description\":\"d\",\"initialBid\":1,"
-             "\"dateTime\":1,\"expires\":2,\"seller\":1,\"category\":1,\"extra\":\"\"}",
+    {A, "k",
+     "{\"id\":1,\"itemName\":\"i\",\"description\":\"d\",\"initialBid\":1,"
+     "\"dateTime\":1,\"expires\":2,\"seller\":1,\"category\":1,\"extra\":\"\"}",
      0, "missing field: reserve"},
     {A, "k", "{\"itemName\":5}", 0, "missing field: id"},
     {A, "k", "{\"id\":1,\"itemName\":5}", 0, "wrong type: itemName"},
-    {A, "k", "{\"id\":1,\"itemName\":\"i\",\"description\":\"d\",\"initialBid\":1,"
-             "\"reserve\":1,\"dateTime\":1,\"expires\":2,\"seller\":1,\"category\":1}",
+    {A, "k",
+     "{\"id\":1,\"itemName\":\"i\",\"description\":\"d\",\"initialBid\":1,"
+     "\"reserve\":1,\"dateTime\":1,\"expires\":2,\"seller\":1,\"category\":1}",
      0, "missing field: extra"},
     {A, "k", "{\"Id\":1}", 0, "missing field: id"},
     {A, "k", "{}", 0, "missing field: id"},
@@ -134,9 +137,9 @@ static const tcase_t CASES[] = {
     {A, "k", "{\"id\":.5}", 0, "not JSON"},
     {A, "k", "{\"a\":\"\\x\"}", 0, "not JSON"},
     {A, "k", "{\"a\":\"tab\there\"}", 0, "not JSON"},
-    {A, "k", "\xef\xbb\xbf" AUC(""), 0, "not JSON"},        /* a BOM */
-    {A, "k", AUC(",\"zz\":\"\xff\""), 0, "not JSON"},       /* not UTF-8 */
-    {A, "k", AUC(",\"zz\":\"\xc0\xaf\""), 0, "not JSON"},   /* overlong */
+    {A, "k", "\xef\xbb\xbf" AUC(""), 0, "not JSON"},          /* a BOM */
+    {A, "k", AUC(",\"zz\":\"\xff\""), 0, "not JSON"},         /* not UTF-8 */
+    {A, "k", AUC(",\"zz\":\"\xc0\xaf\""), 0, "not JSON"},     /* overlong */
     {A, "k", AUC(",\"zz\":\"\xed\xa0\x80\""), 0, "not JSON"}, /* an encoded surrogate */
     {A, "k", AUC(",\"extra\":\"\\ud800\""), 0, "not JSON"},   /* a lone surrogate */
     {A, "k", AUC(",\"zz\":\"\\udc00\\ud800\""), 0, "not JSON"},
@@ -151,9 +154,9 @@ static const tcase_t CASES[] = {
     /* bids */
     {B, "1000", BID(""), 0, NULL},
     {B, NULL, BID(""), 0, NULL},
-    {B, "b", BID(",\"price\":125"), 0, NULL},  /* 113.5 → 114 */
-    {B, "b", BID(",\"price\":1"), 0, NULL},    /* 0.908 → 1 */
-    {B, "b", BID(",\"price\":500"), 0, NULL},  /* 454 */
+    {B, "b", BID(",\"price\":125"), 0, NULL}, /* 113.5 → 114 */
+    {B, "b", BID(",\"price\":1"), 0, NULL},   /* 0.908 → 1 */
+    {B, "b", BID(",\"price\":500"), 0, NULL}, /* 454 */
     {B, "b", BID(",\"price\":9007199254740991"), 0, NULL},
     {B, "b", BID(",\"price\":4503599627370496"), 0, NULL}, /* exact 4089268461652410; a
                                                                double product rounds up */
@@ -162,8 +165,9 @@ static const tcase_t CASES[] = {
     {B, "b", BID(",\"url\":null"), 0, "wrong type: url"},
     {B, "b", BID(",\"channel\":[]"), 0, "wrong type: channel"},
     {B, "b", "{\"auction\":1,\"price\":3}", 0, "missing field: bidder"},
-    {B, "b", "{\"auction\":1,\"bidder\":2,\"price\":3,\"channel\":\"c\",\"url\":\"u\","
-             "\"dateTime\":4}",
+    {B, "b",
+     "{\"auction\":1,\"bidder\":2,\"price\":3,\"channel\":\"c\",\"url\":\"u\","
+     "\"dateTime\":4}",
      0, "missing field: extra"},
     {B, "b", BID(",\"auction\":-5"), 0, "auction must be > 0"},
     {B, "b", BID(",\"bidder\":0"), 0, "bidder must be > 0"},
@@ -197,8 +201,7 @@ typedef struct evs_s {
     rill_buf_t pool; /* NEXMark texts, kept until the end */
 } evs_t;
 
-static ev_t *evs_add(evs_t *e)
-{
+static ev_t *evs_add(evs_t *e) {
     if (e->n == e->cap) {
         e->cap = e->cap ? e->cap * 2 : 256;
         e->v = realloc(e->v, e->cap * sizeof(*e->v));
@@ -208,8 +211,7 @@ static ev_t *evs_add(evs_t *e)
     return &e->v[e->n++];
 }
 
-static void evs_free(evs_t *e)
-{
+static void evs_free(evs_t *e) {
     for (size_t i = 0; i < e->n; i++) {
         rill_buf_free(&e->v[i].out_key);
         rill_buf_free(&e->v[i].out_value);
@@ -221,8 +223,7 @@ static void evs_free(evs_t *e)
     free(e->v);
 }
 
-static void run_c(ev_t *ev)
-{
+static void run_c(ev_t *ev) {
     ev->rc = auction_rules_validate(ev->kind, ev->value, ev->len, &ev->out_key, &ev->out_value,
                                     NULL, &ev->reason);
     cr_assert(ev->rc == 0 || ev->rc == 1, "%s: C rules returned %d", ev->name, ev->rc);
@@ -250,15 +251,13 @@ typedef struct fn_s {
     char *log;
 } fn_t;
 
-static size_t on_body(char *p, size_t size, size_t nmemb, void *opaque)
-{
+static size_t on_body(char *p, size_t size, size_t nmemb, void *opaque) {
     return rill_buf_append(opaque, p, size * nmemb) ? 0 : size * nmemb;
 }
 
 /* POST body to url with headers; returns the status, the answer in out. */
 static long http_post(const char *url, struct curl_slist *headers, const void *body, size_t len,
-                      rill_buf_t *out)
-{
+                      rill_buf_t *out) {
     CURL *c = curl_easy_init();
     long status = -1;
     cr_assert(c);
@@ -279,8 +278,7 @@ static long http_post(const char *url, struct curl_slist *headers, const void *b
     return status;
 }
 
-static bool http_get_is(const char *url, const char *want)
-{
+static bool http_get_is(const char *url, const char *want) {
     CURL *c = curl_easy_init();
     rill_buf_t out = {0};
     long status = -1;
@@ -300,8 +298,7 @@ static bool http_get_is(const char *url, const char *want)
 }
 
 /* The source tree's root (RILL_SOURCE_DIR, else from this file's path). The caller frees. */
-static char *source_root(void)
-{
+static char *source_root(void) {
     const char *src = getenv("RILL_SOURCE_DIR");
     char *root;
     if (src && *src)
@@ -312,8 +309,7 @@ static char *source_root(void)
     return root;
 }
 
-static bool port_free(int port)
-{
+static bool port_free(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     bool ok;
@@ -326,8 +322,7 @@ static bool port_free(int port)
 }
 
 /* The target's URL from the environment, else a Functions Framework started here. */
-static void fn_get(fn_t *fn, const char *target, const char *env)
-{
+static void fn_get(fn_t *fn, const char *target, const char *env) {
     const char *url = getenv(env);
     char want[64];
 
@@ -344,14 +339,17 @@ static void fn_get(fn_t *fn, const char *target, const char *env)
     cr_assert(asprintf(&preload, "%s/faas_bridge/functions/listen-host.js", root) > 0);
     cr_assert(asprintf(&main_js,
                        "%s/faas_bridge/functions/node_modules/@google-cloud/functions-framework/"
-                       "build/src/main.js", root) > 0);
+                       "build/src/main.js",
+                       root) > 0);
     if (access(main_js, R_OK))
         cr_assert_fail("%s is missing: run scripts/functions.sh start once (it runs npm ci), or "
-                       "set %s", main_js, env);
+                       "set %s",
+                       main_js, env);
     cr_assert(asprintf(&source, "--source=%s/topologies/auction/functions", root) > 0);
     cr_assert(asprintf(&target_arg, "--target=%s", target) > 0);
     for (unsigned t = 0; t < 400 && !port; t++) {
-        int p = 20000 + (int)(((unsigned)getpid() * 53u + t * 131u + (unsigned)strlen(target)) % 8000u);
+        int p =
+            20000 + (int)(((unsigned)getpid() * 53u + t * 131u + (unsigned)strlen(target)) % 8000u);
         if (port_free(p))
             port = p;
     }
@@ -359,8 +357,17 @@ static void fn_get(fn_t *fn, const char *target, const char *env)
     cr_assert(asprintf(&port_arg, "--port=%d", port) > 0);
     cr_assert(asprintf(&name, "fn-%s-%d.log", target, port) > 0);
     fn->log = rt_tmp_path(name);
-    char *argv[] = {"/usr/bin/env", "RILL_FUNCTIONS_HOST=127.0.0.1", "node", "-r", preload,
-                    main_js, source, target_arg, port_arg, "--signature-type=http", NULL};
+    char *argv[] = {"/usr/bin/env",
+                    "RILL_FUNCTIONS_HOST=127.0.0.1",
+                    "node",
+                    "-r",
+                    preload,
+                    main_js,
+                    source,
+                    target_arg,
+                    port_arg,
+                    "--signature-type=http",
+                    NULL};
     fn->pid = rt_spawn(argv, fn->log);
     snprintf(fn->url, sizeof(fn->url), "http://127.0.0.1:%d/", port);
     int64_t deadline = rt_now_ms() + 30000;
@@ -376,8 +383,7 @@ static void fn_get(fn_t *fn, const char *target, const char *env)
         free(name);
 }
 
-static void fn_stop(fn_t *fn)
-{
+static void fn_stop(fn_t *fn) {
     if (fn->pid > 0) {
         rt_kill(fn->pid, SIGTERM);
         if (rt_wait(fn->pid, 5000) == -1) {
@@ -390,8 +396,7 @@ static void fn_stop(fn_t *fn)
 
 /* ---------------------------------------------------------------- the bridge's encoding */
 
-static bool utf8_ok(const char *p, size_t n)
-{
+static bool utf8_ok(const char *p, size_t n) {
     scan_t s = {(const unsigned char *)p, n, 0};
     while (s.i < n) {
         if (s.p[s.i] < 0x80)
@@ -405,8 +410,7 @@ static bool utf8_ok(const char *p, size_t n)
 /* How the bridge classifies a value (faas_bridge/wire_common.c rill__wire_classify). */
 typedef enum { W_NULL, W_JSON, W_TEXT, W_BINARY } wkind_t;
 
-static wkind_t classify(const ev_t *ev)
-{
+static wkind_t classify(const ev_t *ev) {
     if (!ev->value)
         return W_NULL;
     size_t i = 0;
@@ -417,23 +421,20 @@ static wkind_t classify(const ev_t *ev)
     return utf8_ok(ev->value, ev->len) ? W_TEXT : W_BINARY;
 }
 
-static void json_str(rill_buf_t *b, const char *s, size_t len)
-{
+static void json_str(rill_buf_t *b, const char *s, size_t len) {
     json_object *o = json_object_new_string_len(s, (int)len);
     size_t n;
-    const char *t = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
-                                                              JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    const char *t = json_object_to_json_string_length(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
     cr_assert(!rill_buf_append(b, t, n));
     json_object_put(o);
 }
 
-static void cat(rill_buf_t *b, const char *s)
-{
+static void cat(rill_buf_t *b, const char *s) {
     cr_assert(!rill_buf_append(b, s, strlen(s)));
 }
 
-static void base64(rill_buf_t *b, const unsigned char *p, size_t n)
-{
+static void base64(rill_buf_t *b, const unsigned char *p, size_t n) {
     static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for (size_t i = 0; i < n; i += 3) {
         unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
@@ -445,8 +446,7 @@ static void base64(rill_buf_t *b, const unsigned char *p, size_t n)
 }
 
 /* The answer the function must give for ev (one "results" entry), from the C outputs. */
-static void expected_entry(rill_buf_t *b, const ev_t *ev, const char *id)
-{
+static void expected_entry(rill_buf_t *b, const ev_t *ev, const char *id) {
     cat(b, "{\"id\":");
     json_str(b, id, strlen(id));
     cat(b, ",\"records\":[{");
@@ -464,8 +464,7 @@ static void expected_entry(rill_buf_t *b, const ev_t *ev, const char *id)
     cat(b, "}]}");
 }
 
-static void assert_same(const rill_buf_t *want, const rill_buf_t *got, const char *what)
-{
+static void assert_same(const rill_buf_t *want, const rill_buf_t *got, const char *what) {
     if (want->len == got->len && !memcmp(want->data, got->data, want->len))
         return;
     size_t i = 0;
@@ -473,14 +472,14 @@ static void assert_same(const rill_buf_t *want, const rill_buf_t *got, const cha
         i++;
     size_t from = i > 60 ? i - 60 : 0;
     cr_assert_fail("%s: the function's answer differs from the C rules' at byte %zu\n"
-                   "  C : ...%.*s\n  JS: ...%.*s", what, i,
-                   (int)(want->len - from > 200 ? 200 : want->len - from), want->data + from,
-                   (int)(got->len - from > 200 ? 200 : got->len - from), got->data + from);
+                   "  C : ...%.*s\n  JS: ...%.*s",
+                   what, i, (int)(want->len - from > 200 ? 200 : want->len - from),
+                   want->data + from, (int)(got->len - from > 200 ? 200 : got->len - from),
+                   got->data + from);
 }
 
 /* Every event alone, in binary mode (as the bridge sends one record). */
-static void check_single(const fn_t *fn, const ev_t *ev, const char *id)
-{
+static void check_single(const fn_t *fn, const ev_t *ev, const char *id) {
     struct curl_slist *h = NULL;
     char line[512];
     rill_buf_t want = {0}, got = {0};
@@ -519,10 +518,10 @@ static void check_single(const fn_t *fn, const ev_t *ev, const char *id)
 
 /* All events of one kind in one structured batch (as the bridge sends several records). */
 static void check_batch(const fn_t *fn, const evs_t *e, auction_rules_kind_t kind,
-                        const char *topic)
-{
+                        const char *topic) {
     rill_buf_t body = {0}, want = {0}, got = {0};
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/cloudevents-batch+json");
+    struct curl_slist *h =
+        curl_slist_append(NULL, "Content-Type: application/cloudevents-batch+json");
     size_t cnt = 0;
     char id[96];
 
@@ -578,8 +577,7 @@ static void check_batch(const fn_t *fn, const evs_t *e, auction_rules_kind_t kin
 
 #ifdef HAVE_NEXMARK
 /* Events 0..n of NEXMark with 30% invalid: the C rules must find each one's documented fault. */
-static void add_nexmark(evs_t *e, uint64_t n)
-{
+static void add_nexmark(evs_t *e, uint64_t n) {
     nexmark_config_t cfg;
     char err[128];
     nexmark_config_init(&cfg);
@@ -608,8 +606,8 @@ static void add_nexmark(evs_t *e, uint64_t n)
         char reason_buf[64];
         const char *want = rt_auction_reason(&nev, reason_buf, sizeof(reason_buf));
         if (want)
-            cr_assert(ev->rc == 1 && !strcmp(ev->reason, want), "%s: C says %s, want %s",
-                      ev->name, ev->reason ? ev->reason : "valid", want);
+            cr_assert(ev->rc == 1 && !strcmp(ev->reason, want), "%s: C says %s, want %s", ev->name,
+                      ev->reason ? ev->reason : "valid", want);
         else
             cr_assert(ev->rc == 0, "%s: C rejects it: %s", ev->name, ev->reason);
         seen[nev.invalid]++;
@@ -621,8 +619,7 @@ static void add_nexmark(evs_t *e, uint64_t n)
 
 /* ---------------------------------------------------------------- tests */
 
-static void add_cases(evs_t *e)
-{
+static void add_cases(evs_t *e) {
     for (size_t i = 0; i < NCASES; i++) {
         const tcase_t *c = &CASES[i];
         ev_t *ev = evs_add(e);
@@ -631,26 +628,25 @@ static void add_cases(evs_t *e)
         ev->value = c->value;
         ev->len = c->value ? (c->len ? c->len : strlen(c->value)) : 0;
         ev->want_reason = c->reason;
-        snprintf(ev->name, sizeof(ev->name), "case %zu (%s)", i,
-                 c->reason ? c->reason : "valid");
+        snprintf(ev->name, sizeof(ev->name), "case %zu (%s)", i, c->reason ? c->reason : "valid");
         run_c(ev);
         if (c->reason)
-            cr_assert(ev->rc == 1 && !strcmp(ev->reason, c->reason), "%s: C says %s",
-                      ev->name, ev->reason ? ev->reason : "valid");
+            cr_assert(ev->rc == 1 && !strcmp(ev->reason, c->reason), "%s: C says %s", ev->name,
+                      ev->reason ? ev->reason : "valid");
         else
             cr_assert(ev->rc == 0, "%s: C rejects it: %s", ev->name, ev->reason);
     }
 }
 
-Test(auction_rules, c_rules_alone)
-{
+Test(auction_rules, c_rules_alone) {
     evs_t e = {0};
     add_cases(&e);
     /* A few outputs spelt out (the format README.md documents). */
-    cr_assert_str_eq(e.v[0].out_value.data,
-                     "{\"id\":1000,\"itemName\":\"item\",\"description\":\"desc\",\"initialBid\":100,"
-                     "\"reserve\":150,\"dateTime\":1700000000000,\"expires\":1700000060000,"
-                     "\"seller\":42,\"category\":10,\"extra\":\"\",\"durationMs\":60000}");
+    cr_assert_str_eq(
+        e.v[0].out_value.data,
+        "{\"id\":1000,\"itemName\":\"item\",\"description\":\"desc\",\"initialBid\":100,"
+        "\"reserve\":150,\"dateTime\":1700000000000,\"expires\":1700000060000,"
+        "\"seller\":42,\"category\":10,\"extra\":\"\",\"durationMs\":60000}");
     cr_assert_str_eq(e.v[0].out_key.data, "1000");
     for (size_t i = 0; i < e.n; i++) {
         const ev_t *ev = &e.v[i];
@@ -677,8 +673,7 @@ Test(auction_rules, c_rules_alone)
     evs_free(&e);
 }
 
-Test(auction_rules, c_and_functions_agree_byte_for_byte, .timeout = 300)
-{
+Test(auction_rules, c_and_functions_agree_byte_for_byte, .timeout = 300) {
     evs_t e = {0};
     fn_t fa, fb;
     char id[96];

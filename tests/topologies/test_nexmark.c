@@ -21,8 +21,7 @@
 
 #define SAMPLE 50000
 
-static nexmark_config_t defaults(void)
-{
+static nexmark_config_t defaults(void) {
     nexmark_config_t cfg;
 
     nexmark_config_init(&cfg);
@@ -30,8 +29,7 @@ static nexmark_config_t defaults(void)
 }
 
 /* The key and JSON of event n under cfg, as one string "key\tjson" in buf. */
-static void render(const nexmark_config_t *cfg, uint64_t n, rill_buf_t *buf)
-{
+static void render(const nexmark_config_t *cfg, uint64_t n, rill_buf_t *buf) {
     nexmark_event_t ev;
     char key[NEXMARK_KEY_MAX];
     size_t len;
@@ -44,8 +42,7 @@ static void render(const nexmark_config_t *cfg, uint64_t n, rill_buf_t *buf)
     cr_assert_eq(nexmark_event_json(&ev, buf), 0);
 }
 
-static uint64_t fnv1a(const char *data, size_t len)
-{
+static uint64_t fnv1a(const char *data, size_t len) {
     uint64_t h = UINT64_C(0xcbf29ce484222325);
     size_t i;
 
@@ -54,8 +51,7 @@ static uint64_t fnv1a(const char *data, size_t len)
     return h;
 }
 
-static uint64_t event_hash(const nexmark_config_t *cfg, uint64_t n, rill_buf_t *buf)
-{
+static uint64_t event_hash(const nexmark_config_t *cfg, uint64_t n, rill_buf_t *buf) {
     render(cfg, n, buf);
     return fnv1a(buf->data, buf->len);
 }
@@ -63,8 +59,7 @@ static uint64_t event_hash(const nexmark_config_t *cfg, uint64_t n, rill_buf_t *
 /* ---------------------------------------------------------------------------------------- */
 /* An independent validator: what a consumer of the topics would check                      */
 
-static int get_int(struct json_object *obj, const char *name, int64_t *out)
-{
+static int get_int(struct json_object *obj, const char *name, int64_t *out) {
     struct json_object *v;
 
     if (!json_object_object_get_ex(obj, name, &v) || !json_object_is_type(v, json_type_int))
@@ -73,16 +68,14 @@ static int get_int(struct json_object *obj, const char *name, int64_t *out)
     return 1;
 }
 
-static int has_string(struct json_object *obj, const char *name)
-{
+static int has_string(struct json_object *obj, const char *name) {
     struct json_object *v;
 
     return json_object_object_get_ex(obj, name, &v) && json_object_is_type(v, json_type_string);
 }
 
 /* Returns how json breaks the rules (a nexmark_invalid_t; NEXMARK_VALID when it does not). */
-static nexmark_invalid_t judge(nexmark_kind_t kind, const char *json)
-{
+static nexmark_invalid_t judge(nexmark_kind_t kind, const char *json) {
     struct json_object *obj = json_tokener_parse(json);
     nexmark_invalid_t verdict = NEXMARK_VALID;
     int64_t a, b;
@@ -131,8 +124,7 @@ static nexmark_invalid_t judge(nexmark_kind_t kind, const char *json)
 /* ---------------------------------------------------------------------------------------- */
 /* Determinism                                                                              */
 
-Test(topologies_nexmark, same_bytes_when_same_seed_and_number)
-{
+Test(topologies_nexmark, same_bytes_when_same_seed_and_number) {
     nexmark_config_t cfg = defaults(), other = defaults();
     rill_buf_t a = {0}, b = {0};
     uint64_t n;
@@ -159,8 +151,7 @@ typedef struct shard_s {
     int mismatches;
 } shard_t;
 
-static void *check_shard(void *arg)
-{
+static void *check_shard(void *arg) {
     shard_t *s = arg;
     rill_buf_t buf = {0};
     uint64_t n;
@@ -171,8 +162,7 @@ static void *check_shard(void *arg)
     return NULL;
 }
 
-Test(topologies_nexmark, event_unchanged_when_made_alone_backwards_or_on_threads)
-{
+Test(topologies_nexmark, event_unchanged_when_made_alone_backwards_or_on_threads) {
     nexmark_config_t cfg = defaults();
     enum { N = 20000 };
     static uint64_t expected[N];
@@ -203,8 +193,7 @@ Test(topologies_nexmark, event_unchanged_when_made_alone_backwards_or_on_threads
 /* ---------------------------------------------------------------------------------------- */
 /* Kinds, ids, references                                                                   */
 
-Test(topologies_nexmark, kinds_are_1_3_46_when_any_block_of_50)
-{
+Test(topologies_nexmark, kinds_are_1_3_46_when_any_block_of_50) {
     const uint64_t starts[] = {0, 1234550, UINT64_C(987654321000)};
     size_t s;
 
@@ -224,8 +213,7 @@ Test(topologies_nexmark, kinds_are_1_3_46_when_any_block_of_50)
     }
 }
 
-Test(topologies_nexmark, ids_consecutive_and_keys_match_when_made_in_order)
-{
+Test(topologies_nexmark, ids_consecutive_and_keys_match_when_made_in_order) {
     nexmark_config_t cfg = defaults();
     int64_t next_person = NEXMARK_FIRST_PERSON_ID, next_auction = NEXMARK_FIRST_AUCTION_ID;
     char key[NEXMARK_KEY_MAX], want[32];
@@ -262,10 +250,9 @@ Test(topologies_nexmark, ids_consecutive_and_keys_match_when_made_in_order)
 }
 
 /* Checks references against the persons and auctions made so far (newest: *_made). */
-static void check_references(const nexmark_config_t *cfg, uint64_t *future_refs)
-{
-    int64_t persons_made = NEXMARK_FIRST_PERSON_ID - 1, auctions_made =
-                                                         NEXMARK_FIRST_AUCTION_ID - 1;
+static void check_references(const nexmark_config_t *cfg, uint64_t *future_refs) {
+    int64_t persons_made = NEXMARK_FIRST_PERSON_ID - 1,
+            auctions_made = NEXMARK_FIRST_AUCTION_ID - 1;
     uint64_t n;
 
     *future_refs = 0;
@@ -292,8 +279,8 @@ static void check_references(const nexmark_config_t *cfg, uint64_t *future_refs)
             limits[1] = auctions_made;
         }
         cr_assert_geq(refs[0], NEXMARK_FIRST_PERSON_ID);
-        cr_assert_geq(refs[1], ev.kind == NEXMARK_BID ? NEXMARK_FIRST_AUCTION_ID
-                                                      : NEXMARK_FIRST_PERSON_ID);
+        cr_assert_geq(refs[1],
+                      ev.kind == NEXMARK_BID ? NEXMARK_FIRST_AUCTION_ID : NEXMARK_FIRST_PERSON_ID);
         cr_assert_leq(refs[0], limits[0] + (int64_t)cfg->id_lead, "event %llu",
                       (unsigned long long)n);
         cr_assert_leq(refs[1], limits[1] + (int64_t)cfg->id_lead, "event %llu",
@@ -305,8 +292,7 @@ static void check_references(const nexmark_config_t *cfg, uint64_t *future_refs)
     }
 }
 
-Test(topologies_nexmark, references_at_most_id_lead_ahead_when_lead_allowed)
-{
+Test(topologies_nexmark, references_at_most_id_lead_ahead_when_lead_allowed) {
     nexmark_config_t cfg = defaults();
     uint64_t future;
 
@@ -316,8 +302,7 @@ Test(topologies_nexmark, references_at_most_id_lead_ahead_when_lead_allowed)
     cr_log_info("references to a later person or auction: %llu", (unsigned long long)future);
 }
 
-Test(topologies_nexmark, references_only_existing_when_lead_zero)
-{
+Test(topologies_nexmark, references_only_existing_when_lead_zero) {
     nexmark_config_t cfg = defaults();
     uint64_t future;
 
@@ -326,8 +311,7 @@ Test(topologies_nexmark, references_only_existing_when_lead_zero)
     cr_assert_eq(future, 0);
 }
 
-Test(topologies_nexmark, hot_shares_follow_ratios_when_defaults)
-{
+Test(topologies_nexmark, hot_shares_follow_ratios_when_defaults) {
     nexmark_config_t cfg = defaults();
     uint64_t bids = 0, hot_auction = 0, hot_bidder = 0, auctions = 0, hot_seller = 0, n;
 
@@ -337,14 +321,14 @@ Test(topologies_nexmark, hot_shares_follow_ratios_when_defaults)
         nexmark_event_at(&cfg, n, &ev);
         if (ev.kind == NEXMARK_BID) {
             bids++;
-            hot_auction += ev.bid.auction == NEXMARK_FIRST_AUCTION_ID +
-                                                 nexmark_last_base0_auction(n) / 100 * 100;
-            hot_bidder += ev.bid.bidder == NEXMARK_FIRST_PERSON_ID +
-                                               nexmark_last_base0_person(n) / 100 * 100 + 1;
+            hot_auction += ev.bid.auction ==
+                           NEXMARK_FIRST_AUCTION_ID + nexmark_last_base0_auction(n) / 100 * 100;
+            hot_bidder += ev.bid.bidder ==
+                          NEXMARK_FIRST_PERSON_ID + nexmark_last_base0_person(n) / 100 * 100 + 1;
         } else if (ev.kind == NEXMARK_AUCTION) {
             auctions++;
-            hot_seller += ev.auction.seller == NEXMARK_FIRST_PERSON_ID +
-                                                   nexmark_last_base0_person(n) / 100 * 100;
+            hot_seller += ev.auction.seller ==
+                          NEXMARK_FIRST_PERSON_ID + nexmark_last_base0_person(n) / 100 * 100;
         }
     }
     /* 1 - 1/ratio are hot by choice; a few more pick the hot one at random. */
@@ -357,8 +341,7 @@ Test(topologies_nexmark, hot_shares_follow_ratios_when_defaults)
 /* ---------------------------------------------------------------------------------------- */
 /* Values, sizes, times                                                                     */
 
-Test(topologies_nexmark, auction_and_bid_values_in_range_when_valid)
-{
+Test(topologies_nexmark, auction_and_bid_values_in_range_when_valid) {
     nexmark_config_t cfg = defaults();
     double length_sum = 0;
     uint64_t auctions = 0, n;
@@ -403,8 +386,7 @@ Test(topologies_nexmark, auction_and_bid_values_in_range_when_valid)
     cr_assert(hot_channels > 0.45 * bids && hot_channels < 0.55 * bids);
 }
 
-Test(topologies_nexmark, same_channel_same_url_when_seeds_differ)
-{
+Test(topologies_nexmark, same_channel_same_url_when_seeds_differ) {
     nexmark_config_t a = defaults(), b = defaults();
     uint64_t n;
     int compared = 0;
@@ -429,8 +411,7 @@ Test(topologies_nexmark, same_channel_same_url_when_seeds_differ)
     cr_assert_gt(compared, 10);
 }
 
-Test(topologies_nexmark, sizes_near_targets_when_defaults_or_set)
-{
+Test(topologies_nexmark, sizes_near_targets_when_defaults_or_set) {
     const uint32_t targets[2][3] = {{200, 500, 100}, {1000, 3000, 400}};
     int t, k;
 
@@ -458,15 +439,14 @@ Test(topologies_nexmark, sizes_near_targets_when_defaults_or_set)
 
             cr_assert(avg > 0.85 * targets[t][k] && avg < 1.15 * targets[t][k],
                       "%s: average %.1f, target %u", nexmark_kind_name(k), avg, targets[t][k]);
-            cr_log_info("%s: NEXMark size %.1f (target %u), JSON %.1f bytes",
-                        nexmark_kind_name(k), avg, targets[t][k], json[k] / (double)cnt[k]);
+            cr_log_info("%s: NEXMark size %.1f (target %u), JSON %.1f bytes", nexmark_kind_name(k),
+                        avg, targets[t][k], json[k] / (double)cnt[k]);
         }
         rill_buf_free(&buf);
     }
 }
 
-Test(topologies_nexmark, event_time_follows_rate_when_rate_set)
-{
+Test(topologies_nexmark, event_time_follows_rate_when_rate_set) {
     nexmark_config_t cfg = defaults();
     uint64_t n;
 
@@ -484,8 +464,7 @@ Test(topologies_nexmark, event_time_follows_rate_when_rate_set)
                  1000000 + INT64_C(4000000000000));
 }
 
-Test(topologies_nexmark, date_time_within_bound_and_rest_unchanged_when_ooo)
-{
+Test(topologies_nexmark, date_time_within_bound_and_rest_unchanged_when_ooo) {
     nexmark_config_t cfg = defaults(), plain = defaults();
     int64_t max_shift = 0, prev_gen = INT64_MIN;
     double shift_sum = 0;
@@ -520,8 +499,7 @@ Test(topologies_nexmark, date_time_within_bound_and_rest_unchanged_when_ooo)
     cr_assert(shift_sum / SAMPLE > 900 && shift_sum / SAMPLE < 1100);
 }
 
-Test(topologies_nexmark, json_fields_named_in_order_when_written)
-{
+Test(topologies_nexmark, json_fields_named_in_order_when_written) {
     nexmark_config_t cfg = defaults();
     rill_buf_t buf = {0};
     uint64_t n;
@@ -537,8 +515,7 @@ Test(topologies_nexmark, json_fields_named_in_order_when_written)
         cr_assert_eq(strlen(buf.data), buf.len);
         obj = json_tokener_parse(buf.data);
         cr_assert_not_null(obj, "%s", buf.data);
-        json_object_object_foreach(obj, name, val)
-        {
+        json_object_object_foreach(obj, name, val) {
             (void)val;
             cr_assert_str_eq(name, nexmark_field_name(ev.kind, idx), "field %d of %s", idx,
                              buf.data);
@@ -567,8 +544,7 @@ Test(topologies_nexmark, json_fields_named_in_order_when_written)
 /* ---------------------------------------------------------------------------------------- */
 /* Invalid events                                                                           */
 
-Test(topologies_nexmark, invalid_share_and_kind_as_documented_when_fraction_set)
-{
+Test(topologies_nexmark, invalid_share_and_kind_as_documented_when_fraction_set) {
     nexmark_config_t cfg = defaults();
     uint64_t eligible = 0, invalid = 0, ways[2][NEXMARK_INVALID_NOT_JSON + 1] = {{0}}, n;
     rill_buf_t buf = {0};
@@ -619,8 +595,7 @@ Test(topologies_nexmark, invalid_share_and_kind_as_documented_when_fraction_set)
     rill_buf_free(&buf);
 }
 
-Test(topologies_nexmark, all_or_none_invalid_when_fraction_one_or_zero)
-{
+Test(topologies_nexmark, all_or_none_invalid_when_fraction_one_or_zero) {
     nexmark_config_t all = defaults(), none = defaults();
     uint64_t n;
 
@@ -639,8 +614,7 @@ Test(topologies_nexmark, all_or_none_invalid_when_fraction_one_or_zero)
 /* The CLI's files                                                                          */
 
 /* The path of rill-nexmark, beside this test in the build tree (build/tests/..). */
-static void cli_path(char *out, size_t size)
-{
+static void cli_path(char *out, size_t size) {
     char self[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
 
@@ -650,19 +624,18 @@ static void cli_path(char *out, size_t size)
     cr_assert_eq(access(out, X_OK), 0, "%s is not built", out);
 }
 
-static void run_cli(const char *cli, const char *args, const char *dir)
-{
+static void run_cli(const char *cli, const char *args, const char *dir) {
     char cmd[2 * PATH_MAX];
 
-    snprintf(cmd, sizeof(cmd), "'%s' --quiet --seed 5 --invalid 0.1 --ooo-ms 20 %s --out-dir '%s' "
-                               "2>/dev/null",
+    snprintf(cmd, sizeof(cmd),
+             "'%s' --quiet --seed 5 --invalid 0.1 --ooo-ms 20 %s --out-dir '%s' "
+             "2>/dev/null",
              cli, args, dir);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
 }
 
 /* Reads dir/name whole into buf. */
-static void slurp(const char *dir, const char *name, rill_buf_t *buf)
-{
+static void slurp(const char *dir, const char *name, rill_buf_t *buf) {
     char path[PATH_MAX], chunk[65536];
     FILE *fp;
     size_t got;
@@ -675,8 +648,7 @@ static void slurp(const char *dir, const char *name, rill_buf_t *buf)
     fclose(fp);
 }
 
-Test(topologies_nexmark, cli_files_match_library_when_written_whole_or_resumed)
-{
+Test(topologies_nexmark, cli_files_match_library_when_written_whole_or_resumed) {
     static const char *const names[] = {"persons.jsonl", "auctions.jsonl", "bids.jsonl"};
     char cli[PATH_MAX], whole[] = "/tmp/nexmark-test-XXXXXX", cmd[PATH_MAX + 16];
     char first[PATH_MAX], rest[PATH_MAX];
@@ -723,8 +695,7 @@ Test(topologies_nexmark, cli_files_match_library_when_written_whole_or_resumed)
 /* ---------------------------------------------------------------------------------------- */
 /* Config and speed                                                                         */
 
-Test(topologies_nexmark, config_refused_when_out_of_range)
-{
+Test(topologies_nexmark, config_refused_when_out_of_range) {
     nexmark_config_t cfg;
     char errstr[256];
 
@@ -757,8 +728,7 @@ Test(topologies_nexmark, config_refused_when_out_of_range)
     }
 }
 
-Test(topologies_nexmark, generation_rate_logged_when_json_written)
-{
+Test(topologies_nexmark, generation_rate_logged_when_json_written) {
     nexmark_config_t cfg = defaults();
     rill_buf_t buf = {0};
     clock_t t0 = clock();

@@ -66,8 +66,8 @@ static void print_http_endpoint(const rill_app_t *app, const char *listen) {
         return;
     const char *colon = strrchr(listen, ':');
     int host_len = colon ? (int)(colon - listen) : 0;
-    printf(APP ": metrics at http://%.*s:%d/metrics (also /health, /ready)\n", host_len,
-           listen, port);
+    printf(APP ": metrics at http://%.*s:%d/metrics (also /health, /ready)\n", host_len, listen,
+           port);
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
@@ -168,7 +168,8 @@ static int generate(const char *bootstrap, const auction_opts_t *o, long n, doub
 
 static int cat_cmp(const void *a, const void *b) {
     const typeof(g_stats.cats[0]) *x = a, *y = b;
-    double ax = x->count ? (double)x->sum / x->count : 0, ay = y->count ? (double)y->sum / y->count : 0;
+    double ax = x->count ? (double)x->sum / x->count : 0,
+           ay = y->count ? (double)y->sum / y->count : 0;
     return ax < ay ? 1 : ax > ay ? -1 : 0;
 }
 
@@ -196,8 +197,7 @@ static void summary(rill_app_t *app, const auction_opts_t *o, double secs, doubl
     printf("  top categories by average winning price (cents / 100; the topic has cents):\n");
     for (int i = 0; i < g_stats.ncats && i < 5; i++)
         printf("    %d. category %" PRId64 " (%s): %.2f over %" PRId64 " sold auctions\n", i + 1,
-               g_stats.cats[i].category,
-               g_stats.cats[i].name[0] ? g_stats.cats[i].name : "no name",
+               g_stats.cats[i].category, g_stats.cats[i].name[0] ? g_stats.cats[i].name : "no name",
                (double)g_stats.cats[i].sum / (double)g_stats.cats[i].count / 100.0,
                g_stats.cats[i].count);
     printf("  notifications       %" PRId64 " joined, %" PRId64 " sent (receipts)\n",
@@ -240,7 +240,8 @@ typedef struct topic_flag_s {
     size_t off;
 } topic_flag_t;
 
-#define TF(f, m) {f, offsetof(auction_opts_t, m)}
+#define TF(f, m)                                                                                   \
+    { f, offsetof(auction_opts_t, m) }
 static const topic_flag_t topic_flags[] = {
     TF("--persons-topic", t_persons),
     TF("--auctions-raw-topic", t_auctions_raw),
@@ -432,10 +433,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, APP ": %s\n", errstr);
         return 2;
     }
-    const char *topics[] = {o.t_persons, o.t_auctions_raw, o.t_bids_raw, o.t_auctions,
-                            o.t_bids, o.t_auctions_rejected, o.t_bids_rejected, o.t_closed,
-                            o.t_notifications, o.t_sent, o.t_cat_price, o.t_seller_avg,
-                            o.t_hot};
+    const char *topics[] = {
+        o.t_persons,           o.t_auctions_raw,  o.t_bids_raw, o.t_auctions,      o.t_bids,
+        o.t_auctions_rejected, o.t_bids_rejected, o.t_closed,   o.t_notifications, o.t_sent,
+        o.t_cat_price,         o.t_seller_avg,    o.t_hot};
     for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
         if (rill_app_create_topic(app, topics[i], o.partitions, errstr, sizeof(errstr))) {
             fprintf(stderr, APP ": creating %s: %s\n", topics[i], errstr);
@@ -462,7 +463,7 @@ int main(int argc, char **argv) {
     double cpu_gen = 0; /* the generator's CPU is not the processor's */
     if (gen) {
         printf(APP ": writing %ld NEXMark events (%.1f%% invalid auctions and bids) to %s, %s, "
-               "%s on %s...\n",
+                   "%s on %s...\n",
                events, invalid * 100, o.t_persons, o.t_auctions_raw, o.t_bids_raw,
                rill_app_bootstrap_servers(app));
         fflush(stdout);
@@ -507,9 +508,9 @@ int main(int argc, char **argv) {
                "  fn in flight %3" PRId64 "  lag %7" PRId64 "  buffered %6" PRId64
                "  close p99 %s\n",
                now - t0, (double)(in - last_in) / dt, (double)(out - last_out) / dt,
-               __atomic_load_n(&g_stats.opened, __ATOMIC_RELAXED) - g_stats.closed,
-               g_stats.closed, g_stats.rejected_auctions + g_stats.rejected_bids,
-               g_stats.notifications, g_stats.sent, rill_app_metric(app, "rill_faas_in_flight"),
+               __atomic_load_n(&g_stats.opened, __ATOMIC_RELAXED) - g_stats.closed, g_stats.closed,
+               g_stats.rejected_auctions + g_stats.rejected_bids, g_stats.notifications,
+               g_stats.sent, rill_app_metric(app, "rill_faas_in_flight"),
                rill_app_metric(app, "rill_consumer_lag_records"),
                rill_app_metric(app, "rill_buffered_records"), p99);
         pthread_mutex_unlock(&g_stats.lock);

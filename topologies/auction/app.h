@@ -27,7 +27,7 @@ typedef struct auction_opts_s {
     int64_t person_grace_ms; /* notifications wait this long for a late person row */
     int64_t hold_ms;         /* bids wait this long for their auction */
     int64_t hot_size_ms, hot_advance_ms, hot_grace_ms;
-    int bid_partitions;      /* partitions of t_bids, set once known (0: unknown) */
+    int bid_partitions; /* partitions of t_bids, set once known (0: unknown) */
 } auction_opts_t;
 
 #define MAX_REASONS 64
@@ -41,9 +41,9 @@ typedef struct auction_stats_s {
     int64_t rejected_auctions, rejected_bids;
     int64_t notifications, sent;
     int64_t hot_records, hot_late;
-    int64_t opened;             /* auctions that reached the close operator */
-    int64_t edge_events;        /* auctions and bids that reached the edge (cost.c) */
-    int64_t grace_ms;           /* the close grace (set by app.c) */
+    int64_t opened;                    /* auctions that reached the close operator */
+    int64_t edge_events;               /* auctions and bids that reached the edge (cost.c) */
+    int64_t grace_ms;                  /* the close grace (set by app.c) */
     int64_t delay_hist[DELAY_BUCKETS]; /* close delays (ms past expires + grace, wall clock)
                                           in powers of two; only when under a minute */
     struct {

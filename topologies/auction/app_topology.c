@@ -158,8 +158,11 @@ static int forward_rejected(rill_ctx_t *ctx, const edge_t *e, const rill_record_
                             const void *orig, size_t orig_len, const char *reason) {
     rd_kafka_headers_t *h = rd_kafka_headers_new(1);
     rd_kafka_header_add(h, AUCTION_REJECT_REASON_HEADER, -1, reason, -1);
-    rill_record_t out = {.key = rec->key, .key_len = rec->key_len, .value = orig,
-                         .value_len = orig_len, .timestamp = rec->timestamp,
+    rill_record_t out = {.key = rec->key,
+                         .key_len = rec->key_len,
+                         .value = orig,
+                         .value_len = orig_len,
+                         .timestamp = rec->timestamp,
                          .headers = (const rill_headers_t *)h};
     int rc = rill_ctx_forward_to(ctx, e->rejected_sink, &out);
     rd_kafka_headers_destroy(h);
@@ -177,16 +180,19 @@ static int native_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state
     const edge_t *e = state;
     rill_buf_t key = {0}, val = {0};
     const char *reason = NULL;
-    int rc = auction_rules_validate(e->bid ? AUCTION_RULES_BID : AUCTION_RULES_AUCTION,
-                                    rec->value, rec->value_len, &key, &val, NULL, &reason);
+    int rc = auction_rules_validate(e->bid ? AUCTION_RULES_BID : AUCTION_RULES_AUCTION, rec->value,
+                                    rec->value_len, &key, &val, NULL, &reason);
     int ret = 0;
     if (rc == 0) {
-        rill_record_t out = {.key = key.data, .key_len = key.len, .value = val.data,
-                             .value_len = val.len, .timestamp = rec->timestamp};
+        rill_record_t out = {.key = key.data,
+                             .key_len = key.len,
+                             .value = val.data,
+                             .value_len = val.len,
+                             .timestamp = rec->timestamp};
         ret = rill_ctx_forward_to(ctx, e->valid_sink, &out);
     } else if (rc == 1) {
-        ret = forward_rejected(ctx, e, rec, rec->value, rec->value_len,
-                               reason ? reason : "invalid");
+        ret =
+            forward_rejected(ctx, e, rec, rec->value, rec->value_len, reason ? reason : "invalid");
     } else {
         rill_ctx_set_error(ctx, "validation: out of memory");
         ret = -1;
@@ -327,11 +333,10 @@ static int route_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
 
 static const rill_processor_def_t native_def = {.init = native_init, .process = native_process};
 static const rill_processor_def_t remember_def = {.init = remember_init,
-                                                   .process = remember_process};
+                                                  .process = remember_process};
 static const rill_processor_def_t route_def = {.init = native_init, .process = route_process};
 
-static const rill_processor_def_t dispatch_def = {.init = native_init,
-                                                   .process = dispatch_process};
+static const rill_processor_def_t dispatch_def = {.init = native_init, .process = dispatch_process};
 
 static void edge_in(const auction_opts_t *o, rill_stream_t *src, edge_t *e) {
     const char *valid = e->bid ? o->t_bids : o->t_auctions;
@@ -346,9 +351,12 @@ static void edge_in(const auction_opts_t *o, rill_stream_t *src, edge_t *e) {
         snprintf(e->first, sizeof(e->first), "%s-remember", fn);
         rill_stream_t *rem = rill_stream_process(src, e->first, &remember_def, e);
         rill_faas_opts_t fo = {.url = e->bid ? o->validate_bid_url : o->validate_auction_url,
-                               .function = fn, .format = RILL_FAAS_CLOUDEVENTS,
-                               .order = RILL_FAAS_ORDER_PARTITION, .batch_max_records = 100,
-                               .linger_ms = 5, .max_in_flight = 8,
+                               .function = fn,
+                               .format = RILL_FAAS_CLOUDEVENTS,
+                               .order = RILL_FAAS_ORDER_PARTITION,
+                               .batch_max_records = 100,
+                               .linger_ms = 5,
+                               .max_in_flight = 8,
                                /* small: a backlog in the bids stage would let auctions run
                                 * ahead in event time and their bids come after the close */
                                .max_buffered_records = 1000};
@@ -395,8 +403,8 @@ static int64_t close_deadline(const rill_record_t *item, void *opaque) {
 static int close_init(const rill_record_t *item, rill_buf_t *out, void *opaque) {
     json_object *o = auction_parse_json(item->value, item->value_len);
     close_state_t s = {0};
-    int rc = auction_get_i64(o, "dateTime", &s.start) || auction_get_i64(o, "expires", &s.expires) ||
-             auction_get_i64(o, "reserve", &s.reserve);
+    int rc = auction_get_i64(o, "dateTime", &s.start) ||
+             auction_get_i64(o, "expires", &s.expires) || auction_get_i64(o, "reserve", &s.reserve);
     json_object_put(o);
     if (rc)
         return -1;
@@ -405,9 +413,8 @@ static int close_init(const rill_record_t *item, rill_buf_t *out, void *opaque) 
     return rill_buf_append(out, &s, sizeof(s));
 }
 
-static int close_accumulate(const rill_record_t *item, const rill_record_t *ev,
-                            const void *state, size_t state_len, rill_buf_t *out,
-                            void *opaque) {
+static int close_accumulate(const rill_record_t *item, const rill_record_t *ev, const void *state,
+                            size_t state_len, rill_buf_t *out, void *opaque) {
     const close_state_t *s = state;
     int owned;
     json_object *o = rec_json(ev, &owned);
@@ -432,9 +439,9 @@ static int close_accumulate(const rill_record_t *item, const rill_record_t *ev,
     int present = lo < (size_t)s->nbidders && s->bidders[lo] == bidder;
     close_state_t n = *s;
     n.bids++;
-    int leads = price > n.best_price ||
-                (price == n.best_price &&
-                 (t < n.best_time || (t == n.best_time && bidder < n.best_bidder)));
+    int leads =
+        price > n.best_price || (price == n.best_price &&
+                                 (t < n.best_time || (t == n.best_time && bidder < n.best_bidder)));
     if (leads) {
         n.best_price = price;
         n.best_time = t;
@@ -472,11 +479,12 @@ static int close_complete(const rill_record_t *item, const void *state, size_t s
                      id, seller, category, s->best_bidder, s->best_price, s->bids, s->nbidders,
                      s->expires);
     else
-        n = snprintf(buf, sizeof(buf),
-                     "{\"auction\":%" PRId64 ",\"seller\":%" PRId64 ",\"category\":%" PRId64
-                     ",\"winner\":null,\"price\":null,\"bids\":0,\"bidders\":0,\"closedAt\":%" PRId64
-                     ",\"bidderIds\":[",
-                     id, seller, category, s->expires);
+        n = snprintf(
+            buf, sizeof(buf),
+            "{\"auction\":%" PRId64 ",\"seller\":%" PRId64 ",\"category\":%" PRId64
+            ",\"winner\":null,\"price\":null,\"bids\":0,\"bidders\":0,\"closedAt\":%" PRId64
+            ",\"bidderIds\":[",
+            id, seller, category, s->expires);
     if (rill_buf_append(out, buf, (size_t)n))
         return -1;
     for (int64_t i = 0; i < s->nbidders; i++) {
@@ -547,21 +555,23 @@ static int is_sold(const rill_record_t *rec, void *opaque) {
 /* ---------------------------------------------------------------------------------------- */
 /* Notifications                                                                            */
 
-static int notify_one(rill_ctx_t *ctx, const rill_record_t *rec, int64_t person,
-                      int64_t auction, const char *kind, int64_t price, int has_price) {
+static int notify_one(rill_ctx_t *ctx, const rill_record_t *rec, int64_t person, int64_t auction,
+                      const char *kind, int64_t price, int has_price) {
     char key[32], val[256];
     int kl = snprintf(key, sizeof(key), "%" PRId64, person);
-    int vl = has_price
-                 ? snprintf(val, sizeof(val),
-                            "{\"person\":%" PRId64 ",\"auction\":%" PRId64
-                            ",\"kind\":\"%s\",\"price\":%" PRId64 "}",
-                            person, auction, kind, price)
-                 : snprintf(val, sizeof(val),
-                            "{\"person\":%" PRId64 ",\"auction\":%" PRId64
-                            ",\"kind\":\"%s\",\"price\":null}",
-                            person, auction, kind);
-    rill_record_t out = {.key = key, .key_len = (size_t)kl, .value = val,
-                         .value_len = (size_t)vl, .timestamp = rec->timestamp};
+    int vl = has_price ? snprintf(val, sizeof(val),
+                                  "{\"person\":%" PRId64 ",\"auction\":%" PRId64
+                                  ",\"kind\":\"%s\",\"price\":%" PRId64 "}",
+                                  person, auction, kind, price)
+                       : snprintf(val, sizeof(val),
+                                  "{\"person\":%" PRId64 ",\"auction\":%" PRId64
+                                  ",\"kind\":\"%s\",\"price\":null}",
+                                  person, auction, kind);
+    rill_record_t out = {.key = key,
+                         .key_len = (size_t)kl,
+                         .value = val,
+                         .value_len = (size_t)vl,
+                         .timestamp = rec->timestamp};
     return rill_ctx_forward(ctx, &out);
 }
 
@@ -591,19 +601,17 @@ static int fan_out(rill_ctx_t *ctx, const rill_record_t *rec, void *opaque) {
     return rc;
 }
 
-static int person_joiner(const rill_record_t *left, const rill_record_t *right,
-                         rill_buf_t *out, void *opaque) {
+static int person_joiner(const rill_record_t *left, const rill_record_t *right, rill_buf_t *out,
+                         void *opaque) {
     json_object *n = auction_parse_json(left->value, left->value_len);
     if (!n)
         return -1;
     json_object *p = right ? auction_parse_json(right->value, right->value_len) : NULL, *x;
-    json_object_object_add(n, "name",
-                           p && json_object_object_get_ex(p, "name", &x) ? json_object_get(x)
-                                                                          : NULL);
-    json_object_object_add(n, "emailAddress",
-                           p && json_object_object_get_ex(p, "emailAddress", &x)
-                               ? json_object_get(x)
-                               : NULL);
+    json_object_object_add(
+        n, "name", p && json_object_object_get_ex(p, "name", &x) ? json_object_get(x) : NULL);
+    json_object_object_add(
+        n, "emailAddress",
+        p && json_object_object_get_ex(p, "emailAddress", &x) ? json_object_get(x) : NULL);
     size_t len;
     const char *s = json_object_to_json_string_length(
         n, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
@@ -636,8 +644,8 @@ static int native_notify(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
     json_object *line = json_object_new_object();
     json_object_object_add(line, "sentAt", json_object_new_int64(sent_at));
     json_object_object_add(line, "id", json_object_new_string(id));
-    static const char *const fields[] = {"person", "auction", "kind", "price", "name",
-                                         "emailAddress"};
+    static const char *const fields[] = {"person", "auction", "kind",
+                                         "price",  "name",    "emailAddress"};
     for (int i = 0; i < 6; i++)
         json_object_object_add(line, fields[i],
                                json_object_object_get_ex(n, fields[i], &x) ? json_object_get(x)
@@ -653,7 +661,8 @@ static int native_notify(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
     pthread_mutex_lock(&notify_lock);
     if (!notify_fp)
         notify_fp = fopen(o->notify_file, "a");
-    int ok = notify_fp && fprintf(notify_fp, "%s\n", json_object_to_json_string_ext(line, flags)) > 0;
+    int ok =
+        notify_fp && fprintf(notify_fp, "%s\n", json_object_to_json_string_ext(line, flags)) > 0;
     pthread_mutex_unlock(&notify_lock);
     int rc;
     if (!ok) {
@@ -662,8 +671,11 @@ static int native_notify(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
     } else {
         size_t len;
         const char *s = json_object_to_json_string_length(receipt, flags, &len);
-        rill_record_t out = {.key = rec->key, .key_len = rec->key_len, .value = s,
-                             .value_len = len, .timestamp = rec->timestamp,
+        rill_record_t out = {.key = rec->key,
+                             .key_len = rec->key_len,
+                             .value = s,
+                             .value_len = len,
+                             .timestamp = rec->timestamp,
                              .headers = rec->headers};
         rc = rill_ctx_forward(ctx, &out);
     }
@@ -680,8 +692,8 @@ static void notify_close(void *state, void *opaque) {
     pthread_mutex_unlock(&notify_lock);
 }
 
-static const rill_processor_def_t notify_def = {.init = native_init, .process = native_notify,
-                                                .close = notify_close};
+static const rill_processor_def_t notify_def = {
+    .init = native_init, .process = native_notify, .close = notify_close};
 
 /* ---------------------------------------------------------------------------------------- */
 /* Analytics                                                                                */
@@ -729,9 +741,10 @@ static int cat_json(const rill_record_t *rec, rill_map_out_t *out, void *opaque)
         return -1;
     memcpy(&s, rec->value, sizeof(s));
     char buf[200];
-    int n = snprintf(buf, sizeof(buf), "{\"category\":%.*s,\"avgPrice\":%.2f,\"auctions\":%" PRId64 "}",
-                     (int)rec->key_len, (const char *)rec->key,
-                     s.count ? (double)s.sum / (double)s.count : 0.0, s.count);
+    int n =
+        snprintf(buf, sizeof(buf), "{\"category\":%.*s,\"avgPrice\":%.2f,\"auctions\":%" PRId64 "}",
+                 (int)rec->key_len, (const char *)rec->key,
+                 s.count ? (double)s.sum / (double)s.count : 0.0, s.count);
     return rill_buf_append(out->value, buf, (size_t)n);
 }
 
@@ -741,10 +754,10 @@ static void cat_name_peek(const rill_record_t *rec, void *opaque) {
     json_object *o = auction_parse_json(rec->value, rec->value_len), *n = NULL;
     int64_t cat = -1;
     auction_get_i64(o, "category", &cat);
-    const char *name = o && json_object_object_get_ex(o, "name", &n) &&
-                               json_object_is_type(n, json_type_string)
-                           ? json_object_get_string(n)
-                           : "";
+    const char *name =
+        o && json_object_object_get_ex(o, "name", &n) && json_object_is_type(n, json_type_string)
+            ? json_object_get_string(n)
+            : "";
     pthread_mutex_lock(&g_stats.lock);
     for (int i = 0; i < g_stats.ncats; i++)
         if (g_stats.cats[i].category == cat)
@@ -759,8 +772,8 @@ typedef struct sale_s {
 } sale_t;
 #define SELLER_LAST 10
 
-static int seller_add(const rill_record_t *rec, const void *agg, size_t agg_len,
-                      rill_buf_t *out, void *opaque) {
+static int seller_add(const rill_record_t *rec, const void *agg, size_t agg_len, rill_buf_t *out,
+                      void *opaque) {
     int64_t n;
     sale_t v[SELLER_LAST + 1];
     memcpy(&n, agg, sizeof(n));
@@ -769,8 +782,8 @@ static int seller_add(const rill_record_t *rec, const void *agg, size_t agg_len,
     memcpy(v, (const char *)agg + sizeof(n), (size_t)n * sizeof(sale_t));
     json_object *o = auction_parse_json(rec->value, rec->value_len);
     sale_t s = {0, 0, 0};
-    int rc = auction_get_i64(o, "closedAt", &s.closed_at) || auction_get_i64(o, "auction", &s.auction) ||
-             auction_get_i64(o, "price", &s.price);
+    int rc = auction_get_i64(o, "closedAt", &s.closed_at) ||
+             auction_get_i64(o, "auction", &s.auction) || auction_get_i64(o, "price", &s.price);
     json_object_put(o);
     if (rc)
         return -1;
@@ -805,8 +818,9 @@ static int seller_json(const rill_record_t *rec, rill_map_out_t *out, void *opaq
     for (int64_t i = 0; i < n; i++)
         sum += (double)v[i].price;
     char buf[200];
-    int len = snprintf(buf, sizeof(buf), "{\"seller\":%.*s,\"avgPrice\":%.2f,\"auctions\":%" PRId64 "}",
-                       (int)rec->key_len, (const char *)rec->key, n ? sum / (double)n : 0.0, n);
+    int len =
+        snprintf(buf, sizeof(buf), "{\"seller\":%.*s,\"avgPrice\":%.2f,\"auctions\":%" PRId64 "}",
+                 (int)rec->key_len, (const char *)rec->key, n ? sum / (double)n : 0.0, n);
     return rill_buf_append(out->value, buf, (size_t)len);
 }
 
@@ -814,7 +828,6 @@ static int seller_json(const rill_record_t *rec, rill_map_out_t *out, void *opaq
 static int not_flush(const rill_record_t *rec, void *opaque) {
     return rec->key && rec->key_len && ((const char *)rec->key)[0] != '~';
 }
-
 
 /* A window count, re-keyed by window start for hot-top, as HOT_COUNT_BYTES (app.h): window
  * start, window end, auction id, bids, each 8 bytes big-endian. */
@@ -850,8 +863,7 @@ rill_topology_t *auction_topology(const auction_opts_t *o) {
     char raw_topics[512];
     snprintf(raw_topics, sizeof(raw_topics), "%s,%s", o->t_auctions_raw, o->t_bids_raw);
     rill_stream_t *raw = rill_stream_from_topics(topo, "raw", raw_topics, NULL);
-    rill_stream_t *dispatched = rill_stream_process(raw, "edge-dispatch", &dispatch_def,
-                                                    (void *)o);
+    rill_stream_t *dispatched = rill_stream_process(raw, "edge-dispatch", &dispatch_def, (void *)o);
     edge_in(o, dispatched, &edge_auction);
     edge_in(o, dispatched, &edge_bid);
 
@@ -862,9 +874,9 @@ rill_topology_t *auction_topology(const auction_opts_t *o) {
     rill_stream_t *auctions = rill_stream_from(topo, "auctions", o->t_auctions, &json_src);
     rill_stream_t *bids = rill_stream_from(topo, "bids", o->t_bids, &json_src);
     rill_completion_spec_t spec = {.grace_ms = o->grace_ms, .hold_ms = o->hold_ms};
-    rill_stream_t *closed_int = rill_stream_complete(auctions, bids, "close", &spec,
-                                                     close_deadline, close_init,
-                                                     close_accumulate, close_complete, NULL);
+    rill_stream_t *closed_int =
+        rill_stream_complete(auctions, bids, "close", &spec, close_deadline, close_init,
+                             close_accumulate, close_complete, NULL);
     rill_stream_t *closed =
         rill_stream_map_values(closed_int, "closed-public", closed_public, NULL);
     rill_stream_t *closed_seen = rill_stream_peek(closed, "closed-count", closed_peek, NULL);
@@ -872,41 +884,42 @@ rill_topology_t *auction_topology(const auction_opts_t *o) {
 
     /* analytics: category-price, seller-avg */
     rill_stream_t *sold = rill_stream_filter(closed, "sold", is_sold, NULL);
-    rill_table_t *cat = rill_grouped_aggregate(
-        rill_stream_group_by(sold, "by-category", key_category, NULL), "category-price-store",
-        zero_init, cat_add, NULL);
+    rill_table_t *cat =
+        rill_grouped_aggregate(rill_stream_group_by(sold, "by-category", key_category, NULL),
+                               "category-price-store", zero_init, cat_add, NULL);
     rill_source_opts_t names_src = {.value_serde = rill_serde_json()};
     rill_global_table_t *names =
         rill_global_table(topo, o->t_categories, &names_src, "category-names-store");
     rill_stream_t *priced = rill_stream_map_values(
-        rill_table_to_stream(cat, "category-price-updates"), "category-price-json", cat_json,
-        NULL);
-    rill_stream_t *named = rill_stream_global_join(priced, names, "category-name",
-                                                   RILL_JOIN_LEFT, auction_category_key,
-                                                   auction_category_name_joiner, NULL);
+        rill_table_to_stream(cat, "category-price-updates"), "category-price-json", cat_json, NULL);
+    rill_stream_t *named =
+        rill_stream_global_join(priced, names, "category-name", RILL_JOIN_LEFT,
+                                auction_category_key, auction_category_name_joiner, NULL);
     rill_stream_to(rill_stream_peek(named, "category-name-seen", cat_name_peek, NULL),
                    "category-price-sink", o->t_cat_price, NULL);
     static int seller_flag = 1;
-    rill_table_t *sel = rill_grouped_aggregate(
-        rill_stream_group_by(sold, "by-seller", key_category, &seller_flag), "seller-avg-store",
-        zero_init, seller_add, &seller_flag);
+    rill_table_t *sel =
+        rill_grouped_aggregate(rill_stream_group_by(sold, "by-seller", key_category, &seller_flag),
+                               "seller-avg-store", zero_init, seller_add, &seller_flag);
     rill_stream_to(rill_stream_map_values(rill_table_to_stream(sel, "seller-avg-updates"),
                                           "seller-avg-json", seller_json, NULL),
                    "seller-avg-sink", o->t_seller_avg, NULL);
 
     /* analytics: hot items */
-    rill_window_spec_t ws = {.kind = RILL_WINDOW_HOPPING, .size_ms = o->hot_size_ms,
-                             .advance_ms = o->hot_advance_ms, .grace_ms = o->hot_grace_ms};
+    rill_window_spec_t ws = {.kind = RILL_WINDOW_HOPPING,
+                             .size_ms = o->hot_size_ms,
+                             .advance_ms = o->hot_advance_ms,
+                             .grace_ms = o->hot_grace_ms};
     rill_table_t *counts = rill_windowed_count(
         rill_grouped_windowed_by(
             rill_stream_group_by_key(rill_stream_filter(bids, "hot-bids", not_flush, NULL),
                                      "hot-group"),
             &ws),
         "hot-counts-store", RILL_EMIT_FINAL);
-    rill_stream_t *by_win = rill_stream_repartition_with(
-        rill_stream_map(rill_table_to_stream(counts, "hot-counts"), "hot-by-window-key",
-                        hot_rekey, NULL),
-        "hot-by-window", NULL); /* binary counts: read back as bytes */
+    rill_stream_t *by_win =
+        rill_stream_repartition_with(rill_stream_map(rill_table_to_stream(counts, "hot-counts"),
+                                                     "hot-by-window-key", hot_rekey, NULL),
+                                     "hot-by-window", NULL); /* binary counts: read back as bytes */
     rill_stream_t *top = rill_stream_process(by_win, "hot-top", &auction_hot_top_def, (void *)o);
     rill_stream_use_kv_store(top, "hot-top-store");
     rill_stream_to(top, "hot-sink", o->t_hot, NULL);
@@ -917,21 +930,23 @@ rill_topology_t *auction_topology(const auction_opts_t *o) {
     /* Persons come from the users' own producers, whatever their partitioner: read them
      * through a repartition topic so each person meets its notifications (murmur2). */
     rill_source_opts_t person_src = {.key_serde = rill_serde_string(), .repartition = 1};
-    rill_table_t *persons = rill_table_from(topo, "persons", o->t_persons, &person_src,
-                                            "persons-store");
-    rill_stream_t *joined = rill_stream_table_join(notes, persons, "notify-person",
-                                                   RILL_JOIN_LEFT, o->person_grace_ms,
-                                                   person_joiner, NULL);
+    rill_table_t *persons =
+        rill_table_from(topo, "persons", o->t_persons, &person_src, "persons-store");
+    rill_stream_t *joined = rill_stream_table_join(notes, persons, "notify-person", RILL_JOIN_LEFT,
+                                                   o->person_grace_ms, person_joiner, NULL);
     rill_stream_t *nseen = rill_stream_peek(joined, "notifications-count", notif_peek, NULL);
     rill_stream_to(nseen, "notifications-sink", o->t_notifications, NULL);
     rill_stream_t *sent;
     if (o->edge == EDGE_NATIVE) {
         sent = rill_stream_process(nseen, "notify-native", &notify_def, (void *)o);
     } else {
-        rill_faas_opts_t fo = {.url = o->notify_url, .function = "notify",
+        rill_faas_opts_t fo = {.url = o->notify_url,
+                               .function = "notify",
                                .format = RILL_FAAS_CLOUDEVENTS,
-                               .order = RILL_FAAS_ORDER_PARTITION, .batch_max_records = 100,
-                               .linger_ms = 20, .max_in_flight = 4};
+                               .order = RILL_FAAS_ORDER_PARTITION,
+                               .batch_max_records = 100,
+                               .linger_ms = 20,
+                               .max_in_flight = 4};
         sent = rill_stream_faas(nseen, "notify", &fo);
     }
     static int sent_flag = 1;

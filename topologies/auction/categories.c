@@ -5,8 +5,8 @@
  *
  * The topic (--categories-topic, one partition) is keyed by the category id in decimal, with
  * values {"name":"<name>"}. rill-auction writes the names of NEXMark's categories there when
- * nothing was ever written to it, so the showcase runs with nothing prepared; a user's own names (written
- * before or while the app runs) take their place, as rows of a table do.
+ * nothing was ever written to it, so the showcase runs with nothing prepared; a user's own names
+ * (written before or while the app runs) take their place, as rows of a table do.
  */
 #define _GNU_SOURCE
 #include "app.h"
@@ -22,10 +22,12 @@
 static const struct {
     int64_t id;
     const char *name;
+    /* clang-format off */
 } default_names[] = {
     {10, "Books"}, {11, "Electronics"}, {12, "Home & Garden"}, {13, "Collectibles"},
     {14, "Fashion"},
 };
+/* clang-format on */
 
 const char *auction_category_default_name(int64_t id) {
     for (size_t i = 0; i < sizeof(default_names) / sizeof(default_names[0]); i++)
@@ -80,12 +82,12 @@ int auction_category_name_joiner(const rill_record_t *left, const rill_record_t 
     const char *name = "null";
     json_object *row = right ? auction_parse_json(right->value, right->value_len) : NULL;
     json_object *n = NULL;
-    if (row && json_object_object_get_ex(row, "name", &n) && json_object_is_type(n, json_type_string))
+    if (row && json_object_object_get_ex(row, "name", &n) &&
+        json_object_is_type(n, json_type_string))
         name = json_object_to_json_string_ext(n, JSON_C_TO_STRING_PLAIN |
                                                      JSON_C_TO_STRING_NOSLASHESCAPE);
     int rc = rill_buf_append(out, v, (size_t)(comma - v)) ||
-             rill_buf_append(out, ",\"name\":", 8) ||
-             rill_buf_append(out, name, strlen(name)) ||
+             rill_buf_append(out, ",\"name\":", 8) || rill_buf_append(out, name, strlen(name)) ||
              rill_buf_append(out, comma, left->value_len - (size_t)(comma - v));
     json_object_put(row);
     return rc ? -1 : 0;

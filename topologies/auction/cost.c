@@ -53,8 +53,8 @@ static void print_processor(const bench_cost_t *c, double cpu_s, double events) 
            c->native_per_m, c->floor_h);
 }
 
-static void print_functions(const bench_cost_prices_t *p, const bench_cost_t *c,
-                            double calls, double billed_ms, int reported, double round_trip_ms) {
+static void print_functions(const bench_cost_prices_t *p, const bench_cost_t *c, double calls,
+                            double billed_ms, int reported, double round_trip_ms) {
     printf("    functions   %.0f invocations, %.0f billed ms at %.0f MB (%s, each rounded up "
            "to 1 ms; the bridge's send-to-response times: %.0f ms)\n",
            calls, billed_ms, p->fn_memory_mb,
@@ -83,18 +83,20 @@ void auction_cost_summary(rill_app_t *app, const auction_opts_t *o, double cpu_s
     double events = (double)__atomic_load_n(&g_stats.edge_events, __ATOMIC_RELAXED);
     double calls = (double)rill_app_metric(app, "rill_faas_invocations_total");
     double round_trip = (double)rill_app_metric(app, "rill_faas_billed_ms_total");
-    int reported = calls > 0 && rill_app_metric(app, "rill_faas_reported_invocations_total") >=
-                                    (int64_t)calls;
-    double billed = reported ? (double)rill_app_metric(app, "rill_faas_reported_billed_ms_total")
-                             : round_trip;
+    int reported =
+        calls > 0 && rill_app_metric(app, "rill_faas_reported_invocations_total") >= (int64_t)calls;
+    double billed =
+        reported ? (double)rill_app_metric(app, "rill_faas_reported_billed_ms_total") : round_trip;
     if (events <= 0 || cpu_s <= 0) {
         printf("    not computed: no events reached the edge\n");
         return;
     }
     bench_cost_measured_t m = {.native_events = events, .native_cpu_s = cpu_s};
     if (o->edge == EDGE_FAAS && calls > 0)
-        m = (bench_cost_measured_t){.native_events = events, .native_cpu_s = cpu_s,
-                                    .faas_events = events, .invocations = calls,
+        m = (bench_cost_measured_t){.native_events = events,
+                                    .native_cpu_s = cpu_s,
+                                    .faas_events = events,
+                                    .invocations = calls,
                                     .billed_ms = billed};
     bench_cost_t c;
     bench_cost_eval(&p, &m, &c);

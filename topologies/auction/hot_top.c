@@ -116,8 +116,7 @@ static int hot_load(hot_state_t *hs) {
         hot_win_t *w = &hs->w[hs->n];
         int64_t cnt;
         if (get_be64(&p, end, &w->start) || get_be64(&p, end, &w->end) ||
-            get_be64(&p, end, &w->max) || get_be64(&p, end, &cnt) || cnt < 0 ||
-            cnt > (end - p) / 8)
+            get_be64(&p, end, &w->max) || get_be64(&p, end, &cnt) || cnt < 0 || cnt > (end - p) / 8)
             return -1;
         w->cap = w->n = (int)cnt;
         w->auctions = malloc(((size_t)cnt + 1) * sizeof(int64_t));
@@ -157,8 +156,11 @@ static void hot_flush(rill_ctx_t *ctx, hot_state_t *hs, int64_t limit) {
                               "{\"windowStart\":%" PRId64 ",\"windowEnd\":%" PRId64
                               ",\"auction\":%" PRId64 ",\"bids\":%" PRId64 "}",
                               w->start, w->end, w->auctions[j], w->max);
-            rill_record_t out = {.key = key, .key_len = (size_t)kl, .value = val,
-                                 .value_len = (size_t)vl, .timestamp = w->end - 1};
+            rill_record_t out = {.key = key,
+                                 .key_len = (size_t)kl,
+                                 .value = val,
+                                 .value_len = (size_t)vl,
+                                 .timestamp = w->end - 1};
             rill_ctx_forward(ctx, &out);
             __atomic_fetch_add(&g_stats.hot_records, 1, __ATOMIC_RELAXED);
         }
@@ -198,11 +200,11 @@ static int hot_init(rill_ctx_t *ctx, void **statep, void *opaque) {
     hs->kv = rill_ctx_kv(ctx, "hot-top-store");
     if (!hs->up_ts || !hs->kv || hot_load(hs)) {
         rill_ctx_set_error(ctx, "hot-top: its store \"hot-top-store\" is missing, malformed, or "
-                           "was written for another number of bids partitions");
+                                "was written for another number of bids partitions");
         return -1;
     }
-    return rill_ctx_schedule(ctx, hs->o->hot_advance_ms, RILL_PUNCTUATE_STREAM_TIME,
-                             hot_punctuate, hs);
+    return rill_ctx_schedule(ctx, hs->o->hot_advance_ms, RILL_PUNCTUATE_STREAM_TIME, hot_punctuate,
+                             hs);
 }
 
 /* Notes a count from the bids task of auction (by its key) at time ts; true when the least
@@ -287,5 +289,5 @@ static void hot_close(void *state, void *opaque) {
     free(hs);
 }
 
-const rill_processor_def_t auction_hot_top_def = {.init = hot_init, .process = hot_process,
-                                                  .close = hot_close};
+const rill_processor_def_t auction_hot_top_def = {
+    .init = hot_init, .process = hot_process, .close = hot_close};

@@ -46,20 +46,32 @@ typedef struct field_s {
     const char *missing, *wrong; /* the reasons */
 } field_t;
 
-#define FIELD(name, type) {name, type, "missing field: " name, "wrong type: " name}
+#define FIELD(name, type)                                                                          \
+    { name, type, "missing field: " name, "wrong type: " name }
 
 static const field_t AUCTION_FIELDS[] = {
-    FIELD("id", F_INT),          FIELD("itemName", F_STR), FIELD("description", F_STR),
-    FIELD("initialBid", F_INT),  FIELD("reserve", F_INT),  FIELD("dateTime", F_INT),
-    FIELD("expires", F_INT),     FIELD("seller", F_INT),   FIELD("category", F_INT),
+    FIELD("id", F_INT),         FIELD("itemName", F_STR), FIELD("description", F_STR),
+    FIELD("initialBid", F_INT), FIELD("reserve", F_INT),  FIELD("dateTime", F_INT),
+    FIELD("expires", F_INT),    FIELD("seller", F_INT),   FIELD("category", F_INT),
     FIELD("extra", F_STR),
 };
-enum { A_ID, A_ITEM, A_DESC, A_INITIAL, A_RESERVE, A_DATE, A_EXPIRES, A_SELLER, A_CATEGORY,
-       A_EXTRA, A_N };
+enum {
+    A_ID,
+    A_ITEM,
+    A_DESC,
+    A_INITIAL,
+    A_RESERVE,
+    A_DATE,
+    A_EXPIRES,
+    A_SELLER,
+    A_CATEGORY,
+    A_EXTRA,
+    A_N
+};
 
 static const field_t BID_FIELDS[] = {
-    FIELD("auction", F_INT), FIELD("bidder", F_INT),   FIELD("price", F_INT),
-    FIELD("channel", F_STR), FIELD("url", F_STR),      FIELD("dateTime", F_INT),
+    FIELD("auction", F_INT), FIELD("bidder", F_INT), FIELD("price", F_INT),
+    FIELD("channel", F_STR), FIELD("url", F_STR),    FIELD("dateTime", F_INT),
     FIELD("extra", F_STR),
 };
 enum { B_AUCTION, B_BIDDER, B_PRICE, B_CHANNEL, B_URL, B_DATE, B_EXTRA, B_N };
@@ -73,15 +85,13 @@ typedef struct scan_s {
     size_t n, i;
 } scan_t;
 
-static void skip_ws(scan_t *s)
-{
+static void skip_ws(scan_t *s) {
     while (s->i < s->n &&
            (s->p[s->i] == ' ' || s->p[s->i] == '\t' || s->p[s->i] == '\n' || s->p[s->i] == '\r'))
         s->i++;
 }
 
-static int hex4(const scan_t *s, size_t at, unsigned *u)
-{
+static int hex4(const scan_t *s, size_t at, unsigned *u) {
     unsigned v = 0;
 
     if (at + 4 > s->n)
@@ -103,8 +113,7 @@ static int hex4(const scan_t *s, size_t at, unsigned *u)
 }
 
 /* One UTF-8 sequence at s->i (its first byte >= 0x80), as the WHATWG decoder accepts it. */
-static int utf8_seq(scan_t *s)
-{
+static int utf8_seq(scan_t *s) {
     const unsigned char *p = s->p + s->i;
     size_t left = s->n - s->i;
     unsigned c = p[0], lo = 0x80, hi = 0xbf;
@@ -136,8 +145,7 @@ static int utf8_seq(scan_t *s)
 }
 
 /* A string at s->i (on its '"'): escapes, control characters, UTF-8, surrogate pairs. */
-static int scan_string(scan_t *s)
-{
+static int scan_string(scan_t *s) {
     s->i++;
     while (s->i < s->n) {
         unsigned c = s->p[s->i];
@@ -181,13 +189,11 @@ static int scan_string(scan_t *s)
     return -1;
 }
 
-static bool is_digit(const scan_t *s)
-{
+static bool is_digit(const scan_t *s) {
     return s->i < s->n && s->p[s->i] >= '0' && s->p[s->i] <= '9';
 }
 
-static int scan_number(scan_t *s)
-{
+static int scan_number(scan_t *s) {
     if (s->p[s->i] == '-')
         s->i++;
     if (!is_digit(s))
@@ -216,8 +222,7 @@ static int scan_number(scan_t *s)
     return 0;
 }
 
-static int scan_literal(scan_t *s, const char *lit)
-{
+static int scan_literal(scan_t *s, const char *lit) {
     size_t len = strlen(lit);
     if (s->n - s->i < len || memcmp(s->p + s->i, lit, len))
         return -1;
@@ -227,8 +232,7 @@ static int scan_literal(scan_t *s, const char *lit)
 
 /* True when p[0..n) is one JSON text (RFC 8259) in valid UTF-8 without lone surrogate
  * escapes. The open containers are a stack of bits (1 = object). -1: out of memory. */
-static int json_strict(const unsigned char *p, size_t n)
-{
+static int json_strict(const unsigned char *p, size_t n) {
     scan_t s = {p, n, 0};
     unsigned char *stack = NULL;
     size_t depth = 0, cap = 0;
@@ -330,8 +334,7 @@ out:
 /* ---------------------------------------------------------------- members */
 
 /* Skips one value of a text already known to be valid JSON. */
-static void skip_value(scan_t *s)
-{
+static void skip_value(scan_t *s) {
     size_t depth = 0;
 
     do {
@@ -357,8 +360,7 @@ static void skip_value(scan_t *s)
 }
 
 /* Decodes a JSON string token (valid) with json-c. The caller puts the object. */
-static json_object *decode_string(const unsigned char *tok, size_t len)
-{
+static json_object *decode_string(const unsigned char *tok, size_t len) {
     json_tokener *t = json_tokener_new();
     json_object *o;
 
@@ -381,8 +383,7 @@ typedef struct span_s {
 /* Finds the top-level members named fields[k] of the object text p[0..n) (valid JSON): the
  * last one of each name wins. Returns 0 or -1 (out of memory). */
 static int find_members(const unsigned char *p, size_t n, const field_t *fields, size_t nf,
-                        span_t *out)
-{
+                        span_t *out) {
     scan_t s = {p, n, 0};
 
     memset(out, 0, nf * sizeof(*out));
@@ -426,14 +427,12 @@ static int find_members(const unsigned char *p, size_t n, const field_t *fields,
 static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
 static locale_t c_locale;
 
-static void c_locale_init(void)
-{
+static void c_locale_init(void) {
     c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
 }
 
 /* A number token read as JavaScript reads it; true when that is a safe integer. */
-static bool safe_integer(const span_t *v, int64_t *out)
-{
+static bool safe_integer(const span_t *v, int64_t *out) {
     char small[64], *buf = small;
     double d;
 
@@ -458,8 +457,7 @@ typedef struct val_s {
     json_object *s; /* decoded string */
 } val_t;
 
-static void vals_free(val_t *v, size_t n)
-{
+static void vals_free(val_t *v, size_t n) {
     for (size_t k = 0; k < n; k++)
         json_object_put(v[k].s);
 }
@@ -469,8 +467,7 @@ static const char OOM[] = "out of memory"; /* read_fields()'s "out of memory" */
 /* Parses the value and reads the fields, in order. Returns NULL (all there with their
  * types), the reason of the first problem, or OOM. */
 static const char *read_fields(const void *value, size_t len, const field_t *fields, size_t nf,
-                               val_t *vals)
-{
+                               val_t *vals) {
     span_t spans[MAX_FIELDS];
     const unsigned char *p = value;
     size_t i = 0;
@@ -509,18 +506,16 @@ static const char *read_fields(const void *value, size_t len, const field_t *fie
 }
 
 /* Appends o's canonical text (PLAIN, no slash escapes) to out. */
-static int emit(json_object *o, rill_buf_t *out)
-{
+static int emit(json_object *o, rill_buf_t *out) {
     size_t len;
-    const char *text =
-        json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    const char *text = json_object_to_json_string_length(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     return text ? rill_buf_append(out, text, len) : -1;
 }
 
 /* {"f1":v1,...,"extra_name":extra} of the fields, appended to out. 0 or -1. */
 static int emit_enriched(const field_t *fields, size_t nf, const val_t *vals,
-                         const char *extra_name, int64_t extra, rill_buf_t *out)
-{
+                         const char *extra_name, int64_t extra, rill_buf_t *out) {
     json_object *o = json_object_new_object();
     int rc = -1;
 
@@ -549,8 +544,7 @@ out:
     return rc;
 }
 
-int auction_rules_rejected_value(const char *reason, rill_buf_t *out)
-{
+int auction_rules_rejected_value(const char *reason, rill_buf_t *out) {
     json_object *o = json_object_new_object(), *r;
     int rc = -1;
 
@@ -568,8 +562,7 @@ int auction_rules_rejected_value(const char *reason, rill_buf_t *out)
 /* The rules of kind on value: 0 valid (enriched text appended to out, *id set), 1 invalid
  * (*reason set), -1 out of memory. */
 static int validate(auction_rules_kind_t kind, const void *value, size_t len, rill_buf_t *out,
-                    int64_t *id, const char **reason)
-{
+                    int64_t *id, const char **reason) {
     const field_t *fields = kind == AUCTION_RULES_BID ? BID_FIELDS : AUCTION_FIELDS;
     size_t nf = kind == AUCTION_RULES_BID ? B_N : A_N;
     val_t v[MAX_FIELDS];
@@ -618,22 +611,19 @@ static int validate(auction_rules_kind_t kind, const void *value, size_t len, ri
     return rc ? -1 : 0;
 }
 
-int auction_validate(const char *json, size_t len, rill_buf_t *out_enriched, const char **reason)
-{
+int auction_validate(const char *json, size_t len, rill_buf_t *out_enriched, const char **reason) {
     int64_t id;
     return validate(AUCTION_RULES_AUCTION, json, len, out_enriched, &id, reason);
 }
 
-int bid_validate(const char *json, size_t len, rill_buf_t *out_enriched, const char **reason)
-{
+int bid_validate(const char *json, size_t len, rill_buf_t *out_enriched, const char **reason) {
     int64_t id;
     return validate(AUCTION_RULES_BID, json, len, out_enriched, &id, reason);
 }
 
 int auction_rules_validate(auction_rules_kind_t kind, const void *value, size_t len,
                            rill_buf_t *out_key, rill_buf_t *out_value, int64_t *key_id,
-                           const char **reason)
-{
+                           const char **reason) {
     int64_t id = 0;
     int rc = validate(kind, value, len, out_value, &id, reason);
 

@@ -22,7 +22,7 @@
 #include <string.h>
 
 /* NEXMark's constants that are not settings. */
-#define HOT_BATCH 100         /* hot sellers/bidders/auctions: first of each batch of 100 */
+#define HOT_BATCH 100 /* hot sellers/bidders/auctions: first of each batch of 100 */
 #define MIN_STRING_LENGTH 3
 #define CHANNELS_NUMBER 10000 /* "channel-0" .. "channel-9999" */
 #define HOT_CHANNELS_RATIO 2  /* P(hot channel) = 1 - 1/2 */
@@ -44,8 +44,8 @@ static const char *const first_names[] = {"Peter", "Paul",  "Luke",  "John",   "
                                           "Kate",  "Julie", "Sarah", "Deiter", "Walter"};
 static const char *const last_names[] = {"Shultz", "Abrams", "Spencer", "White", "Bartels",
                                          "Walton", "Smith",  "Jones",   "Noris"};
-static const char *const us_cities[] = {"Phoenix", "Los Angeles", "San Francisco", "Boise",
-                                        "Portland", "Bend",       "Redmond",       "Seattle",
+static const char *const us_cities[] = {"Phoenix",  "Los Angeles", "San Francisco", "Boise",
+                                        "Portland", "Bend",        "Redmond",       "Seattle",
                                         "Kent",     "Cheyenne"};
 static const char *const us_states[] = {"AZ", "CA", "ID", "OR", "WA", "WY"};
 static const char *const hot_channels[] = {"Google", "Facebook", "Baidu", "Apple"};
@@ -59,8 +59,7 @@ typedef struct rng_s {
     uint64_t s;
 } rng_t;
 
-static inline uint64_t mix64(uint64_t z)
-{
+static inline uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
     z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
     return z ^ (z >> 31);
@@ -68,35 +67,30 @@ static inline uint64_t mix64(uint64_t z)
 
 /* The stream of purpose for event n. mix64 is a bijection, so streams of distinct events
  * start at unrelated points of splitmix64's sequence. */
-static inline rng_t rng_for(uint64_t seed, uint64_t n, uint64_t purpose)
-{
+static inline rng_t rng_for(uint64_t seed, uint64_t n, uint64_t purpose) {
     rng_t r = {mix64(mix64(seed ^ purpose) ^ n)};
     return r;
 }
 
-static inline uint64_t rng_next(rng_t *r)
-{
+static inline uint64_t rng_next(rng_t *r) {
     r->s += UINT64_C(0x9e3779b97f4a7c15);
     return mix64(r->s);
 }
 
 /* Uniform in [0, bound) (Lemire's multiply-shift; bias below 2^-40 for our bounds). */
-static inline uint64_t rng_below(rng_t *r, uint64_t bound)
-{
+static inline uint64_t rng_below(rng_t *r, uint64_t bound) {
     return (uint64_t)(((unsigned __int128)rng_next(r) * bound) >> 64);
 }
 
 /* Uniform in [0, 1). */
-static inline double rng_unit(rng_t *r)
-{
+static inline double rng_unit(rng_t *r) {
     return (double)(rng_next(r) >> 11) * 0x1.0p-53;
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Config                                                                                   */
 
-void nexmark_config_init(nexmark_config_t *cfg)
-{
+void nexmark_config_init(nexmark_config_t *cfg) {
     memset(cfg, 0, sizeof(*cfg));
     cfg->seed = 1;
     cfg->base_time_ms = NEXMARK_DEFAULT_BASE_TIME_MS;
@@ -112,8 +106,7 @@ void nexmark_config_init(nexmark_config_t *cfg)
     cfg->avg_bid_bytes = 100;
 }
 
-int nexmark_config_check(const nexmark_config_t *cfg, char *errstr, size_t errstr_size)
-{
+int nexmark_config_check(const nexmark_config_t *cfg, char *errstr, size_t errstr_size) {
     const char *bad = NULL;
 
     if (cfg->rate < 1)
@@ -124,8 +117,7 @@ int nexmark_config_check(const nexmark_config_t *cfg, char *errstr, size_t errst
         bad = "invalid_fraction must be between 0 and 1";
     else if (cfg->num_in_flight_auctions < 1 || cfg->num_active_people < 1)
         bad = "num_in_flight_auctions and num_active_people must be at least 1";
-    else if (cfg->hot_auction_ratio < 1 || cfg->hot_sellers_ratio < 1 ||
-             cfg->hot_bidders_ratio < 1)
+    else if (cfg->hot_auction_ratio < 1 || cfg->hot_sellers_ratio < 1 || cfg->hot_bidders_ratio < 1)
         bad = "hot_*_ratio must be at least 1 (1: nothing is hot)";
     else if (cfg->avg_person_bytes > NEXMARK_MAX_AVG_BYTES ||
              cfg->avg_auction_bytes > NEXMARK_MAX_AVG_BYTES ||
@@ -143,8 +135,7 @@ int nexmark_config_check(const nexmark_config_t *cfg, char *errstr, size_t errst
 /* ---------------------------------------------------------------------------------------- */
 /* Kinds, ids and times                                                                     */
 
-nexmark_kind_t nexmark_kind_of(uint64_t n)
-{
+nexmark_kind_t nexmark_kind_of(uint64_t n) {
     uint64_t off = n % NEXMARK_PROPORTION_DENOMINATOR;
 
     if (off < NEXMARK_PERSON_PROPORTION)
@@ -154,8 +145,7 @@ nexmark_kind_t nexmark_kind_of(uint64_t n)
     return NEXMARK_BID;
 }
 
-int64_t nexmark_last_base0_person(uint64_t n)
-{
+int64_t nexmark_last_base0_person(uint64_t n) {
     uint64_t epoch = n / NEXMARK_PROPORTION_DENOMINATOR;
     uint64_t off = n % NEXMARK_PROPORTION_DENOMINATOR;
 
@@ -164,8 +154,7 @@ int64_t nexmark_last_base0_person(uint64_t n)
     return (int64_t)(epoch * NEXMARK_PERSON_PROPORTION + off);
 }
 
-int64_t nexmark_last_base0_auction(uint64_t n)
-{
+int64_t nexmark_last_base0_auction(uint64_t n) {
     int64_t epoch = (int64_t)(n / NEXMARK_PROPORTION_DENOMINATOR);
     int64_t off = (int64_t)(n % NEXMARK_PROPORTION_DENOMINATOR);
 
@@ -180,8 +169,7 @@ int64_t nexmark_last_base0_auction(uint64_t n)
     return epoch * NEXMARK_AUCTION_PROPORTION + off;
 }
 
-int64_t nexmark_event_time(const nexmark_config_t *cfg, uint64_t n)
-{
+int64_t nexmark_event_time(const nexmark_config_t *cfg, uint64_t n) {
     uint64_t rate = cfg->rate ? cfg->rate : 1;
 
     /* n * 1000 / rate, exactly and without overflowing for any reachable n. */
@@ -189,19 +177,16 @@ int64_t nexmark_event_time(const nexmark_config_t *cfg, uint64_t n)
 }
 
 /* A random person id (base 0) among the active ones, plus up to id_lead not made yet. */
-static int64_t next_base0_person(const nexmark_config_t *cfg, uint64_t n, rng_t *r)
-{
+static int64_t next_base0_person(const nexmark_config_t *cfg, uint64_t n, rng_t *r) {
     int64_t num_people = nexmark_last_base0_person(n) + 1;
-    int64_t active = num_people < (int64_t)cfg->num_active_people
-                         ? num_people
-                         : (int64_t)cfg->num_active_people;
+    int64_t active =
+        num_people < (int64_t)cfg->num_active_people ? num_people : (int64_t)cfg->num_active_people;
 
     return num_people - active + (int64_t)rng_below(r, (uint64_t)active + cfg->id_lead);
 }
 
 /* A random auction id (base 0) among those likely in flight, plus up to id_lead ahead. */
-static int64_t next_base0_auction(const nexmark_config_t *cfg, uint64_t n, rng_t *r)
-{
+static int64_t next_base0_auction(const nexmark_config_t *cfg, uint64_t n, rng_t *r) {
     int64_t max = nexmark_last_base0_auction(n);
     int64_t min = max - (int64_t)cfg->num_in_flight_auctions;
 
@@ -211,15 +196,13 @@ static int64_t next_base0_auction(const nexmark_config_t *cfg, uint64_t n, rng_t
 }
 
 /* NEXMark's price: 10^(6u) dollars/100, i.e. 1.00 to 1,000,000.00 in cents, log-uniform. */
-static int64_t next_price(rng_t *r)
-{
+static int64_t next_price(rng_t *r) {
     return (int64_t)llround(exp(rng_unit(r) * 6.0 * M_LN10) * 100.0);
 }
 
 /* An auction's length: uniform in [1, 2 * horizon], where the horizon is the event time
  * until num_in_flight_auctions more auctions are made, so about that many are open. */
-static int64_t next_auction_length(const nexmark_config_t *cfg, uint64_t n, rng_t *r)
-{
+static int64_t next_auction_length(const nexmark_config_t *cfg, uint64_t n, rng_t *r) {
     uint64_t ahead = (uint64_t)cfg->num_in_flight_auctions * NEXMARK_PROPORTION_DENOMINATOR /
                      NEXMARK_AUCTION_PROPORTION;
     int64_t horizon = nexmark_event_time(cfg, n + ahead) - nexmark_event_time(cfg, n);
@@ -237,8 +220,7 @@ static int64_t next_auction_length(const nexmark_config_t *cfg, uint64_t n, rng_
  * character, which is never first or last (NEXMark trims it off the ends instead, which can
  * leave an empty name; here the length is what was drawn). Four characters per draw.
  */
-static size_t next_string(rng_t *r, size_t max_len, char special, char *out)
-{
+static size_t next_string(rng_t *r, size_t max_len, char special, char *out) {
     size_t len = MIN_STRING_LENGTH + (size_t)rng_below(r, max_len - MIN_STRING_LENGTH);
     uint64_t bits = 0;
     size_t i;
@@ -259,8 +241,7 @@ static size_t next_string(rng_t *r, size_t max_len, char special, char *out)
     return len;
 }
 
-static void extra_pool_fill(void)
-{
+static void extra_pool_fill(void) {
     rng_t r = {mix64(POOL_SALT)};
     size_t i;
 
@@ -275,8 +256,7 @@ static void extra_pool_fill(void)
 
 /* NEXMark's padding: a length with mean (average - size) spread +-20%, or none when the
  * event is already as large as the average. */
-static void next_extra(rng_t *r, size_t size, uint32_t average, nexmark_event_t *ev)
-{
+static void next_extra(rng_t *r, size_t size, uint32_t average, nexmark_event_t *ev) {
     size_t want, delta, len;
 
     if (size >= average)
@@ -291,8 +271,7 @@ static void next_extra(rng_t *r, size_t size, uint32_t average, nexmark_event_t 
 /* The url of channel i (i >= CHANNELS_NUMBER: hot channel i - CHANNELS_NUMBER). It depends
  * on i alone, so a channel keeps its url across events, seeds and runs. Nine in ten ordinary
  * channels carry "&channel_id=", the absolute value of i's 32 bits reversed (Flink's rule). */
-static void channel_url(uint32_t i, nexmark_bid_t *bid)
-{
+static void channel_url(uint32_t i, nexmark_bid_t *bid) {
     rng_t r = {mix64(CHANNEL_SALT ^ i)};
     char *p = bid->url;
     int k;
@@ -323,8 +302,7 @@ static void channel_url(uint32_t i, nexmark_bid_t *bid)
 /* ---------------------------------------------------------------------------------------- */
 /* The three kinds                                                                          */
 
-static void make_person(const nexmark_config_t *cfg, uint64_t n, rng_t *r, nexmark_event_t *ev)
-{
+static void make_person(const nexmark_config_t *cfg, uint64_t n, rng_t *r, nexmark_event_t *ev) {
     nexmark_person_t *p = &ev->person;
     const char *first = first_names[rng_below(r, COUNT(first_names))];
     const char *last = last_names[rng_below(r, COUNT(last_names))];
@@ -353,8 +331,7 @@ static void make_person(const nexmark_config_t *cfg, uint64_t n, rng_t *r, nexma
     next_extra(r, nexmark_event_size(ev), cfg->avg_person_bytes, ev);
 }
 
-static void make_auction(const nexmark_config_t *cfg, uint64_t n, rng_t *r, nexmark_event_t *ev)
-{
+static void make_auction(const nexmark_config_t *cfg, uint64_t n, rng_t *r, nexmark_event_t *ev) {
     nexmark_auction_t *a = &ev->auction;
     int64_t last_person = nexmark_last_base0_person(n);
 
@@ -373,8 +350,7 @@ static void make_auction(const nexmark_config_t *cfg, uint64_t n, rng_t *r, nexm
     next_extra(r, nexmark_event_size(ev), cfg->avg_auction_bytes, ev);
 }
 
-static void make_bid(const nexmark_config_t *cfg, uint64_t n, rng_t *r, nexmark_event_t *ev)
-{
+static void make_bid(const nexmark_config_t *cfg, uint64_t n, rng_t *r, nexmark_event_t *ev) {
     nexmark_bid_t *b = &ev->bid;
     int64_t last_person = nexmark_last_base0_person(n);
 
@@ -412,11 +388,9 @@ static void make_bid(const nexmark_config_t *cfg, uint64_t n, rng_t *r, nexmark_
 }
 
 /* Decides from the event's own stream whether it is invalid, and breaks it if so. */
-static void maybe_invalidate(const nexmark_config_t *cfg, uint64_t n, nexmark_event_t *ev)
-{
-    static const nexmark_invalid_t bid_ways[] = {NEXMARK_INVALID_MISSING_FIELD,
-                                                 NEXMARK_INVALID_NEGATIVE_PRICE,
-                                                 NEXMARK_INVALID_NOT_JSON};
+static void maybe_invalidate(const nexmark_config_t *cfg, uint64_t n, nexmark_event_t *ev) {
+    static const nexmark_invalid_t bid_ways[] = {
+        NEXMARK_INVALID_MISSING_FIELD, NEXMARK_INVALID_NEGATIVE_PRICE, NEXMARK_INVALID_NOT_JSON};
     rng_t r;
 
     if (ev->kind == NEXMARK_PERSON || cfg->invalid_fraction <= 0.0)
@@ -449,8 +423,7 @@ static void maybe_invalidate(const nexmark_config_t *cfg, uint64_t n, nexmark_ev
     }
 }
 
-void nexmark_event_at(const nexmark_config_t *cfg, uint64_t n, nexmark_event_t *ev)
-{
+void nexmark_event_at(const nexmark_config_t *cfg, uint64_t n, nexmark_event_t *ev) {
     rng_t r = rng_for(cfg->seed, n, STREAM_FIELDS);
 
     pthread_once(&extra_pool_once, extra_pool_fill);
@@ -481,15 +454,13 @@ void nexmark_event_at(const nexmark_config_t *cfg, uint64_t n, nexmark_event_t *
     maybe_invalidate(cfg, n, ev);
 }
 
-size_t nexmark_event_size(const nexmark_event_t *ev)
-{
+size_t nexmark_event_size(const nexmark_event_t *ev) {
     switch (ev->kind) {
     case NEXMARK_PERSON:
         return 8 + ev->person.name_len + ev->person.email_len + 19 + strlen(ev->person.city) +
                strlen(ev->person.state) + ev->extra_len;
     case NEXMARK_AUCTION:
-        return 8 + ev->auction.item_name_len + ev->auction.description_len + 5 * 8 +
-               ev->extra_len;
+        return 8 + ev->auction.item_name_len + ev->auction.description_len + 5 * 8 + ev->extra_len;
     default:
         return 4 * 8 + ev->extra_len;
     }

@@ -121,20 +121,20 @@ typedef struct nexmark_person_s {
 
 typedef struct nexmark_auction_s {
     int64_t id;
-    char item_name[24];   /* random, 3..19 characters */
+    char item_name[24];    /* random, 3..19 characters */
     char description[104]; /* random, 3..99 characters */
-    int64_t initial_bid;  /* cents */
-    int64_t reserve;      /* cents, initial_bid + a price */
-    int64_t expires;      /* epoch ms, > date_time */
-    int64_t seller;       /* a person id */
-    int64_t category;     /* 10..14 */
+    int64_t initial_bid;   /* cents */
+    int64_t reserve;       /* cents, initial_bid + a price */
+    int64_t expires;       /* epoch ms, > date_time */
+    int64_t seller;        /* a person id */
+    int64_t category;      /* 10..14 */
     uint8_t item_name_len, description_len;
 } nexmark_auction_t;
 
 typedef struct nexmark_bid_s {
-    int64_t auction; /* an auction id */
-    int64_t bidder;  /* a person id */
-    int64_t price;   /* cents */
+    int64_t auction;  /* an auction id */
+    int64_t bidder;   /* a person id */
+    int64_t price;    /* cents */
     char channel[16]; /* "Google", "Facebook", "Baidu", "Apple" or "channel-<0..9999>" */
     char url[96];     /* "https://www.nexmark.com/a/b/c/item.htm?query=1[&channel_id=N]" */
     uint8_t channel_len, url_len;
@@ -143,12 +143,12 @@ typedef struct nexmark_bid_s {
 /* One event. Strings are NUL-terminated; extra points into a static pool (not terminated). */
 typedef struct nexmark_event_s {
     nexmark_kind_t kind;
-    uint64_t number;    /* the event number */
-    int64_t date_time;  /* epoch ms: the event's time after the out-of-order shift */
-    int64_t gen_time;   /* epoch ms: the event's place on the timeline, before the shift */
+    uint64_t number;   /* the event number */
+    int64_t date_time; /* epoch ms: the event's time after the out-of-order shift */
+    int64_t gen_time;  /* epoch ms: the event's place on the timeline, before the shift */
     nexmark_invalid_t invalid;
-    int missing_field;  /* NEXMARK_INVALID_MISSING_FIELD: index of the field left out, else -1 */
-    const char *extra;  /* padding: random letters */
+    int missing_field; /* NEXMARK_INVALID_MISSING_FIELD: index of the field left out, else -1 */
+    const char *extra; /* padding: random letters */
     size_t extra_len;
     union {
         nexmark_person_t person;

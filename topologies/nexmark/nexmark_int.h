@@ -8,8 +8,7 @@
 #include <string.h>
 
 /* Writes v in decimal, two digits per step, without a NUL; returns the end. */
-static inline char *nexmark__put_u64(char *p, uint64_t v)
-{
+static inline char *nexmark__put_u64(char *p, uint64_t v) {
     static const char pairs[] = "00010203040506070809101112131415161718192021222324"
                                 "25262728293031323334353637383940414243444546474849"
                                 "50515253545556575859606162636465666768697071727374"

@@ -21,17 +21,18 @@ typedef struct field_s {
     size_t quoted_len;
 } field_t;
 
-#define FIELD(n) {n, "\"" n "\":", sizeof(n) + 2}
+#define FIELD(n)                                                                                   \
+    { n, "\"" n "\":", sizeof(n) + 2 }
 
-static const field_t person_fields[] = {FIELD("id"),   FIELD("name"),  FIELD("emailAddress"),
+static const field_t person_fields[] = {FIELD("id"),         FIELD("name"), FIELD("emailAddress"),
                                         FIELD("creditCard"), FIELD("city"), FIELD("state"),
-                                        FIELD("dateTime"), FIELD("extra")};
+                                        FIELD("dateTime"),   FIELD("extra")};
 static const field_t auction_fields[] = {
     FIELD("id"),       FIELD("itemName"), FIELD("description"), FIELD("initialBid"),
     FIELD("reserve"),  FIELD("dateTime"), FIELD("expires"),     FIELD("seller"),
     FIELD("category"), FIELD("extra")};
-static const field_t bid_fields[] = {FIELD("auction"), FIELD("bidder"),   FIELD("price"),
-                                     FIELD("channel"), FIELD("url"),      FIELD("dateTime"),
+static const field_t bid_fields[] = {FIELD("auction"), FIELD("bidder"), FIELD("price"),
+                                     FIELD("channel"), FIELD("url"),    FIELD("dateTime"),
                                      FIELD("extra")};
 
 static const struct {
@@ -46,30 +47,29 @@ static const struct {
 /* Bytes the stack buffer needs at most: names (< 120), 7 numbers (< 140), strings (< 260). */
 #define HEAD_MAX 768
 
-int nexmark_field_count(nexmark_kind_t kind)
-{
+int nexmark_field_count(nexmark_kind_t kind) {
     return (unsigned)kind < NEXMARK_KIND_CNT ? kinds[kind].count : 0;
 }
 
-const char *nexmark_field_name(nexmark_kind_t kind, int idx)
-{
+const char *nexmark_field_name(nexmark_kind_t kind, int idx) {
     if ((unsigned)kind >= NEXMARK_KIND_CNT || idx < 0 || idx >= kinds[kind].count)
         return NULL;
     return kinds[kind].fields[idx].name;
 }
 
-const char *nexmark_kind_name(nexmark_kind_t kind)
-{
+const char *nexmark_kind_name(nexmark_kind_t kind) {
     static const char *const names[] = {"person", "auction", "bid"};
 
     return (unsigned)kind < NEXMARK_KIND_CNT ? names[kind] : "unknown";
 }
 
-const char *nexmark_invalid_name(nexmark_invalid_t invalid)
-{
-    static const char *const names[] = {"valid",          "missing_field",
-                                        "negative_price", "reserve_below_initial",
-                                        "expires_not_after_datetime", "not_json"};
+const char *nexmark_invalid_name(nexmark_invalid_t invalid) {
+    static const char *const names[] = {"valid",
+                                        "missing_field",
+                                        "negative_price",
+                                        "reserve_below_initial",
+                                        "expires_not_after_datetime",
+                                        "not_json"};
 
     return (unsigned)invalid <= NEXMARK_INVALID_NOT_JSON ? names[invalid] : "unknown";
 }
@@ -77,8 +77,7 @@ const char *nexmark_invalid_name(nexmark_invalid_t invalid)
 /* ---------------------------------------------------------------------------------------- */
 /* Writing                                                                                  */
 
-static char *put_i64(char *p, int64_t v)
-{
+static char *put_i64(char *p, int64_t v) {
     if (v < 0) {
         *p++ = '-';
         return nexmark__put_u64(p, (uint64_t)0 - (uint64_t)v);
@@ -86,8 +85,7 @@ static char *put_i64(char *p, int64_t v)
     return nexmark__put_u64(p, (uint64_t)v);
 }
 
-static char *put_str(char *p, const char *s, size_t len)
-{
+static char *put_str(char *p, const char *s, size_t len) {
     *p++ = '"';
     memcpy(p, s, len);
     p += len;
@@ -96,54 +94,72 @@ static char *put_str(char *p, const char *s, size_t len)
 }
 
 /* Writes the value of field idx of a person. */
-static char *put_person(char *p, const nexmark_event_t *ev, int idx)
-{
+static char *put_person(char *p, const nexmark_event_t *ev, int idx) {
     const nexmark_person_t *o = &ev->person;
 
     switch (idx) {
-    case 0: return put_i64(p, o->id);
-    case 1: return put_str(p, o->name, o->name_len);
-    case 2: return put_str(p, o->email, o->email_len);
-    case 3: return put_str(p, o->credit_card, 19);
-    case 4: return put_str(p, o->city, strlen(o->city));
-    case 5: return put_str(p, o->state, strlen(o->state));
-    default: return put_i64(p, ev->date_time);
+    case 0:
+        return put_i64(p, o->id);
+    case 1:
+        return put_str(p, o->name, o->name_len);
+    case 2:
+        return put_str(p, o->email, o->email_len);
+    case 3:
+        return put_str(p, o->credit_card, 19);
+    case 4:
+        return put_str(p, o->city, strlen(o->city));
+    case 5:
+        return put_str(p, o->state, strlen(o->state));
+    default:
+        return put_i64(p, ev->date_time);
     }
 }
 
-static char *put_auction(char *p, const nexmark_event_t *ev, int idx)
-{
+static char *put_auction(char *p, const nexmark_event_t *ev, int idx) {
     const nexmark_auction_t *o = &ev->auction;
 
     switch (idx) {
-    case 0: return put_i64(p, o->id);
-    case 1: return put_str(p, o->item_name, o->item_name_len);
-    case 2: return put_str(p, o->description, o->description_len);
-    case 3: return put_i64(p, o->initial_bid);
-    case 4: return put_i64(p, o->reserve);
-    case 5: return put_i64(p, ev->date_time);
-    case 6: return put_i64(p, o->expires);
-    case 7: return put_i64(p, o->seller);
-    default: return put_i64(p, o->category);
+    case 0:
+        return put_i64(p, o->id);
+    case 1:
+        return put_str(p, o->item_name, o->item_name_len);
+    case 2:
+        return put_str(p, o->description, o->description_len);
+    case 3:
+        return put_i64(p, o->initial_bid);
+    case 4:
+        return put_i64(p, o->reserve);
+    case 5:
+        return put_i64(p, ev->date_time);
+    case 6:
+        return put_i64(p, o->expires);
+    case 7:
+        return put_i64(p, o->seller);
+    default:
+        return put_i64(p, o->category);
     }
 }
 
-static char *put_bid(char *p, const nexmark_event_t *ev, int idx)
-{
+static char *put_bid(char *p, const nexmark_event_t *ev, int idx) {
     const nexmark_bid_t *o = &ev->bid;
 
     switch (idx) {
-    case 0: return put_i64(p, o->auction);
-    case 1: return put_i64(p, o->bidder);
-    case 2: return put_i64(p, o->price);
-    case 3: return put_str(p, o->channel, o->channel_len);
-    case 4: return put_str(p, o->url, o->url_len);
-    default: return put_i64(p, ev->date_time);
+    case 0:
+        return put_i64(p, o->auction);
+    case 1:
+        return put_i64(p, o->bidder);
+    case 2:
+        return put_i64(p, o->price);
+    case 3:
+        return put_str(p, o->channel, o->channel_len);
+    case 4:
+        return put_str(p, o->url, o->url_len);
+    default:
+        return put_i64(p, ev->date_time);
     }
 }
 
-int nexmark_event_json(const nexmark_event_t *ev, rill_buf_t *buf)
-{
+int nexmark_event_json(const nexmark_event_t *ev, rill_buf_t *buf) {
     char head[HEAD_MAX];
     char *p = head;
     const field_t *fields;
@@ -173,8 +189,7 @@ int nexmark_event_json(const nexmark_event_t *ev, rill_buf_t *buf)
     memcpy(p, ",\"extra\":\"", 10);
     p += 10;
     if (rill_buf_append(buf, head, (size_t)(p - head)) != 0 ||
-        rill_buf_append(buf, ev->extra, ev->extra_len) != 0 ||
-        rill_buf_append(buf, "\"}", 2) != 0)
+        rill_buf_append(buf, ev->extra, ev->extra_len) != 0 || rill_buf_append(buf, "\"}", 2) != 0)
         return -1;
     if (ev->invalid == NEXMARK_INVALID_NOT_JSON) {
         buf->len = start + (buf->len - start) / 2;
@@ -183,8 +198,7 @@ int nexmark_event_json(const nexmark_event_t *ev, rill_buf_t *buf)
     return 0;
 }
 
-size_t nexmark_event_key(const nexmark_event_t *ev, char *key)
-{
+size_t nexmark_event_key(const nexmark_event_t *ev, char *key) {
     int64_t id = ev->kind == NEXMARK_PERSON    ? ev->person.id
                  : ev->kind == NEXMARK_AUCTION ? ev->auction.id
                                                : ev->bid.auction;

@@ -76,29 +76,25 @@ typedef struct run_s {
 
 static volatile sig_atomic_t stop_signal;
 
-static void on_signal(int sig)
-{
+static void on_signal(int sig) {
     stop_signal = sig;
 }
 
-static double clock_s(clockid_t clock)
-{
+static double clock_s(clockid_t clock) {
     struct timespec ts;
 
     clock_gettime(clock, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static double now_s(void)
-{
+static double now_s(void) {
     return clock_s(CLOCK_MONOTONIC);
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Command line                                                                             */
 
-static void usage(FILE *out)
-{
+static void usage(FILE *out) {
     fprintf(out,
             "Usage: " PROG " [options] (--bootstrap-servers HOST:PORT | --out-dir DIR | --null)\n"
             "Writes NEXMark events (1 person : 3 auctions : 46 bids) as JSON. Each event is\n"
@@ -131,8 +127,7 @@ static void usage(FILE *out)
             NEXMARK_DEFAULT_BASE_TIME_MS);
 }
 
-static int parse_u64(const char *flag, const char *s, uint64_t *out)
-{
+static int parse_u64(const char *flag, const char *s, uint64_t *out) {
     char *end;
 
     errno = 0;
@@ -144,8 +139,7 @@ static int parse_u64(const char *flag, const char *s, uint64_t *out)
     return 0;
 }
 
-static int parse_u32(const char *flag, const char *s, uint32_t *out)
-{
+static int parse_u32(const char *flag, const char *s, uint32_t *out) {
     uint64_t v;
 
     if (parse_u64(flag, s, &v))
@@ -158,8 +152,7 @@ static int parse_u32(const char *flag, const char *s, uint32_t *out)
     return 0;
 }
 
-static int parse_double(const char *flag, const char *s, double *out)
-{
+static int parse_double(const char *flag, const char *s, double *out) {
     char *end;
 
     errno = 0;
@@ -171,8 +164,7 @@ static int parse_double(const char *flag, const char *s, double *out)
     return 0;
 }
 
-static int set_out(opts_t *o, out_kind_t out)
-{
+static int set_out(opts_t *o, out_kind_t out) {
     if (o->out != OUT_UNSET && o->out != out) {
         fprintf(stderr, PROG ": choose one output: --bootstrap-servers, --out-dir or --null\n");
         return -1;
@@ -181,8 +173,7 @@ static int set_out(opts_t *o, out_kind_t out)
     return 0;
 }
 
-static int parse_define(opts_t *o, const char *def)
-{
+static int parse_define(opts_t *o, const char *def) {
     char name[256], errstr[512];
     const char *eq = strchr(def, '=');
 
@@ -199,9 +190,25 @@ static int parse_define(opts_t *o, const char *def)
 }
 
 enum {
-    OPT_EVENTS = 256, OPT_FIRST, OPT_SEED, OPT_RATE, OPT_BASE, OPT_OOO, OPT_INVALID,
-    OPT_INFLIGHT, OPT_ACTIVE, OPT_LEAD, OPT_WRATE, OPT_BOOT, OPT_PT, OPT_AT, OPT_BT,
-    OPT_CONFIG, OPT_DIR, OPT_NULL, OPT_QUIET
+    OPT_EVENTS = 256,
+    OPT_FIRST,
+    OPT_SEED,
+    OPT_RATE,
+    OPT_BASE,
+    OPT_OOO,
+    OPT_INVALID,
+    OPT_INFLIGHT,
+    OPT_ACTIVE,
+    OPT_LEAD,
+    OPT_WRATE,
+    OPT_BOOT,
+    OPT_PT,
+    OPT_AT,
+    OPT_BT,
+    OPT_CONFIG,
+    OPT_DIR,
+    OPT_NULL,
+    OPT_QUIET
 };
 
 static const struct option long_opts[] = {
@@ -229,17 +236,20 @@ static const struct option long_opts[] = {
 };
 
 /* Applies one option. Returns 0, or -1 after printing why. */
-static int apply_opt(opts_t *o, int c, const char *arg)
-{
+static int apply_opt(opts_t *o, int c, const char *arg) {
     nexmark_config_t *cfg = &o->cfg;
     char errstr[512];
     uint64_t v;
 
     switch (c) {
-    case OPT_EVENTS: return parse_u64("--events", arg, &o->events);
-    case OPT_FIRST: return parse_u64("--first-event", arg, &o->first_event);
-    case OPT_SEED: return parse_u64("--seed", arg, &cfg->seed);
-    case OPT_RATE: return parse_u64("--rate", arg, &cfg->rate);
+    case OPT_EVENTS:
+        return parse_u64("--events", arg, &o->events);
+    case OPT_FIRST:
+        return parse_u64("--first-event", arg, &o->first_event);
+    case OPT_SEED:
+        return parse_u64("--seed", arg, &cfg->seed);
+    case OPT_RATE:
+        return parse_u64("--rate", arg, &cfg->rate);
     case OPT_BASE:
         if (!strcmp(arg, "now")) {
             struct timespec ts;
@@ -257,33 +267,51 @@ static int apply_opt(opts_t *o, int c, const char *arg)
             return -1;
         cfg->ooo_ms = (int64_t)v;
         return 0;
-    case OPT_INVALID: return parse_double("--invalid", arg, &cfg->invalid_fraction);
+    case OPT_INVALID:
+        return parse_double("--invalid", arg, &cfg->invalid_fraction);
     case OPT_INFLIGHT:
         return parse_u32("--in-flight-auctions", arg, &cfg->num_in_flight_auctions);
-    case OPT_ACTIVE: return parse_u32("--active-people", arg, &cfg->num_active_people);
-    case OPT_LEAD: return parse_u32("--id-lead", arg, &cfg->id_lead);
-    case OPT_WRATE: return parse_double("--write-rate", arg, &o->write_rate);
-    case OPT_BOOT: o->bootstrap = arg; return set_out(o, OUT_KAFKA);
-    case OPT_PT: o->topics[NEXMARK_PERSON] = arg; return 0;
-    case OPT_AT: o->topics[NEXMARK_AUCTION] = arg; return 0;
-    case OPT_BT: o->topics[NEXMARK_BID] = arg; return 0;
+    case OPT_ACTIVE:
+        return parse_u32("--active-people", arg, &cfg->num_active_people);
+    case OPT_LEAD:
+        return parse_u32("--id-lead", arg, &cfg->id_lead);
+    case OPT_WRATE:
+        return parse_double("--write-rate", arg, &o->write_rate);
+    case OPT_BOOT:
+        o->bootstrap = arg;
+        return set_out(o, OUT_KAFKA);
+    case OPT_PT:
+        o->topics[NEXMARK_PERSON] = arg;
+        return 0;
+    case OPT_AT:
+        o->topics[NEXMARK_AUCTION] = arg;
+        return 0;
+    case OPT_BT:
+        o->topics[NEXMARK_BID] = arg;
+        return 0;
     case OPT_CONFIG:
         if (rill_conf_load_file(o->conf, arg, errstr, sizeof(errstr))) {
             fprintf(stderr, PROG ": --config %s: %s\n", arg, errstr);
             return -1;
         }
         return 0;
-    case 'D': return parse_define(o, arg);
-    case OPT_DIR: o->out_dir = arg; return set_out(o, OUT_FILES);
-    case OPT_NULL: return set_out(o, OUT_NULL);
-    case OPT_QUIET: o->quiet = 1; return 0;
-    default: return -1;
+    case 'D':
+        return parse_define(o, arg);
+    case OPT_DIR:
+        o->out_dir = arg;
+        return set_out(o, OUT_FILES);
+    case OPT_NULL:
+        return set_out(o, OUT_NULL);
+    case OPT_QUIET:
+        o->quiet = 1;
+        return 0;
+    default:
+        return -1;
     }
 }
 
 /* Parses argv into o. Returns 0 to run, 1 to exit successfully (help), -1 on error. */
-static int parse_args(int argc, char **argv, opts_t *o)
-{
+static int parse_args(int argc, char **argv, opts_t *o) {
     char errstr[512];
     int c;
 
@@ -316,7 +344,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
     }
     if (o->out == OUT_UNSET) {
         fprintf(stderr, PROG ": say where to write: --bootstrap-servers HOST:PORT, "
-                        "--out-dir DIR or --null (see --help)\n");
+                             "--out-dir DIR or --null (see --help)\n");
         return -1;
     }
     if (nexmark_config_check(&o->cfg, errstr, sizeof(errstr))) {
@@ -329,8 +357,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
 /* ---------------------------------------------------------------------------------------- */
 /* Output                                                                                   */
 
-static int open_output(run_t *run)
-{
+static int open_output(run_t *run) {
     opts_t *o = run->opts;
     char errstr[512], path[4096];
     int k;
@@ -360,8 +387,7 @@ static int open_output(run_t *run)
 }
 
 /* Explains a failed flush: a missing topic gets the fix. */
-static void report_kafka_error(const opts_t *o, const char *errstr)
-{
+static void report_kafka_error(const opts_t *o, const char *errstr) {
     if (strstr(errstr, "nknown topic")) {
         fprintf(stderr,
                 PROG ": a topic does not exist: %s\n" PROG ": this tool creates no topics: "
@@ -374,8 +400,7 @@ static void report_kafka_error(const opts_t *o, const char *errstr)
     }
 }
 
-static int flush_kafka(run_t *run, int timeout_ms)
-{
+static int flush_kafka(run_t *run, int timeout_ms) {
     char errstr[512];
 
     if (rill_producer_flush(run->producer, timeout_ms, errstr, sizeof(errstr))) {
@@ -386,16 +411,14 @@ static int flush_kafka(run_t *run, int timeout_ms)
 }
 
 /* Writes the batch. Returns 0 or -1 after printing why. */
-static int write_batch(run_t *run)
-{
+static int write_batch(run_t *run) {
     size_t i;
     int k;
 
     if (run->opts->out == OUT_FILES) {
         for (k = 0; k < NEXMARK_KIND_CNT; k++) {
-            if (run->lines[k].len &&
-                fwrite(run->lines[k].data, 1, run->lines[k].len, run->files[k]) !=
-                    run->lines[k].len) {
+            if (run->lines[k].len && fwrite(run->lines[k].data, 1, run->lines[k].len,
+                                            run->files[k]) != run->lines[k].len) {
                 fprintf(stderr, PROG ": writing %s: %s\n", file_names[k], strerror(errno));
                 return -1;
             }
@@ -421,8 +444,7 @@ static int write_batch(run_t *run)
 /* The run                                                                                  */
 
 /* Generates events n .. n + cnt - 1 into the batch. Returns 0 or -1 (out of memory). */
-static int generate_batch(run_t *run, uint64_t n, size_t cnt)
-{
+static int generate_batch(run_t *run, uint64_t n, size_t cnt) {
     nexmark_event_t ev;
     char key[NEXMARK_KEY_MAX];
     size_t i;
@@ -457,8 +479,7 @@ static int generate_batch(run_t *run, uint64_t n, size_t cnt)
     return 0;
 }
 
-static void progress(run_t *run, double now)
-{
+static void progress(run_t *run, double now) {
     double dt = now - run->last_progress_s;
 
     if (run->opts->quiet || dt < 1.0)
@@ -474,8 +495,7 @@ static void progress(run_t *run, double now)
 }
 
 /* Sleeps until writing made events keeps within --write-rate. */
-static void pace(run_t *run)
-{
+static void pace(run_t *run) {
     double due, now;
 
     if (run->opts->write_rate <= 0)
@@ -489,8 +509,7 @@ static void pace(run_t *run)
     }
 }
 
-static int run_events(run_t *run)
-{
+static int run_events(run_t *run) {
     opts_t *o = run->opts;
     size_t batch = BATCH_MAX;
     int checked = o->out != OUT_KAFKA;
@@ -514,8 +533,7 @@ static int run_events(run_t *run)
             return -1;
         run->made += cnt;
         /* Prove the topics exist once every kind has been sent (at most 50 events). */
-        if (!checked && (run->made >= NEXMARK_PROPORTION_DENOMINATOR ||
-                         run->made == o->events)) {
+        if (!checked && (run->made >= NEXMARK_PROPORTION_DENOMINATOR || run->made == o->events)) {
             if (flush_kafka(run, FIRST_FLUSH_TIMEOUT_MS))
                 return -1;
             checked = 1;
@@ -528,8 +546,7 @@ static int run_events(run_t *run)
 
 /* Flushes (unless the run failed, which has said why), closes and sums up. */
 /* Writes epoch milliseconds ms as ISO 8601 UTC to out. */
-static const char *iso_time(int64_t ms, char *out, size_t size)
-{
+static const char *iso_time(int64_t ms, char *out, size_t size) {
     time_t secs = (time_t)(ms / 1000);
     struct tm tm;
     size_t len;
@@ -540,8 +557,7 @@ static const char *iso_time(int64_t ms, char *out, size_t size)
     return out;
 }
 
-static int finish(run_t *run, int failed)
-{
+static int finish(run_t *run, int failed) {
     opts_t *o = run->opts;
     int k, rc = failed ? -1 : 0;
     char t0[40], t1[40];
@@ -558,8 +574,7 @@ static int finish(run_t *run, int failed)
     }
     total = now_s() - run->start_s;
     if (rc) {
-        fprintf(stderr, PROG ": stopped after %" PRIu64 " events by the error above\n",
-                run->made);
+        fprintf(stderr, PROG ": stopped after %" PRIu64 " events by the error above\n", run->made);
         return rc;
     }
     fprintf(stderr,
@@ -575,12 +590,13 @@ static int finish(run_t *run, int failed)
                  "events/s of wall-clock time (%.3f s, to %s)\n",
             run->gen_s > 0 ? (double)run->made / run->gen_s : 0.0, run->gen_s,
             total > 0 ? (double)run->made / total : 0.0, total,
-            o->out == OUT_KAFKA ? "Kafka" : o->out == OUT_FILES ? o->out_dir : "nowhere");
+            o->out == OUT_KAFKA   ? "Kafka"
+            : o->out == OUT_FILES ? o->out_dir
+                                  : "nowhere");
     return rc;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     opts_t opts = {0};
     run_t run = {0};
     struct sigaction sa;

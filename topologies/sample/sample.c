@@ -75,11 +75,11 @@ static int write_orders(const char *bootstrap, const rill_conf_t *conf, long n) 
     srand(42);
     for (long i = 0; i < n; i++) {
         int klen = snprintf(key, sizeof(key), "%ld", i);
-        int vlen = i % 100 == 99
-                       ? snprintf(value, sizeof(value), "{\"id\": %ld, \"amount\": oops", i)
-                       : snprintf(value, sizeof(value),
-                                  "{\"id\":%ld,\"amount\":%d,\"country\":\"%s\"}", i,
-                                  rand() % 5000, countries[rand() % 8]);
+        int vlen =
+            i % 100 == 99
+                ? snprintf(value, sizeof(value), "{\"id\": %ld, \"amount\": oops", i)
+                : snprintf(value, sizeof(value), "{\"id\":%ld,\"amount\":%d,\"country\":\"%s\"}", i,
+                           rand() % 5000, countries[rand() % 8]);
         rill_producer_send(p, INPUT, -1, key, (size_t)klen, value, (size_t)vlen, 0);
     }
     int rc = rill_producer_flush(p, 60000, errstr, sizeof(errstr));
@@ -97,7 +97,8 @@ static void print_summary(rill_app_t *app, long n, double secs) {
            (long)rill_app_metric(app, "rill_records_produced_total") -
                (long)rill_app_metric(app, "rill_dlq_records_total"));
     printf("  dead-lettered       %ld  (malformed JSON, to rill-sample-dlq, reason in the "
-           "rill.error header)\n", (long)rill_app_metric(app, "rill_dlq_records_total"));
+           "rill.error header)\n",
+           (long)rill_app_metric(app, "rill_dlq_records_total"));
     printf("  commits             %ld\n", (long)rill_app_metric(app, "rill_commits_total"));
     (void)n;
 }

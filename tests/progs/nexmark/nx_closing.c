@@ -83,8 +83,8 @@ static int open_accumulate(const rill_record_t *a, const rill_record_t *bid, con
     return rill_buf_append(out, &o, sizeof(o));
 }
 
-static int open_close(const rill_record_t *a, const void *state, size_t state_len,
-                      rill_buf_t *out, void *opaque) {
+static int open_close(const rill_record_t *a, const void *state, size_t state_len, rill_buf_t *out,
+                      void *opaque) {
     nx_open_t o;
     nx_closed_t c;
     (void)opaque;
@@ -112,14 +112,14 @@ static rill_stream_t *closing(rill_topology_t *topo, const nx_topics_t *t,
     rill_stream_t *a = rill_stream_from(topo, "auctions", t->auctions, src);
     rill_stream_t *b = rill_stream_from(topo, "bids", t->bids, src);
     rill_completion_spec_t spec = {.grace_ms = grace_ms};
-    return rill_stream_complete(a, b, name, &spec, expires_of, open_init, open_accumulate,
-                                close, NULL);
+    return rill_stream_complete(a, b, name, &spec, expires_of, open_init, open_accumulate, close,
+                                NULL);
 }
 
 /* The closed auctions with a winner, keyed as key_fn says, in the task of their new key. */
 static rill_grouped_t *closed_by(rill_topology_t *topo, const nx_topics_t *t,
-                                 const rill_source_opts_t *src, int64_t grace_ms,
-                                 const char *name, rill_mapper_cb key_fn) {
+                                 const rill_source_opts_t *src, int64_t grace_ms, const char *name,
+                                 rill_mapper_cb key_fn) {
     rill_stream_t *c = closing(topo, t, src, grace_ms, "closing", open_close);
     c = rill_stream_filter(c, "with-winner", has_winner, NULL);
     c = rill_stream_select_key(c, "rekey", key_fn, NULL);
@@ -166,8 +166,8 @@ static int q4_json(const rill_record_t *rec, rill_map_out_t *out, void *opaque) 
     if (rec->value_len != sizeof(s) || nx_parse_i64(rec->key, rec->key_len, &category))
         return -1;
     memcpy(&s, rec->value, sizeof(s));
-    return nx_set_value(out, "{\"category\":%" PRId64 ",\"auctions\":%" PRId64
-                             ",\"avg\":%" PRId64 "}",
+    return nx_set_value(out,
+                        "{\"category\":%" PRId64 ",\"auctions\":%" PRId64 ",\"avg\":%" PRId64 "}",
                         category, s.count, s.count ? s.sum / s.count : 0);
 }
 
@@ -235,8 +235,8 @@ static int q6_json(const rill_record_t *rec, rill_map_out_t *out, void *opaque) 
     memcpy(&l, rec->value, sizeof(l));
     for (int64_t i = 0; i < l.cnt; i++)
         sum += l.v[i].price;
-    return nx_set_value(out, "{\"seller\":%" PRId64 ",\"auctions\":%" PRId64
-                             ",\"avg\":%" PRId64 "}",
+    return nx_set_value(out,
+                        "{\"seller\":%" PRId64 ",\"auctions\":%" PRId64 ",\"avg\":%" PRId64 "}",
                         seller, l.cnt, l.cnt ? sum / l.cnt : 0);
 }
 
@@ -259,18 +259,19 @@ static int winning_json(const rill_record_t *a, const void *state, size_t state_
     if (state_len != sizeof(o) || nx_parse_i64(a->key, a->key_len, &auction))
         return -1;
     memcpy(&o, state, sizeof(o));
-    int n = o.has_best
-                ? snprintf(text, sizeof(text), "{\"auction\":%" PRId64 ",\"bidder\":%" PRId64
-                           ",\"price\":%" PRId64 ",\"bids\":%" PRId64 "}",
-                           auction, o.bidder, o.price, o.bids)
-                : snprintf(text, sizeof(text), "{\"auction\":%" PRId64
-                           ",\"bidder\":null,\"price\":null,\"bids\":%" PRId64 "}",
-                           auction, o.bids);
+    int n = o.has_best ? snprintf(text, sizeof(text),
+                                  "{\"auction\":%" PRId64 ",\"bidder\":%" PRId64
+                                  ",\"price\":%" PRId64 ",\"bids\":%" PRId64 "}",
+                                  auction, o.bidder, o.price, o.bids)
+                       : snprintf(text, sizeof(text),
+                                  "{\"auction\":%" PRId64
+                                  ",\"bidder\":null,\"price\":null,\"bids\":%" PRId64 "}",
+                                  auction, o.bids);
     return n < 0 || (size_t)n >= sizeof(text) ? -1 : rill_buf_append(out, text, (size_t)n);
 }
 
-void nx_build_winning(rill_topology_t *topo, const nx_topics_t *t,
-                      const rill_source_opts_t *src, int64_t grace_ms) {
+void nx_build_winning(rill_topology_t *topo, const nx_topics_t *t, const rill_source_opts_t *src,
+                      int64_t grace_ms) {
     rill_stream_t *w = closing(topo, t, src, grace_ms, "winning", winning_json);
     rill_stream_to(w, "sink", t->output, NULL);
 }

@@ -2,8 +2,8 @@
  * nx_int.h — the NEXMark queries of rill_nexmark_app that read their input as JSON text
  * (rill_serde_json_text(): members read from the bytes, no json-c tree): q0, q1, q2 (one
  * record in, at most one out), q5, q7 (windows, then the best of each window) and q4, q6
- * (closed auctions, then an aggregate per category or seller), and the winning bids. rill_nexmark_app.c documents
- * every query's exact semantics and output; these files build them.
+ * (closed auctions, then an aggregate per category or seller), and the winning bids.
+ * rill_nexmark_app.c documents every query's exact semantics and output; these files build them.
  *
  * DESIGN
  * Each query is one build function on the public API. Callbacks format their output into a
@@ -49,8 +49,8 @@ void nx_build_q4(rill_topology_t *topo, const nx_topics_t *t, const rill_source_
                  int64_t grace_ms);
 void nx_build_q6(rill_topology_t *topo, const nx_topics_t *t, const rill_source_opts_t *src,
                  int64_t grace_ms);
-void nx_build_winning(rill_topology_t *topo, const nx_topics_t *t,
-                      const rill_source_opts_t *src, int64_t grace_ms);
+void nx_build_winning(rill_topology_t *topo, const nx_topics_t *t, const rill_source_opts_t *src,
+                      int64_t grace_ms);
 
 /* Shared helpers (nx_common.c). */
 

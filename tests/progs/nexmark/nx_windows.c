@@ -80,15 +80,15 @@ static const char *name_of(char *buf, size_t size, const char *q, const char *wh
 static void best_per_window(rill_stream_t *closed, const char *q, const nx_steps_t *steps,
                             const char *output) {
     char n[64];
-    rill_stream_t *s = rill_stream_filter(closed, name_of(n, sizeof(n), q, "real"),
-                                          real_auction, NULL);
+    rill_stream_t *s =
+        rill_stream_filter(closed, name_of(n, sizeof(n), q, "real"), real_auction, NULL);
     s = rill_stream_map(s, name_of(n, sizeof(n), q, "to-window"), steps->to_window, NULL);
     s = rill_stream_repartition_with(s, name_of(n, sizeof(n), q, "windows"), &bytes_opts);
     rill_grouped_t *g = rill_stream_group_by_key(s, name_of(n, sizeof(n), q, "by-window"));
     rill_table_t *best = rill_grouped_reduce(g, name_of(n, sizeof(n), q, "best-per-window"),
                                              keep_best, (void *)&steps->order);
-    s = rill_stream_map_values(rill_table_to_stream(best, NULL),
-                               name_of(n, sizeof(n), q, "json"), steps->to_json, NULL);
+    s = rill_stream_map_values(rill_table_to_stream(best, NULL), name_of(n, sizeof(n), q, "json"),
+                               steps->to_json, NULL);
     rill_stream_to(s, "sink", output, NULL);
 }
 
@@ -116,8 +116,9 @@ static int q5_json(const rill_record_t *rec, rill_map_out_t *out, void *opaque) 
     if (rec->value_len != sizeof(c))
         return -1;
     memcpy(&c, rec->value, sizeof(c));
-    return nx_set_value(out, "{\"starttime\":%" PRId64 ",\"auction\":%" PRId64
-                             ",\"count\":%" PRId64 "}", window_of(rec), c.auction, c.count);
+    return nx_set_value(out,
+                        "{\"starttime\":%" PRId64 ",\"auction\":%" PRId64 ",\"count\":%" PRId64 "}",
+                        window_of(rec), c.auction, c.count);
 }
 
 static const nx_steps_t q5_steps = {q5_to_window, q5_json, {sizeof(nx_count_t), hotter}};
@@ -125,11 +126,13 @@ static const nx_steps_t q5_steps = {q5_to_window, q5_json, {sizeof(nx_count_t), 
 void nx_build_q5(rill_topology_t *topo, const nx_topics_t *t, const rill_source_opts_t *src,
                  int64_t grace_ms) {
     rill_stream_t *s = rill_stream_from(topo, "bids", t->bids, src);
-    rill_window_spec_t spec = {.kind = RILL_WINDOW_HOPPING, .size_ms = NX_WINDOW_MS,
-                               .advance_ms = NX_HOP_MS, .grace_ms = grace_ms};
+    rill_window_spec_t spec = {.kind = RILL_WINDOW_HOPPING,
+                               .size_ms = NX_WINDOW_MS,
+                               .advance_ms = NX_HOP_MS,
+                               .grace_ms = grace_ms};
     rill_table_t *counts = rill_windowed_count(
-        rill_grouped_windowed_by(rill_stream_group_by_key(s, "q5-by-auction"), &spec),
-        "q5-counts", RILL_EMIT_FINAL);
+        rill_grouped_windowed_by(rill_stream_group_by_key(s, "q5-by-auction"), &spec), "q5-counts",
+        RILL_EMIT_FINAL);
     best_per_window(rill_table_to_stream(counts, "q5-closed"), "q5", &q5_steps, t->output);
 }
 
@@ -171,7 +174,8 @@ static int q7_add(const rill_record_t *rec, const void *agg, size_t agg_len, ril
 static int q7_to_window(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
     (void)opaque;
     /* the aggregate: the window's best bid of this auction */
-    if (rec->value_len != sizeof(nx_best_t) || rill_buf_append(out->value, rec->value, rec->value_len))
+    if (rec->value_len != sizeof(nx_best_t) ||
+        rill_buf_append(out->value, rec->value, rec->value_len))
         return -1;
     return key_by_window(rec, out);
 }
@@ -182,9 +186,9 @@ static int q7_json(const rill_record_t *rec, rill_map_out_t *out, void *opaque) 
     if (rec->value_len != sizeof(b))
         return -1;
     memcpy(&b, rec->value, sizeof(b));
-    return nx_set_value(out, "{\"starttime\":%" PRId64 ",\"auction\":%" PRId64
-                             ",\"price\":%" PRId64 ",\"bidder\":%" PRId64
-                             ",\"dateTime\":%" PRId64 "}",
+    return nx_set_value(out,
+                        "{\"starttime\":%" PRId64 ",\"auction\":%" PRId64 ",\"price\":%" PRId64
+                        ",\"bidder\":%" PRId64 ",\"dateTime\":%" PRId64 "}",
                         window_of(rec), b.auction, b.price, b.bidder, b.time);
 }
 
@@ -193,10 +197,10 @@ static const nx_steps_t q7_steps = {q7_to_window, q7_json, {sizeof(nx_best_t), b
 void nx_build_q7(rill_topology_t *topo, const nx_topics_t *t, const rill_source_opts_t *src,
                  int64_t grace_ms) {
     rill_stream_t *s = rill_stream_from(topo, "bids", t->bids, src);
-    rill_window_spec_t spec = {.kind = RILL_WINDOW_TUMBLING, .size_ms = NX_WINDOW_MS,
-                               .grace_ms = grace_ms};
+    rill_window_spec_t spec = {
+        .kind = RILL_WINDOW_TUMBLING, .size_ms = NX_WINDOW_MS, .grace_ms = grace_ms};
     rill_table_t *best = rill_windowed_aggregate(
-        rill_grouped_windowed_by(rill_stream_group_by_key(s, "q7-by-auction"), &spec),
-        "q7-best", q7_init, q7_add, NULL, RILL_EMIT_FINAL);
+        rill_grouped_windowed_by(rill_stream_group_by_key(s, "q7-by-auction"), &spec), "q7-best",
+        q7_init, q7_add, NULL, RILL_EMIT_FINAL);
     best_per_window(rill_table_to_stream(best, "q7-closed"), "q7", &q7_steps, t->output);
 }
