@@ -140,19 +140,23 @@ int rill__dlq_send_src(rill__thread_t *thread, const rill__dlq_src_t *src, const
     return 0;
 }
 
-int rill__dlq_send(rill__thread_t *thread, const rd_kafka_message_t *msg, const char *node,
-                   const char *reason, int attempts) {
+rill__dlq_src_t rill__dlq_src_of(const rd_kafka_message_t *msg) {
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
         hdrs = NULL;
-    rill__dlq_src_t src = {.topic = rd_kafka_topic_name(msg->rkt),
-                           .partition = msg->partition,
-                           .offset = msg->offset,
-                           .key = msg->key,
-                           .key_len = msg->key_len,
-                           .value = msg->payload,
-                           .value_len = msg->len,
-                           .timestamp = rd_kafka_message_timestamp(msg, NULL),
-                           .headers = hdrs};
+    return (rill__dlq_src_t){.topic = rd_kafka_topic_name(msg->rkt),
+                             .partition = msg->partition,
+                             .offset = msg->offset,
+                             .key = msg->key,
+                             .key_len = msg->key_len,
+                             .value = msg->payload,
+                             .value_len = msg->len,
+                             .timestamp = rd_kafka_message_timestamp(msg, NULL),
+                             .headers = hdrs};
+}
+
+int rill__dlq_send(rill__thread_t *thread, const rd_kafka_message_t *msg, const char *node,
+                   const char *reason, int attempts) {
+    rill__dlq_src_t src = rill__dlq_src_of(msg);
     return rill__dlq_send_src(thread, &src, node, reason, attempts);
 }

@@ -513,6 +513,8 @@ typedef struct rill__dlq_src_s {
     int64_t timestamp;
     const rd_kafka_headers_t *headers; /* may be NULL */
 } rill__dlq_src_t;
+/* The dead-letter source of a message read from Kafka (its headers borrowed from msg). */
+rill__dlq_src_t rill__dlq_src_of(const rd_kafka_message_t *msg);
 
 /* errors.tolerance=none: stops the app naming the record and returns 1; else 0. */
 int rill__dlq_refused(rill_app_t *app, const rill__dlq_src_t *src, const char *node,

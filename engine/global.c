@@ -105,18 +105,7 @@ static int dead_letter(rill__global_t *gl, const rd_kafka_message_t *msg, const 
     char reason[512];
     const char *topic = rd_kafka_topic_name(msg->rkt);
     snprintf(reason, sizeof(reason), "global table \"%s\": %s", topic, why);
-    rd_kafka_headers_t *orig = NULL;
-    if (rd_kafka_message_headers(msg, &orig))
-        orig = NULL;
-    rill__dlq_src_t src = {.topic = topic,
-                           .partition = msg->partition,
-                           .offset = msg->offset,
-                           .key = msg->key,
-                           .key_len = msg->key_len,
-                           .value = msg->payload,
-                           .value_len = msg->len,
-                           .timestamp = rd_kafka_message_timestamp(msg, NULL),
-                           .headers = orig};
+    rill__dlq_src_t src = rill__dlq_src_of(msg);
     if (rill__dlq_write(&gl->dlq, &src, reason, errstr, errstr_size))
         return -1;
     __atomic_fetch_add(&gl->dead, 1, __ATOMIC_RELAXED);

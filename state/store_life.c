@@ -164,19 +164,19 @@ int rill__task_open_stores(rill__task_t *task) {
 }
 
 int rill__thread_open_stores(rill__thread_t *thread) {
-    rill__task_t *todo[64];
+    rill__task_t *batch[64];
     int n = 0, rc = 0;
     for (int t = 0; t < thread->task_cnt && !rc; t++) {
         rill__task_t *task = thread->tasks[t];
         if (task->initialized || task->stores_open)
             continue;
-        todo[n++] = task;
-        if (n == (int)(sizeof(todo) / sizeof(todo[0]))) { /* restored 64 tasks at a time */
-            rc = open_and_restore(thread, todo, n);
+        batch[n++] = task;
+        if (n == (int)(sizeof(batch) / sizeof(batch[0]))) { /* restored 64 tasks at a time */
+            rc = open_and_restore(thread, batch, n);
             n = 0;
         }
     }
-    return rc || !n ? rc : open_and_restore(thread, todo, n);
+    return rc || !n ? rc : open_and_restore(thread, batch, n);
 }
 
 int rill__store_log_entry(rill__store_t *st, const rill__centry_t *e) {
