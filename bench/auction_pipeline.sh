@@ -19,14 +19,14 @@
 #              its end) and is stopped with SIGTERM 5 s after the generator; auctions ending
 #              in the last 2 s of input are left out. p50/p99/max per edge, and a CDF plot.
 # It prints the tables and appends them to bench/RESULTS.md; the plot goes to PLOT.
-# Cost (bench/faas_cost.sh), from the throughput pairs: USD per million NEXMark events with the
+# Cost (bench/lib/cost.sh), from the throughput pairs: USD per million NEXMark events with the
 # edge native (the processor) and as functions (their own invocations and billed time, GET
 # /stats of the three functions before and after each faas run, and the processor's CPU of
 # the faas run), the crossover rate, and the plot COST_PLOT; also the billed time the bridge
 # saw (rill-auction's own estimate: the functions' Server-Timing) next to their GET /stats.
 #
 # Environment:
-#   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/state_common.sh)
+#   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/lib/run.sh)
 #   RILL_BENCH_EVENTS      throughput: NEXMark events (default 200000)
 #   RILL_BENCH_PAIRS       throughput: native/faas pairs, at least 3 (default 3)
 #   RILL_BENCH_RATE        latency: events per second (default 2000)
@@ -43,65 +43,23 @@
 set -euo pipefail
 
 readonly SCRIPT=auction_pipeline.sh
-# shellcheck source=bench/state_common.sh
-source "$(dirname "$0")/state_common.sh"
-# shellcheck source=bench/faas_cost.sh
-source "$(dirname "$0")/faas_cost.sh"
+# shellcheck source=bench/lib/bench.sh
+source "$(dirname "$0")/lib/bench.sh"
 
 readonly EVENTS=${RILL_BENCH_EVENTS:-200000}
-readonly PAIRS=${RILL_BENCH_PAIRS:-3}
 readonly RATE=${RILL_BENCH_RATE:-2000}
 readonly LIVE_S=${RILL_BENCH_LIVE_S:-30}
-readonly RUN_TIMEOUT_S=${RILL_BENCH_RUN_TIMEOUT_S:-600}
-readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
 readonly PLOT_REL=${RILL_BENCH_PLOT:-bench/auction_latency.png}
-readonly SEED=42
 readonly GRACE_MS=1000
-readonly FUNCTIONS="$ROOT/scripts/functions.sh"
 readonly COST_PLOT_REL=${RILL_BENCH_COST_PLOT:-bench/cost_auction.png}
-RUN_ID="$(date +%s)-$$"
-readonly RUN_ID
-COMMAND=$(command_line)
-readonly COMMAND
 
-[[ "$EVENTS" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_EVENTS must be a positive count"
-if ! [[ "$PAIRS" =~ ^[0-9]+$ ]] || ((PAIRS < 3)); then die "RILL_BENCH_PAIRS must be 3 or more"; fi
+need_count RILL_BENCH_EVENTS "$EVENTS"
+need_pairs
 [[ "$RATE" =~ ^[1-9][0-9]*$ && "$LIVE_S" =~ ^[1-9][0-9]*$ ]] ||
     die "RILL_BENCH_RATE and RILL_BENCH_LIVE_S must be positive integers"
-make_work auction
-STARTED_FUNCTIONS=""
-cleanup() {
-    [[ -n "$STARTED_FUNCTIONS" ]] && "$FUNCTIONS" stop >/dev/null 2>&1
-    state_cleanup
-}
-trap cleanup EXIT
+bench_work auction
 
 # ---------------------------------------------------------------- helpers
-
-# Sets FN_FLAGS, rill-auction's flags naming the functions' URLs, and FN_URLS, the three
-# URLs (functions.sh's lines).
-FN_FLAGS=""
-FN_URLS=()
-ensure_functions() {
-    if "$FUNCTIONS" status >"$WORK/functions.out" 2>/dev/null; then
-        log "using the functions scripts/functions.sh runs"
-    else
-        log "starting the functions (scripts/functions.sh)"
-        "$FUNCTIONS" start >"$WORK/functions.out" || die "scripts/functions.sh start failed"
-        STARTED_FUNCTIONS=1
-    fi
-    local name url
-    while IFS='=' read -r name url; do
-        case "$name" in
-            validate-auction | validate-bid | notify)
-                FN_FLAGS+="--$name-url $url "
-                FN_URLS+=("$url")
-                ;;
-        esac
-    done <"$WORK/functions.out"
-    [[ "$FN_FLAGS" == *validate-auction*validate-bid*notify* ]] ||
-        die "scripts/functions.sh did not report the auction's functions"
-}
 
 # topic_flags PREFIX: rill-auction's flags naming every topic PREFIX.<name>.
 topic_flags() {
@@ -127,7 +85,8 @@ create_inputs() {
     for t in persons auctions.raw bids.raw; do create_topic "$p.$t" "$PARTITIONS"; done
 }
 
-# run_app EDGE IN_PREFIX OUT_PREFIX TAG: rill-auction --drain; prints "wall_s=W cpu_s=C".
+# run_app EDGE IN_PREFIX OUT_PREFIX TAG: rill-auction --drain; prints "wall_s=W cpu_s=C
+# rss_mb=M".
 run_app() {
     local edge=$1 in=$2 out=$3 tag=$4
     local flags
@@ -137,7 +96,7 @@ run_app() {
     flags=${flags//--bids-raw-topic $out.bids.raw/--bids-raw-topic $in.bids.raw}
     # shellcheck disable=SC2086 # the flags are words
     if ! RILL_NOTIFY_FILE="$WORK/notify-$tag.log" timeout --kill-after=10 "$RUN_TIMEOUT_S" \
-        /usr/bin/time -f 'TIME %e %U %S' -o "$WORK/time-$tag" \
+        "${TIMED[@]}" "$WORK/time-$tag" \
         "$BUILD_DIR/topologies/auction/rill-auction" --bootstrap-servers "$BOOTSTRAP" \
         --edge "$edge" --no-generate --drain --grace-ms "$GRACE_MS" $flags $FN_FLAGS \
         --notify-file "$WORK/notify-$tag.log" --state-dir "$WORK/state-$tag" \
@@ -146,7 +105,7 @@ run_app() {
         die "rill-auction ($tag) failed"
     fi
     rm -rf "$WORK/state-$tag"
-    awk '/^TIME/ { printf "wall_s=%s cpu_s=%.2f", $2, $3 + $4 }' "$WORK/time-$tag"
+    timed_fields "$WORK/time-$tag"
 }
 
 # ---------------------------------------------------------------- cost
@@ -178,10 +137,7 @@ auction_costs() {
     echo
     cost_header
     while read -r p nc fc c b a; do cost_row "pair $p" "$(cost_eval "$nc" "$fc" "$c" "$b")"; done <"$WORK/cost-rows"
-    med=$(awk '{ for (k = 2; k <= 5; k++) v[k, NR] = $k }
-        END { for (k = 2; k <= 5; k++) { for (i = 1; i <= NR; i++) a[i] = v[k, i]
-                  for (i = 2; i <= NR; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-                  printf "%s ", NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 } }' "$WORK/cost-rows")
+    med=$(column_medians 2 3 4 5 <"$WORK/cost-rows")
     # shellcheck disable=SC2086 # four numbers
     cost_row "**medians**" "$(cost_eval $med)"
     # shellcheck disable=SC2086
@@ -250,9 +206,7 @@ percentile() {
 latency_run() {
     local edge=$1 p="bench.auction.$RUN_ID.lat$1"
     create_inputs "$p"
-    "$KAFKA" create-topic "$p.closed" "$PARTITIONS" message.timestamp.type=LogAppendTime \
-        >/dev/null 2>"$WORK/create-topic.log" ||
-        { cat "$WORK/create-topic.log" >&2; die "cannot create topic $p.closed"; }
+    create_topic "$p.closed" "$PARTITIONS" message.timestamp.type=LogAppendTime
     local flags
     flags="$(topic_flags "$p") $FN_FLAGS"
     # Not --drain: with live input the app is often at the end of it. It stops on SIGTERM.
@@ -282,14 +236,12 @@ latency_run() {
 }
 
 plot() {
-    local png="$ROOT/$PLOT_REL"
-    command -v gnuplot >/dev/null || { log "warning: gnuplot not found: no plot"; return 0; }
-    local e
+    local png="$ROOT/$PLOT_REL" e
     for e in native faas; do
         awk '{ v[NR] = $1 } END { for (i = 1; i <= NR; i++) print v[i], i / NR }' \
             "$WORK/delays-$e" >"$WORK/cdf-$e"
     done
-    gnuplot <<EOF || log "warning: gnuplot failed"
+    run_gnuplot <<EOF
 set terminal pngcairo size 900,520 font "sans,11" noenhanced
 set output "$png"
 set title "Auction close delay: wall clock past expires + grace to the close record in Kafka\n(live NEXMark input, $RATE events/s, one rill-auction process, at_least_once)"
@@ -314,12 +266,8 @@ latency() {
 # ---------------------------------------------------------------- main
 
 main() {
-    build rill-auction rill-nexmark bench-cost
-    find_broker
-    ensure_functions
-    local load others
-    load=$(cut -d' ' -f1-3 /proc/loadavg)
-    others=$(other_load)
+    bench_start rill-auction rill-nexmark bench-cost
+    ensure_functions validate-auction validate-bid notify
     log "broker $BOOTSTRAP; throughput: $EVENTS events, $PAIRS pairs"
     local tp lat
     tp=$(throughput)
@@ -332,12 +280,8 @@ main() {
     printf '\n%s\n' "$lat"
     plot
     {
-        printf '\n## auction pipeline: edge native vs FaaS — %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
-        printf -- '- revision: %s\n' "$(revision)"
-        # shellcheck disable=SC2016 # the backquotes are Markdown
-        printf -- '- command: `%s`\n' "$COMMAND"
-        machine_line
-        printf -- '- build: %s, %s\n' "$(build_type)" "$(rel_path "$BUILD_DIR")"
+        results_head "auction pipeline: edge native vs FaaS" rocksdb
+        build_item
         printf -- '- app: rill-auction --drain, its defaults (at_least_once, commit.interval.ms 1000, 1 stream thread, %s partitions, grace %s ms); the whole topology: edge in (validate auctions and bids), close (completion), notifications joined with persons, notify (edge out), category and seller analytics, hot items; faas: the functions of topologies/auction/functions on the Functions Framework on this machine (their CPU is not counted)\n' "$PARTITIONS" "$GRACE_MS"
         printf -- '- throughput: NEXMark events 0..%s of seed %s (1%% invalid, 500 ms disorder) written once, not timed; per run a new application.id and new output topics; clock and CPU (user+sys) of the whole rill-auction process, start-up and the end (--drain) included; alternation: per pair, native then faas\n\n' "$((EVENTS - 1))" "$SEED"
         printf '%s\n\n' "$tp"
@@ -345,8 +289,8 @@ main() {
         cost_prices_item
         printf '\n%s\n\n![cost per hour against the event rate](%s)\n\n' "$costs" "$(basename "$COST_PLOT_REL")"
         printf -- '- latency: %s events/s written live for %s s per edge (event time = wall time); close delay = the broker'"'"'s LogAppendTime of the auction'"'"'s record in auction.closed minus (expires + grace), i.e. how long after the auction could close its result was in Kafka; the app runs without --drain and stops 5 s after the input; auctions ending in the last 2 s of input left out; plot: %s\n' "$RATE" "$LIVE_S" "$PLOT_REL"
-        printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n\n' "$load" "${others:-none}"
-        printf '%s\n' "$lat"
+        load_item "$LOAD" "$OTHERS"
+        printf '\n%s\n' "$lat"
     } >>"$RESULTS"
     log "appended to $(rel_path "$RESULTS")"
 }

@@ -25,7 +25,7 @@
 # ratios, then the median and min–max of the ratios, and appends it all to bench/RESULTS.md.
 #
 # Environment:
-#   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/state_common.sh)
+#   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/lib/run.sh)
 #   RILL_BENCH_EVENTS      NEXMark events (persons are not written) (default 1000000)
 #   RILL_BENCH_PAIRS       raw/rill pairs, at least 3               (default 3)
 #   RILL_BENCH_COMPARE     raw (default) or lineage (rill vs rill with lineage.enable=true)
@@ -36,39 +36,30 @@
 set -euo pipefail
 
 readonly SCRIPT=completion.sh
-# shellcheck source=bench/state_common.sh
-source "$(dirname "$0")/state_common.sh"
+# shellcheck source=bench/lib/bench.sh
+source "$(dirname "$0")/lib/bench.sh"
 
 readonly EVENTS=${RILL_BENCH_EVENTS:-1000000}
-readonly PAIRS=${RILL_BENCH_PAIRS:-3}
-readonly SEED=42
 readonly GRACE_MS=5000
-readonly RUN_TIMEOUT_S=${RILL_BENCH_RUN_TIMEOUT_S:-600}
-readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
 readonly COMPARE=${RILL_BENCH_COMPARE:-raw}
 case "$COMPARE" in
     raw) readonly KIND_A=raw KIND_B=rill LABEL_A="raw consume" ;;
     lineage) readonly KIND_A=rill KIND_B=lineage LABEL_A="rill" ;;
-    *) echo "completion.sh: RILL_BENCH_COMPARE must be raw or lineage" >&2; exit 1 ;;
+    *) die "RILL_BENCH_COMPARE must be raw or lineage" ;;
 esac
-RUN_ID="$(date +%s)-$$"
-readonly RUN_ID
-COMMAND=$(command_line)
-readonly COMMAND
 
-[[ "$EVENTS" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_EVENTS must be a positive count"
-if ! [[ "$PAIRS" =~ ^[0-9]+$ ]] || ((PAIRS < 3)); then die "RILL_BENCH_PAIRS must be 3 or more"; fi
-make_work completion
+need_count RILL_BENCH_EVENTS "$EVENTS"
+need_pairs
+bench_work completion
 
 # ---------------------------------------------------------------- runs
 
 # consume TOPIC: one raw read of TOPIC; prints its RESULT line.
 consume() {
-    local out="$WORK/consume-$1.out" err="$WORK/consume-$1.err"
-    timeout --kill-after=10 $((RUN_TIMEOUT_S + 60)) "$BUILD_DIR/bench/bench-changelog-consume" \
-        --bootstrap-servers "$BOOTSTRAP" --topic "$1" --timeout-s "$RUN_TIMEOUT_S" \
-        >"$out" 2>"$err" || { tail -n 30 "$err" >&2; die "raw read of $1 failed"; }
-    grep '^RESULT ' "$out" || die "raw read of $1 printed no RESULT line"
+    run_program "consume-$1" "$BUILD_DIR/bench/bench-changelog-consume" \
+        --bootstrap-servers "$BOOTSTRAP" --topic "$1" --timeout-s "$RUN_TIMEOUT_S" ||
+        die "raw read of $1 failed"
+    result_of "consume-$1"
 }
 
 # run_one KIND I: runs the raw reads or the Rill app of pair I; prints one line
@@ -87,28 +78,35 @@ run_one() {
                        'BEGIN { printf "records=%d wall_s=%.3f cpu_s=%.3f", ra + rb, wa + wb, ca + cb }')
             ;;
         rill | lineage)
-            local dir="$WORK/state-$kind-$i" out="$WORK/$kind-$i.out" err="$WORK/$kind-$i.err"
+            local dir="$WORK/state-$kind-$i" name="$kind-$i"
             local output="bench.completion.$RUN_ID.$i.$kind.out" props=()
             [[ $kind == lineage ]] && props=(-D lineage.enable=true)
             create_topic "$output" "$PARTITIONS"
-            if ! timeout --kill-after=10 $((RUN_TIMEOUT_S + 60)) "$BUILD_DIR/bench/bench-completion" \
+            run_program "$name" "$BUILD_DIR/bench/bench-completion" \
                 --bootstrap-servers "$BOOTSTRAP" --auctions "$AUCTIONS" --bids "$BIDS" \
                 --output "$output" --events "$EVENTS" --grace-ms "$GRACE_MS" \
                 --timeout-s "$RUN_TIMEOUT_S" --state-dir "$dir" "${props[@]}" \
-                -D "application.id=bench-completion-$kind-$RUN_ID-$i" >"$out" 2>"$err"; then
-                tail -n 30 "$err" >&2
-                die "rill run $i failed"
-            fi
+                -D "application.id=bench-completion-$kind-$RUN_ID-$i" || die "rill run $i failed"
             rm -rf "$dir"
             local result metrics
-            result=$(grep '^RESULT ' "$out") || die "rill run $i printed no RESULT line"
-            metrics=$(grep '^METRICS ' "$out" | cut -d' ' -f2- || true)
+            result=$(result_of "$name")
+            metrics=$(grep '^METRICS ' "$WORK/$name.out" | cut -d' ' -f2- || true)
             line="records=$(field "$result" records) wall_s=$(field "$result" wall_s)"
             line+=" cpu_s=$(field "$result" cpu_s) total_s=$(field "$result" total_s) $metrics"
             ;;
     esac
     cpu1=$(broker_cpu)
     echo "$line broker_cpu_s=$(cpu_diff "$cpu0" "$cpu1")"
+}
+
+# pair_row I RAW RILL: adds the pair's row to rows (report's columns), and keeps the counters
+# of its Rill run in metrics.
+pair_row() {
+    local raw=$2 rill=$3
+    rows+="$1 $(field "$raw" records) $(field "$raw" wall_s) $(field "$raw" cpu_s)"
+    rows+=" $(field "$rill" records) $(field "$rill" wall_s) $(field "$rill" cpu_s)"
+    rows+=" $(field "$rill" completions) $(field "$raw" broker_cpu_s) $(field "$rill" broker_cpu_s)"$'\n'
+    metrics=$(tr ' ' '\n' <<<"$rill" | grep -E '^(completions|ignored|held|unmatched|late|dlq|commits)=' | tr '\n' ' ')
 }
 
 # ---------------------------------------------------------------- report
@@ -142,17 +140,11 @@ append_results() {
     local table=$1 load=$2 others=$3 wrote=$4 metrics=$5
     {
         if [[ $COMPARE == lineage ]]; then
-            printf '\n## completion detection: the cost of lineage kept with the state — %s\n\n' \
-                "$(date -u '+%Y-%m-%d %H:%M UTC')"
+            results_head "completion detection: the cost of lineage kept with the state" rocksdb
         else
-            printf '\n## completion detection: NEXMark winning bid vs the raw consume rate — %s\n\n' \
-                "$(date -u '+%Y-%m-%d %H:%M UTC')"
+            results_head "completion detection: NEXMark winning bid vs the raw consume rate" rocksdb
         fi
-        printf -- '- revision: %s\n' "$(revision)"
-        # shellcheck disable=SC2016 # the backquotes are Markdown
-        printf -- '- command: `%s`\n' "$COMMAND"
-        machine_line
-        printf -- '- build: %s, %s\n' "$(build_type)" "$(rel_path "$BUILD_DIR")"
+        build_item
         printf -- '- input (bench-completion --write, written once, not timed): NEXMark events 0..%s of seed %s (rill_nexmark defaults: 10,000 events/s of event time, 100 auctions in flight, id_lead 10, no disorder, nothing invalid), auctions and bids only, JSON, keyed by auction id, %s partitions each (murmur2), plus one watermark auction per auctions partition 60 s of event time after the last expiry; %s\n' \
             "$((EVENTS - 1))" "$SEED" "$PARTITIONS" "$wrote"
         printf -- '- rill (bench-completion): sources with the JSON serde and dateTime as event time → rill_stream_complete (deadline = expires, grace %s ms, hold 60 s; a bid counts when auction.dateTime <= dateTime < expires and price >= reserve; winner: highest price, earliest, lowest bidder) → sink of one JSON record per auction; Rill defaults: at_least_once, commit.interval.ms 30000, 1 stream thread, RocksDB store with its changelog; each run a new application.id, state.dir and output topic; operator counters of the last run: %s\n' \
@@ -161,19 +153,15 @@ append_results() {
         printf -- '- clock: rill from its first record consumed to its last completion (rill_completions_total = the number of auctions); CPU: user+sys of the process over the same span (getrusage), per million input records\n'
         [[ $COMPARE == lineage ]] && printf -- '- lineage: the same rill run with -D lineage.enable=true: each auction keeps its trace and its leading bid'"'"'s (the best so far: the winner app'"'"'s accumulate returns RILL_COMPLETION_LEADS) in the store and changelog; the output carries the winner'"'"'s traceparent and rill.lineage\n'
         printf -- '- alternation: per pair, %s then %s\n' "$KIND_A" "$KIND_B"
-        printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n\n' "$load" "${others:-none}"
-        printf '%s\n' "$table"
+        load_item "$load" "$others"
+        printf '\n%s\n' "$table"
     } >>"$RESULTS"
 }
 
 # ---------------------------------------------------------------- main
 
 main() {
-    build bench-completion bench-changelog-consume
-    find_broker
-    local load others
-    load=$(cut -d' ' -f1-3 /proc/loadavg)
-    others=$(other_load)
+    bench_start bench-completion bench-changelog-consume
     AUCTIONS="bench.completion.$RUN_ID.auctions"
     BIDS="bench.completion.$RUN_ID.bids"
     create_topic "$AUCTIONS" "$PARTITIONS"
@@ -185,21 +173,12 @@ main() {
         --partitions "$PARTITIONS") || die "writing the input failed"
     wrote=${wrote#WROTE }
     log "wrote $wrote"
-    local rows="" i raw rill metrics=""
-    for ((i = 1; i <= PAIRS; i++)); do
-        raw=$(run_one "$KIND_A" "$i")
-        log "pair $i $KIND_A: $raw"
-        rill=$(run_one "$KIND_B" "$i")
-        log "pair $i $KIND_B: $rill"
-        rows+="$i $(field "$raw" records) $(field "$raw" wall_s) $(field "$raw" cpu_s)"
-        rows+=" $(field "$rill" records) $(field "$rill" wall_s) $(field "$rill" cpu_s)"
-        rows+=" $(field "$rill" completions) $(field "$raw" broker_cpu_s) $(field "$rill" broker_cpu_s)"$'\n'
-        metrics=$(tr ' ' '\n' <<<"$rill" | grep -E '^(completions|ignored|held|unmatched|late|dlq|commits)=' | tr '\n' ' ')
-    done
+    local rows="" metrics=""
+    alternate "$KIND_A" "$KIND_B" pair_row
     local table
     table=$(printf '%s' "$rows" | report)
     printf '\n%s\n' "$table"
-    append_results "$table" "$load" "$others" "$wrote" "${metrics% }"
+    append_results "$table" "$LOAD" "$OTHERS" "$wrote" "${metrics% }"
     log "appended to $(rel_path "$RESULTS")"
 }
 

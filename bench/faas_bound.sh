@@ -16,7 +16,7 @@
 #
 # Usage: bash bench/faas_bound.sh
 #
-# Environment (besides those of bench/faas_common.sh's broker and build):
+# Environment (besides those of bench/lib/run.sh's broker and build):
 #   RILL_BENCH_FAAS_PORT        port of our function process        (default 28081)
 #   RILL_BENCH_FAAS_LATENCIES   function latencies L, ms            (default "25 200")
 #   RILL_BENCH_FAAS_BATCHES     batch sizes B                       (default "1 100 1000")
@@ -31,44 +31,33 @@
 set -euo pipefail
 
 SCRIPT=faas_bound.sh
-# shellcheck source=bench/faas_common.sh
-source "$(dirname "$0")/faas_common.sh"
+readonly COMMAND_QUOTED=1
+# shellcheck source=bench/lib/bench.sh
+source "$(dirname "$0")/lib/bench.sh"
 
 readonly PORT=${RILL_BENCH_FAAS_PORT:-28081}
 read -r -a LATENCIES <<<"${RILL_BENCH_FAAS_LATENCIES:-25 200}"
 read -r -a BATCHES <<<"${RILL_BENCH_FAAS_BATCHES:-1 100 1000}"
 read -r -a IN_FLIGHTS <<<"${RILL_BENCH_FAAS_IN_FLIGHTS:-1 5 20}"
-read -r -a PARTITIONS <<<"${RILL_BENCH_FAAS_PARTITIONS:-1 4}"
+read -r -a PARTITION_COUNTS <<<"${RILL_BENCH_FAAS_PARTITIONS:-1 4}"
 read -r -a ORDERS <<<"${RILL_BENCH_FAAS_ORDERS:-partition key}"
 readonly REPEATS=${RILL_BENCH_FAAS_REPEATS:-1}
 readonly INPUT_RECORDS=${RILL_BENCH_FAAS_INPUT:-1000000}
 readonly PLOT_REL=${RILL_BENCH_FAAS_PLOT:-bench/faas_bound.png}
 readonly PROCESS_CAP=64
-readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
-RUN_ID="$(date +%s)-$$"
-readonly RUN_ID
-COMMAND="$({ env | grep -E '^RILL_(BENCH|KAFKA|BUILD)' || true; } | sed -e 's/=\(.*\)/="\1"/' -e "s|$ROOT/||g" -e 's|="/[^"]*"|="<a directory outside the repository>"|' | sort | tr '\n' ' ')bash bench/faas_bound.sh"
-readonly COMMAND
 
-for v in "${LATENCIES[@]}" "${BATCHES[@]}" "${IN_FLIGHTS[@]}" "${PARTITIONS[@]}" "$REPEATS" "$INPUT_RECORDS"; do
+for v in "${LATENCIES[@]}" "${BATCHES[@]}" "${IN_FLIGHTS[@]}" "${PARTITION_COUNTS[@]}" "$REPEATS" "$INPUT_RECORDS"; do
     [[ "$v" =~ ^[1-9][0-9]*$ ]] || die "latencies, batches, in-flights, partitions and counts must be positive integers, got '$v'"
 done
 for o in "${ORDERS[@]}"; do
     [[ "$o" == partition || "$o" == key ]] || die "orders are partition or key, got '$o'"
 done
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rill-bench-faas-bound.XXXXXX")
-readonly WORK
-trap faas_cleanup EXIT
+bench_work faas-bound
 
 # alone L B CALLS: the function alone; prints "rate call_ms".
 alone() {
-    local out="$WORK/alone-$1-$2-$3"
-    fn_control "{\"fault\":{\"latencyMs\":$1},\"reset\":true}"
-    timeout 60 "$BUILD_DIR/bench/bench-faas-fn-ceiling" --url "$FN_URL" --batch "$2" \
-        --in-flight "$3" --warmup-s 1 --seconds 3 --fn-pid "$FN_PID" >"$out.out" 2>"$out.err" ||
-        { cat "$out.err" >&2; die "bench-faas-fn-ceiling L=$1 B=$2 calls=$3 failed"; }
     local r
-    r=$(grep '^RESULT ' "$out.out")
+    r=$(fn_alone "$@")
     echo "$(field "$r" rate) $(field "$r" mean_call_ms)"
 }
 
@@ -96,7 +85,7 @@ run_grid() {
     local l b c p o rep calls a r
     for ((rep = 1; rep <= REPEATS; rep++)); do
         for l in "${LATENCIES[@]}"; do for b in "${BATCHES[@]}"; do for c in "${IN_FLIGHTS[@]}"; do
-            for p in "${PARTITIONS[@]}"; do
+            for p in "${PARTITION_COUNTS[@]}"; do
                 calls=$((p * c < PROCESS_CAP ? p * c : PROCESS_CAP))
                 a=$(alone "$l" "$b" "$calls")
                 for o in "${ORDERS[@]}"; do
@@ -139,8 +128,7 @@ report() {
 
 plot() {
     local png=$1 panels="" p o l b i=0 series
-    command -v gnuplot >/dev/null || { log "warning: gnuplot not found: no plot"; return 0; }
-    for p in "${PARTITIONS[@]}"; do for o in "${ORDERS[@]}"; do
+    for p in "${PARTITION_COUNTS[@]}"; do for o in "${ORDERS[@]}"; do
         series=""
         i=0
         : >"$WORK/plot-$p-$o"
@@ -153,7 +141,7 @@ plot() {
         done; done
         panels+="set title 'P=$p partition(s), order=$o'"$'\n'"plot $series, 0.95 with lines dt 2 lc rgb 'black' title '0.95'"$'\n'
     done; done
-    gnuplot <<EOF || log "warning: gnuplot failed"
+    run_gnuplot <<EOF
 set terminal pngcairo noenhanced size 1300,900 font ",10"
 set output '$png'
 set multiplot layout 2,2 title "Rill FaaS bridge with default settings: achieved / min(bound, the function alone)"
@@ -174,15 +162,12 @@ EOF
 append_results() {
     local table=$1 load=$2 others=$3
     {
-        printf '\n## faas bound with default settings — %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
-        printf -- '- revision: %s (built %s)\n' "$REVISION" "$BUILT_AT"
-        printf -- '- command: `%s`\n' "$COMMAND"
-        machine_line
+        results_head "faas bound with default settings" faas
         printf -- '- workload: %s records written once per input (1 and 4 partitions; keys "k<i>", 100-byte values, seed 42); every run reads it from the start under a new application.id\n' "$INPUT_RECORDS"
         printf -- '- stage: CloudEvents, batch_max_records=B, max_in_flight=C, order as given; everything else the defaults of the revision above (linger_ms, the read-ahead max_buffered_records, faas.max.in.flight, faas.max.connections: README.md)\n'
         printf -- '- function: Functions Framework target `faulty` (no fault), latency L per cell (POST /control); "function alone" = bench-faas-fn-ceiling with min(P·C, 64) calls of B events in flight at the same L, run just before the Rill runs of the cell\n'
         printf -- '- limit = min(bound, function alone); medians over %s run(s) per cell and variant\n' "$REPEATS"
-        printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n' "$load" "${others:-none}"
+        load_item "$load" "$others"
         printf -- '- plot: `%s`\n\n' "$PLOT_REL"
         printf '%s\n' "$table"
         [[ "$PLOT_REL" == none ]] || printf '\n![achieved/limit](%s)\n' "$(basename "$PLOT_REL")"
@@ -190,18 +175,16 @@ append_results() {
 }
 
 main() {
-    faas_start faulty "$PORT" bench-faas-throughput bench-faas-fn-ceiling bench-produce
+    faas_start faulty "$PORT" '{"latencyMs":0}' bench-faas-throughput bench-faas-fn-ceiling bench-produce
     local p t0=$SECONDS
     DLQ="bench.faas.$RUN_ID.dlq"
     create_topic "$DLQ" 1
     declare -g -A INPUTS=()
-    for p in "${PARTITIONS[@]}"; do
+    for p in "${PARTITION_COUNTS[@]}"; do
         INPUTS[$p]="bench.faas.$RUN_ID.in$p"
         create_topic "${INPUTS[$p]}" "$p"
         log "writing $INPUT_RECORDS records to ${INPUTS[$p]} (not timed)"
-        timeout 900 "$BUILD_DIR/bench/bench-produce" --bootstrap-servers "$BOOTSTRAP" \
-            --topic "${INPUTS[$p]}" --records "$INPUT_RECORDS" --value-bytes 100 --seed 42 >&2 ||
-            die "writing the input failed"
+        write_records "${INPUTS[$p]}" "$INPUT_RECORDS"
     done
     : >"$WORK/rows"
     run_grid

@@ -21,7 +21,7 @@
 # (achieved/bound against C, one line per (L, B)) and appends both to bench/RESULTS.md.
 # A cell whose clean stop hangs after it printed its figures (bench-faas-throughput exit code 3,
 # see bench/faas_throughput.c) is kept, and listed in RESULTS.md.
-# Cost (bench/faas_cost.sh): per cell, the FaaS stage's USD per million events at list prices
+# Cost (bench/lib/cost.sh): per cell, the FaaS stage's USD per million events at list prices
 # from the function's own invocations and billed time (GET /stats, reset per cell) and Rill's
 # CPU per record; the grid has no native run, so no crossover (faas_latency.sh has both).
 #
@@ -45,10 +45,9 @@
 set -euo pipefail
 
 SCRIPT=faas_grid.sh
-# shellcheck source=bench/faas_common.sh
-source "$(dirname "$0")/faas_common.sh"
-# shellcheck source=bench/faas_cost.sh
-source "$(dirname "$0")/faas_cost.sh"
+readonly COMMAND_QUOTED=1
+# shellcheck source=bench/lib/bench.sh
+source "$(dirname "$0")/lib/bench.sh"
 
 readonly PORT=${RILL_BENCH_FAAS_PORT:-}
 read -r -a LATENCIES <<<"${RILL_BENCH_FAAS_LATENCIES:-25 200}"
@@ -64,31 +63,13 @@ readonly PLOT_REL=${RILL_BENCH_FAAS_PLOT:-bench/faas_throughput.png}
 readonly LABEL=${RILL_BENCH_FAAS_LABEL:-defaults}
 readonly LINGER_MS=1
 readonly VALUE_BYTES=100
-readonly SEED=42
-readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
-RUN_ID="$(date +%s)-$$"
-readonly RUN_ID
-COMMAND="$({ env | grep -E '^RILL_(BENCH|KAFKA|BUILD)' || true; } | sed -e 's/=\(.*\)/="\1"/' -e "s|$ROOT/||g" -e 's|="/[^"]*"|="<a directory outside the repository>"|' | sort | tr '\n' ' ')bash bench/faas_grid.sh"
-readonly COMMAND
 
 for v in "${LATENCIES[@]}" "${BATCHES[@]}" "${IN_FLIGHTS[@]}" "$RECORDS" "$MIN_S" "$MAX_S" "$INPUT_RECORDS"; do
     [[ "$v" =~ ^[1-9][0-9]*$ ]] || die "latencies, batches, in-flights and counts must be positive integers, got '$v'"
 done
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rill-bench-faas-grid.XXXXXX")
-readonly WORK
-trap faas_cleanup EXIT
+bench_work faas-grid
 
 # ---------------------------------------------------------------- runs
-
-# ceiling B C: the function alone; prints its RESULT line.
-ceiling() {
-    local b=$1 c=$2 out="$WORK/ceiling-$1-$2"
-    fn_control '{"fault":{"latencyMs":0},"reset":true}'
-    timeout 60 "$BUILD_DIR/bench/bench-faas-fn-ceiling" --url "$FN_URL" --batch "$b" \
-        --in-flight "$c" --warmup-s 1 --seconds 3 --fn-pid "$FN_PID" >"$out.out" 2>"$out.err" ||
-        { cat "$out.err" >&2; die "bench-faas-fn-ceiling B=$b C=$c failed"; }
-    grep '^RESULT ' "$out.out"
-}
 
 # cell L B C: one Rill run; prints its RESULT line.
 cell() {
@@ -194,7 +175,6 @@ report() {
 
 plot() {
     local png=$1
-    command -v gnuplot >/dev/null || { log "warning: gnuplot not found: no plot"; return 0; }
     # One data block per (L, B): "C ratio ratio_eff".
     local series=() l b
     : >"$WORK/plot.blocks"
@@ -212,7 +192,7 @@ plot() {
         plots_a+="${plots_a:+, }'$WORK/plot.blocks' index $i using 1:2 with linespoints lw 2 pt 7 dt $dt lc $((i % ${#BATCHES[@]} + 1)) title '${series[$i]}'"
         plots_b+="${plots_b:+, }'$WORK/plot.blocks' index $i using 1:3 with linespoints lw 2 pt 7 dt $dt lc $((i % ${#BATCHES[@]} + 1)) title '${series[$i]}'"
     done
-    gnuplot <<EOF || log "warning: gnuplot failed"
+    run_gnuplot <<EOF
 set terminal pngcairo noenhanced size 1300,600 font ",10"
 set output '$png'
 set multiplot layout 1,2 title "Rill FaaS bridge: achieved throughput against the bound (one task, function waits L ms and echoes; $LABEL)"
@@ -238,11 +218,8 @@ EOF
 append_results() {
     local tables=$1 load=$2 others=$3 example=$4
     {
-        printf '\n## faas throughput grid (%s) — %s\n\n' "$LABEL" "$(date -u '+%Y-%m-%d %H:%M UTC')"
-        printf -- '- revision: %s (built %s)\n' "$REVISION" "$BUILT_AT"
-        printf -- '- command: `%s`\n' "$COMMAND"
-        machine_line
-        printf -- '- build: %s, %s\n' "$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt")" "$(rel_path "$BUILD_DIR")"
+        results_head "faas throughput grid ($LABEL)" faas
+        build_item
         printf -- '- workload: %s records written once to a 1-partition topic (keys "k<i>", %s-byte values, seed %s); every cell reads it from the start under a new application.id (one task)\n' \
             "$INPUT_RECORDS" "$VALUE_BYTES" "$SEED"
         printf -- '- function: Functions Framework target `faulty` (faas_bridge/functions, no fault), latency L set per cell with POST /control `{"fault":{"latencyMs":L}}`; it echoes the text values; one Node process, started by the script\n'
@@ -251,7 +228,7 @@ append_results() {
         printf -- '- measured: outputs per second leaving the stage after %s s of warm-up, over whole bursts, for ≥ %s outputs and ≥ %s s, ≤ %s s (bench/faas_throughput.c); CPU-s/M = user+sys CPU seconds per million records over the same window (Rill: getrusage of the processor process; function: /proc/<pid>/stat); "busy" = function CPU-s per second of window; mean batch/call/in-flight from the stage metrics (Little: rate ≈ in-flight × batch / call)\n' \
             "$WARMUP_S" "$RECORDS" "$MIN_S" "$MAX_S"
         printf -- '- function alone: bench-faas-fn-ceiling (libcurl multi, no Rill), same request shape, 1 s warm-up + 3 s; capacity = 10^6 / its CPU-s per million records (one full core)\n'
-        printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n' "$load" "${others:-none}"
+        load_item "$load" "$others"
         printf -- '- plot: `%s`\n' "$PLOT_REL"
         local hangs
         hangs=$(awk '{ printf "%s(L=%s, B=%s, C=%s)", sep, $1, $2, $3; sep = ", " }' "$WORK/stop-hangs" 2>/dev/null || true)
@@ -268,21 +245,19 @@ append_results() {
 # ---------------------------------------------------------------- main
 
 main() {
-    faas_start faulty "$PORT" bench-faas-throughput bench-faas-fn-ceiling bench-produce bench-cost
+    faas_start faulty "$PORT" '{"latencyMs":0}' bench-faas-throughput bench-faas-fn-ceiling bench-produce bench-cost
     local load=$LOAD others=$OTHERS
     INPUT="bench.faas.$RUN_ID.in"
     DLQ="bench.faas.$RUN_ID.dlq"
     create_topic "$INPUT" 1
     create_topic "$DLQ" 1
     log "writing $INPUT_RECORDS records to $INPUT (not timed)"
-    timeout 900 "$BUILD_DIR/bench/bench-produce" --bootstrap-servers "$BOOTSTRAP" --topic "$INPUT" \
-        --records "$INPUT_RECORDS" --value-bytes "$VALUE_BYTES" --seed "$SEED" >&2 ||
-        die "writing the input failed"
+    write_records "$INPUT" "$INPUT_RECORDS" "$VALUE_BYTES"
     local b c l r t0=$SECONDS
     : >"$WORK/ceilings"
     for b in "${BATCHES[@]}"; do
         for c in "${IN_FLIGHTS[@]}"; do
-            r=$(ceiling "$b" "$c")
+            r=$(fn_alone 0 "$b" "$c")
             log "function alone B=$b C=$c: ${r#RESULT }"
             echo "$b $c $(field "$r" rate) $(field "$r" fn_busy) $(field "$r" mean_call_ms) $(field "$r" fn_cpu_s_per_m)" >>"$WORK/ceilings"
         done

@@ -13,7 +13,7 @@
 # its input's send time; the first 2 s are warm-up. The script prints per pair p50/p99/p99.9
 # and CPU-s per million records, the faas/native ratios, their median and min–max, plots
 # the latency distributions (bench/faas_latency.png) and appends it all to bench/RESULTS.md.
-# Cost (bench/faas_cost.sh): per pair and for the medians, USD per million events native and
+# Cost (bench/lib/cost.sh): per pair and for the medians, USD per million events native and
 # FaaS and the rate where they cross, from the processor's CPU and the function's own
 # invocations and billed time (its GET /stats, reset before each faas run); plot
 # bench/cost_latency_stage.png (cost per hour against the event rate).
@@ -33,33 +33,24 @@
 set -euo pipefail
 
 SCRIPT=faas_latency.sh
-# shellcheck source=bench/faas_common.sh
-source "$(dirname "$0")/faas_common.sh"
-# shellcheck source=bench/faas_cost.sh
-source "$(dirname "$0")/faas_cost.sh"
+readonly COMMAND_QUOTED=1
+# shellcheck source=bench/lib/bench.sh
+source "$(dirname "$0")/lib/bench.sh"
 
 readonly PORT=${RILL_BENCH_FAAS_PORT:-}
-readonly PAIRS=${RILL_BENCH_PAIRS:-3}
 readonly RATE=${RILL_BENCH_RATE:-2000}
 readonly SECONDS_PER_RUN=${RILL_BENCH_SECONDS:-20}
 readonly WARMUP_S=2
 read -r -a EXTRA_FLAGS <<<"${RILL_BENCH_FAAS_FLAGS:-}"
 readonly PLOT_REL=${RILL_BENCH_LATENCY_PLOT:-bench/faas_latency.png}
 readonly COST_PLOT_REL=${RILL_BENCH_COST_PLOT:-bench/cost_latency_stage.png}
-readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
-RUN_ID="$(date +%s)-$$"
-readonly RUN_ID
-COMMAND="$({ env | grep -E '^RILL_(BENCH|KAFKA|BUILD)' || true; } | sed -e 's/=\(.*\)/="\1"/' -e "s|$ROOT/||g" -e 's|="/[^"]*"|="<a directory outside the repository>"|' | sort | tr '\n' ' ')bash bench/faas_latency.sh"
-readonly COMMAND
 
-if ! [[ "$PAIRS" =~ ^[0-9]+$ ]] || ((PAIRS < 3)); then die "RILL_BENCH_PAIRS must be 3 or more"; fi
+need_pairs
 for v in "$RATE" "$SECONDS_PER_RUN"; do
     [[ "$v" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_RATE and RILL_BENCH_SECONDS must be positive integers"
 done
 ((SECONDS_PER_RUN > WARMUP_S)) || die "RILL_BENCH_SECONDS must be above the ${WARMUP_S} s warm-up"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rill-bench-faas-latency.XXXXXX")
-readonly WORK
-trap faas_cleanup EXIT
+bench_work faas-latency
 
 # run_one native|faas I: prints the RESULT line.
 run_one() {
@@ -71,15 +62,26 @@ run_one() {
          -D "application.id=bench-faas-latency-$name"
          -D "errors.deadletterqueue.topic.name=$DLQ" "${EXTRA_FLAGS[@]}")
     [[ "$kind" == faas ]] && cmd+=(--url "$FN_URL" --fn-pid "$FN_PID") && fn_control '{"reset":true}'
-    if ! timeout --kill-after=10 $((SECONDS_PER_RUN + 240)) "${cmd[@]}" \
-        >"$WORK/$kind-$i.out" 2>"$WORK/$kind-$i.err"; then
-        tail -n 20 "$WORK/$kind-$i.err" >&2
+    RUN_BOUND_S=$((SECONDS_PER_RUN + 240)) run_program "$kind-$i" "${cmd[@]}" ||
         die "$kind run $i failed (command: ${cmd[*]})"
-    fi
     local r
-    r=$(grep '^RESULT ' "$WORK/$kind-$i.out") || die "$kind run $i printed no RESULT line"
+    r=$(result_of "$kind-$i")
     [[ "$kind" == faas ]] && r+=" $(cost_fn_stats "$FN_URL" | awk '{ printf "fn_calls=%s fn_events=%s fn_billed_ms=%s", $1, $2, $3 }')"
     echo "$r"
+}
+
+# pair_row I NATIVE FAAS: adds the pair's row to rows: "pair n50 n99 n999 ncpu f50 f99 f999
+# fcpu fncpu nmean fmean calls/M billed-ms/M".
+pair_row() {
+    local native=$2 faas=$3
+    [[ "$(field "$native" outputs)" == "$(field "$native" records)" &&
+       "$(field "$faas" outputs)" == "$(field "$faas" records)" ]] ||
+        log "warning: pair $1: outputs and inputs differ"
+    rows+="$1 $(field "$native" p50_ms) $(field "$native" p99_ms) $(field "$native" p999_ms) $(field "$native" cpu_s_per_m)"
+    rows+=" $(field "$faas" p50_ms) $(field "$faas" p99_ms) $(field "$faas" p999_ms) $(field "$faas" cpu_s_per_m)"
+    rows+=" $(field "$faas" fn_cpu_s_per_m) $(field "$native" mean_ms) $(field "$faas" mean_ms)"
+    rows+=" $(cost_per_m "$(field "$faas" fn_calls)" "$(field "$faas" fn_events)")"
+    rows+=" $(cost_per_m "$(field "$faas" fn_billed_ms)" "$(field "$faas" fn_events)")"$'\n'
 }
 
 # Reads the rows of main(); prints the cost table (per pair, then the medians' row) and
@@ -94,10 +96,7 @@ cost_report() {
     while read -r i n f c b; do
         cost_row "pair $i" "$(cost_eval "$n" "$f" "$c" "$b")"
     done < <(awk 'NF { print $1, $5, $9, $13, $14 }' <<<"$rows")
-    med=$(awk 'NF { n++; v[1, n] = $5; v[2, n] = $9; v[3, n] = $13; v[4, n] = $14 }
-        END { for (k = 1; k <= 4; k++) { for (i = 1; i <= n; i++) a[i] = v[k, i]
-                  for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-                  printf "%s ", n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 } }' <<<"$rows")
+    med=$(column_medians 5 9 13 14 <<<"$rows")
     # shellcheck disable=SC2086 # four numbers
     cost_row "**medians**" "$(cost_eval $med)"
     # shellcheck disable=SC2086
@@ -107,14 +106,7 @@ cost_report() {
 # Reads rows "pair n50 n99 n999 ncpu f50 f99 f999 fcpu fncpu nmean fmean"; prints the table
 # and the summary.
 report() {
-    awk '
-        function median(a, k,   i, j, t) {
-            for (i = 2; i <= k; i++)
-                for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-            return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
-        }
-        function lo(a, k,   i, m) { m = a[1]; for (i = 2; i <= k; i++) if (a[i] < m) m = a[i]; return m }
-        function hi(a, k,   i, m) { m = a[1]; for (i = 2; i <= k; i++) if (a[i] > m) m = a[i]; return m }
+    awk "$AWK_STATS"'
         BEGIN {
             print "| pair | native p50 / p99 / p99.9 ms | faas p50 / p99 / p99.9 ms | faas/native p50 | faas/native p99 | faas/native p99.9 | native CPU-s/M | faas CPU-s/M (Rill) | faas/native CPU | function CPU-s/M | (faas Rill + function)/native CPU |"
             print "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -140,9 +132,7 @@ report() {
 }
 
 plot() {
-    local png=$1 i kind
-    command -v gnuplot >/dev/null || { log "warning: gnuplot not found: no plot"; return 0; }
-    local plots=""
+    local png=$1 i kind plots=""
     for ((i = 1; i <= PAIRS; i++)); do
         for kind in native faas; do
             # Exceedance: latency against the fraction of samples above it.
@@ -152,7 +142,7 @@ plot() {
             plots+="${plots:+, }'$WORK/ccdf-$i-$kind' using 1:2 with lines lw 2 dt $([[ $kind == native ]] && echo 1 || echo 2) lc $([[ $kind == native ]] && echo 1 || echo 7) title '$kind, pair $i'"
         done
     done
-    gnuplot <<EOF || log "warning: gnuplot failed"
+    run_gnuplot <<EOF
 set terminal pngcairo noenhanced size 900,560 font ",10"
 set output '$png'
 set title "Rill: transform native (flat_map) vs FaaS bridge (Functions Framework), $RATE records/s, end-to-end latency"
@@ -171,18 +161,15 @@ EOF
 append_results() {
     local table=$1 load=$2 others=$3
     {
-        printf '\n## faas vs native latency — %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
-        printf -- '- revision: %s (built %s)\n' "$REVISION" "$BUILT_AT"
-        printf -- '- command: `%s`\n' "$COMMAND"
-        machine_line
-        printf -- '- build: %s, %s\n' "$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt")" "$(rel_path "$BUILD_DIR")"
+        results_head "faas vs native latency" faas
+        build_item
         printf -- '- workload: %s records/s at fixed instants for %s s (first %s s warm-up, not counted); value "i", key "<send µs>-<i>"; one partition (one task); each run its own topics and application.id; native and faas alternate, %s pairs\n' \
             "$RATE" "$SECONDS_PER_RUN" "$WARMUP_S" "$PAIRS"
         printf -- '- stage: the `transform` rule (faas_bridge/functions/core.js): native = flat_map in C (bench/faas_latency.c), faas = FaaS stage → Functions Framework target `transform` (one Node process started by the script), CloudEvents, every stage option default (batch_max_records 100, linger_ms 5, max_in_flight 8, order partition); Rill settings default (at_least_once, commit.interval.ms 30000)%s\n' \
             "${EXTRA_FLAGS[*]:+; extra flags: \`${EXTRA_FLAGS[*]}\`}"
         printf -- '- latency: arrival at an observing consumer (librdkafka, assigned, in a forked driver process) minus the send time carried in the key (µs; the input producer has linger.ms=0), exact percentiles of every counted output\n'
         printf -- '- CPU: user+sys seconds of the processor process (getrusage; the driver is another process) and of the function process (/proc/<pid>/stat), from the end of warm-up until the last output arrived, per million input records sent in that span\n'
-        printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n' "$load" "${others:-none}"
+        load_item "$load" "$others"
         printf -- '- plot: `%s`\n\n' "$PLOT_REL"
         printf '%s\n\n' "$table"
         printf '![latency distributions](%s)\n' "$(basename "$PLOT_REL")"
@@ -193,38 +180,17 @@ append_results() {
 }
 
 main() {
-    command -v curl >/dev/null || die "curl not found"
-    build bench-faas-latency bench-cost
-    REVISION=$(revision)
-    BUILT_AT=$(date -u '+%H:%M UTC')
-    find_broker
-    local load others
-    load=$(cut -d' ' -f1-3 /proc/loadavg)
-    others=$(other_load)
-    start_function transform "$PORT" ""
+    faas_start transform "$PORT" "" bench-faas-latency bench-cost
     DLQ="bench.faas-latency.$RUN_ID.dlq"
     create_topic "$DLQ" 1
-    local rows="" i native faas
-    for ((i = 1; i <= PAIRS; i++)); do
-        native=$(run_one native "$i")
-        log "pair $i native: ${native#RESULT }"
-        faas=$(run_one faas "$i")
-        log "pair $i faas:   ${faas#RESULT }"
-        [[ "$(field "$native" outputs)" == "$(field "$native" records)" &&
-           "$(field "$faas" outputs)" == "$(field "$faas" records)" ]] ||
-            log "warning: pair $i: outputs and inputs differ"
-        rows+="$i $(field "$native" p50_ms) $(field "$native" p99_ms) $(field "$native" p999_ms) $(field "$native" cpu_s_per_m)"
-        rows+=" $(field "$faas" p50_ms) $(field "$faas" p99_ms) $(field "$faas" p999_ms) $(field "$faas" cpu_s_per_m)"
-        rows+=" $(field "$faas" fn_cpu_s_per_m) $(field "$native" mean_ms) $(field "$faas" mean_ms)"
-        rows+=" $(cost_per_m "$(field "$faas" fn_calls)" "$(field "$faas" fn_events)")"
-        rows+=" $(cost_per_m "$(field "$faas" fn_billed_ms)" "$(field "$faas" fn_events)")"$'\n'
-    done
+    local rows=""
+    alternate native faas pair_row
     local table
     table=$(printf '%s' "$rows" | report)
     plot "$ROOT/$PLOT_REL"
     COST_TABLE=$(cost_report "$rows")
     printf '\n%s\n\n%s\n' "$table" "$COST_TABLE"
-    append_results "$table" "$load" "$others"
+    append_results "$table" "$LOAD" "$OTHERS"
     log "appended to $RESULTS; plot $PLOT_REL"
 }
 

@@ -25,7 +25,7 @@
 # then their median and min–max, and appends it all to bench/RESULTS.md.
 #
 # Environment:
-#   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/state_common.sh)
+#   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/lib/run.sh)
 #   RILL_BENCH_ORDERS      orders N                         (default 1000000)
 #   RILL_BENCH_USERS       users U                          (default 100000)
 #   RILL_BENCH_PAIRS       table/global pairs               (default 3; fewer only for trials)
@@ -36,26 +36,18 @@
 set -euo pipefail
 
 readonly SCRIPT=global_join.sh
-# shellcheck source=bench/state_common.sh
-source "$(dirname "$0")/state_common.sh"
+# shellcheck source=bench/lib/bench.sh
+source "$(dirname "$0")/lib/bench.sh"
 
 readonly ORDERS_N=${RILL_BENCH_ORDERS:-1000000}
 readonly USERS_N=${RILL_BENCH_USERS:-100000}
-readonly PAIRS=${RILL_BENCH_PAIRS:-3}
-readonly SEED=42
-readonly RUN_TIMEOUT_S=${RILL_BENCH_RUN_TIMEOUT_S:-600}
-readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
 readonly PROGRAM="$BUILD_DIR/bench/bench-global-join"
-RUN_ID="$(date +%s)-$$"
-readonly RUN_ID
-COMMAND=$(command_line)
-readonly COMMAND
 
-[[ "$ORDERS_N" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_ORDERS must be a positive count"
-[[ "$USERS_N" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_USERS must be a positive count"
-[[ "$PAIRS" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_PAIRS must be a positive count"
+need_count RILL_BENCH_ORDERS "$ORDERS_N"
+need_count RILL_BENCH_USERS "$USERS_N"
+need_count RILL_BENCH_PAIRS "$PAIRS"
 ((PAIRS >= 3)) || log "warning: $PAIRS pair(s): a trial, not a measurement (bench/README.md asks for 3 or more)"
-make_work global-join
+bench_work global-join
 
 # ---------------------------------------------------------------- runs
 
@@ -98,14 +90,10 @@ run_one() {
         create_topic "$output" "$PARTITIONS"
         rm -rf "$dir"
         cpu0=$(broker_cpu)
-        if timeout --kill-after=10 $((RUN_TIMEOUT_S + 60)) "$PROGRAM" --variant "$v" \
+        run_program "$v-$i" "$PROGRAM" --variant "$v" \
             --bootstrap-servers "$BOOTSTRAP" --users "$USERS" --orders "$ORDERS" \
             --output "$output" --order-count "$ORDERS_N" --timeout-s "$RUN_TIMEOUT_S" \
-            --state-dir "$dir" -D "application.id=bench-global-join-$RUN_ID-$v-$i$suffix" \
-            >"$out" 2>"$err"; then
-            break
-        fi
-        tail -n 30 "$err" >&2
+            --state-dir "$dir" -D "application.id=bench-global-join-$RUN_ID-$v-$i$suffix" && break
         ((attempt == 1)) || die "$v run $i failed twice"
         note_failure "$v run $i" "$err"
         suffix=-retry
@@ -127,6 +115,12 @@ run_fields() {
     for f in wall_s cpu_s maxrss_kb start_to_last_s cpu_start_to_last_s broker_cpu_s boot_ms; do
         printf ' %s' "$(field "$1" "$f")"
     done
+}
+
+# pair_row I TABLE GLOBAL: adds the pair's row to rows, and keeps its runs' lines in t and g.
+pair_row() {
+    t=$2 g=$3
+    rows+="$1$(run_fields "$t")$(run_fields "$g")"$'\n'
 }
 
 # Reads rows "pair" + run_fields(table) + run_fields(global); prints the two Markdown tables
@@ -205,13 +199,8 @@ EOF
 append_results() {
     local tables=$1 load=$2 others=$3 wrote=$4 metrics=$5
     {
-        printf '\n## global tables: stream–global join vs the co-partitioned stream–table join — %s\n\n' \
-            "$(date -u '+%Y-%m-%d %H:%M UTC')"
-        printf -- '- revision: %s\n' "$(revision)"
-        # shellcheck disable=SC2016 # the backquotes are Markdown
-        printf -- '- command: `%s`\n' "$COMMAND"
-        machine_line
-        printf -- '- build: %s, %s\n' "$(build_type)" "$(rel_path "$BUILD_DIR")"
+        results_head "global tables: stream–global join vs the co-partitioned stream–table join" rocksdb
+        build_item
         printf -- '- input (bench-global-join --write, written once, not timed): %s users "u<i>" → 100-byte values; %s orders keyed by user, value "user=u<k>;order=<i>;amount=<a>" (k drawn by seed %s; %s of them name a user without a row); %s partitions each (murmur2, so co-partitioned); timestamps 1 ms apart, every user before every order; %s\n' \
             "$USERS_N" "$ORDERS_N" "$SEED" "$(field "$EXPECTED" unmatched)" "$PARTITIONS" "$wrote"
         printf -- '- table (baseline): orders → rill_stream_table_join(orders, rill_table_from(users, store users-store), LEFT, grace 0) → sink; global: orders → rill_stream_global_join(orders, rill_global_table(users), LEFT, key mapper = the "user=" field of the value) → sink; joiner "<order value>|<user value or NULL>"; bytes serdes; one process, Rill defaults: at_least_once, commit.interval.ms 30000, 1 stream thread, statestore.cache.max.bytes 10 MiB, block cache 64 MiB; each run a new application.id, state.dir and output topic, reading from the start\n'
@@ -219,7 +208,7 @@ append_results() {
         printf -- '- checks, every run: the output topic holds %s records whose order-free digest (a sum of a 64-bit hash of each "key<TAB>value", kcat + bench-global-join --digest) equals the generator'"'"'s (%s), so both variants gave the same joined values; rill_join_unmatched_total = %s, no dead letters; the global bootstrap read %s rows. Counters of the last pair: %s\n' \
             "$ORDERS_N" "$(field "$EXPECTED" digest)" "$(field "$EXPECTED" unmatched)" "$USERS_N" "$metrics"
         printf -- '- alternation: per pair, table then global\n'
-        printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n' "$load" "${others:-none}"
+        load_item "$load" "$others"
         failures_line
         printf '\n%s\n\n' "$tables"
         reading
@@ -229,11 +218,7 @@ append_results() {
 # ---------------------------------------------------------------- main
 
 main() {
-    build bench-global-join
-    find_broker
-    local load others
-    load=$(cut -d' ' -f1-3 /proc/loadavg)
-    others=$(other_load)
+    bench_start bench-global-join
     USERS="bench.global-join.$RUN_ID.users"
     ORDERS="bench.global-join.$RUN_ID.orders"
     create_topic "$USERS" "$PARTITIONS"
@@ -248,20 +233,14 @@ main() {
     EXPECTED=$("$PROGRAM" --expect --user-count "$USERS_N" --order-count "$ORDERS_N" \
         --seed "$SEED") || die "computing the expected output failed"
     log "wrote $wrote; expected output: ${EXPECTED#EXPECT }"
-    local rows="" i t g
-    for ((i = 1; i <= PAIRS; i++)); do
-        t=$(run_one table "$i")
-        log "pair $i table:  $t"
-        g=$(run_one global "$i")
-        log "pair $i global: $g"
-        rows+="$i$(run_fields "$t")$(run_fields "$g")"$'\n'
-    done
+    local rows="" t g
+    alternate table global pair_row
     local metrics tables
     metrics="table: $(tr ' ' '\n' <<<"$t" | grep -E '^(consumed|produced|changelog|commits|rebalances)=' | paste -sd ' ');"
     metrics+=" global: $(tr ' ' '\n' <<<"$g" | grep -E '^(consumed|produced|changelog|commits|rebalances|global_records)=' | paste -sd ' ')"
     tables=$(printf '%s' "$rows" | report)
     printf '\n%s\n' "$tables"
-    append_results "$tables" "$load" "$others" "$wrote" "$metrics"
+    append_results "$tables" "$LOAD" "$OTHERS" "$wrote" "$metrics"
     log "appended to $(rel_path "$RESULTS")"
 }
 

@@ -31,7 +31,7 @@
 # run of a query and guarantee must give the same hash, else the table says which differ.
 #
 # Environment:
-#   RILL_BENCH_BOOTSTRAP      a running broker, 127.0.0.1:PORT (see bench/state_common.sh)
+#   RILL_BENCH_BOOTSTRAP      a running broker, 127.0.0.1:PORT (see bench/lib/run.sh)
 #   RILL_BENCH_EVENTS         NEXMark events                          (default 1000000)
 #   RILL_BENCH_PAIRS          rill/ks pairs per query and guarantee, 3 or more (default 3)
 #   RILL_BENCH_QUERIES        queries to run         (default "q0 q1 q2 q3 q4 q5 q6 q7 q8")
@@ -44,41 +44,30 @@
 set -euo pipefail
 
 readonly SCRIPT=nexmark_suite.sh
-# shellcheck source=bench/state_common.sh
-source "$(dirname "$0")/state_common.sh"
+readonly RUN_TIMEOUT_DEFAULT_S=900
+# shellcheck source=bench/lib/bench.sh
+source "$(dirname "$0")/lib/bench.sh"
 
 readonly EVENTS=${RILL_BENCH_EVENTS:-1000000}
-readonly PAIRS=${RILL_BENCH_PAIRS:-3}
 read -r -a QUERIES <<<"${RILL_BENCH_QUERIES:-q0 q1 q2 q3 q4 q5 q6 q7 q8}"
 read -r -a GUARANTEES <<<"${RILL_BENCH_GUARANTEES:-at_least_once exactly_once_v2}"
-readonly RUN_TIMEOUT_S=${RILL_BENCH_RUN_TIMEOUT_S:-900}
-readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
+readonly BUILD_TESTS=ON # rill_nexmark_app is a test program
 readonly PLOT=${RILL_BENCH_PLOT:-$ROOT/bench/nexmark.png}
 readonly PEER="$ROOT/bench/peers/kafka-streams"
-readonly SEED=42
-RUN_ID="$(date +%s)-$$"
-readonly RUN_ID
-COMMAND=$(command_line)
-readonly COMMAND
 
-[[ "$EVENTS" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_EVENTS must be a positive count"
-if ! [[ "$PAIRS" =~ ^[0-9]+$ ]] || ((PAIRS < 3)); then die "RILL_BENCH_PAIRS must be 3 or more"; fi
+need_count RILL_BENCH_EVENTS "$EVENTS"
+need_pairs
 for q in "${QUERIES[@]}"; do
     [[ "$q" =~ ^q[0-8]$ ]] || die "unknown query '$q' in RILL_BENCH_QUERIES (q0 to q8)"
 done
 for g in "${GUARANTEES[@]}"; do
     [[ "$g" == at_least_once || "$g" == exactly_once_v2 ]] || die "unknown guarantee '$g'"
 done
-make_work nexmark
+bench_work nexmark
 
-# ---------------------------------------------------------------- builds
+# ---------------------------------------------------------------- the peer's build
 
-build_all() {
-    if ! grep -q '^RILL_TESTS:BOOL=ON' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null; then
-        cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRILL_TESTS=ON \
-            >"$WORK/cmake.log" 2>&1 || { cat "$WORK/cmake.log" >&2; die "cmake configure failed"; }
-    fi
-    build rill_nexmark_app rill-nexmark
+build_peer() {
     log "building the Kafka Streams peer (Maven)"
     (cd "$PEER" && { mvn -q -o package -DskipTests || mvn -q package -DskipTests; }) \
         >"$WORK/mvn.log" 2>&1 || { tail -n 40 "$WORK/mvn.log" >&2; die "the peer's build failed"; }
@@ -161,8 +150,7 @@ run_one() {
     out="$WORK/$engine.out" err="$WORK/$engine.err" tm="$WORK/$engine.time"
     local output="bench.nexmark.$RUN_ID.$engine.$q.$g.$i.out" state="$WORK/state-$engine"
     # Append times, so that the end of a run is when its last output reached the broker.
-    "$KAFKA" create-topic "$output" "$PARTITIONS" message.timestamp.type=LogAppendTime \
-        >/dev/null 2>"$WORK/create-topic.log" || { cat "$WORK/create-topic.log" >&2; die "cannot create $output"; }
+    create_topic "$output" "$PARTITIONS" message.timestamp.type=LogAppendTime
     [[ "$g" == at_least_once ]] && commit=(commit.interval.ms=1000)
     local common=(--query "$q" --persons "$PERSONS" --auctions "$AUCTIONS" --bids "$BIDS"
                   --output "$output" --app-id "$id" --bootstrap-servers "$BOOTSTRAP" --state-dir "$state")
@@ -170,7 +158,7 @@ run_one() {
     if [[ "$engine" == rill ]]; then
         local props=(-D "processing.guarantee=$g")
         [[ ${#commit[@]} -gt 0 ]] && props+=(-D "${commit[0]}")
-        timeout --kill-after=10 "$RUN_TIMEOUT_S" /usr/bin/time -f '%e %U %S %M' -o "$tm" \
+        timeout --kill-after=10 "$RUN_TIMEOUT_S" "${TIMED[@]}" "$tm" \
             "$BUILD_DIR/tests/rill_nexmark_app" "${common[@]}" --drain "${props[@]}" \
             >"$out" 2>"$err" || rc=$?
         end=$(date +%s%3N)
@@ -181,7 +169,7 @@ run_one() {
     else
         local jargs=()
         [[ ${#commit[@]} -gt 0 ]] && jargs+=(--commit-interval-ms 1000)
-        timeout --kill-after=10 "$RUN_TIMEOUT_S" /usr/bin/time -f '%e %U %S %M' -o "$tm" \
+        timeout --kill-after=10 "$RUN_TIMEOUT_S" "${TIMED[@]}" "$tm" \
             java -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$PEER_CP" rill.nexmark.Main "${common[@]}" "${jargs[@]}" \
             --guarantee "$g" --exit-on-end >"$out" 2>"$err" || rc=$?
         start=$(awk '/^RUNNING / { print $2; exit }' "$out")
@@ -192,15 +180,13 @@ run_one() {
         tail -n 30 "$err" >&2
         die "$engine $q $g run $i failed (exit $rc)"
     fi
-    local canon hash rows last cpu rss
+    local canon hash rows last t
     canon=$(canonical "$q" "$output")
     read -r hash rows last <<<"$canon"
     ((last > 0)) && end=$last
-    read -r _ u s m <"$tm"
-    cpu=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
-    rss=$(awk -v m="$m" 'BEGIN { printf "%.0f", m / 1024 }')
+    t=$(timed_fields "$tm")
     echo "wall_s=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", (b - a) / 1000 }')" \
-        "cpu_s=$cpu rss_mb=$rss hash=$hash rows=$rows"
+        "cpu_s=$(field "$t" cpu_s) rss_mb=$(field "$t" rss_mb) hash=$hash rows=$rows"
 }
 
 # ---------------------------------------------------------------- report
@@ -238,10 +224,9 @@ report() {
 }
 
 plot() {
-    command -v gnuplot >/dev/null || { log "gnuplot not found: no plot"; return 0; }
     local data="$WORK/plot.dat"
     awk '{ g = $3 == "at_least_once" ? "alos" : "eos"; print $2 "/" g, $4, $5 }' "$WORK/summary" >"$data"
-    gnuplot <<EOF || log "warning: gnuplot failed"
+    run_gnuplot <<EOF
 set terminal pngcairo size 1100,500 font ",10"
 set output "$PLOT"
 set title "NEXMark on Rill and Kafka Streams: median events/s ($EVENTS events, $PAIRS pairs, one stream thread each)"
@@ -260,11 +245,7 @@ EOF
 append_results() {
     local table=$1 load=$2 others=$3
     {
-        printf '\n## NEXMark suite: Rill vs Kafka Streams, q0–q8 — %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
-        printf -- '- revision: %s\n' "$(revision)"
-        # shellcheck disable=SC2016 # the backquotes are Markdown
-        printf -- '- command: `%s`\n' "$COMMAND"
-        machine_line
+        results_head "NEXMark suite: Rill vs Kafka Streams, q0–q8" rocksdb
         printf -- '- build: %s, %s; Kafka Streams 3.9.1 on %s\n' "$(build_type)" "$(rel_path "$BUILD_DIR")" \
             "$(java -version 2>&1 | head -n1)"
         printf -- '- input (rill-nexmark, written once, not timed): events 0..%s of seed %s (10,000 events/s of event time, no disorder): %s persons, %s auctions, %s bids, %s partitions each, and one watermark bid per bids partition an hour of event time after the last event\n' \
@@ -273,7 +254,7 @@ append_results() {
         printf -- '- events/s: records of the topics the query reads / seconds from the start of processing to the broker'"'"'s append time of the last output record; CPU: user+sys of the whole process (GNU time), per million of those records; peak RSS: ru_maxrss; see the header of bench/nexmark_suite.sh\n'
         printf -- '- outputs: canonical (sorted key/value lines; q4-q7 the last value per key) and hashed; "equal": every run of the query and guarantee gave the same\n'
         printf -- '- alternation: per pair, rill then ks\n'
-        printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s (the machine is shared: absolute numbers move with the others'"'"' load; the ratios are pair by pair)\n' "$load" "${others:-none}"
+        load_item "$load" "$others" " (the machine is shared: absolute numbers move with the others' load; the ratios are pair by pair)"
         failures_line
         printf '\n%s\n' "$table"
         [[ -f "$PLOT" ]] && printf '\n![NEXMark: Rill vs Kafka Streams](%s)\n' "$(basename "$PLOT")"
@@ -283,11 +264,8 @@ append_results() {
 # ---------------------------------------------------------------- main
 
 main() {
-    build_all
-    find_broker
-    local load others
-    load=$(cut -d' ' -f1-3 /proc/loadavg)
-    others=$(other_load)
+    bench_start rill_nexmark_app rill-nexmark
+    build_peer
     declare -gA RECORDS
     write_input
     local rows="" q g i rill ks first hash eq records
@@ -316,7 +294,7 @@ main() {
     sed 's/^SUMMARY //' "$WORK/summary.raw" | awk '{ print NR, $0 }' >"$WORK/summary"
     printf '\n%s\n' "$table"
     plot
-    append_results "$table" "$load" "$others"
+    append_results "$table" "$LOAD" "$OTHERS"
     log "appended to $(rel_path "$RESULTS")"
 }
 

@@ -31,112 +31,22 @@
 #   RILL_KAFKA_PORT, RILL_KAFKA_DIR  passed to scripts/kafka.sh
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-readonly ROOT
-# shellcheck source=scripts/lib/host.sh
-source "$ROOT/scripts/lib/host.sh"
-readonly KAFKA="$ROOT/scripts/kafka.sh"
+readonly SCRIPT=passthrough.sh
+# shellcheck source=bench/lib/bench.sh
+source "$(dirname "$0")/lib/bench.sh"
+
 readonly RECORDS=${RILL_BENCH_RECORDS:-1000000}
-readonly PAIRS=${RILL_BENCH_PAIRS:-3}
-readonly PARTITIONS=4
 readonly VALUE_BYTES=100
-readonly SEED=42
-readonly RUN_TIMEOUT_S=${RILL_BENCH_RUN_TIMEOUT_S:-600}
-readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
-readonly RESULTS="$ROOT/bench/RESULTS.md"
 readonly COMPARE=${RILL_BENCH_COMPARE:-raw}
 case "$COMPARE" in
     raw) readonly KIND_A=raw KIND_B=rill ;;
     lineage) readonly KIND_A=rill KIND_B=lineage ;;
-    *) echo "passthrough.sh: RILL_BENCH_COMPARE must be raw or lineage" >&2; exit 1 ;;
+    *) die "RILL_BENCH_COMPARE must be raw or lineage" ;;
 esac
-RUN_ID="$(date +%s)-$$"
-readonly RUN_ID
 
-# The command as typed, with the settings that shape it, for RESULTS.md.
-COMMAND="$( (env | grep -E '^RILL_(BENCH|KAFKA|BUILD)' || true) | sort | tr '\n' ' ')bash bench/passthrough.sh"
-readonly COMMAND
-
-log() { echo "passthrough.sh: $*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-[[ "$RECORDS" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_RECORDS must be a positive count"
-if ! [[ "$PAIRS" =~ ^[0-9]+$ ]] || ((PAIRS < 3)); then die "RILL_BENCH_PAIRS must be 3 or more"; fi
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rill-bench-passthrough.XXXXXX")
-readonly WORK
-
-STARTED_BROKER=""
-BROKER_PID=""
-cleanup() {
-    if [[ -n "$STARTED_BROKER" ]]; then
-        log "stopping the broker this script started"
-        "$KAFKA" stop || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# ---------------------------------------------------------------- build and broker
-
-build() {
-    if [[ ! -f "$BUILD_DIR/CMakeCache.txt" ]]; then
-        cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$WORK/cmake.log" 2>&1 ||
-            { cat "$WORK/cmake.log" >&2; die "cmake configure failed"; }
-    fi
-    cmake --build "$BUILD_DIR" -j"$(nproc)" --target bench-raw-passthrough \
-        bench-rill-passthrough bench-produce >"$WORK/build.log" 2>&1 ||
-        { tail -n 40 "$WORK/build.log" >&2; die "build failed"; }
-}
-
-# Sets BOOTSTRAP, and RILL_KAFKA_PORT for kafka.sh create-topic.
-find_broker() {
-    local line
-    if [[ -n "${RILL_BENCH_BOOTSTRAP:-}" ]]; then
-        [[ "$RILL_BENCH_BOOTSTRAP" =~ ^(127\.0\.0\.1|localhost):([0-9]+)$ ]] ||
-            die "RILL_BENCH_BOOTSTRAP must be 127.0.0.1:PORT, got '$RILL_BENCH_BOOTSTRAP'"
-        export RILL_KAFKA_PORT=${BASH_REMATCH[2]}
-        BOOTSTRAP=$RILL_BENCH_BOOTSTRAP
-    elif line=$("$KAFKA" status); then
-        BOOTSTRAP=${line#bootstrap=}
-        log "using the running broker at $BOOTSTRAP"
-    else
-        log "no broker running: starting one with scripts/kafka.sh"
-        line=$("$KAFKA" start) || die "scripts/kafka.sh start failed"
-        STARTED_BROKER=1
-        BOOTSTRAP=${line#bootstrap=}
-    fi
-    if [[ -z "${RILL_BENCH_BOOTSTRAP:-}" ]]; then
-        local pid
-        pid=$(cat "$(rill_run_dir kafka)/kafka.pid" 2>/dev/null || true)
-        if [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" |
-            grep -qF kafka.Kafka; then
-            BROKER_PID=$pid
-        fi
-    fi
-}
-
-# CPU seconds (user+sys) the broker has used so far, or "nan" when it is not known.
-broker_cpu() {
-    if [[ -n "$BROKER_PID" && -r "/proc/$BROKER_PID/stat" ]]; then
-        awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$BROKER_PID/stat"
-    else
-        echo nan
-    fi
-}
-
-create_topic() {
-    "$KAFKA" create-topic "$1" "$2" 2>"$WORK/create-topic.log" ||
-        { cat "$WORK/create-topic.log" >&2; die "cannot create topic $1"; }
-}
-
-# Prints the sum of the end offsets of topic's partitions (its record count, as nothing is
-# deleted), or nothing when kcat cannot tell.
-topic_records() {
-    local args=() p
-    for ((p = 0; p < PARTITIONS; p++)); do args+=(-t "$1:$p:-1"); done
-    timeout 30 kcat -b "$BOOTSTRAP" -Q "${args[@]}" 2>/dev/null |
-        awk '/offset/ { n += $NF; seen = 1 } END { if (seen) print n }'
-}
+need_count RILL_BENCH_RECORDS "$RECORDS"
+need_pairs
+bench_work passthrough
 
 # ---------------------------------------------------------------- runs
 
@@ -158,43 +68,33 @@ run_one() {
     esac
     local cpu0 cpu1
     cpu0=$(broker_cpu)
-    if ! timeout --kill-after=10 $((RUN_TIMEOUT_S + 60)) "${cmd[@]}" \
-        >"$WORK/$kind-$i.out" 2>"$WORK/$kind-$i.err"; then
-        tail -n 30 "$WORK/$kind-$i.err" >&2
-        die "$kind run $i failed (command: ${cmd[*]})"
-    fi
+    run_program "$kind-$i" "${cmd[@]}" || die "$kind run $i failed (command: ${cmd[*]})"
     cpu1=$(broker_cpu)
     local result written metrics
-    result=$(grep '^RESULT ' "$WORK/$kind-$i.out") || die "$kind run $i printed no RESULT line"
+    result=$(result_of "$kind-$i")
     metrics=$(grep '^METRICS ' "$WORK/$kind-$i.out" || true)
     [[ -n "$metrics" ]] && log "$kind run $i: ${metrics#METRICS }"
     written=$(topic_records "$out")
     if [[ -n "$written" && "$written" != "$RECORDS" ]]; then
         log "warning: $kind run $i wrote $written records to $out, expected $RECORDS"
     fi
-    if [[ "$cpu0" == nan || "$cpu1" == nan ]]; then
-        echo "$result broker_cpu_s=nan"
-    else
-        echo "$result broker_cpu_s=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')"
-    fi
+    echo "$result broker_cpu_s=$(cpu_diff "$cpu0" "$cpu1")"
 }
 
-# field LINE KEY: the value of KEY=value in a RESULT line.
-field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+# pair_row I A B: adds the pair's row to rows (report's columns) and its start-ups to startups.
+pair_row() {
+    local raw=$2 rill=$3
+    rows+="$1 $(field "$raw" wall_s) $(field "$raw" cpu_s) $(field "$rill" wall_s) $(field "$rill" cpu_s)"
+    rows+=" $(field "$raw" broker_cpu_s) $(field "$rill" broker_cpu_s)"$'\n'
+    startups+="$(field "$raw" total_s) $(field "$raw" wall_s) $(field "$rill" total_s) $(field "$rill" wall_s)"$'\n'
+}
 
 # ---------------------------------------------------------------- report
 
 # Reads "pair raw_wall raw_cpu rill_wall rill_cpu raw_broker_cpu rill_broker_cpu" rows; prints
 # the Markdown table and the summary.
 report() {
-    awk -v n="$RECORDS" -v A="$KIND_A" -v B="$KIND_B" '
-        function median(a, k,   i, j, t) {
-            for (i = 2; i <= k; i++)
-                for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-            return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
-        }
-        function lo(a, k,   i, m) { m = a[1]; for (i = 2; i <= k; i++) if (a[i] < m) m = a[i]; return m }
-        function hi(a, k,   i, m) { m = a[1]; for (i = 2; i <= k; i++) if (a[i] > m) m = a[i]; return m }
+    awk -v n="$RECORDS" -v A="$KIND_A" -v B="$KIND_B" "$AWK_STATS"'
         BEGIN {
             printf "| pair | %s rec/s | %s rec/s | %s/%s rec/s | %s CPU-s/M | %s CPU-s/M | %s/%s CPU | broker CPU-s/M (%s run / %s run) |\n", A, B, B, A, A, B, B, A, A, B
             print "|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -215,35 +115,11 @@ report() {
         }'
 }
 
-revision() {
-    local rev dirty
-    rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    dirty=$(git -C "$ROOT" status --porcelain -- engine operators state faas_bridge include \
-                2>/dev/null | awk '{ print $2 }' | tr '\n' ' ')
-    if [[ -n "$dirty" ]]; then
-        echo "$rev, with uncommitted changes in the library: ${dirty% }"
-    else
-        echo "$rev"
-    fi
-}
-
 append_results() {
     local table=$1 startup=$2 load=$3
-    if [[ ! -f "$RESULTS" ]]; then
-        printf '# Rill benchmark results\n\nAppended by the programs in bench/ (see %s), %s\n' \
-            "bench/README.md" "newest last; each section says how it was made." >"$RESULTS"
-    fi
     {
-        printf '\n## passthrough%s — %s\n\n' "$([[ $COMPARE == lineage ]] && echo ': lineage cost')" \
-            "$(date -u '+%Y-%m-%d %H:%M UTC')"
-        printf -- '- revision: %s\n' "$(revision)"
-        # shellcheck disable=SC2016 # the backquotes are Markdown
-        printf -- '- command: `%s`\n' "$COMMAND"
-        printf -- '- machine: %s × %s, %s MiB RAM; Kafka 3.9.1, one broker on the same machine (%s); librdkafka %s\n' \
-            "$(nproc)" "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)" \
-            "$(awk '/MemTotal/ { printf "%d", $2 / 1024 }' /proc/meminfo)" "$BOOTSTRAP" \
-            "$(pkg-config --modversion rdkafka 2>/dev/null || echo '?')"
-        printf -- '- build: %s, %s\n' "$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt")" "$BUILD_DIR"
+        results_head "passthrough$([[ $COMPARE == lineage ]] && echo ': lineage cost')" ""
+        build_item
         printf -- '- workload: %s records per run, keys "k<i>", %s-byte values (seed %s), %s partitions; ' \
             "$RECORDS" "$VALUE_BYTES" "$SEED" "$PARTITIONS"
         printf '%s and %s alternate, %s pairs, each run a new group and output topic\n' "$KIND_A" "$KIND_B" "$PAIRS"
@@ -259,10 +135,7 @@ append_results() {
 # ---------------------------------------------------------------- main
 
 main() {
-    build
-    find_broker
-    local load
-    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    bench_start bench-raw-passthrough bench-rill-passthrough bench-produce
     INPUT="bench.passthrough.$RUN_ID.in"
     log "broker $BOOTSTRAP; creating $INPUT ($PARTITIONS partitions) and the output topics"
     create_topic "$INPUT" "$PARTITIONS"
@@ -273,31 +146,16 @@ main() {
         done
     done
     log "writing $RECORDS records to $INPUT (not timed)"
-    timeout 900 "$BUILD_DIR/bench/bench-produce" --bootstrap-servers "$BOOTSTRAP" --topic "$INPUT" \
-        --records "$RECORDS" --value-bytes "$VALUE_BYTES" --seed "$SEED" >&2 ||
-        die "writing the input failed"
+    write_records "$INPUT" "$RECORDS" "$VALUE_BYTES"
     local rows="" startups=""
-    for ((i = 1; i <= PAIRS; i++)); do
-        local raw rill
-        raw=$(run_one "$KIND_A" "$i")
-        log "pair $i $KIND_A: $raw"
-        rill=$(run_one "$KIND_B" "$i")
-        log "pair $i $KIND_B: $rill"
-        rows+="$i $(field "$raw" wall_s) $(field "$raw" cpu_s) $(field "$rill" wall_s) $(field "$rill" cpu_s)"
-        rows+=" $(field "$raw" broker_cpu_s) $(field "$rill" broker_cpu_s)"$'\n'
-        startups+="$(field "$raw" total_s) $(field "$raw" wall_s) $(field "$rill" total_s) $(field "$rill" wall_s)"$'\n'
-    done
+    alternate "$KIND_A" "$KIND_B" pair_row
     local table startup
     table=$(printf '%s' "$rows" | report)
-    startup=$(printf '%s' "$startups" | awk '
+    startup=$(printf '%s' "$startups" | awk -v A="$KIND_A" -v B="$KIND_B" "$AWK_STATS"'
         { r[NR] = $1 - $2; l[NR] = $3 - $4 }
-        function med(a, k,   i, j, t) {
-            for (i = 2; i <= k; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-            return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
-        }
-        END { printf "%s %.2f s, %s %.2f s", A, med(r, NR), B, med(l, NR) }' A="$KIND_A" B="$KIND_B")
+        END { printf "%s %.2f s, %s %.2f s", A, median(r, NR), B, median(l, NR) }')
     printf '\n%s\n\nstart-up (not counted): %s\n' "$table" "$startup"
-    append_results "$table" "$startup" "$load"
+    append_results "$table" "$startup" "$LOAD"
     log "appended to $RESULTS"
 }
 

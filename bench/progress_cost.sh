@@ -15,7 +15,7 @@
 #
 # Environment:
 #   RILL_BENCH_BASE        baseline revision (default f28ff02, the last one without progress)
-#   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/state_common.sh)
+#   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/lib/run.sh)
 #   RILL_BENCH_RECORDS     records of each input            (default 1000000)
 #   RILL_BENCH_PAIRS       base/new pairs, at least 3        (default 3)
 #   RILL_BENCH_MODES       of passthrough, windowed, keyed (bench-state-agg --mode keyed: a
@@ -29,30 +29,22 @@
 set -euo pipefail
 
 readonly SCRIPT=progress_cost.sh
-# shellcheck source=bench/state_common.sh
-source "$(dirname "$0")/state_common.sh"
+# shellcheck source=bench/lib/bench.sh
+source "$(dirname "$0")/lib/bench.sh"
 
 readonly BASE_REV=${RILL_BENCH_BASE:-f28ff02}
 readonly RECORDS=${RILL_BENCH_RECORDS:-1000000}
-readonly PAIRS=${RILL_BENCH_PAIRS:-3}
 readonly MODES=${RILL_BENCH_MODES:-passthrough windowed}
 readonly TITLE=${RILL_BENCH_TITLE:-progress tracking and alignment}
 readonly KEYS=100000
-readonly SEED=42
-readonly RUN_TIMEOUT_S=${RILL_BENCH_RUN_TIMEOUT_S:-600}
-readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
 readonly CACHE=${RILL_CACHE_DIR:-$HOME/.cache/rill}
 BASE_SRC="$CACHE/progress-base-src"
 BASE_BUILD="$CACHE/progress-base-build"
-RUN_ID="$(date +%s)-$$"
-readonly RUN_ID
-COMMAND=$(command_line)
-readonly COMMAND
 
-[[ "$RECORDS" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_RECORDS must be a positive count"
-if ! [[ "$PAIRS" =~ ^[0-9]+$ ]] || ((PAIRS < 3)); then die "RILL_BENCH_PAIRS must be 3 or more"; fi
+need_count RILL_BENCH_RECORDS "$RECORDS"
+need_pairs
 for m in $MODES; do [[ $m =~ ^(passthrough|windowed|keyed)$ ]] || die "unknown mode '$m'"; done
-make_work progress-cost
+bench_work progress-cost
 
 readonly TARGETS=(bench-rill-passthrough bench-produce bench-state-input bench-state-agg)
 
@@ -72,9 +64,9 @@ build_base() {
         { tail -n 40 "$WORK/build-base.log" >&2; die "build of the baseline failed"; }
 }
 
-# run_one WHICH MODE I: runs the base or new build's program; prints its RESULT line.
+# run_one WHICH I MODE: runs the base or new build's program; prints its RESULT line.
 run_one() {
-    local which=$1 mode=$2 i=$3 dir="$WORK/$1-$2-$3" bd cmd
+    local which=$1 i=$2 mode=$3 dir="$WORK/$1-$3-$2" bd cmd
     bd=$([[ $which == base ]] && echo "$BASE_BUILD" || echo "$BUILD_DIR")
     local id="bench-progress-$mode-$which-$RUN_ID-$i"
     case "$mode" in
@@ -86,14 +78,15 @@ run_one() {
                        --timeout-s "$RUN_TIMEOUT_S" --state-dir "$dir" -D "application.id=$id") ;;
     esac
     [[ $mode == passthrough ]] && create_topic "$id.out" "$PARTITIONS"
-    local out="$WORK/$which-$mode-$i.out" err="$WORK/$which-$mode-$i.err"
     rm -rf "$dir"
-    if ! timeout --kill-after=10 $((RUN_TIMEOUT_S + 60)) "${cmd[@]}" >"$out" 2>"$err"; then
-        tail -n 30 "$err" >&2
-        die "$which $mode run $i failed (command: ${cmd[*]})"
-    fi
+    run_program "$which-$mode-$i" "${cmd[@]}" || die "$which $mode run $i failed (command: ${cmd[*]})"
     rm -rf "$dir"
-    grep '^RESULT ' "$out" || die "$which $mode run $i printed no RESULT line"
+    result_of "$which-$mode-$i"
+}
+
+# pair_row I BASE NEW MODE: adds the pair's row to rows[MODE] (report's columns).
+pair_row() {
+    rows[$4]+="$1 $(field "$2" wall_s) $(field "$2" cpu_s) $(field "$3" wall_s) $(field "$3" cpu_s)"$'\n'
 }
 
 # Reads rows "pair base_wall base_cpu new_wall new_cpu"; prints the table and the summary.
@@ -117,50 +110,32 @@ report() {
 }
 
 main() {
-    build "${TARGETS[@]}"
     build_base
-    find_broker
-    local load others
-    load=$(cut -d' ' -f1-3 /proc/loadavg)
-    others=$(other_load)
+    bench_start "${TARGETS[@]}"
     PASS_IN="bench.progress.$RUN_ID.pass"
     WIN_IN="bench.progress.$RUN_ID.win"
     BASE_MS=$(($(date +%s) / 60 * 60 * 1000))
     create_topic "$PASS_IN" "$PARTITIONS"
     create_topic "$WIN_IN" "$PARTITIONS"
     log "writing $RECORDS records to $PASS_IN and to $WIN_IN (not timed)"
-    timeout 900 "$BUILD_DIR/bench/bench-produce" --bootstrap-servers "$BOOTSTRAP" \
-        --topic "$PASS_IN" --records "$RECORDS" --value-bytes 100 --seed "$SEED" >&2 ||
-        die "writing the passthrough input failed"
-    timeout 900 "$BUILD_DIR/bench/bench-state-input" --bootstrap-servers "$BOOTSTRAP" \
-        --topic "$WIN_IN" --records "$RECORDS" --keys "$KEYS" --base-ms "$BASE_MS" \
-        --seed "$SEED" >&2 || die "writing the windowed input failed"
+    write_records "$PASS_IN" "$RECORDS"
+    write_keyed "$WIN_IN" "$RECORDS" "$KEYS" "$BASE_MS"
     declare -A rows
-    local i mode b n
-    for ((i = 1; i <= PAIRS; i++)); do
-        for mode in $MODES; do
-            b=$(run_one base "$mode" "$i")
-            n=$(run_one new "$mode" "$i")
-            log "pair $i $mode: base $b / new $n"
-            rows[$mode]+="$i $(field "$b" wall_s) $(field "$b" cpu_s) $(field "$n" wall_s) $(field "$n" cpu_s)"$'\n'
-        done
-    done
+    local mode
+    # shellcheck disable=SC2086 # the modes are words
+    alternate base new pair_row $MODES
     local tables=""
     for mode in $MODES; do
         tables+=$'\n'"**$mode**"$'\n\n'"$(printf '%s' "${rows[$mode]}" | report)"$'\n'
     done
     printf '%s\n' "$tables"
     {
-        printf '\n## %s: cost against a baseline without them — %s\n\n' "$TITLE" \
-            "$(date -u '+%Y-%m-%d %H:%M UTC')"
-        printf -- '- revision: %s; baseline: %s\n' "$(revision)" "$(git -C "$ROOT" rev-parse --short "$BASE_REV")"
-        # shellcheck disable=SC2016 # the backquotes are Markdown
-        printf -- '- command: `%s`\n' "$COMMAND"
-        machine_line
+        results_head "$TITLE: cost against a baseline without them" rocksdb \
+            "; baseline: $(git -C "$ROOT" rev-parse --short "$BASE_REV")"
         printf -- '- input: %s records each, 4 partitions; passthrough: 100-byte values (bench-produce); windowed and keyed: %s keys, timestamps 1 ms apart (bench-state-input)\n' "$RECORDS" "$KEYS"
         printf -- '- programs: bench-rill-passthrough (source → sink), bench-state-agg --mode windowed (tumbling 10 s, grace 5 s, emit on update) and --mode keyed (count per key), Rill defaults; clock and CPU from the first record consumed to the clean stop (getrusage)\n'
         printf -- '- alternation: per pair, base then new, in the order %s\n' "$MODES"
-        printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n' "$load" "${others:-none}"
+        load_item "$LOAD" "$OTHERS"
         printf '%s\n' "$tables"
     } >>"$RESULTS"
     log "appended to $RESULTS"

@@ -24,49 +24,31 @@
 # It prints the table and appends it to bench/RESULTS.md.
 #
 # Environment:
-#   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/state_common.sh)
+#   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/lib/run.sh)
 #   RILL_BENCH_KEYS        distinct keys                       (default 1000)
 #   RILL_BENCH_RECORDS     records                             (default 20000)
 #   RILL_BENCH_REQUESTS    requests per case and pair          (default 300)
 #   RILL_BENCH_PAIRS       pairs, at least 3                   (default 3)
-#   RILL_BUILD_DIR         a build directory configured with -DRILL_TESTS=ON (rill_count_app
-#                          is a test program; default: <repo>/build)
+#   RILL_BUILD_DIR         build directory (default: <repo>/build; configured with the tests
+#                          on when they are off: rill_count_app is a test program)
 #   RILL_BENCH_RESULTS     file to append to                   (default bench/RESULTS.md)
 #   RILL_KAFKA_PORT, RILL_KAFKA_DIR  passed to scripts/kafka.sh
 set -euo pipefail
 
 readonly SCRIPT=query_latency.sh
-# shellcheck source=bench/state_common.sh
-source "$(dirname "$0")/state_common.sh"
+# shellcheck source=bench/lib/bench.sh
+source "$(dirname "$0")/lib/bench.sh"
 
 readonly KEYS=${RILL_BENCH_KEYS:-1000}
 readonly RECORDS=${RILL_BENCH_RECORDS:-20000}
 readonly REQUESTS=${RILL_BENCH_REQUESTS:-300}
-readonly PAIRS=${RILL_BENCH_PAIRS:-3}
-readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
-COMMAND=$(command_line)
-readonly COMMAND
-readonly RUN_ID="$(date +%s)-$$"
+readonly BUILD_TESTS=ON # rill_count_app is a test program
 readonly CASES=(local redirect proxy miss range)
 
-for v in KEYS RECORDS REQUESTS; do
-    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_$v must be a positive count"
-done
-if ! [[ "$PAIRS" =~ ^[0-9]+$ ]] || ((PAIRS < 3)); then die "RILL_BENCH_PAIRS must be 3 or more"; fi
-make_work query-latency
-PIDS=()
-query_cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    state_cleanup
-}
-trap query_cleanup EXIT
-
-find_broker
-[[ -n "${BOOTSTRAP:-}" ]] || die "no broker: set RILL_BENCH_BOOTSTRAP or start scripts/kafka.sh"
-cmake --build "$BUILD_DIR" -j2 --target rill_count_app >"$WORK/build.log" 2>&1 ||
-    { tail -n 20 "$WORK/build.log" >&2; die "cannot build rill_count_app (configure $BUILD_DIR with -DRILL_TESTS=ON)"; }
+for v in KEYS RECORDS REQUESTS; do need_count "RILL_BENCH_$v" "${!v}"; done
+need_pairs
+bench_work query-latency
+bench_start rill_count_app
 
 IN="bench-query-in-$RUN_ID"
 create_topic "$IN" "$PARTITIONS"
@@ -83,7 +65,7 @@ start() {
         --output "bench-query-out-$RUN_ID" --app-id "bench-query-$RUN_ID" \
         --state-dir "$WORK/state-$1" -D http.listen=127.0.0.1:0 -D "query.forward=$2" \
         >"$log" 2>&1 &
-    PIDS+=($!)
+    BENCH_PIDS+=($!)
     for ((i = 0; i < 300; i++)); do
         port=$(sed -n 's/.*HTTP endpoint on .*, port \([0-9]*\):.*/\1/p' "$log" | tail -n1)
         [[ -n "$port" ]] && break
@@ -149,15 +131,10 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 median3() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 {
-    echo
-    echo "## Interactive queries over HTTP: crossing instances against a local get ($(date -u '+%Y-%m-%d %H:%M UTC'))"
-    echo
-    echo "- revision: $(revision) ($(build_type))"
-    echo "- command: \`$COMMAND\`"
-    machine_line
+    results_head "Interactive queries over HTTP: crossing instances against a local get" rocksdb " ($(build_type))"
     echo "- input: $RECORDS records over $KEYS keys, $PARTITIONS partitions, murmur2; two rill_count_app processes (store \"counts\"), A redirects, B proxies"
     echo "- $REQUESTS sequential requests per case and pair, one curl per case (connection reused); median of time_total"
-    echo "- load average before the runs (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg); busiest processes then: $(other_load)"
+    load_item "$LOAD" "$OTHERS"
     echo
     echo "| pair | local ms | redirect ms | proxy ms | miss ms | range ($KEYS rows) ms | redirect/local | proxy/local | miss/local | range/local |"
     echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"

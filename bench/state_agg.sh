@@ -20,7 +20,7 @@
 # bench/RESULTS.md.
 #
 # Environment:
-#   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/state_common.sh)
+#   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/lib/run.sh)
 #   RILL_BENCH_RECORDS     records of the input           (default 1000000)
 #   RILL_BENCH_KEYS        distinct keys                   (default 100000)
 #   RILL_BENCH_PAIRS       ceiling/rill pairs, at least 3  (default 3)
@@ -33,37 +33,29 @@
 set -euo pipefail
 
 readonly SCRIPT=state_agg.sh
-# shellcheck source=bench/state_common.sh
-source "$(dirname "$0")/state_common.sh"
+# shellcheck source=bench/lib/bench.sh
+source "$(dirname "$0")/lib/bench.sh"
 
 readonly RECORDS=${RILL_BENCH_RECORDS:-1000000}
 readonly KEYS=${RILL_BENCH_KEYS:-100000}
-readonly PAIRS=${RILL_BENCH_PAIRS:-3}
 readonly MODES=${RILL_BENCH_MODES:-keyed windowed}
 readonly EMIT=${RILL_BENCH_EMIT:-update}
 [[ "$EMIT" == update || "$EMIT" == final ]] || die "RILL_BENCH_EMIT is update or final"
 export RILL_BENCH_EMIT=$EMIT
-readonly SEED=42
 readonly STORE_NAME=counts # the aggregation's store (state_bench.h SB_STORE)
-readonly RUN_TIMEOUT_S=${RILL_BENCH_RUN_TIMEOUT_S:-600}
-readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
-RUN_ID="$(date +%s)-$$"
-readonly RUN_ID
-COMMAND=$(command_line)
-readonly COMMAND
 
-[[ "$RECORDS" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_RECORDS must be a positive count"
-[[ "$KEYS" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_KEYS must be a positive count"
-if ! [[ "$PAIRS" =~ ^[0-9]+$ ]] || ((PAIRS < 3)); then die "RILL_BENCH_PAIRS must be 3 or more"; fi
+need_count RILL_BENCH_RECORDS "$RECORDS"
+need_count RILL_BENCH_KEYS "$KEYS"
+need_pairs
 for m in $MODES; do [[ "$m" == keyed || "$m" == windowed ]] || die "unknown mode '$m'"; done
-make_work state-agg
+bench_work state-agg
 
 # ---------------------------------------------------------------- runs
 
-# run_one KIND MODE I: runs the ceiling or the Rill app of pair I; prints its RESULT line with
+# run_one KIND I MODE: runs the ceiling or the Rill app of pair I; prints its RESULT line with
 # the PHASES or METRICS fields and broker_cpu_s appended.
 run_one() {
-    local kind=$1 mode=$2 i=$3 cmd dir="$WORK/$1-$2-$3"
+    local kind=$1 i=$2 mode=$3 cmd dir="$WORK/$1-$3-$2"
     case "$kind" in
         ceiling) cmd=("$BUILD_DIR/bench/bench-rocks-ceiling" --dir "$dir" --mode "$mode"
                       --records "$RECORDS" --keys "$KEYS" --base-ms "$BASE_MS" --seed "$SEED"
@@ -73,17 +65,14 @@ run_one() {
                    --timeout-s "$RUN_TIMEOUT_S" --state-dir "$dir"
                    -D "application.id=bench-state-$mode-$RUN_ID-$i") ;;
     esac
-    local out="$WORK/$kind-$mode-$i.out" err="$WORK/$kind-$mode-$i.err" cpu0 cpu1 attempt
+    local name="$kind-$mode-$i" cpu0 cpu1 attempt
     for attempt in 1 2; do
         rm -rf "$dir"
         cpu0=$(broker_cpu)
-        if timeout --kill-after=10 $((RUN_TIMEOUT_S + 60)) "${cmd[@]}" >"$out" 2>"$err"; then
-            break
-        fi
-        tail -n 30 "$err" >&2
+        run_program "$name" "${cmd[@]}" && break
         ((attempt == 1)) || die "$kind $mode run $i failed twice (command: ${cmd[*]})"
         # A failed run is retried once, and the failure recorded with the results.
-        note_failure "$kind $mode run $i" "$err"
+        note_failure "$kind $mode run $i" "$WORK/$name.err"
         if [[ "$kind" == rill ]]; then
             cmd[${#cmd[@]} - 1]="application.id=bench-state-$mode-$RUN_ID-$i-retry"
         fi
@@ -91,12 +80,21 @@ run_one() {
     cpu1=$(broker_cpu)
     rm -rf "$dir"
     local result extra topic=""
-    result=$(grep '^RESULT ' "$out") || die "$kind $mode run $i printed no RESULT line"
-    extra=$(grep -E '^(PHASES|METRICS) ' "$out" | cut -d' ' -f2- || true)
+    result=$(result_of "$name")
+    extra=$(grep -E '^(PHASES|METRICS) ' "$WORK/$name.out" | cut -d' ' -f2- || true)
     # What the store's changelog topic holds, to set beside the app's counter of it.
     [[ "$kind" == rill ]] &&
         topic=" topic_changelog=$(topic_records "${cmd[${#cmd[@]} - 1]#application.id=}-$STORE_NAME-changelog")"
     echo "$result $extra broker_cpu_s=$(cpu_diff "$cpu0" "$cpu1")$topic"
+}
+
+# pair_row I CEILING RILL MODE: adds the pair's row to rows[MODE] (report's columns).
+pair_row() {
+    local c=$2 r=$3 mode=$4
+    rows[$mode]+="$1 $(field "$c" wall_s) $(field "$c" cpu_s) $(field "$c" put_s) $(field "$c" get_s)"
+    rows[$mode]+=" $(field "$r" wall_s) $(field "$r" cpu_s) $(field "$r" last_s) $(field "$r" changelog)"
+    rows[$mode]+=" $(field "$r" commits) $(field "$r" broker_cpu_s) $(field "$r" maxrss_kb)"
+    rows[$mode]+=" $(field "$r" topic_changelog)"$'\n'
 }
 
 # ---------------------------------------------------------------- report
@@ -128,13 +126,8 @@ report() {
 append_results() {
     local tables=$1 load=$2 others=$3
     {
-        printf '\n## state stores: keyed and windowed count vs the RocksDB ceiling — %s\n\n' \
-            "$(date -u '+%Y-%m-%d %H:%M UTC')"
-        printf -- '- revision: %s\n' "$(revision)"
-        # shellcheck disable=SC2016 # the backquotes are Markdown
-        printf -- '- command: `%s`\n' "$COMMAND"
-        machine_line
-        printf -- '- build: %s, %s\n' "$(build_type)" "$(rel_path "$BUILD_DIR")"
+        results_head "state stores: keyed and windowed count vs the RocksDB ceiling" rocksdb
+        build_item
         printf -- '- input (bench-state-input, written once, not timed): %s records, %s distinct 16-byte keys drawn by seed %s, 8-byte values, timestamps 1 ms apart, %s partitions (murmur2)\n' \
             "$RECORDS" "$KEYS" "$SEED" "$PARTITIONS"
         printf -- '- rill (bench-state-agg): source → group_by_key → count (keyed), or → windowed_by(tumbling 10 s, grace 5 s) → count, emit %s (windowed); no sink (updates forwarded to no node); Rill defaults: at_least_once, commit.interval.ms 30000, 1 stream thread, statestore.cache.max.bytes 10 MiB, block cache 64 MiB, 2 × 8 MiB memtables; each run a new application.id and state.dir, reading the input from the start\n' "$EMIT"
@@ -142,7 +135,7 @@ append_results() {
             "$RECORDS" "$RECORDS"
         printf -- '- clock: rill from its first record consumed to its clean stop (final commit: changelog produced, RocksDB applied and flushed; clients closed) — "to last record" stops at the last record processed instead; ceiling put + get (its close, a memtable flush, not counted); CPU: user+sys of the process over the same span (getrusage), per million input records\n'
         printf -- '- alternation: per pair, ceiling then rill, mode after mode (%s)\n' "$MODES"
-        printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n' "$load" "${others:-none}"
+        load_item "$load" "$others"
         failures_line
         printf '%s\n' "$tables"
     } >>"$RESULTS"
@@ -151,41 +144,25 @@ append_results() {
 # ---------------------------------------------------------------- main
 
 main() {
-    build bench-state-input bench-state-agg bench-rocks-ceiling
-    find_broker
-    local load others
-    load=$(cut -d' ' -f1-3 /proc/loadavg)
-    others=$(other_load)
+    bench_start bench-state-input bench-state-agg bench-rocks-ceiling
     INPUT="bench.state-agg.$RUN_ID.in"
     # Timestamps from now, aligned to a minute (a window store segment): near the present so
     # that no broker retention or timestamp check trips on them.
     BASE_MS=$(( $(date +%s) / 60 * 60 * 1000 ))
     log "broker $BOOTSTRAP; writing $RECORDS records ($KEYS keys) to $INPUT (not timed)"
     create_topic "$INPUT" "$PARTITIONS"
-    timeout 900 "$BUILD_DIR/bench/bench-state-input" --bootstrap-servers "$BOOTSTRAP" \
-        --topic "$INPUT" --records "$RECORDS" --keys "$KEYS" --base-ms "$BASE_MS" \
-        --seed "$SEED" >&2 || die "writing the input failed"
+    write_keyed "$INPUT" "$RECORDS" "$KEYS" "$BASE_MS"
     declare -A rows
-    local i mode c r
-    for ((i = 1; i <= PAIRS; i++)); do
-        for mode in $MODES; do
-            c=$(run_one ceiling "$mode" "$i")
-            log "pair $i $mode ceiling: $c"
-            r=$(run_one rill "$mode" "$i")
-            log "pair $i $mode rill:    $r"
-            rows[$mode]+="$i $(field "$c" wall_s) $(field "$c" cpu_s) $(field "$c" put_s) $(field "$c" get_s)"
-            rows[$mode]+=" $(field "$r" wall_s) $(field "$r" cpu_s) $(field "$r" last_s) $(field "$r" changelog)"
-            rows[$mode]+=" $(field "$r" commits) $(field "$r" broker_cpu_s) $(field "$r" maxrss_kb)"
-            rows[$mode]+=" $(field "$r" topic_changelog)"$'\n'
-        done
-    done
+    local mode
+    # shellcheck disable=SC2086 # the modes are words
+    alternate ceiling rill pair_row $MODES
     local tables="" table
     for mode in $MODES; do
         table=$(printf '%s' "${rows[$mode]}" | report)
         tables+=$'\n'"**$mode count** ($([[ $mode == keyed ]] && echo "key-value store" || echo "window store, tumbling 10 s, grace 5 s, emit $EMIT"))"$'\n\n'"$table"$'\n'
     done
     printf '%s\n' "$tables"
-    append_results "$tables" "$load" "$others"
+    append_results "$tables" "$LOAD" "$OTHERS"
     log "appended to $RESULTS"
 }
 

@@ -30,7 +30,7 @@
 # bench/RESULTS.md.
 #
 # Environment:
-#   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/state_common.sh)
+#   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/lib/run.sh)
 #   RILL_BENCH_RECORDS     records and distinct keys        (default 1000000)
 #   RILL_BENCH_PAIRS       consume/restore pairs, at least 3 (default 3)
 #   RILL_BENCH_RUN_TIMEOUT_S  bound of one run              (default 600)
@@ -43,24 +43,16 @@
 set -euo pipefail
 
 readonly SCRIPT=state_restore.sh
-# shellcheck source=bench/state_common.sh
-source "$(dirname "$0")/state_common.sh"
+# shellcheck source=bench/lib/bench.sh
+source "$(dirname "$0")/lib/bench.sh"
 
 readonly RECORDS=${RILL_BENCH_RECORDS:-1000000}
-readonly PAIRS=${RILL_BENCH_PAIRS:-3}
-readonly SEED=42
-readonly RUN_TIMEOUT_S=${RILL_BENCH_RUN_TIMEOUT_S:-600}
-readonly BUILD_DIR=${RILL_BUILD_DIR:-$ROOT/build}
 readonly BASE_DIR=${RILL_BENCH_BASELINE_BUILD_DIR:-}
 readonly BASE_REV=${RILL_BENCH_BASELINE_REV:-baseline}
-RUN_ID="$(date +%s)-$$"
-readonly RUN_ID
-COMMAND=$(command_line)
-readonly COMMAND
 
-[[ "$RECORDS" =~ ^[1-9][0-9]*$ ]] || die "RILL_BENCH_RECORDS must be a positive count"
-if ! [[ "$PAIRS" =~ ^[0-9]+$ ]] || ((PAIRS < 3)); then die "RILL_BENCH_PAIRS must be 3 or more"; fi
-make_work state-restore
+need_count RILL_BENCH_RECORDS "$RECORDS"
+need_pairs
+bench_work state-restore
 readonly STATE_DIR="$WORK/state"
 readonly APP_ID="bench-state-restore-$RUN_ID"
 readonly CHANGELOG="$APP_ID-counts-changelog"
@@ -74,17 +66,13 @@ run_cmd() {
     for attempt in 1 2; do
         [[ "$name" == restore-* ]] && rm -rf "$STATE_DIR"
         cpu0=$(broker_cpu)
-        if timeout --kill-after=10 $((RUN_TIMEOUT_S + 60)) "$@" >"$WORK/$name.out" \
-            2>"$WORK/$name.err"; then
-            break
-        fi
-        tail -n 30 "$WORK/$name.err" >&2
+        run_program "$name" "$@" && break
         [[ $attempt == 1 && "$name" != fill ]] || die "$name failed (command: $*)"
         note_failure "$name" "$WORK/$name.err"
     done
     cpu1=$(broker_cpu)
     local result extra
-    result=$(grep '^RESULT ' "$WORK/$name.out") || die "$name printed no RESULT line"
+    result=$(result_of "$name")
     extra=$(grep '^METRICS ' "$WORK/$name.out" | cut -d' ' -f2- || true)
     echo "$result $extra broker_cpu_s=$(cpu_diff "$cpu0" "$cpu1")"
 }
@@ -146,13 +134,8 @@ report() {
 append_results() {
     local table=$1 load=$2 others=$3 fill=$4
     {
-        printf '\n## state stores: restore of a %s-key store from its changelog — %s\n\n' \
-            "$RECORDS" "$(date -u '+%Y-%m-%d %H:%M UTC')"
-        printf -- '- revision: %s\n' "$(revision)"
-        # shellcheck disable=SC2016 # the backquotes are Markdown
-        printf -- '- command: `%s`\n' "$COMMAND"
-        machine_line
-        printf -- '- build: %s, %s\n' "$(build_type)" "$(rel_path "$BUILD_DIR")"
+        results_head "state stores: restore of a $RECORDS-key store from its changelog" rocksdb
+        build_item
         printf -- '- store: keyed count (bench-state-agg --mode keyed: source → group_by_key → count, key-value store "counts", Rill defaults) filled from %s records with %s distinct 16-byte keys over %s partitions; its changelog holds %s records (17-byte keys, 16-byte values), compacted topic; fill run: %s\n' \
             "$RECORDS" "$RECORDS" "$PARTITIONS" "$CHANGELOG_RECORDS" "$fill"
         printf -- '- restore: the same app (same application.id) started over an empty state.dir; 4 tasks on 1 stream thread, their 4 changelog partitions assigned at once to the thread'"'"'s restore consumer (state/restore.c: messages taken in batches, RocksDB write batches of 100k records without the WAL, a flush at the end); clock from the first record restored to rill_restored_records_total = changelog size (polled every 2 ms; the last batch write and the flush are after it); "start → done" from the program'"'"'s start (group join, RocksDB open) to the same instant\n'
@@ -162,7 +145,7 @@ append_results() {
         printf -- '- consume: bench-changelog-consume, a plain librdkafka consumer (defaults), all partitions assigned at once from the beginning, first record → last; the "one partition at a time" column reads them in turn with fetch.wait.max.ms=50, as a restore does (not part of the pair)\n'
         printf -- '- CPU: user+sys of the process over the same span (getrusage), per million changelog records\n'
         printf -- '- alternation: per pair, consume (all at once), consume (one at a time)%s, restore\n' "${BASE_DIR:+, baseline restore}"
-        printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n' "$load" "${others:-none}"
+        load_item "$load" "$others"
         failures_line
         printf '\n'
         printf '%s\n' "$table"
@@ -172,20 +155,14 @@ append_results() {
 # ---------------------------------------------------------------- main
 
 main() {
-    build bench-state-input bench-state-agg bench-changelog-consume
     [[ -z "$BASE_DIR" || -x "$BASE_DIR/bench/bench-state-agg" ]] ||
         die "RILL_BENCH_BASELINE_BUILD_DIR has no bench/bench-state-agg"
-    find_broker
-    local load others
-    load=$(cut -d' ' -f1-3 /proc/loadavg)
-    others=$(other_load)
+    bench_start bench-state-input bench-state-agg bench-changelog-consume
     INPUT="bench.state-restore.$RUN_ID.in"
     local base_ms=$(( $(date +%s) / 60 * 60 * 1000 ))
     log "broker $BOOTSTRAP; writing $RECORDS records with distinct keys to $INPUT (not timed)"
     create_topic "$INPUT" "$PARTITIONS"
-    timeout 900 "$BUILD_DIR/bench/bench-state-input" --bootstrap-servers "$BOOTSTRAP" \
-        --topic "$INPUT" --records "$RECORDS" --keys "$RECORDS" --key-order sequential \
-        --base-ms "$base_ms" --seed "$SEED" >&2 || die "writing the input failed"
+    write_keyed "$INPUT" "$RECORDS" "$RECORDS" "$base_ms" --key-order sequential
 
     log "fill: counting the input into the store of $APP_ID"
     local f fill
@@ -221,7 +198,7 @@ main() {
     local table
     table=$(printf '%s' "$rows" | report)
     printf '\n%s\n' "$table"
-    append_results "$table" "$load" "$others" "$fill"
+    append_results "$table" "$LOAD" "$OTHERS" "$fill"
     log "appended to $RESULTS"
 }
 

@@ -32,7 +32,7 @@
  *                  execMs: the answered calls' own execution times, from the handler's start
  *                  to the answer (injected latency included), each also sent as the answer's
  *                  Server-Timing: fn;dur=MS; billedMs: the same with each call rounded up to
- *                  1 ms, as Lambda bills (bench/faas_cost.sh reads both).
+ *                  1 ms, as Lambda bills (bench/lib/cost.sh reads both).
  *   POST /control  {"pause":true|false, "fault":{..}, "merge":{..}, "next":["429",..],
  *                   "reset":true, "coldStart":true}  → the stats. While paused, calls are held (not answered)
  *                   and answered in arrival order on resume.

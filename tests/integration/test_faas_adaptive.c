@@ -14,7 +14,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
-#include "rt_faas.h"
+#include "rt_faas_run.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -51,28 +51,17 @@ static int64_t wait_limit(const char *log, bool above, int64_t level, int64_t *s
 }
 
 Test(integration_faas_adaptive, limit_shrinks_on_429_and_grows_back_when_they_stop) {
-    const char *bootstrap = rt_bootstrap();
     rt_fn_t fn;
     rt_fn_start(&fn, "faulty", "{\"seed\":31,\"latencyMs\":50}");
     rt_faas_run_t run;
     rt_faas_run_init(&run, "faas-adaptive", 1);
     rt_faas_run_produce(&run, 0, PART_RECORDS, rt_faas_gen_unique, NULL);
-    rt_faas_app_t app = {.bootstrap = bootstrap,
-                         .input = run.input,
-                         .output = run.output,
-                         .app_id = run.app_id,
-                         .url = fn.url,
-                         .order = "partition",
-                         .batch = BATCH,
-                         .in_flight = MAX_IN_FLIGHT,
-                         .adaptive = 1,
-                         .timeout_ms = 10000,
-                         .retries = 20,
-                         .backoff_ms = 20,
-                         .backoff_max_ms = 200,
-                         .metrics_every_ms = 200,
-                         .props = props,
-                         .log = run.log};
+    rt_faas_app_t app = rt_faas_run_app(&run, fn.url, props, BATCH, MAX_IN_FLIGHT);
+    app.adaptive = 1;
+    app.retries = 20;
+    app.backoff_ms = 20;
+    app.backoff_max_ms = 200;
+    app.metrics_every_ms = 200;
     pid_t pid = rt_faas_app_spawn(&app);
     int64_t seen, ms;
 
@@ -95,7 +84,7 @@ Test(integration_faas_adaptive, limit_shrinks_on_429_and_grows_back_when_they_st
     cr_log_info("%s: no more 429s: limit %" PRId64 " after %" PRId64 " ms", run.app_id, seen, ms);
     cr_assert_geq(ms, 0, "the limit did not grow back to %d (at %" PRId64 ")", HIGH, seen);
 
-    rt_records_t *out = rt_faas_finish(bootstrap, &run, pid, OUTPUT_TIMEOUT_MS);
+    rt_records_t *out = rt_faas_run_finish(&run, pid, OUTPUT_TIMEOUT_MS);
     rt_faas_expect_sequence(&run.delivered, out, false, run.output, NULL);
     rt_metric_t retries;
     rt_faas_log_metric(run.log, "rill_faas_retries_total", &retries);

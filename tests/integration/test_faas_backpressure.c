@@ -16,7 +16,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
-#include "rt_faas.h"
+#include "rt_faas_run.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -32,14 +32,6 @@
 #define WATCH_MS 6000      /* how long the paused app is watched */
 #define RUNNABLE_LIMIT 0.3 /* while paused: threads running or ready to run, in wall time */
 
-static const char *const props[] = {
-    "processing.guarantee=at_least_once",
-    "commit.interval.ms=500",
-    "session.timeout.ms=6000",
-    "heartbeat.interval.ms=500",
-    NULL,
-};
-
 TestSuite(integration_faas_backpressure, .fini = rt_kill_all, .timeout = 170);
 
 Test(integration_faas_backpressure, input_paused_and_memory_bounded_when_function_stops_answering) {
@@ -49,29 +41,15 @@ Test(integration_faas_backpressure, input_paused_and_memory_bounded_when_functio
     rt_faas_run_t run;
     rt_faas_run_init(&run, "faas-pause", PARTITIONS);
     /* Held calls must outlast the pause: a timeout would spend their retries. */
-    rt_faas_app_t app = {.bootstrap = bootstrap,
-                         .input = run.input,
-                         .output = run.output,
-                         .app_id = run.app_id,
-                         .url = fn.url,
-                         .order = "partition",
-                         .batch = 50,
-                         .in_flight = 4,
-                         .timeout_ms = 120000,
-                         .retries = 5,
-                         .max_buffered = MAX_BUFFERED,
-                         .metrics_every_ms = 250,
-                         .props = props,
-                         .log = run.log};
+    rt_faas_app_t app = rt_faas_run_app(&run, fn.url, rt_faas_props_alos, 50, 4);
+    app.timeout_ms = 120000;
+    app.max_buffered = MAX_BUFFERED;
+    app.metrics_every_ms = 250;
     pid_t pid = rt_faas_app_spawn(&app);
 
     /* Warm-up: the app runs and the function answers. */
     rt_faas_run_produce(&run, 0, WARMUP, rt_faas_gen_unique, NULL);
-    int64_t ms;
-    rt_records_t *out =
-        rt_faas_wait_output(bootstrap, run.output, "read_uncommitted", &run.expected, 30000, &ms);
-    rt_records_free(out);
-    free(out);
+    int64_t ms = rt_faas_run_await(&run, "read_uncommitted", 30000);
     cr_assert_geq(ms, 0, "the warm-up output is incomplete after 30 s (log %s)", run.log);
     long rss_warm = rt_proc_rss_kb(pid);
 
@@ -138,28 +116,12 @@ Test(integration_faas_backpressure, input_paused_and_memory_bounded_when_functio
 
     /* The function answers again: everything must come through. */
     rt_fn_control(&fn, NULL, "{\"pause\":false}", NULL, 0);
-    int64_t t_resume = rt_now_ms();
-    out = rt_faas_wait_output(bootstrap, run.output, "read_uncommitted", &run.expected, 90000, &ms);
-    rt_records_free(out);
-    free(out);
-    if (ms >= 0)
-        cr_log_info("%s: complete output %.1f s after the function resumed", run.app_id,
-                    (double)(rt_now_ms() - t_resume) / 1000.0);
-    int code = rt_faas_app_stop(pid, run.log);
-    cr_expect_eq(code, 0, "rill_faas_app exited with %d after SIGTERM (log %s)", code, run.log);
+    rt_faas_run_await(&run, "read_uncommitted", 90000);
+    rt_faas_expect_clean_stop(pid, run.log);
 
-    out = rt_consume_all(bootstrap, run.output, "read_uncommitted", 0, 30000);
-    rt_diff_t diff;
-    rt_diff(&run.expected, out, &diff);
-    cr_log_info("%s: %s", run.app_id, diff.report);
-    cr_expect(!diff.missing && !diff.duplicates && !diff.extra,
-              "output of %s differs from the reference: %s", run.output, diff.report);
-    rt_faas_expect_sequence(&run.delivered, out, false, run.output, NULL);
-    int64_t dead = rt_faas_topic_records(bootstrap, run.dlq);
-    cr_expect_eq(dead, 0, "%" PRId64 " records went to the dead-letter topic %s", dead, run.dlq);
+    rt_faas_run_expect_output(&run, "read_uncommitted", false, false);
+    rt_faas_run_expect_no_dead_letters(&run);
 
-    rt_records_free(out);
-    free(out);
     rt_faas_run_free(&run);
     rt_fn_stop(&fn);
 }

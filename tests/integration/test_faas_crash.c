@@ -19,7 +19,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
-#include "rt_faas.h"
+#include "rt_faas_run.h"
 
 #include <inttypes.h>
 #include <signal.h>
@@ -88,20 +88,10 @@ static void run_crash(const char *name, const char *guarantee, const char *commi
         cr_assert_fail("out of memory");
     if (exactly_once)
         rt_create_topic(bootstrap, sync_topic, PARTITIONS);
-    rt_faas_app_t app = {.bootstrap = bootstrap,
-                         .input = run.input,
-                         .output = run.output,
-                         .sync_output = exactly_once ? sync_topic : NULL,
-                         .app_id = run.app_id,
-                         .url = fn.url,
-                         .order = "partition",
-                         .batch = 20,
-                         .in_flight = 8,
-                         .timeout_ms = 5000,
-                         .retries = 5,
-                         .metrics_every_ms = 100,
-                         .props = props,
-                         .log = run.log};
+    rt_faas_app_t app = rt_faas_run_app(&run, fn.url, props, 20, 8);
+    app.sync_output = exactly_once ? sync_topic : NULL;
+    app.timeout_ms = 5000;
+    app.metrics_every_ms = 100;
     pid_t pid = rt_faas_app_spawn(&app);
     int64_t in_flight = wait_to_kill(&run, run.log, pid);
     int64_t at_kill = rt_faas_topic_records(bootstrap, run.output);
@@ -115,53 +105,15 @@ static void run_crash(const char *name, const char *guarantee, const char *commi
     int64_t t_restart = rt_now_ms();
     app.log = log2;
     pid = rt_faas_app_spawn(&app);
-    int64_t ms;
-    rt_records_t *out = rt_faas_wait_output(bootstrap, run.output, isolation, &run.expected,
-                                            OUTPUT_TIMEOUT_MS, &ms);
-    rt_records_free(out);
-    free(out);
-    if (ms >= 0)
-        cr_log_info("%s: complete %s output %.1f s after the restart", run.app_id, isolation,
-                    (double)(rt_now_ms() - t_restart) / 1000.0);
-    code = rt_faas_app_stop(pid, log2);
-    cr_expect_eq(code, 0, "restarted rill_faas_app exited with %d after SIGTERM (log %s)", code,
-                 log2);
+    rt_faas_run_await(&run, isolation, OUTPUT_TIMEOUT_MS);
+    cr_log_info("%s: %.1f s from the restart to the end of the wait", run.app_id,
+                (double)(rt_now_ms() - t_restart) / 1000.0);
+    rt_faas_expect_clean_stop(pid, log2);
 
-    out = rt_consume_all(bootstrap, run.output, isolation, 0, 30000);
-    rt_diff_t diff;
-    rt_diff(&run.expected, out, &diff);
-    cr_log_info("%s: %s", run.app_id, diff.report);
-    if (exactly_once) {
-        cr_expect(!diff.missing && !diff.duplicates && !diff.extra,
-                  "%s output of %s is not exactly once: %s", isolation, run.output, diff.report);
-    } else {
-        cr_log_info("%s: %zu duplicates after the crash (allowed under at_least_once)", run.app_id,
-                    diff.duplicates);
-        cr_expect(!diff.missing && !diff.extra, "output of %s lost or invented records: %s",
-                  run.output, diff.report);
-    }
-    rt_faas_expect_sequence(&run.delivered, out, false, run.output, NULL);
-    if (diff.missing || diff.extra)
-        rt_log_tail(run.log, 30);
-    if (exactly_once) {
-        rt_kvs_t inputs = {0};
-        for (size_t i = 0; i < run.delivered.cnt; i++)
-            rt_kvs_add(&inputs, run.delivered.v[i].key, run.delivered.v[i].value);
-        rt_records_t *sync = rt_consume_all(bootstrap, sync_topic, isolation, inputs.cnt, 30000);
-        rt_diff_t sdiff;
-        rt_diff(&inputs, sync, &sdiff);
-        cr_log_info("%s: synchronous branch: %s", run.app_id, sdiff.report);
-        cr_expect(!sdiff.missing && !sdiff.duplicates && !sdiff.extra,
-                  "%s output of the synchronous branch %s is not exactly once: %s", isolation,
-                  sync_topic, sdiff.report);
-        rt_records_free(sync);
-        free(sync);
-        rt_kvs_free(&inputs);
-    }
+    rt_faas_run_expect_output(&run, isolation, false, !exactly_once);
+    if (exactly_once)
+        rt_faas_run_expect_sync_output(&run, sync_topic, isolation);
     free(sync_topic);
-
-    rt_records_free(out);
-    free(out);
     free(log2);
     free(log2_name);
     free(instance);

@@ -15,7 +15,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
-#include "rt_faas.h"
+#include "rt_faas_run.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -38,24 +38,6 @@ static const char *const props[] = {
 
 TestSuite(integration_faas_eos_stall, .fini = rt_kill_all, .timeout = 170);
 
-static void wait_for_output(const rt_faas_run_t *run, const char *bootstrap, int64_t want,
-                            pid_t pid) {
-    int64_t deadline = rt_now_ms() + PROGRESS_WAIT_MS;
-    while (rt_faas_topic_records(bootstrap, run->output) < want) {
-        if (rt_wait(pid, 0) != -1) {
-            rt_log_tail(run->log, 30);
-            cr_assert_fail("rill_faas_app ended before the function stalled (log %s)", run->log);
-        }
-        if (rt_now_ms() > deadline) {
-            rt_log_tail(run->log, 30);
-            cr_assert_fail(
-                "no progress: %" PRId64 " output records wanted, %" PRId64 " in %s after %d ms",
-                want, rt_faas_topic_records(bootstrap, run->output), run->output, PROGRESS_WAIT_MS);
-        }
-        rt_sleep_ms(50);
-    }
-}
-
 Test(integration_faas_eos_stall, transaction_aborted_in_time_and_results_exactly_once) {
     const char *bootstrap = rt_bootstrap();
     rt_fn_t fn;
@@ -69,22 +51,13 @@ Test(integration_faas_eos_stall, transaction_aborted_in_time_and_results_exactly
     rt_faas_run_produce(&run, 0, RECORDS, rt_faas_gen_unique, NULL);
 
     /* Calls must outlast the stall: a timeout would spend their retries instead. */
-    rt_faas_app_t app = {.bootstrap = bootstrap,
-                         .input = run.input,
-                         .output = run.output,
-                         .sync_output = sync_topic,
-                         .app_id = run.app_id,
-                         .url = fn.url,
-                         .order = "partition",
-                         .batch = 20,
-                         .in_flight = 4,
-                         .timeout_ms = 60000,
-                         .retries = 5,
-                         .metrics_every_ms = 100,
-                         .props = props,
-                         .log = run.log};
+    rt_faas_app_t app = rt_faas_run_app(&run, fn.url, props, 20, 4);
+    app.sync_output = sync_topic;
+    app.timeout_ms = 60000;
+    app.metrics_every_ms = 100;
     pid_t pid = rt_faas_app_spawn(&app);
-    wait_for_output(&run, bootstrap, (int64_t)((double)RECORDS * STALL_AFTER), pid);
+    rt_faas_run_await_progress(&run, pid, (int64_t)((double)RECORDS * STALL_AFTER),
+                               PROGRESS_WAIT_MS);
 
     rt_fn_control(&fn, NULL, "{\"pause\":true}", NULL, 0);
     rt_sleep_ms(STALL_MS);
@@ -92,13 +65,8 @@ Test(integration_faas_eos_stall, transaction_aborted_in_time_and_results_exactly
     cr_assert_eq(rt_wait(pid, 0), -1, "rill_faas_app died while the function stalled (log %s)",
                  run.log);
 
-    int64_t ms;
-    rt_records_t *out = rt_faas_wait_output(bootstrap, run.output, "read_committed", &run.expected,
-                                            OUTPUT_TIMEOUT_MS, &ms);
-    rt_records_free(out);
-    free(out);
-    int code = rt_faas_app_stop(pid, run.log);
-    cr_expect_eq(code, 0, "rill_faas_app exited with %d after SIGTERM (log %s)", code, run.log);
+    rt_faas_run_await(&run, "read_committed", OUTPUT_TIMEOUT_MS);
+    rt_faas_expect_clean_stop(pid, run.log);
     rt_metric_t aborts;
     rt_faas_log_metric(run.log, "rill_transaction_aborts_total", &aborts);
     cr_log_info("%s: %" PRId64 " transaction(s) aborted during the %d ms stall", run.app_id,
@@ -108,30 +76,10 @@ Test(integration_faas_eos_stall, transaction_aborted_in_time_and_results_exactly
               "for %d ms, longer than transaction.timeout.ms (log %s)",
               STALL_MS, run.log);
 
-    out = rt_consume_all(bootstrap, run.output, "read_committed", 0, 30000);
-    rt_diff_t diff;
-    rt_diff(&run.expected, out, &diff);
-    cr_log_info("%s: %s", run.app_id, diff.report);
-    cr_expect(!diff.missing && !diff.duplicates && !diff.extra,
-              "read_committed output of %s is not exactly once: %s", run.output, diff.report);
-    rt_faas_expect_sequence(&run.delivered, out, false, run.output, NULL);
+    rt_faas_run_expect_output(&run, "read_committed", false, false);
 
-    rt_kvs_t inputs = {0};
-    for (size_t i = 0; i < run.delivered.cnt; i++)
-        rt_kvs_add(&inputs, run.delivered.v[i].key, run.delivered.v[i].value);
-    rt_records_t *sync = rt_consume_all(bootstrap, sync_topic, "read_committed", inputs.cnt, 30000);
-    rt_diff_t sdiff;
-    rt_diff(&inputs, sync, &sdiff);
-    cr_log_info("%s: synchronous branch: %s", run.app_id, sdiff.report);
-    cr_expect(!sdiff.missing && !sdiff.duplicates && !sdiff.extra,
-              "read_committed output of the synchronous branch %s is not exactly once: %s",
-              sync_topic, sdiff.report);
+    rt_faas_run_expect_sync_output(&run, sync_topic, "read_committed");
 
-    rt_records_free(sync);
-    free(sync);
-    rt_kvs_free(&inputs);
-    rt_records_free(out);
-    free(out);
     free(sync_topic);
     rt_faas_run_free(&run);
     rt_fn_stop(&fn);

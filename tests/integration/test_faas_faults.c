@@ -20,40 +20,14 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
-#include "rt_faas.h"
+#include "rt_faas_run.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const props[] = {
-    "processing.guarantee=at_least_once",
-    "commit.interval.ms=500",
-    "session.timeout.ms=6000",
-    "heartbeat.interval.ms=500",
-    NULL,
-};
-
 TestSuite(integration_faas_faults, .fini = rt_kill_all, .timeout = 150);
-
-/* Reads the whole output and checks it against the reference in partition or key order.
- * With allow_duplicates, replays are reported, not failed. */
-static void check_output(const rt_faas_run_t *run, bool by_key, bool allow_duplicates) {
-    /* The app has stopped: read up to the end of every partition. */
-    rt_records_t *out = rt_consume_all(rt_bootstrap(), run->output, "read_uncommitted", 0, 30000);
-    rt_diff_t diff;
-    rt_diff(&run->expected, out, &diff);
-    cr_log_info("%s: %s", run->app_id, diff.report);
-    if (allow_duplicates)
-        cr_log_info("%s: %zu duplicates (allowed under at-least-once)", run->app_id,
-                    diff.duplicates);
-    cr_expect(!diff.missing && !diff.extra && (allow_duplicates || !diff.duplicates),
-              "output of %s differs from the reference: %s", run->output, diff.report);
-    rt_faas_expect_sequence(&run->delivered, out, by_key, run->output, NULL);
-    rt_records_free(out);
-    free(out);
-}
 
 /* ---------------------------------------------------------------------------------------- */
 
@@ -64,7 +38,6 @@ static const char *const fault_kinds[] = {"500",       "503",   "429",   "408", 
 #define FAULT_KIND_CNT (sizeof(fault_kinds) / sizeof(fault_kinds[0]))
 
 Test(integration_faas_faults, every_result_arrives_in_order_when_calls_fail_every_way) {
-    const char *bootstrap = rt_bootstrap();
     /* 0.6% of the calls per kind, ~5.4% in all; "timeout" calls are never answered. */
     rt_fn_t fn;
     rt_fn_start(&fn, "faulty",
@@ -76,35 +49,17 @@ Test(integration_faas_faults, every_result_arrives_in_order_when_calls_fail_ever
     rt_faas_run_produce(&run, 0, FAULT_RECORDS, rt_faas_gen_unique, NULL);
 
     /* Six retries: a batch is bisected only when 7 calls in a row fail (~1e-9). */
-    rt_faas_app_t app = {.bootstrap = bootstrap,
-                         .input = run.input,
-                         .output = run.output,
-                         .app_id = run.app_id,
-                         .url = fn.url,
-                         .order = "partition",
-                         .batch = 10,
-                         .in_flight = 8,
-                         .timeout_ms = 1000,
-                         .retries = 6,
-                         .backoff_ms = 50,
-                         .backoff_max_ms = 1000,
-                         .metrics_every_ms = 500,
-                         .props = props,
-                         .log = run.log};
+    rt_faas_app_t app = rt_faas_run_app(&run, fn.url, rt_faas_props_alos, 10, 8);
+    app.timeout_ms = 1000;
+    app.retries = 6;
+    app.backoff_ms = 50;
+    app.backoff_max_ms = 1000;
     pid_t pid = rt_faas_app_spawn(&app);
-    int64_t ms;
-    rt_records_t *out =
-        rt_faas_wait_output(bootstrap, run.output, "read_uncommitted", &run.expected, 100000, &ms);
-    rt_records_free(out);
-    free(out);
-    if (ms >= 0)
-        cr_log_info("%s: complete output after %.1f s", run.app_id, (double)ms / 1000.0);
-    int code = rt_faas_app_stop(pid, run.log);
-    cr_expect_eq(code, 0, "rill_faas_app exited with %d after SIGTERM (log %s)", code, run.log);
+    rt_faas_run_await(&run, "read_uncommitted", 100000);
+    rt_faas_expect_clean_stop(pid, run.log);
 
-    check_output(&run, false, true);
-    int64_t dead = rt_faas_topic_records(bootstrap, run.dlq);
-    cr_expect_eq(dead, 0, "%" PRId64 " records went to the dead-letter topic %s", dead, run.dlq);
+    rt_faas_run_expect_output(&run, "read_uncommitted", false, true);
+    rt_faas_run_expect_no_dead_letters(&run);
 
     /* Every kind of fault must really have happened. */
     char stats[16384];
@@ -144,16 +99,7 @@ static int halvings(int n) {
 
 static const size_t poison_at[] = {4321, 9876, 15000};
 #define POISON_CNT (sizeof(poison_at) / sizeof(poison_at[0]))
-
-static void gen_with_poison(size_t i, char *key, size_t key_size, char *value, size_t value_size,
-                            void *opaque) {
-    (void)opaque;
-    snprintf(key, key_size, "k%zu", i);
-    snprintf(value, value_size, "%zu", i);
-    for (size_t p = 0; p < POISON_CNT; p++)
-        if (poison_at[p] == i)
-            snprintf(value, value_size, "poison-%zu", i);
-}
+static const rt_faas_poison_t poison = {poison_at, POISON_CNT};
 
 static const rt_record_t *find_key(const rt_records_t *recs, const char *key) {
     for (size_t i = 0; i < recs->cnt; i++)
@@ -251,42 +197,21 @@ Test(integration_faas_faults,
     rt_fn_start(&fn, "faulty", "{\"seed\":3,\"latencyMs\":[1,10],\"poisonBatch\":true}");
     rt_faas_run_t run;
     rt_faas_run_init(&run, "faas-poison", 8);
-    rt_faas_run_produce(&run, 0, POISON_RECORDS, gen_with_poison, NULL);
+    rt_faas_run_produce(&run, 0, POISON_RECORDS, rt_faas_gen_poison, (void *)&poison);
     rt_kvs_t expected_dlq = {0};
-    for (size_t p = 0; p < POISON_CNT; p++) {
-        char key[32], value[32];
-        snprintf(key, sizeof(key), "k%zu", poison_at[p]);
-        snprintf(value, sizeof(value), "poison-%zu", poison_at[p]);
-        rt_kvs_add(&expected_dlq, key, value);
-    }
+    rt_faas_poison_records(&poison, &expected_dlq);
 
-    rt_faas_app_t app = {.bootstrap = bootstrap,
-                         .input = run.input,
-                         .output = run.output,
-                         .app_id = run.app_id,
-                         .url = fn.url,
-                         .order = "partition",
-                         .batch = POISON_BATCH,
-                         .in_flight = 8,
-                         .timeout_ms = POISON_TIMEOUT_MS,
-                         .retries = POISON_RETRIES,
-                         .backoff_ms = 50,
-                         .backoff_max_ms = POISON_BACKOFF_MAX_MS,
-                         .metrics_every_ms = 500,
-                         .props = props,
-                         .log = run.log};
+    rt_faas_app_t app = rt_faas_run_app(&run, fn.url, rt_faas_props_alos, POISON_BATCH, 8);
+    app.timeout_ms = POISON_TIMEOUT_MS;
+    app.retries = POISON_RETRIES;
+    app.backoff_ms = 50;
+    app.backoff_max_ms = POISON_BACKOFF_MAX_MS;
     /* Note when each output becomes readable. */
     rt_tail_t *tail = rt_tail_start(bootstrap, run.output);
     pid_t pid = rt_faas_app_spawn(&app);
-    int64_t t0 = rt_now_ms(), ms, dlq_ms;
-    rt_records_t *out =
-        rt_faas_wait_output(bootstrap, run.output, "read_uncommitted", &run.expected, 60000, &ms);
-    rt_records_free(out);
-    free(out);
-    rt_records_t *dead =
-        rt_faas_wait_output(bootstrap, run.dlq, "read_uncommitted", &expected_dlq, 30000, &dlq_ms);
-    rt_records_free(dead);
-    free(dead);
+    int64_t t0 = rt_now_ms();
+    int64_t ms = rt_faas_run_await(&run, "read_uncommitted", 60000);
+    int64_t dlq_ms = rt_faas_await(run.dlq, "read_uncommitted", &expected_dlq, 30000);
     cr_log_info("%s: all output and dead letters %.1f s after the start", run.app_id,
                 (double)(rt_now_ms() - t0) / 1000.0);
     cr_expect(ms >= 0 && dlq_ms >= 0, "output or dead letters incomplete (log %s)", run.log);
@@ -306,17 +231,10 @@ Test(integration_faas_faults,
                   key, gap, bound_ms);
     }
     rt_tail_stop(tail);
-    int code = rt_faas_app_stop(pid, run.log);
-    cr_expect_eq(code, 0, "rill_faas_app exited with %d after SIGTERM (log %s)", code, run.log);
+    rt_faas_expect_clean_stop(pid, run.log);
 
-    check_output(&run, false, false);
-    dead = rt_consume_all(bootstrap, run.dlq, "read_uncommitted", 0, 20000);
-    rt_diff_t diff;
-    rt_diff(&expected_dlq, dead, &diff);
-    cr_log_info("%s dead letters: %s", run.app_id, diff.report);
-    cr_expect(!diff.missing && !diff.duplicates && !diff.extra,
-              "the dead-letter topic %s does not hold exactly the poison records: %s", run.dlq,
-              diff.report);
+    rt_faas_run_expect_output(&run, "read_uncommitted", false, false);
+    rt_records_t *dead = rt_faas_run_expect_dead_letters(&run, &expected_dlq);
     for (size_t p = 0; p < POISON_CNT; p++) {
         char key[32];
         snprintf(key, sizeof(key), "k%zu", poison_at[p]);
@@ -362,30 +280,13 @@ Test(integration_faas_faults, nothing_dead_lettered_in_key_mode_when_one_call_ha
     rt_faas_run_init(&run, "faas-hang", 1);
     rt_faas_run_produce(&run, 0, HANG_RECORDS, rt_faas_gen_64_keys, NULL);
 
-    rt_faas_app_t app = {.bootstrap = bootstrap,
-                         .input = run.input,
-                         .output = run.output,
-                         .app_id = run.app_id,
-                         .url = fn.url,
-                         .order = "key",
-                         .batch = 4,
-                         .in_flight = 8,
-                         .timeout_ms = 5000,
-                         .retries = 5,
-                         .max_buffered = HANG_MAX_BUFFERED,
-                         .metrics_every_ms = 500,
-                         .props = props,
-                         .log = run.log};
+    rt_faas_app_t app = rt_faas_run_app(&run, fn.url, rt_faas_props_alos, 4, 8);
+    app.order = "key";
+    app.timeout_ms = 5000;
+    app.max_buffered = HANG_MAX_BUFFERED;
     pid_t pid = rt_faas_app_spawn(&app);
-    int64_t ms;
-    rt_records_t *out =
-        rt_faas_wait_output(bootstrap, run.output, "read_uncommitted", &run.expected, 30000, &ms);
-    rt_records_free(out);
-    free(out);
-    if (ms >= 0)
-        cr_log_info("%s: complete output after %.1f s", run.app_id, (double)ms / 1000.0);
-    int code = rt_faas_app_stop(pid, run.log);
-    cr_expect_eq(code, 0, "rill_faas_app exited with %d after SIGTERM (log %s)", code, run.log);
+    rt_faas_run_await(&run, "read_uncommitted", 30000);
+    rt_faas_expect_clean_stop(pid, run.log);
 
     int64_t dead = rt_faas_topic_records(bootstrap, run.dlq);
     if (dead > 0) {
@@ -399,7 +300,7 @@ Test(integration_faas_faults, nothing_dead_lettered_in_key_mode_when_one_call_ha
                  "%" PRId64 " of %d records went to the dead-letter topic %s while "
                  "one call hung: the stage must pause its input instead",
                  dead, HANG_RECORDS, run.dlq);
-    check_output(&run, true, false);
+    rt_faas_run_expect_output(&run, "read_uncommitted", true, false);
 
     rt_faas_run_free(&run);
     rt_fn_stop(&fn);

@@ -15,7 +15,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
-#include "rt_faas.h"
+#include "rt_faas_run.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -40,7 +40,6 @@ TestSuite(integration_faas_order, .fini = rt_kill_all, .timeout = 150);
 
 /* Runs the whole input through the app in the given order mode and checks the output. */
 static void run_order(const char *name, const char *order, int batch, rt_gen_cb gen) {
-    const char *bootstrap = rt_bootstrap();
     rt_fn_t fn;
     rt_fn_start(&fn, "faulty", "{\"seed\":7,\"latencyMs\":[1,50]}");
     rt_faas_run_t run;
@@ -50,22 +49,12 @@ static void run_order(const char *name, const char *order, int batch, rt_gen_cb 
     cr_log_info("%s: %d input records in %.1f s, %zu outputs expected", run.app_id, RECORDS,
                 (double)(rt_now_ms() - t0) / 1000.0, run.expected.cnt);
 
-    rt_faas_app_t app = {.bootstrap = bootstrap,
-                         .input = run.input,
-                         .output = run.output,
-                         .app_id = run.app_id,
-                         .url = fn.url,
-                         .order = order,
-                         .batch = batch,
-                         .in_flight = 16,
-                         .linger_ms = 5,
-                         .timeout_ms = 10000,
-                         .retries = 5,
-                         .metrics_every_ms = 200,
-                         .props = props,
-                         .log = run.log};
+    rt_faas_app_t app = rt_faas_run_app(&run, fn.url, props, batch, 16);
+    app.order = order;
+    app.linger_ms = 5;
+    app.metrics_every_ms = 200;
     pid_t pid = rt_faas_app_spawn(&app);
-    rt_records_t *out = rt_faas_finish(bootstrap, &run, pid, OUTPUT_TIMEOUT_MS);
+    rt_records_t *out = rt_faas_run_finish(&run, pid, OUTPUT_TIMEOUT_MS);
     rt_seq_check_t seq;
     bool by_key = !strcmp(order, "key");
     rt_faas_check_sequence(&run.delivered, out, by_key, &seq);

@@ -15,7 +15,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
-#include "rt_faas.h"
+#include "rt_faas_run.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -49,31 +49,12 @@ Test(integration_faas_rebalance, paused_partitions_fetched_again_after_a_rebalan
     if (asprintf(&log_b_name, "%s-b.log", run.app_id) < 0)
         cr_assert_fail("out of memory");
     char *log_b = rt_tmp_path(log_b_name);
-    rt_faas_app_t app = {.bootstrap = bootstrap,
-                         .input = run.input,
-                         .output = run.output,
-                         .app_id = run.app_id,
-                         .url = fn.url,
-                         .order = "partition",
-                         .batch = 10,
-                         .in_flight = 2,
-                         .max_buffered = 40,
-                         .timeout_ms = 10000,
-                         .retries = 5,
-                         .metrics_every_ms = 100,
-                         .props = props,
-                         .log = run.log};
+    rt_faas_app_t app = rt_faas_run_app(&run, fn.url, props, 10, 2);
+    app.max_buffered = 40;
+    app.metrics_every_ms = 100;
     pid_t a = rt_faas_app_spawn(&app);
 
-    int64_t want = (int64_t)((double)RECORDS * JOIN_AFTER),
-            deadline = rt_now_ms() + PROGRESS_WAIT_MS;
-    while (rt_faas_topic_records(bootstrap, run.output) < want) {
-        if (rt_wait(a, 0) != -1 || rt_now_ms() > deadline) {
-            rt_log_tail(run.log, 30);
-            cr_assert_fail("instance A made no progress or ended (log %s)", run.log);
-        }
-        rt_sleep_ms(50);
-    }
+    rt_faas_run_await_progress(&run, a, (int64_t)((double)RECORDS * JOIN_AFTER), PROGRESS_WAIT_MS);
     rt_metric_t pauses;
     rt_faas_log_metric(run.log, "rill_partition_pauses_total", &pauses);
     cr_log_info("%s: B joins with %" PRId64 " output records in; A paused its partitions %" PRId64
@@ -86,25 +67,12 @@ Test(integration_faas_rebalance, paused_partitions_fetched_again_after_a_rebalan
     app.log = log_b;
     pid_t b = rt_faas_app_spawn(&app);
 
-    int64_t ms;
-    rt_records_t *out = rt_faas_wait_output(bootstrap, run.output, "read_uncommitted",
-                                            &run.expected, OUTPUT_TIMEOUT_MS, &ms);
-    rt_records_free(out);
-    free(out);
-    int code_a = rt_faas_app_stop(a, run.log), code_b = rt_faas_app_stop(b, log_b);
-    cr_expect_eq(code_a, 0, "instance A exited with %d (log %s)", code_a, run.log);
-    cr_expect_eq(code_b, 0, "instance B exited with %d (log %s)", code_b, log_b);
+    rt_faas_run_await(&run, "read_uncommitted", OUTPUT_TIMEOUT_MS);
+    rt_faas_expect_clean_stop(a, run.log);
+    rt_faas_expect_clean_stop(b, log_b);
 
-    out = rt_consume_all(bootstrap, run.output, "read_uncommitted", 0, 30000);
-    rt_diff_t diff;
-    rt_diff(&run.expected, out, &diff);
-    cr_log_info("%s: %s (duplicates allowed under at_least_once)", run.app_id, diff.report);
-    cr_expect(!diff.missing && !diff.extra, "output of %s lost or invented records: %s", run.output,
-              diff.report);
-    rt_faas_expect_sequence(&run.delivered, out, false, run.output, NULL);
+    rt_faas_run_expect_output(&run, "read_uncommitted", false, true);
 
-    rt_records_free(out);
-    free(out);
     free(log_b);
     free(log_b_name);
     rt_faas_run_free(&run);

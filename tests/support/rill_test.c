@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,17 @@ char *rt_build_path(const char *name) {
         cr_assert_fail("helper program %s is missing (%s): build the tests first", path,
                        strerror(errno));
     return path;
+}
+
+char *rt_asprintf(const char *fmt, ...) {
+    va_list ap;
+    char *s = NULL;
+    va_start(ap, fmt);
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        abort();
+    return s;
 }
 
 char *rt_tmp_path(const char *name) {

@@ -40,6 +40,9 @@ char *rt_build_path(const char *name);
  * kept after the run so logs can be read). The caller frees it. */
 char *rt_tmp_path(const char *name);
 
+/* A new string formatted as printf formats it; aborts when out of memory. The caller frees it. */
+char *rt_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Milliseconds on a monotonic clock. */
 int64_t rt_now_ms(void);
 /* Sleeps ms milliseconds (resumed after signals). */

@@ -1,8 +1,10 @@
 /*
  * rt_faas.c — helpers of the FaaS bridge's integration tests (see rt_faas.h): function
  * runtimes per test, an HTTP client for their control endpoints, rill_faas_app as a process,
- * the transform reference, the record-by-record order check, a reader noting when outputs
- * arrive, metrics from the app's log, and a process's memory, CPU and runnable time.
+ * the transform reference and the test inputs (poison records among them), the
+ * record-by-record order check, a reader noting when outputs arrive, metrics from the app's
+ * log, and a process's memory, CPU and runnable time. One run of the app, from its topics to
+ * the checks of its output, is rt_faas_run.c's.
  *
  * DESIGN
  * Each test starts the function runtimes it needs itself, on ports it picks, so that fault
@@ -43,18 +45,6 @@
 #define LAMBDA_START_MS 60000
 #define MAX_ARGS 80
 
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...) {
-    va_list ap;
-    char *s = NULL;
-    va_start(ap, fmt);
-    int n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        abort();
-    return s;
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* HTTP                                                                                      */
 
@@ -76,9 +66,9 @@ int rt_http(int port, const char *method, const char *path, const char *body, ch
         return -1;
     }
     size_t body_len = body ? strlen(body) : 0;
-    char *req = xasprintf("%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n"
-                          "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                          method, path, port, body_len, body ? body : "");
+    char *req = rt_asprintf("%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n"
+                            "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                            method, path, port, body_len, body ? body : "");
     size_t len = strlen(req), off = 0;
     while (off < len) {
         ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
@@ -133,13 +123,13 @@ int64_t rt_json_number(const char *json, const char *within, const char *name) {
     if (!json)
         return -1;
     if (within) {
-        char *w = xasprintf("\"%s\":", within);
+        char *w = rt_asprintf("\"%s\":", within);
         json = strstr(json, w);
         free(w);
         if (!json)
             return -1;
     }
-    char *needle = xasprintf("\"%s\":", name);
+    char *needle = rt_asprintf("\"%s\":", name);
     const char *p = strstr(json, needle);
     size_t nl = strlen(needle);
     free(needle);
@@ -156,15 +146,15 @@ static char *functions_dir(void) {
     const char *src = getenv("RILL_SOURCE_DIR");
     char *dir;
     if (src && *src) {
-        dir = xasprintf("%s/faas_bridge/functions", src);
+        dir = rt_asprintf("%s/faas_bridge/functions", src);
     } else {
         /* This file is <root>/tests/support/rt_faas.c; CMake compiles it by absolute path. */
         const char *self = __FILE__, *tail = strstr(self, "/tests/support/rt_faas.c");
         if (self[0] != '/' || !tail)
             cr_assert_fail("cannot find the source tree: set RILL_SOURCE_DIR");
-        dir = xasprintf("%.*s/faas_bridge/functions", (int)(tail - self), self);
+        dir = rt_asprintf("%.*s/faas_bridge/functions", (int)(tail - self), self);
     }
-    char *probe = xasprintf("%s/node_modules/.bin/functions-framework", dir);
+    char *probe = rt_asprintf("%s/node_modules/.bin/functions-framework", dir);
     if (access(probe, R_OK))
         cr_assert_fail("%s is missing: run scripts/functions.sh start once (it runs npm ci)",
                        probe);
@@ -224,16 +214,16 @@ void rt_fn_start(rt_fn_t *fn, const char *target, const char *fault_json) {
     char *dir = functions_dir();
     fn->port = pick_port();
     snprintf(fn->url, sizeof(fn->url), "http://127.0.0.1:%d/", fn->port);
-    char *name = xasprintf("fn-%s-%d.log", target, fn->port);
+    char *name = rt_asprintf("fn-%s-%d.log", target, fn->port);
     fn->log = rt_tmp_path(name);
     free(name);
-    char *preload = xasprintf("%s/listen-host.js", dir);
+    char *preload = rt_asprintf("%s/listen-host.js", dir);
     char *main_js =
-        xasprintf("%s/node_modules/@google-cloud/functions-framework/build/src/main.js", dir);
-    char *source = xasprintf("--source=%s", dir);
-    char *target_arg = xasprintf("--target=%s", target);
-    char *port_arg = xasprintf("--port=%d", fn->port);
-    char *fault = fault_json ? xasprintf("RILL_FAULT=%s", fault_json) : NULL;
+        rt_asprintf("%s/node_modules/@google-cloud/functions-framework/build/src/main.js", dir);
+    char *source = rt_asprintf("--source=%s", dir);
+    char *target_arg = rt_asprintf("--target=%s", target);
+    char *port_arg = rt_asprintf("--port=%d", fn->port);
+    char *fault = fault_json ? rt_asprintf("RILL_FAULT=%s", fault_json) : NULL;
     char *argv[MAX_ARGS];
     int argc = 0;
     argv[argc++] = "/usr/bin/env";
@@ -268,15 +258,15 @@ void rt_fn_start_lambda(rt_fn_t *fn, const char *fault_json) {
     char *dir = functions_dir();
     fn->port = pick_port();
     snprintf(fn->url, sizeof(fn->url), "http://127.0.0.1:%d", fn->port);
-    char *name = xasprintf("fn-lambda-%d.log", fn->port);
+    char *name = rt_asprintf("fn-lambda-%d.log", fn->port);
     fn->log = rt_tmp_path(name);
     free(name);
     /* serverless-offline also opens HTTP, websocket and ALB servers: give them free ports. */
-    char *lambda_port = xasprintf("RILL_FN_LAMBDA_PORT=%d", fn->port);
-    char *http_port = xasprintf("RILL_FN_LAMBDA_HTTP_PORT=%d", pick_port());
-    char *ws_port = xasprintf("RILL_FN_LAMBDA_WS_PORT=%d", pick_port());
-    char *alb_port = xasprintf("RILL_FN_LAMBDA_ALB_PORT=%d", pick_port());
-    char *fault = xasprintf("RILL_FAULT=%s", fault_json ? fault_json : "{}");
+    char *lambda_port = rt_asprintf("RILL_FN_LAMBDA_PORT=%d", fn->port);
+    char *http_port = rt_asprintf("RILL_FN_LAMBDA_HTTP_PORT=%d", pick_port());
+    char *ws_port = rt_asprintf("RILL_FN_LAMBDA_WS_PORT=%d", pick_port());
+    char *alb_port = rt_asprintf("RILL_FN_LAMBDA_ALB_PORT=%d", pick_port());
+    char *fault = rt_asprintf("RILL_FAULT=%s", fault_json ? fault_json : "{}");
     char *argv[MAX_ARGS];
     int argc = 0;
     /* serverless reads serverless.yml from its working directory. */
@@ -330,8 +320,8 @@ void rt_fn_control(const rt_fn_t *fn, const char *function, const char *cmd, cha
     char reply[16384];
     int status;
     if (fn->lambda) {
-        char *path = xasprintf("/2015-03-31/functions/%s/invocations", function);
-        char *body = xasprintf("{\"rillControl\":%s}", cmd);
+        char *path = rt_asprintf("/2015-03-31/functions/%s/invocations", function);
+        char *body = rt_asprintf("{\"rillControl\":%s}", cmd);
         status = rt_http(fn->port, "POST", path, body, reply, sizeof(reply), 10000);
         free(path);
         free(body);
@@ -362,7 +352,7 @@ pid_t rt_faas_app_spawn(const rt_faas_app_t *app) {
 #define INT_FLAG(flag, value)                                                                      \
     if ((value) > 0) {                                                                             \
         argv[argc++] = flag;                                                                       \
-        argv[argc++] = owned[owned_cnt++] = xasprintf("%d", value);                                \
+        argv[argc++] = owned[owned_cnt++] = rt_asprintf("%d", value);                              \
     }
     STR_FLAG("--bootstrap-servers", app->bootstrap);
     STR_FLAG("--input", app->input);
@@ -405,44 +395,6 @@ int rt_faas_app_stop(pid_t pid, const char *log) {
     if (code)
         rt_log_tail(log, 40);
     return code;
-}
-
-void rt_faas_run_init(rt_faas_run_t *run, const char *name, int partitions) {
-    const char *bootstrap = rt_bootstrap();
-    memset(run, 0, sizeof(*run));
-    run->app_id = rt_unique_name(name);
-    run->input = xasprintf("%s.in", run->app_id);
-    run->output = xasprintf("%s.out", run->app_id);
-    run->dlq = xasprintf("%s-dlq", run->app_id);
-    char *log_name = xasprintf("%s.log", run->app_id);
-    run->log = rt_tmp_path(log_name);
-    free(log_name);
-    rt_create_topic(bootstrap, run->input, partitions);
-    rt_create_topic(bootstrap, run->output, partitions);
-}
-
-void rt_faas_run_produce(rt_faas_run_t *run, size_t first, size_t n, rt_gen_cb gen, void *opaque) {
-    char errstr[512];
-    size_t before = run->delivered.cnt;
-    rt_produce_opts_t opts = {.first = first, .delivered = &run->delivered};
-    if (rt_produce_strings(rt_bootstrap(), run->input, n, gen, opaque, &opts, errstr,
-                           sizeof(errstr)))
-        cr_assert_fail("producing the input of %s: %s", run->app_id, errstr);
-    if (run->delivered.cnt - before != n)
-        cr_assert_fail("%zu of %zu input records acknowledged", run->delivered.cnt - before, n);
-    rt_records_t added = {.v = run->delivered.v + before, .cnt = n};
-    rt_faas_expected(&added, &run->expected);
-}
-
-void rt_faas_run_free(rt_faas_run_t *run) {
-    free(run->app_id);
-    free(run->input);
-    free(run->output);
-    free(run->dlq);
-    free(run->log);
-    rt_records_free(&run->delivered);
-    rt_kvs_free(&run->expected);
-    memset(run, 0, sizeof(*run));
 }
 
 int64_t rt_faas_topic_records(const char *bootstrap, const char *topic) {
@@ -502,6 +454,25 @@ void rt_faas_gen_64_keys(size_t i, char *key, size_t key_size, char *value, size
     (void)opaque;
     snprintf(key, key_size, "key-%zu", i % 64);
     snprintf(value, value_size, "%zu", i);
+}
+
+void rt_faas_gen_poison(size_t i, char *key, size_t key_size, char *value, size_t value_size,
+                        void *opaque) {
+    const rt_faas_poison_t *poison = opaque;
+    snprintf(key, key_size, "k%zu", i);
+    snprintf(value, value_size, "%zu", i);
+    for (size_t p = 0; p < poison->cnt; p++)
+        if (poison->at[p] == i)
+            snprintf(value, value_size, "poison-%zu", i);
+}
+
+void rt_faas_poison_records(const rt_faas_poison_t *poison, rt_kvs_t *kvs) {
+    for (size_t p = 0; p < poison->cnt; p++) {
+        char key[32], value[32];
+        snprintf(key, sizeof(key), "k%zu", poison->at[p]);
+        snprintf(value, sizeof(value), "poison-%zu", poison->at[p]);
+        rt_kvs_add(kvs, key, value);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -702,61 +673,6 @@ void rt_faas_check_sequence(const rt_records_t *input, const rt_records_t *outpu
     free(streams);
     free(keys);
     free(in);
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* Waiting for output                                                                        */
-
-rt_records_t *rt_faas_wait_output(const char *bootstrap, const char *topic,
-                                  const char *isolation_level, const rt_kvs_t *expected,
-                                  int timeout_ms, int64_t *ms) {
-    int64_t t0 = rt_now_ms(), deadline = t0 + timeout_ms;
-    char errstr[512];
-    /* Cheap first: the topic's size (records, committed or not, and markers). */
-    while (rt_now_ms() < deadline &&
-           rt_topic_size(bootstrap, topic, errstr, sizeof(errstr)) < (int64_t)expected->cnt)
-        rt_sleep_ms(200);
-    rt_records_t *recs = NULL;
-    for (;;) {
-        if (recs) {
-            rt_records_free(recs);
-            free(recs);
-        }
-        int left = (int)(deadline - rt_now_ms());
-        recs = rt_consume_all(bootstrap, topic, isolation_level, expected->cnt,
-                              left > 1000 ? left : 1000);
-        rt_diff_t diff;
-        rt_diff(expected, recs, &diff);
-        if (!diff.missing) {
-            *ms = rt_now_ms() - t0;
-            return recs;
-        }
-        if (rt_now_ms() >= deadline)
-            break;
-        rt_sleep_ms(500);
-    }
-    *ms = -1;
-    return recs;
-}
-
-rt_records_t *rt_faas_finish(const char *bootstrap, const rt_faas_run_t *run, pid_t pid,
-                             int timeout_ms) {
-    int64_t ms;
-    rt_records_t *out = rt_faas_wait_output(bootstrap, run->output, "read_uncommitted",
-                                            &run->expected, timeout_ms, &ms);
-    if (ms >= 0)
-        cr_log_info("%s: complete output after %.1f s", run->app_id, (double)ms / 1000.0);
-    rt_records_free(out);
-    free(out);
-    int code = rt_faas_app_stop(pid, run->log);
-    cr_expect_eq(code, 0, "rill_faas_app exited with %d after SIGTERM (log %s)", code, run->log);
-    out = rt_consume_all(bootstrap, run->output, "read_uncommitted", 0, 30000);
-    rt_diff_t diff;
-    rt_diff(&run->expected, out, &diff);
-    cr_log_info("%s: %s", run->app_id, diff.report);
-    cr_expect(ms >= 0 && !diff.missing && !diff.duplicates && !diff.extra,
-              "output of %s differs from the reference: %s", run->output, diff.report);
-    return out;
 }
 
 /* ---------------------------------------------------------------------------------------- */

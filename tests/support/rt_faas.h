@@ -2,8 +2,9 @@
  * rt_faas.h — the FaaS bridge's integration tests' view of their world: function runtimes
  * started per test (a Functions Framework target or serverless-offline, each on its own
  * port with its own fault settings), a small HTTP client for their /control and /stats,
- * tests/progs/rill_faas_app started as a process, the `transform` function's rule as a
- * reference, the order check of the stage's output record by record, a reader that notes
+ * tests/progs/rill_faas_app started as a process (one run of it, from its topics to the checks
+ * of its output: rt_faas_run.h), the `transform` function's rule as a reference, poison
+ * records, the order check of the stage's output record by record, a reader that notes
  * when each output arrives, the metrics the app prints to its log, and the memory, CPU and
  * runnable time of a process.
  *
@@ -65,7 +66,7 @@ void rt_fn_control(const rt_fn_t *fn, const char *function, const char *cmd, cha
  * NULL), or -1 when absent. Enough for the flat /stats answers. */
 int64_t rt_json_number(const char *json, const char *within, const char *name);
 
-/* ---- the application under test ---- */
+/* ---- the application under test (one run of it: rt_faas_run.h) ---- */
 
 /* How to run tests/progs/rill_faas_app; zero or NULL fields keep the app's defaults. */
 typedef struct rt_faas_app_s {
@@ -85,26 +86,6 @@ pid_t rt_faas_app_spawn(const rt_faas_app_t *app);
 /* SIGTERMs pid and waits (at most 30 s) for it to end; logs the tail of log unless it exited
  * with 0. Returns its exit code (-1: still running). */
 int rt_faas_app_stop(pid_t pid, const char *log);
-
-/* A test's topics, input and reference. */
-typedef struct rt_faas_run_s {
-    char *app_id;           /* unique; also the consumer group */
-    char *input, *output;   /* "<app_id>.in", "<app_id>.out" */
-    char *dlq;              /* "<app_id>-dlq", the app's dead-letter topic */
-    char *log;              /* the app's log */
-    rt_records_t delivered; /* the input as Kafka acknowledged it */
-    rt_kvs_t expected;      /* transform's reference of delivered */
-} rt_faas_run_t;
-
-/* Names a run after name and creates its input and output topics with partitions each. */
-void rt_faas_run_init(rt_faas_run_t *run, const char *name, int partitions);
-
-/* Produces n records of gen (indexes first..first+n-1) to the input, adding them to
- * delivered and their transform outputs to expected. Fails the test on an error. Safe only
- * on the test's thread. */
-void rt_faas_run_produce(rt_faas_run_t *run, size_t first, size_t n, rt_gen_cb gen, void *opaque);
-
-void rt_faas_run_free(rt_faas_run_t *run);
 
 /* Records in topic (rt_topic_size), or 0 when it does not exist (yet). */
 int64_t rt_faas_topic_records(const char *bootstrap, const char *topic);
@@ -130,6 +111,21 @@ void rt_faas_gen_unique(size_t i, char *key, size_t key_size, char *value, size_
 /* Generator: key "key-<i % 64>" (64 keys), value "<i>". */
 void rt_faas_gen_64_keys(size_t i, char *key, size_t key_size, char *value, size_t value_size,
                          void *opaque);
+
+/* Poison records: the indexes whose value is "poison-<i>", which the `faulty` function
+ * fails (poisonBatch, Lambda's partial batch response). */
+typedef struct rt_faas_poison_s {
+    const size_t *at;
+    size_t cnt;
+} rt_faas_poison_t;
+
+/* Generator (opaque: a const rt_faas_poison_t): key "k<i>", value "<i>", or "poison-<i>" at
+ * the poison indexes. */
+void rt_faas_gen_poison(size_t i, char *key, size_t key_size, char *value, size_t value_size,
+                        void *opaque);
+
+/* Adds each poison record (its key and value) to kvs: what the dead-letter topic must hold. */
+void rt_faas_poison_records(const rt_faas_poison_t *poison, rt_kvs_t *kvs);
 
 /* ---- order, record by record ---- */
 
@@ -161,24 +157,6 @@ void rt_faas_check_sequence(const rt_records_t *input, const rt_records_t *outpu
  * the order); fills *seq when not NULL. */
 void rt_faas_expect_sequence(const rt_records_t *input, const rt_records_t *output, bool by_key,
                              const char *topic, rt_seq_check_t *seq);
-
-/* ---- waiting for output ---- */
-
-/*
- * Waits until topic holds every record of expected (read with isolation_level), at most
- * timeout_ms. Returns the last complete read (the caller frees it with rt_records_free() and
- * free()); *ms gets the time it took, or -1 when the output was still incomplete.
- */
-rt_records_t *rt_faas_wait_output(const char *bootstrap, const char *topic,
-                                  const char *isolation_level, const rt_kvs_t *expected,
-                                  int timeout_ms, int64_t *ms);
-
-/* The end of a run: waits (at most timeout_ms) for the whole of run->expected, stops the app
- * (it must exit 0), reads the output topic to its end and expects it to equal run->expected:
- * nothing missing, duplicated or extra (Criterion expectations). Returns what it read (free
- * with rt_records_free() and free()). */
-rt_records_t *rt_faas_finish(const char *bootstrap, const rt_faas_run_t *run, pid_t pid,
-                             int timeout_ms);
 
 /* ---- when outputs arrive ---- */
 

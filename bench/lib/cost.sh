@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# faas_cost.sh — the cost model (bench/cost_model.c, through bench-cost) for the benchmark
-# scripts that run FaaS stages (faas_grid.sh, faas_latency.sh, auction_pipeline.sh). Sourced,
-# not run.
+# cost.sh — the cost model (bench/cost_model.c, through bench-cost) for the benchmark
+# scripts that run FaaS stages (faas_grid.sh, faas_latency.sh, auction_pipeline.sh). Sourced
+# through bench/lib/bench.sh, not run.
 #
 # DESIGN
 # The scripts measure, bench-cost computes, these helpers only carry numbers between the
@@ -11,7 +11,7 @@
 # "per million events", so runs of any length compare. Prices: bench/cost_prices.h, or
 # RILL_COST_* (see bench/README.md, "Cost model").
 #
-# The caller sets BUILD_DIR and WORK and has log/die; it builds bench-cost.
+# The caller sets BUILD_DIR and builds bench-cost.
 
 # cost_fn_stats URL: "calls events billedMs" of the function at URL so far.
 cost_fn_stats() {
@@ -72,7 +72,7 @@ cost_plot() {
     local mark=""
     [[ "$x" != n/a ]] && mark="set arrow from $x, graph 0 to $x, graph 1 nohead dt 3 lw 2 lc rgb 'black'
 set label 'crossover: $x events/s' at $x, graph 0.08 offset 0.5,0"
-    gnuplot <<EOF || log "warning: gnuplot failed"
+    run_gnuplot <<EOF
 set terminal pngcairo noenhanced size 900,560 font "sans,11"
 set output "$png"
 set title "$title"
