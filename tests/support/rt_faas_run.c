@@ -110,8 +110,7 @@ int64_t rt_faas_await(const char *topic, const char *isolation_level, const rt_k
     }
 }
 
-void rt_faas_run_await_progress(const rt_faas_run_t *run, pid_t pid, int64_t want,
-                                int timeout_ms) {
+void rt_faas_run_await_progress(const rt_faas_run_t *run, pid_t pid, int64_t want, int timeout_ms) {
     const char *bootstrap = rt_bootstrap();
     int64_t deadline = rt_now_ms() + timeout_ms;
     while (rt_faas_topic_records(bootstrap, run->output) < want) {
@@ -148,8 +147,8 @@ void rt_faas_expect_clean_stop(pid_t pid, const char *log) {
  * duplicates allowed or not; returns what it read. */
 static rt_records_t *read_and_compare(const rt_faas_run_t *run, const char *isolation_level,
                                       bool allow_duplicates) {
-    rt_records_t *out = rt_consume_all(rt_bootstrap(), run->output, isolation_level, 0,
-                                       READ_TO_END_MS);
+    rt_records_t *out =
+        rt_consume_all(rt_bootstrap(), run->output, isolation_level, 0, READ_TO_END_MS);
     rt_diff_t diff;
     rt_diff(&run->expected, out, &diff);
     cr_log_info("%s: %s", run->app_id, diff.report);
@@ -164,8 +163,8 @@ static rt_records_t *read_and_compare(const rt_faas_run_t *run, const char *isol
     return out;
 }
 
-void rt_faas_run_expect_output(const rt_faas_run_t *run, const char *isolation_level,
-                               bool by_key, bool allow_duplicates) {
+void rt_faas_run_expect_output(const rt_faas_run_t *run, const char *isolation_level, bool by_key,
+                               bool allow_duplicates) {
     rt_records_t *out = read_and_compare(run, isolation_level, allow_duplicates);
     rt_faas_expect_sequence(&run->delivered, out, by_key, run->output, NULL);
     rt_records_free(out);
@@ -177,8 +176,8 @@ void rt_faas_run_expect_sync_output(const rt_faas_run_t *run, const char *topic,
     rt_kvs_t inputs = {0};
     for (size_t i = 0; i < run->delivered.cnt; i++)
         rt_kvs_add(&inputs, run->delivered.v[i].key, run->delivered.v[i].value);
-    rt_records_t *sync = rt_consume_all(rt_bootstrap(), topic, isolation_level, inputs.cnt,
-                                        READ_TO_END_MS);
+    rt_records_t *sync =
+        rt_consume_all(rt_bootstrap(), topic, isolation_level, inputs.cnt, READ_TO_END_MS);
     rt_diff_t diff;
     rt_diff(&inputs, sync, &diff);
     cr_log_info("%s: synchronous branch: %s", run->app_id, diff.report);

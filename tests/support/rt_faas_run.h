@@ -57,8 +57,7 @@ int64_t rt_faas_await(const char *topic, const char *isolation_level, const rt_k
 /* Waits (at most timeout_ms) until run's output topic holds want records (committed or not)
  * while the app pid runs; fails the test, with the tail of run's log, when the app ends first
  * or the time is up. */
-void rt_faas_run_await_progress(const rt_faas_run_t *run, pid_t pid, int64_t want,
-                                int timeout_ms);
+void rt_faas_run_await_progress(const rt_faas_run_t *run, pid_t pid, int64_t want, int timeout_ms);
 
 /* rt_faas_await() of run's whole expected output; logs how long it took. */
 int64_t rt_faas_run_await(const rt_faas_run_t *run, const char *isolation_level, int timeout_ms);
@@ -71,8 +70,8 @@ void rt_faas_expect_clean_stop(pid_t pid, const char *log);
  * exactly run->expected: nothing missing, nothing extra and, unless allow_duplicates (then
  * the replays are counted in the log), nothing twice; then expects it in input order per
  * input partition, or per key when by_key (rt_faas_expect_sequence()). */
-void rt_faas_run_expect_output(const rt_faas_run_t *run, const char *isolation_level,
-                               bool by_key, bool allow_duplicates);
+void rt_faas_run_expect_output(const rt_faas_run_t *run, const char *isolation_level, bool by_key,
+                               bool allow_duplicates);
 
 /* Expects topic, the output of the app's synchronous branch (rt_faas_app_t.sync_output), read
  * to its end with isolation_level, to hold each input record of run exactly once. */
