@@ -284,14 +284,15 @@ struct rill__thread_s {
     rill_buf_t scratch;              /* sink serialization buffer */
     rill_buf_t key_scratch;          /* sink key buffer (windowed keys) */
     rill__dispatch_cache_t cache;
-    rd_kafka_queue_t *consumer_queue;   /* for rill__thread_wake() */
-    struct rill__orphan_s *orphans;     /* work of closed operators still in flight */
-    int poll_wait_ms;                   /* the async nodes' next deadline, from the last poll */
-    bool cache_bytes_dirty;             /* a store was written since the cache size check */
-    bool commit_now;                    /* a cache is full: commit at the next occasion */
-    struct rill__state_thread_s *state; /* its restores' part of state/ (owns the restore
-                                         consumer); made on first use (engine/stores.c) */
-    bool assigned;                      /* has had an assignment */
+    rd_kafka_queue_t *consumer_queue; /* for rill__thread_wake() */
+    struct rill__orphan_s *orphans;   /* work of closed operators still in flight */
+    int poll_wait_ms;                 /* the async nodes' next deadline, from the last poll */
+    bool cache_bytes_dirty;           /* a store was written since the cache size check */
+    bool commit_now;                  /* a cache is full: commit at the next occasion */
+    /* Its part of state/, which owns its restore consumer: made by its first restore, freed
+     * when it is joined (stores.c). */
+    struct rill__state_thread_s *state;
+    bool assigned;          /* has had an assignment */
     int64_t wait_since_ms;  /* when it began waiting for an assignment; 0: not waiting */
     int64_t wait_logged_ms; /* when it last said it was waiting; 0: not yet */
     bool announce;          /* assigned: "restoring"/"running" not yet logged */
@@ -330,11 +331,12 @@ struct rill_app_s {
     char fatal_msg[512];
     rd_kafka_t *admin; /* metadata and topic creation; created at start */
     pthread_mutex_t admin_lock;
-    char broker_error[256];            /* why the admin client last failed to reach a broker */
-    int threads_at_end;                /* exit.on.end: threads done (atomic) */
-    int bad_meta_logged;               /* a malformed commit time was logged (atomic) */
-    struct rill__state_s *state;       /* state/ (its RocksDB, the state directory's lock): made on
-                                   first use under lock (engine/stores.c), freed with the app */
+    char broker_error[256]; /* why the admin client last failed to reach a broker */
+    int threads_at_end;     /* exit.on.end: threads done (atomic) */
+    int bad_meta_logged;    /* a malformed commit time was logged (atomic) */
+    /* state/, which owns the RocksDB database and the state directory's lock: made on first
+     * use, under lock, and freed with the app (stores.c). */
+    struct rill__state_s *state;
     void *global;                      /* the global tables' reader (global.c), or NULL */
     struct rill__progress_s *progress; /* linked topics and task counts (progress.c) */
     void *bridge;                      /* the FaaS bridge's HTTP thread, made on first use */

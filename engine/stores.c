@@ -37,8 +37,7 @@ static int host_partitions(void *opaque, int sub, char *errstr, size_t errstr_si
 
 static rill_err_t host_create_topic(void *opaque, const char *topic, int partitions,
                                     const char *const *config, char *errstr, size_t errstr_size) {
-    return rill__app_create_topic_config(opaque, topic, partitions, config, errstr,
-                                         errstr_size);
+    return rill__app_create_topic_config(opaque, topic, partitions, config, errstr, errstr_size);
 }
 
 static rd_kafka_conf_t *host_restore_conf(void *opaque, char *errstr, size_t errstr_size) {
@@ -107,6 +106,8 @@ rill__db_t *rill__app_db(rill_app_t *app, char *errstr, size_t errstr_size) {
 }
 
 rill_err_t rill__app_create_changelogs(rill_app_t *app, char *errstr, size_t errstr_size) {
+    if (!app->topo->store_cnt)
+        return RILL_OK; /* a stateless app makes no state object */
     rill__state_t *state = rill__app_state(app);
     if (!state)
         return RILL_ERR_NOMEM;
@@ -148,12 +149,12 @@ int rill__task_stores_init(rill__task_t *task) {
     if (!(task->stores = calloc(1, sizeof(*task->stores))))
         return -1;
     *task->stores = (rill__task_stores_t){.host = &task_host,
-                                         .opaque = task,
-                                         .id = task->id,
-                                         .sub = task->sub,
-                                         .partition = task->partition,
-                                         /* the test driver's thread has no producer */
-                                         .logged = !task->thread->local};
+                                          .opaque = task,
+                                          .id = task->id,
+                                          .sub = task->sub,
+                                          .partition = task->partition,
+                                          /* the test driver's thread has no producer */
+                                          .logged = !task->thread->local};
     return 0;
 }
 

@@ -23,10 +23,10 @@ typedef struct rill__kafka_src_s {
     rill__state_t *state;
     rd_kafka_t *rk;
     rd_kafka_queue_t *q;
-    rill__changelog_pos_t *pos; /* the assigned positions (topics borrowed from the caller) */
+    rill__changelog_pos_t *pos;    /* the assigned positions (topics borrowed from the caller) */
     const rd_kafka_topic_t **rkts; /* per position: the consumer's handle, once seen */
     int cnt;
-    int hint; /* the position of the previous message */
+    int hint;                  /* the position of the previous message */
     rd_kafka_message_t **held; /* the messages of the last take */
     int held_cnt, held_cap;
 } rill__kafka_src_t;

@@ -60,8 +60,8 @@ struct rill__changelog_src_s {
     int (*watermarks)(rill__changelog_src_t *src, const char *topic, int32_t partition, int64_t *lo,
                       int64_t *hi, char *errstr, size_t errstr_size);
     /* Reads the n positions from now on (n 0: stops reading); eof records report their ends. */
-    int (*assign)(rill__changelog_src_t *src, const rill__changelog_pos_t *pos, int n,
-                  char *errstr, size_t errstr_size);
+    int (*assign)(rill__changelog_src_t *src, const rill__changelog_pos_t *pos, int n, char *errstr,
+                  size_t errstr_size);
     /* Up to max records that are there, waiting up to timeout_ms when there are none. */
     int (*take)(rill__changelog_src_t *src, rill__changelog_rec_t *recs, int max, int timeout_ms,
                 char *errstr, size_t errstr_size);

@@ -407,8 +407,8 @@ static void teardown(void) {
         nftw(dirs[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-Test(state_fake_host, changelog_holds_each_commits_writes_and_restore_rebuilds_them,
-     .init = setup, .fini = teardown, .timeout = 60) {
+Test(state_fake_host, changelog_holds_each_commits_writes_and_restore_rebuilds_them, .init = setup,
+     .fini = teardown, .timeout = 60) {
     rill__state_t *state = fake_state(dirs[0]);
     rill__state_thread_t *thread = rill__state_thread_new(state, 0, &fake);
     rill__task_stores_t ts, *tsp = &ts;
