@@ -16,7 +16,7 @@
 #include "engine_int.h"
 #include "admin_int.h"
 #include "global_int.h"
-#include "store_int.h"
+#include "stores_int.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -195,7 +195,8 @@ rill_err_t rill_app_start(rill_app_t *app, char *errstr, size_t errstr_size) {
     rill_err_t err;
     /* The state directory is checked and locked before anything joins the group. */
     if ((app->topo->store_cnt > 0 || app->topo->global_cnt > 0) &&
-        (err = rill__state_dir_claim(app, errstr, errstr_size)))
+        (err = rill__app_state(app) ? rill__state_dir_claim(app->state, errstr, errstr_size)
+                                    : RILL_ERR_NOMEM))
         return err;
     if ((err = rill__app_connect(app, errstr, errstr_size)) ||
         (err = rill__app_check_topics(app, errstr, errstr_size)) ||
@@ -318,9 +319,7 @@ void rill_app_destroy(rill_app_t *app) {
     rill__global_destroy(app);
     if (app->bridge)
         app->bridge_free(app->bridge);
-    if (app->db)
-        app->db_close(app->db);
-    rill__state_dir_release(app);
+    rill__state_free(app->state); /* closes the database, releases the state directory */
     free(app->threads);
     free(app->sink_max_bytes);
     rill_broker_destroy(app->broker);

@@ -17,7 +17,7 @@
  * when they come again (refused.c).
  */
 #include "engine_int.h"
-#include "store_int.h"
+#include "stores_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>

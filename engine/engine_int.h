@@ -203,9 +203,7 @@ struct rill__task_s {
     bool has_punctuate;           /* some node punctuates on stream time */
     struct rill__sched_s *scheds; /* punctuators scheduled by its nodes (punctuate.c) */
     int sched_cnt;
-    struct rill__store_s **stores; /* its state stores (state/) */
-    int store_cnt;
-    bool stores_open; /* stores opened and restored (state/store_life.c) */
+    struct rill__task_stores_s *stores; /* its state stores (state/, through stores.c) */
     int64_t created_ms;
     int64_t ready_ms; /* when its stores were restored and its nodes initialised */
     /*
@@ -291,18 +289,20 @@ struct rill__thread_s {
     int poll_wait_ms;                 /* the async nodes' next deadline, from the last poll */
     bool cache_bytes_dirty;           /* a store was written since the cache size check */
     bool commit_now;                  /* a cache is full: commit at the next occasion */
-    rd_kafka_t *restore_consumer;     /* reads changelogs (assign, no group); on first use */
-    bool assigned;                    /* has had an assignment */
-    int64_t wait_since_ms;            /* when it began waiting for an assignment; 0: not waiting */
-    int64_t wait_logged_ms;           /* when it last said it was waiting; 0: not yet */
-    bool announce;                    /* assigned: "restoring"/"running" not yet logged */
-    bool restoring_logged;            /* "restoring N store(s)" logged for this assignment */
-    int closing;                      /* atomic: the consumer is closing, no wake-ups */
-    bool end_counted;                 /* counted in app->threads_at_end */
-    int64_t end_since;                /* exit.on.end: input done (or advanced) since */
-    int64_t end_checked_ms;           /* exit.on.end: the group's offsets last checked */
-    int64_t lag_checked_ms;           /* when RILL_M_LAG was last computed */
-    int *sub_level;                   /* exit.on.end: per sub-topology, its drain round */
+    /* Its part of state/, which owns its restore consumer: made by its first restore, freed
+     * when it is joined (stores.c). */
+    struct rill__state_thread_s *state;
+    bool assigned;          /* has had an assignment */
+    int64_t wait_since_ms;  /* when it began waiting for an assignment; 0: not waiting */
+    int64_t wait_logged_ms; /* when it last said it was waiting; 0: not yet */
+    bool announce;          /* assigned: "restoring"/"running" not yet logged */
+    bool restoring_logged;  /* "restoring N store(s)" logged for this assignment */
+    int closing;            /* atomic: the consumer is closing, no wake-ups */
+    bool end_counted;       /* counted in app->threads_at_end */
+    int64_t end_since;      /* exit.on.end: input done (or advanced) since */
+    int64_t end_checked_ms; /* exit.on.end: the group's offsets last checked */
+    int64_t lag_checked_ms; /* when RILL_M_LAG was last computed */
+    int *sub_level;         /* exit.on.end: per sub-topology, its drain round */
     rill__metrics_t metrics;
     rill__status_t status;
     rill__inbox_t inbox; /* interactive queries for its tasks' stores (queries.c) */
@@ -334,9 +334,9 @@ struct rill_app_s {
     char broker_error[256]; /* why the admin client last failed to reach a broker */
     int threads_at_end;     /* exit.on.end: threads done (atomic) */
     int bad_meta_logged;    /* a malformed commit time was logged (atomic) */
-    void *db;               /* the state stores' RocksDB (state/), on first use */
-    void (*db_close)(void *db);
-    int state_lock_fd;                 /* the state directory's lock file + 1, 0 when none */
+    /* state/, which owns the RocksDB database and the state directory's lock: made on first
+     * use, under lock, and freed with the app (stores.c). */
+    struct rill__state_s *state;
     void *global;                      /* the global tables' reader (global.c), or NULL */
     struct rill__progress_s *progress; /* linked topics and task counts (progress.c) */
     void *bridge;                      /* the FaaS bridge's HTTP thread, made on first use */
@@ -561,13 +561,45 @@ int rill__produce(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t partiti
                   size_t key_len, const void *value, size_t value_len, int64_t timestamp,
                   rd_kafka_headers_t *hdrs);
 
-/* The same, with a delivery-report opaque (changelog records carry the changelog marker). */
+/* The same, with a delivery-report opaque (only changelog records have one: their store's
+ * token, rill__stores_delivered). */
 int rill__produce_opaque(rill__thread_t *thread, rd_kafka_topic_t *rkt, int32_t partition,
                          const void *key, size_t key_len, const void *value, size_t value_len,
                          int64_t timestamp, rd_kafka_headers_t *hdrs, void *msg_opaque);
-/* state/: the changelog marker and what a delivered changelog record tells its store. */
-extern const char rill__changelog_marker;
-void rill__store_delivered(rill__thread_t *thread, const rd_kafka_message_t *msg);
+
+/* ---- stores.c: the engine as the state module's host (state's types: stores_int.h) ---- */
+
+/* Makes the state part of a new task (its identity and callbacks). 0 or -1 (no memory). */
+int rill__task_stores_init(rill__task_t *task);
+/* Creates the task's store instances (restoring them), unless they are open already.
+ * Returns 0 or -1 (fatal set). */
+int rill__task_open_stores(rill__task_t *task);
+/* Opens and restores the stores of every task of the thread that is not running yet, their
+ * changelog partitions read at once. Returns 0 or -1 (fatal set). */
+int rill__thread_open_stores(rill__thread_t *thread);
+/* Commit step 2: produces every store's cache to its changelog. */
+int rill__task_log_stores(rill__task_t *task);
+/* Commit step 3, after success: applies caches and offsets to RocksDB. */
+int rill__task_apply_stores(rill__task_t *task);
+/* After a failed commit or on close: drops the caches. */
+void rill__task_drop_store_caches(rill__task_t *task);
+void rill__task_close_stores(rill__task_t *task);
+/* Closes and frees the task's state part (rill__task_destroy). */
+void rill__task_stores_free(rill__task_t *task);
+/* Bytes held in the task's caches (to trigger early commits). */
+size_t rill__task_cache_bytes(const rill__task_t *task);
+/* A changelog record (msg_opaque: its store's token) was delivered: its task's store learns
+ * the offset. The stream thread's delivery-report callback. */
+void rill__thread_store_delivered(rill__thread_t *thread, const rd_kafka_message_t *msg);
+/* Frees the thread's state part (and its restore consumer). */
+void rill__thread_state_free(rill__thread_t *thread);
+/* Creates the changelog topics of every store (start of the app). */
+rill_err_t rill__app_create_changelogs(rill_app_t *app, char *errstr, size_t errstr_size);
+
+/* rill_changelog_records_total per store: its samples, and its sum for rill_app_metric()
+ * (-1 when name is another metric). */
+void rill__stores_metrics(rill_app_t *app, rill__mout_t *mo);
+int64_t rill__stores_metric(rill_app_t *app, const char *name);
 
 /* refused.c: outputs refused for good in delivery reports (see there). */
 /* Remembers msg (a failed delivery report) and counts it in delivery_refused. */

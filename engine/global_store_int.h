@@ -13,7 +13,7 @@
 #define RILL_GLOBAL_STORE_INT_H
 
 #include "global_int.h"
-#include "store_int.h"
+#include "stores_int.h"
 
 struct rill_global_table_s {
     rill_topology_t *topo;

@@ -9,7 +9,7 @@
  * route), so rendering never loses anything. Text is emitted only when it is valid UTF-8.
  */
 #include "http_int.h"
-#include "store_int.h"
+#include "stores_int.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -15,7 +15,7 @@
 #include "engine_int.h"
 #include "global_int.h"
 #include "query_fwd_int.h"
-#include "store_int.h"
+#include "stores_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -47,8 +47,8 @@ bool rill__produce_err_permanent(rd_kafka_resp_err_t err) {
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
     rill__thread_t *thread = opaque;
-    if (!msg->err && msg->_private == &rill__changelog_marker)
-        rill__store_delivered(thread, msg);
+    if (!msg->err && msg->_private) /* a changelog record: its store's token */
+        rill__thread_store_delivered(thread, msg);
     if (!msg->err)
         return;
     if (!thread->delivery_errors)
@@ -58,8 +58,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     thread->delivery_errors++;
     /* An output of a task: remembered, dead-lettered when its input comes again. A dead
      * letter or a changelog record cannot be handled that way. */
-    if (rill__produce_err_permanent(msg->err) && msg->_private != &rill__changelog_marker &&
-        msg->rkt != thread->dlq_rkt &&
+    if (rill__produce_err_permanent(msg->err) && !msg->_private && msg->rkt != thread->dlq_rkt &&
         strcmp(rd_kafka_topic_name(msg->rkt), thread->app->set.dlq_topic))
         rill__refused_add(thread, msg);
 }

@@ -26,7 +26,7 @@
 #include "endian_int.h"
 #include "engine_int.h"
 #include "query_int.h"
-#include "store_int.h"
+#include "stores_int.h"
 
 #include <errno.h>
 #include <stdarg.h>

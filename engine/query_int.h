@@ -13,7 +13,7 @@
 #define RILL_QUERY_INT_H
 
 #include "engine_int.h"
-#include "store_int.h"
+#include "stores_int.h"
 
 #include <stdbool.h>
 

@@ -13,7 +13,7 @@
  * producer and rejoin the group.
  */
 #include "engine_int.h"
-#include "store_int.h"
+#include "stores_int.h"
 
 #include <inttypes.h>
 #include <stddef.h>
@@ -514,11 +514,7 @@ void rill__thread_join(rill__thread_t *thread) {
         rd_kafka_topic_destroy(thread->dlq_rkt);
     if (thread->consumer_queue)
         rd_kafka_queue_destroy(thread->consumer_queue);
-    if (thread->restore_consumer) {
-        rd_kafka_consumer_close(thread->restore_consumer);
-        rd_kafka_destroy(thread->restore_consumer);
-    }
-    thread->restore_consumer = NULL;
+    rill__thread_state_free(thread); /* and its restore consumer */
     thread->consumer_queue = NULL;
     if (thread->consumer)
         rd_kafka_destroy(thread->consumer);

@@ -17,7 +17,7 @@
  * rest, as for a record an async node releases.
  */
 #include "engine_int.h"
-#include "store_int.h"
+#include "stores_int.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -43,6 +43,11 @@ rill__task_t *rill__task_new(rill__thread_t *thread, int sub, int32_t partition)
     task->safe_time = task->commit_time = task->wm_sent = -1;
     task->created_ms = rill__now_ms();
     task->ctx.task = task;
+    if (rill__task_stores_init(task)) {
+        free(task->state);
+        free(task);
+        return NULL;
+    }
     return task;
 }
 
@@ -634,7 +639,7 @@ void rill__task_destroy(rill__task_t *task) {
         return;
     drop_queued(task);
     close_nodes(task);
-    rill__task_close_stores(task);
+    rill__task_stores_free(task);
     rill__progress_task_free(task);
     for (int i = 0; i < task->pq_cnt; i++)
         free(task->pqs[i].ring);

@@ -29,7 +29,7 @@
 #define _GNU_SOURCE /* nftw's flags */
 #include "engine_int.h"
 #include "global_int.h"
-#include "store_int.h"
+#include "stores_int.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -384,6 +384,7 @@ void rill_test_driver_destroy(rill_test_driver_t *drv) {
     out_free(drv->last);
     rill_buf_free(&drv->thread.scratch);
     rill_buf_free(&drv->thread.key_scratch);
+    rill__thread_state_free(&drv->thread);
     rill_app_destroy(drv->app); /* closes the database */
     if (drv->state_dir[0] && strstr(drv->state_dir, "rill-test-driver-"))
         nftw(drv->state_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -8,7 +8,7 @@
  * only. Freezing happens once, when an app takes the topology; later builder calls fail.
  */
 #include "engine_int.h"
-#include "store_int.h"
+#include "stores_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -13,7 +13,7 @@
 #include "cache_int.h"   /* rill__cache_t: the record cache of aggregations */
 #include "counter_int.h" /* rill__counter_add: counters shared by the tasks of a node */
 #include "engine_int.h"
-#include "store_int.h"
+#include "stores_int.h"
 
 typedef enum rill__agg_kind_e {
     RILL__AGG_COUNT = 0,

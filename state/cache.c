@@ -22,11 +22,11 @@
 
 #define BLOCK_MIN (64 * 1024)
 
-typedef struct block_s {
-    struct block_s *next;
+typedef struct rill__cblock_s {
+    struct rill__cblock_s *next;
     size_t len, cap;
     char data[];
-} block_t;
+} rill__cblock_t;
 
 static uint64_t hash_key(const void *key, size_t len) {
     const unsigned char *p = key;
@@ -38,12 +38,12 @@ static uint64_t hash_key(const void *key, size_t len) {
 
 /* len bytes from the arena, at a multiple of align (a power of two) within the block. */
 static char *arena_alloc_at(rill__cache_t *c, size_t len, size_t align) {
-    block_t *b = c->blocks;
+    rill__cblock_t *b = c->blocks;
     size_t pad = b ? (align - (size_t)(uintptr_t)(b->data + b->len) % align) % align : 0;
     if (!b || b->cap - b->len < len + pad) { /* a new block's data is aligned (malloc) */
         pad = 0;
         size_t cap = len > BLOCK_MIN ? len : BLOCK_MIN;
-        block_t *n = malloc(sizeof(*n) + cap);
+        rill__cblock_t *n = malloc(sizeof(*n) + cap);
         if (!n)
             return NULL;
         n->len = 0;
@@ -262,9 +262,9 @@ void rill__cache_remove_if(rill__cache_t *c, bool (*pred)(const rill__centry_t *
 }
 
 void rill__cache_clear(rill__cache_t *c) {
-    block_t *b = c->blocks;
+    rill__cblock_t *b = c->blocks;
     while (b && b->next) { /* keep one block for the next interval */
-        block_t *next = b->next;
+        rill__cblock_t *next = b->next;
         free(b);
         b = next;
     }
@@ -284,7 +284,7 @@ void rill__cache_clear(rill__cache_t *c) {
 }
 
 void rill__cache_free(rill__cache_t *c) {
-    for (block_t *b = c->blocks, *next; b; b = next) {
+    for (rill__cblock_t *b = c->blocks, *next; b; b = next) {
         next = b->next;
         free(b);
     }

@@ -34,7 +34,7 @@ typedef struct rill__cache_s {
     rill__centry_t *tab;
     size_t cap, cnt;
     size_t bytes; /* arena bytes and table entries in use */
-    struct block_s *blocks;
+    struct rill__cblock_s *blocks;
     rill__cnode_t *head[RILL__CACHE_LEVELS]; /* the ordered index of the keys */
     uint64_t rng;
 } rill__cache_t;

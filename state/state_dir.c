@@ -14,7 +14,7 @@
  * its consumer group, so a second instance on the same directory fails at once rather than
  * on RocksDB's LOCK file after a rebalance.
  */
-#include "store_priv.h"
+#include "store_inst_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -120,12 +120,12 @@ static int take_lock(const char *dir, const char *app_id, char *errstr, size_t e
     return fd;
 }
 
-rill_err_t rill__state_dir_claim(rill_app_t *app, char *errstr, size_t errstr_size) {
-    const char *dir = app->set.state_dir;
+rill_err_t rill__state_dir_claim(rill__state_t *state, char *errstr, size_t errstr_size) {
+    const char *dir = state->host.state_dir;
     rill_err_t err;
     int fd;
 
-    if (app->state_lock_fd)
+    if (state->lock_fd)
         return RILL_OK;
     if (make_private_dirs(dir)) {
         snprintf(errstr, errstr_size, "state.dir: cannot create %s: %s", dir, strerror(errno));
@@ -133,15 +133,15 @@ rill_err_t rill__state_dir_claim(rill_app_t *app, char *errstr, size_t errstr_si
     }
     if ((err = check_owner(dir, errstr, errstr_size)))
         return err;
-    if ((fd = take_lock(dir, app->set.application_id, errstr, errstr_size)) < 0)
+    if ((fd = take_lock(dir, state->host.application_id, errstr, errstr_size)) < 0)
         return RILL_ERR_IO;
-    app->state_lock_fd = fd + 1;
+    state->lock_fd = fd + 1;
     return RILL_OK;
 }
 
-void rill__state_dir_release(rill_app_t *app) {
-    if (!app->state_lock_fd)
+void rill__state_dir_release(rill__state_t *state) {
+    if (!state->lock_fd)
         return;
-    close(app->state_lock_fd - 1);
-    app->state_lock_fd = 0;
+    close(state->lock_fd - 1);
+    state->lock_fd = 0;
 }

@@ -7,33 +7,19 @@
  * Keys in the cache are the RocksDB keys themselves ([partition][DATA][layout...]), so a
  * cache entry maps one-to-one to a batch operation, and the changelog key is the RocksDB key
  * without its 4-byte partition (restore puts it back). The changelog offset reached by this
- * store is learnt from the producer's delivery reports (rill__store_delivered), which arrive
+ * store is learnt from the host's delivery reports (rill__stores_delivered), which arrive
  * before a commit completes (flush, or commit_transaction, serves them). Window expiry is a
  * pending range delete applied with the next batch; the range delete itself is not logged
  * (the changelog's own retention drops old windows), but the cache's entries it drops are:
  * an entry whose key the changelog already has is produced with its final value first, so
  * the changelog never keeps an earlier value of a window as its last.
  */
-#include "store_priv.h"
+#include "store_inst_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The marker put as msg_opaque on changelog records, so delivery reports find stores. */
-const char rill__changelog_marker = 'c';
-
-rill__store_t *rill__ctx_store(rill_ctx_t *ctx, const char *name) {
-    return rill__task_store(ctx->task, name);
-}
-
-rill__store_t *rill__task_store(rill__task_t *task, const char *name) {
-    for (int i = 0; i < task->store_cnt; i++)
-        if (!strcmp(task->stores[i]->def->name, name))
-            return task->stores[i];
-    return NULL;
-}
 
 /* ---- reads and writes ---- */
 
@@ -55,7 +41,7 @@ static int cached_get(rill__store_t *st, const void **valuep, size_t *lenp) {
 static int cached_put(rill__store_t *st, const void *value, size_t value_len) {
     if (rill__cache_put(&st->cache, st->kbuf.data, st->kbuf.len, value, value_len, !value))
         return -1;
-    st->task->thread->cache_bytes_dirty = true;
+    st->task->host->dirty(st->task->opaque);
     return 0;
 }
 
@@ -79,7 +65,7 @@ int rill__kv_put(rill__store_t *st, const void *key, size_t key_len, const void 
 static int cached_put_new(rill__store_t *st, const void *value, size_t value_len) {
     if (rill__cache_put_new(&st->cache, st->kbuf.data, st->kbuf.len, value, value_len))
         return -1;
-    st->task->thread->cache_bytes_dirty = true;
+    st->task->host->dirty(st->task->opaque);
     return 0;
 }
 
@@ -158,7 +144,8 @@ int rill__session_remove(rill__store_t *st, const void *key, size_t key_len, int
 
 /* ---- merged scans over the cache and RocksDB ---- */
 
-typedef int (*scan_cb)(const void *k, size_t k_len, const void *v, size_t v_len, void *opaque);
+typedef int (*rill__scan_cb)(const void *k, size_t k_len, const void *v, size_t v_len,
+                             void *opaque);
 
 /* The cache entry of index node *np, or of the first node after it that has one, while below
  * hi (moving *np there); NULL at hi or the end. */
@@ -176,8 +163,8 @@ static const rill__centry_t *cache_at(const rill__store_t *st, const rill__cnode
 /* Calls cb for every live key in [lo, hi), cache entries winning over RocksDB's. The cache's
  * ordered index is walked as the scan goes (no copy), so a scan that cb stops early costs
  * only what it read. */
-static int merged_scan(rill__store_t *st, const rill_buf_t *lo, const rill_buf_t *hi, scan_cb cb,
-                       void *opaque) {
+static int merged_scan(rill__store_t *st, const rill_buf_t *lo, const rill_buf_t *hi,
+                       rill__scan_cb cb, void *opaque) {
     const rill__cnode_t *node = rill__cache_seek(&st->cache, lo->data, lo->len);
     const rill__centry_t *e = cache_at(st, &node, hi);
     rill__iter_t *it = rill__db_iter(st->db, st->cf, lo->data, lo->len, hi->data, hi->len);
@@ -201,21 +188,21 @@ static int merged_scan(rill__store_t *st, const rill_buf_t *lo, const rill_buf_t
     }
     char err[256];
     if (!rc && rill__iter_error(it, err, sizeof(err))) {
-        rill__log_at(st->task->thread->app, RILL__LOG_WARN, st->task->thread->idx,
-                     "store \"%s\": scan: %s", st->def->name, err);
+        rill__state_log(st->task->thread->state, RILL__LOG_WARN, st->task->thread->idx,
+                        "store \"%s\": scan: %s", st->def->name, err);
         rc = -1;
     }
     rill__iter_destroy(it);
     return rc < 0 ? -1 : 0;
 }
 
-typedef struct kvscan_s {
+typedef struct rill__kvscan_s {
     rill__kv_cb cb;
     void *opaque;
-} kvscan_t;
+} rill__kvscan_t;
 
 static int kv_scan_one(const void *k, size_t k_len, const void *v, size_t v_len, void *opaque) {
-    kvscan_t *kv = opaque;
+    rill__kvscan_t *kv = opaque;
     return kv->cb((const char *)k + RILL_KEY_PREFIX_LEN, k_len - RILL_KEY_PREFIX_LEN, v, v_len,
                   kv->opaque);
 }
@@ -229,7 +216,7 @@ int rill__kv_range(rill__store_t *st, const void *lo, size_t lo_len, const void 
     if (!rill__key_kv(&blo, st->partition, lo, lo_len) &&
         !(hi ? rill__key_kv(&bhi, st->partition, hi, hi_len)
              : rill_buf_append(&bhi, end, sizeof(end)))) {
-        kvscan_t kv = {.cb = cb, .opaque = opaque};
+        rill__kvscan_t kv = {.cb = cb, .opaque = opaque};
         rc = merged_scan(st, &blo, &bhi, kv_scan_one, &kv);
     }
     rill_buf_free(&blo);
@@ -237,14 +224,14 @@ int rill__kv_range(rill__store_t *st, const void *lo, size_t lo_len, const void 
     return rc;
 }
 
-typedef struct wscan_s {
+typedef struct rill__wscan_s {
     int64_t from, to;
     rill__window_cb cb;
     void *opaque;
-} wscan_t;
+} rill__wscan_t;
 
 static int window_scan_one(const void *k, size_t k_len, const void *v, size_t v_len, void *opaque) {
-    wscan_t *w = opaque;
+    rill__wscan_t *w = opaque;
     int32_t p;
     int64_t seg, start;
     const void *key;
@@ -265,7 +252,7 @@ int rill__window_range(rill__store_t *st, int64_t from, int64_t to, rill__window
     int rc = -1;
     if (!rill__key_segment_bound(&lo, st->partition, segment_of(st, from)) &&
         !rill__key_segment_bound(&hi, st->partition, segment_of(st, to - 1) + 1)) {
-        wscan_t w = {.from = from, .to = to, .cb = cb, .opaque = opaque};
+        rill__wscan_t w = {.from = from, .to = to, .cb = cb, .opaque = opaque};
         rc = merged_scan(st, &lo, &hi, window_scan_one, &w);
     }
     rill_buf_free(&lo);
@@ -279,7 +266,7 @@ int rill__window_fetch(rill__store_t *st, const void *key, size_t key_len, int64
     if (to <= from)
         return 0;
     rill_buf_t lo = {0}, hi = {0};
-    wscan_t w = {.from = from, .to = to, .cb = cb, .opaque = opaque};
+    rill__wscan_t w = {.from = from, .to = to, .cb = cb, .opaque = opaque};
     int rc = 0;
     for (int64_t seg = segment_of(st, from); !rc && seg <= segment_of(st, to - 1); seg++) {
         /* Within a segment one key's windows are contiguous, ordered by start. */
@@ -297,15 +284,15 @@ int rill__window_fetch(rill__store_t *st, const void *key, size_t key_len, int64
     return rc;
 }
 
-typedef struct srange_s {
+typedef struct rill__srange_s {
     int64_t from, to;
     rill__session_range_cb cb;
     void *opaque;
-} srange_t;
+} rill__srange_t;
 
 static int session_range_one(const void *k, size_t k_len, const void *v, size_t v_len,
                              void *opaque) {
-    srange_t *r = opaque;
+    rill__srange_t *r = opaque;
     int32_t p;
     int64_t seg, end, start;
     const void *key;
@@ -325,7 +312,7 @@ int rill__session_range(rill__store_t *st, int64_t from, int64_t to, rill__sessi
     int rc = -1;
     if (!rill__key_segment_bound(&lo, st->partition, segment_of(st, from)) &&
         !rill__key_segment_bound(&hi, st->partition, segment_of(st, to - 1) + 1)) {
-        srange_t r = {.from = from, .to = to, .cb = cb, .opaque = opaque};
+        rill__srange_t r = {.from = from, .to = to, .cb = cb, .opaque = opaque};
         rc = merged_scan(st, &lo, &hi, session_range_one, &r);
     }
     rill_buf_free(&lo);
@@ -333,17 +320,17 @@ int rill__session_range(rill__store_t *st, int64_t from, int64_t to, rill__sessi
     return rc;
 }
 
-typedef struct sscan_s {
+typedef struct rill__sscan_s {
     const void *key;
     size_t key_len;
     int64_t earliest_end, latest_start;
     rill__session_cb cb;
     void *opaque;
-} sscan_t;
+} rill__sscan_t;
 
 static int session_scan_one(const void *k, size_t k_len, const void *v, size_t v_len,
                             void *opaque) {
-    sscan_t *s = opaque;
+    rill__sscan_t *s = opaque;
     int32_t p;
     int64_t seg, end, start;
     const void *key;
@@ -366,12 +353,12 @@ int rill__session_find(rill__store_t *st, const void *key, size_t key_len, int64
      * scan from earliest_end's segment to the end of the partition's data. */
     if (!rill__key_segment_bound(&lo, st->partition, segment_of(st, earliest_end)) &&
         !rill__key_segment_bound(&hi, st->partition, INT64_MAX / 2)) {
-        sscan_t s = {.key = key,
-                     .key_len = key_len,
-                     .earliest_end = earliest_end,
-                     .latest_start = latest_start,
-                     .cb = cb,
-                     .opaque = opaque};
+        rill__sscan_t s = {.key = key,
+                           .key_len = key_len,
+                           .earliest_end = earliest_end,
+                           .latest_start = latest_start,
+                           .cb = cb,
+                           .opaque = opaque};
         rc = merged_scan(st, &lo, &hi, session_scan_one, &s);
     }
     rill_buf_free(&lo);

@@ -22,7 +22,6 @@
 #define RILL_STORE_INT_H
 
 #include "db_int.h"
-#include "engine_int.h"
 
 typedef enum rill__store_kind_e {
     RILL_STORE_KV = 0,
@@ -45,30 +44,7 @@ typedef struct rill__store_def_s {
                                         task and thread of the process (atomic) */
 } rill__store_def_t;
 
-/* How a name is claimed (rill__store_claim). */
-typedef enum rill__claim_e {
-    RILL__CLAIM_NAME,   /* a name the user gave, checked before use (NULL: one is generated) */
-    RILL__CLAIM_SHARED, /* a store nodes may share (custom processors', a table's) */
-    RILL__CLAIM_OWN     /* a store its declarer owns alone: declared by nobody yet */
-} rill__claim_t;
-
-/* The one check of a store name: valid (letters, digits, '.', '_', '-'), not a global
- * table's store, and for RILL__CLAIM_OWN not declared yet. 0, or -1 after the topology's
- * sticky error "store "<name>" <why>". */
-int rill__store_claim(rill_topology_t *topo, const char *name, rill__claim_t how);
-
-/* Declares a store used by node (created once per topology; a second call with the same
- * name and kind returns the existing one, so two nodes can share a store). */
-rill__store_def_t *rill__topology_add_store(rill_topology_t *topo, rill__node_t *node,
-                                            const char *name, rill__store_kind_t kind,
-                                            int64_t retention_ms, int64_t segment_ms);
-
 typedef struct rill__store_s rill__store_t;
-
-/* The task's instance of the store called name (NULL when the node did not declare it). */
-rill__store_t *rill__ctx_store(rill_ctx_t *ctx, const char *name);
-/* The task's instance of the store called name, or NULL (interactive queries). */
-rill__store_t *rill__task_store(rill__task_t *task, const char *name);
 
 /* ---- key-value ---- */
 
@@ -149,50 +125,7 @@ typedef int (*rill__session_range_cb)(const void *key, size_t key_len, int64_t s
 int rill__session_range(rill__store_t *st, int64_t from, int64_t to, rill__session_range_cb cb,
                         void *opaque);
 
-/* ---- engine side (store_life.c; restore.c replays changelogs) ---- */
-
-/* Creates the task's store instances (restoring them), unless they are open already.
- * Returns 0 or -1 (fatal set). */
-int rill__task_open_stores(rill__task_t *task);
-/* Opens and restores the stores of every task of the thread that is not running yet, their
- * changelog partitions read at once (restore.c). Returns 0 or -1 (fatal set). */
-int rill__thread_open_stores(rill__thread_t *thread);
-/* Commit step 2: produces every store's cache to its changelog. */
-int rill__task_log_stores(rill__task_t *task);
-/* Commit step 3, after success: applies caches and offsets to RocksDB. */
-int rill__task_apply_stores(rill__task_t *task);
-/* Fault injection, for tests only: when set to N > 0, the Nth allocation of a store's next
- * write batch in rill__task_apply_stores fails as if memory had run out (counted across
- * every store and thread; 0: no fault). */
-extern int rill__fault_store_batch_alloc;
-/* After a failed commit or on close: drops the caches. */
-void rill__task_drop_store_caches(rill__task_t *task);
-void rill__task_close_stores(rill__task_t *task);
-/* Bytes held in the task's caches (to trigger early commits). */
-size_t rill__task_cache_bytes(const rill__task_t *task);
-
-/* "<application.id>-<store>-changelog". */
-void rill__store_changelog_name(const rill_app_t *app, const rill__store_def_t *def, char *out,
-                                size_t out_size);
-/* Creates the changelog topics of every store (start of the app). */
-rill_err_t rill__app_create_changelogs(rill_app_t *app, char *errstr, size_t errstr_size);
-
-/* rill_changelog_records_total per store (store_def.c): its samples, and its sum for
- * rill_app_metric() (-1 when name is another metric). */
-struct rill__mout_s;
-void rill__stores_metrics(rill_app_t *app, struct rill__mout_s *mo);
-int64_t rill__stores_metric(rill_app_t *app, const char *name);
-
-/* The app's database, opened on first use. */
-rill__db_t *rill__app_db(rill_app_t *app, char *errstr, size_t errstr_size);
-
-/* state_dir.c: makes sure the state directory is the user's own (created 0700; refused when
- * another user owns it or group or others may write it) and takes its lock for this
- * application id, so a second process on it fails before it joins the group. Called by
- * rill_app_start() for a topology with stores or global tables. Returns 0, or an error with
- * a message naming the directory and the fix. */
-rill_err_t rill__state_dir_claim(rill_app_t *app, char *errstr, size_t errstr_size);
-/* Releases the lock taken by rill__state_dir_claim(). */
-void rill__state_dir_release(rill_app_t *app);
+/* The state module's calls for its host (open, restore, log, apply, close): state_host_int.h.
+ * Declaring stores on a topology and finding a task's: the engine (stores_int.h). */
 
 #endif

@@ -12,7 +12,7 @@
 #include <criterion/criterion.h>
 
 #include "embedded_util.h"
-#include "store_int.h"
+#include "state_host_int.h"
 
 #include <inttypes.h>
 

@@ -2,7 +2,7 @@
  * kv_api.c — the public face of key-value stores for custom processors: declaring a store
  * for a node, and reading and writing it from the node's callbacks.
  */
-#include "store_int.h"
+#include "stores_int.h"
 
 rill_err_t rill_stream_use_kv_store(rill_stream_t *s, const char *store) {
     if (!s || s->topo->error)

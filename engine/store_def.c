@@ -8,8 +8,7 @@
  * that can be part of a topic name, a global table's store used by nothing else, a store
  * that its declarer owns alone) cannot drift apart.
  */
-#include "store_int.h"
-#include "metrics_int.h"
+#include "stores_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +125,7 @@ const char *rill__store_def_name(const rill__store_def_t *def) {
     return def->name;
 }
 
-/* ---- the changelog counter (counted in rill__store_delivered, store_life.c) ---- */
+/* ---- the changelog counter (counted by state/, rill__stores_delivered) ---- */
 
 static const rill__mfamily_t changelog_family = {
     "rill_changelog_records_total", RILL__COUNTER,
