@@ -62,8 +62,13 @@ done
 
 # The rill symbols the objects of module define (kind "def") or need ("undef").
 symbols() {
-    local objs=("$build/CMakeFiles/rill_$1.dir/$1/"*.o)
-    [[ -e "${objs[0]}" ]] || { echo "layers.sh: no objects of $1/ in $build" >&2; exit 2; }
+    # Only the objects of sources that exist: a file moved to another module leaves its old
+    # object behind in a build directory that is reused.
+    local objs=() obj
+    for obj in "$build/CMakeFiles/rill_$1.dir/$1/"*.c.o; do
+        [[ -e "$1/$(basename "$obj" .o)" ]] && objs+=("$obj")
+    done
+    (( ${#objs[@]} )) || { echo "layers.sh: no objects of $1/ in $build" >&2; exit 2; }
     if [[ $2 == def ]]; then
         nm -g --defined-only "${objs[@]}" | sed -n 's/^[0-9a-f]* [TDBRC] \(rill_.*\)$/\1/p'
     else
