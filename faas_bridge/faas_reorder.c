@@ -90,8 +90,9 @@ void rill__faas_slot_free(rill__faas_slot_t *slot) {
 static void make_id(rill__faas_stage_t *st, rill_ctx_t *ctx, char id[RILL__FAAS_ID_MAX]) {
     char origin[RILL__FAAS_ID_MAX];
     size_t len = rill__ctx_origin_id(ctx, origin, sizeof(origin));
-    if (ctx->origin_seq != st->origin_seq) {
-        st->origin_seq = ctx->origin_seq;
+    uint64_t seq = rill__ctx_origin_seq(ctx);
+    if (seq != st->origin_seq) {
+        st->origin_seq = seq;
         st->origin_n = 0;
     }
     char tail[16];
@@ -147,7 +148,7 @@ int rill__faas_admit(rill__faas_stage_t *st, rill_ctx_t *ctx, const rill_record_
     if (value_len)
         memcpy(p + rec->key_len, value, value_len);
     rill__faas_rec_t *r = &slot->rec;
-    r->topic = ctx->pq ? ctx->pq->topic : "";
+    r->topic = rill__ctx_topic_held(ctx);
     r->partition = rill_ctx_partition(ctx);
     r->offset = rill_ctx_offset(ctx);
     r->timestamp = rec->timestamp;
@@ -196,63 +197,58 @@ static int dead_letter(rill__faas_stage_t *st, rill__faas_slot_t *slot) {
     return 0;
 }
 
-/* Forwards a done slot's outputs downstream (or dead-letters a failed one). Returns -1 when
- * a failure could not be dead-lettered (errors.tolerance=none): the slot is then kept, so
- * the watermark stays before it. */
+/* Output i of a done slot: the function's record, with the input's key when it gave none,
+ * and the input's timestamp and headers. */
+static void slot_output(void *opaque, size_t i, rill_record_t *out) {
+    const rill__faas_slot_t *slot = opaque;
+    const rill__faas_out_t *o = &slot->resp->r.results[slot->res_idx].outs[i];
+    out->key = o->key ? o->key : slot->rec.key;
+    out->key_len = o->key ? o->key_len : slot->rec.key_len;
+    out->value = o->value;
+    out->value_len = o->value_len;
+    out->timestamp = slot->rec.timestamp;
+    out->headers = (const rill_headers_t *)slot->hdrs;
+}
+
+/* Forwards a done slot's outputs downstream (or dead-letters a failed one), the nodes after
+ * the stage seeing the slot's input record as theirs: its topic, partition, offset,
+ * headers, timestamp and trace, not those of the record being processed. Returns -1 when a
+ * failure could not be dead-lettered (errors.tolerance=none): the slot is then kept, so the
+ * watermark stays before it. */
 static int emit(rill__faas_stage_t *st, rill_ctx_t *ctx, rill__faas_slot_t *slot) {
     if (slot->state == SLOT_FAILED)
         return dead_letter(st, slot);
     const rill__faas_result_t *res = slot->resp ? &slot->resp->r.results[slot->res_idx] : NULL;
-    for (size_t i = 0; res && i < res->out_cnt; i++) {
-        const rill__faas_out_t *o = &res->outs[i];
-        rill_record_t out = {.key = o->key ? o->key : slot->rec.key,
-                             .key_len = o->key ? o->key_len : slot->rec.key_len,
-                             .value = o->value,
-                             .value_len = o->value_len,
-                             .timestamp = slot->rec.timestamp,
-                             .headers = (const rill_headers_t *)slot->hdrs};
-        ctx->node = (rill__node_t *)st->node;
-        ctx->timestamp = slot->rec.timestamp;
-        if (i == 0)
-            rill__ctx_origin_set(ctx, slot->rec.id); /* what the outputs derive from */
-        ctx->error[0] = '\0';
-        if (rill_ctx_forward(ctx, &out)) {
-            free(slot->error);
-            slot->error = strdup(ctx->error[0] ? ctx->error : "downstream processing failed");
-            rill__dlq_src_t src = {.topic = slot->rec.topic,
-                                   .partition = slot->rec.partition,
-                                   .offset = slot->rec.offset,
-                                   .key = slot->rec.key,
-                                   .key_len = slot->rec.key_len,
-                                   .value = slot->rec.value,
-                                   .value_len = slot->rec.value_len,
-                                   .timestamp = slot->rec.timestamp,
-                                   .headers = slot->hdrs};
-            return rill__dlq_send_src(st->thread, &src, ctx->node->name, slot->error,
-                                      slot->attempts);
-        }
-    }
-    return 0;
+    if (!res || !res->out_cnt)
+        return 0;
+    bool traced = slot->trace && !rill__trace_blob_get(&st->trace, slot->trace, slot->trace_len);
+    rill__reentry_t at = {.topic = slot->rec.topic,
+                          .partition = slot->rec.partition,
+                          .offset = slot->rec.offset,
+                          .headers = slot->hdrs,
+                          .timestamp = slot->rec.timestamp,
+                          .trace = traced ? &st->trace : NULL,
+                          .origin = slot->rec.id}; /* what the outputs derive from */
+    rill__reentry_err_t err;
+    if (!rill__ctx_reenter(ctx, st->node, &at, res->out_cnt, slot_output, slot, &err))
+        return 0;
+    free(slot->error);
+    slot->error = strdup(err.reason);
+    rill__dlq_src_t src = {.topic = slot->rec.topic,
+                           .partition = slot->rec.partition,
+                           .offset = slot->rec.offset,
+                           .key = slot->rec.key,
+                           .key_len = slot->rec.key_len,
+                           .value = slot->rec.value,
+                           .value_len = slot->rec.value_len,
+                           .timestamp = slot->rec.timestamp,
+                           .headers = slot->hdrs};
+    return rill__dlq_send_src(st->thread, &src, err.node, slot->error ? slot->error : err.reason,
+                              slot->attempts);
 }
 
-/* Emits with the context at the slot's input record: the nodes after the stage see its
- * own topic, partition, offset and headers, not those of the record being processed. */
 static int release(rill__faas_stage_t *st, rill_ctx_t *ctx, rill__faas_slot_t *slot) {
-    const rd_kafka_message_t *msg = ctx->msg;
-    ctx->msg = NULL;
-    ctx->at_topic = slot->rec.topic;
-    ctx->at_partition = slot->rec.partition;
-    ctx->at_offset = slot->rec.offset;
-    ctx->at_headers = slot->hdrs;
-    if (slot->trace && !rill__trace_blob_get(&st->trace, slot->trace, slot->trace_len))
-        ctx->trace_over = &st->trace;
-    int rc = emit(st, ctx, slot);
-    ctx->msg = msg;
-    ctx->at_topic = NULL;
-    ctx->at_headers = NULL;
-    ctx->trace_over = NULL;
-    rill__ctx_origin_input(ctx); /* slot->rec.id goes with the slot */
-    if (rc)
+    if (emit(st, ctx, slot))
         return -1;
     st->held_bytes -= slot_bytes(slot);
     rill__faas_slot_free(slot);

@@ -141,9 +141,9 @@ typedef struct rill__faas_stage_s {
     rill__faas_chunk_t *chunk; /* the chunk new records are copied into */
     int64_t low_time;          /* the lowest timestamp held, valid while low_known */
     bool low_known;            /* cleared when records leave; rill__faas_low_time() rescans */
-    uint64_t origin_seq;       /* the origin of the last record admitted (ctx->origin_seq) ... */
-    uint32_t origin_n;         /* ... and how many records came from it so far */
-    rill__trace_t trace;       /* lineage.enable: the trace of the slot being released */
+    uint64_t origin_seq; /* the origin of the last record admitted (rill__ctx_origin_seq) ... */
+    uint32_t origin_n;   /* ... and how many records came from it so far */
+    rill__trace_t trace; /* lineage.enable: the trace of the slot being released */
 } rill__faas_stage_t;
 
 static inline rill__faas_slot_t *slot_at(rill__faas_stage_t *st, uint64_t seq) {
