@@ -1,6 +1,6 @@
 /*
  * json_scan.c — the pre-scan that refuses JSON text whose json-c tree would be too deep or
- * cost too much memory for its size, before any tree is built (see json_scan.h).
+ * cost too much memory for its size, before any tree is built (see json_scan_int.h).
  *
  * DESIGN
  * One pass over the bytes with three pieces of state: inside a string or not (with its
@@ -9,7 +9,7 @@
  * a string where its opening quote is; containers when they open. The scan stops at the
  * first limit crossed, so a hostile value costs at most one read of its bytes.
  */
-#include "json_scan.h"
+#include "json_scan_int.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -23,7 +23,7 @@
  */
 #include "json_text_int.h"
 
-#include "json_scan.h"
+#include "json_scan_int.h"
 #include "utf8_int.h"
 #include "rill.h"
 

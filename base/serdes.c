@@ -29,7 +29,7 @@
  */
 #include "rill.h"
 #include "endian_int.h"
-#include "json_scan.h"
+#include "json_scan_int.h"
 #include "json_text_int.h"
 #include "utf8_int.h"
 

@@ -139,9 +139,11 @@ struct rill_ctx_s {
      * records it gets from one origin. */
     const char *origin;
     uint64_t origin_seq;
+    uint64_t origin_last; /* the largest origin_seq given out: a new origin gets the next */
     char origin_buf[RILL__ORIGIN_MAX];
-    /* The input record whose results an asynchronous node releases (msg is NULL then), so
-     * that the nodes after it see that record's own position; at_topic NULL otherwise. */
+    /* The input record whose results an asynchronous node releases (msg is NULL then, set
+     * by rill__ctx_reenter), or that the test driver runs, so that the nodes see that
+     * record's own position; at_topic NULL otherwise. */
     const char *at_topic;
     int32_t at_partition;
     int64_t at_offset;
@@ -419,9 +421,53 @@ void rill__ctx_origin_set(rill_ctx_t *ctx, const char *id);
  * operator's own stream-time punctuation; clock 's' stream time, 'w' wall clock. */
 void rill__ctx_origin_punctuation(rill_ctx_t *ctx, int sched, char clock, int64_t t);
 /* Writes the current origin's id into out[0..cap) and returns its length (truncated to
- * cap - 1). With neither an origin nor an input record it first makes a fresh one:
+ * cap - 1). The input record is the consumed message or, with none, the record the
+ * context's position names (at_topic: a re-entry's, the test driver's). With neither an
+ * origin nor an input record it first makes a fresh one:
  * "<application.id>:<task>:<node>@c<wall ms>", the time strictly increasing per task. */
 size_t rill__ctx_origin_id(rill_ctx_t *ctx, char *out, size_t cap);
+/* The origin of the records now forwarded, as a number that changes whenever the origin
+ * does (never back to an earlier origin's number unless that origin is restored), so that a
+ * node can count the records it gets from one origin. */
+uint64_t rill__ctx_origin_seq(const rill_ctx_t *ctx);
+/* The topic of the record being processed, as a name owned by the topology (it outlives the
+ * record, so a node may keep it with what it holds); "" when there is none. */
+const char *rill__ctx_topic_held(const rill_ctx_t *ctx);
+
+/* ---- re-entering the graph: how an asynchronous node forwards what it held ---- */
+
+/* Where a held record was read, which the nodes after an asynchronous node see as their
+ * record context (rill_ctx_topic(), _partition(), _offset(), _headers(), _timestamp())
+ * while it forwards the outputs derived from that record. Everything is borrowed for the
+ * call only. */
+typedef struct rill__reentry_s {
+    const char *topic; /* non-NULL */
+    int32_t partition;
+    int64_t offset;
+    const rd_kafka_headers_t *headers; /* or NULL */
+    int64_t timestamp;
+    const rill__trace_t *trace; /* lineage.enable: the trace the outputs carry, or NULL */
+    const char *origin;         /* what the outputs derive from (rill__ctx_origin_id), or NULL
+                                   for the held record itself: "<topic>-<partition>-<offset>" */
+} rill__reentry_t;
+
+/* Output i of the n records rill__ctx_reenter forwards, written into *rec (zeroed first). */
+typedef void (*rill__reentry_out_cb)(void *opaque, size_t i, rill_record_t *rec);
+
+/* What went wrong when a forward failed. */
+typedef struct rill__reentry_err_s {
+    const char *node; /* the node that failed (its name, owned by the topology) */
+    char reason[256]; /* its rill_ctx_set_error() text, or a general one */
+} rill__reentry_err_t;
+
+/* Forwards n records (made by out) to node's children with the context of the record `at`
+ * describes, then restores the context as it was (node, input record, position, timestamp,
+ * trace, origin, error text): the one way an asynchronous node re-enters the graph outside
+ * its own process call (from its poll). Stops at the first record a child fails, fills *err
+ * and returns RILL_ERR_PROCESSING; RILL_OK otherwise. Allocates nothing. Stream thread. */
+rill_err_t rill__ctx_reenter(rill_ctx_t *ctx, const rill__node_t *node, const rill__reentry_t *at,
+                             size_t n, rill__reentry_out_cb out, void *opaque,
+                             rill__reentry_err_t *err);
 
 extern const rill__operator_t rill__source_operator;
 extern const rill__operator_t rill__sink_operator;

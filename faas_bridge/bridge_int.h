@@ -9,7 +9,7 @@
  *  2. Wire formats (wire_format.c, wire_cloudevents.c, wire_lambda.c, wire_response.c):
  *     encode a batch of records into a request body and headers; decode a response body
  *     into one result per record. Each format is one entry of a table (rill__wire_format_t,
- *     wire_common.h) that these entry points call through.
+ *     wire_int.h) that these entry points call through.
  *  3. The stage operator (faas_stage.c, faas_reorder.c): batching, sequence numbers, the reorder
  *     buffer, retries, bisection, dead-lettering, the commit watermark, backpressure.
  */

@@ -15,7 +15,7 @@
  * endpoint).
  */
 #include "faas_stage_int.h"
-#include "wire_common.h" /* the format table: each format sets up its own route */
+#include "wire_int.h" /* the format table: each format sets up its own route */
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -66,15 +66,15 @@ static void apply_defaults(rill_faas_opts_t *o) {
  * allocated whole); at least one batch. */
 size_t rill__faas_read_ahead_limit(const rill_faas_opts_t *o) {
     size_t n = (size_t)o->max_buffered_records;
-    size_t by_bytes = (size_t)o->max_buffered_bytes / sizeof(slot_t);
+    size_t by_bytes = (size_t)o->max_buffered_bytes / sizeof(rill__faas_slot_t);
     if (by_bytes < n)
         n = by_bytes;
     return n < (size_t)o->batch_max_records ? (size_t)o->batch_max_records : n;
 }
 
-stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t *opts, char *errstr,
-                                  size_t errstr_size) {
-    stage_conf_t *c = calloc(1, sizeof(*c));
+rill__faas_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t *opts,
+                                       char *errstr, size_t errstr_size) {
+    rill__faas_conf_t *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->o = *opts;
@@ -120,7 +120,7 @@ stage_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_opts_t 
 }
 
 void rill__faas_conf_free(void *conf) {
-    stage_conf_t *c = conf;
+    rill__faas_conf_t *c = conf;
     if (!c)
         return;
     free(c->url);
@@ -133,7 +133,7 @@ void rill__faas_conf_free(void *conf) {
     free(c);
 }
 
-bool rill__faas_breaker_allows(stage_conf_t *c, int64_t now, bool *probe) {
+bool rill__faas_breaker_allows(rill__faas_conf_t *c, int64_t now, bool *probe) {
     *probe = false;
     pthread_mutex_lock(&c->lock);
     bool ok = true;
@@ -149,7 +149,7 @@ bool rill__faas_breaker_allows(stage_conf_t *c, int64_t now, bool *probe) {
     return ok;
 }
 
-void rill__faas_breaker_record(stage_conf_t *c, bool ok, bool probe, int64_t now) {
+void rill__faas_breaker_record(rill__faas_conf_t *c, bool ok, bool probe, int64_t now) {
     pthread_mutex_lock(&c->lock);
     if (probe)
         c->probing = false;
@@ -169,46 +169,46 @@ static const struct {
     size_t off;
 } metric_fields[] = {
     {{"rill_faas_invocations_total", RILL__COUNTER, "Function invocations sent."},
-     offsetof(stage_conf_t, m_invocations)},
+     offsetof(rill__faas_conf_t, m_invocations)},
     {{"rill_faas_records_total", RILL__COUNTER, "Records sent to the function."},
-     offsetof(stage_conf_t, m_records)},
+     offsetof(rill__faas_conf_t, m_records)},
     {{"rill_faas_retries_total", RILL__COUNTER, "Invocations retried."},
-     offsetof(stage_conf_t, m_retries)},
+     offsetof(rill__faas_conf_t, m_retries)},
     {{"rill_faas_failures_total", RILL__COUNTER, "Invocations that failed."},
-     offsetof(stage_conf_t, m_failures)},
+     offsetof(rill__faas_conf_t, m_failures)},
     {{"rill_faas_dlq_records_total", RILL__COUNTER,
       "Records sent to the dead-letter topic after the function failed for them."},
-     offsetof(stage_conf_t, m_dlq)},
+     offsetof(rill__faas_conf_t, m_dlq)},
     {{"rill_faas_batch_splits_total", RILL__COUNTER, "Failed batches split in two."},
-     offsetof(stage_conf_t, m_splits)},
+     offsetof(rill__faas_conf_t, m_splits)},
     {{"rill_faas_breaker_opens_total", RILL__COUNTER, "Times the circuit breaker opened."},
-     offsetof(stage_conf_t, m_breaker_opens)},
+     offsetof(rill__faas_conf_t, m_breaker_opens)},
     {{"rill_faas_in_flight", RILL__GAUGE, "Invocations in flight."},
-     offsetof(stage_conf_t, m_in_flight)},
+     offsetof(rill__faas_conf_t, m_in_flight)},
     {{"rill_faas_billed_ms_total", RILL__COUNTER,
       "Invocation times (send to response), each rounded up to a whole millisecond."},
-     offsetof(stage_conf_t, m_billed_ms)},
+     offsetof(rill__faas_conf_t, m_billed_ms)},
     {{"rill_faas_reported_billed_ms_total", RILL__COUNTER,
       "Durations functions reported (Server-Timing dur), each rounded up to a whole ms."},
-     offsetof(stage_conf_t, m_reported_billed_ms)},
+     offsetof(rill__faas_conf_t, m_reported_billed_ms)},
     {{"rill_faas_reported_invocations_total", RILL__COUNTER,
       "Invocations whose answer reported the function's duration (Server-Timing)."},
-     offsetof(stage_conf_t, m_reported)},
+     offsetof(rill__faas_conf_t, m_reported)},
     {{"rill_faas_connections_opened_total", RILL__COUNTER,
       "HTTP connections the function's calls opened (the rest reused one)."},
-     offsetof(stage_conf_t, m_connects)},
+     offsetof(rill__faas_conf_t, m_connects)},
     {{"rill_faas_concurrency_limit", RILL__GAUGE,
       "Calls the stage's tasks may have in flight now (adaptive_concurrency moves it)."},
-     offsetof(stage_conf_t, m_call_limit)},
+     offsetof(rill__faas_conf_t, m_call_limit)},
     {{"rill_faas_buffered_records", RILL__GAUGE,
       "Records the stage holds: in calls, ready to send, waiting for their turn."},
-     offsetof(stage_conf_t, m_buffered)},
+     offsetof(rill__faas_conf_t, m_buffered)},
     {{"rill_faas_buffered_bytes", RILL__GAUGE,
       "Bytes of the records the stage holds, with their bookkeeping (max_buffered_bytes)."},
-     offsetof(stage_conf_t, m_buffered_bytes)},
+     offsetof(rill__faas_conf_t, m_buffered_bytes)},
     {{"rill_faas_buffered_limit_records", RILL__GAUGE,
       "Records the stage may hold before its task stops feeding it (read-ahead)."},
-     offsetof(stage_conf_t, m_buffered_limit)},
+     offsetof(rill__faas_conf_t, m_buffered_limit)},
 };
 #define METRIC_FIELD_CNT (sizeof(metric_fields) / sizeof(metric_fields[0]))
 
@@ -218,12 +218,12 @@ static const rill__mfamily_t latency_family = {
     "rill_faas_latency_seconds", RILL__HISTOGRAM,
     "Time from sending an invocation to its response, in seconds."};
 
-static int64_t field(const stage_conf_t *c, size_t off) {
+static int64_t field(const rill__faas_conf_t *c, size_t off) {
     return __atomic_load_n((const int64_t *)((const char *)c + off), __ATOMIC_RELAXED);
 }
 
 /* The latency histogram's count (the sum of its buckets) and sum. */
-static int64_t latency_count(const stage_conf_t *c) {
+static int64_t latency_count(const rill__faas_conf_t *c) {
     int64_t n = 0;
     for (int b = 0; b < FAAS_LAT_BUCKETS; b++)
         n += __atomic_load_n(&c->m_latency[b], __ATOMIC_RELAXED);
@@ -238,7 +238,7 @@ int64_t rill__faas_billed_ms(double ms) {
 /* Billing counts each invocation's time rounded up to a whole millisecond: the bridge's
  * send-to-response time (an upper bound: queueing and the network are in it) and, when the
  * answer carried one, the function's own (what rill-auction's cost estimate prefers). */
-void rill__faas_record_billed(stage_conf_t *c, const rill__http_resp_t *r) {
+void rill__faas_record_billed(rill__faas_conf_t *c, const rill__http_resp_t *r) {
     rill__counter_add(&c->m_billed_ms, rill__faas_billed_ms(r->total_ms));
     if (r->fn_ms >= 0) {
         rill__counter_add(&c->m_reported_billed_ms, rill__faas_billed_ms(r->fn_ms));
@@ -247,19 +247,19 @@ void rill__faas_record_billed(stage_conf_t *c, const rill__http_resp_t *r) {
 }
 
 int64_t rill__faas_metric(const rill__node_t *node, const char *name) {
-    const stage_conf_t *c = node->conf;
+    const rill__faas_conf_t *c = node->conf;
     for (size_t i = 0; i < METRIC_FIELD_CNT; i++)
         if (!strcmp(metric_fields[i].family.name, name))
             return field(c, metric_fields[i].off);
     if (!strcmp(name, "rill_faas_latency_ms_sum"))
-        return field(c, offsetof(stage_conf_t, m_latency_sum_ms));
+        return field(c, offsetof(rill__faas_conf_t, m_latency_sum_ms));
     if (!strcmp(name, "rill_faas_latency_seconds_count"))
         return latency_count(c);
     return -1;
 }
 
 void rill__faas_metrics(const rill__node_t *node, rill__mout_t *mo) {
-    const stage_conf_t *c = node->conf;
+    const rill__faas_conf_t *c = node->conf;
     const char *labels[] = {"function", c->function, NULL, NULL, NULL};
     for (size_t i = 0; i < METRIC_FIELD_CNT; i++)
         rill__mout_sample(mo, &metric_fields[i].family, NULL, labels,
@@ -279,6 +279,6 @@ void rill__faas_metrics(const rill__node_t *node, rill__mout_t *mo) {
     }
     labels[2] = NULL;
     rill__mout_sample_f(mo, &latency_family, "_sum", labels,
-                        (double)field(c, offsetof(stage_conf_t, m_latency_sum_ms)) / 1000);
+                        (double)field(c, offsetof(rill__faas_conf_t, m_latency_sum_ms)) / 1000);
     rill__mout_sample(mo, &latency_family, "_count", labels, cum);
 }

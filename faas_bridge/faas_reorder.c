@@ -36,17 +36,17 @@ static uint64_t hash_bytes(const void *data, size_t len) {
     return h;
 }
 
-static void chunk_unref(chunk_t *chunk) {
+static void chunk_unref(rill__faas_chunk_t *chunk) {
     if (chunk && --chunk->refs == 0)
         free(chunk);
 }
 
 /* Reserves len bytes in the stage's current chunk (a new one when it is full). */
-static char *chunk_reserve(stage_t *st, size_t len, chunk_t **chunkp) {
-    chunk_t *c = st->chunk;
+static char *chunk_reserve(rill__faas_stage_t *st, size_t len, rill__faas_chunk_t **chunkp) {
+    rill__faas_chunk_t *c = st->chunk;
     if (!c || c->cap - c->len < len) {
         size_t cap = len > CHUNK_MIN ? len : CHUNK_MIN;
-        chunk_t *n = malloc(sizeof(*n) + cap);
+        rill__faas_chunk_t *n = malloc(sizeof(*n) + cap);
         if (!n)
             return NULL;
         n->refs = 1; /* the stage's own reference while it is current */
@@ -63,14 +63,14 @@ static char *chunk_reserve(stage_t *st, size_t len, chunk_t **chunkp) {
     return p;
 }
 
-void rill__faas_response_unref(response_t *resp) {
+void rill__faas_response_unref(rill__faas_shared_resp_t *resp) {
     if (resp && --resp->refs == 0) {
         rill__faas_response_free(&resp->r);
         free(resp);
     }
 }
 
-void rill__faas_slot_free(slot_t *slot) {
+void rill__faas_slot_free(rill__faas_slot_t *slot) {
     chunk_unref(slot->chunk);
     if (slot->hdrs)
         rd_kafka_headers_destroy(slot->hdrs);
@@ -87,11 +87,12 @@ void rill__faas_slot_free(slot_t *slot) {
  * and a retry or a replay of the same input gives the same ones. An id that would not fit
  * has its origin replaced by "h" and the origin's 64-bit hash.
  */
-static void make_id(stage_t *st, rill_ctx_t *ctx, char id[RILL__FAAS_ID_MAX]) {
+static void make_id(rill__faas_stage_t *st, rill_ctx_t *ctx, char id[RILL__FAAS_ID_MAX]) {
     char origin[RILL__FAAS_ID_MAX];
     size_t len = rill__ctx_origin_id(ctx, origin, sizeof(origin));
-    if (ctx->origin_seq != st->origin_seq) {
-        st->origin_seq = ctx->origin_seq;
+    uint64_t seq = rill__ctx_origin_seq(ctx);
+    if (seq != st->origin_seq) {
+        st->origin_seq = seq;
         st->origin_n = 0;
     }
     char tail[16];
@@ -104,7 +105,7 @@ static void make_id(stage_t *st, rill_ctx_t *ctx, char id[RILL__FAAS_ID_MAX]) {
 
 /* lineage.enable: keeps the record's trace with the slot (in its chunk), for the outputs
  * released later, and gives the call its traceparent, a span of that trace. */
-static void admit_trace(slot_t *slot, const rill__trace_t *trace, char *at, size_t len) {
+static void admit_trace(rill__faas_slot_t *slot, const rill__trace_t *trace, char *at, size_t len) {
     slot->trace = trace ? at : NULL;
     slot->trace_len = len;
     slot->rec.traceparent[0] = '\0';
@@ -116,7 +117,7 @@ static void admit_trace(slot_t *slot, const rill__trace_t *trace, char *at, size
     rill__traceparent_format(slot->rec.traceparent, trace->trace_id, span, trace->flags);
 }
 
-int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec) {
+int rill__faas_admit(rill__faas_stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec) {
     if (st->tail - st->head >= st->cap) {
         rill_ctx_set_error(ctx, "FaaS stage \"%s\" is full (%zu records held)", st->node->name,
                            st->cap);
@@ -135,7 +136,7 @@ int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec) {
         value = scratch->data;
         value_len = scratch->len;
     }
-    slot_t *slot = slot_at(st, st->tail);
+    rill__faas_slot_t *slot = slot_at(st, st->tail);
     const rill__trace_t *trace = rill__ctx_trace(ctx);
     size_t trace_len = trace ? rill__trace_blob_size(trace) : 0;
     char *p = chunk_reserve(st, rec->key_len + value_len + trace_len, &slot->chunk);
@@ -147,7 +148,7 @@ int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec) {
     if (value_len)
         memcpy(p + rec->key_len, value, value_len);
     rill__faas_rec_t *r = &slot->rec;
-    r->topic = ctx->pq ? ctx->pq->topic : "";
+    r->topic = rill__ctx_topic_held(ctx);
     r->partition = rill_ctx_partition(ctx);
     r->offset = rill_ctx_offset(ctx);
     r->timestamp = rec->timestamp;
@@ -176,7 +177,7 @@ int rill__faas_admit(stage_t *st, rill_ctx_t *ctx, const rill_record_t *rec) {
     return 0;
 }
 
-static int dead_letter(stage_t *st, slot_t *slot) {
+static int dead_letter(rill__faas_stage_t *st, rill__faas_slot_t *slot) {
     const rill__faas_rec_t *r = &slot->rec;
     char reason[512];
     snprintf(reason, sizeof(reason), "function \"%s\" failed after %d attempt(s): %s",
@@ -196,63 +197,58 @@ static int dead_letter(stage_t *st, slot_t *slot) {
     return 0;
 }
 
-/* Forwards a done slot's outputs downstream (or dead-letters a failed one). Returns -1 when
- * a failure could not be dead-lettered (errors.tolerance=none): the slot is then kept, so
- * the watermark stays before it. */
-static int emit(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
+/* Output i of a done slot: the function's record, with the input's key when it gave none,
+ * and the input's timestamp and headers. */
+static void slot_output(void *opaque, size_t i, rill_record_t *out) {
+    const rill__faas_slot_t *slot = opaque;
+    const rill__faas_out_t *o = &slot->resp->r.results[slot->res_idx].outs[i];
+    out->key = o->key ? o->key : slot->rec.key;
+    out->key_len = o->key ? o->key_len : slot->rec.key_len;
+    out->value = o->value;
+    out->value_len = o->value_len;
+    out->timestamp = slot->rec.timestamp;
+    out->headers = (const rill_headers_t *)slot->hdrs;
+}
+
+/* Forwards a done slot's outputs downstream (or dead-letters a failed one), the nodes after
+ * the stage seeing the slot's input record as theirs: its topic, partition, offset,
+ * headers, timestamp and trace, not those of the record being processed. Returns -1 when a
+ * failure could not be dead-lettered (errors.tolerance=none): the slot is then kept, so the
+ * watermark stays before it. */
+static int emit(rill__faas_stage_t *st, rill_ctx_t *ctx, rill__faas_slot_t *slot) {
     if (slot->state == SLOT_FAILED)
         return dead_letter(st, slot);
     const rill__faas_result_t *res = slot->resp ? &slot->resp->r.results[slot->res_idx] : NULL;
-    for (size_t i = 0; res && i < res->out_cnt; i++) {
-        const rill__faas_out_t *o = &res->outs[i];
-        rill_record_t out = {.key = o->key ? o->key : slot->rec.key,
-                             .key_len = o->key ? o->key_len : slot->rec.key_len,
-                             .value = o->value,
-                             .value_len = o->value_len,
-                             .timestamp = slot->rec.timestamp,
-                             .headers = (const rill_headers_t *)slot->hdrs};
-        ctx->node = (rill__node_t *)st->node;
-        ctx->timestamp = slot->rec.timestamp;
-        if (i == 0)
-            rill__ctx_origin_set(ctx, slot->rec.id); /* what the outputs derive from */
-        ctx->error[0] = '\0';
-        if (rill_ctx_forward(ctx, &out)) {
-            free(slot->error);
-            slot->error = strdup(ctx->error[0] ? ctx->error : "downstream processing failed");
-            rill__dlq_src_t src = {.topic = slot->rec.topic,
-                                   .partition = slot->rec.partition,
-                                   .offset = slot->rec.offset,
-                                   .key = slot->rec.key,
-                                   .key_len = slot->rec.key_len,
-                                   .value = slot->rec.value,
-                                   .value_len = slot->rec.value_len,
-                                   .timestamp = slot->rec.timestamp,
-                                   .headers = slot->hdrs};
-            return rill__dlq_send_src(st->thread, &src, ctx->node->name, slot->error,
-                                      slot->attempts);
-        }
-    }
-    return 0;
+    if (!res || !res->out_cnt)
+        return 0;
+    bool traced = slot->trace && !rill__trace_blob_get(&st->trace, slot->trace, slot->trace_len);
+    rill__reentry_t at = {.topic = slot->rec.topic,
+                          .partition = slot->rec.partition,
+                          .offset = slot->rec.offset,
+                          .headers = slot->hdrs,
+                          .timestamp = slot->rec.timestamp,
+                          .trace = traced ? &st->trace : NULL,
+                          .origin = slot->rec.id}; /* what the outputs derive from */
+    rill__reentry_err_t err;
+    if (!rill__ctx_reenter(ctx, st->node, &at, res->out_cnt, slot_output, slot, &err))
+        return 0;
+    free(slot->error);
+    slot->error = strdup(err.reason);
+    rill__dlq_src_t src = {.topic = slot->rec.topic,
+                           .partition = slot->rec.partition,
+                           .offset = slot->rec.offset,
+                           .key = slot->rec.key,
+                           .key_len = slot->rec.key_len,
+                           .value = slot->rec.value,
+                           .value_len = slot->rec.value_len,
+                           .timestamp = slot->rec.timestamp,
+                           .headers = slot->hdrs};
+    return rill__dlq_send_src(st->thread, &src, err.node, slot->error ? slot->error : err.reason,
+                              slot->attempts);
 }
 
-/* Emits with the context at the slot's input record: the nodes after the stage see its
- * own topic, partition, offset and headers, not those of the record being processed. */
-static int release(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
-    const rd_kafka_message_t *msg = ctx->msg;
-    ctx->msg = NULL;
-    ctx->at_topic = slot->rec.topic;
-    ctx->at_partition = slot->rec.partition;
-    ctx->at_offset = slot->rec.offset;
-    ctx->at_headers = slot->hdrs;
-    if (slot->trace && !rill__trace_blob_get(&st->trace, slot->trace, slot->trace_len))
-        ctx->trace_over = &st->trace;
-    int rc = emit(st, ctx, slot);
-    ctx->msg = msg;
-    ctx->at_topic = NULL;
-    ctx->at_headers = NULL;
-    ctx->trace_over = NULL;
-    rill__ctx_origin_input(ctx); /* slot->rec.id goes with the slot */
-    if (rc)
+static int release(rill__faas_stage_t *st, rill_ctx_t *ctx, rill__faas_slot_t *slot) {
+    if (emit(st, ctx, slot))
         return -1;
     st->held_bytes -= slot_bytes(slot);
     rill__faas_slot_free(slot);
@@ -261,17 +257,17 @@ static int release(stage_t *st, rill_ctx_t *ctx, slot_t *slot) {
     return 0;
 }
 
-static bool finished(const slot_t *slot) {
+static bool finished(const rill__faas_slot_t *slot) {
     return slot->state == SLOT_DONE || slot->state == SLOT_FAILED;
 }
 
 /* Key mode: a small open-addressing set of the key hashes blocked by an earlier slot. */
-typedef struct keyset_s {
+typedef struct rill__faas_keyset_s {
     uint64_t *v;
     size_t cap;
-} keyset_t;
+} rill__faas_keyset_t;
 
-static bool keyset_test_add(keyset_t *ks, uint64_t h, bool add) {
+static bool keyset_test_add(rill__faas_keyset_t *ks, uint64_t h, bool add) {
     size_t i = (size_t)(h * 0x9E3779B97F4A7C15ULL) & (ks->cap - 1);
     h |= 1; /* 0 marks an empty cell */
     for (; ks->v[i]; i = (i + 1) & (ks->cap - 1))
@@ -283,21 +279,21 @@ static bool keyset_test_add(keyset_t *ks, uint64_t h, bool add) {
 }
 
 /* The seqs that may be finished: what was sent (the read-ahead behind it never is). */
-static uint64_t sent_end(const stage_t *st) {
+static uint64_t sent_end(const rill__faas_stage_t *st) {
     uint64_t end = st->sent_end < st->tail ? st->sent_end : st->tail;
     return end > st->head ? end : st->head;
 }
 
-static void release_by_key(stage_t *st, rill_ctx_t *ctx) {
+static void release_by_key(rill__faas_stage_t *st, rill_ctx_t *ctx) {
     uint64_t end = sent_end(st);
     size_t cap = 64;
     while (cap < 2 * (end - st->head))
         cap <<= 1;
-    keyset_t ks = {.v = calloc(cap, sizeof(uint64_t)), .cap = cap};
+    rill__faas_keyset_t ks = {.v = calloc(cap, sizeof(uint64_t)), .cap = cap};
     if (!ks.v)
         return;
     for (uint64_t seq = st->head; seq < end; seq++) {
-        slot_t *slot = slot_at(st, seq);
+        rill__faas_slot_t *slot = slot_at(st, seq);
         if (slot->state == SLOT_RELEASED)
             continue;
         if (finished(slot) && !keyset_test_add(&ks, slot->key_hash, false)) {
@@ -309,7 +305,7 @@ static void release_by_key(stage_t *st, rill_ctx_t *ctx) {
     free(ks.v);
 }
 
-void rill__faas_release(stage_t *st, rill_ctx_t *ctx) {
+void rill__faas_release(rill__faas_stage_t *st, rill_ctx_t *ctx) {
     if (!st->dirty)
         return;
     st->dirty = false;
@@ -331,11 +327,11 @@ void rill__faas_release(stage_t *st, rill_ctx_t *ctx) {
     }
 }
 
-int64_t rill__faas_low_time(stage_t *st) {
+int64_t rill__faas_low_time(rill__faas_stage_t *st) {
     if (!st->low_known) {
         st->low_time = INT64_MAX;
         for (uint64_t seq = st->head; seq < st->tail; seq++) {
-            const slot_t *slot = slot_at(st, seq);
+            const rill__faas_slot_t *slot = slot_at(st, seq);
             if (slot->state != SLOT_RELEASED && slot->state != SLOT_FREE &&
                 slot->rec.timestamp < st->low_time)
                 st->low_time = slot->rec.timestamp;
@@ -345,9 +341,9 @@ int64_t rill__faas_low_time(stage_t *st) {
     return st->low_time;
 }
 
-int64_t rill__faas_low_watermark(stage_t *st, const char *topic, int32_t partition) {
+int64_t rill__faas_low_watermark(rill__faas_stage_t *st, const char *topic, int32_t partition) {
     for (uint64_t seq = st->head; seq < st->tail; seq++) {
-        const slot_t *slot = slot_at(st, seq);
+        const rill__faas_slot_t *slot = slot_at(st, seq);
         if (slot->state != SLOT_RELEASED && slot->rec.partition == partition &&
             !strcmp(slot->rec.topic, topic))
             return slot->rec.offset;

@@ -47,7 +47,7 @@ static void free_http(void *http) {
 
 /* ---- batches ---- */
 
-static void batch_free(batch_t *b) {
+static void batch_free(rill__faas_batch_t *b) {
     if (!b)
         return;
     free(b->seqs);
@@ -58,8 +58,8 @@ static void batch_free(batch_t *b) {
     free(b);
 }
 
-static batch_t *batch_new(stage_t *st, size_t n, int attempt) {
-    batch_t *b = calloc(1, sizeof(*b));
+static rill__faas_batch_t *batch_new(rill__faas_stage_t *st, size_t n, int attempt) {
+    rill__faas_batch_t *b = calloc(1, sizeof(*b));
     if (!b || !(b->seqs = malloc(sizeof(uint64_t) * n))) {
         free(b);
         return NULL;
@@ -69,8 +69,8 @@ static batch_t *batch_new(stage_t *st, size_t n, int attempt) {
     return b;
 }
 
-static void enqueue(stage_t *st, batch_t *b) {
-    batch_t **bp = &st->queued;
+static void enqueue(rill__faas_stage_t *st, rill__faas_batch_t *b) {
+    rill__faas_batch_t **bp = &st->queued;
     while (*bp)
         bp = &(*bp)->next;
     b->next = NULL;
@@ -78,11 +78,11 @@ static void enqueue(stage_t *st, batch_t *b) {
 }
 
 /* Cuts the open records into a batch. */
-static void cut_open(stage_t *st) {
+static void cut_open(rill__faas_stage_t *st) {
     size_t n = (size_t)(st->tail - st->open_from);
     if (!n)
         return;
-    batch_t *b = batch_new(st, n, 0);
+    rill__faas_batch_t *b = batch_new(st, n, 0);
     if (!b) {
         rill__app_fatal(st->thread->app, RILL_ERR_NOMEM, "FaaS stage: out of memory");
         return;
@@ -98,7 +98,7 @@ static void cut_open(stage_t *st) {
 }
 
 /* Splits the lines of hdr_text (NUL-separated) into a NULL-terminated array. */
-static int header_lines(batch_t *b) {
+static int header_lines(rill__faas_batch_t *b) {
     size_t cnt = 0;
     for (size_t i = 0; i < b->hdr_text.len; i++)
         cnt += b->hdr_text.data[i] == '\0';
@@ -113,7 +113,7 @@ static int header_lines(batch_t *b) {
     return 0;
 }
 
-static int encode(stage_t *st, batch_t *b) {
+static int encode(rill__faas_stage_t *st, rill__faas_batch_t *b) {
     free(b->recs);
     if (!(b->recs = malloc(sizeof(*b->recs) * b->n)))
         return -1;
@@ -124,7 +124,7 @@ static int encode(stage_t *st, batch_t *b) {
     if (rill__faas_encode(&st->conf->target, b->recs, b->n, &b->body, &b->hdr_text) ||
         header_lines(b))
         return -1;
-    const stage_conf_t *c = st->conf;
+    const rill__faas_conf_t *c = st->conf;
     b->req = (rill__http_req_t){.url = c->url,
                                 .headers = b->hdr_lines,
                                 .body = b->body.data,
@@ -138,7 +138,7 @@ static int encode(stage_t *st, batch_t *b) {
     return 0;
 }
 
-static int send_batch(stage_t *st, batch_t *b, bool probe) {
+static int send_batch(rill__faas_stage_t *st, rill__faas_batch_t *b, bool probe) {
     if (encode(st, b))
         return -1;
     for (size_t i = 0; i < b->n; i++) {
@@ -159,15 +159,15 @@ static int send_batch(stage_t *st, batch_t *b, bool probe) {
 }
 
 /* The calls the task may have in flight now. */
-static int call_limit(const stage_t *st) {
+static int call_limit(const rill__faas_stage_t *st) {
     return st->adaptive ? rill__faas_aimd_limit(&st->aimd) : st->conf->o.max_in_flight;
 }
 
 /* Sends queued batches that may go now; returns ms until the next one may (INT32_MAX). */
-static int send_ready(stage_t *st, int64_t now) {
+static int send_ready(rill__faas_stage_t *st, int64_t now) {
     int wait = INT32_MAX;
-    for (batch_t **bp = &st->queued; *bp && st->in_flight < call_limit(st);) {
-        batch_t *b = *bp;
+    for (rill__faas_batch_t **bp = &st->queued; *bp && st->in_flight < call_limit(st);) {
+        rill__faas_batch_t *b = *bp;
         bool probe;
         if (b->not_before > now) {
             if (b->not_before - now < wait)
@@ -191,7 +191,7 @@ static int send_ready(stage_t *st, int64_t now) {
 
 /* ---- completions ---- */
 
-static void slot_fail(stage_t *st, slot_t *slot, const char *why) {
+static void slot_fail(rill__faas_stage_t *st, rill__faas_slot_t *slot, const char *why) {
     free(slot->error);
     slot->error = strdup(why);
     slot->state = SLOT_FAILED;
@@ -200,7 +200,7 @@ static void slot_fail(stage_t *st, slot_t *slot, const char *why) {
 
 /* The delay before a retry: exponential with equal jitter, or the function's Retry-After
  * (capped at max_retry_after_ms) when that is longer. */
-int64_t rill__faas_backoff_ms(const stage_conf_t *c, int attempt, long retry_after_ms) {
+int64_t rill__faas_backoff_ms(const rill__faas_conf_t *c, int attempt, long retry_after_ms) {
     int64_t d = c->o.backoff_initial_ms;
     for (int i = 1; i < attempt && d < c->o.backoff_max_ms; i++)
         d *= 2;
@@ -213,17 +213,17 @@ int64_t rill__faas_backoff_ms(const stage_conf_t *c, int attempt, long retry_aft
 }
 
 /* Re-queues seqs[0..n) as a batch that has had `attempt` tries, after a backoff. */
-static void requeue(stage_t *st, const uint64_t *seqs, size_t n, int attempt, long retry_after,
-                    const char *why) {
-    const stage_conf_t *c = st->conf;
+static void requeue(rill__faas_stage_t *st, const uint64_t *seqs, size_t n, int attempt,
+                    long retry_after, const char *why) {
+    const rill__faas_conf_t *c = st->conf;
     int64_t now = rill__now_ms();
-    batch_t *b = batch_new(st, n, attempt);
+    rill__faas_batch_t *b = batch_new(st, n, attempt);
     if (!b) {
         rill__app_fatal(st->thread->app, RILL_ERR_NOMEM, "FaaS stage: out of memory");
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        slot_t *slot = slot_at(st, seqs[i]);
+        rill__faas_slot_t *slot = slot_at(st, seqs[i]);
         free(slot->error);
         slot->error = strdup(why);
         if (c->o.max_record_age_ms && now - slot->first_ms > c->o.max_record_age_ms)
@@ -241,9 +241,9 @@ static void requeue(stage_t *st, const uint64_t *seqs, size_t n, int attempt, lo
 }
 
 /* A whole invocation failed: retry, split, or give up on a lone record. */
-static void batch_failed(stage_t *st, batch_t *b, const char *why, long retry_after,
-                         bool split_now) {
-    const stage_conf_t *c = st->conf;
+static void batch_failed(rill__faas_stage_t *st, rill__faas_batch_t *b, const char *why,
+                         long retry_after, bool split_now) {
+    const rill__faas_conf_t *c = st->conf;
     rill__counter_add(&st->conf->m_failures, 1);
     if (!split_now && b->attempt + 1 <= c->o.max_retries) {
         requeue(st, b->seqs, b->n, b->attempt + 1, retry_after, why);
@@ -260,9 +260,10 @@ static void batch_failed(stage_t *st, batch_t *b, const char *why, long retry_af
 }
 
 /* Applies a decoded response: outputs to slots, per-record errors retried alone. */
-static void batch_succeeded(stage_t *st, batch_t *b, response_t *resp) {
+static void batch_succeeded(rill__faas_stage_t *st, rill__faas_batch_t *b,
+                            rill__faas_shared_resp_t *resp) {
     for (size_t i = 0; i < b->n; i++) {
-        slot_t *slot = slot_at(st, b->seqs[i]);
+        rill__faas_slot_t *slot = slot_at(st, b->seqs[i]);
         const rill__faas_result_t *res = &resp->r.results[i];
         if (res->failed) {
             const char *why = res->error ? res->error : "the function reported an error";
@@ -283,7 +284,7 @@ static void batch_succeeded(stage_t *st, batch_t *b, response_t *resp) {
 
 /* Bucket b counts the calls that took at most 2^b ms (and more than 2^(b-1)); the last one
  * every longer call: rendered as the histogram's le="2^b" and le="+Inf" (faas_conf.c). */
-static void record_latency(stage_conf_t *c, double ms) {
+static void record_latency(rill__faas_conf_t *c, double ms) {
     int b = 0;
     while (b < FAAS_LAT_BUCKETS - 1 && ms > (double)(1LL << b))
         b++;
@@ -297,8 +298,8 @@ static bool overloaded(const rill__http_resp_t *r) {
            (!r->curl_code && (r->status == 429 || r->status == 503));
 }
 
-static void complete(stage_t *st, rill__http_done_t *done) {
-    batch_t *b = done->opaque;
+static void complete(rill__faas_stage_t *st, rill__http_done_t *done) {
+    rill__faas_batch_t *b = done->opaque;
     const rill__http_resp_t *r = &done->resp;
     char why[512];
     st->in_flight--;
@@ -324,7 +325,7 @@ static void complete(stage_t *st, rill__http_done_t *done) {
         snprintf(why, sizeof(why), "function error (%s): %.*s", r->function_error,
                  (int)(r->body_len < 200 ? r->body_len : 200), r->body ? r->body : "");
     } else {
-        response_t *resp = calloc(1, sizeof(*resp));
+        rill__faas_shared_resp_t *resp = calloc(1, sizeof(*resp));
         char err[256];
         if (resp && !rill__faas_decode(&st->conf->target, b->recs, b->n, r->body, r->body_len,
                                        &resp->r, err, sizeof(err))) {
@@ -356,7 +357,7 @@ static void complete(stage_t *st, rill__http_done_t *done) {
 #define EOS_BUDGET_PERCENT 25
 #define RATE_WINDOW_MS 250
 
-static void measure_rate(stage_t *st, int64_t now, size_t held) {
+static void measure_rate(rill__faas_stage_t *st, int64_t now, size_t held) {
     if (!st->eos)
         return;
     if (!st->rate_since) {
@@ -377,7 +378,7 @@ static void measure_rate(stage_t *st, int64_t now, size_t held) {
     st->rate_head = st->head;
 }
 
-static size_t hold_limit(const stage_t *st) {
+static size_t hold_limit(const rill__faas_stage_t *st) {
     size_t max = st->limit;
     if (!st->eos)
         return max;
@@ -389,7 +390,7 @@ static size_t hold_limit(const stage_t *st) {
 }
 
 /* Publishes what the stage holds to the per-function gauges (once per poll, not per record). */
-static void show_held(stage_t *st, int64_t held, int64_t bytes, int64_t calls) {
+static void show_held(rill__faas_stage_t *st, int64_t held, int64_t bytes, int64_t calls) {
     rill__counter_add(&st->conf->m_buffered, held - st->shown_held);
     rill__counter_add(&st->conf->m_buffered_bytes, bytes - st->shown_bytes);
     rill__counter_add(&st->conf->m_call_limit, calls - st->shown_calls);
@@ -399,7 +400,7 @@ static void show_held(stage_t *st, int64_t held, int64_t bytes, int64_t calls) {
 }
 
 /* A call could start now: a free call slot and no batch already waiting for one. */
-static bool slot_free(const stage_t *st) {
+static bool slot_free(const rill__faas_stage_t *st) {
     return !st->queued && st->in_flight < call_limit(st);
 }
 
@@ -407,8 +408,8 @@ static bool slot_free(const stage_t *st) {
 
 static int stage_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
     rill__thread_t *thread = rill__ctx_thread(ctx);
-    stage_conf_t *c = node->conf;
-    stage_t *st = calloc(1, sizeof(*st));
+    rill__faas_conf_t *c = node->conf;
+    rill__faas_stage_t *st = calloc(1, sizeof(*st));
     if (!st)
         return -1;
     *statep = st;
@@ -425,7 +426,7 @@ static int stage_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) 
         st->eos = true;
         st->eos_budget_ms = txn_ms * EOS_BUDGET_PERCENT / 100;
     }
-    st->ring = calloc(st->cap, sizeof(slot_t));
+    st->ring = calloc(st->cap, sizeof(rill__faas_slot_t));
     st->http = rill__app_bridge(thread->app, make_http, free_http);
     st->cq = rill__http_cq_new(rill__thread_wake, thread);
     if (!st->ring || !st->http || !st->cq) {
@@ -436,7 +437,7 @@ static int stage_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) 
 }
 
 static int stage_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    stage_t *st = state;
+    rill__faas_stage_t *st = state;
     if (rill__faas_admit(st, ctx, rec))
         return -1;
     const rill_faas_opts_t *o = &st->conf->o;
@@ -449,7 +450,7 @@ static int stage_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
 }
 
 static int stage_poll(rill_ctx_t *ctx, void *state) {
-    stage_t *st = state;
+    rill__faas_stage_t *st = state;
     for (rill__http_done_t *done = rill__http_cq_take(st->cq), *next; done; done = next) {
         next = done->next;
         complete(st, done);
@@ -490,18 +491,18 @@ static int64_t stage_low_watermark(void *state, const char *topic, int32_t parti
  * hence the ring's margin). No hysteresis: the stage takes records again as soon as a
  * finished call makes room, so a full batch is ready for the next free call. */
 static int stage_backpressure(void *state) {
-    stage_t *st = state;
+    rill__faas_stage_t *st = state;
     return st && (st->tail - st->head >= (uint64_t)hold_limit(st) ||
                   st->held_bytes >= (size_t)st->conf->o.max_buffered_bytes);
 }
 
 static int stage_holds(void *state) {
-    const stage_t *st = state;
+    const rill__faas_stage_t *st = state;
     return st && st->live > 0;
 }
 
-static void stage_free(stage_t *st) {
-    for (batch_t *b = st->queued, *next; b; b = next) {
+static void stage_free(rill__faas_stage_t *st) {
+    for (rill__faas_batch_t *b = st->queued, *next; b; b = next) {
         next = b->next;
         batch_free(b);
     }
@@ -511,7 +512,7 @@ static void stage_free(stage_t *st) {
 
 /* Reaps an orphaned stage: frees completed invocations; done when none is in flight. */
 static int stage_reap(void *obj) {
-    stage_t *st = obj;
+    rill__faas_stage_t *st = obj;
     for (rill__http_done_t *done = rill__http_cq_take(st->cq), *next; done; done = next) {
         next = done->next;
         batch_free(done->opaque);
@@ -526,7 +527,7 @@ static int stage_reap(void *obj) {
 }
 
 static void stage_close(const rill__node_t *node, void *state) {
-    stage_t *st = state;
+    rill__faas_stage_t *st = state;
     if (!st)
         return;
     for (uint64_t seq = st->head; st->ring && seq < st->tail; seq++)
@@ -569,8 +570,8 @@ rill_stream_t *rill_stream_faas(rill_stream_t *s, const char *name, const rill_f
         rill__topology_fail(s->topo, "FaaS stage \"%s\" needs options", name ? name : "?");
         return NULL;
     }
-    stage_conf_t *c = rill__faas_conf_new(name ? name : (opts->function ? opts->function : "faas"),
-                                          opts, errstr, sizeof(errstr));
+    rill__faas_conf_t *c = rill__faas_conf_new(
+        name ? name : (opts->function ? opts->function : "faas"), opts, errstr, sizeof(errstr));
     if (!c) {
         rill__topology_fail(s->topo, "%s", errstr);
         return NULL;

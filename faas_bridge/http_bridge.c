@@ -48,17 +48,17 @@
 _Static_assert(sizeof(((rill__http_resp_t *)0)->error) >= CURL_ERROR_SIZE,
                "rill__http_resp_t.error must hold CURL_ERROR_SIZE bytes");
 
-typedef struct http_job_s {
+typedef struct rill__http_job_s {
     rill__http_done_t done; /* first: the completion handed back, freed as a whole */
     rill__http_cq_t *cq;
     CURL *easy;
     struct curl_slist *hdrs;
-    struct http_job_s *prev, *next; /* the list of transfers in flight */
+    struct rill__http_job_s *prev, *next; /* the list of transfers in flight */
     size_t body_cap;
     size_t max_body; /* the request's bound of the response body */
     bool too_large;  /* the body passed max_body: the transfer was stopped */
     double submitted_ms;
-} http_job_t;
+} rill__http_job_t;
 
 struct rill__http_s {
     pthread_t thread;
@@ -71,7 +71,7 @@ struct rill__http_s {
     uint64_t completed; /* counter, atomic */
     uint64_t connects;  /* connections opened, atomic */
     /* Bridge thread only. */
-    http_job_t *active;
+    rill__http_job_t *active;
     int active_cnt;
     CURL **pool;
     int pool_cnt;
@@ -177,7 +177,7 @@ void rill__http_done_free(rill__http_done_t *done) {
 /* ---- libcurl callbacks (bridge thread) ---- */
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata) {
-    http_job_t *job = userdata;
+    rill__http_job_t *job = userdata;
     rill__http_resp_t *resp = &job->done.resp;
     size_t len = size * nmemb, cap;
 
@@ -255,7 +255,7 @@ static double parse_server_timing(const char *value, size_t len) {
 }
 
 static size_t on_header(char *data, size_t size, size_t nitems, void *userdata) {
-    http_job_t *job = userdata;
+    rill__http_job_t *job = userdata;
     rill__http_resp_t *resp = &job->done.resp;
     size_t len = size * nitems, name_len, vlen;
     const char *colon, *value;
@@ -309,7 +309,7 @@ static bool header_removes(const char *line) {
  * requests an empty "Expect:" so that large bodies go without a 100-continue round trip.
  * SigV4 requests drop header-removal lines ("Expect:"): libcurl 7.88 puts such a header,
  * empty, into the signed headers without sending it, so the signature cannot verify. */
-static int job_headers(http_job_t *job) {
+static int job_headers(rill__http_job_t *job) {
     const rill__http_req_t *req = job->done.req;
     struct curl_slist *next;
     char *line;
@@ -342,7 +342,7 @@ static int job_headers(http_job_t *job) {
 }
 
 /* Sets every option of job's easy handle. Returns CURLE_OK or the first failure. */
-static CURLcode job_setopts(http_job_t *job) {
+static CURLcode job_setopts(rill__http_job_t *job) {
     const rill__http_req_t *req = job->done.req;
     CURL *e = job->easy;
     CURLcode rc;
@@ -381,7 +381,8 @@ static CURLcode job_setopts(http_job_t *job) {
 }
 
 /* Hands job back to its submitter with code (and libcurl's message when it has none). */
-static void job_complete(rill__http_t *http, http_job_t *job, CURLcode code, const char *why) {
+static void job_complete(rill__http_t *http, rill__http_job_t *job, CURLcode code,
+                         const char *why) {
     rill__http_resp_t *resp = &job->done.resp;
 
     resp->curl_code = (int)code;
@@ -421,7 +422,7 @@ static bool job_credentials_ok(const rill__http_req_t *req) {
 }
 
 /* Starts one job: an easy handle from the pool, options, into the multi handle. */
-static void job_start(rill__http_t *http, http_job_t *job) {
+static void job_start(rill__http_t *http, rill__http_job_t *job) {
     CURLcode rc;
     CURLMcode mrc;
 
@@ -457,7 +458,7 @@ static void job_start(rill__http_t *http, http_job_t *job) {
 }
 
 /* Takes job out of the multi handle and the list in flight. */
-static void job_detach(rill__http_t *http, http_job_t *job) {
+static void job_detach(rill__http_t *http, rill__http_job_t *job) {
     curl_multi_remove_handle(http->multi, job->easy);
     if (job->prev)
         job->prev->next = job->next;
@@ -491,7 +492,7 @@ static bool http_start_queued(rill__http_t *http) {
     pthread_mutex_unlock(&http->lock);
     while (batch) {
         rill__http_done_t *next = batch->next;
-        job_start(http, (http_job_t *)(void *)batch);
+        job_start(http, (rill__http_job_t *)(void *)batch);
         batch = next;
     }
     return stopping;
@@ -503,14 +504,14 @@ static int http_reap(rill__http_t *http) {
     int left, reaped = 0;
 
     while ((msg = curl_multi_info_read(http->multi, &left))) {
-        http_job_t *job;
+        rill__http_job_t *job;
         CURLcode code;
         char *priv = NULL;
 
         if (msg->msg != CURLMSG_DONE)
             continue;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-        job = (http_job_t *)(void *)priv;
+        job = (rill__http_job_t *)(void *)priv;
         code = msg->data.result; /* msg is invalid after remove_handle */
         job_detach(http, job);
         job_complete(http, job, code, NULL);
@@ -525,7 +526,7 @@ static void http_abort_all(rill__http_t *http) {
     rill__http_done_t *queued;
 
     while (http->active) {
-        http_job_t *job = http->active;
+        rill__http_job_t *job = http->active;
         job_detach(http, job);
         job_complete(http, job, CURLE_ABORTED_BY_CALLBACK, why);
     }
@@ -535,7 +536,7 @@ static void http_abort_all(rill__http_t *http) {
     pthread_mutex_unlock(&http->lock);
     while (queued) {
         rill__http_done_t *next = queued->next;
-        job_complete(http, (http_job_t *)(void *)queued, CURLE_ABORTED_BY_CALLBACK, why);
+        job_complete(http, (rill__http_job_t *)(void *)queued, CURLE_ABORTED_BY_CALLBACK, why);
         queued = next;
     }
 }
@@ -638,7 +639,7 @@ void rill__http_destroy(rill__http_t *http) {
  */
 int rill__http_submit(rill__http_t *http, const rill__http_req_t *req, rill__http_cq_t *cq,
                       void *opaque) {
-    http_job_t *job;
+    rill__http_job_t *job;
 
     if (!http || !req || !req->url || !cq || !(job = calloc(1, sizeof(*job))))
         return -1;

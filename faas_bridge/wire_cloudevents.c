@@ -23,7 +23,7 @@
  * The stage's requests go to the url option as given; nothing is signed.
  * rill__wire_cloudevents, at the end, is this format's entry in the table (wire_format.c).
  */
-#include "wire_common.h"
+#include "wire_int.h"
 
 #include <json-c/json.h>
 
@@ -184,7 +184,7 @@ out:
 }
 
 /*
- * Reads a response (wire_common.h, decode): {"results": [...]}; else, to a single event, the
+ * Reads a response (wire_int.h, decode): {"results": [...]}; else, to a single event, the
  * body itself (JSON or not) is the one output value; else the call fails.
  * Thread: any.
  */
@@ -205,7 +205,7 @@ static int ce_decode(rill__wire_dec_t *dec, struct json_object *root, const char
 }
 
 /*
- * Sets up a stage's route (wire_common.h): the url option, which is required, as it is.
+ * Sets up a stage's route (wire_int.h): the url option, which is required, as it is.
  * Thread: any.
  */
 static int ce_route(const char *node_name, const char *function, const rill_faas_opts_t *opts,

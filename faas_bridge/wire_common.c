@@ -12,7 +12,7 @@
  * Every helper takes a NULL pointer (a tombstone's value, an absent key) as no bytes and
  * computes no pointer from it: NULL + 0 is undefined behaviour in C.
  */
-#include "wire_common.h"
+#include "wire_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -118,12 +118,12 @@ bool rill__wire_utf8_valid(const void *data, size_t len) {
 
 #define JSON_MAX_DEPTH 256
 
-typedef struct jv_s {
+typedef struct rill__json_check_s {
     const unsigned char *p, *end;
     int depth;
-} jv_t;
+} rill__json_check_t;
 
-static void jv_ws(jv_t *v) {
+static void jv_ws(rill__json_check_t *v) {
     while (v->p < v->end && (*v->p == ' ' || *v->p == '\t' || *v->p == '\n' || *v->p == '\r'))
         v->p++;
 }
@@ -132,7 +132,7 @@ static bool jv_hex(unsigned char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-static bool jv_string(jv_t *v) {
+static bool jv_string(rill__json_check_t *v) {
     v->p++; /* the opening quote */
     while (v->p < v->end) {
         unsigned char c = *v->p;
@@ -168,7 +168,7 @@ static bool jv_string(jv_t *v) {
     return false;
 }
 
-static bool jv_digits(jv_t *v) {
+static bool jv_digits(rill__json_check_t *v) {
     const unsigned char *start = v->p;
 
     while (v->p < v->end && *v->p >= '0' && *v->p <= '9')
@@ -176,7 +176,7 @@ static bool jv_digits(jv_t *v) {
     return v->p > start;
 }
 
-static bool jv_number(jv_t *v) {
+static bool jv_number(rill__json_check_t *v) {
     if (*v->p == '-')
         v->p++;
     if (v->p < v->end && *v->p == '0')
@@ -198,17 +198,17 @@ static bool jv_number(jv_t *v) {
     return true;
 }
 
-static bool jv_literal(jv_t *v, const char *word, size_t len) {
+static bool jv_literal(rill__json_check_t *v, const char *word, size_t len) {
     if ((size_t)(v->end - v->p) < len || memcmp(v->p, word, len))
         return false;
     v->p += len;
     return true;
 }
 
-static bool jv_value(jv_t *v);
+static bool jv_value(rill__json_check_t *v);
 
 /* An array or object; members have a "key": before the value when object is set. */
-static bool jv_container(jv_t *v, bool object) {
+static bool jv_container(rill__json_check_t *v, bool object) {
     unsigned char close = object ? '}' : ']';
 
     if (++v->depth > JSON_MAX_DEPTH)
@@ -247,7 +247,7 @@ static bool jv_container(jv_t *v, bool object) {
     }
 }
 
-static bool jv_value(jv_t *v) {
+static bool jv_value(rill__json_check_t *v) {
     if (v->p >= v->end)
         return false;
     switch (*v->p) {
@@ -269,11 +269,11 @@ static bool jv_value(jv_t *v) {
 }
 
 bool rill__wire_json_valid(const void *data, size_t len) {
-    jv_t v;
+    rill__json_check_t v;
 
     if (!data)
         return false;
-    v = (jv_t){.p = data, .end = (const unsigned char *)data + len, .depth = 0};
+    v = (rill__json_check_t){.p = data, .end = (const unsigned char *)data + len, .depth = 0};
     jv_ws(&v);
     if (!jv_value(&v))
         return false;

@@ -3,14 +3,14 @@
  * and rill__faas_encode, which calls the target's format through it.
  *
  * DESIGN
- * A format is one rill__wire_format_t (wire_common.h), defined in its own wire_<name>.c next
+ * A format is one rill__wire_format_t (wire_int.h), defined in its own wire_<name>.c next
  * to its encoder and its response reader; the stage's set-up (faas_conf.c), the encoder
  * (here) and the decoder (wire_response.c) only call through the entry. The table below is
  * the one list of formats: a value of rill_faas_format_t with no entry is refused by every
  * caller with a message naming it, never taken for another format. The lookup is a scan of
  * a few pointers, done per batch; nothing is cached, so the table holds no state.
  */
-#include "wire_common.h"
+#include "wire_int.h"
 
 #include <stddef.h>
 

@@ -27,7 +27,7 @@
  * "batchItemFailures" (wire_response.c), anything else not an array means no outputs.
  * rill__wire_lambda, at the end, is this format's entry in the table (wire_format.c).
  */
-#include "wire_common.h"
+#include "wire_int.h"
 
 #include <json-c/json.h>
 
@@ -174,7 +174,7 @@ out:
 }
 
 /*
- * Reads a response (wire_common.h, decode): "results" and "batchItemFailures" of an object;
+ * Reads a response (wire_int.h, decode): "results" and "batchItemFailures" of an object;
  * any other JSON but an array (null, a string, a number, {"statusCode":200}) is no outputs;
  * an array or a body that is not JSON fails the call.
  * Thread: any.
@@ -202,7 +202,7 @@ static int lambda_decode(rill__wire_dec_t *dec, struct json_object *root, const 
 }
 
 /*
- * Sets up a stage's route (wire_common.h): the Invoke API URL for function and, over
+ * Sets up a stage's route (wire_int.h): the Invoke API URL for function and, over
  * https://, SigV4 with the environment's credentials; see the DESIGN note.
  * Thread: the builder's (reads the environment).
  */

@@ -34,8 +34,8 @@
  * with more elements than its size allows; the call then fails with that reason, like any
  * malformed response. The body's size is bounded before (http_bridge.c, max_response_bytes).
  */
-#include "json_scan.h"
-#include "wire_common.h"
+#include "json_scan_int.h"
+#include "wire_int.h"
 
 #include <json-c/json.h>
 
@@ -47,15 +47,15 @@
 #define BIF_ERROR "reported in batchItemFailures"
 
 /* What the first pass learnt about one input record. */
-typedef struct dec_slot_s {
+typedef struct rill__wire_dec_slot_s {
     json_object *entry; /* its "results" entry, or NULL */
     bool bif;           /* named in batchItemFailures */
-} dec_slot_t;
+} rill__wire_dec_slot_t;
 
 struct rill__wire_dec_s {
     const rill__faas_rec_t *recs;
     size_t n;
-    dec_slot_t *slots;
+    rill__wire_dec_slot_t *slots;
     size_t next;     /* where the next id lookup starts */
     size_t outs;     /* output records in all */
     size_t bytes;    /* string bytes in all, NULs included */
@@ -67,7 +67,7 @@ struct rill__wire_dec_s {
 typedef rill__wire_dec_t dec_t;
 #define dec_fail rill__wire_dec_fail /* the short names used in this file */
 
-/* ---- what a format's reader calls (wire_common.h) ---- */
+/* ---- what a format's reader calls (wire_int.h) ---- */
 
 int rill__wire_dec_fail(dec_t *dec, const char *fmt, ...) {
     va_list ap;
@@ -214,13 +214,13 @@ int rill__wire_dec_failures(dec_t *dec, json_object *failures) {
 
 /* ---- second pass: layout in the arena ---- */
 
-typedef struct lay_s {
+typedef struct rill__wire_lay_s {
     char *base;
     size_t outs_at; /* next free rill__faas_out_t slot, in bytes from base */
     size_t str_at;  /* next free string byte */
-} lay_t;
+} rill__wire_lay_t;
 
-static const char *lay_str(lay_t *lay, const char *s, size_t len) {
+static const char *lay_str(rill__wire_lay_t *lay, const char *s, size_t len) {
     char *dst = lay->base + lay->str_at;
 
     if (len)
@@ -231,13 +231,13 @@ static const char *lay_str(lay_t *lay, const char *s, size_t len) {
 }
 
 /* Copies the text of v (see json_text) into the arena; NULL for null. */
-static const char *lay_json(lay_t *lay, json_object *v, size_t *lenp) {
+static const char *lay_json(rill__wire_lay_t *lay, json_object *v, size_t *lenp) {
     const char *s = json_text(v, lenp);
 
     return s ? lay_str(lay, s, *lenp) : NULL;
 }
 
-static void lay_entry(lay_t *lay, rill__faas_result_t *res, json_object *entry) {
+static void lay_entry(rill__wire_lay_t *lay, rill__faas_result_t *res, json_object *entry) {
     json_object *error = NULL, *records = NULL;
     size_t len, cnt;
 
@@ -269,7 +269,7 @@ static int dec_layout(dec_t *dec, rill__faas_response_t *out) {
     size_t total = res_bytes + dec->outs * sizeof(rill__faas_out_t) + dec->bytes;
     const char *bif_error = NULL;
     rill__faas_result_t *results;
-    lay_t lay;
+    rill__wire_lay_t lay;
 
     if (dec->raw) {
         dec->outs = 1;
@@ -285,9 +285,9 @@ static int dec_layout(dec_t *dec, rill__faas_response_t *out) {
     memset(out->arena.data, 0, res_bytes);
     out->arena.len = total;
     out->arena.data[total] = '\0';
-    lay = (lay_t){.base = out->arena.data,
-                  .outs_at = res_bytes,
-                  .str_at = res_bytes + dec->outs * sizeof(rill__faas_out_t)};
+    lay = (rill__wire_lay_t){.base = out->arena.data,
+                             .outs_at = res_bytes,
+                             .str_at = res_bytes + dec->outs * sizeof(rill__faas_out_t)};
     results = (rill__faas_result_t *)(void *)lay.base;
     if (dec->raw) {
         results[0].outs = (rill__faas_out_t *)(void *)(lay.base + lay.outs_at);

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 
 /* Frees every slot still in st's ring, the ring and the current chunk. */
-static inline void stage_fixture_free(stage_t *st) {
+static inline void stage_fixture_free(rill__faas_stage_t *st) {
     for (uint64_t seq = st->head; seq < st->tail; seq++)
         rill__faas_slot_free(slot_at(st, seq));
     free(st->ring);

@@ -26,8 +26,8 @@ typedef struct fx_s {
     rill__task_t task;
     rill__node_t node;
     rill__node_t window; /* a punctuating node upstream */
-    stage_conf_t conf;
-    stage_t st;
+    rill__faas_conf_t conf;
+    rill__faas_stage_t st;
     rd_kafka_message_t msg;
     rill__pq_t pq;
     rill__thread_t thread;
@@ -59,7 +59,7 @@ static void fx_open(fx_t *fx) {
     fx->st.conf = &fx->conf;
     fx->st.node = &fx->node;
     fx->st.cap = CAP;
-    fx->st.ring = calloc(CAP, sizeof(slot_t));
+    fx->st.ring = calloc(CAP, sizeof(rill__faas_slot_t));
     cr_assert_not_null(fx->st.ring);
 }
 

@@ -70,7 +70,7 @@ Test(faas_bridge_faas_conf, lambda_not_signed_when_endpoint_is_plain_http) {
                           .function = "f",
                           .url = "http://127.0.0.1:3002",
                           .allow_insecure_http = 1};
-    stage_conf_t *c;
+    rill__faas_conf_t *c;
 
     setenv("AWS_ACCESS_KEY_ID", "AKID", 1);
     setenv("AWS_SECRET_ACCESS_KEY", "SECRET", 1);
@@ -100,7 +100,7 @@ Test(faas_bridge_faas_conf, builder_fails_naming_format_when_it_has_no_table_ent
 Test(faas_bridge_faas_conf, limits_are_finite_when_options_left_zero) {
     char err[256];
     rill_faas_opts_t o = {.url = "http://127.0.0.1:1/fn"};
-    stage_conf_t *c = rill__faas_conf_new("f", &o, err, sizeof(err));
+    rill__faas_conf_t *c = rill__faas_conf_new("f", &o, err, sizeof(err));
 
     cr_assert_not_null(c, "%s", err);
     cr_assert_eq(c->o.max_record_age_ms, 15 * 60 * 1000);
@@ -118,7 +118,7 @@ Test(faas_bridge_faas_conf, read_ahead_holds_a_full_batch_per_call_when_left_zer
     char err[256];
     rill_faas_opts_t o = {
         .url = "http://127.0.0.1:1/fn", .batch_max_records = 1000, .max_in_flight = 20};
-    stage_conf_t *c = rill__faas_conf_new("f", &o, err, sizeof(err));
+    rill__faas_conf_t *c = rill__faas_conf_new("f", &o, err, sizeof(err));
 
     cr_assert_not_null(c, "%s", err);
     cr_assert_eq(c->o.max_buffered_records, 3 * 20 * 1000,
@@ -137,7 +137,7 @@ Test(faas_bridge_faas_conf, read_ahead_holds_a_full_batch_per_call_when_left_zer
 Test(faas_bridge_faas_conf, read_ahead_capped_by_its_bytes) {
     rill_faas_opts_t o = {.batch_max_records = 100,
                           .max_buffered_records = 50000,
-                          .max_buffered_bytes = 1000 * (int)sizeof(slot_t)};
+                          .max_buffered_bytes = 1000 * (int)sizeof(rill__faas_slot_t)};
 
     cr_assert_eq(rill__faas_read_ahead_limit(&o), 1000, "the ring fits max_buffered_bytes");
     o.max_buffered_bytes = 10;
@@ -149,7 +149,7 @@ Test(faas_bridge_faas_conf, read_ahead_capped_by_its_bytes) {
 Test(faas_bridge_faas_conf, retry_after_capped_when_function_asks_for_hours) {
     char err[256];
     rill_faas_opts_t o = {.url = "http://127.0.0.1:1/fn"};
-    stage_conf_t *c = rill__faas_conf_new("f", &o, err, sizeof(err));
+    rill__faas_conf_t *c = rill__faas_conf_new("f", &o, err, sizeof(err));
 
     cr_assert_not_null(c, "%s", err);
     for (int attempt = 1; attempt < 8; attempt++) {
@@ -177,7 +177,7 @@ Test(faas_bridge_faas_conf, billed_time_rounds_each_call_up_to_a_whole_milliseco
 Test(faas_bridge_faas_conf, billed_time_is_a_metric_of_the_stage) {
     char err[256];
     rill_faas_opts_t o = {.url = "http://127.0.0.1:1/fn"};
-    stage_conf_t *c = rill__faas_conf_new("f", &o, err, sizeof(err));
+    rill__faas_conf_t *c = rill__faas_conf_new("f", &o, err, sizeof(err));
     cr_assert_not_null(c, "%s", err);
     rill__node_t node = {.conf = c};
 

@@ -71,8 +71,8 @@ typedef struct fx_s {
     rill__node_t node, capture;
     rill__node_t *children[1];
     void *state[2];
-    stage_conf_t conf;
-    stage_t st;
+    rill__faas_conf_t conf;
+    rill__faas_stage_t st;
     rd_kafka_message_t msg;
     rill__pq_t pq[PARTS];
     rill__thread_t thread;
@@ -162,7 +162,7 @@ static void fx_open(fx_t *fx, rill_faas_order_t order) {
     fx->st.node = &fx->node;
     fx->st.thread = &fx->thread;
     fx->st.cap = CAP;
-    fx->st.ring = calloc(CAP, sizeof(slot_t));
+    fx->st.ring = calloc(CAP, sizeof(rill__faas_slot_t));
     cr_assert_not_null(fx->st.ring);
 }
 
@@ -231,10 +231,10 @@ static void cut(sim_t *s) {
 }
 
 /* A response for the records of b that succeed: their outputs live in its arena. */
-static response_t *respond(sim_t *s, const mbatch_t *b) {
+static rill__faas_shared_resp_t *respond(sim_t *s, const mbatch_t *b) {
     size_t size = sizeof(rill__faas_result_t) * (size_t)b->n +
                   sizeof(rill__faas_out_t) * 3 * (size_t)b->n + 48 * 3 * (size_t)b->n;
-    response_t *resp = calloc(1, sizeof(*resp));
+    rill__faas_shared_resp_t *resp = calloc(1, sizeof(*resp));
     char *zero = calloc(1, size);
     cr_assert(resp && zero);
     cr_assert_eq(rill_buf_append(&resp->r.arena, zero, size), 0);
@@ -279,7 +279,7 @@ static void batch_fails(sim_t *s, const mbatch_t *b) {
         push_batch(s, b->idx, b->n / 2, MAX_RETRIES);
         push_batch(s, b->idx + b->n / 2, b->n - b->n / 2, MAX_RETRIES);
     } else {
-        slot_t *slot = slot_at(&s->fx->st, (uint64_t)b->idx[0]);
+        rill__faas_slot_t *slot = slot_at(&s->fx->st, (uint64_t)b->idx[0]);
         free(slot->error);
         slot->error = strdup("poison");
         slot->attempts = b->attempt + 1;
@@ -290,7 +290,7 @@ static void batch_fails(sim_t *s, const mbatch_t *b) {
 
 /* The batch came back: every record done, except a refused one, retried alone. */
 static void batch_succeeds(sim_t *s, const mbatch_t *b) {
-    response_t *resp = respond(s, b);
+    rill__faas_shared_resp_t *resp = respond(s, b);
     for (int j = 0; j < b->n; j++) {
         mrec_t *m = &s->rec[b->idx[j]];
         if (m->refused) {
@@ -298,7 +298,7 @@ static void batch_succeeds(sim_t *s, const mbatch_t *b) {
             push_batch(s, &b->idx[j], 1, 1);
             continue;
         }
-        slot_t *slot = slot_at(&s->fx->st, (uint64_t)b->idx[j]);
+        rill__faas_slot_t *slot = slot_at(&s->fx->st, (uint64_t)b->idx[j]);
         resp->refs++;
         slot->resp = resp;
         slot->res_idx = (size_t)j;

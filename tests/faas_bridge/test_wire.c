@@ -3,7 +3,7 @@
  * event encoding, and response decoding, including every way a response can be malformed.
  */
 #include "bridge_int.h"
-#include "wire_common.h"
+#include "wire_int.h"
 
 #include <criterion/criterion.h>
 #include <json-c/json.h>

@@ -6,7 +6,7 @@
  */
 #include "bridge_int.h"
 #include "fuzz_check.h"
-#include "wire_common.h"
+#include "wire_int.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdbool.h>

@@ -20,7 +20,7 @@ static void check_fields(const rill__http_resp_t *resp) {
 }
 
 static void feed_headers(const uint8_t *data, size_t size) {
-    http_job_t job = {0};
+    rill__http_job_t job = {0};
     size_t at = 0;
 
     job.done.resp.retry_after_ms = -1;
@@ -41,7 +41,7 @@ static void feed_headers(const uint8_t *data, size_t size) {
 }
 
 static void feed_body(const uint8_t *data, size_t size) {
-    http_job_t job = {.max_body = FUZZ_MAX_BODY};
+    rill__http_job_t job = {.max_body = FUZZ_MAX_BODY};
     size_t at = 0, step = size ? 1 + data[0] % 64 : 1;
 
     while (at < size) {

@@ -1,5 +1,5 @@
 /*
- * wire_common.h — pieces shared by the wire formats (wire_*.c): appending JSON text, base64
+ * wire_int.h — pieces shared by the wire formats (wire_*.c): appending JSON text, base64
  * and percent-encoded header values to a rill_buf_t, UTF-8 and JSON validation, RFC 3339
  * times. Private to faas_bridge/.
  *

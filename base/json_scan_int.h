@@ -1,5 +1,5 @@
 /*
- * json_scan.h — a cheap pre-scan of JSON text that bounds what parsing it into a json-c
+ * json_scan_int.h — a cheap pre-scan of JSON text that bounds what parsing it into a json-c
  * tree would cost, used before any tree is built by the JSON serde (base/serdes.c) and the
  * FaaS response decoder (faas_bridge/wire_response.c).
  */
