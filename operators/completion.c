@@ -55,9 +55,14 @@ static const char meta_key[] = "M";
 /* ---- meta: stream time, sequence, held count ---- */
 
 static int load(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st) {
-    if (!st->store && !(st->store = rill__ctx_store(ctx, c->store))) {
-        rill_ctx_set_error(ctx, "node \"%s\": store \"%s\" is not open", ctx->node->name, c->store);
-        return -1;
+    if (!st->store) {
+        if (!(st->store = rill__ctx_store(ctx, c->store))) {
+            rill_ctx_set_error(ctx, "node \"%s\": store \"%s\" is not open", ctx->node->name,
+                               c->store);
+            return -1;
+        }
+        st->whole_commits =
+            rill__ctx_thread(ctx)->app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2;
     }
     const void *v;
     size_t len;
@@ -424,13 +429,16 @@ static int item_open(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st
     int64_t fire = add_sat(deadline, c->spec.grace_ms);
     unsigned char one = 1;
     rill_buf_reset(&st->val);
+    /* The item and its state are new (item_get found none, and a state lives only with its
+     * item): an item that completes before the next commit costs no changelog record. */
     if (put_time(&st->val, deadline) || put_time(&st->val, rec->timestamp) ||
         (value_len && rill_buf_append(&st->val, value, value_len)) ||
         make_key(&st->key, 'I', -1, rec->key, rec->key_len) ||
-        put(ctx, c, st, &st->key, st->val.data, st->val.len) ||
+        put_new(ctx, c, st, &st->key, st->val.data, st->val.len) ||
         make_key(&st->key, 'S', -1, rec->key, rec->key_len) ||
-        put(ctx, c, st, &st->key, st->state.len ? st->state.data : "", st->state.len) ||
-        make_key(&st->key, 'D', fire, rec->key, rec->key_len) || put(ctx, c, st, &st->key, &one, 1))
+        put_new(ctx, c, st, &st->key, st->state.len ? st->state.data : "", st->state.len) ||
+        make_key(&st->key, 'D', fire, rec->key, rec->key_len) ||
+        (st->whole_commits ? put_new : put)(ctx, c, st, &st->key, &one, 1))
         return ctx->error[0] ? -1 : store_failed(ctx, c, "writing");
     if (rill__cpl_trace_keep(ctx, c, st, 'T', rec->key, rec->key_len, rill__ctx_trace(ctx)))
         return -1;
