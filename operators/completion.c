@@ -52,6 +52,9 @@
 
 static const char meta_key[] = "M";
 
+/* Due entries read beyond those due at a scan (fire_due). */
+#define DUE_AHEAD 32
+
 /* ---- meta: stream time, sequence, held count ---- */
 
 static int load(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st) {
@@ -111,6 +114,7 @@ typedef struct scan_arg_s {
     rill__cpl_list_t *list;
     size_t limit; /* entries to collect at most */
     int64_t upto; /* collect times below it; the first at or after it ends the scan */
+    size_t ahead; /* ... unless ahead is not 0: then it collects that many more */
     int64_t next; /* that first time (INT64_MAX: none) */
 } rill__scan_arg_t;
 
@@ -123,8 +127,11 @@ static int scan_time_key(const void *key, size_t key_len, const void *value, siz
     const unsigned char *k = key;
     int64_t t = (int64_t)rill__be64_get(k + 1);
     if (t >= a->upto) {
-        a->next = t;
-        return 1;
+        if (!a->ahead) {
+            a->next = t;
+            return 1;
+        }
+        a->ahead--;
     }
     if (k[0] == 'h') { /* the hold index: the held event's 'H' key is built from its value */
         if (list_add(a->list, t, key, key_len) || list_add(a->list, t, value, value_len))
@@ -336,17 +343,53 @@ static int complete_key(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t 
     return 0;
 }
 
-/* Completes every key due by stream time, in order of due time then key. */
+/* Reads the due index from scan_low on into st->ahead: every entry due below upto, then
+ * DUE_AHEAD more, so that the next completions need no scan. ahead_until becomes the time of
+ * the first entry not read (INT64_MAX: none); read entries at that time are left out, so
+ * that the list holds every entry below ahead_until. Returns 0 or -1. */
+static int due_read(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st,
+                    int64_t upto) {
+    unsigned char lo[1 + TIME_LEN], hi[1] = {'D' + 1};
+    list_reset(&st->ahead);
+    st->ahead_next = 0;
+    st->ahead_until = 0;
+    lo[0] = 'D';
+    rill__be64_put(lo + 1, (uint64_t)st->scan_low[scan_slot('D')]);
+    rill__scan_arg_t a = {
+        .list = &st->ahead, .limit = SIZE_MAX, .upto = upto, .ahead = DUE_AHEAD, .next = INT64_MAX};
+    if (rill__kv_range(st->store, lo, sizeof(lo), hi, sizeof(hi), scan_time_key, &a) < 0 ||
+        st->ahead.failed)
+        return store_failed(ctx, c, "scanning");
+    while (st->ahead.cnt && st->ahead.v[st->ahead.cnt - 1].time >= a.next)
+        st->ahead.cnt--;
+    st->ahead_until = a.next;
+    return 0;
+}
+
+/* Completes every key due by stream time, in order of due time then key. The due entries
+ * come from st->ahead, read again only when stream time passes what it holds or a due entry
+ * was written below its end (lower_scan); the entries read ahead are the next ones due, so
+ * one read serves many completions. Entries are deleted only by complete_key, which takes
+ * them from the list, so the list holds no entry that is gone. */
 static int fire_due(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st) {
     if (st->stream_time < 0 || st->stream_time <= st->checked)
         return 0;
-    if (rill__cpl_scan_index(ctx, c, st, 'D', add_sat(st->stream_time, 1), 0))
-        return -1;
+    int64_t upto = add_sat(st->stream_time, 1);
     st->checked = st->stream_time;
+    int slot = scan_slot('D');
+    if (upto <= st->scan_low[slot])
+        return 0;
+    if (upto > st->ahead_until && due_read(ctx, c, st, upto))
+        return -1;
     /* The list's arena may move while complete_key runs (it does not add to the list). */
-    for (size_t i = 0; i < st->list.cnt; i++)
-        if (complete_key(ctx, c, st, list_at(&st->list, i), st->list.v[i].len, st->list.v[i].time))
+    while (st->ahead_next < st->ahead.cnt && st->ahead.v[st->ahead_next].time < upto) {
+        size_t i = st->ahead_next++;
+        if (complete_key(ctx, c, st, list_at(&st->ahead, i), st->ahead.v[i].len,
+                         st->ahead.v[i].time))
             return -1;
+    }
+    st->scan_low[slot] =
+        st->ahead_next < st->ahead.cnt ? st->ahead.v[st->ahead_next].time : st->ahead_until;
     return 0;
 }
 
@@ -511,6 +554,8 @@ static void cpl_close(const rill__node_t *node, void *state) {
     rill_buf_free(&st->tkey);
     free(st->list.v);
     rill_buf_free(&st->list.arena);
+    free(st->ahead.v);
+    rill_buf_free(&st->ahead.arena);
     rill__cpl_held_free(st);
     free(st);
 }

@@ -67,6 +67,12 @@ typedef struct rill__cpl_state_s {
      * stream time reaches it; a write below it lowers it. 0 after a restart, a rewind or a
      * move: the first scan derives it from the store. */
     int64_t scan_low[3];
+    /* The due index read ahead (fire_due): every 'D' entry with time below ahead_until,
+     * in order, from ahead_next on (memory only; 0: nothing read). A write of a due entry
+     * below ahead_until voids it. */
+    rill__cpl_list_t ahead;
+    size_t ahead_next;
+    int64_t ahead_until;
     rill__cpl_keyset_t held_keys;
     rill_buf_t key, val, state, out, tmp;
     rill__cpl_list_t list;
@@ -147,6 +153,8 @@ static inline void lower_scan(rill__cpl_state_t *st, const rill_buf_t *key) {
         t = t << 8 | (unsigned char)key->data[i];
     if ((int64_t)t < st->scan_low[slot])
         st->scan_low[slot] = (int64_t)t;
+    if (slot == 0 && (int64_t)t < st->ahead_until)
+        st->ahead_until = 0; /* not in st->ahead: read the due index again */
 }
 
 static inline int put(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st,
