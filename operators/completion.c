@@ -35,9 +35,20 @@
  * read only when stream time reaches its scan_low: then one range scan reads the due entries
  * and the first entry after them, whose time becomes the new scan_low, so an advance with
  * nothing due reads nothing, and one with something due reads only that (no tombstone of
- * what was handled before: they are all below scan_low). A write below scan_low lowers it;
+ * what was handled before: they are all below scan_low). The due index is read further
+ * ahead (fire_due): the next DUE_AHEAD entries stay in memory and serve the next completions
+ * without a scan until a due entry is written below them. A write below scan_low lowers it;
  * a deletion leaves it as it is (a bound need not be exact). scan_low starts at 0 in a new
- * task state (start, move, rewind), so the first call derives it from the store. Exactly one
+ * task state (start, move, rewind), so the first call derives it from the store.
+ *
+ * Writes. An item and its state are written as new to the store (rill__kv_put_new): an item
+ * that opens and completes between two commits then costs no changelog record and no RocksDB
+ * write. The item's key was just read absent; its state lives and dies with it, so a state
+ * left over from a commit cut short under at_least_once (a partial changelog) is never read:
+ * every item open writes it first. Due entries and held events are written as new only under
+ * exactly_once_v2, where the store holds exactly what committed transactions wrote; under
+ * at_least_once a commit cut short may leave them in the changelog, and a replay after the
+ * restore writes the same keys again. Exactly one
  * completion per key follows from the item, state and due entries being deleted, and the
  * marker written, in the same store writes as the forward, which the engine commits with the
  * output (docs/DESIGN.md, invariant 4).
