@@ -197,7 +197,7 @@ append_results() {
         printf -- '- clock: rill from its first record consumed to its last completion (rill_completions_total = the number of auctions); CPU: user+sys of the process over the same span (getrusage), per million input records\n'
         [[ $COMPARE == lineage ]] && printf -- '- lineage: the same rill run with -D lineage.enable=true: each auction keeps its trace and its leading bid'"'"'s (the best so far: the winner app'"'"'s accumulate returns RILL_COMPLETION_LEADS) in the store and changelog; the output carries the winner'"'"'s traceparent and rill.lineage\n'
         [[ $COMPARE == eos ]] && printf -- '- eos: the same rill run at at_least_once (rill) and at exactly_once_v2 (eos)\n'
-        [[ $COMPARE == baseline ]] && printf -- '- baseline: the same rill run with bench-completion of %s (%s)\n' "$BASE_REV" "$(rel_path "$BASE_DIR")"
+        [[ $COMPARE == baseline ]] && printf -- '- baseline: the same rill run with bench-completion of %s, built in %s\n' "$BASE_REV" "$(rel_path "$BASE_DIR")"
         printf -- '- alternation: per pair, %s then %s\n' "$KIND_A" "$KIND_B"
         printf -- '- load average before the runs (1, 5, 15 min): %s; busiest processes then: %s\n\n' "$load" "${others:-none}"
         printf '%s\n' "$table"
