@@ -5,10 +5,16 @@
 #
 # Usage: bash bench/completion.sh
 #        RILL_BENCH_COMPARE=lineage bash bench/completion.sh
+#        RILL_BENCH_COMPARE=eos bash bench/completion.sh
+#        RILL_BENCH_COMPARE=baseline RILL_BENCH_BASELINE_BUILD_DIR=DIR bash bench/completion.sh
 #
 # With RILL_BENCH_COMPARE=lineage the pair is the Rill app (baseline) against the same with
 # lineage.enable=true: the completion keeps each auction's trace and its best bid's in its
 # store (completion_trace.c), so this measures what keeping lineage with state costs.
+# With RILL_BENCH_COMPARE=eos the pair is the Rill app at at_least_once against the same at
+# exactly_once_v2 (what the transactions cost). With RILL_BENCH_COMPARE=baseline it is the
+# Rill app of another build (RILL_BENCH_BASELINE_BUILD_DIR, an older revision) against this
+# build's, both at RILL_BENCH_GUARANTEE, on the same input (what a change saves).
 #
 # It writes the input once (not timed): NEXMark events 0..N-1 of seed 42 (auctions and bids
 # only, JSON, keyed by auction id, 4 partitions each; event time from now at 10,000 events/s)
@@ -28,7 +34,13 @@
 #   RILL_BENCH_BOOTSTRAP   a running broker, 127.0.0.1:PORT (see bench/lib/run.sh)
 #   RILL_BENCH_EVENTS      NEXMark events (persons are not written) (default 1000000)
 #   RILL_BENCH_PAIRS       raw/rill pairs, at least 3               (default 3)
-#   RILL_BENCH_COMPARE     raw (default) or lineage (rill vs rill with lineage.enable=true)
+#   RILL_BENCH_COMPARE     raw (default), lineage (rill vs rill with lineage.enable=true),
+#                          eos (at_least_once vs exactly_once_v2) or baseline (see above)
+#   RILL_BENCH_GUARANTEE   processing.guarantee of the rill runs (raw, lineage, baseline)
+#                          (default at_least_once)
+#   RILL_BENCH_BASELINE_BUILD_DIR  baseline: a build of another revision with bench-completion
+#   RILL_BENCH_BASELINE_REV        baseline: what that build is, for RESULTS.md (default
+#                          "baseline")
 #   RILL_BENCH_RUN_TIMEOUT_S  bound of one run                      (default 600)
 #   RILL_BUILD_DIR         build directory (default: <repo>/build; configured and built if needed)
 #   RILL_BENCH_RESULTS     file to append to                        (default bench/RESULTS.md)
@@ -42,11 +54,23 @@ source "$(dirname "$0")/lib/bench.sh"
 readonly EVENTS=${RILL_BENCH_EVENTS:-1000000}
 readonly GRACE_MS=5000
 readonly COMPARE=${RILL_BENCH_COMPARE:-raw}
+readonly GUARANTEE=${RILL_BENCH_GUARANTEE:-at_least_once}
+readonly BASE_DIR=${RILL_BENCH_BASELINE_BUILD_DIR:-}
+readonly BASE_REV=${RILL_BENCH_BASELINE_REV:-baseline}
 case "$COMPARE" in
     raw) readonly KIND_A=raw KIND_B=rill LABEL_A="raw consume" ;;
     lineage) readonly KIND_A=rill KIND_B=lineage LABEL_A="rill" ;;
-    *) die "RILL_BENCH_COMPARE must be raw or lineage" ;;
+    eos) readonly KIND_A=rill KIND_B=eos LABEL_A="rill" ;;
+    baseline) readonly KIND_A=base KIND_B=rill LABEL_A="$BASE_REV" ;;
+    *) die "RILL_BENCH_COMPARE must be raw, lineage, eos or baseline" ;;
 esac
+case "$GUARANTEE" in
+    at_least_once | exactly_once_v2) ;;
+    *) die "RILL_BENCH_GUARANTEE must be at_least_once or exactly_once_v2" ;;
+esac
+if [[ $COMPARE == baseline && ! -x "$BASE_DIR/bench/bench-completion" ]]; then
+    die "RILL_BENCH_BASELINE_BUILD_DIR has no bench/bench-completion"
+fi
 
 need_count RILL_BENCH_EVENTS "$EVENTS"
 need_pairs
@@ -77,12 +101,17 @@ run_one() {
                        -v ca="$(field "$a" cpu_s)" -v cb="$(field "$b" cpu_s)" \
                        'BEGIN { printf "records=%d wall_s=%.3f cpu_s=%.3f", ra + rb, wa + wb, ca + cb }')
             ;;
-        rill | lineage)
+        rill | lineage | eos | base)
             local dir="$WORK/state-$kind-$i" name="$kind-$i"
-            local output="bench.completion.$RUN_ID.$i.$kind.out" props=()
+            local output="bench.completion.$RUN_ID.$i.$kind.out" props=() bin=$BUILD_DIR
+            local guarantee=$GUARANTEE
+            [[ $COMPARE == eos ]] && guarantee=at_least_once
+            [[ $kind == eos ]] && guarantee=exactly_once_v2
             [[ $kind == lineage ]] && props=(-D lineage.enable=true)
+            [[ $kind == base ]] && bin=$BASE_DIR
+            props+=(-D "processing.guarantee=$guarantee")
             create_topic "$output" "$PARTITIONS"
-            run_program "$name" "$BUILD_DIR/bench/bench-completion" \
+            run_program "$name" "$bin/bench/bench-completion" \
                 --bootstrap-servers "$BOOTSTRAP" --auctions "$AUCTIONS" --bids "$BIDS" \
                 --output "$output" --events "$EVENTS" --grace-ms "$GRACE_MS" \
                 --timeout-s "$RUN_TIMEOUT_S" --state-dir "$dir" "${props[@]}" \
@@ -141,17 +170,23 @@ append_results() {
     {
         if [[ $COMPARE == lineage ]]; then
             results_head "completion detection: the cost of lineage kept with the state" rocksdb
+        elif [[ $COMPARE == eos ]]; then
+            results_head "completion detection: exactly_once_v2 vs at_least_once" rocksdb
+        elif [[ $COMPARE == baseline ]]; then
+            results_head "completion detection: this build vs $BASE_REV ($GUARANTEE)" rocksdb
         else
             results_head "completion detection: NEXMark winning bid vs the raw consume rate" rocksdb
         fi
         build_item
         printf -- '- input (bench-completion --write, written once, not timed): NEXMark events 0..%s of seed %s (rill_nexmark defaults: 10,000 events/s of event time, 100 auctions in flight, id_lead 10, no disorder, nothing invalid), auctions and bids only, JSON, keyed by auction id, %s partitions each (murmur2), plus one watermark auction per auctions partition 60 s of event time after the last expiry; %s\n' \
             "$((EVENTS - 1))" "$SEED" "$PARTITIONS" "$wrote"
-        printf -- '- rill (bench-completion): sources with the JSON serde and dateTime as event time → rill_stream_complete (deadline = expires, grace %s ms, hold 60 s; a bid counts when auction.dateTime <= dateTime < expires and price >= reserve; winner: highest price, earliest, lowest bidder) → sink of one JSON record per auction; Rill defaults: at_least_once, commit.interval.ms 30000, 1 stream thread, RocksDB store with its changelog; each run a new application.id, state.dir and output topic; operator counters of the last run: %s\n' \
-            "$GRACE_MS" "$metrics"
+        printf -- '- rill (bench-completion): sources with the JSON serde and dateTime as event time → rill_stream_complete (deadline = expires, grace %s ms, hold 60 s; a bid counts when auction.dateTime <= dateTime < expires and price >= reserve; winner: highest price, earliest, lowest bidder) → sink of one JSON record per auction; Rill defaults but processing.guarantee %s (commit.interval.ms 30000 at at_least_once, 100 at exactly_once_v2), 1 stream thread, RocksDB store with its changelog; each run a new application.id, state.dir and output topic; operator counters of the last run: %s\n' \
+            "$GRACE_MS" "$GUARANTEE" "$metrics"
         printf -- '- raw (bench-changelog-consume, librdkafka only, no group, nothing done with the records): the auctions topic, then the bids topic, each from its first record to its last; the pair'"'"'s figures are the sums of the two reads\n'
         printf -- '- clock: rill from its first record consumed to its last completion (rill_completions_total = the number of auctions); CPU: user+sys of the process over the same span (getrusage), per million input records\n'
         [[ $COMPARE == lineage ]] && printf -- '- lineage: the same rill run with -D lineage.enable=true: each auction keeps its trace and its leading bid'"'"'s (the best so far: the winner app'"'"'s accumulate returns RILL_COMPLETION_LEADS) in the store and changelog; the output carries the winner'"'"'s traceparent and rill.lineage\n'
+        [[ $COMPARE == eos ]] && printf -- '- eos: the same rill run at at_least_once (rill) and at exactly_once_v2 (eos)\n'
+        [[ $COMPARE == baseline ]] && printf -- '- baseline: the same rill run with bench-completion of %s, built in %s\n' "$BASE_REV" "$(rel_path "$BASE_DIR")"
         printf -- '- alternation: per pair, %s then %s\n' "$KIND_A" "$KIND_B"
         load_item "$load" "$others"
         printf '\n%s\n' "$table"

@@ -35,9 +35,20 @@
  * read only when stream time reaches its scan_low: then one range scan reads the due entries
  * and the first entry after them, whose time becomes the new scan_low, so an advance with
  * nothing due reads nothing, and one with something due reads only that (no tombstone of
- * what was handled before: they are all below scan_low). A write below scan_low lowers it;
+ * what was handled before: they are all below scan_low). The due index is read further
+ * ahead (fire_due): the next DUE_AHEAD entries stay in memory and serve the next completions
+ * without a scan until a due entry is written below them. A write below scan_low lowers it;
  * a deletion leaves it as it is (a bound need not be exact). scan_low starts at 0 in a new
- * task state (start, move, rewind), so the first call derives it from the store. Exactly one
+ * task state (start, move, rewind), so the first call derives it from the store.
+ *
+ * Writes. An item and its state are written as new to the store (rill__kv_put_new): an item
+ * that opens and completes between two commits then costs no changelog record and no RocksDB
+ * write. The item's key was just read absent; its state lives and dies with it, so a state
+ * left over from a commit cut short under at_least_once (a partial changelog) is never read:
+ * every item open writes it first. Due entries and held events are written as new only under
+ * exactly_once_v2, where the store holds exactly what committed transactions wrote; under
+ * at_least_once a commit cut short may leave them in the changelog, and a replay after the
+ * restore writes the same keys again. Exactly one
  * completion per key follows from the item, state and due entries being deleted, and the
  * marker written, in the same store writes as the forward, which the engine commits with the
  * output (docs/DESIGN.md, invariant 4).
@@ -52,12 +63,20 @@
 
 static const char meta_key[] = "M";
 
+/* Due entries read beyond those due at a scan (fire_due). */
+#define DUE_AHEAD 32
+
 /* ---- meta: stream time, sequence, held count ---- */
 
 static int load(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st) {
-    if (!st->store && !(st->store = rill__ctx_store(ctx, c->store))) {
-        rill_ctx_set_error(ctx, "node \"%s\": store \"%s\" is not open", ctx->node->name, c->store);
-        return -1;
+    if (!st->store) {
+        if (!(st->store = rill__ctx_store(ctx, c->store))) {
+            rill_ctx_set_error(ctx, "node \"%s\": store \"%s\" is not open", ctx->node->name,
+                               c->store);
+            return -1;
+        }
+        st->whole_commits =
+            rill__ctx_thread(ctx)->app->set.guarantee == RILL_GUARANTEE_EXACTLY_ONCE_V2;
     }
     const void *v;
     size_t len;
@@ -106,6 +125,7 @@ typedef struct scan_arg_s {
     rill__cpl_list_t *list;
     size_t limit; /* entries to collect at most */
     int64_t upto; /* collect times below it; the first at or after it ends the scan */
+    size_t ahead; /* ... unless ahead is not 0: then it collects that many more */
     int64_t next; /* that first time (INT64_MAX: none) */
 } rill__scan_arg_t;
 
@@ -118,8 +138,11 @@ static int scan_time_key(const void *key, size_t key_len, const void *value, siz
     const unsigned char *k = key;
     int64_t t = (int64_t)rill__be64_get(k + 1);
     if (t >= a->upto) {
-        a->next = t;
-        return 1;
+        if (!a->ahead) {
+            a->next = t;
+            return 1;
+        }
+        a->ahead--;
     }
     if (k[0] == 'h') { /* the hold index: the held event's 'H' key is built from its value */
         if (list_add(a->list, t, key, key_len) || list_add(a->list, t, value, value_len))
@@ -331,17 +354,53 @@ static int complete_key(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t 
     return 0;
 }
 
-/* Completes every key due by stream time, in order of due time then key. */
+/* Reads the due index from scan_low on into st->ahead: every entry due below upto, then
+ * DUE_AHEAD more, so that the next completions need no scan. ahead_until becomes the time of
+ * the first entry not read (INT64_MAX: none); read entries at that time are left out, so
+ * that the list holds every entry below ahead_until. Returns 0 or -1. */
+static int due_read(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st,
+                    int64_t upto) {
+    unsigned char lo[1 + TIME_LEN], hi[1] = {'D' + 1};
+    list_reset(&st->ahead);
+    st->ahead_next = 0;
+    st->ahead_until = 0;
+    lo[0] = 'D';
+    rill__be64_put(lo + 1, (uint64_t)st->scan_low[scan_slot('D')]);
+    rill__scan_arg_t a = {
+        .list = &st->ahead, .limit = SIZE_MAX, .upto = upto, .ahead = DUE_AHEAD, .next = INT64_MAX};
+    if (rill__kv_range(st->store, lo, sizeof(lo), hi, sizeof(hi), scan_time_key, &a) < 0 ||
+        st->ahead.failed)
+        return store_failed(ctx, c, "scanning");
+    while (st->ahead.cnt && st->ahead.v[st->ahead.cnt - 1].time >= a.next)
+        st->ahead.cnt--;
+    st->ahead_until = a.next;
+    return 0;
+}
+
+/* Completes every key due by stream time, in order of due time then key. The due entries
+ * come from st->ahead, read again only when stream time passes what it holds or a due entry
+ * was written below its end (lower_scan); the entries read ahead are the next ones due, so
+ * one read serves many completions. Entries are deleted only by complete_key, which takes
+ * them from the list, so the list holds no entry that is gone. */
 static int fire_due(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st) {
     if (st->stream_time < 0 || st->stream_time <= st->checked)
         return 0;
-    if (rill__cpl_scan_index(ctx, c, st, 'D', add_sat(st->stream_time, 1), 0))
-        return -1;
+    int64_t upto = add_sat(st->stream_time, 1);
     st->checked = st->stream_time;
+    int slot = scan_slot('D');
+    if (upto <= st->scan_low[slot])
+        return 0;
+    if (upto > st->ahead_until && due_read(ctx, c, st, upto))
+        return -1;
     /* The list's arena may move while complete_key runs (it does not add to the list). */
-    for (size_t i = 0; i < st->list.cnt; i++)
-        if (complete_key(ctx, c, st, list_at(&st->list, i), st->list.v[i].len, st->list.v[i].time))
+    while (st->ahead_next < st->ahead.cnt && st->ahead.v[st->ahead_next].time < upto) {
+        size_t i = st->ahead_next++;
+        if (complete_key(ctx, c, st, list_at(&st->ahead, i), st->ahead.v[i].len,
+                         st->ahead.v[i].time))
             return -1;
+    }
+    st->scan_low[slot] =
+        st->ahead_next < st->ahead.cnt ? st->ahead.v[st->ahead_next].time : st->ahead_until;
     return 0;
 }
 
@@ -424,13 +483,16 @@ static int item_open(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st
     int64_t fire = add_sat(deadline, c->spec.grace_ms);
     unsigned char one = 1;
     rill_buf_reset(&st->val);
+    /* The item and its state are new (item_get found none, and a state lives only with its
+     * item): an item that completes before the next commit costs no changelog record. */
     if (put_time(&st->val, deadline) || put_time(&st->val, rec->timestamp) ||
         (value_len && rill_buf_append(&st->val, value, value_len)) ||
         make_key(&st->key, 'I', -1, rec->key, rec->key_len) ||
-        put(ctx, c, st, &st->key, st->val.data, st->val.len) ||
+        put_new(ctx, c, st, &st->key, st->val.data, st->val.len) ||
         make_key(&st->key, 'S', -1, rec->key, rec->key_len) ||
-        put(ctx, c, st, &st->key, st->state.len ? st->state.data : "", st->state.len) ||
-        make_key(&st->key, 'D', fire, rec->key, rec->key_len) || put(ctx, c, st, &st->key, &one, 1))
+        put_new(ctx, c, st, &st->key, st->state.len ? st->state.data : "", st->state.len) ||
+        make_key(&st->key, 'D', fire, rec->key, rec->key_len) ||
+        (st->whole_commits ? put_new : put)(ctx, c, st, &st->key, &one, 1))
         return ctx->error[0] ? -1 : store_failed(ctx, c, "writing");
     if (rill__cpl_trace_keep(ctx, c, st, 'T', rec->key, rec->key_len, rill__ctx_trace(ctx)))
         return -1;
@@ -503,6 +565,8 @@ static void cpl_close(const rill__node_t *node, void *state) {
     rill_buf_free(&st->tkey);
     free(st->list.v);
     rill_buf_free(&st->list.arena);
+    free(st->ahead.v);
+    rill_buf_free(&st->ahead.arena);
     rill__cpl_held_free(st);
     free(st);
 }

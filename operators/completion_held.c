@@ -325,8 +325,13 @@ int rill__cpl_hold(rill_ctx_t *ctx, rill__cpl_conf_t *c, rill__cpl_state_t *st,
         held_make(&st->val, ctx, at, rec, value, value_len) || rill_buf_append(&st->tmp, be, 4) ||
         rill_buf_append(&st->tmp, rec->key, rec->key_len))
         return store_failed(ctx, c, "writing");
-    if (put(ctx, c, st, &st->key, st->val.data, st->val.len) ||
-        rill__kv_put(st->store, idx, sizeof(idx), st->tmp.data, st->tmp.len))
+    /* seq is new to the store when commits are whole (whole_commits): an event released
+     * before the next commit then costs no changelog record. */
+    if (st->whole_commits
+            ? put_new(ctx, c, st, &st->key, st->val.data, st->val.len) ||
+                  rill__kv_put_new(st->store, idx, sizeof(idx), st->tmp.data, st->tmp.len)
+            : put(ctx, c, st, &st->key, st->val.data, st->val.len) ||
+                  rill__kv_put(st->store, idx, sizeof(idx), st->tmp.data, st->tmp.len))
         return store_failed(ctx, c, "writing");
     if (at < st->scan_low[scan_slot('h')])
         st->scan_low[scan_slot('h')] = at;

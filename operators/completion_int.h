@@ -57,12 +57,22 @@ typedef struct rill__cpl_state_s {
     int64_t stream_time, seq, held;            /* the meta entry, as read */
     int64_t saved_time, saved_seq, saved_held; /* what the store holds */
     int64_t checked; /* due keys looked for up to this stream time (memory only, -1) */
+    /* Commits are whole (exactly_once_v2): the store holds no key written after the last
+     * commit, so keys made from the meta's sequence or an item's deadline are new when
+     * written (see put_new). Set by the first load. */
+    bool whole_commits;
     /* Time indexes 'D', 'E', 'h': no live entry is below this (memory only). A full scan of
      * what is due up to u handles every entry below u and peeks at the first entry at or
      * after u, whose time it stores here (INT64_MAX: none), so nothing is scanned again until
      * stream time reaches it; a write below it lowers it. 0 after a restart, a rewind or a
      * move: the first scan derives it from the store. */
     int64_t scan_low[3];
+    /* The due index read ahead (fire_due): every 'D' entry with time below ahead_until,
+     * in order, from ahead_next on (memory only; 0: nothing read). A write of a due entry
+     * below ahead_until voids it. */
+    rill__cpl_list_t ahead;
+    size_t ahead_next;
+    int64_t ahead_until;
     rill__cpl_keyset_t held_keys;
     rill_buf_t key, val, state, out, tmp;
     rill__cpl_list_t list;
@@ -133,17 +143,35 @@ static inline int scan_slot(char prefix) {
     return prefix == 'D' ? 0 : prefix == 'E' ? 1 : prefix == 'h' ? 2 : -1;
 }
 
+/* Lowers the bound of key's time index (if it is one) to the time in key. */
+static inline void lower_scan(rill__cpl_state_t *st, const rill_buf_t *key) {
+    int slot = key->len > 8 ? scan_slot(key->data[0]) : -1;
+    if (slot < 0)
+        return;
+    uint64_t t = 0;
+    for (int i = 1; i <= 8; i++)
+        t = t << 8 | (unsigned char)key->data[i];
+    if ((int64_t)t < st->scan_low[slot])
+        st->scan_low[slot] = (int64_t)t;
+    if (slot == 0 && (int64_t)t < st->ahead_until)
+        st->ahead_until = 0; /* not in st->ahead: read the due index again */
+}
+
 static inline int put(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st,
                       const rill_buf_t *key, const void *value, size_t len) {
-    int slot = key->len > 8 ? scan_slot(key->data[0]) : -1;
-    if (slot >= 0 && value) {
-        uint64_t t = 0;
-        for (int i = 1; i <= 8; i++)
-            t = t << 8 | (unsigned char)key->data[i];
-        if ((int64_t)t < st->scan_low[slot])
-            st->scan_low[slot] = (int64_t)t;
-    }
+    if (value)
+        lower_scan(st, key);
     if (rill__kv_put(st->store, key->data, key->len, value, len))
+        return store_failed(ctx, c, "writing");
+    return 0;
+}
+
+/* As put (value not NULL) for a key known to be absent from the store: deleted again before
+ * the next commit, it costs no changelog record and no RocksDB write (rill__kv_put_new). */
+static inline int put_new(rill_ctx_t *ctx, const rill__cpl_conf_t *c, rill__cpl_state_t *st,
+                          const rill_buf_t *key, const void *value, size_t len) {
+    lower_scan(st, key);
+    if (rill__kv_put_new(st->store, key->data, key->len, value, len))
         return store_failed(ctx, c, "writing");
     return 0;
 }

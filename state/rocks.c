@@ -49,6 +49,7 @@
 #define DB_MIN_WRITE_BUFFERS 2 /* RocksDB sanitizes fewer up to 2 */
 #define DB_MAX_OPEN_FILES 256
 #define DB_BLOOM_BITS 10.0
+#define DB_MEMTABLE_BLOOM_RATIO 0.02
 #define DB_METADATA_BLOCK_BYTES 4096
 #define DB_KEEP_LOG_FILES 4
 #define DB_MEMTABLES_PROPERTY "rocksdb.cur-size-all-mem-tables"
@@ -168,6 +169,12 @@ static rocksdb_options_t *options_new(const rill__db_t *db) {
     rocksdb_options_set_keep_log_file_num(options, DB_KEEP_LOG_FILES);
     rocksdb_options_set_write_buffer_size(options, db->opts.write_buffer_bytes);
     rocksdb_options_set_max_write_buffer_number(options, db->opts.max_write_buffers);
+    /* A whole-key bloom filter in each memtable (DB_MEMTABLE_BLOOM_RATIO of its bytes, taken
+     * from them): a get of a key the memtable lacks (an operator asking whether a key is
+     * known yet, the common case of a completion's marker) costs a few probes, not a walk
+     * down its skip list. */
+    rocksdb_options_set_memtable_prefix_bloom_size_ratio(options, DB_MEMTABLE_BLOOM_RATIO);
+    rocksdb_options_set_memtable_whole_key_filtering(options, 1);
     return options;
 }
 
