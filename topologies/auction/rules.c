@@ -16,10 +16,12 @@
  *  - Arithmetic is exact on int64 (the JavaScript side uses BigInt): durationMs = expires -
  *    dateTime; priceEur = (price * 908 + 500) / 1000, round half up (price < 2^53, so
  *    price * 908 < 2^63).
- *  - Output objects are built with json-c, members in the contract's order, and written with
- *    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE: the escapes JSON.stringify
- *    uses, and the form the FaaS bridge re-serializes a function's value to, so the app gets
- *    the same bytes from either side.
+ *  - Output objects are the text json-c writes with JSON_C_TO_STRING_PLAIN |
+ *    JSON_C_TO_STRING_NOSLASHESCAPE (the escapes JSON.stringify uses, and the form the FaaS
+ *    bridge re-serializes a function's value to, so the app gets the same bytes from either
+ *    side), members in the contract's order. The valid record's object is written directly:
+ *    integers in decimal, a string whose token has no backslash as its token (already that
+ *    text), any other string decoded and re-encoded by json-c.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* strtod_l */
@@ -28,6 +30,7 @@
 
 #include <json-c/json.h>
 
+#include <inttypes.h>
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>
@@ -436,6 +439,17 @@ static bool safe_integer(const span_t *v, int64_t *out) {
     char small[64], *buf = small;
     double d;
 
+    /* Plain digits, at most 15 of them (< 2^53): exact without strtod. */
+    size_t neg = v->p[0] == '-', k = neg;
+    if (v->len > neg && v->len - neg <= 15) {
+        int64_t m = 0;
+        while (k < v->len && v->p[k] >= '0' && v->p[k] <= '9')
+            m = m * 10 + (v->p[k++] - '0');
+        if (k == v->len) {
+            *out = neg ? -m : m; /* "-0" → 0 */
+            return true;
+        }
+    }
     if (v->len >= sizeof(small) && !(buf = malloc(v->len + 1)))
         return false;
     memcpy(buf, v->p, v->len);
@@ -454,7 +468,8 @@ static bool safe_integer(const span_t *v, int64_t *out) {
 
 typedef struct val_s {
     int64_t i;
-    json_object *s; /* decoded string */
+    json_object *s; /* decoded string, when its token has an escape */
+    span_t tok;     /* the string's token, quotes included */
 } val_t;
 
 static void vals_free(val_t *v, size_t n) {
@@ -498,7 +513,10 @@ static const char *read_fields(const void *value, size_t len, const field_t *fie
         } else {
             if (v->p[0] != '"')
                 return fields[k].wrong;
-            if (!(vals[k].s = decode_string(v->p, v->len)))
+            vals[k].tok = *v;
+            /* Without a backslash the token is already the canonical text (the strict check
+             * let no control character through; only those, '"' and '\\' are escaped). */
+            if (memchr(v->p, '\\', v->len) && !(vals[k].s = decode_string(v->p, v->len)))
                 return OOM;
         }
     }
@@ -513,35 +531,39 @@ static int emit(json_object *o, rill_buf_t *out) {
     return text ? rill_buf_append(out, text, len) : -1;
 }
 
-/* {"f1":v1,...,"extra_name":extra} of the fields, appended to out. 0 or -1. */
+/* Appends "name": to out. */
+static int emit_name(const char *name, int first, rill_buf_t *out) {
+    size_t n = strlen(name);
+    return rill_buf_append(out, first ? "{\"" : ",\"", 2) || rill_buf_append(out, name, n) ||
+           rill_buf_append(out, "\":", 2);
+}
+
+static int emit_int(int64_t v, rill_buf_t *out) {
+    char text[24];
+    int n = snprintf(text, sizeof(text), "%" PRId64, v);
+    return rill_buf_append(out, text, (size_t)n);
+}
+
+/* {"f1":v1,...,"extra_name":extra} of the fields, appended to out: the text json-c writes
+ * for that object (PLAIN, no slash escapes), written directly. 0 or -1. */
 static int emit_enriched(const field_t *fields, size_t nf, const val_t *vals,
                          const char *extra_name, int64_t extra, rill_buf_t *out) {
-    json_object *o = json_object_new_object();
-    int rc = -1;
-
-    if (!o)
-        return -1;
     for (size_t k = 0; k < nf; k++) {
-        json_object *v;
-        if (fields[k].type == F_INT)
-            v = json_object_new_int64(vals[k].i);
-        else
-            v = json_object_new_string_len(json_object_get_string(vals[k].s),
-                                           json_object_get_string_len(vals[k].s));
-        if (!v || json_object_object_add(o, fields[k].name, v)) {
-            json_object_put(v);
-            goto out;
+        if (emit_name(fields[k].name, k == 0, out))
+            return -1;
+        if (fields[k].type == F_INT) {
+            if (emit_int(vals[k].i, out))
+                return -1;
+        } else if (vals[k].s) {
+            if (emit(vals[k].s, out))
+                return -1;
+        } else if (rill_buf_append(out, vals[k].tok.p, vals[k].tok.len)) {
+            return -1;
         }
     }
-    json_object *x = json_object_new_int64(extra);
-    if (!x || json_object_object_add(o, extra_name, x)) {
-        json_object_put(x);
-        goto out;
-    }
-    rc = emit(o, out);
-out:
-    json_object_put(o);
-    return rc;
+    if (emit_name(extra_name, 0, out) || emit_int(extra, out))
+        return -1;
+    return rill_buf_append(out, "}", 1);
 }
 
 int auction_rules_rejected_value(const char *reason, rill_buf_t *out) {
