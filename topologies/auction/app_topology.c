@@ -169,36 +169,57 @@ static int forward_rejected(rill_ctx_t *ctx, const edge_t *e, const rill_record_
     return rc;
 }
 
-/* --edge native: validate with the C rules and route. */
+/* --edge native: validate with the C rules and route. Per task: the edge and the key and
+ * value buffers, reused from record to record. */
+typedef struct native_state_s {
+    const edge_t *e;
+    rill_buf_t key, val;
+} native_state_t;
+
 static int native_init(rill_ctx_t *ctx, void **statep, void *opaque) {
     *statep = opaque;
     return 0;
 }
 
+static int native_edge_init(rill_ctx_t *ctx, void **statep, void *opaque) {
+    native_state_t *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -1;
+    st->e = opaque;
+    *statep = st;
+    return 0;
+}
+
+static void native_edge_close(void *state, void *opaque) {
+    native_state_t *st = state;
+    if (!st)
+        return;
+    rill_buf_free(&st->key);
+    rill_buf_free(&st->val);
+    free(st);
+}
+
 static int native_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    const edge_t *e = state;
-    rill_buf_t key = {0}, val = {0};
+    native_state_t *st = state;
+    const edge_t *e = st->e;
+    rill_buf_reset(&st->key);
+    rill_buf_reset(&st->val);
     const char *reason = NULL;
     int rc = auction_rules_validate(e->bid ? AUCTION_RULES_BID : AUCTION_RULES_AUCTION, rec->value,
-                                    rec->value_len, &key, &val, NULL, &reason);
-    int ret = 0;
+                                    rec->value_len, &st->key, &st->val, NULL, &reason);
     if (rc == 0) {
-        rill_record_t out = {.key = key.data,
-                             .key_len = key.len,
-                             .value = val.data,
-                             .value_len = val.len,
+        rill_record_t out = {.key = st->key.data,
+                             .key_len = st->key.len,
+                             .value = st->val.data,
+                             .value_len = st->val.len,
                              .timestamp = rec->timestamp};
-        ret = rill_ctx_forward_to(ctx, e->valid_sink, &out);
-    } else if (rc == 1) {
-        ret =
-            forward_rejected(ctx, e, rec, rec->value, rec->value_len, reason ? reason : "invalid");
-    } else {
-        rill_ctx_set_error(ctx, "validation: out of memory");
-        ret = -1;
+        return rill_ctx_forward_to(ctx, e->valid_sink, &out);
     }
-    rill_buf_free(&key);
-    rill_buf_free(&val);
-    return ret;
+    if (rc == 1)
+        return forward_rejected(ctx, e, rec, rec->value, rec->value_len,
+                                reason ? reason : "invalid");
+    rill_ctx_set_error(ctx, "validation: out of memory");
+    return -1;
 }
 
 /* FaaS: per-task FIFOs of the originals in flight (see the top of the file). */
@@ -330,7 +351,8 @@ static int route_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
     return ret;
 }
 
-static const rill_processor_def_t native_def = {.init = native_init, .process = native_process};
+static const rill_processor_def_t native_def = {
+    .init = native_edge_init, .process = native_process, .close = native_edge_close};
 static const rill_processor_def_t remember_def = {.init = remember_init,
                                                   .process = remember_process};
 static const rill_processor_def_t route_def = {.init = native_init, .process = route_process};
