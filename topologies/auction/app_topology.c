@@ -12,7 +12,8 @@
  *     stage keeps input order per task, RILL_FAAS_ORDER_PARTITION) and "route" takes them back
  *     by the input record's own position (partition and offset, which the stage gives the
  *     nodes after it), never by key: records may share a key, or have none.
- *  2. Core: auction.auctions (items) + auction.bids (events), JSON, timestamp = dateTime →
+ *  2. Core: auction.auctions (items) + auction.bids (events), JSON read as text (the json-text
+ *     serde; every callback reads members from the bytes), timestamp = dateTime →
  *     rill_stream_complete "close" (state: counts, best bid, sorted distinct bidders) →
  *     auction.closed; closed → notifications fan-out (re-keyed by person id); closed sold →
  *     group by category / seller (repartitions) → analytics (category averages named by the
