@@ -36,6 +36,11 @@
 #   RILL_BUILD_DIR         build directory (default: <repo>/build; configured and built if needed)
 #   RILL_BENCH_RESULTS     file to append to (default bench/RESULTS.md)
 #   RILL_BENCH_COST_PLOT   the cost PNG, relative to the repo (default bench/cost_auction.png)
+#   RILL_BENCH_BASELINE_BUILD_DIR  a build of another revision (rill-auction built): instead of
+#                          the two experiments, the throughput pairs alternate that build's
+#                          rill-auction (baseline) and this one's (candidate), both with the
+#                          edge native, on the same input; no functions, cost or latency
+#   RILL_BENCH_BASELINE_REV  the baseline's name in the results (default: its build directory)
 #   RILL_COST_*            prices and sizes of the cost model (bench/cost_prices.h)
 #   RILL_KAFKA_PORT, RILL_KAFKA_DIR  passed to scripts/kafka.sh
 # The functions are the ones scripts/functions.sh runs from this checkout's run dir (started
@@ -52,6 +57,8 @@ readonly LIVE_S=${RILL_BENCH_LIVE_S:-30}
 readonly PLOT_REL=${RILL_BENCH_PLOT:-bench/auction_latency.png}
 readonly GRACE_MS=1000
 readonly COST_PLOT_REL=${RILL_BENCH_COST_PLOT:-bench/cost_auction.png}
+readonly BASE_DIR=${RILL_BENCH_BASELINE_BUILD_DIR:-}
+readonly BASE_REV=${RILL_BENCH_BASELINE_REV:-$BASE_DIR}
 
 need_count RILL_BENCH_EVENTS "$EVENTS"
 need_pairs
@@ -85,10 +92,10 @@ create_inputs() {
     for t in persons auctions.raw bids.raw; do create_topic "$p.$t" "$PARTITIONS"; done
 }
 
-# run_app EDGE IN_PREFIX OUT_PREFIX TAG: rill-auction --drain; prints "wall_s=W cpu_s=C
-# rss_mb=M".
+# run_app EDGE IN_PREFIX OUT_PREFIX TAG [BUILD_DIR]: rill-auction --drain (of BUILD_DIR,
+# default this build); prints "wall_s=W cpu_s=C rss_mb=M".
 run_app() {
-    local edge=$1 in=$2 out=$3 tag=$4
+    local edge=$1 in=$2 out=$3 tag=$4 bdir=${5:-$BUILD_DIR}
     local flags
     flags="$(topic_flags "$out") $FN_FLAGS"
     flags=${flags//--persons-topic $out.persons/--persons-topic $in.persons}
@@ -97,7 +104,7 @@ run_app() {
     # shellcheck disable=SC2086 # the flags are words
     if ! RILL_NOTIFY_FILE="$WORK/notify-$tag.log" timeout --kill-after=10 "$RUN_TIMEOUT_S" \
         "${TIMED[@]}" "$WORK/time-$tag" \
-        "$BUILD_DIR/topologies/auction/rill-auction" --bootstrap-servers "$BOOTSTRAP" \
+        "$bdir/topologies/auction/rill-auction" --bootstrap-servers "$BOOTSTRAP" \
         --edge "$edge" --no-generate --drain --grace-ms "$GRACE_MS" $flags $FN_FLAGS \
         --notify-file "$WORK/notify-$tag.log" --state-dir "$WORK/state-$tag" \
         -D "application.id=bench-auction-$RUN_ID-$tag" >"$WORK/app-$tag.out" 2>&1; then
@@ -185,6 +192,64 @@ throughput() {
         }'
 }
 
+# ---------------------------------------------------------------- baseline
+
+# Baseline build against this one, edge native, alternating on one input: the table.
+versus_baseline() {
+    local in="bench.auction.$RUN_ID.vs"
+    create_inputs "$in"
+    log "writing $EVENTS NEXMark events to $in.* (not timed)"
+    write_events "$in" --events "$EVENTS"
+    local rows="" i which r
+    for ((i = 1; i <= PAIRS; i++)); do
+        for which in base cand; do
+            if [[ "$which" == base ]]; then
+                r=$(run_app native "$in" "bench.auction.$RUN_ID.vs$i$which" "vs$i$which" "$BASE_DIR")
+            else
+                r=$(run_app native "$in" "bench.auction.$RUN_ID.vs$i$which" "vs$i$which")
+            fi
+            log "pair $i $which: $r"
+            rows+="$i $which $(field "$r" wall_s) $(field "$r" cpu_s)"$'\n'
+        done
+    done
+    printf '%s' "$rows" | awk -v n="$EVENTS" "$AWK_STATS"'
+        BEGIN {
+            print "| pair | baseline events/s | candidate events/s | baseline CPU-s/M | candidate CPU-s/M | **candidate/baseline CPU** |"
+            print "|---:|---:|---:|---:|---:|---:|"
+        }
+        $2 == "base" { bw = $3; bc = $4 }
+        $2 == "cand" {
+            k++; be[k] = n / bw; ce[k] = n / $3; bcm[k] = bc / (n / 1e6); ccm[k] = $4 / (n / 1e6)
+            tc[k] = ccm[k] / bcm[k]
+            printf "| %d | %.0f | %.0f | %.2f | %.2f | **%.3f** |\n", $1, be[k], ce[k], bcm[k], ccm[k], tc[k]
+        }
+        END {
+            printf "| **median** | %.0f | %.0f | %.2f | %.2f | **%.3f** |\n",
+                median(be, k), median(ce, k), median(bcm, k), median(ccm, k), median(tc, k)
+            printf "\ncandidate/baseline CPU per event: median %.3f, min–max %.3f–%.3f (%d pairs)\n", median(tc, k), lo(tc, k), hi(tc, k), k
+        }'
+}
+
+main_baseline() {
+    [[ -x "$BASE_DIR/topologies/auction/rill-auction" ]] ||
+        die "RILL_BENCH_BASELINE_BUILD_DIR has no topologies/auction/rill-auction"
+    bench_start rill-auction rill-nexmark
+    log "broker $BOOTSTRAP; baseline $BASE_REV against this build: $EVENTS events, $PAIRS pairs"
+    local tp
+    tp=$(versus_baseline)
+    printf '\n%s\n' "$tp"
+    {
+        results_head "auction pipeline, edge native: this build against $BASE_REV" "" \
+            "; baseline: $BASE_REV"
+        build_item
+        printf -- '- app: rill-auction --drain --edge native, its defaults (at_least_once, commit.interval.ms 1000, 1 stream thread, %s partitions, grace %s ms), the whole topology\n' "$PARTITIONS" "$GRACE_MS"
+        printf -- '- input: NEXMark events 0..%s of seed %s (1%% invalid, 500 ms disorder) written once, not timed; per run a new application.id and new output topics; clock and CPU (user+sys) of the whole rill-auction process, start-up and the end (--drain) included; alternation: per pair, baseline then candidate\n' "$((EVENTS - 1))" "$SEED"
+        load_item "$LOAD" "$OTHERS"
+        printf '\n%s\n' "$tp"
+    } >>"$RESULTS"
+    log "appended to $(rel_path "$RESULTS")"
+}
+
 # ---------------------------------------------------------------- latency
 
 # close_delays PREFIX GEN_END_MS: one close delay (ms) per auction closed by time.
@@ -266,6 +331,10 @@ latency() {
 # ---------------------------------------------------------------- main
 
 main() {
+    if [[ -n "$BASE_DIR" ]]; then
+        main_baseline
+        return
+    fi
     bench_start rill-auction rill-nexmark bench-cost
     ensure_functions validate-auction validate-bid notify
     log "broker $BOOTSTRAP; throughput: $EVENTS events, $PAIRS pairs"

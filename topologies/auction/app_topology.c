@@ -12,7 +12,8 @@
  *     stage keeps input order per task, RILL_FAAS_ORDER_PARTITION) and "route" takes them back
  *     by the input record's own position (partition and offset, which the stage gives the
  *     nodes after it), never by key: records may share a key, or have none.
- *  2. Core: auction.auctions (items) + auction.bids (events), JSON, timestamp = dateTime →
+ *  2. Core: auction.auctions (items) + auction.bids (events), JSON read as text (the json-text
+ *     serde; every callback reads members from the bytes), timestamp = dateTime →
  *     rill_stream_complete "close" (state: counts, best bid, sorted distinct bidders) →
  *     auction.closed; closed → notifications fan-out (re-keyed by person id); closed sold →
  *     group by category / seller (repartitions) → analytics (category averages named by the
@@ -72,18 +73,17 @@ void auction_opts_defaults(auction_opts_t *o) {
 /* ---------------------------------------------------------------------------------------- */
 /* Helpers                                                                                  */
 
-/* The record's value as a json object: value_obj when decoded, else parsed (*owned = 1). */
-static json_object *rec_json(const rill_record_t *rec, int *owned) {
-    *owned = 0;
-    if (rec->value_obj && rec->value_serde == rill_serde_json())
-        return rec->value_obj;
-    if (!rec->value)
-        return NULL;
-    json_tokener *tok = json_tokener_new();
-    json_object *o = json_tokener_parse_ex(tok, rec->value, (int)rec->value_len);
-    json_tokener_free(tok);
-    *owned = o != NULL;
-    return o;
+/* The integer member f of a JSON text (read from the bytes, no tree): 0, or -1 when it is
+ * missing or not an integer. The core's records are JSON the edge or this file wrote. */
+static int get_i64(const void *json, size_t len, const char *f, int64_t *v) {
+    return rill_json_int64(json, len, f, v) ? 0 : -1;
+}
+
+/* Whether the member f of a JSON text is there and not null. */
+static int has_value(const void *json, size_t len, const char *f) {
+    const char *v;
+    size_t n;
+    return rill_json_member(json, len, f, &v, &n) && !(n == 4 && !memcmp(v, "null", 4));
 }
 
 json_object *auction_parse_json(const void *buf, size_t len) {
@@ -170,36 +170,57 @@ static int forward_rejected(rill_ctx_t *ctx, const edge_t *e, const rill_record_
     return rc;
 }
 
-/* --edge native: validate with the C rules and route. */
+/* --edge native: validate with the C rules and route. Per task: the edge and the key and
+ * value buffers, reused from record to record. */
+typedef struct native_state_s {
+    const edge_t *e;
+    rill_buf_t key, val;
+} native_state_t;
+
 static int native_init(rill_ctx_t *ctx, void **statep, void *opaque) {
     *statep = opaque;
     return 0;
 }
 
+static int native_edge_init(rill_ctx_t *ctx, void **statep, void *opaque) {
+    native_state_t *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -1;
+    st->e = opaque;
+    *statep = st;
+    return 0;
+}
+
+static void native_edge_close(void *state, void *opaque) {
+    native_state_t *st = state;
+    if (!st)
+        return;
+    rill_buf_free(&st->key);
+    rill_buf_free(&st->val);
+    free(st);
+}
+
 static int native_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
-    const edge_t *e = state;
-    rill_buf_t key = {0}, val = {0};
+    native_state_t *st = state;
+    const edge_t *e = st->e;
+    rill_buf_reset(&st->key);
+    rill_buf_reset(&st->val);
     const char *reason = NULL;
     int rc = auction_rules_validate(e->bid ? AUCTION_RULES_BID : AUCTION_RULES_AUCTION, rec->value,
-                                    rec->value_len, &key, &val, NULL, &reason);
-    int ret = 0;
+                                    rec->value_len, &st->key, &st->val, NULL, &reason);
     if (rc == 0) {
-        rill_record_t out = {.key = key.data,
-                             .key_len = key.len,
-                             .value = val.data,
-                             .value_len = val.len,
+        rill_record_t out = {.key = st->key.data,
+                             .key_len = st->key.len,
+                             .value = st->val.data,
+                             .value_len = st->val.len,
                              .timestamp = rec->timestamp};
-        ret = rill_ctx_forward_to(ctx, e->valid_sink, &out);
-    } else if (rc == 1) {
-        ret =
-            forward_rejected(ctx, e, rec, rec->value, rec->value_len, reason ? reason : "invalid");
-    } else {
-        rill_ctx_set_error(ctx, "validation: out of memory");
-        ret = -1;
+        return rill_ctx_forward_to(ctx, e->valid_sink, &out);
     }
-    rill_buf_free(&key);
-    rill_buf_free(&val);
-    return ret;
+    if (rc == 1)
+        return forward_rejected(ctx, e, rec, rec->value, rec->value_len,
+                                reason ? reason : "invalid");
+    rill_ctx_set_error(ctx, "validation: out of memory");
+    return -1;
 }
 
 /* FaaS: per-task FIFOs of the originals in flight (see the top of the file). */
@@ -331,7 +352,8 @@ static int route_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
     return ret;
 }
 
-static const rill_processor_def_t native_def = {.init = native_init, .process = native_process};
+static const rill_processor_def_t native_def = {
+    .init = native_edge_init, .process = native_process, .close = native_edge_close};
 static const rill_processor_def_t remember_def = {.init = remember_init,
                                                   .process = remember_process};
 static const rill_processor_def_t route_def = {.init = native_init, .process = route_process};
@@ -372,14 +394,8 @@ static void edge_in(const auction_opts_t *o, rill_stream_t *src, edge_t *e) {
 /* Core: closing auctions                                                                   */
 
 static int64_t ts_datetime(const rill_record_t *rec, void *opaque) {
-    int owned;
-    json_object *o = rec_json(rec, &owned);
     int64_t t;
-    if (auction_get_i64(o, "dateTime", &t))
-        t = -1;
-    if (owned)
-        json_object_put(o);
-    return t;
+    return get_i64(rec->value, rec->value_len, "dateTime", &t) ? -1 : t;
 }
 
 typedef struct close_state_s {
@@ -390,22 +406,16 @@ typedef struct close_state_s {
 } close_state_t;
 
 static int64_t close_deadline(const rill_record_t *item, void *opaque) {
-    int owned;
-    json_object *o = rec_json(item, &owned);
     int64_t t;
-    if (auction_get_i64(o, "expires", &t))
-        t = -1;
-    if (owned)
-        json_object_put(o);
-    return t;
+    return get_i64(item->value, item->value_len, "expires", &t) ? -1 : t;
 }
 
 static int close_init(const rill_record_t *item, rill_buf_t *out, void *opaque) {
-    json_object *o = auction_parse_json(item->value, item->value_len);
+    const void *v = item->value;
+    size_t vl = item->value_len;
     close_state_t s = {0};
-    int rc = auction_get_i64(o, "dateTime", &s.start) ||
-             auction_get_i64(o, "expires", &s.expires) || auction_get_i64(o, "reserve", &s.reserve);
-    json_object_put(o);
+    int rc = get_i64(v, vl, "dateTime", &s.start) || get_i64(v, vl, "expires", &s.expires) ||
+             get_i64(v, vl, "reserve", &s.reserve);
     if (rc)
         return -1;
     s.best_price = -1;
@@ -416,13 +426,11 @@ static int close_init(const rill_record_t *item, rill_buf_t *out, void *opaque) 
 static int close_accumulate(const rill_record_t *item, const rill_record_t *ev, const void *state,
                             size_t state_len, rill_buf_t *out, void *opaque) {
     const close_state_t *s = state;
-    int owned;
-    json_object *o = rec_json(ev, &owned);
+    const void *v = ev->value;
+    size_t vl = ev->value_len;
     int64_t bidder, price, t;
-    int rc = auction_get_i64(o, "bidder", &bidder) || auction_get_i64(o, "price", &price) ||
-             auction_get_i64(o, "dateTime", &t);
-    if (owned)
-        json_object_put(o);
+    int rc = get_i64(v, vl, "bidder", &bidder) || get_i64(v, vl, "price", &price) ||
+             get_i64(v, vl, "dateTime", &t);
     if (rc)
         return 1;
     if (t < s->start || t >= s->expires || price < s->reserve)
@@ -463,12 +471,10 @@ static int close_accumulate(const rill_record_t *item, const rill_record_t *ev, 
 static int close_complete(const rill_record_t *item, const void *state, size_t state_len,
                           rill_buf_t *out, void *opaque) {
     const close_state_t *s = state;
-    json_object *o = auction_parse_json(item->value, item->value_len);
     int64_t id = 0, seller = 0, category = 0;
-    auction_get_i64(o, "id", &id);
-    auction_get_i64(o, "seller", &seller);
-    auction_get_i64(o, "category", &category);
-    json_object_put(o);
+    get_i64(item->value, item->value_len, "id", &id);
+    get_i64(item->value, item->value_len, "seller", &seller);
+    get_i64(item->value, item->value_len, "category", &category);
     char buf[256];
     int n;
     if (s->bids > 0)
@@ -510,14 +516,14 @@ static int closed_public(const rill_record_t *rec, rill_map_out_t *out, void *op
 }
 
 static void closed_peek(const rill_record_t *rec, void *opaque) {
-    json_object *o = auction_parse_json(rec->value, rec->value_len), *w = NULL;
+    const void *v = rec->value;
+    size_t vl = rec->value_len;
     int64_t cat = -1, price = 0, closed_at = 0;
-    auction_get_i64(o, "category", &cat);
-    auction_get_i64(o, "closedAt", &closed_at);
-    int sold = o && json_object_object_get_ex(o, "winner", &w) && w;
+    get_i64(v, vl, "category", &cat);
+    get_i64(v, vl, "closedAt", &closed_at);
+    int sold = has_value(v, vl, "winner");
     if (sold)
-        auction_get_i64(o, "price", &price);
-    json_object_put(o);
+        get_i64(v, vl, "price", &price);
     /* How long after the auction could close (wall clock) it did: meaningful when event
      * time follows the wall clock (live input); a replay of old events is left out. */
     int64_t delay = now_ms() - (closed_at + g_stats.grace_ms);
@@ -576,49 +582,101 @@ static int notify_one(rill_ctx_t *ctx, const rill_record_t *rec, int64_t person,
 }
 
 static int fan_out(rill_ctx_t *ctx, const rill_record_t *rec, void *opaque) {
-    json_object *o = auction_parse_json(rec->value, rec->value_len), *ids = NULL, *w = NULL;
-    if (!o)
+    const char *v = rec->value, *ids;
+    size_t vl = rec->value_len, ids_len;
+    if (!v || !vl || v[0] != '{')
         return -1;
     int64_t auction = 0, seller = 0, winner = -1, price = 0;
-    auction_get_i64(o, "auction", &auction);
-    auction_get_i64(o, "seller", &seller);
-    int sold = json_object_object_get_ex(o, "winner", &w) && w;
+    get_i64(v, vl, "auction", &auction);
+    get_i64(v, vl, "seller", &seller);
+    int sold = has_value(v, vl, "winner");
     if (sold) {
-        winner = json_object_get_int64(w);
-        auction_get_i64(o, "price", &price);
+        get_i64(v, vl, "winner", &winner);
+        get_i64(v, vl, "price", &price);
     }
     int rc = 0;
-    if (json_object_object_get_ex(o, "bidderIds", &ids) && ids) {
-        size_t n = json_object_array_length(ids);
-        for (size_t i = 0; i < n && !rc; i++) {
-            int64_t b = json_object_get_int64(json_object_array_get_idx(ids, i));
+    /* bidderIds: close_complete's array of integers, "[b1,b2,...]" */
+    if (rill_json_member(v, vl, "bidderIds", &ids, &ids_len) && ids_len >= 2 && ids[0] == '[') {
+        const char *p = ids + 1, *end = ids + ids_len - 1;
+        while (p < end && !rc) {
+            char *after;
+            int64_t b = strtoll(p, &after, 10);
+            if (after == p)
+                break;
             rc = notify_one(ctx, rec, b, auction, b == winner ? "won" : "lost", price, sold);
+            p = after < end && *after == ',' ? after + 1 : end;
         }
     }
     if (!rc)
         rc = notify_one(ctx, rec, seller, auction, sold ? "sold" : "unsold", price, sold);
-    json_object_put(o);
     return rc;
 }
 
+/* The text json-c writes (PLAIN, no slash escapes) for the top-level member name of the JSON
+ * text json[0..len), or "null" when it is absent or the text is not JSON: 1 and *valuep,
+ * *value_lenp when that is the member's own token (a string without escapes, or null), 0 when
+ * only json-c can tell (escapes, duplicates, other types, text that is not strict JSON). */
+static int canonical_member(const char *json, size_t len, const char *name, const char **valuep,
+                            size_t *value_lenp) {
+    char quoted[32];
+    int ql = snprintf(quoted, sizeof(quoted), "\"%s\"", name);
+    const char *first = memmem(json, len, quoted, (size_t)ql);
+    if (first && memmem(first + ql, len - (size_t)(first + ql - json), quoted, (size_t)ql))
+        return 0; /* the name twice (json-c keeps the last one) */
+    if (!rill_json_member(json, len, name, valuep, value_lenp)) {
+        *valuep = "null";
+        *value_lenp = 4;
+        return 1;
+    }
+    const char *v = *valuep;
+    size_t n = *value_lenp;
+    return (n >= 2 && v[0] == '"') || (n == 4 && !memcmp(v, "null", 4));
+}
+
+/* The text json-c writes (PLAIN, no slash escapes) for the member f of o, or "null". */
+static const char *json_c_member(json_object *o, const char *f, size_t *len) {
+    json_object *x = NULL;
+    if (o && json_object_object_get_ex(o, f, &x) && x)
+        return json_object_to_json_string_length(
+            x, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, len);
+    *len = 4;
+    return "null";
+}
+
+/* The notification (notify_one's text: {"person":..,"price":..}) with the person's name and
+ * emailAddress added, as json-c writes that object. The person's value is a user's record:
+ * when it is strict JSON without a backslash, its members are copied; otherwise json-c reads
+ * it, as it reads any text (a member it cannot read is null). */
 static int person_joiner(const rill_record_t *left, const rill_record_t *right, rill_buf_t *out,
                          void *opaque) {
-    json_object *n = auction_parse_json(left->value, left->value_len);
-    if (!n)
+    const char *l = left->value;
+    if (!l || left->value_len < 2 || l[0] != '{' || l[left->value_len - 1] != '}')
         return -1;
-    json_object *p = right ? auction_parse_json(right->value, right->value_len) : NULL, *x;
-    json_object_object_add(
-        n, "name", p && json_object_object_get_ex(p, "name", &x) ? json_object_get(x) : NULL);
-    json_object_object_add(
-        n, "emailAddress",
-        p && json_object_object_get_ex(p, "emailAddress", &x) ? json_object_get(x) : NULL);
-    size_t len;
-    const char *s = json_object_to_json_string_length(
-        n, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    int rc = rill_buf_append(out, s, len);
-    json_object_put(n);
+    const char *r = right ? right->value : NULL;
+    size_t rl = r ? right->value_len : 0;
+    const char *name = "null", *mail = "null";
+    size_t name_len = 4, mail_len = 4;
+    json_object *p = NULL;
+    if (r) {
+        const rill_serde_t *strict = rill_serde_json_text();
+        void *obj = NULL;
+        char err[128];
+        int fast = !memchr(r, '\\', rl) &&
+                   !strict->deserialize(strict, r, rl, &obj, err, sizeof(err)) &&
+                   canonical_member(r, rl, "name", &name, &name_len) &&
+                   canonical_member(r, rl, "emailAddress", &mail, &mail_len);
+        if (!fast) {
+            p = auction_parse_json(r, rl);
+            name = json_c_member(p, "name", &name_len);
+            mail = json_c_member(p, "emailAddress", &mail_len);
+        }
+    }
+    int rc = rill_buf_append(out, l, left->value_len - 1) ||
+             rill_buf_append(out, ",\"name\":", 8) || rill_buf_append(out, name, name_len) ||
+             rill_buf_append(out, ",\"emailAddress\":", 16) ||
+             rill_buf_append(out, mail, mail_len) || rill_buf_append(out, "}", 1);
     json_object_put(p);
-    return rc;
+    return rc ? -1 : 0;
 }
 
 static void notif_peek(const rill_record_t *rec, void *opaque) {
@@ -629,59 +687,74 @@ static void notif_peek(const rill_record_t *rec, void *opaque) {
 static pthread_mutex_t notify_lock = PTHREAD_MUTEX_INITIALIZER;
 static FILE *notify_fp;
 
+/* Appends ,"name": (or {"name": when first) and the member name of the notification n[0..nl)
+ * as its text: the notification is person_joiner's text, written as json-c writes it, so a
+ * member's token is the text json-c would write for it again; a missing member is null. */
+static int copy_member(rill_buf_t *out, const char *n, size_t nl, const char *name, int first) {
+    const char *v;
+    size_t vl;
+    if (!rill_json_member(n, nl, name, &v, &vl)) {
+        v = "null";
+        vl = 4;
+    }
+    return rill_buf_append(out, first ? "{\"" : ",\"", 2) ||
+           rill_buf_append(out, name, strlen(name)) || rill_buf_append(out, "\":", 2) ||
+           rill_buf_append(out, v, vl);
+}
+
 static int native_notify(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     const auction_opts_t *o = state;
-    json_object *n = auction_parse_json(rec->value, rec->value_len);
-    if (!n) {
+    const char *n = rec->value;
+    size_t nl = rec->value_len;
+    if (!n || !nl || n[0] != '{') {
         rill_ctx_set_error(ctx, "bad notification: not JSON");
         return -1;
     }
-    char id[160];
-    snprintf(id, sizeof(id), "%s-%d-%" PRId64, rill_ctx_topic(ctx) ? rill_ctx_topic(ctx) : "",
-             (int)rill_ctx_partition(ctx), rill_ctx_offset(ctx));
-    int64_t sent_at = now_ms();
-    json_object *x;
-    json_object *line = json_object_new_object();
-    json_object_object_add(line, "sentAt", json_object_new_int64(sent_at));
-    json_object_object_add(line, "id", json_object_new_string(id));
+    /* the topic's name needs no escape in a JSON string (Kafka allows [a-zA-Z0-9._-]) */
+    char id[200];
+    int idl = snprintf(id, sizeof(id), "\"%s-%d-%" PRId64 "\"",
+                       rill_ctx_topic(ctx) ? rill_ctx_topic(ctx) : "", (int)rill_ctx_partition(ctx),
+                       rill_ctx_offset(ctx));
+    char head[64];
+    int hl = snprintf(head, sizeof(head), "{\"sentAt\":%" PRId64 ",\"id\":", now_ms());
     static const char *const fields[] = {"person", "auction", "kind",
                                          "price",  "name",    "emailAddress"};
-    for (int i = 0; i < 6; i++)
-        json_object_object_add(line, fields[i],
-                               json_object_object_get_ex(n, fields[i], &x) ? json_object_get(x)
-                                                                           : NULL);
-    json_object *receipt = json_object_new_object();
-    for (int i = 0; i < 3; i++)
-        json_object_object_add(receipt, fields[i],
-                               json_object_object_get_ex(n, fields[i], &x) ? json_object_get(x)
-                                                                           : NULL);
-    json_object_object_add(receipt, "sentAt", json_object_new_int64(sent_at));
-    json_object_object_add(receipt, "id", json_object_new_string(id));
-    int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
-    pthread_mutex_lock(&notify_lock);
-    if (!notify_fp)
-        notify_fp = fopen(o->notify_file, "a");
-    int ok =
-        notify_fp && fprintf(notify_fp, "%s\n", json_object_to_json_string_ext(line, flags)) > 0;
-    pthread_mutex_unlock(&notify_lock);
+    rill_buf_t line = {0}, receipt = {0};
+    int bad = rill_buf_append(&line, head, (size_t)hl) || rill_buf_append(&line, id, (size_t)idl);
+    for (int i = 0; i < 6 && !bad; i++)
+        bad = copy_member(&line, n, nl, fields[i], 0);
+    bad = bad || rill_buf_append(&line, "}\n", 2);
+    for (int i = 0; i < 3 && !bad; i++)
+        bad = copy_member(&receipt, n, nl, fields[i], i == 0);
+    /* the receipt's sentAt and id: the line's, after its '{' */
+    bad = bad || rill_buf_append(&receipt, ",", 1) ||
+          rill_buf_append(&receipt, head + 1, (size_t)hl - 1) ||
+          rill_buf_append(&receipt, id, (size_t)idl) || rill_buf_append(&receipt, "}", 1);
     int rc;
-    if (!ok) {
-        rill_ctx_set_error(ctx, "notify: cannot append to %s", o->notify_file);
+    if (bad) {
+        rill_ctx_set_error(ctx, "notify: out of memory");
         rc = -1;
     } else {
-        size_t len;
-        const char *s = json_object_to_json_string_length(receipt, flags, &len);
-        rill_record_t out = {.key = rec->key,
-                             .key_len = rec->key_len,
-                             .value = s,
-                             .value_len = len,
-                             .timestamp = rec->timestamp,
-                             .headers = rec->headers};
-        rc = rill_ctx_forward(ctx, &out);
+        pthread_mutex_lock(&notify_lock);
+        if (!notify_fp)
+            notify_fp = fopen(o->notify_file, "a");
+        int ok = notify_fp && fwrite(line.data, 1, line.len, notify_fp) == line.len;
+        pthread_mutex_unlock(&notify_lock);
+        if (!ok) {
+            rill_ctx_set_error(ctx, "notify: cannot append to %s", o->notify_file);
+            rc = -1;
+        } else {
+            rill_record_t out = {.key = rec->key,
+                                 .key_len = rec->key_len,
+                                 .value = receipt.data,
+                                 .value_len = receipt.len,
+                                 .timestamp = rec->timestamp,
+                                 .headers = rec->headers};
+            rc = rill_ctx_forward(ctx, &out);
+        }
     }
-    json_object_put(line);
-    json_object_put(receipt);
-    json_object_put(n);
+    rill_buf_free(&line);
+    rill_buf_free(&receipt);
     return rc;
 }
 
@@ -699,12 +772,9 @@ static const rill_processor_def_t notify_def = {
 /* Analytics                                                                                */
 
 static int key_category(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
-    json_object *o = auction_parse_json(rec->value, rec->value_len);
     int64_t v = 0;
     char key[24];
-    int rc = auction_get_i64(o, opaque ? "seller" : "category", &v);
-    json_object_put(o);
-    if (rc)
+    if (get_i64(rec->value, rec->value_len, opaque ? "seller" : "category", &v))
         return -1;
     return rill_buf_append(out->key, key, (size_t)snprintf(key, sizeof(key), "%" PRId64, v));
 }
@@ -726,10 +796,8 @@ static int cat_add(const rill_record_t *rec, const void *agg, size_t agg_len, ri
                    void *opaque) {
     sumcnt_t s;
     memcpy(&s, agg, sizeof(s));
-    json_object *o = auction_parse_json(rec->value, rec->value_len);
     int64_t p = 0;
-    auction_get_i64(o, "price", &p);
-    json_object_put(o);
+    get_i64(rec->value, rec->value_len, "price", &p);
     s.sum += p;
     s.count++;
     return rill_buf_append(out, &s, sizeof(s));
@@ -780,12 +848,10 @@ static int seller_add(const rill_record_t *rec, const void *agg, size_t agg_len,
     if (n < 0 || n > SELLER_LAST || agg_len != sizeof(n) + (size_t)n * sizeof(sale_t))
         return -1;
     memcpy(v, (const char *)agg + sizeof(n), (size_t)n * sizeof(sale_t));
-    json_object *o = auction_parse_json(rec->value, rec->value_len);
     sale_t s = {0, 0, 0};
-    int rc = auction_get_i64(o, "closedAt", &s.closed_at) ||
-             auction_get_i64(o, "auction", &s.auction) || auction_get_i64(o, "price", &s.price);
-    json_object_put(o);
-    if (rc)
+    if (get_i64(rec->value, rec->value_len, "closedAt", &s.closed_at) ||
+        get_i64(rec->value, rec->value_len, "auction", &s.auction) ||
+        get_i64(rec->value, rec->value_len, "price", &s.price))
         return -1;
     int64_t i = n;
     while (i > 0 && (v[i - 1].closed_at > s.closed_at ||
@@ -869,7 +935,7 @@ rill_topology_t *auction_topology(const auction_opts_t *o) {
 
     /* 2. core */
     rill_source_opts_t json_src = {.key_serde = rill_serde_string(),
-                                   .value_serde = rill_serde_json(),
+                                   .value_serde = rill_serde_json_text(),
                                    .timestamp_extractor = ts_datetime};
     rill_stream_t *auctions = rill_stream_from(topo, "auctions", o->t_auctions, &json_src);
     rill_stream_t *bids = rill_stream_from(topo, "bids", o->t_bids, &json_src);

@@ -16,10 +16,12 @@
  *  - Arithmetic is exact on int64 (the JavaScript side uses BigInt): durationMs = expires -
  *    dateTime; priceEur = (price * 908 + 500) / 1000, round half up (price < 2^53, so
  *    price * 908 < 2^63).
- *  - Output objects are built with json-c, members in the contract's order, and written with
- *    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE: the escapes JSON.stringify
- *    uses, and the form the FaaS bridge re-serializes a function's value to, so the app gets
- *    the same bytes from either side.
+ *  - Output objects are the text json-c writes with JSON_C_TO_STRING_PLAIN |
+ *    JSON_C_TO_STRING_NOSLASHESCAPE (the escapes JSON.stringify uses, and the form the FaaS
+ *    bridge re-serializes a function's value to, so the app gets the same bytes from either
+ *    side), members in the contract's order. The valid record's object is written directly:
+ *    integers in decimal, a string whose token has no backslash as its token (already that
+ *    text), any other string decoded and re-encoded by json-c.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* strtod_l */
@@ -28,6 +30,7 @@
 
 #include <json-c/json.h>
 
+#include <stdint.h>
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>
@@ -42,12 +45,13 @@ typedef enum { F_INT, F_STR } ftype_t;
 
 typedef struct field_s {
     const char *name;
+    size_t name_len;
     ftype_t type;
     const char *missing, *wrong; /* the reasons */
 } field_t;
 
 #define FIELD(name, type)                                                                          \
-    { name, type, "missing field: " name, "wrong type: " name }
+    { name, sizeof(name) - 1, type, "missing field: " name, "wrong type: " name }
 
 static const field_t AUCTION_FIELDS[] = {
     FIELD("id", F_INT),         FIELD("itemName", F_STR), FIELD("description", F_STR),
@@ -231,11 +235,13 @@ static int scan_literal(scan_t *s, const char *lit) {
 }
 
 /* True when p[0..n) is one JSON text (RFC 8259) in valid UTF-8 without lone surrogate
- * escapes. The open containers are a stack of bits (1 = object). -1: out of memory. */
+ * escapes. The open containers are a stack of bits (1 = object), on the C stack up to 128
+ * levels. -1: out of memory. */
 static int json_strict(const unsigned char *p, size_t n) {
     scan_t s = {p, n, 0};
-    unsigned char *stack = NULL;
-    size_t depth = 0, cap = 0;
+    unsigned char small[16] = {0};
+    unsigned char *stack = small;
+    size_t depth = 0, cap = sizeof(small);
     int ok = 0;
 
 #define TOP_IS_OBJ() ((stack[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1)
@@ -248,12 +254,14 @@ value:
     case '[': {
         bool obj = p[s.i] == '{';
         if (depth / 8 >= cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            unsigned char *ns = realloc(stack, ncap);
+            size_t ncap = cap * 2;
+            unsigned char *ns = stack == small ? malloc(ncap) : realloc(stack, ncap);
             if (!ns) {
                 ok = -1;
                 goto out;
             }
+            if (stack == small)
+                memcpy(ns, small, cap);
             memset(ns + cap, 0, ncap - cap);
             stack = ns;
             cap = ncap;
@@ -327,11 +335,18 @@ after:
     }
 out:
 #undef TOP_IS_OBJ
-    free(stack);
+    if (stack != small)
+        free(stack);
     return ok;
 }
 
 /* ---------------------------------------------------------------- members */
+
+/* Whether c ends a scalar (number or literal) of a valid text. */
+static bool ends_scalar(unsigned c) {
+    return c == ',' || c == ':' || c == ']' || c == '}' || c == ' ' || c == '\t' || c == '\n' ||
+           c == '\r';
+}
 
 /* Skips one value of a text already known to be valid JSON. */
 static void skip_value(scan_t *s) {
@@ -340,10 +355,19 @@ static void skip_value(scan_t *s) {
     do {
         unsigned c = s->p[s->i];
         if (c == '"') {
-            s->i++;
-            while (s->p[s->i] != '"')
-                s->i += s->p[s->i] == '\\' ? 2 : 1;
-            s->i++;
+            /* the closing quote: the first one after an even run of backslashes */
+            size_t at = s->i + 1;
+            for (;;) {
+                const unsigned char *q = memchr(s->p + at, '"', s->n - at);
+                size_t bs = 0;
+                at = (size_t)(q - s->p);
+                while (s->p[at - 1 - bs] == '\\')
+                    bs++;
+                at++;
+                if (bs % 2 == 0)
+                    break;
+            }
+            s->i = at;
         } else if (c == '{' || c == '[') {
             depth++;
             s->i++;
@@ -353,7 +377,7 @@ static void skip_value(scan_t *s) {
         } else if (c == ',' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r') {
             s->i++;
         } else {
-            while (s->i < s->n && !strchr(",:]} \t\n\r", s->p[s->i]))
+            while (s->i < s->n && !ends_scalar(s->p[s->i]))
                 s->i++;
         }
     } while (depth > 0);
@@ -412,7 +436,7 @@ static int find_members(const unsigned char *p, size_t n, const field_t *fields,
         size_t vs = s.i;
         skip_value(&s);
         for (size_t k = 0; k < nf; k++) {
-            if (strlen(fields[k].name) == name_len && !memcmp(fields[k].name, name, name_len)) {
+            if (fields[k].name_len == name_len && !memcmp(fields[k].name, name, name_len)) {
                 out[k].p = p + vs;
                 out[k].len = s.i - vs;
             }
@@ -436,6 +460,17 @@ static bool safe_integer(const span_t *v, int64_t *out) {
     char small[64], *buf = small;
     double d;
 
+    /* Plain digits, at most 15 of them (< 2^53): exact without strtod. */
+    size_t neg = v->p[0] == '-', k = neg;
+    if (v->len > neg && v->len - neg <= 15) {
+        int64_t m = 0;
+        while (k < v->len && v->p[k] >= '0' && v->p[k] <= '9')
+            m = m * 10 + (v->p[k++] - '0');
+        if (k == v->len) {
+            *out = neg ? -m : m; /* "-0" → 0 */
+            return true;
+        }
+    }
     if (v->len >= sizeof(small) && !(buf = malloc(v->len + 1)))
         return false;
     memcpy(buf, v->p, v->len);
@@ -454,7 +489,8 @@ static bool safe_integer(const span_t *v, int64_t *out) {
 
 typedef struct val_s {
     int64_t i;
-    json_object *s; /* decoded string */
+    json_object *s; /* decoded string, when its token has an escape */
+    span_t tok;     /* the string's token, quotes included */
 } val_t;
 
 static void vals_free(val_t *v, size_t n) {
@@ -498,7 +534,10 @@ static const char *read_fields(const void *value, size_t len, const field_t *fie
         } else {
             if (v->p[0] != '"')
                 return fields[k].wrong;
-            if (!(vals[k].s = decode_string(v->p, v->len)))
+            vals[k].tok = *v;
+            /* Without a backslash the token is already the canonical text (the strict check
+             * let no control character through; only those, '"' and '\\' are escaped). */
+            if (memchr(v->p, '\\', v->len) && !(vals[k].s = decode_string(v->p, v->len)))
                 return OOM;
         }
     }
@@ -513,35 +552,54 @@ static int emit(json_object *o, rill_buf_t *out) {
     return text ? rill_buf_append(out, text, len) : -1;
 }
 
-/* {"f1":v1,...,"extra_name":extra} of the fields, appended to out. 0 or -1. */
+/* Appends "name": to out, after '{' when first, else after ','. */
+static int emit_name(const char *name, size_t len, int first, rill_buf_t *out) {
+    char text[32];
+    if (len + 4 > sizeof(text))
+        return -1;
+    size_t n = 0;
+    text[n++] = first ? '{' : ',';
+    text[n++] = '"';
+    memcpy(text + n, name, len);
+    n += len;
+    text[n++] = '"';
+    text[n++] = ':';
+    return rill_buf_append(out, text, n);
+}
+
+/* Appends v in decimal. */
+static int emit_int(int64_t v, rill_buf_t *out) {
+    char text[24];
+    size_t i = sizeof(text);
+    uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do
+        text[--i] = (char)('0' + m % 10);
+    while (m /= 10);
+    if (v < 0)
+        text[--i] = '-';
+    return rill_buf_append(out, text + i, sizeof(text) - i);
+}
+
+/* {"f1":v1,...,"extra_name":extra} of the fields, appended to out: the text json-c writes
+ * for that object (PLAIN, no slash escapes), written directly. 0 or -1. */
 static int emit_enriched(const field_t *fields, size_t nf, const val_t *vals,
                          const char *extra_name, int64_t extra, rill_buf_t *out) {
-    json_object *o = json_object_new_object();
-    int rc = -1;
-
-    if (!o)
-        return -1;
     for (size_t k = 0; k < nf; k++) {
-        json_object *v;
-        if (fields[k].type == F_INT)
-            v = json_object_new_int64(vals[k].i);
-        else
-            v = json_object_new_string_len(json_object_get_string(vals[k].s),
-                                           json_object_get_string_len(vals[k].s));
-        if (!v || json_object_object_add(o, fields[k].name, v)) {
-            json_object_put(v);
-            goto out;
+        if (emit_name(fields[k].name, fields[k].name_len, k == 0, out))
+            return -1;
+        if (fields[k].type == F_INT) {
+            if (emit_int(vals[k].i, out))
+                return -1;
+        } else if (vals[k].s) {
+            if (emit(vals[k].s, out))
+                return -1;
+        } else if (rill_buf_append(out, vals[k].tok.p, vals[k].tok.len)) {
+            return -1;
         }
     }
-    json_object *x = json_object_new_int64(extra);
-    if (!x || json_object_object_add(o, extra_name, x)) {
-        json_object_put(x);
-        goto out;
-    }
-    rc = emit(o, out);
-out:
-    json_object_put(o);
-    return rc;
+    if (emit_name(extra_name, strlen(extra_name), 0, out) || emit_int(extra, out))
+        return -1;
+    return rill_buf_append(out, "}", 1);
 }
 
 int auction_rules_rejected_value(const char *reason, rill_buf_t *out) {
