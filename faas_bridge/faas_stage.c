@@ -134,7 +134,8 @@ static int encode(stage_t *st, batch_t *b) {
                                 .aws_userpwd = c->userpwd,
                                 .aws_session_token = c->session_token,
                                 .verify_tls = !c->o.insecure_skip_tls_verify,
-                                .max_body_bytes = (size_t)c->o.max_response_bytes};
+                                .max_body_bytes = (size_t)c->o.max_response_bytes,
+                                .h2c = c->o.http_version == 2};
     return 0;
 }
 
