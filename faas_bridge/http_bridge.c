@@ -32,8 +32,12 @@
  * only open a new one as HTTP/1.1 with an Upgrade that such a function refuses: its socket
  * callback refuses the socket instead, and the transfer starts again as an opener. A
  * transfer is an opener when it was refused, or when no h2c connection is open (counted from
- * the openers' socket callbacks) and no opener is under way. tests/tools/h2c_repro shows the
- * libcurl failure and this way around it.
+ * the openers' socket callbacks) and no opener is under way. Under load libcurl 7.88 now and
+ * then wants a new connection for a few calls though the open one has room: they become
+ * openers, so a busy stage opens some more connections than one (idle ones are closed), still
+ * far fewer than one per call. A function that allows fewer streams than the calls sent
+ * refuses the extra ones (REFUSED_STREAM); libcurl and then the stage retry them.
+ * bench/h2c/h2c_repro.sh shows the libcurl failure and this way around it.
  * Limits on what comes back. A response body larger than the request's max_body_bytes (6
  * MiB by default) stops the transfer and fails the request with that reason. Only http and
  * https are allowed (CURLOPT_PROTOCOLS_STR, also for redirects, which are not followed), and

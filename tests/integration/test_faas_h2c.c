@@ -39,8 +39,7 @@ TestSuite(integration_faas_h2c, .fini = rt_kill_all, .timeout = 150);
 /* Runs the stage over h2c against fn, checks the output against the reference; returns the
  * connections the stage counted, the largest number of calls it had in flight and its
  * failed calls. */
-static int64_t run_stage(rt_fn_t *fn, const char *name, int64_t *max_in_flight,
-                         int64_t *failed) {
+static int64_t run_stage(rt_fn_t *fn, const char *name, int64_t *max_in_flight, int64_t *failed) {
     const char *bootstrap = rt_bootstrap();
     rt_faas_run_t run;
     rt_faas_run_init(&run, name, 2);
