@@ -5,9 +5,15 @@
 # P ∈ {1, 4} input partitions (tasks) × order ∈ {partition, key}:
 #   - the function alone: bench-faas-fn-ceiling keeps min(P·C, 64) calls of B events in flight
 #     against the same function with the same latency L, no Rill — what the function itself
-#     serves at that cell (its latency, its CPU, the machine's load at that moment);
+#     serves at that cell (its latency, its CPU, the machine's load at that moment); when its
+#     calls take more than 300 ms, measured again over a window that holds many of them;
 #   - Rill: bench-faas-throughput with the stage's defaults (linger, read-ahead, retries) and
-#     only B and C set, under a fresh application.id, reading the input from the start.
+#     only B and C set, under a fresh application.id, reading the input from the start. Its
+#     warm-up and window grow with the function alone's call time T at the cell: warm-up
+#     2 s + 2·T, window at least max(3 s, 8·T) (and at most 5 s more). In partition order
+#     results leave in bursts, when a partition's oldest call returns; with calls of ~1.5 s
+#     (a saturated function) a 3 s window held two or three bursts and its rate swung from
+#     0.3 to 1.2 of the limit.
 # limit = min(bound, function alone), bound = min(P·C, 64)·B/L (64: faas.max.in.flight, the
 # process's default cap on calls in flight). The function alone and the Rill variants of a cell
 # run one after the other (alternating), RILL_BENCH_FAAS_REPEATS times; the report gives
@@ -54,21 +60,38 @@ for o in "${ORDERS[@]}"; do
 done
 bench_work faas-bound
 
-# alone L B CALLS: the function alone; prints "rate call_ms".
+# alone L B CALLS: the function alone; prints "rate call_ms". A first 3 s window gives the call
+# time T; when T > 300 ms it is measured again over 2 s + 2·T of warm-up and max(3 s, 8·T)
+# (the same rule as the Rill runs: a window must hold many calls).
 alone() {
-    local r
-    r=$(fn_alone "$@")
-    echo "$(field "$r" rate) $(field "$r" mean_call_ms)"
+    local r t warm secs
+    r=$(fn_alone "$1" "$2" "$3")
+    t=$(field "$r" mean_call_ms)
+    if awk -v t="$t" 'BEGIN { exit !(t > 300) }'; then
+        read -r warm secs <<<"$(awk -v t="$t" 'BEGIN { t /= 1000; m = int(8 * t + 0.999)
+            print int(2 + 2 * t + 0.999), (m < 3 ? 3 : m) }')"
+        r=$(fn_alone "$1" "$2" "$3" "$warm" "$secs")
+        t=$(field "$r" mean_call_ms)
+    fi
+    echo "$(field "$r" rate) $t"
 }
 
-# rill L B C P ORDER: one Rill run with the stage's defaults; prints its RESULT line.
+# timing CALL_MS: bench-faas-throughput's warm-up and window flags for a cell (above).
+timing() {
+    awk -v t="$1" 'BEGIN {
+        t = t / 1000; w = int(2 + 2 * t + 0.999); m = int(8 * t + 0.999); if (m < 3) m = 3
+        printf "--warmup-s %d --min-s %d --max-s %d\n", w, m, (m + 5 > 10 ? m + 5 : 10) }'
+}
+
+# rill L B C P ORDER ALONE_CALL_MS: one Rill run with the stage's defaults; prints its RESULT line.
 rill() {
-    local l=$1 b=$2 c=$3 p=$4 order=$5 name="$RUN_ID-$1-$2-$3-$4-$5-$RANDOM" rc=0
+    local l=$1 b=$2 c=$3 p=$4 order=$5 name="$RUN_ID-$1-$2-$3-$4-$5-$RANDOM" rc=0 times
+    read -r -a times <<<"$(timing "$6")"
     fn_control "{\"fault\":{\"latencyMs\":$l},\"reset\":true}"
     local cmd=("$BUILD_DIR/bench/bench-faas-throughput" --bootstrap-servers "$BOOTSTRAP"
                --input "${INPUTS[$p]}" --output "bench.faas.$name.out" --url "$FN_URL"
                --batch "$b" --in-flight "$c" --latency-ms "$l" --order "$order" --tasks "$p"
-               --input-records "$INPUT_RECORDS" --fn-pid "$FN_PID" --timeout-s 120
+               --input-records "$INPUT_RECORDS" --fn-pid "$FN_PID" --timeout-s 120 "${times[@]}"
                -D "application.id=bench-faas-$name" -D "errors.deadletterqueue.topic.name=$DLQ")
     timeout --kill-after=10 200 "${cmd[@]}" >"$WORK/cell.out" 2>"$WORK/cell.err" || rc=$?
     if ((rc != 0 && rc != 3)); then
@@ -89,7 +112,7 @@ run_grid() {
                 calls=$((p * c < PROCESS_CAP ? p * c : PROCESS_CAP))
                 a=$(alone "$l" "$b" "$calls")
                 for o in "${ORDERS[@]}"; do
-                    r=$(rill "$l" "$b" "$c" "$p" "$o")
+                    r=$(rill "$l" "$b" "$c" "$p" "$o" "${a##* }")
                     log "L=$l B=$b C=$c P=$p $o (run $rep): alone $a; ${r#RESULT }"
                     echo "$l $b $c $p $o $rep $(field "$r" bound) $a $(field "$r" rate)" \
                          "$(field "$r" mean_batch) $(field "$r" mean_call_ms)" \

@@ -7,7 +7,8 @@
  *   bench-faas-throughput --input T --output T --url URL --batch B --in-flight C
  *                         --latency-ms L [--linger-ms MS (0: the stage's default)]
  *                         [--max-buffered N (0: the stage's default)] [--order partition|key]
- *                         [--tasks N (1)]
+ *                         [--tasks N (1)] [--http-version 1|2 (1; 2: h2c, the function must
+ *                         speak HTTP/2 with prior knowledge)]
  *                         [--warmup-s S (2)] [--min-s S (3)] [--max-s S (10)]
  *                         [--records N (60000)] [--input-records N] [--fn-pid PID]
  *                         [--timeout-s S (120)] [--trace FILE]
@@ -82,6 +83,7 @@ typedef struct tp_opts_s {
     long input_records;
     long fn_pid;
     long timeout_s;
+    long http_version; /* the stage's http_version: 0 or 1 HTTP/1.1, 2 h2c */
     const char *trace; /* file for a per-tick timeline of the window, or NULL */
 } tp_opts_t;
 
@@ -94,7 +96,8 @@ typedef struct snap_s {
 static void usage(void) {
     printf("bench-faas-throughput --input TOPIC --output TOPIC --url URL --batch B "
            "--in-flight C --latency-ms L [--linger-ms MS (0: default)] [--max-buffered N "
-           "(0: default)] [--order partition|key] [--tasks N (1)] [--warmup-s S (2)] "
+           "(0: default)] [--order partition|key] [--tasks N (1)] [--http-version 1|2 (1)] "
+           "[--warmup-s S (2)] "
            "[--min-s S (3)] [--max-s S (10)] "
            "[--records N (60000)] [--input-records N] [--fn-pid PID] [--timeout-s S (120)] "
            "[--trace FILE (a per-tick timeline of the window)] "
@@ -119,6 +122,7 @@ static const struct {
     {"--input-records", offsetof(tp_opts_t, input_records), 0},
     {"--fn-pid", offsetof(tp_opts_t, fn_pid), 0},
     {"--timeout-s", offsetof(tp_opts_t, timeout_s), 0},
+    {"--http-version", offsetof(tp_opts_t, http_version), 1},
 };
 #define OWN_COUNT_CNT (sizeof(own_counts) / sizeof(own_counts[0]))
 
@@ -207,7 +211,8 @@ static rill_topology_t *build(const tp_opts_t *o) {
                            .batch_max_records = (int)o->batch,
                            .linger_ms = (int)o->linger_ms,
                            .max_in_flight = (int)o->in_flight,
-                           .max_buffered_records = (int)o->max_buffered};
+                           .max_buffered_records = (int)o->max_buffered,
+                           .http_version = (int)o->http_version};
     rill_stream_t *out = rill_stream_faas(in, "fn", &fo);
     rill_stream_to(out, "sink", o->output, NULL);
     return topo;

@@ -43,6 +43,7 @@ typedef struct rill__http_req_s {
     const char *aws_session_token;
     bool verify_tls;       /* default true; only tests against self-signed servers turn it off */
     size_t max_body_bytes; /* a larger response body fails the request; 0: 6 MiB */
+    bool h2c; /* http:// only: HTTP/2 with prior knowledge, multiplexed (http_bridge.c) */
 } rill__http_req_t;
 
 /* The result of a request, filled by the bridge thread. */

@@ -105,6 +105,13 @@ rill__faas_conf_t *rill__faas_conf_new(const char *node_name, const rill_faas_op
     c->session_token = route.session_token;
     if (!rc && rill__url_check(c->url, c->o.allow_insecure_http, errstr, errstr_size))
         rc = -1;
+    if (!rc && (c->o.http_version < 0 || c->o.http_version > 2)) {
+        snprintf(errstr, errstr_size,
+                 "FaaS stage \"%s\": http_version %d: 1 (HTTP/1.1, the default) or 2 (HTTP/2 "
+                 "over http:// with prior knowledge)",
+                 node_name, c->o.http_version);
+        rc = -1;
+    }
     c->o.url = c->url;
     c->o.function = c->function;
     c->o.qualifier = NULL;

@@ -25,6 +25,7 @@
 
 #include <curl/curl.h> /* CURLE_OPERATION_TIMEDOUT */
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,7 +135,8 @@ static int encode(rill__faas_stage_t *st, rill__faas_batch_t *b) {
                                 .aws_userpwd = c->userpwd,
                                 .aws_session_token = c->session_token,
                                 .verify_tls = !c->o.insecure_skip_tls_verify,
-                                .max_body_bytes = (size_t)c->o.max_response_bytes};
+                                .max_body_bytes = (size_t)c->o.max_response_bytes,
+                                .h2c = c->o.http_version == 2};
     return 0;
 }
 
@@ -389,11 +391,29 @@ static size_t hold_limit(const rill__faas_stage_t *st) {
     return fit < max ? fit : max;
 }
 
+/* Says once per stage when its tasks together may have more calls in flight than the
+ * process runs at once: the others wait in the bridge's queue, and their wait counts in
+ * their call time (rill_faas_latency_seconds), so the stage looks slower than its function. */
+static void warn_process_cap(rill__faas_stage_t *st, int64_t calls) {
+    int cap = st->thread->app->set.faas_max_in_flight;
+    if (calls <= cap || __atomic_exchange_n(&st->conf->cap_warned, 1, __ATOMIC_RELAXED))
+        return;
+    rill__log_at(st->thread->app, RILL__LOG_WARN, -1,
+                 "FaaS stage \"%s\": its tasks may have %" PRId64 " calls in flight "
+                 "(rill_faas_concurrency_limit) but the process runs at most "
+                 "faas.max.in.flight=%d at once; the rest wait for a free one. Set "
+                 "faas.max.in.flight and faas.max.connections to at least %" PRId64
+                 " (for every FaaS stage of the process together) or lower max_in_flight",
+                 st->node->name, calls, cap, calls);
+}
+
 /* Publishes what the stage holds to the per-function gauges (once per poll, not per record). */
 static void show_held(rill__faas_stage_t *st, int64_t held, int64_t bytes, int64_t calls) {
     rill__counter_add(&st->conf->m_buffered, held - st->shown_held);
     rill__counter_add(&st->conf->m_buffered_bytes, bytes - st->shown_bytes);
     rill__counter_add(&st->conf->m_call_limit, calls - st->shown_calls);
+    if (calls > st->shown_calls)
+        warn_process_cap(st, __atomic_load_n(&st->conf->m_call_limit, __ATOMIC_RELAXED));
     st->shown_held = held;
     st->shown_bytes = bytes;
     st->shown_calls = calls;

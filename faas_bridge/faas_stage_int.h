@@ -37,6 +37,7 @@ typedef struct rill__faas_conf_s {
     int64_t m_buffered, m_buffered_bytes, m_buffered_limit; /* gauges, summed over tasks */
     int64_t m_connects;                                     /* connections its calls opened */
     int64_t m_call_limit; /* gauge: calls in flight allowed now, summed over tasks */
+    int cap_warned;       /* 1 once the tasks' calls passed faas.max.in.flight (atomic) */
 } rill__faas_conf_t;
 
 /* Records' bytes live in chunks, one allocation for many records; a chunk is freed when

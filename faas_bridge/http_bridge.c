@@ -23,6 +23,21 @@
  * with rill__http_done_free(). A completion queue wakes its stream thread only when it goes
  * from empty to non-empty (a taker always takes everything), and calls the wake-up with the
  * queue's lock held so that the queue cannot be destroyed under a wake-up in progress.
+ * HTTP/2 over cleartext (h2c, a request's h2c flag). Multiplexing calls to an http:// function
+ * needs HTTP/2 with prior knowledge, and libcurl 7.88 breaks it: a transfer that asks for
+ * prior knowledge and reuses a connection sets up a second HTTP/2 layer on it ("Error in the
+ * HTTP2 framing layer"; fixed in libcurl 8.0). So only an opener asks for prior knowledge,
+ * always on a fresh connection (CURLOPT_FRESH_CONNECT); every other h2c transfer asks for
+ * plain HTTP/2 with PIPEWAIT, which reuses (or waits for) a multiplexed connection and would
+ * only open a new one as HTTP/1.1 with an Upgrade that such a function refuses: its socket
+ * callback refuses the socket instead, and the transfer starts again as an opener. A
+ * transfer is an opener when it was refused, or when no h2c connection is open (counted from
+ * the openers' socket callbacks) and no opener is under way. Under load libcurl 7.88 now and
+ * then wants a new connection for a few calls though the open one has room: they become
+ * openers, so a busy stage opens some more connections than one (idle ones are closed), still
+ * far fewer than one per call. A function that allows fewer streams than the calls sent
+ * refuses the extra ones (REFUSED_STREAM); libcurl and then the stage retry them.
+ * bench/h2c/h2c_repro.sh shows the libcurl failure and this way around it.
  * Limits on what comes back. A response body larger than the request's max_body_bytes (6
  * MiB by default) stops the transfer and fails the request with that reason. Only http and
  * https are allowed (CURLOPT_PROTOCOLS_STR, also for redirects, which are not followed), and
@@ -40,6 +55,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HTTP_POLL_MS 1000                  /* longest sleep when libcurl has no timer due */
 #define HTTP_MAX_RETRY_AFTER_S (24 * 3600) /* Retry-After values are capped to one day */
@@ -57,6 +73,8 @@ typedef struct rill__http_job_s {
     size_t body_cap;
     size_t max_body; /* the request's bound of the response body */
     bool too_large;  /* the body passed max_body: the transfer was stopped */
+    bool h2_opener;  /* h2c: opens its own connection with prior knowledge */
+    bool h2_refused; /* h2c: refused to open a connection as a non-opener; starts again */
     double submitted_ms;
 } rill__http_job_t;
 
@@ -75,6 +93,8 @@ struct rill__http_s {
     int active_cnt;
     CURL **pool;
     int pool_cnt;
+    int h2_conns;   /* h2c sockets the openers opened and libcurl has not closed */
+    int h2_openers; /* openers in flight */
 };
 
 struct rill__http_cq_s {
@@ -292,6 +312,28 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *userdata) 
     return len;
 }
 
+/* An opener's socket: counted as an h2c connection until libcurl closes it. */
+static int on_h2_opener_socket(void *clientp, curl_socket_t fd, curlsocktype purpose) {
+    (void)fd;
+    (void)purpose;
+    ((rill__http_t *)clientp)->h2_conns++;
+    return CURL_SOCKOPT_OK;
+}
+
+static int on_h2_close_socket(void *clientp, curl_socket_t fd) {
+    ((rill__http_t *)clientp)->h2_conns--;
+    return close(fd);
+}
+
+/* A non-opener h2c transfer would open a connection: refused (libcurl fails it with
+ * CURLE_ABORTED_BY_CALLBACK before connecting) so that it starts again as an opener. */
+static int on_h2_refuse_socket(void *clientp, curl_socket_t fd, curlsocktype purpose) {
+    (void)fd;
+    (void)purpose;
+    ((rill__http_job_t *)clientp)->h2_refused = true;
+    return CURL_SOCKOPT_ERROR;
+}
+
 /* ---- jobs (bridge thread) ---- */
 
 /* True for "Name:" with nothing after the colon: libcurl's way to remove a header. */
@@ -341,8 +383,37 @@ static int job_headers(rill__http_job_t *job) {
     return 0;
 }
 
+/* The HTTP version options of an h2c transfer (see DESIGN). */
+static CURLcode job_setopts_h2c(rill__http_t *http, rill__http_job_t *job) {
+    CURL *e = job->easy;
+    CURLcode rc;
+
+    if (job->h2_opener) {
+        if ((rc = curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                                   (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE)) ||
+            (rc = curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L)) ||
+            (rc = curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_h2_opener_socket)) ||
+            (rc = curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, http)) ||
+            (rc = curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_h2_close_socket)) ||
+            (rc = curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, http)))
+            return rc;
+        return CURLE_OK;
+    }
+    if ((rc = curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_0)) ||
+        (rc = curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L)) ||
+        (rc = curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_h2_refuse_socket)) ||
+        (rc = curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, job)))
+        return rc;
+    return CURLE_OK;
+}
+
+/* True when job goes as h2c: asked for, over http://. */
+static bool job_is_h2c(const rill__http_job_t *job) {
+    return job->done.req->h2c && !strncasecmp(job->done.req->url, "http://", 7);
+}
+
 /* Sets every option of job's easy handle. Returns CURLE_OK or the first failure. */
-static CURLcode job_setopts(rill__http_job_t *job) {
+static CURLcode job_setopts(rill__http_t *http, rill__http_job_t *job) {
     const rill__http_req_t *req = job->done.req;
     CURL *e = job->easy;
     CURLcode rc;
@@ -365,8 +436,11 @@ static CURLcode job_setopts(rill__http_job_t *job) {
         (rc = curl_easy_setopt(e, CURLOPT_ERRORBUFFER, job->done.resp.error)) ||
         (rc = curl_easy_setopt(e, CURLOPT_PRIVATE, job)))
         return rc;
+    if (job_is_h2c(job) && (rc = job_setopts_h2c(http, job)))
+        return rc;
     /* Preferences that an older or differently built libcurl may refuse: not fatal. */
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    if (!job_is_h2c(job))
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     /* Over TLS, wait for the handshake to tell whether HTTP/2 can multiplex on a connection
      * already opening, rather than open another. Not for cleartext: there libcurl 7.88 waits
      * for the first response, so one slow call would hold back every other. */
@@ -380,6 +454,24 @@ static CURLcode job_setopts(rill__http_job_t *job) {
     return CURLE_OK;
 }
 
+/* Resets job's easy handle into the pool (or frees it) and its header list; ends its turn
+ * as an h2c opener. */
+static void job_release(rill__http_t *http, rill__http_job_t *job) {
+    if (job->easy) {
+        curl_easy_reset(job->easy);
+        if (http->pool_cnt < http->max_in_flight)
+            http->pool[http->pool_cnt++] = job->easy;
+        else
+            curl_easy_cleanup(job->easy);
+        job->easy = NULL;
+    }
+    curl_slist_free_all(job->hdrs);
+    job->hdrs = NULL;
+    if (job->h2_opener)
+        http->h2_openers--;
+    job->h2_opener = false;
+}
+
 /* Hands job back to its submitter with code (and libcurl's message when it has none). */
 static void job_complete(rill__http_t *http, rill__http_job_t *job, CURLcode code,
                          const char *why) {
@@ -390,13 +482,8 @@ static void job_complete(rill__http_t *http, rill__http_job_t *job, CURLcode cod
         curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &resp->status);
         curl_easy_getinfo(job->easy, CURLINFO_NUM_CONNECTS, &resp->connects);
         __atomic_add_fetch(&http->connects, (uint64_t)resp->connects, __ATOMIC_RELAXED);
-        curl_easy_reset(job->easy);
-        if (http->pool_cnt < http->max_in_flight)
-            http->pool[http->pool_cnt++] = job->easy;
-        else
-            curl_easy_cleanup(job->easy);
-        job->easy = NULL;
     }
+    job_release(http, job);
     if (code == CURLE_OK) {
         resp->error[0] = '\0';
     } else if (job->too_large) {
@@ -407,8 +494,6 @@ static void job_complete(rill__http_t *http, rill__http_job_t *job, CURLcode cod
         const char *msg = why ? why : curl_easy_strerror(code);
         copy_field(resp->error, sizeof(resp->error), msg, strlen(msg));
     }
-    curl_slist_free_all(job->hdrs);
-    job->hdrs = NULL;
     resp->total_ms = now_ms() - job->submitted_ms;
     __atomic_add_fetch(&http->completed, 1, __ATOMIC_RELAXED);
     cq_push(job->cq, &job->done);
@@ -432,6 +517,12 @@ static void job_start(rill__http_t *http, rill__http_job_t *job) {
         return;
     }
     job->easy = http->pool_cnt ? http->pool[--http->pool_cnt] : curl_easy_init();
+    if (job->easy && job_is_h2c(job) &&
+        (job->h2_refused || (http->h2_conns <= 0 && http->h2_openers == 0))) {
+        job->h2_opener = true;
+        http->h2_openers++;
+    }
+    job->h2_refused = false;
     if (!job->easy) {
         job_complete(http, job, CURLE_FAILED_INIT, "curl_easy_init failed");
         return;
@@ -440,7 +531,7 @@ static void job_start(rill__http_t *http, rill__http_job_t *job) {
         job_complete(http, job, CURLE_OUT_OF_MEMORY, NULL);
         return;
     }
-    if ((rc = job_setopts(job)) != CURLE_OK) {
+    if ((rc = job_setopts(http, job)) != CURLE_OK) {
         job_complete(http, job, rc, NULL);
         return;
     }
@@ -514,7 +605,14 @@ static int http_reap(rill__http_t *http) {
         job = (rill__http_job_t *)(void *)priv;
         code = msg->data.result; /* msg is invalid after remove_handle */
         job_detach(http, job);
-        job_complete(http, job, code, NULL);
+        if (job->h2_refused && code != CURLE_OK) {
+            /* Starts again as an opener: at most once, since openers are never refused. */
+            job_release(http, job);
+            job->done.resp.error[0] = '\0';
+            job_start(http, job);
+        } else {
+            job_complete(http, job, code, NULL);
+        }
         reaped++;
     }
     return reaped;

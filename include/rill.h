@@ -506,6 +506,11 @@ typedef struct rill_faas_opts_s {
                                      loopback (localhost, 127.0.0.0/8, ::1); 1 allows it for any
                                      host. Credentials (SigV4, session token) never go over
                                      http: a Lambda stage with an http:// url is not signed */
+    int http_version;             /* over http://: 0 or 1 (default) HTTP/1.1, one connection per
+                                     call in flight; 2: HTTP/2 without upgrade (h2c, prior
+                                     knowledge), the calls multiplexed on shared connections;
+                                     the function must speak it. Over https:// HTTP/2 is used
+                                     whenever the server offers it (ALPN), whatever this is */
 } rill_faas_opts_t;
 
 /*

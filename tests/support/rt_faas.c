@@ -252,6 +252,56 @@ void rt_fn_start(rt_fn_t *fn, const char *target, const char *fault_json) {
     wait_ready(fn, "GET", "/", NULL, want, FN_START_MS);
 }
 
+/* Lines of fn's log that start with prefix. */
+static int log_lines(const rt_fn_t *fn, const char *prefix) {
+    FILE *fp = fopen(fn->log, "r");
+    char line[512];
+    int n = 0;
+    if (!fp)
+        return 0;
+    while (fgets(line, sizeof(line), fp))
+        n += !strncmp(line, prefix, strlen(prefix));
+    fclose(fp);
+    return n;
+}
+
+void rt_fn_start_h2c(rt_fn_t *fn, const char *target, int max_streams, const char *fault_json) {
+    memset(fn, 0, sizeof(*fn));
+    char *dir = functions_dir();
+    fn->port = pick_port();
+    snprintf(fn->url, sizeof(fn->url), "http://127.0.0.1:%d/", fn->port);
+    char *name = xasprintf("fn-h2c-%s-%d.log", target, fn->port);
+    fn->log = rt_tmp_path(name);
+    free(name);
+    char *main_js = xasprintf("%s/h2c.js", dir);
+    char *target_arg = xasprintf("--target=%s", target);
+    char *port_arg = xasprintf("--port=%d", fn->port);
+    char *streams_arg = xasprintf("--max-streams=%d", max_streams);
+    char *fault = xasprintf("RILL_FAULT=%s", fault_json ? fault_json : "{}");
+    char *argv[] = {"/usr/bin/env", fault,    "node",      main_js,
+                    target_arg,     port_arg, streams_arg, NULL};
+    fn->pid = rt_spawn(argv, fn->log);
+    free(fault);
+    free(dir);
+    free(main_js);
+    free(target_arg);
+    free(port_arg);
+    free(streams_arg);
+    /* Its server speaks HTTP/2 only: it is ready once it has logged that it listens. */
+    for (int64_t deadline = rt_now_ms() + FN_START_MS; rt_now_ms() < deadline; rt_sleep_ms(100)) {
+        if (log_lines(fn, "h2c.js: target "))
+            return;
+        if (rt_wait(fn->pid, 0) != -1)
+            break;
+    }
+    rt_log_tail(fn->log, 30);
+    cr_assert_fail("h2c function on port %d did not start (log %s)", fn->port, fn->log);
+}
+
+int rt_fn_h2c_sessions(const rt_fn_t *fn) {
+    return log_lines(fn, "h2c.js: session ");
+}
+
 void rt_fn_start_lambda(rt_fn_t *fn, const char *fault_json) {
     memset(fn, 0, sizeof(*fn));
     fn->lambda = true;
@@ -373,6 +423,7 @@ pid_t rt_faas_app_spawn(const rt_faas_app_t *app) {
     INT_FLAG("--backoff-max", app->backoff_max_ms);
     INT_FLAG("--metrics-every", app->metrics_every_ms);
     INT_FLAG("--adaptive", app->adaptive);
+    INT_FLAG("--http-version", app->http_version);
 #undef STR_FLAG
 #undef INT_FLAG
     for (size_t i = 0; app->props && app->props[i]; i++) {

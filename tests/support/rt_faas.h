@@ -45,6 +45,16 @@ void rt_fn_start(rt_fn_t *fn, const char *target, const char *fault_json);
  * most 60 s) until it answers. */
 void rt_fn_start_lambda(rt_fn_t *fn, const char *fault_json);
 
+/* Starts the target (echo, transform or faulty) served over HTTP/2 with prior knowledge
+ * (faas_bridge/functions/h2c.js, node's http2 server, at most max_streams streams per
+ * connection), with RILL_FAULT=fault_json when not NULL, on a free port of 127.0.0.1; waits (at
+ * most 30 s) until it listens. It logs the line "h2c.js: session N" for every connection it accepts
+ * (rt_fn_h2c_sessions). */
+void rt_fn_start_h2c(rt_fn_t *fn, const char *target, int max_streams, const char *fault_json);
+
+/* The HTTP/2 connections an rt_fn_start_h2c() function accepted so far, from its log. */
+int rt_fn_h2c_sessions(const rt_fn_t *fn);
+
 /* Stops fn (SIGTERM, then SIGKILL after 5 s) and frees what rt_fn_start*() allocated. */
 void rt_fn_stop(rt_fn_t *fn);
 
@@ -76,6 +86,7 @@ typedef struct rt_faas_app_s {
     int batch, in_flight, linger_ms, retries, timeout_ms, max_buffered, backoff_ms, backoff_max_ms,
         metrics_every_ms;
     int adaptive;             /* 1: adaptive_concurrency */
+    int http_version;         /* 2: HTTP/2 over http:// (h2c); 0: the default */
     const char *const *props; /* "name=value" Rill properties (-D), NULL-terminated */
     const char *log;
 } rt_faas_app_t;
