@@ -17,7 +17,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
-#include "rt_faas.h"
+#include "rt_faas_run.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -58,7 +58,7 @@ static int64_t run_stage(rt_fn_t *fn, const char *name, int64_t *max_in_flight, 
                          .props = props,
                          .log = run.log};
     pid_t pid = rt_faas_app_spawn(&app);
-    rt_records_t *out = rt_faas_finish(bootstrap, &run, pid, OUTPUT_TIMEOUT_MS);
+    rt_records_t *out = rt_faas_run_finish(&run, pid, OUTPUT_TIMEOUT_MS);
     rt_faas_expect_sequence(&run.delivered, out, false, run.output, NULL);
 
     rt_metric_t connects, in_flight, failures;

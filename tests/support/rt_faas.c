@@ -270,14 +270,14 @@ void rt_fn_start_h2c(rt_fn_t *fn, const char *target, int max_streams, const cha
     char *dir = functions_dir();
     fn->port = pick_port();
     snprintf(fn->url, sizeof(fn->url), "http://127.0.0.1:%d/", fn->port);
-    char *name = xasprintf("fn-h2c-%s-%d.log", target, fn->port);
+    char *name = rt_asprintf("fn-h2c-%s-%d.log", target, fn->port);
     fn->log = rt_tmp_path(name);
     free(name);
-    char *main_js = xasprintf("%s/h2c.js", dir);
-    char *target_arg = xasprintf("--target=%s", target);
-    char *port_arg = xasprintf("--port=%d", fn->port);
-    char *streams_arg = xasprintf("--max-streams=%d", max_streams);
-    char *fault = xasprintf("RILL_FAULT=%s", fault_json ? fault_json : "{}");
+    char *main_js = rt_asprintf("%s/h2c.js", dir);
+    char *target_arg = rt_asprintf("--target=%s", target);
+    char *port_arg = rt_asprintf("--port=%d", fn->port);
+    char *streams_arg = rt_asprintf("--max-streams=%d", max_streams);
+    char *fault = rt_asprintf("RILL_FAULT=%s", fault_json ? fault_json : "{}");
     char *argv[] = {"/usr/bin/env", fault,    "node",      main_js,
                     target_arg,     port_arg, streams_arg, NULL};
     fn->pid = rt_spawn(argv, fn->log);
