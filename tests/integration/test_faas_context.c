@@ -184,22 +184,6 @@ static int capture_init(rill_ctx_t *ctx, void **statep, void *opaque) {
 
 static const rill_processor_def_t capture = {capture_init, capture_process, NULL};
 
-static void conf_set(rill_conf_t *conf, const char *name, const char *value) {
-    char errstr[256];
-    cr_assert_eq(rill_conf_set(conf, name, value, errstr, sizeof(errstr)), RILL_OK, "%s: %s", name,
-                 errstr);
-}
-
-static void *watchdog(void *arg) {
-    rill_app_t *app = arg;
-    for (int i = 0; i < RUN_TIMEOUT_MS / 100; i++) {
-        pthread_testcancel();
-        usleep(100 * 1000);
-    }
-    rill_app_stop(app);
-    return NULL;
-}
-
 /* a + b → transform → (capture, echo → capture), until --drain ends it. */
 static rill_err_t run_app(const char *app_id, const char *a, const char *b) {
     const char *transform_url = getenv("RILL_TEST_FN_TRANSFORM");
@@ -225,27 +209,7 @@ static rill_err_t run_app(const char *app_id, const char *a, const char *b) {
     rill_stream_process(echoed, "after-echo", &capture, &after_echo);
     cr_assert_null(rill_topology_error(topo), "%s", rill_topology_error(topo));
 
-    char *state = rt_tmp_path(app_id);
-    rill_conf_t *conf = rill_conf_new();
-    conf_set(conf, "application.id", app_id);
-    conf_set(conf, "bootstrap.servers", rt_bootstrap());
-    conf_set(conf, "state.dir", state);
-    conf_set(conf, "commit.interval.ms", "200");
-    conf_set(conf, "exit.on.end", "true");
-    char errstr[512];
-    rill_app_t *app = rill_app_new(topo, conf, errstr, sizeof(errstr));
-    cr_assert_not_null(app, "%s", errstr);
-    cr_assert_eq(rill_app_start(app, errstr, sizeof(errstr)), RILL_OK, "%s", errstr);
-    pthread_t dog;
-    pthread_create(&dog, NULL, watchdog, app);
-    rill_err_t err = rill_app_wait(app, errstr, sizeof(errstr));
-    pthread_cancel(dog);
-    pthread_join(dog, NULL);
-    if (err)
-        cr_log_error("%s: %s", app_id, errstr);
-    rill_app_destroy(app);
-    free(state);
-    return err;
+    return rt_app_run_here(topo, app_id, RUN_TIMEOUT_MS);
 }
 
 /* ---- the check ---- */

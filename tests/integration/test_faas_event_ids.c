@@ -142,22 +142,6 @@ static void ticker_close(void *state, void *opaque) {
 
 static const rill_processor_def_t ticker = {ticker_init, ticker_process, ticker_close};
 
-static void conf_set(rill_conf_t *conf, const char *name, const char *value) {
-    char errstr[256];
-    cr_assert_eq(rill_conf_set(conf, name, value, errstr, sizeof(errstr)), RILL_OK, "%s: %s", name,
-                 errstr);
-}
-
-static void *watchdog(void *arg) {
-    rill_app_t *app = arg;
-    for (int i = 0; i < RUN_TIMEOUT_MS / 100; i++) {
-        pthread_testcancel();
-        usleep(100 * 1000);
-    }
-    rill_app_stop(app);
-    return NULL;
-}
-
 /* Runs the app on in → out until --drain ends it; returns its exit error. */
 static rill_err_t run_app(const char *app_id, const char *in, const char *out, const char *url) {
     rill_topology_t *topo = rill_topology_new();
@@ -175,27 +159,7 @@ static rill_err_t run_app(const char *app_id, const char *in, const char *out, c
     rill_stream_to(rill_stream_faas(all, "notify", &fo), "sent", out, NULL);
     cr_assert_null(rill_topology_error(topo), "%s", rill_topology_error(topo));
 
-    char *state = rt_tmp_path(app_id);
-    rill_conf_t *conf = rill_conf_new();
-    conf_set(conf, "application.id", app_id);
-    conf_set(conf, "bootstrap.servers", rt_bootstrap());
-    conf_set(conf, "state.dir", state);
-    conf_set(conf, "commit.interval.ms", "200");
-    conf_set(conf, "exit.on.end", "true");
-    char errstr[512];
-    rill_app_t *app = rill_app_new(topo, conf, errstr, sizeof(errstr));
-    cr_assert_not_null(app, "%s", errstr);
-    cr_assert_eq(rill_app_start(app, errstr, sizeof(errstr)), RILL_OK, "%s", errstr);
-    pthread_t dog;
-    pthread_create(&dog, NULL, watchdog, app);
-    rill_err_t err = rill_app_wait(app, errstr, sizeof(errstr));
-    pthread_cancel(dog);
-    pthread_join(dog, NULL);
-    if (err)
-        cr_log_error("%s: %s", app_id, errstr);
-    rill_app_destroy(app);
-    free(state);
-    return err;
+    return rt_app_run_here(topo, app_id, RUN_TIMEOUT_MS);
 }
 
 /* A string member of a JSON object, or "". */

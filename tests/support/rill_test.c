@@ -19,6 +19,7 @@
 #include <criterion/logging.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
@@ -756,4 +757,54 @@ size_t rt_check_order(const rt_records_t *input, const rt_records_t *output, cha
     free(last);
     free(pos);
     return violations;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* An app in this process                                                                    */
+
+static void conf_must_set(rill_conf_t *conf, const char *name, const char *value) {
+    char errstr[256];
+    cr_assert_eq(rill_conf_set(conf, name, value, errstr, sizeof(errstr)), RILL_OK, "%s: %s", name,
+                 errstr);
+}
+
+typedef struct rt_watchdog_s {
+    rill_app_t *app;
+    int timeout_ms;
+} rt_watchdog_t;
+
+/* Stops the app once its time is up (cancelled when it ended before). */
+static void *watchdog(void *arg) {
+    const rt_watchdog_t *w = arg;
+    for (int i = 0; i < w->timeout_ms / 100; i++) {
+        pthread_testcancel();
+        usleep(100 * 1000);
+    }
+    rill_app_stop(w->app);
+    return NULL;
+}
+
+rill_err_t rt_app_run_here(rill_topology_t *topo, const char *app_id, int timeout_ms) {
+    char *state = rt_tmp_path(app_id);
+    rill_conf_t *conf = rill_conf_new();
+    conf_must_set(conf, "application.id", app_id);
+    conf_must_set(conf, "bootstrap.servers", rt_bootstrap());
+    conf_must_set(conf, "state.dir", state);
+    conf_must_set(conf, "commit.interval.ms", "200");
+    conf_must_set(conf, "exit.on.end", "true");
+    char errstr[512];
+    rill_app_t *app = rill_app_new(topo, conf, errstr, sizeof(errstr));
+    cr_assert_not_null(app, "%s", errstr);
+    cr_assert_eq(rill_app_start(app, errstr, sizeof(errstr)), RILL_OK, "%s", errstr);
+    rt_watchdog_t w = {.app = app, .timeout_ms = timeout_ms};
+    pthread_t dog;
+    pthread_create(&dog, NULL, watchdog, &w);
+    rill_err_t err = rill_app_wait(app, errstr, sizeof(errstr));
+    pthread_cancel(dog);
+    pthread_join(dog, NULL);
+    if (err)
+        cr_log_error("%s: %s", app_id, errstr);
+    rill_app_destroy(app);
+    free(state);
+    return err;
 }

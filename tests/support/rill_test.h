@@ -17,6 +17,8 @@
 #ifndef RILL_TEST_H
 #define RILL_TEST_H
 
+#include <rill.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +44,11 @@ char *rt_tmp_path(const char *name);
 
 /* A new string formatted as printf formats it; aborts when out of memory. The caller frees it. */
 char *rt_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Runs topo in this process as application app_id on the test broker (state in the test's
+ * temporary directory, commit.interval.ms 200, exit.on.end true) until it ends, stopping it
+ * after timeout_ms; returns its exit error (logged when there is one). */
+rill_err_t rt_app_run_here(rill_topology_t *topo, const char *app_id, int timeout_ms);
 
 /* Milliseconds on a monotonic clock. */
 int64_t rt_now_ms(void);
