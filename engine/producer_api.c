@@ -6,8 +6,10 @@
  * Delivery failures are counted by the delivery-report callback and reported by the next
  * flush, so a writer learns that a record was lost instead of finding out from the output.
  */
+#include "clock_int.h"
 #include "conf_int.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,12 +113,28 @@ void rill_producer_destroy(rill_producer_t *p) {
     free(p);
 }
 
+/* Errors a partition shows while its topic is new or its leader moves: asked again. */
+static bool end_offset_retriable(rd_kafka_resp_err_t err) {
+    return err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+           err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+           err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+           err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+           err == RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT;
+}
+
 rill_err_t rill_producer_end_offset(rill_producer_t *p, const char *topic, int32_t partition,
                                     int timeout_ms, int64_t *endp, char *errstr,
                                     size_t errstr_size) {
-    int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(p->rk, topic, partition, &lo, &hi, timeout_ms);
+    int64_t lo = 0, hi = 0, deadline = rill__now_ms() + timeout_ms;
+    rd_kafka_resp_err_t err;
+    for (;;) {
+        int64_t left = deadline - rill__now_ms();
+        err = rd_kafka_query_watermark_offsets(p->rk, topic, partition, &lo, &hi,
+                                               (int)(left > 0 ? left : 0));
+        if (!err || !end_offset_retriable(err) || rill__now_ms() + 100 >= deadline)
+            break;
+        rd_kafka_poll(p->rk, 100); /* serves delivery reports while it waits */
+    }
     if (err) {
         snprintf(errstr, errstr_size, "end offset of %s [%d]: %s", topic, (int)partition,
                  rd_kafka_err2str(err));

@@ -719,7 +719,9 @@ rill_err_t rill_producer_flush(rill_producer_t *p, int timeout_ms, char *errstr,
                                size_t errstr_size);
 
 /* Sets *endp to the end offset (the next offset to be written) of topic's partition, asking
- * the broker, waiting up to timeout_ms. Returns 0, or RILL_ERR_KAFKA with errstr. */
+ * the broker, waiting up to timeout_ms; asked again within that time while the partition has
+ * no leader yet (a topic just made, a leader moving). Returns 0, or RILL_ERR_KAFKA with
+ * errstr. */
 rill_err_t rill_producer_end_offset(rill_producer_t *p, const char *topic, int32_t partition,
                                     int timeout_ms, int64_t *endp, char *errstr,
                                     size_t errstr_size);
