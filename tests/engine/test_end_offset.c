@@ -55,11 +55,10 @@ Test(engine_end_offset, asks_again_while_the_partition_has_no_leader) {
     /* A first answer so that the client knows the partition, then the errors. */
     cr_assert_eq(rill_producer_end_offset(p, "t", 0, 10000, &end, errstr, sizeof(errstr)), RILL_OK,
                  "%s", errstr);
-    rd_kafka_mock_push_request_errors(cluster, LIST_OFFSETS, 4,
-                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-                                      RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
-                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+    rd_kafka_mock_push_request_errors(
+        cluster, LIST_OFFSETS, 4, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
     end = -1;
     rill_err_t rc = rill_producer_end_offset(p, "t", 0, 10000, &end, errstr, sizeof(errstr));
     cr_assert_eq(rc, RILL_OK, "a partition without a leader for four answers: %s", errstr);
