@@ -7,12 +7,11 @@
  * (caches dropped without a commit) leaves, and what a restore into an empty state
  * directory must rebuild. RocksDB is real, in a temporary directory.
  */
-#define _GNU_SOURCE /* nftw */
 #include <criterion/criterion.h>
 
+#include "rt_state.h"
 #include "state_host_int.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,11 +361,7 @@ static void check_content(rill__task_stores_t *ts, const slot_t *want) {
 
 /* ---- the process and task around the stores ---- */
 
-static char dirs[2][256];
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    return remove(path);
-}
+static char *dirs[2];
 
 static rill__state_t *fake_state(const char *dir) {
     rill__state_host_t host = {.application_id = "fake",
@@ -396,15 +391,17 @@ static void setup(void) {
     memset(model, 0, sizeof(model));
     memset(committed, 0, sizeof(committed));
     for (int i = 0; i < 2; i++) {
-        snprintf(dirs[i], sizeof(dirs[i]), "/tmp/rill_test_fake_host_XXXXXX");
-        cr_assert_not_null(mkdtemp(dirs[i]));
+        dirs[i] = rt_state_dir_new("fake-host");
     }
     kv_def.changelog_records = win_def.changelog_records = 0;
 }
 
 static void teardown(void) {
-    for (int i = 0; i < 2; i++)
-        nftw(dirs[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    for (int i = 0; i < 2; i++) {
+        rt_state_dir_remove(dirs[i]);
+        free(dirs[i]);
+        dirs[i] = NULL;
+    }
 }
 
 Test(state_fake_host, changelog_holds_each_commits_writes_and_restore_rebuilds_them, .init = setup,
