@@ -5,8 +5,8 @@
  * Input is what the rill-nexmark generator writes: JSON persons keyed by person id, auctions
  * keyed by auction id, bids keyed by their auction id (auctions and bids co-partitioned).
  * Every source reads string keys and JSON values, with the event's "dateTime" as its
- * timestamp; q0-q2, q4-q7 and winning (tests/progs/nexmark/) read the JSON as text
- * (rill_serde_json_text()), q3 and q8 decode it with json-c.
+ * timestamp; every query (tests/progs/nexmark/) reads the JSON as text
+ * (rill_serde_json_text()) and writes its output's text itself.
  *
  *   rill_nexmark_app --query q0|q1|q2|q3|q4|q5|q6|q7|q8|winning --persons T --auctions T
  *                    --bids T --output T --app-id ID [--grace-ms N] [Rill flags]
@@ -94,183 +94,10 @@
 
 #include "nexmark/nx_int.h"
 
-#include <json-c/json.h>
-
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define WINDOW_MS INT64_C(10000)
-
-/* ---------------------------------------------------------------------------------------- */
-/* JSON                                                                                     */
-
-/* Parses len bytes of JSON. Returns a new object (json_object_put() it) or NULL. */
-static struct json_object *json_parse(const void *buf, size_t len) {
-    if (!buf || !len)
-        return NULL;
-    struct json_tokener *tok = json_tokener_new();
-    if (!tok)
-        return NULL;
-    struct json_object *obj = json_tokener_parse_ex(tok, buf, (int)len);
-    if (obj && json_tokener_get_error(tok) != json_tokener_success) {
-        json_object_put(obj);
-        obj = NULL;
-    }
-    json_tokener_free(tok);
-    return obj;
-}
-
-/* The decoded value of rec, parsing its bytes when it has no decoded form. Sets *ownedp when
- * the caller must json_object_put() the result. */
-static struct json_object *record_json(const rill_record_t *rec, int *ownedp) {
-    *ownedp = 0;
-    if (rec->value_obj && rec->value_serde == rill_serde_json())
-        return rec->value_obj;
-    *ownedp = 1;
-    return json_parse(rec->value, rec->value_len);
-}
-
-/* Reads integer field name of obj. Returns 0 and sets *out, or -1. */
-static int json_int(struct json_object *obj, const char *name, int64_t *out) {
-    struct json_object *v;
-    if (!obj || !json_object_object_get_ex(obj, name, &v) || !json_object_is_type(v, json_type_int))
-        return -1;
-    *out = json_object_get_int64(v);
-    return 0;
-}
-
-/* Reads string field name of obj (borrowed from obj), or NULL. */
-static const char *json_str(struct json_object *obj, const char *name) {
-    struct json_object *v;
-    if (!obj || !json_object_object_get_ex(obj, name, &v) ||
-        !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
-/* Appends obj's compact text to out and releases obj. Returns 0 or -1. */
-static int json_emit(struct json_object *obj, rill_buf_t *out) {
-    const char *text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
-    int rc = rill_buf_append(out, text, strlen(text));
-    json_object_put(obj);
-    return rc;
-}
-
-/* Integer field name of rec's JSON value, or -1. */
-static int64_t record_int(const rill_record_t *rec, const char *name) {
-    int owned;
-    struct json_object *obj = record_json(rec, &owned);
-    int64_t v = -1;
-    if (json_int(obj, name, &v))
-        v = -1;
-    if (owned)
-        json_object_put(obj);
-    return v;
-}
-
-/* The timestamp extractor of every source: the event's dateTime (-1 rejects the record). */
-static int64_t date_time_of(const rill_record_t *rec, void *opaque) {
-    return record_int(rec, "dateTime");
-}
-
-/* select_key mapper: the auction's seller, as decimal text. */
-static int key_by_seller(const rill_record_t *rec, rill_map_out_t *out, void *opaque) {
-    char key[24];
-    int64_t seller = record_int(rec, "seller");
-    if (seller < 0)
-        return -1;
-    return rill_buf_append(out->key, key, (size_t)snprintf(key, sizeof(key), "%" PRId64, seller));
-}
-
-static int non_empty(const rill_record_t *rec, void *opaque) {
-    return rec->value && rec->value_len > 0;
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* q3                                                                                       */
-
-static int in_category_10(const rill_record_t *rec, void *opaque) {
-    return record_int(rec, "category") == 10;
-}
-
-static int q3_join(const rill_record_t *auction, const rill_record_t *person, rill_buf_t *out,
-                   void *opaque) {
-    struct json_object *a = json_parse(auction->value, auction->value_len);
-    struct json_object *p = json_parse(person->value, person->value_len);
-    const char *state = json_str(p, "state"), *name = json_str(p, "name");
-    const char *city = json_str(p, "city");
-    int64_t id;
-    int rc = -1;
-    if (state && name && city && !json_int(a, "id", &id)) {
-        rc = 0;
-        if (!strcmp(state, "OR") || !strcmp(state, "ID") || !strcmp(state, "CA")) {
-            struct json_object *o = json_object_new_object();
-            json_object_object_add(o, "name", json_object_new_string(name));
-            json_object_object_add(o, "city", json_object_new_string(city));
-            json_object_object_add(o, "state", json_object_new_string(state));
-            json_object_object_add(o, "id", json_object_new_int64(id));
-            rc = json_emit(o, out);
-        }
-    }
-    json_object_put(a);
-    json_object_put(p);
-    return rc;
-}
-
-static void build_q3(rill_topology_t *topo, const char *persons, const char *auctions,
-                     const char *output, const rill_source_opts_t *src, int64_t grace_ms) {
-    rill_table_t *people = rill_table_from(topo, "persons", persons, src, "q3-persons-store");
-    rill_stream_t *s = rill_stream_from(topo, "auctions", auctions, src);
-    s = rill_stream_filter(s, "q3-category-10", in_category_10, NULL);
-    s = rill_stream_select_key(s, "q3-key-by-seller", key_by_seller, NULL);
-    s = rill_stream_repartition(s, "q3-auctions-by-seller");
-    s = rill_stream_table_join(s, people, "q3-join", RILL_JOIN_INNER, grace_ms, q3_join, NULL);
-    s = rill_stream_filter(s, "q3-or-id-ca", non_empty, NULL);
-    rill_stream_to(s, "sink", output, NULL);
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* q8                                                                                       */
-
-static int q8_join(const rill_record_t *person, const rill_record_t *auction, rill_buf_t *out,
-                   void *opaque) {
-    int64_t start = person->timestamp - person->timestamp % WINDOW_MS;
-    if (auction->timestamp - auction->timestamp % WINDOW_MS != start)
-        return 0; /* within 10 s but not in the same window: no row */
-    struct json_object *p = json_parse(person->value, person->value_len);
-    struct json_object *a = json_parse(auction->value, auction->value_len);
-    const char *name = json_str(p, "name");
-    int64_t id, auction_id;
-    int rc = -1;
-    if (name && !json_int(p, "id", &id) && !json_int(a, "id", &auction_id)) {
-        struct json_object *o = json_object_new_object();
-        json_object_object_add(o, "id", json_object_new_int64(id));
-        json_object_object_add(o, "name", json_object_new_string(name));
-        json_object_object_add(o, "starttime", json_object_new_int64(start));
-        json_object_object_add(o, "auction", json_object_new_int64(auction_id));
-        rc = json_emit(o, out);
-    }
-    json_object_put(p);
-    json_object_put(a);
-    return rc;
-}
-
-static void build_q8(rill_topology_t *topo, const char *persons, const char *auctions,
-                     const char *output, const rill_source_opts_t *src, int64_t grace_ms) {
-    rill_stream_t *p = rill_stream_from(topo, "persons", persons, src);
-    rill_stream_t *a = rill_stream_from(topo, "auctions", auctions, src);
-    a = rill_stream_select_key(a, "q8-key-by-seller", key_by_seller, NULL);
-    a = rill_stream_repartition(a, "q8-auctions-by-seller");
-    rill_join_spec_t spec = {.kind = RILL_JOIN_INNER,
-                             .before_ms = WINDOW_MS - 1,
-                             .after_ms = WINDOW_MS - 1,
-                             .grace_ms = grace_ms};
-    rill_stream_t *j = rill_stream_join(p, a, "q8-join", &spec, q8_join, NULL);
-    j = rill_stream_filter(j, "q8-same-window", non_empty, NULL);
-    rill_stream_to(j, "sink", output, NULL);
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Command line                                                                             */
@@ -316,27 +143,17 @@ static int check_extra_args(int argc, char **argv) {
 static rill_topology_t *build(const char *query, const char *persons, const char *auctions,
                               const char *bids, const char *output, int64_t *grace_msp) {
     rill_source_opts_t src = {.key_serde = rill_serde_string(),
-                              .value_serde = rill_serde_json(),
-                              .timestamp_extractor = date_time_of};
-    rill_source_opts_t text_src = {.key_serde = rill_serde_string(),
-                                   .value_serde = rill_serde_json_text(),
-                                   .timestamp_extractor = nx_date_time};
+                              .value_serde = rill_serde_json_text(),
+                              .timestamp_extractor = nx_date_time};
     nx_topics_t topics = {persons, auctions, bids, output};
     rill_topology_t *topo = rill_topology_new();
-    int64_t text_grace = nx_default_grace(query);
-    if (text_grace >= 0) {
-        *grace_msp = *grace_msp < 0 ? text_grace : *grace_msp;
-        nx_build(topo, query, &topics, &text_src, *grace_msp);
-    } else if (!strcmp(query, "q3")) {
-        *grace_msp = *grace_msp < 0 ? 10000 : *grace_msp;
-        build_q3(topo, persons, auctions, output, &src, *grace_msp);
-    } else if (!strcmp(query, "q8")) {
-        *grace_msp = *grace_msp < 0 ? 60000 : *grace_msp;
-        build_q8(topo, persons, auctions, output, &src, *grace_msp);
-    } else {
+    int64_t default_grace = nx_default_grace(query);
+    if (default_grace < 0) {
         rill_topology_destroy(topo);
         return NULL;
     }
+    *grace_msp = *grace_msp < 0 ? default_grace : *grace_msp;
+    nx_build(topo, query, &topics, &src, *grace_msp);
     return topo;
 }
 

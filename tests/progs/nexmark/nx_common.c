@@ -77,6 +77,10 @@ int64_t nx_default_grace(const char *query) {
         return 2000;
     if (!strcmp(query, "q4") || !strcmp(query, "q6") || !strcmp(query, "winning"))
         return 2000;
+    if (!strcmp(query, "q3"))
+        return 10000;
+    if (!strcmp(query, "q8"))
+        return 60000;
     return -1;
 }
 
@@ -88,6 +92,10 @@ int nx_build(rill_topology_t *topo, const char *query, const nx_topics_t *t,
         nx_build_q1(topo, t, src);
     else if (!strcmp(query, "q2"))
         nx_build_q2(topo, t, src);
+    else if (!strcmp(query, "q3"))
+        nx_build_q3(topo, t, src, grace_ms);
+    else if (!strcmp(query, "q8"))
+        nx_build_q8(topo, t, src, grace_ms);
     else if (!strcmp(query, "q4"))
         nx_build_q4(topo, t, src, grace_ms);
     else if (!strcmp(query, "q5"))

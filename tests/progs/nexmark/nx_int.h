@@ -1,8 +1,9 @@
 /*
- * nx_int.h — the NEXMark queries of rill_nexmark_app that read their input as JSON text
+ * nx_int.h — the NEXMark queries of rill_nexmark_app, all reading their input as JSON text
  * (rill_serde_json_text(): members read from the bytes, no json-c tree): q0, q1, q2 (one
- * record in, at most one out), q5, q7 (windows, then the best of each window) and q4, q6
- * (closed auctions, then an aggregate per category or seller), and the winning bids.
+ * record in, at most one out), q5, q7 (windows, then the best of each window), q4, q6
+ * (closed auctions, then an aggregate per category or seller), q3, q8 (joins of auctions
+ * with persons) and the winning bids.
  * rill_nexmark_app.c documents every query's exact semantics and output; these files build them.
  *
  * DESIGN
@@ -37,7 +38,7 @@ int nx_build(rill_topology_t *topo, const char *query, const nx_topics_t *t,
 int64_t nx_default_grace(const char *query);
 
 /* Stateless queries (nx_stateless.c), windowed ones (nx_windows.c), closing ones
- * (nx_closing.c). */
+ * (nx_closing.c), joins (nx_joins.c). */
 void nx_build_q0(rill_topology_t *topo, const nx_topics_t *t, const rill_source_opts_t *src);
 void nx_build_q1(rill_topology_t *topo, const nx_topics_t *t, const rill_source_opts_t *src);
 void nx_build_q2(rill_topology_t *topo, const nx_topics_t *t, const rill_source_opts_t *src);
@@ -48,6 +49,10 @@ void nx_build_q7(rill_topology_t *topo, const nx_topics_t *t, const rill_source_
 void nx_build_q4(rill_topology_t *topo, const nx_topics_t *t, const rill_source_opts_t *src,
                  int64_t grace_ms);
 void nx_build_q6(rill_topology_t *topo, const nx_topics_t *t, const rill_source_opts_t *src,
+                 int64_t grace_ms);
+void nx_build_q3(rill_topology_t *topo, const nx_topics_t *t, const rill_source_opts_t *src,
+                 int64_t grace_ms);
+void nx_build_q8(rill_topology_t *topo, const nx_topics_t *t, const rill_source_opts_t *src,
                  int64_t grace_ms);
 void nx_build_winning(rill_topology_t *topo, const nx_topics_t *t, const rill_source_opts_t *src,
                       int64_t grace_ms);
