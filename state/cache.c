@@ -28,12 +28,29 @@ typedef struct rill__cblock_s {
     char data[];
 } rill__cblock_t;
 
+/* One step of the key hash: w folded in, then mixed so that every bit of w reaches the low
+ * bits the table's index takes. */
+static uint64_t hash_step(uint64_t h, uint64_t w) {
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+    return h ^ (h >> 31);
+}
+
+/* The key's hash, 8 bytes at a time (a byte at a time cost about half of a lookup). */
 static uint64_t hash_key(const void *key, size_t len) {
     const unsigned char *p = key;
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 1099511628211ULL;
-    return h | 1; /* 0 marks an empty slot */
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ len, w;
+    for (; len >= 8; p += 8, len -= 8) {
+        memcpy(&w, p, 8);
+        h = hash_step(h, w);
+    }
+    if (len) {
+        w = 0;
+        for (size_t i = 0; i < len; i++)
+            w |= (uint64_t)p[i] << (8 * i);
+        h = hash_step(h, w);
+    }
+    h = (h ^ (h >> 29)) * 0x94d049bb133111ebULL;
+    return (h ^ (h >> 32)) | 1; /* 0 marks an empty slot */
 }
 
 /* len bytes from the arena, at a multiple of align (a power of two) within the block. */
