@@ -26,8 +26,7 @@
 #define Q3_CATEGORY 10
 
 /* A string member's token (with its quotes) in *tok: 1, or 0 when missing or not a string. */
-static int string_token(const rill_record_t *rec, const char *name, const char **tok,
-                        size_t *len) {
+static int string_token(const rill_record_t *rec, const char *name, const char **tok, size_t *len) {
     return rec->value && rill_json_member(rec->value, rec->value_len, name, tok, len) &&
            *len >= 2 && (*tok)[0] == '"';
 }
@@ -87,8 +86,8 @@ static int in_category_10(const rill_record_t *rec, void *opaque) {
 
 /* Whether a state token is one of q3's: OR, ID or CA. */
 static int q3_state(const char *tok, size_t len) {
-    return len == 4 && (!memcmp(tok, "\"OR\"", 4) || !memcmp(tok, "\"ID\"", 4) ||
-                        !memcmp(tok, "\"CA\"", 4));
+    return len == 4 &&
+           (!memcmp(tok, "\"OR\"", 4) || !memcmp(tok, "\"ID\"", 4) || !memcmp(tok, "\"CA\"", 4));
 }
 
 static int q3_join(const rill_record_t *auction, const rill_record_t *person, rill_buf_t *out,
@@ -136,8 +135,7 @@ static int q8_join(const rill_record_t *person, const rill_record_t *auction, ri
     if (!string_token(person, "name", &name, &name_len) || !nx_int(person, "id", &id) ||
         !nx_int(auction, "id", &auction_id))
         return -1;
-    if (append_text(out, "{\"id\":%" PRId64 ",\"name\":", id) ||
-        append_string(out, name, name_len))
+    if (append_text(out, "{\"id\":%" PRId64 ",\"name\":", id) || append_string(out, name, name_len))
         return -1;
     return append_text(out, ",\"starttime\":%" PRId64 ",\"auction\":%" PRId64 "}", start,
                        auction_id);
