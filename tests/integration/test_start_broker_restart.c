@@ -64,7 +64,7 @@ static void resume_broker(void) {
     kafka_sh("resume");
 }
 
-TestSuite(integration_start_broker_restart, .fini = resume_broker, .timeout = 240);
+TestSuite(integration_start_broker_restart, .fini = resume_broker, .timeout = 480);
 
 Test(integration_start_broker_restart, app_started_while_broker_is_down_waits_and_finishes) {
     rt_auction_t a;
