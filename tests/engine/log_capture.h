@@ -17,7 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 typedef struct cap_s {
     char path[512];
     int saved; /* the real stderr */

@@ -131,8 +131,7 @@ Test(faas_bridge_stage_cap_warning, warns_once_when_every_further_task_passes_th
     /* The total when the cap was passed: a whole number of tasks' calls over the cap. */
     cr_expect(w.calls > IN_FLIGHT + 1 && w.calls <= TASKS * IN_FLIGHT && w.calls % IN_FLIGHT == 0,
               "the warning names %lld calls", w.calls);
-    cr_expect_eq(w.advised, w.calls, "the warning advises %lld for %lld calls", w.advised,
-                 w.calls);
+    cr_expect_eq(w.advised, w.calls, "the warning advises %lld for %lld calls", w.advised, w.calls);
 }
 
 Test(faas_bridge_stage_cap_warning, stays_silent_when_the_tasks_fill_the_cap_exactly) {
