@@ -40,7 +40,7 @@
  * (nghttp2 1.57 and later, so node's: 1000 resets at once, then 33 a second) end such a
  * connection with GOAWAY after about a thousand calls. libcurl then sends the calls that were
  * in flight on it again, each wanting a new connection; they are refused, and without the
- * wait each became an opener (about eight connections per lost one). Now a lost connection
+ * wait each became an opener (two to nine connections per lost one). Now a lost connection
  * costs one new one. A function that allows fewer streams than the calls sent refuses the
  * extra ones (REFUSED_STREAM); libcurl and then the stage retry them.
  * bench/h2c/h2c_repro.sh shows the libcurl failure and this way around it.
