@@ -692,14 +692,15 @@ static void *http_main(void *arg) {
 
     while (!http_start_queued(http)) {
         curl_multi_perform(http->multi, &running);
-        /* A finished transfer may free room for a queued one: go round without sleeping. */
-        if (http_reap(http) > 0)
-            continue;
+        int reaped = http_reap(http);
         /* The opener they waited for has finished (or failed to start). */
         if (http->h2_waiting && http->h2_openers == 0) {
             h2_start_waiting(http);
             continue;
         }
+        /* A finished transfer may free room for a queued one: go round without sleeping. */
+        if (reaped > 0)
+            continue;
         curl_multi_poll(http->multi, NULL, 0, HTTP_POLL_MS, NULL);
     }
     http_abort_all(http);
