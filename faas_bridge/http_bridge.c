@@ -30,13 +30,19 @@
  * always on a fresh connection (CURLOPT_FRESH_CONNECT); every other h2c transfer asks for
  * plain HTTP/2 with PIPEWAIT, which reuses (or waits for) a multiplexed connection and would
  * only open a new one as HTTP/1.1 with an Upgrade that such a function refuses: its socket
- * callback refuses the socket instead, and the transfer starts again as an opener. A
- * transfer is an opener when it was refused, or when no h2c connection is open (counted from
- * the openers' socket callbacks) and no opener is under way. Under load libcurl 7.88 now and
- * then wants a new connection for a few calls though the open one has room: they become
- * openers, so a busy stage opens some more connections than one (idle ones are closed), still
- * far fewer than one per call. A function that allows fewer streams than the calls sent
- * refuses the extra ones (REFUSED_STREAM); libcurl and then the stage retry them.
+ * callback refuses the socket instead, and the transfer starts again. One opener at a time:
+ * a transfer is the opener when no opener is under way and either it was refused or no h2c
+ * connection is open (counted from the openers' socket callbacks); a refused transfer that
+ * finds an opener under way waits (h2_waiting, keeping its place in max_in_flight) until no
+ * opener is, then starts again and joins the opener's connection, by then known to speak
+ * HTTP/2. Why calls get refused under load: libcurl 7.88 resets every stream it has finished
+ * (RST_STREAM after the response), and HTTP/2 servers that guard against rapid resets
+ * (nghttp2 1.57 and later, so node's: 1000 resets at once, then 33 a second) end such a
+ * connection with GOAWAY after about a thousand calls. libcurl then sends the calls that were
+ * in flight on it again, each wanting a new connection; they are refused, and without the
+ * wait each became an opener (two to nine connections per lost one). Now a lost connection
+ * costs one new one. A function that allows fewer streams than the calls sent refuses the
+ * extra ones (REFUSED_STREAM); libcurl and then the stage retry them.
  * bench/h2c/h2c_repro.sh shows the libcurl failure and this way around it.
  * Limits on what comes back. A response body larger than the request's max_body_bytes (6
  * MiB by default) stops the transfer and fails the request with that reason. Only http and
@@ -69,7 +75,8 @@ typedef struct rill__http_job_s {
     rill__http_cq_t *cq;
     CURL *easy;
     struct curl_slist *hdrs;
-    struct rill__http_job_s *prev, *next; /* the list of transfers in flight */
+    struct rill__http_job_s *prev, *next; /* the list of transfers in flight, or of the
+                                             h2c calls waiting for an opener (next only) */
     size_t body_cap;
     size_t max_body; /* the request's bound of the response body */
     bool too_large;  /* the body passed max_body: the transfer was stopped */
@@ -95,6 +102,8 @@ struct rill__http_s {
     int pool_cnt;
     int h2_conns;   /* h2c sockets the openers opened and libcurl has not closed */
     int h2_openers; /* openers in flight */
+    rill__http_job_t *h2_waiting, **h2_waiting_tail; /* refused while an opener was under way */
+    int h2_waiting_cnt;                              /* they keep their place in max_in_flight */
 };
 
 struct rill__http_cq_s {
@@ -517,8 +526,8 @@ static void job_start(rill__http_t *http, rill__http_job_t *job) {
         return;
     }
     job->easy = http->pool_cnt ? http->pool[--http->pool_cnt] : curl_easy_init();
-    if (job->easy && job_is_h2c(job) &&
-        (job->h2_refused || (http->h2_conns <= 0 && http->h2_openers == 0))) {
+    if (job->easy && job_is_h2c(job) && http->h2_openers == 0 &&
+        (job->h2_refused || http->h2_conns <= 0)) {
         job->h2_opener = true;
         http->h2_openers++;
     }
@@ -571,7 +580,7 @@ static bool http_start_queued(rill__http_t *http) {
 
     pthread_mutex_lock(&http->lock);
     stopping = http->stopping;
-    for (int room = http->max_in_flight - http->active_cnt;
+    for (int room = http->max_in_flight - http->active_cnt - http->h2_waiting_cnt;
          !stopping && room > 0 && http->queue_head; room--) {
         *tailp = http->queue_head;
         http->queue_head = http->queue_head->next;
@@ -587,6 +596,39 @@ static bool http_start_queued(rill__http_t *http) {
         batch = next;
     }
     return stopping;
+}
+
+/* A refused h2c call (see DESIGN) starts again as the opener when none is under way, and
+ * otherwise waits until no opener is under way: then the opener's connection is known to
+ * speak HTTP/2 and the call joins it. Refused again (that connection is gone or full), it
+ * becomes the next opener or waits for the next one: a wait ends only with an opener's call,
+ * never by polling. */
+static void h2_restart(rill__http_t *http, rill__http_job_t *job) {
+    if (http->h2_openers == 0) {
+        job_start(http, job);
+        return;
+    }
+    job->h2_refused = false;
+    job->next = NULL;
+    if (http->h2_waiting)
+        *http->h2_waiting_tail = job;
+    else
+        http->h2_waiting = job;
+    http->h2_waiting_tail = &job->next;
+    http->h2_waiting_cnt++;
+}
+
+/* Starts the calls that waited for an opener, in their order. */
+static void h2_start_waiting(rill__http_t *http) {
+    rill__http_job_t *job = http->h2_waiting;
+
+    http->h2_waiting = NULL;
+    http->h2_waiting_cnt = 0;
+    while (job) {
+        rill__http_job_t *next = job->next;
+        job_start(http, job);
+        job = next;
+    }
 }
 
 /* Completes the transfers libcurl reports done. Returns how many. */
@@ -606,10 +648,9 @@ static int http_reap(rill__http_t *http) {
         code = msg->data.result; /* msg is invalid after remove_handle */
         job_detach(http, job);
         if (job->h2_refused && code != CURLE_OK) {
-            /* Starts again as an opener: at most once, since openers are never refused. */
             job_release(http, job);
             job->done.resp.error[0] = '\0';
-            job_start(http, job);
+            h2_restart(http, job);
         } else {
             job_complete(http, job, code, NULL);
         }
@@ -626,6 +667,12 @@ static void http_abort_all(rill__http_t *http) {
     while (http->active) {
         rill__http_job_t *job = http->active;
         job_detach(http, job);
+        job_complete(http, job, CURLE_ABORTED_BY_CALLBACK, why);
+    }
+    while (http->h2_waiting) {
+        rill__http_job_t *job = http->h2_waiting;
+        http->h2_waiting = job->next;
+        http->h2_waiting_cnt--;
         job_complete(http, job, CURLE_ABORTED_BY_CALLBACK, why);
     }
     pthread_mutex_lock(&http->lock);
@@ -645,8 +692,14 @@ static void *http_main(void *arg) {
 
     while (!http_start_queued(http)) {
         curl_multi_perform(http->multi, &running);
+        int reaped = http_reap(http);
+        /* The opener they waited for has finished (or failed to start). */
+        if (http->h2_waiting && http->h2_openers == 0) {
+            h2_start_waiting(http);
+            continue;
+        }
         /* A finished transfer may free room for a queued one: go round without sleeping. */
-        if (http_reap(http) > 0)
+        if (reaped > 0)
             continue;
         curl_multi_poll(http->multi, NULL, 0, HTTP_POLL_MS, NULL);
     }

@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 
 #include "embedded_util.h"
+#include "log_capture.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -20,94 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* ---- capturing stderr ---- */
-
-typedef struct cap_s {
-    char path[512];
-    int saved; /* the real stderr */
-} cap_t;
-
-static void cap_begin(cap_t *c) {
-    const char *tmp = getenv("TMPDIR");
-    int fd;
-
-    snprintf(c->path, sizeof(c->path), "%s/rill-logs-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    fd = mkstemp(c->path);
-    cr_assert_geq(fd, 0, "mkstemp %s", c->path);
-    fflush(stderr);
-    c->saved = dup(2);
-    cr_assert_geq(c->saved, 0);
-    cr_assert_geq(dup2(fd, 2), 0);
-    close(fd);
-}
-
-/* The lines written so far, NUL-terminated (the caller frees). */
-static char *cap_text(const cap_t *c) {
-    FILE *fp = fopen(c->path, "r");
-    char *text;
-    long len;
-
-    cr_assert_not_null(fp);
-    fseek(fp, 0, SEEK_END);
-    len = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    text = malloc((size_t)len + 1);
-    cr_assert_not_null(text);
-    len = (long)fread(text, 1, (size_t)len, fp);
-    text[len] = '\0';
-    fclose(fp);
-    return text;
-}
-
-/* How many lines hold needle. */
-static int cap_count(const cap_t *c, const char *needle) {
-    char *text = cap_text(c);
-    int n = 0;
-
-    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    free(text);
-    return n;
-}
-
-/* Waits (at most EU_WAIT_MS) until n lines hold needle; returns how many do. */
-static int cap_wait(const cap_t *c, const char *needle, int n) {
-    int64_t deadline = eu_now_ms() + EU_WAIT_MS;
-    int got;
-
-    while ((got = cap_count(c, needle)) < n && eu_now_ms() < deadline)
-        eu_sleep_ms(20);
-    return got;
-}
-
-/* The last 3000 bytes of the log, for a failed assertion's message (static). */
-static const char *cap_tail(const cap_t *c) {
-    static char tail[3001];
-    char *text = cap_text(c);
-    size_t len = strlen(text);
-
-    snprintf(tail, sizeof(tail), "%s", len > 3000 ? text + len - 3000 : text);
-    free(text);
-    return tail;
-}
-
-#define CAP_ASSERT_SEEN(c, needle, n)                                                              \
-    cr_assert_geq(cap_wait((c), (needle), (n)), (n), "expected %d line(s) with \"%s\"; log:\n%s",  \
-                  (n), (needle), cap_tail(c))
-
-/* Puts stderr back; with RILL_TEST_LOGS_SHOW set, shows what was captured there. */
-static void cap_end(cap_t *c) {
-    char *text = getenv("RILL_TEST_LOGS_SHOW") ? cap_text(c) : NULL;
-
-    fflush(stderr);
-    dup2(c->saved, 2);
-    if (text)
-        fputs(text, stderr);
-    free(text);
-    close(c->saved);
-    unlink(c->path);
-}
 
 /* ---- apps ---- */
 
