@@ -5,9 +5,14 @@
  * DESIGN
  * Entries. The index lives in the node's companion key-value store <store>-meta, next to the
  * stream time and the emit bound it must agree with, and goes to its changelog and back with
- * it (restore and moves need nothing more). One entry per window, value 1 byte:
+ * it (restore and moves need nothing more). One entry per window, value the byte 1:
  *   'T' [start 8B] key            a time window (tumbling, hopping, sliding)
  *   'T' [end 8B] [start 8B] key   a session
+ * Under lineage.enable the value is the byte 1 then the compact copy of the trace of the record
+ * that last updated the window (base/lineage_int.h), written again on every update, so the
+ * window's final result carries the trace of what it last aggregated, not of the record or
+ * punctuation that closed it (docs/DESIGN.md, "Tracing and lineage"); as the entry is state,
+ * the trace survives a restart or a move with it. A value of 1 byte alone has no trace.
  * The first 8 bytes are the time the close bound compares with (start for time windows, end
  * for sessions), big-endian, so the entries closed by a bound hi are the range ['T', 'T' hi).
  * An entry is written when its window is created (sessions: written again when merged into,
@@ -65,14 +70,20 @@ static int entry_parse(const rill__win_conf_t *c, const unsigned char *k, size_t
     return *t < 0 || *start < 0 ? -1 : 0;
 }
 
-/* add: 0 deletes the entry, 1 writes it, 2 writes it knowing it is not in the store. */
+/* add: 0 deletes the entry, 1 writes it, 2 writes it knowing it is not in the store; its value
+ * is v (NULL: the byte 1 alone). */
 static int entry_put(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
-                     const void *key, size_t key_len, int64_t start, int64_t end, int add) {
+                     const void *key, size_t key_len, int64_t start, int64_t end, int add,
+                     const void *v, size_t vlen) {
     static const unsigned char one = 1;
+    if (!v) {
+        v = &one;
+        vlen = 1;
+    }
     if (entry_key(&st->tmp, c, key, key_len, start, end) ||
         (add == 2
-             ? rill__kv_put_new(st->meta, st->tmp.data, st->tmp.len, &one, 1)
-             : rill__kv_put(st->meta, st->tmp.data, st->tmp.len, add ? &one : NULL, add ? 1 : 0)))
+             ? rill__kv_put_new(st->meta, st->tmp.data, st->tmp.len, v, vlen)
+             : rill__kv_put(st->meta, st->tmp.data, st->tmp.len, add ? v : NULL, add ? vlen : 0)))
         return rill__win_store_failed(ctx, c, "writing the time index of");
     int64_t t = is_session(c) ? end : start;
     if (add && t < st->idx_low)
@@ -80,18 +91,62 @@ static int entry_put(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state
     return 0;
 }
 
+/* st->tval = the value of an entry that keeps trace: the byte 1, then its compact copy. */
+static int traced_value(rill__win_state_t *st, const rill__trace_t *trace) {
+    unsigned char blob[sizeof(rill__trace_t)];
+    static const unsigned char one = 1;
+    rill__trace_blob_put(blob, trace);
+    rill_buf_reset(&st->tval);
+    return rill_buf_append(&st->tval, &one, 1) ||
+           rill_buf_append(&st->tval, blob, rill__trace_blob_size(trace));
+}
+
+/* Writes the entry of a window with the trace of the record at hand (lineage.enable), or
+ * without one. */
+static int entry_put_traced(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
+                            const void *key, size_t key_len, int64_t start, int64_t end, int add,
+                            const rill__trace_t *trace) {
+    if (!trace)
+        return entry_put(ctx, c, st, key, key_len, start, end, add, NULL, 0);
+    if (traced_value(st, trace))
+        return rill__win_store_failed(ctx, c, "writing the time index of");
+    return entry_put(ctx, c, st, key, key_len, start, end, add, st->tval.data, st->tval.len);
+}
+
 int rill__win_index_add(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
                         const void *key, size_t key_len, int64_t start, int64_t end, int fresh) {
     if (c->emit != RILL_EMIT_FINAL)
         return 0;
-    return entry_put(ctx, c, st, key, key_len, start, end, fresh ? 2 : 1);
+    return entry_put_traced(ctx, c, st, key, key_len, start, end, fresh ? 2 : 1,
+                            st->lineage ? rill__ctx_trace(ctx) : NULL);
+}
+
+int rill__win_index_copy(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
+                         const void *key, size_t key_len, int64_t start, int64_t from) {
+    const void *v;
+    size_t len;
+    if (c->emit != RILL_EMIT_FINAL)
+        return 0;
+    if (!st->lineage)
+        return entry_put(ctx, c, st, key, key_len, start, 0, 2, NULL, 0);
+    if (entry_key(&st->tmp, c, key, key_len, from, 0))
+        return rill__win_store_failed(ctx, c, "reading the time index of");
+    int rc = rill__kv_get(st->meta, st->tmp.data, st->tmp.len, &v, &len);
+    if (rc < 0)
+        return rill__win_store_failed(ctx, c, "reading the time index of");
+    if (rc == 0 || len <= 1)
+        return entry_put(ctx, c, st, key, key_len, start, 0, 2, NULL, 0);
+    rill_buf_reset(&st->tval); /* v is valid until the next store call */
+    if (rill_buf_append(&st->tval, v, len))
+        return rill__win_store_failed(ctx, c, "writing the time index of");
+    return entry_put(ctx, c, st, key, key_len, start, 0, 2, st->tval.data, st->tval.len);
 }
 
 int rill__win_index_del(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
                         const void *key, size_t key_len, int64_t start, int64_t end) {
     if (c->emit != RILL_EMIT_FINAL)
         return 0;
-    return entry_put(ctx, c, st, key, key_len, start, end, 0);
+    return entry_put(ctx, c, st, key, key_len, start, end, 0, NULL, 0);
 }
 
 /* ---- deriving the index of a store written without one ---- */
@@ -105,13 +160,13 @@ typedef struct derive_s {
 static int derive_window(const void *key, size_t key_len, int64_t start, const void *value,
                          size_t value_len, void *opaque) {
     rill__derive_t *d = opaque;
-    return entry_put(d->ctx, d->conf, d->st, key, key_len, start, 0, 1) ? -1 : 0;
+    return entry_put(d->ctx, d->conf, d->st, key, key_len, start, 0, 1, NULL, 0) ? -1 : 0;
 }
 
 static int derive_session(const void *key, size_t key_len, int64_t start, int64_t end,
                           const void *value, size_t value_len, void *opaque) {
     rill__derive_t *d = opaque;
-    return entry_put(d->ctx, d->conf, d->st, key, key_len, start, end, 1) ? -1 : 0;
+    return entry_put(d->ctx, d->conf, d->st, key, key_len, start, end, 1, NULL, 0) ? -1 : 0;
 }
 
 int rill__win_index_load(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st) {
@@ -143,9 +198,11 @@ int rill__win_index_load(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_s
 typedef struct due_s {
     rill__win_items_t *keys;
     int64_t hi, next;
+    bool traces; /* keep the entries' values (lineage.enable) */
 } rill__due_t;
 
-/* Collects the entries below hi (their bytes, as items' keys); stops at the first after. */
+/* Collects the entries below hi (their bytes, as items' keys; their values, as items'
+ * aggregates, when traces are kept); stops at the first after. */
 static int due_cb(const void *key, size_t key_len, const void *value, size_t value_len,
                   void *opaque) {
     rill__due_t *d = opaque;
@@ -156,12 +213,26 @@ static int due_cb(const void *key, size_t key_len, const void *value, size_t val
         d->next = t;
         return 1;
     }
-    return rill__win_items_add(d->keys, key, key_len, t, t, t, "", 0) ? -1 : 0;
+    return rill__win_items_add(d->keys, key, key_len, t, t, t, d->traces ? value : "",
+                               d->traces ? value_len : 0)
+               ? -1
+               : 0;
 }
 
-/* Reads the window of entry i of st->idx into st->items, unless it is gone or was emitted. */
+/* Keeps the trace of entry value v (1 byte, then the trace, if any) with the last item. */
+static int take_trace(rill__win_items_t *items, const unsigned char *v, size_t len) {
+    rill__win_item_t *it = &items->v[items->cnt - 1];
+    if (len <= 1)
+        return 0;
+    it->trace_off = items->arena.len;
+    it->trace_len = len - 1;
+    return rill_buf_append(&items->arena, v + 1, len - 1);
+}
+
+/* Reads the window of entry k into st->items (with the trace of the entry's value v, when
+ * it has one), unless it is gone or was emitted. */
 static int take_window(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
-                       const unsigned char *k, size_t len) {
+                       const unsigned char *k, size_t len, const unsigned char *ev, size_t ev_len) {
     int64_t t, start, end, ts;
     const void *key, *v, *agg;
     size_t key_len, vlen, agg_len;
@@ -184,7 +255,8 @@ static int take_window(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_sta
         if (rill__stored_parse(v, vlen, &agg, &agg_len, &ts))
             return rill__win_store_failed(ctx, c, "parsing a value of");
     }
-    if (rill__win_items_add(&st->items, key, key_len, start, end, ts, agg, agg_len))
+    if (rill__win_items_add(&st->items, key, key_len, start, end, ts, agg, agg_len) ||
+        take_trace(&st->items, ev, ev_len))
         return rill__win_store_failed(ctx, c, "reading");
     return 0;
 }
@@ -197,7 +269,7 @@ int rill__win_index_closed(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win
         return 0;
     lo[0] = IDX;
     rill__be64_put(lo + 1, (uint64_t)(st->idx_low > 0 ? st->idx_low : 0));
-    rill__due_t d = {.keys = &st->idx, .hi = hi, .next = INT64_MAX};
+    rill__due_t d = {.keys = &st->idx, .hi = hi, .next = INT64_MAX, .traces = st->lineage};
     rill__win_items_reset(&st->idx);
     if (rill__kv_range(st->meta, lo, sizeof(lo), end, sizeof(end), due_cb, &d) < 0 ||
         st->idx.failed)
@@ -205,7 +277,9 @@ int rill__win_index_closed(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win
     for (size_t i = 0; i < st->idx.cnt; i++) {
         const unsigned char *k = rill__win_item_key(&st->idx, i);
         size_t len = st->idx.v[i].key_len;
-        if (take_window(ctx, c, st, k, len) || rill__kv_put(st->meta, k, len, NULL, 0))
+        if (take_window(ctx, c, st, k, len, rill__win_item_agg(&st->idx, i),
+                        st->idx.v[i].agg_len) ||
+            rill__kv_put(st->meta, k, len, NULL, 0))
             return ctx->error[0] ? -1 : rill__win_store_failed(ctx, c, "writing");
     }
     st->idx_low = d.next;
