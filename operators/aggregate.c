@@ -37,6 +37,7 @@ typedef struct agg_state_s {
     rill_buf_t val;      /* the new stored value */
     rill__cache_t dirty; /* record cache: keys updated since the last commit (values: their
                             traces under lineage.enable, else none) */
+    rill_buf_t trace;    /* lineage.enable: a dirty entry's value */
     bool caching;
     bool lineage;
 } rill__agg_state_t;
@@ -66,6 +67,7 @@ static void agg_close(const rill__node_t *node, void *state) {
     rill_buf_free(&st->prev.value);
     rill_buf_free(&st->agg);
     rill_buf_free(&st->val);
+    rill_buf_free(&st->trace);
     rill__cache_free(&st->dirty);
     free(st);
 }
@@ -146,7 +148,11 @@ static int agg_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
                                    c->table.send_old ? &st->prev : NULL, &st->agg, &st->val, &ts))
         return -1;
     if (st->caching)
-        return rill__agg_mark_dirty(ctx, &st->dirty, rec->key, rec->key_len, st->lineage) ? -1 : 0;
+        return (st->lineage
+                    ? rill__agg_mark_traced(ctx, &st->dirty, &st->trace, rec->key, rec->key_len)
+                    : rill__cache_put(&st->dirty, rec->key, rec->key_len, "", 0, false))
+                   ? -1
+                   : 0;
     rill_record_t out = {.key = rec->key,
                          .key_len = rec->key_len,
                          .value = st->val.data + RILL__TS_LEN,
@@ -157,14 +163,15 @@ static int agg_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     return rill_ctx_forward(ctx, &out) ? -1 : 0;
 }
 
-int rill__agg_mark_dirty(rill_ctx_t *ctx, rill__cache_t *dirty, const void *key, size_t key_len,
-                         bool lineage) {
-    const rill__trace_t *t = lineage ? rill__ctx_trace(ctx) : NULL;
+int rill__agg_mark_traced(rill_ctx_t *ctx, rill__cache_t *dirty, rill_buf_t *scratch,
+                          const void *key, size_t key_len) {
+    const rill__trace_t *t = rill__ctx_trace(ctx);
+    rill_buf_reset(scratch);
     if (!t)
         return rill__cache_put(dirty, key, key_len, "", 0, false);
-    unsigned char blob[sizeof(rill__trace_t)];
-    rill__trace_blob_put(blob, t);
-    return rill__cache_put(dirty, key, key_len, blob, rill__trace_blob_size(t), false);
+    if (rill__trace_blob_append(scratch, t)) /* [length 2B][compact copy] */
+        return -1;
+    return rill__cache_put(dirty, key, key_len, scratch->data + 2, scratch->len - 2, false);
 }
 
 /* Forwards out with the trace kept in dirty entry e (lineage.enable). */

@@ -8,19 +8,18 @@
  * it (restore and moves need nothing more). One entry per window, value the byte 1:
  *   'T' [start 8B] key            a time window (tumbling, hopping, sliding)
  *   'T' [end 8B] [start 8B] key   a session
- * Under lineage.enable the value is the byte 1 then the compact copy of the trace of the record
- * that last updated the window (base/lineage_int.h), written again on every update, so the
- * window's final result carries the trace of what it last aggregated, not of the record or
- * punctuation that closed it (docs/DESIGN.md, "Tracing and lineage"); as the entry is state,
- * the trace survives a restart or a move with it. A value of 1 byte alone has no trace.
- * The first 8 bytes are the time the close bound compares with (start for time windows, end
- * for sessions), big-endian, so the entries closed by a bound hi are the range ['T', 'T' hi).
- * An entry is written when its window is created (sessions: written again when merged into,
- * deleted with a merged session) and deleted when the window is emitted. A new window's entry
- * is written as new to the store (rill__kv_put_new): emitted before the next commit, it costs
- * no changelog record at all. The marker key
- * "time-index" says that the store's windows are indexed; a store written before the index
- * existed gets its entries derived from its windows on load (one range scan).
+ * Under lineage.enable the value is the byte 1, then [length 2B BE] and the compact copy of the
+ * trace of the record that last updated the window (base/lineage_int.h), written again on every
+ * update, so the window's final result carries the trace of what it last aggregated, not of the
+ * record or punctuation that closed it (docs/DESIGN.md, "Tracing and lineage"); as the entry is
+ * state, the trace survives a restart or a move with it. A value of 1 byte alone has no trace. The
+ * first 8 bytes are the time the close bound compares with (start for time windows, end for
+ * sessions), big-endian, so the entries closed by a bound hi are the range ['T', 'T' hi). An entry
+ * is written when its window is created (sessions: written again when merged into, deleted with a
+ * merged session) and deleted when the window is emitted. A new window's entry is written as new to
+ * the store (rill__kv_put_new): emitted before the next commit, it costs no changelog record at
+ * all. The marker key "time-index" says that the store's windows are indexed; a store written
+ * before the index existed gets its entries derived from its windows on load (one range scan).
  *
  * Memory. idx_low, per task, is a bound below which the index has no entry: an emission reads
  * the entries below the close bound and the first one after them, whose time becomes idx_low,
@@ -91,14 +90,12 @@ static int entry_put(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state
     return 0;
 }
 
-/* st->tval = the value of an entry that keeps trace: the byte 1, then its compact copy. */
+/* st->tval = the value of an entry that keeps trace: the byte 1, its length, its compact
+ * copy. */
 static int traced_value(rill__win_state_t *st, const rill__trace_t *trace) {
-    unsigned char blob[sizeof(rill__trace_t)];
     static const unsigned char one = 1;
-    rill__trace_blob_put(blob, trace);
     rill_buf_reset(&st->tval);
-    return rill_buf_append(&st->tval, &one, 1) ||
-           rill_buf_append(&st->tval, blob, rill__trace_blob_size(trace));
+    return rill_buf_append(&st->tval, &one, 1) || rill__trace_blob_append(&st->tval, trace);
 }
 
 /* Writes the entry of a window with the trace of the record at hand (lineage.enable), or
@@ -134,7 +131,7 @@ int rill__win_index_copy(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_s
     int rc = rill__kv_get(st->meta, st->tmp.data, st->tmp.len, &v, &len);
     if (rc < 0)
         return rill__win_store_failed(ctx, c, "reading the time index of");
-    if (rc == 0 || len <= 1)
+    if (rc == 0 || len <= 3)
         return entry_put(ctx, c, st, key, key_len, start, 0, 2, NULL, 0);
     rill_buf_reset(&st->tval); /* v is valid until the next store call */
     if (rill_buf_append(&st->tval, v, len))
@@ -219,14 +216,15 @@ static int due_cb(const void *key, size_t key_len, const void *value, size_t val
                : 0;
 }
 
-/* Keeps the trace of entry value v (1 byte, then the trace, if any) with the last item. */
+/* Keeps the trace of entry value v (the byte 1, then the trace's length and compact copy,
+ * if any) with the last item. */
 static int take_trace(rill__win_items_t *items, const unsigned char *v, size_t len) {
     rill__win_item_t *it = &items->v[items->cnt - 1];
-    if (len <= 1)
-        return 0;
+    if (len <= 3 || len - 3 != ((size_t)v[1] << 8 | v[2]))
+        return 0; /* no trace (a malformed one is left out, the result goes on) */
     it->trace_off = items->arena.len;
-    it->trace_len = len - 1;
-    return rill_buf_append(&items->arena, v + 1, len - 1);
+    it->trace_len = len - 3;
+    return rill_buf_append(&items->arena, v + 3, len - 3);
 }
 
 /* Reads the window of entry k into st->items (with the trace of the entry's value v, when
