@@ -22,6 +22,8 @@
 #                          count per key)                    (default "passthrough windowed")
 #   RILL_BENCH_TITLE       what the baseline lacks, for RESULTS.md's heading
 #                          (default "progress tracking and alignment")
+#   RILL_BENCH_EMIT        the windowed mode's emit, update or final (default update;
+#                          bench-state-agg reads it)
 #   RILL_BENCH_RUN_TIMEOUT_S  bound of one run              (default 600)
 #   RILL_BUILD_DIR         the new build (default <repo>/build)
 #   RILL_CACHE_DIR         where the baseline is built (default $HOME/.cache/rill)
@@ -36,6 +38,9 @@ readonly BASE_REV=${RILL_BENCH_BASE:-f28ff02}
 readonly RECORDS=${RILL_BENCH_RECORDS:-1000000}
 readonly MODES=${RILL_BENCH_MODES:-passthrough windowed}
 readonly TITLE=${RILL_BENCH_TITLE:-progress tracking and alignment}
+readonly EMIT=${RILL_BENCH_EMIT:-update}
+[[ "$EMIT" == update || "$EMIT" == final ]] || die "RILL_BENCH_EMIT is update or final"
+export RILL_BENCH_EMIT=$EMIT
 readonly KEYS=100000
 readonly CACHE=${RILL_CACHE_DIR:-$HOME/.cache/rill}
 BASE_SRC="$CACHE/progress-base-src"
@@ -133,7 +138,7 @@ main() {
         results_head "$TITLE: cost against a baseline without them" rocksdb \
             "; baseline: $(git -C "$ROOT" rev-parse --short "$BASE_REV")"
         printf -- '- input: %s records each, 4 partitions; passthrough: 100-byte values (bench-produce); windowed and keyed: %s keys, timestamps 1 ms apart (bench-state-input)\n' "$RECORDS" "$KEYS"
-        printf -- '- programs: bench-rill-passthrough (source → sink), bench-state-agg --mode windowed (tumbling 10 s, grace 5 s, emit on update) and --mode keyed (count per key), Rill defaults; clock and CPU from the first record consumed to the clean stop (getrusage)\n'
+        printf -- '- programs: bench-rill-passthrough (source → sink), bench-state-agg --mode windowed (tumbling 10 s, grace 5 s, emit %s) and --mode keyed (count per key), Rill defaults; clock and CPU from the first record consumed to the clean stop (getrusage)\n' "$([[ $EMIT == final ]] && echo final || echo 'on update')"
         printf -- '- alternation: per pair, base then new, in the order %s\n' "$MODES"
         load_item "$LOAD" "$OTHERS"
         printf '%s\n' "$tables"

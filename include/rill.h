@@ -115,7 +115,11 @@ int rill_headers_at(const rill_headers_t *hdrs, size_t idx, const char **namep, 
  *   rill.lineage.other  for a record derived from two inputs: "<trace id>:<chain>" of the
  *                       second one (a completion's item).
  * Records a FaaS stage, a stream-table join with grace or a completion releases later
- * carry the trace of the record they derive from (completions: RILL_COMPLETION_LEADS).
+ * carry the trace of the record they derive from (completions: RILL_COMPLETION_LEADS); so do
+ * the results of state that emits later: an emit-final window's, a suppressed table
+ * update's and an aggregation's flushed from its record cache carry the trace of the record
+ * that last updated that window or key, not of the record, commit or punctuation that
+ * emitted them.
  */
 #define RILL_HEADER_TRACEPARENT "traceparent"
 #define RILL_HEADER_LINEAGE "rill.lineage"
@@ -776,12 +780,14 @@ void rill_broker_destroy(rill_broker_t *broker);
  * by rill_table_to_stream(): key = the group key, value = the aggregate's bytes (counts: 8
  * bytes big-endian, rill_int64_decode()), timestamp = the largest timestamp among the records
  * aggregated (sessions: the session's end), headers = those of the record that caused the
- * update (none on emit-final results). Aggregations without windows (count, reduce and
- * aggregate of a grouped stream) have a record cache, as in Kafka Streams, while
- * statestore.cache.max.bytes > 0 (the default): an update is not forwarded at once; the latest
- * aggregate of every key updated since the last commit goes downstream at the next commit (or
- * when the caches fill, which commits early), without headers, so repeated updates of a key
- * between commits cost one downstream record. With the cache off (0), for an aggregation whose
+ * update (none on emit-final results; with lineage.enable these carry the trace of the
+ * record that last updated the window, see "Tracing and lineage" above). Aggregations without
+ * windows (count, reduce and aggregate of a grouped stream) have a record cache, as in Kafka
+ * Streams, while statestore.cache.max.bytes > 0 (the default): an update is not forwarded at once;
+ * the latest aggregate of every key updated since the last commit goes downstream at the next
+ * commit (or when the caches fill, which commits early), without headers (with lineage.enable, the
+ * trace of the record that last updated the key), so repeated updates of a key between
+ * commits cost one downstream record. With the cache off (0), for an aggregation whose
  * table is grouped anew (rill_table_group_by() needs every old value), and for windowed,
  * session and sliding aggregations, every update is forwarded downstream, none coalesced (the
  * stores' write cache still coalesces their changelog records).

@@ -11,11 +11,13 @@
  * (statestore.cache.max.bytes > 0, as in Kafka Streams), an update is not forwarded at once:
  * the key is marked dirty and its latest aggregate goes downstream at the next commit (or
  * when the caches fill, which commits early), so repeated updates of a key between commits
- * cost one downstream record, as they cost one changelog record. With the cache off, every
- * update goes downstream. A table grouped anew needs every old value, so it is never cached.
- * When the table is grouped anew
- * (rill_table_group_by()), the key's previous aggregate is copied into the state before the
- * write, for the grouping node to subtract.
+ * cost one downstream record, as they cost one changelog record. Under lineage.enable a dirty
+ * key's entry keeps the trace of the record that last updated it (memory only: what was not
+ * committed is processed again after a crash and marks the key again), and the flushed
+ * aggregate carries that trace, as Kafka Streams' cache keeps an entry's record context.
+ * With the cache off, every update goes downstream. A table grouped anew needs every old value, so
+ * it is never cached. When the table is grouped anew (rill_table_group_by()), the key's previous
+ * aggregate is copied into the state before the write, for the grouping node to subtract.
  */
 #include "table_int.h"
 #include "cache_int.h"
@@ -33,8 +35,11 @@ typedef struct agg_state_s {
     rill__store_t *store;
     rill_buf_t agg;      /* the new aggregate */
     rill_buf_t val;      /* the new stored value */
-    rill__cache_t dirty; /* record cache: keys updated since the last commit (no values) */
+    rill__cache_t dirty; /* record cache: keys updated since the last commit (values: their
+                            traces under lineage.enable, else none) */
+    rill_buf_t trace;    /* lineage.enable: a dirty entry's value */
     bool caching;
+    bool lineage;
 } rill__agg_state_t;
 
 static void agg_free_conf(void *conf) {
@@ -50,6 +55,7 @@ static int agg_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
     if (!st)
         return -1;
     st->caching = rill__ctx_thread(ctx)->app->set.cache_max_bytes > 0 && !c->table.send_old;
+    st->lineage = rill__lineage_on(ctx);
     *statep = st;
     return 0;
 }
@@ -61,6 +67,7 @@ static void agg_close(const rill__node_t *node, void *state) {
     rill_buf_free(&st->prev.value);
     rill_buf_free(&st->agg);
     rill_buf_free(&st->val);
+    rill_buf_free(&st->trace);
     rill__cache_free(&st->dirty);
     free(st);
 }
@@ -141,7 +148,11 @@ static int agg_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
                                    c->table.send_old ? &st->prev : NULL, &st->agg, &st->val, &ts))
         return -1;
     if (st->caching)
-        return rill__cache_put(&st->dirty, rec->key, rec->key_len, "", 0, false) ? -1 : 0;
+        return (st->lineage
+                    ? rill__agg_mark_traced(ctx, &st->dirty, &st->trace, rec->key, rec->key_len)
+                    : rill__cache_put(&st->dirty, rec->key, rec->key_len, "", 0, false))
+                   ? -1
+                   : 0;
     rill_record_t out = {.key = rec->key,
                          .key_len = rec->key_len,
                          .value = st->val.data + RILL__TS_LEN,
@@ -150,6 +161,28 @@ static int agg_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
                          .timestamp = ts,
                          .headers = rec->headers};
     return rill_ctx_forward(ctx, &out) ? -1 : 0;
+}
+
+int rill__agg_mark_traced(rill_ctx_t *ctx, rill__cache_t *dirty, rill_buf_t *scratch,
+                          const void *key, size_t key_len) {
+    const rill__trace_t *t = rill__ctx_trace(ctx);
+    rill_buf_reset(scratch);
+    if (!t)
+        return rill__cache_put(dirty, key, key_len, "", 0, false);
+    if (rill__trace_blob_append(scratch, t)) /* [length 2B][compact copy] */
+        return -1;
+    return rill__cache_put(dirty, key, key_len, scratch->data + 2, scratch->len - 2, false);
+}
+
+/* Forwards out with the trace kept in dirty entry e (lineage.enable). */
+static int forward_traced(rill_ctx_t *ctx, const rill__centry_t *e, const rill_record_t *out) {
+    rill__trace_t t;
+    const rill__trace_t *saved = ctx->trace_over;
+    if (!rill__trace_blob_get(&t, e->value, e->value_len))
+        ctx->trace_over = &t;
+    int rc = rill_ctx_forward(ctx, out);
+    ctx->trace_over = saved;
+    return rc;
 }
 
 void rill__agg_flush_dirty(rill_ctx_t *ctx, rill__store_t *store, rill__cache_t *dirty,
@@ -169,7 +202,7 @@ void rill__agg_flush_dirty(rill_ctx_t *ctx, rill__store_t *store, rill__cache_t 
                              .value_serde = serde,
                              .timestamp = ts};
         ctx->error[0] = '\0';
-        if (rill_ctx_forward(ctx, &out))
+        if (e->value_len ? forward_traced(ctx, e, &out) : rill_ctx_forward(ctx, &out))
             rill__log(rill__ctx_thread(ctx)->app, rill__ctx_thread(ctx)->idx,
                       "node \"%s\": forwarding a cached aggregate failed: %s", ctx->node->name,
                       ctx->error);

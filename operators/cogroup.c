@@ -49,6 +49,8 @@ typedef struct cg_table_state_s {
     rill__table_prev_t prev; /* first: the key's previous aggregate (table_int.h) */
     rill__cache_t dirty;     /* record cache: keys updated since the last commit */
     bool caching;
+    bool lineage;     /* lineage.enable: dirty keys keep their last trace */
+    rill_buf_t trace; /* ... scratch for it */
 } cg_table_state_t;
 
 /* ---- the input nodes ---- */
@@ -106,7 +108,11 @@ static const rill__operator_t side_op = {
 static int table_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state) {
     cg_table_state_t *st = state;
     if (st->caching)
-        return rill__cache_put(&st->dirty, rec->key, rec->key_len, "", 0, false) ? -1 : 0;
+        return (st->lineage
+                    ? rill__agg_mark_traced(ctx, &st->dirty, &st->trace, rec->key, rec->key_len)
+                    : rill__cache_put(&st->dirty, rec->key, rec->key_len, "", 0, false))
+                   ? -1
+                   : 0;
     return rill_ctx_forward(ctx, rec) ? -1 : 0;
 }
 
@@ -124,6 +130,7 @@ static int table_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) 
     if (!st)
         return -1;
     st->caching = rill__ctx_thread(ctx)->app->set.cache_max_bytes > 0 && !t->send_old;
+    st->lineage = rill__lineage_on(ctx);
     *statep = st;
     return 0;
 }
@@ -133,6 +140,7 @@ static void table_close(const rill__node_t *node, void *state) {
     if (!st)
         return;
     rill_buf_free(&st->prev.value);
+    rill_buf_free(&st->trace);
     rill__cache_free(&st->dirty);
     free(st);
 }

@@ -51,7 +51,8 @@ static int forward_update(rill_ctx_t *ctx, const rill__win_conf_t *c, const rill
 
 /* Adds rec to the window starting at start whose aggregate is agg (NULL: a new window, from
  * the initial aggregate) and timestamp ts, unless that window closed; fresh: the window is
- * new (made from agg), so emit-final's time index gets it. */
+ * new (made from agg), so emit-final's time index gets it (under lineage.enable every update
+ * writes its entry again, with rec's trace). */
 static int update(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *st,
                   const rill_record_t *rec, int64_t start, const void *agg, size_t agg_len,
                   int64_t ts, bool fresh) {
@@ -62,7 +63,8 @@ static int update(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *st,
     if (rill__agg_add(ctx, &c->fns, rec, agg, agg_len, &st->agg) ||
         rill__win_put(ctx, c, st, rec->key, rec->key_len, start, ts, st->agg.data, st->agg.len,
                       fresh) ||
-        (fresh && rill__win_index_add(ctx, c, st, rec->key, rec->key_len, start, 0, 1)))
+        ((fresh || st->lineage) &&
+         rill__win_index_add(ctx, c, st, rec->key, rec->key_len, start, 0, fresh)))
         return -1;
     return forward_update(ctx, c, rec, start, st->agg.data, st->agg.len, ts);
 }
@@ -75,14 +77,15 @@ static int update_item(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *
 }
 
 /* Creates rec's right window [t + 1, t + 1 + D] as a copy of window i, which holds t and the
- * records after it within D (rec itself does not belong in it). */
+ * records after it within D (rec itself does not belong in it, so under lineage.enable the
+ * copy keeps window i's trace). */
 static int copy_right(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *st,
                       const rill_record_t *rec, size_t i) {
     const rill__win_item_t *it = &st->items.v[i];
     const void *agg = rill__win_item_agg(&st->items, i);
     int64_t start = rill__add_sat(rec->timestamp, 1);
     if (rill__win_put(ctx, c, st, rec->key, rec->key_len, start, it->ts, agg, it->agg_len, 1) ||
-        rill__win_index_add(ctx, c, st, rec->key, rec->key_len, start, 0, 1))
+        rill__win_index_copy(ctx, c, st, rec->key, rec->key_len, start, it->start))
         return -1;
     return forward_update(ctx, c, rec, start, agg, it->agg_len, it->ts);
 }

@@ -7,7 +7,12 @@
  * The buffer is a key-value store of the node's own, logged to its changelog and restored with
  * the task, so a restart or a move neither loses a held update nor emits one twice (emitting
  * deletes the key's entry in the same commit as the output). Three kinds of entries:
- *   'e' key                 -> [first time 8][latest time 8][has value 1][latest value]
+ *   'e' key                 -> [first time 8][latest time 8][flags 1]
+ *                              [trace length 2 BE, trace: flags 2][latest value]
+ *                              (flags 1: there is a value, not a tombstone; 2: under
+ *                              lineage.enable, the compact copy of the trace of the latest
+ *                              update follows, base/lineage_int.h, which the emitted record
+ *                              carries, docs/DESIGN.md "Tracing and lineage")
  *   't' first time(8 BE) key -> "i"  (the time index: due keys are one range scan; not
  *                               empty, as an empty changelog value reads back as a deletion)
  *   'm'                     -> [records 8][bytes 8]   (what the bounds are checked against)
@@ -16,7 +21,8 @@
  * than letting them run ahead). Due keys leave in order of first time, then key, after each
  * record and whenever stream time advances. When the buffer holds more keys or bytes than its
  * bounds, the policy decides: emit the oldest keys early (counted), or stop the app with an
- * error naming the bound. A key's bytes are its key and latest value. The node's gauges are
+ * error naming the bound. A key's bytes are its key and latest value (its trace is not
+ * counted: lineage.max.bytes bounds it). The node's gauges are
  * the sums of what each task's buffer holds; a task adds the difference after each change and
  * takes its share back when it closes. Scratch buffers live in the task's state, so a record
  * costs no allocation once they have grown.
@@ -42,7 +48,39 @@ typedef struct sup_state_s {
     rill__store_t *store;
     rill_buf_t ekey, ikey, entry, due;    /* scratch: entry key, index key, entry, due keys */
     int64_t gauged_records, gauged_bytes; /* this task's share of the node's gauges */
+    rill__trace_t trace;                  /* lineage.enable: the trace an emitted key carries */
 } sup_state_t;
+
+/* An 'e' entry read back (pointers into its bytes). */
+typedef struct sup_entry_s {
+    int64_t first, latest;
+    bool has_value;
+    const unsigned char *trace, *value; /* trace: NULL when none was kept */
+    size_t trace_len, value_len;
+} sup_entry_t;
+
+/* Reads an 'e' entry: 0, or -1 when it is malformed. */
+static int entry_parse(const void *v, size_t len, sup_entry_t *e) {
+    const unsigned char *p = v;
+    size_t at = ENTRY_HEAD;
+    if (len < ENTRY_HEAD)
+        return -1;
+    e->first = (int64_t)rill__be64_get(p);
+    e->latest = (int64_t)rill__be64_get(p + 8);
+    e->has_value = p[16] & 1;
+    e->trace = NULL;
+    e->trace_len = 0;
+    if (p[16] & 2) {
+        if (len < at + 2 || len - at - 2 < ((size_t)p[at] << 8 | p[at + 1]))
+            return -1;
+        e->trace_len = (size_t)p[at] << 8 | p[at + 1];
+        e->trace = p + at + 2;
+        at += 2 + e->trace_len;
+    }
+    e->value = p + at;
+    e->value_len = len - at;
+    return 0;
+}
 
 /* ---- the buffer's entries ---- */
 
@@ -112,20 +150,23 @@ static int buffer_put(rill_ctx_t *ctx, const sup_conf_t *c, sup_state_t *st,
     size_t len;
     unsigned char head[ENTRY_HEAD];
     size_t vlen = rec->value ? rec->value_len : 0;
+    const rill__trace_t *trace = rill__ctx_trace(ctx); /* NULL unless lineage.enable */
+    sup_entry_t old;
     if (make_key(&st->ekey, 'e', NULL, rec->key, rec->key_len))
         return fail(ctx, c, "growing a buffer for");
     int rc = rill__kv_get(st->store, st->ekey.data, st->ekey.len, &v, &len);
-    if (rc < 0 || (rc > 0 && len < ENTRY_HEAD))
+    if (rc < 0 || (rc > 0 && entry_parse(v, len, &old)))
         return fail(ctx, c, "reading");
-    int64_t first = rc > 0 ? (int64_t)rill__be64_get(v) : rec->timestamp;
+    int64_t first = rc > 0 ? old.first : rec->timestamp;
     /* A new key adds its key and value; an update replaces the value. */
     int64_t d_bytes =
-        rc > 0 ? (int64_t)vlen - (int64_t)(len - ENTRY_HEAD) : (int64_t)(rec->key_len + vlen);
+        rc > 0 ? (int64_t)vlen - (int64_t)old.value_len : (int64_t)(rec->key_len + vlen);
     rill__be64_put(head, (uint64_t)first);
     rill__be64_put(head + 8, (uint64_t)rec->timestamp);
-    head[16] = rec->value != NULL;
+    head[16] = (unsigned char)((rec->value != NULL) | (trace ? 2 : 0));
     rill_buf_reset(&st->entry);
     if (rill_buf_append(&st->entry, head, sizeof(head)) ||
+        (trace && rill__trace_blob_append(&st->entry, trace)) ||
         (vlen && rill_buf_append(&st->entry, rec->value, vlen)) ||
         rill__kv_put(st->store, st->ekey.data, st->ekey.len, st->entry.data, st->entry.len))
         return fail(ctx, c, "writing");
@@ -140,6 +181,7 @@ static int emit_key(rill_ctx_t *ctx, const sup_conf_t *c, sup_state_t *st, const
                     size_t key_len) {
     const void *v;
     size_t len;
+    sup_entry_t e;
     if (make_key(&st->ekey, 'e', NULL, key, key_len))
         return fail(ctx, c, "growing a buffer for");
     int rc = rill__kv_get(st->store, st->ekey.data, st->ekey.len, &v, &len);
@@ -148,21 +190,26 @@ static int emit_key(rill_ctx_t *ctx, const sup_conf_t *c, sup_state_t *st, const
     rill_buf_reset(&st->entry);
     if (rill_buf_append(&st->entry, v, len))
         return fail(ctx, c, "copying an entry of");
-    const unsigned char *e = (const unsigned char *)st->entry.data;
-    int64_t first = (int64_t)rill__be64_get(e);
-    if (make_key(&st->ikey, 't', &first, key, key_len) ||
+    if (entry_parse(st->entry.data, st->entry.len, &e))
+        return fail(ctx, c, "reading an entry of");
+    if (make_key(&st->ikey, 't', &e.first, key, key_len) ||
         rill__kv_put(st->store, st->ikey.data, st->ikey.len, NULL, 0) ||
         rill__kv_put(st->store, st->ekey.data, st->ekey.len, NULL, 0) ||
-        meta_add(st->store, -1, -(int64_t)(key_len + len - ENTRY_HEAD)))
+        meta_add(st->store, -1, -(int64_t)(key_len + e.value_len)))
         return fail(ctx, c, "deleting an entry of");
     rill_record_t out = {.key = st->ekey.data + 1,
                          .key_len = key_len,
-                         .value = e[16] ? (const void *)(e + ENTRY_HEAD) : NULL,
-                         .value_len = len - ENTRY_HEAD,
-                         .timestamp = (int64_t)rill__be64_get(e + 8)};
-    if (e[16] && !out.value_len)
+                         .value = e.has_value ? (const void *)e.value : NULL,
+                         .value_len = e.value_len,
+                         .timestamp = e.latest};
+    if (e.has_value && !out.value_len)
         out.value = ""; /* an empty value, not a tombstone */
-    return rill_ctx_forward(ctx, &out) ? -1 : 0;
+    const rill__trace_t *saved = ctx->trace_over;
+    if (e.trace && !rill__trace_blob_get(&st->trace, e.trace, e.trace_len))
+        ctx->trace_over = &st->trace;
+    rc = rill_ctx_forward(ctx, &out) ? -1 : 0;
+    ctx->trace_over = saved;
+    return rc;
 }
 
 /* ---- due keys and bounds ---- */

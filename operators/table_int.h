@@ -173,8 +173,16 @@ int rill__agg_update(rill_ctx_t *ctx, const rill__agg_fns_t *fns, rill__store_t 
                      const char *store_name, const rill_record_t *rec, rill__table_prev_t *prev,
                      rill_buf_t *agg_out, rill_buf_t *val, int64_t *tsp);
 
+/* Under lineage.enable, marks key dirty in a record cache with, as the entry's value, the
+ * compact copy of the trace of the record at hand, the last to update the key (scratch: a
+ * buffer of the caller's). Without lineage a dirty entry has no value. Returns 0 or -1 (out
+ * of memory). */
+int rill__agg_mark_traced(rill_ctx_t *ctx, rill__cache_t *dirty, rill_buf_t *scratch,
+                          const void *key, size_t key_len);
+
 /* The commit of a record cache: forwards the stored aggregate of every key in dirty (value
- * described by serde, no headers) and empties dirty. A failed forward is logged. */
+ * described by serde, no headers; under lineage.enable with the trace the key's entry kept,
+ * rill__agg_mark_traced) and empties dirty. A failed forward is logged. */
 void rill__agg_flush_dirty(rill_ctx_t *ctx, rill__store_t *store, rill__cache_t *dirty,
                            const rill_serde_t *serde);
 

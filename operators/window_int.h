@@ -26,6 +26,9 @@ typedef struct rill__win_conf_s {
 typedef struct rill__win_item_s {
     int64_t start, end, ts;
     size_t key_off, key_len, agg_off, agg_len;
+    size_t trace_off, trace_len; /* emit-final under lineage.enable: the compact copy of the
+                                    trace of the record that last updated the window (arena;
+                                    trace_len 0: none kept) */
 } rill__win_item_t;
 
 typedef struct rill__win_items_s {
@@ -48,7 +51,10 @@ typedef struct rill__win_state_s {
     int64_t idx_low;     /* emit-final: the time index has no entry below it (memory only,
                             0 at start; window_index.c) */
     rill_buf_t agg, val, tmp;
+    rill_buf_t tval; /* emit-final under lineage.enable: an index entry's value */
     rill__win_items_t items, idx;
+    bool lineage;        /* lineage.enable: emit-final keeps each window's last trace */
+    rill__trace_t trace; /* scratch: the trace a closed window is forwarded with */
 } rill__win_state_t;
 
 /* Items: reset, add a copy (returns 0 or -1 out of memory), read back. */
@@ -91,16 +97,23 @@ int64_t rill__win_time_end(const rill__win_conf_t *c, int64_t start);
 /* window_index.c: emit-final's time index (no-ops without emit-final). Each returns 0, or -1
  * with ctx's error set. */
 /* Indexes the window (key, start) (sessions: [start, end]; time windows ignore end); fresh:
- * the window is new, so its entry is not in the store either. */
+ * the window is new, so its entry is not in the store either. Under lineage.enable the entry
+ * keeps the trace of the record at hand, so the window's result carries it: callers index a
+ * window again on every update then (st->lineage), not only when it is new. */
 int rill__win_index_add(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
                         const void *key, size_t key_len, int64_t start, int64_t end, int fresh);
+/* Indexes the new time window (key, start) made as a copy of the window (key, from): under
+ * lineage.enable with that window's trace (what its records last brought), if it has one. */
+int rill__win_index_copy(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
+                         const void *key, size_t key_len, int64_t start, int64_t from);
 /* Drops the session [start, end] of key from the index. */
 int rill__win_index_del(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
                         const void *key, size_t key_len, int64_t start, int64_t end);
 /* On load: indexes the windows of a store written before the index existed. */
 int rill__win_index_load(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st);
-/* Collects the windows closed below hi (start; sessions: end) into st->items, unsorted, and
- * drops their entries; reads nothing while hi is at most st->idx_low. */
+/* Collects the windows closed below hi (start; sessions: end) into st->items, unsorted (with
+ * their traces under lineage.enable), and drops their entries; reads nothing while hi is at
+ * most st->idx_low. */
 int rill__win_index_closed(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *st,
                            int64_t hi);
 

@@ -66,6 +66,7 @@ int rill__win_items_add(rill__win_items_t *items, const void *key, size_t key_le
         return items->failed = -1;
     it->agg_off = items->arena.len;
     it->agg_len = agg_len;
+    it->trace_off = it->trace_len = 0;
     if (rill_buf_append(&items->arena, agg, agg_len))
         return items->failed = -1;
     items->cnt++;
@@ -252,6 +253,21 @@ static int save(rill_ctx_t *ctx, const rill__win_conf_t *c, rill__win_state_t *s
     return 0;
 }
 
+/* Forwards closed window i of st->items; under lineage.enable with the trace of the record
+ * that last updated it, when the index kept one (window_index.c). */
+static int forward_closed(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *st, size_t i) {
+    const rill__win_item_t *it = &st->items.v[i];
+    const rill__trace_t *saved = ctx->trace_over;
+    if (it->trace_len &&
+        !rill__trace_blob_get(&st->trace, st->items.arena.data + it->trace_off, it->trace_len))
+        ctx->trace_over = &st->trace;
+    int rc =
+        rill__win_forward(ctx, c, rill__win_item_key(&st->items, i), it->key_len, it->start,
+                          it->end, rill__win_item_agg(&st->items, i), it->agg_len, it->ts, NULL);
+    ctx->trace_over = saved;
+    return rc;
+}
+
 /* Emit-final: forwards every window closed since the last call, once. */
 static int emit_closed(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *st) {
     if (c->emit != RILL_EMIT_FINAL || st->stream_time < 0)
@@ -263,13 +279,9 @@ static int emit_closed(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *
     if (rill__win_index_closed(ctx, c, st, hi))
         return -1;
     items_sort(&st->items, session);
-    for (size_t i = 0; i < st->items.cnt; i++) {
-        const rill__win_item_t *it = &st->items.v[i];
-        if (rill__win_forward(ctx, c, rill__win_item_key(&st->items, i), it->key_len, it->start,
-                              it->end, rill__win_item_agg(&st->items, i), it->agg_len, it->ts,
-                              NULL))
+    for (size_t i = 0; i < st->items.cnt; i++)
+        if (forward_closed(ctx, c, st, i))
             return -1;
-    }
     rill__counter_add(&c->finals, (int64_t)st->items.cnt);
     st->emitted = hi;
     return 0;
@@ -309,7 +321,8 @@ static int time_update(rill_ctx_t *ctx, rill__win_conf_t *c, rill__win_state_t *
     if (rill__agg_add(ctx, &c->fns, rec, agg, agg_len, &st->agg) ||
         rill__win_put(ctx, c, st, rec->key, rec->key_len, start, ts, st->agg.data, st->agg.len,
                       rc == 0) ||
-        (rc == 0 && rill__win_index_add(ctx, c, st, rec->key, rec->key_len, start, 0, 1)))
+        ((rc == 0 || st->lineage) &&
+         rill__win_index_add(ctx, c, st, rec->key, rec->key_len, start, 0, rc == 0)))
         return -1;
     if (c->emit != RILL_EMIT_ON_UPDATE)
         return 0;
@@ -456,6 +469,7 @@ static int win_init(rill_ctx_t *ctx, const rill__node_t *node, void **statep) {
     st->emitted = st->saved_emitted = RILL__WIN_UNSET;
     st->saved_time = -1;
     st->expired_seg = -1;
+    st->lineage = rill__lineage_on(ctx);
     *statep = st;
     return 0;
 }
@@ -467,6 +481,7 @@ static void win_close(const rill__node_t *node, void *state) {
     rill_buf_free(&st->agg);
     rill_buf_free(&st->val);
     rill_buf_free(&st->tmp);
+    rill_buf_free(&st->tval);
     items_free(&st->items);
     items_free(&st->idx);
     free(st);
