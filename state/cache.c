@@ -369,6 +369,8 @@ void rill__cache_sort_dirty(rill__cache_t *c) {
 }
 
 int rill__cache_evict_clean(rill__cache_t *c) {
+    if (c->dirty_cnt >= c->cnt) /* nothing clean: nothing to drop, nothing to copy */
+        return 0;
     if (!c->dirty_cnt) {
         rill__cache_clear(c);
         return 0;

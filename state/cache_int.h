@@ -63,8 +63,9 @@ static inline bool rill__centry_durable(const rill__centry_t *e) {
 /* After a commit applied the dirty entries: every entry is clean, and none is fresh (a fresh
  * entry deleted again stays as a clean deletion: its key is absent everywhere). */
 void rill__cache_mark_clean(rill__cache_t *c);
-/* Drops the clean entries, keeping the dirty ones in new arena space (the old is freed).
- * Returns 0, or -1 when memory ran out (the cache is then as it was). */
+/* Drops the clean entries, keeping the dirty ones in new arena space (the old is freed);
+ * with no clean entry, does nothing. Returns 0, or -1 when memory ran out (the cache is then
+ * as it was). */
 int rill__cache_evict_clean(rill__cache_t *c);
 /* Sorts the dirty list in key order (for a write batch in key order). */
 void rill__cache_sort_dirty(rill__cache_t *c);
