@@ -354,3 +354,16 @@ Test(state_cache, only_clean_entries_dropped_when_evicted) {
     cr_assert_eq(cache.cnt, 0);
     cr_assert_str_eq(value_of("new"), "<absent>");
 }
+
+/* With no clean entry eviction has nothing to drop: it copies nothing (the entries stay
+ * where they are), so a cache full of writes costs no copy before its early commit. */
+Test(state_cache, nothing_copied_when_evicted_without_clean_entries) {
+    put("a", "1");
+    put("b", "2");
+    const char *where = rill__cache_find(&cache, "a", 1)->value;
+    size_t bytes = cache.bytes;
+    cr_assert_eq(rill__cache_evict_clean(&cache), 0);
+    cr_assert_eq(rill__cache_find(&cache, "a", 1)->value, where);
+    cr_assert_eq(cache.bytes, bytes);
+    cr_assert_str_eq(dirty_keys(), "a,b,");
+}
