@@ -632,8 +632,11 @@ void rill__task_drop_store_caches(rill__task_t *task);
 void rill__task_close_stores(rill__task_t *task);
 /* Closes and frees the task's state part (rill__task_destroy). */
 void rill__task_stores_free(rill__task_t *task);
-/* Bytes held in the task's caches (to trigger early commits). */
+/* Bytes held in the task's caches, clean entries included (to evict those, then to trigger
+ * early commits). */
 size_t rill__task_cache_bytes(const rill__task_t *task);
+/* Drops the clean entries of the task's caches. 0 or -1 (fatal set). */
+int rill__task_evict_store_caches(rill__task_t *task);
 /* A changelog record (msg_opaque: its store's token) was delivered: its task's store learns
  * the offset. The stream thread's delivery-report callback. */
 void rill__thread_store_delivered(rill__thread_t *thread, const rd_kafka_message_t *msg);

@@ -221,6 +221,10 @@ void rill__task_stores_free(rill__task_t *task) {
     task->stores = NULL;
 }
 
+int rill__task_evict_store_caches(rill__task_t *task) {
+    return rill__stores_evict_clean(task->stores);
+}
+
 size_t rill__task_cache_bytes(const rill__task_t *task) {
     return rill__stores_cache_bytes(task->stores);
 }

@@ -163,14 +163,25 @@ static void handle_consumer_error(rill__thread_t *thread, const rd_kafka_message
     rill__log_at(app, RILL__LOG_WARN, thread->idx, "consumer: %s", rd_kafka_message_errstr(msg));
 }
 
-/* True when the stores' write caches hold more than statestore.cache.max.bytes: the thread
- * then commits early, which empties them. */
-static bool caches_full(rill__thread_t *thread) {
+static size_t caches_bytes(rill__thread_t *thread) {
     size_t bytes = 0;
-    thread->cache_bytes_dirty = false;
     for (int i = 0; i < thread->task_cnt; i++)
         bytes += rill__task_cache_bytes(thread->tasks[i]);
-    return bytes > (size_t)thread->app->set.cache_max_bytes;
+    return bytes;
+}
+
+/* True when the stores' write caches hold more than statestore.cache.max.bytes once their
+ * clean entries (what commits applied, kept for reads) are evicted: the thread then commits
+ * early, which makes the rest clean too. */
+static bool caches_full(rill__thread_t *thread) {
+    size_t max = (size_t)thread->app->set.cache_max_bytes;
+    thread->cache_bytes_dirty = false;
+    if (caches_bytes(thread) <= max)
+        return false;
+    for (int i = 0; i < thread->task_cnt; i++)
+        if (rill__task_evict_store_caches(thread->tasks[i]))
+            return false; /* fatal set */
+    return caches_bytes(thread) > max;
 }
 
 /* How long the next poll may wait: not at all when a task can run queued records; briefly

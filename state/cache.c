@@ -1,14 +1,22 @@
 /*
- * cache.c — a store's write cache: the task's writes since its last commit, one entry per
- * key (the latest value or a deletion), in an open-addressing hash table whose keys and
- * values live in an arena, plus an ordered index of the keys for range scans.
+ * cache.c — a store's write cache: the task's writes since its last commit (dirty entries)
+ * and, for reads, what earlier commits applied (clean entries), one entry per key (the latest
+ * value or a deletion), in an open-addressing hash table whose keys and values live in an
+ * arena, plus an ordered index of the keys for range scans.
  *
  * DESIGN
- * The arena is reset when the cache is emptied after a commit, so a commit interval costs a
- * few block allocations, not one per write. An update whose value fits in the entry's
- * previous space is written in place; otherwise the new value goes to fresh arena space (the
- * old bytes stay until the reset: bytes() counts them, so a key updated often with growing
- * values makes the cache commit sooner, never grow without bound).
+ * The arena is reset when the cache is emptied, so its life costs a few block allocations,
+ * not one per write. An update whose value fits in the entry's previous space is written in
+ * place; otherwise the new value goes to fresh arena space (the old bytes stay until the
+ * reset: bytes counts them, so a key updated often with growing values makes the cache
+ * evict or commit sooner, never grow without bound).
+ *
+ * A commit applies the dirty entries (those written since the last one, listed in the dirty
+ * list) and marks them clean rather than dropping them: the next reads of a hot key still
+ * hit the cache, without a RocksDB get. Clean entries hold what RocksDB holds, so they are
+ * never logged or applied again unless written again; they are the first to go when the
+ * caches need room (rill__cache_evict_clean: the dirty entries move to a new arena and the
+ * old one is freed, as the arena frees nothing alone).
  *
  * Range scans (the completion operator's time index scans on every record, window fetches)
  * must not cost a walk over the whole table: a skip list of the keys, its nodes in the same
@@ -93,6 +101,7 @@ static int grow(rill__cache_t *c) {
         while (tab[j].hash)
             j = (j + 1) & (cap - 1);
         tab[j] = *e;
+        tab[j].node->entry = &tab[j];
     }
     free(c->tab);
     c->bytes += (cap - c->cap) * sizeof(*tab) / 2; /* the table counts, at about its load */
@@ -131,12 +140,12 @@ static void index_find(const rill__cache_t *c, const void *key, size_t key_len,
     }
 }
 
-static int index_add(rill__cache_t *c, const char *key, size_t key_len) {
+static rill__cnode_t *index_add(rill__cache_t *c, const char *key, size_t key_len) {
     int levels = random_levels(c);
     rill__cnode_t *node = (rill__cnode_t *)arena_alloc_at(
         c, sizeof(*node) + (size_t)levels * sizeof(node->next[0]), _Alignof(rill__cnode_t));
     if (!node)
-        return -1;
+        return NULL;
     node->key = key;
     node->key_len = key_len;
     node->levels = levels;
@@ -147,7 +156,7 @@ static int index_add(rill__cache_t *c, const char *key, size_t key_len) {
         node->next[l] = *link;
         *link = node;
     }
-    return 0;
+    return node;
 }
 
 /* Relinks the index over the keys still in the table, in order, dropping the others. */
@@ -160,7 +169,7 @@ static void index_relink(rill__cache_t *c) {
     }
     for (rill__cnode_t *n = first, *next; n; n = next) {
         next = n->next[0];
-        if (!rill__cache_find(c, n->key, n->key_len))
+        if (!n->entry)
             continue;
         for (int l = 0; l < n->levels; l++) {
             n->next[l] = NULL;
@@ -200,11 +209,49 @@ static rill__centry_t *entry_for(rill__cache_t *c, const void *key, size_t key_l
         if (!k)
             return NULL;
         memcpy(k, key, key_len);
-        if (index_add(c, k, key_len))
+        rill__cnode_t *node = index_add(c, k, key_len);
+        if (!node)
             return NULL;
-        *e = (rill__centry_t){.hash = h, .key = k, .key_len = key_len};
+        *e = (rill__centry_t){.hash = h, .key = k, .key_len = key_len, .node = node, .clean = true};
+        node->entry = e;
         c->cnt++;
     }
+    return e;
+}
+
+/* Room for one more key in the dirty list, made before a write so that no write fails
+ * half-way. */
+static int reserve_dirty(rill__cache_t *c) {
+    if (c->dirty_cnt < c->dirty_cap)
+        return 0;
+    size_t cap = c->dirty_cap ? c->dirty_cap * 2 : 256;
+    rill__cnode_t **more = realloc(c->dirty, sizeof(*more) * cap);
+    if (!more)
+        return -1;
+    c->dirty = more;
+    c->dirty_cap = cap;
+    return 0;
+}
+
+/* Makes e dirty (a write is coming): its key joins the dirty list unless it is on it. */
+static void make_dirty(rill__cache_t *c, rill__centry_t *e) {
+    if (e->clean) {
+        c->dirty[c->dirty_cnt++] = e->node;
+        e->clean = false;
+    }
+}
+
+/* The entry of key, made dirty for a write; NULL when memory ran out. *absent: whether the
+ * key is absent from RocksDB and the changelog as far as the cache knows (a new entry, or a
+ * clean deletion). */
+static rill__centry_t *entry_to_write(rill__cache_t *c, const void *key, size_t key_len,
+                                      bool *absent) {
+    bool made;
+    rill__centry_t *e = reserve_dirty(c) ? NULL : entry_for(c, key, key_len, &made);
+    if (!e)
+        return NULL;
+    *absent = made || (e->clean && e->deleted);
+    make_dirty(c, e);
     return e;
 }
 
@@ -227,18 +274,18 @@ static int entry_set(rill__cache_t *c, rill__centry_t *e, const void *value, siz
 
 int rill__cache_put(rill__cache_t *c, const void *key, size_t key_len, const void *value,
                     size_t value_len, bool deleted) {
-    bool made;
-    rill__centry_t *e = entry_for(c, key, key_len, &made);
+    bool absent;
+    rill__centry_t *e = entry_to_write(c, key, key_len, &absent);
     return e ? entry_set(c, e, value, value_len, deleted) : -1;
 }
 
 int rill__cache_put_new(rill__cache_t *c, const void *key, size_t key_len, const void *value,
                         size_t value_len) {
-    bool made;
-    rill__centry_t *e = entry_for(c, key, key_len, &made);
+    bool absent;
+    rill__centry_t *e = entry_to_write(c, key, key_len, &absent);
     if (!e)
         return -1;
-    if (made)
+    if (absent)
         e->fresh = true;
     return entry_set(c, e, value, value_len, false);
 }
@@ -251,6 +298,7 @@ void rill__cache_remove_if(rill__cache_t *c, bool (*pred)(const rill__centry_t *
         rill__centry_t *e = &c->tab[i];
         if (e->hash && pred(e, opaque)) {
             e->hash = 0;
+            e->node->entry = NULL;
             c->cnt--;
         } else if (e->hash) {
             kept++;
@@ -272,10 +320,16 @@ void rill__cache_remove_if(rill__cache_t *c, bool (*pred)(const rill__centry_t *
         while (c->tab[j].hash)
             j = (j + 1) & (cap - 1);
         c->tab[j] = old[i];
+        c->tab[j].node->entry = &c->tab[j];
     }
     free(old);
     (void)kept;
     index_relink(c);
+    size_t n = 0; /* the dirty list keeps the keys still there */
+    for (size_t i = 0; i < c->dirty_cnt; i++)
+        if (c->dirty[i]->entry)
+            c->dirty[n++] = c->dirty[i];
+    c->dirty_cnt = n;
 }
 
 void rill__cache_clear(rill__cache_t *c) {
@@ -298,6 +352,7 @@ void rill__cache_clear(rill__cache_t *c) {
     c->cnt = 0;
     c->bytes = c->cap * sizeof(*c->tab) / 2;
     memset(c->head, 0, sizeof(c->head));
+    c->dirty_cnt = 0;
 }
 
 void rill__cache_free(rill__cache_t *c) {
@@ -306,7 +361,54 @@ void rill__cache_free(rill__cache_t *c) {
         free(b);
     }
     free(c->tab);
+    free(c->dirty);
     memset(c, 0, sizeof(*c));
+}
+
+void rill__cache_mark_clean(rill__cache_t *c) {
+    for (size_t i = 0; i < c->dirty_cnt; i++) {
+        rill__centry_t *e = rill__cache_dirty_at(c, i);
+        if (e) {
+            e->clean = true;
+            e->fresh = false;
+        }
+    }
+    c->dirty_cnt = 0;
+}
+
+static int node_cmp(const void *a, const void *b) {
+    const rill__cnode_t *x = *(rill__cnode_t *const *)a, *y = *(rill__cnode_t *const *)b;
+    return rill__key_cmp(x->key, x->key_len, y->key, y->key_len);
+}
+
+void rill__cache_sort_dirty(rill__cache_t *c) {
+    qsort(c->dirty, c->dirty_cnt, sizeof(*c->dirty), node_cmp);
+}
+
+int rill__cache_evict_clean(rill__cache_t *c) {
+    if (c->dirty_cnt >= c->cnt) /* nothing clean: nothing to drop, nothing to copy */
+        return 0;
+    if (!c->dirty_cnt) {
+        rill__cache_clear(c);
+        return 0;
+    }
+    /* The dirty entries are copied, in key order, into a cache of their own. */
+    rill__cache_t kept = {.rng = c->rng};
+    rill__cache_sort_dirty(c);
+    for (size_t i = 0; i < c->dirty_cnt; i++) {
+        const rill__centry_t *e = rill__cache_dirty_at(c, i);
+        bool absent;
+        rill__centry_t *k = e ? entry_to_write(&kept, e->key, e->key_len, &absent) : NULL;
+        if (e && (!k || entry_set(&kept, k, e->value, e->value_len, e->deleted))) {
+            rill__cache_free(&kept);
+            return -1;
+        }
+        if (k)
+            k->fresh = e->fresh;
+    }
+    rill__cache_free(c);
+    *c = kept;
+    return 0;
 }
 
 const rill__cnode_t *rill__cache_seek(const rill__cache_t *c, const void *lo, size_t lo_len) {
@@ -333,7 +435,7 @@ size_t rill__cache_sorted(const rill__cache_t *c, const void *lo, size_t lo_len,
             }
             out = more;
         }
-        out[n++] = rill__cache_find(c, node->key, node->key_len);
+        out[n++] = node->entry;
     }
     *outp = out;
     return out ? n : 0;

@@ -56,6 +56,8 @@ rill__cf_t *rill__db_cf(rill__db_t *db, const char *name, char *errstr, size_t e
  * Thread-safe. */
 int rill__db_get(rill__db_t *db, rill__cf_t *cf, const void *key, size_t key_len, rill_buf_t *out,
                  char *errstr, size_t errstr_size);
+/* Point reads made so far (rill__db_get calls), over every column family. Thread-safe. */
+int64_t rill__db_gets(const rill__db_t *db);
 
 rill__batch_t *rill__batch_new(void);
 void rill__batch_put(rill__batch_t *b, rill__cf_t *cf, const void *key, size_t key_len,

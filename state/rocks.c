@@ -32,6 +32,7 @@
  * rill__cf_t, once returned, stays valid until rill__db_close. Batches and iterators are
  * single-thread objects. RocksDB's error strings are copied into errstr and freed here.
  */
+#include "counter_int.h"
 #include "db_int.h"
 
 #include <rocksdb/c.h>
@@ -71,6 +72,7 @@ struct rill__db_s {
     rill__cf_t **cfs;                    /* each cf allocated alone so a pointer stays valid */
     size_t n_cfs;
     size_t cap_cfs;
+    int64_t gets; /* point reads, a relaxed counter */
 };
 
 struct rill__batch_s {
@@ -411,6 +413,7 @@ int rill__db_get(rill__db_t *db, rill__cf_t *cf, const void *key, size_t key_len
                  char *errstr, size_t errstr_size) {
     char *err = NULL;
     perf_counters_off();
+    rill__counter_add(&db->gets, 1);
     rocksdb_pinnableslice_t *slice =
         rocksdb_get_pinned_cf(db->rdb, db->ropts, cf->handle, key, key_len, &err);
     const char *value;
@@ -431,6 +434,10 @@ int rill__db_get(rill__db_t *db, rill__cf_t *cf, const void *key, size_t key_len
     }
     rocksdb_pinnableslice_destroy(slice);
     return rc;
+}
+
+int64_t rill__db_gets(const rill__db_t *db) {
+    return rill__counter_get(&db->gets);
 }
 
 /* A new, empty batch, or NULL when memory ran out. Thread: one at a time. */

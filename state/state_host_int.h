@@ -166,15 +166,20 @@ void rill__state_thread_free(rill__state_thread_t *thread);
  * (the host's fatal called). */
 int rill__stores_open(rill__state_thread_t *thread, rill__task_stores_t **tasks, int n,
                       rill__store_def_t *const *defs, int def_cnt);
-/* Commit step 2: produces every store's cache to its changelog. 0 or -1. */
+/* Commit step 2: produces every store's dirty cache entries to its changelog. 0 or -1. */
 int rill__stores_log(rill__task_stores_t *ts);
-/* Commit step 3, after success: applies caches and offsets to RocksDB. 0 or -1 (fatal). */
+/* Commit step 3, after success: applies the caches' dirty entries and the offsets to
+ * RocksDB; the entries stay, clean, for reads. 0 or -1 (fatal). */
 int rill__stores_apply(rill__task_stores_t *ts);
 /* After a failed commit or on close: drops the caches. */
 void rill__stores_drop_caches(rill__task_stores_t *ts);
 /* Frees the store instances (to be opened, and restored, again). */
 void rill__stores_close(rill__task_stores_t *ts);
-/* Bytes held in the task's caches (to trigger early commits). */
+/* Drops the clean entries of the task's caches (what commits applied, kept for reads) to
+ * make room for writes. 0 or -1 (out of memory: the host's fatal called). */
+int rill__stores_evict_clean(rill__task_stores_t *ts);
+/* Bytes held in the task's caches, clean entries included (to evict them, then to trigger
+ * early commits). */
 size_t rill__stores_cache_bytes(const rill__task_stores_t *ts);
 /* The task's instance of the store called name, or NULL. */
 struct rill__store_s *rill__stores_find(rill__task_stores_t *ts, const char *name);

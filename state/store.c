@@ -153,9 +153,8 @@ static const rill__centry_t *cache_at(const rill__store_t *st, const rill__cnode
                                       const rill_buf_t *hi) {
     for (; *np && rill__key_cmp((*np)->key, (*np)->key_len, hi->data, hi->len) < 0;
          *np = (*np)->next[0]) {
-        const rill__centry_t *e = rill__cache_find(&st->cache, (*np)->key, (*np)->key_len);
-        if (e)
-            return e;
+        if ((*np)->entry)
+            return (*np)->entry;
     }
     return NULL;
 }

@@ -9,8 +9,10 @@
  * column family of it. Changelog records go out through the task's host, which reports
  * their offsets back with the store's declaration as token (rill__stores_delivered).
  * Applying is the only place a task's writes reach RocksDB: one batch with the cache's
- * entries, the pending range deletes and the changelog offset key (docs/DESIGN.md,
- * invariant 4).
+ * dirty entries, the pending range deletes and the changelog offset key (docs/DESIGN.md,
+ * invariant 4). The entries applied stay in the cache, clean, for the reads that follow;
+ * the engine evicts clean entries (rill__stores_evict_clean) before a full cache makes it
+ * commit early.
  */
 #include "store_inst_int.h"
 #include "counter_int.h"
@@ -240,8 +242,8 @@ int rill__store_log_entry(rill__store_t *st, const rill__centry_t *e) {
 int rill__store_log_range(rill__store_t *st, const rill_buf_t *lo, const rill_buf_t *hi) {
     const rill__cnode_t *n = rill__cache_seek(&st->cache, lo->data, lo->len);
     for (; n && rill__key_cmp(n->key, n->key_len, hi->data, hi->len) < 0; n = n->next[0]) {
-        const rill__centry_t *e = rill__cache_find(&st->cache, n->key, n->key_len);
-        if (e && !e->fresh && rill__store_log_entry(st, e))
+        const rill__centry_t *e = n->entry;
+        if (e && !e->fresh && !e->clean && rill__store_log_entry(st, e))
             return -1;
     }
     return 0;
@@ -251,9 +253,11 @@ int rill__stores_log(rill__task_stores_t *task) {
     for (int s = 0; s < task->cnt; s++) {
         rill__store_t *st = task->v[s];
         const rill__cache_t *c = &st->cache;
-        for (size_t i = 0; i < c->cap && c->cnt; i++)
-            if (c->tab[i].hash && rill__store_log_entry(st, &c->tab[i]))
+        for (size_t i = 0; i < c->dirty_cnt; i++) {
+            const rill__centry_t *e = rill__cache_dirty_at(c, i);
+            if (e && rill__store_log_entry(st, e))
                 return -1;
+        }
     }
     return 0;
 }
@@ -268,26 +272,41 @@ static rill__batch_t *next_batch(void) {
     return rill__batch_new();
 }
 
+static void batch_entry(rill__store_t *st, rill__batch_t *b, const rill__centry_t *e) {
+    if (!e || e->clean || !rill__centry_durable(e))
+        return;
+    if (e->deleted)
+        rill__batch_delete(b, st->cf, e->key, e->key_len);
+    else
+        rill__batch_put(b, st->cf, e->key, e->key_len, e->value, e->value_len);
+}
+
+/* Adds the cache's dirty entries to b in key order: RocksDB inserts a key next to the one
+ * inserted before it at a fraction of the cost of a key anywhere in its memtable. When most
+ * entries are dirty the ordered index is walked; when most are clean (kept from earlier
+ * commits) the dirty list is sorted instead, so a commit costs what was written since the
+ * last one, not what the cache holds. */
+static void batch_dirty(rill__store_t *st, rill__batch_t *b) {
+    rill__cache_t *c = &st->cache;
+    if (c->dirty_cnt * 4 >= c->cnt) {
+        for (const rill__cnode_t *n = c->cnt ? c->head[0] : NULL; n; n = n->next[0])
+            batch_entry(st, b, n->entry);
+        return;
+    }
+    rill__cache_sort_dirty(c);
+    for (size_t i = 0; i < c->dirty_cnt; i++)
+        batch_entry(st, b, rill__cache_dirty_at(c, i));
+}
+
 int rill__stores_apply(rill__task_stores_t *task) {
     char errstr[512];
     for (int s = 0; s < task->cnt; s++) {
         rill__store_t *st = task->v[s];
-        const rill__cache_t *c = &st->cache;
-        if (!c->cnt && !rill__batch_count(st->pending))
+        if (!st->cache.dirty_cnt && !rill__batch_count(st->pending))
             continue;
-        /* Range deletes first, then the cache's entries in key order (its ordered index):
-         * RocksDB inserts a key next to the one inserted before it at a fraction of the
-         * cost of a key anywhere in its memtable. */
+        /* Range deletes first, then the cache's dirty entries in key order. */
         rill__batch_t *b = st->pending;
-        for (const rill__cnode_t *n = c->cnt ? c->head[0] : NULL; n; n = n->next[0]) {
-            const rill__centry_t *e = rill__cache_find(c, n->key, n->key_len);
-            if (!e || !rill__centry_durable(e))
-                continue;
-            if (e->deleted)
-                rill__batch_delete(b, st->cf, e->key, e->key_len);
-            else
-                rill__batch_put(b, st->cf, e->key, e->key_len, e->value, e->value_len);
-        }
+        batch_dirty(st, b);
         if (st->logged_next >= 0) {
             unsigned char meta[RILL_KEY_PREFIX_LEN], off[8];
             rill__key_prefix(st->partition, RILL_KEY_META, meta);
@@ -303,7 +322,7 @@ int rill__stores_apply(rill__task_stores_t *task) {
          * and a task's store may hold a whole commit interval of writes at its peak. Without
          * memory for it the cleared one stays (a store never has no batch) and the app stops. */
         rill__batch_t *fresh = next_batch();
-        rill__cache_clear(&st->cache);
+        rill__cache_mark_clean(&st->cache); /* kept for reads (cache.c) */
         if (!fresh) {
             rill__batch_clear(b);
             rill__state_fatal(task->thread->state, RILL_ERR_NOMEM,
@@ -332,6 +351,18 @@ void rill__stores_close(rill__task_stores_t *task) {
     task->v = NULL;
     task->cnt = 0;
     task->open = false;
+}
+
+int rill__stores_evict_clean(rill__task_stores_t *task) {
+    for (int s = 0; s < task->cnt; s++) {
+        if (rill__cache_evict_clean(&task->v[s]->cache)) {
+            rill__state_fatal(task->thread->state, RILL_ERR_NOMEM,
+                              "task %s: store \"%s\": no memory to make room in its cache",
+                              task->id, task->v[s]->def->name);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 size_t rill__stores_cache_bytes(const rill__task_stores_t *task) {

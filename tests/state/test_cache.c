@@ -1,7 +1,8 @@
 /*
  * test_cache.c — unit tests of a store's write cache: one entry per key, latest value wins,
  * deletions kept as entries (they must reach the changelog), ordered range listing, removal
- * by predicate, emptying after a commit, and new keys deleted before the commit (not logged).
+ * by predicate, emptying after a commit, new keys deleted before the commit (not logged), and
+ * entries kept clean after a commit (readable, off the dirty list, evicted first).
  */
 #include <criterion/criterion.h>
 
@@ -256,4 +257,113 @@ Test(state_cache, nothing_to_log_when_new_key_deleted_before_commit) {
     rill__cache_clear(&cache);
     cr_assert_eq(rill__cache_put_new(&cache, "n", 1, "3", 1), 0);
     cr_assert_str_eq(value_of("n"), "3");
+}
+
+/* The keys on the dirty list, in list order, as "a,b,". */
+static const char *dirty_keys(void) {
+    static char buf[256];
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < cache.dirty_cnt; i++) {
+        const rill__centry_t *e = rill__cache_dirty_at(&cache, i);
+        if (e)
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%.*s,", (int)e->key_len, e->key);
+    }
+    return buf;
+}
+
+/* A commit keeps what it applied readable: the entries stay, clean, with their values, and
+ * only keys written again come back on the dirty list (once each). */
+Test(state_cache, entries_readable_and_off_dirty_list_when_marked_clean) {
+    put("a", "1");
+    put("b", "2");
+    put("c", NULL);
+    put("a", "3");
+    cr_assert_str_eq(dirty_keys(), "a,b,c,");
+    rill__cache_mark_clean(&cache);
+    cr_assert_str_eq(dirty_keys(), "");
+    cr_assert_str_eq(value_of("a"), "3");
+    cr_assert_str_eq(value_of("b"), "2");
+    cr_assert_str_eq(value_of("c"), "<deleted>");
+    cr_assert(rill__cache_find(&cache, "a", 1)->clean);
+    put("b", "4");
+    put("b", "5");
+    put("d", "6");
+    cr_assert_str_eq(dirty_keys(), "b,d,");
+    cr_assert(!rill__cache_find(&cache, "b", 1)->clean);
+    cr_assert(rill__cache_find(&cache, "a", 1)->clean);
+    cr_assert_str_eq(value_of("b"), "5");
+}
+
+/* A fresh entry applied is in RocksDB and the changelog: once clean it is fresh no more, and
+ * its deletion must be logged. A clean deletion is a key absent everywhere: put as new
+ * again, it is fresh. */
+Test(state_cache, fresh_mark_follows_what_was_applied_when_marked_clean) {
+    cr_assert_eq(rill__cache_put_new(&cache, "n", 1, "1", 1), 0);
+    rill__cache_mark_clean(&cache);
+    cr_assert(!rill__cache_find(&cache, "n", 1)->fresh);
+    put("n", NULL);
+    cr_assert(durable("n"));
+    rill__cache_mark_clean(&cache);
+    cr_assert_eq(rill__cache_put_new(&cache, "n", 1, "2", 1), 0);
+    cr_assert(rill__cache_find(&cache, "n", 1)->fresh);
+    put("n", NULL);
+    cr_assert(!durable("n"));
+}
+
+/* Eviction drops exactly the clean entries; the dirty ones keep their values, deletions,
+ * fresh marks, dirty list and key order, and the bytes go down. */
+Test(state_cache, only_clean_entries_dropped_when_evicted) {
+    char key[16], value[16];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof(key), "k%04d", i);
+        snprintf(value, sizeof(value), "v%d", i);
+        put(key, value);
+    }
+    rill__cache_mark_clean(&cache);
+    size_t full = cache.bytes;
+    for (int i = 0; i < 2000; i += 100) { /* 20 dirty keys among 2000 */
+        snprintf(key, sizeof(key), "k%04d", i);
+        snprintf(value, sizeof(value), "w%d", i);
+        put(key, i % 200 ? value : NULL);
+    }
+    cr_assert_eq(rill__cache_put_new(&cache, "new", 3, "x", 1), 0);
+    cr_assert_eq(rill__cache_evict_clean(&cache), 0);
+    cr_assert_eq(cache.cnt, 21);
+    cr_assert_eq(cache.dirty_cnt, 21);
+    cr_assert_lt(cache.bytes, full / 4);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof(key), "k%04d", i);
+        snprintf(value, sizeof(value), "w%d", i);
+        const char *want = i % 100 ? "<absent>" : i % 200 ? value : "<deleted>";
+        cr_assert_str_eq(value_of(key), want, "key %s", key);
+    }
+    cr_assert(rill__cache_find(&cache, "new", 3)->fresh);
+    cr_assert(!rill__cache_find(&cache, "k0100", 5)->fresh);
+    rill__centry_t **sorted;
+    size_t n = rill__cache_sorted(&cache, "", 0, "z", 1, &sorted);
+    cr_assert_eq(n, 21);
+    for (size_t i = 1; i < n; i++)
+        cr_assert_lt(rill__key_cmp(sorted[i - 1]->key, sorted[i - 1]->key_len, sorted[i]->key,
+                                   sorted[i]->key_len),
+                     0);
+    free(sorted);
+    /* With nothing dirty, eviction empties the cache. */
+    rill__cache_mark_clean(&cache);
+    cr_assert_eq(rill__cache_evict_clean(&cache), 0);
+    cr_assert_eq(cache.cnt, 0);
+    cr_assert_str_eq(value_of("new"), "<absent>");
+}
+
+/* With no clean entry eviction has nothing to drop: it copies nothing (the entries stay
+ * where they are), so a cache full of writes costs no copy before its early commit. */
+Test(state_cache, nothing_copied_when_evicted_without_clean_entries) {
+    put("a", "1");
+    put("b", "2");
+    const char *where = rill__cache_find(&cache, "a", 1)->value;
+    size_t bytes = cache.bytes;
+    cr_assert_eq(rill__cache_evict_clean(&cache), 0);
+    cr_assert_eq(rill__cache_find(&cache, "a", 1)->value, where);
+    cr_assert_eq(cache.bytes, bytes);
+    cr_assert_str_eq(dirty_keys(), "a,b,");
 }
