@@ -10,10 +10,11 @@
 #   - Rill: bench-faas-throughput with the stage's defaults (linger, read-ahead, retries) and
 #     only B and C set, under a fresh application.id, reading the input from the start. Its
 #     warm-up and window grow with the function alone's call time T at the cell: warm-up
-#     2 s + 2·T, window at least max(3 s, 8·T) (and at most 5 s more). In partition order
+#     2 s + 2·T, window at least max(3 s, 16·T) (and at most 5 s more). In partition order
 #     results leave in bursts, when a partition's oldest call returns; with calls of ~1.5 s
 #     (a saturated function) a 3 s window held two or three bursts and its rate swung from
-#     0.3 to 1.2 of the limit.
+#     0.3 to 1.2 of the limit; with 8·T, a saturated cell (calls of ~0.9 s) still gave 0.87 in
+#     key order and 1.17 in partition order while the function served the same rate in both.
 # limit = min(bound, function alone), bound = min(P·C, 64)·B/L (64: faas.max.in.flight, the
 # process's default cap on calls in flight). The function alone and the Rill variants of a cell
 # run one after the other (alternating), RILL_BENCH_FAAS_REPEATS times; the report gives
@@ -33,7 +34,17 @@
 #   RILL_BENCH_FAAS_INPUT       input records written once per P    (default 1000000)
 #   RILL_BENCH_FAAS_PLOT        the PNG, relative to the repo       (default bench/faas_bound.png;
 #                               "none": no plot, e.g. for a run of one cell)
+#   RILL_BENCH_FAAS_PIN         1: the function runs alone on the last CPU, this script and
+#                               what it starts (the broker it starts, Rill, the function-alone
+#                               client) on the others; 0: no pinning  (default 1)
 #   RILL_BUILD_DIR              build directory (default <repo>/build)
+#
+# Why pinning: the function is one single-threaded node process. Unpinned, at the cells where
+# it saturates, "the function alone" had the machine to itself while in Rill's runs the
+# broker and Rill took CPU from it, so the ratio measured the machine, not the bridge (on 2
+# cores such cells gave 0.13–0.8). Pinned, the function has one CPU in both runs, as a
+# function has its own machine in a FaaS deployment. A broker already running
+# (RILL_BENCH_BOOTSTRAP) is not pinned.
 set -euo pipefail
 
 SCRIPT=faas_bound.sh
@@ -51,6 +62,7 @@ readonly REPEATS=${RILL_BENCH_FAAS_REPEATS:-1}
 readonly INPUT_RECORDS=${RILL_BENCH_FAAS_INPUT:-1000000}
 readonly PLOT_REL=${RILL_BENCH_FAAS_PLOT:-bench/faas_bound.png}
 readonly PROCESS_CAP=64
+readonly PIN=${RILL_BENCH_FAAS_PIN:-1}
 
 for v in "${LATENCIES[@]}" "${BATCHES[@]}" "${IN_FLIGHTS[@]}" "${PARTITION_COUNTS[@]}" "$REPEATS" "$INPUT_RECORDS"; do
     [[ "$v" =~ ^[1-9][0-9]*$ ]] || die "latencies, batches, in-flights, partitions and counts must be positive integers, got '$v'"
@@ -61,14 +73,14 @@ done
 bench_work faas-bound
 
 # alone L B CALLS: the function alone; prints "rate call_ms". A first 3 s window gives the call
-# time T; when T > 300 ms it is measured again over 2 s + 2·T of warm-up and max(3 s, 8·T)
+# time T; when T > 300 ms it is measured again over 2 s + 2·T of warm-up and max(3 s, 16·T)
 # (the same rule as the Rill runs: a window must hold many calls).
 alone() {
     local r t warm secs
     r=$(fn_alone "$1" "$2" "$3")
     t=$(field "$r" mean_call_ms)
     if awk -v t="$t" 'BEGIN { exit !(t > 300) }'; then
-        read -r warm secs <<<"$(awk -v t="$t" 'BEGIN { t /= 1000; m = int(8 * t + 0.999)
+        read -r warm secs <<<"$(awk -v t="$t" 'BEGIN { t /= 1000; m = int(16 * t + 0.999)
             print int(2 + 2 * t + 0.999), (m < 3 ? 3 : m) }')"
         r=$(fn_alone "$1" "$2" "$3" "$warm" "$secs")
         t=$(field "$r" mean_call_ms)
@@ -79,7 +91,7 @@ alone() {
 # timing CALL_MS: bench-faas-throughput's warm-up and window flags for a cell (above).
 timing() {
     awk -v t="$1" 'BEGIN {
-        t = t / 1000; w = int(2 + 2 * t + 0.999); m = int(8 * t + 0.999); if (m < 3) m = 3
+        t = t / 1000; w = int(2 + 2 * t + 0.999); m = int(16 * t + 0.999); if (m < 3) m = 3
         printf "--warmup-s %d --min-s %d --max-s %d\n", w, m, (m + 5 > 10 ? m + 5 : 10) }'
 }
 
@@ -190,6 +202,11 @@ append_results() {
         printf -- '- stage: CloudEvents, batch_max_records=B, max_in_flight=C, order as given; everything else the defaults of the revision above (linger_ms, the read-ahead max_buffered_records, faas.max.in.flight, faas.max.connections: README.md)\n'
         printf -- '- function: Functions Framework target `faulty` (no fault), latency L per cell (POST /control); "function alone" = bench-faas-fn-ceiling with min(P·C, 64) calls of B events in flight at the same L, run just before the Rill runs of the cell\n'
         printf -- '- limit = min(bound, function alone); medians over %s run(s) per cell and variant\n' "$REPEATS"
+        if [[ "$PIN" == 1 ]]; then
+            printf -- '- CPUs: the function alone on CPU %s (taskset), everything else of the run on CPU 0-%s (RILL_BENCH_FAAS_PIN=1; see the script)\n' "$FN_CPU" "$((FN_CPU - 1))"
+        else
+            printf -- '- CPUs: not pinned (RILL_BENCH_FAAS_PIN=0): function, broker and Rill share them\n'
+        fi
         load_item "$load" "$others"
         printf -- '- plot: `%s`\n\n' "$PLOT_REL"
         printf '%s\n' "$table"
@@ -197,7 +214,21 @@ append_results() {
     } >>"$RESULTS"
 }
 
+# pin_cpus: with PIN=1, FN_CPU = the last CPU, and this shell (so everything it starts from
+# now on but the function) on the others.
+pin_cpus() {
+    [[ "$PIN" == 1 ]] || return 0
+    local n
+    n=$(nproc)
+    ((n >= 2)) || die "RILL_BENCH_FAAS_PIN=1 needs 2 CPUs or more (set it to 0)"
+    command -v taskset >/dev/null || die "taskset not found (util-linux)"
+    FN_CPU=$((n - 1))
+    taskset -p -c "0-$((n - 2))" $$ >/dev/null || die "taskset on this shell failed"
+    log "the function runs on CPU $FN_CPU alone; the rest on CPU 0-$((n - 2))"
+}
+
 main() {
+    pin_cpus
     faas_start faulty "$PORT" '{"latencyMs":0}' bench-faas-throughput bench-faas-fn-ceiling bench-produce
     local p t0=$SECONDS
     DLQ="bench.faas.$RUN_ID.dlq"

@@ -18,9 +18,11 @@ STARTED_FUNCTIONS=""
 
 # start_function TARGET PORT FAULT_JSON: runs the Functions Framework target on 127.0.0.1:PORT
 # (PORT "": a free one of RILL_PORT_RANGE) in the background; sets FN_PID and FN_URL; waits
-# until it answers. FAULT_JSON is RILL_FAULT (faulty only; "" for none).
+# until it answers. FAULT_JSON is RILL_FAULT (faulty only; "" for none). FN_CPU, when set,
+# is the one CPU the function may run on (taskset).
 start_function() {
-    local target=$1 port=$2 fault=$3 i
+    local target=$1 port=$2 fault=$3 i pin=()
+    [[ -n "${FN_CPU:-}" ]] && pin=(taskset -c "$FN_CPU")
     rill_need node || exit 1
     [[ -f "$FF_MAIN" ]] || die "faas_bridge/functions/node_modules is missing: run scripts/functions.sh install"
     if [[ -z "$port" ]]; then
@@ -29,7 +31,7 @@ start_function() {
         die "port $port is in use (set RILL_BENCH_FAAS_PORT to another one, or none)"
     fi
     (cd "$FN_DIR" && RILL_FUNCTIONS_HOST=127.0.0.1 RILL_FAULT="$fault" \
-        exec node -r "$FN_DIR/listen-host.js" "$FF_MAIN" --source="$FN_DIR" --target="$target" \
+        exec "${pin[@]}" node -r "$FN_DIR/listen-host.js" "$FF_MAIN" --source="$FN_DIR" --target="$target" \
             --port="$port" --signature-type=http </dev/null >"$WORK/fn-$target.log" 2>&1) &
     FN_PID=$!
     FN_URL="http://127.0.0.1:$port/"
