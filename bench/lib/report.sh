@@ -67,7 +67,7 @@ machine_line() {
             ;;
     esac
     printf -- '- machine: %s × %s, %s MiB RAM; Kafka 3.9.1, one broker on the same machine (%s); librdkafka %s%s\n' \
-        "$(nproc)" "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)" \
+        "$(nproc --all)" "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)" \
         "$(awk '/MemTotal/ { printf "%d", $2 / 1024 }' /proc/meminfo)" "$BOOTSTRAP" \
         "$(pkg-config --modversion rdkafka 2>/dev/null || echo '?')" "$extra"
 }
