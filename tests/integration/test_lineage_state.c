@@ -89,23 +89,7 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
 /* Writes input[from, to) to topic with its traceparents (murmur2, as Kafka's Java client). */
 static void produce(const char *topic, size_t from, size_t to) {
-    char errstr[512];
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    const char *props[] = {"bootstrap.servers",
-                           rt_bootstrap(),
-                           "partitioner",
-                           "murmur2_random",
-                           "enable.idempotence",
-                           "true",
-                           "linger.ms",
-                           "5",
-                           NULL};
-    for (int i = 0; props[i]; i += 2)
-        cr_assert_eq(rd_kafka_conf_set(kc, props[i], props[i + 1], errstr, sizeof(errstr)), 0, "%s",
-                     errstr);
-    rd_kafka_conf_set_dr_msg_cb(kc, delivered);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
-    cr_assert_not_null(rk, "%s", errstr);
+    rd_kafka_t *rk = rt_murmur2_producer(5, delivered, NULL);
     for (size_t i = from; i < to; i++) {
         in_rec_t *r = &input[i];
         char tp[64];

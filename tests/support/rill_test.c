@@ -337,6 +337,33 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
         records_add_msg(st->delivered, msg);
 }
 
+rd_kafka_t *rt_murmur2_producer(int linger_ms,
+                                void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                                void *opaque) {
+    char errstr[512], linger[16];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    snprintf(linger, sizeof(linger), "%d", linger_ms);
+    const char *props[] = {"bootstrap.servers",
+                           rt_bootstrap(),
+                           "partitioner",
+                           "murmur2_random",
+                           "enable.idempotence",
+                           "true",
+                           "linger.ms",
+                           linger,
+                           NULL};
+    for (int i = 0; props[i]; i += 2)
+        if (rd_kafka_conf_set(kc, props[i], props[i + 1], errstr, sizeof(errstr)))
+            cr_assert_fail("%s: %s", props[i], errstr);
+    if (dr)
+        rd_kafka_conf_set_dr_msg_cb(kc, dr);
+    rd_kafka_conf_set_opaque(kc, opaque);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
+    if (!rk)
+        cr_assert_fail("producer: %s", errstr);
+    return rk;
+}
+
 int rt_produce_strings(const char *bootstrap, const char *topic, size_t n, rt_gen_cb gen,
                        void *opaque, const rt_produce_opts_t *opts, char *errstr,
                        size_t errstr_size) {

@@ -119,6 +119,16 @@ typedef struct rt_produce_opts_s {
  * waits up to 60 s for every delivery. opts may be NULL. Returns 0, or -1 with errstr when a
  * record failed or was not acknowledged in time. Safe on any thread (it asserts nothing).
  */
+/* A librdkafka producer for rt_bootstrap(): idempotent, murmur2_random (Kafka's Java
+ * clients' partitioner), linger_ms, with delivery callback dr and opaque (both may be NULL).
+ * Fails the test when it cannot be made. */
+struct rd_kafka_s;
+struct rd_kafka_message_s;
+struct rd_kafka_s *rt_murmur2_producer(int linger_ms,
+                                       void (*dr)(struct rd_kafka_s *,
+                                                  const struct rd_kafka_message_s *, void *),
+                                       void *opaque);
+
 int rt_produce_strings(const char *bootstrap, const char *topic, size_t n, rt_gen_cb gen,
                        void *opaque, const rt_produce_opts_t *opts, char *errstr,
                        size_t errstr_size);

@@ -176,26 +176,7 @@ static void traced_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *
 }
 
 static rd_kafka_t *traced_producer(rt_auction_t *a) {
-    char errstr[512];
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    const char *props[] = {"bootstrap.servers",
-                           rt_bootstrap(),
-                           "partitioner",
-                           "murmur2_random",
-                           "enable.idempotence",
-                           "true",
-                           "linger.ms",
-                           "20",
-                           NULL};
-    for (int i = 0; props[i]; i += 2)
-        if (rd_kafka_conf_set(kc, props[i], props[i + 1], errstr, sizeof(errstr)))
-            cr_assert_fail("%s: %s", props[i], errstr);
-    rd_kafka_conf_set_dr_msg_cb(kc, traced_delivered);
-    rd_kafka_conf_set_opaque(kc, a);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
-    if (!rk)
-        cr_assert_fail("producer: %s", errstr);
-    return rk;
+    return rt_murmur2_producer(20, traced_delivered, a);
 }
 
 /* The headers of event n (NULL: none), and its known trace id in a->trace[n]. */
