@@ -334,21 +334,26 @@ static int count_win(const void *key, size_t key_len, int64_t start, const void 
     return 0;
 }
 
+/* Reads slot s and checks it against want[s]. */
+static void check_slot(rill__store_t *kv, rill__store_t *win, int s, const slot_t *want) {
+    char key[16];
+    const void *v;
+    size_t vlen;
+    slot_key(s, key, sizeof(key));
+    int rc = is_kv(s) ? rill__kv_get(kv, key, strlen(key), &v, &vlen)
+                      : rill__window_get(win, key, strlen(key), slot_start(s), &v, &vlen);
+    cr_assert_eq(rc, want[s].present ? 1 : 0, "slot %d", s);
+    if (rc == 1)
+        cr_assert(vlen == strlen(want[s].value) && !memcmp(v, want[s].value, vlen),
+                  "slot %d: %.*s, not %s", s, (int)vlen, (const char *)v, want[s].value);
+}
+
 /* Every key reads as the model says, and scans find no other key. */
 static void check_content(rill__task_stores_t *ts, const slot_t *want) {
     rill__store_t *kv = rill__stores_find(ts, "kv"), *win = rill__stores_find(ts, "win");
     int kv_present = 0, win_present = 0;
     for (int s = 0; s < SLOTS; s++) {
-        char key[16];
-        const void *v;
-        size_t vlen;
-        slot_key(s, key, sizeof(key));
-        int rc = is_kv(s) ? rill__kv_get(kv, key, strlen(key), &v, &vlen)
-                          : rill__window_get(win, key, strlen(key), slot_start(s), &v, &vlen);
-        cr_assert_eq(rc, want[s].present ? 1 : 0, "slot %d", s);
-        if (rc == 1)
-            cr_assert(vlen == strlen(want[s].value) && !memcmp(v, want[s].value, vlen),
-                      "slot %d: %.*s, not %s", s, (int)vlen, (const char *)v, want[s].value);
+        check_slot(kv, win, s, want);
         if (want[s].present)
             *(is_kv(s) ? &kv_present : &win_present) += 1;
     }
@@ -464,18 +469,8 @@ Test(state_fake_host, changelog_holds_each_commits_writes_and_restore_rebuilds_t
 static void read_slots(rill__task_stores_t *ts, const bool *touched, const slot_t *want) {
     rill__store_t *kv = rill__stores_find(ts, "kv"), *win = rill__stores_find(ts, "win");
     for (int s = 0; s < SLOTS; s++) {
-        if (!touched[s])
-            continue;
-        char key[16];
-        const void *v;
-        size_t vlen;
-        slot_key(s, key, sizeof(key));
-        int rc = is_kv(s) ? rill__kv_get(kv, key, strlen(key), &v, &vlen)
-                          : rill__window_get(win, key, strlen(key), slot_start(s), &v, &vlen);
-        cr_assert_eq(rc, want[s].present ? 1 : 0, "slot %d", s);
-        if (rc == 1)
-            cr_assert(vlen == strlen(want[s].value) && !memcmp(v, want[s].value, vlen), "slot %d",
-                      s);
+        if (touched[s])
+            check_slot(kv, win, s, want);
     }
 }
 
