@@ -25,32 +25,37 @@ int nx_int(const rill_record_t *rec, const char *name, int64_t *out) {
     return rec->value && rill_json_int64(rec->value, rec->value_len, name, out);
 }
 
-static int format_into(char *buf, size_t *lenp, const char *fmt, va_list ap) {
-    int n = vsnprintf(buf, NX_TEXT_MAX, fmt, ap);
+/* Appends fmt's expansion to buf, through a stack buffer of NX_TEXT_MAX. */
+static int vappend(rill_buf_t *buf, const char *fmt, va_list ap) {
+    char text[NX_TEXT_MAX];
+    int n = vsnprintf(text, sizeof(text), fmt, ap);
     if (n < 0 || n >= NX_TEXT_MAX)
         return -1;
-    *lenp = (size_t)n;
-    return 0;
+    return rill_buf_append(buf, text, (size_t)n);
+}
+
+int nx_append(rill_buf_t *buf, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vappend(buf, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 int nx_set_value(rill_map_out_t *out, const char *fmt, ...) {
-    char buf[NX_TEXT_MAX];
-    size_t n;
     va_list ap;
     va_start(ap, fmt);
-    int rc = format_into(buf, &n, fmt, ap);
+    int rc = vappend(out->value, fmt, ap);
     va_end(ap);
-    return rc ? rc : rill_buf_append(out->value, buf, n);
+    return rc;
 }
 
 int nx_set_key(rill_map_out_t *out, const char *fmt, ...) {
-    char buf[NX_TEXT_MAX];
-    size_t n;
     va_list ap;
     va_start(ap, fmt);
-    int rc = format_into(buf, &n, fmt, ap);
+    int rc = vappend(out->key, fmt, ap);
     va_end(ap);
-    return rc ? rc : rill_buf_append(out->key, buf, n);
+    return rc;
 }
 
 int nx_parse_i64(const void *text, size_t len, int64_t *out) {

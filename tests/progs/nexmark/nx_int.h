@@ -68,6 +68,8 @@ int nx_int(const rill_record_t *rec, const char *name, int64_t *out);
 int nx_set_value(rill_map_out_t *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same for out's key (a second buffer). */
 int nx_set_key(rill_map_out_t *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends fmt's expansion (at most 255 bytes) to buf. Returns 0 or -1. */
+int nx_append(rill_buf_t *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parses len bytes of decimal text; 0 and *out, or -1. */
 int nx_parse_i64(const void *text, size_t len, int64_t *out);
 

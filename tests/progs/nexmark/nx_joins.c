@@ -19,7 +19,6 @@
 #include <json-c/json.h>
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,18 +47,6 @@ static int append_string(rill_buf_t *out, const char *tok, size_t len) {
     }
     json_object_put(s);
     return rc;
-}
-
-/* Appends the text of fmt's expansion (integers and punctuation only). Returns 0 or -1. */
-static int append_text(rill_buf_t *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int append_text(rill_buf_t *out, const char *fmt, ...) {
-    char buf[128];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    return n < 0 || (size_t)n >= sizeof(buf) ? -1 : rill_buf_append(out, buf, (size_t)n);
 }
 
 /* select_key mapper: the auction's seller, as decimal text. */
@@ -106,7 +93,7 @@ static int q3_join(const rill_record_t *auction, const rill_record_t *person, ri
         rill_buf_append(out, ",\"city\":", 8) || append_string(out, city, city_len) ||
         rill_buf_append(out, ",\"state\":", 9) || append_string(out, state, state_len))
         return -1;
-    return append_text(out, ",\"id\":%" PRId64 "}", id);
+    return nx_append(out, ",\"id\":%" PRId64 "}", id);
 }
 
 void nx_build_q3(rill_topology_t *topo, const nx_topics_t *t, const rill_source_opts_t *src,
@@ -135,10 +122,9 @@ static int q8_join(const rill_record_t *person, const rill_record_t *auction, ri
     if (!string_token(person, "name", &name, &name_len) || !nx_int(person, "id", &id) ||
         !nx_int(auction, "id", &auction_id))
         return -1;
-    if (append_text(out, "{\"id\":%" PRId64 ",\"name\":", id) || append_string(out, name, name_len))
+    if (nx_append(out, "{\"id\":%" PRId64 ",\"name\":", id) || append_string(out, name, name_len))
         return -1;
-    return append_text(out, ",\"starttime\":%" PRId64 ",\"auction\":%" PRId64 "}", start,
-                       auction_id);
+    return nx_append(out, ",\"starttime\":%" PRId64 ",\"auction\":%" PRId64 "}", start, auction_id);
 }
 
 void nx_build_q8(rill_topology_t *topo, const nx_topics_t *t, const rill_source_opts_t *src,
