@@ -72,19 +72,21 @@ for o in "${ORDERS[@]}"; do
 done
 bench_work faas-bound
 
-# alone L B CALLS: the function alone; prints "rate call_ms". A first 3 s window gives the call
+# alone L B CALLS P: the function alone, its events named as those of the P-partition input;
+# prints "rate call_ms". A first 3 s window gives the call
 # time T; when T > 300 ms it is measured again over 2 s + 2·T of warm-up and max(3 s, 16·T)
 # (the same rule as the Rill runs: a window must hold many calls).
 alone() {
-    local r t warm secs
-    r=$(fn_alone "$1" "$2" "$3")
+    local r t warm secs prefix="${INPUTS[$4]}-0"
+    r=$(fn_alone "$1" "$2" "$3" 1 3 "$prefix")
     t=$(field "$r" mean_call_ms)
     if awk -v t="$t" 'BEGIN { exit !(t > 300) }'; then
         read -r warm secs <<<"$(awk -v t="$t" 'BEGIN { t /= 1000; m = int(16 * t + 0.999)
             print int(2 + 2 * t + 0.999), (m < 3 ? 3 : m) }')"
-        r=$(fn_alone "$1" "$2" "$3" "$warm" "$secs")
+        r=$(fn_alone "$1" "$2" "$3" "$warm" "$secs" "$prefix")
         t=$(field "$r" mean_call_ms)
     fi
+    log "L=$1 B=$2 calls=$3 function alone: ${r#RESULT }"
     echo "$(field "$r" rate) $t"
 }
 
@@ -122,7 +124,7 @@ run_grid() {
         for l in "${LATENCIES[@]}"; do for b in "${BATCHES[@]}"; do for c in "${IN_FLIGHTS[@]}"; do
             for p in "${PARTITION_COUNTS[@]}"; do
                 calls=$((p * c < PROCESS_CAP ? p * c : PROCESS_CAP))
-                a=$(alone "$l" "$b" "$calls")
+                a=$(alone "$l" "$b" "$calls" "$p")
                 for o in "${ORDERS[@]}"; do
                     r=$(rill "$l" "$b" "$c" "$p" "$o" "${a##* }")
                     log "L=$l B=$b C=$c P=$p $o (run $rep): alone $a; ${r#RESULT }"

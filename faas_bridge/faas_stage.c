@@ -137,11 +137,12 @@ static int encode(rill__faas_stage_t *st, rill__faas_batch_t *b) {
                                 .verify_tls = !c->o.insecure_skip_tls_verify,
                                 .max_body_bytes = (size_t)c->o.max_response_bytes,
                                 .h2c = c->o.http_version == 2};
+    b->encoded = true;
     return 0;
 }
 
 static int send_batch(rill__faas_stage_t *st, rill__faas_batch_t *b, bool probe) {
-    if (encode(st, b))
+    if (!b->encoded && encode(st, b))
         return -1;
     for (size_t i = 0; i < b->n; i++) {
         slot_at(st, b->seqs[i])->attempts++;
@@ -189,6 +190,16 @@ static int send_ready(rill__faas_stage_t *st, int64_t now) {
         }
     }
     return wait;
+}
+
+/* Encodes the batch that goes next while every call is busy, so that a finished call's
+ * slot is refilled by a submit alone. Only the queue's head: at most one encoded body
+ * waits per stage. */
+static void prepare_next(rill__faas_stage_t *st) {
+    rill__faas_batch_t *b = st->queued;
+    if (b && !b->encoded && encode(st, b))
+        rill__app_fatal(st->thread->app, RILL_ERR_NOMEM, "FaaS stage \"%s\": cannot encode",
+                        st->node->name);
 }
 
 /* ---- completions ---- */
@@ -300,12 +311,23 @@ static bool overloaded(const rill__http_resp_t *r) {
            (!r->curl_code && (r->status == 429 || r->status == 503));
 }
 
+/* A call that came back with a 2xx answer and no function error: its slot may be refilled
+ * before its results are read (a malformed body still fails it then, as a retry). */
+static bool answered(const rill__http_resp_t *r) {
+    return !r->curl_code && r->status >= 200 && r->status <= 299 && !r->function_error[0];
+}
+
+static void call_ended(rill__faas_stage_t *st) {
+    st->in_flight--;
+    rill__counter_add(&st->conf->m_in_flight, -1);
+}
+
+/* Takes one finished call: its results into the slots, or its failure into a retry. Its
+ * call slot was given back already (call_ended). */
 static void complete(rill__faas_stage_t *st, rill__http_done_t *done) {
     rill__faas_batch_t *b = done->opaque;
     const rill__http_resp_t *r = &done->resp;
     char why[512];
-    st->in_flight--;
-    rill__counter_add(&st->conf->m_in_flight, -1);
     record_latency(st->conf, r->total_ms);
     rill__faas_record_billed(st->conf, r);
     if (st->adaptive)
@@ -465,17 +487,34 @@ static int stage_process(rill_ctx_t *ctx, const rill_record_t *rec, void *state)
         st->open_bytes >= (size_t)o->batch_max_bytes * 9 / 10) {
         cut_open(st);
         send_ready(st, rill__now_ms());
+        prepare_next(st);
     }
     return 0;
 }
 
-static int stage_poll(rill_ctx_t *ctx, void *state) {
-    rill__faas_stage_t *st = state;
-    for (rill__http_done_t *done = rill__http_cq_take(st->cq), *next; done; done = next) {
+/* Takes the finished calls. When all of them were answered, their slots go to the queued
+ * batches before their results are decoded: the function gets its next call at once rather
+ * than after this thread's decoding and releasing. A failed call is read first, so that
+ * the breaker and adaptive concurrency see it before anything more is sent. */
+static void take_completions(rill__faas_stage_t *st) {
+    rill__http_done_t *list = rill__http_cq_take(st->cq);
+    bool all_answered = true;
+    for (rill__http_done_t *d = list; d; d = d->next) {
+        call_ended(st);
+        all_answered = all_answered && answered(&d->resp);
+    }
+    if (list && all_answered)
+        send_ready(st, rill__now_ms());
+    for (rill__http_done_t *done = list, *next; done; done = next) {
         next = done->next;
         complete(st, done);
         rill__http_done_free(done);
     }
+}
+
+static int stage_poll(rill_ctx_t *ctx, void *state) {
+    rill__faas_stage_t *st = state;
+    take_completions(st);
     int64_t now = rill__now_ms();
     int wait = INT32_MAX;
     /* A partial batch goes after its linger only when a call could start: while every
@@ -491,6 +530,7 @@ static int stage_poll(rill_ctx_t *ctx, void *state) {
     if (w < wait)
         wait = w;
     rill__faas_release(st, ctx);
+    prepare_next(st);
     /* The ring's span, not the unreleased count: in key and unordered modes released slots
      * behind an unfinished one still occupy the ring. */
     size_t held = (size_t)(st->tail - st->head);

@@ -101,6 +101,7 @@ typedef struct rill__faas_batch_s {
     int64_t not_before; /* earliest send time (backoff) */
     long retry_after_ms;
     bool in_flight;
+    bool encoded;           /* body, headers and req built (prepare_next, or at send) */
     bool probe;             /* the breaker's trial call */
     rill__faas_rec_t *recs; /* copies of the slots' recs, for encode/decode */
     rill_buf_t body;

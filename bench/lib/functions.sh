@@ -66,15 +66,17 @@ fn_control() {
         >/dev/null || die "POST ${FN_URL}control failed"
 }
 
-# fn_alone L B CALLS [WARMUP_S SECONDS]: the function alone, no Rill: bench-faas-fn-ceiling
-# keeps CALLS calls of B events in flight (WARMUP_S of warm-up, default 1 s, then SECONDS,
-# default 3 s) against it, its latency set to L ms and its statistics reset first; prints its
-# RESULT line.
+# fn_alone L B CALLS [WARMUP_S SECONDS [ID_PREFIX]]: the function alone, no Rill:
+# bench-faas-fn-ceiling keeps CALLS calls of B events in flight (WARMUP_S of warm-up, default
+# 1 s, then SECONDS, default 3 s) against it, its latency set to L ms and its statistics reset
+# first; its events' ids start with ID_PREFIX (the Rill runs' "<input topic>-<partition>", so
+# that the function parses the same ids). Prints its RESULT line.
 fn_alone() {
     local out="$WORK/alone-$1-$2-$3"
     fn_control "{\"fault\":{\"latencyMs\":$1},\"reset\":true}"
     timeout 200 "$BUILD_DIR/bench/bench-faas-fn-ceiling" --url "$FN_URL" --batch "$2" \
         --in-flight "$3" --warmup-s "${4:-1}" --seconds "${5:-3}" --fn-pid "$FN_PID" \
+        --id-prefix "${6:-bench.ceiling-0}" \
         >"$out.out" 2>"$out.err" ||
         { cat "$out.err" >&2; die "bench-faas-fn-ceiling L=$1 B=$2 calls=$3 failed"; }
     grep '^RESULT ' "$out.out"
