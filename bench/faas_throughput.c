@@ -27,7 +27,8 @@
  *          max_buffered=N records=R window_s=W rate=R/W bound=min(tasks·C, 64)·B·1000/L
  * ratio=rate/bound cpu_s=... cpu_s_per_m=... fn_cpu_s=... fn_cpu_s_per_m=... invocations=I
  * mean_batch=... mean_call_ms=... mean_in_flight=... startup_s=... processed=...
- * input_exhausted=0|1 (bound and ratio are "nan" for L = 0; fn_* are "nan" without --fn-pid.)
+ * input_exhausted=0|1 connections_opened=N (in the window; 0 when every call reused one)
+ * (bound and ratio are "nan" for L = 0; fn_* are "nan" without --fn-pid.)
  *
  * DESIGN
  * One task per input partition; each has max_in_flight calls. The
@@ -90,7 +91,7 @@ typedef struct tp_opts_s {
 /* What is read at each end of the window. */
 typedef struct snap_s {
     double t, cpu, fn_cpu;
-    long produced, invocations, sent, latency_sum_ms;
+    long produced, invocations, sent, latency_sum_ms, connects;
 } snap_t;
 
 static void usage(void) {
@@ -226,6 +227,7 @@ static void snap(rill_app_t *app, const tp_opts_t *o, snap_t *s) {
     s->invocations = (long)rill_app_metric(app, "rill_faas_invocations_total");
     s->sent = (long)rill_app_metric(app, "rill_faas_records_total");
     s->latency_sum_ms = (long)rill_app_metric(app, "rill_faas_latency_ms_sum");
+    s->connects = (long)rill_app_metric(app, "rill_faas_connections_opened_total");
 }
 
 /* Waits (ticking) until the output count differs from since, or deadline; returns the new
@@ -341,13 +343,13 @@ static int run(rill_app_t *app, const tp_opts_t *o, double t_start) {
            "max_buffered=%ld records=%ld window_s=%.3f rate=%.1f bound=%s ratio=%s "
            "cpu_s=%.3f cpu_s_per_m=%.3f fn_cpu_s=%s fn_cpu_s_per_m=%s invocations=%ld "
            "mean_batch=%.1f mean_call_ms=%.2f mean_in_flight=%.2f startup_s=%.3f "
-           "processed=%ld input_exhausted=%d\n",
+           "processed=%ld input_exhausted=%d connections_opened=%ld\n",
            o->batch, o->in_flight, o->latency_ms, o->linger_ms, o->max_buffered, records, window,
            rate, s_bound, s_ratio, b.cpu - a.cpu, (b.cpu - a.cpu) / per_m, s_fn, s_fn_m, inv,
            inv ? (double)(b.sent - a.sent) / (double)inv : 0.0,
            inv ? (double)(b.latency_sum_ms - a.latency_sum_ms) / (double)inv : 0.0,
            ticks ? gauge_sum / (double)ticks : 0.0, first - t_start, consumed,
-           o->input_records > 0 && consumed >= o->input_records);
+           o->input_records > 0 && consumed >= o->input_records, b.connects - a.connects);
     fflush(stdout);
     if (o->input_records > 0 && consumed >= o->input_records)
         fprintf(stderr,
