@@ -48,6 +48,7 @@ typedef enum rill__metric_e {
     RILL_M_TRACES_STARTED,    /* lineage: traces started (input without a valid traceparent) */
     RILL_M_TRACES_MALFORMED,  /* lineage: ... of them because its traceparent was malformed */
     RILL_M_LINEAGE_TRUNCATED, /* lineage: chains that lost their oldest hops to the cap */
+    RILL_M_CACHE_BYTES,       /* bytes in the tasks' write and record caches (a gauge) */
     RILL_M__COUNT
 } rill__metric_t;
 

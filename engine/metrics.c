@@ -60,6 +60,9 @@ static const rill__mfamily_t thread_families[RILL_M__COUNT] = {
     [RILL_M_LINEAGE_TRUNCATED] = {"rill_lineage_truncated_total", RILL__COUNTER,
                                   "rill.lineage chains that dropped their oldest hops to stay "
                                   "within lineage.max.bytes."},
+    [RILL_M_CACHE_BYTES] = {"rill_statestore_cache_bytes", RILL__GAUGE,
+                            "Bytes held in the tasks' store write caches and record caches, "
+                            "bounded by statestore.cache.max.bytes."},
 };
 
 /* ---- the collector ---- */

@@ -225,8 +225,17 @@ int rill__task_evict_store_caches(rill__task_t *task) {
     return rill__stores_evict_clean(task->stores);
 }
 
+/* The stores' write caches and the nodes' record caches (rill__operator_t.cache_bytes): what
+ * statestore.cache.max.bytes bounds together. */
 size_t rill__task_cache_bytes(const rill__task_t *task) {
-    return rill__stores_cache_bytes(task->stores);
+    size_t bytes = rill__stores_cache_bytes(task->stores);
+    const rill_topology_t *topo = task->thread->app->topo;
+    for (int i = 0; task->initialized && i < topo->node_cnt; i++) {
+        const rill__node_t *node = topo->nodes[i];
+        if (node->subtopology == task->sub && node->op->cache_bytes && task->state[i])
+            bytes += node->op->cache_bytes(task->state[i]);
+    }
+    return bytes;
 }
 
 rill__store_t *rill__ctx_store(rill_ctx_t *ctx, const char *name) {

@@ -175,13 +175,15 @@ static size_t caches_bytes(rill__thread_t *thread) {
  * early, which makes the rest clean too. */
 static bool caches_full(rill__thread_t *thread) {
     size_t max = (size_t)thread->app->set.cache_max_bytes;
+    size_t bytes = caches_bytes(thread);
     thread->cache_bytes_dirty = false;
-    if (caches_bytes(thread) <= max)
-        return false;
-    for (int i = 0; i < thread->task_cnt; i++)
+    for (int i = 0; bytes > max && i < thread->task_cnt; i++)
         if (rill__task_evict_store_caches(thread->tasks[i]))
             return false; /* fatal set */
-    return caches_bytes(thread) > max;
+    if (bytes > max)
+        bytes = caches_bytes(thread);
+    rill__metric_set(&thread->metrics, RILL_M_CACHE_BYTES, (int64_t)bytes);
+    return bytes > max;
 }
 
 /* How long the next poll may wait: not at all when a task can run queued records; briefly
@@ -472,8 +474,10 @@ static void *thread_main(void *arg) {
         if (thread->cache_bytes_dirty && caches_full(thread))
             thread->commit_now = true;
         if (thread->commit_now ||
-            rill__now_ms() - thread->last_commit_ms >= app->set.commit_interval_ms)
+            rill__now_ms() - thread->last_commit_ms >= app->set.commit_interval_ms) {
             rill__thread_commit(thread);
+            thread->cache_bytes_dirty = true; /* the gauge is to show what the commit left */
+        }
         if (thread->fenced && recover_from_fence(thread))
             break;
         if (app->set.exit_on_end)

@@ -58,6 +58,10 @@ typedef struct rill__operator_s {
     int (*backpressure)(void *state);
     int64_t (*low_time)(void *state);
     int (*holds)(void *state);
+    /* Bytes the node keeps in memory until the next commit (a record cache): counted with the
+     * stores' write caches against statestore.cache.max.bytes, so a commit comes early when
+     * they together pass it. May be NULL. */
+    size_t (*cache_bytes)(void *state);
     /* Adds the node's own metrics to a collector (metrics_int.h) and looks one up by name
      * (-1: not this node's). Both may be NULL. Called from any thread. */
     void (*metrics)(const rill__node_t *node, rill__mout_t *mo);

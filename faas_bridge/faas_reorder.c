@@ -289,9 +289,17 @@ static void release_by_key(rill__faas_stage_t *st, rill_ctx_t *ctx) {
     size_t cap = 64;
     while (cap < 2 * (end - st->head))
         cap <<= 1;
-    rill__faas_keyset_t ks = {.v = calloc(cap, sizeof(uint64_t)), .cap = cap};
-    if (!ks.v)
-        return;
+    if (st->key_cells_cap < cap) { /* grows with the window, then is reused */
+        uint64_t *v = realloc(st->key_cells, cap * sizeof(uint64_t));
+        if (!v) {
+            rill__app_fatal(st->thread->app, RILL_ERR_NOMEM, "FaaS stage: out of memory");
+            return;
+        }
+        st->key_cells = v;
+        st->key_cells_cap = cap;
+    }
+    memset(st->key_cells, 0, cap * sizeof(uint64_t));
+    rill__faas_keyset_t ks = {.v = st->key_cells, .cap = cap};
     for (uint64_t seq = st->head; seq < end; seq++) {
         rill__faas_slot_t *slot = slot_at(st, seq);
         if (slot->state == SLOT_RELEASED)
@@ -302,7 +310,6 @@ static void release_by_key(rill__faas_stage_t *st, rill_ctx_t *ctx) {
         } else
             keyset_test_add(&ks, slot->key_hash, true);
     }
-    free(ks.v);
 }
 
 void rill__faas_release(rill__faas_stage_t *st, rill_ctx_t *ctx) {

@@ -594,6 +594,9 @@ static void stage_close(const rill__node_t *node, void *state) {
         rill__faas_slot_free(slot_at(st, seq));
     free(st->ring);
     st->ring = NULL;
+    free(st->key_cells);
+    st->key_cells = NULL;
+    st->key_cells_cap = 0;
     st->live = st->held_bytes = 0;
     show_held(st, 0, 0, 0);
     rill__counter_add(&st->conf->m_buffered_limit, -(int64_t)st->limit);

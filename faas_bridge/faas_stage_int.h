@@ -146,6 +146,8 @@ typedef struct rill__faas_stage_s {
     uint64_t origin_seq; /* the origin of the last record admitted (rill__ctx_origin_seq) ... */
     uint32_t origin_n;   /* ... and how many records came from it so far */
     rill__trace_t trace; /* lineage.enable: the trace of the slot being released */
+    uint64_t *key_cells; /* order=key: the release scan's set of blocked key hashes */
+    size_t key_cells_cap;
 } rill__faas_stage_t;
 
 static inline rill__faas_slot_t *slot_at(rill__faas_stage_t *st, uint64_t seq) {

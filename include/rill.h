@@ -1102,13 +1102,13 @@ rill_table_t *rill_cogrouped_aggregate(rill_cogrouped_t *cg, const char *store,
  * so a partition that receives nothing emits nothing. time_limit_ms 0 emits every update once
  * stream time reaches its timestamp.
  *
- * The buffer is bounded by max_records keys and max_bytes bytes (a key's bytes: its key and
- * latest value; 0: no bound). When an update makes it hold more, when_full decides:
- * RILL_SUPPRESS_EMIT_EARLY emits the oldest keys (first held update, then key) until it fits
- * (rill_suppress_early_emits_total counts them); RILL_SUPPRESS_SHUT_DOWN stops the app with
- * an error naming the node and the bounds. The buffer lives in the key-value store called
- * store (NULL: "KTABLE-SUPPRESS-STATE-STORE-<index>"), logged to its changelog and restored,
- * so a restart or a move neither loses a held update nor emits one twice (under
+ * The buffer is bounded by max_records keys and max_bytes bytes (a key's bytes: its key,
+ * latest value and, under lineage.enable, the trace it keeps; 0: no bound). When an update makes it
+ * hold more, when_full decides: RILL_SUPPRESS_EMIT_EARLY emits the oldest keys (first held update,
+ * then key) until it fits (rill_suppress_early_emits_total counts them); RILL_SUPPRESS_SHUT_DOWN
+ * stops the app with an error naming the node and the bounds. The buffer lives in the key-value
+ * store called store (NULL: "KTABLE-SUPPRESS-STATE-STORE-<index>"), logged to its changelog and
+ * restored, so a restart or a move neither loses a held update nor emits one twice (under
  * at-least-once a crash between an emission and its commit may repeat it, as any output).
  * Gauges rill_suppress_buffer_records and rill_suppress_buffer_bytes show what it holds
  * (label node; a buffer restored after a restart counts from its task's first record or
@@ -1125,7 +1125,7 @@ typedef enum rill_suppress_full_e {
 typedef struct rill_suppress_spec_s {
     int64_t time_limit_ms; /* >= 0 */
     int64_t max_records;   /* keys held at most per task; 0: no bound */
-    int64_t max_bytes;     /* key and value bytes held at most per task; 0: no bound */
+    int64_t max_bytes;     /* key, value (and trace) bytes held at most per task; 0: none */
     rill_suppress_full_t when_full;
 } rill_suppress_spec_t;
 

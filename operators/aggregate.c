@@ -220,12 +220,20 @@ static int agg_commit(rill_ctx_t *ctx, void *state) {
     return 0;
 }
 
+/* The record cache's keys (and traces): counted with the stores' caches against
+ * statestore.cache.max.bytes, so that many keys updated between commits commit early. */
+static size_t agg_cache_bytes(void *state) {
+    const rill__agg_state_t *st = state;
+    return st->dirty.cnt ? st->dirty.bytes : 0;
+}
+
 static const rill__operator_t aggregate_op = {
     .kind = "AGGREGATE",
     .init = agg_init,
     .process = agg_process,
     .commit = agg_commit,
     .close = agg_close,
+    .cache_bytes = agg_cache_bytes,
     .free_conf = agg_free_conf,
 };
 
@@ -235,6 +243,7 @@ static const rill__operator_t reduce_op = {
     .process = agg_process,
     .commit = agg_commit,
     .close = agg_close,
+    .cache_bytes = agg_cache_bytes,
     .free_conf = agg_free_conf,
 };
 

@@ -152,12 +152,19 @@ static void table_free_conf(void *conf) {
     free(t);
 }
 
+/* Its record cache, counted as an aggregation's (aggregate.c, agg_cache_bytes). */
+static size_t table_cache_bytes(void *state) {
+    const cg_table_state_t *st = state;
+    return st->dirty.cnt ? st->dirty.bytes : 0;
+}
+
 static const rill__operator_t table_op = {
     .kind = "COGROUPKSTREAM-MERGE",
     .init = table_init,
     .process = table_process,
     .commit = table_commit,
     .close = table_close,
+    .cache_bytes = table_cache_bytes,
     .free_conf = table_free_conf,
 };
 

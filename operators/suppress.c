@@ -21,8 +21,10 @@
  * than letting them run ahead). Due keys leave in order of first time, then key, after each
  * record and whenever stream time advances. When the buffer holds more keys or bytes than its
  * bounds, the policy decides: emit the oldest keys early (counted), or stop the app with an
- * error naming the bound. A key's bytes are its key and latest value (its trace is not
- * counted: lineage.max.bytes bounds it). The node's gauges are
+ * error naming the bound. A key's bytes are its key, latest value and, under
+ * lineage.enable, its trace's compact copy (a buffer is bounded by what it holds, whatever
+ * holds it; a count restored from an older buffer that left traces out is kept from going
+ * below zero). The node's gauges are
  * the sums of what each task's buffer holds; a task adds the difference after each change and
  * takes its share back when it closes. Scratch buffers live in the task's state, so a record
  * costs no allocation once they have grown.
@@ -115,7 +117,7 @@ static int meta_add(rill__store_t *store, int64_t d_records, int64_t d_bytes) {
     if (meta_get(store, &r, &b))
         return -1;
     rill__be64_put(v, (uint64_t)(r + d_records));
-    rill__be64_put(v + 8, (uint64_t)(b + d_bytes));
+    rill__be64_put(v + 8, (uint64_t)(b + d_bytes > 0 ? b + d_bytes : 0));
     return rill__kv_put(store, "m", 1, v, sizeof(v));
 }
 
@@ -158,9 +160,6 @@ static int buffer_put(rill_ctx_t *ctx, const sup_conf_t *c, sup_state_t *st,
     if (rc < 0 || (rc > 0 && entry_parse(v, len, &old)))
         return fail(ctx, c, "reading");
     int64_t first = rc > 0 ? old.first : rec->timestamp;
-    /* A new key adds its key and value; an update replaces the value. */
-    int64_t d_bytes =
-        rc > 0 ? (int64_t)vlen - (int64_t)old.value_len : (int64_t)(rec->key_len + vlen);
     rill__be64_put(head, (uint64_t)first);
     rill__be64_put(head + 8, (uint64_t)rec->timestamp);
     head[16] = (unsigned char)((rec->value != NULL) | (trace ? 2 : 0));
@@ -170,6 +169,10 @@ static int buffer_put(rill_ctx_t *ctx, const sup_conf_t *c, sup_state_t *st,
         (vlen && rill_buf_append(&st->entry, rec->value, vlen)) ||
         rill__kv_put(st->store, st->ekey.data, st->ekey.len, st->entry.data, st->entry.len))
         return fail(ctx, c, "writing");
+    /* A new key adds its key, value and trace; an update replaces the value and trace. */
+    size_t held = st->entry.len - sizeof(head) - (trace ? 2 : 0);
+    int64_t d_bytes = rc > 0 ? (int64_t)held - (int64_t)(old.value_len + old.trace_len)
+                             : (int64_t)(rec->key_len + held);
     if (rc == 0 && (make_key(&st->ikey, 't', &first, rec->key, rec->key_len) ||
                     rill__kv_put(st->store, st->ikey.data, st->ikey.len, "i", 1)))
         return fail(ctx, c, "writing the index of");
@@ -195,7 +198,7 @@ static int emit_key(rill_ctx_t *ctx, const sup_conf_t *c, sup_state_t *st, const
     if (make_key(&st->ikey, 't', &e.first, key, key_len) ||
         rill__kv_put(st->store, st->ikey.data, st->ikey.len, NULL, 0) ||
         rill__kv_put(st->store, st->ekey.data, st->ekey.len, NULL, 0) ||
-        meta_add(st->store, -1, -(int64_t)(key_len + e.value_len)))
+        meta_add(st->store, -1, -(int64_t)(key_len + e.value_len + e.trace_len)))
         return fail(ctx, c, "deleting an entry of");
     rill_record_t out = {.key = st->ekey.data + 1,
                          .key_len = key_len,
@@ -331,7 +334,8 @@ static void sup_close(const rill__node_t *node, void *state) {
 
 static const rill__mfamily_t families[] = {
     {"rill_suppress_buffer_records", RILL__GAUGE, "Keys held in a suppress buffer."},
-    {"rill_suppress_buffer_bytes", RILL__GAUGE, "Key and value bytes held in a suppress buffer."},
+    {"rill_suppress_buffer_bytes", RILL__GAUGE,
+     "Key, value and trace bytes held in a suppress buffer."},
     {"rill_suppress_early_emits_total", RILL__COUNTER,
      "Keys a full suppress buffer emitted before their time limit."},
 };

@@ -19,6 +19,8 @@ static inline void stage_fixture_free(rill__faas_stage_t *st) {
         rill__faas_slot_free(slot_at(st, seq));
     free(st->ring);
     st->ring = NULL;
+    free(st->key_cells);
+    st->key_cells = NULL;
     if (st->chunk && --st->chunk->refs == 0)
         free(st->chunk);
     st->chunk = NULL;

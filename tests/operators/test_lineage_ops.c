@@ -310,12 +310,17 @@ Test(operators_lineage, an_emit_final_window_carries_its_last_update_not_the_clo
     }
 }
 
-Test(operators_lineage, a_suppressed_update_carries_the_last_update_of_its_key) {
+/* A table suppressed for 1 s of stream time (its buffer in "hold-store"), lineage on. */
+static rill_test_driver_t *suppress_driver(void) {
     rill_topology_t *topo = rill_topology_new();
     rill_table_t *t = rill_table_from(topo, "rows", "rows", NULL, "rows-store");
     rill_suppress_spec_t spec = {.time_limit_ms = 1000};
     rill_stream_to(rill_table_suppress(t, "hold", &spec, "hold-store"), NULL, "out", NULL);
-    rill_test_driver_t *drv = driver_new(topo, LINEAGE_ON);
+    return driver_new(topo, LINEAGE_ON);
+}
+
+Test(operators_lineage, a_suppressed_update_carries_the_last_update_of_its_key) {
+    rill_test_driver_t *drv = suppress_driver();
     const char *ha[] = {"traceparent", TP_A, NULL}, *hb1[] = {"traceparent", TP_B1, NULL};
     const char *hb4[] = {"traceparent", TP_B4, NULL};
     pipe_h(drv, "rows", "k1", "v1", 100, ha);  /* rows/0@0 */
@@ -328,5 +333,37 @@ Test(operators_lineage, a_suppressed_update_carries_the_last_update_of_its_key) 
     cr_assert_str_eq(trace_of(&r, TP_B1), "b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1");
     cr_assert_str_eq(hdr(&r, "rill.lineage"), "rows/0@1");
     cr_assert_eq(rill_test_driver_read(drv, "out", &r), 0);
+    rill_test_driver_destroy(drv);
+}
+
+/* The buffer's count ('m': [records 8 BE][bytes 8 BE], operators/suppress.c) after the
+ * records piped so far. */
+static void expect_held(rill_test_driver_t *drv, uint64_t records, uint64_t bytes) {
+    const void *v;
+    size_t len;
+    cr_assert_eq(rill_test_driver_kv_get(drv, "hold-store", "m", 1, &v, &len), 1);
+    cr_assert_eq(len, 16);
+    uint64_t got[2] = {0, 0};
+    for (int i = 0; i < 16; i++)
+        got[i / 8] = got[i / 8] << 8 | ((const unsigned char *)v)[i];
+    cr_assert_eq(got[0], records, "records held: %llu", (unsigned long long)got[0]);
+    cr_assert_eq(got[1], bytes, "bytes held: %llu, not %llu", (unsigned long long)got[1],
+                 (unsigned long long)bytes);
+}
+
+/* A trace's compact copy, as base/lineage.c keeps it: trace id 16, flags 1, the chain's
+ * length 2 and text, a second trace's length 2 (none here). */
+#define BLOB(chain) (16 + 1 + 2 + sizeof(chain) - 1 + 2)
+
+Test(operators_lineage, a_suppression_buffer_counts_the_traces_it_keeps) {
+    rill_test_driver_t *drv = suppress_driver();
+    const char *ha[] = {"traceparent", TP_A, NULL}, *hb1[] = {"traceparent", TP_B1, NULL};
+    const char *hb4[] = {"traceparent", TP_B4, NULL};
+    pipe_h(drv, "rows", "k1", "v1", 100, ha); /* rows/0@0 */
+    expect_held(drv, 1, 2 + 2 + BLOB("rows/0@0"));
+    pipe_h(drv, "rows", "k1", "v22", 200, hb1); /* rows/0@1: replaces value and trace */
+    expect_held(drv, 1, 2 + 3 + BLOB("rows/0@1"));
+    pipe_h(drv, "rows", "zz", "v", 5000, hb4); /* rows/0@2: k1 leaves, zz stays */
+    expect_held(drv, 1, 2 + 1 + BLOB("rows/0@2"));
     rill_test_driver_destroy(drv);
 }
