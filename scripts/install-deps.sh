@@ -20,6 +20,8 @@ readonly PACKAGES=(
     # The HTTP endpoint (http.listen: /metrics, /health, /ready), and promtool, with which
     # the tests check the /metrics text.
     libmicrohttpd-dev prometheus
+    # The self-signed certificate of the HTTPS function in the HTTP/2 tests.
+    openssl
 )
 
 # Packages whose job may already be done by a command on PATH that came from

@@ -2,9 +2,13 @@
 /*
  * h2c.js — a target of index.js (echo, transform or faulty) served over HTTP/2 without TLS
  * and without upgrade (h2c, "prior knowledge"), as a function behind an HTTP/2 front end
- * would be: node's http2.createServer, every call a stream of a shared connection.
+ * would be: node's http2.createServer, every call a stream of a shared connection. With
+ * --tls-cert and --tls-key (PEM files) it serves HTTPS instead and offers HTTP/2 only (ALPN
+ * "h2", no HTTP/1.1: a client that does not take HTTP/2 fails its handshake), as an HTTPS
+ * function endpoint that offers HTTP/2 would be to a client that takes it.
  *
  *   node h2c.js --target=echo --port=18090 [--host=127.0.0.1] [--max-streams=100]
+ *               [--tls-cert=FILE --tls-key=FILE]
  *
  * The targets are written for the Functions Framework (an Express request and response);
  * this file gives node's HTTP/2 compatibility objects the few members they use (path, get,
@@ -52,7 +56,19 @@ function adapt(req, res, rawBody) {
     res.send = (body) => res.end(body);
 }
 
-const server = http2.createServer({ settings: { maxConcurrentStreams: maxStreams } });
+const tlsCert = arg('tls-cert', '');
+const tlsKey = arg('tls-key', '');
+const settings = { maxConcurrentStreams: maxStreams };
+const server =
+    tlsCert && tlsKey
+        ? http2.createSecureServer({
+              cert: require('node:fs').readFileSync(tlsCert),
+              key: require('node:fs').readFileSync(tlsKey),
+              allowHTTP1: false,
+              settings,
+          })
+        : http2.createServer({ settings });
+const scheme = tlsCert && tlsKey ? 'https' : 'http';
 server.on('session', () => console.log(`h2c.js: session ${++sessions}`));
 server.on('request', (req, res) => {
     const chunks = [];
@@ -73,4 +89,6 @@ server.on('request', (req, res) => {
         });
     });
 });
-server.listen(port, host, () => console.log(`h2c.js: target ${targetName} on http://${host}:${server.address().port}/`));
+server.listen(port, host, () =>
+    console.log(`h2c.js: target ${targetName} on ${scheme}://${host}:${server.address().port}/`),
+);

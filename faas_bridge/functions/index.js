@@ -202,7 +202,14 @@ function parseRequest(req) {
         const events = JSON.parse(text);
         if (!Array.isArray(events)) throw new Error('a batch must be a JSON array of events');
         let spans = null;
-        if (events.some((e) => e && typeof e === 'object' && e.data !== undefined && e.data_base64 === undefined)) {
+        /* Only JSON data is returned byte for byte; text data is its string (eventToRecord). */
+        const jsonData = (e) =>
+            e &&
+            typeof e === 'object' &&
+            e.data !== undefined &&
+            e.data_base64 === undefined &&
+            isJsonMediaType(String(e.datacontenttype || 'application/json').split(';')[0].trim().toLowerCase());
+        if (events.some(jsonData)) {
             try {
                 spans = dataSpans(text);
                 if (spans.length !== events.length) spans = null;

@@ -14,12 +14,16 @@
  *    a connection carries at least 1000 calls. The calls in flight on the lost connection
  *    then wait for one new opener instead of each opening a connection of their own (about
  *    eight connections per lost one before).
+ *  - over HTTPS, a function that offers HTTP/2 (ALPN "h2", and nothing else: HTTP/1.1 would
+ *    fail the handshake) gets the calls of a stage with default settings (http_version 0)
+ *    multiplexed on one connection, every result in order, none failed.
  * With HTTP/1.1 every call in flight would hold a connection of its own, and with prior
  * knowledge asked on a reused connection libcurl 7.88 fails the call (http_bridge.c, DESIGN).
  *
  * Needs RILL_TEST_BOOTSTRAP (scripts/test.sh sets it), RILL_BUILD_DIR (ctest sets it) and
  * node (the h2c function uses node's own modules and faas_bridge/functions/index.js, whose
- * node_modules scripts/functions.sh start installs).
+ * node_modules scripts/functions.sh start installs) and, for HTTPS, openssl (a self-signed
+ * certificate made for the test; the stage skips its check, insecure_skip_tls_verify).
  */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
@@ -28,6 +32,7 @@
 
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define RECORDS 3000
 #define BUSY_RECORDS 40000 /* 4000 calls: the function ends connections under this load */
@@ -55,9 +60,11 @@ typedef struct stage_run_s {
     int64_t invocations;   /* its calls */
 } stage_run_t;
 
-/* Runs the stage over h2c against fn with records input records in tasks partitions, checks
- * the output against the reference; returns what the stage's metrics showed. */
+/* Runs the stage against fn (over h2c, or with default settings when fn is served over
+ * HTTPS) with records input records in tasks partitions, checks the output against the
+ * reference; returns what the stage's metrics showed. */
 static stage_run_t run_stage(rt_fn_t *fn, const char *name, int tasks, size_t records) {
+    bool tls = !strncmp(fn->url, "https://", 8);
     const char *bootstrap = rt_bootstrap();
     rt_faas_run_t run;
     rt_faas_run_init(&run, name, tasks);
@@ -70,7 +77,8 @@ static stage_run_t run_stage(rt_fn_t *fn, const char *name, int tasks, size_t re
                          .order = "partition",
                          .batch = BATCH,
                          .in_flight = IN_FLIGHT,
-                         .http_version = 2,
+                         .http_version = tls ? 0 : 2,
+                         .insecure_tls = tls,
                          .timeout_ms = 10000,
                          .metrics_every_ms = 100,
                          .props = props,
@@ -97,18 +105,24 @@ static stage_run_t run_stage(rt_fn_t *fn, const char *name, int tasks, size_t re
                          .invocations = invocations.last};
 }
 
-Test(integration_faas_h2c, calls_in_flight_share_one_connection_when_the_function_speaks_h2c) {
-    rt_fn_t fn;
-    rt_fn_start_h2c(&fn, "faulty", 100, LATENCY_FAULT);
-    stage_run_t r = run_stage(&fn, "faas-h2c-one", 2, RECORDS);
+/* Runs the stage (2 tasks) against fn: no call failed, several were in flight at once, and
+ * all went over one connection, as the stage and the function count them. Stops fn. */
+static void expect_one_connection(rt_fn_t *fn, const char *name) {
+    stage_run_t r = run_stage(fn, name, 2, RECORDS);
 
     cr_expect_eq(r.failed, 0, "%" PRId64 " calls failed", r.failed);
     cr_expect_geq(r.max_in_flight, 4, "at most %" PRId64 " calls were in flight at once",
                   r.max_in_flight);
     cr_expect_eq(r.connects, 1, "the stage opened %" PRId64 " connections, not one", r.connects);
-    cr_expect_eq(rt_fn_h2c_sessions(&fn), 1, "the function accepted %d connections, not one",
-                 rt_fn_h2c_sessions(&fn));
-    rt_fn_stop(&fn);
+    cr_expect_eq(rt_fn_h2c_sessions(fn), 1, "the function accepted %d connections, not one",
+                 rt_fn_h2c_sessions(fn));
+    rt_fn_stop(fn);
+}
+
+Test(integration_faas_h2c, calls_in_flight_share_one_connection_when_the_function_speaks_h2c) {
+    rt_fn_t fn;
+    rt_fn_start_h2c(&fn, "faulty", 100, LATENCY_FAULT);
+    expect_one_connection(&fn, "faas-h2c-one");
 }
 
 Test(integration_faas_h2c, more_connections_open_when_the_function_allows_few_streams) {
@@ -146,4 +160,10 @@ Test(integration_faas_h2c, a_busy_stage_opens_a_connection_only_for_each_one_the
     cr_expect_eq(r.connects, sessions, "the stage counted %" PRId64 ", the function accepted %d",
                  r.connects, sessions);
     rt_fn_stop(&fn);
+}
+
+Test(integration_faas_h2c, an_https_function_offering_http2_gets_its_calls_on_one_connection) {
+    rt_fn_t fn;
+    rt_fn_start_h2_tls(&fn, "faulty", 100, LATENCY_FAULT);
+    expect_one_connection(&fn, "faas-h2-tls");
 }

@@ -8,7 +8,8 @@
  *                 [--function NAME] [--order partition|key|unordered] [--batch N]
  *                 [--in-flight N] [--adaptive 0/1] [--linger MS] [--retries N] [--timeout MS]
  *                 [--max-buffered N] [--backoff MS] [--backoff-max MS] [--max-age MS]
- *                 [--breaker-failures N] [--http-version 1|2] [--metrics-every MS]
+ *                 [--breaker-failures N] [--http-version 1|2] [--insecure-tls 0|1]
+ *                 [--metrics-every MS]
  *                 [common Rill flags]
  *
  * Runs until SIGTERM or SIGINT, then stops cleanly. With --metrics-every MS it also prints
@@ -40,7 +41,7 @@ static flag_t flags[] = {
     {"--timeout", "5000"}, {"--max-buffered", "10000"}, {"--backoff", "50"},
     {"--backoff-max", "2000"}, {"--max-age", "0"}, {"--breaker-failures", "0"},
     {"--metrics-every", "0"},    {"--adaptive", "0"},
-    {"--sync-output", NULL}, {"--http-version", "0"},
+    {"--sync-output", NULL}, {"--http-version", "0"}, {"--insecure-tls", "0"},
 };
 /* clang-format on */
 #define FLAG_CNT (sizeof(flags) / sizeof(flags[0]))
@@ -93,6 +94,7 @@ static rill_topology_t *build(void) {
         .max_record_age_ms = atoi(flag("--max-age")),
         .breaker_failures = atoi(flag("--breaker-failures")),
         .http_version = atoi(flag("--http-version")),
+        .insecure_skip_tls_verify = atoi(flag("--insecure-tls")),
     };
     rill_stream_t *s = rill_stream_from(topo, "source", flag("--input"), &src);
     /* A synchronous branch beside the stage: the input, unchanged, to another topic. */

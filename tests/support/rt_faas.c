@@ -265,12 +265,15 @@ static int log_lines(const rt_fn_t *fn, const char *prefix) {
     return n;
 }
 
-void rt_fn_start_h2c(rt_fn_t *fn, const char *target, int max_streams, const char *fault_json) {
+/* Starts h2c.js (over TLS with the PEM files cert and key when not NULL); waits until it
+ * listens. */
+static void start_h2(rt_fn_t *fn, const char *target, int max_streams, const char *fault_json,
+                     const char *cert, const char *key) {
     memset(fn, 0, sizeof(*fn));
     char *dir = functions_dir();
     fn->port = pick_port();
-    snprintf(fn->url, sizeof(fn->url), "http://127.0.0.1:%d/", fn->port);
-    char *name = rt_asprintf("fn-h2c-%s-%d.log", target, fn->port);
+    snprintf(fn->url, sizeof(fn->url), "%s://127.0.0.1:%d/", cert ? "https" : "http", fn->port);
+    char *name = rt_asprintf("fn-h2%s-%s-%d.log", cert ? "-tls" : "c", target, fn->port);
     fn->log = rt_tmp_path(name);
     free(name);
     char *main_js = rt_asprintf("%s/h2c.js", dir);
@@ -278,8 +281,10 @@ void rt_fn_start_h2c(rt_fn_t *fn, const char *target, int max_streams, const cha
     char *port_arg = rt_asprintf("--port=%d", fn->port);
     char *streams_arg = rt_asprintf("--max-streams=%d", max_streams);
     char *fault = rt_asprintf("RILL_FAULT=%s", fault_json ? fault_json : "{}");
-    char *argv[] = {"/usr/bin/env", fault,    "node",      main_js,
-                    target_arg,     port_arg, streams_arg, NULL};
+    char *cert_arg = cert ? rt_asprintf("--tls-cert=%s", cert) : NULL;
+    char *key_arg = cert ? rt_asprintf("--tls-key=%s", key) : NULL;
+    char *argv[] = {"/usr/bin/env", fault,       "node",   main_js, target_arg,
+                    port_arg,       streams_arg, cert_arg, key_arg, NULL};
     fn->pid = rt_spawn(argv, fn->log);
     free(fault);
     free(dir);
@@ -287,6 +292,8 @@ void rt_fn_start_h2c(rt_fn_t *fn, const char *target, int max_streams, const cha
     free(target_arg);
     free(port_arg);
     free(streams_arg);
+    free(cert_arg);
+    free(key_arg);
     /* Its server speaks HTTP/2 only: it is ready once it has logged that it listens. */
     for (int64_t deadline = rt_now_ms() + FN_START_MS; rt_now_ms() < deadline; rt_sleep_ms(100)) {
         if (log_lines(fn, "h2c.js: target "))
@@ -295,7 +302,34 @@ void rt_fn_start_h2c(rt_fn_t *fn, const char *target, int max_streams, const cha
             break;
     }
     rt_log_tail(fn->log, 30);
-    cr_assert_fail("h2c function on port %d did not start (log %s)", fn->port, fn->log);
+    cr_assert_fail("h2 function on port %d did not start (log %s)", fn->port, fn->log);
+}
+
+void rt_fn_start_h2c(rt_fn_t *fn, const char *target, int max_streams, const char *fault_json) {
+    start_h2(fn, target, max_streams, fault_json, NULL, NULL);
+}
+
+void rt_fn_start_h2_tls(rt_fn_t *fn, const char *target, int max_streams, const char *fault_json) {
+    /* A self-signed certificate for 127.0.0.1, made for this function alone. */
+    char *name = rt_asprintf("fn-h2-tls-%d", (int)getpid());
+    char *base = rt_tmp_path(name);
+    char *cert = rt_asprintf("%s.crt", base), *key = rt_asprintf("%s.key", base);
+    char *log = rt_asprintf("%s.openssl.log", base);
+    char *argv[] = {
+        "/usr/bin/env", "openssl", "req",   "-x509",         "-newkey", "rsa:2048", "-nodes",
+        "-days",        "1",       "-subj", "/CN=127.0.0.1", "-keyout", key,        "-out",
+        cert,           NULL};
+    int rc = rt_wait(rt_spawn(argv, log), 30000);
+    if (rc != 0) {
+        rt_log_tail(log, 20);
+        cr_assert_fail("openssl could not make a test certificate (exit %d, log %s)", rc, log);
+    }
+    start_h2(fn, target, max_streams, fault_json, cert, key);
+    free(name);
+    free(base);
+    free(cert);
+    free(key);
+    free(log);
 }
 
 int rt_fn_h2c_sessions(const rt_fn_t *fn) {
@@ -424,6 +458,7 @@ pid_t rt_faas_app_spawn(const rt_faas_app_t *app) {
     INT_FLAG("--metrics-every", app->metrics_every_ms);
     INT_FLAG("--adaptive", app->adaptive);
     INT_FLAG("--http-version", app->http_version);
+    INT_FLAG("--insecure-tls", app->insecure_tls);
 #undef STR_FLAG
 #undef INT_FLAG
     for (size_t i = 0; app->props && app->props[i]; i++) {

@@ -52,7 +52,13 @@ void rt_fn_start_lambda(rt_fn_t *fn, const char *fault_json);
  * (rt_fn_h2c_sessions). */
 void rt_fn_start_h2c(rt_fn_t *fn, const char *target, int max_streams, const char *fault_json);
 
-/* The HTTP/2 connections an rt_fn_start_h2c() function accepted so far, from its log. */
+/* The same served over HTTPS that offers HTTP/2 only (ALPN "h2", no HTTP/1.1 fallback), with
+ * a self-signed certificate for 127.0.0.1 made by openssl for it (its client must skip the
+ * certificate check); fn->url is "https://127.0.0.1:<port>/". */
+void rt_fn_start_h2_tls(rt_fn_t *fn, const char *target, int max_streams, const char *fault_json);
+
+/* The HTTP/2 connections an rt_fn_start_h2c() or rt_fn_start_h2_tls() function accepted so
+ * far, from its log. */
 int rt_fn_h2c_sessions(const rt_fn_t *fn);
 
 /* Stops fn (SIGTERM, then SIGKILL after 5 s) and frees what rt_fn_start*() allocated. */
@@ -87,6 +93,7 @@ typedef struct rt_faas_app_s {
         metrics_every_ms;
     int adaptive;             /* 1: adaptive_concurrency */
     int http_version;         /* 2: HTTP/2 over http:// (h2c); 0: the default */
+    int insecure_tls;         /* 1: insecure_skip_tls_verify (a test's self-signed function) */
     const char *const *props; /* "name=value" Rill properties (-D), NULL-terminated */
     const char *log;
 } rt_faas_app_t;
