@@ -10,8 +10,9 @@
  * the gauge. Under lineage.enable the record cache also keeps each key's trace, which the
  * store does not hold, so the gauge must be larger by at least a trace's compact copy per key
  * (16-byte trace id, flags 1, the chain's length 2 and text "in/0@<offset>", a second trace's
- * length 2), less the alignment padding it may fill. A bound between the two runs' sizes must then make the lineage run commit early
- * and leave the other alone: without the record caches in the count, neither would.
+ * length 2), less the alignment padding it may fill. A bound between the two runs' sizes must then
+ * make the lineage run commit early and leave the other alone: without the record caches in the
+ * count, neither would.
  */
 #include <criterion/criterion.h>
 
@@ -55,9 +56,13 @@ static run_t run(bool lineage, int64_t max_bytes) {
     snprintf(max, sizeof(max), "%lld", (long long)max_bytes);
     eu_state_dir_make(dir, sizeof(dir));
     eu_app_id(id, sizeof(id), lineage ? "cache-traced" : "cache-plain");
-    const char *extra[] = {"state.dir",          dir,      "statestore.cache.max.bytes",
-                           max,                  "commit.interval.ms",
-                           "600000",             "lineage.enable",
+    const char *extra[] = {"state.dir",
+                           dir,
+                           "statestore.cache.max.bytes",
+                           max,
+                           "commit.interval.ms",
+                           "600000",
+                           "lineage.enable",
                            lineage ? "true" : "false",
                            NULL};
     rill_app_t *app = eu_app_new(count_topology(), id, extra);
