@@ -139,8 +139,12 @@ static int parse_args(int argc, char **argv, ceil_opts_t *o) {
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         long *dst = NULL;
-        if (!strcmp(a, "--url") || !strcmp(a, "--id-prefix")) {
-            *(a[2] == 'u' ? &o->url : &o->id_prefix) = v;
+        if (!strcmp(a, "--url")) {
+            o->url = v;
+            continue;
+        }
+        if (!strcmp(a, "--id-prefix")) {
+            o->id_prefix = v;
             continue;
         }
         if (!strcmp(a, "--batch"))

@@ -586,10 +586,7 @@ static int stage_reap(void *obj) {
     return 1;
 }
 
-static void stage_close(const rill__node_t *node, void *state) {
-    rill__faas_stage_t *st = state;
-    if (!st)
-        return;
+void rill__faas_stage_free_held(rill__faas_stage_t *st) {
     for (uint64_t seq = st->head; st->ring && seq < st->tail; seq++)
         rill__faas_slot_free(slot_at(st, seq));
     free(st->ring);
@@ -597,12 +594,19 @@ static void stage_close(const rill__node_t *node, void *state) {
     free(st->key_cells);
     st->key_cells = NULL;
     st->key_cells_cap = 0;
-    st->live = st->held_bytes = 0;
-    show_held(st, 0, 0, 0);
-    rill__counter_add(&st->conf->m_buffered_limit, -(int64_t)st->limit);
     if (st->chunk && --st->chunk->refs == 0)
         free(st->chunk);
     st->chunk = NULL;
+}
+
+static void stage_close(const rill__node_t *node, void *state) {
+    rill__faas_stage_t *st = state;
+    if (!st)
+        return;
+    rill__faas_stage_free_held(st);
+    st->live = st->held_bytes = 0;
+    show_held(st, 0, 0, 0);
+    rill__counter_add(&st->conf->m_buffered_limit, -(int64_t)st->limit);
     st->closing = true;
     if (st->in_flight > 0)
         rill__thread_adopt(st->thread, st, stage_reap);

@@ -166,6 +166,9 @@ int64_t rill__faas_low_watermark(rill__faas_stage_t *st, const char *topic, int3
 /* The lowest timestamp of the records the stage holds (INT64_MAX: none). */
 int64_t rill__faas_low_time(rill__faas_stage_t *st);
 void rill__faas_slot_free(rill__faas_slot_t *slot);
+/* Frees what a stage holds for its records: their slots, the ring, the key-order scan's key
+ * set and the current chunk (stage_close; unit tests that build a stage by hand). */
+void rill__faas_stage_free_held(rill__faas_stage_t *st);
 void rill__faas_response_unref(rill__faas_shared_resp_t *resp);
 
 /* faas_aimd.c */

@@ -220,11 +220,8 @@ static int agg_commit(rill_ctx_t *ctx, void *state) {
     return 0;
 }
 
-/* The record cache's keys (and traces): counted with the stores' caches against
- * statestore.cache.max.bytes, so that many keys updated between commits commit early. */
 static size_t agg_cache_bytes(void *state) {
-    const rill__agg_state_t *st = state;
-    return st->dirty.cnt ? st->dirty.bytes : 0;
+    return rill__agg_dirty_bytes(&((const rill__agg_state_t *)state)->dirty);
 }
 
 static const rill__operator_t aggregate_op = {

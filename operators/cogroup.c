@@ -152,10 +152,8 @@ static void table_free_conf(void *conf) {
     free(t);
 }
 
-/* Its record cache, counted as an aggregation's (aggregate.c, agg_cache_bytes). */
 static size_t table_cache_bytes(void *state) {
-    const cg_table_state_t *st = state;
-    return st->dirty.cnt ? st->dirty.bytes : 0;
+    return rill__agg_dirty_bytes(&((const cg_table_state_t *)state)->dirty);
 }
 
 static const rill__operator_t table_op = {

@@ -180,6 +180,13 @@ int rill__agg_update(rill_ctx_t *ctx, const rill__agg_fns_t *fns, rill__store_t 
 int rill__agg_mark_traced(rill_ctx_t *ctx, rill__cache_t *dirty, rill_buf_t *scratch,
                           const void *key, size_t key_len);
 
+/* What a record cache holds (its keys, and traces under lineage.enable), counted with the
+ * stores' caches against statestore.cache.max.bytes (rill__operator_t.cache_bytes): none
+ * while it is empty, whatever table it keeps for the next interval. */
+static inline size_t rill__agg_dirty_bytes(const rill__cache_t *dirty) {
+    return dirty->cnt ? dirty->bytes : 0;
+}
+
 /* The commit of a record cache: forwards the stored aggregate of every key in dirty (value
  * described by serde, no headers; under lineage.enable with the trace the key's entry kept,
  * rill__agg_mark_traced) and empties dirty. A failed forward is logged. */

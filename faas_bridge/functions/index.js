@@ -45,11 +45,21 @@ const core = require('./core');
 const BATCH_CT = 'application/cloudevents-batch+json';
 const STRUCTURED_CT = 'application/cloudevents+json';
 
-function mediaType(req) {
-    return String(req.get('content-type') || '')
+/* A Content-Type's media type: lower case, without parameters. */
+function bareType(contentType) {
+    return String(contentType || '')
         .split(';')[0]
         .trim()
         .toLowerCase();
+}
+
+function mediaType(req) {
+    return bareType(req.get('content-type'));
+}
+
+/* An event's data media type (JSON when the event does not say). */
+function eventDataType(ev) {
+    return bareType(ev.datacontenttype || 'application/json');
 }
 
 /* A ce-* header value: Node hands header bytes over as latin1, so raw UTF-8 is re-decoded;
@@ -180,7 +190,7 @@ function eventToRecord(ev, rawData) {
         throw new Error('an event is not a JSON object');
     }
     let bytes;
-    const ct = String(ev.datacontenttype || 'application/json').split(';')[0].trim().toLowerCase();
+    const ct = eventDataType(ev);
     if (ev.data_base64 !== undefined) {
         bytes = Buffer.from(String(ev.data_base64), 'base64');
     } else if (ev.data === undefined) {
@@ -208,7 +218,7 @@ function parseRequest(req) {
             typeof e === 'object' &&
             e.data !== undefined &&
             e.data_base64 === undefined &&
-            isJsonMediaType(String(e.datacontenttype || 'application/json').split(';')[0].trim().toLowerCase());
+            isJsonMediaType(eventDataType(e));
         if (events.some(jsonData)) {
             try {
                 spans = dataSpans(text);

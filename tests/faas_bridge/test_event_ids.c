@@ -64,7 +64,7 @@ static void fx_open(fx_t *fx) {
 }
 
 static void fx_close(fx_t *fx) {
-    stage_fixture_free(&fx->st);
+    rill__faas_stage_free_held(&fx->st);
     stage_fixture_kafka_free(fx->rk, fx->rkt, fx->app);
 }
 

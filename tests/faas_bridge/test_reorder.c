@@ -167,7 +167,7 @@ static void fx_open(fx_t *fx, rill_faas_order_t order) {
 }
 
 static void fx_close(fx_t *fx) {
-    stage_fixture_free(&fx->st);
+    rill__faas_stage_free_held(&fx->st);
     stage_fixture_kafka_free(fx->rk, fx->rkt, fx->app);
     g_fx = NULL;
 }
